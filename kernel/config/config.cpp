@@ -1,0 +1,388 @@
+#include "config/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace corral::kernel {
+
+using sdk::Errc;
+using sdk::Result;
+using sdk::Status;
+
+namespace {
+
+std::string where(const std::string& source, const toml::node& node) {
+  const auto& src = node.source();
+  if (src.begin.line == 0) return "--set";  // set on the command line
+  return source + ":" + std::to_string(src.begin.line);
+}
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+Status wrong_type(const std::string& source, std::string_view key, const toml::node& n,
+                  std::string_view expected) {
+  return {Errc::invalid_argument, where(source, n) + ": key '" + std::string(key) + "' must be " +
+                                      std::string(expected) + ", found " + type_name(n)};
+}
+
+// Typed access to one table, with errors that say where.
+class TableView final : public sdk::ConfigTable {
+ public:
+  TableView(const toml::table* table, std::string name, std::string source)
+      : table_(table), name_(std::move(name)), source_(std::move(source)) {}
+
+  std::string_view name() const override { return name_; }
+  bool contains(std::string_view key) const override { return find(key) != nullptr; }
+
+  Result<std::string> get_string(std::string_view key, std::string_view def) const override {
+    const toml::node* n = find(key);
+    if (!n) return std::string(def);
+    if (auto v = n->value<std::string>(); v && n->is_string()) return *v;
+    return wrong_type(source_, full(key), *n, "a string");
+  }
+  Result<int64_t> get_int(std::string_view key, int64_t def) const override {
+    const toml::node* n = find(key);
+    if (!n) return def;
+    if (n->is_integer()) return n->as_integer()->get();
+    return wrong_type(source_, full(key), *n, "an integer");
+  }
+  Result<double> get_double(std::string_view key, double def) const override {
+    const toml::node* n = find(key);
+    if (!n) return def;
+    if (n->is_floating_point()) return n->as_floating_point()->get();
+    if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
+    return wrong_type(source_, full(key), *n, "a number");
+  }
+  Result<bool> get_bool(std::string_view key, bool def) const override {
+    const toml::node* n = find(key);
+    if (!n) return def;
+    if (n->is_boolean()) return n->as_boolean()->get();
+    return wrong_type(source_, full(key), *n, "true or false");
+  }
+  Result<std::vector<std::string>> get_string_list(
+      std::string_view key, const std::vector<std::string>& def) const override {
+    const toml::node* n = find(key);
+    if (!n) return def;
+    std::vector<std::string> out;
+    if (n->is_string()) {  // a single string is a list of one
+      out.push_back(n->as_string()->get());
+      return out;
+    }
+    if (!n->is_array()) return wrong_type(source_, full(key), *n, "an array of strings");
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) return wrong_type(source_, full(key), e, "an array of strings");
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> out;
+    if (table_)
+      for (auto&& [k, v] : *table_) out.emplace_back(k.str());
+    return out;
+  }
+  Status invalid(std::string_view key, std::string_view expected) const override {
+    const toml::node* n = find(key);
+    std::string at = n ? where(source_, *n) : source_;
+    return {Errc::invalid_argument,
+            at + ": key '" + full(key) + "' must be " + std::string(expected)};
+  }
+
+ private:
+  const toml::node* find(std::string_view key) const {
+    if (!table_) return nullptr;
+    return table_->at_path(key).node();
+  }
+  std::string full(std::string_view key) const { return name_ + "." + std::string(key); }
+
+  const toml::table* table_;
+  std::string name_;
+  std::string source_;
+};
+
+// Sets root[a][b]... = value for a dotted key, creating tables on the way.
+Status set_dotted(toml::table& root, std::string_view dotted, toml::node&& value) {
+  toml::table* t = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    std::string part(dotted.substr(start, dot == std::string_view::npos ? dotted.npos : dot - start));
+    if (part.empty()) return {Errc::invalid_argument, "--set " + std::string(dotted) + ": empty key part"};
+    if (dot == std::string_view::npos) {
+      t->insert_or_assign(part, std::move(value));
+      return {};
+    }
+    toml::node* next = t->get(part);
+    if (!next) next = &t->insert_or_assign(part, toml::table{}).first->second;
+    if (!next->is_table())
+      return {Errc::invalid_argument,
+              "--set " + std::string(dotted) + ": '" + part + "' is not a table"};
+    t = next->as_table();
+    start = dot + 1;
+  }
+}
+
+// `--set key=value`: the value is read as TOML ("5", "true", "[\"a\"]") and, if
+// it is not valid TOML, taken as a plain string (so paths need no quotes).
+Status apply_override(toml::table& root, std::string_view assignment) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string_view::npos || eq == 0)
+    return {Errc::invalid_argument,
+            "--set " + std::string(assignment) + ": expected section.key=value"};
+  std::string_view key = assignment.substr(0, eq);
+  std::string text(assignment.substr(eq + 1));
+  try {
+    toml::table parsed = toml::parse("v = " + text);
+    toml::node* v = parsed.get("v");
+    // Parsed values carry no useful source position; give them none.
+    toml::table fresh;
+    fresh.insert("v", *v);
+    return set_dotted(root, key, std::move(*fresh.get("v")));
+  } catch (const toml::parse_error&) {
+    return set_dotted(root, key, toml::value<std::string>(text));
+  }
+}
+
+Status check_known_keys(const toml::table& t, std::string_view section,
+                        const std::set<std::string>& known, const std::string& source) {
+  for (auto&& [k, v] : t) {
+    if (!known.count(std::string(k.str()))) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      return {Errc::invalid_argument, where(source, v) + ": unknown key '" + std::string(section) +
+                                          "." + std::string(k.str()) + "' (known: " + list + ")"};
+    }
+  }
+  return {};
+}
+
+#define CORRAL_TRY_ASSIGN(target, expr) \
+  do {                                  \
+    auto r_ = (expr);                   \
+    if (!r_) return r_.status();        \
+    target = std::move(r_.value());     \
+  } while (0)
+
+Status extract(Config& c) {
+  const std::string& src = c.source;
+  toml::table& root = c.root();
+  static const std::set<std::string> kSections = {"server", "plugins", "transport", "consensus",
+                                                  "election", "storage", "discovery", "recipe"};
+  for (auto&& [k, v] : root) {
+    if (!kSections.count(std::string(k.str()))) {
+      return {Errc::invalid_argument, where(src, v) + ": unknown section '" + std::string(k.str()) +
+                                          "' (known: server, plugins, and one table per plugin kind)"};
+    }
+    if (!v.is_table()) return wrong_type(src, k.str(), v, "a table");
+  }
+
+  if (const toml::table* s = root["server"].as_table()) {
+    Status st = check_known_keys(*s, "server",
+                                 {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
+                                  "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
+                                  "four_letter_words", "log_level", "max_frame_bytes"},
+                                 src);
+    if (!st) return st;
+  }
+  TableView server(root["server"].as_table(), "server", src);
+  ServerConfig& sc = c.server;
+  CORRAL_TRY_ASSIGN(sc.id, server.get_int("id", sc.id));
+  CORRAL_TRY_ASSIGN(sc.data_dir, server.get_string("data_dir", sc.data_dir));
+  std::string addr;
+  CORRAL_TRY_ASSIGN(addr, server.get_string("client_address", sc.client_address.to_string()));
+  if (!sdk::parse_endpoint(addr, sc.client_address))
+    return server.invalid("client_address", "\"host:port\", e.g. \"127.0.0.1:2181\"");
+  CORRAL_TRY_ASSIGN(sc.tick_ms, server.get_int("tick_ms", sc.tick_ms));
+  if (sc.tick_ms <= 0) return server.invalid("tick_ms", "a positive number of milliseconds");
+  CORRAL_TRY_ASSIGN(sc.max_client_cnxns, server.get_int("max_client_cnxns", sc.max_client_cnxns));
+  if (sc.max_client_cnxns < 0) return server.invalid("max_client_cnxns", "0 (unlimited) or more");
+  CORRAL_TRY_ASSIGN(sc.min_session_timeout_ms,
+                    server.get_int("min_session_timeout_ms", sc.min_session_timeout_ms));
+  CORRAL_TRY_ASSIGN(sc.max_session_timeout_ms,
+                    server.get_int("max_session_timeout_ms", sc.max_session_timeout_ms));
+  if (sc.min_session_timeout() > sc.max_session_timeout())
+    return server.invalid("min_session_timeout_ms", "at most max_session_timeout_ms");
+  CORRAL_TRY_ASSIGN(sc.plugin_dirs, server.get_string_list("plugin_dir", sc.plugin_dirs));
+  CORRAL_TRY_ASSIGN(sc.four_letter_words,
+                    server.get_string_list("four_letter_words", sc.four_letter_words));
+  CORRAL_TRY_ASSIGN(sc.log_level, server.get_string("log_level", sc.log_level));
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.count(sc.log_level))
+    return server.invalid("log_level", "one of trace, debug, info, warn, error");
+  CORRAL_TRY_ASSIGN(sc.max_frame_bytes, server.get_int("max_frame_bytes", sc.max_frame_bytes));
+  if (sc.max_frame_bytes < 1024 || sc.max_frame_bytes > (1 << 30))
+    return server.invalid("max_frame_bytes", "between 1024 and 1073741824");
+  if (sc.id <= 0) return server.invalid("id", "a positive integer");
+
+  if (const toml::table* p = root["plugins"].as_table()) {
+    Status st = check_known_keys(
+        *p, "plugins", {"transport", "consensus", "storage", "election", "discovery", "recipes"}, src);
+    if (!st) return st;
+  }
+  TableView plugins(root["plugins"].as_table(), "plugins", src);
+  PluginsConfig& pc = c.plugins;
+  CORRAL_TRY_ASSIGN(pc.transport, plugins.get_string("transport", pc.transport));
+  CORRAL_TRY_ASSIGN(pc.consensus, plugins.get_string("consensus", pc.consensus));
+  CORRAL_TRY_ASSIGN(pc.storage, plugins.get_string("storage", pc.storage));
+  CORRAL_TRY_ASSIGN(pc.election, plugins.get_string("election", pc.election));
+  CORRAL_TRY_ASSIGN(pc.discovery, plugins.get_string("discovery", pc.discovery));
+  CORRAL_TRY_ASSIGN(pc.recipes, plugins.get_string_list("recipes", pc.recipes));
+  for (const char* key : {"transport", "consensus", "storage"}) {
+    auto v = plugins.get_string(key, "x");
+    if (v && v.value().empty()) return plugins.invalid(key, "a plugin name");
+  }
+  return {};
+}
+
+}  // namespace
+
+Config::Config() : root_(std::make_unique<toml::table>()) {}
+Config::~Config() = default;
+Config::Config(Config&&) noexcept = default;
+Config& Config::operator=(Config&&) noexcept = default;
+toml::table& Config::root() { return *root_; }
+const toml::table& Config::root() const { return *root_; }
+
+std::unique_ptr<sdk::ConfigTable> Config::plugin_table(std::string_view kind,
+                                                      std::string_view name) const {
+  const toml::table* t = nullptr;
+  if (const toml::table* k = (*root_)[kind].as_table()) t = (*k)[name].as_table();
+  return std::make_unique<TableView>(t, std::string(kind) + "." + std::string(name), source);
+}
+
+std::string Config::to_toml() const {
+  toml::table t = *root_;
+  auto set = [&](std::string_view key, toml::node&& v) { (void)set_dotted(t, key, std::move(v)); };
+  set("server.id", toml::value<int64_t>(server.id));
+  set("server.data_dir", toml::value<std::string>(server.data_dir));
+  set("server.client_address", toml::value<std::string>(server.client_address.to_string()));
+  set("server.tick_ms", toml::value<int64_t>(server.tick_ms));
+  set("server.max_client_cnxns", toml::value<int64_t>(server.max_client_cnxns));
+  set("server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
+  set("server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
+  set("plugins.transport", toml::value<std::string>(plugins.transport));
+  set("plugins.consensus", toml::value<std::string>(plugins.consensus));
+  set("plugins.storage", toml::value<std::string>(plugins.storage));
+  std::ostringstream out;
+  out << t;
+  return out.str();
+}
+
+Result<Config> load_config(const std::optional<std::string>& path,
+                           const std::vector<std::string>& overrides) {
+  Config c;
+  if (path) {
+    try {
+      c.root() = toml::parse_file(*path);
+    } catch (const toml::parse_error& e) {
+      const auto& b = e.source().begin;
+      return Status{Errc::invalid_argument, *path + ":" + std::to_string(b.line) + ":" +
+                                                std::to_string(b.column) + ": " +
+                                                std::string(e.description())};
+    }
+    c.source = *path;
+  }
+  for (const std::string& o : overrides) {
+    Status st = apply_override(c.root(), o);
+    if (!st) return st;
+  }
+  Status st = extract(c);
+  if (!st) return st;
+  return c;
+}
+
+Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::string>& overrides,
+                            std::vector<std::string>& warnings) {
+  std::ifstream in(path);
+  if (!in) return Status{Errc::not_found, path + ": cannot open zoo.cfg"};
+  Config c;
+  c.source = path;
+  toml::table& root = c.root();
+  std::string host = "0.0.0.0";  // ZooKeeper listens on every address unless told
+  int64_t port = 2181;
+  std::string line;
+  int lineno = 0;
+  auto number = [&](const std::string& key, const std::string& v, int64_t& out) -> Status {
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (ec != std::errc() || end != v.data() + v.size())
+      return {Errc::invalid_argument,
+              path + ":" + std::to_string(lineno) + ": " + key + " must be a number, found '" + v + "'"};
+    return {};
+  };
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto trim = [](std::string s) {
+      size_t a = s.find_first_not_of(" \t\r");
+      size_t b = s.find_last_not_of(" \t\r");
+      return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored line without '='");
+      continue;
+    }
+    std::string key = trim(line.substr(0, eq));
+    std::string value = trim(line.substr(eq + 1));
+    int64_t n = 0;
+    Status st;
+    if (key == "clientPort") {
+      st = number(key, value, port);
+    } else if (key == "clientPortAddress") {
+      host = value;
+    } else if (key == "dataDir") {
+      (void)set_dotted(root, "server.data_dir", toml::value<std::string>(value));
+    } else if (key == "tickTime") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.tick_ms", toml::value<int64_t>(n));
+    } else if (key == "maxClientCnxns") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.max_client_cnxns", toml::value<int64_t>(n));
+    } else if (key == "minSessionTimeout") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.min_session_timeout_ms", toml::value<int64_t>(n));
+    } else if (key == "maxSessionTimeout") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.max_session_timeout_ms", toml::value<int64_t>(n));
+    } else if (key == "4lw.commands.whitelist") {
+      toml::array words;
+      std::stringstream ss(value);
+      std::string w;
+      while (std::getline(ss, w, ',')) {
+        w = trim(w);
+        if (!w.empty()) words.push_back(w);
+      }
+      (void)set_dotted(root, "server.four_letter_words", std::move(words));
+    } else {
+      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored unsupported key '" + key + "'");
+    }
+    if (!st) return st;
+  }
+  if (port <= 0 || port > 65535)
+    return Status{Errc::invalid_argument, path + ": clientPort must be 1..65535"};
+  (void)set_dotted(root, "server.client_address",
+                   toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
+  for (const std::string& o : overrides) {
+    Status st = apply_override(root, o);
+    if (!st) return st;
+  }
+  Status st = extract(c);
+  if (!st) return st;
+  return c;
+}
+
+}  // namespace corral::kernel

@@ -1,0 +1,83 @@
+// The server's configuration: TOML with every key defaulted, `--set`
+// overrides, and ZooKeeper's zoo.cfg as an alternative source.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "corral/sdk/host.hpp"
+#include "corral/sdk/status.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace corral::kernel {
+
+struct ServerConfig {
+  int64_t id = 1;
+  std::string data_dir = "data";
+  sdk::Endpoint client_address{"127.0.0.1", 2181};
+  int64_t tick_ms = 2000;
+  int64_t max_client_cnxns = 60;     // per client IP; 0 = unlimited
+  int64_t min_session_timeout_ms = 0;  // 0 = 2 * tick_ms
+  int64_t max_session_timeout_ms = 0;  // 0 = 20 * tick_ms
+  std::vector<std::string> plugin_dirs;  // empty = next to the binary
+  std::vector<std::string> four_letter_words{"*"};
+  std::string log_level = "info";
+  int64_t max_frame_bytes = 0xfffff;  // jute.maxbuffer
+
+  int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
+  int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }
+};
+
+struct PluginsConfig {
+  std::string transport = "tcp";
+  std::string consensus = "standalone";
+  std::string storage = "memory";
+  std::string election;   // empty: none (standalone needs none)
+  std::string discovery;  // empty: none
+  std::vector<std::string> recipes;
+};
+
+class Config {
+ public:
+  Config();
+  ~Config();
+  Config(Config&&) noexcept;
+  Config& operator=(Config&&) noexcept;
+
+  ServerConfig server;
+  PluginsConfig plugins;
+  // Where the settings came from, for messages: "corral.toml", "zoo.cfg", "defaults".
+  std::string source = "defaults";
+
+  // The table of one plugin ("storage.wal"), empty when absent. Owned by the Config.
+  std::unique_ptr<sdk::ConfigTable> plugin_table(std::string_view kind, std::string_view name) const;
+  // The whole effective configuration as TOML, for `conf` and logs.
+  std::string to_toml() const;
+
+  toml::table& root();
+  const toml::table& root() const;
+
+ private:
+  std::unique_ptr<toml::table> root_;
+};
+
+// Loads a TOML file (or nothing, for the embedded defaults), applies `--set
+// section.key=value` overrides in order, and validates. Errors name the file,
+// the line, the key and what was expected.
+sdk::Result<Config> load_config(const std::optional<std::string>& path,
+                                const std::vector<std::string>& overrides);
+
+// Reads a ZooKeeper zoo.cfg into a Config; overrides apply on top. Unknown keys
+// are reported through `warnings` and otherwise ignored.
+sdk::Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::string>& overrides,
+                                 std::vector<std::string>& warnings);
+
+}  // namespace corral::kernel

@@ -1,0 +1,133 @@
+// corrald: the Corral server.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "plugin/loader.hpp"
+#include "server/server.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: corrald [options]
+
+Runs a Corral server. With no options it serves the ZooKeeper protocol on
+127.0.0.1:2181 with the embedded defaults.
+
+options:
+  --config FILE          read settings from a TOML file
+  --zoo-cfg FILE         read settings from a ZooKeeper zoo.cfg instead
+  --set SECTION.KEY=VAL  override one setting (repeatable), e.g.
+                         --set server.client_address=0.0.0.0:2181
+                         --set plugins.storage=memory
+  --print-config         print the effective configuration and exit
+  --list-plugins         list the plugin modules found and exit
+  --version              print the version and exit
+  -h, --help             show this help
+)";
+
+std::string self_path(const char* argv0) {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(argv0) : p.string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace corral;
+  std::optional<std::string> config_path, zoo_cfg;
+  std::vector<std::string> overrides;
+  bool print_config = false, list_plugins = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::optional<std::string> {
+      std::string prefix = std::string(flag) + "=";
+      if (a.rfind(prefix, 0) == 0) return a.substr(prefix.size());
+      if (a == flag) {
+        if (i + 1 >= argc) {
+          std::fprintf(stderr, "corrald: %s needs a value\n", flag);
+          std::exit(2);
+        }
+        return std::string(argv[++i]);
+      }
+      return std::nullopt;
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("corrald %s (ZooKeeper protocol %s)\n", kernel::kCorralVersion, kernel::kZooKeeperVersion);
+      return 0;
+    } else if (a == "--print-config") {
+      print_config = true;
+    } else if (a == "--list-plugins") {
+      list_plugins = true;
+    } else if (auto v = value("--config")) {
+      config_path = *v;
+    } else if (auto v = value("--zoo-cfg")) {
+      zoo_cfg = *v;
+    } else if (auto v = value("--set")) {
+      overrides.push_back(*v);
+    } else {
+      std::fprintf(stderr, "corrald: unknown option '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (config_path && zoo_cfg) {
+    std::fprintf(stderr, "corrald: give --config or --zoo-cfg, not both\n");
+    return 2;
+  }
+
+  std::vector<std::string> warnings;
+  auto cfg = zoo_cfg ? kernel::load_zoo_cfg(*zoo_cfg, overrides, warnings)
+                     : kernel::load_config(config_path, overrides);
+  for (const auto& w : warnings) std::fprintf(stderr, "corrald: warning: %s\n", w.c_str());
+  if (!cfg) {
+    std::fprintf(stderr, "corrald: configuration error: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  std::string exe = self_path(argv[0]);
+  if (print_config) {
+    std::fputs(cfg->to_toml().c_str(), stdout);
+    std::fputs("\n", stdout);
+    return 0;
+  }
+  if (list_plugins) {
+    kernel::PluginLoader loader(cfg->server.plugin_dirs.empty() ? kernel::PluginLoader::default_dirs(exe)
+                                                                : cfg->server.plugin_dirs);
+    for (const auto& m : loader.scan()) {
+      if (!m.error.empty())
+        std::printf("%-10s %-16s %s\n", "?", "?", m.error.c_str());
+      else
+        std::printf("%-10s %-16s abi %u.%u  %s  (%s)\n", m.kind.c_str(), m.name.c_str(), m.abi_major,
+                    m.abi_minor, m.summary.c_str(), m.path.c_str());
+    }
+    return 0;
+  }
+
+  boost::asio::io_context io(1);
+  kernel::Server server(io, std::move(cfg.value()), exe);
+  sdk::Status st = server.start();
+  if (!st) {
+    std::fprintf(stderr, "corrald: cannot start: %s\n", st.message().c_str());
+    server.stop();
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+    server.stop();
+    io.stop();
+  });
+  io.run();
+  server.log().info("stopped");
+  return 0;
+}

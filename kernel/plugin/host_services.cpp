@@ -1,0 +1,218 @@
+#include "plugin/host_services.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <unistd.h>
+
+namespace corral::kernel {
+
+namespace {
+
+class AsioTimer final : public sdk::Executor::Timer {
+ public:
+  AsioTimer(boost::asio::io_context& io, std::chrono::milliseconds delay, std::function<void()> fn)
+      : state_(std::make_shared<State>(io)) {
+    state_->fn = std::move(fn);
+    state_->timer.expires_after(delay);
+    state_->timer.async_wait([s = state_](const boost::system::error_code& ec) {
+      if (ec || s->cancelled) return;
+      auto fn = std::move(s->fn);
+      fn();
+    });
+  }
+  ~AsioTimer() override { cancel(); }
+  void cancel() override {
+    state_->cancelled = true;
+    state_->timer.cancel();
+    state_->fn = nullptr;
+  }
+
+ private:
+  struct State {
+    explicit State(boost::asio::io_context& io) : timer(io) {}
+    boost::asio::steady_timer timer;
+    std::function<void()> fn;
+    bool cancelled = false;
+  };
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+void AsioExecutor::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
+
+std::unique_ptr<sdk::Executor::Timer> AsioExecutor::schedule(std::chrono::milliseconds delay,
+                                                             std::function<void()> fn) {
+  return std::make_unique<AsioTimer>(io_, delay, std::move(fn));
+}
+
+int64_t SystemClock::steady_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+int64_t SystemClock::wall_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void StderrLogger::log(sdk::LogLevel level, std::string_view message) {
+  if (!enabled(level)) return;
+  auto now = std::chrono::system_clock::now();
+  std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  int ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string line;
+  line.reserve(64 + message.size());
+  line += stamp;
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03dZ ", ms);
+  line += frac;
+  line += sdk::log_level_name(level);
+  line += " [";
+  line += component_;
+  line += "] ";
+  line += message;
+  line += '\n';
+  // One write per line keeps lines whole when several threads log.
+  ssize_t ignored = ::write(2, line.data(), line.size());
+  (void)ignored;
+}
+
+bool parse_log_level(std::string_view text, sdk::LogLevel& out) {
+  static const std::pair<const char*, sdk::LogLevel> kLevels[] = {
+      {"trace", sdk::LogLevel::trace}, {"debug", sdk::LogLevel::debug},
+      {"info", sdk::LogLevel::info},   {"warn", sdk::LogLevel::warn},
+      {"error", sdk::LogLevel::error}};
+  for (auto& [name, level] : kLevels)
+    if (text == name) {
+      out = level;
+      return true;
+    }
+  return false;
+}
+
+// ---- metrics ----
+
+namespace {
+
+class AtomicCounter final : public sdk::Counter {
+ public:
+  void inc(uint64_t n) override { v_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const override { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+class AtomicGauge final : public sdk::Gauge {
+ public:
+  void set(int64_t v) override { v_.store(v, std::memory_order_relaxed); }
+  void add(int64_t d) override { v_.fetch_add(d, std::memory_order_relaxed); }
+  int64_t value() const override { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> v_{0};
+};
+
+// Fixed exponential buckets from 1e-6 upwards (seconds or bytes alike).
+class BucketHistogram final : public sdk::Histogram {
+ public:
+  static constexpr int kBuckets = 28;  // 1e-6 * 2^k, up to ~134 s
+  void observe(double v) override {
+    int b = 0;
+    double bound = 1e-6;
+    while (b < kBuckets && v > bound) {
+      bound *= 2;
+      ++b;
+    }
+    counts_[b].fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(sum_mu_);
+    sum_ += v;
+  }
+  void render(std::string& out, const std::string& name) const {
+    uint64_t cumulative = 0;
+    double bound = 1e-6;
+    char buf[64];
+    for (int b = 0; b < kBuckets; ++b, bound *= 2) {
+      cumulative += counts_[b].load(std::memory_order_relaxed);
+      std::snprintf(buf, sizeof buf, "%g", bound);
+      out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    cumulative += counts_[kBuckets].load(std::memory_order_relaxed);
+    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    double sum;
+    {
+      std::lock_guard<std::mutex> lock(sum_mu_);
+      sum = sum_;
+    }
+    std::snprintf(buf, sizeof buf, "%.9g", sum);
+    out += name + "_sum " + buf + "\n";
+    out += name + "_count " + std::to_string(cumulative) + "\n";
+  }
+
+ private:
+  std::atomic<uint64_t> counts_[kBuckets + 1] = {};
+  mutable std::mutex sum_mu_;
+  double sum_ = 0;
+};
+
+}  // namespace
+
+struct MetricsRegistry::Entry {
+  std::string help;
+  std::unique_ptr<AtomicCounter> counter;
+  std::unique_ptr<AtomicGauge> gauge;
+  std::unique_ptr<BucketHistogram> histogram;
+};
+
+MetricsRegistry::MetricsRegistry() = default;
+MetricsRegistry::~MetricsRegistry() = default;
+
+sdk::Counter* MetricsRegistry::counter(std::string_view name, std::string_view help) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = entries_[std::string(name)];
+  if (!e) e = std::make_unique<Entry>(Entry{std::string(help), std::make_unique<AtomicCounter>(), {}, {}});
+  return e->counter.get();
+}
+sdk::Gauge* MetricsRegistry::gauge(std::string_view name, std::string_view help) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = entries_[std::string(name)];
+  if (!e) e = std::make_unique<Entry>(Entry{std::string(help), {}, std::make_unique<AtomicGauge>(), {}});
+  return e->gauge.get();
+}
+sdk::Histogram* MetricsRegistry::histogram(std::string_view name, std::string_view help) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& e = entries_[std::string(name)];
+  if (!e)
+    e = std::make_unique<Entry>(Entry{std::string(help), {}, {}, std::make_unique<BucketHistogram>()});
+  return e->histogram.get();
+}
+
+std::string MetricsRegistry::render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const auto& [name, e] : entries_) {
+    out += "# HELP " + name + " " + e->help + "\n";
+    if (e->counter) {
+      out += "# TYPE " + name + " counter\n" + name + " " + std::to_string(e->counter->value()) + "\n";
+    } else if (e->gauge) {
+      out += "# TYPE " + name + " gauge\n" + name + " " + std::to_string(e->gauge->value()) + "\n";
+    } else if (e->histogram) {
+      out += "# TYPE " + name + " histogram\n";
+      e->histogram->render(out, name);
+    }
+  }
+  return out;
+}
+
+}  // namespace corral::kernel

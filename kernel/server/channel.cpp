@@ -1,0 +1,469 @@
+#include "server/channel.hpp"
+
+#include "corral/proto/jute.hpp"
+#include "server/server.hpp"
+#include "tree/state_machine.hpp"
+
+namespace corral::kernel {
+
+using proto::Err;
+using proto::JuteReader;
+using proto::JuteWriter;
+using proto::OpCode;
+
+namespace {
+
+uint32_t be32(const char* p) {
+  return (static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 24) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 16) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(p[2])) << 8) |
+         static_cast<uint32_t>(static_cast<uint8_t>(p[3]));
+}
+
+bool is_write(int32_t type) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::create:
+    case OpCode::create2:
+    case OpCode::remove:
+    case OpCode::set_data:
+    case OpCode::check:
+    case OpCode::multi:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_local_read(int32_t type) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::ping:
+    case OpCode::exists:
+    case OpCode::get_data:
+    case OpCode::get_children:
+    case OpCode::get_children2:
+    case OpCode::get_acl:
+    case OpCode::set_watches:
+    case OpCode::set_watches2:
+    case OpCode::auth:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Operations a ZooKeeper 3.9 server knows that this server does not perform
+// yet: answered UNIMPLEMENTED with the session kept, where an opcode no
+// ZooKeeper knows closes the connection.
+bool is_known_opcode(int32_t type) {
+  return std::string_view(proto::opcode_name(type)) != "unknown" && type != 0 &&
+         type != static_cast<int32_t>(OpCode::error);
+}
+
+}  // namespace
+
+Channel::Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id)
+    : server_(server), link_(std::move(link)), id_(id) {}
+
+Channel::~Channel() { *alive_ = false; }
+
+void Channel::on_bytes(sdk::BytesView data) {
+  if (state_ == State::closed) return;
+  in_.append(data);
+  if (!saw_any_bytes_) {
+    if (in_.size() < 4) return;
+    saw_any_bytes_ = true;
+    if (try_four_letter()) return;
+  }
+  size_t pos = 0;
+  const int64_t max_frame = server_.config().server.max_frame_bytes;
+  while (state_ != State::closed && in_.size() - pos >= 4) {
+    int32_t len = static_cast<int32_t>(be32(in_.data() + pos));
+    if (len <= 0 || len > max_frame) {
+      close("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame));
+      return;
+    }
+    if (in_.size() - pos - 4 < static_cast<size_t>(len)) break;
+    handle_frame(sdk::BytesView(in_).substr(pos + 4, static_cast<size_t>(len)));
+    pos += 4 + static_cast<size_t>(len);
+  }
+  if (state_ != State::closed) in_.erase(0, pos);
+}
+
+bool Channel::try_four_letter() {
+  if (state_ != State::handshake) return false;
+  std::optional<std::string> text = server_.four_letter(std::string_view(in_).substr(0, 4));
+  if (!text) return false;
+  queue_output(std::move(*text));
+  closing_after_flush_ = true;
+  return true;
+}
+
+void Channel::handle_frame(sdk::BytesView frame) {
+  if (state_ == State::handshake) {
+    handle_connect(frame);
+  } else {
+    handle_request(frame);
+  }
+}
+
+void Channel::handle_connect(sdk::BytesView frame) {
+  JuteReader r(frame);
+  proto::ConnectRequest req;
+  // Like ZooKeeper, tolerate bytes after the record (some clients send them).
+  if (!proto::read(r, req)) {
+    close("malformed ConnectRequest (" + std::to_string(frame.size()) + " bytes)");
+    return;
+  }
+  received_++;
+  server_.stats().packets_received++;
+  if (req.last_zxid_seen > server_.last_zxid()) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "refusing session: client has seen zxid 0x%llx, our last zxid is 0x%llx; "
+                  "the client must try another server",
+                  static_cast<unsigned long long>(req.last_zxid_seen),
+                  static_cast<unsigned long long>(server_.last_zxid()));
+    close(buf);
+    return;
+  }
+  has_read_only_ = req.has_read_only;
+  timeout_ms_ = server_.negotiate_timeout(req.timeout_ms);
+  if (req.session_id == 0) {
+    state_ = State::creating;
+    sdk::Status st = server_.create_session(*this, timeout_ms_, session_id_, password_);
+    if (!st) close("cannot create a session: " + st.message());
+    return;
+  }
+  if (server_.reattach_session(*this, req.session_id, req.password, timeout_ms_)) {
+    session_id_ = req.session_id;
+    password_ = req.password;
+    state_ = State::established;
+    send_connect_response(true);
+    drain();
+  } else {
+    send_connect_response(false);
+    closing_after_flush_ = true;
+    state_ = State::creating;  // accept nothing more
+  }
+}
+
+void Channel::on_session_created() {
+  if (state_ != State::creating) return;
+  state_ = State::established;
+  send_connect_response(true);
+  drain();
+}
+
+void Channel::send_connect_response(bool valid) {
+  proto::ConnectResponse rsp;
+  rsp.timeout_ms = valid ? timeout_ms_ : 0;
+  rsp.session_id = valid ? session_id_ : 0;
+  rsp.password = valid ? password_ : std::string(16, '\0');
+  rsp.has_read_only = has_read_only_;
+  std::string frame;
+  JuteWriter w(frame);
+  size_t at = w.begin_frame();
+  proto::write(w, rsp);
+  w.finish_frame(at);
+  queue_output(std::move(frame));
+}
+
+void Channel::handle_request(sdk::BytesView frame) {
+  JuteReader r(frame);
+  proto::RequestHeader h;
+  if (!proto::read(r, h)) {
+    close("request of " + std::to_string(frame.size()) + " bytes has no complete header");
+    return;
+  }
+  received_++;
+  server_.stats().packets_received++;
+  if (state_ == State::established && !server_.touch_session(session_id_)) {
+    close("session " + session_hex(session_id_) + " has expired");
+    return;
+  }
+  int64_t now = server_.clock().steady_ms();
+  sdk::BytesView payload = frame.substr(r.position());
+  if (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::close_session)) {
+    if (h.type != static_cast<int32_t>(OpCode::close_session) && !well_formed_write(h.type, payload)) {
+      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
+    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload); !st) {
+      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
+      Err err = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
+      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
+    } else {
+      queue_.push_back({Pending::write, h.xid, h.type, now, {}});
+    }
+  } else if (h.type == static_cast<int32_t>(OpCode::sync)) {
+    proto::PathRequest req;
+    if (!proto::read(r, req)) {
+      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
+    } else {
+      queue_.push_back({Pending::sync, h.xid, h.type, now, req.path});
+    }
+  } else if (is_local_read(h.type)) {
+    queue_.push_back({Pending::read, h.xid, h.type, now, std::string(payload)});
+  } else if (is_known_opcode(h.type)) {
+    queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::unimplemented)});
+  } else {
+    // ZooKeeper answers an opcode it does not know with UNIMPLEMENTED (zxid
+    // -1) and closes the connection; the session survives.
+    std::string f;
+    JuteWriter w(f);
+    size_t at = w.begin_frame();
+    proto::write(w, proto::ReplyHeader{h.xid, -1, static_cast<int32_t>(Err::unimplemented)});
+    w.finish_frame(at);
+    queue_.push_back({Pending::done, h.xid, h.type, now, std::move(f)});
+    close_after_.insert(h.xid);
+  }
+  drain();
+}
+
+void Channel::drain() {
+  if (state_ != State::established) return;
+  while (!queue_.empty() && state_ != State::closed) {
+    Pending& p = queue_.front();
+    switch (p.kind) {
+      case Pending::write:
+        return;
+      case Pending::sync:
+        if (!p.started) {
+          p.started = true;
+          server_.sync([this, alive = alive_](const sdk::Status& st) {
+            if (!*alive || queue_.empty() || queue_.front().kind != Pending::sync) return;
+            Pending& s = queue_.front();
+            std::string f;
+            JuteWriter w(f);
+            size_t at = w.begin_frame();
+            proto::write(w, proto::ReplyHeader{s.xid, server_.last_zxid(),
+                                               static_cast<int32_t>(st ? Err::ok : Err::connection_loss)});
+            if (st) w.write_string(s.request);
+            w.finish_frame(at);
+            s.request = std::move(f);
+            s.kind = Pending::done;
+            drain();
+          });
+        }
+        return;
+      case Pending::read: {
+        std::string f = execute_read(p);
+        if (state_ == State::closed) return;
+        server_.stats().record_latency(server_.clock().steady_ms() - p.received_ms);
+        queue_output(std::move(f));
+        queue_.pop_front();
+        break;
+      }
+      case Pending::done: {
+        bool closing = p.type == static_cast<int32_t>(OpCode::close_session) ||
+                       (!close_after_.empty() && close_after_.count(p.xid));
+        server_.stats().record_latency(server_.clock().steady_ms() - p.received_ms);
+        queue_output(std::move(p.request));
+        queue_.pop_front();
+        if (closing) {
+          closing_after_flush_ = true;
+          return;
+        }
+        break;
+      }
+    }
+  }
+}
+
+void Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
+  if (state_ == State::closed) return;
+  Pending* p = nullptr;
+  for (Pending& q : queue_) {
+    if (q.kind == Pending::write) {
+      p = &q;
+      break;
+    }
+  }
+  // A write from an earlier connection of this session, or one this channel
+  // already failed: nobody is waiting for it here.
+  if (!p || p->xid != outcome.cxid) return;
+  std::string f;
+  f.reserve(20 + outcome.response.size());
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::ReplyHeader{p->xid, zxid, static_cast<int32_t>(outcome.err)});
+  f += outcome.response;
+  w.finish_frame(at);
+  p->request = std::move(f);
+  p->kind = Pending::done;
+  drain();
+}
+
+std::string Channel::execute_read(const Pending& p) {
+  JuteReader r(p.request);
+  std::string f;
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  const sdk::Zxid zxid = server_.last_zxid();
+  DataTree& tree = server_.tree();
+  auto header = [&](Err err) { proto::write(w, proto::ReplyHeader{p.xid, zxid, static_cast<int32_t>(err)}); };
+  auto malformed = [&]() { return error_frame(p.xid, Err::marshalling_error); };
+  OpCode op = static_cast<OpCode>(p.type);
+  switch (op) {
+    case OpCode::ping:
+      header(Err::ok);
+      break;
+    case OpCode::exists:
+    case OpCode::get_data:
+    case OpCode::get_children:
+    case OpCode::get_children2: {
+      proto::PathWatchRequest req;
+      if (!proto::read(r, req)) return malformed();
+      // As ZooKeeper: exists refuses an embedded NUL; otherwise a path that
+      // could never be created is simply not found ("" is the root).
+      if (op == OpCode::exists && req.path.find('\0') != std::string::npos) {
+        header(Err::bad_arguments);
+        break;
+      }
+      const Node* n = tree.find(req.path);
+      if (!n) {
+        if (req.watch && op == OpCode::exists) server_.watches().watch_data(req.path, this);
+        header(Err::no_node);
+        break;
+      }
+      if (req.watch) {
+        if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(req.path, this);
+        else server_.watches().watch_children(req.path, this);
+      }
+      header(Err::ok);
+      if (op == OpCode::exists) {
+        proto::write(w, tree.stat(*n));
+      } else if (op == OpCode::get_data) {
+        w.write_buffer(n->data);
+        proto::write(w, tree.stat(*n));
+      } else {
+        w.write_count(n->num_children());
+        if (n->children)
+          for (std::string_view c : *n->children) w.write_string(c);
+        if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
+      }
+      break;
+    }
+    case OpCode::get_acl: {
+      proto::PathRequest req;
+      if (!proto::read(r, req)) return malformed();
+      const Node* n = tree.find(req.path);
+      if (!n) {
+        header(Err::no_node);
+        break;
+      }
+      header(Err::ok);
+      proto::write(w, tree.acl(*n));
+      proto::write(w, tree.stat(*n));
+      break;
+    }
+    case OpCode::set_watches:
+    case OpCode::set_watches2: {
+      proto::SetWatches req;
+      if (!proto::read(r, req, op == OpCode::set_watches2)) return malformed();
+      // Re-registers watches after a reconnect, firing at once those whose
+      // node changed since the client last heard (relative_zxid).
+      WatchManager& wm = server_.watches();
+      auto event = [&](proto::EventType t, const std::string& path) {
+        notify({static_cast<int32_t>(t), static_cast<int32_t>(proto::KeeperState::sync_connected), path}, -1);
+      };
+      for (const std::string& path : req.data_watches) {
+        const Node* n = tree.find(path);
+        if (!n) event(proto::EventType::node_deleted, path);
+        else if (n->mzxid > req.relative_zxid) event(proto::EventType::node_data_changed, path);
+        else wm.watch_data(path, this);
+      }
+      for (const std::string& path : req.exist_watches) {
+        if (tree.find(path)) event(proto::EventType::node_created, path);
+        else wm.watch_data(path, this);
+      }
+      for (const std::string& path : req.child_watches) {
+        const Node* n = tree.find(path);
+        if (!n) event(proto::EventType::node_deleted, path);
+        else if (n->pzxid > req.relative_zxid) event(proto::EventType::node_children_changed, path);
+        else wm.watch_children(path, this);
+      }
+      header(Err::ok);
+      break;
+    }
+    case OpCode::auth: {
+      int32_t type = r.read_int();
+      std::string_view scheme = r.read_string();
+      r.read_buffer();
+      if (!r.ok()) return malformed();
+      (void)type;
+      // Identities are recorded for ACL checks; "digest" is the scheme every
+      // client can use without server-side setup.
+      header(scheme == "digest" ? Err::ok : Err::auth_failed);
+      break;
+    }
+    default:
+      header(Err::unimplemented);
+      break;
+  }
+  w.finish_frame(at);
+  return f;
+}
+
+std::string Channel::error_frame(int32_t xid, Err err) const {
+  std::string f;
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::ReplyHeader{xid, server_.last_zxid(), static_cast<int32_t>(err)});
+  w.finish_frame(at);
+  return f;
+}
+
+void Channel::notify(const proto::WatcherEvent& event, sdk::Zxid zxid) {
+  if (state_ == State::closed) return;
+  std::string f;
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::ReplyHeader{proto::kXidNotification, zxid, 0});
+  proto::write(w, event);
+  w.finish_frame(at);
+  queue_output(std::move(f));
+}
+
+void Channel::queue_output(std::string frame) {
+  if (state_ == State::closed) return;
+  if (out_.empty()) out_ = std::move(frame);
+  else out_ += frame;
+  sent_++;
+  server_.stats().packets_sent++;
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    server_.executor().post([this, alive = alive_] {
+      if (*alive) flush_output();
+    });
+  }
+}
+
+void Channel::flush_output() {
+  flush_posted_ = false;
+  if (state_ == State::closed) return;
+  if (!out_.empty()) link_->send(std::move(out_));
+  out_.clear();
+  if (closing_after_flush_) close("");
+}
+
+void Channel::close(const std::string& why) {
+  if (state_ == State::closed) return;
+  if (!why.empty())
+    server_.log().info("closing connection from " + link_->remote_address() + ": " + why);
+  if (!out_.empty()) link_->send(std::move(out_));
+  out_.clear();
+  state_ = State::closed;
+  server_.watches().remove_watcher(this);
+  link_->close();
+  server_.channel_closed(*this);
+}
+
+void Channel::on_disconnected() {
+  if (state_ == State::closed) return;
+  out_.clear();
+  state_ = State::closed;
+  server_.watches().remove_watcher(this);
+  link_->close();
+  server_.channel_closed(*this);
+}
+
+}  // namespace corral::kernel

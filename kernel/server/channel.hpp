@@ -1,0 +1,109 @@
+// One client attachment: a TCP connection or a recipe's in-process session.
+// It frames the byte stream, performs the handshake, keeps ZooKeeper's
+// per-session FIFO (a reply never overtakes an earlier request's reply),
+// serves reads locally, submits writes to consensus, and carries watch
+// events back to the client.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "corral/proto/records.hpp"
+#include "corral/sdk/types.hpp"
+#include "watch/watch_manager.hpp"
+
+namespace corral::kernel {
+
+class Server;
+struct ApplyOutcome;
+
+// Where a channel's output goes.
+class ChannelLink {
+ public:
+  virtual ~ChannelLink() = default;
+  virtual void send(sdk::Bytes bytes) = 0;
+  // Flushes what was sent, then closes; no more input after this.
+  virtual void close() = 0;
+  virtual std::string remote_address() const = 0;
+};
+
+class Channel final : public Watcher {
+ public:
+  Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id);
+  ~Channel() override;
+
+  uint64_t id() const { return id_; }
+  int64_t session_id() const { return session_id_; }
+  bool established() const { return state_ == State::established; }
+  bool closed() const { return state_ == State::closed; }
+  std::string remote_address() const { return link_->remote_address(); }
+
+  // Bytes from the client. May close the channel (malformed input).
+  void on_bytes(sdk::BytesView data);
+  // The transport lost the connection (client gone).
+  void on_disconnected();
+  // Closes the connection (server decision); the session lives on.
+  void close(const std::string& why);
+
+  // A committed entry of this channel's session was applied.
+  void on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid);
+  // createSession for this channel was applied.
+  void on_session_created();
+
+  // Watcher
+  void notify(const proto::WatcherEvent& event, sdk::Zxid zxid) override;
+
+  // Statistics for `cons`/`stat`.
+  uint64_t received() const { return received_; }
+  uint64_t sent() const { return sent_; }
+  size_t outstanding() const { return queue_.size(); }
+
+ private:
+  enum class State { handshake, creating, established, closed };
+  // One request in the session's FIFO.
+  struct Pending {
+    enum Kind : uint8_t { read, write, sync, done } kind;
+    int32_t xid;
+    int32_t type;
+    int64_t received_ms;
+    std::string request;  // payload for reads; reply frame once done
+    bool started = false;  // sync: asked consensus
+  };
+
+  void handle_frame(sdk::BytesView frame);
+  void handle_connect(sdk::BytesView frame);
+  void handle_request(sdk::BytesView frame);
+  bool try_four_letter();
+  // Runs the reads at the head of the queue and sends finished replies.
+  void drain();
+  // Executes a read request and returns its reply frame.
+  std::string execute_read(const Pending& p);
+  void reply(int32_t xid, int64_t zxid, proto::Err err, sdk::BytesView body, int64_t received_ms);
+  void queue_output(std::string frame);
+  void flush_output();
+  void send_connect_response(bool valid);
+  std::string error_frame(int32_t xid, proto::Err err) const;
+
+  Server& server_;
+  std::unique_ptr<ChannelLink> link_;
+  uint64_t id_;
+  State state_ = State::handshake;
+  bool saw_any_bytes_ = false;
+  std::string in_;  // unparsed input
+  std::deque<Pending> queue_;
+  std::set<int32_t> close_after_;  // xids whose reply ends the connection
+  std::string out_;  // replies queued in this loop turn
+  bool flush_posted_ = false;
+  int64_t session_id_ = 0;
+  int32_t timeout_ms_ = 0;
+  std::string password_;
+  bool has_read_only_ = false;
+  bool closing_after_flush_ = false;
+  uint64_t received_ = 0, sent_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace corral::kernel

@@ -1,0 +1,148 @@
+// Four-letter words: ZooKeeper's plain-text admin commands on the client port.
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <cstdio>
+#include <sstream>
+
+#include "server/channel.hpp"
+#include "server/server.hpp"
+
+namespace corral::kernel {
+
+namespace {
+
+constexpr const char* kWords[] = {"ruok", "srvr", "stat", "envi", "mntr", "conf", "isro", "srst"};
+
+std::string zxid_hex(int64_t z) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(z));
+  return buf;
+}
+
+int64_t open_fds() {
+  int64_t n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d)) ++n;
+    closedir(d);
+    n -= 3;  // ".", ".." and the directory itself
+  }
+  return n;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+std::string session_hex(int64_t id) { return zxid_hex(id); }
+
+std::optional<std::string> Server::four_letter(std::string_view word) {
+  if (std::find(std::begin(kWords), std::end(kWords), word) == std::end(kWords)) return std::nullopt;
+  const auto& allowed = config_.server.four_letter_words;
+  bool ok = std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
+            std::find(allowed.begin(), allowed.end(), word) != allowed.end();
+  if (!ok) return std::string(word) + " is not executed because it is not in the whitelist.\n";
+  return four_letter_text(word);
+}
+
+std::string Server::four_letter_text(std::string_view word) {
+  std::ostringstream o;
+  const ServerStats& s = stats_;
+  auto latency = [&](std::ostream& out) {
+    double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%lld/%.4f/%lld", static_cast<long long>(std::max<int64_t>(0, s.latency_min_ms)),
+                  avg, static_cast<long long>(s.latency_max_ms));
+    out << "Latency min/avg/max: " << buf << "\n";
+  };
+  size_t outstanding = 0;
+  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
+  if (word == "ruok") return "imok";
+  if (word == "isro") return "rw";
+  if (word == "srst") {
+    stats_.reset();
+    return "Server stats reset.\n";
+  }
+  if (word == "srvr" || word == "stat") {
+    o << "Zookeeper version: " << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
+    if (word == "stat") {
+      o << "Clients:\n";
+      for (const auto& [id, ch] : channels_) {
+        if (ch->closed()) continue;
+        o << " /" << ch->remote_address() << "[1](queued=" << ch->outstanding() << ",recved=" << ch->received()
+          << ",sent=" << ch->sent() << ")\n";
+      }
+      o << "\n";
+    }
+    latency(o);
+    o << "Received: " << s.packets_received << "\n";
+    o << "Sent: " << s.packets_sent << "\n";
+    o << "Connections: " << channels_.size() << "\n";
+    o << "Outstanding: " << outstanding << "\n";
+    o << "Zxid: " << zxid_hex(last_zxid()) << "\n";
+    o << "Mode: " << mode() << "\n";
+    o << "Node count: " << tree_.node_count() << "\n";
+    return o.str();
+  }
+  if (word == "envi") {
+    o << "Environment:\n";
+    o << "zookeeper.version=" << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
+    o << "host.name=" << host_name() << "\n";
+    o << "corral.version=" << kCorralVersion << "\n";
+    o << "os.name=Linux\n";
+    o << "user.dir=" << std::filesystem::current_path().string() << "\n";
+    o << "corral.data_dir=" << info_.data_dir << "\n";
+    o << "corral.plugins=transport:" << config_.plugins.transport << ",consensus:" << config_.plugins.consensus
+      << ",storage:" << config_.plugins.storage << "\n";
+    return o.str();
+  }
+  if (word == "conf") {
+    o << "clientPort=" << client_endpoint().port << "\n";
+    o << "clientPortAddress=" << client_endpoint().host << "\n";
+    o << "secureClientPort=-1\n";
+    o << "dataDir=" << info_.data_dir << "\n";
+    o << "dataDirSize=" << (storage_ ? storage_->snapshot_bytes() : 0) << "\n";
+    o << "dataLogDir=" << info_.data_dir << "\n";
+    o << "dataLogSize=" << (storage_ ? storage_->log_bytes() : 0) << "\n";
+    o << "tickTime=" << config_.server.tick_ms << "\n";
+    o << "maxClientCnxns=" << config_.server.max_client_cnxns << "\n";
+    o << "minSessionTimeout=" << config_.server.min_session_timeout() << "\n";
+    o << "maxSessionTimeout=" << config_.server.max_session_timeout() << "\n";
+    o << "clientPortListenBacklog=-1\n";
+    o << "serverId=" << config_.server.id << "\n";
+    return o.str();
+  }
+  // mntr
+  struct rlimit rl {};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  size_t ephemerals = 0;
+  for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
+  double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
+  o << "zk_version\t" << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
+  o << "zk_server_state\t" << mode() << "\n";
+  o << "zk_avg_latency\t" << avg << "\n";
+  o << "zk_max_latency\t" << s.latency_max_ms << "\n";
+  o << "zk_min_latency\t" << std::max<int64_t>(0, s.latency_min_ms) << "\n";
+  o << "zk_packets_received\t" << s.packets_received << "\n";
+  o << "zk_packets_sent\t" << s.packets_sent << "\n";
+  o << "zk_num_alive_connections\t" << channels_.size() << "\n";
+  o << "zk_outstanding_requests\t" << outstanding << "\n";
+  o << "zk_znode_count\t" << tree_.node_count() << "\n";
+  o << "zk_watch_count\t" << watches_.watch_count() << "\n";
+  o << "zk_ephemerals_count\t" << ephemerals << "\n";
+  o << "zk_approximate_data_size\t" << tree_.approximate_data_size() << "\n";
+  o << "zk_open_file_descriptor_count\t" << open_fds() << "\n";
+  o << "zk_max_file_descriptor_count\t" << static_cast<int64_t>(rl.rlim_cur) << "\n";
+  o << "zk_global_sessions\t" << tree_.sessions().size() << "\n";
+  o << "zk_last_proposal_size\t-1\n";
+  return o.str();
+}
+
+}  // namespace corral::kernel

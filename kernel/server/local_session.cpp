@@ -1,0 +1,250 @@
+// A recipe's in-process session: the ZooKeeper protocol without a socket.
+// Requests are encoded as a client would encode them and fed to a Channel, so
+// recipes get exactly the ordering, watch and session semantics of clients.
+#include <unordered_map>
+
+#include "corral/proto/jute.hpp"
+#include "server/channel.hpp"
+#include "server/server.hpp"
+
+namespace corral::kernel {
+
+using proto::Err;
+using proto::JuteReader;
+using proto::JuteWriter;
+using proto::OpCode;
+
+namespace {
+
+struct SessionState {
+  Server* server = nullptr;
+  Channel* channel = nullptr;  // null once closed
+  int64_t session_id = 0;
+  int32_t timeout_ms = 0;
+  int32_t next_xid = 1;
+  bool connected = false;
+  bool close_requested = false;
+  std::string in;
+  struct Call {
+    int32_t type;
+    sdk::TreeCallback done;
+  };
+  std::unordered_map<int32_t, Call> calls;
+  sdk::WatchCallback on_event;
+  std::unique_ptr<sdk::Executor::Timer> ping_timer;
+
+  void deliver(sdk::BytesView bytes);
+  void handle_frame(sdk::BytesView frame);
+  void lost();
+};
+
+class InProcessLink final : public ChannelLink {
+ public:
+  explicit InProcessLink(std::weak_ptr<SessionState> s) : s_(std::move(s)) {}
+  void send(sdk::Bytes bytes) override {
+    if (auto s = s_.lock()) s->deliver(bytes);
+  }
+  void close() override {
+    if (auto s = s_.lock()) {
+      // Let replies already delivered run first.
+      s->server->executor().post([w = s_] {
+        if (auto st = w.lock()) st->lost();
+      });
+    }
+  }
+  std::string remote_address() const override { return "in-process"; }
+
+ private:
+  std::weak_ptr<SessionState> s_;
+};
+
+void SessionState::deliver(sdk::BytesView bytes) {
+  in.append(bytes);
+  size_t pos = 0;
+  while (in.size() - pos >= 4) {
+    JuteReader r(std::string_view(in).substr(pos, 4));
+    size_t len = static_cast<size_t>(r.read_int());
+    if (in.size() - pos - 4 < len) break;
+    handle_frame(std::string_view(in).substr(pos + 4, len));
+    pos += 4 + len;
+  }
+  in.erase(0, pos);
+}
+
+void SessionState::handle_frame(sdk::BytesView frame) {
+  JuteReader r(frame);
+  if (!connected) {
+    proto::ConnectResponse rsp;
+    proto::read(r, rsp);
+    session_id = rsp.session_id;
+    timeout_ms = rsp.timeout_ms;
+    connected = true;
+    return;
+  }
+  proto::ReplyHeader h;
+  if (!proto::read(r, h)) return;
+  if (h.xid == proto::kXidNotification) {
+    proto::WatcherEvent ev;
+    if (proto::read(r, ev) && on_event) on_event(ev);
+    return;
+  }
+  auto it = calls.find(h.xid);
+  if (it == calls.end()) return;  // pings
+  Call call = std::move(it->second);
+  calls.erase(it);
+  sdk::TreeResult res;
+  res.err = static_cast<Err>(h.err);
+  if (res.err == Err::ok) {
+    switch (static_cast<OpCode>(call.type)) {
+      case OpCode::create2:
+        res.path = r.read_string();
+        proto::read(r, res.stat);
+        break;
+      case OpCode::set_data:
+      case OpCode::exists:
+        proto::read(r, res.stat);
+        break;
+      case OpCode::get_data:
+        res.data = r.read_buffer();
+        proto::read(r, res.stat);
+        break;
+      case OpCode::get_children2:
+        proto::read(r, res.children);
+        proto::read(r, res.stat);
+        break;
+      default:
+        break;
+    }
+  }
+  if (call.done) call.done(res);
+}
+
+void SessionState::lost() {
+  if (!channel && calls.empty()) return;
+  channel = nullptr;
+  connected = false;
+  ping_timer.reset();
+  auto pending = std::move(calls);
+  calls.clear();
+  for (auto& [xid, call] : pending) {
+    sdk::TreeResult res;
+    res.err = Err::connection_loss;
+    if (call.done) call.done(res);
+  }
+  if (!close_requested && on_event) {
+    bool expired = server->tree().session(session_id) == nullptr;
+    on_event({static_cast<int32_t>(proto::EventType::none),
+              static_cast<int32_t>(expired ? proto::KeeperState::expired : proto::KeeperState::disconnected),
+              ""});
+  }
+}
+
+class LocalSession final : public sdk::TreeSession {
+ public:
+  LocalSession(Server& server, int32_t timeout_ms, sdk::WatchCallback on_event)
+      : s_(std::make_shared<SessionState>()) {
+    s_->server = &server;
+    s_->on_event = std::move(on_event);
+    s_->channel = server.open_channel(std::make_unique<InProcessLink>(s_));
+    proto::ConnectRequest req;
+    req.timeout_ms = timeout_ms;
+    req.password.assign(16, '\0');
+    req.last_zxid_seen = server.last_zxid();
+    send_frame([&](JuteWriter& w) { proto::write(w, req); });
+    schedule_ping(server.negotiate_timeout(timeout_ms));
+  }
+  ~LocalSession() override { close(); }
+
+  int64_t session_id() const override { return s_->session_id; }
+
+  void create(std::string_view path, sdk::BytesView data, proto::CreateMode mode,
+              sdk::TreeCallback done) override {
+    call(OpCode::create2, std::move(done), [&](JuteWriter& w) {
+      proto::CreateRequest req{std::string(path), std::string(data), proto::open_acl_unsafe(),
+                               static_cast<int32_t>(mode), 0};
+      proto::write(w, req);
+    });
+  }
+  void remove(std::string_view path, int32_t version, sdk::TreeCallback done) override {
+    call(OpCode::remove, std::move(done),
+         [&](JuteWriter& w) { proto::write(w, proto::PathVersionRequest{std::string(path), version}); });
+  }
+  void set_data(std::string_view path, sdk::BytesView data, int32_t version, sdk::TreeCallback done) override {
+    call(OpCode::set_data, std::move(done), [&](JuteWriter& w) {
+      proto::write(w, proto::SetDataRequest{std::string(path), std::string(data), version});
+    });
+  }
+  void get_data(std::string_view path, bool watch, sdk::TreeCallback done) override {
+    path_watch(OpCode::get_data, path, watch, std::move(done));
+  }
+  void exists(std::string_view path, bool watch, sdk::TreeCallback done) override {
+    path_watch(OpCode::exists, path, watch, std::move(done));
+  }
+  void get_children(std::string_view path, bool watch, sdk::TreeCallback done) override {
+    path_watch(OpCode::get_children2, path, watch, std::move(done));
+  }
+  void close() override {
+    if (!s_->channel || s_->close_requested) return;
+    s_->close_requested = true;
+    s_->ping_timer.reset();
+    call(OpCode::close_session, nullptr, [](JuteWriter&) {});
+  }
+
+ private:
+  template <class Body>
+  void send_frame(Body&& body) {
+    if (!s_->channel) return;
+    std::string f;
+    JuteWriter w(f);
+    size_t at = w.begin_frame();
+    body(w);
+    w.finish_frame(at);
+    s_->channel->on_bytes(f);
+  }
+  template <class Body>
+  void call(OpCode op, sdk::TreeCallback done, Body&& body) {
+    if (!s_->channel) {
+      if (done)
+        s_->server->executor().post([done = std::move(done)] {
+          sdk::TreeResult res;
+          res.err = Err::session_expired;
+          done(res);
+        });
+      return;
+    }
+    int32_t xid = s_->next_xid++;
+    s_->calls[xid] = {static_cast<int32_t>(op), std::move(done)};
+    send_frame([&](JuteWriter& w) {
+      proto::write(w, proto::RequestHeader{xid, static_cast<int32_t>(op)});
+      body(w);
+    });
+  }
+  void path_watch(OpCode op, std::string_view path, bool watch, sdk::TreeCallback done) {
+    call(op, std::move(done),
+         [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+  }
+  void schedule_ping(int32_t timeout_ms) {
+    std::weak_ptr<SessionState> weak = s_;
+    s_->ping_timer = s_->server->executor().schedule(
+        std::chrono::milliseconds(std::max(10, timeout_ms / 3)), [this, weak, timeout_ms] {
+          auto s = weak.lock();
+          if (!s || !s->channel) return;
+          send_frame([](JuteWriter& w) {
+            proto::write(w, proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)});
+          });
+          schedule_ping(timeout_ms);
+        });
+  }
+
+  std::shared_ptr<SessionState> s_;
+};
+
+}  // namespace
+
+sdk::Result<std::unique_ptr<sdk::TreeSession>> Server::open_session(int32_t timeout_ms,
+                                                                      sdk::WatchCallback on_event) {
+  if (!started_ || stopped_) return sdk::Status{sdk::Errc::unavailable, "server is not running"};
+  return std::unique_ptr<sdk::TreeSession>(std::make_unique<LocalSession>(*this, timeout_ms, std::move(on_event)));
+}
+
+}  // namespace corral::kernel

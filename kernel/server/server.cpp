@@ -1,0 +1,366 @@
+#include "server/server.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "corral/proto/jute.hpp"
+#include "server/channel.hpp"
+#include "tree/txn.hpp"
+
+namespace corral::kernel {
+
+using sdk::Errc;
+using sdk::Status;
+
+void ServerStats::record_latency(int64_t ms) {
+  if (ms < 0) ms = 0;
+  if (latency_min_ms < 0 || ms < latency_min_ms) latency_min_ms = ms;
+  if (ms > latency_max_ms) latency_max_ms = ms;
+  latency_total_ms += ms;
+  latency_count++;
+}
+
+void ServerStats::reset() { *this = ServerStats{}; }
+
+namespace {
+
+// A client TCP connection as a channel's link.
+class TcpLink final : public ChannelLink, public sdk::ConnectionHandler {
+ public:
+  explicit TcpLink(std::shared_ptr<sdk::Connection> conn) : conn_(std::move(conn)) {}
+  void attach(Channel* ch) {
+    channel_ = ch;
+    conn_->start(this);
+  }
+  void send(sdk::Bytes bytes) override { conn_->send(std::move(bytes)); }
+  void close() override { conn_->close(); }
+  std::string remote_address() const override { return conn_->remote_address(); }
+  void on_data(sdk::BytesView data) override { channel_->on_bytes(data); }
+  void on_closed(const Status&) override { channel_->on_disconnected(); }
+
+ private:
+  std::shared_ptr<sdk::Connection> conn_;
+  Channel* channel_ = nullptr;
+};
+
+std::string ip_of(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
+    : io_(io),
+      config_(std::move(config)),
+      exe_path_(std::move(exe_path)),
+      executor_(io),
+      log_(std::make_unique<StderrLogger>("corrald")),
+      loader_(config_.server.plugin_dirs.empty() ? PluginLoader::default_dirs(exe_path_)
+                                                 : config_.server.plugin_dirs),
+      sessions_(config_.server.tick_ms),
+      rng_(std::random_device{}()) {
+  sdk::LogLevel level;
+  if (parse_log_level(config_.server.log_level, level)) log_->set_level(level);
+  m_requests_ = metrics_.counter("corral_requests_total", "client requests received");
+  m_connections_ = metrics_.counter("corral_connections_total", "client connections accepted");
+  m_latency_ = metrics_.histogram("corral_request_seconds", "request latency");
+}
+
+Server::~Server() { stop(); }
+
+template <class Interface>
+sdk::Result<std::shared_ptr<Interface>> Server::load_plugin(sdk::PluginKind kind,
+                                                            const std::string& name) {
+  auto made = loader_.create<Interface>(kind, name);
+  if (!made) return made.status();
+  std::string component = std::string(sdk::plugin_kind_name(kind)) + "." + name;
+  auto host = std::make_unique<PluginHostImpl>(executor_, clock_, log_->child(component), metrics_,
+                                               config_.plugin_table(sdk::plugin_kind_name(kind), name),
+                                               info_);
+  Status st = made.value()->init(*host);
+  if (!st) return Status{st.code(), component + ": " + st.message()};
+  plugin_hosts_.push_back(std::move(host));
+  return made;
+}
+
+Status Server::start() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(config_.server.data_dir, ec);
+  if (ec)
+    return {Errc::io_error, "server.data_dir " + config_.server.data_dir + ": " + ec.message()};
+  info_.server_id = config_.server.id;
+  info_.version = kCorralVersion;
+  info_.data_dir = fs::absolute(config_.server.data_dir).lexically_normal().string();
+  info_.client_address = config_.server.client_address.to_string();
+  info_.tick_ms = config_.server.tick_ms;
+
+  auto transport = load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
+  if (!transport) return transport.status();
+  transport_ = transport.value();
+  auto storage = load_plugin<sdk::Storage>(sdk::PluginKind::storage, config_.plugins.storage);
+  if (!storage) return storage.status();
+  storage_ = storage.value();
+  auto consensus = load_plugin<sdk::Consensus>(sdk::PluginKind::consensus, config_.plugins.consensus);
+  if (!consensus) return consensus.status();
+  consensus_ = consensus.value();
+  std::vector<std::shared_ptr<sdk::Recipe>> recipes;
+  for (const std::string& name : config_.plugins.recipes) {
+    auto r = load_plugin<sdk::Recipe>(sdk::PluginKind::recipe, name);
+    if (!r) return r.status();
+    recipes.push_back(r.value());
+  }
+
+  Status st = recover();
+  if (!st) return st;
+
+  auto listener = transport_->listen(config_.server.client_address,
+                                     [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
+  if (!listener) return listener.status();
+  listener_ = std::move(listener.value());
+
+  started_ = true;
+  for (auto& r : recipes) {
+    st = r->start(*this);
+    if (!st) return {st.code(), "recipe: " + st.message()};
+    recipes_.push_back(r);
+  }
+  tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
+                                   [this] { tick(); });
+  log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
+             config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
+             config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
+  return {};
+}
+
+Status Server::recover() {
+  auto rec = storage_->open();
+  if (!rec) return rec.status();
+  sdk::RecoveredState& r = rec.value();
+  if (!r.snapshot.empty()) {
+    auto tree = DataTree::deserialize(r.snapshot);
+    if (!tree) return {tree.status().code(), "snapshot " + std::to_string(r.snapshot_zxid) + ": " +
+                                                 tree.status().message()};
+    tree_ = std::move(tree.value());
+  }
+  state_machine_.set_last_applied(r.snapshot_zxid);
+  size_t replayed = 0;
+  Status st = storage_->read_log(r.snapshot_zxid, [&](const sdk::LogEntry& e) {
+    state_machine_.apply(e);
+    ++replayed;
+    return true;
+  });
+  if (!st) return st;
+  int64_t now = clock_.steady_ms();
+  for (const auto& [id, s] : tree_.sessions()) sessions_.track(id, s.timeout_ms, now);
+  if (replayed || r.snapshot_zxid)
+    log_->info("recovered " + std::to_string(tree_.node_count()) + " znodes and " +
+               std::to_string(tree_.sessions().size()) + " sessions (" + std::to_string(replayed) +
+               " log entries replayed)");
+  return consensus_->start(*this, r);
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& r : recipes_) r->stop();
+  recipes_.clear();
+  tick_timer_.reset();
+  listener_.reset();
+  std::vector<Channel*> open;
+  for (auto& [id, ch] : channels_) open.push_back(ch.get());
+  for (Channel* ch : open) ch->close("server shutting down");
+  if (consensus_) consensus_->stop();
+  if (storage_) storage_->close();
+  channels_.clear();
+}
+
+sdk::Endpoint Server::client_endpoint() const {
+  return listener_ ? listener_->local_endpoint() : config_.server.client_address;
+}
+
+int32_t Server::negotiate_timeout(int32_t requested) const {
+  int64_t t = std::clamp<int64_t>(requested, config_.server.min_session_timeout(),
+                                  config_.server.max_session_timeout());
+  return static_cast<int32_t>(t);
+}
+
+int64_t Server::next_session_id() {
+  if (session_counter_ == 0) {
+    // ZooKeeper's layout: server id in the top byte, start time below, so ids
+    // stay unique across restarts and servers.
+    uint64_t base = (static_cast<uint64_t>(clock_.wall_ms()) << 24) >> 8;
+    session_counter_ = static_cast<int64_t>(base | (static_cast<uint64_t>(config_.server.id) << 56));
+  }
+  int64_t id = ++session_counter_;
+  while (id == 0 || tree_.session(id)) id = ++session_counter_;
+  return id;
+}
+
+Status Server::create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) {
+  id = next_session_id();
+  password.resize(16);
+  for (size_t i = 0; i < 16; i += 8) {
+    uint64_t v = rng_();
+    std::memcpy(password.data() + i, &v, 8);
+  }
+  session_channels_[id] = &ch;
+  Status st = consensus_->submit(
+      encode_txn(static_cast<int32_t>(proto::OpCode::create_session), id, 0, session_payload(timeout_ms, password)));
+  if (!st) session_channels_.erase(id);
+  return st;
+}
+
+bool Server::reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms) {
+  const SessionRecord* s = tree_.session(id);
+  if (!s || s->password != password || !sessions_.touch(id, clock_.steady_ms())) return false;
+  auto it = session_channels_.find(id);
+  if (it != session_channels_.end() && it->second != &ch) {
+    Channel* old = it->second;
+    session_channels_.erase(it);
+    old->close("session " + session_hex(id) + " moved to a new connection");
+  }
+  session_channels_[id] = &ch;
+  sessions_.track(id, timeout_ms, clock_.steady_ms());
+  return true;
+}
+
+bool Server::touch_session(int64_t id) { return sessions_.touch(id, clock_.steady_ms()); }
+
+Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload) {
+  m_requests_->inc();
+  return consensus_->submit(encode_txn(type, session, cxid, payload));
+}
+
+void Server::sync(std::function<void(const Status&)> done) { consensus_->sync(std::move(done)); }
+
+void Server::apply(const sdk::LogEntry& entry) {
+  ApplyOutcome out = state_machine_.apply(entry);
+  const auto type = static_cast<proto::OpCode>(out.type);
+  if (type == proto::OpCode::create_session) {
+    if (const SessionRecord* s = tree_.session(out.session))
+      sessions_.track(out.session, s->timeout_ms, clock_.steady_ms());
+  } else if (type == proto::OpCode::close_session) {
+    sessions_.forget(out.session);
+  }
+  watches_.trigger(out.changes, entry.zxid);
+  auto it = session_channels_.find(out.session);
+  if (it == session_channels_.end()) return;
+  Channel* ch = it->second;
+  if (type == proto::OpCode::create_session) {
+    ch->on_session_created();
+  } else if (type == proto::OpCode::close_session) {
+    session_channels_.erase(it);
+    if (out.cxid == 0) ch->close("session " + session_hex(out.session) + " expired");
+    else ch->on_applied(out, entry.zxid);
+  } else {
+    ch->on_applied(out, entry.zxid);
+  }
+}
+
+void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
+  TxnHeader h;
+  if (!decode_txn(entry.body, h)) return;
+  log_->warn("write from session " + session_hex(h.session) + " failed: " + why.to_string());
+  auto it = session_channels_.find(h.session);
+  if (it == session_channels_.end()) return;
+  if (h.type == static_cast<int32_t>(proto::OpCode::create_session)) {
+    Channel* ch = it->second;
+    session_channels_.erase(it);
+    ch->close("cannot create a session: " + why.to_string());
+    return;
+  }
+  ApplyOutcome out;
+  out.type = h.type;
+  out.session = h.session;
+  out.cxid = h.cxid;
+  out.err = proto::Err::system_error;
+  it->second->on_applied(out, last_zxid());
+}
+
+sdk::Result<sdk::Zxid> Server::write_snapshot(sdk::SnapshotSink& sink) {
+  Status status;
+  tree_.serialize([&](std::string_view chunk) {
+    if (status) status = sink.write(chunk);
+  });
+  if (!status) return status;
+  return state_machine_.last_applied();
+}
+
+Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
+  auto tree = DataTree::deserialize(snapshot);
+  if (!tree) return tree.status();
+  tree_ = std::move(tree.value());
+  state_machine_.set_last_applied(zxid);
+  return {};
+}
+
+void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) {
+  log_->info(std::string("role is now ") + sdk::role_name(role) + " (leader " + std::to_string(leader) +
+             ", epoch " + std::to_string(epoch) + ")");
+  if (role == sdk::Role::looking) {
+    std::vector<Channel*> open;
+    for (auto& [id, ch] : channels_) open.push_back(ch.get());
+    for (Channel* ch : open) ch->close("this server lost its leader");
+  }
+}
+
+sdk::Role Server::role() const { return consensus_ ? consensus_->role() : sdk::Role::looking; }
+
+std::string Server::mode() const { return sdk::role_name(role()); }
+
+Channel* Server::open_channel(std::unique_ptr<ChannelLink> link) {
+  uint64_t id = next_channel_id_++;
+  auto ch = std::make_unique<Channel>(*this, std::move(link), id);
+  Channel* raw = ch.get();
+  channels_.emplace(id, std::move(ch));
+  return raw;
+}
+
+void Server::on_accept(std::shared_ptr<sdk::Connection> conn) {
+  std::string ip = ip_of(conn->remote_address());
+  int64_t limit = config_.server.max_client_cnxns;
+  if (limit > 0 && connections_per_ip_[ip] >= limit) {
+    log_->warn("too many connections from " + ip + " (max_client_cnxns = " + std::to_string(limit) +
+               "); refusing " + conn->remote_address());
+    conn->close();
+    return;
+  }
+  connections_per_ip_[ip]++;
+  m_connections_->inc();
+  auto link = std::make_unique<TcpLink>(std::move(conn));
+  TcpLink* raw = link.get();
+  Channel* ch = open_channel(std::move(link));
+  raw->attach(ch);
+}
+
+void Server::channel_closed(Channel& ch) {
+  if (ch.session_id() != 0) {
+    auto it = session_channels_.find(ch.session_id());
+    if (it != session_channels_.end() && it->second == &ch) session_channels_.erase(it);
+  }
+  std::string ip = ip_of(ch.remote_address());
+  auto c = connections_per_ip_.find(ip);
+  if (c != connections_per_ip_.end() && --c->second <= 0) connections_per_ip_.erase(c);
+  // The channel may be on the stack; destroy it from the loop.
+  uint64_t id = ch.id();
+  executor_.post([this, id] { channels_.erase(id); });
+}
+
+void Server::tick() {
+  int64_t now = clock_.steady_ms();
+  if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {
+    for (int64_t id : sessions_.take_expired(now)) {
+      log_->info("session " + session_hex(id) + " expired");
+      Status st = consensus_->submit(encode_txn(static_cast<int32_t>(proto::OpCode::close_session), id, 0, {}));
+      if (!st) log_->warn("cannot expire session: " + st.to_string());
+    }
+  }
+  consensus_->tick(now);
+  tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
+                                   [this] { tick(); });
+}
+
+}  // namespace corral::kernel

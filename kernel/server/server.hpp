@@ -1,0 +1,154 @@
+// The server: loads the configured plugins, recovers state from storage,
+// serves clients over the transport, and applies what consensus commits.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "corral/sdk/consensus.hpp"
+#include "corral/sdk/recipe.hpp"
+#include "corral/sdk/storage.hpp"
+#include "corral/sdk/transport.hpp"
+#include "plugin/host_services.hpp"
+#include "plugin/loader.hpp"
+#include "session/session_tracker.hpp"
+#include "tree/data_tree.hpp"
+#include "tree/state_machine.hpp"
+#include "watch/watch_manager.hpp"
+
+namespace corral::kernel {
+
+class Channel;
+class ChannelLink;
+
+// Request statistics for srvr/stat/mntr.
+struct ServerStats {
+  uint64_t packets_received = 0;
+  uint64_t packets_sent = 0;
+  int64_t latency_min_ms = -1;
+  int64_t latency_max_ms = 0;
+  int64_t latency_total_ms = 0;
+  uint64_t latency_count = 0;
+  void record_latency(int64_t ms);
+  void reset();
+};
+
+// "0x1000a5b2c3d0001", as ZooKeeper prints session ids.
+std::string session_hex(int64_t id);
+
+inline constexpr const char* kCorralVersion = "0.1.0";
+// What `srvr` and `envi` report as the ZooKeeper version: the protocol level
+// Corral speaks, then Corral's own version. Clients parse the leading digits.
+inline constexpr const char* kZooKeeperVersion = "3.9.2-corral-0.1.0";
+
+class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
+ public:
+  Server(boost::asio::io_context& io, Config config, std::string exe_path);
+  ~Server() override;
+
+  // Loads plugins, recovers state, starts listening. Errors are fatal at startup.
+  sdk::Status start();
+  // Stops accepting, closes connections and plugins. Idempotent.
+  void stop();
+
+  // The bound client endpoint (port resolved when 0 was configured).
+  sdk::Endpoint client_endpoint() const;
+
+  // ---- used by Channel ----
+  DataTree& tree() { return tree_; }
+  WatchManager& watches() { return watches_; }
+  ServerStats& stats() { return stats_; }
+  const Config& config() const { return config_; }
+  const sdk::Clock& clock() const { return clock_; }
+  sdk::Executor& executor() { return executor_; }
+  sdk::Logger& log() { return *log_; }
+  sdk::Zxid last_zxid() const { return state_machine_.last_applied(); }
+  int32_t negotiate_timeout(int32_t requested) const;
+  // Starts a new session for `ch`; the channel hears on_session_created().
+  sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password);
+  // Re-attaches an existing session to `ch`; false if unknown or wrong password.
+  bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms);
+  // Keeps the session alive; false if it expired.
+  bool touch_session(int64_t id);
+  // Orders a client write.
+  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload);
+  // ZooKeeper's sync for a channel.
+  void sync(std::function<void(const sdk::Status&)> done);
+  void channel_closed(Channel& ch);
+  // Four-letter word reply, or nullopt if `word` is not one.
+  std::optional<std::string> four_letter(std::string_view word);
+  std::string mode() const;
+
+  // Opens a channel over `link` (a TCP connection or an in-process session).
+  Channel* open_channel(std::unique_ptr<ChannelLink> link);
+
+  // ---- RecipeHost ----
+  sdk::Result<std::unique_ptr<sdk::TreeSession>> open_session(int32_t timeout_ms,
+                                                               sdk::WatchCallback on_event) override;
+  sdk::Role role() const override;
+  sdk::Zxid last_applied() const override { return state_machine_.last_applied(); }
+
+ private:
+  // ---- ConsensusHost ----
+  sdk::Storage& storage() override { return *storage_; }
+  sdk::PeerNetwork* peers() override { return nullptr; }
+  sdk::Election* election() override { return nullptr; }
+  void apply(const sdk::LogEntry& entry) override;
+  void rejected(const sdk::LogEntry& entry, const sdk::Status& why) override;
+  sdk::Result<sdk::Zxid> write_snapshot(sdk::SnapshotSink& sink) override;
+  sdk::Status load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) override;
+  void role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) override;
+  sdk::Bytes take_session_activity() override { return {}; }
+  void session_activity(sdk::ServerId, sdk::BytesView) override {}
+
+  template <class Interface>
+  sdk::Result<std::shared_ptr<Interface>> load_plugin(sdk::PluginKind kind, const std::string& name);
+  sdk::Status recover();
+  void on_accept(std::shared_ptr<sdk::Connection> conn);
+  void tick();
+  int64_t next_session_id();
+  std::string four_letter_text(std::string_view word);
+
+  boost::asio::io_context& io_;
+  Config config_;
+  std::string exe_path_;
+  AsioExecutor executor_;
+  SystemClock clock_;
+  std::unique_ptr<StderrLogger> log_;
+  MetricsRegistry metrics_;
+  PluginLoader loader_;
+  sdk::ServerInfo info_;
+  std::vector<std::unique_ptr<PluginHostImpl>> plugin_hosts_;
+
+  std::shared_ptr<sdk::Transport> transport_;
+  std::shared_ptr<sdk::Storage> storage_;
+  std::shared_ptr<sdk::Consensus> consensus_;
+  std::vector<std::shared_ptr<sdk::Recipe>> recipes_;
+  std::unique_ptr<sdk::Listener> listener_;
+
+  DataTree tree_;
+  StateMachine state_machine_{tree_};
+  WatchManager watches_;
+  SessionTracker sessions_;
+  ServerStats stats_;
+
+  std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
+  std::unordered_map<int64_t, Channel*> session_channels_;  // sessions held here
+  std::unordered_map<std::string, int> connections_per_ip_;
+  uint64_t next_channel_id_ = 1;
+  int64_t session_counter_ = 0;
+  std::mt19937_64 rng_;
+  std::unique_ptr<sdk::Executor::Timer> tick_timer_;
+  bool started_ = false, stopped_ = false;
+
+  sdk::Counter* m_requests_ = nullptr;
+  sdk::Counter* m_connections_ = nullptr;
+  sdk::Histogram* m_latency_ = nullptr;
+};
+
+}  // namespace corral::kernel

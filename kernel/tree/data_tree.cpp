@@ -1,0 +1,300 @@
+#include "tree/data_tree.hpp"
+
+#include <cstdio>
+
+namespace corral::kernel {
+
+using proto::CreateMode;
+
+struct Journal::Undo {
+  enum Kind { created, deleted, data_set } kind;
+  std::string path;
+  // Parent bookkeeping before the change (created/deleted).
+  int32_t parent_cversion = 0;
+  int64_t parent_pzxid = 0;
+  // deleted: the node as it was (children empty by precondition).
+  Node node;
+  // data_set: the previous data and stat fields.
+  std::string old_data;
+  int32_t old_version = 0;
+  int64_t old_mzxid = 0, old_mtime = 0;
+};
+
+DataTree::DataTree() {
+  acls_.push_back(proto::open_acl_unsafe());
+  nodes_.emplace("/", Node{});
+  for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
+    auto [it, ok] = nodes_.emplace(p, Node{});
+    link_child(*find_mut(proto::parent_path(p)), it->first);
+  }
+  // ZooKeeper's /zookeeper/config is readable by anyone, writable by no one
+  // but the superuser.
+  acls_.push_back({proto::Acl{proto::perm::read, {"world", "anyone"}}});
+  find_mut("/zookeeper/config")->acl = 1;
+}
+
+DataTree::~DataTree() = default;
+DataTree::DataTree(DataTree&&) noexcept = default;
+DataTree& DataTree::operator=(DataTree&&) noexcept = default;
+
+namespace {
+// ZooKeeper's tree answers to "" as well as "/" for the root.
+std::string canonical(std::string_view path) { return path.empty() ? std::string("/") : std::string(path); }
+
+// The parent of `path` as ZooKeeper's request processor finds it: everything
+// before the last '/', the root when that is empty; false when there is no '/'.
+bool parent_of(std::string_view path, std::string& parent) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  parent = canonical(path.substr(0, slash));
+  return true;
+}
+}  // namespace
+
+const Node* DataTree::find(std::string_view path) const {
+  auto it = nodes_.find(canonical(path));
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+Node* DataTree::find_mut(std::string_view path) {
+  auto it = nodes_.find(canonical(path));
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+proto::Stat DataTree::stat(const Node& n) const {
+  proto::Stat s;
+  s.czxid = n.czxid;
+  s.mzxid = n.mzxid;
+  s.ctime = n.ctime;
+  s.mtime = n.mtime;
+  s.version = n.version;
+  s.cversion = n.cversion;
+  s.aversion = n.aversion;
+  s.ephemeral_owner = n.ephemeral_owner;
+  s.data_length = static_cast<int32_t>(n.data.size());
+  s.num_children = n.num_children();
+  s.pzxid = n.pzxid;
+  return s;
+}
+
+std::vector<std::string> DataTree::children(const Node& n) const {
+  std::vector<std::string> out;
+  if (n.children) {
+    out.reserve(n.children->size());
+    for (std::string_view c : *n.children) out.emplace_back(c);
+  }
+  return out;
+}
+
+uint32_t DataTree::intern_acl(const proto::AclList& acl) {
+  for (size_t i = 0; i < acls_.size(); ++i)
+    if (acls_[i] == acl) return static_cast<uint32_t>(i);
+  acls_.push_back(acl);
+  return static_cast<uint32_t>(acls_.size() - 1);
+}
+
+void DataTree::link_child(Node& parent, const std::string& key) {
+  if (!parent.children) parent.children = std::make_unique<std::unordered_set<std::string_view>>();
+  parent.children->insert(proto::base_name(key));
+}
+
+void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
+  if (j.record_undo_) j.undo_.push_back(std::move(u));
+}
+
+Err DataTree::create(std::string_view path, std::string_view data, const proto::AclList& acl,
+                     CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time,
+                     std::string* created, proto::Stat* out, Journal& j) {
+  // ZooKeeper's order of checks: the shape of the path, the parent, the full
+  // name, existence, the parent's kind.
+  bool sequential = proto::is_sequential(mode);
+  std::string parent_name;
+  if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name))
+    return Err::bad_arguments;
+  Node* parent = find_mut(parent_name);
+  if (!parent) return Err::no_node;
+  std::string name(path);
+  if (sequential) {
+    // The counter is the number of children ever created. cversion counts
+    // creations and deletions alike, so derive it as ZooKeeper does.
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%010d", (parent->cversion + parent->num_children()) / 2);
+    name += suffix;
+  }
+  if (proto::path_error(name)) return Err::bad_arguments;
+  if (nodes_.count(name)) return Err::node_exists;
+  if (parent->ephemeral_owner != 0) return Err::no_children_for_ephemerals;
+  if (acl.empty()) return Err::invalid_acl;
+
+  auto u = std::make_shared<Journal::Undo>();
+  u->kind = Journal::Undo::created;
+  u->path = name;
+  u->parent_cversion = parent->cversion;
+  u->parent_pzxid = parent->pzxid;
+
+  Node n;
+  n.data.assign(data);
+  n.czxid = n.mzxid = n.pzxid = zxid;
+  n.ctime = n.mtime = time;
+  n.ephemeral_owner = proto::is_ephemeral(mode) ? owner : 0;
+  n.acl = intern_acl(acl);
+  auto [it, ok] = nodes_.emplace(name, std::move(n));
+  // `parent` may dangle only if the map rehashed node storage, which
+  // unordered_map never does (nodes are stable); re-find for clarity anyway.
+  parent = find_mut(parent_name);
+  link_child(*parent, it->first);
+  parent->cversion++;
+  parent->pzxid = zxid;
+  data_bytes_ += static_cast<int64_t>(it->first.size() + data.size());
+  if (it->second.ephemeral_owner != 0) {
+    auto s = sessions_.find(owner);
+    if (s != sessions_.end()) s->second.ephemerals.insert(name);
+  }
+  j.changes.push_back({Change::created, name});
+  j.changes.push_back({Change::children_changed, parent_name});
+  push_undo(j, std::move(u));
+  if (created) *created = name;
+  if (out) *out = stat(it->second);
+  return Err::ok;
+}
+
+void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
+  std::string path = it->first;
+  std::string parent_name;
+  parent_of(path, parent_name);
+  Node* parent = find_mut(parent_name);
+  auto u = std::make_shared<Journal::Undo>();
+  u->kind = Journal::Undo::deleted;
+  u->path = path;
+  u->parent_cversion = parent->cversion;
+  u->parent_pzxid = parent->pzxid;
+  parent->children->erase(proto::base_name(it->first));
+  parent->cversion++;
+  if (zxid > parent->pzxid) parent->pzxid = zxid;
+  data_bytes_ -= static_cast<int64_t>(path.size() + it->second.data.size());
+  if (it->second.ephemeral_owner != 0) {
+    auto s = sessions_.find(it->second.ephemeral_owner);
+    if (s != sessions_.end()) s->second.ephemerals.erase(path);
+  }
+  if (j.record_undo_) u->node = std::move(it->second);
+  nodes_.erase(it);
+  j.changes.push_back({Change::deleted, path});
+  j.changes.push_back({Change::children_changed, parent_name});
+  push_undo(j, std::move(u));
+}
+
+Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, Journal& j) {
+  std::string parent_name;
+  if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name) || path == "/")
+    return Err::bad_arguments;
+  if (!find(parent_name)) return Err::no_node;
+  auto it = nodes_.find(std::string(path));
+  if (it == nodes_.end()) return Err::no_node;
+  if (version != -1 && version != it->second.version) return Err::bad_version;
+  if (it->second.num_children() > 0) return Err::not_empty;
+  erase_node(it, j, zxid);
+  return Err::ok;
+}
+
+Err DataTree::set_data(std::string_view path, std::string_view data, int32_t version,
+                       sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j) {
+  if (proto::path_error(path)) return Err::bad_arguments;
+  Node* n = find_mut(path);
+  if (!n) return Err::no_node;
+  if (version != -1 && version != n->version) return Err::bad_version;
+  auto u = std::make_shared<Journal::Undo>();
+  u->kind = Journal::Undo::data_set;
+  u->path = std::string(path);
+  u->old_version = n->version;
+  u->old_mzxid = n->mzxid;
+  u->old_mtime = n->mtime;
+  data_bytes_ += static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
+  if (j.record_undo_) u->old_data = std::move(n->data);
+  n->data.assign(data);
+  n->version++;
+  n->mzxid = zxid;
+  n->mtime = time;
+  j.changes.push_back({Change::data_changed, std::string(path)});
+  push_undo(j, std::move(u));
+  if (out) *out = stat(*n);
+  return Err::ok;
+}
+
+Err DataTree::check(std::string_view path, int32_t version) const {
+  if (proto::path_error(path)) return Err::bad_arguments;
+  const Node* n = find(path);
+  if (!n) return Err::no_node;
+  if (version != -1 && version != n->version) return Err::bad_version;
+  return Err::ok;
+}
+
+void DataTree::rollback(Journal& j) {
+  for (auto it = j.undo_.rbegin(); it != j.undo_.rend(); ++it) {
+    Journal::Undo& u = **it;
+    switch (u.kind) {
+      case Journal::Undo::created: {
+        auto node = nodes_.find(u.path);
+        Node* parent = find_mut(proto::parent_path(u.path));
+        parent->children->erase(proto::base_name(node->first));
+        parent->cversion = u.parent_cversion;
+        parent->pzxid = u.parent_pzxid;
+        data_bytes_ -= static_cast<int64_t>(u.path.size() + node->second.data.size());
+        if (node->second.ephemeral_owner != 0) {
+          auto s = sessions_.find(node->second.ephemeral_owner);
+          if (s != sessions_.end()) s->second.ephemerals.erase(u.path);
+        }
+        nodes_.erase(node);
+        break;
+      }
+      case Journal::Undo::deleted: {
+        int64_t owner = u.node.ephemeral_owner;
+        data_bytes_ += static_cast<int64_t>(u.path.size() + u.node.data.size());
+        auto [node, ok] = nodes_.emplace(u.path, std::move(u.node));
+        Node* parent = find_mut(proto::parent_path(u.path));
+        link_child(*parent, node->first);
+        parent->cversion = u.parent_cversion;
+        parent->pzxid = u.parent_pzxid;
+        if (owner != 0) {
+          auto s = sessions_.find(owner);
+          if (s != sessions_.end()) s->second.ephemerals.insert(u.path);
+        }
+        break;
+      }
+      case Journal::Undo::data_set: {
+        Node* n = find_mut(u.path);
+        data_bytes_ += static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size());
+        n->data = std::move(u.old_data);
+        n->version = u.old_version;
+        n->mzxid = u.old_mzxid;
+        n->mtime = u.old_mtime;
+        break;
+      }
+    }
+  }
+  j.undo_.clear();
+  j.changes.clear();
+}
+
+void DataTree::add_session(int64_t id, int32_t timeout_ms, std::string password) {
+  SessionRecord& s = sessions_[id];
+  s.timeout_ms = timeout_ms;
+  s.password = std::move(password);
+}
+
+const SessionRecord* DataTree::session(int64_t id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+void DataTree::close_session(int64_t id, sdk::Zxid zxid, Journal& j) {
+  auto s = sessions_.find(id);
+  if (s == sessions_.end()) return;
+  // Deepest first is not needed: ephemerals have no children.
+  std::set<std::string> ephemerals = std::move(s->second.ephemerals);
+  sessions_.erase(s);
+  for (const std::string& path : ephemerals) {
+    auto it = nodes_.find(path);
+    if (it != nodes_.end()) erase_node(it, j, zxid);
+  }
+}
+
+}  // namespace corral::kernel

@@ -1,0 +1,127 @@
+// The data tree: znodes, their Stat bookkeeping, ACL references and the
+// session table, exactly as ZooKeeper's DataTree keeps them.
+//
+// Deterministic and single-threaded: no clocks (callers pass zxid and time),
+// no I/O. Every mutation records the watch-relevant change it made and, when
+// asked, an undo record, so that a multi can be rolled back as a whole.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "corral/proto/codes.hpp"
+#include "corral/proto/records.hpp"
+#include "corral/sdk/status.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace corral::kernel {
+
+using proto::Err;
+
+struct Node {
+  std::string data;
+  int64_t czxid = 0, mzxid = 0, pzxid = 0, ctime = 0, mtime = 0;
+  int64_t ephemeral_owner = 0;
+  int32_t version = 0, cversion = 0, aversion = 0;
+  uint32_t acl = 0;  // index into the tree's ACL table
+  // Children by name; the views point into the children's own map keys, which
+  // are stable while the child exists. Allocated on first child.
+  std::unique_ptr<std::unordered_set<std::string_view>> children;
+
+  int32_t num_children() const { return children ? static_cast<int32_t>(children->size()) : 0; }
+};
+
+// What a mutation did, for watches.
+struct Change {
+  enum Kind : uint8_t { created, deleted, data_changed, children_changed };
+  Kind kind;
+  std::string path;
+};
+
+// Collects the changes of one operation (or of a multi) and, optionally, how
+// to undo them.
+class Journal {
+ public:
+  explicit Journal(bool record_undo = false) : record_undo_(record_undo) {}
+  std::vector<Change> changes;
+
+ private:
+  friend class DataTree;
+  struct Undo;
+  bool record_undo_;
+  std::vector<std::shared_ptr<Undo>> undo_;
+};
+
+struct SessionRecord {
+  int32_t timeout_ms = 0;
+  std::string password;
+  std::set<std::string> ephemerals;
+};
+
+class DataTree {
+ public:
+  // A tree with "/", "/zookeeper", "/zookeeper/quota" and "/zookeeper/config".
+  DataTree();
+  ~DataTree();
+  DataTree(DataTree&&) noexcept;
+  DataTree& operator=(DataTree&&) noexcept;
+
+  const Node* find(std::string_view path) const;
+  proto::Stat stat(const Node& n) const;
+  const proto::AclList& acl(const Node& n) const { return acls_[n.acl]; }
+  // Children names of a node, unordered (as ZooKeeper returns them).
+  std::vector<std::string> children(const Node& n) const;
+
+  // Creates `path` (with the parent's cversion appended when sequential).
+  // Errors as ZooKeeper: NONODE (no parent), NODEEXISTS,
+  // NOCHILDRENFOREPHEMERALS, BADARGUMENTS (bad path), INVALIDACL (empty ACL).
+  Err create(std::string_view path, std::string_view data, const proto::AclList& acl,
+             proto::CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time,
+             std::string* created, proto::Stat* out, Journal& j);
+  // NONODE, BADVERSION, NOTEMPTY, BADARGUMENTS.
+  Err remove(std::string_view path, int32_t version, sdk::Zxid zxid, Journal& j);
+  // NONODE, BADVERSION, BADARGUMENTS.
+  Err set_data(std::string_view path, std::string_view data, int32_t version, sdk::Zxid zxid,
+               int64_t time, proto::Stat* out, Journal& j);
+  // NONODE, BADVERSION, BADARGUMENTS; changes nothing.
+  Err check(std::string_view path, int32_t version) const;
+  // Reverts every mutation recorded in `j` (which must record undo), newest first.
+  void rollback(Journal& j);
+
+  // Sessions are replicated state: their ephemerals must outlive a restart.
+  void add_session(int64_t id, int32_t timeout_ms, std::string password);
+  const SessionRecord* session(int64_t id) const;
+  const std::unordered_map<int64_t, SessionRecord>& sessions() const { return sessions_; }
+  // Deletes the session's ephemerals (recording their changes) and forgets it.
+  void close_session(int64_t id, sdk::Zxid zxid, Journal& j);
+
+  size_t node_count() const { return nodes_.size(); }
+  // Bytes of data and path names held (mntr's zk_approximate_data_size).
+  int64_t approximate_data_size() const { return data_bytes_; }
+
+  // Snapshot: the whole tree and session table as msgpack, in chunks.
+  void serialize(const std::function<void(std::string_view)>& sink) const;
+  static sdk::Result<DataTree> deserialize(std::string_view bytes);
+
+ private:
+  using NodeMap = std::unordered_map<std::string, Node>;
+  Node* find_mut(std::string_view path);
+  uint32_t intern_acl(const proto::AclList& acl);
+  void link_child(Node& parent, const std::string& key);
+  void erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid);
+  void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
+
+  NodeMap nodes_;
+  std::vector<proto::AclList> acls_;
+  std::unordered_map<int64_t, SessionRecord> sessions_;
+  int64_t data_bytes_ = 0;
+};
+
+}  // namespace corral::kernel

@@ -1,0 +1,226 @@
+#include "tree/state_machine.hpp"
+
+#include "corral/proto/jute.hpp"
+#include "corral/proto/records.hpp"
+#include "tree/txn.hpp"
+
+namespace corral::kernel {
+
+using proto::CreateMode;
+using proto::JuteReader;
+using proto::JuteWriter;
+using proto::OpCode;
+
+namespace {
+
+bool valid_create_flags(int32_t type, int32_t flags) {
+  // Containers and TTL nodes need their own opcodes.
+  (void)type;
+  return flags >= 0 && flags <= 3;
+}
+
+// Applies a single create/delete/setData/check, writing its response body to
+// `w` (or nothing on error). Shared by single ops and multi.
+Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
+             std::string& body, Journal& j) {
+  JuteWriter w(body);
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::create:
+    case OpCode::create2: {
+      proto::CreateRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      if (!valid_create_flags(type, req.flags)) return Err::bad_arguments;
+      std::string created;
+      proto::Stat st;
+      Err err = tree.create(req.path, req.data, req.acl, static_cast<CreateMode>(req.flags), session,
+                            e.zxid, e.time_ms, &created, &st, j);
+      if (err != Err::ok) return err;
+      w.write_string(created);
+      if (type == static_cast<int32_t>(OpCode::create2)) proto::write(w, st);
+      return Err::ok;
+    }
+    case OpCode::remove: {
+      proto::PathVersionRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      return tree.remove(req.path, req.version, e.zxid, j);
+    }
+    case OpCode::set_data: {
+      proto::SetDataRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      proto::Stat st;
+      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, &st, j);
+      if (err == Err::ok) proto::write(w, st);
+      return err;
+    }
+    case OpCode::check: {
+      proto::PathVersionRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      return tree.check(req.path, req.version);
+    }
+    default:
+      return Err::unimplemented;
+  }
+}
+
+bool is_multi_op(int32_t type) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::create:
+    case OpCode::create2:
+    case OpCode::remove:
+    case OpCode::set_data:
+    case OpCode::check:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Reads one op's request to advance the reader (shape check only).
+bool skip_op(int32_t type, JuteReader& r) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::create:
+    case OpCode::create2: {
+      proto::CreateRequest req;
+      return proto::read(r, req);
+    }
+    case OpCode::remove:
+    case OpCode::check: {
+      proto::PathVersionRequest req;
+      return proto::read(r, req);
+    }
+    case OpCode::set_data: {
+      proto::SetDataRequest req;
+      return proto::read(r, req);
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string session_payload(int32_t timeout_ms, std::string_view password) {
+  std::string out;
+  JuteWriter w(out);
+  w.write_int(timeout_ms);
+  w.write_buffer(password);
+  return out;
+}
+
+bool well_formed_write(int32_t type, std::string_view payload) {
+  JuteReader r(payload);
+  if (static_cast<OpCode>(type) == OpCode::multi) {
+    while (true) {
+      proto::MultiHeader h;
+      if (!proto::read(r, h)) return false;
+      if (h.done) break;
+      if (!is_multi_op(h.type) || !skip_op(h.type, r)) return false;
+    }
+    return r.ok();
+  }
+  if (!is_multi_op(type)) return false;
+  return skip_op(type, r);
+}
+
+ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
+  ApplyOutcome out;
+  last_applied_ = e.zxid;
+  TxnHeader h;
+  if (!decode_txn(e.body, h)) {
+    out.err = Err::marshalling_error;
+    return out;
+  }
+  out.type = h.type;
+  out.session = h.session;
+  out.cxid = h.cxid;
+  switch (static_cast<OpCode>(h.type)) {
+    case OpCode::create_session: {
+      JuteReader r(h.payload);
+      int32_t timeout = r.read_int();
+      std::string_view password = r.read_buffer();
+      if (!r.ok()) {
+        out.err = Err::marshalling_error;
+        return out;
+      }
+      tree_.add_session(h.session, timeout, std::string(password));
+      return out;
+    }
+    case OpCode::close_session: {
+      Journal j;
+      tree_.close_session(h.session, e.zxid, j);
+      out.changes = std::move(j.changes);
+      return out;
+    }
+    case OpCode::multi:
+      apply_multi(h.payload, e, h.session, out);
+      return out;
+    default: {
+      JuteReader r(h.payload);
+      Journal j;
+      out.err = apply_op(tree_, h.type, r, e, h.session, out.response, j);
+      if (out.err != Err::ok) out.response.clear();
+      out.changes = std::move(j.changes);
+      return out;
+    }
+  }
+}
+
+void StateMachine::apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session,
+                               ApplyOutcome& out) {
+  JuteReader r(payload);
+  Journal j(/*record_undo=*/true);
+  struct OpResult {
+    int32_t type;
+    Err err;
+    std::string body;
+  };
+  std::vector<OpResult> results;
+  bool failed = false;
+  while (true) {
+    proto::MultiHeader mh;
+    if (!proto::read(r, mh)) {
+      out.err = Err::marshalling_error;
+      tree_.rollback(j);
+      return;
+    }
+    if (mh.done) break;
+    OpResult res{mh.type, Err::ok, {}};
+    if (failed) {
+      // After a failure ZooKeeper reports every later op as
+      // RUNTIMEINCONSISTENCY without trying it.
+      if (!skip_op(mh.type, r)) {
+        out.err = Err::marshalling_error;
+        tree_.rollback(j);
+        return;
+      }
+      res.err = Err::runtime_inconsistency;
+    } else {
+      res.err = apply_op(tree_, mh.type, r, e, session, res.body, j);
+      if (res.err == Err::marshalling_error) {
+        out.err = res.err;
+        tree_.rollback(j);
+        return;
+      }
+      failed = res.err != Err::ok;
+    }
+    results.push_back(std::move(res));
+  }
+  if (failed) tree_.rollback(j);
+  out.changes = std::move(j.changes);
+
+  JuteWriter w(out.response);
+  for (const OpResult& res : results) {
+    if (failed) {
+      // Every op reports an error record: OK before the failure, the failure
+      // itself, RUNTIMEINCONSISTENCY after.
+      proto::write(w, proto::MultiHeader{-1, false, static_cast<int32_t>(res.err)});
+      w.write_int(static_cast<int32_t>(res.err));
+    } else {
+      proto::write(w, proto::MultiHeader{res.type, false, 0});
+      out.response += res.body;
+    }
+  }
+  proto::write(w, proto::MultiHeader{-1, true, -1});
+}
+
+}  // namespace corral::kernel

@@ -1,0 +1,127 @@
+// The `memory` storage: keeps the log and snapshots in memory. Nothing
+// survives a restart; use it for tests and caches, `wal` for durability.
+#include <deque>
+
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/storage.hpp"
+
+namespace {
+
+using namespace corral::sdk;
+
+class MemoryStorage final : public Storage {
+ public:
+  Status init(PluginHost& host) override {
+    host_ = &host;
+    const ConfigTable& cfg = host.config();
+    for (const std::string& key : cfg.keys())
+      if (key != "retain_entries") return cfg.invalid(key, "retain_entries (unknown key)");
+    auto keep = cfg.get_int("retain_entries", 100000);
+    if (!keep) return keep.status();
+    if (keep.value() < 0) return cfg.invalid("retain_entries", "0 or more");
+    retain_ = static_cast<size_t>(keep.value());
+    return {};
+  }
+
+  Result<RecoveredState> open() override { return RecoveredState{}; }
+
+  Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
+    if (!log_.empty() && after < log_.front().zxid - 1 && dropped_)
+      return {Errc::not_found, "entries after zxid " + std::to_string(after) +
+                                   " are no longer retained in memory (storage.memory.retain_entries)"};
+    for (const LogEntry& e : log_)
+      if (e.zxid > after && !visit(e)) break;
+    return {};
+  }
+
+  void append(LogEntry entry, AppendDone done) override {
+    log_.push_back(std::move(entry));
+    while (log_.size() > retain_ && !log_.empty()) {
+      log_.pop_front();
+      dropped_ = true;
+    }
+    // Acknowledge on the loop, after the caller returns, in order; one post
+    // covers every append made in the same loop turn.
+    acks_.push_back(std::move(done));
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      host_->executor().post([this, alive = alive_] {
+        if (!*alive) return;
+        flush_posted_ = false;
+        std::deque<AppendDone> acks;
+        acks.swap(acks_);
+        for (auto& ack : acks) ack(Status());
+      });
+    }
+  }
+
+  Status truncate_after(Zxid zxid) override {
+    while (!log_.empty() && log_.back().zxid > zxid) log_.pop_back();
+    return {};
+  }
+
+  Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
+    return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid));
+  }
+
+  Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+    if (snapshot_zxid_ < 0) return Status{Errc::not_found, "no snapshot taken yet"};
+    return std::make_pair(snapshot_zxid_, snapshot_);
+  }
+
+  Status save_epochs(uint32_t accepted, uint32_t current) override {
+    accepted_epoch_ = accepted;
+    current_epoch_ = current;
+    return {};
+  }
+  Status purge(int) override { return {}; }
+  int64_t log_bytes() const override {
+    int64_t n = 0;
+    for (const LogEntry& e : log_) n += static_cast<int64_t>(e.body.size() + 16);
+    return n;
+  }
+  int64_t snapshot_bytes() const override { return static_cast<int64_t>(snapshot_.size()); }
+  void close() override {
+    auto acks = std::move(acks_);
+    acks_.clear();
+    for (auto& ack : acks) ack(Status(Errc::unavailable, "storage closed"));
+    *alive_ = false;
+  }
+  ~MemoryStorage() override { *alive_ = false; }
+
+ private:
+  class Sink final : public SnapshotSink {
+   public:
+    Sink(MemoryStorage& s, Zxid zxid) : s_(s), zxid_(zxid) {}
+    Status write(BytesView chunk) override {
+      data_.append(chunk);
+      return {};
+    }
+    Status commit() override {
+      s_.snapshot_ = std::move(data_);
+      s_.snapshot_zxid_ = zxid_;
+      return {};
+    }
+    void abort() override { data_.clear(); }
+
+   private:
+    MemoryStorage& s_;
+    Zxid zxid_;
+    Bytes data_;
+  };
+
+  PluginHost* host_ = nullptr;
+  size_t retain_ = 100000;
+  bool dropped_ = false;
+  std::deque<LogEntry> log_;
+  std::deque<AppendDone> acks_;
+  bool flush_posted_ = false;
+  Bytes snapshot_;
+  Zxid snapshot_zxid_ = -1;
+  uint32_t accepted_epoch_ = 0, current_epoch_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace
+
+CORRAL_PLUGIN(storage, "memory", MemoryStorage, "log and snapshots in memory; nothing survives a restart")

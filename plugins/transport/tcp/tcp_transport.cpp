@@ -1,0 +1,273 @@
+// The `tcp` transport: byte streams over TCP with Boost.Asio, on the kernel's
+// event loop. Writes queued while one is in flight go out together in the
+// next write, so a burst of replies costs one syscall.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/transport.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using corral::sdk::Errc;
+using corral::sdk::Status;
+
+std::string format(const tcp::endpoint& ep) {
+  boost::system::error_code ec;
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+struct Options {
+  bool no_delay = true;
+  size_t read_buffer = 64 * 1024;
+  int backlog = 1024;
+};
+
+class TcpConnection final : public corral::sdk::Connection,
+                            public std::enable_shared_from_this<TcpConnection> {
+ public:
+  TcpConnection(tcp::socket socket, const Options& opt) : socket_(std::move(socket)), buf_(opt.read_buffer) {
+    boost::system::error_code ec;
+    if (opt.no_delay) socket_.set_option(tcp::no_delay(true), ec);
+    remote_ = format(socket_.remote_endpoint(ec));
+    local_ = format(socket_.local_endpoint(ec));
+  }
+
+  void start(corral::sdk::ConnectionHandler* handler) override {
+    handler_ = handler;
+    read();
+  }
+
+  void send(corral::sdk::Bytes data) override;
+  size_t queued_bytes() const override { return writing_.size() + pending_.size(); }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    handler_ = nullptr;
+    if (!write_in_flight_) shutdown();
+    // else: the write completion flushes what is queued, then shuts down.
+  }
+
+  void pause_reading(bool paused) override {
+    paused_ = paused;
+    if (!paused_ && !read_in_flight_ && !closed_) read();
+  }
+  std::string remote_address() const override { return remote_; }
+  std::string local_address() const override { return local_; }
+
+ private:
+  void read() {
+    if (paused_ || read_in_flight_) return;
+    read_in_flight_ = true;
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      self->read_in_flight_ = false;
+      if (self->closed_ || !self->handler_) return;
+      if (ec) {
+        self->fail(ec == asio::error::eof ? Status() : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+        return;
+      }
+      self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+      if (!self->closed_) self->read();
+    });
+  }
+
+  void write() {
+    write_in_flight_ = true;
+    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      self->write_in_flight_ = false;
+      self->writing_.clear();
+      if (ec) {
+        self->pending_.clear();
+        if (!self->closed_)
+          self->fail(Status(Errc::io_error, "write to " + self->remote_ + ": " + ec.message()));
+        else
+          self->shutdown();
+        return;
+      }
+      if (!self->pending_.empty()) {
+        self->writing_.swap(self->pending_);
+        self->write();
+      } else if (self->closed_) {
+        self->shutdown();
+      }
+    });
+  }
+
+  void fail(const Status& why) {
+    auto* h = handler_;
+    closed_ = true;
+    handler_ = nullptr;
+    shutdown();
+    if (h) h->on_closed(why);
+  }
+
+  void shutdown() {
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  std::vector<char> buf_;
+  corral::sdk::ConnectionHandler* handler_ = nullptr;
+  std::string writing_, pending_;
+  std::string remote_, local_;
+  bool write_in_flight_ = false, read_in_flight_ = false, closed_ = false, paused_ = false;
+};
+
+void TcpConnection::send(corral::sdk::Bytes data) {
+  if (closed_ || data.empty()) return;
+  if (write_in_flight_) {
+    pending_ += data;
+    return;
+  }
+  writing_ = std::move(data);
+  write();
+}
+
+class TcpListener final : public corral::sdk::Listener {
+ public:
+  TcpListener(asio::io_context& io, const Options& opt) : acceptor_(io), opt_(opt) {}
+  ~TcpListener() override {
+    *alive_ = false;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  }
+
+  Status open(const tcp::endpoint& ep, const std::string& shown) {
+    boost::system::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(opt_.backlog, ec);
+    if (ec) return {Errc::io_error, "listen on " + shown + ": " + ec.message()};
+    return {};
+  }
+
+  void accept(corral::sdk::Transport::AcceptFn on_accept) {
+    on_accept_ = std::move(on_accept);
+    next();
+  }
+
+  corral::sdk::Endpoint local_endpoint() const override {
+    boost::system::error_code ec;
+    auto ep = acceptor_.local_endpoint(ec);
+    return {ep.address().to_string(), ep.port()};
+  }
+
+ private:
+  void next() {
+    acceptor_.async_accept([this, alive = alive_](boost::system::error_code ec, tcp::socket socket) {
+      if (!*alive) return;
+      if (!ec) on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
+      // Keep accepting after transient errors (EMFILE, ECONNABORTED).
+      if (ec != asio::error::operation_aborted) next();
+    });
+  }
+
+  tcp::acceptor acceptor_;
+  Options opt_;
+  corral::sdk::Transport::AcceptFn on_accept_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+class TcpTransport final : public corral::sdk::Transport {
+ public:
+  Status init(corral::sdk::PluginHost& host) override {
+    host_ = &host;
+    const auto& cfg = host.config();
+    for (const std::string& key : cfg.keys()) {
+      if (key != "no_delay" && key != "read_buffer_bytes" && key != "listen_backlog")
+        return cfg.invalid(key, "one of no_delay, read_buffer_bytes, listen_backlog (unknown key)");
+    }
+    auto nd = cfg.get_bool("no_delay", true);
+    if (!nd) return nd.status();
+    auto rb = cfg.get_int("read_buffer_bytes", 64 * 1024);
+    if (!rb) return rb.status();
+    if (rb.value() < 512 || rb.value() > (64 << 20)) return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
+    auto bl = cfg.get_int("listen_backlog", 1024);
+    if (!bl) return bl.status();
+    opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value())};
+    return {};
+  }
+
+  corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(const corral::sdk::Endpoint& where,
+                                                                     AcceptFn on_accept) override {
+    asio::io_context& io = host_->executor().io_context();
+    boost::system::error_code ec;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host, std::to_string(where.port),
+                                    tcp::resolver::passive, ec);
+    if (ec || results.empty())
+      return Status{Errc::invalid_argument, "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
+    auto listener = std::make_unique<TcpListener>(io, opt_);
+    Status st = listener->open(results.begin()->endpoint(), where.to_string());
+    if (!st) return st;
+    listener->accept(std::move(on_accept));
+    return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
+  }
+
+  void connect(const corral::sdk::Endpoint& where, int64_t timeout_ms, ConnectFn done) override {
+    asio::io_context& io = host_->executor().io_context();
+    struct Attempt {
+      Attempt(asio::io_context& io) : resolver(io), socket(io), timer(io) {}
+      tcp::resolver resolver;
+      tcp::socket socket;
+      asio::steady_timer timer;
+      ConnectFn done;
+      bool finished = false;
+      void finish(corral::sdk::Result<std::shared_ptr<corral::sdk::Connection>> r) {
+        if (finished) return;
+        finished = true;
+        timer.cancel();
+        done(std::move(r));
+      }
+    };
+    auto a = std::make_shared<Attempt>(io);
+    a->done = std::move(done);
+    std::string shown = where.to_string();
+    Options opt = opt_;
+    a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    a->timer.async_wait([a, shown](boost::system::error_code ec) {
+      if (ec) return;
+      a->resolver.cancel();
+      boost::system::error_code ignored;
+      a->socket.close(ignored);
+      a->finish(Status{Errc::unavailable, "connect to " + shown + ": timed out"});
+    });
+    a->resolver.async_resolve(where.host, std::to_string(where.port),
+                              [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
+                                if (a->finished) return;
+                                if (ec) {
+                                  a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
+                                  return;
+                                }
+                                asio::async_connect(a->socket, results,
+                                                    [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
+                                                      if (a->finished) return;
+                                                      if (ec) {
+                                                        a->finish(Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
+                                                        return;
+                                                      }
+                                                      a->finish(std::shared_ptr<corral::sdk::Connection>(
+                                                          std::make_shared<TcpConnection>(std::move(a->socket), opt)));
+                                                    });
+                              });
+  }
+
+ private:
+  corral::sdk::PluginHost* host_ = nullptr;
+  Options opt_;
+};
+
+}  // namespace
+
+CORRAL_PLUGIN(transport, "tcp", TcpTransport, "TCP byte streams over Boost.Asio")

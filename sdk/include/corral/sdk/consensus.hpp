@@ -1,0 +1,90 @@
+// Consensus: orders every state change and replicates it.
+//
+// The kernel turns each client write into an opaque entry body and submits
+// it; consensus assigns the zxid, makes the entry durable through the storage
+// plugin (on a quorum, for Zab) and then hands it back through
+// ConsensusHost::apply in zxid order on every server. Validation happens at
+// apply time and is deterministic, so every replica reaches the same result
+// (including the same error) from the same entry.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "corral/sdk/election.hpp"
+#include "corral/sdk/peers.hpp"
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/storage.hpp"
+
+namespace corral::sdk {
+
+enum class Role { looking, standalone, leading, following, observing };
+const char* role_name(Role role) noexcept;  // "standalone", "leader", "follower", ...
+
+// What the kernel offers the consensus plugin.
+class ConsensusHost {
+ public:
+  virtual ~ConsensusHost();
+  virtual Storage& storage() = 0;
+  // nullptr for a standalone server.
+  virtual PeerNetwork* peers() = 0;
+  // nullptr when no election plugin is configured.
+  virtual Election* election() = 0;
+
+  // Applies a committed entry to the state. Called in strictly increasing zxid
+  // order, once per entry, on the loop thread.
+  virtual void apply(const LogEntry& entry) = 0;
+  // An entry this server submitted will never be applied (storage refused it,
+  // e.g. Errc::no_space): the kernel fails the request that made it with
+  // `why`. Called in submission order.
+  virtual void rejected(const LogEntry& entry, const Status& why) = 0;
+
+  // Writes the state as of the last applied entry (for Zab SNAP and for
+  // periodic snapshots); returns that entry's zxid.
+  virtual Result<Zxid> write_snapshot(SnapshotSink& sink) = 0;
+  // Replaces the state with a snapshot taken at `zxid` (a follower that
+  // receives SNAP).
+  virtual Status load_snapshot(Zxid zxid, BytesView snapshot) = 0;
+
+  // This server's role changed. On `looking` the kernel stops serving clients
+  // (closes their connections) until a leader is established again.
+  virtual void role_changed(Role role, ServerId leader, uint32_t epoch) = 0;
+
+  // Sessions live on the leader. A follower calls this when it pings the
+  // leader to collect which sessions its clients kept alive, and the leader
+  // passes what it receives to session_activity().
+  virtual Bytes take_session_activity() = 0;
+  virtual void session_activity(ServerId from, BytesView activity) = 0;
+};
+
+class Consensus : public Plugin {
+ public:
+  ~Consensus() override;
+  // Starts with the state storage recovered; the kernel has already applied
+  // every entry up to `recovered.last_zxid`.
+  virtual Status start(ConsensusHost& host, const RecoveredState& recovered) = 0;
+
+  // Orders `body` as a new entry. Ok means accepted for ordering: it will reach
+  // apply() on every server unless this server loses its leader first (the
+  // kernel then closes client connections, as ZooKeeper does). Fails at once
+  // with Errc::unavailable when this server cannot take writes now, and with
+  // the storage error when the log refuses appends (e.g. Errc::no_space).
+  virtual Status submit(Bytes body) = 0;
+
+  // Calls `done` once this server has applied every entry the leader had
+  // committed when sync() was called (ZooKeeper's sync).
+  virtual void sync(std::function<void(const Status&)> done) = 0;
+
+  virtual Role role() const = 0;
+  virtual ServerId leader() const = 0;  // 0 when none
+  virtual uint32_t epoch() const = 0;
+  // The zxid of the last entry applied on this server.
+  virtual Zxid last_applied() const = 0;
+
+  // Periodic work (heartbeats, timeouts); `now_ms` is steady time.
+  virtual void tick(int64_t now_ms) = 0;
+  // Stops: no more apply() calls after it returns.
+  virtual void stop() = 0;
+};
+
+}  // namespace corral::sdk

@@ -1,0 +1,93 @@
+// Storage: the durable history of a server — its log of entries, snapshots of
+// the state they produce, and the few values Zab must persist (epochs).
+//
+// The storage plugin never interprets an entry's body or a snapshot's bytes:
+// the kernel encodes both. It owns durability: an append is acknowledged only
+// once it would survive a crash (for a durable plugin), and appends are
+// acknowledged in the order they were made.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace corral::sdk {
+
+// What storage recovered at open().
+struct RecoveredState {
+  // The newest valid snapshot (empty `data` and zxid 0 when there is none).
+  Zxid snapshot_zxid = 0;
+  Bytes snapshot;
+  // The last entry in the log, or the snapshot's zxid if the log is empty.
+  Zxid last_zxid = 0;
+  // Zab's persisted epochs (0 when never written).
+  uint32_t accepted_epoch = 0;
+  uint32_t current_epoch = 0;
+};
+
+// Writes a snapshot in pieces so that a large tree need not be held twice.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink();
+  virtual Status write(BytesView chunk) = 0;
+  // Makes the snapshot durable and visible; after this it is what open()
+  // returns if it is the newest.
+  virtual Status commit() = 0;
+  // Abandons it; nothing becomes visible. Also done by the destructor if
+  // neither commit() nor abort() was called.
+  virtual void abort() = 0;
+};
+
+class Storage : public Plugin {
+ public:
+  ~Storage() override;
+  // Called with the result of one append once it is durable (or failed).
+  using AppendDone = std::function<void(const Status&)>;
+
+  // Opens (creating if needed) the store and recovers its state. Must be called
+  // once before anything else. Corruption that cannot be repaired safely fails
+  // with Errc::corrupt and a message naming the file and offset; a torn final
+  // record is truncated and logged.
+  virtual Result<RecoveredState> open() = 0;
+
+  // Calls `visit` for every log entry with zxid > `after`, in order, until it
+  // returns false. Used to replay after a snapshot and to send DIFFs to
+  // followers. Loop thread only.
+  virtual Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) = 0;
+
+  // Appends an entry whose zxid is greater than every earlier one. `done` runs
+  // on the loop once the entry is durable, in append order; a failed append
+  // (e.g. Errc::no_space) fails every append queued after it as well, and
+  // storage accepts new appends again once the cause is gone.
+  virtual void append(LogEntry entry, AppendDone done) = 0;
+
+  // Zab TRUNC: drops every entry with zxid > `zxid`, durably, before returning.
+  virtual Status truncate_after(Zxid zxid) = 0;
+
+  // Starts a snapshot of the state as of `zxid` (every entry up to it applied).
+  virtual Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) = 0;
+
+  // Reads back the newest committed snapshot (for Zab SNAP to a follower).
+  virtual Result<std::pair<Zxid, Bytes>> latest_snapshot() = 0;
+
+  // Zab's acceptedEpoch and currentEpoch; written durably before returning.
+  virtual Status save_epochs(uint32_t accepted_epoch, uint32_t current_epoch) = 0;
+
+  // Removes snapshots and log files no longer needed to recover, keeping the
+  // newest `keep_snapshots` snapshots and the log they need.
+  virtual Status purge(int keep_snapshots) = 0;
+
+  // For `dirs`/`mntr`: bytes on disk for log and snapshots.
+  virtual int64_t log_bytes() const = 0;
+  virtual int64_t snapshot_bytes() const = 0;
+
+  // Finishes pending appends (acknowledging or failing them) and closes files.
+  virtual void close() = 0;
+};
+
+}  // namespace corral::sdk

@@ -1,0 +1,70 @@
+// Transport: reliable, ordered byte streams between this server and clients or
+// peers. The client port and the peer ports both run over it.
+//
+// Streams carry bytes, not messages: the owner of a connection does its own
+// framing (ZooKeeper's 4-byte length prefix on the client port, the same on
+// peer links). All callbacks run on the kernel's event loop.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace corral::sdk {
+
+// Receives what happens on one connection. Owned by the caller of start().
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler();
+  // Bytes arrived. `data` is valid only during the call.
+  virtual void on_data(BytesView data) = 0;
+  // The stream ended: peer closed (status ok) or an error (status says which).
+  // Not called after the owner itself calls close().
+  virtual void on_closed(const Status& why) = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection();
+  // Begins delivering bytes to `handler`, which must stay valid until
+  // on_closed() or close().
+  virtual void start(ConnectionHandler* handler) = 0;
+  // Queues bytes for sending, in order. Never blocks: bytes queued while a
+  // write is in flight go out together in the next write.
+  virtual void send(Bytes data) = 0;
+  // Bytes queued but not yet written; lets the owner apply back-pressure.
+  virtual size_t queued_bytes() const = 0;
+  // Stops reading; flushes queued bytes, then closes. No callbacks after this.
+  virtual void close() = 0;
+  // Stops reading or resumes it (back-pressure on a slow consumer).
+  virtual void pause_reading(bool paused) = 0;
+  virtual std::string remote_address() const = 0;  // "127.0.0.1:51234"
+  virtual std::string local_address() const = 0;
+};
+
+// A listening socket; destroying it stops accepting.
+class Listener {
+ public:
+  virtual ~Listener();
+  // The bound endpoint, with the real port when 0 was asked for.
+  virtual Endpoint local_endpoint() const = 0;
+};
+
+class Transport : public Plugin {
+ public:
+  ~Transport() override;
+  using AcceptFn = std::function<void(std::shared_ptr<Connection>)>;
+  using ConnectFn = std::function<void(Result<std::shared_ptr<Connection>>)>;
+
+  // Binds and listens; every accepted connection goes to `on_accept`, not yet
+  // started. Errors name the address ("bind 127.0.0.1:2181: Address in use").
+  virtual Result<std::unique_ptr<Listener>> listen(const Endpoint& where, AcceptFn on_accept) = 0;
+  // Resolves and connects; `done` gets the connection (not yet started) or the
+  // reason it failed. `timeout_ms` bounds resolution plus connect.
+  virtual void connect(const Endpoint& where, int64_t timeout_ms, ConnectFn done) = 0;
+};
+
+}  // namespace corral::sdk
