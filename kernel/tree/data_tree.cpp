@@ -23,9 +23,11 @@ struct Journal::Undo {
 DataTree::DataTree() {
   acls_.push_back(proto::open_acl_unsafe());
   nodes_.emplace("/", Node{});
+  data_bytes_ = 1;
   for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
     auto [it, ok] = nodes_.emplace(p, Node{});
     link_child(*find_mut(proto::parent_path(p)), it->first);
+    data_bytes_ += static_cast<int64_t>(it->first.size());
   }
   // ZooKeeper's /zookeeper/config is readable by anyone, writable by no one
   // but the superuser.

@@ -6,6 +6,7 @@
 //                  version, cversion, aversion, ephemeral_owner, acl]
 // Nodes come parent first, so a reader can link each to an existing parent.
 // Integrity (checksums) is the storage plugin's job.
+#include <algorithm>
 #include <msgpack.hpp>
 
 #include "tree/data_tree.hpp"
@@ -88,7 +89,10 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack(n.ephemeral_owner);
     pk.pack(n.acl);
     if (n.children) {
-      for (std::string_view c : *n.children) {
+      // Sorted, so that equal trees give equal snapshots on every replica.
+      std::vector<std::string_view> names(n.children->begin(), n.children->end());
+      std::sort(names.begin(), names.end(), std::greater<>());
+      for (std::string_view c : names) {
         child_path.assign(path == "/" ? "" : path);
         child_path += '/';
         child_path += c;
@@ -114,6 +118,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       return corrupt(0, "format version " + std::to_string(std::get<1>(header)) + " is not supported");
     DataTree t;
     t.nodes_.clear();
+    t.data_bytes_ = 0;
     t.acls_.clear();
     for (uint64_t i = 0; i < std::get<2>(header); ++i) {
       auto list = next().get().as<std::vector<std::tuple<int32_t, std::string, std::string>>>();

@@ -63,8 +63,12 @@ class [[nodiscard]] Result {
   T* operator->() { return &std::get<0>(v_); }
   const T* operator->() const { return &std::get<0>(v_); }
   T& operator*() & { return value(); }
-  // The failure; Status::ok() when there is a value.
-  Status status() const { return is_ok() ? Status() : std::get<1>(v_); }
+  // The failure; an ok Status when there is a value. The reference lives as
+  // long as the Result.
+  const Status& status() const {
+    static const Status kOk;
+    return is_ok() ? kOk : std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Status> v_;

@@ -1,0 +1,100 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "config/config.hpp"
+
+using namespace corral::kernel;
+
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST(Config, EveryKeyHasADefault) {
+  auto c = load_config(std::nullopt, {});
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_EQ(c->server.client_address.to_string(), "127.0.0.1:2181");
+  EXPECT_EQ(c->server.tick_ms, 2000);
+  EXPECT_EQ(c->server.min_session_timeout(), 4000);
+  EXPECT_EQ(c->server.max_session_timeout(), 40000);
+  EXPECT_EQ(c->plugins.transport, "tcp");
+  EXPECT_EQ(c->plugins.consensus, "standalone");
+}
+
+TEST(Config, OverridesAreTypedAndApplyInOrder) {
+  auto c = load_config(std::nullopt, {"server.tick_ms=500", "server.data_dir=/tmp/x y",
+                                      "plugins.recipes=[\"server-info\"]", "server.tick_ms=600"});
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_EQ(c->server.tick_ms, 600);
+  EXPECT_EQ(c->server.data_dir, "/tmp/x y");
+  EXPECT_EQ(c->plugins.recipes, std::vector<std::string>{"server-info"});
+  auto table = c->plugin_table("recipe", "server-info");
+  EXPECT_FALSE(table->contains("path"));
+}
+
+TEST(Config, ErrorsNameFileLineKeyAndExpectation) {
+  std::string path = write_temp("bad_type.toml", "[server]\n\ntick_ms = \"fast\"\n");
+  auto c = load_config(path, {});
+  ASSERT_FALSE(c);
+  std::string m = c.status().message();
+  EXPECT_NE(m.find(path + ":3"), std::string::npos) << m;
+  EXPECT_NE(m.find("tick_ms"), std::string::npos) << m;
+  EXPECT_NE(m.find("an integer"), std::string::npos) << m;
+
+  auto unknown = load_config(std::nullopt, {"server.clinet_address=1.2.3.4:1"});
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.status().message().find("unknown key 'server.clinet_address'"), std::string::npos);
+
+  auto section = load_config(write_temp("bad_section.toml", "[sever]\nid = 1\n"), {});
+  ASSERT_FALSE(section);
+  EXPECT_NE(section.status().message().find("unknown section 'sever'"), std::string::npos);
+
+  auto syntax = load_config(write_temp("syntax.toml", "[server\n"), {});
+  ASSERT_FALSE(syntax);
+  EXPECT_NE(syntax.status().message().find("syntax.toml:1"), std::string::npos) << syntax.status().message();
+
+  auto address = load_config(std::nullopt, {"server.client_address=nohostport"});
+  ASSERT_FALSE(address);
+  EXPECT_NE(address.status().message().find("host:port"), std::string::npos);
+}
+
+TEST(Config, PluginTablesAreTypedViews) {
+  std::string path = write_temp("plugin.toml", "[storage.memory]\nretain_entries = 10\nname = 3\n");
+  auto c = load_config(path, {});
+  ASSERT_TRUE(c) << c.status().to_string();
+  auto t = c->plugin_table("storage", "memory");
+  EXPECT_EQ(t->get_int("retain_entries", 0).value(), 10);
+  EXPECT_EQ(t->get_int("absent", 7).value(), 7);
+  auto wrong = t->get_string("name", "");
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.status().message().find("storage.memory.name"), std::string::npos);
+  EXPECT_NE(wrong.status().message().find(path + ":3"), std::string::npos) << wrong.status().message();
+}
+
+TEST(Config, ReadsZooCfg) {
+  std::string path = write_temp("zoo.cfg",
+                                "# comment\ntickTime=200\ndataDir=/var/zk\nclientPort=2999\n"
+                                "maxClientCnxns=7\n4lw.commands.whitelist=ruok, srvr\ninitLimit=5\n");
+  std::vector<std::string> warnings;
+  auto c = load_zoo_cfg(path, {}, warnings);
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_EQ(c->server.tick_ms, 200);
+  EXPECT_EQ(c->server.data_dir, "/var/zk");
+  EXPECT_EQ(c->server.client_address.to_string(), "0.0.0.0:2999");
+  EXPECT_EQ(c->server.max_client_cnxns, 7);
+  EXPECT_EQ(c->server.four_letter_words, (std::vector<std::string>{"ruok", "srvr"}));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("initLimit"), std::string::npos);
+
+  std::vector<std::string> w2;
+  auto bad = load_zoo_cfg(write_temp("zoo_bad.cfg", "clientPort=abc\n"), {}, w2);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("zoo_bad.cfg:1"), std::string::npos);
+}

@@ -1,0 +1,169 @@
+#include <gtest/gtest.h>
+
+#include "tree/data_tree.hpp"
+
+using namespace corral::kernel;
+using corral::proto::CreateMode;
+using corral::proto::open_acl_unsafe;
+
+namespace {
+
+std::string serialized(const DataTree& t) {
+  std::string out;
+  t.serialize([&](std::string_view chunk) { out += chunk; });
+  return out;
+}
+
+struct TreeTest : ::testing::Test {
+  DataTree tree;
+  int64_t zxid = 0;
+  Err create(const std::string& path, CreateMode mode = CreateMode::persistent, int64_t owner = 0,
+             std::string* name = nullptr) {
+    Journal j;
+    ++zxid;
+    return tree.create(path, "d", open_acl_unsafe(), mode, owner, zxid, 1000 + zxid, name, nullptr, j);
+  }
+  Err remove(const std::string& path, int32_t version = -1) {
+    Journal j;
+    return tree.remove(path, version, ++zxid, j);
+  }
+};
+
+}  // namespace
+
+TEST_F(TreeTest, StartsWithTheZooKeeperNodes) {
+  EXPECT_NE(tree.find("/"), nullptr);
+  EXPECT_NE(tree.find(""), nullptr);  // ZooKeeper answers to "" as the root
+  EXPECT_NE(tree.find("/zookeeper/quota"), nullptr);
+  EXPECT_NE(tree.find("/zookeeper/config"), nullptr);
+  EXPECT_EQ(tree.find("/")->num_children(), 1);
+}
+
+TEST_F(TreeTest, CreateSetsStatAndParentBookkeeping) {
+  ASSERT_EQ(create("/a"), Err::ok);
+  ASSERT_EQ(create("/a/b"), Err::ok);
+  const Node* a = tree.find("/a");
+  const Node* b = tree.find("/a/b");
+  auto sa = tree.stat(*a), sb = tree.stat(*b);
+  EXPECT_EQ(sb.czxid, 2);
+  EXPECT_EQ(sb.mzxid, 2);
+  EXPECT_EQ(sb.pzxid, 2);
+  EXPECT_EQ(sb.ctime, 1002);
+  EXPECT_EQ(sb.data_length, 1);
+  EXPECT_EQ(sa.cversion, 1);
+  EXPECT_EQ(sa.pzxid, 2);
+  EXPECT_EQ(sa.mzxid, 1);  // children do not touch the parent's mzxid
+  EXPECT_EQ(sa.num_children, 1);
+}
+
+TEST_F(TreeTest, DeleteCountsInCversionButNotInSequenceNumbers) {
+  // The sequence observed on Apache ZooKeeper 3.8: cversion counts creates
+  // and deletes, the sequential suffix counts creates only.
+  ASSERT_EQ(create("/p"), Err::ok);
+  std::string s0, s2, s3;
+  ASSERT_EQ(create("/p/s-", CreateMode::persistent_sequential, 0, &s0), Err::ok);
+  ASSERT_EQ(create("/p/plain"), Err::ok);
+  ASSERT_EQ(create("/p/s-", CreateMode::persistent_sequential, 0, &s2), Err::ok);
+  EXPECT_EQ(s0, "/p/s-0000000000");
+  EXPECT_EQ(s2, "/p/s-0000000002");
+  ASSERT_EQ(remove("/p/plain"), Err::ok);
+  ASSERT_EQ(remove(s0), Err::ok);
+  auto st = tree.stat(*tree.find("/p"));
+  EXPECT_EQ(st.cversion, 5);
+  EXPECT_EQ(st.pzxid, zxid);
+  ASSERT_EQ(create("/p/s-", CreateMode::persistent_sequential, 0, &s3), Err::ok);
+  EXPECT_EQ(s3, "/p/s-0000000003");
+}
+
+TEST_F(TreeTest, ErrorsInZooKeepersOrder) {
+  ASSERT_EQ(create("/a"), Err::ok);
+  EXPECT_EQ(create("/a"), Err::node_exists);
+  EXPECT_EQ(create("/missing/x"), Err::no_node);
+  EXPECT_EQ(create("relative"), Err::bad_arguments);
+  EXPECT_EQ(create("/a/"), Err::bad_arguments);
+  EXPECT_EQ(create("/a/./b"), Err::no_node);  // the parent is looked up first
+  EXPECT_EQ(create("/"), Err::node_exists);
+  EXPECT_EQ(remove("/"), Err::bad_arguments);
+  EXPECT_EQ(remove("/a/"), Err::no_node);
+  EXPECT_EQ(remove("/nope"), Err::no_node);
+  ASSERT_EQ(create("/a/b"), Err::ok);
+  EXPECT_EQ(remove("/a"), Err::not_empty);
+  EXPECT_EQ(remove("/a/b", 3), Err::bad_version);
+  Journal j;
+  EXPECT_EQ(tree.set_data("/a", "x", 7, ++zxid, 0, nullptr, j), Err::bad_version);
+  EXPECT_EQ(tree.set_data("/a/", "x", -1, ++zxid, 0, nullptr, j), Err::bad_arguments);
+  EXPECT_EQ(tree.check("/a", 0), Err::ok);
+  EXPECT_EQ(tree.check("/a", 1), Err::bad_version);
+  Journal k;
+  EXPECT_EQ(tree.create("/a/c", "", {}, CreateMode::persistent, 0, ++zxid, 0, nullptr, nullptr, k),
+            Err::invalid_acl);
+}
+
+TEST_F(TreeTest, EphemeralsBelongToTheirSessionAndHaveNoChildren) {
+  tree.add_session(77, 4000, std::string(16, 'x'));
+  ASSERT_EQ(create("/e", CreateMode::ephemeral, 77), Err::ok);
+  EXPECT_EQ(tree.stat(*tree.find("/e")).ephemeral_owner, 77);
+  EXPECT_EQ(create("/e/child"), Err::no_children_for_ephemerals);
+  EXPECT_EQ(tree.session(77)->ephemerals.count("/e"), 1u);
+  Journal j;
+  tree.close_session(77, ++zxid, j);
+  EXPECT_EQ(tree.find("/e"), nullptr);
+  EXPECT_EQ(tree.session(77), nullptr);
+  ASSERT_EQ(j.changes.size(), 2u);
+  EXPECT_EQ(j.changes[0].kind, Change::deleted);
+  EXPECT_EQ(j.changes[1].kind, Change::children_changed);
+  EXPECT_EQ(j.changes[1].path, "/");
+}
+
+TEST_F(TreeTest, RollbackRestoresExactlyTheTreeBefore) {
+  tree.add_session(5, 4000, "pw");
+  ASSERT_EQ(create("/a"), Err::ok);
+  ASSERT_EQ(create("/a/gone"), Err::ok);
+  ASSERT_EQ(create("/a/eph", CreateMode::ephemeral, 5), Err::ok);
+  std::string before = serialized(tree);
+  int64_t size_before = tree.approximate_data_size();
+
+  Journal j(/*record_undo=*/true);
+  ASSERT_EQ(tree.create("/a/new", "n", open_acl_unsafe(), CreateMode::persistent_sequential, 0, ++zxid, 1, nullptr,
+                        nullptr, j),
+            Err::ok);
+  ASSERT_EQ(tree.set_data("/a", "changed", -1, ++zxid, 2, nullptr, j), Err::ok);
+  ASSERT_EQ(tree.remove("/a/gone", -1, ++zxid, j), Err::ok);
+  ASSERT_EQ(tree.remove("/a/eph", -1, ++zxid, j), Err::ok);
+  tree.rollback(j);
+
+  EXPECT_EQ(serialized(tree), before);
+  EXPECT_EQ(tree.approximate_data_size(), size_before);
+  EXPECT_EQ(tree.session(5)->ephemerals.count("/a/eph"), 1u);
+  EXPECT_TRUE(j.changes.empty());
+}
+
+TEST_F(TreeTest, SnapshotRoundTrips) {
+  tree.add_session(9, 6000, std::string("\0\1\2", 3));
+  ASSERT_EQ(create("/x"), Err::ok);
+  ASSERT_EQ(create("/x/y", CreateMode::ephemeral, 9), Err::ok);
+  ASSERT_EQ(create("/x/z"), Err::ok);
+  std::string bytes = serialized(tree);
+  auto back = DataTree::deserialize(bytes);
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->node_count(), tree.node_count());
+  EXPECT_EQ(back->session(9)->password, std::string("\0\1\2", 3));
+  EXPECT_EQ(back->session(9)->ephemerals.count("/x/y"), 1u);
+  EXPECT_EQ(back->stat(*back->find("/x")), tree.stat(*tree.find("/x")));
+  EXPECT_EQ(back->approximate_data_size(), tree.approximate_data_size());
+}
+
+TEST_F(TreeTest, CorruptSnapshotIsRefusedWithItsOffset) {
+  ASSERT_EQ(create("/x"), Err::ok);
+  std::string bytes = serialized(tree);
+  // Every truncation is refused, never half-loaded.
+  for (size_t n = 0; n < bytes.size(); n += 7) {
+    auto r = DataTree::deserialize(std::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(r) << "accepted a snapshot cut at " << n;
+    EXPECT_EQ(r.status().code(), corral::sdk::Errc::corrupt);
+    EXPECT_NE(r.status().message().find("at byte"), std::string::npos);
+  }
+  auto r = DataTree::deserialize(bytes + "junk");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("trailing bytes"), std::string::npos);
+}

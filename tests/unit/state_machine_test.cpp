@@ -1,0 +1,149 @@
+#include <gtest/gtest.h>
+
+#include "corral/proto/jute.hpp"
+#include "tree/state_machine.hpp"
+#include "tree/txn.hpp"
+
+using namespace corral;
+using namespace corral::kernel;
+using proto::JuteReader;
+using proto::JuteWriter;
+using proto::OpCode;
+
+namespace {
+
+std::string create_payload(const std::string& path, int32_t flags = 0) {
+  std::string out;
+  JuteWriter w(out);
+  proto::write(w, proto::CreateRequest{path, "v", proto::open_acl_unsafe(), flags, 0});
+  return out;
+}
+
+// A multi of (type, payload) ops.
+std::string multi_payload(const std::vector<std::pair<OpCode, std::string>>& ops) {
+  std::string out;
+  JuteWriter w(out);
+  for (const auto& [type, body] : ops) {
+    proto::write(w, proto::MultiHeader{static_cast<int32_t>(type), false, -1});
+    out += body;
+  }
+  proto::write(w, proto::MultiHeader{-1, true, -1});
+  return out;
+}
+
+std::string check_payload(const std::string& path, int32_t version) {
+  std::string out;
+  JuteWriter w(out);
+  proto::write(w, proto::PathVersionRequest{path, version});
+  return out;
+}
+
+struct MachineTest : ::testing::Test {
+  DataTree tree;
+  StateMachine sm{tree};
+  sdk::Zxid zxid = 0;
+  ApplyOutcome apply(OpCode type, const std::string& payload, int64_t session = 1, int32_t cxid = 1) {
+    return sm.apply({++zxid, 5000, encode_txn(static_cast<int32_t>(type), session, cxid, payload)});
+  }
+};
+
+}  // namespace
+
+TEST(Txn, RoundTripsAndRefusesMalformedBodies) {
+  std::string body = encode_txn(-11, -5, 123456, std::string(70000, 'x'));
+  TxnHeader h;
+  ASSERT_TRUE(decode_txn(body, h));
+  EXPECT_EQ(h.type, -11);
+  EXPECT_EQ(h.session, -5);
+  EXPECT_EQ(h.cxid, 123456);
+  EXPECT_EQ(h.payload.size(), 70000u);
+  for (size_t n = 0; n < 40; ++n) EXPECT_FALSE(decode_txn(std::string_view(body).substr(0, n), h)) << n;
+  EXPECT_FALSE(decode_txn(body + "x", h));
+}
+
+TEST_F(MachineTest, CreateRepliesWithTheNameAndCreate2AddsTheStat) {
+  auto out = apply(OpCode::create, create_payload("/a"));
+  EXPECT_EQ(out.err, Err::ok);
+  JuteReader r(out.response);
+  EXPECT_EQ(r.read_string(), "/a");
+  EXPECT_TRUE(r.at_end());
+  auto out2 = apply(OpCode::create2, create_payload("/b"));
+  JuteReader r2(out2.response);
+  EXPECT_EQ(r2.read_string(), "/b");
+  proto::Stat st;
+  ASSERT_TRUE(proto::read(r2, st));
+  EXPECT_EQ(st.czxid, zxid);
+  EXPECT_EQ(st.ctime, 5000);
+  EXPECT_EQ(sm.last_applied(), zxid);
+}
+
+TEST_F(MachineTest, ContainerAndTtlModesNeedTheirOwnOpcodes) {
+  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 4)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 5)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 9)).err, Err::bad_arguments);
+}
+
+TEST_F(MachineTest, MultiCommitsEveryOpAtomically) {
+  auto out = apply(OpCode::multi, multi_payload({{OpCode::create, create_payload("/m")},
+                                                {OpCode::create2, create_payload("/m/c")},
+                                                {OpCode::check, check_payload("/m", 0)}}));
+  EXPECT_EQ(out.err, Err::ok);
+  JuteReader r(out.response);
+  proto::MultiHeader h;
+  ASSERT_TRUE(proto::read(r, h));
+  EXPECT_EQ(h.type, 1);
+  EXPECT_EQ(r.read_string(), "/m");
+  ASSERT_TRUE(proto::read(r, h));
+  EXPECT_EQ(h.type, 15);
+  EXPECT_EQ(r.read_string(), "/m/c");
+  proto::Stat st;
+  ASSERT_TRUE(proto::read(r, st));
+  ASSERT_TRUE(proto::read(r, h));
+  EXPECT_EQ(h.type, 13);
+  ASSERT_TRUE(proto::read(r, h));
+  EXPECT_TRUE(h.done);
+  EXPECT_TRUE(r.at_end());
+  EXPECT_NE(tree.find("/m/c"), nullptr);
+  EXPECT_EQ(out.changes.size(), 4u);
+}
+
+TEST_F(MachineTest, FailedMultiRollsBackAndReportsEachOp) {
+  auto out = apply(OpCode::multi, multi_payload({{OpCode::create, create_payload("/r")},
+                                                {OpCode::check, check_payload("/r", 5)},
+                                                {OpCode::create, create_payload("/r2")}}));
+  // As ZooKeeper: the reply header says OK; the results say what failed.
+  EXPECT_EQ(out.err, Err::ok);
+  EXPECT_EQ(tree.find("/r"), nullptr);
+  EXPECT_TRUE(out.changes.empty());
+  JuteReader r(out.response);
+  std::vector<int32_t> errs;
+  while (true) {
+    proto::MultiHeader h;
+    ASSERT_TRUE(proto::read(r, h));
+    if (h.done) break;
+    EXPECT_EQ(h.type, -1);
+    errs.push_back(r.read_int());
+    EXPECT_EQ(errs.back(), h.err);
+  }
+  EXPECT_EQ(errs, (std::vector<int32_t>{0, -103, -2}));
+}
+
+TEST_F(MachineTest, SessionsAreReplicatedState) {
+  apply(OpCode::create_session, session_payload(6000, std::string(16, 'k')), 42, 0);
+  ASSERT_NE(tree.session(42), nullptr);
+  EXPECT_EQ(tree.session(42)->timeout_ms, 6000);
+  apply(OpCode::create, create_payload("/eph", 1), 42);
+  EXPECT_EQ(tree.stat(*tree.find("/eph")).ephemeral_owner, 42);
+  auto out = apply(OpCode::close_session, "", 42);
+  EXPECT_EQ(tree.find("/eph"), nullptr);
+  EXPECT_EQ(tree.session(42), nullptr);
+  EXPECT_FALSE(out.changes.empty());
+}
+
+TEST(WellFormed, RefusesTruncatedAndForeignOps) {
+  EXPECT_TRUE(well_formed_write(1, create_payload("/a")));
+  EXPECT_FALSE(well_formed_write(1, create_payload("/a").substr(0, 10)));
+  EXPECT_FALSE(well_formed_write(4, ""));  // getData is not a write
+  EXPECT_TRUE(well_formed_write(14, multi_payload({{OpCode::create, create_payload("/a")}})));
+  EXPECT_FALSE(well_formed_write(14, multi_payload({{OpCode::get_data, check_payload("/a", 1)}})));
+}
