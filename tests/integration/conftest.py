@@ -11,7 +11,8 @@ dir (attached to the report of any failing test) and is killed at teardown.
 Fixtures:
   server          module-scoped server, tickTime 2000
   server_factory  function-scoped; server_factory(tick_ms=200) starts a
-                  fresh server with a short tick (for session-expiry tests)
+                  fresh server with a short tick (for session-expiry tests);
+                  extra_args=[...] adds corrald options
   proxy_factory   proxy_factory(server) -> TCP proxy whose connections a
                   test can drop or refuse, to force client reconnects
 """
@@ -61,8 +62,9 @@ def _zookeeper_classpath():
 
 
 class Server:
-    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS):
+    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=()):
         self.workdir = pathlib.Path(workdir)
+        self.extra_args = list(extra_args)  # more corrald options
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -100,7 +102,7 @@ class Server:
                "--set", f"server.plugin_dir={plugins}"]
         if self.tick_ms != DEFAULT_TICK_MS:
             cmd += ["--set", f"server.tick_ms={self.tick_ms}"]
-        return cmd
+        return cmd + self.extra_args
 
     def start(self):
         assert self.proc is None, "server already running"
@@ -173,8 +175,8 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _started(tmp_path_factory, tick_ms):
-    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms)
+def _started(tmp_path_factory, tick_ms, extra_args=()):
+    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args)
     _live_servers.append(srv)
     try:
         srv.start()
@@ -200,8 +202,8 @@ def server(tmp_path_factory):
 def server_factory(tmp_path_factory):
     made = []
 
-    def make(tick_ms=DEFAULT_TICK_MS):
-        srv = _started(tmp_path_factory, tick_ms)
+    def make(tick_ms=DEFAULT_TICK_MS, extra_args=()):
+        srv = _started(tmp_path_factory, tick_ms, extra_args)
         made.append(srv)
         return srv
 
