@@ -15,6 +15,16 @@
 
 namespace {
 
+// The kernel's io_context, able to drop its pending handlers on demand.
+class EventLoop final : public boost::asio::io_context {
+ public:
+  EventLoop() : boost::asio::io_context(1) {}
+  void discard_pending() {
+    shutdown();
+    destroy();
+  }
+};
+
 constexpr const char* kUsage = R"(usage: corrald [options]
 
 Runs a Corral server. With no options it serves the ZooKeeper protocol on
@@ -112,12 +122,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  boost::asio::io_context io(1);
+  EventLoop io;
   kernel::Server server(io, std::move(cfg.value()), exe);
   sdk::Status st = server.start();
   if (!st) {
     std::fprintf(stderr, "corrald: cannot start: %s\n", st.message().c_str());
     server.stop();
+    io.discard_pending();
     return 1;
   }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -128,6 +139,10 @@ int main(int argc, char** argv) {
     io.stop();
   });
   io.run();
+  server.stop();
+  // Handlers still queued hold code from plugin modules: destroy them before
+  // the server unloads those modules.
+  io.discard_pending();
   server.log().info("stopped");
   return 0;
 }

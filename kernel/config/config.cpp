@@ -213,6 +213,10 @@ Status extract(Config& c) {
                     server.get_int("min_session_timeout_ms", sc.min_session_timeout_ms));
   CORRAL_TRY_ASSIGN(sc.max_session_timeout_ms,
                     server.get_int("max_session_timeout_ms", sc.max_session_timeout_ms));
+  if (sc.min_session_timeout_ms < 0)
+    return server.invalid("min_session_timeout_ms", "0 (2 * tick_ms) or a positive number of milliseconds");
+  if (sc.max_session_timeout_ms < 0)
+    return server.invalid("max_session_timeout_ms", "0 (20 * tick_ms) or a positive number of milliseconds");
   if (sc.min_session_timeout() > sc.max_session_timeout())
     return server.invalid("min_session_timeout_ms", "at most max_session_timeout_ms");
   CORRAL_TRY_ASSIGN(sc.plugin_dirs, server.get_string_list("plugin_dir", sc.plugin_dirs));
@@ -273,6 +277,18 @@ std::string Config::to_toml() const {
   set("server.max_client_cnxns", toml::value<int64_t>(server.max_client_cnxns));
   set("server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
   set("server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
+  auto list = [](const std::vector<std::string>& v) {
+    toml::array a;
+    for (const auto& s : v) a.push_back(s);
+    return a;
+  };
+  set("server.plugin_dir", list(server.plugin_dirs));
+  set("server.four_letter_words", list(server.four_letter_words));
+  set("server.log_level", toml::value<std::string>(server.log_level));
+  set("server.max_frame_bytes", toml::value<int64_t>(server.max_frame_bytes));
+  set("plugins.election", toml::value<std::string>(plugins.election));
+  set("plugins.discovery", toml::value<std::string>(plugins.discovery));
+  set("plugins.recipes", list(plugins.recipes));
   set("plugins.transport", toml::value<std::string>(plugins.transport));
   set("plugins.consensus", toml::value<std::string>(plugins.consensus));
   set("plugins.storage", toml::value<std::string>(plugins.storage));

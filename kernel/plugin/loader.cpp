@@ -48,8 +48,7 @@ PluginLoader::PluginLoader(std::vector<std::string> dirs) : dirs_(std::move(dirs
 
 std::vector<std::string> PluginLoader::default_dirs(const std::string& exe_path) {
   fs::path bin = fs::path(exe_path).parent_path();
-  return {(bin / ".." / "plugins").lexically_normal().string(),
-          (bin / ".." / "lib" / "corral" / "plugins").lexically_normal().string()};
+  return {(bin / ".." / "plugins").lexically_normal().string(), CORRAL_INSTALLED_PLUGIN_DIR};
 }
 
 std::string PluginLoader::describe(sdk::PluginKind kind, const std::string& name) {

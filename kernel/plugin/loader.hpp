@@ -10,7 +10,7 @@
 
 namespace corral::kernel {
 
-// What `corral plugins` shows for one module file.
+// What `corrald --list-plugins` shows for one module file.
 struct ModuleInfo {
   std::string path;
   std::string kind, name, summary, build_id;
@@ -23,7 +23,7 @@ class PluginLoader {
   explicit PluginLoader(std::vector<std::string> dirs);
 
   // The default directories for a binary at `exe_path`: <bin>/../plugins
-  // (a build tree) and <bin>/../lib/corral/plugins (an installed tree).
+  // (a build tree) and the directory `meson install` puts plugins in.
   static std::vector<std::string> default_dirs(const std::string& exe_path);
 
   const std::vector<std::string>& dirs() const { return dirs_; }

@@ -268,8 +268,8 @@ void Channel::drain() {
   }
 }
 
-void Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
-  if (state_ == State::closed) return;
+bool Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
+  if (state_ == State::closed) return false;
   Pending* p = nullptr;
   for (Pending& q : queue_) {
     if (q.kind == Pending::write) {
@@ -279,7 +279,7 @@ void Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
   }
   // A write from an earlier connection of this session, or one this channel
   // already failed: nobody is waiting for it here.
-  if (!p || p->xid != outcome.cxid) return;
+  if (!p || p->xid != outcome.cxid || p->type != outcome.type) return false;
   std::string f;
   f.reserve(20 + outcome.response.size());
   JuteWriter w(f);
@@ -290,6 +290,7 @@ void Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
   p->request = std::move(f);
   p->kind = Pending::done;
   drain();
+  return true;
 }
 
 std::string Channel::execute_read(const Pending& p) {
@@ -390,8 +391,9 @@ std::string Channel::execute_read(const Pending& p) {
       r.read_buffer();
       if (!r.ok()) return malformed();
       (void)type;
-      // Identities are recorded for ACL checks; "digest" is the scheme every
-      // client can use without server-side setup.
+      // "digest" needs no server-side setup, so it is accepted; other schemes
+      // fail as on a ZooKeeper without their provider. ACLs are stored but
+      // not yet enforced, so no identity is kept.
       header(scheme == "digest" ? Err::ok : Err::auth_failed);
       break;
     }

@@ -48,8 +48,10 @@ class Channel final : public Watcher {
   // Closes the connection (server decision); the session lives on.
   void close(const std::string& why);
 
-  // A committed entry of this channel's session was applied.
-  void on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid);
+  // A committed entry of this channel's session was applied. False if this
+  // channel was not waiting for it (it came from another connection or from
+  // the server itself, such as an expiry).
+  bool on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid);
   // createSession for this channel was applied.
   void on_session_created();
 

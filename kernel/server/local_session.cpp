@@ -93,29 +93,8 @@ void SessionState::handle_frame(sdk::BytesView frame) {
   Call call = std::move(it->second);
   calls.erase(it);
   sdk::TreeResult res;
-  res.err = static_cast<Err>(h.err);
-  if (res.err == Err::ok) {
-    switch (static_cast<OpCode>(call.type)) {
-      case OpCode::create2:
-        res.path = r.read_string();
-        proto::read(r, res.stat);
-        break;
-      case OpCode::set_data:
-      case OpCode::exists:
-        proto::read(r, res.stat);
-        break;
-      case OpCode::get_data:
-        res.data = r.read_buffer();
-        proto::read(r, res.stat);
-        break;
-      case OpCode::get_children2:
-        proto::read(r, res.children);
-        proto::read(r, res.stat);
-        break;
-      default:
-        break;
-    }
-  }
+  if (!proto::decode_response(call.type, static_cast<Err>(h.err), frame.substr(r.position()), res))
+    res.err = Err::marshalling_error;
   if (call.done) call.done(res);
 }
 

@@ -106,6 +106,18 @@ Status Server::start() {
   auto consensus = load_plugin<sdk::Consensus>(sdk::PluginKind::consensus, config_.plugins.consensus);
   if (!consensus) return consensus.status();
   consensus_ = consensus.value();
+  // Election and discovery serve ensembles; a standalone server loads and
+  // checks them when named, so a wrong name fails at start, but does not run them.
+  if (!config_.plugins.election.empty()) {
+    auto e = load_plugin<sdk::Election>(sdk::PluginKind::election, config_.plugins.election);
+    if (!e) return e.status();
+    election_ = e.value();
+  }
+  if (!config_.plugins.discovery.empty()) {
+    auto d = load_plugin<sdk::Discovery>(sdk::PluginKind::discovery, config_.plugins.discovery);
+    if (!d) return d.status();
+    discovery_ = d.value();
+  }
   std::vector<std::shared_ptr<sdk::Recipe>> recipes;
   for (const std::string& name : config_.plugins.recipes) {
     auto r = load_plugin<sdk::Recipe>(sdk::PluginKind::recipe, name);
@@ -253,8 +265,7 @@ void Server::apply(const sdk::LogEntry& entry) {
     ch->on_session_created();
   } else if (type == proto::OpCode::close_session) {
     session_channels_.erase(it);
-    if (out.cxid == 0) ch->close("session " + session_hex(out.session) + " expired");
-    else ch->on_applied(out, entry.zxid);
+    if (!ch->on_applied(out, entry.zxid)) ch->close("session " + session_hex(out.session) + " expired");
   } else {
     ch->on_applied(out, entry.zxid);
   }
@@ -355,7 +366,11 @@ void Server::tick() {
     for (int64_t id : sessions_.take_expired(now)) {
       log_->info("session " + session_hex(id) + " expired");
       Status st = consensus_->submit(encode_txn(static_cast<int32_t>(proto::OpCode::close_session), id, 0, {}));
-      if (!st) log_->warn("cannot expire session: " + st.to_string());
+      if (!st) {
+        // Try again on a later tick: an expired session must not linger.
+        log_->warn("cannot expire session " + session_hex(id) + " now: " + st.to_string());
+        sessions_.track(id, static_cast<int32_t>(config_.server.tick_ms), now);
+      }
     }
   }
   consensus_->tick(now);

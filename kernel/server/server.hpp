@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "corral/sdk/consensus.hpp"
+#include "corral/sdk/discovery.hpp"
 #include "corral/sdk/recipe.hpp"
 #include "corral/sdk/storage.hpp"
 #include "corral/sdk/transport.hpp"
@@ -97,7 +98,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   // ---- ConsensusHost ----
   sdk::Storage& storage() override { return *storage_; }
   sdk::PeerNetwork* peers() override { return nullptr; }
-  sdk::Election* election() override { return nullptr; }
+  sdk::Election* election() override { return election_.get(); }
   void apply(const sdk::LogEntry& entry) override;
   void rejected(const sdk::LogEntry& entry, const sdk::Status& why) override;
   sdk::Result<sdk::Zxid> write_snapshot(sdk::SnapshotSink& sink) override;
@@ -128,6 +129,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::shared_ptr<sdk::Transport> transport_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Consensus> consensus_;
+  std::shared_ptr<sdk::Election> election_;
+  std::shared_ptr<sdk::Discovery> discovery_;
   std::vector<std::shared_ptr<sdk::Recipe>> recipes_;
   std::unique_ptr<sdk::Listener> listener_;
 

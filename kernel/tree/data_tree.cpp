@@ -29,8 +29,8 @@ DataTree::DataTree() {
     link_child(*find_mut(proto::parent_path(p)), it->first);
     data_bytes_ += static_cast<int64_t>(it->first.size());
   }
-  // ZooKeeper's /zookeeper/config is readable by anyone, writable by no one
-  // but the superuser.
+  // The ACL ZooKeeper gives /zookeeper/config (read-only for everyone);
+  // stored, not yet enforced.
   acls_.push_back({proto::Acl{proto::perm::read, {"world", "anyone"}}});
   find_mut("/zookeeper/config")->acl = 1;
 }

@@ -151,6 +151,16 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
       out.changes = std::move(j.changes);
       return out;
     }
+    default:
+      break;
+  }
+  // A request of a session that is gone (expired, or closed by a request
+  // queued before this one) changes nothing, as in ZooKeeper.
+  if (!tree_.session(h.session)) {
+    out.err = Err::session_expired;
+    return out;
+  }
+  switch (static_cast<OpCode>(h.type)) {
     case OpCode::multi:
       apply_multi(h.payload, e, h.session, out);
       return out;

@@ -202,7 +202,12 @@ class RawClient:
         self.sock.close()
 
     def send(self, data):
-        self.sock.sendall(data)
+        # A server may close while a large frame is still being sent (it
+        # refuses it on the length alone); is_closed() then reports it.
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.peer_closed = True
 
     def _recv_exact(self, n):
         buf = b""
@@ -258,6 +263,8 @@ class RawClient:
 
     def is_closed(self, timeout=5.0):
         """True once the server closes the connection (reads until EOF)."""
+        if getattr(self, "peer_closed", False):
+            return True
         self.sock.settimeout(timeout)
         try:
             while self.sock.recv(4096):

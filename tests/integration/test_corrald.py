@@ -11,7 +11,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from conftest import REPO, TARGET, free_port
+from servers import REPO, TARGET, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's own interface")
 

@@ -42,6 +42,7 @@ struct MachineTest : ::testing::Test {
   DataTree tree;
   StateMachine sm{tree};
   sdk::Zxid zxid = 0;
+  void SetUp() override { tree.add_session(1, 4000, std::string(16, 'p')); }
   ApplyOutcome apply(OpCode type, const std::string& payload, int64_t session = 1, int32_t cxid = 1) {
     return sm.apply({++zxid, 5000, encode_txn(static_cast<int32_t>(type), session, cxid, payload)});
   }
@@ -138,6 +139,14 @@ TEST_F(MachineTest, SessionsAreReplicatedState) {
   EXPECT_EQ(tree.find("/eph"), nullptr);
   EXPECT_EQ(tree.session(42), nullptr);
   EXPECT_FALSE(out.changes.empty());
+}
+
+TEST_F(MachineTest, RequestsOfAGoneSessionChangeNothing) {
+  apply(OpCode::close_session, "", 1);
+  auto out = apply(OpCode::create, create_payload("/late", 1), 1);
+  EXPECT_EQ(out.err, Err::session_expired);
+  EXPECT_EQ(tree.find("/late"), nullptr);  // no orphaned ephemeral
+  EXPECT_TRUE(out.changes.empty());
 }
 
 TEST(WellFormed, RefusesTruncatedAndForeignOps) {

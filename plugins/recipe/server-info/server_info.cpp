@@ -1,6 +1,7 @@
 // The `server-info` recipe: publishes this server's details as JSON in an
 // ephemeral znode, <path>/<server id>, and keeps them current. It is the
 // worked example of plugins/recipe/server-info/README.md.
+#include <algorithm>
 #include <memory>
 #include <string>
 

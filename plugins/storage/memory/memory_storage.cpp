@@ -1,5 +1,5 @@
 // The `memory` storage: keeps the log and snapshots in memory. Nothing
-// survives a restart; use it for tests and caches, `wal` for durability.
+// survives a restart: for tests and for data that can be rebuilt.
 #include <deque>
 
 #include "corral/sdk/plugin.hpp"
@@ -26,7 +26,7 @@ class MemoryStorage final : public Storage {
   Result<RecoveredState> open() override { return RecoveredState{}; }
 
   Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
-    if (!log_.empty() && after < log_.front().zxid - 1 && dropped_)
+    if (after < last_dropped_)
       return {Errc::not_found, "entries after zxid " + std::to_string(after) +
                                    " are no longer retained in memory (storage.memory.retain_entries)"};
     for (const LogEntry& e : log_)
@@ -37,8 +37,8 @@ class MemoryStorage final : public Storage {
   void append(LogEntry entry, AppendDone done) override {
     log_.push_back(std::move(entry));
     while (log_.size() > retain_ && !log_.empty()) {
+      last_dropped_ = log_.front().zxid;
       log_.pop_front();
-      dropped_ = true;
     }
     // Acknowledge on the loop, after the caller returns, in order; one post
     // covers every append made in the same loop turn.
@@ -112,7 +112,7 @@ class MemoryStorage final : public Storage {
 
   PluginHost* host_ = nullptr;
   size_t retain_ = 100000;
-  bool dropped_ = false;
+  Zxid last_dropped_ = 0;  // entries up to here are gone
   std::deque<LogEntry> log_;
   std::deque<AppendDone> acks_;
   bool flush_posted_ = false;

@@ -195,6 +195,7 @@ class TcpTransport final : public corral::sdk::Transport {
     if (rb.value() < 512 || rb.value() > (64 << 20)) return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
     auto bl = cfg.get_int("listen_backlog", 1024);
     if (!bl) return bl.status();
+    if (bl.value() < 1 || bl.value() > 65535) return cfg.invalid("listen_backlog", "between 1 and 65535");
     opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value())};
     return {};
   }

@@ -46,7 +46,7 @@ struct PluginDescriptor {
   const char* build_id;  // compiler, standard library and Boost versions
   const char* kind;      // plugin_kind_name(...)
   const char* name;      // "tcp", "wal", "server-info"
-  const char* summary;   // one line for `corral plugins`
+  const char* summary;   // one line for `corrald --list-plugins`
   Plugin* (*create)();   // a new object, owned by the caller; nullptr on failure
 };
 

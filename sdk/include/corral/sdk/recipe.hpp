@@ -12,19 +12,14 @@
 
 #include "corral/proto/codes.hpp"
 #include "corral/proto/records.hpp"
+#include "corral/proto/response.hpp"
 #include "corral/sdk/consensus.hpp"
 #include "corral/sdk/plugin.hpp"
 
 namespace corral::sdk {
 
 // The outcome of one tree operation; which fields are set depends on the call.
-struct TreeResult {
-  proto::Err err = proto::Err::ok;
-  std::string path;                   // create: the name created (sequential suffix included)
-  std::string data;                   // get_data
-  proto::Stat stat;                   // exists, get_data, set_data, create
-  std::vector<std::string> children;  // get_children
-};
+using TreeResult = proto::Response;
 using TreeCallback = std::function<void(const TreeResult&)>;
 // Watch events and session state changes (type none: the state field says
 // which, e.g. expired). Runs on the loop thread.

@@ -82,7 +82,7 @@ class Storage : public Plugin {
   // newest `keep_snapshots` snapshots and the log they need.
   virtual Status purge(int keep_snapshots) = 0;
 
-  // For `dirs`/`mntr`: bytes on disk for log and snapshots.
+  // For `conf`/`mntr`: bytes held by the log and by snapshots.
   virtual int64_t log_bytes() const = 0;
   virtual int64_t snapshot_bytes() const = 0;
 

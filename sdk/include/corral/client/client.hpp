@@ -1,0 +1,90 @@
+// An asynchronous ZooKeeper-protocol client on Boost.Asio, for programs built
+// on the SDK (the `corral` CLI, `corral-bench`, applications). It speaks to
+// Corral and to Apache ZooKeeper alike.
+//
+// Threading: a Client lives on one io_context and must be used from the
+// thread that runs it; every callback runs there too. Requests are pipelined
+// and complete in the order made. The client does not reconnect by itself:
+// on a lost connection every pending call fails with CONNECTIONLOSS and the
+// event callback hears KeeperState::disconnected.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "corral/proto/codes.hpp"
+#include "corral/proto/records.hpp"
+#include "corral/proto/response.hpp"
+#include "corral/sdk/status.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace corral::client {
+
+using proto::Response;
+using Callback = std::function<void(const Response&)>;
+// Watch events, and state changes as events of type none.
+using EventFn = std::function<void(const proto::WatcherEvent&)>;
+
+struct Options {
+  std::vector<sdk::Endpoint> servers;  // tried in order
+  int32_t session_timeout_ms = 30000;
+  int64_t connect_timeout_ms = 5000;
+};
+// Parses a ZooKeeper connect string, "host:port[,host:port...]" (a chroot
+// suffix is not supported). Errors say which part is wrong.
+sdk::Result<Options> parse_connect_string(std::string_view hosts);
+
+// One operation of a multi.
+struct Op {
+  proto::OpCode type = proto::OpCode::create;  // create, create2, remove, set_data, check
+  std::string path;
+  std::string data;
+  int32_t version = -1;
+  proto::CreateMode mode = proto::CreateMode::persistent;
+};
+
+class Client {
+ public:
+  Client(boost::asio::io_context& io, Options options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connects to the first server that accepts a session. `done` gets ok, or
+  // the reason the last server tried refused ("connect 127.0.0.1:2181:
+  // Connection refused").
+  void connect(std::function<void(const sdk::Status&)> done);
+  void on_event(EventFn fn);
+
+  bool connected() const;
+  int64_t session_id() const;
+  int32_t session_timeout_ms() const;  // as negotiated
+  std::string server() const;          // the server connected to
+  size_t outstanding() const;          // requests sent and not yet answered
+
+  void create(std::string_view path, std::string_view data, proto::CreateMode mode, Callback done,
+              const proto::AclList& acl = proto::open_acl_unsafe());
+  void remove(std::string_view path, int32_t version, Callback done);
+  void set_data(std::string_view path, std::string_view data, int32_t version, Callback done);
+  void get_data(std::string_view path, bool watch, Callback done);
+  void exists(std::string_view path, bool watch, Callback done);
+  void get_children(std::string_view path, bool watch, Callback done);  // with Stat
+  void get_acl(std::string_view path, Callback done);
+  void sync(std::string_view path, Callback done);
+  void multi(const std::vector<Op>& ops, Callback done);
+  // Ends the session (its ephemerals go) and closes the connection.
+  void close(std::function<void()> done = nullptr);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace corral::client

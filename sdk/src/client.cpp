@@ -1,0 +1,367 @@
+#include "corral/client/client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <deque>
+
+#include "corral/proto/jute.hpp"
+
+namespace corral::client {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using proto::Err;
+using proto::JuteReader;
+using proto::JuteWriter;
+using proto::OpCode;
+using sdk::Errc;
+using sdk::Status;
+
+sdk::Result<Options> parse_connect_string(std::string_view hosts) {
+  Options o;
+  if (size_t slash = hosts.find('/'); slash != std::string_view::npos)
+    return Status{Errc::invalid_argument, "a chroot ('" + std::string(hosts.substr(slash)) + "') is not supported"};
+  size_t start = 0;
+  while (start <= hosts.size()) {
+    size_t comma = hosts.find(',', start);
+    std::string_view part = hosts.substr(start, comma == std::string_view::npos ? hosts.npos : comma - start);
+    sdk::Endpoint ep;
+    std::string text(part);
+    if (text.find(':') == std::string::npos) text += ":2181";
+    if (!sdk::parse_endpoint(text, ep) || ep.host.empty())
+      return Status{Errc::invalid_argument, "'" + std::string(part) + "' is not host:port"};
+    o.servers.push_back(ep);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return o;
+}
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  Impl(asio::io_context& io, Options o) : io(io), opt(std::move(o)), socket(io), timer(io), ping(io) {}
+
+  asio::io_context& io;
+  Options opt;
+  tcp::socket socket;
+  asio::steady_timer timer, ping;
+  EventFn on_event;
+  bool is_connected = false, handshaking = false, writing = false;
+  int64_t session = 0;
+  int32_t timeout = 0;
+  std::string password, connected_to;
+  int32_t next_xid = 1;
+  struct Pending {
+    int32_t xid;
+    int32_t type;
+    Callback done;
+  };
+  std::deque<Pending> pending;
+  std::string out, writing_buf;
+  std::string in;
+  std::vector<char> buf = std::vector<char>(64 * 1024);
+  std::function<void(const Status&)> connect_done;
+  std::function<void()> close_done;
+  size_t server_index = 0;
+  Status last_error;
+
+  void try_server() {
+    if (server_index >= opt.servers.size()) {
+      auto done = std::move(connect_done);
+      if (done) done(last_error);
+      return;
+    }
+    const sdk::Endpoint& ep = opt.servers[server_index++];
+    std::string shown = ep.to_string();
+    boost::system::error_code ec;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+    if (ec) {
+      last_error = Status(Errc::unavailable, "resolve " + shown + ": " + ec.message());
+      try_server();
+      return;
+    }
+    timer.expires_after(std::chrono::milliseconds(opt.connect_timeout_ms));
+    timer.async_wait([self = shared_from_this()](boost::system::error_code e) {
+      if (!e && !self->is_connected) {
+        boost::system::error_code ignored;
+        self->socket.close(ignored);
+      }
+    });
+    asio::async_connect(socket, results, [self = shared_from_this(), shown](boost::system::error_code e, const tcp::endpoint&) {
+      if (e) {
+        self->timer.cancel();
+        self->last_error = Status(Errc::unavailable, "connect " + shown + ": " +
+                                                          (e == asio::error::operation_aborted ? "timed out" : e.message()));
+        boost::system::error_code ignored;
+        self->socket.close(ignored);
+        self->try_server();
+        return;
+      }
+      self->connected_to = shown;
+      self->socket.set_option(tcp::no_delay(true), e);
+      self->handshaking = true;
+      proto::ConnectRequest req;
+      req.timeout_ms = self->opt.session_timeout_ms;
+      req.password.assign(16, '\0');
+      req.has_read_only = true;
+      self->send([&](JuteWriter& w) { proto::write(w, req); });
+      self->read();
+    });
+  }
+
+  template <class Body>
+  void send(Body&& body) {
+    JuteWriter w(out);
+    size_t at = w.begin_frame();
+    body(w);
+    w.finish_frame(at);
+    if (!writing) flush();
+  }
+
+  void flush() {
+    if (out.empty()) return;
+    writing = true;
+    writing_buf.swap(out);
+    out.clear();
+    asio::async_write(socket, asio::buffer(writing_buf), [self = shared_from_this()](boost::system::error_code e, size_t) {
+      self->writing = false;
+      self->writing_buf.clear();
+      if (e) {
+        self->lost(Status(Errc::io_error, "write to " + self->connected_to + ": " + e.message()));
+        return;
+      }
+      self->flush();
+    });
+  }
+
+  void read() {
+    socket.async_read_some(asio::buffer(buf), [self = shared_from_this()](boost::system::error_code e, size_t n) {
+      if (e) {
+        self->lost(Status(Errc::unavailable, e == asio::error::eof ? "server " + self->connected_to + " closed the connection"
+                                                                   : "read from " + self->connected_to + ": " + e.message()));
+        return;
+      }
+      self->in.append(self->buf.data(), n);
+      size_t pos = 0;
+      while (self->in.size() - pos >= 4) {
+        JuteReader r(std::string_view(self->in).substr(pos, 4));
+        int32_t len = r.read_int();
+        if (len < 0) {
+          self->lost(Status(Errc::corrupt, "bad frame length from " + self->connected_to));
+          return;
+        }
+        if (self->in.size() - pos - 4 < static_cast<size_t>(len)) break;
+        if (!self->frame(std::string_view(self->in).substr(pos + 4, static_cast<size_t>(len)))) return;
+        pos += 4 + static_cast<size_t>(len);
+      }
+      self->in.erase(0, pos);
+      self->read();
+    });
+  }
+
+  // False if the connection was dropped while handling it.
+  bool frame(std::string_view f) {
+    JuteReader r(f);
+    if (handshaking) {
+      proto::ConnectResponse rsp;
+      if (!proto::read(r, rsp) || rsp.timeout_ms <= 0) {
+        lost(Status(Errc::unavailable, "server " + connected_to + " refused the session"));
+        return false;
+      }
+      handshaking = false;
+      is_connected = true;
+      timer.cancel();
+      session = rsp.session_id;
+      timeout = rsp.timeout_ms;
+      password = rsp.password;
+      schedule_ping();
+      if (on_event)
+        on_event({static_cast<int32_t>(proto::EventType::none),
+                  static_cast<int32_t>(proto::KeeperState::sync_connected), ""});
+      auto done = std::move(connect_done);
+      if (done) done(Status());
+      return true;
+    }
+    proto::ReplyHeader h;
+    if (!proto::read(r, h)) {
+      lost(Status(Errc::corrupt, "malformed reply from " + connected_to));
+      return false;
+    }
+    if (h.xid == proto::kXidNotification) {
+      proto::WatcherEvent ev;
+      if (proto::read(r, ev) && on_event) on_event(ev);
+      return true;
+    }
+    if (h.xid == proto::kXidPing) return true;
+    if (pending.empty() || pending.front().xid != h.xid) {
+      lost(Status(Errc::corrupt, "reply xid " + std::to_string(h.xid) + " out of order from " + connected_to));
+      return false;
+    }
+    Pending p = std::move(pending.front());
+    pending.pop_front();
+    Response res;
+    if (!proto::decode_response(p.type, static_cast<Err>(h.err), f.substr(r.position()), res))
+      res.err = Err::marshalling_error;
+    if (p.type == static_cast<int32_t>(OpCode::close_session)) {
+      finish_close();
+    }
+    if (p.done) p.done(res);
+    return true;
+  }
+
+  void schedule_ping() {
+    ping.expires_after(std::chrono::milliseconds(std::max(10, timeout / 3)));
+    ping.async_wait([weak = weak_from_this()](boost::system::error_code e) {
+      auto self = weak.lock();
+      if (e || !self || !self->is_connected) return;
+      self->send([](JuteWriter& w) { proto::write(w, proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)}); });
+      self->schedule_ping();
+    });
+  }
+
+  void lost(const Status& why) {
+    bool was = is_connected || handshaking;
+    is_connected = false;
+    handshaking = false;
+    timer.cancel();
+    ping.cancel();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    auto failed = std::move(pending);
+    pending.clear();
+    for (auto& p : failed) {
+      Response res;
+      res.err = Err::connection_loss;
+      if (p.done) p.done(res);
+    }
+    if (connect_done) {
+      last_error = why;
+      socket = tcp::socket(io);
+      try_server();
+      return;
+    }
+    if (was && on_event)
+      on_event({static_cast<int32_t>(proto::EventType::none), static_cast<int32_t>(proto::KeeperState::disconnected), ""});
+    if (close_done) finish_close();
+  }
+
+  void finish_close() {
+    is_connected = false;
+    ping.cancel();
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    auto done = std::move(close_done);
+    close_done = nullptr;
+    if (done) done();
+  }
+
+  template <class Body>
+  void call(OpCode op, Callback done, Body&& body) {
+    if (!is_connected) {
+      asio::post(io, [done = std::move(done)] {
+        Response res;
+        res.err = Err::connection_loss;
+        if (done) done(res);
+      });
+      return;
+    }
+    int32_t xid = next_xid++;
+    pending.push_back({xid, static_cast<int32_t>(op), std::move(done)});
+    send([&](JuteWriter& w) {
+      proto::write(w, proto::RequestHeader{xid, static_cast<int32_t>(op)});
+      body(w);
+    });
+  }
+};
+
+Client::Client(asio::io_context& io, Options options) : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+
+Client::~Client() {
+  impl_->on_event = nullptr;
+  boost::system::error_code ignored;
+  impl_->timer.cancel();
+  impl_->ping.cancel();
+  impl_->socket.close(ignored);
+}
+
+void Client::connect(std::function<void(const Status&)> done) {
+  impl_->connect_done = std::move(done);
+  impl_->server_index = 0;
+  impl_->last_error = Status(Errc::invalid_argument, "no server to connect to");
+  impl_->try_server();
+}
+
+void Client::on_event(EventFn fn) { impl_->on_event = std::move(fn); }
+bool Client::connected() const { return impl_->is_connected; }
+int64_t Client::session_id() const { return impl_->session; }
+int32_t Client::session_timeout_ms() const { return impl_->timeout; }
+std::string Client::server() const { return impl_->connected_to; }
+size_t Client::outstanding() const { return impl_->pending.size(); }
+
+void Client::create(std::string_view path, std::string_view data, proto::CreateMode mode, Callback done,
+                    const proto::AclList& acl) {
+  impl_->call(OpCode::create2, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::CreateRequest{std::string(path), std::string(data), acl, static_cast<int32_t>(mode), 0});
+  });
+}
+void Client::remove(std::string_view path, int32_t version, Callback done) {
+  impl_->call(OpCode::remove, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathVersionRequest{std::string(path), version}); });
+}
+void Client::set_data(std::string_view path, std::string_view data, int32_t version, Callback done) {
+  impl_->call(OpCode::set_data, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::SetDataRequest{std::string(path), std::string(data), version}); });
+}
+void Client::get_data(std::string_view path, bool watch, Callback done) {
+  impl_->call(OpCode::get_data, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+}
+void Client::exists(std::string_view path, bool watch, Callback done) {
+  impl_->call(OpCode::exists, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+}
+void Client::get_children(std::string_view path, bool watch, Callback done) {
+  impl_->call(OpCode::get_children2, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+}
+void Client::get_acl(std::string_view path, Callback done) {
+  impl_->call(OpCode::get_acl, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+}
+void Client::sync(std::string_view path, Callback done) {
+  impl_->call(OpCode::sync, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+}
+void Client::multi(const std::vector<Op>& ops, Callback done) {
+  impl_->call(OpCode::multi, std::move(done), [&](JuteWriter& w) {
+    for (const Op& op : ops) {
+      proto::write(w, proto::MultiHeader{static_cast<int32_t>(op.type), false, -1});
+      switch (op.type) {
+        case OpCode::create:
+        case OpCode::create2:
+          proto::write(w, proto::CreateRequest{op.path, op.data, proto::open_acl_unsafe(), static_cast<int32_t>(op.mode), 0});
+          break;
+        case OpCode::set_data:
+          proto::write(w, proto::SetDataRequest{op.path, op.data, op.version});
+          break;
+        default:  // remove, check
+          proto::write(w, proto::PathVersionRequest{op.path, op.version});
+          break;
+      }
+    }
+    proto::write(w, proto::MultiHeader{-1, true, -1});
+  });
+}
+void Client::close(std::function<void()> done) {
+  if (!impl_->is_connected) {
+    if (done) asio::post(impl_->io, std::move(done));
+    return;
+  }
+  impl_->close_done = std::move(done);
+  impl_->call(OpCode::close_session, nullptr, [](JuteWriter&) {});
+}
+
+}  // namespace corral::client

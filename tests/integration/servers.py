@@ -1,0 +1,332 @@
+"""Fixtures that run a real server (corrald or Apache ZooKeeper) on loopback.
+
+CORRAL_TEST_TARGET=corrald (default) runs the binary from $CORRALD
+(default <repo>/build/kernel/corrald); CORRAL_TEST_TARGET=zookeeper runs the
+Debian-packaged Apache ZooKeeper, so every test can be checked against the
+reference implementation first.
+
+Each server runs in its own session (setsid), logs to a file in its temp
+dir (attached to the report of any failing test) and is killed at teardown.
+
+Fixtures:
+  server          module-scoped server, tickTime 2000
+  server_factory  function-scoped; server_factory(tick_ms=200) starts a
+                  fresh server with a short tick (for session-expiry tests);
+                  extra_args=[...] adds corrald options
+  proxy_factory   proxy_factory(server) -> TCP proxy whose connections a
+                  test can drop or refuse, to force client reconnects
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
+DEFAULT_TICK_MS = 2000
+READY_TIMEOUT = 30.0
+TEST_TIMEOUT = int(os.environ.get("CORRAL_TEST_TIMEOUT", "120"))
+
+_live_servers = []  # servers whose logs are attached to failing tests
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def four_letter(host, port, word, timeout=5.0):
+    """Send a four-letter word and return the whole reply as text."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(word.encode())
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _zookeeper_classpath():
+    # zkEnv.sh uses /usr/share/java/zookeeper.jar, whose manifest Class-Path
+    # pulls in its dependencies; slf4j-simple gives us a readable log.
+    jars = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
+    return ":".join(j for j in jars if os.path.exists(j))
+
+
+class Server:
+    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=()):
+        self.workdir = pathlib.Path(workdir)
+        self.extra_args = list(extra_args)  # more corrald options
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "server.log"
+        self.tick_ms = tick_ms
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.hosts = f"{self.host}:{self.port}"
+        self.proc = None
+        self._log = None
+
+    def _command(self):
+        if TARGET == "zookeeper":
+            cfg = self.workdir / "zoo.cfg"
+            cfg.write_text(
+                f"tickTime={self.tick_ms}\n"
+                f"dataDir={self.data_dir}\n"
+                f"clientPort={self.port}\n"
+                f"clientPortAddress={self.host}\n"
+                "4lw.commands.whitelist=*\n"
+                "admin.enableServer=false\n"
+                "forceSync=yes\n")
+            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+                    "-cp", _zookeeper_classpath(),
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                    str(cfg)]
+        if TARGET != "corrald":
+            raise pytest.UsageError(f"unknown CORRAL_TEST_TARGET={TARGET!r}")
+        binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
+        plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"corrald binary not found at {binary} (set CORRALD)")
+        cmd = [binary,
+               "--set", f"server.client_address={self.hosts}",
+               "--set", f"server.data_dir={self.data_dir}",
+               "--set", f"server.plugin_dir={plugins}"]
+        if self.tick_ms != DEFAULT_TICK_MS:
+            cmd += ["--set", f"server.tick_ms={self.tick_ms}"]
+        return cmd + self.extra_args
+
+    def start(self):
+        assert self.proc is None, "server already running"
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self._command(), cwd=self.workdir, stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # setsid: own session and process group
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.kill()
+                raise RuntimeError(f"server exited with {code}"
+                                   f"\n{self.log_tail()}")
+            try:
+                # ZooKeeper answers ruok before its database is loaded;
+                # srvr tells when it really serves requests.
+                if (self.four("ruok") == "imok" and
+                        "not currently serving" not in self.four("srvr")):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server not ready after {READY_TIMEOUT}s"
+                           f"\n{self.log_tail()}")
+
+    def _signal(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _reap(self, timeout):
+        try:
+            self.proc.wait(timeout)
+        finally:
+            self.proc = None
+            self._log.close()
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+        self._reap(timeout)
+
+    def kill(self):
+        if self.proc is None:
+            return
+        self._signal(signal.SIGKILL)
+        self._reap(10.0)
+
+    def four(self, word):
+        return four_letter(self.host, self.port, word)
+
+    def log_tail(self, lines=150):
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _started(tmp_path_factory, tick_ms, extra_args=()):
+    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args)
+    _live_servers.append(srv)
+    try:
+        srv.start()
+    except Exception:
+        _live_servers.remove(srv)
+        raise
+    return srv
+
+
+def _teardown(srv):
+    srv.kill()
+    _live_servers.remove(srv)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = _started(tmp_path_factory, DEFAULT_TICK_MS)
+    yield srv
+    _teardown(srv)
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory):
+    made = []
+
+    def make(tick_ms=DEFAULT_TICK_MS, extra_args=()):
+        srv = _started(tmp_path_factory, tick_ms, extra_args)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        _teardown(srv)
+
+
+class Proxy:
+    """Loopback TCP proxy in front of a server.
+
+    drop() cuts every open connection; pause() also refuses new ones (accepts
+    and closes them at once) until resume().
+    """
+
+    def __init__(self, server):
+        self.target = (server.host, server.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.host = "127.0.0.1"
+        self.port = self.listener.getsockname()[1]
+        self.hosts = f"{self.host}:{self.port}"
+        self.paused = False
+        self.closed = False
+        self.lock = threading.Lock()
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def _accept_loop(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if self.paused:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        src.settimeout(None)
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def drop(self):
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def pause(self):
+        self.paused = True
+        self.drop()
+
+    def resume(self):
+        self.paused = False
+
+    def close(self):
+        self.closed = True
+        self.drop()
+        self.listener.close()
+        self.thread.join(2)
+
+
+@pytest.fixture
+def proxy_factory():
+    made = []
+
+    def make(server):
+        p = Proxy(server)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    """Fail a test that hangs (e.g. a server that never replies)."""
+    def expire(signum, frame):
+        raise TimeoutError(f"test still running after {TEST_TIMEOUT}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for srv in _live_servers:
+            rep.sections.append((f"server log {srv.log_path}", srv.log_tail()))
