@@ -39,7 +39,7 @@ struct ServerConfig {
 struct PluginsConfig {
   std::string transport = "tcp";
   std::string consensus = "standalone";
-  std::string storage = "memory";
+  std::string storage = "wal";
   std::string election;   // empty: none (standalone needs none)
   std::string discovery;  // empty: none
   std::vector<std::string> recipes;

@@ -258,6 +258,10 @@ void Server::apply(const sdk::LogEntry& entry) {
     sessions_.forget(out.session);
   }
   watches_.trigger(out.changes, entry.zxid);
+  if (!snapshot_posted_ && storage_->snapshot_due()) {
+    snapshot_posted_ = true;
+    executor_.post([this] { take_snapshot(); });
+  }
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;
   Channel* ch = it->second;
@@ -269,6 +273,27 @@ void Server::apply(const sdk::LogEntry& entry) {
   } else {
     ch->on_applied(out, entry.zxid);
   }
+}
+
+void Server::take_snapshot() {
+  snapshot_posted_ = false;
+  if (stopped_) return;
+  int64_t t0 = clock_.steady_ms();
+  sdk::Zxid zxid = state_machine_.last_applied();
+  auto sink = storage_->begin_snapshot(zxid);
+  if (!sink) {
+    log_->warn("cannot start a snapshot: " + sink.status().to_string());
+    return;
+  }
+  auto written = write_snapshot(*sink.value());
+  Status st = written ? sink.value()->commit() : written.status();
+  if (!st) {
+    sink.value()->abort();
+    log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
+    return;
+  }
+  log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(tree_.node_count()) + " znodes in " +
+             std::to_string(clock_.steady_ms() - t0) + " ms");
 }
 
 void Server::rejected(const sdk::LogEntry& entry, const Status& why) {

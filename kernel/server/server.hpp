@@ -112,6 +112,9 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Status recover();
   void on_accept(std::shared_ptr<sdk::Connection> conn);
   void tick();
+  // Writes a snapshot of the tree through the storage plugin (its policy
+  // says when).
+  void take_snapshot();
   int64_t next_session_id();
   std::string four_letter_text(std::string_view word);
 
@@ -148,6 +151,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::mt19937_64 rng_;
   std::unique_ptr<sdk::Executor::Timer> tick_timer_;
   bool started_ = false, stopped_ = false;
+  bool snapshot_posted_ = false;
 
   sdk::Counter* m_requests_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;

@@ -60,6 +60,9 @@ class MemoryStorage final : public Storage {
     return {};
   }
 
+  // Nothing to recover from: snapshots only serve followers (Zab SNAP).
+  bool snapshot_due() const override { return false; }
+
   Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
     return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid));
   }

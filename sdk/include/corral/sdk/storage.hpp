@@ -69,7 +69,13 @@ class Storage : public Plugin {
   // Zab TRUNC: drops every entry with zxid > `zxid`, durably, before returning.
   virtual Status truncate_after(Zxid zxid) = 0;
 
+  // True when the plugin's policy (entries or bytes logged since the last
+  // snapshot) asks for a new snapshot; the kernel then takes one.
+  virtual bool snapshot_due() const = 0;
+
   // Starts a snapshot of the state as of `zxid` (every entry up to it applied).
+  // Committing it may purge snapshots and log files beyond the plugin's
+  // retention.
   virtual Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) = 0;
 
   // Reads back the newest committed snapshot (for Zab SNAP to a follower).

@@ -1,0 +1,268 @@
+#include "wal_format.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <msgpack.hpp>
+
+#include "corral/sdk/crc32c.hpp"
+
+namespace corral::wal {
+
+using sdk::Errc;
+using sdk::Status;
+
+namespace {
+
+void put_u32(std::string& out, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out.append(b, 4);
+}
+void put_u64(std::string& out, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out.append(b, 8);
+}
+uint32_t get_u32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+struct StringBuffer {
+  std::string& s;
+  void write(const char* p, size_t n) { s.append(p, n); }
+};
+
+[[maybe_unused]] bool all_zero(std::string_view s) {
+  for (char c : s)
+    if (c != 0) return false;
+  return true;
+}
+
+std::string hex_name(const char* prefix, sdk::Zxid z) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s%016llx", prefix, static_cast<unsigned long long>(z));
+  return buf;
+}
+
+}  // namespace
+
+std::string segment_name(sdk::Zxid first) { return hex_name("log.", first); }
+std::string snapshot_name(sdk::Zxid zxid) { return hex_name("snapshot.", zxid); }
+
+bool parse_name(std::string_view name, std::string_view prefix, sdk::Zxid& zxid) {
+  if (name.size() != prefix.size() + 16 || name.substr(0, prefix.size()) != prefix) return false;
+  uint64_t v = 0;
+  for (char c : name.substr(prefix.size())) {
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  zxid = static_cast<sdk::Zxid>(v);
+  return true;
+}
+
+void encode_record(std::string& out, const sdk::LogEntry& e) {
+  size_t at = out.size();
+  out.append(kRecordHeader, '\0');
+  StringBuffer buf{out};
+  msgpack::packer<StringBuffer> pk(buf);
+  pk.pack_array(3);
+  pk.pack(e.zxid);
+  pk.pack(e.time_ms);
+  pk.pack_bin(static_cast<uint32_t>(e.body.size()));
+  pk.pack_bin_body(e.body.data(), static_cast<uint32_t>(e.body.size()));
+  uint32_t len = static_cast<uint32_t>(out.size() - at - kRecordHeader);
+  uint32_t crc = sdk::crc32c(0, out.data() + at + kRecordHeader, len);
+  for (int i = 0; i < 4; ++i) {
+    out[at + i] = static_cast<char>(len >> (8 * i));
+    out[at + 4 + i] = static_cast<char>(crc >> (8 * i));
+  }
+}
+
+namespace {
+
+// Decodes a payload; false if it is not [zxid, time, bin].
+bool decode_payload(std::string_view p, sdk::LogEntry& e) {
+  try {
+    msgpack::object_handle h = msgpack::unpack(p.data(), p.size());
+    const msgpack::object& o = h.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) return false;
+    e.zxid = o.via.array.ptr[0].as<int64_t>();
+    e.time_ms = o.via.array.ptr[1].as<int64_t>();
+    const msgpack::object& b = o.via.array.ptr[2];
+    if (b.type != msgpack::type::BIN) return false;
+    e.body.assign(b.via.bin.ptr, b.via.bin.size);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// True if a well-formed record starts anywhere at or after `from`.
+bool good_record_after(std::string_view data, size_t from) {
+  sdk::LogEntry e;
+  for (size_t p = from; p + kRecordHeader < data.size(); ++p) {
+    uint32_t len = get_u32(data.data() + p);
+    if (len == 0 || len > kMaxRecord || len > data.size() - p - kRecordHeader) continue;
+    std::string_view payload = data.substr(p + kRecordHeader, len);
+    if (sdk::crc32c(payload) == get_u32(data.data() + p + 4) && decode_payload(payload, e)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SegmentScan scan_segment(std::string_view data, bool last_segment,
+                         const std::function<bool(const sdk::LogEntry&, size_t)>& visit) {
+  SegmentScan s;
+  size_t off = 0;
+  sdk::LogEntry e;
+  // A bad record is a torn tail — a write cut short by a crash — when it is
+  // in the last segment and no good record follows it anywhere; otherwise
+  // the log is corrupt.
+  auto bad = [&](std::string why) {
+    s.bad_offset = off;
+    s.why = std::move(why);
+    s.end = last_segment && !good_record_after(data, off + 1) ? SegmentScan::torn : SegmentScan::corrupt;
+    return s;
+  };
+  while (off < data.size()) {
+    if (data.size() - off < kRecordHeader) {
+      if (all_zero(data.substr(off))) break;
+      return bad("incomplete record header");
+    }
+    uint32_t len = get_u32(data.data() + off);
+    uint32_t crc = get_u32(data.data() + off + 4);
+    if (len == 0) {
+      if (crc == 0 && all_zero(data.substr(off))) break;  // end of the written part
+      return bad("zero-length record with data after it");
+    }
+    if (len > kMaxRecord) return bad("record length " + std::to_string(len) + " is too large");
+    if (data.size() - off - kRecordHeader < len)
+      return bad("record of " + std::to_string(len) + " bytes runs past the end of the file");
+    std::string_view payload = data.substr(off + kRecordHeader, len);
+    if (sdk::crc32c(payload) != crc) return bad("checksum mismatch");
+    if (!decode_payload(payload, e)) return bad("undecodable record");
+    if (s.records > 0 && e.zxid <= s.last) return bad("zxid out of order");
+    if (s.records == 0) s.first = e.zxid;
+    s.last = e.zxid;
+    ++s.records;
+    size_t at = off;
+    off += kRecordHeader + len;
+    s.valid_end = off;
+    if (visit && !visit(e, at)) return s;
+  }
+  s.end = SegmentScan::clean;
+  return s;
+}
+
+std::string snapshot_header(sdk::Zxid zxid) {
+  std::string h = "CORRALSN";
+  put_u32(h, kSnapshotVersion);
+  put_u64(h, static_cast<uint64_t>(zxid));
+  return h;
+}
+
+void append_snapshot_block(std::string& out, std::string_view block) {
+  put_u32(out, static_cast<uint32_t>(block.size()));
+  put_u32(out, sdk::crc32c(block));
+  out.append(block);
+}
+
+std::string snapshot_trailer(uint32_t blocks, uint64_t body_length) {
+  std::string t;
+  put_u32(t, 0);
+  put_u32(t, blocks);
+  put_u64(t, body_length);
+  t += "CORRALEN";
+  return t;
+}
+
+Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body) {
+  auto corrupt = [](size_t at, const std::string& why) {
+    return Status{Errc::corrupt, "at offset " + std::to_string(at) + ": " + why};
+  };
+  if (data.size() < kSnapshotHeader + kSnapshotTrailer) return corrupt(0, "file too short for a snapshot");
+  if (data.substr(0, 8) != "CORRALSN") return corrupt(0, "not a Corral snapshot (bad magic)");
+  uint32_t version = get_u32(data.data() + 8);
+  if (version != kSnapshotVersion) return corrupt(8, "unsupported snapshot version " + std::to_string(version));
+  zxid = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
+  if (data.substr(data.size() - 8) != "CORRALEN")
+    return corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
+  size_t off = kSnapshotHeader;
+  uint64_t total = 0;
+  uint32_t blocks = 0;
+  if (body) body->clear();
+  while (true) {
+    if (data.size() - off < 8) return corrupt(off, "block header runs past the end");
+    uint32_t len = get_u32(data.data() + off);
+    if (len == 0) break;
+    if (len > data.size() - off - 8) return corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
+    std::string_view block = data.substr(off + 8, len);
+    if (sdk::crc32c(block) != get_u32(data.data() + off + 4)) return corrupt(off, "block checksum mismatch");
+    if (body) body->append(block);
+    total += len;
+    ++blocks;
+    off += 8 + len;
+  }
+  if (data.size() - off != kSnapshotTrailer) return corrupt(off, "unexpected bytes after the last block");
+  if (get_u32(data.data() + off + 4) != blocks || get_u64(data.data() + off + 8) != total)
+    return corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) + " blocks, " +
+                            std::to_string(total) + " bytes)");
+  return {};
+}
+
+std::string encode_epochs(uint32_t accepted, uint32_t current) {
+  std::string out;
+  put_u32(out, accepted);
+  put_u32(out, current);
+  put_u32(out, sdk::crc32c(out));
+  return out;
+}
+
+bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current) {
+  if (data.size() != 12 || sdk::crc32c(data.substr(0, 8)) != get_u32(data.data() + 8)) return false;
+  accepted = get_u32(data.data());
+  current = get_u32(data.data() + 4);
+  return true;
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error_ = path + ": " + std::strerror(errno);
+    return;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    error_ = path + ": " + std::strerror(errno);
+  } else if (st.st_size > 0) {
+    size_ = static_cast<size_t>(st.st_size);
+    addr_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (addr_ == MAP_FAILED) {
+      addr_ = nullptr;
+      size_ = 0;
+      error_ = path + ": mmap: " + std::strerror(errno);
+    }
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (addr_) munmap(addr_, size_);
+}
+
+}  // namespace corral::wal

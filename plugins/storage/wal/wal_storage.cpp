@@ -1,0 +1,659 @@
+// The `wal` storage: a durable log of preallocated segment files with group
+// commit, checksummed snapshots, crash recovery and retention. See README.md.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/storage.hpp"
+#include "wal_format.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace corral::sdk;
+using namespace corral::wal;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+Status sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return {Errc::io_error, "open " + dir + ": " + errno_text(errno)};
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) return {Errc::io_error, "fsync " + dir + ": " + errno_text(e)};
+  return {};
+}
+
+// Writes all of `data` at `offset`; on failure returns errno (0 on success)
+// and how much was written.
+int pwrite_all(int fd, const char* data, size_t n, off_t offset, size_t& written) {
+  written = 0;
+  while (written < n) {
+    ssize_t w = ::pwrite(fd, data + written, n - written, offset + static_cast<off_t>(written));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    written += static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+Status write_file_durably(const std::string& dir, const std::string& name, std::string_view data, bool sync) {
+  std::string tmp = dir + "/" + name + ".tmp", path = dir + "/" + name;
+  int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return {Errc::io_error, "create " + tmp + ": " + errno_text(errno)};
+  size_t written;
+  int e = pwrite_all(fd, data.data(), data.size(), 0, written);
+  if (e == 0 && sync && ::fdatasync(fd) != 0) e = errno;
+  ::close(fd);
+  if (e != 0) {
+    ::unlink(tmp.c_str());
+    return {e == ENOSPC ? Errc::no_space : Errc::io_error, "write " + tmp + ": " + errno_text(e)};
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return {Errc::io_error, "rename " + tmp + ": " + errno_text(errno)};
+  return sync ? sync_dir(dir) : Status();
+}
+
+class WalStorage final : public Storage {
+ public:
+  ~WalStorage() override { close(); }
+
+  Status init(PluginHost& host) override {
+    host_ = &host;
+    const ConfigTable& cfg = host.config();
+    static const char* kKeys[] = {"dir", "segment_bytes", "snapshot_every_entries", "snapshot_every_bytes",
+                                  "retain_snapshots", "fsync"};
+    for (const std::string& key : cfg.keys())
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
+        return cfg.invalid(key, "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
+                                "retain_snapshots, fsync (unknown key)");
+    auto dir = cfg.get_string("dir", "wal");
+    if (!dir) return dir.status();
+    fs::path p(dir.value());
+    dir_ = (p.is_absolute() ? p : fs::path(host.server().data_dir) / p).lexically_normal().string();
+    auto seg = cfg.get_int("segment_bytes", 64 << 20);
+    if (!seg) return seg.status();
+    if (seg.value() < (64 << 10) || seg.value() > (1LL << 32)) return cfg.invalid("segment_bytes", "between 65536 and 4294967296");
+    segment_bytes_ = static_cast<size_t>(seg.value());
+    auto every = cfg.get_int("snapshot_every_entries", 100000);
+    if (!every) return every.status();
+    if (every.value() < 0) return cfg.invalid("snapshot_every_entries", "0 (never) or more");
+    every_entries_ = every.value();
+    auto every_bytes = cfg.get_int("snapshot_every_bytes", 256LL << 20);
+    if (!every_bytes) return every_bytes.status();
+    if (every_bytes.value() < 0) return cfg.invalid("snapshot_every_bytes", "0 (never) or more");
+    every_bytes_ = every_bytes.value();
+    auto retain = cfg.get_int("retain_snapshots", 3);
+    if (!retain) return retain.status();
+    if (retain.value() < 1) return cfg.invalid("retain_snapshots", "at least 1");
+    retain_ = static_cast<int>(retain.value());
+    auto sync = cfg.get_bool("fsync", true);
+    if (!sync) return sync.status();
+    fsync_ = sync.value();
+    m_fsync_ = host.metrics().histogram("corral_wal_fsync_seconds", "time of one log sync (one group commit)");
+    m_batch_ = host.metrics().histogram("corral_wal_batch_entries", "entries written by one group commit");
+    m_bytes_ = host.metrics().counter("corral_wal_bytes_written_total", "log bytes written");
+    return {};
+  }
+
+  Result<RecoveredState> open() override {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) return Status{Errc::io_error, "create " + dir_ + ": " + ec.message()};
+    RecoveredState r;
+    std::vector<std::pair<Zxid, std::string>> snaps, segs;
+    for (const auto& ent : fs::directory_iterator(dir_, ec)) {
+      std::string name = ent.path().filename().string();
+      Zxid z;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        host_->logger().warn("removing " + ent.path().string() + ", left by an interrupted write");
+        fs::remove(ent.path(), ec);
+      } else if (parse_name(name, "snapshot.", z)) {
+        snaps.emplace_back(z, ent.path().string());
+      } else if (parse_name(name, "log.", z)) {
+        segs.emplace_back(z, ent.path().string());
+      }
+    }
+    if (ec) return Status{Errc::io_error, "list " + dir_ + ": " + ec.message()};
+    std::sort(snaps.begin(), snaps.end());
+    std::sort(segs.begin(), segs.end());
+
+    if (!snaps.empty()) {
+      const std::string& path = snaps.back().second;
+      MappedFile f(path);
+      if (!f.ok()) return Status{Errc::io_error, f.error()};
+      Zxid z = 0;
+      Status st = read_snapshot(f.data(), z, &r.snapshot);
+      if (!st)
+        return Status{Errc::corrupt, "snapshot " + path + " is damaged " + st.message() +
+                                         ". corrald will not start from a damaged snapshot: move the file out of " +
+                                         dir_ + " to recover from the previous snapshot and the log, or restore "
+                                         "this server's data directory from a replica or backup"};
+      if (z != snaps.back().first)
+        return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) + ", not the one its name says"};
+      r.snapshot_zxid = z;
+      snapshot_zxid_ = z;
+    }
+    r.last_zxid = r.snapshot_zxid;
+
+    for (size_t i = 0; i < segs.size(); ++i) {
+      const std::string& path = segs[i].second;
+      bool last = i + 1 == segs.size();
+      MappedFile f(path);
+      if (!f.ok()) return Status{Errc::io_error, f.error()};
+      int64_t since = 0;
+      SegmentScan s = scan_segment(f.data(), last, [&](const LogEntry& e, size_t) {
+        if (e.zxid > snapshot_zxid_) since += 1;
+        return true;
+      });
+      if (s.end == SegmentScan::corrupt)
+        return Status{Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
+                                         " (" + s.why + ") and good records follow, so it is not a torn write. "
+                                         "corrald will not start on a damaged log: restore this server's data "
+                                         "directory from a replica or backup (corral-wal verify " + dir_ +
+                                         " lists the damage)"};
+      if (s.end == SegmentScan::torn) {
+        host_->logger().warn("log segment " + path + ": truncating a torn record at offset " +
+                             std::to_string(s.bad_offset) + " (" + s.why + "), left by a crash during a write");
+        Status st = zero_from(path, s.bad_offset, f.data().size());
+        if (!st) return st;
+      }
+      if (s.records > 0 && segs[i].first > s.first)
+        return Status{Errc::corrupt, "log segment " + path + " starts at zxid " + std::to_string(s.first) +
+                                         ", before the zxid its name says"};
+      entries_since_snapshot_ += since;
+      Segment seg{segs[i].first, path, s.valid_end, s.records ? s.last : 0, f.data().size()};
+      if (s.records) r.last_zxid = std::max(r.last_zxid, s.last);
+      segments_.push_back(seg);
+      log_bytes_ += static_cast<int64_t>(s.valid_end);
+    }
+
+    if (fs::exists(dir_ + "/epochs")) {
+      MappedFile f(dir_ + "/epochs");
+      if (!f.ok()) return Status{Errc::io_error, f.error()};
+      if (!decode_epochs(f.data(), r.accepted_epoch, r.current_epoch))
+        return Status{Errc::corrupt, dir_ + "/epochs at offset 0: checksum mismatch; restore it from a replica"};
+    }
+    last_zxid_ = r.last_zxid;
+
+    // Appends continue at the end of the last segment.
+    if (!segments_.empty()) {
+      Segment& tail = segments_.back();
+      seg_fd_ = ::open(tail.path.c_str(), O_WRONLY | O_CLOEXEC);
+      if (seg_fd_ < 0) return Status{Errc::io_error, "open " + tail.path + ": " + errno_text(errno)};
+      seg_offset_ = tail.valid_end;
+      seg_size_ = tail.file_size;
+    }
+    opened_ = true;
+    writer_ = std::thread([this] { write_loop(); });
+    host_->logger().info("log in " + dir_ + ": " + std::to_string(segments_.size()) + " segments, " +
+                         std::to_string(snaps.size()) + " snapshots, last zxid " + std::to_string(r.last_zxid));
+    return r;
+  }
+
+  Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
+    std::vector<Segment> segs;
+    {
+      std::lock_guard<std::mutex> lock(segments_mu_);
+      segs = segments_;
+    }
+    for (size_t i = 0; i < segs.size(); ++i) {
+      if (i + 1 < segs.size() && segs[i + 1].first <= after + 1) continue;  // wholly at or before `after`
+      MappedFile f(segs[i].path);
+      if (!f.ok()) return {Errc::io_error, f.error()};
+      bool stop = false;
+      SegmentScan s = scan_segment(f.data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
+        if (e.zxid <= after) return true;
+        if (!visit(e)) {
+          stop = true;
+          return false;
+        }
+        return true;
+      });
+      // An unfinished write at the very end is not an error for a reader.
+      if (s.end == SegmentScan::corrupt)
+        return {Errc::corrupt, "log segment " + segs[i].path + " is damaged at offset " + std::to_string(s.bad_offset) +
+                                   " (" + s.why + ")"};
+      if (stop) return {};
+    }
+    return {};
+  }
+
+  void append(LogEntry entry, AppendDone done) override {
+    size_t before;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failed_.is_ok()) {
+        Status why = failed_;
+        host_->executor().post([done = std::move(done), why] { done(why); });
+        return;
+      }
+      if (pending_count_ == 0) pending_first_ = entry.zxid;
+      before = pending_.size();
+      encode_record(pending_, entry);
+      ++pending_count_;
+      bytes_since_snapshot_ += static_cast<int64_t>(pending_.size() - before);
+    }
+    ++entries_since_snapshot_;
+    last_zxid_ = entry.zxid;
+    callbacks_.push_back(std::move(done));
+    cv_.notify_one();
+  }
+
+  Status truncate_after(Zxid zxid) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return !busy_ && pending_count_ == 0; });
+    std::lock_guard<std::mutex> seg_lock(segments_mu_);
+    while (!segments_.empty()) {
+      Segment& s = segments_.back();
+      if (s.first > zxid) {
+        if (seg_fd_ >= 0) {
+          ::close(seg_fd_);
+          seg_fd_ = -1;
+        }
+        if (::unlink(s.path.c_str()) != 0) return {Errc::io_error, "remove " + s.path + ": " + errno_text(errno)};
+        log_bytes_ -= static_cast<int64_t>(s.valid_end);
+        segments_.pop_back();
+        continue;
+      }
+      MappedFile f(s.path);
+      if (!f.ok()) return {Errc::io_error, f.error()};
+      size_t cut = s.valid_end;
+      Zxid last = 0;
+      scan_segment(f.data(), true, [&](const LogEntry& e, size_t offset) {
+        if (e.zxid > zxid) {
+          cut = offset;
+          return false;
+        }
+        last = e.zxid;
+        return true;
+      });
+      if (cut < s.valid_end) {
+        Status st = zero_from(s.path, cut, s.valid_end);
+        if (!st) return st;
+        log_bytes_ -= static_cast<int64_t>(s.valid_end - cut);
+        s.valid_end = cut;
+        s.last = last;
+      }
+      if (seg_fd_ < 0) {
+        seg_fd_ = ::open(s.path.c_str(), O_WRONLY | O_CLOEXEC);
+        if (seg_fd_ < 0) return {Errc::io_error, "open " + s.path + ": " + errno_text(errno)};
+        seg_size_ = s.file_size;
+      }
+      seg_offset_ = s.valid_end;
+      break;
+    }
+    last_zxid_ = std::min(last_zxid_, zxid);
+    return fsync_ ? sync_dir(dir_) : Status();
+  }
+
+  bool snapshot_due() const override {
+    return (every_entries_ > 0 && entries_since_snapshot_ >= every_entries_) ||
+           (every_bytes_ > 0 && bytes_since_snapshot_ >= every_bytes_);
+  }
+
+  Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
+    std::string tmp = dir_ + "/" + snapshot_name(zxid) + ".tmp";
+    int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return Status{errno == ENOSPC ? Errc::no_space : Errc::io_error, "create " + tmp + ": " + errno_text(errno)};
+    entries_since_snapshot_ = 0;
+    bytes_since_snapshot_ = 0;
+    return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid, fd, tmp));
+  }
+
+  Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+    std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
+    if (snaps.empty()) return Status{Errc::not_found, "no snapshot in " + dir_};
+    MappedFile f(snaps.back().second);
+    if (!f.ok()) return Status{Errc::io_error, f.error()};
+    std::pair<Zxid, Bytes> out;
+    Status st = read_snapshot(f.data(), out.first, &out.second);
+    if (!st) return Status{Errc::corrupt, "snapshot " + snaps.back().second + " is damaged " + st.message()};
+    return out;
+  }
+
+  Status save_epochs(uint32_t accepted, uint32_t current) override {
+    return write_file_durably(dir_, "epochs", encode_epochs(accepted, current), fsync_);
+  }
+
+  Status purge(int keep) override {
+    keep = std::max(keep, 1);
+    std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
+    std::error_code ec;
+    while (snaps.size() > static_cast<size_t>(keep)) {
+      fs::remove(snaps.front().second, ec);
+      if (ec) return {Errc::io_error, "remove " + snaps.front().second + ": " + ec.message()};
+      snaps.erase(snaps.begin());
+    }
+    if (snaps.empty()) return {};
+    Zxid oldest = snaps.front().first;
+    // A segment may go when the next one starts at or before the oldest
+    // retained snapshot: every entry in it is then in that snapshot.
+    std::lock_guard<std::mutex> lock(segments_mu_);
+    while (segments_.size() >= 2 && segments_[1].first <= oldest + 1) {
+      fs::remove(segments_.front().path, ec);
+      if (ec) return {Errc::io_error, "remove " + segments_.front().path + ": " + ec.message()};
+      log_bytes_ -= static_cast<int64_t>(segments_.front().valid_end);
+      segments_.erase(segments_.begin());
+    }
+    return {};
+  }
+
+  int64_t log_bytes() const override { return log_bytes_; }
+  int64_t snapshot_bytes() const override {
+    int64_t n = 0;
+    std::error_code ec;
+    for (const auto& [z, path] : list("snapshot.")) n += static_cast<int64_t>(fs::file_size(path, ec));
+    return n;
+  }
+
+  void close() override {
+    if (!opened_) return;
+    opened_ = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (writer_.joinable()) writer_.join();
+    *alive_ = false;
+    auto left = std::move(callbacks_);
+    callbacks_.clear();
+    for (auto& cb : left) cb(Status(Errc::unavailable, "storage closed"));
+    if (seg_fd_ >= 0) ::close(seg_fd_);
+    seg_fd_ = -1;
+  }
+
+ private:
+  struct Segment {
+    Zxid first;
+    std::string path;
+    size_t valid_end;
+    Zxid last;
+    size_t file_size;
+  };
+
+  class Sink final : public SnapshotSink {
+   public:
+    Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp) : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)) {
+      out_ = snapshot_header(zxid);
+    }
+    ~Sink() override { abort(); }
+    Status write(BytesView chunk) override {
+      if (fd_ < 0) return {Errc::internal, "snapshot already finished"};
+      while (!chunk.empty()) {
+        size_t take = std::min(chunk.size(), kSnapshotBlock - block_.size());
+        block_.append(chunk.substr(0, take));
+        chunk.remove_prefix(take);
+        if (block_.size() == kSnapshotBlock) {
+          Status st = flush_block();
+          if (!st) return st;
+        }
+      }
+      return {};
+    }
+    Status commit() override {
+      if (fd_ < 0) return {Errc::internal, "snapshot already finished"};
+      Status st = flush_block();
+      if (!st) return st;
+      out_ += snapshot_trailer(blocks_, body_);
+      st = flush_out();
+      if (st && s_.fsync_ && ::fdatasync(fd_) != 0) st = Status(Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno));
+      if (!st) {
+        abort();
+        return st;
+      }
+      ::close(fd_);
+      fd_ = -1;
+      std::string final_path = s_.dir_ + "/" + snapshot_name(zxid_);
+      if (::rename(tmp_.c_str(), final_path.c_str()) != 0) {
+        Status err(Errc::io_error, "rename " + tmp_ + ": " + errno_text(errno));
+        ::unlink(tmp_.c_str());
+        return err;
+      }
+      if (s_.fsync_) {
+        st = sync_dir(s_.dir_);
+        if (!st) return st;
+      }
+      s_.snapshot_zxid_ = zxid_;
+      return s_.purge(s_.retain_);
+    }
+    void abort() override {
+      if (fd_ < 0) return;
+      ::close(fd_);
+      fd_ = -1;
+      ::unlink(tmp_.c_str());
+    }
+
+   private:
+    Status flush_block() {
+      if (block_.empty()) return {};
+      append_snapshot_block(out_, block_);
+      body_ += block_.size();
+      ++blocks_;
+      block_.clear();
+      return flush_out();
+    }
+    Status flush_out() {
+      size_t written;
+      int e = pwrite_all(fd_, out_.data(), out_.size(), static_cast<off_t>(offset_), written);
+      if (e != 0) return {e == ENOSPC ? Errc::no_space : Errc::io_error, "write " + tmp_ + ": " + errno_text(e)};
+      offset_ += out_.size();
+      out_.clear();
+      return {};
+    }
+    WalStorage& s_;
+    Zxid zxid_;
+    int fd_;
+    std::string tmp_;
+    std::string out_, block_;
+    uint64_t offset_ = 0, body_ = 0;
+    uint32_t blocks_ = 0;
+  };
+
+  std::vector<std::pair<Zxid, std::string>> list(std::string_view prefix) const {
+    std::vector<std::pair<Zxid, std::string>> out;
+    std::error_code ec;
+    for (const auto& ent : fs::directory_iterator(dir_, ec)) {
+      Zxid z;
+      if (parse_name(ent.path().filename().string(), prefix, z)) out.emplace_back(z, ent.path().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status zero_from(const std::string& path, size_t from, size_t to) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return {Errc::io_error, "open " + path + ": " + errno_text(errno)};
+    std::string zeros(std::min<size_t>(to - from, 1 << 20), '\0');
+    int e = 0;
+    for (size_t off = from; off < to && e == 0;) {
+      size_t n = std::min(zeros.size(), to - off), written;
+      e = pwrite_all(fd, zeros.data(), n, static_cast<off_t>(off), written);
+      off += n;
+    }
+    if (e == 0 && ::fdatasync(fd) != 0) e = errno;
+    ::close(fd);
+    if (e != 0) return {Errc::io_error, "zero " + path + " from offset " + std::to_string(from) + ": " + errno_text(e)};
+    return {};
+  }
+
+  // ---- writer thread ----
+
+  void write_loop() {
+    while (true) {
+      std::string batch;
+      size_t count;
+      Zxid first;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || pending_count_ > 0; });
+        if (pending_count_ == 0) break;  // stopping, and nothing left to write
+        batch.swap(pending_);
+        count = pending_count_;
+        first = pending_first_;
+        pending_count_ = 0;
+        busy_ = true;
+      }
+      Status st = write_batch(batch, first, count);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!st) {
+          // Appends queued behind a failed one fail with it.
+          count += pending_count_;
+          pending_.clear();
+          pending_count_ = 0;
+        }
+        busy_ = false;
+      }
+      idle_cv_.notify_all();
+      host_->executor().post([this, alive = alive_, count, st] {
+        if (*alive) complete(count, st);
+      });
+    }
+  }
+
+  Status write_batch(const std::string& batch, Zxid first, size_t count) {
+    if (seg_fd_ < 0 || seg_offset_ + batch.size() > seg_size_) {
+      Status st = roll(first, batch.size());
+      if (!st) return st;
+    }
+    size_t written;
+    int e = pwrite_all(seg_fd_, batch.data(), batch.size(), static_cast<off_t>(seg_offset_), written);
+    if (e != 0) {
+      std::string path = tail_path();
+      if (e == ENOSPC) {
+        // Undo the part that made it, so the next write starts clean.
+        std::string zeros(written, '\0');
+        size_t ignored;
+        pwrite_all(seg_fd_, zeros.data(), zeros.size(), static_cast<off_t>(seg_offset_), ignored);
+        return {Errc::no_space, "no space left on device writing " + path + "; writes fail until space is freed"};
+      }
+      return fail_permanently("write " + path + ": " + errno_text(e));
+    }
+    if (fsync_) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (::fdatasync(seg_fd_) != 0) {
+        int err = errno;
+        return fail_permanently("fdatasync " + tail_path() + ": " + errno_text(err));
+      }
+      m_fsync_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    m_batch_->observe(static_cast<double>(count));
+    m_bytes_->inc(batch.size());
+    seg_offset_ += batch.size();
+    log_bytes_ += static_cast<int64_t>(batch.size());
+    std::lock_guard<std::mutex> lock(segments_mu_);
+    segments_.back().valid_end = seg_offset_;
+    return {};
+  }
+
+  std::string tail_path() {
+    std::lock_guard<std::mutex> lock(segments_mu_);
+    return segments_.back().path;
+  }
+
+  // A failed sync leaves the page cache in an unknown state (the kernel may
+  // have dropped the dirty pages): never retry, refuse every later write.
+  Status fail_permanently(const std::string& what) {
+    Status st(Errc::io_error, what + "; the log can no longer be trusted to persist writes: restart corrald, "
+                                     "which recovers from what is on disk");
+    std::lock_guard<std::mutex> lock(mu_);
+    failed_ = st;
+    return st;
+  }
+
+  Status roll(Zxid first, size_t need) {
+    size_t size = std::max(segment_bytes_, need);
+    std::string path = dir_ + "/" + segment_name(first);
+    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return {errno == ENOSPC ? Errc::no_space : Errc::io_error, "create " + path + ": " + errno_text(errno)};
+    int e = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (e != 0) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      return {e == ENOSPC ? Errc::no_space : Errc::io_error,
+              "cannot preallocate " + std::to_string(size) + " bytes for " + path + ": " + errno_text(e) +
+                  (e == ENOSPC ? "; writes fail until space is freed" : "")};
+    }
+    if (fsync_) {
+      Status st = sync_dir(dir_);
+      if (!st) {
+        ::close(fd);
+        return st;
+      }
+    }
+    if (seg_fd_ >= 0) ::close(seg_fd_);
+    seg_fd_ = fd;
+    seg_offset_ = 0;
+    seg_size_ = size;
+    std::lock_guard<std::mutex> lock(segments_mu_);
+    segments_.push_back({first, path, 0, 0, size});
+    return {};
+  }
+
+  // ---- loop thread ----
+
+  void complete(size_t count, const Status& st) {
+    for (size_t i = 0; i < count && !callbacks_.empty(); ++i) {
+      AppendDone cb = std::move(callbacks_.front());
+      callbacks_.pop_front();
+      cb(st);
+    }
+  }
+
+  PluginHost* host_ = nullptr;
+  std::string dir_;
+  size_t segment_bytes_ = 64 << 20;
+  int64_t every_entries_ = 100000, every_bytes_ = 256LL << 20;
+  int retain_ = 3;
+  bool fsync_ = true;
+  bool opened_ = false;
+  Histogram* m_fsync_ = nullptr;
+  Histogram* m_batch_ = nullptr;
+  Counter* m_bytes_ = nullptr;
+
+  // Loop thread.
+  std::deque<AppendDone> callbacks_;
+  int64_t entries_since_snapshot_ = 0;
+  Zxid last_zxid_ = 0;
+  Zxid snapshot_zxid_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  // Shared with the writer thread, under mu_.
+  std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::string pending_;
+  size_t pending_count_ = 0;
+  Zxid pending_first_ = 0;
+  std::atomic<int64_t> bytes_since_snapshot_{0};
+  bool stopping_ = false, busy_ = false;
+  Status failed_;
+
+  // Writer thread (and the loop while the writer is idle, in truncate_after).
+  int seg_fd_ = -1;
+  size_t seg_offset_ = 0, seg_size_ = 0;
+  std::mutex segments_mu_;
+  std::vector<Segment> segments_;
+  std::atomic<int64_t> log_bytes_{0};
+  std::thread writer_;
+};
+
+}  // namespace
+
+CORRAL_PLUGIN(storage, "wal", WalStorage, "durable log segments with group commit, snapshots and crash recovery")
