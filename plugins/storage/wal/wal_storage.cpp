@@ -242,8 +242,8 @@ class WalStorage final : public Storage {
         host_->executor().post([done = std::move(done), why] { done(why); });
         return;
       }
-      if (pending_count_ == 0) pending_first_ = entry.zxid;
       before = pending_.size();
+      pending_index_.emplace_back(before, entry.zxid);
       encode_record(pending_, entry);
       ++pending_count_;
       bytes_since_snapshot_ += static_cast<int64_t>(pending_.size() - before);
@@ -497,68 +497,87 @@ class WalStorage final : public Storage {
   void write_loop() {
     while (true) {
       std::string batch;
-      size_t count;
-      Zxid first;
+      std::vector<std::pair<size_t, Zxid>> index;
+      bool failing;
+      Status failing_why;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || pending_count_ > 0; });
         if (pending_count_ == 0) break;  // stopping, and nothing left to write
         batch.swap(pending_);
-        count = pending_count_;
-        first = pending_first_;
+        index.swap(pending_index_);
         pending_count_ = 0;
         busy_ = true;
+        failing = failing_;
+        failing_why = failing_status_;
       }
-      Status st = write_batch(batch, first, count);
+      size_t written = 0;
+      Status st = failing ? failing_why : write_batch(batch, index, written);
+      size_t failed = index.size() - written;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (!st) {
-          // Appends queued behind a failed one fail with it.
-          count += pending_count_;
-          pending_.clear();
-          pending_count_ = 0;
+        if (!st && !failing) {
+          // Every append made before the loop hears of this failure fails
+          // too, so the log never has a hole.
+          failing_ = true;
+          failing_status_ = st;
         }
         busy_ = false;
       }
       idle_cv_.notify_all();
-      host_->executor().post([this, alive = alive_, count, st] {
-        if (*alive) complete(count, st);
+      host_->executor().post([this, alive = alive_, written, failed, st] {
+        if (*alive) complete(written, failed, st);
       });
     }
   }
 
-  Status write_batch(const std::string& batch, Zxid first, size_t count) {
-    if (seg_fd_ < 0 || seg_offset_ + batch.size() > seg_size_) {
-      Status st = roll(first, batch.size());
-      if (!st) return st;
-    }
-    size_t written;
-    int e = pwrite_all(seg_fd_, batch.data(), batch.size(), static_cast<off_t>(seg_offset_), written);
-    if (e != 0) {
-      std::string path = tail_path();
-      if (e == ENOSPC) {
-        // Undo the part that made it, so the next write starts clean.
-        std::string zeros(written, '\0');
-        size_t ignored;
-        pwrite_all(seg_fd_, zeros.data(), zeros.size(), static_cast<off_t>(seg_offset_), ignored);
-        return {Errc::no_space, "no space left on device writing " + path + "; writes fail until space is freed"};
+  // Writes the batch, rolling to a new segment at record boundaries when the
+  // current one is full, and syncs it. `written` counts the records that are
+  // durable when it returns, failure or not.
+  Status write_batch(const std::string& batch, const std::vector<std::pair<size_t, Zxid>>& index, size_t& written) {
+    const size_t n = index.size();
+    auto end_of = [&](size_t i) { return i + 1 < n ? index[i + 1].first : batch.size(); };
+    size_t i = 0;
+    while (i < n) {
+      if (seg_fd_ < 0 || seg_offset_ + (end_of(i) - index[i].first) > seg_size_) {
+        Status st = roll(index[i].second, end_of(i) - index[i].first);
+        if (!st) return st;
       }
-      return fail_permanently("write " + path + ": " + errno_text(e));
-    }
-    if (fsync_) {
-      auto t0 = std::chrono::steady_clock::now();
-      if (::fdatasync(seg_fd_) != 0) {
-        int err = errno;
-        return fail_permanently("fdatasync " + tail_path() + ": " + errno_text(err));
+      size_t j = i + 1;
+      while (j < n && seg_offset_ + (end_of(j) - index[i].first) <= seg_size_) ++j;
+      const size_t from = index[i].first, to = end_of(j - 1);
+      size_t put;
+      int e = pwrite_all(seg_fd_, batch.data() + from, to - from, static_cast<off_t>(seg_offset_), put);
+      if (e != 0) {
+        std::string path = tail_path();
+        if (e == ENOSPC) {
+          // Undo the part that made it, so the next write starts clean.
+          std::string zeros(put, '\0');
+          size_t ignored;
+          pwrite_all(seg_fd_, zeros.data(), zeros.size(), static_cast<off_t>(seg_offset_), ignored);
+          return {Errc::no_space, "no space left on device writing " + path + "; writes fail until space is freed"};
+        }
+        return fail_permanently("write " + path + ": " + errno_text(e));
       }
-      m_fsync_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (fsync_) {
+        auto t0 = std::chrono::steady_clock::now();
+        if (::fdatasync(seg_fd_) != 0) {
+          int err = errno;
+          return fail_permanently("fdatasync " + tail_path() + ": " + errno_text(err));
+        }
+        m_fsync_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      m_batch_->observe(static_cast<double>(j - i));
+      m_bytes_->inc(to - from);
+      seg_offset_ += to - from;
+      log_bytes_ += static_cast<int64_t>(to - from);
+      {
+        std::lock_guard<std::mutex> lock(segments_mu_);
+        segments_.back().valid_end = seg_offset_;
+        segments_.back().last = index[j - 1].second;
+      }
+      written = i = j;
     }
-    m_batch_->observe(static_cast<double>(count));
-    m_bytes_->inc(batch.size());
-    seg_offset_ += batch.size();
-    log_bytes_ += static_cast<int64_t>(batch.size());
-    std::lock_guard<std::mutex> lock(segments_mu_);
-    segments_.back().valid_end = seg_offset_;
     return {};
   }
 
@@ -609,11 +628,16 @@ class WalStorage final : public Storage {
 
   // ---- loop thread ----
 
-  void complete(size_t count, const Status& st) {
-    for (size_t i = 0; i < count && !callbacks_.empty(); ++i) {
+  void complete(size_t written, size_t failed, const Status& st) {
+    if (failed > 0) {
+      // The loop has heard of the failure: appends from now on are tried again.
+      std::lock_guard<std::mutex> lock(mu_);
+      failing_ = false;
+    }
+    for (size_t i = 0; i < written + failed && !callbacks_.empty(); ++i) {
       AppendDone cb = std::move(callbacks_.front());
       callbacks_.pop_front();
-      cb(st);
+      cb(i < written ? Status() : st);
     }
   }
 
@@ -639,8 +663,10 @@ class WalStorage final : public Storage {
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::string pending_;
+  std::vector<std::pair<size_t, Zxid>> pending_index_;  // each record's offset and zxid
   size_t pending_count_ = 0;
-  Zxid pending_first_ = 0;
+  bool failing_ = false;  // a write failed and the loop has not heard yet
+  Status failing_status_;
   std::atomic<int64_t> bytes_since_snapshot_{0};
   bool stopping_ = false, busy_ = false;
   Status failed_;

@@ -1,0 +1,383 @@
+// The wal storage plugin: its record and snapshot formats, and the module
+// itself loaded through the plugin loader, on real files.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.hpp"
+#include "corral/sdk/storage.hpp"
+#include "plugin/host_services.hpp"
+#include "plugin/loader.hpp"
+#include "wal_format.hpp"
+
+using namespace corral;
+using namespace corral::wal;
+namespace fs = std::filesystem;
+
+namespace {
+
+sdk::LogEntry entry(sdk::Zxid z, size_t size = 20) { return {z, 1000 + z, std::string(size, static_cast<char>('a' + z % 26))}; }
+
+std::string records(int n, size_t size = 20) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) encode_record(out, entry(i, size));
+  return out;
+}
+
+}  // namespace
+
+TEST(WalFormat, RecordsRoundTrip) {
+  std::string seg = records(3) + std::string(100, '\0');  // preallocated tail
+  std::vector<sdk::LogEntry> got;
+  SegmentScan s = scan_segment(seg, true, [&](const sdk::LogEntry& e, size_t) {
+    got.push_back(e);
+    return true;
+  });
+  EXPECT_EQ(s.end, SegmentScan::clean);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].zxid, 3);
+  EXPECT_EQ(got[2].time_ms, 1003);
+  EXPECT_EQ(got[2].body, entry(3).body);
+  EXPECT_EQ(s.valid_end, records(3).size());
+}
+
+TEST(WalFormat, EveryTruncationOfTheLastRecordIsATornTail) {
+  std::string two = records(2);
+  std::string three = records(3);
+  for (size_t cut = two.size() + 1; cut < three.size(); ++cut) {
+    // What a crash leaves: part of the record, then preallocated zeros.
+    std::string seg = three.substr(0, cut) + std::string(64, '\0');
+    SegmentScan s = scan_segment(seg, true);
+    ASSERT_EQ(s.end, SegmentScan::torn) << "cut at " << cut << ": " << s.why;
+    EXPECT_EQ(s.valid_end, two.size());
+    EXPECT_EQ(s.bad_offset, two.size());
+    EXPECT_EQ(s.records, 2u);
+    // The same damage in a segment that is not the last is corruption.
+    EXPECT_EQ(scan_segment(seg, false).end, SegmentScan::corrupt) << cut;
+  }
+}
+
+TEST(WalFormat, ABitFlipBeforeGoodRecordsIsCorruption) {
+  std::string seg = records(5);
+  size_t second = records(1).size();
+  for (size_t at = second; at < records(2).size(); ++at) {
+    std::string bad = seg;
+    bad[at] ^= 0x10;
+    SegmentScan s = scan_segment(bad, true);
+    ASSERT_EQ(s.end, SegmentScan::corrupt) << "flip at " << at;
+    EXPECT_EQ(s.bad_offset, second);
+    EXPECT_EQ(s.records, 1u);
+  }
+}
+
+TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
+  std::string body(3 * kSnapshotBlock + 100, 'x');
+  std::string file = snapshot_header(42);
+  uint32_t blocks = 0;
+  for (size_t off = 0; off < body.size(); off += kSnapshotBlock, ++blocks)
+    append_snapshot_block(file, std::string_view(body).substr(off, kSnapshotBlock));
+  file += snapshot_trailer(blocks, body.size());
+  sdk::Zxid z = 0;
+  std::string back;
+  ASSERT_TRUE(read_snapshot(file, z, &back).is_ok());
+  EXPECT_EQ(z, 42);
+  EXPECT_EQ(back, body);
+
+  std::string flipped = file;
+  size_t third_block = kSnapshotHeader + 2 * (8 + kSnapshotBlock);
+  flipped[third_block + 100] ^= 1;
+  sdk::Status st = read_snapshot(flipped, z, nullptr);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("at offset " + std::to_string(third_block)), std::string::npos) << st.message();
+
+  for (size_t cut : {size_t{0}, size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
+    EXPECT_FALSE(read_snapshot(std::string_view(file).substr(0, cut), z, nullptr).is_ok()) << cut;
+}
+
+TEST(WalFormat, Epochs) {
+  uint32_t a = 0, c = 0;
+  std::string e = encode_epochs(7, 6);
+  ASSERT_TRUE(decode_epochs(e, a, c));
+  EXPECT_EQ(a, 7u);
+  EXPECT_EQ(c, 6u);
+  e[1] ^= 1;
+  EXPECT_FALSE(decode_epochs(e, a, c));
+}
+
+// ---- the plugin module on real files ----
+
+namespace {
+
+class WalFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("wal-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    storage_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Loads a fresh plugin object on the data directory.
+  sdk::Result<sdk::RecoveredState> open(std::vector<std::string> settings = {}) {
+    storage_.reset();
+    host_.reset();
+    settings.push_back("server.data_dir=" + dir_.string());
+    auto cfg = kernel::load_config(std::nullopt, settings);
+    EXPECT_TRUE(cfg) << cfg.status().to_string();
+    config_ = std::make_unique<kernel::Config>(std::move(cfg.value()));
+    info_.data_dir = dir_.string();
+    host_ = std::make_unique<kernel::PluginHostImpl>(executor_, clock_, std::make_unique<kernel::StderrLogger>("wal"),
+                                                     metrics_, config_->plugin_table("storage", "wal"), info_);
+    kernel::PluginLoader loader({CORRAL_TEST_PLUGIN_DIR});
+    auto made = loader.create<sdk::Storage>(sdk::PluginKind::storage, "wal");
+    EXPECT_TRUE(made) << made.status().to_string();
+    storage_ = made.value();
+    sdk::Status st = storage_->init(*host_);
+    if (!st) return st;
+    return storage_->open();
+  }
+
+  // Appends and waits until every append is acknowledged.
+  std::vector<sdk::Status> append(sdk::Zxid from, sdk::Zxid to, size_t size = 100) {
+    std::vector<sdk::Status> results;
+    for (sdk::Zxid z = from; z <= to; ++z)
+      storage_->append(entry(z, size), [&](const sdk::Status& st) { results.push_back(st); });
+    // The loop runs out of work between the writer thread's posts; restart it.
+    while (results.size() < static_cast<size_t>(to - from + 1)) {
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(20));
+    }
+    return results;
+  }
+
+  std::vector<sdk::Zxid> read_all(sdk::Zxid after = 0) {
+    std::vector<sdk::Zxid> out;
+    sdk::Status st = storage_->read_log(after, [&](const sdk::LogEntry& e) {
+      out.push_back(e.zxid);
+      return true;
+    });
+    EXPECT_TRUE(st) << st.to_string();
+    return out;
+  }
+
+  std::vector<fs::path> files(const std::string& prefix) {
+    std::vector<fs::path> out;
+    for (auto& e : fs::directory_iterator(dir_ / "wal"))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void snapshot(sdk::Zxid zxid, const std::string& body) {
+    auto sink = storage_->begin_snapshot(zxid);
+    ASSERT_TRUE(sink) << sink.status().to_string();
+    ASSERT_TRUE(sink.value()->write(body));
+    sdk::Status st = sink.value()->commit();
+    ASSERT_TRUE(st) << st.to_string();
+  }
+
+  fs::path dir_;
+  boost::asio::io_context io_;
+  kernel::AsioExecutor executor_{io_};
+  kernel::SystemClock clock_;
+  kernel::MetricsRegistry metrics_;
+  sdk::ServerInfo info_;
+  std::unique_ptr<kernel::Config> config_;
+  std::unique_ptr<kernel::PluginHostImpl> host_;
+  std::shared_ptr<sdk::Storage> storage_;
+};
+
+}  // namespace
+
+TEST_F(WalFixture, AcknowledgedEntriesSurviveReopen) {
+  auto r = open();
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->last_zxid, 0);
+  for (const auto& st : append(1, 500)) ASSERT_TRUE(st) << st.to_string();
+  ASSERT_TRUE(storage_->save_epochs(3, 2));
+  storage_->close();
+  r = open();
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->last_zxid, 500);
+  EXPECT_EQ(r->accepted_epoch, 3u);
+  EXPECT_EQ(r->current_epoch, 2u);
+  auto zs = read_all(250);
+  ASSERT_EQ(zs.size(), 250u);
+  EXPECT_EQ(zs.front(), 251);
+  // Appends continue after the recovered tail.
+  for (const auto& st : append(501, 510)) ASSERT_TRUE(st);
+  storage_->close();
+  ASSERT_TRUE(open());
+  EXPECT_EQ(read_all().size(), 510u);
+}
+
+TEST_F(WalFixture, SegmentsRollAndSnapshotsPurgeWhatTheyCover) {
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=65536", "storage.wal.retain_snapshots=1"}));
+  append(1, 2000, 200);  // ~ 440 KB: several segments
+  size_t before = files("log.").size();
+  EXPECT_GE(before, 5u);
+  snapshot(1500, "state at 1500");
+  EXPECT_LT(files("log.").size(), before);
+  EXPECT_EQ(files("snapshot.").size(), 1u);
+  auto zs = read_all(1500);
+  ASSERT_EQ(zs.size(), 500u);  // everything after the snapshot is still there
+  storage_->close();
+  auto r = open({"storage.wal.segment_bytes=65536"});
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->snapshot_zxid, 1500);
+  EXPECT_EQ(r->snapshot, "state at 1500");
+  EXPECT_EQ(r->last_zxid, 2000);
+}
+
+TEST_F(WalFixture, SnapshotPolicyAsksForSnapshots) {
+  ASSERT_TRUE(open({"storage.wal.snapshot_every_entries=100"}));
+  append(1, 99);
+  EXPECT_FALSE(storage_->snapshot_due());
+  append(100, 100);
+  EXPECT_TRUE(storage_->snapshot_due());
+  snapshot(100, "x");
+  EXPECT_FALSE(storage_->snapshot_due());
+}
+
+TEST_F(WalFixture, TruncateAfterDropsTheTail) {
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=65536"}));
+  append(1, 1000, 200);
+  ASSERT_TRUE(storage_->truncate_after(300));
+  auto zs = read_all();
+  ASSERT_EQ(zs.size(), 300u);
+  EXPECT_EQ(zs.back(), 300);
+  append(301, 310);
+  storage_->close();
+  auto r = open({"storage.wal.segment_bytes=65536"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last_zxid, 310);
+  EXPECT_EQ(read_all().size(), 310u);
+}
+
+TEST_F(WalFixture, ATornTailIsTruncatedAndLogged) {
+  ASSERT_TRUE(open());
+  append(1, 10);
+  storage_->close();
+  fs::path seg = files("log.").back();
+  // A crash in the middle of writing record 11.
+  std::string partial;
+  encode_record(partial, entry(11));
+  size_t end = records(10, 100).size();
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(end));
+    f.write(partial.data(), static_cast<std::streamsize>(partial.size() / 2));
+  }
+  testing::internal::CaptureStderr();
+  auto r = open();
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->last_zxid, 10);
+  EXPECT_NE(log.find("torn record at offset " + std::to_string(end)), std::string::npos) << log;
+  EXPECT_NE(log.find(seg.string()), std::string::npos) << log;
+  append(11, 12);
+  storage_->close();
+  ASSERT_TRUE(open());
+  EXPECT_EQ(read_all().size(), 12u);
+}
+
+TEST_F(WalFixture, CorruptionMidLogStopsOpenNamingFileAndOffset) {
+  ASSERT_TRUE(open());
+  append(1, 10);
+  storage_->close();
+  fs::path seg = files("log.").back();
+  size_t third = records(2, 100).size();
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(third + 20));
+    f.put('\x7f');
+  }
+  auto r = open();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.status().code(), sdk::Errc::corrupt);
+  EXPECT_NE(r.status().message().find(seg.string()), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("offset " + std::to_string(third)), std::string::npos) << r.status().message();
+}
+
+TEST_F(WalFixture, ADamagedSnapshotStopsOpenNamingFileAndOffset) {
+  ASSERT_TRUE(open());
+  append(1, 10);
+  snapshot(10, std::string(5000, 's'));
+  storage_->close();
+  fs::path snap = files("snapshot.").back();
+  {
+    std::fstream f(snap, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('S');
+  }
+  auto r = open();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find(snap.string()), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("at offset " + std::to_string(kSnapshotHeader)), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("move the file out"), std::string::npos);
+}
+
+TEST_F(WalFixture, UnfinishedSnapshotsAreIgnoredAndRemoved) {
+  ASSERT_TRUE(open());
+  append(1, 5);
+  {
+    auto sink = storage_->begin_snapshot(5);
+    ASSERT_TRUE(sink);
+    ASSERT_TRUE(sink.value()->write("half"));
+    // no commit: a crash while writing
+    storage_->close();
+    fs::path tmp = dir_ / "wal" / (snapshot_name(5) + ".tmp");
+    ASSERT_TRUE(fs::exists(tmp));
+    fs::copy_file(tmp, dir_ / "keep.tmp");
+    sink.value()->abort();
+    fs::copy_file(dir_ / "keep.tmp", tmp);
+  }
+  auto r = open();
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->snapshot_zxid, 0);
+  EXPECT_TRUE(files("snapshot.").empty());
+}
+
+// Disk full: writes fail with a clear error, reads keep working, and writes
+// resume once space returns. Needs a small filesystem of its own (tmpfs).
+TEST_F(WalFixture, DiskFullFailsWritesUntilSpaceReturns) {
+  fs::create_directories(dir_ / "wal");
+  if (::geteuid() != 0 || ::mount("tmpfs", (dir_ / "wal").c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "mounting a tmpfs needs root";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{dir_ / "wal"};
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=262144"}));
+  // Fill most of the space so that a new segment cannot be preallocated.
+  {
+    std::ofstream filler(dir_ / "wal" / "filler", std::ios::binary);
+    std::string mb(600 * 1024, 'f');
+    filler.write(mb.data(), static_cast<std::streamsize>(mb.size()));
+  }
+  std::vector<sdk::Status> results = append(1, 4000, 200);  // ~900 KB: needs more segments
+  auto first_fail = std::find_if(results.begin(), results.end(), [](const sdk::Status& s) { return !s.is_ok(); });
+  ASSERT_NE(first_fail, results.end()) << "the disk never filled";
+  EXPECT_EQ(first_fail->code(), sdk::Errc::no_space) << first_fail->to_string();
+  EXPECT_NE(first_fail->message().find("writes fail until space is freed"), std::string::npos);
+  size_t ok = static_cast<size_t>(first_fail - results.begin());
+  // Everything after the first failure failed too; what was acknowledged reads back.
+  EXPECT_TRUE(std::all_of(first_fail, results.end(), [](const sdk::Status& s) { return !s.is_ok(); }));
+  EXPECT_EQ(read_all().size(), ok);
+  // Space returns: writes resume.
+  fs::remove(dir_ / "wal" / "filler");
+  auto again = append(5001, 5010);
+  for (const auto& st : again) EXPECT_TRUE(st) << st.to_string();
+  auto zs = read_all();
+  EXPECT_EQ(zs.size(), ok + 10);
+  EXPECT_EQ(zs.back(), 5010);
+}
