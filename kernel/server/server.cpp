@@ -184,6 +184,7 @@ void Server::stop() {
   std::vector<Channel*> open;
   for (auto& [id, ch] : channels_) open.push_back(ch.get());
   for (Channel* ch : open) ch->close("server shutting down");
+  snapshotter_.cancel();
   if (consensus_) consensus_->stop();
   if (storage_) storage_->close();
   channels_.clear();
@@ -258,10 +259,7 @@ void Server::apply(const sdk::LogEntry& entry) {
     sessions_.forget(out.session);
   }
   watches_.trigger(out.changes, entry.zxid);
-  if (!snapshot_posted_ && storage_->snapshot_due()) {
-    snapshot_posted_ = true;
-    executor_.post([this] { take_snapshot(); });
-  }
+  if (!snapshotter_.running() && storage_->snapshot_due()) take_snapshot(nullptr);
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;
   Channel* ch = it->second;
@@ -275,25 +273,33 @@ void Server::apply(const sdk::LogEntry& entry) {
   }
 }
 
-void Server::take_snapshot() {
-  snapshot_posted_ = false;
-  if (stopped_) return;
+void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> done) {
+  if (done) snapshot_waiters_.push_back(std::move(done));
+  if (snapshotter_.running() || stopped_) return;
   int64_t t0 = clock_.steady_ms();
   sdk::Zxid zxid = state_machine_.last_applied();
+  size_t nodes = tree_.node_count();
+  auto finish = [this, zxid](const sdk::Result<sdk::Zxid>& r) {
+    auto waiters = std::move(snapshot_waiters_);
+    snapshot_waiters_.clear();
+    for (auto& w : waiters) w(r);
+  };
   auto sink = storage_->begin_snapshot(zxid);
   if (!sink) {
     log_->warn("cannot start a snapshot: " + sink.status().to_string());
+    finish(sink.status());
     return;
   }
-  auto written = write_snapshot(*sink.value());
-  Status st = written ? sink.value()->commit() : written.status();
-  if (!st) {
-    sink.value()->abort();
-    log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
-    return;
-  }
-  log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(tree_.node_count()) + " znodes in " +
-             std::to_string(clock_.steady_ms() - t0) + " ms");
+  snapshotter_.start(tree_, std::move(sink.value()), [this, zxid, nodes, t0, finish](const Status& st) {
+    if (!st) {
+      log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
+      finish(st);
+      return;
+    }
+    log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) + " znodes in " +
+               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving");
+    finish(zxid);
+  });
 }
 
 void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
@@ -314,15 +320,6 @@ void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
   out.cxid = h.cxid;
   out.err = proto::Err::system_error;
   it->second->on_applied(out, last_zxid());
-}
-
-sdk::Result<sdk::Zxid> Server::write_snapshot(sdk::SnapshotSink& sink) {
-  Status status;
-  tree_.serialize([&](std::string_view chunk) {
-    if (status) status = sink.write(chunk);
-  });
-  if (!status) return status;
-  return state_machine_.last_applied();
 }
 
 Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {

@@ -17,6 +17,7 @@
 #include "corral/sdk/transport.hpp"
 #include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
+#include "server/snapshotter.hpp"
 #include "session/session_tracker.hpp"
 #include "tree/data_tree.hpp"
 #include "tree/state_machine.hpp"
@@ -101,7 +102,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Election* election() override { return election_.get(); }
   void apply(const sdk::LogEntry& entry) override;
   void rejected(const sdk::LogEntry& entry, const sdk::Status& why) override;
-  sdk::Result<sdk::Zxid> write_snapshot(sdk::SnapshotSink& sink) override;
+  void take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> done) override;
   sdk::Status load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) override;
   void role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) override;
   sdk::Bytes take_session_activity() override { return {}; }
@@ -112,9 +113,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Status recover();
   void on_accept(std::shared_ptr<sdk::Connection> conn);
   void tick();
-  // Writes a snapshot of the tree through the storage plugin (its policy
-  // says when).
-  void take_snapshot();
+
   int64_t next_session_id();
   std::string four_letter_text(std::string_view word);
 
@@ -151,7 +150,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::mt19937_64 rng_;
   std::unique_ptr<sdk::Executor::Timer> tick_timer_;
   bool started_ = false, stopped_ = false;
-  bool snapshot_posted_ = false;
+  Snapshotter snapshotter_{io_};
+  std::vector<std::function<void(const sdk::Result<sdk::Zxid>&)>> snapshot_waiters_;
 
   sdk::Counter* m_requests_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;

@@ -180,8 +180,13 @@ class WalFixture : public ::testing::Test {
     auto sink = storage_->begin_snapshot(zxid);
     ASSERT_TRUE(sink) << sink.status().to_string();
     ASSERT_TRUE(sink.value()->write(body));
-    sdk::Status st = sink.value()->commit();
-    ASSERT_TRUE(st) << st.to_string();
+    std::optional<sdk::Status> result;
+    sink.value()->commit([&](const sdk::Status& st) { result = st; });
+    while (!result) {
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(*result) << result->to_string();
   }
 
   fs::path dir_;

@@ -100,10 +100,10 @@ class MemoryStorage final : public Storage {
       data_.append(chunk);
       return {};
     }
-    Status commit() override {
+    void commit(std::function<void(const Status&)> done) override {
       s_.snapshot_ = std::move(data_);
       s_.snapshot_zxid_ = zxid_;
-      return {};
+      s_.host_->executor().post([done = std::move(done)] { done(Status()); });
     }
     void abort() override { data_.clear(); }
 

@@ -387,14 +387,93 @@ class WalStorage final : public Storage {
     size_t file_size;
   };
 
+  // Writes a snapshot on a thread of its own, so that neither the loop nor
+  // the log's writer waits for it: write() queues, the thread frames the
+  // bytes into checksummed blocks and writes them, commit() has it finish,
+  // sync and rename the file, and report back on the loop.
   class Sink final : public SnapshotSink {
    public:
-    Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp) : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)) {
+    Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp)
+        : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)), alive_(s.alive_) {
       out_ = snapshot_header(zxid);
+      thread_ = std::thread([this] { run(); });
     }
     ~Sink() override { abort(); }
+
     Status write(BytesView chunk) override {
-      if (fd_ < 0) return {Errc::internal, "snapshot already finished"};
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_.is_ok()) return error_;
+      if (committing_ || aborting_) return {Errc::internal, "snapshot already finished"};
+      queue_.append(chunk);
+      cv_.notify_one();
+      return {};
+    }
+
+    void commit(std::function<void(const Status&)> done) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = std::move(done);
+      committing_ = true;
+      cv_.notify_one();
+    }
+
+    void abort() override {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!committing_) aborting_ = true;
+        cv_.notify_one();
+      }
+      if (thread_.joinable()) thread_.join();
+      if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+        ::unlink(tmp_.c_str());
+      }
+    }
+
+   private:
+    void run() {
+      Status st;
+      while (true) {
+        std::string chunk;
+        bool commit;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [&] { return !queue_.empty() || committing_ || aborting_; });
+          if (aborting_) return;
+          chunk.swap(queue_);
+          commit = committing_;
+        }
+        if (st) st = add(chunk);
+        if (!st) {
+          std::lock_guard<std::mutex> lock(mu_);
+          error_ = st;
+        }
+        if (commit) break;
+      }
+      if (st) st = finish();
+      if (!st && fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+        ::unlink(tmp_.c_str());
+      }
+      std::function<void(const Status&)> done;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done = std::move(done_);
+      }
+      WalStorage& storage = s_;
+      s_.host_->executor().post([&storage, zxid = zxid_, alive = alive_, st, done = std::move(done)] {
+        if (!*alive) return;
+        Status result = st;
+        if (result) {
+          storage.snapshot_zxid_ = zxid;
+          result = storage.purge(storage.retain_);
+        }
+        if (done) done(result);
+      });
+    }
+
+    Status add(std::string_view chunk) {
       while (!chunk.empty()) {
         size_t take = std::min(chunk.size(), kSnapshotBlock - block_.size());
         block_.append(chunk.substr(0, take));
@@ -406,17 +485,14 @@ class WalStorage final : public Storage {
       }
       return {};
     }
-    Status commit() override {
-      if (fd_ < 0) return {Errc::internal, "snapshot already finished"};
+
+    Status finish() {
       Status st = flush_block();
       if (!st) return st;
       out_ += snapshot_trailer(blocks_, body_);
       st = flush_out();
-      if (st && s_.fsync_ && ::fdatasync(fd_) != 0) st = Status(Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno));
-      if (!st) {
-        abort();
-        return st;
-      }
+      if (!st) return st;
+      if (s_.fsync_ && ::fdatasync(fd_) != 0) return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
       ::close(fd_);
       fd_ = -1;
       std::string final_path = s_.dir_ + "/" + snapshot_name(zxid_);
@@ -425,21 +501,9 @@ class WalStorage final : public Storage {
         ::unlink(tmp_.c_str());
         return err;
       }
-      if (s_.fsync_) {
-        st = sync_dir(s_.dir_);
-        if (!st) return st;
-      }
-      s_.snapshot_zxid_ = zxid_;
-      return s_.purge(s_.retain_);
-    }
-    void abort() override {
-      if (fd_ < 0) return;
-      ::close(fd_);
-      fd_ = -1;
-      ::unlink(tmp_.c_str());
+      return s_.fsync_ ? sync_dir(s_.dir_) : Status();
     }
 
-   private:
     Status flush_block() {
       if (block_.empty()) return {};
       append_snapshot_block(out_, block_);
@@ -448,6 +512,7 @@ class WalStorage final : public Storage {
       block_.clear();
       return flush_out();
     }
+
     Status flush_out() {
       size_t written;
       int e = pwrite_all(fd_, out_.data(), out_.size(), static_cast<off_t>(offset_), written);
@@ -456,10 +521,20 @@ class WalStorage final : public Storage {
       out_.clear();
       return {};
     }
+
     WalStorage& s_;
     Zxid zxid_;
     int fd_;
     std::string tmp_;
+    std::shared_ptr<bool> alive_;
+    std::thread thread_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::string queue_;
+    bool committing_ = false, aborting_ = false;
+    Status error_;
+    std::function<void(const Status&)> done_;
+    // Snapshot thread only.
     std::string out_, block_;
     uint64_t offset_ = 0, body_ = 0;
     uint32_t blocks_ = 0;

@@ -39,9 +39,11 @@ class ConsensusHost {
   // `why`. Called in submission order.
   virtual void rejected(const LogEntry& entry, const Status& why) = 0;
 
-  // Writes the state as of the last applied entry (for Zab SNAP and for
-  // periodic snapshots); returns that entry's zxid.
-  virtual Result<Zxid> write_snapshot(SnapshotSink& sink) = 0;
+  // Takes a snapshot of the state as of the last applied entry through the
+  // storage plugin, without stopping writes, and calls `done` with its zxid
+  // once it is durable (storage().latest_snapshot() then returns it, e.g.
+  // for Zab SNAP). Calls made while one runs share its outcome.
+  virtual void take_snapshot(std::function<void(const Result<Zxid>&)> done) = 0;
   // Replaces the state with a snapshot taken at `zxid` (a follower that
   // receives SNAP).
   virtual Status load_snapshot(Zxid zxid, BytesView snapshot) = 0;

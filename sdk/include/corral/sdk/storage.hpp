@@ -31,13 +31,16 @@ struct RecoveredState {
 };
 
 // Writes a snapshot in pieces so that a large tree need not be held twice.
+// Loop thread only; neither call waits for the disk.
 class SnapshotSink {
  public:
   virtual ~SnapshotSink();
+  // Queues the next piece. An error means the snapshot cannot succeed.
   virtual Status write(BytesView chunk) = 0;
-  // Makes the snapshot durable and visible; after this it is what open()
-  // returns if it is the newest.
-  virtual Status commit() = 0;
+  // Makes the snapshot durable and visible (after which it is what open()
+  // returns if it is the newest), then calls `done` on the loop thread. The
+  // sink must stay alive until then.
+  virtual void commit(std::function<void(const Status&)> done) = 0;
   // Abandons it; nothing becomes visible. Also done by the destructor if
   // neither commit() nor abort() was called.
   virtual void abort() = 0;

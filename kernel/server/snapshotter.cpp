@@ -1,0 +1,134 @@
+#include "server/snapshotter.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <boost/asio/post.hpp>
+#include <cstring>
+
+namespace corral::kernel {
+
+using sdk::Errc;
+using sdk::Status;
+
+namespace {
+
+// In the child: write everything or give up.
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink> sink,
+                        std::function<void(const Status&)> done) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    sink->abort();
+    done(Status(Errc::io_error, std::string("pipe: ") + std::strerror(errno)));
+    return;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    sink->abort();
+    done(Status(Errc::io_error, std::string("fork: ") + std::strerror(e)));
+    return;
+  }
+  if (pid == 0) {
+    // The child: only the forking thread exists here, so it touches nothing
+    // but the tree and the pipe, and leaves with _exit.
+    ::close(fds[0]);
+    bool ok = true;
+    tree.serialize([&](std::string_view chunk) { ok = ok && write_all(fds[1], chunk); });
+    ::_exit(ok ? 0 : 3);
+  }
+  ::close(fds[1]);
+  child_ = pid;
+  sink_ = std::move(sink);
+  done_ = std::move(done);
+  pipe_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fds[0]);
+  buf_.resize(1 << 20);
+  read_more();
+}
+
+void Snapshotter::read_more() {
+  pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_](boost::system::error_code ec, size_t n) {
+    if (!*alive || !sink_) return;
+    if (!ec) {
+      Status st = sink_->write(sdk::BytesView(buf_.data(), n));
+      if (!st) {
+        finish(st);
+        return;
+      }
+      read_more();
+      return;
+    }
+    if (ec != boost::asio::error::eof) {
+      finish(Status(Errc::io_error, "reading the snapshot from its process: " + ec.message()));
+      return;
+    }
+    // All bytes are in; the child is exiting.
+    int status = 0;
+    pid_t pid = child_;
+    child_ = -1;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      finish(Status(Errc::internal, "the snapshot process failed (status " + std::to_string(status) + ")"));
+      return;
+    }
+    pipe_.reset();
+    sink_->commit([this, alive](const Status& st) {
+      if (*alive) finish(st);
+    });
+  });
+}
+
+void Snapshotter::finish(const Status& st) {
+  if (child_ > 0) {
+    ::kill(child_, SIGKILL);
+    while (::waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    child_ = -1;
+  }
+  pipe_.reset();
+  if (!st && sink_) sink_->abort();
+  // The sink may be the caller of this (commit's callback): destroy it later.
+  std::shared_ptr<sdk::SnapshotSink> old(std::move(sink_));
+  boost::asio::post(io_, [old] {});
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(st);
+}
+
+void Snapshotter::cancel() {
+  if (!running()) return;
+  *alive_ = false;
+  alive_ = std::make_shared<bool>(true);
+  if (child_ > 0) {
+    ::kill(child_, SIGKILL);
+    while (::waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    child_ = -1;
+  }
+  pipe_.reset();
+  if (sink_) sink_->abort();
+  sink_.reset();
+  done_ = nullptr;
+}
+
+}  // namespace corral::kernel

@@ -1,0 +1,46 @@
+// Takes snapshots without stopping writes: a forked child serializes the
+// tree as it was at the fork (the kernel shares its memory copy-on-write)
+// into a pipe, and the loop feeds what arrives to the storage plugin's sink.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "corral/sdk/storage.hpp"
+#include "tree/data_tree.hpp"
+
+namespace corral::kernel {
+
+class Snapshotter {
+ public:
+  explicit Snapshotter(boost::asio::io_context& io) : io_(io) {}
+  ~Snapshotter() { cancel(); }
+
+  bool running() const { return child_ > 0 || sink_ != nullptr; }
+
+  // Writes `tree` into `sink` and commits it; `done` runs on the loop. The
+  // tree may change as soon as this returns.
+  void start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink> sink,
+             std::function<void(const sdk::Status&)> done);
+  // Stops a snapshot in progress: kills the child and abandons the file.
+  void cancel();
+
+ private:
+  void read_more();
+  void finish(const sdk::Status& st);
+
+  boost::asio::io_context& io_;
+  pid_t child_ = -1;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> pipe_;
+  std::unique_ptr<sdk::SnapshotSink> sink_;
+  std::function<void(const sdk::Status&)> done_;
+  std::vector<char> buf_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace corral::kernel

@@ -1,0 +1,112 @@
+"""The wal storage plugin end to end: snapshots and replay across restarts,
+and damage on disk reported with its file and offset, never accepted."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+from kazoo.client import KazooClient
+
+from servers import REPO, TARGET, free_port
+
+pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's own storage")
+
+CORRALD = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
+PLUGINS = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
+CORRAL_WAL = str(pathlib.Path(PLUGINS) / "corral-wal")
+SNAPSHOT_EVERY = ["--set", "storage.wal.snapshot_every_entries=50"]
+
+
+def fill(srv, count, prefix="/w"):
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        zk.ensure_path(prefix)
+        for i in range(count):
+            zk.create(f"{prefix}/n{i:05d}", f"v{i}".encode())
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def start_fails(srv):
+    """Runs corrald on the server's data dir; it must refuse to start."""
+    r = subprocess.run([CORRALD, "--set", f"server.data_dir={srv.data_dir}",
+                        "--set", f"server.plugin_dir={PLUGINS}",
+                        "--set", f"server.client_address=127.0.0.1:{free_port()}"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1, r.stderr
+    return r.stderr
+
+
+def wal_files(srv, prefix):
+    return sorted((pathlib.Path(srv.data_dir) / "wal").glob(prefix + "*"))
+
+
+def test_snapshots_and_log_replay_restore_the_tree(server_factory):
+    srv = server_factory(extra_args=SNAPSHOT_EVERY)
+    fill(srv, 240)
+    srv.stop()
+    assert wal_files(srv, "snapshot."), "no snapshot was taken"
+    assert "snapshot at zxid" in srv.log_path.read_text()
+    srv.start()
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        children = zk.get_children("/w")
+        assert len(children) == 240
+        assert zk.get("/w/n00239")[0] == b"v239"
+    finally:
+        zk.stop()
+        zk.close()
+    assert "recovered" in srv.log_path.read_text()
+    r = subprocess.run([CORRAL_WAL, "verify", str(srv.data_dir)], capture_output=True, text=True)
+    assert r.returncode == 0 and "all checksums good" in r.stdout, r.stdout
+
+
+def test_damage_in_the_log_stops_startup_naming_file_and_offset(server_factory):
+    srv = server_factory()
+    fill(srv, 50)
+    srv.stop()
+    seg = wal_files(srv, "log.")[-1]
+    data = bytearray(seg.read_bytes())
+    data[400] ^= 0x40  # inside an early record, with good records after it
+    seg.write_bytes(bytes(data))
+    err = start_fails(srv)
+    assert str(seg) in err and "damaged at offset" in err, err
+    r = subprocess.run([CORRAL_WAL, "verify", str(srv.data_dir)], capture_output=True, text=True)
+    assert r.returncode == 1 and str(seg) in r.stdout and "DAMAGED" in r.stdout, r.stdout
+
+
+def test_damage_in_a_snapshot_stops_startup_naming_file_and_offset(server_factory):
+    srv = server_factory(extra_args=SNAPSHOT_EVERY)
+    fill(srv, 120)
+    srv.stop()
+    snap = wal_files(srv, "snapshot.")[-1]
+    data = bytearray(snap.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    snap.write_bytes(bytes(data))
+    err = start_fails(srv)
+    assert str(snap) in err and "at offset 20" in err and "move the file out" in err, err
+
+
+def test_a_torn_final_record_is_truncated_and_reported(server_factory):
+    srv = server_factory()
+    fill(srv, 20)
+    srv.stop()
+    seg = wal_files(srv, "log.")[-1]
+    r = subprocess.run([CORRAL_WAL, "list", str(srv.data_dir)], capture_output=True, text=True)
+    used = int(r.stdout.split(" bytes used")[0].rsplit(" of ", 1)[0].rsplit(" ", 1)[1])
+    with open(seg, "r+b") as f:  # half a record, as a crash mid-write leaves it
+        f.seek(used)
+        f.write(b"\x40\x00\x00\x00\x12\x34\x56\x78" + b"\x93\x01")
+    srv.start()
+    log = srv.log_path.read_text()
+    assert f"truncating a torn record at offset {used}" in log and str(seg) in log
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        assert len(zk.get_children("/w")) == 20
+    finally:
+        zk.stop()
+        zk.close()
