@@ -41,14 +41,14 @@ DataTree& DataTree::operator=(DataTree&&) noexcept = default;
 
 namespace {
 // ZooKeeper's tree answers to "" as well as "/" for the root.
-std::string canonical(std::string_view path) { return path.empty() ? std::string("/") : std::string(path); }
+std::string_view canonical(std::string_view path) { return path.empty() ? std::string_view("/") : path; }
 
 // The parent of `path` as ZooKeeper's request processor finds it: everything
 // before the last '/', the root when that is empty; false when there is no '/'.
 bool parent_of(std::string_view path, std::string& parent) {
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return false;
-  parent = canonical(path.substr(0, slash));
+  parent = std::string(canonical(path.substr(0, slash)));
   return true;
 }
 }  // namespace
@@ -189,7 +189,7 @@ Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, Jou
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name) || path == "/")
     return Err::bad_arguments;
   if (!find(parent_name)) return Err::no_node;
-  auto it = nodes_.find(std::string(path));
+  auto it = nodes_.find(path);
   if (it == nodes_.end()) return Err::no_node;
   if (version != -1 && version != it->second.version) return Err::bad_version;
   if (it->second.num_children() > 0) return Err::not_empty;

@@ -111,7 +111,14 @@ class DataTree {
   static sdk::Result<DataTree> deserialize(std::string_view bytes);
 
  private:
-  using NodeMap = std::unordered_map<std::string, Node>;
+  // Looked up by string_view without building a std::string. Deliberately
+  // not noexcept: libstdc++ then caches each key's hash in its node, so a
+  // bucket walk compares hashes instead of chasing every key's bytes.
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using NodeMap = std::unordered_map<std::string, Node, PathHash, std::equal_to<>>;
   Node* find_mut(std::string_view path);
   uint32_t intern_acl(const proto::AclList& acl);
   void link_child(Node& parent, const std::string& key);

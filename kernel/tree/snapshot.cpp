@@ -3,13 +3,16 @@
 //   acl_count   x [[perms, scheme, id], ...]
 //   session_count x [id, timeout_ms, password]
 //   node_count  x [path, data, czxid, mzxid, pzxid, ctime, mtime,
-//                  version, cversion, aversion, ephemeral_owner, acl]
+//                  version, cversion, aversion, ephemeral_owner, acl,
+//                  children]
+// (children: how many follow, so a reader can size the set once.)
 // Nodes come parent first, so a reader can link each to an existing parent.
 // Integrity (checksums) is the storage plugin's job.
 #include <algorithm>
 #include <msgpack.hpp>
 
 #include "tree/data_tree.hpp"
+#include "tree/msgpack_reader.hpp"
 
 namespace corral::kernel {
 
@@ -74,7 +77,7 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     const std::string& path = *stack.back();
     stack.pop_back();
     const Node& n = nodes_.find(path)->second;
-    pk.pack_array(12);
+    pk.pack_array(13);
     pk.pack(path);
     pk.pack_bin(static_cast<uint32_t>(n.data.size()));
     pk.pack_bin_body(n.data.data(), static_cast<uint32_t>(n.data.size()));
@@ -88,6 +91,7 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack(n.aversion);
     pk.pack(n.ephemeral_owner);
     pk.pack(n.acl);
+    pk.pack(n.num_children());
     if (n.children) {
       // Sorted, so that equal trees give equal snapshots on every replica.
       std::vector<std::string_view> names(n.children->begin(), n.children->end());
@@ -105,72 +109,97 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
 
 sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   using sdk::Errc;
-  auto corrupt = [](size_t offset, const std::string& what) {
-    return sdk::Status{Errc::corrupt, "tree snapshot at byte " + std::to_string(offset) + ": " + what};
+  MsgpackReader r(bytes);
+  size_t at = 0;
+  auto corrupt = [&](const std::string& what) {
+    return sdk::Status{Errc::corrupt, "tree snapshot at byte " + std::to_string(at) + ": " + what};
   };
-  size_t off = 0;
-  try {
-    auto next = [&]() { return msgpack::unpack(bytes.data(), bytes.size(), off); };
-    msgpack::object_handle h = next();
-    auto header = h.get().as<std::tuple<std::string, int, uint64_t, uint64_t, uint64_t>>();
-    if (std::get<0>(header) != kMagic) return corrupt(0, "not a Corral tree snapshot");
-    if (std::get<1>(header) != kVersion)
-      return corrupt(0, "format version " + std::to_string(std::get<1>(header)) + " is not supported");
-    DataTree t;
-    t.nodes_.clear();
-    t.data_bytes_ = 0;
-    t.acls_.clear();
-    for (uint64_t i = 0; i < std::get<2>(header); ++i) {
-      auto list = next().get().as<std::vector<std::tuple<int32_t, std::string, std::string>>>();
-      proto::AclList acl;
-      for (auto& [perms, scheme, id] : list) acl.push_back({perms, {scheme, id}});
-      t.acls_.push_back(std::move(acl));
+  if (r.array() != 5 || r.bytes() != kMagic) return corrupt("not a Corral tree snapshot");
+  int64_t version = r.integer();
+  if (version != kVersion) return corrupt("format version " + std::to_string(version) + " is not supported");
+  int64_t acl_count = r.integer(), session_count = r.integer(), node_count = r.integer();
+  if (!r.ok() || acl_count < 0 || session_count < 0 || node_count < 1 ||
+      static_cast<uint64_t>(node_count) > bytes.size())
+    return corrupt("bad header");
+  DataTree t;
+  t.nodes_.clear();
+  t.acls_.clear();
+  t.data_bytes_ = 0;
+  t.nodes_.reserve(static_cast<size_t>(node_count));
+  for (int64_t i = 0; i < acl_count; ++i) {
+    at = r.position();
+    uint32_t n = r.array();
+    proto::AclList acl;
+    for (uint32_t k = 0; k < n && r.ok(); ++k) {
+      if (r.array() != 3) return corrupt("bad ACL entry");
+      int32_t perms = static_cast<int32_t>(r.integer());
+      std::string scheme(r.bytes()), id(r.bytes());
+      acl.push_back({perms, {std::move(scheme), std::move(id)}});
     }
-    for (uint64_t i = 0; i < std::get<3>(header); ++i) {
-      auto [id, timeout, pw] = next().get().as<std::tuple<int64_t, int32_t, std::string>>();
-      t.add_session(id, timeout, std::move(pw));
-    }
-    for (uint64_t i = 0; i < std::get<4>(header); ++i) {
-      size_t at = off;
-      msgpack::object_handle nh = next();
-      const msgpack::object& o = nh.get();
-      if (o.type != msgpack::type::ARRAY || o.via.array.size != 12) return corrupt(at, "bad node record");
-      const msgpack::object* f = o.via.array.ptr;
-      std::string path = f[0].as<std::string>();
-      Node n;
-      n.data = f[1].as<std::string>();
-      n.czxid = f[2].as<int64_t>();
-      n.mzxid = f[3].as<int64_t>();
-      n.pzxid = f[4].as<int64_t>();
-      n.ctime = f[5].as<int64_t>();
-      n.mtime = f[6].as<int64_t>();
-      n.version = f[7].as<int32_t>();
-      n.cversion = f[8].as<int32_t>();
-      n.aversion = f[9].as<int32_t>();
-      n.ephemeral_owner = f[10].as<int64_t>();
-      n.acl = f[11].as<uint32_t>();
-      if (n.acl >= t.acls_.size()) return corrupt(at, "node " + path + " refers to a missing ACL");
-      bool root = t.nodes_.empty();
-      if (root != (path == "/")) return corrupt(at, "node " + path + " out of order");
-      int64_t owner = n.ephemeral_owner;
-      t.data_bytes_ += static_cast<int64_t>(path.size() + n.data.size());
-      auto [it, ok] = t.nodes_.emplace(std::move(path), std::move(n));
-      if (!ok) return corrupt(at, "node " + it->first + " appears twice");
-      if (!root) {
-        Node* parent = t.find_mut(proto::parent_path(it->first));
-        if (!parent) return corrupt(at, "node " + it->first + " has no parent");
-        t.link_child(*parent, it->first);
-      }
-      if (owner != 0) {
-        auto s = t.sessions_.find(owner);
-        if (s != t.sessions_.end()) s->second.ephemerals.insert(it->first);
-      }
-    }
-    if (off != bytes.size()) return corrupt(off, "trailing bytes after the last node");
-    return t;
-  } catch (const std::exception& e) {
-    return corrupt(off, e.what());
+    if (!r.ok()) return corrupt("bad ACL list");
+    t.acls_.push_back(std::move(acl));
   }
+  for (int64_t i = 0; i < session_count; ++i) {
+    at = r.position();
+    if (r.array() != 3) return corrupt("bad session record");
+    int64_t id = r.integer();
+    int32_t timeout = static_cast<int32_t>(r.integer());
+    std::string_view pw = r.bytes();
+    if (!r.ok()) return corrupt("bad session record");
+    t.add_session(id, timeout, std::string(pw));
+  }
+  Node* last_parent = nullptr;
+  std::string last_parent_name;
+  for (int64_t i = 0; i < node_count; ++i) {
+    at = r.position();
+    if (r.array() != 13) return corrupt("bad node record");
+    std::string_view path = r.bytes();
+    Node n;
+    n.data = r.bytes();
+    n.czxid = r.integer();
+    n.mzxid = r.integer();
+    n.pzxid = r.integer();
+    n.ctime = r.integer();
+    n.mtime = r.integer();
+    n.version = static_cast<int32_t>(r.integer());
+    n.cversion = static_cast<int32_t>(r.integer());
+    n.aversion = static_cast<int32_t>(r.integer());
+    n.ephemeral_owner = r.integer();
+    int64_t acl = r.integer();
+    int64_t children = r.integer();
+    if (!r.ok() || children < 0 || children > node_count) return corrupt("bad node record");
+    if (children > 0) {
+      n.children = std::make_unique<std::unordered_set<std::string_view>>();
+      n.children->reserve(static_cast<size_t>(children));
+    }
+    if (acl < 0 || static_cast<size_t>(acl) >= t.acls_.size())
+      return corrupt("node " + std::string(path) + " refers to a missing ACL");
+    n.acl = static_cast<uint32_t>(acl);
+    bool root = t.nodes_.empty();
+    if (root != (path == "/")) return corrupt("node " + std::string(path) + " out of order");
+    // Records come depth first, so siblings follow each other: keep the
+    // last parent at hand.
+    std::string_view parent_name = proto::parent_path(path);
+    int64_t owner = n.ephemeral_owner;
+    t.data_bytes_ += static_cast<int64_t>(path.size() + n.data.size());
+    auto [it, fresh] = t.nodes_.emplace(std::string(path), std::move(n));
+    if (!fresh) return corrupt("node " + it->first + " appears twice");
+    if (!root) {
+      if (!last_parent || last_parent_name != parent_name) {
+        last_parent = t.find_mut(parent_name);
+        last_parent_name.assign(parent_name);
+      }
+      if (!last_parent) return corrupt("node " + it->first + " has no parent");
+      t.link_child(*last_parent, it->first);
+    }
+    if (owner != 0) {
+      auto s = t.sessions_.find(owner);
+      if (s != t.sessions_.end()) s->second.ephemerals.insert(it->first);
+    }
+  }
+  at = r.position();
+  if (!r.at_end()) return corrupt("trailing bytes after the last node");
+  return t;
 }
 
 }  // namespace corral::kernel
