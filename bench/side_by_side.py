@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Runs corrald and Apache ZooKeeper side by side on this machine with the
+same workloads and prints one table of medians and corrald/ZooKeeper ratios.
+
+Both servers are standalone, durable (corrald's wal; ZooKeeper with
+forceSync=yes), each started in its own session (setsid), and driven in
+alternation (A B A B ...) by corral-bench with identical settings.
+
+    bench/side_by_side.py [--rounds 3] [--duration 5] [--znodes 1000000]
+
+Needs a build (./dev build) and Debian's zookeeper package.
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+BUILD = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
+CORRALD = BUILD / "kernel" / "corrald"
+BENCH = BUILD / "bench" / "corral-bench"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def four(port, word, timeout=2.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(word.encode())
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out.decode(errors="replace")
+
+
+class Server:
+    def __init__(self, kind, workdir, heap):
+        self.kind, self.heap = kind, heap
+        self.dir = pathlib.Path(workdir) / kind
+        self.data = self.dir / "data"
+        self.data.mkdir(parents=True)
+        self.port = free_port()
+        self.proc = None
+
+    def command(self):
+        if self.kind == "corrald":
+            return [str(CORRALD), "--set", f"server.client_address=127.0.0.1:{self.port}",
+                    "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0"]
+        cfg = self.dir / "zoo.cfg"
+        cfg.write_text(f"tickTime=2000\ndataDir={self.data}\nclientPort={self.port}\n"
+                       "clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n"
+                       "4lw.commands.whitelist=*\nadmin.enableServer=false\n")
+        return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-cp",
+                "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
+
+    def start(self):
+        """Starts the server; returns seconds until it serves requests."""
+        log = open(self.dir / "server.log", "ab")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        while time.monotonic() - t0 < 120:
+            if self.proc.poll() is not None:
+                sys.exit(f"{self.kind} exited; see {self.dir}/server.log")
+            try:
+                if four(self.port, "ruok") == "imok" and "not currently serving" not in four(self.port, "srvr"):
+                    return time.monotonic() - t0
+            except OSError:
+                pass
+            time.sleep(0.005)
+        sys.exit(f"{self.kind} did not start within 120 s")
+
+    def stop(self):
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            self.proc = None
+
+    def rss_mb(self):
+        # The JVM runs as a child of nothing else here: the process itself.
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+
+def bench(port, workload, args, extra=()):
+    cmd = [str(BENCH), "--hosts", f"127.0.0.1:{port}", "--workload", workload, "--json", "--quiet",
+           "--sessions", str(args.sessions), "--depth", str(args.depth),
+           "--value-size", str(args.value_size), "--keys", str(args.keys),
+           "--prefix", f"/sbs-{workload}-{time.monotonic_ns()}", *extra]
+    if "--ops" not in extra:
+        cmd += ["--duration", str(args.duration)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--workloads", default="create,set,get,mixed")
+    ap.add_argument("--sessions", type=int, default=16)
+    ap.add_argument("--depth", type=int, default=16)
+    ap.add_argument("--value-size", type=int, default=100)
+    ap.add_argument("--keys", type=int, default=10000)
+    ap.add_argument("--znodes", type=int, default=1000000, help="znodes loaded for the memory and restart rows")
+    ap.add_argument("--heap", default="4g", help="ZooKeeper's JVM heap")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    for path in (CORRALD, BENCH):
+        if not path.exists():
+            sys.exit(f"{path} is missing: run ./dev build first")
+
+    work = tempfile.mkdtemp(prefix="corral-sbs-")
+    servers = {"corrald": Server("corrald", work, args.heap), "zookeeper": Server("zookeeper", work, args.heap)}
+    rows = {}  # metric -> {kind: [values]}
+
+    def record(metric, kind, value):
+        rows.setdefault(metric, {}).setdefault(kind, []).append(value)
+
+    try:
+        for kind, s in servers.items():
+            record("cold start (s)", kind, s.start())
+            time.sleep(1)
+            record("RSS at rest (MB)", kind, s.rss_mb())
+        for rnd in range(args.rounds):
+            for w in args.workloads.split(","):
+                for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
+                    r = bench(servers[kind].port, w, args)
+                    print(f"round {rnd + 1} {w:7s} {kind:9s} {r['ops_per_sec']:>10.0f} ops/s  "
+                          f"p99 {r['p99_ms']:.2f} ms", file=sys.stderr)
+                    record(f"{w} ops/s", kind, r["ops_per_sec"])
+                    record(f"{w} p99 (ms)", kind, r["p99_ms"])
+        if args.znodes:
+            # Fresh servers, so that the tree holds exactly the znodes loaded.
+            for s in servers.values():
+                s.stop()
+            fresh = tempfile.mkdtemp(prefix="corral-sbs-", dir=work)
+            servers = {k: Server(k, fresh, args.heap) for k in servers}
+            for kind, s in servers.items():
+                s.start()
+                bench(s.port, "create", args, extra=("--ops", str(args.znodes)))
+                time.sleep(2)
+                record(f"RSS with {args.znodes} znodes (MB)", kind, s.rss_mb())
+                s.stop()
+                record(f"restart with {args.znodes} znodes (s)", kind, s.start())
+    finally:
+        for s in servers.values():
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    lines = ["| metric | corrald | ZooKeeper | corrald / ZooKeeper |", "| --- | ---: | ---: | ---: |"]
+    for metric, by in rows.items():
+        a, b = statistics.median(by["corrald"]), statistics.median(by["zookeeper"])
+        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric or "MB" in metric else (lambda v: f"{v:.3f}")
+        lines.append(f"| {metric} | {fmt(a)} | {fmt(b)} | {a / b:.2f} |" if b else f"| {metric} | {fmt(a)} | {fmt(b)} | - |")
+    print("\n".join(lines))
+    print(f"\n{args.rounds} rounds of {args.duration:g} s, {args.sessions} sessions x {args.depth} in flight, "
+          f"{args.value_size}-byte values, {args.keys} keys; medians. Machine: {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB.")
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
