@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -193,7 +194,7 @@ Status extract(Config& c) {
     Status st = check_known_keys(*s, "server",
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
-                                  "four_letter_words", "log_level", "max_frame_bytes"},
+                                  "four_letter_words", "log_level", "max_frame_bytes", "super_digest"},
                                  src);
     if (!st) return st;
   }
@@ -230,6 +231,9 @@ Status extract(Config& c) {
   if (sc.max_frame_bytes < 1024 || sc.max_frame_bytes > (1 << 30))
     return server.invalid("max_frame_bytes", "between 1024 and 1073741824");
   if (sc.id <= 0) return server.invalid("id", "a positive integer");
+  CORRAL_TRY_ASSIGN(sc.super_digest, server.get_string("super_digest", sc.super_digest));
+  if (!sc.super_digest.empty() && std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
+    return server.invalid("super_digest", "\"user:base64-sha1\", as zkServer's DigestAuthenticationProvider.generateDigest prints");
 
   if (const toml::table* p = root["plugins"].as_table()) {
     Status st = check_known_keys(
@@ -374,6 +378,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "maxSessionTimeout") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.max_session_timeout_ms", toml::value<int64_t>(n));
+    } else if (key == "DigestAuthenticationProvider.superDigest" ||
+               key == "zookeeper.DigestAuthenticationProvider.superDigest") {
+      (void)set_dotted(root, "server.super_digest", toml::value<std::string>(value));
     } else if (key == "4lw.commands.whitelist") {
       toml::array words;
       std::stringstream ss(value);

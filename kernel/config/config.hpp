@@ -31,6 +31,9 @@ struct ServerConfig {
   std::vector<std::string> four_letter_words{"*"};
   std::string log_level = "info";
   int64_t max_frame_bytes = 0xfffff;  // jute.maxbuffer
+  // "super:<base64 sha1>": a digest identity that passes every ACL check
+  // (ZooKeeper's DigestAuthenticationProvider.superDigest). Empty: none.
+  std::string super_digest;
 
   int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
   int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }

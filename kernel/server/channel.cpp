@@ -1,5 +1,7 @@
 #include "server/channel.hpp"
 
+#include <algorithm>
+
 #include "corral/proto/jute.hpp"
 #include "server/server.hpp"
 #include "tree/state_machine.hpp"
@@ -28,6 +30,7 @@ bool is_write(int32_t type) {
     case OpCode::set_data:
     case OpCode::check:
     case OpCode::multi:
+    case OpCode::set_acl:
       return true;
     default:
       return false;
@@ -44,7 +47,6 @@ bool is_local_read(int32_t type) {
     case OpCode::get_acl:
     case OpCode::set_watches:
     case OpCode::set_watches2:
-    case OpCode::auth:
       return true;
     default:
       return false;
@@ -62,7 +64,14 @@ bool is_known_opcode(int32_t type) {
 }  // namespace
 
 Channel::Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id)
-    : server_(server), link_(std::move(link)), id_(id) {}
+    : server_(server), link_(std::move(link)), id_(id) {
+  // Every connection is known by its address, as in ZooKeeper ("ip" scheme).
+  std::string remote = link_->remote_address();
+  size_t colon = remote.rfind(':');
+  std::string ip = colon == std::string::npos ? remote : remote.substr(0, colon);
+  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+  if (valid_ip_spec(ip)) auth_ids_.push_back({"ip", ip});
+}
 
 Channel::~Channel() { *alive_ = false; }
 
@@ -186,13 +195,17 @@ void Channel::handle_request(sdk::BytesView frame) {
   if (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::close_session)) {
     if (h.type != static_cast<int32_t>(OpCode::close_session) && !well_formed_write(h.type, payload)) {
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
-    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload); !st) {
+    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_); !st) {
       server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
       Err err = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
     } else {
       queue_.push_back({Pending::write, h.xid, h.type, now, {}});
     }
+  } else if (h.type == static_cast<int32_t>(OpCode::auth)) {
+    // Handled at once, as ZooKeeper does, so that requests sent after it
+    // (writes are submitted as they arrive) carry the new identity.
+    handle_auth(h.xid, r, now);
   } else if (h.type == static_cast<int32_t>(OpCode::sync)) {
     proto::PathRequest req;
     if (!proto::read(r, req)) {
@@ -325,6 +338,10 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::no_node);
         break;
       }
+      if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_)) {
+        header(Err::no_auth);
+        break;
+      }
       if (req.watch) {
         if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(req.path, this);
         else server_.watches().watch_children(req.path, this);
@@ -351,8 +368,14 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::no_node);
         break;
       }
+      if (!permitted(tree.acl(*n), proto::perm::read | proto::perm::admin, auth_ids_)) {
+        header(Err::no_auth);
+        break;
+      }
       header(Err::ok);
-      proto::write(w, tree.acl(*n));
+      // Without ADMIN, digests are masked (CVE-2019-0201).
+      if (permitted(tree.acl(*n), proto::perm::admin, auth_ids_)) proto::write(w, tree.acl(*n));
+      else proto::write(w, masked_acl(tree.acl(*n)));
       proto::write(w, tree.stat(*n));
       break;
     }
@@ -385,24 +408,43 @@ std::string Channel::execute_read(const Pending& p) {
       header(Err::ok);
       break;
     }
-    case OpCode::auth: {
-      int32_t type = r.read_int();
-      std::string_view scheme = r.read_string();
-      r.read_buffer();
-      if (!r.ok()) return malformed();
-      (void)type;
-      // "digest" needs no server-side setup, so it is accepted; other schemes
-      // fail as on a ZooKeeper without their provider. ACLs are stored but
-      // not yet enforced, so no identity is kept.
-      header(scheme == "digest" ? Err::ok : Err::auth_failed);
-      break;
-    }
     default:
       header(Err::unimplemented);
       break;
   }
   w.finish_frame(at);
   return f;
+}
+
+void Channel::handle_auth(int32_t xid, JuteReader& r, int64_t now) {
+  proto::AuthPacket auth;
+  if (!proto::read(r, auth)) {
+    queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::auth), now, error_frame(xid, Err::marshalling_error)});
+    return;
+  }
+  auto add = [&](proto::Id id) {
+    if (std::find(auth_ids_.begin(), auth_ids_.end(), id) == auth_ids_.end()) auth_ids_.push_back(std::move(id));
+  };
+  if (auth.scheme == "digest") {
+    std::string id = digest_of(auth.auth);
+    const std::string& super = server_.config().server.super_digest;
+    if (!super.empty() && id == super) add({"super", ""});
+    add({"digest", id});
+  } else if (auth.scheme == "ip" && !auth_ids_.empty() && auth_ids_.front().scheme == "ip") {
+    // ZooKeeper's ip provider authenticates the connection's own address.
+  } else {
+    // As ZooKeeper: AUTHFAILED, then the connection closes.
+    server_.log().info("authentication with unknown scheme '" + auth.scheme + "' from " + link_->remote_address());
+    queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::auth), now, error_frame(xid, Err::auth_failed)});
+    close_after_.insert(xid);
+    return;
+  }
+  std::string f;
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::ReplyHeader{xid, 0, 0});
+  w.finish_frame(at);
+  queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::auth), now, std::move(f)});
 }
 
 std::string Channel::error_frame(int32_t xid, Err err) const {

@@ -13,6 +13,7 @@
 
 #include "corral/proto/records.hpp"
 #include "corral/sdk/types.hpp"
+#include "session/auth.hpp"
 #include "watch/watch_manager.hpp"
 
 namespace corral::kernel {
@@ -88,6 +89,7 @@ class Channel final : public Watcher {
   void flush_output();
   void send_connect_response(bool valid);
   std::string error_frame(int32_t xid, proto::Err err) const;
+  void handle_auth(int32_t xid, proto::JuteReader& r, int64_t now);
 
   Server& server_;
   std::unique_ptr<ChannelLink> link_;
@@ -97,6 +99,7 @@ class Channel final : public Watcher {
   std::string in_;  // unparsed input
   std::deque<Pending> queue_;
   std::set<int32_t> close_after_;  // xids whose reply ends the connection
+  Ids auth_ids_;                   // who this connection has proven to be
   std::string out_;  // replies queued in this loop turn
   bool flush_posted_ = false;
   int64_t session_id_ = 0;

@@ -242,9 +242,9 @@ bool Server::reattach_session(Channel& ch, int64_t id, std::string_view password
 
 bool Server::touch_session(int64_t id) { return sessions_.touch(id, clock_.steady_ms()); }
 
-Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload) {
+Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
   m_requests_->inc();
-  return consensus_->submit(encode_txn(type, session, cxid, payload));
+  return consensus_->submit(encode_txn(type, session, cxid, payload, ids));
 }
 
 void Server::sync(std::function<void(const Status&)> done) { consensus_->sync(std::move(done)); }

@@ -78,7 +78,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   // Keeps the session alive; false if it expired.
   bool touch_session(int64_t id);
   // Orders a client write.
-  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload);
+  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids);
   // ZooKeeper's sync for a channel.
   void sync(std::function<void(const sdk::Status&)> done);
   void channel_closed(Channel& ch);

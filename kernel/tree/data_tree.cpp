@@ -104,16 +104,19 @@ void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
 }
 
 Err DataTree::create(std::string_view path, std::string_view data, const proto::AclList& acl,
-                     CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time,
+                     CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time, const Ids& ids,
                      std::string* created, proto::Stat* out, Journal& j) {
-  // ZooKeeper's order of checks: the shape of the path, the parent, the full
-  // name, existence, the parent's kind.
+  // ZooKeeper's order of checks: the shape of the path, the ACL, the parent
+  // and the right to create in it, the full name, existence, the parent's kind.
   bool sequential = proto::is_sequential(mode);
   std::string parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name))
     return Err::bad_arguments;
+  proto::AclList fixed;
+  if (!fixup_acl(acl, ids, fixed)) return Err::invalid_acl;
   Node* parent = find_mut(parent_name);
   if (!parent) return Err::no_node;
+  if (!permitted(acls_[parent->acl], proto::perm::create, ids)) return Err::no_auth;
   std::string name(path);
   if (sequential) {
     // The counter is the number of children ever created. cversion counts
@@ -125,7 +128,6 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   if (proto::path_error(name)) return Err::bad_arguments;
   if (nodes_.count(name)) return Err::node_exists;
   if (parent->ephemeral_owner != 0) return Err::no_children_for_ephemerals;
-  if (acl.empty()) return Err::invalid_acl;
 
   auto u = std::make_shared<Journal::Undo>();
   u->kind = Journal::Undo::created;
@@ -138,7 +140,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   n.czxid = n.mzxid = n.pzxid = zxid;
   n.ctime = n.mtime = time;
   n.ephemeral_owner = proto::is_ephemeral(mode) ? owner : 0;
-  n.acl = intern_acl(acl);
+  n.acl = intern_acl(fixed);
   auto [it, ok] = nodes_.emplace(name, std::move(n));
   // `parent` may dangle only if the map rehashed node storage, which
   // unordered_map never does (nodes are stable); re-find for clarity anyway.
@@ -184,11 +186,13 @@ void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
   push_undo(j, std::move(u));
 }
 
-Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, Journal& j) {
+Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids, Journal& j) {
   std::string parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name) || path == "/")
     return Err::bad_arguments;
-  if (!find(parent_name)) return Err::no_node;
+  const Node* parent = find(parent_name);
+  if (!parent) return Err::no_node;
+  if (!permitted(acls_[parent->acl], proto::perm::remove, ids)) return Err::no_auth;
   auto it = nodes_.find(path);
   if (it == nodes_.end()) return Err::no_node;
   if (version != -1 && version != it->second.version) return Err::bad_version;
@@ -198,10 +202,11 @@ Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, Jou
 }
 
 Err DataTree::set_data(std::string_view path, std::string_view data, int32_t version,
-                       sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j) {
+                       sdk::Zxid zxid, int64_t time, const Ids& ids, proto::Stat* out, Journal& j) {
   if (proto::path_error(path)) return Err::bad_arguments;
   Node* n = find_mut(path);
   if (!n) return Err::no_node;
+  if (!permitted(acls_[n->acl], proto::perm::write, ids)) return Err::no_auth;
   if (version != -1 && version != n->version) return Err::bad_version;
   auto u = std::make_shared<Journal::Undo>();
   u->kind = Journal::Undo::data_set;
@@ -221,11 +226,27 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   return Err::ok;
 }
 
-Err DataTree::check(std::string_view path, int32_t version) const {
+Err DataTree::check(std::string_view path, int32_t version, const Ids& ids) const {
   if (proto::path_error(path)) return Err::bad_arguments;
   const Node* n = find(path);
   if (!n) return Err::no_node;
+  if (!permitted(acls_[n->acl], proto::perm::read, ids)) return Err::no_auth;
   if (version != -1 && version != n->version) return Err::bad_version;
+  return Err::ok;
+}
+
+Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t version, const Ids& ids,
+                      proto::Stat* out) {
+  if (proto::path_error(path)) return Err::bad_arguments;
+  proto::AclList fixed;
+  if (!fixup_acl(acl, ids, fixed)) return Err::invalid_acl;
+  Node* n = find_mut(path);
+  if (!n) return Err::no_node;
+  if (!permitted(acls_[n->acl], proto::perm::admin, ids)) return Err::no_auth;
+  if (version != -1 && version != n->aversion) return Err::bad_version;
+  n->acl = intern_acl(fixed);
+  n->aversion++;
+  if (out) *out = stat(*n);
   return Err::ok;
 }
 

@@ -20,6 +20,7 @@
 #include "corral/proto/records.hpp"
 #include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
+#include "session/auth.hpp"
 
 namespace corral::kernel {
 
@@ -79,19 +80,27 @@ class DataTree {
   // Children names of a node, unordered (as ZooKeeper returns them).
   std::vector<std::string> children(const Node& n) const;
 
-  // Creates `path` (with the parent's cversion appended when sequential).
-  // Errors as ZooKeeper: NONODE (no parent), NODEEXISTS,
-  // NOCHILDRENFOREPHEMERALS, BADARGUMENTS (bad path), INVALIDACL (empty ACL).
+  // Every mutation checks, in ZooKeeper's order, the caller's identities
+  // `ids` against the ACLs involved (NOAUTH).
+
+  // Creates `path` (with a sequence number appended when sequential).
+  // Errors as ZooKeeper: BADARGUMENTS (bad path), INVALIDACL, NONODE (no
+  // parent), NOAUTH (CREATE on the parent), NODEEXISTS,
+  // NOCHILDRENFOREPHEMERALS.
   Err create(std::string_view path, std::string_view data, const proto::AclList& acl,
-             proto::CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time,
+             proto::CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time, const Ids& ids,
              std::string* created, proto::Stat* out, Journal& j);
-  // NONODE, BADVERSION, NOTEMPTY, BADARGUMENTS.
-  Err remove(std::string_view path, int32_t version, sdk::Zxid zxid, Journal& j);
-  // NONODE, BADVERSION, BADARGUMENTS.
+  // BADARGUMENTS, NONODE, NOAUTH (DELETE on the parent), BADVERSION, NOTEMPTY.
+  Err remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids, Journal& j);
+  // BADARGUMENTS, NONODE, NOAUTH (WRITE), BADVERSION.
   Err set_data(std::string_view path, std::string_view data, int32_t version, sdk::Zxid zxid,
-               int64_t time, proto::Stat* out, Journal& j);
-  // NONODE, BADVERSION, BADARGUMENTS; changes nothing.
-  Err check(std::string_view path, int32_t version) const;
+               int64_t time, const Ids& ids, proto::Stat* out, Journal& j);
+  // BADARGUMENTS, NONODE, NOAUTH (READ), BADVERSION; changes nothing.
+  Err check(std::string_view path, int32_t version, const Ids& ids) const;
+  // BADARGUMENTS, INVALIDACL, NONODE, NOAUTH (ADMIN), BADVERSION (aversion).
+  // Not undoable: never part of a multi.
+  Err set_acl(std::string_view path, const proto::AclList& acl, int32_t version, const Ids& ids,
+              proto::Stat* out);
   // Reverts every mutation recorded in `j` (which must record undo), newest first.
   void rollback(Journal& j);
 

@@ -22,7 +22,7 @@ bool valid_create_flags(int32_t type, int32_t flags) {
 // Applies a single create/delete/setData/check, writing its response body to
 // `w` (or nothing on error). Shared by single ops and multi.
 Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
-             std::string& body, Journal& j) {
+             const Ids& ids, std::string& body, Journal& j) {
   JuteWriter w(body);
   switch (static_cast<OpCode>(type)) {
     case OpCode::create:
@@ -33,7 +33,7 @@ Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e
       std::string created;
       proto::Stat st;
       Err err = tree.create(req.path, req.data, req.acl, static_cast<CreateMode>(req.flags), session,
-                            e.zxid, e.time_ms, &created, &st, j);
+                            e.zxid, e.time_ms, ids, &created, &st, j);
       if (err != Err::ok) return err;
       w.write_string(created);
       if (type == static_cast<int32_t>(OpCode::create2)) proto::write(w, st);
@@ -42,20 +42,28 @@ Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e
     case OpCode::remove: {
       proto::PathVersionRequest req;
       if (!proto::read(r, req)) return Err::marshalling_error;
-      return tree.remove(req.path, req.version, e.zxid, j);
+      return tree.remove(req.path, req.version, e.zxid, ids, j);
     }
     case OpCode::set_data: {
       proto::SetDataRequest req;
       if (!proto::read(r, req)) return Err::marshalling_error;
       proto::Stat st;
-      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, &st, j);
+      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j);
       if (err == Err::ok) proto::write(w, st);
       return err;
     }
     case OpCode::check: {
       proto::PathVersionRequest req;
       if (!proto::read(r, req)) return Err::marshalling_error;
-      return tree.check(req.path, req.version);
+      return tree.check(req.path, req.version, ids);
+    }
+    case OpCode::set_acl: {
+      proto::SetAclRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      proto::Stat st;
+      Err err = tree.set_acl(req.path, req.acl, req.version, ids, &st);
+      if (err == Err::ok) proto::write(w, st);
+      return err;
     }
     default:
       return Err::unimplemented;
@@ -109,6 +117,10 @@ std::string session_payload(int32_t timeout_ms, std::string_view password) {
 
 bool well_formed_write(int32_t type, std::string_view payload) {
   JuteReader r(payload);
+  if (static_cast<OpCode>(type) == OpCode::set_acl) {
+    proto::SetAclRequest req;
+    return proto::read(r, req);
+  }
   if (static_cast<OpCode>(type) == OpCode::multi) {
     while (true) {
       proto::MultiHeader h;
@@ -162,12 +174,12 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
   }
   switch (static_cast<OpCode>(h.type)) {
     case OpCode::multi:
-      apply_multi(h.payload, e, h.session, out);
+      apply_multi(h.payload, e, h.session, h.ids, out);
       return out;
     default: {
       JuteReader r(h.payload);
       Journal j;
-      out.err = apply_op(tree_, h.type, r, e, h.session, out.response, j);
+      out.err = apply_op(tree_, h.type, r, e, h.session, h.ids, out.response, j);
       if (out.err != Err::ok) out.response.clear();
       out.changes = std::move(j.changes);
       return out;
@@ -176,7 +188,7 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
 }
 
 void StateMachine::apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session,
-                               ApplyOutcome& out) {
+                               const Ids& ids, ApplyOutcome& out) {
   JuteReader r(payload);
   Journal j(/*record_undo=*/true);
   struct OpResult {
@@ -205,7 +217,7 @@ void StateMachine::apply_multi(std::string_view payload, const sdk::LogEntry& e,
       }
       res.err = Err::runtime_inconsistency;
     } else {
-      res.err = apply_op(tree_, mh.type, r, e, session, res.body, j);
+      res.err = apply_op(tree_, mh.type, r, e, session, ids, res.body, j);
       if (res.err == Err::marshalling_error) {
         out.err = res.err;
         tree_.rollback(j);

@@ -35,7 +35,7 @@ class StateMachine {
   DataTree& tree() { return tree_; }
 
  private:
-  void apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session,
+  void apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session, const Ids& ids,
                    ApplyOutcome& out);
 
   DataTree& tree_;

@@ -13,25 +13,38 @@ struct StringBuffer {
 };
 }  // namespace
 
-sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload) {
+sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
   sdk::Bytes out;
-  out.reserve(payload.size() + 24);
+  out.reserve(payload.size() + 48);
   StringBuffer buf{out};
   msgpack::packer<StringBuffer> pk(buf);
-  pk.pack_array(4);
+  pk.pack_array(5);
   pk.pack(type);
   pk.pack(session);
   pk.pack(cxid);
   pk.pack_bin(static_cast<uint32_t>(payload.size()));
   pk.pack_bin_body(payload.data(), static_cast<uint32_t>(payload.size()));
+  pk.pack_array(static_cast<uint32_t>(ids.size()));
+  for (const proto::Id& id : ids) {
+    pk.pack_array(2);
+    pk.pack(id.scheme);
+    pk.pack(id.id);
+  }
   return out;
 }
 
 bool decode_txn(std::string_view body, TxnHeader& out) {
   MsgpackReader r(body);
-  if (r.array() != 4) return false;
+  if (r.array() != 5) return false;
   int64_t type = r.integer(), session = r.integer(), cxid = r.integer();
   std::string_view payload = r.bytes();
+  uint32_t n = r.array();
+  out.ids.clear();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    if (r.array() != 2) return false;
+    std::string_view scheme = r.bytes(), id = r.bytes();
+    out.ids.push_back({std::string(scheme), std::string(id)});
+  }
   if (!r.ok() || !r.at_end()) return false;
   out.type = static_cast<int32_t>(type);
   out.session = session;

@@ -189,6 +189,30 @@ bool read(JuteReader& r, SetDataRequest& v) {
   return r.ok();
 }
 
+void write(JuteWriter& w, const SetAclRequest& v) {
+  w.write_string(v.path);
+  write(w, v.acl);
+  w.write_int(v.version);
+}
+bool read(JuteReader& r, SetAclRequest& v) {
+  v.path = r.read_string();
+  read(r, v.acl);
+  v.version = r.read_int();
+  return r.ok();
+}
+
+void write(JuteWriter& w, const AuthPacket& v) {
+  w.write_int(v.type);
+  w.write_string(v.scheme);
+  w.write_buffer(v.auth);
+}
+bool read(JuteReader& r, AuthPacket& v) {
+  v.type = r.read_int();
+  v.scheme = r.read_string();
+  v.auth = r.read_buffer();
+  return r.ok();
+}
+
 void write(JuteWriter& w, const PathRequest& v) { w.write_string(v.path); }
 bool read(JuteReader& r, PathRequest& v) {
   v.path = r.read_string();

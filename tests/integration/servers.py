@@ -62,9 +62,10 @@ def _zookeeper_classpath():
 
 
 class Server:
-    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=()):
+    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
+        self.super_digest = super_digest    # "super:<base64 sha1>", both servers
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -86,7 +87,10 @@ class Server:
                 "4lw.commands.whitelist=*\n"
                 "admin.enableServer=false\n"
                 "forceSync=yes\n")
-            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+            sysprops = []
+            if self.super_digest:
+                sysprops.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
+            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *sysprops,
                     "-cp", _zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                     str(cfg)]
@@ -102,6 +106,8 @@ class Server:
                "--set", f"server.plugin_dir={plugins}"]
         if self.tick_ms != DEFAULT_TICK_MS:
             cmd += ["--set", f"server.tick_ms={self.tick_ms}"]
+        if self.super_digest:
+            cmd += ["--set", f"server.super_digest={self.super_digest}"]
         return cmd + self.extra_args
 
     def start(self):
@@ -175,8 +181,9 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _started(tmp_path_factory, tick_ms, extra_args=()):
-    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args)
+def _started(tmp_path_factory, tick_ms, extra_args=(), super_digest=None):
+    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args,
+                 super_digest=super_digest)
     _live_servers.append(srv)
     try:
         srv.start()
@@ -202,8 +209,8 @@ def server(tmp_path_factory):
 def server_factory(tmp_path_factory):
     made = []
 
-    def make(tick_ms=DEFAULT_TICK_MS, extra_args=()):
-        srv = _started(tmp_path_factory, tick_ms, extra_args)
+    def make(tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None):
+        srv = _started(tmp_path_factory, tick_ms, extra_args, super_digest)
         made.append(srv)
         return srv
 

@@ -17,15 +17,16 @@ std::string serialized(const DataTree& t) {
 struct TreeTest : ::testing::Test {
   DataTree tree;
   int64_t zxid = 0;
+  Ids ids;  // the caller's identities
   Err create(const std::string& path, CreateMode mode = CreateMode::persistent, int64_t owner = 0,
              std::string* name = nullptr) {
     Journal j;
     ++zxid;
-    return tree.create(path, "d", open_acl_unsafe(), mode, owner, zxid, 1000 + zxid, name, nullptr, j);
+    return tree.create(path, "d", open_acl_unsafe(), mode, owner, zxid, 1000 + zxid, ids, name, nullptr, j);
   }
   Err remove(const std::string& path, int32_t version = -1) {
     Journal j;
-    return tree.remove(path, version, ++zxid, j);
+    return tree.remove(path, version, ++zxid, ids, j);
   }
 };
 
@@ -90,12 +91,12 @@ TEST_F(TreeTest, ErrorsInZooKeepersOrder) {
   EXPECT_EQ(remove("/a"), Err::not_empty);
   EXPECT_EQ(remove("/a/b", 3), Err::bad_version);
   Journal j;
-  EXPECT_EQ(tree.set_data("/a", "x", 7, ++zxid, 0, nullptr, j), Err::bad_version);
-  EXPECT_EQ(tree.set_data("/a/", "x", -1, ++zxid, 0, nullptr, j), Err::bad_arguments);
-  EXPECT_EQ(tree.check("/a", 0), Err::ok);
-  EXPECT_EQ(tree.check("/a", 1), Err::bad_version);
+  EXPECT_EQ(tree.set_data("/a", "x", 7, ++zxid, 0, ids, nullptr, j), Err::bad_version);
+  EXPECT_EQ(tree.set_data("/a/", "x", -1, ++zxid, 0, ids, nullptr, j), Err::bad_arguments);
+  EXPECT_EQ(tree.check("/a", 0, ids), Err::ok);
+  EXPECT_EQ(tree.check("/a", 1, ids), Err::bad_version);
   Journal k;
-  EXPECT_EQ(tree.create("/a/c", "", {}, CreateMode::persistent, 0, ++zxid, 0, nullptr, nullptr, k),
+  EXPECT_EQ(tree.create("/a/c", "", {}, CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, k),
             Err::invalid_acl);
 }
 
@@ -124,12 +125,12 @@ TEST_F(TreeTest, RollbackRestoresExactlyTheTreeBefore) {
   int64_t size_before = tree.approximate_data_size();
 
   Journal j(/*record_undo=*/true);
-  ASSERT_EQ(tree.create("/a/new", "n", open_acl_unsafe(), CreateMode::persistent_sequential, 0, ++zxid, 1, nullptr,
-                        nullptr, j),
+  ASSERT_EQ(tree.create("/a/new", "n", open_acl_unsafe(), CreateMode::persistent_sequential, 0, ++zxid, 1, ids,
+                        nullptr, nullptr, j),
             Err::ok);
-  ASSERT_EQ(tree.set_data("/a", "changed", -1, ++zxid, 2, nullptr, j), Err::ok);
-  ASSERT_EQ(tree.remove("/a/gone", -1, ++zxid, j), Err::ok);
-  ASSERT_EQ(tree.remove("/a/eph", -1, ++zxid, j), Err::ok);
+  ASSERT_EQ(tree.set_data("/a", "changed", -1, ++zxid, 2, ids, nullptr, j), Err::ok);
+  ASSERT_EQ(tree.remove("/a/gone", -1, ++zxid, ids, j), Err::ok);
+  ASSERT_EQ(tree.remove("/a/eph", -1, ++zxid, ids, j), Err::ok);
   tree.rollback(j);
 
   EXPECT_EQ(serialized(tree), before);
@@ -166,4 +167,60 @@ TEST_F(TreeTest, CorruptSnapshotIsRefusedWithItsOffset) {
   auto r = DataTree::deserialize(bytes + "junk");
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find("trailing bytes"), std::string::npos);
+}
+
+TEST_F(TreeTest, AclsAreCheckedInZooKeepersOrder) {
+  using corral::proto::Acl;
+  using corral::proto::AclList;
+  namespace perm = corral::proto::perm;
+  std::string alice = digest_of("alice:secret");
+  Ids as_alice = {{"ip", "127.0.0.1"}, {"digest", alice}};
+  Ids as_bob = {{"ip", "127.0.0.1"}, {"digest", digest_of("bob:pw")}};
+  Ids as_super = {{"super", ""}};
+  Journal j;
+  // "auth" expands to the caller's digest identities; without one it is invalid.
+  EXPECT_EQ(tree.create("/p", "", {Acl{perm::all, {"auth", ""}}}, CreateMode::persistent, 0, ++zxid, 0, {}, nullptr,
+                        nullptr, j),
+            Err::invalid_acl);
+  ASSERT_EQ(tree.create("/p", "", {Acl{perm::read | perm::create, {"auth", ""}}}, CreateMode::persistent, 0, ++zxid, 0,
+                        as_alice, nullptr, nullptr, j),
+            Err::ok);
+  EXPECT_EQ(tree.acl(*tree.find("/p")), (AclList{Acl{perm::read | perm::create, {"digest", alice}}}));
+  // INVALIDACL is reported before NONODE, NOAUTH after it.
+  EXPECT_EQ(tree.create("/missing/x", "", {Acl{perm::all, {"world", "someone"}}}, CreateMode::persistent, 0, ++zxid, 0,
+                        as_bob, nullptr, nullptr, j),
+            Err::invalid_acl);
+  EXPECT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, as_bob, nullptr, nullptr, j),
+            Err::no_auth);
+  ASSERT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, as_alice, nullptr, nullptr,
+                        j),
+            Err::ok);
+  // Alice may create under /p but not delete from it, nor write it; super may.
+  EXPECT_EQ(tree.remove("/p/x", -1, ++zxid, as_alice, j), Err::no_auth);
+  EXPECT_EQ(tree.set_data("/p", "v", -1, ++zxid, 0, as_alice, nullptr, j), Err::no_auth);
+  EXPECT_EQ(tree.set_data("/p", "v", -1, ++zxid, 0, as_super, nullptr, j), Err::ok);
+  EXPECT_EQ(tree.check("/p", -1, as_bob), Err::no_auth);
+  // setACL needs ADMIN and checks aversion.
+  EXPECT_EQ(tree.set_acl("/p", open_acl_unsafe(), -1, as_alice, nullptr), Err::no_auth);
+  corral::proto::Stat st;
+  EXPECT_EQ(tree.set_acl("/p", open_acl_unsafe(), 3, as_super, &st), Err::bad_version);
+  EXPECT_EQ(tree.set_acl("/p", open_acl_unsafe(), 0, as_super, &st), Err::ok);
+  EXPECT_EQ(st.aversion, 1);
+  EXPECT_EQ(tree.remove("/p/x", -1, ++zxid, as_bob, j), Err::ok);
+  // /zookeeper/config is read-only for everyone but the superuser.
+  EXPECT_EQ(tree.set_data("/zookeeper/config", "x", -1, ++zxid, 0, as_alice, nullptr, j), Err::no_auth);
+}
+
+TEST(Auth, DigestsIpsAndMasks) {
+  // ZooKeeper's DigestAuthenticationProvider.generateDigest("super:test").
+  EXPECT_EQ(digest_of("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+  EXPECT_TRUE(ip_matches("10.0.0.0/8", "10.2.3.4"));
+  EXPECT_FALSE(ip_matches("10.0.0.0/8", "11.2.3.4"));
+  EXPECT_TRUE(ip_matches("127.0.0.1", "127.0.0.1"));
+  EXPECT_TRUE(ip_matches("fe80::/10", "fe80::1"));
+  EXPECT_FALSE(ip_matches("fe80::/10", "127.0.0.1"));
+  EXPECT_FALSE(valid_ip_spec("10.0.0.0/33"));
+  auto masked = masked_acl({{1, {"digest", "alice:abc="}}, {31, {"world", "anyone"}}});
+  EXPECT_EQ(masked[0].id.id, "alice:x");
+  EXPECT_EQ(masked[1].id.id, "anyone");
 }

@@ -130,6 +130,24 @@ struct SetDataRequest {
 void write(JuteWriter& w, const SetDataRequest& v);
 bool read(JuteReader& r, SetDataRequest& v);
 
+// setACL: the new list, checked against aversion.
+struct SetAclRequest {
+  std::string path;
+  AclList acl;
+  int32_t version = -1;
+};
+void write(JuteWriter& w, const SetAclRequest& v);
+bool read(JuteReader& r, SetAclRequest& v);
+
+// auth (sent with xid -4).
+struct AuthPacket {
+  int32_t type = 0;
+  std::string scheme;
+  std::string auth;
+};
+void write(JuteWriter& w, const AuthPacket& v);
+bool read(JuteReader& r, AuthPacket& v);
+
 // sync, getACL, getEphemerals and friends: a single path.
 struct PathRequest {
   std::string path;
