@@ -47,6 +47,14 @@ bool is_local_read(int32_t type) {
     case OpCode::get_acl:
     case OpCode::set_watches:
     case OpCode::set_watches2:
+    case OpCode::multi_read:
+    case OpCode::add_watch:
+    case OpCode::check_watches:
+    case OpCode::remove_watches:
+    case OpCode::get_ephemerals:
+    case OpCode::get_all_children_number:
+    case OpCode::who_am_i:
+    case OpCode::reconfig:
       return true;
     default:
       return false;
@@ -326,40 +334,103 @@ std::string Channel::execute_read(const Pending& p) {
     case OpCode::get_children2: {
       proto::PathWatchRequest req;
       if (!proto::read(r, req)) return malformed();
-      // As ZooKeeper: exists refuses an embedded NUL; otherwise a path that
-      // could never be created is simply not found ("" is the root).
-      if (op == OpCode::exists && req.path.find('\0') != std::string::npos) {
+      std::string body;
+      Err err = path_read(op, req, body);
+      header(err);
+      f += body;
+      break;
+    }
+    case OpCode::multi_read: {
+      // Each read on its own: a failed one reports its error, the rest run.
+      std::string body;
+      JuteWriter bw(body);
+      while (true) {
+        proto::MultiHeader mh;
+        if (!proto::read(r, mh)) return malformed();
+        if (mh.done) break;
+        proto::PathWatchRequest req;
+        if ((mh.type != static_cast<int32_t>(OpCode::get_data) &&
+             mh.type != static_cast<int32_t>(OpCode::get_children)) ||
+            !proto::read(r, req))
+          return malformed();
+        std::string sub;
+        Err err = path_read(static_cast<OpCode>(mh.type), req, sub);
+        if (err == Err::ok) {
+          proto::write(bw, proto::MultiHeader{mh.type, false, 0});
+          body += sub;
+        } else {
+          proto::write(bw, proto::MultiHeader{-1, false, static_cast<int32_t>(err)});
+          bw.write_int(static_cast<int32_t>(err));
+        }
+      }
+      proto::write(bw, proto::MultiHeader{-1, true, -1});
+      header(Err::ok);
+      f += body;
+      break;
+    }
+    case OpCode::add_watch: {
+      proto::PathModeRequest req;
+      if (!proto::read(r, req)) return malformed();
+      if (req.mode != 0 && req.mode != 1) {
         header(Err::bad_arguments);
         break;
       }
+      server_.watches().watch_persistent(req.path, this, req.mode == 1);
+      header(Err::ok);
+      w.write_int(0);  // ErrorResponse(0), as ZooKeeper answers
+      break;
+    }
+    case OpCode::check_watches:
+    case OpCode::remove_watches: {
+      proto::PathModeRequest req;
+      if (!proto::read(r, req)) return malformed();
+      if (req.mode < 1 || req.mode > 5) {
+        header(Err::bad_arguments);
+        break;
+      }
+      bool found = server_.watches().find_or_remove(req.path, static_cast<WatchKind>(req.mode), this,
+                                                    op == OpCode::remove_watches);
+      header(found ? Err::ok : Err::no_watcher);
+      break;
+    }
+    case OpCode::get_ephemerals: {
+      proto::PathRequest req;
+      if (!proto::read(r, req)) return malformed();
+      header(Err::ok);
+      proto::write(w, tree.ephemerals(session_id_, req.path));
+      break;
+    }
+    case OpCode::get_all_children_number: {
+      proto::PathRequest req;
+      if (!proto::read(r, req)) return malformed();
       const Node* n = tree.find(req.path);
       if (!n) {
-        if (req.watch && op == OpCode::exists) server_.watches().watch_data(req.path, this);
         header(Err::no_node);
         break;
       }
-      if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_)) {
+      if (!permitted(tree.acl(*n), proto::perm::read, auth_ids_)) {
         header(Err::no_auth);
         break;
       }
-      if (req.watch) {
-        if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(req.path, this);
-        else server_.watches().watch_children(req.path, this);
-      }
       header(Err::ok);
-      if (op == OpCode::exists) {
-        proto::write(w, tree.stat(*n));
-      } else if (op == OpCode::get_data) {
-        w.write_buffer(n->data);
-        proto::write(w, tree.stat(*n));
-      } else {
-        w.write_count(n->num_children());
-        if (n->children)
-          for (std::string_view c : *n->children) w.write_string(c);
-        if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
+      w.write_int(static_cast<int32_t>(tree.descendants(req.path)));
+      break;
+    }
+    case OpCode::who_am_i: {
+      header(Err::ok);
+      w.write_count(static_cast<int32_t>(auth_ids_.size()));
+      for (const proto::Id& id : auth_ids_) {
+        w.write_string(id.scheme);
+        // The user name: a digest id's user part, any other id whole.
+        w.write_string(id.scheme == "digest" ? id.id.substr(0, id.id.find(':')) : id.id);
       }
       break;
     }
+    case OpCode::reconfig:
+      // Dynamic reconfiguration needs an ensemble; a standalone server
+      // answers as a ZooKeeper with reconfigEnabled=false.
+      header(Err::reconfig_disabled);
+      break;
     case OpCode::get_acl: {
       proto::PathRequest req;
       if (!proto::read(r, req)) return malformed();
@@ -405,6 +476,9 @@ std::string Channel::execute_read(const Pending& p) {
         else if (n->pzxid > req.relative_zxid) event(proto::EventType::node_children_changed, path);
         else wm.watch_children(path, this);
       }
+      // Persistent watches are simply re-added; they never fire on re-add.
+      for (const std::string& path : req.persistent_watches) wm.watch_persistent(path, this, false);
+      for (const std::string& path : req.persistent_recursive_watches) wm.watch_persistent(path, this, true);
       header(Err::ok);
       break;
     }
@@ -445,6 +519,36 @@ void Channel::handle_auth(int32_t xid, JuteReader& r, int64_t now) {
   proto::write(w, proto::ReplyHeader{xid, 0, 0});
   w.finish_frame(at);
   queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::auth), now, std::move(f)});
+}
+
+Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::string& body) {
+  DataTree& tree = server_.tree();
+  // As ZooKeeper: exists refuses an embedded NUL; otherwise a path that
+  // could never be created is simply not found ("" is the root).
+  if (op == OpCode::exists && req.path.find('\0') != std::string::npos) return Err::bad_arguments;
+  const Node* n = tree.find(req.path);
+  if (!n) {
+    if (req.watch && op == OpCode::exists) server_.watches().watch_data(req.path, this);
+    return Err::no_node;
+  }
+  if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_)) return Err::no_auth;
+  if (req.watch) {
+    if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(req.path, this);
+    else server_.watches().watch_children(req.path, this);
+  }
+  JuteWriter w(body);
+  if (op == OpCode::exists) {
+    proto::write(w, tree.stat(*n));
+  } else if (op == OpCode::get_data) {
+    w.write_buffer(n->data);
+    proto::write(w, tree.stat(*n));
+  } else {
+    w.write_count(n->num_children());
+    if (n->children)
+      for (std::string_view c : *n->children) w.write_string(c);
+    if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
+  }
+  return Err::ok;
 }
 
 std::string Channel::error_frame(int32_t xid, Err err) const {

@@ -58,6 +58,7 @@ class Channel final : public Watcher {
 
   // Watcher
   void notify(const proto::WatcherEvent& event, sdk::Zxid zxid) override;
+  const Ids& identities() const override { return auth_ids_; }
 
   // Statistics for `cons`/`stat`.
   uint64_t received() const { return received_; }
@@ -90,6 +91,8 @@ class Channel final : public Watcher {
   void send_connect_response(bool valid);
   std::string error_frame(int32_t xid, proto::Err err) const;
   void handle_auth(int32_t xid, proto::JuteReader& r, int64_t now);
+  // exists/getData/getChildren(2): the reply body, or the error.
+  proto::Err path_read(proto::OpCode op, const proto::PathWatchRequest& req, std::string& body);
 
   Server& server_;
   std::unique_ptr<ChannelLink> link_;

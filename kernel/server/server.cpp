@@ -258,7 +258,7 @@ void Server::apply(const sdk::LogEntry& entry) {
   } else if (type == proto::OpCode::close_session) {
     sessions_.forget(out.session);
   }
-  watches_.trigger(out.changes, entry.zxid);
+  watches_.trigger(out.changes, entry.zxid, tree_);
   if (!snapshotter_.running() && storage_->snapshot_due()) take_snapshot(nullptr);
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;

@@ -153,8 +153,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
     auto s = sessions_.find(owner);
     if (s != sessions_.end()) s->second.ephemerals.insert(name);
   }
-  j.changes.push_back({Change::created, name});
-  j.changes.push_back({Change::children_changed, parent_name});
+  j.changes.push_back({Change::created, name, it->second.acl});
+  j.changes.push_back({Change::children_changed, parent_name, parent->acl});
   push_undo(j, std::move(u));
   if (created) *created = name;
   if (out) *out = stat(it->second);
@@ -179,10 +179,11 @@ void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
     auto s = sessions_.find(it->second.ephemeral_owner);
     if (s != sessions_.end()) s->second.ephemerals.erase(path);
   }
+  uint32_t node_acl = it->second.acl;
   if (j.record_undo_) u->node = std::move(it->second);
   nodes_.erase(it);
-  j.changes.push_back({Change::deleted, path});
-  j.changes.push_back({Change::children_changed, parent_name});
+  j.changes.push_back({Change::deleted, path, node_acl});
+  j.changes.push_back({Change::children_changed, parent_name, parent->acl});
   push_undo(j, std::move(u));
 }
 
@@ -220,7 +221,7 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   n->version++;
   n->mzxid = zxid;
   n->mtime = time;
-  j.changes.push_back({Change::data_changed, std::string(path)});
+  j.changes.push_back({Change::data_changed, std::string(path), n->acl});
   push_undo(j, std::move(u));
   if (out) *out = stat(*n);
   return Err::ok;
@@ -295,6 +296,37 @@ void DataTree::rollback(Journal& j) {
   }
   j.undo_.clear();
   j.changes.clear();
+}
+
+std::vector<std::string> DataTree::ephemerals(int64_t session, std::string_view prefix) const {
+  std::vector<std::string> out;
+  const SessionRecord* s = this->session(session);
+  if (!s) return out;
+  for (const std::string& path : s->ephemerals)
+    if (path.compare(0, prefix.size(), prefix) == 0) out.push_back(path);
+  return out;
+}
+
+int64_t DataTree::descendants(std::string_view path) const {
+  const Node* n = find(path);
+  if (!n) return -1;
+  int64_t count = 0;
+  std::vector<std::string> stack{std::string(canonical(path))};
+  std::string child;
+  while (!stack.empty()) {
+    std::string p = std::move(stack.back());
+    stack.pop_back();
+    const Node* node = find(p);
+    if (!node || !node->children) continue;
+    for (std::string_view c : *node->children) {
+      ++count;
+      child.assign(p == "/" ? "" : p);
+      child += '/';
+      child += c;
+      stack.push_back(child);
+    }
+  }
+  return count;
 }
 
 void DataTree::add_session(int64_t id, int32_t timeout_ms, std::string password) {

@@ -44,6 +44,10 @@ struct Change {
   enum Kind : uint8_t { created, deleted, data_changed, children_changed };
   Kind kind;
   std::string path;
+  // The ACL (tree ACL table index) of the node the event is about — the
+  // parent's for children_changed — so that persistent watches only report
+  // what their owner may read.
+  uint32_t acl = 0;
 };
 
 // Collects the changes of one operation (or of a multi) and, optionally, how
@@ -77,6 +81,11 @@ class DataTree {
   const Node* find(std::string_view path) const;
   proto::Stat stat(const Node& n) const;
   const proto::AclList& acl(const Node& n) const { return acls_[n.acl]; }
+  const proto::AclList& acl_at(uint32_t index) const { return acls_[index]; }
+  // Paths of the session's ephemerals under `prefix` (getEphemerals).
+  std::vector<std::string> ephemerals(int64_t session, std::string_view prefix) const;
+  // Descendants of a node, at every depth (getAllChildrenNumber).
+  int64_t descendants(std::string_view path) const;
   // Children names of a node, unordered (as ZooKeeper returns them).
   std::vector<std::string> children(const Node& n) const;
 

@@ -7,78 +7,131 @@ namespace corral::kernel {
 using proto::EventType;
 using proto::KeeperState;
 
-namespace {
-// Entries in by_watcher_ are the path prefixed by 'd' or 'c' for the table.
-std::string key(bool child, const std::string& path) { return (child ? "c" : "d") + path; }
-}  // namespace
+WatchManager::Map& WatchManager::table(Table t) {
+  switch (t) {
+    case kData: return data_;
+    case kChild: return child_;
+    case kPersistent: return persistent_;
+    default: return recursive_;
+  }
+}
 
-void WatchManager::add(Table& t, bool child, const std::string& path, Watcher* w) {
-  if (t[path].insert(w).second) {
-    by_watcher_[w].insert(key(child, path));
+void WatchManager::add(Table t, const std::string& path, Watcher* w) {
+  if (table(t)[path].insert(w).second) {
+    by_watcher_[w].insert(static_cast<char>(t) + path);
     ++count_;
   }
 }
 
-void WatchManager::watch_data(const std::string& path, Watcher* w) { add(data_, false, path, w); }
-void WatchManager::watch_children(const std::string& path, Watcher* w) { add(child_, true, path, w); }
+bool WatchManager::erase(Table t, const std::string& path, Watcher* w) {
+  Map& m = table(t);
+  auto e = m.find(path);
+  if (e == m.end() || !e->second.erase(w)) return false;
+  if (e->second.empty()) m.erase(e);
+  --count_;
+  auto bw = by_watcher_.find(w);
+  if (bw != by_watcher_.end()) {
+    bw->second.erase(static_cast<char>(t) + path);
+    if (bw->second.empty()) by_watcher_.erase(bw);
+  }
+  return true;
+}
+
+void WatchManager::watch_data(const std::string& path, Watcher* w) { add(kData, path, w); }
+void WatchManager::watch_children(const std::string& path, Watcher* w) { add(kChild, path, w); }
+void WatchManager::watch_persistent(const std::string& path, Watcher* w, bool recursive) {
+  add(recursive ? kRecursive : kPersistent, path, w);
+}
+
+bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watcher* w, bool remove) {
+  std::vector<Table> tables;
+  switch (kind) {
+    case WatchKind::children: tables = {kChild}; break;
+    case WatchKind::data: tables = {kData}; break;
+    case WatchKind::persistent: tables = {kPersistent}; break;
+    case WatchKind::persistent_recursive: tables = {kRecursive}; break;
+    case WatchKind::any: tables = {kData, kChild, kPersistent, kRecursive}; break;
+  }
+  bool found = false;
+  for (Table t : tables) {
+    if (remove) {
+      found = erase(t, path, w) || found;
+    } else {
+      auto e = table(t).find(path);
+      found = found || (e != table(t).end() && e->second.count(w));
+    }
+  }
+  return found;
+}
 
 void WatchManager::remove_watcher(Watcher* w) {
   auto it = by_watcher_.find(w);
   if (it == by_watcher_.end()) return;
-  for (const std::string& k : it->second) {
-    Table& t = k[0] == 'c' ? child_ : data_;
-    auto e = t.find(k.substr(1));
-    if (e == t.end()) continue;
-    if (e->second.erase(w)) --count_;
-    if (e->second.empty()) t.erase(e);
-  }
+  std::unordered_set<std::string> keys = std::move(it->second);
   by_watcher_.erase(it);
-}
-
-std::vector<Watcher*> WatchManager::take(Table& t, bool child, const std::string& path,
-                                         const std::vector<Watcher*>* skip) {
-  std::vector<Watcher*> out;
-  auto e = t.find(path);
-  if (e == t.end()) return out;
-  for (Watcher* w : e->second) {
-    auto bw = by_watcher_.find(w);
-    if (bw != by_watcher_.end()) {
-      bw->second.erase(key(child, path));
-      if (bw->second.empty()) by_watcher_.erase(bw);
-    }
-    --count_;
-    if (skip && std::find(skip->begin(), skip->end(), w) != skip->end()) continue;
-    out.push_back(w);
+  for (const std::string& k : keys) {
+    Map& m = table(static_cast<Table>(k[0]));
+    auto e = m.find(k.substr(1));
+    if (e == m.end()) continue;
+    if (e->second.erase(w)) --count_;
+    if (e->second.empty()) m.erase(e);
   }
-  t.erase(e);
-  return out;
 }
 
-void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid) {
+void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid, const DataTree& tree) {
   if (count_ == 0) return;
-  auto fire = [&](const std::vector<Watcher*>& ws, EventType type, const std::string& path) {
-    if (ws.empty()) return;
-    proto::WatcherEvent ev{static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path};
-    for (Watcher* w : ws) w->notify(ev, zxid);
+  std::vector<Watcher*> fired;  // one event per watcher per change
+  auto fire = [&](Watcher* w, EventType type, const std::string& path) {
+    if (std::find(fired.begin(), fired.end(), w) != fired.end()) return;
+    fired.push_back(w);
+    w->notify({static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path}, zxid);
+  };
+  // One-shot watches of a path: fired, then forgotten.
+  auto one_shot = [&](Table t, EventType type, const std::string& path) {
+    auto e = table(t).find(path);
+    if (e == table(t).end()) return;
+    std::unordered_set<Watcher*> ws = std::move(e->second);
+    table(t).erase(e);
+    for (Watcher* w : ws) {
+      --count_;
+      auto bw = by_watcher_.find(w);
+      if (bw != by_watcher_.end()) {
+        bw->second.erase(static_cast<char>(t) + path);
+        if (bw->second.empty()) by_watcher_.erase(bw);
+      }
+      fire(w, type, path);
+    }
+  };
+  // Persistent watches stay; they only hear of what their owner may read.
+  auto lasting = [&](const std::unordered_set<Watcher*>& ws, EventType type, const Change& c) {
+    for (Watcher* w : ws)
+      if (permitted(tree.acl_at(c.acl), proto::perm::read, w->identities())) fire(w, type, c.path);
   };
   for (const Change& c : changes) {
-    switch (c.kind) {
-      case Change::created:
-        fire(take(data_, false, c.path), EventType::node_created, c.path);
-        break;
-      case Change::deleted: {
-        // A connection watching both data and children hears one NodeDeleted.
-        std::vector<Watcher*> data = take(data_, false, c.path);
-        fire(data, EventType::node_deleted, c.path);
-        fire(take(child_, true, c.path, &data), EventType::node_deleted, c.path);
-        break;
+    fired.clear();
+    EventType type = c.kind == Change::created ? EventType::node_created
+                     : c.kind == Change::deleted ? EventType::node_deleted
+                     : c.kind == Change::data_changed ? EventType::node_data_changed
+                                                      : EventType::node_children_changed;
+    if (c.kind == Change::children_changed) {
+      one_shot(kChild, type, c.path);
+    } else {
+      one_shot(kData, type, c.path);
+      if (c.kind == Change::deleted) one_shot(kChild, type, c.path);
+    }
+    if (!persistent_.empty()) {
+      auto e = persistent_.find(c.path);
+      if (e != persistent_.end()) lasting(e->second, type, c);
+    }
+    if (!recursive_.empty() && c.kind != Change::children_changed) {
+      // The node itself and every ancestor.
+      std::string_view p = c.path;
+      while (true) {
+        auto e = recursive_.find(std::string(p));
+        if (e != recursive_.end()) lasting(e->second, type, c);
+        if (p == "/") break;
+        p = proto::parent_path(p);
       }
-      case Change::data_changed:
-        fire(take(data_, false, c.path), EventType::node_data_changed, c.path);
-        break;
-      case Change::children_changed:
-        fire(take(child_, true, c.path), EventType::node_children_changed, c.path);
-        break;
     }
   }
 }

@@ -201,6 +201,16 @@ bool read(JuteReader& r, SetAclRequest& v) {
   return r.ok();
 }
 
+void write(JuteWriter& w, const PathModeRequest& v) {
+  w.write_string(v.path);
+  w.write_int(v.mode);
+}
+bool read(JuteReader& r, PathModeRequest& v) {
+  v.path = r.read_string();
+  v.mode = r.read_int();
+  return r.ok();
+}
+
 void write(JuteWriter& w, const AuthPacket& v) {
   w.write_int(v.type);
   w.write_string(v.scheme);

@@ -9,8 +9,11 @@ using corral::proto::EventType;
 namespace {
 struct Recorder : Watcher {
   std::vector<std::pair<int32_t, std::string>> events;
+  Ids ids;
   void notify(const corral::proto::WatcherEvent& e, corral::sdk::Zxid) override { events.emplace_back(e.type, e.path); }
+  const Ids& identities() const override { return ids; }
 };
+const DataTree kTree;  // ACL 0: world:anyone
 }  // namespace
 
 TEST(Watches, FireOnceWithTheRightType) {
@@ -20,12 +23,12 @@ TEST(Watches, FireOnceWithTheRightType) {
   wm.watch_children("/", &b);
   wm.watch_data("/x", &a);  // registering twice still fires once
   EXPECT_EQ(wm.watch_count(), 2u);
-  wm.trigger({{Change::created, "/x"}, {Change::children_changed, "/"}}, 1);
+  wm.trigger({{Change::created, "/x"}, {Change::children_changed, "/"}}, 1, kTree);
   ASSERT_EQ(a.events.size(), 1u);
   EXPECT_EQ(a.events[0].first, static_cast<int32_t>(EventType::node_created));
   ASSERT_EQ(b.events.size(), 1u);
   EXPECT_EQ(b.events[0].first, static_cast<int32_t>(EventType::node_children_changed));
-  wm.trigger({{Change::data_changed, "/x"}, {Change::children_changed, "/"}}, 2);
+  wm.trigger({{Change::data_changed, "/x"}, {Change::children_changed, "/"}}, 2, kTree);
   EXPECT_EQ(a.events.size(), 1u);
   EXPECT_EQ(b.events.size(), 1u);
   EXPECT_EQ(wm.watch_count(), 0u);
@@ -36,7 +39,7 @@ TEST(Watches, DeleteNotifiesAWatcherOfBothKindsOnce) {
   Recorder a;
   wm.watch_data("/x", &a);
   wm.watch_children("/x", &a);
-  wm.trigger({{Change::deleted, "/x"}}, 3);
+  wm.trigger({{Change::deleted, "/x"}}, 3, kTree);
   ASSERT_EQ(a.events.size(), 1u);
   EXPECT_EQ(a.events[0].first, static_cast<int32_t>(EventType::node_deleted));
   EXPECT_EQ(wm.watch_count(), 0u);
@@ -50,7 +53,7 @@ TEST(Watches, RemovingAWatcherForgetsAllItsWatches) {
   wm.watch_data("/x", &b);
   wm.remove_watcher(&a);
   EXPECT_EQ(wm.watch_count(), 1u);
-  wm.trigger({{Change::data_changed, "/x"}, {Change::children_changed, "/y"}}, 4);
+  wm.trigger({{Change::data_changed, "/x"}, {Change::children_changed, "/y"}}, 4, kTree);
   EXPECT_TRUE(a.events.empty());
   EXPECT_EQ(b.events.size(), 1u);
 }
@@ -69,4 +72,45 @@ TEST(Sessions, ExpireAfterTheirTimeoutUnlessTouched) {
   t.forget(1);
   t.forget(2);
   EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(Watches, PersistentWatchesStayAndRecursiveOnesSeeDescendants) {
+  WatchManager wm;
+  Recorder p, r;
+  wm.watch_persistent("/a", &p, false);
+  wm.watch_persistent("/a", &r, true);
+  wm.trigger({{Change::created, "/a/b"}, {Change::children_changed, "/a"}}, 1, kTree);
+  // p hears of its node's children; r of the new descendant, not of children.
+  ASSERT_EQ(p.events.size(), 1u);
+  EXPECT_EQ(p.events[0].first, static_cast<int32_t>(EventType::node_children_changed));
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0], std::make_pair(static_cast<int32_t>(EventType::node_created), std::string("/a/b")));
+  wm.trigger({{Change::data_changed, "/a"}, {Change::data_changed, "/a/b/c"}, {Change::deleted, "/a"}}, 2, kTree);
+  EXPECT_EQ(p.events.size(), 3u);
+  EXPECT_EQ(r.events.size(), 4u);
+  EXPECT_EQ(wm.watch_count(), 2u);  // still there
+  EXPECT_TRUE(wm.find_or_remove("/a", WatchKind::persistent_recursive, &r, false));
+  EXPECT_TRUE(wm.find_or_remove("/a", WatchKind::any, &r, true));
+  EXPECT_FALSE(wm.find_or_remove("/a", WatchKind::data, &p, true));
+  EXPECT_EQ(wm.watch_count(), 1u);
+}
+
+TEST(Watches, RecursiveWatchesOnlyReportReadableNodes) {
+  // CVE-2024-23944: a recursive watch on / must not reveal nodes its owner
+  // cannot read.
+  DataTree tree;
+  Journal j;
+  Ids alice = {{"digest", digest_of("alice:pw")}};
+  ASSERT_EQ(tree.create("/secret", "", {{corral::proto::perm::all, {"digest", alice[0].id}}},
+                        corral::proto::CreateMode::persistent, 0, 1, 0, alice, nullptr, nullptr, j),
+            Err::ok);
+  WatchManager wm;
+  Recorder anon, owner;
+  owner.ids = alice;
+  wm.watch_persistent("/", &anon, true);
+  wm.watch_persistent("/", &owner, true);
+  wm.trigger(j.changes, 1, tree);
+  EXPECT_TRUE(anon.events.empty());
+  ASSERT_EQ(owner.events.size(), 1u);
+  EXPECT_EQ(owner.events[0].second, "/secret");
 }

@@ -139,6 +139,15 @@ struct SetAclRequest {
 void write(JuteWriter& w, const SetAclRequest& v);
 bool read(JuteReader& r, SetAclRequest& v);
 
+// addWatch (mode 0 persistent, 1 persistent recursive), and checkWatches /
+// removeWatches (mode: the watcher type, 1 children .. 5 persistent recursive).
+struct PathModeRequest {
+  std::string path;
+  int32_t mode = 0;
+};
+void write(JuteWriter& w, const PathModeRequest& v);
+bool read(JuteReader& r, PathModeRequest& v);
+
 // auth (sent with xid -4).
 struct AuthPacket {
   int32_t type = 0;
