@@ -194,7 +194,8 @@ Status extract(Config& c) {
     Status st = check_known_keys(*s, "server",
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
-                                  "four_letter_words", "log_level", "max_frame_bytes", "super_digest"},
+                                  "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
+                                  "extended_types", "container_check_interval_ms"},
                                  src);
     if (!st) return st;
   }
@@ -232,6 +233,13 @@ Status extract(Config& c) {
     return server.invalid("max_frame_bytes", "between 1024 and 1073741824");
   if (sc.id <= 0) return server.invalid("id", "a positive integer");
   CORRAL_TRY_ASSIGN(sc.super_digest, server.get_string("super_digest", sc.super_digest));
+  CORRAL_TRY_ASSIGN(sc.extended_types, server.get_bool("extended_types", sc.extended_types));
+  if (sc.extended_types && sc.id > 254)
+    return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
+  CORRAL_TRY_ASSIGN(sc.container_check_interval_ms,
+                    server.get_int("container_check_interval_ms", sc.container_check_interval_ms));
+  if (sc.container_check_interval_ms < 10)
+    return server.invalid("container_check_interval_ms", "at least 10 milliseconds");
   if (!sc.super_digest.empty() && std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
     return server.invalid("super_digest", "\"user:base64-sha1\", as zkServer's DigestAuthenticationProvider.generateDigest prints");
 
@@ -381,6 +389,11 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "DigestAuthenticationProvider.superDigest" ||
                key == "zookeeper.DigestAuthenticationProvider.superDigest") {
       (void)set_dotted(root, "server.super_digest", toml::value<std::string>(value));
+    } else if (key == "zookeeper.extendedTypesEnabled" || key == "extendedTypesEnabled") {
+      (void)set_dotted(root, "server.extended_types", toml::value<bool>(value == "true"));
+    } else if (key == "znode.container.checkIntervalMs") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.container_check_interval_ms", toml::value<int64_t>(n));
     } else if (key == "4lw.commands.whitelist") {
       toml::array words;
       std::stringstream ss(value);

@@ -34,6 +34,12 @@ struct ServerConfig {
   // "super:<base64 sha1>": a digest identity that passes every ACL check
   // (ZooKeeper's DigestAuthenticationProvider.superDigest). Empty: none.
   std::string super_digest;
+  // ZooKeeper's extended types (TTL nodes; zookeeper.extendedTypesEnabled).
+  // Needs id <= 254. Every server of an ensemble must agree.
+  bool extended_types = false;
+  // How often empty containers and expired TTL nodes are looked for
+  // (ZooKeeper's znode.container.checkIntervalMs).
+  int64_t container_check_interval_ms = 60000;
 
   int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
   int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }

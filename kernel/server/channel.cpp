@@ -31,6 +31,8 @@ bool is_write(int32_t type) {
     case OpCode::check:
     case OpCode::multi:
     case OpCode::set_acl:
+    case OpCode::create_container:
+    case OpCode::create_ttl:
       return true;
     default:
       return false;
@@ -223,6 +225,10 @@ void Channel::handle_request(sdk::BytesView frame) {
     }
   } else if (is_local_read(h.type)) {
     queue_.push_back({Pending::read, h.xid, h.type, now, std::string(payload)});
+  } else if (h.type == static_cast<int32_t>(OpCode::delete_container)) {
+    // Only the server deletes containers; a client asking gets what
+    // ZooKeeper answers.
+    queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::bad_arguments)});
   } else if (is_known_opcode(h.type)) {
     queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::unimplemented)});
   } else {

@@ -97,6 +97,7 @@ Status Server::start() {
   info_.client_address = config_.server.client_address.to_string();
   info_.tick_ms = config_.server.tick_ms;
 
+  state_machine_.set_extended_types(config_.server.extended_types);
   auto transport = load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
   if (!transport) return transport.status();
   transport_ = transport.value();
@@ -141,6 +142,7 @@ Status Server::start() {
   }
   tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
                                    [this] { tick(); });
+  schedule_container_check();
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
              config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
@@ -180,6 +182,7 @@ void Server::stop() {
   for (auto& r : recipes_) r->stop();
   recipes_.clear();
   tick_timer_.reset();
+  container_timer_.reset();
   listener_.reset();
   std::vector<Channel*> open;
   for (auto& [id, ch] : channels_) open.push_back(ch.get());
@@ -380,6 +383,23 @@ void Server::channel_closed(Channel& ch) {
   // The channel may be on the stack; destroy it from the loop.
   uint64_t id = ch.id();
   executor_.post([this, id] { channels_.erase(id); });
+}
+
+void Server::schedule_container_check() {
+  container_timer_ = executor_.schedule(std::chrono::milliseconds(config_.server.container_check_interval_ms), [this] {
+    // The server that orders writes deletes empty containers and expired TTL
+    // nodes, through the log like any write, as ZooKeeper's ContainerManager.
+    if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {
+      for (const std::string& path : tree_.expired_containers(clock_.wall_ms())) {
+        std::string payload;
+        proto::JuteWriter w(payload);
+        w.write_string(path);
+        Status st = consensus_->submit(encode_txn(static_cast<int32_t>(proto::OpCode::delete_container), 0, 0, payload));
+        if (!st) break;
+      }
+    }
+    schedule_container_check();
+  });
 }
 
 void Server::tick() {

@@ -113,6 +113,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Status recover();
   void on_accept(std::shared_ptr<sdk::Connection> conn);
   void tick();
+  void schedule_container_check();
 
   int64_t next_session_id();
   std::string four_letter_text(std::string_view word);
@@ -148,7 +149,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   uint64_t next_channel_id_ = 1;
   int64_t session_counter_ = 0;
   std::mt19937_64 rng_;
-  std::unique_ptr<sdk::Executor::Timer> tick_timer_;
+  std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_;
   bool started_ = false, stopped_ = false;
   Snapshotter snapshotter_{io_};
   std::vector<std::function<void(const sdk::Result<sdk::Zxid>&)>> snapshot_waiters_;

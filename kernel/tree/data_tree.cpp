@@ -71,7 +71,7 @@ proto::Stat DataTree::stat(const Node& n) const {
   s.version = n.version;
   s.cversion = n.cversion;
   s.aversion = n.aversion;
-  s.ephemeral_owner = n.ephemeral_owner;
+  s.ephemeral_owner = is_session_owner(n.ephemeral_owner) ? n.ephemeral_owner : 0;
   s.data_length = static_cast<int32_t>(n.data.size());
   s.num_children = n.num_children();
   s.pzxid = n.pzxid;
@@ -127,7 +127,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   }
   if (proto::path_error(name)) return Err::bad_arguments;
   if (nodes_.count(name)) return Err::node_exists;
-  if (parent->ephemeral_owner != 0) return Err::no_children_for_ephemerals;
+  if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
 
   auto u = std::make_shared<Journal::Undo>();
   u->kind = Journal::Undo::created;
@@ -139,7 +139,9 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   n.data.assign(data);
   n.czxid = n.mzxid = n.pzxid = zxid;
   n.ctime = n.mtime = time;
-  n.ephemeral_owner = proto::is_ephemeral(mode) ? owner : 0;
+  bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
+               mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
+  n.ephemeral_owner = owned ? owner : 0;
   n.acl = intern_acl(fixed);
   auto [it, ok] = nodes_.emplace(name, std::move(n));
   // `parent` may dangle only if the map rehashed node storage, which
@@ -149,9 +151,11 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   parent->cversion++;
   parent->pzxid = zxid;
   data_bytes_ += static_cast<int64_t>(it->first.size() + data.size());
-  if (it->second.ephemeral_owner != 0) {
+  if (is_session_owner(it->second.ephemeral_owner)) {
     auto s = sessions_.find(owner);
     if (s != sessions_.end()) s->second.ephemerals.insert(name);
+  } else if (it->second.ephemeral_owner != 0) {
+    containers_.insert(name);
   }
   j.changes.push_back({Change::created, name, it->second.acl});
   j.changes.push_back({Change::children_changed, parent_name, parent->acl});
@@ -175,9 +179,11 @@ void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
   parent->cversion++;
   if (zxid > parent->pzxid) parent->pzxid = zxid;
   data_bytes_ -= static_cast<int64_t>(path.size() + it->second.data.size());
-  if (it->second.ephemeral_owner != 0) {
+  if (is_session_owner(it->second.ephemeral_owner)) {
     auto s = sessions_.find(it->second.ephemeral_owner);
     if (s != sessions_.end()) s->second.ephemerals.erase(path);
+  } else if (it->second.ephemeral_owner != 0) {
+    containers_.erase(path);
   }
   uint32_t node_acl = it->second.acl;
   if (j.record_undo_) u->node = std::move(it->second);
@@ -262,9 +268,11 @@ void DataTree::rollback(Journal& j) {
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
         data_bytes_ -= static_cast<int64_t>(u.path.size() + node->second.data.size());
-        if (node->second.ephemeral_owner != 0) {
+        if (is_session_owner(node->second.ephemeral_owner)) {
           auto s = sessions_.find(node->second.ephemeral_owner);
           if (s != sessions_.end()) s->second.ephemerals.erase(u.path);
+        } else if (node->second.ephemeral_owner != 0) {
+          containers_.erase(u.path);
         }
         nodes_.erase(node);
         break;
@@ -277,9 +285,11 @@ void DataTree::rollback(Journal& j) {
         link_child(*parent, node->first);
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
-        if (owner != 0) {
+        if (is_session_owner(owner)) {
           auto s = sessions_.find(owner);
           if (s != sessions_.end()) s->second.ephemerals.insert(u.path);
+        } else if (owner != 0) {
+          containers_.insert(u.path);
         }
         break;
       }
@@ -327,6 +337,29 @@ int64_t DataTree::descendants(std::string_view path) const {
     }
   }
   return count;
+}
+
+std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
+  std::vector<std::string> out;
+  for (const std::string& path : containers_) {
+    const Node* n = find(path);
+    if (!n || n->num_children() > 0) continue;
+    if (n->ephemeral_owner == kContainerOwner ? n->cversion > 0
+                                              : now_ms - n->mtime > (n->ephemeral_owner & kMaxTtlMs))
+      out.push_back(path);
+  }
+  return out;
+}
+
+Err DataTree::delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j) {
+  auto it = nodes_.find(path);
+  if (it == nodes_.end()) return Err::no_node;
+  const Node& n = it->second;
+  if (n.ephemeral_owner != kContainerOwner && !is_ttl_owner(n.ephemeral_owner)) return Err::bad_arguments;
+  if (n.num_children() > 0) return Err::not_empty;
+  if (is_ttl_owner(n.ephemeral_owner) && now_ms - n.mtime <= (n.ephemeral_owner & kMaxTtlMs)) return Err::bad_arguments;
+  erase_node(it, j, zxid);
+  return Err::ok;
 }
 
 void DataTree::add_session(int64_t id, int32_t timeout_ms, std::string password) {

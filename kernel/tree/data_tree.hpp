@@ -64,6 +64,19 @@ class Journal {
   std::vector<std::shared_ptr<Undo>> undo_;
 };
 
+// ZooKeeper's "extended" ephemeral owners: a container's, and a TTL node's
+// (top byte 0xff, the TTL in milliseconds below). Clients see 0 for both.
+inline constexpr int64_t kContainerOwner = INT64_MIN;
+inline constexpr int64_t kMaxTtlMs = (int64_t{1} << 40) - 1;
+inline constexpr int64_t ttl_owner(int64_t ttl_ms) {
+  return static_cast<int64_t>(0xff00000000000000ULL | static_cast<uint64_t>(ttl_ms));
+}
+inline constexpr bool is_ttl_owner(int64_t owner) { return (static_cast<uint64_t>(owner) >> 56) == 0xff; }
+// A session's ephemeral, as opposed to no owner or a container/TTL node.
+inline constexpr bool is_session_owner(int64_t owner) {
+  return owner != 0 && owner != kContainerOwner && !is_ttl_owner(owner);
+}
+
 struct SessionRecord {
   int32_t timeout_ms = 0;
   std::string password;
@@ -86,13 +99,23 @@ class DataTree {
   std::vector<std::string> ephemerals(int64_t session, std::string_view prefix) const;
   // Descendants of a node, at every depth (getAllChildrenNumber).
   int64_t descendants(std::string_view path) const;
+  // Containers that had children and have none now, and TTL nodes without
+  // children unchanged for longer than their TTL at `now_ms`: what the
+  // container manager deletes.
+  std::vector<std::string> expired_containers(int64_t now_ms) const;
+  // Deletes a node found by expired_containers if it still qualifies at
+  // `now_ms` (NOTEMPTY, BADARGUMENTS otherwise). No ACL check: the server
+  // itself asks.
+  Err delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j);
   // Children names of a node, unordered (as ZooKeeper returns them).
   std::vector<std::string> children(const Node& n) const;
 
   // Every mutation checks, in ZooKeeper's order, the caller's identities
   // `ids` against the ACLs involved (NOAUTH).
 
-  // Creates `path` (with a sequence number appended when sequential).
+  // Creates `path` (with a sequence number appended when sequential). `owner`
+  // becomes the node's ephemeral owner when `mode` is ephemeral, container or
+  // TTL (a session id, kContainerOwner, ttl_owner(ttl)).
   // Errors as ZooKeeper: BADARGUMENTS (bad path), INVALIDACL, NONODE (no
   // parent), NOAUTH (CREATE on the parent), NODEEXISTS,
   // NOCHILDRENFOREPHEMERALS.
@@ -146,6 +169,7 @@ class DataTree {
   NodeMap nodes_;
   std::vector<proto::AclList> acls_;
   std::unordered_map<int64_t, SessionRecord> sessions_;
+  std::set<std::string> containers_;  // container and TTL nodes
   int64_t data_bytes_ = 0;
 };
 

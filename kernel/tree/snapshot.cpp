@@ -192,9 +192,11 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       if (!last_parent) return corrupt("node " + it->first + " has no parent");
       t.link_child(*last_parent, it->first);
     }
-    if (owner != 0) {
+    if (is_session_owner(owner)) {
       auto s = t.sessions_.find(owner);
       if (s != t.sessions_.end()) s->second.ephemerals.insert(it->first);
+    } else if (owner != 0) {
+      t.containers_.insert(it->first);
     }
   }
   at = r.position();

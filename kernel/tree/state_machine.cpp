@@ -13,30 +13,50 @@ using proto::OpCode;
 
 namespace {
 
-bool valid_create_flags(int32_t type, int32_t flags) {
-  // Containers and TTL nodes need their own opcodes.
-  (void)type;
-  return flags >= 0 && flags <= 3;
-}
-
 // Applies a single create/delete/setData/check, writing its response body to
 // `w` (or nothing on error). Shared by single ops and multi.
+// The create flavours, with ZooKeeper's rules for modes and TTLs (as Apache
+// ZooKeeper 3.8 answers them): create/create2 make a plain node of a
+// container mode, createContainer makes a container of any non-TTL mode, and
+// TTL nodes need createTTL, extended types and 0 < ttl < 2^40.
+Err create_op(DataTree& tree, OpCode op, const proto::CreateRequest& req, const sdk::LogEntry& e, int64_t session,
+              const Ids& ids, bool extended, std::string& created, proto::Stat& st, Journal& j) {
+  if (req.flags < 0 || req.flags > 6) return Err::bad_arguments;
+  CreateMode mode = static_cast<CreateMode>(req.flags);
+  bool ttl_mode = mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
+  int64_t owner = session;
+  if (op == OpCode::create_ttl) {
+    if (!ttl_mode) return Err::bad_arguments;
+    if (!extended) return Err::unimplemented;
+    if (req.ttl <= 0 || req.ttl > kMaxTtlMs) return Err::bad_arguments;
+    owner = ttl_owner(req.ttl);
+  } else if (ttl_mode) {
+    return extended ? Err::bad_arguments : Err::unimplemented;
+  } else if (op == OpCode::create_container) {
+    mode = CreateMode::container;
+    owner = kContainerOwner;
+  } else if (mode == CreateMode::container) {
+    mode = CreateMode::persistent;
+  }
+  return tree.create(req.path, req.data, req.acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j);
+}
+
 Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
-             const Ids& ids, std::string& body, Journal& j) {
+             const Ids& ids, bool extended, std::string& body, Journal& j) {
   JuteWriter w(body);
   switch (static_cast<OpCode>(type)) {
     case OpCode::create:
-    case OpCode::create2: {
+    case OpCode::create2:
+    case OpCode::create_container:
+    case OpCode::create_ttl: {
       proto::CreateRequest req;
-      if (!proto::read(r, req)) return Err::marshalling_error;
-      if (!valid_create_flags(type, req.flags)) return Err::bad_arguments;
+      if (!proto::read(r, req, type == static_cast<int32_t>(OpCode::create_ttl))) return Err::marshalling_error;
       std::string created;
       proto::Stat st;
-      Err err = tree.create(req.path, req.data, req.acl, static_cast<CreateMode>(req.flags), session,
-                            e.zxid, e.time_ms, ids, &created, &st, j);
+      Err err = create_op(tree, static_cast<OpCode>(type), req, e, session, ids, extended, created, st, j);
       if (err != Err::ok) return err;
       w.write_string(created);
-      if (type == static_cast<int32_t>(OpCode::create2)) proto::write(w, st);
+      if (type != static_cast<int32_t>(OpCode::create)) proto::write(w, st);
       return Err::ok;
     }
     case OpCode::remove: {
@@ -74,6 +94,8 @@ bool is_multi_op(int32_t type) {
   switch (static_cast<OpCode>(type)) {
     case OpCode::create:
     case OpCode::create2:
+    case OpCode::create_container:
+    case OpCode::create_ttl:
     case OpCode::remove:
     case OpCode::set_data:
     case OpCode::check:
@@ -87,9 +109,11 @@ bool is_multi_op(int32_t type) {
 bool skip_op(int32_t type, JuteReader& r) {
   switch (static_cast<OpCode>(type)) {
     case OpCode::create:
-    case OpCode::create2: {
+    case OpCode::create2:
+    case OpCode::create_container:
+    case OpCode::create_ttl: {
       proto::CreateRequest req;
-      return proto::read(r, req);
+      return proto::read(r, req, type == static_cast<int32_t>(OpCode::create_ttl));
     }
     case OpCode::remove:
     case OpCode::check: {
@@ -163,6 +187,15 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
       out.changes = std::move(j.changes);
       return out;
     }
+    case OpCode::delete_container: {
+      // Asked by the server's container manager, not by a session.
+      JuteReader r(h.payload);
+      std::string_view path = r.read_string();
+      Journal j;
+      out.err = r.ok() ? tree_.delete_container(path, e.zxid, e.time_ms, j) : Err::marshalling_error;
+      out.changes = std::move(j.changes);
+      return out;
+    }
     default:
       break;
   }
@@ -179,7 +212,7 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
     default: {
       JuteReader r(h.payload);
       Journal j;
-      out.err = apply_op(tree_, h.type, r, e, h.session, h.ids, out.response, j);
+      out.err = apply_op(tree_, h.type, r, e, h.session, h.ids, extended_types_, out.response, j);
       if (out.err != Err::ok) out.response.clear();
       out.changes = std::move(j.changes);
       return out;
@@ -217,7 +250,7 @@ void StateMachine::apply_multi(std::string_view payload, const sdk::LogEntry& e,
       }
       res.err = Err::runtime_inconsistency;
     } else {
-      res.err = apply_op(tree_, mh.type, r, e, session, ids, res.body, j);
+      res.err = apply_op(tree_, mh.type, r, e, session, ids, extended_types_, res.body, j);
       if (res.err == Err::marshalling_error) {
         out.err = res.err;
         tree_.rollback(j);

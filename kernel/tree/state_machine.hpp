@@ -24,6 +24,9 @@ class StateMachine {
  public:
   explicit StateMachine(DataTree& tree) : tree_(tree) {}
 
+  // ZooKeeper's extended types (TTL nodes); every replica must agree.
+  void set_extended_types(bool on) { extended_types_ = on; }
+
   // Applies `entry`. A body that cannot be decoded is applied as nothing and
   // reported as MARSHALLINGERROR (it was refused at submit time, so this means
   // a bug or a corrupt log that passed its checksum).
@@ -40,6 +43,7 @@ class StateMachine {
 
   DataTree& tree_;
   sdk::Zxid last_applied_ = 0;
+  bool extended_types_ = false;
 };
 
 // Encodes createSession's payload.

@@ -62,10 +62,14 @@ def _zookeeper_classpath():
 
 
 class Server:
-    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None):
+    def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
+                 extended_types=False, container_check_ms=None):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
-        self.super_digest = super_digest    # "super:<base64 sha1>", both servers
+        # Settings both servers understand:
+        self.super_digest = super_digest    # "super:<base64 sha1>"
+        self.extended_types = extended_types  # TTL nodes
+        self.container_check_ms = container_check_ms
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -90,6 +94,10 @@ class Server:
             sysprops = []
             if self.super_digest:
                 sysprops.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
+            if self.extended_types:
+                sysprops.append("-Dzookeeper.extendedTypesEnabled=true")
+            if self.container_check_ms:
+                sysprops.append(f"-Dznode.container.checkIntervalMs={self.container_check_ms}")
             return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *sysprops,
                     "-cp", _zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -108,6 +116,10 @@ class Server:
             cmd += ["--set", f"server.tick_ms={self.tick_ms}"]
         if self.super_digest:
             cmd += ["--set", f"server.super_digest={self.super_digest}"]
+        if self.extended_types:
+            cmd += ["--set", "server.extended_types=true"]
+        if self.container_check_ms:
+            cmd += ["--set", f"server.container_check_interval_ms={self.container_check_ms}"]
         return cmd + self.extra_args
 
     def start(self):
@@ -181,9 +193,8 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _started(tmp_path_factory, tick_ms, extra_args=(), super_digest=None):
-    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args,
-                 super_digest=super_digest)
+def _started(tmp_path_factory, tick_ms, extra_args=(), **settings):
+    srv = Server(tmp_path_factory.mktemp(TARGET), tick_ms=tick_ms, extra_args=extra_args, **settings)
     _live_servers.append(srv)
     try:
         srv.start()
@@ -209,8 +220,8 @@ def server(tmp_path_factory):
 def server_factory(tmp_path_factory):
     made = []
 
-    def make(tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None):
-        srv = _started(tmp_path_factory, tick_ms, extra_args, super_digest)
+    def make(tick_ms=DEFAULT_TICK_MS, extra_args=(), **settings):
+        srv = _started(tmp_path_factory, tick_ms, extra_args, **settings)
         made.append(srv)
         return srv
 

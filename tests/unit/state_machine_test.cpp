@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "corral/proto/jute.hpp"
 #include "tree/state_machine.hpp"
 #include "tree/txn.hpp"
@@ -28,6 +30,13 @@ std::string multi_payload(const std::vector<std::pair<OpCode, std::string>>& ops
     out += body;
   }
   proto::write(w, proto::MultiHeader{-1, true, -1});
+  return out;
+}
+
+std::string ttl_payload(const std::string& path, int32_t flags, int64_t ttl) {
+  std::string out;
+  JuteWriter w(out);
+  proto::write(w, proto::CreateRequest{path, "v", proto::open_acl_unsafe(), flags, ttl}, /*with_ttl=*/true);
   return out;
 }
 
@@ -78,10 +87,44 @@ TEST_F(MachineTest, CreateRepliesWithTheNameAndCreate2AddsTheStat) {
   EXPECT_EQ(sm.last_applied(), zxid);
 }
 
-TEST_F(MachineTest, ContainerAndTtlModesNeedTheirOwnOpcodes) {
-  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 4)).err, Err::bad_arguments);
-  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 5)).err, Err::bad_arguments);
-  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 9)).err, Err::bad_arguments);
+TEST_F(MachineTest, ContainerAndTtlModesFollowZooKeepersRules) {
+  // As Apache ZooKeeper 3.8 answers: create makes a plain node of a container
+  // mode; TTL modes need createTTL and extended types.
+  EXPECT_EQ(apply(OpCode::create, create_payload("/c", 4)).err, Err::ok);
+  EXPECT_EQ(tree.find("/c")->ephemeral_owner, 0);
+  EXPECT_EQ(apply(OpCode::create, create_payload("/t", 5)).err, Err::unimplemented);
+  EXPECT_EQ(apply(OpCode::create, create_payload("/x", 9)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_container, create_payload("/box", 0)).err, Err::ok);
+  EXPECT_EQ(tree.find("/box")->ephemeral_owner, kContainerOwner);
+  EXPECT_EQ(tree.stat(*tree.find("/box")).ephemeral_owner, 0);  // clients see 0
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 1000)).err, Err::unimplemented);
+  sm.set_extended_types(true);
+  EXPECT_EQ(apply(OpCode::create, create_payload("/t", 5)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 0, 1000)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 0)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, kMaxTtlMs + 1)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 1000)).err, Err::ok);
+  EXPECT_EQ(tree.find("/ttl")->ephemeral_owner, ttl_owner(1000));
+}
+
+TEST_F(MachineTest, EmptiedContainersAndExpiredTtlNodesAreCollected) {
+  sm.set_extended_types(true);
+  apply(OpCode::create_container, create_payload("/box", 4));
+  apply(OpCode::create_container, create_payload("/never-used", 4));
+  apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 100));  // mtime 5000
+  EXPECT_TRUE(tree.expired_containers(5050).empty());
+  apply(OpCode::create, create_payload("/box/item"));
+  apply(OpCode::remove, check_payload("/box/item", -1));
+  auto due = tree.expired_containers(5200);
+  std::sort(due.begin(), due.end());
+  EXPECT_EQ(due, (std::vector<std::string>{"/box", "/ttl"}));
+  std::string path;
+  JuteWriter w(path);
+  w.write_string("/box");
+  auto out = sm.apply({++zxid, 5200, encode_txn(static_cast<int32_t>(OpCode::delete_container), 0, 0, path)});
+  EXPECT_EQ(out.err, Err::ok);
+  EXPECT_EQ(tree.find("/box"), nullptr);
+  EXPECT_NE(tree.find("/never-used"), nullptr);
 }
 
 TEST_F(MachineTest, MultiCommitsEveryOpAtomically) {
