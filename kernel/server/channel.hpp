@@ -62,6 +62,8 @@ class Channel final : public Watcher {
 
   // Statistics for `cons`/`stat`.
   uint64_t received() const { return received_; }
+  int32_t timeout_ms() const { return timeout_ms_; }
+  void reset_stats() { received_ = sent_ = 0; }
   uint64_t sent() const { return sent_; }
   size_t outstanding() const { return queue_.size(); }
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "server/channel.hpp"
@@ -15,7 +17,8 @@ namespace corral::kernel {
 
 namespace {
 
-constexpr const char* kWords[] = {"ruok", "srvr", "stat", "envi", "mntr", "conf", "isro", "srst"};
+constexpr const char* kWords[] = {"ruok", "srvr", "stat", "envi", "mntr", "conf", "isro", "srst",
+                                  "cons", "crst", "wchs", "wchc", "wchp", "dirs", "dump"};
 
 std::string zxid_hex(int64_t z) {
   char buf[32];
@@ -69,6 +72,68 @@ std::string Server::four_letter_text(std::string_view word) {
   if (word == "srst") {
     stats_.reset();
     return "Server stats reset.\n";
+  }
+  if (word == "crst") {
+    for (auto& [id, ch] : channels_) ch->reset_stats();
+    return "Connection stats reset.\n";
+  }
+  if (word == "cons") {
+    for (const auto& [id, ch] : channels_) {
+      if (ch->closed()) continue;
+      o << " /" << ch->remote_address() << "[1](queued=" << ch->outstanding() << ",recved=" << ch->received()
+        << ",sent=" << ch->sent();
+      if (ch->session_id() != 0)
+        o << ",sid=" << session_hex(ch->session_id()) << ",to=" << ch->timeout_ms();
+      o << ")\n";
+    }
+    o << "\n";
+    return o.str();
+  }
+  if (word == "wchs") {
+    auto listed = watches_.listed_watches();
+    std::set<const void*> watchers;
+    std::set<std::string> paths;
+    for (const auto& [w, path] : listed) {
+      watchers.insert(w);
+      paths.insert(path);
+    }
+    o << watchers.size() << " connections watching " << paths.size() << " paths\n";
+    o << "Total watches:" << listed.size() << "\n";
+    return o.str();
+  }
+  if (word == "wchc" || word == "wchp") {
+    // By session (wchc) or by path (wchp), as ZooKeeper lists them.
+    std::map<std::string, std::set<std::string>> groups;
+    for (const auto& [w, path] : watches_.listed_watches()) {
+      std::string sid = session_hex(static_cast<Channel*>(w)->session_id());
+      if (word == "wchc") groups[sid].insert(path);
+      else groups[path].insert(sid);
+    }
+    for (const auto& [key, items] : groups) {
+      o << key << "\n";
+      for (const auto& item : items) o << "\t" << item << "\n";
+    }
+    o << "\n";
+    return o.str();
+  }
+  if (word == "dirs") {
+    o << "datadir_size: " << (storage_ ? storage_->snapshot_bytes() : 0) << "\n";
+    o << "logdir_size: " << (storage_ ? storage_->log_bytes() : 0) << "\n";
+    return o.str();
+  }
+  if (word == "dump") {
+    o << "SessionTracker dump:\n";
+    o << "Global Sessions(" << tree_.sessions().size() << "):\n";
+    for (const auto& [id, s] : tree_.sessions()) o << session_hex(id) << "\t" << s.timeout_ms << "ms\n";
+    size_t with = 0;
+    for (const auto& [id, s] : tree_.sessions()) with += s.ephemerals.empty() ? 0 : 1;
+    o << "ephemeral nodes dump:\nSessions with Ephemerals (" << with << "):\n";
+    for (const auto& [id, s] : tree_.sessions()) {
+      if (s.ephemerals.empty()) continue;
+      o << session_hex(id) << ":\n";
+      for (const auto& path : s.ephemerals) o << "\t" << path << "\n";
+    }
+    return o.str();
   }
   if (word == "srvr" || word == "stat") {
     o << "Zookeeper version: " << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";

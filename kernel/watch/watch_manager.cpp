@@ -64,6 +64,16 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
   return found;
 }
 
+std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() const {
+  std::vector<std::pair<Watcher*, std::string>> out;
+  for (const auto& [w, keys] : by_watcher_)
+    for (const std::string& k : keys)
+      if (k[0] != kChild) out.emplace_back(w, k.substr(1));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 void WatchManager::remove_watcher(Watcher* w) {
   auto it = by_watcher_.find(w);
   if (it == by_watcher_.end()) return;
