@@ -546,7 +546,8 @@ Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::strin
   if (op == OpCode::exists) {
     proto::write(w, tree.stat(*n));
   } else if (op == OpCode::get_data) {
-    w.write_buffer(n->data);
+    if (n->data_null) w.write_null_buffer();
+    else w.write_buffer(n->data);
     proto::write(w, tree.stat(*n));
   } else {
     w.write_count(n->num_children());

@@ -16,6 +16,7 @@ struct Journal::Undo {
   Node node;
   // data_set: the previous data and stat fields.
   std::string old_data;
+  bool old_null = false;
   int32_t old_version = 0;
   int64_t old_mzxid = 0, old_mtime = 0;
 };
@@ -105,7 +106,7 @@ void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
 
 Err DataTree::create(std::string_view path, std::string_view data, const proto::AclList& acl,
                      CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time, const Ids& ids,
-                     std::string* created, proto::Stat* out, Journal& j) {
+                     std::string* created, proto::Stat* out, Journal& j, bool data_null) {
   // ZooKeeper's order of checks: the shape of the path, the ACL, the parent
   // and the right to create in it, the full name, existence, the parent's kind.
   bool sequential = proto::is_sequential(mode);
@@ -137,6 +138,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
 
   Node n;
   n.data.assign(data);
+  n.data_null = data_null;
   n.czxid = n.mzxid = n.pzxid = zxid;
   n.ctime = n.mtime = time;
   bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
@@ -209,7 +211,8 @@ Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, con
 }
 
 Err DataTree::set_data(std::string_view path, std::string_view data, int32_t version,
-                       sdk::Zxid zxid, int64_t time, const Ids& ids, proto::Stat* out, Journal& j) {
+                       sdk::Zxid zxid, int64_t time, const Ids& ids, proto::Stat* out, Journal& j,
+                       bool data_null) {
   if (proto::path_error(path)) return Err::bad_arguments;
   Node* n = find_mut(path);
   if (!n) return Err::no_node;
@@ -224,6 +227,8 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   data_bytes_ += static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
   if (j.record_undo_) u->old_data = std::move(n->data);
   n->data.assign(data);
+  u->old_null = n->data_null;
+  n->data_null = data_null;
   n->version++;
   n->mzxid = zxid;
   n->mtime = time;
@@ -297,6 +302,7 @@ void DataTree::rollback(Journal& j) {
         Node* n = find_mut(u.path);
         data_bytes_ += static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size());
         n->data = std::move(u.old_data);
+        n->data_null = u.old_null;
         n->version = u.old_version;
         n->mzxid = u.old_mzxid;
         n->mtime = u.old_mtime;

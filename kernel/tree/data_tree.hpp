@@ -32,6 +32,7 @@ struct Node {
   int64_t ephemeral_owner = 0;
   int32_t version = 0, cversion = 0, aversion = 0;
   uint32_t acl = 0;  // index into the tree's ACL table
+  bool data_null = false;  // set with a null buffer: getData answers null
   // Children by name; the views point into the children's own map keys, which
   // are stable while the child exists. Allocated on first child.
   std::unique_ptr<std::unordered_set<std::string_view>> children;
@@ -121,12 +122,12 @@ class DataTree {
   // NOCHILDRENFOREPHEMERALS.
   Err create(std::string_view path, std::string_view data, const proto::AclList& acl,
              proto::CreateMode mode, int64_t owner, sdk::Zxid zxid, int64_t time, const Ids& ids,
-             std::string* created, proto::Stat* out, Journal& j);
+             std::string* created, proto::Stat* out, Journal& j, bool data_null = false);
   // BADARGUMENTS, NONODE, NOAUTH (DELETE on the parent), BADVERSION, NOTEMPTY.
   Err remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids, Journal& j);
   // BADARGUMENTS, NONODE, NOAUTH (WRITE), BADVERSION.
   Err set_data(std::string_view path, std::string_view data, int32_t version, sdk::Zxid zxid,
-               int64_t time, const Ids& ids, proto::Stat* out, Journal& j);
+               int64_t time, const Ids& ids, proto::Stat* out, Journal& j, bool data_null = false);
   // BADARGUMENTS, NONODE, NOAUTH (READ), BADVERSION; changes nothing.
   Err check(std::string_view path, int32_t version, const Ids& ids) const;
   // BADARGUMENTS, INVALIDACL, NONODE, NOAUTH (ADMIN), BADVERSION (aversion).

@@ -45,6 +45,15 @@ class MsgpackReader {
     }
   }
 
+  // Consumes a nil if one comes next.
+  bool nil() {
+    if (ok_ && i_ < n_ && p_[i_] == 0xc0) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+
   // A str or bin value, as a view into the input.
   std::string_view bytes() {
     if (!need(1)) return {};

@@ -6,7 +6,8 @@
 //                  version, cversion, aversion, ephemeral_owner, acl,
 //                  children]
 // (children: how many follow, so a reader can size the set once.)
-// Nodes come parent first, so a reader can link each to an existing parent.
+// data is nil for a node set with a null buffer. Nodes come parent first,
+// so a reader can link each to an existing parent.
 // Integrity (checksums) is the storage plugin's job.
 #include <algorithm>
 #include <msgpack.hpp>
@@ -79,8 +80,12 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     const Node& n = nodes_.find(path)->second;
     pk.pack_array(13);
     pk.pack(path);
-    pk.pack_bin(static_cast<uint32_t>(n.data.size()));
-    pk.pack_bin_body(n.data.data(), static_cast<uint32_t>(n.data.size()));
+    if (n.data_null) {
+      pk.pack_nil();
+    } else {
+      pk.pack_bin(static_cast<uint32_t>(n.data.size()));
+      pk.pack_bin_body(n.data.data(), static_cast<uint32_t>(n.data.size()));
+    }
     pk.pack(n.czxid);
     pk.pack(n.mzxid);
     pk.pack(n.pzxid);
@@ -155,7 +160,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     if (r.array() != 13) return corrupt("bad node record");
     std::string_view path = r.bytes();
     Node n;
-    n.data = r.bytes();
+    n.data_null = r.nil();
+    if (!n.data_null) n.data = r.bytes();
     n.czxid = r.integer();
     n.mzxid = r.integer();
     n.pzxid = r.integer();

@@ -38,7 +38,8 @@ Err create_op(DataTree& tree, OpCode op, const proto::CreateRequest& req, const 
   } else if (mode == CreateMode::container) {
     mode = CreateMode::persistent;
   }
-  return tree.create(req.path, req.data, req.acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j);
+  return tree.create(req.path, req.data, req.acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j,
+                     req.data_null);
 }
 
 Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
@@ -68,7 +69,7 @@ Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e
       proto::SetDataRequest req;
       if (!proto::read(r, req)) return Err::marshalling_error;
       proto::Stat st;
-      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j);
+      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j, req.data_null);
       if (err == Err::ok) proto::write(w, st);
       return err;
     }

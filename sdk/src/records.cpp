@@ -143,14 +143,15 @@ bool read(JuteReader& r, WatcherEvent& v) {
 
 void write(JuteWriter& w, const CreateRequest& v, bool with_ttl) {
   w.write_string(v.path);
-  w.write_buffer(v.data);
+  if (v.data_null) w.write_null_buffer();
+  else w.write_buffer(v.data);
   write(w, v.acl);
   w.write_int(v.flags);
   if (with_ttl) w.write_long(v.ttl);
 }
 bool read(JuteReader& r, CreateRequest& v, bool with_ttl) {
   v.path = r.read_string();
-  v.data = r.read_buffer();
+  v.data = r.read_buffer(&v.data_null);
   read(r, v.acl);
   v.flags = r.read_int();
   if (with_ttl) v.ttl = r.read_long();
@@ -179,12 +180,13 @@ bool read(JuteReader& r, PathWatchRequest& v) {
 
 void write(JuteWriter& w, const SetDataRequest& v) {
   w.write_string(v.path);
-  w.write_buffer(v.data);
+  if (v.data_null) w.write_null_buffer();
+  else w.write_buffer(v.data);
   w.write_int(v.version);
 }
 bool read(JuteReader& r, SetDataRequest& v) {
   v.path = r.read_string();
-  v.data = r.read_buffer();
+  v.data = r.read_buffer(&v.data_null);
   v.version = r.read_int();
   return r.ok();
 }

@@ -453,3 +453,15 @@ def test_four_letter_words(server, zk, base):
     count = int(mntr["zk_znode_count"])
     zk.create(base + "/counted")
     assert int(_kv(server.four("mntr"), "\t")["zk_znode_count"]) == count + 1
+
+
+def test_null_data_stays_null(zk, base):
+    zk.create(base + "/null", None)
+    data, st = zk.get(base + "/null")
+    assert data is None and st.dataLength == 0
+    zk.set(base + "/null", b"x")
+    assert zk.get(base + "/null")[0] == b"x"
+    zk.set(base + "/null", None)
+    assert zk.get(base + "/null")[0] is None
+    zk.create(base + "/empty", b"")
+    assert zk.get(base + "/empty")[0] == b""

@@ -144,6 +144,10 @@ TEST_F(TreeTest, SnapshotRoundTrips) {
   ASSERT_EQ(create("/x"), Err::ok);
   ASSERT_EQ(create("/x/y", CreateMode::ephemeral, 9), Err::ok);
   ASSERT_EQ(create("/x/z"), Err::ok);
+  Journal j;
+  ASSERT_EQ(tree.create("/x/null", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr,
+                        j, /*data_null=*/true),
+            Err::ok);
   std::string bytes = serialized(tree);
   auto back = DataTree::deserialize(bytes);
   ASSERT_TRUE(back) << back.status().to_string();
@@ -152,6 +156,8 @@ TEST_F(TreeTest, SnapshotRoundTrips) {
   EXPECT_EQ(back->session(9)->ephemerals.count("/x/y"), 1u);
   EXPECT_EQ(back->stat(*back->find("/x")), tree.stat(*tree.find("/x")));
   EXPECT_EQ(back->approximate_data_size(), tree.approximate_data_size());
+  EXPECT_TRUE(back->find("/x/null")->data_null);
+  EXPECT_FALSE(back->find("/x/z")->data_null);
 }
 
 TEST_F(TreeTest, CorruptSnapshotIsRefusedWithItsOffset) {

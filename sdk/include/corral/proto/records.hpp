@@ -102,6 +102,7 @@ struct CreateRequest {
   AclList acl;
   int32_t flags = 0;
   int64_t ttl = 0;
+  bool data_null = false;  // the client sent a null buffer (kept as null)
 };
 void write(JuteWriter& w, const CreateRequest& v, bool with_ttl = false);
 bool read(JuteReader& r, CreateRequest& v, bool with_ttl = false);
@@ -126,6 +127,7 @@ struct SetDataRequest {
   std::string path;
   std::string data;
   int32_t version = -1;
+  bool data_null = false;
 };
 void write(JuteWriter& w, const SetDataRequest& v);
 bool read(JuteReader& r, SetDataRequest& v);
