@@ -195,7 +195,7 @@ Status extract(Config& c) {
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
-                                  "extended_types", "container_check_interval_ms"},
+                                  "extended_types", "container_check_interval_ms", "admin_address"},
                                  src);
     if (!st) return st;
   }
@@ -238,6 +238,9 @@ Status extract(Config& c) {
     return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
   CORRAL_TRY_ASSIGN(sc.container_check_interval_ms,
                     server.get_int("container_check_interval_ms", sc.container_check_interval_ms));
+  CORRAL_TRY_ASSIGN(sc.admin_address, server.get_string("admin_address", sc.admin_address));
+  if (sdk::Endpoint ep; !sc.admin_address.empty() && !sdk::parse_endpoint(sc.admin_address, ep))
+    return server.invalid("admin_address", "\"host:port\" (e.g. \"127.0.0.1:8080\") or \"\" for none");
   if (sc.container_check_interval_ms < 10)
     return server.invalid("container_check_interval_ms", "at least 10 milliseconds");
   if (!sc.super_digest.empty() && std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
@@ -341,6 +344,10 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   toml::table& root = c.root();
   std::string host = "0.0.0.0";  // ZooKeeper listens on every address unless told
   int64_t port = 2181;
+  // ZooKeeper's AdminServer: on by default, 0.0.0.0:8080.
+  std::string admin_host = "0.0.0.0";
+  int64_t admin_port = 8080;
+  bool admin_enabled = true;
   std::string line;
   int lineno = 0;
   auto number = [&](const std::string& key, const std::string& v, int64_t& out) -> Status {
@@ -391,6 +398,13 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       (void)set_dotted(root, "server.super_digest", toml::value<std::string>(value));
     } else if (key == "zookeeper.extendedTypesEnabled" || key == "extendedTypesEnabled") {
       (void)set_dotted(root, "server.extended_types", toml::value<bool>(value == "true"));
+    } else if (key == "admin.serverPort") {
+      st = number(key, value, n);
+      admin_port = n;
+    } else if (key == "admin.serverAddress") {
+      admin_host = value;
+    } else if (key == "admin.enableServer") {
+      admin_enabled = value != "false";
     } else if (key == "znode.container.checkIntervalMs") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.container_check_interval_ms", toml::value<int64_t>(n));
@@ -412,6 +426,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     return Status{Errc::invalid_argument, path + ": clientPort must be 1..65535"};
   (void)set_dotted(root, "server.client_address",
                    toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
+  if (admin_enabled && admin_port > 0 && admin_port <= 65535)
+    (void)set_dotted(root, "server.admin_address",
+                     toml::value<std::string>(sdk::Endpoint{admin_host, static_cast<uint16_t>(admin_port)}.to_string()));
   for (const std::string& o : overrides) {
     Status st = apply_override(root, o);
     if (!st) return st;

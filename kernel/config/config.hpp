@@ -40,6 +40,8 @@ struct ServerConfig {
   // How often empty containers and expired TTL nodes are looked for
   // (ZooKeeper's znode.container.checkIntervalMs).
   int64_t container_check_interval_ms = 60000;
+  // The admin HTTP endpoint ("host:port"); empty: off.
+  std::string admin_address;
 
   int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
   int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }

@@ -139,25 +139,27 @@ class BucketHistogram final : public sdk::Histogram {
     std::lock_guard<std::mutex> lock(sum_mu_);
     sum_ += v;
   }
-  void render(std::string& out, const std::string& name) const {
+  void render(std::string& out, const std::string& name, const std::string& labels) const {
     uint64_t cumulative = 0;
     double bound = 1e-6;
     char buf[64];
+    std::string pre = labels.empty() ? "" : labels + ",";
+    std::string own = labels.empty() ? "" : "{" + labels + "}";
     for (int b = 0; b < kBuckets; ++b, bound *= 2) {
       cumulative += counts_[b].load(std::memory_order_relaxed);
       std::snprintf(buf, sizeof buf, "%g", bound);
-      out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(cumulative) + "\n";
+      out += name + "_bucket{" + pre + "le=\"" + buf + "\"} " + std::to_string(cumulative) + "\n";
     }
     cumulative += counts_[kBuckets].load(std::memory_order_relaxed);
-    out += name + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_bucket{" + pre + "le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
     double sum;
     {
       std::lock_guard<std::mutex> lock(sum_mu_);
       sum = sum_;
     }
     std::snprintf(buf, sizeof buf, "%.9g", sum);
-    out += name + "_sum " + buf + "\n";
-    out += name + "_count " + std::to_string(cumulative) + "\n";
+    out += name + "_sum" + own + " " + buf + "\n";
+    out += name + "_count" + own + " " + std::to_string(cumulative) + "\n";
   }
 
  private:
@@ -200,17 +202,20 @@ sdk::Histogram* MetricsRegistry::histogram(std::string_view name, std::string_vi
 
 std::string MetricsRegistry::render() const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string out;
+  std::string out, family_seen;
   for (const auto& [name, e] : entries_) {
-    out += "# HELP " + name + " " + e->help + "\n";
-    if (e->counter) {
-      out += "# TYPE " + name + " counter\n" + name + " " + std::to_string(e->counter->value()) + "\n";
-    } else if (e->gauge) {
-      out += "# TYPE " + name + " gauge\n" + name + " " + std::to_string(e->gauge->value()) + "\n";
-    } else if (e->histogram) {
-      out += "# TYPE " + name + " histogram\n";
-      e->histogram->render(out, name);
+    // A name may carry labels, `family{op="create"}`: one HELP and TYPE per family.
+    size_t brace = name.find('{');
+    std::string family = name.substr(0, brace);
+    std::string labels = brace == std::string::npos ? "" : name.substr(brace + 1, name.size() - brace - 2);
+    if (family != family_seen) {
+      const char* type = e->counter ? "counter" : e->gauge ? "gauge" : "histogram";
+      out += "# HELP " + family + " " + e->help + "\n# TYPE " + family + " " + type + "\n";
+      family_seen = family;
     }
+    if (e->counter) out += name + " " + std::to_string(e->counter->value()) + "\n";
+    else if (e->gauge) out += name + " " + std::to_string(e->gauge->value()) + "\n";
+    else if (e->histogram) e->histogram->render(out, family, labels);
   }
   return out;
 }

@@ -274,7 +274,7 @@ void Channel::drain() {
       case Pending::read: {
         std::string f = execute_read(p);
         if (state_ == State::closed) return;
-        server_.stats().record_latency(server_.clock().steady_ms() - p.received_ms);
+        answered(p);
         queue_output(std::move(f));
         queue_.pop_front();
         break;
@@ -282,7 +282,7 @@ void Channel::drain() {
       case Pending::done: {
         bool closing = p.type == static_cast<int32_t>(OpCode::close_session) ||
                        (!close_after_.empty() && close_after_.count(p.xid));
-        server_.stats().record_latency(server_.clock().steady_ms() - p.received_ms);
+        answered(p);
         queue_output(std::move(p.request));
         queue_.pop_front();
         if (closing) {
@@ -556,6 +556,12 @@ Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::strin
     if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
   }
   return Err::ok;
+}
+
+void Channel::answered(const Pending& p) {
+  int64_t ms = server_.clock().steady_ms() - p.received_ms;
+  server_.stats().record_latency(ms);
+  server_.observe_request(p.type, static_cast<double>(ms) / 1000.0);
 }
 
 std::string Channel::error_frame(int32_t xid, Err err) const {

@@ -92,6 +92,7 @@ class Channel final : public Watcher {
   void flush_output();
   void send_connect_response(bool valid);
   std::string error_frame(int32_t xid, proto::Err err) const;
+  void answered(const Pending& p);
   void handle_auth(int32_t xid, proto::JuteReader& r, int64_t now);
   // exists/getData/getChildren(2): the reply body, or the error.
   proto::Err path_read(proto::OpCode op, const proto::PathWatchRequest& req, std::string& body);

@@ -46,6 +46,45 @@ std::string host_name() {
 
 std::string session_hex(int64_t id) { return zxid_hex(id); }
 
+std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
+  const ServerStats& s = stats_;
+  struct rlimit rl {};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  size_t ephemerals = 0;
+  for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
+  size_t outstanding = 0;
+  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
+  double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
+  auto num = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return MonitorValue{o.str(), true};
+  };
+  auto text = [](std::string v) { return MonitorValue{std::move(v), false}; };
+  return {
+      {"version", text(std::string(kZooKeeperVersion) + ", built on " + __DATE__ + " " + __TIME__ + " UTC")},
+      {"server_state", text(mode())},
+      {"avg_latency", num(avg)},
+      {"max_latency", num(static_cast<double>(s.latency_max_ms))},
+      {"min_latency", num(static_cast<double>(std::max<int64_t>(0, s.latency_min_ms)))},
+      {"packets_received", num(static_cast<double>(s.packets_received))},
+      {"packets_sent", num(static_cast<double>(s.packets_sent))},
+      {"num_alive_connections", num(static_cast<double>(channels_.size()))},
+      {"outstanding_requests", num(static_cast<double>(outstanding))},
+      {"znode_count", num(static_cast<double>(tree_.node_count()))},
+      {"watch_count", num(static_cast<double>(watches_.watch_count()))},
+      {"ephemerals_count", num(static_cast<double>(ephemerals))},
+      {"approximate_data_size", num(static_cast<double>(tree_.approximate_data_size()))},
+      {"open_file_descriptor_count", num(static_cast<double>(open_fds()))},
+      {"max_file_descriptor_count", num(static_cast<double>(rl.rlim_cur))},
+      {"global_sessions", num(static_cast<double>(tree_.sessions().size()))},
+      {"last_proposal_size", num(-1)},
+      {"last_processed_zxid", num(static_cast<double>(last_zxid()))},
+      {"data_dir_size", num(static_cast<double>(storage_ ? storage_->snapshot_bytes() : 0))},
+      {"log_dir_size", num(static_cast<double>(storage_ ? storage_->log_bytes() : 0))},
+  };
+}
+
 std::optional<std::string> Server::four_letter(std::string_view word) {
   if (std::find(std::begin(kWords), std::end(kWords), word) == std::end(kWords)) return std::nullopt;
   const auto& allowed = config_.server.four_letter_words;
@@ -185,28 +224,7 @@ std::string Server::four_letter_text(std::string_view word) {
     return o.str();
   }
   // mntr
-  struct rlimit rl {};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  size_t ephemerals = 0;
-  for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
-  double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
-  o << "zk_version\t" << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
-  o << "zk_server_state\t" << mode() << "\n";
-  o << "zk_avg_latency\t" << avg << "\n";
-  o << "zk_max_latency\t" << s.latency_max_ms << "\n";
-  o << "zk_min_latency\t" << std::max<int64_t>(0, s.latency_min_ms) << "\n";
-  o << "zk_packets_received\t" << s.packets_received << "\n";
-  o << "zk_packets_sent\t" << s.packets_sent << "\n";
-  o << "zk_num_alive_connections\t" << channels_.size() << "\n";
-  o << "zk_outstanding_requests\t" << outstanding << "\n";
-  o << "zk_znode_count\t" << tree_.node_count() << "\n";
-  o << "zk_watch_count\t" << watches_.watch_count() << "\n";
-  o << "zk_ephemerals_count\t" << ephemerals << "\n";
-  o << "zk_approximate_data_size\t" << tree_.approximate_data_size() << "\n";
-  o << "zk_open_file_descriptor_count\t" << open_fds() << "\n";
-  o << "zk_max_file_descriptor_count\t" << static_cast<int64_t>(rl.rlim_cur) << "\n";
-  o << "zk_global_sessions\t" << tree_.sessions().size() << "\n";
-  o << "zk_last_proposal_size\t-1\n";
+  for (const auto& [key, value] : monitor_values()) o << "zk_" << key << "\t" << value.text << "\n";
   return o.str();
 }
 

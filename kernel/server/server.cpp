@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "admin/admin_server.hpp"
 #include "corral/proto/jute.hpp"
 #include "server/channel.hpp"
 #include "tree/txn.hpp"
@@ -134,6 +135,14 @@ Status Server::start() {
   if (!listener) return listener.status();
   listener_ = std::move(listener.value());
 
+  if (!config_.server.admin_address.empty()) {
+    sdk::Endpoint ep;
+    sdk::parse_endpoint(config_.server.admin_address, ep);
+    admin_ = std::make_unique<AdminServer>(*this);
+    st = admin_->start(*transport_, ep);
+    if (!st) return st;
+  }
+
   started_ = true;
   for (auto& r : recipes) {
     st = r->start(*this);
@@ -143,6 +152,7 @@ Status Server::start() {
   tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
                                    [this] { tick(); });
   schedule_container_check();
+  if (admin_) log_->info("admin endpoint on http://" + admin_endpoint().to_string() + "/commands and /metrics");
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
              config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
@@ -184,6 +194,7 @@ void Server::stop() {
   tick_timer_.reset();
   container_timer_.reset();
   listener_.reset();
+  if (admin_) admin_->stop();
   std::vector<Channel*> open;
   for (auto& [id, ch] : channels_) open.push_back(ch.get());
   for (Channel* ch : open) ch->close("server shutting down");
@@ -192,6 +203,8 @@ void Server::stop() {
   if (storage_) storage_->close();
   channels_.clear();
 }
+
+sdk::Endpoint Server::admin_endpoint() const { return admin_ ? admin_->endpoint() : sdk::Endpoint{}; }
 
 sdk::Endpoint Server::client_endpoint() const {
   return listener_ ? listener_->local_endpoint() : config_.server.client_address;

@@ -25,6 +25,7 @@
 
 namespace corral::kernel {
 
+class AdminServer;
 class Channel;
 class ChannelLink;
 
@@ -42,6 +43,12 @@ struct ServerStats {
 
 // "0x1000a5b2c3d0001", as ZooKeeper prints session ids.
 std::string session_hex(int64_t id);
+
+// One value of mntr / the monitor command: its text, and whether it is a number.
+struct MonitorValue {
+  std::string text;
+  bool number;
+};
 
 inline constexpr const char* kCorralVersion = "0.1.0";
 // What `srvr` and `envi` report as the ZooKeeper version: the protocol level
@@ -84,7 +91,19 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   void channel_closed(Channel& ch);
   // Four-letter word reply, or nullopt if `word` is not one.
   std::optional<std::string> four_letter(std::string_view word);
+  // The admin endpoint's bound address (port 0 when it is off).
+  sdk::Endpoint admin_endpoint() const;
   std::string mode() const;
+  // mntr's values, in order, keys without the "zk_" prefix.
+  std::vector<std::pair<std::string, MonitorValue>> monitor_values();
+  // The admin endpoint's commands (ZooKeeper's AdminServer names and their
+  // four-letter aliases): a JSON document, or nullopt for an unknown name.
+  std::optional<std::string> admin_command(std::string_view name);
+  std::vector<std::string> admin_command_names() const;
+  // Prometheus text: the registry plus the tree, session and watch gauges.
+  std::string metrics_text();
+  // A reply was sent for a request of `type` after `seconds`.
+  void observe_request(int32_t type, double seconds);
 
   // Opens a channel over `link` (a TCP connection or an in-process session).
   Channel* open_channel(std::unique_ptr<ChannelLink> link);
@@ -144,6 +163,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   ServerStats stats_;
 
   std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
+  std::unordered_map<int32_t, std::pair<sdk::Counter*, sdk::Histogram*>> request_metrics_;
+  std::unique_ptr<AdminServer> admin_;
   std::unordered_map<int64_t, Channel*> session_channels_;  // sessions held here
   std::unordered_map<std::string, int> connections_per_ip_;
   uint64_t next_channel_id_ = 1;

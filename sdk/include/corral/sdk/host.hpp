@@ -101,8 +101,10 @@ class Histogram {
 };
 
 // Names follow Prometheus rules ([a-z_][a-z0-9_]*); the registry prefixes
-// nothing, so plugins use their own prefix ("corral_wal_fsync_seconds").
-// Asking twice for the same name returns the same handle.
+// nothing, so plugins use their own prefix ("corral_wal_fsync_seconds"). A
+// name may end in labels, `corral_requests_total{op="create"}`; entries of
+// one family share its help text. Asking twice for the same name returns the
+// same handle.
 class Metrics {
  public:
   virtual ~Metrics();

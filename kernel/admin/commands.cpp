@@ -1,0 +1,185 @@
+// The admin endpoint's JSON commands and Prometheus metrics. Command names
+// and fields follow ZooKeeper's AdminServer; four-letter names are aliases.
+#include <map>
+#include <sstream>
+
+#include "server/channel.hpp"
+#include "server/server.hpp"
+
+namespace corral::kernel {
+
+namespace {
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// Builds one JSON object, fields in insertion order.
+class Json {
+ public:
+  Json& raw(std::string_view key, const std::string& value) {
+    body_ += (body_.empty() ? "" : ",") + quote(key) + ":" + value;
+    return *this;
+  }
+  Json& str(std::string_view key, std::string_view value) { return raw(key, quote(value)); }
+  Json& num(std::string_view key, int64_t value) { return raw(key, std::to_string(value)); }
+  std::string done(std::string_view command) {
+    raw("command", quote(command));
+    raw("error", "null");
+    return "{" + body_ + "}\n";
+  }
+  std::string object() const { return "{" + body_ + "}"; }
+
+ private:
+  std::string body_;
+};
+
+// ZooKeeper's AdminServer names, and the four-letter words that alias them.
+const std::map<std::string, std::string, std::less<>> kAliases = {
+    {"ruok", "ruok"},           {"srvr", "server_stats"},       {"server_stats", "server_stats"},
+    {"stat", "stat"},           {"mntr", "monitor"},            {"monitor", "monitor"},
+    {"conf", "configuration"},  {"configuration", "configuration"}, {"cons", "connections"},
+    {"connections", "connections"}, {"wchs", "watch_summary"},  {"watch_summary", "watch_summary"},
+    {"envi", "environment"},    {"environment", "environment"}, {"dirs", "dirs"},
+    {"isro", "is_read_only"},   {"is_read_only", "is_read_only"}, {"srst", "stat_reset"},
+    {"stat_reset", "stat_reset"}, {"crst", "connection_stat_reset"},
+    {"connection_stat_reset", "connection_stat_reset"},
+};
+
+}  // namespace
+
+std::vector<std::string> Server::admin_command_names() const {
+  std::vector<std::string> out;
+  for (const auto& [alias, name] : kAliases)
+    if (alias == name) out.push_back(name);
+  return out;
+}
+
+std::optional<std::string> Server::admin_command(std::string_view requested) {
+  auto it = kAliases.find(requested);
+  if (it == kAliases.end()) return std::nullopt;
+  const std::string& name = it->second;
+  Json j;
+  if (name == "ruok") return j.done(name);
+  if (name == "is_read_only") return j.raw("read_only", "false").done(name);
+  if (name == "stat_reset") {
+    stats_.reset();
+    return j.done(name);
+  }
+  if (name == "connection_stat_reset") {
+    for (auto& [id, ch] : channels_) ch->reset_stats();
+    return j.done(name);
+  }
+  if (name == "monitor") {
+    for (const auto& [key, v] : monitor_values()) v.number ? j.raw(key, v.text) : j.str(key, v.text);
+    return j.done(name);
+  }
+  if (name == "dirs") {
+    return j.num("datadir_size", storage_ ? storage_->snapshot_bytes() : 0)
+        .num("logdir_size", storage_ ? storage_->log_bytes() : 0)
+        .done(name);
+  }
+  auto connections = [&] {
+    std::string list = "[";
+    for (const auto& [id, ch] : channels_) {
+      if (ch->closed()) continue;
+      Json c;
+      c.str("remote_socket_address", ch->remote_address())
+          .num("outstanding_requests", static_cast<int64_t>(ch->outstanding()))
+          .num("packets_received", static_cast<int64_t>(ch->received()))
+          .num("packets_sent", static_cast<int64_t>(ch->sent()));
+      if (ch->session_id() != 0) c.str("session_id", session_hex(ch->session_id())).num("session_timeout", ch->timeout_ms());
+      list += (list.size() > 1 ? "," : "") + c.object();
+    }
+    return list + "]";
+  };
+  if (name == "connections") return j.raw("connections", connections()).raw("secure_connections", "[]").done(name);
+  if (name == "server_stats" || name == "stat") {
+    Json stats;
+    for (const auto& [key, v] : monitor_values()) v.number ? stats.raw(key, v.text) : stats.str(key, v.text);
+    j.str("version", std::string(kZooKeeperVersion)).raw("read_only", "false").raw("server_stats", stats.object());
+    j.num("node_count", static_cast<int64_t>(tree_.node_count()));
+    if (name == "stat") j.raw("connections", connections());
+    return j.done(name);
+  }
+  if (name == "configuration") {
+    return j.num("client_port", client_endpoint().port)
+        .str("client_port_address", client_endpoint().host)
+        .str("data_dir", info_.data_dir)
+        .num("tick_time", config_.server.tick_ms)
+        .num("max_client_cnxns", config_.server.max_client_cnxns)
+        .num("min_session_timeout", config_.server.min_session_timeout())
+        .num("max_session_timeout", config_.server.max_session_timeout())
+        .num("server_id", config_.server.id)
+        .str("transport", config_.plugins.transport)
+        .str("consensus", config_.plugins.consensus)
+        .str("storage", config_.plugins.storage)
+        .done(name);
+  }
+  if (name == "watch_summary") {
+    auto listed = watches_.listed_watches();
+    std::set<const void*> watchers;
+    std::set<std::string> paths;
+    for (const auto& [w, path] : listed) {
+      watchers.insert(w);
+      paths.insert(path);
+    }
+    return j.num("num_connections", static_cast<int64_t>(watchers.size()))
+        .num("num_paths", static_cast<int64_t>(paths.size()))
+        .num("num_total_watches", static_cast<int64_t>(listed.size()))
+        .done(name);
+  }
+  // environment: the envi lines as key/value pairs.
+  std::istringstream lines(four_letter_text("envi"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    size_t eq = line.find('=');
+    if (eq != std::string::npos) j.str(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return j.done(name);
+}
+
+void Server::observe_request(int32_t type, double seconds) {
+  auto it = request_metrics_.find(type);
+  if (it == request_metrics_.end()) {
+    std::string label = std::string("{op=\"") + proto::opcode_name(type) + "\"}";
+    it = request_metrics_
+             .emplace(type, std::make_pair(metrics_.counter("corral_requests_total" + label, "requests answered, by operation"),
+                                           metrics_.histogram("corral_request_seconds" + label,
+                                                              "time from a request's arrival to its reply, by operation")))
+             .first;
+  }
+  it->second.first->inc();
+  it->second.second->observe(seconds);
+}
+
+std::string Server::metrics_text() {
+  size_t ephemerals = 0, outstanding = 0;
+  for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
+  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
+  auto set = [&](const char* name, const char* help, int64_t v) { metrics_.gauge(name, help)->set(v); };
+  set("corral_znodes", "znodes in the tree", static_cast<int64_t>(tree_.node_count()));
+  set("corral_data_bytes", "bytes of data and paths in the tree", tree_.approximate_data_size());
+  set("corral_sessions", "live sessions", static_cast<int64_t>(tree_.sessions().size()));
+  set("corral_ephemerals", "ephemeral znodes", static_cast<int64_t>(ephemerals));
+  set("corral_watches", "watches set", static_cast<int64_t>(watches_.watch_count()));
+  set("corral_connections", "client connections", static_cast<int64_t>(channels_.size()));
+  set("corral_outstanding_requests", "requests received and not yet answered", static_cast<int64_t>(outstanding));
+  set("corral_last_zxid", "zxid of the last applied change", last_zxid());
+  return metrics_.render();
+}
+
+}  // namespace corral::kernel
