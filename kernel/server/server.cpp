@@ -64,9 +64,8 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
       rng_(std::random_device{}()) {
   sdk::LogLevel level;
   if (parse_log_level(config_.server.log_level, level)) log_->set_level(level);
-  m_requests_ = metrics_.counter("corral_requests_total", "client requests received");
+  m_writes_ = metrics_.counter("corral_writes_submitted_total", "client writes handed to consensus");
   m_connections_ = metrics_.counter("corral_connections_total", "client connections accepted");
-  m_latency_ = metrics_.histogram("corral_request_seconds", "request latency");
 }
 
 Server::~Server() { stop(); }
@@ -259,7 +258,7 @@ bool Server::reattach_session(Channel& ch, int64_t id, std::string_view password
 bool Server::touch_session(int64_t id) { return sessions_.touch(id, clock_.steady_ms()); }
 
 Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
-  m_requests_->inc();
+  m_writes_->inc();
   return consensus_->submit(encode_txn(type, session, cxid, payload, ids));
 }
 

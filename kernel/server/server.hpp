@@ -175,9 +175,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   Snapshotter snapshotter_{io_};
   std::vector<std::function<void(const sdk::Result<sdk::Zxid>&)>> snapshot_waiters_;
 
-  sdk::Counter* m_requests_ = nullptr;
+  sdk::Counter* m_writes_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;
-  sdk::Histogram* m_latency_ = nullptr;
 };
 
 }  // namespace corral::kernel

@@ -48,8 +48,6 @@ class WatchManager {
   void trigger(const std::vector<Change>& changes, sdk::Zxid zxid, const DataTree& tree);
 
   size_t watch_count() const { return count_; }
-  size_t watched_paths() const { return data_.size() + child_.size() + persistent_.size() + recursive_.size(); }
-  size_t watcher_count() const { return by_watcher_.size(); }
   // For wchs, wchc and wchp: every (watcher, path) pair with a data or
   // persistent watch. Like ZooKeeper's, these listings leave out one-shot
   // child watches.
