@@ -15,6 +15,10 @@ using proto::OpCode;
 
 namespace {
 
+// Replies a client may leave unread before the server stops reading its
+// requests.
+constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
+
 uint32_t be32(const char* p) {
   return (static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 24) |
          (static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 16) |
@@ -95,7 +99,7 @@ void Channel::on_bytes(sdk::BytesView data) {
   }
   size_t pos = 0;
   const int64_t max_frame = server_.config().server.max_frame_bytes;
-  while (state_ != State::closed && in_.size() - pos >= 4) {
+  while (state_ != State::closed && !reading_paused_ && in_.size() - pos >= 4) {
     int32_t len = static_cast<int32_t>(be32(in_.data() + pos));
     if (len <= 0 || len > max_frame) {
       close("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame));
@@ -104,6 +108,13 @@ void Channel::on_bytes(sdk::BytesView data) {
     if (in_.size() - pos - 4 < static_cast<size_t>(len)) break;
     handle_frame(sdk::BytesView(in_).substr(pos + 4, static_cast<size_t>(len)));
     pos += 4 + static_cast<size_t>(len);
+    // A client that does not read its replies stops being read: its
+    // requests wait (here and in its socket) instead of their replies
+    // piling up in the server's memory.
+    if (out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes) {
+      reading_paused_ = true;
+      link_->pause_reading(true);
+    }
   }
   if (state_ != State::closed) in_.erase(0, pos);
 }
@@ -604,6 +615,14 @@ void Channel::flush_output() {
   if (!out_.empty()) link_->send(std::move(out_));
   out_.clear();
   if (closing_after_flush_) close("");
+}
+
+void Channel::on_drained() {
+  if (reading_paused_ && state_ != State::closed) {
+    reading_paused_ = false;
+    link_->pause_reading(false);
+    on_bytes({});  // the requests that waited
+  }
 }
 
 void Channel::close(const std::string& why) {

@@ -29,6 +29,10 @@ class ChannelLink {
   // Flushes what was sent, then closes; no more input after this.
   virtual void close() = 0;
   virtual std::string remote_address() const = 0;
+  // Bytes sent and not yet written, and a way to stop taking requests from
+  // a client that does not read its replies.
+  virtual size_t queued_bytes() const { return 0; }
+  virtual void pause_reading(bool) {}
 };
 
 class Channel final : public Watcher {
@@ -46,6 +50,8 @@ class Channel final : public Watcher {
   void on_bytes(sdk::BytesView data);
   // The transport lost the connection (client gone).
   void on_disconnected();
+  // All replies sent so far are written: take requests again if paused.
+  void on_drained();
   // Closes the connection (server decision); the session lives on.
   void close(const std::string& why);
 
@@ -113,6 +119,7 @@ class Channel final : public Watcher {
   std::string password_;
   bool has_read_only_ = false;
   bool closing_after_flush_ = false;
+  bool reading_paused_ = false;
   uint64_t received_ = 0, sent_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -39,6 +39,9 @@ class TcpLink final : public ChannelLink, public sdk::ConnectionHandler {
   std::string remote_address() const override { return conn_->remote_address(); }
   void on_data(sdk::BytesView data) override { channel_->on_bytes(data); }
   void on_closed(const Status&) override { channel_->on_disconnected(); }
+  void on_drained() override { channel_->on_drained(); }
+  size_t queued_bytes() const override { return conn_->queued_bytes(); }
+  void pause_reading(bool paused) override { conn_->pause_reading(paused); }
 
  private:
   std::shared_ptr<sdk::Connection> conn_;

@@ -142,3 +142,27 @@ def test_connections_per_ip_are_limited(server_factory):
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_client_that_does_not_read_is_not_read_either(server_factory):
+    """Replies a client leaves unread are bounded: the server stops taking
+    its requests until it reads, then answers every one, in order."""
+    import jute
+    srv = server_factory()
+    c = jute.RawClient(srv.host, srv.port)
+    c.handshake(read_only=False)
+    assert c.request(jute.CREATE, jute.create_body("/big", b"b" * 900_000))[2] == jute.OK
+    requests = b"".join(jute.frame(jute.Writer().int(100 + i).int(jute.GET_DATA).bytes() + jute.path_watch("/big"))
+                        for i in range(300))
+    c.send(requests)  # 300 replies of 900 KB: 270 MB if all were answered at once
+    time.sleep(1.0)
+    cons = srv.four("cons")
+    local = "%s:%d" % c.sock.getsockname()
+    line = next(l for l in cons.splitlines() if local in l)
+    recved = int(line.split("recved=")[1].split(",")[0])
+    assert recved < 40, line  # handshake + create + the first getData replies up to the limit
+    c.sock.settimeout(20)
+    for i in range(300):
+        xid, _, err, r = c._read_reply()
+        assert (xid, err) == (100 + i, jute.OK) and len(r.buffer()) == 900_000
+    c.close()

@@ -97,6 +97,8 @@ class TcpConnection final : public corral::sdk::Connection,
         self->write();
       } else if (self->closed_) {
         self->shutdown();
+      } else if (self->handler_) {
+        self->handler_->on_drained();
       }
     });
   }

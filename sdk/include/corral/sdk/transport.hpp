@@ -24,6 +24,9 @@ class ConnectionHandler {
   // The stream ended: peer closed (status ok) or an error (status says which).
   // Not called after the owner itself calls close().
   virtual void on_closed(const Status& why) = 0;
+  // Everything queued with send() has been written (after a time when it
+  // had not): lets the owner resume reading from a slow consumer.
+  virtual void on_drained() {}
 };
 
 class Connection {
