@@ -74,7 +74,7 @@ void Snapshotter::read_more() {
         finish(st);
         return;
       }
-      read_more();
+      wait_for_sink();
       return;
     }
     if (ec != boost::asio::error::eof) {
@@ -98,6 +98,19 @@ void Snapshotter::read_more() {
   });
 }
 
+void Snapshotter::wait_for_sink() {
+  // While the sink is behind, the pipe fills and the child waits for it.
+  if (sink_->queued_bytes() <= kMaxQueued) {
+    read_more();
+    return;
+  }
+  if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  timer_->expires_after(std::chrono::milliseconds(5));
+  timer_->async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (!ec && *alive && sink_) wait_for_sink();
+  });
+}
+
 void Snapshotter::finish(const Status& st) {
   if (child_ > 0) {
     ::kill(child_, SIGKILL);
@@ -106,6 +119,7 @@ void Snapshotter::finish(const Status& st) {
     child_ = -1;
   }
   pipe_.reset();
+  timer_.reset();
   if (!st && sink_) sink_->abort();
   // The sink may be the caller of this (commit's callback): destroy it later.
   std::shared_ptr<sdk::SnapshotSink> old(std::move(sink_));
@@ -126,6 +140,7 @@ void Snapshotter::cancel() {
     child_ = -1;
   }
   pipe_.reset();
+  timer_.reset();
   if (sink_) sink_->abort();
   sink_.reset();
   done_ = nullptr;

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -32,11 +33,14 @@ class Snapshotter {
 
  private:
   void read_more();
+  void wait_for_sink();
+  static constexpr size_t kMaxQueued = 64u << 20;
   void finish(const sdk::Status& st);
 
   boost::asio::io_context& io_;
   pid_t child_ = -1;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pipe_;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
   std::unique_ptr<sdk::SnapshotSink> sink_;
   std::function<void(const sdk::Status&)> done_;
   std::vector<char> buf_;

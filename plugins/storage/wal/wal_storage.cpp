@@ -416,6 +416,11 @@ class WalStorage final : public Storage {
       cv_.notify_one();
     }
 
+    size_t queued_bytes() const override {
+      std::lock_guard<std::mutex> lock(mu_);
+      return queue_.size();
+    }
+
     void abort() override {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -528,7 +533,7 @@ class WalStorage final : public Storage {
     std::string tmp_;
     std::shared_ptr<bool> alive_;
     std::thread thread_;
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable cv_;
     std::string queue_;
     bool committing_ = false, aborting_ = false;

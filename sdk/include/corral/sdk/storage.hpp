@@ -44,6 +44,10 @@ class SnapshotSink {
   // Abandons it; nothing becomes visible. Also done by the destructor if
   // neither commit() nor abort() was called.
   virtual void abort() = 0;
+  // Bytes accepted by write() and not yet on their way to disk; the kernel
+  // waits for this to fall before it writes more, so a slow disk slows the
+  // snapshot instead of growing memory.
+  virtual size_t queued_bytes() const { return 0; }
 };
 
 class Storage : public Plugin {
