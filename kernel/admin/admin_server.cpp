@@ -1,5 +1,6 @@
 #include "admin/admin_server.hpp"
 
+#include "corral/sdk/json.hpp"
 #include "server/server.hpp"
 
 namespace corral::kernel {
@@ -13,14 +14,7 @@ std::string http(int code, const char* reason, const std::string& type, const st
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
-std::string json_error(const std::string& message) {
-  std::string m;
-  for (char c : message) {
-    if (c == '"' || c == '\\') m += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) m += c;
-  }
-  return "{\"error\":\"" + m + "\"}\n";
-}
+std::string json_error(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 
+#include "corral/sdk/json.hpp"
 #include "server/channel.hpp"
 #include "server/server.hpp"
 
@@ -10,34 +11,19 @@ namespace corral::kernel {
 
 namespace {
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      out += b;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+using sdk::json_quote;
 
 // Builds one JSON object, fields in insertion order.
 class Json {
  public:
   Json& raw(std::string_view key, const std::string& value) {
-    body_ += (body_.empty() ? "" : ",") + quote(key) + ":" + value;
+    body_ += (body_.empty() ? "" : ",") + json_quote(key) + ":" + value;
     return *this;
   }
-  Json& str(std::string_view key, std::string_view value) { return raw(key, quote(value)); }
+  Json& str(std::string_view key, std::string_view value) { return raw(key, json_quote(value)); }
   Json& num(std::string_view key, int64_t value) { return raw(key, std::to_string(value)); }
   std::string done(std::string_view command) {
-    raw("command", quote(command));
+    raw("command", json_quote(command));
     raw("error", "null");
     return "{" + body_ + "}\n";
   }
@@ -130,16 +116,10 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
         .done(name);
   }
   if (name == "watch_summary") {
-    auto listed = watches_.listed_watches();
-    std::set<const void*> watchers;
-    std::set<std::string> paths;
-    for (const auto& [w, path] : listed) {
-      watchers.insert(w);
-      paths.insert(path);
-    }
-    return j.num("num_connections", static_cast<int64_t>(watchers.size()))
-        .num("num_paths", static_cast<int64_t>(paths.size()))
-        .num("num_total_watches", static_cast<int64_t>(listed.size()))
+    WatchManager::Summary sum = watches_.summary();
+    return j.num("num_connections", static_cast<int64_t>(sum.connections))
+        .num("num_paths", static_cast<int64_t>(sum.paths))
+        .num("num_total_watches", static_cast<int64_t>(sum.watches))
         .done(name);
   }
   // environment: the envi lines as key/value pairs.

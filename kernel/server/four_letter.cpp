@@ -129,15 +129,9 @@ std::string Server::four_letter_text(std::string_view word) {
     return o.str();
   }
   if (word == "wchs") {
-    auto listed = watches_.listed_watches();
-    std::set<const void*> watchers;
-    std::set<std::string> paths;
-    for (const auto& [w, path] : listed) {
-      watchers.insert(w);
-      paths.insert(path);
-    }
-    o << watchers.size() << " connections watching " << paths.size() << " paths\n";
-    o << "Total watches:" << listed.size() << "\n";
+    WatchManager::Summary sum = watches_.summary();
+    o << sum.connections << " connections watching " << sum.paths << " paths\n";
+    o << "Total watches:" << sum.watches << "\n";
     return o.str();
   }
   if (word == "wchc" || word == "wchp") {

@@ -111,7 +111,7 @@ void Snapshotter::wait_for_sink() {
   });
 }
 
-void Snapshotter::finish(const Status& st) {
+void Snapshotter::stop_child() {
   if (child_ > 0) {
     ::kill(child_, SIGKILL);
     while (::waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
@@ -120,6 +120,10 @@ void Snapshotter::finish(const Status& st) {
   }
   pipe_.reset();
   timer_.reset();
+}
+
+void Snapshotter::finish(const Status& st) {
+  stop_child();
   if (!st && sink_) sink_->abort();
   // The sink may be the caller of this (commit's callback): destroy it later.
   std::shared_ptr<sdk::SnapshotSink> old(std::move(sink_));
@@ -133,14 +137,7 @@ void Snapshotter::cancel() {
   if (!running()) return;
   *alive_ = false;
   alive_ = std::make_shared<bool>(true);
-  if (child_ > 0) {
-    ::kill(child_, SIGKILL);
-    while (::waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    child_ = -1;
-  }
-  pipe_.reset();
-  timer_.reset();
+  stop_child();
   if (sink_) sink_->abort();
   sink_.reset();
   done_ = nullptr;

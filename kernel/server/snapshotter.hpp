@@ -34,6 +34,8 @@ class Snapshotter {
  private:
   void read_more();
   void wait_for_sink();
+  // Kills the child if it still runs and drops the pipe and timer.
+  void stop_child();
   static constexpr size_t kMaxQueued = 64u << 20;
   void finish(const sdk::Status& st);
 

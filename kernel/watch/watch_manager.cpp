@@ -74,6 +74,17 @@ std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() con
   return out;
 }
 
+WatchManager::Summary WatchManager::summary() const {
+  auto listed = listed_watches();
+  std::unordered_set<const Watcher*> watchers;
+  std::unordered_set<std::string_view> paths;
+  for (const auto& [w, path] : listed) {
+    watchers.insert(w);
+    paths.insert(path);
+  }
+  return {watchers.size(), paths.size(), listed.size()};
+}
+
 void WatchManager::remove_watcher(Watcher* w) {
   auto it = by_watcher_.find(w);
   if (it == by_watcher_.end()) return;

@@ -52,6 +52,12 @@ class WatchManager {
   // persistent watch. Like ZooKeeper's, these listings leave out one-shot
   // child watches.
   std::vector<std::pair<Watcher*, std::string>> listed_watches() const;
+  // wchs: how many connections watch how many paths with how many watches,
+  // over the listed watches.
+  struct Summary {
+    size_t connections = 0, paths = 0, watches = 0;
+  };
+  Summary summary() const;
 
  private:
   enum Table : char { kData = 'd', kChild = 'c', kPersistent = 'p', kRecursive = 'r' };

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "corral/sdk/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
 
@@ -14,16 +15,7 @@ using namespace corral::sdk;
 using corral::proto::CreateMode;
 using corral::proto::Err;
 
-// Minimal JSON string escaping for the values we publish.
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out + "\"";
-}
+using corral::sdk::json_quote;
 
 class ServerInfoRecipe final : public Recipe {
  public:
@@ -63,8 +55,8 @@ class ServerInfoRecipe final : public Recipe {
 
   std::string document() const {
     const ServerInfo& s = host_->server();
-    return "{\"id\":" + std::to_string(s.server_id) + ",\"version\":" + quoted(s.version) +
-           ",\"client_address\":" + quoted(s.client_address) + ",\"role\":" + quoted(role_name(recipes_->role())) +
+    return "{\"id\":" + std::to_string(s.server_id) + ",\"version\":" + json_quote(s.version) +
+           ",\"client_address\":" + json_quote(s.client_address) + ",\"role\":" + json_quote(role_name(recipes_->role())) +
            ",\"last_zxid\":" + std::to_string(recipes_->last_applied()) +
            ",\"started_ms\":" + std::to_string(started_ms_) +
            ",\"updated_ms\":" + std::to_string(host_->clock().wall_ms()) + "}";

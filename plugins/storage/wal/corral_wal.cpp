@@ -11,6 +11,7 @@
 #include "corral/proto/codes.hpp"
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
+#include "corral/sdk/json.hpp"
 #include "tree/txn.hpp"
 #include "wal_format.hpp"
 
@@ -58,23 +59,6 @@ std::string hex(sdk::Zxid z) {
   char b[32];
   std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(z));
   return b;
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      out += b;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 // What a record's body says, for people: operation, session, and the path.
@@ -155,9 +139,9 @@ int dump(const std::string& dir, bool json, sdk::Zxid from, sdk::Zxid to) {
       if (json) {
         std::printf("{\"zxid\":%lld,\"time_ms\":%lld,\"op\":%s,\"session\":%lld,\"cxid\":%d,\"path\":%s,\"file\":%s,"
                     "\"offset\":%zu,\"bytes\":%zu}\n",
-                    static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms), json_string(d.op).c_str(),
-                    static_cast<long long>(d.session), d.cxid, json_string(d.path).c_str(),
-                    json_string(fs::path(f.segments[i].second).filename().string()).c_str(), offset, e.body.size());
+                    static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms), sdk::json_quote(d.op).c_str(),
+                    static_cast<long long>(d.session), d.cxid, sdk::json_quote(d.path).c_str(),
+                    sdk::json_quote(fs::path(f.segments[i].second).filename().string()).c_str(), offset, e.body.size());
       } else {
         std::printf("%s  %lld  %-14s session %s cxid %d  %s\n", hex(e.zxid).c_str(), static_cast<long long>(e.time_ms),
                     d.op.c_str(), hex(d.session).c_str(), d.cxid, d.path.c_str());
