@@ -180,12 +180,12 @@ Status check_known_keys(const toml::table& t, std::string_view section,
 Status extract(Config& c) {
   const std::string& src = c.source;
   toml::table& root = c.root();
-  static const std::set<std::string> kSections = {"server", "plugins", "transport", "consensus",
+  static const std::set<std::string> kSections = {"server", "plugins", "ensemble", "transport", "consensus",
                                                   "election", "storage", "discovery", "recipe"};
   for (auto&& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return {Errc::invalid_argument, where(src, v) + ": unknown section '" + std::string(k.str()) +
-                                          "' (known: server, plugins, and one table per plugin kind)"};
+                                          "' (known: server, plugins, ensemble, and one table per plugin kind)"};
     }
     if (!v.is_table()) return wrong_type(src, k.str(), v, "a table");
   }
@@ -263,10 +263,116 @@ Status extract(Config& c) {
     auto v = plugins.get_string(key, "x");
     if (v && v.value().empty()) return plugins.invalid(key, "a plugin name");
   }
+
+  if (const toml::table* e = root["ensemble"].as_table()) {
+    Status st = check_known_keys(*e, "ensemble", {"servers", "listen_on_all_addresses"}, src);
+    if (!st) return st;
+  }
+  TableView ensemble(root["ensemble"].as_table(), "ensemble", src);
+  EnsembleConfig& ec = c.ensemble;
+  std::vector<std::string> servers;
+  CORRAL_TRY_ASSIGN(servers, ensemble.get_string_list("servers", {}));
+  CORRAL_TRY_ASSIGN(ec.listen_on_all_addresses,
+                    ensemble.get_bool("listen_on_all_addresses", ec.listen_on_all_addresses));
+  ec.members.clear();
+  for (const std::string& text : servers) {
+    size_t eq = text.find('=');
+    sdk::ServerId id = 0;
+    std::string error = "\"N=host:quorumPort:electionPort[:participant|observer][;clientPort]\", e.g. "
+                        "\"1=node1:2888:3888\"";
+    sdk::PeerSpec m;
+    if (eq == std::string::npos ||
+        std::from_chars(text.data(), text.data() + eq, id).ptr != text.data() + eq || id <= 0 ||
+        !parse_member(id, std::string_view(text).substr(eq + 1), m, error))
+      return ensemble.invalid("servers", "entries like " + error + " (found \"" + text + "\")");
+    if (ec.member(id)) return ensemble.invalid("servers", "one entry per server id (" + std::to_string(id) + " twice)");
+    ec.members.push_back(m);
+  }
+  std::sort(ec.members.begin(), ec.members.end(),
+            [](const sdk::PeerSpec& a, const sdk::PeerSpec& b) { return a.id < b.id; });
+  if (pc.consensus != "standalone") {
+    if (ec.members.empty())
+      return ensemble.invalid("servers", "the ensemble's members (consensus \"" + pc.consensus +
+                                             "\" replicates), e.g. [\"1=node1:2888:3888\", \"2=node2:2888:3888\", "
+                                             "\"3=node3:2888:3888\"]");
+    if (!ec.member(sc.id))
+      return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
+                                             " (server.id, or myid in the data directory)");
+    size_t voters = 0;
+    for (const auto& m : ec.members) voters += m.observer ? 0 : 1;
+    if (voters == 0) return ensemble.invalid("servers", "at least one participant (not every member an observer)");
+  }
   return {};
 }
 
 }  // namespace
+
+const sdk::PeerSpec* EnsembleConfig::member(sdk::ServerId id) const {
+  for (const auto& m : members)
+    if (m.id == id) return &m;
+  return nullptr;
+}
+
+bool parse_member(sdk::ServerId id, std::string_view text, sdk::PeerSpec& out, std::string& error) {
+  auto port = [](std::string_view v, uint16_t& p) {
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size() || n == 0 || n > 65535) return false;
+    p = static_cast<uint16_t>(n);
+    return true;
+  };
+  sdk::PeerSpec m;
+  m.id = id;
+  std::string_view addr = text, client;
+  if (size_t semi = text.find(';'); semi != std::string_view::npos) {
+    addr = text.substr(0, semi);
+    client = text.substr(semi + 1);
+  }
+  // host may be a bracketed IPv6 address.
+  std::string_view rest = addr;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return error = "an IPv6 address in brackets", false;
+    m.host = std::string(rest.substr(1, close - 1));
+    rest = rest.substr(close + 1);
+    if (rest.empty() || rest[0] != ':') return error = "host:quorumPort:electionPort", false;
+    rest = rest.substr(1);
+  } else {
+    size_t colon = rest.find(':');
+    if (colon == std::string_view::npos) return error = "host:quorumPort:electionPort", false;
+    m.host = std::string(rest.substr(0, colon));
+    rest = rest.substr(colon + 1);
+  }
+  std::vector<std::string_view> parts;
+  while (true) {
+    size_t colon = rest.find(':');
+    parts.push_back(rest.substr(0, colon));
+    if (colon == std::string_view::npos) break;
+    rest = rest.substr(colon + 1);
+  }
+  if (m.host.empty() || parts.size() < 2 || parts.size() > 3 || !port(parts[0], m.quorum_port) ||
+      !port(parts[1], m.election_port))
+    return error = "host:quorumPort:electionPort with ports 1..65535", false;
+  if (parts.size() == 3) {
+    if (parts[2] == "observer") m.observer = true;
+    else if (parts[2] != "participant") return error = "participant or observer after the ports", false;
+  }
+  if (!client.empty()) {
+    size_t colon = client.rfind(':');
+    std::string_view p = colon == std::string_view::npos ? client : client.substr(colon + 1);
+    if (!port(p, m.client_port)) return error = "a client port 1..65535 after ';'", false;
+  }
+  out = std::move(m);
+  return true;
+}
+
+std::string format_member(const sdk::PeerSpec& m) {
+  std::string host = m.host.find(':') != std::string::npos ? "[" + m.host + "]" : m.host;
+  std::string s = host + ":" + std::to_string(m.quorum_port) + ":" + std::to_string(m.election_port) + ":" +
+                  (m.observer ? "observer" : "participant");
+  if (m.client_port) s += ";" + std::to_string(m.client_port);
+  return s;
+}
 
 Config::Config() : root_(std::make_unique<toml::table>()) {}
 Config::~Config() = default;
@@ -307,6 +413,12 @@ std::string Config::to_toml() const {
   set("plugins.transport", toml::value<std::string>(plugins.transport));
   set("plugins.consensus", toml::value<std::string>(plugins.consensus));
   set("plugins.storage", toml::value<std::string>(plugins.storage));
+  if (!ensemble.members.empty()) {
+    toml::array servers;
+    for (const auto& m : ensemble.members) servers.push_back(std::to_string(m.id) + "=" + format_member(m));
+    set("ensemble.servers", std::move(servers));
+    set("ensemble.listen_on_all_addresses", toml::value<bool>(ensemble.listen_on_all_addresses));
+  }
   std::ostringstream out;
   out << t;
   return out.str();
@@ -348,6 +460,10 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   std::string admin_host = "0.0.0.0";
   int64_t admin_port = 8080;
   bool admin_enabled = true;
+  std::vector<std::string> servers;  // "N=host:port:port..."
+  std::string peer_type;
+  bool standalone_enabled = true;
+  std::string data_dir;
   std::string line;
   int lineno = 0;
   auto number = [&](const std::string& key, const std::string& v, int64_t& out) -> Status {
@@ -380,6 +496,7 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "clientPortAddress") {
       host = value;
     } else if (key == "dataDir") {
+      data_dir = value;
       (void)set_dotted(root, "server.data_dir", toml::value<std::string>(value));
     } else if (key == "tickTime") {
       st = number(key, value, n);
@@ -408,6 +525,32 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "znode.container.checkIntervalMs") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.container_check_interval_ms", toml::value<int64_t>(n));
+    } else if (key.rfind("server.", 0) == 0) {
+      sdk::ServerId id = 0;
+      std::string_view digits = std::string_view(key).substr(7);
+      sdk::PeerSpec m;
+      std::string error;
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), id).ptr != digits.data() + digits.size() ||
+          id <= 0)
+        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": '" + key +
+                                                  "' must be server.N with N a positive server id"};
+      if (!parse_member(id, value, m, error))
+        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": " + key + " must be " + error +
+                                                  ", found '" + value + "'"};
+      servers.push_back(std::to_string(id) + "=" + value);
+    } else if (key == "initLimit" || key == "syncLimit") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, key == "initLimit" ? "consensus.zab.init_limit" : "consensus.zab.sync_limit",
+                               toml::value<int64_t>(n));
+    } else if (key == "peerType") {
+      peer_type = value;
+    } else if (key == "standaloneEnabled") {
+      standalone_enabled = value != "false";
+    } else if (key == "quorumListenOnAllIPs") {
+      (void)set_dotted(root, "ensemble.listen_on_all_addresses", toml::value<bool>(value == "true"));
+    } else if (key == "electionAlg" || key == "reconfigEnabled" || key == "dynamicConfigFile") {
+      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
+                         "' (Corral elects with plugins.election and has no dynamic reconfiguration)");
     } else if (key == "4lw.commands.whitelist") {
       toml::array words;
       std::stringstream ss(value);
@@ -424,6 +567,37 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   }
   if (port <= 0 || port > 65535)
     return Status{Errc::invalid_argument, path + ": clientPort must be 1..65535"};
+  // An ensemble, as ZooKeeper reads it: the server.N lines and dataDir/myid.
+  // One server with standaloneEnabled (the default) runs standalone.
+  if (servers.size() > 1 || (servers.size() == 1 && !standalone_enabled)) {
+    std::string myid_path = (data_dir.empty() ? std::string("data") : data_dir) + "/myid";
+    std::ifstream myid(myid_path);
+    std::string text;
+    int64_t id = 0;
+    if (!myid || !std::getline(myid, text))
+      return Status{Errc::invalid_argument, path + " lists an ensemble (server.N lines) but " + myid_path +
+                                                " cannot be read: write this server's id there, as ZooKeeper needs"};
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0)
+      return Status{Errc::invalid_argument, myid_path + ": must hold this server's id, a positive integer; found '" +
+                                                text + "'"};
+    (void)set_dotted(root, "server.id", toml::value<int64_t>(id));
+    toml::array list;
+    for (const auto& s : servers) list.push_back(s);
+    (void)set_dotted(root, "ensemble.servers", std::move(list));
+    (void)set_dotted(root, "plugins.consensus", toml::value<std::string>("zab"));
+    (void)set_dotted(root, "plugins.election", toml::value<std::string>("fle"));
+    // peerType=observer must agree with the server's own line, as in ZooKeeper.
+    std::string own = std::to_string(id) + "=";
+    for (const auto& s : servers) {
+      if (s.rfind(own, 0) != 0) continue;
+      bool line_observer = s.find(":observer") != std::string::npos;
+      if (!peer_type.empty() && (peer_type == "observer") != line_observer)
+        return Status{Errc::invalid_argument, path + ": peerType=" + peer_type + " but server." + std::to_string(id) +
+                                                  " is " + (line_observer ? "an observer" : "a participant")};
+    }
+  }
   (void)set_dotted(root, "server.client_address",
                    toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
   if (admin_enabled && admin_port > 0 && admin_port <= 65535)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "corral/sdk/host.hpp"
+#include "corral/sdk/peers.hpp"
 #include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
 
@@ -56,6 +57,23 @@ struct PluginsConfig {
   std::vector<std::string> recipes;
 };
 
+// The members of a replicated ensemble (consensus "zab").
+struct EnsembleConfig {
+  std::vector<sdk::PeerSpec> members;  // sorted by id; empty for a standalone server
+  // Listen for peers on every address instead of this server's own entry
+  // (ZooKeeper's quorumListenOnAllIPs).
+  bool listen_on_all_addresses = false;
+
+  const sdk::PeerSpec* member(sdk::ServerId id) const;
+};
+
+// Parses one member as ZooKeeper writes it after "server.N=":
+// "host:quorumPort:electionPort[:participant|observer][;[clientHost:]clientPort]".
+// False with `error` set when it is malformed.
+bool parse_member(sdk::ServerId id, std::string_view text, sdk::PeerSpec& out, std::string& error);
+// The same member written back.
+std::string format_member(const sdk::PeerSpec& m);
+
 class Config {
  public:
   Config();
@@ -65,6 +83,7 @@ class Config {
 
   ServerConfig server;
   PluginsConfig plugins;
+  EnsembleConfig ensemble;
   // Where the settings came from, for messages: "corral.toml", "zoo.cfg", "defaults".
   std::string source = "defaults";
 

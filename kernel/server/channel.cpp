@@ -146,6 +146,12 @@ void Channel::handle_connect(sdk::BytesView frame) {
   }
   received_++;
   server_.stats().packets_received++;
+  if (!server_.serving()) {
+    // As ZooKeeper: a server without a leader takes no sessions; the client
+    // tries the next server of its connection string.
+    close("this server is not serving clients: it has no leader");
+    return;
+  }
   if (req.last_zxid_seen > server_.last_zxid()) {
     char buf[160];
     std::snprintf(buf, sizeof buf,

@@ -7,6 +7,7 @@
 #include "admin/admin_server.hpp"
 #include "corral/proto/jute.hpp"
 #include "server/channel.hpp"
+#include "corral/sdk/msgpack.hpp"
 #include "tree/txn.hpp"
 
 namespace corral::kernel {
@@ -129,6 +130,14 @@ Status Server::start() {
     recipes.push_back(r.value());
   }
 
+  if (config_.plugins.consensus != "standalone") {
+    TcpPeerNetwork::Options po;
+    po.listen_on_all_addresses = config_.ensemble.listen_on_all_addresses;
+    peers_ = std::make_unique<TcpPeerNetwork>(*transport_, *log_, config_.server.id, config_.ensemble.members, po);
+    Status pst = peers_->start();
+    if (!pst) return pst;
+  }
+
   Status st = recover();
   if (!st) return st;
 
@@ -153,6 +162,7 @@ Status Server::start() {
   }
   tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
                                    [this] { tick(); });
+  consensus_tick();
   schedule_container_check();
   if (admin_) log_->info("admin endpoint on http://" + admin_endpoint().to_string() + "/commands and /metrics");
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
@@ -172,20 +182,23 @@ Status Server::recover() {
     tree_ = std::move(tree.value());
   }
   state_machine_.set_last_applied(r.snapshot_zxid);
-  size_t replayed = 0;
-  Status st = storage_->read_log(r.snapshot_zxid, [&](const sdk::LogEntry& e) {
-    state_machine_.apply(e);
-    ++replayed;
-    return true;
-  });
+  track_all_sessions();
+  // Consensus applies what of the log it knows to be committed.
+  recovering_ = true;
+  replayed_ = 0;
+  Status st = consensus_->start(*this, r);
+  recovering_ = false;
   if (!st) return st;
+  if (replayed_ || r.snapshot_zxid)
+    log_->info("recovered " + std::to_string(tree_.node_count()) + " znodes and " +
+               std::to_string(tree_.sessions().size()) + " sessions (snapshot at zxid " + session_hex(r.snapshot_zxid) +
+               ", " + std::to_string(replayed_) + " log entries replayed)");
+  return {};
+}
+
+void Server::track_all_sessions() {
   int64_t now = clock_.steady_ms();
   for (const auto& [id, s] : tree_.sessions()) sessions_.track(id, s.timeout_ms, now);
-  if (replayed || r.snapshot_zxid)
-    log_->info("recovered " + std::to_string(tree_.node_count()) + " znodes and " +
-               std::to_string(tree_.sessions().size()) + " sessions (" + std::to_string(replayed) +
-               " log entries replayed)");
-  return consensus_->start(*this, r);
 }
 
 void Server::stop() {
@@ -201,7 +214,9 @@ void Server::stop() {
   for (auto& [id, ch] : channels_) open.push_back(ch.get());
   for (Channel* ch : open) ch->close("server shutting down");
   snapshotter_.cancel();
+  consensus_timer_.reset();
   if (consensus_) consensus_->stop();
+  if (peers_) peers_->stop();
   if (storage_) storage_->close();
   channels_.clear();
 }
@@ -255,10 +270,51 @@ bool Server::reattach_session(Channel& ch, int64_t id, std::string_view password
   }
   session_channels_[id] = &ch;
   sessions_.track(id, timeout_ms, clock_.steady_ms());
+  if (peers_) touched_sessions_.push_back(id);
   return true;
 }
 
-bool Server::touch_session(int64_t id) { return sessions_.touch(id, clock_.steady_ms()); }
+bool Server::touch_session(int64_t id) {
+  if (!sessions_.touch(id, clock_.steady_ms())) return false;
+  if (peers_) touched_sessions_.push_back(id);
+  return true;
+}
+
+bool Server::serving() const {
+  sdk::Role r = consensus_ ? consensus_->role() : sdk::Role::looking;
+  return r != sdk::Role::looking;
+}
+
+sdk::ConsensusStatus Server::consensus_status() const {
+  return consensus_ ? consensus_->status() : sdk::ConsensusStatus{};
+}
+
+sdk::Bytes Server::take_session_activity() {
+  // Every session attached here counts as heard from: its client pings this
+  // server, not the leader.
+  for (const auto& [id, ch] : session_channels_) touched_sessions_.push_back(id);
+  std::sort(touched_sessions_.begin(), touched_sessions_.end());
+  touched_sessions_.erase(std::unique(touched_sessions_.begin(), touched_sessions_.end()), touched_sessions_.end());
+  sdk::Bytes out;
+  sdk::MsgpackWriter w(out);
+  w.array(static_cast<uint32_t>(touched_sessions_.size()));
+  for (int64_t id : touched_sessions_) w.integer(id);
+  touched_sessions_.clear();
+  return out;
+}
+
+void Server::session_activity(sdk::ServerId from, sdk::BytesView activity) {
+  sdk::MsgpackReader r(activity);
+  uint32_t n = r.array();
+  int64_t now = clock_.steady_ms();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) sessions_.touch(r.integer(), now);
+  if (!r.ok()) log_->warn("ignoring malformed session activity from server " + std::to_string(from));
+}
+
+void Server::consensus_tick() {
+  consensus_->tick(clock_.steady_ms());
+  consensus_timer_ = executor_.schedule(std::chrono::milliseconds(20), [this] { consensus_tick(); });
+}
 
 Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
   m_writes_->inc();
@@ -269,6 +325,7 @@ void Server::sync(std::function<void(const Status&)> done) { consensus_->sync(st
 
 void Server::apply(const sdk::LogEntry& entry) {
   ApplyOutcome out = state_machine_.apply(entry);
+  if (recovering_) ++replayed_;
   const auto type = static_cast<proto::OpCode>(out.type);
   if (type == proto::OpCode::create_session) {
     if (const SessionRecord* s = tree_.session(out.session))
@@ -277,7 +334,7 @@ void Server::apply(const sdk::LogEntry& entry) {
     sessions_.forget(out.session);
   }
   watches_.trigger(out.changes, entry.zxid, tree_);
-  if (!snapshotter_.running() && storage_->snapshot_due()) take_snapshot(nullptr);
+  if (!recovering_ && !snapshotter_.running() && storage_->snapshot_due()) take_snapshot(nullptr);
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;
   Channel* ch = it->second;
@@ -345,6 +402,10 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   if (!tree) return tree.status();
   tree_ = std::move(tree.value());
   state_machine_.set_last_applied(zxid);
+  sessions_.clear();
+  track_all_sessions();
+  log_->info("loaded the leader's snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(tree_.node_count()) +
+             " znodes, " + std::to_string(tree_.sessions().size()) + " sessions");
   return {};
 }
 
@@ -355,6 +416,10 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
     std::vector<Channel*> open;
     for (auto& [id, ch] : channels_) open.push_back(ch.get());
     for (Channel* ch : open) ch->close("this server lost its leader");
+  } else if (role == sdk::Role::leading) {
+    // The new leader owns session expiry: every session gets a full timeout
+    // from now, as in ZooKeeper, since its clients may be moving here.
+    track_all_sessions();
   }
 }
 
@@ -419,6 +484,8 @@ void Server::schedule_container_check() {
 
 void Server::tick() {
   int64_t now = clock_.steady_ms();
+  // Only the server that orders writes expires sessions; others keep their
+  // bookkeeping from growing unbounded.
   if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {
     for (int64_t id : sessions_.take_expired(now)) {
       log_->info("session " + session_hex(id) + " expired");
@@ -430,7 +497,6 @@ void Server::tick() {
       }
     }
   }
-  consensus_->tick(now);
   tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
                                    [this] { tick(); });
 }

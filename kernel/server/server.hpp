@@ -16,6 +16,7 @@
 #include "corral/sdk/storage.hpp"
 #include "corral/sdk/transport.hpp"
 #include "plugin/host_services.hpp"
+#include "peer/peer_network.hpp"
 #include "plugin/loader.hpp"
 #include "server/snapshotter.hpp"
 #include "session/session_tracker.hpp"
@@ -84,6 +85,12 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms);
   // Keeps the session alive; false if it expired.
   bool touch_session(int64_t id);
+  // True when this server takes client sessions (it has a leader or is one).
+  bool serving() const;
+  // What consensus reports, for srvr/mntr and the admin endpoint.
+  sdk::ConsensusStatus consensus_status() const;
+  // The ensemble's members as configured (empty when standalone).
+  const std::vector<sdk::PeerSpec>& members() const { return config_.ensemble.members; }
   // Orders a client write.
   sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids);
   // ZooKeeper's sync for a channel.
@@ -117,19 +124,22 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
  private:
   // ---- ConsensusHost ----
   sdk::Storage& storage() override { return *storage_; }
-  sdk::PeerNetwork* peers() override { return nullptr; }
+  sdk::PeerNetwork* peers() override { return peers_.get(); }
   sdk::Election* election() override { return election_.get(); }
   void apply(const sdk::LogEntry& entry) override;
   void rejected(const sdk::LogEntry& entry, const sdk::Status& why) override;
   void take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> done) override;
   sdk::Status load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) override;
   void role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) override;
-  sdk::Bytes take_session_activity() override { return {}; }
-  void session_activity(sdk::ServerId, sdk::BytesView) override {}
+  sdk::Bytes take_session_activity() override;
+  void session_activity(sdk::ServerId from, sdk::BytesView activity) override;
 
   template <class Interface>
   sdk::Result<std::shared_ptr<Interface>> load_plugin(sdk::PluginKind kind, const std::string& name);
   sdk::Status recover();
+  // Restarts every session's deadline from now (a new leader, a new tree).
+  void track_all_sessions();
+  void consensus_tick();
   void on_accept(std::shared_ptr<sdk::Connection> conn);
   void tick();
   void schedule_container_check();
@@ -155,6 +165,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::shared_ptr<sdk::Discovery> discovery_;
   std::vector<std::shared_ptr<sdk::Recipe>> recipes_;
   std::unique_ptr<sdk::Listener> listener_;
+  std::unique_ptr<TcpPeerNetwork> peers_;  // an ensemble's; null when standalone
 
   DataTree tree_;
   StateMachine state_machine_{tree_};
@@ -170,7 +181,12 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   uint64_t next_channel_id_ = 1;
   int64_t session_counter_ = 0;
   std::mt19937_64 rng_;
-  std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_;
+  std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_, consensus_timer_;
+  // Sessions whose clients were heard from since the leader last asked
+  // (a follower reports them with its pings).
+  std::vector<int64_t> touched_sessions_;
+  bool recovering_ = false;
+  size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;
   Snapshotter snapshotter_{io_};
   std::vector<std::function<void(const sdk::Result<sdk::Zxid>&)>> snapshot_waiters_;

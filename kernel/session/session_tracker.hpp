@@ -22,6 +22,11 @@ class SessionTracker {
   // False if the session is unknown (expired or closed).
   bool touch(int64_t session, int64_t now_ms);
   void forget(int64_t session);
+  // Forgets every session (the tree was replaced).
+  void clear() {
+    sessions_.clear();
+    buckets_.clear();
+  }
   bool tracked(int64_t session) const { return sessions_.count(session) != 0; }
   // Sessions whose deadline passed by `now_ms`; they stay tracked (marked
   // expiring) until forget(), so they are reported once.

@@ -59,12 +59,13 @@ def test_zoo_cfg_is_understood(tmp_path):
     port = free_port()
     cfg = tmp_path / "zoo.cfg"
     cfg.write_text(f"tickTime=500\ndataDir={tmp_path}/zk\nclientPort={port}\n"
-                   "clientPortAddress=127.0.0.1\ninitLimit=10\n")
+                   "clientPortAddress=127.0.0.1\ninitLimit=10\nsnapCount=1000\n")
     r = run("--zoo-cfg", str(cfg), "--print-config")
     assert r.returncode == 0, r.stderr
     assert f"client_address = '127.0.0.1:{port}'" in r.stdout
     assert "tick_ms = 500" in r.stdout
-    assert "initLimit" in r.stderr  # reported as ignored
+    assert "snapCount" in r.stderr  # reported as ignored
+    assert "init_limit = 10" in r.stdout  # for an ensemble's zab
 
 
 def test_list_plugins_shows_kind_name_and_abi():
@@ -72,7 +73,7 @@ def test_list_plugins_shows_kind_name_and_abi():
     assert r.returncode == 0
     for kind, name in [("transport", "tcp"), ("consensus", "standalone"),
                        ("storage", "memory"), ("recipe", "server-info")]:
-        assert any(line.split()[:2] == [kind, name] and "abi 1." in line
+        assert any(line.split()[:2] == [kind, name] and "abi 2." in line
                    for line in r.stdout.splitlines()), r.stdout
 
 

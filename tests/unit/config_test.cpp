@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "config/config.hpp"
@@ -81,7 +82,7 @@ TEST(Config, PluginTablesAreTypedViews) {
 TEST(Config, ReadsZooCfg) {
   std::string path = write_temp("zoo.cfg",
                                 "# comment\ntickTime=200\ndataDir=/var/zk\nclientPort=2999\n"
-                                "maxClientCnxns=7\n4lw.commands.whitelist=ruok, srvr\ninitLimit=5\n");
+                                "maxClientCnxns=7\n4lw.commands.whitelist=ruok, srvr\ninitLimit=5\nsnapCount=100\n");
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(path, {}, warnings);
   ASSERT_TRUE(c) << c.status().to_string();
@@ -91,10 +92,61 @@ TEST(Config, ReadsZooCfg) {
   EXPECT_EQ(c->server.max_client_cnxns, 7);
   EXPECT_EQ(c->server.four_letter_words, (std::vector<std::string>{"ruok", "srvr"}));
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("initLimit"), std::string::npos);
+  EXPECT_NE(warnings[0].find("snapCount"), std::string::npos);
+  EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("init_limit", 0).value(), 5);
+  EXPECT_EQ(c->plugins.consensus, "standalone");  // no server.N lines
 
   std::vector<std::string> w2;
   auto bad = load_zoo_cfg(write_temp("zoo_bad.cfg", "clientPort=abc\n"), {}, w2);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.status().message().find("zoo_bad.cfg:1"), std::string::npos);
+}
+
+TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
+  std::string dir = ::testing::TempDir() + "zkens";
+  std::remove((dir + "/myid").c_str());
+  std::string cmd = "mkdir -p " + dir;
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ofstream(dir + "/myid") << "2\n";
+  std::string path = write_temp("zoo_ens.cfg", "dataDir=" + dir + "\nclientPort=2182\ninitLimit=4\nsyncLimit=2\n"
+                                "server.1=localhost:2888:3888\nserver.2=localhost:2889:3889:participant;2182\n"
+                                "server.3=[::1]:2890:3890:observer\npeerType=participant\n");
+  std::vector<std::string> warnings;
+  auto c = load_zoo_cfg(path, {}, warnings);
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_EQ(c->server.id, 2);
+  EXPECT_EQ(c->plugins.consensus, "zab");
+  EXPECT_EQ(c->plugins.election, "fle");
+  ASSERT_EQ(c->ensemble.members.size(), 3u);
+  EXPECT_EQ(c->ensemble.members[1].host, "localhost");
+  EXPECT_EQ(c->ensemble.members[1].quorum_port, 2889);
+  EXPECT_EQ(c->ensemble.members[1].client_port, 2182);
+  EXPECT_EQ(c->ensemble.members[2].host, "::1");
+  EXPECT_TRUE(c->ensemble.members[2].observer);
+  EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("sync_limit", 0).value(), 2);
+
+  // A missing myid is an error that says where it was looked for.
+  std::remove((dir + "/myid").c_str());
+  auto no_id = load_zoo_cfg(path, {}, warnings);
+  ASSERT_FALSE(no_id);
+  EXPECT_NE(no_id.status().message().find(dir + "/myid"), std::string::npos) << no_id.status().message();
+}
+
+TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
+  auto bad = load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=host:2888\"]"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("ensemble.servers"), std::string::npos) << bad.status().message();
+
+  auto not_member = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=4",
+                                               "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  ASSERT_FALSE(not_member);
+  EXPECT_NE(not_member.status().message().find("own id 4"), std::string::npos) << not_member.status().message();
+
+  auto none = load_config(std::nullopt, {"plugins.consensus=zab"});
+  ASSERT_FALSE(none);
+
+  auto good = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
+                                         "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888;2181\"]"});
+  ASSERT_TRUE(good) << good.status().to_string();
+  EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;2181");
 }

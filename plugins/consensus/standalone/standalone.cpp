@@ -20,7 +20,14 @@ class Standalone final : public Consensus {
 
   Status start(ConsensusHost& chost, const RecoveredState& recovered) override {
     chost_ = &chost;
-    last_applied_ = recovered.last_zxid;
+    // Alone, every logged entry is committed: apply the log after the snapshot.
+    last_applied_ = recovered.snapshot_zxid;
+    Status replayed = chost.storage().read_log(recovered.snapshot_zxid, [&](const LogEntry& e) {
+      chost.apply(e);
+      last_applied_ = e.zxid;
+      return true;
+    });
+    if (!replayed) return replayed;
     epoch_ = std::max(recovered.current_epoch, zxid_epoch(recovered.last_zxid));
     counter_ = zxid_epoch(recovered.last_zxid) == epoch_ ? zxid_counter(recovered.last_zxid) : 0;
     running_ = true;
@@ -62,6 +69,17 @@ class Standalone final : public Consensus {
   ServerId leader() const override { return host_->server().server_id; }
   uint32_t epoch() const override { return epoch_; }
   Zxid last_applied() const override { return last_applied_; }
+  ConsensusStatus status() const override {
+    ConsensusStatus s;
+    s.role = role();
+    s.leader = leader();
+    s.accepted_epoch = s.current_epoch = epoch_;
+    s.last_logged = pending_.empty() ? last_applied_ : pending_.back().zxid;
+    s.last_committed = s.last_logged;
+    s.last_applied = last_applied_;
+    s.pending_proposals = pending_.size();
+    return s;
+  }
   void tick(int64_t) override {}
   void stop() override {
     running_ = false;

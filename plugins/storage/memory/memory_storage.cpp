@@ -18,7 +18,7 @@ class MemoryStorage final : public Storage {
       if (key != "retain_entries") return cfg.invalid(key, "retain_entries (unknown key)");
     auto keep = cfg.get_int("retain_entries", 100000);
     if (!keep) return keep.status();
-    if (keep.value() < 0) return cfg.invalid("retain_entries", "0 or more");
+    if (keep.value() < 1) return cfg.invalid("retain_entries", "1 or more");
     retain_ = static_cast<size_t>(keep.value());
     return {};
   }
@@ -36,10 +36,7 @@ class MemoryStorage final : public Storage {
 
   void append(LogEntry entry, AppendDone done) override {
     log_.push_back(std::move(entry));
-    while (log_.size() > retain_ && !log_.empty()) {
-      last_dropped_ = log_.front().zxid;
-      log_.pop_front();
-    }
+    drop_retired();
     // Acknowledge on the loop, after the caller returns, in order; one post
     // covers every append made in the same loop turn.
     acks_.push_back(std::move(done));
@@ -60,8 +57,9 @@ class MemoryStorage final : public Storage {
     return {};
   }
 
-  // Nothing to recover from: snapshots only serve followers (Zab SNAP).
-  bool snapshot_due() const override { return false; }
+  // Snapshots let the log shed entries (and serve Zab SNAP): one is due when
+  // more than retain_entries are held.
+  bool snapshot_due() const override { return retain_ > 0 && log_.size() > retain_; }
 
   Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
     return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid));
@@ -77,6 +75,7 @@ class MemoryStorage final : public Storage {
     current_epoch_ = current;
     return {};
   }
+  Zxid latest_snapshot_zxid() const override { return snapshot_zxid_ < 0 ? 0 : snapshot_zxid_; }
   Status purge(int) override { return {}; }
   int64_t log_bytes() const override {
     int64_t n = 0;
@@ -101,8 +100,12 @@ class MemoryStorage final : public Storage {
       return {};
     }
     void commit(std::function<void(const Status&)> done) override {
-      s_.snapshot_ = std::move(data_);
-      s_.snapshot_zxid_ = zxid_;
+      // A slow snapshot of an older state may finish after a newer one.
+      if (zxid_ >= s_.snapshot_zxid_) {
+        s_.snapshot_ = std::move(data_);
+        s_.snapshot_zxid_ = zxid_;
+      }
+      s_.drop_retired();
       s_.host_->executor().post([done = std::move(done)] { done(Status()); });
     }
     void abort() override { data_.clear(); }
@@ -112,6 +115,15 @@ class MemoryStorage final : public Storage {
     Zxid zxid_;
     Bytes data_;
   };
+
+  // Drops the oldest entries beyond retain_entries, but only those the
+  // snapshot covers: the log must hold every entry after it.
+  void drop_retired() {
+    while (log_.size() > retain_ && !log_.empty() && log_.front().zxid <= snapshot_zxid_) {
+      last_dropped_ = log_.front().zxid;
+      log_.pop_front();
+    }
+  }
 
   PluginHost* host_ = nullptr;
   size_t retain_ = 100000;

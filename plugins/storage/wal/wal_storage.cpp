@@ -326,6 +326,8 @@ class WalStorage final : public Storage {
     return out;
   }
 
+  Zxid latest_snapshot_zxid() const override { return snapshot_zxid_; }
+
   Status save_epochs(uint32_t accepted, uint32_t current) override {
     return write_file_durably(dir_, "epochs", encode_epochs(accepted, current), fsync_);
   }
@@ -471,7 +473,8 @@ class WalStorage final : public Storage {
         if (!*alive) return;
         Status result = st;
         if (result) {
-          storage.snapshot_zxid_ = zxid;
+          // A slow snapshot of an older state may finish after a newer one.
+          storage.snapshot_zxid_ = std::max(storage.snapshot_zxid_, zxid);
           result = storage.purge(storage.retain_);
         }
         if (done) done(result);

@@ -6,6 +6,9 @@
 // ConsensusHost::apply in zxid order on every server. Validation happens at
 // apply time and is deterministic, so every replica reaches the same result
 // (including the same error) from the same entry.
+//
+// Consensus decides what is committed, so it also decides what of the
+// recovered log is applied: the kernel loads only the snapshot at startup.
 #pragma once
 
 #include <functional>
@@ -59,11 +62,39 @@ class ConsensusHost {
   virtual void session_activity(ServerId from, BytesView activity) = 0;
 };
 
+// One server following the leader, as the leader sees it (for `mntr`, the
+// admin endpoint's `leader` and `voting_view`).
+struct LearnerStatus {
+  ServerId id = 0;
+  bool observer = false;
+  bool synced = false;    // has acknowledged NEWLEADER and receives the broadcast
+  Zxid last_acked = 0;    // the last zxid it reported durable
+  std::string stage;      // "discovery", "sync", "broadcast"
+};
+
+// What consensus reports about itself.
+struct ConsensusStatus {
+  Role role = Role::looking;
+  ServerId leader = 0;
+  uint32_t accepted_epoch = 0;
+  uint32_t current_epoch = 0;
+  Zxid last_logged = 0;     // the last entry appended to storage
+  Zxid last_committed = 0;  // the last entry known committed
+  Zxid last_applied = 0;
+  size_t pending_proposals = 0;     // logged or proposed, not yet applied
+  std::vector<LearnerStatus> learners;  // the leader's followers and observers
+  int64_t elections = 0;            // elections this server has taken part in
+  int64_t last_election_ms = 0;     // how long the last one took
+};
+
 class Consensus : public Plugin {
  public:
   ~Consensus() override;
-  // Starts with the state storage recovered; the kernel has already applied
-  // every entry up to `recovered.last_zxid`.
+  // Starts with the state storage recovered. The kernel has loaded the
+  // snapshot (state as of `recovered.snapshot_zxid`) and applied nothing of
+  // the log: consensus applies, through ConsensusHost::apply, the logged
+  // entries it knows to be committed (standalone: all of them, at once; Zab:
+  // once the leader has confirmed the history).
   virtual Status start(ConsensusHost& host, const RecoveredState& recovered) = 0;
 
   // Orders `body` as a new entry. Ok means accepted for ordering: it will reach
@@ -82,6 +113,8 @@ class Consensus : public Plugin {
   virtual uint32_t epoch() const = 0;
   // The zxid of the last entry applied on this server.
   virtual Zxid last_applied() const = 0;
+  // Everything above and more, for operators.
+  virtual ConsensusStatus status() const = 0;
 
   // Periodic work (heartbeats, timeouts); `now_ms` is steady time.
   virtual void tick(int64_t now_ms) = 0;

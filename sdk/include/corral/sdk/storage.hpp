@@ -87,6 +87,11 @@ class Storage : public Plugin {
 
   // Reads back the newest committed snapshot (for Zab SNAP to a follower).
   virtual Result<std::pair<Zxid, Bytes>> latest_snapshot() = 0;
+  // The zxid of the newest committed snapshot, 0 when there is none; cheap.
+  // The log holds every entry after it (retention never drops those), so
+  // read_log(z) is complete for every z at or above it: Zab sends a follower
+  // that is behind it a snapshot rather than a diff.
+  virtual Zxid latest_snapshot_zxid() const = 0;
 
   // Zab's acceptedEpoch and currentEpoch; written durably before returning.
   virtual Status save_epochs(uint32_t accepted_epoch, uint32_t current_epoch) = 0;

@@ -1,0 +1,84 @@
+// The kernel's PeerNetwork: message streams between the servers of an
+// ensemble, over the transport plugin.
+//
+// Each server listens on its own quorum and election ports. Messages from A
+// to B travel on a connection A dials (one per channel), so each direction is
+// one ordered byte stream and no two servers ever race to keep one of two
+// connections. A connection opens with a hello frame naming the channel and
+// the dialer's server id; the acceptor refuses ids outside the ensemble and
+// hellos on the wrong port. Frames are a 4-byte big-endian length and the
+// message.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "corral/sdk/host.hpp"
+#include "corral/sdk/peers.hpp"
+#include "corral/sdk/transport.hpp"
+
+namespace corral::kernel {
+
+class TcpPeerNetwork final : public sdk::PeerNetwork {
+ public:
+  struct Options {
+    bool listen_on_all_addresses = false;
+    int64_t max_frame_bytes = int64_t{1} << 30;  // a SNAP of a large tree is one message
+    int64_t connect_timeout_ms = 2000;
+    size_t max_queued_messages = 100000;  // while dialing; more are dropped
+  };
+
+  TcpPeerNetwork(sdk::Transport& transport, sdk::Logger& log, sdk::ServerId self,
+                 std::vector<sdk::PeerSpec> members, Options options);
+  ~TcpPeerNetwork() override;
+
+  // Listens on this server's quorum and election ports.
+  sdk::Status start();
+  // Closes every connection and listener; no callbacks after it returns.
+  void stop();
+  // Discovery changed the membership: links to removed members close.
+  void set_members(std::vector<sdk::PeerSpec> members);
+
+  // PeerNetwork
+  sdk::ServerId self() const override { return self_; }
+  std::vector<sdk::PeerSpec> members() const override { return members_; }
+  void send(sdk::ServerId to, sdk::PeerChannel channel, sdk::Bytes message) override;
+  void disconnect(sdk::ServerId peer, sdk::PeerChannel channel) override;
+  void subscribe(sdk::PeerChannel channel, sdk::PeerListener* listener) override;
+
+  // For `mntr`/logs: links currently up per channel.
+  size_t links_up(sdk::PeerChannel channel) const;
+
+ private:
+  class Link;
+  friend class Link;
+  using Key = std::pair<sdk::ServerId, int>;  // (peer, channel)
+
+  const sdk::PeerSpec* member(sdk::ServerId id) const;
+  void dial(sdk::ServerId to, sdk::PeerChannel channel);
+  void on_accept(sdk::PeerChannel port_channel, std::shared_ptr<sdk::Connection> conn);
+  // An accepted link said who it is.
+  void incoming_identified(Link* link);
+  // A link ended: forget it and tell the channel's listener.
+  void link_closed(Link* link, const std::string& why);
+  void deliver(sdk::ServerId from, sdk::PeerChannel channel, sdk::BytesView message);
+  void link_event(sdk::ServerId peer, sdk::PeerChannel channel, bool up);
+
+  sdk::Transport& transport_;
+  sdk::Logger& log_;
+  sdk::ServerId self_;
+  std::vector<sdk::PeerSpec> members_;
+  Options opt_;
+  std::unique_ptr<sdk::Listener> quorum_listener_, election_listener_;
+  sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
+  std::map<Key, std::shared_ptr<Link>> outgoing_;   // links we dialed
+  std::map<Key, std::shared_ptr<Link>> incoming_;   // links peers dialed, once they said who they are
+  std::vector<std::shared_ptr<Link>> unidentified_;  // accepted, hello not yet read
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace corral::kernel

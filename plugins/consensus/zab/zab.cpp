@@ -1,0 +1,1065 @@
+#include "zab.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+namespace corral::zab {
+
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::PeerChannel;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+namespace {
+
+std::string hex(Zxid z) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<uint64_t>(z));
+  return buf;
+}
+
+}  // namespace
+
+Zab::Zab(uint64_t seed) : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
+
+Zab::~Zab() { *alive_ = false; }
+
+Status Zab::init(sdk::PluginHost& host) {
+  host_ = &host;
+  const sdk::ConfigTable& cfg = host.config();
+  for (const std::string& key : cfg.keys())
+    if (key != "tick_ms" && key != "init_limit" && key != "sync_limit")
+      return cfg.invalid(key, "one of tick_ms, init_limit, sync_limit (unknown key)");
+  auto tick = cfg.get_int("tick_ms", host.server().tick_ms);
+  if (!tick) return tick.status();
+  if (tick.value() < 1) return cfg.invalid("tick_ms", "a positive number of milliseconds");
+  auto init = cfg.get_int("init_limit", opt_.init_limit);
+  if (!init) return init.status();
+  if (init.value() < 1) return cfg.invalid("init_limit", "a positive number of ticks");
+  auto sync = cfg.get_int("sync_limit", opt_.sync_limit);
+  if (!sync) return sync.status();
+  if (sync.value() < 1) return cfg.invalid("sync_limit", "a positive number of ticks");
+  opt_.tick_ms = tick.value();
+  opt_.init_limit = init.value();
+  opt_.sync_limit = sync.value();
+  return {};
+}
+
+Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
+  chost_ = &host;
+  net_ = host.peers();
+  election_ = host.election();
+  if (!net_) return {Errc::invalid_argument, "zab replicates across an ensemble: list its members in [ensemble] servers"};
+  if (!election_)
+    return {Errc::invalid_argument, "zab needs an election plugin: set plugins.election (\"fle\" or \"static\")"};
+  self_ = net_->self();
+  bool member = false;
+  for (const auto& m : net_->members()) {
+    if (m.id != self_) continue;
+    member = true;
+    observer_ = m.observer;
+  }
+  if (!member) return {Errc::invalid_argument, "server id " + std::to_string(self_) + " is not in the ensemble"};
+  accepted_epoch_ = r.accepted_epoch;
+  current_epoch_ = r.current_epoch;
+  last_applied_ = commit_target_ = r.snapshot_zxid;
+  last_logged_ = last_durable_ = std::max(r.last_zxid, r.snapshot_zxid);
+  // What was logged after the snapshot is applied once a leader confirms it.
+  Status st = chost_->storage().read_log(last_applied_, [&](const LogEntry& e) {
+    if (e.zxid <= last_logged_) unapplied_.push_back(e);
+    return true;
+  });
+  if (!st) return st;
+  if (!unapplied_.empty()) last_logged_ = last_durable_ = std::max(last_logged_, unapplied_.back().zxid);
+  net_->subscribe(PeerChannel::quorum, this);
+  st = election_->start(*this);
+  if (!st) return st;
+  running_ = true;
+  now_ = host_->clock().steady_ms();
+  host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a participant") + " with last zxid " +
+                       hex(last_logged_) + ", accepted epoch " + std::to_string(accepted_epoch_) +
+                       ", current epoch " + std::to_string(current_epoch_) + " (" +
+                       std::to_string(unapplied_.size()) + " logged entries wait for a leader)");
+  go_looking("starting");
+  return {};
+}
+
+void Zab::stop() {
+  if (!running_) return;
+  running_ = false;
+  *alive_ = false;
+  net_->subscribe(PeerChannel::quorum, nullptr);
+  election_->stop();
+  learners_.clear();
+  deferred_.clear();
+  sync_durable_ = nullptr;
+  applied_waiters_.clear();
+  sync_requests_.clear();
+  role_ = Role::looking;
+}
+
+size_t Zab::quorum() const {
+  size_t voters = 0;
+  for (const auto& m : net_->members()) voters += m.observer ? 0 : 1;
+  return voters / 2 + 1;
+}
+
+bool Zab::is_voter(ServerId id) const {
+  for (const auto& m : net_->members())
+    if (m.id == id) return !m.observer;
+  return false;
+}
+
+int64_t Zab::fresh_nonce() { return static_cast<int64_t>(rng_() >> 2) | 1; }
+
+// ---------------------------------------------------------------- phases
+
+void Zab::go_looking(const std::string& why) {
+  if (!running_) return;
+  host_->logger().info("looking for a leader: " + why);
+  if (role_ == Role::leading || (stage_ != Stage::looking && leader_ == self_)) {
+    for (auto& [id, l] : learners_) net_->disconnect(id, PeerChannel::quorum);
+  } else if (stage_ != Stage::looking && leader_ != 0) {
+    net_->disconnect(leader_, PeerChannel::quorum);
+  }
+  learners_.clear();
+  deferred_.clear();
+  sync_in_progress_ = false;
+  awaiting_sync_durable_ = false;
+  sync_durable_ = nullptr;
+  established_ = false;
+  commit_target_ = last_applied_;
+  fail_waiters({Errc::unavailable, "this server lost its leader"});
+  ++generation_;
+  stage_ = Stage::looking;
+  leader_ = 0;
+  Role old = role_;
+  role_ = Role::looking;
+  if (old != Role::looking) chost_->role_changed(Role::looking, 0, current_epoch_);
+  ++elections_;
+  election_started_ = now_;
+  // Last: a synchronous election may call elected() from here.
+  election_->look(sdk::Candidacy{self_, last_logged_, current_epoch_});
+}
+
+void Zab::elected(const sdk::ElectionResult& result) {
+  if (!running_ || stage_ != Stage::looking) return;
+  last_election_ms_ = now_ - election_started_;
+  leader_ = result.leader;
+  ++generation_;
+  if (leader_ == self_) {
+    if (observer_) {
+      host_->logger().warn("the election named this observer as leader; electing again");
+      stage_ = Stage::discovery;  // so that go_looking restarts the round
+      go_looking("an observer cannot lead");
+      return;
+    }
+    start_leading();
+  } else {
+    start_following();
+  }
+}
+
+void Zab::start_following() {
+  host_->logger().info("following server " + std::to_string(leader_) + " (election took " +
+                       std::to_string(last_election_ms_) + " ms)");
+  stage_ = Stage::discovery;
+  stage_started_ = last_heard_ = now_;
+  got_leader_info_ = false;
+  newleader_acked_ = false;
+  connect_failures_ = 0;
+  acked_sent_ = 0;
+  send_follower_info();
+}
+
+void Zab::send_follower_info() {
+  nonce_ = fresh_nonce();
+  send_seq_ = recv_seq_ = 0;
+  last_retry_ = now_;
+  Msg m;
+  m.type = MsgType::follower_info;
+  m.epoch = accepted_epoch_;
+  m.zxid = last_logged_;
+  m.flag = observer_;
+  send_to_leader(m);
+}
+
+void Zab::start_leading() {
+  host_->logger().info("leading: waiting for a quorum of " + std::to_string(quorum()) +
+                       " to join (election took " + std::to_string(last_election_ms_) + " ms)");
+  stage_ = Stage::discovery;
+  stage_started_ = now_;
+  learners_.clear();
+  epoch_decided_ = history_chosen_ = established_ = false;
+  fetching_from_ = 0;
+  maybe_decide_epoch();
+}
+
+// ---------------------------------------------------------------- leader
+
+void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
+  net_->send(l.id, PeerChannel::quorum, encode_message(type, l.nonce, l.send_seq++, payload));
+}
+
+void Zab::send_to(Learner& l, const Msg& m) { send_to(l, m.type, encode_payload(m)); }
+
+void Zab::drop_learner(ServerId id, const std::string& why) {
+  auto it = learners_.find(id);
+  if (it == learners_.end()) return;
+  host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
+  learners_.erase(it);
+  net_->disconnect(id, PeerChannel::quorum);
+  if (fetching_from_ == id) go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
+}
+
+void Zab::on_learner_message(ServerId from, Msg& m) {
+  if (m.type == MsgType::follower_info) {
+    if (m.seq != 0) return;  // a session whose start was lost; the learner retries
+    auto it = learners_.find(from);
+    if (it != learners_.end() && it->second.nonce == m.nonce) return;  // a duplicate
+    Learner l;
+    l.id = from;
+    l.observer = !is_voter(from);
+    l.nonce = m.nonce;
+    l.recv_seq = 1;
+    l.accepted_epoch = m.epoch;
+    l.last_zxid = m.zxid;
+    l.last_heard = l.step_started = now_;
+    learners_[from] = l;
+    if (epoch_decided_) {
+      Learner& nl = learners_[from];
+      Msg info;
+      info.type = MsgType::leader_info;
+      info.epoch = new_epoch_;
+      info.zxid = last_logged_;
+      nl.step = Learner::Step::leader_info_sent;
+      send_to(nl, info);
+    } else {
+      maybe_decide_epoch();
+    }
+    return;
+  }
+  auto it = learners_.find(from);
+  if (it == learners_.end()) return;
+  Learner& l = it->second;
+  if (m.nonce != l.nonce || m.seq < l.recv_seq) return;  // another session, or a duplicate
+  if (m.seq > l.recv_seq) {
+    drop_learner(from, "messages were lost (expected " + std::to_string(l.recv_seq) + ", got " +
+                           std::to_string(m.seq) + ")");
+    return;
+  }
+  l.recv_seq++;
+  l.last_heard = now_;
+  switch (m.type) {
+    case MsgType::ack_epoch:
+      if (l.step != Learner::Step::leader_info_sent) return;
+      l.current_epoch = m.epoch;
+      l.last_zxid = m.zxid;
+      l.step = Learner::Step::epoch_acked;
+      l.step_started = now_;
+      if (stage_ == Stage::sync || stage_ == Stage::broadcast) send_sync(l);
+      else maybe_choose_history();
+      return;
+    case MsgType::fetched: {
+      if (from != fetching_from_) return;
+      fetching_from_ = 0;
+      host_->logger().info("adopting the newer history of server " + std::to_string(from) + " (" +
+                           std::to_string(m.plan.entries.size()) + " entries" +
+                           (m.plan.mode == SyncPlan::Mode::snap ? ", a snapshot" : "") + ")");
+      uint64_t gen = generation_;
+      apply_sync(std::move(m.plan), commit_target_, [this, gen] {
+        if (gen == generation_) begin_sync();
+      });
+      return;
+    }
+    case MsgType::ack:
+      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(new_epoch_, 0)) {
+        l.newleader_acked = true;
+        l.acked = std::max(l.acked, l.sync_last);
+        if (established_) {
+          Msg up;
+          up.type = MsgType::up_to_date;
+          up.zxid = commit_target_;
+          l.step = Learner::Step::broadcast;
+          send_to(l, up);
+          host_->logger().info(std::string(l.observer ? "observer " : "follower ") + std::to_string(from) +
+                               " is synced");
+          try_commit();
+        } else {
+          maybe_establish();
+        }
+      } else if (l.newleader_acked && m.zxid > l.acked) {
+        l.acked = std::min(m.zxid, last_logged_);
+        try_commit();
+      }
+      return;
+    case MsgType::ping:
+      if (!m.body.empty()) chost_->session_activity(from, m.body);
+      return;
+    case MsgType::request:
+      if (!established_) {
+        Msg rej;
+        rej.type = MsgType::rejected;
+        rej.body = std::move(m.body);
+        rej.id = static_cast<int64_t>(Errc::unavailable);
+        rej.text = "the leader is not established";
+        send_to(l, rej);
+      } else if (Status st = submit(m.body); !st) {
+        Msg rej;
+        rej.type = MsgType::rejected;
+        rej.body = std::move(m.body);
+        rej.id = static_cast<int64_t>(st.code());
+        rej.text = st.message();
+        if (learners_.count(from)) send_to(learners_[from], rej);
+      }
+      return;
+    case MsgType::sync_request: {
+      Msg rep;
+      rep.type = MsgType::sync_reply;
+      rep.id = m.id;
+      rep.zxid = last_logged_;
+      send_to(l, rep);
+      return;
+    }
+    default:
+      host_->logger().warn("server " + std::to_string(from) + " sent " + msg_type_name(m.type) +
+                           ", which a leader does not expect");
+      return;
+  }
+}
+
+void Zab::maybe_decide_epoch() {
+  if (epoch_decided_ || stage_ != Stage::discovery || leader_ != self_) return;
+  size_t joined = 1;
+  uint32_t highest = accepted_epoch_;
+  for (const auto& [id, l] : learners_) {
+    if (l.observer) continue;
+    ++joined;
+    highest = std::max(highest, l.accepted_epoch);
+  }
+  if (joined < quorum()) return;
+  if (highest == UINT32_MAX) {
+    host_->logger().error("epochs are exhausted");
+    return;
+  }
+  new_epoch_ = highest + 1;
+  accepted_epoch_ = new_epoch_;
+  if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+    go_looking("cannot save the accepted epoch: " + st.to_string());
+    return;
+  }
+  epoch_decided_ = true;
+  Msg info;
+  info.type = MsgType::leader_info;
+  info.epoch = new_epoch_;
+  info.zxid = last_logged_;
+  sdk::Bytes payload = encode_payload(info);
+  for (auto& [id, l] : learners_) {
+    l.step = Learner::Step::leader_info_sent;
+    l.step_started = now_;
+    send_to(l, MsgType::leader_info, payload);
+  }
+  maybe_choose_history();
+}
+
+void Zab::maybe_choose_history() {
+  if (!epoch_decided_ || history_chosen_ || stage_ != Stage::discovery) return;
+  size_t acked = 1;
+  for (const auto& [id, l] : learners_)
+    if (!l.observer && l.step == Learner::Step::epoch_acked) ++acked;
+  if (acked < quorum()) return;
+  history_chosen_ = true;
+  // Zab's rule: the initial history is the newest among the quorum, by
+  // (current epoch, last zxid). A quorum holds every committed entry, so it
+  // is in there.
+  ServerId best = self_;
+  std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
+  for (const auto& [id, l] : learners_) {
+    if (l.observer || l.step != Learner::Step::epoch_acked) continue;
+    std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
+    if (key > best_key) {
+      best_key = key;
+      best = id;
+    }
+  }
+  if (best == self_) {
+    begin_sync();
+    return;
+  }
+  host_->logger().info("server " + std::to_string(best) + " has a newer history (epoch " +
+                       std::to_string(best_key.first) + ", zxid " + hex(best_key.second) + ") than this leader (" +
+                       std::to_string(current_epoch_) + ", " + hex(last_logged_) + "); fetching it");
+  fetching_from_ = best;
+  Msg f;
+  f.type = MsgType::fetch;
+  f.zxid = last_logged_;
+  send_to(learners_[best], f);
+}
+
+void Zab::begin_sync() {
+  if (snapshot_in_flight_) {
+    go_looking("a snapshot from the previous leader is still being written");
+    return;
+  }
+  // The current epoch names the history it starts from: adopt it only once
+  // that history is durable here, or a crash would leave a newer epoch over
+  // a shorter log, which would then win the next discovery.
+  if (last_durable_ < last_logged_) {
+    uint64_t gen = generation_;
+    sync_target_ = last_logged_;
+    awaiting_sync_durable_ = true;
+    sync_durable_ = [this, gen] {
+      if (gen == generation_) begin_sync();
+    };
+    return;
+  }
+  current_epoch_ = new_epoch_;
+  if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+    go_looking("cannot save the current epoch: " + st.to_string());
+    return;
+  }
+  stage_ = Stage::sync;
+  initial_last_ = last_logged_;
+  counter_ = 0;
+  std::vector<ServerId> ready;
+  for (auto& [id, l] : learners_)
+    if (l.step == Learner::Step::epoch_acked) ready.push_back(id);
+  for (ServerId id : ready) {
+    auto it = learners_.find(id);
+    if (it != learners_.end()) send_sync(it->second);
+  }
+  maybe_establish();
+}
+
+void Zab::send_sync(Learner& l) {
+  auto plan = plan_sync(l.last_zxid);
+  if (!plan) {
+    drop_learner(l.id, "cannot bring it up to date: " + plan.status().to_string());
+    return;
+  }
+  Msg m;
+  m.type = MsgType::sync;
+  m.epoch = new_epoch_;
+  m.zxid = commit_target_;
+  m.plan = std::move(plan.value());
+  l.sync_last = last_logged_;
+  l.step = Learner::Step::sync_sent;
+  l.step_started = now_;
+  const char* how = m.plan.mode == SyncPlan::Mode::snap ? "SNAP" : m.plan.mode == SyncPlan::Mode::trunc ? "TRUNC" : "DIFF";
+  host_->logger().info("syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how + " (" +
+                       std::to_string(m.plan.entries.size()) + " entries" +
+                       (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
+                       (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") + ")");
+  send_to(l, m);
+}
+
+void Zab::maybe_establish() {
+  if (established_ || stage_ != Stage::sync) return;
+  size_t acks = last_durable_ >= initial_last_ ? 1 : 0;
+  for (const auto& [id, l] : learners_)
+    if (!l.observer && l.newleader_acked) ++acks;
+  if (acks < quorum()) return;
+  established_ = true;
+  stage_ = Stage::broadcast;
+  commit_target_ = initial_last_;
+  apply_committed();
+  if (stage_ != Stage::broadcast) return;  // applying made this server step down
+  Msg up;
+  up.type = MsgType::up_to_date;
+  up.zxid = commit_target_;
+  sdk::Bytes payload = encode_payload(up);
+  std::string who;
+  for (auto& [id, l] : learners_) {
+    if (!l.newleader_acked) continue;
+    l.step = Learner::Step::broadcast;
+    send_to(l, MsgType::up_to_date, payload);
+    who += (who.empty() ? "" : ", ") + std::to_string(id);
+  }
+  last_ping_ = now_;
+  role_ = Role::leading;
+  host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) + " with " +
+                       (who.empty() ? std::string("no followers") : "servers " + who) + "; history up to " +
+                       hex(initial_last_) + " committed");
+  chost_->role_changed(Role::leading, self_, current_epoch_);
+  election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
+}
+
+size_t Zab::live_voters() const {
+  size_t n = 1;
+  for (const auto& [id, l] : learners_)
+    if (!l.observer && l.newleader_acked) ++n;
+  return n;
+}
+
+void Zab::try_commit() {
+  if (!established_) return;
+  std::vector<Zxid> acks;
+  acks.push_back(last_durable_);
+  for (const auto& [id, l] : learners_)
+    if (!l.observer && l.newleader_acked) acks.push_back(l.acked);
+  size_t q = quorum();
+  if (acks.size() < q) return;
+  std::nth_element(acks.begin(), acks.begin() + static_cast<long>(q - 1), acks.end(), std::greater<Zxid>());
+  Zxid candidate = std::min(acks[q - 1], last_logged_);
+  if (candidate <= commit_target_) return;
+  Zxid old = commit_target_;
+  commit_target_ = candidate;
+  Msg c;
+  c.type = MsgType::commit;
+  c.zxid = candidate;
+  sdk::Bytes commit_payload = encode_payload(c);
+  for (auto& [id, l] : learners_) {
+    if (l.step != Learner::Step::sync_sent && l.step != Learner::Step::broadcast) continue;
+    if (!l.observer) {
+      send_to(l, MsgType::commit, commit_payload);
+      continue;
+    }
+    // An observer holds what its SYNC carried; entries after that reach it
+    // as INFORM, once committed.
+    if (old < l.sync_last) {
+      Msg oc;
+      oc.type = MsgType::commit;
+      oc.zxid = std::min(candidate, l.sync_last);
+      send_to(l, oc);
+    }
+    for (const LogEntry& e : unapplied_) {
+      if (e.zxid > candidate) break;
+      if (e.zxid <= std::max(old, l.sync_last)) continue;
+      Msg inf;
+      inf.type = MsgType::inform;
+      inf.entry = e;
+      send_to(l, inf);
+    }
+  }
+  apply_committed();
+}
+
+Status Zab::submit(sdk::Bytes body) {
+  if (!running_) return {Errc::unavailable, "server is stopping"};
+  if (role_ == Role::following || role_ == Role::observing) {
+    Msg m;
+    m.type = MsgType::request;
+    m.body = std::move(body);
+    send_to_leader(m);
+    return {};
+  }
+  if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
+  if (counter_ == UINT32_MAX) {
+    go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) + " is exhausted; a new epoch starts");
+    return {Errc::unavailable, "the leader is starting a new epoch"};
+  }
+  propose(LogEntry{sdk::make_zxid(current_epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
+  return {};
+}
+
+void Zab::propose(LogEntry entry) {
+  Msg m;
+  m.type = MsgType::proposal;
+  m.entry = entry;
+  sdk::Bytes payload = encode_payload(m);
+  m.entry = {};
+  append(std::move(entry));
+  for (auto& [id, l] : learners_)
+    if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
+      send_to(l, MsgType::proposal, payload);
+}
+
+// ---------------------------------------------------------------- learner
+
+void Zab::send_to_leader(const Msg& m) {
+  net_->send(leader_, PeerChannel::quorum, encode_message(m.type, nonce_, send_seq_++, encode_payload(m)));
+}
+
+void Zab::on_leader_message(Msg& m) {
+  if (m.nonce != nonce_ || m.seq < recv_seq_) return;
+  if (m.seq > recv_seq_) {
+    go_looking("messages from the leader were lost");
+    return;
+  }
+  recv_seq_++;
+  last_heard_ = now_;
+  // Nothing may reach the log while a snapshot from a leader is still being
+  // written (even one from an earlier sync): a crash would leave entries
+  // after a hole.
+  if (sync_in_progress_ || snapshot_in_flight_) {
+    deferred_.push_back(std::move(m));
+    return;
+  }
+  handle_leader_message(m);
+}
+
+void Zab::drain_deferred() {
+  while (!deferred_.empty() && !sync_in_progress_ && !snapshot_in_flight_ && stage_ != Stage::looking) {
+    Msg m = std::move(deferred_.front());
+    deferred_.pop_front();
+    handle_leader_message(m);
+  }
+}
+
+void Zab::handle_leader_message(Msg& m) {
+  switch (m.type) {
+    case MsgType::leader_info:
+      if (stage_ != Stage::discovery || got_leader_info_) return;
+      if (m.epoch < accepted_epoch_) {
+        go_looking("server " + std::to_string(leader_) + " proposes epoch " + std::to_string(m.epoch) +
+                   ", older than the accepted epoch " + std::to_string(accepted_epoch_));
+        return;
+      }
+      if (m.epoch > accepted_epoch_) {
+        accepted_epoch_ = m.epoch;
+        if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+          go_looking("cannot save the accepted epoch: " + st.to_string());
+          return;
+        }
+      }
+      got_leader_info_ = true;
+      leader_epoch_ = m.epoch;
+      {
+        Msg ack;
+        ack.type = MsgType::ack_epoch;
+        ack.epoch = current_epoch_;
+        ack.zxid = last_logged_;
+        send_to_leader(ack);
+      }
+      return;
+    case MsgType::fetch: {
+      if (stage_ != Stage::discovery) return;
+      auto plan = plan_sync(m.zxid);
+      if (!plan) {
+        go_looking("cannot send the leader this server's history: " + plan.status().to_string());
+        return;
+      }
+      Msg f;
+      f.type = MsgType::fetched;
+      f.plan = std::move(plan.value());
+      send_to_leader(f);
+      return;
+    }
+    case MsgType::sync: {
+      if (stage_ != Stage::discovery || !got_leader_info_ || m.epoch != leader_epoch_) {
+        go_looking("the leader sent SYNC out of turn");
+        return;
+      }
+      stage_ = Stage::sync;
+      stage_started_ = now_;
+      uint64_t gen = generation_;
+      apply_sync(std::move(m.plan), m.zxid, [this, gen] {
+        if (gen != generation_) return;
+        current_epoch_ = leader_epoch_;
+        if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+          go_looking("cannot save the current epoch: " + st.to_string());
+          return;
+        }
+        newleader_acked_ = true;
+        Msg ack;
+        ack.type = MsgType::ack;
+        ack.zxid = sdk::make_zxid(leader_epoch_, 0);
+        send_to_leader(ack);
+        acked_sent_ = sync_target_;
+        flush_ack();
+      });
+      return;
+    }
+    case MsgType::proposal:
+      if (stage_ == Stage::discovery || m.entry.zxid <= last_logged_) return;
+      append(std::move(m.entry));
+      return;
+    case MsgType::commit:
+      if (stage_ == Stage::discovery) return;
+      commit_target_ = std::max(commit_target_, std::min(m.zxid, last_logged_));
+      apply_committed();
+      return;
+    case MsgType::inform:
+      if (stage_ == Stage::discovery) return;
+      if (m.entry.zxid > last_logged_) {
+        Zxid z = m.entry.zxid;
+        append(std::move(m.entry));
+        commit_target_ = std::max(commit_target_, z);
+        apply_committed();
+      }
+      return;
+    case MsgType::up_to_date:
+      if (stage_ != Stage::sync || !newleader_acked_) return;
+      commit_target_ = std::max(commit_target_, std::min(m.zxid, last_logged_));
+      stage_ = Stage::broadcast;
+      apply_committed();
+      if (stage_ != Stage::broadcast) return;
+      role_ = observer_ ? Role::observing : Role::following;
+      host_->logger().info(std::string("synced with leader ") + std::to_string(leader_) + " in epoch " +
+                           std::to_string(current_epoch_) + " at zxid " + hex(last_applied_) + "; serving clients");
+      chost_->role_changed(role_, leader_, current_epoch_);
+      election_->settled(sdk::ElectionResult{leader_, last_logged_, current_epoch_, 0});
+      return;
+    case MsgType::ping: {
+      Msg pong;
+      pong.type = MsgType::ping;
+      if (stage_ == Stage::broadcast) pong.body = chost_->take_session_activity();
+      send_to_leader(pong);
+      return;
+    }
+    case MsgType::rejected:
+      chost_->rejected(LogEntry{0, 0, std::move(m.body)}, Status(static_cast<Errc>(m.id), m.text));
+      return;
+    case MsgType::sync_reply: {
+      auto it = sync_requests_.find(m.id);
+      if (it == sync_requests_.end()) return;
+      applied_waiters_.emplace_back(m.zxid, std::move(it->second));
+      sync_requests_.erase(it);
+      apply_committed();
+      return;
+    }
+    default:
+      host_->logger().warn("the leader sent " + std::string(msg_type_name(m.type)) + ", which a learner does not expect");
+      return;
+  }
+}
+
+void Zab::flush_ack() {
+  if (!newleader_acked_ || observer_ || last_durable_ <= acked_sent_ || stage_ == Stage::looking) return;
+  Msg ack;
+  ack.type = MsgType::ack;
+  ack.zxid = last_durable_;
+  acked_sent_ = last_durable_;
+  send_to_leader(ack);
+}
+
+// ---------------------------------------------------------------- messages
+
+void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
+  if (!running_) return;
+  Msg m;
+  if (!decode_message(message, m)) {
+    host_->logger().warn("dropping the link to server " + std::to_string(from) + ": it sent a malformed message (" +
+                         std::to_string(message.size()) + " bytes)");
+    net_->disconnect(from, PeerChannel::quorum);
+    if (leader_ == from && role_ != Role::leading) go_looking("the leader sent a malformed message");
+    else if (learners_.count(from)) learners_.erase(from);
+    return;
+  }
+  if (stage_ == Stage::looking) return;
+  if (leader_ == self_) on_learner_message(from, m);
+  else if (from == leader_) on_leader_message(m);
+}
+
+void Zab::on_peer_link(ServerId peer, bool up) {
+  if (!running_ || up || stage_ == Stage::looking) return;
+  if (leader_ == self_) {
+    if (learners_.count(peer)) drop_learner(peer, "its link went down");
+    if (established_ && live_voters() < quorum()) go_looking("lost the quorum");
+    return;
+  }
+  if (peer != leader_) return;
+  if (stage_ == Stage::discovery && !got_leader_info_) {
+    if (++connect_failures_ >= opt_.connect_attempts)
+      go_looking("cannot reach server " + std::to_string(leader_) + " after " + std::to_string(connect_failures_) +
+                 " attempts");
+    return;
+  }
+  go_looking("lost the link to the leader");
+}
+
+// ---------------------------------------------------------------- time
+
+void Zab::tick(int64_t now) {
+  now_ = now;
+  if (!running_) return;
+  election_->tick(now);
+  if (stage_ == Stage::looking) return;
+  const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;
+  if (leader_ == self_) {
+    if (!established_) {
+      if (now - stage_started_ > init_ms) go_looking("no quorum synced within init_limit");
+      return;
+    }
+    std::vector<ServerId> silent;
+    for (const auto& [id, l] : learners_) {
+      bool syncing = l.step != Learner::Step::broadcast;
+      if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms)) silent.push_back(id);
+    }
+    for (ServerId id : silent) drop_learner(id, "silent for longer than its limit");
+    if (live_voters() < quorum()) {
+      go_looking("lost the quorum: " + std::to_string(live_voters()) + " of " + std::to_string(quorum()) +
+                 " voters in touch");
+      return;
+    }
+    if (now - last_ping_ >= opt_.tick_ms / 2) {
+      last_ping_ = now;
+      Msg ping;
+      ping.type = MsgType::ping;
+      sdk::Bytes payload = encode_payload(ping);
+      for (auto& [id, l] : learners_) send_to(l, MsgType::ping, payload);
+    }
+    return;
+  }
+  if (stage_ != Stage::broadcast) {
+    if (now - stage_started_ > init_ms) {
+      go_looking("not synced with server " + std::to_string(leader_) + " within init_limit");
+    } else if (stage_ == Stage::discovery && !got_leader_info_ && now - last_retry_ >= opt_.retry_ms) {
+      send_follower_info();
+    }
+    return;
+  }
+  if (now - last_heard_ > sync_ms) go_looking("the leader was silent for longer than sync_limit");
+}
+
+// ---------------------------------------------------------------- log
+
+void Zab::append(LogEntry entry) {
+  Zxid z = entry.zxid;
+  last_logged_ = z;
+  unapplied_.push_back(entry);
+  chost_->storage().append(std::move(entry), [this, alive = alive_, lg = log_generation_, z](const Status& st) {
+    if (!*alive || lg != log_generation_ || !running_) return;
+    if (!st) {
+      // The log has a hole now: leave the ensemble and rejoin through a sync.
+      host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
+      ++log_generation_;
+      if (stage_ != Stage::looking) go_looking("storage refused an append");
+      return;
+    }
+    last_durable_ = std::max(last_durable_, z);
+    on_durable();
+  });
+}
+
+void Zab::on_durable() {
+  if (leader_ == self_ && stage_ != Stage::looking) {
+    if (established_) try_commit();
+    else maybe_establish();
+  } else if (newleader_acked_ && !ack_posted_) {
+    // One ACK for every entry made durable in this turn of the loop.
+    ack_posted_ = true;
+    host_->executor().post([this, alive = alive_] {
+      if (!*alive) return;
+      ack_posted_ = false;
+      flush_ack();
+    });
+  }
+  check_sync_durable();
+}
+
+void Zab::apply_committed() {
+  while (!unapplied_.empty() && unapplied_.front().zxid <= commit_target_ && running_) {
+    LogEntry e = std::move(unapplied_.front());
+    unapplied_.pop_front();
+    last_applied_ = e.zxid;
+    chost_->apply(e);
+    recent_.push_back(std::move(e));
+  }
+  while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_) recent_.pop_front();
+  if (applied_waiters_.empty()) return;
+  std::vector<std::function<void(const Status&)>> ready;
+  std::erase_if(applied_waiters_, [&](auto& w) {
+    if (w.first > last_applied_) return false;
+    ready.push_back(std::move(w.second));
+    return true;
+  });
+  for (auto& done : ready) done(Status());
+}
+
+void Zab::fail_waiters(const Status& why) {
+  std::vector<std::function<void(const Status&)>> failed;
+  for (auto& [z, done] : applied_waiters_) failed.push_back(std::move(done));
+  for (auto& [id, done] : sync_requests_) failed.push_back(std::move(done));
+  applied_waiters_.clear();
+  sync_requests_.clear();
+  if (failed.empty()) return;
+  host_->executor().post([failed = std::move(failed), why] {
+    for (auto& done : failed) done(why);
+  });
+}
+
+Status Zab::collect_history(Zxid after, std::vector<LogEntry>& out) {
+  // Entries not yet durable are only in memory; `recent_` keeps every applied
+  // one until it is, and `unapplied_` holds the rest, so below the first
+  // entry in memory the log on disk is complete.
+  Zxid mem_start = !recent_.empty() ? recent_.front().zxid
+                                    : !unapplied_.empty() ? unapplied_.front().zxid : last_logged_ + 1;
+  if (after < mem_start) {
+    Status st = chost_->storage().read_log(after, [&](const LogEntry& e) {
+      if (e.zxid >= mem_start) return false;
+      out.push_back(e);
+      return true;
+    });
+    if (!st) return st;
+  }
+  for (const auto* q : {&recent_, &unapplied_})
+    for (const LogEntry& e : *q)
+      if (e.zxid > after) out.push_back(e);
+  return {};
+}
+
+sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last) {
+  if (snapshot_in_flight_) return Status{Errc::unavailable, "a snapshot is still being written"};
+  // The log is this server's history only after its newest snapshot (before
+  // it may lie entries of an abandoned history, replaced by a SNAP).
+  Zxid floor = chost_->storage().latest_snapshot_zxid();
+  SyncPlan p;
+  if (peer_last < floor) {
+    auto snap = chost_->storage().latest_snapshot();
+    if (!snap) return snap.status();
+    p.mode = SyncPlan::Mode::snap;
+    p.snap_zxid = snap.value().first;
+    p.snapshot = std::move(snap.value().second);
+    Status st = collect_history(p.snap_zxid, p.entries);
+    if (!st) return st;
+    return p;
+  }
+  std::vector<LogEntry> history;
+  Status st = collect_history(floor, history);
+  if (!st) return st;
+  // The newest entry of ours at or before the peer's last: everything up to
+  // it the peer holds too (one leader per epoch gives every zxid one entry,
+  // and a history is a prefix-closed chain).
+  Zxid common = floor;
+  size_t next = 0;
+  while (next < history.size() && history[next].zxid <= peer_last) common = history[next++].zxid;
+  if (common != peer_last) {
+    p.mode = SyncPlan::Mode::trunc;
+    p.trunc_zxid = common;
+  }
+  p.entries.assign(std::make_move_iterator(history.begin() + static_cast<long>(next)),
+                   std::make_move_iterator(history.end()));
+  return p;
+}
+
+void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durable) {
+  sync_durable_ = std::move(durable);
+  sdk::Storage& storage = chost_->storage();
+  if (plan.mode == SyncPlan::Mode::trunc) {
+    if (plan.trunc_zxid < last_applied_ || plan.trunc_zxid > last_logged_) {
+      host_->logger().error("refusing to truncate the log after " + hex(plan.trunc_zxid) + ": entries up to " +
+                            hex(last_applied_) + " are committed and the log ends at " + hex(last_logged_));
+      go_looking("inconsistent TRUNC");
+      return;
+    }
+    if (Status st = storage.truncate_after(plan.trunc_zxid); !st) {
+      go_looking("cannot truncate the log: " + st.to_string());
+      return;
+    }
+    ++log_generation_;
+    while (!unapplied_.empty() && unapplied_.back().zxid > plan.trunc_zxid) unapplied_.pop_back();
+    last_logged_ = last_durable_ = plan.trunc_zxid;
+  }
+  if (plan.mode != SyncPlan::Mode::snap) {
+    finish_sync(std::move(plan.entries), committed);
+    return;
+  }
+  if (plan.snap_zxid < last_applied_) {
+    go_looking("the leader sent a snapshot older than what this server applied");
+    return;
+  }
+  if (Status st = chost_->load_snapshot(plan.snap_zxid, plan.snapshot); !st) {
+    go_looking("cannot load the leader's snapshot: " + st.to_string());
+    return;
+  }
+  ++log_generation_;
+  unapplied_.clear();
+  recent_.clear();
+  last_applied_ = commit_target_ = last_logged_ = last_durable_ = plan.snap_zxid;
+  auto sink = storage.begin_snapshot(plan.snap_zxid);
+  Status st = sink ? sink.value()->write(plan.snapshot) : sink.status();
+  if (!st) {
+    go_looking("cannot store the leader's snapshot: " + st.to_string());
+    return;
+  }
+  // Nothing may be appended before the snapshot is durable: a crash would
+  // otherwise leave log entries after a hole.
+  sync_in_progress_ = true;
+  snapshot_in_flight_ = true;
+  std::shared_ptr<sdk::SnapshotSink> keep(std::move(sink.value()));
+  uint64_t gen = generation_;
+  auto entries = std::make_shared<std::vector<LogEntry>>(std::move(plan.entries));
+  Zxid snap_zxid = plan.snap_zxid;
+  keep->commit([this, alive = alive_, keep, gen, entries, committed, snap_zxid](const Status& st) {
+    if (!*alive) return;
+    snapshot_in_flight_ = false;
+    if (!st) {
+      host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+      ++generation_;
+      if (stage_ != Stage::looking) go_looking("storing the snapshot failed");
+      return;
+    }
+    // Entries of the abandoned history after the snapshot, if any, go.
+    if (Status t = chost_->storage().truncate_after(snap_zxid); !t) {
+      if (stage_ != Stage::looking) go_looking("cannot truncate the log: " + t.to_string());
+      return;
+    }
+    if (gen == generation_ && stage_ != Stage::looking) finish_sync(std::move(*entries), committed);
+    else drain_deferred();
+  });
+}
+
+void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {
+  sync_in_progress_ = false;
+  for (LogEntry& e : entries)
+    if (e.zxid > last_logged_) append(std::move(e));
+  commit_target_ = std::max(commit_target_, std::min(committed, last_logged_));
+  apply_committed();
+  if (stage_ == Stage::looking) return;
+  sync_target_ = last_logged_;
+  awaiting_sync_durable_ = true;
+  check_sync_durable();
+  // Messages that arrived while the snapshot was written, in order.
+  drain_deferred();
+}
+
+void Zab::check_sync_durable() {
+  if (!awaiting_sync_durable_ || last_durable_ < sync_target_) return;
+  awaiting_sync_durable_ = false;
+  auto done = std::move(sync_durable_);
+  sync_durable_ = nullptr;
+  if (done) done();
+}
+
+// ---------------------------------------------------------------- clients
+
+void Zab::sync(std::function<void(const Status&)> done) {
+  if (!running_ || stage_ != Stage::broadcast) {
+    host_->executor().post([done = std::move(done)] { done(Status(Errc::unavailable, "no leader is established")); });
+    return;
+  }
+  if (leader_ == self_) {
+    applied_waiters_.emplace_back(last_logged_, std::move(done));
+    apply_committed();
+    return;
+  }
+  int64_t id = ++next_sync_id_;
+  sync_requests_[id] = std::move(done);
+  Msg m;
+  m.type = MsgType::sync_request;
+  m.id = id;
+  send_to_leader(m);
+}
+
+sdk::ConsensusStatus Zab::status() const {
+  sdk::ConsensusStatus s;
+  s.role = role_;
+  s.leader = leader();
+  s.accepted_epoch = accepted_epoch_;
+  s.current_epoch = current_epoch_;
+  s.last_logged = last_logged_;
+  s.last_committed = commit_target_;
+  s.last_applied = last_applied_;
+  s.pending_proposals = unapplied_.size();
+  s.elections = elections_;
+  s.last_election_ms = last_election_ms_;
+  for (const auto& [id, l] : learners_) {
+    sdk::LearnerStatus ls;
+    ls.id = id;
+    ls.observer = l.observer;
+    ls.synced = l.step == Learner::Step::broadcast;
+    ls.last_acked = l.acked;
+    ls.stage = l.step == Learner::Step::broadcast ? "broadcast"
+               : l.step == Learner::Step::sync_sent ? "sync"
+                                                    : "discovery";
+    s.learners.push_back(ls);
+  }
+  return s;
+}
+
+}  // namespace corral::zab

@@ -1,0 +1,200 @@
+// The `zab` consensus: ZooKeeper's atomic broadcast for an ensemble.
+//
+// Phases, as ZooKeeper runs them:
+//   election     the election plugin names a prospective leader;
+//   discovery    learners send FOLLOWERINFO; once a quorum has, the leader
+//                picks an epoch above every accepted epoch of that quorum
+//                (LEADERINFO) and collects ACKEPOCH (current epoch, last zxid);
+//                if a voter of that quorum has a newer history than its own,
+//                the leader first fetches it (FETCH/FETCHED), so that the
+//                initial history holds everything a quorum may have committed
+//                whichever server the election named (this is what lets the
+//                `static` election work);
+//   sync         each learner gets one SYNC: DIFF, TRUNC+DIFF or SNAP+DIFF and
+//                NEWLEADER; it makes that durable, adopts the epoch and ACKs;
+//                a quorum of ACKs establishes the leader, which commits its
+//                initial history and sends UPTODATE;
+//   broadcast    PROPOSAL, ACK from a quorum, COMMIT, in zxid order
+//                (zxid = epoch << 32 | counter); observers get INFORM with
+//                each committed entry and never vote.
+// Followers forward writes (REQUEST) and `sync` (SYNC_REQUEST) to the
+// leader and answer its pings with their clients' session activity.
+//
+// The class is a state machine: it never opens sockets or reads a clock. It
+// acts on peer messages (PeerListener), storage acknowledgements and
+// tick(now_ms), and its effects go through the PeerNetwork, the Storage and
+// the ConsensusHost it is given, so a simulation can run many of them in one
+// process with an in-memory network, storage and clock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "corral/sdk/consensus.hpp"
+#include "zab_messages.hpp"
+
+namespace corral::zab {
+
+struct ZabOptions {
+  int64_t tick_ms = 2000;  // ZooKeeper's tickTime
+  int64_t init_limit = 10;  // ticks a learner may take to connect and sync
+  int64_t sync_limit = 5;   // ticks a server may stay silent in broadcast
+  int64_t retry_ms = 250;   // how often a learner re-sends FOLLOWERINFO
+  int64_t connect_attempts = 5;  // failed dials to a named leader before electing again
+  size_t recent_entries = 1000;  // committed entries kept in memory for syncs
+};
+
+class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk::PeerListener {
+ public:
+  // `seed` seeds the session nonces; 0 picks a random one.
+  explicit Zab(uint64_t seed = 0);
+  ~Zab() override;
+
+  // Plugin
+  sdk::Status init(sdk::PluginHost& host) override;
+  // Consensus
+  sdk::Status start(sdk::ConsensusHost& host, const sdk::RecoveredState& recovered) override;
+  sdk::Status submit(sdk::Bytes body) override;
+  void sync(std::function<void(const sdk::Status&)> done) override;
+  sdk::Role role() const override { return role_; }
+  sdk::ServerId leader() const override { return role_ == sdk::Role::looking ? 0 : leader_; }
+  uint32_t epoch() const override { return current_epoch_; }
+  sdk::Zxid last_applied() const override { return last_applied_; }
+  sdk::ConsensusStatus status() const override;
+  void tick(int64_t now_ms) override;
+  void stop() override;
+
+  const ZabOptions& options() const { return opt_; }
+  void set_options(const ZabOptions& o) { opt_ = o; }
+  // True once this server leads an established epoch (for tests).
+  bool established_leader() const { return role_ == sdk::Role::leading; }
+
+ private:
+  enum class Stage { looking, discovery, sync, broadcast };
+  struct Learner {
+    enum class Step { info, leader_info_sent, epoch_acked, sync_sent, broadcast };
+    sdk::ServerId id = 0;
+    bool observer = false;
+    int64_t nonce = 0, send_seq = 0, recv_seq = 0;
+    Step step = Step::info;
+    uint32_t accepted_epoch = 0, current_epoch = 0;
+    sdk::Zxid last_zxid = 0;   // its log when it reported (FOLLOWERINFO, then ACKEPOCH)
+    sdk::Zxid sync_last = 0;   // its log once the SYNC it was sent is applied
+    sdk::Zxid acked = 0;       // durable on it, as it acknowledged
+    bool newleader_acked = false;
+    int64_t last_heard = 0, step_started = 0;
+  };
+
+  // ElectionHost
+  sdk::PeerNetwork& network() override { return *net_; }
+  void elected(const sdk::ElectionResult& result) override;
+  // PeerListener
+  void on_peer_message(sdk::ServerId from, sdk::BytesView message) override;
+  void on_peer_link(sdk::ServerId peer, bool up) override;
+
+  // Phases.
+  void go_looking(const std::string& why);
+  void start_following();
+  void start_leading();
+  size_t quorum() const;
+  bool is_voter(sdk::ServerId id) const;
+
+  // Leader.
+  void on_learner_message(sdk::ServerId from, Msg& m);
+  void maybe_decide_epoch();
+  void maybe_choose_history();
+  void begin_sync();
+  void send_sync(Learner& l);
+  void maybe_establish();
+  void try_commit();
+  void propose(sdk::LogEntry entry);
+  void drop_learner(sdk::ServerId id, const std::string& why);
+  void send_to(Learner& l, const Msg& m);
+  void send_to(Learner& l, MsgType type, sdk::BytesView payload);
+  size_t live_voters() const;
+
+  // Learner.
+  void on_leader_message(Msg& m);
+  void handle_leader_message(Msg& m);
+  void drain_deferred();
+  void send_follower_info();
+  void send_to_leader(const Msg& m);
+  void flush_ack();
+
+  // Log and state, shared by both.
+  sdk::Result<SyncPlan> plan_sync(sdk::Zxid peer_last);
+  // Brings this server's log in line with a SYNC or FETCHED plan; calls
+  // `durable` once all of it is on disk (unless the server moved on).
+  void apply_sync(SyncPlan plan, sdk::Zxid committed, std::function<void()> durable);
+  void finish_sync(std::vector<sdk::LogEntry> entries, sdk::Zxid committed);
+  void check_sync_durable();
+  void append(sdk::LogEntry entry);
+  void on_durable();
+  void apply_committed();
+  // Every entry after `after` this server holds, from memory and the log.
+  sdk::Status collect_history(sdk::Zxid after, std::vector<sdk::LogEntry>& out);
+  void fail_waiters(const sdk::Status& why);
+  int64_t fresh_nonce();
+
+  sdk::PluginHost* host_ = nullptr;
+  sdk::ConsensusHost* chost_ = nullptr;
+  sdk::PeerNetwork* net_ = nullptr;
+  sdk::Election* election_ = nullptr;
+  ZabOptions opt_;
+  std::mt19937_64 rng_;
+  sdk::ServerId self_ = 0;
+  bool observer_ = false;
+  bool running_ = false;
+  int64_t now_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  sdk::Role role_ = sdk::Role::looking;
+  Stage stage_ = Stage::looking;
+  sdk::ServerId leader_ = 0;
+  uint64_t generation_ = 0;  // bumps whenever this server leaves a role
+
+  // Persistent (mirrors storage) and the log as this server holds it.
+  uint32_t accepted_epoch_ = 0, current_epoch_ = 0;
+  sdk::Zxid last_logged_ = 0, last_durable_ = 0, last_applied_ = 0, commit_target_ = 0;
+  uint64_t log_generation_ = 0;  // bumps when the log is cut; older acknowledgements are void
+  std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
+  std::deque<sdk::LogEntry> recent_;     // applied entries, newest last; all that are not durable yet
+  std::vector<std::pair<sdk::Zxid, std::function<void(const sdk::Status&)>>> applied_waiters_;
+  bool snapshot_in_flight_ = false;
+
+  // Learner side.
+  int64_t nonce_ = 0, send_seq_ = 0, recv_seq_ = 0;
+  int64_t stage_started_ = 0, last_heard_ = 0, last_retry_ = 0;
+  int connect_failures_ = 0;
+  bool got_leader_info_ = false;
+  uint32_t leader_epoch_ = 0;
+  bool newleader_acked_ = false;
+  bool sync_in_progress_ = false;   // a SYNC is being applied; later messages wait
+  bool awaiting_sync_durable_ = false;
+  sdk::Zxid sync_target_ = 0;
+  std::function<void()> sync_durable_;
+  std::deque<Msg> deferred_;
+  bool ack_posted_ = false;
+  sdk::Zxid acked_sent_ = 0;
+  std::map<int64_t, std::function<void(const sdk::Status&)>> sync_requests_;
+  int64_t next_sync_id_ = 0;
+
+  // Leader side.
+  std::map<sdk::ServerId, Learner> learners_;
+  uint32_t new_epoch_ = 0;
+  bool epoch_decided_ = false, history_chosen_ = false, established_ = false;
+  sdk::ServerId fetching_from_ = 0;
+  sdk::Zxid initial_last_ = 0;
+  uint32_t counter_ = 0;
+  int64_t last_ping_ = 0;
+
+  // Statistics.
+  int64_t elections_ = 0, election_started_ = 0, last_election_ms_ = 0;
+};
+
+}  // namespace corral::zab

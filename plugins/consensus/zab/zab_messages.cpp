@@ -1,0 +1,222 @@
+#include "zab_messages.hpp"
+
+#include "corral/sdk/msgpack.hpp"
+
+namespace corral::zab {
+
+using sdk::MsgpackReader;
+using sdk::MsgpackWriter;
+
+const char* msg_type_name(MsgType t) {
+  switch (t) {
+    case MsgType::follower_info: return "FOLLOWERINFO";
+    case MsgType::leader_info: return "LEADERINFO";
+    case MsgType::ack_epoch: return "ACKEPOCH";
+    case MsgType::sync: return "SYNC";
+    case MsgType::ack: return "ACK";
+    case MsgType::up_to_date: return "UPTODATE";
+    case MsgType::proposal: return "PROPOSAL";
+    case MsgType::commit: return "COMMIT";
+    case MsgType::inform: return "INFORM";
+    case MsgType::ping: return "PING";
+    case MsgType::request: return "REQUEST";
+    case MsgType::rejected: return "REJECTED";
+    case MsgType::sync_request: return "SYNC_REQUEST";
+    case MsgType::sync_reply: return "SYNC_REPLY";
+    case MsgType::fetch: return "FETCH";
+    case MsgType::fetched: return "FETCHED";
+  }
+  return "?";
+}
+
+namespace {
+
+void write_entry(MsgpackWriter& w, const sdk::LogEntry& e) {
+  w.array(3);
+  w.integer(e.zxid);
+  w.integer(e.time_ms);
+  w.bytes(e.body);
+}
+
+bool read_entry(MsgpackReader& r, sdk::LogEntry& e) {
+  if (r.array() != 3) return false;
+  e.zxid = r.integer();
+  e.time_ms = r.integer();
+  e.body = std::string(r.bytes());
+  return r.ok();
+}
+
+void write_plan(MsgpackWriter& w, const SyncPlan& p) {
+  w.array(5);
+  w.integer(static_cast<int>(p.mode));
+  w.integer(p.trunc_zxid);
+  w.integer(p.snap_zxid);
+  w.bytes(p.snapshot);
+  w.array(static_cast<uint32_t>(p.entries.size()));
+  for (const auto& e : p.entries) write_entry(w, e);
+}
+
+bool read_plan(MsgpackReader& r, SyncPlan& p) {
+  if (r.array() != 5) return false;
+  int64_t mode = r.integer();
+  if (mode < 0 || mode > 2) return false;
+  p.mode = static_cast<SyncPlan::Mode>(mode);
+  p.trunc_zxid = r.integer();
+  p.snap_zxid = r.integer();
+  p.snapshot = std::string(r.bytes());
+  uint32_t n = r.array();
+  if (!r.ok()) return false;
+  p.entries.clear();
+  p.entries.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    sdk::LogEntry e;
+    if (!read_entry(r, e)) return false;
+    if (!p.entries.empty() && e.zxid <= p.entries.back().zxid) return false;
+    p.entries.push_back(std::move(e));
+  }
+  return r.ok();
+}
+
+}  // namespace
+
+sdk::Bytes encode_payload(const Msg& m) {
+  sdk::Bytes out;
+  MsgpackWriter w(out);
+  switch (m.type) {
+    case MsgType::follower_info:
+    case MsgType::ack_epoch:
+    case MsgType::leader_info:
+      w.array(3);
+      w.integer(m.epoch);
+      w.integer(m.zxid);
+      w.boolean(m.flag);
+      break;
+    case MsgType::sync:
+      w.array(3);
+      w.integer(m.epoch);
+      w.integer(m.zxid);
+      write_plan(w, m.plan);
+      break;
+    case MsgType::fetched:
+      w.array(1);
+      write_plan(w, m.plan);
+      break;
+    case MsgType::ack:
+    case MsgType::up_to_date:
+    case MsgType::commit:
+    case MsgType::fetch:
+      w.array(1);
+      w.integer(m.zxid);
+      break;
+    case MsgType::proposal:
+    case MsgType::inform:
+      w.array(1);
+      write_entry(w, m.entry);
+      break;
+    case MsgType::ping:
+    case MsgType::request:
+      w.array(1);
+      w.bytes(m.body);
+      break;
+    case MsgType::rejected:
+      w.array(3);
+      w.bytes(m.body);
+      w.integer(m.id);
+      w.bytes(m.text);
+      break;
+    case MsgType::sync_request:
+      w.array(1);
+      w.integer(m.id);
+      break;
+    case MsgType::sync_reply:
+      w.array(2);
+      w.integer(m.id);
+      w.integer(m.zxid);
+      break;
+  }
+  return out;
+}
+
+sdk::Bytes encode_message(MsgType type, int64_t nonce, int64_t seq, sdk::BytesView payload) {
+  sdk::Bytes out;
+  out.reserve(payload.size() + 24);
+  MsgpackWriter w(out);
+  w.array(4);
+  w.integer(static_cast<int>(type));
+  w.integer(nonce);
+  w.integer(seq);
+  out.append(payload);
+  return out;
+}
+
+bool decode_message(sdk::BytesView in, Msg& m) {
+  MsgpackReader r(in);
+  if (r.array() != 4) return false;
+  int64_t type = r.integer();
+  if (type < 1 || type > 16) return false;
+  m.type = static_cast<MsgType>(type);
+  m.nonce = r.integer();
+  m.seq = r.integer();
+  uint32_t n = r.array();
+  if (!r.ok()) return false;
+  auto ok = [&](uint32_t want) { return n == want; };
+  switch (m.type) {
+    case MsgType::follower_info:
+    case MsgType::ack_epoch:
+    case MsgType::leader_info: {
+      if (!ok(3)) return false;
+      int64_t e = r.integer();
+      if (e < 0 || e > UINT32_MAX) return false;
+      m.epoch = static_cast<uint32_t>(e);
+      m.zxid = r.integer();
+      m.flag = r.boolean();
+      break;
+    }
+    case MsgType::sync: {
+      if (!ok(3)) return false;
+      int64_t e = r.integer();
+      if (e < 0 || e > UINT32_MAX) return false;
+      m.epoch = static_cast<uint32_t>(e);
+      m.zxid = r.integer();
+      if (!read_plan(r, m.plan)) return false;
+      break;
+    }
+    case MsgType::fetched:
+      if (!ok(1) || !read_plan(r, m.plan)) return false;
+      break;
+    case MsgType::ack:
+    case MsgType::up_to_date:
+    case MsgType::commit:
+    case MsgType::fetch:
+      if (!ok(1)) return false;
+      m.zxid = r.integer();
+      break;
+    case MsgType::proposal:
+    case MsgType::inform:
+      if (!ok(1) || !read_entry(r, m.entry)) return false;
+      break;
+    case MsgType::ping:
+    case MsgType::request:
+      if (!ok(1)) return false;
+      m.body = std::string(r.bytes());
+      break;
+    case MsgType::rejected:
+      if (!ok(3)) return false;
+      m.body = std::string(r.bytes());
+      m.id = r.integer();
+      m.text = std::string(r.bytes());
+      break;
+    case MsgType::sync_request:
+      if (!ok(1)) return false;
+      m.id = r.integer();
+      break;
+    case MsgType::sync_reply:
+      if (!ok(2)) return false;
+      m.id = r.integer();
+      m.zxid = r.integer();
+      break;
+  }
+  return r.ok() && r.at_end();
+}
+
+}  // namespace corral::zab

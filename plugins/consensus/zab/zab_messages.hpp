@@ -1,0 +1,72 @@
+// Zab's messages between a leader and its learners (followers and
+// observers), as msgpack frames on the quorum channel.
+//
+// Every message belongs to one learner session, named by a nonce the learner
+// picks when it (re)connects, and carries a sequence number per direction.
+// A receiver drops messages of other sessions and duplicates, and treats a
+// gap as a broken session, so the protocol above sees what TCP gives: each
+// session's messages in order, or an end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "corral/sdk/status.hpp"
+#include "corral/sdk/types.hpp"
+
+namespace corral::zab {
+
+enum class MsgType : uint8_t {
+  follower_info = 1,  // learner -> leader: epoch = accepted epoch, zxid = last logged, flag = observer
+  leader_info = 2,    // leader -> learner: epoch = the new epoch, zxid = the leader's last logged
+  ack_epoch = 3,      // learner -> leader: epoch = current epoch, zxid = last logged
+  sync = 4,           // leader -> learner: plan, then NEWLEADER(epoch); zxid = committed so far
+  ack = 5,            // learner -> leader: zxid durable (zxid = epoch<<32 acknowledges NEWLEADER)
+  up_to_date = 6,     // leader -> learner: zxid = committed; serve clients
+  proposal = 7,       // leader -> follower: entry
+  commit = 8,         // leader -> learner: zxid and everything before it is committed
+  inform = 9,         // leader -> observer: a committed entry
+  ping = 10,          // both ways; a learner's carries its clients' session activity in body
+  request = 11,       // learner -> leader: body = a write to order
+  rejected = 12,      // leader -> learner: body = the write, id = Errc, text = why
+  sync_request = 13,  // learner -> leader: id
+  sync_reply = 14,    // leader -> learner: id, zxid = the leader's last logged when asked
+  fetch = 15,         // leader -> learner: zxid = the leader's last logged; send your history
+  fetched = 16,       // learner -> leader: plan
+};
+const char* msg_type_name(MsgType t);
+
+// How a server brings another's log in line with its own history.
+struct SyncPlan {
+  enum class Mode : uint8_t { diff = 0, trunc = 1, snap = 2 };
+  Mode mode = Mode::diff;
+  sdk::Zxid trunc_zxid = 0;  // trunc: drop every entry after this first
+  sdk::Zxid snap_zxid = 0;   // snap: replace the state with this snapshot first
+  sdk::Bytes snapshot;
+  std::vector<sdk::LogEntry> entries;  // then append these, in order
+};
+
+struct Msg {
+  MsgType type = MsgType::ping;
+  int64_t nonce = 0;
+  int64_t seq = 0;
+  uint32_t epoch = 0;
+  sdk::Zxid zxid = 0;
+  bool flag = false;
+  int64_t id = 0;
+  sdk::Bytes body;
+  std::string text;
+  sdk::LogEntry entry;
+  SyncPlan plan;
+};
+
+// The message's fields after its session header, encoded once so that a
+// proposal sent to many learners is not encoded for each.
+sdk::Bytes encode_payload(const Msg& m);
+// A whole message: the session header and a payload from encode_payload.
+sdk::Bytes encode_message(MsgType type, int64_t nonce, int64_t seq, sdk::BytesView payload);
+// False when `in` is not a well-formed message.
+bool decode_message(sdk::BytesView in, Msg& out);
+
+}  // namespace corral::zab

@@ -1,0 +1,720 @@
+#include "sim.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <queue>
+#include <set>
+
+#include "corral/sdk/consensus.hpp"
+#include "corral/sdk/msgpack.hpp"
+#include "fle.hpp"
+#include "static_election.hpp"
+#include "zab.hpp"
+
+namespace corral::sim {
+
+using sdk::Bytes;
+using sdk::BytesView;
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::PeerChannel;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+namespace {
+
+struct Violation {
+  std::string what;
+};
+
+// ---------------------------------------------------------------- events
+
+class World;
+
+class EventQueue {
+ public:
+  struct Event {
+    int64_t at;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  void at(int64_t t, std::function<void()> fn) { q_.push(Event{t, seq_++, std::move(fn)}); }
+  bool run_next(int64_t until, int64_t& now) {
+    if (q_.empty() || q_.top().at > until) return false;
+    Event e = q_.top();
+    q_.pop();
+    now = std::max(now, e.at);
+    e.fn();
+    return true;
+  }
+
+ private:
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> q_;
+  uint64_t seq_ = 0;
+};
+
+// ---------------------------------------------------------------- the disk
+
+// What survives a crash, and what is in flight to it.
+struct Disk {
+  std::vector<LogEntry> log;  // durable
+  std::deque<LogEntry> pending;  // written, not yet durable
+  std::map<Zxid, Bytes> snapshots;  // durable
+  uint32_t accepted_epoch = 0, current_epoch = 0;
+  bool holds(const LogEntry& e) const {
+    auto it = std::lower_bound(log.begin(), log.end(), e.zxid,
+                               [](const LogEntry& a, Zxid z) { return a.zxid < z; });
+    if (it != log.end() && it->zxid == e.zxid && it->body == e.body) return true;
+    return !snapshots.empty() && snapshots.rbegin()->first >= e.zxid;
+  }
+};
+
+// ---------------------------------------------------------------- plumbing
+
+class NullCounter final : public sdk::Counter {
+ public:
+  void inc(uint64_t) override {}
+  uint64_t value() const override { return 0; }
+};
+class NullGauge final : public sdk::Gauge {
+ public:
+  void set(int64_t) override {}
+  void add(int64_t) override {}
+  int64_t value() const override { return 0; }
+};
+class NullHistogram final : public sdk::Histogram {
+ public:
+  void observe(double) override {}
+};
+class NullMetrics final : public sdk::Metrics {
+ public:
+  sdk::Counter* counter(std::string_view, std::string_view) override { return &c_; }
+  sdk::Gauge* gauge(std::string_view, std::string_view) override { return &g_; }
+  sdk::Histogram* histogram(std::string_view, std::string_view) override { return &h_; }
+
+ private:
+  NullCounter c_;
+  NullGauge g_;
+  NullHistogram h_;
+};
+
+class MapConfig final : public sdk::ConfigTable {
+ public:
+  std::map<std::string, int64_t> ints;
+  std::string_view name() const override { return "sim"; }
+  bool contains(std::string_view key) const override { return ints.count(std::string(key)) != 0; }
+  sdk::Result<std::string> get_string(std::string_view, std::string_view def) const override {
+    return std::string(def);
+  }
+  sdk::Result<int64_t> get_int(std::string_view key, int64_t def) const override {
+    auto it = ints.find(std::string(key));
+    return it == ints.end() ? def : it->second;
+  }
+  sdk::Result<double> get_double(std::string_view, double def) const override { return def; }
+  sdk::Result<bool> get_bool(std::string_view, bool def) const override { return def; }
+  sdk::Result<std::vector<std::string>> get_string_list(std::string_view,
+                                                        const std::vector<std::string>& def) const override {
+    return def;
+  }
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> k;
+    for (const auto& [key, v] : ints) k.push_back(key);
+    return k;
+  }
+  Status invalid(std::string_view key, std::string_view expected) const override {
+    return {Errc::invalid_argument, std::string(key) + " must be " + std::string(expected)};
+  }
+};
+
+// ---------------------------------------------------------------- the world
+
+class Node;
+
+class World {
+ public:
+  World(uint64_t seed, const SimOptions& o) : rng(seed), opt(o) {}
+
+  std::mt19937_64 rng;
+  SimOptions opt;
+  EventQueue events;
+  int64_t now = 0;
+  std::vector<std::unique_ptr<Node>> nodes;  // index = id - 1
+  std::vector<sdk::PeerSpec> members;
+  SimResult result;
+  std::deque<std::string> trace;
+  bool faults = true;
+  double loss = 0;
+
+  // Network state: a partition puts each server in a group; links between
+  // groups drop everything.
+  std::vector<int> group;
+  std::map<std::tuple<ServerId, ServerId, int>, int64_t> last_delivery;  // FIFO per link
+  std::map<std::tuple<ServerId, ServerId, int>, uint64_t> link_epoch;     // bumps on disconnect
+
+  // Checker state.
+  std::vector<LogEntry> canonical;
+  std::map<uint32_t, ServerId> epoch_leaders;
+
+  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
+  int64_t between(int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng); }
+  size_t quorum() const { return static_cast<size_t>(opt.voters) / 2 + 1; }
+
+  void log(ServerId id, std::string_view what) {
+    trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " + std::string(what));
+    if (trace.size() > 400) trace.pop_front();
+    if (what.find("by SNAP") != std::string_view::npos) result.snaps++;
+    else if (what.find("by TRUNC") != std::string_view::npos) result.truncs++;
+    else if (what.find("by DIFF") != std::string_view::npos) result.diffs++;
+  }
+  [[noreturn]] void fail(const std::string& what) { throw Violation{"t=" + std::to_string(now) + ": " + what}; }
+
+  bool connected(ServerId a, ServerId b) const { return group[a - 1] == group[b - 1]; }
+  void send(ServerId from, ServerId to, PeerChannel ch, Bytes msg);
+  void link_down(ServerId at, ServerId peer, int64_t delay);
+  void disconnect(ServerId from, ServerId to, PeerChannel ch);
+
+  void on_apply(Node& n, const LogEntry& e);
+  void on_snapshot_loaded(Node& n);
+  void on_role(Node& n, Role role, uint32_t epoch);
+};
+
+// ---------------------------------------------------------------- one server
+
+class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk::PeerNetwork {
+ public:
+  Node(World& w, ServerId id, bool observer) : w_(w), id_(id), observer_(observer) {
+    info_.server_id = id;
+    info_.tick_ms = 100;
+  }
+
+  ServerId id() const { return id_; }
+  bool observer() const { return observer_; }
+  bool up() const { return zab_ != nullptr; }
+  uint64_t incarnation() const { return incarnation_; }
+  Disk& disk() { return disk_; }
+  std::vector<std::pair<Zxid, Bytes>>& applied() { return applied_; }
+  sdk::Role role() const { return zab_ ? zab_->role() : Role::looking; }
+  zab::Zab* zab() { return zab_.get(); }
+
+  void boot() {
+    ++incarnation_;
+    alive_ = std::make_shared<bool>(true);
+    applied_.clear();
+    since_snapshot_ = 0;
+    snapshot_every_ = w_.between(5, 60);
+    // Some disks are much slower than the network, so that a leader can
+    // commit on its followers' acknowledgements before its own.
+    static const int64_t kDiskDelays[] = {2, 8, 40, 120};
+    disk_delay_ = kDiskDelays[w_.between(0, 3)];
+    if (!disk_.snapshots.empty()) {
+      decode_state(disk_.snapshots.rbegin()->second, applied_);
+      w_.on_snapshot_loaded(*this);
+    }
+    zab_ = std::make_unique<zab::Zab>(w_.rng());
+    if (w_.opt.election == "static") {
+      auto e = std::make_unique<static_election::StaticElection>();
+      e->set_leader(1);
+      election_ = std::move(e);
+    } else {
+      auto e = std::make_unique<fle::FastLeaderElection>();
+      e->set_options(fle::FleOptions{50, 50, 800});
+      election_ = std::move(e);
+    }
+    config_.ints.clear();
+    if (w_.opt.election != "static") check(election_->init(*this));
+    config_.ints = {{"tick_ms", 100}, {"init_limit", 10}, {"sync_limit", 5}};
+    check(zab_->init(*this));
+    zab::ZabOptions zo = zab_->options();
+    zo.retry_ms = 50;
+    zo.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
+    zab_->set_options(zo);
+    sdk::RecoveredState r;
+    r.accepted_epoch = disk_.accepted_epoch;
+    r.current_epoch = disk_.current_epoch;
+    if (!disk_.snapshots.empty()) {
+      r.snapshot_zxid = disk_.snapshots.rbegin()->first;
+      r.snapshot = disk_.snapshots.rbegin()->second;
+    }
+    r.last_zxid = std::max(r.snapshot_zxid, disk_.log.empty() ? Zxid{0} : disk_.log.back().zxid);
+    storage_ = std::make_unique<Storage>(*this);
+    check(zab_->start(*this, r));
+    schedule_tick();
+  }
+
+  // Loses the process: what was not durable is gone, except perhaps a prefix
+  // the disk had written anyway.
+  void crash(bool keep_some_tail) {
+    *alive_ = false;
+    zab_.reset();
+    election_.reset();
+    storage_.reset();
+    listeners_[0] = listeners_[1] = nullptr;
+    size_t keep = keep_some_tail && !disk_.pending.empty()
+                      ? static_cast<size_t>(w_.between(0, static_cast<int64_t>(disk_.pending.size())))
+                      : 0;
+    for (size_t i = 0; i < keep; ++i) disk_.log.push_back(disk_.pending[i]);
+    disk_.pending.clear();
+  }
+
+  void deliver(ServerId from, PeerChannel ch, BytesView msg) {
+    if (auto* l = listeners_[static_cast<int>(ch)]) l->on_peer_message(from, msg);
+  }
+  void link_event(ServerId peer) {
+    for (auto* l : listeners_)
+      if (l) l->on_peer_link(peer, false);
+  }
+
+  void submit(const std::string& body) {
+    if (zab_) (void)zab_->submit(body);
+  }
+
+  // ---- PluginHost
+  sdk::Executor& executor() override { return executor_; }
+  const sdk::Clock& clock() override { return clock_; }
+  sdk::Logger& logger() override { return logger_; }
+  sdk::Metrics& metrics() override { return metrics_; }
+  const sdk::ConfigTable& config() override { return config_; }
+  const sdk::ServerInfo& server() override { return info_; }
+
+  // ---- ConsensusHost
+  sdk::Storage& storage() override { return *storage_; }
+  sdk::PeerNetwork* peers() override { return this; }
+  sdk::Election* election() override { return election_.get(); }
+  void apply(const LogEntry& e) override {
+    if (!applied_.empty() && e.zxid <= applied_.back().first)
+      w_.fail("server " + std::to_string(id_) + " applied zxid " + std::to_string(e.zxid) + " after " +
+              std::to_string(applied_.back().first));
+    applied_.emplace_back(e.zxid, e.body);
+    w_.on_apply(*this, e);
+    if (++since_snapshot_ >= snapshot_every_) take_snapshot_now();
+  }
+  void rejected(const LogEntry&, const Status&) override {}
+  void take_snapshot(std::function<void(const sdk::Result<Zxid>&)> done) override {
+    take_snapshot_now();
+    if (done) done(applied_.empty() ? Zxid{0} : applied_.back().first);
+  }
+  Status load_snapshot(Zxid zxid, BytesView snapshot) override {
+    std::vector<std::pair<Zxid, Bytes>> state;
+    if (!decode_state(snapshot, state)) return {Errc::corrupt, "bad snapshot"};
+    if (!state.empty() && state.back().first != zxid) w_.fail("a snapshot's zxid does not match its content");
+    applied_ = std::move(state);
+    w_.on_snapshot_loaded(*this);
+    return {};
+  }
+  void role_changed(Role role, ServerId, uint32_t epoch) override { w_.on_role(*this, role, epoch); }
+  Bytes take_session_activity() override { return {}; }
+  void session_activity(ServerId, BytesView) override {}
+
+  // ---- PeerNetwork
+  ServerId self() const override { return id_; }
+  std::vector<sdk::PeerSpec> members() const override { return w_.members; }
+  void send(ServerId to, PeerChannel ch, Bytes msg) override { w_.send(id_, to, ch, std::move(msg)); }
+  void disconnect(ServerId peer, PeerChannel ch) override { w_.disconnect(id_, peer, ch); }
+  void subscribe(PeerChannel ch, sdk::PeerListener* l) override { listeners_[static_cast<int>(ch)] = l; }
+
+ private:
+  void check(const Status& st) {
+    if (!st) w_.fail("server " + std::to_string(id_) + ": " + st.to_string());
+  }
+
+  static Bytes encode_state(const std::vector<std::pair<Zxid, Bytes>>& s) {
+    Bytes out;
+    sdk::MsgpackWriter w(out);
+    w.array(static_cast<uint32_t>(s.size()));
+    for (const auto& [z, b] : s) {
+      w.array(2);
+      w.integer(z);
+      w.bytes(b);
+    }
+    return out;
+  }
+  static bool decode_state(BytesView in, std::vector<std::pair<Zxid, Bytes>>& out) {
+    sdk::MsgpackReader r(in);
+    uint32_t n = r.array();
+    out.clear();
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      if (r.array() != 2) return false;
+      Zxid z = r.integer();
+      out.emplace_back(z, std::string(r.bytes()));
+    }
+    return r.ok() && r.at_end();
+  }
+
+  // The kernel's snapshots: the applied state, written in the background.
+  void take_snapshot_now() {
+    since_snapshot_ = 0;
+    if (applied_.empty() || !storage_) return;
+    Zxid z = applied_.back().first;
+    Bytes bytes = encode_state(applied_);
+    w_.events.at(w_.now + w_.between(1, 30), [this, alive = alive_, z, bytes = std::move(bytes)] {
+      if (!*alive) return;
+      disk_.snapshots[z] = bytes;
+    });
+  }
+
+  void schedule_tick() {
+    w_.events.at(w_.now + 10, [this, alive = alive_] {
+      if (!*alive) return;
+      zab_->tick(w_.now);
+      schedule_tick();
+    });
+  }
+
+  class Clock final : public sdk::Clock {
+   public:
+    explicit Clock(World& w) : w_(w) {}
+    int64_t steady_ms() const override { return w_.now; }
+    int64_t wall_ms() const override { return 1700000000000 + w_.now; }
+
+   private:
+    World& w_;
+  };
+
+  class Logger final : public sdk::Logger {
+   public:
+    Logger(World& w, ServerId id) : w_(w), id_(id) {}
+    bool enabled(sdk::LogLevel level) const override { return level >= sdk::LogLevel::info; }
+    void log(sdk::LogLevel, std::string_view m) override { w_.log(id_, m); }
+
+   private:
+    World& w_;
+    ServerId id_;
+  };
+
+  class Executor final : public sdk::Executor {
+   public:
+    explicit Executor(Node& n) : n_(n) {}
+    void post(std::function<void()> fn) override {
+      n_.w_.events.at(n_.w_.now, [alive = n_.alive_, fn = std::move(fn)] {
+        if (*alive) fn();
+      });
+    }
+    class SimTimer final : public Timer {
+     public:
+      std::shared_ptr<bool> live = std::make_shared<bool>(true);
+      void cancel() override { *live = false; }
+      ~SimTimer() override { *live = false; }
+    };
+    std::unique_ptr<Timer> schedule(std::chrono::milliseconds d, std::function<void()> fn) override {
+      auto t = std::make_unique<SimTimer>();
+      n_.w_.events.at(n_.w_.now + d.count(), [alive = n_.alive_, live = t->live, fn = std::move(fn)] {
+        if (*alive && *live) fn();
+      });
+      return t;
+    }
+    boost::asio::io_context& io_context() override { std::abort(); }
+
+   private:
+    Node& n_;
+  };
+
+  // The sdk::Storage over this node's Disk, with the latency the world picks.
+  class Storage final : public sdk::Storage {
+   public:
+    explicit Storage(Node& n) : n_(n) {}
+    Status init(sdk::PluginHost&) override { return {}; }
+    sdk::Result<sdk::RecoveredState> open() override { return sdk::RecoveredState{}; }
+    Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
+      for (const LogEntry& e : n_.disk_.log)
+        if (e.zxid > after && !visit(e)) break;
+      return {};
+    }
+    void append(LogEntry e, AppendDone done) override {
+      Disk& d = n_.disk_;
+      Zxid last = !d.pending.empty() ? d.pending.back().zxid : d.log.empty() ? 0 : d.log.back().zxid;
+      if (e.zxid <= last)
+        n_.w_.fail("server " + std::to_string(n_.id_) + " appended zxid " + std::to_string(e.zxid) +
+                   " after " + std::to_string(last));
+      d.pending.push_back(e);
+      int64_t at = std::max(last_ack_, n_.w_.now + n_.w_.between(0, n_.disk_delay_));
+      last_ack_ = at;
+      Zxid z = e.zxid;
+      n_.w_.events.at(at, [this, alive = n_.alive_, z, done = std::move(done)] {
+        if (!*alive) return;
+        Disk& d = n_.disk_;
+        // Durable now (unless a truncation made it durable, or dropped it, first).
+        while (!d.pending.empty() && d.pending.front().zxid <= z) {
+          d.log.push_back(std::move(d.pending.front()));
+          d.pending.pop_front();
+        }
+        done(Status());
+      });
+    }
+    Status truncate_after(Zxid z) override {
+      Disk& d = n_.disk_;
+      // As the wal: wait for writes in flight, then cut.
+      for (auto& e : d.pending) d.log.push_back(std::move(e));
+      d.pending.clear();
+      while (!d.log.empty() && d.log.back().zxid > z) d.log.pop_back();
+      return {};
+    }
+    bool snapshot_due() const override { return false; }
+    sdk::Result<std::unique_ptr<sdk::SnapshotSink>> begin_snapshot(Zxid z) override {
+      return std::unique_ptr<sdk::SnapshotSink>(std::make_unique<Sink>(n_, z));
+    }
+    sdk::Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+      if (n_.disk_.snapshots.empty()) return Status{Errc::not_found, "no snapshot"};
+      const auto& [z, b] = *n_.disk_.snapshots.rbegin();
+      return std::make_pair(z, b);
+    }
+    Zxid latest_snapshot_zxid() const override {
+      return n_.disk_.snapshots.empty() ? 0 : n_.disk_.snapshots.rbegin()->first;
+    }
+    Status save_epochs(uint32_t a, uint32_t c) override {
+      n_.disk_.accepted_epoch = a;
+      n_.disk_.current_epoch = c;
+      return {};
+    }
+    Status purge(int) override { return {}; }
+    int64_t log_bytes() const override { return 0; }
+    int64_t snapshot_bytes() const override { return 0; }
+    void close() override {}
+
+   private:
+    class Sink final : public sdk::SnapshotSink {
+     public:
+      Sink(Node& n, Zxid z) : n_(n), z_(z) {}
+      Status write(BytesView chunk) override {
+        data_.append(chunk);
+        return {};
+      }
+      void commit(std::function<void(const Status&)> done) override {
+        n_.w_.events.at(n_.w_.now + n_.w_.between(1, 30),
+                        [&n = n_, alive = n_.alive_, z = z_, data = std::move(data_), done = std::move(done)] {
+                          if (!*alive) return;
+                          n.disk_.snapshots[z] = data;
+                          done(Status());
+                        });
+      }
+      void abort() override {}
+
+     private:
+      Node& n_;
+      Zxid z_;
+      Bytes data_;
+    };
+    Node& n_;
+    int64_t last_ack_ = 0;
+  };
+
+  World& w_;
+  ServerId id_;
+  bool observer_;
+  uint64_t incarnation_ = 0;
+  Disk disk_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(false);
+  std::vector<std::pair<Zxid, Bytes>> applied_;
+  int64_t since_snapshot_ = 0, snapshot_every_ = 20, disk_delay_ = 8;
+  sdk::ServerInfo info_;
+  MapConfig config_;
+  NullMetrics metrics_;
+  Clock clock_{w_};
+  Logger logger_{w_, id_};
+  Executor executor_{*this};
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<sdk::Election> election_;
+  std::unique_ptr<zab::Zab> zab_;
+  sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
+};
+
+// ---------------------------------------------------------------- network
+
+void World::send(ServerId from, ServerId to, PeerChannel ch, Bytes msg) {
+  if (to < 1 || to > static_cast<ServerId>(nodes.size()) || to == from) return;
+  if (!connected(from, to)) return;
+  if (faults && uniform() < loss) return;
+  auto key = std::make_tuple(from, to, static_cast<int>(ch));
+  uint64_t epoch = link_epoch[key];
+  // A restart on either side ends the connection that carried the message.
+  uint64_t from_inc = nodes[from - 1]->incarnation(), to_inc = nodes[to - 1]->incarnation();
+  int copies = faults && uniform() < opt.duplicate ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    int64_t at = now + between(1, 15);
+    if (!(faults && uniform() < opt.reorder)) {
+      at = std::max(at, last_delivery[key]);
+      last_delivery[key] = at;
+    }
+    events.at(at, [this, from, to, ch, key, epoch, msg, from_inc, to_inc] {
+      Node& n = *nodes[to - 1];
+      if (!n.up() || !nodes[from - 1]->up() || !connected(from, to) || link_epoch[key] != epoch ||
+          n.incarnation() != to_inc || nodes[from - 1]->incarnation() != from_inc)
+        return;
+      n.deliver(from, ch, msg);
+    });
+  }
+}
+
+void World::link_down(ServerId at, ServerId peer, int64_t delay) {
+  events.at(now + delay, [this, at, peer] {
+    if (nodes[at - 1]->up()) nodes[at - 1]->link_event(peer);
+  });
+}
+
+void World::disconnect(ServerId from, ServerId to, PeerChannel ch) {
+  if (to < 1 || to > static_cast<ServerId>(nodes.size())) return;
+  link_epoch[std::make_tuple(from, to, static_cast<int>(ch))]++;
+  link_epoch[std::make_tuple(to, from, static_cast<int>(ch))]++;
+  if (connected(from, to)) link_down(to, from, between(1, 10));
+}
+
+// ---------------------------------------------------------------- checks
+
+void World::on_apply(Node& n, const LogEntry& e) {
+  size_t i = n.applied().size() - 1;
+  if (i < canonical.size()) {
+    const LogEntry& c = canonical[i];
+    if (c.zxid != e.zxid || c.body != e.body)
+      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " '" + e.body +
+           "' at position " + std::to_string(i) + " where the others applied zxid " + std::to_string(c.zxid) +
+           " '" + c.body + "'");
+    return;
+  }
+  if (i != canonical.size()) fail("server " + std::to_string(n.id()) + " skipped entries");
+  size_t holders = 0;
+  for (auto& m : nodes)
+    if (!m->observer() && m->disk().holds(e)) ++holders;
+  if (holders < quorum())
+    fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " held durably by " +
+         std::to_string(holders) + " voters, fewer than a quorum");
+  canonical.push_back(e);
+}
+
+void World::on_snapshot_loaded(Node& n) {
+  const auto& a = n.applied();
+  if (a.size() > canonical.size()) fail("server " + std::to_string(n.id()) + " loaded a snapshot beyond what was applied");
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].first != canonical[i].zxid || a[i].second != canonical[i].body)
+      fail("server " + std::to_string(n.id()) + " loaded a snapshot that differs at position " + std::to_string(i));
+}
+
+void World::on_role(Node& n, Role role, uint32_t epoch) {
+  if (role != Role::leading) return;
+  auto [it, fresh] = epoch_leaders.emplace(epoch, n.id());
+  if (!fresh) fail("two leaders established in epoch " + std::to_string(epoch) + ": servers " +
+                   std::to_string(it->second) + " and " + std::to_string(n.id()));
+  result.elections++;
+}
+
+}  // namespace
+
+SimResult run(uint64_t seed, const SimOptions& opt) {
+  World w(seed, opt);
+  int n = opt.voters + opt.observers;
+  for (int i = 1; i <= n; ++i) {
+    sdk::PeerSpec p;
+    p.id = i;
+    p.host = "sim";
+    p.observer = i > opt.voters;
+    w.members.push_back(p);
+    w.nodes.push_back(std::make_unique<Node>(w, i, p.observer));
+  }
+  w.group.assign(static_cast<size_t>(n), 0);
+  w.loss = opt.loss;
+  uint64_t writes = 0;
+  try {
+    for (auto& node : w.nodes) node->boot();
+    std::function<void()> write = [&] {
+      if (!w.faults) return;
+      Node& target = *w.nodes[static_cast<size_t>(w.between(0, n - 1))];
+      target.submit("w" + std::to_string(++writes));
+      w.events.at(w.now + w.between(1, 2 * opt.write_interval_ms), write);
+    };
+    w.events.at(1, write);
+    // Faults.
+    std::function<void()> fault = [&] {
+      if (!w.faults) return;
+      double r = w.uniform();
+      size_t victim = static_cast<size_t>(w.between(0, n - 1));
+      Node& v = *w.nodes[victim];
+      if (r < 0.30 && opt.crashes) {
+        if (v.up()) {
+          w.log(v.id(), "SIM crash");
+          v.crash(w.uniform() < 0.5);
+          w.result.crashes++;
+          for (auto& m : w.nodes)
+            if (m->id() != v.id()) w.link_down(m->id(), v.id(), w.between(1, 20));
+          w.events.at(w.now + w.between(100, 3000), [&w, &v] {
+            if (!v.up() && w.faults) {
+              w.log(v.id(), "SIM restart");
+              v.boot();
+            }
+          });
+        }
+      } else if (r < 0.45 && opt.partitions) {
+        for (auto& g : w.group) g = static_cast<int>(w.between(0, 1));
+        w.result.partitions++;
+        std::string desc;
+        for (int g : w.group) desc += std::to_string(g);
+        w.log(0, "SIM partition " + desc);
+        // Some cut links are noticed (a reset), others only by silence.
+        for (auto& a : w.nodes)
+          for (auto& b : w.nodes)
+            if (a != b && !w.connected(a->id(), b->id()) && w.uniform() < 0.5)
+              w.link_down(a->id(), b->id(), w.between(1, 50));
+      } else if (r < 0.60) {
+        std::fill(w.group.begin(), w.group.end(), 0);
+        w.log(0, "SIM heal partition");
+      } else if (r < 0.70) {
+        w.loss = w.uniform() < 0.5 ? 0 : opt.loss * 10;
+      }
+      w.events.at(w.now + w.between(50, 800), fault);
+    };
+    w.events.at(w.between(100, 500), fault);
+    while (w.events.run_next(opt.fault_ms, w.now)) {
+    }
+    // Heal: every server up, every link whole, no loss; then one more write.
+    w.faults = false;
+    w.now = opt.fault_ms;
+    std::fill(w.group.begin(), w.group.end(), 0);
+    w.log(0, "SIM heal all");
+    for (auto& node : w.nodes)
+      if (!node->up()) node->boot();
+    std::string marker = "final";
+    bool marker_sent = false;
+    int64_t deadline = opt.fault_ms + opt.heal_ms;
+    auto converged = [&] {
+      for (auto& node : w.nodes) {
+        if (node->role() == Role::looking) return false;
+        const auto& a = node->applied();
+        if (a.size() != w.canonical.size() || a.empty() || a.back().second != marker) return false;
+      }
+      return true;
+    };
+    while (w.now < deadline && !converged()) {
+      if (!marker_sent) {
+        for (auto& node : w.nodes) {
+          if (node->role() == Role::leading) {
+            node->submit(marker);
+            marker_sent = true;
+          }
+        }
+      }
+      int64_t step = w.now + 10;
+      while (w.events.run_next(step, w.now)) {
+      }
+      w.now = step;
+      // A marker lost with a leader that failed is sent again.
+      if (marker_sent && (w.now - opt.fault_ms) % 3000 == 0) marker_sent = false;
+    }
+    if (!converged()) {
+      std::string state;
+      for (auto& node : w.nodes)
+        state += " s" + std::to_string(node->id()) + ":" + sdk::role_name(node->role()) + "/" +
+                 std::to_string(node->applied().size());
+      w.fail("no convergence " + std::to_string(opt.heal_ms) + " ms after the faults stopped (canonical " +
+             std::to_string(w.canonical.size()) + " entries;" + state + ")");
+    }
+  } catch (const Violation& v) {
+    w.result.ok = false;
+    w.result.failure = v.what;
+    w.result.trace.assign(w.trace.begin(), w.trace.end());
+  }
+  w.result.committed = w.canonical.size();
+  return w.result;
+}
+
+}  // namespace corral::sim
