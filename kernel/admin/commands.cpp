@@ -43,6 +43,8 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"isro", "is_read_only"},   {"is_read_only", "is_read_only"}, {"srst", "stat_reset"},
     {"stat_reset", "stat_reset"}, {"crst", "connection_stat_reset"},
     {"connection_stat_reset", "connection_stat_reset"},
+    {"lead", "leader"},         {"leader", "leader"},           {"voting_view", "voting_view"},
+    {"consensus", "consensus"},
 };
 
 }  // namespace
@@ -115,6 +117,49 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
         .str("storage", config_.plugins.storage)
         .done(name);
   }
+  if (name == "leader") {
+    // ZooKeeper's `leader` command.
+    sdk::ConsensusStatus cs = consensus_status();
+    const sdk::PeerSpec* m = config_.ensemble.member(cs.leader);
+    j.raw("is_leader", cs.role == sdk::Role::leading || cs.role == sdk::Role::standalone ? "true" : "false");
+    j.num("leader_id", cs.role == sdk::Role::standalone ? config_.server.id : cs.leader);
+    if (m) j.str("leader_ip", m->host);
+    else if (cs.role == sdk::Role::standalone) j.str("leader_ip", client_endpoint().host);
+    return j.done(name);
+  }
+  if (name == "voting_view") {
+    // ZooKeeper's `voting_view`: the voting members, as zoo.cfg lists them.
+    Json view;
+    for (const auto& m : config_.ensemble.members)
+      if (!m.observer) view.str(std::to_string(m.id), format_member(m));
+    return j.raw("current_config", view.object()).done(name);
+  }
+  if (name == "consensus") {
+    // Corral's own: what the consensus plugin reports, with each learner.
+    sdk::ConsensusStatus cs = consensus_status();
+    std::string learners = "[";
+    for (const auto& l : cs.learners) {
+      Json lj;
+      lj.num("id", l.id).raw("observer", l.observer ? "true" : "false").raw("synced", l.synced ? "true" : "false");
+      lj.str("last_acked_zxid", session_hex(l.last_acked)).str("stage", l.stage);
+      learners += (learners.size() > 1 ? "," : "") + lj.object();
+    }
+    learners += "]";
+    return j.str("plugin", config_.plugins.consensus)
+        .str("election", config_.plugins.election)
+        .str("role", sdk::role_name(cs.role))
+        .num("leader_id", cs.leader)
+        .num("accepted_epoch", cs.accepted_epoch)
+        .num("current_epoch", cs.current_epoch)
+        .str("last_logged_zxid", session_hex(cs.last_logged))
+        .str("last_committed_zxid", session_hex(cs.last_committed))
+        .str("last_applied_zxid", session_hex(cs.last_applied))
+        .num("pending_proposals", static_cast<int64_t>(cs.pending_proposals))
+        .num("elections", cs.elections)
+        .num("last_election_ms", cs.last_election_ms)
+        .raw("learners", learners)
+        .done(name);
+  }
   if (name == "watch_summary") {
     WatchManager::Summary sum = watches_.summary();
     return j.num("num_connections", static_cast<int64_t>(sum.connections))
@@ -159,6 +204,20 @@ std::string Server::metrics_text() {
   set("corral_connections", "client connections", static_cast<int64_t>(channels_.size()));
   set("corral_outstanding_requests", "requests received and not yet answered", static_cast<int64_t>(outstanding));
   set("corral_last_zxid", "zxid of the last applied change", last_zxid());
+  sdk::ConsensusStatus cs = consensus_status();
+  set("corral_consensus_leader", "1 when this server leads (or runs standalone)",
+      cs.role == sdk::Role::leading || cs.role == sdk::Role::standalone ? 1 : 0);
+  set("corral_consensus_serving", "1 when this server has a leader and takes clients", serving() ? 1 : 0);
+  set("corral_consensus_epoch", "the epoch of the leader this server follows or is", cs.current_epoch);
+  set("corral_consensus_pending_proposals", "entries logged or proposed and not yet applied",
+      static_cast<int64_t>(cs.pending_proposals));
+  if (peers_) {
+    int64_t synced = 0;
+    for (const auto& l : cs.learners) synced += l.synced ? 1 : 0;
+    set("corral_consensus_synced_learners", "followers and observers in the broadcast (leader only)", synced);
+    set("corral_consensus_elections", "elections this server has taken part in", cs.elections);
+    set("corral_consensus_last_election_ms", "how long the last election took", cs.last_election_ms);
+  }
   return metrics_.render();
 }
 

@@ -542,6 +542,10 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       st = number(key, value, n);
       if (st) (void)set_dotted(root, key == "initLimit" ? "consensus.zab.init_limit" : "consensus.zab.sync_limit",
                                toml::value<int64_t>(n));
+    } else if (key == "snapCount") {
+      // Transactions between snapshots: the wal's policy.
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "storage.wal.snapshot_every_entries", toml::value<int64_t>(n));
     } else if (key == "peerType") {
       peer_type = value;
     } else if (key == "standaloneEnabled") {

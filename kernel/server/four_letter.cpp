@@ -61,7 +61,7 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
     return MonitorValue{o.str(), true};
   };
   auto text = [](std::string v) { return MonitorValue{std::move(v), false}; };
-  return {
+  std::vector<std::pair<std::string, MonitorValue>> values = {
       {"version", text(std::string(kZooKeeperVersion) + ", built on " + __DATE__ + " " + __TIME__ + " UTC")},
       {"server_state", text(mode())},
       {"avg_latency", num(avg)},
@@ -83,6 +83,34 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
       {"data_dir_size", num(static_cast<double>(storage_ ? storage_->snapshot_bytes() : 0))},
       {"log_dir_size", num(static_cast<double>(storage_ ? storage_->log_bytes() : 0))},
   };
+  if (!peers_) return values;
+  // An ensemble member: its place in it, as ZooKeeper reports it, and the
+  // epochs and election figures Zab keeps.
+  sdk::ConsensusStatus cs = consensus_status();
+  const char* phase = cs.role == sdk::Role::looking ? "looking" : "broadcast";
+  values.push_back({"peer_state", text(mode() + " - " + phase)});
+  values.push_back({"quorum_size", num(static_cast<double>(config_.ensemble.members.size()))});
+  values.push_back({"leader_id", num(static_cast<double>(cs.leader))});
+  values.push_back({"current_epoch", num(cs.current_epoch)});
+  values.push_back({"accepted_epoch", num(cs.accepted_epoch)});
+  values.push_back({"last_logged_zxid", num(static_cast<double>(cs.last_logged))});
+  values.push_back({"last_committed_zxid", num(static_cast<double>(cs.last_committed))});
+  values.push_back({"pending_proposals", num(static_cast<double>(cs.pending_proposals))});
+  values.push_back({"elections", num(static_cast<double>(cs.elections))});
+  values.push_back({"last_election_ms", num(static_cast<double>(cs.last_election_ms))});
+  if (cs.role == sdk::Role::leading) {
+    size_t synced_followers = 0, synced_observers = 0;
+    for (const auto& l : cs.learners) {
+      if (!l.synced) continue;
+      (l.observer ? synced_observers : synced_followers)++;
+    }
+    values.push_back({"learners", num(static_cast<double>(cs.learners.size()))});
+    values.push_back({"synced_followers", num(static_cast<double>(synced_followers))});
+    values.push_back({"synced_non_voting_followers", num(0)});
+    values.push_back({"synced_observers", num(static_cast<double>(synced_observers))});
+    values.push_back({"pending_syncs", num(static_cast<double>(cs.learners.size() - synced_followers - synced_observers))});
+  }
+  return values;
 }
 
 std::optional<std::string> Server::four_letter(std::string_view word) {
@@ -96,6 +124,11 @@ std::optional<std::string> Server::four_letter(std::string_view word) {
 
 std::string Server::four_letter_text(std::string_view word) {
   std::ostringstream o;
+  // As ZooKeeper: without a leader, the words that describe a serving
+  // server have nothing to describe.
+  static const std::set<std::string_view> kNeedServing = {"srvr", "stat", "mntr", "cons", "wchs", "wchc",
+                                                          "wchp", "dump", "crst", "srst", "dirs"};
+  if (!serving() && kNeedServing.count(word)) return "This ZooKeeper instance is not currently serving requests\n";
   const ServerStats& s = stats_;
   auto latency = [&](std::ostream& out) {
     double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;

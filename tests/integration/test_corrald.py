@@ -59,12 +59,12 @@ def test_zoo_cfg_is_understood(tmp_path):
     port = free_port()
     cfg = tmp_path / "zoo.cfg"
     cfg.write_text(f"tickTime=500\ndataDir={tmp_path}/zk\nclientPort={port}\n"
-                   "clientPortAddress=127.0.0.1\ninitLimit=10\nsnapCount=1000\n")
+                   "clientPortAddress=127.0.0.1\ninitLimit=10\nautopurge.purgeInterval=1\n")
     r = run("--zoo-cfg", str(cfg), "--print-config")
     assert r.returncode == 0, r.stderr
     assert f"client_address = '127.0.0.1:{port}'" in r.stdout
     assert "tick_ms = 500" in r.stdout
-    assert "snapCount" in r.stderr  # reported as ignored
+    assert "autopurge.purgeInterval" in r.stderr  # reported as ignored
     assert "init_limit = 10" in r.stdout  # for an ensemble's zab
 
 

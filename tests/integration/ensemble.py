@@ -1,0 +1,193 @@
+"""Ensembles of real servers on loopback, for corrald or Apache ZooKeeper.
+
+Both read the same zoo.cfg (server.N lines, dataDir/myid), so every ensemble
+test runs against ZooKeeper too (CORRAL_TEST_TARGET=zookeeper). Each member
+runs in its own session (setsid), with its own ports, data and log.
+
+    ens = Ensemble(tmp_path, voters=3, observers=0, tick_ms=500)
+    ens.start()                 # every member up, one leader elected
+    ens.leader()                # the index of the member that leads
+    ens.kill(i); ens.start_member(i)
+    ens.hosts()                 # "127.0.0.1:p1,127.0.0.1:p2,..." for clients
+"""
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+
+from servers import REPO, TARGET, _live_servers, _zookeeper_classpath, four_letter, free_port
+
+
+class Member:
+    def __init__(self, workdir, sid, observer):
+        self.sid = sid
+        self.observer = observer
+        self.workdir = pathlib.Path(workdir) / f"server{sid}"
+        self.data_dir = self.workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "server.log"
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.quorum_port = free_port()
+        self.election_port = free_port()
+        self.proc = None
+        self._log = None
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    def line(self):
+        kind = "observer" if self.observer else "participant"
+        return f"server.{self.sid}={self.host}:{self.quorum_port}:{self.election_port}:{kind}"
+
+    def four(self, word):
+        return four_letter(self.host, self.port, word)
+
+    def mode(self):
+        """leader, follower, observer, or None when not serving/not running."""
+        try:
+            for line in self.four("srvr").splitlines():
+                if line.startswith("Mode: "):
+                    return line[6:].strip()
+        except OSError:
+            pass
+        return None
+
+    def log_tail(self, lines=120):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+class Ensemble:
+    def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=()):
+        self.members = [Member(workdir, i + 1, i >= voters) for i in range(voters + observers)]
+        self.tick_ms = tick_ms
+        self.extra_cfg = extra_cfg
+        self.extra_args = list(extra_args)  # more corrald options
+        for m in self.members:
+            self._write_config(m)
+
+    def _write_config(self, m):
+        servers = "\n".join(x.line() for x in self.members)
+        cfg = (f"tickTime={self.tick_ms}\ninitLimit=10\nsyncLimit=5\n"
+               f"dataDir={m.data_dir}\nclientPort={m.port}\nclientPortAddress={m.host}\n"
+               "4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n"
+               f"peerType={'observer' if m.observer else 'participant'}\n"
+               f"{servers}\n{self.extra_cfg}\n")
+        (m.workdir / "zoo.cfg").write_text(cfg)
+        (m.data_dir / "myid").write_text(f"{m.sid}\n")
+
+    def _command(self, m):
+        cfg = str(m.workdir / "zoo.cfg")
+        if TARGET == "zookeeper":
+            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m",
+                    "-cp", _zookeeper_classpath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+        binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
+        plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
+        return [binary, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={plugins}", *self.extra_args]
+
+    def hosts(self, members=None):
+        return ",".join(m.address for m in (members or self.members))
+
+    def start(self, timeout=60):
+        for i in range(len(self.members)):
+            self.start_member(i, wait=False)
+        self.wait_serving(timeout=timeout)
+
+    def start_member(self, i, wait=True, timeout=60):
+        m = self.members[i]
+        assert m.proc is None
+        if m not in _live_servers:
+            _live_servers.append(m)  # its log goes with a failing test's report
+        m._log = open(m.log_path, "ab")
+        m.proc = subprocess.Popen(self._command(m), cwd=m.workdir, stdin=subprocess.DEVNULL,
+                                  stdout=m._log, stderr=subprocess.STDOUT, start_new_session=True)
+        if wait:
+            self.wait_serving([i], timeout=timeout)
+
+    def wait_serving(self, which=None, timeout=60):
+        """Waits until the given members (default: all running) serve clients
+        and one of the running members leads."""
+        deadline = time.monotonic() + timeout
+        which = which if which is not None else [i for i, m in enumerate(self.members) if m.proc]
+        while time.monotonic() < deadline:
+            for i in which:
+                m = self.members[i]
+                if m.proc and m.proc.poll() is not None:
+                    raise RuntimeError(f"server {m.sid} exited with {m.proc.returncode}\n{m.log_text()[-4000:]}")
+            modes = [self.members[i].mode() for i in which]
+            if all(modes) and self.leader() is not None:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("ensemble not serving after %ss: %s\n%s" % (
+            timeout, [self.members[i].mode() for i in which],
+            "\n".join(f"--- server {m.sid}\n{m.log_text()[-3000:]}" for m in self.members)))
+
+    def leader(self):
+        for i, m in enumerate(self.members):
+            if m.proc and m.mode() == "leader":
+                return i
+        return None
+
+    def followers(self):
+        return [i for i, m in enumerate(self.members) if m.proc and m.mode() == "follower"]
+
+    def _signal(self, m, sig):
+        try:
+            os.killpg(m.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill(self, i):
+        m = self.members[i]
+        if m.proc is None:
+            return
+        self._signal(m, signal.SIGKILL)
+        m.proc.wait(10)
+        m.proc = None
+        m._log.close()
+
+    def stop_member(self, i):
+        m = self.members[i]
+        if m.proc is None:
+            return
+        self._signal(m, signal.SIGTERM)
+        try:
+            m.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self._signal(m, signal.SIGKILL)
+            m.proc.wait(10)
+        m.proc = None
+        m._log.close()
+
+    def close(self):
+        for i in range(len(self.members)):
+            self.kill(i)
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path):
+    made = []
+
+    def make(**kw):
+        ens = Ensemble(tmp_path / f"ensemble{len(made)}", **kw)
+        made.append(ens)
+        ens.start()
+        return ens
+
+    yield make
+    for ens in made:
+        ens.close()
+        for m in ens.members:
+            if m in _live_servers:
+                _live_servers.remove(m)
+

@@ -1,0 +1,330 @@
+"""Ensembles of real servers on loopback driven by real clients (kazoo, raw
+frames): replication, failover, rejoining, observers, sessions that move
+between servers and expire through the leader, and a lost quorum. Every test
+passes against an Apache ZooKeeper ensemble too (./dev reference)."""
+import shutil
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import ConnectionLoss, NodeExistsError, SessionExpiredError
+from kazoo.retry import KazooRetry
+
+import jute
+from ensemble import Ensemble
+from servers import REPO, TARGET
+
+CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's own plugins and log lines")
+
+
+def client(hosts, timeout=10.0, **kw):
+    # Requests in flight when a server dies fail with ConnectionLoss, as with
+    # ZooKeeper; retrying them (zk.retry) is the client's part.
+    zk = KazooClient(hosts=hosts, timeout=timeout, connection_retry=KazooRetry(max_tries=-1, max_delay=0.5),
+                     command_retry=KazooRetry(max_tries=50, delay=0.05, max_delay=0.5), **kw)
+    zk.start(timeout=30)
+    return zk
+
+
+def only(ens, i, **kw):
+    """A client that talks to member i alone."""
+    return client(ens.members[i].address, **kw)
+
+
+def test_writes_replicate_and_every_server_reads_them(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    modes = sorted(m.mode() for m in ens.members)
+    assert modes == ["follower", "follower", "leader"]
+    follower = ens.followers()[0]
+    writer = only(ens, follower)
+    for i in range(50):
+        writer.create(f"/rep/n{i}", f"v{i}".encode(), makepath=True)
+    for i in range(len(ens.members)):
+        reader = only(ens, i)
+        reader.sync("/rep")
+        assert len(reader.get_children("/rep")) == 50
+        assert reader.get("/rep/n49")[0] == b"v49"
+        reader.stop()
+    # mntr tells a leader from its followers.
+    mntr = ens.members[ens.leader()].four("mntr")
+    assert "zk_server_state\tleader" in mntr
+    assert "zk_synced_followers\t2" in mntr
+    assert "zk_server_state\tfollower" in ens.members[follower].four("mntr")
+    writer.stop()
+
+
+def test_leader_killed_under_write_load_loses_no_acknowledged_write(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    zk = client(ens.hosts())
+    zk.ensure_path("/load")
+    acked, stop = [], threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            path = f"/load/w{n:06d}"
+            try:
+                zk.create(path, b"x")
+                acked.append(path)
+            except NodeExistsError:  # a retried write that had been applied
+                acked.append(path)
+            except (ConnectionLoss, SessionExpiredError):
+                time.sleep(0.01)
+            except Exception:
+                time.sleep(0.01)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    time.sleep(1.0)
+    old = ens.leader()
+    before = len(acked)
+    assert before > 0
+    ens.kill(old)
+    killed_at = time.monotonic()
+    # A new leader is elected among the survivors and commits.
+    survivors = [m for i, m in enumerate(ens.members) if i != old]
+    probe = client(ens.hosts(survivors))
+    probe.retry(probe.create, "/after-failover", b"1")
+    failover = time.monotonic() - killed_at
+    time.sleep(1.0)
+    stop.set()
+    t.join(10)
+    assert len(acked) > before, "no write was acknowledged after the failover"
+    print(f"failover: first commit {failover:.3f}s after SIGKILL of the leader")
+    assert failover < 15
+    probe.sync("/load")
+    present = set(probe.get_children("/load"))
+    missing = [p for p in acked if p.rsplit("/", 1)[1] not in present]
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"
+    # The old leader comes back as a follower and catches up.
+    ens.start_member(old)
+    assert ens.members[old].mode() == "follower"
+    back = only(ens, old)
+    back.sync("/load")
+    assert set(back.get_children("/load")) == present | set(back.get_children("/load"))
+    assert len(back.get_children("/load")) >= len(present)
+    for c in (zk, probe, back):
+        c.stop()
+
+
+def test_stopped_follower_rejoins_by_diff_and_after_a_snapshot_by_snap(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_cfg="snapCount=200\n")
+    f = ens.followers()[0]
+    zk = client(ens.hosts([m for i, m in enumerate(ens.members) if i != f]))
+    zk.create("/rejoin", b"")
+    ens.stop_member(f)
+    for i in range(20):
+        zk.create(f"/rejoin/a{i}", b"a")
+    ens.start_member(f)
+    # It serves only once synced: a read without sync sees every write.
+    back = only(ens, f)
+    assert len(back.get_children("/rejoin")) == 20
+    back.stop()
+    leader = ens.members[ens.leader()]
+    if TARGET == "corrald":
+        assert f"syncing server {f + 1} from " in leader.log_text()
+        assert "by DIFF" in leader.log_text()
+    # Far behind, past the leader's newest snapshot: a SNAP.
+    ens.stop_member(f)
+    for i in range(600):
+        zk.create_async(f"/rejoin/b{i}", b"b")
+    zk.sync("/rejoin")
+    time.sleep(1.0)  # the snapshot is written in the background
+    ens.start_member(f)
+    back = only(ens, f)
+    assert len(back.get_children("/rejoin")) == 620
+    assert back.get("/rejoin/b599")[0] == b"b"
+    if TARGET == "corrald":
+        assert "by SNAP" in ens.members[ens.leader()].log_text()
+        assert "loaded the leader's snapshot" in ens.members[f].log_text()
+    # And its own restart after the SNAP recovers from what it stored.
+    ens.stop_member(f)
+    ens.start_member(f)
+    again = only(ens, f)
+    assert len(again.get_children("/rejoin")) == 620
+    for c in (zk, back, again):
+        c.stop()
+
+
+def test_observer_serves_reads_forwards_writes_and_does_not_vote(ensemble_factory):
+    ens = ensemble_factory(voters=3, observers=1)
+    obs = 3
+    assert ens.members[obs].mode() == "observer"
+    zk = only(ens, obs)
+    zk.create("/obs", b"through the observer")
+    other = only(ens, ens.leader())
+    other.sync("/obs")
+    assert other.get("/obs")[0] == b"through the observer"
+    other.set("/obs", b"from the leader")
+    zk.sync("/obs")
+    assert zk.get("/obs")[0] == b"from the leader"
+    # Losing two voters of three loses the quorum: the observer cannot
+    # stand in for a voter.
+    voters = [i for i in range(3) if i != ens.leader()]
+    zk.stop()
+    other.stop()
+    ens.kill(voters[0])
+    ens.kill(ens.leader())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and ens.members[obs].mode() is not None:
+        time.sleep(0.1)
+    assert ens.members[obs].mode() is None, "an observer kept serving without a quorum of voters"
+
+
+def test_five_servers_survive_two_failures(ensemble_factory):
+    ens = ensemble_factory(voters=5)
+    zk = client(ens.hosts())
+    zk.create("/five", b"0")
+    ens.kill(ens.followers()[0])
+    ens.kill(ens.leader())
+    zk.retry(zk.set, "/five", b"2 down")
+    zk.retry(zk.sync, "/five")
+    assert zk.get("/five")[0] == b"2 down"
+    zk.stop()
+
+
+def test_session_moves_with_its_ephemerals_and_watches(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    f = ens.followers()[0]
+    rest = [m for i, m in enumerate(ens.members) if i != f]
+    zk = client(ens.hosts([ens.members[f]] + rest), randomize_hosts=False)
+    assert zk._connection._socket.getpeername()[1] == ens.members[f].port
+    zk.create("/moving", b"")
+    zk.create("/moving/eph", b"", ephemeral=True)
+    fired = threading.Event()
+    zk.get("/moving", watch=lambda e: fired.set())
+    session = zk.client_id[0]
+    ens.kill(f)
+    other = client(ens.hosts(rest))
+    # The session is still there, now on another server.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if zk.connected and zk.exists("/moving/eph"):
+                break
+        except ConnectionLoss:
+            pass
+        time.sleep(0.1)
+    assert zk.client_id[0] == session
+    assert zk.exists("/moving/eph") is not None
+    other.retry(other.set, "/moving", b"changed")
+    assert fired.wait(10), "the data watch did not follow the session to its new server"
+    zk.stop()
+    other.sync("/moving")
+    assert other.exists("/moving/eph") is None
+    other.stop()
+
+
+def test_a_vanished_client_on_a_follower_expires_through_the_leader(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    f = ens.members[ens.followers()[0]]
+    raw = jute.RawClient(f.host, f.port)
+    raw.handshake(timeout_ms=2000)
+    _, _, err, _ = raw.request(jute.CREATE, jute.create_body("/vanish", b"", flags=1))
+    assert err == 0
+    watcher = client(ens.hosts())
+    assert watcher.exists("/vanish") is not None
+    raw.close()  # no closeSession: the session must expire
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and watcher.exists("/vanish") is not None:
+        time.sleep(0.1)
+    assert watcher.exists("/vanish") is None
+    watcher.stop()
+
+
+def test_pings_on_a_follower_keep_a_session_alive(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    f = ens.followers()[0]
+    zk = only(ens, f, timeout=2.0)
+    zk.create("/alive", b"", ephemeral=True)
+    time.sleep(5)  # well past the timeout; kazoo pings the follower only
+    assert zk.exists("/alive") is not None
+    assert zk.connected
+    zk.stop()
+
+
+def test_a_server_without_quorum_stops_serving_and_resumes(ensemble_factory):
+    ens = ensemble_factory(voters=3)
+    zk = client(ens.hosts())
+    zk.create("/quorum", b"kept")
+    zk.stop()
+    lone = ens.leader()
+    for i in range(3):
+        if i != lone:
+            ens.kill(i)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and ens.members[lone].mode() is not None:
+        time.sleep(0.1)
+    assert ens.members[lone].mode() is None
+    assert "not currently serving" in ens.members[lone].four("srvr")
+    back = [i for i in range(3) if i != lone][0]
+    ens.start_member(back)
+    ens.wait_serving([lone, back])
+    zk = client(ens.hosts())
+    assert zk.get("/quorum")[0] == b"kept"
+    zk.stop()
+
+
+@CORRALD_ONLY
+def test_the_same_ensemble_with_a_static_leader(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_args=["--set", "plugins.election=static",
+                                                 "--set", "election.static.leader=2"])
+    assert ens.members[1].mode() == "leader"
+    zk = client(ens.hosts())
+    zk.create("/static", b"1")
+    ens.kill(0)
+    zk.retry(zk.set, "/static", b"2")
+    ens.start_member(0)
+    assert ens.members[0].mode() == "follower"
+    z0 = only(ens, 0)
+    z0.sync("/static")
+    assert z0.get("/static")[0] == b"2"
+    # The leader restarts; followers wait for it and nothing is lost.
+    ens.stop_member(1)
+    ens.start_member(1)
+    assert ens.members[1].mode() == "leader"
+    z0.sync("/static")
+    assert z0.get("/static")[0] == b"2"
+    z0.stop()
+    zk.stop()
+
+
+@CORRALD_ONLY
+def test_ensemble_configs_in_the_repository_start_as_written(tmp_path):
+    """configs/ensemble-3 runs as shipped, on free ports."""
+    import re
+    from servers import free_port
+    ports = {}
+    procs = []
+
+    def port(p):
+        return ports.setdefault(p, free_port())
+
+    for i in (1, 2, 3):
+        text = (REPO / f"configs/ensemble-3/node{i}.toml").read_text()
+        text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{port(m.group(1))}", text)
+        text = re.sub(r"(127\.0\.0\.1:\d+):(\d+)\"", lambda m: f'{m.group(1)}:{port(m.group(2))}"', text)
+        text = text.replace('data_dir = "data/', f'data_dir = "{tmp_path}/')
+        (tmp_path / f"node{i}.toml").write_text(text)
+    import os
+    import subprocess
+    binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
+    plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
+    try:
+        for i in (1, 2, 3):
+            procs.append(subprocess.Popen([binary, "--config", str(tmp_path / f"node{i}.toml"),
+                                           "--set", f"server.plugin_dir={plugins}"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        hosts = ",".join(f"127.0.0.1:{port(str(2180 + i))}" for i in (1, 2, 3))
+        zk = client(hosts)
+        zk.create("/from-configs", b"ok")
+        zk.sync("/from-configs")
+        assert zk.get("/from-configs")[0] == b"ok"
+        zk.stop()
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
