@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""Runs a 3-server corrald ensemble and a 3-server Apache ZooKeeper ensemble
+side by side on this machine and prints one table of medians and
+corrald/ZooKeeper ratios: write and read throughput and p99 with sessions
+spread over every server, and the time from SIGKILL of the leader to the
+first write committed by its successor.
+
+Both ensembles run from the same zoo.cfg (server.N lines, dataDir/myid),
+both durable (corrald's wal; ZooKeeper with forceSync=yes), every server in
+its own session (setsid). corral-bench drives them in alternation (A B, then
+B A, ...).
+
+    bench/ensemble_side_by_side.py [--rounds 3] [--duration 5] [--failovers 5]
+
+Needs a build (./dev build), Debian's zookeeper package and python3-kazoo.
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from side_by_side import BENCH, CORRALD, BUILD, four, free_port  # noqa: E402
+
+
+class Member:
+    def __init__(self, root, sid):
+        self.sid = sid
+        self.dir = pathlib.Path(root) / f"server{sid}"
+        self.data = self.dir / "data"
+        self.data.mkdir(parents=True)
+        self.port, self.quorum, self.election = free_port(), free_port(), free_port()
+        self.proc = None
+
+    def mode(self):
+        try:
+            for line in four(self.port, "srvr", timeout=1.0).splitlines():
+                if line.startswith("Mode: "):
+                    return line[6:].strip()
+        except OSError:
+            pass
+        return None
+
+
+class Ensemble:
+    def __init__(self, kind, root, size, heap, tick_ms):
+        self.kind, self.heap = kind, heap
+        self.members = [Member(pathlib.Path(root) / kind, i + 1) for i in range(size)]
+        servers = "\n".join(f"server.{m.sid}=127.0.0.1:{m.quorum}:{m.election}:participant" for m in self.members)
+        for m in self.members:
+            (m.dir / "zoo.cfg").write_text(
+                f"tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={m.data}\nclientPort={m.port}\n"
+                "clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n"
+                f"admin.enableServer=false\n{servers}\n")
+            (m.data / "myid").write_text(f"{m.sid}\n")
+
+    def hosts(self, members=None):
+        return ",".join(f"127.0.0.1:{m.port}" for m in (members or self.members))
+
+    def command(self, m):
+        cfg = str(m.dir / "zoo.cfg")
+        if self.kind == "corrald":
+            return [str(CORRALD), "--zoo-cfg", cfg, "--set", f"server.plugin_dir={BUILD / 'plugins'}"]
+        return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-cp",
+                "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
+
+    def start_member(self, m):
+        log = open(m.dir / "server.log", "ab")
+        m.proc = subprocess.Popen(self.command(m), stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def start(self):
+        for m in self.members:
+            self.start_member(m)
+        self.wait_serving()
+
+    def wait_serving(self, timeout=120):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            running = [m for m in self.members if m.proc]
+            modes = [m.mode() for m in running]
+            if all(modes) and "leader" in modes:
+                return
+            time.sleep(0.05)
+        sys.exit(f"{self.kind} ensemble not serving after {timeout} s; see {self.members[0].dir.parent}")
+
+    def leader(self):
+        for m in self.members:
+            if m.proc and m.mode() == "leader":
+                return m
+        return None
+
+    def kill(self, m):
+        os.killpg(m.proc.pid, signal.SIGKILL)
+        m.proc.wait()
+        m.proc = None
+
+    def stop(self):
+        for m in self.members:
+            if m.proc:
+                os.killpg(m.proc.pid, signal.SIGTERM)
+                try:
+                    m.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(m.proc.pid, signal.SIGKILL)
+                    m.proc.wait()
+                m.proc = None
+
+
+def bench(hosts, workload, args):
+    cmd = [str(BENCH), "--hosts", hosts, "--workload", workload, "--json", "--quiet",
+           "--sessions", str(args.sessions), "--depth", str(args.depth), "--value-size", str(args.value_size),
+           "--keys", str(args.keys), "--duration", str(args.duration),
+           "--prefix", f"/ens-{workload}-{time.monotonic_ns()}"]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def failover(ens):
+    """Seconds from SIGKILL of the leader to the first write its successor commits."""
+    from kazoo.client import KazooClient
+    from kazoo.retry import KazooRetry
+    old = ens.leader()
+    survivors = [m for m in ens.members if m is not old]
+    zk = KazooClient(hosts=ens.hosts(survivors), timeout=10,
+                     connection_retry=KazooRetry(max_tries=-1, delay=0.01, max_delay=0.05))
+    zk.start(30)
+    zk.ensure_path("/failover")
+    ens.kill(old)
+    t0 = time.monotonic()
+    while True:
+        try:
+            zk.create("/failover/p-", b"", sequence=True)
+            took = time.monotonic() - t0
+            break
+        except Exception:
+            time.sleep(0.002)
+            if time.monotonic() - t0 > 60:
+                sys.exit(f"{ens.kind}: no commit within 60 s of the leader's death")
+    zk.stop()
+    zk.close()
+    ens.start_member(old)
+    ens.wait_serving()
+    return took
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--workloads", default="create,set,get,mixed")
+    ap.add_argument("--sessions", type=int, default=24)
+    ap.add_argument("--depth", type=int, default=16)
+    ap.add_argument("--value-size", type=int, default=100)
+    ap.add_argument("--keys", type=int, default=10000)
+    ap.add_argument("--size", type=int, default=3, help="servers per ensemble")
+    ap.add_argument("--failovers", type=int, default=5, help="leader kills per ensemble")
+    ap.add_argument("--tick-ms", type=int, default=2000)
+    ap.add_argument("--heap", default="2g", help="each ZooKeeper server's JVM heap")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    for path in (CORRALD, BENCH):
+        if not path.exists():
+            sys.exit(f"{path} is missing: run ./dev build first")
+
+    work = tempfile.mkdtemp(prefix="corral-ens-")
+    ensembles = {k: Ensemble(k, work, args.size, args.heap, args.tick_ms) for k in ("corrald", "zookeeper")}
+    rows = {}
+
+    def record(metric, kind, value):
+        rows.setdefault(metric, {}).setdefault(kind, []).append(value)
+
+    try:
+        for e in ensembles.values():
+            e.start()
+        for rnd in range(args.rounds):
+            for w in args.workloads.split(","):
+                for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
+                    r = bench(ensembles[kind].hosts(), w, args)
+                    print(f"round {rnd + 1} {w:7s} {kind:9s} {r['ops_per_sec']:>10.0f} ops/s  "
+                          f"p99 {r['p99_ms']:.2f} ms", file=sys.stderr)
+                    record(f"{w} ops/s", kind, r["ops_per_sec"])
+                    record(f"{w} p99 (ms)", kind, r["p99_ms"])
+        for i in range(args.failovers):
+            for kind in ("corrald", "zookeeper") if i % 2 == 0 else ("zookeeper", "corrald"):
+                t = failover(ensembles[kind])
+                print(f"failover {i + 1} {kind:9s} {t:.3f} s", file=sys.stderr)
+                record("leader kill to first commit (s)", kind, t)
+    finally:
+        for e in ensembles.values():
+            e.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    lines = ["| metric | corrald | ZooKeeper | corrald / ZooKeeper |", "| --- | ---: | ---: | ---: |"]
+    for metric, by in rows.items():
+        a, b = statistics.median(by["corrald"]), statistics.median(by["zookeeper"])
+        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric else (lambda v: f"{v:.3f}")
+        lines.append(f"| {metric} | {fmt(a)} | {fmt(b)} | {a / b:.2f} |")
+    print("\n".join(lines))
+    print(f"\n{args.size}-server ensembles on loopback; {args.rounds} rounds of {args.duration:g} s, "
+          f"{args.sessions} sessions spread over the servers x {args.depth} in flight, {args.value_size}-byte "
+          f"values, {args.keys} keys; {args.failovers} leader kills each; medians. Machine: {os.cpu_count()} "
+          f"cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB.")
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
