@@ -328,3 +328,41 @@ def test_ensemble_configs_in_the_repository_start_as_written(tmp_path):
         for p in procs:
             p.kill()
             p.wait(10)
+
+
+def _msgpack_hello(channel, sid):
+    # [ "corral-peer", 1, channel, sid ] with small-int encodings only.
+    magic = b"corral-peer"
+    body = bytes([0x94, 0xc4, len(magic)]) + magic + bytes([1, channel, sid])
+    return len(body).to_bytes(4, "big") + body
+
+
+@CORRALD_ONLY
+def test_peer_ports_refuse_strangers_and_garbage_without_harm(ensemble_factory):
+    import socket
+    ens = ensemble_factory(voters=3)
+    m = ens.members[ens.leader()]
+
+    def refused(port, payload):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(payload)
+            s.settimeout(5)
+            try:
+                return s.recv(1) == b""
+            except ConnectionResetError:
+                return True
+
+    assert refused(m.quorum_port, _msgpack_hello(0, 99))        # not a member
+    assert refused(m.quorum_port, _msgpack_hello(0, m.sid))     # claims the server's own id
+    assert refused(m.election_port, _msgpack_hello(0, 1 if m.sid != 1 else 2))  # quorum hello, election port
+    assert refused(m.quorum_port, b"\x00\x00\x00\x05hello")      # not a hello at all
+    assert refused(m.quorum_port, b"\x7f\xff\xff\xff")           # a frame far beyond the limit
+    log = m.log_text()
+    assert "server id 99 is not a member of this ensemble" in log
+    assert "claims this server's own id" in log
+    assert "did not open with a Corral peer hello" in log
+    # The ensemble is untouched.
+    assert ens.members[m.sid - 1].mode() == "leader"
+    zk = client(ens.hosts())
+    zk.create("/after-strangers", b"ok")
+    zk.stop()
