@@ -60,6 +60,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Callback done;
   };
   std::deque<Pending> pending;
+  std::deque<Callback> auth_pending;
   std::string out, writing_buf;
   std::string in;
   std::vector<char> buf = std::vector<char>(64 * 1024);
@@ -197,6 +198,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return true;
     }
     if (h.xid == proto::kXidPing) return true;
+    if (h.xid == proto::kXidAuth) {
+      Response res;
+      res.err = static_cast<Err>(h.err);
+      res.type = static_cast<int32_t>(OpCode::auth);
+      if (!auth_pending.empty()) {
+        Callback done = std::move(auth_pending.front());
+        auth_pending.pop_front();
+        if (done) done(res);
+      }
+      return true;
+    }
     if (pending.empty() || pending.front().xid != h.xid) {
       lost(Status(Errc::corrupt, "reply xid " + std::to_string(h.xid) + " out of order from " + connected_to));
       return false;
@@ -233,10 +245,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     socket.close(ignored);
     auto failed = std::move(pending);
     pending.clear();
+    auto failed_auth = std::move(auth_pending);
+    auth_pending.clear();
     for (auto& p : failed) {
       Response res;
       res.err = Err::connection_loss;
       if (p.done) p.done(res);
+    }
+    for (auto& done : failed_auth) {
+      Response res;
+      res.err = Err::connection_loss;
+      if (done) done(res);
     }
     if (connect_done) {
       last_error = why;
@@ -304,9 +323,36 @@ std::string Client::server() const { return impl_->connected_to; }
 size_t Client::outstanding() const { return impl_->pending.size(); }
 
 void Client::create(std::string_view path, std::string_view data, proto::CreateMode mode, Callback done,
-                    const proto::AclList& acl) {
-  impl_->call(OpCode::create2, std::move(done), [&](JuteWriter& w) {
-    proto::write(w, proto::CreateRequest{std::string(path), std::string(data), acl, static_cast<int32_t>(mode), 0});
+                    const proto::AclList& acl, int64_t ttl_ms) {
+  bool ttl = mode == proto::CreateMode::persistent_with_ttl || mode == proto::CreateMode::persistent_sequential_with_ttl;
+  OpCode op = ttl ? OpCode::create_ttl : mode == proto::CreateMode::container ? OpCode::create_container : OpCode::create2;
+  impl_->call(op, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::CreateRequest{std::string(path), std::string(data), acl, static_cast<int32_t>(mode), ttl_ms},
+                 ttl);
+  });
+}
+void Client::set_acl(std::string_view path, const proto::AclList& acl, int32_t version, Callback done) {
+  impl_->call(OpCode::set_acl, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::SetAclRequest{std::string(path), acl, version}); });
+}
+void Client::add_auth(std::string_view scheme, std::string_view auth, Callback done) {
+  if (!impl_->is_connected) {
+    impl_->call(OpCode::auth, std::move(done), [](JuteWriter&) {});
+    return;
+  }
+  // Auth goes with its own xid and is answered out of the request order.
+  impl_->auth_pending.push_back(std::move(done));
+  impl_->send([&](JuteWriter& w) {
+    proto::write(w, proto::RequestHeader{proto::kXidAuth, static_cast<int32_t>(OpCode::auth)});
+    proto::write(w, proto::AuthPacket{0, std::string(scheme), std::string(auth)});
+  });
+}
+void Client::who_am_i(Callback done) {
+  impl_->call(OpCode::who_am_i, std::move(done), [](JuteWriter&) {});
+}
+void Client::add_watch(std::string_view path, bool recursive, Callback done) {
+  impl_->call(OpCode::add_watch, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::PathModeRequest{std::string(path), recursive ? 1 : 0});
   });
 }
 void Client::remove(std::string_view path, int32_t version, Callback done) {

@@ -36,8 +36,21 @@ bool read_body(int32_t type, JuteReader& r, Response& out) {
       read(r, out.acl);
       read(r, out.stat);
       break;
+    case OpCode::get_ephemerals:
+      read(r, out.children);
+      break;
+    case OpCode::who_am_i: {
+      int32_t n = r.read_int();
+      for (int32_t i = 0; i < n && r.ok(); ++i) {
+        Id id;
+        id.scheme = r.read_string();
+        id.id = r.read_string();
+        out.identities.push_back(std::move(id));
+      }
+      break;
+    }
     default:
-      break;  // delete, check, ping, setWatches, closeSession: no body
+      break;  // delete, check, ping, setWatches, closeSession, auth, addWatch: no body
   }
   return r.ok();
 }

@@ -69,15 +69,26 @@ class Client {
   std::string server() const;          // the server connected to
   size_t outstanding() const;          // requests sent and not yet answered
 
+  // create2, or createContainer for CreateMode::container, or createTTL for
+  // the TTL modes (with `ttl_ms`; the server must enable extended types).
   void create(std::string_view path, std::string_view data, proto::CreateMode mode, Callback done,
-              const proto::AclList& acl = proto::open_acl_unsafe());
+              const proto::AclList& acl = proto::open_acl_unsafe(), int64_t ttl_ms = 0);
   void remove(std::string_view path, int32_t version, Callback done);
   void set_data(std::string_view path, std::string_view data, int32_t version, Callback done);
   void get_data(std::string_view path, bool watch, Callback done);
   void exists(std::string_view path, bool watch, Callback done);
   void get_children(std::string_view path, bool watch, Callback done);  // with Stat
   void get_acl(std::string_view path, Callback done);
+  void set_acl(std::string_view path, const proto::AclList& acl, int32_t version, Callback done);
   void sync(std::string_view path, Callback done);
+  // Adds an identity to the session ("digest", "user:password"). A refused
+  // one answers AUTHFAILED, after which the server closes the connection.
+  void add_auth(std::string_view scheme, std::string_view auth, Callback done);
+  // The session's identities (whoAmI, ZooKeeper 3.7+).
+  void who_am_i(Callback done);
+  // A persistent watch on `path` (and, when `recursive`, every node below);
+  // its events reach on_event() until the session ends.
+  void add_watch(std::string_view path, bool recursive, Callback done);
   void multi(const std::vector<Op>& ops, Callback done);
   // Ends the session (its ephemerals go) and closes the connection.
   void close(std::function<void()> done = nullptr);

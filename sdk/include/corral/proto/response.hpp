@@ -20,6 +20,7 @@ struct Response {
   std::vector<std::string> children;  // getChildren, getChildren2
   AclList acl;                        // getACL
   std::vector<Response> results;      // multi: one per operation
+  std::vector<Id> identities;         // whoAmI: (scheme, user) of each authenticated identity
   int32_t type = 0;                   // multi results: the op's type, or -1 for an error
 };
 

@@ -1,0 +1,687 @@
+// corral: a command-line client for Corral and any ZooKeeper-protocol server,
+// on the SDK's C++ client. One command per run; see usage() or README.md.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "corral/client/client.hpp"
+#include "corral/sdk/json.hpp"
+#include "plugin/loader.hpp"
+
+namespace {
+
+using corral::client::Client;
+using corral::proto::Err;
+using corral::proto::Response;
+using corral::sdk::json_quote;
+namespace proto = corral::proto;
+namespace asio = boost::asio;
+
+// Exit codes a script can rely on.
+enum Exit : int {
+  kOk = 0,
+  kFailed = 1,        // any other error the server reported
+  kUsage = 2,         // the command line is wrong
+  kUnreachable = 3,   // no server took the session, or the connection was lost
+  kNoNode = 4,
+  kNodeExists = 5,
+  kBadVersion = 6,
+  kNotEmpty = 7,
+  kNotAuthorized = 8,  // NOAUTH, or AUTHFAILED
+};
+
+const char* kUsageText = R"(usage: corral [options] COMMAND [ARGS]
+
+options:
+  -s, --server HOSTS   host:port[,host:port...] (default $CORRAL_SERVER or 127.0.0.1:2181)
+  --timeout MS         session timeout (30000); also bounds connecting
+  --auth SCHEME:AUTH   add an identity first, e.g. --auth digest:alice:secret (repeatable)
+  --json               print results as JSON
+  -h, --help           this text
+
+commands:
+  ls [-R] [-s] PATH             children of PATH (-R: every path below; -s: and the stat)
+  get [-s] PATH                 data of PATH (-s: and the stat)
+  set [-v VERSION] PATH DATA    set data (only if the version matches, with -v)
+  create [-e] [-s] [-c] [-t TTL_MS] PATH [DATA]
+                                create: -e ephemeral, -s sequential, -c container, -t TTL
+  delete [-v VERSION] PATH      delete one node
+  deleteall PATH                delete PATH and everything below it
+  stat PATH                     the stat of PATH
+  getAcl PATH                   the ACL of PATH
+  setAcl [-v VERSION] PATH ACL  ACL as scheme:id:perms[,...], perms from cdrwa
+  addauth SCHEME AUTH           authenticate, and print who the session is
+  whoami                        the session's identities
+  sync PATH                     make the server catch up with the leader
+  watch [-R] PATH               print changes to PATH (-R: and below) until interrupted
+  four WORD                     send a four-letter word (ruok, srvr, mntr, ...)
+  plugins [--plugin-dir DIR]    the plugin modules found: kind, name, ABI
+
+exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,
+4 no such node, 5 node exists, 6 version mismatch, 7 not empty, 8 not authorized
+)";
+
+int usage_error(const std::string& why) {
+  std::fprintf(stderr, "corral: %s\n(see corral --help)\n", why.c_str());
+  return kUsage;
+}
+
+std::string describe(Err e) {
+  switch (e) {
+    case Err::no_node: return "no such node";
+    case Err::node_exists: return "node already exists";
+    case Err::bad_version: return "version mismatch";
+    case Err::not_empty: return "node has children";
+    case Err::no_auth: return "not authorized";
+    case Err::auth_failed: return "authentication failed";
+    case Err::no_children_for_ephemerals: return "ephemeral nodes cannot have children";
+    case Err::invalid_acl: return "invalid ACL";
+    case Err::connection_loss: return "connection lost";
+    case Err::session_expired: return "session expired";
+    case Err::bad_arguments: return "bad arguments";
+    case Err::unimplemented: return "not supported by the server";
+    default: return proto::err_name(e);
+  }
+}
+
+int exit_for(Err e) {
+  switch (e) {
+    case Err::ok: return kOk;
+    case Err::no_node: return kNoNode;
+    case Err::node_exists: return kNodeExists;
+    case Err::bad_version: return kBadVersion;
+    case Err::not_empty: return kNotEmpty;
+    case Err::no_auth:
+    case Err::auth_failed: return kNotAuthorized;
+    case Err::connection_loss:
+    case Err::session_expired: return kUnreachable;
+    default: return kFailed;
+  }
+}
+
+std::string hex(int64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+std::string time_text(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  char b[64];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(b, sizeof b, "%a %b %d %H:%M:%S UTC %Y", &tm);
+  return b;
+}
+
+std::string stat_text(const proto::Stat& s) {
+  std::string o;
+  o += "cZxid = " + hex(s.czxid) + "\n";
+  o += "ctime = " + time_text(s.ctime) + "\n";
+  o += "mZxid = " + hex(s.mzxid) + "\n";
+  o += "mtime = " + time_text(s.mtime) + "\n";
+  o += "pZxid = " + hex(s.pzxid) + "\n";
+  o += "cversion = " + std::to_string(s.cversion) + "\n";
+  o += "dataVersion = " + std::to_string(s.version) + "\n";
+  o += "aclVersion = " + std::to_string(s.aversion) + "\n";
+  o += "ephemeralOwner = " + hex(s.ephemeral_owner) + "\n";
+  o += "dataLength = " + std::to_string(s.data_length) + "\n";
+  o += "numChildren = " + std::to_string(s.num_children) + "\n";
+  return o;
+}
+
+std::string stat_json(const proto::Stat& s) {
+  return "{\"czxid\":" + std::to_string(s.czxid) + ",\"mzxid\":" + std::to_string(s.mzxid) +
+         ",\"pzxid\":" + std::to_string(s.pzxid) + ",\"ctime\":" + std::to_string(s.ctime) +
+         ",\"mtime\":" + std::to_string(s.mtime) + ",\"version\":" + std::to_string(s.version) +
+         ",\"cversion\":" + std::to_string(s.cversion) + ",\"aversion\":" + std::to_string(s.aversion) +
+         ",\"ephemeralOwner\":" + std::to_string(s.ephemeral_owner) + ",\"dataLength\":" +
+         std::to_string(s.data_length) + ",\"numChildren\":" + std::to_string(s.num_children) + "}";
+}
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string o = "[";
+  for (size_t i = 0; i < items.size(); ++i) o += (i ? "," : "") + json_quote(items[i]);
+  return o + "]";
+}
+
+std::string perms_text(int32_t p) {
+  std::string o;
+  if (p & proto::perm::create) o += 'c';
+  if (p & proto::perm::remove) o += 'd';
+  if (p & proto::perm::read) o += 'r';
+  if (p & proto::perm::write) o += 'w';
+  if (p & proto::perm::admin) o += 'a';
+  return o;
+}
+
+// "world:anyone:cdrwa,digest:alice:HASH=:r,ip:10.0.0.0/8:rw", as zkCli takes it.
+std::optional<proto::AclList> parse_acl(const std::string& text, std::string& why) {
+  proto::AclList out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t first = part.find(':'), last = part.rfind(':');
+    if (first == std::string::npos || first == last) {
+      why = "'" + part + "' is not scheme:id:perms";
+      return std::nullopt;
+    }
+    proto::Acl a;
+    a.id.scheme = part.substr(0, first);
+    a.id.id = part.substr(first + 1, last - first - 1);
+    for (char c : part.substr(last + 1)) {
+      switch (c) {
+        case 'c': a.perms |= proto::perm::create; break;
+        case 'd': a.perms |= proto::perm::remove; break;
+        case 'r': a.perms |= proto::perm::read; break;
+        case 'w': a.perms |= proto::perm::write; break;
+        case 'a': a.perms |= proto::perm::admin; break;
+        default: why = std::string("unknown permission '") + c + "' in '" + part + "' (use c d r w a)"; return std::nullopt;
+      }
+    }
+    out.push_back(a);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+struct Global {
+  std::string hosts;
+  int32_t timeout_ms = 30000;
+  bool json = false;
+  std::vector<std::pair<std::string, std::string>> auths;
+};
+
+// A session run to completion one call at a time.
+class Session {
+ public:
+  explicit Session(const Global& g) : g_(g) {}
+
+  // Connects and authenticates; prints why not and returns an exit code.
+  int open() {
+    auto opts = corral::client::parse_connect_string(g_.hosts);
+    if (!opts) return usage_error("--server " + g_.hosts + ": " + opts.status().message());
+    opts.value().session_timeout_ms = g_.timeout_ms;
+    opts.value().connect_timeout_ms = std::min<int64_t>(g_.timeout_ms, 5000);
+    client_ = std::make_unique<Client>(io_, opts.value());
+    client_->on_event([this](const proto::WatcherEvent& e) {
+      if (on_event_) on_event_(e);
+    });
+    std::optional<corral::sdk::Status> st;
+    client_->connect([&](const corral::sdk::Status& s) { st = s; });
+    while (!st && io_.run_one()) {
+    }
+    if (!st || !*st) {
+      std::fprintf(stderr, "corral: cannot connect to %s: %s\n", g_.hosts.c_str(),
+                   st ? st->message().c_str() : "no answer");
+      return kUnreachable;
+    }
+    for (const auto& [scheme, auth] : g_.auths) {
+      Response r = call([&](auto done) { client_->add_auth(scheme, auth, done); });
+      if (r.err != Err::ok) return fail("addauth " + scheme, r.err);
+    }
+    return kOk;
+  }
+
+  Response call(const std::function<void(corral::client::Callback)>& start) {
+    std::optional<Response> out;
+    start([&](const Response& r) { out = r; });
+    while (!out && io_.run_one()) {
+    }
+    if (!out) {
+      Response lost;
+      lost.err = Err::connection_loss;
+      return lost;
+    }
+    return *out;
+  }
+
+  void close() {
+    if (!client_ || !client_->connected()) return;
+    bool done = false;
+    client_->close([&] { done = true; });
+    while (!done && io_.run_one()) {
+    }
+  }
+
+  int fail(const std::string& what, Err e) {
+    std::fprintf(stderr, "corral: %s: %s\n", what.c_str(), describe(e).c_str());
+    return exit_for(e);
+  }
+
+  Client& client() { return *client_; }
+  asio::io_context& io() { return io_; }
+  void on_event(std::function<void(const proto::WatcherEvent&)> fn) { on_event_ = std::move(fn); }
+
+ private:
+  const Global& g_;
+  asio::io_context io_;
+  std::unique_ptr<Client> client_;
+  std::function<void(const proto::WatcherEvent&)> on_event_;
+};
+
+// Parses leading flags of a command: `flags` maps each to whether it takes a value.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> rest;
+};
+std::optional<Args> parse_args(const std::vector<std::string>& in, const std::map<std::string, bool>& known,
+                               std::string& why) {
+  Args a;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const std::string& s = in[i];
+    if (s.size() > 1 && s[0] == '-' && a.rest.empty()) {
+      auto it = known.find(s);
+      if (it == known.end()) {
+        why = "unknown option " + s;
+        return std::nullopt;
+      }
+      if (it->second) {
+        if (i + 1 >= in.size()) {
+          why = s + " needs a value";
+          return std::nullopt;
+        }
+        a.flags[s] = in[++i];
+      } else {
+        a.flags[s] = "1";
+      }
+    } else {
+      a.rest.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::optional<int32_t> version_of(const Args& a, std::string& why) {
+  auto it = a.flags.find("-v");
+  if (it == a.flags.end()) return -1;
+  char* end = nullptr;
+  long v = std::strtol(it->second.c_str(), &end, 10);
+  if (*end || it->second.empty()) {
+    why = "-v takes a version number, not '" + it->second + "'";
+    return std::nullopt;
+  }
+  return static_cast<int32_t>(v);
+}
+
+int four_letter(const Global& g, const std::string& word) {
+  if (word.size() != 4) return usage_error("a four-letter word has four letters: '" + word + "'");
+  auto opts = corral::client::parse_connect_string(g.hosts);
+  if (!opts) return usage_error("--server " + g.hosts + ": " + opts.status().message());
+  const auto& ep = opts.value().servers.front();
+  asio::io_context io;
+  asio::ip::tcp::socket sock(io);
+  boost::system::error_code ec;
+  asio::ip::tcp::resolver resolver(io);
+  auto where = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+  if (!ec) asio::connect(sock, where, ec);
+  if (ec) {
+    std::fprintf(stderr, "corral: cannot connect to %s: %s\n", ep.to_string().c_str(), ec.message().c_str());
+    return kUnreachable;
+  }
+  asio::write(sock, asio::buffer(word), ec);
+  std::string out;
+  char buf[4096];
+  while (!ec) {
+    size_t n = sock.read_some(asio::buffer(buf), ec);
+    out.append(buf, n);
+  }
+  if (ec != asio::error::eof && ec != asio::error::connection_reset) {
+    std::fprintf(stderr, "corral: %s: %s\n", word.c_str(), ec.message().c_str());
+    return kUnreachable;
+  }
+  if (g.json) std::printf("{\"word\":%s,\"reply\":%s}\n", json_quote(word).c_str(), json_quote(out).c_str());
+  else std::fputs(out.c_str(), stdout);
+  if (!g.json && !out.empty() && out.back() != '\n') std::fputs("\n", stdout);
+  return kOk;
+}
+
+int plugins(const Global& g, const std::vector<std::string>& args, const std::string& exe) {
+  std::string why;
+  auto a = parse_args(args, {{"--plugin-dir", true}}, why);
+  if (!a) return usage_error(why);
+  std::vector<std::string> dirs;
+  if (a->flags.count("--plugin-dir")) dirs.push_back(a->flags["--plugin-dir"]);
+  else dirs = corral::kernel::PluginLoader::default_dirs(exe);
+  corral::kernel::PluginLoader loader(dirs);
+  auto found = loader.scan();
+  if (g.json) {
+    std::string o = "[";
+    for (size_t i = 0; i < found.size(); ++i) {
+      const auto& m = found[i];
+      o += (i ? "," : "") + std::string("{\"path\":") + json_quote(m.path);
+      if (!m.error.empty()) o += ",\"error\":" + json_quote(m.error);
+      else
+        o += ",\"kind\":" + json_quote(m.kind) + ",\"name\":" + json_quote(m.name) + ",\"abi\":" +
+             json_quote(std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)) + ",\"summary\":" +
+             json_quote(m.summary);
+      o += "}";
+    }
+    std::printf("%s]\n", o.c_str());
+    return kOk;
+  }
+  if (found.empty()) {
+    std::string list;
+    for (const auto& d : loader.dirs()) list += (list.empty() ? "" : ", ") + d;
+    std::fprintf(stderr, "corral: no plugin modules under %s\n", list.c_str());
+    return kFailed;
+  }
+  std::printf("%-10s %-16s %-6s %s\n", "KIND", "NAME", "ABI", "SUMMARY");
+  for (const auto& m : found) {
+    if (!m.error.empty()) std::printf("%-10s %-16s %-6s %s\n", "?", "?", "?", m.error.c_str());
+    else
+      std::printf("%-10s %-16s %-6s %s\n", m.kind.c_str(), m.name.c_str(),
+                  (std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)).c_str(), m.summary.c_str());
+  }
+  return kOk;
+}
+
+// The commands that need a session.
+int run(Session& s, const Global& g, const std::string& cmd, const std::vector<std::string>& argv) {
+  std::string why;
+  auto need = [&](const Args& a, size_t min, size_t max, const char* shape) -> bool {
+    if (a.rest.size() < min || a.rest.size() > max) {
+      why = cmd + " takes " + shape;
+      return false;
+    }
+    return true;
+  };
+  auto parsed = [&](std::map<std::string, bool> known) { return parse_args(argv, known, why); };
+  Client& c = s.client();
+
+  if (cmd == "ls") {
+    auto a = parsed({{"-R", false}, {"-s", false}});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    const std::string& path = a->rest[0];
+    if (a->flags.count("-R")) {
+      // Breadth first, children sorted, as zkCli's ls -R lists them.
+      std::vector<std::string> all;
+      std::deque<std::string> todo{path};
+      while (!todo.empty()) {
+        std::string p = todo.front();
+        todo.pop_front();
+        Response r = s.call([&](auto d) { c.get_children(p, false, d); });
+        if (r.err == Err::no_node && p != path) continue;  // removed meanwhile
+        if (r.err != Err::ok) return s.fail("ls " + p, r.err);
+        all.push_back(p);
+        std::sort(r.children.begin(), r.children.end());
+        for (const auto& child : r.children) todo.push_back((p == "/" ? "" : p) + "/" + child);
+      }
+      if (g.json) std::printf("{\"path\":%s,\"paths\":%s}\n", json_quote(path).c_str(), json_list(all).c_str());
+      else
+        for (const auto& p : all) std::printf("%s\n", p.c_str());
+      return kOk;
+    }
+    Response r = s.call([&](auto d) { c.get_children(path, false, d); });
+    if (r.err != Err::ok) return s.fail("ls " + path, r.err);
+    std::sort(r.children.begin(), r.children.end());
+    if (g.json) {
+      std::printf("{\"path\":%s,\"children\":%s%s}\n", json_quote(path).c_str(), json_list(r.children).c_str(),
+                  a->flags.count("-s") ? (",\"stat\":" + stat_json(r.stat)).c_str() : "");
+    } else {
+      std::string line = "[";
+      for (size_t i = 0; i < r.children.size(); ++i) line += (i ? ", " : "") + r.children[i];
+      std::printf("%s]\n", line.c_str());
+      if (a->flags.count("-s")) std::fputs(stat_text(r.stat).c_str(), stdout);
+    }
+    return kOk;
+  }
+  if (cmd == "get") {
+    auto a = parsed({{"-s", false}});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    Response r = s.call([&](auto d) { c.get_data(a->rest[0], false, d); });
+    if (r.err != Err::ok) return s.fail("get " + a->rest[0], r.err);
+    if (g.json) {
+      std::printf("{\"path\":%s,\"data\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), json_quote(r.data).c_str(),
+                  stat_json(r.stat).c_str());
+    } else {
+      std::fwrite(r.data.data(), 1, r.data.size(), stdout);
+      std::fputs("\n", stdout);
+      if (a->flags.count("-s")) std::fputs(stat_text(r.stat).c_str(), stdout);
+    }
+    return kOk;
+  }
+  if (cmd == "stat") {
+    auto a = parsed({});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    Response r = s.call([&](auto d) { c.exists(a->rest[0], false, d); });
+    if (r.err != Err::ok) return s.fail("stat " + a->rest[0], r.err);
+    if (g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), stat_json(r.stat).c_str());
+    else std::fputs(stat_text(r.stat).c_str(), stdout);
+    return kOk;
+  }
+  if (cmd == "set") {
+    auto a = parsed({{"-v", true}});
+    if (!a || !need(*a, 2, 2, "PATH DATA")) return usage_error(why);
+    auto v = version_of(*a, why);
+    if (!v) return usage_error(why);
+    Response r = s.call([&](auto d) { c.set_data(a->rest[0], a->rest[1], *v, d); });
+    if (r.err != Err::ok) return s.fail("set " + a->rest[0], r.err);
+    if (g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), stat_json(r.stat).c_str());
+    return kOk;
+  }
+  if (cmd == "create") {
+    auto a = parsed({{"-e", false}, {"-s", false}, {"-c", false}, {"-t", true}});
+    if (!a || !need(*a, 1, 2, "PATH [DATA]")) return usage_error(why);
+    bool eph = a->flags.count("-e"), seq = a->flags.count("-s"), container = a->flags.count("-c");
+    int64_t ttl = 0;
+    if (a->flags.count("-t")) {
+      char* end = nullptr;
+      ttl = std::strtoll(a->flags["-t"].c_str(), &end, 10);
+      if (*end || ttl <= 0) return usage_error("-t takes a TTL in milliseconds, not '" + a->flags["-t"] + "'");
+    }
+    if (container + eph + (ttl > 0) > 1) return usage_error("create takes one of -e, -c and -t");
+    if (container && seq) return usage_error("a container cannot be sequential");
+    proto::CreateMode mode = container ? proto::CreateMode::container
+                             : ttl ? (seq ? proto::CreateMode::persistent_sequential_with_ttl
+                                          : proto::CreateMode::persistent_with_ttl)
+                             : eph ? (seq ? proto::CreateMode::ephemeral_sequential : proto::CreateMode::ephemeral)
+                                   : (seq ? proto::CreateMode::persistent_sequential : proto::CreateMode::persistent);
+    std::string data = a->rest.size() > 1 ? a->rest[1] : "";
+    Response r = s.call([&](auto d) { c.create(a->rest[0], data, mode, d, proto::open_acl_unsafe(), ttl); });
+    if (r.err != Err::ok) return s.fail("create " + a->rest[0], r.err);
+    if (g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(r.path).c_str(), stat_json(r.stat).c_str());
+    else std::printf("Created %s\n", r.path.c_str());
+    if (eph) {
+      // An ephemeral lives as long as the session: this one ends now.
+      std::fprintf(stderr, "corral: note: %s is ephemeral and goes when this command's session closes\n",
+                   r.path.c_str());
+    }
+    return kOk;
+  }
+  if (cmd == "delete") {
+    auto a = parsed({{"-v", true}});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    auto v = version_of(*a, why);
+    if (!v) return usage_error(why);
+    Response r = s.call([&](auto d) { c.remove(a->rest[0], *v, d); });
+    if (r.err != Err::ok) return s.fail("delete " + a->rest[0], r.err);
+    return kOk;
+  }
+  if (cmd == "deleteall") {
+    auto a = parsed({});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    if (a->rest[0] == "/") return usage_error("deleteall / would remove the whole tree; name a node below it");
+    std::function<Err(const std::string&)> remove_tree = [&](const std::string& p) -> Err {
+      Response r = s.call([&](auto d) { c.get_children(p, false, d); });
+      if (r.err == Err::no_node) return Err::ok;
+      if (r.err != Err::ok) return r.err;
+      for (const auto& child : r.children)
+        if (Err e = remove_tree(p + "/" + child); e != Err::ok) return e;
+      Response del = s.call([&](auto d) { c.remove(p, -1, d); });
+      return del.err == Err::no_node ? Err::ok : del.err;
+    };
+    Response first = s.call([&](auto d) { c.exists(a->rest[0], false, d); });
+    if (first.err != Err::ok) return s.fail("deleteall " + a->rest[0], first.err);
+    if (Err e = remove_tree(a->rest[0]); e != Err::ok) return s.fail("deleteall " + a->rest[0], e);
+    return kOk;
+  }
+  if (cmd == "getAcl") {
+    auto a = parsed({});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    Response r = s.call([&](auto d) { c.get_acl(a->rest[0], d); });
+    if (r.err != Err::ok) return s.fail("getAcl " + a->rest[0], r.err);
+    if (g.json) {
+      std::string o = "[";
+      for (size_t i = 0; i < r.acl.size(); ++i)
+        o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.acl[i].id.scheme) + ",\"id\":" +
+             json_quote(r.acl[i].id.id) + ",\"perms\":" + json_quote(perms_text(r.acl[i].perms)) + "}";
+      std::printf("{\"path\":%s,\"acl\":%s]}\n", json_quote(a->rest[0]).c_str(), o.c_str());
+    } else {
+      for (const auto& acl : r.acl)
+        std::printf("'%s,'%s\n: %s\n", acl.id.scheme.c_str(), acl.id.id.c_str(), perms_text(acl.perms).c_str());
+    }
+    return kOk;
+  }
+  if (cmd == "setAcl") {
+    auto a = parsed({{"-v", true}});
+    if (!a || !need(*a, 2, 2, "PATH ACL")) return usage_error(why);
+    auto v = version_of(*a, why);
+    if (!v) return usage_error(why);
+    auto acl = parse_acl(a->rest[1], why);
+    if (!acl) return usage_error(why);
+    Response r = s.call([&](auto d) { c.set_acl(a->rest[0], *acl, *v, d); });
+    if (r.err != Err::ok) return s.fail("setAcl " + a->rest[0], r.err);
+    return kOk;
+  }
+  if (cmd == "whoami" || cmd == "addauth") {
+    auto a = parsed({});
+    if (!a) return usage_error(why);
+    if (cmd == "addauth") {
+      if (!need(*a, 2, 2, "SCHEME AUTH")) return usage_error(why);
+      Response r = s.call([&](auto d) { c.add_auth(a->rest[0], a->rest[1], d); });
+      if (r.err != Err::ok) return s.fail("addauth " + a->rest[0], r.err);
+    } else if (!need(*a, 0, 0, "no arguments")) {
+      return usage_error(why);
+    }
+    Response r = s.call([&](auto d) { c.who_am_i(d); });
+    if (r.err != Err::ok) return s.fail("whoami", r.err);
+    if (g.json) {
+      std::string o = "[";
+      for (size_t i = 0; i < r.identities.size(); ++i)
+        o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.identities[i].scheme) + ",\"user\":" +
+             json_quote(r.identities[i].id) + "}";
+      std::printf("%s]\n", o.c_str());
+    } else {
+      for (const auto& id : r.identities) std::printf("%s: %s\n", id.scheme.c_str(), id.id.c_str());
+    }
+    return kOk;
+  }
+  if (cmd == "sync") {
+    auto a = parsed({});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    Response r = s.call([&](auto d) { c.sync(a->rest[0], d); });
+    if (r.err != Err::ok) return s.fail("sync " + a->rest[0], r.err);
+    if (g.json) std::printf("{\"path\":%s,\"synced\":true}\n", json_quote(a->rest[0]).c_str());
+    else std::printf("Sync is OK\n");
+    return kOk;
+  }
+  if (cmd == "watch") {
+    auto a = parsed({{"-R", false}});
+    if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
+    bool recursive = a->flags.count("-R");
+    int status = -1;
+    s.on_event([&](const proto::WatcherEvent& e) {
+      if (e.type == static_cast<int32_t>(proto::EventType::none)) {
+        if (e.state == static_cast<int32_t>(proto::KeeperState::disconnected)) {
+          std::fprintf(stderr, "corral: watch %s: connection lost\n", a->rest[0].c_str());
+          status = kUnreachable;
+        }
+        return;
+      }
+      static const char* kNames[] = {"", "NodeCreated", "NodeDeleted", "NodeDataChanged", "NodeChildrenChanged"};
+      const char* name = e.type >= 1 && e.type <= 4 ? kNames[e.type] : "Event";
+      if (g.json) std::printf("{\"type\":%s,\"path\":%s}\n", json_quote(name).c_str(), json_quote(e.path).c_str());
+      else std::printf("%s %s\n", name, e.path.c_str());
+      std::fflush(stdout);
+    });
+    Response r = s.call([&](auto d) { c.add_watch(a->rest[0], recursive, d); });
+    if (r.err != Err::ok) return s.fail("watch " + a->rest[0], r.err);
+    asio::signal_set signals(s.io(), SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (!ec) status = kOk;
+    });
+    while (status < 0 && s.io().run_one()) {
+    }
+    return status < 0 ? kUnreachable : status;
+  }
+  return usage_error("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Global g;
+  if (const char* env = std::getenv("CORRAL_SERVER")) g.hosts = env;
+  if (g.hosts.empty()) g.hosts = "127.0.0.1:2181";
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string(argv[++i]);
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsageText, stdout);
+      return kOk;
+    } else if (a == "-s" || a == "--server") {
+      auto v = value();
+      if (!v) return usage_error(a + " needs host:port[,host:port...]");
+      g.hosts = *v;
+    } else if (a == "--timeout") {
+      auto v = value();
+      char* end = nullptr;
+      long t = v ? std::strtol(v->c_str(), &end, 10) : 0;
+      if (!v || *end || t <= 0) return usage_error("--timeout takes milliseconds");
+      g.timeout_ms = static_cast<int32_t>(t);
+    } else if (a == "--auth") {
+      auto v = value();
+      size_t colon = v ? v->find(':') : std::string::npos;
+      if (!v || colon == std::string::npos || colon == 0)
+        return usage_error("--auth takes SCHEME:AUTH, e.g. digest:alice:secret");
+      g.auths.emplace_back(v->substr(0, colon), v->substr(colon + 1));
+    } else if (a == "--json") {
+      g.json = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("unknown option " + a);
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) {
+    std::fputs(kUsageText, stderr);
+    return kUsage;
+  }
+  std::string cmd = argv[i++];
+  std::vector<std::string> args(argv + i, argv + argc);
+  if (cmd == "four") {
+    if (args.size() != 1) return usage_error("four takes WORD");
+    return four_letter(g, args[0]);
+  }
+  if (cmd == "plugins") return plugins(g, args, argv[0]);
+  static const char* kSession[] = {"ls", "get", "set", "create", "delete", "deleteall", "stat", "getAcl",
+                                   "setAcl", "addauth", "whoami", "sync", "watch"};
+  if (std::find(std::begin(kSession), std::end(kSession), cmd) == std::end(kSession))
+    return usage_error("unknown command '" + cmd + "'");
+  Session s(g);
+  if (int st = s.open(); st != kOk) return st;
+  int st = run(s, g, cmd, args);
+  s.close();
+  return st;
+}
