@@ -53,3 +53,72 @@ def test_zkcli_session(server):
     assert zkcli(server, "delete", "/cli/s-0000000000") == (0, [])
     assert zkcli(server, "delete", "/cli") == (0, [])
     assert zkcli(server, "get", "/cli") == (1, ["Node does not exist: /cli"])
+
+
+def zkcli_script(server, lines):
+    """Feed zkCli.sh a whole session on stdin (one JVM); return its output lines."""
+    env = dict(os.environ, CLIENT_JVMFLAGS="-XX:TieredStopAtLevel=1 -Xshare:auto")
+    proc = subprocess.run([str(ZKCLI), "-server", server.hosts], input="\n".join(lines) + "\nquit\n",
+                          capture_output=True, text=True, timeout=120, env=env)
+    return [l for l in (proc.stdout + proc.stderr).splitlines() if l and not l.startswith("SLF4J")]
+
+
+def test_zkcli_every_command_in_one_session(server_factory):
+    srv = server_factory(extended_types=True)
+    out = zkcli_script(srv, [
+        "create /s a",
+        "create -e /s/eph",
+        "create -s /s/seq- x",
+        "create -c /s/box",
+        "create -t 600000 /s/ttl",
+        "ls -R /s",
+        "ls -s /s",
+        "get -s /s",
+        "set /s b",
+        "stat /s",
+        "getEphemerals /s",
+        "getAllChildrenNumber /s",
+        "setquota -n 10 /s",
+        "listquota /s",
+        "delquota -n /s",
+        "addWatch -m PERSISTENT_RECURSIVE /s",
+        "set /s c",
+        "printwatches",
+        "removewatches /s -a",
+        "whoami",
+        "addauth digest u:p",
+        "whoami",
+        "setAcl /s auth:u:p:cdrwa",
+        "getAcl /s",
+        "sync /s",
+        "version",
+        "history",
+        "redo 24",
+        "deleteall /s/box",
+        "delete /s/seq-0000000001",
+        "close",
+        "connect " + srv.hosts,
+        "ls /s",
+        "get /s",
+    ])
+    text = "\n".join(out)
+    for expected in [
+        "Created /s", "Created /s/eph", "Created /s/seq-0000000001", "Created /s/box", "Created /s/ttl",
+        "/s/box", "/s/seq-0000000001", "/s/ttl",          # ls -R
+        "numChildren = 4",                                 # ls -s / get -s
+        "[/s/eph]",                                        # getEphemerals
+        "Output quota for /s count=10",                    # setquota + listquota
+        "WatchedEvent state:SyncConnected type:NodeDataChanged path:/s",  # addWatch
+        "type:PersistentWatchRemoved path:/s",             # removewatches
+        "ip: 127.0.0.1", "digest: u",                      # whoami before and after addauth
+        "'digest,'u:",                                     # getAcl after setAcl auth:
+        "Sync is OK",
+        "ZooKeeper CLI version",
+        "26 - history",                                    # history
+        "WatchedEvent state:Closed",                       # close
+    ]:
+        assert expected in text, f"{expected!r} missing from zkCli's output:\n{text}"
+    assert text.count("Sync is OK") == 2, text  # redo 24 ran sync again
+    # After reconnecting (a new session): the ephemeral went with the old one;
+    # the ACL set through auth keeps the new, unauthenticated session out.
+    assert "Insufficient permission : /s" in text or "[ttl]" in text, text
