@@ -20,14 +20,13 @@ import os
 import pathlib
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from side_by_side import BENCH, CORRALD, BUILD, four, free_port  # noqa: E402
+from side_by_side import BENCH, BUILD, CORRALD, four, free_port, median_table  # noqa: E402
 
 
 class Member:
@@ -198,12 +197,7 @@ def main():
             e.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    lines = ["| metric | corrald | ZooKeeper | corrald / ZooKeeper |", "| --- | ---: | ---: | ---: |"]
-    for metric, by in rows.items():
-        a, b = statistics.median(by["corrald"]), statistics.median(by["zookeeper"])
-        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric else (lambda v: f"{v:.3f}")
-        lines.append(f"| {metric} | {fmt(a)} | {fmt(b)} | {a / b:.2f} |")
-    print("\n".join(lines))
+    print(median_table(rows))
     print(f"\n{args.size}-server ensembles on loopback; {args.rounds} rounds of {args.duration:g} s, "
           f"{args.sessions} sessions spread over the servers x {args.depth} in flight, {args.value_size}-byte "
           f"values, {args.keys} keys; {args.failovers} leader kills each; medians. Machine: {os.cpu_count()} "

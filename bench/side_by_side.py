@@ -112,6 +112,17 @@ def bench(port, workload, args, extra=()):
     return json.loads(out)
 
 
+def median_table(rows):
+    """rows: metric -> {"corrald": [values], "zookeeper": [values]}; a Markdown
+    table of medians and their ratio."""
+    lines = ["| metric | corrald | ZooKeeper | corrald / ZooKeeper |", "| --- | ---: | ---: | ---: |"]
+    for metric, by in rows.items():
+        a, b = statistics.median(by["corrald"]), statistics.median(by["zookeeper"])
+        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric or "MB" in metric else (lambda v: f"{v:.3f}")
+        lines.append(f"| {metric} | {fmt(a)} | {fmt(b)} | {a / b:.2f} |" if b else f"| {metric} | {fmt(a)} | {fmt(b)} | - |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
@@ -167,12 +178,7 @@ def main():
             s.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    lines = ["| metric | corrald | ZooKeeper | corrald / ZooKeeper |", "| --- | ---: | ---: | ---: |"]
-    for metric, by in rows.items():
-        a, b = statistics.median(by["corrald"]), statistics.median(by["zookeeper"])
-        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric or "MB" in metric else (lambda v: f"{v:.3f}")
-        lines.append(f"| {metric} | {fmt(a)} | {fmt(b)} | {a / b:.2f} |" if b else f"| {metric} | {fmt(a)} | {fmt(b)} | - |")
-    print("\n".join(lines))
+    print(median_table(rows))
     print(f"\n{args.rounds} rounds of {args.duration:g} s, {args.sessions} sessions x {args.depth} in flight, "
           f"{args.value_size}-byte values, {args.keys} keys; medians. Machine: {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB.")
