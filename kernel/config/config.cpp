@@ -195,7 +195,7 @@ Status extract(Config& c) {
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
-                                  "extended_types", "container_check_interval_ms", "admin_address"},
+                                  "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota"},
                                  src);
     if (!st) return st;
   }
@@ -234,6 +234,7 @@ Status extract(Config& c) {
   if (sc.id <= 0) return server.invalid("id", "a positive integer");
   CORRAL_TRY_ASSIGN(sc.super_digest, server.get_string("super_digest", sc.super_digest));
   CORRAL_TRY_ASSIGN(sc.extended_types, server.get_bool("extended_types", sc.extended_types));
+  CORRAL_TRY_ASSIGN(sc.enforce_quota, server.get_bool("enforce_quota", sc.enforce_quota));
   if (sc.extended_types && sc.id > 254)
     return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
   CORRAL_TRY_ASSIGN(sc.container_check_interval_ms,
@@ -407,6 +408,7 @@ std::string Config::to_toml() const {
   set("server.four_letter_words", list(server.four_letter_words));
   set("server.log_level", toml::value<std::string>(server.log_level));
   set("server.max_frame_bytes", toml::value<int64_t>(server.max_frame_bytes));
+  set("server.enforce_quota", toml::value<bool>(server.enforce_quota));
   set("plugins.election", toml::value<std::string>(plugins.election));
   set("plugins.discovery", toml::value<std::string>(plugins.discovery));
   set("plugins.recipes", list(plugins.recipes));
@@ -513,6 +515,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "DigestAuthenticationProvider.superDigest" ||
                key == "zookeeper.DigestAuthenticationProvider.superDigest") {
       (void)set_dotted(root, "server.super_digest", toml::value<std::string>(value));
+    } else if (key == "zookeeper.enforceQuota" || key == "enforceQuota") {
+      (void)set_dotted(root, "server.enforce_quota", toml::value<bool>(value == "true"));
     } else if (key == "zookeeper.extendedTypesEnabled" || key == "extendedTypesEnabled") {
       (void)set_dotted(root, "server.extended_types", toml::value<bool>(value == "true"));
     } else if (key == "admin.serverPort") {

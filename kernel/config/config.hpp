@@ -41,6 +41,9 @@ struct ServerConfig {
   // How often empty containers and expired TTL nodes are looked for
   // (ZooKeeper's znode.container.checkIntervalMs).
   int64_t container_check_interval_ms = 60000;
+  // Reject creates and setData past a quota's hard limit with QUOTAEXCEEDED
+  // (ZooKeeper's zookeeper.enforceQuota). Quota statistics are kept either way.
+  bool enforce_quota = false;
   // The admin HTTP endpoint ("host:port"); empty: off.
   std::string admin_address;
 

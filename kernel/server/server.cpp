@@ -102,6 +102,7 @@ Status Server::start() {
   info_.tick_ms = config_.server.tick_ms;
 
   state_machine_.set_extended_types(config_.server.extended_types);
+  tree_.set_enforce_quota(config_.server.enforce_quota);
   auto transport = load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
   if (!transport) return transport.status();
   transport_ = transport.value();
@@ -180,6 +181,7 @@ Status Server::recover() {
     if (!tree) return {tree.status().code(), "snapshot " + std::to_string(r.snapshot_zxid) + ": " +
                                                  tree.status().message()};
     tree_ = std::move(tree.value());
+    tree_.set_enforce_quota(config_.server.enforce_quota);
   }
   state_machine_.set_last_applied(r.snapshot_zxid);
   track_all_sessions();
@@ -401,6 +403,7 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   auto tree = DataTree::deserialize(snapshot);
   if (!tree) return tree.status();
   tree_ = std::move(tree.value());
+  tree_.set_enforce_quota(config_.server.enforce_quota);
   state_machine_.set_last_applied(zxid);
   sessions_.clear();
   track_all_sessions();

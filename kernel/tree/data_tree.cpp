@@ -1,5 +1,7 @@
 #include "tree/data_tree.hpp"
 
+#include <charconv>
+
 #include <cstdio>
 
 namespace corral::kernel {
@@ -129,6 +131,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   if (proto::path_error(name)) return Err::bad_arguments;
   if (nodes_.count(name)) return Err::node_exists;
   if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
+  if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
   auto u = std::make_shared<Journal::Undo>();
   u->kind = Journal::Undo::created;
@@ -159,6 +162,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   } else if (it->second.ephemeral_owner != 0) {
     containers_.insert(name);
   }
+  quota_node_added(name);
+  quota_account(name, static_cast<int64_t>(data.size()), 1);
   j.changes.push_back({Change::created, name, it->second.acl});
   j.changes.push_back({Change::children_changed, parent_name, parent->acl});
   push_undo(j, std::move(u));
@@ -188,8 +193,11 @@ void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
     containers_.erase(path);
   }
   uint32_t node_acl = it->second.acl;
+  int64_t bytes = static_cast<int64_t>(it->second.data.size());
   if (j.record_undo_) u->node = std::move(it->second);
   nodes_.erase(it);
+  quota_node_removed(path);
+  quota_account(path, -bytes, -1);
   j.changes.push_back({Change::deleted, path, node_acl});
   j.changes.push_back({Change::children_changed, parent_name, parent->acl});
   push_undo(j, std::move(u));
@@ -218,6 +226,8 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   if (!n) return Err::no_node;
   if (!permitted(acls_[n->acl], proto::perm::write, ids)) return Err::no_auth;
   if (version != -1 && version != n->version) return Err::bad_version;
+  int64_t bytes_diff = static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
+  if (Err q = quota_check(path, bytes_diff, 0); q != Err::ok) return q;
   auto u = std::make_shared<Journal::Undo>();
   u->kind = Journal::Undo::data_set;
   u->path = std::string(path);
@@ -232,6 +242,7 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   n->version++;
   n->mzxid = zxid;
   n->mtime = time;
+  quota_account(path, bytes_diff, 0);
   j.changes.push_back({Change::data_changed, std::string(path), n->acl});
   push_undo(j, std::move(u));
   if (out) *out = stat(*n);
@@ -279,7 +290,10 @@ void DataTree::rollback(Journal& j) {
         } else if (node->second.ephemeral_owner != 0) {
           containers_.erase(u.path);
         }
+        int64_t bytes = static_cast<int64_t>(node->second.data.size());
         nodes_.erase(node);
+        quota_node_removed(u.path);
+        quota_account(u.path, -bytes, -1);
         break;
       }
       case Journal::Undo::deleted: {
@@ -296,10 +310,13 @@ void DataTree::rollback(Journal& j) {
         } else if (owner != 0) {
           containers_.insert(u.path);
         }
+        quota_node_added(u.path);
+        quota_account(u.path, static_cast<int64_t>(node->second.data.size()), 1);
         break;
       }
       case Journal::Undo::data_set: {
         Node* n = find_mut(u.path);
+        quota_account(u.path, static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size()), 0);
         data_bytes_ += static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size());
         n->data = std::move(u.old_data);
         n->data_null = u.old_null;
@@ -389,6 +406,145 @@ void DataTree::close_session(int64_t id, sdk::Zxid zxid, Journal& j) {
     auto it = nodes_.find(path);
     if (it != nodes_.end()) erase_node(it, j, zxid);
   }
+}
+
+}  // namespace corral::kernel
+
+// ---------------------------------------------------------------- quotas
+
+namespace corral::kernel {
+
+namespace {
+
+constexpr std::string_view kQuotaRoot = "/zookeeper/quota";
+constexpr std::string_view kLimitsNode = "zookeeper_limits";
+constexpr std::string_view kStatsNode = "zookeeper_stats";
+
+// ZooKeeper's StatsTrack: "count=N,bytes=B" and, for limits, hard limits
+// too. Its writers separate fields with ',' or ';' and zkCli 3.8 leaves a
+// stray '=' ("count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=3"), which
+// its reader ignores; so does this one. Missing or unreadable fields are -1.
+struct QuotaFigures {
+  int64_t count = -1, bytes = -1, count_hard = -1, bytes_hard = -1;
+};
+
+QuotaFigures parse_figures(std::string_view text) {
+  QuotaFigures f;
+  while (!text.empty()) {
+    size_t comma = text.find_first_of(",;");
+    std::string_view part = text.substr(0, comma);
+    size_t eq = part.find('=');
+    if (eq != std::string_view::npos) {
+      std::string_view key = part.substr(0, eq), value = part.substr(eq + 1);
+      value = value.substr(0, value.find('='));
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec == std::errc() && end == value.data() + value.size()) {
+        if (key == "count") f.count = v;
+        else if (key == "bytes") f.bytes = v;
+        else if (key == "countHardLimit") f.count_hard = v;
+        else if (key == "byteHardLimit") f.bytes_hard = v;
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return f;
+}
+
+// "/zookeeper/quota/a/b/zookeeper_limits" -> "/a/b"; empty when `path` is not
+// a quota node of `kind`.
+std::string_view quota_target(std::string_view path, std::string_view kind) {
+  if (path.size() <= kQuotaRoot.size() + kind.size() + 2 || path.substr(0, kQuotaRoot.size()) != kQuotaRoot ||
+      path[kQuotaRoot.size()] != '/' || proto::base_name(path) != kind)
+    return {};
+  return path.substr(kQuotaRoot.size(), path.size() - kQuotaRoot.size() - kind.size() - 1);
+}
+
+std::string stats_path(std::string_view target) {
+  return std::string(kQuotaRoot) + std::string(target) + "/" + std::string(kStatsNode);
+}
+
+}  // namespace
+
+std::string_view DataTree::quota_prefix(std::string_view path) const {
+  if (quota_paths_.empty()) return {};
+  // Walk up from the node itself: the first ancestor under quota is the longest.
+  std::string_view p = path;
+  while (p.size() > 1) {
+    auto it = quota_paths_.find(p);
+    if (it != quota_paths_.end()) return *it;
+    size_t slash = p.rfind('/');
+    if (slash == std::string_view::npos || slash == 0) break;
+    p = p.substr(0, slash);
+  }
+  return {};
+}
+
+void DataTree::quota_account(std::string_view path, int64_t bytes, int64_t count) {
+  std::string_view target = quota_prefix(path);
+  if (target.empty()) return;
+  Node* stats = find_mut(stats_path(target));
+  if (!stats) return;  // limits without stats: nothing to keep (as ZooKeeper)
+  QuotaFigures f = parse_figures(stats->data);
+  f.count = std::max<int64_t>(f.count, 0) + count;
+  f.bytes = std::max<int64_t>(f.bytes, 0) + bytes;
+  std::string text = "count=" + std::to_string(f.count) + ",bytes=" + std::to_string(f.bytes);
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  stats->data = std::move(text);
+  stats->data_null = false;
+}
+
+void DataTree::quota_recount(std::string_view target) {
+  Node* stats = find_mut(stats_path(target));
+  if (!stats) return;
+  int64_t count = 0, bytes = 0;
+  std::vector<std::string> todo{std::string(target)};
+  while (!todo.empty()) {
+    std::string p = std::move(todo.back());
+    todo.pop_back();
+    const Node* n = find(p);
+    if (!n) continue;
+    ++count;
+    bytes += static_cast<int64_t>(n->data.size());
+    if (n->children)
+      for (std::string_view c : *n->children) todo.push_back((p == "/" ? "" : p) + "/" + std::string(c));
+  }
+  std::string text = "count=" + std::to_string(count) + ",bytes=" + std::to_string(bytes);
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  stats->data = std::move(text);
+}
+
+void DataTree::quota_node_added(std::string_view path) {
+  if (std::string_view t = quota_target(path, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+  else if (std::string_view s = quota_target(path, kStatsNode); !s.empty()) quota_recount(s);
+}
+
+void DataTree::quota_node_removed(std::string_view path) {
+  if (std::string_view t = quota_target(path, kLimitsNode); !t.empty()) {
+    auto it = quota_paths_.find(t);
+    if (it != quota_paths_.end()) quota_paths_.erase(it);
+  }
+}
+
+Err DataTree::quota_check(std::string_view path, int64_t bytes, int64_t count) const {
+  if (!enforce_quota_) return Err::ok;
+  std::string_view target = quota_prefix(path);
+  if (target.empty()) return Err::ok;
+  const Node* limits = find(std::string(kQuotaRoot) + std::string(target) + "/" + std::string(kLimitsNode));
+  const Node* stats = find(stats_path(target));
+  if (!limits || !stats) return Err::ok;
+  QuotaFigures limit = parse_figures(limits->data), now = parse_figures(stats->data);
+  if (count != 0 && limit.count_hard > -1 && now.count + count > limit.count_hard) return Err::quota_exceeded;
+  if (bytes != 0 && limit.bytes_hard > -1 && now.bytes + bytes > limit.bytes_hard) return Err::quota_exceeded;
+  return Err::ok;
+}
+
+void DataTree::quota_rebuild() {
+  quota_paths_.clear();
+  for (const auto& [path, node] : nodes_)
+    if (std::string_view t = quota_target(path, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+  for (const std::string& t : std::set<std::string, std::less<>>(quota_paths_)) quota_recount(t);
 }
 
 }  // namespace corral::kernel

@@ -144,6 +144,17 @@ class DataTree {
   // Deletes the session's ephemerals (recording their changes) and forgets it.
   void close_session(int64_t id, sdk::Zxid zxid, Journal& j);
 
+  // Quotas, as ZooKeeper keeps them: a node /zookeeper/quota/<path>/zookeeper_limits
+  // ("count=N,bytes=B[,countHardLimit=N,byteHardLimit=B]") puts <path> under
+  // quota, and its sibling zookeeper_stats holds the subtree's node count and
+  // data bytes, kept current by every create, delete and setData below it.
+  // With enforcement on (ZooKeeper's zookeeper.enforceQuota), a create or
+  // setData that would take the subtree past a hard limit fails with
+  // QUOTAEXCEEDED; past a soft limit it is allowed (ZooKeeper only logs).
+  void set_enforce_quota(bool on) { enforce_quota_ = on; }
+  // The paths under quota (for tests and `dump`).
+  const std::set<std::string, std::less<>>& quota_paths() const { return quota_paths_; }
+
   size_t node_count() const { return nodes_.size(); }
   // Bytes of data and path names held (mntr's zk_approximate_data_size).
   int64_t approximate_data_size() const { return data_bytes_; }
@@ -167,7 +178,25 @@ class DataTree {
   void erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid);
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
 
+  // The longest path under quota that is `path` or one of its ancestors
+  // (never "/"); empty when none.
+  std::string_view quota_prefix(std::string_view path) const;
+  // Adds to the zookeeper_stats of the quota covering `path`, if any.
+  void quota_account(std::string_view path, int64_t bytes, int64_t count);
+  // A node under /zookeeper/quota appeared or went: limits nodes put their
+  // path under quota (or take it out); a new stats node is filled in.
+  void quota_node_added(std::string_view path);
+  void quota_node_removed(std::string_view path);
+  // Recounts the subtree of `path` into its stats node.
+  void quota_recount(std::string_view path);
+  // QUOTAEXCEEDED if enforcement is on and the change passes a hard limit.
+  Err quota_check(std::string_view path, int64_t bytes, int64_t count) const;
+  // After a snapshot is loaded.
+  void quota_rebuild();
+
   NodeMap nodes_;
+  std::set<std::string, std::less<>> quota_paths_;
+  bool enforce_quota_ = false;
   std::vector<proto::AclList> acls_;
   std::unordered_map<int64_t, SessionRecord> sessions_;
   std::set<std::string> containers_;  // container and TTL nodes

@@ -207,6 +207,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   }
   at = r.position();
   if (!r.at_end()) return corrupt("trailing bytes after the last node");
+  t.quota_rebuild();
   return t;
 }
 

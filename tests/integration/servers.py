@@ -63,13 +63,14 @@ def _zookeeper_classpath():
 
 class Server:
     def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
-                 extended_types=False, container_check_ms=None):
+                 extended_types=False, container_check_ms=None, enforce_quota=False):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
         # Settings both servers understand:
         self.super_digest = super_digest    # "super:<base64 sha1>"
         self.extended_types = extended_types  # TTL nodes
         self.container_check_ms = container_check_ms
+        self.enforce_quota = enforce_quota    # refuse writes past a hard quota
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -98,6 +99,8 @@ class Server:
                 sysprops.append("-Dzookeeper.extendedTypesEnabled=true")
             if self.container_check_ms:
                 sysprops.append(f"-Dznode.container.checkIntervalMs={self.container_check_ms}")
+            if self.enforce_quota:
+                sysprops.append("-Dzookeeper.enforceQuota=true")
             return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *sysprops,
                     "-cp", _zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -120,6 +123,8 @@ class Server:
             cmd += ["--set", "server.extended_types=true"]
         if self.container_check_ms:
             cmd += ["--set", f"server.container_check_interval_ms={self.container_check_ms}"]
+        if self.enforce_quota:
+            cmd += ["--set", "server.enforce_quota=true"]
         return cmd + self.extra_args
 
     def start(self):

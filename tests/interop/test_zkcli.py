@@ -122,3 +122,27 @@ def test_zkcli_every_command_in_one_session(server_factory):
     # After reconnecting (a new session): the ephemeral went with the old one;
     # the ACL set through auth keeps the new, unauthenticated session out.
     assert "Insufficient permission : /s" in text or "[ttl]" in text, text
+
+
+def test_zkcli_quotas_are_counted_and_hard_limits_refused(server_factory):
+    srv = server_factory(enforce_quota=True)
+    out = zkcli_script(srv, [
+        "create /q a",
+        "create /q/1 bb",
+        "setquota -N 3 /q",
+        "listquota /q",
+        "create /q/2 c",
+        "create /q/3 d",
+        "set /q/2 ccc",
+        "listquota /q",
+        "delquota -N /q",
+        "create /q/3 d",
+        "setquota -b 2 /q",
+        "create /q/4 soft-limits-only-log",
+    ])
+    text = "\n".join(out)
+    assert "Output stat for /q count=2,bytes=3" in text, text   # /q and /q/1 when the quota was set
+    assert "Output stat for /q count=3,bytes=6" in text, text   # after /q/2 and its new data
+    assert "Created /q/2" in text and "Created /q/4" in text, text
+    assert "Quota has exceeded : /q/3" in text, text
+    assert text.count("Created /q/3") == 1, text                # once the hard limit went

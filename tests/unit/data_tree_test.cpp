@@ -230,3 +230,103 @@ TEST(Auth, DigestsIpsAndMasks) {
   EXPECT_EQ(masked[0].id.id, "alice:x");
   EXPECT_EQ(masked[1].id.id, "anyone");
 }
+
+namespace {
+struct QuotaTest : TreeTest {
+  Err set(const std::string& path, const std::string& data) {
+    Journal j;
+    ++zxid;
+    return tree.set_data(path, data, -1, zxid, 1000 + zxid, ids, nullptr, j);
+  }
+  Err make(const std::string& path, const std::string& data) {
+    Journal j;
+    ++zxid;
+    return tree.create(path, data, open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1000 + zxid, ids, nullptr,
+                       nullptr, j);
+  }
+  std::string stats(const std::string& target) { return tree.find("/zookeeper/quota" + target + "/zookeeper_stats")->data; }
+  // What zkCli's setquota writes.
+  void set_quota(const std::string& target, const std::string& limits) {
+    std::string at = "/zookeeper/quota";
+    for (size_t i = 1; i <= target.size(); ++i)
+      if (i == target.size() || target[i] == '/') make(at + target.substr(0, i), "");
+    ASSERT_EQ(make("/zookeeper/quota" + target + "/zookeeper_limits", limits), Err::ok);
+    ASSERT_EQ(make("/zookeeper/quota" + target + "/zookeeper_stats", "count=0,bytes=0"), Err::ok);
+  }
+};
+}  // namespace
+
+TEST_F(QuotaTest, StatsFollowEveryChangeBelowTheQuota) {
+  ASSERT_EQ(make("/q", "abc"), Err::ok);
+  ASSERT_EQ(make("/q/a", "12345"), Err::ok);
+  set_quota("/q", "count=10,bytes=-1");
+  // Counted when the stats node appears: /q and /q/a, 3 + 5 bytes.
+  EXPECT_EQ(stats("/q"), "count=2,bytes=8");
+  ASSERT_EQ(make("/q/a/b", "xy"), Err::ok);
+  EXPECT_EQ(stats("/q"), "count=3,bytes=10");
+  ASSERT_EQ(set("/q/a", "1"), Err::ok);
+  EXPECT_EQ(stats("/q"), "count=3,bytes=6");
+  ASSERT_EQ(remove("/q/a/b"), Err::ok);
+  EXPECT_EQ(stats("/q"), "count=2,bytes=4");
+  ASSERT_EQ(make("/other", "zzzz"), Err::ok);  // outside the quota
+  EXPECT_EQ(stats("/q"), "count=2,bytes=4");
+  // A nested quota takes over its subtree (the longest prefix wins).
+  ASSERT_EQ(make("/q/a/deep", ""), Err::ok);
+  set_quota("/q/a", "count=-1,bytes=100");
+  EXPECT_EQ(stats("/q/a"), "count=2,bytes=1");
+  ASSERT_EQ(make("/q/a/deep/x", "123"), Err::ok);
+  EXPECT_EQ(stats("/q/a"), "count=3,bytes=4");
+  EXPECT_EQ(stats("/q"), "count=3,bytes=4");  // not counted twice
+  // delquota: the limits node goes and the path is no longer under quota.
+  ASSERT_EQ(remove("/zookeeper/quota/q/a/zookeeper_limits"), Err::ok);
+  EXPECT_EQ(tree.quota_paths().count("/q/a"), 0u);
+}
+
+TEST_F(QuotaTest, HardLimitsAreEnforcedOnlyWhenAskedAndSoftLimitsNever) {
+  ASSERT_EQ(make("/h", ""), Err::ok);
+  // As zkCli 3.8 writes it (setquota -N 3 -B 10).
+  set_quota("/h", "count=-1,bytes=-1=;byteHardLimit=10;countHardLimit=3");
+  ASSERT_EQ(make("/h/1", "12345"), Err::ok);
+  ASSERT_EQ(make("/h/2", ""), Err::ok);
+  EXPECT_EQ(make("/h/3", ""), Err::ok);  // not enforced: only counted
+  EXPECT_EQ(stats("/h"), "count=4,bytes=5");
+  ASSERT_EQ(remove("/h/3"), Err::ok);
+  tree.set_enforce_quota(true);
+  EXPECT_EQ(make("/h/3", ""), Err::quota_exceeded);
+  EXPECT_EQ(set("/h/1", "1234567890x"), Err::quota_exceeded);
+  EXPECT_EQ(set("/h/1", "1234567890"), Err::ok);  // exactly at the limit
+  EXPECT_EQ(stats("/h"), "count=3,bytes=10");
+  ASSERT_EQ(make("/s", ""), Err::ok);
+  set_quota("/s", "count=1,bytes=-1");  // a soft limit: logged by ZooKeeper, never refused
+  EXPECT_EQ(make("/s/1", ""), Err::ok);
+}
+
+TEST_F(QuotaTest, AMultiRolledBackLeavesTheStatsAsTheyWere) {
+  ASSERT_EQ(make("/m", "1"), Err::ok);
+  set_quota("/m", "count=100,bytes=-1");
+  std::string before = stats("/m");
+  Journal j(true);
+  ++zxid;
+  ASSERT_EQ(tree.create("/m/a", "abc", open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1, ids, nullptr, nullptr, j),
+            Err::ok);
+  ASSERT_EQ(tree.set_data("/m", "longer", -1, zxid, 1, ids, nullptr, j), Err::ok);
+  ASSERT_EQ(tree.remove("/m/a", -1, zxid, ids, j), Err::ok);
+  EXPECT_NE(stats("/m"), before);
+  tree.rollback(j);
+  EXPECT_EQ(stats("/m"), before);
+}
+
+TEST_F(QuotaTest, ASnapshotBringsTheQuotasBack) {
+  ASSERT_EQ(make("/r", "xyz"), Err::ok);
+  set_quota("/r", "count=-1,bytes=-1,countHardLimit=2,byteHardLimit=-1");
+  auto back = DataTree::deserialize(serialized(tree));
+  ASSERT_TRUE(back) << back.status().to_string();
+  DataTree& t = back.value();
+  EXPECT_EQ(t.quota_paths().count("/r"), 1u);
+  t.set_enforce_quota(true);
+  Journal j;
+  EXPECT_EQ(t.create("/r/1", "", open_acl_unsafe(), CreateMode::persistent, 0, 100, 1, ids, nullptr, nullptr, j),
+            Err::ok);
+  EXPECT_EQ(t.create("/r/2", "", open_acl_unsafe(), CreateMode::persistent, 0, 101, 1, ids, nullptr, nullptr, j),
+            Err::quota_exceeded);
+}
