@@ -184,6 +184,7 @@ Status Server::recover() {
     tree_.set_enforce_quota(config_.server.enforce_quota);
   }
   state_machine_.set_last_applied(r.snapshot_zxid);
+  publish_config();
   track_all_sessions();
   // Consensus applies what of the log it knows to be committed.
   recovering_ = true;
@@ -196,6 +197,13 @@ Status Server::recover() {
                std::to_string(tree_.sessions().size()) + " sessions (snapshot at zxid " + session_hex(r.snapshot_zxid) +
                ", " + std::to_string(replayed_) + " log entries replayed)");
   return {};
+}
+
+void Server::publish_config() {
+  if (config_.ensemble.members.empty()) return;
+  std::string text;
+  for (const auto& m : config_.ensemble.members) text += "server." + std::to_string(m.id) + "=" + format_member(m) + "\n";
+  tree_.set_config(text + "version=0");
 }
 
 void Server::track_all_sessions() {
@@ -404,6 +412,7 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   if (!tree) return tree.status();
   tree_ = std::move(tree.value());
   tree_.set_enforce_quota(config_.server.enforce_quota);
+  publish_config();
   state_machine_.set_last_applied(zxid);
   sessions_.clear();
   track_all_sessions();

@@ -139,6 +139,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Status recover();
   // Restarts every session's deadline from now (a new leader, a new tree).
   void track_all_sessions();
+  // /zookeeper/config: the ensemble's members, as ZooKeeper writes them.
+  void publish_config();
   void consensus_tick();
   void on_accept(std::shared_ptr<sdk::Connection> conn);
   void tick();

@@ -410,6 +410,18 @@ void DataTree::close_session(int64_t id, sdk::Zxid zxid, Journal& j) {
 
 }  // namespace corral::kernel
 
+namespace corral::kernel {
+
+void DataTree::set_config(std::string text) {
+  Node* n = find_mut("/zookeeper/config");
+  if (!n) return;
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(n->data.size());
+  n->data = std::move(text);
+  n->data_null = false;
+}
+
+}  // namespace corral::kernel
+
 // ---------------------------------------------------------------- quotas
 
 namespace corral::kernel {

@@ -155,6 +155,10 @@ class DataTree {
   // The paths under quota (for tests and `dump`).
   const std::set<std::string, std::less<>>& quota_paths() const { return quota_paths_; }
 
+  // The data of /zookeeper/config: an ensemble's members as ZooKeeper lists
+  // them. Set by every server from its configuration, not through the log.
+  void set_config(std::string text);
+
   size_t node_count() const { return nodes_.size(); }
   // Bytes of data and path names held (mntr's zk_approximate_data_size).
   int64_t approximate_data_size() const { return data_bytes_; }

@@ -51,6 +51,9 @@ def test_writes_replicate_and_every_server_reads_them(ensemble_factory):
     assert "zk_server_state\tleader" in mntr
     assert "zk_synced_followers\t2" in mntr
     assert "zk_server_state\tfollower" in ens.members[follower].four("mntr")
+    # /zookeeper/config lists the members, as ZooKeeper's does.
+    config = writer.get("/zookeeper/config")[0].decode().splitlines()
+    assert config == [m.line() for m in ens.members] + ["version=0"]
     writer.stop()
 
 
