@@ -1,6 +1,7 @@
 // corrald: the Corral server.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -131,8 +132,9 @@ int main(int argc, char** argv) {
     io.discard_pending();
     return 1;
   }
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+  // Destroyed before the loop's services (discard_pending below), which it uses.
+  auto signals = std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM);
+  signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
     server.stop();
@@ -140,6 +142,7 @@ int main(int argc, char** argv) {
   });
   io.run();
   server.stop();
+  signals.reset();
   // Handlers still queued hold code from plugin modules: destroy them before
   // the server unloads those modules.
   io.discard_pending();
