@@ -1,0 +1,161 @@
+// Micro-benchmarks (Google Benchmark) for the paths every request takes: the
+// jute codec, the txn envelope, applying to the data tree, the wal's record
+// framing and scanning, and Zab's proposal messages.
+//
+//   build/bench/micro/corral-micro [--benchmark_filter=Tree]
+// For stable figures on a shared machine, count instructions instead:
+//   valgrind --tool=callgrind build/bench/micro/corral-micro --benchmark_filter=X
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "corral/proto/jute.hpp"
+#include "corral/proto/records.hpp"
+#include "tree/data_tree.hpp"
+#include "tree/state_machine.hpp"
+#include "tree/txn.hpp"
+#include "wal_format.hpp"
+#include "zab_messages.hpp"
+
+using namespace corral;
+
+namespace {
+
+std::string create_payload(const std::string& path, size_t value) {
+  std::string out;
+  proto::JuteWriter w(out);
+  proto::write(w, proto::CreateRequest{path, std::string(value, 'v'), proto::open_acl_unsafe(), 0, 0});
+  return out;
+}
+
+void JuteCreateRequestRoundTrip(benchmark::State& state) {
+  std::string payload = create_payload("/bench/node-0000001234", 100);
+  for (auto _ : state) {
+    proto::JuteReader r(payload);
+    proto::CreateRequest req;
+    benchmark::DoNotOptimize(proto::read(r, req));
+    std::string out;
+    proto::JuteWriter w(out);
+    proto::write(w, req);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(JuteCreateRequestRoundTrip);
+
+void JuteStatWrite(benchmark::State& state) {
+  proto::Stat st{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    proto::JuteWriter w(out);
+    proto::write(w, st);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(JuteStatWrite);
+
+void TxnEnvelope(benchmark::State& state) {
+  std::string payload = create_payload("/bench/node", 100);
+  kernel::Ids ids{{"ip", "127.0.0.1"}};
+  for (auto _ : state) {
+    std::string body = kernel::encode_txn(1, 0x100000001, 7, payload, ids);
+    kernel::TxnHeader h;
+    benchmark::DoNotOptimize(kernel::decode_txn(body, h));
+  }
+}
+BENCHMARK(TxnEnvelope);
+
+// Applies creates (then sets) of distinct nodes under one parent, as the
+// state machine does for each committed entry, in a tree of `range(0)` nodes.
+void TreeApplyCreate(benchmark::State& state) {
+  kernel::DataTree tree;
+  kernel::StateMachine sm(tree);
+  kernel::Ids ids;
+  const int64_t session = 0x100000001;
+  sm.apply(sdk::LogEntry{1, 1, kernel::encode_txn(-10, session, 0, kernel::session_payload(30000, std::string(16, 'p')), ids)});
+  int64_t zxid = 1, n = 0;
+  auto create = [&](const std::string& path) { return kernel::encode_txn(1, session, 1, create_payload(path, 100), ids); };
+  if (sm.apply(sdk::LogEntry{++zxid, 1, create("/b")}).err != kernel::Err::ok) {
+    state.SkipWithError("the setup create failed");
+    return;
+  }
+  for (int64_t i = 0; i < state.range(0); ++i) sm.apply(sdk::LogEntry{++zxid, 1, create("/b/pre" + std::to_string(i))});
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 4096; ++i) bodies.push_back(create("/b/n" + std::to_string(i)));
+  for (auto _ : state) {
+    if (n == static_cast<int64_t>(bodies.size())) {
+      state.PauseTiming();
+      for (int i = 0; i < 4096; ++i) {
+        kernel::Journal j;
+        tree.remove("/b/n" + std::to_string(i), -1, ++zxid, ids, j);
+      }
+      n = 0;
+      state.ResumeTiming();
+    }
+    kernel::ApplyOutcome out = sm.apply(sdk::LogEntry{++zxid, 1, bodies[static_cast<size_t>(n++)]});
+    if (out.err != kernel::Err::ok) {
+      state.SkipWithError("a create failed");
+      return;
+    }
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(TreeApplyCreate)->Arg(0)->Arg(100000);
+
+void TreeGetData(benchmark::State& state) {
+  kernel::DataTree tree;
+  kernel::Ids ids;
+  kernel::Journal j;
+  tree.create("/g", "", proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 1, 1, ids, nullptr, nullptr, j);
+  for (int i = 0; i < state.range(0); ++i)
+    tree.create("/g/n" + std::to_string(i), std::string(100, 'v'), proto::open_acl_unsafe(),
+                proto::CreateMode::persistent, 0, 2 + i, 1, ids, nullptr, nullptr, j);
+  int i = 0;
+  std::vector<std::string> paths;
+  for (int k = 0; k < 1024; ++k) paths.push_back("/g/n" + std::to_string((k * 7919) % state.range(0)));
+  for (auto _ : state) {
+    const kernel::Node* n = tree.find(paths[static_cast<size_t>(i++ & 1023)]);
+    benchmark::DoNotOptimize(tree.stat(*n));
+  }
+}
+BENCHMARK(TreeGetData)->Arg(1000)->Arg(1000000);
+
+void WalRecordEncode(benchmark::State& state) {
+  sdk::LogEntry e{0x100000001, 1700000000000, std::string(static_cast<size_t>(state.range(0)), 'x')};
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    wal::encode_record(out, e);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(WalRecordEncode)->Arg(150)->Arg(4096);
+
+void WalSegmentScan(benchmark::State& state) {
+  std::string seg;
+  for (int i = 0; i < 10000; ++i) wal::encode_record(seg, sdk::LogEntry{i + 1, 1, std::string(150, 'x')});
+  for (auto _ : state) {
+    auto scan = wal::scan_segment(seg, true, [](const sdk::LogEntry&, size_t) { return true; });
+    benchmark::DoNotOptimize(scan.records);
+  }
+  state.SetItemsProcessed(state.iterations() * 10000);
+}
+BENCHMARK(WalSegmentScan);
+
+void ZabProposalEncodeDecode(benchmark::State& state) {
+  zab::Msg m;
+  m.type = zab::MsgType::proposal;
+  m.entry = sdk::LogEntry{0x500000001, 1700000000000, std::string(150, 'x')};
+  std::string payload = zab::encode_payload(m);
+  for (auto _ : state) {
+    std::string msg = zab::encode_message(zab::MsgType::proposal, 42, 7, payload);
+    zab::Msg back;
+    benchmark::DoNotOptimize(zab::decode_message(msg, back));
+  }
+}
+BENCHMARK(ZabProposalEncodeDecode);
+
+}  // namespace
+
+BENCHMARK_MAIN();
