@@ -195,7 +195,7 @@ Status extract(Config& c) {
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
-                                  "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota"},
+                                  "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config"},
                                  src);
     if (!st) return st;
   }
@@ -235,6 +235,7 @@ Status extract(Config& c) {
   CORRAL_TRY_ASSIGN(sc.super_digest, server.get_string("super_digest", sc.super_digest));
   CORRAL_TRY_ASSIGN(sc.extended_types, server.get_bool("extended_types", sc.extended_types));
   CORRAL_TRY_ASSIGN(sc.enforce_quota, server.get_bool("enforce_quota", sc.enforce_quota));
+  CORRAL_TRY_ASSIGN(sc.jaas_config, server.get_string("jaas_config", sc.jaas_config));
   if (sc.extended_types && sc.id > 254)
     return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
   CORRAL_TRY_ASSIGN(sc.container_check_interval_ms,
@@ -409,6 +410,7 @@ std::string Config::to_toml() const {
   set("server.log_level", toml::value<std::string>(server.log_level));
   set("server.max_frame_bytes", toml::value<int64_t>(server.max_frame_bytes));
   set("server.enforce_quota", toml::value<bool>(server.enforce_quota));
+  set("server.jaas_config", toml::value<std::string>(server.jaas_config));
   set("plugins.election", toml::value<std::string>(plugins.election));
   set("plugins.discovery", toml::value<std::string>(plugins.discovery));
   set("plugins.recipes", list(plugins.recipes));
@@ -546,6 +548,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       st = number(key, value, n);
       if (st) (void)set_dotted(root, key == "initLimit" ? "consensus.zab.init_limit" : "consensus.zab.sync_limit",
                                toml::value<int64_t>(n));
+    } else if (key.rfind("authProvider.", 0) == 0 && value.find("SASLAuthenticationProvider") != std::string::npos) {
+      // The sasl scheme is always known here; its users come from the JAAS
+      // file (server.jaas_config, ZooKeeper's java.security.auth.login.config).
     } else if (key == "snapCount") {
       // Transactions between snapshots: the wal's policy.
       st = number(key, value, n);

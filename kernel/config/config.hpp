@@ -41,6 +41,10 @@ struct ServerConfig {
   // How often empty containers and expired TTL nodes are looked for
   // (ZooKeeper's znode.container.checkIntervalMs).
   int64_t container_check_interval_ms = 60000;
+  // A JAAS login configuration whose Server section lists SASL DIGEST-MD5
+  // users (user_<name>="<password>"), as ZooKeeper's DigestLoginModule reads
+  // it; "" = SASL off.
+  std::string jaas_config;
   // Reject creates and setData past a quota's hard limit with QUOTAEXCEEDED
   // (ZooKeeper's zookeeper.enforceQuota). Quota statistics are kept either way.
   bool enforce_quota = false;

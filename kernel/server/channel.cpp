@@ -233,6 +233,9 @@ void Channel::handle_request(sdk::BytesView frame) {
     // Handled at once, as ZooKeeper does, so that requests sent after it
     // (writes are submitted as they arrive) carry the new identity.
     handle_auth(h.xid, r, now);
+  } else if (h.type == static_cast<int32_t>(OpCode::sasl) && server_.sasl_users()) {
+    handle_sasl(h.xid, r, now);
+    if (state_ == State::closed) return;
   } else if (h.type == static_cast<int32_t>(OpCode::sync)) {
     proto::PathRequest req;
     if (!proto::read(r, req)) {
@@ -542,6 +545,34 @@ void Channel::handle_auth(int32_t xid, JuteReader& r, int64_t now) {
   proto::write(w, proto::ReplyHeader{xid, 0, 0});
   w.finish_frame(at);
   queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::auth), now, std::move(f)});
+}
+
+void Channel::handle_sasl(int32_t xid, JuteReader& r, int64_t now) {
+  std::string token(r.read_buffer());
+  if (!r.ok()) {
+    queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::sasl), now, error_frame(xid, Err::marshalling_error)});
+    return;
+  }
+  if (!sasl_) sasl_ = std::make_unique<DigestMd5Server>(*server_.sasl_users(), server_.random_token());
+  auto next = sasl_->step(token);
+  if (!next) {
+    // As ZooKeeper: a failed SASL authentication ends the connection.
+    server_.log().info("SASL authentication from " + link_->remote_address() + " failed: " + next.status().message());
+    close("SASL authentication failed");
+    return;
+  }
+  if (sasl_->complete()) {
+    proto::Id id{"sasl", sasl_->username()};
+    if (std::find(auth_ids_.begin(), auth_ids_.end(), id) == auth_ids_.end()) auth_ids_.push_back(std::move(id));
+    sasl_.reset();
+  }
+  std::string f;
+  JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::ReplyHeader{xid, 0, 0});
+  w.write_buffer(next.value());
+  w.finish_frame(at);
+  queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::sasl), now, std::move(f)});
 }
 
 Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::string& body) {

@@ -14,6 +14,7 @@
 #include "corral/proto/records.hpp"
 #include "corral/sdk/types.hpp"
 #include "session/auth.hpp"
+#include "session/sasl.hpp"
 #include "watch/watch_manager.hpp"
 
 namespace corral::kernel {
@@ -100,6 +101,7 @@ class Channel final : public Watcher {
   std::string error_frame(int32_t xid, proto::Err err) const;
   void answered(const Pending& p);
   void handle_auth(int32_t xid, proto::JuteReader& r, int64_t now);
+  void handle_sasl(int32_t xid, proto::JuteReader& r, int64_t now);
   // exists/getData/getChildren(2): the reply body, or the error.
   proto::Err path_read(proto::OpCode op, const proto::PathWatchRequest& req, std::string& body);
 
@@ -112,6 +114,7 @@ class Channel final : public Watcher {
   std::deque<Pending> queue_;
   std::set<int32_t> close_after_;  // xids whose reply ends the connection
   Ids auth_ids_;                   // who this connection has proven to be
+  std::unique_ptr<DigestMd5Server> sasl_;  // a SASL exchange under way
   std::string out_;  // replies queued in this loop turn
   bool flush_posted_ = false;
   int64_t session_id_ = 0;

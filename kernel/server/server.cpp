@@ -4,6 +4,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <openssl/evp.h>
+
 #include "admin/admin_server.hpp"
 #include "corral/proto/jute.hpp"
 #include "server/channel.hpp"
@@ -101,6 +103,13 @@ Status Server::start() {
   info_.client_address = config_.server.client_address.to_string();
   info_.tick_ms = config_.server.tick_ms;
 
+  if (!config_.server.jaas_config.empty()) {
+    auto users = read_jaas_users(config_.server.jaas_config);
+    if (!users) return {users.status().code(), "server.jaas_config: " + users.status().message()};
+    sasl_users_ = std::move(users.value());
+    log_->info("SASL DIGEST-MD5 on, for " + std::to_string(sasl_users_.size()) + " users of " +
+               config_.server.jaas_config);
+  }
   state_machine_.set_extended_types(config_.server.extended_types);
   tree_.set_enforce_quota(config_.server.enforce_quota);
   auto transport = load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
@@ -288,6 +297,17 @@ bool Server::touch_session(int64_t id) {
   if (!sessions_.touch(id, clock_.steady_ms())) return false;
   if (peers_) touched_sessions_.push_back(id);
   return true;
+}
+
+std::string Server::random_token() {
+  unsigned char raw[16];
+  for (size_t i = 0; i < sizeof raw; i += 8) {
+    uint64_t v = rng_();
+    std::memcpy(raw + i, &v, 8);
+  }
+  unsigned char b64[32];
+  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
+  return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
 }
 
 bool Server::serving() const {

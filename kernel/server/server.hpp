@@ -19,6 +19,7 @@
 #include "peer/peer_network.hpp"
 #include "plugin/loader.hpp"
 #include "server/snapshotter.hpp"
+#include "session/sasl.hpp"
 #include "session/session_tracker.hpp"
 #include "tree/data_tree.hpp"
 #include "tree/state_machine.hpp"
@@ -85,6 +86,10 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms);
   // Keeps the session alive; false if it expired.
   bool touch_session(int64_t id);
+  // SASL DIGEST-MD5 users from server.jaas_config; null when SASL is off.
+  const SaslUsers* sasl_users() const { return sasl_users_.empty() ? nullptr : &sasl_users_; }
+  // A fresh random token (SASL nonces): 16 random bytes, base64.
+  std::string random_token();
   // True when this server takes client sessions (it has a leader or is one).
   bool serving() const;
   // What consensus reports, for srvr/mntr and the admin endpoint.
@@ -187,6 +192,7 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   // Sessions whose clients were heard from since the leader last asked
   // (a follower reports them with its pings).
   std::vector<int64_t> touched_sessions_;
+  SaslUsers sasl_users_;
   bool recovering_ = false;
   size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;

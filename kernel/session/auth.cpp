@@ -97,7 +97,7 @@ bool fixup_acl(const proto::AclList& in, const Ids& ids, proto::AclList& out) {
       // Every identity of an authenticating scheme the caller holds.
       bool any = false;
       for (const proto::Id& id : ids) {
-        if (id.scheme == "digest") {
+        if (id.scheme == "digest" || id.scheme == "sasl") {
           add({a.perms, id});
           any = true;
         }
@@ -112,6 +112,10 @@ bool fixup_acl(const proto::AclList& in, const Ids& ids, proto::AclList& out) {
       add(a);
     } else if (scheme == "ip") {
       if (!valid_ip_spec(a.id.id)) return false;
+      add(a);
+    } else if (scheme == "sasl") {
+      // A SASL user name (ZooKeeper's SASLAuthenticationProvider).
+      if (a.id.id.empty()) return false;
       add(a);
     } else {
       return false;  // no such scheme (or world with an id other than anyone)

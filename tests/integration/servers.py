@@ -63,7 +63,7 @@ def _zookeeper_classpath():
 
 class Server:
     def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
-                 extended_types=False, container_check_ms=None, enforce_quota=False):
+                 extended_types=False, container_check_ms=None, enforce_quota=False, sasl_users=None):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
         # Settings both servers understand:
@@ -71,6 +71,12 @@ class Server:
         self.extended_types = extended_types  # TTL nodes
         self.container_check_ms = container_check_ms
         self.enforce_quota = enforce_quota    # refuse writes past a hard quota
+        self.jaas = None                      # SASL DIGEST-MD5 users, {name: password}
+        if sasl_users:
+            self.jaas = self.workdir / "jaas.conf"
+            users = "\n".join(f'  user_{u}="{p}"' for u, p in sasl_users.items())
+            self.jaas.write_text("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                                 f"{users};\n}};\n")
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -91,7 +97,8 @@ class Server:
                 f"clientPortAddress={self.host}\n"
                 "4lw.commands.whitelist=*\n"
                 "admin.enableServer=false\n"
-                "forceSync=yes\n")
+                "forceSync=yes\n"
+                + ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n" if self.jaas else ""))
             sysprops = []
             if self.super_digest:
                 sysprops.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
@@ -101,6 +108,8 @@ class Server:
                 sysprops.append(f"-Dznode.container.checkIntervalMs={self.container_check_ms}")
             if self.enforce_quota:
                 sysprops.append("-Dzookeeper.enforceQuota=true")
+            if self.jaas:
+                sysprops.append(f"-Djava.security.auth.login.config={self.jaas}")
             return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", *sysprops,
                     "-cp", _zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -125,6 +134,8 @@ class Server:
             cmd += ["--set", f"server.container_check_interval_ms={self.container_check_ms}"]
         if self.enforce_quota:
             cmd += ["--set", "server.enforce_quota=true"]
+        if self.jaas:
+            cmd += ["--set", f"server.jaas_config={self.jaas}"]
         return cmd + self.extra_args
 
     def start(self):

@@ -151,3 +151,50 @@ TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
   ASSERT_TRUE(good) << good.status().to_string();
   EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;2181");
 }
+
+#include "session/sasl.hpp"
+
+TEST(Sasl, DigestMd5MatchesRfc2831sExample) {
+  // RFC 2831 section 4: chris / secret at elwood.innosoft.com.
+  EXPECT_EQ(digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk",
+                                "00000001", "auth", "", "AUTHENTICATE:imap/elwood.innosoft.com"),
+            "d388dad90d4bbd760a152321f2143af7");
+  EXPECT_EQ(digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk",
+                                "00000001", "auth", "", ":imap/elwood.innosoft.com"),
+            "ea40f60335c427b5527b84dbabcdfffd");
+}
+
+TEST(Sasl, TheServerChallengesChecksTheDigestAndProvesItself) {
+  SaslUsers users{{"jaasuser", "jaas_password"}};
+  DigestMd5Server s(users, "NONCE");
+  auto challenge = s.step("");
+  ASSERT_TRUE(challenge);
+  EXPECT_NE(challenge.value().find("realm=\"zk-sasl-md5\""), std::string::npos);
+  EXPECT_NE(challenge.value().find("nonce=\"NONCE\""), std::string::npos);
+  std::string uri = "zookeeper/zk-sasl-md5";
+  std::string digest = digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE", "CN", "00000001",
+                                           "auth", "", "AUTHENTICATE:" + uri);
+  auto bad = DigestMd5Server(users, "NONCE");
+  (void)bad.step("");
+  EXPECT_FALSE(bad.step("username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc=00000001,qop=auth,"
+                        "digest-uri=\"" + uri + "\",response=0123"));
+  auto proof = s.step("charset=utf-8,username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",nc=00000001,"
+                      "cnonce=\"CN\",digest-uri=\"" + uri + "\",response=" + digest + ",qop=auth");
+  ASSERT_TRUE(proof) << proof.status().to_string();
+  EXPECT_TRUE(s.complete());
+  EXPECT_EQ(s.username(), "jaasuser");
+  EXPECT_EQ(proof.value(), "rspauth=" + digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE", "CN",
+                                                            "00000001", "auth", "", ":" + uri));
+}
+
+TEST(Sasl, JaasUsersComeFromTheServerSection) {
+  std::string path = write_temp("jaas.conf", "Client {\n  x required user_no=\"no\";\n};\nServer {\n"
+                                             "  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                                             "  user_super=\"super_secret\"\n  user_jaasuser=\"jaas_password\";\n};\n");
+  auto users = read_jaas_users(path);
+  ASSERT_TRUE(users) << users.status().to_string();
+  EXPECT_EQ(users.value(), (SaslUsers{{"jaasuser", "jaas_password"}, {"super", "super_secret"}}));
+  auto missing = read_jaas_users(write_temp("jaas_bad.conf", "Client { };\n"));
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.status().message().find("Server"), std::string::npos);
+}
