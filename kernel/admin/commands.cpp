@@ -44,7 +44,7 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"stat_reset", "stat_reset"}, {"crst", "connection_stat_reset"},
     {"connection_stat_reset", "connection_stat_reset"},
     {"lead", "leader"},         {"leader", "leader"},           {"voting_view", "voting_view"},
-    {"consensus", "consensus"},
+    {"consensus", "consensus"},  {"hash", "hash"},
 };
 
 }  // namespace
@@ -159,6 +159,13 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
         .num("last_election_ms", cs.last_election_ms)
         .raw("learners", learners)
         .done(name);
+  }
+  if (name == "hash") {
+    std::string list = "[";
+    for (const auto& [zxid, digest] : digests_)
+      list += (list.size() > 1 ? "," : "") + std::string("{\"zxid\":") + std::to_string(zxid) + ",\"digest\":" +
+              std::to_string(digest) + "}";
+    return j.raw("digests", list + "]").done(name);
   }
   if (name == "watch_summary") {
     WatchManager::Summary sum = watches_.summary();

@@ -18,7 +18,7 @@ namespace corral::kernel {
 namespace {
 
 constexpr const char* kWords[] = {"ruok", "srvr", "stat", "envi", "mntr", "conf", "isro", "srst",
-                                  "cons", "crst", "wchs", "wchc", "wchp", "dirs", "dump"};
+                                  "cons", "crst", "wchs", "wchc", "wchp", "dirs", "dump", "hash"};
 
 std::string zxid_hex(int64_t z) {
   char buf[32];
@@ -127,7 +127,7 @@ std::string Server::four_letter_text(std::string_view word) {
   // As ZooKeeper: without a leader, the words that describe a serving
   // server have nothing to describe.
   static const std::set<std::string_view> kNeedServing = {"srvr", "stat", "mntr", "cons", "wchs", "wchc",
-                                                          "wchp", "dump", "crst", "srst", "dirs"};
+                                                          "wchp", "dump", "crst", "srst", "dirs", "hash"};
   if (!serving() && kNeedServing.count(word)) return "This ZooKeeper instance is not currently serving requests\n";
   const ServerStats& s = stats_;
   auto latency = [&](std::ostream& out) {
@@ -180,6 +180,12 @@ std::string Server::four_letter_text(std::string_view word) {
       for (const auto& item : items) o << "\t" << item << "\n";
     }
     o << "\n";
+    return o.str();
+  }
+  if (word == "hash") {
+    // ZooKeeper's: the tree digest after each recent zxid, oldest first.
+    // Servers that applied the same entries print the same digest for a zxid.
+    for (const auto& [zxid, digest] : digests_) o << std::hex << zxid << std::dec << ": " << digest << "\n";
     return o.str();
   }
   if (word == "dirs") {

@@ -356,6 +356,8 @@ void Server::sync(std::function<void(const Status&)> done) { consensus_->sync(st
 void Server::apply(const sdk::LogEntry& entry) {
   ApplyOutcome out = state_machine_.apply(entry);
   if (recovering_) ++replayed_;
+  digests_.emplace_back(entry.zxid, tree_.digest());
+  if (digests_.size() > 16) digests_.pop_front();
   const auto type = static_cast<proto::OpCode>(out.type);
   if (type == proto::OpCode::create_session) {
     if (const SessionRecord* s = tree_.session(out.session))

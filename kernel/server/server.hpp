@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -92,6 +93,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::string random_token();
   // True when this server takes client sessions (it has a leader or is one).
   bool serving() const;
+  // (zxid, tree digest) after each of the last entries applied, oldest first.
+  const std::deque<std::pair<sdk::Zxid, uint64_t>>& digests() const { return digests_; }
   // What consensus reports, for srvr/mntr and the admin endpoint.
   sdk::ConsensusStatus consensus_status() const;
   // The ensemble's members as configured (empty when standalone).
@@ -193,6 +196,8 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   // (a follower reports them with its pings).
   std::vector<int64_t> touched_sessions_;
   SaslUsers sasl_users_;
+  // The tree's digest after each of the last entries applied, for `hash`.
+  std::deque<std::pair<sdk::Zxid, uint64_t>> digests_;
   bool recovering_ = false;
   size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;

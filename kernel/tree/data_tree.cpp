@@ -1,8 +1,8 @@
 #include "tree/data_tree.hpp"
 
 #include <charconv>
-
 #include <cstdio>
+#include <cstring>
 
 namespace corral::kernel {
 
@@ -36,6 +36,38 @@ DataTree::DataTree() {
   // stored, not yet enforced.
   acls_.push_back({proto::Acl{proto::perm::read, {"world", "anyone"}}});
   find_mut("/zookeeper/config")->acl = 1;
+  for (const auto& [path, n] : nodes_) digest_ += node_digest(path, n);
+}
+
+uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
+  // Eight bytes at a time, each word multiplied in and folded, then a
+  // 64-bit finalizer, so that sums of node terms do not cancel by accident.
+  // Cheap enough to run on every write.
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  auto word = [&](uint64_t w) {
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  };
+  auto bytes = [&](std::string_view s) {
+    word(s.size());
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      word(w);
+    }
+    uint64_t tail = 0;
+    if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+    word(tail);
+  };
+  bytes(path);
+  bytes(n.data);
+  word(static_cast<uint64_t>(n.mzxid));
+  word((static_cast<uint64_t>(static_cast<uint32_t>(n.version)) << 32) | static_cast<uint32_t>(n.aversion));
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
 }
 
 DataTree::~DataTree() = default;
@@ -149,6 +181,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   n.ephemeral_owner = owned ? owner : 0;
   n.acl = intern_acl(fixed);
   auto [it, ok] = nodes_.emplace(name, std::move(n));
+  digest_ += node_digest(it->first, it->second);
   // `parent` may dangle only if the map rehashed node storage, which
   // unordered_map never does (nodes are stable); re-find for clarity anyway.
   parent = find_mut(parent_name);
@@ -194,6 +227,7 @@ void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
   }
   uint32_t node_acl = it->second.acl;
   int64_t bytes = static_cast<int64_t>(it->second.data.size());
+  digest_ -= node_digest(it->first, it->second);
   if (j.record_undo_) u->node = std::move(it->second);
   nodes_.erase(it);
   quota_node_removed(path);
@@ -235,6 +269,7 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   u->old_mzxid = n->mzxid;
   u->old_mtime = n->mtime;
   data_bytes_ += static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
+  digest_ -= node_digest(path, *n);
   if (j.record_undo_) u->old_data = std::move(n->data);
   n->data.assign(data);
   u->old_null = n->data_null;
@@ -242,6 +277,7 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   n->version++;
   n->mzxid = zxid;
   n->mtime = time;
+  digest_ += node_digest(path, *n);
   quota_account(path, bytes_diff, 0);
   j.changes.push_back({Change::data_changed, std::string(path), n->acl});
   push_undo(j, std::move(u));
@@ -267,8 +303,10 @@ Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t 
   if (!n) return Err::no_node;
   if (!permitted(acls_[n->acl], proto::perm::admin, ids)) return Err::no_auth;
   if (version != -1 && version != n->aversion) return Err::bad_version;
+  digest_ -= node_digest(path, *n);
   n->acl = intern_acl(fixed);
   n->aversion++;
+  digest_ += node_digest(path, *n);
   if (out) *out = stat(*n);
   return Err::ok;
 }
@@ -291,6 +329,7 @@ void DataTree::rollback(Journal& j) {
           containers_.erase(u.path);
         }
         int64_t bytes = static_cast<int64_t>(node->second.data.size());
+        digest_ -= node_digest(node->first, node->second);
         nodes_.erase(node);
         quota_node_removed(u.path);
         quota_account(u.path, -bytes, -1);
@@ -300,6 +339,7 @@ void DataTree::rollback(Journal& j) {
         int64_t owner = u.node.ephemeral_owner;
         data_bytes_ += static_cast<int64_t>(u.path.size() + u.node.data.size());
         auto [node, ok] = nodes_.emplace(u.path, std::move(u.node));
+        digest_ += node_digest(node->first, node->second);
         Node* parent = find_mut(proto::parent_path(u.path));
         link_child(*parent, node->first);
         parent->cversion = u.parent_cversion;
@@ -316,6 +356,7 @@ void DataTree::rollback(Journal& j) {
       }
       case Journal::Undo::data_set: {
         Node* n = find_mut(u.path);
+        digest_ -= node_digest(u.path, *n);
         quota_account(u.path, static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size()), 0);
         data_bytes_ += static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size());
         n->data = std::move(u.old_data);
@@ -323,6 +364,7 @@ void DataTree::rollback(Journal& j) {
         n->version = u.old_version;
         n->mzxid = u.old_mzxid;
         n->mtime = u.old_mtime;
+        digest_ += node_digest(u.path, *n);
         break;
       }
     }
@@ -416,8 +458,10 @@ void DataTree::set_config(std::string text) {
   Node* n = find_mut("/zookeeper/config");
   if (!n) return;
   data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(n->data.size());
+  digest_ -= node_digest("/zookeeper/config", *n);
   n->data = std::move(text);
   n->data_null = false;
+  digest_ += node_digest("/zookeeper/config", *n);
 }
 
 }  // namespace corral::kernel
@@ -496,19 +540,23 @@ std::string_view DataTree::quota_prefix(std::string_view path) const {
 void DataTree::quota_account(std::string_view path, int64_t bytes, int64_t count) {
   std::string_view target = quota_prefix(path);
   if (target.empty()) return;
-  Node* stats = find_mut(stats_path(target));
+  const std::string stats_name = stats_path(target);
+  Node* stats = find_mut(stats_name);
   if (!stats) return;  // limits without stats: nothing to keep (as ZooKeeper)
   QuotaFigures f = parse_figures(stats->data);
   f.count = std::max<int64_t>(f.count, 0) + count;
   f.bytes = std::max<int64_t>(f.bytes, 0) + bytes;
   std::string text = "count=" + std::to_string(f.count) + ",bytes=" + std::to_string(f.bytes);
   data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  digest_ -= node_digest(stats_name, *stats);
   stats->data = std::move(text);
   stats->data_null = false;
+  digest_ += node_digest(stats_name, *stats);
 }
 
 void DataTree::quota_recount(std::string_view target) {
-  Node* stats = find_mut(stats_path(target));
+  const std::string stats_name = stats_path(target);
+  Node* stats = find_mut(stats_name);
   if (!stats) return;
   int64_t count = 0, bytes = 0;
   std::vector<std::string> todo{std::string(target)};
@@ -524,7 +572,9 @@ void DataTree::quota_recount(std::string_view target) {
   }
   std::string text = "count=" + std::to_string(count) + ",bytes=" + std::to_string(bytes);
   data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  digest_ -= node_digest(stats_name, *stats);
   stats->data = std::move(text);
+  digest_ += node_digest(stats_name, *stats);
 }
 
 void DataTree::quota_node_added(std::string_view path) {

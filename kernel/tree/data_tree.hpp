@@ -159,6 +159,12 @@ class DataTree {
   // them. Set by every server from its configuration, not through the log.
   void set_config(std::string text);
 
+  // A digest of the whole tree (every node's path, data, mzxid, version and
+  // aversion, combined so that order does not matter), kept current by every
+  // mutation: replicas that applied the same entries have the same digest.
+  // `hash` prints it by zxid so that operators can compare servers.
+  uint64_t digest() const { return digest_; }
+
   size_t node_count() const { return nodes_.size(); }
   // Bytes of data and path names held (mntr's zk_approximate_data_size).
   int64_t approximate_data_size() const { return data_bytes_; }
@@ -198,7 +204,12 @@ class DataTree {
   // After a snapshot is loaded.
   void quota_rebuild();
 
+  // The digest's term for one node; added when the node appears or changes
+  // to this state, subtracted when it leaves it.
+  static uint64_t node_digest(std::string_view path, const Node& n);
+
   NodeMap nodes_;
+  uint64_t digest_ = 0;
   std::set<std::string, std::less<>> quota_paths_;
   bool enforce_quota_ = false;
   std::vector<proto::AclList> acls_;

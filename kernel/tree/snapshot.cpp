@@ -207,6 +207,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   }
   at = r.position();
   if (!r.at_end()) return corrupt("trailing bytes after the last node");
+  t.digest_ = 0;
+  for (const auto& [path, n] : t.nodes_) t.digest_ += node_digest(path, n);
   t.quota_rebuild();
   return t;
 }

@@ -51,6 +51,14 @@ def test_writes_replicate_and_every_server_reads_them(ensemble_factory):
     assert "zk_server_state\tleader" in mntr
     assert "zk_synced_followers\t2" in mntr
     assert "zk_server_state\tfollower" in ens.members[follower].four("mntr")
+    # Every member applied the same entries: the same tree digest at the
+    # same zxid (ZooKeeper's `hash`, with zookeeper.digest.enabled).
+    if TARGET == "corrald":
+        digests = [dict(line.split(": ") for line in m.four("hash").splitlines()) for m in ens.members]
+        common = set(digests[0]) & set(digests[1]) & set(digests[2])
+        assert common, digests
+        for zxid in common:
+            assert digests[0][zxid] == digests[1][zxid] == digests[2][zxid], (zxid, digests)
     # /zookeeper/config lists the members, as ZooKeeper's does.
     config = writer.get("/zookeeper/config")[0].decode().splitlines()
     assert config == [m.line() for m in ens.members] + ["version=0"]

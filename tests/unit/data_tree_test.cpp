@@ -330,3 +330,29 @@ TEST_F(QuotaTest, ASnapshotBringsTheQuotasBack) {
   EXPECT_EQ(t.create("/r/2", "", open_acl_unsafe(), CreateMode::persistent, 0, 101, 1, ids, nullptr, nullptr, j),
             Err::quota_exceeded);
 }
+
+TEST_F(TreeTest, TheDigestFollowsTheTreeAndSurvivesRollbackAndSnapshots) {
+  uint64_t empty = tree.digest();
+  ASSERT_EQ(create("/d"), Err::ok);
+  uint64_t one = tree.digest();
+  EXPECT_NE(one, empty);
+  // Another tree given the same changes has the same digest.
+  DataTree other;
+  Journal oj;
+  ASSERT_EQ(other.create("/d", "d", open_acl_unsafe(), CreateMode::persistent, 0, 1, 1001, ids, nullptr, nullptr, oj),
+            Err::ok);
+  EXPECT_EQ(other.digest(), one);
+  Journal j(true);
+  ASSERT_EQ(tree.set_data("/d", "changed", -1, 9, 9, ids, nullptr, j), Err::ok);
+  ASSERT_EQ(tree.create("/d/x", "", open_acl_unsafe(), CreateMode::persistent, 0, 9, 9, ids, nullptr, nullptr, j),
+            Err::ok);
+  EXPECT_NE(tree.digest(), one);
+  tree.rollback(j);
+  EXPECT_EQ(tree.digest(), one);
+  ASSERT_EQ(remove("/d"), Err::ok);
+  EXPECT_EQ(tree.digest(), empty);
+  ASSERT_EQ(create("/e"), Err::ok);
+  auto back = DataTree::deserialize(serialized(tree));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back.value().digest(), tree.digest());
+}
