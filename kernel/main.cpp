@@ -143,6 +143,11 @@ int main(int argc, char** argv) {
   io.run();
   server.stop();
   signals.reset();
+  if (server.fatal()) {
+    std::fprintf(stderr, "corrald: cannot go on: %s\n", server.fatal()->message().c_str());
+    io.discard_pending();
+    return 1;
+  }
   // Handlers still queued hold code from plugin modules: destroy them before
   // the server unloads those modules.
   io.discard_pending();

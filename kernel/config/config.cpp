@@ -202,6 +202,7 @@ Status extract(Config& c) {
   TableView server(root["server"].as_table(), "server", src);
   ServerConfig& sc = c.server;
   CORRAL_TRY_ASSIGN(sc.id, server.get_int("id", sc.id));
+  sc.id_set = server.contains("id");
   CORRAL_TRY_ASSIGN(sc.data_dir, server.get_string("data_dir", sc.data_dir));
   std::string addr;
   CORRAL_TRY_ASSIGN(addr, server.get_string("client_address", sc.client_address.to_string()));
@@ -292,17 +293,24 @@ Status extract(Config& c) {
   }
   std::sort(ec.members.begin(), ec.members.end(),
             [](const sdk::PeerSpec& a, const sdk::PeerSpec& b) { return a.id < b.id; });
-  if (pc.consensus != "standalone") {
+  if (pc.consensus != "standalone" && pc.discovery.empty()) {
     if (ec.members.empty())
       return ensemble.invalid("servers", "the ensemble's members (consensus \"" + pc.consensus +
                                              "\" replicates), e.g. [\"1=node1:2888:3888\", \"2=node2:2888:3888\", "
-                                             "\"3=node3:2888:3888\"]");
+                                             "\"3=node3:2888:3888\"], or a discovery plugin ([plugins] discovery)");
+    if (!sc.id_set)
+      return server.invalid("id", "this server's own id in the ensemble (server.id, or myid in the data "
+                                  "directory): a member of an ensemble has no default id");
     if (!ec.member(sc.id))
       return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
                                              " (server.id, or myid in the data directory)");
     size_t voters = 0;
     for (const auto& m : ec.members) voters += m.observer ? 0 : 1;
     if (voters == 0) return ensemble.invalid("servers", "at least one participant (not every member an observer)");
+  } else if (pc.consensus != "standalone" && sc.id_set && !ec.members.empty() && !ec.member(sc.id)) {
+    // Discovery fills in what the config leaves out, but what it says must agree.
+    return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
+                                           " (server.id, or myid in the data directory)");
   }
   return {};
 }
@@ -316,65 +324,10 @@ const sdk::PeerSpec* EnsembleConfig::member(sdk::ServerId id) const {
 }
 
 bool parse_member(sdk::ServerId id, std::string_view text, sdk::PeerSpec& out, std::string& error) {
-  auto port = [](std::string_view v, uint16_t& p) {
-    unsigned n = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || end != v.data() + v.size() || n == 0 || n > 65535) return false;
-    p = static_cast<uint16_t>(n);
-    return true;
-  };
-  sdk::PeerSpec m;
-  m.id = id;
-  std::string_view addr = text, client;
-  if (size_t semi = text.find(';'); semi != std::string_view::npos) {
-    addr = text.substr(0, semi);
-    client = text.substr(semi + 1);
-  }
-  // host may be a bracketed IPv6 address.
-  std::string_view rest = addr;
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return error = "an IPv6 address in brackets", false;
-    m.host = std::string(rest.substr(1, close - 1));
-    rest = rest.substr(close + 1);
-    if (rest.empty() || rest[0] != ':') return error = "host:quorumPort:electionPort", false;
-    rest = rest.substr(1);
-  } else {
-    size_t colon = rest.find(':');
-    if (colon == std::string_view::npos) return error = "host:quorumPort:electionPort", false;
-    m.host = std::string(rest.substr(0, colon));
-    rest = rest.substr(colon + 1);
-  }
-  std::vector<std::string_view> parts;
-  while (true) {
-    size_t colon = rest.find(':');
-    parts.push_back(rest.substr(0, colon));
-    if (colon == std::string_view::npos) break;
-    rest = rest.substr(colon + 1);
-  }
-  if (m.host.empty() || parts.size() < 2 || parts.size() > 3 || !port(parts[0], m.quorum_port) ||
-      !port(parts[1], m.election_port))
-    return error = "host:quorumPort:electionPort with ports 1..65535", false;
-  if (parts.size() == 3) {
-    if (parts[2] == "observer") m.observer = true;
-    else if (parts[2] != "participant") return error = "participant or observer after the ports", false;
-  }
-  if (!client.empty()) {
-    size_t colon = client.rfind(':');
-    std::string_view p = colon == std::string_view::npos ? client : client.substr(colon + 1);
-    if (!port(p, m.client_port)) return error = "a client port 1..65535 after ';'", false;
-  }
-  out = std::move(m);
-  return true;
+  return sdk::parse_peer_spec(id, text, out, error);
 }
 
-std::string format_member(const sdk::PeerSpec& m) {
-  std::string host = m.host.find(':') != std::string::npos ? "[" + m.host + "]" : m.host;
-  std::string s = host + ":" + std::to_string(m.quorum_port) + ":" + std::to_string(m.election_port) + ":" +
-                  (m.observer ? "observer" : "participant");
-  if (m.client_port) s += ";" + std::to_string(m.client_port);
-  return s;
-}
+std::string format_member(const sdk::PeerSpec& m) { return sdk::format_peer_spec(m); }
 
 Config::Config() : root_(std::make_unique<toml::table>()) {}
 Config::~Config() = default;

@@ -22,6 +22,10 @@ namespace corral::kernel {
 
 struct ServerConfig {
   int64_t id = 1;
+  // Whether the config named the id (server.id, zoo.cfg's myid). A member of
+  // an ensemble needs its own: never a default every server would share.
+  // With a discovery plugin it may come from discovery instead.
+  bool id_set = false;
   std::string data_dir = "data";
   sdk::Endpoint client_address{"127.0.0.1", 2181};
   int64_t tick_ms = 2000;

@@ -302,6 +302,31 @@ void TcpPeerNetwork::disconnect(ServerId peer, PeerChannel channel) {
   }
 }
 
+void TcpPeerNetwork::drop_links(ServerId peer) {
+  for (int channel = 0; channel < 2; ++channel) {
+    bool had = false;
+    for (auto* map : {&outgoing_, &incoming_}) {
+      auto it = map->find(Key{peer, channel});
+      if (it == map->end()) continue;
+      auto link = it->second;
+      map->erase(it);
+      link->close();
+      had = true;
+    }
+    if (had) link_event(peer, static_cast<PeerChannel>(channel), false);
+  }
+}
+
+void TcpPeerNetwork::update_member(const sdk::PeerSpec& spec) {
+  for (auto& m : members_)
+    if (m.id == spec.id) {
+      m = spec;
+      // Links to the old address end; the next message dials the new one.
+      if (spec.id != self_) drop_links(spec.id);
+      return;
+    }
+}
+
 void TcpPeerNetwork::deliver(ServerId from, PeerChannel channel, sdk::BytesView message) {
   if (sdk::PeerListener* l = listeners_[static_cast<int>(channel)]) l->on_peer_message(from, message);
 }

@@ -42,6 +42,11 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   void stop();
   // Discovery changed the membership: links to removed members close.
   void set_members(std::vector<sdk::PeerSpec> members);
+  // Discovery moved a member: links to its old address close (listeners hear
+  // the link go down) and later messages dial the new one.
+  void update_member(const sdk::PeerSpec& spec);
+  // Closes the links to and from `peer` now, telling the listeners.
+  void drop_links(sdk::ServerId peer);
 
   // PeerNetwork
   sdk::ServerId self() const override { return self_; }

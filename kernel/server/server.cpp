@@ -133,13 +133,26 @@ Status Server::start() {
     if (!d) return d.status();
     discovery_ = d.value();
   }
-  std::vector<std::shared_ptr<sdk::Recipe>> recipes;
   for (const std::string& name : config_.plugins.recipes) {
     auto r = load_plugin<sdk::Recipe>(sdk::PluginKind::recipe, name);
     if (!r) return r.status();
-    recipes.push_back(r.value());
+    pending_recipes_.push_back(r.value());
   }
 
+  if (config_.plugins.consensus != "standalone" && discovery_) {
+    // Discovery names the members (and maybe this server's id); serving
+    // begins on its first report, which may come during start() or later.
+    Status st = discovery_->start(*this);
+    if (!st) return {st.code(), "discovery." + config_.plugins.discovery + ": " + st.message()};
+    if (fatal_) return *fatal_;
+    if (!joined_)
+      log_->info("waiting for discovery (" + config_.plugins.discovery + ") to name the ensemble's members");
+    return {};
+  }
+  return begin_serving();
+}
+
+Status Server::begin_serving() {
   if (config_.plugins.consensus != "standalone") {
     TcpPeerNetwork::Options po;
     po.listen_on_all_addresses = config_.ensemble.listen_on_all_addresses;
@@ -165,11 +178,12 @@ Status Server::start() {
   }
 
   started_ = true;
-  for (auto& r : recipes) {
+  for (auto& r : pending_recipes_) {
     st = r->start(*this);
     if (!st) return {st.code(), "recipe: " + st.message()};
     recipes_.push_back(r);
   }
+  pending_recipes_.clear();
   tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
                                    [this] { tick(); });
   consensus_tick();
@@ -179,6 +193,90 @@ Status Server::start() {
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
              config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
   return {};
+}
+
+void Server::fail(const Status& why) {
+  if (fatal_) return;
+  fatal_ = why;
+  log_->error(why.message());
+  stop();
+  io_.stop();
+}
+
+void Server::members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId self) {
+  if (stopped_) return;
+  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  if (joined_) {
+    for (const auto& m : members) {
+      const sdk::PeerSpec* known = config_.ensemble.member(m.id);
+      if (!known || format_member(*known) != format_member(m)) member_updated(m);
+    }
+    return;
+  }
+  const std::string who = "discovery." + config_.plugins.discovery;
+  size_t voters = 0;
+  for (size_t i = 0; i < members.size(); ++i) {
+    voters += members[i].observer ? 0 : 1;
+    if (members[i].id <= 0 || (i && members[i].id == members[i - 1].id))
+      return fail({Errc::invalid_argument, who + " named server id " + std::to_string(members[i].id) +
+                                               (members[i].id <= 0 ? ", which is not a positive integer" : " twice")});
+  }
+  if (voters == 0) return fail({Errc::invalid_argument, who + " named no participant (every member an observer)"});
+  if (config_.server.id_set && self != config_.server.id)
+    return fail({Errc::invalid_argument, who + " says this server is " + std::to_string(self) +
+                                             " but server.id says " + std::to_string(config_.server.id)});
+  auto mine = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == self; });
+  if (self <= 0 || mine == members.end())
+    return fail({Errc::invalid_argument, who + " named no entry for this server (id " + std::to_string(self) +
+                                             "); give each server its own id"});
+  config_.ensemble.members = std::move(members);
+  config_.server.id = self;
+  config_.server.id_set = true;
+  info_.server_id = self;
+  std::string list;
+  for (const auto& m : config_.ensemble.members)
+    list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
+  log_->info(who + " named the ensemble: " + list + "; this server is " + std::to_string(self));
+  joined_ = true;
+  Status st = begin_serving();
+  if (!st) fail(st);
+}
+
+void Server::member_updated(const sdk::PeerSpec& member) {
+  if (!joined_ || stopped_) return;
+  auto& members = config_.ensemble.members;
+  auto it = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == member.id; });
+  if (it == members.end()) {
+    if (strangers_.insert(member.id).second)
+      log_->warn("discovery found server " + std::to_string(member.id) + " (" + format_member(member) +
+                 "), which is not a member of this ensemble: its members are fixed when it starts");
+    return;
+  }
+  if (it->observer != member.observer) {
+    log_->warn("discovery says server " + std::to_string(member.id) + " is now " +
+               (member.observer ? "an observer" : "a participant") + "; its role is fixed when the ensemble starts");
+  }
+  sdk::PeerSpec next = member;
+  next.observer = it->observer;
+  // The same spec again means its name now resolves elsewhere: links to the
+  // old address close all the same.
+  bool same = format_member(next) == format_member(*it);
+  log_->info("server " + std::to_string(member.id) + " moved: " +
+             (same ? format_member(next) + " resolves to a new address" : format_member(*it) + " -> " + format_member(next)));
+  *it = next;
+  if (peers_) peers_->update_member(next);
+  if (!same) publish_config();
+}
+
+void Server::member_removed(sdk::ServerId id) {
+  if (!joined_ || stopped_) return;
+  if (!config_.ensemble.member(id)) return;
+  log_->info("discovery lost server " + std::to_string(id) + "; it still counts towards the quorum");
+  if (peers_) peers_->drop_links(id);
+}
+
+void Server::discovery_failed(const Status& why) {
+  fail({why.code(), "discovery." + config_.plugins.discovery + ": " + why.message()});
 }
 
 Status Server::recover() {
@@ -223,6 +321,7 @@ void Server::track_all_sessions() {
 void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (discovery_) discovery_->stop();
   for (auto& r : recipes_) r->stop();
   recipes_.clear();
   tick_timer_.reset();

@@ -5,7 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,7 +60,7 @@ inline constexpr const char* kCorralVersion = "0.1.0";
 // Corral speaks, then Corral's own version. Clients parse the leading digits.
 inline constexpr const char* kZooKeeperVersion = "3.9.2-corral-0.1.0";
 
-class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
+class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, public sdk::RecipeHost {
  public:
   Server(boost::asio::io_context& io, Config config, std::string exe_path);
   ~Server() override;
@@ -67,6 +69,9 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Status start();
   // Stops accepting, closes connections and plugins. Idempotent.
   void stop();
+  // Set when the server stopped itself after start() returned (discovery
+  // failed, or joining the ensemble it named failed): why, for the exit.
+  const std::optional<sdk::Status>& fatal() const { return fatal_; }
 
   // The bound client endpoint (port resolved when 0 was configured).
   sdk::Endpoint client_endpoint() const;
@@ -142,6 +147,20 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   sdk::Bytes take_session_activity() override;
   void session_activity(sdk::ServerId from, sdk::BytesView activity) override;
 
+  // ---- DiscoveryHost ----
+  std::vector<sdk::PeerSpec> configured_members() const override { return config_.ensemble.members; }
+  sdk::ServerId configured_self() const override { return config_.server.id_set ? config_.server.id : 0; }
+  void members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId self) override;
+  void member_updated(const sdk::PeerSpec& member) override;
+  void member_removed(sdk::ServerId id) override;
+  void discovery_failed(const sdk::Status& why) override;
+
+  // Everything after loading plugins: peers, recovery, listeners, recipes.
+  // At once, or when discovery first names the ensemble.
+  sdk::Status begin_serving();
+  // Stops the server from inside the loop, remembering why.
+  void fail(const sdk::Status& why);
+
   template <class Interface>
   sdk::Result<std::shared_ptr<Interface>> load_plugin(sdk::PluginKind kind, const std::string& name);
   sdk::Status recover();
@@ -176,6 +195,10 @@ class Server final : private sdk::ConsensusHost, public sdk::RecipeHost {
   std::vector<std::shared_ptr<sdk::Recipe>> recipes_;
   std::unique_ptr<sdk::Listener> listener_;
   std::unique_ptr<TcpPeerNetwork> peers_;  // an ensemble's; null when standalone
+  std::vector<std::shared_ptr<sdk::Recipe>> pending_recipes_;  // started once serving begins
+  bool joined_ = false;  // discovery named the ensemble and serving began
+  std::optional<sdk::Status> fatal_;
+  std::set<sdk::ServerId> strangers_;  // discovered ids outside the ensemble, warned about once
 
   DataTree tree_;
   StateMachine state_machine_{tree_};

@@ -40,6 +40,10 @@ DataTree::DataTree() {
 }
 
 uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
+  // /zookeeper/config describes the local server's view of its ensemble
+  // (discovery may update addresses at different times on each member), so
+  // it stays out of the digest that members compare.
+  if (path == "/zookeeper/config") return 0;
   // Eight bytes at a time, each word multiplied in and folded, then a
   // 64-bit finalizer, so that sums of node terms do not cancel by accident.
   // Cheap enough to run on every write.
@@ -458,10 +462,8 @@ void DataTree::set_config(std::string text) {
   Node* n = find_mut("/zookeeper/config");
   if (!n) return;
   data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(n->data.size());
-  digest_ -= node_digest("/zookeeper/config", *n);
   n->data = std::move(text);
   n->data_null = false;
-  digest_ += node_digest("/zookeeper/config", *n);
 }
 
 }  // namespace corral::kernel

@@ -18,6 +18,7 @@ Fixtures:
 """
 import os
 import pathlib
+import random
 import signal
 import socket
 import subprocess
@@ -35,7 +36,25 @@ TEST_TIMEOUT = int(os.environ.get("CORRAL_TEST_TIMEOUT", "120"))
 _live_servers = []  # servers whose logs are attached to failing tests
 
 
+_handed_out = set()  # never the same port twice in one run
+
+
 def free_port():
+    """A port that is free now, chosen below the kernel's ephemeral range so
+    that no outgoing connection (a peer's dial, a client) can take it as its
+    local port before the server binds it."""
+    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    for _ in range(200):
+        port = random.randrange(20000, max(20001, min(low, 32768)))
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

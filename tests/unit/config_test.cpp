@@ -152,6 +152,23 @@ TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
   EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;2181");
 }
 
+TEST(Config, AnEnsembleMemberNeedsItsOwnIdUnlessDiscoveryGivesIt) {
+  // No silent default that every server of an ensemble would share.
+  auto no_id = load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=a:2888:3888\"]"});
+  ASSERT_FALSE(no_id);
+  EXPECT_NE(no_id.status().message().find("server.id"), std::string::npos) << no_id.status().message();
+  EXPECT_NE(no_id.status().message().find("no default id"), std::string::npos) << no_id.status().message();
+  // With a discovery plugin, members and id may come from it...
+  auto discovered = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=docker"});
+  ASSERT_TRUE(discovered) << discovered.status().to_string();
+  EXPECT_FALSE(discovered->server.id_set);
+  // ...but what the config does say must agree.
+  auto disagree = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=dns", "server.id=3",
+                                             "ensemble.servers=[\"1=a:2888:3888\"]"});
+  ASSERT_FALSE(disagree);
+  EXPECT_NE(disagree.status().message().find("own id 3"), std::string::npos) << disagree.status().message();
+}
+
 #include "session/sasl.hpp"
 
 TEST(Sasl, DigestMd5MatchesRfc2831sExample) {

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "corral/sdk/types.hpp"
@@ -24,6 +25,14 @@ struct PeerSpec {
   uint16_t client_port = 0;      // 0 when not advertised
   bool observer = false;         // receives commits, never votes
 };
+
+// Parses one member as ZooKeeper writes it after "server.N=":
+// "host:quorumPort:electionPort[:participant|observer][;[clientHost:]clientPort]"
+// (host may be a bracketed IPv6 address). False, with `error` saying what was
+// expected, when it is malformed.
+bool parse_peer_spec(ServerId id, std::string_view text, PeerSpec& out, std::string& error);
+// The same form back: "host:2888:3888:participant;2181".
+std::string format_peer_spec(const PeerSpec& m);
 
 // The two independent message streams between a pair of servers.
 enum class PeerChannel : uint8_t { quorum = 0, election = 1 };
