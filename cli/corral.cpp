@@ -69,6 +69,7 @@ commands:
   sync PATH                     make the server catch up with the leader
   watch [-R] PATH               print changes to PATH (-R: and below) until interrupted
   four WORD                     send a four-letter word (ruok, srvr, mntr, ...)
+  health                        exit 0 when the server serves clients (has a leader)
   plugins [--plugin-dir DIR]    the plugin modules found: kind, name, ABI
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,
@@ -320,8 +321,8 @@ std::optional<int32_t> version_of(const Args& a, std::string& why) {
   return static_cast<int32_t>(v);
 }
 
-int four_letter(const Global& g, const std::string& word) {
-  if (word.size() != 4) return usage_error("a four-letter word has four letters: '" + word + "'");
+// Sends `word` to the first server and reads the reply into `out`.
+int ask_four(const Global& g, const std::string& word, std::string& out) {
   auto opts = corral::client::parse_connect_string(g.hosts);
   if (!opts) return usage_error("--server " + g.hosts + ": " + opts.status().message());
   const auto& ep = opts.value().servers.front();
@@ -336,7 +337,6 @@ int four_letter(const Global& g, const std::string& word) {
     return kUnreachable;
   }
   asio::write(sock, asio::buffer(word), ec);
-  std::string out;
   char buf[4096];
   while (!ec) {
     size_t n = sock.read_some(asio::buffer(buf), ec);
@@ -346,6 +346,13 @@ int four_letter(const Global& g, const std::string& word) {
     std::fprintf(stderr, "corral: %s: %s\n", word.c_str(), ec.message().c_str());
     return kUnreachable;
   }
+  return kOk;
+}
+
+int four_letter(const Global& g, const std::string& word) {
+  if (word.size() != 4) return usage_error("a four-letter word has four letters: '" + word + "'");
+  std::string out;
+  if (int st = ask_four(g, word, out); st != kOk) return st;
   if (g.json) std::printf("{\"word\":%s,\"reply\":%s}\n", json_quote(word).c_str(), json_quote(out).c_str());
   else std::fputs(out.c_str(), stdout);
   if (!g.json && !out.empty() && out.back() != '\n') std::fputs("\n", stdout);
@@ -675,6 +682,23 @@ int main(int argc, char** argv) {
     return four_letter(g, args[0]);
   }
   if (cmd == "plugins") return plugins(g, args, argv[0]);
+  if (cmd == "health") {
+    // Healthy = serving clients: a standalone server, or an ensemble member
+    // that has a leader (ruok answers imok either way).
+    if (!args.empty()) return usage_error("health takes no arguments");
+    std::string out;
+    if (int st = ask_four(g, "srvr", out); st != kOk) return st;
+    if (out.find("not in the whitelist") != std::string::npos) {
+      // srvr is not allowed here: ruok says at least that the server runs.
+      if (int st = ask_four(g, "ruok", out); st != kOk) return st;
+      out = out == "imok" ? "Mode: running (srvr not whitelisted)\n" : "";
+    }
+    size_t at = out.find("Mode: ");
+    std::string mode = at == std::string::npos ? "" : out.substr(at + 6, out.find('\n', at) - at - 6);
+    if (g.json) std::printf("{\"serving\":%s,\"mode\":%s}\n", mode.empty() ? "false" : "true", json_quote(mode).c_str());
+    else std::printf("%s\n", mode.empty() ? "not serving" : ("serving (" + mode + ")").c_str());
+    return mode.empty() ? kFailed : kOk;
+  }
   static const char* kSession[] = {"ls", "get", "set", "create", "delete", "deleteall", "stat", "getAcl",
                                    "setAcl", "addauth", "whoami", "sync", "watch"};
   if (std::find(std::begin(kSession), std::end(kSession), cmd) == std::end(kSession))

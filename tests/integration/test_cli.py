@@ -153,6 +153,9 @@ def test_sync_and_four_letter_words(server):
     assert corral(server, "four", "ruok", check=0).stdout == "imok\n"
     assert "Mode: standalone" in corral(server, "four", "srvr", check=0).stdout
     assert "four-letter word has four letters" in corral(server, "four", "ok", check=2).stderr
+    # health: what a container's healthcheck runs.
+    assert corral(server, "health", check=0).stdout == "serving (standalone)\n"
+    assert json.loads(corral(server, "--json", "health", check=0).stdout) == {"serving": True, "mode": "standalone"}
 
 
 @pytest.mark.skipif(TARGET != "corrald", reason="Corral's plugin modules")
@@ -161,8 +164,8 @@ def test_plugins_lists_kind_name_and_abi():
     r = subprocess.run([CLI, "plugins", "--plugin-dir", plugins], capture_output=True, text=True, check=True)
     rows = [line.split()[:3] for line in r.stdout.splitlines()[1:]]
     for kind, name in [("consensus", "zab"), ("election", "fle"), ("storage", "wal"), ("transport", "tcp")]:
-        assert [kind, name, "2.0"] in rows, r.stdout
+        assert [kind, name, "3.0"] in rows, r.stdout
     listed = json.loads(subprocess.run([CLI, "--json", "plugins", "--plugin-dir", plugins],
                                        capture_output=True, text=True, check=True).stdout)
     assert {"kind": "election", "name": "static"}.items() <= next(
-        m for m in listed if m.get("name") == "static").items()
+        m for m in listed if m.get("name") == "static" and m.get("kind") == "election").items()

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# corral-entrypoint: starts corrald in a container.
+#
+# The configuration comes from, in order of precedence:
+#   1. a mounted file: /conf/corral.toml (Corral's format) or /conf/zoo.cfg
+#      (ZooKeeper's); the environment is then ignored, with a note;
+#   2. CORRAL_* variables;
+#   3. the official ZooKeeper image's variables: ZOO_MY_ID, ZOO_SERVERS,
+#      ZOO_TICK_TIME, ZOO_INIT_LIMIT, ZOO_SYNC_LIMIT, ZOO_MAX_CLIENT_CNXNS,
+#      ZOO_4LW_COMMANDS_WHITELIST, ZOO_STANDALONE_ENABLED — so a compose file
+#      written for that image runs Corral by changing the image name.
+# A CORRAL_* and a ZOO_* variable that say different things, an unknown
+# CORRAL_* variable, or a malformed value stop the container at once with a
+# message naming the variable.
+#
+# Arguments: none starts the server; "corrald ARGS" or any other command runs
+# that instead (e.g. `docker run IMAGE corral -s host:2181 ls /`);
+# "--print-config" prints the configuration the environment makes.
+set -euo pipefail
+
+die() {
+  echo "corral-entrypoint: $*" >&2
+  exit 2
+}
+
+case "${1:-}" in
+  corrald|corral|corral-wal|bash|sh) exec "$@" ;;
+esac
+print_only=false
+if [ "${1:-}" = "--print-config" ]; then
+  print_only=true
+  shift
+fi
+[ $# -eq 0 ] || exec "$@"
+
+CONF_DIR=${CORRAL_CONF_DIR:-/conf}
+DATA_DIR=${CORRAL_DATA_DIR:-/data}
+USER_PLUGINS=${CORRAL_USER_PLUGIN_DIR:-/plugins}
+
+# Every CORRAL_* variable this script reads; anything else is a typo.
+KNOWN="CORRAL_SERVER_ID CORRAL_SERVERS CORRAL_DISCOVERY CORRAL_CLIENT_PORT CORRAL_TICK_MS CORRAL_INIT_LIMIT
+CORRAL_SYNC_LIMIT CORRAL_MAX_CLIENT_CNXNS CORRAL_FOUR_LETTER_WORDS CORRAL_STANDALONE_ENABLED CORRAL_LOG_LEVEL
+CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMBLE_SIZE CORRAL_DOCKER_ENSEMBLE
+CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
+CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
+CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER"
+for var in $(compgen -e | grep '^CORRAL_' || true); do
+  case " $(echo $KNOWN) " in
+    *" $var "*) ;;
+    *) die "unknown variable $var (known: $(echo $KNOWN | sed 's/ /, /g'))" ;;
+  esac
+done
+
+# The installed plugins, then the directory users mount their own into.
+installed=$(dirname "$(readlink -f "$(command -v corrald)")")/../lib
+installed=$(find "$installed" -type d -path '*/corral/plugins' 2>/dev/null | head -1 || true)
+plugin_dirs=""
+[ -z "$installed" ] || plugin_dirs="\"$installed\""
+[ ! -d "$USER_PLUGINS" ] || plugin_dirs="$plugin_dirs${plugin_dirs:+, }\"$USER_PLUGINS\""
+
+if [ -f "$CONF_DIR/corral.toml" ] || [ -f "$CONF_DIR/zoo.cfg" ]; then
+  if [ -n "$(compgen -e | grep -E '^(CORRAL_|ZOO_)' | grep -vE '^CORRAL_(BUNDLE|CONF_DIR|DATA_DIR|USER_PLUGIN_DIR|SERVER)$' || true)" ]; then
+    echo "corral-entrypoint: using the mounted configuration in $CONF_DIR; CORRAL_*/ZOO_* variables are ignored" >&2
+  fi
+  if [ -f "$CONF_DIR/corral.toml" ]; then
+    args=(--config "$CONF_DIR/corral.toml")
+  else
+    args=(--zoo-cfg "$CONF_DIR/zoo.cfg")
+  fi
+  # The mounted file decides; the image only adds where its plugins are,
+  # unless the file names plugin directories itself.
+  if [ -n "$plugin_dirs" ] && ! grep -qE '^[[:space:]]*plugin_dir[[:space:]]*=' "$CONF_DIR/corral.toml" 2>/dev/null; then
+    args+=(--set "server.plugin_dir=[$plugin_dirs]")
+  fi
+  if $print_only; then exec corrald "${args[@]}" --print-config; fi
+  exec corrald "${args[@]}"
+fi
+
+# ---- from the environment ----
+
+# pick NAME CORRAL_VAR ZOO_VAR: the value of whichever is set; both set and
+# different is an error naming both.
+pick() {
+  local corral_var=$1 zoo_var=$2 a b
+  a=${!corral_var-}
+  b=${zoo_var:+${!zoo_var-}}
+  if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then
+    die "$corral_var=$a and $zoo_var=$b disagree; set one of them"
+  fi
+  printf '%s' "${a:-$b}"
+}
+source_of() {  # which variable set a value, for messages
+  if [ -n "${!1-}" ]; then echo "$1"; else echo "$2"; fi
+}
+integer() {  # integer VAR VALUE MIN MAX
+  [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || die "$1 must be an integer from $3 to $4 (found '$2')"
+}
+boolean() {
+  case "$2" in true|yes|1) echo true ;; false|no|0) echo false ;; *) die "$1 must be true or false (found '$2')" ;; esac
+}
+quote() {  # a TOML string
+  local s=${1//\\/\\\\}
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
+id=$(pick CORRAL_SERVER_ID ZOO_MY_ID)
+[ -z "$id" ] || integer "$(source_of CORRAL_SERVER_ID ZOO_MY_ID)" "$id" 1 255
+
+# Servers: "1=host:2888:3888;2181 2=..." or ZooKeeper's "server.1=host:2888:3888;2181 server.2=...",
+# separated by spaces, commas or newlines.
+servers_raw_corral=$(echo "${CORRAL_SERVERS-}" | tr ',\n' '  ' | xargs -n1 2>/dev/null | sed 's/^server\.//' | xargs || true)
+servers_raw_zoo=$(echo "${ZOO_SERVERS-}" | tr ',\n' '  ' | xargs -n1 2>/dev/null | sed 's/^server\.//' | xargs || true)
+if [ -n "$servers_raw_corral" ] && [ -n "$servers_raw_zoo" ] && [ "$servers_raw_corral" != "$servers_raw_zoo" ]; then
+  die "CORRAL_SERVERS and ZOO_SERVERS disagree; set one of them"
+fi
+servers_var=$(source_of CORRAL_SERVERS ZOO_SERVERS)
+servers=()
+for entry in ${servers_raw_corral:-$servers_raw_zoo}; do
+  [[ $entry =~ ^[0-9]+=[^:=]+(:[0-9]+){2}(:(participant|observer))?(\;([^;]*:)?[0-9]+)?$ ]] ||
+    die "$servers_var: '$entry' is not N=host:quorumPort:electionPort[:participant|observer][;clientPort]"
+  servers+=("$entry")
+done
+
+discovery=${CORRAL_DISCOVERY-}
+case "$discovery" in
+  ""|static|dns|docker) ;;
+  *) die "CORRAL_DISCOVERY must be static, dns or docker (found '$discovery')" ;;
+esac
+
+standalone_enabled=$(pick CORRAL_STANDALONE_ENABLED ZOO_STANDALONE_ENABLED)
+standalone_enabled=$(boolean "$(source_of CORRAL_STANDALONE_ENABLED ZOO_STANDALONE_ENABLED)" "${standalone_enabled:-true}")
+
+ensemble=false
+if [ "$discovery" = docker ] || [ -n "${CORRAL_DNS_PATTERN-}" ]; then
+  ensemble=true
+  [ -n "$discovery" ] || discovery=dns
+elif [ ${#servers[@]} -gt 1 ] || { [ ${#servers[@]} -eq 1 ] && [ "$standalone_enabled" = false ]; }; then
+  ensemble=true
+  # Names resolved again and again: peers that start later, or restart
+  # elsewhere, are found (the default for an ensemble in a container).
+  [ -n "$discovery" ] || discovery=dns
+fi
+if $ensemble && [ "$discovery" != docker ] && [ -z "$id" ] && [ "${CORRAL_ID_FROM_HOSTNAME:-false}" != true ]; then
+  die "an ensemble member needs its own id: set ZOO_MY_ID or CORRAL_SERVER_ID (or CORRAL_ID_FROM_HOSTNAME=true for StatefulSet pods); there is no default every node would share"
+fi
+if $ensemble && [ -n "$id" ] && [ ${#servers[@]} -gt 0 ]; then
+  printf '%s\n' "${servers[@]}" | grep -q "^$id=" ||
+    die "$(source_of CORRAL_SERVER_ID ZOO_MY_ID)=$id has no entry in $servers_var (${servers[*]})"
+fi
+
+client_port=${CORRAL_CLIENT_PORT:-2181}
+integer CORRAL_CLIENT_PORT "$client_port" 1 65535
+tick=$(pick CORRAL_TICK_MS ZOO_TICK_TIME); tick=${tick:-2000}
+integer "$(source_of CORRAL_TICK_MS ZOO_TICK_TIME)" "$tick" 1 600000
+init_limit=$(pick CORRAL_INIT_LIMIT ZOO_INIT_LIMIT); init_limit=${init_limit:-10}
+integer "$(source_of CORRAL_INIT_LIMIT ZOO_INIT_LIMIT)" "$init_limit" 1 1000
+sync_limit=$(pick CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT); sync_limit=${sync_limit:-5}
+integer "$(source_of CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT)" "$sync_limit" 1 1000
+max_cnxns=$(pick CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS); max_cnxns=${max_cnxns:-60}
+integer "$(source_of CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS)" "$max_cnxns" 0 1000000
+words=$(pick CORRAL_FOUR_LETTER_WORDS ZOO_4LW_COMMANDS_WHITELIST); words=${words:-*}
+words_toml=""
+IFS=', ' read -r -a word_list <<< "$words"
+for w in "${word_list[@]}"; do
+  [ -n "$w" ] || continue
+  [[ $w =~ ^([a-z]{4}|\*)$ ]] || die "$(source_of CORRAL_FOUR_LETTER_WORDS ZOO_4LW_COMMANDS_WHITELIST): '$w' is not a four-letter word or *"
+  words_toml="$words_toml${words_toml:+, }$(quote "$w")"
+done
+log_level=${CORRAL_LOG_LEVEL:-info}
+case "$log_level" in trace|debug|info|warn|error) ;; *) die "CORRAL_LOG_LEVEL must be trace, debug, info, warn or error (found '$log_level')" ;; esac
+storage=${CORRAL_STORAGE:-wal}
+admin=${CORRAL_ADMIN_ADDRESS-0.0.0.0:8080}
+
+# The plugins this image carries (its bundle plus what /plugins adds).
+list_args=()
+[ -z "$plugin_dirs" ] || list_args=(--set "server.plugin_dir=[$plugin_dirs]")
+available=$(corrald "${list_args[@]}" --list-plugins 2>/dev/null | awk '$1 != "?" {print $1 "/" $2}')
+need() {  # need VAR KIND NAME
+  echo "$available" | grep -qx "$2/$3" && return 0
+  die "$1: this image has no $2 plugin '$3' (bundle ${CORRAL_BUNDLE:-?}; it has: $(echo "$available" | grep "^$2/" | cut -d/ -f2 | xargs | sed 's/ /, /g'))"
+}
+need CORRAL_STORAGE storage "$storage"
+if $ensemble; then
+  need "$(source_of CORRAL_SERVERS ZOO_SERVERS)" consensus zab
+  need CORRAL_ELECTION election "${CORRAL_ELECTION:-fle}"
+  [ -z "$discovery" ] || need CORRAL_DISCOVERY discovery "$discovery"
+fi
+for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recipe "$r"; done
+
+{
+  echo "# Made by corral-entrypoint from the container's environment."
+  echo "[server]"
+  [ -z "$id" ] || echo "id = $id"
+  echo "data_dir = $(quote "$DATA_DIR")"
+  echo "client_address = $(quote "0.0.0.0:$client_port")"
+  echo "tick_ms = $tick"
+  echo "max_client_cnxns = $max_cnxns"
+  echo "four_letter_words = [$words_toml]"
+  echo "log_level = $(quote "$log_level")"
+  echo "admin_address = $(quote "$admin")"
+  [ -z "$plugin_dirs" ] || echo "plugin_dir = [$plugin_dirs]"
+  [ -z "${CORRAL_SUPER_DIGEST-}" ] || echo "super_digest = $(quote "$CORRAL_SUPER_DIGEST")"
+  echo "[plugins]"
+  echo "storage = $(quote "$storage")"
+  if $ensemble; then
+    echo "consensus = \"zab\""
+    echo "election = $(quote "${CORRAL_ELECTION:-fle}")"
+    [ -z "$discovery" ] || echo "discovery = $(quote "$discovery")"
+  fi
+  if [ -n "${CORRAL_RECIPES-}" ]; then
+    list=""
+    for r in $(echo "$CORRAL_RECIPES" | tr ',' ' '); do list="$list${list:+, }$(quote "$r")"; done
+    echo "recipes = [$list]"
+  fi
+  if $ensemble; then
+    echo "[ensemble]"
+    # Peers connect to whatever address this container has.
+    echo "listen_on_all_addresses = true"
+    if [ ${#servers[@]} -gt 0 ]; then
+      list=""
+      for s in "${servers[@]}"; do list="$list${list:+, }$(quote "$s")"; done
+      echo "servers = [$list]"
+    fi
+    echo "[consensus.zab]"
+    echo "init_limit = $init_limit"
+    echo "sync_limit = $sync_limit"
+  fi
+  if [ -n "${CORRAL_SNAPSHOT_EVERY-}" ]; then
+    integer CORRAL_SNAPSHOT_EVERY "$CORRAL_SNAPSHOT_EVERY" 1 100000000
+    echo "[storage.wal]"
+    echo "snapshot_every_entries = $CORRAL_SNAPSHOT_EVERY"
+  fi
+  if [ "$discovery" = dns ]; then
+    echo "[discovery.dns]"
+    [ -z "${CORRAL_DNS_INTERVAL_MS-}" ] || { integer CORRAL_DNS_INTERVAL_MS "$CORRAL_DNS_INTERVAL_MS" 100 600000; echo "interval_ms = $CORRAL_DNS_INTERVAL_MS"; }
+    if [ -n "${CORRAL_DNS_PATTERN-}" ]; then
+      [ -n "${CORRAL_DNS_REPLICAS-}" ] || die "CORRAL_DNS_PATTERN needs CORRAL_DNS_REPLICAS (the ensemble's size)"
+      integer CORRAL_DNS_REPLICAS "$CORRAL_DNS_REPLICAS" 1 255
+      echo "pattern = $(quote "$CORRAL_DNS_PATTERN")"
+      echo "replicas = $CORRAL_DNS_REPLICAS"
+    fi
+    if [ "$(boolean CORRAL_ID_FROM_HOSTNAME "${CORRAL_ID_FROM_HOSTNAME:-false}")" = true ]; then
+      echo "id_from_hostname = true"
+      integer CORRAL_ORDINAL_BASE "${CORRAL_ORDINAL_BASE:-0}" 0 1000
+      echo "ordinal_base = ${CORRAL_ORDINAL_BASE:-0}"
+    fi
+  fi
+  if [ "$discovery" = docker ]; then
+    echo "[discovery.docker]"
+    echo "socket = $(quote "${CORRAL_DOCKER_SOCKET:-/var/run/docker.sock}")"
+    [ -z "${CORRAL_DOCKER_ENSEMBLE-}" ] || echo "ensemble = $(quote "$CORRAL_DOCKER_ENSEMBLE")"
+    if [ -n "${CORRAL_ENSEMBLE_SIZE-}" ]; then
+      integer CORRAL_ENSEMBLE_SIZE "$CORRAL_ENSEMBLE_SIZE" 1 255
+      echo "expect = $CORRAL_ENSEMBLE_SIZE"
+    fi
+  fi
+} > "${TMPDIR:-/tmp}/corral.toml"
+
+if ! check=$(corrald --config "${TMPDIR:-/tmp}/corral.toml" --print-config 2>&1 >/dev/null); then
+  echo "corral-entrypoint: the environment makes a configuration corrald refuses:" >&2
+  echo "$check" >&2
+  exit 2
+fi
+if $print_only; then exec cat "${TMPDIR:-/tmp}/corral.toml"; fi
+# ZooKeeper's image writes myid; so do we, for tools that look for it.
+[ -z "$id" ] || { [ -w "$DATA_DIR" ] && echo "$id" > "$DATA_DIR/myid"; } || true
+exec corrald --config "${TMPDIR:-/tmp}/corral.toml"

@@ -1,0 +1,208 @@
+"""Corral's image and compose ensembles on a real Docker engine: bundles,
+a user's plugin mounted at run time, SIGTERM, and 3-node ensembles found by
+dns and by docker discovery surviving the loss and return of their leader."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from kazoo.client import KazooClient
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from servers import four_letter, free_port  # noqa: E402
+
+from conftest import COMPOSE, DOCKER, REPO, docker, record  # noqa: E402
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - a server not up yet
+            last = e
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def health(container):
+    return docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()
+
+
+def mode(port):
+    for line in four_letter("127.0.0.1", port, "srvr", timeout=2).splitlines():
+        if line.startswith("Mode: "):
+            return line[6:].strip()
+    return None
+
+
+def client(port):
+    zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10)
+    zk.start(timeout=20)
+    return zk
+
+
+def timed_stop(container):
+    started = time.time()
+    docker("stop", "-t", "10", container)
+    took = time.time() - started
+    code = int(docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip())
+    return took, code
+
+
+def test_the_minimal_bundle_carries_three_plugins_and_takes_a_mounted_one(minimal_image, full_image, tmp_path):
+    listed = docker("run", "--rm", minimal_image, "corrald", "--list-plugins").stdout
+    kinds = sorted(tuple(line.split()[:2]) for line in listed.splitlines())
+    assert kinds == [("consensus", "standalone"), ("storage", "wal"), ("transport", "tcp")], listed
+    full = docker("run", "--rm", full_image, "corrald", "--list-plugins").stdout
+    for plugin in ["zab", "fle", "dns", "docker", "server-info", "memory"]:
+        assert f" {plugin} " in full, full
+    # A user's module: the server-info recipe, mounted into the minimal image.
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    cid = docker("create", full_image).stdout.strip()
+    try:
+        docker("cp", f"{cid}:/usr/local/lib/corral/plugins/corral_recipe_server-info.so", str(plugins))
+    finally:
+        docker("rm", cid)
+    os.chmod(plugins, 0o755)
+    port = free_port()
+    name = f"corral-min-{os.getpid()}"
+    docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:2181", "-v", f"{plugins}:/plugins:ro",
+           "-e", "CORRAL_RECIPES=server-info", minimal_image)
+    try:
+        wait_for(lambda: health(name) == "healthy", 60, "a healthy standalone container")
+        zk = client(port)
+        try:
+            assert zk.get_children("/corral/servers") == ["1"]
+            zk.create("/min", b"x")
+            assert zk.get("/min")[0] == b"x"
+        finally:
+            zk.stop()
+        logs = docker("logs", name).stdout + docker("logs", name).stderr
+        assert "serving clients on 0.0.0.0:2181" in logs, logs
+        took, code = timed_stop(name)
+        record("sigterm_stop_seconds", round(took, 2))
+        assert code == 0 and took < 1.0, (took, code)
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def test_wrong_settings_fail_at_start_naming_the_variable(minimal_image):
+    r = docker("run", "--rm", "-e", "ZOO_MY_ID=1", "-e", "ZOO_SERVERS=server.1=a:2888:3888 server.2=b:2888:3888",
+               minimal_image, check=False)
+    assert r.returncode == 2
+    assert "ZOO_SERVERS: this image has no consensus plugin 'zab'" in r.stderr, r.stderr
+    r = docker("run", "--rm", "-e", "ZOO_MY_ID=x", minimal_image, check=False)
+    assert r.returncode == 2 and "ZOO_MY_ID must be an integer" in r.stderr, r.stderr
+
+
+class Compose:
+    def __init__(self, file, project, env):
+        self.file, self.project = str(REPO / "containers" / file), project
+        self.env = {**os.environ, **env}
+
+    def run(self, *args, check=True, timeout=300):
+        r = subprocess.run([COMPOSE, "-p", self.project, "-f", self.file, *args], capture_output=True, text=True,
+                           env=self.env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker-compose {' '.join(args)}: {r.stdout}\n{r.stderr}")
+        return r
+
+    def container(self, service):
+        return f"{self.project}_{service}_1"
+
+    def logs(self):
+        return self.run("logs", "--no-color", check=False).stdout
+
+
+def exercise_ensemble(compose, services, ports, label, started):
+    """Write on the first node, read on the third; stop the leader and keep
+    serving; bring it back and check it caught up."""
+    compose.run("up", "-d", *services)
+    wait_for(lambda: all(health(compose.container(s)) == "healthy" for s in services), 180, "a healthy ensemble")
+    record(f"{label}_up_to_healthy_seconds", round(time.time() - started, 1))
+    modes = {s: mode(p) for s, p in zip(services, ports)}
+    assert sorted(modes.values()) == ["follower", "follower", "leader"], modes
+    first, third = client(ports[0]), client(ports[2])
+    try:
+        first.create("/through-1", b"written on node 1")
+        third.sync("/through-1")
+        assert third.get("/through-1")[0] == b"written on node 1"
+    finally:
+        first.stop()
+        third.stop()
+
+    leader = next(s for s, m in modes.items() if m == "leader")
+    others = [(s, p) for s, p in zip(services, ports) if s != leader]
+    started = time.time()
+    took, code = timed_stop(compose.container(leader))
+    assert code == 0 and took < 1.0, (took, code)
+    wait_for(lambda: sorted(str(mode(p)) for _, p in others) == ["follower", "leader"], 60, "a new leader")
+    record(f"{label}_failover_seconds", round(time.time() - started, 2))
+    a, b = client(others[0][1]), client(others[1][1])
+    try:
+        a.create("/while-away", b"the leader was down")
+        b.sync("/while-away")
+        assert b.get("/while-away")[0] == b"the leader was down"
+    finally:
+        a.stop()
+        b.stop()
+
+    docker("start", compose.container(leader))
+    back = ports[services.index(leader)]
+    wait_for(lambda: health(compose.container(leader)) == "healthy", 120, "the old leader healthy again")
+    assert mode(back) == "follower"
+    c = client(back)
+    try:
+        c.sync("/while-away")
+        assert c.get("/while-away")[0] == b"the leader was down"
+        assert c.get("/through-1")[0] == b"written on node 1"
+    finally:
+        c.stop()
+
+
+def test_a_compose_ensemble_with_dns_discovery(full_image):
+    ports = [free_port() for _ in range(3)]
+    compose = Compose("docker-compose.yml", f"corraldns{os.getpid()}",
+                      {"CORRAL_IMAGE": full_image, **{f"CORRAL_PORT_{i + 1}": str(p) for i, p in enumerate(ports)}})
+    try:
+        # Node 1 alone first: its peers' names do not resolve yet, which must
+        # not stop it (the classic ZooKeeper-in-Docker startup failure).
+        started = time.time()
+        compose.run("up", "-d", "corral1")
+        wait_for(lambda: "does not resolve yet" in docker("logs", compose.container("corral1")).stderr, 60,
+                 "node 1 to notice its peers are not there yet")
+        assert docker("inspect", "-f", "{{.State.Running}}", compose.container("corral1")).stdout.strip() == "true"
+        assert docker("exec", compose.container("corral1"), "id", "-u").stdout.strip() == "10001"
+        exercise_ensemble(compose, ["corral1", "corral2", "corral3"], ports, "dns_staged_start", started)
+    except Exception:
+        print(compose.logs()[-20000:])
+        raise
+    finally:
+        compose.run("down", "-v", "-t", "5", check=False)
+
+
+def test_a_compose_ensemble_with_docker_discovery(full_image):
+    ports = [free_port() for _ in range(3)]
+    gid = os.stat("/var/run/docker.sock").st_gid
+    compose = Compose("docker-compose.docker-discovery.yml", f"corraldock{os.getpid()}",
+                      {"CORRAL_IMAGE": full_image, "DOCKER_GID": str(gid),
+                       **{f"CORRAL_PORT_{i + 1}": str(p) for i, p in enumerate(ports)}})
+    try:
+        # All at once: the time from `up` to a healthy ensemble.
+        exercise_ensemble(compose, ["node1", "node2", "node3"], ports, "docker", time.time())
+        logs = docker("logs", compose.container("node1")).stderr
+        assert re.search(r"this is container \S+, server 1 of ensemble \"demo\"", logs), logs
+        assert "discovery.docker named the ensemble" in logs, logs
+    except Exception:
+        print(compose.logs()[-20000:])
+        raise
+    finally:
+        compose.run("down", "-v", "-t", "5", check=False)

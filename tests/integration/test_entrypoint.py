@@ -1,0 +1,126 @@
+"""The container entrypoint (containers/entrypoint.sh), run here against the
+built corrald: configuration from CORRAL_* and the official ZooKeeper
+image's ZOO_* variables, a mounted file winning over the environment, and
+every wrong setting stopping the start with a message naming the variable."""
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+
+from servers import REPO, TARGET, four_letter, free_port
+
+pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's container entrypoint")
+
+ENTRYPOINT = REPO / "containers" / "entrypoint.sh"
+CORRALD = pathlib.Path(os.environ.get("CORRALD", str(REPO / "build" / "kernel" / "corrald")))
+ZOO_SERVERS = "server.1=zoo1:2888:3888;2181 server.2=zoo2:2888:3888;2181 server.3=zoo3:2888:3888;2181"
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "data").mkdir()
+    return tmp_path
+
+
+def env_for(dirs, **variables):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "ZOO_"))}
+    env["PATH"] = f"{CORRALD.parent}:{env['PATH']}"
+    env.update(CORRAL_CONF_DIR=str(dirs / "conf"), CORRAL_DATA_DIR=str(dirs / "data"),
+               CORRAL_USER_PLUGIN_DIR=str(dirs / "no-plugins"))
+    env.update({k: str(v) for k, v in variables.items()})
+    return env
+
+
+def entry(dirs, *args, **variables):
+    return subprocess.run(["bash", str(ENTRYPOINT), *args], env=env_for(dirs, **variables),
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_the_official_images_variables_make_an_ensemble_member(dirs):
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2, ZOO_SERVERS=ZOO_SERVERS, ZOO_TICK_TIME=500, ZOO_INIT_LIMIT=7,
+              ZOO_SYNC_LIMIT=3, ZOO_MAX_CLIENT_CNXNS=0, ZOO_4LW_COMMANDS_WHITELIST="srvr, ruok,mntr",
+              ZOO_STANDALONE_ENABLED="true")
+    assert r.returncode == 0, r.stderr
+    c = r.stdout
+    for line in ["id = 2", "tick_ms = 500", "max_client_cnxns = 0", 'four_letter_words = ["srvr", "ruok", "mntr"]',
+                 'consensus = "zab"', 'discovery = "dns"', "init_limit = 7", "sync_limit = 3",
+                 'servers = ["1=zoo1:2888:3888;2181", "2=zoo2:2888:3888;2181", "3=zoo3:2888:3888;2181"]',
+                 "listen_on_all_addresses = true", 'client_address = "0.0.0.0:2181"']:
+        assert line in c, (line, c)
+
+
+def test_corral_variables_and_no_variables(dirs):
+    r = entry(dirs, "--print-config", CORRAL_DISCOVERY="docker", CORRAL_ENSEMBLE_SIZE=3, CORRAL_DOCKER_ENSEMBLE="e1")
+    assert r.returncode == 0, r.stderr
+    assert 'discovery = "docker"' in r.stdout and "expect = 3" in r.stdout and 'ensemble = "e1"' in r.stdout
+    assert "id =" not in r.stdout  # from the container's label
+    alone = entry(dirs, "--print-config")
+    assert alone.returncode == 0, alone.stderr
+    assert "zab" not in alone.stdout and "id =" not in alone.stdout
+    k8s = entry(dirs, "--print-config", CORRAL_DNS_PATTERN="corral-{ordinal}.corral:2888:3888;2181",
+                CORRAL_DNS_REPLICAS=3, CORRAL_ID_FROM_HOSTNAME="true")
+    assert k8s.returncode == 0, k8s.stderr
+    assert "id_from_hostname = true" in k8s.stdout and "replicas = 3" in k8s.stdout
+
+
+@pytest.mark.parametrize("variables,says", [
+    ({"CORRAL_SERVER_ID": 3, "ZOO_MY_ID": 2}, "CORRAL_SERVER_ID=3 and ZOO_MY_ID=2 disagree"),
+    ({"CORRAL_TICKMS": 100}, "unknown variable CORRAL_TICKMS"),
+    ({"ZOO_TICK_TIME": "fast"}, "ZOO_TICK_TIME must be an integer"),
+    ({"ZOO_MY_ID": 0}, "ZOO_MY_ID must be an integer from 1 to 255"),
+    ({"ZOO_MY_ID": 1, "ZOO_SERVERS": "server.1=zoo1:2888 server.2=zoo2:2888:3888"}, "ZOO_SERVERS: '1=zoo1:2888'"),
+    ({"ZOO_SERVERS": ZOO_SERVERS}, "needs its own id: set ZOO_MY_ID or CORRAL_SERVER_ID"),
+    ({"ZOO_MY_ID": 4, "ZOO_SERVERS": ZOO_SERVERS}, "ZOO_MY_ID=4 has no entry in ZOO_SERVERS"),
+    ({"CORRAL_DISCOVERY": "consul"}, "CORRAL_DISCOVERY must be static, dns or docker"),
+    ({"ZOO_4LW_COMMANDS_WHITELIST": "srvr,stats"}, "ZOO_4LW_COMMANDS_WHITELIST: 'stats'"),
+    ({"ZOO_STANDALONE_ENABLED": "maybe"}, "ZOO_STANDALONE_ENABLED must be true or false"),
+    ({"CORRAL_STORAGE": "etcd"}, "CORRAL_STORAGE: this image has no storage plugin 'etcd'"),
+])
+def test_wrong_settings_stop_the_start_naming_the_variable(dirs, variables, says):
+    r = entry(dirs, **variables)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert says in r.stderr, r.stderr
+
+
+def test_a_mounted_config_wins_over_the_environment(dirs):
+    port = free_port()
+    (dirs / "conf" / "corral.toml").write_text(f'[server]\nclient_address = "127.0.0.1:{port}"\n'
+                                               f'data_dir = "{dirs / "data"}"\n')
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2, CORRAL_TICK_MS=300)
+    assert r.returncode == 0, r.stderr
+    assert f"127.0.0.1:{port}" in r.stdout and "tick_ms = 2000" in r.stdout
+    assert "variables are ignored" in r.stderr
+    (dirs / "conf" / "corral.toml").unlink()
+    (dirs / "conf" / "zoo.cfg").write_text(f"clientPort={port}\ndataDir={dirs / 'data'}\ntickTime=700\n")
+    r = entry(dirs, "--print-config")
+    assert r.returncode == 0, r.stderr
+    assert "tick_ms = 700" in r.stdout
+
+
+def test_it_serves_and_stops_at_once_on_sigterm(dirs):
+    port = free_port()
+    proc = subprocess.Popen(["bash", str(ENTRYPOINT)], env=env_for(dirs, CORRAL_CLIENT_PORT=port,
+                                                                    CORRAL_ADMIN_ADDRESS=""),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if four_letter("127.0.0.1", port, "ruok", timeout=1) == "imok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("no server came up")
+        assert (dirs / "data").exists()
+        started = time.time()
+        proc.send_signal(signal.SIGTERM)  # corrald itself: the entrypoint exec'd it
+        assert proc.wait(timeout=5) == 0
+        assert time.time() - started < 1.0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
