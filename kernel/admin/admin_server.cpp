@@ -1,5 +1,7 @@
 #include "admin/admin_server.hpp"
 
+#include <charconv>
+
 #include "corral/sdk/json.hpp"
 #include "server/server.hpp"
 
@@ -8,49 +10,225 @@ namespace corral::kernel {
 namespace {
 
 constexpr size_t kMaxHead = 16 * 1024;
+constexpr size_t kMaxBody = 1024 * 1024;
 
-std::string http(int code, const char* reason, const std::string& type, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+const char* reason(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return code < 400 ? "OK" : "Error";
+  }
 }
 
 std::string json_error(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace
 
-class AdminServer::HttpConnection final : public sdk::ConnectionHandler {
- public:
-  HttpConnection(AdminServer& owner, std::shared_ptr<sdk::Connection> conn) : owner_(owner), conn_(std::move(conn)) {
-    conn_->start(this);
-  }
-  void on_data(sdk::BytesView data) override {
-    if (done_) return;
-    head_.append(data);
-    size_t end = head_.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      if (head_.size() > kMaxHead) finish(http(431, "Request Header Fields Too Large", "application/json",
-                                               json_error("request head longer than 16384 bytes")));
-      return;
+std::string http_response(int code, std::string_view content_type, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(code) + " " + reason(code) + "\r\nContent-Type: " + std::string(content_type) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else if (c == '%' && i + 2 < s.size()) {
+      int v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (ec == std::errc() && p == s.data() + i + 3) {
+        out += static_cast<char>(v);
+        i += 2;
+      } else {
+        out += c;
+      }
+    } else {
+      out += c;
     }
-    finish(owner_.respond(std::string_view(head_).substr(0, end)));
   }
-  void on_closed(const sdk::Status&) override { owner_.closed(this); }
+  return out;
+}
+
+// One client connection: reads one request (head and body), answers it
+// built-in or through a route, then closes.
+class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
+                                          public sdk::HttpResponder,
+                                          public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(AdminServer& owner, std::shared_ptr<sdk::Connection> conn) : owner_(&owner), conn_(std::move(conn)) {}
+  void begin() { conn_->start(this); }
+
+  void on_data(sdk::BytesView data) override {
+    if (state_ != State::reading) return;
+    in_.append(data);
+    if (!head_done_) {
+      size_t end = in_.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (in_.size() > kMaxHead)
+          fail(431, "request head longer than " + std::to_string(kMaxHead) + " bytes");
+        return;
+      }
+      if (!parse_head(std::string_view(in_).substr(0, end))) return;
+      head_done_ = true;
+      in_.erase(0, end + 4);
+    }
+    if (in_.size() < body_length_) return;
+    req_.body = in_.substr(0, body_length_);
+    dispatch();
+  }
+
+  void on_closed(const sdk::Status&) override { gone(); }
+
   void shutdown() {
-    done_ = true;
+    state_ = State::done;
+    owner_ = nullptr;
     conn_->close();
   }
 
- private:
-  void finish(std::string response) {
-    done_ = true;
-    conn_->send(std::move(response));
-    conn_->close();  // flushes, then closes
-    owner_.closed(this);
+  // HttpResponder
+  void respond(int status, std::string_view content_type, std::string body) override {
+    if (state_ == State::done || state_ == State::streaming) return;
+    finish(http_response(status, content_type, body));
   }
-  AdminServer& owner_;
+  void stream_start(int status, std::string_view content_type) override {
+    if (state_ == State::done || state_ == State::streaming) return;
+    state_ = State::streaming;
+    conn_->send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\nContent-Type: " +
+                std::string(content_type) + "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
+  }
+  void send(std::string data) override {
+    if (state_ == State::streaming && !data.empty()) conn_->send(std::move(data));
+  }
+  void end() override {
+    if (state_ != State::streaming) return;
+    finish("");
+  }
+  bool open() const override { return state_ != State::done; }
+  void on_gone(std::function<void()> fn) override { on_gone_ = std::move(fn); }
+
+ private:
+  enum class State { reading, waiting, streaming, done };
+
+  bool parse_head(std::string_view head) {
+    std::string_view line = head.substr(0, head.find("\r\n"));
+    size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+    if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
+      fail(400, "not an HTTP/1.x request line");
+      return false;
+    }
+    req_.method = std::string(line.substr(0, sp1));
+    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string_view query;
+    if (size_t q = target.find('?'); q != std::string_view::npos) {
+      query = target.substr(q + 1);
+      target = target.substr(0, q);
+    }
+    req_.path = url_decode(target, false);
+    while (!query.empty()) {
+      size_t amp = query.find('&');
+      std::string_view kv = query.substr(0, amp);
+      size_t eq = kv.find('=');
+      if (!kv.empty())
+        req_.query[url_decode(kv.substr(0, eq), true)] =
+            eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1), true);
+      if (amp == std::string_view::npos) break;
+      query = query.substr(amp + 1);
+    }
+    size_t at = head.find("\r\n");
+    while (at != std::string_view::npos) {
+      size_t next = head.find("\r\n", at + 2);
+      std::string_view h = head.substr(at + 2, next == std::string_view::npos ? std::string_view::npos : next - at - 2);
+      if (size_t colon = h.find(':'); colon != std::string_view::npos)
+        req_.headers[lower(trim(h.substr(0, colon)))] = std::string(trim(h.substr(colon + 1)));
+      at = next;
+    }
+    req_.remote = conn_->remote_address();
+    if (auto te = req_.headers.find("transfer-encoding"); te != req_.headers.end()) {
+      fail(501, "chunked request bodies are not supported; send Content-Length");
+      return false;
+    }
+    if (auto cl = req_.headers.find("content-length"); cl != req_.headers.end()) {
+      size_t n = 0;
+      auto [p, ec] = std::from_chars(cl->second.data(), cl->second.data() + cl->second.size(), n);
+      if (ec != std::errc() || p != cl->second.data() + cl->second.size()) {
+        fail(400, "Content-Length is not a number");
+        return false;
+      }
+      if (n > kMaxBody) {
+        fail(413, "request body larger than " + std::to_string(kMaxBody) + " bytes");
+        return false;
+      }
+      body_length_ = n;
+    }
+    return true;
+  }
+
+  void dispatch() {
+    state_ = State::waiting;
+    AdminServer* owner = owner_;
+    if (auto builtin = owner->respond_builtin(req_)) return finish(std::move(*builtin));
+    const sdk::HttpHandler* handler = owner->route(req_.path);
+    if (!handler) return fail(404, "no such path; GET /commands lists the admin commands");
+    auto self = shared_from_this();
+    (*handler)(req_, self);
+  }
+
+  void fail(int code, const std::string& why) { finish(http_response(code, "application/json", json_error(why))); }
+
+  void finish(std::string response) {
+    if (state_ == State::done) return;
+    state_ = State::done;
+    on_gone_ = nullptr;
+    if (!response.empty()) conn_->send(std::move(response));
+    conn_->close();  // flushes, then closes
+    if (owner_) owner_->closed(this);
+  }
+
+  void gone() {
+    if (state_ == State::done) return;
+    state_ = State::done;
+    if (auto fn = std::move(on_gone_)) fn();
+    if (owner_) owner_->closed(this);
+  }
+
+  AdminServer* owner_;
   std::shared_ptr<sdk::Connection> conn_;
-  std::string head_;
-  bool done_ = false;
+  std::string in_;
+  bool head_done_ = false;
+  size_t body_length_ = 0;
+  sdk::HttpRequest req_;
+  State state_ = State::reading;
+  std::function<void()> on_gone_;
 };
 
 AdminServer::AdminServer(Server& server) : server_(server) {}
@@ -58,9 +236,9 @@ AdminServer::~AdminServer() { stop(); }
 
 sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where) {
   auto l = transport.listen(where, [this](std::shared_ptr<sdk::Connection> c) {
-    auto conn = std::make_unique<HttpConnection>(*this, std::move(c));
-    HttpConnection* raw = conn.get();
-    connections_.emplace(raw, std::move(conn));
+    auto conn = std::make_shared<HttpConnection>(*this, std::move(c));
+    connections_.emplace(conn.get(), conn);
+    conn->begin();
   });
   if (!l) return {l.status().code(), "admin endpoint: " + l.status().message()};
   listener_ = std::move(l.value());
@@ -69,30 +247,55 @@ sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& w
 
 void AdminServer::stop() {
   listener_.reset();
-  for (auto& [raw, conn] : connections_) conn->shutdown();
+  auto open = std::move(connections_);
   connections_.clear();
+  for (auto& [raw, conn] : open) conn->shutdown();
+  routes_.clear();
+}
+
+sdk::Status AdminServer::add_route(std::string prefix, sdk::HttpHandler handler) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (prefix.empty() || prefix[0] != '/') return {sdk::Errc::invalid_argument, "a route starts with '/': " + prefix};
+  for (const char* builtin : {"/commands", "/metrics"})
+    if (prefix == builtin || prefix.rfind(std::string(builtin) + "/", 0) == 0)
+      return {sdk::Errc::already_exists, prefix + " is the admin endpoint's own"};
+  if (!routes_.emplace(prefix, std::move(handler)).second)
+    return {sdk::Errc::already_exists, "route " + prefix + " is taken"};
+  return {};
+}
+
+void AdminServer::remove_route(const std::string& prefix) { routes_.erase(prefix); }
+
+const sdk::HttpHandler* AdminServer::route(const std::string& path) const {
+  const sdk::HttpHandler* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [prefix, handler] : routes_) {
+    bool match = path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+                                    (prefix == "/" || path[prefix.size()] == '/'));
+    if (match && prefix.size() >= best_len) {
+      best = &handler;
+      best_len = prefix.size();
+    }
+  }
+  return best;
 }
 
 void AdminServer::closed(HttpConnection* c) {
-  // The connection may be on the stack: destroy it from the loop.
+  // The connection may be on the stack: let it go from the loop.
   auto it = connections_.find(c);
   if (it == connections_.end()) return;
-  std::shared_ptr<HttpConnection> keep(std::move(it->second));
+  std::shared_ptr<HttpConnection> keep = std::move(it->second);
   connections_.erase(it);
   server_.executor().post([keep] {});
 }
 
-std::string AdminServer::respond(std::string_view head) {
-  std::string_view line = head.substr(0, head.find("\r\n"));
-  size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0)
-    return http(400, "Bad Request", "application/json", json_error("not an HTTP/1.x request line"));
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  target = target.substr(0, target.find('?'));
-  if (method != "GET" && method != "HEAD")
-    return http(405, "Method Not Allowed", "application/json", json_error("only GET is supported"));
-  if (target == "/metrics") return http(200, "OK", "text/plain; version=0.0.4", server_.metrics_text());
+std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& req) {
+  const std::string& target = req.path;
+  bool ours = target == "/metrics" || target == "/commands" || target.rfind("/commands/", 0) == 0;
+  if (!ours) return std::nullopt;
+  if (req.method != "GET" && req.method != "HEAD")
+    return http_response(405, "application/json", json_error("only GET is supported"));
+  if (target == "/metrics") return http_response(200, "text/plain; version=0.0.4", server_.metrics_text());
   if (target == "/commands" || target == "/commands/") {
     std::string body = "{\"commands\":[";
     bool first = true;
@@ -100,15 +303,12 @@ std::string AdminServer::respond(std::string_view head) {
       body += (first ? "\"" : ",\"") + name + "\"";
       first = false;
     }
-    return http(200, "OK", "application/json", body + "]}\n");
+    return http_response(200, "application/json", body + "]}\n");
   }
-  if (target.rfind("/commands/", 0) == 0) {
-    std::string_view name = target.substr(10);
-    if (auto body = server_.admin_command(name)) return http(200, "OK", "application/json", *body);
-    return http(404, "Not Found", "application/json",
-                json_error("no command '" + std::string(name) + "'; GET /commands lists them"));
-  }
-  return http(404, "Not Found", "application/json", json_error("try /commands or /metrics"));
+  std::string_view name = std::string_view(target).substr(10);
+  if (auto body = server_.admin_command(name)) return http_response(200, "application/json", *body);
+  return http_response(404, "application/json",
+                       json_error("no command '" + std::string(name) + "'; GET /commands lists them"));
 }
 
 }  // namespace corral::kernel

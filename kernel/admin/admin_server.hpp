@@ -1,29 +1,40 @@
 // The admin endpoint: a small HTTP/1.1 server, on its own address and over
-// the transport plugin, answering ZooKeeper AdminServer-style JSON commands
-// (GET /commands, /commands/<name>) and Prometheus metrics (GET /metrics).
-// One request per connection; anything but a well-formed GET gets a 4xx.
+// the transport plugin. It answers ZooKeeper AdminServer-style JSON commands
+// (GET /commands, /commands/<name>) and Prometheus metrics (GET /metrics),
+// and routes other paths to the handlers recipes add (sdk::HttpRouter).
+// One request per connection; a malformed request gets a 4xx and closes
+// that connection only.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
+#include "corral/sdk/http.hpp"
 #include "corral/sdk/transport.hpp"
 
 namespace corral::kernel {
 
 class Server;
 
-class AdminServer {
+class AdminServer final : public sdk::HttpRouter {
  public:
   explicit AdminServer(Server& server);
-  ~AdminServer();
+  ~AdminServer() override;
+
   sdk::Status start(sdk::Transport& transport, const sdk::Endpoint& where);
   void stop();
   sdk::Endpoint endpoint() const { return listener_ ? listener_->local_endpoint() : sdk::Endpoint{}; }
 
-  // The response to one request (status line, headers and body).
-  std::string respond(std::string_view request_head);
+  // HttpRouter
+  sdk::Status add_route(std::string prefix, sdk::HttpHandler handler) override;
+  void remove_route(const std::string& prefix) override;
+
+  // The built-in answer to a request (status line, headers and body), or
+  // nullopt when a recipe's route takes it.
+  std::optional<std::string> respond_builtin(const sdk::HttpRequest& request);
+  const sdk::HttpHandler* route(const std::string& path) const;
 
  private:
   class HttpConnection;
@@ -31,7 +42,13 @@ class AdminServer {
 
   Server& server_;
   std::unique_ptr<sdk::Listener> listener_;
-  std::unordered_map<HttpConnection*, std::unique_ptr<HttpConnection>> connections_;
+  std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> connections_;
+  std::map<std::string, sdk::HttpHandler> routes_;
 };
+
+// "HTTP/1.1 <code> <reason>" plus headers and body, closing the connection.
+std::string http_response(int code, std::string_view content_type, const std::string& body);
+// Percent-decoding for paths and query strings ('+' is a space in queries).
+std::string url_decode(std::string_view s, bool plus_is_space);
 
 }  // namespace corral::kernel

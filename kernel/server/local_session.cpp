@@ -16,7 +16,7 @@ using proto::OpCode;
 
 namespace {
 
-struct SessionState {
+struct SessionState : std::enable_shared_from_this<SessionState> {
   Server* server = nullptr;
   Channel* channel = nullptr;  // null once closed
   int64_t session_id = 0;
@@ -24,6 +24,7 @@ struct SessionState {
   int32_t next_xid = 1;
   bool connected = false;
   bool close_requested = false;
+  bool drain_posted = false;
   std::string in;
   struct Call {
     int32_t type;
@@ -34,6 +35,7 @@ struct SessionState {
   std::unique_ptr<sdk::Executor::Timer> ping_timer;
 
   void deliver(sdk::BytesView bytes);
+  void drain();
   void handle_frame(sdk::BytesView frame);
   void lost();
 };
@@ -60,13 +62,25 @@ class InProcessLink final : public ChannelLink {
 
 void SessionState::deliver(sdk::BytesView bytes) {
   in.append(bytes);
+  // Replies reach the recipe from the loop, never from inside the channel
+  // that is still sending them: a callback may issue the next request at once.
+  if (drain_posted) return;
+  drain_posted = true;
+  server->executor().post([weak = weak_from_this()] {
+    if (auto s = weak.lock()) s->drain();
+  });
+}
+
+void SessionState::drain() {
+  drain_posted = false;
   size_t pos = 0;
   while (in.size() - pos >= 4) {
     JuteReader r(std::string_view(in).substr(pos, 4));
     size_t len = static_cast<size_t>(r.read_int());
     if (in.size() - pos - 4 < len) break;
-    handle_frame(std::string_view(in).substr(pos + 4, len));
+    std::string frame = in.substr(pos + 4, len);
     pos += 4 + len;
+    handle_frame(frame);
   }
   in.erase(0, pos);
 }
@@ -161,6 +175,9 @@ class LocalSession final : public sdk::TreeSession {
   }
   void get_children(std::string_view path, bool watch, sdk::TreeCallback done) override {
     path_watch(OpCode::get_children2, path, watch, std::move(done));
+  }
+  void sync(std::string_view path, sdk::TreeCallback done) override {
+    call(OpCode::sync, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
   }
   void close() override {
     if (!s_->channel || s_->close_requested) return;

@@ -339,6 +339,8 @@ void Server::stop() {
   channels_.clear();
 }
 
+sdk::HttpRouter* Server::http() { return admin_.get(); }
+
 sdk::Endpoint Server::admin_endpoint() const { return admin_ ? admin_->endpoint() : sdk::Endpoint{}; }
 
 sdk::Endpoint Server::client_endpoint() const {

@@ -133,6 +133,7 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
                                                                sdk::WatchCallback on_event) override;
   sdk::Role role() const override;
   sdk::Zxid last_applied() const override { return state_machine_.last_applied(); }
+  sdk::HttpRouter* http() override;
 
  private:
   // ---- ConsensusHost ----

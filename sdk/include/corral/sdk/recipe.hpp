@@ -14,6 +14,7 @@
 #include "corral/proto/records.hpp"
 #include "corral/proto/response.hpp"
 #include "corral/sdk/consensus.hpp"
+#include "corral/sdk/http.hpp"
 #include "corral/sdk/plugin.hpp"
 
 namespace corral::sdk {
@@ -43,6 +44,9 @@ class TreeSession {
   virtual void get_data(std::string_view path, bool watch, TreeCallback done) = 0;
   virtual void exists(std::string_view path, bool watch, TreeCallback done) = 0;
   virtual void get_children(std::string_view path, bool watch, TreeCallback done) = 0;
+  // ZooKeeper's sync: once `done` runs, reads see every write the leader
+  // committed before the sync (a follower catches up first).
+  virtual void sync(std::string_view path, TreeCallback done) = 0;
   // Ends the session now (its ephemerals are deleted). Idempotent.
   virtual void close() = 0;
 };
@@ -59,6 +63,8 @@ class RecipeHost {
   virtual Role role() const = 0;
   // The zxid of the last change applied on this server.
   virtual Zxid last_applied() const = 0;
+  // Routes on the server's admin HTTP endpoint; null when it is off.
+  virtual HttpRouter* http() = 0;
 };
 
 class Recipe : public Plugin {
