@@ -245,6 +245,12 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
       echo "ordinal_base = ${CORRAL_ORDINAL_BASE:-0}"
     fi
   fi
+  if [ "$discovery" = docker ] && [[ ",${CORRAL_RECIPES-}," == *,service-registry,* ]]; then
+    # Registrator-style: running containers labelled corral.service are
+    # registered while they run.
+    echo "[recipe.service-registry]"
+    echo "docker_socket = $(quote "${CORRAL_DOCKER_SOCKET:-/var/run/docker.sock}")"
+  fi
   if [ "$discovery" = docker ]; then
     echo "[discovery.docker]"
     echo "socket = $(quote "${CORRAL_DOCKER_SOCKET:-/var/run/docker.sock}")"

@@ -1,6 +1,7 @@
 """Corral's image and compose ensembles on a real Docker engine: bundles,
 a user's plugin mounted at run time, SIGTERM, and 3-node ensembles found by
 dns and by docker discovery surviving the loss and return of their leader."""
+import json
 import os
 import re
 import subprocess
@@ -189,18 +190,45 @@ def test_a_compose_ensemble_with_dns_discovery(full_image):
         compose.run("down", "-v", "-t", "5", check=False)
 
 
-def test_a_compose_ensemble_with_docker_discovery(full_image):
+def registry_view(admin_port, service):
+    r = subprocess.run(["curl", "-sS", "--max-time", "5",
+                        f"http://127.0.0.1:{admin_port}/v1/registry/services/{service}?consistent"],
+                       capture_output=True, text=True, timeout=10)
+    return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+
+def test_a_compose_ensemble_with_docker_discovery(full_image, base_image):
     ports = [free_port() for _ in range(3)]
+    admin = [free_port() for _ in range(3)]
     gid = os.stat("/var/run/docker.sock").st_gid
     compose = Compose("docker-compose.docker-discovery.yml", f"corraldock{os.getpid()}",
                       {"CORRAL_IMAGE": full_image, "DOCKER_GID": str(gid),
-                       **{f"CORRAL_PORT_{i + 1}": str(p) for i, p in enumerate(ports)}})
+                       **{f"CORRAL_PORT_{i + 1}": str(p) for i, p in enumerate(ports)},
+                       **{f"CORRAL_ADMIN_PORT_{i + 1}": str(p) for i, p in enumerate(admin)}})
     try:
         # All at once: the time from `up` to a healthy ensemble.
         exercise_ensemble(compose, ["node1", "node2", "node3"], ports, "docker", time.time())
         logs = docker("logs", compose.container("node1")).stderr
         assert re.search(r"this is container \S+, server 1 of ensemble \"demo\"", logs), logs
         assert "discovery.docker named the ensemble" in logs, logs
+        # Registrator-style: a labelled container is an instance while it runs,
+        # on every node's registry.
+        web = f"corral-web-{os.getpid()}"
+        docker("run", "-d", "--name", web, "--label", "corral.service=web", "--label", "corral.service-port=80",
+               base_image, "sleep", "600")
+        try:
+            ip = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", web).stdout.strip()
+            started = time.time()
+            view = wait_for(lambda: (v := registry_view(admin[1], "web")) and v["instances"] and v, 30,
+                            "the container registered")
+            record("container_registered_seconds", round(time.time() - started, 2))
+            assert [(i["id"], i["address"], i["port"]) for i in view["instances"]] == [(web, ip, 80)], view
+            assert [i["id"] for i in registry_view(admin[2], "web")["instances"]] == [web]
+            docker("stop", "-t", "1", web)
+            wait_for(lambda: (v := registry_view(admin[0], "web")) and v["instances"] == [], 30,
+                     "the stopped container deregistered")
+        finally:
+            docker("rm", "-f", web, check=False)
     except Exception:
         print(compose.logs()[-20000:])
         raise

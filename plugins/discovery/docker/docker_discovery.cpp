@@ -33,98 +33,12 @@
 #include "corral/sdk/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "docker_api.hpp"
+#include "docker_client.hpp"
 
 namespace corral::docker_discovery {
 
 using sdk::Errc;
 using sdk::Status;
-using local = boost::asio::local::stream_protocol;
-
-constexpr size_t kMaxResponse = 64u << 20;
-
-// One HTTP request on a fresh connection to the engine's socket.
-// `on_data`, when set, receives the body as it streams (events); otherwise
-// `done` gets the whole response once the engine closes the connection.
-class Request : public std::enable_shared_from_this<Request> {
- public:
-  using Done = std::function<void(sdk::Result<HttpResponse>)>;
-  Request(boost::asio::io_context& io, std::string socket_path, std::string path)
-      : socket_(io), socket_path_(std::move(socket_path)), path_(std::move(path)) {}
-
-  void start(Done done, std::function<void(std::string_view)> on_data = nullptr) {
-    done_ = std::move(done);
-    on_data_ = std::move(on_data);
-    request_ = http_get(path_);
-    auto self = shared_from_this();
-    socket_.async_connect(local::endpoint(socket_path_), [self](const boost::system::error_code& ec) {
-      if (ec) return self->finish(Status(Errc::unavailable, "connect " + self->socket_path_ + ": " + ec.message()));
-      boost::asio::async_write(self->socket_, boost::asio::buffer(self->request_),
-                               [self](const boost::system::error_code& wec, size_t) {
-                                 if (wec) return self->finish(Status(Errc::io_error, "write: " + wec.message()));
-                                 self->read();
-                               });
-    });
-  }
-
-  void cancel() {
-    done_ = nullptr;
-    on_data_ = nullptr;
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-  }
-
- private:
-  void read() {
-    auto self = shared_from_this();
-    socket_.async_read_some(boost::asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
-      if (n) self->received(std::string_view(self->buf_, n));
-      if (ec == boost::asio::error::eof) return self->finish(parse_http_response(self->raw_));
-      if (ec) return self->finish(Status(Errc::io_error, "read: " + ec.message()));
-      if (self->raw_.size() > kMaxResponse) return self->finish(Status(Errc::corrupt, "response larger than 64 MiB"));
-      self->read();
-    });
-  }
-
-  void received(std::string_view data) {
-    if (!on_data_) {
-      raw_.append(data);
-      return;
-    }
-    if (!headers_done_) {
-      raw_.append(data);
-      size_t end = raw_.find("\r\n\r\n");
-      if (end == std::string::npos) return;
-      auto head = parse_http_response(std::string_view(raw_).substr(0, end + 4));
-      if (!head || head->status != 200) {
-        return finish(head ? sdk::Result<HttpResponse>(Status(Errc::unavailable, "HTTP " + std::to_string(head->status)))
-                           : head);
-      }
-      headers_done_ = true;
-      std::string rest = raw_.substr(end + 4);
-      raw_.clear();
-      if (!rest.empty() && on_data_) on_data_(rest);
-      return;
-    }
-    on_data_(data);
-  }
-
-  void finish(sdk::Result<HttpResponse> r) {
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    if (auto done = std::move(done_)) {
-      done_ = nullptr;
-      on_data_ = nullptr;
-      done(std::move(r));
-    }
-  }
-
-  local::socket socket_;
-  std::string socket_path_, path_, request_, raw_;
-  char buf_[16384];
-  bool headers_done_ = false;
-  Done done_;
-  std::function<void(std::string_view)> on_data_;
-};
 
 class DockerDiscovery final : public sdk::Discovery {
  public:
@@ -177,9 +91,9 @@ class DockerDiscovery final : public sdk::Discovery {
   ~DockerDiscovery() override { stop(); }
 
  private:
-  void get(const std::string& path, Request::Done done, std::function<void(std::string_view)> on_data = nullptr) {
-    auto r = std::make_shared<Request>(host_->executor().io_context(), socket_, path);
-    std::erase_if(requests_, [](const std::weak_ptr<Request>& w) { return w.expired(); });
+  void get(const std::string& path, DockerRequest::Done done, std::function<void(std::string_view)> on_data = nullptr) {
+    auto r = std::make_shared<DockerRequest>(host_->executor().io_context(), socket_, path);
+    std::erase_if(requests_, [](const std::weak_ptr<DockerRequest>& w) { return w.expired(); });
     requests_.push_back(r);
     std::shared_ptr<bool> alive = alive_;
     r->start(
@@ -366,7 +280,7 @@ class DockerDiscovery final : public sdk::Discovery {
   std::set<sdk::ServerId> gone_;
   std::set<std::string> warned_;
   std::string last_problem_, last_wait_, pending_events_;
-  std::vector<std::weak_ptr<Request>> requests_;
+  std::vector<std::weak_ptr<DockerRequest>> requests_;
   std::unique_ptr<sdk::Executor::Timer> timer_, events_timer_, relist_soon_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

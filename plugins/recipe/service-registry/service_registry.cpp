@@ -40,6 +40,7 @@
 #include "corral/sdk/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
+#include "docker_client.hpp"
 #include "registry_core.hpp"
 
 namespace corral::registry {
@@ -54,6 +55,12 @@ using sdk::Status;
 using Responder = std::shared_ptr<HttpResponder>;
 
 namespace {
+
+// The labels a container carries to be registered while it runs.
+constexpr const char* kServiceLabel = "corral.service";
+constexpr const char* kServicePortLabel = "corral.service-port";
+constexpr const char* kServiceIdLabel = "corral.service-id";            // default: the container's name
+constexpr const char* kServiceAddressLabel = "corral.service-address";  // default: its network address
 
 std::string error_json(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
 
@@ -98,11 +105,12 @@ class ServiceRegistry final : public sdk::Recipe {
     const sdk::ConfigTable& cfg = host.config();
     static const std::set<std::string> kKeys = {"base_path", "http_prefix", "default_ttl_ms", "min_ttl_ms",
                                                 "max_ttl_ms", "max_payload_bytes", "dns_address", "dns_domain",
-                                                "dns_ttl_s"};
+                                                "dns_ttl_s", "docker_socket", "docker_interval_ms", "docker_network"};
     for (const auto& key : cfg.keys())
       if (!kKeys.count(key))
         return cfg.invalid(key, "one of base_path, http_prefix, default_ttl_ms, min_ttl_ms, max_ttl_ms, "
-                                "max_payload_bytes, dns_address, dns_domain, dns_ttl_s");
+                                "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, docker_socket, "
+                                "docker_interval_ms, docker_network");
     auto str = [&](const char* key, const char* def, std::string& out) -> Status {
       auto v = cfg.get_string(key, def);
       if (!v) return v.status();
@@ -119,6 +127,8 @@ class ServiceRegistry final : public sdk::Recipe {
     };
     for (Status st : {str("base_path", "/services", base_), str("http_prefix", "/v1/registry", prefix_),
                       str("dns_address", "", dns_address_), str("dns_domain", "corral", dns_domain_),
+                      str("docker_socket", "", docker_socket_), str("docker_network", "", docker_network_),
+                      num("docker_interval_ms", 2000, 100, 600000, docker_interval_ms_),
                       num("default_ttl_ms", 30000, 1, 86400000, default_ttl_ms_),
                       num("min_ttl_ms", 1000, 1, 86400000, min_ttl_ms_),
                       num("max_ttl_ms", 3600000, 1, 86400000, max_ttl_ms_),
@@ -159,6 +169,12 @@ class ServiceRegistry final : public sdk::Recipe {
       st = start_dns();
       if (!st) return st;
     }
+    if (!docker_socket_.empty()) {
+      host_->logger().info("registering running containers labelled " + std::string(kServiceLabel) +
+                           " (engine at " + docker_socket_ + ") while this server leads");
+      follow_docker_events();
+      docker_tick();
+    }
     std::string dns;
     if (dns_) {
       auto ep = dns_->local_endpoint();
@@ -193,6 +209,11 @@ class ServiceRegistry final : public sdk::Recipe {
     }
     ping_timer_.reset();
     reopen_timer_.reset();
+    docker_timer_.reset();
+    docker_soon_.reset();
+    for (auto& w : docker_requests_)
+      if (auto p = w.lock()) p->cancel();
+    docker_requests_.clear();
   }
 
   ~ServiceRegistry() override { *alive_ = false; }
@@ -540,7 +561,10 @@ class ServiceRegistry final : public sdk::Recipe {
     reg.ttl_ms = ttl_ms;
     arm(k);
     if (!reg.session) {
-      auto s = recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(ttl_ms, 1, INT32_MAX)),
+      // The session outlives this server by its timeout: a TTL's, or the
+      // default TTL for a container's registration.
+      int64_t timeout = ttl_ms > 0 ? ttl_ms : default_ttl_ms_;
+      auto s = recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
                                       [](const proto::WatcherEvent&) {});
       if (!s) {
         regs_.erase(k);
@@ -609,6 +633,10 @@ class ServiceRegistry final : public sdk::Recipe {
   // The TTL timer: when it fires, the registration lapses.
   void arm(const std::string& k) {
     Registration& reg = regs_[k];
+    if (reg.ttl_ms <= 0) {  // a container's: held while the container runs
+      reg.timer.reset();
+      return;
+    }
     reg.timer = host_->executor().schedule(std::chrono::milliseconds(reg.ttl_ms), [this, k] {
       auto it = regs_.find(k);
       if (it == regs_.end()) return;
@@ -766,6 +794,116 @@ class ServiceRegistry final : public sdk::Recipe {
     });
   }
 
+  // ---------------------------------------------------------------- containers
+  // Registrator-style: running containers labelled corral.service=NAME and
+  // corral.service-port=PORT are instances while they run. The leader (or a
+  // standalone server) keeps them, so that one server owns each.
+  void docker_get(const std::string& path, docker_discovery::DockerRequest::Done done,
+                  std::function<void(std::string_view)> on_data = nullptr) {
+    auto r = std::make_shared<docker_discovery::DockerRequest>(host_->executor().io_context(), docker_socket_, path);
+    std::erase_if(docker_requests_, [](const auto& w) { return w.expired(); });
+    docker_requests_.push_back(r);
+    r->start([alive = alive_, done = std::move(done)](sdk::Result<docker_discovery::HttpResponse> resp) {
+      if (*alive) done(std::move(resp));
+    }, std::move(on_data));
+  }
+
+  void docker_tick() {
+    docker_timer_ = host_->executor().schedule(std::chrono::milliseconds(docker_interval_ms_), [this] { docker_tick(); });
+    bool leads = recipes_->role() == sdk::Role::leading || recipes_->role() == sdk::Role::standalone;
+    if (!leads) {
+      // Another server keeps them; let go of any this one held.
+      for (const auto& k : containers_) release(k);
+      containers_.clear();
+      return;
+    }
+    std::string filters = docker_discovery::url_encode("{\"label\":[\"" + std::string(kServiceLabel) + "\"]}");
+    docker_get("/containers/json?filters=" + filters, [this](sdk::Result<docker_discovery::HttpResponse> r) {
+      if (!r || r->status != 200) {
+        std::string why = r ? "HTTP " + std::to_string(r->status) : r.status().message();
+        if (why != docker_problem_) host_->logger().warn("listing containers failed: " + why + "; retrying");
+        docker_problem_ = why;
+        return;
+      }
+      docker_problem_.clear();
+      auto list = docker_discovery::parse_container_list(r->body);
+      if (!list) return host_->logger().warn(list.status().message());
+      std::set<std::string> running;
+      for (const auto& c : list.value()) {
+        auto label = [&](const char* key) {
+          auto it = c.labels.find(key);
+          return it == c.labels.end() ? std::string() : it->second;
+        };
+        std::string svc = label(kServiceLabel), port = label(kServicePortLabel);
+        std::string id = label(kServiceIdLabel);
+        if (id.empty()) id = c.name.empty() ? c.id.substr(0, 12) : c.name;
+        std::string address = label(kServiceAddressLabel);
+        if (address.empty()) {
+          auto net = docker_network_.empty() ? c.networks.begin() : c.networks.find(docker_network_);
+          if (net != c.networks.end()) address = net->second;
+        }
+        std::string who = "container " + (c.name.empty() ? c.id.substr(0, 12) : c.name);
+        auto body = address.empty() ? sdk::Result<JsonValue>(Status(sdk::Errc::invalid_argument, "it has no address"))
+                                    : instance_document(svc, id, "{\"address\":" + sdk::json_quote(address) +
+                                                                     ",\"port\":" + (port.empty() ? "null" : port) + "}",
+                                                        host_->clock().wall_ms());
+        if (!valid_name(svc) || !valid_name(id) || !body) {
+          std::string why = !valid_name(svc) ? "\"" + svc + "\" is not a service name"
+                            : !valid_name(id) ? "\"" + id + "\" is not an instance id"
+                                              : body.status().message() + " (label " + kServicePortLabel + ")";
+          if (docker_warned_.insert(who + why).second) host_->logger().warn(who + " is not registered: " + why);
+          continue;
+        }
+        std::string k = key(svc, id);
+        running.insert(k);
+        if (containers_.count(k) && regs_.count(k)) continue;
+        containers_.insert(k);
+        host_->logger().info("registering " + who + " as " + k + " at " + address + ":" + port);
+        hold(svc, id, body->dump(), 0, [this, k](Err e, const std::string&) {
+          if (e != Err::ok) {
+            host_->logger().warn("registering " + k + " failed: " + err_name(e) + "; retrying");
+            containers_.erase(k);
+          }
+        });
+      }
+      std::vector<std::string> gone;
+      for (const auto& k : containers_)
+        if (!running.count(k)) gone.push_back(k);
+      for (const auto& k : gone) {
+        host_->logger().info("deregistering " + k + ": its container stopped");
+        release(k);
+        containers_.erase(k);
+      }
+    });
+  }
+
+  // Closes a container registration's session: its ephemeral goes with it.
+  void release(const std::string& k) {
+    auto it = regs_.find(k);
+    if (it == regs_.end()) return;
+    if (it->second.session) it->second.session->close();
+    regs_.erase(it);
+    m_local_->set(static_cast<int64_t>(regs_.size()));
+  }
+
+  // Container events make the next look come at once.
+  void follow_docker_events() {
+    std::string filters = docker_discovery::url_encode("{\"type\":[\"container\"],\"label\":[\"" +
+                                                       std::string(kServiceLabel) + "\"]}");
+    docker_get(
+        "/events?filters=" + filters,
+        [this](sdk::Result<docker_discovery::HttpResponse>) {
+          docker_events_timer_ = host_->executor().schedule(std::chrono::milliseconds(1000), [this] { follow_docker_events(); });
+        },
+        [this, alive = alive_](std::string_view data) {
+          if (!*alive || data.find('\n') == std::string_view::npos || docker_soon_) return;
+          docker_soon_ = host_->executor().schedule(std::chrono::milliseconds(100), [this] {
+            docker_soon_.reset();
+            docker_tick();
+          });
+        });
+  }
+
   // ---------------------------------------------------------------- members
   sdk::PluginHost* host_ = nullptr;
   sdk::RecipeHost* recipes_ = nullptr;
@@ -776,7 +914,12 @@ class ServiceRegistry final : public sdk::Recipe {
   std::map<std::string, Registration> regs_;
   std::map<std::string, View> views_;
   uint64_t serial_ = 0;
-  std::unique_ptr<sdk::Executor::Timer> ping_timer_, reopen_timer_;
+  std::unique_ptr<sdk::Executor::Timer> ping_timer_, reopen_timer_, docker_timer_, docker_soon_, docker_events_timer_;
+  std::string docker_socket_, docker_network_, docker_problem_;
+  int64_t docker_interval_ms_ = 2000;
+  std::set<std::string> containers_;  // registrations this server keeps for containers
+  std::set<std::string> docker_warned_;
+  std::vector<std::weak_ptr<docker_discovery::DockerRequest>> docker_requests_;
   std::unique_ptr<boost::asio::ip::udp::socket> dns_;
   char dns_buf_[1500];
   boost::asio::ip::udp::endpoint dns_peer_;
