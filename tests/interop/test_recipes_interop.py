@@ -1,0 +1,154 @@
+"""The SDK's C++ client recipes (sdk/include/corral/client/recipes.hpp) and
+Apache Curator's (Debian's libcurator-*-java) on the same paths: a C++ Mutex
+and an InterProcessMutex exclude each other, a C++ LeaderLatch and Curator's
+elect one leader between them, SharedCount, DistributedBarrier and
+ServiceDiscovery see each other's changes. Both ways, on a real server."""
+import os
+import queue
+import subprocess
+import threading
+import time
+
+import pytest
+
+from servers import REPO
+from test_curator import HERE, classpath
+
+CHECK = os.environ.get("CORRAL_RECIPES_CHECK", str(REPO / "build" / "tests" / "recipes-check"))
+
+
+@pytest.fixture(scope="module")
+def java(tmp_path_factory):
+    out = tmp_path_factory.mktemp("recipes-peer")
+    r = subprocess.run(["javac", "-cp", classpath(), "-d", str(out), str(HERE / "RecipesPeer.java")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+class Proc:
+    """A peer speaking the line protocol; lines arrive on a queue."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def expect(self, want, timeout=20):
+        got = self.lines.get(timeout=timeout)
+        assert got == want, (got, want, self.p.stderr.read() if got is None else "")
+
+    def quiet(self, seconds):
+        """Nothing printed for `seconds`."""
+        try:
+            got = self.lines.get(timeout=seconds)
+        except queue.Empty:
+            return
+        raise AssertionError(f"unexpected {got!r}")
+
+    def send(self, line="go"):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def done(self):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        assert self.p.wait(timeout=60) == 0, self.p.stderr.read()[-3000:]
+
+
+def cpp(hosts, *args):
+    return Proc([CHECK, hosts, *args])
+
+
+def curator(java, hosts, *args):
+    return Proc(["java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", classpath([str(java)]),
+                 "RecipesPeer", hosts, *args])
+
+
+def test_a_cpp_mutex_and_curators_exclude_each_other(java, server):
+    path = f"/locks/m{time.time_ns()}"
+    j = curator(java, server.hosts, "mutex", path)
+    j.expect("acquired", 60)
+    c = cpp(server.hosts, "mutex", path)
+    c.quiet(1.5)             # Curator holds it
+    j.send()
+    j.expect("released")
+    c.expect("acquired")      # now ours
+    j2 = curator(java, server.hosts, "mutex", path)
+    j2.quiet(3)
+    c.send()
+    c.expect("released")
+    j2.expect("acquired", 30)
+    j2.send()
+    j2.expect("released")
+    for p in (j, c, j2):
+        p.done()
+
+
+def test_a_cpp_latch_and_curators_elect_one_leader(java, server):
+    path = f"/latches/l{time.time_ns()}"
+    c = cpp(server.hosts, "latch", path, "cpp")
+    c.expect("leader")
+    j = curator(java, server.hosts, "latch", path, "java")
+    j.quiet(3)                # Curator's latch is not leader while ours leads
+    c.send("close")
+    j.expect("leader", 30)
+    c.done()
+    j.send("close")
+    j.done()
+
+
+def test_shared_count_and_barrier(java, server):
+    path = f"/counts/c{time.time_ns()}"
+    a = cpp(server.hosts, "count-add", path, "5")
+    a.expect("5")
+    a.done()
+    b = curator(java, server.hosts, "count-add", path, "3")
+    b.expect("8", 60)
+    b.done()
+    g = cpp(server.hosts, "count-get", path)
+    g.expect("8")
+    g.done()
+
+    barrier = f"/barriers/b{time.time_ns()}"
+    j = curator(java, server.hosts, "barrier", barrier)
+    j.expect("set", 60)
+    c = cpp(server.hosts, "barrier-wait", barrier)
+    c.expect("waiting")
+    c.quiet(1.5)
+    j.send()
+    j.expect("removed")
+    c.expect("passed")
+    c.done()
+    j.done()
+
+
+def test_service_discovery_both_ways(java, server):
+    base = f"/sd{time.time_ns()}"
+    c = cpp(server.hosts, "register", base, "api", "from-cpp", "10.7.0.1", "8080")
+    c.expect("registered")
+    q = curator(java, server.hosts, "instances", base, "api")
+    q.expect("from-cpp 10.7.0.1 8080", 60)
+    q.expect("done")
+    q.done()
+    j = curator(java, server.hosts, "register", base, "web", "from-java", "10.7.0.2", "9090")
+    j.expect("registered", 60)
+    r = cpp(server.hosts, "instances", base, "web")
+    r.expect("from-java 10.7.0.2 9090")
+    r.expect("done")
+    r.done()
+    j.send()
+    j.done()
+    c.done()
+    # The C++ registration was ephemeral: gone with its session.
+    r = cpp(server.hosts, "instances", base, "api")
+    r.expect("done")
+    r.done()
