@@ -5,6 +5,17 @@ import java.util.concurrent.TimeUnit;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.queue.DistributedQueue;
+import org.apache.curator.framework.recipes.queue.QueueBuilder;
+import org.apache.curator.framework.recipes.queue.QueueConsumer;
+import org.apache.curator.framework.recipes.queue.QueueSerializer;
+import org.apache.curator.framework.state.ConnectionState;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CountDownLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
@@ -19,6 +30,11 @@ import org.apache.curator.x.discovery.ServiceInstance;
 // protocol: RecipesPeer HOSTS COMMAND ARGS...
 public class RecipesPeer {
     static void say(String s) { System.out.println(s); System.out.flush(); }
+
+    static final QueueSerializer<String> STRINGS = new QueueSerializer<String>() {
+        public byte[] serialize(String item) { return item.getBytes(StandardCharsets.UTF_8); }
+        public String deserialize(byte[] bytes) { return new String(bytes, StandardCharsets.UTF_8); }
+    };
 
     public static void main(String[] a) throws Exception {
         CuratorFramework c = CuratorFrameworkFactory.newClient(a[0], 30000, 10000, new ExponentialBackoffRetry(200, 10));
@@ -90,6 +106,67 @@ public class RecipesPeer {
                     say(i.getId() + " " + i.getAddress() + " " + i.getPort());
                 say("done");
                 sd.close();
+                break;
+            }
+            case "rwlock": {
+                InterProcessReadWriteLock rw = new InterProcessReadWriteLock(c, a[2]);
+                InterProcessMutex m = a[3].equals("write") ? rw.writeLock() : rw.readLock();
+                m.acquire();
+                say("acquired");
+                in.readLine();
+                m.release();
+                say("released");
+                break;
+            }
+            case "semaphore": {
+                InterProcessSemaphoreV2 s = new InterProcessSemaphoreV2(c, a[2], Integer.parseInt(a[3]));
+                Lease lease = s.acquire();
+                say("acquired");
+                in.readLine();
+                s.returnLease(lease);
+                say("released");
+                break;
+            }
+            case "double-barrier": {
+                DistributedDoubleBarrier b = new DistributedDoubleBarrier(c, a[2], Integer.parseInt(a[3]));
+                b.enter();
+                say("entered");
+                in.readLine();
+                b.leave();
+                say("left");
+                break;
+            }
+            case "queue-put": {
+                DistributedQueue<String> q = QueueBuilder.builder(c, null, STRINGS, a[2]).buildQueue();
+                q.start();
+                q.put(a[3]);
+                say("put");
+                q.close();
+                break;
+            }
+            case "queue-take": {
+                CountDownLatch got = new CountDownLatch(1);
+                QueueConsumer<String> consumer = new QueueConsumer<String>() {
+                    public void consumeMessage(String m) { if (got.getCount() > 0) { say(m); got.countDown(); } }
+                    public void stateChanged(CuratorFramework f, ConnectionState s) {}
+                };
+                DistributedQueue<String> q = QueueBuilder.builder(c, consumer, STRINGS, a[2]).buildQueue();
+                q.start();
+                got.await(60, TimeUnit.SECONDS);
+                q.close();
+                break;
+            }
+            case "write": {
+                if (c.checkExists().forPath(a[2]) == null)
+                    c.create().creatingParentsIfNeeded().forPath(a[2], a[3].getBytes(StandardCharsets.UTF_8));
+                else
+                    c.setData().forPath(a[2], a[3].getBytes(StandardCharsets.UTF_8));
+                say("written");
+                break;
+            }
+            case "delete": {
+                c.delete().deletingChildrenIfNeeded().forPath(a[2]);
+                say("deleted");
                 break;
             }
             default:

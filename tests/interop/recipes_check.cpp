@@ -9,6 +9,12 @@
 //   recipes-check HOSTS barrier-wait PATH       passed
 //   recipes-check HOSTS register BASE NAME ID ADDRESS PORT   registered ... (stdin EOF) ends
 //   recipes-check HOSTS instances BASE NAME     "<id> <address> <port>" lines, then done
+//   recipes-check HOSTS rwlock PATH read|write  acquired ... (stdin) ... released
+//   recipes-check HOSTS semaphore PATH MAX      acquired ... (stdin) ... released
+//   recipes-check HOSTS double-barrier PATH N   entered ... (stdin) ... left
+//   recipes-check HOSTS queue-put PATH ITEM     put
+//   recipes-check HOSTS queue-take PATH         the item
+//   recipes-check HOSTS treecache PATH          ready, then "added|updated|removed PATH [DATA]"; stdin EOF ends
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -77,7 +83,13 @@ int main(int argc, char** argv) {
   std::unique_ptr<recipes::SharedCount> count;
   std::unique_ptr<recipes::Barrier> barrier;
   std::unique_ptr<recipes::ServiceDiscovery> sd;
+  std::unique_ptr<recipes::ReadWriteLock> rwlock;
+  std::unique_ptr<recipes::Semaphore> semaphore;
+  std::unique_ptr<recipes::DoubleBarrier> dbarrier;
+  std::unique_ptr<recipes::Queue> queue;
+  std::unique_ptr<recipes::TreeCache> cache;
   std::unique_ptr<StdinLines> input;
+  bool acted = false;  // the first line (or end of input) lets go; later ones are ignored
   recipes::ServiceInstance instance;
   auto finish = [&] { c.close([&] { io.stop(); }); };
 
@@ -101,6 +113,7 @@ int main(int argc, char** argv) {
       latch = std::make_unique<recipes::LeaderLatch>(hub, args[0], args[1]);
       latch->start([](bool leader) { say(leader ? "leader" : "follower"); }, [&](const sdk::Status& s) { check(s); });
       input = std::make_unique<StdinLines>(io, [&](std::optional<std::string>) {
+        if (std::exchange(acted, true)) return;
         latch->close([&](const sdk::Status&) { finish(); });
       });
     } else if (cmd == "count-add" && args.size() == 2) {
@@ -150,6 +163,80 @@ int main(int argc, char** argv) {
         say("done");
         finish();
       });
+    } else if (cmd == "rwlock" && args.size() == 2) {
+      rwlock = std::make_unique<recipes::ReadWriteLock>(hub, args[0]);
+      auto got = [&](const sdk::Status& a) {
+        check(a);
+        say("acquired");
+        input = std::make_unique<StdinLines>(io, [&](std::optional<std::string>) {
+          if (std::exchange(acted, true)) return;
+          rwlock->release([&](const sdk::Status& r) {
+            check(r);
+            say("released");
+            finish();
+          });
+        });
+      };
+      if (args[1] == "write") rwlock->acquire_write(got);
+      else rwlock->acquire_read(got);
+    } else if (cmd == "semaphore" && args.size() == 2) {
+      semaphore = std::make_unique<recipes::Semaphore>(hub, args[0], std::stoi(args[1]));
+      semaphore->acquire([&](const sdk::Status& a) {
+        check(a);
+        say("acquired");
+        input = std::make_unique<StdinLines>(io, [&](std::optional<std::string>) {
+          if (std::exchange(acted, true)) return;
+          semaphore->release([&](const sdk::Status& r) {
+            check(r);
+            say("released");
+            finish();
+          });
+        });
+      });
+    } else if (cmd == "double-barrier" && args.size() == 2) {
+      dbarrier = std::make_unique<recipes::DoubleBarrier>(hub, args[0], std::stoi(args[1]));
+      dbarrier->enter([&](const sdk::Status& e) {
+        check(e);
+        say("entered");
+        input = std::make_unique<StdinLines>(io, [&](std::optional<std::string>) {
+          if (std::exchange(acted, true)) return;
+          dbarrier->leave([&](const sdk::Status& l) {
+            check(l);
+            say("left");
+            finish();
+          });
+        });
+      });
+    } else if (cmd == "queue-put" && args.size() == 2) {
+      queue = std::make_unique<recipes::Queue>(hub, args[0]);
+      queue->put(args[1], [&](const sdk::Status& p) {
+        check(p);
+        say("put");
+        finish();
+      });
+    } else if (cmd == "queue-take" && args.size() == 1) {
+      queue = std::make_unique<recipes::Queue>(hub, args[0]);
+      queue->take([&](const sdk::Status& t, std::string item) {
+        check(t);
+        say(item);
+        finish();
+      });
+    } else if (cmd == "treecache" && args.size() == 1) {
+      cache = std::make_unique<recipes::TreeCache>(hub, args[0]);
+      cache->start(
+          [](recipes::TreeCache::Event e, const std::string& path, const std::string& data) {
+            const char* what = e == recipes::TreeCache::Event::added     ? "added"
+                               : e == recipes::TreeCache::Event::updated ? "updated"
+                                                                          : "removed";
+            say(std::string(what) + " " + path + (e == recipes::TreeCache::Event::removed ? "" : " " + data));
+          },
+          [&](const sdk::Status& r) {
+            check(r);
+            say("ready " + std::to_string(cache->paths().size()));
+            input = std::make_unique<StdinLines>(io, [&](std::optional<std::string> line) {
+              if (!line) finish();
+            });
+          });
     } else {
       die("unknown command or arguments: " + cmd);
     }

@@ -152,3 +152,88 @@ def test_service_discovery_both_ways(java, server):
     r = cpp(server.hosts, "instances", base, "api")
     r.expect("done")
     r.done()
+
+
+def exclusion(first, make_second):
+    """The second waits while the first holds, and gets it once the first lets go."""
+    first.expect("acquired", 60)
+    second = make_second()
+    second.quiet(3)
+    first.send()
+    first.expect("released")
+    second.expect("acquired", 30)
+    second.send()
+    second.expect("released")
+    first.done()
+    second.done()
+
+
+def test_read_write_locks_exclude_across_implementations(java, server):
+    path = f"/rw/l{time.time_ns()}"
+    exclusion(cpp(server.hosts, "rwlock", path, "write"), lambda: curator(java, server.hosts, "rwlock", path, "read"))
+    exclusion(curator(java, server.hosts, "rwlock", path, "write"), lambda: cpp(server.hosts, "rwlock", path, "read"))
+    # Readers share.
+    r1 = cpp(server.hosts, "rwlock", path, "read")
+    r1.expect("acquired")
+    r2 = curator(java, server.hosts, "rwlock", path, "read")
+    r2.expect("acquired", 60)
+    for r in (r1, r2):
+        r.send()
+        r.expect("released")
+        r.done()
+
+
+def test_a_one_lease_semaphore_is_shared_across_implementations(java, server):
+    path = f"/sem/s{time.time_ns()}"
+    exclusion(curator(java, server.hosts, "semaphore", path, "1"), lambda: cpp(server.hosts, "semaphore", path, "1"))
+    exclusion(cpp(server.hosts, "semaphore", path, "1"), lambda: curator(java, server.hosts, "semaphore", path, "1"))
+
+
+def test_a_double_barrier_of_two(java, server):
+    path = f"/dbar/d{time.time_ns()}"
+    c = cpp(server.hosts, "double-barrier", path, "2")
+    c.quiet(1.5)  # alone: not entered
+    j = curator(java, server.hosts, "double-barrier", path, "2")
+    c.expect("entered", 30)
+    j.expect("entered", 60)
+    c.send()
+    j.send()
+    c.expect("left", 30)
+    j.expect("left", 30)
+    c.done()
+    j.done()
+
+
+def test_a_queue_between_implementations(java, server):
+    path = f"/queues/q{time.time_ns()}"
+    put = curator(java, server.hosts, "queue-put", path, "from-java")
+    put.expect("put", 60)
+    put.done()
+    take = cpp(server.hosts, "queue-take", path)
+    take.expect("from-java")
+    take.done()
+    waiting = curator(java, server.hosts, "queue-take", path)
+    time.sleep(2)
+    put = cpp(server.hosts, "queue-put", path, "from-cpp")
+    put.expect("put")
+    put.done()
+    waiting.expect("from-cpp", 60)
+    waiting.done()
+
+
+def test_a_tree_cache_follows_changes_made_through_curator(java, server):
+    root = f"/trees/t{time.time_ns()}"
+    w = curator(java, server.hosts, "write", root + "/a", "1")
+    w.expect("written", 60)
+    w.done()
+    cache = cpp(server.hosts, "treecache", root)
+    cache.expect("ready 2")  # the root and /a
+    for args, want in [(("write", root + "/b/c", "2"), [f"added {root}/b ", f"added {root}/b/c 2"]),
+                       (("write", root + "/a", "3"), [f"updated {root}/a 3"]),
+                       (("delete", root + "/b"), [f"removed {root}/b/c", f"removed {root}/b"])]:
+        w = curator(java, server.hosts, *args)
+        w.expect("deleted" if args[0] == "delete" else "written", 60)
+        w.done()
+        got = sorted(cache.lines.get(timeout=20) for _ in want)
+        assert got == sorted(x.rstrip() if x.endswith(" ") else x for x in want) or got == sorted(want), got
+    cache.done()

@@ -7,6 +7,11 @@
 //   LeaderLatch      LeaderLatch:       <path>/_c_<uuid>-latch-<seq>
 //   SharedCount      SharedCount:       <path> holding a 4-byte big-endian int
 //   Barrier          DistributedBarrier: the barrier is up while <path> exists
+//   DoubleBarrier    DistributedDoubleBarrier: <path>/<uuid> per member, <path>/ready
+//   ReadWriteLock    InterProcessReadWriteLock: <path>/_c_<uuid>-__READ__<seq>, -__WRIT__<seq>
+//   Semaphore        InterProcessSemaphoreV2: <path>/locks (a mutex), <path>/leases/_c_<uuid>-lease-<seq>
+//   Queue            DistributedQueue: <path>/queue-<seq> in Curator's item format
+//   TreeCache        a watched copy of a subtree (Curator's TreeCache/CuratorCache)
 //   ServiceDiscovery ServiceDiscovery:  <base>/<name>/<id> holding ServiceInstance JSON
 //
 // Threading and lifetime: as the Client's. Recipes need a Recipes hub,
@@ -34,8 +39,10 @@ class Recipes {
  public:
   explicit Recipes(client::Client& client);
   client::Client& client() { return client_; }
-  // A one-shot handler for the next event on `path`.
-  void watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn);
+  // A one-shot handler for the next event of a data watch (exists,
+  // getData: created, changed, deleted) or, with `children`, of a child
+  // watch (getChildren: children changed, deleted) on `path`.
+  void watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn, bool children = false);
   // Events no recipe claimed (and session state changes) go here too.
   void on_event(client::EventFn fn) { user_ = std::move(fn); }
   // Creates the ancestors of `path` (not `path`), as containers when the
@@ -46,7 +53,7 @@ class Recipes {
 
  private:
   client::Client& client_;
-  std::multimap<std::string, std::function<void(const proto::WatcherEvent&)>> watches_;
+  std::multimap<std::string, std::function<void(const proto::WatcherEvent&)>> data_watches_, child_watches_;
   client::EventFn user_;
 };
 
@@ -116,6 +123,101 @@ class Barrier {
  private:
   Recipes& r_;
   std::string path_;
+};
+
+// Curator's DistributedDoubleBarrier: enter() returns once `members` have
+// entered; leave() once all of them have left.
+class DoubleBarrier {
+ public:
+  DoubleBarrier(Recipes& r, std::string path, int members);
+  void enter(Done done);
+  void leave(Done done);
+
+ private:
+  void check_enter();
+  void check_leave();
+  Recipes& r_;
+  std::string path_, node_;
+  int members_;
+  Done entering_, leaving_;
+  bool entered_ = false;
+};
+
+// Curator's InterProcessReadWriteLock: many readers or one writer.
+class ReadWriteLock {
+ public:
+  ReadWriteLock(Recipes& r, std::string path);
+  void acquire_read(Done done) { acquire(false, std::move(done)); }
+  void acquire_write(Done done) { acquire(true, std::move(done)); }
+  void release(Done done);  // whichever this object holds
+
+ private:
+  void acquire(bool write, Done done);
+  void check();
+  Recipes& r_;
+  std::string path_, node_;
+  bool write_ = false, held_ = false;
+  Done waiting_;
+};
+
+// Curator's InterProcessSemaphoreV2 with a fixed number of leases.
+class Semaphore {
+ public:
+  Semaphore(Recipes& r, std::string path, int max_leases);
+  // One lease; `done` once it is held.
+  void acquire(Done done);
+  void release(Done done);
+
+ private:
+  void count();
+  Recipes& r_;
+  std::string path_, lease_;
+  int max_;
+  Mutex lock_;
+  Done waiting_;
+};
+
+// Curator's DistributedQueue (no lock path): items are byte strings.
+class Queue {
+ public:
+  Queue(Recipes& r, std::string path);
+  void put(std::string item, Done done);
+  // The oldest item, removed from the queue; waits for one when empty.
+  void take(std::function<void(const sdk::Status&, std::string item)> done);
+  // Curator's ItemSerializer format for one item, and back.
+  static std::string encode(const std::vector<std::string>& items);
+  static std::optional<std::vector<std::string>> decode(std::string_view data);
+
+ private:
+  void try_take(std::function<void(const sdk::Status&, std::string)> done);
+  Recipes& r_;
+  std::string path_;
+  std::vector<std::string> pending_;  // items of a multi-item node not yet handed out
+};
+
+// A watched copy of the subtree at `root`: every node's data, kept current.
+class TreeCache {
+ public:
+  enum class Event { added, updated, removed };
+  TreeCache(Recipes& r, std::string root);
+  // `on_event` hears every change after the initial load; `ready` runs once
+  // the whole subtree is loaded.
+  void start(std::function<void(Event, const std::string& path, const std::string& data)> on_event, Done ready);
+  std::optional<std::string> get(const std::string& path) const;
+  std::vector<std::string> paths() const;
+
+ private:
+  void load(const std::string& path, bool initial);
+  void read_data(const std::string& path, bool counting);
+  void read_children(const std::string& path, bool counting);
+  void loaded_one();
+  Recipes& r_;
+  std::string root_;
+  std::map<std::string, std::string> nodes_;
+  std::function<void(Event, const std::string&, const std::string&)> on_event_;
+  Done ready_;
+  int loading_ = 0;
+  bool initialized_ = false;
 };
 
 // Curator's ServiceInstance, as its JsonInstanceSerializer writes it.
