@@ -93,3 +93,36 @@ def test_curator_and_the_registry_across_an_ensemble(compiled, ensemble_factory)
     urls = [endpoints(m.log_text()) for m in ens.members]
     # HTTP on server 1, Curator through server 3, DNS and HTTP reads on server 2.
     check_both_ways(compiled, ens.members[2].address, urls[0][0], urls[1][0], urls[1][1])
+
+
+def test_the_registry_survives_a_leader_kill(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_args=REGISTRY_ARGS)
+    urls = {i: endpoints(m.log_text())[0] for i, m in enumerate(ens.members)}
+    leader = ens.leader()
+    f1, f2 = [i for i in range(3) if i != leader]
+    # One instance held by a follower, one by the leader.
+    assert curl("PUT", urls[f1] + "/services/svc/instances/on-follower?ttl=60s",
+                json.dumps({"address": "10.8.0.1", "port": 1}))[0] == 200
+    assert curl("PUT", urls[leader] + "/services/svc/instances/on-leader?ttl=2s",
+                json.dumps({"address": "10.8.0.2", "port": 2}))[0] == 200
+    ens.kill(leader)
+    ens.wait_serving([f1, f2], timeout=60)
+    # Both survivors answer the same; the follower's registration is still
+    # there, and the dead leader's lapses with its session.
+    deadline = time.time() + 30
+    while True:
+        views = [curl("GET", urls[i] + "/services/svc?consistent") for i in (f1, f2)]
+        ids = [sorted(x["id"] for x in v["instances"]) if c == 200 else None for c, v in views]
+        if ids[0] == ids[1] == ["on-follower"] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert ids[0] == ids[1] == ["on-follower"], views
+    # Writes go on: register on one survivor, read on the other; renew
+    # anywhere (the other survivor takes the registration over).
+    assert curl("PUT", urls[f2] + "/services/svc/instances/after?ttl=60s",
+                json.dumps({"address": "10.8.0.3", "port": 3}))[0] == 200
+    code, view = curl("GET", urls[f1] + "/services/svc?consistent")
+    assert code == 200 and sorted(x["id"] for x in view["instances"]) == ["after", "on-follower"]
+    assert curl("PUT", urls[f2] + "/services/svc/instances/on-follower/renew")[0] == 200
+    code, view = curl("GET", urls[f1] + "/services/svc?consistent")
+    assert sorted(x["id"] for x in view["instances"]) == ["after", "on-follower"]
