@@ -1,4 +1,6 @@
 // corrald: the Corral server.
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <memory>
@@ -51,8 +53,26 @@ std::string self_path(const char* argv0) {
 
 }  // namespace
 
+// A large tree is hundreds of megabytes of small allocations. glibc's malloc
+// backs them with transparent huge pages when its hugetlb tunable is set,
+// which makes building the tree on restart about a third faster; the tunable
+// is read at process start, so corrald sets it and executes itself once more.
+// CORRAL_NO_HUGEPAGES=1 keeps the ordinary pages.
+static void reexec_with_huge_pages(char** argv) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (std::getenv("CORRAL_NO_HUGEPAGES") || std::getenv("CORRAL_REEXECUTED") ||
+      (tunables && std::strstr(tunables, "glibc.malloc.hugetlb")))
+    return;
+  std::string value = tunables && *tunables ? std::string(tunables) + ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
+  ::setenv("GLIBC_TUNABLES", value.c_str(), 1);
+  ::setenv("CORRAL_REEXECUTED", "1", 1);
+  ::execv("/proc/self/exe", argv);
+  ::unsetenv("CORRAL_REEXECUTED");  // exec failed: go on as we are
+}
+
 int main(int argc, char** argv) {
   using namespace corral;
+  reexec_with_huge_pages(argv);
   std::optional<std::string> config_path, zoo_cfg;
   std::vector<std::string> overrides;
   bool print_config = false, list_plugins = false;

@@ -606,8 +606,17 @@ Err DataTree::quota_check(std::string_view path, int64_t bytes, int64_t count) c
 
 void DataTree::quota_rebuild() {
   quota_paths_.clear();
-  for (const auto& [path, node] : nodes_)
-    if (std::string_view t = quota_target(path, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+  // Only the /zookeeper/quota subtree can hold limits: walk it, not the tree.
+  std::vector<std::string> todo{std::string(kQuotaRoot)};
+  while (!todo.empty()) {
+    std::string path = std::move(todo.back());
+    todo.pop_back();
+    auto it = nodes_.find(path);
+    if (it == nodes_.end()) continue;
+    if (std::string_view t = quota_target(it->first, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+    if (it->second.children)
+      for (std::string_view c : *it->second.children) todo.push_back(path + "/" + std::string(c));
+  }
   for (const std::string& t : std::set<std::string, std::less<>>(quota_paths_)) quota_recount(t);
 }
 
