@@ -60,7 +60,9 @@ std::string self_path(const char* argv0) {
 // CORRAL_NO_HUGEPAGES=1 keeps the ordinary pages.
 static void reexec_with_huge_pages(char** argv) {
   const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const char* preload = std::getenv("LD_PRELOAD");  // under valgrind, /proc/self/exe is valgrind's
   if (std::getenv("CORRAL_NO_HUGEPAGES") || std::getenv("CORRAL_REEXECUTED") ||
+      (preload && std::strstr(preload, "vgpreload")) ||
       (tunables && std::strstr(tunables, "glibc.malloc.hugetlb")))
     return;
   std::string value = tunables && *tunables ? std::string(tunables) + ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
