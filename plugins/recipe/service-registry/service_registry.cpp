@@ -31,11 +31,11 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "corral/client/recipes.hpp"
 #include "corral/sdk/http.hpp"
 #include "corral/sdk/json.hpp"
 #include "corral/sdk/plugin.hpp"
@@ -704,18 +704,8 @@ class ServiceRegistry final : public sdk::Recipe {
     });
   }
 
-  std::string random_id() {
-    // A version-4 UUID, as Curator's ServiceInstanceBuilder makes ids.
-    std::uniform_int_distribution<uint64_t> d;
-    uint64_t hi = d(rng_), lo = d(rng_);
-    hi = (hi & ~0xF000ULL) | 0x4000ULL;
-    lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                  static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                  static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-    return buf;
-  }
+  // A version-4 UUID, as Curator's ServiceInstanceBuilder makes ids.
+  static std::string random_id() { return recipes::random_uuid(); }
 
   // ---------------------------------------------------------------- DNS
   Status start_dns() {
@@ -923,7 +913,6 @@ class ServiceRegistry final : public sdk::Recipe {
   std::unique_ptr<boost::asio::ip::udp::socket> dns_;
   char dns_buf_[1500];
   boost::asio::ip::udp::endpoint dns_peer_;
-  std::mt19937_64 rng_{std::random_device{}()};
   sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr, *m_http_ = nullptr;
   sdk::Gauge* m_local_ = nullptr;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
