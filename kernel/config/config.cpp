@@ -195,7 +195,8 @@ Status extract(Config& c) {
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
-                                  "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config"},
+                                  "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config",
+                                  "read_only_mode"},
                                  src);
     if (!st) return st;
   }
@@ -237,6 +238,7 @@ Status extract(Config& c) {
   CORRAL_TRY_ASSIGN(sc.extended_types, server.get_bool("extended_types", sc.extended_types));
   CORRAL_TRY_ASSIGN(sc.enforce_quota, server.get_bool("enforce_quota", sc.enforce_quota));
   CORRAL_TRY_ASSIGN(sc.jaas_config, server.get_string("jaas_config", sc.jaas_config));
+  CORRAL_TRY_ASSIGN(sc.read_only_mode, server.get_bool("read_only_mode", sc.read_only_mode));
   if (sc.extended_types && sc.id > 254)
     return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
   CORRAL_TRY_ASSIGN(sc.container_check_interval_ms,
@@ -364,6 +366,7 @@ std::string Config::to_toml() const {
   set("server.max_frame_bytes", toml::value<int64_t>(server.max_frame_bytes));
   set("server.enforce_quota", toml::value<bool>(server.enforce_quota));
   set("server.jaas_config", toml::value<std::string>(server.jaas_config));
+  set("server.read_only_mode", toml::value<bool>(server.read_only_mode));
   set("plugins.election", toml::value<std::string>(plugins.election));
   set("plugins.discovery", toml::value<std::string>(plugins.discovery));
   set("plugins.recipes", list(plugins.recipes));

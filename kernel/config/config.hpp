@@ -54,6 +54,10 @@ struct ServerConfig {
   bool enforce_quota = false;
   // The admin HTTP endpoint ("host:port"); empty: off.
   std::string admin_address;
+  // ZooKeeper's read-only mode (readonlymode.enabled): an ensemble member
+  // without a leader serves reads to clients that allow it, and answers
+  // writes with NOTREADONLY, until the ensemble is back.
+  bool read_only_mode = false;
 
   int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
   int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }

@@ -146,7 +146,7 @@ void Channel::handle_connect(sdk::BytesView frame) {
   }
   received_++;
   server_.stats().packets_received++;
-  if (!server_.serving()) {
+  if (!server_.serving() && !(req.read_only && server_.read_only_mode())) {
     // As ZooKeeper: a server without a leader takes no sessions; the client
     // tries the next server of its connection string.
     close("this server is not serving clients: it has no leader");
@@ -164,6 +164,21 @@ void Channel::handle_connect(sdk::BytesView frame) {
   }
   has_read_only_ = req.has_read_only;
   timeout_ms_ = server_.negotiate_timeout(req.timeout_ms);
+  if (!server_.serving()) {
+    // Read-only mode: the session as this server last knew it, or a new
+    // one that lives only here; reads only, until the ensemble is back.
+    read_only_ = true;
+    if (!server_.read_only_session(req.session_id, req.password, session_id_, password_)) {
+      send_connect_response(false);
+      closing_after_flush_ = true;
+      state_ = State::creating;  // accept nothing more
+      return;
+    }
+    state_ = State::established;
+    send_connect_response(true);
+    drain();
+    return;
+  }
   if (req.session_id == 0) {
     state_ = State::creating;
     sdk::Status st = server_.create_session(*this, timeout_ms_, session_id_, password_);
@@ -196,6 +211,7 @@ void Channel::send_connect_response(bool valid) {
   rsp.session_id = valid ? session_id_ : 0;
   rsp.password = valid ? password_ : std::string(16, '\0');
   rsp.has_read_only = has_read_only_;
+  rsp.read_only = read_only_;
   std::string frame;
   JuteWriter w(frame);
   size_t at = w.begin_frame();
@@ -213,7 +229,18 @@ void Channel::handle_request(sdk::BytesView frame) {
   }
   received_++;
   server_.stats().packets_received++;
-  if (state_ == State::established && !server_.touch_session(session_id_)) {
+  if (read_only_ && (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::sync))) {
+    // ZooKeeper's read-only server answers every change, and sync, so.
+    int64_t now = server_.clock().steady_ms();
+    queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::not_read_only)});
+    drain();
+    return;
+  }
+  if (read_only_ && h.type == static_cast<int32_t>(OpCode::close_session)) {
+    close("read-only session closed by the client");
+    return;
+  }
+  if (state_ == State::established && !read_only_ && !server_.touch_session(session_id_)) {
     close("session " + session_hex(session_id_) + " has expired");
     return;
   }

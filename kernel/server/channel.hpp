@@ -44,6 +44,8 @@ class Channel final : public Watcher {
   uint64_t id() const { return id_; }
   int64_t session_id() const { return session_id_; }
   bool established() const { return state_ == State::established; }
+  // A session served in read-only mode (this server has no leader).
+  bool read_only() const { return read_only_; }
   bool closed() const { return state_ == State::closed; }
   std::string remote_address() const { return link_->remote_address(); }
 
@@ -121,6 +123,7 @@ class Channel final : public Watcher {
   int32_t timeout_ms_ = 0;
   std::string password_;
   bool has_read_only_ = false;
+  bool read_only_ = false;
   bool closing_after_flush_ = false;
   bool reading_paused_ = false;
   uint64_t received_ = 0, sent_ = 0;

@@ -140,7 +140,7 @@ std::string Server::four_letter_text(std::string_view word) {
   size_t outstanding = 0;
   for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
   if (word == "ruok") return "imok";
-  if (word == "isro") return "rw";
+  if (word == "isro") return !serving() && read_only_mode() ? "ro" : "rw";
   if (word == "srst") {
     stats_.reset();
     return "Server stats reset.\n";

@@ -411,6 +411,23 @@ std::string Server::random_token() {
   return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
 }
 
+bool Server::read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password) {
+  if (id != 0) {
+    const SessionRecord* s = tree_.session(id);
+    if (!s || s->password != password) return false;
+    out_id = id;
+    out_password = std::string(password);
+    return true;
+  }
+  out_id = next_session_id();
+  out_password.resize(16);
+  for (size_t i = 0; i < 16; i += 8) {
+    uint64_t v = rng_();
+    std::memcpy(out_password.data() + i, &v, 8);
+  }
+  return true;
+}
+
 bool Server::serving() const {
   sdk::Role r = consensus_ ? consensus_->role() : sdk::Role::looking;
   return r != sdk::Role::looking;
@@ -551,10 +568,19 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
     std::vector<Channel*> open;
     for (auto& [id, ch] : channels_) open.push_back(ch.get());
     for (Channel* ch : open) ch->close("this server lost its leader");
-  } else if (role == sdk::Role::leading) {
-    // The new leader owns session expiry: every session gets a full timeout
-    // from now, as in ZooKeeper, since its clients may be moving here.
-    track_all_sessions();
+  } else {
+    // Read-only sessions end with the ensemble's return: their clients
+    // reconnect and get read-write sessions (as ZooKeeper's read-only server
+    // shuts down).
+    std::vector<Channel*> read_only;
+    for (auto& [id, ch] : channels_)
+      if (ch->read_only()) read_only.push_back(ch.get());
+    for (Channel* ch : read_only) ch->close("this server has a leader again: read-only session ends");
+    if (role == sdk::Role::leading) {
+      // The new leader owns session expiry: every session gets a full timeout
+      // from now, as in ZooKeeper, since its clients may be moving here.
+      track_all_sessions();
+    }
   }
 }
 

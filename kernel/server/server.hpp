@@ -98,6 +98,12 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   std::string random_token();
   // True when this server takes client sessions (it has a leader or is one).
   bool serving() const;
+  // Read-only mode is on and this is an ensemble member (it applies while
+  // the member has no leader).
+  bool read_only_mode() const { return config_.server.read_only_mode && peers_ != nullptr; }
+  // A read-only session: `id` and `password` as this server's tree knows
+  // them, or (id 0) a new session that lives only here. False when unknown.
+  bool read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password);
   // (zxid, tree digest) after each of the last entries applied, oldest first.
   const std::deque<std::pair<sdk::Zxid, uint64_t>>& digests() const { return digests_; }
   // What consensus reports, for srvr/mntr and the admin endpoint.

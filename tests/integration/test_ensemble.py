@@ -377,3 +377,55 @@ def test_peer_ports_refuse_strangers_and_garbage_without_harm(ensemble_factory):
     zk = client(ens.hosts())
     zk.create("/after-strangers", b"ok")
     zk.stop()
+
+
+@CORRALD_ONLY
+def test_read_only_mode_serves_reads_without_a_quorum(ensemble_factory):
+    from kazoo.exceptions import NotReadOnlyCallError
+    from kazoo.protocol.states import KeeperState
+
+    ens = ensemble_factory(voters=3, extra_args=["--set", "server.read_only_mode=true"])
+    writer = KazooClient(hosts=ens.hosts())
+    writer.start(timeout=20)
+    writer.create("/ro", b"before")
+    writer.stop()
+    survivor = ens.followers()[0]
+    for i in range(3):
+        if i != survivor:
+            ens.kill(i)
+    m = ens.members[survivor]
+    deadline = time.time() + 20
+    while m.four("isro") != "ro" and time.time() < deadline:
+        time.sleep(0.1)
+    assert m.four("isro") == "ro"
+    states = []
+    ro = KazooClient(hosts=m.address, read_only=True)
+    ro.add_listener(states.append)
+    ro.start(timeout=20)
+    try:
+        assert ro.client_state == KeeperState.CONNECTED_RO
+        assert ro.get("/ro")[0] == b"before"
+        with pytest.raises(NotReadOnlyCallError):
+            ro.create("/ro/new")
+        with pytest.raises(NotReadOnlyCallError):
+            ro.set("/ro", b"x")
+        # Without read_only, a client is still refused.
+        plain = KazooClient(hosts=m.address)
+        with pytest.raises(Exception):
+            plain.start(timeout=3)
+        plain.stop()
+        # The ensemble comes back: the read-only session ends, the client
+        # reconnects read-write and writes again.
+        for i in range(3):
+            if i != survivor:
+                ens.start_member(i, wait=False)
+        ens.wait_serving(timeout=60)
+        deadline = time.time() + 30
+        while ro.client_state != KeeperState.CONNECTED and time.time() < deadline:
+            time.sleep(0.1)
+        assert ro.client_state == KeeperState.CONNECTED, states
+        ro.retry(ro.create, "/ro/after", b"rw again")
+        assert m.four("isro") == "rw"
+    finally:
+        ro.stop()
+        ro.close()
