@@ -37,18 +37,6 @@ const char* reason(int code) {
 
 std::string json_error(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::string http_response(int code, std::string_view content_type, const std::string& body) {
@@ -164,14 +152,7 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
       if (amp == std::string_view::npos) break;
       query = query.substr(amp + 1);
     }
-    size_t at = head.find("\r\n");
-    while (at != std::string_view::npos) {
-      size_t next = head.find("\r\n", at + 2);
-      std::string_view h = head.substr(at + 2, next == std::string_view::npos ? std::string_view::npos : next - at - 2);
-      if (size_t colon = h.find(':'); colon != std::string_view::npos)
-        req_.headers[lower(trim(h.substr(0, colon)))] = std::string(trim(h.substr(colon + 1)));
-      at = next;
-    }
+    req_.headers = sdk::parse_http_headers(head);
     req_.remote = conn_->remote_address();
     if (auto te = req_.headers.find("transfer-encoding"); te != req_.headers.end()) {
       fail(501, "chunked request bodies are not supported; send Content-Length");

@@ -90,6 +90,17 @@ void Recipes::watch(const std::string& path, std::function<void(const proto::Wat
 
 std::string Recipes::protected_prefix() { return "_c_" + random_uuid() + "-"; }
 
+void Recipes::create_protected_sequential(const std::string& dir, const std::string& name, std::string data,
+                                          std::function<void(const sdk::Status&, const std::string&)> done) {
+  std::string prefix = dir + "/" + protected_prefix() + name;
+  create_parents(prefix, [this, prefix, name, data = std::move(data), done](const sdk::Status& st) {
+    if (!st) return done(st, "");
+    client_.create(prefix, data, CreateMode::ephemeral_sequential, [name, done](const client::Response& c) {
+      done(status_of(c.err, "creating the " + name + " node"), c.path);
+    });
+  });
+}
+
 void Recipes::create_parents(const std::string& path, Done done) {
   auto parents = std::make_shared<std::vector<std::string>>();
   for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
@@ -113,14 +124,10 @@ Mutex::Mutex(Recipes& r, std::string path) : r_(r), path_(std::move(path)) {}
 
 void Mutex::acquire(Done done) {
   waiting_ = std::move(done);
-  std::string prefix = path_ + "/" + r_.protected_prefix() + "lock-";
-  r_.create_parents(prefix, [this, prefix](const sdk::Status& st) {
+  r_.create_protected_sequential(path_, "lock-", "", [this](const sdk::Status& st, const std::string& path) {
     if (!st) return std::exchange(waiting_, nullptr)(st);
-    r_.client().create(prefix, "", CreateMode::ephemeral_sequential, [this](const client::Response& c) {
-      if (c.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(c.err, "creating the lock node"));
-      node_ = c.path;
-      check();
-    });
+    node_ = path;
+    check();
   });
 }
 
@@ -160,21 +167,11 @@ LeaderLatch::LeaderLatch(Recipes& r, std::string path, std::string id)
 
 void LeaderLatch::start(std::function<void(bool)> on_change, Done started) {
   on_change_ = std::move(on_change);
-  std::string prefix = path_ + "/" + r_.protected_prefix() + "latch-";
-  r_.create_parents(prefix, [this, prefix, started](const sdk::Status& st) {
-    if (!st) {
-      if (started) started(st);
-      return;
-    }
-    r_.client().create(prefix, id_, CreateMode::ephemeral_sequential, [this, started](const client::Response& c) {
-      if (c.err != Err::ok) {
-        if (started) started(status_of(c.err, "creating the latch node"));
-        return;
-      }
-      node_ = c.path;
-      if (started) started({});
-      check();
-    });
+  r_.create_protected_sequential(path_, "latch-", id_, [this, started](const sdk::Status& st, const std::string& path) {
+    if (started) started(st);
+    if (!st) return;
+    node_ = path;
+    check();
   });
 }
 
@@ -360,15 +357,12 @@ ReadWriteLock::ReadWriteLock(Recipes& r, std::string path) : r_(r), path_(std::m
 void ReadWriteLock::acquire(bool write, Done done) {
   write_ = write;
   waiting_ = std::move(done);
-  std::string prefix = path_ + "/" + r_.protected_prefix() + (write ? "__WRIT__" : "__READ__");
-  r_.create_parents(prefix, [this, prefix](const sdk::Status& st) {
-    if (!st) return std::exchange(waiting_, nullptr)(st);
-    r_.client().create(prefix, "", CreateMode::ephemeral_sequential, [this](const client::Response& c) {
-      if (c.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(c.err, "creating the lock node"));
-      node_ = c.path;
-      check();
-    });
-  });
+  r_.create_protected_sequential(path_, write ? "__WRIT__" : "__READ__", "",
+                                 [this](const sdk::Status& st, const std::string& path) {
+                                   if (!st) return std::exchange(waiting_, nullptr)(st);
+                                   node_ = path;
+                                   check();
+                                 });
 }
 
 void ReadWriteLock::check() {
@@ -429,14 +423,10 @@ void Semaphore::acquire(Done done) {
   // As Curator: hold the semaphore's mutex while taking a lease.
   lock_.acquire([this](const sdk::Status& st) {
     if (!st) return std::exchange(waiting_, nullptr)(st);
-    std::string prefix = path_ + "/leases/" + r_.protected_prefix() + "lease-";
-    r_.create_parents(prefix, [this, prefix](const sdk::Status& p) {
+    r_.create_protected_sequential(path_ + "/leases", "lease-", "", [this](const sdk::Status& p, const std::string& path) {
       if (!p) return std::exchange(waiting_, nullptr)(p);
-      r_.client().create(prefix, "", CreateMode::ephemeral_sequential, [this](const client::Response& c) {
-        if (c.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(c.err, "creating the lease"));
-        lease_ = c.path;
-        count();
-      });
+      lease_ = path;
+      count();
     });
   });
 }

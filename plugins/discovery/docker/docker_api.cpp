@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "corral/sdk/http.hpp"
 #include "corral/sdk/json.hpp"
 
 namespace corral::docker_discovery {
@@ -14,18 +15,6 @@ using sdk::JsonValue;
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 sdk::Result<std::string> dechunk(std::string_view body) {
   std::string out;
   size_t at = 0;
@@ -34,7 +23,7 @@ sdk::Result<std::string> dechunk(std::string_view body) {
     if (eol == std::string_view::npos) return Status(Errc::corrupt, "chunked body: a chunk size line without CRLF");
     std::string_view line = body.substr(at, eol - at);
     if (size_t semi = line.find(';'); semi != std::string_view::npos) line = line.substr(0, semi);
-    line = trim(line);
+    line = sdk::trim_http_space(line);
     size_t size = 0;
     auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
     if (ec != std::errc() || p != line.data() + line.size())
@@ -82,16 +71,10 @@ sdk::Result<HttpResponse> parse_http_response(std::string_view raw) {
   auto [p, ec] = std::from_chars(status_line.data() + sp + 1, status_line.data() + status_line.size(), r.status);
   if (ec != std::errc() || r.status < 100 || r.status > 599)
     return Status(Errc::corrupt, "bad HTTP status in \"" + std::string(status_line) + "\"");
-  while (eol != std::string_view::npos) {
-    size_t next = head.find("\r\n", eol + 2);
-    std::string_view line = head.substr(eol + 2, next == std::string_view::npos ? std::string_view::npos : next - eol - 2);
-    if (size_t colon = line.find(':'); colon != std::string_view::npos)
-      r.headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
-    eol = next;
-  }
+  r.headers = sdk::parse_http_headers(head);
   std::string_view body = raw.substr(head_end + 4);
   auto te = r.headers.find("transfer-encoding");
-  if (te != r.headers.end() && lower(te->second).find("chunked") != std::string::npos) {
+  if (te != r.headers.end() && sdk::ascii_lower(te->second).find("chunked") != std::string::npos) {
     auto plain = dechunk(body);
     if (!plain) return plain.status();
     r.body = std::move(plain.value());
@@ -155,7 +138,7 @@ sdk::Result<Container> parse_container_inspect(std::string_view json) {
 }
 
 std::optional<int64_t> parse_server_id(std::string_view text) {
-  text = trim(text);
+  text = sdk::trim_http_space(text);
   int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || p != text.data() + text.size() || id < 1 || id > 255) return std::nullopt;

@@ -355,6 +355,13 @@ class ServiceRegistry final : public sdk::Recipe {
     return out + "]}\n";
   }
 
+  // One Server-Sent Event with the whole view (its JSON is one line).
+  std::string sse_event(const std::string& svc) {
+    std::string doc = view_json(svc, false);
+    doc.pop_back();  // the trailing newline
+    return "event: instances\ndata: " + doc + "\n\n";
+  }
+
   void notify(const std::string& svc) {
     View& v = views_[svc];
     auto waiters = std::move(v.waiters);
@@ -364,9 +371,11 @@ class ServiceRegistry final : public sdk::Recipe {
       reply(w.responder, 200, view_json(svc, w.healthy));
     }
     std::vector<Responder> open;
+    std::string event;
     for (auto& s : v.streams) {
       if (!s->open()) continue;
-      s->send("event: instances\ndata: " + view_json(svc, false).substr(0, view_json(svc, false).size() - 1) + "\n\n");
+      if (event.empty()) event = sse_event(svc);
+      s->send(event);
       open.push_back(s);
     }
     v.streams = std::move(open);
@@ -485,8 +494,7 @@ class ServiceRegistry final : public sdk::Recipe {
   void stream(Responder r, const std::string& svc) {
     load(svc, [this, r, svc] {
       r->stream_start(200, "text/event-stream");
-      std::string doc = view_json(svc, false);
-      r->send("event: instances\ndata: " + doc.substr(0, doc.size() - 1) + "\n\n");
+      r->send(sse_event(svc));
       views_[svc].streams.push_back(r);
       keepalive();
     });

@@ -50,6 +50,11 @@ class Recipes {
   void create_parents(const std::string& path, Done done);
   // A fresh "_c_<uuid>-" prefix, as Curator's protected mode names nodes.
   std::string protected_prefix();
+  // Creates <dir>/_c_<uuid>-<name><sequence>, ephemeral, with its parents
+  // (Curator's withProtection().withMode(EPHEMERAL_SEQUENTIAL)); `done` gets
+  // the path made.
+  void create_protected_sequential(const std::string& dir, const std::string& name, std::string data,
+                                   std::function<void(const sdk::Status&, const std::string& path)> done);
 
  private:
   client::Client& client_;
