@@ -15,6 +15,12 @@ using sdk::Status;
 
 namespace {
 
+std::string trim(std::string s) {
+  size_t a = s.find_first_not_of(" \t\r");
+  size_t b = s.find_last_not_of(" \t\r");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
 std::string where(const std::string& source, const toml::node& node) {
   const auto& src = node.source();
   if (src.begin.line == 0) return "--set";  // set on the command line
@@ -270,7 +276,7 @@ Status extract(Config& c) {
   }
 
   if (const toml::table* e = root["ensemble"].as_table()) {
-    Status st = check_known_keys(*e, "ensemble", {"servers", "listen_on_all_addresses"}, src);
+    Status st = check_known_keys(*e, "ensemble", {"servers", "listen_on_all_addresses", "reconfig_enabled"}, src);
     if (!st) return st;
   }
   TableView ensemble(root["ensemble"].as_table(), "ensemble", src);
@@ -279,6 +285,7 @@ Status extract(Config& c) {
   CORRAL_TRY_ASSIGN(servers, ensemble.get_string_list("servers", {}));
   CORRAL_TRY_ASSIGN(ec.listen_on_all_addresses,
                     ensemble.get_bool("listen_on_all_addresses", ec.listen_on_all_addresses));
+  CORRAL_TRY_ASSIGN(ec.reconfig_enabled, ensemble.get_bool("reconfig_enabled", ec.reconfig_enabled));
   ec.members.clear();
   for (const std::string& text : servers) {
     size_t eq = text.find('=');
@@ -331,6 +338,54 @@ bool parse_member(sdk::ServerId id, std::string_view text, sdk::PeerSpec& out, s
 
 std::string format_member(const sdk::PeerSpec& m) { return sdk::format_peer_spec(m); }
 
+std::string format_dynamic_config(const std::vector<sdk::PeerSpec>& members, sdk::Zxid version) {
+  std::vector<const sdk::PeerSpec*> sorted;
+  for (const auto& m : members) sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  std::string text;
+  for (const auto* m : sorted) text += "server." + std::to_string(m->id) + "=" + format_member(*m) + "\n";
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(version));
+  return text + "version=" + hex;
+}
+
+bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members, sdk::Zxid& version,
+                          std::string& error) {
+  members.clear();
+  version = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find_first_of(",\n", start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line = trim(std::string(text.substr(start, end - start)));
+    start = end + 1;
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return error = "'" + line + "' is not key=value", false;
+    std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+    if (key == "version") {
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), version, 16);
+      if (ec != std::errc() || p != value.data() + value.size())
+        return error = "version must be hexadecimal, found '" + value + "'", false;
+      continue;
+    }
+    if (key.rfind("server.", 0) != 0) return error = "unknown key '" + key + "'", false;
+    sdk::ServerId id = 0;
+    std::string_view digits = std::string_view(key).substr(7);
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    if (ec != std::errc() || p != digits.data() + digits.size() || id <= 0)
+      return error = "'" + key + "' needs a positive server id", false;
+    sdk::PeerSpec m;
+    std::string why;
+    if (!parse_member(id, value, m, why)) return error = key + ": expected " + why, false;
+    for (const auto& o : members)
+      if (o.id == id) return error = "server." + std::to_string(id) + " is listed twice", false;
+    members.push_back(std::move(m));
+  }
+  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return true;
+}
+
 Config::Config() : root_(std::make_unique<toml::table>()) {}
 Config::~Config() = default;
 Config::Config(Config&&) noexcept = default;
@@ -378,6 +433,7 @@ std::string Config::to_toml() const {
     for (const auto& m : ensemble.members) servers.push_back(std::to_string(m.id) + "=" + format_member(m));
     set("ensemble.servers", std::move(servers));
     set("ensemble.listen_on_all_addresses", toml::value<bool>(ensemble.listen_on_all_addresses));
+    set("ensemble.reconfig_enabled", toml::value<bool>(ensemble.reconfig_enabled));
   }
   std::ostringstream out;
   out << t;
@@ -435,11 +491,6 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   };
   while (std::getline(in, line)) {
     ++lineno;
-    auto trim = [](std::string s) {
-      size_t a = s.find_first_not_of(" \t\r");
-      size_t b = s.find_last_not_of(" \t\r");
-      return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-    };
     line = trim(line);
     if (line.empty() || line[0] == '#') continue;
     size_t eq = line.find('=');
@@ -517,9 +568,17 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       standalone_enabled = value != "false";
     } else if (key == "quorumListenOnAllIPs") {
       (void)set_dotted(root, "ensemble.listen_on_all_addresses", toml::value<bool>(value == "true"));
-    } else if (key == "electionAlg" || key == "reconfigEnabled" || key == "dynamicConfigFile") {
+    } else if (key == "reconfigEnabled") {
+      if (value != "true" && value != "false")
+        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) +
+                                                  ": reconfigEnabled must be true or false, found '" + value + "'"};
+      (void)set_dotted(root, "ensemble.reconfig_enabled", toml::value<bool>(value == "true"));
+    } else if (key == "electionAlg") {
       warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
-                         "' (Corral elects with plugins.election and has no dynamic reconfiguration)");
+                         "' (Corral elects with plugins.election)");
+    } else if (key == "dynamicConfigFile") {
+      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
+                         "' (Corral keeps the membership a reconfig installs in its snapshots and log)");
     } else if (key == "4lw.commands.whitelist") {
       toml::array words;
       std::stringstream ss(value);

@@ -78,6 +78,10 @@ struct EnsembleConfig {
   // Listen for peers on every address instead of this server's own entry
   // (ZooKeeper's quorumListenOnAllIPs).
   bool listen_on_all_addresses = false;
+  // Dynamic reconfiguration (ZooKeeper's reconfigEnabled): the reconfig
+  // request changes the membership through the log. Off by default, as in
+  // ZooKeeper; only a superuser, or an ACL opened on /zookeeper/config, may.
+  bool reconfig_enabled = false;
 
   const sdk::PeerSpec* member(sdk::ServerId id) const;
 };
@@ -88,6 +92,16 @@ struct EnsembleConfig {
 bool parse_member(sdk::ServerId id, std::string_view text, sdk::PeerSpec& out, std::string& error);
 // The same member written back.
 std::string format_member(const sdk::PeerSpec& m);
+
+// /zookeeper/config as ZooKeeper writes it: "server.N=<member>" lines by id,
+// then "version=<hex>" (the zxid of the reconfig that installed it, 0 for a
+// configured membership).
+std::string format_dynamic_config(const std::vector<sdk::PeerSpec>& members, sdk::Zxid version);
+// Reads that text back, or a reconfig's new membership ("server.N=..." lines
+// or comma-separated, a "version=" line optional). Members come out sorted by
+// id. False with `error` set when a line is malformed or an id repeats.
+bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members, sdk::Zxid& version,
+                          std::string& error);
 
 class Config {
  public:

@@ -60,7 +60,6 @@ bool is_local_read(int32_t type) {
     case OpCode::get_ephemerals:
     case OpCode::get_all_children_number:
     case OpCode::who_am_i:
-    case OpCode::reconfig:
       return true;
     default:
       return false;
@@ -229,7 +228,8 @@ void Channel::handle_request(sdk::BytesView frame) {
   }
   received_++;
   server_.stats().packets_received++;
-  if (read_only_ && (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::sync))) {
+  if (read_only_ && (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::sync) ||
+                     h.type == static_cast<int32_t>(OpCode::reconfig))) {
     // ZooKeeper's read-only server answers every change, and sync, so.
     int64_t now = server_.clock().steady_ms();
     queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::not_read_only)});
@@ -253,6 +253,24 @@ void Channel::handle_request(sdk::BytesView frame) {
       server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
       Err err = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
+    } else {
+      queue_.push_back({Pending::write, h.xid, h.type, now, {}});
+    }
+  } else if (h.type == static_cast<int32_t>(OpCode::reconfig)) {
+    // As ZooKeeper answers it: disabled unless reconfigEnabled, unimplemented
+    // on a standalone server; otherwise the leader decides it (see
+    // Server::prepare) and the log carries the outcome.
+    proto::ReconfigRequest req;
+    Err err = Err::ok;
+    if (!server_.config().ensemble.reconfig_enabled) err = Err::reconfig_disabled;
+    else if (server_.members().empty()) err = Err::unimplemented;
+    else if (proto::JuteReader rr(payload); !proto::read(rr, req)) err = Err::marshalling_error;
+    if (err != Err::ok) {
+      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
+    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_); !st) {
+      server_.log().warn("reconfig refused for session " + session_hex(session_id_) + ": " + st.to_string());
+      Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
+      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, e)});
     } else {
       queue_.push_back({Pending::write, h.xid, h.type, now, {}});
     }
@@ -479,11 +497,6 @@ std::string Channel::execute_read(const Pending& p) {
       }
       break;
     }
-    case OpCode::reconfig:
-      // Dynamic reconfiguration needs an ensemble; a standalone server
-      // answers as a ZooKeeper with reconfigEnabled=false.
-      header(Err::reconfig_disabled);
-      break;
     case OpCode::get_acl: {
       proto::PathRequest req;
       if (!proto::read(r, req)) return malformed();

@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -8,6 +9,7 @@
 
 #include "admin/admin_server.hpp"
 #include "corral/proto/jute.hpp"
+#include "corral/proto/records.hpp"
 #include "server/channel.hpp"
 #include "corral/sdk/msgpack.hpp"
 #include "tree/txn.hpp"
@@ -291,7 +293,7 @@ Status Server::recover() {
     tree_.set_enforce_quota(config_.server.enforce_quota);
   }
   state_machine_.set_last_applied(r.snapshot_zxid);
-  publish_config();
+  if (Status ast = adopt_membership_from_tree(); !ast) return ast;
   track_all_sessions();
   // Consensus applies what of the log it knows to be committed.
   recovering_ = true;
@@ -308,9 +310,159 @@ Status Server::recover() {
 
 void Server::publish_config() {
   if (config_.ensemble.members.empty()) return;
+  tree_.set_config(format_dynamic_config(config_.ensemble.members, config_version_));
+}
+
+// ---------------------------------------------------------------- reconfig
+
+proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
+                                 std::string& text) {
+  using proto::Err;
+  proto::ReconfigRequest req;
+  proto::JuteReader r(payload);
+  if (!proto::read(r, req)) return Err::marshalling_error;
+  if (!config_.ensemble.reconfig_enabled) return Err::reconfig_disabled;
+  if (!tree_.session(session)) return Err::session_expired;
+  if (pending_reconfig_) return Err::reconfig_in_progress;
+  if (req.cur_config_id != -1 && static_cast<sdk::Zxid>(req.cur_config_id) != config_version_) {
+    log_->info("reconfig from version " + session_hex(req.cur_config_id) + " refused: the membership is at " +
+               session_hex(static_cast<int64_t>(config_version_)));
+    return Err::bad_version;
+  }
+  std::vector<sdk::PeerSpec> next;
+  std::string why;
+  auto refuse = [&](const std::string& what) {
+    log_->info("reconfig refused: " + what);
+    return Err::bad_arguments;
+  };
+  if (!req.new_members_null) {
+    sdk::Zxid ignored = 0;
+    if (!parse_dynamic_config(req.new_members, next, ignored, why)) return refuse(why);
+  } else {
+    next = config_.ensemble.members;
+    auto split = [](std::string_view list) {
+      std::vector<std::string> out;
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t end = list.find(',', start);
+        if (end == std::string_view::npos) end = list.size();
+        std::string item(list.substr(start, end - start));
+        item.erase(0, item.find_first_not_of(" \t\r\n"));
+        item.erase(item.find_last_not_of(" \t\r\n") + 1);
+        if (!item.empty()) out.push_back(std::move(item));
+        start = end + 1;
+      }
+      return out;
+    };
+    if (!req.leaving_null) {
+      for (const std::string& item : split(req.leaving)) {
+        sdk::ServerId id = 0;
+        auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+        if (ec != std::errc() || p != item.data() + item.size()) return refuse("'" + item + "' is not a server id");
+        std::erase_if(next, [&](const auto& m) { return m.id == id; });
+      }
+    }
+    if (!req.joining_null) {
+      for (const std::string& item : split(req.joining)) {
+        size_t eq = item.find('=');
+        if (eq == std::string::npos || item.find('=', eq + 1) != std::string::npos)
+          return refuse("'" + item + "' is not server.N=host:quorumPort:electionPort[:type];[clientHost:]clientPort");
+        std::string key = item.substr(0, eq);
+        std::string digits = key.substr(key.rfind('.') + 1);
+        sdk::ServerId id = 0;
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+        if (ec != std::errc() || p != digits.data() + digits.size() || id <= 0)
+          return refuse("'" + key + "' needs a positive server id");
+        sdk::PeerSpec m;
+        if (!parse_member(id, item.substr(eq + 1), m, why)) return refuse(key + ": expected " + why);
+        if (!m.client_port) return refuse(key + ": a joining server needs its client port (after ';')");
+        for (const auto& o : next) {
+          if (o.id == id) continue;
+          auto clash = [&](uint16_t a, uint16_t b) { return a && a == b && o.host == m.host; };
+          if (clash(o.quorum_port, m.quorum_port) || clash(o.election_port, m.election_port) ||
+              clash(o.quorum_port, m.election_port) || clash(o.election_port, m.quorum_port))
+            return refuse(key + " uses an address of server." + std::to_string(o.id));
+        }
+        std::erase_if(next, [&](const auto& o) { return o.id == id; });
+        next.push_back(std::move(m));
+      }
+    }
+    std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  }
+  std::vector<sdk::ServerId> voters;
+  for (const auto& m : next)
+    if (!m.observer) voters.push_back(m.id);
+  if (voters.size() < 2) return refuse("the new membership must have at least 2 participants");
+  // A quorum of the new voters must already follow this leader, synced.
+  auto votes = [&](sdk::ServerId id) { return std::find(voters.begin(), voters.end(), id) != voters.end(); };
+  size_t synced = votes(config_.server.id) ? 1 : 0;
+  for (const auto& l : consensus_->status().learners)
+    if (l.synced && votes(l.id)) ++synced;
+  if (synced < voters.size() / 2 + 1) {
+    log_->info("reconfig refused: " + std::to_string(synced) + " of the " + std::to_string(voters.size()) +
+               " new voters follow this leader; a quorum must");
+    return Err::new_config_no_quorum;
+  }
+  const Node* n = tree_.find("/zookeeper/config");
+  if (!n || !permitted(tree_.acl(*n), proto::perm::write, ids)) return Err::no_auth;
+  text = format_dynamic_config(next, zxid);
+  return Err::ok;
+}
+
+void Server::prepare(sdk::LogEntry& entry) {
+  if (txn_type(entry.body) != static_cast<int32_t>(proto::OpCode::reconfig)) return;
+  TxnHeader h;
   std::string text;
-  for (const auto& m : config_.ensemble.members) text += "server." + std::to_string(m.id) + "=" + format_member(m) + "\n";
-  tree_.set_config(text + "version=0");
+  proto::Err err = decode_txn(entry.body, h) ? plan_reconfig(h.payload, h.session, h.ids, entry.zxid, text)
+                                              : proto::Err::marshalling_error;
+  std::string payload;
+  proto::JuteWriter w(payload);
+  w.write_int(static_cast<int32_t>(err));
+  w.write_buffer(text);
+  entry.body = encode_txn(kReconfigTxn, h.session, h.cxid, payload);
+  if (err == proto::Err::ok) pending_reconfig_ = entry.zxid;
+}
+
+std::optional<std::vector<sdk::PeerSpec>> Server::membership_in(const sdk::LogEntry& entry) {
+  if (txn_type(entry.body) != kReconfigTxn) return std::nullopt;
+  TxnHeader h;
+  if (!decode_txn(entry.body, h)) return std::nullopt;
+  proto::JuteReader r(h.payload);
+  int32_t err = r.read_int();
+  std::string_view text = r.read_buffer();
+  if (!r.ok() || err != 0) return std::nullopt;
+  std::vector<sdk::PeerSpec> members;
+  sdk::Zxid version = 0;
+  std::string why;
+  if (!parse_dynamic_config(text, members, version, why)) return std::nullopt;
+  return members;
+}
+
+void Server::adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version, const std::string& why) {
+  std::string list;
+  for (const auto& m : members) list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
+  log_->info("membership version " + session_hex(static_cast<int64_t>(version)) + " (" + why + "): " + list);
+  config_.ensemble.members = std::move(members);
+  config_version_ = version;
+  if (peers_) peers_->set_members(config_.ensemble.members);
+}
+
+Status Server::adopt_membership_from_tree() {
+  const Node* n = tree_.find("/zookeeper/config");
+  std::vector<sdk::PeerSpec> members;
+  sdk::Zxid version = 0;
+  std::string why;
+  if (n && !n->data.empty() && parse_dynamic_config(n->data, members, version, why) && version > config_version_ &&
+      !members.empty() && !config_.ensemble.members.empty()) {
+    adopt_membership(std::move(members), version, "installed by a reconfig, from the snapshot");
+    if (!config_.ensemble.member(config_.server.id))
+      return {Errc::invalid_argument,
+              "this server (id " + std::to_string(config_.server.id) + ") is not a member of the ensemble since the " +
+                  "reconfig at " + session_hex(static_cast<int64_t>(version)) +
+                  "; to add it back, run reconfig -add on the ensemble and start it with an empty data directory"};
+  }
+  publish_config();
+  return {};
 }
 
 void Server::track_all_sessions() {
@@ -484,7 +636,22 @@ void Server::apply(const sdk::LogEntry& entry) {
     sessions_.forget(out.session);
   }
   watches_.trigger(out.changes, entry.zxid, tree_);
-  if (!recovering_ && !snapshotter_.running() && storage_->snapshot_due()) take_snapshot(nullptr);
+  bool snapshot_now = false;
+  if (type == proto::OpCode::reconfig) {
+    if (entry.zxid >= pending_reconfig_) pending_reconfig_ = 0;
+    if (auto members = membership_in(entry)) {
+      sdk::Zxid version = entry.zxid;
+      std::vector<sdk::PeerSpec> ignored;
+      std::string why;
+      if (const Node* n = tree_.find("/zookeeper/config")) parse_dynamic_config(n->data, ignored, version, why);
+      adopt_membership(std::move(*members), version, "installed by the reconfig at " + session_hex(entry.zxid));
+      // A restart must come back in this membership, so a snapshot holds it
+      // at once rather than after the next snapshot_every_entries.
+      snapshot_now = true;
+    }
+  }
+  if (snapshot_now && snapshotter_.running()) snapshot_again_ = true;
+  if (!recovering_ && !snapshotter_.running() && (snapshot_now || storage_->snapshot_due())) take_snapshot(nullptr);
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;
   Channel* ch = it->second;
@@ -508,6 +675,12 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
     auto waiters = std::move(snapshot_waiters_);
     snapshot_waiters_.clear();
     for (auto& w : waiters) w(r);
+    if (snapshot_again_ && !stopped_) {
+      snapshot_again_ = false;
+      executor_.post([this] {
+        if (!stopped_) take_snapshot(nullptr);
+      });
+    }
   };
   auto sink = storage_->begin_snapshot(zxid);
   if (!sink) {
@@ -552,7 +725,7 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   if (!tree) return tree.status();
   tree_ = std::move(tree.value());
   tree_.set_enforce_quota(config_.server.enforce_quota);
-  publish_config();
+  if (Status ast = adopt_membership_from_tree(); !ast) log_->warn(ast.message());
   state_machine_.set_last_applied(zxid);
   sessions_.clear();
   track_all_sessions();
@@ -562,6 +735,9 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
 }
 
 void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) {
+  // A reconfig this server proposed as leader is now the next leader's to
+  // commit or drop.
+  pending_reconfig_ = 0;
   log_->info(std::string("role is now ") + sdk::role_name(role) + " (leader " + std::to_string(leader) +
              ", epoch " + std::to_string(epoch) + ")");
   if (role == sdk::Role::looking) {
@@ -580,6 +756,21 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
       // The new leader owns session expiry: every session gets a full timeout
       // from now, as in ZooKeeper, since its clients may be moving here.
       track_all_sessions();
+      // With reconfig enabled, the configured membership (version 0) takes
+      // the version of the first epoch that leads it, as ZooKeeper's does
+      // (version=100000000 for epoch 1), through the log so every member
+      // agrees.
+      if (config_.ensemble.reconfig_enabled && config_version_ == 0) {
+        executor_.post([this, epoch] {
+          if (stopped_ || this->role() != sdk::Role::leading || config_version_ != 0 || consensus_->epoch() != epoch) return;
+          std::string payload;
+          proto::JuteWriter w(payload);
+          w.write_int(0);
+          w.write_buffer(format_dynamic_config(config_.ensemble.members, sdk::make_zxid(epoch, 0)));
+          if (Status st = consensus_->submit(encode_txn(kReconfigTxn, 0, 0, payload)); !st)
+            log_->warn("cannot version the configured membership: " + st.to_string());
+        });
+      }
     }
   }
 }

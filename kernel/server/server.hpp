@@ -108,7 +108,8 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   const std::deque<std::pair<sdk::Zxid, uint64_t>>& digests() const { return digests_; }
   // What consensus reports, for srvr/mntr and the admin endpoint.
   sdk::ConsensusStatus consensus_status() const;
-  // The ensemble's members as configured (empty when standalone).
+  // The ensemble's members (empty when standalone): as configured or
+  // discovered, then as the last reconfig installed them.
   const std::vector<sdk::PeerSpec>& members() const { return config_.ensemble.members; }
   // Orders a client write.
   sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids);
@@ -153,6 +154,20 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   void role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) override;
   sdk::Bytes take_session_activity() override;
   void session_activity(sdk::ServerId from, sdk::BytesView activity) override;
+  void prepare(sdk::LogEntry& entry) override;
+  std::optional<std::vector<sdk::PeerSpec>> membership_in(const sdk::LogEntry& entry) override;
+
+  // Reconfig, on the leader: the membership `req` asks for, as the text of
+  // /zookeeper/config at version `zxid`, or the error ZooKeeper answers
+  // (in ZooKeeper's order of checks).
+  proto::Err plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
+                           std::string& text);
+  // Makes `members` (installed at `version`) this server's membership: the
+  // peer network, /zookeeper/config and what consensus counts follow it.
+  void adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version, const std::string& why);
+  // After the tree was replaced (a snapshot at startup or from the leader):
+  // the membership a reconfig recorded in it, if newer than this server's.
+  sdk::Status adopt_membership_from_tree();
 
   // ---- DiscoveryHost ----
   std::vector<sdk::PeerSpec> configured_members() const override { return config_.ensemble.members; }
@@ -228,6 +243,12 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   SaslUsers sasl_users_;
   // The tree's digest after each of the last entries applied, for `hash`.
   std::deque<std::pair<sdk::Zxid, uint64_t>> digests_;
+  // The version of the membership (the zxid of the reconfig that installed
+  // it; 0 for the configured one), and a reconfig this leader proposed that
+  // is not applied yet.
+  sdk::Zxid config_version_ = 0;
+  sdk::Zxid pending_reconfig_ = 0;
+  bool snapshot_again_ = false;  // a reconfig was applied while a snapshot ran
   bool recovering_ = false;
   size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;

@@ -466,6 +466,17 @@ void DataTree::set_config(std::string text) {
   n->data_null = false;
 }
 
+void DataTree::install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j) {
+  Node* n = find_mut("/zookeeper/config");
+  if (!n) return;
+  set_config(std::string(text));
+  n->version = -1;
+  n->mzxid = zxid;
+  n->mtime = time;
+  j.changes.push_back({Change::data_changed, "/zookeeper/config", n->acl});
+  if (out) *out = stat(*n);
+}
+
 }  // namespace corral::kernel
 
 // ---------------------------------------------------------------- quotas

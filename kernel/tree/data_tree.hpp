@@ -158,6 +158,10 @@ class DataTree {
   // The data of /zookeeper/config: an ensemble's members as ZooKeeper lists
   // them. Set by every server from its configuration, not through the log.
   void set_config(std::string text);
+  // A committed reconfig: /zookeeper/config takes `text` with ZooKeeper's
+  // stat for it (version -1, mzxid and mtime of the entry), and watchers of
+  // the node hear NodeDataChanged.
+  void install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j);
 
   // A digest of the whole tree (every node's path, data, mzxid, version and
   // aversion, combined so that order does not matter), kept current by every

@@ -170,6 +170,28 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
   out.type = h.type;
   out.session = h.session;
   out.cxid = h.cxid;
+  if (h.type == kReconfigTxn) {
+    out.type = static_cast<int32_t>(OpCode::reconfig);
+    JuteReader r(h.payload);
+    int32_t err = r.read_int();
+    std::string_view text = r.read_buffer();
+    if (!r.ok()) {
+      out.err = Err::marshalling_error;
+      return out;
+    }
+    if (err != 0) {
+      out.err = static_cast<Err>(err);
+      return out;
+    }
+    Journal j;
+    proto::Stat st;
+    tree_.install_config(text, e.zxid, e.time_ms, &st, j);
+    JuteWriter w(out.response);
+    w.write_buffer(text);
+    proto::write(w, st);
+    out.changes = std::move(j.changes);
+    return out;
+  }
   switch (static_cast<OpCode>(h.type)) {
     case OpCode::create_session: {
       JuteReader r(h.payload);

@@ -53,4 +53,11 @@ bool decode_txn(std::string_view body, TxnHeader& out) {
   return true;
 }
 
+int32_t txn_type(std::string_view body) {
+  MsgpackReader r(body);
+  if (r.array() != 5) return 0;
+  int64_t type = r.integer();
+  return r.ok() ? static_cast<int32_t>(type) : 0;
+}
+
 }  // namespace corral::kernel

@@ -24,9 +24,17 @@ struct TxnHeader {
   Ids ids;
 };
 
+// A reconfig request as the leader decided it (the log never holds the raw
+// request): payload is the jute pair (int err, buffer config), where config
+// is the new /zookeeper/config text when err is 0. Applied whether or not
+// the session still exists, since the membership changes with it.
+inline constexpr int32_t kReconfigTxn = -16;
+
 sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
                       const Ids& ids = {});
 // False if `body` is not a well-formed txn.
 bool decode_txn(std::string_view body, TxnHeader& out);
+// The type of a txn body without decoding the rest; 0 when malformed.
+int32_t txn_type(std::string_view body);
 
 }  // namespace corral::kernel

@@ -34,6 +34,8 @@ PeerListener::~PeerListener() = default;
 PeerNetwork::~PeerNetwork() = default;
 ElectionHost::~ElectionHost() = default;
 ConsensusHost::~ConsensusHost() = default;
+void ConsensusHost::prepare(LogEntry&) {}
+std::optional<std::vector<PeerSpec>> ConsensusHost::membership_in(const LogEntry&) { return std::nullopt; }
 DiscoveryHost::~DiscoveryHost() = default;
 TreeSession::~TreeSession() = default;
 RecipeHost::~RecipeHost() = default;

@@ -54,6 +54,12 @@ bool parse_peer_spec(ServerId id, std::string_view text, PeerSpec& out, std::str
     size_t colon = client.rfind(':');
     std::string_view p = colon == std::string_view::npos ? client : client.substr(colon + 1);
     if (!port(p, m.client_port)) return error = "a client port 1..65535 after ';'", false;
+    if (colon != std::string_view::npos) {
+      std::string_view h = client.substr(0, colon);
+      if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+      if (h.empty()) return error = "a client host before the client port", false;
+      m.client_host = std::string(h);
+    }
   }
   out = std::move(m);
   return true;
@@ -63,7 +69,10 @@ std::string format_peer_spec(const PeerSpec& m) {
   std::string host = m.host.find(':') != std::string::npos ? "[" + m.host + "]" : m.host;
   std::string s = host + ":" + std::to_string(m.quorum_port) + ":" + std::to_string(m.election_port) + ":" +
                   (m.observer ? "observer" : "participant");
-  if (m.client_port) s += ";" + std::to_string(m.client_port);
+  if (m.client_port) {
+    const std::string& ch = m.client_host.empty() ? std::string("0.0.0.0") : m.client_host;
+    s += ";" + (ch.find(':') != std::string::npos ? "[" + ch + "]" : ch) + ":" + std::to_string(m.client_port);
+  }
   return s;
 }
 

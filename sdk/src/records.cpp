@@ -178,6 +178,24 @@ bool read(JuteReader& r, PathWatchRequest& v) {
   return r.ok();
 }
 
+void write(JuteWriter& w, const ReconfigRequest& v) {
+  auto str = [&](const std::string& s, bool null) {
+    if (null) w.write_null_buffer();
+    else w.write_string(s);
+  };
+  str(v.joining, v.joining_null);
+  str(v.leaving, v.leaving_null);
+  str(v.new_members, v.new_members_null);
+  w.write_long(v.cur_config_id);
+}
+bool read(JuteReader& r, ReconfigRequest& v) {
+  v.joining = r.read_buffer(&v.joining_null);
+  v.leaving = r.read_buffer(&v.leaving_null);
+  v.new_members = r.read_buffer(&v.new_members_null);
+  v.cur_config_id = r.read_long();
+  return r.ok();
+}
+
 void write(JuteWriter& w, const SetDataRequest& v) {
   w.write_string(v.path);
   if (v.data_null) w.write_null_buffer();

@@ -86,6 +86,15 @@ class Ensemble:
         (m.workdir / "zoo.cfg").write_text(cfg)
         (m.data_dir / "myid").write_text(f"{m.sid}\n")
 
+    def add_member(self, observer=False):
+        """A new member, not started, whose zoo.cfg lists every member and
+        itself (as a server joining by reconfig is configured); the others'
+        files are left as they are."""
+        m = Member(self.members[0].workdir.parent, max(x.sid for x in self.members) + 1, observer)
+        self.members.append(m)
+        self._write_config(m)
+        return len(self.members) - 1
+
     def _command(self, m):
         cfg = str(m.workdir / "zoo.cfg")
         if TARGET == "zookeeper":

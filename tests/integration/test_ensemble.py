@@ -429,3 +429,134 @@ def test_read_only_mode_serves_reads_without_a_quorum(ensemble_factory):
     finally:
         ro.stop()
         ro.close()
+
+
+# Dynamic reconfiguration, as ZooKeeper 3.5+ does it: enabled in zoo.cfg, and
+# only a superuser may change the membership (/zookeeper/config is read-only
+# for everyone else). The digest is the one for super:test.
+RECONFIG_CFG = ("reconfigEnabled=true\n"
+                "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n")
+
+
+def config_version(data):
+    last = data.decode().splitlines()[-1]
+    assert last.startswith("version="), data
+    return int(last.split("=")[1], 16)
+
+
+def wait_for(what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if what():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not true after {timeout}s: {what}")
+
+
+def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG)
+    follower = ens.followers()[0]
+    admin = only(ens, follower, auth_data=[("digest", "super:test")])
+    admin.create("/before", b"1")
+    changed = threading.Event()
+    admin.get("/zookeeper/config", watch=lambda e: changed.set())
+
+    # Add server 4 first, then start it with a zoo.cfg that lists everyone.
+    new = ens.add_member()
+    m = ens.members[new]
+    joining = f"{m.line()};{m.host}:{m.port}"
+    data, stat = admin.reconfig(joining=joining, leaving=None, new_members=None)
+    lines = data.decode().splitlines()
+    assert joining in lines and len(lines) == 5, lines
+    assert config_version(data) == stat.mzxid, "the version is the reconfig's own zxid"
+    assert changed.wait(10), "a watch on /zookeeper/config fires"
+    ens.start_member(new)
+    for i in range(4):
+        c = only(ens, i)
+        c.sync("/")
+        assert c.get("/zookeeper/config")[0] == data
+        assert c.exists("/before")
+        c.stop()
+    leader = ens.leader()
+    wait_for(lambda: "zk_synced_followers\t3" in ens.members[leader].four("mntr"))
+    via_new = only(ens, new)
+    via_new.create("/via-new", b"x")
+    via_new.stop()
+
+    # Remove the leader: the other three elect one among themselves.
+    sid = ens.members[leader].sid
+    try:
+        data, _ = admin.reconfig(joining=None, leaving=str(sid), new_members=None)
+    except ConnectionLoss:
+        # The leader may hand over before the reply reaches the client
+        # (ZooKeeper's followers reconnect to the new leader); the change is
+        # committed all the same, as /zookeeper/config shows below.
+        data = None
+    rest = [i for i in range(4) if i != leader]
+    ens.wait_serving(rest)
+    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in rest))
+    after = client(ens.hosts([ens.members[i] for i in rest]))
+    after.retry(after.create, "/after-removal", b"1")
+    after.sync("/")
+    now = after.get("/zookeeper/config")[0]
+    assert data in (None, now)
+    data = now
+    assert not any(line.startswith(f"server.{sid}=") for line in data.decode().splitlines())
+    assert len(data.decode().splitlines()) == 4
+    if TARGET == "corrald":
+        wait_for(lambda: ens.members[leader].mode() is None)  # out of the ensemble, it serves no one
+        # A restarted member comes back in the new membership (from its snapshot).
+        back = rest[0]
+        ens.stop_member(back)
+        ens.start_member(back)
+        c = only(ens, back)
+        c.sync("/")
+        assert c.get("/zookeeper/config")[0] == data and c.exists("/after-removal")
+        c.stop()
+        # The removed server, restarted, says why it cannot take part.
+        ens.stop_member(leader)
+        ens.start_member(leader, wait=False)
+        assert ens.members[leader].proc.wait(30) != 0
+        assert "not a member of the ensemble since the reconfig" in ens.members[leader].log_text()
+        ens.members[leader].proc = None
+    for c in (admin, after):
+        c.stop()
+
+
+def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensemble_factory):
+    from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError)
+
+    from servers import free_port
+    ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG)
+    anyone = client(ens.hosts())
+    admin = client(ens.hosts(), auth_data=[("digest", "super:test")])
+    before = anyone.get("/zookeeper/config")[0]
+    version = config_version(before)
+    with pytest.raises(NoAuthError):
+        anyone.reconfig(joining=None, leaving="3", new_members=None)
+    with pytest.raises(BadArgumentsError):  # the shape is checked before the ACL
+        anyone.reconfig(joining="some thing", leaving=None, new_members=None)
+    with pytest.raises(BadVersionError):
+        admin.reconfig(joining=None, leaving="3", new_members=None, from_config=version + 1)
+    with pytest.raises(BadArgumentsError):  # a single voter would be left
+        admin.reconfig(joining=None, leaving="2,3", new_members=None)
+    with pytest.raises(BadArgumentsError):  # no client port
+        admin.reconfig(joining=f"server.9=127.0.0.1:{free_port()}:{free_port()}", leaving=None, new_members=None)
+    absent = ",".join(f"server.{10 + k}=127.0.0.1:{free_port()}:{free_port()}:participant;127.0.0.1:{free_port()}"
+                      for k in range(3))
+    with pytest.raises(NewConfigNoQuorumError):  # 6 voters, of which only 3 follow the leader
+        admin.reconfig(joining=absent, leaving=None, new_members=None)
+    assert anyone.get("/zookeeper/config")[0] == before
+
+    # The whole membership at once: server 3 becomes an observer.
+    m3 = ens.members[2]
+    members = [m.line() for m in ens.members[:2]] + [m3.line().replace(":participant", ":observer")]
+    data, _ = admin.reconfig(joining=None, leaving=None, new_members=",".join(members), from_config=version)
+    assert data.decode().splitlines()[:3] == members
+    wait_for(lambda: m3.mode() == "observer")
+    c = only(ens, 2)
+    c.create("/through-the-observer", b"1")
+    assert c.get("/zookeeper/config")[0] == data
+    c.stop()
+    for c in (anyone, admin):
+        c.stop()

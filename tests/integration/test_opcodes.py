@@ -10,7 +10,7 @@ from jute import RawClient, Writer
 
 RECONFIG, CHECK_WATCHES, REMOVE_WATCHES, MULTI_READ = 16, 17, 18, 22
 AUTH, GET_EPHEMERALS, GET_ALL_CHILDREN_NUMBER, ADD_WATCH, WHO_AM_I = 100, 103, 104, 106, 107
-NO_WATCHER, RECONFIG_DISABLED = -121, -123
+NO_WATCHER, RECONFIG_DISABLED, UNIMPLEMENTED = -121, -123, -6
 PERSISTENT, PERSISTENT_RECURSIVE = 0, 1
 WATCH_CHILDREN, WATCH_DATA, WATCH_ANY = 1, 2, 3
 
@@ -142,3 +142,15 @@ def test_reconfig_is_disabled_on_a_standalone_server(server):
     c = session(server)
     body = Writer().string(None).string(None).string(None).long(-1).bytes()
     assert c.request(RECONFIG, body)[2] == RECONFIG_DISABLED
+
+
+def test_reconfig_enabled_on_a_standalone_server_is_unimplemented(server_factory):
+    # As a standalone ZooKeeper with reconfigEnabled=true answers; an
+    # ensemble changes its membership (test_ensemble.py).
+    from servers import TARGET
+    if TARGET != "corrald":
+        pytest.skip("sets a corrald option")
+    srv = server_factory(extra_args=["--set", "ensemble.reconfig_enabled=true"])
+    c = session(srv)
+    body = Writer().string(None).string(None).string("server.1=a:1:2;3").long(-1).bytes()
+    assert c.request(RECONFIG, body)[2] == UNIMPLEMENTED

@@ -146,3 +146,37 @@ def test_zkcli_quotas_are_counted_and_hard_limits_refused(server_factory):
     assert "Created /q/2" in text and "Created /q/4" in text, text
     assert "Quota has exceeded : /q/3" in text, text
     assert text.count("Created /q/3") == 1, text                # once the hard limit went
+
+
+def test_zkcli_config_and_reconfig_on_an_ensemble(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_cfg="reconfigEnabled=true\n"
+                           "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n")
+
+    victim, via = ens.followers()[:2]
+
+    class Hosts:  # the follower that stays
+        hosts = ens.hosts([ens.members[via]])
+
+    m3 = ens.members[victim]
+    out = zkcli_script(Hosts, [
+        "config",
+        f"reconfig -remove {m3.sid}",
+        "addauth digest super:test",
+        f"reconfig -remove {m3.sid}",
+        f"reconfig -add {m3.line()};{m3.host}:{m3.port}",
+        "config",
+    ])
+    text = "\n".join(out)
+    members = [m.line() for m in ens.members]
+    # config: the members and the version, as ZooKeeper prints them.
+    assert all(line in out for line in members), text
+    # Without the superuser, reconfig is refused.
+    assert "Insufficient permission" in text or "NoAuth" in text, text
+    # Removed, then added back with its client address: each prints the
+    # result with a new version, and config the last one. (With reconfig
+    # enabled, the configured membership has the first epoch's version,
+    # version=100000000, rather than 0.)
+    versions = [int(l.split("=")[1], 16) for l in out if l.startswith("version=")]
+    assert len(versions) == 4 and versions[0] < versions[1] < versions[2] == versions[3], text
+    assert versions[0] == 1 << 32, text
+    assert f"{m3.line()};{m3.host}:{m3.port}" in out, text

@@ -149,7 +149,48 @@ TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
   auto good = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
                                          "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888;2181\"]"});
   ASSERT_TRUE(good) << good.status().to_string();
-  EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;2181");
+  // As ZooKeeper prints it: a client port alone is on the wildcard address.
+  EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;0.0.0.0:2181");
+}
+
+TEST(Config, MembersKeepTheirClientHost) {
+  corral::sdk::PeerSpec m;
+  std::string why;
+  ASSERT_TRUE(parse_member(7, "10.0.0.7:2888:3888:observer;10.0.0.8:2181", m, why)) << why;
+  EXPECT_EQ(m.client_host, "10.0.0.8");
+  EXPECT_EQ(m.client_port, 2181);
+  EXPECT_EQ(format_member(m), "10.0.0.7:2888:3888:observer;10.0.0.8:2181");
+  ASSERT_TRUE(parse_member(7, "h:1:2;[::1]:2181", m, why)) << why;
+  EXPECT_EQ(m.client_host, "::1");
+  EXPECT_EQ(format_member(m), "h:1:2:participant;[::1]:2181");
+  EXPECT_FALSE(parse_member(7, "h:1:2;:2181", m, why));
+}
+
+TEST(Config, DynamicConfigTextRoundTrips) {
+  std::vector<corral::sdk::PeerSpec> members;
+  corral::sdk::Zxid version = 0;
+  std::string why;
+  // A reconfig's newMembers: commas or lines, in any order, no version.
+  ASSERT_TRUE(parse_dynamic_config("server.3=c:1:2:observer;0.0.0.0:2183, server.1=a:1:2;2181\n", members,
+                                   version, why))
+      << why;
+  ASSERT_EQ(members.size(), 2u);
+  EXPECT_EQ(members[0].id, 1);
+  EXPECT_TRUE(members[1].observer);
+  EXPECT_EQ(version, 0u);
+  std::string text = format_dynamic_config(members, 0x100000003);
+  EXPECT_EQ(text, "server.1=a:1:2:participant;0.0.0.0:2181\nserver.3=c:1:2:observer;0.0.0.0:2183\nversion=100000003");
+  std::vector<corral::sdk::PeerSpec> back;
+  ASSERT_TRUE(parse_dynamic_config(text, back, version, why)) << why;
+  EXPECT_EQ(version, 0x100000003u);
+  EXPECT_EQ(format_dynamic_config(back, version), text);
+
+  EXPECT_FALSE(parse_dynamic_config("some thing", members, version, why));
+  EXPECT_FALSE(parse_dynamic_config("server.1=a:1:2\nserver.1=b:1:2", members, version, why));
+  EXPECT_NE(why.find("twice"), std::string::npos) << why;
+  EXPECT_FALSE(parse_dynamic_config("server.x=a:1:2", members, version, why));
+  EXPECT_FALSE(parse_dynamic_config("server.1=a:1:2\nversion=zz", members, version, why));
+  EXPECT_FALSE(parse_dynamic_config("weight.1=2", members, version, why));
 }
 
 TEST(Config, AnEnsembleMemberNeedsItsOwnIdUnlessDiscoveryGivesIt) {

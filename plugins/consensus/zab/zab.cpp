@@ -140,6 +140,9 @@ void Zab::go_looking(const std::string& why) {
   Role old = role_;
   role_ = Role::looking;
   if (old != Role::looking) chost_->role_changed(Role::looking, 0, current_epoch_);
+  reconfig_zxid_ = 0;
+  reconfig_voters_.clear();
+  if (removed_) return;  // no longer in the ensemble: takes part in no election
   ++elections_;
   election_started_ = now_;
   // Last: a synchronous election may call elected() from here.
@@ -147,7 +150,7 @@ void Zab::go_looking(const std::string& why) {
 }
 
 void Zab::elected(const sdk::ElectionResult& result) {
-  if (!running_ || stage_ != Stage::looking) return;
+  if (!running_ || stage_ != Stage::looking || removed_) return;
   last_election_ms_ = now_ - election_started_;
   leader_ = result.leader;
   ++generation_;
@@ -505,6 +508,23 @@ void Zab::try_commit() {
   if (acks.size() < q) return;
   std::nth_element(acks.begin(), acks.begin() + static_cast<long>(q - 1), acks.end(), std::greater<Zxid>());
   Zxid candidate = std::min(acks[q - 1], last_logged_);
+  if (reconfig_zxid_ && candidate >= reconfig_zxid_) {
+    // The membership change, and what follows it, also need the new voters.
+    std::vector<Zxid> next;
+    auto votes_next = [&](ServerId id) {
+      return std::find(reconfig_voters_.begin(), reconfig_voters_.end(), id) != reconfig_voters_.end();
+    };
+    if (votes_next(self_)) next.push_back(last_durable_);
+    for (const auto& [id, l] : learners_)
+      if (l.newleader_acked && votes_next(id)) next.push_back(l.acked);
+    size_t nq = reconfig_voters_.size() / 2 + 1;
+    Zxid both = reconfig_zxid_ - 1;
+    if (next.size() >= nq) {
+      std::nth_element(next.begin(), next.begin() + static_cast<long>(nq - 1), next.end(), std::greater<Zxid>());
+      if (next[nq - 1] >= reconfig_zxid_) both = std::min(candidate, next[nq - 1]);
+    }
+    candidate = both;
+  }
   if (candidate <= commit_target_) return;
   Zxid old = commit_target_;
   commit_target_ = candidate;
@@ -552,7 +572,18 @@ Status Zab::submit(sdk::Bytes body) {
     go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) + " is exhausted; a new epoch starts");
     return {Errc::unavailable, "the leader is starting a new epoch"};
   }
-  propose(LogEntry{sdk::make_zxid(current_epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
+  LogEntry entry{sdk::make_zxid(current_epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)};
+  chost_->prepare(entry);
+  if (auto members = chost_->membership_in(entry)) {
+    reconfig_zxid_ = entry.zxid;
+    reconfig_voters_.clear();
+    for (const auto& m : *members)
+      if (!m.observer) reconfig_voters_.push_back(m.id);
+    host_->logger().info("proposing a membership change at " + hex(entry.zxid) + " (" +
+                         std::to_string(members->size()) + " members, " + std::to_string(reconfig_voters_.size()) +
+                         " voting); it commits with a quorum of the current voters and of the new ones");
+  }
+  propose(std::move(entry));
   return {};
 }
 
@@ -848,7 +879,10 @@ void Zab::apply_committed() {
     unapplied_.pop_front();
     last_applied_ = e.zxid;
     chost_->apply(e);
+    bool changed = chost_->membership_in(e).has_value();
+    Zxid zxid = e.zxid;
     recent_.push_back(std::move(e));
+    if (changed) membership_applied(zxid);
   }
   while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_) recent_.pop_front();
   if (applied_waiters_.empty()) return;
@@ -859,6 +893,46 @@ void Zab::apply_committed() {
     return true;
   });
   for (auto& done : ready) done(Status());
+}
+
+void Zab::membership_applied(Zxid zxid) {
+  if (zxid >= reconfig_zxid_) {
+    reconfig_zxid_ = 0;
+    reconfig_voters_.clear();
+  }
+  bool member = false, observer = false;
+  for (const auto& m : net_->members()) {
+    if (m.id != self_) continue;
+    member = true;
+    observer = m.observer;
+  }
+  if (!member) {
+    host_->logger().warn("the membership change at " + hex(zxid) +
+                         " took this server out of the ensemble; it stops taking part (start it again, with an "
+                         "empty data directory, once a reconfig adds it back)");
+    removed_ = true;
+    go_looking("removed from the ensemble");
+    election_->stop();
+    return;
+  }
+  if (observer != observer_) {
+    observer_ = observer;
+    go_looking(std::string("the membership change at ") + hex(zxid) + " made this server " +
+               (observer ? "an observer" : "a participant"));
+    return;
+  }
+  if (role_ != Role::leading && !(stage_ != Stage::looking && leader_ == self_)) return;
+  std::vector<std::pair<ServerId, std::string>> drop;
+  for (auto& [id, l] : learners_) {
+    bool known = false;
+    for (const auto& m : net_->members())
+      if (m.id == id) known = true;
+    if (!known) drop.emplace_back(id, "the membership change at " + hex(zxid) + " removed it");
+    else if (l.observer != !is_voter(id)) drop.emplace_back(id, "the membership change at " + hex(zxid) +
+                                                                    " changed its part; it joins again");
+  }
+  for (const auto& [id, why] : drop) drop_learner(id, why);
+  if (established_ && live_voters() < quorum()) go_looking("lost the quorum of the new membership");
 }
 
 void Zab::fail_waiters(const Status& why) {

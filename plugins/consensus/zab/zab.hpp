@@ -117,6 +117,10 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void send_to(Learner& l, const Msg& m);
   void send_to(Learner& l, MsgType type, sdk::BytesView payload);
   size_t live_voters() const;
+  // A membership change was applied: the leader drops learners it no longer
+  // has and re-reads who votes; a server whose own part changed elects again
+  // (in its new part), and one taken out of the ensemble stops.
+  void membership_applied(sdk::Zxid zxid);
 
   // Learner.
   void on_leader_message(Msg& m);
@@ -192,6 +196,12 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   sdk::Zxid initial_last_ = 0;
   uint32_t counter_ = 0;
   int64_t last_ping_ = 0;
+  // The membership change proposed and not yet applied, if any: its zxid and
+  // the voters it installs. Entries from it on commit only with a quorum of
+  // these voters as well as of the current ones.
+  sdk::Zxid reconfig_zxid_ = 0;
+  std::vector<sdk::ServerId> reconfig_voters_;
+  bool removed_ = false;  // a reconfig took this server out of the ensemble
 
   // Statistics.
   int64_t elections_ = 0, election_started_ = 0, last_election_ms_ = 0;

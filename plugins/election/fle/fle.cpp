@@ -106,6 +106,7 @@ void FastLeaderElection::propose(const Vote& v) {
 void FastLeaderElection::look(const sdk::Candidacy& self) {
   if (!running_) return;
   candidacy_ = self;
+  observer_ = !is_voter(self_);  // a membership change may have changed this server's part
   looking_ = true;
   ++round_;
   received_.clear();

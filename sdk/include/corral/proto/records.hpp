@@ -160,6 +160,16 @@ void write(JuteWriter& w, const AuthPacket& v);
 bool read(JuteReader& r, AuthPacket& v);
 
 // sync, getACL, getEphemerals and friends: a single path.
+// reconfig (16): incremental (joining/leaving) or a whole new membership;
+// each string may be null. Answered with a GetDataResponse of /zookeeper/config.
+struct ReconfigRequest {
+  std::string joining, leaving, new_members;
+  bool joining_null = true, leaving_null = true, new_members_null = true;
+  int64_t cur_config_id = -1;
+};
+void write(JuteWriter& w, const ReconfigRequest& v);
+bool read(JuteReader& r, ReconfigRequest& v);
+
 struct PathRequest {
   std::string path;
 };

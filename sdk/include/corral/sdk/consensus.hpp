@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "corral/sdk/election.hpp"
@@ -60,6 +61,18 @@ class ConsensusHost {
   // passes what it receives to session_activity().
   virtual Bytes take_session_activity() = 0;
   virtual void session_activity(ServerId from, BytesView activity) = 0;
+
+  // Membership changes (ZooKeeper's reconfig). The leader calls prepare() on
+  // each entry it is about to propose, with its zxid and time assigned; the
+  // kernel may rewrite the body (a reconfig request becomes the membership it
+  // installs, or the error its client gets, decided against the leader's
+  // current view).
+  virtual void prepare(LogEntry& entry);
+  // The members `entry` installs when it is applied, when it changes the
+  // membership; nullopt for every other entry (cheap). Applying it makes the
+  // PeerNetwork report the new members. Zab commits such an entry only with a
+  // quorum of the old voters and one of the new, and allows one at a time.
+  virtual std::optional<std::vector<PeerSpec>> membership_in(const LogEntry& entry);
 };
 
 // One server following the leader, as the leader sees it (for `mntr`, the

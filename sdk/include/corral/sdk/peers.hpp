@@ -23,6 +23,7 @@ struct PeerSpec {
   uint16_t quorum_port = 0;      // Zab traffic (ZooKeeper's 2888)
   uint16_t election_port = 0;    // election traffic (ZooKeeper's 3888)
   uint16_t client_port = 0;      // 0 when not advertised
+  std::string client_host;       // the client address's host; empty when only the port was given
   bool observer = false;         // receives commits, never votes
 };
 
@@ -31,7 +32,8 @@ struct PeerSpec {
 // (host may be a bracketed IPv6 address). False, with `error` saying what was
 // expected, when it is malformed.
 bool parse_peer_spec(ServerId id, std::string_view text, PeerSpec& out, std::string& error);
-// The same form back: "host:2888:3888:participant;2181".
+// The same form back, as ZooKeeper prints it: "host:2888:3888:participant;0.0.0.0:2181"
+// (a client address given as a port alone is the wildcard address).
 std::string format_peer_spec(const PeerSpec& m);
 
 // The two independent message streams between a pair of servers.
