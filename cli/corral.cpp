@@ -68,6 +68,10 @@ commands:
   whoami                        the session's identities
   sync PATH                     make the server catch up with the leader
   watch [-R] PATH               print changes to PATH (-R: and below) until interrupted
+  config [-s]                   the ensemble's membership and its version (/zookeeper/config)
+  reconfig [-v VERSION] [-add SERVERS] [-remove IDS] | [-members SERVERS]
+                                change the membership: SERVERS as server.N=host:port:port[:type];port
+                                (comma-separated), IDS comma-separated; prints the new one
   four WORD                     send a four-letter word (ruok, srvr, mntr, ...)
   health                        exit 0 when the server serves clients (has a leader)
   plugins [--plugin-dir DIR]    the plugin modules found: kind, name, ABI
@@ -95,6 +99,9 @@ std::string describe(Err e) {
     case Err::session_expired: return "session expired";
     case Err::bad_arguments: return "bad arguments";
     case Err::unimplemented: return "not supported by the server";
+    case Err::reconfig_disabled: return "reconfig is disabled on the server (reconfigEnabled)";
+    case Err::new_config_no_quorum: return "a quorum of the new membership does not follow the leader yet";
+    case Err::reconfig_in_progress: return "another reconfig is in progress";
     default: return proto::err_name(e);
   }
 }
@@ -464,6 +471,58 @@ int run(Session& s, const Global& g, const std::string& cmd, const std::vector<s
     }
     return kOk;
   }
+  if (cmd == "config" || cmd == "reconfig") {
+    auto print = [&](const Response& r, bool with_stat) {
+      if (g.json) {
+        std::string members = "[";
+        std::string version;
+        size_t start = 0;
+        while (start < r.data.size()) {
+          size_t end = r.data.find('\n', start);
+          if (end == std::string::npos) end = r.data.size();
+          std::string line = r.data.substr(start, end - start);
+          start = end + 1;
+          if (line.rfind("version=", 0) == 0) version = line.substr(8);
+          else if (!line.empty()) members += (members.size() > 1 ? "," : "") + json_quote(line);
+        }
+        std::printf("{\"members\":%s],\"version\":%s,\"stat\":%s}\n", members.c_str(), json_quote(version).c_str(),
+                    stat_json(r.stat).c_str());
+      } else {
+        std::fwrite(r.data.data(), 1, r.data.size(), stdout);
+        std::fputs("\n", stdout);
+        if (with_stat) std::fputs(stat_text(r.stat).c_str(), stdout);
+      }
+    };
+    if (cmd == "config") {
+      auto a = parsed({{"-s", false}});
+      if (!a || !need(*a, 0, 0, "no arguments")) return usage_error(why);
+      Response r = s.call([&](auto d) { c.get_data("/zookeeper/config", false, d); });
+      if (r.err != Err::ok) return s.fail("config", r.err);
+      print(r, a->flags.count("-s") > 0);
+      return kOk;
+    }
+    auto a = parsed({{"-v", true}, {"-add", true}, {"-remove", true}, {"-members", true}});
+    if (!a || !need(*a, 0, 0, "only options")) return usage_error(why);
+    auto opt = [&](const char* f) -> std::optional<std::string> {
+      auto it = a->flags.find(f);
+      return it == a->flags.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    auto joining = opt("-add"), leaving = opt("-remove"), members = opt("-members");
+    if (members && (joining || leaving)) return usage_error("reconfig: -members replaces the whole membership; "
+                                                            "give it alone, or -add/-remove");
+    if (!members && !joining && !leaving) return usage_error("reconfig needs -add, -remove or -members");
+    int64_t from = -1;
+    if (auto v = opt("-v")) {
+      // As zkCli: the version as /zookeeper/config prints it (hexadecimal).
+      char* end = nullptr;
+      from = static_cast<int64_t>(std::strtoull(v->c_str(), &end, 16));
+      if (v->empty() || *end) return usage_error("reconfig -v takes the hexadecimal version config prints");
+    }
+    Response r = s.call([&](auto d) { c.reconfig(joining, leaving, members, from, d); });
+    if (r.err != Err::ok) return s.fail("reconfig", r.err);
+    print(r, false);
+    return kOk;
+  }
   if (cmd == "stat") {
     auto a = parsed({});
     if (!a || !need(*a, 1, 1, "PATH")) return usage_error(why);
@@ -699,8 +758,8 @@ int main(int argc, char** argv) {
     else std::printf("%s\n", mode.empty() ? "not serving" : ("serving (" + mode + ")").c_str());
     return mode.empty() ? kFailed : kOk;
   }
-  static const char* kSession[] = {"ls", "get", "set", "create", "delete", "deleteall", "stat", "getAcl",
-                                   "setAcl", "addauth", "whoami", "sync", "watch"};
+  static const char* kSession[] = {"ls",     "get",     "set",    "create", "delete", "deleteall", "stat",   "getAcl",
+                                   "setAcl", "addauth", "whoami", "sync",   "watch",  "config",    "reconfig"};
   if (std::find(std::begin(kSession), std::end(kSession), cmd) == std::end(kSession))
     return usage_error("unknown command '" + cmd + "'");
   Session s(g);

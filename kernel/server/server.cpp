@@ -393,11 +393,12 @@ proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, cons
   for (const auto& m : next)
     if (!m.observer) voters.push_back(m.id);
   if (voters.size() < 2) return refuse("the new membership must have at least 2 participants");
-  // A quorum of the new voters must already follow this leader, synced.
+  // A quorum of the new voters must already follow this leader, synced (its
+  // followers: observers acknowledge nothing until they vote).
   auto votes = [&](sdk::ServerId id) { return std::find(voters.begin(), voters.end(), id) != voters.end(); };
   size_t synced = votes(config_.server.id) ? 1 : 0;
   for (const auto& l : consensus_->status().learners)
-    if (l.synced && votes(l.id)) ++synced;
+    if (l.synced && !l.observer && votes(l.id)) ++synced;
   if (synced < voters.size() / 2 + 1) {
     log_->info("reconfig refused: " + std::to_string(synced) + " of the " + std::to_string(voters.size()) +
                " new voters follow this leader; a quorum must");

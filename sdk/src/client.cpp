@@ -355,6 +355,20 @@ void Client::add_watch(std::string_view path, bool recursive, Callback done) {
     proto::write(w, proto::PathModeRequest{std::string(path), recursive ? 1 : 0});
   });
 }
+void Client::reconfig(std::optional<std::string> joining, std::optional<std::string> leaving,
+                      std::optional<std::string> members, int64_t from_config, Callback done) {
+  impl_->call(OpCode::reconfig, std::move(done), [&](JuteWriter& w) {
+    proto::ReconfigRequest req;
+    req.joining_null = !joining;
+    req.leaving_null = !leaving;
+    req.new_members_null = !members;
+    req.joining = joining.value_or("");
+    req.leaving = leaving.value_or("");
+    req.new_members = members.value_or("");
+    req.cur_config_id = from_config;
+    proto::write(w, req);
+  });
+}
 void Client::remove(std::string_view path, int32_t version, Callback done) {
   impl_->call(OpCode::remove, std::move(done),
               [&](JuteWriter& w) { proto::write(w, proto::PathVersionRequest{std::string(path), version}); });

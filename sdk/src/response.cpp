@@ -22,6 +22,7 @@ bool read_body(int32_t type, JuteReader& r, Response& out) {
       read(r, out.stat);
       break;
     case OpCode::get_data:
+    case OpCode::reconfig:
       out.data = r.read_buffer();
       read(r, out.stat);
       break;

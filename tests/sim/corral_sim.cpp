@@ -2,7 +2,7 @@
 // seed with its trace (a replay).
 //
 //   corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O]
-//              [--election fle|static] [--loss P] [--trace]
+//              [--election fle|static] [--loss P] [--reconfig] [--trace]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
       opt.voters = std::atoi(next());
     } else if (a == "--observers") {
       opt.observers = std::atoi(next());
+    } else if (a == "--reconfig") {
+      opt.reconfig = true;
     } else if (a == "--election") {
       opt.election = next();
     } else if (a == "--loss") {
@@ -41,7 +43,7 @@ int main(int argc, char** argv) {
     } else if (a == "--trace") {
       trace = true;
     } else {
-      std::fprintf(stderr, "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] "
+      std::fprintf(stderr, "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] [--reconfig] "
                            "[--election fle|static] [--loss P] [--trace]\n");
       return 2;
     }

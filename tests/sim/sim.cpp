@@ -143,7 +143,6 @@ class World {
   EventQueue events;
   int64_t now = 0;
   std::vector<std::unique_ptr<Node>> nodes;  // index = id - 1
-  std::vector<sdk::PeerSpec> members;
   SimResult result;
   std::deque<std::string> trace;
   bool faults = true;
@@ -157,11 +156,11 @@ class World {
 
   // Checker state.
   std::vector<LogEntry> canonical;
+  std::string membership;  // the canonical sequence's current membership, as in a "M:" entry
   std::map<uint32_t, ServerId> epoch_leaders;
 
   double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
   int64_t between(int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng); }
-  size_t quorum() const { return static_cast<size_t>(opt.voters) / 2 + 1; }
 
   void log(ServerId id, std::string_view what) {
     trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " + std::string(what));
@@ -186,13 +185,12 @@ class World {
 
 class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk::PeerNetwork {
  public:
-  Node(World& w, ServerId id, bool observer) : w_(w), id_(id), observer_(observer) {
+  Node(World& w, ServerId id) : w_(w), id_(id) {
     info_.server_id = id;
     info_.tick_ms = 100;
   }
 
   ServerId id() const { return id_; }
-  bool observer() const { return observer_; }
   bool up() const { return zab_ != nullptr; }
   uint64_t incarnation() const { return incarnation_; }
   Disk& disk() { return disk_; }
@@ -214,6 +212,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       decode_state(disk_.snapshots.rbegin()->second, applied_);
       w_.on_snapshot_loaded(*this);
     }
+    // As the kernel: the membership the snapshot holds, else the configured one.
+    set_members(membership_of(applied_, initial_));
+    pending_ = 0;
     zab_ = std::make_unique<zab::Zab>(w_.rng());
     if (w_.opt.election == "static") {
       auto e = std::make_unique<static_election::StaticElection>();
@@ -290,7 +291,13 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
               std::to_string(applied_.back().first));
     applied_.emplace_back(e.zxid, e.body);
     w_.on_apply(*this, e);
-    if (++since_snapshot_ >= snapshot_every_) take_snapshot_now();
+    if (e.zxid >= pending_) pending_ = 0;
+    if (e.body.rfind("M:", 0) == 0) {
+      set_members(e.body);
+      take_snapshot_now();  // as the kernel does after a reconfig
+    } else if (++since_snapshot_ >= snapshot_every_) {
+      take_snapshot_now();
+    }
   }
   void rejected(const LogEntry&, const Status&) override {}
   void take_snapshot(std::function<void(const sdk::Result<Zxid>&)> done) override {
@@ -303,15 +310,65 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (!state.empty() && state.back().first != zxid) w_.fail("a snapshot's zxid does not match its content");
     applied_ = std::move(state);
     w_.on_snapshot_loaded(*this);
+    std::string m = membership_of(applied_, "");
+    if (!m.empty()) set_members(m);
     return {};
   }
-  void role_changed(Role role, ServerId, uint32_t epoch) override { w_.on_role(*this, role, epoch); }
+  void role_changed(Role role, ServerId, uint32_t epoch) override {
+    pending_ = 0;
+    w_.on_role(*this, role, epoch);
+  }
+  // A request "R:<id>" becomes the membership that toggles <id> between
+  // participant and observer ("M:" + one letter per server), or "X" (a
+  // refusal that changes nothing) when one is pending, fewer than 2
+  // participants would be left, or the new voters' quorum does not follow
+  // this leader, as the kernel refuses a reconfig.
+  void prepare(LogEntry& e) override {
+    if (e.body.rfind("R:", 0) != 0) return;
+    size_t who = std::stoul(e.body.substr(2));
+    std::string next = flags_;
+    if (who >= 1 && who <= next.size()) next[who - 1] = next[who - 1] == 'p' ? 'o' : 'p';
+    size_t voters = static_cast<size_t>(std::count(next.begin(), next.end(), 'p'));
+    size_t synced = next[id_ - 1] == 'p' ? 1 : 0;
+    for (const auto& l : zab_->status().learners)
+      if (l.synced && !l.observer && next[l.id - 1] == 'p') ++synced;
+    if (pending_ || voters < 2 || synced < voters / 2 + 1) {
+      e.body = "X" + e.body;
+      return;
+    }
+    e.body = "M:" + next;
+    pending_ = e.zxid;
+  }
+  std::optional<std::vector<sdk::PeerSpec>> membership_in(const LogEntry& e) override {
+    if (e.body.rfind("M:", 0) != 0) return std::nullopt;
+    return specs(e.body.substr(2));
+  }
   Bytes take_session_activity() override { return {}; }
   void session_activity(ServerId, BytesView) override {}
 
   // ---- PeerNetwork
   ServerId self() const override { return id_; }
-  std::vector<sdk::PeerSpec> members() const override { return w_.members; }
+  std::vector<sdk::PeerSpec> members() const override { return members_; }
+  const std::string& flags() const { return flags_; }
+  void set_initial(std::string flags) { initial_ = std::move(flags); }
+
+  static std::vector<sdk::PeerSpec> specs(const std::string& flags) {
+    std::vector<sdk::PeerSpec> out;
+    for (size_t i = 0; i < flags.size(); ++i) {
+      sdk::PeerSpec p;
+      p.id = static_cast<ServerId>(i + 1);
+      p.host = "sim";
+      p.observer = flags[i] == 'o';
+      out.push_back(p);
+    }
+    return out;
+  }
+  // The last membership in `state` ("M:..." without the prefix), else `fallback`.
+  static std::string membership_of(const std::vector<std::pair<Zxid, Bytes>>& state, const std::string& fallback) {
+    for (auto it = state.rbegin(); it != state.rend(); ++it)
+      if (it->second.rfind("M:", 0) == 0) return it->second.substr(2);
+    return fallback;
+  }
   void send(ServerId to, PeerChannel ch, Bytes msg) override { w_.send(id_, to, ch, std::move(msg)); }
   void disconnect(ServerId peer, PeerChannel ch) override { w_.disconnect(id_, peer, ch); }
   void subscribe(PeerChannel ch, sdk::PeerListener* l) override { listeners_[static_cast<int>(ch)] = l; }
@@ -319,6 +376,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
  private:
   void check(const Status& st) {
     if (!st) w_.fail("server " + std::to_string(id_) + ": " + st.to_string());
+  }
+  void set_members(const std::string& m) {
+    flags_ = m.rfind("M:", 0) == 0 ? m.substr(2) : m;
+    members_ = specs(flags_);
   }
 
   static Bytes encode_state(const std::vector<std::pair<Zxid, Bytes>>& s) {
@@ -503,7 +564,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   World& w_;
   ServerId id_;
-  bool observer_;
+  std::string initial_;  // the configured membership: one 'p' or 'o' per server
+  std::string flags_;    // the membership in effect here
+  std::vector<sdk::PeerSpec> members_;
+  Zxid pending_ = 0;     // a membership change this leader proposed, not yet applied
   uint64_t incarnation_ = 0;
   Disk disk_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(false);
@@ -574,12 +638,25 @@ void World::on_apply(Node& n, const LogEntry& e) {
     return;
   }
   if (i != canonical.size()) fail("server " + std::to_string(n.id()) + " skipped entries");
-  size_t holders = 0;
-  for (auto& m : nodes)
-    if (!m->observer() && m->disk().holds(e)) ++holders;
-  if (holders < quorum())
-    fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " held durably by " +
-         std::to_string(holders) + " voters, fewer than a quorum");
+  if (e.body.rfind("R:", 0) == 0) fail("a reconfig request reached the log undecided: '" + e.body + "'");
+  auto check_quorum = [&](const std::string& flags, const char* which) {
+    size_t holders = 0, voters = 0;
+    for (auto& m : nodes) {
+      if (flags[m->id() - 1] != 'p') continue;
+      ++voters;
+      if (m->disk().holds(e)) ++holders;
+    }
+    if (holders < voters / 2 + 1)
+      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " held durably by " +
+           std::to_string(holders) + " of the " + std::to_string(voters) + " " + which + " voters (" + flags +
+           "), fewer than a quorum");
+  };
+  check_quorum(membership, "current");
+  if (e.body.rfind("M:", 0) == 0) {
+    check_quorum(e.body.substr(2), "new");
+    membership = e.body.substr(2);
+    result.reconfigs++;
+  }
   canonical.push_back(e);
 }
 
@@ -604,13 +681,10 @@ void World::on_role(Node& n, Role role, uint32_t epoch) {
 SimResult run(uint64_t seed, const SimOptions& opt) {
   World w(seed, opt);
   int n = opt.voters + opt.observers;
+  for (int i = 1; i <= n; ++i) w.membership += i > opt.voters ? 'o' : 'p';
   for (int i = 1; i <= n; ++i) {
-    sdk::PeerSpec p;
-    p.id = i;
-    p.host = "sim";
-    p.observer = i > opt.voters;
-    w.members.push_back(p);
-    w.nodes.push_back(std::make_unique<Node>(w, i, p.observer));
+    w.nodes.push_back(std::make_unique<Node>(w, i));
+    w.nodes.back()->set_initial(w.membership);
   }
   w.group.assign(static_cast<size_t>(n), 0);
   w.loss = opt.loss;
@@ -620,7 +694,10 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     std::function<void()> write = [&] {
       if (!w.faults) return;
       Node& target = *w.nodes[static_cast<size_t>(w.between(0, n - 1))];
-      target.submit("w" + std::to_string(++writes));
+      if (opt.reconfig && w.uniform() < 0.02)
+        target.submit("R:" + std::to_string(w.between(1, n)));
+      else
+        target.submit("w" + std::to_string(++writes));
       w.events.at(w.now + w.between(1, 2 * opt.write_interval_ms), write);
     };
     w.events.at(1, write);
@@ -702,9 +779,15 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     }
     if (!converged()) {
       std::string state;
-      for (auto& node : w.nodes)
+      for (auto& node : w.nodes) {
         state += " s" + std::to_string(node->id()) + ":" + sdk::role_name(node->role()) + "/" +
-                 std::to_string(node->applied().size());
+                 std::to_string(node->applied().size()) + "/" + node->flags();
+        if (node->zab()) {
+          auto st = node->zab()->status();
+          state += "/logged " + std::to_string(st.last_logged & 0xffffffff) + ",committed " +
+                   std::to_string(st.last_committed & 0xffffffff);
+        }
+      }
       w.fail("no convergence " + std::to_string(opt.heal_ms) + " ms after the faults stopped (canonical " +
              std::to_string(w.canonical.size()) + " entries;" + state + ")");
     }

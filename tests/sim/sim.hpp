@@ -10,7 +10,9 @@
 //   * every server applies the same entries in the same order (each server's
 //     applied sequence is a prefix of one canonical sequence), so a
 //     committed entry is never lost or changed;
-//   * an entry is applied only once a quorum of voters holds it durably;
+//   * an entry is applied only once a quorum of voters holds it durably (of
+//     the membership it was proposed in; a membership change needs a quorum
+//     of the old voters and one of the new);
 //   * after the faults stop, every server converges on the whole canonical
 //     sequence and a new write reaches all of them (liveness).
 #pragma once
@@ -37,6 +39,11 @@ struct SimOptions {
   bool crashes = true;
   bool partitions = true;
   int64_t write_interval_ms = 15;  // a client write to a random server
+  // Membership changes while the faults run: now and then a client asks a
+  // random server to turn a member from participant to observer or back
+  // (the leader decides it as the kernel decides a reconfig), so voter sets
+  // and quorum sizes change under crashes and partitions.
+  bool reconfig = false;
 };
 
 struct SimResult {
@@ -46,6 +53,7 @@ struct SimResult {
   uint64_t committed = 0;        // entries in the canonical sequence
   uint64_t elections = 0;        // leaders established
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
+  uint64_t reconfigs = 0;        // membership changes committed
 };
 
 // Runs one seed.

@@ -1,6 +1,6 @@
 // Zab and the elections under the simulation's faults, over many seeds. A
 // failure prints the seed and the events before it; replay one with
-//   build/tests/corral-sim --seed N [--voters V --observers O --election E]
+//   build/tests/corral-sim --seed N [--voters V --observers O --election E --reconfig]
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -18,29 +18,35 @@ uint64_t seeds(uint64_t fallback) {
 }
 
 void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
-  uint64_t committed = 0, elections = 0, snaps = 0, truncs = 0;
+  uint64_t committed = 0, elections = 0, snaps = 0, truncs = 0, reconfigs = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
     elections += r.elections;
     snaps += r.snaps;
     truncs += r.truncs;
+    reconfigs += r.reconfigs;
     if (!r.ok) {
       std::string trace;
       size_t from = r.trace.size() > 80 ? r.trace.size() - 80 : 0;
       for (size_t i = from; i < r.trace.size(); ++i) trace += "  " + r.trace[i] + "\n";
       FAIL() << "seed " << seed << " (" << opt.voters << " voters, " << opt.observers << " observers, election "
-             << opt.election << "): " << r.failure << "\nlast events:\n" << trace;
+             << opt.election << (opt.reconfig ? ", reconfig" : "") << "): " << r.failure << "\nlast events:\n"
+             << trace;
     }
   }
   // The faults must actually exercise the protocol's paths.
   EXPECT_GT(committed, count * 10);
   EXPECT_GT(elections, count);
   EXPECT_GT(truncs + snaps, 0u);
-  std::printf("%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC syncs\n",
+  if (opt.reconfig) {
+    EXPECT_GT(reconfigs, count);
+  }
+  std::printf("%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC syncs, "
+              "%llu membership changes\n",
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(committed),
               static_cast<unsigned long long>(elections), static_cast<unsigned long long>(snaps),
-              static_cast<unsigned long long>(truncs));
+              static_cast<unsigned long long>(truncs), static_cast<unsigned long long>(reconfigs));
 }
 
 }  // namespace
@@ -71,4 +77,15 @@ TEST(ZabSimulation, HeavyLossAndReordering) {
   o.duplicate = 0.05;
   o.reorder = 0.05;
   run_seeds(o, seeds(1000), 40001);
+}
+
+TEST(ZabSimulation, MembershipChangesUnderFaults) {
+  // Five servers, two of them observers at first; members keep turning from
+  // participant to observer and back while servers crash and partitions
+  // come and go.
+  SimOptions o;
+  o.voters = 3;
+  o.observers = 2;
+  o.reconfig = true;
+  run_seeds(o, seeds(1000), 50001);
 }

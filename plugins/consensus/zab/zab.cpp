@@ -75,6 +75,7 @@ Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   });
   if (!st) return st;
   if (!unapplied_.empty()) last_logged_ = last_durable_ = std::max(last_logged_, unapplied_.back().zxid);
+  recompute_seen();
   net_->subscribe(PeerChannel::quorum, this);
   st = election_->start(*this);
   if (!st) return st;
@@ -114,6 +115,38 @@ bool Zab::is_voter(ServerId id) const {
   return false;
 }
 
+bool Zab::seen_voter(ServerId id) const {
+  return std::find(seen_voters_.begin(), seen_voters_.end(), id) != seen_voters_.end();
+}
+
+bool Zab::is_quorum(const std::function<bool(ServerId)>& in) const {
+  size_t voters = 0, counted = 0;
+  for (const auto& m : net_->members()) {
+    if (m.observer) continue;
+    ++voters;
+    if (in(m.id)) ++counted;
+  }
+  if (counted < voters / 2 + 1) return false;
+  if (!seen_zxid_) return true;
+  counted = 0;
+  for (ServerId id : seen_voters_)
+    if (in(id)) ++counted;
+  return counted >= seen_voters_.size() / 2 + 1;
+}
+
+void Zab::recompute_seen() {
+  seen_zxid_ = 0;
+  seen_voters_.clear();
+  for (auto it = unapplied_.rbegin(); it != unapplied_.rend(); ++it) {
+    auto members = chost_->membership_in(*it);
+    if (!members) continue;
+    seen_zxid_ = it->zxid;
+    for (const auto& m : *members)
+      if (!m.observer) seen_voters_.push_back(m.id);
+    return;
+  }
+}
+
 int64_t Zab::fresh_nonce() { return static_cast<int64_t>(rng_() >> 2) | 1; }
 
 // ---------------------------------------------------------------- phases
@@ -140,8 +173,6 @@ void Zab::go_looking(const std::string& why) {
   Role old = role_;
   role_ = Role::looking;
   if (old != Role::looking) chost_->role_changed(Role::looking, 0, current_epoch_);
-  reconfig_zxid_ = 0;
-  reconfig_voters_.clear();
   if (removed_) return;  // no longer in the ensemble: takes part in no election
   ++elections_;
   election_started_ = now_;
@@ -224,6 +255,15 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     if (m.seq != 0) return;  // a session whose start was lost; the learner retries
     auto it = learners_.find(from);
     if (it != learners_.end() && it->second.nonce == m.nonce) return;  // a duplicate
+    if (epoch_decided_ && m.epoch > new_epoch_) {
+      // It accepted the epoch of a leader that never established itself,
+      // above this one's: it can never follow this epoch, so a new election
+      // picks one above both (ZooKeeper's servers would wait for the next
+      // failure instead).
+      go_looking("server " + std::to_string(from) + " accepted epoch " + std::to_string(m.epoch) +
+                 ", above this leader's " + std::to_string(new_epoch_) + "; electing again so that it can join");
+      return;
+    }
     Learner l;
     l.id = from;
     l.observer = !is_voter(from);
@@ -337,14 +377,12 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
 
 void Zab::maybe_decide_epoch() {
   if (epoch_decided_ || stage_ != Stage::discovery || leader_ != self_) return;
-  size_t joined = 1;
+  // Every learner's accepted epoch counts (an observer of the current
+  // membership may vote in the one the log is changing to).
   uint32_t highest = accepted_epoch_;
-  for (const auto& [id, l] : learners_) {
-    if (l.observer) continue;
-    ++joined;
-    highest = std::max(highest, l.accepted_epoch);
-  }
-  if (joined < quorum()) return;
+  for (const auto& [id, l] : learners_) highest = std::max(highest, l.accepted_epoch);
+  if (!is_quorum([&](ServerId id) { return id == self_ || learners_.count(id); })) return;
+  epoch_seen_ = seen_zxid_;
   if (highest == UINT32_MAX) {
     host_->logger().error("epochs are exhausted");
     return;
@@ -371,10 +409,12 @@ void Zab::maybe_decide_epoch() {
 
 void Zab::maybe_choose_history() {
   if (!epoch_decided_ || history_chosen_ || stage_ != Stage::discovery) return;
-  size_t acked = 1;
-  for (const auto& [id, l] : learners_)
-    if (!l.observer && l.step == Learner::Step::epoch_acked) ++acked;
-  if (acked < quorum()) return;
+  auto acked = [&](ServerId id) {
+    if (id == self_) return true;
+    auto it = learners_.find(id);
+    return it != learners_.end() && it->second.step == Learner::Step::epoch_acked;
+  };
+  if (!is_quorum(acked)) return;
   history_chosen_ = true;
   // Zab's rule: the initial history is the newest among the quorum, by
   // (current epoch, last zxid). A quorum holds every committed entry, so it
@@ -382,7 +422,7 @@ void Zab::maybe_choose_history() {
   ServerId best = self_;
   std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
   for (const auto& [id, l] : learners_) {
-    if (l.observer || l.step != Learner::Step::epoch_acked) continue;
+    if ((l.observer && !seen_voter(id)) || l.step != Learner::Step::epoch_acked) continue;
     std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
     if (key > best_key) {
       best_key = key;
@@ -418,6 +458,13 @@ void Zab::begin_sync() {
     sync_durable_ = [this, gen] {
       if (gen == generation_) begin_sync();
     };
+    return;
+  }
+  if (seen_zxid_ != epoch_seen_ &&
+      !is_quorum([&](ServerId id) { return id == self_ || learners_.count(id); })) {
+    // The history fetched holds a membership change whose voters did not
+    // take part in choosing the epoch: start over, knowing it.
+    go_looking("the history adopted changes the membership; electing again with it");
     return;
   }
   current_epoch_ = new_epoch_;
@@ -462,10 +509,12 @@ void Zab::send_sync(Learner& l) {
 
 void Zab::maybe_establish() {
   if (established_ || stage_ != Stage::sync) return;
-  size_t acks = last_durable_ >= initial_last_ ? 1 : 0;
-  for (const auto& [id, l] : learners_)
-    if (!l.observer && l.newleader_acked) ++acks;
-  if (acks < quorum()) return;
+  auto acked = [&](ServerId id) {
+    if (id == self_) return last_durable_ >= initial_last_;
+    auto it = learners_.find(id);
+    return it != learners_.end() && it->second.newleader_acked;
+  };
+  if (!is_quorum(acked)) return;
   established_ = true;
   stage_ = Stage::broadcast;
   commit_target_ = initial_last_;
@@ -498,6 +547,14 @@ size_t Zab::live_voters() const {
   return n;
 }
 
+bool Zab::quorum_in_touch() const {
+  return is_quorum([&](ServerId id) {
+    if (id == self_) return true;
+    auto it = learners_.find(id);
+    return it != learners_.end() && it->second.newleader_acked;
+  });
+}
+
 void Zab::try_commit() {
   if (!established_) return;
   std::vector<Zxid> acks;
@@ -508,20 +565,17 @@ void Zab::try_commit() {
   if (acks.size() < q) return;
   std::nth_element(acks.begin(), acks.begin() + static_cast<long>(q - 1), acks.end(), std::greater<Zxid>());
   Zxid candidate = std::min(acks[q - 1], last_logged_);
-  if (reconfig_zxid_ && candidate >= reconfig_zxid_) {
+  if (seen_zxid_ && candidate >= seen_zxid_) {
     // The membership change, and what follows it, also need the new voters.
     std::vector<Zxid> next;
-    auto votes_next = [&](ServerId id) {
-      return std::find(reconfig_voters_.begin(), reconfig_voters_.end(), id) != reconfig_voters_.end();
-    };
-    if (votes_next(self_)) next.push_back(last_durable_);
+    if (seen_voter(self_)) next.push_back(last_durable_);
     for (const auto& [id, l] : learners_)
-      if (l.newleader_acked && votes_next(id)) next.push_back(l.acked);
-    size_t nq = reconfig_voters_.size() / 2 + 1;
-    Zxid both = reconfig_zxid_ - 1;
+      if (l.newleader_acked && seen_voter(id)) next.push_back(l.acked);
+    size_t nq = seen_voters_.size() / 2 + 1;
+    Zxid both = seen_zxid_ - 1;
     if (next.size() >= nq) {
       std::nth_element(next.begin(), next.begin() + static_cast<long>(nq - 1), next.end(), std::greater<Zxid>());
-      if (next[nq - 1] >= reconfig_zxid_) both = std::min(candidate, next[nq - 1]);
+      if (next[nq - 1] >= seen_zxid_) both = std::min(candidate, next[nq - 1]);
     }
     candidate = both;
   }
@@ -574,16 +628,11 @@ Status Zab::submit(sdk::Bytes body) {
   }
   LogEntry entry{sdk::make_zxid(current_epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)};
   chost_->prepare(entry);
-  if (auto members = chost_->membership_in(entry)) {
-    reconfig_zxid_ = entry.zxid;
-    reconfig_voters_.clear();
-    for (const auto& m : *members)
-      if (!m.observer) reconfig_voters_.push_back(m.id);
-    host_->logger().info("proposing a membership change at " + hex(entry.zxid) + " (" +
-                         std::to_string(members->size()) + " members, " + std::to_string(reconfig_voters_.size()) +
-                         " voting); it commits with a quorum of the current voters and of the new ones");
-  }
   propose(std::move(entry));
+  if (seen_zxid_ == sdk::make_zxid(current_epoch_, counter_))
+    host_->logger().info("proposing a membership change at " + hex(seen_zxid_) + " (" +
+                         std::to_string(seen_voters_.size()) +
+                         " voting); it commits with a quorum of the current voters and of the new ones");
   return {};
 }
 
@@ -780,7 +829,7 @@ void Zab::on_peer_link(ServerId peer, bool up) {
   if (!running_ || up || stage_ == Stage::looking) return;
   if (leader_ == self_) {
     if (learners_.count(peer)) drop_learner(peer, "its link went down");
-    if (established_ && live_voters() < quorum()) go_looking("lost the quorum");
+    if (established_ && !quorum_in_touch()) go_looking("lost the quorum");
     return;
   }
   if (peer != leader_) return;
@@ -812,7 +861,7 @@ void Zab::tick(int64_t now) {
       if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms)) silent.push_back(id);
     }
     for (ServerId id : silent) drop_learner(id, "silent for longer than its limit");
-    if (live_voters() < quorum()) {
+    if (!quorum_in_touch()) {
       go_looking("lost the quorum: " + std::to_string(live_voters()) + " of " + std::to_string(quorum()) +
                  " voters in touch");
       return;
@@ -842,6 +891,12 @@ void Zab::tick(int64_t now) {
 void Zab::append(LogEntry entry) {
   Zxid z = entry.zxid;
   last_logged_ = z;
+  if (auto members = chost_->membership_in(entry)) {
+    seen_zxid_ = z;
+    seen_voters_.clear();
+    for (const auto& m : *members)
+      if (!m.observer) seen_voters_.push_back(m.id);
+  }
   unapplied_.push_back(entry);
   chost_->storage().append(std::move(entry), [this, alive = alive_, lg = log_generation_, z](const Status& st) {
     if (!*alive || lg != log_generation_ || !running_) return;
@@ -896,10 +951,14 @@ void Zab::apply_committed() {
 }
 
 void Zab::membership_applied(Zxid zxid) {
-  if (zxid >= reconfig_zxid_) {
-    reconfig_zxid_ = 0;
-    reconfig_voters_.clear();
+  if (zxid >= seen_zxid_) {
+    seen_zxid_ = 0;
+    seen_voters_.clear();
   }
+  membership_changed("the membership change at " + hex(zxid));
+}
+
+void Zab::membership_changed(const std::string& cause) {
   bool member = false, observer = false;
   for (const auto& m : net_->members()) {
     if (m.id != self_) continue;
@@ -907,9 +966,8 @@ void Zab::membership_applied(Zxid zxid) {
     observer = m.observer;
   }
   if (!member) {
-    host_->logger().warn("the membership change at " + hex(zxid) +
-                         " took this server out of the ensemble; it stops taking part (start it again, with an "
-                         "empty data directory, once a reconfig adds it back)");
+    host_->logger().warn(cause + " took this server out of the ensemble; it stops taking part (start it again, "
+                                 "with an empty data directory, once a reconfig adds it back)");
     removed_ = true;
     go_looking("removed from the ensemble");
     election_->stop();
@@ -917,8 +975,7 @@ void Zab::membership_applied(Zxid zxid) {
   }
   if (observer != observer_) {
     observer_ = observer;
-    go_looking(std::string("the membership change at ") + hex(zxid) + " made this server " +
-               (observer ? "an observer" : "a participant"));
+    go_looking(cause + " made this server " + (observer ? "an observer" : "a participant"));
     return;
   }
   if (role_ != Role::leading && !(stage_ != Stage::looking && leader_ == self_)) return;
@@ -927,12 +984,11 @@ void Zab::membership_applied(Zxid zxid) {
     bool known = false;
     for (const auto& m : net_->members())
       if (m.id == id) known = true;
-    if (!known) drop.emplace_back(id, "the membership change at " + hex(zxid) + " removed it");
-    else if (l.observer != !is_voter(id)) drop.emplace_back(id, "the membership change at " + hex(zxid) +
-                                                                    " changed its part; it joins again");
+    if (!known) drop.emplace_back(id, cause + " removed it");
+    else if (l.observer != !is_voter(id)) drop.emplace_back(id, cause + " changed its part; it joins again");
   }
   for (const auto& [id, why] : drop) drop_learner(id, why);
-  if (established_ && live_voters() < quorum()) go_looking("lost the quorum of the new membership");
+  if (established_ && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
 }
 
 void Zab::fail_waiters(const Status& why) {
@@ -1018,6 +1074,7 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
     ++log_generation_;
     while (!unapplied_.empty() && unapplied_.back().zxid > plan.trunc_zxid) unapplied_.pop_back();
     last_logged_ = last_durable_ = plan.trunc_zxid;
+    recompute_seen();
   }
   if (plan.mode != SyncPlan::Mode::snap) {
     finish_sync(std::move(plan.entries), committed);
@@ -1034,6 +1091,7 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   ++log_generation_;
   unapplied_.clear();
   recent_.clear();
+  recompute_seen();
   last_applied_ = commit_target_ = last_logged_ = last_durable_ = plan.snap_zxid;
   auto sink = storage.begin_snapshot(plan.snap_zxid);
   Status st = sink ? sink.value()->write(plan.snapshot) : sink.status();
@@ -1075,6 +1133,9 @@ void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {
   commit_target_ = std::max(commit_target_, std::min(committed, last_logged_));
   apply_committed();
   if (stage_ == Stage::looking) return;
+  // A snapshot from the leader may have brought a newer membership.
+  membership_changed("the membership in the leader's snapshot");
+  if (stage_ == Stage::looking || removed_) return;
   sync_target_ = last_logged_;
   awaiting_sync_durable_ = true;
   check_sync_durable();

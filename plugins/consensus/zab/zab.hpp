@@ -103,6 +103,14 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void start_leading();
   size_t quorum() const;
   bool is_voter(sdk::ServerId id) const;
+  // True when the servers `in` accepts make a quorum of the voters in effect
+  // and, while the log holds a membership change not yet applied, of the
+  // voters it installs too (as ZooKeeper counts with its last seen config).
+  bool is_quorum(const std::function<bool(sdk::ServerId)>& in) const;
+  bool seen_voter(sdk::ServerId id) const;
+  // Finds the newest membership change in the unapplied log (after a start,
+  // a truncation or a snapshot replaced it).
+  void recompute_seen();
 
   // Leader.
   void on_learner_message(sdk::ServerId from, Msg& m);
@@ -117,10 +125,16 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void send_to(Learner& l, const Msg& m);
   void send_to(Learner& l, MsgType type, sdk::BytesView payload);
   size_t live_voters() const;
+  // The leader's followers that acknowledged NEWLEADER, and itself, make a
+  // quorum (of both memberships while one is changing).
+  bool quorum_in_touch() const;
   // A membership change was applied: the leader drops learners it no longer
   // has and re-reads who votes; a server whose own part changed elects again
   // (in its new part), and one taken out of the ensemble stops.
   void membership_applied(sdk::Zxid zxid);
+  // Re-reads this server's part, and on a leader its learners', after the
+  // membership changed (`cause` says how, for the log).
+  void membership_changed(const std::string& cause);
 
   // Learner.
   void on_leader_message(Msg& m);
@@ -168,6 +182,10 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   uint64_t log_generation_ = 0;  // bumps when the log is cut; older acknowledgements are void
   std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
   std::deque<sdk::LogEntry> recent_;     // applied entries, newest last; all that are not durable yet
+  // The newest membership change logged and not applied (0: none) and the
+  // voters it installs: every quorum counts them too until it is applied.
+  sdk::Zxid seen_zxid_ = 0;
+  std::vector<sdk::ServerId> seen_voters_;
   std::vector<std::pair<sdk::Zxid, std::function<void(const sdk::Status&)>>> applied_waiters_;
   bool snapshot_in_flight_ = false;
 
@@ -196,12 +214,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   sdk::Zxid initial_last_ = 0;
   uint32_t counter_ = 0;
   int64_t last_ping_ = 0;
-  // The membership change proposed and not yet applied, if any: its zxid and
-  // the voters it installs. Entries from it on commit only with a quorum of
-  // these voters as well as of the current ones.
-  sdk::Zxid reconfig_zxid_ = 0;
-  std::vector<sdk::ServerId> reconfig_voters_;
   bool removed_ = false;  // a reconfig took this server out of the ensemble
+  sdk::Zxid epoch_seen_ = 0;  // seen_zxid_ when the epoch was decided
 
   // Statistics.
   int64_t elections_ = 0, election_started_ = 0, last_election_ms_ = 0;

@@ -108,6 +108,7 @@ void FastLeaderElection::look(const sdk::Candidacy& self) {
   candidacy_ = self;
   observer_ = !is_voter(self_);  // a membership change may have changed this server's part
   looking_ = true;
+  looking_since_ = now_;
   ++round_;
   received_.clear();
   out_of_election_.clear();
@@ -189,6 +190,19 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
     }
     received_[from] = h;
     if (finalize_at_ < 0 && has_quorum(received_, proposal_)) finalize_at_ = now_ + opt_.finalize_wait_ms;
+    return;
+  }
+  // A server that leads, and has been heard saying so while no quorum of
+  // this server's voters agreed on anything for a while, is followed all the
+  // same: this server's view of the membership may be out of date (it missed
+  // a reconfig), and Zab's own quorums keep following a wrong leader safe;
+  // the sync that follows brings the membership up to date.
+  if (h.state == State::leading && v.leader == from && now_ - looking_since_ >= 2 * opt_.max_notify_interval_ms) {
+    host_->logger().info("following server " + std::to_string(from) + ", which says it leads, after " +
+                         std::to_string(now_ - looking_since_) +
+                         " ms without a quorum of this server's view of the voters");
+    round_ = std::max(round_, h.round);
+    decide(v);
     return;
   }
   if (h.state == State::observing || !is_voter(from)) return;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -89,6 +90,13 @@ class Client {
   // A persistent watch on `path` (and, when `recursive`, every node below);
   // its events reach on_event() until the session ends.
   void add_watch(std::string_view path, bool recursive, Callback done);
+  // Changes the ensemble's membership (ZooKeeper's reconfig): incrementally
+  // (`joining` "server.N=..." lines, comma-separated; `leaving` ids) or,
+  // with `members`, as a whole; nullopt leaves an argument out. The answer
+  // holds the new /zookeeper/config text and stat. `from_config` -1: any
+  // current version.
+  void reconfig(std::optional<std::string> joining, std::optional<std::string> leaving,
+                std::optional<std::string> members, int64_t from_config, Callback done);
   void multi(const std::vector<Op>& ops, Callback done);
   // Ends the session (its ephemerals go) and closes the connection.
   void close(std::function<void()> done = nullptr);

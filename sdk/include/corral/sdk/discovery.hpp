@@ -1,8 +1,8 @@
 // Discovery: how a server learns the members of its ensemble — from the
 // config list, DNS names or the Docker Engine's labels.
 //
-// The members of an ensemble vote, so the set of server ids is fixed once
-// the ensemble starts (Corral does not reconfigure membership on the fly).
+// The members of an ensemble vote, so discovery never changes the set of
+// server ids once the server joins (a reconfig does, through the log).
 // What discovery keeps current afterwards is where each member is: a
 // container that restarts with a new address is dialed at the new one.
 //
