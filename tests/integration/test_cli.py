@@ -169,3 +169,34 @@ def test_plugins_lists_kind_name_and_abi():
                                        capture_output=True, text=True, check=True).stdout)
     assert {"kind": "election", "name": "static"}.items() <= next(
         m for m in listed if m.get("name") == "static" and m.get("kind") == "election").items()
+
+
+def test_config_and_reconfig_on_an_ensemble(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_cfg="reconfigEnabled=true\n"
+                           "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n")
+    victim, via = ens.followers()[:2]
+
+    class Via:  # the follower that stays
+        hosts = ens.members[via].address
+
+    r = corral(Via, "--json", "config", check=0)
+    before = json.loads(r.stdout)
+    assert before["members"] == [m.line() for m in ens.members]
+    # Only a superuser may change the membership; the refusal says why.
+    sid = ens.members[victim].sid
+    r = corral(Via, "reconfig", "-remove", str(sid), check=8)
+    assert "not authorized" in r.stderr
+    r = corral(Via, "reconfig", "-add", "some thing", check=1)
+    assert "bad arguments" in r.stderr
+    r = corral(Via, "reconfig", "-members", "x", "-add", "y", check=2)
+    su = ("--auth", "digest:super:test")
+    r = corral(Via, *su, "reconfig", "-v", "1", "-remove", str(sid), check=6)
+    r = corral(Via, *su, "reconfig", "-v", before["version"], "-remove", str(sid), check=0)
+    assert f"server.{sid}=" not in r.stdout and r.stdout.rstrip().splitlines()[-1].startswith("version=")
+    after = json.loads(corral(Via, "--json", "config", check=0).stdout)
+    assert len(after["members"]) == 2 and int(after["version"], 16) > int(before["version"], 16)
+    # Back in, with its client address, as zkCli writes it.
+    m = ens.members[victim]
+    r = corral(Via, *su, "reconfig", "-add", f"{m.line()};{m.host}:{m.port}", check=0)
+    assert f"{m.line()};{m.host}:{m.port}" in r.stdout.splitlines()
+    assert corral(Via, "config", "-s", check=0).stdout.count("server.") == 3
