@@ -89,7 +89,9 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
   sdk::ConsensusStatus cs = consensus_status();
   const char* phase = cs.role == sdk::Role::looking ? "looking" : "broadcast";
   values.push_back({"peer_state", text(mode() + " - " + phase)});
-  values.push_back({"quorum_size", num(static_cast<double>(config_.ensemble.members.size()))});
+  size_t voters = 0;
+  for (const auto& m : config_.ensemble.members) voters += m.observer ? 0 : 1;
+  values.push_back({"quorum_size", num(static_cast<double>(voters))});
   values.push_back({"leader_id", num(static_cast<double>(cs.leader))});
   values.push_back({"current_epoch", num(cs.current_epoch)});
   values.push_back({"accepted_epoch", num(cs.accepted_epoch)});
@@ -254,6 +256,14 @@ std::string Server::four_letter_text(std::string_view word) {
     o << "maxSessionTimeout=" << config_.server.max_session_timeout() << "\n";
     o << "clientPortListenBacklog=-1\n";
     o << "serverId=" << config_.server.id << "\n";
+    if (const sdk::PeerSpec* me = config_.ensemble.member(config_.server.id)) {
+      // As a ZooKeeper quorum peer adds: its ports, its type and the
+      // membership with its version (what /zookeeper/config holds).
+      o << "electionPort=" << me->election_port << "\n";
+      o << "quorumPort=" << me->quorum_port << "\n";
+      o << "peerType=" << (me->observer ? 1 : 0) << "\n";
+      o << "membership: \n" << format_dynamic_config(config_.ensemble.members, config_version_) << "\n";
+    }
     return o.str();
   }
   // mntr

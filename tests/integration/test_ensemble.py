@@ -528,8 +528,11 @@ def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensem
 
     from servers import free_port
     ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG)
-    anyone = client(ens.hosts())
-    admin = client(ens.hosts(), auth_data=[("digest", "super:test")])
+    # Clients of the leader: the follower made an observer below rejoins,
+    # and its clients with it.
+    leader = ens.leader()
+    anyone = only(ens, leader)
+    admin = only(ens, leader, auth_data=[("digest", "super:test")])
     before = anyone.get("/zookeeper/config")[0]
     version = config_version(before)
     with pytest.raises(NoAuthError):
@@ -548,13 +551,18 @@ def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensem
         admin.reconfig(joining=absent, leaving=None, new_members=None)
     assert anyone.get("/zookeeper/config")[0] == before
 
-    # The whole membership at once: server 3 becomes an observer.
-    m3 = ens.members[2]
-    members = [m.line() for m in ens.members[:2]] + [m3.line().replace(":participant", ":observer")]
+    # The whole membership at once: a follower becomes an observer.
+    target = ens.followers()[0]
+    m3 = ens.members[target]
+    members = [m.line() if m is not m3 else m.line().replace(":participant", ":observer") for m in ens.members]
     data, _ = admin.reconfig(joining=None, leaving=None, new_members=",".join(members), from_config=version)
     assert data.decode().splitlines()[:3] == members
     wait_for(lambda: m3.mode() == "observer")
-    c = only(ens, 2)
+    # conf lists the membership with its version, as a ZooKeeper peer does.
+    conf = ens.members[leader].four("conf").splitlines()
+    assert "membership: " in conf and all(line in conf for line in data.decode().splitlines()), conf
+    assert "peerType=1" in m3.four("conf").splitlines()
+    c = only(ens, target)
     c.create("/through-the-observer", b"1")
     assert c.get("/zookeeper/config")[0] == data
     c.stop()
