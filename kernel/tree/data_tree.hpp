@@ -168,6 +168,9 @@ class DataTree {
   // mutation: replicas that applied the same entries have the same digest.
   // `hash` prints it by zxid so that operators can compare servers.
   uint64_t digest() const { return digest_; }
+  // The digest's term for one node; added when the node appears or changes
+  // to this state, subtracted when it leaves it.
+  static uint64_t node_digest(std::string_view path, const Node& n);
 
   size_t node_count() const { return nodes_.size(); }
   // Bytes of data and path names held (mntr's zk_approximate_data_size).
@@ -207,10 +210,6 @@ class DataTree {
   Err quota_check(std::string_view path, int64_t bytes, int64_t count) const;
   // After a snapshot is loaded.
   void quota_rebuild();
-
-  // The digest's term for one node; added when the node appears or changes
-  // to this state, subtracted when it leaves it.
-  static uint64_t node_digest(std::string_view path, const Node& n);
 
   NodeMap nodes_;
   uint64_t digest_ = 0;

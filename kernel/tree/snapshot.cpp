@@ -10,7 +10,11 @@
 // so a reader can link each to an existing parent.
 // Integrity (checksums) is the storage plugin's job.
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <msgpack.hpp>
+#include <mutex>
+#include <thread>
 
 #include "tree/data_tree.hpp"
 #include "tree/msgpack_reader.hpp"
@@ -41,6 +45,87 @@ class ChunkBuffer {
   static constexpr size_t kChunk = 1 << 20;
   const std::function<void(std::string_view)>& sink_;
   std::string buf_;
+};
+
+// The second half of loading a snapshot, on a thread of its own: copying each
+// node's data, linking it into its parent's child set and adding up the
+// tree digest. The loading thread parses records and inserts nodes into the
+// path table, and hands each node here once it is in place; neither thread
+// touches what the other writes (nodes never move in the table, and a
+// parent's child set is only ever filled here).
+class Finisher {
+ public:
+  struct Item {
+    Node* node;
+    Node* parent;  // null for "/"
+    const std::string* path;
+    std::string_view data;
+  };
+
+  Finisher() : thread_([this] { run(); }) {}
+  ~Finisher() { finish(); }
+
+  void add(const Item& item) {
+    batch_.push_back(item);
+    if (batch_.size() >= kBatch) flush();
+  }
+  // Waits for everything handed over; returns the digest of those nodes.
+  uint64_t finish() {
+    if (thread_.joinable()) {
+      flush();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
+    }
+    return digest_;
+  }
+
+ private:
+  static constexpr size_t kBatch = 8192;
+  static constexpr size_t kMaxQueued = 16;  // batches; bounds what is held twice
+
+  void flush() {
+    if (batch_.empty()) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(std::move(batch_));
+    batch_.clear();
+    batch_.reserve(kBatch);
+    lock.unlock();
+    cv_.notify_one();
+  }
+
+  void run() {
+    while (true) {
+      std::vector<Item> work;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+        if (queue_.empty()) return;
+        work = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      space_.notify_one();
+      for (const Item& it : work) {
+        if (it.parent) {
+          if (!it.parent->children) it.parent->children = std::make_unique<std::unordered_set<std::string_view>>();
+          it.parent->children->insert(proto::base_name(*it.path));
+        }
+        digest_ += DataTree::node_digest(*it.path, *it.node);
+      }
+    }
+  }
+
+  std::vector<Item> batch_;
+  std::mutex mu_;
+  std::condition_variable cv_, space_;
+  std::deque<std::vector<Item>> queue_;
+  bool done_ = false;
+  uint64_t digest_ = 0;  // written by the thread, read after join
+  std::thread thread_;
 };
 
 }  // namespace
@@ -155,13 +240,18 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   }
   Node* last_parent = nullptr;
   std::string last_parent_name;
+  Finisher finisher;
   for (int64_t i = 0; i < node_count; ++i) {
     at = r.position();
     if (r.array() != 13) return corrupt("bad node record");
     std::string_view path = r.bytes();
     Node n;
     n.data_null = r.nil();
-    if (!n.data_null) n.data = r.bytes();
+    std::string_view data;
+    if (!n.data_null) {
+      data = r.bytes();
+      n.data = data;
+    }
     n.czxid = r.integer();
     n.mzxid = r.integer();
     n.pzxid = r.integer();
@@ -187,7 +277,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     // last parent at hand.
     std::string_view parent_name = proto::parent_path(path);
     int64_t owner = n.ephemeral_owner;
-    t.data_bytes_ += static_cast<int64_t>(path.size() + n.data.size());
+    t.data_bytes_ += static_cast<int64_t>(path.size() + data.size());
     auto [it, fresh] = t.nodes_.emplace(std::string(path), std::move(n));
     if (!fresh) return corrupt("node " + it->first + " appears twice");
     if (!root) {
@@ -196,8 +286,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
         last_parent_name.assign(parent_name);
       }
       if (!last_parent) return corrupt("node " + it->first + " has no parent");
-      t.link_child(*last_parent, it->first);
     }
+    finisher.add({&it->second, root ? nullptr : last_parent, &it->first, data});
     if (is_session_owner(owner)) {
       auto s = t.sessions_.find(owner);
       if (s != t.sessions_.end()) s->second.ephemerals.insert(it->first);
@@ -206,9 +296,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     }
   }
   at = r.position();
+  t.digest_ = finisher.finish();
   if (!r.at_end()) return corrupt("trailing bytes after the last node");
-  t.digest_ = 0;
-  for (const auto& [path, n] : t.nodes_) t.digest_ += node_digest(path, n);
   t.quota_rebuild();
   return t;
 }

@@ -139,6 +139,32 @@ TEST_F(TreeTest, RollbackRestoresExactlyTheTreeBefore) {
   EXPECT_TRUE(j.changes.empty());
 }
 
+TEST_F(TreeTest, ALargeSnapshotRoundTripsWithEveryChildAndItsData) {
+  // Enough nodes that loading hands them over in many batches.
+  Journal j;
+  for (int p = 0; p < 3; ++p) {
+    std::string parent = "/p" + std::to_string(p);
+    ASSERT_EQ(create(parent), Err::ok);
+    for (int c = 0; c < 12000; ++c)
+      ASSERT_EQ(tree.create(parent + "/c" + std::to_string(c), "data-" + std::to_string(p * 100000 + c),
+                            open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
+                Err::ok);
+  }
+  std::string bytes = serialized(tree);
+  auto back = DataTree::deserialize(bytes);
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->node_count(), tree.node_count());
+  EXPECT_EQ(back->digest(), tree.digest());
+  EXPECT_EQ(back->approximate_data_size(), tree.approximate_data_size());
+  for (int p = 0; p < 3; ++p) {
+    const Node* n = back->find("/p" + std::to_string(p));
+    ASSERT_NE(n, nullptr);
+    EXPECT_EQ(n->num_children(), 12000);
+    EXPECT_EQ(back->find("/p" + std::to_string(p) + "/c11999")->data, "data-" + std::to_string(p * 100000 + 11999));
+  }
+  EXPECT_EQ(serialized(back.value()), bytes);
+}
+
 TEST_F(TreeTest, SnapshotRoundTrips) {
   tree.add_session(9, 6000, std::string("\0\1\2", 3));
   ASSERT_EQ(create("/x"), Err::ok);

@@ -132,6 +132,39 @@ class WalStorage final : public Storage {
     std::sort(snaps.begin(), snaps.end());
     std::sort(segs.begin(), segs.end());
 
+    // The log's segments are checked on a second thread while this one
+    // reads the snapshot: both are checksummed end to end.
+    const Zxid snap_named = snaps.empty() ? 0 : snaps.back().first;
+    struct Scanned {
+      std::string error;  // the file could not be mapped
+      SegmentScan scan;
+      size_t file_size = 0;
+      int64_t since = 0;  // records after the snapshot
+    };
+    std::vector<Scanned> scanned(segs.size());
+    std::thread scanner([&] {
+      for (size_t i = 0; i < segs.size(); ++i) {
+        MappedFile f(segs[i].second);
+        if (!f.ok()) {
+          scanned[i].error = f.error();
+          return;
+        }
+        scanned[i].file_size = f.data().size();
+        int64_t& since = scanned[i].since;
+        scanned[i].scan = scan_segment(f.data(), i + 1 == segs.size(), [&](const LogEntry& e, size_t) {
+          if (e.zxid > snap_named) since += 1;
+          return true;
+        });
+        if (scanned[i].scan.end == SegmentScan::corrupt) return;
+      }
+    });
+    struct Joiner {
+      std::thread& t;
+      ~Joiner() {
+        if (t.joinable()) t.join();
+      }
+    } joiner{scanner};
+
     if (!snaps.empty()) {
       const std::string& path = snaps.back().second;
       MappedFile f(path);
@@ -149,17 +182,14 @@ class WalStorage final : public Storage {
       snapshot_zxid_ = z;
     }
     r.last_zxid = r.snapshot_zxid;
+    scanner.join();
 
     for (size_t i = 0; i < segs.size(); ++i) {
       const std::string& path = segs[i].second;
-      bool last = i + 1 == segs.size();
-      MappedFile f(path);
-      if (!f.ok()) return Status{Errc::io_error, f.error()};
-      int64_t since = 0;
-      SegmentScan s = scan_segment(f.data(), last, [&](const LogEntry& e, size_t) {
-        if (e.zxid > snapshot_zxid_) since += 1;
-        return true;
-      });
+      if (!scanned[i].error.empty()) return Status{Errc::io_error, scanned[i].error};
+      const SegmentScan& s = scanned[i].scan;
+      int64_t since = scanned[i].since;
+      size_t file_size = scanned[i].file_size;
       if (s.end == SegmentScan::corrupt)
         return Status{Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
                                          " (" + s.why + ") and good records follow, so it is not a torn write. "
@@ -169,14 +199,14 @@ class WalStorage final : public Storage {
       if (s.end == SegmentScan::torn) {
         host_->logger().warn("log segment " + path + ": truncating a torn record at offset " +
                              std::to_string(s.bad_offset) + " (" + s.why + "), left by a crash during a write");
-        Status st = zero_from(path, s.bad_offset, f.data().size());
+        Status st = zero_from(path, s.bad_offset, file_size);
         if (!st) return st;
       }
       if (s.records > 0 && segs[i].first > s.first)
         return Status{Errc::corrupt, "log segment " + path + " starts at zxid " + std::to_string(s.first) +
                                          ", before the zxid its name says"};
       entries_since_snapshot_ += since;
-      Segment seg{segs[i].first, path, s.valid_end, s.records ? s.last : 0, f.data().size()};
+      Segment seg{segs[i].first, path, s.valid_end, s.records ? s.last : 0, file_size};
       if (s.records) r.last_zxid = std::max(r.last_zxid, s.last);
       segments_.push_back(seg);
       log_bytes_ += static_cast<int64_t>(s.valid_end);
