@@ -101,6 +101,28 @@ class Server:
         return 0.0
 
 
+def cpu_busy():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(limit=30.0, quiet=0.10):
+    """Waits until the machine is nearly idle (under `quiet` of its CPU over
+    half a second), so that neither server's leftovers from the previous run
+    (a background snapshot, a garbage collection) run during the next one."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        b0, t0 = cpu_busy()
+        time.sleep(0.5)
+        b1, t1 = cpu_busy()
+        if t1 > t0 and (b1 - b0) / (t1 - t0) < quiet:
+            return
+    print(f"the machine did not settle within {limit:g} s; measuring anyway", file=sys.stderr)
+
+
 def bench(port, workload, args, extra=()):
     cmd = [str(BENCH), "--hosts", f"127.0.0.1:{port}", "--workload", workload, "--json", "--quiet",
            "--sessions", str(args.sessions), "--depth", str(args.depth),
@@ -155,6 +177,7 @@ def main():
         for rnd in range(args.rounds):
             for w in args.workloads.split(","):
                 for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
+                    settle()
                     r = bench(servers[kind].port, w, args)
                     print(f"round {rnd + 1} {w:7s} {kind:9s} {r['ops_per_sec']:>10.0f} ops/s  "
                           f"p99 {r['p99_ms']:.2f} ms", file=sys.stderr)
