@@ -640,7 +640,7 @@ Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::strin
   } else {
     w.write_count(n->num_children());
     if (n->children)
-      for (std::string_view c : *n->children) w.write_string(c);
+      for (const auto& entry : *n->children) w.write_string(entry.first);
     if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
   }
   return Err::ok;

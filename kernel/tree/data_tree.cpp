@@ -29,7 +29,7 @@ DataTree::DataTree() {
   data_bytes_ = 1;
   for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
     auto [it, ok] = nodes_.emplace(p, Node{});
-    link_child(*find_mut(proto::parent_path(p)), it->first);
+    link_child(*find_mut(proto::parent_path(p)), *it);
     data_bytes_ += static_cast<int64_t>(it->first.size());
   }
   // The ACL ZooKeeper gives /zookeeper/config (read-only for everyone);
@@ -121,7 +121,7 @@ std::vector<std::string> DataTree::children(const Node& n) const {
   std::vector<std::string> out;
   if (n.children) {
     out.reserve(n.children->size());
-    for (std::string_view c : *n.children) out.emplace_back(c);
+    for (const auto& entry : *n.children) out.emplace_back(entry.first);
   }
   return out;
 }
@@ -133,9 +133,9 @@ uint32_t DataTree::intern_acl(const proto::AclList& acl) {
   return static_cast<uint32_t>(acls_.size() - 1);
 }
 
-void DataTree::link_child(Node& parent, const std::string& key) {
-  if (!parent.children) parent.children = std::make_unique<std::unordered_set<std::string_view>>();
-  parent.children->insert(proto::base_name(key));
+void DataTree::link_child(Node& parent, std::pair<const std::string, Node>& child) {
+  if (!parent.children) parent.children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
+  parent.children->emplace(proto::base_name(child.first), &child.second);
 }
 
 void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
@@ -189,7 +189,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   // `parent` may dangle only if the map rehashed node storage, which
   // unordered_map never does (nodes are stable); re-find for clarity anyway.
   parent = find_mut(parent_name);
-  link_child(*parent, it->first);
+  link_child(*parent, *it);
   parent->cversion++;
   parent->pzxid = zxid;
   data_bytes_ += static_cast<int64_t>(it->first.size() + data.size());
@@ -345,7 +345,7 @@ void DataTree::rollback(Journal& j) {
         auto [node, ok] = nodes_.emplace(u.path, std::move(u.node));
         digest_ += node_digest(node->first, node->second);
         Node* parent = find_mut(proto::parent_path(u.path));
-        link_child(*parent, node->first);
+        link_child(*parent, *node);
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
         if (is_session_owner(owner)) {
@@ -397,7 +397,8 @@ int64_t DataTree::descendants(std::string_view path) const {
     stack.pop_back();
     const Node* node = find(p);
     if (!node || !node->children) continue;
-    for (std::string_view c : *node->children) {
+    for (const auto& entry : *node->children) {
+      std::string_view c = entry.first;
       ++count;
       child.assign(p == "/" ? "" : p);
       child += '/';
@@ -581,7 +582,7 @@ void DataTree::quota_recount(std::string_view target) {
     ++count;
     bytes += static_cast<int64_t>(n->data.size());
     if (n->children)
-      for (std::string_view c : *n->children) todo.push_back((p == "/" ? "" : p) + "/" + std::string(c));
+      for (const auto& entry : *n->children) todo.push_back((p == "/" ? "" : p) + "/" + std::string(entry.first));
   }
   std::string text = "count=" + std::to_string(count) + ",bytes=" + std::to_string(bytes);
   data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
@@ -626,7 +627,7 @@ void DataTree::quota_rebuild() {
     if (it == nodes_.end()) continue;
     if (std::string_view t = quota_target(it->first, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
     if (it->second.children)
-      for (std::string_view c : *it->second.children) todo.push_back(path + "/" + std::string(c));
+      for (const auto& entry : *it->second.children) todo.push_back(path + "/" + std::string(entry.first));
   }
   for (const std::string& t : std::set<std::string, std::less<>>(quota_paths_)) quota_recount(t);
 }

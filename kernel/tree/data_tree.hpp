@@ -33,9 +33,11 @@ struct Node {
   int32_t version = 0, cversion = 0, aversion = 0;
   uint32_t acl = 0;  // index into the tree's ACL table
   bool data_null = false;  // set with a null buffer: getData answers null
-  // Children by name; the views point into the children's own map keys, which
-  // are stable while the child exists. Allocated on first child.
-  std::unique_ptr<std::unordered_set<std::string_view>> children;
+  // Children by name, with where each child is: the views point into the
+  // children's own map keys and the pointers at their nodes, both stable
+  // while the child exists (the path table never moves its nodes).
+  // Allocated on first child.
+  std::unique_ptr<std::unordered_map<std::string_view, Node*>> children;
 
   int32_t num_children() const { return children ? static_cast<int32_t>(children->size()) : 0; }
 };
@@ -191,7 +193,7 @@ class DataTree {
   using NodeMap = std::unordered_map<std::string, Node, PathHash, std::equal_to<>>;
   Node* find_mut(std::string_view path);
   uint32_t intern_acl(const proto::AclList& acl);
-  void link_child(Node& parent, const std::string& key);
+  void link_child(Node& parent, std::pair<const std::string, Node>& child);
   void erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid);
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
 

@@ -111,8 +111,9 @@ class Finisher {
       space_.notify_one();
       for (const Item& it : work) {
         if (it.parent) {
-          if (!it.parent->children) it.parent->children = std::make_unique<std::unordered_set<std::string_view>>();
-          it.parent->children->insert(proto::base_name(*it.path));
+          if (!it.parent->children)
+            it.parent->children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
+          it.parent->children->emplace(proto::base_name(*it.path), it.node);
         }
         digest_ += DataTree::node_digest(*it.path, *it.node);
       }
@@ -155,16 +156,27 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack_bin(static_cast<uint32_t>(s.password.size()));
     pk.pack_bin_body(s.password.data(), static_cast<uint32_t>(s.password.size()));
   }
-  // Depth-first, parents before children.
-  std::vector<const std::string*> stack;
-  stack.push_back(&nodes_.find("/")->first);
-  std::string child_path;
+  // Depth-first, parents before children, each node reached through its
+  // parent's child map (no path lookups). A child's name is a view into the
+  // child's own path (its key in the table), so the whole path is the
+  // parent's length plus a slash before the name, in the same buffer.
+  struct Frame {
+    const Node* node;
+    std::string_view path;
+  };
+  std::vector<Frame> stack;
+  {
+    auto root = nodes_.find("/");
+    stack.push_back({&root->second, root->first});
+  }
+  std::vector<std::pair<std::string_view, const Node*>> kids;
   while (!stack.empty()) {
-    const std::string& path = *stack.back();
+    const Frame f = stack.back();
     stack.pop_back();
-    const Node& n = nodes_.find(path)->second;
+    const Node& n = *f.node;
     pk.pack_array(13);
-    pk.pack(path);
+    pk.pack_str(static_cast<uint32_t>(f.path.size()));
+    pk.pack_str_body(f.path.data(), static_cast<uint32_t>(f.path.size()));
     if (n.data_null) {
       pk.pack_nil();
     } else {
@@ -184,14 +196,10 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack(n.num_children());
     if (n.children) {
       // Sorted, so that equal trees give equal snapshots on every replica.
-      std::vector<std::string_view> names(n.children->begin(), n.children->end());
-      std::sort(names.begin(), names.end(), std::greater<>());
-      for (std::string_view c : names) {
-        child_path.assign(path == "/" ? "" : path);
-        child_path += '/';
-        child_path += c;
-        stack.push_back(&nodes_.find(child_path)->first);
-      }
+      kids.assign(n.children->begin(), n.children->end());
+      std::sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      const size_t prefix = f.path == "/" ? 1 : f.path.size() + 1;
+      for (const auto& [name, child] : kids) stack.push_back({child, {name.data() - prefix, prefix + name.size()}});
     }
   }
   buf.flush();
@@ -265,7 +273,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     int64_t children = r.integer();
     if (!r.ok() || children < 0 || children > node_count) return corrupt("bad node record");
     if (children > 0) {
-      n.children = std::make_unique<std::unordered_set<std::string_view>>();
+      n.children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
       n.children->reserve(static_cast<size_t>(children));
     }
     if (acl < 0 || static_cast<size_t>(acl) >= t.acls_.size())
