@@ -246,29 +246,24 @@ void Channel::handle_request(sdk::BytesView frame) {
   }
   int64_t now = server_.clock().steady_ms();
   sdk::BytesView payload = frame.substr(r.position());
-  if (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::close_session)) {
-    if (h.type != static_cast<int32_t>(OpCode::close_session) && !well_formed_write(h.type, payload)) {
-      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
-    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_); !st) {
-      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
-      Err err = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
-      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
-    } else {
-      queue_.push_back({Pending::write, h.xid, h.type, now, {}});
-    }
-  } else if (h.type == static_cast<int32_t>(OpCode::reconfig)) {
-    // As ZooKeeper answers it: disabled unless reconfigEnabled, unimplemented
-    // on a standalone server; otherwise the leader decides it (see
-    // Server::prepare) and the log carries the outcome.
-    proto::ReconfigRequest req;
+  const bool reconfig = h.type == static_cast<int32_t>(OpCode::reconfig);
+  if (is_write(h.type) || reconfig || h.type == static_cast<int32_t>(OpCode::close_session)) {
     Err err = Err::ok;
-    if (!server_.config().ensemble.reconfig_enabled) err = Err::reconfig_disabled;
-    else if (server_.members().empty()) err = Err::unimplemented;
-    else if (proto::JuteReader rr(payload); !proto::read(rr, req)) err = Err::marshalling_error;
+    if (reconfig) {
+      // As ZooKeeper answers it: disabled unless reconfigEnabled,
+      // unimplemented on a standalone server; otherwise the leader decides
+      // it (see Server::prepare) and the log carries the outcome.
+      proto::ReconfigRequest req;
+      if (!server_.config().ensemble.reconfig_enabled) err = Err::reconfig_disabled;
+      else if (server_.members().empty()) err = Err::unimplemented;
+      else if (proto::JuteReader rr(payload); !proto::read(rr, req)) err = Err::marshalling_error;
+    } else if (h.type != static_cast<int32_t>(OpCode::close_session) && !well_formed_write(h.type, payload)) {
+      err = Err::marshalling_error;
+    }
     if (err != Err::ok) {
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
     } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_); !st) {
-      server_.log().warn("reconfig refused for session " + session_hex(session_id_) + ": " + st.to_string());
+      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
       Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, e)});
     } else {

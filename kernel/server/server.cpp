@@ -416,11 +416,7 @@ void Server::prepare(sdk::LogEntry& entry) {
   std::string text;
   proto::Err err = decode_txn(entry.body, h) ? plan_reconfig(h.payload, h.session, h.ids, entry.zxid, text)
                                               : proto::Err::marshalling_error;
-  std::string payload;
-  proto::JuteWriter w(payload);
-  w.write_int(static_cast<int32_t>(err));
-  w.write_buffer(text);
-  entry.body = encode_txn(kReconfigTxn, h.session, h.cxid, payload);
+  entry.body = encode_reconfig_txn(h.session, h.cxid, static_cast<int32_t>(err), text);
   if (err == proto::Err::ok) pending_reconfig_ = entry.zxid;
 }
 
@@ -428,10 +424,9 @@ std::optional<std::vector<sdk::PeerSpec>> Server::membership_in(const sdk::LogEn
   if (txn_type(entry.body) != kReconfigTxn) return std::nullopt;
   TxnHeader h;
   if (!decode_txn(entry.body, h)) return std::nullopt;
-  proto::JuteReader r(h.payload);
-  int32_t err = r.read_int();
-  std::string_view text = r.read_buffer();
-  if (!r.ok() || err != 0) return std::nullopt;
+  int32_t err = 0;
+  std::string_view text;
+  if (!decode_reconfig_payload(h.payload, err, text) || err != 0) return std::nullopt;
   std::vector<sdk::PeerSpec> members;
   sdk::Zxid version = 0;
   std::string why;
@@ -764,11 +759,8 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
       if (config_.ensemble.reconfig_enabled && config_version_ == 0) {
         executor_.post([this, epoch] {
           if (stopped_ || this->role() != sdk::Role::leading || config_version_ != 0 || consensus_->epoch() != epoch) return;
-          std::string payload;
-          proto::JuteWriter w(payload);
-          w.write_int(0);
-          w.write_buffer(format_dynamic_config(config_.ensemble.members, sdk::make_zxid(epoch, 0)));
-          if (Status st = consensus_->submit(encode_txn(kReconfigTxn, 0, 0, payload)); !st)
+          std::string text = format_dynamic_config(config_.ensemble.members, sdk::make_zxid(epoch, 0));
+          if (Status st = consensus_->submit(encode_reconfig_txn(0, 0, 0, text)); !st)
             log_->warn("cannot version the configured membership: " + st.to_string());
         });
       }

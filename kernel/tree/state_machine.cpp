@@ -172,10 +172,9 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
   out.cxid = h.cxid;
   if (h.type == kReconfigTxn) {
     out.type = static_cast<int32_t>(OpCode::reconfig);
-    JuteReader r(h.payload);
-    int32_t err = r.read_int();
-    std::string_view text = r.read_buffer();
-    if (!r.ok()) {
+    int32_t err = 0;
+    std::string_view text;
+    if (!decode_reconfig_payload(h.payload, err, text)) {
       out.err = Err::marshalling_error;
       return out;
     }

@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include "corral/proto/jute.hpp"
+
 #include "tree/msgpack_reader.hpp"
 
 namespace corral::kernel {
@@ -51,6 +53,21 @@ bool decode_txn(std::string_view body, TxnHeader& out) {
   out.cxid = static_cast<int32_t>(cxid);
   out.payload = payload;
   return true;
+}
+
+sdk::Bytes encode_reconfig_txn(int64_t session, int32_t cxid, int32_t err, std::string_view config) {
+  std::string payload;
+  proto::JuteWriter w(payload);
+  w.write_int(err);
+  w.write_buffer(config);
+  return encode_txn(kReconfigTxn, session, cxid, payload);
+}
+
+bool decode_reconfig_payload(std::string_view payload, int32_t& err, std::string_view& config) {
+  proto::JuteReader r(payload);
+  err = r.read_int();
+  config = r.read_buffer();
+  return r.ok();
 }
 
 int32_t txn_type(std::string_view body) {

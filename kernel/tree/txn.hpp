@@ -29,6 +29,10 @@ struct TxnHeader {
 // is the new /zookeeper/config text when err is 0. Applied whether or not
 // the session still exists, since the membership changes with it.
 inline constexpr int32_t kReconfigTxn = -16;
+// A kReconfigTxn body: the outcome (0 or the error) and the config text.
+sdk::Bytes encode_reconfig_txn(int64_t session, int32_t cxid, int32_t err, std::string_view config);
+// Reads a kReconfigTxn payload; false when malformed.
+bool decode_reconfig_payload(std::string_view payload, int32_t& err, std::string_view& config);
 
 sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
                       const Ids& ids = {});
