@@ -62,7 +62,8 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
   const std::string& name = it->second;
   Json j;
   if (name == "ruok") return j.done(name);
-  if (name == "is_read_only") return j.raw("read_only", "false").done(name);
+  if (name == "is_read_only")  // as isro: a member in read-only mode while it has no leader
+    return j.raw("read_only", !serving() && read_only_mode() ? "true" : "false").done(name);
   if (name == "stat_reset") {
     stats_.reset();
     return j.done(name);

@@ -384,7 +384,18 @@ def test_read_only_mode_serves_reads_without_a_quorum(ensemble_factory):
     from kazoo.exceptions import NotReadOnlyCallError
     from kazoo.protocol.states import KeeperState
 
-    ens = ensemble_factory(voters=3, extra_args=["--set", "server.read_only_mode=true"])
+    ens = ensemble_factory(voters=3, extra_args=["--set", "server.read_only_mode=true",
+                                                 "--set", "server.admin_address=127.0.0.1:0"])
+
+    def admin_read_only(member):
+        # corrald's admin endpoint answers is_read_only as isro does.
+        import json
+        import re
+        import urllib.request
+        port = re.findall(r"admin endpoint on http://127\.0\.0\.1:(\d+)/", member.log_text())[-1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/is_read_only", timeout=5) as r:
+            return json.load(r)["read_only"]
+
     writer = KazooClient(hosts=ens.hosts())
     writer.start(timeout=20)
     writer.create("/ro", b"before")
@@ -398,6 +409,8 @@ def test_read_only_mode_serves_reads_without_a_quorum(ensemble_factory):
     while m.four("isro") != "ro" and time.time() < deadline:
         time.sleep(0.1)
     assert m.four("isro") == "ro"
+    if TARGET == "corrald":
+        assert admin_read_only(m) is True
     states = []
     ro = KazooClient(hosts=m.address, read_only=True)
     ro.add_listener(states.append)
@@ -426,6 +439,8 @@ def test_read_only_mode_serves_reads_without_a_quorum(ensemble_factory):
         assert ro.client_state == KeeperState.CONNECTED, states
         ro.retry(ro.create, "/ro/after", b"rw again")
         assert m.four("isro") == "rw"
+        if TARGET == "corrald":
+            assert admin_read_only(m) is False
     finally:
         ro.stop()
         ro.close()
