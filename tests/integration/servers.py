@@ -60,6 +60,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(pred, timeout=30, what="condition"):
+    """Waits until pred() is true; fails the test, naming `what`, after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def four_letter(host, port, word, timeout=5.0):
     """Send a four-letter word and return the whole reply as text."""
     with socket.create_connection((host, port), timeout=timeout) as s:

@@ -11,7 +11,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, four_letter, free_port
+from servers import REPO, TARGET, four_letter, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's discovery plugins")
 
@@ -85,15 +85,6 @@ servers = [
 ]
 {extra}
 """
-
-
-def wait_for(pred, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("discovery", ["static", "dns"])

@@ -13,7 +13,7 @@ from kazoo.retry import KazooRetry
 
 import jute
 from ensemble import Ensemble
-from servers import REPO, TARGET
+from servers import REPO, TARGET, wait_for
 
 CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's own plugins and log lines")
 
@@ -459,15 +459,6 @@ def config_version(data):
     return int(last.split("=")[1], 16)
 
 
-def wait_for(what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if what():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not true after {timeout}s: {what}")
-
-
 def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
     ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG)
     follower = ens.followers()[0]
@@ -493,7 +484,7 @@ def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
         assert c.exists("/before")
         c.stop()
     leader = ens.leader()
-    wait_for(lambda: "zk_synced_followers\t3" in ens.members[leader].four("mntr"))
+    wait_for(lambda: "zk_synced_followers\t3" in ens.members[leader].four("mntr"), what="3 synced followers")
     via_new = only(ens, new)
     via_new.create("/via-new", b"x")
     via_new.stop()
@@ -509,7 +500,7 @@ def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
         data = None
     rest = [i for i in range(4) if i != leader]
     ens.wait_serving(rest)
-    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in rest))
+    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in rest), what="a leader among the rest")
     after = client(ens.hosts([ens.members[i] for i in rest]))
     after.retry(after.create, "/after-removal", b"1")
     after.sync("/")
@@ -519,7 +510,7 @@ def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
     assert not any(line.startswith(f"server.{sid}=") for line in data.decode().splitlines())
     assert len(data.decode().splitlines()) == 4
     if TARGET == "corrald":
-        wait_for(lambda: ens.members[leader].mode() is None)  # out of the ensemble, it serves no one
+        wait_for(lambda: ens.members[leader].mode() is None, what="the removed server to stop serving")  # out of the ensemble, it serves no one
         # A restarted member comes back in the new membership (from its snapshot).
         back = rest[0]
         ens.stop_member(back)
@@ -572,7 +563,7 @@ def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensem
     members = [m.line() if m is not m3 else m.line().replace(":participant", ":observer") for m in ens.members]
     data, _ = admin.reconfig(joining=None, leaving=None, new_members=",".join(members), from_config=version)
     assert data.decode().splitlines()[:3] == members
-    wait_for(lambda: m3.mode() == "observer")
+    wait_for(lambda: m3.mode() == "observer", what="the follower to rejoin as an observer")
     # conf lists the membership with its version, as a ZooKeeper peer does.
     conf = ens.members[leader].four("conf").splitlines()
     assert "membership: " in conf and all(line in conf for line in data.decode().splitlines()), conf
