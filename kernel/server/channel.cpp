@@ -629,13 +629,12 @@ Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::strin
   if (op == OpCode::exists) {
     proto::write(w, tree.stat(*n));
   } else if (op == OpCode::get_data) {
-    if (n->data_null) w.write_null_buffer();
-    else w.write_buffer(n->data);
+    if (n->data_null()) w.write_null_buffer();
+    else w.write_buffer(n->data());
     proto::write(w, tree.stat(*n));
   } else {
     w.write_count(n->num_children());
-    if (n->children)
-      for (const auto& entry : *n->children) w.write_string(entry.first);
+    n->children().for_each([&](const Node* c) { w.write_string(c->name()); });
     if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
   }
   return Err::ok;

@@ -448,7 +448,7 @@ Status Server::adopt_membership_from_tree() {
   std::vector<sdk::PeerSpec> members;
   sdk::Zxid version = 0;
   std::string why;
-  if (n && !n->data.empty() && parse_dynamic_config(n->data, members, version, why) && version > config_version_ &&
+  if (n && !n->data().empty() && parse_dynamic_config(n->data(), members, version, why) && version > config_version_ &&
       !members.empty() && !config_.ensemble.members.empty()) {
     adopt_membership(std::move(members), version, "installed by a reconfig, from the snapshot");
     if (!config_.ensemble.member(config_.server.id))
@@ -639,7 +639,7 @@ void Server::apply(const sdk::LogEntry& entry) {
       sdk::Zxid version = entry.zxid;
       std::vector<sdk::PeerSpec> ignored;
       std::string why;
-      if (const Node* n = tree_.find("/zookeeper/config")) parse_dynamic_config(n->data, ignored, version, why);
+      if (const Node* n = tree_.find("/zookeeper/config")) parse_dynamic_config(n->data(), ignored, version, why);
       adopt_membership(std::move(*members), version, "installed by the reconfig at " + session_hex(entry.zxid));
       // A restart must come back in this membership, so a snapshot holds it
       // at once rather than after the next snapshot_every_entries.

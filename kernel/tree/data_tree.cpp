@@ -14,8 +14,8 @@ struct Journal::Undo {
   // Parent bookkeeping before the change (created/deleted).
   int32_t parent_cversion = 0;
   int64_t parent_pzxid = 0;
-  // deleted: the node as it was (children empty by precondition).
-  Node node;
+  // deleted: the node as it was (childless by precondition), out of the tree.
+  NodePtr node;
   // data_set: the previous data and stat fields.
   std::string old_data;
   bool old_null = false;
@@ -25,18 +25,17 @@ struct Journal::Undo {
 
 DataTree::DataTree() {
   acls_.push_back(proto::open_acl_unsafe());
-  nodes_.emplace("/", Node{});
+  nodes_.insert(Node::make("/", "").release());
   data_bytes_ = 1;
   for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
-    auto [it, ok] = nodes_.emplace(p, Node{});
-    link_child(*find_mut(proto::parent_path(p)), *it);
-    data_bytes_ += static_cast<int64_t>(it->first.size());
+    adopt(Node::make(p, ""), *find_mut(proto::parent_path(p)));
+    data_bytes_ += static_cast<int64_t>(std::strlen(p));
   }
   // The ACL ZooKeeper gives /zookeeper/config (read-only for everyone);
   // stored, not yet enforced.
   acls_.push_back({proto::Acl{proto::perm::read, {"world", "anyone"}}});
   find_mut("/zookeeper/config")->acl = 1;
-  for (const auto& [path, n] : nodes_) digest_ += node_digest(path, n);
+  nodes_.for_each([&](const Node* n) { digest_ += node_digest(n->path(), *n); });
 }
 
 uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
@@ -65,7 +64,7 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
     word(tail);
   };
   bytes(path);
-  bytes(n.data);
+  bytes(n.data());
   word(static_cast<uint64_t>(n.mzxid));
   word((static_cast<uint64_t>(static_cast<uint32_t>(n.version)) << 32) | static_cast<uint32_t>(n.aversion));
   h ^= h >> 33;
@@ -74,9 +73,28 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
   return h;
 }
 
-DataTree::~DataTree() = default;
+void DataTree::drop_nodes() {
+  NodeDeleter del;
+  nodes_.for_each([&](Node* n) { del(n); });
+  nodes_ = PathSet();
+}
+
+DataTree::~DataTree() { drop_nodes(); }
 DataTree::DataTree(DataTree&&) noexcept = default;
-DataTree& DataTree::operator=(DataTree&&) noexcept = default;
+DataTree& DataTree::operator=(DataTree&& o) noexcept {
+  if (this != &o) {
+    drop_nodes();
+    nodes_ = std::move(o.nodes_);
+    digest_ = o.digest_;
+    quota_paths_ = std::move(o.quota_paths_);
+    enforce_quota_ = o.enforce_quota_;
+    acls_ = std::move(o.acls_);
+    sessions_ = std::move(o.sessions_);
+    containers_ = std::move(o.containers_);
+    data_bytes_ = o.data_bytes_;
+  }
+  return *this;
+}
 
 namespace {
 // ZooKeeper's tree answers to "" as well as "/" for the root.
@@ -84,22 +102,16 @@ std::string_view canonical(std::string_view path) { return path.empty() ? std::s
 
 // The parent of `path` as ZooKeeper's request processor finds it: everything
 // before the last '/', the root when that is empty; false when there is no '/'.
-bool parent_of(std::string_view path, std::string& parent) {
+bool parent_of(std::string_view path, std::string_view& parent) {
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return false;
-  parent = std::string(canonical(path.substr(0, slash)));
+  parent = canonical(path.substr(0, slash));
   return true;
 }
 }  // namespace
 
-const Node* DataTree::find(std::string_view path) const {
-  auto it = nodes_.find(canonical(path));
-  return it == nodes_.end() ? nullptr : &it->second;
-}
-Node* DataTree::find_mut(std::string_view path) {
-  auto it = nodes_.find(canonical(path));
-  return it == nodes_.end() ? nullptr : &it->second;
-}
+const Node* DataTree::find(std::string_view path) const { return nodes_.find(canonical(path)); }
+Node* DataTree::find_mut(std::string_view path) { return nodes_.find(canonical(path)); }
 
 proto::Stat DataTree::stat(const Node& n) const {
   proto::Stat s;
@@ -111,7 +123,7 @@ proto::Stat DataTree::stat(const Node& n) const {
   s.cversion = n.cversion;
   s.aversion = n.aversion;
   s.ephemeral_owner = is_session_owner(n.ephemeral_owner) ? n.ephemeral_owner : 0;
-  s.data_length = static_cast<int32_t>(n.data.size());
+  s.data_length = static_cast<int32_t>(n.data().size());
   s.num_children = n.num_children();
   s.pzxid = n.pzxid;
   return s;
@@ -119,10 +131,8 @@ proto::Stat DataTree::stat(const Node& n) const {
 
 std::vector<std::string> DataTree::children(const Node& n) const {
   std::vector<std::string> out;
-  if (n.children) {
-    out.reserve(n.children->size());
-    for (const auto& entry : *n.children) out.emplace_back(entry.first);
-  }
+  out.reserve(static_cast<size_t>(n.num_children()));
+  n.children().for_each([&](const Node* c) { out.emplace_back(c->name()); });
   return out;
 }
 
@@ -133,9 +143,31 @@ uint32_t DataTree::intern_acl(const proto::AclList& acl) {
   return static_cast<uint32_t>(acls_.size() - 1);
 }
 
-void DataTree::link_child(Node& parent, std::pair<const std::string, Node>& child) {
-  if (!parent.children) parent.children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
-  parent.children->emplace(proto::base_name(child.first), &child.second);
+Node* DataTree::adopt(NodePtr n, Node& parent) {
+  Node* node = n.get();
+  nodes_.insert(node);
+  n.release();
+  parent.children().insert(node);
+  return node;
+}
+
+NodePtr DataTree::release(Node* n, Node& parent) {
+  parent.children().erase(n->name());
+  nodes_.erase(n->path());
+  return NodePtr(n);
+}
+
+Node* DataTree::replace_data(Node* n, std::string_view data, bool data_null) {
+  if (n->data_fits(data.size())) {
+    n->assign_data(data, data_null);
+    return n;
+  }
+  NodePtr moved = Node::with_data(*n, data, data_null);
+  nodes_.replace(n, moved.get());
+  if (Node* parent = n->path() == "/" ? nullptr : find_mut(proto::parent_path(n->path())))
+    parent->children().replace(n, moved.get());
+  NodePtr old(n);
+  return moved.release();
 }
 
 void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
@@ -148,7 +180,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   // ZooKeeper's order of checks: the shape of the path, the ACL, the parent
   // and the right to create in it, the full name, existence, the parent's kind.
   bool sequential = proto::is_sequential(mode);
-  std::string parent_name;
+  std::string_view parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name))
     return Err::bad_arguments;
   proto::AclList fixed;
@@ -165,94 +197,95 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
     name += suffix;
   }
   if (proto::path_error(name)) return Err::bad_arguments;
-  if (nodes_.count(name)) return Err::node_exists;
+  if (nodes_.find(name)) return Err::node_exists;
   if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
   if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
-  auto u = std::make_shared<Journal::Undo>();
-  u->kind = Journal::Undo::created;
-  u->path = name;
-  u->parent_cversion = parent->cversion;
-  u->parent_pzxid = parent->pzxid;
+  std::shared_ptr<Journal::Undo> u;
+  if (j.record_undo_) {
+    u = std::make_shared<Journal::Undo>();
+    u->kind = Journal::Undo::created;
+    u->path = name;
+    u->parent_cversion = parent->cversion;
+    u->parent_pzxid = parent->pzxid;
+  }
 
-  Node n;
-  n.data.assign(data);
-  n.data_null = data_null;
-  n.czxid = n.mzxid = n.pzxid = zxid;
-  n.ctime = n.mtime = time;
+  NodePtr fresh = Node::make(name, data, data_null);
+  fresh->czxid = fresh->mzxid = fresh->pzxid = zxid;
+  fresh->ctime = fresh->mtime = time;
   bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
                mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
-  n.ephemeral_owner = owned ? owner : 0;
-  n.acl = intern_acl(fixed);
-  auto [it, ok] = nodes_.emplace(name, std::move(n));
-  digest_ += node_digest(it->first, it->second);
-  // `parent` may dangle only if the map rehashed node storage, which
-  // unordered_map never does (nodes are stable); re-find for clarity anyway.
-  parent = find_mut(parent_name);
-  link_child(*parent, *it);
+  fresh->ephemeral_owner = owned ? owner : 0;
+  fresh->acl = intern_acl(fixed);
+  Node* n = adopt(std::move(fresh), *parent);
+  digest_ += node_digest(name, *n);
   parent->cversion++;
   parent->pzxid = zxid;
-  data_bytes_ += static_cast<int64_t>(it->first.size() + data.size());
-  if (is_session_owner(it->second.ephemeral_owner)) {
+  data_bytes_ += static_cast<int64_t>(name.size() + data.size());
+  if (is_session_owner(n->ephemeral_owner)) {
     auto s = sessions_.find(owner);
     if (s != sessions_.end()) s->second.ephemerals.insert(name);
-  } else if (it->second.ephemeral_owner != 0) {
+  } else if (n->ephemeral_owner != 0) {
     containers_.insert(name);
   }
   quota_node_added(name);
   quota_account(name, static_cast<int64_t>(data.size()), 1);
-  j.changes.push_back({Change::created, name, it->second.acl});
-  j.changes.push_back({Change::children_changed, parent_name, parent->acl});
-  push_undo(j, std::move(u));
-  if (created) *created = name;
-  if (out) *out = stat(it->second);
+  n = nodes_.find(name);  // quota bookkeeping may have given a stats node new data, and a new place
+  j.changes.push_back({Change::created, name, n->acl});
+  j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
+  if (u) push_undo(j, std::move(u));
+  if (out) *out = stat(*n);
+  if (created) *created = std::move(name);
   return Err::ok;
 }
 
-void DataTree::erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid) {
-  std::string path = it->first;
-  std::string parent_name;
+void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
+  std::string path(n->path());
+  std::string_view parent_name;
   parent_of(path, parent_name);
   Node* parent = find_mut(parent_name);
-  auto u = std::make_shared<Journal::Undo>();
-  u->kind = Journal::Undo::deleted;
-  u->path = path;
-  u->parent_cversion = parent->cversion;
-  u->parent_pzxid = parent->pzxid;
-  parent->children->erase(proto::base_name(it->first));
+  std::shared_ptr<Journal::Undo> u;
+  if (j.record_undo_) {
+    u = std::make_shared<Journal::Undo>();
+    u->kind = Journal::Undo::deleted;
+    u->path = path;
+    u->parent_cversion = parent->cversion;
+    u->parent_pzxid = parent->pzxid;
+  }
   parent->cversion++;
   if (zxid > parent->pzxid) parent->pzxid = zxid;
-  data_bytes_ -= static_cast<int64_t>(path.size() + it->second.data.size());
-  if (is_session_owner(it->second.ephemeral_owner)) {
-    auto s = sessions_.find(it->second.ephemeral_owner);
+  data_bytes_ -= static_cast<int64_t>(path.size() + n->data().size());
+  if (is_session_owner(n->ephemeral_owner)) {
+    auto s = sessions_.find(n->ephemeral_owner);
     if (s != sessions_.end()) s->second.ephemerals.erase(path);
-  } else if (it->second.ephemeral_owner != 0) {
+  } else if (n->ephemeral_owner != 0) {
     containers_.erase(path);
   }
-  uint32_t node_acl = it->second.acl;
-  int64_t bytes = static_cast<int64_t>(it->second.data.size());
-  digest_ -= node_digest(it->first, it->second);
-  if (j.record_undo_) u->node = std::move(it->second);
-  nodes_.erase(it);
+  uint32_t node_acl = n->acl;
+  int64_t bytes = static_cast<int64_t>(n->data().size());
+  digest_ -= node_digest(path, *n);
+  NodePtr gone = release(n, *parent);
+  if (u) u->node = std::move(gone);
+  gone.reset();
   quota_node_removed(path);
   quota_account(path, -bytes, -1);
   j.changes.push_back({Change::deleted, path, node_acl});
-  j.changes.push_back({Change::children_changed, parent_name, parent->acl});
-  push_undo(j, std::move(u));
+  j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
+  if (u) push_undo(j, std::move(u));
 }
 
 Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids, Journal& j) {
-  std::string parent_name;
+  std::string_view parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name) || path == "/")
     return Err::bad_arguments;
   const Node* parent = find(parent_name);
   if (!parent) return Err::no_node;
   if (!permitted(acls_[parent->acl], proto::perm::remove, ids)) return Err::no_auth;
-  auto it = nodes_.find(path);
-  if (it == nodes_.end()) return Err::no_node;
-  if (version != -1 && version != it->second.version) return Err::bad_version;
-  if (it->second.num_children() > 0) return Err::not_empty;
-  erase_node(it, j, zxid);
+  Node* n = nodes_.find(path);
+  if (!n) return Err::no_node;
+  if (version != -1 && version != n->version) return Err::bad_version;
+  if (n->num_children() > 0) return Err::not_empty;
+  erase_node(n, j, zxid);
   return Err::ok;
 }
 
@@ -264,27 +297,30 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   if (!n) return Err::no_node;
   if (!permitted(acls_[n->acl], proto::perm::write, ids)) return Err::no_auth;
   if (version != -1 && version != n->version) return Err::bad_version;
-  int64_t bytes_diff = static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
+  int64_t bytes_diff = static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data().size());
   if (Err q = quota_check(path, bytes_diff, 0); q != Err::ok) return q;
-  auto u = std::make_shared<Journal::Undo>();
-  u->kind = Journal::Undo::data_set;
-  u->path = std::string(path);
-  u->old_version = n->version;
-  u->old_mzxid = n->mzxid;
-  u->old_mtime = n->mtime;
-  data_bytes_ += static_cast<int64_t>(data.size()) - static_cast<int64_t>(n->data.size());
+  std::shared_ptr<Journal::Undo> u;
+  if (j.record_undo_) {
+    u = std::make_shared<Journal::Undo>();
+    u->kind = Journal::Undo::data_set;
+    u->path = std::string(path);
+    u->old_version = n->version;
+    u->old_mzxid = n->mzxid;
+    u->old_mtime = n->mtime;
+    u->old_data = std::string(n->data());
+    u->old_null = n->data_null();
+  }
+  data_bytes_ += bytes_diff;
   digest_ -= node_digest(path, *n);
-  if (j.record_undo_) u->old_data = std::move(n->data);
-  n->data.assign(data);
-  u->old_null = n->data_null;
-  n->data_null = data_null;
+  n = replace_data(n, data, data_null);
   n->version++;
   n->mzxid = zxid;
   n->mtime = time;
   digest_ += node_digest(path, *n);
   quota_account(path, bytes_diff, 0);
+  n = find_mut(path);  // quota bookkeeping may have moved it
   j.changes.push_back({Change::data_changed, std::string(path), n->acl});
-  push_undo(j, std::move(u));
+  if (u) push_undo(j, std::move(u));
   if (out) *out = stat(*n);
   return Err::ok;
 }
@@ -320,32 +356,31 @@ void DataTree::rollback(Journal& j) {
     Journal::Undo& u = **it;
     switch (u.kind) {
       case Journal::Undo::created: {
-        auto node = nodes_.find(u.path);
+        Node* node = nodes_.find(u.path);
         Node* parent = find_mut(proto::parent_path(u.path));
-        parent->children->erase(proto::base_name(node->first));
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
-        data_bytes_ -= static_cast<int64_t>(u.path.size() + node->second.data.size());
-        if (is_session_owner(node->second.ephemeral_owner)) {
-          auto s = sessions_.find(node->second.ephemeral_owner);
+        data_bytes_ -= static_cast<int64_t>(u.path.size() + node->data().size());
+        if (is_session_owner(node->ephemeral_owner)) {
+          auto s = sessions_.find(node->ephemeral_owner);
           if (s != sessions_.end()) s->second.ephemerals.erase(u.path);
-        } else if (node->second.ephemeral_owner != 0) {
+        } else if (node->ephemeral_owner != 0) {
           containers_.erase(u.path);
         }
-        int64_t bytes = static_cast<int64_t>(node->second.data.size());
-        digest_ -= node_digest(node->first, node->second);
-        nodes_.erase(node);
+        int64_t bytes = static_cast<int64_t>(node->data().size());
+        digest_ -= node_digest(u.path, *node);
+        release(node, *parent);
         quota_node_removed(u.path);
         quota_account(u.path, -bytes, -1);
         break;
       }
       case Journal::Undo::deleted: {
-        int64_t owner = u.node.ephemeral_owner;
-        data_bytes_ += static_cast<int64_t>(u.path.size() + u.node.data.size());
-        auto [node, ok] = nodes_.emplace(u.path, std::move(u.node));
-        digest_ += node_digest(node->first, node->second);
+        int64_t owner = u.node->ephemeral_owner;
+        int64_t bytes = static_cast<int64_t>(u.node->data().size());
+        data_bytes_ += static_cast<int64_t>(u.path.size()) + bytes;
         Node* parent = find_mut(proto::parent_path(u.path));
-        link_child(*parent, *node);
+        Node* node = adopt(std::move(u.node), *parent);
+        digest_ += node_digest(u.path, *node);
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
         if (is_session_owner(owner)) {
@@ -355,16 +390,17 @@ void DataTree::rollback(Journal& j) {
           containers_.insert(u.path);
         }
         quota_node_added(u.path);
-        quota_account(u.path, static_cast<int64_t>(node->second.data.size()), 1);
+        quota_account(u.path, bytes, 1);
         break;
       }
       case Journal::Undo::data_set: {
         Node* n = find_mut(u.path);
+        int64_t diff = static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data().size());
         digest_ -= node_digest(u.path, *n);
-        quota_account(u.path, static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size()), 0);
-        data_bytes_ += static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data.size());
-        n->data = std::move(u.old_data);
-        n->data_null = u.old_null;
+        quota_account(u.path, diff, 0);
+        n = find_mut(u.path);  // quota bookkeeping may have moved it
+        data_bytes_ += diff;
+        n = replace_data(n, u.old_data, u.old_null);
         n->version = u.old_version;
         n->mzxid = u.old_mzxid;
         n->mtime = u.old_mtime;
@@ -390,21 +426,14 @@ int64_t DataTree::descendants(std::string_view path) const {
   const Node* n = find(path);
   if (!n) return -1;
   int64_t count = 0;
-  std::vector<std::string> stack{std::string(canonical(path))};
-  std::string child;
+  std::vector<const Node*> stack{n};
   while (!stack.empty()) {
-    std::string p = std::move(stack.back());
+    const Node* node = stack.back();
     stack.pop_back();
-    const Node* node = find(p);
-    if (!node || !node->children) continue;
-    for (const auto& entry : *node->children) {
-      std::string_view c = entry.first;
-      ++count;
-      child.assign(p == "/" ? "" : p);
-      child += '/';
-      child += c;
-      stack.push_back(child);
-    }
+    count += node->num_children();
+    node->children().for_each([&](const Node* c) {
+      if (c->num_children() > 0) stack.push_back(c);
+    });
   }
   return count;
 }
@@ -422,13 +451,13 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
 }
 
 Err DataTree::delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j) {
-  auto it = nodes_.find(path);
-  if (it == nodes_.end()) return Err::no_node;
-  const Node& n = it->second;
-  if (n.ephemeral_owner != kContainerOwner && !is_ttl_owner(n.ephemeral_owner)) return Err::bad_arguments;
-  if (n.num_children() > 0) return Err::not_empty;
-  if (is_ttl_owner(n.ephemeral_owner) && now_ms - n.mtime <= (n.ephemeral_owner & kMaxTtlMs)) return Err::bad_arguments;
-  erase_node(it, j, zxid);
+  Node* n = nodes_.find(path);
+  if (!n) return Err::no_node;
+  if (n->ephemeral_owner != kContainerOwner && !is_ttl_owner(n->ephemeral_owner)) return Err::bad_arguments;
+  if (n->num_children() > 0) return Err::not_empty;
+  if (is_ttl_owner(n->ephemeral_owner) && now_ms - n->mtime <= (n->ephemeral_owner & kMaxTtlMs))
+    return Err::bad_arguments;
+  erase_node(n, j, zxid);
   return Err::ok;
 }
 
@@ -449,10 +478,8 @@ void DataTree::close_session(int64_t id, sdk::Zxid zxid, Journal& j) {
   // Deepest first is not needed: ephemerals have no children.
   std::set<std::string> ephemerals = std::move(s->second.ephemerals);
   sessions_.erase(s);
-  for (const std::string& path : ephemerals) {
-    auto it = nodes_.find(path);
-    if (it != nodes_.end()) erase_node(it, j, zxid);
-  }
+  for (const std::string& path : ephemerals)
+    if (Node* n = nodes_.find(path)) erase_node(n, j, zxid);
 }
 
 }  // namespace corral::kernel
@@ -462,15 +489,14 @@ namespace corral::kernel {
 void DataTree::set_config(std::string text) {
   Node* n = find_mut("/zookeeper/config");
   if (!n) return;
-  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(n->data.size());
-  n->data = std::move(text);
-  n->data_null = false;
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(n->data().size());
+  replace_data(n, text, false);
 }
 
 void DataTree::install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j) {
-  Node* n = find_mut("/zookeeper/config");
-  if (!n) return;
+  if (!find("/zookeeper/config")) return;
   set_config(std::string(text));
+  Node* n = find_mut("/zookeeper/config");
   n->version = -1;
   n->mzxid = zxid;
   n->mtime = time;
@@ -557,14 +583,13 @@ void DataTree::quota_account(std::string_view path, int64_t bytes, int64_t count
   const std::string stats_name = stats_path(target);
   Node* stats = find_mut(stats_name);
   if (!stats) return;  // limits without stats: nothing to keep (as ZooKeeper)
-  QuotaFigures f = parse_figures(stats->data);
+  QuotaFigures f = parse_figures(stats->data());
   f.count = std::max<int64_t>(f.count, 0) + count;
   f.bytes = std::max<int64_t>(f.bytes, 0) + bytes;
   std::string text = "count=" + std::to_string(f.count) + ",bytes=" + std::to_string(f.bytes);
-  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data().size());
   digest_ -= node_digest(stats_name, *stats);
-  stats->data = std::move(text);
-  stats->data_null = false;
+  stats = replace_data(stats, text, false);
   digest_ += node_digest(stats_name, *stats);
 }
 
@@ -573,21 +598,19 @@ void DataTree::quota_recount(std::string_view target) {
   Node* stats = find_mut(stats_name);
   if (!stats) return;
   int64_t count = 0, bytes = 0;
-  std::vector<std::string> todo{std::string(target)};
+  std::vector<const Node*> todo;
+  if (const Node* top = find(target)) todo.push_back(top);
   while (!todo.empty()) {
-    std::string p = std::move(todo.back());
+    const Node* n = todo.back();
     todo.pop_back();
-    const Node* n = find(p);
-    if (!n) continue;
     ++count;
-    bytes += static_cast<int64_t>(n->data.size());
-    if (n->children)
-      for (const auto& entry : *n->children) todo.push_back((p == "/" ? "" : p) + "/" + std::string(entry.first));
+    bytes += static_cast<int64_t>(n->data().size());
+    n->children().for_each([&](const Node* c) { todo.push_back(c); });
   }
   std::string text = "count=" + std::to_string(count) + ",bytes=" + std::to_string(bytes);
-  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data.size());
+  data_bytes_ += static_cast<int64_t>(text.size()) - static_cast<int64_t>(stats->data().size());
   digest_ -= node_digest(stats_name, *stats);
-  stats->data = std::move(text);
+  stats = replace_data(stats, text, stats->data_null());
   digest_ += node_digest(stats_name, *stats);
 }
 
@@ -610,7 +633,7 @@ Err DataTree::quota_check(std::string_view path, int64_t bytes, int64_t count) c
   const Node* limits = find(std::string(kQuotaRoot) + std::string(target) + "/" + std::string(kLimitsNode));
   const Node* stats = find(stats_path(target));
   if (!limits || !stats) return Err::ok;
-  QuotaFigures limit = parse_figures(limits->data), now = parse_figures(stats->data);
+  QuotaFigures limit = parse_figures(limits->data()), now = parse_figures(stats->data());
   if (count != 0 && limit.count_hard > -1 && now.count + count > limit.count_hard) return Err::quota_exceeded;
   if (bytes != 0 && limit.bytes_hard > -1 && now.bytes + bytes > limit.bytes_hard) return Err::quota_exceeded;
   return Err::ok;
@@ -619,15 +642,13 @@ Err DataTree::quota_check(std::string_view path, int64_t bytes, int64_t count) c
 void DataTree::quota_rebuild() {
   quota_paths_.clear();
   // Only the /zookeeper/quota subtree can hold limits: walk it, not the tree.
-  std::vector<std::string> todo{std::string(kQuotaRoot)};
+  std::vector<const Node*> todo;
+  if (const Node* root = find(kQuotaRoot)) todo.push_back(root);
   while (!todo.empty()) {
-    std::string path = std::move(todo.back());
+    const Node* n = todo.back();
     todo.pop_back();
-    auto it = nodes_.find(path);
-    if (it == nodes_.end()) continue;
-    if (std::string_view t = quota_target(it->first, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
-    if (it->second.children)
-      for (const auto& entry : *it->second.children) todo.push_back(path + "/" + std::string(entry.first));
+    if (std::string_view t = quota_target(n->path(), kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+    n->children().for_each([&](const Node* c) { todo.push_back(c); });
   }
   for (const std::string& t : std::set<std::string, std::less<>>(quota_paths_)) quota_recount(t);
 }

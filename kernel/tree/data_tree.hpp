@@ -21,26 +21,11 @@
 #include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
 #include "session/auth.hpp"
+#include "tree/node.hpp"
 
 namespace corral::kernel {
 
 using proto::Err;
-
-struct Node {
-  std::string data;
-  int64_t czxid = 0, mzxid = 0, pzxid = 0, ctime = 0, mtime = 0;
-  int64_t ephemeral_owner = 0;
-  int32_t version = 0, cversion = 0, aversion = 0;
-  uint32_t acl = 0;  // index into the tree's ACL table
-  bool data_null = false;  // set with a null buffer: getData answers null
-  // Children by name, with where each child is: the views point into the
-  // children's own map keys and the pointers at their nodes, both stable
-  // while the child exists (the path table never moves its nodes).
-  // Allocated on first child.
-  std::unique_ptr<std::unordered_map<std::string_view, Node*>> children;
-
-  int32_t num_children() const { return children ? static_cast<int32_t>(children->size()) : 0; }
-};
 
 // What a mutation did, for watches.
 struct Change {
@@ -112,6 +97,9 @@ class DataTree {
   Err delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j);
   // Children names of a node, unordered (as ZooKeeper returns them).
   std::vector<std::string> children(const Node& n) const;
+  // Calls f(const Node&) for every node, parents before their children.
+  template <class F>
+  void walk(F&& f) const;
 
   // Every mutation checks, in ZooKeeper's order, the caller's identities
   // `ids` against the ACLs involved (NOAUTH).
@@ -179,22 +167,25 @@ class DataTree {
   int64_t approximate_data_size() const { return data_bytes_; }
 
   // Snapshot: the whole tree and session table as msgpack, in chunks.
+  // Children come in no particular order: two trees that are equal may give
+  // different bytes (compare digests, or what deserialize makes of them).
   void serialize(const std::function<void(std::string_view)>& sink) const;
   static sdk::Result<DataTree> deserialize(std::string_view bytes);
 
  private:
-  // Looked up by string_view without building a std::string. Deliberately
-  // not noexcept: libstdc++ then caches each key's hash in its node, so a
-  // bucket walk compares hashes instead of chasing every key's bytes.
-  struct PathHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using NodeMap = std::unordered_map<std::string, Node, PathHash, std::equal_to<>>;
   Node* find_mut(std::string_view path);
   uint32_t intern_acl(const proto::AclList& acl);
-  void link_child(Node& parent, std::pair<const std::string, Node>& child);
-  void erase_node(NodeMap::iterator it, Journal& j, sdk::Zxid zxid);
+  // Puts a node into the path table and its parent's child set; the tree
+  // owns it from then on.
+  Node* adopt(NodePtr n, Node& parent);
+  // Takes a childless node out of the table and its parent's child set.
+  NodePtr release(Node* n, Node& parent);
+  // Gives `n` new data, moving it to a new allocation when the data does
+  // not fit where it is; returns where the node is now.
+  Node* replace_data(Node* n, std::string_view data, bool data_null);
+  void erase_node(Node* n, Journal& j, sdk::Zxid zxid);
+  // Frees every node and empties the path table.
+  void drop_nodes();
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
 
   // The longest path under quota that is `path` or one of its ancestors
@@ -213,7 +204,7 @@ class DataTree {
   // After a snapshot is loaded.
   void quota_rebuild();
 
-  NodeMap nodes_;
+  PathSet nodes_;  // owns the nodes
   uint64_t digest_ = 0;
   std::set<std::string, std::less<>> quota_paths_;
   bool enforce_quota_ = false;
@@ -222,5 +213,16 @@ class DataTree {
   std::set<std::string> containers_;  // container and TTL nodes
   int64_t data_bytes_ = 0;
 };
+
+template <class F>
+void DataTree::walk(F&& f) const {
+  std::vector<const Node*> stack{find("/")};
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    f(*n);
+    n->children().for_each([&](const Node* c) { stack.push_back(c); });
+  }
+}
 
 }  // namespace corral::kernel

@@ -47,19 +47,17 @@ class ChunkBuffer {
   std::string buf_;
 };
 
-// The second half of loading a snapshot, on a thread of its own: copying each
-// node's data, linking it into its parent's child set and adding up the
-// tree digest. The loading thread parses records and inserts nodes into the
-// path table, and hands each node here once it is in place; neither thread
-// touches what the other writes (nodes never move in the table, and a
-// parent's child set is only ever filled here).
+// The second half of loading a snapshot, on a thread of its own: linking
+// each node into its parent's child set and adding up the tree digest. The
+// loading thread parses records, makes the nodes and puts them in the path
+// table, and hands each node here once it is in place; neither thread
+// touches what the other writes (a parent's child set is only ever filled
+// here, and the path table only there).
 class Finisher {
  public:
   struct Item {
     Node* node;
     Node* parent;  // null for "/"
-    const std::string* path;
-    std::string_view data;
   };
 
   Finisher() : thread_([this] { run(); }) {}
@@ -110,12 +108,8 @@ class Finisher {
       }
       space_.notify_one();
       for (const Item& it : work) {
-        if (it.parent) {
-          if (!it.parent->children)
-            it.parent->children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
-          it.parent->children->emplace(proto::base_name(*it.path), it.node);
-        }
-        digest_ += DataTree::node_digest(*it.path, *it.node);
+        if (it.parent) it.parent->children().insert(it.node);
+        digest_ += DataTree::node_digest(it.node->path(), *it.node);
       }
     }
   }
@@ -157,31 +151,20 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack_bin_body(s.password.data(), static_cast<uint32_t>(s.password.size()));
   }
   // Depth-first, parents before children, each node reached through its
-  // parent's child map (no path lookups). A child's name is a view into the
-  // child's own path (its key in the table), so the whole path is the
-  // parent's length plus a slash before the name, in the same buffer.
-  struct Frame {
-    const Node* node;
-    std::string_view path;
-  };
-  std::vector<Frame> stack;
-  {
-    auto root = nodes_.find("/");
-    stack.push_back({&root->second, root->first});
-  }
-  std::vector<std::pair<std::string_view, const Node*>> kids;
+  // parent's child set (no path lookups).
+  std::vector<const Node*> stack{find("/")};
   while (!stack.empty()) {
-    const Frame f = stack.back();
+    const Node& n = *stack.back();
     stack.pop_back();
-    const Node& n = *f.node;
     pk.pack_array(13);
-    pk.pack_str(static_cast<uint32_t>(f.path.size()));
-    pk.pack_str_body(f.path.data(), static_cast<uint32_t>(f.path.size()));
-    if (n.data_null) {
+    std::string_view path = n.path(), data = n.data();
+    pk.pack_str(static_cast<uint32_t>(path.size()));
+    pk.pack_str_body(path.data(), static_cast<uint32_t>(path.size()));
+    if (n.data_null()) {
       pk.pack_nil();
     } else {
-      pk.pack_bin(static_cast<uint32_t>(n.data.size()));
-      pk.pack_bin_body(n.data.data(), static_cast<uint32_t>(n.data.size()));
+      pk.pack_bin(static_cast<uint32_t>(data.size()));
+      pk.pack_bin_body(data.data(), static_cast<uint32_t>(data.size()));
     }
     pk.pack(n.czxid);
     pk.pack(n.mzxid);
@@ -194,13 +177,7 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     pk.pack(n.ephemeral_owner);
     pk.pack(n.acl);
     pk.pack(n.num_children());
-    if (n.children) {
-      // Sorted, so that equal trees give equal snapshots on every replica.
-      kids.assign(n.children->begin(), n.children->end());
-      std::sort(kids.begin(), kids.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      const size_t prefix = f.path == "/" ? 1 : f.path.size() + 1;
-      for (const auto& [name, child] : kids) stack.push_back({child, {name.data() - prefix, prefix + name.size()}});
-    }
+    n.children().for_each([&](const Node* c) { stack.push_back(c); });
   }
   buf.flush();
 }
@@ -220,7 +197,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       static_cast<uint64_t>(node_count) > bytes.size())
     return corrupt("bad header");
   DataTree t;
-  t.nodes_.clear();
+  t.drop_nodes();
   t.acls_.clear();
   t.data_bytes_ = 0;
   t.nodes_.reserve(static_cast<size_t>(node_count));
@@ -247,60 +224,57 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     t.add_session(id, timeout, std::string(pw));
   }
   Node* last_parent = nullptr;
-  std::string last_parent_name;
   Finisher finisher;
   for (int64_t i = 0; i < node_count; ++i) {
     at = r.position();
     if (r.array() != 13) return corrupt("bad node record");
     std::string_view path = r.bytes();
-    Node n;
-    n.data_null = r.nil();
+    bool data_null = r.nil();
     std::string_view data;
-    if (!n.data_null) {
-      data = r.bytes();
-      n.data = data;
-    }
-    n.czxid = r.integer();
-    n.mzxid = r.integer();
-    n.pzxid = r.integer();
-    n.ctime = r.integer();
-    n.mtime = r.integer();
-    n.version = static_cast<int32_t>(r.integer());
-    n.cversion = static_cast<int32_t>(r.integer());
-    n.aversion = static_cast<int32_t>(r.integer());
-    n.ephemeral_owner = r.integer();
+    if (!data_null) data = r.bytes();
+    int64_t czxid = r.integer(), mzxid = r.integer(), pzxid = r.integer(), ctime = r.integer(),
+            mtime = r.integer();
+    int64_t version = r.integer(), cversion = r.integer(), aversion = r.integer();
+    int64_t owner = r.integer();
     int64_t acl = r.integer();
     int64_t children = r.integer();
     if (!r.ok() || children < 0 || children > node_count) return corrupt("bad node record");
-    if (children > 0) {
-      n.children = std::make_unique<std::unordered_map<std::string_view, Node*>>();
-      n.children->reserve(static_cast<size_t>(children));
-    }
     if (acl < 0 || static_cast<size_t>(acl) >= t.acls_.size())
       return corrupt("node " + std::string(path) + " refers to a missing ACL");
-    n.acl = static_cast<uint32_t>(acl);
     bool root = t.nodes_.empty();
     if (root != (path == "/")) return corrupt("node " + std::string(path) + " out of order");
+    if (!root && proto::path_error(path)) return corrupt("node " + std::string(path) + " has a malformed path");
+    if (t.nodes_.find(path)) return corrupt("node " + std::string(path) + " appears twice");
     // Records come depth first, so siblings follow each other: keep the
     // last parent at hand.
-    std::string_view parent_name = proto::parent_path(path);
-    int64_t owner = n.ephemeral_owner;
-    t.data_bytes_ += static_cast<int64_t>(path.size() + data.size());
-    auto [it, fresh] = t.nodes_.emplace(std::string(path), std::move(n));
-    if (!fresh) return corrupt("node " + it->first + " appears twice");
+    Node* parent = nullptr;
     if (!root) {
-      if (!last_parent || last_parent_name != parent_name) {
-        last_parent = t.find_mut(parent_name);
-        last_parent_name.assign(parent_name);
-      }
-      if (!last_parent) return corrupt("node " + it->first + " has no parent");
+      std::string_view parent_name = proto::parent_path(path);
+      if (!last_parent || last_parent->path() != parent_name) last_parent = t.find_mut(parent_name);
+      if (!last_parent) return corrupt("node " + std::string(path) + " has no parent");
+      parent = last_parent;
     }
-    finisher.add({&it->second, root ? nullptr : last_parent, &it->first, data});
+    NodePtr made = Node::make(path, data, data_null);
+    Node* n = made.get();
+    n->czxid = czxid;
+    n->mzxid = mzxid;
+    n->pzxid = pzxid;
+    n->ctime = ctime;
+    n->mtime = mtime;
+    n->version = static_cast<int32_t>(version);
+    n->cversion = static_cast<int32_t>(cversion);
+    n->aversion = static_cast<int32_t>(aversion);
+    n->ephemeral_owner = owner;
+    n->acl = static_cast<uint32_t>(acl);
+    if (children > 0) n->children().reserve(static_cast<size_t>(children));
+    t.nodes_.insert(made.release());
+    t.data_bytes_ += static_cast<int64_t>(path.size() + data.size());
+    finisher.add({n, parent});
     if (is_session_owner(owner)) {
       auto s = t.sessions_.find(owner);
-      if (s != t.sessions_.end()) s->second.ephemerals.insert(it->first);
+      if (s != t.sessions_.end()) s->second.ephemerals.emplace(path);
     } else if (owner != 0) {
-      t.containers_.insert(it->first);
+      t.containers_.emplace(path);
     }
   }
   at = r.position();

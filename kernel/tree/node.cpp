@@ -1,0 +1,217 @@
+#include "tree/node.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+namespace corral::kernel {
+
+static_assert(sizeof(Node) == 96, "a node's fixed part is meant to fill 96 bytes");
+
+uint64_t hash_key(std::string_view s) noexcept {
+  // Eight bytes at a time, each multiplied in and folded, then a 64-bit
+  // finalizer: the low bits pick a slot and the high bits make the tag, so
+  // both must depend on every byte.
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (s.size() * 0xff51afd7ed558ccdULL);
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  if (n > 0) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  h ^= h >> 32;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 29;
+  return h;
+}
+
+// ---------------------------------------------------------------- NodeSet
+
+template <NodeKey K>
+NodeSet<K>::~NodeSet() {
+  std::free(slots_);
+}
+
+template <NodeKey K>
+NodeSet<K>& NodeSet<K>::operator=(NodeSet&& o) noexcept {
+  if (this != &o) {
+    std::free(slots_);
+    slots_ = o.slots_;
+    size_ = o.size_;
+    mask_ = o.mask_;
+    o.slots_ = nullptr;
+    o.size_ = o.mask_ = 0;
+  }
+  return *this;
+}
+
+template <NodeKey K>
+uintptr_t NodeSet<K>::slot_for(Node* n, uint64_t hash) {
+  auto a = reinterpret_cast<uintptr_t>(n);
+  // User-space addresses on Linux (x86-64, arm64) stay below 2^48 unless a
+  // program asks the kernel for more; the top bits are the tag's.
+  if (a & ~kAddressMask) throw std::runtime_error("node address above 2^48: cannot tag it");
+  return a | tag(hash);
+}
+
+template <NodeKey K>
+Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
+  if (!slots_) return nullptr;
+  const uintptr_t want = tag(hash);
+  for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+    uintptr_t s = slots_[i];
+    if (!s) return nullptr;
+    if ((s & ~kAddressMask) == want) {
+      Node* n = address(s);
+      if (key_of(n) == key) return n;
+    }
+  }
+}
+
+template <NodeKey K>
+void NodeSet<K>::place(uintptr_t slot, uint64_t hash) {
+  uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  while (slots_[i]) i = (i + 1) & mask_;
+  slots_[i] = slot;
+}
+
+template <NodeKey K>
+void NodeSet<K>::resize(size_t capacity) {
+  if (capacity > (size_t{1} << 31)) throw std::length_error("node set too large");
+  uintptr_t* old = slots_;
+  uint32_t old_capacity = old ? mask_ + 1 : 0;
+  slots_ = static_cast<uintptr_t*>(std::calloc(capacity, sizeof(uintptr_t)));
+  if (!slots_) {
+    slots_ = old;
+    throw std::bad_alloc();
+  }
+  mask_ = static_cast<uint32_t>(capacity - 1);
+  for (uint32_t i = 0; i < old_capacity; ++i)
+    if (old[i]) place(old[i], hash_key(key_of(address(old[i]))));
+  std::free(old);
+}
+
+template <NodeKey K>
+void NodeSet<K>::reserve(size_t n) {
+  // Room for n at three quarters full.
+  size_t want = n + n / 3 + 1;
+  size_t capacity = 4;
+  while (capacity < want) capacity *= 2;
+  if (!slots_ || capacity > mask_ + size_t{1}) resize(capacity);
+}
+
+template <NodeKey K>
+void NodeSet<K>::insert(Node* n, uint64_t hash) {
+  uintptr_t slot = slot_for(n, hash);
+  if (!slots_) resize(4);
+  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) resize((mask_ + size_t{1}) * 2);
+  place(slot, hash);
+  ++size_;
+}
+
+template <NodeKey K>
+bool NodeSet<K>::erase(std::string_view key) {
+  if (!slots_) return false;
+  const uint64_t hash = hash_key(key);
+  const uintptr_t want = tag(hash);
+  uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  for (;; i = (i + 1) & mask_) {
+    uintptr_t s = slots_[i];
+    if (!s) return false;
+    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) break;
+  }
+  // Shift back every entry behind the hole that may move into it: one whose
+  // home slot is not between the hole and where it sits.
+  for (uint32_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+    uintptr_t s = slots_[j];
+    if (!s) break;
+    uint32_t home = static_cast<uint32_t>(hash_key(key_of(address(s)))) & mask_;
+    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (!stays) {
+      slots_[i] = s;
+      i = j;
+    }
+  }
+  slots_[i] = 0;
+  --size_;
+  if (size_ == 0) {
+    std::free(slots_);
+    slots_ = nullptr;
+    mask_ = 0;
+  } else if (mask_ >= 64 && size_ * size_t{16} < mask_ + size_t{1}) {
+    resize((mask_ + size_t{1}) / 4);  // a set that emptied gives its memory back
+  }
+  return true;
+}
+
+template <NodeKey K>
+void NodeSet<K>::replace(const Node* old, Node* now) {
+  const uint64_t hash = hash_key(key_of(now));
+  for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+    if (address(slots_[i]) == old) {
+      slots_[i] = slot_for(now, hash);
+      return;
+    }
+  }
+}
+
+template class NodeSet<NodeKey::path>;
+template class NodeSet<NodeKey::name>;
+
+// ---------------------------------------------------------------- Node
+
+Node::Node(std::string_view path, size_t data_capacity)
+    : path_size_(static_cast<uint32_t>(path.size())),
+      data_capacity_(static_cast<uint32_t>(data_capacity)),
+      name_at_(0),
+      data_null_(0) {
+  std::memcpy(bytes(), path.data(), path.size());
+  size_t slash = path.rfind('/');
+  name_at_ = slash == std::string_view::npos ? 0 : static_cast<uint32_t>(slash + 1);
+}
+
+void NodeDeleter::operator()(Node* n) const noexcept {
+  n->~Node();
+  ::operator delete(n);
+}
+
+NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
+  if (path.size() > UINT32_MAX / 2 || data.size() > UINT32_MAX / 2) throw std::length_error("znode too large");
+  void* mem = ::operator new(sizeof(Node) + path.size() + data.size());
+  NodePtr n(new (mem) Node(path, data.size()));
+  n->assign_data(data, data_null);
+  return n;
+}
+
+NodePtr Node::with_data(Node& old, std::string_view data, bool data_null) {
+  NodePtr n = make(old.path(), data, data_null);
+  n->czxid = old.czxid;
+  n->mzxid = old.mzxid;
+  n->pzxid = old.pzxid;
+  n->ctime = old.ctime;
+  n->mtime = old.mtime;
+  n->ephemeral_owner = old.ephemeral_owner;
+  n->version = old.version;
+  n->cversion = old.cversion;
+  n->aversion = old.aversion;
+  n->acl = old.acl;
+  n->children_ = std::move(old.children_);
+  return n;
+}
+
+void Node::assign_data(std::string_view data, bool data_null) {
+  if (!data.empty()) std::memmove(bytes() + path_size_, data.data(), data.size());
+  data_size_ = static_cast<uint32_t>(data.size());
+  data_null_ = data_null ? 1 : 0;
+}
+
+}  // namespace corral::kernel

@@ -1,0 +1,151 @@
+// A znode as the data tree keeps it, and the hash sets that find znodes.
+//
+// Each znode is one allocation: its Stat fields and its child set, then its
+// path and its data right behind them. A tree of a million small znodes is
+// then a million allocations instead of four or five per znode (node, path
+// string, data string, hash-table entries), which is what bounds its memory,
+// the time to rebuild it from a snapshot, and the cost of each create.
+//
+// Nodes are found through NodeSets: open-addressing sets of node addresses
+// keyed by a string the node carries (its path in the tree's table, its name
+// in its parent's child set). Both kinds of set hold only addresses; the tree
+// owns the nodes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace corral::kernel {
+
+class Node;
+
+// The hash every NodeSet uses: 64 bits of a path or a name.
+uint64_t hash_key(std::string_view s) noexcept;
+
+enum class NodeKey : uint8_t { path, name };
+
+// A set of nodes with distinct keys. Linear probing, at most three quarters
+// full, and deletion by shifting the entries behind back (no tombstones, so
+// a set that has seen many deletions stays as fast as a fresh one). Each
+// slot holds a node's address with the top 16 bits of its key's hash in the
+// address's unused top bits, so a probe reads a node only when those bits
+// match: about once per lookup. Single-threaded, as the tree.
+template <NodeKey K>
+class NodeSet {
+ public:
+  NodeSet() = default;
+  ~NodeSet();
+  NodeSet(NodeSet&& o) noexcept : slots_(o.slots_), size_(o.size_), mask_(o.mask_) {
+    o.slots_ = nullptr;
+    o.size_ = o.mask_ = 0;
+  }
+  NodeSet& operator=(NodeSet&& o) noexcept;
+  NodeSet(const NodeSet&) = delete;
+  NodeSet& operator=(const NodeSet&) = delete;
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Node* find(std::string_view key) const { return find(key, hash_key(key)); }
+  Node* find(std::string_view key, uint64_t hash) const;
+  // Adds `n`, whose key the set must not hold yet.
+  void insert(Node* n) { insert(n, hash_key(key_of(n))); }
+  void insert(Node* n, uint64_t hash);
+  // Removes the node with this key; false when there is none.
+  bool erase(std::string_view key);
+  // Puts `now` where `old` was; both have the same key.
+  void replace(const Node* old, Node* now);
+  // Makes room for `n` nodes without growing again.
+  void reserve(size_t n);
+  // Calls f(Node*) for every node, in no particular order. `f` must not
+  // change the set.
+  template <class F>
+  void for_each(F&& f) const {
+    if (!slots_) return;
+    for (uint32_t i = 0; i <= mask_; ++i)
+      if (slots_[i]) f(address(slots_[i]));
+  }
+
+  static std::string_view key_of(const Node* n);
+
+ private:
+  static constexpr int kTagShift = 48;
+  static constexpr uintptr_t kAddressMask = (uintptr_t{1} << kTagShift) - 1;
+  static Node* address(uintptr_t slot) { return reinterpret_cast<Node*>(slot & kAddressMask); }
+  static uintptr_t tag(uint64_t hash) { return static_cast<uintptr_t>(hash >> kTagShift) << kTagShift; }
+  static uintptr_t slot_for(Node* n, uint64_t hash);
+  // Moves every entry into `capacity` slots (a power of two).
+  void resize(size_t capacity);
+  void place(uintptr_t slot, uint64_t hash);
+
+  uintptr_t* slots_ = nullptr;  // capacity mask_ + 1, a power of two; null when empty
+  uint32_t size_ = 0;
+  uint32_t mask_ = 0;
+};
+
+using ChildSet = NodeSet<NodeKey::name>;
+using PathSet = NodeSet<NodeKey::path>;
+
+struct NodeDeleter {
+  void operator()(Node* n) const noexcept;
+};
+// A node that the tree does not (or no longer) hold: a new one, or one
+// taken out of the tree and kept for a multi's rollback.
+using NodePtr = std::unique_ptr<Node, NodeDeleter>;
+
+class Node {
+ public:
+  // A node with this path and data and zeroed Stat fields.
+  static NodePtr make(std::string_view path, std::string_view data, bool data_null = false);
+  // A copy of `old` (Stat fields, path, children, which `old` loses) with
+  // other data, for data that does not fit where `old` keeps it.
+  static NodePtr with_data(Node& old, std::string_view data, bool data_null);
+
+  int64_t czxid = 0, mzxid = 0, pzxid = 0, ctime = 0, mtime = 0;
+  int64_t ephemeral_owner = 0;
+  int32_t version = 0, cversion = 0, aversion = 0;
+  uint32_t acl = 0;  // index into the tree's ACL table
+
+  std::string_view path() const { return {bytes(), path_size_}; }
+  // The last component of the path ("" for the root).
+  std::string_view name() const { return {bytes() + name_at_, path_size_ - name_at_}; }
+  std::string_view data() const { return {bytes() + path_size_, data_size_}; }
+  // Set with a null buffer: getData answers null.
+  bool data_null() const { return data_null_; }
+  int32_t num_children() const { return static_cast<int32_t>(children_.size()); }
+  const ChildSet& children() const { return children_; }
+  ChildSet& children() { return children_; }
+
+  // Whether `size` bytes of data fit in this allocation without wasting
+  // most of it.
+  bool data_fits(size_t size) const { return size <= data_capacity_ && size >= data_capacity_ / 4; }
+  // Replaces the data in place; data_fits(data.size()) must hold.
+  void assign_data(std::string_view data, bool data_null);
+
+ private:
+  Node(std::string_view path, size_t data_capacity);
+  ~Node() = default;
+  friend struct NodeDeleter;
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+
+  ChildSet children_;
+  uint32_t path_size_ = 0, data_size_ = 0, data_capacity_ = 0;
+  uint32_t name_at_ : 31;
+  uint32_t data_null_ : 1;
+};
+
+template <>
+inline std::string_view NodeSet<NodeKey::path>::key_of(const Node* n) {
+  return n->path();
+}
+template <>
+inline std::string_view NodeSet<NodeKey::name>::key_of(const Node* n) {
+  return n->name();
+}
+
+extern template class NodeSet<NodeKey::path>;
+extern template class NodeSet<NodeKey::name>;
+
+}  // namespace corral::kernel

@@ -1,0 +1,143 @@
+// The tree's node layout and the hash sets that find nodes.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tree/data_tree.hpp"
+#include "tree/node.hpp"
+
+using namespace corral::kernel;
+using corral::proto::CreateMode;
+using corral::proto::open_acl_unsafe;
+
+TEST(Node, HoldsPathNameAndDataInOneAllocation) {
+  NodePtr n = Node::make("/app/config", "value");
+  EXPECT_EQ(n->path(), "/app/config");
+  EXPECT_EQ(n->name(), "config");
+  EXPECT_EQ(n->data(), "value");
+  EXPECT_FALSE(n->data_null());
+  NodePtr root = Node::make("/", "");
+  EXPECT_EQ(root->name(), "");
+  NodePtr null = Node::make("/n", "", true);
+  EXPECT_TRUE(null->data_null());
+  EXPECT_EQ(null->data(), "");
+}
+
+TEST(Node, DataMovesToANewAllocationOnlyWhenItDoesNotFit) {
+  NodePtr n = Node::make("/a", std::string(100, 'x'));
+  EXPECT_TRUE(n->data_fits(100));
+  EXPECT_TRUE(n->data_fits(40));
+  EXPECT_FALSE(n->data_fits(101));
+  EXPECT_FALSE(n->data_fits(10));  // would waste most of it
+  n->assign_data("short but fits here, at forty bytes long", false);
+  EXPECT_EQ(n->data(), "short but fits here, at forty bytes long");
+  n->version = 7;
+  NodePtr child = Node::make("/a/b", "");
+  n->children().insert(child.get());
+  NodePtr bigger = Node::with_data(*n, std::string(500, 'y'), false);
+  EXPECT_EQ(bigger->path(), "/a");
+  EXPECT_EQ(bigger->data(), std::string(500, 'y'));
+  EXPECT_EQ(bigger->version, 7);
+  EXPECT_EQ(bigger->children().find("b"), child.get());
+  EXPECT_TRUE(n->children().empty());  // the children moved with the node
+}
+
+// Random inserts and erases checked against std::map, across growth,
+// shrinking and clusters that wrap around the end of the slots.
+TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
+  std::mt19937 rng(12345);
+  PathSet set;
+  std::map<std::string, NodePtr> held;
+  for (int step = 0; step < 200000; ++step) {
+    std::string key = "/k" + std::to_string(rng() % 5000);
+    bool insert = step < 100000 ? rng() % 3 != 0 : rng() % 3 == 0;  // grow, then mostly drain
+    auto it = held.find(key);
+    if (insert && it == held.end()) {
+      NodePtr n = Node::make(key, "");
+      set.insert(n.get());
+      held.emplace(key, std::move(n));
+    } else if (!insert && it != held.end()) {
+      ASSERT_TRUE(set.erase(key));
+      held.erase(it);
+    } else if (!insert) {
+      ASSERT_FALSE(set.erase(key));
+    }
+    if (step % 997 == 0) {
+      ASSERT_EQ(set.size(), held.size());
+      for (const auto& [k, n] : held) ASSERT_EQ(set.find(k), n.get()) << k;
+      size_t seen = 0;
+      set.for_each([&](Node* n) {
+        ++seen;
+        ASSERT_EQ(held.at(std::string(n->path())).get(), n);
+      });
+      ASSERT_EQ(seen, held.size());
+    }
+    ASSERT_EQ(set.find(key), held.count(key) ? held[key].get() : nullptr);
+  }
+}
+
+TEST(NodeSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
+  ChildSet set;
+  NodePtr a = Node::make("/p/a", "1"), b = Node::make("/p/b", "2"), a2 = Node::make("/p/a", "3");
+  set.insert(a.get());
+  set.insert(b.get());
+  set.replace(a.get(), a2.get());
+  EXPECT_EQ(set.find("a"), a2.get());
+  EXPECT_EQ(set.find("b"), b.get());
+  EXPECT_EQ(set.size(), 2u);
+}
+
+TEST(NodeSet, AnEmptiedSetHoldsNoSlots) {
+  ChildSet set;
+  std::vector<NodePtr> nodes;
+  for (int i = 0; i < 1000; ++i) {
+    nodes.push_back(Node::make("/p/c" + std::to_string(i), ""));
+    set.insert(nodes.back().get());
+  }
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(set.erase("c" + std::to_string(i)));
+  EXPECT_TRUE(set.empty());
+  EXPECT_EQ(set.find("c1"), nullptr);
+  size_t seen = 0;
+  set.for_each([&](Node*) { ++seen; });
+  EXPECT_EQ(seen, 0u);
+}
+
+// setData that outgrows (or shrinks far below) a node's allocation moves the
+// node: the tree, its parent's child set and its own children must follow.
+TEST(NodeInTree, DataThatOutgrowsItsNodeKeepsStatChildrenAndParent) {
+  DataTree tree;
+  Ids ids;
+  Journal j;
+  ASSERT_EQ(tree.create("/a", "x", open_acl_unsafe(), CreateMode::persistent, 0, 1, 10, ids, nullptr, nullptr, j),
+            Err::ok);
+  ASSERT_EQ(tree.create("/a/b", "y", open_acl_unsafe(), CreateMode::persistent, 0, 2, 20, ids, nullptr, nullptr, j),
+            Err::ok);
+  const int64_t size_with_x = tree.approximate_data_size();
+  std::string big(10000, 'z');
+  ASSERT_EQ(tree.set_data("/a", big, 0, 3, 30, ids, nullptr, j), Err::ok);
+  const Node* after = tree.find("/a");
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(after->data(), big);
+  EXPECT_EQ(after->version, 1);
+  EXPECT_EQ(after->czxid, 1);
+  EXPECT_EQ(after->num_children(), 1);
+  EXPECT_EQ(after->children().find("b"), tree.find("/a/b"));
+  EXPECT_EQ(tree.find("/")->children().find("a"), after);
+  ASSERT_EQ(tree.set_data("/a", "tiny", 1, 4, 40, ids, nullptr, j), Err::ok);
+  EXPECT_EQ(tree.find("/a")->data(), "tiny");
+  EXPECT_EQ(tree.find("/")->children().find("a"), tree.find("/a"));
+  EXPECT_EQ(tree.approximate_data_size(), size_with_x - 1 + 4);
+
+  // And a rollback that moves it back.
+  Journal undo(/*record_undo=*/true);
+  uint64_t digest = tree.digest();
+  ASSERT_EQ(tree.set_data("/a", std::string(5000, 'w'), -1, 5, 50, ids, nullptr, undo), Err::ok);
+  tree.rollback(undo);
+  EXPECT_EQ(tree.find("/a")->data(), "tiny");
+  EXPECT_EQ(tree.find("/a")->version, 2);
+  EXPECT_EQ(tree.find("/")->children().find("a"), tree.find("/a"));
+  EXPECT_EQ(tree.digest(), digest);
+}
