@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <boost/asio/post.hpp>
 #include <cstring>
@@ -33,6 +34,7 @@ bool write_all(int fd, std::string_view data) {
 
 void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink> sink,
                         std::function<void(const Status&)> done) {
+  sdk::SnapshotChildWriter* writer = sink->child_writer();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     sink->abort();
@@ -50,8 +52,19 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
   }
   if (pid == 0) {
     // The child: only the forking thread exists here, so it touches nothing
-    // but the tree and the pipe, and leaves with _exit.
+    // but the tree, the writer or the pipe, and leaves with _exit.
     ::close(fds[0]);
+    if (writer) {
+      // It fills the snapshot itself; the pipe carries only what went wrong.
+      sdk::Status st;
+      tree.serialize([&](std::string_view chunk) {
+        if (st) st = writer->write(chunk);
+      });
+      if (st) st = writer->finish();
+      if (st) ::_exit(0);
+      write_all(fds[1], st.to_string());
+      ::_exit(3);
+    }
     bool ok = true;
     tree.serialize([&](std::string_view chunk) { ok = ok && write_all(fds[1], chunk); });
     ::_exit(ok ? 0 : 3);
@@ -62,12 +75,20 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
   done_ = std::move(done);
   pipe_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fds[0]);
   buf_.resize(1 << 20);
+  child_writes_ = writer != nullptr;
+  child_said_.clear();
   read_more();
 }
 
 void Snapshotter::read_more() {
   pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_](boost::system::error_code ec, size_t n) {
     if (!*alive || !sink_) return;
+    if (!ec && child_writes_) {
+      // The child's account of what went wrong, if anything.
+      if (child_said_.size() < 4096) child_said_.append(buf_.data(), std::min(n, 4096 - child_said_.size()));
+      read_more();
+      return;
+    }
     if (!ec) {
       Status st = sink_->write(sdk::BytesView(buf_.data(), n));
       if (!st) {
@@ -88,7 +109,8 @@ void Snapshotter::read_more() {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      finish(Status(Errc::internal, "the snapshot process failed (status " + std::to_string(status) + ")"));
+      finish(Status(Errc::internal, "the snapshot process failed (status " + std::to_string(status) + ")" +
+                                        (child_said_.empty() ? "" : ": " + child_said_)));
       return;
     }
     pipe_.reset();

@@ -1,6 +1,9 @@
 // Takes snapshots without stopping writes: a forked child serializes the
-// tree as it was at the fork (the kernel shares its memory copy-on-write)
-// into a pipe, and the loop feeds what arrives to the storage plugin's sink.
+// tree as it was at the fork (the kernel shares its memory copy-on-write).
+// When the storage plugin's sink offers a child writer, the child writes the
+// snapshot through it and the server only commits it once the child has
+// exited; otherwise the child writes into a pipe and the loop feeds what
+// arrives to the sink.
 #pragma once
 
 #include <sys/types.h>
@@ -10,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "corral/sdk/storage.hpp"
@@ -46,6 +50,8 @@ class Snapshotter {
   std::unique_ptr<sdk::SnapshotSink> sink_;
   std::function<void(const sdk::Status&)> done_;
   std::vector<char> buf_;
+  bool child_writes_ = false;  // through the sink's child writer, not the pipe
+  std::string child_said_;     // what a failing child wrote to the pipe
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

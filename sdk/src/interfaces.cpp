@@ -30,6 +30,7 @@ ConnectionHandler::~ConnectionHandler() = default;
 Connection::~Connection() = default;
 Listener::~Listener() = default;
 SnapshotSink::~SnapshotSink() = default;
+SnapshotChildWriter::~SnapshotChildWriter() = default;
 PeerListener::~PeerListener() = default;
 PeerNetwork::~PeerNetwork() = default;
 ElectionHost::~ElectionHost() = default;

@@ -12,7 +12,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, free_port
+from servers import REPO, TARGET, free_port, plugin_abi
 
 CLI = os.environ.get("CORRAL_CLI", str(REPO / "build/cli/corral"))
 
@@ -164,7 +164,7 @@ def test_plugins_lists_kind_name_and_abi():
     r = subprocess.run([CLI, "plugins", "--plugin-dir", plugins], capture_output=True, text=True, check=True)
     rows = [line.split()[:3] for line in r.stdout.splitlines()[1:]]
     for kind, name in [("consensus", "zab"), ("election", "fle"), ("storage", "wal"), ("transport", "tcp")]:
-        assert [kind, name, "4.0"] in rows, r.stdout
+        assert [kind, name, plugin_abi()] in rows, r.stdout
     listed = json.loads(subprocess.run([CLI, "--json", "plugins", "--plugin-dir", plugins],
                                        capture_output=True, text=True, check=True).stdout)
     assert {"kind": "election", "name": "static"}.items() <= next(

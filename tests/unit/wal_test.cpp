@@ -12,6 +12,8 @@
 #include "corral/sdk/storage.hpp"
 #include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
+#include "server/snapshotter.hpp"
+#include "tree/data_tree.hpp"
 #include "wal_format.hpp"
 
 using namespace corral;
@@ -385,4 +387,76 @@ TEST_F(WalFixture, DiskFullFailsWritesUntilSpaceReturns) {
   auto zs = read_all();
   EXPECT_EQ(zs.size(), ok + 10);
   EXPECT_EQ(zs.back(), 5010);
+}
+
+// The kernel's snapshot process fills the wal's snapshot through the sink's
+// child writer: the file it leaves is complete, checksummed and loads back
+// into the same tree.
+TEST_F(WalFixture, ASnapshotProcessWritesTheSnapshotItself) {
+  ASSERT_TRUE(open());
+  append(1, 5);
+  kernel::DataTree tree;
+  kernel::Journal j;
+  kernel::Ids ids;
+  for (int i = 0; i < 30000; ++i)  // several 1 MiB blocks
+    ASSERT_EQ(tree.create("/n" + std::to_string(i), std::string(64, 'a' + i % 26), proto::open_acl_unsafe(),
+                          proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr, nullptr, j),
+              proto::Err::ok);
+  auto sink = storage_->begin_snapshot(5);
+  ASSERT_TRUE(sink);
+  ASSERT_NE(sink.value()->child_writer(), nullptr);
+  kernel::Snapshotter snapshotter(io_);
+  std::optional<sdk::Status> result;
+  snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
+  while (!result) {
+    io_.restart();
+    io_.run_one_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(*result) << result->to_string();
+  io_.restart();
+  io_.poll();  // the sink is released on the loop, before its module may go
+  storage_->close();
+  auto r = open();
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->snapshot_zxid, 5);
+  auto back = kernel::DataTree::deserialize(r->snapshot);
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->node_count(), tree.node_count());
+  EXPECT_EQ(back->digest(), tree.digest());
+}
+
+// When the snapshot process cannot write (the disk is full), the server
+// hears why, nothing becomes visible, and the log goes on.
+TEST_F(WalFixture, ASnapshotProcessThatRunsOutOfSpaceSaysSo) {
+  fs::create_directories(dir_ / "wal");
+  if (::geteuid() != 0 || ::mount("tmpfs", (dir_ / "wal").c_str(), "tmpfs", 0, "size=2m") != 0)
+    GTEST_SKIP() << "mounting a tmpfs needs root";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{dir_ / "wal"};
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=262144"}));
+  append(1, 5);
+  kernel::DataTree tree;
+  kernel::Journal j;
+  kernel::Ids ids;
+  for (int i = 0; i < 20000; ++i)  // ~ 3 MB of snapshot
+    ASSERT_EQ(tree.create("/n" + std::to_string(i), std::string(100, 'x'), proto::open_acl_unsafe(),
+                          proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr, nullptr, j),
+              proto::Err::ok);
+  auto sink = storage_->begin_snapshot(5);
+  ASSERT_TRUE(sink);
+  kernel::Snapshotter snapshotter(io_);
+  std::optional<sdk::Status> result;
+  snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
+  while (!result) {
+    io_.restart();
+    io_.run_one_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(*result);
+  EXPECT_NE(result->message().find("No space left on device"), std::string::npos) << result->to_string();
+  io_.restart();
+  io_.poll();
+  EXPECT_TRUE(files("snapshot.").empty());
+  for (const auto& st : append(6, 10)) EXPECT_TRUE(st) << st.to_string();
 }

@@ -423,6 +423,10 @@ class WalStorage final : public Storage {
   // the log's writer waits for it: write() queues, the thread frames the
   // bytes into checksummed blocks and writes them, commit() has it finish,
   // sync and rename the file, and report back on the loop.
+  //
+  // Or the kernel's snapshot process fills the file itself, through
+  // child_writer(): the same framing, done in the child on its copy of this
+  // object, and commit() then only syncs and renames.
   class Sink final : public SnapshotSink {
    public:
     Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp)
@@ -451,6 +455,13 @@ class WalStorage final : public Storage {
     size_t queued_bytes() const override {
       std::lock_guard<std::mutex> lock(mu_);
       return queue_.size();
+    }
+
+    SnapshotChildWriter* child_writer() override {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!queue_.empty() || committing_ || aborting_) return nullptr;
+      filled_by_child_ = true;
+      return &child_writer_;
     }
 
     void abort() override {
@@ -487,7 +498,7 @@ class WalStorage final : public Storage {
         }
         if (commit) break;
       }
-      if (st) st = finish();
+      if (st) st = seal();
       if (!st && fd_ >= 0) {
         ::close(fd_);
         fd_ = -1;
@@ -524,12 +535,21 @@ class WalStorage final : public Storage {
       return {};
     }
 
-    Status finish() {
+    // Frames what is left and writes the trailer.
+    Status write_end() {
       Status st = flush_block();
       if (!st) return st;
       out_ += snapshot_trailer(blocks_, body_);
-      st = flush_out();
-      if (!st) return st;
+      return flush_out();
+    }
+
+    // On the snapshot thread: completes the file unless the snapshot process
+    // did, then makes it durable and visible.
+    Status seal() {
+      if (!filled_by_child_) {
+        Status st = write_end();
+        if (!st) return st;
+      }
       if (s_.fsync_ && ::fdatasync(fd_) != 0) return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
       ::close(fd_);
       fd_ = -1;
@@ -569,7 +589,21 @@ class WalStorage final : public Storage {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::string queue_;
-    bool committing_ = false, aborting_ = false;
+    bool committing_ = false, aborting_ = false, filled_by_child_ = false;
+
+    // In the kernel's snapshot process: the framing the thread would do,
+    // done on the child's copy of this sink, whose thread-only state (out_,
+    // block_, the offsets) is then the child's alone.
+    class ChildWriter final : public SnapshotChildWriter {
+     public:
+      explicit ChildWriter(Sink& sink) : sink_(sink) {}
+      Status write(BytesView chunk) override { return sink_.add(chunk); }
+      Status finish() override { return sink_.write_end(); }
+
+     private:
+      Sink& sink_;
+    };
+    ChildWriter child_writer_{*this};
     Status error_;
     std::function<void(const Status&)> done_;
     // Snapshot thread only.

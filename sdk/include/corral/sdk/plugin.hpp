@@ -19,7 +19,7 @@ namespace corral::sdk {
 // Bump major on any change that breaks a compiled module (a virtual added,
 // removed or reordered; a struct laid out differently). Bump minor for
 // additions old modules need not know about (a new free function, a new kind).
-inline constexpr uint32_t kAbiMajor = 4;
+inline constexpr uint32_t kAbiMajor = 5;
 inline constexpr uint32_t kAbiMinor = 0;
 
 enum class PluginKind { transport, consensus, election, storage, discovery, recipe };

@@ -30,6 +30,23 @@ struct RecoveredState {
   uint32_t current_epoch = 0;
 };
 
+// Fills a snapshot from a child process (see SnapshotSink::child_writer).
+// Both calls run in a process forked from the server, with a single thread:
+// they may allocate and make system calls, but must not wait for the
+// plugin's own threads, locks or event loop, which the child has no working
+// copy of. What they write is the plugin's business; the server knows only
+// whether they succeeded.
+class SnapshotChildWriter {
+ public:
+  virtual ~SnapshotChildWriter();
+  // Writes the next piece of the snapshot. An error ends the snapshot; its
+  // message reaches the server's log.
+  virtual Status write(BytesView chunk) = 0;
+  // Writes whatever ends the snapshot (a trailer, say). The server makes it
+  // durable and visible afterwards, with SnapshotSink::commit().
+  virtual Status finish() = 0;
+};
+
 // Writes a snapshot in pieces so that a large tree need not be held twice.
 // Loop thread only; neither call waits for the disk.
 class SnapshotSink {
@@ -48,6 +65,15 @@ class SnapshotSink {
   // waits for this to fall before it writes more, so a slow disk slows the
   // snapshot instead of growing memory.
   virtual size_t queued_bytes() const { return 0; }
+  // Optional: a writer that fills the snapshot from the child process the
+  // kernel forks to serialize its state, so that the snapshot's bytes pass
+  // through neither the server's loop nor this plugin's threads. Called on
+  // the loop before the fork. When it returns a writer, the kernel calls the
+  // writer's write() with every piece and then finish(), all in the child,
+  // and afterwards, on the loop, commit() if the child succeeded and abort()
+  // if not; it never calls write() on the sink itself. Null (the default)
+  // means the pieces come through write(). The writer belongs to the sink.
+  virtual SnapshotChildWriter* child_writer() { return nullptr; }
 };
 
 class Storage : public Plugin {
