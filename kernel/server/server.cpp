@@ -691,7 +691,8 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
       return;
     }
     log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) + " znodes in " +
-               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving");
+               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving (the fork paused it " +
+               std::to_string(snapshotter_.last_fork_us() / 1000.0).substr(0, 5) + " ms)");
     finish(zxid);
   });
 }

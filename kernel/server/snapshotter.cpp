@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <boost/asio/post.hpp>
 #include <cstring>
 
@@ -41,6 +42,7 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
     done(Status(Errc::io_error, std::string("pipe: ") + std::strerror(errno)));
     return;
   }
+  const auto fork_start = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
@@ -70,6 +72,7 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
     ::_exit(ok ? 0 : 3);
   }
   ::close(fds[1]);
+  last_fork_us_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - fork_start).count();
   child_ = pid;
   sink_ = std::move(sink);
   done_ = std::move(done);

@@ -27,6 +27,9 @@ class Snapshotter {
   ~Snapshotter() { cancel(); }
 
   bool running() const { return child_ > 0 || sink_ != nullptr; }
+  // How long the last fork held the loop, in microseconds: the pause every
+  // snapshot costs the server (page tables are copied, not the memory).
+  int64_t last_fork_us() const { return last_fork_us_; }
 
   // Writes `tree` into `sink` and commits it; `done` runs on the loop. The
   // tree may change as soon as this returns.
@@ -50,6 +53,7 @@ class Snapshotter {
   std::unique_ptr<sdk::SnapshotSink> sink_;
   std::function<void(const sdk::Status&)> done_;
   std::vector<char> buf_;
+  int64_t last_fork_us_ = 0;
   bool child_writes_ = false;  // through the sink's child writer, not the pipe
   std::string child_said_;     // what a failing child wrote to the pipe
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

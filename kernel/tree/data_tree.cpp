@@ -197,7 +197,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
     name += suffix;
   }
   if (proto::path_error(name)) return Err::bad_arguments;
-  if (nodes_.find(name)) return Err::node_exists;
+  const uint64_t hash = hash_key(name);
+  if (nodes_.find(name, hash)) return Err::node_exists;
   if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
   if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
@@ -217,7 +218,9 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
                mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
   fresh->ephemeral_owner = owned ? owner : 0;
   fresh->acl = intern_acl(fixed);
-  Node* n = adopt(std::move(fresh), *parent);
+  Node* n = fresh.release();
+  nodes_.insert(n, hash);
+  parent->children().insert(n);
   digest_ += node_digest(name, *n);
   parent->cversion++;
   parent->pzxid = zxid;

@@ -112,10 +112,31 @@ void NodeSet<K>::reserve(size_t n) {
 template <NodeKey K>
 void NodeSet<K>::insert(Node* n, uint64_t hash) {
   uintptr_t slot = slot_for(n, hash);
-  if (!slots_) resize(4);
-  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) resize((mask_ + size_t{1}) * 2);
+  make_room();
   place(slot, hash);
   ++size_;
+}
+
+template <NodeKey K>
+void NodeSet<K>::make_room() {
+  if (!slots_) resize(4);
+  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) resize((mask_ + size_t{1}) * 2);
+}
+
+template <NodeKey K>
+Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
+  uintptr_t slot = slot_for(n, hash);
+  make_room();
+  const std::string_view key = key_of(n);
+  const uintptr_t want = tag(hash);
+  uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  for (; slots_[i]; i = (i + 1) & mask_) {
+    uintptr_t s = slots_[i];
+    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) return address(s);
+  }
+  slots_[i] = slot;
+  ++size_;
+  return nullptr;
 }
 
 template <NodeKey K>

@@ -52,6 +52,14 @@ class NodeSet {
   // Adds `n`, whose key the set must not hold yet.
   void insert(Node* n) { insert(n, hash_key(key_of(n))); }
   void insert(Node* n, uint64_t hash);
+  // Asks the processor for the slot where a key with this hash would go,
+  // ahead of a find or insert that will need it.
+  void prefetch(uint64_t hash) const {
+    if (slots_) __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & mask_]);
+  }
+  // Adds `n` unless the set holds a node with its key already; returns that
+  // node, or null when `n` went in. One probe where find and insert take two.
+  Node* insert_new(Node* n, uint64_t hash);
   // Removes the node with this key; false when there is none.
   bool erase(std::string_view key);
   // Puts `now` where `old` was; both have the same key.
@@ -75,6 +83,8 @@ class NodeSet {
   static Node* address(uintptr_t slot) { return reinterpret_cast<Node*>(slot & kAddressMask); }
   static uintptr_t tag(uint64_t hash) { return static_cast<uintptr_t>(hash >> kTagShift) << kTagShift; }
   static uintptr_t slot_for(Node* n, uint64_t hash);
+  // Grows the slots if one more entry would fill more than three quarters.
+  void make_room();
   // Moves every entry into `capacity` slots (a power of two).
   void resize(size_t capacity);
   void place(uintptr_t slot, uint64_t hash);

@@ -228,6 +228,30 @@ TEST_F(TreeTest, CorruptSnapshotIsRefusedWithItsOffset) {
   EXPECT_NE(r.status().message().find("trailing bytes"), std::string::npos);
 }
 
+// Records that contradict the tree's shape: a node twice, a node whose
+// parent never came, a path that ends in a slash.
+TEST_F(TreeTest, SnapshotsWithImpossibleTreesAreRefused) {
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(create("/n" + std::to_string(i)), Err::ok);
+  ASSERT_EQ(create("/a"), Err::ok);
+  ASSERT_EQ(create("/b"), Err::ok);
+  ASSERT_EQ(create("/a/c"), Err::ok);
+  const std::string bytes = serialized(tree);
+  auto refused = [&](const std::string& from, const std::string& to, const std::string& why) {
+    std::string bad = bytes;
+    size_t at = bad.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    auto r = DataTree::deserialize(bad);
+    ASSERT_FALSE(r) << from << " -> " << to;
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("at byte"), std::string::npos) << r.status().message();
+  };
+  refused(std::string("\xa2/b", 3), std::string("\xa2/a", 3), "node /a appears twice");
+  refused(std::string("\xa3/n7", 4), std::string("\xa3/n3", 4), "node /n3 appears twice");
+  refused(std::string("\xa4/a/c", 5), std::string("\xa4/q/c", 5), "node /q/c has no parent");
+  refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/", "malformed path");
+}
+
 TEST_F(TreeTest, AclsAreCheckedInZooKeepersOrder) {
   using corral::proto::Acl;
   using corral::proto::AclList;
