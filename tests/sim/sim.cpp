@@ -238,7 +238,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     r.current_epoch = disk_.current_epoch;
     if (!disk_.snapshots.empty()) {
       r.snapshot_zxid = disk_.snapshots.rbegin()->first;
-      r.snapshot = disk_.snapshots.rbegin()->second;
+      auto held = std::make_shared<std::string>(disk_.snapshots.rbegin()->second);
+      r.snapshot = *held;
+      r.snapshot_holder = held;
     }
     r.last_zxid = std::max(r.snapshot_zxid, disk_.log.empty() ? Zxid{0} : disk_.log.back().zxid);
     storage_ = std::make_unique<Storage>(*this);

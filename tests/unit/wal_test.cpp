@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "config/config.hpp"
+#include "corral/sdk/crc32c.hpp"
 #include "corral/sdk/storage.hpp"
 #include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
@@ -76,28 +77,74 @@ TEST(WalFormat, ABitFlipBeforeGoodRecordsIsCorruption) {
   }
 }
 
+namespace {
+std::string le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string le64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
+}  // namespace
+
 TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
-  std::string body(3 * kSnapshotBlock + 100, 'x');
+  std::string body;
+  for (size_t i = 0; body.size() < 3 * kSnapshotBlock + 100; ++i) body += std::to_string(i) + ",";
   std::string file = snapshot_header(42);
-  uint32_t blocks = 0;
-  for (size_t off = 0; off < body.size(); off += kSnapshotBlock, ++blocks)
-    append_snapshot_block(file, std::string_view(body).substr(off, kSnapshotBlock));
-  file += snapshot_trailer(blocks, body.size());
+  SnapshotChecksums sums;
+  // The body arrives in pieces that do not line up with the blocks.
+  for (size_t off = 0; off < body.size(); off += 77777) {
+    std::string_view piece = std::string_view(body).substr(off, 77777);
+    file += piece;
+    sums.add(piece);
+  }
+  file += sums.tail();
   sdk::Zxid z = 0;
   std::string back;
   ASSERT_TRUE(read_snapshot(file, z, &back).is_ok());
   EXPECT_EQ(z, 42);
   EXPECT_EQ(back, body);
+  // The body is used where it lies in the file.
+  std::string_view view;
+  std::string unused;
+  ASSERT_TRUE(check_snapshot(file, z, &view, &unused).is_ok());
+  EXPECT_EQ(view.data(), file.data() + kSnapshotHeader);
+  EXPECT_EQ(view, body);
 
   std::string flipped = file;
-  size_t third_block = kSnapshotHeader + 2 * (8 + kSnapshotBlock);
+  size_t third_block = kSnapshotHeader + 2 * kSnapshotBlock;
   flipped[third_block + 100] ^= 1;
   sdk::Status st = read_snapshot(flipped, z, nullptr);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("at offset " + std::to_string(third_block)), std::string::npos) << st.message();
+  std::string bad_table = file;
+  bad_table[kSnapshotHeader + body.size() + 4] ^= 1;  // the second block's checksum
+  st = read_snapshot(bad_table, z, nullptr);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + kSnapshotBlock)), std::string::npos)
+      << st.message();
 
   for (size_t cut : {size_t{0}, size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
     EXPECT_FALSE(read_snapshot(std::string_view(file).substr(0, cut), z, nullptr).is_ok()) << cut;
+}
+
+// Snapshots written before the body was kept in one piece still load.
+TEST(WalFormat, VersionOneSnapshotsStillLoad) {
+  std::string body(2 * kSnapshotBlock + 10, 'v');
+  std::string file = "CORRALSN" + le32(1) + le64(7);
+  uint32_t blocks = 0;
+  for (size_t off = 0; off < body.size(); off += kSnapshotBlock, ++blocks) {
+    std::string_view block = std::string_view(body).substr(off, kSnapshotBlock);
+    file += le32(static_cast<uint32_t>(block.size())) + le32(sdk::crc32c(block)) + std::string(block);
+  }
+  file += le32(0) + le32(blocks) + le64(body.size()) + "CORRALEN";
+  sdk::Zxid z = 0;
+  std::string_view view;
+  std::string copy;
+  ASSERT_TRUE(check_snapshot(file, z, &view, &copy).is_ok());
+  EXPECT_EQ(z, 7);
+  EXPECT_EQ(view, body);
+  EXPECT_EQ(view.data(), copy.data());
+  file[kSnapshotHeader + 8 + kSnapshotBlock + 8 + 3] ^= 1;  // in the second block
+  sdk::Status st = check_snapshot(file, z, &view, &copy);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + 8 + kSnapshotBlock)), std::string::npos)
+      << st.message();
 }
 
 TEST(WalFormat, Epochs) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -176,59 +177,118 @@ std::string snapshot_header(sdk::Zxid zxid) {
   return h;
 }
 
-void append_snapshot_block(std::string& out, std::string_view block) {
-  put_u32(out, static_cast<uint32_t>(block.size()));
-  put_u32(out, sdk::crc32c(block));
-  out.append(block);
+void SnapshotChecksums::add(std::string_view bytes) {
+  total_ += bytes.size();
+  while (!bytes.empty()) {
+    size_t take = std::min(bytes.size(), kSnapshotBlock - in_block_);
+    crc_ = sdk::crc32c(crc_, bytes.data(), take);
+    in_block_ += take;
+    bytes.remove_prefix(take);
+    if (in_block_ == kSnapshotBlock) {
+      crcs_.push_back(crc_);
+      crc_ = 0;
+      in_block_ = 0;
+    }
+  }
 }
 
-std::string snapshot_trailer(uint32_t blocks, uint64_t body_length) {
+std::string SnapshotChecksums::tail() const {
   std::string t;
+  t.reserve((crcs_.size() + 1) * 4 + kSnapshotTrailer);
+  for (uint32_t c : crcs_) put_u32(t, c);
+  uint32_t blocks = static_cast<uint32_t>(crcs_.size());
+  if (in_block_ > 0) {
+    put_u32(t, crc_);
+    ++blocks;
+  }
   put_u32(t, 0);
   put_u32(t, blocks);
-  put_u64(t, body_length);
+  put_u64(t, total_);
   t += "CORRALEN";
   return t;
 }
 
-Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body) {
-  auto corrupt = [](size_t at, const std::string& why) {
-    return Status{Errc::corrupt, "at offset " + std::to_string(at) + ": " + why};
-  };
-  if (data.size() < kSnapshotHeader + kSnapshotTrailer) return corrupt(0, "file too short for a snapshot");
-  if (data.substr(0, 8) != "CORRALSN") return corrupt(0, "not a Corral snapshot (bad magic)");
-  uint32_t version = get_u32(data.data() + 8);
-  if (version != kSnapshotVersion) return corrupt(8, "unsupported snapshot version " + std::to_string(version));
-  zxid = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
-  if (data.substr(data.size() - 8) != "CORRALEN")
-    return corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
+namespace {
+
+Status snapshot_corrupt(size_t at, const std::string& why) {
+  return Status{Errc::corrupt, "at offset " + std::to_string(at) + ": " + why};
+}
+
+// Version 1: blocks with their own length and checksum; the body is copied
+// out of them.
+Status check_snapshot_v1(std::string_view data, std::string* copy) {
   size_t off = kSnapshotHeader;
   uint64_t total = 0;
   uint32_t blocks = 0;
-  if (body) {
-    body->clear();
-    // The trailer says how long the body is: one allocation instead of a
-    // string that doubles (and copies, and faults in fresh pages) as it grows.
+  if (copy) {
+    copy->clear();
     uint64_t said = get_u64(data.data() + data.size() - 16);
-    if (said <= data.size()) body->reserve(static_cast<size_t>(said));
+    if (said <= data.size()) copy->reserve(static_cast<size_t>(said));
   }
   while (true) {
-    if (data.size() - off < 8) return corrupt(off, "block header runs past the end");
+    if (data.size() - off < 8) return snapshot_corrupt(off, "block header runs past the end");
     uint32_t len = get_u32(data.data() + off);
     if (len == 0) break;
-    if (len > data.size() - off - 8) return corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
+    if (len > data.size() - off - 8)
+      return snapshot_corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
     std::string_view block = data.substr(off + 8, len);
-    if (sdk::crc32c(block) != get_u32(data.data() + off + 4)) return corrupt(off, "block checksum mismatch");
-    if (body) body->append(block);
+    if (sdk::crc32c(block) != get_u32(data.data() + off + 4)) return snapshot_corrupt(off, "block checksum mismatch");
+    if (copy) copy->append(block);
     total += len;
     ++blocks;
     off += 8 + len;
   }
-  if (data.size() - off != kSnapshotTrailer) return corrupt(off, "unexpected bytes after the last block");
+  if (data.size() - off != kSnapshotTrailer) return snapshot_corrupt(off, "unexpected bytes after the last block");
   if (get_u32(data.data() + off + 4) != blocks || get_u64(data.data() + off + 8) != total)
-    return corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) + " blocks, " +
-                            std::to_string(total) + " bytes)");
+    return snapshot_corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) + " blocks, " +
+                                     std::to_string(total) + " bytes)");
   return {};
+}
+
+// Version 2: the body in one piece, then a checksum per block.
+Status check_snapshot_v2(std::string_view data, std::string_view* body) {
+  const size_t trailer_at = data.size() - kSnapshotTrailer;
+  const uint32_t blocks = get_u32(data.data() + trailer_at + 4);
+  const uint64_t length = get_u64(data.data() + trailer_at + 8);
+  const uint64_t expect_blocks = (length + kSnapshotBlock - 1) / kSnapshotBlock;
+  if (get_u32(data.data() + trailer_at) != 0 || blocks != expect_blocks ||
+      length > data.size() || kSnapshotHeader + length + uint64_t{blocks} * 4 != trailer_at)
+    return snapshot_corrupt(trailer_at, "trailer does not match the file's size (" + std::to_string(blocks) +
+                                            " blocks, " + std::to_string(length) + " bytes)");
+  const std::string_view all = data.substr(kSnapshotHeader, static_cast<size_t>(length));
+  const char* crcs = data.data() + kSnapshotHeader + length;
+  for (uint32_t b = 0; b < blocks; ++b) {
+    std::string_view block = all.substr(size_t{b} * kSnapshotBlock, kSnapshotBlock);
+    if (sdk::crc32c(block) != get_u32(crcs + 4 * size_t{b}))
+      return snapshot_corrupt(kSnapshotHeader + size_t{b} * kSnapshotBlock, "block checksum mismatch");
+  }
+  if (body) *body = all;
+  return {};
+}
+
+}  // namespace
+
+Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body, std::string* copy) {
+  if (data.size() < kSnapshotHeader + kSnapshotTrailer) return snapshot_corrupt(0, "file too short for a snapshot");
+  if (data.substr(0, 8) != "CORRALSN") return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
+  uint32_t version = get_u32(data.data() + 8);
+  if (version != 1 && version != 2)
+    return snapshot_corrupt(8, "unsupported snapshot version " + std::to_string(version));
+  zxid = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
+  if (data.substr(data.size() - 8) != "CORRALEN")
+    return snapshot_corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
+  if (version == 2) return check_snapshot_v2(data, body);
+  Status st = check_snapshot_v1(data, body ? copy : nullptr);
+  if (st && body) *body = *copy;
+  return st;
+}
+
+Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body) {
+  std::string_view view;
+  std::string copy;
+  Status st = check_snapshot(data, zxid, body ? &view : nullptr, &copy);
+  if (st && body) *body = view.data() == copy.data() ? std::move(copy) : std::string(view);
+  return st;
 }
 
 std::string encode_epochs(uint32_t accepted, uint32_t current) {
@@ -246,7 +306,7 @@ bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current)
   return true;
 }
 
-MappedFile::MappedFile(const std::string& path) {
+MappedFile::MappedFile(const std::string& path, bool populate) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     error_ = path + ": " + std::strerror(errno);
@@ -257,7 +317,7 @@ MappedFile::MappedFile(const std::string& path) {
     error_ = path + ": " + std::strerror(errno);
   } else if (st.st_size > 0) {
     size_ = static_cast<size_t>(st.st_size);
-    addr_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    addr_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
     if (addr_ == MAP_FAILED) {
       addr_ = nullptr;
       size_ = 0;

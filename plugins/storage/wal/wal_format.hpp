@@ -6,11 +6,17 @@
 // where payload is msgpack [zxid, time_ms, body]. A zero length marks the end
 // of the written part.
 //
-// Snapshot `snapshot.<zxid, 16 hex>`:
-//   "CORRALSN" | u32 version (LE) | i64 zxid (LE)
-//   blocks of the body, each u32 length (LE) | u32 CRC-32C (LE) | bytes
+// Snapshot `snapshot.<zxid, 16 hex>`, version 2:
+//   "CORRALSN" | u32 version = 2 (LE) | i64 zxid (LE)
+//   the body, in one piece
+//   u32 CRC-32C (LE) of each kSnapshotBlock bytes of the body, in order (the
+//     last block may be shorter)
 //   u32 0 | u32 block count (LE) | u64 body length (LE) | "CORRALEN"
-// Per-block checksums let a failure name the offset of the damaged block.
+// Per-block checksums let a failure name the offset of the damaged block. The
+// body lies in one piece so that recovery can map the file and load the tree
+// from where it lies, without copying it into fresh memory first.
+// Version 1, still read, interleaved the blocks with their checksums:
+//   each block u32 length (LE) | u32 CRC-32C (LE) | bytes; then the same trailer.
 //
 // Epochs `epochs`: u32 accepted | u32 current | u32 CRC-32C of the 8 bytes.
 #pragma once
@@ -19,6 +25,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
@@ -30,7 +37,7 @@ inline constexpr uint32_t kMaxRecord = 64u << 20;
 inline constexpr size_t kSnapshotHeader = 20;
 inline constexpr size_t kSnapshotTrailer = 24;
 inline constexpr size_t kSnapshotBlock = 1 << 20;
-inline constexpr uint32_t kSnapshotVersion = 1;
+inline constexpr uint32_t kSnapshotVersion = 2;
 
 std::string segment_name(sdk::Zxid first);
 std::string snapshot_name(sdk::Zxid zxid);
@@ -57,12 +64,29 @@ struct SegmentScan {
 SegmentScan scan_segment(std::string_view data, bool last_segment,
                          const std::function<bool(const sdk::LogEntry&, size_t offset)>& visit = nullptr);
 
-// Snapshot framing.
+// Snapshot framing (version 2): the header, then the body as it comes, fed
+// to SnapshotChecksums, then what its tail() returns.
 std::string snapshot_header(sdk::Zxid zxid);
-void append_snapshot_block(std::string& out, std::string_view block);
-std::string snapshot_trailer(uint32_t blocks, uint64_t body_length);
-// Checks a whole snapshot file; on success sets `zxid` and fills `body`. On
-// failure returns Errc::corrupt naming the offset and the problem.
+class SnapshotChecksums {
+ public:
+  // The next bytes of the body.
+  void add(std::string_view bytes);
+  uint64_t body_length() const { return total_; }
+  // The checksum table and the trailer, to follow the body.
+  std::string tail() const;
+
+ private:
+  std::vector<uint32_t> crcs_;  // of each full block
+  uint32_t crc_ = 0;            // of the block being filled
+  size_t in_block_ = 0;
+  uint64_t total_ = 0;
+};
+// Checks a whole snapshot file, of either version; on success sets `zxid`
+// and `body` (if given): a view into `data` (version 2), or into `*copy`,
+// which is filled with it (version 1). On failure returns Errc::corrupt
+// naming the offset and the problem.
+sdk::Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body, std::string* copy);
+// check_snapshot with the body copied into `body` (if given).
 sdk::Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body);
 
 std::string encode_epochs(uint32_t accepted, uint32_t current);
@@ -71,7 +95,9 @@ bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current)
 // A read-only view of a whole file (mmap). Empty on failure, with `error` set.
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path);
+  // `populate` maps every page at once (MAP_POPULATE), for a file that is
+  // about to be read whole.
+  explicit MappedFile(const std::string& path, bool populate = false);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;

@@ -167,10 +167,13 @@ class WalStorage final : public Storage {
 
     if (!snaps.empty()) {
       const std::string& path = snaps.back().second;
-      MappedFile f(path);
-      if (!f.ok()) return Status{Errc::io_error, f.error()};
+      // Mapped, and loaded from where it lies: a large snapshot is not
+      // copied into fresh memory first.
+      auto f = std::make_shared<MappedFile>(path, /*populate=*/true);
+      if (!f->ok()) return Status{Errc::io_error, f->error()};
+      auto copy = std::make_shared<std::string>();  // an old-format body, de-framed
       Zxid z = 0;
-      Status st = read_snapshot(f.data(), z, &r.snapshot);
+      Status st = check_snapshot(f->data(), z, &r.snapshot, copy.get());
       if (!st)
         return Status{Errc::corrupt, "snapshot " + path + " is damaged " + st.message() +
                                          ". corrald will not start from a damaged snapshot: move the file out of " +
@@ -179,6 +182,7 @@ class WalStorage final : public Storage {
       if (z != snaps.back().first)
         return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) + ", not the one its name says"};
       r.snapshot_zxid = z;
+      r.snapshot_holder = copy->empty() ? std::shared_ptr<const void>(f) : std::shared_ptr<const void>(copy);
       snapshot_zxid_ = z;
     }
     r.last_zxid = r.snapshot_zxid;
@@ -420,18 +424,18 @@ class WalStorage final : public Storage {
   };
 
   // Writes a snapshot on a thread of its own, so that neither the loop nor
-  // the log's writer waits for it: write() queues, the thread frames the
-  // bytes into checksummed blocks and writes them, commit() has it finish,
-  // sync and rename the file, and report back on the loop.
+  // the log's writer waits for it: write() queues, the thread writes the
+  // bytes and checksums them block by block, commit() has it write the
+  // checksums, header and trailer, sync and rename the file, and report back
+  // on the loop.
   //
   // Or the kernel's snapshot process fills the file itself, through
-  // child_writer(): the same framing, done in the child on its copy of this
+  // child_writer(): the same writing, done in the child on its copy of this
   // object, and commit() then only syncs and renames.
   class Sink final : public SnapshotSink {
    public:
     Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp)
         : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)), alive_(s.alive_) {
-      out_ = snapshot_header(zxid);
       thread_ = std::thread([this] { run(); });
     }
     ~Sink() override { abort(); }
@@ -522,25 +526,17 @@ class WalStorage final : public Storage {
       });
     }
 
+    // The body goes to the file as it comes, after the header's place.
     Status add(std::string_view chunk) {
-      while (!chunk.empty()) {
-        size_t take = std::min(chunk.size(), kSnapshotBlock - block_.size());
-        block_.append(chunk.substr(0, take));
-        chunk.remove_prefix(take);
-        if (block_.size() == kSnapshotBlock) {
-          Status st = flush_block();
-          if (!st) return st;
-        }
-      }
-      return {};
+      Status st = put(chunk, kSnapshotHeader + sums_.body_length());
+      if (st) sums_.add(chunk);
+      return st;
     }
 
-    // Frames what is left and writes the trailer.
+    // The checksums and trailer after the body, then the header.
     Status write_end() {
-      Status st = flush_block();
-      if (!st) return st;
-      out_ += snapshot_trailer(blocks_, body_);
-      return flush_out();
+      Status st = put(sums_.tail(), kSnapshotHeader + sums_.body_length());
+      return st ? put(snapshot_header(zxid_), 0) : st;
     }
 
     // On the snapshot thread: completes the file unless the snapshot process
@@ -562,21 +558,10 @@ class WalStorage final : public Storage {
       return s_.fsync_ ? sync_dir(s_.dir_) : Status();
     }
 
-    Status flush_block() {
-      if (block_.empty()) return {};
-      append_snapshot_block(out_, block_);
-      body_ += block_.size();
-      ++blocks_;
-      block_.clear();
-      return flush_out();
-    }
-
-    Status flush_out() {
+    Status put(std::string_view bytes, uint64_t offset) {
       size_t written;
-      int e = pwrite_all(fd_, out_.data(), out_.size(), static_cast<off_t>(offset_), written);
+      int e = pwrite_all(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset), written);
       if (e != 0) return {e == ENOSPC ? Errc::no_space : Errc::io_error, "write " + tmp_ + ": " + errno_text(e)};
-      offset_ += out_.size();
-      out_.clear();
       return {};
     }
 
@@ -592,8 +577,8 @@ class WalStorage final : public Storage {
     bool committing_ = false, aborting_ = false, filled_by_child_ = false;
 
     // In the kernel's snapshot process: the framing the thread would do,
-    // done on the child's copy of this sink, whose thread-only state (out_,
-    // block_, the offsets) is then the child's alone.
+    // done on the child's copy of this sink, whose thread-only state (the
+    // checksums so far) is then the child's alone.
     class ChildWriter final : public SnapshotChildWriter {
      public:
       explicit ChildWriter(Sink& sink) : sink_(sink) {}
@@ -607,9 +592,7 @@ class WalStorage final : public Storage {
     Status error_;
     std::function<void(const Status&)> done_;
     // Snapshot thread only.
-    std::string out_, block_;
-    uint64_t offset_ = 0, body_ = 0;
-    uint32_t blocks_ = 0;
+    SnapshotChecksums sums_;
   };
 
   std::vector<std::pair<Zxid, std::string>> list(std::string_view prefix) const {

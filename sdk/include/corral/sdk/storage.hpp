@@ -20,9 +20,12 @@ namespace corral::sdk {
 
 // What storage recovered at open().
 struct RecoveredState {
-  // The newest valid snapshot (empty `data` and zxid 0 when there is none).
+  // The newest valid snapshot (empty and zxid 0 when there is none): a view
+  // of memory that `snapshot_holder` keeps valid (a mapping of the file,
+  // say), so that a large snapshot need not be copied to be loaded.
   Zxid snapshot_zxid = 0;
-  Bytes snapshot;
+  BytesView snapshot;
+  std::shared_ptr<const void> snapshot_holder;
   // The last entry in the log, or the snapshot's zxid if the log is empty.
   Zxid last_zxid = 0;
   // Zab's persisted epochs (0 when never written).
