@@ -398,12 +398,19 @@ std::string Channel::execute_read(const Pending& p) {
     case OpCode::get_data:
     case OpCode::get_children:
     case OpCode::get_children2: {
-      proto::PathWatchRequest req;
-      if (!proto::read(r, req)) return malformed();
-      std::string body;
-      Err err = path_read(op, req, body);
-      header(err);
-      f += body;
+      // Read in place: the path as a view, the answer straight into the
+      // frame after a header that an error rewrites.
+      std::string_view path = r.read_string();
+      bool watch = r.read_bool();
+      if (!r.ok()) return malformed();
+      f.reserve(256);
+      const size_t header_at = f.size();
+      header(Err::ok);
+      Err err = path_read(op, path, watch, f);
+      if (err != Err::ok) {
+        f.resize(header_at);
+        header(err);
+      }
       break;
     }
     case OpCode::multi_read: {
@@ -420,7 +427,7 @@ std::string Channel::execute_read(const Pending& p) {
             !proto::read(r, req))
           return malformed();
         std::string sub;
-        Err err = path_read(static_cast<OpCode>(mh.type), req, sub);
+        Err err = path_read(static_cast<OpCode>(mh.type), req.path, req.watch, sub);
         if (err == Err::ok) {
           proto::write(bw, proto::MultiHeader{mh.type, false, 0});
           body += sub;
@@ -610,20 +617,20 @@ void Channel::handle_sasl(int32_t xid, JuteReader& r, int64_t now) {
   queue_.push_back({Pending::done, xid, static_cast<int32_t>(OpCode::sasl), now, std::move(f)});
 }
 
-Err Channel::path_read(OpCode op, const proto::PathWatchRequest& req, std::string& body) {
+Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string& body) {
   DataTree& tree = server_.tree();
   // As ZooKeeper: exists refuses an embedded NUL; otherwise a path that
   // could never be created is simply not found ("" is the root).
-  if (op == OpCode::exists && req.path.find('\0') != std::string::npos) return Err::bad_arguments;
-  const Node* n = tree.find(req.path);
+  if (op == OpCode::exists && path.find('\0') != std::string_view::npos) return Err::bad_arguments;
+  const Node* n = tree.find(path);
   if (!n) {
-    if (req.watch && op == OpCode::exists) server_.watches().watch_data(req.path, this);
+    if (watch && op == OpCode::exists) server_.watches().watch_data(std::string(path), this);
     return Err::no_node;
   }
   if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_)) return Err::no_auth;
-  if (req.watch) {
-    if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(req.path, this);
-    else server_.watches().watch_children(req.path, this);
+  if (watch) {
+    if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(std::string(path), this);
+    else server_.watches().watch_children(std::string(path), this);
   }
   JuteWriter w(body);
   if (op == OpCode::exists) {

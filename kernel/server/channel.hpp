@@ -105,7 +105,9 @@ class Channel final : public Watcher {
   void handle_auth(int32_t xid, proto::JuteReader& r, int64_t now);
   void handle_sasl(int32_t xid, proto::JuteReader& r, int64_t now);
   // exists/getData/getChildren(2): the reply body, or the error.
-  proto::Err path_read(proto::OpCode op, const proto::PathWatchRequest& req, std::string& body);
+  // Answers exists, getData or getChildren(2) of `path`, appending the
+  // response body to `body` (nothing on error).
+  proto::Err path_read(proto::OpCode op, std::string_view path, bool watch, std::string& body);
 
   Server& server_;
   std::unique_ptr<ChannelLink> link_;

@@ -183,8 +183,11 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   std::string_view parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name))
     return Err::bad_arguments;
+  // Open to everyone (the ACL most nodes have) stays as it is; any other ACL
+  // is checked and completed as ZooKeeper does.
   proto::AclList fixed;
-  if (!fixup_acl(acl, ids, fixed)) return Err::invalid_acl;
+  const bool open = acl.size() == 1 && acl[0].id.scheme == "world" && acl[0].id.id == "anyone";
+  if (!open && !fixup_acl(acl, ids, fixed)) return Err::invalid_acl;
   Node* parent = find_mut(parent_name);
   if (!parent) return Err::no_node;
   if (!permitted(acls_[parent->acl], proto::perm::create, ids)) return Err::no_auth;
@@ -217,7 +220,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
                mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
   fresh->ephemeral_owner = owned ? owner : 0;
-  fresh->acl = intern_acl(fixed);
+  fresh->acl = intern_acl(open ? acl : fixed);
   Node* n = fresh.release();
   nodes_.insert(n, hash);
   parent->children().insert(n);

@@ -42,7 +42,8 @@ struct Change {
 // to undo them.
 class Journal {
  public:
-  explicit Journal(bool record_undo = false) : record_undo_(record_undo) {}
+  // Room for the two changes most writes make (a node and its parent).
+  explicit Journal(bool record_undo = false) : record_undo_(record_undo) { changes.reserve(2); }
   std::vector<Change> changes;
 
  private:

@@ -11,119 +11,98 @@ using proto::JuteReader;
 using proto::JuteWriter;
 using proto::OpCode;
 
+// A write request's fields as views into its payload: the state machine
+// applies them to the tree at once, so nothing is copied. A create's ACL is
+// kept in its encoded form too (see StateMachine::acl_of).
+struct CreateFields {
+  std::string_view path, data, acl;
+  bool data_null = false;
+  int32_t flags = 0;
+  int64_t ttl = 0;
+};
+
 namespace {
 
-// Applies a single create/delete/setData/check, writing its response body to
-// `w` (or nothing on error). Shared by single ops and multi.
-// The create flavours, with ZooKeeper's rules for modes and TTLs (as Apache
-// ZooKeeper 3.8 answers them): create/create2 make a plain node of a
-// container mode, createContainer makes a container of any non-TTL mode, and
-// TTL nodes need createTTL, extended types and 0 < ttl < 2^40.
-Err create_op(DataTree& tree, OpCode op, const proto::CreateRequest& req, const sdk::LogEntry& e, int64_t session,
-              const Ids& ids, bool extended, std::string& created, proto::Stat& st, Journal& j) {
-  if (req.flags < 0 || req.flags > 6) return Err::bad_arguments;
-  CreateMode mode = static_cast<CreateMode>(req.flags);
-  bool ttl_mode = mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
-  int64_t owner = session;
-  if (op == OpCode::create_ttl) {
-    if (!ttl_mode) return Err::bad_arguments;
-    if (!extended) return Err::unimplemented;
-    if (req.ttl <= 0 || req.ttl > kMaxTtlMs) return Err::bad_arguments;
-    owner = ttl_owner(req.ttl);
-  } else if (ttl_mode) {
-    return extended ? Err::bad_arguments : Err::unimplemented;
-  } else if (op == OpCode::create_container) {
-    mode = CreateMode::container;
-    owner = kContainerOwner;
-  } else if (mode == CreateMode::container) {
-    mode = CreateMode::persistent;
-  }
-  return tree.create(req.path, req.data, req.acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j,
-                     req.data_null);
-}
+struct SetDataFields {
+  std::string_view path, data;
+  bool data_null = false;
+  int32_t version = 0;
+};
+struct PathVersionFields {
+  std::string_view path;
+  int32_t version = 0;
+};
 
-Err apply_op(DataTree& tree, int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
-             const Ids& ids, bool extended, std::string& body, Journal& j) {
-  JuteWriter w(body);
-  switch (static_cast<OpCode>(type)) {
-    case OpCode::create:
-    case OpCode::create2:
-    case OpCode::create_container:
-    case OpCode::create_ttl: {
-      proto::CreateRequest req;
-      if (!proto::read(r, req, type == static_cast<int32_t>(OpCode::create_ttl))) return Err::marshalling_error;
-      std::string created;
-      proto::Stat st;
-      Err err = create_op(tree, static_cast<OpCode>(type), req, e, session, ids, extended, created, st, j);
-      if (err != Err::ok) return err;
-      w.write_string(created);
-      if (type != static_cast<int32_t>(OpCode::create)) proto::write(w, st);
-      return Err::ok;
-    }
-    case OpCode::remove: {
-      proto::PathVersionRequest req;
-      if (!proto::read(r, req)) return Err::marshalling_error;
-      return tree.remove(req.path, req.version, e.zxid, ids, j);
-    }
-    case OpCode::set_data: {
-      proto::SetDataRequest req;
-      if (!proto::read(r, req)) return Err::marshalling_error;
-      proto::Stat st;
-      Err err = tree.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j, req.data_null);
-      if (err == Err::ok) proto::write(w, st);
-      return err;
-    }
-    case OpCode::check: {
-      proto::PathVersionRequest req;
-      if (!proto::read(r, req)) return Err::marshalling_error;
-      return tree.check(req.path, req.version, ids);
-    }
-    case OpCode::set_acl: {
-      proto::SetAclRequest req;
-      if (!proto::read(r, req)) return Err::marshalling_error;
-      proto::Stat st;
-      Err err = tree.set_acl(req.path, req.acl, req.version, ids, &st);
-      if (err == Err::ok) proto::write(w, st);
-      return err;
-    }
-    default:
-      return Err::unimplemented;
+// Advances past an encoded ACL list, checking its shape.
+void skip_acl(JuteReader& r) {
+  int32_t n = r.read_count(12);
+  for (int32_t i = 0; i < n && r.ok(); ++i) {
+    r.read_int();
+    r.read_string();
+    r.read_string();
   }
 }
 
-bool is_multi_op(int32_t type) {
+bool read_fields(JuteReader& r, CreateFields& f, bool with_ttl) {
+  f.path = r.read_string();
+  f.data = r.read_buffer(&f.data_null);
+  size_t acl_at = r.position();
+  skip_acl(r);
+  f.acl = r.since(acl_at);
+  f.flags = r.read_int();
+  if (with_ttl) f.ttl = r.read_long();
+  return r.ok();
+}
+bool read_fields(JuteReader& r, SetDataFields& f) {
+  f.path = r.read_string();
+  f.data = r.read_buffer(&f.data_null);
+  f.version = r.read_int();
+  return r.ok();
+}
+bool read_fields(JuteReader& r, PathVersionFields& f) {
+  f.path = r.read_string();
+  f.version = r.read_int();
+  return r.ok();
+}
+
+bool is_create(int32_t type) {
   switch (static_cast<OpCode>(type)) {
     case OpCode::create:
     case OpCode::create2:
     case OpCode::create_container:
     case OpCode::create_ttl:
-    case OpCode::remove:
-    case OpCode::set_data:
-    case OpCode::check:
       return true;
     default:
       return false;
   }
 }
 
+bool is_multi_op(int32_t type) {
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::remove:
+    case OpCode::set_data:
+    case OpCode::check:
+      return true;
+    default:
+      return is_create(type);
+  }
+}
+
 // Reads one op's request to advance the reader (shape check only).
 bool skip_op(int32_t type, JuteReader& r) {
+  if (is_create(type)) {
+    CreateFields f;
+    return read_fields(r, f, type == static_cast<int32_t>(OpCode::create_ttl));
+  }
   switch (static_cast<OpCode>(type)) {
-    case OpCode::create:
-    case OpCode::create2:
-    case OpCode::create_container:
-    case OpCode::create_ttl: {
-      proto::CreateRequest req;
-      return proto::read(r, req, type == static_cast<int32_t>(OpCode::create_ttl));
-    }
     case OpCode::remove:
     case OpCode::check: {
-      proto::PathVersionRequest req;
-      return proto::read(r, req);
+      PathVersionFields f;
+      return read_fields(r, f);
     }
     case OpCode::set_data: {
-      proto::SetDataRequest req;
-      return proto::read(r, req);
+      SetDataFields f;
+      return read_fields(r, f);
     }
     default:
       return false;
@@ -131,6 +110,94 @@ bool skip_op(int32_t type, JuteReader& r) {
 }
 
 }  // namespace
+
+const proto::AclList* StateMachine::acl_of(std::string_view encoded) {
+  if (encoded != acl_encoded_) {
+    JuteReader r(encoded);
+    proto::AclList acl;
+    if (!proto::read(r, acl) || !r.at_end()) return nullptr;
+    acl_ = std::move(acl);
+    acl_encoded_.assign(encoded);
+  }
+  return &acl_;
+}
+
+// The create flavours, with ZooKeeper's rules for modes and TTLs (as Apache
+// ZooKeeper 3.8 answers them): create/create2 make a plain node of a
+// container mode, createContainer makes a container of any non-TTL mode, and
+// TTL nodes need createTTL, extended types and 0 < ttl < 2^40.
+Err StateMachine::create_op(OpCode op, const CreateFields& req, const sdk::LogEntry& e, int64_t session,
+                            const Ids& ids, std::string& created, proto::Stat& st, Journal& j) {
+  if (req.flags < 0 || req.flags > 6) return Err::bad_arguments;
+  CreateMode mode = static_cast<CreateMode>(req.flags);
+  bool ttl_mode = mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
+  int64_t owner = session;
+  if (op == OpCode::create_ttl) {
+    if (!ttl_mode) return Err::bad_arguments;
+    if (!extended_types_) return Err::unimplemented;
+    if (req.ttl <= 0 || req.ttl > kMaxTtlMs) return Err::bad_arguments;
+    owner = ttl_owner(req.ttl);
+  } else if (ttl_mode) {
+    return extended_types_ ? Err::bad_arguments : Err::unimplemented;
+  } else if (op == OpCode::create_container) {
+    mode = CreateMode::container;
+    owner = kContainerOwner;
+  } else if (mode == CreateMode::container) {
+    mode = CreateMode::persistent;
+  }
+  const proto::AclList* acl = acl_of(req.acl);
+  if (!acl) return Err::marshalling_error;
+  return tree_.create(req.path, req.data, *acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j,
+                      req.data_null);
+}
+
+// Applies a single create/delete/setData/check, writing its response body to
+// `body` (or nothing on error). Shared by single ops and multi.
+Err StateMachine::apply_op(int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session, const Ids& ids,
+                           std::string& body, Journal& j) {
+  JuteWriter w(body);
+  if (is_create(type)) {
+    CreateFields req;
+    if (!read_fields(r, req, type == static_cast<int32_t>(OpCode::create_ttl))) return Err::marshalling_error;
+    std::string created;
+    proto::Stat st;
+    Err err = create_op(static_cast<OpCode>(type), req, e, session, ids, created, st, j);
+    if (err != Err::ok) return err;
+    w.write_string(created);
+    if (type != static_cast<int32_t>(OpCode::create)) proto::write(w, st);
+    return Err::ok;
+  }
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::remove: {
+      PathVersionFields req;
+      if (!read_fields(r, req)) return Err::marshalling_error;
+      return tree_.remove(req.path, req.version, e.zxid, ids, j);
+    }
+    case OpCode::set_data: {
+      SetDataFields req;
+      if (!read_fields(r, req)) return Err::marshalling_error;
+      proto::Stat st;
+      Err err = tree_.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j, req.data_null);
+      if (err == Err::ok) proto::write(w, st);
+      return err;
+    }
+    case OpCode::check: {
+      PathVersionFields req;
+      if (!read_fields(r, req)) return Err::marshalling_error;
+      return tree_.check(req.path, req.version, ids);
+    }
+    case OpCode::set_acl: {
+      proto::SetAclRequest req;
+      if (!proto::read(r, req)) return Err::marshalling_error;
+      proto::Stat st;
+      Err err = tree_.set_acl(req.path, req.acl, req.version, ids, &st);
+      if (err == Err::ok) proto::write(w, st);
+      return err;
+    }
+    default:
+      return Err::unimplemented;
+  }
+}
 
 std::string session_payload(int32_t timeout_ms, std::string_view password) {
   std::string out;
@@ -162,7 +229,7 @@ bool well_formed_write(int32_t type, std::string_view payload) {
 ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
   ApplyOutcome out;
   last_applied_ = e.zxid;
-  TxnHeader h;
+  TxnHeader& h = header_;  // reused: see TxnHeader::ids_encoded
   if (!decode_txn(e.body, h)) {
     out.err = Err::marshalling_error;
     return out;
@@ -234,7 +301,7 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
     default: {
       JuteReader r(h.payload);
       Journal j;
-      out.err = apply_op(tree_, h.type, r, e, h.session, h.ids, extended_types_, out.response, j);
+      out.err = apply_op(h.type, r, e, h.session, h.ids, out.response, j);
       if (out.err != Err::ok) out.response.clear();
       out.changes = std::move(j.changes);
       return out;
@@ -272,7 +339,7 @@ void StateMachine::apply_multi(std::string_view payload, const sdk::LogEntry& e,
       }
       res.err = Err::runtime_inconsistency;
     } else {
-      res.err = apply_op(tree_, mh.type, r, e, session, ids, extended_types_, res.body, j);
+      res.err = apply_op(mh.type, r, e, session, ids, res.body, j);
       if (res.err == Err::marshalling_error) {
         out.err = res.err;
         tree_.rollback(j);

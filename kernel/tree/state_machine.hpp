@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "corral/sdk/types.hpp"
+#include "corral/proto/jute.hpp"
 #include "tree/data_tree.hpp"
+#include "tree/txn.hpp"
 
 namespace corral::kernel {
 
@@ -19,6 +21,8 @@ struct ApplyOutcome {
   std::string response;     // the jute response body (no header)
   std::vector<Change> changes;  // for watches
 };
+
+struct CreateFields;
 
 class StateMachine {
  public:
@@ -40,10 +44,20 @@ class StateMachine {
  private:
   void apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session, const Ids& ids,
                    ApplyOutcome& out);
+  Err apply_op(int32_t type, proto::JuteReader& r, const sdk::LogEntry& e, int64_t session, const Ids& ids,
+               std::string& body, Journal& j);
+  Err create_op(proto::OpCode op, const CreateFields& req, const sdk::LogEntry& e, int64_t session,
+                const Ids& ids, std::string& created, proto::Stat& st, Journal& j);
+  // A create's ACL from its encoding; null when malformed. The last one
+  // decoded is kept: a workload's creates mostly carry the same ACL.
+  const proto::AclList* acl_of(std::string_view encoded);
 
   DataTree& tree_;
   sdk::Zxid last_applied_ = 0;
   bool extended_types_ = false;
+  TxnHeader header_;
+  proto::AclList acl_;
+  std::string acl_encoded_;
 };
 
 // Encodes createSession's payload.

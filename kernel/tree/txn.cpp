@@ -40,14 +40,26 @@ bool decode_txn(std::string_view body, TxnHeader& out) {
   if (r.array() != 5) return false;
   int64_t type = r.integer(), session = r.integer(), cxid = r.integer();
   std::string_view payload = r.bytes();
+  const size_t ids_at = r.position();
   uint32_t n = r.array();
-  out.ids.clear();
   for (uint32_t i = 0; i < n && r.ok(); ++i) {
     if (r.array() != 2) return false;
-    std::string_view scheme = r.bytes(), id = r.bytes();
-    out.ids.push_back({std::string(scheme), std::string(id)});
+    r.bytes();
+    r.bytes();
   }
   if (!r.ok() || !r.at_end()) return false;
+  std::string_view ids = body.substr(ids_at);
+  if (ids != out.ids_encoded) {
+    MsgpackReader again(ids);
+    again.array();
+    out.ids.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+      again.array();
+      std::string_view scheme = again.bytes(), id = again.bytes();
+      out.ids.push_back({std::string(scheme), std::string(id)});
+    }
+    out.ids_encoded.assign(ids);
+  }
   out.type = static_cast<int32_t>(type);
   out.session = session;
   out.cxid = static_cast<int32_t>(cxid);

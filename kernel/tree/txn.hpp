@@ -22,6 +22,11 @@ struct TxnHeader {
   int32_t cxid = 0;
   std::string_view payload;  // points into the decoded body
   Ids ids;
+  // The encoding `ids` was decoded from. Decoding another body into the same
+  // header skips identities encoded the same way (the usual case: sessions
+  // rarely change theirs, and many sessions share them), which spares a few
+  // allocations per write.
+  std::string ids_encoded;
 };
 
 // A reconfig request as the leader decided it (the log never holds the raw
@@ -36,7 +41,8 @@ bool decode_reconfig_payload(std::string_view payload, int32_t& err, std::string
 
 sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
                       const Ids& ids = {});
-// False if `body` is not a well-formed txn.
+// False if `body` is not a well-formed txn. `out` may hold an earlier
+// header (see TxnHeader::ids_encoded).
 bool decode_txn(std::string_view body, TxnHeader& out);
 // The type of a txn body without decoding the rest; 0 when malformed.
 int32_t txn_type(std::string_view body);

@@ -33,6 +33,9 @@ bool read(JuteReader& r, AclList& v) {
 }
 
 void write(JuteWriter& w, const Stat& v) {
+  // Every reply to a read or write carries one: room for all of it first,
+  // not a string that grows three times on the way.
+  w.bytes().reserve(w.bytes().size() + 68);
   w.write_long(v.czxid);
   w.write_long(v.mzxid);
   w.write_long(v.ctime);
@@ -316,11 +319,16 @@ const char* path_error(std::string_view path, bool sequential) noexcept {
   if (path.size() == 1) return nullptr;
   if (path.back() == '/' && !sequential) return "Path must not end with / character";
   for (size_t i = 1; i < path.size();) {
-    uint32_t c = 0;
-    size_t n = decode_utf8(path, i, c);
-    if (n == 0) return "invalid character";
-    if (c == 0) return "null character not allowed";
-    if (forbidden(c)) return "invalid character";
+    uint32_t c = static_cast<uint8_t>(path[i]);
+    size_t n = 1;
+    if (c >= 0x80) {  // most paths are ASCII: decode only what is not
+      n = decode_utf8(path, i, c);
+      if (n == 0) return "invalid character";
+      if (c == 0) return "null character not allowed";
+      if (forbidden(c)) return "invalid character";
+    } else if (c < 0x20 || c == 0x7f) {
+      return c == 0 ? "null character not allowed" : "invalid character";
+    }
     if (c == '/' && path[i - 1] == '/') return "empty node name specified";
     if (c == '.') {
       // "." or ".." as a whole component.

@@ -486,7 +486,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
         if (e.zxid > after && !visit(e)) break;
       return {};
     }
-    void append(LogEntry e, AppendDone done) override {
+    void append(const LogEntry& e, AppendDone done) override {
       Disk& d = n_.disk_;
       Zxid last = !d.pending.empty() ? d.pending.back().zxid : d.log.empty() ? 0 : d.log.back().zxid;
       if (e.zxid <= last)

@@ -44,9 +44,8 @@ class Standalone final : public Consensus {
       Status st = chost_->storage().save_epochs(epoch_, epoch_);
       if (!st) return st;
     }
-    LogEntry e{make_zxid(epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)};
-    pending_.push_back(e);
-    chost_->storage().append(std::move(e), [this, alive = alive_](const Status& st) {
+    pending_.push_back(LogEntry{make_zxid(epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
+    chost_->storage().append(pending_.back(), [this, alive = alive_](const Status& st) {
       if (!*alive || pending_.empty()) return;
       LogEntry done = std::move(pending_.front());
       pending_.pop_front();

@@ -897,8 +897,8 @@ void Zab::append(LogEntry entry) {
     for (const auto& m : *members)
       if (!m.observer) seen_voters_.push_back(m.id);
   }
-  unapplied_.push_back(entry);
-  chost_->storage().append(std::move(entry), [this, alive = alive_, lg = log_generation_, z](const Status& st) {
+  unapplied_.push_back(std::move(entry));
+  chost_->storage().append(unapplied_.back(), [this, alive = alive_, lg = log_generation_, z](const Status& st) {
     if (!*alive || lg != log_generation_ || !running_) return;
     if (!st) {
       // The log has a hole now: leave the ensemble and rejoin through a sync.

@@ -34,8 +34,8 @@ class MemoryStorage final : public Storage {
     return {};
   }
 
-  void append(LogEntry entry, AppendDone done) override {
-    log_.push_back(std::move(entry));
+  void append(const LogEntry& entry, AppendDone done) override {
+    log_.push_back(entry);
     drop_retired();
     // Acknowledge on the loop, after the caller returns, in order; one post
     // covers every append made in the same loop turn.

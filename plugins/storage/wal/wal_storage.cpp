@@ -267,7 +267,7 @@ class WalStorage final : public Storage {
     return {};
   }
 
-  void append(LogEntry entry, AppendDone done) override {
+  void append(const LogEntry& entry, AppendDone done) override {
     size_t before;
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -2,12 +2,15 @@
 // buffers and strings (-1 for null), count-prefixed vectors.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
 
 namespace corral::proto {
+
+static_assert(std::endian::native == std::endian::little, "the jute codec swaps bytes as a little-endian host must");
 
 // Appends jute values to a byte string.
 class JuteWriter {
@@ -40,9 +43,10 @@ class JuteWriter {
 
  private:
   void put_be(uint64_t v, int n) {
+    uint64_t be = __builtin_bswap64(v << (8 * (8 - n)));  // the n low bytes, most significant first
     char b[8];
-    for (int i = 0; i < n; ++i) b[i] = static_cast<char>(v >> (8 * (n - 1 - i)));
-    out_.append(b, n);
+    std::memcpy(b, &be, 8);
+    out_.append(b, static_cast<size_t>(n));
   }
   std::string& out_;
 };
@@ -59,6 +63,8 @@ class JuteReader {
   size_t remaining() const { return in_.size() - pos_; }
   size_t position() const { return pos_; }
   void fail() { ok_ = false; pos_ = in_.size(); }
+  // The bytes read since position() was `from`.
+  std::string_view since(size_t from) const { return in_.substr(from, pos_ - from); }
 
   bool read_bool() {
     if (!need(1)) return false;
@@ -103,9 +109,9 @@ class JuteReader {
   uint64_t get_be(int n) {
     if (!need(static_cast<size_t>(n))) return 0;
     uint64_t v = 0;
-    for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(in_[pos_ + i]);
+    std::memcpy(&v, in_.data() + pos_, static_cast<size_t>(n));
     pos_ += static_cast<size_t>(n);
-    return v;
+    return __builtin_bswap64(v) >> (8 * (8 - n));
   }
   std::string_view in_;
   size_t pos_ = 0;

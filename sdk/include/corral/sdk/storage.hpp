@@ -99,8 +99,10 @@ class Storage : public Plugin {
   // Appends an entry whose zxid is greater than every earlier one. `done` runs
   // on the loop once the entry is durable, in append order; a failed append
   // (e.g. Errc::no_space) fails every append queued after it as well, and
-  // storage accepts new appends again once the cause is gone.
-  virtual void append(LogEntry entry, AppendDone done) = 0;
+  // storage accepts new appends again once the cause is gone. The plugin
+  // copies what it keeps of `entry`: the caller usually holds the entry too
+  // (to apply it once durable), and most plugins only encode it.
+  virtual void append(const LogEntry& entry, AppendDone done) = 0;
 
   // Zab TRUNC: drops every entry with zxid > `zxid`, durably, before returning.
   virtual Status truncate_after(Zxid zxid) = 0;
