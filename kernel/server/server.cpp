@@ -285,6 +285,7 @@ Status Server::recover() {
   auto rec = storage_->open();
   if (!rec) return rec.status();
   sdk::RecoveredState& r = rec.value();
+  const int64_t load_start = clock_.steady_ms();
   if (!r.snapshot.empty()) {
     auto tree = DataTree::deserialize(r.snapshot);
     if (!tree) return {tree.status().code(), "snapshot " + std::to_string(r.snapshot_zxid) + ": " +
@@ -295,6 +296,9 @@ Status Server::recover() {
   state_machine_.set_last_applied(r.snapshot_zxid);
   if (Status ast = adopt_membership_from_tree(); !ast) return ast;
   track_all_sessions();
+  r.snapshot = {};
+  r.snapshot_holder.reset();  // the tree is built: the snapshot's memory goes back
+  const int64_t replay_start = clock_.steady_ms();
   // Consensus applies what of the log it knows to be committed.
   recovering_ = true;
   replayed_ = 0;
@@ -304,7 +308,8 @@ Status Server::recover() {
   if (replayed_ || r.snapshot_zxid)
     log_->info("recovered " + std::to_string(tree_.node_count()) + " znodes and " +
                std::to_string(tree_.sessions().size()) + " sessions (snapshot at zxid " + session_hex(r.snapshot_zxid) +
-               ", " + std::to_string(replayed_) + " log entries replayed)");
+               " loaded in " + std::to_string(replay_start - load_start) + " ms, " + std::to_string(replayed_) +
+               " log entries replayed in " + std::to_string(clock_.steady_ms() - replay_start) + " ms)");
   return {};
 }
 

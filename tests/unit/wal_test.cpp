@@ -301,6 +301,29 @@ TEST_F(WalFixture, SnapshotPolicyAsksForSnapshots) {
   EXPECT_FALSE(storage_->snapshot_due());
 }
 
+// A large snapshot waits until the log since it holds half its size (the
+// default snapshot_log_ratio), however many entries that takes.
+TEST_F(WalFixture, ALargeTreeIsSnapshottedLessOften) {
+  ASSERT_TRUE(open({"storage.wal.snapshot_every_entries=100"}));
+  append(1, 100, 100);
+  ASSERT_TRUE(storage_->snapshot_due());
+  snapshot(100, std::string(100000, 's'));  // as large as ~850 records of 117 bytes
+  append(101, 300, 100);
+  EXPECT_FALSE(storage_->snapshot_due()) << "200 records are less than half of 100 KB";
+  append(301, 600, 100);
+  EXPECT_TRUE(storage_->snapshot_due());
+  storage_->close();
+  // After a restart the policy remembers the snapshot's size.
+  ASSERT_TRUE(open({"storage.wal.snapshot_every_entries=100"}));
+  EXPECT_TRUE(storage_->snapshot_due());
+  storage_->close();
+  ASSERT_TRUE(open({"storage.wal.snapshot_every_entries=100", "storage.wal.snapshot_log_ratio=5"}));
+  EXPECT_FALSE(storage_->snapshot_due());
+  storage_->close();
+  ASSERT_TRUE(open({"storage.wal.snapshot_every_entries=100", "storage.wal.snapshot_log_ratio=0"}));
+  EXPECT_TRUE(storage_->snapshot_due());
+}
+
 TEST_F(WalFixture, TruncateAfterDropsTheTail) {
   ASSERT_TRUE(open({"storage.wal.segment_bytes=65536"}));
   append(1, 1000, 200);

@@ -12,6 +12,7 @@
 #include <msgpack.hpp>
 
 #include "corral/sdk/crc32c.hpp"
+#include "corral/sdk/msgpack.hpp"
 
 namespace corral::wal {
 
@@ -46,9 +47,22 @@ struct StringBuffer {
   void write(const char* p, size_t n) { s.append(p, n); }
 };
 
-[[maybe_unused]] bool all_zero(std::string_view s) {
-  for (char c : s)
-    if (c != 0) return false;
+// A preallocated segment is mostly zeros after its last record: checked
+// eight bytes at a time.
+bool all_zero(std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n > 0 && reinterpret_cast<uintptr_t>(p) % 8 != 0; --n, ++p)
+    if (*p != 0) return false;
+  uint64_t any = 0;
+  for (; n >= 64; n -= 64, p += 64) {
+    uint64_t w[8];
+    std::memcpy(w, p, 64);
+    any |= w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+    if (any) return false;
+  }
+  for (; n > 0; --n, ++p)
+    if (*p != 0) return false;
   return true;
 }
 
@@ -97,19 +111,15 @@ namespace {
 
 // Decodes a payload; false if it is not [zxid, time, bin].
 bool decode_payload(std::string_view p, sdk::LogEntry& e) {
-  try {
-    msgpack::object_handle h = msgpack::unpack(p.data(), p.size());
-    const msgpack::object& o = h.get();
-    if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) return false;
-    e.zxid = o.via.array.ptr[0].as<int64_t>();
-    e.time_ms = o.via.array.ptr[1].as<int64_t>();
-    const msgpack::object& b = o.via.array.ptr[2];
-    if (b.type != msgpack::type::BIN) return false;
-    e.body.assign(b.via.bin.ptr, b.via.bin.size);
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
+  sdk::MsgpackReader r(p);
+  if (r.array() != 3) return false;
+  int64_t zxid = r.integer(), time = r.integer();
+  std::string_view body = r.bytes();
+  if (!r.ok() || !r.at_end()) return false;
+  e.zxid = zxid;
+  e.time_ms = time;
+  e.body.assign(body);
+  return true;
 }
 
 // True if a well-formed record starts anywhere at or after `from`.

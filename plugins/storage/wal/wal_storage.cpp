@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -76,11 +77,11 @@ class WalStorage final : public Storage {
     host_ = &host;
     const ConfigTable& cfg = host.config();
     static const char* kKeys[] = {"dir", "segment_bytes", "snapshot_every_entries", "snapshot_every_bytes",
-                                  "retain_snapshots", "fsync"};
+                                  "snapshot_log_ratio", "retain_snapshots", "fsync"};
     for (const std::string& key : cfg.keys())
       if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
         return cfg.invalid(key, "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
-                                "retain_snapshots, fsync (unknown key)");
+                                "snapshot_log_ratio, retain_snapshots, fsync (unknown key)");
     auto dir = cfg.get_string("dir", "wal");
     if (!dir) return dir.status();
     fs::path p(dir.value());
@@ -97,6 +98,10 @@ class WalStorage final : public Storage {
     if (!every_bytes) return every_bytes.status();
     if (every_bytes.value() < 0) return cfg.invalid("snapshot_every_bytes", "0 (never) or more");
     every_bytes_ = every_bytes.value();
+    auto ratio = cfg.get_double("snapshot_log_ratio", 0.5);
+    if (!ratio) return ratio.status();
+    if (!(ratio.value() >= 0 && ratio.value() <= 100)) return cfg.invalid("snapshot_log_ratio", "between 0 and 100");
+    log_ratio_ = ratio.value();
     auto retain = cfg.get_int("retain_snapshots", 3);
     if (!retain) return retain.status();
     if (retain.value() < 1) return cfg.invalid("retain_snapshots", "at least 1");
@@ -111,6 +116,7 @@ class WalStorage final : public Storage {
   }
 
   Result<RecoveredState> open() override {
+    const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) return Status{Errc::io_error, "create " + dir_ + ": " + ec.message()};
@@ -140,6 +146,7 @@ class WalStorage final : public Storage {
       SegmentScan scan;
       size_t file_size = 0;
       int64_t since = 0;  // records after the snapshot
+      size_t since_from = SIZE_MAX;  // the offset of the first of them
     };
     std::vector<Scanned> scanned(segs.size());
     std::thread scanner([&] {
@@ -151,8 +158,11 @@ class WalStorage final : public Storage {
         }
         scanned[i].file_size = f.data().size();
         int64_t& since = scanned[i].since;
-        scanned[i].scan = scan_segment(f.data(), i + 1 == segs.size(), [&](const LogEntry& e, size_t) {
-          if (e.zxid > snap_named) since += 1;
+        size_t& since_from = scanned[i].since_from;
+        scanned[i].scan = scan_segment(f.data(), i + 1 == segs.size(), [&](const LogEntry& e, size_t at) {
+          if (e.zxid > snap_named) {
+            if (since++ == 0) since_from = at;
+          }
           return true;
         });
         if (scanned[i].scan.end == SegmentScan::corrupt) return;
@@ -182,6 +192,7 @@ class WalStorage final : public Storage {
       if (z != snaps.back().first)
         return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) + ", not the one its name says"};
       r.snapshot_zxid = z;
+      last_snapshot_bytes_ = static_cast<int64_t>(f->data().size());
       r.snapshot_holder = copy->empty() ? std::shared_ptr<const void>(f) : std::shared_ptr<const void>(copy);
       snapshot_zxid_ = z;
     }
@@ -210,6 +221,7 @@ class WalStorage final : public Storage {
         return Status{Errc::corrupt, "log segment " + path + " starts at zxid " + std::to_string(s.first) +
                                          ", before the zxid its name says"};
       entries_since_snapshot_ += since;
+      if (since > 0) bytes_since_snapshot_ += static_cast<int64_t>(s.valid_end - scanned[i].since_from);
       Segment seg{segs[i].first, path, s.valid_end, s.records ? s.last : 0, file_size};
       if (s.records) r.last_zxid = std::max(r.last_zxid, s.last);
       segments_.push_back(seg);
@@ -234,8 +246,10 @@ class WalStorage final : public Storage {
     }
     opened_ = true;
     writer_ = std::thread([this] { write_loop(); });
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     host_->logger().info("log in " + dir_ + ": " + std::to_string(segments_.size()) + " segments, " +
-                         std::to_string(snaps.size()) + " snapshots, last zxid " + std::to_string(r.last_zxid));
+                         std::to_string(snaps.size()) + " snapshots, last zxid " + std::to_string(r.last_zxid) +
+                         ", checked in " + std::to_string(took.count()) + " ms");
     return r;
   }
 
@@ -335,9 +349,16 @@ class WalStorage final : public Storage {
     return fsync_ ? sync_dir(dir_) : Status();
   }
 
+  // Due after snapshot_every_entries entries, once the log since the last
+  // snapshot also holds snapshot_log_ratio times that snapshot's size: a
+  // large tree is not written out whole for every 100,000 small writes, and
+  // replaying what a restart must replay stays within a small multiple of
+  // loading the snapshot. Or after snapshot_every_bytes, whatever the tree.
   bool snapshot_due() const override {
-    return (every_entries_ > 0 && entries_since_snapshot_ >= every_entries_) ||
-           (every_bytes_ > 0 && bytes_since_snapshot_ >= every_bytes_);
+    const int64_t bytes = bytes_since_snapshot_;
+    if (every_bytes_ > 0 && bytes >= every_bytes_) return true;
+    return every_entries_ > 0 && entries_since_snapshot_ >= every_entries_ &&
+           static_cast<double>(bytes) >= log_ratio_ * static_cast<double>(last_snapshot_bytes_);
   }
 
   Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
@@ -514,11 +535,12 @@ class WalStorage final : public Storage {
         done = std::move(done_);
       }
       WalStorage& storage = s_;
-      s_.host_->executor().post([&storage, zxid = zxid_, alive = alive_, st, done = std::move(done)] {
+      s_.host_->executor().post([&storage, zxid = zxid_, size = size_, alive = alive_, st, done = std::move(done)] {
         if (!*alive) return;
         Status result = st;
         if (result) {
           // A slow snapshot of an older state may finish after a newer one.
+          if (zxid > storage.snapshot_zxid_) storage.last_snapshot_bytes_ = size;
           storage.snapshot_zxid_ = std::max(storage.snapshot_zxid_, zxid);
           result = storage.purge(storage.retain_);
         }
@@ -547,6 +569,8 @@ class WalStorage final : public Storage {
         if (!st) return st;
       }
       if (s_.fsync_ && ::fdatasync(fd_) != 0) return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
+      struct stat st {};
+      if (::fstat(fd_, &st) == 0) size_ = static_cast<int64_t>(st.st_size);
       ::close(fd_);
       fd_ = -1;
       std::string final_path = s_.dir_ + "/" + snapshot_name(zxid_);
@@ -593,6 +617,7 @@ class WalStorage final : public Storage {
     std::function<void(const Status&)> done_;
     // Snapshot thread only.
     SnapshotChecksums sums_;
+    int64_t size_ = 0;  // of the finished file
   };
 
   std::vector<std::pair<Zxid, std::string>> list(std::string_view prefix) const {
@@ -775,6 +800,8 @@ class WalStorage final : public Storage {
   std::string dir_;
   size_t segment_bytes_ = 64 << 20;
   int64_t every_entries_ = 100000, every_bytes_ = 256LL << 20;
+  double log_ratio_ = 0.5;
+  int64_t last_snapshot_bytes_ = 0;  // the newest snapshot's file size
   int retain_ = 3;
   bool fsync_ = true;
   bool opened_ = false;
