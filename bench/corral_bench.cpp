@@ -176,10 +176,20 @@ class Bench {
       if (ec || finished_) return;
       if (!o_.quiet) {
         double t = std::chrono::duration<double>(Clock::now() - started_).count();
-        std::fprintf(stderr, "%6.1fs  %10lld ops  %10.0f ops/s (last second)\n", t, static_cast<long long>(done_),
-                     static_cast<double>(done_ - last_done_));
+        // The last second's latencies: where a stall shows.
+        std::vector<uint32_t> recent(latencies_.begin() + static_cast<std::ptrdiff_t>(last_latencies_), latencies_.end());
+        double p99 = 0, max = 0;
+        if (!recent.empty()) {
+          auto at = recent.begin() + static_cast<std::ptrdiff_t>((recent.size() - 1) * 99 / 100);
+          std::nth_element(recent.begin(), at, recent.end());
+          p99 = *at / 1000.0;
+          max = *std::max_element(at, recent.end()) / 1000.0;
+        }
+        std::fprintf(stderr, "%6.1fs  %10lld ops  %10.0f ops/s  p99 %7.3f ms  max %7.3f ms (last second)\n", t,
+                     static_cast<long long>(done_), static_cast<double>(done_ - last_done_), p99, max);
       }
       last_done_ = done_;
+      last_latencies_ = latencies_.size();
       tick_progress();
     });
   }
@@ -271,6 +281,7 @@ class Bench {
   Clock::time_point started_, deadline_;
   std::unique_ptr<boost::asio::steady_timer> progress_;
   int64_t issued_ = 0, done_ = 0, last_done_ = 0, outstanding_ = 0, errors_ = 0;
+  size_t last_latencies_ = 0;
   double elapsed_ = 0;
   bool finished_ = false;
 };

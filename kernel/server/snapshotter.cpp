@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <boost/asio/post.hpp>
-#include <cstdlib>
 #include <cstring>
 
 namespace corral::kernel {
@@ -58,7 +56,6 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
     // The child: only the forking thread exists here, so it touches nothing
     // but the tree, the writer or the pipe, and leaves with _exit.
     ::close(fds[0]);
-    if (const char* n = std::getenv("CORRAL_SNAPSHOT_NICE")) ::setpriority(PRIO_PROCESS, 0, std::atoi(n));
     if (writer) {
       // It fills the snapshot itself; the pipe carries only what went wrong.
       sdk::Status st;

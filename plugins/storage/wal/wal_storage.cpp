@@ -529,29 +529,42 @@ class WalStorage final : public Storage {
         fd_ = -1;
         ::unlink(tmp_.c_str());
       }
+      // Old snapshots and segments go here too, not on the loop: removing
+      // files of hundreds of megabytes can take tens of milliseconds.
+      Status purged = st ? s_.purge(s_.retain_) : Status();
       std::function<void(const Status&)> done;
       {
         std::lock_guard<std::mutex> lock(mu_);
         done = std::move(done_);
       }
       WalStorage& storage = s_;
-      s_.host_->executor().post([&storage, zxid = zxid_, size = size_, alive = alive_, st, done = std::move(done)] {
+      s_.host_->executor().post([&storage, zxid = zxid_, size = size_, alive = alive_, st, purged,
+                                 done = std::move(done)] {
         if (!*alive) return;
-        Status result = st;
-        if (result) {
+        if (st) {
           // A slow snapshot of an older state may finish after a newer one.
           if (zxid > storage.snapshot_zxid_) storage.last_snapshot_bytes_ = size;
           storage.snapshot_zxid_ = std::max(storage.snapshot_zxid_, zxid);
-          result = storage.purge(storage.retain_);
         }
-        if (done) done(result);
+        if (done) done(st ? purged : st);
       });
     }
 
     // The body goes to the file as it comes, after the header's place.
     Status add(std::string_view chunk) {
-      Status st = put(chunk, kSnapshotHeader + sums_.body_length());
-      if (st) sums_.add(chunk);
+      const uint64_t at = kSnapshotHeader + sums_.body_length();
+      Status st = put(chunk, at);
+      if (!st) return st;
+      sums_.add(chunk);
+      // Hand what is written to the disk as it goes, without waiting for it:
+      // left to the final sync, a snapshot of hundreds of megabytes would
+      // reach the disk in one burst, and the log's syncs, which acknowledge
+      // writes, would queue behind it.
+      const uint64_t end = at + chunk.size();
+      if (s_.fsync_ && end - flushed_ >= kWritebackEvery) {
+        ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(end - flushed_), SYNC_FILE_RANGE_WRITE);
+        flushed_ = end;
+      }
       return st;
     }
 
@@ -617,7 +630,9 @@ class WalStorage final : public Storage {
     std::function<void(const Status&)> done_;
     // Snapshot thread only.
     SnapshotChecksums sums_;
-    int64_t size_ = 0;  // of the finished file
+    static constexpr uint64_t kWritebackEvery = 8u << 20;
+    uint64_t flushed_ = 0;  // bytes handed to the disk so far
+    int64_t size_ = 0;      // of the finished file
   };
 
   std::vector<std::pair<Zxid, std::string>> list(std::string_view prefix) const {
