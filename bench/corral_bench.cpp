@@ -150,13 +150,25 @@ class Bench {
       while (*issued < o_.keys && c.outstanding() < 256) {
         c.create(key((*issued)++), value_, CreateMode::persistent, [this, remaining, pump](const corral::proto::Response& r) {
           if (r.err != Err::ok && r.err != Err::node_exists) die(std::string("setup: create failed: ") + corral::proto::err_name(r.err));
-          if (--*remaining == 0) start();
+          if (--*remaining == 0) sync_all();
           else (*pump)();
         });
       }
     };
     if (!o_.quiet) std::fprintf(stderr, "setting up %lld keys under %s\n", static_cast<long long>(o_.keys), o_.prefix.c_str());
     (*pump)();
+  }
+
+  // Sessions on other servers of an ensemble see the keys only once their
+  // server has caught up: each syncs first, as a ZooKeeper client must to
+  // read what another session wrote.
+  void sync_all() {
+    auto waiting = std::make_shared<size_t>(clients_.size());
+    for (auto& c : clients_)
+      c->sync(o_.prefix, [this, waiting](const corral::proto::Response& r) {
+        if (r.err != Err::ok) die(std::string("setup: sync failed: ") + corral::proto::err_name(r.err));
+        if (--*waiting == 0) start();
+      });
   }
 
   void start() {
