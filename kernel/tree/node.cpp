@@ -95,8 +95,17 @@ void NodeSet<K>::resize(size_t capacity) {
     throw std::bad_alloc();
   }
   mask_ = static_cast<uint32_t>(capacity - 1);
-  for (uint32_t i = 0; i < old_capacity; ++i)
+  // Each entry's key is in its node, far from the slots: fetch a few nodes
+  // ahead (a table of a million grows in one pause on the loop).
+  constexpr uint32_t kAhead = 8;
+  for (uint32_t i = 0; i < old_capacity; ++i) {
+    if (i + kAhead < old_capacity && old[i + kAhead]) {
+      const char* ahead = reinterpret_cast<const char*>(address(old[i + kAhead]));
+      __builtin_prefetch(ahead + 64);
+      __builtin_prefetch(ahead + 128);
+    }
     if (old[i]) place(old[i], hash_key(key_of(address(old[i]))));
+  }
   std::free(old);
 }
 
@@ -177,7 +186,8 @@ bool NodeSet<K>::erase(std::string_view key) {
 template <NodeKey K>
 void NodeSet<K>::replace(const Node* old, Node* now) {
   const uint64_t hash = hash_key(key_of(now));
-  for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+  if (!slots_) return;
+  for (uint32_t i = static_cast<uint32_t>(hash) & mask_; slots_[i]; i = (i + 1) & mask_) {
     if (address(slots_[i]) == old) {
       slots_[i] = slot_for(now, hash);
       return;
