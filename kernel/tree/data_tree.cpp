@@ -170,6 +170,17 @@ Node* DataTree::replace_data(Node* n, std::string_view data, bool data_null) {
   return moved.release();
 }
 
+std::shared_ptr<Journal::Undo> DataTree::child_undo(const Journal& j, int kind, std::string_view path,
+                                                   const Node& parent) {
+  if (!j.record_undo_) return nullptr;
+  auto u = std::make_shared<Journal::Undo>();
+  u->kind = static_cast<Journal::Undo::Kind>(kind);
+  u->path = std::string(path);
+  u->parent_cversion = parent.cversion;
+  u->parent_pzxid = parent.pzxid;
+  return u;
+}
+
 void DataTree::push_undo(Journal& j, std::shared_ptr<Journal::Undo> u) {
   if (j.record_undo_) j.undo_.push_back(std::move(u));
 }
@@ -205,14 +216,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
   if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
-  std::shared_ptr<Journal::Undo> u;
-  if (j.record_undo_) {
-    u = std::make_shared<Journal::Undo>();
-    u->kind = Journal::Undo::created;
-    u->path = name;
-    u->parent_cversion = parent->cversion;
-    u->parent_pzxid = parent->pzxid;
-  }
+  std::shared_ptr<Journal::Undo> u = child_undo(j, Journal::Undo::created, name, *parent);
 
   NodePtr fresh = Node::make(name, data, data_null);
   fresh->czxid = fresh->mzxid = fresh->pzxid = zxid;
@@ -250,14 +254,7 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   std::string_view parent_name;
   parent_of(path, parent_name);
   Node* parent = find_mut(parent_name);
-  std::shared_ptr<Journal::Undo> u;
-  if (j.record_undo_) {
-    u = std::make_shared<Journal::Undo>();
-    u->kind = Journal::Undo::deleted;
-    u->path = path;
-    u->parent_cversion = parent->cversion;
-    u->parent_pzxid = parent->pzxid;
-  }
+  std::shared_ptr<Journal::Undo> u = child_undo(j, Journal::Undo::deleted, path, *parent);
   parent->cversion++;
   if (zxid > parent->pzxid) parent->pzxid = zxid;
   data_bytes_ -= static_cast<int64_t>(path.size() + n->data().size());

@@ -188,6 +188,10 @@ class DataTree {
   // Frees every node and empties the path table.
   void drop_nodes();
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
+  // How to undo creating or deleting the child `path` of `parent` (a
+  // Journal::Undo::Kind); null when `j` records no undo.
+  static std::shared_ptr<Journal::Undo> child_undo(const Journal& j, int kind, std::string_view path,
+                                                   const Node& parent);
 
   // The longest path under quota that is `path` or one of its ancestors
   // (never "/"); empty when none.

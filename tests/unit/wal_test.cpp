@@ -171,7 +171,47 @@ class WalFixture : public ::testing::Test {
   }
   void TearDown() override {
     storage_.reset();
+    if (small_disk_) ::umount2((dir_ / "wal").c_str(), MNT_DETACH);
     fs::remove_all(dir_);
+  }
+
+  // Puts the wal directory on a tmpfs of `size` ("1m"), gone with the test;
+  // false where mounting is not allowed (it needs root).
+  bool small_disk(const char* size) {
+    fs::create_directories(dir_ / "wal");
+    small_disk_ = ::geteuid() == 0 && ::mount("tmpfs", (dir_ / "wal").c_str(), "tmpfs", 0,
+                                              (std::string("size=") + size).c_str()) == 0;
+    return small_disk_;
+  }
+
+  // A tree of `n` znodes with `size`-byte values.
+  static kernel::DataTree tree_of(int n, size_t size) {
+    kernel::DataTree tree;
+    kernel::Journal j;
+    kernel::Ids ids;
+    for (int i = 0; i < n; ++i)
+      EXPECT_EQ(tree.create("/n" + std::to_string(i), std::string(size, static_cast<char>('a' + i % 26)),
+                            proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr,
+                            nullptr, j),
+                proto::Err::ok);
+    return tree;
+  }
+
+  // Snapshots `tree` at `zxid` as the server does, through the kernel's
+  // snapshot process, and waits for the outcome.
+  sdk::Status snapshot_by_process(const kernel::DataTree& tree, sdk::Zxid zxid) {
+    auto sink = storage_->begin_snapshot(zxid);
+    if (!sink) return sink.status();
+    kernel::Snapshotter snapshotter(io_);
+    std::optional<sdk::Status> result;
+    snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
+    while (!result) {
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(20));
+    }
+    io_.restart();
+    io_.poll();  // the sink is released on the loop, before its module may go
+    return *result;
   }
 
   // Loads a fresh plugin object on the data directory.
@@ -239,6 +279,7 @@ class WalFixture : public ::testing::Test {
   }
 
   fs::path dir_;
+  bool small_disk_ = false;
   boost::asio::io_context io_;
   kernel::AsioExecutor executor_{io_};
   kernel::SystemClock clock_;
@@ -427,13 +468,7 @@ TEST_F(WalFixture, UnfinishedSnapshotsAreIgnoredAndRemoved) {
 // Disk full: writes fail with a clear error, reads keep working, and writes
 // resume once space returns. Needs a small filesystem of its own (tmpfs).
 TEST_F(WalFixture, DiskFullFailsWritesUntilSpaceReturns) {
-  fs::create_directories(dir_ / "wal");
-  if (::geteuid() != 0 || ::mount("tmpfs", (dir_ / "wal").c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "mounting a tmpfs needs root";
-  struct Unmount {
-    fs::path p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{dir_ / "wal"};
+  if (!small_disk("1m")) GTEST_SKIP() << "mounting a tmpfs needs root";
   ASSERT_TRUE(open({"storage.wal.segment_bytes=262144"}));
   // Fill most of the space so that a new segment cannot be preallocated.
   {
@@ -465,26 +500,14 @@ TEST_F(WalFixture, DiskFullFailsWritesUntilSpaceReturns) {
 TEST_F(WalFixture, ASnapshotProcessWritesTheSnapshotItself) {
   ASSERT_TRUE(open());
   append(1, 5);
-  kernel::DataTree tree;
-  kernel::Journal j;
-  kernel::Ids ids;
-  for (int i = 0; i < 30000; ++i)  // several 1 MiB blocks
-    ASSERT_EQ(tree.create("/n" + std::to_string(i), std::string(64, 'a' + i % 26), proto::open_acl_unsafe(),
-                          proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr, nullptr, j),
-              proto::Err::ok);
-  auto sink = storage_->begin_snapshot(5);
-  ASSERT_TRUE(sink);
-  ASSERT_NE(sink.value()->child_writer(), nullptr);
-  kernel::Snapshotter snapshotter(io_);
-  std::optional<sdk::Status> result;
-  snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
-  while (!result) {
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
+  kernel::DataTree tree = tree_of(30000, 64);  // several 1 MiB blocks
+  {
+    auto sink = storage_->begin_snapshot(5);
+    ASSERT_TRUE(sink);
+    EXPECT_NE(sink.value()->child_writer(), nullptr);
   }
-  ASSERT_TRUE(*result) << result->to_string();
-  io_.restart();
-  io_.poll();  // the sink is released on the loop, before its module may go
+  sdk::Status st = snapshot_by_process(tree, 5);
+  ASSERT_TRUE(st) << st.to_string();
   storage_->close();
   auto r = open();
   ASSERT_TRUE(r) << r.status().to_string();
@@ -498,35 +521,12 @@ TEST_F(WalFixture, ASnapshotProcessWritesTheSnapshotItself) {
 // When the snapshot process cannot write (the disk is full), the server
 // hears why, nothing becomes visible, and the log goes on.
 TEST_F(WalFixture, ASnapshotProcessThatRunsOutOfSpaceSaysSo) {
-  fs::create_directories(dir_ / "wal");
-  if (::geteuid() != 0 || ::mount("tmpfs", (dir_ / "wal").c_str(), "tmpfs", 0, "size=2m") != 0)
-    GTEST_SKIP() << "mounting a tmpfs needs root";
-  struct Unmount {
-    fs::path p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{dir_ / "wal"};
+  if (!small_disk("2m")) GTEST_SKIP() << "mounting a tmpfs needs root";
   ASSERT_TRUE(open({"storage.wal.segment_bytes=262144"}));
   append(1, 5);
-  kernel::DataTree tree;
-  kernel::Journal j;
-  kernel::Ids ids;
-  for (int i = 0; i < 20000; ++i)  // ~ 3 MB of snapshot
-    ASSERT_EQ(tree.create("/n" + std::to_string(i), std::string(100, 'x'), proto::open_acl_unsafe(),
-                          proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr, nullptr, j),
-              proto::Err::ok);
-  auto sink = storage_->begin_snapshot(5);
-  ASSERT_TRUE(sink);
-  kernel::Snapshotter snapshotter(io_);
-  std::optional<sdk::Status> result;
-  snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
-  while (!result) {
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_FALSE(*result);
-  EXPECT_NE(result->message().find("No space left on device"), std::string::npos) << result->to_string();
-  io_.restart();
-  io_.poll();
+  sdk::Status st = snapshot_by_process(tree_of(20000, 100), 5);  // ~ 3 MB of snapshot
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("No space left on device"), std::string::npos) << st.to_string();
   EXPECT_TRUE(files("snapshot.").empty());
-  for (const auto& st : append(6, 10)) EXPECT_TRUE(st) << st.to_string();
+  for (const auto& r : append(6, 10)) EXPECT_TRUE(r) << r.to_string();
 }
