@@ -73,28 +73,9 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
   return h;
 }
 
-void DataTree::drop_nodes() {
-  NodeDeleter del;
-  nodes_.for_each([&](Node* n) { del(n); });
-  nodes_ = PathSet();
-}
-
-DataTree::~DataTree() { drop_nodes(); }
+DataTree::~DataTree() = default;
 DataTree::DataTree(DataTree&&) noexcept = default;
-DataTree& DataTree::operator=(DataTree&& o) noexcept {
-  if (this != &o) {
-    drop_nodes();
-    nodes_ = std::move(o.nodes_);
-    digest_ = o.digest_;
-    quota_paths_ = std::move(o.quota_paths_);
-    enforce_quota_ = o.enforce_quota_;
-    acls_ = std::move(o.acls_);
-    sessions_ = std::move(o.sessions_);
-    containers_ = std::move(o.containers_);
-    data_bytes_ = o.data_bytes_;
-  }
-  return *this;
-}
+DataTree& DataTree::operator=(DataTree&&) noexcept = default;
 
 namespace {
 // ZooKeeper's tree answers to "" as well as "/" for the root.

@@ -185,8 +185,6 @@ class DataTree {
   // not fit where it is; returns where the node is now.
   Node* replace_data(Node* n, std::string_view data, bool data_null);
   void erase_node(Node* n, Journal& j, sdk::Zxid zxid);
-  // Frees every node and empties the path table.
-  void drop_nodes();
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
   // How to undo creating or deleting the child `path` of `parent` (a
   // Journal::Undo::Kind); null when `j` records no undo.
@@ -209,7 +207,7 @@ class DataTree {
   // After a snapshot is loaded.
   void quota_rebuild();
 
-  PathSet nodes_;  // owns the nodes
+  NodeTable nodes_;
   uint64_t digest_ = 0;
   std::set<std::string, std::less<>> quota_paths_;
   bool enforce_quota_ = false;

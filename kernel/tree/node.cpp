@@ -198,6 +198,12 @@ void NodeSet<K>::replace(const Node* old, Node* now) {
 template class NodeSet<NodeKey::path>;
 template class NodeSet<NodeKey::name>;
 
+void NodeTable::free_nodes() {
+  NodeDeleter del;
+  for_each([&](Node* n) { del(n); });
+  PathSet::operator=(PathSet());
+}
+
 // ---------------------------------------------------------------- Node
 
 Node::Node(std::string_view path, size_t data_capacity)

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace corral::kernel {
 
@@ -144,6 +145,24 @@ class Node {
   uint32_t path_size_ = 0, data_size_ = 0, data_capacity_ = 0;
   uint32_t name_at_ : 31;
   uint32_t data_null_ : 1;
+};
+
+// The tree's path table: a PathSet that owns the nodes it holds, freeing
+// them when it is destroyed or replaced.
+class NodeTable : public PathSet {
+ public:
+  NodeTable() = default;
+  ~NodeTable() { free_nodes(); }
+  NodeTable(NodeTable&&) noexcept = default;
+  NodeTable& operator=(NodeTable&& o) noexcept {
+    if (this != &o) {
+      free_nodes();
+      PathSet::operator=(std::move(o));
+    }
+    return *this;
+  }
+  // Frees every node and empties the table.
+  void free_nodes();
 };
 
 template <>

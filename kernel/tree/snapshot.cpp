@@ -283,7 +283,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       static_cast<uint64_t>(node_count) > bytes.size())
     return corrupt("bad header");
   DataTree t;
-  t.drop_nodes();
+  t.nodes_.free_nodes();
   t.acls_.clear();
   t.data_bytes_ = 0;
   t.nodes_.reserve(static_cast<size_t>(node_count));
