@@ -6,7 +6,7 @@ Both servers are standalone, durable (corrald's wal; ZooKeeper with
 forceSync=yes), each started in its own session (setsid), and driven in
 alternation (A B A B ...) by corral-bench with identical settings.
 
-    bench/side_by_side.py [--rounds 3] [--duration 5] [--znodes 1000000]
+    bench/side_by_side.py [--rounds 3] [--duration 5] [--warmup 2] [--znodes 1000000]
 
 Needs a build (./dev build) and Debian's zookeeper package.
 """
@@ -123,13 +123,13 @@ def settle(limit=30.0, quiet=0.10):
     print(f"the machine did not settle within {limit:g} s; measuring anyway", file=sys.stderr)
 
 
-def bench(port, workload, args, extra=()):
+def bench(port, workload, args, extra=(), duration=None):
     cmd = [str(BENCH), "--hosts", f"127.0.0.1:{port}", "--workload", workload, "--json", "--quiet",
            "--sessions", str(args.sessions), "--depth", str(args.depth),
            "--value-size", str(args.value_size), "--keys", str(args.keys),
            "--prefix", f"/sbs-{workload}-{time.monotonic_ns()}", *extra]
     if "--ops" not in extra:
-        cmd += ["--duration", str(args.duration)]
+        cmd += ["--duration", str(duration or args.duration)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -150,6 +150,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--workloads", default="create,set,get,mixed")
+    ap.add_argument("--warmup", type=float, default=2, help="seconds of each workload, unrecorded, before round 1 (0: none)")
     ap.add_argument("--sessions", type=int, default=16)
     ap.add_argument("--depth", type=int, default=16)
     ap.add_argument("--value-size", type=int, default=100)
@@ -170,10 +171,24 @@ def main():
         rows.setdefault(metric, {}).setdefault(kind, []).append(value)
 
     try:
+        # Cold start: a fresh server on an empty data directory until it
+        # answers; the median of `rounds` such starts, so that one start that
+        # found its binaries out of the page cache does not decide it.
+        for rnd in range(args.rounds):
+            for kind in servers:
+                probe = Server(kind, tempfile.mkdtemp(prefix="cold-", dir=work), args.heap)
+                record("cold start (s)", kind, probe.start())
+                probe.stop()
         for kind, s in servers.items():
-            record("cold start (s)", kind, s.start())
+            s.start()
             time.sleep(1)
             record("RSS at rest (MB)", kind, s.rss_mb())
+        # One unrecorded pass of every workload first, so that ZooKeeper's
+        # JIT has compiled its request path before anything is measured.
+        for w in args.workloads.split(",") if args.warmup else ():
+            for kind, s in servers.items():
+                settle()
+                bench(s.port, w, args, duration=args.warmup)
         for rnd in range(args.rounds):
             for w in args.workloads.split(","):
                 for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
@@ -202,7 +217,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     print(median_table(rows))
-    print(f"\n{args.rounds} rounds of {args.duration:g} s, {args.sessions} sessions x {args.depth} in flight, "
+    print(f"\n{args.rounds} rounds of {args.duration:g} s after a {args.warmup:g} s warm-up, {args.sessions} sessions x {args.depth} in flight, "
           f"{args.value_size}-byte values, {args.keys} keys; medians. Machine: {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB.")
     if args.json:
