@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -695,9 +696,11 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
       finish(st);
       return;
     }
+    char paused[32];
+    std::snprintf(paused, sizeof paused, "%.1f", static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
     log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) + " znodes in " +
-               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving (the fork paused it " +
-               std::to_string(snapshotter_.last_fork_us() / 1000.0).substr(0, 5) + " ms)");
+               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving (the fork paused it " + paused +
+               " ms)");
     finish(zxid);
   });
 }

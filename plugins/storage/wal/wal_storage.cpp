@@ -254,17 +254,21 @@ class WalStorage final : public Storage {
   }
 
   Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
-    std::vector<Segment> segs;
+    // The segments to read are mapped while the list is locked: the snapshot
+    // thread's purge may remove a file as soon as it is unlocked, and a
+    // mapping keeps what it maps readable.
+    std::vector<std::pair<std::string, std::unique_ptr<MappedFile>>> segs;
     {
       std::lock_guard<std::mutex> lock(segments_mu_);
-      segs = segments_;
+      for (size_t i = 0; i < segments_.size(); ++i) {
+        if (i + 1 < segments_.size() && segments_[i + 1].first <= after + 1) continue;  // wholly at or before `after`
+        segs.emplace_back(segments_[i].path, std::make_unique<MappedFile>(segments_[i].path));
+        if (!segs.back().second->ok()) return {Errc::io_error, segs.back().second->error()};
+      }
     }
-    for (size_t i = 0; i < segs.size(); ++i) {
-      if (i + 1 < segs.size() && segs[i + 1].first <= after + 1) continue;  // wholly at or before `after`
-      MappedFile f(segs[i].path);
-      if (!f.ok()) return {Errc::io_error, f.error()};
+    for (const auto& [path, f] : segs) {
       bool stop = false;
-      SegmentScan s = scan_segment(f.data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
+      SegmentScan s = scan_segment(f->data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
         if (e.zxid <= after) return true;
         if (!visit(e)) {
           stop = true;
@@ -274,7 +278,7 @@ class WalStorage final : public Storage {
       });
       // An unfinished write at the very end is not an error for a reader.
       if (s.end == SegmentScan::corrupt)
-        return {Errc::corrupt, "log segment " + segs[i].path + " is damaged at offset " + std::to_string(s.bad_offset) +
+        return {Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
                                    " (" + s.why + ")"};
       if (stop) return {};
     }
