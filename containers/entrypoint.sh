@@ -9,6 +9,9 @@
 #      ZOO_TICK_TIME, ZOO_INIT_LIMIT, ZOO_SYNC_LIMIT, ZOO_MAX_CLIENT_CNXNS,
 #      ZOO_4LW_COMMANDS_WHITELIST, ZOO_STANDALONE_ENABLED — so a compose file
 #      written for that image runs Corral by changing the image name.
+# An ensemble's members prove to each other who they are with the secret in
+# CORRAL_PEER_SECRET_FILE (or /run/secrets/corral_peer_secret); without one
+# the peer ports are as open as the official image's, with a warning.
 # A CORRAL_* and a ZOO_* variable that say different things, an unknown
 # CORRAL_* variable, or a malformed value stop the container at once with a
 # message naming the variable.
@@ -43,7 +46,7 @@ CORRAL_SYNC_LIMIT CORRAL_MAX_CLIENT_CNXNS CORRAL_FOUR_LETTER_WORDS CORRAL_STANDA
 CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMBLE_SIZE CORRAL_DOCKER_ENSEMBLE
 CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
 CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
-CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER"
+CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
   case " $(echo $KNOWN) " in
     *" $var "*) ;;
@@ -158,7 +161,8 @@ sync_limit=$(pick CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT); sync_limit=${sync_limit:-5}
 integer "$(source_of CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT)" "$sync_limit" 1 1000
 max_cnxns=$(pick CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS); max_cnxns=${max_cnxns:-60}
 integer "$(source_of CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS)" "$max_cnxns" 0 1000000
-words=$(pick CORRAL_FOUR_LETTER_WORDS ZOO_4LW_COMMANDS_WHITELIST); words=${words:-*}
+# The default is what the health check needs (srvr, else ruok) and isro.
+words=$(pick CORRAL_FOUR_LETTER_WORDS ZOO_4LW_COMMANDS_WHITELIST); words=${words:-srvr,ruok,isro}
 words_toml=""
 IFS=', ' read -r -a word_list <<< "$words"
 for w in "${word_list[@]}"; do
@@ -170,6 +174,21 @@ log_level=${CORRAL_LOG_LEVEL:-info}
 case "$log_level" in trace|debug|info|warn|error) ;; *) die "CORRAL_LOG_LEVEL must be trace, debug, info, warn or error (found '$log_level')" ;; esac
 storage=${CORRAL_STORAGE:-wal}
 admin=${CORRAL_ADMIN_ADDRESS-0.0.0.0:8080}
+
+# How members prove they belong: a secret file every member holds (a Docker
+# or Kubernetes secret), else ports as open as the official image's, said aloud.
+peer_secret=${CORRAL_PEER_SECRET_FILE-}
+[ -n "$peer_secret" ] || [ ! -f /run/secrets/corral_peer_secret ] || peer_secret=/run/secrets/corral_peer_secret
+peer_auth=${CORRAL_PEER_AUTH:-}
+case "$peer_auth" in ""|required|optional|none) ;; *) die "CORRAL_PEER_AUTH must be required, optional or none (found '$peer_auth')" ;; esac
+if [ -n "$peer_secret" ]; then
+  $print_only || [ -r "$peer_secret" ] || die "CORRAL_PEER_SECRET_FILE: $peer_secret cannot be read"
+  peer_auth=${peer_auth:-required}
+elif [ -z "$peer_auth" ]; then
+  peer_auth=none
+elif [ "$peer_auth" != none ]; then
+  die "CORRAL_PEER_AUTH=$peer_auth needs CORRAL_PEER_SECRET_FILE (or a secret named corral_peer_secret)"
+fi
 
 # The plugins this image carries (its bundle plus what /plugins adds).
 list_args=()
@@ -216,6 +235,11 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
     echo "[ensemble]"
     # Peers connect to whatever address this container has.
     echo "listen_on_all_addresses = true"
+    echo "peer_auth = $(quote "$peer_auth")"
+    [ -z "$peer_secret" ] || echo "secret_file = $(quote "$peer_secret")"
+    if [ "$peer_auth" = none ] && ! $print_only; then
+      echo "corral-entrypoint: no peer secret (CORRAL_PEER_SECRET_FILE, or a secret named corral_peer_secret): the peer ports believe anyone who reaches them, as the official ZooKeeper image's do" >&2
+    fi
     if [ ${#servers[@]} -gt 0 ]; then
       list=""
       for s in "${servers[@]}"; do list="$list${list:+, }$(quote "$s")"; done

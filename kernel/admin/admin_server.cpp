@@ -287,6 +287,11 @@ std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& 
     return http_response(200, "application/json", body + "]}\n");
   }
   std::string_view name = std::string_view(target).substr(10);
+  if (!server_.admin_command_allowed(name))
+    return http_response(403, "application/json",
+                         json_error("'" + std::string(name) +
+                                    "' is not in server.four_letter_words (zoo.cfg's 4lw.commands.whitelist), "
+                                    "which admin commands follow"));
   if (auto body = server_.admin_command(name)) return http_response(200, "application/json", *body);
   return http_response(404, "application/json",
                        json_error("no command '" + std::string(name) + "'; GET /commands lists them"));

@@ -56,6 +56,16 @@ std::vector<std::string> Server::admin_command_names() const {
   return out;
 }
 
+bool Server::admin_command_allowed(std::string_view requested) const {
+  auto it = kAliases.find(requested);
+  if (it == kAliases.end()) return true;  // unknown: answered as such
+  // Allowed as its four-letter word is, or by its own name.
+  if (four_letter_allowed(it->second)) return true;
+  for (const auto& [alias, name] : kAliases)
+    if (name == it->second && alias.size() == 4 && four_letter_allowed(alias)) return true;
+  return false;
+}
+
 std::optional<std::string> Server::admin_command(std::string_view requested) {
   auto it = kAliases.find(requested);
   if (it == kAliases.end()) return std::nullopt;

@@ -198,7 +198,8 @@ Status extract(Config& c) {
 
   if (const toml::table* s = root["server"].as_table()) {
     Status st = check_known_keys(*s, "server",
-                                 {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns",
+                                 {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns", "max_cnxns",
+                                  "sessionless_timeout_ms",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
                                   "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config",
@@ -219,6 +220,11 @@ Status extract(Config& c) {
   if (sc.tick_ms <= 0) return server.invalid("tick_ms", "a positive number of milliseconds");
   CORRAL_TRY_ASSIGN(sc.max_client_cnxns, server.get_int("max_client_cnxns", sc.max_client_cnxns));
   if (sc.max_client_cnxns < 0) return server.invalid("max_client_cnxns", "0 (unlimited) or more");
+  CORRAL_TRY_ASSIGN(sc.max_cnxns, server.get_int("max_cnxns", sc.max_cnxns));
+  if (sc.max_cnxns < 0) return server.invalid("max_cnxns", "0 (unlimited) or more");
+  CORRAL_TRY_ASSIGN(sc.sessionless_timeout_ms, server.get_int("sessionless_timeout_ms", sc.sessionless_timeout_ms));
+  if (sc.sessionless_timeout_ms < 100 || sc.sessionless_timeout_ms > 3600000)
+    return server.invalid("sessionless_timeout_ms", "between 100 and 3600000 milliseconds");
   CORRAL_TRY_ASSIGN(sc.min_session_timeout_ms,
                     server.get_int("min_session_timeout_ms", sc.min_session_timeout_ms));
   CORRAL_TRY_ASSIGN(sc.max_session_timeout_ms,
@@ -276,7 +282,10 @@ Status extract(Config& c) {
   }
 
   if (const toml::table* e = root["ensemble"].as_table()) {
-    Status st = check_known_keys(*e, "ensemble", {"servers", "listen_on_all_addresses", "reconfig_enabled"}, src);
+    Status st = check_known_keys(*e, "ensemble",
+                                 {"servers", "listen_on_all_addresses", "reconfig_enabled", "peer_auth", "secret",
+                                  "secret_file", "jaas_quorum_server", "jaas_quorum_learner", "handshake_timeout_ms"},
+                                 src);
     if (!st) return st;
   }
   TableView ensemble(root["ensemble"].as_table(), "ensemble", src);
@@ -286,6 +295,27 @@ Status extract(Config& c) {
   CORRAL_TRY_ASSIGN(ec.listen_on_all_addresses,
                     ensemble.get_bool("listen_on_all_addresses", ec.listen_on_all_addresses));
   CORRAL_TRY_ASSIGN(ec.reconfig_enabled, ensemble.get_bool("reconfig_enabled", ec.reconfig_enabled));
+  CORRAL_TRY_ASSIGN(ec.peer_auth, ensemble.get_string("peer_auth", ec.peer_auth));
+  if (ec.peer_auth != "required" && ec.peer_auth != "optional" && ec.peer_auth != "none")
+    return ensemble.invalid("peer_auth", "\"required\", \"optional\" or \"none\"");
+  CORRAL_TRY_ASSIGN(ec.secret_file, ensemble.get_string("secret_file", ec.secret_file));
+  CORRAL_TRY_ASSIGN(ec.secret, ensemble.get_string("secret", ec.secret));
+  if (!ec.secret.empty() && ec.secret.size() < 16) return ensemble.invalid("secret", "at least 16 characters");
+  if (!ec.secret.empty() && !ec.secret_file.empty())
+    return ensemble.invalid("secret", "either secret or secret_file, not both");
+  CORRAL_TRY_ASSIGN(ec.jaas_quorum_server, ensemble.get_string("jaas_quorum_server", ec.jaas_quorum_server));
+  CORRAL_TRY_ASSIGN(ec.jaas_quorum_learner, ensemble.get_string("jaas_quorum_learner", ec.jaas_quorum_learner));
+  bool jaas_keys = !ec.jaas_quorum_server.empty() || !ec.jaas_quorum_learner.empty();
+  if (jaas_keys && (ec.jaas_quorum_server.empty() || ec.jaas_quorum_learner.empty()))
+    return ensemble.invalid(ec.jaas_quorum_server.empty() ? "jaas_quorum_server" : "jaas_quorum_learner",
+                            "the JAAS section name (both jaas_quorum_server and jaas_quorum_learner, or neither)");
+  if (jaas_keys && sc.jaas_config.empty())
+    return ensemble.invalid("jaas_quorum_server", "a JAAS file to read it from: set server.jaas_config too");
+  if (jaas_keys && (!ec.secret.empty() || !ec.secret_file.empty()))
+    return ensemble.invalid("jaas_quorum_server", "either a shared secret or the JAAS sections, not both");
+  CORRAL_TRY_ASSIGN(ec.handshake_timeout_ms, ensemble.get_int("handshake_timeout_ms", ec.handshake_timeout_ms));
+  if (ec.handshake_timeout_ms < 100 || ec.handshake_timeout_ms > 600000)
+    return ensemble.invalid("handshake_timeout_ms", "between 100 and 600000 milliseconds");
   ec.members.clear();
   for (const std::string& text : servers) {
     size_t eq = text.find('=');
@@ -321,6 +351,13 @@ Status extract(Config& c) {
     return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
                                            " (server.id, or myid in the data directory)");
   }
+  bool replicated = pc.consensus != "standalone";
+  if (replicated && ec.peer_auth != "none" && ec.secret.empty() && ec.secret_file.empty() && !jaas_keys)
+    return ensemble.invalid(
+        "secret_file",
+        "a file holding the ensemble's shared secret (make one with: head -c 32 /dev/urandom | base64 > "
+        "peer.secret, and give every member the same file), so that only members can use the peer ports; or "
+        "peer_auth = \"none\" to believe anyone who reaches them");
   return {};
 }
 
@@ -408,6 +445,8 @@ std::string Config::to_toml() const {
   set("server.client_address", toml::value<std::string>(server.client_address.to_string()));
   set("server.tick_ms", toml::value<int64_t>(server.tick_ms));
   set("server.max_client_cnxns", toml::value<int64_t>(server.max_client_cnxns));
+  set("server.max_cnxns", toml::value<int64_t>(server.max_cnxns));
+  set("server.sessionless_timeout_ms", toml::value<int64_t>(server.sessionless_timeout_ms));
   set("server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
   set("server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
   auto list = [](const std::vector<std::string>& v) {
@@ -434,7 +473,10 @@ std::string Config::to_toml() const {
     set("ensemble.servers", std::move(servers));
     set("ensemble.listen_on_all_addresses", toml::value<bool>(ensemble.listen_on_all_addresses));
     set("ensemble.reconfig_enabled", toml::value<bool>(ensemble.reconfig_enabled));
+    set("ensemble.peer_auth", toml::value<std::string>(ensemble.peer_auth));
+    set("ensemble.handshake_timeout_ms", toml::value<int64_t>(ensemble.handshake_timeout_ms));
   }
+  if (!ensemble.secret.empty()) set("ensemble.secret", toml::value<std::string>("<not shown>"));
   std::ostringstream out;
   out << t;
   return out.str();
@@ -479,6 +521,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   std::vector<std::string> servers;  // "N=host:port:port..."
   std::string peer_type;
   bool standalone_enabled = true;
+  // Quorum authentication (ZooKeeper's quorum.auth.*, DIGEST-MD5 from JAAS).
+  bool quorum_sasl = false, learner_require_sasl = false, server_require_sasl = false;
+  std::string server_login_context = "QuorumServer", learner_login_context = "QuorumLearner";
   std::string data_dir;
   std::string line;
   int lineno = 0;
@@ -515,6 +560,12 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "maxClientCnxns") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.max_client_cnxns", toml::value<int64_t>(n));
+    } else if (key == "maxCnxns") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.max_cnxns", toml::value<int64_t>(n));
+    } else if (key == "zookeeper.nio.sessionlessCnxnTimeout") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.sessionless_timeout_ms", toml::value<int64_t>(n));
     } else if (key == "minSessionTimeout") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.min_session_timeout_ms", toml::value<int64_t>(n));
@@ -573,6 +624,16 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
         return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) +
                                                   ": reconfigEnabled must be true or false, found '" + value + "'"};
       (void)set_dotted(root, "ensemble.reconfig_enabled", toml::value<bool>(value == "true"));
+    } else if (key == "quorum.auth.enableSasl") {
+      quorum_sasl = value == "true";
+    } else if (key == "quorum.auth.learnerRequireSasl") {
+      learner_require_sasl = value == "true";
+    } else if (key == "quorum.auth.serverRequireSasl") {
+      server_require_sasl = value == "true";
+    } else if (key == "quorum.auth.server.loginContext") {
+      server_login_context = value;
+    } else if (key == "quorum.auth.learner.loginContext") {
+      learner_login_context = value;
     } else if (key == "electionAlg") {
       warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
                          "' (Corral elects with plugins.election)");
@@ -616,6 +677,19 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     (void)set_dotted(root, "ensemble.servers", std::move(list));
     (void)set_dotted(root, "plugins.consensus", toml::value<std::string>("zab"));
     (void)set_dotted(root, "plugins.election", toml::value<std::string>("fle"));
+    if (quorum_sasl) {
+      (void)set_dotted(root, "ensemble.peer_auth",
+                       toml::value<std::string>(learner_require_sasl && server_require_sasl ? "required" : "optional"));
+      (void)set_dotted(root, "ensemble.jaas_quorum_server", toml::value<std::string>(server_login_context));
+      (void)set_dotted(root, "ensemble.jaas_quorum_learner", toml::value<std::string>(learner_login_context));
+    } else {
+      (void)set_dotted(root, "ensemble.peer_auth", toml::value<std::string>("none"));
+      warnings.push_back(path +
+                         ": no quorum.auth.enableSasl: the peer ports believe anyone who reaches them, as "
+                         "ZooKeeper's do by default; turn on quorum.auth.enableSasl with QuorumServer and "
+                         "QuorumLearner sections in server.jaas_config, or --set ensemble.secret_file=FILE "
+                         "--set ensemble.peer_auth=required");
+    }
     // peerType=observer must agree with the server's own line, as in ZooKeeper.
     std::string own = std::to_string(id) + "=";
     for (const auto& s : servers) {

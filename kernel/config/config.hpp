@@ -30,10 +30,18 @@ struct ServerConfig {
   sdk::Endpoint client_address{"127.0.0.1", 2181};
   int64_t tick_ms = 2000;
   int64_t max_client_cnxns = 60;     // per client IP; 0 = unlimited
+  // Client connections in all (ZooKeeper's maxCnxns); 0 = unlimited.
+  int64_t max_cnxns = 16384;
+  // A client connection that has not opened a session by then is closed
+  // (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout).
+  int64_t sessionless_timeout_ms = 10000;
   int64_t min_session_timeout_ms = 0;  // 0 = 2 * tick_ms
   int64_t max_session_timeout_ms = 0;  // 0 = 20 * tick_ms
   std::vector<std::string> plugin_dirs;  // empty = next to the binary
-  std::vector<std::string> four_letter_words{"*"};
+  // Four-letter words anyone may send, and the admin commands that follow
+  // them. ZooKeeper's default is srvr alone; ruok and isro say no more than
+  // srvr does, and health checks use them. "*" allows every word.
+  std::vector<std::string> four_letter_words{"srvr", "ruok", "isro"};
   std::string log_level = "info";
   int64_t max_frame_bytes = 0xfffff;  // jute.maxbuffer
   // "super:<base64 sha1>": a digest identity that passes every ACL check
@@ -82,6 +90,21 @@ struct EnsembleConfig {
   // request changes the membership through the log. Off by default, as in
   // ZooKeeper; only a superuser, or an ACL opened on /zookeeper/config, may.
   bool reconfig_enabled = false;
+  // How members prove to each other that they are members (peer/peer_auth.hpp):
+  // "required" (the default), "optional" (proofs checked when offered, for a
+  // rolling switch), or "none" (anyone who reaches the peer ports is believed,
+  // ZooKeeper's default; a zoo.cfg without quorum.auth gets it, with a warning).
+  std::string peer_auth = "required";
+  // The key: a shared secret, best from a file every member holds...
+  std::string secret_file;
+  std::string secret;
+  // ...or, as ZooKeeper's quorum DIGEST-MD5 (quorum.auth.enableSasl), the
+  // sections of server.jaas_config that list the users a server accepts
+  // (user_<name>="<password>") and the name and password it dials with.
+  std::string jaas_quorum_server;   // e.g. "QuorumServer"; empty: not used
+  std::string jaas_quorum_learner;  // e.g. "QuorumLearner"
+  // A peer connection that has not finished its handshake by then is closed.
+  int64_t handshake_timeout_ms = 5000;
 
   const sdk::PeerSpec* member(sdk::ServerId id) const;
 };

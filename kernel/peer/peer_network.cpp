@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/sdk/random.hpp"
 
 namespace corral::kernel {
 
@@ -13,98 +13,127 @@ using sdk::Status;
 
 namespace {
 
-constexpr std::string_view kHelloMagic = "corral-peer";
-constexpr int64_t kProtocolVersion = 1;
-
 const char* channel_name(PeerChannel c) { return c == PeerChannel::quorum ? "quorum" : "election"; }
 
 void put_frame_header(sdk::Bytes& out, size_t n) {
   for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
 }
 
+sdk::Bytes framed(const sdk::Bytes& message) {
+  sdk::Bytes out;
+  out.reserve(message.size() + 4);
+  put_frame_header(out, message.size());
+  out.append(message);
+  return out;
+}
+
 }  // namespace
 
-// One connection, either direction. Outgoing links queue messages while the
-// dial is in flight; incoming links parse frames and hand them up.
+// One connection, either direction. Both run the handshake of peer_auth.hpp
+// first; an outgoing link queues messages until it is done, an incoming one
+// reads nothing but the handshake until then, and afterwards hands each
+// frame up.
 class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
                                    public std::enable_shared_from_this<Link> {
  public:
-  enum class State { dialing, up, closed };
+  // dialing: connect in flight (outgoing only); hello: waiting for the
+  // dialer's hello (incoming) or the acceptor's challenge (outgoing); proof:
+  // waiting for the dialer's proof (incoming); up: messages flow.
+  enum class State { dialing, hello, proof, up, closed };
   Link(TcpPeerNetwork& net, bool outgoing, ServerId peer, PeerChannel channel)
       : net_(net), outgoing_(outgoing), peer_(peer), channel_(channel) {}
 
   void attach(std::shared_ptr<sdk::Connection> conn) {
     conn_ = std::move(conn);
     conn_->start(this);
+    // Whoever has not finished the handshake in time is cut off.
+    std::weak_ptr<Link> weak = weak_from_this();
+    deadline_ = net_.executor_.schedule(std::chrono::milliseconds(net_.opt_.handshake_timeout_ms), [weak] {
+      auto self = weak.lock();
+      if (self && self->state_ != State::up && self->state_ != State::closed)
+        self->fail("it did not finish the peer handshake within " + std::to_string(self->net_.opt_.handshake_timeout_ms) +
+                   " ms");
+    });
   }
 
   void queue(sdk::Bytes message) {
     if (state_ == State::closed) return;
-    sdk::Bytes framed;
-    framed.reserve(message.size() + 4);
-    put_frame_header(framed, message.size());
-    framed.append(message);
     if (state_ == State::up) {
-      conn_->send(std::move(framed));
+      conn_->send(framed(message));
     } else if (pending_.size() < net_.opt_.max_queued_messages) {
-      pending_.push_back(std::move(framed));
+      pending_.push_back(framed(message));
     }
   }
 
-  // The dial finished: say hello and flush what queued meanwhile.
+  // The dial finished: say hello; messages wait for the challenge.
   void connected(std::shared_ptr<sdk::Connection> conn) {
-    state_ = State::up;
+    state_ = State::hello;
     attach(std::move(conn));
-    sdk::Bytes hello, framed;
-    sdk::MsgpackWriter w(hello);
-    w.array(4);
-    w.bytes(kHelloMagic);
-    w.integer(kProtocolVersion);
-    w.integer(static_cast<int>(channel_));
-    w.integer(net_.self_);
-    put_frame_header(framed, hello.size());
-    framed.append(hello);
-    for (auto& p : pending_) framed.append(p);
-    pending_.clear();
-    conn_->send(std::move(framed));
+    const PeerCredentials& cr = net_.opt_.credentials;
+    PeerHello h;
+    h.channel = channel_;
+    h.id = net_.self_;
+    h.offers = !cr.key.empty();
+    h.user = cr.user;
+    h.nonce = sdk::secure_random_bytes(kPeerNonceBytes);
+    my_nonce_ = h.nonce;
+    conn_->send(framed(encode_peer_hello(h)));
   }
 
   void close() {
     if (state_ == State::closed) return;
     state_ = State::closed;
     pending_.clear();
+    deadline_.reset();
     if (conn_) conn_->close();
   }
 
   // ConnectionHandler
   void on_data(sdk::BytesView data) override {
-    if (outgoing_) return;  // the peer never writes on a link we dialed
+    if (state_ == State::closed) return;
+    if (outgoing_ && state_ == State::up) return;  // the acceptor says nothing after its challenge
     auto self = shared_from_this();
     in_.append(data);
     size_t at = 0;
     while (state_ != State::closed && in_.size() - at >= 4) {
       uint64_t n = 0;
       for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(in_[at + i]);
-      if (static_cast<int64_t>(n) > net_.opt_.max_frame_bytes) {
-        fail("a frame of " + std::to_string(n) + " bytes is larger than the limit of " +
-             std::to_string(net_.opt_.max_frame_bytes));
+      int64_t limit = state_ == State::up ? net_.opt_.max_frame_bytes : net_.opt_.max_handshake_frame_bytes;
+      if (static_cast<int64_t>(n) > limit) {
+        fail("a frame of " + std::to_string(n) + " bytes is larger than the limit of " + std::to_string(limit) +
+             (state_ == State::up ? "" : " before the handshake is done"));
         return;
       }
       if (in_.size() - at - 4 < n) break;
       sdk::BytesView frame(in_.data() + at + 4, n);
       at += 4 + n;
-      if (!identified_) {
+      if (state_ == State::up) {
+        std::string error;
+        if (!net_.deliver(peer_, channel_, frame, error)) {
+          net_.log_.warn("closing the " + std::string(channel_name(channel_)) + " link from server " +
+                         std::to_string(peer_) + ": a message of " + std::to_string(n) +
+                         " bytes could not be handled: " + error);
+          if (net_.bad_messages_) net_.bad_messages_->inc();
+          close();
+          net_.link_closed(this, "a message could not be handled");
+          return;
+        }
+      } else if (outgoing_) {
+        if (!challenge(frame)) return;
+      } else if (state_ == State::hello) {
         if (!hello(frame)) return;
       } else {
-        net_.deliver(peer_, channel_, frame);
+        if (!proof(frame)) return;
       }
     }
     in_.erase(0, at);
+    if (outgoing_ && state_ == State::up) in_.clear();
   }
 
   void on_closed(const Status& why) override {
     if (state_ == State::closed) return;
     state_ = State::closed;
+    deadline_.reset();
     net_.link_closed(this, why ? "closed by the peer" : why.message());
   }
 
@@ -116,30 +145,117 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   std::string remote() const { return conn_ ? conn_->remote_address() : std::string("?"); }
 
  private:
+  using Mode = PeerCredentials::Mode;
+
+  // Acceptor: the dialer's hello. Answers with the challenge.
   bool hello(sdk::BytesView frame) {
-    sdk::MsgpackReader r(frame);
-    uint32_t n = r.array();
-    std::string_view magic = r.bytes();
-    int64_t version = r.integer(), channel = r.integer(), id = r.integer();
-    if (!r.ok() || n != 4 || magic != kHelloMagic) return fail("it did not open with a Corral peer hello"), false;
-    if (version != kProtocolVersion)
-      return fail("it speaks peer protocol " + std::to_string(version) + ", this server " +
-                  std::to_string(kProtocolVersion)), false;
-    if (channel != static_cast<int>(channel_))
-      return fail("it asked for the " + std::string(channel == 0 ? "quorum" : "election") + " channel on the " +
+    PeerHello h;
+    std::string error;
+    if (!decode_peer_hello(frame, h, error)) return fail(error), false;
+    if (h.channel != channel_)
+      return fail("it asked for the " + std::string(channel_name(h.channel)) + " channel on the " +
                   channel_name(channel_) + " port"), false;
-    if (id == net_.self_) return fail("it claims this server's own id " + std::to_string(id)), false;
-    if (!net_.member(id))
-      return fail("server id " + std::to_string(id) + " is not a member of this ensemble"), false;
-    peer_ = id;
-    identified_ = true;
-    net_.incoming_identified(this);
+    if (h.id == net_.self_) return fail("it claims this server's own id " + std::to_string(h.id)), false;
+    if (!net_.member(h.id))
+      return fail("server id " + std::to_string(h.id) + " is not a member of this ensemble"), false;
+    const PeerCredentials& cr = net_.opt_.credentials;
+    peer_ = h.id;
+    if (h.version == 1) {
+      // An older Corral: no handshake to run, so only where nothing is asked.
+      if (cr.mode != Mode::none)
+        return fail("it speaks peer protocol 1, which cannot prove who it is, and ensemble.peer_auth is " +
+                    std::string(peer_auth_mode_name(cr.mode))), false;
+      return identify(), true;
+    }
+    PeerChallenge c;
+    c.id = net_.self_;
+    c.nonce = sdk::secure_random_bytes(kPeerNonceBytes);
+    if (h.offers) {
+      key_ = cr.key_for(h.user);
+      if (!key_ && cr.mode != Mode::none)
+        return fail(h.user.empty() ? std::string("it proves with a shared secret, and this server has none")
+                                   : "it proves as '" + h.user + "', a name this server does not accept"), false;
+    } else if (cr.mode == Mode::required) {
+      return fail("server " + std::to_string(h.id) +
+                  " offers no proof of who it is, and ensemble.peer_auth is required (give it the ensemble's "
+                  "secret)"), false;
+    }
+    if (key_)
+      c.proof = peer_proof(*key_, PeerSide::acceptor, channel_, h.id, net_.self_, h.nonce, c.nonce);
+    their_nonce_ = h.nonce;
+    my_nonce_ = c.nonce;
+    state_ = State::proof;
+    conn_->send(framed(encode_peer_challenge(c)));
     return true;
   }
 
+  // Acceptor: the dialer's proof ends the handshake.
+  bool proof(sdk::BytesView frame) {
+    std::string got, error;
+    if (!decode_peer_proof(frame, got, error)) return fail(error), false;
+    if (key_) {
+      std::string want = peer_proof(*key_, PeerSide::dialer, channel_, peer_, net_.self_, their_nonce_, my_nonce_);
+      if (!peer_proof_matches(got, want))
+        return fail("server " + std::to_string(peer_) +
+                    " did not prove it holds the ensemble's secret (a wrong secret, or not a member)"), false;
+    } else {
+      net_.log_.warn("server " + std::to_string(peer_) + " at " + remote() + " joined the " + channel_name(channel_) +
+                     " channel without proving who it is (ensemble.peer_auth = " +
+                     peer_auth_mode_name(net_.opt_.credentials.mode) + ")");
+    }
+    identify();
+    return true;
+  }
+
+  // Dialer: the acceptor's challenge. Checks its proof, sends ours, and
+  // flushes what queued meanwhile.
+  bool challenge(sdk::BytesView frame) {
+    PeerChallenge c;
+    std::string error;
+    if (!decode_peer_challenge(frame, c, error)) return fail(error), false;
+    if (c.id != peer_)
+      return fail("it answers as server " + std::to_string(c.id) + " at the address of server " +
+                  std::to_string(peer_)), false;
+    const PeerCredentials& cr = net_.opt_.credentials;
+    std::string mine;
+    if (!cr.key.empty()) {
+      if (c.proof.empty()) {
+        if (cr.mode == Mode::required)
+          return fail("server " + std::to_string(peer_) +
+                      " did not prove it holds the ensemble's secret (it has none configured?)"), false;
+      } else if (!peer_proof_matches(c.proof, peer_proof(cr.key, PeerSide::acceptor, channel_, net_.self_, peer_,
+                                                           my_nonce_, c.nonce))) {
+        return fail("server " + std::to_string(peer_) +
+                    " did not prove it holds the ensemble's secret (a wrong secret, or an impostor)"), false;
+      }
+      mine = peer_proof(cr.key, PeerSide::dialer, channel_, net_.self_, peer_, my_nonce_, c.nonce);
+    } else if (cr.mode == Mode::required) {
+      return fail("this server has no key to prove itself with"), false;
+    }
+    sdk::Bytes out = framed(encode_peer_proof(mine));
+    for (auto& p : pending_) out.append(p);
+    pending_.clear();
+    state_ = State::up;
+    identified_ = true;
+    deadline_.reset();
+    conn_->send(std::move(out));
+    net_.link_event(peer_, channel_, true);
+    return true;
+  }
+
+  void identify() {
+    state_ = State::up;
+    identified_ = true;
+    deadline_.reset();
+    net_.incoming_identified(this);
+  }
+
   void fail(const std::string& why) {
-    net_.log_.warn("refusing peer connection from " + remote() + " on the " + channel_name(channel_) +
-                   " port: " + why);
+    net_.refuse_log((outgoing_ ? "giving up the " + std::string(channel_name(channel_)) + " link to server " +
+                                     std::to_string(peer_) + " at " + remote()
+                               : "refusing peer connection from " + remote() + " on the " + channel_name(channel_) +
+                                     " port") +
+                    ": " + why);
     close();
     net_.link_closed(this, why);
   }
@@ -151,14 +267,23 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   State state_ = State::dialing;
   bool identified_ = false;
   std::shared_ptr<sdk::Connection> conn_;
-  std::deque<sdk::Bytes> pending_;
+  std::unique_ptr<sdk::Executor::Timer> deadline_;
+  const std::string* key_ = nullptr;  // the key the dialer proves with (acceptor)
+  std::string my_nonce_, their_nonce_;
+  std::deque<sdk::Bytes> pending_;  // framed, waiting for the handshake
   std::string in_;
   friend class TcpPeerNetwork;
 };
 
-TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Logger& log, ServerId self,
-                               std::vector<sdk::PeerSpec> members, Options options)
-    : transport_(transport), log_(log), self_(self), members_(std::move(members)), opt_(options) {}
+TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log, ServerId self,
+                               std::vector<sdk::PeerSpec> members, Options options, sdk::Counter* bad_messages)
+    : transport_(transport),
+      executor_(executor),
+      log_(log),
+      self_(self),
+      members_(std::move(members)),
+      opt_(std::move(options)),
+      bad_messages_(bad_messages) {}
 
 TcpPeerNetwork::~TcpPeerNetwork() { stop(); }
 
@@ -251,13 +376,18 @@ void TcpPeerNetwork::dial(ServerId to, PeerChannel channel) {
                          return;
                        }
                        link->connected(std::move(r.value()));
-                       link_event(link->peer(), link->channel(), true);
                      });
 }
 
 void TcpPeerNetwork::on_accept(PeerChannel port_channel, std::shared_ptr<sdk::Connection> conn) {
+  if (unidentified_.size() >= opt_.max_handshaking) {
+    refuse_log("refusing peer connection from " + conn->remote_address() + ": " +
+               std::to_string(unidentified_.size()) + " connections are already in their handshake");
+    conn->close();
+    return;
+  }
   auto link = std::make_shared<Link>(*this, /*outgoing=*/false, 0, port_channel);
-  link->state_ = Link::State::up;
+  link->state_ = Link::State::hello;
   unidentified_.push_back(link);
   link->attach(std::move(conn));
 }
@@ -269,8 +399,14 @@ void TcpPeerNetwork::incoming_identified(Link* link) {
   std::shared_ptr<Link> owned = *it;
   unidentified_.erase(it);
   Key key{link->peer(), static_cast<int>(link->channel())};
-  // A newer connection from the same peer (it restarted) replaces the old.
-  if (auto old = incoming_.find(key); old != incoming_.end()) old->second->close();
+  // A newer connection from the same peer (it restarted, and its old
+  // connection may linger half-open) replaces the old one. With peer_auth it
+  // has proved itself as that member first.
+  if (auto old = incoming_.find(key); old != incoming_.end()) {
+    log_.info("server " + std::to_string(link->peer()) + " connected again on the " + channel_name(link->channel()) +
+              " port from " + link->remote() + "; closing its previous connection from " + old->second->remote());
+    old->second->close();
+  }
   incoming_[key] = owned;
 }
 
@@ -327,9 +463,21 @@ void TcpPeerNetwork::update_member(const sdk::PeerSpec& spec) {
     }
 }
 
-void TcpPeerNetwork::deliver(ServerId from, PeerChannel channel, sdk::BytesView message) {
-  if (sdk::PeerListener* l = listeners_[static_cast<int>(channel)]) l->on_peer_message(from, message);
+bool TcpPeerNetwork::deliver(ServerId from, PeerChannel channel, sdk::BytesView message, std::string& error) {
+  sdk::PeerListener* l = listeners_[static_cast<int>(channel)];
+  if (!l) return true;
+  try {
+    l->on_peer_message(from, message);
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "an unknown exception";
+  }
+  return false;
 }
+
+void TcpPeerNetwork::refuse_log(const std::string& line) { refusals_.warn(log_, line); }
 
 void TcpPeerNetwork::link_event(ServerId peer, PeerChannel channel, bool up) {
   if (sdk::PeerListener* l = listeners_[static_cast<int>(channel)]) l->on_peer_link(peer, up);

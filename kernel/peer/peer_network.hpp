@@ -4,10 +4,14 @@
 // Each server listens on its own quorum and election ports. Messages from A
 // to B travel on a connection A dials (one per channel), so each direction is
 // one ordered byte stream and no two servers ever race to keep one of two
-// connections. A connection opens with a hello frame naming the channel and
-// the dialer's server id; the acceptor refuses ids outside the ensemble and
-// hellos on the wrong port. Frames are a 4-byte big-endian length and the
-// message.
+// connections. A connection opens with the handshake of peer_auth.hpp: the
+// dialer names its id and channel, both sides prove they hold the ensemble's
+// key, and only then is a message read. Until then a connection may send only
+// small frames, must finish within handshake_timeout_ms, and only
+// max_handshaking of them wait at once; the acceptor refuses ids outside the
+// ensemble and hellos on the wrong port. Frames are a 4-byte big-endian
+// length and the message. A message the consensus or election plugin cannot
+// handle (it throws) closes that one link, is logged, and is counted.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,8 @@
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/peers.hpp"
 #include "corral/sdk/transport.hpp"
+#include "peer/peer_auth.hpp"
+#include "util/log_limiter.hpp"
 
 namespace corral::kernel {
 
@@ -30,10 +36,15 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
     int64_t max_frame_bytes = int64_t{1} << 30;  // a SNAP of a large tree is one message
     int64_t connect_timeout_ms = 2000;
     size_t max_queued_messages = 100000;  // while dialing; more are dropped
+    PeerCredentials credentials;          // what peers prove (none: anyone is believed)
+    int64_t handshake_timeout_ms = 5000;  // a connection that has not proved itself by then is closed
+    int64_t max_handshake_frame_bytes = 4096;
+    size_t max_handshaking = 32;  // accepted connections still in their handshake; more are closed at once
   };
 
-  TcpPeerNetwork(sdk::Transport& transport, sdk::Logger& log, sdk::ServerId self,
-                 std::vector<sdk::PeerSpec> members, Options options);
+  // `bad_messages` (may be null) counts messages that closed their link.
+  TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log, sdk::ServerId self,
+                 std::vector<sdk::PeerSpec> members, Options options, sdk::Counter* bad_messages = nullptr);
   ~TcpPeerNetwork() override;
 
   // Listens on this server's quorum and election ports.
@@ -70,10 +81,15 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   void incoming_identified(Link* link);
   // A link ended: forget it and tell the channel's listener.
   void link_closed(Link* link, const std::string& why);
-  void deliver(sdk::ServerId from, sdk::PeerChannel channel, sdk::BytesView message);
+  // Hands a message up; false when the listener threw (the link must close).
+  bool deliver(sdk::ServerId from, sdk::PeerChannel channel, sdk::BytesView message, std::string& error);
+  // Refusals are logged at most a few a second, so a flood of strangers
+  // cannot fill the log.
+  void refuse_log(const std::string& line);
   void link_event(sdk::ServerId peer, sdk::PeerChannel channel, bool up);
 
   sdk::Transport& transport_;
+  sdk::Executor& executor_;
   sdk::Logger& log_;
   sdk::ServerId self_;
   std::vector<sdk::PeerSpec> members_;
@@ -82,7 +98,9 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
   std::map<Key, std::shared_ptr<Link>> outgoing_;   // links we dialed
   std::map<Key, std::shared_ptr<Link>> incoming_;   // links peers dialed, once they said who they are
-  std::vector<std::shared_ptr<Link>> unidentified_;  // accepted, hello not yet read
+  std::vector<std::shared_ptr<Link>> unidentified_;  // accepted, handshake not finished
+  sdk::Counter* bad_messages_;
+  LogLimiter refusals_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -97,7 +97,10 @@ void Channel::on_bytes(sdk::BytesView data) {
     if (try_four_letter()) return;
   }
   size_t pos = 0;
-  const int64_t max_frame = server_.config().server.max_frame_bytes;
+  // Until a session is open only a connect request may come, and that is
+  // small: a connection cannot hold a jute.maxbuffer frame without a session.
+  const int64_t max_frame =
+      state_ == State::handshake ? kMaxConnectFrameBytes : server_.config().server.max_frame_bytes;
   while (state_ != State::closed && !reading_paused_ && in_.size() - pos >= 4) {
     int32_t len = static_cast<int32_t>(be32(in_.data() + pos));
     if (len <= 0 || len > max_frame) {
@@ -598,11 +601,20 @@ void Channel::handle_sasl(int32_t xid, JuteReader& r, int64_t now) {
   if (!sasl_) sasl_ = std::make_unique<DigestMd5Server>(*server_.sasl_users(), server_.random_token());
   auto next = sasl_->step(token);
   if (!next) {
-    // As ZooKeeper: a failed SASL authentication ends the connection.
+    // As ZooKeeper: a failed SASL authentication ends the connection, here a
+    // second later, reading nothing meanwhile, so that guessing passwords
+    // costs a connection and a second a guess.
     server_.log().info("SASL authentication from " + link_->remote_address() + " failed: " + next.status().message());
-    close("SASL authentication failed");
+    sasl_.reset();
+    link_->pause_reading(true);
+    failed_login_ = server_.executor().schedule(kFailedLoginDelay, [this, alive = alive_] {
+      if (*alive) close("SASL authentication failed");
+    });
     return;
   }
+  if (!sasl_->ignored_authzid().empty())
+    server_.log().info("SASL user '" + sasl_->username() + "' from " + link_->remote_address() + " asked to act as '" +
+                       sasl_->ignored_authzid() + "'; it acts as itself");
   if (sasl_->complete()) {
     proto::Id id{"sasl", sasl_->username()};
     if (std::find(auth_ids_.begin(), auth_ids_.end(), id) == auth_ids_.end()) auth_ids_.push_back(std::move(id));
@@ -701,6 +713,13 @@ void Channel::on_drained() {
     link_->pause_reading(false);
     on_bytes({});  // the requests that waited
   }
+}
+
+void Channel::expect_session_within(std::chrono::milliseconds limit) {
+  session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_, limit] {
+    if (*alive && state_ == State::handshake && !closing_after_flush_)
+      close("no session within " + std::to_string(limit.count()) + " ms (server.sessionless_timeout_ms)");
+  });
 }
 
 void Channel::close(const std::string& why) {

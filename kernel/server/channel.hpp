@@ -5,6 +5,7 @@
 // events back to the client.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "corral/proto/records.hpp"
+#include "corral/sdk/host.hpp"
 #include "corral/sdk/types.hpp"
 #include "session/auth.hpp"
 #include "session/sasl.hpp"
@@ -57,6 +59,9 @@ class Channel final : public Watcher {
   void on_drained();
   // Closes the connection (server decision); the session lives on.
   void close(const std::string& why);
+  // Closes the connection unless it has opened a session (or answered a
+  // four-letter word) by then: a connection holds memory only with a session.
+  void expect_session_within(std::chrono::milliseconds limit);
 
   // A committed entry of this channel's session was applied. False if this
   // channel was not waiting for it (it came from another connection or from
@@ -119,6 +124,11 @@ class Channel final : public Watcher {
   std::set<int32_t> close_after_;  // xids whose reply ends the connection
   Ids auth_ids_;                   // who this connection has proven to be
   std::unique_ptr<DigestMd5Server> sasl_;  // a SASL exchange under way
+  static constexpr std::chrono::milliseconds kFailedLoginDelay{1000};
+  // A ConnectRequest is under 100 bytes; a larger first frame is not one.
+  static constexpr int64_t kMaxConnectFrameBytes = 4096;
+  std::unique_ptr<sdk::Executor::Timer> failed_login_;  // closes the connection after a failed login
+  std::unique_ptr<sdk::Executor::Timer> session_deadline_;  // for a connection still without a session
   std::string out_;  // replies queued in this loop turn
   bool flush_posted_ = false;
   int64_t session_id_ = 0;

@@ -117,11 +117,14 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
 
 std::optional<std::string> Server::four_letter(std::string_view word) {
   if (std::find(std::begin(kWords), std::end(kWords), word) == std::end(kWords)) return std::nullopt;
-  const auto& allowed = config_.server.four_letter_words;
-  bool ok = std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
-            std::find(allowed.begin(), allowed.end(), word) != allowed.end();
-  if (!ok) return std::string(word) + " is not executed because it is not in the whitelist.\n";
+  if (!four_letter_allowed(word)) return std::string(word) + " is not executed because it is not in the whitelist.\n";
   return four_letter_text(word);
+}
+
+bool Server::four_letter_allowed(std::string_view word) const {
+  const auto& allowed = config_.server.four_letter_words;
+  return std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
+         std::find(allowed.begin(), allowed.end(), word) != allowed.end();
 }
 
 std::string Server::four_letter_text(std::string_view word) {

@@ -13,6 +13,7 @@
 #include "corral/proto/records.hpp"
 #include "server/channel.hpp"
 #include "corral/sdk/msgpack.hpp"
+#include "corral/sdk/random.hpp"
 #include "tree/txn.hpp"
 
 namespace corral::kernel {
@@ -61,6 +62,41 @@ std::string ip_of(const std::string& address) {
 
 }  // namespace
 
+namespace {
+
+// What this server proves to its peers and asks of them, from
+// ensemble.secret(_file) or the JAAS file's quorum sections.
+sdk::Result<PeerCredentials> peer_credentials(const Config& config) {
+  const EnsembleConfig& ec = config.ensemble;
+  PeerCredentials::Mode mode = PeerCredentials::Mode::required;
+  parse_peer_auth_mode(ec.peer_auth, mode);
+  if (!ec.secret_file.empty()) {
+    auto secret = read_peer_secret(ec.secret_file);
+    if (!secret) return secret.status();
+    return PeerCredentials::shared(mode, std::move(secret.value()));
+  }
+  if (!ec.secret.empty()) return PeerCredentials::shared(mode, ec.secret);
+  PeerCredentials c;
+  c.mode = mode;
+  if (ec.jaas_quorum_server.empty()) return c;
+  const std::string& path = config.server.jaas_config;
+  auto jaas = read_jaas_sections(path);
+  if (!jaas) return Status{jaas.status().code(), "server.jaas_config: " + jaas.status().message()};
+  auto users = jaas_users(jaas.value(), path, ec.jaas_quorum_server);
+  if (!users) return Status{users.status().code(), "server.jaas_config: " + users.status().message()};
+  for (auto& [name, password] : users.value()) c.accepted.emplace(name, password);
+  auto learner = jaas.value().find(ec.jaas_quorum_learner);
+  if (learner == jaas.value().end() || !learner->second.count("username") || !learner->second.count("password"))
+    return Status{Errc::invalid_argument, "server.jaas_config: " + path + ": no \"" + ec.jaas_quorum_learner +
+                                              "\" section with username=\"...\" and password=\"...\" (the "
+                                              "name and password this server proves itself with to its peers)"};
+  c.user = learner->second.at("username");
+  c.key = learner->second.at("password");
+  return c;
+}
+
+}  // namespace
+
 Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
     : io_(io),
       config_(std::move(config)),
@@ -69,12 +105,13 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
       log_(std::make_unique<StderrLogger>("corrald")),
       loader_(config_.server.plugin_dirs.empty() ? PluginLoader::default_dirs(exe_path_)
                                                  : config_.server.plugin_dirs),
-      sessions_(config_.server.tick_ms),
-      rng_(std::random_device{}()) {
+      sessions_(config_.server.tick_ms) {
   sdk::LogLevel level;
   if (parse_log_level(config_.server.log_level, level)) log_->set_level(level);
   m_writes_ = metrics_.counter("corral_writes_submitted_total", "client writes handed to consensus");
   m_connections_ = metrics_.counter("corral_connections_total", "client connections accepted");
+  m_refused_ = metrics_.counter("corral_connections_refused_total",
+                                "client connections refused at a limit (max_cnxns, max_client_cnxns)");
 }
 
 Server::~Server() { stop(); }
@@ -107,11 +144,16 @@ Status Server::start() {
   info_.tick_ms = config_.server.tick_ms;
 
   if (!config_.server.jaas_config.empty()) {
-    auto users = read_jaas_users(config_.server.jaas_config);
-    if (!users) return {users.status().code(), "server.jaas_config: " + users.status().message()};
-    sasl_users_ = std::move(users.value());
-    log_->info("SASL DIGEST-MD5 on, for " + std::to_string(sasl_users_.size()) + " users of " +
-               config_.server.jaas_config);
+    const std::string& path = config_.server.jaas_config;
+    auto jaas = read_jaas_sections(path);
+    if (!jaas) return {jaas.status().code(), "server.jaas_config: " + jaas.status().message()};
+    // A file that only holds the quorum's sections leaves client SASL off.
+    if (jaas.value().count("Server") || config_.ensemble.jaas_quorum_server.empty()) {
+      auto users = jaas_users(jaas.value(), path, "Server");
+      if (!users) return {users.status().code(), "server.jaas_config: " + users.status().message()};
+      sasl_users_ = std::move(users.value());
+      log_->info("SASL DIGEST-MD5 on, for " + std::to_string(sasl_users_.size()) + " users of " + path);
+    }
   }
   state_machine_.set_extended_types(config_.server.extended_types);
   tree_.set_enforce_quota(config_.server.enforce_quota);
@@ -159,7 +201,16 @@ Status Server::begin_serving() {
   if (config_.plugins.consensus != "standalone") {
     TcpPeerNetwork::Options po;
     po.listen_on_all_addresses = config_.ensemble.listen_on_all_addresses;
-    peers_ = std::make_unique<TcpPeerNetwork>(*transport_, *log_, config_.server.id, config_.ensemble.members, po);
+    po.handshake_timeout_ms = config_.ensemble.handshake_timeout_ms;
+    auto credentials = peer_credentials(config_);
+    if (!credentials) return credentials.status();
+    po.credentials = std::move(credentials.value());
+    log_->info(std::string("peer authentication: ") + peer_auth_mode_name(po.credentials.mode) +
+               (po.credentials.key.empty() ? ", no key" : ", with a key"));
+    peers_ = std::make_unique<TcpPeerNetwork>(
+        *transport_, executor_, *log_, config_.server.id, config_.ensemble.members, std::move(po),
+        metrics_.counter("corral_peer_messages_rejected_total",
+                         "peer messages that could not be handled and closed their link"));
     Status pst = peers_->start();
     if (!pst) return pst;
   }
@@ -521,11 +572,7 @@ int64_t Server::next_session_id() {
 
 Status Server::create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) {
   id = next_session_id();
-  password.resize(16);
-  for (size_t i = 0; i < 16; i += 8) {
-    uint64_t v = rng_();
-    std::memcpy(password.data() + i, &v, 8);
-  }
+  password = sdk::secure_random_bytes(16);
   session_channels_[id] = &ch;
   Status st = consensus_->submit(
       encode_txn(static_cast<int32_t>(proto::OpCode::create_session), id, 0, session_payload(timeout_ms, password)));
@@ -556,10 +603,7 @@ bool Server::touch_session(int64_t id) {
 
 std::string Server::random_token() {
   unsigned char raw[16];
-  for (size_t i = 0; i < sizeof raw; i += 8) {
-    uint64_t v = rng_();
-    std::memcpy(raw + i, &v, 8);
-  }
+  sdk::secure_random(raw, sizeof raw);
   unsigned char b64[32];
   int n = EVP_EncodeBlock(b64, raw, sizeof raw);
   return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
@@ -574,11 +618,7 @@ bool Server::read_only_session(int64_t id, std::string_view password, int64_t& o
     return true;
   }
   out_id = next_session_id();
-  out_password.resize(16);
-  for (size_t i = 0; i < 16; i += 8) {
-    uint64_t v = rng_();
-    std::memcpy(out_password.data() + i, &v, 8);
-  }
+  out_password = sdk::secure_random_bytes(16);
   return true;
 }
 
@@ -791,19 +831,30 @@ Channel* Server::open_channel(std::unique_ptr<ChannelLink> link) {
 
 void Server::on_accept(std::shared_ptr<sdk::Connection> conn) {
   std::string ip = ip_of(conn->remote_address());
-  int64_t limit = config_.server.max_client_cnxns;
-  if (limit > 0 && connections_per_ip_[ip] >= limit) {
-    log_->warn("too many connections from " + ip + " (max_client_cnxns = " + std::to_string(limit) +
-               "); refusing " + conn->remote_address());
+  int64_t limit = config_.server.max_client_cnxns, total = config_.server.max_cnxns;
+  if (total > 0 && client_connections_ >= static_cast<size_t>(total)) {
+    refusals_.warn(*log_, std::to_string(client_connections_) + " client connections are open (max_cnxns = " +
+                              std::to_string(total) + "); refusing " + conn->remote_address());
+    m_refused_->inc();
+    conn->close();
+    return;
+  }
+  auto per_ip = connections_per_ip_.find(ip);
+  if (limit > 0 && per_ip != connections_per_ip_.end() && per_ip->second >= limit) {
+    refusals_.warn(*log_, "too many connections from " + ip + " (max_client_cnxns = " + std::to_string(limit) +
+                              "); refusing " + conn->remote_address());
+    m_refused_->inc();
     conn->close();
     return;
   }
   connections_per_ip_[ip]++;
+  ++client_connections_;
   m_connections_->inc();
   auto link = std::make_unique<TcpLink>(std::move(conn));
   TcpLink* raw = link.get();
   Channel* ch = open_channel(std::move(link));
   raw->attach(ch);
+  ch->expect_session_within(std::chrono::milliseconds(config_.server.sessionless_timeout_ms));
 }
 
 void Server::channel_closed(Channel& ch) {
@@ -813,7 +864,10 @@ void Server::channel_closed(Channel& ch) {
   }
   std::string ip = ip_of(ch.remote_address());
   auto c = connections_per_ip_.find(ip);
-  if (c != connections_per_ip_.end() && --c->second <= 0) connections_per_ip_.erase(c);
+  if (c != connections_per_ip_.end()) {
+    --client_connections_;
+    if (--c->second <= 0) connections_per_ip_.erase(c);
+  }
   // The channel may be on the stack; destroy it from the loop.
   uint64_t id = ch.id();
   executor_.post([this, id] { channels_.erase(id); });

@@ -20,6 +20,7 @@
 #include "corral/sdk/transport.hpp"
 #include "plugin/host_services.hpp"
 #include "peer/peer_network.hpp"
+#include "util/log_limiter.hpp"
 #include "plugin/loader.hpp"
 #include "server/snapshotter.hpp"
 #include "session/sasl.hpp"
@@ -126,6 +127,10 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   // The admin endpoint's commands (ZooKeeper's AdminServer names and their
   // four-letter aliases): a JSON document, or nullopt for an unknown name.
   std::optional<std::string> admin_command(std::string_view name);
+  // Whether server.four_letter_words lets anyone run it: the word itself
+  // (or "*") is listed; an admin command by its four-letter alias or its name.
+  bool four_letter_allowed(std::string_view word) const;
+  bool admin_command_allowed(std::string_view name) const;
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
@@ -235,7 +240,6 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   std::unordered_map<std::string, int> connections_per_ip_;
   uint64_t next_channel_id_ = 1;
   int64_t session_counter_ = 0;
-  std::mt19937_64 rng_;
   std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_, consensus_timer_;
   // Sessions whose clients were heard from since the leader last asked
   // (a follower reports them with its pings).
@@ -257,6 +261,9 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
 
   sdk::Counter* m_writes_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;
+  sdk::Counter* m_refused_ = nullptr;
+  size_t client_connections_ = 0;  // accepted on the client port and still open
+  LogLimiter refusals_;
 };
 
 }  // namespace corral::kernel

@@ -99,51 +99,114 @@ sdk::Result<std::string> DigestMd5Server::step(std::string_view token) {
   std::string expected = digest_md5_response(user, realm, it->second, nonce_, get("cnonce"), get("nc"), qop,
                                              get("authzid"), "AUTHENTICATE:" + uri);
   if (expected != get("response")) return Status{Errc::invalid_argument, "wrong password for SASL user '" + user + "'"};
+  // As ZooKeeper's SaslServerCallbackHandler: the identity is the user who
+  // proved the password. An authorization id naming anyone else grants
+  // nothing; it is only noted.
   complete_ = true;
-  username_ = get("authzid").empty() ? user : get("authzid");
+  username_ = user;
+  if (!get("authzid").empty() && get("authzid") != user) ignored_authzid_ = get("authzid");
   return "rspauth=" + digest_md5_response(user, realm, it->second, nonce_, get("cnonce"), get("nc"), qop,
                                           get("authzid"), ":" + uri);
 }
 
-sdk::Result<SaslUsers> read_jaas_users(const std::string& path) {
+sdk::Result<JaasSections> read_jaas_sections(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status{Errc::not_found, path + ": cannot read the JAAS configuration"};
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
-  // Sections: Name { entries ... };  Only "Server" holds the users.
-  size_t at = 0;
+  // Name { LoginModule flag key="value" ...; ... };  with // and /* */ comments.
+  size_t i = 0;
+  auto bad = [&](const std::string& what) {
+    return Status{Errc::invalid_argument, path + ": offset " + std::to_string(i) + ": " + what};
+  };
+  auto skip = [&] {
+    while (i < text.size()) {
+      if (std::isspace(static_cast<unsigned char>(text[i]))) {
+        ++i;
+      } else if (text.compare(i, 2, "//") == 0) {
+        while (i < text.size() && text[i] != '\n') ++i;
+      } else if (text.compare(i, 2, "/*") == 0) {
+        size_t e = text.find("*/", i + 2);
+        i = e == std::string::npos ? text.size() : e + 2;
+      } else {
+        break;
+      }
+    }
+  };
+  auto word = [&] {
+    size_t b = i;
+    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])) && text[i] != '{' &&
+           text[i] != '}' && text[i] != ';' && text[i] != '=' && text[i] != '"')
+      ++i;
+    return text.substr(b, i - b);
+  };
+  JaasSections out;
   while (true) {
-    size_t name = text.find("Server", at);
-    if (name == std::string::npos)
-      return Status{Errc::invalid_argument, path + ": no \"Server\" section (Server { ... user_<name>=\"<password>\"; };)"};
-    size_t open = text.find('{', name);
-    bool standalone_word = (name == 0 || !std::isalnum(static_cast<unsigned char>(text[name - 1]))) &&
-                           open != std::string::npos &&
-                           text.find_first_not_of(" \t\r\n", name + 6) == open;
-    if (!standalone_word) {
-      at = name + 6;
-      continue;
+    skip();
+    if (i >= text.size()) break;
+    std::string name = word();
+    if (name.empty()) return bad("expected a section name");
+    skip();
+    if (i >= text.size() || text[i] != '{') return bad("expected '{' after " + name);
+    ++i;
+    auto& options = out[name];
+    while (true) {
+      skip();
+      if (i >= text.size()) return bad("the " + name + " section is not closed");
+      if (text[i] == '}') {
+        ++i;
+        skip();
+        if (i < text.size() && text[i] == ';') ++i;
+        break;
+      }
+      if (text[i] == ';') {
+        ++i;
+        continue;
+      }
+      std::string key = word();
+      if (key.empty()) return bad("unexpected '" + std::string(1, text[i]) + "' in the " + name + " section");
+      skip();
+      if (i < text.size() && text[i] == '=') {
+        ++i;
+        skip();
+        std::string value;
+        if (i < text.size() && text[i] == '"') {
+          ++i;
+          while (i < text.size() && text[i] != '"') {
+            if (text[i] == '\\' && i + 1 < text.size()) ++i;
+            value += text[i++];
+          }
+          if (i >= text.size()) return bad(key + "'s quoted value is not closed");
+          ++i;
+        } else {
+          value = word();
+        }
+        options[key] = value;
+      }
+      // else: the login module's class or its flag
     }
-    size_t close = text.find('}', open);
-    if (close == std::string::npos) return Status{Errc::invalid_argument, path + ": the Server section is not closed"};
-    std::string body = text.substr(open + 1, close - open - 1);
-    SaslUsers users;
-    size_t p = 0;
-    while ((p = body.find("user_", p)) != std::string::npos) {
-      size_t eq = body.find('=', p);
-      if (eq == std::string::npos) break;
-      std::string user = body.substr(p + 5, eq - p - 5);
-      while (!user.empty() && std::isspace(static_cast<unsigned char>(user.back()))) user.pop_back();
-      size_t q1 = body.find('"', eq), q2 = q1 == std::string::npos ? q1 : body.find('"', q1 + 1);
-      if (q2 == std::string::npos)
-        return Status{Errc::invalid_argument, path + ": user_" + user + " needs a quoted password"};
-      users[user] = body.substr(q1 + 1, q2 - q1 - 1);
-      p = q2 + 1;
-    }
-    if (users.empty()) return Status{Errc::invalid_argument, path + ": the Server section lists no user_<name>=\"<password>\""};
-    return users;
   }
+  return out;
+}
+
+sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path, const std::string& section) {
+  auto it = jaas.find(section);
+  if (it == jaas.end())
+    return Status{Errc::invalid_argument,
+                  path + ": no \"" + section + "\" section (" + section + " { ... user_<name>=\"<password>\"; };)"};
+  SaslUsers users;
+  for (const auto& [k, v] : it->second)
+    if (k.rfind("user_", 0) == 0 && k.size() > 5) users[k.substr(5)] = v;
+  if (users.empty())
+    return Status{Errc::invalid_argument, path + ": the " + section + " section lists no user_<name>=\"<password>\""};
+  return users;
+}
+
+sdk::Result<SaslUsers> read_jaas_users(const std::string& path) {
+  auto jaas = read_jaas_sections(path);
+  if (!jaas) return jaas.status();
+  return jaas_users(jaas.value(), path, "Server");
 }
 
 }  // namespace corral::kernel

@@ -17,8 +17,14 @@ namespace corral::kernel {
 
 using SaslUsers = std::map<std::string, std::string, std::less<>>;
 
-// Reads user_<name>="<password>" entries of the "Server" section of a JAAS
-// login configuration. Errors name the file and what is wrong.
+// A JAAS login configuration: each section's options (key="value"), the
+// options of all its login modules together. Errors name the file, the offset
+// and what is wrong.
+using JaasSections = std::map<std::string, std::map<std::string, std::string>, std::less<>>;
+sdk::Result<JaasSections> read_jaas_sections(const std::string& path);
+// The user_<name>="<password>" entries of one section (`path` for messages).
+sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path, const std::string& section);
+// The users of the "Server" section, whom clients log in as.
 sdk::Result<SaslUsers> read_jaas_users(const std::string& path);
 
 // One client's exchange.
@@ -34,6 +40,9 @@ class DigestMd5Server {
   sdk::Result<std::string> step(std::string_view token);
   bool complete() const { return complete_; }
   const std::string& username() const { return username_; }
+  // An authorization id the client asked for that is not its own user: not
+  // granted (the identity is username()), but worth a log line.
+  const std::string& ignored_authzid() const { return ignored_authzid_; }
 
  private:
   const SaslUsers& users_;
@@ -41,6 +50,7 @@ class DigestMd5Server {
   int stage_ = 0;  // 0: expect the opening (empty) token; 1: expect the digest
   bool complete_ = false;
   std::string username_;
+  std::string ignored_authzid_;
 };
 
 // The digest a client sends ("response") and the server's proof

@@ -279,9 +279,14 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   int64_t version = r.integer();
   if (version != kVersion) return corrupt("format version " + std::to_string(version) + " is not supported");
   int64_t acl_count = r.integer(), session_count = r.integer(), node_count = r.integer();
+  // Every count is checked against the bytes its records would take before
+  // anything is sized by it: a node record takes at least 15 bytes (a
+  // 13-element array of a path, nil data and eleven small integers).
+  constexpr uint64_t kMinNodeRecord = 15;
   if (!r.ok() || acl_count < 0 || session_count < 0 || node_count < 1 ||
-      static_cast<uint64_t>(node_count) > bytes.size())
-    return corrupt("bad header");
+      static_cast<uint64_t>(node_count) > bytes.size() / kMinNodeRecord ||
+      static_cast<uint64_t>(acl_count) > bytes.size() || static_cast<uint64_t>(session_count) > bytes.size())
+    return corrupt("bad header (counts larger than the snapshot could hold)");
   DataTree t;
   t.nodes_.free_nodes();
   t.acls_.clear();
@@ -341,6 +346,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     return true;
   };
   auto twice = [&] { return corrupt("node " + duplicate + " appears twice"); };
+  int64_t children_claimed = 0;  // every child is one of the node records
   for (int64_t i = 0; i < node_count; ++i) {
     at = r.position();
     if (r.array() != 13) return corrupt("bad node record");
@@ -355,6 +361,10 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     int64_t acl = r.integer();
     int64_t children = r.integer();
     if (!r.ok() || children < 0 || children > node_count) return corrupt("bad node record");
+    children_claimed += children;
+    if (children_claimed > node_count - 1)
+      return corrupt("node " + std::string(path) + " claims " + std::to_string(children) +
+                     " children, more than the snapshot's records hold");
     if (acl < 0 || static_cast<size_t>(acl) >= t.acls_.size())
       return corrupt("node " + std::string(path) + " refers to a missing ACL");
     bool root = i == 0;

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <random>
 
+#include "corral/sdk/random.hpp"
+
 namespace corral::recipes {
 
 using proto::CreateMode;
@@ -50,8 +52,9 @@ std::optional<int32_t> bytes_int(const std::string& b) {
 }  // namespace
 
 std::string random_uuid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = rng(), lo = rng();
+  uint64_t hi, lo;
+  sdk::secure_random(&hi, sizeof hi);
+  sdk::secure_random(&lo, sizeof lo);
   hi = (hi & ~0xF000ULL) | 0x4000ULL;
   lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
   char buf[40];

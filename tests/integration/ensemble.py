@@ -12,6 +12,7 @@ runs in its own session (setsid), with its own ports, data and log.
 """
 import os
 import pathlib
+import secrets
 import signal
 import subprocess
 import time
@@ -67,12 +68,34 @@ class Member:
             return ""
 
 
+QUORUM_JAAS = """QuorumServer {{
+  org.apache.zookeeper.server.auth.DigestLoginModule required
+  user_{user}="{password}";
+}};
+QuorumLearner {{
+  org.apache.zookeeper.server.auth.DigestLoginModule required
+  username="{user}"
+  password="{password}";
+}};
+"""
+QUORUM_AUTH_CFG = ("quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n"
+                   "quorum.auth.serverRequireSasl=true\n")
+
+
 class Ensemble:
-    def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=()):
+    """peer_auth: members prove who they are to each other with ZooKeeper's
+    quorum DIGEST-MD5 settings (quorum.auth.* and a JAAS file with
+    QuorumServer/QuorumLearner sections), which both servers read."""
+
+    def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True):
         self.members = [Member(workdir, i + 1, i >= voters) for i in range(voters + observers)]
         self.tick_ms = tick_ms
         self.extra_cfg = extra_cfg
         self.extra_args = list(extra_args)  # more corrald options
+        self.jaas = None
+        if peer_auth:
+            self.jaas = pathlib.Path(workdir) / "quorum-jaas.conf"
+            self.jaas.write_text(QUORUM_JAAS.format(user="member", password=secrets.token_hex(16)))
         for m in self.members:
             self._write_config(m)
 
@@ -82,7 +105,7 @@ class Ensemble:
                f"dataDir={m.data_dir}\nclientPort={m.port}\nclientPortAddress={m.host}\n"
                "4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n"
                f"peerType={'observer' if m.observer else 'participant'}\n"
-               f"{servers}\n{self.extra_cfg}\n")
+               f"{servers}\n{QUORUM_AUTH_CFG if self.jaas else ''}{self.extra_cfg}\n")
         (m.workdir / "zoo.cfg").write_text(cfg)
         (m.data_dir / "myid").write_text(f"{m.sid}\n")
 
@@ -98,11 +121,13 @@ class Ensemble:
     def _command(self, m):
         cfg = str(m.workdir / "zoo.cfg")
         if TARGET == "zookeeper":
-            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m",
+            jaas = [f"-Djava.security.auth.login.config={self.jaas}"] if self.jaas else []
+            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m", *jaas,
                     "-cp", _zookeeper_classpath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
         plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
-        return [binary, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={plugins}", *self.extra_args]
+        jaas = ["--set", f"server.jaas_config={self.jaas}"] if self.jaas else []
+        return [binary, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={plugins}", *jaas, *self.extra_args]
 
     def hosts(self, members=None):
         return ",".join(m.address for m in (members or self.members))

@@ -101,7 +101,8 @@ def _zookeeper_classpath():
 
 class Server:
     def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
-                 extended_types=False, container_check_ms=None, enforce_quota=False, sasl_users=None):
+                 extended_types=False, container_check_ms=None, enforce_quota=False, sasl_users=None,
+                 all_four_letter_words=True):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
         # Settings both servers understand:
@@ -109,6 +110,7 @@ class Server:
         self.extended_types = extended_types  # TTL nodes
         self.container_check_ms = container_check_ms
         self.enforce_quota = enforce_quota    # refuse writes past a hard quota
+        self.all_four_letter_words = all_four_letter_words  # else the server's default whitelist
         self.jaas = None                      # SASL DIGEST-MD5 users, {name: password}
         if sasl_users:
             self.jaas = self.workdir / "jaas.conf"
@@ -158,7 +160,10 @@ class Server:
         plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
         if not os.access(binary, os.X_OK):
             pytest.fail(f"corrald binary not found at {binary} (set CORRALD)")
+        # Every word, as the ZooKeeper target's 4lw.commands.whitelist=* (the
+        # default whitelist is tested on its own).
         cmd = [binary,
+               *(["--set", "server.four_letter_words=[\"*\"]"] if self.all_four_letter_words else []),
                "--set", f"server.client_address={self.hosts}",
                "--set", f"server.data_dir={self.data_dir}",
                "--set", f"server.plugin_dir={plugins}"]

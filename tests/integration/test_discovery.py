@@ -4,6 +4,7 @@ an ensemble never runs on a default id. (The `docker` plugin is tested on a
 real engine in tests/containers.)"""
 import os
 import pathlib
+import secrets
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's discovery 
 
 CORRALD = os.environ.get("CORRALD", str(REPO / "build" / "kernel" / "corrald"))
 PLUGIN_DIR = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build" / "plugins"))
+PEER_SECRET = secrets.token_hex(16)  # the members' shared secret (ensemble.secret)
 
 
 class Node:
@@ -80,6 +82,7 @@ election = "fle"
 storage = "wal"
 discovery = "{discovery}"
 [ensemble]
+secret = "{PEER_SECRET}"
 servers = [
   {lines}
 ]
@@ -161,6 +164,8 @@ consensus = "zab"
 election = "fle"
 storage = "wal"
 discovery = "dns"
+[ensemble]
+secret = "{PEER_SECRET}"
 [discovery.dns]
 interval_ms = 200
 id_from_hostname = true

@@ -318,6 +318,12 @@ def test_ensemble_configs_in_the_repository_start_as_written(tmp_path):
         text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{port(m.group(1))}", text)
         text = re.sub(r"(127\.0\.0\.1:\d+):(\d+)\"", lambda m: f'{m.group(1)}:{port(m.group(2))}"', text)
         text = text.replace('data_dir = "data/', f'data_dir = "{tmp_path}/')
+        # The secret every member proves itself with, made as the file says.
+        secret = tmp_path / "peer.secret"
+        if not secret.exists():
+            secret.write_text(__import__("secrets").token_urlsafe(32) + "\n")
+        assert 'secret_file = "configs/ensemble-3/peer.secret"' in text
+        text = text.replace('secret_file = "configs/ensemble-3/peer.secret"', f'secret_file = "{secret}"')
         (tmp_path / f"node{i}.toml").write_text(text)
     import os
     import subprocess

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -125,6 +126,27 @@ TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
   EXPECT_EQ(c->ensemble.members[2].host, "::1");
   EXPECT_TRUE(c->ensemble.members[2].observer);
   EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("sync_limit", 0).value(), 2);
+  // Without quorum.auth the peer ports are as open as ZooKeeper's, and it says so.
+  EXPECT_EQ(c->ensemble.peer_auth, "none");
+  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(),
+                          [](const std::string& w) { return w.find("quorum.auth.enableSasl") != std::string::npos; }));
+
+  // quorum.auth.* as ZooKeeper's: keys from the JAAS file's quorum sections.
+  std::string jaas = write_temp("jaas_quorum.conf", "QuorumServer { x required user_q=\"pw-0123456789abc\"; };\n"
+                                                    "QuorumLearner { x required username=\"q\" password=\"pw-0123456789abc\"; };\n");
+  std::ofstream(dir + "/myid") << "2\n";
+  std::string sasl_path = write_temp("zoo_ens_sasl.cfg", "dataDir=" + dir + "\nserver.1=localhost:2888:3888\n"
+                                     "server.2=localhost:2889:3889\nquorum.auth.enableSasl=true\n"
+                                     "quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n");
+  auto needs_jaas = load_zoo_cfg(sasl_path, {}, warnings);
+  ASSERT_FALSE(needs_jaas);
+  EXPECT_NE(needs_jaas.status().message().find("server.jaas_config"), std::string::npos)
+      << needs_jaas.status().message();
+  auto sasl = load_zoo_cfg(sasl_path, {"server.jaas_config=\"" + jaas + "\""}, warnings);
+  ASSERT_TRUE(sasl) << sasl.status().to_string();
+  EXPECT_EQ(sasl->ensemble.peer_auth, "required");
+  EXPECT_EQ(sasl->ensemble.jaas_quorum_server, "QuorumServer");
+  EXPECT_EQ(sasl->ensemble.jaas_quorum_learner, "QuorumLearner");
 
   // A missing myid is an error that says where it was looked for.
   std::remove((dir + "/myid").c_str());
@@ -146,9 +168,24 @@ TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
   auto none = load_config(std::nullopt, {"plugins.consensus=zab"});
   ASSERT_FALSE(none);
 
-  auto good = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
+  // Peers must prove who they are, unless the config says otherwise.
+  auto no_secret = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
+                                              "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  ASSERT_FALSE(no_secret);
+  EXPECT_NE(no_secret.status().message().find("ensemble.secret_file"), std::string::npos)
+      << no_secret.status().message();
+  auto open_ports = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.peer_auth=\"none\"",
+                                               "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  ASSERT_TRUE(open_ports) << open_ports.status().to_string();
+  auto weak = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.secret=\"short\"",
+                                         "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  ASSERT_FALSE(weak);
+  EXPECT_NE(weak.status().message().find("at least 16"), std::string::npos) << weak.status().message();
+
+  auto good = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.secret_file=\"peer.secret\"",
                                          "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888;2181\"]"});
   ASSERT_TRUE(good) << good.status().to_string();
+  EXPECT_EQ(good->ensemble.peer_auth, "required");
   // As ZooKeeper prints it: a client port alone is on the wildcard address.
   EXPECT_EQ(format_member(good->ensemble.members[1]), "b:2888:3888:participant;0.0.0.0:2181");
 }
@@ -200,7 +237,8 @@ TEST(Config, AnEnsembleMemberNeedsItsOwnIdUnlessDiscoveryGivesIt) {
   EXPECT_NE(no_id.status().message().find("server.id"), std::string::npos) << no_id.status().message();
   EXPECT_NE(no_id.status().message().find("no default id"), std::string::npos) << no_id.status().message();
   // With a discovery plugin, members and id may come from it...
-  auto discovered = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=docker"});
+  auto discovered = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=docker",
+                                                "ensemble.secret=\"0123456789abcdef\""});
   ASSERT_TRUE(discovered) << discovered.status().to_string();
   EXPECT_FALSE(discovered->server.id_set);
   // ...but what the config does say must agree.
@@ -245,6 +283,27 @@ TEST(Sasl, TheServerChallengesChecksTheDigestAndProvesItself) {
                                                             "00000001", "auth", "", ":" + uri));
 }
 
+TEST(Sasl, TheAuthorizationIdNeverGrantsAnotherUsersIdentity) {
+  SaslUsers users{{"alice", "alice_pw"}, {"admin", "admin_pw"}};
+  std::string uri = "zookeeper/zk-sasl-md5";
+  auto login = [&](std::string_view authzid) {
+    DigestMd5Server s(users, "NONCE");
+    (void)s.step("");
+    std::string digest = digest_md5_response("alice", "zk-sasl-md5", "alice_pw", "NONCE", "CN", "00000001", "auth",
+                                             authzid, "AUTHENTICATE:" + uri);
+    std::string token = "username=\"alice\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc=00000001,"
+                        "qop=auth,digest-uri=\"" + uri + "\",response=" + digest;
+    if (!authzid.empty()) token += ",authzid=\"" + std::string(authzid) + "\"";
+    auto r = s.step(token);
+    EXPECT_TRUE(r) << r.status().to_string();
+    return std::make_pair(s.username(), s.ignored_authzid());
+  };
+  // alice's own password, asking to be admin: she is alice, as in ZooKeeper.
+  EXPECT_EQ(login("admin"), std::make_pair(std::string("alice"), std::string("admin")));
+  EXPECT_EQ(login("alice"), std::make_pair(std::string("alice"), std::string()));
+  EXPECT_EQ(login(""), std::make_pair(std::string("alice"), std::string()));
+}
+
 TEST(Sasl, JaasUsersComeFromTheServerSection) {
   std::string path = write_temp("jaas.conf", "Client {\n  x required user_no=\"no\";\n};\nServer {\n"
                                              "  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
@@ -252,6 +311,15 @@ TEST(Sasl, JaasUsersComeFromTheServerSection) {
   auto users = read_jaas_users(path);
   ASSERT_TRUE(users) << users.status().to_string();
   EXPECT_EQ(users.value(), (SaslUsers{{"jaasuser", "jaas_password"}, {"super", "super_secret"}}));
+  // Every section's options, comments and several login modules included.
+  auto all = read_jaas_sections(write_temp("jaas_all.conf", "// quorum\nQuorumLearner {\n  /* digest */ a.B required\n"
+                                                            "  username=\"q\"\n  password=\"p\\\"w\";\n};\n"));
+  ASSERT_TRUE(all) << all.status().to_string();
+  EXPECT_EQ(all.value().at("QuorumLearner").at("username"), "q");
+  EXPECT_EQ(all.value().at("QuorumLearner").at("password"), "p\"w");
+  auto unclosed = read_jaas_sections(write_temp("jaas_open.conf", "Server { a required user_x=\"y\";\n"));
+  ASSERT_FALSE(unclosed);
+  EXPECT_NE(unclosed.status().message().find("not closed"), std::string::npos) << unclosed.status().message();
   auto missing = read_jaas_users(write_temp("jaas_bad.conf", "Client { };\n"));
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.status().message().find("Server"), std::string::npos);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "corral/sdk/msgpack.hpp"
+
 #include <algorithm>
 
 #include "tree/data_tree.hpp"
@@ -250,6 +252,50 @@ TEST_F(TreeTest, SnapshotsWithImpossibleTreesAreRefused) {
   refused(std::string("\xa3/n7", 4), std::string("\xa3/n3", 4), "node /n3 appears twice");
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/q/c", 5), "node /q/c has no parent");
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/", "malformed path");
+}
+
+// A small file whose counts promise more than it holds must not make the
+// loader reserve memory for what is not there.
+TEST_F(TreeTest, SnapshotCountsAreCheckedAgainstTheBytesPresent) {
+  ASSERT_EQ(create("/a"), Err::ok);
+  ASSERT_EQ(create("/a/b"), Err::ok);
+  const std::string bytes = serialized(tree);
+  // The header's node count, made huge (a uint32 msgpack integer).
+  corral::sdk::MsgpackReader r(bytes);
+  r.array();
+  r.bytes();
+  r.integer();
+  r.integer();
+  r.integer();
+  size_t count_at = r.position();
+  const int64_t node_count = corral::sdk::MsgpackReader(std::string_view(bytes).substr(count_at)).integer();
+  ASSERT_GT(node_count, 3);
+  ASSERT_LT(node_count, 0x7f);
+  std::string huge = bytes.substr(0, count_at) + std::string("\xce\x7f\xff\xff\xff", 5);
+  corral::sdk::MsgpackReader rest(std::string_view(bytes).substr(count_at));
+  rest.integer();
+  huge += bytes.substr(count_at + rest.position());
+  auto r1 = DataTree::deserialize(huge);
+  ASSERT_FALSE(r1);
+  EXPECT_NE(r1.status().message().find("counts larger than the snapshot could hold"), std::string::npos)
+      << r1.status().message();
+  // A node claiming as many children as there are records, twice over.
+  std::string many_children = bytes;
+  size_t a = many_children.find(std::string("\xa2/a", 3));
+  ASSERT_NE(a, std::string::npos);
+  // Its children count, the last integer of its 13-field record: 1 -> as
+  // many as there are records besides the root (which claims its own).
+  corral::sdk::MsgpackReader rec(std::string_view(many_children).substr(a));
+  rec.bytes();
+  if (!rec.nil()) rec.bytes();
+  for (int k = 0; k < 10; ++k) rec.integer();
+  size_t children_at = a + rec.position();
+  ASSERT_EQ(many_children[children_at], '\x01');
+  many_children[children_at] = static_cast<char>(node_count - 1);
+  auto r2 = DataTree::deserialize(many_children);
+  ASSERT_FALSE(r2);
+  EXPECT_NE(r2.status().message().find("more than the snapshot's records hold"), std::string::npos)
+      << r2.status().message();
 }
 
 TEST_F(TreeTest, AclsAreCheckedInZooKeepersOrder) {

@@ -74,7 +74,16 @@ class TcpConnection final : public corral::sdk::Connection,
         self->fail(ec == asio::error::eof ? Status() : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
         return;
       }
-      self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+      // A handler that throws loses its connection, never the server.
+      try {
+        self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+      } catch (const std::exception& e) {
+        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
+        return;
+      } catch (...) {
+        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
+        return;
+      }
       if (!self->closed_) self->read();
     });
   }
@@ -98,7 +107,11 @@ class TcpConnection final : public corral::sdk::Connection,
       } else if (self->closed_) {
         self->shutdown();
       } else if (self->handler_) {
-        self->handler_->on_drained();
+        try {
+          self->handler_->on_drained();
+        } catch (...) {
+          self->fail(Status(Errc::internal, "resuming " + self->remote_ + " failed"));
+        }
       }
     });
   }
@@ -137,11 +150,13 @@ void TcpConnection::send(corral::sdk::Bytes data) {
 
 class TcpListener final : public corral::sdk::Listener {
  public:
-  TcpListener(asio::io_context& io, const Options& opt) : acceptor_(io), opt_(opt) {}
+  TcpListener(asio::io_context& io, const Options& opt, corral::sdk::Logger& log)
+      : acceptor_(io), backoff_(io), opt_(opt), log_(log) {}
   ~TcpListener() override {
     *alive_ = false;
     boost::system::error_code ec;
     acceptor_.close(ec);
+    backoff_.cancel();
   }
 
   Status open(const tcp::endpoint& ep, const std::string& shown) {
@@ -168,15 +183,43 @@ class TcpListener final : public corral::sdk::Listener {
  private:
   void next() {
     acceptor_.async_accept([this, alive = alive_](boost::system::error_code ec, tcp::socket socket) {
-      if (!*alive) return;
-      if (!ec) on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
-      // Keep accepting after transient errors (EMFILE, ECONNABORTED).
-      if (ec != asio::error::operation_aborted) next();
+      if (!*alive || ec == asio::error::operation_aborted) return;
+      if (!ec) {
+        backing_off_logged_ = false;
+        try {
+          on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
+        } catch (const std::exception& e) {
+          log_.warn("accepting a connection on " + local_endpoint().to_string() + " failed: " + e.what());
+        }
+        next();
+        return;
+      }
+      // Out of descriptors or memory: the pending connection stays in the
+      // backlog and the next accept would fail at once, so wait before trying
+      // again instead of spinning. Other errors (ECONNABORTED) are one
+      // connection's and passed over.
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory) {
+        if (!backing_off_logged_)
+          log_.warn("cannot accept on " + local_endpoint().to_string() + ": " + ec.message() +
+                    "; accepting again every 100 ms until it can");
+        backing_off_logged_ = true;
+        backoff_.expires_after(std::chrono::milliseconds(100));
+        backoff_.async_wait([this, alive](boost::system::error_code wec) {
+          if (*alive && !wec) next();
+        });
+        return;
+      }
+      backing_off_logged_ = false;
+      next();
     });
   }
 
   tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  bool backing_off_logged_ = false;
   Options opt_;
+  corral::sdk::Logger& log_;
   corral::sdk::Transport::AcceptFn on_accept_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
@@ -211,7 +254,7 @@ class TcpTransport final : public corral::sdk::Transport {
                                     tcp::resolver::passive, ec);
     if (ec || results.empty())
       return Status{Errc::invalid_argument, "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
-    auto listener = std::make_unique<TcpListener>(io, opt_);
+    auto listener = std::make_unique<TcpListener>(io, opt_, host_->logger());
     Status st = listener->open(results.begin()->endpoint(), where.to_string());
     if (!st) return st;
     listener->accept(std::move(on_accept));

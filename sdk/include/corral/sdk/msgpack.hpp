@@ -19,14 +19,19 @@ class MsgpackReader {
   size_t position() const { return i_; }
   bool at_end() const { return i_ == n_; }
 
-  // An array header; returns its length.
+  // An array header; returns its length. Every element takes at least one
+  // byte, so a length larger than what is left fails the reader here, before
+  // a caller sizes anything by it.
   uint32_t array() {
     if (!need(1)) return 0;
     uint8_t t = p_[i_++];
-    if ((t & 0xf0) == 0x90) return t & 0x0f;
-    if (t == 0xdc) return static_cast<uint32_t>(be(2));
-    if (t == 0xdd) return static_cast<uint32_t>(be(4));
-    return fail();
+    uint32_t n;
+    if ((t & 0xf0) == 0x90) n = t & 0x0f;
+    else if (t == 0xdc) n = static_cast<uint32_t>(be(2));
+    else if (t == 0xdd) n = static_cast<uint32_t>(be(4));
+    else return fail();
+    if (n > n_ - i_) return fail();
+    return n;
   }
 
   int64_t integer() {

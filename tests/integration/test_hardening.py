@@ -1,0 +1,384 @@
+"""A hostile network cannot crash, starve or fool Corral.
+
+Each test is one attack an outsider (or a member gone bad) can make with raw
+sockets or a real client, and what the server must do instead of what it
+once did. The peer-port tests run on an ensemble whose members prove who
+they are with ZooKeeper's quorum DIGEST-MD5 settings (ensemble.py)."""
+import hashlib
+import os
+import socket
+import struct
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
+from kazoo.security import make_digest_acl
+
+import jute
+import peer_wire
+from jute import RawClient
+from servers import TARGET, wait_for
+
+CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's peer protocol and limits")
+
+
+def member_key(ens):
+    text = ens.jaas.read_text()
+    return text.split('password="')[1].split('"')[0].encode()
+
+
+def client(hosts):
+    zk = KazooClient(hosts=hosts, timeout=10)
+    zk.start(timeout=20)
+    return zk
+
+
+@CORRALD_ONLY
+def test_a_stranger_cannot_speak_for_a_member_on_the_peer_ports(ensemble_factory):
+    """Row 1: a hello that names a member is not enough to be one."""
+    ens = ensemble_factory(voters=3)
+    leader = ens.members[ens.leader()]
+    follower = ens.members[ens.followers()[0]]
+    zk = client(ens.hosts())
+    zk.add_auth("digest", "owner:pw")
+    zk.create("/guarded", b"owner's", acl=[make_digest_acl("owner", "pw", all=True)])
+
+    def attempt(payload, reads_challenge=False, then=b""):
+        with socket.create_connection(("127.0.0.1", leader.quorum_port), timeout=5) as s:
+            s.sendall(payload)
+            if reads_challenge:
+                peer_wire.recv_frame(s)
+                s.sendall(then)
+            return peer_wire.closed_by_peer(s, timeout=5)
+
+    # An older protocol's hello, which proves nothing.
+    assert attempt(peer_wire.hello_v1(peer_wire.QUORUM, follower.sid))
+    # A hello that offers no proof.
+    assert attempt(peer_wire.hello_v2(peer_wire.QUORUM, follower.sid, os.urandom(32)))
+    # A proof made with the wrong key.
+    nonce = os.urandom(32)
+    wrong = peer_wire.frame(peer_wire.pack([os.urandom(32)]))
+    assert attempt(peer_wire.hello_v2(peer_wire.QUORUM, follower.sid, nonce, offers=True, user=b"member"),
+                   reads_challenge=True, then=wrong)
+    # A name the ensemble does not know.
+    assert attempt(peer_wire.hello_v2(peer_wire.QUORUM, follower.sid, nonce, offers=True, user=b"mallory"))
+    log = leader.log_text()
+    assert "speaks peer protocol 1, which cannot prove who it is" in log
+    assert "offers no proof of who it is" in log
+    assert "did not prove it holds the ensemble's secret" in log
+    assert "a name this server does not accept" in log
+    # The real follower kept its connection, and the guarded node is untouched.
+    assert "connected again" not in leader.log_text()
+    assert follower.mode() == "follower"
+    assert zk.get("/guarded")[0] == b"owner's"
+    other = client(ens.hosts())
+    with pytest.raises(NoAuthError):
+        other.set("/guarded", b"stranger's")
+    other.stop()
+    zk.stop()
+
+
+def _malformed_sync():
+    # A Zab SYNC whose entry list claims 0xFFFFFFFF entries in a few bytes:
+    # [type 4, nonce, seq, [epoch, zxid, [mode, trunc, snap, snapshot, <array32 0xFFFFFFFF>]]]
+    plan = bytes([0x95, 0, 0, 0]) + peer_wire.pack(b"") + b"\xdd\xff\xff\xff\xff"
+    return bytes([0x94, 4, 1, 1, 0x93, 1, 0]) + plan
+
+
+@CORRALD_ONLY
+def test_a_malformed_message_closes_one_link_not_the_server(ensemble_factory):
+    """Row 2: counts checked against the bytes present; the sender's link closes."""
+    ens = ensemble_factory(voters=3)
+    leader_i = ens.leader()
+    leader = ens.members[leader_i]
+    follower = ens.members[ens.followers()[0]]
+    key = member_key(ens)
+    body = _malformed_sync()
+    assert len(body) < 44
+    for channel, port in ((peer_wire.QUORUM, leader.quorum_port), (peer_wire.ELECTION, leader.election_port)):
+        s = peer_wire.authenticate("127.0.0.1", port, channel, follower.sid, leader.sid, key)
+        s.sendall(peer_wire.frame(body))
+        s.close()
+    time.sleep(0.5)
+    assert leader.proc.poll() is None, leader.log_tail()
+    assert "malformed" in leader.log_text()
+    zk = client(ens.hosts())
+    zk.create("/after-malformed", b"ok")
+    zk.stop()
+    ens.wait_serving()
+
+
+@CORRALD_ONLY
+def test_connections_that_do_not_prove_themselves_are_bounded(ensemble_factory):
+    """Row 3: before the handshake a frame is a few KiB at most, the handshake
+    has a deadline, and only so many connections may be in it at once."""
+    ens = ensemble_factory(voters=3, extra_args=["--set", "ensemble.handshake_timeout_ms=1000"])
+    m = ens.members[ens.leader()]
+    # A 48 MiB frame announced before any hello: cut off at its header.
+    big = socket.create_connection(("127.0.0.1", m.quorum_port), timeout=5)
+    big.sendall(struct.pack(">I", 48 << 20) + b"\0" * 65536)
+    assert peer_wire.closed_by_peer(big, timeout=3)
+    # Connections that say nothing are closed at the deadline.
+    idle = [socket.create_connection(("127.0.0.1", m.election_port), timeout=5) for _ in range(40)]
+    started = time.monotonic()
+    assert all(peer_wire.closed_by_peer(s, timeout=5) for s in idle)
+    assert time.monotonic() - started < 5
+    log = m.log_text()
+    assert "larger than the limit of 4096 before the handshake is done" in log
+    assert "did not finish the peer handshake within 1000 ms" in log
+    assert "connections are already in their handshake" in log
+    for s in idle + [big]:
+        s.close()
+    zk = client(ens.hosts())
+    zk.create("/after-idle", b"ok")
+    zk.stop()
+
+
+@CORRALD_ONLY
+def test_a_member_with_another_secret_is_refused_both_ways(ensemble_factory, tmp_path):
+    """Both directions prove themselves: a server with the right id but
+    another key is refused by the others, and refuses them."""
+    ens = ensemble_factory(voters=3)
+    f = ens.followers()[0]
+    ens.kill(f)
+    leader = ens.members[ens.leader()]
+    log_before = len(leader.log_text())
+    other_jaas = tmp_path / "other-jaas.conf"
+    other_jaas.write_text(ens.jaas.read_text().replace(member_key(ens).decode(), "another-secret-0123456789"))
+    saved, ens.jaas = ens.jaas, other_jaas
+    try:
+        ens.start_member(f, wait=False)
+    finally:
+        ens.jaas = saved
+    m = ens.members[f]
+    wait_for(lambda: "did not prove it holds the ensemble's secret" in m.log_text(), timeout=20,
+             what="the server with another secret to refuse the members")
+    # It gives up on the acceptors' proofs before it sends its own, so they
+    # never read a message from it (a wrong proof they refuse is row 1's test).
+    time.sleep(2)
+    assert m.mode() is None
+    assert f"syncing server {m.sid}" not in leader.log_text()[log_before:]
+    zk = client(ens.hosts(members=[leader]))
+    zk.create("/two-of-three", b"ok")
+    zk.stop()
+
+
+# ---- the client port ---------------------------------------------------------
+
+MASK64 = (1 << 64) - 1
+
+
+def _untemper(y):
+    """mt19937_64's output tempering, undone."""
+    def undo_right(y, shift, mask=MASK64):
+        x = y
+        for _ in range(64 // shift + 1):
+            x = y ^ ((x >> shift) & mask)
+        return x & MASK64
+
+    def undo_left(y, shift, mask):
+        x = y
+        for _ in range(64 // shift + 1):
+            x = y ^ ((x << shift) & mask)
+        return x & MASK64
+
+    y = undo_right(y, 43)
+    y = undo_left(y, 37, 0xFFF7EEE000000000)
+    y = undo_left(y, 17, 0x71D67FFFEDA60000)
+    y = undo_right(y, 29, 0x5555555555555555)
+    return y
+
+
+def _temper(y):
+    y ^= (y >> 29) & 0x5555555555555555
+    y ^= (y << 17) & 0x71D67FFFEDA60000 & MASK64
+    y ^= (y << 37) & 0xFFF7EEE000000000 & MASK64
+    y ^= y >> 43
+    return y & MASK64
+
+
+def _mt64_next(state):
+    """The value mt19937_64 outputs after the 312 (untempered) before it:
+    x[k+312] = x[k+156] ^ twist(x[k], x[k+1]), whatever the block alignment."""
+    upper, lower = 0xFFFFFFFF80000000, 0x7FFFFFFF
+    x = (state[0] & upper) | (state[1] & lower)
+    xa = (x >> 1) ^ (0xB5026F5AA96619E9 if x & 1 else 0)
+    return _temper(state[156] ^ xa)
+
+
+def test_session_passwords_cannot_be_predicted(server):
+    """Row 6: 156 sessions' passwords (312 outputs of a Mersenne Twister,
+    enough to rebuild its state) do not tell the next session's password."""
+    assert _untemper(_temper(0x0123456789ABCDEF)) == 0x0123456789ABCDEF
+    outputs = []
+    for _ in range(156):
+        c = RawClient(server.host, server.port)
+        c.handshake(read_only=False)
+        c.close()
+        assert len(c.passwd) == 16
+        outputs += list(struct.unpack("<QQ", c.passwd))
+    state = [_untemper(v) for v in outputs[-312:]]
+    predicted = struct.pack("<Q", _mt64_next(state))
+    c = RawClient(server.host, server.port)
+    c.handshake(read_only=False)
+    c.close()
+    assert c.passwd[:8] != predicted
+
+
+SASL_OP, WHO_AM_I_OP, SASL_URI = 102, 107, "zookeeper/zk-sasl-md5"
+
+
+def _md5(b):
+    return hashlib.md5(b).digest()
+
+
+def _digest_md5_login(c, user, password, authzid):
+    """DIGEST-MD5 over raw frames (kazoo's SASL library sends no authzid)."""
+    xid, _, err, r = c.request(SASL_OP, jute.Writer().buffer(b"").bytes())
+    assert err == jute.OK
+    challenge = r.buffer().decode()
+    fields = dict(kv.split("=", 1) for kv in challenge.split(","))
+    nonce, realm = fields["nonce"].strip('"'), fields["realm"].strip('"')
+    cnonce, nc = "c0ffee", "00000001"
+    a1 = _md5(f"{user}:{realm}:{password}".encode()) + f":{nonce}:{cnonce}:{authzid}".encode()
+    ha2 = hashlib.md5(f"AUTHENTICATE:{SASL_URI}".encode()).hexdigest()
+    response = hashlib.md5(f"{_md5(a1).hex()}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+    token = (f'username="{user}",realm="{realm}",nonce="{nonce}",cnonce="{cnonce}",nc={nc},qop=auth,'
+             f'digest-uri="{SASL_URI}",response={response},authzid="{authzid}"')
+    xid, _, err, r = c.request(SASL_OP, jute.Writer().buffer(token.encode()).bytes())
+    return err
+
+
+def test_sasl_authorization_id_grants_nothing(server_factory):
+    """Row 4: alice, with her own password and authzid="admin", is alice."""
+    srv = server_factory(sasl_users={"alice": "wonderland", "admin": "s3cret"})
+    admin = KazooClient(hosts=srv.hosts, sasl_options={"mechanism": "DIGEST-MD5", "username": "admin",
+                                                       "password": "s3cret"})
+    admin.start(timeout=15)
+    from kazoo.security import make_acl
+    admin.create("/admins", b"admin's", acl=[make_acl("sasl", "admin", all=True)])
+    c = RawClient(srv.host, srv.port)
+    c.handshake(read_only=False)
+    assert _digest_md5_login(c, "alice", "wonderland", "admin") == jute.OK
+    _, _, err, r = c.request(WHO_AM_I_OP)
+    assert err == jute.OK
+    ids = [(r.string(), r.string()) for _ in range(r.int())]
+    assert ("sasl", "alice") in ids and ("sasl", "admin") not in ids
+    assert c.request(jute.GET_DATA, jute.path_watch("/admins"))[2] == -102  # NOAUTH
+    assert c.request(jute.SET_DATA, jute.set_data_body("/admins", b"alice's"))[2] == -102
+    c.close()
+    assert admin.get("/admins")[0] == b"admin's"
+    if TARGET == "corrald":
+        assert "asked to act as 'admin'; it acts as itself" in srv.log_tail()
+    admin.stop()
+
+
+@CORRALD_ONLY
+def test_a_failed_login_costs_a_second(server_factory):
+    """Row 4: a wrong password ends the connection, after a pause in which
+    the connection is not read: guessing costs a connection and a second."""
+    srv = server_factory(sasl_users={"alice": "wonderland"})
+    c = RawClient(srv.host, srv.port)
+    c.handshake(read_only=False)
+    started = time.monotonic()
+    with pytest.raises((jute.Closed, ConnectionResetError)):
+        _digest_md5_login(c, "alice", "guess", "")
+    assert time.monotonic() - started >= 0.9
+    c.close()
+    assert "wrong password for SASL user 'alice'" in srv.log_tail()
+
+
+@CORRALD_ONLY
+def test_connections_without_a_session_are_bounded(server_factory):
+    """Row 5: a connection without a session may not send a large frame,
+    is closed after sessionless_timeout_ms, and max_cnxns caps them all."""
+    srv = server_factory(extra_args=["--set", "server.sessionless_timeout_ms=1000", "--set", "server.max_cnxns=20",
+                                     "--set", "server.max_client_cnxns=0"])
+    # A partial 1 MiB frame before any session: refused on its length.
+    big = socket.create_connection((srv.host, srv.port), timeout=5)
+    big.sendall(struct.pack(">i", 1 << 20) + b"\0" * 65536)
+    assert peer_wire.closed_by_peer(big, timeout=3)
+    # Connections that never finish the handshake: closed at the deadline.
+    idle = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(10)]
+    for s in idle:
+        s.sendall(struct.pack(">i", 44) + b"\0" * 10)  # a connect request cut short
+    assert all(peer_wire.closed_by_peer(s, timeout=5) for s in idle)
+    # No more than max_cnxns at once: the 21st is refused at once.
+    held = [socket.create_connection((srv.host, srv.port), timeout=5) for _ in range(20)]
+    time.sleep(0.2)
+    extra = socket.create_connection((srv.host, srv.port), timeout=5)
+    assert peer_wire.closed_by_peer(extra, timeout=2)
+    for s in held + idle + [big, extra]:
+        s.close()
+    log = srv.log_tail(400)
+    assert "is outside 1..4096" in log
+    assert "no session within 1000 ms" in log
+    assert "(max_cnxns = 20); refusing" in log
+    # A real client still gets in once the others are gone.
+    wait_for(lambda: srv.four("ruok") == "imok", what="the server to accept again")
+    zk = client(srv.hosts)
+    zk.create("/after-limits", b"ok")
+    zk.stop()
+
+
+@CORRALD_ONLY
+def test_words_and_commands_that_reveal_sessions_are_off_by_default(server_factory):
+    """Row 9: with the default configuration dump, cons, envi, srst and the
+    admin commands behind them are refused; srvr, ruok and isro answer."""
+    import json
+    import re
+    import urllib.error
+    import urllib.request
+    srv = server_factory(all_four_letter_words=False, extra_args=["--set", "server.admin_address=127.0.0.1:0"])
+    zk = client(srv.hosts)
+    zk.create("/eph", b"", ephemeral=True)
+    for word in ("dump", "cons", "envi", "srst", "wchc", "mntr", "conf"):
+        assert srv.four(word) == f"{word} is not executed because it is not in the whitelist.\n", word
+    assert srv.four("ruok") == "imok"
+    assert "Mode: standalone" in srv.four("srvr")
+    port = re.findall(r"admin endpoint on http://127\.0\.0\.1:(\d+)/", srv.log_tail())[-1]
+    for name in ("connections", "cons", "environment", "stat_reset", "monitor", "voting_view"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/{name}", timeout=5)
+        assert refused.value.code == 403, name
+        assert "four_letter_words" in json.load(refused.value)["error"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/server_stats", timeout=5) as r:
+        assert json.load(r)["command"] == "server_stats"
+    zk.stop()
+
+
+def _cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@CORRALD_ONLY
+def test_a_full_descriptor_table_does_not_spin_the_accept_loop(tmp_path_factory):
+    """Row 14: out of file descriptors, the server waits before accepting
+    again instead of spinning on EMFILE, and recovers when some free up."""
+    from servers import Server, _live_servers
+    srv = Server(tmp_path_factory.mktemp("emfile"))
+    command = srv._command
+    srv._command = lambda: ["prlimit", "--nofile=48:48", "--", *command()]
+    _live_servers.append(srv)
+    try:
+        srv.start()
+        held = []
+        for _ in range(80):
+            try:
+                held.append(socket.create_connection((srv.host, srv.port), timeout=2))
+            except OSError:
+                break
+        wait_for(lambda: "accepting again every 100 ms" in srv.log_tail(), timeout=10,
+                 what="the server to run out of descriptors")
+        before = _cpu_seconds(srv.proc.pid)
+        time.sleep(3)
+        used = _cpu_seconds(srv.proc.pid) - before
+        assert used < 0.5, f"{used:.2f} s of CPU in 3 s while out of descriptors"
+        for s in held:
+            s.close()
+        wait_for(lambda: srv.four("ruok") == "imok", timeout=10, what="the server to accept again")
+    finally:
+        srv.kill()
+        _live_servers.remove(srv)
