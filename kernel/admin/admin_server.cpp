@@ -21,6 +21,7 @@ const char* reason(int code) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
@@ -74,7 +75,18 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
                                           public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(AdminServer& owner, std::shared_ptr<sdk::Connection> conn) : owner_(&owner), conn_(std::move(conn)) {}
-  void begin() { conn_->start(this); }
+  void begin(std::chrono::milliseconds request_timeout) {
+    conn_->start(this);
+    // A request must arrive whole in time: a connection that trickles its
+    // head (or never sends one) is not held.
+    std::weak_ptr<HttpConnection> weak = weak_from_this();
+    deadline_ = owner_->server_.executor().schedule(request_timeout, [weak, request_timeout] {
+      auto self = weak.lock();
+      if (self && self->state_ == State::reading)
+        self->fail(408, "no whole request within " + std::to_string(request_timeout.count()) +
+                            " ms (server.admin_request_timeout_ms)");
+    });
+  }
 
   void on_data(sdk::BytesView data) override {
     if (state_ != State::reading) return;
@@ -115,7 +127,17 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
                 std::string(content_type) + "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
   }
   void send(std::string data) override {
-    if (state_ == State::streaming && !data.empty()) conn_->send(std::move(data));
+    if (state_ != State::streaming || data.empty()) return;
+    if (owner_ && conn_->queued_bytes() + data.size() >
+                      static_cast<size_t>(owner_->server_.config().server.max_output_bytes)) {
+      // A subscriber that does not read its stream is let go.
+      owner_->server_.log().info("closing the event stream to " + conn_->remote_address() + ": " +
+                                 std::to_string(conn_->queued_bytes()) +
+                                 " bytes wait for a reader that does not read (server.max_output_bytes)");
+      finish("");
+      return;
+    }
+    conn_->send(std::move(data));
   }
   void end() override {
     if (state_ != State::streaming) return;
@@ -185,6 +207,7 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   }
 
   void fail(int code, const std::string& why) { finish(http_response(code, "application/json", json_error(why))); }
+  friend class AdminServer;
 
   void finish(std::string response) {
     if (state_ == State::done) return;
@@ -210,6 +233,7 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   sdk::HttpRequest req_;
   State state_ = State::reading;
   std::function<void()> on_gone_;
+  std::unique_ptr<sdk::Executor::Timer> deadline_;
 };
 
 AdminServer::AdminServer(Server& server) : server_(server) {}
@@ -217,9 +241,18 @@ AdminServer::~AdminServer() { stop(); }
 
 sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where) {
   auto l = transport.listen(where, [this](std::shared_ptr<sdk::Connection> c) {
+    const auto& sc = server_.config().server;
+    if (connections_.size() >= static_cast<size_t>(sc.admin_max_connections)) {
+      refusals_.warn(server_.log(), "admin endpoint: " + std::to_string(connections_.size()) +
+                                        " connections are open (server.admin_max_connections); refusing " +
+                                        c->remote_address());
+      c->send(http_response(503, "application/json", json_error("too many connections; try again")));
+      c->close();
+      return;
+    }
     auto conn = std::make_shared<HttpConnection>(*this, std::move(c));
     connections_.emplace(conn.get(), conn);
-    conn->begin();
+    conn->begin(std::chrono::milliseconds(sc.admin_request_timeout_ms));
   });
   if (!l) return {l.status().code(), "admin endpoint: " + l.status().message()};
   listener_ = std::move(l.value());

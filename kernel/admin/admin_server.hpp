@@ -13,6 +13,7 @@
 
 #include "corral/sdk/http.hpp"
 #include "corral/sdk/transport.hpp"
+#include "util/log_limiter.hpp"
 
 namespace corral::kernel {
 
@@ -43,6 +44,7 @@ class AdminServer final : public sdk::HttpRouter {
   Server& server_;
   std::unique_ptr<sdk::Listener> listener_;
   std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> connections_;
+  LogLimiter refusals_;
   std::map<std::string, sdk::HttpHandler> routes_;
 };
 

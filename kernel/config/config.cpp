@@ -199,7 +199,8 @@ Status extract(Config& c) {
   if (const toml::table* s = root["server"].as_table()) {
     Status st = check_known_keys(*s, "server",
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns", "max_cnxns",
-                                  "sessionless_timeout_ms",
+                                  "sessionless_timeout_ms", "max_output_bytes", "admin_max_connections",
+                                  "admin_request_timeout_ms",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
                                   "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config",
@@ -225,6 +226,14 @@ Status extract(Config& c) {
   CORRAL_TRY_ASSIGN(sc.sessionless_timeout_ms, server.get_int("sessionless_timeout_ms", sc.sessionless_timeout_ms));
   if (sc.sessionless_timeout_ms < 100 || sc.sessionless_timeout_ms > 3600000)
     return server.invalid("sessionless_timeout_ms", "between 100 and 3600000 milliseconds");
+  CORRAL_TRY_ASSIGN(sc.max_output_bytes, server.get_int("max_output_bytes", sc.max_output_bytes));
+  if (sc.max_output_bytes < (64 << 10)) return server.invalid("max_output_bytes", "at least 65536 bytes");
+  CORRAL_TRY_ASSIGN(sc.admin_max_connections, server.get_int("admin_max_connections", sc.admin_max_connections));
+  if (sc.admin_max_connections < 1) return server.invalid("admin_max_connections", "at least 1");
+  CORRAL_TRY_ASSIGN(sc.admin_request_timeout_ms,
+                    server.get_int("admin_request_timeout_ms", sc.admin_request_timeout_ms));
+  if (sc.admin_request_timeout_ms < 100 || sc.admin_request_timeout_ms > 3600000)
+    return server.invalid("admin_request_timeout_ms", "between 100 and 3600000 milliseconds");
   CORRAL_TRY_ASSIGN(sc.min_session_timeout_ms,
                     server.get_int("min_session_timeout_ms", sc.min_session_timeout_ms));
   CORRAL_TRY_ASSIGN(sc.max_session_timeout_ms,
@@ -447,6 +456,9 @@ std::string Config::to_toml() const {
   set("server.max_client_cnxns", toml::value<int64_t>(server.max_client_cnxns));
   set("server.max_cnxns", toml::value<int64_t>(server.max_cnxns));
   set("server.sessionless_timeout_ms", toml::value<int64_t>(server.sessionless_timeout_ms));
+  set("server.max_output_bytes", toml::value<int64_t>(server.max_output_bytes));
+  set("server.admin_max_connections", toml::value<int64_t>(server.admin_max_connections));
+  set("server.admin_request_timeout_ms", toml::value<int64_t>(server.admin_request_timeout_ms));
   set("server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
   set("server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
   auto list = [](const std::vector<std::string>& v) {

@@ -35,6 +35,13 @@ struct ServerConfig {
   // A client connection that has not opened a session by then is closed
   // (ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout).
   int64_t sessionless_timeout_ms = 10000;
+  // Replies and watch notifications (or an admin event stream) waiting for a
+  // client that does not read; past this the connection is closed.
+  int64_t max_output_bytes = 32 << 20;
+  // The admin endpoint: connections open at once, and how long one may take
+  // to send its request (head and body).
+  int64_t admin_max_connections = 256;
+  int64_t admin_request_timeout_ms = 10000;
   int64_t min_session_timeout_ms = 0;  // 0 = 2 * tick_ms
   int64_t max_session_timeout_ms = 0;  // 0 = 20 * tick_ms
   std::vector<std::string> plugin_dirs;  // empty = next to the binary

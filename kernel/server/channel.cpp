@@ -686,7 +686,25 @@ void Channel::notify(const proto::WatcherEvent& event, sdk::Zxid zxid) {
 }
 
 void Channel::queue_output(std::string frame) {
-  if (state_ == State::closed) return;
+  if (state_ == State::closed || overflowed_) return;
+  // What waits already, not counting this frame: one reply larger than the
+  // cap (a big node's data) still goes to a client that reads.
+  size_t waiting = out_.size() + link_->queued_bytes();
+  if (link_->bounded() && waiting > static_cast<size_t>(server_.config().server.max_output_bytes)) {
+    // Reading is paused long before replies reach this; what fills it is
+    // notifications for a client that does not read them.
+    // notify() runs inside the watch table's delivery loop and close()
+    // removes this channel's watches and may free it: close on the next turn.
+    out_.clear();
+    overflowed_ = true;
+    std::string why = std::to_string(waiting) +
+                      " bytes of replies and notifications wait for a client that does not read "
+                      "them (server.max_output_bytes)";
+    server_.executor().post([this, alive = alive_, why = std::move(why)] {
+      if (*alive) close(why);
+    });
+    return;
+  }
   if (out_.empty()) out_ = std::move(frame);
   else out_ += frame;
   sent_++;

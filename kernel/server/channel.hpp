@@ -36,6 +36,9 @@ class ChannelLink {
   // a client that does not read its replies.
   virtual size_t queued_bytes() const { return 0; }
   virtual void pause_reading(bool) {}
+  // Whether server.max_output_bytes applies: a socket's peer may never
+  // read; a recipe's in-process session takes what it is sent at once.
+  virtual bool bounded() const { return true; }
 };
 
 class Channel final : public Watcher {
@@ -136,6 +139,7 @@ class Channel final : public Watcher {
   std::string password_;
   bool has_read_only_ = false;
   bool read_only_ = false;
+  bool overflowed_ = false;  // past server.max_output_bytes: output dropped, close posted
   bool closing_after_flush_ = false;
   bool reading_paused_ = false;
   uint64_t received_ = 0, sent_ = 0;

@@ -55,6 +55,7 @@ class InProcessLink final : public ChannelLink {
     }
   }
   std::string remote_address() const override { return "in-process"; }
+  bool bounded() const override { return false; }
 
  private:
   std::weak_ptr<SessionState> s_;

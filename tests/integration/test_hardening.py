@@ -382,3 +382,185 @@ def test_a_full_descriptor_table_does_not_spin_the_accept_loop(tmp_path_factory)
     finally:
         srv.kill()
         _live_servers.remove(srv)
+
+
+# ---- the registry's DNS responder --------------------------------------------
+
+def _dns_query(name, qtype=33, edns_size=None, qid=0x4242):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 1 if edns_size else 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
+    if edns_size:
+        q += b"\0" + struct.pack(">HHIH", 41, edns_size, 0, 0)
+    return q
+
+
+def _ask(port, packet, timeout=2.0):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(packet, ("127.0.0.1", port))
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+
+
+@CORRALD_ONLY
+def test_the_dns_responder_cannot_be_used_to_amplify_or_to_leave_state_behind(server_factory):
+    """Row 7: answers fit 512 bytes (or the EDNS0 size asked) with TC set
+    when cut, unknown names leave no watches behind, and each source is
+    rate limited."""
+    from servers import free_port
+    http, dns = free_port(), free_port()
+    srv = server_factory(extra_args=[
+        "--set", f"server.admin_address=127.0.0.1:{http}",
+        "--set", 'plugins.recipes=["service-registry"]',
+        "--set", f"recipe.service-registry.dns_address=127.0.0.1:{dns}",
+        "--set", "recipe.service-registry.dns_rate_per_source=400",
+    ])
+    zk = client(srv.hosts)
+    zk.ensure_path("/services/big")
+    # 300 instances, written as Curator's layout (the registry reads them).
+    tx = zk.transaction()
+    for i in range(300):
+        doc = ('{"name":"big","id":"i-%d","address":"10.1.%d.%d","port":%d,"sslPort":null,"payload":null,'
+               '"registrationTimeUTC":0,"serviceType":"DYNAMIC","uriSpec":null,"enabled":true}'
+               % (i, i // 200, i % 200, 1000 + i))
+        tx.create(f"/services/big/i-{i}", doc.encode())
+    assert all(r is True or isinstance(r, str) for r in tx.commit())
+    query = _dns_query("big.service.corral")
+    assert len(query) == 36
+    plain = _ask(dns, query)
+    assert plain is not None and len(plain) <= 512
+    assert plain[2] & 0x02, "TC must say the answer was cut"
+    wide = _ask(dns, _dns_query("big.service.corral", edns_size=4096))
+    assert len(wide) <= 4096 and wide[2] & 0x02
+    # Unknown names: answered NXDOMAIN, no watch left for any of them.
+    import re
+
+    def total_watches():
+        return int(re.search(r"Total watches:(\d+)", srv.four("wchs")).group(1))
+
+    before = total_watches()
+    for i in range(300):
+        r = _ask(dns, _dns_query(f"nosuch{i}.service.corral", qtype=1, qid=i))
+        assert r is not None and r[3] & 0x0f == 3
+    assert total_watches() == before
+    # A name that is not one: refused as not there, with no lookup.
+    assert _ask(dns, _dns_query("bad*name.service.corral", qtype=1))[3] & 0x0f == 3
+    # One source past its rate gets silence, and the metric says so.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        for i in range(3000):
+            s.sendto(_dns_query("nosuch.service.corral", qtype=1, qid=i), ("127.0.0.1", dns))
+        s.settimeout(1.0)
+        answered = 0
+        try:
+            while True:
+                s.recv(65535)
+                answered += 1
+        except socket.timeout:
+            pass
+    assert 0 < answered < 2000, answered
+    from urllib.request import urlopen
+    metrics = urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5).read().decode()
+    assert re.search(r"corral_registry_dns_rate_limited_total [1-9]", metrics), metrics
+    zk.stop()
+
+
+# ---- consumers that do not read, and slow requests ------------------------------
+
+ADD_WATCH, PERSISTENT_RECURSIVE = 106, 1
+
+
+@CORRALD_ONLY
+def test_a_client_that_does_not_read_its_notifications_is_let_go(server_factory):
+    """Row 10: notifications for a client that never reads stop at
+    server.max_output_bytes, and the connection is closed."""
+    srv = server_factory(extra_args=["--set", "server.max_output_bytes=65536"])
+    deaf = socket.socket()
+    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    deaf.connect((srv.host, srv.port))
+    deaf.settimeout(5)
+    raw = RawClient.__new__(RawClient)
+    raw.sock, raw.xid, raw.events, raw.last_zxid = deaf, 0, [], 0
+    raw.handshake(read_only=False)
+    name = "/" + "n" * 900
+    assert raw.request(ADD_WATCH, jute.Writer().string("/").int(PERSISTENT_RECURSIVE).bytes())[2] == jute.OK
+    zk = client(srv.hosts)
+    zk.create(name, b"")
+    said = "wait for a client that does not read them (server.max_output_bytes)"
+    for _ in range(80):  # 8000 notifications of ~1 KB: far past 64 KiB plus the socket buffers
+        if said in srv.log_tail():
+            break
+        for p in [zk.set_async(name, b"x") for _ in range(100)]:
+            p.get(timeout=30)
+    wait_for(lambda: said in srv.log_tail(), timeout=20, what="the server to let the deaf client go")
+    zk.set(name, b"still serving")
+    zk.stop()
+    deaf.close()
+
+
+@CORRALD_ONLY
+def test_event_stream_subscribers_that_do_not_read_are_let_go(server_factory):
+    """Row 10: a Server-Sent Events subscriber that does not read is closed
+    at server.max_output_bytes instead of holding every update."""
+    from servers import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", 'plugins.recipes=["service-registry"]',
+                                     "--set", "server.max_output_bytes=65536"])
+    zk = client(srv.hosts)
+    zk.ensure_path("/services/big")
+    payload = "p" * 2000
+    for i in range(30):
+        zk.create(f"/services/big/i-{i}", json_instance(i, payload).encode())
+    subscribers = []
+    for _ in range(2):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", http))
+        s.sendall(b"GET /v1/registry/services/big/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        subscribers.append(s)
+    time.sleep(0.5)
+    for round_ in range(200):
+        zk.set(f"/services/big/i-{round_ % 30}", json_instance(round_ % 30, payload, port=2000 + round_).encode())
+    wait_for(lambda: srv.log_tail(400).count("closing the event stream") >= 2, timeout=20,
+             what="both deaf subscribers to be let go")
+    for s in subscribers:
+        s.close()
+    zk.stop()
+
+
+def json_instance(i, payload, port=None):
+    return ('{"name":"big","id":"i-%d","address":"10.0.0.1","port":%d,"sslPort":null,"payload":"%s",'
+            '"registrationTimeUTC":0,"serviceType":"DYNAMIC","uriSpec":null,"enabled":true}'
+            % (i, port or 1000 + i, payload))
+
+
+@CORRALD_ONLY
+def test_the_admin_endpoint_bounds_slow_and_idle_requests(server_factory):
+    """Row 11: a request head that never ends is cut off at
+    admin_request_timeout_ms, and admin_max_connections caps them."""
+    from servers import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", "server.admin_request_timeout_ms=1000"])
+    slow = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", http), timeout=5)
+        s.sendall(b"GET /commands/ruok HTTP/1.1\r\nHost: x\r\n")  # no blank line: the head never ends
+        slow.append(s)
+    # Past the cap of 256: told at once, and closed.
+    answers = []
+    for s in slow[256:]:
+        s.settimeout(5)
+        answers.append(s.recv(200))
+    assert all(a.startswith(b"HTTP/1.1 503") for a in answers), answers[:2]
+    # The rest: cut off at the deadline.
+    started = time.monotonic()
+    assert all(peer_wire.closed_by_peer(s, timeout=5) for s in slow[:256])
+    assert time.monotonic() - started < 5
+    for s in slow:
+        s.close()
+    from urllib.request import urlopen
+    assert b"ruok" in urlopen(f"http://127.0.0.1:{http}/commands/ruok", timeout=5).read()

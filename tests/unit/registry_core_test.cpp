@@ -1,6 +1,8 @@
 // The service-registry recipe's documents and DNS messages.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "registry_core.hpp"
 
 using namespace corral::registry;
@@ -71,7 +73,10 @@ TEST(Registry, DnsQueriesAndAnswers) {
   EXPECT_EQ(r.substr(0, 2), "\x12\x34");
   EXPECT_EQ(static_cast<unsigned char>(r[2]), 0x85);  // QR, AA, RD
   EXPECT_EQ(r[3], '\0');                               // NOERROR, no RA
-  EXPECT_EQ(r.substr(4, 8), std::string("\x00\x01\x00\x01\x00\x00\x00\x01", 8));
+  // One answer; the A record and an OPT record (the query had EDNS0) additional.
+  EXPECT_EQ(r.substr(4, 8), std::string("\x00\x01\x00\x01\x00\x00\x00\x02", 8));
+  EXPECT_TRUE(question->edns);
+  EXPECT_EQ(question->udp_size, 4096);
   EXPECT_EQ(r.substr(12, 24), q.substr(12, 24));  // the question, as asked
   EXPECT_NE(r.find(std::string("\x00\x01\x00\x01\x1f\x90", 6)), std::string::npos);  // priority 1, weight 1, 8080
   EXPECT_NE(r.find(std::string("\x0a\x00\x00\x01", 4)), std::string::npos);
@@ -86,7 +91,51 @@ TEST(Registry, DnsQueriesAndAnswers) {
   std::string compressed = q;
   compressed[12] = '\xc0';  // a pointer where a label belongs
   EXPECT_FALSE(parse_dns_query(compressed));
+  EXPECT_TRUE(valid_dns_name("i-1.api.service.corral"));
+  EXPECT_FALSE(valid_dns_name("a..b"));
+  EXPECT_FALSE(valid_dns_name("a b.service.corral"));
+  EXPECT_FALSE(valid_dns_name(std::string(64, 'a')));
   EXPECT_FALSE(ipv4_bytes("10.0.0"));
   EXPECT_FALSE(ipv4_bytes("10.0.0.256"));
   EXPECT_FALSE(ipv4_bytes("host.example"));
+}
+
+TEST(Registry, DnsAnswersFitWhatTheQueryAllowsAndSayWhenCut) {
+  auto query = [](bool edns, uint16_t size) {
+    std::string q("\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00", 11);
+    q += edns ? '\x01' : '\x00';
+    q += std::string("\x03" "big" "\x07" "service" "\x06" "corral" "\x00" "\x00\x21\x00\x01", 24);
+    if (edns) q += std::string("\x00\x00\x29", 3) + static_cast<char>(size >> 8) + static_cast<char>(size & 0xff) +
+                   std::string(6, '\0');
+    return q;
+  };
+  std::vector<DnsRecord> answers, extra;
+  for (int i = 0; i < 300; ++i) {
+    std::string target = "instance-" + std::to_string(i) + ".big.service.corral";
+    answers.push_back({"big.service.corral", 33, 5, "", 1, 1, 8080, target});
+    extra.push_back({target, 1, 5, *ipv4_bytes("10.0.0.1")});
+  }
+  auto count = [](const std::string& r, size_t at) {
+    return (static_cast<unsigned char>(r[at]) << 8) | static_cast<unsigned char>(r[at + 1]);
+  };
+  for (auto [edns, size, limit] : {std::tuple{false, 0, 512}, std::tuple{true, 1232, 1232},
+                                    std::tuple{true, 100, 512}, std::tuple{true, 65000, 4096}}) {
+    std::string q = query(edns, static_cast<uint16_t>(size));
+    auto question = parse_dns_query(q);
+    ASSERT_TRUE(question);
+    std::string r = dns_response(*question, q, 0, answers, extra);
+    EXPECT_LE(r.size(), static_cast<size_t>(limit)) << size;
+    EXPECT_GT(r.size(), static_cast<size_t>(limit) - 80) << size;  // within a record (and the OPT) of full
+    EXPECT_TRUE(static_cast<unsigned char>(r[2]) & 0x02) << "TC must be set when answers were left out";
+    EXPECT_GT(count(r, 6), 0);
+    EXPECT_LT(count(r, 6), 300);
+    EXPECT_EQ(count(r, 10), edns ? 1 : 0);  // only the OPT record once answers were cut
+  }
+  // Everything fits: no TC, the additional records too.
+  std::string q = query(false, 0);
+  auto question = parse_dns_query(q);
+  std::string r = dns_response(*question, q, 0, {answers[0]}, {extra[0]});
+  EXPECT_FALSE(static_cast<unsigned char>(r[2]) & 0x02);
+  EXPECT_EQ(count(r, 6), 1);
+  EXPECT_EQ(count(r, 10), 1);
 }

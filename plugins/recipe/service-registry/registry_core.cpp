@@ -1,5 +1,7 @@
 #include "registry_core.hpp"
 
+#include <algorithm>
+
 #include <cctype>
 #include <charconv>
 
@@ -146,41 +148,109 @@ std::optional<DnsQuestion> parse_dns_query(std::string_view p) {
   q.type = u16(p, at);
   q.klass = u16(p, at + 2);
   q.question_end = at + 4;
+  // EDNS0 (RFC 6891): an OPT record among the additional ones names the
+  // UDP size the asker accepts. Only the root-named OPT is looked for.
+  at = q.question_end;
+  if (u16(p, 6) == 0 && u16(p, 8) == 0 && u16(p, 10) >= 1 && at + 11 <= p.size() && p[at] == '\0' &&
+      u16(p, at + 1) == 41) {
+    q.edns = true;
+    q.udp_size = std::clamp<uint16_t>(u16(p, at + 3), 512, 4096);
+  }
   return q;
 }
 
+bool valid_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+namespace {
+
+void put_record(std::string& out, const DnsRecord& r) {
+  put_name(out, r.name);
+  put16(out, r.type);
+  put16(out, 1);  // IN
+  put32(out, r.ttl);
+  if (r.type == static_cast<uint16_t>(DnsType::a)) {
+    put16(out, 4);
+    out.append(r.a);
+  } else {
+    std::string rdata;
+    put16(rdata, r.priority);
+    put16(rdata, r.weight);
+    put16(rdata, r.port);
+    put_name(rdata, r.target);
+    put16(out, static_cast<uint16_t>(rdata.size()));
+    out += rdata;
+  }
+}
+
+void set16(std::string& out, size_t at, uint16_t v) {
+  out[at] = static_cast<char>(v >> 8);
+  out[at + 1] = static_cast<char>(v & 0xff);
+}
+
+constexpr size_t kOptRecordBytes = 11;
+constexpr uint16_t kOurUdpSize = 1232;  // what we accept, the common EDNS0 choice
+
+}  // namespace
+
 std::string dns_response(const DnsQuestion& q, std::string_view query, int rcode,
                          const std::vector<DnsRecord>& answers, const std::vector<DnsRecord>& additional) {
+  const size_t limit = (q.edns ? q.udp_size : 512) - (q.edns ? kOptRecordBytes : 0);
   std::string out;
   put16(out, q.id);
   // QR, the query's opcode and RD, AA; RA off (not a recursive resolver).
   uint16_t flags = static_cast<uint16_t>(0x8000 | 0x0400 | (q.flags & 0x0100) | (rcode & 0xf));
   put16(out, flags);
   put16(out, 1);
-  put16(out, static_cast<uint16_t>(answers.size()));
+  put16(out, 0);  // answers, additional: counted below
   put16(out, 0);
-  put16(out, static_cast<uint16_t>(additional.size()));
+  put16(out, 0);
   out.append(query.substr(12, q.question_end - 12));
-  for (const auto* list : {&answers, &additional}) {
-    for (const DnsRecord& r : *list) {
-      put_name(out, r.name);
-      put16(out, r.type);
-      put16(out, 1);  // IN
-      put32(out, r.ttl);
-      if (r.type == static_cast<uint16_t>(DnsType::a)) {
-        put16(out, 4);
-        out.append(r.a);
-      } else {
-        std::string rdata;
-        put16(rdata, r.priority);
-        put16(rdata, r.weight);
-        put16(rdata, r.port);
-        put_name(rdata, r.target);
-        put16(out, static_cast<uint16_t>(rdata.size()));
-        out += rdata;
-      }
+  uint16_t an = 0, ar = 0;
+  bool truncated = false;
+  std::string record;
+  for (const DnsRecord& r : answers) {
+    record.clear();
+    put_record(record, r);
+    if (out.size() + record.size() > limit) {
+      truncated = true;
+      break;
     }
+    out += record;
+    ++an;
   }
+  for (const DnsRecord& r : additional) {
+    if (truncated) break;
+    record.clear();
+    put_record(record, r);
+    if (out.size() + record.size() > limit) break;
+    out += record;
+    ++ar;
+  }
+  if (q.edns) {
+    out += '\0';      // the root
+    put16(out, 41);   // OPT
+    put16(out, kOurUdpSize);
+    put32(out, 0);    // extended rcode, version 0, no flags
+    put16(out, 0);    // no options
+    ++ar;
+  }
+  if (truncated) flags |= 0x0200;  // TC
+  set16(out, 2, flags);
+  set16(out, 6, an);
+  set16(out, 10, ar);
   return out;
 }
 

@@ -43,9 +43,12 @@ struct DnsQuestion {
   std::string name;  // lower-case, without the trailing dot
   uint16_t type = 0, klass = 0;
   size_t question_end = 0;  // offset just past the question, for the answer
+  bool edns = false;        // the query carried an EDNS0 OPT record...
+  uint16_t udp_size = 512;  // ...and this is the answer size it allows (512..4096)
 };
-// The one question of a query; nullopt for anything malformed or not a
-// standard query with exactly one question.
+// The one question of a query (and its EDNS0 size, when it has an OPT
+// record); nullopt for anything malformed or not a standard query with
+// exactly one question.
 std::optional<DnsQuestion> parse_dns_query(std::string_view packet);
 
 struct DnsRecord {
@@ -58,9 +61,16 @@ struct DnsRecord {
   std::string target;
 };
 // A response to `q` with `rcode` (0 ok, 3 NXDOMAIN, ...), its answers and
-// additional records; names are written uncompressed.
+// additional records; names are written uncompressed. It never exceeds what
+// the query allows (512 bytes, or its EDNS0 size): answers that do not fit
+// are left out with the TC bit set, so the resolver asks again over TCP;
+// additional records that do not fit are simply left out. A query with EDNS0
+// gets an OPT record back.
 std::string dns_response(const DnsQuestion& q, std::string_view query, int rcode,
                          const std::vector<DnsRecord>& answers, const std::vector<DnsRecord>& additional);
+// A name the responder could hold: labels of letters, digits, '-' and '_',
+// each 1..63 bytes.
+bool valid_dns_name(std::string_view name);
 // "10.0.0.7" as four bytes; nullopt when not a dotted IPv4 address.
 std::optional<std::string> ipv4_bytes(std::string_view address);
 

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -105,11 +106,12 @@ class ServiceRegistry final : public sdk::Recipe {
     const sdk::ConfigTable& cfg = host.config();
     static const std::set<std::string> kKeys = {"base_path", "http_prefix", "default_ttl_ms", "min_ttl_ms",
                                                 "max_ttl_ms", "max_payload_bytes", "dns_address", "dns_domain",
-                                                "dns_ttl_s", "docker_socket", "docker_interval_ms", "docker_network"};
+                                                "dns_ttl_s", "dns_rate_per_source", "docker_socket", "docker_interval_ms",
+                                                "docker_network"};
     for (const auto& key : cfg.keys())
       if (!kKeys.count(key))
         return cfg.invalid(key, "one of base_path, http_prefix, default_ttl_ms, min_ttl_ms, max_ttl_ms, "
-                                "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, docker_socket, "
+                                "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, dns_rate_per_source, docker_socket, "
                                 "docker_interval_ms, docker_network");
     auto str = [&](const char* key, const char* def, std::string& out) -> Status {
       auto v = cfg.get_string(key, def);
@@ -133,7 +135,8 @@ class ServiceRegistry final : public sdk::Recipe {
                       num("min_ttl_ms", 1000, 1, 86400000, min_ttl_ms_),
                       num("max_ttl_ms", 3600000, 1, 86400000, max_ttl_ms_),
                       num("max_payload_bytes", 65536, 64, 1000000, max_payload_),
-                      num("dns_ttl_s", 5, 0, 86400, dns_ttl_s_)})
+                      num("dns_ttl_s", 5, 0, 86400, dns_ttl_s_),
+                      num("dns_rate_per_source", 100, 0, 1000000, dns_rate_per_source_)})
       if (!st) return st;
     if (base_.size() < 2 || base_[0] != '/' || base_.back() == '/')
       return cfg.invalid("base_path", "an absolute znode path such as \"/services\"");
@@ -148,6 +151,8 @@ class ServiceRegistry final : public sdk::Recipe {
     m_lapsed_ = host.metrics().counter("corral_registry_lapsed_total", "registrations whose TTL lapsed");
     m_local_ = host.metrics().gauge("corral_registry_local_registrations", "registrations this server keeps alive");
     m_dns_ = host.metrics().counter("corral_registry_dns_queries_total", "DNS queries answered");
+    m_dns_limited_ = host.metrics().counter("corral_registry_dns_rate_limited_total",
+                                            "DNS queries dropped by the per-source rate limit");
     m_http_ = host.metrics().counter("corral_registry_http_requests_total", "registry HTTP requests");
     return {};
   }
@@ -748,9 +753,35 @@ class ServiceRegistry final : public sdk::Recipe {
                              });
   }
 
+  // Response rate limiting per source (a token bucket per address), so the
+  // responder cannot be aimed at a victim whose address a flood of queries
+  // claims. Queries past the rate are dropped unanswered.
+  bool dns_allowed(const boost::asio::ip::address& from) {
+    if (dns_rate_per_source_ <= 0) return true;
+    int64_t now = host_->clock().steady_ms();
+    if (dns_buckets_.size() >= kMaxDnsBuckets) {
+      // Forget sources that have been quiet long enough to have a full bucket.
+      std::erase_if(dns_buckets_, [&](const auto& kv) { return now - kv.second.last_ms >= 2000; });
+      if (dns_buckets_.size() >= kMaxDnsBuckets) return false;
+    }
+    auto [it, fresh] = dns_buckets_.try_emplace(from.to_string());
+    DnsBucket& b = it->second;
+    double burst = 2.0 * static_cast<double>(dns_rate_per_source_);
+    if (fresh) b.tokens = burst;
+    else b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.last_ms) * dns_rate_per_source_ / 1000.0);
+    b.last_ms = now;
+    if (b.tokens < 1.0) {
+      m_dns_limited_->inc();
+      return false;
+    }
+    b.tokens -= 1.0;
+    return true;
+  }
+
   void answer_dns(std::string packet, boost::asio::ip::udp::endpoint peer) {
     auto q = parse_dns_query(packet);
     if (!q) return;  // not a query we can answer: drop, as servers do with garbage
+    if (!dns_allowed(peer.address())) return;
     m_dns_->inc();
     auto send = [this, peer](std::string out) {
       auto buf = std::make_shared<std::string>(std::move(out));
@@ -767,7 +798,8 @@ class ServiceRegistry final : public sdk::Recipe {
       svc = head.substr(dot + 1);
       only_id = head.substr(0, dot);
     }
-    load(svc, [this, q = *q, packet, svc, only_id, send, name] {
+    if (!valid_dns_name(head) || !valid_name(svc)) return send(dns_response(*q, packet, 3, {}, {}));
+    auto answer = [this, q = *q, packet, svc, only_id, send, name] {
       const View& v = views_[svc];
       if (!v.exists) return send(dns_response(q, packet, 3, {}, {}));
       std::vector<DnsRecord> answers, additional;
@@ -789,7 +821,18 @@ class ServiceRegistry final : public sdk::Recipe {
           additional.push_back({target, static_cast<uint16_t>(DnsType::a), static_cast<uint32_t>(dns_ttl_s_), *ip});
       }
       send(dns_response(q, packet, found_id ? 0 : 3, answers, additional));
-    });
+    };
+    // A service already watched answers from its view. Any other name is
+    // looked up without a watch, and only a service that exists gets a view:
+    // queries for names that do not exist leave nothing behind.
+    auto known = views_.find(svc);
+    if ((known != views_.end() && known->second.exists) || !reader_) return load(svc, answer);
+    reader_->exists(service_path(svc), false,
+                    [this, alive = alive_, svc, answer, q = *q, packet, send](const sdk::TreeResult& r) {
+                      if (!*alive) return;
+                      if (r.err == Err::no_node) return send(dns_response(q, packet, 3, {}, {}));
+                      load(svc, answer);
+                    });
   }
 
   // ---------------------------------------------------------------- containers
@@ -921,7 +964,15 @@ class ServiceRegistry final : public sdk::Recipe {
   std::unique_ptr<boost::asio::ip::udp::socket> dns_;
   char dns_buf_[1500];
   boost::asio::ip::udp::endpoint dns_peer_;
-  sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr, *m_http_ = nullptr;
+  struct DnsBucket {
+    double tokens = 0;
+    int64_t last_ms = 0;
+  };
+  static constexpr size_t kMaxDnsBuckets = 65536;
+  int64_t dns_rate_per_source_ = 100;  // responses a second per source address; 0: unlimited
+  std::unordered_map<std::string, DnsBucket> dns_buckets_;
+  sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr, *m_http_ = nullptr,
+               *m_dns_limited_ = nullptr;
   sdk::Gauge* m_local_ = nullptr;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

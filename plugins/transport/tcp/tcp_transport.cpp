@@ -52,8 +52,15 @@ class TcpConnection final : public corral::sdk::Connection,
     if (closed_) return;
     closed_ = true;
     handler_ = nullptr;
-    if (!write_in_flight_) shutdown();
-    // else: the write completion flushes what is queued, then shuts down.
+    if (!write_in_flight_) return shutdown();
+    // The write completion flushes what is queued, then shuts down; a peer
+    // that does not read would hold the socket and its bytes for good, so a
+    // flush still unfinished after kFlushOnCloseLimit is abandoned.
+    linger_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    linger_->expires_after(kFlushOnCloseLimit);
+    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->shutdown();
+    });
   }
 
   void pause_reading(bool paused) override {
@@ -128,7 +135,11 @@ class TcpConnection final : public corral::sdk::Connection,
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
+    if (linger_) linger_->cancel();
   }
+
+  static constexpr std::chrono::seconds kFlushOnCloseLimit{10};
+  std::unique_ptr<asio::steady_timer> linger_;
 
   tcp::socket socket_;
   std::vector<char> buf_;
