@@ -200,7 +200,8 @@ Status extract(Config& c) {
     Status st = check_known_keys(*s, "server",
                                  {"id", "data_dir", "client_address", "tick_ms", "max_client_cnxns", "max_cnxns",
                                   "sessionless_timeout_ms", "max_output_bytes", "admin_max_connections",
-                                  "admin_request_timeout_ms",
+                                  "admin_request_timeout_ms", "max_outstanding", "max_outstanding_per_session",
+                                  "session_create_rate", "session_create_burst",
                                   "min_session_timeout_ms", "max_session_timeout_ms", "plugin_dir",
                                   "four_letter_words", "log_level", "max_frame_bytes", "super_digest",
                                   "extended_types", "container_check_interval_ms", "admin_address", "enforce_quota", "jaas_config",
@@ -234,6 +235,15 @@ Status extract(Config& c) {
                     server.get_int("admin_request_timeout_ms", sc.admin_request_timeout_ms));
   if (sc.admin_request_timeout_ms < 100 || sc.admin_request_timeout_ms > 3600000)
     return server.invalid("admin_request_timeout_ms", "between 100 and 3600000 milliseconds");
+  CORRAL_TRY_ASSIGN(sc.max_outstanding, server.get_int("max_outstanding", sc.max_outstanding));
+  if (sc.max_outstanding < 1) return server.invalid("max_outstanding", "at least 1");
+  CORRAL_TRY_ASSIGN(sc.max_outstanding_per_session,
+                    server.get_int("max_outstanding_per_session", sc.max_outstanding_per_session));
+  if (sc.max_outstanding_per_session < 1) return server.invalid("max_outstanding_per_session", "at least 1");
+  CORRAL_TRY_ASSIGN(sc.session_create_rate, server.get_int("session_create_rate", sc.session_create_rate));
+  if (sc.session_create_rate < 0) return server.invalid("session_create_rate", "0 (no limit) or more a second");
+  CORRAL_TRY_ASSIGN(sc.session_create_burst, server.get_int("session_create_burst", sc.session_create_burst));
+  if (sc.session_create_burst < 1) return server.invalid("session_create_burst", "at least 1");
   CORRAL_TRY_ASSIGN(sc.min_session_timeout_ms,
                     server.get_int("min_session_timeout_ms", sc.min_session_timeout_ms));
   CORRAL_TRY_ASSIGN(sc.max_session_timeout_ms,
@@ -459,6 +469,10 @@ std::string Config::to_toml() const {
   set("server.max_output_bytes", toml::value<int64_t>(server.max_output_bytes));
   set("server.admin_max_connections", toml::value<int64_t>(server.admin_max_connections));
   set("server.admin_request_timeout_ms", toml::value<int64_t>(server.admin_request_timeout_ms));
+  set("server.max_outstanding", toml::value<int64_t>(server.max_outstanding));
+  set("server.max_outstanding_per_session", toml::value<int64_t>(server.max_outstanding_per_session));
+  set("server.session_create_rate", toml::value<int64_t>(server.session_create_rate));
+  set("server.session_create_burst", toml::value<int64_t>(server.session_create_burst));
   set("server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
   set("server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
   auto list = [](const std::vector<std::string>& v) {
@@ -536,6 +550,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   // Quorum authentication (ZooKeeper's quorum.auth.*, DIGEST-MD5 from JAAS).
   bool quorum_sasl = false, learner_require_sasl = false, server_require_sasl = false;
   std::string server_login_context = "QuorumServer", learner_login_context = "QuorumLearner";
+  // ZooKeeper's connection throttle (a token bucket; 0 tokens = off).
+  int64_t throttle_tokens = -1, throttle_fill_time = 1, throttle_fill_count = 1;
   std::string data_dir;
   std::string line;
   int lineno = 0;
@@ -578,6 +594,18 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "zookeeper.nio.sessionlessCnxnTimeout") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.sessionless_timeout_ms", toml::value<int64_t>(n));
+    } else if (key == "globalOutstandingLimit" || key == "zookeeper.globalOutstandingLimit") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.max_outstanding", toml::value<int64_t>(n));
+    } else if (key == "jute.maxbuffer") {
+      st = number(key, value, n);
+      if (st) (void)set_dotted(root, "server.max_frame_bytes", toml::value<int64_t>(n));
+    } else if (key == "connection_throttle_tokens" || key == "zookeeper.connection_throttle_tokens") {
+      st = number(key, value, throttle_tokens);
+    } else if (key == "connection_throttle_fill_time" || key == "zookeeper.connection_throttle_fill_time") {
+      st = number(key, value, throttle_fill_time);
+    } else if (key == "connection_throttle_fill_count" || key == "zookeeper.connection_throttle_fill_count") {
+      st = number(key, value, throttle_fill_count);
     } else if (key == "minSessionTimeout") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.min_session_timeout_ms", toml::value<int64_t>(n));
@@ -714,6 +742,16 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   }
   (void)set_dotted(root, "server.client_address",
                    toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
+  if (throttle_tokens == 0) {
+    (void)set_dotted(root, "server.session_create_rate", toml::value<int64_t>(0));
+  } else if (throttle_tokens > 0) {
+    if (throttle_fill_time <= 0 || throttle_fill_count <= 0)
+      return Status{Errc::invalid_argument,
+                    path + ": connection_throttle_fill_time and connection_throttle_fill_count must be positive"};
+    (void)set_dotted(root, "server.session_create_burst", toml::value<int64_t>(throttle_tokens));
+    (void)set_dotted(root, "server.session_create_rate",
+                     toml::value<int64_t>(std::max<int64_t>(1, throttle_fill_count * 1000 / throttle_fill_time)));
+  }
   if (admin_enabled && admin_port > 0 && admin_port <= 65535)
     (void)set_dotted(root, "server.admin_address",
                      toml::value<std::string>(sdk::Endpoint{admin_host, static_cast<uint16_t>(admin_port)}.to_string()));

@@ -41,6 +41,16 @@ struct ServerConfig {
   // The admin endpoint: connections open at once, and how long one may take
   // to send its request (head and body).
   int64_t admin_max_connections = 256;
+  // Requests received and not yet answered, in all (ZooKeeper's
+  // globalOutstandingLimit) and per session: past either, the server stops
+  // reading from the connection until answers catch up.
+  int64_t max_outstanding = 1000;
+  int64_t max_outstanding_per_session = 1000;
+  // New sessions a second, with bursts of up to session_create_burst (a
+  // token bucket, as ZooKeeper's connection throttle); a connect request
+  // beyond it is refused and its connection closed. 0 = no limit.
+  int64_t session_create_rate = 1000;
+  int64_t session_create_burst = 2000;
   int64_t admin_request_timeout_ms = 10000;
   int64_t min_session_timeout_ms = 0;  // 0 = 2 * tick_ms
   int64_t max_session_timeout_ms = 0;  // 0 = 20 * tick_ms

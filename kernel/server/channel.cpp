@@ -110,10 +110,11 @@ void Channel::on_bytes(sdk::BytesView data) {
     if (in_.size() - pos - 4 < static_cast<size_t>(len)) break;
     handle_frame(sdk::BytesView(in_).substr(pos + 4, static_cast<size_t>(len)));
     pos += 4 + static_cast<size_t>(len);
-    // A client that does not read its replies stops being read: its
-    // requests wait (here and in its socket) instead of their replies
-    // piling up in the server's memory.
-    if (out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes) {
+    // A client that does not read its replies, or has too many requests
+    // outstanding, stops being read: its requests wait (here and in its
+    // socket) instead of their replies piling up in the server's memory.
+    count_outstanding();
+    if (state_ != State::closed && over_limits()) {
       reading_paused_ = true;
       link_->pause_reading(true);
     }
@@ -308,7 +309,46 @@ void Channel::handle_request(sdk::BytesView frame) {
   drain();
 }
 
+bool Channel::over_limits() {
+  if (out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes) return true;  // on_drained resumes
+  if (!link_->bounded()) return false;
+  const ServerConfig& sc = server_.config().server;
+  if (counted_ >= sc.max_outstanding_per_session) return true;  // drain() resumes
+  if (server_.outstanding() >= sc.max_outstanding) {
+    server_.wait_for_outstanding(*this);  // the server resumes
+    return true;
+  }
+  return false;
+}
+
+void Channel::count_outstanding() {
+  int64_t now = state_ == State::closed ? 0 : static_cast<int64_t>(queue_.size());
+  if (now == counted_) return;
+  server_.add_outstanding(now - counted_);
+  counted_ = now;
+}
+
+void Channel::resume_reading() {
+  resume_posted_ = false;
+  if (!reading_paused_ || state_ == State::closed || over_limits()) return;
+  reading_paused_ = false;
+  link_->pause_reading(false);
+  on_bytes({});  // the requests that waited
+}
+
 void Channel::drain() {
+  drain_queue();
+  count_outstanding();
+  if (reading_paused_ && !resume_posted_ && state_ != State::closed &&
+      counted_ < server_.config().server.max_outstanding_per_session) {
+    resume_posted_ = true;
+    server_.executor().post([this, alive = alive_] {
+      if (*alive) resume_reading();
+    });
+  }
+}
+
+void Channel::drain_queue() {
   if (state_ != State::established) return;
   while (!queue_.empty() && state_ != State::closed) {
     Pending& p = queue_.front();
@@ -725,13 +765,7 @@ void Channel::flush_output() {
   if (closing_after_flush_) close("");
 }
 
-void Channel::on_drained() {
-  if (reading_paused_ && state_ != State::closed) {
-    reading_paused_ = false;
-    link_->pause_reading(false);
-    on_bytes({});  // the requests that waited
-  }
-}
+void Channel::on_drained() { resume_reading(); }
 
 void Channel::expect_session_within(std::chrono::milliseconds limit) {
   session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_, limit] {
@@ -747,6 +781,7 @@ void Channel::close(const std::string& why) {
   if (!out_.empty()) link_->send(std::move(out_));
   out_.clear();
   state_ = State::closed;
+  count_outstanding();
   server_.watches().remove_watcher(this);
   link_->close();
   server_.channel_closed(*this);
@@ -756,6 +791,7 @@ void Channel::on_disconnected() {
   if (state_ == State::closed) return;
   out_.clear();
   state_ = State::closed;
+  count_outstanding();
   server_.watches().remove_watcher(this);
   link_->close();
   server_.channel_closed(*this);

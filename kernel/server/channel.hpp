@@ -52,6 +52,8 @@ class Channel final : public Watcher {
   // A session served in read-only mode (this server has no leader).
   bool read_only() const { return read_only_; }
   bool closed() const { return state_ == State::closed; }
+  // A client's connection, not a recipe's in-process session.
+  bool external() const { return link_->bounded(); }
   std::string remote_address() const { return link_->remote_address(); }
 
   // Bytes from the client. May close the channel (malformed input).
@@ -60,6 +62,8 @@ class Channel final : public Watcher {
   void on_disconnected();
   // All replies sent so far are written: take requests again if paused.
   void on_drained();
+  // Takes requests again if it stopped at a limit that no longer holds.
+  void resume_reading();
   // Closes the connection (server decision); the session lives on.
   void close(const std::string& why);
   // Closes the connection unless it has opened a session (or answered a
@@ -102,6 +106,12 @@ class Channel final : public Watcher {
   bool try_four_letter();
   // Runs the reads at the head of the queue and sends finished replies.
   void drain();
+  void drain_queue();
+  // Brings the server's outstanding count up to date with queue_.
+  void count_outstanding();
+  // Whether to stop reading: replies wait unread, or too many requests
+  // are outstanding here or on the server.
+  bool over_limits();
   // Executes a read request and returns its reply frame.
   std::string execute_read(const Pending& p);
   void reply(int32_t xid, int64_t zxid, proto::Err err, sdk::BytesView body, int64_t received_ms);
@@ -142,6 +152,8 @@ class Channel final : public Watcher {
   bool overflowed_ = false;  // past server.max_output_bytes: output dropped, close posted
   bool closing_after_flush_ = false;
   bool reading_paused_ = false;
+  bool resume_posted_ = false;
+  int64_t counted_ = 0;  // queue_.size() as the server's outstanding count has it
   uint64_t received_ = 0, sent_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

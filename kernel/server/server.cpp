@@ -112,6 +112,11 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
   m_connections_ = metrics_.counter("corral_connections_total", "client connections accepted");
   m_refused_ = metrics_.counter("corral_connections_refused_total",
                                 "client connections refused at a limit (max_cnxns, max_client_cnxns)");
+  m_throttled_ = metrics_.counter("corral_requests_throttled_total",
+                                  "times a connection stopped being read at server.max_outstanding or "
+                                  "server.max_outstanding_per_session");
+  m_sessions_refused_ = metrics_.counter("corral_sessions_refused_total",
+                                         "new sessions refused past server.session_create_rate");
 }
 
 Server::~Server() { stop(); }
@@ -570,7 +575,50 @@ int64_t Server::next_session_id() {
   return id;
 }
 
+bool Server::take_session_token() {
+  const auto& sc = config_.server;
+  if (sc.session_create_rate == 0) return true;
+  int64_t now = clock_.steady_ms();
+  double burst = static_cast<double>(sc.session_create_burst);
+  if (session_tokens_ms_ < 0) session_tokens_ = burst;
+  else session_tokens_ = std::min(burst, session_tokens_ + static_cast<double>(now - session_tokens_ms_) *
+                                                               static_cast<double>(sc.session_create_rate) / 1000.0);
+  session_tokens_ms_ = now;
+  if (session_tokens_ < 1.0) return false;
+  session_tokens_ -= 1.0;
+  return true;
+}
+
+void Server::add_outstanding(int64_t delta) {
+  outstanding_ += delta;
+  if (delta >= 0 || waiting_outstanding_.empty() || outstanding_wake_posted_ ||
+      outstanding_ >= config_.server.max_outstanding)
+    return;
+  // Wake the channels that waited from the loop: this runs inside a
+  // channel's drain, and a woken channel reads (and may close) at once.
+  outstanding_wake_posted_ = true;
+  executor_.post([this] {
+    outstanding_wake_posted_ = false;
+    auto waiting = std::move(waiting_outstanding_);
+    waiting_outstanding_.clear();
+    for (Channel* ch : waiting) ch->resume_reading();
+  });
+}
+
+void Server::wait_for_outstanding(Channel& ch) {
+  m_throttled_->inc();
+  waiting_outstanding_.insert(&ch);
+}
+
 Status Server::create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) {
+  if (ch.external() && !take_session_token()) {
+    m_sessions_refused_->inc();
+    refusals_.warn(*log_, "refusing a new session from " + ch.remote_address() + ": more than " +
+                              std::to_string(config_.server.session_create_rate) +
+                              " a second (server.session_create_rate)");
+    return {sdk::Errc::unavailable, "more than " + std::to_string(config_.server.session_create_rate) +
+                                        " new sessions a second (server.session_create_rate)"};
+  }
   id = next_session_id();
   password = sdk::secure_random_bytes(16);
   session_channels_[id] = &ch;
@@ -858,6 +906,7 @@ void Server::on_accept(std::shared_ptr<sdk::Connection> conn) {
 }
 
 void Server::channel_closed(Channel& ch) {
+  waiting_outstanding_.erase(&ch);
   if (ch.session_id() != 0) {
     auto it = session_channels_.find(ch.session_id());
     if (it != session_channels_.end() && it->second == &ch) session_channels_.erase(it);

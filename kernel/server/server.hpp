@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "config/config.hpp"
@@ -117,6 +118,13 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   // ZooKeeper's sync for a channel.
   void sync(std::function<void(const sdk::Status&)> done);
   void channel_closed(Channel& ch);
+  // Requests received and not yet answered, on every channel
+  // (server.max_outstanding bounds it).
+  int64_t outstanding() const { return outstanding_; }
+  void add_outstanding(int64_t delta);
+  // `ch` stopped reading at server.max_outstanding; it hears
+  // Channel::resume_reading() once answers bring the count under it.
+  void wait_for_outstanding(Channel& ch);
   // Four-letter word reply, or nullopt if `word` is not one.
   std::optional<std::string> four_letter(std::string_view word);
   // The admin endpoint's bound address (port 0 when it is off).
@@ -262,6 +270,15 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   sdk::Counter* m_writes_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;
   sdk::Counter* m_refused_ = nullptr;
+  sdk::Counter* m_throttled_ = nullptr;        // reading paused at an outstanding-request limit
+  sdk::Counter* m_sessions_refused_ = nullptr;  // new sessions past server.session_create_rate
+  int64_t outstanding_ = 0;
+  std::unordered_set<Channel*> waiting_outstanding_;
+  bool outstanding_wake_posted_ = false;
+  // The session-creation token bucket.
+  double session_tokens_ = 0;
+  int64_t session_tokens_ms_ = -1;
+  bool take_session_token();
   size_t client_connections_ = 0;  // accepted on the client port and still open
   LogLimiter refusals_;
 };

@@ -564,3 +564,122 @@ def test_the_admin_endpoint_bounds_slow_and_idle_requests(server_factory):
         s.close()
     from urllib.request import urlopen
     assert b"ruok" in urlopen(f"http://127.0.0.1:{http}/commands/ruok", timeout=5).read()
+
+
+# ---- requests and sessions faster than they are served ---------------------------
+
+def _metrics(http):
+    from urllib.request import urlopen
+    return urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5).read().decode()
+
+
+def _metric(text, name):
+    import re
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def _pipeline_writes(srv, path, count):
+    """One raw session sends `count` setData requests at once (from a
+    thread: the server stops reading it) and reads every reply in order."""
+    import threading
+    raw = RawClient(srv.host, srv.port, timeout=60)
+    raw.handshake()
+    body = b"".join(jute.frame(jute.Writer().int(i + 1).int(jute.SET_DATA).bytes() +
+                               jute.set_data_body(path, b"v%d" % i)) for i in range(count))
+    sender = threading.Thread(target=raw.send, args=(body,))
+    sender.start()
+    for i in range(count):
+        xid, _, err, _ = raw._read_reply()
+        assert (xid, err) == (i + 1, jute.OK)
+    sender.join()
+    raw.close()
+
+
+def _with_sampler(srv, work):
+    """Runs `work` while another thread samples mntr's outstanding count."""
+    import threading
+    peak, done = [], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak.append(_outstanding(srv))
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        work()
+    finally:
+        done.set()
+        t.join()
+    return peak
+
+
+def _outstanding(srv):
+    import re
+    return int(re.search(r"zk_outstanding_requests\s+(\d+)", srv.four("mntr")).group(1))
+
+
+@CORRALD_ONLY
+def test_requests_outstanding_per_session_and_in_all_are_bounded(server_factory):
+    """Row 15: a client pipelining writes is read no faster than it is
+    answered (server.max_outstanding_per_session), and all sessions
+    together stop at server.max_outstanding; every write is still answered,
+    in order."""
+    import threading
+    from servers import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", "server.max_outstanding_per_session=40",
+                                     "--set", "server.max_outstanding=60"])
+    zk = client(srv.hosts)
+    zk.create("/piped", b"")
+    peak = _with_sampler(srv, lambda: _pipeline_writes(srv, "/piped", 10000))
+    assert len(peak) > 3 and max(peak) <= 41, peak
+    # Three sessions at once: the server-wide limit holds them all.
+
+    def three():
+        runs = [threading.Thread(target=_pipeline_writes, args=(srv, "/piped", 2000)) for _ in range(3)]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join(timeout=120)
+    peak = _with_sampler(srv, three)
+    assert len(peak) > 3 and max(peak) <= 63, peak
+    assert _metric(_metrics(http), "corral_requests_throttled_total") > 0
+    assert zk.get("/piped")[1].version == 16000
+    zk.stop()
+
+
+@CORRALD_ONLY
+def test_new_sessions_are_rate_limited(server_factory):
+    """Row 15: a burst of new sessions past server.session_create_rate is
+    refused (the connection closed, as ZooKeeper's throttle does); sessions
+    come again as the bucket fills, and existing ones are untouched."""
+    from servers import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", "server.session_create_rate=20",
+                                     "--set", "server.session_create_burst=20",
+                                     "--set", "server.max_client_cnxns=0"])
+    zk = client(srv.hosts)  # takes one token
+    made, refused = 0, 0
+    clients = []
+    for _ in range(100):
+        raw = RawClient(srv.host, srv.port)
+        try:
+            raw.handshake()
+            made += 1
+            clients.append(raw)
+        except (jute.Closed, ConnectionResetError):
+            refused += 1
+            raw.close()
+    assert 19 <= made <= 30 and refused >= 70, (made, refused)
+    assert "server.session_create_rate" in srv.log_tail()
+    assert _metric(_metrics(http), "corral_sessions_refused_total") == refused
+    time.sleep(1.0)  # 20 more tokens
+    again = RawClient(srv.host, srv.port)
+    again.handshake()
+    assert zk.exists("/") is not None
+    for c in clients + [again]:
+        c.close()
+    zk.stop()

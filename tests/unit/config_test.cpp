@@ -104,6 +104,40 @@ TEST(Config, ReadsZooCfg) {
   EXPECT_NE(bad.status().message().find("zoo_bad.cfg:1"), std::string::npos);
 }
 
+TEST(Config, ReadsZooKeepersLimitsFromZooCfg) {
+  std::vector<std::string> warnings;
+  auto c = load_zoo_cfg(write_temp("zoo_limits.cfg",
+                                   "dataDir=/var/zk\nmaxCnxns=500\nzookeeper.nio.sessionlessCnxnTimeout=3000\n"
+                                   "globalOutstandingLimit=250\njute.maxbuffer=4194304\n"
+                                   "zookeeper.connection_throttle_tokens=300\n"
+                                   "zookeeper.connection_throttle_fill_time=100\n"
+                                   "zookeeper.connection_throttle_fill_count=5\n"),
+                        {}, warnings);
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  EXPECT_EQ(c->server.max_cnxns, 500);
+  EXPECT_EQ(c->server.sessionless_timeout_ms, 3000);
+  EXPECT_EQ(c->server.max_outstanding, 250);
+  EXPECT_EQ(c->server.max_frame_bytes, 4194304);
+  EXPECT_EQ(c->server.session_create_burst, 300);
+  EXPECT_EQ(c->server.session_create_rate, 50);  // 5 tokens every 100 ms
+
+  // 0 tokens is ZooKeeper's "no throttle".
+  auto off = load_zoo_cfg(write_temp("zoo_nothrottle.cfg", "dataDir=/var/zk\nconnection_throttle_tokens=0\n"), {},
+                          warnings);
+  ASSERT_TRUE(off) << off.status().to_string();
+  EXPECT_EQ(off->server.session_create_rate, 0);
+  // Defaults when zoo.cfg says nothing: ZooKeeper's outstanding limit.
+  auto plain = load_zoo_cfg(write_temp("zoo_plain.cfg", "dataDir=/var/zk\n"), {}, warnings);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->server.max_outstanding, 1000);
+  EXPECT_EQ(plain->server.max_frame_bytes, 0xfffff);
+
+  auto bad = load_zoo_cfg(write_temp("zoo_badlimit.cfg", "dataDir=/var/zk\nglobalOutstandingLimit=0\n"), {}, warnings);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("max_outstanding"), std::string::npos);
+}
+
 TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
   std::string dir = ::testing::TempDir() + "zkens";
   std::remove((dir + "/myid").c_str());
