@@ -215,6 +215,7 @@ std::string Server::metrics_text() {
   for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
   auto set = [&](const char* name, const char* help, int64_t v) { metrics_.gauge(name, help)->set(v); };
   set("corral_znodes", "znodes in the tree", static_cast<int64_t>(tree_.node_count()));
+  set("corral_acls", "distinct ACL lists the znodes use", static_cast<int64_t>(tree_.acl_count()));
   set("corral_data_bytes", "bytes of data and paths in the tree", tree_.approximate_data_size());
   set("corral_sessions", "live sessions", static_cast<int64_t>(tree_.sessions().size()));
   set("corral_ephemerals", "ephemeral znodes", static_cast<int64_t>(ephemerals));

@@ -24,7 +24,7 @@ struct Journal::Undo {
 };
 
 DataTree::DataTree() {
-  acls_.push_back(proto::open_acl_unsafe());
+  intern_acl(proto::open_acl_unsafe());
   nodes_.insert(Node::make("/", "").release());
   data_bytes_ = 1;
   for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
@@ -33,8 +33,8 @@ DataTree::DataTree() {
   }
   // The ACL ZooKeeper gives /zookeeper/config (read-only for everyone);
   // stored, not yet enforced.
-  acls_.push_back({proto::Acl{proto::perm::read, {"world", "anyone"}}});
-  find_mut("/zookeeper/config")->acl = 1;
+  find_mut("/zookeeper/config")->acl = intern_acl({proto::Acl{proto::perm::read, {"world", "anyone"}}});
+  nodes_.for_each([&](const Node* n) { ref_acl(n->acl); });
   nodes_.for_each([&](const Node* n) { digest_ += node_digest(n->path(), *n); });
 }
 
@@ -117,11 +117,81 @@ std::vector<std::string> DataTree::children(const Node& n) const {
   return out;
 }
 
+std::string DataTree::acl_key(const proto::AclList& acl) {
+  std::string key;
+  for (const proto::Acl& a : acl) {
+    auto put = [&](uint32_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(static_cast<uint32_t>(a.perms));
+    put(static_cast<uint32_t>(a.id.scheme.size()));
+    key += a.id.scheme;
+    put(static_cast<uint32_t>(a.id.id.size()));
+    key += a.id.id;
+  }
+  return key;
+}
+
 uint32_t DataTree::intern_acl(const proto::AclList& acl) {
-  for (size_t i = 0; i < acls_.size(); ++i)
-    if (acls_[i] == acl) return static_cast<uint32_t>(i);
-  acls_.push_back(acl);
-  return static_cast<uint32_t>(acls_.size() - 1);
+  // Most writes carry the ACL the last one did.
+  if (acl_last_ < acls_.size() && !acls_[acl_last_].empty() && acls_[acl_last_] == acl) return acl_last_;
+  std::string key = acl_key(acl);
+  auto it = acl_index_.find(key);
+  if (it != acl_index_.end()) return acl_last_ = it->second;
+  uint32_t at;
+  if (!acl_free_.empty()) {
+    at = *acl_free_.begin();
+    acl_free_.erase(acl_free_.begin());
+    acls_[at] = acl;
+    acl_refs_[at] = 0;
+  } else {
+    at = static_cast<uint32_t>(acls_.size());
+    acls_.push_back(acl);
+    acl_refs_.push_back(0);
+  }
+  acl_index_.emplace(std::move(key), at);
+  // A new entry unused until a node takes it; if none does (the write
+  // failed), the next purge frees it.
+  acl_unused_.push_back(at);
+  return acl_last_ = at;
+}
+
+void DataTree::unref_acl(uint32_t index) {
+  if (--acl_refs_[index] == 0) acl_unused_.push_back(index);
+}
+
+void DataTree::purge_acls() {
+  if (acl_unused_.empty()) return;
+  for (uint32_t i : acl_unused_) {
+    if (acl_refs_[i] != 0 || acls_[i].empty()) continue;  // used again, or freed already
+    acl_index_.erase(acl_key(acls_[i]));
+    acls_[i] = {};
+    acl_free_.insert(i);
+  }
+  acl_unused_.clear();
+}
+
+void DataTree::recount_acls() {
+  acl_refs_.assign(acls_.size(), 0);
+  nodes_.for_each([&](const Node* n) { ++acl_refs_[n->acl]; });
+  acl_index_.clear();
+  acl_free_.clear();
+  acl_unused_.clear();
+  acl_last_ = 0;
+  for (uint32_t i = 0; i < acls_.size(); ++i) {
+    if (acl_refs_[i] == 0 || acls_[i].empty() || !acl_index_.emplace(acl_key(acls_[i]), i).second) {
+      // Unused, or a second copy of a list (an older table): free the slot;
+      // nodes that pointed at a copy move to the first.
+      if (acl_refs_[i] != 0) {
+        uint32_t first = acl_index_[acl_key(acls_[i])];
+        nodes_.for_each([&](const Node* n) {
+          if (n->acl == i) const_cast<Node*>(n)->acl = first;
+        });
+        acl_refs_[first] += acl_refs_[i];
+        acl_refs_[i] = 0;
+      }
+      acls_[i] = {};
+      acl_free_.insert(i);
+    }
+  }
 }
 
 Node* DataTree::adopt(NodePtr n, Node& parent) {
@@ -206,6 +276,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
                mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
   fresh->ephemeral_owner = owned ? owner : 0;
   fresh->acl = intern_acl(open ? acl : fixed);
+  ref_acl(fresh->acl);
   Node* n = fresh.release();
   nodes_.insert(n, hash);
   parent->children().insert(n);
@@ -248,6 +319,7 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   uint32_t node_acl = n->acl;
   int64_t bytes = static_cast<int64_t>(n->data().size());
   digest_ -= node_digest(path, *n);
+  unref_acl(node_acl);
   NodePtr gone = release(n, *parent);
   if (u) u->node = std::move(gone);
   gone.reset();
@@ -328,7 +400,10 @@ Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t 
   if (!permitted(acls_[n->acl], proto::perm::admin, ids)) return Err::no_auth;
   if (version != -1 && version != n->aversion) return Err::bad_version;
   digest_ -= node_digest(path, *n);
+  uint32_t was = n->acl;
   n->acl = intern_acl(fixed);
+  ref_acl(n->acl);
+  unref_acl(was);
   n->aversion++;
   digest_ += node_digest(path, *n);
   if (out) *out = stat(*n);
@@ -353,6 +428,7 @@ void DataTree::rollback(Journal& j) {
         }
         int64_t bytes = static_cast<int64_t>(node->data().size());
         digest_ -= node_digest(u.path, *node);
+        unref_acl(node->acl);
         release(node, *parent);
         quota_node_removed(u.path);
         quota_account(u.path, -bytes, -1);
@@ -364,6 +440,7 @@ void DataTree::rollback(Journal& j) {
         data_bytes_ += static_cast<int64_t>(u.path.size()) + bytes;
         Node* parent = find_mut(proto::parent_path(u.path));
         Node* node = adopt(std::move(u.node), *parent);
+        ref_acl(node->acl);
         digest_ += node_digest(u.path, *node);
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;

@@ -164,6 +164,10 @@ class DataTree {
   static uint64_t node_digest(std::string_view path, const Node& n);
 
   size_t node_count() const { return nodes_.size(); }
+  // Frees the ACL entries that no node has used since the last call.
+  void purge_acls();
+  // ACL entries in use (distinct lists that some node has).
+  size_t acl_count() const { return acl_index_.size(); }
   // Bytes of data and path names held (mntr's zk_approximate_data_size).
   int64_t approximate_data_size() const { return data_bytes_; }
 
@@ -175,7 +179,18 @@ class DataTree {
 
  private:
   Node* find_mut(std::string_view path);
+  // The ACL table: each distinct list once, found by its content, counted
+  // by the nodes that use it. A list no node uses any more is purged at the
+  // start of the next entry (watches of the entry that dropped it still
+  // read it) and its slot reused, lowest first, so that every member's
+  // table follows from its nodes alone.
   uint32_t intern_acl(const proto::AclList& acl);
+  void ref_acl(uint32_t index) { ++acl_refs_[index]; }
+  void unref_acl(uint32_t index);
+  static std::string acl_key(const proto::AclList& acl);
+  // Counts the nodes' references again and frees what none uses (after a
+  // snapshot is loaded).
+  void recount_acls();
   // Puts a node into the path table and its parent's child set; the tree
   // owns it from then on.
   Node* adopt(NodePtr n, Node& parent);
@@ -212,6 +227,11 @@ class DataTree {
   std::set<std::string, std::less<>> quota_paths_;
   bool enforce_quota_ = false;
   std::vector<proto::AclList> acls_;
+  std::vector<uint32_t> acl_refs_;                     // nodes using each entry
+  std::unordered_map<std::string, uint32_t> acl_index_;  // acl_key -> entry
+  std::set<uint32_t> acl_free_;                        // purged entries, for reuse
+  std::vector<uint32_t> acl_unused_;                   // dropped to 0 since the last purge
+  uint32_t acl_last_ = 0;                              // the last one interned
   std::unordered_map<int64_t, SessionRecord> sessions_;
   std::set<std::string> containers_;  // container and TTL nodes
   int64_t data_bytes_ = 0;

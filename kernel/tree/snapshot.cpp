@@ -413,6 +413,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   at = r.position();
   t.digest_ = finisher.finish();
   if (!r.at_end()) return corrupt("trailing bytes after the last node");
+  t.recount_acls();
   t.quota_rebuild();
   return t;
 }

@@ -227,6 +227,8 @@ bool well_formed_write(int32_t type, std::string_view payload) {
 }
 
 ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
+  // The previous entry's changes have been delivered: ACLs it left unused go.
+  tree_.purge_acls();
   ApplyOutcome out;
   last_applied_ = e.zxid;
   TxnHeader& h = header_;  // reused: see TxnHeader::ids_encoded

@@ -683,3 +683,40 @@ def test_new_sessions_are_rate_limited(server_factory):
     for c in clients + [again]:
         c.close()
     zk.stop()
+
+
+# ---- the ACL table -----------------------------------------------------------------
+
+@CORRALD_ONLY
+def test_acls_of_deleted_nodes_do_not_pile_up(server_factory):
+    """Row 12: ACL lists no node uses any more are purged, after a restart
+    (snapshot and log replay) too, and their slots are reused."""
+    from servers import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", "storage.wal.snapshot_every_entries=500"])
+    zk = client(srv.hosts)
+    base = _metric(_metrics(http), "corral_acls")
+    for chunk in range(6):
+        tx = zk.transaction()
+        for i in range(chunk * 500, chunk * 500 + 500):
+            tx.create(f"/acl-{i}", b"", acl=[make_digest_acl(f"user{i}", "pw", all=True)])
+        tx.commit()
+    assert _metric(_metrics(http), "corral_acls") == base + 3000
+    for chunk in range(6):
+        tx = zk.transaction()
+        for i in range(chunk * 500, chunk * 500 + 500):
+            tx.delete(f"/acl-{i}")
+        tx.commit()
+    zk.exists("/")  # one more entry: the purge runs at the start of the next
+    zk.create("/after", b"")
+    assert _metric(_metrics(http), "corral_acls") == base
+    zk.create("/kept", b"", acl=[make_digest_acl("keeper", "pw", all=True)])
+    zk.stop()
+    srv.stop()
+    srv.start()
+    assert _metric(_metrics(http), "corral_acls") == base + 1
+    zk = client(srv.hosts)
+    zk.add_auth("digest", "keeper:pw")
+    assert zk.get_acls("/kept")[0] == [make_digest_acl("keeper", "pw", all=True)]
+    zk.stop()

@@ -479,3 +479,73 @@ TEST_F(TreeTest, TheDigestFollowsTheTreeAndSurvivesRollbackAndSnapshots) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back.value().digest(), tree.digest());
 }
+
+TEST(DataTree, AclsNoNodeUsesArePurgedAndTheirSlotsReused) {
+  DataTree tree;
+  Ids ids;
+  corral::sdk::Zxid zxid = 0;
+  auto digest_acl = [](int i) {
+    return corral::proto::AclList{{corral::proto::perm::all, {"digest", "u" + std::to_string(i) + ":x"}}};
+  };
+  const size_t base = tree.acl_count();
+  for (int i = 0; i < 2000; ++i) {
+    Journal j;
+    ASSERT_EQ(tree.create("/n" + std::to_string(i), "", digest_acl(i), CreateMode::persistent, 0, ++zxid, 0, ids,
+                          nullptr, nullptr, j),
+              corral::proto::Err::ok);
+  }
+  EXPECT_EQ(tree.acl_count(), base + 2000);
+  // The same list again is the same entry.
+  {
+    Journal j;
+    ASSERT_EQ(tree.create("/again", "", digest_acl(7), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
+              corral::proto::Err::ok);
+    EXPECT_EQ(tree.find("/again")->acl, tree.find("/n7")->acl);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    Journal j;
+    ASSERT_EQ(tree.remove("/n" + std::to_string(i), -1, ++zxid, ids, j), corral::proto::Err::ok);
+    // The change still names the ACL until the next entry.
+    EXPECT_EQ(tree.acl_at(j.changes[0].acl), digest_acl(i));
+    tree.purge_acls();
+  }
+  EXPECT_EQ(tree.acl_count(), base + 1);  // /again keeps u7's
+  // A node that took its ACL with setACL, then lost it.
+  {
+    corral::proto::Stat st;
+    ASSERT_EQ(tree.set_acl("/again", open_acl_unsafe(), -1, {{"digest", "u7:x"}}, &st), corral::proto::Err::ok);
+    tree.purge_acls();
+    EXPECT_EQ(tree.acl_count(), base);
+  }
+  // Slots are reused, lowest first: the table does not grow again.
+  for (int i = 0; i < 100; ++i) {
+    Journal j;
+    ASSERT_EQ(tree.create("/m" + std::to_string(i), "", digest_acl(5000 + i), CreateMode::persistent, 0, ++zxid, 0,
+                          ids, nullptr, nullptr, j),
+              corral::proto::Err::ok);
+  }
+  EXPECT_EQ(tree.find("/m0")->acl, 2u);
+  // A create undone (a failed multi) leaves nothing behind once purged.
+  {
+    Journal j(/*record_undo=*/true);
+    ASSERT_EQ(tree.create("/undone", "", digest_acl(9999), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr,
+                          nullptr, j),
+              corral::proto::Err::ok);
+    tree.rollback(j);
+    tree.purge_acls();
+    EXPECT_EQ(tree.acl_count(), base + 100);
+  }
+  // A delete undone keeps its ACL.
+  {
+    Journal j(/*record_undo=*/true);
+    ASSERT_EQ(tree.remove("/m1", -1, ++zxid, ids, j), corral::proto::Err::ok);
+    tree.rollback(j);
+    tree.purge_acls();
+    EXPECT_EQ(tree.acl_at(tree.find("/m1")->acl), digest_acl(5001));
+  }
+  // A snapshot holds the same table; loaded, it reuses the same slots.
+  auto back = DataTree::deserialize(serialized(tree));
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(listing(*back), listing(tree));
+  EXPECT_EQ(back->acl_count(), tree.acl_count());
+}
