@@ -77,6 +77,39 @@ TEST(WalFormat, ABitFlipBeforeGoodRecordsIsCorruption) {
   }
 }
 
+TEST(WalFormat, DecidingATornTailIsLinearInTheTail) {
+  std::string two = records(2);
+  // A torn record followed by 4 MiB of noise (no preallocation): torn, and
+  // hardly any of the noise is checksummed.
+  std::string noise(4 << 20, '\0');
+  uint64_t x = 88172645463325252ULL;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::string seg = two + records(3).substr(two.size(), 10) + noise;
+  SegmentScan s = scan_segment(seg, true);
+  EXPECT_EQ(s.end, SegmentScan::torn) << s.why;
+  EXPECT_LT(s.tail_checked, 1u << 20);
+  // Crafted records nested in each other, each with a bad checksum: looking
+  // through them all would checksum the tail thousands of times over; the
+  // search stops at its budget and calls it damage, not a torn write.
+  std::string inner;
+  for (int depth = 0; depth < 5000; ++depth) {
+    std::string payload = std::string("\x93\x00\x00\xc6", 4);
+    uint32_t n = static_cast<uint32_t>(inner.size());
+    for (int i = 3; i >= 0; --i) payload += static_cast<char>(n >> (8 * i));
+    payload += inner;
+    inner = std::string(reinterpret_cast<const char*>(&(n = static_cast<uint32_t>(payload.size()))), 4) +
+            std::string(4, '\x5a') + payload;
+  }
+  SegmentScan nested = scan_segment(two + inner, true);
+  EXPECT_EQ(nested.end, SegmentScan::corrupt);
+  EXPECT_EQ(nested.bad_offset, two.size());
+  EXPECT_NE(nested.why.find("too deeply"), std::string::npos) << nested.why;
+  EXPECT_LE(nested.tail_checked, kTailCheckFactor * inner.size() + (1u << 20) + inner.size());
+}
+
 namespace {
 std::string le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
 std::string le64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }

@@ -122,16 +122,38 @@ bool decode_payload(std::string_view p, sdk::LogEntry& e) {
   return true;
 }
 
-// True if a well-formed record starts anywhere at or after `from`.
-bool good_record_after(std::string_view data, size_t from) {
-  sdk::LogEntry e;
+// Whether `p` has a record's shape: [zxid, time, bin] filling it exactly.
+// Cheap (a few header bytes), so it screens candidates before a checksum.
+bool record_shaped(std::string_view p) {
+  if (p.empty() || static_cast<uint8_t>(p[0]) != 0x93) return false;
+  sdk::MsgpackReader r(p);
+  (void)r.array();
+  (void)r.integer();
+  (void)r.integer();
+  (void)r.bytes();
+  return r.ok() && r.at_end();
+}
+
+// True if a well-formed record starts anywhere at or after `from`, or if
+// that cannot be ruled out cheaply. Linear in the bytes searched: only a
+// candidate whose length agrees with its payload's own structure has its
+// checksum computed, and checksums stop once they have covered
+// kTailCheckFactor times the bytes searched (possible only in crafted
+// data, where records nest); the answer is then "yes": damage, not a torn
+// write, which stops recovery and names the spot rather than truncating.
+enum class After { nothing, record, undecided };
+After good_record_after(std::string_view data, size_t from, uint64_t& checked) {
+  const uint64_t budget = kTailCheckFactor * (data.size() - std::min(from, data.size())) + (1u << 20);
   for (size_t p = from; p + kRecordHeader < data.size(); ++p) {
     uint32_t len = get_u32(data.data() + p);
     if (len == 0 || len > kMaxRecord || len > data.size() - p - kRecordHeader) continue;
     std::string_view payload = data.substr(p + kRecordHeader, len);
-    if (sdk::crc32c(payload) == get_u32(data.data() + p + 4) && decode_payload(payload, e)) return true;
+    if (!record_shaped(payload)) continue;
+    checked += len;
+    if (checked > budget) return After::undecided;
+    if (sdk::crc32c(payload) == get_u32(data.data() + p + 4)) return After::record;
   }
-  return false;
+  return After::nothing;
 }
 
 }  // namespace
@@ -147,7 +169,22 @@ SegmentScan scan_segment(std::string_view data, bool last_segment,
   auto bad = [&](std::string why) {
     s.bad_offset = off;
     s.why = std::move(why);
-    s.end = last_segment && !good_record_after(data, off + 1) ? SegmentScan::torn : SegmentScan::corrupt;
+    if (!last_segment) {
+      s.end = SegmentScan::corrupt;
+      s.why += "; a segment other than the last cannot end in a torn write";
+      return s;
+    }
+    switch (good_record_after(data, off + 1, s.tail_checked)) {
+      case After::nothing: s.end = SegmentScan::torn; break;
+      case After::record:
+        s.end = SegmentScan::corrupt;
+        s.why += "; a good record follows, so it is not a torn write";
+        break;
+      case After::undecided:
+        s.end = SegmentScan::corrupt;
+        s.why += "; what follows nests record headers too deeply to tell a torn write from damage";
+        break;
+    }
     return s;
   };
   while (off < data.size()) {

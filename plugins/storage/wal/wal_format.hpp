@@ -34,6 +34,9 @@ namespace corral::wal {
 
 inline constexpr size_t kRecordHeader = 8;
 inline constexpr uint32_t kMaxRecord = 64u << 20;
+// Deciding whether a bad record is a torn tail checksums at most this many
+// times the bytes after it.
+inline constexpr uint64_t kTailCheckFactor = 4;
 inline constexpr size_t kSnapshotHeader = 20;
 inline constexpr size_t kSnapshotTrailer = 24;
 inline constexpr size_t kSnapshotBlock = 1 << 20;
@@ -55,6 +58,7 @@ struct SegmentScan {
   std::string why;        // what was wrong there
   size_t records = 0;
   sdk::Zxid first = 0, last = 0;  // zxids of the first and last good record
+  uint64_t tail_checked = 0;      // payload bytes checksummed looking past a bad record
 };
 
 // Reads every record of a segment in order, calling `visit` (if given) for

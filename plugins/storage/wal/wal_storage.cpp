@@ -207,7 +207,7 @@ class WalStorage final : public Storage {
       size_t file_size = scanned[i].file_size;
       if (s.end == SegmentScan::corrupt)
         return Status{Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
-                                         " (" + s.why + ") and good records follow, so it is not a torn write. "
+                                         " (" + s.why + "). "
                                          "corrald will not start on a damaged log: restore this server's data "
                                          "directory from a replica or backup (corral-wal verify " + dir_ +
                                          " lists the damage)"};
