@@ -183,6 +183,11 @@ def test_a_compose_ensemble_with_dns_discovery(full_image):
         assert docker("inspect", "-f", "{{.State.Running}}", compose.container("corral1")).stdout.strip() == "true"
         assert docker("exec", compose.container("corral1"), "id", "-u").stdout.strip() == "10001"
         exercise_ensemble(compose, ["corral1", "corral2", "corral3"], ports, "dns_staged_start", started)
+        # The members proved themselves with the secret the compose file made.
+        secret = docker("exec", compose.container("corral2"), "cat", "/run/corral-peer/peer.secret").stdout.strip()
+        assert len(secret) >= 40, secret
+        for s in ["corral1", "corral2", "corral3"]:
+            assert "believe anyone" not in docker("logs", compose.container(s)).stderr
     except Exception:
         print(compose.logs()[-20000:])
         raise

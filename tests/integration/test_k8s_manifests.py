@@ -54,7 +54,12 @@ def test_the_objects_agree(objects):
     voters = sts["replicas"]
     assert voters - pdb["maxUnavailable"] >= voters // 2 + 1
     mounts = {m["name"] for m in container["volumeMounts"]}
-    assert {t["metadata"]["name"] for t in sts["volumeClaimTemplates"]} == mounts
+    volumes = {v["name"]: v for v in sts["template"]["spec"].get("volumes", [])}
+    assert {t["metadata"]["name"] for t in sts["volumeClaimTemplates"]} | set(volumes) == mounts
+    # The peer secret is mounted where CORRAL_PEER_SECRET_FILE says, from a Secret.
+    secret_mount = next(m for m in container["volumeMounts"] if m["name"] == "peer-secret")
+    assert volumes["peer-secret"]["secret"]["secretName"] == "corral-peer-secret"
+    assert env["CORRAL_PEER_SECRET_FILE"].startswith(secret_mount["mountPath"] + "/")
 
 
 @pytest.mark.skipif(TARGET != "corrald", reason="Corral's entrypoint")
@@ -68,6 +73,9 @@ def test_each_pod_gets_a_configuration_corrald_accepts(objects, tmp_path):
         if e["name"].startswith("CORRAL_"):
             assert e["name"] in known, e["name"]
             env[e["name"]] = e["value"].replace("$(POD_NAMESPACE)", "default")
+    secret = tmp_path / "peer.secret"
+    secret.write_text("s3cret-s3cret-s3cret-s3cret-s3cret\n")
+    env["CORRAL_PEER_SECRET_FILE"] = str(secret)
     env.update(PATH=f"{CORRALD.parent}:{env['PATH']}", CORRAL_CONF_DIR=str(tmp_path / "conf"),
                CORRAL_DATA_DIR=str(tmp_path / "data"), CORRAL_USER_PLUGIN_DIR=str(tmp_path / "none"))
     for ordinal in range(3):
@@ -79,3 +87,4 @@ def test_each_pod_gets_a_configuration_corrald_accepts(objects, tmp_path):
         # What corrald itself makes of it: the dns plugin takes the id from the hostname at start,
         # so check the hostname rule the same way it does.
         assert "id_from_hostname = true" in r.stdout and "ordinal_base = 0" in r.stdout
+        assert 'peer_auth = "required"' in r.stdout and str(secret) in r.stdout
