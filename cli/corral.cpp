@@ -240,8 +240,9 @@ class Session {
                    st ? st->message().c_str() : "no answer");
       return kUnreachable;
     }
-    for (const auto& [scheme, auth] : g_.auths) {
-      Response r = call([&](auto done) { client_->add_auth(scheme, auth, done); });
+    for (const auto& entry : g_.auths) {
+      const auto& scheme = entry.first;
+      Response r = call([&](auto done) { client_->add_auth(entry.first, entry.second, done); });
       if (r.err != Err::ok) return fail("addauth " + scheme, r.err);
     }
     return kOk;

@@ -68,6 +68,53 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
+int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length, std::string& error) {
+  std::string_view line = head.substr(0, head.find("\r\n"));
+  size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
+    error = "not an HTTP/1.x request line";
+    return 400;
+  }
+  req.method = std::string(line.substr(0, sp1));
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view query;
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  req.path = url_decode(target, false);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    size_t eq = kv.find('=');
+    if (!kv.empty())
+      req.query[url_decode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1), true);
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  req.headers = sdk::parse_http_headers(head);
+  if (req.headers.count("transfer-encoding")) {
+    error = "chunked request bodies are not supported; send Content-Length";
+    return 501;
+  }
+  body_length = 0;
+  if (auto cl = req.headers.find("content-length"); cl != req.headers.end()) {
+    size_t n = 0;
+    auto [p, ec] = std::from_chars(cl->second.data(), cl->second.data() + cl->second.size(), n);
+    if (ec != std::errc() || p != cl->second.data() + cl->second.size()) {
+      error = "Content-Length is not a number";
+      return 400;
+    }
+    if (n > kMaxBody) {
+      error = "request body larger than " + std::to_string(kMaxBody) + " bytes";
+      return 413;
+    }
+    body_length = n;
+  }
+  return 0;
+}
+
 // One client connection: reads one request (head and body), answers it
 // built-in or through a route, then closes.
 class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
@@ -150,49 +197,13 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   enum class State { reading, waiting, streaming, done };
 
   bool parse_head(std::string_view head) {
-    std::string_view line = head.substr(0, head.find("\r\n"));
-    size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-    if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
-      fail(400, "not an HTTP/1.x request line");
+    std::string why;
+    int code = parse_http_head(head, req_, body_length_, why);
+    if (code != 0) {
+      fail(code, why);
       return false;
     }
-    req_.method = std::string(line.substr(0, sp1));
-    std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view query;
-    if (size_t q = target.find('?'); q != std::string_view::npos) {
-      query = target.substr(q + 1);
-      target = target.substr(0, q);
-    }
-    req_.path = url_decode(target, false);
-    while (!query.empty()) {
-      size_t amp = query.find('&');
-      std::string_view kv = query.substr(0, amp);
-      size_t eq = kv.find('=');
-      if (!kv.empty())
-        req_.query[url_decode(kv.substr(0, eq), true)] =
-            eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1), true);
-      if (amp == std::string_view::npos) break;
-      query = query.substr(amp + 1);
-    }
-    req_.headers = sdk::parse_http_headers(head);
     req_.remote = conn_->remote_address();
-    if (auto te = req_.headers.find("transfer-encoding"); te != req_.headers.end()) {
-      fail(501, "chunked request bodies are not supported; send Content-Length");
-      return false;
-    }
-    if (auto cl = req_.headers.find("content-length"); cl != req_.headers.end()) {
-      size_t n = 0;
-      auto [p, ec] = std::from_chars(cl->second.data(), cl->second.data() + cl->second.size(), n);
-      if (ec != std::errc() || p != cl->second.data() + cl->second.size()) {
-        fail(400, "Content-Length is not a number");
-        return false;
-      }
-      if (n > kMaxBody) {
-        fail(413, "request body larger than " + std::to_string(kMaxBody) + " bytes");
-        return false;
-      }
-      body_length_ = n;
-    }
     return true;
   }
 

@@ -19,6 +19,11 @@ namespace corral::kernel {
 
 class Server;
 
+// Parses an HTTP/1.x request head (the request line and headers, without
+// the blank line after them) into `req` and the body length it announces:
+// 0 when it is acceptable, else the status to refuse it with, and `error`.
+int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length, std::string& error);
+
 class AdminServer final : public sdk::HttpRouter {
  public:
   explicit AdminServer(Server& server);

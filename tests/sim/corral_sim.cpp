@@ -3,6 +3,8 @@
 //
 //   corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O]
 //              [--election fle|static] [--loss P] [--reconfig] [--trace]
+//              [--capture FILE [--capture-limit N]]   (the first N messages, as
+//              SimOptions::hostile records: seeds for the fuzz-peer-messages target)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,7 @@ int main(int argc, char** argv) {
   corral::sim::SimOptions opt;
   uint64_t from = 1, count = 1000;
   bool trace = false;
+  std::string capture_to, captured;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -42,12 +45,17 @@ int main(int argc, char** argv) {
       opt.loss = opt.duplicate = opt.reorder = std::atof(next());
     } else if (a == "--trace") {
       trace = true;
+    } else if (a == "--capture") {
+      capture_to = next();
+    } else if (a == "--capture-limit") {
+      opt.capture_limit = std::strtoull(next(), nullptr, 10);
     } else {
       std::fprintf(stderr, "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] [--reconfig] "
-                           "[--election fle|static] [--loss P] [--trace]\n");
+                           "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
       return 2;
     }
   }
+  if (!capture_to.empty()) opt.capture = &captured;
   uint64_t failed = 0, committed = 0;
   for (uint64_t seed = from; seed < from + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
@@ -63,6 +71,13 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.crashes),
                   static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.snaps),
                   static_cast<unsigned long long>(r.truncs));
+    }
+  }
+  if (!capture_to.empty()) {
+    FILE* f = std::fopen(capture_to.c_str(), "wb");
+    if (!f || std::fwrite(captured.data(), 1, captured.size(), f) != captured.size() || std::fclose(f) != 0) {
+      std::fprintf(stderr, "corral-sim: cannot write %s\n", capture_to.c_str());
+      return 2;
     }
   }
   std::printf("%llu seeds, %llu failed, %llu entries committed\n", static_cast<unsigned long long>(count),

@@ -147,6 +147,7 @@ class World {
   std::deque<std::string> trace;
   bool faults = true;
   double loss = 0;
+  size_t captured = 0;
 
   // Network state: a partition puts each server in a group; links between
   // groups drop everything.
@@ -591,6 +592,14 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
 void World::send(ServerId from, ServerId to, PeerChannel ch, Bytes msg) {
   if (to < 1 || to > static_cast<ServerId>(nodes.size()) || to == from) return;
+  if (opt.capture && captured < opt.capture_limit && msg.size() <= 0xffff) {
+    ++captured;
+    *opt.capture += static_cast<char>(to);
+    *opt.capture += static_cast<char>((from << 1) | (ch == PeerChannel::quorum ? 1 : 0));
+    *opt.capture += static_cast<char>(msg.size() >> 8);
+    *opt.capture += static_cast<char>(msg.size() & 0xff);
+    *opt.capture += msg;
+  }
   if (!connected(from, to)) return;
   if (faults && uniform() < loss) return;
   auto key = std::make_tuple(from, to, static_cast<int>(ch));
@@ -743,6 +752,25 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       w.events.at(w.now + w.between(50, 800), fault);
     };
     w.events.at(w.between(100, 500), fault);
+    // A member gone bad.
+    std::vector<std::tuple<ServerId, ServerId, PeerChannel, std::string>> hostile;
+    for (size_t at = 0; at + 4 <= opt.hostile.size();) {
+      auto byte = [&](size_t i) { return static_cast<uint8_t>(opt.hostile[at + i]); };
+      size_t len = std::min<size_t>((size_t{byte(2)} << 8) | byte(3), opt.hostile.size() - at - 4);
+      ServerId to = 1 + byte(0) % n, from = 1 + (byte(1) >> 1) % n;
+      hostile.emplace_back(to, from, byte(1) & 1 ? PeerChannel::quorum : PeerChannel::election,
+                           opt.hostile.substr(at + 4, len));
+      at += 4 + len;
+    }
+    for (size_t k = 0; k < hostile.size(); ++k) {
+      int64_t when = 50 + static_cast<int64_t>(k + 1) * opt.fault_ms / static_cast<int64_t>(hostile.size() + 1);
+      w.events.at(when, [&w, &hostile, k] {
+        auto& [to, from, ch, msg] = hostile[k];
+        if (to == from || !w.nodes[to - 1]->up()) return;
+        w.result.hostile++;
+        w.nodes[to - 1]->deliver(from, ch, msg);
+      });
+    }
     while (w.events.run_next(opt.fault_ms, w.now)) {
     }
     // Heal: every server up, every link whole, no loss; then one more write.

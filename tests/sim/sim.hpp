@@ -44,6 +44,16 @@ struct SimOptions {
   // (the leader decides it as the kernel decides a reconfig), so voter sets
   // and quorum sizes change under crashes and partitions.
   bool reconfig = false;
+  // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
+  // big-endian), message], each handed to server `to` as if `from` sent it
+  // on the channel (0 election, 1 quorum), spread over the fault period.
+  // What a lying member does to the invariants is not checked; that no
+  // server crashes or throws is.
+  std::string hostile;
+  // When set, the first messages sent are appended here in that format
+  // (seeds for fuzzing the hostile records).
+  std::string* capture = nullptr;
+  size_t capture_limit = 64;
 };
 
 struct SimResult {
@@ -54,6 +64,7 @@ struct SimResult {
   uint64_t elections = 0;        // leaders established
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
   uint64_t reconfigs = 0;        // membership changes committed
+  uint64_t hostile = 0;          // SimOptions::hostile messages delivered
 };
 
 // Runs one seed.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <random>
 #include <string>
 
 #include "sim.hpp"
@@ -88,4 +89,35 @@ TEST(ZabSimulation, MembershipChangesUnderFaults) {
   o.observers = 2;
   o.reconfig = true;
   run_seeds(o, seeds(1000), 50001);
+}
+
+// A member gone bad: its own traffic with bytes flipped, cut and repeated,
+// delivered to the others as election and Zab messages. They may not crash
+// or throw; what the lies do to agreement is not checked.
+TEST(ZabSimulation, AMemberGoneBadCannotCrashTheOthers) {
+  SimOptions capture;
+  std::string traffic;
+  capture.capture = &traffic;
+  capture.capture_limit = 400;
+  ASSERT_TRUE(corral::sim::run(7, capture).ok);
+  ASSERT_GT(traffic.size(), 1000u);
+  std::mt19937_64 rng(42);
+  uint64_t delivered = 0;
+  for (int round = 0; round < 40; ++round) {
+    SimOptions opt;
+    opt.fault_ms = 1500;
+    opt.heal_ms = 500;
+    opt.crashes = opt.partitions = false;
+    opt.hostile = traffic;
+    // Flip bytes past each record's 4-byte head, so records still line up.
+    for (size_t at = 0; at + 4 <= opt.hostile.size();) {
+      size_t n = (size_t{static_cast<uint8_t>(opt.hostile[at + 2])} << 8) | static_cast<uint8_t>(opt.hostile[at + 3]);
+      for (size_t i = 0; i < n && at + 4 + i < opt.hostile.size(); ++i)
+        if (rng() % 16 == 0) opt.hostile[at + 4 + i] = static_cast<char>(rng());
+      at += 4 + n;
+    }
+    auto r = corral::sim::run(100 + static_cast<uint64_t>(round), opt);
+    delivered += r.hostile;
+  }
+  EXPECT_GT(delivered, 40u * 300);
 }
