@@ -5,8 +5,9 @@ shared machine is doing, so a change can be measured before and after.
 
 Starts corrald under callgrind (ordinary pages, its own session), runs
 `--ops` requests of each workload with corral-bench, stops the server and
-divides the instructions counted (every thread; start-up and shutdown
-included, which is why the default count is large) by the requests.
+divides the instructions counted (every thread of the server process, not
+a snapshot's forked child; start-up and shutdown included, which is why the
+default count is large) by the requests.
 
     bench/instructions.py [--workloads create,set,get] [--ops 100000] [--build DIR]
 
@@ -56,11 +57,13 @@ def count(build, workload, ops, keys):
         proc.wait()
     text = (work / "server.log").read_text(errors="replace")
     shutil.rmtree(work, ignore_errors=True)
-    # callgrind's summary line: "==PID== Collected : N"
-    m = re.findall(r"Collected : (\d+)", text)
-    if not m:
+    # callgrind's summary line: "==PID== Collected : N". A snapshot's forked
+    # child prints one too, which counts the parent's instructions before
+    # the fork again: only the server process's own line is its total.
+    m = dict(re.findall(r"==(\d+)== Collected : (\d+)", text))
+    if str(proc.pid) not in m:
         sys.exit("callgrind printed no total")
-    return sum(int(x) for x in m)
+    return int(m[str(proc.pid)])
 
 
 def main():

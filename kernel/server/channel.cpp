@@ -78,6 +78,14 @@ bool is_known_opcode(int32_t type) {
 
 Channel::Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id)
     : server_(server), link_(std::move(link)), id_(id) {
+  // Limits, read once: a socket's peer may never read its output nor stop
+  // sending; a recipe's in-process session is trusted with both.
+  if (link_->bounded()) {
+    const ServerConfig& sc = server_.config().server;
+    max_output_ = static_cast<size_t>(sc.max_output_bytes);
+    max_outstanding_here_ = sc.max_outstanding_per_session;
+    max_outstanding_all_ = sc.max_outstanding;
+  }
   // Every connection is known by its address, as in ZooKeeper ("ip" scheme).
   std::string remote = link_->remote_address();
   size_t colon = remote.rfind(':');
@@ -114,7 +122,8 @@ void Channel::on_bytes(sdk::BytesView data) {
     // outstanding, stops being read: its requests wait (here and in its
     // socket) instead of their replies piling up in the server's memory.
     count_outstanding();
-    if (state_ != State::closed && over_limits()) {
+    if (state_ != State::closed && (out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes ||
+                                    (counted_ > 0 && over_limits()))) {
       reading_paused_ = true;
       link_->pause_reading(true);
     }
@@ -310,27 +319,24 @@ void Channel::handle_request(sdk::BytesView frame) {
 }
 
 bool Channel::over_limits() {
-  if (out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes) return true;  // on_drained resumes
-  if (!link_->bounded()) return false;
-  const ServerConfig& sc = server_.config().server;
-  if (counted_ >= sc.max_outstanding_per_session) return true;  // drain() resumes
-  if (server_.outstanding() >= sc.max_outstanding) {
+  if (counted_ >= max_outstanding_here_) return true;  // drain() resumes
+  if (server_.outstanding() >= max_outstanding_all_) {
     server_.wait_for_outstanding(*this);  // the server resumes
     return true;
   }
   return false;
 }
 
-void Channel::count_outstanding() {
-  int64_t now = state_ == State::closed ? 0 : static_cast<int64_t>(queue_.size());
-  if (now == counted_) return;
+void Channel::recount_outstanding(int64_t now) {
   server_.add_outstanding(now - counted_);
   counted_ = now;
 }
 
 void Channel::resume_reading() {
   resume_posted_ = false;
-  if (!reading_paused_ || state_ == State::closed || over_limits()) return;
+  if (!reading_paused_ || state_ == State::closed || out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes ||
+      over_limits())
+    return;
   reading_paused_ = false;
   link_->pause_reading(false);
   on_bytes({});  // the requests that waited
@@ -339,8 +345,7 @@ void Channel::resume_reading() {
 void Channel::drain() {
   drain_queue();
   count_outstanding();
-  if (reading_paused_ && !resume_posted_ && state_ != State::closed &&
-      counted_ < server_.config().server.max_outstanding_per_session) {
+  if (reading_paused_ && !resume_posted_ && state_ != State::closed && counted_ < max_outstanding_here_) {
     resume_posted_ = true;
     server_.executor().post([this, alive = alive_] {
       if (*alive) resume_reading();
@@ -727,24 +732,6 @@ void Channel::notify(const proto::WatcherEvent& event, sdk::Zxid zxid) {
 
 void Channel::queue_output(std::string frame) {
   if (state_ == State::closed || overflowed_) return;
-  // What waits already, not counting this frame: one reply larger than the
-  // cap (a big node's data) still goes to a client that reads.
-  size_t waiting = out_.size() + link_->queued_bytes();
-  if (link_->bounded() && waiting > static_cast<size_t>(server_.config().server.max_output_bytes)) {
-    // Reading is paused long before replies reach this; what fills it is
-    // notifications for a client that does not read them.
-    // notify() runs inside the watch table's delivery loop and close()
-    // removes this channel's watches and may free it: close on the next turn.
-    out_.clear();
-    overflowed_ = true;
-    std::string why = std::to_string(waiting) +
-                      " bytes of replies and notifications wait for a client that does not read "
-                      "them (server.max_output_bytes)";
-    server_.executor().post([this, alive = alive_, why = std::move(why)] {
-      if (*alive) close(why);
-    });
-    return;
-  }
   if (out_.empty()) out_ = std::move(frame);
   else out_ += frame;
   sent_++;
@@ -759,7 +746,20 @@ void Channel::queue_output(std::string frame) {
 
 void Channel::flush_output() {
   flush_posted_ = false;
-  if (state_ == State::closed) return;
+  if (state_ == State::closed || overflowed_) return;
+  // What waits already, besides this turn's output: a turn's replies and
+  // notifications go to a client that reads however large they are; one
+  // that has left more than server.max_output_bytes unread is let go.
+  // (Reading is paused long before replies alone reach this: what fills it
+  // is notifications for a client that does not read them.)
+  if (size_t waiting = link_->queued_bytes(); waiting > max_output_) {
+    overflowed_ = true;
+    out_.clear();
+    close(std::to_string(waiting) +
+          " bytes of replies and notifications wait for a client that does not read them "
+          "(server.max_output_bytes)");
+    return;
+  }
   if (!out_.empty()) link_->send(std::move(out_));
   out_.clear();
   if (closing_after_flush_) close("");

@@ -108,9 +108,15 @@ class Channel final : public Watcher {
   void drain();
   void drain_queue();
   // Brings the server's outstanding count up to date with queue_.
-  void count_outstanding();
-  // Whether to stop reading: replies wait unread, or too many requests
-  // are outstanding here or on the server.
+  void count_outstanding() {
+    // Reads answered at once are never counted: nothing waits.
+    if (counted_ == 0 && queue_.empty()) return;
+    int64_t now = state_ == State::closed ? 0 : static_cast<int64_t>(queue_.size());
+    if (now != counted_) recount_outstanding(now);
+  }
+  void recount_outstanding(int64_t now);
+  // Whether to stop reading because too many requests are outstanding,
+  // here or on the server (replies waiting unread are checked besides).
   bool over_limits();
   // Executes a read request and returns its reply frame.
   std::string execute_read(const Pending& p);
@@ -154,6 +160,11 @@ class Channel final : public Watcher {
   bool reading_paused_ = false;
   bool resume_posted_ = false;
   int64_t counted_ = 0;  // queue_.size() as the server's outstanding count has it
+  // server.max_output_bytes, max_outstanding_per_session, max_outstanding;
+  // no limit for a recipe's in-process session.
+  size_t max_output_ = SIZE_MAX;
+  int64_t max_outstanding_here_ = INT64_MAX;
+  int64_t max_outstanding_all_ = INT64_MAX;
   uint64_t received_ = 0, sent_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

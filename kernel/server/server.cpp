@@ -589,11 +589,8 @@ bool Server::take_session_token() {
   return true;
 }
 
-void Server::add_outstanding(int64_t delta) {
-  outstanding_ += delta;
-  if (delta >= 0 || waiting_outstanding_.empty() || outstanding_wake_posted_ ||
-      outstanding_ >= config_.server.max_outstanding)
-    return;
+void Server::wake_outstanding() {
+  if (outstanding_wake_posted_ || outstanding_ >= config_.server.max_outstanding) return;
   // Wake the channels that waited from the loop: this runs inside a
   // channel's drain, and a woken channel reads (and may close) at once.
   outstanding_wake_posted_ = true;

@@ -121,7 +121,10 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   // Requests received and not yet answered, on every channel
   // (server.max_outstanding bounds it).
   int64_t outstanding() const { return outstanding_; }
-  void add_outstanding(int64_t delta);
+  void add_outstanding(int64_t delta) {
+    outstanding_ += delta;
+    if (delta < 0 && !waiting_outstanding_.empty()) wake_outstanding();
+  }
   // `ch` stopped reading at server.max_outstanding; it hears
   // Channel::resume_reading() once answers bring the count under it.
   void wait_for_outstanding(Channel& ch);
@@ -279,6 +282,7 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   double session_tokens_ = 0;
   int64_t session_tokens_ms_ = -1;
   bool take_session_token();
+  void wake_outstanding();
   size_t client_connections_ = 0;  // accepted on the client port and still open
   LogLimiter refusals_;
 };

@@ -13,23 +13,23 @@ static_assert(sizeof(Node) == 96, "a node's fixed part is meant to fill 96 bytes
 
 namespace {
 // Seeded once per process, so that no one can choose paths that all fall in
-// one slot: where a node sits is never part of what members compare.
-uint64_t hash_seed() noexcept {
-  static const uint64_t seed = [] {
-    uint64_t s = 0x9e3779b97f4a7c15ULL;
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, 0) == static_cast<ssize_t>(sizeof r)) s ^= r;
-    return s;
-  }();
-  return seed;
+// one slot: where a node sits is never part of what members compare. Set
+// while the program's statics are initialized (no node table is made
+// before main), and read on every lookup, so not behind a guard.
+uint64_t make_hash_seed() noexcept {
+  uint64_t s = 0x9e3779b97f4a7c15ULL;
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, 0) == static_cast<ssize_t>(sizeof r)) s ^= r;
+  return s;
 }
+const uint64_t g_hash_seed = make_hash_seed();
 }  // namespace
 
 uint64_t hash_key(std::string_view s) noexcept {
   // Eight bytes at a time, each multiplied in and folded, then a 64-bit
   // finalizer: the low bits pick a slot and the high bits make the tag, so
   // both must depend on every byte.
-  uint64_t h = hash_seed() ^ (s.size() * 0xff51afd7ed558ccdULL);
+  uint64_t h = g_hash_seed ^ (s.size() * 0xff51afd7ed558ccdULL);
   const char* p = s.data();
   size_t n = s.size();
   for (; n >= 8; n -= 8, p += 8) {
