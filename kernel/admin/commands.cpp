@@ -210,9 +210,8 @@ void Server::observe_request(int32_t type, double seconds) {
 }
 
 std::string Server::metrics_text() {
-  size_t ephemerals = 0, outstanding = 0;
+  size_t ephemerals = 0;
   for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
-  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
   auto set = [&](const char* name, const char* help, int64_t v) { metrics_.gauge(name, help)->set(v); };
   set("corral_znodes", "znodes in the tree", static_cast<int64_t>(tree_.node_count()));
   set("corral_acls", "distinct ACL lists the znodes use", static_cast<int64_t>(tree_.acl_count()));
@@ -221,7 +220,7 @@ std::string Server::metrics_text() {
   set("corral_ephemerals", "ephemeral znodes", static_cast<int64_t>(ephemerals));
   set("corral_watches", "watches set", static_cast<int64_t>(watches_.watch_count()));
   set("corral_connections", "client connections", static_cast<int64_t>(channels_.size()));
-  set("corral_outstanding_requests", "requests received and not yet answered", static_cast<int64_t>(outstanding));
+  set("corral_outstanding_requests", "requests received and not yet answered", outstanding_);
   set("corral_last_zxid", "zxid of the last applied change", last_zxid());
   sdk::ConsensusStatus cs = consensus_status();
   set("corral_consensus_leader", "1 when this server leads (or runs standalone)",

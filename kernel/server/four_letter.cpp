@@ -52,8 +52,7 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
   getrlimit(RLIMIT_NOFILE, &rl);
   size_t ephemerals = 0;
   for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
-  size_t outstanding = 0;
-  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
+  const int64_t outstanding = outstanding_;
   double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
   auto num = [](double v) {
     std::ostringstream o;
@@ -142,8 +141,7 @@ std::string Server::four_letter_text(std::string_view word) {
                   avg, static_cast<long long>(s.latency_max_ms));
     out << "Latency min/avg/max: " << buf << "\n";
   };
-  size_t outstanding = 0;
-  for (const auto& [id, ch] : channels_) outstanding += ch->outstanding();
+  const int64_t outstanding = outstanding_;
   if (word == "ruok") return "imok";
   if (word == "isro") return !serving() && read_only_mode() ? "ro" : "rw";
   if (word == "srst") {
