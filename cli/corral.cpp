@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "corral/client/client.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "plugin/loader.hpp"
 
 namespace {
@@ -27,7 +27,7 @@ namespace {
 using corral::client::Client;
 using corral::proto::Err;
 using corral::proto::Response;
-using corral::sdk::json_quote;
+using corral::common::json_quote;
 namespace proto = corral::proto;
 namespace asio = boost::asio;
 
@@ -384,7 +384,7 @@ int plugins(const Global& g, const std::vector<std::string>& args, const std::st
       if (!m.error.empty()) o += ",\"error\":" + json_quote(m.error);
       else
         o += ",\"kind\":" + json_quote(m.kind) + ",\"name\":" + json_quote(m.name) + ",\"abi\":" +
-             json_quote(std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)) + ",\"summary\":" +
+             json_quote(m.abi) + ",\"summary\":" +
              json_quote(m.summary);
       o += "}";
     }
@@ -397,12 +397,11 @@ int plugins(const Global& g, const std::vector<std::string>& args, const std::st
     std::fprintf(stderr, "corral: no plugin modules under %s\n", list.c_str());
     return kFailed;
   }
-  std::printf("%-10s %-16s %-6s %s\n", "KIND", "NAME", "ABI", "SUMMARY");
+  std::printf("%-10s %-16s %-16s %s\n", "KIND", "NAME", "ABI", "SUMMARY");
   for (const auto& m : found) {
-    if (!m.error.empty()) std::printf("%-10s %-16s %-6s %s\n", "?", "?", "?", m.error.c_str());
+    if (!m.error.empty()) std::printf("%-10s %-16s %-16s %s\n", "?", "?", "?", m.error.c_str());
     else
-      std::printf("%-10s %-16s %-6s %s\n", m.kind.c_str(), m.name.c_str(),
-                  (std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)).c_str(), m.summary.c_str());
+      std::printf("%-10s %-16s %-16s %s\n", m.kind.c_str(), m.name.c_str(), m.abi.c_str(), m.summary.c_str());
   }
   return kOk;
 }

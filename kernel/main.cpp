@@ -111,7 +111,8 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (a == "--version") {
-      std::printf("corrald %s (ZooKeeper protocol %s)\n", kernel::kCorralVersion, kernel::kZooKeeperVersion);
+      std::printf("corrald %s (ZooKeeper protocol %s, plugin ABI %s, %s)\n", kernel::kCorralVersion,
+                  kernel::kZooKeeperVersion, sdk::kAbiIdentity, sdk::build_id());
       return 0;
     } else if (a == "--print-config") {
       print_config = true;
@@ -154,8 +155,8 @@ int main(int argc, char** argv) {
       if (!m.error.empty())
         std::printf("%-10s %-16s %s\n", "?", "?", m.error.c_str());
       else
-        std::printf("%-10s %-16s abi %u.%u  %s  (%s)\n", m.kind.c_str(), m.name.c_str(), m.abi_major,
-                    m.abi_minor, m.summary.c_str(), m.path.c_str());
+        std::printf("%-10s %-16s abi %s  %s  (%s)\n", m.kind.c_str(), m.name.c_str(), m.abi.c_str(),
+                    m.summary.c_str(), m.path.c_str());
     }
     return 0;
   }

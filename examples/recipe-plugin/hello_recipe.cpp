@@ -5,9 +5,10 @@
 #include <memory>
 #include <string>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/http.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
 
@@ -36,20 +37,20 @@ class HelloRecipe final : public Recipe {
     if (!session) return session.status();
     session_ = std::move(session.value());
     path_ = "/hello/" + std::to_string(host_->server().server_id);
-    session_->create("/hello", "", CreateMode::persistent, [this, alive = alive_](const TreeResult&) {
-      if (!*alive) return;
+    session_->create("/hello", "", CreateMode::persistent, [this, alive = alive_.ref()](const TreeResult&) {
+      if (!alive) return;
       session_->create(path_, greeting_, CreateMode::ephemeral, [this, alive](const TreeResult& r) {
-        if (*alive) host_->logger().info("published " + path_ + ": " + corral::proto::err_name(r.err));
+        if (alive) host_->logger().info("published " + path_ + ": " + corral::proto::err_name(r.err));
       });
     });
     if (HttpRouter* http = recipes.http()) {
-      Status st = http->add_route("/hello", [this, alive = alive_](const HttpRequest&, std::shared_ptr<HttpResponder> r) {
-        if (!*alive) return;
+      Status st = http->add_route("/hello", [this, alive = alive_.ref()](const HttpRequest&, std::shared_ptr<HttpResponder> r) {
+        if (!alive) return;
         session_->get_data(path_, false, [this, r](const TreeResult& res) {
           if (res.err != Err::ok)
-            return r->respond(503, "application/json", "{\"error\":" + json_quote(corral::proto::err_name(res.err)) + "}");
+            return r->respond(503, "application/json", "{\"error\":" + corral::common::json_quote(corral::proto::err_name(res.err)) + "}");
           r->respond(200, "application/json",
-                     "{\"node\":" + json_quote(path_) + ",\"greeting\":" + json_quote(res.data) + "}\n");
+                     "{\"node\":" + corral::common::json_quote(path_) + ",\"greeting\":" + corral::common::json_quote(res.data) + "}\n");
         });
       });
       if (!st) return st;
@@ -60,7 +61,7 @@ class HelloRecipe final : public Recipe {
 
   // Close the session (its ephemeral goes) and remove the route.
   void stop() override {
-    *alive_ = false;
+    alive_.end();
     if (http_) http_->remove_route("/hello");
     if (session_) session_->close();
     session_.reset();
@@ -71,7 +72,7 @@ class HelloRecipe final : public Recipe {
   HttpRouter* http_ = nullptr;
   std::unique_ptr<TreeSession> session_;
   std::string greeting_, path_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace

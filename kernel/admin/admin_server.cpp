@@ -2,7 +2,8 @@
 
 #include <charconv>
 
-#include "corral/sdk/json.hpp"
+#include "corral/common/http_parse.hpp"
+#include "corral/common/json.hpp"
 #include "server/server.hpp"
 
 namespace corral::kernel {
@@ -36,7 +37,7 @@ const char* reason(int code) {
   }
 }
 
-std::string json_error(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
+std::string json_error(const std::string& message) { return "{\"error\":" + common::json_quote(message) + "}\n"; }
 
 }  // namespace
 
@@ -93,7 +94,7 @@ int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_l
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
   }
-  req.headers = sdk::parse_http_headers(head);
+  req.headers = common::parse_http_headers(head);
   if (req.headers.count("transfer-encoding")) {
     error = "chunked request bodies are not supported; send Content-Length";
     return 501;

@@ -3,7 +3,7 @@
 #include <map>
 #include <sstream>
 
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "server/channel.hpp"
 #include "server/server.hpp"
 
@@ -11,7 +11,7 @@ namespace corral::kernel {
 
 namespace {
 
-using sdk::json_quote;
+using common::json_quote;
 
 // Builds one JSON object, fields in insertion order.
 class Json {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 
 namespace corral::kernel {
 
@@ -60,7 +60,7 @@ bool parse_peer_auth_mode(std::string_view text, PeerCredentials::Mode& out) {
 
 sdk::Bytes encode_peer_hello(const PeerHello& h) {
   sdk::Bytes out;
-  sdk::MsgpackWriter w(out);
+  common::MsgpackWriter w(out);
   w.array(7);
   w.bytes(kMagic);
   w.integer(h.version);
@@ -73,7 +73,7 @@ sdk::Bytes encode_peer_hello(const PeerHello& h) {
 }
 
 bool decode_peer_hello(sdk::BytesView in, PeerHello& out, std::string& error) {
-  sdk::MsgpackReader r(in);
+  common::MsgpackReader r(in);
   uint32_t n = r.array();
   std::string_view magic = r.bytes();
   if (!r.ok() || magic != kMagic || (n != 4 && n != 7)) {
@@ -116,7 +116,7 @@ bool decode_peer_hello(sdk::BytesView in, PeerHello& out, std::string& error) {
 
 sdk::Bytes encode_peer_challenge(const PeerChallenge& c) {
   sdk::Bytes out;
-  sdk::MsgpackWriter w(out);
+  common::MsgpackWriter w(out);
   w.array(4);
   w.bytes(kChallengeMagic);
   w.integer(c.id);
@@ -126,7 +126,7 @@ sdk::Bytes encode_peer_challenge(const PeerChallenge& c) {
 }
 
 bool decode_peer_challenge(sdk::BytesView in, PeerChallenge& out, std::string& error) {
-  sdk::MsgpackReader r(in);
+  common::MsgpackReader r(in);
   uint32_t n = r.array();
   std::string_view magic = r.bytes();
   out.id = r.integer();
@@ -143,14 +143,14 @@ bool decode_peer_challenge(sdk::BytesView in, PeerChallenge& out, std::string& e
 
 sdk::Bytes encode_peer_proof(std::string_view proof) {
   sdk::Bytes out;
-  sdk::MsgpackWriter w(out);
+  common::MsgpackWriter w(out);
   w.array(1);
   w.bytes(proof);
   return out;
 }
 
 bool decode_peer_proof(sdk::BytesView in, std::string& proof, std::string& error) {
-  sdk::MsgpackReader r(in);
+  common::MsgpackReader r(in);
   uint32_t n = r.array();
   std::string_view p = r.bytes();
   if (!r.ok() || !r.at_end() || n != 1 || (!p.empty() && p.size() != kProofBytes)) {

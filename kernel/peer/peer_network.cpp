@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "corral/sdk/random.hpp"
+#include "corral/common/random.hpp"
 
 namespace corral::kernel {
 
@@ -75,7 +75,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     h.id = net_.self_;
     h.offers = !cr.key.empty();
     h.user = cr.user;
-    h.nonce = sdk::secure_random_bytes(kPeerNonceBytes);
+    h.nonce = common::secure_random_bytes(kPeerNonceBytes);
     my_nonce_ = h.nonce;
     conn_->send(framed(encode_peer_hello(h)));
   }
@@ -169,7 +169,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     }
     PeerChallenge c;
     c.id = net_.self_;
-    c.nonce = sdk::secure_random_bytes(kPeerNonceBytes);
+    c.nonce = common::secure_random_bytes(kPeerNonceBytes);
     if (h.offers) {
       key_ = cr.key_for(h.user);
       if (!key_ && cr.mode != Mode::none)
@@ -311,7 +311,7 @@ Status TcpPeerNetwork::start() {
 }
 
 void TcpPeerNetwork::stop() {
-  *alive_ = false;
+  alive_.end();
   listeners_[0] = listeners_[1] = nullptr;
   quorum_listener_.reset();
   election_listener_.reset();
@@ -344,7 +344,7 @@ void TcpPeerNetwork::subscribe(PeerChannel channel, sdk::PeerListener* listener)
 }
 
 void TcpPeerNetwork::send(ServerId to, PeerChannel channel, sdk::Bytes message) {
-  if (!*alive_ || to == self_ || !member(to)) return;
+  if (!alive_.alive() || to == self_ || !member(to)) return;
   Key key{to, static_cast<int>(channel)};
   auto it = outgoing_.find(key);
   if (it == outgoing_.end()) {
@@ -362,9 +362,9 @@ void TcpPeerNetwork::dial(ServerId to, PeerChannel channel) {
   sdk::Endpoint where{m->host, channel == PeerChannel::quorum ? m->quorum_port : m->election_port};
   std::weak_ptr<Link> weak = link;
   transport_.connect(where, opt_.connect_timeout_ms,
-                     [this, weak, where, alive = alive_](sdk::Result<std::shared_ptr<sdk::Connection>> r) {
+                     [this, weak, where, alive = alive_.ref()](sdk::Result<std::shared_ptr<sdk::Connection>> r) {
                        auto link = weak.lock();
-                       if (!*alive || !link || link->state() == Link::State::closed) {
+                       if (!alive || !link || link->state() == Link::State::closed) {
                          if (r) r.value()->close();
                          return;
                        }
@@ -411,7 +411,7 @@ void TcpPeerNetwork::incoming_identified(Link* link) {
 }
 
 void TcpPeerNetwork::link_closed(Link* link, const std::string& why) {
-  if (!*alive_) return;
+  if (!alive_.alive()) return;
   if (!link->identified() && !link->outgoing()) {
     std::erase_if(unidentified_, [&](const std::shared_ptr<Link>& l) { return l.get() == link; });
     return;

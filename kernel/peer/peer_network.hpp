@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/peers.hpp"
 #include "corral/sdk/transport.hpp"
@@ -101,7 +102,7 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   std::vector<std::shared_ptr<Link>> unidentified_;  // accepted, handshake not finished
   sdk::Counter* bad_messages_;
   LogLimiter refusals_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  common::Lifeline alive_;
 };
 
 }  // namespace corral::kernel

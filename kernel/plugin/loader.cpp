@@ -39,6 +39,16 @@ sdk::Result<const sdk::PluginDescriptor*> open_module(const std::string& path,
                   path + ": not a Corral plugin (no '" + kEntry + "' entry point; declare it with CORRAL_PLUGIN)"};
   const sdk::PluginDescriptor* d = lib.get_alias<EntryFn>(kEntry)();
   if (!d) return Status{Errc::incompatible, path + ": its entry point returned no descriptor"};
+  // The layout leads the descriptor in every version; nothing after it is read
+  // until it matches.
+  if (d->layout != sdk::kDescriptorLayout || d->magic != sdk::kDescriptorMagic) {
+    std::string found = d->layout < sdk::kDescriptorLayout
+                            ? "plugin ABI " + std::to_string(d->layout) + "." + std::to_string(d->magic) +
+                                  " (a module from before plugins carried an ABI identity)"
+                            : "a descriptor of layout " + std::to_string(d->layout) + " this kernel cannot read";
+    return Status{Errc::incompatible, path + ": " + found + ", expected plugin ABI " + sdk::kAbiIdentity +
+                                          "; rebuild the plugin against this SDK"};
+  }
   return d;
 }
 
@@ -99,8 +109,7 @@ std::vector<ModuleInfo> PluginLoader::scan() const {
       info.name = desc->name ? desc->name : "";
       info.summary = desc->summary ? desc->summary : "";
       info.build_id = desc->build_id ? desc->build_id : "";
-      info.abi_major = desc->abi_major;
-      info.abi_minor = desc->abi_minor;
+      info.abi = desc->abi ? desc->abi : "";
     }
     out.push_back(std::move(info));
   }
@@ -126,12 +135,10 @@ sdk::Result<std::shared_ptr<sdk::Plugin>> PluginLoader::create_plugin(sdk::Plugi
   auto opened = open_module(path, *lib);
   if (!opened) return opened.status();
   const sdk::PluginDescriptor* d = opened.value();
-  if (d->abi_major != sdk::kAbiMajor || d->abi_minor > sdk::kAbiMinor) {
-    return Status{Errc::incompatible,
-                  path + ": plugin ABI " + std::to_string(d->abi_major) + "." +
-                      std::to_string(d->abi_minor) + " found, expected " +
-                      std::to_string(sdk::kAbiMajor) + ".x with x <= " + std::to_string(sdk::kAbiMinor) +
-                      "; rebuild the plugin against this SDK"};
+  if (std::string_view(d->abi ? d->abi : "") != sdk::kAbiIdentity) {
+    return Status{Errc::incompatible, path + ": plugin ABI " + (d->abi ? d->abi : "?") +
+                                          " found, expected plugin ABI " + sdk::kAbiIdentity +
+                                          " (the contract headers differ); rebuild the plugin against this SDK"};
   }
   if (std::string_view(d->build_id ? d->build_id : "") != sdk::build_id()) {
     return Status{Errc::incompatible, path + ": built with " + (d->build_id ? d->build_id : "?") +

@@ -14,7 +14,7 @@ namespace corral::kernel {
 struct ModuleInfo {
   std::string path;
   std::string kind, name, summary, build_id;
-  uint32_t abi_major = 0, abi_minor = 0;
+  std::string abi;  // the contract identity it was built against
   std::string error;  // set when the file could not be read as a plugin
 };
 

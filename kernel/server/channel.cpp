@@ -94,7 +94,7 @@ Channel::Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id)
   if (valid_ip_spec(ip)) auth_ids_.push_back({"ip", ip});
 }
 
-Channel::~Channel() { *alive_ = false; }
+Channel::~Channel() { alive_.end(); }
 
 void Channel::on_bytes(sdk::BytesView data) {
   if (state_ == State::closed) return;
@@ -347,8 +347,8 @@ void Channel::drain() {
   count_outstanding();
   if (reading_paused_ && !resume_posted_ && state_ != State::closed && counted_ < max_outstanding_here_) {
     resume_posted_ = true;
-    server_.executor().post([this, alive = alive_] {
-      if (*alive) resume_reading();
+    server_.executor().post([this, alive = alive_.ref()] {
+      if (alive) resume_reading();
     });
   }
 }
@@ -363,8 +363,8 @@ void Channel::drain_queue() {
       case Pending::sync:
         if (!p.started) {
           p.started = true;
-          server_.sync([this, alive = alive_](const sdk::Status& st) {
-            if (!*alive || queue_.empty() || queue_.front().kind != Pending::sync) return;
+          server_.sync([this, alive = alive_.ref()](const sdk::Status& st) {
+            if (!alive || queue_.empty() || queue_.front().kind != Pending::sync) return;
             Pending& s = queue_.front();
             std::string f;
             JuteWriter w(f);
@@ -652,8 +652,8 @@ void Channel::handle_sasl(int32_t xid, JuteReader& r, int64_t now) {
     server_.log().info("SASL authentication from " + link_->remote_address() + " failed: " + next.status().message());
     sasl_.reset();
     link_->pause_reading(true);
-    failed_login_ = server_.executor().schedule(kFailedLoginDelay, [this, alive = alive_] {
-      if (*alive) close("SASL authentication failed");
+    failed_login_ = server_.executor().schedule(kFailedLoginDelay, [this, alive = alive_.ref()] {
+      if (alive) close("SASL authentication failed");
     });
     return;
   }
@@ -738,8 +738,8 @@ void Channel::queue_output(std::string frame) {
   server_.stats().packets_sent++;
   if (!flush_posted_) {
     flush_posted_ = true;
-    server_.executor().post([this, alive = alive_] {
-      if (*alive) flush_output();
+    server_.executor().post([this, alive = alive_.ref()] {
+      if (alive) flush_output();
     });
   }
 }
@@ -768,8 +768,8 @@ void Channel::flush_output() {
 void Channel::on_drained() { resume_reading(); }
 
 void Channel::expect_session_within(std::chrono::milliseconds limit) {
-  session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_, limit] {
-    if (*alive && state_ == State::handshake && !closing_after_flush_)
+  session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_.ref(), limit] {
+    if (alive && state_ == State::handshake && !closing_after_flush_)
       close("no session within " + std::to_string(limit.count()) + " ms (server.sessionless_timeout_ms)");
   });
 }

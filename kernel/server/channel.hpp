@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/proto/records.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/types.hpp"
@@ -166,7 +167,7 @@ class Channel final : public Watcher {
   int64_t max_outstanding_here_ = INT64_MAX;
   int64_t max_outstanding_all_ = INT64_MAX;
   uint64_t received_ = 0, sent_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  common::Lifeline alive_;
 };
 
 }  // namespace corral::kernel

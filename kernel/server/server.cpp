@@ -12,8 +12,8 @@
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
 #include "server/channel.hpp"
-#include "corral/sdk/msgpack.hpp"
-#include "corral/sdk/random.hpp"
+#include "corral/common/msgpack.hpp"
+#include "corral/common/random.hpp"
 #include "tree/txn.hpp"
 
 namespace corral::kernel {
@@ -617,7 +617,7 @@ Status Server::create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std:
                                         " new sessions a second (server.session_create_rate)"};
   }
   id = next_session_id();
-  password = sdk::secure_random_bytes(16);
+  password = common::secure_random_bytes(16);
   session_channels_[id] = &ch;
   Status st = consensus_->submit(
       encode_txn(static_cast<int32_t>(proto::OpCode::create_session), id, 0, session_payload(timeout_ms, password)));
@@ -648,7 +648,7 @@ bool Server::touch_session(int64_t id) {
 
 std::string Server::random_token() {
   unsigned char raw[16];
-  sdk::secure_random(raw, sizeof raw);
+  common::secure_random(raw, sizeof raw);
   unsigned char b64[32];
   int n = EVP_EncodeBlock(b64, raw, sizeof raw);
   return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
@@ -663,7 +663,7 @@ bool Server::read_only_session(int64_t id, std::string_view password, int64_t& o
     return true;
   }
   out_id = next_session_id();
-  out_password = sdk::secure_random_bytes(16);
+  out_password = common::secure_random_bytes(16);
   return true;
 }
 
@@ -683,7 +683,7 @@ sdk::Bytes Server::take_session_activity() {
   std::sort(touched_sessions_.begin(), touched_sessions_.end());
   touched_sessions_.erase(std::unique(touched_sessions_.begin(), touched_sessions_.end()), touched_sessions_.end());
   sdk::Bytes out;
-  sdk::MsgpackWriter w(out);
+  common::MsgpackWriter w(out);
   w.array(static_cast<uint32_t>(touched_sessions_.size()));
   for (int64_t id : touched_sessions_) w.integer(id);
   touched_sessions_.clear();
@@ -691,7 +691,7 @@ sdk::Bytes Server::take_session_activity() {
 }
 
 void Server::session_activity(sdk::ServerId from, sdk::BytesView activity) {
-  sdk::MsgpackReader r(activity);
+  common::MsgpackReader r(activity);
   uint32_t n = r.array();
   int64_t now = clock_.steady_ms();
   for (uint32_t i = 0; i < n && r.ok(); ++i) sessions_.touch(r.integer(), now);

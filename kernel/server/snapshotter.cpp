@@ -84,8 +84,8 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
 }
 
 void Snapshotter::read_more() {
-  pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_](boost::system::error_code ec, size_t n) {
-    if (!*alive || !sink_) return;
+  pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_.ref()](boost::system::error_code ec, size_t n) {
+    if (!alive || !sink_) return;
     if (!ec && child_writes_) {
       // The child's account of what went wrong, if anything.
       if (child_said_.size() < 4096) child_said_.append(buf_.data(), std::min(n, 4096 - child_said_.size()));
@@ -118,7 +118,7 @@ void Snapshotter::read_more() {
     }
     pipe_.reset();
     sink_->commit([this, alive](const Status& st) {
-      if (*alive) finish(st);
+      if (alive) finish(st);
     });
   });
 }
@@ -131,8 +131,8 @@ void Snapshotter::wait_for_sink() {
   }
   if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   timer_->expires_after(std::chrono::milliseconds(5));
-  timer_->async_wait([this, alive = alive_](boost::system::error_code ec) {
-    if (!ec && *alive && sink_) wait_for_sink();
+  timer_->async_wait([this, alive = alive_.ref()](boost::system::error_code ec) {
+    if (!ec && alive && sink_) wait_for_sink();
   });
 }
 
@@ -160,8 +160,7 @@ void Snapshotter::finish(const Status& st) {
 
 void Snapshotter::cancel() {
   if (!running()) return;
-  *alive_ = false;
-  alive_ = std::make_shared<bool>(true);
+  alive_.renew();
   stop_child();
   if (sink_) sink_->abort();
   sink_.reset();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/storage.hpp"
 #include "tree/data_tree.hpp"
 
@@ -56,7 +57,7 @@ class Snapshotter {
   int64_t last_fork_us_ = 0;
   bool child_writes_ = false;  // through the sink's child writer, not the pipe
   std::string child_said_;     // what a failing child wrote to the pipe
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  common::Lifeline alive_;
 };
 
 }  // namespace corral::kernel

@@ -1,8 +1,8 @@
 // The kernel reads msgpack with the SDK's allocation-free reader.
 #pragma once
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 
 namespace corral::kernel {
-using MsgpackReader = sdk::MsgpackReader;
+using MsgpackReader = common::MsgpackReader;
 }  // namespace corral::kernel

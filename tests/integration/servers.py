@@ -18,7 +18,6 @@ Fixtures:
 """
 import os
 import pathlib
-import re
 import random
 import signal
 import socket
@@ -32,11 +31,10 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def plugin_abi():
-    """The SDK's plugin ABI as modules report it ("5.0"), from its header."""
-    text = (REPO / "sdk/include/corral/sdk/plugin.hpp").read_text()
-    major = re.search(r"kAbiMajor = (\d+);", text).group(1)
-    minor = re.search(r"kAbiMinor = (\d+);", text).group(1)
-    return f"{major}.{minor}"
+    """The plugin ABI identity modules report, as sdk/ABI records it."""
+    return (REPO / "sdk/ABI").read_text().split()[0]
+
+
 TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
 DEFAULT_TICK_MS = 2000
 READY_TIMEOUT = 30.0

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's own stora
 
 CORRALD = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
 PLUGINS = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
-CORRAL_WAL = str(pathlib.Path(PLUGINS) / "corral-wal")
+CORRAL_WAL = str(pathlib.Path(os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))) / "tools" / "corral-wal")
 SNAPSHOT_EVERY = ["--set", "storage.wal.snapshot_every_entries=50"]
 
 

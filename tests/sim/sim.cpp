@@ -7,7 +7,7 @@
 #include <set>
 
 #include "corral/sdk/consensus.hpp"
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 #include "fle.hpp"
 #include "static_election.hpp"
 #include "zab.hpp"
@@ -387,7 +387,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   static Bytes encode_state(const std::vector<std::pair<Zxid, Bytes>>& s) {
     Bytes out;
-    sdk::MsgpackWriter w(out);
+    common::MsgpackWriter w(out);
     w.array(static_cast<uint32_t>(s.size()));
     for (const auto& [z, b] : s) {
       w.array(2);
@@ -397,7 +397,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     return out;
   }
   static bool decode_state(BytesView in, std::vector<std::pair<Zxid, Bytes>>& out) {
-    sdk::MsgpackReader r(in);
+    common::MsgpackReader r(in);
     uint32_t n = r.array();
     out.clear();
     for (uint32_t i = 0; i < n && r.ok(); ++i) {

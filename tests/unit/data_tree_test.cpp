@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 
 #include <algorithm>
 
@@ -261,18 +261,18 @@ TEST_F(TreeTest, SnapshotCountsAreCheckedAgainstTheBytesPresent) {
   ASSERT_EQ(create("/a/b"), Err::ok);
   const std::string bytes = serialized(tree);
   // The header's node count, made huge (a uint32 msgpack integer).
-  corral::sdk::MsgpackReader r(bytes);
+  corral::common::MsgpackReader r(bytes);
   r.array();
   r.bytes();
   r.integer();
   r.integer();
   r.integer();
   size_t count_at = r.position();
-  const int64_t node_count = corral::sdk::MsgpackReader(std::string_view(bytes).substr(count_at)).integer();
+  const int64_t node_count = corral::common::MsgpackReader(std::string_view(bytes).substr(count_at)).integer();
   ASSERT_GT(node_count, 3);
   ASSERT_LT(node_count, 0x7f);
   std::string huge = bytes.substr(0, count_at) + std::string("\xce\x7f\xff\xff\xff", 5);
-  corral::sdk::MsgpackReader rest(std::string_view(bytes).substr(count_at));
+  corral::common::MsgpackReader rest(std::string_view(bytes).substr(count_at));
   rest.integer();
   huge += bytes.substr(count_at + rest.position());
   auto r1 = DataTree::deserialize(huge);
@@ -285,7 +285,7 @@ TEST_F(TreeTest, SnapshotCountsAreCheckedAgainstTheBytesPresent) {
   ASSERT_NE(a, std::string::npos);
   // Its children count, the last integer of its 13-field record: 1 -> as
   // many as there are records besides the root (which claims its own).
-  corral::sdk::MsgpackReader rec(std::string_view(many_children).substr(a));
+  corral::common::MsgpackReader rec(std::string_view(many_children).substr(a));
   rec.bytes();
   if (!rec.nil()) rec.bytes();
   for (int k = 0; k < 10; ++k) rec.integer();

@@ -2,9 +2,9 @@
 // Docker 20.10 sends them.
 #include <gtest/gtest.h>
 
-#include "docker_api.hpp"
+#include "corral/common/docker_api.hpp"
 
-using namespace corral::docker_discovery;
+using namespace corral::docker;
 
 namespace {
 

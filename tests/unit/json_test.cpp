@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 
-using corral::sdk::JsonValue;
+using corral::common::JsonValue;
 
 TEST(Json, ParsesWhatDockerAndCuratorWrite) {
   auto v = JsonValue::parse(R"( {"Id":"4f2a","Labels":{"corral.server-id":"2"},"Ports":[{"PrivatePort":2181}],

@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include "corral/sdk/msgpack.hpp"
-#include "corral/sdk/random.hpp"
+#include "corral/common/msgpack.hpp"
+#include "corral/common/random.hpp"
 
 using namespace corral::kernel;
 using corral::sdk::PeerChannel;
@@ -34,7 +34,7 @@ TEST(PeerAuth, HelloRoundTripsAndOlderHellosStillDecode) {
 
   // Version 1: [magic, 1, channel, id] and nothing to prove.
   corral::sdk::Bytes v1;
-  corral::sdk::MsgpackWriter w(v1);
+  corral::common::MsgpackWriter w(v1);
   w.array(4);
   w.bytes("corral-peer");
   w.integer(1);
@@ -128,15 +128,15 @@ TEST(PeerAuth, SecretFilesAreCheckedAndNamed) {
 TEST(Msgpack, AnArrayLongerThanItsBytesFailsBeforeAnyoneSizesByIt) {
   // 0xdd: a 32-bit count; 0xFFFFFFFF elements in a 6-byte message.
   std::string in("\xdd\xff\xff\xff\xff\x01", 6);
-  corral::sdk::MsgpackReader r(in);
+  corral::common::MsgpackReader r(in);
   EXPECT_EQ(r.array(), 0u);
   EXPECT_FALSE(r.ok());
   std::string fits("\x92\x01\x02", 3);
-  corral::sdk::MsgpackReader r2(fits);
+  corral::common::MsgpackReader r2(fits);
   EXPECT_EQ(r2.array(), 2u);
   EXPECT_TRUE(r2.ok());
 }
 
 TEST(SecureRandom, NoTwoDrawsAlike) {
-  EXPECT_NE(corral::sdk::secure_random_bytes(16), corral::sdk::secure_random_bytes(16));
+  EXPECT_NE(corral::common::secure_random_bytes(16), corral::common::secure_random_bytes(16));
 }

@@ -31,7 +31,26 @@ TEST(PluginLoader, RefusesAnAbiMismatchSayingExpectedAndFound) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.status().code(), sdk::Errc::incompatible);
   std::string m = s.status().message();
-  EXPECT_NE(m.find("ABI 999.0 found, expected " + std::to_string(sdk::kAbiMajor) + "."), std::string::npos) << m;
+  EXPECT_NE(m.find("plugin ABI 0123456789abcdef found, expected plugin ABI " + std::string(sdk::kAbiIdentity)),
+            std::string::npos)
+      << m;
+}
+
+TEST(PluginLoader, RefusesAModuleFromBeforeTheIdentityNamingBoth) {
+  auto s = loader().create<sdk::Storage>(sdk::PluginKind::storage, "oldabi");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.status().code(), sdk::Errc::incompatible);
+  std::string m = s.status().message();
+  EXPECT_NE(m.find("plugin ABI 5.0 (a module from before plugins carried an ABI identity), expected plugin ABI " +
+                   std::string(sdk::kAbiIdentity)),
+            std::string::npos)
+      << m;
+}
+
+TEST(PluginLoader, TheIdentityIsSixteenHexDigits) {
+  std::string id = sdk::kAbiIdentity;
+  ASSERT_EQ(id.size(), 16u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
 }
 
 TEST(PluginLoader, RefusesAModuleOfTheWrongKind) {

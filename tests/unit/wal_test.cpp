@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "config/config.hpp"
-#include "corral/sdk/crc32c.hpp"
+#include "corral/common/crc32c.hpp"
 #include "corral/sdk/storage.hpp"
 #include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
@@ -163,7 +163,7 @@ TEST(WalFormat, VersionOneSnapshotsStillLoad) {
   uint32_t blocks = 0;
   for (size_t off = 0; off < body.size(); off += kSnapshotBlock, ++blocks) {
     std::string_view block = std::string_view(body).substr(off, kSnapshotBlock);
-    file += le32(static_cast<uint32_t>(block.size())) + le32(sdk::crc32c(block)) + std::string(block);
+    file += le32(static_cast<uint32_t>(block.size())) + le32(common::crc32c(block)) + std::string(block);
   }
   file += le32(0) + le32(blocks) + le64(body.size()) + "CORRALEN";
   sdk::Zxid z = 0;

@@ -2,6 +2,7 @@
 // makes them durable through the storage plugin and applies them in order.
 #include <deque>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/consensus.hpp"
 #include "corral/sdk/plugin.hpp"
 
@@ -45,8 +46,8 @@ class Standalone final : public Consensus {
       if (!st) return st;
     }
     pending_.push_back(LogEntry{make_zxid(epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
-    chost_->storage().append(pending_.back(), [this, alive = alive_](const Status& st) {
-      if (!*alive || pending_.empty()) return;
+    chost_->storage().append(pending_.back(), [this, alive = alive_.ref()](const Status& st) {
+      if (!alive || pending_.empty()) return;
       LogEntry done = std::move(pending_.front());
       pending_.pop_front();
       if (st) {
@@ -82,10 +83,10 @@ class Standalone final : public Consensus {
   void tick(int64_t) override {}
   void stop() override {
     running_ = false;
-    *alive_ = false;
+    alive_.end();
     pending_.clear();
   }
-  ~Standalone() override { *alive_ = false; }
+  ~Standalone() override { alive_.end(); }
 
  private:
   PluginHost* host_ = nullptr;
@@ -94,7 +95,7 @@ class Standalone final : public Consensus {
   Zxid last_applied_ = 0;
   bool running_ = false;
   std::deque<LogEntry> pending_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace

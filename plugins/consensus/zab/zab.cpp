@@ -26,7 +26,7 @@ std::string hex(Zxid z) {
 
 Zab::Zab(uint64_t seed) : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
 
-Zab::~Zab() { *alive_ = false; }
+Zab::~Zab() { alive_.end(); }
 
 Status Zab::init(sdk::PluginHost& host) {
   host_ = &host;
@@ -92,7 +92,7 @@ Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
 void Zab::stop() {
   if (!running_) return;
   running_ = false;
-  *alive_ = false;
+  alive_.end();
   net_->subscribe(PeerChannel::quorum, nullptr);
   election_->stop();
   learners_.clear();
@@ -898,8 +898,8 @@ void Zab::append(LogEntry entry) {
       if (!m.observer) seen_voters_.push_back(m.id);
   }
   unapplied_.push_back(std::move(entry));
-  chost_->storage().append(unapplied_.back(), [this, alive = alive_, lg = log_generation_, z](const Status& st) {
-    if (!*alive || lg != log_generation_ || !running_) return;
+  chost_->storage().append(unapplied_.back(), [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
+    if (!alive || lg != log_generation_ || !running_) return;
     if (!st) {
       // The log has a hole now: leave the ensemble and rejoin through a sync.
       host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
@@ -919,8 +919,8 @@ void Zab::on_durable() {
   } else if (newleader_acked_ && !ack_posted_) {
     // One ACK for every entry made durable in this turn of the loop.
     ack_posted_ = true;
-    host_->executor().post([this, alive = alive_] {
-      if (!*alive) return;
+    host_->executor().post([this, alive = alive_.ref()] {
+      if (!alive) return;
       ack_posted_ = false;
       flush_ack();
     });
@@ -1107,8 +1107,8 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   uint64_t gen = generation_;
   auto entries = std::make_shared<std::vector<LogEntry>>(std::move(plan.entries));
   Zxid snap_zxid = plan.snap_zxid;
-  keep->commit([this, alive = alive_, keep, gen, entries, committed, snap_zxid](const Status& st) {
-    if (!*alive) return;
+  keep->commit([this, alive = alive_.ref(), keep, gen, entries, committed, snap_zxid](const Status& st) {
+    if (!alive) return;
     snapshot_in_flight_ = false;
     if (!st) {
       host_->logger().error("cannot store the leader's snapshot: " + st.to_string());

@@ -35,6 +35,7 @@
 #include <random>
 #include <vector>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/consensus.hpp"
 #include "zab_messages.hpp"
 
@@ -169,7 +170,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   bool observer_ = false;
   bool running_ = false;
   int64_t now_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 
   sdk::Role role_ = sdk::Role::looking;
   Stage stage_ = Stage::looking;

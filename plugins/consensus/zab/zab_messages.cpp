@@ -1,11 +1,11 @@
 #include "zab_messages.hpp"
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 
 namespace corral::zab {
 
-using sdk::MsgpackReader;
-using sdk::MsgpackWriter;
+using common::MsgpackReader;
+using common::MsgpackWriter;
 
 const char* msg_type_name(MsgType t) {
   switch (t) {

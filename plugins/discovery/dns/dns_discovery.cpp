@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/discovery.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/plugin.hpp"
@@ -126,13 +127,13 @@ class DnsDiscovery final : public sdk::Discovery {
       if (m.id != self) names_[m.id] = Name{m, std::nullopt, false};
     resolver_ = std::make_unique<boost::asio::ip::tcp::resolver>(host_->executor().io_context());
     dhost.members_replaced(members, self);
-    if (!*alive_) return {};
+    if (!alive_.alive()) return {};
     round();
     return {};
   }
 
   void stop() override {
-    *alive_ = false;
+    alive_.end();
     timer_.reset();
     if (resolver_) resolver_->cancel();
   }
@@ -148,15 +149,15 @@ class DnsDiscovery final : public sdk::Discovery {
 
   // Looks every name up once; schedules the next round when all answered.
   void round() {
-    if (!*alive_) return;
+    if (!alive_.alive()) return;
     pending_ = names_.size();
     if (pending_ == 0) return;
     for (auto& [id, n] : names_) {
       sdk::ServerId member = id;
-      std::shared_ptr<bool> alive = alive_;
+      auto alive = alive_.ref();
       resolver_->async_resolve(n.spec.host, "", [this, alive, member](const boost::system::error_code& ec,
                                                                       boost::asio::ip::tcp::resolver::results_type r) {
-        if (!*alive) return;
+        if (!alive) return;
         std::vector<std::string> found;
         if (!ec)
           for (const auto& e : r) found.push_back(e.endpoint().address().to_string());
@@ -209,7 +210,7 @@ class DnsDiscovery final : public sdk::Discovery {
   size_t pending_ = 0;
   std::unique_ptr<boost::asio::ip::tcp::resolver> resolver_;
   std::unique_ptr<sdk::Executor::Timer> timer_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace corral::dns_discovery

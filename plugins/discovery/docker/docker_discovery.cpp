@@ -28,14 +28,15 @@
 #include <sstream>
 #include <string>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/discovery.hpp"
 #include "corral/sdk/host.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
-#include "docker_api.hpp"
-#include "docker_client.hpp"
+#include "corral/common/docker_api.hpp"
+#include "corral/common/docker_client.hpp"
 
-namespace corral::docker_discovery {
+namespace corral::docker {
 
 using sdk::Errc;
 using sdk::Status;
@@ -80,7 +81,7 @@ class DockerDiscovery final : public sdk::Discovery {
   }
 
   void stop() override {
-    *alive_ = false;
+    alive_.end();
     timer_.reset();
     events_timer_.reset();
     for (auto& r : requests_)
@@ -95,10 +96,10 @@ class DockerDiscovery final : public sdk::Discovery {
     auto r = std::make_shared<DockerRequest>(host_->executor().io_context(), socket_, path);
     std::erase_if(requests_, [](const std::weak_ptr<DockerRequest>& w) { return w.expired(); });
     requests_.push_back(r);
-    std::shared_ptr<bool> alive = alive_;
+    auto alive = alive_.ref();
     r->start(
         [alive, done = std::move(done)](sdk::Result<HttpResponse> resp) {
-          if (*alive) done(std::move(resp));
+          if (alive) done(std::move(resp));
         },
         std::move(on_data));
   }
@@ -170,7 +171,7 @@ class DockerDiscovery final : public sdk::Discovery {
   }
 
   std::string filters(bool events) const {
-    std::string f = "{\"label\":[" + sdk::json_quote(std::string(kEnsembleLabel) + "=" + ensemble_) + "]";
+    std::string f = "{\"label\":[" + common::json_quote(std::string(kEnsembleLabel) + "=" + ensemble_) + "]";
     if (events) f += ",\"type\":[\"container\"]";
     return url_encode(f + "}");
   }
@@ -237,7 +238,7 @@ class DockerDiscovery final : public sdk::Discovery {
   // The engine's container events for the ensemble; each one triggers a
   // relist (soon, coalesced). A broken stream is reopened after a second.
   void follow_events() {
-    std::shared_ptr<bool> alive = alive_;
+    auto alive = alive_.ref();
     get(
         "/events?filters=" + filters(true),
         [this](sdk::Result<HttpResponse> r) {
@@ -248,11 +249,11 @@ class DockerDiscovery final : public sdk::Discovery {
           });
         },
         [this, alive](std::string_view data) {
-          if (!*alive) return;
+          if (!alive) return;
           pending_events_.append(data);
           bool any = false;
           for (size_t nl = pending_events_.find('\n'); nl != std::string::npos; nl = pending_events_.find('\n')) {
-            auto ev = sdk::JsonValue::parse(std::string_view(pending_events_).substr(0, nl));
+            auto ev = common::JsonValue::parse(std::string_view(pending_events_).substr(0, nl));
             if (ev) {
               host_->logger().debug("engine event: " + ev->get_string("Action") + " " +
                                     ev->get_string("id").substr(0, 12));
@@ -282,11 +283,11 @@ class DockerDiscovery final : public sdk::Discovery {
   std::string last_problem_, last_wait_, pending_events_;
   std::vector<std::weak_ptr<DockerRequest>> requests_;
   std::unique_ptr<sdk::Executor::Timer> timer_, events_timer_, relist_soon_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
-}  // namespace corral::docker_discovery
+}  // namespace corral::docker
 
-CORRAL_PLUGIN(discovery, "docker", corral::docker_discovery::DockerDiscovery,
+CORRAL_PLUGIN(discovery, "docker", corral::docker::DockerDiscovery,
               "the running containers labelled corral.ensemble=NAME, from the Docker Engine API; ids from "
               "corral.server-id labels; follows container events")

@@ -1,6 +1,6 @@
 #include "fle.hpp"
 
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/msgpack.hpp"
 
 namespace corral::fle {
 
@@ -79,7 +79,7 @@ FastLeaderElection::State FastLeaderElection::my_state() const {
 void FastLeaderElection::send_vote(ServerId to) {
   const Vote& v = looking_ ? proposal_ : decided_;
   sdk::Bytes msg;
-  sdk::MsgpackWriter w(msg);
+  common::MsgpackWriter w(msg);
   w.array(6);
   w.integer(kVersion);
   w.integer(static_cast<int64_t>(round_));
@@ -153,7 +153,7 @@ void FastLeaderElection::decide(const Vote& v) {
 
 void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) {
   if (!running_ || from == self_) return;
-  sdk::MsgpackReader r(message);
+  common::MsgpackReader r(message);
   uint32_t n = r.array();
   int64_t version = r.integer(), round = r.integer(), state = r.integer();
   Vote v;

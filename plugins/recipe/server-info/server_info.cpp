@@ -5,7 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "corral/sdk/json.hpp"
+#include "corral/common/lifeline.hpp"
+#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
 
@@ -15,7 +16,7 @@ using namespace corral::sdk;
 using corral::proto::CreateMode;
 using corral::proto::Err;
 
-using corral::sdk::json_quote;
+using corral::common::json_quote;
 
 class ServerInfoRecipe final : public Recipe {
  public:
@@ -46,9 +47,9 @@ class ServerInfoRecipe final : public Recipe {
     timer_.reset();
     if (session_) session_->close();
     session_.reset();
-    *alive_ = false;
+    alive_.end();
   }
-  ~ServerInfoRecipe() override { *alive_ = false; }
+  ~ServerInfoRecipe() override { alive_.end(); }
 
  private:
   std::string node_path() const { return base_ + "/" + std::to_string(host_->server().server_id); }
@@ -65,13 +66,13 @@ class ServerInfoRecipe final : public Recipe {
   // Opens a session and publishes; called again if the session expires.
   Status open() {
     auto session = recipes_->open_session(static_cast<int32_t>(std::max<int64_t>(interval_ms_ * 3, 10000)),
-                                          [this, alive = alive_](const corral::proto::WatcherEvent& ev) {
-                                            if (!*alive || ev.type != -1) return;
+                                          [this, alive = alive_.ref()](const corral::proto::WatcherEvent& ev) {
+                                            if (!alive || ev.type != -1) return;
                                             // Session lost: start over with a new one.
                                             host_->logger().warn("session lost; publishing again");
                                             session_.reset();
                                             host_->executor().post([this, alive] {
-                                              if (*alive && !session_) (void)open();
+                                              if (alive && !session_) (void)open();
                                             });
                                           });
     if (!session) return session.status();
@@ -84,8 +85,8 @@ class ServerInfoRecipe final : public Recipe {
   void ensure_parents(size_t from) {
     size_t slash = base_.find('/', from);
     std::string prefix = slash == std::string::npos ? base_ : base_.substr(0, slash);
-    session_->create(prefix, "", CreateMode::persistent, [this, alive = alive_, slash](const TreeResult& r) {
-      if (!*alive) return;
+    session_->create(prefix, "", CreateMode::persistent, [this, alive = alive_.ref(), slash](const TreeResult& r) {
+      if (!alive) return;
       if (r.err != Err::ok && r.err != Err::node_exists) {
         host_->logger().error("cannot create " + base_ + ": error " + std::to_string(static_cast<int>(r.err)));
         return;
@@ -96,12 +97,12 @@ class ServerInfoRecipe final : public Recipe {
   }
 
   void publish() {
-    session_->create(node_path(), document(), CreateMode::ephemeral, [this, alive = alive_](const TreeResult& r) {
-      if (!*alive) return;
+    session_->create(node_path(), document(), CreateMode::ephemeral, [this, alive = alive_.ref()](const TreeResult& r) {
+      if (!alive) return;
       if (r.err == Err::node_exists) {
         // A previous session's node that has not expired yet: replace it.
         session_->remove(node_path(), -1, [this, alive](const TreeResult&) {
-          if (*alive) publish();
+          if (alive) publish();
         });
         return;
       }
@@ -115,10 +116,10 @@ class ServerInfoRecipe final : public Recipe {
   }
 
   void schedule_refresh() {
-    timer_ = host_->executor().schedule(std::chrono::milliseconds(interval_ms_), [this, alive = alive_] {
-      if (!*alive || !session_) return;
+    timer_ = host_->executor().schedule(std::chrono::milliseconds(interval_ms_), [this, alive = alive_.ref()] {
+      if (!alive || !session_) return;
       session_->set_data(node_path(), document(), -1, [this, alive](const TreeResult& r) {
-        if (!*alive) return;
+        if (!alive) return;
         if (r.err == Err::no_node) {
           publish();
           return;
@@ -135,7 +136,7 @@ class ServerInfoRecipe final : public Recipe {
   int64_t started_ms_ = 0;
   std::unique_ptr<TreeSession> session_;
   std::unique_ptr<Executor::Timer> timer_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace corral::registry {
 
 using sdk::Errc;
-using sdk::JsonValue;
+using common::JsonValue;
 using sdk::Status;
 
 bool valid_name(std::string_view name) {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "corral/sdk/status.hpp"
 
 namespace corral::registry {
@@ -21,7 +21,7 @@ bool valid_name(std::string_view name);
 // ..., "payload": ..., "uriSpec": ..., "enabled": ...}. Returns the
 // ServiceInstance document Curator's JsonInstanceSerializer writes, with
 // serviceType DYNAMIC (an ephemeral), or an error naming the field.
-sdk::Result<sdk::JsonValue> instance_document(std::string_view service, std::string_view id,
+sdk::Result<common::JsonValue> instance_document(std::string_view service, std::string_view id,
                                               std::string_view request_body, int64_t now_ms);
 
 // A stored instance, as read back (Curator's or ours).
@@ -29,7 +29,7 @@ struct Instance {
   std::string id, address;
   int64_t port = 0;          // 0 when absent
   bool enabled = true;
-  sdk::JsonValue document;   // the whole ServiceInstance
+  common::JsonValue document;   // the whole ServiceInstance
 };
 sdk::Result<Instance> parse_instance(std::string_view json);
 

@@ -36,12 +36,13 @@
 #include <string>
 #include <vector>
 
-#include "corral/client/recipes.hpp"
+#include "corral/common/lifeline.hpp"
+#include "corral/common/random.hpp"
 #include "corral/sdk/http.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
-#include "docker_client.hpp"
+#include "corral/common/docker_client.hpp"
 #include "registry_core.hpp"
 
 namespace corral::registry {
@@ -51,7 +52,7 @@ using proto::Err;
 using proto::err_name;
 using sdk::HttpRequest;
 using sdk::HttpResponder;
-using sdk::JsonValue;
+using common::JsonValue;
 using sdk::Status;
 using Responder = std::shared_ptr<HttpResponder>;
 
@@ -63,7 +64,7 @@ constexpr const char* kServicePortLabel = "corral.service-port";
 constexpr const char* kServiceIdLabel = "corral.service-id";            // default: the container's name
 constexpr const char* kServiceAddressLabel = "corral.service-address";  // default: its network address
 
-std::string error_json(const std::string& message) { return "{\"error\":" + sdk::json_quote(message) + "}\n"; }
+std::string error_json(const std::string& message) { return "{\"error\":" + common::json_quote(message) + "}\n"; }
 
 void reply(const Responder& r, int status, const std::string& body) { r->respond(status, "application/json", body); }
 void fail(const Responder& r, int status, const std::string& message) { reply(r, status, error_json(message)); }
@@ -163,8 +164,8 @@ class ServiceRegistry final : public sdk::Recipe {
     if (!router)
       return {sdk::Errc::invalid_argument,
               "service-registry answers on the admin endpoint: set server.admin_address (e.g. \"0.0.0.0:8080\")"};
-    Status st = router->add_route(prefix_, [this, alive = alive_](const HttpRequest& req, Responder r) {
-      if (*alive) handle(req, std::move(r));
+    Status st = router->add_route(prefix_, [this, alive = alive_.ref()](const HttpRequest& req, Responder r) {
+      if (alive) handle(req, std::move(r));
     });
     if (!st) return st;
     router_ = router;
@@ -190,7 +191,7 @@ class ServiceRegistry final : public sdk::Recipe {
   }
 
   void stop() override {
-    *alive_ = false;
+    alive_.end();
     if (router_) router_->remove_route(prefix_);
     router_ = nullptr;
     for (auto& [key, reg] : regs_) {
@@ -221,7 +222,7 @@ class ServiceRegistry final : public sdk::Recipe {
     docker_requests_.clear();
   }
 
-  ~ServiceRegistry() override { *alive_ = false; }
+  ~ServiceRegistry() override { alive_.end(); }
 
  private:
   // ---------------------------------------------------------------- state
@@ -256,14 +257,14 @@ class ServiceRegistry final : public sdk::Recipe {
 
   // ---------------------------------------------------------------- sessions
   Status open_reader() {
-    auto s = recipes_->open_session(30000, [this, alive = alive_](const proto::WatcherEvent& ev) {
-      if (!*alive) return;
+    auto s = recipes_->open_session(30000, [this, alive = alive_.ref()](const proto::WatcherEvent& ev) {
+      if (!alive) return;
       if (ev.type == -1) {  // session lost: reopen, and reload what is watched
         if (ev.state == static_cast<int32_t>(proto::KeeperState::sync_connected)) return;
         reader_.reset();
         // Again shortly (no leader yet, say), then reload what is watched.
         reopen_timer_ = host_->executor().schedule(std::chrono::milliseconds(500), [this, alive] {
-          if (!*alive || reader_) return;
+          if (!alive || reader_) return;
           if (!open_reader()) return;
           for (auto& [svc, v] : views_) load(svc);
         });
@@ -300,9 +301,9 @@ class ServiceRegistry final : public sdk::Recipe {
     }
     v.loading = true;
     v.dirty = false;
-    std::shared_ptr<bool> alive = alive_;
+    auto alive = alive_.ref();
     reader_->get_children(service_path(svc), true, [this, alive, svc](const sdk::TreeResult& r) {
-      if (!*alive) return;
+      if (!alive) return;
       if (r.err == Err::no_node) {
         // Watch for it to appear.
         reader_->exists(service_path(svc), true, [](const sdk::TreeResult&) {});
@@ -316,7 +317,7 @@ class ServiceRegistry final : public sdk::Recipe {
       for (const std::string& child : r.children) {
         reader_->get_data(service_path(svc) + "/" + child, true,
                           [this, alive, svc, acc, pending, pzxid](const sdk::TreeResult& d) {
-                            if (!*alive) return;
+                            if (!alive) return;
                             if (d.err == Err::ok) acc->emplace_back(d.stat.mzxid, d.data);
                             if (--*pending) return;
                             int64_t index = pzxid;
@@ -350,7 +351,7 @@ class ServiceRegistry final : public sdk::Recipe {
 
   std::string view_json(const std::string& svc, bool healthy) {
     const View& v = views_[svc];
-    std::string out = "{\"service\":" + sdk::json_quote(svc) + ",\"index\":" + std::to_string(v.index) + ",\"instances\":[";
+    std::string out = "{\"service\":" + common::json_quote(svc) + ",\"index\":" + std::to_string(v.index) + ",\"instances\":[";
     bool first = true;
     for (const Instance& in : v.instances) {
       if (healthy && !in.enabled) continue;
@@ -436,8 +437,8 @@ class ServiceRegistry final : public sdk::Recipe {
   // Runs `then` after a sync when the request asks for ?consistent.
   void consistent(const HttpRequest& req, const std::string& path, std::function<void()> then) {
     if (!req.query.count("consistent") || !reader_) return then();
-    reader_->sync(path, [then = std::move(then), alive = alive_](const sdk::TreeResult&) {
-      if (*alive) then();
+    reader_->sync(path, [then = std::move(then), alive = alive_.ref()](const sdk::TreeResult&) {
+      if (alive) then();
     });
   }
 
@@ -449,7 +450,7 @@ class ServiceRegistry final : public sdk::Recipe {
       std::vector<std::string> names = res.children;
       std::sort(names.begin(), names.end());
       std::string out = "{\"services\":[";
-      for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + sdk::json_quote(names[i]);
+      for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + common::json_quote(names[i]);
       reply(r, 200, out + "]}\n");
     });
   }
@@ -487,8 +488,8 @@ class ServiceRegistry final : public sdk::Recipe {
             return;
           }
       });
-      r->on_gone([this, alive = alive_, svc, serial] {
-        if (!*alive) return;
+      r->on_gone([this, alive = alive_.ref(), svc, serial] {
+        if (!alive) return;
         auto& ws = views_[svc].waiters;
         ws.erase(std::remove_if(ws.begin(), ws.end(), [&](const Waiter& x) { return x.serial == serial; }), ws.end());
       });
@@ -557,7 +558,7 @@ class ServiceRegistry final : public sdk::Recipe {
     hold(svc, id, doc->dump(), *ttl, [this, r, svc, id, ttl, created_status](Err e, const std::string& document) {
       if (e != Err::ok) return fail(r, 503, std::string("registering: ") + err_name(e));
       m_registrations_->inc();
-      reply(r, created_status, "{\"service\":" + sdk::json_quote(svc) + ",\"id\":" + sdk::json_quote(id) +
+      reply(r, created_status, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
                                    ",\"ttl_ms\":" + std::to_string(*ttl) + ",\"instance\":" + document + "}\n");
     });
   }
@@ -595,10 +596,10 @@ class ServiceRegistry final : public sdk::Recipe {
     if (it == regs_.end()) return done(Err::no_node, "");
     Registration& reg = it->second;
     std::string path = instance_path(reg.service, reg.id);
-    std::shared_ptr<bool> alive = alive_;
+    auto alive = alive_.ref();
     sdk::TreeSession* session = reg.session.get();
     session->exists(path, false, [this, alive, k, attempt, done, path, session](const sdk::TreeResult& st) {
-      if (!*alive) return;
+      if (!alive) return;
       auto it2 = regs_.find(k);
       if (it2 == regs_.end() || it2->second.session.get() != session) return done(Err::no_node, "");
       Registration& reg = it2->second;
@@ -612,15 +613,15 @@ class ServiceRegistry final : public sdk::Recipe {
         // Someone else's (another server's registration, or Curator's):
         // take it over.
         session->remove(path, st.stat.version, [this, alive, k, attempt, done](const sdk::TreeResult&) {
-          if (*alive) write_node(k, attempt + 1, done);
+          if (alive) write_node(k, attempt + 1, done);
         });
         return;
       }
       create_parents(session, service_path(reg.service), [this, alive, k, attempt, done, path, session, doc] {
-        if (!*alive) return;
+        if (!alive) return;
         session->create(path, doc, CreateMode::ephemeral,
                         [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
-                          if (!*alive) return;
+                          if (!alive) return;
                           if (c.err == Err::node_exists && attempt < 2) return write_node(k, attempt + 1, done);
                           done(c.err, doc);
                         });
@@ -673,7 +674,7 @@ class ServiceRegistry final : public sdk::Recipe {
       return [r, svc, id, ttl_ms](Err e, const std::string&) {
         if (e == Err::no_node) return fail(r, 404, "instance \"" + id + "\" of \"" + svc + "\" is not registered");
         if (e != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(e));
-        reply(r, 200, "{\"service\":" + sdk::json_quote(svc) + ",\"id\":" + sdk::json_quote(id) +
+        reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
                           ",\"ttl_ms\":" + std::to_string(ttl_ms) + "}\n");
       };
     };
@@ -686,8 +687,8 @@ class ServiceRegistry final : public sdk::Recipe {
     // Held elsewhere (or lapsed): take it over if it is still there.
     if (!reader_) return fail(r, 503, "not connected to the ensemble");
     reader_->get_data(instance_path(svc, id), false,
-                      [this, alive = alive_, r, svc, id, ttl, answer](const sdk::TreeResult& d) {
-                        if (!*alive) return;
+                      [this, alive = alive_.ref(), r, svc, id, ttl, answer](const sdk::TreeResult& d) {
+                        if (!alive) return;
                         if (d.err == Err::no_node)
                           return fail(r, 404, "instance \"" + id + "\" of \"" + svc +
                                                   "\" is not registered (its TTL may have lapsed); register it again");
@@ -713,12 +714,12 @@ class ServiceRegistry final : public sdk::Recipe {
       if (res.err == Err::no_node)
         return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
       if (res.err != Err::ok) return fail(r, 503, std::string("deregistering: ") + err_name(res.err));
-      reply(r, 200, "{\"service\":" + sdk::json_quote(svc) + ",\"id\":" + sdk::json_quote(id) + ",\"deregistered\":true}\n");
+      reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) + ",\"deregistered\":true}\n");
     });
   }
 
   // A version-4 UUID, as Curator's ServiceInstanceBuilder makes ids.
-  static std::string random_id() { return recipes::random_uuid(); }
+  static std::string random_id() { return common::random_uuid(); }
 
   // ---------------------------------------------------------------- DNS
   Status start_dns() {
@@ -746,8 +747,8 @@ class ServiceRegistry final : public sdk::Recipe {
 
   void receive_dns() {
     dns_->async_receive_from(boost::asio::buffer(dns_buf_), dns_peer_,
-                             [this, alive = alive_](const boost::system::error_code& ec, size_t n) {
-                               if (!*alive || ec == boost::asio::error::operation_aborted) return;
+                             [this, alive = alive_.ref()](const boost::system::error_code& ec, size_t n) {
+                               if (!alive || ec == boost::asio::error::operation_aborted) return;
                                if (!ec) answer_dns(std::string(dns_buf_, n), dns_peer_);
                                receive_dns();
                              });
@@ -828,8 +829,8 @@ class ServiceRegistry final : public sdk::Recipe {
     auto known = views_.find(svc);
     if ((known != views_.end() && known->second.exists) || !reader_) return load(svc, answer);
     reader_->exists(service_path(svc), false,
-                    [this, alive = alive_, svc, answer, q = *q, packet, send](const sdk::TreeResult& r) {
-                      if (!*alive) return;
+                    [this, alive = alive_.ref(), svc, answer, q = *q, packet, send](const sdk::TreeResult& r) {
+                      if (!alive) return;
                       if (r.err == Err::no_node) return send(dns_response(q, packet, 3, {}, {}));
                       load(svc, answer);
                     });
@@ -839,13 +840,13 @@ class ServiceRegistry final : public sdk::Recipe {
   // Registrator-style: running containers labelled corral.service=NAME and
   // corral.service-port=PORT are instances while they run. The leader (or a
   // standalone server) keeps them, so that one server owns each.
-  void docker_get(const std::string& path, docker_discovery::DockerRequest::Done done,
+  void docker_get(const std::string& path, docker::DockerRequest::Done done,
                   std::function<void(std::string_view)> on_data = nullptr) {
-    auto r = std::make_shared<docker_discovery::DockerRequest>(host_->executor().io_context(), docker_socket_, path);
+    auto r = std::make_shared<docker::DockerRequest>(host_->executor().io_context(), docker_socket_, path);
     std::erase_if(docker_requests_, [](const auto& w) { return w.expired(); });
     docker_requests_.push_back(r);
-    r->start([alive = alive_, done = std::move(done)](sdk::Result<docker_discovery::HttpResponse> resp) {
-      if (*alive) done(std::move(resp));
+    r->start([alive = alive_.ref(), done = std::move(done)](sdk::Result<docker::HttpResponse> resp) {
+      if (alive) done(std::move(resp));
     }, std::move(on_data));
   }
 
@@ -858,8 +859,8 @@ class ServiceRegistry final : public sdk::Recipe {
       containers_.clear();
       return;
     }
-    std::string filters = docker_discovery::url_encode("{\"label\":[\"" + std::string(kServiceLabel) + "\"]}");
-    docker_get("/containers/json?filters=" + filters, [this](sdk::Result<docker_discovery::HttpResponse> r) {
+    std::string filters = docker::url_encode("{\"label\":[\"" + std::string(kServiceLabel) + "\"]}");
+    docker_get("/containers/json?filters=" + filters, [this](sdk::Result<docker::HttpResponse> r) {
       if (!r || r->status != 200) {
         std::string why = r ? "HTTP " + std::to_string(r->status) : r.status().message();
         if (why != docker_problem_) host_->logger().warn("listing containers failed: " + why + "; retrying");
@@ -867,7 +868,7 @@ class ServiceRegistry final : public sdk::Recipe {
         return;
       }
       docker_problem_.clear();
-      auto list = docker_discovery::parse_container_list(r->body);
+      auto list = docker::parse_container_list(r->body);
       if (!list) return host_->logger().warn(list.status().message());
       std::set<std::string> running;
       for (const auto& c : list.value()) {
@@ -885,7 +886,7 @@ class ServiceRegistry final : public sdk::Recipe {
         }
         std::string who = "container " + (c.name.empty() ? c.id.substr(0, 12) : c.name);
         auto body = address.empty() ? sdk::Result<JsonValue>(Status(sdk::Errc::invalid_argument, "it has no address"))
-                                    : instance_document(svc, id, "{\"address\":" + sdk::json_quote(address) +
+                                    : instance_document(svc, id, "{\"address\":" + common::json_quote(address) +
                                                                      ",\"port\":" + (port.empty() ? "null" : port) + "}",
                                                         host_->clock().wall_ms());
         if (!valid_name(svc) || !valid_name(id) || !body) {
@@ -929,15 +930,15 @@ class ServiceRegistry final : public sdk::Recipe {
 
   // Container events make the next look come at once.
   void follow_docker_events() {
-    std::string filters = docker_discovery::url_encode("{\"type\":[\"container\"],\"label\":[\"" +
+    std::string filters = docker::url_encode("{\"type\":[\"container\"],\"label\":[\"" +
                                                        std::string(kServiceLabel) + "\"]}");
     docker_get(
         "/events?filters=" + filters,
-        [this](sdk::Result<docker_discovery::HttpResponse>) {
+        [this](sdk::Result<docker::HttpResponse>) {
           docker_events_timer_ = host_->executor().schedule(std::chrono::milliseconds(1000), [this] { follow_docker_events(); });
         },
-        [this, alive = alive_](std::string_view data) {
-          if (!*alive || data.find('\n') == std::string_view::npos || docker_soon_) return;
+        [this, alive = alive_.ref()](std::string_view data) {
+          if (!alive || data.find('\n') == std::string_view::npos || docker_soon_) return;
           docker_soon_ = host_->executor().schedule(std::chrono::milliseconds(100), [this] {
             docker_soon_.reset();
             docker_tick();
@@ -960,7 +961,7 @@ class ServiceRegistry final : public sdk::Recipe {
   int64_t docker_interval_ms_ = 2000;
   std::set<std::string> containers_;  // registrations this server keeps for containers
   std::set<std::string> docker_warned_;
-  std::vector<std::weak_ptr<docker_discovery::DockerRequest>> docker_requests_;
+  std::vector<std::weak_ptr<docker::DockerRequest>> docker_requests_;
   std::unique_ptr<boost::asio::ip::udp::socket> dns_;
   char dns_buf_[1500];
   boost::asio::ip::udp::endpoint dns_peer_;
@@ -974,7 +975,7 @@ class ServiceRegistry final : public sdk::Recipe {
   sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr, *m_http_ = nullptr,
                *m_dns_limited_ = nullptr;
   sdk::Gauge* m_local_ = nullptr;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace corral::registry

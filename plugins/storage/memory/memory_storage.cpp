@@ -2,6 +2,7 @@
 // survives a restart: for tests and for data that can be rebuilt.
 #include <deque>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/storage.hpp"
 
@@ -42,8 +43,8 @@ class MemoryStorage final : public Storage {
     acks_.push_back(std::move(done));
     if (!flush_posted_) {
       flush_posted_ = true;
-      host_->executor().post([this, alive = alive_] {
-        if (!*alive) return;
+      host_->executor().post([this, alive = alive_.ref()] {
+        if (!alive) return;
         flush_posted_ = false;
         std::deque<AppendDone> acks;
         acks.swap(acks_);
@@ -87,9 +88,9 @@ class MemoryStorage final : public Storage {
     auto acks = std::move(acks_);
     acks_.clear();
     for (auto& ack : acks) ack(Status(Errc::unavailable, "storage closed"));
-    *alive_ = false;
+    alive_.end();
   }
-  ~MemoryStorage() override { *alive_ = false; }
+  ~MemoryStorage() override { alive_.end(); }
 
  private:
   class Sink final : public SnapshotSink {
@@ -134,7 +135,7 @@ class MemoryStorage final : public Storage {
   Bytes snapshot_;
   Zxid snapshot_zxid_ = -1;
   uint32_t accepted_epoch_ = 0, current_epoch_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <msgpack.hpp>
 
-#include "corral/sdk/crc32c.hpp"
-#include "corral/sdk/msgpack.hpp"
+#include "corral/common/crc32c.hpp"
+#include "corral/common/msgpack.hpp"
 
 namespace corral::wal {
 
@@ -100,7 +100,7 @@ void encode_record(std::string& out, const sdk::LogEntry& e) {
   pk.pack_bin(static_cast<uint32_t>(e.body.size()));
   pk.pack_bin_body(e.body.data(), static_cast<uint32_t>(e.body.size()));
   uint32_t len = static_cast<uint32_t>(out.size() - at - kRecordHeader);
-  uint32_t crc = sdk::crc32c(0, out.data() + at + kRecordHeader, len);
+  uint32_t crc = common::crc32c(0, out.data() + at + kRecordHeader, len);
   for (int i = 0; i < 4; ++i) {
     out[at + i] = static_cast<char>(len >> (8 * i));
     out[at + 4 + i] = static_cast<char>(crc >> (8 * i));
@@ -111,7 +111,7 @@ namespace {
 
 // Decodes a payload; false if it is not [zxid, time, bin].
 bool decode_payload(std::string_view p, sdk::LogEntry& e) {
-  sdk::MsgpackReader r(p);
+  common::MsgpackReader r(p);
   if (r.array() != 3) return false;
   int64_t zxid = r.integer(), time = r.integer();
   std::string_view body = r.bytes();
@@ -126,7 +126,7 @@ bool decode_payload(std::string_view p, sdk::LogEntry& e) {
 // Cheap (a few header bytes), so it screens candidates before a checksum.
 bool record_shaped(std::string_view p) {
   if (p.empty() || static_cast<uint8_t>(p[0]) != 0x93) return false;
-  sdk::MsgpackReader r(p);
+  common::MsgpackReader r(p);
   (void)r.array();
   (void)r.integer();
   (void)r.integer();
@@ -151,7 +151,7 @@ After good_record_after(std::string_view data, size_t from, uint64_t& checked) {
     if (!record_shaped(payload)) continue;
     checked += len;
     if (checked > budget) return After::undecided;
-    if (sdk::crc32c(payload) == get_u32(data.data() + p + 4)) return After::record;
+    if (common::crc32c(payload) == get_u32(data.data() + p + 4)) return After::record;
   }
   return After::nothing;
 }
@@ -202,7 +202,7 @@ SegmentScan scan_segment(std::string_view data, bool last_segment,
     if (data.size() - off - kRecordHeader < len)
       return bad("record of " + std::to_string(len) + " bytes runs past the end of the file");
     std::string_view payload = data.substr(off + kRecordHeader, len);
-    if (sdk::crc32c(payload) != crc) return bad("checksum mismatch");
+    if (common::crc32c(payload) != crc) return bad("checksum mismatch");
     if (!decode_payload(payload, e)) return bad("undecodable record");
     if (s.records > 0 && e.zxid <= s.last) return bad("zxid out of order");
     if (s.records == 0) s.first = e.zxid;
@@ -228,7 +228,7 @@ void SnapshotChecksums::add(std::string_view bytes) {
   total_ += bytes.size();
   while (!bytes.empty()) {
     size_t take = std::min(bytes.size(), kSnapshotBlock - in_block_);
-    crc_ = sdk::crc32c(crc_, bytes.data(), take);
+    crc_ = common::crc32c(crc_, bytes.data(), take);
     in_block_ += take;
     bytes.remove_prefix(take);
     if (in_block_ == kSnapshotBlock) {
@@ -279,7 +279,7 @@ Status check_snapshot_v1(std::string_view data, std::string* copy) {
     if (len > data.size() - off - 8)
       return snapshot_corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
     std::string_view block = data.substr(off + 8, len);
-    if (sdk::crc32c(block) != get_u32(data.data() + off + 4)) return snapshot_corrupt(off, "block checksum mismatch");
+    if (common::crc32c(block) != get_u32(data.data() + off + 4)) return snapshot_corrupt(off, "block checksum mismatch");
     if (copy) copy->append(block);
     total += len;
     ++blocks;
@@ -306,7 +306,7 @@ Status check_snapshot_v2(std::string_view data, std::string_view* body) {
   const char* crcs = data.data() + kSnapshotHeader + length;
   for (uint32_t b = 0; b < blocks; ++b) {
     std::string_view block = all.substr(size_t{b} * kSnapshotBlock, kSnapshotBlock);
-    if (sdk::crc32c(block) != get_u32(crcs + 4 * size_t{b}))
+    if (common::crc32c(block) != get_u32(crcs + 4 * size_t{b}))
       return snapshot_corrupt(kSnapshotHeader + size_t{b} * kSnapshotBlock, "block checksum mismatch");
   }
   if (body) *body = all;
@@ -342,12 +342,12 @@ std::string encode_epochs(uint32_t accepted, uint32_t current) {
   std::string out;
   put_u32(out, accepted);
   put_u32(out, current);
-  put_u32(out, sdk::crc32c(out));
+  put_u32(out, common::crc32c(out));
   return out;
 }
 
 bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current) {
-  if (data.size() != 12 || sdk::crc32c(data.substr(0, 8)) != get_u32(data.data() + 8)) return false;
+  if (data.size() != 12 || common::crc32c(data.substr(0, 8)) != get_u32(data.data() + 8)) return false;
   accepted = get_u32(data.data());
   current = get_u32(data.data() + 4);
   return true;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/storage.hpp"
 #include "wal_format.hpp"
@@ -431,7 +432,7 @@ class WalStorage final : public Storage {
     }
     cv_.notify_one();
     if (writer_.joinable()) writer_.join();
-    *alive_ = false;
+    alive_.end();
     auto left = std::move(callbacks_);
     callbacks_.clear();
     for (auto& cb : left) cb(Status(Errc::unavailable, "storage closed"));
@@ -460,7 +461,7 @@ class WalStorage final : public Storage {
   class Sink final : public SnapshotSink {
    public:
     Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp)
-        : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)), alive_(s.alive_) {
+        : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)), alive_(s.alive_.ref()) {
       thread_ = std::thread([this] { run(); });
     }
     ~Sink() override { abort(); }
@@ -544,7 +545,7 @@ class WalStorage final : public Storage {
       WalStorage& storage = s_;
       s_.host_->executor().post([&storage, zxid = zxid_, size = size_, alive = alive_, st, purged,
                                  done = std::move(done)] {
-        if (!*alive) return;
+        if (!alive) return;
         if (st) {
           // A slow snapshot of an older state may finish after a newer one.
           if (zxid > storage.snapshot_zxid_) storage.last_snapshot_bytes_ = size;
@@ -610,7 +611,7 @@ class WalStorage final : public Storage {
     Zxid zxid_;
     int fd_;
     std::string tmp_;
-    std::shared_ptr<bool> alive_;
+    corral::common::Lifeline::Ref alive_;  // the storage's
     std::thread thread_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -699,8 +700,8 @@ class WalStorage final : public Storage {
         busy_ = false;
       }
       idle_cv_.notify_all();
-      host_->executor().post([this, alive = alive_, written, failed, st] {
-        if (*alive) complete(written, failed, st);
+      host_->executor().post([this, alive = alive_.ref(), written, failed, st] {
+        if (alive) complete(written, failed, st);
       });
     }
   }
@@ -833,7 +834,7 @@ class WalStorage final : public Storage {
   int64_t entries_since_snapshot_ = 0;
   Zxid last_zxid_ = 0;
   Zxid snapshot_zxid_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 
   // Shared with the writer thread, under mu_.
   std::mutex mu_;

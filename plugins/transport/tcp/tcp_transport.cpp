@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "corral/common/lifeline.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/transport.hpp"
 
@@ -164,7 +165,7 @@ class TcpListener final : public corral::sdk::Listener {
   TcpListener(asio::io_context& io, const Options& opt, corral::sdk::Logger& log)
       : acceptor_(io), backoff_(io), opt_(opt), log_(log) {}
   ~TcpListener() override {
-    *alive_ = false;
+    alive_.end();
     boost::system::error_code ec;
     acceptor_.close(ec);
     backoff_.cancel();
@@ -193,8 +194,8 @@ class TcpListener final : public corral::sdk::Listener {
 
  private:
   void next() {
-    acceptor_.async_accept([this, alive = alive_](boost::system::error_code ec, tcp::socket socket) {
-      if (!*alive || ec == asio::error::operation_aborted) return;
+    acceptor_.async_accept([this, alive = alive_.ref()](boost::system::error_code ec, tcp::socket socket) {
+      if (!alive || ec == asio::error::operation_aborted) return;
       if (!ec) {
         backing_off_logged_ = false;
         try {
@@ -217,7 +218,7 @@ class TcpListener final : public corral::sdk::Listener {
         backing_off_logged_ = true;
         backoff_.expires_after(std::chrono::milliseconds(100));
         backoff_.async_wait([this, alive](boost::system::error_code wec) {
-          if (*alive && !wec) next();
+          if (alive && !wec) next();
         });
         return;
       }
@@ -232,7 +233,7 @@ class TcpListener final : public corral::sdk::Listener {
   Options opt_;
   corral::sdk::Logger& log_;
   corral::sdk::Transport::AcceptFn on_accept_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  corral::common::Lifeline alive_;
 };
 
 class TcpTransport final : public corral::sdk::Transport {

@@ -22,8 +22,6 @@
 
 namespace corral::sdk {
 
-enum class Role { looking, standalone, leading, following, observing };
-const char* role_name(Role role) noexcept;  // "standalone", "leader", "follower", ...
 
 // What the kernel offers the consensus plugin.
 class ConsensusHost {

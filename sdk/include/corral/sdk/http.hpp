@@ -42,15 +42,6 @@ class HttpResponder {
 
 using HttpHandler = std::function<void(const HttpRequest&, std::shared_ptr<HttpResponder>)>;
 
-// The header fields of an HTTP/1.x message head (request or status line,
-// then CRLF-separated fields; the blank line excluded): names lower-cased,
-// values without surrounding spaces. Lines without a colon are skipped.
-std::map<std::string, std::string> parse_http_headers(std::string_view head);
-// `s` without leading and trailing spaces, tabs and a final CR.
-std::string_view trim_http_space(std::string_view s);
-// ASCII lower case.
-std::string ascii_lower(std::string_view s);
-
 // The admin endpoint's router, as a recipe sees it.
 class HttpRouter {
  public:

@@ -11,16 +11,24 @@
 #include <cstdint>
 #include <string_view>
 
+#include "corral/sdk/abi_identity.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/status.hpp"
 
 namespace corral::sdk {
 
-// Bump major on any change that breaks a compiled module (a virtual added,
-// removed or reordered; a struct laid out differently). Bump minor for
-// additions old modules need not know about (a new free function, a new kind).
-inline constexpr uint32_t kAbiMajor = 5;
-inline constexpr uint32_t kAbiMinor = 0;
+// The contract's identity: a hash of its headers (corral/sdk/*.hpp and
+// corral/proto/*.hpp) computed when the SDK is built. Any change to a
+// declaration in them gives a new identity, and the build refuses it until
+// sdk/ABI records the new one; the loader refuses a module whose identity
+// differs from the kernel's.
+inline constexpr const char* kAbiIdentity = CORRAL_ABI_IDENTITY;
+
+// The descriptor's own layout, which leads it so that any module's can be
+// read. Modules built before the identity existed carried their ABI major
+// number (5 or lower) in this place.
+inline constexpr uint32_t kDescriptorLayout = 6;
+inline constexpr uint32_t kDescriptorMagic = 0x43524C50;  // "CRLP"
 
 enum class PluginKind { transport, consensus, election, storage, discovery, recipe };
 const char* plugin_kind_name(PluginKind kind) noexcept;
@@ -41,8 +49,9 @@ class Plugin {
 // What a module tells the loader about itself. Plain C layout so that it can be
 // read before anything else of the module is trusted.
 struct PluginDescriptor {
-  uint32_t abi_major;
-  uint32_t abi_minor;
+  uint32_t layout;       // kDescriptorLayout
+  uint32_t magic;        // kDescriptorMagic
+  const char* abi;       // kAbiIdentity of the SDK the module was built against
   const char* build_id;  // compiler, standard library and Boost versions
   const char* kind;      // plugin_kind_name(...)
   const char* name;      // "tcp", "wal", "server-info"
@@ -83,8 +92,10 @@ const char* build_id() noexcept;
     }                                                                              \
   }                                                                                \
   const ::corral::sdk::PluginDescriptor corral_plugin_descriptor_ = {              \
-      ::corral::sdk::kAbiMajor, ::corral::sdk::kAbiMinor, CORRAL_BUILD_ID, #KIND,  \
-      NAME,                     SUMMARY,                  &corral_plugin_create_}; \
+      ::corral::sdk::kDescriptorLayout, ::corral::sdk::kDescriptorMagic,               \
+      CORRAL_ABI_IDENTITY,              CORRAL_BUILD_ID,                               \
+      #KIND,                            NAME,                                          \
+      SUMMARY,                          &corral_plugin_create_};                       \
   }                                                                                \
   extern "C" __attribute__((visibility("default"))) const ::corral::sdk::PluginDescriptor* \
   corral_plugin_entry() {                                                          \

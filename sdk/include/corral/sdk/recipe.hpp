@@ -13,9 +13,9 @@
 #include "corral/proto/codes.hpp"
 #include "corral/proto/records.hpp"
 #include "corral/proto/response.hpp"
-#include "corral/sdk/consensus.hpp"
 #include "corral/sdk/http.hpp"
 #include "corral/sdk/plugin.hpp"
+#include "corral/sdk/types.hpp"
 
 namespace corral::sdk {
 

@@ -23,6 +23,9 @@ inline constexpr uint32_t zxid_counter(Zxid z) { return static_cast<uint32_t>(z)
 // The `myid` of a server in an ensemble (1..255 in ZooKeeper; any positive int64 here).
 using ServerId = int64_t;
 
+enum class Role { looking, standalone, leading, following, observing };
+const char* role_name(Role role) noexcept;  // "standalone", "leader", "follower", ...
+
 // One committed (or proposed) state change as consensus and storage see it.
 // `body` is opaque to both: the kernel encodes and applies it. `time_ms` is the
 // wall-clock time the leader stamped on it, so every replica computes the same

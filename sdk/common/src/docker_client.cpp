@@ -1,9 +1,9 @@
-#include "docker_client.hpp"
+#include "corral/common/docker_client.hpp"
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-namespace corral::docker_discovery {
+namespace corral::docker {
 
 using sdk::Errc;
 using sdk::Status;
@@ -82,4 +82,4 @@ void DockerRequest::finish(sdk::Result<HttpResponse> r) {
   }
 }
 
-}  // namespace corral::docker_discovery
+}  // namespace corral::docker

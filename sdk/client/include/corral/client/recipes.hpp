@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "corral/client/client.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 
 namespace corral::recipes {
 
@@ -229,7 +229,7 @@ class TreeCache {
 struct ServiceInstance {
   std::string name, id, address;
   std::optional<int32_t> port, ssl_port;
-  sdk::JsonValue payload;       // null by default
+  common::JsonValue payload;       // null by default
   int64_t registration_time_ms = 0;
   std::string service_type = "DYNAMIC";
   bool enabled = true;
@@ -255,7 +255,5 @@ class ServiceDiscovery {
   std::string base_;
 };
 
-// A version-4 UUID, as java.util.UUID.randomUUID() formats it.
-std::string random_uuid();
 
 }  // namespace corral::recipes

@@ -1,11 +1,11 @@
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-namespace corral::sdk {
+namespace corral::common {
 
 std::string json_quote(std::string_view s) {
   std::string out;
@@ -173,7 +173,7 @@ class JsonParser {
  public:
   JsonParser(std::string_view text, int max_depth) : s_(text), max_depth_(max_depth) {}
 
-  Result<JsonValue> document() {
+  sdk::Result<JsonValue> document() {
     JsonValue v;
     if (!value(v, 0)) return fail();
     ws();
@@ -185,8 +185,8 @@ class JsonParser {
   }
 
  private:
-  Status fail() const {
-    return {Errc::invalid_argument, "JSON at byte " + std::to_string(err_pos_ ? err_pos_ : pos_) + ": " + error_};
+  sdk::Status fail() const {
+    return {sdk::Errc::invalid_argument, "JSON at byte " + std::to_string(err_pos_ ? err_pos_ : pos_) + ": " + error_};
   }
   bool expect(const char* what) {
     if (error_.empty()) {
@@ -409,8 +409,8 @@ class JsonParser {
   std::string error_;
 };
 
-Result<JsonValue> JsonValue::parse(std::string_view text, int max_depth) {
+sdk::Result<JsonValue> JsonValue::parse(std::string_view text, int max_depth) {
   return JsonParser(text, max_depth).document();
 }
 
-}  // namespace corral::sdk
+}  // namespace corral::common

@@ -11,7 +11,7 @@
 #include "corral/proto/codes.hpp"
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/json.hpp"
 #include "tree/txn.hpp"
 #include "wal_format.hpp"
 
@@ -139,9 +139,9 @@ int dump(const std::string& dir, bool json, sdk::Zxid from, sdk::Zxid to) {
       if (json) {
         std::printf("{\"zxid\":%lld,\"time_ms\":%lld,\"op\":%s,\"session\":%lld,\"cxid\":%d,\"path\":%s,\"file\":%s,"
                     "\"offset\":%zu,\"bytes\":%zu}\n",
-                    static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms), sdk::json_quote(d.op).c_str(),
-                    static_cast<long long>(d.session), d.cxid, sdk::json_quote(d.path).c_str(),
-                    sdk::json_quote(fs::path(f.segments[i].second).filename().string()).c_str(), offset, e.body.size());
+                    static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms), common::json_quote(d.op).c_str(),
+                    static_cast<long long>(d.session), d.cxid, common::json_quote(d.path).c_str(),
+                    common::json_quote(fs::path(f.segments[i].second).filename().string()).c_str(), offset, e.body.size());
       } else {
         std::printf("%s  %lld  %-14s session %s cxid %d  %s\n", hex(e.zxid).c_str(), static_cast<long long>(e.time_ms),
                     d.op.c_str(), hex(d.session).c_str(), d.cxid, d.path.c_str());

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <random>
 
-#include "corral/sdk/random.hpp"
+#include "corral/common/random.hpp"
 
 namespace corral::recipes {
 
@@ -51,19 +51,6 @@ std::optional<int32_t> bytes_int(const std::string& b) {
 
 }  // namespace
 
-std::string random_uuid() {
-  uint64_t hi, lo;
-  sdk::secure_random(&hi, sizeof hi);
-  sdk::secure_random(&lo, sizeof lo);
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;
-  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
-}
-
 // ---- Recipes ----
 
 Recipes::Recipes(client::Client& client) : client_(client) {
@@ -91,7 +78,7 @@ void Recipes::watch(const std::string& path, std::function<void(const proto::Wat
   (children ? child_watches_ : data_watches_).emplace(path, std::move(fn));
 }
 
-std::string Recipes::protected_prefix() { return "_c_" + random_uuid() + "-"; }
+std::string Recipes::protected_prefix() { return "_c_" + common::random_uuid() + "-"; }
 
 void Recipes::create_protected_sequential(const std::string& dir, const std::string& name, std::string data,
                                           std::function<void(const sdk::Status&, const std::string&)> done) {
@@ -287,7 +274,7 @@ DoubleBarrier::DoubleBarrier(Recipes& r, std::string path, int members)
 
 void DoubleBarrier::enter(Done done) {
   entering_ = std::move(done);
-  node_ = path_ + "/" + random_uuid();
+  node_ = path_ + "/" + common::random_uuid();
   r_.create_parents(node_, [this](const sdk::Status& st) {
     if (!st) return std::exchange(entering_, nullptr)(st);
     r_.client().create(node_, "", CreateMode::ephemeral, [this](const client::Response& c) {
@@ -630,22 +617,22 @@ void TreeCache::read_children(const std::string& path, bool counting) {
 // ---- ServiceDiscovery ----
 
 std::string ServiceInstance::to_json() const {
-  sdk::JsonValue doc = sdk::JsonValue::object();
-  doc.set("name", sdk::JsonValue::string(name));
-  doc.set("id", sdk::JsonValue::string(id));
-  doc.set("address", sdk::JsonValue::string(address));
-  doc.set("port", port ? sdk::JsonValue::integer(*port) : sdk::JsonValue());
-  doc.set("sslPort", ssl_port ? sdk::JsonValue::integer(*ssl_port) : sdk::JsonValue());
+  common::JsonValue doc = common::JsonValue::object();
+  doc.set("name", common::JsonValue::string(name));
+  doc.set("id", common::JsonValue::string(id));
+  doc.set("address", common::JsonValue::string(address));
+  doc.set("port", port ? common::JsonValue::integer(*port) : common::JsonValue());
+  doc.set("sslPort", ssl_port ? common::JsonValue::integer(*ssl_port) : common::JsonValue());
   doc.set("payload", payload);
-  doc.set("registrationTimeUTC", sdk::JsonValue::integer(registration_time_ms));
-  doc.set("serviceType", sdk::JsonValue::string(service_type));
-  doc.set("uriSpec", sdk::JsonValue());
-  doc.set("enabled", sdk::JsonValue::boolean(enabled));
+  doc.set("registrationTimeUTC", common::JsonValue::integer(registration_time_ms));
+  doc.set("serviceType", common::JsonValue::string(service_type));
+  doc.set("uriSpec", common::JsonValue());
+  doc.set("enabled", common::JsonValue::boolean(enabled));
   return doc.dump();
 }
 
 sdk::Result<ServiceInstance> ServiceInstance::from_json(std::string_view json) {
-  auto doc = sdk::JsonValue::parse(json);
+  auto doc = common::JsonValue::parse(json);
   if (!doc) return doc.status();
   if (!doc->is_object()) return sdk::Status(sdk::Errc::corrupt, "a ServiceInstance is a JSON object");
   ServiceInstance in;
@@ -664,7 +651,7 @@ sdk::Result<ServiceInstance> ServiceInstance::from_json(std::string_view json) {
 ServiceDiscovery::ServiceDiscovery(Recipes& r, std::string base_path) : r_(r), base_(std::move(base_path)) {}
 
 void ServiceDiscovery::register_instance(ServiceInstance& instance, Done done) {
-  if (instance.id.empty()) instance.id = random_uuid();
+  if (instance.id.empty()) instance.id = common::random_uuid();
   if (!instance.registration_time_ms)
     instance.registration_time_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();

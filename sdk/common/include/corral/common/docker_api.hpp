@@ -15,7 +15,7 @@
 #include "corral/sdk/peers.hpp"
 #include "corral/sdk/status.hpp"
 
-namespace corral::docker_discovery {
+namespace corral::docker {
 
 // Labels a container carries to join an ensemble.
 inline constexpr const char* kEnsembleLabel = "corral.ensemble";          // the ensemble's name
@@ -66,4 +66,4 @@ std::optional<int64_t> parse_server_id(std::string_view text);
 // bind-mounts /etc/hostname from /var/lib/docker/containers/<id>/).
 std::optional<std::string> container_id_from_mountinfo(std::string_view mountinfo);
 
-}  // namespace corral::docker_discovery
+}  // namespace corral::docker

@@ -1,17 +1,17 @@
-#include "docker_api.hpp"
+#include "corral/common/docker_api.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 
-#include "corral/sdk/http.hpp"
-#include "corral/sdk/json.hpp"
+#include "corral/common/http_parse.hpp"
+#include "corral/common/json.hpp"
 
-namespace corral::docker_discovery {
+namespace corral::docker {
 
 using sdk::Errc;
 using sdk::Status;
-using sdk::JsonValue;
+using common::JsonValue;
 
 namespace {
 
@@ -23,7 +23,7 @@ sdk::Result<std::string> dechunk(std::string_view body) {
     if (eol == std::string_view::npos) return Status(Errc::corrupt, "chunked body: a chunk size line without CRLF");
     std::string_view line = body.substr(at, eol - at);
     if (size_t semi = line.find(';'); semi != std::string_view::npos) line = line.substr(0, semi);
-    line = sdk::trim_http_space(line);
+    line = common::trim_http_space(line);
     size_t size = 0;
     auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
     if (ec != std::errc() || p != line.data() + line.size())
@@ -71,10 +71,10 @@ sdk::Result<HttpResponse> parse_http_response(std::string_view raw) {
   auto [p, ec] = std::from_chars(status_line.data() + sp + 1, status_line.data() + status_line.size(), r.status);
   if (ec != std::errc() || r.status < 100 || r.status > 599)
     return Status(Errc::corrupt, "bad HTTP status in \"" + std::string(status_line) + "\"");
-  r.headers = sdk::parse_http_headers(head);
+  r.headers = common::parse_http_headers(head);
   std::string_view body = raw.substr(head_end + 4);
   auto te = r.headers.find("transfer-encoding");
-  if (te != r.headers.end() && sdk::ascii_lower(te->second).find("chunked") != std::string::npos) {
+  if (te != r.headers.end() && common::ascii_lower(te->second).find("chunked") != std::string::npos) {
     auto plain = dechunk(body);
     if (!plain) return plain.status();
     r.body = std::move(plain.value());
@@ -138,7 +138,7 @@ sdk::Result<Container> parse_container_inspect(std::string_view json) {
 }
 
 std::optional<int64_t> parse_server_id(std::string_view text) {
-  text = sdk::trim_http_space(text);
+  text = common::trim_http_space(text);
   int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || p != text.data() + text.size() || id < 1 || id > 255) return std::nullopt;
@@ -225,4 +225,4 @@ std::optional<std::string> container_id_from_mountinfo(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace corral::docker_discovery
+}  // namespace corral::docker

@@ -12,9 +12,9 @@
 #include <string_view>
 
 #include "corral/sdk/status.hpp"
-#include "docker_api.hpp"
+#include "corral/common/docker_api.hpp"
 
-namespace corral::docker_discovery {
+namespace corral::docker {
 
 // One HTTP request on a fresh connection to the engine's socket.
 // `on_data`, when set, receives the body as it streams (events); otherwise
@@ -40,4 +40,4 @@ class DockerRequest : public std::enable_shared_from_this<DockerRequest> {
   std::function<void(std::string_view)> on_data_;
 };
 
-}  // namespace corral::docker_discovery
+}  // namespace corral::docker

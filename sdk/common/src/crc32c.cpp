@@ -1,9 +1,9 @@
-#include "corral/sdk/crc32c.hpp"
+#include "corral/common/crc32c.hpp"
 
 #include <array>
 #include <cstring>
 
-namespace corral::sdk {
+namespace corral::common {
 
 namespace {
 
@@ -65,4 +65,4 @@ uint32_t crc32c(uint32_t crc, const void* data, size_t size) noexcept {
   return ~crc_soft(crc, p, size);
 }
 
-}  // namespace corral::sdk
+}  // namespace corral::common

@@ -7,10 +7,12 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
-namespace corral::sdk {
+namespace corral::common {
 
 // Fills `out` with `n` unpredictable bytes. getrandom only fails for a bad
 // buffer or a signal during a large request; both are retried or fatal.
@@ -33,4 +35,18 @@ inline std::string secure_random_bytes(size_t n) {
   return s;
 }
 
-}  // namespace corral::sdk
+// A random (version 4) UUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
+inline std::string random_uuid() {
+  uint64_t hi, lo;
+  secure_random(&hi, sizeof hi);
+  secure_random(&lo, sizeof lo);
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;
+  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+}  // namespace corral::common

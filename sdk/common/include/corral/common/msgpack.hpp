@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace corral::sdk {
+namespace corral::common {
 
 class MsgpackReader {
  public:
@@ -156,4 +156,4 @@ class MsgpackWriter {
   std::string& out_;
 };
 
-}  // namespace corral::sdk
+}  // namespace corral::common

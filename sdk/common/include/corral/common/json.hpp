@@ -12,7 +12,7 @@
 
 #include "corral/sdk/status.hpp"
 
-namespace corral::sdk {
+namespace corral::common {
 
 // `s` as a JSON string literal, quotes included. Control characters become
 // \u00XX escapes; other bytes pass through (UTF-8 stays UTF-8).
@@ -36,7 +36,7 @@ class JsonValue {
   // Strict RFC 8259 parsing of one document (surrounding whitespace allowed).
   // Errors say what was expected and at which byte offset; nesting deeper
   // than `max_depth` is refused rather than recursing without bound.
-  static Result<JsonValue> parse(std::string_view text, int max_depth = 64);
+  static sdk::Result<JsonValue> parse(std::string_view text, int max_depth = 64);
 
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::null; }
@@ -79,4 +79,4 @@ class JsonValue {
   friend class JsonParser;
 };
 
-}  // namespace corral::sdk
+}  // namespace corral::common

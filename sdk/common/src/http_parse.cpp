@@ -1,6 +1,6 @@
-#include "corral/sdk/http.hpp"
+#include "corral/common/http_parse.hpp"
 
-namespace corral::sdk {
+namespace corral::common {
 
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
@@ -28,4 +28,4 @@ std::map<std::string, std::string> parse_http_headers(std::string_view head) {
   return out;
 }
 
-}  // namespace corral::sdk
+}  // namespace corral::common
