@@ -1,5 +1,7 @@
 #include "zab.hpp"
 
+#include "history.hpp"
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -95,44 +97,25 @@ void Zab::stop() {
   alive_.end();
   net_->subscribe(PeerChannel::quorum, nullptr);
   election_->stop();
-  learners_.clear();
-  deferred_.clear();
-  sync_durable_ = nullptr;
+  lead_ = LeaderState{};
+  learn_ = LearnerState{};
+  pending_sync_ = PendingSync{};
   applied_waiters_.clear();
   sync_requests_.clear();
   role_ = Role::looking;
 }
 
-size_t Zab::quorum() const {
-  size_t voters = 0;
-  for (const auto& m : net_->members()) voters += m.observer ? 0 : 1;
-  return voters / 2 + 1;
-}
+Quorum Zab::quorum_rule() const { return Quorum(Quorum::voters_of(net_->members()), seen_zxid_, seen_voters_); }
 
-bool Zab::is_voter(ServerId id) const {
-  for (const auto& m : net_->members())
-    if (m.id == id) return !m.observer;
-  return false;
-}
+size_t Zab::quorum() const { return quorum_rule().majority(); }
+
+bool Zab::is_voter(ServerId id) const { return quorum_rule().is_voter(id); }
 
 bool Zab::seen_voter(ServerId id) const {
   return std::find(seen_voters_.begin(), seen_voters_.end(), id) != seen_voters_.end();
 }
 
-bool Zab::is_quorum(const std::function<bool(ServerId)>& in) const {
-  size_t voters = 0, counted = 0;
-  for (const auto& m : net_->members()) {
-    if (m.observer) continue;
-    ++voters;
-    if (in(m.id)) ++counted;
-  }
-  if (counted < voters / 2 + 1) return false;
-  if (!seen_zxid_) return true;
-  counted = 0;
-  for (ServerId id : seen_voters_)
-    if (in(id)) ++counted;
-  return counted >= seen_voters_.size() / 2 + 1;
-}
+bool Zab::is_quorum(const std::function<bool(ServerId)>& in) const { return quorum_rule().contains(in); }
 
 void Zab::recompute_seen() {
   seen_zxid_ = 0;
@@ -155,16 +138,13 @@ void Zab::go_looking(const std::string& why) {
   if (!running_) return;
   host_->logger().info("looking for a leader: " + why);
   if (role_ == Role::leading || (stage_ != Stage::looking && leader_ == self_)) {
-    for (auto& [id, l] : learners_) net_->disconnect(id, PeerChannel::quorum);
+    for (auto& [id, l] : lead_.learners) net_->disconnect(id, PeerChannel::quorum);
   } else if (stage_ != Stage::looking && leader_ != 0) {
     net_->disconnect(leader_, PeerChannel::quorum);
   }
-  learners_.clear();
-  deferred_.clear();
-  sync_in_progress_ = false;
-  awaiting_sync_durable_ = false;
-  sync_durable_ = nullptr;
-  established_ = false;
+  lead_ = LeaderState{};
+  learn_ = LearnerState{};
+  pending_sync_ = PendingSync{};
   commit_target_ = last_applied_;
   fail_waiters({Errc::unavailable, "this server lost its leader"});
   ++generation_;
@@ -202,18 +182,15 @@ void Zab::start_following() {
   host_->logger().info("following server " + std::to_string(leader_) + " (election took " +
                        std::to_string(last_election_ms_) + " ms)");
   stage_ = Stage::discovery;
-  stage_started_ = last_heard_ = now_;
-  got_leader_info_ = false;
-  newleader_acked_ = false;
-  connect_failures_ = 0;
-  acked_sent_ = 0;
+  learn_ = LearnerState{};
+  stage_started_ = learn_.last_heard = now_;
   send_follower_info();
 }
 
 void Zab::send_follower_info() {
-  nonce_ = fresh_nonce();
-  send_seq_ = recv_seq_ = 0;
-  last_retry_ = now_;
+  learn_.nonce = fresh_nonce();
+  learn_.send_seq = learn_.recv_seq = 0;
+  learn_.last_retry = now_;
   Msg m;
   m.type = MsgType::follower_info;
   m.epoch = accepted_epoch_;
@@ -227,9 +204,7 @@ void Zab::start_leading() {
                        " to join (election took " + std::to_string(last_election_ms_) + " ms)");
   stage_ = Stage::discovery;
   stage_started_ = now_;
-  learners_.clear();
-  epoch_decided_ = history_chosen_ = established_ = false;
-  fetching_from_ = 0;
+  lead_ = LeaderState{};
   maybe_decide_epoch();
 }
 
@@ -242,26 +217,26 @@ void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
 void Zab::send_to(Learner& l, const Msg& m) { send_to(l, m.type, encode_payload(m)); }
 
 void Zab::drop_learner(ServerId id, const std::string& why) {
-  auto it = learners_.find(id);
-  if (it == learners_.end()) return;
+  auto it = lead_.learners.find(id);
+  if (it == lead_.learners.end()) return;
   host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
-  learners_.erase(it);
+  lead_.learners.erase(it);
   net_->disconnect(id, PeerChannel::quorum);
-  if (fetching_from_ == id) go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
+  if (lead_.fetching_from == id) go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
 }
 
 void Zab::on_learner_message(ServerId from, Msg& m) {
   if (m.type == MsgType::follower_info) {
     if (m.seq != 0) return;  // a session whose start was lost; the learner retries
-    auto it = learners_.find(from);
-    if (it != learners_.end() && it->second.nonce == m.nonce) return;  // a duplicate
-    if (epoch_decided_ && m.epoch > new_epoch_) {
+    auto it = lead_.learners.find(from);
+    if (it != lead_.learners.end() && it->second.nonce == m.nonce) return;  // a duplicate
+    if (lead_.epoch_decided && m.epoch > lead_.new_epoch) {
       // It accepted the epoch of a leader that never established itself,
       // above this one's: it can never follow this epoch, so a new election
       // picks one above both (ZooKeeper's servers would wait for the next
       // failure instead).
       go_looking("server " + std::to_string(from) + " accepted epoch " + std::to_string(m.epoch) +
-                 ", above this leader's " + std::to_string(new_epoch_) + "; electing again so that it can join");
+                 ", above this leader's " + std::to_string(lead_.new_epoch) + "; electing again so that it can join");
       return;
     }
     Learner l;
@@ -272,12 +247,12 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     l.accepted_epoch = m.epoch;
     l.last_zxid = m.zxid;
     l.last_heard = l.step_started = now_;
-    learners_[from] = l;
-    if (epoch_decided_) {
-      Learner& nl = learners_[from];
+    lead_.learners[from] = l;
+    if (lead_.epoch_decided) {
+      Learner& nl = lead_.learners[from];
       Msg info;
       info.type = MsgType::leader_info;
-      info.epoch = new_epoch_;
+      info.epoch = lead_.new_epoch;
       info.zxid = last_logged_;
       nl.step = Learner::Step::leader_info_sent;
       send_to(nl, info);
@@ -286,8 +261,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     }
     return;
   }
-  auto it = learners_.find(from);
-  if (it == learners_.end()) return;
+  auto it = lead_.learners.find(from);
+  if (it == lead_.learners.end()) return;
   Learner& l = it->second;
   if (m.nonce != l.nonce || m.seq < l.recv_seq) return;  // another session, or a duplicate
   if (m.seq > l.recv_seq) {
@@ -308,8 +283,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       else maybe_choose_history();
       return;
     case MsgType::fetched: {
-      if (from != fetching_from_) return;
-      fetching_from_ = 0;
+      if (from != lead_.fetching_from) return;
+      lead_.fetching_from = 0;
       host_->logger().info("adopting the newer history of server " + std::to_string(from) + " (" +
                            std::to_string(m.plan.entries.size()) + " entries" +
                            (m.plan.mode == SyncPlan::Mode::snap ? ", a snapshot" : "") + ")");
@@ -320,10 +295,10 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       return;
     }
     case MsgType::ack:
-      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(new_epoch_, 0)) {
+      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(lead_.new_epoch, 0)) {
         l.newleader_acked = true;
         l.acked = std::max(l.acked, l.sync_last);
-        if (established_) {
+        if (lead_.established) {
           Msg up;
           up.type = MsgType::up_to_date;
           up.zxid = commit_target_;
@@ -344,7 +319,7 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       if (!m.body.empty()) chost_->session_activity(from, m.body);
       return;
     case MsgType::request:
-      if (!established_) {
+      if (!lead_.established) {
         Msg rej;
         rej.type = MsgType::rejected;
         rej.body = std::move(m.body);
@@ -357,7 +332,7 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
         rej.body = std::move(m.body);
         rej.id = static_cast<int64_t>(st.code());
         rej.text = st.message();
-        if (learners_.count(from)) send_to(learners_[from], rej);
+        if (lead_.learners.count(from)) send_to(lead_.learners[from], rej);
       }
       return;
     case MsgType::sync_request: {
@@ -376,30 +351,30 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
 }
 
 void Zab::maybe_decide_epoch() {
-  if (epoch_decided_ || stage_ != Stage::discovery || leader_ != self_) return;
+  if (lead_.epoch_decided || stage_ != Stage::discovery || leader_ != self_) return;
   // Every learner's accepted epoch counts (an observer of the current
   // membership may vote in the one the log is changing to).
   uint32_t highest = accepted_epoch_;
-  for (const auto& [id, l] : learners_) highest = std::max(highest, l.accepted_epoch);
-  if (!is_quorum([&](ServerId id) { return id == self_ || learners_.count(id); })) return;
-  epoch_seen_ = seen_zxid_;
+  for (const auto& [id, l] : lead_.learners) highest = std::max(highest, l.accepted_epoch);
+  if (!is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) return;
+  lead_.epoch_seen = seen_zxid_;
   if (highest == UINT32_MAX) {
     host_->logger().error("epochs are exhausted");
     return;
   }
-  new_epoch_ = highest + 1;
-  accepted_epoch_ = new_epoch_;
+  lead_.new_epoch = highest + 1;
+  accepted_epoch_ = lead_.new_epoch;
   if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
     go_looking("cannot save the accepted epoch: " + st.to_string());
     return;
   }
-  epoch_decided_ = true;
+  lead_.epoch_decided = true;
   Msg info;
   info.type = MsgType::leader_info;
-  info.epoch = new_epoch_;
+  info.epoch = lead_.new_epoch;
   info.zxid = last_logged_;
   sdk::Bytes payload = encode_payload(info);
-  for (auto& [id, l] : learners_) {
+  for (auto& [id, l] : lead_.learners) {
     l.step = Learner::Step::leader_info_sent;
     l.step_started = now_;
     send_to(l, MsgType::leader_info, payload);
@@ -408,20 +383,20 @@ void Zab::maybe_decide_epoch() {
 }
 
 void Zab::maybe_choose_history() {
-  if (!epoch_decided_ || history_chosen_ || stage_ != Stage::discovery) return;
+  if (!lead_.epoch_decided || lead_.history_chosen || stage_ != Stage::discovery) return;
   auto acked = [&](ServerId id) {
     if (id == self_) return true;
-    auto it = learners_.find(id);
-    return it != learners_.end() && it->second.step == Learner::Step::epoch_acked;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.step == Learner::Step::epoch_acked;
   };
   if (!is_quorum(acked)) return;
-  history_chosen_ = true;
+  lead_.history_chosen = true;
   // Zab's rule: the initial history is the newest among the quorum, by
   // (current epoch, last zxid). A quorum holds every committed entry, so it
   // is in there.
   ServerId best = self_;
   std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
-  for (const auto& [id, l] : learners_) {
+  for (const auto& [id, l] : lead_.learners) {
     if ((l.observer && !seen_voter(id)) || l.step != Learner::Step::epoch_acked) continue;
     std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
     if (key > best_key) {
@@ -436,11 +411,11 @@ void Zab::maybe_choose_history() {
   host_->logger().info("server " + std::to_string(best) + " has a newer history (epoch " +
                        std::to_string(best_key.first) + ", zxid " + hex(best_key.second) + ") than this leader (" +
                        std::to_string(current_epoch_) + ", " + hex(last_logged_) + "); fetching it");
-  fetching_from_ = best;
+  lead_.fetching_from = best;
   Msg f;
   f.type = MsgType::fetch;
   f.zxid = last_logged_;
-  send_to(learners_[best], f);
+  send_to(lead_.learners[best], f);
 }
 
 void Zab::begin_sync() {
@@ -453,34 +428,34 @@ void Zab::begin_sync() {
   // a shorter log, which would then win the next discovery.
   if (last_durable_ < last_logged_) {
     uint64_t gen = generation_;
-    sync_target_ = last_logged_;
-    awaiting_sync_durable_ = true;
-    sync_durable_ = [this, gen] {
+    pending_sync_.target = last_logged_;
+    pending_sync_.awaiting_durable = true;
+    pending_sync_.durable = [this, gen] {
       if (gen == generation_) begin_sync();
     };
     return;
   }
-  if (seen_zxid_ != epoch_seen_ &&
-      !is_quorum([&](ServerId id) { return id == self_ || learners_.count(id); })) {
+  if (seen_zxid_ != lead_.epoch_seen &&
+      !is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) {
     // The history fetched holds a membership change whose voters did not
     // take part in choosing the epoch: start over, knowing it.
     go_looking("the history adopted changes the membership; electing again with it");
     return;
   }
-  current_epoch_ = new_epoch_;
+  current_epoch_ = lead_.new_epoch;
   if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
     go_looking("cannot save the current epoch: " + st.to_string());
     return;
   }
   stage_ = Stage::sync;
-  initial_last_ = last_logged_;
-  counter_ = 0;
+  lead_.initial_last = last_logged_;
+  lead_.counter = 0;
   std::vector<ServerId> ready;
-  for (auto& [id, l] : learners_)
+  for (auto& [id, l] : lead_.learners)
     if (l.step == Learner::Step::epoch_acked) ready.push_back(id);
   for (ServerId id : ready) {
-    auto it = learners_.find(id);
-    if (it != learners_.end()) send_sync(it->second);
+    auto it = lead_.learners.find(id);
+    if (it != lead_.learners.end()) send_sync(it->second);
   }
   maybe_establish();
 }
@@ -493,7 +468,7 @@ void Zab::send_sync(Learner& l) {
   }
   Msg m;
   m.type = MsgType::sync;
-  m.epoch = new_epoch_;
+  m.epoch = lead_.new_epoch;
   m.zxid = commit_target_;
   m.plan = std::move(plan.value());
   l.sync_last = last_logged_;
@@ -508,16 +483,16 @@ void Zab::send_sync(Learner& l) {
 }
 
 void Zab::maybe_establish() {
-  if (established_ || stage_ != Stage::sync) return;
+  if (lead_.established || stage_ != Stage::sync) return;
   auto acked = [&](ServerId id) {
-    if (id == self_) return last_durable_ >= initial_last_;
-    auto it = learners_.find(id);
-    return it != learners_.end() && it->second.newleader_acked;
+    if (id == self_) return last_durable_ >= lead_.initial_last;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.newleader_acked;
   };
   if (!is_quorum(acked)) return;
-  established_ = true;
+  lead_.established = true;
   stage_ = Stage::broadcast;
-  commit_target_ = initial_last_;
+  commit_target_ = lead_.initial_last;
   apply_committed();
   if (stage_ != Stage::broadcast) return;  // applying made this server step down
   Msg up;
@@ -525,24 +500,24 @@ void Zab::maybe_establish() {
   up.zxid = commit_target_;
   sdk::Bytes payload = encode_payload(up);
   std::string who;
-  for (auto& [id, l] : learners_) {
+  for (auto& [id, l] : lead_.learners) {
     if (!l.newleader_acked) continue;
     l.step = Learner::Step::broadcast;
     send_to(l, MsgType::up_to_date, payload);
     who += (who.empty() ? "" : ", ") + std::to_string(id);
   }
-  last_ping_ = now_;
+  lead_.last_ping = now_;
   role_ = Role::leading;
   host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) + " with " +
                        (who.empty() ? std::string("no followers") : "servers " + who) + "; history up to " +
-                       hex(initial_last_) + " committed");
+                       hex(lead_.initial_last) + " committed");
   chost_->role_changed(Role::leading, self_, current_epoch_);
   election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
 }
 
 size_t Zab::live_voters() const {
   size_t n = 1;
-  for (const auto& [id, l] : learners_)
+  for (const auto& [id, l] : lead_.learners)
     if (!l.observer && l.newleader_acked) ++n;
   return n;
 }
@@ -550,35 +525,19 @@ size_t Zab::live_voters() const {
 bool Zab::quorum_in_touch() const {
   return is_quorum([&](ServerId id) {
     if (id == self_) return true;
-    auto it = learners_.find(id);
-    return it != learners_.end() && it->second.newleader_acked;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.newleader_acked;
   });
 }
 
 void Zab::try_commit() {
-  if (!established_) return;
-  std::vector<Zxid> acks;
-  acks.push_back(last_durable_);
-  for (const auto& [id, l] : learners_)
-    if (!l.observer && l.newleader_acked) acks.push_back(l.acked);
-  size_t q = quorum();
-  if (acks.size() < q) return;
-  std::nth_element(acks.begin(), acks.begin() + static_cast<long>(q - 1), acks.end(), std::greater<Zxid>());
-  Zxid candidate = std::min(acks[q - 1], last_logged_);
-  if (seen_zxid_ && candidate >= seen_zxid_) {
-    // The membership change, and what follows it, also need the new voters.
-    std::vector<Zxid> next;
-    if (seen_voter(self_)) next.push_back(last_durable_);
-    for (const auto& [id, l] : learners_)
-      if (l.newleader_acked && seen_voter(id)) next.push_back(l.acked);
-    size_t nq = seen_voters_.size() / 2 + 1;
-    Zxid both = seen_zxid_ - 1;
-    if (next.size() >= nq) {
-      std::nth_element(next.begin(), next.begin() + static_cast<long>(nq - 1), next.end(), std::greater<Zxid>());
-      if (next[nq - 1] >= seen_zxid_) both = std::min(candidate, next[nq - 1]);
-    }
-    candidate = both;
-  }
+  if (!lead_.established) return;
+  std::vector<Quorum::Ack> acks;
+  acks.reserve(lead_.learners.size() + 1);
+  acks.push_back({self_, last_durable_, true});
+  for (const auto& [id, l] : lead_.learners)
+    if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer});
+  Zxid candidate = quorum_rule().commit_point(acks, last_logged_);
   if (candidate <= commit_target_) return;
   Zxid old = commit_target_;
   commit_target_ = candidate;
@@ -586,7 +545,7 @@ void Zab::try_commit() {
   c.type = MsgType::commit;
   c.zxid = candidate;
   sdk::Bytes commit_payload = encode_payload(c);
-  for (auto& [id, l] : learners_) {
+  for (auto& [id, l] : lead_.learners) {
     if (l.step != Learner::Step::sync_sent && l.step != Learner::Step::broadcast) continue;
     if (!l.observer) {
       send_to(l, MsgType::commit, commit_payload);
@@ -622,14 +581,14 @@ Status Zab::submit(sdk::Bytes body) {
     return {};
   }
   if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
-  if (counter_ == UINT32_MAX) {
+  if (lead_.counter == UINT32_MAX) {
     go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) + " is exhausted; a new epoch starts");
     return {Errc::unavailable, "the leader is starting a new epoch"};
   }
-  LogEntry entry{sdk::make_zxid(current_epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)};
+  LogEntry entry{sdk::make_zxid(current_epoch_, ++lead_.counter), host_->clock().wall_ms(), std::move(body)};
   chost_->prepare(entry);
   propose(std::move(entry));
-  if (seen_zxid_ == sdk::make_zxid(current_epoch_, counter_))
+  if (seen_zxid_ == sdk::make_zxid(current_epoch_, lead_.counter))
     host_->logger().info("proposing a membership change at " + hex(seen_zxid_) + " (" +
                          std::to_string(seen_voters_.size()) +
                          " voting); it commits with a quorum of the current voters and of the new ones");
@@ -643,7 +602,7 @@ void Zab::propose(LogEntry entry) {
   sdk::Bytes payload = encode_payload(m);
   m.entry = {};
   append(std::move(entry));
-  for (auto& [id, l] : learners_)
+  for (auto& [id, l] : lead_.learners)
     if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
       send_to(l, MsgType::proposal, payload);
 }
@@ -651,31 +610,31 @@ void Zab::propose(LogEntry entry) {
 // ---------------------------------------------------------------- learner
 
 void Zab::send_to_leader(const Msg& m) {
-  net_->send(leader_, PeerChannel::quorum, encode_message(m.type, nonce_, send_seq_++, encode_payload(m)));
+  net_->send(leader_, PeerChannel::quorum, encode_message(m.type, learn_.nonce, learn_.send_seq++, encode_payload(m)));
 }
 
 void Zab::on_leader_message(Msg& m) {
-  if (m.nonce != nonce_ || m.seq < recv_seq_) return;
-  if (m.seq > recv_seq_) {
+  if (m.nonce != learn_.nonce || m.seq < learn_.recv_seq) return;
+  if (m.seq > learn_.recv_seq) {
     go_looking("messages from the leader were lost");
     return;
   }
-  recv_seq_++;
-  last_heard_ = now_;
+  learn_.recv_seq++;
+  learn_.last_heard = now_;
   // Nothing may reach the log while a snapshot from a leader is still being
   // written (even one from an earlier sync): a crash would leave entries
   // after a hole.
-  if (sync_in_progress_ || snapshot_in_flight_) {
-    deferred_.push_back(std::move(m));
+  if (pending_sync_.in_progress || snapshot_in_flight_) {
+    learn_.deferred.push_back(std::move(m));
     return;
   }
   handle_leader_message(m);
 }
 
 void Zab::drain_deferred() {
-  while (!deferred_.empty() && !sync_in_progress_ && !snapshot_in_flight_ && stage_ != Stage::looking) {
-    Msg m = std::move(deferred_.front());
-    deferred_.pop_front();
+  while (!learn_.deferred.empty() && !pending_sync_.in_progress && !snapshot_in_flight_ && stage_ != Stage::looking) {
+    Msg m = std::move(learn_.deferred.front());
+    learn_.deferred.pop_front();
     handle_leader_message(m);
   }
 }
@@ -683,7 +642,7 @@ void Zab::drain_deferred() {
 void Zab::handle_leader_message(Msg& m) {
   switch (m.type) {
     case MsgType::leader_info:
-      if (stage_ != Stage::discovery || got_leader_info_) return;
+      if (stage_ != Stage::discovery || learn_.got_leader_info) return;
       if (m.epoch < accepted_epoch_) {
         go_looking("server " + std::to_string(leader_) + " proposes epoch " + std::to_string(m.epoch) +
                    ", older than the accepted epoch " + std::to_string(accepted_epoch_));
@@ -696,8 +655,8 @@ void Zab::handle_leader_message(Msg& m) {
           return;
         }
       }
-      got_leader_info_ = true;
-      leader_epoch_ = m.epoch;
+      learn_.got_leader_info = true;
+      learn_.leader_epoch = m.epoch;
       {
         Msg ack;
         ack.type = MsgType::ack_epoch;
@@ -720,7 +679,7 @@ void Zab::handle_leader_message(Msg& m) {
       return;
     }
     case MsgType::sync: {
-      if (stage_ != Stage::discovery || !got_leader_info_ || m.epoch != leader_epoch_) {
+      if (stage_ != Stage::discovery || !learn_.got_leader_info || m.epoch != learn_.leader_epoch) {
         go_looking("the leader sent SYNC out of turn");
         return;
       }
@@ -729,17 +688,17 @@ void Zab::handle_leader_message(Msg& m) {
       uint64_t gen = generation_;
       apply_sync(std::move(m.plan), m.zxid, [this, gen] {
         if (gen != generation_) return;
-        current_epoch_ = leader_epoch_;
+        current_epoch_ = learn_.leader_epoch;
         if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
           go_looking("cannot save the current epoch: " + st.to_string());
           return;
         }
-        newleader_acked_ = true;
+        learn_.newleader_acked = true;
         Msg ack;
         ack.type = MsgType::ack;
-        ack.zxid = sdk::make_zxid(leader_epoch_, 0);
+        ack.zxid = sdk::make_zxid(learn_.leader_epoch, 0);
         send_to_leader(ack);
-        acked_sent_ = sync_target_;
+        learn_.acked_sent = pending_sync_.target;
         flush_ack();
       });
       return;
@@ -763,7 +722,7 @@ void Zab::handle_leader_message(Msg& m) {
       }
       return;
     case MsgType::up_to_date:
-      if (stage_ != Stage::sync || !newleader_acked_) return;
+      if (stage_ != Stage::sync || !learn_.newleader_acked) return;
       commit_target_ = std::max(commit_target_, std::min(m.zxid, last_logged_));
       stage_ = Stage::broadcast;
       apply_committed();
@@ -799,11 +758,11 @@ void Zab::handle_leader_message(Msg& m) {
 }
 
 void Zab::flush_ack() {
-  if (!newleader_acked_ || observer_ || last_durable_ <= acked_sent_ || stage_ == Stage::looking) return;
+  if (!learn_.newleader_acked || observer_ || last_durable_ <= learn_.acked_sent || stage_ == Stage::looking) return;
   Msg ack;
   ack.type = MsgType::ack;
   ack.zxid = last_durable_;
-  acked_sent_ = last_durable_;
+  learn_.acked_sent = last_durable_;
   send_to_leader(ack);
 }
 
@@ -817,7 +776,7 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
                          std::to_string(message.size()) + " bytes)");
     net_->disconnect(from, PeerChannel::quorum);
     if (leader_ == from && role_ != Role::leading) go_looking("the leader sent a malformed message");
-    else if (learners_.count(from)) learners_.erase(from);
+    else if (lead_.learners.count(from)) lead_.learners.erase(from);
     return;
   }
   if (stage_ == Stage::looking) return;
@@ -828,14 +787,14 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
 void Zab::on_peer_link(ServerId peer, bool up) {
   if (!running_ || up || stage_ == Stage::looking) return;
   if (leader_ == self_) {
-    if (learners_.count(peer)) drop_learner(peer, "its link went down");
-    if (established_ && !quorum_in_touch()) go_looking("lost the quorum");
+    if (lead_.learners.count(peer)) drop_learner(peer, "its link went down");
+    if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum");
     return;
   }
   if (peer != leader_) return;
-  if (stage_ == Stage::discovery && !got_leader_info_) {
-    if (++connect_failures_ >= opt_.connect_attempts)
-      go_looking("cannot reach server " + std::to_string(leader_) + " after " + std::to_string(connect_failures_) +
+  if (stage_ == Stage::discovery && !learn_.got_leader_info) {
+    if (++learn_.connect_failures >= opt_.connect_attempts)
+      go_looking("cannot reach server " + std::to_string(leader_) + " after " + std::to_string(learn_.connect_failures) +
                  " attempts");
     return;
   }
@@ -851,12 +810,12 @@ void Zab::tick(int64_t now) {
   if (stage_ == Stage::looking) return;
   const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;
   if (leader_ == self_) {
-    if (!established_) {
+    if (!lead_.established) {
       if (now - stage_started_ > init_ms) go_looking("no quorum synced within init_limit");
       return;
     }
     std::vector<ServerId> silent;
-    for (const auto& [id, l] : learners_) {
+    for (const auto& [id, l] : lead_.learners) {
       bool syncing = l.step != Learner::Step::broadcast;
       if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms)) silent.push_back(id);
     }
@@ -866,24 +825,24 @@ void Zab::tick(int64_t now) {
                  " voters in touch");
       return;
     }
-    if (now - last_ping_ >= opt_.tick_ms / 2) {
-      last_ping_ = now;
+    if (now - lead_.last_ping >= opt_.tick_ms / 2) {
+      lead_.last_ping = now;
       Msg ping;
       ping.type = MsgType::ping;
       sdk::Bytes payload = encode_payload(ping);
-      for (auto& [id, l] : learners_) send_to(l, MsgType::ping, payload);
+      for (auto& [id, l] : lead_.learners) send_to(l, MsgType::ping, payload);
     }
     return;
   }
   if (stage_ != Stage::broadcast) {
     if (now - stage_started_ > init_ms) {
       go_looking("not synced with server " + std::to_string(leader_) + " within init_limit");
-    } else if (stage_ == Stage::discovery && !got_leader_info_ && now - last_retry_ >= opt_.retry_ms) {
+    } else if (stage_ == Stage::discovery && !learn_.got_leader_info && now - learn_.last_retry >= opt_.retry_ms) {
       send_follower_info();
     }
     return;
   }
-  if (now - last_heard_ > sync_ms) go_looking("the leader was silent for longer than sync_limit");
+  if (now - learn_.last_heard > sync_ms) go_looking("the leader was silent for longer than sync_limit");
 }
 
 // ---------------------------------------------------------------- log
@@ -914,14 +873,14 @@ void Zab::append(LogEntry entry) {
 
 void Zab::on_durable() {
   if (leader_ == self_ && stage_ != Stage::looking) {
-    if (established_) try_commit();
+    if (lead_.established) try_commit();
     else maybe_establish();
-  } else if (newleader_acked_ && !ack_posted_) {
+  } else if (learn_.newleader_acked && !learn_.ack_posted) {
     // One ACK for every entry made durable in this turn of the loop.
-    ack_posted_ = true;
+    learn_.ack_posted = true;
     host_->executor().post([this, alive = alive_.ref()] {
       if (!alive) return;
-      ack_posted_ = false;
+      learn_.ack_posted = false;
       flush_ack();
     });
   }
@@ -980,7 +939,7 @@ void Zab::membership_changed(const std::string& cause) {
   }
   if (role_ != Role::leading && !(stage_ != Stage::looking && leader_ == self_)) return;
   std::vector<std::pair<ServerId, std::string>> drop;
-  for (auto& [id, l] : learners_) {
+  for (auto& [id, l] : lead_.learners) {
     bool known = false;
     for (const auto& m : net_->members())
       if (m.id == id) known = true;
@@ -988,7 +947,7 @@ void Zab::membership_changed(const std::string& cause) {
     else if (l.observer != !is_voter(id)) drop.emplace_back(id, cause + " changed its part; it joins again");
   }
   for (const auto& [id, why] : drop) drop_learner(id, why);
-  if (established_ && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
+  if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
 }
 
 void Zab::fail_waiters(const Status& why) {
@@ -1028,8 +987,8 @@ sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last) {
   // The log is this server's history only after its newest snapshot (before
   // it may lie entries of an abandoned history, replaced by a SNAP).
   Zxid floor = chost_->storage().latest_snapshot_zxid();
-  SyncPlan p;
-  if (peer_last < floor) {
+  if (needs_snapshot(peer_last, floor)) {
+    SyncPlan p;
     auto snap = chost_->storage().latest_snapshot();
     if (!snap) return snap.status();
     p.mode = SyncPlan::Mode::snap;
@@ -1042,23 +1001,11 @@ sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last) {
   std::vector<LogEntry> history;
   Status st = collect_history(floor, history);
   if (!st) return st;
-  // The newest entry of ours at or before the peer's last: everything up to
-  // it the peer holds too (one leader per epoch gives every zxid one entry,
-  // and a history is a prefix-closed chain).
-  Zxid common = floor;
-  size_t next = 0;
-  while (next < history.size() && history[next].zxid <= peer_last) common = history[next++].zxid;
-  if (common != peer_last) {
-    p.mode = SyncPlan::Mode::trunc;
-    p.trunc_zxid = common;
-  }
-  p.entries.assign(std::make_move_iterator(history.begin() + static_cast<long>(next)),
-                   std::make_move_iterator(history.end()));
-  return p;
+  return plan_diff(std::move(history), floor, peer_last);
 }
 
 void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durable) {
-  sync_durable_ = std::move(durable);
+  pending_sync_.durable = std::move(durable);
   sdk::Storage& storage = chost_->storage();
   if (plan.mode == SyncPlan::Mode::trunc) {
     if (plan.trunc_zxid < last_applied_ || plan.trunc_zxid > last_logged_) {
@@ -1101,7 +1048,7 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   }
   // Nothing may be appended before the snapshot is durable: a crash would
   // otherwise leave log entries after a hole.
-  sync_in_progress_ = true;
+  pending_sync_.in_progress = true;
   snapshot_in_flight_ = true;
   std::shared_ptr<sdk::SnapshotSink> keep(std::move(sink.value()));
   uint64_t gen = generation_;
@@ -1127,7 +1074,7 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
 }
 
 void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {
-  sync_in_progress_ = false;
+  pending_sync_.in_progress = false;
   for (LogEntry& e : entries)
     if (e.zxid > last_logged_) append(std::move(e));
   commit_target_ = std::max(commit_target_, std::min(committed, last_logged_));
@@ -1136,18 +1083,18 @@ void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {
   // A snapshot from the leader may have brought a newer membership.
   membership_changed("the membership in the leader's snapshot");
   if (stage_ == Stage::looking || removed_) return;
-  sync_target_ = last_logged_;
-  awaiting_sync_durable_ = true;
+  pending_sync_.target = last_logged_;
+  pending_sync_.awaiting_durable = true;
   check_sync_durable();
   // Messages that arrived while the snapshot was written, in order.
   drain_deferred();
 }
 
 void Zab::check_sync_durable() {
-  if (!awaiting_sync_durable_ || last_durable_ < sync_target_) return;
-  awaiting_sync_durable_ = false;
-  auto done = std::move(sync_durable_);
-  sync_durable_ = nullptr;
+  if (!pending_sync_.awaiting_durable || last_durable_ < pending_sync_.target) return;
+  pending_sync_.awaiting_durable = false;
+  auto done = std::move(pending_sync_.durable);
+  pending_sync_.durable = nullptr;
   if (done) done();
 }
 
@@ -1183,7 +1130,7 @@ sdk::ConsensusStatus Zab::status() const {
   s.pending_proposals = unapplied_.size();
   s.elections = elections_;
   s.last_election_ms = last_election_ms_;
-  for (const auto& [id, l] : learners_) {
+  for (const auto& [id, l] : lead_.learners) {
     sdk::LearnerStatus ls;
     ls.id = id;
     ls.observer = l.observer;

@@ -25,6 +25,26 @@
 // tick(now_ms), and its effects go through the PeerNetwork, the Storage and
 // the ConsensusHost it is given, so a simulation can run many of them in one
 // process with an in-memory network, storage and clock.
+//
+// Its rooms: quorum.hpp (who votes and what a quorum reached: pure),
+// history.hpp (DIFF/TRUNC/SNAP planning: pure), zab_messages.hpp (the wire
+// format), and in this class the leader's and the learner's state as two
+// structs, one live at a time, each replaced whole on a role change.
+//
+// Time and I/O, exactly:
+//   - time comes from tick(now_ms) and, once at start, the host's steady
+//     clock; the leader stamps each proposal with the host's wall clock so
+//     that every replica computes the same ctime/mtime.
+//   - Storage::append is asynchronous: the acknowledgement arrives later on
+//     the loop (this is the only storage call on the write path).
+//   - These storage calls block the loop, and only on a role change or a
+//     sync, never per write: save_epochs (an fsync; once when a leader
+//     decides its epoch, and on a learner at LEADERINFO and at NEWLEADER,
+//     because Zab forbids answering before the epoch is durable);
+//     truncate_after (a TRUNC sync); read_log (at start, and to send a DIFF
+//     of entries no longer in memory); latest_snapshot (reads the snapshot a
+//     SNAP sync sends). An election therefore stalls the loop for about one
+//     fsync per step, and a SNAP for the snapshot's read.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +57,7 @@
 
 #include "corral/common/lifeline.hpp"
 #include "corral/sdk/consensus.hpp"
+#include "quorum.hpp"
 #include "zab_messages.hpp"
 
 namespace corral::zab {
@@ -102,6 +123,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void go_looking(const std::string& why);
   void start_following();
   void start_leading();
+  // The voters in effect and those a pending change installs.
+  Quorum quorum_rule() const;
   size_t quorum() const;
   bool is_voter(sdk::ServerId id) const;
   // True when the servers `in` accepts make a quorum of the voters in effect
@@ -190,33 +213,48 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   std::vector<std::pair<sdk::Zxid, std::function<void(const sdk::Status&)>>> applied_waiters_;
   bool snapshot_in_flight_ = false;
 
-  // Learner side.
-  int64_t nonce_ = 0, send_seq_ = 0, recv_seq_ = 0;
-  int64_t stage_started_ = 0, last_heard_ = 0, last_retry_ = 0;
-  int connect_failures_ = 0;
-  bool got_leader_info_ = false;
-  uint32_t leader_epoch_ = 0;
-  bool newleader_acked_ = false;
-  bool sync_in_progress_ = false;   // a SYNC is being applied; later messages wait
-  bool awaiting_sync_durable_ = false;
-  sdk::Zxid sync_target_ = 0;
-  std::function<void()> sync_durable_;
-  std::deque<Msg> deferred_;
-  bool ack_posted_ = false;
-  sdk::Zxid acked_sent_ = 0;
-  std::map<int64_t, std::function<void(const sdk::Status&)>> sync_requests_;
+  // A SYNC (or, on a leader, a FETCHED history) being applied to the log:
+  // messages that arrive meanwhile wait (LearnerState::deferred).
+  struct PendingSync {
+    bool in_progress = false;
+    bool awaiting_durable = false;
+    sdk::Zxid target = 0;
+    std::function<void()> durable;
+  };
+  PendingSync pending_sync_;
+  std::map<int64_t, std::function<void(const sdk::Status&)>> sync_requests_;  // clients' syncs sent to the leader
   int64_t next_sync_id_ = 0;
+  int64_t stage_started_ = 0;
 
-  // Leader side.
-  std::map<sdk::ServerId, Learner> learners_;
-  uint32_t new_epoch_ = 0;
-  bool epoch_decided_ = false, history_chosen_ = false, established_ = false;
-  sdk::ServerId fetching_from_ = 0;
-  sdk::Zxid initial_last_ = 0;
-  uint32_t counter_ = 0;
-  int64_t last_ping_ = 0;
+  // The leader's side. Replaced whole when this server starts leading and
+  // when it leaves a role, so nothing of one leadership reaches the next.
+  struct LeaderState {
+    std::map<sdk::ServerId, Learner> learners;
+    uint32_t new_epoch = 0;
+    bool epoch_decided = false, history_chosen = false, established = false;
+    sdk::ServerId fetching_from = 0;  // a voter whose newer history is being fetched
+    sdk::Zxid initial_last = 0;       // the last zxid of the initial history
+    uint32_t counter = 0;             // of the last zxid proposed in this epoch
+    int64_t last_ping = 0;
+    sdk::Zxid epoch_seen = 0;  // seen_zxid_ when the epoch was decided
+  };
+  LeaderState lead_;
+
+  // A learner's side (follower or observer), likewise replaced whole when it
+  // starts following and when it leaves a role.
+  struct LearnerState {
+    int64_t nonce = 0, send_seq = 0, recv_seq = 0;  // the session with the leader
+    int64_t last_heard = 0, last_retry = 0;
+    int connect_failures = 0;
+    bool got_leader_info = false;
+    uint32_t leader_epoch = 0;
+    bool newleader_acked = false;
+    std::deque<Msg> deferred;  // leader messages waiting for a SYNC to be applied
+    bool ack_posted = false;
+    sdk::Zxid acked_sent = 0;
+  };
+  LearnerState learn_;
   bool removed_ = false;  // a reconfig took this server out of the ensemble
-  sdk::Zxid epoch_seen_ = 0;  // seen_zxid_ when the epoch was decided
 
   // Statistics.
   int64_t elections_ = 0, election_started_ = 0, last_election_ms_ = 0;
