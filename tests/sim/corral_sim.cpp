@@ -5,9 +5,13 @@
 //              [--election fle|static] [--loss P] [--reconfig] [--trace]
 //              [--capture FILE [--capture-limit N]]   (the first N messages, as
 //              SimOptions::hostile records: seeds for the fuzz-peer-messages target)
+//   corral-sim --scenario FILE [--seed N | --seeds COUNT [--from N]]
+//              (a script of tests/sim/testdata under those seeds' timings)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "sim.hpp"
@@ -16,7 +20,7 @@ int main(int argc, char** argv) {
   corral::sim::SimOptions opt;
   uint64_t from = 1, count = 1000;
   bool trace = false;
-  std::string capture_to, captured;
+  std::string capture_to, captured, scenario;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -43,6 +47,8 @@ int main(int argc, char** argv) {
       opt.election = next();
     } else if (a == "--loss") {
       opt.loss = opt.duplicate = opt.reorder = std::atof(next());
+    } else if (a == "--scenario") {
+      scenario = next();
     } else if (a == "--trace") {
       trace = true;
     } else if (a == "--capture") {
@@ -54,6 +60,26 @@ int main(int argc, char** argv) {
                            "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
       return 2;
     }
+  }
+  if (!scenario.empty()) {
+    std::ifstream in(scenario);
+    if (!in) {
+      std::fprintf(stderr, "corral-sim: cannot read %s\n", scenario.c_str());
+      return 2;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    uint64_t bad = 0;
+    for (uint64_t seed = from; seed < from + count; ++seed) {
+      std::string failure = corral::sim::run_scenario(text.str(), seed);
+      if (!failure.empty()) {
+        ++bad;
+        std::printf("%s: %s\n", scenario.c_str(), failure.c_str());
+      }
+    }
+    std::printf("%s: %llu of %llu seeds passed\n", scenario.c_str(), static_cast<unsigned long long>(count - bad),
+                static_cast<unsigned long long>(count));
+    return bad ? 1 : 0;
   }
   if (!capture_to.empty()) opt.capture = &captured;
   uint64_t failed = 0, committed = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <sstream>
 #include <queue>
 #include <set>
 
@@ -146,7 +147,10 @@ class World {
   SimResult result;
   std::deque<std::string> trace;
   bool faults = true;
+  bool scripted = false;  // a scenario drives it: no random writes, faults or snapshots
   double loss = 0;
+  // Every sync a leader sent: (learner, mode), in order.
+  std::vector<std::pair<ServerId, zab::SyncPlan::Mode>> syncs;
   size_t captured = 0;
 
   // Network state: a partition puts each server in a group; links between
@@ -166,9 +170,15 @@ class World {
   void log(ServerId id, std::string_view what) {
     trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " + std::string(what));
     if (trace.size() > 400) trace.pop_front();
-    if (what.find("by SNAP") != std::string_view::npos) result.snaps++;
-    else if (what.find("by TRUNC") != std::string_view::npos) result.truncs++;
-    else if (what.find("by DIFF") != std::string_view::npos) result.diffs++;
+  }
+  void on_zab_event(const zab::ZabEvent& e) {
+    if (e.kind != zab::ZabEvent::Kind::sync_sent) return;
+    syncs.emplace_back(e.peer, e.mode);
+    switch (e.mode) {
+      case zab::SyncPlan::Mode::snap: result.snaps++; break;
+      case zab::SyncPlan::Mode::trunc: result.truncs++; break;
+      case zab::SyncPlan::Mode::diff: result.diffs++; break;
+    }
   }
   [[noreturn]] void fail(const std::string& what) { throw Violation{"t=" + std::to_string(now) + ": " + what}; }
 
@@ -205,6 +215,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     applied_.clear();
     since_snapshot_ = 0;
     snapshot_every_ = w_.between(5, 60);
+    if (w_.scripted) snapshot_every_ = INT32_MAX;  // a scenario takes its snapshots by name
     // Some disks are much slower than the network, so that a leader can
     // commit on its followers' acknowledgements before its own.
     static const int64_t kDiskDelays[] = {2, 8, 40, 120};
@@ -217,6 +228,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     set_members(membership_of(applied_, initial_));
     pending_ = 0;
     zab_ = std::make_unique<zab::Zab>(w_.rng());
+    zab_->set_event_sink([this](const zab::ZabEvent& e) { w_.on_zab_event(e); });
     if (w_.opt.election == "static") {
       auto e = std::make_unique<static_election::StaticElection>();
       e->set_leader(1);
@@ -275,6 +287,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   void submit(const std::string& body) {
     if (zab_) (void)zab_->submit(body);
   }
+  void snapshot() { take_snapshot_now(); }
 
   // ---- PluginHost
   sdk::Executor& executor() override { return executor_; }
@@ -828,6 +841,181 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
   }
   w.result.committed = w.canonical.size();
   return w.result;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+std::string run_scenario(const std::string& script, uint64_t seed) {
+  SimOptions opt;
+  opt.loss = opt.duplicate = opt.reorder = 0;
+  std::unique_ptr<World> w;
+  int line_no = 0;
+  auto node = [&](const std::string& s) -> Node& {
+    long id = std::strtol(s.c_str(), nullptr, 10);
+    if (id < 1 || id > static_cast<long>(w->nodes.size())) throw std::invalid_argument("no server " + s);
+    return *w->nodes[static_cast<size_t>(id - 1)];
+  };
+  auto number = [](const std::string& s) -> int64_t {
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end) throw std::invalid_argument("not a number: " + s);
+    return v;
+  };
+  auto bodies = [](Node& n) {
+    std::vector<std::string> out;
+    for (const auto& [z, b] : n.applied())
+      if (b.rfind("M:", 0) != 0 && b.rfind("X", 0) != 0) out.push_back(b);
+    return out;
+  };
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return "[" + s + "]";
+  };
+  auto mode_name = [](zab::SyncPlan::Mode m) {
+    return m == zab::SyncPlan::Mode::snap ? "SNAP" : m == zab::SyncPlan::Mode::trunc ? "TRUNC" : "DIFF";
+  };
+  std::istringstream in(script);
+  std::string line;
+  try {
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+      std::istringstream words(line);
+      std::vector<std::string> a;
+      for (std::string x; words >> x;) a.push_back(x);
+      if (a.empty()) continue;
+      const std::string& cmd = a[0];
+      auto need = [&](size_t n) {
+        if (a.size() < n) throw std::invalid_argument(cmd + ": too few arguments");
+      };
+      if (cmd == "servers") {
+        need(2);
+        opt.voters = static_cast<int>(number(a[1]));
+        for (size_t i = 2; i + 1 < a.size(); i += 2) {
+          if (a[i] == "observers") opt.observers = static_cast<int>(number(a[i + 1]));
+          else if (a[i] == "election") opt.election = a[i + 1];
+          else throw std::invalid_argument("servers: unknown option " + a[i]);
+        }
+        w = std::make_unique<World>(seed, opt);
+        w->faults = false;
+        w->scripted = true;
+        int n = opt.voters + opt.observers;
+        for (int i = 1; i <= n; ++i) w->membership += i > opt.voters ? 'o' : 'p';
+        for (int i = 1; i <= n; ++i) {
+          w->nodes.push_back(std::make_unique<Node>(*w, i));
+          w->nodes.back()->set_initial(w->membership);
+        }
+        w->group.assign(static_cast<size_t>(n), 0);
+        for (auto& nd : w->nodes) nd->boot();
+        continue;
+      }
+      if (!w) throw std::invalid_argument("the first command must be `servers N`");
+      if (cmd == "run") {
+        need(2);
+        int64_t until = w->now + number(a[1]);
+        while (w->events.run_next(until, w->now)) {
+        }
+        w->now = until;
+      } else if (cmd == "partition") {
+        int g = 0;
+        std::vector<bool> seen(w->nodes.size(), false);
+        for (size_t i = 1; i < a.size(); ++i) {
+          if (a[i] == "|") {
+            ++g;
+            continue;
+          }
+          Node& nd = node(a[i]);
+          w->group[static_cast<size_t>(nd.id() - 1)] = g;
+          seen[static_cast<size_t>(nd.id() - 1)] = true;
+        }
+        for (size_t i = 0; i < seen.size(); ++i)
+          if (!seen[i]) throw std::invalid_argument("partition: server " + std::to_string(i + 1) + " is in no group");
+        w->log(0, "SCENARIO " + line);
+        for (auto& x : w->nodes)
+          for (auto& y : w->nodes)
+            if (x != y && !w->connected(x->id(), y->id())) w->link_down(x->id(), y->id(), 1);
+      } else if (cmd == "heal") {
+        std::fill(w->group.begin(), w->group.end(), 0);
+        w->log(0, "SCENARIO heal");
+      } else if (cmd == "crash") {
+        need(2);
+        Node& nd = node(a[1]);
+        if (!nd.up()) throw std::invalid_argument("crash: server " + a[1] + " is down already");
+        w->log(nd.id(), "SCENARIO crash");
+        nd.crash(a.size() > 2 && a[2] == "keep-tail");
+        for (auto& m : w->nodes)
+          if (m->id() != nd.id()) w->link_down(m->id(), nd.id(), 1);
+      } else if (cmd == "restart") {
+        need(2);
+        Node& nd = node(a[1]);
+        if (nd.up()) throw std::invalid_argument("restart: server " + a[1] + " is up");
+        w->log(nd.id(), "SCENARIO restart");
+        nd.boot();
+      } else if (cmd == "write") {
+        need(3);
+        node(a[1]).submit(a[2]);
+      } else if (cmd == "snapshot") {
+        need(2);
+        node(a[1]).snapshot();
+      } else if (cmd == "expect") {
+        need(2);
+        const std::string& what = a[1];
+        std::string got, want;
+        if (what == "leader") {
+          need(3);
+          std::vector<std::string> leaders;
+          for (auto& nd : w->nodes)
+            if (nd->role() == Role::leading) leaders.push_back(std::to_string(nd->id()));
+          got = join(leaders);
+          want = a[2] == "none" ? "[]" : "[" + std::to_string(node(a[2]).id()) + "]";
+        } else if (what == "role") {
+          need(4);
+          got = sdk::role_name(node(a[2]).role());
+          want = a[3];
+        } else if (what == "applied") {
+          need(3);
+          got = join(bodies(node(a[2])));
+          want = join(std::vector<std::string>(a.begin() + 3, a.end()));
+        } else if (what == "sync") {
+          need(4);
+          ServerId id = node(a[2]).id();
+          got = "none";
+          for (auto it = w->syncs.rbegin(); it != w->syncs.rend(); ++it)
+            if (it->first == id) {
+              got = mode_name(it->second);
+              break;
+            }
+          want = a[3];
+        } else if (what == "committed") {
+          need(3);
+          got = std::to_string(w->canonical.size());
+          want = a[2];
+        } else if (what == "converged") {
+          for (auto& nd : w->nodes)
+            if (nd->up() && nd->applied().size() != w->canonical.size())
+              got += "server " + std::to_string(nd->id()) + " applied " + std::to_string(nd->applied().size()) +
+                     " of " + std::to_string(w->canonical.size()) + "; ";
+        } else {
+          throw std::invalid_argument("expect: unknown check " + what);
+        }
+        if (got != want) {
+          std::string last;
+          for (size_t i = w->trace.size() > 12 ? w->trace.size() - 12 : 0; i < w->trace.size(); ++i)
+            last += "\n    " + w->trace[i];
+          return "line " + std::to_string(line_no) + ": " + line + ": got " + (got.empty() ? "nothing" : got) +
+                 (want.empty() ? "" : ", want " + want) + " (seed " + std::to_string(seed) + "); last events:" + last;
+        }
+      } else {
+        throw std::invalid_argument("unknown command " + cmd);
+      }
+    }
+  } catch (const Violation& v) {
+    return "line " + std::to_string(line_no) + ": invariant violated: " + v.what + " (seed " + std::to_string(seed) + ")";
+  } catch (const std::exception& e) {
+    return "line " + std::to_string(line_no) + ": " + e.what();
+  }
+  return {};
 }
 
 }  // namespace corral::sim

@@ -70,4 +70,25 @@ struct SimResult {
 // Runs one seed.
 SimResult run(uint64_t seed, const SimOptions& options);
 
+// Runs a scenario (tests/sim/testdata/*.txt): a script that builds an
+// ensemble and drives it step by step, checking the invariants above all
+// along and the outcomes it states. `seed` picks message and disk delays
+// only (no loss, duplication, reordering or faults but those scripted).
+// Empty on success, else "line N: ..." with what was expected and found.
+//
+//   servers N [observers M] [election fle|static]   first: the ensemble
+//   run MS                   let MS milliseconds pass
+//   partition 1 2 | 3        cut the network into groups; heal joins them
+//   crash S [keep-tail]      kill S (losing unsynced writes, or keeping some)
+//   restart S
+//   write S BODY             a client write submitted at S
+//   snapshot S               S snapshots what it applied
+//   expect leader S|none     the one server leading (an established leader)
+//   expect role S ROLE       leader, follower, observer, looking, ...
+//   expect applied S A B ..  the writes S applied, in order
+//   expect sync S MODE       the last sync a leader sent S: DIFF, TRUNC, SNAP
+//   expect committed N       entries in the ensemble's one applied history
+//   expect converged         every server up applied all of it
+std::string run_scenario(const std::string& script, uint64_t seed);
+
 }  // namespace corral::sim

@@ -3,7 +3,11 @@
 //   build/tests/corral-sim --seed N [--voters V --observers O --election E --reconfig]
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <string>
 
@@ -120,4 +124,38 @@ TEST(ZabSimulation, AMemberGoneBadCannotCrashTheOthers) {
     delivered += r.hostile;
   }
   EXPECT_GT(delivered, 40u * 300);
+}
+
+// The scenarios in tests/sim/testdata: each script, with the message and
+// disk delays of several seeds. A failure names the file, the line, what
+// was expected and found, and the seed.
+TEST(ZabScenarios, EveryScriptHoldsUnderManyTimings) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(CORRAL_SIM_TESTDATA))
+    if (e.path().extension() == ".txt") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 5u);
+  uint64_t count = seeds(100) < 100 ? seeds(100) : 100;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::stringstream text;
+    text << in.rdbuf();
+    for (uint64_t seed = 1; seed <= count; ++seed) {
+      std::string failure = corral::sim::run_scenario(text.str(), seed);
+      if (!failure.empty()) {
+        ADD_FAILURE() << f.filename().string() << ": " << failure;
+        break;
+      }
+    }
+  }
+}
+
+TEST(ZabScenarios, AWrongExpectationFailsNamingTheLine) {
+  std::string failure = corral::sim::run_scenario("servers 3\nrun 3000\nexpect leader 1\n", 1);
+  EXPECT_NE(failure.find("line 3: expect leader 1: got [3], want [1]"), std::string::npos) << failure;
+  failure = corral::sim::run_scenario("run 10\n", 1);
+  EXPECT_NE(failure.find("line 1: the first command must be `servers N`"), std::string::npos) << failure;
+  failure = corral::sim::run_scenario("servers 3\nfrobnicate\n", 1);
+  EXPECT_NE(failure.find("line 2: unknown command frobnicate"), std::string::npos) << failure;
 }

@@ -152,7 +152,10 @@ void Zab::go_looking(const std::string& why) {
   leader_ = 0;
   Role old = role_;
   role_ = Role::looking;
-  if (old != Role::looking) chost_->role_changed(Role::looking, 0, current_epoch_);
+  if (old != Role::looking) {
+    chost_->role_changed(Role::looking, 0, current_epoch_);
+    emit(ZabEvent{ZabEvent::Kind::looking, current_epoch_});
+  }
   if (removed_) return;  // no longer in the ensemble: takes part in no election
   ++elections_;
   election_started_ = now_;
@@ -479,6 +482,7 @@ void Zab::send_sync(Learner& l) {
                        std::to_string(m.plan.entries.size()) + " entries" +
                        (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
                        (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") + ")");
+  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead_.new_epoch, l.id, m.plan.mode, l.last_zxid, m.plan.entries.size()});
   send_to(l, m);
 }
 
@@ -512,6 +516,7 @@ void Zab::maybe_establish() {
                        (who.empty() ? std::string("no followers") : "servers " + who) + "; history up to " +
                        hex(lead_.initial_last) + " committed");
   chost_->role_changed(Role::leading, self_, current_epoch_);
+  emit(ZabEvent{ZabEvent::Kind::leading, current_epoch_, self_});
   election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
 }
 
@@ -731,6 +736,7 @@ void Zab::handle_leader_message(Msg& m) {
       host_->logger().info(std::string("synced with leader ") + std::to_string(leader_) + " in epoch " +
                            std::to_string(current_epoch_) + " at zxid " + hex(last_applied_) + "; serving clients");
       chost_->role_changed(role_, leader_, current_epoch_);
+      emit(ZabEvent{ZabEvent::Kind::following, current_epoch_, leader_});
       election_->settled(sdk::ElectionResult{leader_, last_logged_, current_epoch_, 0});
       return;
     case MsgType::ping: {

@@ -71,6 +71,18 @@ struct ZabOptions {
   size_t recent_entries = 1000;  // committed entries kept in memory for syncs
 };
 
+// What the core did, as typed events for tests and the simulation (the
+// protocol never depends on who listens).
+struct ZabEvent {
+  enum class Kind { looking, leading, following, sync_sent };
+  Kind kind = Kind::looking;
+  uint32_t epoch = 0;
+  sdk::ServerId peer = 0;      // following: the leader; sync_sent: the learner
+  SyncPlan::Mode mode = SyncPlan::Mode::diff;  // sync_sent
+  sdk::Zxid from = 0;          // sync_sent: the learner's last zxid
+  size_t entries = 0;          // sync_sent: entries after the TRUNC or SNAP
+};
+
 class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk::PeerListener {
  public:
   // `seed` seeds the session nonces; 0 picks a random one.
@@ -92,6 +104,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void stop() override;
 
   const ZabOptions& options() const { return opt_; }
+  void set_event_sink(std::function<void(const ZabEvent&)> sink) { events_ = std::move(sink); }
   void set_options(const ZabOptions& o) { opt_ = o; }
   // True once this server leads an established epoch (for tests).
   bool established_leader() const { return role_ == sdk::Role::leading; }
@@ -255,6 +268,11 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   };
   LearnerState learn_;
   bool removed_ = false;  // a reconfig took this server out of the ensemble
+
+  std::function<void(const ZabEvent&)> events_;
+  void emit(const ZabEvent& e) {
+    if (events_) events_(e);
+  }
 
   // Statistics.
   int64_t elections_ = 0, election_started_ = 0, last_election_ms_ = 0;
