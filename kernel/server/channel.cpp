@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "corral/proto/jute.hpp"
-#include "server/server.hpp"
+#include "server/channel_host.hpp"
+#include "server/server_stats.hpp"
+#include "tree/data_tree.hpp"
+#include "watch/watch_manager.hpp"
 #include "tree/state_machine.hpp"
 
 namespace corral::kernel {
@@ -76,7 +79,7 @@ bool is_known_opcode(int32_t type) {
 
 }  // namespace
 
-Channel::Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id)
+Channel::Channel(ChannelHost& server, std::unique_ptr<ChannelLink> link, uint64_t id)
     : server_(server), link_(std::move(link)), id_(id) {
   // Limits, read once: a socket's peer may never read its output nor stop
   // sending; a recipe's in-process session is trusted with both.

@@ -22,7 +22,7 @@
 
 namespace corral::kernel {
 
-class Server;
+class ChannelHost;
 struct ApplyOutcome;
 
 // Where a channel's output goes.
@@ -44,7 +44,7 @@ class ChannelLink {
 
 class Channel final : public Watcher {
  public:
-  Channel(Server& server, std::unique_ptr<ChannelLink> link, uint64_t id);
+  Channel(ChannelHost& server, std::unique_ptr<ChannelLink> link, uint64_t id);
   ~Channel() override;
 
   uint64_t id() const { return id_; }
@@ -134,7 +134,7 @@ class Channel final : public Watcher {
   // response body to `body` (nothing on error).
   proto::Err path_read(proto::OpCode op, std::string_view path, bool watch, std::string& body);
 
-  Server& server_;
+  ChannelHost& server_;
   std::unique_ptr<ChannelLink> link_;
   uint64_t id_;
   State state_ = State::handshake;

@@ -23,6 +23,8 @@
 #include "peer/peer_network.hpp"
 #include "util/log_limiter.hpp"
 #include "plugin/loader.hpp"
+#include "server/channel_host.hpp"
+#include "server/server_stats.hpp"
 #include "server/snapshotter.hpp"
 #include "session/sasl.hpp"
 #include "session/session_tracker.hpp"
@@ -36,21 +38,6 @@ class AdminServer;
 class Channel;
 class ChannelLink;
 
-// Request statistics for srvr/stat/mntr.
-struct ServerStats {
-  uint64_t packets_received = 0;
-  uint64_t packets_sent = 0;
-  int64_t latency_min_ms = -1;
-  int64_t latency_max_ms = 0;
-  int64_t latency_total_ms = 0;
-  uint64_t latency_count = 0;
-  void record_latency(int64_t ms);
-  void reset();
-};
-
-// "0x1000a5b2c3d0001", as ZooKeeper prints session ids.
-std::string session_hex(int64_t id);
-
 // One value of mntr / the monitor command: its text, and whether it is a number.
 struct MonitorValue {
   std::string text;
@@ -62,7 +49,10 @@ inline constexpr const char* kCorralVersion = "0.1.0";
 // Corral speaks, then Corral's own version. Clients parse the leading digits.
 inline constexpr const char* kZooKeeperVersion = "3.9.2-corral-0.1.0";
 
-class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, public sdk::RecipeHost {
+class Server final : public ChannelHost,
+                     private sdk::ConsensusHost,
+                     private sdk::DiscoveryHost,
+                     public sdk::RecipeHost {
  public:
   Server(boost::asio::io_context& io, Config config, std::string exe_path);
   ~Server() override;
@@ -78,58 +68,43 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   // The bound client endpoint (port resolved when 0 was configured).
   sdk::Endpoint client_endpoint() const;
 
-  // ---- used by Channel ----
-  DataTree& tree() { return tree_; }
-  WatchManager& watches() { return watches_; }
-  ServerStats& stats() { return stats_; }
-  const Config& config() const { return config_; }
-  const sdk::Clock& clock() const { return clock_; }
-  sdk::Executor& executor() { return executor_; }
-  sdk::Logger& log() { return *log_; }
-  sdk::Zxid last_zxid() const { return state_machine_.last_applied(); }
-  int32_t negotiate_timeout(int32_t requested) const;
-  // Starts a new session for `ch`; the channel hears on_session_created().
-  sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password);
-  // Re-attaches an existing session to `ch`; false if unknown or wrong password.
-  bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms);
-  // Keeps the session alive; false if it expired.
-  bool touch_session(int64_t id);
+  // ---- ChannelHost ----
+  DataTree& tree() override { return tree_; }
+  WatchManager& watches() override { return watches_; }
+  ServerStats& stats() override { return stats_; }
+  const Config& config() const override { return config_; }
+  const sdk::Clock& clock() const override { return clock_; }
+  sdk::Executor& executor() override { return executor_; }
+  sdk::Logger& log() override { return *log_; }
+  sdk::Zxid last_zxid() const override { return state_machine_.last_applied(); }
+  int32_t negotiate_timeout(int32_t requested) const override;
+  sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) override;
+  bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms) override;
+  bool touch_session(int64_t id) override;
   // SASL DIGEST-MD5 users from server.jaas_config; null when SASL is off.
-  const SaslUsers* sasl_users() const { return sasl_users_.empty() ? nullptr : &sasl_users_; }
-  // A fresh random token (SASL nonces): 16 random bytes, base64.
-  std::string random_token();
-  // True when this server takes client sessions (it has a leader or is one).
-  bool serving() const;
-  // Read-only mode is on and this is an ensemble member (it applies while
-  // the member has no leader).
-  bool read_only_mode() const { return config_.server.read_only_mode && peers_ != nullptr; }
-  // A read-only session: `id` and `password` as this server's tree knows
-  // them, or (id 0) a new session that lives only here. False when unknown.
-  bool read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password);
+  const SaslUsers* sasl_users() const override { return sasl_users_.empty() ? nullptr : &sasl_users_; }
+  std::string random_token() override;
+  bool serving() const override;
+  bool read_only_mode() const override { return config_.server.read_only_mode && peers_ != nullptr; }
+  bool read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password) override;
+  // As configured or discovered, then as the last reconfig installed them.
+  const std::vector<sdk::PeerSpec>& members() const override { return config_.ensemble.members; }
+  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) override;
+  void sync(std::function<void(const sdk::Status&)> done) override;
+  void channel_closed(Channel& ch) override;
+  int64_t outstanding() const override { return outstanding_; }
+  void add_outstanding(int64_t delta) override {
+    outstanding_ += delta;
+    if (delta < 0 && !waiting_outstanding_.empty()) wake_outstanding();
+  }
+  void wait_for_outstanding(Channel& ch) override;
+  std::optional<std::string> four_letter(std::string_view word) override;
+  void observe_request(int32_t type, double seconds) override;
+
   // (zxid, tree digest) after each of the last entries applied, oldest first.
   const std::deque<std::pair<sdk::Zxid, uint64_t>>& digests() const { return digests_; }
   // What consensus reports, for srvr/mntr and the admin endpoint.
   sdk::ConsensusStatus consensus_status() const;
-  // The ensemble's members (empty when standalone): as configured or
-  // discovered, then as the last reconfig installed them.
-  const std::vector<sdk::PeerSpec>& members() const { return config_.ensemble.members; }
-  // Orders a client write.
-  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids);
-  // ZooKeeper's sync for a channel.
-  void sync(std::function<void(const sdk::Status&)> done);
-  void channel_closed(Channel& ch);
-  // Requests received and not yet answered, on every channel
-  // (server.max_outstanding bounds it).
-  int64_t outstanding() const { return outstanding_; }
-  void add_outstanding(int64_t delta) {
-    outstanding_ += delta;
-    if (delta < 0 && !waiting_outstanding_.empty()) wake_outstanding();
-  }
-  // `ch` stopped reading at server.max_outstanding; it hears
-  // Channel::resume_reading() once answers bring the count under it.
-  void wait_for_outstanding(Channel& ch);
-  // Four-letter word reply, or nullopt if `word` is not one.
-  std::optional<std::string> four_letter(std::string_view word);
   // The admin endpoint's bound address (port 0 when it is off).
   sdk::Endpoint admin_endpoint() const;
   std::string mode() const;
@@ -145,9 +120,6 @@ class Server final : private sdk::ConsensusHost, private sdk::DiscoveryHost, pub
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
-  // A reply was sent for a request of `type` after `seconds`.
-  void observe_request(int32_t type, double seconds);
-
   // Opens a channel over `link` (a TCP connection or an in-process session).
   Channel* open_channel(std::unique_ptr<ChannelLink> link);
 
