@@ -1,0 +1,420 @@
+// The Zab core, the leader's side: discovery (FOLLOWERINFO, LEADERINFO,
+// ACKEPOCH and fetching a newer history), sync, establishment, proposals
+// and commits, and membership changes as a leader applies them.
+#include "zab.hpp"
+
+#include <algorithm>
+
+#include "history.hpp"
+#include "zab_internal.hpp"
+
+namespace corral::zab {
+
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::PeerChannel;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
+  net_->send(l.id, PeerChannel::quorum, encode_message(type, l.nonce, l.send_seq++, payload));
+}
+
+void Zab::send_to(Learner& l, const Msg& m) { send_to(l, m.type, encode_payload(m)); }
+
+void Zab::drop_learner(ServerId id, const std::string& why) {
+  auto it = lead_.learners.find(id);
+  if (it == lead_.learners.end()) return;
+  host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
+  lead_.learners.erase(it);
+  net_->disconnect(id, PeerChannel::quorum);
+  if (lead_.fetching_from == id) go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
+}
+
+void Zab::on_learner_message(ServerId from, Msg& m) {
+  if (m.type == MsgType::follower_info) {
+    if (m.seq != 0) return;  // a session whose start was lost; the learner retries
+    auto it = lead_.learners.find(from);
+    if (it != lead_.learners.end() && it->second.nonce == m.nonce) return;  // a duplicate
+    if (lead_.epoch_decided && m.epoch > lead_.new_epoch) {
+      // It accepted the epoch of a leader that never established itself,
+      // above this one's: it can never follow this epoch, so a new election
+      // picks one above both (ZooKeeper's servers would wait for the next
+      // failure instead).
+      go_looking("server " + std::to_string(from) + " accepted epoch " + std::to_string(m.epoch) +
+                 ", above this leader's " + std::to_string(lead_.new_epoch) + "; electing again so that it can join");
+      return;
+    }
+    Learner l;
+    l.id = from;
+    l.observer = !is_voter(from);
+    l.nonce = m.nonce;
+    l.recv_seq = 1;
+    l.accepted_epoch = m.epoch;
+    l.last_zxid = m.zxid;
+    l.last_heard = l.step_started = now_;
+    lead_.learners[from] = l;
+    if (lead_.epoch_decided) {
+      Learner& nl = lead_.learners[from];
+      Msg info;
+      info.type = MsgType::leader_info;
+      info.epoch = lead_.new_epoch;
+      info.zxid = last_logged_;
+      nl.step = Learner::Step::leader_info_sent;
+      send_to(nl, info);
+    } else {
+      maybe_decide_epoch();
+    }
+    return;
+  }
+  auto it = lead_.learners.find(from);
+  if (it == lead_.learners.end()) return;
+  Learner& l = it->second;
+  if (m.nonce != l.nonce || m.seq < l.recv_seq) return;  // another session, or a duplicate
+  if (m.seq > l.recv_seq) {
+    drop_learner(from, "messages were lost (expected " + std::to_string(l.recv_seq) + ", got " +
+                           std::to_string(m.seq) + ")");
+    return;
+  }
+  l.recv_seq++;
+  l.last_heard = now_;
+  switch (m.type) {
+    case MsgType::ack_epoch:
+      if (l.step != Learner::Step::leader_info_sent) return;
+      l.current_epoch = m.epoch;
+      l.last_zxid = m.zxid;
+      l.step = Learner::Step::epoch_acked;
+      l.step_started = now_;
+      if (stage_ == Stage::sync || stage_ == Stage::broadcast) send_sync(l);
+      else maybe_choose_history();
+      return;
+    case MsgType::fetched: {
+      if (from != lead_.fetching_from) return;
+      lead_.fetching_from = 0;
+      host_->logger().info("adopting the newer history of server " + std::to_string(from) + " (" +
+                           std::to_string(m.plan.entries.size()) + " entries" +
+                           (m.plan.mode == SyncPlan::Mode::snap ? ", a snapshot" : "") + ")");
+      uint64_t gen = generation_;
+      apply_sync(std::move(m.plan), commit_target_, [this, gen] {
+        if (gen == generation_) begin_sync();
+      });
+      return;
+    }
+    case MsgType::ack:
+      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(lead_.new_epoch, 0)) {
+        l.newleader_acked = true;
+        l.acked = std::max(l.acked, l.sync_last);
+        if (lead_.established) {
+          Msg up;
+          up.type = MsgType::up_to_date;
+          up.zxid = commit_target_;
+          l.step = Learner::Step::broadcast;
+          send_to(l, up);
+          host_->logger().info(std::string(l.observer ? "observer " : "follower ") + std::to_string(from) +
+                               " is synced");
+          try_commit();
+        } else {
+          maybe_establish();
+        }
+      } else if (l.newleader_acked && m.zxid > l.acked) {
+        l.acked = std::min(m.zxid, last_logged_);
+        try_commit();
+      }
+      return;
+    case MsgType::ping:
+      if (!m.body.empty()) chost_->session_activity(from, m.body);
+      return;
+    case MsgType::request:
+      if (!lead_.established) {
+        Msg rej;
+        rej.type = MsgType::rejected;
+        rej.body = std::move(m.body);
+        rej.id = static_cast<int64_t>(Errc::unavailable);
+        rej.text = "the leader is not established";
+        send_to(l, rej);
+      } else if (Status st = submit(m.body); !st) {
+        Msg rej;
+        rej.type = MsgType::rejected;
+        rej.body = std::move(m.body);
+        rej.id = static_cast<int64_t>(st.code());
+        rej.text = st.message();
+        if (lead_.learners.count(from)) send_to(lead_.learners[from], rej);
+      }
+      return;
+    case MsgType::sync_request: {
+      Msg rep;
+      rep.type = MsgType::sync_reply;
+      rep.id = m.id;
+      rep.zxid = last_logged_;
+      send_to(l, rep);
+      return;
+    }
+    default:
+      host_->logger().warn("server " + std::to_string(from) + " sent " + msg_type_name(m.type) +
+                           ", which a leader does not expect");
+      return;
+  }
+}
+
+void Zab::maybe_decide_epoch() {
+  if (lead_.epoch_decided || stage_ != Stage::discovery || leader_ != self_) return;
+  // Every learner's accepted epoch counts (an observer of the current
+  // membership may vote in the one the log is changing to).
+  uint32_t highest = accepted_epoch_;
+  for (const auto& [id, l] : lead_.learners) highest = std::max(highest, l.accepted_epoch);
+  if (!is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) return;
+  lead_.epoch_seen = seen_zxid_;
+  if (highest == UINT32_MAX) {
+    host_->logger().error("epochs are exhausted");
+    return;
+  }
+  lead_.new_epoch = highest + 1;
+  accepted_epoch_ = lead_.new_epoch;
+  if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+    go_looking("cannot save the accepted epoch: " + st.to_string());
+    return;
+  }
+  lead_.epoch_decided = true;
+  Msg info;
+  info.type = MsgType::leader_info;
+  info.epoch = lead_.new_epoch;
+  info.zxid = last_logged_;
+  sdk::Bytes payload = encode_payload(info);
+  for (auto& [id, l] : lead_.learners) {
+    l.step = Learner::Step::leader_info_sent;
+    l.step_started = now_;
+    send_to(l, MsgType::leader_info, payload);
+  }
+  maybe_choose_history();
+}
+
+void Zab::maybe_choose_history() {
+  if (!lead_.epoch_decided || lead_.history_chosen || stage_ != Stage::discovery) return;
+  auto acked = [&](ServerId id) {
+    if (id == self_) return true;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.step == Learner::Step::epoch_acked;
+  };
+  if (!is_quorum(acked)) return;
+  lead_.history_chosen = true;
+  // Zab's rule: the initial history is the newest among the quorum, by
+  // (current epoch, last zxid). A quorum holds every committed entry, so it
+  // is in there.
+  ServerId best = self_;
+  std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
+  for (const auto& [id, l] : lead_.learners) {
+    if ((l.observer && !seen_voter(id)) || l.step != Learner::Step::epoch_acked) continue;
+    std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
+    if (key > best_key) {
+      best_key = key;
+      best = id;
+    }
+  }
+  if (best == self_) {
+    begin_sync();
+    return;
+  }
+  host_->logger().info("server " + std::to_string(best) + " has a newer history (epoch " +
+                       std::to_string(best_key.first) + ", zxid " + hex(best_key.second) + ") than this leader (" +
+                       std::to_string(current_epoch_) + ", " + hex(last_logged_) + "); fetching it");
+  lead_.fetching_from = best;
+  Msg f;
+  f.type = MsgType::fetch;
+  f.zxid = last_logged_;
+  send_to(lead_.learners[best], f);
+}
+
+void Zab::begin_sync() {
+  if (snapshot_in_flight_) {
+    go_looking("a snapshot from the previous leader is still being written");
+    return;
+  }
+  // The current epoch names the history it starts from: adopt it only once
+  // that history is durable here, or a crash would leave a newer epoch over
+  // a shorter log, which would then win the next discovery.
+  if (last_durable_ < last_logged_) {
+    uint64_t gen = generation_;
+    pending_sync_.target = last_logged_;
+    pending_sync_.awaiting_durable = true;
+    pending_sync_.durable = [this, gen] {
+      if (gen == generation_) begin_sync();
+    };
+    return;
+  }
+  if (seen_zxid_ != lead_.epoch_seen &&
+      !is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) {
+    // The history fetched holds a membership change whose voters did not
+    // take part in choosing the epoch: start over, knowing it.
+    go_looking("the history adopted changes the membership; electing again with it");
+    return;
+  }
+  current_epoch_ = lead_.new_epoch;
+  if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+    go_looking("cannot save the current epoch: " + st.to_string());
+    return;
+  }
+  stage_ = Stage::sync;
+  lead_.initial_last = last_logged_;
+  lead_.counter = 0;
+  std::vector<ServerId> ready;
+  for (auto& [id, l] : lead_.learners)
+    if (l.step == Learner::Step::epoch_acked) ready.push_back(id);
+  for (ServerId id : ready) {
+    auto it = lead_.learners.find(id);
+    if (it != lead_.learners.end()) send_sync(it->second);
+  }
+  maybe_establish();
+}
+
+void Zab::send_sync(Learner& l) {
+  auto plan = plan_sync(l.last_zxid);
+  if (!plan) {
+    drop_learner(l.id, "cannot bring it up to date: " + plan.status().to_string());
+    return;
+  }
+  Msg m;
+  m.type = MsgType::sync;
+  m.epoch = lead_.new_epoch;
+  m.zxid = commit_target_;
+  m.plan = std::move(plan.value());
+  l.sync_last = last_logged_;
+  l.step = Learner::Step::sync_sent;
+  l.step_started = now_;
+  const char* how = m.plan.mode == SyncPlan::Mode::snap ? "SNAP" : m.plan.mode == SyncPlan::Mode::trunc ? "TRUNC" : "DIFF";
+  host_->logger().info("syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how + " (" +
+                       std::to_string(m.plan.entries.size()) + " entries" +
+                       (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
+                       (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") + ")");
+  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead_.new_epoch, l.id, m.plan.mode, l.last_zxid, m.plan.entries.size()});
+  send_to(l, m);
+}
+
+void Zab::maybe_establish() {
+  if (lead_.established || stage_ != Stage::sync) return;
+  auto acked = [&](ServerId id) {
+    if (id == self_) return last_durable_ >= lead_.initial_last;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.newleader_acked;
+  };
+  if (!is_quorum(acked)) return;
+  lead_.established = true;
+  stage_ = Stage::broadcast;
+  commit_target_ = lead_.initial_last;
+  apply_committed();
+  if (stage_ != Stage::broadcast) return;  // applying made this server step down
+  Msg up;
+  up.type = MsgType::up_to_date;
+  up.zxid = commit_target_;
+  sdk::Bytes payload = encode_payload(up);
+  std::string who;
+  for (auto& [id, l] : lead_.learners) {
+    if (!l.newleader_acked) continue;
+    l.step = Learner::Step::broadcast;
+    send_to(l, MsgType::up_to_date, payload);
+    who += (who.empty() ? "" : ", ") + std::to_string(id);
+  }
+  lead_.last_ping = now_;
+  role_ = Role::leading;
+  host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) + " with " +
+                       (who.empty() ? std::string("no followers") : "servers " + who) + "; history up to " +
+                       hex(lead_.initial_last) + " committed");
+  chost_->role_changed(Role::leading, self_, current_epoch_);
+  emit(ZabEvent{ZabEvent::Kind::leading, current_epoch_, self_});
+  election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
+}
+
+size_t Zab::live_voters() const {
+  size_t n = 1;
+  for (const auto& [id, l] : lead_.learners)
+    if (!l.observer && l.newleader_acked) ++n;
+  return n;
+}
+
+bool Zab::quorum_in_touch() const {
+  return is_quorum([&](ServerId id) {
+    if (id == self_) return true;
+    auto it = lead_.learners.find(id);
+    return it != lead_.learners.end() && it->second.newleader_acked;
+  });
+}
+
+void Zab::try_commit() {
+  if (!lead_.established) return;
+  std::vector<Quorum::Ack> acks;
+  acks.reserve(lead_.learners.size() + 1);
+  acks.push_back({self_, last_durable_, true});
+  for (const auto& [id, l] : lead_.learners)
+    if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer});
+  Zxid candidate = quorum_rule().commit_point(acks, last_logged_);
+  if (candidate <= commit_target_) return;
+  Zxid old = commit_target_;
+  commit_target_ = candidate;
+  Msg c;
+  c.type = MsgType::commit;
+  c.zxid = candidate;
+  sdk::Bytes commit_payload = encode_payload(c);
+  for (auto& [id, l] : lead_.learners) {
+    if (l.step != Learner::Step::sync_sent && l.step != Learner::Step::broadcast) continue;
+    if (!l.observer) {
+      send_to(l, MsgType::commit, commit_payload);
+      continue;
+    }
+    // An observer holds what its SYNC carried; entries after that reach it
+    // as INFORM, once committed.
+    if (old < l.sync_last) {
+      Msg oc;
+      oc.type = MsgType::commit;
+      oc.zxid = std::min(candidate, l.sync_last);
+      send_to(l, oc);
+    }
+    for (const LogEntry& e : unapplied_) {
+      if (e.zxid > candidate) break;
+      if (e.zxid <= std::max(old, l.sync_last)) continue;
+      Msg inf;
+      inf.type = MsgType::inform;
+      inf.entry = e;
+      send_to(l, inf);
+    }
+  }
+  apply_committed();
+}
+
+Status Zab::submit(sdk::Bytes body) {
+  if (!running_) return {Errc::unavailable, "server is stopping"};
+  if (role_ == Role::following || role_ == Role::observing) {
+    Msg m;
+    m.type = MsgType::request;
+    m.body = std::move(body);
+    send_to_leader(m);
+    return {};
+  }
+  if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
+  if (lead_.counter == UINT32_MAX) {
+    go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) + " is exhausted; a new epoch starts");
+    return {Errc::unavailable, "the leader is starting a new epoch"};
+  }
+  LogEntry entry{sdk::make_zxid(current_epoch_, ++lead_.counter), host_->clock().wall_ms(), std::move(body)};
+  chost_->prepare(entry);
+  propose(std::move(entry));
+  if (seen_zxid_ == sdk::make_zxid(current_epoch_, lead_.counter))
+    host_->logger().info("proposing a membership change at " + hex(seen_zxid_) + " (" +
+                         std::to_string(seen_voters_.size()) +
+                         " voting); it commits with a quorum of the current voters and of the new ones");
+  return {};
+}
+
+void Zab::propose(LogEntry entry) {
+  Msg m;
+  m.type = MsgType::proposal;
+  m.entry = entry;
+  sdk::Bytes payload = encode_payload(m);
+  m.entry = {};
+  append(std::move(entry));
+  for (auto& [id, l] : lead_.learners)
+    if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
+      send_to(l, MsgType::proposal, payload);
+}
+
+}  // namespace corral::zab

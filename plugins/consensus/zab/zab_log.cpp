@@ -1,0 +1,271 @@
+// The Zab core's log: appending, durability, applying what is committed,
+// the history kept in memory, and planning and applying syncs.
+#include "zab.hpp"
+
+#include <algorithm>
+
+#include "history.hpp"
+#include "zab_internal.hpp"
+
+namespace corral::zab {
+
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::PeerChannel;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+void Zab::append(LogEntry entry) {
+  Zxid z = entry.zxid;
+  last_logged_ = z;
+  if (auto members = chost_->membership_in(entry)) {
+    seen_zxid_ = z;
+    seen_voters_.clear();
+    for (const auto& m : *members)
+      if (!m.observer) seen_voters_.push_back(m.id);
+  }
+  unapplied_.push_back(std::move(entry));
+  chost_->storage().append(unapplied_.back(), [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
+    if (!alive || lg != log_generation_ || !running_) return;
+    if (!st) {
+      // The log has a hole now: leave the ensemble and rejoin through a sync.
+      host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
+      ++log_generation_;
+      if (stage_ != Stage::looking) go_looking("storage refused an append");
+      return;
+    }
+    last_durable_ = std::max(last_durable_, z);
+    on_durable();
+  });
+}
+
+void Zab::on_durable() {
+  if (leader_ == self_ && stage_ != Stage::looking) {
+    if (lead_.established) try_commit();
+    else maybe_establish();
+  } else if (learn_.newleader_acked && !learn_.ack_posted) {
+    // One ACK for every entry made durable in this turn of the loop.
+    learn_.ack_posted = true;
+    host_->executor().post([this, alive = alive_.ref()] {
+      if (!alive) return;
+      learn_.ack_posted = false;
+      flush_ack();
+    });
+  }
+  check_sync_durable();
+}
+
+void Zab::apply_committed() {
+  while (!unapplied_.empty() && unapplied_.front().zxid <= commit_target_ && running_) {
+    LogEntry e = std::move(unapplied_.front());
+    unapplied_.pop_front();
+    last_applied_ = e.zxid;
+    chost_->apply(e);
+    bool changed = chost_->membership_in(e).has_value();
+    Zxid zxid = e.zxid;
+    recent_.push_back(std::move(e));
+    if (changed) membership_applied(zxid);
+  }
+  while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_) recent_.pop_front();
+  if (applied_waiters_.empty()) return;
+  std::vector<std::function<void(const Status&)>> ready;
+  std::erase_if(applied_waiters_, [&](auto& w) {
+    if (w.first > last_applied_) return false;
+    ready.push_back(std::move(w.second));
+    return true;
+  });
+  for (auto& done : ready) done(Status());
+}
+
+void Zab::membership_applied(Zxid zxid) {
+  if (zxid >= seen_zxid_) {
+    seen_zxid_ = 0;
+    seen_voters_.clear();
+  }
+  membership_changed("the membership change at " + hex(zxid));
+}
+
+void Zab::membership_changed(const std::string& cause) {
+  bool member = false, observer = false;
+  for (const auto& m : net_->members()) {
+    if (m.id != self_) continue;
+    member = true;
+    observer = m.observer;
+  }
+  if (!member) {
+    host_->logger().warn(cause + " took this server out of the ensemble; it stops taking part (start it again, "
+                                 "with an empty data directory, once a reconfig adds it back)");
+    removed_ = true;
+    go_looking("removed from the ensemble");
+    election_->stop();
+    return;
+  }
+  if (observer != observer_) {
+    observer_ = observer;
+    go_looking(cause + " made this server " + (observer ? "an observer" : "a participant"));
+    return;
+  }
+  if (role_ != Role::leading && !(stage_ != Stage::looking && leader_ == self_)) return;
+  std::vector<std::pair<ServerId, std::string>> drop;
+  for (auto& [id, l] : lead_.learners) {
+    bool known = false;
+    for (const auto& m : net_->members())
+      if (m.id == id) known = true;
+    if (!known) drop.emplace_back(id, cause + " removed it");
+    else if (l.observer != !is_voter(id)) drop.emplace_back(id, cause + " changed its part; it joins again");
+  }
+  for (const auto& [id, why] : drop) drop_learner(id, why);
+  if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
+}
+
+void Zab::fail_waiters(const Status& why) {
+  std::vector<std::function<void(const Status&)>> failed;
+  for (auto& [z, done] : applied_waiters_) failed.push_back(std::move(done));
+  for (auto& [id, done] : sync_requests_) failed.push_back(std::move(done));
+  applied_waiters_.clear();
+  sync_requests_.clear();
+  if (failed.empty()) return;
+  host_->executor().post([failed = std::move(failed), why] {
+    for (auto& done : failed) done(why);
+  });
+}
+
+Status Zab::collect_history(Zxid after, std::vector<LogEntry>& out) {
+  // Entries not yet durable are only in memory; `recent_` keeps every applied
+  // one until it is, and `unapplied_` holds the rest, so below the first
+  // entry in memory the log on disk is complete.
+  Zxid mem_start = !recent_.empty() ? recent_.front().zxid
+                                    : !unapplied_.empty() ? unapplied_.front().zxid : last_logged_ + 1;
+  if (after < mem_start) {
+    Status st = chost_->storage().read_log(after, [&](const LogEntry& e) {
+      if (e.zxid >= mem_start) return false;
+      out.push_back(e);
+      return true;
+    });
+    if (!st) return st;
+  }
+  for (const auto* q : {&recent_, &unapplied_})
+    for (const LogEntry& e : *q)
+      if (e.zxid > after) out.push_back(e);
+  return {};
+}
+
+sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last) {
+  if (snapshot_in_flight_) return Status{Errc::unavailable, "a snapshot is still being written"};
+  // The log is this server's history only after its newest snapshot (before
+  // it may lie entries of an abandoned history, replaced by a SNAP).
+  Zxid floor = chost_->storage().latest_snapshot_zxid();
+  if (needs_snapshot(peer_last, floor)) {
+    SyncPlan p;
+    auto snap = chost_->storage().latest_snapshot();
+    if (!snap) return snap.status();
+    p.mode = SyncPlan::Mode::snap;
+    p.snap_zxid = snap.value().first;
+    p.snapshot = std::move(snap.value().second);
+    Status st = collect_history(p.snap_zxid, p.entries);
+    if (!st) return st;
+    return p;
+  }
+  std::vector<LogEntry> history;
+  Status st = collect_history(floor, history);
+  if (!st) return st;
+  return plan_diff(std::move(history), floor, peer_last);
+}
+
+void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durable) {
+  pending_sync_.durable = std::move(durable);
+  sdk::Storage& storage = chost_->storage();
+  if (plan.mode == SyncPlan::Mode::trunc) {
+    if (plan.trunc_zxid < last_applied_ || plan.trunc_zxid > last_logged_) {
+      host_->logger().error("refusing to truncate the log after " + hex(plan.trunc_zxid) + ": entries up to " +
+                            hex(last_applied_) + " are committed and the log ends at " + hex(last_logged_));
+      go_looking("inconsistent TRUNC");
+      return;
+    }
+    if (Status st = storage.truncate_after(plan.trunc_zxid); !st) {
+      go_looking("cannot truncate the log: " + st.to_string());
+      return;
+    }
+    ++log_generation_;
+    while (!unapplied_.empty() && unapplied_.back().zxid > plan.trunc_zxid) unapplied_.pop_back();
+    last_logged_ = last_durable_ = plan.trunc_zxid;
+    recompute_seen();
+  }
+  if (plan.mode != SyncPlan::Mode::snap) {
+    finish_sync(std::move(plan.entries), committed);
+    return;
+  }
+  if (plan.snap_zxid < last_applied_) {
+    go_looking("the leader sent a snapshot older than what this server applied");
+    return;
+  }
+  if (Status st = chost_->load_snapshot(plan.snap_zxid, plan.snapshot); !st) {
+    go_looking("cannot load the leader's snapshot: " + st.to_string());
+    return;
+  }
+  ++log_generation_;
+  unapplied_.clear();
+  recent_.clear();
+  recompute_seen();
+  last_applied_ = commit_target_ = last_logged_ = last_durable_ = plan.snap_zxid;
+  auto sink = storage.begin_snapshot(plan.snap_zxid);
+  Status st = sink ? sink.value()->write(plan.snapshot) : sink.status();
+  if (!st) {
+    go_looking("cannot store the leader's snapshot: " + st.to_string());
+    return;
+  }
+  // Nothing may be appended before the snapshot is durable: a crash would
+  // otherwise leave log entries after a hole.
+  pending_sync_.in_progress = true;
+  snapshot_in_flight_ = true;
+  std::shared_ptr<sdk::SnapshotSink> keep(std::move(sink.value()));
+  uint64_t gen = generation_;
+  auto entries = std::make_shared<std::vector<LogEntry>>(std::move(plan.entries));
+  Zxid snap_zxid = plan.snap_zxid;
+  keep->commit([this, alive = alive_.ref(), keep, gen, entries, committed, snap_zxid](const Status& st) {
+    if (!alive) return;
+    snapshot_in_flight_ = false;
+    if (!st) {
+      host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+      ++generation_;
+      if (stage_ != Stage::looking) go_looking("storing the snapshot failed");
+      return;
+    }
+    // Entries of the abandoned history after the snapshot, if any, go.
+    if (Status t = chost_->storage().truncate_after(snap_zxid); !t) {
+      if (stage_ != Stage::looking) go_looking("cannot truncate the log: " + t.to_string());
+      return;
+    }
+    if (gen == generation_ && stage_ != Stage::looking) finish_sync(std::move(*entries), committed);
+    else drain_deferred();
+  });
+}
+
+void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {
+  pending_sync_.in_progress = false;
+  for (LogEntry& e : entries)
+    if (e.zxid > last_logged_) append(std::move(e));
+  commit_target_ = std::max(commit_target_, std::min(committed, last_logged_));
+  apply_committed();
+  if (stage_ == Stage::looking) return;
+  // A snapshot from the leader may have brought a newer membership.
+  membership_changed("the membership in the leader's snapshot");
+  if (stage_ == Stage::looking || removed_) return;
+  pending_sync_.target = last_logged_;
+  pending_sync_.awaiting_durable = true;
+  check_sync_durable();
+  // Messages that arrived while the snapshot was written, in order.
+  drain_deferred();
+}
+
+void Zab::check_sync_durable() {
+  if (!pending_sync_.awaiting_durable || last_durable_ < pending_sync_.target) return;
+  pending_sync_.awaiting_durable = false;
+  auto done = std::move(pending_sync_.durable);
+  pending_sync_.durable = nullptr;
+  if (done) done();
+}
+
+}  // namespace corral::zab
