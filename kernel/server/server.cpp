@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include "ensemble/reconfig.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <charconv>
@@ -379,97 +381,27 @@ void Server::publish_config() {
 
 proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
                                  std::string& text) {
-  using proto::Err;
   proto::ReconfigRequest req;
   proto::JuteReader r(payload);
-  if (!proto::read(r, req)) return Err::marshalling_error;
-  if (!config_.ensemble.reconfig_enabled) return Err::reconfig_disabled;
-  if (!tree_.session(session)) return Err::session_expired;
-  if (pending_reconfig_) return Err::reconfig_in_progress;
-  if (req.cur_config_id != -1 && static_cast<sdk::Zxid>(req.cur_config_id) != config_version_) {
-    log_->info("reconfig from version " + session_hex(req.cur_config_id) + " refused: the membership is at " +
-               session_hex(static_cast<int64_t>(config_version_)));
-    return Err::bad_version;
-  }
-  std::vector<sdk::PeerSpec> next;
-  std::string why;
-  auto refuse = [&](const std::string& what) {
-    log_->info("reconfig refused: " + what);
-    return Err::bad_arguments;
-  };
-  if (!req.new_members_null) {
-    sdk::Zxid ignored = 0;
-    if (!parse_dynamic_config(req.new_members, next, ignored, why)) return refuse(why);
-  } else {
-    next = config_.ensemble.members;
-    auto split = [](std::string_view list) {
-      std::vector<std::string> out;
-      size_t start = 0;
-      while (start <= list.size()) {
-        size_t end = list.find(',', start);
-        if (end == std::string_view::npos) end = list.size();
-        std::string item(list.substr(start, end - start));
-        item.erase(0, item.find_first_not_of(" \t\r\n"));
-        item.erase(item.find_last_not_of(" \t\r\n") + 1);
-        if (!item.empty()) out.push_back(std::move(item));
-        start = end + 1;
-      }
-      return out;
-    };
-    if (!req.leaving_null) {
-      for (const std::string& item : split(req.leaving)) {
-        sdk::ServerId id = 0;
-        auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
-        if (ec != std::errc() || p != item.data() + item.size()) return refuse("'" + item + "' is not a server id");
-        std::erase_if(next, [&](const auto& m) { return m.id == id; });
-      }
-    }
-    if (!req.joining_null) {
-      for (const std::string& item : split(req.joining)) {
-        size_t eq = item.find('=');
-        if (eq == std::string::npos || item.find('=', eq + 1) != std::string::npos)
-          return refuse("'" + item + "' is not server.N=host:quorumPort:electionPort[:type];[clientHost:]clientPort");
-        std::string key = item.substr(0, eq);
-        std::string digits = key.substr(key.rfind('.') + 1);
-        sdk::ServerId id = 0;
-        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-        if (ec != std::errc() || p != digits.data() + digits.size() || id <= 0)
-          return refuse("'" + key + "' needs a positive server id");
-        sdk::PeerSpec m;
-        if (!parse_member(id, item.substr(eq + 1), m, why)) return refuse(key + ": expected " + why);
-        if (!m.client_port) return refuse(key + ": a joining server needs its client port (after ';')");
-        for (const auto& o : next) {
-          if (o.id == id) continue;
-          auto clash = [&](uint16_t a, uint16_t b) { return a && a == b && o.host == m.host; };
-          if (clash(o.quorum_port, m.quorum_port) || clash(o.election_port, m.election_port) ||
-              clash(o.quorum_port, m.election_port) || clash(o.election_port, m.quorum_port))
-            return refuse(key + " uses an address of server." + std::to_string(o.id));
-        }
-        std::erase_if(next, [&](const auto& o) { return o.id == id; });
-        next.push_back(std::move(m));
-      }
-    }
-    std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  }
-  std::vector<sdk::ServerId> voters;
-  for (const auto& m : next)
-    if (!m.observer) voters.push_back(m.id);
-  if (voters.size() < 2) return refuse("the new membership must have at least 2 participants");
-  // A quorum of the new voters must already follow this leader, synced (its
-  // followers: observers acknowledge nothing until they vote).
-  auto votes = [&](sdk::ServerId id) { return std::find(voters.begin(), voters.end(), id) != voters.end(); };
-  size_t synced = votes(config_.server.id) ? 1 : 0;
+  if (!proto::read(r, req)) return proto::Err::marshalling_error;
+  ReconfigState s;
+  s.enabled = config_.ensemble.reconfig_enabled;
+  s.session_alive = tree_.session(session) != nullptr;
+  s.pending = pending_reconfig_ != 0;
+  s.version = config_version_;
+  s.members = config_.ensemble.members;
+  s.self = config_.server.id;
   for (const auto& l : consensus_->status().learners)
-    if (l.synced && !l.observer && votes(l.id)) ++synced;
-  if (synced < voters.size() / 2 + 1) {
-    log_->info("reconfig refused: " + std::to_string(synced) + " of the " + std::to_string(voters.size()) +
-               " new voters follow this leader; a quorum must");
-    return Err::new_config_no_quorum;
-  }
+    if (l.synced && !l.observer) s.synced_followers.push_back(l.id);
   const Node* n = tree_.find("/zookeeper/config");
-  if (!n || !permitted(tree_.acl(*n), proto::perm::write, ids)) return Err::no_auth;
-  text = format_dynamic_config(next, zxid);
-  return Err::ok;
+  s.may_write_config = n && permitted(tree_.acl(*n), proto::perm::write, ids);
+  ReconfigPlan plan = kernel::plan_reconfig(req, s);
+  if (plan.err != proto::Err::ok) {
+    log_->info("reconfig refused: " + plan.why);
+    return plan.err;
+  }
+  text = format_dynamic_config(plan.next, zxid);
+  return proto::Err::ok;
 }
 
 void Server::prepare(sdk::LogEntry& entry) {
