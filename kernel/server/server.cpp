@@ -23,16 +23,6 @@ namespace corral::kernel {
 using sdk::Errc;
 using sdk::Status;
 
-void ServerStats::record_latency(int64_t ms) {
-  if (ms < 0) ms = 0;
-  if (latency_min_ms < 0 || ms < latency_min_ms) latency_min_ms = ms;
-  if (ms > latency_max_ms) latency_max_ms = ms;
-  latency_total_ms += ms;
-  latency_count++;
-}
-
-void ServerStats::reset() { *this = ServerStats{}; }
-
 namespace {
 
 // A client TCP connection as a channel's link.

@@ -25,6 +25,7 @@
 #include "plugin/loader.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
+#include "server/version.hpp"
 #include "server/snapshotter.hpp"
 #include "session/sasl.hpp"
 #include "session/session_tracker.hpp"
@@ -37,17 +38,6 @@ namespace corral::kernel {
 class AdminServer;
 class Channel;
 class ChannelLink;
-
-// One value of mntr / the monitor command: its text, and whether it is a number.
-struct MonitorValue {
-  std::string text;
-  bool number;
-};
-
-inline constexpr const char* kCorralVersion = "0.1.0";
-// What `srvr` and `envi` report as the ZooKeeper version: the protocol level
-// Corral speaks, then Corral's own version. Clients parse the leading digits.
-inline constexpr const char* kZooKeeperVersion = "3.9.2-corral-0.1.0";
 
 class Server final : public ChannelHost,
                      private sdk::ConsensusHost,
@@ -108,14 +98,9 @@ class Server final : public ChannelHost,
   // The admin endpoint's bound address (port 0 when it is off).
   sdk::Endpoint admin_endpoint() const;
   std::string mode() const;
-  // mntr's values, in order, keys without the "zk_" prefix.
-  std::vector<std::pair<std::string, MonitorValue>> monitor_values();
   // The admin endpoint's commands (ZooKeeper's AdminServer names and their
   // four-letter aliases): a JSON document, or nullopt for an unknown name.
   std::optional<std::string> admin_command(std::string_view name);
-  // Whether server.four_letter_words lets anyone run it: the word itself
-  // (or "*") is listed; an admin command by its four-letter alias or its name.
-  bool four_letter_allowed(std::string_view word) const;
   bool admin_command_allowed(std::string_view name) const;
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
@@ -184,7 +169,8 @@ class Server final : public ChannelHost,
   void schedule_container_check();
 
   int64_t next_session_id();
-  std::string four_letter_text(std::string_view word);
+  // What four-letter words and admin commands read (server_ops.cpp).
+  class View;
 
   boost::asio::io_context& io_;
   Config config_;

@@ -10,8 +10,11 @@
 #include <set>
 #include <sstream>
 
-#include "server/channel.hpp"
-#include "server/server.hpp"
+#include "ensemble/dynamic_config.hpp"
+#include "ops/four_letter.hpp"
+#include "server/version.hpp"
+#include "tree/data_tree.hpp"
+#include "watch/watch_manager.hpp"
 
 namespace corral::kernel {
 
@@ -44,15 +47,23 @@ std::string host_name() {
 
 }  // namespace
 
-std::string session_hex(int64_t id) { return zxid_hex(id); }
+bool is_four_letter_word(std::string_view word) {
+  return std::find(std::begin(kWords), std::end(kWords), word) != std::end(kWords);
+}
 
-std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
-  const ServerStats& s = stats_;
+bool four_letter_allowed(const Config& config, std::string_view word) {
+  const auto& allowed = config.server.four_letter_words;
+  return std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
+         std::find(allowed.begin(), allowed.end(), word) != allowed.end();
+}
+
+std::vector<std::pair<std::string, MonitorValue>> monitor_values(const ServerView& v) {
+  const ServerStats& s = v.stats();
   struct rlimit rl {};
   getrlimit(RLIMIT_NOFILE, &rl);
   size_t ephemerals = 0;
-  for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
-  const int64_t outstanding = outstanding_;
+  for (const auto& [id, sess] : v.tree().sessions()) ephemerals += sess.ephemerals.size();
+  const int64_t outstanding = v.outstanding();
   double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
   auto num = [](double v) {
     std::ostringstream o;
@@ -62,34 +73,34 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
   auto text = [](std::string v) { return MonitorValue{std::move(v), false}; };
   std::vector<std::pair<std::string, MonitorValue>> values = {
       {"version", text(std::string(kZooKeeperVersion) + ", built on " + __DATE__ + " " + __TIME__ + " UTC")},
-      {"server_state", text(mode())},
+      {"server_state", text(v.mode())},
       {"avg_latency", num(avg)},
       {"max_latency", num(static_cast<double>(s.latency_max_ms))},
       {"min_latency", num(static_cast<double>(std::max<int64_t>(0, s.latency_min_ms)))},
       {"packets_received", num(static_cast<double>(s.packets_received))},
       {"packets_sent", num(static_cast<double>(s.packets_sent))},
-      {"num_alive_connections", num(static_cast<double>(channels_.size()))},
+      {"num_alive_connections", num(static_cast<double>(v.connection_count()))},
       {"outstanding_requests", num(static_cast<double>(outstanding))},
-      {"znode_count", num(static_cast<double>(tree_.node_count()))},
-      {"watch_count", num(static_cast<double>(watches_.watch_count()))},
+      {"znode_count", num(static_cast<double>(v.tree().node_count()))},
+      {"watch_count", num(static_cast<double>(v.watches().watch_count()))},
       {"ephemerals_count", num(static_cast<double>(ephemerals))},
-      {"approximate_data_size", num(static_cast<double>(tree_.approximate_data_size()))},
+      {"approximate_data_size", num(static_cast<double>(v.tree().approximate_data_size()))},
       {"open_file_descriptor_count", num(static_cast<double>(open_fds()))},
       {"max_file_descriptor_count", num(static_cast<double>(rl.rlim_cur))},
-      {"global_sessions", num(static_cast<double>(tree_.sessions().size()))},
+      {"global_sessions", num(static_cast<double>(v.tree().sessions().size()))},
       {"last_proposal_size", num(-1)},
-      {"last_processed_zxid", num(static_cast<double>(last_zxid()))},
-      {"data_dir_size", num(static_cast<double>(storage_ ? storage_->snapshot_bytes() : 0))},
-      {"log_dir_size", num(static_cast<double>(storage_ ? storage_->log_bytes() : 0))},
+      {"last_processed_zxid", num(static_cast<double>(v.last_zxid()))},
+      {"data_dir_size", num(static_cast<double>(v.snapshot_bytes()))},
+      {"log_dir_size", num(static_cast<double>(v.log_bytes()))},
   };
-  if (!peers_) return values;
+  if (!v.in_ensemble()) return values;
   // An ensemble member: its place in it, as ZooKeeper reports it, and the
   // epochs and election figures Zab keeps.
-  sdk::ConsensusStatus cs = consensus_status();
+  sdk::ConsensusStatus cs = v.consensus_status();
   const char* phase = cs.role == sdk::Role::looking ? "looking" : "broadcast";
-  values.push_back({"peer_state", text(mode() + " - " + phase)});
+  values.push_back({"peer_state", text(v.mode() + " - " + phase)});
   size_t voters = 0;
-  for (const auto& m : config_.ensemble.members) voters += m.observer ? 0 : 1;
+  for (const auto& m : v.config().ensemble.members) voters += m.observer ? 0 : 1;
   values.push_back({"quorum_size", num(static_cast<double>(voters))});
   values.push_back({"leader_id", num(static_cast<double>(cs.leader))});
   values.push_back({"current_epoch", num(cs.current_epoch)});
@@ -114,26 +125,14 @@ std::vector<std::pair<std::string, MonitorValue>> Server::monitor_values() {
   return values;
 }
 
-std::optional<std::string> Server::four_letter(std::string_view word) {
-  if (std::find(std::begin(kWords), std::end(kWords), word) == std::end(kWords)) return std::nullopt;
-  if (!four_letter_allowed(word)) return std::string(word) + " is not executed because it is not in the whitelist.\n";
-  return four_letter_text(word);
-}
-
-bool Server::four_letter_allowed(std::string_view word) const {
-  const auto& allowed = config_.server.four_letter_words;
-  return std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
-         std::find(allowed.begin(), allowed.end(), word) != allowed.end();
-}
-
-std::string Server::four_letter_text(std::string_view word) {
+std::string four_letter_text(const ServerView& v, std::string_view word) {
   std::ostringstream o;
   // As ZooKeeper: without a leader, the words that describe a serving
   // server have nothing to describe.
   static const std::set<std::string_view> kNeedServing = {"srvr", "stat", "mntr", "cons", "wchs", "wchc",
                                                           "wchp", "dump", "crst", "srst", "dirs", "hash"};
-  if (!serving() && kNeedServing.count(word)) return "This ZooKeeper instance is not currently serving requests\n";
-  const ServerStats& s = stats_;
+  if (!v.serving() && kNeedServing.count(word)) return "This ZooKeeper instance is not currently serving requests\n";
+  const ServerStats& s = v.stats();
   auto latency = [&](std::ostream& out) {
     double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
     char buf[64];
@@ -141,31 +140,20 @@ std::string Server::four_letter_text(std::string_view word) {
                   avg, static_cast<long long>(s.latency_max_ms));
     out << "Latency min/avg/max: " << buf << "\n";
   };
-  const int64_t outstanding = outstanding_;
+  const int64_t outstanding = v.outstanding();
   if (word == "ruok") return "imok";
-  if (word == "isro") return !serving() && read_only_mode() ? "ro" : "rw";
-  if (word == "srst") {
-    stats_.reset();
-    return "Server stats reset.\n";
-  }
-  if (word == "crst") {
-    for (auto& [id, ch] : channels_) ch->reset_stats();
-    return "Connection stats reset.\n";
-  }
+  if (word == "isro") return !v.serving() && v.read_only_mode() ? "ro" : "rw";
   if (word == "cons") {
-    for (const auto& [id, ch] : channels_) {
-      if (ch->closed()) continue;
-      o << " /" << ch->remote_address() << "[1](queued=" << ch->outstanding() << ",recved=" << ch->received()
-        << ",sent=" << ch->sent();
-      if (ch->session_id() != 0)
-        o << ",sid=" << session_hex(ch->session_id()) << ",to=" << ch->timeout_ms();
+    for (const ConnectionView& c : v.connections()) {
+      o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received << ",sent=" << c.sent;
+      if (c.session_id != 0) o << ",sid=" << session_hex(c.session_id) << ",to=" << c.timeout_ms;
       o << ")\n";
     }
     o << "\n";
     return o.str();
   }
   if (word == "wchs") {
-    WatchManager::Summary sum = watches_.summary();
+    WatchManager::Summary sum = v.watches().summary();
     o << sum.connections << " connections watching " << sum.paths << " paths\n";
     o << "Total watches:" << sum.watches << "\n";
     return o.str();
@@ -173,8 +161,8 @@ std::string Server::four_letter_text(std::string_view word) {
   if (word == "wchc" || word == "wchp") {
     // By session (wchc) or by path (wchp), as ZooKeeper lists them.
     std::map<std::string, std::set<std::string>> groups;
-    for (const auto& [w, path] : watches_.listed_watches()) {
-      std::string sid = session_hex(static_cast<Channel*>(w)->session_id());
+    for (const auto& [session, path] : v.watches_by_session()) {
+      std::string sid = session_hex(session);
       if (word == "wchc") groups[sid].insert(path);
       else groups[path].insert(sid);
     }
@@ -188,22 +176,22 @@ std::string Server::four_letter_text(std::string_view word) {
   if (word == "hash") {
     // ZooKeeper's: the tree digest after each recent zxid, oldest first.
     // Servers that applied the same entries print the same digest for a zxid.
-    for (const auto& [zxid, digest] : digests_) o << std::hex << zxid << std::dec << ": " << digest << "\n";
+    for (const auto& [zxid, digest] : v.digests()) o << std::hex << zxid << std::dec << ": " << digest << "\n";
     return o.str();
   }
   if (word == "dirs") {
-    o << "datadir_size: " << (storage_ ? storage_->snapshot_bytes() : 0) << "\n";
-    o << "logdir_size: " << (storage_ ? storage_->log_bytes() : 0) << "\n";
+    o << "datadir_size: " << (v.snapshot_bytes()) << "\n";
+    o << "logdir_size: " << (v.log_bytes()) << "\n";
     return o.str();
   }
   if (word == "dump") {
     o << "SessionTracker dump:\n";
-    o << "Global Sessions(" << tree_.sessions().size() << "):\n";
-    for (const auto& [id, s] : tree_.sessions()) o << session_hex(id) << "\t" << s.timeout_ms << "ms\n";
+    o << "Global Sessions(" << v.tree().sessions().size() << "):\n";
+    for (const auto& [id, s] : v.tree().sessions()) o << session_hex(id) << "\t" << s.timeout_ms << "ms\n";
     size_t with = 0;
-    for (const auto& [id, s] : tree_.sessions()) with += s.ephemerals.empty() ? 0 : 1;
+    for (const auto& [id, s] : v.tree().sessions()) with += s.ephemerals.empty() ? 0 : 1;
     o << "ephemeral nodes dump:\nSessions with Ephemerals (" << with << "):\n";
-    for (const auto& [id, s] : tree_.sessions()) {
+    for (const auto& [id, s] : v.tree().sessions()) {
       if (s.ephemerals.empty()) continue;
       o << session_hex(id) << ":\n";
       for (const auto& path : s.ephemerals) o << "\t" << path << "\n";
@@ -214,21 +202,19 @@ std::string Server::four_letter_text(std::string_view word) {
     o << "Zookeeper version: " << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
     if (word == "stat") {
       o << "Clients:\n";
-      for (const auto& [id, ch] : channels_) {
-        if (ch->closed()) continue;
-        o << " /" << ch->remote_address() << "[1](queued=" << ch->outstanding() << ",recved=" << ch->received()
-          << ",sent=" << ch->sent() << ")\n";
-      }
+      for (const ConnectionView& c : v.connections())
+        o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received << ",sent=" << c.sent
+          << ")\n";
       o << "\n";
     }
     latency(o);
     o << "Received: " << s.packets_received << "\n";
     o << "Sent: " << s.packets_sent << "\n";
-    o << "Connections: " << channels_.size() << "\n";
+    o << "Connections: " << v.connection_count() << "\n";
     o << "Outstanding: " << outstanding << "\n";
-    o << "Zxid: " << zxid_hex(last_zxid()) << "\n";
-    o << "Mode: " << mode() << "\n";
-    o << "Node count: " << tree_.node_count() << "\n";
+    o << "Zxid: " << zxid_hex(v.last_zxid()) << "\n";
+    o << "Mode: " << v.mode() << "\n";
+    o << "Node count: " << v.tree().node_count() << "\n";
     return o.str();
   }
   if (word == "envi") {
@@ -238,37 +224,37 @@ std::string Server::four_letter_text(std::string_view word) {
     o << "corral.version=" << kCorralVersion << "\n";
     o << "os.name=Linux\n";
     o << "user.dir=" << std::filesystem::current_path().string() << "\n";
-    o << "corral.data_dir=" << info_.data_dir << "\n";
-    o << "corral.plugins=transport:" << config_.plugins.transport << ",consensus:" << config_.plugins.consensus
-      << ",storage:" << config_.plugins.storage << "\n";
+    o << "corral.data_dir=" << v.info().data_dir << "\n";
+    o << "corral.plugins=transport:" << v.config().plugins.transport << ",consensus:" << v.config().plugins.consensus
+      << ",storage:" << v.config().plugins.storage << "\n";
     return o.str();
   }
   if (word == "conf") {
-    o << "clientPort=" << client_endpoint().port << "\n";
-    o << "clientPortAddress=" << client_endpoint().host << "\n";
+    o << "clientPort=" << v.client_endpoint().port << "\n";
+    o << "clientPortAddress=" << v.client_endpoint().host << "\n";
     o << "secureClientPort=-1\n";
-    o << "dataDir=" << info_.data_dir << "\n";
-    o << "dataDirSize=" << (storage_ ? storage_->snapshot_bytes() : 0) << "\n";
-    o << "dataLogDir=" << info_.data_dir << "\n";
-    o << "dataLogSize=" << (storage_ ? storage_->log_bytes() : 0) << "\n";
-    o << "tickTime=" << config_.server.tick_ms << "\n";
-    o << "maxClientCnxns=" << config_.server.max_client_cnxns << "\n";
-    o << "minSessionTimeout=" << config_.server.min_session_timeout() << "\n";
-    o << "maxSessionTimeout=" << config_.server.max_session_timeout() << "\n";
+    o << "dataDir=" << v.info().data_dir << "\n";
+    o << "dataDirSize=" << (v.snapshot_bytes()) << "\n";
+    o << "dataLogDir=" << v.info().data_dir << "\n";
+    o << "dataLogSize=" << (v.log_bytes()) << "\n";
+    o << "tickTime=" << v.config().server.tick_ms << "\n";
+    o << "maxClientCnxns=" << v.config().server.max_client_cnxns << "\n";
+    o << "minSessionTimeout=" << v.config().server.min_session_timeout() << "\n";
+    o << "maxSessionTimeout=" << v.config().server.max_session_timeout() << "\n";
     o << "clientPortListenBacklog=-1\n";
-    o << "serverId=" << config_.server.id << "\n";
-    if (const sdk::PeerSpec* me = config_.ensemble.member(config_.server.id)) {
+    o << "serverId=" << v.config().server.id << "\n";
+    if (const sdk::PeerSpec* me = v.config().ensemble.member(v.config().server.id)) {
       // As a ZooKeeper quorum peer adds: its ports, its type and the
       // membership with its version (what /zookeeper/config holds).
       o << "electionPort=" << me->election_port << "\n";
       o << "quorumPort=" << me->quorum_port << "\n";
       o << "peerType=" << (me->observer ? 1 : 0) << "\n";
-      o << "membership: \n" << format_dynamic_config(config_.ensemble.members, config_version_) << "\n";
+      o << "membership: \n" << format_dynamic_config(v.config().ensemble.members, v.config_version()) << "\n";
     }
     return o.str();
   }
   // mntr
-  for (const auto& [key, value] : monitor_values()) o << "zk_" << key << "\t" << value.text << "\n";
+  for (const auto& [key, value] : monitor_values(v)) o << "zk_" << key << "\t" << value.text << "\n";
   return o.str();
 }
 
