@@ -29,52 +29,13 @@ uint32_t be32(const char* p) {
          static_cast<uint32_t>(static_cast<uint8_t>(p[3]));
 }
 
-bool is_write(int32_t type) {
-  switch (static_cast<OpCode>(type)) {
-    case OpCode::create:
-    case OpCode::create2:
-    case OpCode::remove:
-    case OpCode::set_data:
-    case OpCode::check:
-    case OpCode::multi:
-    case OpCode::set_acl:
-    case OpCode::create_container:
-    case OpCode::create_ttl:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_local_read(int32_t type) {
-  switch (static_cast<OpCode>(type)) {
-    case OpCode::ping:
-    case OpCode::exists:
-    case OpCode::get_data:
-    case OpCode::get_children:
-    case OpCode::get_children2:
-    case OpCode::get_acl:
-    case OpCode::set_watches:
-    case OpCode::set_watches2:
-    case OpCode::multi_read:
-    case OpCode::add_watch:
-    case OpCode::check_watches:
-    case OpCode::remove_watches:
-    case OpCode::get_ephemerals:
-    case OpCode::get_all_children_number:
-    case OpCode::who_am_i:
-      return true;
-    default:
-      return false;
-  }
-}
-
+bool is_write(int32_t type) { return proto::op_kind(type) == proto::OpKind::write; }
+bool is_local_read(int32_t type) { return proto::op_kind(type) == proto::OpKind::local_read; }
 // Operations a ZooKeeper 3.9 server knows that this server does not perform
-// yet: answered UNIMPLEMENTED with the session kept, where an opcode no
-// ZooKeeper knows closes the connection.
+// yet are answered UNIMPLEMENTED with the session kept; an opcode no
+// ZooKeeper knows (or one no client sends) closes the connection.
 bool is_known_opcode(int32_t type) {
-  return std::string_view(proto::opcode_name(type)) != "unknown" && type != 0 &&
-         type != static_cast<int32_t>(OpCode::error);
+  return proto::op_kind(type) != proto::OpKind::unknown && type != 0 && type != static_cast<int32_t>(OpCode::error);
 }
 
 }  // namespace

@@ -1,44 +1,82 @@
 #include "corral/proto/codes.hpp"
 
+#include <cstddef>
+
 namespace corral::proto {
 
-const char* opcode_name(int32_t op) noexcept {
-  switch (static_cast<OpCode>(op)) {
-    case OpCode::notification: return "notification";
-    case OpCode::create: return "create";
-    case OpCode::remove: return "delete";
-    case OpCode::exists: return "exists";
-    case OpCode::get_data: return "getData";
-    case OpCode::set_data: return "setData";
-    case OpCode::get_acl: return "getACL";
-    case OpCode::set_acl: return "setACL";
-    case OpCode::get_children: return "getChildren";
-    case OpCode::sync: return "sync";
-    case OpCode::ping: return "ping";
-    case OpCode::get_children2: return "getChildren2";
-    case OpCode::check: return "check";
-    case OpCode::multi: return "multi";
-    case OpCode::create2: return "create2";
-    case OpCode::reconfig: return "reconfig";
-    case OpCode::check_watches: return "checkWatches";
-    case OpCode::remove_watches: return "removeWatches";
-    case OpCode::create_container: return "createContainer";
-    case OpCode::delete_container: return "deleteContainer";
-    case OpCode::create_ttl: return "createTTL";
-    case OpCode::multi_read: return "multiRead";
-    case OpCode::auth: return "auth";
-    case OpCode::set_watches: return "setWatches";
-    case OpCode::sasl: return "sasl";
-    case OpCode::get_ephemerals: return "getEphemerals";
-    case OpCode::get_all_children_number: return "getAllChildrenNumber";
-    case OpCode::set_watches2: return "setWatches2";
-    case OpCode::add_watch: return "addWatch";
-    case OpCode::who_am_i: return "whoAmI";
-    case OpCode::create_session: return "createSession";
-    case OpCode::close_session: return "closeSession";
-    case OpCode::error: return "error";
+namespace {
+
+struct OpInfo {
+  OpCode code;
+  const char* name;
+  OpKind kind;
+};
+
+// Every opcode ZooKeeper 3.9 knows.
+constexpr OpInfo kOps[] = {
+    {OpCode::notification, "notification", OpKind::other},
+    {OpCode::create, "create", OpKind::write},
+    {OpCode::remove, "delete", OpKind::write},
+    {OpCode::exists, "exists", OpKind::local_read},
+    {OpCode::get_data, "getData", OpKind::local_read},
+    {OpCode::set_data, "setData", OpKind::write},
+    {OpCode::get_acl, "getACL", OpKind::local_read},
+    {OpCode::set_acl, "setACL", OpKind::write},
+    {OpCode::get_children, "getChildren", OpKind::local_read},
+    {OpCode::sync, "sync", OpKind::sync},
+    {OpCode::ping, "ping", OpKind::local_read},
+    {OpCode::get_children2, "getChildren2", OpKind::local_read},
+    {OpCode::check, "check", OpKind::write},
+    {OpCode::multi, "multi", OpKind::write},
+    {OpCode::create2, "create2", OpKind::write},
+    {OpCode::reconfig, "reconfig", OpKind::reconfig},
+    {OpCode::check_watches, "checkWatches", OpKind::local_read},
+    {OpCode::remove_watches, "removeWatches", OpKind::local_read},
+    {OpCode::create_container, "createContainer", OpKind::write},
+    {OpCode::delete_container, "deleteContainer", OpKind::other},
+    {OpCode::create_ttl, "createTTL", OpKind::write},
+    {OpCode::multi_read, "multiRead", OpKind::local_read},
+    {OpCode::auth, "auth", OpKind::session},
+    {OpCode::set_watches, "setWatches", OpKind::local_read},
+    {OpCode::sasl, "sasl", OpKind::session},
+    {OpCode::get_ephemerals, "getEphemerals", OpKind::local_read},
+    {OpCode::get_all_children_number, "getAllChildrenNumber", OpKind::local_read},
+    {OpCode::set_watches2, "setWatches2", OpKind::local_read},
+    {OpCode::add_watch, "addWatch", OpKind::local_read},
+    {OpCode::who_am_i, "whoAmI", OpKind::local_read},
+    {OpCode::create_session, "createSession", OpKind::session},
+    {OpCode::close_session, "closeSession", OpKind::session},
+    {OpCode::error, "error", OpKind::other},
+};
+
+// Opcodes run from -11 to 107: an index by code, built once from kOps.
+constexpr int32_t kLowest = -11, kHighest = 107;
+struct Index {
+  int8_t at[kHighest - kLowest + 1];
+  constexpr Index() : at() {
+    for (auto& a : at) a = -1;
+    for (std::size_t i = 0; i < sizeof kOps / sizeof kOps[0]; ++i)
+      at[static_cast<int32_t>(kOps[i].code) - kLowest] = static_cast<int8_t>(i);
   }
-  return "unknown";
+};
+constexpr Index kIndex;
+
+const OpInfo* find(int32_t op) noexcept {
+  if (op < kLowest || op > kHighest) return nullptr;
+  int8_t i = kIndex.at[op - kLowest];
+  return i < 0 ? nullptr : &kOps[i];
+}
+
+}  // namespace
+
+const char* opcode_name(int32_t op) noexcept {
+  const OpInfo* o = find(op);
+  return o ? o->name : "unknown";
+}
+
+OpKind op_kind(int32_t op) noexcept {
+  const OpInfo* o = find(op);
+  return o ? o->kind : OpKind::unknown;
 }
 
 const char* err_name(Err e) noexcept {

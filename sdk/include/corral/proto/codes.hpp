@@ -41,7 +41,19 @@ enum class OpCode : int32_t {
   close_session = -11,
   error = -1,
 };
+// How a server handles each opcode: one table (codes.cpp) gives the name and
+// the kind of every opcode ZooKeeper 3.9 knows.
+enum class OpKind : uint8_t {
+  unknown,     // no ZooKeeper knows it: the connection closes
+  write,       // ordered by consensus: create*, delete, setData, setACL, check, multi
+  local_read,  // answered from this server's tree in the session's turn (ping and watch bookkeeping too)
+  sync,        // sync: waits for the leader
+  reconfig,    // ordered by consensus after the leader's reconfig checks
+  session,     // auth, SASL, createSession, closeSession: the session's own
+  other,       // known and not performed here (deleteContainer, notification, error)
+};
 const char* opcode_name(int32_t op) noexcept;  // "create", "getData", ... or "unknown"
+OpKind op_kind(int32_t op) noexcept;
 
 // Reserved xids in request and reply headers.
 inline constexpr int32_t kXidNotification = -1;
