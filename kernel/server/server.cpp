@@ -254,82 +254,6 @@ void Server::fail(const Status& why) {
   io_.stop();
 }
 
-void Server::members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId self) {
-  if (stopped_) return;
-  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  if (joined_) {
-    for (const auto& m : members) {
-      const sdk::PeerSpec* known = config_.ensemble.member(m.id);
-      if (!known || format_member(*known) != format_member(m)) member_updated(m);
-    }
-    return;
-  }
-  const std::string who = "discovery." + config_.plugins.discovery;
-  size_t voters = 0;
-  for (size_t i = 0; i < members.size(); ++i) {
-    voters += members[i].observer ? 0 : 1;
-    if (members[i].id <= 0 || (i && members[i].id == members[i - 1].id))
-      return fail({Errc::invalid_argument, who + " named server id " + std::to_string(members[i].id) +
-                                               (members[i].id <= 0 ? ", which is not a positive integer" : " twice")});
-  }
-  if (voters == 0) return fail({Errc::invalid_argument, who + " named no participant (every member an observer)"});
-  if (config_.server.id_set && self != config_.server.id)
-    return fail({Errc::invalid_argument, who + " says this server is " + std::to_string(self) +
-                                             " but server.id says " + std::to_string(config_.server.id)});
-  auto mine = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == self; });
-  if (self <= 0 || mine == members.end())
-    return fail({Errc::invalid_argument, who + " named no entry for this server (id " + std::to_string(self) +
-                                             "); give each server its own id"});
-  config_.ensemble.members = std::move(members);
-  config_.server.id = self;
-  config_.server.id_set = true;
-  info_.server_id = self;
-  std::string list;
-  for (const auto& m : config_.ensemble.members)
-    list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
-  log_->info(who + " named the ensemble: " + list + "; this server is " + std::to_string(self));
-  joined_ = true;
-  Status st = begin_serving();
-  if (!st) fail(st);
-}
-
-void Server::member_updated(const sdk::PeerSpec& member) {
-  if (!joined_ || stopped_) return;
-  auto& members = config_.ensemble.members;
-  auto it = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == member.id; });
-  if (it == members.end()) {
-    if (strangers_.insert(member.id).second)
-      log_->warn("discovery found server " + std::to_string(member.id) + " (" + format_member(member) +
-                 "), which is not a member of this ensemble: its members are fixed when it starts");
-    return;
-  }
-  if (it->observer != member.observer) {
-    log_->warn("discovery says server " + std::to_string(member.id) + " is now " +
-               (member.observer ? "an observer" : "a participant") + "; its role is fixed when the ensemble starts");
-  }
-  sdk::PeerSpec next = member;
-  next.observer = it->observer;
-  // The same spec again means its name now resolves elsewhere: links to the
-  // old address close all the same.
-  bool same = format_member(next) == format_member(*it);
-  log_->info("server " + std::to_string(member.id) + " moved: " +
-             (same ? format_member(next) + " resolves to a new address" : format_member(*it) + " -> " + format_member(next)));
-  *it = next;
-  if (peers_) peers_->update_member(next);
-  if (!same) publish_config();
-}
-
-void Server::member_removed(sdk::ServerId id) {
-  if (!joined_ || stopped_) return;
-  if (!config_.ensemble.member(id)) return;
-  log_->info("discovery lost server " + std::to_string(id) + "; it still counts towards the quorum");
-  if (peers_) peers_->drop_links(id);
-}
-
-void Server::discovery_failed(const Status& why) {
-  fail({why.code(), "discovery." + config_.plugins.discovery + ": " + why.message()});
-}
-
 Status Server::recover() {
   auto rec = storage_->open();
   if (!rec) return rec.status();
@@ -362,94 +286,6 @@ Status Server::recover() {
   return {};
 }
 
-void Server::publish_config() {
-  if (config_.ensemble.members.empty()) return;
-  tree_.set_config(format_dynamic_config(config_.ensemble.members, config_version_));
-}
-
-// ---------------------------------------------------------------- reconfig
-
-proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
-                                 std::string& text) {
-  proto::ReconfigRequest req;
-  proto::JuteReader r(payload);
-  if (!proto::read(r, req)) return proto::Err::marshalling_error;
-  ReconfigState s;
-  s.enabled = config_.ensemble.reconfig_enabled;
-  s.session_alive = tree_.session(session) != nullptr;
-  s.pending = pending_reconfig_ != 0;
-  s.version = config_version_;
-  s.members = config_.ensemble.members;
-  s.self = config_.server.id;
-  for (const auto& l : consensus_->status().learners)
-    if (l.synced && !l.observer) s.synced_followers.push_back(l.id);
-  const Node* n = tree_.find("/zookeeper/config");
-  s.may_write_config = n && permitted(tree_.acl(*n), proto::perm::write, ids);
-  ReconfigPlan plan = kernel::plan_reconfig(req, s);
-  if (plan.err != proto::Err::ok) {
-    log_->info("reconfig refused: " + plan.why);
-    return plan.err;
-  }
-  text = format_dynamic_config(plan.next, zxid);
-  return proto::Err::ok;
-}
-
-void Server::prepare(sdk::LogEntry& entry) {
-  if (txn_type(entry.body) != static_cast<int32_t>(proto::OpCode::reconfig)) return;
-  TxnHeader h;
-  std::string text;
-  proto::Err err = decode_txn(entry.body, h) ? plan_reconfig(h.payload, h.session, h.ids, entry.zxid, text)
-                                              : proto::Err::marshalling_error;
-  entry.body = encode_reconfig_txn(h.session, h.cxid, static_cast<int32_t>(err), text);
-  if (err == proto::Err::ok) pending_reconfig_ = entry.zxid;
-}
-
-std::optional<std::vector<sdk::PeerSpec>> Server::membership_in(const sdk::LogEntry& entry) {
-  if (txn_type(entry.body) != kReconfigTxn) return std::nullopt;
-  TxnHeader h;
-  if (!decode_txn(entry.body, h)) return std::nullopt;
-  int32_t err = 0;
-  std::string_view text;
-  if (!decode_reconfig_payload(h.payload, err, text) || err != 0) return std::nullopt;
-  std::vector<sdk::PeerSpec> members;
-  sdk::Zxid version = 0;
-  std::string why;
-  if (!parse_dynamic_config(text, members, version, why)) return std::nullopt;
-  return members;
-}
-
-void Server::adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version, const std::string& why) {
-  std::string list;
-  for (const auto& m : members) list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
-  log_->info("membership version " + session_hex(static_cast<int64_t>(version)) + " (" + why + "): " + list);
-  config_.ensemble.members = std::move(members);
-  config_version_ = version;
-  if (peers_) peers_->set_members(config_.ensemble.members);
-}
-
-Status Server::adopt_membership_from_tree() {
-  const Node* n = tree_.find("/zookeeper/config");
-  std::vector<sdk::PeerSpec> members;
-  sdk::Zxid version = 0;
-  std::string why;
-  if (n && !n->data().empty() && parse_dynamic_config(n->data(), members, version, why) && version > config_version_ &&
-      !members.empty() && !config_.ensemble.members.empty()) {
-    adopt_membership(std::move(members), version, "installed by a reconfig, from the snapshot");
-    if (!config_.ensemble.member(config_.server.id))
-      return {Errc::invalid_argument,
-              "this server (id " + std::to_string(config_.server.id) + ") is not a member of the ensemble since the " +
-                  "reconfig at " + session_hex(static_cast<int64_t>(version)) +
-                  "; to add it back, run reconfig -add on the ensemble and start it with an empty data directory"};
-  }
-  publish_config();
-  return {};
-}
-
-void Server::track_all_sessions() {
-  int64_t now = clock_.steady_ms();
-  for (const auto& [id, s] : tree_.sessions()) sessions_.track(id, s.timeout_ms, now);
-}
-
 void Server::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -479,38 +315,6 @@ sdk::Endpoint Server::client_endpoint() const {
   return listener_ ? listener_->local_endpoint() : config_.server.client_address;
 }
 
-int32_t Server::negotiate_timeout(int32_t requested) const {
-  int64_t t = std::clamp<int64_t>(requested, config_.server.min_session_timeout(),
-                                  config_.server.max_session_timeout());
-  return static_cast<int32_t>(t);
-}
-
-int64_t Server::next_session_id() {
-  if (session_counter_ == 0) {
-    // ZooKeeper's layout: server id in the top byte, start time below, so ids
-    // stay unique across restarts and servers.
-    uint64_t base = (static_cast<uint64_t>(clock_.wall_ms()) << 24) >> 8;
-    session_counter_ = static_cast<int64_t>(base | (static_cast<uint64_t>(config_.server.id) << 56));
-  }
-  int64_t id = ++session_counter_;
-  while (id == 0 || tree_.session(id)) id = ++session_counter_;
-  return id;
-}
-
-bool Server::take_session_token() {
-  const auto& sc = config_.server;
-  if (sc.session_create_rate == 0) return true;
-  int64_t now = clock_.steady_ms();
-  double burst = static_cast<double>(sc.session_create_burst);
-  if (session_tokens_ms_ < 0) session_tokens_ = burst;
-  else session_tokens_ = std::min(burst, session_tokens_ + static_cast<double>(now - session_tokens_ms_) *
-                                                               static_cast<double>(sc.session_create_rate) / 1000.0);
-  session_tokens_ms_ = now;
-  if (session_tokens_ < 1.0) return false;
-  session_tokens_ -= 1.0;
-  return true;
-}
-
 void Server::wake_outstanding() {
   if (outstanding_wake_posted_ || outstanding_ >= config_.server.max_outstanding) return;
   // Wake the channels that waited from the loop: this runs inside a
@@ -529,66 +333,6 @@ void Server::wait_for_outstanding(Channel& ch) {
   waiting_outstanding_.insert(&ch);
 }
 
-Status Server::create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) {
-  if (ch.external() && !take_session_token()) {
-    m_sessions_refused_->inc();
-    refusals_.warn(*log_, "refusing a new session from " + ch.remote_address() + ": more than " +
-                              std::to_string(config_.server.session_create_rate) +
-                              " a second (server.session_create_rate)");
-    return {sdk::Errc::unavailable, "more than " + std::to_string(config_.server.session_create_rate) +
-                                        " new sessions a second (server.session_create_rate)"};
-  }
-  id = next_session_id();
-  password = common::secure_random_bytes(16);
-  session_channels_[id] = &ch;
-  Status st = consensus_->submit(
-      encode_txn(static_cast<int32_t>(proto::OpCode::create_session), id, 0, session_payload(timeout_ms, password)));
-  if (!st) session_channels_.erase(id);
-  return st;
-}
-
-bool Server::reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms) {
-  const SessionRecord* s = tree_.session(id);
-  if (!s || s->password != password || !sessions_.touch(id, clock_.steady_ms())) return false;
-  auto it = session_channels_.find(id);
-  if (it != session_channels_.end() && it->second != &ch) {
-    Channel* old = it->second;
-    session_channels_.erase(it);
-    old->close("session " + session_hex(id) + " moved to a new connection");
-  }
-  session_channels_[id] = &ch;
-  sessions_.track(id, timeout_ms, clock_.steady_ms());
-  if (peers_) touched_sessions_.push_back(id);
-  return true;
-}
-
-bool Server::touch_session(int64_t id) {
-  if (!sessions_.touch(id, clock_.steady_ms())) return false;
-  if (peers_) touched_sessions_.push_back(id);
-  return true;
-}
-
-std::string Server::random_token() {
-  unsigned char raw[16];
-  common::secure_random(raw, sizeof raw);
-  unsigned char b64[32];
-  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-  return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
-}
-
-bool Server::read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password) {
-  if (id != 0) {
-    const SessionRecord* s = tree_.session(id);
-    if (!s || s->password != password) return false;
-    out_id = id;
-    out_password = std::string(password);
-    return true;
-  }
-  out_id = next_session_id();
-  out_password = common::secure_random_bytes(16);
-  return true;
-}
-
 bool Server::serving() const {
   sdk::Role r = consensus_ ? consensus_->role() : sdk::Role::looking;
   return r != sdk::Role::looking;
@@ -596,28 +340,6 @@ bool Server::serving() const {
 
 sdk::ConsensusStatus Server::consensus_status() const {
   return consensus_ ? consensus_->status() : sdk::ConsensusStatus{};
-}
-
-sdk::Bytes Server::take_session_activity() {
-  // Every session attached here counts as heard from: its client pings this
-  // server, not the leader.
-  for (const auto& [id, ch] : session_channels_) touched_sessions_.push_back(id);
-  std::sort(touched_sessions_.begin(), touched_sessions_.end());
-  touched_sessions_.erase(std::unique(touched_sessions_.begin(), touched_sessions_.end()), touched_sessions_.end());
-  sdk::Bytes out;
-  common::MsgpackWriter w(out);
-  w.array(static_cast<uint32_t>(touched_sessions_.size()));
-  for (int64_t id : touched_sessions_) w.integer(id);
-  touched_sessions_.clear();
-  return out;
-}
-
-void Server::session_activity(sdk::ServerId from, sdk::BytesView activity) {
-  common::MsgpackReader r(activity);
-  uint32_t n = r.array();
-  int64_t now = clock_.steady_ms();
-  for (uint32_t i = 0; i < n && r.ok(); ++i) sessions_.touch(r.integer(), now);
-  if (!r.ok()) log_->warn("ignoring malformed session activity from server " + std::to_string(from));
 }
 
 void Server::consensus_tick() {
@@ -839,42 +561,6 @@ void Server::channel_closed(Channel& ch) {
   // The channel may be on the stack; destroy it from the loop.
   uint64_t id = ch.id();
   executor_.post([this, id] { channels_.erase(id); });
-}
-
-void Server::schedule_container_check() {
-  container_timer_ = executor_.schedule(std::chrono::milliseconds(config_.server.container_check_interval_ms), [this] {
-    // The server that orders writes deletes empty containers and expired TTL
-    // nodes, through the log like any write, as ZooKeeper's ContainerManager.
-    if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {
-      for (const std::string& path : tree_.expired_containers(clock_.wall_ms())) {
-        std::string payload;
-        proto::JuteWriter w(payload);
-        w.write_string(path);
-        Status st = consensus_->submit(encode_txn(static_cast<int32_t>(proto::OpCode::delete_container), 0, 0, payload));
-        if (!st) break;
-      }
-    }
-    schedule_container_check();
-  });
-}
-
-void Server::tick() {
-  int64_t now = clock_.steady_ms();
-  // Only the server that orders writes expires sessions; others keep their
-  // bookkeeping from growing unbounded.
-  if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {
-    for (int64_t id : sessions_.take_expired(now)) {
-      log_->info("session " + session_hex(id) + " expired");
-      Status st = consensus_->submit(encode_txn(static_cast<int32_t>(proto::OpCode::close_session), id, 0, {}));
-      if (!st) {
-        // Try again on a later tick: an expired session must not linger.
-        log_->warn("cannot expire session " + session_hex(id) + " now: " + st.to_string());
-        sessions_.track(id, static_cast<int32_t>(config_.server.tick_ms), now);
-      }
-    }
-  }
-  tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
-                                   [this] { tick(); });
 }
 
 }  // namespace corral::kernel
