@@ -358,3 +358,50 @@ TEST(Sasl, JaasUsersComeFromTheServerSection) {
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.status().message().find("Server"), std::string::npos);
 }
+
+// Each key of the schema, out of its range, is refused naming the key and
+// what it must be; inside it, it is read and --print-config shows it.
+TEST(Config, EveryNumericKeyIsCheckedAgainstItsRange) {
+  struct Row {
+    const char* key;
+    const char* bad;
+    const char* good;
+  } rows[] = {
+      {"server.id", "0", "3"},
+      {"server.tick_ms", "0", "100"},
+      {"server.max_client_cnxns", "-1", "0"},
+      {"server.sessionless_timeout_ms", "99", "100"},
+      {"server.max_output_bytes", "65535", "65536"},
+      {"server.admin_request_timeout_ms", "3600001", "3600000"},
+      {"server.max_outstanding", "0", "1"},
+      {"server.session_create_rate", "-1", "0"},
+      {"server.max_frame_bytes", "1023", "1024"},
+      {"server.container_check_interval_ms", "9", "10"},
+      {"ensemble.handshake_timeout_ms", "99", "100"},
+  };
+  for (const auto& r : rows) {
+    auto bad = load_config(std::nullopt, {std::string(r.key) + "=" + r.bad});
+    ASSERT_FALSE(bad) << r.key;
+    EXPECT_NE(bad.status().message().find(std::string("key '") + r.key + "' must be"), std::string::npos)
+        << bad.status().message();
+    auto good = load_config(std::nullopt, {std::string(r.key) + "=" + r.good});
+    ASSERT_TRUE(good) << r.key << ": " << good.status().to_string();
+    std::string shown = good.value().to_toml();
+    std::string leaf = std::string(r.key).substr(std::string(r.key).find('.') + 1);
+    if (std::string(r.key).rfind("ensemble.", 0) != 0)
+      EXPECT_NE(shown.find(leaf + " = " + r.good), std::string::npos) << shown;
+  }
+}
+
+TEST(Config, PrintConfigHidesSecretsAndReadsBack) {
+  auto c = load_config(std::nullopt, {"server.super_digest=super:abc=", "server.extended_types=true"});
+  ASSERT_TRUE(c) << c.status().to_string();
+  std::string shown = c.value().to_toml();
+  EXPECT_EQ(shown.find("abc="), std::string::npos) << shown;
+  EXPECT_NE(shown.find("<not shown>"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("extended_types = true"), std::string::npos) << shown;
+  std::string path = write_temp("shown.toml", shown);
+  auto back = load_config(path, {"server.super_digest=super:abc="});
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back.value().to_toml(), shown);
+}
