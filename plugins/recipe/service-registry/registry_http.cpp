@@ -1,0 +1,331 @@
+// The service registry over HTTP: queries (blocking and streamed), and
+// registrations held by sessions of their own for their TTL.
+#include "service_registry.hpp"
+
+namespace corral::registry {
+
+void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
+  m_http_->inc();
+  std::string_view rest = std::string_view(req.path).substr(prefix_.size());
+  auto parts = split_path(rest);
+  const std::string& m = req.method;
+  for (auto p : parts)
+    if (p.empty()) return fail(r, 404, "empty path segment");
+  if (parts.empty() || parts[0] != "services")
+    return fail(r, 404, "unknown path; see " + prefix_ + "/services");
+  if (parts.size() >= 2 && !valid_name(parts[1]))
+    return fail(r, 400, "\"" + std::string(parts[1]) + "\" is not a service name (letters, digits, '-', '_', '.', up to 63)");
+  if (parts.size() >= 4 && !valid_name(parts[3]))
+    return fail(r, 400, "\"" + std::string(parts[3]) + "\" is not an instance id (letters, digits, '-', '_', '.', up to 63)");
+  if (parts.size() == 1) {
+    if (m != "GET") return fail(r, 405, "GET lists the services");
+    return consistent(req, base_, [this, r] { list_services(r); });
+  }
+  std::string svc(parts[1]);
+  if (parts.size() == 2) {
+    if (m != "GET") return fail(r, 405, "GET lists a service's instances; PUT or POST under /instances registers");
+    return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
+  }
+  if (parts.size() == 3 && parts[2] == "events") {
+    if (m != "GET") return fail(r, 405, "GET streams a service's changes");
+    return stream(r, svc);
+  }
+  if (parts[2] != "instances") return fail(r, 404, "unknown path under " + prefix_ + "/services/" + svc);
+  if (parts.size() == 3) {
+    if (m == "POST") return register_instance(req, r, svc, random_id(), 201);
+    if (m == "GET") return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
+    return fail(r, 405, "POST registers an instance with a generated id");
+  }
+  std::string id(parts[3]);
+  if (parts.size() == 4) {
+    if (m == "PUT") return register_instance(req, r, svc, id, 200);
+    if (m == "DELETE") return deregister(r, svc, id);
+    if (m == "GET") return consistent(req, instance_path(svc, id), [this, r, svc, id] { get_instance(r, svc, id); });
+    return fail(r, 405, "PUT registers, GET reads, DELETE deregisters");
+  }
+  if (parts.size() == 5 && parts[4] == "renew") {
+    if (m != "PUT" && m != "POST") return fail(r, 405, "PUT renews");
+    return renew(req, r, svc, id);
+  }
+  return fail(r, 404, "unknown path");
+}
+
+void ServiceRegistry::consistent(const HttpRequest& req, const std::string& path, std::function<void()> then) {
+  if (!req.query.count("consistent") || !reader_) return then();
+  reader_->sync(path, [then = std::move(then), alive = alive_.ref()](const sdk::TreeResult&) {
+    if (alive) then();
+  });
+}
+
+void ServiceRegistry::list_services(Responder r) {
+  if (!reader_) return fail(r, 503, "not connected to the ensemble");
+  reader_->get_children(base_, false, [r](const sdk::TreeResult& res) {
+    if (res.err != Err::ok && res.err != Err::no_node)
+      return fail(r, 503, std::string("reading the registry: ") + err_name(res.err));
+    std::vector<std::string> names = res.children;
+    std::sort(names.begin(), names.end());
+    std::string out = "{\"services\":[";
+    for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + common::json_quote(names[i]);
+    reply(r, 200, out + "]}\n");
+  });
+}
+
+void ServiceRegistry::get_service(const HttpRequest& req, Responder r, const std::string& svc) {
+  bool healthy = req.query.count("healthy") && req.query.at("healthy") != "false";
+  std::optional<int64_t> index;
+  if (auto it = req.query.find("index"); it != req.query.end()) {
+    int64_t n = 0;
+    auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), n);
+    if (ec != std::errc() || p != it->second.data() + it->second.size())
+      return fail(r, 400, "index must be an integer (the \"index\" of an earlier answer)");
+    index = n;
+  }
+  int64_t wait_ms = 30000;
+  if (auto it = req.query.find("wait"); it != req.query.end()) {
+    auto w = parse_duration_ms(it->second);
+    if (!w || *w > 600000) return fail(r, 400, "wait must be a duration up to 10m, such as 30s");
+    wait_ms = *w;
+  }
+  load(svc, [this, r, svc, healthy, index, wait_ms] {
+    View& v = views_[svc];
+    if (!v.exists && !index) return fail(r, 404, "no service \"" + svc + "\"");
+    if (!index || v.index > *index) return reply(r, 200, view_json(svc, healthy));
+    // A blocking query: answer on the next change, or when the wait ends.
+    uint64_t serial = ++serial_;
+    Waiter w{r, healthy, nullptr, serial};
+    w.timer = host_->executor().schedule(std::chrono::milliseconds(wait_ms), [this, svc, serial] {
+      View& view = views_[svc];
+      for (auto it = view.waiters.begin(); it != view.waiters.end(); ++it)
+        if (it->serial == serial) {
+          Waiter done = std::move(*it);
+          view.waiters.erase(it);
+          reply(done.responder, 200, view_json(svc, done.healthy));
+          return;
+        }
+    });
+    r->on_gone([this, alive = alive_.ref(), svc, serial] {
+      if (!alive) return;
+      auto& ws = views_[svc].waiters;
+      ws.erase(std::remove_if(ws.begin(), ws.end(), [&](const Waiter& x) { return x.serial == serial; }), ws.end());
+    });
+    v.waiters.push_back(std::move(w));
+  });
+}
+
+void ServiceRegistry::stream(Responder r, const std::string& svc) {
+  load(svc, [this, r, svc] {
+    r->stream_start(200, "text/event-stream");
+    r->send(sse_event(svc));
+    views_[svc].streams.push_back(r);
+    keepalive();
+  });
+}
+
+void ServiceRegistry::keepalive() {
+  if (ping_timer_) return;
+  ping_timer_ = host_->executor().schedule(std::chrono::milliseconds(15000), [this] {
+    ping_timer_.reset();
+    bool any = false;
+    for (auto& [svc, v] : views_) {
+      std::vector<Responder> open;
+      for (auto& s : v.streams)
+        if (s->open()) {
+          s->send(": keepalive\n\n");
+          open.push_back(s);
+        }
+      v.streams = std::move(open);
+      any = any || !v.streams.empty();
+    }
+    if (any) keepalive();
+  });
+}
+
+void ServiceRegistry::get_instance(Responder r, const std::string& svc, const std::string& id) {
+  if (!reader_) return fail(r, 503, "not connected to the ensemble");
+  reader_->get_data(instance_path(svc, id), false, [r, svc, id](const sdk::TreeResult& res) {
+    if (res.err == Err::no_node) return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
+    if (res.err != Err::ok) return fail(r, 503, std::string("reading the registry: ") + err_name(res.err));
+    reply(r, 200, res.data + "\n");
+  });
+}
+
+std::optional<int64_t> ServiceRegistry::ttl_of(const HttpRequest& req, const Responder& r) {
+  auto it = req.query.find("ttl");
+  if (it == req.query.end()) return default_ttl_ms_;
+  auto ttl = parse_duration_ms(it->second);
+  if (!ttl || *ttl < min_ttl_ms_ || *ttl > max_ttl_ms_) {
+    fail(r, 400, "ttl must be a duration from " + std::to_string(min_ttl_ms_) + "ms to " +
+                     std::to_string(max_ttl_ms_) + "ms, such as 30s");
+    return std::nullopt;
+  }
+  return ttl;
+}
+
+void ServiceRegistry::register_instance(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id, int created_status) {
+  auto ttl = ttl_of(req, r);
+  if (!ttl) return;
+  if (static_cast<int64_t>(req.body.size()) > max_payload_)
+    return fail(r, 413, "the instance document is larger than max_payload_bytes (" + std::to_string(max_payload_) + ")");
+  auto doc = instance_document(svc, id, req.body, host_->clock().wall_ms());
+  if (!doc) return fail(r, 400, doc.status().message());
+  hold(svc, id, doc->dump(), *ttl, [this, r, svc, id, ttl, created_status](Err e, const std::string& document) {
+    if (e != Err::ok) return fail(r, 503, std::string("registering: ") + err_name(e));
+    m_registrations_->inc();
+    reply(r, created_status, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
+                                 ",\"ttl_ms\":" + std::to_string(*ttl) + ",\"instance\":" + document + "}\n");
+  });
+}
+
+void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::string document, int64_t ttl_ms, std::function<void(Err, const std::string&)> done) {
+  std::string k = key(svc, id);
+  Registration& reg = regs_[k];
+  reg.service = svc;
+  reg.id = id;
+  reg.document = std::move(document);
+  reg.ttl_ms = ttl_ms;
+  arm(k);
+  if (!reg.session) {
+    // The session outlives this server by its timeout: a TTL's, or the
+    // default TTL for a container's registration.
+    int64_t timeout = ttl_ms > 0 ? ttl_ms : default_ttl_ms_;
+    auto s = recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
+                                    [](const proto::WatcherEvent&) {});
+    if (!s) {
+      regs_.erase(k);
+      return done(Err::connection_loss, "");
+    }
+    reg.session = std::move(s.value());
+    m_local_->set(static_cast<int64_t>(regs_.size()));
+  }
+  write_node(k, 0, std::move(done));
+}
+
+void ServiceRegistry::write_node(const std::string& k, int attempt, std::function<void(Err, const std::string&)> done) {
+  auto it = regs_.find(k);
+  if (it == regs_.end()) return done(Err::no_node, "");
+  Registration& reg = it->second;
+  std::string path = instance_path(reg.service, reg.id);
+  auto alive = alive_.ref();
+  sdk::TreeSession* session = reg.session.get();
+  session->exists(path, false, [this, alive, k, attempt, done, path, session](const sdk::TreeResult& st) {
+    if (!alive) return;
+    auto it2 = regs_.find(k);
+    if (it2 == regs_.end() || it2->second.session.get() != session) return done(Err::no_node, "");
+    Registration& reg = it2->second;
+    const std::string doc = reg.document;
+    if (st.err == Err::ok && st.stat.ephemeral_owner == session->session_id()) {
+      session->set_data(path, doc, -1, [done, doc](const sdk::TreeResult& w) { done(w.err, doc); });
+      return;
+    }
+    if (st.err == Err::ok) {
+      if (attempt >= 2) return done(Err::node_exists, "");
+      // Someone else's (another server's registration, or Curator's):
+      // take it over.
+      session->remove(path, st.stat.version, [this, alive, k, attempt, done](const sdk::TreeResult&) {
+        if (alive) write_node(k, attempt + 1, done);
+      });
+      return;
+    }
+    create_parents(session, service_path(reg.service), [this, alive, k, attempt, done, path, session, doc] {
+      if (!alive) return;
+      session->create(path, doc, CreateMode::ephemeral,
+                      [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
+                        if (!alive) return;
+                        if (c.err == Err::node_exists && attempt < 2) return write_node(k, attempt + 1, done);
+                        done(c.err, doc);
+                      });
+    });
+  });
+}
+
+void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::string& path, std::function<void()> then) {
+  // base_path's ancestors, base_path, the service: persistent, as Curator makes them.
+  auto paths = std::make_shared<std::vector<std::string>>();
+  for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
+    paths->push_back(path.substr(0, at));
+  paths->push_back(path);
+  auto step = std::make_shared<std::function<void(size_t)>>();
+  *step = [session, paths, step, then](size_t i) {
+    if (i == paths->size()) return then();
+    session->create((*paths)[i], "", CreateMode::persistent,
+                    [step, i](const sdk::TreeResult&) { (*step)(i + 1); });
+  };
+  (*step)(0);
+}
+
+void ServiceRegistry::arm(const std::string& k) {
+  Registration& reg = regs_[k];
+  if (reg.ttl_ms <= 0) {  // a container's: held while the container runs
+    reg.timer.reset();
+    return;
+  }
+  reg.timer = host_->executor().schedule(std::chrono::milliseconds(reg.ttl_ms), [this, k] {
+    auto it = regs_.find(k);
+    if (it == regs_.end()) return;
+    host_->logger().info("instance " + k + " lapsed: not renewed within " + std::to_string(it->second.ttl_ms) + " ms");
+    m_lapsed_->inc();
+    if (it->second.session) it->second.session->close();  // its ephemeral goes with it
+    regs_.erase(it);
+    m_local_->set(static_cast<int64_t>(regs_.size()));
+  });
+}
+
+void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id) {
+  std::string k = key(svc, id);
+  auto it = regs_.find(k);
+  std::optional<int64_t> ttl;
+  if (req.query.count("ttl")) {
+    ttl = ttl_of(req, r);
+    if (!ttl) return;
+  }
+  auto answer = [r, svc, id](int64_t ttl_ms) {
+    return [r, svc, id, ttl_ms](Err e, const std::string&) {
+      if (e == Err::no_node) return fail(r, 404, "instance \"" + id + "\" of \"" + svc + "\" is not registered");
+      if (e != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(e));
+      reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
+                        ",\"ttl_ms\":" + std::to_string(ttl_ms) + "}\n");
+    };
+  };
+  if (it != regs_.end()) {
+    if (ttl) it->second.ttl_ms = *ttl;
+    arm(k);
+    // Still ours? (Another server may have taken it over.) write_node checks.
+    return write_node(k, 0, answer(it->second.ttl_ms));
+  }
+  // Held elsewhere (or lapsed): take it over if it is still there.
+  if (!reader_) return fail(r, 503, "not connected to the ensemble");
+  reader_->get_data(instance_path(svc, id), false,
+                    [this, alive = alive_.ref(), r, svc, id, ttl, answer](const sdk::TreeResult& d) {
+                      if (!alive) return;
+                      if (d.err == Err::no_node)
+                        return fail(r, 404, "instance \"" + id + "\" of \"" + svc +
+                                                "\" is not registered (its TTL may have lapsed); register it again");
+                      if (d.err != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(d.err));
+                      int64_t t = ttl.value_or(default_ttl_ms_);
+                      hold(svc, id, d.data, t, answer(t));
+                    });
+}
+
+void ServiceRegistry::deregister(Responder r, const std::string& svc, const std::string& id) {
+  std::string k = key(svc, id);
+  auto it = regs_.find(k);
+  std::unique_ptr<sdk::TreeSession> session;
+  if (it != regs_.end()) {
+    session = std::move(it->second.session);
+    regs_.erase(it);
+    m_local_->set(static_cast<int64_t>(regs_.size()));
+  }
+  if (!reader_) return fail(r, 503, "not connected to the ensemble");
+  std::shared_ptr<sdk::TreeSession> owner(std::move(session));
+  reader_->remove(instance_path(svc, id), -1, [r, svc, id, owner](const sdk::TreeResult& res) {
+    if (owner) owner->close();
+    if (res.err == Err::no_node)
+      return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
+    if (res.err != Err::ok) return fail(r, 503, std::string("deregistering: ") + err_name(res.err));
+    reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) + ",\"deregistered\":true}\n");
+  });
+}
+
+std::string ServiceRegistry::random_id() { return common::random_uuid(); }
+
+}  // namespace corral::registry
