@@ -1,0 +1,287 @@
+// Curator's recipes that carry data: DistributedQueue, TreeCache and
+// ServiceDiscovery.
+#include "corral/client/recipes.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "corral/common/random.hpp"
+#include "recipes_internal.hpp"
+
+namespace corral::recipes {
+
+using namespace detail;
+using proto::CreateMode;
+using proto::Err;
+using proto::EventType;
+// ---- Queue ----
+
+Queue::Queue(Recipes& r, std::string path) : r_(r), path_(std::move(path)) {}
+
+namespace {
+constexpr uint32_t kQueueVersion = 0x00010001;
+constexpr char kItemOpcode = 0x01, kEofOpcode = 0x02;
+}  // namespace
+
+std::string Queue::encode(const std::vector<std::string>& items) {
+  std::string out = int_bytes(static_cast<int32_t>(kQueueVersion));
+  for (const auto& i : items) {
+    out += kItemOpcode;
+    out += int_bytes(static_cast<int32_t>(i.size()));
+    out += i;
+  }
+  out += kEofOpcode;
+  return out;
+}
+
+std::optional<std::vector<std::string>> Queue::decode(std::string_view data) {
+  if (data.size() < 5 || bytes_int(std::string(data.substr(0, 4))) != static_cast<int32_t>(kQueueVersion))
+    return std::nullopt;
+  std::vector<std::string> items;
+  size_t at = 4;
+  while (at < data.size()) {
+    char op = data[at++];
+    if (op == kEofOpcode) return items;
+    if (op != kItemOpcode || at + 4 > data.size()) return std::nullopt;
+    auto len = bytes_int(std::string(data.substr(at, 4)));
+    at += 4;
+    if (!len || *len < 0 || at + static_cast<size_t>(*len) > data.size()) return std::nullopt;
+    items.emplace_back(data.substr(at, static_cast<size_t>(*len)));
+    at += static_cast<size_t>(*len);
+  }
+  return std::nullopt;
+}
+
+void Queue::put(std::string item, Done done) {
+  std::string prefix = path_ + "/queue-";
+  std::string data = encode({item});
+  r_.create_parents(prefix, [this, prefix, data, done](const sdk::Status& st) {
+    if (!st) return done(st);
+    r_.client().create(prefix, data, CreateMode::persistent_sequential, [done](const client::Response& c) {
+      done(status_of(c.err, "putting an item"));
+    });
+  });
+}
+
+void Queue::take(std::function<void(const sdk::Status&, std::string)> done) {
+  if (!pending_.empty()) {
+    std::string item = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+    return done({}, std::move(item));
+  }
+  try_take(std::move(done));
+}
+
+void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) {
+  r_.client().get_children(path_, true, [this, done](const client::Response& res) {
+    if (res.err != Err::ok && res.err != Err::no_node) return done(status_of(res.err, "reading the queue"), "");
+    auto items = sorted_by_sequence(res.children, "queue-");
+    if (items.empty()) {
+      if (res.err == Err::no_node) {
+        // No queue yet: wait for it to appear.
+        r_.client().exists(path_, true, [this, done](const client::Response& e) {
+          if (e.err == Err::ok) return try_take(done);
+          r_.watch(path_, [this, done](const proto::WatcherEvent&) { try_take(done); });
+        });
+        return;
+      }
+      r_.watch(path_, [this, done](const proto::WatcherEvent&) { try_take(done); }, true);
+      return;
+    }
+    std::string first = path_ + "/" + items.front();
+    r_.client().get_data(first, false, [this, first, done](const client::Response& d) {
+      if (d.err == Err::no_node) return try_take(done);  // another consumer took it
+      if (d.err != Err::ok) return done(status_of(d.err, "reading an item"), "");
+      std::string data = d.data;
+      r_.client().remove(first, -1, [this, data, done](const client::Response& rm) {
+        if (rm.err == Err::no_node) return try_take(done);
+        if (rm.err != Err::ok) return done(status_of(rm.err, "taking an item"), "");
+        auto decoded = decode(data);
+        if (!decoded || decoded->empty()) return done(sdk::Status(sdk::Errc::corrupt, "an item not in Curator's format"), "");
+        pending_.insert(pending_.end(), decoded->begin() + 1, decoded->end());
+        done({}, std::move(decoded->front()));
+      });
+    });
+  });
+}
+
+// ---- TreeCache ----
+
+TreeCache::TreeCache(Recipes& r, std::string root) : r_(r), root_(std::move(root)) {}
+
+void TreeCache::start(std::function<void(Event, const std::string&, const std::string&)> on_event, Done ready) {
+  on_event_ = std::move(on_event);
+  ready_ = std::move(ready);
+  load(root_, true);
+}
+
+std::optional<std::string> TreeCache::get(const std::string& path) const {
+  auto it = nodes_.find(path);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> TreeCache::paths() const {
+  std::vector<std::string> out;
+  for (const auto& [p, d] : nodes_) out.push_back(p);
+  return out;
+}
+
+void TreeCache::loaded_one() {
+  if (--loading_ == 0 && !initialized_) {
+    initialized_ = true;
+    if (auto done = std::exchange(ready_, nullptr)) done({});
+  }
+}
+
+// Reads `path`'s data and children with watches; children are loaded in turn.
+void TreeCache::load(const std::string& path, bool) {
+  loading_ += 2;
+  read_data(path, true);
+  read_children(path, true);
+}
+
+void TreeCache::read_data(const std::string& path, bool counting) {
+  r_.client().get_data(path, true, [this, path, counting](const client::Response& d) {
+    if (d.err == Err::ok) {
+      bool known = nodes_.count(path) > 0;
+      bool changed = !known || nodes_[path] != d.data;
+      nodes_[path] = d.data;
+      if (initialized_ && changed && on_event_) on_event_(known ? Event::updated : Event::added, path, d.data);
+      r_.watch(path, [this, path](const proto::WatcherEvent& ev) {
+        if (ev.type != static_cast<int32_t>(EventType::node_deleted)) return read_data(path, false);
+        // The node and whatever was below it.
+        std::vector<std::string> gone;
+        for (auto it = nodes_.lower_bound(path);
+             it != nodes_.end() && (it->first == path || it->first.rfind(path + "/", 0) == 0); ++it)
+          gone.push_back(it->first);
+        for (auto g = gone.rbegin(); g != gone.rend(); ++g) {
+          nodes_.erase(*g);
+          if (on_event_) on_event_(Event::removed, *g, "");
+        }
+        if (path == root_) load(root_, false);  // the root may come back
+      });
+    } else if (d.err == Err::no_node && path == root_) {
+      // No root yet: wait for it.
+      r_.client().exists(root_, true, [this](const client::Response& e) {
+        if (e.err == Err::ok) return load(root_, false);
+        r_.watch(root_, [this](const proto::WatcherEvent&) { load(root_, false); });
+      });
+    }
+    if (counting) loaded_one();
+  });
+}
+
+void TreeCache::read_children(const std::string& path, bool counting) {
+  r_.client().get_children(path, true, [this, path, counting](const client::Response& c) {
+    if (c.err == Err::ok) {
+      for (const auto& child : c.children) {
+        std::string p = (path == "/" ? "" : path) + "/" + child;
+        if (!nodes_.count(p)) load(p, false);
+      }
+      r_.watch(path, [this, path](const proto::WatcherEvent& ev) {
+        if (ev.type == static_cast<int32_t>(EventType::node_children_changed)) read_children(path, false);
+      }, true);
+    }
+    if (counting) loaded_one();
+  });
+}
+
+// ---- ServiceDiscovery ----
+
+std::string ServiceInstance::to_json() const {
+  common::JsonValue doc = common::JsonValue::object();
+  doc.set("name", common::JsonValue::string(name));
+  doc.set("id", common::JsonValue::string(id));
+  doc.set("address", common::JsonValue::string(address));
+  doc.set("port", port ? common::JsonValue::integer(*port) : common::JsonValue());
+  doc.set("sslPort", ssl_port ? common::JsonValue::integer(*ssl_port) : common::JsonValue());
+  doc.set("payload", payload);
+  doc.set("registrationTimeUTC", common::JsonValue::integer(registration_time_ms));
+  doc.set("serviceType", common::JsonValue::string(service_type));
+  doc.set("uriSpec", common::JsonValue());
+  doc.set("enabled", common::JsonValue::boolean(enabled));
+  return doc.dump();
+}
+
+sdk::Result<ServiceInstance> ServiceInstance::from_json(std::string_view json) {
+  auto doc = common::JsonValue::parse(json);
+  if (!doc) return doc.status();
+  if (!doc->is_object()) return sdk::Status(sdk::Errc::corrupt, "a ServiceInstance is a JSON object");
+  ServiceInstance in;
+  in.name = doc->get_string("name");
+  in.id = doc->get_string("id");
+  in.address = doc->get_string("address");
+  if (auto* p = doc->get("port"); p && p->as_int()) in.port = static_cast<int32_t>(*p->as_int());
+  if (auto* p = doc->get("sslPort"); p && p->as_int()) in.ssl_port = static_cast<int32_t>(*p->as_int());
+  if (auto* p = doc->get("payload")) in.payload = *p;
+  if (auto* p = doc->get("registrationTimeUTC"); p && p->as_int()) in.registration_time_ms = *p->as_int();
+  in.service_type = doc->get_string("serviceType", "DYNAMIC");
+  if (auto* p = doc->get("enabled"); p && p->as_bool()) in.enabled = *p->as_bool();
+  return in;
+}
+
+ServiceDiscovery::ServiceDiscovery(Recipes& r, std::string base_path) : r_(r), base_(std::move(base_path)) {}
+
+void ServiceDiscovery::register_instance(ServiceInstance& instance, Done done) {
+  if (instance.id.empty()) instance.id = common::random_uuid();
+  if (!instance.registration_time_ms)
+    instance.registration_time_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string path = base_ + "/" + instance.name + "/" + instance.id;
+  std::string doc = instance.to_json();
+  r_.create_parents(path, [this, path, doc, done](const sdk::Status& st) {
+    if (!st) return done(st);
+    auto attempt = std::make_shared<std::function<void(int)>>();
+    *attempt = [this, path, doc, done, attempt](int n) {
+      r_.client().create(path, doc, CreateMode::ephemeral, [this, path, done, attempt, n](const client::Response& c) {
+        if (c.err == Err::node_exists && n < 2) {  // a stale one of ours: replace it, as Curator does
+          r_.client().remove(path, -1, [attempt, n](const client::Response&) { (*attempt)(n + 1); });
+          return;
+        }
+        done(status_of(c.err, "registering"));
+      });
+    };
+    (*attempt)(0);
+  });
+}
+
+void ServiceDiscovery::unregister(const ServiceInstance& instance, Done done) {
+  r_.client().remove(base_ + "/" + instance.name + "/" + instance.id, -1, [done](const client::Response& res) {
+    done(res.err == Err::no_node ? sdk::Status{} : status_of(res.err, "unregistering"));
+  });
+}
+
+void ServiceDiscovery::names(std::function<void(const sdk::Status&, std::vector<std::string>)> done) {
+  r_.client().get_children(base_, false, [done](const client::Response& res) {
+    if (res.err == Err::no_node) return done({}, {});
+    auto names = res.children;
+    std::sort(names.begin(), names.end());
+    done(status_of(res.err, "listing services"), names);
+  });
+}
+
+void ServiceDiscovery::instances(const std::string& name,
+                                 std::function<void(const sdk::Status&, std::vector<ServiceInstance>)> done) {
+  std::string dir = base_ + "/" + name;
+  r_.client().get_children(dir, false, [this, dir, done](const client::Response& res) {
+    if (res.err == Err::no_node) return done({}, {});
+    if (res.err != Err::ok) return done(status_of(res.err, "listing instances"), {});
+    auto out = std::make_shared<std::vector<ServiceInstance>>();
+    auto pending = std::make_shared<size_t>(res.children.size());
+    if (res.children.empty()) return done({}, {});
+    for (const auto& child : res.children) {
+      r_.client().get_data(dir + "/" + child, false, [out, pending, done](const client::Response& d) {
+        if (d.err == Err::ok)
+          if (auto in = ServiceInstance::from_json(d.data)) out->push_back(std::move(in.value()));
+        if (--*pending) return;
+        std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+        done({}, std::move(*out));
+      });
+    }
+  });
+}
+
+}  // namespace corral::recipes
