@@ -1,3 +1,10 @@
+// The simulated world behind sim.hpp: the event queue, the network, the
+// disks, the nodes (each a real Zab with a real election) and the checker.
+//
+// Longer than most files on purpose: these parts share the world's state
+// (time, links, disks, the canonical history) and are private to this file;
+// splitting them would put that state behind interfaces that exist only for
+// the split. The scenario runner at the end drives the same world.
 #include "sim.hpp"
 
 #include <algorithm>

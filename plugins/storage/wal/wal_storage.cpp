@@ -1,5 +1,10 @@
 // The `wal` storage: a durable log of preallocated segment files with group
 // commit, checksummed snapshots, crash recovery and retention. See README.md.
+//
+// Longer than most files on purpose: the loop thread, the writer thread and
+// the snapshot sink share one mutex-guarded state, and every access to it is
+// kept in this one file so that the locking can be read and checked in one
+// place. The on-disk format is apart, in wal_format.cpp.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
