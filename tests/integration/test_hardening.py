@@ -2,9 +2,11 @@
 
 Each test is one attack an outsider (or a member gone bad) can make with raw
 sockets or a real client, and what the server must do instead of what it
-once did. (One file for the whole attack table, on purpose: each attack is
-read beside the others that share its fixtures, hence its length.) The peer-port tests run on an ensemble whose members prove who
-they are with ZooKeeper's quorum DIGEST-MD5 settings (ensemble.py)."""
+once did. The peer-port tests run on an ensemble whose members prove who
+they are with ZooKeeper's quorum DIGEST-MD5 settings (ensemble.py).
+
+One file for the whole attack table, on purpose (hence its length): each
+attack is read beside the others that share its fixtures."""
 import hashlib
 import os
 import socket
