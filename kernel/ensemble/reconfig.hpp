@@ -1,7 +1,7 @@
 // The reconfig policy: what membership a reconfig request asks for, and
 // whether the leader may propose it now, checked in ZooKeeper's order.
 // Pure: the leader's state comes in as a ReconfigState (table tests in
-// tests/unit/reconfig_test.cpp).
+// tests/unit/kernel/ensemble/reconfig_test.cpp).
 #pragma once
 
 #include <string>

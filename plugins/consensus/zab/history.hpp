@@ -1,6 +1,6 @@
 // Sync planning: how a server whose log ends at some zxid is brought in line
 // with the leader's history (DIFF, TRUNC+DIFF or SNAP+DIFF). Pure: table
-// tests in tests/unit/zab_history_test.cpp.
+// tests in tests/unit/plugins/consensus/zab/zab_history_test.cpp.
 #pragma once
 
 #include <vector>

@@ -5,7 +5,7 @@
 // needs a majority of the voters in effect *and* of the voters the change
 // installs, as ZooKeeper counts with its last seen config. Pure: no clock, no
 // I/O, no state beyond what it is given (table tests in
-// tests/unit/zab_quorum_test.cpp).
+// tests/unit/plugins/consensus/zab/zab_quorum_test.cpp).
 #pragma once
 
 #include <functional>
