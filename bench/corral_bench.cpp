@@ -4,9 +4,9 @@
 // Many sessions, each keeping `depth` requests in flight, run one workload
 // for a duration or an operation count; the report gives throughput and
 // latency percentiles, as text or JSON.
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -78,37 +78,54 @@ Options parse(int argc, char** argv) {
       std::string v = next();
       char* end = nullptr;
       double d = std::strtod(v.c_str(), &end);
-      if (!end || *end || d < lo || d > hi) die(a + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+      if (!end || *end || d < lo || d > hi)
+        die(a + " must be a number in " + std::to_string(lo) + ".." + std::to_string(hi));
       return d;
     };
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
-    } else if (a == "--hosts") o.hosts = next();
-    else if (a == "--workload") o.workload = next();
-    else if (a == "--read-ratio") o.read_ratio = number(0, 1);
-    else if (a == "--sessions") o.sessions = static_cast<int>(number(1, 10000));
-    else if (a == "--depth") o.depth = static_cast<int>(number(1, 100000));
-    else if (a == "--value-size") o.value_size = static_cast<size_t>(number(0, 1 << 20));
-    else if (a == "--keys") o.keys = static_cast<int64_t>(number(1, 1e9));
-    else if (a == "--duration") o.duration = number(0.1, 1e6);
-    else if (a == "--ops") o.ops = static_cast<int64_t>(number(1, 1e12));
-    else if (a == "--prefix") o.prefix = next();
-    else if (a == "--json") o.json = true;
-    else if (a == "--quiet") o.quiet = true;
-    else die("unknown option '" + a + "' (see --help)");
+    } else if (a == "--hosts")
+      o.hosts = next();
+    else if (a == "--workload")
+      o.workload = next();
+    else if (a == "--read-ratio")
+      o.read_ratio = number(0, 1);
+    else if (a == "--sessions")
+      o.sessions = static_cast<int>(number(1, 10000));
+    else if (a == "--depth")
+      o.depth = static_cast<int>(number(1, 100000));
+    else if (a == "--value-size")
+      o.value_size = static_cast<size_t>(number(0, 1 << 20));
+    else if (a == "--keys")
+      o.keys = static_cast<int64_t>(number(1, 1e9));
+    else if (a == "--duration")
+      o.duration = number(0.1, 1e6);
+    else if (a == "--ops")
+      o.ops = static_cast<int64_t>(number(1, 1e12));
+    else if (a == "--prefix")
+      o.prefix = next();
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--quiet")
+      o.quiet = true;
+    else
+      die("unknown option '" + a + "' (see --help)");
   }
-  static const char* kWorkloads[] = {"create", "set", "get", "exists", "children", "delete", "multi", "mixed"};
-  if (std::find_if(std::begin(kWorkloads), std::end(kWorkloads), [&](const char* w) { return o.workload == w; }) ==
-      std::end(kWorkloads))
+  static const char* kWorkloads[] = {"create",   "set",    "get",   "exists",
+                                     "children", "delete", "multi", "mixed"};
+  if (std::find_if(std::begin(kWorkloads), std::end(kWorkloads),
+                   [&](const char* w) { return o.workload == w; }) == std::end(kWorkloads))
     die("unknown workload '" + o.workload + "'");
-  if (o.prefix.size() < 2 || o.prefix[0] != '/' || o.prefix.back() == '/') die("--prefix must be an absolute path");
+  if (o.prefix.size() < 2 || o.prefix[0] != '/' || o.prefix.back() == '/')
+    die("--prefix must be an absolute path");
   return o;
 }
 
 class Bench {
  public:
-  Bench(boost::asio::io_context& io, Options o) : io_(io), o_(std::move(o)), value_(o_.value_size, 'v'), rng_(42) {}
+  Bench(boost::asio::io_context& io, Options o)
+      : io_(io), o_(std::move(o)), value_(o_.value_size, 'v'), rng_(42) {}
 
   int run() {
     auto parsed = corral::client::parse_connect_string(o_.hosts);
@@ -148,14 +165,20 @@ class Bench {
     auto pump = std::make_shared<std::function<void()>>();
     *pump = [this, &c, remaining, issued, pump] {
       while (*issued < o_.keys && c.outstanding() < 256) {
-        c.create(key((*issued)++), value_, CreateMode::persistent, [this, remaining, pump](const corral::proto::Response& r) {
-          if (r.err != Err::ok && r.err != Err::node_exists) die(std::string("setup: create failed: ") + corral::proto::err_name(r.err));
-          if (--*remaining == 0) sync_all();
-          else (*pump)();
-        });
+        c.create(key((*issued)++), value_, CreateMode::persistent,
+                 [this, remaining, pump](const corral::proto::Response& r) {
+                   if (r.err != Err::ok && r.err != Err::node_exists)
+                     die(std::string("setup: create failed: ") + corral::proto::err_name(r.err));
+                   if (--*remaining == 0)
+                     sync_all();
+                   else
+                     (*pump)();
+                 });
       }
     };
-    if (!o_.quiet) std::fprintf(stderr, "setting up %lld keys under %s\n", static_cast<long long>(o_.keys), o_.prefix.c_str());
+    if (!o_.quiet)
+      std::fprintf(stderr, "setting up %lld keys under %s\n", static_cast<long long>(o_.keys),
+                   o_.prefix.c_str());
     (*pump)();
   }
 
@@ -166,7 +189,8 @@ class Bench {
     auto waiting = std::make_shared<size_t>(clients_.size());
     for (auto& c : clients_)
       c->sync(o_.prefix, [this, waiting](const corral::proto::Response& r) {
-        if (r.err != Err::ok) die(std::string("setup: sync failed: ") + corral::proto::err_name(r.err));
+        if (r.err != Err::ok)
+          die(std::string("setup: sync failed: ") + corral::proto::err_name(r.err));
         if (--*waiting == 0) start();
       });
   }
@@ -175,7 +199,8 @@ class Bench {
     if (o_.workload == "delete" && (o_.ops == 0 || o_.ops > o_.keys)) o_.ops = o_.keys;
     latencies_.reserve(1 << 20);
     started_ = Clock::now();
-    deadline_ = started_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.duration));
+    deadline_ = started_ + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(o_.duration));
     progress_ = std::make_unique<boost::asio::steady_timer>(io_);
     tick_progress();
     for (size_t s = 0; s < clients_.size(); ++s)
@@ -189,7 +214,8 @@ class Bench {
       if (!o_.quiet) {
         double t = std::chrono::duration<double>(Clock::now() - started_).count();
         // The last second's latencies: where a stall shows.
-        std::vector<uint32_t> recent(latencies_.begin() + static_cast<std::ptrdiff_t>(last_latencies_), latencies_.end());
+        std::vector<uint32_t> recent(
+            latencies_.begin() + static_cast<std::ptrdiff_t>(last_latencies_), latencies_.end());
         double p99 = 0, max = 0;
         if (!recent.empty()) {
           auto at = recent.begin() + static_cast<std::ptrdiff_t>((recent.size() - 1) * 99 / 100);
@@ -197,8 +223,9 @@ class Bench {
           p99 = *at / 1000.0;
           max = *std::max_element(at, recent.end()) / 1000.0;
         }
-        std::fprintf(stderr, "%6.1fs  %10lld ops  %10.0f ops/s  p99 %7.3f ms  max %7.3f ms (last second)\n", t,
-                     static_cast<long long>(done_), static_cast<double>(done_ - last_done_), p99, max);
+        std::fprintf(
+            stderr, "%6.1fs  %10lld ops  %10.0f ops/s  p99 %7.3f ms  max %7.3f ms (last second)\n",
+            t, static_cast<long long>(done_), static_cast<double>(done_ - last_done_), p99, max);
       }
       last_done_ = done_;
       last_latencies_ = latencies_.size();
@@ -221,8 +248,9 @@ class Bench {
     Client& c = *clients_[s];
     auto t0 = Clock::now();
     auto done = [this, s, t0](const corral::proto::Response& r) {
-      latencies_.push_back(static_cast<uint32_t>(
-          std::min<int64_t>(UINT32_MAX, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count())));
+      latencies_.push_back(static_cast<uint32_t>(std::min<int64_t>(
+          UINT32_MAX,
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count())));
       if (r.err != Err::ok) {
         if (errors_++ < 5) std::fprintf(stderr, "error: %s\n", corral::proto::err_name(r.err));
         if (r.err == Err::connection_loss) die("lost the connection to the server");
@@ -234,7 +262,8 @@ class Bench {
     int64_t k = static_cast<int64_t>(rng_() % static_cast<uint64_t>(o_.keys));
     const std::string& w = o_.workload;
     if (w == "create") {
-      c.create(o_.prefix + "/c-" + std::to_string(s) + "-" + std::to_string(issued_), value_, CreateMode::persistent, done);
+      c.create(o_.prefix + "/c-" + std::to_string(s) + "-" + std::to_string(issued_), value_,
+               CreateMode::persistent, done);
     } else if (w == "set") {
       c.set_data(key(k), value_, -1, done);
     } else if (w == "get") {
@@ -246,10 +275,14 @@ class Bench {
     } else if (w == "delete") {
       c.remove(key(issued_ - 1), -1, done);
     } else if (w == "multi") {
-      c.multi({{OpCode::check, key(k), "", -1, CreateMode::persistent}, {OpCode::set_data, key(k), value_, -1, CreateMode::persistent}}, done);
+      c.multi({{OpCode::check, key(k), "", -1, CreateMode::persistent},
+               {OpCode::set_data, key(k), value_, -1, CreateMode::persistent}},
+              done);
     } else {  // mixed
-      if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.read_ratio) c.get_data(key(k), false, done);
-      else c.set_data(key(k), value_, -1, done);
+      if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.read_ratio)
+        c.get_data(key(k), false, done);
+      else
+        c.set_data(key(k), value_, -1, done);
     }
   }
 
@@ -265,21 +298,27 @@ class Bench {
     std::sort(latencies_.begin(), latencies_.end());
     auto pct = [&](double p) -> double {
       if (latencies_.empty()) return 0;
-      size_t i = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(latencies_.size()))) - 1;
+      size_t i =
+          static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(latencies_.size()))) - 1;
       return latencies_[std::min(i, latencies_.size() - 1)] / 1000.0;
     };
     double ops_per_sec = elapsed_ > 0 ? static_cast<double>(done_) / elapsed_ : 0;
     if (o_.json) {
-      std::printf("{\"workload\":\"%s\",\"sessions\":%d,\"depth\":%d,\"value_size\":%zu,\"keys\":%lld,\"ops\":%lld,"
-                  "\"errors\":%lld,\"seconds\":%.3f,\"ops_per_sec\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-                  "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
-                  o_.workload.c_str(), o_.sessions, o_.depth, o_.value_size, static_cast<long long>(o_.keys),
-                  static_cast<long long>(done_), static_cast<long long>(errors_), elapsed_, ops_per_sec, pct(50), pct(99),
-                  pct(99.9), pct(100));
+      std::printf(
+          "{\"workload\":\"%s\",\"sessions\":%d,\"depth\":%d,\"value_size\":%zu,\"keys\":%lld,"
+          "\"ops\":%lld,"
+          "\"errors\":%lld,\"seconds\":%.3f,\"ops_per_sec\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+          "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
+          o_.workload.c_str(), o_.sessions, o_.depth, o_.value_size,
+          static_cast<long long>(o_.keys), static_cast<long long>(done_),
+          static_cast<long long>(errors_), elapsed_, ops_per_sec, pct(50), pct(99), pct(99.9),
+          pct(100));
     } else {
-      std::printf("%s: %lld ops in %.2f s = %.0f ops/s; latency ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f; errors %lld\n",
-                  o_.workload.c_str(), static_cast<long long>(done_), elapsed_, ops_per_sec, pct(50), pct(99), pct(99.9),
-                  pct(100), static_cast<long long>(errors_));
+      std::printf(
+          "%s: %lld ops in %.2f s = %.0f ops/s; latency ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f; "
+          "errors %lld\n",
+          o_.workload.c_str(), static_cast<long long>(done_), elapsed_, ops_per_sec, pct(50),
+          pct(99), pct(99.9), pct(100), static_cast<long long>(errors_));
     }
     return errors_ ? 1 : 0;
   }

@@ -11,37 +11,61 @@ int usage_error(const std::string& why) {
 
 std::string describe(Err e) {
   switch (e) {
-    case Err::no_node: return "no such node";
-    case Err::node_exists: return "node already exists";
-    case Err::bad_version: return "version mismatch";
-    case Err::not_empty: return "node has children";
-    case Err::no_auth: return "not authorized";
-    case Err::auth_failed: return "authentication failed";
-    case Err::no_children_for_ephemerals: return "ephemeral nodes cannot have children";
-    case Err::invalid_acl: return "invalid ACL";
-    case Err::connection_loss: return "connection lost";
-    case Err::session_expired: return "session expired";
-    case Err::bad_arguments: return "bad arguments";
-    case Err::unimplemented: return "not supported by the server";
-    case Err::reconfig_disabled: return "reconfig is disabled on the server (reconfigEnabled)";
-    case Err::new_config_no_quorum: return "a quorum of the new membership does not follow the leader yet";
-    case Err::reconfig_in_progress: return "another reconfig is in progress";
-    default: return proto::err_name(e);
+    case Err::no_node:
+      return "no such node";
+    case Err::node_exists:
+      return "node already exists";
+    case Err::bad_version:
+      return "version mismatch";
+    case Err::not_empty:
+      return "node has children";
+    case Err::no_auth:
+      return "not authorized";
+    case Err::auth_failed:
+      return "authentication failed";
+    case Err::no_children_for_ephemerals:
+      return "ephemeral nodes cannot have children";
+    case Err::invalid_acl:
+      return "invalid ACL";
+    case Err::connection_loss:
+      return "connection lost";
+    case Err::session_expired:
+      return "session expired";
+    case Err::bad_arguments:
+      return "bad arguments";
+    case Err::unimplemented:
+      return "not supported by the server";
+    case Err::reconfig_disabled:
+      return "reconfig is disabled on the server (reconfigEnabled)";
+    case Err::new_config_no_quorum:
+      return "a quorum of the new membership does not follow the leader yet";
+    case Err::reconfig_in_progress:
+      return "another reconfig is in progress";
+    default:
+      return proto::err_name(e);
   }
 }
 
 int exit_for(Err e) {
   switch (e) {
-    case Err::ok: return kOk;
-    case Err::no_node: return kNoNode;
-    case Err::node_exists: return kNodeExists;
-    case Err::bad_version: return kBadVersion;
-    case Err::not_empty: return kNotEmpty;
+    case Err::ok:
+      return kOk;
+    case Err::no_node:
+      return kNoNode;
+    case Err::node_exists:
+      return kNodeExists;
+    case Err::bad_version:
+      return kBadVersion;
+    case Err::not_empty:
+      return kNotEmpty;
     case Err::no_auth:
-    case Err::auth_failed: return kNotAuthorized;
+    case Err::auth_failed:
+      return kNotAuthorized;
     case Err::connection_loss:
-    case Err::session_expired: return kUnreachable;
-    default: return kFailed;
+    case Err::session_expired:
+      return kUnreachable;
+    default:
+      return kFailed;
   }
 }
 
@@ -80,9 +104,11 @@ std::string stat_json(const proto::Stat& s) {
   return "{\"czxid\":" + std::to_string(s.czxid) + ",\"mzxid\":" + std::to_string(s.mzxid) +
          ",\"pzxid\":" + std::to_string(s.pzxid) + ",\"ctime\":" + std::to_string(s.ctime) +
          ",\"mtime\":" + std::to_string(s.mtime) + ",\"version\":" + std::to_string(s.version) +
-         ",\"cversion\":" + std::to_string(s.cversion) + ",\"aversion\":" + std::to_string(s.aversion) +
-         ",\"ephemeralOwner\":" + std::to_string(s.ephemeral_owner) + ",\"dataLength\":" +
-         std::to_string(s.data_length) + ",\"numChildren\":" + std::to_string(s.num_children) + "}";
+         ",\"cversion\":" + std::to_string(s.cversion) +
+         ",\"aversion\":" + std::to_string(s.aversion) +
+         ",\"ephemeralOwner\":" + std::to_string(s.ephemeral_owner) +
+         ",\"dataLength\":" + std::to_string(s.data_length) +
+         ",\"numChildren\":" + std::to_string(s.num_children) + "}";
 }
 
 std::string json_list(const std::vector<std::string>& items) {
@@ -107,7 +133,8 @@ std::optional<proto::AclList> parse_acl(const std::string& text, std::string& wh
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string part =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t first = part.find(':'), last = part.rfind(':');
     if (first == std::string::npos || first == last) {
       why = "'" + part + "' is not scheme:id:perms";
@@ -118,12 +145,24 @@ std::optional<proto::AclList> parse_acl(const std::string& text, std::string& wh
     a.id.id = part.substr(first + 1, last - first - 1);
     for (char c : part.substr(last + 1)) {
       switch (c) {
-        case 'c': a.perms |= proto::perm::create; break;
-        case 'd': a.perms |= proto::perm::remove; break;
-        case 'r': a.perms |= proto::perm::read; break;
-        case 'w': a.perms |= proto::perm::write; break;
-        case 'a': a.perms |= proto::perm::admin; break;
-        default: why = std::string("unknown permission '") + c + "' in '" + part + "' (use c d r w a)"; return std::nullopt;
+        case 'c':
+          a.perms |= proto::perm::create;
+          break;
+        case 'd':
+          a.perms |= proto::perm::remove;
+          break;
+        case 'r':
+          a.perms |= proto::perm::read;
+          break;
+        case 'w':
+          a.perms |= proto::perm::write;
+          break;
+        case 'a':
+          a.perms |= proto::perm::admin;
+          break;
+        default:
+          why = std::string("unknown permission '") + c + "' in '" + part + "' (use c d r w a)";
+          return std::nullopt;
       }
     }
     out.push_back(a);
@@ -133,8 +172,8 @@ std::optional<proto::AclList> parse_acl(const std::string& text, std::string& wh
   return out;
 }
 
-std::optional<Args> parse_args(const std::vector<std::string>& in, const std::map<std::string, bool>& known,
-                               std::string& why) {
+std::optional<Args> parse_args(const std::vector<std::string>& in,
+                               const std::map<std::string, bool>& known, std::string& why) {
   Args a;
   for (size_t i = 0; i < in.size(); ++i) {
     const std::string& s = in[i];
@@ -184,7 +223,8 @@ int ask_four(const Global& g, const std::string& word, std::string& out) {
   auto where = resolver.resolve(ep.host, std::to_string(ep.port), ec);
   if (!ec) asio::connect(sock, where, ec);
   if (ec) {
-    std::fprintf(stderr, "corral: cannot connect to %s: %s\n", ep.to_string().c_str(), ec.message().c_str());
+    std::fprintf(stderr, "corral: cannot connect to %s: %s\n", ep.to_string().c_str(),
+                 ec.message().c_str());
     return kUnreachable;
   }
   asio::write(sock, asio::buffer(word), ec);
@@ -204,8 +244,10 @@ int four_letter(const Global& g, const std::string& word) {
   if (word.size() != 4) return usage_error("a four-letter word has four letters: '" + word + "'");
   std::string out;
   if (int st = ask_four(g, word, out); st != kOk) return st;
-  if (g.json) std::printf("{\"word\":%s,\"reply\":%s}\n", json_quote(word).c_str(), json_quote(out).c_str());
-  else std::fputs(out.c_str(), stdout);
+  if (g.json)
+    std::printf("{\"word\":%s,\"reply\":%s}\n", json_quote(word).c_str(), json_quote(out).c_str());
+  else
+    std::fputs(out.c_str(), stdout);
   if (!g.json && !out.empty() && out.back() != '\n') std::fputs("\n", stdout);
   return kOk;
 }
@@ -215,8 +257,10 @@ int plugins(const Global& g, const std::vector<std::string>& args, const std::st
   auto a = parse_args(args, {{"--plugin-dir", true}}, why);
   if (!a) return usage_error(why);
   std::vector<std::string> dirs;
-  if (a->flags.count("--plugin-dir")) dirs.push_back(a->flags["--plugin-dir"]);
-  else dirs = corral::kernel::PluginLoader::default_dirs(exe);
+  if (a->flags.count("--plugin-dir"))
+    dirs.push_back(a->flags["--plugin-dir"]);
+  else
+    dirs = corral::kernel::PluginLoader::default_dirs(exe);
   corral::kernel::PluginLoader loader(dirs);
   auto found = loader.scan();
   if (g.json) {
@@ -224,11 +268,11 @@ int plugins(const Global& g, const std::vector<std::string>& args, const std::st
     for (size_t i = 0; i < found.size(); ++i) {
       const auto& m = found[i];
       o += (i ? "," : "") + std::string("{\"path\":") + json_quote(m.path);
-      if (!m.error.empty()) o += ",\"error\":" + json_quote(m.error);
+      if (!m.error.empty())
+        o += ",\"error\":" + json_quote(m.error);
       else
-        o += ",\"kind\":" + json_quote(m.kind) + ",\"name\":" + json_quote(m.name) + ",\"abi\":" +
-             json_quote(m.abi) + ",\"summary\":" +
-             json_quote(m.summary);
+        o += ",\"kind\":" + json_quote(m.kind) + ",\"name\":" + json_quote(m.name) +
+             ",\"abi\":" + json_quote(m.abi) + ",\"summary\":" + json_quote(m.summary);
       o += "}";
     }
     std::printf("%s]\n", o.c_str());
@@ -242,9 +286,11 @@ int plugins(const Global& g, const std::vector<std::string>& args, const std::st
   }
   std::printf("%-10s %-16s %-16s %s\n", "KIND", "NAME", "ABI", "SUMMARY");
   for (const auto& m : found) {
-    if (!m.error.empty()) std::printf("%-10s %-16s %-16s %s\n", "?", "?", "?", m.error.c_str());
+    if (!m.error.empty())
+      std::printf("%-10s %-16s %-16s %s\n", "?", "?", "?", m.error.c_str());
     else
-      std::printf("%-10s %-16s %-16s %s\n", m.kind.c_str(), m.name.c_str(), m.abi.c_str(), m.summary.c_str());
+      std::printf("%-10s %-16s %-16s %s\n", m.kind.c_str(), m.name.c_str(), m.abi.c_str(),
+                  m.summary.c_str());
   }
   return kOk;
 }

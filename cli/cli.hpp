@@ -3,6 +3,7 @@
 // (commands.cpp). main() is in corral.cpp.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -28,18 +28,18 @@
 namespace corral::cli {
 
 using corral::client::Client;
+using corral::common::json_quote;
 using corral::proto::Err;
 using corral::proto::Response;
-using corral::common::json_quote;
 namespace proto = corral::proto;
 namespace asio = boost::asio;
 
 // Exit codes a script can rely on.
 enum Exit : int {
   kOk = 0,
-  kFailed = 1,        // any other error the server reported
-  kUsage = 2,         // the command line is wrong
-  kUnreachable = 3,   // no server took the session, or the connection was lost
+  kFailed = 1,       // any other error the server reported
+  kUsage = 2,        // the command line is wrong
+  kUnreachable = 3,  // no server took the session, or the connection was lost
   kNoNode = 4,
   kNodeExists = 5,
   kBadVersion = 6,
@@ -141,8 +141,8 @@ struct Args {
   std::vector<std::string> rest;
 };
 
-std::optional<Args> parse_args(const std::vector<std::string>& in, const std::map<std::string, bool>& known,
-                               std::string& why);
+std::optional<Args> parse_args(const std::vector<std::string>& in,
+                               const std::map<std::string, bool>& known, std::string& why);
 std::optional<int32_t> version_of(const Args& a, std::string& why);
 // Sends `word` to the first server and reads the reply into `out`.
 int ask_four(const Global& g, const std::string& word, std::string& out);
@@ -160,7 +160,9 @@ struct Call {
   std::string why;
 
   // The command's flags and arguments, or nullopt with `why` set.
-  std::optional<Args> parsed(const std::map<std::string, bool>& known) { return parse_args(argv, known, why); }
+  std::optional<Args> parsed(const std::map<std::string, bool>& known) {
+    return parse_args(argv, known, why);
+  }
   // True when the arguments after the flags number min..max.
   bool need(const Args& a, size_t min, size_t max, const char* shape) {
     if (a.rest.size() < min || a.rest.size() > max) {
@@ -174,7 +176,8 @@ struct Call {
 // The commands that need a session, by name.
 extern const std::map<std::string, int (*)(Call&), std::less<>> kSessionCommands;
 // The commands that need no session: they talk to a server, or not at all.
-extern const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*), std::less<>>
+extern const std::map<
+    std::string, int (*)(const Global&, const std::vector<std::string>&, const char*), std::less<>>
     kOtherCommands;
 
 }  // namespace corral::cli

@@ -22,7 +22,8 @@ int cmd_ls(Call& k) {
       std::sort(r.children.begin(), r.children.end());
       for (const auto& child : r.children) todo.push_back((p == "/" ? "" : p) + "/" + child);
     }
-    if (k.g.json) std::printf("{\"path\":%s,\"paths\":%s}\n", json_quote(path).c_str(), json_list(all).c_str());
+    if (k.g.json)
+      std::printf("{\"path\":%s,\"paths\":%s}\n", json_quote(path).c_str(), json_list(all).c_str());
     else
       for (const auto& p : all) std::printf("%s\n", p.c_str());
     return kOk;
@@ -31,7 +32,8 @@ int cmd_ls(Call& k) {
   if (r.err != Err::ok) return k.s.fail("ls " + path, r.err);
   std::sort(r.children.begin(), r.children.end());
   if (k.g.json) {
-    std::printf("{\"path\":%s,\"children\":%s%s}\n", json_quote(path).c_str(), json_list(r.children).c_str(),
+    std::printf("{\"path\":%s,\"children\":%s%s}\n", json_quote(path).c_str(),
+                json_list(r.children).c_str(),
                 a->flags.count("-s") ? (",\"stat\":" + stat_json(r.stat)).c_str() : "");
   } else {
     std::string line = "[";
@@ -48,8 +50,8 @@ int cmd_get(Call& k) {
   Response r = k.s.call([&](auto d) { k.c.get_data(a->rest[0], false, d); });
   if (r.err != Err::ok) return k.s.fail("get " + a->rest[0], r.err);
   if (k.g.json) {
-    std::printf("{\"path\":%s,\"data\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), json_quote(r.data).c_str(),
-                stat_json(r.stat).c_str());
+    std::printf("{\"path\":%s,\"data\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(),
+                json_quote(r.data).c_str(), stat_json(r.stat).c_str());
   } else {
     std::fwrite(r.data.data(), 1, r.data.size(), stdout);
     std::fputs("\n", stdout);
@@ -69,11 +71,13 @@ int cmd_config_reconfig(Call& k) {
         if (end == std::string::npos) end = r.data.size();
         std::string line = r.data.substr(start, end - start);
         start = end + 1;
-        if (line.rfind("version=", 0) == 0) version = line.substr(8);
-        else if (!line.empty()) members += (members.size() > 1 ? "," : "") + json_quote(line);
+        if (line.rfind("version=", 0) == 0)
+          version = line.substr(8);
+        else if (!line.empty())
+          members += (members.size() > 1 ? "," : "") + json_quote(line);
       }
-      std::printf("{\"members\":%s],\"version\":%s,\"stat\":%s}\n", members.c_str(), json_quote(version).c_str(),
-                  stat_json(r.stat).c_str());
+      std::printf("{\"members\":%s],\"version\":%s,\"stat\":%s}\n", members.c_str(),
+                  json_quote(version).c_str(), stat_json(r.stat).c_str());
     } else {
       std::fwrite(r.data.data(), 1, r.data.size(), stdout);
       std::fputs("\n", stdout);
@@ -95,15 +99,19 @@ int cmd_config_reconfig(Call& k) {
     return it == a->flags.end() ? std::nullopt : std::optional<std::string>(it->second);
   };
   auto joining = opt("-add"), leaving = opt("-remove"), members = opt("-members");
-  if (members && (joining || leaving)) return usage_error("reconfig: -members replaces the whole membership; "
-                                                          "give it alone, or -add/-remove");
-  if (!members && !joining && !leaving) return usage_error("reconfig needs -add, -remove or -members");
+  if (members && (joining || leaving))
+    return usage_error(
+        "reconfig: -members replaces the whole membership; "
+        "give it alone, or -add/-remove");
+  if (!members && !joining && !leaving)
+    return usage_error("reconfig needs -add, -remove or -members");
   int64_t from = -1;
   if (auto v = opt("-v")) {
     // As zkCli: the version as /zookeeper/config prints it (hexadecimal).
     char* end = nullptr;
     from = static_cast<int64_t>(std::strtoull(v->c_str(), &end, 16));
-    if (v->empty() || *end) return usage_error("reconfig -v takes the hexadecimal version config prints");
+    if (v->empty() || *end)
+      return usage_error("reconfig -v takes the hexadecimal version config prints");
   }
   Response r = k.s.call([&](auto d) { k.c.reconfig(joining, leaving, members, from, d); });
   if (r.err != Err::ok) return k.s.fail("reconfig", r.err);
@@ -116,8 +124,11 @@ int cmd_stat(Call& k) {
   if (!a || !k.need(*a, 1, 1, "PATH")) return usage_error(k.why);
   Response r = k.s.call([&](auto d) { k.c.exists(a->rest[0], false, d); });
   if (r.err != Err::ok) return k.s.fail("stat " + a->rest[0], r.err);
-  if (k.g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), stat_json(r.stat).c_str());
-  else std::fputs(stat_text(r.stat).c_str(), stdout);
+  if (k.g.json)
+    std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(),
+                stat_json(r.stat).c_str());
+  else
+    std::fputs(stat_text(r.stat).c_str(), stdout);
   return kOk;
 }
 
@@ -128,7 +139,9 @@ int cmd_set(Call& k) {
   if (!v) return usage_error(k.why);
   Response r = k.s.call([&](auto d) { k.c.set_data(a->rest[0], a->rest[1], *v, d); });
   if (r.err != Err::ok) return k.s.fail("set " + a->rest[0], r.err);
-  if (k.g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(), stat_json(r.stat).c_str());
+  if (k.g.json)
+    std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(a->rest[0]).c_str(),
+                stat_json(r.stat).c_str());
   return kOk;
 }
 
@@ -140,23 +153,30 @@ int cmd_create(Call& k) {
   if (a->flags.count("-t")) {
     char* end = nullptr;
     ttl = std::strtoll(a->flags["-t"].c_str(), &end, 10);
-    if (*end || ttl <= 0) return usage_error("-t takes a TTL in milliseconds, not '" + a->flags["-t"] + "'");
+    if (*end || ttl <= 0)
+      return usage_error("-t takes a TTL in milliseconds, not '" + a->flags["-t"] + "'");
   }
   if (container + eph + (ttl > 0) > 1) return usage_error("create takes one of -e, -c and -t");
   if (container && seq) return usage_error("a container cannot be sequential");
-  proto::CreateMode mode = container ? proto::CreateMode::container
-                           : ttl ? (seq ? proto::CreateMode::persistent_sequential_with_ttl
-                                        : proto::CreateMode::persistent_with_ttl)
-                           : eph ? (seq ? proto::CreateMode::ephemeral_sequential : proto::CreateMode::ephemeral)
-                                 : (seq ? proto::CreateMode::persistent_sequential : proto::CreateMode::persistent);
+  proto::CreateMode mode =
+      container ? proto::CreateMode::container
+      : ttl     ? (seq ? proto::CreateMode::persistent_sequential_with_ttl
+                       : proto::CreateMode::persistent_with_ttl)
+      : eph     ? (seq ? proto::CreateMode::ephemeral_sequential : proto::CreateMode::ephemeral)
+                : (seq ? proto::CreateMode::persistent_sequential : proto::CreateMode::persistent);
   std::string data = a->rest.size() > 1 ? a->rest[1] : "";
-  Response r = k.s.call([&](auto d) { k.c.create(a->rest[0], data, mode, d, proto::open_acl_unsafe(), ttl); });
+  Response r = k.s.call(
+      [&](auto d) { k.c.create(a->rest[0], data, mode, d, proto::open_acl_unsafe(), ttl); });
   if (r.err != Err::ok) return k.s.fail("create " + a->rest[0], r.err);
-  if (k.g.json) std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(r.path).c_str(), stat_json(r.stat).c_str());
-  else std::printf("Created %s\n", r.path.c_str());
+  if (k.g.json)
+    std::printf("{\"path\":%s,\"stat\":%s}\n", json_quote(r.path).c_str(),
+                stat_json(r.stat).c_str());
+  else
+    std::printf("Created %s\n", r.path.c_str());
   if (eph) {
     // An ephemeral lives as long as the session: this one ends now.
-    std::fprintf(stderr, "corral: note: %s is ephemeral and goes when this command's session closes\n",
+    std::fprintf(stderr,
+                 "corral: note: %s is ephemeral and goes when this command's session closes\n",
                  r.path.c_str());
   }
   return kOk;
@@ -175,7 +195,8 @@ int cmd_delete(Call& k) {
 int cmd_deleteall(Call& k) {
   auto a = k.parsed({});
   if (!a || !k.need(*a, 1, 1, "PATH")) return usage_error(k.why);
-  if (a->rest[0] == "/") return usage_error("deleteall / would remove the whole tree; name a node below it");
+  if (a->rest[0] == "/")
+    return usage_error("deleteall / would remove the whole tree; name a node below it");
   std::function<Err(const std::string&)> remove_tree = [&](const std::string& p) -> Err {
     Response r = k.s.call([&](auto d) { k.c.get_children(p, false, d); });
     if (r.err == Err::no_node) return Err::ok;
@@ -199,12 +220,14 @@ int cmd_getacl(Call& k) {
   if (k.g.json) {
     std::string o = "[";
     for (size_t i = 0; i < r.acl.size(); ++i)
-      o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.acl[i].id.scheme) + ",\"id\":" +
-           json_quote(r.acl[i].id.id) + ",\"perms\":" + json_quote(perms_text(r.acl[i].perms)) + "}";
+      o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.acl[i].id.scheme) +
+           ",\"id\":" + json_quote(r.acl[i].id.id) +
+           ",\"perms\":" + json_quote(perms_text(r.acl[i].perms)) + "}";
     std::printf("{\"path\":%s,\"acl\":%s]}\n", json_quote(a->rest[0]).c_str(), o.c_str());
   } else {
     for (const auto& acl : r.acl)
-      std::printf("'%s,'%s\n: %s\n", acl.id.scheme.c_str(), acl.id.id.c_str(), perms_text(acl.perms).c_str());
+      std::printf("'%s,'%s\n: %s\n", acl.id.scheme.c_str(), acl.id.id.c_str(),
+                  perms_text(acl.perms).c_str());
   }
   return kOk;
 }
@@ -236,8 +259,8 @@ int cmd_whoami_addauth(Call& k) {
   if (k.g.json) {
     std::string o = "[";
     for (size_t i = 0; i < r.identities.size(); ++i)
-      o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.identities[i].scheme) + ",\"user\":" +
-           json_quote(r.identities[i].id) + "}";
+      o += (i ? "," : "") + std::string("{\"scheme\":") + json_quote(r.identities[i].scheme) +
+           ",\"user\":" + json_quote(r.identities[i].id) + "}";
     std::printf("%s]\n", o.c_str());
   } else {
     for (const auto& id : r.identities) std::printf("%s: %s\n", id.scheme.c_str(), id.id.c_str());
@@ -250,8 +273,10 @@ int cmd_sync(Call& k) {
   if (!a || !k.need(*a, 1, 1, "PATH")) return usage_error(k.why);
   Response r = k.s.call([&](auto d) { k.c.sync(a->rest[0], d); });
   if (r.err != Err::ok) return k.s.fail("sync " + a->rest[0], r.err);
-  if (k.g.json) std::printf("{\"path\":%s,\"synced\":true}\n", json_quote(a->rest[0]).c_str());
-  else std::printf("Sync is OK\n");
+  if (k.g.json)
+    std::printf("{\"path\":%s,\"synced\":true}\n", json_quote(a->rest[0]).c_str());
+  else
+    std::printf("Sync is OK\n");
   return kOk;
 }
 
@@ -268,10 +293,14 @@ int cmd_watch(Call& k) {
       }
       return;
     }
-    static const char* kNames[] = {"", "NodeCreated", "NodeDeleted", "NodeDataChanged", "NodeChildrenChanged"};
+    static const char* kNames[] = {"", "NodeCreated", "NodeDeleted", "NodeDataChanged",
+                                   "NodeChildrenChanged"};
     const char* name = e.type >= 1 && e.type <= 4 ? kNames[e.type] : "Event";
-    if (k.g.json) std::printf("{\"type\":%s,\"path\":%s}\n", json_quote(name).c_str(), json_quote(e.path).c_str());
-    else std::printf("%s %s\n", name, e.path.c_str());
+    if (k.g.json)
+      std::printf("{\"type\":%s,\"path\":%s}\n", json_quote(name).c_str(),
+                  json_quote(e.path).c_str());
+    else
+      std::printf("%s %s\n", name, e.path.c_str());
     std::fflush(stdout);
   });
   Response r = k.s.call([&](auto d) { k.c.add_watch(a->rest[0], recursive, d); });
@@ -308,7 +337,9 @@ int cmd_four(const Global& g, const std::vector<std::string>& args, const char*)
   return four_letter(g, args[0]);
 }
 
-int cmd_plugins(const Global& g, const std::vector<std::string>& args, const char* exe) { return plugins(g, args, exe); }
+int cmd_plugins(const Global& g, const std::vector<std::string>& args, const char* exe) {
+  return plugins(g, args, exe);
+}
 
 int cmd_health(const Global& g, const std::vector<std::string>& args, const char*) {
   // Healthy = serving clients: a standalone server, or an ensemble member
@@ -323,12 +354,16 @@ int cmd_health(const Global& g, const std::vector<std::string>& args, const char
   }
   size_t at = out.find("Mode: ");
   std::string mode = at == std::string::npos ? "" : out.substr(at + 6, out.find('\n', at) - at - 6);
-  if (g.json) std::printf("{\"serving\":%s,\"mode\":%s}\n", mode.empty() ? "false" : "true", json_quote(mode).c_str());
-  else std::printf("%s\n", mode.empty() ? "not serving" : ("serving (" + mode + ")").c_str());
+  if (g.json)
+    std::printf("{\"serving\":%s,\"mode\":%s}\n", mode.empty() ? "false" : "true",
+                json_quote(mode).c_str());
+  else
+    std::printf("%s\n", mode.empty() ? "not serving" : ("serving (" + mode + ")").c_str());
   return mode.empty() ? kFailed : kOk;
 }
 
-const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*), std::less<>>
+const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*),
+               std::less<>>
     kOtherCommands = {{"four", &cmd_four}, {"plugins", &cmd_plugins}, {"health", &cmd_health}};
 
 }  // namespace corral::cli

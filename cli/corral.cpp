@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[i++];
   std::vector<std::string> args(argv + i, argv + argc);
-  if (auto other = kOtherCommands.find(cmd); other != kOtherCommands.end()) return other->second(g, args, argv[0]);
+  if (auto other = kOtherCommands.find(cmd); other != kOtherCommands.end())
+    return other->second(g, args, argv[0]);
   auto command = kSessionCommands.find(cmd);
   if (command == kSessionCommands.end()) return usage_error("unknown command '" + cmd + "'");
   Session s(g);

@@ -3,11 +3,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -149,8 +149,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (list_plugins) {
-    kernel::PluginLoader loader(cfg->server.plugin_dirs.empty() ? kernel::PluginLoader::default_dirs(exe)
-                                                                : cfg->server.plugin_dirs);
+    kernel::PluginLoader loader(cfg->server.plugin_dirs.empty()
+                                    ? kernel::PluginLoader::default_dirs(exe)
+                                    : cfg->server.plugin_dirs);
     for (const auto& m : loader.scan()) {
       if (!m.error.empty())
         std::printf("%-10s %-16s %s\n", "?", "?", m.error.c_str());
@@ -174,7 +175,8 @@ int main(int argc, char** argv) {
   auto signals = std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM);
   signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+    server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                      ", shutting down");
     server.stop();
     io.stop();
   });

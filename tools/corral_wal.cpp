@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "corral/common/json.hpp"
 #include "corral/proto/codes.hpp"
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
-#include "corral/common/json.hpp"
 #include "tree/txn.hpp"
 #include "wal_format.hpp"
 
@@ -42,9 +42,12 @@ Files find(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
     sdk::Zxid z;
-    if (parse_name(name, "log.", z)) f.segments.emplace_back(z, e.path().string());
-    else if (parse_name(name, "snapshot.", z)) f.snapshots.emplace_back(z, e.path().string());
-    else if (name == "epochs") f.epochs = e.path().string();
+    if (parse_name(name, "log.", z))
+      f.segments.emplace_back(z, e.path().string());
+    else if (parse_name(name, "snapshot.", z))
+      f.snapshots.emplace_back(z, e.path().string());
+    else if (name == "epochs")
+      f.epochs = e.path().string();
   }
   if (ec) {
     std::fprintf(stderr, "corral-wal: %s: %s\n", dir.c_str(), ec.message().c_str());
@@ -103,23 +106,28 @@ int list(const std::string& dir) {
     }
     SegmentScan s = scan_segment(m.data(), i + 1 == f.segments.size());
     std::printf("  %s  %zu records  zxid %s..%s  %zu of %zu bytes used%s\n",
-                fs::path(f.segments[i].second).filename().c_str(), s.records, hex(s.first).c_str(), hex(s.last).c_str(),
-                s.valid_end, m.data().size(),
-                s.end == SegmentScan::clean ? "" : s.end == SegmentScan::torn ? "  (torn tail)" : "  (DAMAGED)");
+                fs::path(f.segments[i].second).filename().c_str(), s.records, hex(s.first).c_str(),
+                hex(s.last).c_str(), s.valid_end, m.data().size(),
+                s.end == SegmentScan::clean  ? ""
+                : s.end == SegmentScan::torn ? "  (torn tail)"
+                                             : "  (DAMAGED)");
   }
   std::printf("snapshots:\n");
   for (const auto& [z, path] : f.snapshots) {
     MappedFile m(path);
     sdk::Zxid got = 0;
-    sdk::Status st = m.ok() ? read_snapshot(m.data(), got, nullptr) : sdk::Status(sdk::Errc::io_error, m.error());
-    std::printf("  %s  zxid %s  %zu bytes  %s\n", fs::path(path).filename().c_str(), hex(z).c_str(), m.data().size(),
-                st ? "ok" : ("DAMAGED " + st.message()).c_str());
+    sdk::Status st = m.ok() ? read_snapshot(m.data(), got, nullptr)
+                            : sdk::Status(sdk::Errc::io_error, m.error());
+    std::printf("  %s  zxid %s  %zu bytes  %s\n", fs::path(path).filename().c_str(), hex(z).c_str(),
+                m.data().size(), st ? "ok" : ("DAMAGED " + st.message()).c_str());
   }
   if (!f.epochs.empty()) {
     MappedFile m(f.epochs);
     uint32_t a = 0, c = 0;
-    if (decode_epochs(m.data(), a, c)) std::printf("epochs: accepted %u, current %u\n", a, c);
-    else std::printf("epochs: DAMAGED\n");
+    if (decode_epochs(m.data(), a, c))
+      std::printf("epochs: accepted %u, current %u\n", a, c);
+    else
+      std::printf("epochs: DAMAGED\n");
   }
   return 0;
 }
@@ -133,24 +141,31 @@ int dump(const std::string& dir, bool json, sdk::Zxid from, sdk::Zxid to) {
       std::fprintf(stderr, "corral-wal: %s\n", m.error().c_str());
       return 1;
     }
-    SegmentScan s = scan_segment(m.data(), i + 1 == f.segments.size(), [&](const sdk::LogEntry& e, size_t offset) {
-      if (e.zxid < from || e.zxid > to) return true;
-      Described d = describe(e);
-      if (json) {
-        std::printf("{\"zxid\":%lld,\"time_ms\":%lld,\"op\":%s,\"session\":%lld,\"cxid\":%d,\"path\":%s,\"file\":%s,"
-                    "\"offset\":%zu,\"bytes\":%zu}\n",
-                    static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms), common::json_quote(d.op).c_str(),
-                    static_cast<long long>(d.session), d.cxid, common::json_quote(d.path).c_str(),
-                    common::json_quote(fs::path(f.segments[i].second).filename().string()).c_str(), offset, e.body.size());
-      } else {
-        std::printf("%s  %lld  %-14s session %s cxid %d  %s\n", hex(e.zxid).c_str(), static_cast<long long>(e.time_ms),
-                    d.op.c_str(), hex(d.session).c_str(), d.cxid, d.path.c_str());
-      }
-      return true;
-    });
+    SegmentScan s = scan_segment(
+        m.data(), i + 1 == f.segments.size(), [&](const sdk::LogEntry& e, size_t offset) {
+          if (e.zxid < from || e.zxid > to) return true;
+          Described d = describe(e);
+          if (json) {
+            std::printf(
+                "{\"zxid\":%lld,\"time_ms\":%lld,\"op\":%s,\"session\":%lld,\"cxid\":%d,\"path\":%"
+                "s,\"file\":%s,"
+                "\"offset\":%zu,\"bytes\":%zu}\n",
+                static_cast<long long>(e.zxid), static_cast<long long>(e.time_ms),
+                common::json_quote(d.op).c_str(), static_cast<long long>(d.session), d.cxid,
+                common::json_quote(d.path).c_str(),
+                common::json_quote(fs::path(f.segments[i].second).filename().string()).c_str(),
+                offset, e.body.size());
+          } else {
+            std::printf("%s  %lld  %-14s session %s cxid %d  %s\n", hex(e.zxid).c_str(),
+                        static_cast<long long>(e.time_ms), d.op.c_str(), hex(d.session).c_str(),
+                        d.cxid, d.path.c_str());
+          }
+          return true;
+        });
     if (s.end != SegmentScan::clean) {
       std::fprintf(stderr, "corral-wal: %s: %s at offset %zu (%s)\n", f.segments[i].second.c_str(),
-                   s.end == SegmentScan::torn ? "torn tail" : "damage", s.bad_offset, s.why.c_str());
+                   s.end == SegmentScan::torn ? "torn tail" : "damage", s.bad_offset,
+                   s.why.c_str());
       if (s.end == SegmentScan::corrupt) status = 1;
     }
   }
@@ -171,17 +186,19 @@ int verify(const std::string& dir) {
     SegmentScan s = scan_segment(m.data(), i + 1 == f.segments.size());
     records += s.records;
     if (s.end == SegmentScan::corrupt) {
-      std::printf("%s: DAMAGED at offset %zu: %s\n", f.segments[i].second.c_str(), s.bad_offset, s.why.c_str());
+      std::printf("%s: DAMAGED at offset %zu: %s\n", f.segments[i].second.c_str(), s.bad_offset,
+                  s.why.c_str());
       ++damaged;
     } else if (s.end == SegmentScan::torn) {
-      std::printf("%s: torn tail at offset %zu (%s); corrald truncates it at start\n", f.segments[i].second.c_str(),
-                  s.bad_offset, s.why.c_str());
+      std::printf("%s: torn tail at offset %zu (%s); corrald truncates it at start\n",
+                  f.segments[i].second.c_str(), s.bad_offset, s.why.c_str());
     }
   }
   for (const auto& [z, path] : f.snapshots) {
     MappedFile m(path);
     sdk::Zxid got = 0;
-    sdk::Status st = m.ok() ? read_snapshot(m.data(), got, nullptr) : sdk::Status(sdk::Errc::io_error, m.error());
+    sdk::Status st = m.ok() ? read_snapshot(m.data(), got, nullptr)
+                            : sdk::Status(sdk::Errc::io_error, m.error());
     if (!st) {
       std::printf("%s: DAMAGED %s\n", path.c_str(), st.message().c_str());
       ++damaged;
@@ -195,7 +212,8 @@ int verify(const std::string& dir) {
       ++damaged;
     }
   }
-  std::printf("%zu segments (%zu records), %zu snapshots: %s\n", f.segments.size(), records, f.snapshots.size(),
+  std::printf("%zu segments (%zu records), %zu snapshots: %s\n", f.segments.size(), records,
+              f.snapshots.size(),
               damaged ? (std::to_string(damaged) + " damaged").c_str() : "all checksums good");
   return damaged ? 1 : 0;
 }
@@ -213,8 +231,10 @@ int main(int argc, char** argv) {
   sdk::Zxid from = 0, to = INT64_MAX;
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--json") json = true;
-    else if ((a == "--from" || a == "--to") && i + 1 < argc) (a == "--from" ? from : to) = std::stoll(argv[++i], nullptr, 0);
+    if (a == "--json")
+      json = true;
+    else if ((a == "--from" || a == "--to") && i + 1 < argc)
+      (a == "--from" ? from : to) = std::stoll(argv[++i], nullptr, 0);
     else {
       std::fprintf(stderr, "corral-wal: unknown option '%s'\n", a.c_str());
       return 2;

@@ -25,7 +25,8 @@ namespace {
 std::string create_payload(const std::string& path, size_t value) {
   std::string out;
   proto::JuteWriter w(out);
-  proto::write(w, proto::CreateRequest{path, std::string(value, 'v'), proto::open_acl_unsafe(), 0, 0});
+  proto::write(w,
+               proto::CreateRequest{path, std::string(value, 'v'), proto::open_acl_unsafe(), 0, 0});
   return out;
 }
 
@@ -73,14 +74,20 @@ void TreeApplyCreate(benchmark::State& state) {
   kernel::StateMachine sm(tree);
   kernel::Ids ids;
   const int64_t session = 0x100000001;
-  sm.apply(sdk::LogEntry{1, 1, kernel::encode_txn(-10, session, 0, kernel::session_payload(30000, std::string(16, 'p')), ids)});
+  sm.apply(
+      sdk::LogEntry{1, 1,
+                    kernel::encode_txn(-10, session, 0,
+                                       kernel::session_payload(30000, std::string(16, 'p')), ids)});
   int64_t zxid = 1, n = 0;
-  auto create = [&](const std::string& path) { return kernel::encode_txn(1, session, 1, create_payload(path, 100), ids); };
+  auto create = [&](const std::string& path) {
+    return kernel::encode_txn(1, session, 1, create_payload(path, 100), ids);
+  };
   if (sm.apply(sdk::LogEntry{++zxid, 1, create("/b")}).err != kernel::Err::ok) {
     state.SkipWithError("the setup create failed");
     return;
   }
-  for (int64_t i = 0; i < state.range(0); ++i) sm.apply(sdk::LogEntry{++zxid, 1, create("/b/pre" + std::to_string(i))});
+  for (int64_t i = 0; i < state.range(0); ++i)
+    sm.apply(sdk::LogEntry{++zxid, 1, create("/b/pre" + std::to_string(i))});
   std::vector<std::string> bodies;
   for (int i = 0; i < 4096; ++i) bodies.push_back(create("/b/n" + std::to_string(i)));
   for (auto _ : state) {
@@ -107,13 +114,15 @@ void TreeGetData(benchmark::State& state) {
   kernel::DataTree tree;
   kernel::Ids ids;
   kernel::Journal j;
-  tree.create("/g", "", proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 1, 1, ids, nullptr, nullptr, j);
+  tree.create("/g", "", proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 1, 1, ids,
+              nullptr, nullptr, j);
   for (int i = 0; i < state.range(0); ++i)
     tree.create("/g/n" + std::to_string(i), std::string(100, 'v'), proto::open_acl_unsafe(),
                 proto::CreateMode::persistent, 0, 2 + i, 1, ids, nullptr, nullptr, j);
   int i = 0;
   std::vector<std::string> paths;
-  for (int k = 0; k < 1024; ++k) paths.push_back("/g/n" + std::to_string((k * 7919) % state.range(0)));
+  for (int k = 0; k < 1024; ++k)
+    paths.push_back("/g/n" + std::to_string((k * 7919) % state.range(0)));
   for (auto _ : state) {
     const kernel::Node* n = tree.find(paths[static_cast<size_t>(i++ & 1023)]);
     benchmark::DoNotOptimize(tree.stat(*n));
@@ -127,10 +136,12 @@ kernel::DataTree flat_tree(int64_t n) {
   kernel::DataTree tree;
   kernel::Ids ids;
   kernel::Journal j;
-  tree.create("/s", "", proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 1, 1, ids, nullptr, nullptr, j);
+  tree.create("/s", "", proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 1, 1, ids,
+              nullptr, nullptr, j);
   for (int64_t i = 0; i < n; ++i)
     tree.create("/s/c-" + std::to_string(i % 16) + "-" + std::to_string(i), std::string(100, 'v'),
-                proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 2 + i, 1, ids, nullptr, nullptr, j);
+                proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, 2 + i, 1, ids, nullptr,
+                nullptr, j);
   return tree;
 }
 
@@ -163,7 +174,8 @@ void TreeSnapshotLoad(benchmark::State& state) {
 BENCHMARK(TreeSnapshotLoad)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 void WalRecordEncode(benchmark::State& state) {
-  sdk::LogEntry e{0x100000001, 1700000000000, std::string(static_cast<size_t>(state.range(0)), 'x')};
+  sdk::LogEntry e{0x100000001, 1700000000000,
+                  std::string(static_cast<size_t>(state.range(0)), 'x')};
   std::string out;
   for (auto _ : state) {
     out.clear();
@@ -176,7 +188,8 @@ BENCHMARK(WalRecordEncode)->Arg(150)->Arg(4096);
 
 void WalSegmentScan(benchmark::State& state) {
   std::string seg;
-  for (int i = 0; i < 10000; ++i) wal::encode_record(seg, sdk::LogEntry{i + 1, 1, std::string(150, 'x')});
+  for (int i = 0; i < 10000; ++i)
+    wal::encode_record(seg, sdk::LogEntry{i + 1, 1, std::string(150, 'x')});
   for (auto _ : state) {
     auto scan = wal::scan_segment(seg, true, [](const sdk::LogEntry&, size_t) { return true; });
     benchmark::DoNotOptimize(scan.records);

@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
+#include "corral/common/json.hpp"
 #include "corral/common/lifeline.hpp"
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/http.hpp"
-#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
 
@@ -37,20 +37,29 @@ class HelloRecipe final : public Recipe {
     if (!session) return session.status();
     session_ = std::move(session.value());
     path_ = "/hello/" + std::to_string(host_->server().server_id);
-    session_->create("/hello", "", CreateMode::persistent, [this, alive = alive_.ref()](const TreeResult&) {
-      if (!alive) return;
-      session_->create(path_, greeting_, CreateMode::ephemeral, [this, alive](const TreeResult& r) {
-        if (alive) host_->logger().info("published " + path_ + ": " + corral::proto::err_name(r.err));
-      });
-    });
+    session_->create("/hello", "", CreateMode::persistent,
+                     [this, alive = alive_.ref()](const TreeResult&) {
+                       if (!alive) return;
+                       session_->create(path_, greeting_, CreateMode::ephemeral,
+                                        [this, alive](const TreeResult& r) {
+                                          if (alive)
+                                            host_->logger().info("published " + path_ + ": " +
+                                                                 corral::proto::err_name(r.err));
+                                        });
+                     });
     if (HttpRouter* http = recipes.http()) {
-      Status st = http->add_route("/hello", [this, alive = alive_.ref()](const HttpRequest&, std::shared_ptr<HttpResponder> r) {
+      Status st = http->add_route("/hello", [this, alive = alive_.ref()](
+                                                const HttpRequest&,
+                                                std::shared_ptr<HttpResponder> r) {
         if (!alive) return;
         session_->get_data(path_, false, [this, r](const TreeResult& res) {
           if (res.err != Err::ok)
-            return r->respond(503, "application/json", "{\"error\":" + corral::common::json_quote(corral::proto::err_name(res.err)) + "}");
+            return r->respond(
+                503, "application/json",
+                "{\"error\":" + corral::common::json_quote(corral::proto::err_name(res.err)) + "}");
           r->respond(200, "application/json",
-                     "{\"node\":" + corral::common::json_quote(path_) + ",\"greeting\":" + corral::common::json_quote(res.data) + "}\n");
+                     "{\"node\":" + corral::common::json_quote(path_) +
+                         ",\"greeting\":" + corral::common::json_quote(res.data) + "}\n");
         });
       });
       if (!st) return st;
@@ -77,4 +86,5 @@ class HelloRecipe final : public Recipe {
 
 }  // namespace
 
-CORRAL_PLUGIN(recipe, "hello", HelloRecipe, "keeps a greeting in /hello/<server id> and answers GET /hello")
+CORRAL_PLUGIN(recipe, "hello", HelloRecipe,
+              "keeps a greeting in /hello/<server id> and answers GET /hello")

@@ -15,35 +15,58 @@ constexpr size_t kMaxBody = 1024 * 1024;
 
 const char* reason(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return code < 400 ? "OK" : "Error";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return code < 400 ? "OK" : "Error";
   }
 }
 
-std::string json_error(const std::string& message) { return "{\"error\":" + common::json_quote(message) + "}\n"; }
+std::string json_error(const std::string& message) {
+  return "{\"error\":" + common::json_quote(message) + "}\n";
+}
 
 }  // namespace
 
 std::string http_response(int code, std::string_view content_type, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(code) + " " + reason(code) + "\r\nContent-Type: " + std::string(content_type) +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(code) + " " + reason(code) +
+         "\r\nContent-Type: " + std::string(content_type) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+         body;
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
@@ -69,10 +92,12 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length, std::string& error) {
+int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
+                    std::string& error) {
   std::string_view line = head.substr(0, head.find("\r\n"));
   size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
+  if (sp1 == std::string_view::npos || sp2 == sp1 ||
+      line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
     error = "not an HTTP/1.x request line";
     return 400;
   }
@@ -122,7 +147,8 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
                                           public sdk::HttpResponder,
                                           public std::enable_shared_from_this<HttpConnection> {
  public:
-  HttpConnection(AdminServer& owner, std::shared_ptr<sdk::Connection> conn) : owner_(&owner), conn_(std::move(conn)) {}
+  HttpConnection(AdminServer& owner, std::shared_ptr<sdk::Connection> conn)
+      : owner_(&owner), conn_(std::move(conn)) {}
   void begin(std::chrono::milliseconds request_timeout) {
     conn_->start(this);
     // A request must arrive whole in time: a connection that trickles its
@@ -171,17 +197,19 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   void stream_start(int status, std::string_view content_type) override {
     if (state_ == State::done || state_ == State::streaming) return;
     state_ = State::streaming;
-    conn_->send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\nContent-Type: " +
-                std::string(content_type) + "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
+    conn_->send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
+                "\r\nContent-Type: " + std::string(content_type) +
+                "\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n");
   }
   void send(std::string data) override {
     if (state_ != State::streaming || data.empty()) return;
     if (owner_ && conn_->queued_bytes() + data.size() >
                       static_cast<size_t>(owner_->server_.config().server.max_output_bytes)) {
       // A subscriber that does not read its stream is let go.
-      owner_->server_.log().info("closing the event stream to " + conn_->remote_address() + ": " +
-                                 std::to_string(conn_->queued_bytes()) +
-                                 " bytes wait for a reader that does not read (server.max_output_bytes)");
+      owner_->server_.log().info(
+          "closing the event stream to " + conn_->remote_address() + ": " +
+          std::to_string(conn_->queued_bytes()) +
+          " bytes wait for a reader that does not read (server.max_output_bytes)");
       finish("");
       return;
     }
@@ -218,7 +246,9 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     (*handler)(req_, self);
   }
 
-  void fail(int code, const std::string& why) { finish(http_response(code, "application/json", json_error(why))); }
+  void fail(int code, const std::string& why) {
+    finish(http_response(code, "application/json", json_error(why)));
+  }
   friend class AdminServer;
 
   void finish(std::string response) {
@@ -255,10 +285,12 @@ sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& w
   auto l = transport.listen(where, [this](std::shared_ptr<sdk::Connection> c) {
     const auto& sc = server_.config().server;
     if (connections_.size() >= static_cast<size_t>(sc.admin_max_connections)) {
-      refusals_.warn(server_.log(), "admin endpoint: " + std::to_string(connections_.size()) +
-                                        " connections are open (server.admin_max_connections); refusing " +
-                                        c->remote_address());
-      c->send(http_response(503, "application/json", json_error("too many connections; try again")));
+      refusals_.warn(server_.log(),
+                     "admin endpoint: " + std::to_string(connections_.size()) +
+                         " connections are open (server.admin_max_connections); refusing " +
+                         c->remote_address());
+      c->send(
+          http_response(503, "application/json", json_error("too many connections; try again")));
       c->close();
       return;
     }
@@ -281,7 +313,8 @@ void AdminServer::stop() {
 
 sdk::Status AdminServer::add_route(std::string prefix, sdk::HttpHandler handler) {
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-  if (prefix.empty() || prefix[0] != '/') return {sdk::Errc::invalid_argument, "a route starts with '/': " + prefix};
+  if (prefix.empty() || prefix[0] != '/')
+    return {sdk::Errc::invalid_argument, "a route starts with '/': " + prefix};
   for (const char* builtin : {"/commands", "/metrics"})
     if (prefix == builtin || prefix.rfind(std::string(builtin) + "/", 0) == 0)
       return {sdk::Errc::already_exists, prefix + " is the admin endpoint's own"};
@@ -296,8 +329,9 @@ const sdk::HttpHandler* AdminServer::route(const std::string& path) const {
   const sdk::HttpHandler* best = nullptr;
   size_t best_len = 0;
   for (const auto& [prefix, handler] : routes_) {
-    bool match = path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                                    (prefix == "/" || path[prefix.size()] == '/'));
+    bool match = path == prefix ||
+                 (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+                  (prefix == "/" || path[prefix.size()] == '/'));
     if (match && prefix.size() >= best_len) {
       best = &handler;
       best_len = prefix.size();
@@ -321,7 +355,8 @@ std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& 
   if (!ours) return std::nullopt;
   if (req.method != "GET" && req.method != "HEAD")
     return http_response(405, "application/json", json_error("only GET is supported"));
-  if (target == "/metrics") return http_response(200, "text/plain; version=0.0.4", server_.metrics_text());
+  if (target == "/metrics")
+    return http_response(200, "text/plain; version=0.0.4", server_.metrics_text());
   if (target == "/commands" || target == "/commands/") {
     std::string body = "{\"commands\":[";
     bool first = true;
@@ -333,13 +368,15 @@ std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& 
   }
   std::string_view name = std::string_view(target).substr(10);
   if (!server_.admin_command_allowed(name))
-    return http_response(403, "application/json",
-                         json_error("'" + std::string(name) +
-                                    "' is not in server.four_letter_words (zoo.cfg's 4lw.commands.whitelist), "
-                                    "which admin commands follow"));
+    return http_response(
+        403, "application/json",
+        json_error("'" + std::string(name) +
+                   "' is not in server.four_letter_words (zoo.cfg's 4lw.commands.whitelist), "
+                   "which admin commands follow"));
   if (auto body = server_.admin_command(name)) return http_response(200, "application/json", *body);
-  return http_response(404, "application/json",
-                       json_error("no command '" + std::string(name) + "'; GET /commands lists them"));
+  return http_response(
+      404, "application/json",
+      json_error("no command '" + std::string(name) + "'; GET /commands lists them"));
 }
 
 }  // namespace corral::kernel

@@ -22,7 +22,8 @@ class Server;
 // Parses an HTTP/1.x request head (the request line and headers, without
 // the blank line after them) into `req` and the body length it announces:
 // 0 when it is acceptable, else the status to refuse it with, and `error`.
-int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length, std::string& error);
+int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
+                    std::string& error);
 
 class AdminServer final : public sdk::HttpRouter {
  public:
@@ -31,7 +32,9 @@ class AdminServer final : public sdk::HttpRouter {
 
   sdk::Status start(sdk::Transport& transport, const sdk::Endpoint& where);
   void stop();
-  sdk::Endpoint endpoint() const { return listener_ ? listener_->local_endpoint() : sdk::Endpoint{}; }
+  sdk::Endpoint endpoint() const {
+    return listener_ ? listener_->local_endpoint() : sdk::Endpoint{};
+  }
 
   // HttpRouter
   sdk::Status add_route(std::string prefix, sdk::HttpHandler handler) override;

@@ -1,11 +1,12 @@
 #include "config/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 #include <type_traits>
 #include <variant>
 
@@ -33,13 +34,20 @@ std::string where(const std::string& source, const toml::node& node) {
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -132,8 +140,10 @@ Status set_dotted(toml::table& root, std::string_view dotted, toml::node&& value
   size_t start = 0;
   while (true) {
     size_t dot = dotted.find('.', start);
-    std::string part(dotted.substr(start, dot == std::string_view::npos ? dotted.npos : dot - start));
-    if (part.empty()) return {Errc::invalid_argument, "--set " + std::string(dotted) + ": empty key part"};
+    std::string part(
+        dotted.substr(start, dot == std::string_view::npos ? dotted.npos : dot - start));
+    if (part.empty())
+      return {Errc::invalid_argument, "--set " + std::string(dotted) + ": empty key part"};
     if (dot == std::string_view::npos) {
       t->insert_or_assign(part, std::move(value));
       return {};
@@ -191,8 +201,8 @@ Status check_known_keys(const toml::table& t, std::string_view section,
 template <class Section>
 struct Key {
   const char* name;
-  std::variant<int64_t Section::*, bool Section::*, std::string Section::*, std::vector<std::string> Section::*,
-               sdk::Endpoint Section::*>
+  std::variant<int64_t Section::*, bool Section::*, std::string Section::*,
+               std::vector<std::string> Section::*, sdk::Endpoint Section::*>
       field;
   int64_t min = INT64_MIN, max = INT64_MAX;
   const char* expected = nullptr;  // said when the value is out of range
@@ -210,10 +220,12 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"tick_ms", &S::tick_ms, 1, kMax, "a positive number of milliseconds"},
       {"max_client_cnxns", &S::max_client_cnxns, 0, kMax, "0 (unlimited) or more"},
       {"max_cnxns", &S::max_cnxns, 0, kMax, "0 (unlimited) or more"},
-      {"sessionless_timeout_ms", &S::sessionless_timeout_ms, 100, 3600000, "between 100 and 3600000 milliseconds"},
+      {"sessionless_timeout_ms", &S::sessionless_timeout_ms, 100, 3600000,
+       "between 100 and 3600000 milliseconds"},
       {"max_output_bytes", &S::max_output_bytes, 64 << 10, kMax, "at least 65536 bytes"},
       {"admin_max_connections", &S::admin_max_connections, 1, kMax, "at least 1"},
-      {"admin_request_timeout_ms", &S::admin_request_timeout_ms, 100, 3600000, "between 100 and 3600000 milliseconds"},
+      {"admin_request_timeout_ms", &S::admin_request_timeout_ms, 100, 3600000,
+       "between 100 and 3600000 milliseconds"},
       {"max_outstanding", &S::max_outstanding, 1, kMax, "at least 1"},
       {"max_outstanding_per_session", &S::max_outstanding_per_session, 1, kMax, "at least 1"},
       {"session_create_rate", &S::session_create_rate, 0, kMax, "0 (no limit) or more a second"},
@@ -228,7 +240,8 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"max_frame_bytes", &S::max_frame_bytes, 1024, 1 << 30, "between 1024 and 1073741824"},
       {"super_digest", &S::super_digest, INT64_MIN, kMax, nullptr, false},
       {"extended_types", &S::extended_types},
-      {"container_check_interval_ms", &S::container_check_interval_ms, 10, kMax, "at least 10 milliseconds"},
+      {"container_check_interval_ms", &S::container_check_interval_ms, 10, kMax,
+       "at least 10 milliseconds"},
       {"admin_address", &S::admin_address},
       {"enforce_quota", &S::enforce_quota},
       {"jaas_config", &S::jaas_config},
@@ -257,14 +270,16 @@ const std::vector<Key<EnsembleConfig>>& ensemble_keys() {
       {"secret_file", &E::secret_file},
       {"jaas_quorum_server", &E::jaas_quorum_server},
       {"jaas_quorum_learner", &E::jaas_quorum_learner},
-      {"handshake_timeout_ms", &E::handshake_timeout_ms, 100, 600000, "between 100 and 600000 milliseconds"},
+      {"handshake_timeout_ms", &E::handshake_timeout_ms, 100, 600000,
+       "between 100 and 600000 milliseconds"},
   };
   return keys;
 }
 
 template <class Section>
-Status read_section(const std::vector<Key<Section>>& keys, const toml::table& root, const char* name,
-                    const std::string& src, std::vector<std::string> extra_known, Section& out) {
+Status read_section(const std::vector<Key<Section>>& keys, const toml::table& root,
+                    const char* name, const std::string& src, std::vector<std::string> extra_known,
+                    Section& out) {
   if (const toml::table* t = root[name].as_table()) {
     std::set<std::string> known(extra_known.begin(), extra_known.end());
     for (const auto& k : keys) known.insert(k.name);
@@ -336,12 +351,14 @@ void show_section(const std::vector<Key<Section>>& keys, const Section& in, cons
 Status extract(Config& c) {
   const std::string& src = c.source;
   toml::table& root = c.root();
-  static const std::set<std::string> kSections = {"server", "plugins", "ensemble", "transport", "consensus",
-                                                  "election", "storage", "discovery", "recipe"};
+  static const std::set<std::string> kSections = {"server",    "plugins",   "ensemble",
+                                                  "transport", "consensus", "election",
+                                                  "storage",   "discovery", "recipe"};
   for (auto&& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
-      return {Errc::invalid_argument, where(src, v) + ": unknown section '" + std::string(k.str()) +
-                                          "' (known: server, plugins, ensemble, and one table per plugin kind)"};
+      return {Errc::invalid_argument,
+              where(src, v) + ": unknown section '" + std::string(k.str()) +
+                  "' (known: server, plugins, ensemble, and one table per plugin kind)"};
     }
     if (!v.is_table()) return wrong_type(src, k.str(), v, "a table");
   }
@@ -354,13 +371,19 @@ Status extract(Config& c) {
   if (sc.min_session_timeout() > sc.max_session_timeout())
     return server.invalid("min_session_timeout_ms", "at most max_session_timeout_ms");
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
-  if (!kLevels.count(sc.log_level)) return server.invalid("log_level", "one of trace, debug, info, warn, error");
+  if (!kLevels.count(sc.log_level))
+    return server.invalid("log_level", "one of trace, debug, info, warn, error");
   if (sc.extended_types && sc.id > 254)
-    return server.invalid("id", "at most 254 with server.extended_types (TTL owners use the top byte)");
+    return server.invalid("id",
+                          "at most 254 with server.extended_types (TTL owners use the top byte)");
   if (sdk::Endpoint ep; !sc.admin_address.empty() && !sdk::parse_endpoint(sc.admin_address, ep))
-    return server.invalid("admin_address", "\"host:port\" (e.g. \"127.0.0.1:8080\") or \"\" for none");
-  if (!sc.super_digest.empty() && std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
-    return server.invalid("super_digest", "\"user:base64-sha1\", as zkServer's DigestAuthenticationProvider.generateDigest prints");
+    return server.invalid("admin_address",
+                          "\"host:port\" (e.g. \"127.0.0.1:8080\") or \"\" for none");
+  if (!sc.super_digest.empty() &&
+      std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
+    return server.invalid(
+        "super_digest",
+        "\"user:base64-sha1\", as zkServer's DigestAuthenticationProvider.generateDigest prints");
 
   // [plugins]
   PluginsConfig& pc = c.plugins;
@@ -373,69 +396,84 @@ Status extract(Config& c) {
 
   // [ensemble]
   EnsembleConfig& ec = c.ensemble;
-  if (Status st = read_section(ensemble_keys(), root, "ensemble", src, {"servers"}, ec); !st) return st;
+  if (Status st = read_section(ensemble_keys(), root, "ensemble", src, {"servers"}, ec); !st)
+    return st;
   TableView ensemble(root["ensemble"].as_table(), "ensemble", src);
   auto servers_r = ensemble.get_string_list("servers", {});
   if (!servers_r) return servers_r.status();
   std::vector<std::string> servers = std::move(servers_r.value());
   if (ec.peer_auth != "required" && ec.peer_auth != "optional" && ec.peer_auth != "none")
     return ensemble.invalid("peer_auth", "\"required\", \"optional\" or \"none\"");
-  if (!ec.secret.empty() && ec.secret.size() < 16) return ensemble.invalid("secret", "at least 16 characters");
+  if (!ec.secret.empty() && ec.secret.size() < 16)
+    return ensemble.invalid("secret", "at least 16 characters");
   if (!ec.secret.empty() && !ec.secret_file.empty())
     return ensemble.invalid("secret", "either secret or secret_file, not both");
   bool jaas_keys = !ec.jaas_quorum_server.empty() || !ec.jaas_quorum_learner.empty();
   if (jaas_keys && (ec.jaas_quorum_server.empty() || ec.jaas_quorum_learner.empty()))
-    return ensemble.invalid(ec.jaas_quorum_server.empty() ? "jaas_quorum_server" : "jaas_quorum_learner",
-                            "the JAAS section name (both jaas_quorum_server and jaas_quorum_learner, or neither)");
+    return ensemble.invalid(
+        ec.jaas_quorum_server.empty() ? "jaas_quorum_server" : "jaas_quorum_learner",
+        "the JAAS section name (both jaas_quorum_server and jaas_quorum_learner, or neither)");
   if (jaas_keys && sc.jaas_config.empty())
-    return ensemble.invalid("jaas_quorum_server", "a JAAS file to read it from: set server.jaas_config too");
+    return ensemble.invalid("jaas_quorum_server",
+                            "a JAAS file to read it from: set server.jaas_config too");
   if (jaas_keys && (!ec.secret.empty() || !ec.secret_file.empty()))
-    return ensemble.invalid("jaas_quorum_server", "either a shared secret or the JAAS sections, not both");
+    return ensemble.invalid("jaas_quorum_server",
+                            "either a shared secret or the JAAS sections, not both");
   ec.members.clear();
   for (const std::string& text : servers) {
     size_t eq = text.find('=');
     sdk::ServerId id = 0;
-    std::string error = "\"N=host:quorumPort:electionPort[:participant|observer][;clientPort]\", e.g. "
-                        "\"1=node1:2888:3888\"";
+    std::string error =
+        "\"N=host:quorumPort:electionPort[:participant|observer][;clientPort]\", e.g. "
+        "\"1=node1:2888:3888\"";
     sdk::PeerSpec m;
     if (eq == std::string::npos ||
         std::from_chars(text.data(), text.data() + eq, id).ptr != text.data() + eq || id <= 0 ||
         !parse_member(id, std::string_view(text).substr(eq + 1), m, error))
       return ensemble.invalid("servers", "entries like " + error + " (found \"" + text + "\")");
-    if (ec.member(id)) return ensemble.invalid("servers", "one entry per server id (" + std::to_string(id) + " twice)");
+    if (ec.member(id))
+      return ensemble.invalid("servers",
+                              "one entry per server id (" + std::to_string(id) + " twice)");
     ec.members.push_back(m);
   }
   std::sort(ec.members.begin(), ec.members.end(),
             [](const sdk::PeerSpec& a, const sdk::PeerSpec& b) { return a.id < b.id; });
   if (pc.consensus != "standalone" && pc.discovery.empty()) {
     if (ec.members.empty())
-      return ensemble.invalid("servers", "the ensemble's members (consensus \"" + pc.consensus +
-                                             "\" replicates), e.g. [\"1=node1:2888:3888\", \"2=node2:2888:3888\", "
-                                             "\"3=node3:2888:3888\"], or a discovery plugin ([plugins] discovery)");
+      return ensemble.invalid(
+          "servers", "the ensemble's members (consensus \"" + pc.consensus +
+                         "\" replicates), e.g. [\"1=node1:2888:3888\", \"2=node2:2888:3888\", "
+                         "\"3=node3:2888:3888\"], or a discovery plugin ([plugins] discovery)");
     if (!sc.id_set)
-      return server.invalid("id", "this server's own id in the ensemble (server.id, or myid in the data "
-                                  "directory): a member of an ensemble has no default id");
+      return server.invalid("id",
+                            "this server's own id in the ensemble (server.id, or myid in the data "
+                            "directory): a member of an ensemble has no default id");
     if (!ec.member(sc.id))
-      return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
+      return ensemble.invalid("servers", "an entry for this server's own id " +
+                                             std::to_string(sc.id) +
                                              " (server.id, or myid in the data directory)");
     size_t voters = 0;
     for (const auto& m : ec.members) voters += m.observer ? 0 : 1;
-    if (voters == 0) return ensemble.invalid("servers", "at least one participant (not every member an observer)");
-  } else if (pc.consensus != "standalone" && sc.id_set && !ec.members.empty() && !ec.member(sc.id)) {
+    if (voters == 0)
+      return ensemble.invalid("servers", "at least one participant (not every member an observer)");
+  } else if (pc.consensus != "standalone" && sc.id_set && !ec.members.empty() &&
+             !ec.member(sc.id)) {
     // Discovery fills in what the config leaves out, but what it says must agree.
-    return ensemble.invalid("servers", "an entry for this server's own id " + std::to_string(sc.id) +
+    return ensemble.invalid("servers", "an entry for this server's own id " +
+                                           std::to_string(sc.id) +
                                            " (server.id, or myid in the data directory)");
   }
   bool replicated = pc.consensus != "standalone";
-  if (replicated && ec.peer_auth != "none" && ec.secret.empty() && ec.secret_file.empty() && !jaas_keys)
-    return ensemble.invalid(
-        "secret_file",
-        "a file holding the ensemble's shared secret (make one with: head -c 32 /dev/urandom | base64 > "
-        "peer.secret, and give every member the same file), so that only members can use the peer ports; or "
-        "peer_auth = \"none\" to believe anyone who reaches them");
+  if (replicated && ec.peer_auth != "none" && ec.secret.empty() && ec.secret_file.empty() &&
+      !jaas_keys)
+    return ensemble.invalid("secret_file",
+                            "a file holding the ensemble's shared secret (make one with: head -c "
+                            "32 /dev/urandom | base64 > "
+                            "peer.secret, and give every member the same file), so that only "
+                            "members can use the peer ports; or "
+                            "peer_auth = \"none\" to believe anyone who reaches them");
   return {};
 }
-
 
 const sdk::PeerSpec* EnsembleConfig::member(sdk::ServerId id) const {
   for (const auto& m : members)
@@ -451,7 +489,7 @@ toml::table& Config::root() { return *root_; }
 const toml::table& Config::root() const { return *root_; }
 
 std::unique_ptr<sdk::ConfigTable> Config::plugin_table(std::string_view kind,
-                                                      std::string_view name) const {
+                                                       std::string_view name) const {
   const toml::table* t = nullptr;
   if (const toml::table* k = (*root_)[kind].as_table()) t = (*k)[name].as_table();
   return std::make_unique<TableView>(t, std::string(kind) + "." + std::string(name), source);
@@ -461,16 +499,20 @@ std::string Config::to_toml() const {
   toml::table t = *root_;
   show_section(server_keys(), server, "server", t);
   // The timeouts as they apply (0 in the file means a multiple of tick_ms).
-  (void)set_dotted(t, "server.min_session_timeout_ms", toml::value<int64_t>(server.min_session_timeout()));
-  (void)set_dotted(t, "server.max_session_timeout_ms", toml::value<int64_t>(server.max_session_timeout()));
+  (void)set_dotted(t, "server.min_session_timeout_ms",
+                   toml::value<int64_t>(server.min_session_timeout()));
+  (void)set_dotted(t, "server.max_session_timeout_ms",
+                   toml::value<int64_t>(server.max_session_timeout()));
   show_section(plugins_keys(), plugins, "plugins", t);
   if (!ensemble.members.empty()) {
     toml::array servers;
-    for (const auto& m : ensemble.members) servers.push_back(std::to_string(m.id) + "=" + format_member(m));
+    for (const auto& m : ensemble.members)
+      servers.push_back(std::to_string(m.id) + "=" + format_member(m));
     (void)set_dotted(t, "ensemble.servers", std::move(servers));
     show_section(ensemble_keys(), ensemble, "ensemble", t);
   }
-  if (!ensemble.secret.empty()) (void)set_dotted(t, "ensemble.secret", toml::value<std::string>("<not shown>"));
+  if (!ensemble.secret.empty())
+    (void)set_dotted(t, "ensemble.secret", toml::value<std::string>("<not shown>"));
   if (!server.super_digest.empty())
     (void)set_dotted(t, "server.super_digest", toml::value<std::string>("<not shown>"));
   std::ostringstream out;

@@ -9,9 +9,9 @@
 
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/peers.hpp"
-#include "ensemble/dynamic_config.hpp"
 #include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
+#include "ensemble/dynamic_config.hpp"
 
 namespace toml {
 inline namespace v3 {
@@ -30,7 +30,7 @@ struct ServerConfig {
   std::string data_dir = "data";
   sdk::Endpoint client_address{"127.0.0.1", 2181};
   int64_t tick_ms = 2000;
-  int64_t max_client_cnxns = 60;     // per client IP; 0 = unlimited
+  int64_t max_client_cnxns = 60;  // per client IP; 0 = unlimited
   // Client connections in all (ZooKeeper's maxCnxns); 0 = unlimited.
   int64_t max_cnxns = 16384;
   // A client connection that has not opened a session by then is closed
@@ -53,8 +53,8 @@ struct ServerConfig {
   int64_t session_create_rate = 1000;
   int64_t session_create_burst = 2000;
   int64_t admin_request_timeout_ms = 10000;
-  int64_t min_session_timeout_ms = 0;  // 0 = 2 * tick_ms
-  int64_t max_session_timeout_ms = 0;  // 0 = 20 * tick_ms
+  int64_t min_session_timeout_ms = 0;    // 0 = 2 * tick_ms
+  int64_t max_session_timeout_ms = 0;    // 0 = 20 * tick_ms
   std::vector<std::string> plugin_dirs;  // empty = next to the binary
   // Four-letter words anyone may send, and the admin commands that follow
   // them. ZooKeeper's default is srvr alone; ruok and isro say no more than
@@ -85,8 +85,12 @@ struct ServerConfig {
   // writes with NOTREADONLY, until the ensemble is back.
   bool read_only_mode = false;
 
-  int64_t min_session_timeout() const { return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms; }
-  int64_t max_session_timeout() const { return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms; }
+  int64_t min_session_timeout() const {
+    return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_ms;
+  }
+  int64_t max_session_timeout() const {
+    return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_ms;
+  }
 };
 
 struct PluginsConfig {
@@ -141,7 +145,8 @@ class Config {
   std::string source = "defaults";
 
   // The table of one plugin ("storage.wal"), empty when absent. Owned by the Config.
-  std::unique_ptr<sdk::ConfigTable> plugin_table(std::string_view kind, std::string_view name) const;
+  std::unique_ptr<sdk::ConfigTable> plugin_table(std::string_view kind,
+                                                 std::string_view name) const;
   // The whole effective configuration as TOML, for `conf` and logs.
   std::string to_toml() const;
 

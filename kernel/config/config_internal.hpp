@@ -1,9 +1,10 @@
 // What config.cpp shares with zoo_cfg.cpp (not part of the config interface).
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <string>
 #include <string_view>
-#include <toml++/toml.h>
 
 #include "config/config.hpp"
 

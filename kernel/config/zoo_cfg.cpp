@@ -1,9 +1,10 @@
 // zoo.cfg, read as ZooKeeper reads it and mapped onto Corral's keys: what
 // has a Corral equivalent is set, what has none is warned about.
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
-#include <toml++/toml.h>
 
 #include "config/config.hpp"
 #include "config/config_internal.hpp"
@@ -45,8 +46,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   auto number = [&](const std::string& key, const std::string& v, int64_t& out) -> Status {
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     if (ec != std::errc() || end != v.data() + v.size())
-      return {Errc::invalid_argument,
-              path + ":" + std::to_string(lineno) + ": " + key + " must be a number, found '" + v + "'"};
+      return {Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": " + key +
+                                          " must be a number, found '" + v + "'"};
     return {};
   };
   while (std::getline(in, line)) {
@@ -87,11 +88,14 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "jute.maxbuffer") {
       st = number(key, value, n);
       if (st) (void)set_dotted(root, "server.max_frame_bytes", toml::value<int64_t>(n));
-    } else if (key == "connection_throttle_tokens" || key == "zookeeper.connection_throttle_tokens") {
+    } else if (key == "connection_throttle_tokens" ||
+               key == "zookeeper.connection_throttle_tokens") {
       st = number(key, value, throttle_tokens);
-    } else if (key == "connection_throttle_fill_time" || key == "zookeeper.connection_throttle_fill_time") {
+    } else if (key == "connection_throttle_fill_time" ||
+               key == "zookeeper.connection_throttle_fill_time") {
       st = number(key, value, throttle_fill_time);
-    } else if (key == "connection_throttle_fill_count" || key == "zookeeper.connection_throttle_fill_count") {
+    } else if (key == "connection_throttle_fill_count" ||
+               key == "zookeeper.connection_throttle_fill_count") {
       st = number(key, value, throttle_fill_count);
     } else if (key == "minSessionTimeout") {
       st = number(key, value, n);
@@ -121,19 +125,23 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       std::string_view digits = std::string_view(key).substr(7);
       sdk::PeerSpec m;
       std::string error;
-      if (std::from_chars(digits.data(), digits.data() + digits.size(), id).ptr != digits.data() + digits.size() ||
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), id).ptr !=
+              digits.data() + digits.size() ||
           id <= 0)
         return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": '" + key +
                                                   "' must be server.N with N a positive server id"};
       if (!parse_member(id, value, m, error))
-        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": " + key + " must be " + error +
-                                                  ", found '" + value + "'"};
+        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) + ": " + key +
+                                                  " must be " + error + ", found '" + value + "'"};
       servers.push_back(std::to_string(id) + "=" + value);
     } else if (key == "initLimit" || key == "syncLimit") {
       st = number(key, value, n);
-      if (st) (void)set_dotted(root, key == "initLimit" ? "consensus.zab.init_limit" : "consensus.zab.sync_limit",
-                               toml::value<int64_t>(n));
-    } else if (key.rfind("authProvider.", 0) == 0 && value.find("SASLAuthenticationProvider") != std::string::npos) {
+      if (st)
+        (void)set_dotted(
+            root, key == "initLimit" ? "consensus.zab.init_limit" : "consensus.zab.sync_limit",
+            toml::value<int64_t>(n));
+    } else if (key.rfind("authProvider.", 0) == 0 &&
+               value.find("SASLAuthenticationProvider") != std::string::npos) {
       // The sasl scheme is always known here; its users come from the JAAS
       // file (server.jaas_config, ZooKeeper's java.security.auth.login.config).
     } else if (key == "snapCount") {
@@ -145,11 +153,13 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     } else if (key == "standaloneEnabled") {
       standalone_enabled = value != "false";
     } else if (key == "quorumListenOnAllIPs") {
-      (void)set_dotted(root, "ensemble.listen_on_all_addresses", toml::value<bool>(value == "true"));
+      (void)set_dotted(root, "ensemble.listen_on_all_addresses",
+                       toml::value<bool>(value == "true"));
     } else if (key == "reconfigEnabled") {
       if (value != "true" && value != "false")
-        return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) +
-                                                  ": reconfigEnabled must be true or false, found '" + value + "'"};
+        return Status{Errc::invalid_argument,
+                      path + ":" + std::to_string(lineno) +
+                          ": reconfigEnabled must be true or false, found '" + value + "'"};
       (void)set_dotted(root, "ensemble.reconfig_enabled", toml::value<bool>(value == "true"));
     } else if (key == "quorum.auth.enableSasl") {
       quorum_sasl = value == "true";
@@ -165,8 +175,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
                          "' (Corral elects with plugins.election)");
     } else if (key == "dynamicConfigFile") {
-      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
-                         "' (Corral keeps the membership a reconfig installs in its snapshots and log)");
+      warnings.push_back(
+          path + ":" + std::to_string(lineno) + ": ignored '" + key +
+          "' (Corral keeps the membership a reconfig installs in its snapshots and log)");
     } else if (key == "4lw.commands.whitelist") {
       toml::array words;
       std::stringstream ss(value);
@@ -177,7 +188,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       }
       (void)set_dotted(root, "server.four_letter_words", std::move(words));
     } else {
-      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored unsupported key '" + key + "'");
+      warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored unsupported key '" + key +
+                         "'");
     }
     if (!st) return st;
   }
@@ -191,13 +203,15 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     std::string text;
     int64_t id = 0;
     if (!myid || !std::getline(myid, text))
-      return Status{Errc::invalid_argument, path + " lists an ensemble (server.N lines) but " + myid_path +
-                                                " cannot be read: write this server's id there, as ZooKeeper needs"};
+      return Status{Errc::invalid_argument,
+                    path + " lists an ensemble (server.N lines) but " + myid_path +
+                        " cannot be read: write this server's id there, as ZooKeeper needs"};
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
     if (ec != std::errc() || end != text.data() + text.size() || id <= 0)
-      return Status{Errc::invalid_argument, myid_path + ": must hold this server's id, a positive integer; found '" +
-                                                text + "'"};
+      return Status{
+          Errc::invalid_argument,
+          myid_path + ": must hold this server's id, a positive integer; found '" + text + "'"};
     (void)set_dotted(root, "server.id", toml::value<int64_t>(id));
     toml::array list;
     for (const auto& s : servers) list.push_back(s);
@@ -206,16 +220,20 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
     (void)set_dotted(root, "plugins.election", toml::value<std::string>("fle"));
     if (quorum_sasl) {
       (void)set_dotted(root, "ensemble.peer_auth",
-                       toml::value<std::string>(learner_require_sasl && server_require_sasl ? "required" : "optional"));
-      (void)set_dotted(root, "ensemble.jaas_quorum_server", toml::value<std::string>(server_login_context));
-      (void)set_dotted(root, "ensemble.jaas_quorum_learner", toml::value<std::string>(learner_login_context));
+                       toml::value<std::string>(
+                           learner_require_sasl && server_require_sasl ? "required" : "optional"));
+      (void)set_dotted(root, "ensemble.jaas_quorum_server",
+                       toml::value<std::string>(server_login_context));
+      (void)set_dotted(root, "ensemble.jaas_quorum_learner",
+                       toml::value<std::string>(learner_login_context));
     } else {
       (void)set_dotted(root, "ensemble.peer_auth", toml::value<std::string>("none"));
-      warnings.push_back(path +
-                         ": no quorum.auth.enableSasl: the peer ports believe anyone who reaches them, as "
-                         "ZooKeeper's do by default; turn on quorum.auth.enableSasl with QuorumServer and "
-                         "QuorumLearner sections in server.jaas_config, or --set ensemble.secret_file=FILE "
-                         "--set ensemble.peer_auth=required");
+      warnings.push_back(
+          path +
+          ": no quorum.auth.enableSasl: the peer ports believe anyone who reaches them, as "
+          "ZooKeeper's do by default; turn on quorum.auth.enableSasl with QuorumServer and "
+          "QuorumLearner sections in server.jaas_config, or --set ensemble.secret_file=FILE "
+          "--set ensemble.peer_auth=required");
     }
     // peerType=observer must agree with the server's own line, as in ZooKeeper.
     std::string own = std::to_string(id) + "=";
@@ -223,25 +241,30 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       if (s.rfind(own, 0) != 0) continue;
       bool line_observer = s.find(":observer") != std::string::npos;
       if (!peer_type.empty() && (peer_type == "observer") != line_observer)
-        return Status{Errc::invalid_argument, path + ": peerType=" + peer_type + " but server." + std::to_string(id) +
-                                                  " is " + (line_observer ? "an observer" : "a participant")};
+        return Status{Errc::invalid_argument,
+                      path + ": peerType=" + peer_type + " but server." + std::to_string(id) +
+                          " is " + (line_observer ? "an observer" : "a participant")};
     }
   }
-  (void)set_dotted(root, "server.client_address",
-                   toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
+  (void)set_dotted(
+      root, "server.client_address",
+      toml::value<std::string>(sdk::Endpoint{host, static_cast<uint16_t>(port)}.to_string()));
   if (throttle_tokens == 0) {
     (void)set_dotted(root, "server.session_create_rate", toml::value<int64_t>(0));
   } else if (throttle_tokens > 0) {
     if (throttle_fill_time <= 0 || throttle_fill_count <= 0)
-      return Status{Errc::invalid_argument,
-                    path + ": connection_throttle_fill_time and connection_throttle_fill_count must be positive"};
+      return Status{Errc::invalid_argument, path +
+                                                ": connection_throttle_fill_time and "
+                                                "connection_throttle_fill_count must be positive"};
     (void)set_dotted(root, "server.session_create_burst", toml::value<int64_t>(throttle_tokens));
     (void)set_dotted(root, "server.session_create_rate",
-                     toml::value<int64_t>(std::max<int64_t>(1, throttle_fill_count * 1000 / throttle_fill_time)));
+                     toml::value<int64_t>(
+                         std::max<int64_t>(1, throttle_fill_count * 1000 / throttle_fill_time)));
   }
   if (admin_enabled && admin_port > 0 && admin_port <= 65535)
     (void)set_dotted(root, "server.admin_address",
-                     toml::value<std::string>(sdk::Endpoint{admin_host, static_cast<uint16_t>(admin_port)}.to_string()));
+                     toml::value<std::string>(
+                         sdk::Endpoint{admin_host, static_cast<uint16_t>(admin_port)}.to_string()));
   for (const std::string& o : overrides) {
     Status st = apply_override(root, o);
     if (!st) return st;

@@ -27,14 +27,15 @@ std::string format_dynamic_config(const std::vector<sdk::PeerSpec>& members, sdk
   for (const auto& m : members) sorted.push_back(&m);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
   std::string text;
-  for (const auto* m : sorted) text += "server." + std::to_string(m->id) + "=" + format_member(*m) + "\n";
+  for (const auto* m : sorted)
+    text += "server." + std::to_string(m->id) + "=" + format_member(*m) + "\n";
   char hex[24];
   std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(version));
   return text + "version=" + hex;
 }
 
-bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members, sdk::Zxid& version,
-                          std::string& error) {
+bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members,
+                          sdk::Zxid& version, std::string& error) {
   members.clear();
   version = 0;
   size_t start = 0;
@@ -66,7 +67,8 @@ bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& mem
       if (o.id == id) return error = "server." + std::to_string(id) + " is listed twice", false;
     members.push_back(std::move(m));
   }
-  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
   return true;
 }
 

@@ -25,7 +25,7 @@ std::string format_dynamic_config(const std::vector<sdk::PeerSpec>& members, sdk
 // Reads that text back, or a reconfig's new membership ("server.N=..." lines
 // or comma-separated, a "version=" line optional). Members come out sorted by
 // id. False with `error` set when a line is malformed or an id repeats.
-bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members, sdk::Zxid& version,
-                          std::string& error);
+bool parse_dynamic_config(std::string_view text, std::vector<sdk::PeerSpec>& members,
+                          sdk::Zxid& version, std::string& error);
 
 }  // namespace corral::kernel

@@ -42,17 +42,20 @@ ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigStat
     plan.next.clear();
     return plan;
   };
-  if (!s.enabled) return refuse(Err::reconfig_disabled, "reconfig is disabled (ensemble.reconfig_enabled)");
+  if (!s.enabled)
+    return refuse(Err::reconfig_disabled, "reconfig is disabled (ensemble.reconfig_enabled)");
   if (!s.session_alive) return refuse(Err::session_expired, "the session expired");
   if (s.pending) return refuse(Err::reconfig_in_progress, "another reconfig is in progress");
   if (req.cur_config_id != -1 && static_cast<sdk::Zxid>(req.cur_config_id) != s.version)
-    return refuse(Err::bad_version, "asked from version " + hex(req.cur_config_id) + ", the membership is at " +
+    return refuse(Err::bad_version, "asked from version " + hex(req.cur_config_id) +
+                                        ", the membership is at " +
                                         hex(static_cast<int64_t>(s.version)));
   std::vector<sdk::PeerSpec> next;
   std::string why;
   if (!req.new_members_null) {
     sdk::Zxid ignored = 0;
-    if (!parse_dynamic_config(req.new_members, next, ignored, why)) return refuse(Err::bad_arguments, why);
+    if (!parse_dynamic_config(req.new_members, next, ignored, why))
+      return refuse(Err::bad_arguments, why);
   } else {
     next = s.members;
     if (!req.leaving_null) {
@@ -68,8 +71,10 @@ ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigStat
       for (const std::string& item : split_list(req.joining)) {
         size_t eq = item.find('=');
         if (eq == std::string::npos || item.find('=', eq + 1) != std::string::npos)
-          return refuse(Err::bad_arguments,
-                        "'" + item + "' is not server.N=host:quorumPort:electionPort[:type];[clientHost:]clientPort");
+          return refuse(
+              Err::bad_arguments,
+              "'" + item +
+                  "' is not server.N=host:quorumPort:electionPort[:type];[clientHost:]clientPort");
         std::string key = item.substr(0, eq);
         std::string digits = key.substr(key.rfind('.') + 1);
         sdk::ServerId id = 0;
@@ -77,15 +82,18 @@ ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigStat
         if (ec != std::errc() || p != digits.data() + digits.size() || id <= 0)
           return refuse(Err::bad_arguments, "'" + key + "' needs a positive server id");
         sdk::PeerSpec m;
-        if (!parse_member(id, item.substr(eq + 1), m, why)) return refuse(Err::bad_arguments, key + ": expected " + why);
+        if (!parse_member(id, item.substr(eq + 1), m, why))
+          return refuse(Err::bad_arguments, key + ": expected " + why);
         if (!m.client_port)
-          return refuse(Err::bad_arguments, key + ": a joining server needs its client port (after ';')");
+          return refuse(Err::bad_arguments,
+                        key + ": a joining server needs its client port (after ';')");
         for (const auto& o : next) {
           if (o.id == id) continue;
           auto clash = [&](uint16_t a, uint16_t b) { return a && a == b && o.host == m.host; };
           if (clash(o.quorum_port, m.quorum_port) || clash(o.election_port, m.election_port) ||
               clash(o.quorum_port, m.election_port) || clash(o.election_port, m.quorum_port))
-            return refuse(Err::bad_arguments, key + " uses an address of server." + std::to_string(o.id));
+            return refuse(Err::bad_arguments,
+                          key + " uses an address of server." + std::to_string(o.id));
         }
         std::erase_if(next, [&](const auto& o) { return o.id == id; });
         next.push_back(std::move(m));
@@ -96,15 +104,19 @@ ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigStat
   std::vector<sdk::ServerId> voters;
   for (const auto& m : next)
     if (!m.observer) voters.push_back(m.id);
-  if (voters.size() < 2) return refuse(Err::bad_arguments, "the new membership must have at least 2 participants");
+  if (voters.size() < 2)
+    return refuse(Err::bad_arguments, "the new membership must have at least 2 participants");
   // A quorum of the new voters must already follow this leader, synced (its
   // followers: observers acknowledge nothing until they vote).
-  auto votes = [&](sdk::ServerId id) { return std::find(voters.begin(), voters.end(), id) != voters.end(); };
+  auto votes = [&](sdk::ServerId id) {
+    return std::find(voters.begin(), voters.end(), id) != voters.end();
+  };
   size_t synced = votes(s.self) ? 1 : 0;
   for (sdk::ServerId id : s.synced_followers)
     if (votes(id)) ++synced;
   if (synced < voters.size() / 2 + 1)
-    return refuse(Err::new_config_no_quorum, std::to_string(synced) + " of the " + std::to_string(voters.size()) +
+    return refuse(Err::new_config_no_quorum, std::to_string(synced) + " of the " +
+                                                 std::to_string(voters.size()) +
                                                  " new voters follow this leader; a quorum must");
   if (!s.may_write_config) return refuse(Err::no_auth, "no permission to write /zookeeper/config");
   plan.next = std::move(next);

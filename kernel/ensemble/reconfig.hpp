@@ -15,15 +15,15 @@
 namespace corral::kernel {
 
 struct ReconfigState {
-  bool enabled = false;            // ensemble.reconfig_enabled
-  bool session_alive = true;       // the requesting session exists
-  bool pending = false;            // a reconfig proposed and not yet applied
-  sdk::Zxid version = 0;           // the membership's version
+  bool enabled = false;                // ensemble.reconfig_enabled
+  bool session_alive = true;           // the requesting session exists
+  bool pending = false;                // a reconfig proposed and not yet applied
+  sdk::Zxid version = 0;               // the membership's version
   std::vector<sdk::PeerSpec> members;  // the membership in effect
-  sdk::ServerId self = 0;          // the leader
+  sdk::ServerId self = 0;              // the leader
   // Followers that acknowledged NEWLEADER and are not observers today.
   std::vector<sdk::ServerId> synced_followers;
-  bool may_write_config = false;   // the requester may write /zookeeper/config
+  bool may_write_config = false;  // the requester may write /zookeeper/config
 };
 
 struct ReconfigPlan {

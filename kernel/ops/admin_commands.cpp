@@ -1,11 +1,12 @@
 // The admin endpoint's JSON commands, from a read-only view of the server. Command names
 // and fields follow ZooKeeper's AdminServer; four-letter names are aliases.
+#include "ops/admin_commands.hpp"
+
 #include <map>
 #include <sstream>
 
 #include "corral/common/json.hpp"
 #include "ensemble/dynamic_config.hpp"
-#include "ops/admin_commands.hpp"
 #include "ops/four_letter.hpp"
 #include "server/version.hpp"
 #include "tree/data_tree.hpp"
@@ -39,20 +40,35 @@ class Json {
 
 // ZooKeeper's AdminServer names, and the four-letter words that alias them.
 const std::map<std::string, std::string, std::less<>> kAliases = {
-    {"ruok", "ruok"},           {"srvr", "server_stats"},       {"server_stats", "server_stats"},
-    {"stat", "stat"},           {"mntr", "monitor"},            {"monitor", "monitor"},
-    {"conf", "configuration"},  {"configuration", "configuration"}, {"cons", "connections"},
-    {"connections", "connections"}, {"wchs", "watch_summary"},  {"watch_summary", "watch_summary"},
-    {"envi", "environment"},    {"environment", "environment"}, {"dirs", "dirs"},
-    {"isro", "is_read_only"},   {"is_read_only", "is_read_only"}, {"srst", "stat_reset"},
-    {"stat_reset", "stat_reset"}, {"crst", "connection_stat_reset"},
+    {"ruok", "ruok"},
+    {"srvr", "server_stats"},
+    {"server_stats", "server_stats"},
+    {"stat", "stat"},
+    {"mntr", "monitor"},
+    {"monitor", "monitor"},
+    {"conf", "configuration"},
+    {"configuration", "configuration"},
+    {"cons", "connections"},
+    {"connections", "connections"},
+    {"wchs", "watch_summary"},
+    {"watch_summary", "watch_summary"},
+    {"envi", "environment"},
+    {"environment", "environment"},
+    {"dirs", "dirs"},
+    {"isro", "is_read_only"},
+    {"is_read_only", "is_read_only"},
+    {"srst", "stat_reset"},
+    {"stat_reset", "stat_reset"},
+    {"crst", "connection_stat_reset"},
     {"connection_stat_reset", "connection_stat_reset"},
-    {"lead", "leader"},         {"leader", "leader"},           {"voting_view", "voting_view"},
-    {"consensus", "consensus"},  {"hash", "hash"},
+    {"lead", "leader"},
+    {"leader", "leader"},
+    {"voting_view", "voting_view"},
+    {"consensus", "consensus"},
+    {"hash", "hash"},
 };
 
 }  // namespace
-
 
 std::vector<std::string> admin_command_names() {
   std::vector<std::string> out;
@@ -88,13 +104,12 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
   // The resets are the server's to do; this only answers them.
   if (name == "stat_reset" || name == "connection_stat_reset") return j.done(name);
   if (name == "monitor") {
-    for (const auto& [key, v] : monitor_values(v)) v.number ? j.raw(key, v.text) : j.str(key, v.text);
+    for (const auto& [key, v] : monitor_values(v))
+      v.number ? j.raw(key, v.text) : j.str(key, v.text);
     return j.done(name);
   }
   if (name == "dirs") {
-    return j.num("datadir_size", v.snapshot_bytes())
-        .num("logdir_size", v.log_bytes())
-        .done(name);
+    return j.num("datadir_size", v.snapshot_bytes()).num("logdir_size", v.log_bytes()).done(name);
   }
   auto connections = [&] {
     std::string list = "[";
@@ -104,16 +119,21 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
           .num("outstanding_requests", static_cast<int64_t>(ch.outstanding))
           .num("packets_received", static_cast<int64_t>(ch.received))
           .num("packets_sent", static_cast<int64_t>(ch.sent));
-      if (ch.session_id != 0) c.str("session_id", session_hex(ch.session_id)).num("session_timeout", ch.timeout_ms);
+      if (ch.session_id != 0)
+        c.str("session_id", session_hex(ch.session_id)).num("session_timeout", ch.timeout_ms);
       list += (list.size() > 1 ? "," : "") + c.object();
     }
     return list + "]";
   };
-  if (name == "connections") return j.raw("connections", connections()).raw("secure_connections", "[]").done(name);
+  if (name == "connections")
+    return j.raw("connections", connections()).raw("secure_connections", "[]").done(name);
   if (name == "server_stats" || name == "stat") {
     Json stats;
-    for (const auto& [key, v] : monitor_values(v)) v.number ? stats.raw(key, v.text) : stats.str(key, v.text);
-    j.str("version", std::string(kZooKeeperVersion)).raw("read_only", "false").raw("server_stats", stats.object());
+    for (const auto& [key, v] : monitor_values(v))
+      v.number ? stats.raw(key, v.text) : stats.str(key, v.text);
+    j.str("version", std::string(kZooKeeperVersion))
+        .raw("read_only", "false")
+        .raw("server_stats", stats.object());
     j.num("node_count", static_cast<int64_t>(v.tree().node_count()));
     if (name == "stat") j.raw("connections", connections());
     return j.done(name);
@@ -136,10 +156,13 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
     // ZooKeeper's `leader` command.
     sdk::ConsensusStatus cs = v.consensus_status();
     const sdk::PeerSpec* m = v.config().ensemble.member(cs.leader);
-    j.raw("is_leader", cs.role == sdk::Role::leading || cs.role == sdk::Role::standalone ? "true" : "false");
+    j.raw("is_leader",
+          cs.role == sdk::Role::leading || cs.role == sdk::Role::standalone ? "true" : "false");
     j.num("leader_id", cs.role == sdk::Role::standalone ? v.config().server.id : cs.leader);
-    if (m) j.str("leader_ip", m->host);
-    else if (cs.role == sdk::Role::standalone) j.str("leader_ip", v.client_endpoint().host);
+    if (m)
+      j.str("leader_ip", m->host);
+    else if (cs.role == sdk::Role::standalone)
+      j.str("leader_ip", v.client_endpoint().host);
     return j.done(name);
   }
   if (name == "voting_view") {
@@ -155,7 +178,9 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
     std::string learners = "[";
     for (const auto& l : cs.learners) {
       Json lj;
-      lj.num("id", l.id).raw("observer", l.observer ? "true" : "false").raw("synced", l.synced ? "true" : "false");
+      lj.num("id", l.id)
+          .raw("observer", l.observer ? "true" : "false")
+          .raw("synced", l.synced ? "true" : "false");
       lj.str("last_acked_zxid", session_hex(l.last_acked)).str("stage", l.stage);
       learners += (learners.size() > 1 ? "," : "") + lj.object();
     }
@@ -178,8 +203,8 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
   if (name == "hash") {
     std::string list = "[";
     for (const auto& [zxid, digest] : v.digests())
-      list += (list.size() > 1 ? "," : "") + std::string("{\"zxid\":") + std::to_string(zxid) + ",\"digest\":" +
-              std::to_string(digest) + "}";
+      list += (list.size() > 1 ? "," : "") + std::string("{\"zxid\":") + std::to_string(zxid) +
+              ",\"digest\":" + std::to_string(digest) + "}";
     return j.raw("digests", list + "]").done(name);
   }
   if (name == "watch_summary") {

@@ -1,17 +1,18 @@
 // Four-letter words: ZooKeeper's plain-text admin commands on the client port.
+#include "ops/four_letter.hpp"
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "ensemble/dynamic_config.hpp"
-#include "ops/four_letter.hpp"
 #include "server/version.hpp"
 #include "tree/data_tree.hpp"
 #include "watch/watch_manager.hpp"
@@ -72,7 +73,8 @@ std::vector<std::pair<std::string, MonitorValue>> monitor_values(const ServerVie
   };
   auto text = [](std::string v) { return MonitorValue{std::move(v), false}; };
   std::vector<std::pair<std::string, MonitorValue>> values = {
-      {"version", text(std::string(kZooKeeperVersion) + ", built on " + __DATE__ + " " + __TIME__ + " UTC")},
+      {"version",
+       text(std::string(kZooKeeperVersion) + ", built on " + __DATE__ + " " + __TIME__ + " UTC")},
       {"server_state", text(v.mode())},
       {"avg_latency", num(avg)},
       {"max_latency", num(static_cast<double>(s.latency_max_ms))},
@@ -120,7 +122,9 @@ std::vector<std::pair<std::string, MonitorValue>> monitor_values(const ServerVie
     values.push_back({"synced_followers", num(static_cast<double>(synced_followers))});
     values.push_back({"synced_non_voting_followers", num(0)});
     values.push_back({"synced_observers", num(static_cast<double>(synced_observers))});
-    values.push_back({"pending_syncs", num(static_cast<double>(cs.learners.size() - synced_followers - synced_observers))});
+    values.push_back(
+        {"pending_syncs",
+         num(static_cast<double>(cs.learners.size() - synced_followers - synced_observers))});
   }
   return values;
 }
@@ -129,15 +133,18 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   std::ostringstream o;
   // As ZooKeeper: without a leader, the words that describe a serving
   // server have nothing to describe.
-  static const std::set<std::string_view> kNeedServing = {"srvr", "stat", "mntr", "cons", "wchs", "wchc",
-                                                          "wchp", "dump", "crst", "srst", "dirs", "hash"};
-  if (!v.serving() && kNeedServing.count(word)) return "This ZooKeeper instance is not currently serving requests\n";
+  static const std::set<std::string_view> kNeedServing = {"srvr", "stat", "mntr", "cons",
+                                                          "wchs", "wchc", "wchp", "dump",
+                                                          "crst", "srst", "dirs", "hash"};
+  if (!v.serving() && kNeedServing.count(word))
+    return "This ZooKeeper instance is not currently serving requests\n";
   const ServerStats& s = v.stats();
   auto latency = [&](std::ostream& out) {
     double avg = s.latency_count ? static_cast<double>(s.latency_total_ms) / s.latency_count : 0.0;
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%lld/%.4f/%lld", static_cast<long long>(std::max<int64_t>(0, s.latency_min_ms)),
-                  avg, static_cast<long long>(s.latency_max_ms));
+    std::snprintf(buf, sizeof buf, "%lld/%.4f/%lld",
+                  static_cast<long long>(std::max<int64_t>(0, s.latency_min_ms)), avg,
+                  static_cast<long long>(s.latency_max_ms));
     out << "Latency min/avg/max: " << buf << "\n";
   };
   const int64_t outstanding = v.outstanding();
@@ -145,7 +152,8 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   if (word == "isro") return !v.serving() && v.read_only_mode() ? "ro" : "rw";
   if (word == "cons") {
     for (const ConnectionView& c : v.connections()) {
-      o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received << ",sent=" << c.sent;
+      o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received
+        << ",sent=" << c.sent;
       if (c.session_id != 0) o << ",sid=" << session_hex(c.session_id) << ",to=" << c.timeout_ms;
       o << ")\n";
     }
@@ -163,8 +171,10 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
     std::map<std::string, std::set<std::string>> groups;
     for (const auto& [session, path] : v.watches_by_session()) {
       std::string sid = session_hex(session);
-      if (word == "wchc") groups[sid].insert(path);
-      else groups[path].insert(sid);
+      if (word == "wchc")
+        groups[sid].insert(path);
+      else
+        groups[path].insert(sid);
     }
     for (const auto& [key, items] : groups) {
       o << key << "\n";
@@ -176,7 +186,8 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   if (word == "hash") {
     // ZooKeeper's: the tree digest after each recent zxid, oldest first.
     // Servers that applied the same entries print the same digest for a zxid.
-    for (const auto& [zxid, digest] : v.digests()) o << std::hex << zxid << std::dec << ": " << digest << "\n";
+    for (const auto& [zxid, digest] : v.digests())
+      o << std::hex << zxid << std::dec << ": " << digest << "\n";
     return o.str();
   }
   if (word == "dirs") {
@@ -187,7 +198,8 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   if (word == "dump") {
     o << "SessionTracker dump:\n";
     o << "Global Sessions(" << v.tree().sessions().size() << "):\n";
-    for (const auto& [id, s] : v.tree().sessions()) o << session_hex(id) << "\t" << s.timeout_ms << "ms\n";
+    for (const auto& [id, s] : v.tree().sessions())
+      o << session_hex(id) << "\t" << s.timeout_ms << "ms\n";
     size_t with = 0;
     for (const auto& [id, s] : v.tree().sessions()) with += s.ephemerals.empty() ? 0 : 1;
     o << "ephemeral nodes dump:\nSessions with Ephemerals (" << with << "):\n";
@@ -199,12 +211,13 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
     return o.str();
   }
   if (word == "srvr" || word == "stat") {
-    o << "Zookeeper version: " << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
+    o << "Zookeeper version: " << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__
+      << " UTC\n";
     if (word == "stat") {
       o << "Clients:\n";
       for (const ConnectionView& c : v.connections())
-        o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received << ",sent=" << c.sent
-          << ")\n";
+        o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received
+          << ",sent=" << c.sent << ")\n";
       o << "\n";
     }
     latency(o);
@@ -219,14 +232,16 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   }
   if (word == "envi") {
     o << "Environment:\n";
-    o << "zookeeper.version=" << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__ << " UTC\n";
+    o << "zookeeper.version=" << kZooKeeperVersion << ", built on " << __DATE__ << " " << __TIME__
+      << " UTC\n";
     o << "host.name=" << host_name() << "\n";
     o << "corral.version=" << kCorralVersion << "\n";
     o << "os.name=Linux\n";
     o << "user.dir=" << std::filesystem::current_path().string() << "\n";
     o << "corral.data_dir=" << v.info().data_dir << "\n";
-    o << "corral.plugins=transport:" << v.config().plugins.transport << ",consensus:" << v.config().plugins.consensus
-      << ",storage:" << v.config().plugins.storage << "\n";
+    o << "corral.plugins=transport:" << v.config().plugins.transport
+      << ",consensus:" << v.config().plugins.consensus << ",storage:" << v.config().plugins.storage
+      << "\n";
     return o.str();
   }
   if (word == "conf") {
@@ -249,12 +264,14 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
       o << "electionPort=" << me->election_port << "\n";
       o << "quorumPort=" << me->quorum_port << "\n";
       o << "peerType=" << (me->observer ? 1 : 0) << "\n";
-      o << "membership: \n" << format_dynamic_config(v.config().ensemble.members, v.config_version()) << "\n";
+      o << "membership: \n"
+        << format_dynamic_config(v.config().ensemble.members, v.config_version()) << "\n";
     }
     return o.str();
   }
   // mntr
-  for (const auto& [key, value] : monitor_values(v)) o << "zk_" << key << "\t" << value.text << "\n";
+  for (const auto& [key, value] : monitor_values(v))
+    o << "zk_" << key << "\t" << value.text << "\n";
   return o.str();
 }
 

@@ -42,15 +42,19 @@ PeerCredentials PeerCredentials::shared(Mode mode, std::string secret) {
 
 const char* peer_auth_mode_name(PeerCredentials::Mode m) {
   switch (m) {
-    case PeerCredentials::Mode::none: return "none";
-    case PeerCredentials::Mode::optional: return "optional";
-    case PeerCredentials::Mode::required: return "required";
+    case PeerCredentials::Mode::none:
+      return "none";
+    case PeerCredentials::Mode::optional:
+      return "optional";
+    case PeerCredentials::Mode::required:
+      return "required";
   }
   return "?";
 }
 
 bool parse_peer_auth_mode(std::string_view text, PeerCredentials::Mode& out) {
-  for (auto m : {PeerCredentials::Mode::none, PeerCredentials::Mode::optional, PeerCredentials::Mode::required})
+  for (auto m : {PeerCredentials::Mode::none, PeerCredentials::Mode::optional,
+                 PeerCredentials::Mode::required})
     if (text == peer_auth_mode_name(m)) {
       out = m;
       return true;
@@ -131,9 +135,10 @@ bool decode_peer_challenge(sdk::BytesView in, PeerChallenge& out, std::string& e
   std::string_view magic = r.bytes();
   out.id = r.integer();
   std::string_view nonce = r.bytes(), proof = r.bytes();
-  if (!r.ok() || !r.at_end() || n != 4 || magic != kChallengeMagic || nonce.size() != kPeerNonceBytes ||
-      (!proof.empty() && proof.size() != kProofBytes)) {
-    error = "it did not answer with a Corral peer challenge (an older Corral, or not Corral at all)";
+  if (!r.ok() || !r.at_end() || n != 4 || magic != kChallengeMagic ||
+      nonce.size() != kPeerNonceBytes || (!proof.empty() && proof.size() != kProofBytes)) {
+    error =
+        "it did not answer with a Corral peer challenge (an older Corral, or not Corral at all)";
     return false;
   }
   out.nonce = std::string(nonce);
@@ -161,8 +166,9 @@ bool decode_peer_proof(sdk::BytesView in, std::string& proof, std::string& error
   return true;
 }
 
-std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel channel, sdk::ServerId dialer,
-                       sdk::ServerId acceptor, std::string_view dialer_nonce, std::string_view acceptor_nonce) {
+std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel channel,
+                       sdk::ServerId dialer, sdk::ServerId acceptor, std::string_view dialer_nonce,
+                       std::string_view acceptor_nonce) {
   std::string msg(side == PeerSide::dialer ? "corral-peer-dialer" : "corral-peer-acceptor");
   msg.push_back(static_cast<char>(channel));
   put_be64(msg, static_cast<uint64_t>(dialer));
@@ -171,28 +177,32 @@ std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel cha
   msg.append(acceptor_nonce);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-       msg.size(), mac, &len);
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
   return std::string(reinterpret_cast<char*>(mac), len);
 }
 
 bool peer_proof_matches(std::string_view got, std::string_view want) {
-  return got.size() == want.size() && !want.empty() && CRYPTO_memcmp(got.data(), want.data(), want.size()) == 0;
+  return got.size() == want.size() && !want.empty() &&
+         CRYPTO_memcmp(got.data(), want.data(), want.size()) == 0;
 }
 
 sdk::Result<std::string> read_peer_secret(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   const std::string how = " (make one with: head -c 32 /dev/urandom | base64 > " + path +
                           ", and give every member the same file)";
-  if (!in) return Status{Errc::not_found, "ensemble.secret_file " + path + ": cannot be read" + how};
+  if (!in)
+    return Status{Errc::not_found, "ensemble.secret_file " + path + ": cannot be read" + how};
   std::stringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
   if (s.size() < 16)
-    return Status{Errc::invalid_argument,
-                  "ensemble.secret_file " + path + ": holds " + std::to_string(s.size()) +
-                      " bytes; a shared secret needs at least 16" + how};
+    return Status{Errc::invalid_argument, "ensemble.secret_file " + path + ": holds " +
+                                              std::to_string(s.size()) +
+                                              " bytes; a shared secret needs at least 16" + how};
   return s;
 }
 

@@ -32,7 +32,8 @@ namespace corral::kernel {
 struct PeerCredentials {
   enum class Mode {
     none,      // anyone who reaches the peer ports is taken at their word (ZooKeeper's default)
-    optional,  // proofs offered and checked when offered; peers without one accepted (a rolling switch)
+    optional,  // proofs offered and checked when offered; peers without one accepted (a rolling
+               // switch)
     required,  // every peer proves itself, both ways
   };
   Mode mode = Mode::none;
@@ -80,8 +81,9 @@ bool decode_peer_proof(sdk::BytesView in, std::string& proof, std::string& error
 
 enum class PeerSide { dialer, acceptor };
 // The proof `side` sends on a connection from `dialer` to `acceptor`.
-std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel channel, sdk::ServerId dialer,
-                       sdk::ServerId acceptor, std::string_view dialer_nonce, std::string_view acceptor_nonce);
+std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel channel,
+                       sdk::ServerId dialer, sdk::ServerId acceptor, std::string_view dialer_nonce,
+                       std::string_view acceptor_nonce);
 // Compares in time independent of where they differ.
 bool peer_proof_matches(std::string_view got, std::string_view want);
 

@@ -48,12 +48,13 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     conn_->start(this);
     // Whoever has not finished the handshake in time is cut off.
     std::weak_ptr<Link> weak = weak_from_this();
-    deadline_ = net_.executor_.schedule(std::chrono::milliseconds(net_.opt_.handshake_timeout_ms), [weak] {
-      auto self = weak.lock();
-      if (self && self->state_ != State::up && self->state_ != State::closed)
-        self->fail("it did not finish the peer handshake within " + std::to_string(self->net_.opt_.handshake_timeout_ms) +
-                   " ms");
-    });
+    deadline_ =
+        net_.executor_.schedule(std::chrono::milliseconds(net_.opt_.handshake_timeout_ms), [weak] {
+          auto self = weak.lock();
+          if (self && self->state_ != State::up && self->state_ != State::closed)
+            self->fail("it did not finish the peer handshake within " +
+                       std::to_string(self->net_.opt_.handshake_timeout_ms) + " ms");
+        });
   }
 
   void queue(sdk::Bytes message) {
@@ -98,10 +99,11 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     while (state_ != State::closed && in_.size() - at >= 4) {
       uint64_t n = 0;
       for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(in_[at + i]);
-      int64_t limit = state_ == State::up ? net_.opt_.max_frame_bytes : net_.opt_.max_handshake_frame_bytes;
+      int64_t limit =
+          state_ == State::up ? net_.opt_.max_frame_bytes : net_.opt_.max_handshake_frame_bytes;
       if (static_cast<int64_t>(n) > limit) {
-        fail("a frame of " + std::to_string(n) + " bytes is larger than the limit of " + std::to_string(limit) +
-             (state_ == State::up ? "" : " before the handshake is done"));
+        fail("a frame of " + std::to_string(n) + " bytes is larger than the limit of " +
+             std::to_string(limit) + (state_ == State::up ? "" : " before the handshake is done"));
         return;
       }
       if (in_.size() - at - 4 < n) break;
@@ -110,9 +112,9 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
       if (state_ == State::up) {
         std::string error;
         if (!net_.deliver(peer_, channel_, frame, error)) {
-          net_.log_.warn("closing the " + std::string(channel_name(channel_)) + " link from server " +
-                         std::to_string(peer_) + ": a message of " + std::to_string(n) +
-                         " bytes could not be handled: " + error);
+          net_.log_.warn("closing the " + std::string(channel_name(channel_)) +
+                         " link from server " + std::to_string(peer_) + ": a message of " +
+                         std::to_string(n) + " bytes could not be handled: " + error);
           if (net_.bad_messages_) net_.bad_messages_->inc();
           close();
           net_.link_closed(this, "a message could not be handled");
@@ -154,8 +156,10 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     if (!decode_peer_hello(frame, h, error)) return fail(error), false;
     if (h.channel != channel_)
       return fail("it asked for the " + std::string(channel_name(h.channel)) + " channel on the " +
-                  channel_name(channel_) + " port"), false;
-    if (h.id == net_.self_) return fail("it claims this server's own id " + std::to_string(h.id)), false;
+                  channel_name(channel_) + " port"),
+             false;
+    if (h.id == net_.self_)
+      return fail("it claims this server's own id " + std::to_string(h.id)), false;
     if (!net_.member(h.id))
       return fail("server id " + std::to_string(h.id) + " is not a member of this ensemble"), false;
     const PeerCredentials& cr = net_.opt_.credentials;
@@ -163,8 +167,11 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     if (h.version == 1) {
       // An older Corral: no handshake to run, so only where nothing is asked.
       if (cr.mode != Mode::none)
-        return fail("it speaks peer protocol 1, which cannot prove who it is, and ensemble.peer_auth is " +
-                    std::string(peer_auth_mode_name(cr.mode))), false;
+        return fail(
+                   "it speaks peer protocol 1, which cannot prove who it is, and "
+                   "ensemble.peer_auth is " +
+                   std::string(peer_auth_mode_name(cr.mode))),
+               false;
       return identify(), true;
     }
     PeerChallenge c;
@@ -173,12 +180,16 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     if (h.offers) {
       key_ = cr.key_for(h.user);
       if (!key_ && cr.mode != Mode::none)
-        return fail(h.user.empty() ? std::string("it proves with a shared secret, and this server has none")
-                                   : "it proves as '" + h.user + "', a name this server does not accept"), false;
+        return fail(h.user.empty()
+                        ? std::string("it proves with a shared secret, and this server has none")
+                        : "it proves as '" + h.user + "', a name this server does not accept"),
+               false;
     } else if (cr.mode == Mode::required) {
       return fail("server " + std::to_string(h.id) +
-                  " offers no proof of who it is, and ensemble.peer_auth is required (give it the ensemble's "
-                  "secret)"), false;
+                  " offers no proof of who it is, and ensemble.peer_auth is required (give it the "
+                  "ensemble's "
+                  "secret)"),
+             false;
     }
     if (key_)
       c.proof = peer_proof(*key_, PeerSide::acceptor, channel_, h.id, net_.self_, h.nonce, c.nonce);
@@ -194,12 +205,16 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     std::string got, error;
     if (!decode_peer_proof(frame, got, error)) return fail(error), false;
     if (key_) {
-      std::string want = peer_proof(*key_, PeerSide::dialer, channel_, peer_, net_.self_, their_nonce_, my_nonce_);
+      std::string want =
+          peer_proof(*key_, PeerSide::dialer, channel_, peer_, net_.self_, their_nonce_, my_nonce_);
       if (!peer_proof_matches(got, want))
         return fail("server " + std::to_string(peer_) +
-                    " did not prove it holds the ensemble's secret (a wrong secret, or not a member)"), false;
+                    " did not prove it holds the ensemble's secret (a wrong secret, or not a "
+                    "member)"),
+               false;
     } else {
-      net_.log_.warn("server " + std::to_string(peer_) + " at " + remote() + " joined the " + channel_name(channel_) +
+      net_.log_.warn("server " + std::to_string(peer_) + " at " + remote() + " joined the " +
+                     channel_name(channel_) +
                      " channel without proving who it is (ensemble.peer_auth = " +
                      peer_auth_mode_name(net_.opt_.credentials.mode) + ")");
     }
@@ -215,18 +230,22 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     if (!decode_peer_challenge(frame, c, error)) return fail(error), false;
     if (c.id != peer_)
       return fail("it answers as server " + std::to_string(c.id) + " at the address of server " +
-                  std::to_string(peer_)), false;
+                  std::to_string(peer_)),
+             false;
     const PeerCredentials& cr = net_.opt_.credentials;
     std::string mine;
     if (!cr.key.empty()) {
       if (c.proof.empty()) {
         if (cr.mode == Mode::required)
           return fail("server " + std::to_string(peer_) +
-                      " did not prove it holds the ensemble's secret (it has none configured?)"), false;
-      } else if (!peer_proof_matches(c.proof, peer_proof(cr.key, PeerSide::acceptor, channel_, net_.self_, peer_,
-                                                           my_nonce_, c.nonce))) {
+                      " did not prove it holds the ensemble's secret (it has none configured?)"),
+                 false;
+      } else if (!peer_proof_matches(c.proof, peer_proof(cr.key, PeerSide::acceptor, channel_,
+                                                         net_.self_, peer_, my_nonce_, c.nonce))) {
         return fail("server " + std::to_string(peer_) +
-                    " did not prove it holds the ensemble's secret (a wrong secret, or an impostor)"), false;
+                    " did not prove it holds the ensemble's secret (a wrong secret, or an "
+                    "impostor)"),
+               false;
       }
       mine = peer_proof(cr.key, PeerSide::dialer, channel_, net_.self_, peer_, my_nonce_, c.nonce);
     } else if (cr.mode == Mode::required) {
@@ -251,10 +270,10 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   }
 
   void fail(const std::string& why) {
-    net_.refuse_log((outgoing_ ? "giving up the " + std::string(channel_name(channel_)) + " link to server " +
-                                     std::to_string(peer_) + " at " + remote()
-                               : "refusing peer connection from " + remote() + " on the " + channel_name(channel_) +
-                                     " port") +
+    net_.refuse_log((outgoing_ ? "giving up the " + std::string(channel_name(channel_)) +
+                                     " link to server " + std::to_string(peer_) + " at " + remote()
+                               : "refusing peer connection from " + remote() + " on the " +
+                                     channel_name(channel_) + " port") +
                     ": " + why);
     close();
     net_.link_closed(this, why);
@@ -275,8 +294,9 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   friend class TcpPeerNetwork;
 };
 
-TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log, ServerId self,
-                               std::vector<sdk::PeerSpec> members, Options options, sdk::Counter* bad_messages)
+TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log,
+                               ServerId self, std::vector<sdk::PeerSpec> members, Options options,
+                               sdk::Counter* bad_messages)
     : transport_(transport),
       executor_(executor),
       log_(log),
@@ -295,15 +315,18 @@ const sdk::PeerSpec* TcpPeerNetwork::member(ServerId id) const {
 
 Status TcpPeerNetwork::start() {
   const sdk::PeerSpec* me = member(self_);
-  if (!me) return {Errc::invalid_argument, "server id " + std::to_string(self_) + " is not in the ensemble"};
+  if (!me)
+    return {Errc::invalid_argument,
+            "server id " + std::to_string(self_) + " is not in the ensemble"};
   std::string host = opt_.listen_on_all_addresses ? std::string("0.0.0.0") : me->host;
-  auto q = transport_.listen(sdk::Endpoint{host, me->quorum_port}, [this](std::shared_ptr<sdk::Connection> c) {
-    on_accept(PeerChannel::quorum, std::move(c));
-  });
+  auto q = transport_.listen(
+      sdk::Endpoint{host, me->quorum_port},
+      [this](std::shared_ptr<sdk::Connection> c) { on_accept(PeerChannel::quorum, std::move(c)); });
   if (!q) return {q.status().code(), "quorum port: " + q.status().message()};
-  auto e = transport_.listen(sdk::Endpoint{host, me->election_port}, [this](std::shared_ptr<sdk::Connection> c) {
-    on_accept(PeerChannel::election, std::move(c));
-  });
+  auto e = transport_.listen(sdk::Endpoint{host, me->election_port},
+                             [this](std::shared_ptr<sdk::Connection> c) {
+                               on_accept(PeerChannel::election, std::move(c));
+                             });
   if (!e) return {e.status().code(), "election port: " + e.status().message()};
   quorum_listener_ = std::move(q.value());
   election_listener_ = std::move(e.value());
@@ -361,28 +384,30 @@ void TcpPeerNetwork::dial(ServerId to, PeerChannel channel) {
   outgoing_[{to, static_cast<int>(channel)}] = link;
   sdk::Endpoint where{m->host, channel == PeerChannel::quorum ? m->quorum_port : m->election_port};
   std::weak_ptr<Link> weak = link;
-  transport_.connect(where, opt_.connect_timeout_ms,
-                     [this, weak, where, alive = alive_.ref()](sdk::Result<std::shared_ptr<sdk::Connection>> r) {
-                       auto link = weak.lock();
-                       if (!alive || !link || link->state() == Link::State::closed) {
-                         if (r) r.value()->close();
-                         return;
-                       }
-                       if (!r) {
-                         log_.debug("cannot reach server " + std::to_string(link->peer()) + " at " +
-                                    where.to_string() + ": " + r.status().message());
-                         link->state_ = Link::State::closed;
-                         link_closed(link.get(), r.status().message());
-                         return;
-                       }
-                       link->connected(std::move(r.value()));
-                     });
+  transport_.connect(
+      where, opt_.connect_timeout_ms,
+      [this, weak, where, alive = alive_.ref()](sdk::Result<std::shared_ptr<sdk::Connection>> r) {
+        auto link = weak.lock();
+        if (!alive || !link || link->state() == Link::State::closed) {
+          if (r) r.value()->close();
+          return;
+        }
+        if (!r) {
+          log_.debug("cannot reach server " + std::to_string(link->peer()) + " at " +
+                     where.to_string() + ": " + r.status().message());
+          link->state_ = Link::State::closed;
+          link_closed(link.get(), r.status().message());
+          return;
+        }
+        link->connected(std::move(r.value()));
+      });
 }
 
 void TcpPeerNetwork::on_accept(PeerChannel port_channel, std::shared_ptr<sdk::Connection> conn) {
   if (unidentified_.size() >= opt_.max_handshaking) {
     refuse_log("refusing peer connection from " + conn->remote_address() + ": " +
-               std::to_string(unidentified_.size()) + " connections are already in their handshake");
+               std::to_string(unidentified_.size()) +
+               " connections are already in their handshake");
     conn->close();
     return;
   }
@@ -403,8 +428,9 @@ void TcpPeerNetwork::incoming_identified(Link* link) {
   // connection may linger half-open) replaces the old one. With peer_auth it
   // has proved itself as that member first.
   if (auto old = incoming_.find(key); old != incoming_.end()) {
-    log_.info("server " + std::to_string(link->peer()) + " connected again on the " + channel_name(link->channel()) +
-              " port from " + link->remote() + "; closing its previous connection from " + old->second->remote());
+    log_.info("server " + std::to_string(link->peer()) + " connected again on the " +
+              channel_name(link->channel()) + " port from " + link->remote() +
+              "; closing its previous connection from " + old->second->remote());
     old->second->close();
   }
   incoming_[key] = owned;
@@ -420,10 +446,11 @@ void TcpPeerNetwork::link_closed(Link* link, const std::string& why) {
   auto& map = link->outgoing() ? outgoing_ : incoming_;
   auto it = map.find(key);
   if (it == map.end() || it->second.get() != link) return;  // already replaced
-  std::shared_ptr<Link> keep = it->second;  // the link may be on the stack
+  std::shared_ptr<Link> keep = it->second;                  // the link may be on the stack
   map.erase(it);
-  log_.debug(std::string(link->outgoing() ? "link to" : "link from") + " server " + std::to_string(link->peer()) +
-             " (" + channel_name(link->channel()) + ") closed: " + why);
+  log_.debug(std::string(link->outgoing() ? "link to" : "link from") + " server " +
+             std::to_string(link->peer()) + " (" + channel_name(link->channel()) +
+             ") closed: " + why);
   link_event(link->peer(), link->channel(), false);
 }
 
@@ -463,7 +490,8 @@ void TcpPeerNetwork::update_member(const sdk::PeerSpec& spec) {
     }
 }
 
-bool TcpPeerNetwork::deliver(ServerId from, PeerChannel channel, sdk::BytesView message, std::string& error) {
+bool TcpPeerNetwork::deliver(ServerId from, PeerChannel channel, sdk::BytesView message,
+                             std::string& error) {
   sdk::PeerListener* l = listeners_[static_cast<int>(channel)];
   if (!l) return true;
   try {

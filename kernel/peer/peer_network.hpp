@@ -38,14 +38,17 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
     int64_t connect_timeout_ms = 2000;
     size_t max_queued_messages = 100000;  // while dialing; more are dropped
     PeerCredentials credentials;          // what peers prove (none: anyone is believed)
-    int64_t handshake_timeout_ms = 5000;  // a connection that has not proved itself by then is closed
+    int64_t handshake_timeout_ms =
+        5000;  // a connection that has not proved itself by then is closed
     int64_t max_handshake_frame_bytes = 4096;
-    size_t max_handshaking = 32;  // accepted connections still in their handshake; more are closed at once
+    size_t max_handshaking =
+        32;  // accepted connections still in their handshake; more are closed at once
   };
 
   // `bad_messages` (may be null) counts messages that closed their link.
-  TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log, sdk::ServerId self,
-                 std::vector<sdk::PeerSpec> members, Options options, sdk::Counter* bad_messages = nullptr);
+  TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log,
+                 sdk::ServerId self, std::vector<sdk::PeerSpec> members, Options options,
+                 sdk::Counter* bad_messages = nullptr);
   ~TcpPeerNetwork() override;
 
   // Listens on this server's quorum and election ports.
@@ -83,7 +86,8 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   // A link ended: forget it and tell the channel's listener.
   void link_closed(Link* link, const std::string& why);
   // Hands a message up; false when the listener threw (the link must close).
-  bool deliver(sdk::ServerId from, sdk::PeerChannel channel, sdk::BytesView message, std::string& error);
+  bool deliver(sdk::ServerId from, sdk::PeerChannel channel, sdk::BytesView message,
+               std::string& error);
   // Refusals are logged at most a few a second, so a flood of strangers
   // cannot fill the log.
   void refuse_log(const std::string& line);
@@ -97,8 +101,9 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   Options opt_;
   std::unique_ptr<sdk::Listener> quorum_listener_, election_listener_;
   sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
-  std::map<Key, std::shared_ptr<Link>> outgoing_;   // links we dialed
-  std::map<Key, std::shared_ptr<Link>> incoming_;   // links peers dialed, once they said who they are
+  std::map<Key, std::shared_ptr<Link>> outgoing_;  // links we dialed
+  std::map<Key, std::shared_ptr<Link>>
+      incoming_;  // links peers dialed, once they said who they are
   std::vector<std::shared_ptr<Link>> unidentified_;  // accepted, handshake not finished
   sdk::Counter* bad_messages_;
   LogLimiter refusals_;

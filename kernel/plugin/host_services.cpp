@@ -1,12 +1,13 @@
 #include "plugin/host_services.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <unistd.h>
 
 namespace corral::kernel {
 
@@ -89,10 +90,11 @@ void StderrLogger::log(sdk::LogLevel level, std::string_view message) {
 }
 
 bool parse_log_level(std::string_view text, sdk::LogLevel& out) {
-  static const std::pair<const char*, sdk::LogLevel> kLevels[] = {
-      {"trace", sdk::LogLevel::trace}, {"debug", sdk::LogLevel::debug},
-      {"info", sdk::LogLevel::info},   {"warn", sdk::LogLevel::warn},
-      {"error", sdk::LogLevel::error}};
+  static const std::pair<const char*, sdk::LogLevel> kLevels[] = {{"trace", sdk::LogLevel::trace},
+                                                                  {"debug", sdk::LogLevel::debug},
+                                                                  {"info", sdk::LogLevel::info},
+                                                                  {"warn", sdk::LogLevel::warn},
+                                                                  {"error", sdk::LogLevel::error}};
   for (auto& [name, level] : kLevels)
     if (text == name) {
       out = level;
@@ -183,20 +185,24 @@ MetricsRegistry::~MetricsRegistry() = default;
 sdk::Counter* MetricsRegistry::counter(std::string_view name, std::string_view help) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& e = entries_[std::string(name)];
-  if (!e) e = std::make_unique<Entry>(Entry{std::string(help), std::make_unique<AtomicCounter>(), {}, {}});
+  if (!e)
+    e = std::make_unique<Entry>(
+        Entry{std::string(help), std::make_unique<AtomicCounter>(), {}, {}});
   return e->counter.get();
 }
 sdk::Gauge* MetricsRegistry::gauge(std::string_view name, std::string_view help) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& e = entries_[std::string(name)];
-  if (!e) e = std::make_unique<Entry>(Entry{std::string(help), {}, std::make_unique<AtomicGauge>(), {}});
+  if (!e)
+    e = std::make_unique<Entry>(Entry{std::string(help), {}, std::make_unique<AtomicGauge>(), {}});
   return e->gauge.get();
 }
 sdk::Histogram* MetricsRegistry::histogram(std::string_view name, std::string_view help) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& e = entries_[std::string(name)];
   if (!e)
-    e = std::make_unique<Entry>(Entry{std::string(help), {}, {}, std::make_unique<BucketHistogram>()});
+    e = std::make_unique<Entry>(
+        Entry{std::string(help), {}, {}, std::make_unique<BucketHistogram>()});
   return e->histogram.get();
 }
 
@@ -207,15 +213,19 @@ std::string MetricsRegistry::render() const {
     // A name may carry labels, `family{op="create"}`: one HELP and TYPE per family.
     size_t brace = name.find('{');
     std::string family = name.substr(0, brace);
-    std::string labels = brace == std::string::npos ? "" : name.substr(brace + 1, name.size() - brace - 2);
+    std::string labels =
+        brace == std::string::npos ? "" : name.substr(brace + 1, name.size() - brace - 2);
     if (family != family_seen) {
       const char* type = e->counter ? "counter" : e->gauge ? "gauge" : "histogram";
       out += "# HELP " + family + " " + e->help + "\n# TYPE " + family + " " + type + "\n";
       family_seen = family;
     }
-    if (e->counter) out += name + " " + std::to_string(e->counter->value()) + "\n";
-    else if (e->gauge) out += name + " " + std::to_string(e->gauge->value()) + "\n";
-    else if (e->histogram) e->histogram->render(out, family, labels);
+    if (e->counter)
+      out += name + " " + std::to_string(e->counter->value()) + "\n";
+    else if (e->gauge)
+      out += name + " " + std::to_string(e->gauge->value()) + "\n";
+    else if (e->histogram)
+      e->histogram->render(out, family, labels);
   }
   return out;
 }

@@ -18,7 +18,8 @@ class AsioExecutor final : public sdk::Executor {
  public:
   explicit AsioExecutor(boost::asio::io_context& io) : io_(io) {}
   void post(std::function<void()> fn) override;
-  std::unique_ptr<Timer> schedule(std::chrono::milliseconds delay, std::function<void()> fn) override;
+  std::unique_ptr<Timer> schedule(std::chrono::milliseconds delay,
+                                  std::function<void()> fn) override;
   boost::asio::io_context& io_context() override { return io_; }
 
  private:
@@ -74,8 +75,12 @@ class PluginHostImpl final : public sdk::PluginHost {
   PluginHostImpl(sdk::Executor& ex, const sdk::Clock& clock, std::unique_ptr<sdk::Logger> logger,
                  sdk::Metrics& metrics, std::unique_ptr<sdk::ConfigTable> config,
                  const sdk::ServerInfo& server)
-      : ex_(ex), clock_(clock), logger_(std::move(logger)), metrics_(metrics),
-        config_(std::move(config)), server_(server) {}
+      : ex_(ex),
+        clock_(clock),
+        logger_(std::move(logger)),
+        metrics_(metrics),
+        config_(std::move(config)),
+        server_(server) {}
   sdk::Executor& executor() override { return ex_; }
   const sdk::Clock& clock() override { return clock_; }
   sdk::Logger& logger() override { return *logger_; }

@@ -1,13 +1,13 @@
-#include <vector>  // boost/dll/library_info.hpp misses it in Boost 1.74
-
 #include "plugin/loader.hpp"
+
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <boost/system/error_code.hpp>
-#include <dlfcn.h>
 #include <filesystem>
 #include <set>
+#include <vector>  // boost/dll/library_info.hpp misses it in Boost 1.74
 
 namespace corral::kernel {
 
@@ -35,18 +35,20 @@ sdk::Result<const sdk::PluginDescriptor*> open_module(const std::string& path,
                   path + ": cannot load: " + (why ? std::string(why) : ec.message())};
   }
   if (!lib.has(kEntry))
-    return Status{Errc::incompatible,
-                  path + ": not a Corral plugin (no '" + kEntry + "' entry point; declare it with CORRAL_PLUGIN)"};
+    return Status{Errc::incompatible, path + ": not a Corral plugin (no '" + kEntry +
+                                          "' entry point; declare it with CORRAL_PLUGIN)"};
   const sdk::PluginDescriptor* d = lib.get_alias<EntryFn>(kEntry)();
   if (!d) return Status{Errc::incompatible, path + ": its entry point returned no descriptor"};
   // The layout leads the descriptor in every version; nothing after it is read
   // until it matches.
   if (d->layout != sdk::kDescriptorLayout || d->magic != sdk::kDescriptorMagic) {
-    std::string found = d->layout < sdk::kDescriptorLayout
-                            ? "plugin ABI " + std::to_string(d->layout) + "." + std::to_string(d->magic) +
-                                  " (a module from before plugins carried an ABI identity)"
-                            : "a descriptor of layout " + std::to_string(d->layout) + " this kernel cannot read";
-    return Status{Errc::incompatible, path + ": " + found + ", expected plugin ABI " + sdk::kAbiIdentity +
+    std::string found =
+        d->layout < sdk::kDescriptorLayout
+            ? "plugin ABI " + std::to_string(d->layout) + "." + std::to_string(d->magic) +
+                  " (a module from before plugins carried an ABI identity)"
+            : "a descriptor of layout " + std::to_string(d->layout) + " this kernel cannot read";
+    return Status{Errc::incompatible, path + ": " + found + ", expected plugin ABI " +
+                                          sdk::kAbiIdentity +
                                           "; rebuild the plugin against this SDK"};
   }
   return d;
@@ -70,13 +72,13 @@ std::vector<std::string> PluginLoader::find_files(const std::string& file_name) 
   for (const std::string& dir : dirs_) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink, ec);
+    for (auto it = fs::recursive_directory_iterator(
+             dir, fs::directory_options::follow_directory_symlink, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       std::string fname = it->path().filename().string();
-      bool wanted = file_name.empty()
-                        ? fname.rfind(kPrefix, 0) == 0 && fname.size() > 3 &&
-                              fname.compare(fname.size() - 3, 3, kSuffix) == 0
-                        : fname == file_name;
+      bool wanted = file_name.empty() ? fname.rfind(kPrefix, 0) == 0 && fname.size() > 3 &&
+                                            fname.compare(fname.size() - 3, 3, kSuffix) == 0
+                                      : fname == file_name;
       if (wanted && it->is_regular_file(ec)) out.push_back(it->path().string());
     }
   }
@@ -89,7 +91,8 @@ std::vector<std::string> PluginLoader::names_of_kind(sdk::PluginKind kind) const
   std::set<std::string> names;
   for (const std::string& path : find_files("")) {
     std::string f = fs::path(path).filename().string();
-    if (f.rfind(prefix, 0) == 0) names.insert(f.substr(prefix.size(), f.size() - prefix.size() - 3));
+    if (f.rfind(prefix, 0) == 0)
+      names.insert(f.substr(prefix.size(), f.size() - prefix.size() - 3));
   }
   return {names.begin(), names.end()};
 }
@@ -116,8 +119,8 @@ std::vector<ModuleInfo> PluginLoader::scan() const {
   return out;
 }
 
-sdk::Result<std::shared_ptr<sdk::Plugin>> PluginLoader::create_plugin(sdk::PluginKind kind,
-                                                                      const std::string& name) const {
+sdk::Result<std::shared_ptr<sdk::Plugin>> PluginLoader::create_plugin(
+    sdk::PluginKind kind, const std::string& name) const {
   const char* kind_name = sdk::plugin_kind_name(kind);
   std::string file = std::string(kPrefix) + kind_name + "_" + name + kSuffix;
   std::vector<std::string> paths = find_files(file);
@@ -127,8 +130,8 @@ sdk::Result<std::shared_ptr<sdk::Plugin>> PluginLoader::create_plugin(sdk::Plugi
     for (const auto& n : names_of_kind(kind)) avail += (avail.empty() ? "" : ", ") + n;
     return Status{Errc::not_found, std::string("no ") + kind_name + " plugin named '" + name +
                                        "' in " + (dirs.empty() ? "(no plugin directory)" : dirs) +
-                                       "; available " + kind_name + " plugins: " +
-                                       (avail.empty() ? "none" : avail)};
+                                       "; available " + kind_name +
+                                       " plugins: " + (avail.empty() ? "none" : avail)};
   }
   const std::string& path = paths.front();
   auto lib = std::make_shared<boost::dll::shared_library>();
@@ -136,9 +139,10 @@ sdk::Result<std::shared_ptr<sdk::Plugin>> PluginLoader::create_plugin(sdk::Plugi
   if (!opened) return opened.status();
   const sdk::PluginDescriptor* d = opened.value();
   if (std::string_view(d->abi ? d->abi : "") != sdk::kAbiIdentity) {
-    return Status{Errc::incompatible, path + ": plugin ABI " + (d->abi ? d->abi : "?") +
-                                          " found, expected plugin ABI " + sdk::kAbiIdentity +
-                                          " (the contract headers differ); rebuild the plugin against this SDK"};
+    return Status{Errc::incompatible,
+                  path + ": plugin ABI " + (d->abi ? d->abi : "?") +
+                      " found, expected plugin ABI " + sdk::kAbiIdentity +
+                      " (the contract headers differ); rebuild the plugin against this SDK"};
   }
   if (std::string_view(d->build_id ? d->build_id : "") != sdk::build_id()) {
     return Status{Errc::incompatible, path + ": built with " + (d->build_id ? d->build_id : "?") +

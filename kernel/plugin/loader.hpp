@@ -14,7 +14,7 @@ namespace corral::kernel {
 struct ModuleInfo {
   std::string path;
   std::string kind, name, summary, build_id;
-  std::string abi;  // the contract identity it was built against
+  std::string abi;    // the contract identity it was built against
   std::string error;  // set when the file could not be read as a plugin
 };
 
@@ -36,15 +36,16 @@ class PluginLoader {
   // which keeps the module loaded for as long as it lives. Refusals say what
   // was expected, what was found, and which plugins of the kind exist.
   template <class Interface>
-  sdk::Result<std::shared_ptr<Interface>> create(sdk::PluginKind kind, const std::string& name) const {
+  sdk::Result<std::shared_ptr<Interface>> create(sdk::PluginKind kind,
+                                                 const std::string& name) const {
     auto made = create_plugin(kind, name);
     if (!made) return made.status();
     std::shared_ptr<sdk::Plugin> plugin = std::move(made.value());
     auto* typed = dynamic_cast<Interface*>(plugin.get());
     if (!typed)
-      return sdk::Status{sdk::Errc::incompatible,
-                         "plugin " + describe(kind, name) + " does not implement the " +
-                             sdk::plugin_kind_name(kind) + " interface"};
+      return sdk::Status{sdk::Errc::incompatible, "plugin " + describe(kind, name) +
+                                                      " does not implement the " +
+                                                      sdk::plugin_kind_name(kind) + " interface"};
     return std::shared_ptr<Interface>(plugin, typed);
   }
 

@@ -6,8 +6,8 @@
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
 #include "tree/data_tree.hpp"
-#include "watch/watch_manager.hpp"
 #include "tree/state_machine.hpp"
+#include "watch/watch_manager.hpp"
 
 namespace corral::kernel {
 
@@ -35,7 +35,8 @@ bool is_local_read(int32_t type) { return proto::op_kind(type) == proto::OpKind:
 // yet are answered UNIMPLEMENTED with the session kept; an opcode no
 // ZooKeeper knows (or one no client sends) closes the connection.
 bool is_known_opcode(int32_t type) {
-  return proto::op_kind(type) != proto::OpKind::unknown && type != 0 && type != static_cast<int32_t>(OpCode::error);
+  return proto::op_kind(type) != proto::OpKind::unknown && type != 0 &&
+         type != static_cast<int32_t>(OpCode::error);
 }
 
 }  // namespace
@@ -231,16 +232,22 @@ void Channel::handle_request(sdk::BytesView frame) {
       // unimplemented on a standalone server; otherwise the leader decides
       // it (see Server::prepare) and the log carries the outcome.
       proto::ReconfigRequest req;
-      if (!server_.config().ensemble.reconfig_enabled) err = Err::reconfig_disabled;
-      else if (server_.members().empty()) err = Err::unimplemented;
-      else if (proto::JuteReader rr(payload); !proto::read(rr, req)) err = Err::marshalling_error;
-    } else if (h.type != static_cast<int32_t>(OpCode::close_session) && !well_formed_write(h.type, payload)) {
+      if (!server_.config().ensemble.reconfig_enabled)
+        err = Err::reconfig_disabled;
+      else if (server_.members().empty())
+        err = Err::unimplemented;
+      else if (proto::JuteReader rr(payload); !proto::read(rr, req))
+        err = Err::marshalling_error;
+    } else if (h.type != static_cast<int32_t>(OpCode::close_session) &&
+               !well_formed_write(h.type, payload)) {
       err = Err::marshalling_error;
     }
     if (err != Err::ok) {
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
-    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_); !st) {
-      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " + st.to_string());
+    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_);
+               !st) {
+      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " +
+                         st.to_string());
       Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, e)});
     } else {
@@ -256,7 +263,8 @@ void Channel::handle_request(sdk::BytesView frame) {
   } else if (h.type == static_cast<int32_t>(OpCode::sync)) {
     proto::PathRequest req;
     if (!proto::read(r, req)) {
-      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
+      queue_.push_back(
+          {Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
     } else {
       queue_.push_back({Pending::sync, h.xid, h.type, now, req.path});
     }
@@ -298,8 +306,8 @@ void Channel::recount_outstanding(int64_t now) {
 
 void Channel::resume_reading() {
   resume_posted_ = false;
-  if (!reading_paused_ || state_ == State::closed || out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes ||
-      over_limits())
+  if (!reading_paused_ || state_ == State::closed ||
+      out_.size() + link_->queued_bytes() > kMaxQueuedReplyBytes || over_limits())
     return;
   reading_paused_ = false;
   link_->pause_reading(false);
@@ -309,7 +317,8 @@ void Channel::resume_reading() {
 void Channel::drain() {
   drain_queue();
   count_outstanding();
-  if (reading_paused_ && !resume_posted_ && state_ != State::closed && counted_ < max_outstanding_here_) {
+  if (reading_paused_ && !resume_posted_ && state_ != State::closed &&
+      counted_ < max_outstanding_here_) {
     resume_posted_ = true;
     server_.executor().post([this, alive = alive_.ref()] {
       if (alive) resume_reading();
@@ -333,8 +342,9 @@ void Channel::drain_queue() {
             std::string f;
             JuteWriter w(f);
             size_t at = w.begin_frame();
-            proto::write(w, proto::ReplyHeader{s.xid, server_.last_zxid(),
-                                               static_cast<int32_t>(st ? Err::ok : Err::connection_loss)});
+            proto::write(
+                w, proto::ReplyHeader{s.xid, server_.last_zxid(),
+                                      static_cast<int32_t>(st ? Err::ok : Err::connection_loss)});
             if (st) w.write_string(s.request);
             w.finish_frame(at);
             s.request = std::move(f);
@@ -420,8 +430,10 @@ void Channel::notify(const proto::WatcherEvent& event, sdk::Zxid zxid) {
 
 void Channel::queue_output(std::string frame) {
   if (state_ == State::closed || overflowed_) return;
-  if (out_.empty()) out_ = std::move(frame);
-  else out_ += frame;
+  if (out_.empty())
+    out_ = std::move(frame);
+  else
+    out_ += frame;
   sent_++;
   server_.stats().packets_sent++;
   if (!flush_posted_) {
@@ -458,7 +470,8 @@ void Channel::on_drained() { resume_reading(); }
 void Channel::expect_session_within(std::chrono::milliseconds limit) {
   session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_.ref(), limit] {
     if (alive && state_ == State::handshake && !closing_after_flush_)
-      close("no session within " + std::to_string(limit.count()) + " ms (server.sessionless_timeout_ms)");
+      close("no session within " + std::to_string(limit.count()) +
+            " ms (server.sessionless_timeout_ms)");
   });
 }
 

@@ -97,7 +97,7 @@ class Channel final : public Watcher {
     int32_t xid;
     int32_t type;
     int64_t received_ms;
-    std::string request;  // payload for reads; reply frame once done
+    std::string request;   // payload for reads; reply frame once done
     bool started = false;  // sync: asked consensus
   };
 
@@ -141,15 +141,17 @@ class Channel final : public Watcher {
   bool saw_any_bytes_ = false;
   std::string in_;  // unparsed input
   std::deque<Pending> queue_;
-  std::set<int32_t> close_after_;  // xids whose reply ends the connection
-  Ids auth_ids_;                   // who this connection has proven to be
+  std::set<int32_t> close_after_;          // xids whose reply ends the connection
+  Ids auth_ids_;                           // who this connection has proven to be
   std::unique_ptr<DigestMd5Server> sasl_;  // a SASL exchange under way
   static constexpr std::chrono::milliseconds kFailedLoginDelay{1000};
   // A ConnectRequest is under 100 bytes; a larger first frame is not one.
   static constexpr int64_t kMaxConnectFrameBytes = 4096;
-  std::unique_ptr<sdk::Executor::Timer> failed_login_;  // closes the connection after a failed login
-  std::unique_ptr<sdk::Executor::Timer> session_deadline_;  // for a connection still without a session
-  std::string out_;  // replies queued in this loop turn
+  std::unique_ptr<sdk::Executor::Timer>
+      failed_login_;  // closes the connection after a failed login
+  std::unique_ptr<sdk::Executor::Timer>
+      session_deadline_;  // for a connection still without a session
+  std::string out_;       // replies queued in this loop turn
   bool flush_posted_ = false;
   int64_t session_id_ = 0;
   int32_t timeout_ms_ = 0;

@@ -56,9 +56,11 @@ class ChannelHost {
   // Sessions.
   virtual int32_t negotiate_timeout(int32_t requested) const = 0;
   // Starts a new session for `ch`; the channel hears on_session_created().
-  virtual sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) = 0;
+  virtual sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id,
+                                     std::string& password) = 0;
   // Re-attaches an existing session to `ch`; false if unknown or wrong password.
-  virtual bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms) = 0;
+  virtual bool reattach_session(Channel& ch, int64_t id, std::string_view password,
+                                int32_t timeout_ms) = 0;
   // A read-only session (id 0 asks for a new one); false when unknown.
   virtual bool read_only_session(int64_t id, std::string_view password, int64_t& out_id,
                                  std::string& out_password) = 0;

@@ -1,11 +1,10 @@
 // The read path: requests a server answers from its own tree in the
 // session's turn (exists, getData, getChildren, getACL, multiRead, the
 // watch bookkeeping, ...), and the reply each one gets.
-#include "server/channel.hpp"
-
 #include <algorithm>
 
 #include "corral/proto/jute.hpp"
+#include "server/channel.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
 #include "tree/data_tree.hpp"
@@ -26,7 +25,9 @@ std::string Channel::execute_read(const Pending& p) {
   size_t at = w.begin_frame();
   const sdk::Zxid zxid = server_.last_zxid();
   DataTree& tree = server_.tree();
-  auto header = [&](Err err) { proto::write(w, proto::ReplyHeader{p.xid, zxid, static_cast<int32_t>(err)}); };
+  auto header = [&](Err err) {
+    proto::write(w, proto::ReplyHeader{p.xid, zxid, static_cast<int32_t>(err)});
+  };
   auto malformed = [&]() { return error_frame(p.xid, Err::marshalling_error); };
   OpCode op = static_cast<OpCode>(p.type);
   switch (op) {
@@ -100,8 +101,8 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::bad_arguments);
         break;
       }
-      bool found = server_.watches().find_or_remove(req.path, static_cast<WatchKind>(req.mode), this,
-                                                    op == OpCode::remove_watches);
+      bool found = server_.watches().find_or_remove(req.path, static_cast<WatchKind>(req.mode),
+                                                    this, op == OpCode::remove_watches);
       header(found ? Err::ok : Err::no_watcher);
       break;
     }
@@ -152,8 +153,10 @@ std::string Channel::execute_read(const Pending& p) {
       }
       header(Err::ok);
       // Without ADMIN, digests are masked (CVE-2019-0201).
-      if (permitted(tree.acl(*n), proto::perm::admin, auth_ids_)) proto::write(w, tree.acl(*n));
-      else proto::write(w, masked_acl(tree.acl(*n)));
+      if (permitted(tree.acl(*n), proto::perm::admin, auth_ids_))
+        proto::write(w, tree.acl(*n));
+      else
+        proto::write(w, masked_acl(tree.acl(*n)));
       proto::write(w, tree.stat(*n));
       break;
     }
@@ -165,27 +168,38 @@ std::string Channel::execute_read(const Pending& p) {
       // node changed since the client last heard (relative_zxid).
       WatchManager& wm = server_.watches();
       auto event = [&](proto::EventType t, const std::string& path) {
-        notify({static_cast<int32_t>(t), static_cast<int32_t>(proto::KeeperState::sync_connected), path}, -1);
+        notify({static_cast<int32_t>(t), static_cast<int32_t>(proto::KeeperState::sync_connected),
+                path},
+               -1);
       };
       for (const std::string& path : req.data_watches) {
         const Node* n = tree.find(path);
-        if (!n) event(proto::EventType::node_deleted, path);
-        else if (n->mzxid > req.relative_zxid) event(proto::EventType::node_data_changed, path);
-        else wm.watch_data(path, this);
+        if (!n)
+          event(proto::EventType::node_deleted, path);
+        else if (n->mzxid > req.relative_zxid)
+          event(proto::EventType::node_data_changed, path);
+        else
+          wm.watch_data(path, this);
       }
       for (const std::string& path : req.exist_watches) {
-        if (tree.find(path)) event(proto::EventType::node_created, path);
-        else wm.watch_data(path, this);
+        if (tree.find(path))
+          event(proto::EventType::node_created, path);
+        else
+          wm.watch_data(path, this);
       }
       for (const std::string& path : req.child_watches) {
         const Node* n = tree.find(path);
-        if (!n) event(proto::EventType::node_deleted, path);
-        else if (n->pzxid > req.relative_zxid) event(proto::EventType::node_children_changed, path);
-        else wm.watch_children(path, this);
+        if (!n)
+          event(proto::EventType::node_deleted, path);
+        else if (n->pzxid > req.relative_zxid)
+          event(proto::EventType::node_children_changed, path);
+        else
+          wm.watch_children(path, this);
       }
       // Persistent watches are simply re-added; they never fire on re-add.
       for (const std::string& path : req.persistent_watches) wm.watch_persistent(path, this, false);
-      for (const std::string& path : req.persistent_recursive_watches) wm.watch_persistent(path, this, true);
+      for (const std::string& path : req.persistent_recursive_watches)
+        wm.watch_persistent(path, this, true);
       header(Err::ok);
       break;
     }
@@ -207,17 +221,22 @@ Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string
     if (watch && op == OpCode::exists) server_.watches().watch_data(std::string(path), this);
     return Err::no_node;
   }
-  if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_)) return Err::no_auth;
+  if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_))
+    return Err::no_auth;
   if (watch) {
-    if (op == OpCode::exists || op == OpCode::get_data) server_.watches().watch_data(std::string(path), this);
-    else server_.watches().watch_children(std::string(path), this);
+    if (op == OpCode::exists || op == OpCode::get_data)
+      server_.watches().watch_data(std::string(path), this);
+    else
+      server_.watches().watch_children(std::string(path), this);
   }
   JuteWriter w(body);
   if (op == OpCode::exists) {
     proto::write(w, tree.stat(*n));
   } else if (op == OpCode::get_data) {
-    if (n->data_null()) w.write_null_buffer();
-    else w.write_buffer(n->data());
+    if (n->data_null())
+      w.write_null_buffer();
+    else
+      w.write_buffer(n->data());
     proto::write(w, tree.stat(*n));
   } else {
     w.write_count(n->num_children());

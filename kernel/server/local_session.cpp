@@ -128,7 +128,8 @@ void SessionState::lost() {
   if (!close_requested && on_event) {
     bool expired = server->tree().session(session_id) == nullptr;
     on_event({static_cast<int32_t>(proto::EventType::none),
-              static_cast<int32_t>(expired ? proto::KeeperState::expired : proto::KeeperState::disconnected),
+              static_cast<int32_t>(expired ? proto::KeeperState::expired
+                                           : proto::KeeperState::disconnected),
               ""});
   }
 }
@@ -160,10 +161,12 @@ class LocalSession final : public sdk::TreeSession {
     });
   }
   void remove(std::string_view path, int32_t version, sdk::TreeCallback done) override {
-    call(OpCode::remove, std::move(done),
-         [&](JuteWriter& w) { proto::write(w, proto::PathVersionRequest{std::string(path), version}); });
+    call(OpCode::remove, std::move(done), [&](JuteWriter& w) {
+      proto::write(w, proto::PathVersionRequest{std::string(path), version});
+    });
   }
-  void set_data(std::string_view path, sdk::BytesView data, int32_t version, sdk::TreeCallback done) override {
+  void set_data(std::string_view path, sdk::BytesView data, int32_t version,
+                sdk::TreeCallback done) override {
     call(OpCode::set_data, std::move(done), [&](JuteWriter& w) {
       proto::write(w, proto::SetDataRequest{std::string(path), std::string(data), version});
     });
@@ -178,7 +181,8 @@ class LocalSession final : public sdk::TreeSession {
     path_watch(OpCode::get_children2, path, watch, std::move(done));
   }
   void sync(std::string_view path, sdk::TreeCallback done) override {
-    call(OpCode::sync, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+    call(OpCode::sync, std::move(done),
+         [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
   }
   void close() override {
     if (!s_->channel || s_->close_requested) return;
@@ -217,8 +221,9 @@ class LocalSession final : public sdk::TreeSession {
     });
   }
   void path_watch(OpCode op, std::string_view path, bool watch, sdk::TreeCallback done) {
-    call(op, std::move(done),
-         [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+    call(op, std::move(done), [&](JuteWriter& w) {
+      proto::write(w, proto::PathWatchRequest{std::string(path), watch});
+    });
   }
   void schedule_ping(int32_t timeout_ms) {
     std::weak_ptr<SessionState> weak = s_;
@@ -227,7 +232,8 @@ class LocalSession final : public sdk::TreeSession {
           auto s = weak.lock();
           if (!s || !s->channel) return;
           send_frame([](JuteWriter& w) {
-            proto::write(w, proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)});
+            proto::write(w,
+                         proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)});
           });
           schedule_ping(timeout_ms);
         });
@@ -239,9 +245,10 @@ class LocalSession final : public sdk::TreeSession {
 }  // namespace
 
 sdk::Result<std::unique_ptr<sdk::TreeSession>> Server::open_session(int32_t timeout_ms,
-                                                                      sdk::WatchCallback on_event) {
+                                                                    sdk::WatchCallback on_event) {
   if (!started_ || stopped_) return sdk::Status{sdk::Errc::unavailable, "server is not running"};
-  return std::unique_ptr<sdk::TreeSession>(std::make_unique<LocalSession>(*this, timeout_ms, std::move(on_event)));
+  return std::unique_ptr<sdk::TreeSession>(
+      std::make_unique<LocalSession>(*this, timeout_ms, std::move(on_event)));
 }
 
 }  // namespace corral::kernel

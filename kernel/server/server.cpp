@@ -1,21 +1,20 @@
 #include "server/server.hpp"
 
-#include "ensemble/reconfig.hpp"
+#include <openssl/evp.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include <openssl/evp.h>
-
 #include "admin/admin_server.hpp"
-#include "corral/proto/jute.hpp"
-#include "corral/proto/records.hpp"
-#include "server/channel.hpp"
 #include "corral/common/msgpack.hpp"
 #include "corral/common/random.hpp"
+#include "corral/proto/jute.hpp"
+#include "corral/proto/records.hpp"
+#include "ensemble/reconfig.hpp"
+#include "server/channel.hpp"
 #include "tree/txn.hpp"
 
 namespace corral::kernel {
@@ -75,13 +74,16 @@ sdk::Result<PeerCredentials> peer_credentials(const Config& config) {
   auto jaas = read_jaas_sections(path);
   if (!jaas) return Status{jaas.status().code(), "server.jaas_config: " + jaas.status().message()};
   auto users = jaas_users(jaas.value(), path, ec.jaas_quorum_server);
-  if (!users) return Status{users.status().code(), "server.jaas_config: " + users.status().message()};
+  if (!users)
+    return Status{users.status().code(), "server.jaas_config: " + users.status().message()};
   for (auto& [name, password] : users.value()) c.accepted.emplace(name, password);
   auto learner = jaas.value().find(ec.jaas_quorum_learner);
-  if (learner == jaas.value().end() || !learner->second.count("username") || !learner->second.count("password"))
-    return Status{Errc::invalid_argument, "server.jaas_config: " + path + ": no \"" + ec.jaas_quorum_learner +
-                                              "\" section with username=\"...\" and password=\"...\" (the "
-                                              "name and password this server proves itself with to its peers)"};
+  if (learner == jaas.value().end() || !learner->second.count("username") ||
+      !learner->second.count("password"))
+    return Status{Errc::invalid_argument,
+                  "server.jaas_config: " + path + ": no \"" + ec.jaas_quorum_learner +
+                      "\" section with username=\"...\" and password=\"...\" (the "
+                      "name and password this server proves itself with to its peers)"};
   c.user = learner->second.at("username");
   c.key = learner->second.at("password");
   return c;
@@ -100,13 +102,16 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
       sessions_(config_.server.tick_ms) {
   sdk::LogLevel level;
   if (parse_log_level(config_.server.log_level, level)) log_->set_level(level);
-  m_writes_ = metrics_.counter("corral_writes_submitted_total", "client writes handed to consensus");
+  m_writes_ =
+      metrics_.counter("corral_writes_submitted_total", "client writes handed to consensus");
   m_connections_ = metrics_.counter("corral_connections_total", "client connections accepted");
-  m_refused_ = metrics_.counter("corral_connections_refused_total",
-                                "client connections refused at a limit (max_cnxns, max_client_cnxns)");
-  m_throttled_ = metrics_.counter("corral_requests_throttled_total",
-                                  "times a connection stopped being read at server.max_outstanding or "
-                                  "server.max_outstanding_per_session");
+  m_refused_ =
+      metrics_.counter("corral_connections_refused_total",
+                       "client connections refused at a limit (max_cnxns, max_client_cnxns)");
+  m_throttled_ =
+      metrics_.counter("corral_requests_throttled_total",
+                       "times a connection stopped being read at server.max_outstanding or "
+                       "server.max_outstanding_per_session");
   m_sessions_refused_ = metrics_.counter("corral_sessions_refused_total",
                                          "new sessions refused past server.session_create_rate");
 }
@@ -119,9 +124,9 @@ sdk::Result<std::shared_ptr<Interface>> Server::load_plugin(sdk::PluginKind kind
   auto made = loader_.create<Interface>(kind, name);
   if (!made) return made.status();
   std::string component = std::string(sdk::plugin_kind_name(kind)) + "." + name;
-  auto host = std::make_unique<PluginHostImpl>(executor_, clock_, log_->child(component), metrics_,
-                                               config_.plugin_table(sdk::plugin_kind_name(kind), name),
-                                               info_);
+  auto host = std::make_unique<PluginHostImpl>(
+      executor_, clock_, log_->child(component), metrics_,
+      config_.plugin_table(sdk::plugin_kind_name(kind), name), info_);
   Status st = made.value()->init(*host);
   if (!st) return Status{st.code(), component + ": " + st.message()};
   plugin_hosts_.push_back(std::move(host));
@@ -149,18 +154,21 @@ Status Server::start() {
       auto users = jaas_users(jaas.value(), path, "Server");
       if (!users) return {users.status().code(), "server.jaas_config: " + users.status().message()};
       sasl_users_ = std::move(users.value());
-      log_->info("SASL DIGEST-MD5 on, for " + std::to_string(sasl_users_.size()) + " users of " + path);
+      log_->info("SASL DIGEST-MD5 on, for " + std::to_string(sasl_users_.size()) + " users of " +
+                 path);
     }
   }
   state_machine_.set_extended_types(config_.server.extended_types);
   tree_.set_enforce_quota(config_.server.enforce_quota);
-  auto transport = load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
+  auto transport =
+      load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
   if (!transport) return transport.status();
   transport_ = transport.value();
   auto storage = load_plugin<sdk::Storage>(sdk::PluginKind::storage, config_.plugins.storage);
   if (!storage) return storage.status();
   storage_ = storage.value();
-  auto consensus = load_plugin<sdk::Consensus>(sdk::PluginKind::consensus, config_.plugins.consensus);
+  auto consensus =
+      load_plugin<sdk::Consensus>(sdk::PluginKind::consensus, config_.plugins.consensus);
   if (!consensus) return consensus.status();
   consensus_ = consensus.value();
   // Election and discovery serve ensembles; a standalone server loads and
@@ -188,7 +196,8 @@ Status Server::start() {
     if (!st) return {st.code(), "discovery." + config_.plugins.discovery + ": " + st.message()};
     if (fatal_) return *fatal_;
     if (!joined_)
-      log_->info("waiting for discovery (" + config_.plugins.discovery + ") to name the ensemble's members");
+      log_->info("waiting for discovery (" + config_.plugins.discovery +
+                 ") to name the ensemble's members");
     return {};
   }
   return begin_serving();
@@ -215,8 +224,9 @@ Status Server::begin_serving() {
   Status st = recover();
   if (!st) return st;
 
-  auto listener = transport_->listen(config_.server.client_address,
-                                     [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
+  auto listener =
+      transport_->listen(config_.server.client_address,
+                         [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
   if (!listener) return listener.status();
   listener_ = std::move(listener.value());
 
@@ -235,11 +245,14 @@ Status Server::begin_serving() {
     recipes_.push_back(r);
   }
   pending_recipes_.clear();
-  tick_timer_ = executor_.schedule(std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
-                                   [this] { tick(); });
+  tick_timer_ = executor_.schedule(
+      std::chrono::milliseconds(std::max<int64_t>(10, config_.server.tick_ms / 2)),
+      [this] { tick(); });
   consensus_tick();
   schedule_container_check();
-  if (admin_) log_->info("admin endpoint on http://" + admin_endpoint().to_string() + "/commands and /metrics");
+  if (admin_)
+    log_->info("admin endpoint on http://" + admin_endpoint().to_string() +
+               "/commands and /metrics");
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
              config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
@@ -261,8 +274,9 @@ Status Server::recover() {
   const int64_t load_start = clock_.steady_ms();
   if (!r.snapshot.empty()) {
     auto tree = DataTree::deserialize(r.snapshot);
-    if (!tree) return {tree.status().code(), "snapshot " + std::to_string(r.snapshot_zxid) + ": " +
-                                                 tree.status().message()};
+    if (!tree)
+      return {tree.status().code(),
+              "snapshot " + std::to_string(r.snapshot_zxid) + ": " + tree.status().message()};
     tree_ = std::move(tree.value());
     tree_.set_enforce_quota(config_.server.enforce_quota);
   }
@@ -280,9 +294,11 @@ Status Server::recover() {
   if (!st) return st;
   if (replayed_ || r.snapshot_zxid)
     log_->info("recovered " + std::to_string(tree_.node_count()) + " znodes and " +
-               std::to_string(tree_.sessions().size()) + " sessions (snapshot at zxid " + session_hex(r.snapshot_zxid) +
-               " loaded in " + std::to_string(replay_start - load_start) + " ms, " + std::to_string(replayed_) +
-               " log entries replayed in " + std::to_string(clock_.steady_ms() - replay_start) + " ms)");
+               std::to_string(tree_.sessions().size()) + " sessions (snapshot at zxid " +
+               session_hex(r.snapshot_zxid) + " loaded in " +
+               std::to_string(replay_start - load_start) + " ms, " + std::to_string(replayed_) +
+               " log entries replayed in " + std::to_string(clock_.steady_ms() - replay_start) +
+               " ms)");
   return {};
 }
 
@@ -309,7 +325,9 @@ void Server::stop() {
 
 sdk::HttpRouter* Server::http() { return admin_.get(); }
 
-sdk::Endpoint Server::admin_endpoint() const { return admin_ ? admin_->endpoint() : sdk::Endpoint{}; }
+sdk::Endpoint Server::admin_endpoint() const {
+  return admin_ ? admin_->endpoint() : sdk::Endpoint{};
+}
 
 sdk::Endpoint Server::client_endpoint() const {
   return listener_ ? listener_->local_endpoint() : config_.server.client_address;
@@ -344,10 +362,12 @@ sdk::ConsensusStatus Server::consensus_status() const {
 
 void Server::consensus_tick() {
   consensus_->tick(clock_.steady_ms());
-  consensus_timer_ = executor_.schedule(std::chrono::milliseconds(20), [this] { consensus_tick(); });
+  consensus_timer_ =
+      executor_.schedule(std::chrono::milliseconds(20), [this] { consensus_tick(); });
 }
 
-Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
+Status Server::submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
+                      const Ids& ids) {
   m_writes_->inc();
   return consensus_->submit(encode_txn(type, session, cxid, payload, ids));
 }
@@ -374,15 +394,18 @@ void Server::apply(const sdk::LogEntry& entry) {
       sdk::Zxid version = entry.zxid;
       std::vector<sdk::PeerSpec> ignored;
       std::string why;
-      if (const Node* n = tree_.find("/zookeeper/config")) parse_dynamic_config(n->data(), ignored, version, why);
-      adopt_membership(std::move(*members), version, "installed by the reconfig at " + session_hex(entry.zxid));
+      if (const Node* n = tree_.find("/zookeeper/config"))
+        parse_dynamic_config(n->data(), ignored, version, why);
+      adopt_membership(std::move(*members), version,
+                       "installed by the reconfig at " + session_hex(entry.zxid));
       // A restart must come back in this membership, so a snapshot holds it
       // at once rather than after the next snapshot_every_entries.
       snapshot_now = true;
     }
   }
   if (snapshot_now && snapshotter_.running()) snapshot_again_ = true;
-  if (!recovering_ && !snapshotter_.running() && (snapshot_now || storage_->snapshot_due())) take_snapshot(nullptr);
+  if (!recovering_ && !snapshotter_.running() && (snapshot_now || storage_->snapshot_due()))
+    take_snapshot(nullptr);
   auto it = session_channels_.find(out.session);
   if (it == session_channels_.end()) return;
   Channel* ch = it->second;
@@ -390,7 +413,8 @@ void Server::apply(const sdk::LogEntry& entry) {
     ch->on_session_created();
   } else if (type == proto::OpCode::close_session) {
     session_channels_.erase(it);
-    if (!ch->on_applied(out, entry.zxid)) ch->close("session " + session_hex(out.session) + " expired");
+    if (!ch->on_applied(out, entry.zxid))
+      ch->close("session " + session_hex(out.session) + " expired");
   } else {
     ch->on_applied(out, entry.zxid);
   }
@@ -419,19 +443,21 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
     finish(sink.status());
     return;
   }
-  snapshotter_.start(tree_, std::move(sink.value()), [this, zxid, nodes, t0, finish](const Status& st) {
-    if (!st) {
-      log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
-      finish(st);
-      return;
-    }
-    char paused[32];
-    std::snprintf(paused, sizeof paused, "%.1f", static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
-    log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) + " znodes in " +
-               std::to_string(clock_.steady_ms() - t0) + " ms, written while serving (the fork paused it " + paused +
-               " ms)");
-    finish(zxid);
-  });
+  snapshotter_.start(
+      tree_, std::move(sink.value()), [this, zxid, nodes, t0, finish](const Status& st) {
+        if (!st) {
+          log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
+          finish(st);
+          return;
+        }
+        char paused[32];
+        std::snprintf(paused, sizeof paused, "%.1f",
+                      static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
+        log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) +
+                   " znodes in " + std::to_string(clock_.steady_ms() - t0) +
+                   " ms, written while serving (the fork paused it " + paused + " ms)");
+        finish(zxid);
+      });
 }
 
 void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
@@ -463,8 +489,9 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   state_machine_.set_last_applied(zxid);
   sessions_.clear();
   track_all_sessions();
-  log_->info("loaded the leader's snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(tree_.node_count()) +
-             " znodes, " + std::to_string(tree_.sessions().size()) + " sessions");
+  log_->info("loaded the leader's snapshot at zxid " + session_hex(zxid) + ": " +
+             std::to_string(tree_.node_count()) + " znodes, " +
+             std::to_string(tree_.sessions().size()) + " sessions");
   return {};
 }
 
@@ -472,8 +499,8 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
   // A reconfig this server proposed as leader is now the next leader's to
   // commit or drop.
   pending_reconfig_ = 0;
-  log_->info(std::string("role is now ") + sdk::role_name(role) + " (leader " + std::to_string(leader) +
-             ", epoch " + std::to_string(epoch) + ")");
+  log_->info(std::string("role is now ") + sdk::role_name(role) + " (leader " +
+             std::to_string(leader) + ", epoch " + std::to_string(epoch) + ")");
   if (role == sdk::Role::looking) {
     std::vector<Channel*> open;
     for (auto& [id, ch] : channels_) open.push_back(ch.get());
@@ -485,7 +512,8 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
     std::vector<Channel*> read_only;
     for (auto& [id, ch] : channels_)
       if (ch->read_only()) read_only.push_back(ch.get());
-    for (Channel* ch : read_only) ch->close("this server has a leader again: read-only session ends");
+    for (Channel* ch : read_only)
+      ch->close("this server has a leader again: read-only session ends");
     if (role == sdk::Role::leading) {
       // The new leader owns session expiry: every session gets a full timeout
       // from now, as in ZooKeeper, since its clients may be moving here.
@@ -496,8 +524,11 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
       // agrees.
       if (config_.ensemble.reconfig_enabled && config_version_ == 0) {
         executor_.post([this, epoch] {
-          if (stopped_ || this->role() != sdk::Role::leading || config_version_ != 0 || consensus_->epoch() != epoch) return;
-          std::string text = format_dynamic_config(config_.ensemble.members, sdk::make_zxid(epoch, 0));
+          if (stopped_ || this->role() != sdk::Role::leading || config_version_ != 0 ||
+              consensus_->epoch() != epoch)
+            return;
+          std::string text =
+              format_dynamic_config(config_.ensemble.members, sdk::make_zxid(epoch, 0));
           if (Status st = consensus_->submit(encode_reconfig_txn(0, 0, 0, text)); !st)
             log_->warn("cannot version the configured membership: " + st.to_string());
         });
@@ -522,16 +553,17 @@ void Server::on_accept(std::shared_ptr<sdk::Connection> conn) {
   std::string ip = ip_of(conn->remote_address());
   int64_t limit = config_.server.max_client_cnxns, total = config_.server.max_cnxns;
   if (total > 0 && client_connections_ >= static_cast<size_t>(total)) {
-    refusals_.warn(*log_, std::to_string(client_connections_) + " client connections are open (max_cnxns = " +
-                              std::to_string(total) + "); refusing " + conn->remote_address());
+    refusals_.warn(*log_, std::to_string(client_connections_) +
+                              " client connections are open (max_cnxns = " + std::to_string(total) +
+                              "); refusing " + conn->remote_address());
     m_refused_->inc();
     conn->close();
     return;
   }
   auto per_ip = connections_per_ip_.find(ip);
   if (limit > 0 && per_ip != connections_per_ip_.end() && per_ip->second >= limit) {
-    refusals_.warn(*log_, "too many connections from " + ip + " (max_client_cnxns = " + std::to_string(limit) +
-                              "); refusing " + conn->remote_address());
+    refusals_.warn(*log_, "too many connections from " + ip + " (max_client_cnxns = " +
+                              std::to_string(limit) + "); refusing " + conn->remote_address());
     m_refused_->inc();
     conn->close();
     return;

@@ -19,18 +19,18 @@
 #include "corral/sdk/recipe.hpp"
 #include "corral/sdk/storage.hpp"
 #include "corral/sdk/transport.hpp"
-#include "plugin/host_services.hpp"
 #include "peer/peer_network.hpp"
-#include "util/log_limiter.hpp"
+#include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
-#include "server/version.hpp"
 #include "server/snapshotter.hpp"
+#include "server/version.hpp"
 #include "session/sasl.hpp"
 #include "session/session_tracker.hpp"
 #include "tree/data_tree.hpp"
 #include "tree/state_machine.hpp"
+#include "util/log_limiter.hpp"
 #include "watch/watch_manager.hpp"
 
 namespace corral::kernel {
@@ -68,18 +68,26 @@ class Server final : public ChannelHost,
   sdk::Logger& log() override { return *log_; }
   sdk::Zxid last_zxid() const override { return state_machine_.last_applied(); }
   int32_t negotiate_timeout(int32_t requested) const override;
-  sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id, std::string& password) override;
-  bool reattach_session(Channel& ch, int64_t id, std::string_view password, int32_t timeout_ms) override;
+  sdk::Status create_session(Channel& ch, int32_t timeout_ms, int64_t& id,
+                             std::string& password) override;
+  bool reattach_session(Channel& ch, int64_t id, std::string_view password,
+                        int32_t timeout_ms) override;
   bool touch_session(int64_t id) override;
   // SASL DIGEST-MD5 users from server.jaas_config; null when SASL is off.
-  const SaslUsers* sasl_users() const override { return sasl_users_.empty() ? nullptr : &sasl_users_; }
+  const SaslUsers* sasl_users() const override {
+    return sasl_users_.empty() ? nullptr : &sasl_users_;
+  }
   std::string random_token() override;
   bool serving() const override;
-  bool read_only_mode() const override { return config_.server.read_only_mode && peers_ != nullptr; }
-  bool read_only_session(int64_t id, std::string_view password, int64_t& out_id, std::string& out_password) override;
+  bool read_only_mode() const override {
+    return config_.server.read_only_mode && peers_ != nullptr;
+  }
+  bool read_only_session(int64_t id, std::string_view password, int64_t& out_id,
+                         std::string& out_password) override;
   // As configured or discovered, then as the last reconfig installed them.
   const std::vector<sdk::PeerSpec>& members() const override { return config_.ensemble.members; }
-  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) override;
+  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
+                     const Ids& ids) override;
   void sync(std::function<void(const sdk::Status&)> done) override;
   void channel_closed(Channel& ch) override;
   int64_t outstanding() const override { return outstanding_; }
@@ -110,7 +118,7 @@ class Server final : public ChannelHost,
 
   // ---- RecipeHost ----
   sdk::Result<std::unique_ptr<sdk::TreeSession>> open_session(int32_t timeout_ms,
-                                                               sdk::WatchCallback on_event) override;
+                                                              sdk::WatchCallback on_event) override;
   sdk::Role role() const override;
   sdk::Zxid last_applied() const override { return state_machine_.last_applied(); }
   sdk::HttpRouter* http() override;
@@ -133,18 +141,23 @@ class Server final : public ChannelHost,
   // Reconfig, on the leader: the membership `req` asks for, as the text of
   // /zookeeper/config at version `zxid`, or the error ZooKeeper answers
   // (in ZooKeeper's order of checks).
-  proto::Err plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
-                           std::string& text);
+  proto::Err plan_reconfig(std::string_view payload, int64_t session, const Ids& ids,
+                           sdk::Zxid zxid, std::string& text);
   // Makes `members` (installed at `version`) this server's membership: the
   // peer network, /zookeeper/config and what consensus counts follow it.
-  void adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version, const std::string& why);
+  void adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version,
+                        const std::string& why);
   // After the tree was replaced (a snapshot at startup or from the leader):
   // the membership a reconfig recorded in it, if newer than this server's.
   sdk::Status adopt_membership_from_tree();
 
   // ---- DiscoveryHost ----
-  std::vector<sdk::PeerSpec> configured_members() const override { return config_.ensemble.members; }
-  sdk::ServerId configured_self() const override { return config_.server.id_set ? config_.server.id : 0; }
+  std::vector<sdk::PeerSpec> configured_members() const override {
+    return config_.ensemble.members;
+  }
+  sdk::ServerId configured_self() const override {
+    return config_.server.id_set ? config_.server.id : 0;
+  }
   void members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId self) override;
   void member_updated(const sdk::PeerSpec& member) override;
   void member_removed(sdk::ServerId id) override;
@@ -157,7 +170,8 @@ class Server final : public ChannelHost,
   void fail(const sdk::Status& why);
 
   template <class Interface>
-  sdk::Result<std::shared_ptr<Interface>> load_plugin(sdk::PluginKind kind, const std::string& name);
+  sdk::Result<std::shared_ptr<Interface>> load_plugin(sdk::PluginKind kind,
+                                                      const std::string& name);
   sdk::Status recover();
   // Restarts every session's deadline from now (a new leader, a new tree).
   void track_all_sessions();
@@ -231,7 +245,7 @@ class Server final : public ChannelHost,
   sdk::Counter* m_writes_ = nullptr;
   sdk::Counter* m_connections_ = nullptr;
   sdk::Counter* m_refused_ = nullptr;
-  sdk::Counter* m_throttled_ = nullptr;        // reading paused at an outstanding-request limit
+  sdk::Counter* m_throttled_ = nullptr;         // reading paused at an outstanding-request limit
   sdk::Counter* m_sessions_refused_ = nullptr;  // new sessions past server.session_create_rate
   int64_t outstanding_ = 0;
   std::unordered_set<Channel*> waiting_outstanding_;

@@ -1,23 +1,21 @@
 // The server in its ensemble: members as discovery names them, the
 // membership a reconfig installs, and /zookeeper/config.
-#include "server/server.hpp"
-
-#include "ensemble/reconfig.hpp"
+#include <openssl/evp.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include <openssl/evp.h>
-
 #include "admin/admin_server.hpp"
-#include "corral/proto/jute.hpp"
-#include "corral/proto/records.hpp"
-#include "server/channel.hpp"
 #include "corral/common/msgpack.hpp"
 #include "corral/common/random.hpp"
+#include "corral/proto/jute.hpp"
+#include "corral/proto/records.hpp"
+#include "ensemble/reconfig.hpp"
+#include "server/channel.hpp"
+#include "server/server.hpp"
 #include "tree/txn.hpp"
 
 namespace corral::kernel {
@@ -27,7 +25,8 @@ using sdk::Status;
 
 void Server::members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId self) {
   if (stopped_) return;
-  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
   if (joined_) {
     for (const auto& m : members) {
       const sdk::PeerSpec* known = config_.ensemble.member(m.id);
@@ -40,16 +39,21 @@ void Server::members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId 
   for (size_t i = 0; i < members.size(); ++i) {
     voters += members[i].observer ? 0 : 1;
     if (members[i].id <= 0 || (i && members[i].id == members[i - 1].id))
-      return fail({Errc::invalid_argument, who + " named server id " + std::to_string(members[i].id) +
-                                               (members[i].id <= 0 ? ", which is not a positive integer" : " twice")});
+      return fail({Errc::invalid_argument,
+                   who + " named server id " + std::to_string(members[i].id) +
+                       (members[i].id <= 0 ? ", which is not a positive integer" : " twice")});
   }
-  if (voters == 0) return fail({Errc::invalid_argument, who + " named no participant (every member an observer)"});
+  if (voters == 0)
+    return fail({Errc::invalid_argument, who + " named no participant (every member an observer)"});
   if (config_.server.id_set && self != config_.server.id)
     return fail({Errc::invalid_argument, who + " says this server is " + std::to_string(self) +
-                                             " but server.id says " + std::to_string(config_.server.id)});
-  auto mine = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == self; });
+                                             " but server.id says " +
+                                             std::to_string(config_.server.id)});
+  auto mine =
+      std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == self; });
   if (self <= 0 || mine == members.end())
-    return fail({Errc::invalid_argument, who + " named no entry for this server (id " + std::to_string(self) +
+    return fail({Errc::invalid_argument, who + " named no entry for this server (id " +
+                                             std::to_string(self) +
                                              "); give each server its own id"});
   config_.ensemble.members = std::move(members);
   config_.server.id = self;
@@ -67,16 +71,19 @@ void Server::members_replaced(std::vector<sdk::PeerSpec> members, sdk::ServerId 
 void Server::member_updated(const sdk::PeerSpec& member) {
   if (!joined_ || stopped_) return;
   auto& members = config_.ensemble.members;
-  auto it = std::find_if(members.begin(), members.end(), [&](const auto& m) { return m.id == member.id; });
+  auto it = std::find_if(members.begin(), members.end(),
+                         [&](const auto& m) { return m.id == member.id; });
   if (it == members.end()) {
     if (strangers_.insert(member.id).second)
-      log_->warn("discovery found server " + std::to_string(member.id) + " (" + format_member(member) +
+      log_->warn("discovery found server " + std::to_string(member.id) + " (" +
+                 format_member(member) +
                  "), which is not a member of this ensemble: its members are fixed when it starts");
     return;
   }
   if (it->observer != member.observer) {
     log_->warn("discovery says server " + std::to_string(member.id) + " is now " +
-               (member.observer ? "an observer" : "a participant") + "; its role is fixed when the ensemble starts");
+               (member.observer ? "an observer" : "a participant") +
+               "; its role is fixed when the ensemble starts");
   }
   sdk::PeerSpec next = member;
   next.observer = it->observer;
@@ -84,7 +91,8 @@ void Server::member_updated(const sdk::PeerSpec& member) {
   // old address close all the same.
   bool same = format_member(next) == format_member(*it);
   log_->info("server " + std::to_string(member.id) + " moved: " +
-             (same ? format_member(next) + " resolves to a new address" : format_member(*it) + " -> " + format_member(next)));
+             (same ? format_member(next) + " resolves to a new address"
+                   : format_member(*it) + " -> " + format_member(next)));
   *it = next;
   if (peers_) peers_->update_member(next);
   if (!same) publish_config();
@@ -93,7 +101,8 @@ void Server::member_updated(const sdk::PeerSpec& member) {
 void Server::member_removed(sdk::ServerId id) {
   if (!joined_ || stopped_) return;
   if (!config_.ensemble.member(id)) return;
-  log_->info("discovery lost server " + std::to_string(id) + "; it still counts towards the quorum");
+  log_->info("discovery lost server " + std::to_string(id) +
+             "; it still counts towards the quorum");
   if (peers_) peers_->drop_links(id);
 }
 
@@ -108,8 +117,8 @@ void Server::publish_config() {
 
 // ---------------------------------------------------------------- reconfig
 
-proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, const Ids& ids, sdk::Zxid zxid,
-                                 std::string& text) {
+proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, const Ids& ids,
+                                 sdk::Zxid zxid, std::string& text) {
   proto::ReconfigRequest req;
   proto::JuteReader r(payload);
   if (!proto::read(r, req)) return proto::Err::marshalling_error;
@@ -137,8 +146,9 @@ void Server::prepare(sdk::LogEntry& entry) {
   if (txn_type(entry.body) != static_cast<int32_t>(proto::OpCode::reconfig)) return;
   TxnHeader h;
   std::string text;
-  proto::Err err = decode_txn(entry.body, h) ? plan_reconfig(h.payload, h.session, h.ids, entry.zxid, text)
-                                              : proto::Err::marshalling_error;
+  proto::Err err = decode_txn(entry.body, h)
+                       ? plan_reconfig(h.payload, h.session, h.ids, entry.zxid, text)
+                       : proto::Err::marshalling_error;
   entry.body = encode_reconfig_txn(h.session, h.cxid, static_cast<int32_t>(err), text);
   if (err == proto::Err::ok) pending_reconfig_ = entry.zxid;
 }
@@ -157,10 +167,13 @@ std::optional<std::vector<sdk::PeerSpec>> Server::membership_in(const sdk::LogEn
   return members;
 }
 
-void Server::adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version, const std::string& why) {
+void Server::adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid version,
+                              const std::string& why) {
   std::string list;
-  for (const auto& m : members) list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
-  log_->info("membership version " + session_hex(static_cast<int64_t>(version)) + " (" + why + "): " + list);
+  for (const auto& m : members)
+    list += (list.empty() ? "" : ", ") + std::to_string(m.id) + "=" + format_member(m);
+  log_->info("membership version " + session_hex(static_cast<int64_t>(version)) + " (" + why +
+             "): " + list);
   config_.ensemble.members = std::move(members);
   config_version_ = version;
   if (peers_) peers_->set_members(config_.ensemble.members);
@@ -171,14 +184,16 @@ Status Server::adopt_membership_from_tree() {
   std::vector<sdk::PeerSpec> members;
   sdk::Zxid version = 0;
   std::string why;
-  if (n && !n->data().empty() && parse_dynamic_config(n->data(), members, version, why) && version > config_version_ &&
-      !members.empty() && !config_.ensemble.members.empty()) {
+  if (n && !n->data().empty() && parse_dynamic_config(n->data(), members, version, why) &&
+      version > config_version_ && !members.empty() && !config_.ensemble.members.empty()) {
     adopt_membership(std::move(members), version, "installed by a reconfig, from the snapshot");
     if (!config_.ensemble.member(config_.server.id))
-      return {Errc::invalid_argument,
-              "this server (id " + std::to_string(config_.server.id) + ") is not a member of the ensemble since the " +
-                  "reconfig at " + session_hex(static_cast<int64_t>(version)) +
-                  "; to add it back, run reconfig -add on the ensemble and start it with an empty data directory"};
+      return {Errc::invalid_argument, "this server (id " + std::to_string(config_.server.id) +
+                                          ") is not a member of the ensemble since the " +
+                                          "reconfig at " +
+                                          session_hex(static_cast<int64_t>(version)) +
+                                          "; to add it back, run reconfig -add on the ensemble and "
+                                          "start it with an empty data directory"};
   }
   publish_config();
   return {};

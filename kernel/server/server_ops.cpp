@@ -26,8 +26,8 @@ class Server::View final : public ServerView {
     std::vector<ConnectionView> out;
     for (const auto& [id, ch] : s_.channels_) {
       if (ch->closed()) continue;
-      out.push_back({ch->remote_address(), ch->session_id(), ch->timeout_ms(), ch->outstanding(), ch->received(),
-                     ch->sent()});
+      out.push_back({ch->remote_address(), ch->session_id(), ch->timeout_ms(), ch->outstanding(),
+                     ch->received(), ch->sent()});
     }
     return out;
   }
@@ -42,7 +42,9 @@ class Server::View final : public ServerView {
   sdk::Endpoint client_endpoint() const override { return s_.client_endpoint(); }
   sdk::Zxid config_version() const override { return s_.config_version_; }
   const std::deque<std::pair<sdk::Zxid, uint64_t>>& digests() const override { return s_.digests_; }
-  uint64_t snapshot_bytes() const override { return s_.storage_ ? s_.storage_->snapshot_bytes() : 0; }
+  uint64_t snapshot_bytes() const override {
+    return s_.storage_ ? s_.storage_->snapshot_bytes() : 0;
+  }
   uint64_t log_bytes() const override { return s_.storage_ ? s_.storage_->log_bytes() : 0; }
 
  private:
@@ -73,18 +75,25 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
   return kernel::admin_command(View(*this), requested);
 }
 
-bool Server::admin_command_allowed(std::string_view name) const { return kernel::admin_command_allowed(config_, name); }
+bool Server::admin_command_allowed(std::string_view name) const {
+  return kernel::admin_command_allowed(config_, name);
+}
 
-std::vector<std::string> Server::admin_command_names() const { return kernel::admin_command_names(); }
+std::vector<std::string> Server::admin_command_names() const {
+  return kernel::admin_command_names();
+}
 
 void Server::observe_request(int32_t type, double seconds) {
   auto it = request_metrics_.find(type);
   if (it == request_metrics_.end()) {
     std::string label = std::string("{op=\"") + proto::opcode_name(type) + "\"}";
     it = request_metrics_
-             .emplace(type, std::make_pair(metrics_.counter("corral_requests_total" + label, "requests answered, by operation"),
-                                           metrics_.histogram("corral_request_seconds" + label,
-                                                              "time from a request's arrival to its reply, by operation")))
+             .emplace(type, std::make_pair(
+                                metrics_.counter("corral_requests_total" + label,
+                                                 "requests answered, by operation"),
+                                metrics_.histogram(
+                                    "corral_request_seconds" + label,
+                                    "time from a request's arrival to its reply, by operation")))
              .first;
   }
   it->second.first->inc();
@@ -94,7 +103,9 @@ void Server::observe_request(int32_t type, double seconds) {
 std::string Server::metrics_text() {
   size_t ephemerals = 0;
   for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
-  auto set = [&](const char* name, const char* help, int64_t v) { metrics_.gauge(name, help)->set(v); };
+  auto set = [&](const char* name, const char* help, int64_t v) {
+    metrics_.gauge(name, help)->set(v);
+  };
   set("corral_znodes", "znodes in the tree", static_cast<int64_t>(tree_.node_count()));
   set("corral_acls", "distinct ACL lists the znodes use", static_cast<int64_t>(tree_.acl_count()));
   set("corral_data_bytes", "bytes of data and paths in the tree", tree_.approximate_data_size());
@@ -107,16 +118,20 @@ std::string Server::metrics_text() {
   sdk::ConsensusStatus cs = consensus_status();
   set("corral_consensus_leader", "1 when this server leads (or runs standalone)",
       cs.role == sdk::Role::leading || cs.role == sdk::Role::standalone ? 1 : 0);
-  set("corral_consensus_serving", "1 when this server has a leader and takes clients", serving() ? 1 : 0);
-  set("corral_consensus_epoch", "the epoch of the leader this server follows or is", cs.current_epoch);
+  set("corral_consensus_serving", "1 when this server has a leader and takes clients",
+      serving() ? 1 : 0);
+  set("corral_consensus_epoch", "the epoch of the leader this server follows or is",
+      cs.current_epoch);
   set("corral_consensus_pending_proposals", "entries logged or proposed and not yet applied",
       static_cast<int64_t>(cs.pending_proposals));
   if (peers_) {
     int64_t synced = 0;
     for (const auto& l : cs.learners) synced += l.synced ? 1 : 0;
-    set("corral_consensus_synced_learners", "followers and observers in the broadcast (leader only)", synced);
+    set("corral_consensus_synced_learners",
+        "followers and observers in the broadcast (leader only)", synced);
     set("corral_consensus_elections", "elections this server has taken part in", cs.elections);
-    set("corral_consensus_last_election_ms", "how long the last election took", cs.last_election_ms);
+    set("corral_consensus_last_election_ms", "how long the last election took",
+        cs.last_election_ms);
   }
   return metrics_.render();
 }

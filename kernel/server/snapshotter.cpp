@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
-#include <boost/asio/post.hpp>
 #include <cstring>
 
 namespace corral::kernel {
@@ -72,7 +72,9 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
     ::_exit(ok ? 0 : 3);
   }
   ::close(fds[1]);
-  last_fork_us_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - fork_start).count();
+  last_fork_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - fork_start)
+                      .count();
   child_ = pid;
   sink_ = std::move(sink);
   done_ = std::move(done);
@@ -84,11 +86,13 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
 }
 
 void Snapshotter::read_more() {
-  pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_.ref()](boost::system::error_code ec, size_t n) {
+  pipe_->async_read_some(boost::asio::buffer(buf_), [this, alive = alive_.ref()](
+                                                        boost::system::error_code ec, size_t n) {
     if (!alive || !sink_) return;
     if (!ec && child_writes_) {
       // The child's account of what went wrong, if anything.
-      if (child_said_.size() < 4096) child_said_.append(buf_.data(), std::min(n, 4096 - child_said_.size()));
+      if (child_said_.size() < 4096)
+        child_said_.append(buf_.data(), std::min(n, 4096 - child_said_.size()));
       read_more();
       return;
     }
@@ -112,7 +116,8 @@ void Snapshotter::read_more() {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      finish(Status(Errc::internal, "the snapshot process failed (status " + std::to_string(status) + ")" +
+      finish(Status(Errc::internal, "the snapshot process failed (status " +
+                                        std::to_string(status) + ")" +
                                         (child_said_.empty() ? "" : ": " + child_said_)));
       return;
     }

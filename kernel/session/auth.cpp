@@ -16,7 +16,8 @@ std::string digest_of(std::string_view user_password) {
   unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
   int n = EVP_EncodeBlock(b64, md, static_cast<int>(len));
   std::string_view user = user_password.substr(0, user_password.find(':'));
-  return std::string(user) + ":" + std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
+  return std::string(user) + ":" +
+         std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
 }
 
 namespace {

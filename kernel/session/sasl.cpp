@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 
 #include <cctype>
-
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -54,7 +53,8 @@ std::map<std::string, std::string> parse_directives(std::string_view in) {
       ++i;  // the closing quote
     } else {
       while (i < in.size() && in[i] != ',') value += in[i++];
-      while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+      while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+        value.pop_back();
     }
     out[key] = value;
   }
@@ -63,14 +63,15 @@ std::map<std::string, std::string> parse_directives(std::string_view in) {
 
 }  // namespace
 
-std::string digest_md5_response(std::string_view user, std::string_view realm, std::string_view password,
-                                std::string_view nonce, std::string_view cnonce, std::string_view nc,
-                                std::string_view qop, std::string_view authzid, std::string_view a2) {
-  std::string a1 = md5(std::string(user) + ":" + std::string(realm) + ":" + std::string(password)) + ":" +
-                   std::string(nonce) + ":" + std::string(cnonce);
+std::string digest_md5_response(std::string_view user, std::string_view realm,
+                                std::string_view password, std::string_view nonce,
+                                std::string_view cnonce, std::string_view nc, std::string_view qop,
+                                std::string_view authzid, std::string_view a2) {
+  std::string a1 = md5(std::string(user) + ":" + std::string(realm) + ":" + std::string(password)) +
+                   ":" + std::string(nonce) + ":" + std::string(cnonce);
   if (!authzid.empty()) a1 += ":" + std::string(authzid);
-  return hex(md5(hex(md5(a1)) + ":" + std::string(nonce) + ":" + std::string(nc) + ":" + std::string(cnonce) + ":" +
-                 std::string(qop) + ":" + hex(md5(a2))));
+  return hex(md5(hex(md5(a1)) + ":" + std::string(nonce) + ":" + std::string(nc) + ":" +
+                 std::string(cnonce) + ":" + std::string(qop) + ":" + hex(md5(a2))));
 }
 
 sdk::Result<std::string> DigestMd5Server::step(std::string_view token) {
@@ -78,7 +79,8 @@ sdk::Result<std::string> DigestMd5Server::step(std::string_view token) {
   if (stage_ == 0) {
     // DIGEST-MD5 starts with the server; whatever the client opened with.
     stage_ = 1;
-    return "realm=\"" + std::string(kRealm) + "\",nonce=\"" + nonce_ + "\",qop=\"auth\",charset=utf-8,algorithm=md5-sess";
+    return "realm=\"" + std::string(kRealm) + "\",nonce=\"" + nonce_ +
+           "\",qop=\"auth\",charset=utf-8,algorithm=md5-sess";
   }
   auto d = parse_directives(token);
   auto get = [&](const char* k) -> const std::string& {
@@ -89,24 +91,27 @@ sdk::Result<std::string> DigestMd5Server::step(std::string_view token) {
   const std::string& user = get("username");
   std::string qop = get("qop").empty() ? "auth" : get("qop");
   if (user.empty() || get("response").empty() || get("cnonce").empty() || get("nc").empty())
-    return Status{Errc::invalid_argument, "the DIGEST-MD5 response lacks username, cnonce, nc or response"};
-  if (get("nonce") != nonce_) return Status{Errc::invalid_argument, "the DIGEST-MD5 response names another nonce"};
+    return Status{Errc::invalid_argument,
+                  "the DIGEST-MD5 response lacks username, cnonce, nc or response"};
+  if (get("nonce") != nonce_)
+    return Status{Errc::invalid_argument, "the DIGEST-MD5 response names another nonce"};
   if (qop != "auth") return Status{Errc::invalid_argument, "only qop=auth is offered, not " + qop};
   auto it = users_.find(user);
   if (it == users_.end()) return Status{Errc::not_found, "no SASL user '" + user + "'"};
   std::string realm = get("realm").empty() ? std::string(kRealm) : get("realm");
   const std::string& uri = get("digest-uri");
-  std::string expected = digest_md5_response(user, realm, it->second, nonce_, get("cnonce"), get("nc"), qop,
-                                             get("authzid"), "AUTHENTICATE:" + uri);
-  if (expected != get("response")) return Status{Errc::invalid_argument, "wrong password for SASL user '" + user + "'"};
+  std::string expected = digest_md5_response(user, realm, it->second, nonce_, get("cnonce"),
+                                             get("nc"), qop, get("authzid"), "AUTHENTICATE:" + uri);
+  if (expected != get("response"))
+    return Status{Errc::invalid_argument, "wrong password for SASL user '" + user + "'"};
   // As ZooKeeper's SaslServerCallbackHandler: the identity is the user who
   // proved the password. An authorization id naming anyone else grants
   // nothing; it is only noted.
   complete_ = true;
   username_ = user;
   if (!get("authzid").empty() && get("authzid") != user) ignored_authzid_ = get("authzid");
-  return "rspauth=" + digest_md5_response(user, realm, it->second, nonce_, get("cnonce"), get("nc"), qop,
-                                          get("authzid"), ":" + uri);
+  return "rspauth=" + digest_md5_response(user, realm, it->second, nonce_, get("cnonce"), get("nc"),
+                                          qop, get("authzid"), ":" + uri);
 }
 
 sdk::Result<JaasSections> read_jaas_sections(const std::string& path) {
@@ -136,8 +141,8 @@ sdk::Result<JaasSections> read_jaas_sections(const std::string& path) {
   };
   auto word = [&] {
     size_t b = i;
-    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])) && text[i] != '{' &&
-           text[i] != '}' && text[i] != ';' && text[i] != '=' && text[i] != '"')
+    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])) &&
+           text[i] != '{' && text[i] != '}' && text[i] != ';' && text[i] != '=' && text[i] != '"')
       ++i;
     return text.substr(b, i - b);
   };
@@ -165,7 +170,8 @@ sdk::Result<JaasSections> read_jaas_sections(const std::string& path) {
         continue;
       }
       std::string key = word();
-      if (key.empty()) return bad("unexpected '" + std::string(1, text[i]) + "' in the " + name + " section");
+      if (key.empty())
+        return bad("unexpected '" + std::string(1, text[i]) + "' in the " + name + " section");
       skip();
       if (i < text.size() && text[i] == '=') {
         ++i;
@@ -190,16 +196,18 @@ sdk::Result<JaasSections> read_jaas_sections(const std::string& path) {
   return out;
 }
 
-sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path, const std::string& section) {
+sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path,
+                                  const std::string& section) {
   auto it = jaas.find(section);
   if (it == jaas.end())
-    return Status{Errc::invalid_argument,
-                  path + ": no \"" + section + "\" section (" + section + " { ... user_<name>=\"<password>\"; };)"};
+    return Status{Errc::invalid_argument, path + ": no \"" + section + "\" section (" + section +
+                                              " { ... user_<name>=\"<password>\"; };)"};
   SaslUsers users;
   for (const auto& [k, v] : it->second)
     if (k.rfind("user_", 0) == 0 && k.size() > 5) users[k.substr(5)] = v;
   if (users.empty())
-    return Status{Errc::invalid_argument, path + ": the " + section + " section lists no user_<name>=\"<password>\""};
+    return Status{Errc::invalid_argument,
+                  path + ": the " + section + " section lists no user_<name>=\"<password>\""};
   return users;
 }
 

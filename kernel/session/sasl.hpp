@@ -23,7 +23,8 @@ using SaslUsers = std::map<std::string, std::string, std::less<>>;
 using JaasSections = std::map<std::string, std::map<std::string, std::string>, std::less<>>;
 sdk::Result<JaasSections> read_jaas_sections(const std::string& path);
 // The user_<name>="<password>" entries of one section (`path` for messages).
-sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path, const std::string& section);
+sdk::Result<SaslUsers> jaas_users(const JaasSections& jaas, const std::string& path,
+                                  const std::string& section);
 // The users of the "Server" section, whom clients log in as.
 sdk::Result<SaslUsers> read_jaas_users(const std::string& path);
 
@@ -32,7 +33,8 @@ class DigestMd5Server {
  public:
   static constexpr std::string_view kRealm = "zk-sasl-md5";
 
-  DigestMd5Server(const SaslUsers& users, std::string nonce) : users_(users), nonce_(std::move(nonce)) {}
+  DigestMd5Server(const SaslUsers& users, std::string nonce)
+      : users_(users), nonce_(std::move(nonce)) {}
 
   // The next token to send for the client's `token`. Done (ok, and
   // username() set) once the client's digest checked out; an error when it
@@ -56,8 +58,9 @@ class DigestMd5Server {
 // The digest a client sends ("response") and the server's proof
 // ("rspauth"), lower-case hex, as RFC 2831 section 2.1.2.1 defines them; for
 // tests and the server above.
-std::string digest_md5_response(std::string_view user, std::string_view realm, std::string_view password,
-                                std::string_view nonce, std::string_view cnonce, std::string_view nc,
-                                std::string_view qop, std::string_view authzid, std::string_view a2);
+std::string digest_md5_response(std::string_view user, std::string_view realm,
+                                std::string_view password, std::string_view nonce,
+                                std::string_view cnonce, std::string_view nc, std::string_view qop,
+                                std::string_view authzid, std::string_view a2);
 
 }  // namespace corral::kernel

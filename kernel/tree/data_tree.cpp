@@ -33,7 +33,8 @@ DataTree::DataTree() {
   }
   // The ACL ZooKeeper gives /zookeeper/config (read-only for everyone);
   // stored, not yet enforced.
-  find_mut("/zookeeper/config")->acl = intern_acl({proto::Acl{proto::perm::read, {"world", "anyone"}}});
+  find_mut("/zookeeper/config")->acl =
+      intern_acl({proto::Acl{proto::perm::read, {"world", "anyone"}}});
   nodes_.for_each([&](const Node* n) { ref_acl(n->acl); });
   nodes_.for_each([&](const Node* n) { digest_ += node_digest(n->path(), *n); });
 }
@@ -66,7 +67,8 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
   bytes(path);
   bytes(n.data());
   word(static_cast<uint64_t>(n.mzxid));
-  word((static_cast<uint64_t>(static_cast<uint32_t>(n.version)) << 32) | static_cast<uint32_t>(n.aversion));
+  word((static_cast<uint64_t>(static_cast<uint32_t>(n.version)) << 32) |
+       static_cast<uint32_t>(n.aversion));
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -79,7 +81,9 @@ DataTree& DataTree::operator=(DataTree&&) noexcept = default;
 
 namespace {
 // ZooKeeper's tree answers to "" as well as "/" for the root.
-std::string_view canonical(std::string_view path) { return path.empty() ? std::string_view("/") : path; }
+std::string_view canonical(std::string_view path) {
+  return path.empty() ? std::string_view("/") : path;
+}
 
 // The parent of `path` as ZooKeeper's request processor finds it: everything
 // before the last '/', the root when that is empty; false when there is no '/'.
@@ -132,7 +136,8 @@ std::string DataTree::acl_key(const proto::AclList& acl) {
 
 uint32_t DataTree::intern_acl(const proto::AclList& acl) {
   // Most writes carry the ACL the last one did.
-  if (acl_last_ < acls_.size() && !acls_[acl_last_].empty() && acls_[acl_last_] == acl) return acl_last_;
+  if (acl_last_ < acls_.size() && !acls_[acl_last_].empty() && acls_[acl_last_] == acl)
+    return acl_last_;
   std::string key = acl_key(acl);
   auto it = acl_index_.find(key);
   if (it != acl_index_.end()) return acl_last_ = it->second;
@@ -221,8 +226,8 @@ Node* DataTree::replace_data(Node* n, std::string_view data, bool data_null) {
   return moved.release();
 }
 
-std::shared_ptr<Journal::Undo> DataTree::child_undo(const Journal& j, int kind, std::string_view path,
-                                                   const Node& parent) {
+std::shared_ptr<Journal::Undo> DataTree::child_undo(const Journal& j, int kind,
+                                                    std::string_view path, const Node& parent) {
   if (!j.record_undo_) return nullptr;
   auto u = std::make_shared<Journal::Undo>();
   u->kind = static_cast<Journal::Undo::Kind>(kind);
@@ -273,7 +278,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   fresh->czxid = fresh->mzxid = fresh->pzxid = zxid;
   fresh->ctime = fresh->mtime = time;
   bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
-               mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
+               mode == CreateMode::persistent_with_ttl ||
+               mode == CreateMode::persistent_sequential_with_ttl;
   fresh->ephemeral_owner = owned ? owner : 0;
   fresh->acl = intern_acl(open ? acl : fixed);
   ref_acl(fresh->acl);
@@ -330,7 +336,8 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   if (u) push_undo(j, std::move(u));
 }
 
-Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids, Journal& j) {
+Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, const Ids& ids,
+                     Journal& j) {
   std::string_view parent_name;
   if (path.find('\0') != std::string_view::npos || !parent_of(path, parent_name) || path == "/")
     return Err::bad_arguments;
@@ -390,8 +397,8 @@ Err DataTree::check(std::string_view path, int32_t version, const Ids& ids) cons
   return Err::ok;
 }
 
-Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t version, const Ids& ids,
-                      proto::Stat* out) {
+Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t version,
+                      const Ids& ids, proto::Stat* out) {
   if (proto::path_error(path)) return Err::bad_arguments;
   proto::AclList fixed;
   if (!fixup_acl(acl, ids, fixed)) return Err::invalid_acl;
@@ -456,7 +463,8 @@ void DataTree::rollback(Journal& j) {
       }
       case Journal::Undo::data_set: {
         Node* n = find_mut(u.path);
-        int64_t diff = static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data().size());
+        int64_t diff =
+            static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data().size());
         digest_ -= node_digest(u.path, *n);
         quota_account(u.path, diff, 0);
         n = find_mut(u.path);  // quota bookkeeping may have moved it
@@ -504,8 +512,9 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
   for (const std::string& path : containers_) {
     const Node* n = find(path);
     if (!n || n->num_children() > 0) continue;
-    if (n->ephemeral_owner == kContainerOwner ? n->cversion > 0
-                                              : now_ms - n->mtime > (n->ephemeral_owner & kMaxTtlMs))
+    if (n->ephemeral_owner == kContainerOwner
+            ? n->cversion > 0
+            : now_ms - n->mtime > (n->ephemeral_owner & kMaxTtlMs))
       out.push_back(path);
   }
   return out;
@@ -514,7 +523,8 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
 Err DataTree::delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j) {
   Node* n = nodes_.find(path);
   if (!n) return Err::no_node;
-  if (n->ephemeral_owner != kContainerOwner && !is_ttl_owner(n->ephemeral_owner)) return Err::bad_arguments;
+  if (n->ephemeral_owner != kContainerOwner && !is_ttl_owner(n->ephemeral_owner))
+    return Err::bad_arguments;
   if (n->num_children() > 0) return Err::not_empty;
   if (is_ttl_owner(n->ephemeral_owner) && now_ms - n->mtime <= (n->ephemeral_owner & kMaxTtlMs))
     return Err::bad_arguments;
@@ -554,7 +564,8 @@ void DataTree::set_config(std::string text) {
   replace_data(n, text, false);
 }
 
-void DataTree::install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j) {
+void DataTree::install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out,
+                              Journal& j) {
   if (!find("/zookeeper/config")) return;
   set_config(std::string(text));
   Node* n = find_mut("/zookeeper/config");

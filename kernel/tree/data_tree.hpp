@@ -60,7 +60,9 @@ inline constexpr int64_t kMaxTtlMs = (int64_t{1} << 40) - 1;
 inline constexpr int64_t ttl_owner(int64_t ttl_ms) {
   return static_cast<int64_t>(0xff00000000000000ULL | static_cast<uint64_t>(ttl_ms));
 }
-inline constexpr bool is_ttl_owner(int64_t owner) { return (static_cast<uint64_t>(owner) >> 56) == 0xff; }
+inline constexpr bool is_ttl_owner(int64_t owner) {
+  return (static_cast<uint64_t>(owner) >> 56) == 0xff;
+}
 // A session's ephemeral, as opposed to no owner or a container/TTL node.
 inline constexpr bool is_session_owner(int64_t owner) {
   return owner != 0 && owner != kContainerOwner && !is_ttl_owner(owner);
@@ -152,7 +154,8 @@ class DataTree {
   // A committed reconfig: /zookeeper/config takes `text` with ZooKeeper's
   // stat for it (version -1, mzxid and mtime of the entry), and watchers of
   // the node hear NodeDataChanged.
-  void install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out, Journal& j);
+  void install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out,
+                      Journal& j);
 
   // A digest of the whole tree (every node's path, data, mzxid, version and
   // aversion, combined so that order does not matter), kept current by every
@@ -203,8 +206,8 @@ class DataTree {
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
   // How to undo creating or deleting the child `path` of `parent` (a
   // Journal::Undo::Kind); null when `j` records no undo.
-  static std::shared_ptr<Journal::Undo> child_undo(const Journal& j, int kind, std::string_view path,
-                                                   const Node& parent);
+  static std::shared_ptr<Journal::Undo> child_undo(const Journal& j, int kind,
+                                                   std::string_view path, const Node& parent);
 
   // The longest path under quota that is `path` or one of its ancestors
   // (never "/"); empty when none.
@@ -227,11 +230,11 @@ class DataTree {
   std::set<std::string, std::less<>> quota_paths_;
   bool enforce_quota_ = false;
   std::vector<proto::AclList> acls_;
-  std::vector<uint32_t> acl_refs_;                     // nodes using each entry
+  std::vector<uint32_t> acl_refs_;                       // nodes using each entry
   std::unordered_map<std::string, uint32_t> acl_index_;  // acl_key -> entry
-  std::set<uint32_t> acl_free_;                        // purged entries, for reuse
-  std::vector<uint32_t> acl_unused_;                   // dropped to 0 since the last purge
-  uint32_t acl_last_ = 0;                              // the last one interned
+  std::set<uint32_t> acl_free_;                          // purged entries, for reuse
+  std::vector<uint32_t> acl_unused_;                     // dropped to 0 since the last purge
+  uint32_t acl_last_ = 0;                                // the last one interned
   std::unordered_map<int64_t, SessionRecord> sessions_;
   std::set<std::string> containers_;  // container and TTL nodes
   int64_t data_bytes_ = 0;

@@ -34,10 +34,14 @@ QuotaFigures parse_figures(std::string_view text) {
       int64_t v = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
       if (ec == std::errc() && end == value.data() + value.size()) {
-        if (key == "count") f.count = v;
-        else if (key == "bytes") f.bytes = v;
-        else if (key == "countHardLimit") f.count_hard = v;
-        else if (key == "byteHardLimit") f.bytes_hard = v;
+        if (key == "count")
+          f.count = v;
+        else if (key == "bytes")
+          f.bytes = v;
+        else if (key == "countHardLimit")
+          f.count_hard = v;
+        else if (key == "byteHardLimit")
+          f.bytes_hard = v;
       }
     }
     if (comma == std::string_view::npos) break;
@@ -49,8 +53,9 @@ QuotaFigures parse_figures(std::string_view text) {
 // "/zookeeper/quota/a/b/zookeeper_limits" -> "/a/b"; empty when `path` is not
 // a quota node of `kind`.
 std::string_view quota_target(std::string_view path, std::string_view kind) {
-  if (path.size() <= kQuotaRoot.size() + kind.size() + 2 || path.substr(0, kQuotaRoot.size()) != kQuotaRoot ||
-      path[kQuotaRoot.size()] != '/' || proto::base_name(path) != kind)
+  if (path.size() <= kQuotaRoot.size() + kind.size() + 2 ||
+      path.substr(0, kQuotaRoot.size()) != kQuotaRoot || path[kQuotaRoot.size()] != '/' ||
+      proto::base_name(path) != kind)
     return {};
   return path.substr(kQuotaRoot.size(), path.size() - kQuotaRoot.size() - kind.size() - 1);
 }
@@ -113,8 +118,10 @@ void DataTree::quota_recount(std::string_view target) {
 }
 
 void DataTree::quota_node_added(std::string_view path) {
-  if (std::string_view t = quota_target(path, kLimitsNode); !t.empty()) quota_paths_.emplace(t);
-  else if (std::string_view s = quota_target(path, kStatsNode); !s.empty()) quota_recount(s);
+  if (std::string_view t = quota_target(path, kLimitsNode); !t.empty())
+    quota_paths_.emplace(t);
+  else if (std::string_view s = quota_target(path, kStatsNode); !s.empty())
+    quota_recount(s);
 }
 
 void DataTree::quota_node_removed(std::string_view path) {
@@ -128,12 +135,15 @@ Err DataTree::quota_check(std::string_view path, int64_t bytes, int64_t count) c
   if (!enforce_quota_) return Err::ok;
   std::string_view target = quota_prefix(path);
   if (target.empty()) return Err::ok;
-  const Node* limits = find(std::string(kQuotaRoot) + std::string(target) + "/" + std::string(kLimitsNode));
+  const Node* limits =
+      find(std::string(kQuotaRoot) + std::string(target) + "/" + std::string(kLimitsNode));
   const Node* stats = find(stats_path(target));
   if (!limits || !stats) return Err::ok;
   QuotaFigures limit = parse_figures(limits->data()), now = parse_figures(stats->data());
-  if (count != 0 && limit.count_hard > -1 && now.count + count > limit.count_hard) return Err::quota_exceeded;
-  if (bytes != 0 && limit.bytes_hard > -1 && now.bytes + bytes > limit.bytes_hard) return Err::quota_exceeded;
+  if (count != 0 && limit.count_hard > -1 && now.count + count > limit.count_hard)
+    return Err::quota_exceeded;
+  if (bytes != 0 && limit.bytes_hard > -1 && now.bytes + bytes > limit.bytes_hard)
+    return Err::quota_exceeded;
   return Err::ok;
 }
 
@@ -145,7 +155,8 @@ void DataTree::quota_rebuild() {
   while (!todo.empty()) {
     const Node* n = todo.back();
     todo.pop_back();
-    if (std::string_view t = quota_target(n->path(), kLimitsNode); !t.empty()) quota_paths_.emplace(t);
+    if (std::string_view t = quota_target(n->path(), kLimitsNode); !t.empty())
+      quota_paths_.emplace(t);
     n->children().for_each([&](const Node* c) { todo.push_back(c); });
   }
   for (const std::string& t : std::set<std::string, std::less<>>(quota_paths_)) quota_recount(t);

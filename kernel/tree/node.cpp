@@ -144,8 +144,10 @@ void NodeSet<K>::insert(Node* n, uint64_t hash) {
 
 template <NodeKey K>
 void NodeSet<K>::make_room() {
-  if (!slots_) resize(4);
-  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) resize((mask_ + size_t{1}) * 2);
+  if (!slots_)
+    resize(4);
+  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3)
+    resize((mask_ + size_t{1}) * 2);
 }
 
 template <NodeKey K>
@@ -238,7 +240,8 @@ void NodeDeleter::operator()(Node* n) const noexcept {
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
-  if (path.size() > UINT32_MAX / 2 || data.size() > UINT32_MAX / 2) throw std::length_error("znode too large");
+  if (path.size() > UINT32_MAX / 2 || data.size() > UINT32_MAX / 2)
+    throw std::length_error("znode too large");
   void* mem = ::operator new(sizeof(Node) + path.size() + data.size());
   NodePtr n(new (mem) Node(path, data.size()));
   n->assign_data(data, data_null);

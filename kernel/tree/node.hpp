@@ -82,7 +82,9 @@ class NodeSet {
   static constexpr int kTagShift = 48;
   static constexpr uintptr_t kAddressMask = (uintptr_t{1} << kTagShift) - 1;
   static Node* address(uintptr_t slot) { return reinterpret_cast<Node*>(slot & kAddressMask); }
-  static uintptr_t tag(uint64_t hash) { return static_cast<uintptr_t>(hash >> kTagShift) << kTagShift; }
+  static uintptr_t tag(uint64_t hash) {
+    return static_cast<uintptr_t>(hash >> kTagShift) << kTagShift;
+  }
   static uintptr_t slot_for(Node* n, uint64_t hash);
   // Grows the slots if one more entry would fill more than three quarters.
   void make_room();

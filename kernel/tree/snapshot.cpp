@@ -45,18 +45,26 @@ class ChunkBuffer {
     if (used_ + n > buf_.size()) buf_.resize(std::max(buf_.size() * 2, used_ + n));
   }
   void array(uint32_t n) {
-    if (n < 16) put(static_cast<uint8_t>(0x90 | n));
-    else if (n <= 0xffff) head16(0xdc, static_cast<uint16_t>(n));
-    else head32(0xdd, n);
+    if (n < 16)
+      put(static_cast<uint8_t>(0x90 | n));
+    else if (n <= 0xffff)
+      head16(0xdc, static_cast<uint16_t>(n));
+    else
+      head32(0xdd, n);
   }
   void integer(int64_t v) {
     if (v >= 0) {
       uint64_t u = static_cast<uint64_t>(v);
-      if (u <= 0x7f) put(static_cast<uint8_t>(u));
-      else if (u <= 0xff) put(0xcc), put(static_cast<uint8_t>(u));
-      else if (u <= 0xffff) head16(0xcd, static_cast<uint16_t>(u));
-      else if (u <= 0xffffffffULL) head32(0xce, static_cast<uint32_t>(u));
-      else head64(0xcf, u);
+      if (u <= 0x7f)
+        put(static_cast<uint8_t>(u));
+      else if (u <= 0xff)
+        put(0xcc), put(static_cast<uint8_t>(u));
+      else if (u <= 0xffff)
+        head16(0xcd, static_cast<uint16_t>(u));
+      else if (u <= 0xffffffffULL)
+        head32(0xce, static_cast<uint32_t>(u));
+      else
+        head64(0xcf, u);
     } else if (v >= -32) {
       put(static_cast<uint8_t>(static_cast<int8_t>(v)));
     } else if (v >= INT32_MIN) {
@@ -67,16 +75,23 @@ class ChunkBuffer {
   }
   void nil() { put(0xc0); }
   void string(std::string_view s) {
-    if (s.size() < 32) put(static_cast<uint8_t>(0xa0 | s.size()));
-    else if (s.size() <= 0xff) put(0xd9), put(static_cast<uint8_t>(s.size()));
-    else if (s.size() <= 0xffff) head16(0xda, static_cast<uint16_t>(s.size()));
-    else head32(0xdb, static_cast<uint32_t>(s.size()));
+    if (s.size() < 32)
+      put(static_cast<uint8_t>(0xa0 | s.size()));
+    else if (s.size() <= 0xff)
+      put(0xd9), put(static_cast<uint8_t>(s.size()));
+    else if (s.size() <= 0xffff)
+      head16(0xda, static_cast<uint16_t>(s.size()));
+    else
+      head32(0xdb, static_cast<uint32_t>(s.size()));
     raw(s);
   }
   void bytes(std::string_view b) {
-    if (b.size() <= 0xff) put(0xc4), put(static_cast<uint8_t>(b.size()));
-    else if (b.size() <= 0xffff) head16(0xc5, static_cast<uint16_t>(b.size()));
-    else head32(0xc6, static_cast<uint32_t>(b.size()));
+    if (b.size() <= 0xff)
+      put(0xc4), put(static_cast<uint8_t>(b.size()));
+    else if (b.size() <= 0xffff)
+      head16(0xc5, static_cast<uint16_t>(b.size()));
+    else
+      head32(0xc6, static_cast<uint32_t>(b.size()));
     raw(b);
   }
 
@@ -196,7 +211,7 @@ class Finisher {
   std::condition_variable cv_, space_;
   std::deque<std::vector<Item>> queue_;
   bool done_ = false;
-  uint64_t digest_ = 0;  // written by the thread, read after join
+  uint64_t digest_ = 0;           // written by the thread, read after join
   std::vector<uint64_t> hashes_;  // the thread's
   std::thread thread_;
 };
@@ -249,8 +264,10 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     w.reserve(kRecordSlack + n.path().size() + n.data().size());
     w.array(13);
     w.string(n.path());
-    if (n.data_null()) w.nil();
-    else w.bytes(n.data());
+    if (n.data_null())
+      w.nil();
+    else
+      w.bytes(n.data());
     w.integer(n.czxid);
     w.integer(n.mzxid);
     w.integer(n.pzxid);
@@ -277,7 +294,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   };
   if (r.array() != 5 || r.bytes() != kMagic) return corrupt("not a Corral tree snapshot");
   int64_t version = r.integer();
-  if (version != kVersion) return corrupt("format version " + std::to_string(version) + " is not supported");
+  if (version != kVersion)
+    return corrupt("format version " + std::to_string(version) + " is not supported");
   int64_t acl_count = r.integer(), session_count = r.integer(), node_count = r.integer();
   // Every count is checked against the bytes its records would take before
   // anything is sized by it: a node record takes at least 15 bytes (a
@@ -285,7 +303,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   constexpr uint64_t kMinNodeRecord = 15;
   if (!r.ok() || acl_count < 0 || session_count < 0 || node_count < 1 ||
       static_cast<uint64_t>(node_count) > bytes.size() / kMinNodeRecord ||
-      static_cast<uint64_t>(acl_count) > bytes.size() || static_cast<uint64_t>(session_count) > bytes.size())
+      static_cast<uint64_t>(acl_count) > bytes.size() ||
+      static_cast<uint64_t>(session_count) > bytes.size())
     return corrupt("bad header (counts larger than the snapshot could hold)");
   DataTree t;
   t.nodes_.free_nodes();
@@ -400,7 +419,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     if (pending_count == pending.size() && !settle_one()) return twice();
     const uint64_t hash = hash_key(path);
     t.nodes_.prefetch(hash);
-    pending[(first_pending + pending_count) % pending.size()] = Pending{std::move(made), parent, hash, at};
+    pending[(first_pending + pending_count) % pending.size()] =
+        Pending{std::move(made), parent, hash, at};
     ++pending_count;
     if (is_session_owner(owner)) {
       auto s = t.sessions_.find(owner);

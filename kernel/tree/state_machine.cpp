@@ -126,11 +126,13 @@ const proto::AclList* StateMachine::acl_of(std::string_view encoded) {
 // ZooKeeper 3.8 answers them): create/create2 make a plain node of a
 // container mode, createContainer makes a container of any non-TTL mode, and
 // TTL nodes need createTTL, extended types and 0 < ttl < 2^40.
-Err StateMachine::create_op(OpCode op, const CreateFields& req, const sdk::LogEntry& e, int64_t session,
-                            const Ids& ids, std::string& created, proto::Stat& st, Journal& j) {
+Err StateMachine::create_op(OpCode op, const CreateFields& req, const sdk::LogEntry& e,
+                            int64_t session, const Ids& ids, std::string& created, proto::Stat& st,
+                            Journal& j) {
   if (req.flags < 0 || req.flags > 6) return Err::bad_arguments;
   CreateMode mode = static_cast<CreateMode>(req.flags);
-  bool ttl_mode = mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
+  bool ttl_mode =
+      mode == CreateMode::persistent_with_ttl || mode == CreateMode::persistent_sequential_with_ttl;
   int64_t owner = session;
   if (op == OpCode::create_ttl) {
     if (!ttl_mode) return Err::bad_arguments;
@@ -147,18 +149,19 @@ Err StateMachine::create_op(OpCode op, const CreateFields& req, const sdk::LogEn
   }
   const proto::AclList* acl = acl_of(req.acl);
   if (!acl) return Err::marshalling_error;
-  return tree_.create(req.path, req.data, *acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st, j,
-                      req.data_null);
+  return tree_.create(req.path, req.data, *acl, mode, owner, e.zxid, e.time_ms, ids, &created, &st,
+                      j, req.data_null);
 }
 
 // Applies a single create/delete/setData/check, writing its response body to
 // `body` (or nothing on error). Shared by single ops and multi.
-Err StateMachine::apply_op(int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session, const Ids& ids,
-                           std::string& body, Journal& j) {
+Err StateMachine::apply_op(int32_t type, JuteReader& r, const sdk::LogEntry& e, int64_t session,
+                           const Ids& ids, std::string& body, Journal& j) {
   JuteWriter w(body);
   if (is_create(type)) {
     CreateFields req;
-    if (!read_fields(r, req, type == static_cast<int32_t>(OpCode::create_ttl))) return Err::marshalling_error;
+    if (!read_fields(r, req, type == static_cast<int32_t>(OpCode::create_ttl)))
+      return Err::marshalling_error;
     std::string created;
     proto::Stat st;
     Err err = create_op(static_cast<OpCode>(type), req, e, session, ids, created, st, j);
@@ -177,7 +180,8 @@ Err StateMachine::apply_op(int32_t type, JuteReader& r, const sdk::LogEntry& e, 
       SetDataFields req;
       if (!read_fields(r, req)) return Err::marshalling_error;
       proto::Stat st;
-      Err err = tree_.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j, req.data_null);
+      Err err = tree_.set_data(req.path, req.data, req.version, e.zxid, e.time_ms, ids, &st, j,
+                               req.data_null);
       if (err == Err::ok) proto::write(w, st);
       return err;
     }
@@ -283,7 +287,8 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
       JuteReader r(h.payload);
       std::string_view path = r.read_string();
       Journal j;
-      out.err = r.ok() ? tree_.delete_container(path, e.zxid, e.time_ms, j) : Err::marshalling_error;
+      out.err =
+          r.ok() ? tree_.delete_container(path, e.zxid, e.time_ms, j) : Err::marshalling_error;
       out.changes = std::move(j.changes);
       return out;
     }

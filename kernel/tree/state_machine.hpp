@@ -5,8 +5,8 @@
 
 #include <vector>
 
-#include "corral/sdk/types.hpp"
 #include "corral/proto/jute.hpp"
+#include "corral/sdk/types.hpp"
 #include "tree/data_tree.hpp"
 #include "tree/txn.hpp"
 
@@ -17,8 +17,8 @@ struct ApplyOutcome {
   int32_t type = 0;
   int64_t session = 0;
   int32_t cxid = 0;
-  Err err = Err::ok;        // ReplyHeader.err
-  std::string response;     // the jute response body (no header)
+  Err err = Err::ok;            // ReplyHeader.err
+  std::string response;         // the jute response body (no header)
   std::vector<Change> changes;  // for watches
 };
 
@@ -42,10 +42,10 @@ class StateMachine {
   DataTree& tree() { return tree_; }
 
  private:
-  void apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session, const Ids& ids,
-                   ApplyOutcome& out);
-  Err apply_op(int32_t type, proto::JuteReader& r, const sdk::LogEntry& e, int64_t session, const Ids& ids,
-               std::string& body, Journal& j);
+  void apply_multi(std::string_view payload, const sdk::LogEntry& e, int64_t session,
+                   const Ids& ids, ApplyOutcome& out);
+  Err apply_op(int32_t type, proto::JuteReader& r, const sdk::LogEntry& e, int64_t session,
+               const Ids& ids, std::string& body, Journal& j);
   Err create_op(proto::OpCode op, const CreateFields& req, const sdk::LogEntry& e, int64_t session,
                 const Ids& ids, std::string& created, proto::Stat& st, Journal& j);
   // A create's ACL from its encoding; null when malformed. The last one

@@ -3,7 +3,6 @@
 #include <msgpack.hpp>
 
 #include "corral/proto/jute.hpp"
-
 #include "tree/msgpack_reader.hpp"
 
 namespace corral::kernel {
@@ -15,7 +14,8 @@ struct StringBuffer {
 };
 }  // namespace
 
-sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) {
+sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
+                      const Ids& ids) {
   sdk::Bytes out;
   out.reserve(payload.size() + 48);
   StringBuffer buf{out};
@@ -67,7 +67,8 @@ bool decode_txn(std::string_view body, TxnHeader& out) {
   return true;
 }
 
-sdk::Bytes encode_reconfig_txn(int64_t session, int32_t cxid, int32_t err, std::string_view config) {
+sdk::Bytes encode_reconfig_txn(int64_t session, int32_t cxid, int32_t err,
+                               std::string_view config) {
   std::string payload;
   proto::JuteWriter w(payload);
   w.write_int(err);

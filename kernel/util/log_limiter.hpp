@@ -21,7 +21,8 @@ class LogLimiter {
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
     if (now - window_start_ >= 1000) {
-      if (suppressed_ > 0) log.warn(std::to_string(suppressed_) + " more like it in the last second");
+      if (suppressed_ > 0)
+        log.warn(std::to_string(suppressed_) + " more like it in the last second");
       window_start_ = now;
       written_ = 0;
       suppressed_ = 0;

@@ -9,10 +9,14 @@ using proto::KeeperState;
 
 WatchManager::Map& WatchManager::table(Table t) {
   switch (t) {
-    case kData: return data_;
-    case kChild: return child_;
-    case kPersistent: return persistent_;
-    default: return recursive_;
+    case kData:
+      return data_;
+    case kChild:
+      return child_;
+    case kPersistent:
+      return persistent_;
+    default:
+      return recursive_;
   }
 }
 
@@ -43,14 +47,25 @@ void WatchManager::watch_persistent(const std::string& path, Watcher* w, bool re
   add(recursive ? kRecursive : kPersistent, path, w);
 }
 
-bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watcher* w, bool remove) {
+bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watcher* w,
+                                  bool remove) {
   std::vector<Table> tables;
   switch (kind) {
-    case WatchKind::children: tables = {kChild}; break;
-    case WatchKind::data: tables = {kData}; break;
-    case WatchKind::persistent: tables = {kPersistent}; break;
-    case WatchKind::persistent_recursive: tables = {kRecursive}; break;
-    case WatchKind::any: tables = {kData, kChild, kPersistent, kRecursive}; break;
+    case WatchKind::children:
+      tables = {kChild};
+      break;
+    case WatchKind::data:
+      tables = {kData};
+      break;
+    case WatchKind::persistent:
+      tables = {kPersistent};
+      break;
+    case WatchKind::persistent_recursive:
+      tables = {kRecursive};
+      break;
+    case WatchKind::any:
+      tables = {kData, kChild, kPersistent, kRecursive};
+      break;
   }
   bool found = false;
   for (Table t : tables) {
@@ -69,7 +84,8 @@ std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() con
   for (const auto& [w, keys] : by_watcher_)
     for (const std::string& k : keys)
       if (k[0] != kChild) out.emplace_back(w, k.substr(1));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
@@ -99,13 +115,15 @@ void WatchManager::remove_watcher(Watcher* w) {
   }
 }
 
-void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid, const DataTree& tree) {
+void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
+                           const DataTree& tree) {
   if (count_ == 0) return;
   std::vector<Watcher*> fired;  // one event per watcher per change
   auto fire = [&](Watcher* w, EventType type, const std::string& path) {
     if (std::find(fired.begin(), fired.end(), w) != fired.end()) return;
     fired.push_back(w);
-    w->notify({static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path}, zxid);
+    w->notify({static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path},
+              zxid);
   };
   // One-shot watches of a path: fired, then forgotten.
   auto one_shot = [&](Table t, EventType type, const std::string& path) {
@@ -130,8 +148,8 @@ void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid, c
   };
   for (const Change& c : changes) {
     fired.clear();
-    EventType type = c.kind == Change::created ? EventType::node_created
-                     : c.kind == Change::deleted ? EventType::node_deleted
+    EventType type = c.kind == Change::created        ? EventType::node_created
+                     : c.kind == Change::deleted      ? EventType::node_deleted
                      : c.kind == Change::data_changed ? EventType::node_data_changed
                                                       : EventType::node_children_changed;
     if (c.kind == Change::children_changed) {

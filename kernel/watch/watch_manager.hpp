@@ -31,7 +31,13 @@ class Watcher {
 };
 
 // ZooKeeper's WatcherType, as checkWatches/removeWatches name it.
-enum class WatchKind : int32_t { children = 1, data = 2, any = 3, persistent = 4, persistent_recursive = 5 };
+enum class WatchKind : int32_t {
+  children = 1,
+  data = 2,
+  any = 3,
+  persistent = 4,
+  persistent_recursive = 5
+};
 
 class WatchManager {
  public:

@@ -21,6 +21,7 @@ a new identity; a change to a comment or to indentation does not.
 """
 import argparse
 import hashlib
+import re
 import pathlib
 import sys
 
@@ -67,8 +68,27 @@ def strip_comments(text):
 
 
 def normalize(text):
+    """The header as tokens: comments removed, white space kept only where it
+    separates two words (`int* p` and `int *p` are the same), and the
+    #include lines as a sorted set (their order is not the contract)."""
     text = text.replace("\\\r\n", " ").replace("\\\n", " ")
-    return " ".join(strip_comments(text).split())
+    text = strip_comments(text)
+    includes, rest = [], []
+    for line in text.split("\n"):
+        if line.strip().startswith("#include"):
+            includes.append(line)
+        elif line.strip().startswith("#"):
+            rest.append(line + " \x01")  # a directive ends at its line's end
+        else:
+            rest.append(line)
+    out = []
+    for chunk in re.split(r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')", " ".join(rest)):
+        if chunk.startswith(("\"", "'")):
+            out.append(chunk)
+            continue
+        chunk = " ".join(chunk.split())
+        out.append(re.sub(r"(?<=\W) | (?=\W)", "", chunk))
+    return " ".join(sorted(" ".join(i.split()) for i in includes)) + "\n" + "".join(out)
 
 
 def identity(include_dir, headers):

@@ -81,37 +81,68 @@ OpKind op_kind(int32_t op) noexcept {
 
 const char* err_name(Err e) noexcept {
   switch (e) {
-    case Err::ok: return "OK";
-    case Err::system_error: return "SYSTEMERROR";
-    case Err::runtime_inconsistency: return "RUNTIMEINCONSISTENCY";
-    case Err::data_inconsistency: return "DATAINCONSISTENCY";
-    case Err::connection_loss: return "CONNECTIONLOSS";
-    case Err::marshalling_error: return "MARSHALLINGERROR";
-    case Err::unimplemented: return "UNIMPLEMENTED";
-    case Err::operation_timeout: return "OPERATIONTIMEOUT";
-    case Err::bad_arguments: return "BADARGUMENTS";
-    case Err::unknown_session: return "UNKNOWNSESSION";
-    case Err::new_config_no_quorum: return "NEWCONFIGNOQUORUM";
-    case Err::reconfig_in_progress: return "RECONFIGINPROGRESS";
-    case Err::api_error: return "APIERROR";
-    case Err::no_node: return "NONODE";
-    case Err::no_auth: return "NOAUTH";
-    case Err::bad_version: return "BADVERSION";
-    case Err::no_children_for_ephemerals: return "NOCHILDRENFOREPHEMERALS";
-    case Err::node_exists: return "NODEEXISTS";
-    case Err::not_empty: return "NOTEMPTY";
-    case Err::session_expired: return "SESSIONEXPIRED";
-    case Err::invalid_callback: return "INVALIDCALLBACK";
-    case Err::invalid_acl: return "INVALIDACL";
-    case Err::auth_failed: return "AUTHFAILED";
-    case Err::session_moved: return "SESSIONMOVED";
-    case Err::not_read_only: return "NOTREADONLY";
-    case Err::ephemeral_on_local_session: return "EPHEMERALONLOCALSESSION";
-    case Err::no_watcher: return "NOWATCHER";
-    case Err::reconfig_disabled: return "RECONFIGDISABLED";
-    case Err::session_closed_require_sasl_auth: return "SESSIONCLOSEDREQUIRESASLAUTH";
-    case Err::quota_exceeded: return "QUOTAEXCEEDED";
-    case Err::throttled_op: return "THROTTLEDOP";
+    case Err::ok:
+      return "OK";
+    case Err::system_error:
+      return "SYSTEMERROR";
+    case Err::runtime_inconsistency:
+      return "RUNTIMEINCONSISTENCY";
+    case Err::data_inconsistency:
+      return "DATAINCONSISTENCY";
+    case Err::connection_loss:
+      return "CONNECTIONLOSS";
+    case Err::marshalling_error:
+      return "MARSHALLINGERROR";
+    case Err::unimplemented:
+      return "UNIMPLEMENTED";
+    case Err::operation_timeout:
+      return "OPERATIONTIMEOUT";
+    case Err::bad_arguments:
+      return "BADARGUMENTS";
+    case Err::unknown_session:
+      return "UNKNOWNSESSION";
+    case Err::new_config_no_quorum:
+      return "NEWCONFIGNOQUORUM";
+    case Err::reconfig_in_progress:
+      return "RECONFIGINPROGRESS";
+    case Err::api_error:
+      return "APIERROR";
+    case Err::no_node:
+      return "NONODE";
+    case Err::no_auth:
+      return "NOAUTH";
+    case Err::bad_version:
+      return "BADVERSION";
+    case Err::no_children_for_ephemerals:
+      return "NOCHILDRENFOREPHEMERALS";
+    case Err::node_exists:
+      return "NODEEXISTS";
+    case Err::not_empty:
+      return "NOTEMPTY";
+    case Err::session_expired:
+      return "SESSIONEXPIRED";
+    case Err::invalid_callback:
+      return "INVALIDCALLBACK";
+    case Err::invalid_acl:
+      return "INVALIDACL";
+    case Err::auth_failed:
+      return "AUTHFAILED";
+    case Err::session_moved:
+      return "SESSIONMOVED";
+    case Err::not_read_only:
+      return "NOTREADONLY";
+    case Err::ephemeral_on_local_session:
+      return "EPHEMERALONLOCALSESSION";
+    case Err::no_watcher:
+      return "NOWATCHER";
+    case Err::reconfig_disabled:
+      return "RECONFIGDISABLED";
+    case Err::session_closed_require_sasl_auth:
+      return "SESSIONCLOSEDREQUIRESASLAUTH";
+    case Err::quota_exceeded:
+      return "QUOTAEXCEEDED";
+    case Err::throttled_op:
+      return "THROTTLEDOP";
   }
   return "UNKNOWN";
 }

@@ -36,7 +36,9 @@ PeerNetwork::~PeerNetwork() = default;
 ElectionHost::~ElectionHost() = default;
 ConsensusHost::~ConsensusHost() = default;
 void ConsensusHost::prepare(LogEntry&) {}
-std::optional<std::vector<PeerSpec>> ConsensusHost::membership_in(const LogEntry&) { return std::nullopt; }
+std::optional<std::vector<PeerSpec>> ConsensusHost::membership_in(const LogEntry&) {
+  return std::nullopt;
+}
 DiscoveryHost::~DiscoveryHost() = default;
 TreeSession::~TreeSession() = default;
 RecipeHost::~RecipeHost() = default;
@@ -53,12 +55,18 @@ const char* build_id() noexcept { return CORRAL_BUILD_ID; }
 
 const char* plugin_kind_name(PluginKind kind) noexcept {
   switch (kind) {
-    case PluginKind::transport: return "transport";
-    case PluginKind::consensus: return "consensus";
-    case PluginKind::election: return "election";
-    case PluginKind::storage: return "storage";
-    case PluginKind::discovery: return "discovery";
-    case PluginKind::recipe: return "recipe";
+    case PluginKind::transport:
+      return "transport";
+    case PluginKind::consensus:
+      return "consensus";
+    case PluginKind::election:
+      return "election";
+    case PluginKind::storage:
+      return "storage";
+    case PluginKind::discovery:
+      return "discovery";
+    case PluginKind::recipe:
+      return "recipe";
   }
   return "unknown";
 }
@@ -76,22 +84,32 @@ bool parse_plugin_kind(std::string_view text, PluginKind& out) noexcept {
 
 const char* role_name(Role role) noexcept {
   switch (role) {
-    case Role::looking: return "looking";
-    case Role::standalone: return "standalone";
-    case Role::leading: return "leader";
-    case Role::following: return "follower";
-    case Role::observing: return "observer";
+    case Role::looking:
+      return "looking";
+    case Role::standalone:
+      return "standalone";
+    case Role::leading:
+      return "leader";
+    case Role::following:
+      return "follower";
+    case Role::observing:
+      return "observer";
   }
   return "unknown";
 }
 
 const char* log_level_name(LogLevel level) noexcept {
   switch (level) {
-    case LogLevel::trace: return "TRACE";
-    case LogLevel::debug: return "DEBUG";
-    case LogLevel::info: return "INFO";
-    case LogLevel::warn: return "WARN";
-    case LogLevel::error: return "ERROR";
+    case LogLevel::trace:
+      return "TRACE";
+    case LogLevel::debug:
+      return "DEBUG";
+    case LogLevel::info:
+      return "INFO";
+    case LogLevel::warn:
+      return "WARN";
+    case LogLevel::error:
+      return "ERROR";
   }
   return "?";
 }

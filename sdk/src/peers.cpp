@@ -1,8 +1,8 @@
+#include "corral/sdk/peers.hpp"
+
 #include <charconv>
 #include <string>
 #include <vector>
-
-#include "corral/sdk/peers.hpp"
 
 namespace corral::sdk {
 
@@ -47,8 +47,10 @@ bool parse_peer_spec(ServerId id, std::string_view text, PeerSpec& out, std::str
       !port(parts[1], m.election_port))
     return error = "host:quorumPort:electionPort with ports 1..65535", false;
   if (parts.size() == 3) {
-    if (parts[2] == "observer") m.observer = true;
-    else if (parts[2] != "participant") return error = "participant or observer after the ports", false;
+    if (parts[2] == "observer")
+      m.observer = true;
+    else if (parts[2] != "participant")
+      return error = "participant or observer after the ports", false;
   }
   if (!client.empty()) {
     size_t colon = client.rfind(':');
@@ -67,11 +69,12 @@ bool parse_peer_spec(ServerId id, std::string_view text, PeerSpec& out, std::str
 
 std::string format_peer_spec(const PeerSpec& m) {
   std::string host = m.host.find(':') != std::string::npos ? "[" + m.host + "]" : m.host;
-  std::string s = host + ":" + std::to_string(m.quorum_port) + ":" + std::to_string(m.election_port) + ":" +
-                  (m.observer ? "observer" : "participant");
+  std::string s = host + ":" + std::to_string(m.quorum_port) + ":" +
+                  std::to_string(m.election_port) + ":" + (m.observer ? "observer" : "participant");
   if (m.client_port) {
     const std::string& ch = m.client_host.empty() ? std::string("0.0.0.0") : m.client_host;
-    s += ";" + (ch.find(':') != std::string::npos ? "[" + ch + "]" : ch) + ":" + std::to_string(m.client_port);
+    s += ";" + (ch.find(':') != std::string::npos ? "[" + ch + "]" : ch) + ":" +
+         std::to_string(m.client_port);
   }
   return s;
 }

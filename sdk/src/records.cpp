@@ -146,8 +146,10 @@ bool read(JuteReader& r, WatcherEvent& v) {
 
 void write(JuteWriter& w, const CreateRequest& v, bool with_ttl) {
   w.write_string(v.path);
-  if (v.data_null) w.write_null_buffer();
-  else w.write_buffer(v.data);
+  if (v.data_null)
+    w.write_null_buffer();
+  else
+    w.write_buffer(v.data);
   write(w, v.acl);
   w.write_int(v.flags);
   if (with_ttl) w.write_long(v.ttl);
@@ -183,8 +185,10 @@ bool read(JuteReader& r, PathWatchRequest& v) {
 
 void write(JuteWriter& w, const ReconfigRequest& v) {
   auto str = [&](const std::string& s, bool null) {
-    if (null) w.write_null_buffer();
-    else w.write_string(s);
+    if (null)
+      w.write_null_buffer();
+    else
+      w.write_string(s);
   };
   str(v.joining, v.joining_null);
   str(v.leaving, v.leaving_null);
@@ -201,8 +205,10 @@ bool read(JuteReader& r, ReconfigRequest& v) {
 
 void write(JuteWriter& w, const SetDataRequest& v) {
   w.write_string(v.path);
-  if (v.data_null) w.write_null_buffer();
-  else w.write_buffer(v.data);
+  if (v.data_null)
+    w.write_null_buffer();
+  else
+    w.write_buffer(v.data);
   w.write_int(v.version);
 }
 bool read(JuteReader& r, SetDataRequest& v) {

@@ -62,7 +62,8 @@ bool decode_response(int32_t type, Err err, std::string_view body, Response& out
   out.err = err;
   out.type = type;
   JuteReader r(body);
-  if (static_cast<OpCode>(type) == OpCode::multi || static_cast<OpCode>(type) == OpCode::multi_read) {
+  if (static_cast<OpCode>(type) == OpCode::multi ||
+      static_cast<OpCode>(type) == OpCode::multi_read) {
     if (err != Err::ok) return true;
     while (true) {
       MultiHeader h;

@@ -1,22 +1,33 @@
+#include "corral/sdk/status.hpp"
+
 #include <charconv>
 
-#include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
 
 namespace corral::sdk {
 
 const char* errc_name(Errc code) noexcept {
   switch (code) {
-    case Errc::ok: return "ok";
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::already_exists: return "already_exists";
-    case Errc::io_error: return "io_error";
-    case Errc::no_space: return "no_space";
-    case Errc::corrupt: return "corrupt";
-    case Errc::unavailable: return "unavailable";
-    case Errc::incompatible: return "incompatible";
-    case Errc::internal: return "internal";
+    case Errc::ok:
+      return "ok";
+    case Errc::invalid_argument:
+      return "invalid_argument";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::already_exists:
+      return "already_exists";
+    case Errc::io_error:
+      return "io_error";
+    case Errc::no_space:
+      return "no_space";
+    case Errc::corrupt:
+      return "corrupt";
+    case Errc::unavailable:
+      return "unavailable";
+    case Errc::incompatible:
+      return "incompatible";
+    case Errc::internal:
+      return "internal";
   }
   return "unknown";
 }

@@ -69,6 +69,22 @@ class AbiIdentity(unittest.TestCase):
         self.edit("corral/sdk/types.hpp", "#pragma once", "// A new comment.\n#pragma once\n\n")
         self.assertEqual(identity(self.inc), self.base)
 
+    def test_formatting_does_not_change_it(self):
+        # What clang-format may do: move a '*', wrap a line, reorder includes.
+        self.edit("corral/sdk/storage.hpp", "virtual Status truncate_after(Zxid zxid) = 0;",
+                  "virtual Status\n      truncate_after( Zxid zxid )=0;")
+        text = (self.inc / "corral/sdk/recipe.hpp").read_text()
+        a, b = '#include "corral/proto/codes.hpp"', '#include "corral/proto/records.hpp"'
+        self.assertIn(a + "\n" + b, text)
+        (self.inc / "corral/sdk/recipe.hpp").write_text(text.replace(a + "\n" + b, b + "\n" + a))
+        self.assertEqual(identity(self.inc), self.base)
+
+    def test_a_directive_is_one_line(self):
+        self.edit("corral/sdk/plugin.hpp", "#pragma once", "#pragma once\n#define CORRAL_X\nint corral_y;")
+        one = identity(self.inc)
+        self.edit("corral/sdk/plugin.hpp", "#define CORRAL_X\nint corral_y;", "#define CORRAL_X int corral_y;")
+        self.assertNotEqual(identity(self.inc), one)
+
     def test_a_comment_marker_inside_a_string_is_not_a_comment(self):
         self.edit("corral/sdk/plugin.hpp", "#define CORRAL_BUILD_ID", "#define CORRAL_X \"a // b\"\n#define CORRAL_BUILD_ID")
         changed = identity(self.inc)

@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // What decodes must encode to something that decodes the same.
     kernel::PeerHello again;
     if (h.version == kernel::kPeerProtocolVersion &&
-        (!kernel::decode_peer_hello(kernel::encode_peer_hello(h), again, error) || again.id != h.id ||
-         again.nonce != h.nonce || again.user != h.user))
+        (!kernel::decode_peer_hello(kernel::encode_peer_hello(h), again, error) ||
+         again.id != h.id || again.nonce != h.nonce || again.user != h.user))
       __builtin_trap();
   }
   kernel::PeerChallenge c;

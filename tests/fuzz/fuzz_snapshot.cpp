@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string out;
   t->serialize([&](std::string_view chunk) { out += chunk; });
   auto again = DataTree::deserialize(out);
-  if (!again || again->node_count() != t->node_count() || again->digest() != t->digest()) __builtin_trap();
+  if (!again || again->node_count() != t->node_count() || again->digest() != t->digest())
+    __builtin_trap();
   return 0;
 }

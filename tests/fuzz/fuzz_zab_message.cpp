@@ -6,6 +6,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   corral::zab::Msg m;
-  (void)corral::zab::decode_message(corral::sdk::BytesView(reinterpret_cast<const char*>(data), size), m);
+  (void)corral::zab::decode_message(
+      corral::sdk::BytesView(reinterpret_cast<const char*>(data), size), m);
   return 0;
 }

@@ -3,10 +3,9 @@
 // commands that hold something wait for a line (or end of input) on stdin.
 //
 //   recipes-check HOSTS mutex PATH              acquired ... (stdin) ... released
-//   recipes-check HOSTS latch PATH ID           leader (then follower) as it changes; a line on stdin closes
-//   recipes-check HOSTS count-add PATH DELTA    the new value
-//   recipes-check HOSTS count-get PATH          the value
-//   recipes-check HOSTS barrier-wait PATH       passed
+//   recipes-check HOSTS latch PATH ID           leader (then follower) as it changes; a line on
+//   stdin closes recipes-check HOSTS count-add PATH DELTA    the new value recipes-check HOSTS
+//   count-get PATH          the value recipes-check HOSTS barrier-wait PATH       passed
 //   recipes-check HOSTS register BASE NAME ID ADDRESS PORT   registered ... (stdin EOF) ends
 //   recipes-check HOSTS instances BASE NAME     "<id> <address> <port>" lines, then done
 //   recipes-check HOSTS rwlock PATH read|write  acquired ... (stdin) ... released
@@ -14,7 +13,8 @@
 //   recipes-check HOSTS double-barrier PATH N   entered ... (stdin) ... left
 //   recipes-check HOSTS queue-put PATH ITEM     put
 //   recipes-check HOSTS queue-take PATH         the item
-//   recipes-check HOSTS treecache PATH          ready, then "added|updated|removed PATH [DATA]"; stdin EOF ends
+//   recipes-check HOSTS treecache PATH          ready, then "added|updated|removed PATH [DATA]";
+//   stdin EOF ends
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -33,9 +33,7 @@ using namespace corral;
 
 namespace {
 
-void say(const std::string& line) {
-  std::cout << line << std::endl;
-}
+void say(const std::string& line) { std::cout << line << std::endl; }
 
 [[noreturn]] void die(const std::string& why) {
   std::cerr << "recipes-check: " << why << std::endl;
@@ -111,7 +109,8 @@ int main(int argc, char** argv) {
       });
     } else if (cmd == "latch" && args.size() == 2) {
       latch = std::make_unique<recipes::LeaderLatch>(hub, args[0], args[1]);
-      latch->start([](bool leader) { say(leader ? "leader" : "follower"); }, [&](const sdk::Status& s) { check(s); });
+      latch->start([](bool leader) { say(leader ? "leader" : "follower"); },
+                   [&](const sdk::Status& s) { check(s); });
       input = std::make_unique<StdinLines>(io, [&](std::optional<std::string>) {
         if (std::exchange(acted, true)) return;
         latch->close([&](const sdk::Status&) { finish(); });
@@ -156,7 +155,8 @@ int main(int argc, char** argv) {
       });
     } else if (cmd == "instances" && args.size() == 2) {
       sd = std::make_unique<recipes::ServiceDiscovery>(hub, args[0]);
-      sd->instances(args[1], [&](const sdk::Status& q, std::vector<recipes::ServiceInstance> found) {
+      sd->instances(args[1], [&](const sdk::Status& q,
+                                 std::vector<recipes::ServiceInstance> found) {
         check(q);
         for (const auto& i : found)
           say(i.id + " " + i.address + " " + (i.port ? std::to_string(*i.port) : std::string("-")));
@@ -177,8 +177,10 @@ int main(int argc, char** argv) {
           });
         });
       };
-      if (args[1] == "write") rwlock->acquire_write(got);
-      else rwlock->acquire_read(got);
+      if (args[1] == "write")
+        rwlock->acquire_write(got);
+      else
+        rwlock->acquire_read(got);
     } else if (cmd == "semaphore" && args.size() == 2) {
       semaphore = std::make_unique<recipes::Semaphore>(hub, args[0], std::stoi(args[1]));
       semaphore->acquire([&](const sdk::Status& a) {
@@ -227,8 +229,9 @@ int main(int argc, char** argv) {
           [](recipes::TreeCache::Event e, const std::string& path, const std::string& data) {
             const char* what = e == recipes::TreeCache::Event::added     ? "added"
                                : e == recipes::TreeCache::Event::updated ? "updated"
-                                                                          : "removed";
-            say(std::string(what) + " " + path + (e == recipes::TreeCache::Event::removed ? "" : " " + data));
+                                                                         : "removed";
+            say(std::string(what) + " " + path +
+                (e == recipes::TreeCache::Event::removed ? "" : " " + data));
           },
           [&](const sdk::Status& r) {
             check(r);

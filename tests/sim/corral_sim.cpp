@@ -56,8 +56,11 @@ int main(int argc, char** argv) {
     } else if (a == "--capture-limit") {
       opt.capture_limit = std::strtoull(next(), nullptr, 10);
     } else {
-      std::fprintf(stderr, "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] [--reconfig] "
-                           "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
+      std::fprintf(
+          stderr,
+          "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] "
+          "[--reconfig] "
+          "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
       return 2;
     }
   }
@@ -77,7 +80,8 @@ int main(int argc, char** argv) {
         std::printf("%s: %s\n", scenario.c_str(), failure.c_str());
       }
     }
-    std::printf("%s: %llu of %llu seeds passed\n", scenario.c_str(), static_cast<unsigned long long>(count - bad),
+    std::printf("%s: %llu of %llu seeds passed\n", scenario.c_str(),
+                static_cast<unsigned long long>(count - bad),
                 static_cast<unsigned long long>(count));
     return bad ? 1 : 0;
   }
@@ -90,23 +94,28 @@ int main(int argc, char** argv) {
       for (const auto& line : r.trace) std::printf("  %s\n", line.c_str());
     if (!r.ok) {
       ++failed;
-      std::printf("seed %llu FAILED: %s\n", static_cast<unsigned long long>(seed), r.failure.c_str());
+      std::printf("seed %llu FAILED: %s\n", static_cast<unsigned long long>(seed),
+                  r.failure.c_str());
     } else if (count == 1) {
-      std::printf("seed %llu ok: %llu committed, %llu leaders, %llu crashes, %llu partitions, %llu SNAP, %llu TRUNC\n",
-                  static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.committed),
-                  static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.crashes),
-                  static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.snaps),
-                  static_cast<unsigned long long>(r.truncs));
+      std::printf(
+          "seed %llu ok: %llu committed, %llu leaders, %llu crashes, %llu partitions, %llu SNAP, "
+          "%llu TRUNC\n",
+          static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.committed),
+          static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.crashes),
+          static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.snaps),
+          static_cast<unsigned long long>(r.truncs));
     }
   }
   if (!capture_to.empty()) {
     FILE* f = std::fopen(capture_to.c_str(), "wb");
-    if (!f || std::fwrite(captured.data(), 1, captured.size(), f) != captured.size() || std::fclose(f) != 0) {
+    if (!f || std::fwrite(captured.data(), 1, captured.size(), f) != captured.size() ||
+        std::fclose(f) != 0) {
       std::fprintf(stderr, "corral-sim: cannot write %s\n", capture_to.c_str());
       return 2;
     }
   }
-  std::printf("%llu seeds, %llu failed, %llu entries committed\n", static_cast<unsigned long long>(count),
-              static_cast<unsigned long long>(failed), static_cast<unsigned long long>(committed));
+  std::printf("%llu seeds, %llu failed, %llu entries committed\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed),
+              static_cast<unsigned long long>(committed));
   return failed ? 1 : 0;
 }

@@ -10,12 +10,12 @@
 #include <algorithm>
 #include <deque>
 #include <map>
-#include <sstream>
 #include <queue>
 #include <set>
+#include <sstream>
 
-#include "corral/sdk/consensus.hpp"
 #include "corral/common/msgpack.hpp"
+#include "corral/sdk/consensus.hpp"
 #include "fle.hpp"
 #include "static_election.hpp"
 #include "zab.hpp"
@@ -69,8 +69,8 @@ class EventQueue {
 
 // What survives a crash, and what is in flight to it.
 struct Disk {
-  std::vector<LogEntry> log;  // durable
-  std::deque<LogEntry> pending;  // written, not yet durable
+  std::vector<LogEntry> log;        // durable
+  std::deque<LogEntry> pending;     // written, not yet durable
   std::map<Zxid, Bytes> snapshots;  // durable
   uint32_t accepted_epoch = 0, current_epoch = 0;
   bool holds(const LogEntry& e) const {
@@ -124,8 +124,8 @@ class MapConfig final : public sdk::ConfigTable {
   }
   sdk::Result<double> get_double(std::string_view, double def) const override { return def; }
   sdk::Result<bool> get_bool(std::string_view, bool def) const override { return def; }
-  sdk::Result<std::vector<std::string>> get_string_list(std::string_view,
-                                                        const std::vector<std::string>& def) const override {
+  sdk::Result<std::vector<std::string>> get_string_list(
+      std::string_view, const std::vector<std::string>& def) const override {
     return def;
   }
   std::vector<std::string> keys() const override {
@@ -164,7 +164,7 @@ class World {
   // groups drop everything.
   std::vector<int> group;
   std::map<std::tuple<ServerId, ServerId, int>, int64_t> last_delivery;  // FIFO per link
-  std::map<std::tuple<ServerId, ServerId, int>, uint64_t> link_epoch;     // bumps on disconnect
+  std::map<std::tuple<ServerId, ServerId, int>, uint64_t> link_epoch;    // bumps on disconnect
 
   // Checker state.
   std::vector<LogEntry> canonical;
@@ -172,22 +172,33 @@ class World {
   std::map<uint32_t, ServerId> epoch_leaders;
 
   double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
-  int64_t between(int64_t a, int64_t b) { return std::uniform_int_distribution<int64_t>(a, b)(rng); }
+  int64_t between(int64_t a, int64_t b) {
+    return std::uniform_int_distribution<int64_t>(a, b)(rng);
+  }
 
   void log(ServerId id, std::string_view what) {
-    trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " + std::string(what));
+    trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " +
+                    std::string(what));
     if (trace.size() > 400) trace.pop_front();
   }
   void on_zab_event(const zab::ZabEvent& e) {
     if (e.kind != zab::ZabEvent::Kind::sync_sent) return;
     syncs.emplace_back(e.peer, e.mode);
     switch (e.mode) {
-      case zab::SyncPlan::Mode::snap: result.snaps++; break;
-      case zab::SyncPlan::Mode::trunc: result.truncs++; break;
-      case zab::SyncPlan::Mode::diff: result.diffs++; break;
+      case zab::SyncPlan::Mode::snap:
+        result.snaps++;
+        break;
+      case zab::SyncPlan::Mode::trunc:
+        result.truncs++;
+        break;
+      case zab::SyncPlan::Mode::diff:
+        result.diffs++;
+        break;
     }
   }
-  [[noreturn]] void fail(const std::string& what) { throw Violation{"t=" + std::to_string(now) + ": " + what}; }
+  [[noreturn]] void fail(const std::string& what) {
+    throw Violation{"t=" + std::to_string(now) + ": " + what};
+  }
 
   bool connected(ServerId a, ServerId b) const { return group[a - 1] == group[b - 1]; }
   void send(ServerId from, ServerId to, PeerChannel ch, Bytes msg);
@@ -276,9 +287,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     election_.reset();
     storage_.reset();
     listeners_[0] = listeners_[1] = nullptr;
-    size_t keep = keep_some_tail && !disk_.pending.empty()
-                      ? static_cast<size_t>(w_.between(0, static_cast<int64_t>(disk_.pending.size())))
-                      : 0;
+    size_t keep =
+        keep_some_tail && !disk_.pending.empty()
+            ? static_cast<size_t>(w_.between(0, static_cast<int64_t>(disk_.pending.size())))
+            : 0;
     for (size_t i = 0; i < keep; ++i) disk_.log.push_back(disk_.pending[i]);
     disk_.pending.clear();
   }
@@ -310,8 +322,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   sdk::Election* election() override { return election_.get(); }
   void apply(const LogEntry& e) override {
     if (!applied_.empty() && e.zxid <= applied_.back().first)
-      w_.fail("server " + std::to_string(id_) + " applied zxid " + std::to_string(e.zxid) + " after " +
-              std::to_string(applied_.back().first));
+      w_.fail("server " + std::to_string(id_) + " applied zxid " + std::to_string(e.zxid) +
+              " after " + std::to_string(applied_.back().first));
     applied_.emplace_back(e.zxid, e.body);
     w_.on_apply(*this, e);
     if (e.zxid >= pending_) pending_ = 0;
@@ -330,7 +342,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   Status load_snapshot(Zxid zxid, BytesView snapshot) override {
     std::vector<std::pair<Zxid, Bytes>> state;
     if (!decode_state(snapshot, state)) return {Errc::corrupt, "bad snapshot"};
-    if (!state.empty() && state.back().first != zxid) w_.fail("a snapshot's zxid does not match its content");
+    if (!state.empty() && state.back().first != zxid)
+      w_.fail("a snapshot's zxid does not match its content");
     applied_ = std::move(state);
     w_.on_snapshot_loaded(*this);
     std::string m = membership_of(applied_, "");
@@ -387,14 +400,19 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     return out;
   }
   // The last membership in `state` ("M:..." without the prefix), else `fallback`.
-  static std::string membership_of(const std::vector<std::pair<Zxid, Bytes>>& state, const std::string& fallback) {
+  static std::string membership_of(const std::vector<std::pair<Zxid, Bytes>>& state,
+                                   const std::string& fallback) {
     for (auto it = state.rbegin(); it != state.rend(); ++it)
       if (it->second.rfind("M:", 0) == 0) return it->second.substr(2);
     return fallback;
   }
-  void send(ServerId to, PeerChannel ch, Bytes msg) override { w_.send(id_, to, ch, std::move(msg)); }
+  void send(ServerId to, PeerChannel ch, Bytes msg) override {
+    w_.send(id_, to, ch, std::move(msg));
+  }
   void disconnect(ServerId peer, PeerChannel ch) override { w_.disconnect(id_, peer, ch); }
-  void subscribe(PeerChannel ch, sdk::PeerListener* l) override { listeners_[static_cast<int>(ch)] = l; }
+  void subscribe(PeerChannel ch, sdk::PeerListener* l) override {
+    listeners_[static_cast<int>(ch)] = l;
+  }
 
  private:
   void check(const Status& st) {
@@ -483,11 +501,13 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       void cancel() override { *live = false; }
       ~SimTimer() override { *live = false; }
     };
-    std::unique_ptr<Timer> schedule(std::chrono::milliseconds d, std::function<void()> fn) override {
+    std::unique_ptr<Timer> schedule(std::chrono::milliseconds d,
+                                    std::function<void()> fn) override {
       auto t = std::make_unique<SimTimer>();
-      n_.w_.events.at(n_.w_.now + d.count(), [alive = n_.alive_, live = t->live, fn = std::move(fn)] {
-        if (*alive && *live) fn();
-      });
+      n_.w_.events.at(n_.w_.now + d.count(),
+                      [alive = n_.alive_, live = t->live, fn = std::move(fn)] {
+                        if (*alive && *live) fn();
+                      });
       return t;
     }
     boost::asio::io_context& io_context() override { std::abort(); }
@@ -509,7 +529,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     }
     void append(const LogEntry& e, AppendDone done) override {
       Disk& d = n_.disk_;
-      Zxid last = !d.pending.empty() ? d.pending.back().zxid : d.log.empty() ? 0 : d.log.back().zxid;
+      Zxid last = !d.pending.empty() ? d.pending.back().zxid
+                  : d.log.empty()    ? 0
+                                     : d.log.back().zxid;
       if (e.zxid <= last)
         n_.w_.fail("server " + std::to_string(n_.id_) + " appended zxid " + std::to_string(e.zxid) +
                    " after " + std::to_string(last));
@@ -567,12 +589,13 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
         return {};
       }
       void commit(std::function<void(const Status&)> done) override {
-        n_.w_.events.at(n_.w_.now + n_.w_.between(1, 30),
-                        [&n = n_, alive = n_.alive_, z = z_, data = std::move(data_), done = std::move(done)] {
-                          if (!*alive) return;
-                          n.disk_.snapshots[z] = data;
-                          done(Status());
-                        });
+        n_.w_.events.at(
+            n_.w_.now + n_.w_.between(1, 30),
+            [&n = n_, alive = n_.alive_, z = z_, data = std::move(data_), done = std::move(done)] {
+              if (!*alive) return;
+              n.disk_.snapshots[z] = data;
+              done(Status());
+            });
       }
       void abort() override {}
 
@@ -590,7 +613,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   std::string initial_;  // the configured membership: one 'p' or 'o' per server
   std::string flags_;    // the membership in effect here
   std::vector<sdk::PeerSpec> members_;
-  Zxid pending_ = 0;     // a membership change this leader proposed, not yet applied
+  Zxid pending_ = 0;  // a membership change this leader proposed, not yet applied
   uint64_t incarnation_ = 0;
   Disk disk_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(false);
@@ -663,13 +686,14 @@ void World::on_apply(Node& n, const LogEntry& e) {
   if (i < canonical.size()) {
     const LogEntry& c = canonical[i];
     if (c.zxid != e.zxid || c.body != e.body)
-      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " '" + e.body +
-           "' at position " + std::to_string(i) + " where the others applied zxid " + std::to_string(c.zxid) +
-           " '" + c.body + "'");
+      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " '" +
+           e.body + "' at position " + std::to_string(i) + " where the others applied zxid " +
+           std::to_string(c.zxid) + " '" + c.body + "'");
     return;
   }
   if (i != canonical.size()) fail("server " + std::to_string(n.id()) + " skipped entries");
-  if (e.body.rfind("R:", 0) == 0) fail("a reconfig request reached the log undecided: '" + e.body + "'");
+  if (e.body.rfind("R:", 0) == 0)
+    fail("a reconfig request reached the log undecided: '" + e.body + "'");
   auto check_quorum = [&](const std::string& flags, const char* which) {
     size_t holders = 0, voters = 0;
     for (auto& m : nodes) {
@@ -678,9 +702,9 @@ void World::on_apply(Node& n, const LogEntry& e) {
       if (m->disk().holds(e)) ++holders;
     }
     if (holders < voters / 2 + 1)
-      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) + " held durably by " +
-           std::to_string(holders) + " of the " + std::to_string(voters) + " " + which + " voters (" + flags +
-           "), fewer than a quorum");
+      fail("server " + std::to_string(n.id()) + " applied zxid " + std::to_string(e.zxid) +
+           " held durably by " + std::to_string(holders) + " of the " + std::to_string(voters) +
+           " " + which + " voters (" + flags + "), fewer than a quorum");
   };
   check_quorum(membership, "current");
   if (e.body.rfind("M:", 0) == 0) {
@@ -693,17 +717,20 @@ void World::on_apply(Node& n, const LogEntry& e) {
 
 void World::on_snapshot_loaded(Node& n) {
   const auto& a = n.applied();
-  if (a.size() > canonical.size()) fail("server " + std::to_string(n.id()) + " loaded a snapshot beyond what was applied");
+  if (a.size() > canonical.size())
+    fail("server " + std::to_string(n.id()) + " loaded a snapshot beyond what was applied");
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i].first != canonical[i].zxid || a[i].second != canonical[i].body)
-      fail("server " + std::to_string(n.id()) + " loaded a snapshot that differs at position " + std::to_string(i));
+      fail("server " + std::to_string(n.id()) + " loaded a snapshot that differs at position " +
+           std::to_string(i));
 }
 
 void World::on_role(Node& n, Role role, uint32_t epoch) {
   if (role != Role::leading) return;
   auto [it, fresh] = epoch_leaders.emplace(epoch, n.id());
-  if (!fresh) fail("two leaders established in epoch " + std::to_string(epoch) + ": servers " +
-                   std::to_string(it->second) + " and " + std::to_string(n.id()));
+  if (!fresh)
+    fail("two leaders established in epoch " + std::to_string(epoch) + ": servers " +
+         std::to_string(it->second) + " and " + std::to_string(n.id()));
   result.elections++;
 }
 
@@ -783,7 +810,8 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       at += 4 + len;
     }
     for (size_t k = 0; k < hostile.size(); ++k) {
-      int64_t when = 50 + static_cast<int64_t>(k + 1) * opt.fault_ms / static_cast<int64_t>(hostile.size() + 1);
+      int64_t when = 50 + static_cast<int64_t>(k + 1) * opt.fault_ms /
+                              static_cast<int64_t>(hostile.size() + 1);
       w.events.at(when, [&w, &hostile, k] {
         auto& [to, from, ch, msg] = hostile[k];
         if (to == from || !w.nodes[to - 1]->up()) return;
@@ -838,8 +866,9 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
                    std::to_string(st.last_committed & 0xffffffff);
         }
       }
-      w.fail("no convergence " + std::to_string(opt.heal_ms) + " ms after the faults stopped (canonical " +
-             std::to_string(w.canonical.size()) + " entries;" + state + ")");
+      w.fail("no convergence " + std::to_string(opt.heal_ms) +
+             " ms after the faults stopped (canonical " + std::to_string(w.canonical.size()) +
+             " entries;" + state + ")");
     }
   } catch (const Violation& v) {
     w.result.ok = false;
@@ -859,7 +888,8 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
   int line_no = 0;
   auto node = [&](const std::string& s) -> Node& {
     long id = std::strtol(s.c_str(), nullptr, 10);
-    if (id < 1 || id > static_cast<long>(w->nodes.size())) throw std::invalid_argument("no server " + s);
+    if (id < 1 || id > static_cast<long>(w->nodes.size()))
+      throw std::invalid_argument("no server " + s);
     return *w->nodes[static_cast<size_t>(id - 1)];
   };
   auto number = [](const std::string& s) -> int64_t {
@@ -880,7 +910,9 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
     return "[" + s + "]";
   };
   auto mode_name = [](zab::SyncPlan::Mode m) {
-    return m == zab::SyncPlan::Mode::snap ? "SNAP" : m == zab::SyncPlan::Mode::trunc ? "TRUNC" : "DIFF";
+    return m == zab::SyncPlan::Mode::snap    ? "SNAP"
+           : m == zab::SyncPlan::Mode::trunc ? "TRUNC"
+                                             : "DIFF";
   };
   std::istringstream in(script);
   std::string line;
@@ -900,9 +932,12 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         need(2);
         opt.voters = static_cast<int>(number(a[1]));
         for (size_t i = 2; i + 1 < a.size(); i += 2) {
-          if (a[i] == "observers") opt.observers = static_cast<int>(number(a[i + 1]));
-          else if (a[i] == "election") opt.election = a[i + 1];
-          else throw std::invalid_argument("servers: unknown option " + a[i]);
+          if (a[i] == "observers")
+            opt.observers = static_cast<int>(number(a[i + 1]));
+          else if (a[i] == "election")
+            opt.election = a[i + 1];
+          else
+            throw std::invalid_argument("servers: unknown option " + a[i]);
         }
         w = std::make_unique<World>(seed, opt);
         w->faults = false;
@@ -937,7 +972,9 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
           seen[static_cast<size_t>(nd.id() - 1)] = true;
         }
         for (size_t i = 0; i < seen.size(); ++i)
-          if (!seen[i]) throw std::invalid_argument("partition: server " + std::to_string(i + 1) + " is in no group");
+          if (!seen[i])
+            throw std::invalid_argument("partition: server " + std::to_string(i + 1) +
+                                        " is in no group");
         w->log(0, "SCENARIO " + line);
         for (auto& x : w->nodes)
           for (auto& y : w->nodes)
@@ -1001,8 +1038,9 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         } else if (what == "converged") {
           for (auto& nd : w->nodes)
             if (nd->up() && nd->applied().size() != w->canonical.size())
-              got += "server " + std::to_string(nd->id()) + " applied " + std::to_string(nd->applied().size()) +
-                     " of " + std::to_string(w->canonical.size()) + "; ";
+              got += "server " + std::to_string(nd->id()) + " applied " +
+                     std::to_string(nd->applied().size()) + " of " +
+                     std::to_string(w->canonical.size()) + "; ";
         } else {
           throw std::invalid_argument("expect: unknown check " + what);
         }
@@ -1010,15 +1048,17 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
           std::string last;
           for (size_t i = w->trace.size() > 12 ? w->trace.size() - 12 : 0; i < w->trace.size(); ++i)
             last += "\n    " + w->trace[i];
-          return "line " + std::to_string(line_no) + ": " + line + ": got " + (got.empty() ? "nothing" : got) +
-                 (want.empty() ? "" : ", want " + want) + " (seed " + std::to_string(seed) + "); last events:" + last;
+          return "line " + std::to_string(line_no) + ": " + line + ": got " +
+                 (got.empty() ? "nothing" : got) + (want.empty() ? "" : ", want " + want) +
+                 " (seed " + std::to_string(seed) + "); last events:" + last;
         }
       } else {
         throw std::invalid_argument("unknown command " + cmd);
       }
     }
   } catch (const Violation& v) {
-    return "line " + std::to_string(line_no) + ": invariant violated: " + v.what + " (seed " + std::to_string(seed) + ")";
+    return "line " + std::to_string(line_no) + ": invariant violated: " + v.what + " (seed " +
+           std::to_string(seed) + ")";
   } catch (const std::exception& e) {
     return "line " + std::to_string(line_no) + ": " + e.what();
   }

@@ -35,7 +35,7 @@ struct SimOptions {
   int64_t heal_ms = 30000;       // how long the healed ensemble has to converge
   double loss = 0.01;            // per-message drop probability while faults run
   double duplicate = 0.01;
-  double reorder = 0.01;         // a message may overtake others on its link
+  double reorder = 0.01;  // a message may overtake others on its link
   bool crashes = true;
   bool partitions = true;
   int64_t write_interval_ms = 15;  // a client write to a random server
@@ -58,13 +58,13 @@ struct SimOptions {
 
 struct SimResult {
   bool ok = true;
-  std::string failure;           // the first violated invariant
+  std::string failure;             // the first violated invariant
   std::vector<std::string> trace;  // the last events before it, for replay
-  uint64_t committed = 0;        // entries in the canonical sequence
-  uint64_t elections = 0;        // leaders established
+  uint64_t committed = 0;          // entries in the canonical sequence
+  uint64_t elections = 0;          // leaders established
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
-  uint64_t reconfigs = 0;        // membership changes committed
-  uint64_t hostile = 0;          // SimOptions::hostile messages delivered
+  uint64_t reconfigs = 0;  // membership changes committed
+  uint64_t hostile = 0;    // SimOptions::hostile messages delivered
 };
 
 // Runs one seed.

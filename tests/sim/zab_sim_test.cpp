@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "sim.hpp"
@@ -35,8 +35,9 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
       std::string trace;
       size_t from = r.trace.size() > 80 ? r.trace.size() - 80 : 0;
       for (size_t i = from; i < r.trace.size(); ++i) trace += "  " + r.trace[i] + "\n";
-      FAIL() << "seed " << seed << " (" << opt.voters << " voters, " << opt.observers << " observers, election "
-             << opt.election << (opt.reconfig ? ", reconfig" : "") << "): " << r.failure << "\nlast events:\n"
+      FAIL() << "seed " << seed << " (" << opt.voters << " voters, " << opt.observers
+             << " observers, election " << opt.election << (opt.reconfig ? ", reconfig" : "")
+             << "): " << r.failure << "\nlast events:\n"
              << trace;
     }
   }
@@ -47,11 +48,13 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
   if (opt.reconfig) {
     EXPECT_GT(reconfigs, count);
   }
-  std::printf("%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC syncs, "
-              "%llu membership changes\n",
-              static_cast<unsigned long long>(count), static_cast<unsigned long long>(committed),
-              static_cast<unsigned long long>(elections), static_cast<unsigned long long>(snaps),
-              static_cast<unsigned long long>(truncs), static_cast<unsigned long long>(reconfigs));
+  std::printf(
+      "%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC "
+      "syncs, "
+      "%llu membership changes\n",
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(committed),
+      static_cast<unsigned long long>(elections), static_cast<unsigned long long>(snaps),
+      static_cast<unsigned long long>(truncs), static_cast<unsigned long long>(reconfigs));
 }
 
 }  // namespace
@@ -115,7 +118,8 @@ TEST(ZabSimulation, AMemberGoneBadCannotCrashTheOthers) {
     opt.hostile = traffic;
     // Flip bytes past each record's 4-byte head, so records still line up.
     for (size_t at = 0; at + 4 <= opt.hostile.size();) {
-      size_t n = (size_t{static_cast<uint8_t>(opt.hostile[at + 2])} << 8) | static_cast<uint8_t>(opt.hostile[at + 3]);
+      size_t n = (size_t{static_cast<uint8_t>(opt.hostile[at + 2])} << 8) |
+                 static_cast<uint8_t>(opt.hostile[at + 3]);
       for (size_t i = 0; i < n && at + 4 + i < opt.hostile.size(); ++i)
         if (rng() % 16 == 0) opt.hostile[at + 4 + i] = static_cast<char>(rng());
       at += 4 + n;
@@ -153,9 +157,11 @@ TEST(ZabScenarios, EveryScriptHoldsUnderManyTimings) {
 
 TEST(ZabScenarios, AWrongExpectationFailsNamingTheLine) {
   std::string failure = corral::sim::run_scenario("servers 3\nrun 3000\nexpect leader 1\n", 1);
-  EXPECT_NE(failure.find("line 3: expect leader 1: got [3], want [1]"), std::string::npos) << failure;
+  EXPECT_NE(failure.find("line 3: expect leader 1: got [3], want [1]"), std::string::npos)
+      << failure;
   failure = corral::sim::run_scenario("run 10\n", 1);
-  EXPECT_NE(failure.find("line 1: the first command must be `servers N`"), std::string::npos) << failure;
+  EXPECT_NE(failure.find("line 1: the first command must be `servers N`"), std::string::npos)
+      << failure;
   failure = corral::sim::run_scenario("servers 3\nfrobnicate\n", 1);
   EXPECT_NE(failure.find("line 2: unknown command frobnicate"), std::string::npos) << failure;
 }

@@ -45,7 +45,8 @@ class Standalone final : public Consensus {
       Status st = chost_->storage().save_epochs(epoch_, epoch_);
       if (!st) return st;
     }
-    pending_.push_back(LogEntry{make_zxid(epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
+    pending_.push_back(
+        LogEntry{make_zxid(epoch_, ++counter_), host_->clock().wall_ms(), std::move(body)});
     chost_->storage().append(pending_.back(), [this, alive = alive_.ref()](const Status& st) {
       if (!alive || pending_.empty()) return;
       LogEntry done = std::move(pending_.front());

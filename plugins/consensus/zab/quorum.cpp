@@ -9,7 +9,8 @@ using sdk::Zxid;
 
 Zxid reached_by(std::vector<Zxid> acks, size_t n) {
   if (n == 0 || acks.size() < n) return 0;
-  std::nth_element(acks.begin(), acks.begin() + static_cast<long>(n - 1), acks.end(), std::greater<Zxid>());
+  std::nth_element(acks.begin(), acks.begin() + static_cast<long>(n - 1), acks.end(),
+                   std::greater<Zxid>());
   return acks[n - 1];
 }
 
@@ -24,9 +25,13 @@ std::vector<ServerId> Quorum::voters_of(const std::vector<sdk::PeerSpec>& member
   return out;
 }
 
-bool Quorum::is_voter(ServerId id) const { return std::find(voters_.begin(), voters_.end(), id) != voters_.end(); }
+bool Quorum::is_voter(ServerId id) const {
+  return std::find(voters_.begin(), voters_.end(), id) != voters_.end();
+}
 
-bool Quorum::is_next_voter(ServerId id) const { return std::find(next_.begin(), next_.end(), id) != next_.end(); }
+bool Quorum::is_next_voter(ServerId id) const {
+  return std::find(next_.begin(), next_.end(), id) != next_.end();
+}
 
 bool Quorum::contains(const std::function<bool(ServerId)>& in) const {
   size_t counted = 0;

@@ -18,7 +18,8 @@ using sdk::ServerId;
 using sdk::Status;
 using sdk::Zxid;
 
-Zab::Zab(uint64_t seed) : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
+Zab::Zab(uint64_t seed)
+    : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
 
 Zab::~Zab() { alive_.end(); }
 
@@ -47,9 +48,12 @@ Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   chost_ = &host;
   net_ = host.peers();
   election_ = host.election();
-  if (!net_) return {Errc::invalid_argument, "zab replicates across an ensemble: list its members in [ensemble] servers"};
+  if (!net_)
+    return {Errc::invalid_argument,
+            "zab replicates across an ensemble: list its members in [ensemble] servers"};
   if (!election_)
-    return {Errc::invalid_argument, "zab needs an election plugin: set plugins.election (\"fle\" or \"static\")"};
+    return {Errc::invalid_argument,
+            "zab needs an election plugin: set plugins.election (\"fle\" or \"static\")"};
   self_ = net_->self();
   bool member = false;
   for (const auto& m : net_->members()) {
@@ -57,7 +61,9 @@ Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
     member = true;
     observer_ = m.observer;
   }
-  if (!member) return {Errc::invalid_argument, "server id " + std::to_string(self_) + " is not in the ensemble"};
+  if (!member)
+    return {Errc::invalid_argument,
+            "server id " + std::to_string(self_) + " is not in the ensemble"};
   accepted_epoch_ = r.accepted_epoch;
   current_epoch_ = r.current_epoch;
   last_applied_ = commit_target_ = r.snapshot_zxid;
@@ -68,17 +74,19 @@ Status Zab::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
     return true;
   });
   if (!st) return st;
-  if (!unapplied_.empty()) last_logged_ = last_durable_ = std::max(last_logged_, unapplied_.back().zxid);
+  if (!unapplied_.empty())
+    last_logged_ = last_durable_ = std::max(last_logged_, unapplied_.back().zxid);
   recompute_seen();
   net_->subscribe(PeerChannel::quorum, this);
   st = election_->start(*this);
   if (!st) return st;
   running_ = true;
   now_ = host_->clock().steady_ms();
-  host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a participant") + " with last zxid " +
-                       hex(last_logged_) + ", accepted epoch " + std::to_string(accepted_epoch_) +
-                       ", current epoch " + std::to_string(current_epoch_) + " (" +
-                       std::to_string(unapplied_.size()) + " logged entries wait for a leader)");
+  host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a participant") +
+                       " with last zxid " + hex(last_logged_) + ", accepted epoch " +
+                       std::to_string(accepted_epoch_) + ", current epoch " +
+                       std::to_string(current_epoch_) + " (" + std::to_string(unapplied_.size()) +
+                       " logged entries wait for a leader)");
   go_looking("starting");
   return {};
 }
@@ -97,7 +105,9 @@ void Zab::stop() {
   role_ = Role::looking;
 }
 
-Quorum Zab::quorum_rule() const { return Quorum(Quorum::voters_of(net_->members()), seen_zxid_, seen_voters_); }
+Quorum Zab::quorum_rule() const {
+  return Quorum(Quorum::voters_of(net_->members()), seen_zxid_, seen_voters_);
+}
 
 size_t Zab::quorum() const { return quorum_rule().majority(); }
 
@@ -107,7 +117,9 @@ bool Zab::seen_voter(ServerId id) const {
   return std::find(seen_voters_.begin(), seen_voters_.end(), id) != seen_voters_.end();
 }
 
-bool Zab::is_quorum(const std::function<bool(ServerId)>& in) const { return quorum_rule().contains(in); }
+bool Zab::is_quorum(const std::function<bool(ServerId)>& in) const {
+  return quorum_rule().contains(in);
+}
 
 void Zab::recompute_seen() {
   seen_zxid_ = 0;
@@ -209,16 +221,21 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
   if (!running_) return;
   Msg m;
   if (!decode_message(message, m)) {
-    host_->logger().warn("dropping the link to server " + std::to_string(from) + ": it sent a malformed message (" +
-                         std::to_string(message.size()) + " bytes)");
+    host_->logger().warn("dropping the link to server " + std::to_string(from) +
+                         ": it sent a malformed message (" + std::to_string(message.size()) +
+                         " bytes)");
     net_->disconnect(from, PeerChannel::quorum);
-    if (leader_ == from && role_ != Role::leading) go_looking("the leader sent a malformed message");
-    else if (lead_.learners.count(from)) lead_.learners.erase(from);
+    if (leader_ == from && role_ != Role::leading)
+      go_looking("the leader sent a malformed message");
+    else if (lead_.learners.count(from))
+      lead_.learners.erase(from);
     return;
   }
   if (stage_ == Stage::looking) return;
-  if (leader_ == self_) on_learner_message(from, m);
-  else if (from == leader_) on_leader_message(m);
+  if (leader_ == self_)
+    on_learner_message(from, m);
+  else if (from == leader_)
+    on_leader_message(m);
 }
 
 void Zab::on_peer_link(ServerId peer, bool up) {
@@ -231,8 +248,8 @@ void Zab::on_peer_link(ServerId peer, bool up) {
   if (peer != leader_) return;
   if (stage_ == Stage::discovery && !learn_.got_leader_info) {
     if (++learn_.connect_failures >= opt_.connect_attempts)
-      go_looking("cannot reach server " + std::to_string(leader_) + " after " + std::to_string(learn_.connect_failures) +
-                 " attempts");
+      go_looking("cannot reach server " + std::to_string(leader_) + " after " +
+                 std::to_string(learn_.connect_failures) + " attempts");
     return;
   }
   go_looking("lost the link to the leader");
@@ -254,12 +271,13 @@ void Zab::tick(int64_t now) {
     std::vector<ServerId> silent;
     for (const auto& [id, l] : lead_.learners) {
       bool syncing = l.step != Learner::Step::broadcast;
-      if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms)) silent.push_back(id);
+      if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms))
+        silent.push_back(id);
     }
     for (ServerId id : silent) drop_learner(id, "silent for longer than its limit");
     if (!quorum_in_touch()) {
-      go_looking("lost the quorum: " + std::to_string(live_voters()) + " of " + std::to_string(quorum()) +
-                 " voters in touch");
+      go_looking("lost the quorum: " + std::to_string(live_voters()) + " of " +
+                 std::to_string(quorum()) + " voters in touch");
       return;
     }
     if (now - lead_.last_ping >= opt_.tick_ms / 2) {
@@ -274,19 +292,22 @@ void Zab::tick(int64_t now) {
   if (stage_ != Stage::broadcast) {
     if (now - stage_started_ > init_ms) {
       go_looking("not synced with server " + std::to_string(leader_) + " within init_limit");
-    } else if (stage_ == Stage::discovery && !learn_.got_leader_info && now - learn_.last_retry >= opt_.retry_ms) {
+    } else if (stage_ == Stage::discovery && !learn_.got_leader_info &&
+               now - learn_.last_retry >= opt_.retry_ms) {
       send_follower_info();
     }
     return;
   }
-  if (now - learn_.last_heard > sync_ms) go_looking("the leader was silent for longer than sync_limit");
+  if (now - learn_.last_heard > sync_ms)
+    go_looking("the leader was silent for longer than sync_limit");
 }
 
 // ---------------------------------------------------------------- clients
 
 void Zab::sync(std::function<void(const Status&)> done) {
   if (!running_ || stage_ != Stage::broadcast) {
-    host_->executor().post([done = std::move(done)] { done(Status(Errc::unavailable, "no leader is established")); });
+    host_->executor().post(
+        [done = std::move(done)] { done(Status(Errc::unavailable, "no leader is established")); });
     return;
   }
   if (leader_ == self_) {
@@ -320,7 +341,7 @@ sdk::ConsensusStatus Zab::status() const {
     ls.observer = l.observer;
     ls.synced = l.step == Learner::Step::broadcast;
     ls.last_acked = l.acked;
-    ls.stage = l.step == Learner::Step::broadcast ? "broadcast"
+    ls.stage = l.step == Learner::Step::broadcast   ? "broadcast"
                : l.step == Learner::Step::sync_sent ? "sync"
                                                     : "discovery";
     s.learners.push_back(ls);

@@ -63,10 +63,10 @@
 namespace corral::zab {
 
 struct ZabOptions {
-  int64_t tick_ms = 2000;  // ZooKeeper's tickTime
-  int64_t init_limit = 10;  // ticks a learner may take to connect and sync
-  int64_t sync_limit = 5;   // ticks a server may stay silent in broadcast
-  int64_t retry_ms = 250;   // how often a learner re-sends FOLLOWERINFO
+  int64_t tick_ms = 2000;        // ZooKeeper's tickTime
+  int64_t init_limit = 10;       // ticks a learner may take to connect and sync
+  int64_t sync_limit = 5;        // ticks a server may stay silent in broadcast
+  int64_t retry_ms = 250;        // how often a learner re-sends FOLLOWERINFO
   int64_t connect_attempts = 5;  // failed dials to a named leader before electing again
   size_t recent_entries = 1000;  // committed entries kept in memory for syncs
 };
@@ -77,10 +77,10 @@ struct ZabEvent {
   enum class Kind { looking, leading, following, sync_sent };
   Kind kind = Kind::looking;
   uint32_t epoch = 0;
-  sdk::ServerId peer = 0;      // following: the leader; sync_sent: the learner
+  sdk::ServerId peer = 0;                      // following: the leader; sync_sent: the learner
   SyncPlan::Mode mode = SyncPlan::Mode::diff;  // sync_sent
-  sdk::Zxid from = 0;          // sync_sent: the learner's last zxid
-  size_t entries = 0;          // sync_sent: entries after the TRUNC or SNAP
+  sdk::Zxid from = 0;                          // sync_sent: the learner's last zxid
+  size_t entries = 0;                          // sync_sent: entries after the TRUNC or SNAP
 };
 
 class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk::PeerListener {
@@ -118,9 +118,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     int64_t nonce = 0, send_seq = 0, recv_seq = 0;
     Step step = Step::info;
     uint32_t accepted_epoch = 0, current_epoch = 0;
-    sdk::Zxid last_zxid = 0;   // its log when it reported (FOLLOWERINFO, then ACKEPOCH)
-    sdk::Zxid sync_last = 0;   // its log once the SYNC it was sent is applied
-    sdk::Zxid acked = 0;       // durable on it, as it acknowledged
+    sdk::Zxid last_zxid = 0;  // its log when it reported (FOLLOWERINFO, then ACKEPOCH)
+    sdk::Zxid sync_last = 0;  // its log once the SYNC it was sent is applied
+    sdk::Zxid acked = 0;      // durable on it, as it acknowledged
     bool newleader_acked = false;
     int64_t last_heard = 0, step_started = 0;
   };
@@ -218,7 +218,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   sdk::Zxid last_logged_ = 0, last_durable_ = 0, last_applied_ = 0, commit_target_ = 0;
   uint64_t log_generation_ = 0;  // bumps when the log is cut; older acknowledgements are void
   std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
-  std::deque<sdk::LogEntry> recent_;     // applied entries, newest last; all that are not durable yet
+  std::deque<sdk::LogEntry> recent_;  // applied entries, newest last; all that are not durable yet
   // The newest membership change logged and not applied (0: none) and the
   // voters it installs: every quorum counts them too until it is applied.
   sdk::Zxid seen_zxid_ = 0;
@@ -235,7 +235,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     std::function<void()> durable;
   };
   PendingSync pending_sync_;
-  std::map<int64_t, std::function<void(const sdk::Status&)>> sync_requests_;  // clients' syncs sent to the leader
+  std::map<int64_t, std::function<void(const sdk::Status&)>>
+      sync_requests_;  // clients' syncs sent to the leader
   int64_t next_sync_id_ = 0;
   int64_t stage_started_ = 0;
 

@@ -1,11 +1,10 @@
 // The Zab core, the leader's side: discovery (FOLLOWERINFO, LEADERINFO,
 // ACKEPOCH and fetching a newer history), sync, establishment, proposals
 // and commits, and membership changes as a leader applies them.
-#include "zab.hpp"
-
 #include <algorithm>
 
 #include "history.hpp"
+#include "zab.hpp"
 #include "zab_internal.hpp"
 
 namespace corral::zab {
@@ -30,7 +29,8 @@ void Zab::drop_learner(ServerId id, const std::string& why) {
   host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
   lead_.learners.erase(it);
   net_->disconnect(id, PeerChannel::quorum);
-  if (lead_.fetching_from == id) go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
+  if (lead_.fetching_from == id)
+    go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
 }
 
 void Zab::on_learner_message(ServerId from, Msg& m) {
@@ -44,7 +44,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       // picks one above both (ZooKeeper's servers would wait for the next
       // failure instead).
       go_looking("server " + std::to_string(from) + " accepted epoch " + std::to_string(m.epoch) +
-                 ", above this leader's " + std::to_string(lead_.new_epoch) + "; electing again so that it can join");
+                 ", above this leader's " + std::to_string(lead_.new_epoch) +
+                 "; electing again so that it can join");
       return;
     }
     Learner l;
@@ -87,8 +88,10 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       l.last_zxid = m.zxid;
       l.step = Learner::Step::epoch_acked;
       l.step_started = now_;
-      if (stage_ == Stage::sync || stage_ == Stage::broadcast) send_sync(l);
-      else maybe_choose_history();
+      if (stage_ == Stage::sync || stage_ == Stage::broadcast)
+        send_sync(l);
+      else
+        maybe_choose_history();
       return;
     case MsgType::fetched: {
       if (from != lead_.fetching_from) return;
@@ -112,8 +115,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
           up.zxid = commit_target_;
           l.step = Learner::Step::broadcast;
           send_to(l, up);
-          host_->logger().info(std::string(l.observer ? "observer " : "follower ") + std::to_string(from) +
-                               " is synced");
+          host_->logger().info(std::string(l.observer ? "observer " : "follower ") +
+                               std::to_string(from) + " is synced");
           try_commit();
         } else {
           maybe_establish();
@@ -217,8 +220,9 @@ void Zab::maybe_choose_history() {
     return;
   }
   host_->logger().info("server " + std::to_string(best) + " has a newer history (epoch " +
-                       std::to_string(best_key.first) + ", zxid " + hex(best_key.second) + ") than this leader (" +
-                       std::to_string(current_epoch_) + ", " + hex(last_logged_) + "); fetching it");
+                       std::to_string(best_key.first) + ", zxid " + hex(best_key.second) +
+                       ") than this leader (" + std::to_string(current_epoch_) + ", " +
+                       hex(last_logged_) + "); fetching it");
   lead_.fetching_from = best;
   Msg f;
   f.type = MsgType::fetch;
@@ -282,12 +286,17 @@ void Zab::send_sync(Learner& l) {
   l.sync_last = last_logged_;
   l.step = Learner::Step::sync_sent;
   l.step_started = now_;
-  const char* how = m.plan.mode == SyncPlan::Mode::snap ? "SNAP" : m.plan.mode == SyncPlan::Mode::trunc ? "TRUNC" : "DIFF";
-  host_->logger().info("syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how + " (" +
-                       std::to_string(m.plan.entries.size()) + " entries" +
-                       (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
-                       (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") + ")");
-  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead_.new_epoch, l.id, m.plan.mode, l.last_zxid, m.plan.entries.size()});
+  const char* how = m.plan.mode == SyncPlan::Mode::snap    ? "SNAP"
+                    : m.plan.mode == SyncPlan::Mode::trunc ? "TRUNC"
+                                                           : "DIFF";
+  host_->logger().info(
+      "syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how + " (" +
+      std::to_string(m.plan.entries.size()) + " entries" +
+      (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
+      (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") +
+      ")");
+  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead_.new_epoch, l.id, m.plan.mode, l.last_zxid,
+                m.plan.entries.size()});
   send_to(l, m);
 }
 
@@ -317,9 +326,9 @@ void Zab::maybe_establish() {
   }
   lead_.last_ping = now_;
   role_ = Role::leading;
-  host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) + " with " +
-                       (who.empty() ? std::string("no followers") : "servers " + who) + "; history up to " +
-                       hex(lead_.initial_last) + " committed");
+  host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) +
+                       " with " + (who.empty() ? std::string("no followers") : "servers " + who) +
+                       "; history up to " + hex(lead_.initial_last) + " committed");
   chost_->role_changed(Role::leading, self_, current_epoch_);
   emit(ZabEvent{ZabEvent::Kind::leading, current_epoch_, self_});
   election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
@@ -392,16 +401,19 @@ Status Zab::submit(sdk::Bytes body) {
   }
   if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
   if (lead_.counter == UINT32_MAX) {
-    go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) + " is exhausted; a new epoch starts");
+    go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) +
+               " is exhausted; a new epoch starts");
     return {Errc::unavailable, "the leader is starting a new epoch"};
   }
-  LogEntry entry{sdk::make_zxid(current_epoch_, ++lead_.counter), host_->clock().wall_ms(), std::move(body)};
+  LogEntry entry{sdk::make_zxid(current_epoch_, ++lead_.counter), host_->clock().wall_ms(),
+                 std::move(body)};
   chost_->prepare(entry);
   propose(std::move(entry));
   if (seen_zxid_ == sdk::make_zxid(current_epoch_, lead_.counter))
-    host_->logger().info("proposing a membership change at " + hex(seen_zxid_) + " (" +
-                         std::to_string(seen_voters_.size()) +
-                         " voting); it commits with a quorum of the current voters and of the new ones");
+    host_->logger().info(
+        "proposing a membership change at " + hex(seen_zxid_) + " (" +
+        std::to_string(seen_voters_.size()) +
+        " voting); it commits with a quorum of the current voters and of the new ones");
   return {};
 }
 

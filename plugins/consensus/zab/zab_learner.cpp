@@ -1,10 +1,9 @@
 // The Zab core, the learner's side (follower or observer): following a
 // leader through discovery and sync, then proposals, commits and pings.
-#include "zab.hpp"
-
 #include <algorithm>
 
 #include "history.hpp"
+#include "zab.hpp"
 #include "zab_internal.hpp"
 
 namespace corral::zab {
@@ -18,7 +17,8 @@ using sdk::Status;
 using sdk::Zxid;
 
 void Zab::send_to_leader(const Msg& m) {
-  net_->send(leader_, PeerChannel::quorum, encode_message(m.type, learn_.nonce, learn_.send_seq++, encode_payload(m)));
+  net_->send(leader_, PeerChannel::quorum,
+             encode_message(m.type, learn_.nonce, learn_.send_seq++, encode_payload(m)));
 }
 
 void Zab::on_leader_message(Msg& m) {
@@ -40,7 +40,8 @@ void Zab::on_leader_message(Msg& m) {
 }
 
 void Zab::drain_deferred() {
-  while (!learn_.deferred.empty() && !pending_sync_.in_progress && !snapshot_in_flight_ && stage_ != Stage::looking) {
+  while (!learn_.deferred.empty() && !pending_sync_.in_progress && !snapshot_in_flight_ &&
+         stage_ != Stage::looking) {
     Msg m = std::move(learn_.deferred.front());
     learn_.deferred.pop_front();
     handle_leader_message(m);
@@ -52,8 +53,9 @@ void Zab::handle_leader_message(Msg& m) {
     case MsgType::leader_info:
       if (stage_ != Stage::discovery || learn_.got_leader_info) return;
       if (m.epoch < accepted_epoch_) {
-        go_looking("server " + std::to_string(leader_) + " proposes epoch " + std::to_string(m.epoch) +
-                   ", older than the accepted epoch " + std::to_string(accepted_epoch_));
+        go_looking("server " + std::to_string(leader_) + " proposes epoch " +
+                   std::to_string(m.epoch) + ", older than the accepted epoch " +
+                   std::to_string(accepted_epoch_));
         return;
       }
       if (m.epoch > accepted_epoch_) {
@@ -136,8 +138,9 @@ void Zab::handle_leader_message(Msg& m) {
       apply_committed();
       if (stage_ != Stage::broadcast) return;
       role_ = observer_ ? Role::observing : Role::following;
-      host_->logger().info(std::string("synced with leader ") + std::to_string(leader_) + " in epoch " +
-                           std::to_string(current_epoch_) + " at zxid " + hex(last_applied_) + "; serving clients");
+      host_->logger().info(std::string("synced with leader ") + std::to_string(leader_) +
+                           " in epoch " + std::to_string(current_epoch_) + " at zxid " +
+                           hex(last_applied_) + "; serving clients");
       chost_->role_changed(role_, leader_, current_epoch_);
       emit(ZabEvent{ZabEvent::Kind::following, current_epoch_, leader_});
       election_->settled(sdk::ElectionResult{leader_, last_logged_, current_epoch_, 0});
@@ -161,13 +164,16 @@ void Zab::handle_leader_message(Msg& m) {
       return;
     }
     default:
-      host_->logger().warn("the leader sent " + std::string(msg_type_name(m.type)) + ", which a learner does not expect");
+      host_->logger().warn("the leader sent " + std::string(msg_type_name(m.type)) +
+                           ", which a learner does not expect");
       return;
   }
 }
 
 void Zab::flush_ack() {
-  if (!learn_.newleader_acked || observer_ || last_durable_ <= learn_.acked_sent || stage_ == Stage::looking) return;
+  if (!learn_.newleader_acked || observer_ || last_durable_ <= learn_.acked_sent ||
+      stage_ == Stage::looking)
+    return;
   Msg ack;
   ack.type = MsgType::ack;
   ack.zxid = last_durable_;

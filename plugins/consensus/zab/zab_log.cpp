@@ -1,10 +1,9 @@
 // The Zab core's log: appending, durability, applying what is committed,
 // the history kept in memory, and planning and applying syncs.
-#include "zab.hpp"
-
 #include <algorithm>
 
 #include "history.hpp"
+#include "zab.hpp"
 #include "zab_internal.hpp"
 
 namespace corral::zab {
@@ -27,24 +26,27 @@ void Zab::append(LogEntry entry) {
       if (!m.observer) seen_voters_.push_back(m.id);
   }
   unapplied_.push_back(std::move(entry));
-  chost_->storage().append(unapplied_.back(), [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
-    if (!alive || lg != log_generation_ || !running_) return;
-    if (!st) {
-      // The log has a hole now: leave the ensemble and rejoin through a sync.
-      host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
-      ++log_generation_;
-      if (stage_ != Stage::looking) go_looking("storage refused an append");
-      return;
-    }
-    last_durable_ = std::max(last_durable_, z);
-    on_durable();
-  });
+  chost_->storage().append(
+      unapplied_.back(), [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
+        if (!alive || lg != log_generation_ || !running_) return;
+        if (!st) {
+          // The log has a hole now: leave the ensemble and rejoin through a sync.
+          host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
+          ++log_generation_;
+          if (stage_ != Stage::looking) go_looking("storage refused an append");
+          return;
+        }
+        last_durable_ = std::max(last_durable_, z);
+        on_durable();
+      });
 }
 
 void Zab::on_durable() {
   if (leader_ == self_ && stage_ != Stage::looking) {
-    if (lead_.established) try_commit();
-    else maybe_establish();
+    if (lead_.established)
+      try_commit();
+    else
+      maybe_establish();
   } else if (learn_.newleader_acked && !learn_.ack_posted) {
     // One ACK for every entry made durable in this turn of the loop.
     learn_.ack_posted = true;
@@ -68,7 +70,8 @@ void Zab::apply_committed() {
     recent_.push_back(std::move(e));
     if (changed) membership_applied(zxid);
   }
-  while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_) recent_.pop_front();
+  while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_)
+    recent_.pop_front();
   if (applied_waiters_.empty()) return;
   std::vector<std::function<void(const Status&)>> ready;
   std::erase_if(applied_waiters_, [&](auto& w) {
@@ -95,8 +98,10 @@ void Zab::membership_changed(const std::string& cause) {
     observer = m.observer;
   }
   if (!member) {
-    host_->logger().warn(cause + " took this server out of the ensemble; it stops taking part (start it again, "
-                                 "with an empty data directory, once a reconfig adds it back)");
+    host_->logger().warn(
+        cause +
+        " took this server out of the ensemble; it stops taking part (start it again, "
+        "with an empty data directory, once a reconfig adds it back)");
     removed_ = true;
     go_looking("removed from the ensemble");
     election_->stop();
@@ -113,8 +118,10 @@ void Zab::membership_changed(const std::string& cause) {
     bool known = false;
     for (const auto& m : net_->members())
       if (m.id == id) known = true;
-    if (!known) drop.emplace_back(id, cause + " removed it");
-    else if (l.observer != !is_voter(id)) drop.emplace_back(id, cause + " changed its part; it joins again");
+    if (!known)
+      drop.emplace_back(id, cause + " removed it");
+    else if (l.observer != !is_voter(id))
+      drop.emplace_back(id, cause + " changed its part; it joins again");
   }
   for (const auto& [id, why] : drop) drop_learner(id, why);
   if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
@@ -136,8 +143,9 @@ Status Zab::collect_history(Zxid after, std::vector<LogEntry>& out) {
   // Entries not yet durable are only in memory; `recent_` keeps every applied
   // one until it is, and `unapplied_` holds the rest, so below the first
   // entry in memory the log on disk is complete.
-  Zxid mem_start = !recent_.empty() ? recent_.front().zxid
-                                    : !unapplied_.empty() ? unapplied_.front().zxid : last_logged_ + 1;
+  Zxid mem_start = !recent_.empty()      ? recent_.front().zxid
+                   : !unapplied_.empty() ? unapplied_.front().zxid
+                                         : last_logged_ + 1;
   if (after < mem_start) {
     Status st = chost_->storage().read_log(after, [&](const LogEntry& e) {
       if (e.zxid >= mem_start) return false;
@@ -179,8 +187,9 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   sdk::Storage& storage = chost_->storage();
   if (plan.mode == SyncPlan::Mode::trunc) {
     if (plan.trunc_zxid < last_applied_ || plan.trunc_zxid > last_logged_) {
-      host_->logger().error("refusing to truncate the log after " + hex(plan.trunc_zxid) + ": entries up to " +
-                            hex(last_applied_) + " are committed and the log ends at " + hex(last_logged_));
+      host_->logger().error("refusing to truncate the log after " + hex(plan.trunc_zxid) +
+                            ": entries up to " + hex(last_applied_) +
+                            " are committed and the log ends at " + hex(last_logged_));
       go_looking("inconsistent TRUNC");
       return;
     }
@@ -224,23 +233,26 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   uint64_t gen = generation_;
   auto entries = std::make_shared<std::vector<LogEntry>>(std::move(plan.entries));
   Zxid snap_zxid = plan.snap_zxid;
-  keep->commit([this, alive = alive_.ref(), keep, gen, entries, committed, snap_zxid](const Status& st) {
-    if (!alive) return;
-    snapshot_in_flight_ = false;
-    if (!st) {
-      host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
-      ++generation_;
-      if (stage_ != Stage::looking) go_looking("storing the snapshot failed");
-      return;
-    }
-    // Entries of the abandoned history after the snapshot, if any, go.
-    if (Status t = chost_->storage().truncate_after(snap_zxid); !t) {
-      if (stage_ != Stage::looking) go_looking("cannot truncate the log: " + t.to_string());
-      return;
-    }
-    if (gen == generation_ && stage_ != Stage::looking) finish_sync(std::move(*entries), committed);
-    else drain_deferred();
-  });
+  keep->commit(
+      [this, alive = alive_.ref(), keep, gen, entries, committed, snap_zxid](const Status& st) {
+        if (!alive) return;
+        snapshot_in_flight_ = false;
+        if (!st) {
+          host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+          ++generation_;
+          if (stage_ != Stage::looking) go_looking("storing the snapshot failed");
+          return;
+        }
+        // Entries of the abandoned history after the snapshot, if any, go.
+        if (Status t = chost_->storage().truncate_after(snap_zxid); !t) {
+          if (stage_ != Stage::looking) go_looking("cannot truncate the log: " + t.to_string());
+          return;
+        }
+        if (gen == generation_ && stage_ != Stage::looking)
+          finish_sync(std::move(*entries), committed);
+        else
+          drain_deferred();
+      });
 }
 
 void Zab::finish_sync(std::vector<LogEntry> entries, Zxid committed) {

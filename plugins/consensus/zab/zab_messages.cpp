@@ -9,22 +9,38 @@ using common::MsgpackWriter;
 
 const char* msg_type_name(MsgType t) {
   switch (t) {
-    case MsgType::follower_info: return "FOLLOWERINFO";
-    case MsgType::leader_info: return "LEADERINFO";
-    case MsgType::ack_epoch: return "ACKEPOCH";
-    case MsgType::sync: return "SYNC";
-    case MsgType::ack: return "ACK";
-    case MsgType::up_to_date: return "UPTODATE";
-    case MsgType::proposal: return "PROPOSAL";
-    case MsgType::commit: return "COMMIT";
-    case MsgType::inform: return "INFORM";
-    case MsgType::ping: return "PING";
-    case MsgType::request: return "REQUEST";
-    case MsgType::rejected: return "REJECTED";
-    case MsgType::sync_request: return "SYNC_REQUEST";
-    case MsgType::sync_reply: return "SYNC_REPLY";
-    case MsgType::fetch: return "FETCH";
-    case MsgType::fetched: return "FETCHED";
+    case MsgType::follower_info:
+      return "FOLLOWERINFO";
+    case MsgType::leader_info:
+      return "LEADERINFO";
+    case MsgType::ack_epoch:
+      return "ACKEPOCH";
+    case MsgType::sync:
+      return "SYNC";
+    case MsgType::ack:
+      return "ACK";
+    case MsgType::up_to_date:
+      return "UPTODATE";
+    case MsgType::proposal:
+      return "PROPOSAL";
+    case MsgType::commit:
+      return "COMMIT";
+    case MsgType::inform:
+      return "INFORM";
+    case MsgType::ping:
+      return "PING";
+    case MsgType::request:
+      return "REQUEST";
+    case MsgType::rejected:
+      return "REJECTED";
+    case MsgType::sync_request:
+      return "SYNC_REQUEST";
+    case MsgType::sync_reply:
+      return "SYNC_REPLY";
+    case MsgType::fetch:
+      return "FETCH";
+    case MsgType::fetched:
+      return "FETCHED";
   }
   return "?";
 }

@@ -18,7 +18,8 @@
 namespace corral::zab {
 
 enum class MsgType : uint8_t {
-  follower_info = 1,  // learner -> leader: epoch = accepted epoch, zxid = last logged, flag = observer
+  follower_info =
+      1,  // learner -> leader: epoch = accepted epoch, zxid = last logged, flag = observer
   leader_info = 2,    // leader -> learner: epoch = the new epoch, zxid = the leader's last logged
   ack_epoch = 3,      // learner -> leader: epoch = current epoch, zxid = last logged
   sync = 4,           // leader -> learner: plan, then NEWLEADER(epoch); zxid = committed so far

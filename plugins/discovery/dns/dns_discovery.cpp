@@ -60,11 +60,12 @@ class DnsDiscovery final : public sdk::Discovery {
   sdk::Status init(sdk::PluginHost& host) override {
     host_ = &host;
     const sdk::ConfigTable& cfg = host.config();
-    static const std::vector<std::string> kKeys = {"interval_ms", "pattern", "replicas", "id_from_hostname",
-                                                   "ordinal_base"};
+    static const std::vector<std::string> kKeys = {"interval_ms", "pattern", "replicas",
+                                                   "id_from_hostname", "ordinal_base"};
     for (const auto& key : cfg.keys())
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end())
-        return cfg.invalid(key, "one of interval_ms, pattern, replicas, id_from_hostname, ordinal_base");
+        return cfg.invalid(key,
+                           "one of interval_ms, pattern, replicas, id_from_hostname, ordinal_base");
     auto interval = cfg.get_int("interval_ms", 2000);
     if (!interval) return interval.status();
     if (interval.value() < 100 || interval.value() > 600000)
@@ -78,7 +79,8 @@ class DnsDiscovery final : public sdk::Discovery {
     replicas_ = replicas.value();
     if (!pattern_.empty() && (replicas_ < 1 || replicas_ > 255))
       return cfg.invalid("replicas", "the ensemble's size (1..255) with a pattern");
-    if (pattern_.empty() && cfg.contains("replicas")) return cfg.invalid("pattern", "a pattern with replicas");
+    if (pattern_.empty() && cfg.contains("replicas"))
+      return cfg.invalid("pattern", "a pattern with replicas");
     auto from_host = cfg.get_bool("id_from_hostname", false);
     if (!from_host) return from_host.status();
     id_from_hostname_ = from_host.value();
@@ -96,14 +98,16 @@ class DnsDiscovery final : public sdk::Discovery {
         sdk::PeerSpec m;
         std::string error, text = expand(pattern_, id, id - 1 + ordinal_base_);
         if (!sdk::parse_peer_spec(id, text, m, error))
-          return host_->config().invalid("pattern", "a member like " + error + " once expanded (found \"" + text + "\")");
+          return host_->config().invalid(
+              "pattern", "a member like " + error + " once expanded (found \"" + text + "\")");
         members.push_back(std::move(m));
       }
     } else {
       members = dhost.configured_members();
       if (members.empty())
-        return {Errc::invalid_argument,
-                "the members' names in [ensemble] servers, or [discovery.dns] pattern and replicas"};
+        return {
+            Errc::invalid_argument,
+            "the members' names in [ensemble] servers, or [discovery.dns] pattern and replicas"};
     }
     sdk::ServerId self = dhost.configured_self();
     if (id_from_hostname_) {
@@ -111,18 +115,21 @@ class DnsDiscovery final : public sdk::Discovery {
       ::gethostname(name, sizeof name - 1);
       auto n = trailing_number(name);
       if (!n)
-        return {Errc::invalid_argument, "id_from_hostname: hostname \"" + std::string(name) +
-                                            "\" does not end in a number (a StatefulSet pod's ordinal)"};
+        return {Errc::invalid_argument,
+                "id_from_hostname: hostname \"" + std::string(name) +
+                    "\" does not end in a number (a StatefulSet pod's ordinal)"};
       sdk::ServerId from_name = *n - ordinal_base_ + 1;
       if (self && self != from_name)
-        return {Errc::invalid_argument, "server.id is " + std::to_string(self) + " but hostname \"" + name +
-                                            "\" makes it " + std::to_string(from_name)};
+        return {Errc::invalid_argument, "server.id is " + std::to_string(self) +
+                                            " but hostname \"" + name + "\" makes it " +
+                                            std::to_string(from_name)};
       self = from_name;
     }
     if (self <= 0)
-      return {Errc::invalid_argument,
-              "this server's id: server.id (myid, CORRAL_SERVER_ID or ZOO_MY_ID in a container), or "
-              "[discovery.dns] id_from_hostname"};
+      return {
+          Errc::invalid_argument,
+          "this server's id: server.id (myid, CORRAL_SERVER_ID or ZOO_MY_ID in a container), or "
+          "[discovery.dns] id_from_hostname"};
     for (const auto& m : members)
       if (m.id != self) names_[m.id] = Name{m, std::nullopt, false};
     resolver_ = std::make_unique<boost::asio::ip::tcp::resolver>(host_->executor().io_context());
@@ -155,18 +162,21 @@ class DnsDiscovery final : public sdk::Discovery {
     for (auto& [id, n] : names_) {
       sdk::ServerId member = id;
       auto alive = alive_.ref();
-      resolver_->async_resolve(n.spec.host, "", [this, alive, member](const boost::system::error_code& ec,
-                                                                      boost::asio::ip::tcp::resolver::results_type r) {
-        if (!alive) return;
-        std::vector<std::string> found;
-        if (!ec)
-          for (const auto& e : r) found.push_back(e.endpoint().address().to_string());
-        std::sort(found.begin(), found.end());
-        found.erase(std::unique(found.begin(), found.end()), found.end());
-        resolved(member, ec ? ec.message() : std::string(), std::move(found));
-        if (--pending_ == 0)
-          timer_ = host_->executor().schedule(std::chrono::milliseconds(interval_ms_), [this] { round(); });
-      });
+      resolver_->async_resolve(
+          n.spec.host, "",
+          [this, alive, member](const boost::system::error_code& ec,
+                                boost::asio::ip::tcp::resolver::results_type r) {
+            if (!alive) return;
+            std::vector<std::string> found;
+            if (!ec)
+              for (const auto& e : r) found.push_back(e.endpoint().address().to_string());
+            std::sort(found.begin(), found.end());
+            found.erase(std::unique(found.begin(), found.end()), found.end());
+            resolved(member, ec ? ec.message() : std::string(), std::move(found));
+            if (--pending_ == 0)
+              timer_ = host_->executor().schedule(std::chrono::milliseconds(interval_ms_),
+                                                  [this] { round(); });
+          });
     }
   }
 
@@ -176,9 +186,9 @@ class DnsDiscovery final : public sdk::Discovery {
     if (!error.empty() || found.empty()) {
       if (!n.warned) {
         n.warned = true;
-        host_->logger().warn(who + (n.addresses ? " no longer resolves" : " does not resolve yet") + " (" +
-                             (error.empty() ? "no addresses" : error) + "); retrying every " +
-                             std::to_string(interval_ms_) + " ms");
+        host_->logger().warn(who + (n.addresses ? " no longer resolves" : " does not resolve yet") +
+                             " (" + (error.empty() ? "no addresses" : error) +
+                             "); retrying every " + std::to_string(interval_ms_) + " ms");
       }
       return;
     }
@@ -190,7 +200,8 @@ class DnsDiscovery final : public sdk::Discovery {
     if (!n.addresses) {
       host_->logger().info(who + " resolves to " + join(found));
     } else if (*n.addresses != found) {
-      host_->logger().info(who + " now resolves to " + join(found) + " (was " + join(*n.addresses) + ")");
+      host_->logger().info(who + " now resolves to " + join(found) + " (was " + join(*n.addresses) +
+                           ")");
       dhost_->member_updated(n.spec);
     } else if (n.warned) {
       host_->logger().info(who + " resolves again to " + join(found));
@@ -215,6 +226,7 @@ class DnsDiscovery final : public sdk::Discovery {
 
 }  // namespace corral::dns_discovery
 
-CORRAL_PLUGIN(discovery, "dns", corral::dns_discovery::DnsDiscovery,
-              "members by name, resolved again and again: names that do not resolve yet are retried, "
-              "new addresses picked up")
+CORRAL_PLUGIN(
+    discovery, "dns", corral::dns_discovery::DnsDiscovery,
+    "members by name, resolved again and again: names that do not resolve yet are retried, "
+    "new addresses picked up")

@@ -28,13 +28,13 @@
 #include <sstream>
 #include <string>
 
+#include "corral/common/docker_api.hpp"
+#include "corral/common/docker_client.hpp"
+#include "corral/common/json.hpp"
 #include "corral/common/lifeline.hpp"
 #include "corral/sdk/discovery.hpp"
 #include "corral/sdk/host.hpp"
-#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
-#include "corral/common/docker_api.hpp"
-#include "corral/common/docker_client.hpp"
 
 namespace corral::docker {
 
@@ -46,9 +46,11 @@ class DockerDiscovery final : public sdk::Discovery {
   Status init(sdk::PluginHost& host) override {
     host_ = &host;
     const sdk::ConfigTable& cfg = host.config();
-    static const std::set<std::string> kKeys = {"socket", "ensemble", "expect", "network", "relist_interval_ms"};
+    static const std::set<std::string> kKeys = {"socket", "ensemble", "expect", "network",
+                                                "relist_interval_ms"};
     for (const auto& key : cfg.keys())
-      if (!kKeys.count(key)) return cfg.invalid(key, "one of socket, ensemble, expect, network, relist_interval_ms");
+      if (!kKeys.count(key))
+        return cfg.invalid(key, "one of socket, ensemble, expect, network, relist_interval_ms");
     auto socket = cfg.get_string("socket", "/var/run/docker.sock");
     if (!socket) return socket.status();
     socket_ = socket.value();
@@ -92,7 +94,8 @@ class DockerDiscovery final : public sdk::Discovery {
   ~DockerDiscovery() override { stop(); }
 
  private:
-  void get(const std::string& path, DockerRequest::Done done, std::function<void(std::string_view)> on_data = nullptr) {
+  void get(const std::string& path, DockerRequest::Done done,
+           std::function<void(std::string_view)> on_data = nullptr) {
     auto r = std::make_shared<DockerRequest>(host_->executor().io_context(), socket_, path);
     std::erase_if(requests_, [](const std::weak_ptr<DockerRequest>& w) { return w.expired(); });
     requests_.push_back(r);
@@ -105,8 +108,11 @@ class DockerDiscovery final : public sdk::Discovery {
   }
 
   void find_own_container(const std::string& ref, bool tried_mountinfo) {
-    get("/containers/" + url_encode(ref) + "/json", [this, ref, tried_mountinfo](sdk::Result<HttpResponse> r) {
-      if (!r) return fail_start("the Docker Engine at " + socket_ + " does not answer (" + r.status().message() + ")");
+    get("/containers/" + url_encode(ref) + "/json", [this, ref,
+                                                     tried_mountinfo](sdk::Result<HttpResponse> r) {
+      if (!r)
+        return fail_start("the Docker Engine at " + socket_ + " does not answer (" +
+                          r.status().message() + ")");
       if (r->status == 404 && !tried_mountinfo) {
         std::ifstream in("/proc/self/mountinfo");
         std::stringstream text;
@@ -120,8 +126,9 @@ class DockerDiscovery final : public sdk::Discovery {
                                "); using server.id " + std::to_string(self_));
           return begin();
         }
-        return fail_start("cannot find this server's own container (hostname \"" + hostname_ + "\", HTTP " +
-                          std::to_string(r->status) + "); run corrald in a container with the " + kIdLabel +
+        return fail_start("cannot find this server's own container (hostname \"" + hostname_ +
+                          "\", HTTP " + std::to_string(r->status) +
+                          "); run corrald in a container with the " + kIdLabel +
                           " label, or set server.id, [discovery.docker] ensemble and expect");
       }
       auto me = parse_container_inspect(r->body);
@@ -139,10 +146,12 @@ class DockerDiscovery final : public sdk::Discovery {
       std::string id_text = label(kIdLabel);
       if (!id_text.empty()) {
         auto id = parse_server_id(id_text);
-        if (!id) return fail_start("container " + own_name_ + ": " + kIdLabel + "=\"" + id_text + "\" is not a server id (1..255)");
+        if (!id)
+          return fail_start("container " + own_name_ + ": " + kIdLabel + "=\"" + id_text +
+                            "\" is not a server id (1..255)");
         if (self_ && self_ != *id)
-          return fail_start("server.id is " + std::to_string(self_) + " but container " + own_name_ + "'s " + kIdLabel +
-                            " label says " + std::to_string(*id));
+          return fail_start("server.id is " + std::to_string(self_) + " but container " +
+                            own_name_ + "'s " + kIdLabel + " label says " + std::to_string(*id));
         self_ = *id;
       }
       if (!self_)
@@ -152,17 +161,21 @@ class DockerDiscovery final : public sdk::Discovery {
         std::string size = label(kSizeLabel);
         auto n = parse_server_id(size);
         if (!n)
-          return fail_start("the ensemble's size: [discovery.docker] expect, or a " + std::string(kSizeLabel) +
-                            " label on container " + own_name_ + (size.empty() ? "" : " (found \"" + size + "\")"));
+          return fail_start("the ensemble's size: [discovery.docker] expect, or a " +
+                            std::string(kSizeLabel) + " label on container " + own_name_ +
+                            (size.empty() ? "" : " (found \"" + size + "\")"));
         expect_ = *n;
       }
-      host_->logger().info("this is container " + own_name_ + ", server " + std::to_string(self_) + " of ensemble \"" +
-                           ensemble_ + "\" (" + std::to_string(expect_) + " members)");
+      host_->logger().info("this is container " + own_name_ + ", server " + std::to_string(self_) +
+                           " of ensemble \"" + ensemble_ + "\" (" + std::to_string(expect_) +
+                           " members)");
       begin();
     });
   }
 
-  void fail_start(const std::string& why) { dhost_->discovery_failed(Status(Errc::unavailable, why)); }
+  void fail_start(const std::string& why) {
+    dhost_->discovery_failed(Status(Errc::unavailable, why));
+  }
 
   void begin() {
     if (!network_.empty()) own_networks_ = {network_};
@@ -171,7 +184,8 @@ class DockerDiscovery final : public sdk::Discovery {
   }
 
   std::string filters(bool events) const {
-    std::string f = "{\"label\":[" + common::json_quote(std::string(kEnsembleLabel) + "=" + ensemble_) + "]";
+    std::string f =
+        "{\"label\":[" + common::json_quote(std::string(kEnsembleLabel) + "=" + ensemble_) + "]";
     if (events) f += ",\"type\":[\"container\"]";
     return url_encode(f + "}");
   }
@@ -180,10 +194,13 @@ class DockerDiscovery final : public sdk::Discovery {
   void relist() {
     timer_.reset();
     get("/containers/json?filters=" + filters(false), [this](sdk::Result<HttpResponse> r) {
-      timer_ = host_->executor().schedule(std::chrono::milliseconds(joined_ ? relist_ms_ : 1000), [this] { relist(); });
+      timer_ = host_->executor().schedule(std::chrono::milliseconds(joined_ ? relist_ms_ : 1000),
+                                          [this] { relist(); });
       if (!r || r->status != 200) {
-        std::string why = r ? "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 200) : r.status().message();
-        if (why != last_problem_) host_->logger().warn("listing containers failed: " + why + "; retrying");
+        std::string why = r ? "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 200)
+                            : r.status().message();
+        if (why != last_problem_)
+          host_->logger().warn("listing containers failed: " + why + "; retrying");
         last_problem_ = why;
         return;
       }
@@ -193,7 +210,8 @@ class DockerDiscovery final : public sdk::Discovery {
         return;
       }
       Discovered d = members_from(list.value(), own_networks_);
-      if (!d.conflict.empty()) return dhost_->discovery_failed(Status(Errc::invalid_argument, d.conflict));
+      if (!d.conflict.empty())
+        return dhost_->discovery_failed(Status(Errc::invalid_argument, d.conflict));
       for (const auto& p : d.problems)
         if (warned_.insert(p).second) host_->logger().warn(p);
       apply(std::move(d.members));
@@ -204,16 +222,20 @@ class DockerDiscovery final : public sdk::Discovery {
     std::map<sdk::ServerId, sdk::PeerSpec> now;
     for (auto& m : members) now[m.id] = m;
     if (!joined_) {
-      std::string summary = std::to_string(now.size()) + " of " + std::to_string(expect_) + " members running";
+      std::string summary =
+          std::to_string(now.size()) + " of " + std::to_string(expect_) + " members running";
       bool self_seen = now.count(self_) > 0;
       if (static_cast<int64_t>(now.size()) < expect_ || !self_seen) {
         if (summary != last_wait_)
-          host_->logger().info(summary + (self_seen || own_name_.empty() ? "" : " (not yet this one)") + "; waiting");
+          host_->logger().info(summary +
+                               (self_seen || own_name_.empty() ? "" : " (not yet this one)") +
+                               "; waiting");
         last_wait_ = summary;
         return;
       }
       if (static_cast<int64_t>(now.size()) > expect_)
-        host_->logger().warn(std::to_string(now.size()) + " containers carry the ensemble's label but " +
+        host_->logger().warn(std::to_string(now.size()) +
+                             " containers carry the ensemble's label but " +
                              std::to_string(expect_) + " are expected; all join");
       joined_ = true;
       known_ = now;
@@ -222,7 +244,8 @@ class DockerDiscovery final : public sdk::Discovery {
     }
     for (const auto& [id, m] : now) {
       auto it = known_.find(id);
-      bool changed = it == known_.end() || it->second.host != m.host || it->second.quorum_port != m.quorum_port ||
+      bool changed = it == known_.end() || it->second.host != m.host ||
+                     it->second.quorum_port != m.quorum_port ||
                      it->second.election_port != m.election_port || gone_.count(id);
       if (changed && id != self_) dhost_->member_updated(m);
       gone_.erase(id);
@@ -252,7 +275,8 @@ class DockerDiscovery final : public sdk::Discovery {
           if (!alive) return;
           pending_events_.append(data);
           bool any = false;
-          for (size_t nl = pending_events_.find('\n'); nl != std::string::npos; nl = pending_events_.find('\n')) {
+          for (size_t nl = pending_events_.find('\n'); nl != std::string::npos;
+               nl = pending_events_.find('\n')) {
             auto ev = common::JsonValue::parse(std::string_view(pending_events_).substr(0, nl));
             if (ev) {
               host_->logger().debug("engine event: " + ev->get_string("Action") + " " +
@@ -288,6 +312,7 @@ class DockerDiscovery final : public sdk::Discovery {
 
 }  // namespace corral::docker
 
-CORRAL_PLUGIN(discovery, "docker", corral::docker::DockerDiscovery,
-              "the running containers labelled corral.ensemble=NAME, from the Docker Engine API; ids from "
-              "corral.server-id labels; follows container events")
+CORRAL_PLUGIN(
+    discovery, "docker", corral::docker::DockerDiscovery,
+    "the running containers labelled corral.ensemble=NAME, from the Docker Engine API; ids from "
+    "corral.server-id labels; follows container events")

@@ -11,7 +11,8 @@ class StaticDiscovery final : public sdk::Discovery {
  public:
   sdk::Status init(sdk::PluginHost& host) override {
     for (const auto& key : host.config().keys())
-      return host.config().invalid(key, "no keys: static discovery reads [ensemble] servers and server.id");
+      return host.config().invalid(
+          key, "no keys: static discovery reads [ensemble] servers and server.id");
     return {};
   }
 
@@ -19,10 +20,12 @@ class StaticDiscovery final : public sdk::Discovery {
     auto members = host.configured_members();
     if (members.empty())
       return {sdk::Errc::invalid_argument,
-              "the ensemble's members in [ensemble] servers, e.g. [\"1=node1:2888:3888\", \"2=node2:2888:3888\", "
+              "the ensemble's members in [ensemble] servers, e.g. [\"1=node1:2888:3888\", "
+              "\"2=node2:2888:3888\", "
               "\"3=node3:2888:3888\"]"};
     if (host.configured_self() == 0)
-      return {sdk::Errc::invalid_argument, "this server's id in server.id (or myid in the data directory)"};
+      return {sdk::Errc::invalid_argument,
+              "this server's id in server.id (or myid in the data directory)"};
     host.members_replaced(std::move(members), host.configured_self());
     return {};
   }

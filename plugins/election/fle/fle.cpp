@@ -19,12 +19,16 @@ Status FastLeaderElection::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
-    if (key != "finalize_wait_ms" && key != "min_notify_interval_ms" && key != "max_notify_interval_ms")
-      return cfg.invalid(key, "one of finalize_wait_ms, min_notify_interval_ms, max_notify_interval_ms (unknown key)");
+    if (key != "finalize_wait_ms" && key != "min_notify_interval_ms" &&
+        key != "max_notify_interval_ms")
+      return cfg.invalid(
+          key,
+          "one of finalize_wait_ms, min_notify_interval_ms, max_notify_interval_ms (unknown key)");
   auto get = [&](const char* key, int64_t& out, int64_t min) -> Status {
     auto v = cfg.get_int(key, out);
     if (!v) return v.status();
-    if (v.value() < min) return cfg.invalid(key, "at least " + std::to_string(min) + " milliseconds");
+    if (v.value() < min)
+      return cfg.invalid(key, "at least " + std::to_string(min) + " milliseconds");
     out = v.value();
     return {};
   };
@@ -136,7 +140,8 @@ bool FastLeaderElection::has_quorum(const std::map<ServerId, Heard>& votes, cons
   return v.leader != 0 && agree >= quorum();
 }
 
-bool FastLeaderElection::leader_confirmed(const std::map<ServerId, Heard>& votes, const Vote& v) const {
+bool FastLeaderElection::leader_confirmed(const std::map<ServerId, Heard>& votes,
+                                          const Vote& v) const {
   if (v.leader == self_) return !observer_;
   auto it = votes.find(v.leader);
   return it != votes.end() && it->second.state == State::leading;
@@ -160,9 +165,10 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
   v.leader = r.integer();
   v.zxid = r.integer();
   int64_t epoch = r.integer();
-  if (!r.ok() || n != 6 || version != kVersion || round < 0 || state < 0 || state > 3 || epoch < 0 ||
-      epoch > UINT32_MAX) {
-    host_->logger().warn("ignoring a malformed election message from server " + std::to_string(from));
+  if (!r.ok() || n != 6 || version != kVersion || round < 0 || state < 0 || state > 3 ||
+      epoch < 0 || epoch > UINT32_MAX) {
+    host_->logger().warn("ignoring a malformed election message from server " +
+                         std::to_string(from));
     return;
   }
   v.epoch = static_cast<uint32_t>(epoch);
@@ -180,7 +186,9 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
     if (h.round > round_) {
       round_ = h.round;
       received_.clear();
-      Vote mine = observer_ ? Vote{} : Vote{candidacy_.server_id, candidacy_.last_zxid, candidacy_.current_epoch};
+      Vote mine = observer_
+                      ? Vote{}
+                      : Vote{candidacy_.server_id, candidacy_.last_zxid, candidacy_.current_epoch};
       propose(better(v, mine) ? v : mine);
     } else if (h.round < round_) {
       send_vote(from);
@@ -189,7 +197,8 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
       propose(v);
     }
     received_[from] = h;
-    if (finalize_at_ < 0 && has_quorum(received_, proposal_)) finalize_at_ = now_ + opt_.finalize_wait_ms;
+    if (finalize_at_ < 0 && has_quorum(received_, proposal_))
+      finalize_at_ = now_ + opt_.finalize_wait_ms;
     return;
   }
   // A server that leads, and has been heard saying so while no quorum of
@@ -197,9 +206,10 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
   // same: this server's view of the membership may be out of date (it missed
   // a reconfig), and Zab's own quorums keep following a wrong leader safe;
   // the sync that follows brings the membership up to date.
-  if (h.state == State::leading && v.leader == from && now_ - looking_since_ >= 2 * opt_.max_notify_interval_ms) {
-    host_->logger().info("following server " + std::to_string(from) + ", which says it leads, after " +
-                         std::to_string(now_ - looking_since_) +
+  if (h.state == State::leading && v.leader == from &&
+      now_ - looking_since_ >= 2 * opt_.max_notify_interval_ms) {
+    host_->logger().info("following server " + std::to_string(from) +
+                         ", which says it leads, after " + std::to_string(now_ - looking_since_) +
                          " ms without a quorum of this server's view of the voters");
     round_ = std::max(round_, h.round);
     decide(v);

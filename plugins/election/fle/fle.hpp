@@ -22,8 +22,8 @@
 namespace corral::fle {
 
 struct FleOptions {
-  int64_t finalize_wait_ms = 200;      // ZooKeeper's finalizeWait
-  int64_t min_notify_interval_ms = 100;  // first re-send of the vote when nothing is heard
+  int64_t finalize_wait_ms = 200;         // ZooKeeper's finalizeWait
+  int64_t min_notify_interval_ms = 100;   // first re-send of the vote when nothing is heard
   int64_t max_notify_interval_ms = 2000;  // re-sends back off up to this
 };
 
@@ -48,7 +48,9 @@ class FastLeaderElection final : public sdk::Election, private sdk::PeerListener
     sdk::ServerId leader = 0;
     sdk::Zxid zxid = 0;
     uint32_t epoch = 0;
-    bool operator==(const Vote& o) const { return leader == o.leader && zxid == o.zxid && epoch == o.epoch; }
+    bool operator==(const Vote& o) const {
+      return leader == o.leader && zxid == o.zxid && epoch == o.epoch;
+    }
   };
   struct Heard {
     Vote vote;
@@ -82,11 +84,11 @@ class FastLeaderElection final : public sdk::Election, private sdk::PeerListener
   uint64_t round_ = 0;
   sdk::Candidacy candidacy_;
   Vote proposal_;
-  std::map<sdk::ServerId, Heard> received_;       // votes of this round from looking servers
+  std::map<sdk::ServerId, Heard> received_;         // votes of this round from looking servers
   std::map<sdk::ServerId, Heard> out_of_election_;  // votes of servers that follow or lead
   int64_t interval_ms_ = 0, last_sent_ms_ = 0;
   int64_t looking_since_ = 0;  // when the current look began
-  int64_t finalize_at_ = -1;  // when the current proposal may be decided
+  int64_t finalize_at_ = -1;   // when the current proposal may be decided
   Vote decided_;
   bool decided_leader_is_self_ = false;
 };

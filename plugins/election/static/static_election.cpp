@@ -11,7 +11,8 @@ Status StaticElection::init(sdk::PluginHost& host) {
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
     if (key != "leader") return cfg.invalid(key, "leader (unknown key)");
-  if (!cfg.contains("leader")) return cfg.invalid("leader", "the id of the server that always leads, e.g. leader = 1");
+  if (!cfg.contains("leader"))
+    return cfg.invalid("leader", "the id of the server that always leads, e.g. leader = 1");
   auto id = cfg.get_int("leader", 0);
   if (!id) return id.status();
   if (id.value() <= 0) return cfg.invalid("leader", "a positive server id");
@@ -26,11 +27,12 @@ Status StaticElection::start(sdk::ElectionHost& host) {
     if (m.id != leader_) continue;
     found = true;
     if (m.observer)
-      return {Errc::invalid_argument, "election.static.leader = " + std::to_string(leader_) + " is an observer"};
+      return {Errc::invalid_argument,
+              "election.static.leader = " + std::to_string(leader_) + " is an observer"};
   }
   if (!found)
-    return {Errc::invalid_argument,
-            "election.static.leader = " + std::to_string(leader_) + " is not a member of the ensemble"};
+    return {Errc::invalid_argument, "election.static.leader = " + std::to_string(leader_) +
+                                        " is not a member of the ensemble"};
   running_ = true;
   return {};
 }

@@ -4,17 +4,22 @@
 
 namespace corral::registry {
 
-void ServiceRegistry::docker_get(const std::string& path, docker::DockerRequest::Done done, std::function<void(std::string_view)> on_data) {
-  auto r = std::make_shared<docker::DockerRequest>(host_->executor().io_context(), docker_socket_, path);
+void ServiceRegistry::docker_get(const std::string& path, docker::DockerRequest::Done done,
+                                 std::function<void(std::string_view)> on_data) {
+  auto r =
+      std::make_shared<docker::DockerRequest>(host_->executor().io_context(), docker_socket_, path);
   std::erase_if(docker_requests_, [](const auto& w) { return w.expired(); });
   docker_requests_.push_back(r);
-  r->start([alive = alive_.ref(), done = std::move(done)](sdk::Result<docker::HttpResponse> resp) {
-    if (alive) done(std::move(resp));
-  }, std::move(on_data));
+  r->start(
+      [alive = alive_.ref(), done = std::move(done)](sdk::Result<docker::HttpResponse> resp) {
+        if (alive) done(std::move(resp));
+      },
+      std::move(on_data));
 }
 
 void ServiceRegistry::docker_tick() {
-  docker_timer_ = host_->executor().schedule(std::chrono::milliseconds(docker_interval_ms_), [this] { docker_tick(); });
+  docker_timer_ = host_->executor().schedule(std::chrono::milliseconds(docker_interval_ms_),
+                                             [this] { docker_tick(); });
   bool leads = recipes_->role() == sdk::Role::leading || recipes_->role() == sdk::Role::standalone;
   if (!leads) {
     // Another server keeps them; let go of any this one held.
@@ -26,7 +31,8 @@ void ServiceRegistry::docker_tick() {
   docker_get("/containers/json?filters=" + filters, [this](sdk::Result<docker::HttpResponse> r) {
     if (!r || r->status != 200) {
       std::string why = r ? "HTTP " + std::to_string(r->status) : r.status().message();
-      if (why != docker_problem_) host_->logger().warn("listing containers failed: " + why + "; retrying");
+      if (why != docker_problem_)
+        host_->logger().warn("listing containers failed: " + why + "; retrying");
       docker_problem_ = why;
       return;
     }
@@ -48,15 +54,20 @@ void ServiceRegistry::docker_tick() {
         if (net != c.networks.end()) address = net->second;
       }
       std::string who = "container " + (c.name.empty() ? c.id.substr(0, 12) : c.name);
-      auto body = address.empty() ? sdk::Result<JsonValue>(Status(sdk::Errc::invalid_argument, "it has no address"))
-                                  : instance_document(svc, id, "{\"address\":" + common::json_quote(address) +
-                                                                   ",\"port\":" + (port.empty() ? "null" : port) + "}",
-                                                      host_->clock().wall_ms());
+      auto body =
+          address.empty()
+              ? sdk::Result<JsonValue>(Status(sdk::Errc::invalid_argument, "it has no address"))
+              : instance_document(svc, id,
+                                  "{\"address\":" + common::json_quote(address) +
+                                      ",\"port\":" + (port.empty() ? "null" : port) + "}",
+                                  host_->clock().wall_ms());
       if (!valid_name(svc) || !valid_name(id) || !body) {
         std::string why = !valid_name(svc) ? "\"" + svc + "\" is not a service name"
-                          : !valid_name(id) ? "\"" + id + "\" is not an instance id"
-                                            : body.status().message() + " (label " + kServicePortLabel + ")";
-        if (docker_warned_.insert(who + why).second) host_->logger().warn(who + " is not registered: " + why);
+                          : !valid_name(id)
+                              ? "\"" + id + "\" is not an instance id"
+                              : body.status().message() + " (label " + kServicePortLabel + ")";
+        if (docker_warned_.insert(who + why).second)
+          host_->logger().warn(who + " is not registered: " + why);
         continue;
       }
       std::string k = key(svc, id);
@@ -92,11 +103,12 @@ void ServiceRegistry::release(const std::string& k) {
 
 void ServiceRegistry::follow_docker_events() {
   std::string filters = docker::url_encode("{\"type\":[\"container\"],\"label\":[\"" +
-                                                     std::string(kServiceLabel) + "\"]}");
+                                           std::string(kServiceLabel) + "\"]}");
   docker_get(
       "/events?filters=" + filters,
       [this](sdk::Result<docker::HttpResponse>) {
-        docker_events_timer_ = host_->executor().schedule(std::chrono::milliseconds(1000), [this] { follow_docker_events(); });
+        docker_events_timer_ = host_->executor().schedule(std::chrono::milliseconds(1000),
+                                                          [this] { follow_docker_events(); });
       },
       [this, alive = alive_.ref()](std::string_view data) {
         if (!alive || data.find('\n') == std::string_view::npos || docker_soon_) return;

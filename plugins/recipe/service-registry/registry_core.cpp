@@ -1,20 +1,20 @@
 #include "registry_core.hpp"
 
 #include <algorithm>
-
 #include <cctype>
 #include <charconv>
 
 namespace corral::registry {
 
-using sdk::Errc;
 using common::JsonValue;
+using sdk::Errc;
 using sdk::Status;
 
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > 63 || name == "." || name == "..") return false;
   for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return false;
   return name.front() != '.' && name.back() != '.';
 }
 
@@ -34,29 +34,36 @@ sdk::Result<JsonValue> instance_document(std::string_view service, std::string_v
   auto req = JsonValue::parse(request_body.empty() ? "{}" : request_body);
   if (!req) return bad("the body is not JSON: " + req.status().message());
   if (!req->is_object()) return bad("the body must be a JSON object");
-  static const char* kKnown[] = {"address", "port", "sslPort", "payload", "uriSpec", "enabled", "name", "id"};
+  static const char* kKnown[] = {"address", "port",    "sslPort", "payload",
+                                 "uriSpec", "enabled", "name",    "id"};
   for (const auto& [key, v] : *req->as_object()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
     if (!known)
-      return bad("unknown field \"" + key + "\" (known: address, port, sslPort, payload, uriSpec, enabled)");
+      return bad("unknown field \"" + key +
+                 "\" (known: address, port, sslPort, payload, uriSpec, enabled)");
   }
   if (const JsonValue* n = req->get("name"); n && (!n->as_string() || *n->as_string() != service))
     return bad("\"name\" must match the service in the path (" + std::string(service) + ")");
   if (const JsonValue* i = req->get("id"); i && (!i->as_string() || *i->as_string() != id))
     return bad("\"id\" must match the instance in the path (" + std::string(id) + ")");
   const JsonValue* address = req->get("address");
-  if (!address || !address->as_string() || address->as_string()->empty() || address->as_string()->size() > 253)
+  if (!address || !address->as_string() || address->as_string()->empty() ||
+      address->as_string()->size() > 253)
     return bad("\"address\" is required: the host or IP address clients connect to");
   const JsonValue* port = req->get("port");
   const JsonValue* ssl = req->get("sslPort");
-  if (port && !port->is_null() && !valid_port(*port)) return bad("\"port\" must be an integer from 1 to 65535");
-  if (ssl && !ssl->is_null() && !valid_port(*ssl)) return bad("\"sslPort\" must be an integer from 1 to 65535");
-  if ((!port || port->is_null()) && (!ssl || ssl->is_null())) return bad("\"port\" or \"sslPort\" is required");
+  if (port && !port->is_null() && !valid_port(*port))
+    return bad("\"port\" must be an integer from 1 to 65535");
+  if (ssl && !ssl->is_null() && !valid_port(*ssl))
+    return bad("\"sslPort\" must be an integer from 1 to 65535");
+  if ((!port || port->is_null()) && (!ssl || ssl->is_null()))
+    return bad("\"port\" or \"sslPort\" is required");
   const JsonValue* enabled = req->get("enabled");
   if (enabled && !enabled->is_bool()) return bad("\"enabled\" must be true or false");
   const JsonValue* uri = req->get("uriSpec");
-  if (uri && !uri->is_null() && !uri->is_object()) return bad("\"uriSpec\" must be Curator's {\"parts\": [...]}");
+  if (uri && !uri->is_null() && !uri->is_object())
+    return bad("\"uriSpec\" must be Curator's {\"parts\": [...]}");
 
   // Field order as Curator's serializer writes them.
   JsonValue doc = JsonValue::object();
@@ -94,7 +101,8 @@ sdk::Result<Instance> parse_instance(std::string_view json) {
 namespace {
 
 uint16_t u16(std::string_view p, size_t at) {
-  return static_cast<uint16_t>((static_cast<unsigned char>(p[at]) << 8) | static_cast<unsigned char>(p[at + 1]));
+  return static_cast<uint16_t>((static_cast<unsigned char>(p[at]) << 8) |
+                               static_cast<unsigned char>(p[at + 1]));
 }
 
 void put16(std::string& out, uint16_t v) {
@@ -168,7 +176,8 @@ bool valid_dns_name(std::string_view name) {
       label = 0;
       continue;
     }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
     if (!ok || ++label > 63) return false;
   }
   return label > 0;
@@ -206,7 +215,8 @@ constexpr uint16_t kOurUdpSize = 1232;  // what we accept, the common EDNS0 choi
 }  // namespace
 
 std::string dns_response(const DnsQuestion& q, std::string_view query, int rcode,
-                         const std::vector<DnsRecord>& answers, const std::vector<DnsRecord>& additional) {
+                         const std::vector<DnsRecord>& answers,
+                         const std::vector<DnsRecord>& additional) {
   const size_t limit = (q.edns ? q.udp_size : 512) - (q.edns ? kOptRecordBytes : 0);
   std::string out;
   put16(out, q.id);
@@ -240,11 +250,11 @@ std::string dns_response(const DnsQuestion& q, std::string_view query, int rcode
     ++ar;
   }
   if (q.edns) {
-    out += '\0';      // the root
-    put16(out, 41);   // OPT
+    out += '\0';     // the root
+    put16(out, 41);  // OPT
     put16(out, kOurUdpSize);
-    put32(out, 0);    // extended rcode, version 0, no flags
-    put16(out, 0);    // no options
+    put32(out, 0);  // extended rcode, version 0, no flags
+    put16(out, 0);  // no options
     ++ar;
   }
   if (truncated) flags |= 0x0200;  // TC
@@ -262,7 +272,8 @@ std::optional<std::string> ipv4_bytes(std::string_view address) {
     std::string_view part = address.substr(0, dot);
     unsigned v = 0;
     auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
-    if (ec != std::errc() || p != part.data() + part.size() || part.empty() || v > 255) return std::nullopt;
+    if (ec != std::errc() || p != part.data() + part.size() || part.empty() || v > 255)
+      return std::nullopt;
     out += static_cast<char>(v);
     if (dot != std::string_view::npos) address = address.substr(dot + 1);
   }

@@ -22,14 +22,14 @@ bool valid_name(std::string_view name);
 // ServiceInstance document Curator's JsonInstanceSerializer writes, with
 // serviceType DYNAMIC (an ephemeral), or an error naming the field.
 sdk::Result<common::JsonValue> instance_document(std::string_view service, std::string_view id,
-                                              std::string_view request_body, int64_t now_ms);
+                                                 std::string_view request_body, int64_t now_ms);
 
 // A stored instance, as read back (Curator's or ours).
 struct Instance {
   std::string id, address;
-  int64_t port = 0;          // 0 when absent
+  int64_t port = 0;  // 0 when absent
   bool enabled = true;
-  common::JsonValue document;   // the whole ServiceInstance
+  common::JsonValue document;  // the whole ServiceInstance
 };
 sdk::Result<Instance> parse_instance(std::string_view json);
 
@@ -67,7 +67,8 @@ struct DnsRecord {
 // additional records that do not fit are simply left out. A query with EDNS0
 // gets an OPT record back.
 std::string dns_response(const DnsQuestion& q, std::string_view query, int rcode,
-                         const std::vector<DnsRecord>& answers, const std::vector<DnsRecord>& additional);
+                         const std::vector<DnsRecord>& answers,
+                         const std::vector<DnsRecord>& additional);
 // A name the responder could hold: labels of letters, digits, '-' and '_',
 // each 1..63 bytes.
 bool valid_dns_name(std::string_view name);

@@ -7,17 +7,21 @@ namespace corral::registry {
 Status ServiceRegistry::start_dns() {
   std::string host = dns_address_;
   size_t colon = host.rfind(':');
-  if (colon == std::string::npos) return {sdk::Errc::invalid_argument, "recipe.service-registry.dns_address: host:port"};
+  if (colon == std::string::npos)
+    return {sdk::Errc::invalid_argument, "recipe.service-registry.dns_address: host:port"};
   unsigned port = 0;
   std::string port_text = host.substr(colon + 1);
   auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || port > 65535)
-    return {sdk::Errc::invalid_argument, "recipe.service-registry.dns_address: a port 0..65535 (0: any free one)"};
+    return {sdk::Errc::invalid_argument,
+            "recipe.service-registry.dns_address: a port 0..65535 (0: any free one)"};
   host = host.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   boost::system::error_code err;
   auto addr = boost::asio::ip::make_address(host, err);
-  if (err) return {sdk::Errc::invalid_argument, "recipe.service-registry.dns_address: not an IP address: " + host};
+  if (err)
+    return {sdk::Errc::invalid_argument,
+            "recipe.service-registry.dns_address: not an IP address: " + host};
   dns_ = std::make_unique<boost::asio::ip::udp::socket>(host_->executor().io_context());
   boost::asio::ip::udp::endpoint ep(addr, static_cast<uint16_t>(port));
   dns_->open(ep.protocol(), err);
@@ -28,12 +32,13 @@ Status ServiceRegistry::start_dns() {
 }
 
 void ServiceRegistry::receive_dns() {
-  dns_->async_receive_from(boost::asio::buffer(dns_buf_), dns_peer_,
-                           [this, alive = alive_.ref()](const boost::system::error_code& ec, size_t n) {
-                             if (!alive || ec == boost::asio::error::operation_aborted) return;
-                             if (!ec) answer_dns(std::string(dns_buf_, n), dns_peer_);
-                             receive_dns();
-                           });
+  dns_->async_receive_from(
+      boost::asio::buffer(dns_buf_), dns_peer_,
+      [this, alive = alive_.ref()](const boost::system::error_code& ec, size_t n) {
+        if (!alive || ec == boost::asio::error::operation_aborted) return;
+        if (!ec) answer_dns(std::string(dns_buf_, n), dns_peer_);
+        receive_dns();
+      });
 }
 
 bool ServiceRegistry::dns_allowed(const boost::asio::ip::address& from) {
@@ -47,8 +52,11 @@ bool ServiceRegistry::dns_allowed(const boost::asio::ip::address& from) {
   auto [it, fresh] = dns_buckets_.try_emplace(from.to_string());
   DnsBucket& b = it->second;
   double burst = 2.0 * static_cast<double>(dns_rate_per_source_);
-  if (fresh) b.tokens = burst;
-  else b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.last_ms) * dns_rate_per_source_ / 1000.0);
+  if (fresh)
+    b.tokens = burst;
+  else
+    b.tokens = std::min(
+        burst, b.tokens + static_cast<double>(now - b.last_ms) * dns_rate_per_source_ / 1000.0);
   b.last_ms = now;
   if (b.tokens < 1.0) {
     m_dns_limited_->inc();
@@ -65,11 +73,13 @@ void ServiceRegistry::answer_dns(std::string packet, boost::asio::ip::udp::endpo
   m_dns_->inc();
   auto send = [this, peer](std::string out) {
     auto buf = std::make_shared<std::string>(std::move(out));
-    dns_->async_send_to(boost::asio::buffer(*buf), peer, [buf](const boost::system::error_code&, size_t) {});
+    dns_->async_send_to(boost::asio::buffer(*buf), peer,
+                        [buf](const boost::system::error_code&, size_t) {});
   };
   std::string suffix = ".service." + dns_domain_;
   const std::string& name = q->name;
-  if (q->klass != 1 || name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+  if (q->klass != 1 || name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
     return send(dns_response(*q, packet, 5 /* REFUSED: not our zone */, {}, {}));
   std::string head = name.substr(0, name.size() - suffix.size());
   std::string svc = head, only_id;
@@ -90,15 +100,20 @@ void ServiceRegistry::answer_dns(std::string packet, boost::asio::ip::udp::endpo
       found_id = true;
       auto ip = ipv4_bytes(in.address);
       std::string target = ip ? in.id + "." + svc + ".service." + dns_domain_ : in.address;
-      bool want_srv = q.type == static_cast<uint16_t>(DnsType::srv) || q.type == static_cast<uint16_t>(DnsType::any);
-      bool want_a = q.type == static_cast<uint16_t>(DnsType::a) || q.type == static_cast<uint16_t>(DnsType::any);
+      bool want_srv = q.type == static_cast<uint16_t>(DnsType::srv) ||
+                      q.type == static_cast<uint16_t>(DnsType::any);
+      bool want_a = q.type == static_cast<uint16_t>(DnsType::a) ||
+                    q.type == static_cast<uint16_t>(DnsType::any);
       if (want_srv && only_id.empty() && in.port > 0)
-        answers.push_back({name, static_cast<uint16_t>(DnsType::srv), static_cast<uint32_t>(dns_ttl_s_), "", 1, 1,
+        answers.push_back({name, static_cast<uint16_t>(DnsType::srv),
+                           static_cast<uint32_t>(dns_ttl_s_), "", 1, 1,
                            static_cast<uint16_t>(in.port), target});
       if (ip && want_a)
-        answers.push_back({name, static_cast<uint16_t>(DnsType::a), static_cast<uint32_t>(dns_ttl_s_), *ip});
+        answers.push_back(
+            {name, static_cast<uint16_t>(DnsType::a), static_cast<uint32_t>(dns_ttl_s_), *ip});
       else if (ip && want_srv && only_id.empty())
-        additional.push_back({target, static_cast<uint16_t>(DnsType::a), static_cast<uint32_t>(dns_ttl_s_), *ip});
+        additional.push_back(
+            {target, static_cast<uint16_t>(DnsType::a), static_cast<uint32_t>(dns_ttl_s_), *ip});
     }
     send(dns_response(q, packet, found_id ? 0 : 3, answers, additional));
   };
@@ -107,12 +122,13 @@ void ServiceRegistry::answer_dns(std::string packet, boost::asio::ip::udp::endpo
   // queries for names that do not exist leave nothing behind.
   auto known = views_.find(svc);
   if ((known != views_.end() && known->second.exists) || !reader_) return load(svc, answer);
-  reader_->exists(service_path(svc), false,
-                  [this, alive = alive_.ref(), svc, answer, q = *q, packet, send](const sdk::TreeResult& r) {
-                    if (!alive) return;
-                    if (r.err == Err::no_node) return send(dns_response(q, packet, 3, {}, {}));
-                    load(svc, answer);
-                  });
+  reader_->exists(
+      service_path(svc), false,
+      [this, alive = alive_.ref(), svc, answer, q = *q, packet, send](const sdk::TreeResult& r) {
+        if (!alive) return;
+        if (r.err == Err::no_node) return send(dns_response(q, packet, 3, {}, {}));
+        load(svc, answer);
+      });
 }
 
 }  // namespace corral::registry

@@ -14,33 +14,43 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
   if (parts.empty() || parts[0] != "services")
     return fail(r, 404, "unknown path; see " + prefix_ + "/services");
   if (parts.size() >= 2 && !valid_name(parts[1]))
-    return fail(r, 400, "\"" + std::string(parts[1]) + "\" is not a service name (letters, digits, '-', '_', '.', up to 63)");
+    return fail(r, 400,
+                "\"" + std::string(parts[1]) +
+                    "\" is not a service name (letters, digits, '-', '_', '.', up to 63)");
   if (parts.size() >= 4 && !valid_name(parts[3]))
-    return fail(r, 400, "\"" + std::string(parts[3]) + "\" is not an instance id (letters, digits, '-', '_', '.', up to 63)");
+    return fail(r, 400,
+                "\"" + std::string(parts[3]) +
+                    "\" is not an instance id (letters, digits, '-', '_', '.', up to 63)");
   if (parts.size() == 1) {
     if (m != "GET") return fail(r, 405, "GET lists the services");
     return consistent(req, base_, [this, r] { list_services(r); });
   }
   std::string svc(parts[1]);
   if (parts.size() == 2) {
-    if (m != "GET") return fail(r, 405, "GET lists a service's instances; PUT or POST under /instances registers");
+    if (m != "GET")
+      return fail(r, 405,
+                  "GET lists a service's instances; PUT or POST under /instances registers");
     return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
   }
   if (parts.size() == 3 && parts[2] == "events") {
     if (m != "GET") return fail(r, 405, "GET streams a service's changes");
     return stream(r, svc);
   }
-  if (parts[2] != "instances") return fail(r, 404, "unknown path under " + prefix_ + "/services/" + svc);
+  if (parts[2] != "instances")
+    return fail(r, 404, "unknown path under " + prefix_ + "/services/" + svc);
   if (parts.size() == 3) {
     if (m == "POST") return register_instance(req, r, svc, random_id(), 201);
-    if (m == "GET") return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
+    if (m == "GET")
+      return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
     return fail(r, 405, "POST registers an instance with a generated id");
   }
   std::string id(parts[3]);
   if (parts.size() == 4) {
     if (m == "PUT") return register_instance(req, r, svc, id, 200);
     if (m == "DELETE") return deregister(r, svc, id);
-    if (m == "GET") return consistent(req, instance_path(svc, id), [this, r, svc, id] { get_instance(r, svc, id); });
+    if (m == "GET")
+      return consistent(req, instance_path(svc, id),
+                        [this, r, svc, id] { get_instance(r, svc, id); });
     return fail(r, 405, "PUT registers, GET reads, DELETE deregisters");
   }
   if (parts.size() == 5 && parts[4] == "renew") {
@@ -50,7 +60,8 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
   return fail(r, 404, "unknown path");
 }
 
-void ServiceRegistry::consistent(const HttpRequest& req, const std::string& path, std::function<void()> then) {
+void ServiceRegistry::consistent(const HttpRequest& req, const std::string& path,
+                                 std::function<void()> then) {
   if (!req.query.count("consistent") || !reader_) return then();
   reader_->sync(path, [then = std::move(then), alive = alive_.ref()](const sdk::TreeResult&) {
     if (alive) then();
@@ -106,7 +117,9 @@ void ServiceRegistry::get_service(const HttpRequest& req, Responder r, const std
     r->on_gone([this, alive = alive_.ref(), svc, serial] {
       if (!alive) return;
       auto& ws = views_[svc].waiters;
-      ws.erase(std::remove_if(ws.begin(), ws.end(), [&](const Waiter& x) { return x.serial == serial; }), ws.end());
+      ws.erase(
+          std::remove_if(ws.begin(), ws.end(), [&](const Waiter& x) { return x.serial == serial; }),
+          ws.end());
     });
     v.waiters.push_back(std::move(w));
   });
@@ -143,8 +156,10 @@ void ServiceRegistry::keepalive() {
 void ServiceRegistry::get_instance(Responder r, const std::string& svc, const std::string& id) {
   if (!reader_) return fail(r, 503, "not connected to the ensemble");
   reader_->get_data(instance_path(svc, id), false, [r, svc, id](const sdk::TreeResult& res) {
-    if (res.err == Err::no_node) return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
-    if (res.err != Err::ok) return fail(r, 503, std::string("reading the registry: ") + err_name(res.err));
+    if (res.err == Err::no_node)
+      return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
+    if (res.err != Err::ok)
+      return fail(r, 503, std::string("reading the registry: ") + err_name(res.err));
     reply(r, 200, res.data + "\n");
   });
 }
@@ -154,29 +169,36 @@ std::optional<int64_t> ServiceRegistry::ttl_of(const HttpRequest& req, const Res
   if (it == req.query.end()) return default_ttl_ms_;
   auto ttl = parse_duration_ms(it->second);
   if (!ttl || *ttl < min_ttl_ms_ || *ttl > max_ttl_ms_) {
-    fail(r, 400, "ttl must be a duration from " + std::to_string(min_ttl_ms_) + "ms to " +
-                     std::to_string(max_ttl_ms_) + "ms, such as 30s");
+    fail(r, 400,
+         "ttl must be a duration from " + std::to_string(min_ttl_ms_) + "ms to " +
+             std::to_string(max_ttl_ms_) + "ms, such as 30s");
     return std::nullopt;
   }
   return ttl;
 }
 
-void ServiceRegistry::register_instance(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id, int created_status) {
+void ServiceRegistry::register_instance(const HttpRequest& req, Responder r, const std::string& svc,
+                                        const std::string& id, int created_status) {
   auto ttl = ttl_of(req, r);
   if (!ttl) return;
   if (static_cast<int64_t>(req.body.size()) > max_payload_)
-    return fail(r, 413, "the instance document is larger than max_payload_bytes (" + std::to_string(max_payload_) + ")");
+    return fail(r, 413,
+                "the instance document is larger than max_payload_bytes (" +
+                    std::to_string(max_payload_) + ")");
   auto doc = instance_document(svc, id, req.body, host_->clock().wall_ms());
   if (!doc) return fail(r, 400, doc.status().message());
-  hold(svc, id, doc->dump(), *ttl, [this, r, svc, id, ttl, created_status](Err e, const std::string& document) {
-    if (e != Err::ok) return fail(r, 503, std::string("registering: ") + err_name(e));
-    m_registrations_->inc();
-    reply(r, created_status, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
-                                 ",\"ttl_ms\":" + std::to_string(*ttl) + ",\"instance\":" + document + "}\n");
-  });
+  hold(svc, id, doc->dump(), *ttl,
+       [this, r, svc, id, ttl, created_status](Err e, const std::string& document) {
+         if (e != Err::ok) return fail(r, 503, std::string("registering: ") + err_name(e));
+         m_registrations_->inc();
+         reply(r, created_status,
+               "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
+                   ",\"ttl_ms\":" + std::to_string(*ttl) + ",\"instance\":" + document + "}\n");
+       });
 }
 
-void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::string document, int64_t ttl_ms, std::function<void(Err, const std::string&)> done) {
+void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::string document,
+                           int64_t ttl_ms, std::function<void(Err, const std::string&)> done) {
   std::string k = key(svc, id);
   Registration& reg = regs_[k];
   reg.service = svc;
@@ -188,8 +210,9 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
     // The session outlives this server by its timeout: a TTL's, or the
     // default TTL for a container's registration.
     int64_t timeout = ttl_ms > 0 ? ttl_ms : default_ttl_ms_;
-    auto s = recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
-                                    [](const proto::WatcherEvent&) {});
+    auto s =
+        recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
+                               [](const proto::WatcherEvent&) {});
     if (!s) {
       regs_.erase(k);
       return done(Err::connection_loss, "");
@@ -200,45 +223,54 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
   write_node(k, 0, std::move(done));
 }
 
-void ServiceRegistry::write_node(const std::string& k, int attempt, std::function<void(Err, const std::string&)> done) {
+void ServiceRegistry::write_node(const std::string& k, int attempt,
+                                 std::function<void(Err, const std::string&)> done) {
   auto it = regs_.find(k);
   if (it == regs_.end()) return done(Err::no_node, "");
   Registration& reg = it->second;
   std::string path = instance_path(reg.service, reg.id);
   auto alive = alive_.ref();
   sdk::TreeSession* session = reg.session.get();
-  session->exists(path, false, [this, alive, k, attempt, done, path, session](const sdk::TreeResult& st) {
-    if (!alive) return;
-    auto it2 = regs_.find(k);
-    if (it2 == regs_.end() || it2->second.session.get() != session) return done(Err::no_node, "");
-    Registration& reg = it2->second;
-    const std::string doc = reg.document;
-    if (st.err == Err::ok && st.stat.ephemeral_owner == session->session_id()) {
-      session->set_data(path, doc, -1, [done, doc](const sdk::TreeResult& w) { done(w.err, doc); });
-      return;
-    }
-    if (st.err == Err::ok) {
-      if (attempt >= 2) return done(Err::node_exists, "");
-      // Someone else's (another server's registration, or Curator's):
-      // take it over.
-      session->remove(path, st.stat.version, [this, alive, k, attempt, done](const sdk::TreeResult&) {
-        if (alive) write_node(k, attempt + 1, done);
+  session->exists(
+      path, false, [this, alive, k, attempt, done, path, session](const sdk::TreeResult& st) {
+        if (!alive) return;
+        auto it2 = regs_.find(k);
+        if (it2 == regs_.end() || it2->second.session.get() != session)
+          return done(Err::no_node, "");
+        Registration& reg = it2->second;
+        const std::string doc = reg.document;
+        if (st.err == Err::ok && st.stat.ephemeral_owner == session->session_id()) {
+          session->set_data(path, doc, -1,
+                            [done, doc](const sdk::TreeResult& w) { done(w.err, doc); });
+          return;
+        }
+        if (st.err == Err::ok) {
+          if (attempt >= 2) return done(Err::node_exists, "");
+          // Someone else's (another server's registration, or Curator's):
+          // take it over.
+          session->remove(path, st.stat.version,
+                          [this, alive, k, attempt, done](const sdk::TreeResult&) {
+                            if (alive) write_node(k, attempt + 1, done);
+                          });
+          return;
+        }
+        create_parents(session, service_path(reg.service),
+                       [this, alive, k, attempt, done, path, session, doc] {
+                         if (!alive) return;
+                         session->create(
+                             path, doc, CreateMode::ephemeral,
+                             [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
+                               if (!alive) return;
+                               if (c.err == Err::node_exists && attempt < 2)
+                                 return write_node(k, attempt + 1, done);
+                               done(c.err, doc);
+                             });
+                       });
       });
-      return;
-    }
-    create_parents(session, service_path(reg.service), [this, alive, k, attempt, done, path, session, doc] {
-      if (!alive) return;
-      session->create(path, doc, CreateMode::ephemeral,
-                      [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
-                        if (!alive) return;
-                        if (c.err == Err::node_exists && attempt < 2) return write_node(k, attempt + 1, done);
-                        done(c.err, doc);
-                      });
-    });
-  });
 }
 
-void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::string& path, std::function<void()> then) {
+void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::string& path,
+                                     std::function<void()> then) {
   // base_path's ancestors, base_path, the service: persistent, as Curator makes them.
   auto paths = std::make_shared<std::vector<std::string>>();
   for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
@@ -262,7 +294,8 @@ void ServiceRegistry::arm(const std::string& k) {
   reg.timer = host_->executor().schedule(std::chrono::milliseconds(reg.ttl_ms), [this, k] {
     auto it = regs_.find(k);
     if (it == regs_.end()) return;
-    host_->logger().info("instance " + k + " lapsed: not renewed within " + std::to_string(it->second.ttl_ms) + " ms");
+    host_->logger().info("instance " + k + " lapsed: not renewed within " +
+                         std::to_string(it->second.ttl_ms) + " ms");
     m_lapsed_->inc();
     if (it->second.session) it->second.session->close();  // its ephemeral goes with it
     regs_.erase(it);
@@ -270,7 +303,8 @@ void ServiceRegistry::arm(const std::string& k) {
   });
 }
 
-void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id) {
+void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::string& svc,
+                            const std::string& id) {
   std::string k = key(svc, id);
   auto it = regs_.find(k);
   std::optional<int64_t> ttl;
@@ -280,10 +314,12 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
   }
   auto answer = [r, svc, id](int64_t ttl_ms) {
     return [r, svc, id, ttl_ms](Err e, const std::string&) {
-      if (e == Err::no_node) return fail(r, 404, "instance \"" + id + "\" of \"" + svc + "\" is not registered");
+      if (e == Err::no_node)
+        return fail(r, 404, "instance \"" + id + "\" of \"" + svc + "\" is not registered");
       if (e != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(e));
-      reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
-                        ",\"ttl_ms\":" + std::to_string(ttl_ms) + "}\n");
+      reply(r, 200,
+            "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
+                ",\"ttl_ms\":" + std::to_string(ttl_ms) + "}\n");
     };
   };
   if (it != regs_.end()) {
@@ -294,16 +330,18 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
   }
   // Held elsewhere (or lapsed): take it over if it is still there.
   if (!reader_) return fail(r, 503, "not connected to the ensemble");
-  reader_->get_data(instance_path(svc, id), false,
-                    [this, alive = alive_.ref(), r, svc, id, ttl, answer](const sdk::TreeResult& d) {
-                      if (!alive) return;
-                      if (d.err == Err::no_node)
-                        return fail(r, 404, "instance \"" + id + "\" of \"" + svc +
-                                                "\" is not registered (its TTL may have lapsed); register it again");
-                      if (d.err != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(d.err));
-                      int64_t t = ttl.value_or(default_ttl_ms_);
-                      hold(svc, id, d.data, t, answer(t));
-                    });
+  reader_->get_data(
+      instance_path(svc, id), false,
+      [this, alive = alive_.ref(), r, svc, id, ttl, answer](const sdk::TreeResult& d) {
+        if (!alive) return;
+        if (d.err == Err::no_node)
+          return fail(r, 404,
+                      "instance \"" + id + "\" of \"" + svc +
+                          "\" is not registered (its TTL may have lapsed); register it again");
+        if (d.err != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(d.err));
+        int64_t t = ttl.value_or(default_ttl_ms_);
+        hold(svc, id, d.data, t, answer(t));
+      });
 }
 
 void ServiceRegistry::deregister(Responder r, const std::string& svc, const std::string& id) {
@@ -322,7 +360,9 @@ void ServiceRegistry::deregister(Responder r, const std::string& svc, const std:
     if (res.err == Err::no_node)
       return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
     if (res.err != Err::ok) return fail(r, 503, std::string("deregistering: ") + err_name(res.err));
-    reply(r, 200, "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) + ",\"deregistered\":true}\n");
+    reply(r, 200,
+          "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
+              ",\"deregistered\":true}\n");
   });
 }
 

@@ -7,15 +7,18 @@ namespace corral::registry {
 Status ServiceRegistry::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
-  static const std::set<std::string> kKeys = {"base_path", "http_prefix", "default_ttl_ms", "min_ttl_ms",
-                                              "max_ttl_ms", "max_payload_bytes", "dns_address", "dns_domain",
-                                              "dns_ttl_s", "dns_rate_per_source", "docker_socket", "docker_interval_ms",
-                                              "docker_network"};
+  static const std::set<std::string> kKeys = {
+      "base_path",     "http_prefix",         "default_ttl_ms", "min_ttl_ms",
+      "max_ttl_ms",    "max_payload_bytes",   "dns_address",    "dns_domain",
+      "dns_ttl_s",     "dns_rate_per_source", "docker_socket",  "docker_interval_ms",
+      "docker_network"};
   for (const auto& key : cfg.keys())
     if (!kKeys.count(key))
-      return cfg.invalid(key, "one of base_path, http_prefix, default_ttl_ms, min_ttl_ms, max_ttl_ms, "
-                              "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, dns_rate_per_source, docker_socket, "
-                              "docker_interval_ms, docker_network");
+      return cfg.invalid(key,
+                         "one of base_path, http_prefix, default_ttl_ms, min_ttl_ms, max_ttl_ms, "
+                         "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, "
+                         "dns_rate_per_source, docker_socket, "
+                         "docker_interval_ms, docker_network");
   auto str = [&](const char* key, const char* def, std::string& out) -> Status {
     auto v = cfg.get_string(key, def);
     if (!v) return v.status();
@@ -26,20 +29,22 @@ Status ServiceRegistry::init(sdk::PluginHost& host) {
     auto v = cfg.get_int(key, def);
     if (!v) return v.status();
     if (v.value() < lo || v.value() > hi)
-      return cfg.invalid(key, "an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+      return cfg.invalid(key,
+                         "an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
     out = v.value();
     return {};
   };
-  for (Status st : {str("base_path", "/services", base_), str("http_prefix", "/v1/registry", prefix_),
-                    str("dns_address", "", dns_address_), str("dns_domain", "corral", dns_domain_),
-                    str("docker_socket", "", docker_socket_), str("docker_network", "", docker_network_),
-                    num("docker_interval_ms", 2000, 100, 600000, docker_interval_ms_),
-                    num("default_ttl_ms", 30000, 1, 86400000, default_ttl_ms_),
-                    num("min_ttl_ms", 1000, 1, 86400000, min_ttl_ms_),
-                    num("max_ttl_ms", 3600000, 1, 86400000, max_ttl_ms_),
-                    num("max_payload_bytes", 65536, 64, 1000000, max_payload_),
-                    num("dns_ttl_s", 5, 0, 86400, dns_ttl_s_),
-                    num("dns_rate_per_source", 100, 0, 1000000, dns_rate_per_source_)})
+  for (Status st :
+       {str("base_path", "/services", base_), str("http_prefix", "/v1/registry", prefix_),
+        str("dns_address", "", dns_address_), str("dns_domain", "corral", dns_domain_),
+        str("docker_socket", "", docker_socket_), str("docker_network", "", docker_network_),
+        num("docker_interval_ms", 2000, 100, 600000, docker_interval_ms_),
+        num("default_ttl_ms", 30000, 1, 86400000, default_ttl_ms_),
+        num("min_ttl_ms", 1000, 1, 86400000, min_ttl_ms_),
+        num("max_ttl_ms", 3600000, 1, 86400000, max_ttl_ms_),
+        num("max_payload_bytes", 65536, 64, 1000000, max_payload_),
+        num("dns_ttl_s", 5, 0, 86400, dns_ttl_s_),
+        num("dns_rate_per_source", 100, 0, 1000000, dns_rate_per_source_)})
     if (!st) return st;
   if (base_.size() < 2 || base_[0] != '/' || base_.back() == '/')
     return cfg.invalid("base_path", "an absolute znode path such as \"/services\"");
@@ -50,9 +55,12 @@ Status ServiceRegistry::init(sdk::PluginHost& host) {
   std::transform(dns_domain_.begin(), dns_domain_.end(), dns_domain_.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   while (!dns_domain_.empty() && dns_domain_.back() == '.') dns_domain_.pop_back();
-  m_registrations_ = host.metrics().counter("corral_registry_registrations_total", "instances registered over HTTP");
-  m_lapsed_ = host.metrics().counter("corral_registry_lapsed_total", "registrations whose TTL lapsed");
-  m_local_ = host.metrics().gauge("corral_registry_local_registrations", "registrations this server keeps alive");
+  m_registrations_ = host.metrics().counter("corral_registry_registrations_total",
+                                            "instances registered over HTTP");
+  m_lapsed_ =
+      host.metrics().counter("corral_registry_lapsed_total", "registrations whose TTL lapsed");
+  m_local_ = host.metrics().gauge("corral_registry_local_registrations",
+                                  "registrations this server keeps alive");
   m_dns_ = host.metrics().counter("corral_registry_dns_queries_total", "DNS queries answered");
   m_dns_limited_ = host.metrics().counter("corral_registry_dns_rate_limited_total",
                                           "DNS queries dropped by the per-source rate limit");
@@ -65,10 +73,12 @@ Status ServiceRegistry::start(sdk::RecipeHost& recipes) {
   sdk::HttpRouter* router = recipes.http();
   if (!router)
     return {sdk::Errc::invalid_argument,
-            "service-registry answers on the admin endpoint: set server.admin_address (e.g. \"0.0.0.0:8080\")"};
-  Status st = router->add_route(prefix_, [this, alive = alive_.ref()](const HttpRequest& req, Responder r) {
-    if (alive) handle(req, std::move(r));
-  });
+            "service-registry answers on the admin endpoint: set server.admin_address (e.g. "
+            "\"0.0.0.0:8080\")"};
+  Status st =
+      router->add_route(prefix_, [this, alive = alive_.ref()](const HttpRequest& req, Responder r) {
+        if (alive) handle(req, std::move(r));
+      });
   if (!st) return st;
   router_ = router;
   st = open_reader();
@@ -86,9 +96,11 @@ Status ServiceRegistry::start(sdk::RecipeHost& recipes) {
   std::string dns;
   if (dns_) {
     auto ep = dns_->local_endpoint();
-    dns = ", DNS on " + ep.address().to_string() + ":" + std::to_string(ep.port()) + " for *.service." + dns_domain_;
+    dns = ", DNS on " + ep.address().to_string() + ":" + std::to_string(ep.port()) +
+          " for *.service." + dns_domain_;
   }
-  host_->logger().info("service registry at " + prefix_ + " on the admin endpoint, instances under " + base_ + dns);
+  host_->logger().info("service registry at " + prefix_ +
+                       " on the admin endpoint, instances under " + base_ + dns);
   return {};
 }
 
@@ -126,37 +138,43 @@ void ServiceRegistry::stop() {
 
 ServiceRegistry::~ServiceRegistry() { alive_.end(); }
 
-std::string ServiceRegistry::service_path(std::string_view svc) const { return base_ + "/" + std::string(svc); }
+std::string ServiceRegistry::service_path(std::string_view svc) const {
+  return base_ + "/" + std::string(svc);
+}
 
 std::string ServiceRegistry::instance_path(std::string_view svc, std::string_view id) const {
   return service_path(svc) + "/" + std::string(id);
 }
 
-std::string ServiceRegistry::key(std::string_view svc, std::string_view id) { return std::string(svc) + "/" + std::string(id); }
+std::string ServiceRegistry::key(std::string_view svc, std::string_view id) {
+  return std::string(svc) + "/" + std::string(id);
+}
 
 Status ServiceRegistry::open_reader() {
-  auto s = recipes_->open_session(30000, [this, alive = alive_.ref()](const proto::WatcherEvent& ev) {
-    if (!alive) return;
-    if (ev.type == -1) {  // session lost: reopen, and reload what is watched
-      if (ev.state == static_cast<int32_t>(proto::KeeperState::sync_connected)) return;
-      reader_.reset();
-      // Again shortly (no leader yet, say), then reload what is watched.
-      reopen_timer_ = host_->executor().schedule(std::chrono::milliseconds(500), [this, alive] {
-        if (!alive || reader_) return;
-        if (!open_reader()) return;
-        for (auto& [svc, v] : views_) load(svc);
+  auto s =
+      recipes_->open_session(30000, [this, alive = alive_.ref()](const proto::WatcherEvent& ev) {
+        if (!alive) return;
+        if (ev.type == -1) {  // session lost: reopen, and reload what is watched
+          if (ev.state == static_cast<int32_t>(proto::KeeperState::sync_connected)) return;
+          reader_.reset();
+          // Again shortly (no leader yet, say), then reload what is watched.
+          reopen_timer_ = host_->executor().schedule(std::chrono::milliseconds(500), [this, alive] {
+            if (!alive || reader_) return;
+            if (!open_reader()) return;
+            for (auto& [svc, v] : views_) load(svc);
+          });
+          return;
+        }
+        watch_fired(ev.path);
       });
-      return;
-    }
-    watch_fired(ev.path);
-  });
   if (!s) return s.status();
   reader_ = std::move(s.value());
   return {};
 }
 
 void ServiceRegistry::watch_fired(const std::string& path) {
-  if (path.size() <= base_.size() + 1 || path.compare(0, base_.size() + 1, base_ + "/") != 0) return;
+  if (path.size() <= base_.size() + 1 || path.compare(0, base_.size() + 1, base_ + "/") != 0)
+    return;
   std::string rest = path.substr(base_.size() + 1);
   std::string svc = rest.substr(0, rest.find('/'));
   if (views_.count(svc)) load(svc);
@@ -185,7 +203,8 @@ void ServiceRegistry::load(const std::string& svc, std::function<void()> then) {
       reader_->exists(service_path(svc), true, [](const sdk::TreeResult&) {});
       return loaded(svc, false, 0, {});
     }
-    if (r.err != Err::ok) return loaded(svc, views_[svc].exists, views_[svc].index, views_[svc].instances);
+    if (r.err != Err::ok)
+      return loaded(svc, views_[svc].exists, views_[svc].index, views_[svc].instances);
     auto acc = std::make_shared<std::vector<std::pair<int64_t, std::string>>>();
     auto pending = std::make_shared<size_t>(r.children.size());
     int64_t pzxid = r.stat.pzxid;
@@ -203,15 +222,17 @@ void ServiceRegistry::load(const std::string& svc, std::function<void()> then) {
                             auto in = parse_instance(data);
                             if (in) list.push_back(std::move(in.value()));
                           }
-                          std::sort(list.begin(), list.end(),
-                                    [](const Instance& a, const Instance& b) { return a.id < b.id; });
+                          std::sort(
+                              list.begin(), list.end(),
+                              [](const Instance& a, const Instance& b) { return a.id < b.id; });
                           loaded(svc, true, index, std::move(list));
                         });
     }
   });
 }
 
-void ServiceRegistry::loaded(const std::string& svc, bool exists, int64_t index, std::vector<Instance> list) {
+void ServiceRegistry::loaded(const std::string& svc, bool exists, int64_t index,
+                             std::vector<Instance> list) {
   View& v = views_[svc];
   bool changed = v.exists != exists || v.index != index;
   v.exists = exists;
@@ -227,7 +248,8 @@ void ServiceRegistry::loaded(const std::string& svc, bool exists, int64_t index,
 
 std::string ServiceRegistry::view_json(const std::string& svc, bool healthy) {
   const View& v = views_[svc];
-  std::string out = "{\"service\":" + common::json_quote(svc) + ",\"index\":" + std::to_string(v.index) + ",\"instances\":[";
+  std::string out = "{\"service\":" + common::json_quote(svc) +
+                    ",\"index\":" + std::to_string(v.index) + ",\"instances\":[";
   bool first = true;
   for (const Instance& in : v.instances) {
     if (healthy && !in.enabled) continue;
@@ -264,6 +286,7 @@ void ServiceRegistry::notify(const std::string& svc) {
 
 }  // namespace corral::registry
 
-CORRAL_PLUGIN(recipe, "service-registry", corral::registry::ServiceRegistry,
-              "a service registry in Curator's ServiceDiscovery layout, over HTTP (TTLs, blocking queries, "
-              "Server-Sent Events) and DNS (SRV and A)")
+CORRAL_PLUGIN(
+    recipe, "service-registry", corral::registry::ServiceRegistry,
+    "a service registry in Curator's ServiceDiscovery layout, over HTTP (TTLs, blocking queries, "
+    "Server-Sent Events) and DNS (SRV and A)")

@@ -38,40 +38,48 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "corral/common/docker_client.hpp"
+#include "corral/common/json.hpp"
 #include "corral/common/lifeline.hpp"
 #include "corral/common/random.hpp"
 #include "corral/sdk/http.hpp"
-#include "corral/common/json.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/recipe.hpp"
-#include "corral/common/docker_client.hpp"
 #include "registry_core.hpp"
 
 namespace corral::registry {
 
+using common::JsonValue;
 using proto::CreateMode;
 using proto::Err;
 using proto::err_name;
 using sdk::HttpRequest;
 using sdk::HttpResponder;
-using common::JsonValue;
 using sdk::Status;
 using Responder = std::shared_ptr<HttpResponder>;
 
 // The labels a container carries to be registered while it runs.
 inline constexpr const char* kServiceLabel = "corral.service";
 inline constexpr const char* kServicePortLabel = "corral.service-port";
-inline constexpr const char* kServiceIdLabel = "corral.service-id";            // default: the container's name
-inline constexpr const char* kServiceAddressLabel = "corral.service-address";  // default: its network address
+inline constexpr const char* kServiceIdLabel =
+    "corral.service-id";  // default: the container's name
+inline constexpr const char* kServiceAddressLabel =
+    "corral.service-address";  // default: its network address
 
-inline std::string error_json(const std::string& message) { return "{\"error\":" + common::json_quote(message) + "}\n"; }
+inline std::string error_json(const std::string& message) {
+  return "{\"error\":" + common::json_quote(message) + "}\n";
+}
 
-inline void reply(const Responder& r, int status, const std::string& body) { r->respond(status, "application/json", body); }
-inline void fail(const Responder& r, int status, const std::string& message) { reply(r, status, error_json(message)); }
+inline void reply(const Responder& r, int status, const std::string& body) {
+  r->respond(status, "application/json", body);
+}
+inline void fail(const Responder& r, int status, const std::string& message) {
+  reply(r, status, error_json(message));
+}
 
 // "30s", "500ms", "2m", "1h" or plain milliseconds.
 inline std::optional<int64_t> parse_duration_ms(std::string_view s) {
@@ -177,8 +185,8 @@ class ServiceRegistry final : public sdk::Recipe {
 
   std::optional<int64_t> ttl_of(const HttpRequest& req, const Responder& r);
 
-  void register_instance(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id,
-                         int created_status);
+  void register_instance(const HttpRequest& req, Responder r, const std::string& svc,
+                         const std::string& id, int created_status);
 
   // Makes this server hold <svc>/<id> with `document` for `ttl_ms`: a session
   // of its own owns the ephemeral znode. Replaces a node someone else owns.
@@ -186,9 +194,11 @@ class ServiceRegistry final : public sdk::Recipe {
             std::function<void(Err, const std::string&)> done);
 
   // Creates (or updates) the node; `attempt` bounds the replace-and-retry.
-  void write_node(const std::string& k, int attempt, std::function<void(Err, const std::string&)> done);
+  void write_node(const std::string& k, int attempt,
+                  std::function<void(Err, const std::string&)> done);
 
-  void create_parents(sdk::TreeSession* session, const std::string& path, std::function<void()> then);
+  void create_parents(sdk::TreeSession* session, const std::string& path,
+                      std::function<void()> then);
 
   // The TTL timer: when it fires, the registration lapses.
   void arm(const std::string& k);
@@ -232,12 +242,14 @@ class ServiceRegistry final : public sdk::Recipe {
   sdk::RecipeHost* recipes_ = nullptr;
   sdk::HttpRouter* router_ = nullptr;
   std::string base_, prefix_, dns_address_, dns_domain_;
-  int64_t default_ttl_ms_ = 30000, min_ttl_ms_ = 1000, max_ttl_ms_ = 3600000, max_payload_ = 65536, dns_ttl_s_ = 5;
+  int64_t default_ttl_ms_ = 30000, min_ttl_ms_ = 1000, max_ttl_ms_ = 3600000, max_payload_ = 65536,
+          dns_ttl_s_ = 5;
   std::unique_ptr<sdk::TreeSession> reader_;
   std::map<std::string, Registration> regs_;
   std::map<std::string, View> views_;
   uint64_t serial_ = 0;
-  std::unique_ptr<sdk::Executor::Timer> ping_timer_, reopen_timer_, docker_timer_, docker_soon_, docker_events_timer_;
+  std::unique_ptr<sdk::Executor::Timer> ping_timer_, reopen_timer_, docker_timer_, docker_soon_,
+      docker_events_timer_;
   std::string docker_socket_, docker_network_, docker_problem_;
   int64_t docker_interval_ms_ = 2000;
   std::set<std::string> containers_;  // registrations this server keeps for containers
@@ -253,8 +265,8 @@ class ServiceRegistry final : public sdk::Recipe {
   static constexpr size_t kMaxDnsBuckets = 65536;
   int64_t dns_rate_per_source_ = 100;  // responses a second per source address; 0: unlimited
   std::unordered_map<std::string, DnsBucket> dns_buckets_;
-  sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr, *m_http_ = nullptr,
-               *m_dns_limited_ = nullptr;
+  sdk::Counter *m_registrations_ = nullptr, *m_lapsed_ = nullptr, *m_dns_ = nullptr,
+               *m_http_ = nullptr, *m_dns_limited_ = nullptr;
   sdk::Gauge* m_local_ = nullptr;
   corral::common::Lifeline alive_;
 };

@@ -28,8 +28,9 @@ class MemoryStorage final : public Storage {
 
   Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
     if (after < last_dropped_)
-      return {Errc::not_found, "entries after zxid " + std::to_string(after) +
-                                   " are no longer retained in memory (storage.memory.retain_entries)"};
+      return {Errc::not_found,
+              "entries after zxid " + std::to_string(after) +
+                  " are no longer retained in memory (storage.memory.retain_entries)"};
     for (const LogEntry& e : log_)
       if (e.zxid > after && !visit(e)) break;
     return {};
@@ -140,4 +141,5 @@ class MemoryStorage final : public Storage {
 
 }  // namespace
 
-CORRAL_PLUGIN(storage, "memory", MemoryStorage, "log and snapshots in memory; nothing survives a restart")
+CORRAL_PLUGIN(storage, "memory", MemoryStorage,
+              "log and snapshots in memory; nothing survives a restart")

@@ -143,7 +143,8 @@ bool record_shaped(std::string_view p) {
 // write, which stops recovery and names the spot rather than truncating.
 enum class After { nothing, record, undecided };
 After good_record_after(std::string_view data, size_t from, uint64_t& checked) {
-  const uint64_t budget = kTailCheckFactor * (data.size() - std::min(from, data.size())) + (1u << 20);
+  const uint64_t budget =
+      kTailCheckFactor * (data.size() - std::min(from, data.size())) + (1u << 20);
   for (size_t p = from; p + kRecordHeader < data.size(); ++p) {
     uint32_t len = get_u32(data.data() + p);
     if (len == 0 || len > kMaxRecord || len > data.size() - p - kRecordHeader) continue;
@@ -175,7 +176,9 @@ SegmentScan scan_segment(std::string_view data, bool last_segment,
       return s;
     }
     switch (good_record_after(data, off + 1, s.tail_checked)) {
-      case After::nothing: s.end = SegmentScan::torn; break;
+      case After::nothing:
+        s.end = SegmentScan::torn;
+        break;
       case After::record:
         s.end = SegmentScan::corrupt;
         s.why += "; a good record follows, so it is not a torn write";
@@ -279,16 +282,18 @@ Status check_snapshot_v1(std::string_view data, std::string* copy) {
     if (len > data.size() - off - 8)
       return snapshot_corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
     std::string_view block = data.substr(off + 8, len);
-    if (common::crc32c(block) != get_u32(data.data() + off + 4)) return snapshot_corrupt(off, "block checksum mismatch");
+    if (common::crc32c(block) != get_u32(data.data() + off + 4))
+      return snapshot_corrupt(off, "block checksum mismatch");
     if (copy) copy->append(block);
     total += len;
     ++blocks;
     off += 8 + len;
   }
-  if (data.size() - off != kSnapshotTrailer) return snapshot_corrupt(off, "unexpected bytes after the last block");
+  if (data.size() - off != kSnapshotTrailer)
+    return snapshot_corrupt(off, "unexpected bytes after the last block");
   if (get_u32(data.data() + off + 4) != blocks || get_u64(data.data() + off + 8) != total)
-    return snapshot_corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) + " blocks, " +
-                                     std::to_string(total) + " bytes)");
+    return snapshot_corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) +
+                                     " blocks, " + std::to_string(total) + " bytes)");
   return {};
 }
 
@@ -298,16 +303,18 @@ Status check_snapshot_v2(std::string_view data, std::string_view* body) {
   const uint32_t blocks = get_u32(data.data() + trailer_at + 4);
   const uint64_t length = get_u64(data.data() + trailer_at + 8);
   const uint64_t expect_blocks = (length + kSnapshotBlock - 1) / kSnapshotBlock;
-  if (get_u32(data.data() + trailer_at) != 0 || blocks != expect_blocks ||
-      length > data.size() || kSnapshotHeader + length + uint64_t{blocks} * 4 != trailer_at)
-    return snapshot_corrupt(trailer_at, "trailer does not match the file's size (" + std::to_string(blocks) +
-                                            " blocks, " + std::to_string(length) + " bytes)");
+  if (get_u32(data.data() + trailer_at) != 0 || blocks != expect_blocks || length > data.size() ||
+      kSnapshotHeader + length + uint64_t{blocks} * 4 != trailer_at)
+    return snapshot_corrupt(trailer_at, "trailer does not match the file's size (" +
+                                            std::to_string(blocks) + " blocks, " +
+                                            std::to_string(length) + " bytes)");
   const std::string_view all = data.substr(kSnapshotHeader, static_cast<size_t>(length));
   const char* crcs = data.data() + kSnapshotHeader + length;
   for (uint32_t b = 0; b < blocks; ++b) {
     std::string_view block = all.substr(size_t{b} * kSnapshotBlock, kSnapshotBlock);
     if (common::crc32c(block) != get_u32(crcs + 4 * size_t{b}))
-      return snapshot_corrupt(kSnapshotHeader + size_t{b} * kSnapshotBlock, "block checksum mismatch");
+      return snapshot_corrupt(kSnapshotHeader + size_t{b} * kSnapshotBlock,
+                              "block checksum mismatch");
   }
   if (body) *body = all;
   return {};
@@ -315,9 +322,12 @@ Status check_snapshot_v2(std::string_view data, std::string_view* body) {
 
 }  // namespace
 
-Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body, std::string* copy) {
-  if (data.size() < kSnapshotHeader + kSnapshotTrailer) return snapshot_corrupt(0, "file too short for a snapshot");
-  if (data.substr(0, 8) != "CORRALSN") return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
+Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body,
+                      std::string* copy) {
+  if (data.size() < kSnapshotHeader + kSnapshotTrailer)
+    return snapshot_corrupt(0, "file too short for a snapshot");
+  if (data.substr(0, 8) != "CORRALSN")
+    return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
   uint32_t version = get_u32(data.data() + 8);
   if (version != 1 && version != 2)
     return snapshot_corrupt(8, "unsupported snapshot version " + std::to_string(version));
@@ -347,7 +357,8 @@ std::string encode_epochs(uint32_t accepted, uint32_t current) {
 }
 
 bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current) {
-  if (data.size() != 12 || common::crc32c(data.substr(0, 8)) != get_u32(data.data() + 8)) return false;
+  if (data.size() != 12 || common::crc32c(data.substr(0, 8)) != get_u32(data.data() + 8))
+    return false;
   accepted = get_u32(data.data());
   current = get_u32(data.data() + 4);
   return true;

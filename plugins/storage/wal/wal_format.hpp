@@ -65,8 +65,9 @@ struct SegmentScan {
 // each good one until it returns false. A bad record followed only by zeros
 // in what remains is `torn` (a write cut short by a crash); any other bad
 // record is `corrupt`. `last_segment` says whether a torn tail is possible.
-SegmentScan scan_segment(std::string_view data, bool last_segment,
-                         const std::function<bool(const sdk::LogEntry&, size_t offset)>& visit = nullptr);
+SegmentScan scan_segment(
+    std::string_view data, bool last_segment,
+    const std::function<bool(const sdk::LogEntry&, size_t offset)>& visit = nullptr);
 
 // Snapshot framing (version 2): the header, then the body as it comes, fed
 // to SnapshotChecksums, then what its tail() returns.
@@ -89,7 +90,8 @@ class SnapshotChecksums {
 // and `body` (if given): a view into `data` (version 2), or into `*copy`,
 // which is filled with it (version 1). On failure returns Errc::corrupt
 // naming the offset and the problem.
-sdk::Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body, std::string* copy);
+sdk::Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body,
+                           std::string* copy);
 // check_snapshot with the body copied into `body` (if given).
 sdk::Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body);
 

@@ -59,7 +59,8 @@ int pwrite_all(int fd, const char* data, size_t n, off_t offset, size_t& written
   return 0;
 }
 
-Status write_file_durably(const std::string& dir, const std::string& name, std::string_view data, bool sync) {
+Status write_file_durably(const std::string& dir, const std::string& name, std::string_view data,
+                          bool sync) {
   std::string tmp = dir + "/" + name + ".tmp", path = dir + "/" + name;
   int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) return {Errc::io_error, "create " + tmp + ": " + errno_text(errno)};
@@ -71,7 +72,8 @@ Status write_file_durably(const std::string& dir, const std::string& name, std::
     ::unlink(tmp.c_str());
     return {e == ENOSPC ? Errc::no_space : Errc::io_error, "write " + tmp + ": " + errno_text(e)};
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return {Errc::io_error, "rename " + tmp + ": " + errno_text(errno)};
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return {Errc::io_error, "rename " + tmp + ": " + errno_text(errno)};
   return sync ? sync_dir(dir) : Status();
 }
 
@@ -82,19 +84,27 @@ class WalStorage final : public Storage {
   Status init(PluginHost& host) override {
     host_ = &host;
     const ConfigTable& cfg = host.config();
-    static const char* kKeys[] = {"dir", "segment_bytes", "snapshot_every_entries", "snapshot_every_bytes",
-                                  "snapshot_log_ratio", "retain_snapshots", "fsync"};
+    static const char* kKeys[] = {"dir",
+                                  "segment_bytes",
+                                  "snapshot_every_entries",
+                                  "snapshot_every_bytes",
+                                  "snapshot_log_ratio",
+                                  "retain_snapshots",
+                                  "fsync"};
     for (const std::string& key : cfg.keys())
       if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
-        return cfg.invalid(key, "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
-                                "snapshot_log_ratio, retain_snapshots, fsync (unknown key)");
+        return cfg.invalid(
+            key,
+            "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
+            "snapshot_log_ratio, retain_snapshots, fsync (unknown key)");
     auto dir = cfg.get_string("dir", "wal");
     if (!dir) return dir.status();
     fs::path p(dir.value());
     dir_ = (p.is_absolute() ? p : fs::path(host.server().data_dir) / p).lexically_normal().string();
     auto seg = cfg.get_int("segment_bytes", 64 << 20);
     if (!seg) return seg.status();
-    if (seg.value() < (64 << 10) || seg.value() > (1LL << 32)) return cfg.invalid("segment_bytes", "between 65536 and 4294967296");
+    if (seg.value() < (64 << 10) || seg.value() > (1LL << 32))
+      return cfg.invalid("segment_bytes", "between 65536 and 4294967296");
     segment_bytes_ = static_cast<size_t>(seg.value());
     auto every = cfg.get_int("snapshot_every_entries", 100000);
     if (!every) return every.status();
@@ -106,7 +116,8 @@ class WalStorage final : public Storage {
     every_bytes_ = every_bytes.value();
     auto ratio = cfg.get_double("snapshot_log_ratio", 0.5);
     if (!ratio) return ratio.status();
-    if (!(ratio.value() >= 0 && ratio.value() <= 100)) return cfg.invalid("snapshot_log_ratio", "between 0 and 100");
+    if (!(ratio.value() >= 0 && ratio.value() <= 100))
+      return cfg.invalid("snapshot_log_ratio", "between 0 and 100");
     log_ratio_ = ratio.value();
     auto retain = cfg.get_int("retain_snapshots", 3);
     if (!retain) return retain.status();
@@ -115,8 +126,10 @@ class WalStorage final : public Storage {
     auto sync = cfg.get_bool("fsync", true);
     if (!sync) return sync.status();
     fsync_ = sync.value();
-    m_fsync_ = host.metrics().histogram("corral_wal_fsync_seconds", "time of one log sync (one group commit)");
-    m_batch_ = host.metrics().histogram("corral_wal_batch_entries", "entries written by one group commit");
+    m_fsync_ = host.metrics().histogram("corral_wal_fsync_seconds",
+                                        "time of one log sync (one group commit)");
+    m_batch_ =
+        host.metrics().histogram("corral_wal_batch_entries", "entries written by one group commit");
     m_bytes_ = host.metrics().counter("corral_wal_bytes_written_total", "log bytes written");
     return {};
   }
@@ -151,7 +164,7 @@ class WalStorage final : public Storage {
       std::string error;  // the file could not be mapped
       SegmentScan scan;
       size_t file_size = 0;
-      int64_t since = 0;  // records after the snapshot
+      int64_t since = 0;             // records after the snapshot
       size_t since_from = SIZE_MAX;  // the offset of the first of them
     };
     std::vector<Scanned> scanned(segs.size());
@@ -165,12 +178,13 @@ class WalStorage final : public Storage {
         scanned[i].file_size = f.data().size();
         int64_t& since = scanned[i].since;
         size_t& since_from = scanned[i].since_from;
-        scanned[i].scan = scan_segment(f.data(), i + 1 == segs.size(), [&](const LogEntry& e, size_t at) {
-          if (e.zxid > snap_named) {
-            if (since++ == 0) since_from = at;
-          }
-          return true;
-        });
+        scanned[i].scan =
+            scan_segment(f.data(), i + 1 == segs.size(), [&](const LogEntry& e, size_t at) {
+              if (e.zxid > snap_named) {
+                if (since++ == 0) since_from = at;
+              }
+              return true;
+            });
         if (scanned[i].scan.end == SegmentScan::corrupt) return;
       }
     });
@@ -191,15 +205,19 @@ class WalStorage final : public Storage {
       Zxid z = 0;
       Status st = check_snapshot(f->data(), z, &r.snapshot, copy.get());
       if (!st)
-        return Status{Errc::corrupt, "snapshot " + path + " is damaged " + st.message() +
-                                         ". corrald will not start from a damaged snapshot: move the file out of " +
-                                         dir_ + " to recover from the previous snapshot and the log, or restore "
-                                         "this server's data directory from a replica or backup"};
+        return Status{
+            Errc::corrupt,
+            "snapshot " + path + " is damaged " + st.message() +
+                ". corrald will not start from a damaged snapshot: move the file out of " + dir_ +
+                " to recover from the previous snapshot and the log, or restore "
+                "this server's data directory from a replica or backup"};
       if (z != snaps.back().first)
-        return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) + ", not the one its name says"};
+        return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) +
+                                         ", not the one its name says"};
       r.snapshot_zxid = z;
       last_snapshot_bytes_ = static_cast<int64_t>(f->data().size());
-      r.snapshot_holder = copy->empty() ? std::shared_ptr<const void>(f) : std::shared_ptr<const void>(copy);
+      r.snapshot_holder =
+          copy->empty() ? std::shared_ptr<const void>(f) : std::shared_ptr<const void>(copy);
       snapshot_zxid_ = z;
     }
     r.last_zxid = r.snapshot_zxid;
@@ -212,22 +230,27 @@ class WalStorage final : public Storage {
       int64_t since = scanned[i].since;
       size_t file_size = scanned[i].file_size;
       if (s.end == SegmentScan::corrupt)
-        return Status{Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
-                                         " (" + s.why + "). "
-                                         "corrald will not start on a damaged log: restore this server's data "
-                                         "directory from a replica or backup (corral-wal verify " + dir_ +
-                                         " lists the damage)"};
+        return Status{Errc::corrupt,
+                      "log segment " + path + " is damaged at offset " +
+                          std::to_string(s.bad_offset) + " (" + s.why +
+                          "). "
+                          "corrald will not start on a damaged log: restore this server's data "
+                          "directory from a replica or backup (corral-wal verify " +
+                          dir_ + " lists the damage)"};
       if (s.end == SegmentScan::torn) {
         host_->logger().warn("log segment " + path + ": truncating a torn record at offset " +
-                             std::to_string(s.bad_offset) + " (" + s.why + "), left by a crash during a write");
+                             std::to_string(s.bad_offset) + " (" + s.why +
+                             "), left by a crash during a write");
         Status st = zero_from(path, s.bad_offset, file_size);
         if (!st) return st;
       }
       if (s.records > 0 && segs[i].first > s.first)
-        return Status{Errc::corrupt, "log segment " + path + " starts at zxid " + std::to_string(s.first) +
+        return Status{Errc::corrupt, "log segment " + path + " starts at zxid " +
+                                         std::to_string(s.first) +
                                          ", before the zxid its name says"};
       entries_since_snapshot_ += since;
-      if (since > 0) bytes_since_snapshot_ += static_cast<int64_t>(s.valid_end - scanned[i].since_from);
+      if (since > 0)
+        bytes_since_snapshot_ += static_cast<int64_t>(s.valid_end - scanned[i].since_from);
       Segment seg{segs[i].first, path, s.valid_end, s.records ? s.last : 0, file_size};
       if (s.records) r.last_zxid = std::max(r.last_zxid, s.last);
       segments_.push_back(seg);
@@ -238,7 +261,8 @@ class WalStorage final : public Storage {
       MappedFile f(dir_ + "/epochs");
       if (!f.ok()) return Status{Errc::io_error, f.error()};
       if (!decode_epochs(f.data(), r.accepted_epoch, r.current_epoch))
-        return Status{Errc::corrupt, dir_ + "/epochs at offset 0: checksum mismatch; restore it from a replica"};
+        return Status{Errc::corrupt,
+                      dir_ + "/epochs at offset 0: checksum mismatch; restore it from a replica"};
     }
     last_zxid_ = r.last_zxid;
 
@@ -246,16 +270,19 @@ class WalStorage final : public Storage {
     if (!segments_.empty()) {
       Segment& tail = segments_.back();
       seg_fd_ = ::open(tail.path.c_str(), O_WRONLY | O_CLOEXEC);
-      if (seg_fd_ < 0) return Status{Errc::io_error, "open " + tail.path + ": " + errno_text(errno)};
+      if (seg_fd_ < 0)
+        return Status{Errc::io_error, "open " + tail.path + ": " + errno_text(errno)};
       seg_offset_ = tail.valid_end;
       seg_size_ = tail.file_size;
     }
     opened_ = true;
     writer_ = std::thread([this] { write_loop(); });
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    host_->logger().info("log in " + dir_ + ": " + std::to_string(segments_.size()) + " segments, " +
-                         std::to_string(snaps.size()) + " snapshots, last zxid " + std::to_string(r.last_zxid) +
-                         ", checked in " + std::to_string(took.count()) + " ms");
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    host_->logger().info("log in " + dir_ + ": " + std::to_string(segments_.size()) +
+                         " segments, " + std::to_string(snaps.size()) + " snapshots, last zxid " +
+                         std::to_string(r.last_zxid) + ", checked in " +
+                         std::to_string(took.count()) + " ms");
     return r;
   }
 
@@ -267,25 +294,27 @@ class WalStorage final : public Storage {
     {
       std::lock_guard<std::mutex> lock(segments_mu_);
       for (size_t i = 0; i < segments_.size(); ++i) {
-        if (i + 1 < segments_.size() && segments_[i + 1].first <= after + 1) continue;  // wholly at or before `after`
+        if (i + 1 < segments_.size() && segments_[i + 1].first <= after + 1)
+          continue;  // wholly at or before `after`
         segs.emplace_back(segments_[i].path, std::make_unique<MappedFile>(segments_[i].path));
         if (!segs.back().second->ok()) return {Errc::io_error, segs.back().second->error()};
       }
     }
     for (const auto& [path, f] : segs) {
       bool stop = false;
-      SegmentScan s = scan_segment(f->data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
-        if (e.zxid <= after) return true;
-        if (!visit(e)) {
-          stop = true;
-          return false;
-        }
-        return true;
-      });
+      SegmentScan s =
+          scan_segment(f->data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
+            if (e.zxid <= after) return true;
+            if (!visit(e)) {
+              stop = true;
+              return false;
+            }
+            return true;
+          });
       // An unfinished write at the very end is not an error for a reader.
       if (s.end == SegmentScan::corrupt)
-        return {Errc::corrupt, "log segment " + path + " is damaged at offset " + std::to_string(s.bad_offset) +
-                                   " (" + s.why + ")"};
+        return {Errc::corrupt, "log segment " + path + " is damaged at offset " +
+                                   std::to_string(s.bad_offset) + " (" + s.why + ")"};
       if (stop) return {};
     }
     return {};
@@ -323,7 +352,8 @@ class WalStorage final : public Storage {
           ::close(seg_fd_);
           seg_fd_ = -1;
         }
-        if (::unlink(s.path.c_str()) != 0) return {Errc::io_error, "remove " + s.path + ": " + errno_text(errno)};
+        if (::unlink(s.path.c_str()) != 0)
+          return {Errc::io_error, "remove " + s.path + ": " + errno_text(errno)};
         log_bytes_ -= static_cast<int64_t>(s.valid_end);
         segments_.pop_back();
         continue;
@@ -374,7 +404,9 @@ class WalStorage final : public Storage {
   Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
     std::string tmp = dir_ + "/" + snapshot_name(zxid) + ".tmp";
     int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) return Status{errno == ENOSPC ? Errc::no_space : Errc::io_error, "create " + tmp + ": " + errno_text(errno)};
+    if (fd < 0)
+      return Status{errno == ENOSPC ? Errc::no_space : Errc::io_error,
+                    "create " + tmp + ": " + errno_text(errno)};
     entries_since_snapshot_ = 0;
     bytes_since_snapshot_ = 0;
     return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid, fd, tmp));
@@ -387,7 +419,9 @@ class WalStorage final : public Storage {
     if (!f.ok()) return Status{Errc::io_error, f.error()};
     std::pair<Zxid, Bytes> out;
     Status st = read_snapshot(f.data(), out.first, &out.second);
-    if (!st) return Status{Errc::corrupt, "snapshot " + snaps.back().second + " is damaged " + st.message()};
+    if (!st)
+      return Status{Errc::corrupt,
+                    "snapshot " + snaps.back().second + " is damaged " + st.message()};
     return out;
   }
 
@@ -424,7 +458,8 @@ class WalStorage final : public Storage {
   int64_t snapshot_bytes() const override {
     int64_t n = 0;
     std::error_code ec;
-    for (const auto& [z, path] : list("snapshot.")) n += static_cast<int64_t>(fs::file_size(path, ec));
+    for (const auto& [z, path] : list("snapshot."))
+      n += static_cast<int64_t>(fs::file_size(path, ec));
     return n;
   }
 
@@ -572,7 +607,8 @@ class WalStorage final : public Storage {
       // writes, would queue behind it.
       const uint64_t end = at + chunk.size();
       if (s_.fsync_ && end - flushed_ >= kWritebackEvery) {
-        ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(end - flushed_), SYNC_FILE_RANGE_WRITE);
+        ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(end - flushed_),
+                          SYNC_FILE_RANGE_WRITE);
         flushed_ = end;
       }
       return st;
@@ -591,7 +627,8 @@ class WalStorage final : public Storage {
         Status st = write_end();
         if (!st) return st;
       }
-      if (s_.fsync_ && ::fdatasync(fd_) != 0) return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
+      if (s_.fsync_ && ::fdatasync(fd_) != 0)
+        return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
       struct stat st {};
       if (::fstat(fd_, &st) == 0) size_ = static_cast<int64_t>(st.st_size);
       ::close(fd_);
@@ -608,7 +645,9 @@ class WalStorage final : public Storage {
     Status put(std::string_view bytes, uint64_t offset) {
       size_t written;
       int e = pwrite_all(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset), written);
-      if (e != 0) return {e == ENOSPC ? Errc::no_space : Errc::io_error, "write " + tmp_ + ": " + errno_text(e)};
+      if (e != 0)
+        return {e == ENOSPC ? Errc::no_space : Errc::io_error,
+                "write " + tmp_ + ": " + errno_text(e)};
       return {};
     }
 
@@ -650,7 +689,8 @@ class WalStorage final : public Storage {
     std::error_code ec;
     for (const auto& ent : fs::directory_iterator(dir_, ec)) {
       Zxid z;
-      if (parse_name(ent.path().filename().string(), prefix, z)) out.emplace_back(z, ent.path().string());
+      if (parse_name(ent.path().filename().string(), prefix, z))
+        out.emplace_back(z, ent.path().string());
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -668,7 +708,9 @@ class WalStorage final : public Storage {
     }
     if (e == 0 && ::fdatasync(fd) != 0) e = errno;
     ::close(fd);
-    if (e != 0) return {Errc::io_error, "zero " + path + " from offset " + std::to_string(from) + ": " + errno_text(e)};
+    if (e != 0)
+      return {Errc::io_error,
+              "zero " + path + " from offset " + std::to_string(from) + ": " + errno_text(e)};
     return {};
   }
 
@@ -714,7 +756,8 @@ class WalStorage final : public Storage {
   // Writes the batch, rolling to a new segment at record boundaries when the
   // current one is full, and syncs it. `written` counts the records that are
   // durable when it returns, failure or not.
-  Status write_batch(const std::string& batch, const std::vector<std::pair<size_t, Zxid>>& index, size_t& written) {
+  Status write_batch(const std::string& batch, const std::vector<std::pair<size_t, Zxid>>& index,
+                     size_t& written) {
     const size_t n = index.size();
     auto end_of = [&](size_t i) { return i + 1 < n ? index[i + 1].first : batch.size(); };
     size_t i = 0;
@@ -727,7 +770,8 @@ class WalStorage final : public Storage {
       while (j < n && seg_offset_ + (end_of(j) - index[i].first) <= seg_size_) ++j;
       const size_t from = index[i].first, to = end_of(j - 1);
       size_t put;
-      int e = pwrite_all(seg_fd_, batch.data() + from, to - from, static_cast<off_t>(seg_offset_), put);
+      int e =
+          pwrite_all(seg_fd_, batch.data() + from, to - from, static_cast<off_t>(seg_offset_), put);
       if (e != 0) {
         std::string path = tail_path();
         if (e == ENOSPC) {
@@ -735,7 +779,8 @@ class WalStorage final : public Storage {
           std::string zeros(put, '\0');
           size_t ignored;
           pwrite_all(seg_fd_, zeros.data(), zeros.size(), static_cast<off_t>(seg_offset_), ignored);
-          return {Errc::no_space, "no space left on device writing " + path + "; writes fail until space is freed"};
+          return {Errc::no_space,
+                  "no space left on device writing " + path + "; writes fail until space is freed"};
         }
         return fail_permanently("write " + path + ": " + errno_text(e));
       }
@@ -745,7 +790,8 @@ class WalStorage final : public Storage {
           int err = errno;
           return fail_permanently("fdatasync " + tail_path() + ": " + errno_text(err));
         }
-        m_fsync_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        m_fsync_->observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       m_batch_->observe(static_cast<double>(j - i));
       m_bytes_->inc(to - from);
@@ -769,8 +815,10 @@ class WalStorage final : public Storage {
   // A failed sync leaves the page cache in an unknown state (the kernel may
   // have dropped the dirty pages): never retry, refuse every later write.
   Status fail_permanently(const std::string& what) {
-    Status st(Errc::io_error, what + "; the log can no longer be trusted to persist writes: restart corrald, "
-                                     "which recovers from what is on disk");
+    Status st(Errc::io_error,
+              what +
+                  "; the log can no longer be trusted to persist writes: restart corrald, "
+                  "which recovers from what is on disk");
     std::lock_guard<std::mutex> lock(mu_);
     failed_ = st;
     return st;
@@ -781,14 +829,15 @@ class WalStorage final : public Storage {
     std::string path = dir_ + "/" + segment_name(first);
     int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
-      return {errno == ENOSPC ? Errc::no_space : Errc::io_error, "create " + path + ": " + errno_text(errno)};
+      return {errno == ENOSPC ? Errc::no_space : Errc::io_error,
+              "create " + path + ": " + errno_text(errno)};
     int e = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
     if (e != 0) {
       ::close(fd);
       ::unlink(path.c_str());
       return {e == ENOSPC ? Errc::no_space : Errc::io_error,
-              "cannot preallocate " + std::to_string(size) + " bytes for " + path + ": " + errno_text(e) +
-                  (e == ENOSPC ? "; writes fail until space is freed" : "")};
+              "cannot preallocate " + std::to_string(size) + " bytes for " + path + ": " +
+                  errno_text(e) + (e == ENOSPC ? "; writes fail until space is freed" : "")};
     }
     if (fsync_) {
       Status st = sync_dir(dir_);
@@ -864,4 +913,5 @@ class WalStorage final : public Storage {
 
 }  // namespace
 
-CORRAL_PLUGIN(storage, "wal", WalStorage, "durable log segments with group commit, snapshots and crash recovery")
+CORRAL_PLUGIN(storage, "wal", WalStorage,
+              "durable log segments with group commit, snapshots and crash recovery")

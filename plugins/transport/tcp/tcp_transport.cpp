@@ -34,7 +34,8 @@ struct Options {
 class TcpConnection final : public corral::sdk::Connection,
                             public std::enable_shared_from_this<TcpConnection> {
  public:
-  TcpConnection(tcp::socket socket, const Options& opt) : socket_(std::move(socket)), buf_(opt.read_buffer) {
+  TcpConnection(tcp::socket socket, const Options& opt)
+      : socket_(std::move(socket)), buf_(opt.read_buffer) {
     boost::system::error_code ec;
     if (opt.no_delay) socket_.set_option(tcp::no_delay(true), ec);
     remote_ = format(socket_.remote_endpoint(ec));
@@ -75,18 +76,22 @@ class TcpConnection final : public corral::sdk::Connection,
   void read() {
     if (paused_ || read_in_flight_) return;
     read_in_flight_ = true;
-    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                    boost::system::error_code ec, size_t n) {
       self->read_in_flight_ = false;
       if (self->closed_ || !self->handler_) return;
       if (ec) {
-        self->fail(ec == asio::error::eof ? Status() : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+        self->fail(ec == asio::error::eof ? Status()
+                                          : Status(Errc::io_error, "read from " + self->remote_ +
+                                                                       ": " + ec.message()));
         return;
       }
       // A handler that throws loses its connection, never the server.
       try {
         self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
       } catch (const std::exception& e) {
-        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
+        self->fail(
+            Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
         return;
       } catch (...) {
         self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
@@ -98,30 +103,32 @@ class TcpConnection final : public corral::sdk::Connection,
 
   void write() {
     write_in_flight_ = true;
-    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      self->write_in_flight_ = false;
-      self->writing_.clear();
-      if (ec) {
-        self->pending_.clear();
-        if (!self->closed_)
-          self->fail(Status(Errc::io_error, "write to " + self->remote_ + ": " + ec.message()));
-        else
-          self->shutdown();
-        return;
-      }
-      if (!self->pending_.empty()) {
-        self->writing_.swap(self->pending_);
-        self->write();
-      } else if (self->closed_) {
-        self->shutdown();
-      } else if (self->handler_) {
-        try {
-          self->handler_->on_drained();
-        } catch (...) {
-          self->fail(Status(Errc::internal, "resuming " + self->remote_ + " failed"));
-        }
-      }
-    });
+    asio::async_write(
+        socket_, asio::buffer(writing_),
+        [self = shared_from_this()](boost::system::error_code ec, size_t) {
+          self->write_in_flight_ = false;
+          self->writing_.clear();
+          if (ec) {
+            self->pending_.clear();
+            if (!self->closed_)
+              self->fail(Status(Errc::io_error, "write to " + self->remote_ + ": " + ec.message()));
+            else
+              self->shutdown();
+            return;
+          }
+          if (!self->pending_.empty()) {
+            self->writing_.swap(self->pending_);
+            self->write();
+          } else if (self->closed_) {
+            self->shutdown();
+          } else if (self->handler_) {
+            try {
+              self->handler_->on_drained();
+            } catch (...) {
+              self->fail(Status(Errc::internal, "resuming " + self->remote_ + " failed"));
+            }
+          }
+        });
   }
 
   void fail(const Status& why) {
@@ -194,37 +201,39 @@ class TcpListener final : public corral::sdk::Listener {
 
  private:
   void next() {
-    acceptor_.async_accept([this, alive = alive_.ref()](boost::system::error_code ec, tcp::socket socket) {
-      if (!alive || ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        backing_off_logged_ = false;
-        try {
-          on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
-        } catch (const std::exception& e) {
-          log_.warn("accepting a connection on " + local_endpoint().to_string() + " failed: " + e.what());
-        }
-        next();
-        return;
-      }
-      // Out of descriptors or memory: the pending connection stays in the
-      // backlog and the next accept would fail at once, so wait before trying
-      // again instead of spinning. Other errors (ECONNABORTED) are one
-      // connection's and passed over.
-      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-          ec == asio::error::no_memory) {
-        if (!backing_off_logged_)
-          log_.warn("cannot accept on " + local_endpoint().to_string() + ": " + ec.message() +
-                    "; accepting again every 100 ms until it can");
-        backing_off_logged_ = true;
-        backoff_.expires_after(std::chrono::milliseconds(100));
-        backoff_.async_wait([this, alive](boost::system::error_code wec) {
-          if (alive && !wec) next();
+    acceptor_.async_accept(
+        [this, alive = alive_.ref()](boost::system::error_code ec, tcp::socket socket) {
+          if (!alive || ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            backing_off_logged_ = false;
+            try {
+              on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
+            } catch (const std::exception& e) {
+              log_.warn("accepting a connection on " + local_endpoint().to_string() +
+                        " failed: " + e.what());
+            }
+            next();
+            return;
+          }
+          // Out of descriptors or memory: the pending connection stays in the
+          // backlog and the next accept would fail at once, so wait before trying
+          // again instead of spinning. Other errors (ECONNABORTED) are one
+          // connection's and passed over.
+          if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+              ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+            if (!backing_off_logged_)
+              log_.warn("cannot accept on " + local_endpoint().to_string() + ": " + ec.message() +
+                        "; accepting again every 100 ms until it can");
+            backing_off_logged_ = true;
+            backoff_.expires_after(std::chrono::milliseconds(100));
+            backoff_.async_wait([this, alive](boost::system::error_code wec) {
+              if (alive && !wec) next();
+            });
+            return;
+          }
+          backing_off_logged_ = false;
+          next();
         });
-        return;
-      }
-      backing_off_logged_ = false;
-      next();
-    });
   }
 
   tcp::acceptor acceptor_;
@@ -249,23 +258,26 @@ class TcpTransport final : public corral::sdk::Transport {
     if (!nd) return nd.status();
     auto rb = cfg.get_int("read_buffer_bytes", 64 * 1024);
     if (!rb) return rb.status();
-    if (rb.value() < 512 || rb.value() > (64 << 20)) return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
+    if (rb.value() < 512 || rb.value() > (64 << 20))
+      return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
     auto bl = cfg.get_int("listen_backlog", 1024);
     if (!bl) return bl.status();
-    if (bl.value() < 1 || bl.value() > 65535) return cfg.invalid("listen_backlog", "between 1 and 65535");
+    if (bl.value() < 1 || bl.value() > 65535)
+      return cfg.invalid("listen_backlog", "between 1 and 65535");
     opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value())};
     return {};
   }
 
-  corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(const corral::sdk::Endpoint& where,
-                                                                     AcceptFn on_accept) override {
+  corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(
+      const corral::sdk::Endpoint& where, AcceptFn on_accept) override {
     asio::io_context& io = host_->executor().io_context();
     boost::system::error_code ec;
     tcp::resolver resolver(io);
-    auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host, std::to_string(where.port),
-                                    tcp::resolver::passive, ec);
+    auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host,
+                                    std::to_string(where.port), tcp::resolver::passive, ec);
     if (ec || results.empty())
-      return Status{Errc::invalid_argument, "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
+      return Status{Errc::invalid_argument,
+                    "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
     auto listener = std::make_unique<TcpListener>(io, opt_, host_->logger());
     Status st = listener->open(results.begin()->endpoint(), where.to_string());
     if (!st) return st;
@@ -301,24 +313,26 @@ class TcpTransport final : public corral::sdk::Transport {
       a->socket.close(ignored);
       a->finish(Status{Errc::unavailable, "connect to " + shown + ": timed out"});
     });
-    a->resolver.async_resolve(where.host, std::to_string(where.port),
-                              [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
-                                if (a->finished) return;
-                                if (ec) {
-                                  a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
-                                  return;
-                                }
-                                asio::async_connect(a->socket, results,
-                                                    [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
-                                                      if (a->finished) return;
-                                                      if (ec) {
-                                                        a->finish(Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
-                                                        return;
-                                                      }
-                                                      a->finish(std::shared_ptr<corral::sdk::Connection>(
-                                                          std::make_shared<TcpConnection>(std::move(a->socket), opt)));
-                                                    });
-                              });
+    a->resolver.async_resolve(
+        where.host, std::to_string(where.port),
+        [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
+          if (a->finished) return;
+          if (ec) {
+            a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
+            return;
+          }
+          asio::async_connect(
+              a->socket, results,
+              [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
+                if (a->finished) return;
+                if (ec) {
+                  a->finish(Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
+                  return;
+                }
+                a->finish(std::shared_ptr<corral::sdk::Connection>(
+                    std::make_shared<TcpConnection>(std::move(a->socket), opt)));
+              });
+        });
   }
 
  private:

@@ -24,11 +24,13 @@ using sdk::Status;
 sdk::Result<Options> parse_connect_string(std::string_view hosts) {
   Options o;
   if (size_t slash = hosts.find('/'); slash != std::string_view::npos)
-    return Status{Errc::invalid_argument, "a chroot ('" + std::string(hosts.substr(slash)) + "') is not supported"};
+    return Status{Errc::invalid_argument,
+                  "a chroot ('" + std::string(hosts.substr(slash)) + "') is not supported"};
   size_t start = 0;
   while (start <= hosts.size()) {
     size_t comma = hosts.find(',', start);
-    std::string_view part = hosts.substr(start, comma == std::string_view::npos ? hosts.npos : comma - start);
+    std::string_view part =
+        hosts.substr(start, comma == std::string_view::npos ? hosts.npos : comma - start);
     sdk::Endpoint ep;
     std::string text(part);
     if (text.find(':') == std::string::npos) text += ":2181";
@@ -42,7 +44,8 @@ sdk::Result<Options> parse_connect_string(std::string_view hosts) {
 }
 
 struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
-  Impl(asio::io_context& io, Options o) : io(io), opt(std::move(o)), socket(io), timer(io), ping(io) {}
+  Impl(asio::io_context& io, Options o)
+      : io(io), opt(std::move(o)), socket(io), timer(io), ping(io) {}
 
   asio::io_context& io;
   Options opt;
@@ -92,26 +95,30 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         self->socket.close(ignored);
       }
     });
-    asio::async_connect(socket, results, [self = shared_from_this(), shown](boost::system::error_code e, const tcp::endpoint&) {
-      if (e) {
-        self->timer.cancel();
-        self->last_error = Status(Errc::unavailable, "connect " + shown + ": " +
-                                                          (e == asio::error::operation_aborted ? "timed out" : e.message()));
-        boost::system::error_code ignored;
-        self->socket.close(ignored);
-        self->try_server();
-        return;
-      }
-      self->connected_to = shown;
-      self->socket.set_option(tcp::no_delay(true), e);
-      self->handshaking = true;
-      proto::ConnectRequest req;
-      req.timeout_ms = self->opt.session_timeout_ms;
-      req.password.assign(16, '\0');
-      req.has_read_only = true;
-      self->send([&](JuteWriter& w) { proto::write(w, req); });
-      self->read();
-    });
+    asio::async_connect(
+        socket, results,
+        [self = shared_from_this(), shown](boost::system::error_code e, const tcp::endpoint&) {
+          if (e) {
+            self->timer.cancel();
+            self->last_error =
+                Status(Errc::unavailable,
+                       "connect " + shown + ": " +
+                           (e == asio::error::operation_aborted ? "timed out" : e.message()));
+            boost::system::error_code ignored;
+            self->socket.close(ignored);
+            self->try_server();
+            return;
+          }
+          self->connected_to = shown;
+          self->socket.set_option(tcp::no_delay(true), e);
+          self->handshaking = true;
+          proto::ConnectRequest req;
+          req.timeout_ms = self->opt.session_timeout_ms;
+          req.password.assign(16, '\0');
+          req.has_read_only = true;
+          self->send([&](JuteWriter& w) { proto::write(w, req); });
+          self->read();
+        });
   }
 
   template <class Body>
@@ -128,40 +135,46 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     writing = true;
     writing_buf.swap(out);
     out.clear();
-    asio::async_write(socket, asio::buffer(writing_buf), [self = shared_from_this()](boost::system::error_code e, size_t) {
-      self->writing = false;
-      self->writing_buf.clear();
-      if (e) {
-        self->lost(Status(Errc::io_error, "write to " + self->connected_to + ": " + e.message()));
-        return;
-      }
-      self->flush();
-    });
+    asio::async_write(socket, asio::buffer(writing_buf),
+                      [self = shared_from_this()](boost::system::error_code e, size_t) {
+                        self->writing = false;
+                        self->writing_buf.clear();
+                        if (e) {
+                          self->lost(Status(Errc::io_error,
+                                            "write to " + self->connected_to + ": " + e.message()));
+                          return;
+                        }
+                        self->flush();
+                      });
   }
 
   void read() {
-    socket.async_read_some(asio::buffer(buf), [self = shared_from_this()](boost::system::error_code e, size_t n) {
-      if (e) {
-        self->lost(Status(Errc::unavailable, e == asio::error::eof ? "server " + self->connected_to + " closed the connection"
-                                                                   : "read from " + self->connected_to + ": " + e.message()));
-        return;
-      }
-      self->in.append(self->buf.data(), n);
-      size_t pos = 0;
-      while (self->in.size() - pos >= 4) {
-        JuteReader r(std::string_view(self->in).substr(pos, 4));
-        int32_t len = r.read_int();
-        if (len < 0) {
-          self->lost(Status(Errc::corrupt, "bad frame length from " + self->connected_to));
-          return;
-        }
-        if (self->in.size() - pos - 4 < static_cast<size_t>(len)) break;
-        if (!self->frame(std::string_view(self->in).substr(pos + 4, static_cast<size_t>(len)))) return;
-        pos += 4 + static_cast<size_t>(len);
-      }
-      self->in.erase(0, pos);
-      self->read();
-    });
+    socket.async_read_some(
+        asio::buffer(buf), [self = shared_from_this()](boost::system::error_code e, size_t n) {
+          if (e) {
+            self->lost(Status(Errc::unavailable,
+                              e == asio::error::eof
+                                  ? "server " + self->connected_to + " closed the connection"
+                                  : "read from " + self->connected_to + ": " + e.message()));
+            return;
+          }
+          self->in.append(self->buf.data(), n);
+          size_t pos = 0;
+          while (self->in.size() - pos >= 4) {
+            JuteReader r(std::string_view(self->in).substr(pos, 4));
+            int32_t len = r.read_int();
+            if (len < 0) {
+              self->lost(Status(Errc::corrupt, "bad frame length from " + self->connected_to));
+              return;
+            }
+            if (self->in.size() - pos - 4 < static_cast<size_t>(len)) break;
+            if (!self->frame(std::string_view(self->in).substr(pos + 4, static_cast<size_t>(len))))
+              return;
+            pos += 4 + static_cast<size_t>(len);
+          }
+          self->in.erase(0, pos);
+          self->read();
+        });
   }
 
   // False if the connection was dropped while handling it.
@@ -210,7 +223,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return true;
     }
     if (pending.empty() || pending.front().xid != h.xid) {
-      lost(Status(Errc::corrupt, "reply xid " + std::to_string(h.xid) + " out of order from " + connected_to));
+      lost(Status(Errc::corrupt,
+                  "reply xid " + std::to_string(h.xid) + " out of order from " + connected_to));
       return false;
     }
     Pending p = std::move(pending.front());
@@ -230,7 +244,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     ping.async_wait([weak = weak_from_this()](boost::system::error_code e) {
       auto self = weak.lock();
       if (e || !self || !self->is_connected) return;
-      self->send([](JuteWriter& w) { proto::write(w, proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)}); });
+      self->send([](JuteWriter& w) {
+        proto::write(w, proto::RequestHeader{proto::kXidPing, static_cast<int32_t>(OpCode::ping)});
+      });
       self->schedule_ping();
     });
   }
@@ -264,7 +280,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     if (was && on_event)
-      on_event({static_cast<int32_t>(proto::EventType::none), static_cast<int32_t>(proto::KeeperState::disconnected), ""});
+      on_event({static_cast<int32_t>(proto::EventType::none),
+                static_cast<int32_t>(proto::KeeperState::disconnected), ""});
     if (close_done) finish_close();
   }
 
@@ -298,7 +315,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 };
 
-Client::Client(asio::io_context& io, Options options) : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+Client::Client(asio::io_context& io, Options options)
+    : impl_(std::make_shared<Impl>(io, std::move(options))) {}
 
 Client::~Client() {
   impl_->on_event = nullptr;
@@ -322,18 +340,25 @@ int32_t Client::session_timeout_ms() const { return impl_->timeout; }
 std::string Client::server() const { return impl_->connected_to; }
 size_t Client::outstanding() const { return impl_->pending.size(); }
 
-void Client::create(std::string_view path, std::string_view data, proto::CreateMode mode, Callback done,
-                    const proto::AclList& acl, int64_t ttl_ms) {
-  bool ttl = mode == proto::CreateMode::persistent_with_ttl || mode == proto::CreateMode::persistent_sequential_with_ttl;
-  OpCode op = ttl ? OpCode::create_ttl : mode == proto::CreateMode::container ? OpCode::create_container : OpCode::create2;
+void Client::create(std::string_view path, std::string_view data, proto::CreateMode mode,
+                    Callback done, const proto::AclList& acl, int64_t ttl_ms) {
+  bool ttl = mode == proto::CreateMode::persistent_with_ttl ||
+             mode == proto::CreateMode::persistent_sequential_with_ttl;
+  OpCode op = ttl                                    ? OpCode::create_ttl
+              : mode == proto::CreateMode::container ? OpCode::create_container
+                                                     : OpCode::create2;
   impl_->call(op, std::move(done), [&](JuteWriter& w) {
-    proto::write(w, proto::CreateRequest{std::string(path), std::string(data), acl, static_cast<int32_t>(mode), ttl_ms},
+    proto::write(w,
+                 proto::CreateRequest{std::string(path), std::string(data), acl,
+                                      static_cast<int32_t>(mode), ttl_ms},
                  ttl);
   });
 }
-void Client::set_acl(std::string_view path, const proto::AclList& acl, int32_t version, Callback done) {
-  impl_->call(OpCode::set_acl, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::SetAclRequest{std::string(path), acl, version}); });
+void Client::set_acl(std::string_view path, const proto::AclList& acl, int32_t version,
+                     Callback done) {
+  impl_->call(OpCode::set_acl, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::SetAclRequest{std::string(path), acl, version});
+  });
 }
 void Client::add_auth(std::string_view scheme, std::string_view auth, Callback done) {
   if (!impl_->is_connected) {
@@ -370,30 +395,38 @@ void Client::reconfig(std::optional<std::string> joining, std::optional<std::str
   });
 }
 void Client::remove(std::string_view path, int32_t version, Callback done) {
-  impl_->call(OpCode::remove, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::PathVersionRequest{std::string(path), version}); });
+  impl_->call(OpCode::remove, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::PathVersionRequest{std::string(path), version});
+  });
 }
-void Client::set_data(std::string_view path, std::string_view data, int32_t version, Callback done) {
-  impl_->call(OpCode::set_data, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::SetDataRequest{std::string(path), std::string(data), version}); });
+void Client::set_data(std::string_view path, std::string_view data, int32_t version,
+                      Callback done) {
+  impl_->call(OpCode::set_data, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::SetDataRequest{std::string(path), std::string(data), version});
+  });
 }
 void Client::get_data(std::string_view path, bool watch, Callback done) {
-  impl_->call(OpCode::get_data, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+  impl_->call(OpCode::get_data, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::PathWatchRequest{std::string(path), watch});
+  });
 }
 void Client::exists(std::string_view path, bool watch, Callback done) {
-  impl_->call(OpCode::exists, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+  impl_->call(OpCode::exists, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::PathWatchRequest{std::string(path), watch});
+  });
 }
 void Client::get_children(std::string_view path, bool watch, Callback done) {
-  impl_->call(OpCode::get_children2, std::move(done),
-              [&](JuteWriter& w) { proto::write(w, proto::PathWatchRequest{std::string(path), watch}); });
+  impl_->call(OpCode::get_children2, std::move(done), [&](JuteWriter& w) {
+    proto::write(w, proto::PathWatchRequest{std::string(path), watch});
+  });
 }
 void Client::get_acl(std::string_view path, Callback done) {
-  impl_->call(OpCode::get_acl, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+  impl_->call(OpCode::get_acl, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
 }
 void Client::sync(std::string_view path, Callback done) {
-  impl_->call(OpCode::sync, std::move(done), [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+  impl_->call(OpCode::sync, std::move(done),
+              [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
 }
 void Client::multi(const std::vector<Op>& ops, Callback done) {
   impl_->call(OpCode::multi, std::move(done), [&](JuteWriter& w) {
@@ -402,7 +435,8 @@ void Client::multi(const std::vector<Op>& ops, Callback done) {
       switch (op.type) {
         case OpCode::create:
         case OpCode::create2:
-          proto::write(w, proto::CreateRequest{op.path, op.data, proto::open_acl_unsafe(), static_cast<int32_t>(op.mode), 0});
+          proto::write(w, proto::CreateRequest{op.path, op.data, proto::open_acl_unsafe(),
+                                               static_cast<int32_t>(op.mode), 0});
           break;
         case OpCode::set_data:
           proto::write(w, proto::SetDataRequest{op.path, op.data, op.version});

@@ -34,26 +34,30 @@ Recipes::Recipes(client::Client& client) : client_(client) {
       map.erase(range.first, range.second);
     };
     if (type != EventType::node_children_changed) take(data_watches_);
-    if (type == EventType::node_children_changed || type == EventType::node_deleted) take(child_watches_);
+    if (type == EventType::node_children_changed || type == EventType::node_deleted)
+      take(child_watches_);
     if (fns.empty() && user_) user_(ev);
     for (auto& fn : fns) fn(ev);
   });
 }
 
-void Recipes::watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn, bool children) {
+void Recipes::watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn,
+                    bool children) {
   (children ? child_watches_ : data_watches_).emplace(path, std::move(fn));
 }
 
 std::string Recipes::protected_prefix() { return "_c_" + common::random_uuid() + "-"; }
 
-void Recipes::create_protected_sequential(const std::string& dir, const std::string& name, std::string data,
-                                          std::function<void(const sdk::Status&, const std::string&)> done) {
+void Recipes::create_protected_sequential(
+    const std::string& dir, const std::string& name, std::string data,
+    std::function<void(const sdk::Status&, const std::string&)> done) {
   std::string prefix = dir + "/" + protected_prefix() + name;
   create_parents(prefix, [this, prefix, name, data = std::move(data), done](const sdk::Status& st) {
     if (!st) return done(st, "");
-    client_.create(prefix, data, CreateMode::ephemeral_sequential, [name, done](const client::Response& c) {
-      done(status_of(c.err, "creating the " + name + " node"), c.path);
-    });
+    client_.create(prefix, data, CreateMode::ephemeral_sequential,
+                   [name, done](const client::Response& c) {
+                     done(status_of(c.err, "creating the " + name + " node"), c.path);
+                   });
   });
 }
 
@@ -67,7 +71,8 @@ void Recipes::create_parents(const std::string& path, Done done) {
     client_.create((*parents)[i], "", containers ? CreateMode::container : CreateMode::persistent,
                    [step, i, containers, done](const client::Response& r) {
                      if (r.err == Err::unimplemented && containers) return (*step)(i, false);
-                     if (r.err != Err::ok && r.err != Err::node_exists) return done(status_of(r.err, "creating parents"));
+                     if (r.err != Err::ok && r.err != Err::node_exists)
+                       return done(status_of(r.err, "creating parents"));
                      (*step)(i + 1, containers);
                    });
   };
@@ -80,19 +85,23 @@ Mutex::Mutex(Recipes& r, std::string path) : r_(r), path_(std::move(path)) {}
 
 void Mutex::acquire(Done done) {
   waiting_ = std::move(done);
-  r_.create_protected_sequential(path_, "lock-", "", [this](const sdk::Status& st, const std::string& path) {
-    if (!st) return std::exchange(waiting_, nullptr)(st);
-    node_ = path;
-    check();
-  });
+  r_.create_protected_sequential(path_, "lock-", "",
+                                 [this](const sdk::Status& st, const std::string& path) {
+                                   if (!st) return std::exchange(waiting_, nullptr)(st);
+                                   node_ = path;
+                                   check();
+                                 });
 }
 
 void Mutex::check() {
   r_.client().get_children(path_, false, [this](const client::Response& res) {
-    if (res.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
+    if (res.err != Err::ok)
+      return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
     auto sorted = sorted_by_sequence(res.children, "lock-");
     auto mine = std::find(sorted.begin(), sorted.end(), basename(node_));
-    if (mine == sorted.end()) return std::exchange(waiting_, nullptr)(sdk::Status(sdk::Errc::unavailable, "the lock node vanished (session lost?)"));
+    if (mine == sorted.end())
+      return std::exchange(waiting_, nullptr)(
+          sdk::Status(sdk::Errc::unavailable, "the lock node vanished (session lost?)"));
     if (mine == sorted.begin()) {
       held_ = true;
       return std::exchange(waiting_, nullptr)({});
@@ -123,12 +132,13 @@ LeaderLatch::LeaderLatch(Recipes& r, std::string path, std::string id)
 
 void LeaderLatch::start(std::function<void(bool)> on_change, Done started) {
   on_change_ = std::move(on_change);
-  r_.create_protected_sequential(path_, "latch-", id_, [this, started](const sdk::Status& st, const std::string& path) {
-    if (started) started(st);
-    if (!st) return;
-    node_ = path;
-    check();
-  });
+  r_.create_protected_sequential(path_, "latch-", id_,
+                                 [this, started](const sdk::Status& st, const std::string& path) {
+                                   if (started) started(st);
+                                   if (!st) return;
+                                   node_ = path;
+                                   check();
+                                 });
 }
 
 void LeaderLatch::set_leader(bool v) {
@@ -162,20 +172,23 @@ void LeaderLatch::close(Done done) {
     return;
   }
   r_.client().remove(node_, -1, [done](const client::Response& res) {
-    if (done) done(res.err == Err::no_node ? sdk::Status{} : status_of(res.err, "closing the latch"));
+    if (done)
+      done(res.err == Err::no_node ? sdk::Status{} : status_of(res.err, "closing the latch"));
   });
 }
 
 // ---- SharedCount ----
 
-SharedCount::SharedCount(Recipes& r, std::string path, int32_t seed) : r_(r), path_(std::move(path)), seed_(seed) {}
+SharedCount::SharedCount(Recipes& r, std::string path, int32_t seed)
+    : r_(r), path_(std::move(path)), seed_(seed) {}
 
 void SharedCount::start(Done done) {
   r_.create_parents(path_, [this, done](const sdk::Status& st) {
     if (!st) return done(st);
-    r_.client().create(path_, int_bytes(seed_), CreateMode::persistent, [done](const client::Response& c) {
-      done(c.err == Err::node_exists ? sdk::Status{} : status_of(c.err, "creating the count"));
-    });
+    r_.client().create(
+        path_, int_bytes(seed_), CreateMode::persistent, [done](const client::Response& c) {
+          done(c.err == Err::node_exists ? sdk::Status{} : status_of(c.err, "creating the count"));
+        });
   });
 }
 
@@ -183,12 +196,14 @@ void SharedCount::get(std::function<void(const sdk::Status&, int32_t, int32_t)> 
   r_.client().get_data(path_, false, [done](const client::Response& res) {
     if (res.err != Err::ok) return done(status_of(res.err, "reading the count"), 0, -1);
     auto v = bytes_int(res.data);
-    if (!v) return done(sdk::Status(sdk::Errc::corrupt, "the count is not a 4-byte integer"), 0, -1);
+    if (!v)
+      return done(sdk::Status(sdk::Errc::corrupt, "the count is not a 4-byte integer"), 0, -1);
     done({}, *v, res.stat.version);
   });
 }
 
-void SharedCount::try_set(int32_t value, int32_t version, std::function<void(const sdk::Status&, bool)> done) {
+void SharedCount::try_set(int32_t value, int32_t version,
+                          std::function<void(const sdk::Status&, bool)> done) {
   r_.client().set_data(path_, int_bytes(value), version, [done](const client::Response& res) {
     if (res.err == Err::bad_version) return done({}, false);
     done(status_of(res.err, "setting the count"), res.err == Err::ok);
@@ -244,7 +259,8 @@ void DoubleBarrier::enter(Done done) {
   r_.create_parents(node_, [this](const sdk::Status& st) {
     if (!st) return std::exchange(entering_, nullptr)(st);
     r_.client().create(node_, "", CreateMode::ephemeral, [this](const client::Response& c) {
-      if (c.err != Err::ok) return std::exchange(entering_, nullptr)(status_of(c.err, "entering the barrier"));
+      if (c.err != Err::ok)
+        return std::exchange(entering_, nullptr)(status_of(c.err, "entering the barrier"));
       check_enter();
     });
   });
@@ -262,7 +278,8 @@ void DoubleBarrier::check_enter() {
     });
     r_.client().get_children(path_, false, [this, ready](const client::Response& res) {
       if (!entering_) return;
-      if (res.err != Err::ok) return std::exchange(entering_, nullptr)(status_of(res.err, "entering the barrier"));
+      if (res.err != Err::ok)
+        return std::exchange(entering_, nullptr)(status_of(res.err, "entering the barrier"));
       size_t count = 0;
       for (const auto& c : res.children) count += c == "ready" ? 0 : 1;
       if (static_cast<int>(count) < members_) return;  // the ready watch wakes us
@@ -278,7 +295,8 @@ void DoubleBarrier::check_enter() {
 }
 
 void DoubleBarrier::leave(Done done) {
-  if (!entered_) return done(sdk::Status(sdk::Errc::invalid_argument, "leave() before enter() completed"));
+  if (!entered_)
+    return done(sdk::Status(sdk::Errc::invalid_argument, "leave() before enter() completed"));
   leaving_ = std::move(done);
   r_.client().remove(node_, -1, [this](const client::Response& res) {
     if (res.err != Err::ok && res.err != Err::no_node)
@@ -295,7 +313,8 @@ void DoubleBarrier::check_leave() {
     size_t others = 0;
     for (const auto& c : res.children) others += c == "ready" ? 0 : 1;
     if (others > 0) {
-      r_.watch(path_, [this](const proto::WatcherEvent&) { check_leave(); }, true);
+      r_.watch(
+          path_, [this](const proto::WatcherEvent&) { check_leave(); }, true);
       return;
     }
     // The last one out closes the barrier for its next use.
@@ -324,20 +343,25 @@ void ReadWriteLock::acquire(bool write, Done done) {
 void ReadWriteLock::check() {
   r_.client().get_children(path_, false, [this](const client::Response& res) {
     if (!waiting_) return;
-    if (res.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
+    if (res.err != Err::ok)
+      return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
     // Curator sorts readers and writers together by their sequence numbers.
     std::vector<std::string> all;
     for (const auto& c : res.children)
-      if (c.find("__READ__") != std::string::npos || c.find("__WRIT__") != std::string::npos) all.push_back(c);
+      if (c.find("__READ__") != std::string::npos || c.find("__WRIT__") != std::string::npos)
+        all.push_back(c);
     auto seq = [](const std::string& n) {
       size_t r = n.rfind("__READ__"), w = n.rfind("__WRIT__");
       size_t at = r != std::string::npos ? r : w;
       return n.substr(at + 8);
     };
-    std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) { return seq(a) < seq(b); });
+    std::sort(all.begin(), all.end(),
+              [&](const auto& a, const auto& b) { return seq(a) < seq(b); });
     std::string mine = basename(node_);
     auto it = std::find(all.begin(), all.end(), mine);
-    if (it == all.end()) return std::exchange(waiting_, nullptr)(sdk::Status(sdk::Errc::unavailable, "the lock node vanished"));
+    if (it == all.end())
+      return std::exchange(waiting_,
+                           nullptr)(sdk::Status(sdk::Errc::unavailable, "the lock node vanished"));
     size_t index = static_cast<size_t>(it - all.begin());
     std::string wait_for;
     if (write_) {
@@ -379,11 +403,12 @@ void Semaphore::acquire(Done done) {
   // As Curator: hold the semaphore's mutex while taking a lease.
   lock_.acquire([this](const sdk::Status& st) {
     if (!st) return std::exchange(waiting_, nullptr)(st);
-    r_.create_protected_sequential(path_ + "/leases", "lease-", "", [this](const sdk::Status& p, const std::string& path) {
-      if (!p) return std::exchange(waiting_, nullptr)(p);
-      lease_ = path;
-      count();
-    });
+    r_.create_protected_sequential(path_ + "/leases", "lease-", "",
+                                   [this](const sdk::Status& p, const std::string& path) {
+                                     if (!p) return std::exchange(waiting_, nullptr)(p);
+                                     lease_ = path;
+                                     count();
+                                   });
   });
 }
 
@@ -391,11 +416,13 @@ void Semaphore::count() {
   std::string leases = path_ + "/leases";
   r_.client().get_children(leases, true, [this, leases](const client::Response& res) {
     if (!waiting_) return;
-    if (res.err != Err::ok) return std::exchange(waiting_, nullptr)(status_of(res.err, "counting leases"));
+    if (res.err != Err::ok)
+      return std::exchange(waiting_, nullptr)(status_of(res.err, "counting leases"));
     if (static_cast<int>(res.children.size()) <= max_) {
       return lock_.release([this](const sdk::Status&) { std::exchange(waiting_, nullptr)({}); });
     }
-    r_.watch(leases, [this](const proto::WatcherEvent&) { count(); }, true);
+    r_.watch(
+        leases, [this](const proto::WatcherEvent&) { count(); }, true);
   });
 }
 

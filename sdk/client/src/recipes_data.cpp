@@ -1,12 +1,11 @@
 // Curator's recipes that carry data: DistributedQueue, TreeCache and
 // ServiceDiscovery.
-#include "corral/client/recipes.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
 
+#include "corral/client/recipes.hpp"
 #include "corral/common/random.hpp"
 #include "recipes_internal.hpp"
 
@@ -37,7 +36,8 @@ std::string Queue::encode(const std::vector<std::string>& items) {
 }
 
 std::optional<std::vector<std::string>> Queue::decode(std::string_view data) {
-  if (data.size() < 5 || bytes_int(std::string(data.substr(0, 4))) != static_cast<int32_t>(kQueueVersion))
+  if (data.size() < 5 ||
+      bytes_int(std::string(data.substr(0, 4))) != static_cast<int32_t>(kQueueVersion))
     return std::nullopt;
   std::vector<std::string> items;
   size_t at = 4;
@@ -59,9 +59,9 @@ void Queue::put(std::string item, Done done) {
   std::string data = encode({item});
   r_.create_parents(prefix, [this, prefix, data, done](const sdk::Status& st) {
     if (!st) return done(st);
-    r_.client().create(prefix, data, CreateMode::persistent_sequential, [done](const client::Response& c) {
-      done(status_of(c.err, "putting an item"));
-    });
+    r_.client().create(
+        prefix, data, CreateMode::persistent_sequential,
+        [done](const client::Response& c) { done(status_of(c.err, "putting an item")); });
   });
 }
 
@@ -76,7 +76,8 @@ void Queue::take(std::function<void(const sdk::Status&, std::string)> done) {
 
 void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) {
   r_.client().get_children(path_, true, [this, done](const client::Response& res) {
-    if (res.err != Err::ok && res.err != Err::no_node) return done(status_of(res.err, "reading the queue"), "");
+    if (res.err != Err::ok && res.err != Err::no_node)
+      return done(status_of(res.err, "reading the queue"), "");
     auto items = sorted_by_sequence(res.children, "queue-");
     if (items.empty()) {
       if (res.err == Err::no_node) {
@@ -87,7 +88,8 @@ void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) 
         });
         return;
       }
-      r_.watch(path_, [this, done](const proto::WatcherEvent&) { try_take(done); }, true);
+      r_.watch(
+          path_, [this, done](const proto::WatcherEvent&) { try_take(done); }, true);
       return;
     }
     std::string first = path_ + "/" + items.front();
@@ -99,7 +101,8 @@ void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) 
         if (rm.err == Err::no_node) return try_take(done);
         if (rm.err != Err::ok) return done(status_of(rm.err, "taking an item"), "");
         auto decoded = decode(data);
-        if (!decoded || decoded->empty()) return done(sdk::Status(sdk::Errc::corrupt, "an item not in Curator's format"), "");
+        if (!decoded || decoded->empty())
+          return done(sdk::Status(sdk::Errc::corrupt, "an item not in Curator's format"), "");
         pending_.insert(pending_.end(), decoded->begin() + 1, decoded->end());
         done({}, std::move(decoded->front()));
       });
@@ -111,7 +114,8 @@ void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) 
 
 TreeCache::TreeCache(Recipes& r, std::string root) : r_(r), root_(std::move(root)) {}
 
-void TreeCache::start(std::function<void(Event, const std::string&, const std::string&)> on_event, Done ready) {
+void TreeCache::start(std::function<void(Event, const std::string&, const std::string&)> on_event,
+                      Done ready) {
   on_event_ = std::move(on_event);
   ready_ = std::move(ready);
   load(root_, true);
@@ -149,7 +153,8 @@ void TreeCache::read_data(const std::string& path, bool counting) {
       bool known = nodes_.count(path) > 0;
       bool changed = !known || nodes_[path] != d.data;
       nodes_[path] = d.data;
-      if (initialized_ && changed && on_event_) on_event_(known ? Event::updated : Event::added, path, d.data);
+      if (initialized_ && changed && on_event_)
+        on_event_(known ? Event::updated : Event::added, path, d.data);
       r_.watch(path, [this, path](const proto::WatcherEvent& ev) {
         if (ev.type != static_cast<int32_t>(EventType::node_deleted)) return read_data(path, false);
         // The node and whatever was below it.
@@ -181,9 +186,13 @@ void TreeCache::read_children(const std::string& path, bool counting) {
         std::string p = (path == "/" ? "" : path) + "/" + child;
         if (!nodes_.count(p)) load(p, false);
       }
-      r_.watch(path, [this, path](const proto::WatcherEvent& ev) {
-        if (ev.type == static_cast<int32_t>(EventType::node_children_changed)) read_children(path, false);
-      }, true);
+      r_.watch(
+          path,
+          [this, path](const proto::WatcherEvent& ev) {
+            if (ev.type == static_cast<int32_t>(EventType::node_children_changed))
+              read_children(path, false);
+          },
+          true);
     }
     if (counting) loaded_one();
   });
@@ -209,52 +218,63 @@ std::string ServiceInstance::to_json() const {
 sdk::Result<ServiceInstance> ServiceInstance::from_json(std::string_view json) {
   auto doc = common::JsonValue::parse(json);
   if (!doc) return doc.status();
-  if (!doc->is_object()) return sdk::Status(sdk::Errc::corrupt, "a ServiceInstance is a JSON object");
+  if (!doc->is_object())
+    return sdk::Status(sdk::Errc::corrupt, "a ServiceInstance is a JSON object");
   ServiceInstance in;
   in.name = doc->get_string("name");
   in.id = doc->get_string("id");
   in.address = doc->get_string("address");
   if (auto* p = doc->get("port"); p && p->as_int()) in.port = static_cast<int32_t>(*p->as_int());
-  if (auto* p = doc->get("sslPort"); p && p->as_int()) in.ssl_port = static_cast<int32_t>(*p->as_int());
+  if (auto* p = doc->get("sslPort"); p && p->as_int())
+    in.ssl_port = static_cast<int32_t>(*p->as_int());
   if (auto* p = doc->get("payload")) in.payload = *p;
-  if (auto* p = doc->get("registrationTimeUTC"); p && p->as_int()) in.registration_time_ms = *p->as_int();
+  if (auto* p = doc->get("registrationTimeUTC"); p && p->as_int())
+    in.registration_time_ms = *p->as_int();
   in.service_type = doc->get_string("serviceType", "DYNAMIC");
   if (auto* p = doc->get("enabled"); p && p->as_bool()) in.enabled = *p->as_bool();
   return in;
 }
 
-ServiceDiscovery::ServiceDiscovery(Recipes& r, std::string base_path) : r_(r), base_(std::move(base_path)) {}
+ServiceDiscovery::ServiceDiscovery(Recipes& r, std::string base_path)
+    : r_(r), base_(std::move(base_path)) {}
 
 void ServiceDiscovery::register_instance(ServiceInstance& instance, Done done) {
   if (instance.id.empty()) instance.id = common::random_uuid();
   if (!instance.registration_time_ms)
-    instance.registration_time_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    instance.registration_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
   std::string path = base_ + "/" + instance.name + "/" + instance.id;
   std::string doc = instance.to_json();
   r_.create_parents(path, [this, path, doc, done](const sdk::Status& st) {
     if (!st) return done(st);
     auto attempt = std::make_shared<std::function<void(int)>>();
     *attempt = [this, path, doc, done, attempt](int n) {
-      r_.client().create(path, doc, CreateMode::ephemeral, [this, path, done, attempt, n](const client::Response& c) {
-        if (c.err == Err::node_exists && n < 2) {  // a stale one of ours: replace it, as Curator does
-          r_.client().remove(path, -1, [attempt, n](const client::Response&) { (*attempt)(n + 1); });
-          return;
-        }
-        done(status_of(c.err, "registering"));
-      });
+      r_.client().create(path, doc, CreateMode::ephemeral,
+                         [this, path, done, attempt, n](const client::Response& c) {
+                           if (c.err == Err::node_exists &&
+                               n < 2) {  // a stale one of ours: replace it, as Curator does
+                             r_.client().remove(path, -1, [attempt, n](const client::Response&) {
+                               (*attempt)(n + 1);
+                             });
+                             return;
+                           }
+                           done(status_of(c.err, "registering"));
+                         });
     };
     (*attempt)(0);
   });
 }
 
 void ServiceDiscovery::unregister(const ServiceInstance& instance, Done done) {
-  r_.client().remove(base_ + "/" + instance.name + "/" + instance.id, -1, [done](const client::Response& res) {
-    done(res.err == Err::no_node ? sdk::Status{} : status_of(res.err, "unregistering"));
-  });
+  r_.client().remove(
+      base_ + "/" + instance.name + "/" + instance.id, -1, [done](const client::Response& res) {
+        done(res.err == Err::no_node ? sdk::Status{} : status_of(res.err, "unregistering"));
+      });
 }
 
-void ServiceDiscovery::names(std::function<void(const sdk::Status&, std::vector<std::string>)> done) {
+void ServiceDiscovery::names(
+    std::function<void(const sdk::Status&, std::vector<std::string>)> done) {
   r_.client().get_children(base_, false, [done](const client::Response& res) {
     if (res.err == Err::no_node) return done({}, {});
     auto names = res.children;
@@ -263,8 +283,9 @@ void ServiceDiscovery::names(std::function<void(const sdk::Status&, std::vector<
   });
 }
 
-void ServiceDiscovery::instances(const std::string& name,
-                                 std::function<void(const sdk::Status&, std::vector<ServiceInstance>)> done) {
+void ServiceDiscovery::instances(
+    const std::string& name,
+    std::function<void(const sdk::Status&, std::vector<ServiceInstance>)> done) {
   std::string dir = base_ + "/" + name;
   r_.client().get_children(dir, false, [this, dir, done](const client::Response& res) {
     if (res.err == Err::no_node) return done({}, {});
@@ -273,13 +294,16 @@ void ServiceDiscovery::instances(const std::string& name,
     auto pending = std::make_shared<size_t>(res.children.size());
     if (res.children.empty()) return done({}, {});
     for (const auto& child : res.children) {
-      r_.client().get_data(dir + "/" + child, false, [out, pending, done](const client::Response& d) {
-        if (d.err == Err::ok)
-          if (auto in = ServiceInstance::from_json(d.data)) out->push_back(std::move(in.value()));
-        if (--*pending) return;
-        std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-        done({}, std::move(*out));
-      });
+      r_.client().get_data(dir + "/" + child, false,
+                           [out, pending, done](const client::Response& d) {
+                             if (d.err == Err::ok)
+                               if (auto in = ServiceInstance::from_json(d.data))
+                                 out->push_back(std::move(in.value()));
+                             if (--*pending) return;
+                             std::sort(out->begin(), out->end(),
+                                       [](const auto& a, const auto& b) { return a.id < b.id; });
+                             done({}, std::move(*out));
+                           });
     }
   });
 }

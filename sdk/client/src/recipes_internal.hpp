@@ -14,17 +14,19 @@ using proto::Err;
 
 inline sdk::Status status_of(Err e, std::string_view what) {
   if (e == Err::ok) return {};
-  sdk::Errc code = e == Err::no_node ? sdk::Errc::not_found
+  sdk::Errc code = e == Err::no_node       ? sdk::Errc::not_found
                    : e == Err::node_exists ? sdk::Errc::already_exists
-                   : (e == Err::connection_loss || e == Err::session_expired) ? sdk::Errc::unavailable
-                                                                               : sdk::Errc::invalid_argument;
+                   : (e == Err::connection_loss || e == Err::session_expired)
+                       ? sdk::Errc::unavailable
+                       : sdk::Errc::invalid_argument;
   return {code, std::string(what) + ": " + proto::err_name(e)};
 }
 
 inline std::string basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 // Curator sorts lock-style children by what follows the last `name`.
-inline std::vector<std::string> sorted_by_sequence(std::vector<std::string> children, const std::string& name) {
+inline std::vector<std::string> sorted_by_sequence(std::vector<std::string> children,
+                                                   const std::string& name) {
   std::vector<std::string> out;
   for (auto& c : children)
     if (c.rfind(name) != std::string::npos) out.push_back(std::move(c));
@@ -36,7 +38,8 @@ inline std::vector<std::string> sorted_by_sequence(std::vector<std::string> chil
 
 inline std::string int_bytes(int32_t v) {
   auto u = static_cast<uint32_t>(v);
-  return {static_cast<char>(u >> 24), static_cast<char>(u >> 16), static_cast<char>(u >> 8), static_cast<char>(u)};
+  return {static_cast<char>(u >> 24), static_cast<char>(u >> 16), static_cast<char>(u >> 8),
+          static_cast<char>(u)};
 }
 
 inline std::optional<int32_t> bytes_int(const std::string& b) {

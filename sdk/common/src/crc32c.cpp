@@ -28,8 +28,8 @@ uint32_t crc_soft(uint32_t crc, const uint8_t* p, size_t n) {
     std::memcpy(&v, p, 8);
     v ^= crc;
     crc = kTables[7][v & 0xff] ^ kTables[6][(v >> 8) & 0xff] ^ kTables[5][(v >> 16) & 0xff] ^
-          kTables[4][(v >> 24) & 0xff] ^ kTables[3][(v >> 32) & 0xff] ^ kTables[2][(v >> 40) & 0xff] ^
-          kTables[1][(v >> 48) & 0xff] ^ kTables[0][v >> 56];
+          kTables[4][(v >> 24) & 0xff] ^ kTables[3][(v >> 32) & 0xff] ^
+          kTables[2][(v >> 40) & 0xff] ^ kTables[1][(v >> 48) & 0xff] ^ kTables[0][v >> 56];
     p += 8;
     n -= 8;
   }

@@ -22,12 +22,15 @@ void DockerRequest::start(Done done, std::function<void(std::string_view)> on_da
   request_ = http_get(path_);
   auto self = shared_from_this();
   socket_.async_connect(local::endpoint(socket_path_), [self](const boost::system::error_code& ec) {
-    if (ec) return self->finish(Status(Errc::unavailable, "connect " + self->socket_path_ + ": " + ec.message()));
-    boost::asio::async_write(self->socket_, boost::asio::buffer(self->request_),
-                             [self](const boost::system::error_code& wec, size_t) {
-                               if (wec) return self->finish(Status(Errc::io_error, "write: " + wec.message()));
-                               self->read();
-                             });
+    if (ec)
+      return self->finish(
+          Status(Errc::unavailable, "connect " + self->socket_path_ + ": " + ec.message()));
+    boost::asio::async_write(
+        self->socket_, boost::asio::buffer(self->request_),
+        [self](const boost::system::error_code& wec, size_t) {
+          if (wec) return self->finish(Status(Errc::io_error, "write: " + wec.message()));
+          self->read();
+        });
   });
 }
 
@@ -40,13 +43,15 @@ void DockerRequest::cancel() {
 
 void DockerRequest::read() {
   auto self = shared_from_this();
-  socket_.async_read_some(boost::asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
-    if (n) self->received(std::string_view(self->buf_, n));
-    if (ec == boost::asio::error::eof) return self->finish(parse_http_response(self->raw_));
-    if (ec) return self->finish(Status(Errc::io_error, "read: " + ec.message()));
-    if (self->raw_.size() > kMaxResponse) return self->finish(Status(Errc::corrupt, "response larger than 64 MiB"));
-    self->read();
-  });
+  socket_.async_read_some(
+      boost::asio::buffer(buf_), [self](const boost::system::error_code& ec, size_t n) {
+        if (n) self->received(std::string_view(self->buf_, n));
+        if (ec == boost::asio::error::eof) return self->finish(parse_http_response(self->raw_));
+        if (ec) return self->finish(Status(Errc::io_error, "read: " + ec.message()));
+        if (self->raw_.size() > kMaxResponse)
+          return self->finish(Status(Errc::corrupt, "response larger than 64 MiB"));
+        self->read();
+      });
 }
 
 void DockerRequest::received(std::string_view data) {
@@ -60,7 +65,8 @@ void DockerRequest::received(std::string_view data) {
     if (end == std::string::npos) return;
     auto head = parse_http_response(std::string_view(raw_).substr(0, end + 4));
     if (!head || head->status != 200) {
-      return finish(head ? sdk::Result<HttpResponse>(Status(Errc::unavailable, "HTTP " + std::to_string(head->status)))
+      return finish(head ? sdk::Result<HttpResponse>(
+                               Status(Errc::unavailable, "HTTP " + std::to_string(head->status)))
                          : head);
     }
     headers_done_ = true;

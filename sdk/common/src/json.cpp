@@ -88,13 +88,18 @@ std::optional<int64_t> JsonValue::as_int() const {
     if (ec == std::errc() && p == text_.data() + text_.size()) return i;
     return std::nullopt;
   }
-  if (std::trunc(number_) != number_ || std::fabs(number_) > 9.007199254740992e15) return std::nullopt;
+  if (std::trunc(number_) != number_ || std::fabs(number_) > 9.007199254740992e15)
+    return std::nullopt;
   return static_cast<int64_t>(number_);
 }
 
 const std::string* JsonValue::as_string() const { return type_ == Type::string ? &text_ : nullptr; }
-const std::vector<JsonValue>* JsonValue::as_array() const { return type_ == Type::array ? &items_ : nullptr; }
-const JsonValue::Members* JsonValue::as_object() const { return type_ == Type::object ? &members_ : nullptr; }
+const std::vector<JsonValue>* JsonValue::as_array() const {
+  return type_ == Type::array ? &items_ : nullptr;
+}
+const JsonValue::Members* JsonValue::as_object() const {
+  return type_ == Type::object ? &members_ : nullptr;
+}
 
 const JsonValue* JsonValue::get(std::string_view key) const {
   if (type_ != Type::object) return nullptr;
@@ -134,8 +139,12 @@ std::string JsonValue::dump() const {
 
 void JsonValue::dump_to(std::string& out) const {
   switch (type_) {
-    case Type::null: out += "null"; break;
-    case Type::boolean: out += bool_ ? "true" : "false"; break;
+    case Type::null:
+      out += "null";
+      break;
+    case Type::boolean:
+      out += bool_ ? "true" : "false";
+      break;
     case Type::number:
       if (!text_.empty()) {
         out += text_;
@@ -147,7 +156,9 @@ void JsonValue::dump_to(std::string& out) const {
         out.append(b, p);
       }
       break;
-    case Type::string: out += json_quote(text_); break;
+    case Type::string:
+      out += json_quote(text_);
+      break;
     case Type::array:
       out += '[';
       for (size_t i = 0; i < items_.size(); ++i) {
@@ -186,7 +197,8 @@ class JsonParser {
 
  private:
   sdk::Status fail() const {
-    return {sdk::Errc::invalid_argument, "JSON at byte " + std::to_string(err_pos_ ? err_pos_ : pos_) + ": " + error_};
+    return {sdk::Errc::invalid_argument,
+            "JSON at byte " + std::to_string(err_pos_ ? err_pos_ : pos_) + ": " + error_};
   }
   bool expect(const char* what) {
     if (error_.empty()) {
@@ -196,7 +208,9 @@ class JsonParser {
     return false;
   }
   void ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
   }
   bool literal(std::string_view word) {
     if (s_.substr(pos_, word.size()) != word) return false;
@@ -317,10 +331,14 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_ + i];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-      else return expect("four hex digits after \\u");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return expect("four hex digits after \\u");
     }
     pos_ += 4;
     return true;
@@ -344,14 +362,30 @@ class JsonParser {
       if (++pos_ >= s_.size()) return expect("an escape after '\\'");
       char e = s_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!hex4(cp)) return false;

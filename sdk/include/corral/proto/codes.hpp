@@ -46,7 +46,8 @@ enum class OpCode : int32_t {
 enum class OpKind : uint8_t {
   unknown,     // no ZooKeeper knows it: the connection closes
   write,       // ordered by consensus: create*, delete, setData, setACL, check, multi
-  local_read,  // answered from this server's tree in the session's turn (ping and watch bookkeeping too)
+  local_read,  // answered from this server's tree in the session's turn (ping and watch bookkeeping
+               // too)
   sync,        // sync: waits for the leader
   reconfig,    // ordered by consensus after the leader's reconfig checks
   session,     // auth, SASL, createSession, closeSession: the session's own

@@ -10,7 +10,8 @@
 
 namespace corral::proto {
 
-static_assert(std::endian::native == std::endian::little, "the jute codec swaps bytes as a little-endian host must");
+static_assert(std::endian::native == std::endian::little,
+              "the jute codec swaps bytes as a little-endian host must");
 
 // Appends jute values to a byte string.
 class JuteWriter {
@@ -62,7 +63,10 @@ class JuteReader {
   bool at_end() const { return pos_ == in_.size(); }
   size_t remaining() const { return in_.size() - pos_; }
   size_t position() const { return pos_; }
-  void fail() { ok_ = false; pos_ = in_.size(); }
+  void fail() {
+    ok_ = false;
+    pos_ = in_.size();
+  }
   // The bytes read since position() was `from`.
   std::string_view since(size_t from) const { return in_.substr(from, pos_ - from); }
 

@@ -22,7 +22,6 @@
 
 namespace corral::sdk {
 
-
 // What the kernel offers the consensus plugin.
 class ConsensusHost {
  public:
@@ -78,9 +77,9 @@ class ConsensusHost {
 struct LearnerStatus {
   ServerId id = 0;
   bool observer = false;
-  bool synced = false;    // has acknowledged NEWLEADER and receives the broadcast
-  Zxid last_acked = 0;    // the last zxid it reported durable
-  std::string stage;      // "discovery", "sync", "broadcast"
+  bool synced = false;  // has acknowledged NEWLEADER and receives the broadcast
+  Zxid last_acked = 0;  // the last zxid it reported durable
+  std::string stage;    // "discovery", "sync", "broadcast"
 };
 
 // What consensus reports about itself.
@@ -92,10 +91,10 @@ struct ConsensusStatus {
   Zxid last_logged = 0;     // the last entry appended to storage
   Zxid last_committed = 0;  // the last entry known committed
   Zxid last_applied = 0;
-  size_t pending_proposals = 0;     // logged or proposed, not yet applied
+  size_t pending_proposals = 0;         // logged or proposed, not yet applied
   std::vector<LearnerStatus> learners;  // the leader's followers and observers
-  int64_t elections = 0;            // elections this server has taken part in
-  int64_t last_election_ms = 0;     // how long the last one took
+  int64_t elections = 0;                // elections this server has taken part in
+  int64_t last_election_ms = 0;         // how long the last one took
 };
 
 class Consensus : public Plugin {

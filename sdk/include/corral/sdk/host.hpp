@@ -71,8 +71,12 @@ class Logger {
   virtual bool enabled(LogLevel level) const = 0;
   virtual void log(LogLevel level, std::string_view message) = 0;
 
-  void trace(std::string_view m) { if (enabled(LogLevel::trace)) log(LogLevel::trace, m); }
-  void debug(std::string_view m) { if (enabled(LogLevel::debug)) log(LogLevel::debug, m); }
+  void trace(std::string_view m) {
+    if (enabled(LogLevel::trace)) log(LogLevel::trace, m);
+  }
+  void debug(std::string_view m) {
+    if (enabled(LogLevel::debug)) log(LogLevel::debug, m);
+  }
   void info(std::string_view m) { log(LogLevel::info, m); }
   void warn(std::string_view m) { log(LogLevel::warn, m); }
   void error(std::string_view m) { log(LogLevel::error, m); }

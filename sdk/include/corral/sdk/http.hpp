@@ -14,12 +14,12 @@
 namespace corral::sdk {
 
 struct HttpRequest {
-  std::string method;                         // "GET", "PUT", ...
-  std::string path;                           // decoded, without the query
-  std::map<std::string, std::string> query;   // decoded; a key without '=' maps to ""
-  std::map<std::string, std::string> headers; // names lower-cased
+  std::string method;                          // "GET", "PUT", ...
+  std::string path;                            // decoded, without the query
+  std::map<std::string, std::string> query;    // decoded; a key without '=' maps to ""
+  std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
-  std::string remote;                         // "127.0.0.1:51234"
+  std::string remote;  // "127.0.0.1:51234"
 };
 
 // Answers one request. Every call runs on the loop thread; calls after the

@@ -19,12 +19,12 @@ namespace corral::sdk {
 // One member of the ensemble, as configured or discovered.
 struct PeerSpec {
   ServerId id = 0;
-  std::string host;              // name or address; resolved on every dial
-  uint16_t quorum_port = 0;      // Zab traffic (ZooKeeper's 2888)
-  uint16_t election_port = 0;    // election traffic (ZooKeeper's 3888)
-  uint16_t client_port = 0;      // 0 when not advertised
-  std::string client_host;       // the client address's host; empty when only the port was given
-  bool observer = false;         // receives commits, never votes
+  std::string host;            // name or address; resolved on every dial
+  uint16_t quorum_port = 0;    // Zab traffic (ZooKeeper's 2888)
+  uint16_t election_port = 0;  // election traffic (ZooKeeper's 3888)
+  uint16_t client_port = 0;    // 0 when not advertised
+  std::string client_host;     // the client address's host; empty when only the port was given
+  bool observer = false;       // receives commits, never votes
 };
 
 // Parses one member as ZooKeeper writes it after "server.N=":

@@ -70,9 +70,9 @@ const char* build_id() noexcept;
 
 // The build id, computed in the module's own translation unit so that a module
 // compiled by another toolchain reports what *it* was built with.
-#define CORRAL_BUILD_ID                                                        \
-  "gcc-" CORRAL_SDK_STRINGIFY(__GNUC__) "." CORRAL_SDK_STRINGIFY(__GNUC_MINOR__) \
-  "/cxx-" CORRAL_SDK_STRINGIFY(__cplusplus) "/boost-" CORRAL_SDK_STRINGIFY(BOOST_VERSION)
+#define CORRAL_BUILD_ID                                           \
+  "gcc-" CORRAL_SDK_STRINGIFY(__GNUC__) "." CORRAL_SDK_STRINGIFY( \
+      __GNUC_MINOR__) "/cxx-" CORRAL_SDK_STRINGIFY(__cplusplus) "/boost-" CORRAL_SDK_STRINGIFY(BOOST_VERSION)
 
 // Declares the plugin a module provides. Use once, in one .cpp file, at global
 // scope:
@@ -82,25 +82,29 @@ const char* build_id() noexcept;
 //
 // KIND is one of: transport consensus election storage discovery recipe.
 // CLASS must derive from the kind's interface and be default-constructible.
-#define CORRAL_PLUGIN(KIND, NAME, CLASS, SUMMARY)                                  \
-  namespace {                                                                      \
-  ::corral::sdk::Plugin* corral_plugin_create_() noexcept {                        \
-    try {                                                                          \
-      return new CLASS();                                                          \
-    } catch (...) {                                                                \
-      return nullptr;                                                              \
-    }                                                                              \
-  }                                                                                \
-  const ::corral::sdk::PluginDescriptor corral_plugin_descriptor_ = {              \
-      ::corral::sdk::kDescriptorLayout, ::corral::sdk::kDescriptorMagic,               \
-      CORRAL_ABI_IDENTITY,              CORRAL_BUILD_ID,                               \
-      #KIND,                            NAME,                                          \
-      SUMMARY,                          &corral_plugin_create_};                       \
-  }                                                                                \
+#define CORRAL_PLUGIN(KIND, NAME, CLASS, SUMMARY)                                          \
+  namespace {                                                                              \
+  ::corral::sdk::Plugin* corral_plugin_create_() noexcept {                                \
+    try {                                                                                  \
+      return new CLASS();                                                                  \
+    } catch (...) {                                                                        \
+      return nullptr;                                                                      \
+    }                                                                                      \
+  }                                                                                        \
+  const ::corral::sdk::PluginDescriptor corral_plugin_descriptor_ = {                      \
+      ::corral::sdk::kDescriptorLayout,                                                    \
+      ::corral::sdk::kDescriptorMagic,                                                     \
+      CORRAL_ABI_IDENTITY,                                                                 \
+      CORRAL_BUILD_ID,                                                                     \
+      #KIND,                                                                               \
+      NAME,                                                                                \
+      SUMMARY,                                                                             \
+      &corral_plugin_create_};                                                             \
+  }                                                                                        \
   extern "C" __attribute__((visibility("default"))) const ::corral::sdk::PluginDescriptor* \
-  corral_plugin_entry() {                                                          \
-    return &corral_plugin_descriptor_;                                             \
-  }                                                                                \
+  corral_plugin_entry() {                                                                  \
+    return &corral_plugin_descriptor_;                                                     \
+  }                                                                                        \
   CORRAL_PLUGIN_EXPORT_ENTRY_()
 
 // The alias the loader looks up; see plugin_export.hpp.

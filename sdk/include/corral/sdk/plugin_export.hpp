@@ -2,8 +2,8 @@
 // describes plugins does not pull in Boost.DLL's headers.
 #pragma once
 
-#include <boost/version.hpp>
 #include <boost/dll/alias.hpp>
+#include <boost/version.hpp>
 
 #define CORRAL_PLUGIN_EXPORT_ENTRY_() \
   BOOST_DLL_ALIAS_SECTIONED(corral_plugin_entry, corral_plugin, corral)

@@ -18,12 +18,12 @@ enum class Errc {
   invalid_argument,  // the caller passed something malformed
   not_found,         // a named thing (file, plugin, key, zxid) does not exist
   already_exists,
-  io_error,          // the operating system refused a read, write or sync
-  no_space,          // ENOSPC: writes fail until space returns; reads keep working
-  corrupt,           // stored data failed a check (CRC, length, format)
-  unavailable,       // not now: no quorum, not the leader, shutting down
-  incompatible,      // ABI or format version mismatch
-  internal,          // a bug: an invariant did not hold
+  io_error,      // the operating system refused a read, write or sync
+  no_space,      // ENOSPC: writes fail until space returns; reads keep working
+  corrupt,       // stored data failed a check (CRC, length, format)
+  unavailable,   // not now: no quorum, not the leader, shutting down
+  incompatible,  // ABI or format version mismatch
+  internal,      // a bug: an invariant did not hold
 };
 
 const char* errc_name(Errc code) noexcept;
@@ -51,7 +51,7 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}       // NOLINT: implicit by design
   Result(Status error) : v_(std::move(error)) {}  // NOLINT: must not be ok
   Result(Errc code, std::string message) : v_(Status(code, std::move(message))) {}
 

@@ -17,7 +17,9 @@ using Zxid = int64_t;
 inline constexpr Zxid make_zxid(uint32_t epoch, uint32_t counter) {
   return static_cast<Zxid>((static_cast<uint64_t>(epoch) << 32) | counter);
 }
-inline constexpr uint32_t zxid_epoch(Zxid z) { return static_cast<uint32_t>(static_cast<uint64_t>(z) >> 32); }
+inline constexpr uint32_t zxid_epoch(Zxid z) {
+  return static_cast<uint32_t>(static_cast<uint64_t>(z) >> 32);
+}
 inline constexpr uint32_t zxid_counter(Zxid z) { return static_cast<uint32_t>(z); }
 
 // The `myid` of a server in an ensemble (1..255 in ZooKeeper; any positive int64 here).

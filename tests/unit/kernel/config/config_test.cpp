@@ -1,11 +1,11 @@
+#include "config/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-
-#include "config/config.hpp"
 
 using namespace corral::kernel;
 
@@ -52,7 +52,8 @@ TEST(Config, ErrorsNameFileLineKeyAndExpectation) {
 
   auto unknown = load_config(std::nullopt, {"server.clinet_address=1.2.3.4:1"});
   ASSERT_FALSE(unknown);
-  EXPECT_NE(unknown.status().message().find("unknown key 'server.clinet_address'"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("unknown key 'server.clinet_address'"),
+            std::string::npos);
 
   auto section = load_config(write_temp("bad_section.toml", "[sever]\nid = 1\n"), {});
   ASSERT_FALSE(section);
@@ -60,7 +61,8 @@ TEST(Config, ErrorsNameFileLineKeyAndExpectation) {
 
   auto syntax = load_config(write_temp("syntax.toml", "[server\n"), {});
   ASSERT_FALSE(syntax);
-  EXPECT_NE(syntax.status().message().find("syntax.toml:1"), std::string::npos) << syntax.status().message();
+  EXPECT_NE(syntax.status().message().find("syntax.toml:1"), std::string::npos)
+      << syntax.status().message();
 
   auto address = load_config(std::nullopt, {"server.client_address=nohostport"});
   ASSERT_FALSE(address);
@@ -77,13 +79,15 @@ TEST(Config, PluginTablesAreTypedViews) {
   auto wrong = t->get_string("name", "");
   ASSERT_FALSE(wrong);
   EXPECT_NE(wrong.status().message().find("storage.memory.name"), std::string::npos);
-  EXPECT_NE(wrong.status().message().find(path + ":3"), std::string::npos) << wrong.status().message();
+  EXPECT_NE(wrong.status().message().find(path + ":3"), std::string::npos)
+      << wrong.status().message();
 }
 
 TEST(Config, ReadsZooCfg) {
   std::string path = write_temp("zoo.cfg",
                                 "# comment\ntickTime=200\ndataDir=/var/zk\nclientPort=2999\n"
-                                "maxClientCnxns=7\n4lw.commands.whitelist=ruok, srvr\ninitLimit=5\nsnapCount=100\nautopurge.purgeInterval=1\n");
+                                "maxClientCnxns=7\n4lw.commands.whitelist=ruok, "
+                                "srvr\ninitLimit=5\nsnapCount=100\nautopurge.purgeInterval=1\n");
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(path, {}, warnings);
   ASSERT_TRUE(c) << c.status().to_string();
@@ -106,13 +110,14 @@ TEST(Config, ReadsZooCfg) {
 
 TEST(Config, ReadsZooKeepersLimitsFromZooCfg) {
   std::vector<std::string> warnings;
-  auto c = load_zoo_cfg(write_temp("zoo_limits.cfg",
-                                   "dataDir=/var/zk\nmaxCnxns=500\nzookeeper.nio.sessionlessCnxnTimeout=3000\n"
-                                   "globalOutstandingLimit=250\njute.maxbuffer=4194304\n"
-                                   "zookeeper.connection_throttle_tokens=300\n"
-                                   "zookeeper.connection_throttle_fill_time=100\n"
-                                   "zookeeper.connection_throttle_fill_count=5\n"),
-                        {}, warnings);
+  auto c = load_zoo_cfg(
+      write_temp("zoo_limits.cfg",
+                 "dataDir=/var/zk\nmaxCnxns=500\nzookeeper.nio.sessionlessCnxnTimeout=3000\n"
+                 "globalOutstandingLimit=250\njute.maxbuffer=4194304\n"
+                 "zookeeper.connection_throttle_tokens=300\n"
+                 "zookeeper.connection_throttle_fill_time=100\n"
+                 "zookeeper.connection_throttle_fill_count=5\n"),
+      {}, warnings);
   ASSERT_TRUE(c) << c.status().to_string();
   EXPECT_TRUE(warnings.empty()) << warnings[0];
   EXPECT_EQ(c->server.max_cnxns, 500);
@@ -123,8 +128,9 @@ TEST(Config, ReadsZooKeepersLimitsFromZooCfg) {
   EXPECT_EQ(c->server.session_create_rate, 50);  // 5 tokens every 100 ms
 
   // 0 tokens is ZooKeeper's "no throttle".
-  auto off = load_zoo_cfg(write_temp("zoo_nothrottle.cfg", "dataDir=/var/zk\nconnection_throttle_tokens=0\n"), {},
-                          warnings);
+  auto off = load_zoo_cfg(
+      write_temp("zoo_nothrottle.cfg", "dataDir=/var/zk\nconnection_throttle_tokens=0\n"), {},
+      warnings);
   ASSERT_TRUE(off) << off.status().to_string();
   EXPECT_EQ(off->server.session_create_rate, 0);
   // Defaults when zoo.cfg says nothing: ZooKeeper's outstanding limit.
@@ -133,7 +139,8 @@ TEST(Config, ReadsZooKeepersLimitsFromZooCfg) {
   EXPECT_EQ(plain->server.max_outstanding, 1000);
   EXPECT_EQ(plain->server.max_frame_bytes, 0xfffff);
 
-  auto bad = load_zoo_cfg(write_temp("zoo_badlimit.cfg", "dataDir=/var/zk\nglobalOutstandingLimit=0\n"), {}, warnings);
+  auto bad = load_zoo_cfg(
+      write_temp("zoo_badlimit.cfg", "dataDir=/var/zk\nglobalOutstandingLimit=0\n"), {}, warnings);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.status().message().find("max_outstanding"), std::string::npos);
 }
@@ -144,9 +151,12 @@ TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
   std::string cmd = "mkdir -p " + dir;
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::ofstream(dir + "/myid") << "2\n";
-  std::string path = write_temp("zoo_ens.cfg", "dataDir=" + dir + "\nclientPort=2182\ninitLimit=4\nsyncLimit=2\n"
-                                "server.1=localhost:2888:3888\nserver.2=localhost:2889:3889:participant;2182\n"
-                                "server.3=[::1]:2890:3890:observer\npeerType=participant\n");
+  std::string path =
+      write_temp("zoo_ens.cfg",
+                 "dataDir=" + dir +
+                     "\nclientPort=2182\ninitLimit=4\nsyncLimit=2\n"
+                     "server.1=localhost:2888:3888\nserver.2=localhost:2889:3889:participant;2182\n"
+                     "server.3=[::1]:2890:3890:observer\npeerType=participant\n");
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(path, {}, warnings);
   ASSERT_TRUE(c) << c.status().to_string();
@@ -162,16 +172,22 @@ TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
   EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("sync_limit", 0).value(), 2);
   // Without quorum.auth the peer ports are as open as ZooKeeper's, and it says so.
   EXPECT_EQ(c->ensemble.peer_auth, "none");
-  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(),
-                          [](const std::string& w) { return w.find("quorum.auth.enableSasl") != std::string::npos; }));
+  EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
+    return w.find("quorum.auth.enableSasl") != std::string::npos;
+  }));
 
   // quorum.auth.* as ZooKeeper's: keys from the JAAS file's quorum sections.
-  std::string jaas = write_temp("jaas_quorum.conf", "QuorumServer { x required user_q=\"pw-0123456789abc\"; };\n"
-                                                    "QuorumLearner { x required username=\"q\" password=\"pw-0123456789abc\"; };\n");
+  std::string jaas =
+      write_temp("jaas_quorum.conf",
+                 "QuorumServer { x required user_q=\"pw-0123456789abc\"; };\n"
+                 "QuorumLearner { x required username=\"q\" password=\"pw-0123456789abc\"; };\n");
   std::ofstream(dir + "/myid") << "2\n";
-  std::string sasl_path = write_temp("zoo_ens_sasl.cfg", "dataDir=" + dir + "\nserver.1=localhost:2888:3888\n"
-                                     "server.2=localhost:2889:3889\nquorum.auth.enableSasl=true\n"
-                                     "quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n");
+  std::string sasl_path =
+      write_temp("zoo_ens_sasl.cfg",
+                 "dataDir=" + dir +
+                     "\nserver.1=localhost:2888:3888\n"
+                     "server.2=localhost:2889:3889\nquorum.auth.enableSasl=true\n"
+                     "quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n");
   auto needs_jaas = load_zoo_cfg(sasl_path, {}, warnings);
   ASSERT_FALSE(needs_jaas);
   EXPECT_NE(needs_jaas.status().message().find("server.jaas_config"), std::string::npos)
@@ -186,38 +202,48 @@ TEST(Config, ReadsAnEnsembleFromZooCfgAndMyid) {
   std::remove((dir + "/myid").c_str());
   auto no_id = load_zoo_cfg(path, {}, warnings);
   ASSERT_FALSE(no_id);
-  EXPECT_NE(no_id.status().message().find(dir + "/myid"), std::string::npos) << no_id.status().message();
+  EXPECT_NE(no_id.status().message().find(dir + "/myid"), std::string::npos)
+      << no_id.status().message();
 }
 
 TEST(Config, EnsembleEntriesAreCheckedWithTheirKey) {
-  auto bad = load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=host:2888\"]"});
+  auto bad =
+      load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=host:2888\"]"});
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.status().message().find("ensemble.servers"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("ensemble.servers"), std::string::npos)
+      << bad.status().message();
 
-  auto not_member = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=4",
-                                               "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  auto not_member =
+      load_config(std::nullopt, {"plugins.consensus=zab", "server.id=4",
+                                 "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
   ASSERT_FALSE(not_member);
-  EXPECT_NE(not_member.status().message().find("own id 4"), std::string::npos) << not_member.status().message();
+  EXPECT_NE(not_member.status().message().find("own id 4"), std::string::npos)
+      << not_member.status().message();
 
   auto none = load_config(std::nullopt, {"plugins.consensus=zab"});
   ASSERT_FALSE(none);
 
   // Peers must prove who they are, unless the config says otherwise.
-  auto no_secret = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
-                                              "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  auto no_secret =
+      load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2",
+                                 "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
   ASSERT_FALSE(no_secret);
   EXPECT_NE(no_secret.status().message().find("ensemble.secret_file"), std::string::npos)
       << no_secret.status().message();
-  auto open_ports = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.peer_auth=\"none\"",
-                                               "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  auto open_ports = load_config(
+      std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.peer_auth=\"none\"",
+                     "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
   ASSERT_TRUE(open_ports) << open_ports.status().to_string();
-  auto weak = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.secret=\"short\"",
-                                         "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
+  auto weak = load_config(std::nullopt,
+                          {"plugins.consensus=zab", "server.id=2", "ensemble.secret=\"short\"",
+                           "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888\"]"});
   ASSERT_FALSE(weak);
-  EXPECT_NE(weak.status().message().find("at least 16"), std::string::npos) << weak.status().message();
+  EXPECT_NE(weak.status().message().find("at least 16"), std::string::npos)
+      << weak.status().message();
 
-  auto good = load_config(std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.secret_file=\"peer.secret\"",
-                                         "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888;2181\"]"});
+  auto good = load_config(
+      std::nullopt, {"plugins.consensus=zab", "server.id=2", "ensemble.secret_file=\"peer.secret\"",
+                     "ensemble.servers=[\"1=a:2888:3888\", \"2=b:2888:3888;2181\"]"});
   ASSERT_TRUE(good) << good.status().to_string();
   EXPECT_EQ(good->ensemble.peer_auth, "required");
   // As ZooKeeper prints it: a client port alone is on the wildcard address.
@@ -242,15 +268,17 @@ TEST(Config, DynamicConfigTextRoundTrips) {
   corral::sdk::Zxid version = 0;
   std::string why;
   // A reconfig's newMembers: commas or lines, in any order, no version.
-  ASSERT_TRUE(parse_dynamic_config("server.3=c:1:2:observer;0.0.0.0:2183, server.1=a:1:2;2181\n", members,
-                                   version, why))
+  ASSERT_TRUE(parse_dynamic_config("server.3=c:1:2:observer;0.0.0.0:2183, server.1=a:1:2;2181\n",
+                                   members, version, why))
       << why;
   ASSERT_EQ(members.size(), 2u);
   EXPECT_EQ(members[0].id, 1);
   EXPECT_TRUE(members[1].observer);
   EXPECT_EQ(version, 0u);
   std::string text = format_dynamic_config(members, 0x100000003);
-  EXPECT_EQ(text, "server.1=a:1:2:participant;0.0.0.0:2181\nserver.3=c:1:2:observer;0.0.0.0:2183\nversion=100000003");
+  EXPECT_EQ(text,
+            "server.1=a:1:2:participant;0.0.0.0:2181\nserver.3=c:1:2:observer;0.0.0.0:"
+            "2183\nversion=100000003");
   std::vector<corral::sdk::PeerSpec> back;
   ASSERT_TRUE(parse_dynamic_config(text, back, version, why)) << why;
   EXPECT_EQ(version, 0x100000003u);
@@ -266,32 +294,39 @@ TEST(Config, DynamicConfigTextRoundTrips) {
 
 TEST(Config, AnEnsembleMemberNeedsItsOwnIdUnlessDiscoveryGivesIt) {
   // No silent default that every server of an ensemble would share.
-  auto no_id = load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=a:2888:3888\"]"});
+  auto no_id =
+      load_config(std::nullopt, {"plugins.consensus=zab", "ensemble.servers=[\"1=a:2888:3888\"]"});
   ASSERT_FALSE(no_id);
-  EXPECT_NE(no_id.status().message().find("server.id"), std::string::npos) << no_id.status().message();
-  EXPECT_NE(no_id.status().message().find("no default id"), std::string::npos) << no_id.status().message();
+  EXPECT_NE(no_id.status().message().find("server.id"), std::string::npos)
+      << no_id.status().message();
+  EXPECT_NE(no_id.status().message().find("no default id"), std::string::npos)
+      << no_id.status().message();
   // With a discovery plugin, members and id may come from it...
   auto discovered = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=docker",
-                                                "ensemble.secret=\"0123456789abcdef\""});
+                                               "ensemble.secret=\"0123456789abcdef\""});
   ASSERT_TRUE(discovered) << discovered.status().to_string();
   EXPECT_FALSE(discovered->server.id_set);
   // ...but what the config does say must agree.
-  auto disagree = load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=dns", "server.id=3",
-                                             "ensemble.servers=[\"1=a:2888:3888\"]"});
+  auto disagree =
+      load_config(std::nullopt, {"plugins.consensus=zab", "plugins.discovery=dns", "server.id=3",
+                                 "ensemble.servers=[\"1=a:2888:3888\"]"});
   ASSERT_FALSE(disagree);
-  EXPECT_NE(disagree.status().message().find("own id 3"), std::string::npos) << disagree.status().message();
+  EXPECT_NE(disagree.status().message().find("own id 3"), std::string::npos)
+      << disagree.status().message();
 }
 
 #include "session/sasl.hpp"
 
 TEST(Sasl, DigestMd5MatchesRfc2831sExample) {
   // RFC 2831 section 4: chris / secret at elwood.innosoft.com.
-  EXPECT_EQ(digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk",
-                                "00000001", "auth", "", "AUTHENTICATE:imap/elwood.innosoft.com"),
+  EXPECT_EQ(digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh",
+                                "OA6MHXh6VqTrRk", "00000001", "auth", "",
+                                "AUTHENTICATE:imap/elwood.innosoft.com"),
             "d388dad90d4bbd760a152321f2143af7");
-  EXPECT_EQ(digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk",
-                                "00000001", "auth", "", ":imap/elwood.innosoft.com"),
-            "ea40f60335c427b5527b84dbabcdfffd");
+  EXPECT_EQ(
+      digest_md5_response("chris", "elwood.innosoft.com", "secret", "OA6MG9tEQGm2hh",
+                          "OA6MHXh6VqTrRk", "00000001", "auth", "", ":imap/elwood.innosoft.com"),
+      "ea40f60335c427b5527b84dbabcdfffd");
 }
 
 TEST(Sasl, TheServerChallengesChecksTheDigestAndProvesItself) {
@@ -302,19 +337,25 @@ TEST(Sasl, TheServerChallengesChecksTheDigestAndProvesItself) {
   EXPECT_NE(challenge.value().find("realm=\"zk-sasl-md5\""), std::string::npos);
   EXPECT_NE(challenge.value().find("nonce=\"NONCE\""), std::string::npos);
   std::string uri = "zookeeper/zk-sasl-md5";
-  std::string digest = digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE", "CN", "00000001",
-                                           "auth", "", "AUTHENTICATE:" + uri);
+  std::string digest = digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE",
+                                           "CN", "00000001", "auth", "", "AUTHENTICATE:" + uri);
   auto bad = DigestMd5Server(users, "NONCE");
   (void)bad.step("");
-  EXPECT_FALSE(bad.step("username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc=00000001,qop=auth,"
-                        "digest-uri=\"" + uri + "\",response=0123"));
-  auto proof = s.step("charset=utf-8,username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",nc=00000001,"
-                      "cnonce=\"CN\",digest-uri=\"" + uri + "\",response=" + digest + ",qop=auth");
+  EXPECT_FALSE(
+      bad.step("username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc="
+               "00000001,qop=auth,"
+               "digest-uri=\"" +
+               uri + "\",response=0123"));
+  auto proof = s.step(
+      "charset=utf-8,username=\"jaasuser\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",nc=00000001,"
+      "cnonce=\"CN\",digest-uri=\"" +
+      uri + "\",response=" + digest + ",qop=auth");
   ASSERT_TRUE(proof) << proof.status().to_string();
   EXPECT_TRUE(s.complete());
   EXPECT_EQ(s.username(), "jaasuser");
-  EXPECT_EQ(proof.value(), "rspauth=" + digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE", "CN",
-                                                            "00000001", "auth", "", ":" + uri));
+  EXPECT_EQ(proof.value(),
+            "rspauth=" + digest_md5_response("jaasuser", "zk-sasl-md5", "jaas_password", "NONCE",
+                                             "CN", "00000001", "auth", "", ":" + uri));
 }
 
 TEST(Sasl, TheAuthorizationIdNeverGrantsAnotherUsersIdentity) {
@@ -323,10 +364,12 @@ TEST(Sasl, TheAuthorizationIdNeverGrantsAnotherUsersIdentity) {
   auto login = [&](std::string_view authzid) {
     DigestMd5Server s(users, "NONCE");
     (void)s.step("");
-    std::string digest = digest_md5_response("alice", "zk-sasl-md5", "alice_pw", "NONCE", "CN", "00000001", "auth",
-                                             authzid, "AUTHENTICATE:" + uri);
-    std::string token = "username=\"alice\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc=00000001,"
-                        "qop=auth,digest-uri=\"" + uri + "\",response=" + digest;
+    std::string digest = digest_md5_response("alice", "zk-sasl-md5", "alice_pw", "NONCE", "CN",
+                                             "00000001", "auth", authzid, "AUTHENTICATE:" + uri);
+    std::string token =
+        "username=\"alice\",realm=\"zk-sasl-md5\",nonce=\"NONCE\",cnonce=\"CN\",nc=00000001,"
+        "qop=auth,digest-uri=\"" +
+        uri + "\",response=" + digest;
     if (!authzid.empty()) token += ",authzid=\"" + std::string(authzid) + "\"";
     auto r = s.step(token);
     EXPECT_TRUE(r) << r.status().to_string();
@@ -339,21 +382,27 @@ TEST(Sasl, TheAuthorizationIdNeverGrantsAnotherUsersIdentity) {
 }
 
 TEST(Sasl, JaasUsersComeFromTheServerSection) {
-  std::string path = write_temp("jaas.conf", "Client {\n  x required user_no=\"no\";\n};\nServer {\n"
-                                             "  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
-                                             "  user_super=\"super_secret\"\n  user_jaasuser=\"jaas_password\";\n};\n");
+  std::string path =
+      write_temp("jaas.conf",
+                 "Client {\n  x required user_no=\"no\";\n};\nServer {\n"
+                 "  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
+                 "  user_super=\"super_secret\"\n  user_jaasuser=\"jaas_password\";\n};\n");
   auto users = read_jaas_users(path);
   ASSERT_TRUE(users) << users.status().to_string();
   EXPECT_EQ(users.value(), (SaslUsers{{"jaasuser", "jaas_password"}, {"super", "super_secret"}}));
   // Every section's options, comments and several login modules included.
-  auto all = read_jaas_sections(write_temp("jaas_all.conf", "// quorum\nQuorumLearner {\n  /* digest */ a.B required\n"
-                                                            "  username=\"q\"\n  password=\"p\\\"w\";\n};\n"));
+  auto all =
+      read_jaas_sections(write_temp("jaas_all.conf",
+                                    "// quorum\nQuorumLearner {\n  /* digest */ a.B required\n"
+                                    "  username=\"q\"\n  password=\"p\\\"w\";\n};\n"));
   ASSERT_TRUE(all) << all.status().to_string();
   EXPECT_EQ(all.value().at("QuorumLearner").at("username"), "q");
   EXPECT_EQ(all.value().at("QuorumLearner").at("password"), "p\"w");
-  auto unclosed = read_jaas_sections(write_temp("jaas_open.conf", "Server { a required user_x=\"y\";\n"));
+  auto unclosed =
+      read_jaas_sections(write_temp("jaas_open.conf", "Server { a required user_x=\"y\";\n"));
   ASSERT_FALSE(unclosed);
-  EXPECT_NE(unclosed.status().message().find("not closed"), std::string::npos) << unclosed.status().message();
+  EXPECT_NE(unclosed.status().message().find("not closed"), std::string::npos)
+      << unclosed.status().message();
   auto missing = read_jaas_users(write_temp("jaas_bad.conf", "Client { };\n"));
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.status().message().find("Server"), std::string::npos);
@@ -382,7 +431,8 @@ TEST(Config, EveryNumericKeyIsCheckedAgainstItsRange) {
   for (const auto& r : rows) {
     auto bad = load_config(std::nullopt, {std::string(r.key) + "=" + r.bad});
     ASSERT_FALSE(bad) << r.key;
-    EXPECT_NE(bad.status().message().find(std::string("key '") + r.key + "' must be"), std::string::npos)
+    EXPECT_NE(bad.status().message().find(std::string("key '") + r.key + "' must be"),
+              std::string::npos)
         << bad.status().message();
     auto good = load_config(std::nullopt, {std::string(r.key) + "=" + r.good});
     ASSERT_TRUE(good) << r.key << ": " << good.status().to_string();
@@ -394,7 +444,8 @@ TEST(Config, EveryNumericKeyIsCheckedAgainstItsRange) {
 }
 
 TEST(Config, PrintConfigHidesSecretsAndReadsBack) {
-  auto c = load_config(std::nullopt, {"server.super_digest=super:abc=", "server.extended_types=true"});
+  auto c =
+      load_config(std::nullopt, {"server.super_digest=super:abc=", "server.extended_types=true"});
   ASSERT_TRUE(c) << c.status().to_string();
   std::string shown = c.value().to_toml();
   EXPECT_EQ(shown.find("abc="), std::string::npos) << shown;

@@ -1,8 +1,9 @@
 // The reconfig policy and the dynamic config format, as tables.
+#include "ensemble/reconfig.hpp"
+
 #include <gtest/gtest.h>
 
 #include "ensemble/dynamic_config.hpp"
-#include "ensemble/reconfig.hpp"
 
 using namespace corral;
 using corral::kernel::plan_reconfig;
@@ -24,7 +25,8 @@ ReconfigState three() {
   ReconfigState s;
   s.enabled = true;
   s.version = 0x100000000;
-  s.members = members("server.1=h1:2888:3888;2181\nserver.2=h2:2888:3888;2181\nserver.3=h3:2888:3888;2181");
+  s.members =
+      members("server.1=h1:2888:3888;2181\nserver.2=h2:2888:3888;2181\nserver.3=h3:2888:3888;2181");
   s.self = 1;
   s.synced_followers = {2, 3};
   s.may_write_config = true;
@@ -95,14 +97,16 @@ TEST(Reconfig, Plans) {
     Err err;
     const char* next;  // member ids when ok
   } rows[] = {
-      {"add a server", [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888;2181", nullptr); }, Err::ok,
+      {"add a server",
+       [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888;2181", nullptr); }, Err::ok,
        "1 2 3 4 "},
       {"add an observer",
-       [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888:observer;2181", nullptr); }, Err::ok,
-       "1 2 3 4o "},
+       [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888:observer;2181", nullptr); },
+       Err::ok, "1 2 3 4o "},
       {"remove one", [](auto&, auto& r) { r = incremental(nullptr, "3"); }, Err::ok, "1 2 "},
       {"turn a participant into an observer",
-       [](auto&, auto& r) { r = incremental("server.3=h3:2888:3888:observer;2181", nullptr); }, Err::ok, "1 2 3o "},
+       [](auto&, auto& r) { r = incremental("server.3=h3:2888:3888:observer;2181", nullptr); },
+       Err::ok, "1 2 3o "},
       {"a whole new membership",
        [](auto&, auto& r) {
          r = incremental(nullptr, nullptr);
@@ -112,7 +116,8 @@ TEST(Reconfig, Plans) {
        Err::ok, "1 2 "},
       {"disabled", [](auto& s, auto& r) { s.enabled = false, r = incremental(nullptr, "3"); },
        Err::reconfig_disabled, ""},
-      {"the session expired", [](auto& s, auto& r) { s.session_alive = false, r = incremental(nullptr, "3"); },
+      {"the session expired",
+       [](auto& s, auto& r) { s.session_alive = false, r = incremental(nullptr, "3"); },
        Err::session_expired, ""},
       {"one in progress", [](auto& s, auto& r) { s.pending = true, r = incremental(nullptr, "3"); },
        Err::reconfig_in_progress, ""},
@@ -128,17 +133,23 @@ TEST(Reconfig, Plans) {
          r.cur_config_id = 0x100000000;
        },
        Err::ok, "1 2 "},
-      {"a leaving id that is no number", [](auto&, auto& r) { r = incremental(nullptr, "x"); }, Err::bad_arguments,
+      {"a leaving id that is no number", [](auto&, auto& r) { r = incremental(nullptr, "x"); },
+       Err::bad_arguments, ""},
+      {"a joiner without a client port",
+       [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888", nullptr); },
+       Err::bad_arguments, ""},
+      {"a joiner on another's ports",
+       [](auto&, auto& r) { r = incremental("server.4=h3:2888:3999;2181", nullptr); },
+       Err::bad_arguments, ""},
+      {"a joiner without an id",
+       [](auto&, auto& r) { r = incremental("server.x=h4:1:2;3", nullptr); }, Err::bad_arguments,
        ""},
-      {"a joiner without a client port", [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888", nullptr); },
+      {"down to one participant", [](auto&, auto& r) { r = incremental(nullptr, "2,3"); },
        Err::bad_arguments, ""},
-      {"a joiner on another's ports", [](auto&, auto& r) { r = incremental("server.4=h3:2888:3999;2181", nullptr); },
-       Err::bad_arguments, ""},
-      {"a joiner without an id", [](auto&, auto& r) { r = incremental("server.x=h4:1:2;3", nullptr); },
-       Err::bad_arguments, ""},
-      {"down to one participant", [](auto&, auto& r) { r = incremental(nullptr, "2,3"); }, Err::bad_arguments, ""},
       {"new voters that do not follow this leader",
-       [](auto&, auto& r) { r = incremental("server.4=h4:2888:3888;2181,server.5=h5:2888:3888;2181", "2,3"); },
+       [](auto&, auto& r) {
+         r = incremental("server.4=h4:2888:3888;2181,server.5=h5:2888:3888;2181", "2,3");
+       },
        Err::new_config_no_quorum, ""},
       {"a quorum of the new voters follows",
        [](auto& s, auto& r) {
@@ -146,7 +157,8 @@ TEST(Reconfig, Plans) {
          r = incremental(nullptr, "3");
        },
        Err::ok, "1 2 "},
-      {"no permission", [](auto& s, auto& r) { s.may_write_config = false, r = incremental(nullptr, "3"); },
+      {"no permission",
+       [](auto& s, auto& r) { s.may_write_config = false, r = incremental(nullptr, "3"); },
        Err::no_auth, ""},
       {"disabled comes before everything",
        [](auto& s, auto& r) {
@@ -163,7 +175,9 @@ TEST(Reconfig, Plans) {
     row.setup(s, r);
     auto plan = plan_reconfig(r, s);
     EXPECT_EQ(plan.err, row.err) << row.what << ": " << plan.why;
-    if (row.err == Err::ok) EXPECT_EQ(ids(plan.next), row.next) << row.what;
-    else EXPECT_FALSE(plan.why.empty()) << row.what;
+    if (row.err == Err::ok)
+      EXPECT_EQ(ids(plan.next), row.next) << row.what;
+    else
+      EXPECT_FALSE(plan.why.empty()) << row.what;
   }
 }

@@ -1,9 +1,10 @@
 // Four-letter words and admin commands written from a read-only view, here a
 // fixed one: what each reports, and that the view is all they read.
+#include "ops/four_letter.hpp"
+
 #include <gtest/gtest.h>
 
 #include "ops/admin_commands.hpp"
-#include "ops/four_letter.hpp"
 #include "tree/data_tree.hpp"
 #include "watch/watch_manager.hpp"
 
@@ -29,7 +30,9 @@ class FixedView final : public ServerView {
     return {{0x11, "/a"}, {0x11, "/b"}, {0x22, "/a"}};
   }
   const ServerStats& stats() const override { return stats_; }
-  std::vector<ConnectionView> connections() const override { return {{"127.0.0.1:5000", 0x11, 30000, 2, 12, 11}}; }
+  std::vector<ConnectionView> connections() const override {
+    return {{"127.0.0.1:5000", 0x11, 30000, 2, 12, 11}};
+  }
   size_t connection_count() const override { return 1; }
   int64_t outstanding() const override { return 2; }
   sdk::Zxid last_zxid() const override { return 0x500000007; }
@@ -55,7 +58,9 @@ class FixedView final : public ServerView {
   std::deque<std::pair<sdk::Zxid, uint64_t>> digests_{{0x500000007, 42}};
 };
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -80,8 +85,10 @@ TEST(FourLetter, ConsWchcAndWchpList) {
 TEST(FourLetter, WithoutALeaderTheServingWordsSaySo) {
   FixedView v;
   v.serving_ = false;
-  EXPECT_EQ(four_letter_text(v, "stat"), "This ZooKeeper instance is not currently serving requests\n");
-  EXPECT_EQ(four_letter_text(v, "srst"), "This ZooKeeper instance is not currently serving requests\n");
+  EXPECT_EQ(four_letter_text(v, "stat"),
+            "This ZooKeeper instance is not currently serving requests\n");
+  EXPECT_EQ(four_letter_text(v, "srst"),
+            "This ZooKeeper instance is not currently serving requests\n");
   EXPECT_EQ(four_letter_text(v, "ruok"), "imok");
 }
 
@@ -115,7 +122,8 @@ TEST(AdminCommands, AnswerAsJson) {
   FixedView v;
   auto dirs = admin_command(v, "dirs");
   ASSERT_TRUE(dirs);
-  EXPECT_EQ(*dirs, "{\"datadir_size\":4096,\"logdir_size\":8192,\"command\":\"dirs\",\"error\":null}\n");
+  EXPECT_EQ(*dirs,
+            "{\"datadir_size\":4096,\"logdir_size\":8192,\"command\":\"dirs\",\"error\":null}\n");
   auto cons = admin_command(v, "cons");
   ASSERT_TRUE(cons);
   EXPECT_TRUE(has(*cons, "\"session_id\":\"0x11\",\"session_timeout\":30000")) << *cons;

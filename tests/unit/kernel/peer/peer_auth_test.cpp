@@ -53,7 +53,8 @@ TEST(PeerAuth, MalformedHandshakeMessagesAreRefusedWithAReason) {
   PeerHello out;
   std::string error;
   // Every cut of a good hello is refused, never read past its end.
-  for (size_t n = 0; n < good.size(); ++n) EXPECT_FALSE(decode_peer_hello(good.substr(0, n), out, error)) << n;
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_FALSE(decode_peer_hello(good.substr(0, n), out, error)) << n;
   h.nonce = "short";
   EXPECT_FALSE(decode_peer_hello(encode_peer_hello(h), out, error));
   EXPECT_FALSE(decode_peer_hello("GET / HTTP/1.1\r\n", out, error));
@@ -78,20 +79,27 @@ TEST(PeerAuth, MalformedHandshakeMessagesAreRefusedWithAReason) {
 }
 
 TEST(PeerAuth, AProofBindsKeySideChannelIdsAndNonces) {
-  auto p = [](std::string_view key, PeerSide side, PeerChannel ch, int64_t d, int64_t a, char dn, char an) {
-    return peer_proof(key, side, ch, d, a, nonce(dn), nonce(an));
-  };
+  auto p = [](std::string_view key, PeerSide side, PeerChannel ch, int64_t d, int64_t a, char dn,
+              char an) { return peer_proof(key, side, ch, d, a, nonce(dn), nonce(an)); };
   std::string base = p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'a');
   EXPECT_EQ(base.size(), 32u);
-  EXPECT_TRUE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'a')));
+  EXPECT_TRUE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'a')));
   // Change any one input and the proof no longer matches.
-  EXPECT_FALSE(peer_proof_matches(base, p("K", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::acceptor, PeerChannel::quorum, 1, 2, 'd', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::election, 1, 2, 'd', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 3, 2, 'd', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 3, 'd', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'e', 'a')));
-  EXPECT_FALSE(peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'b')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("K", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::acceptor, PeerChannel::quorum, 1, 2, 'd', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::election, 1, 2, 'd', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 3, 2, 'd', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 3, 'd', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'e', 'a')));
+  EXPECT_FALSE(
+      peer_proof_matches(base, p("k", PeerSide::dialer, PeerChannel::quorum, 1, 2, 'd', 'b')));
   EXPECT_FALSE(peer_proof_matches("", ""));  // no proof is never a match
 }
 
@@ -109,7 +117,8 @@ TEST(PeerAuth, CredentialsAndModes) {
 TEST(PeerAuth, SecretFilesAreCheckedAndNamed) {
   std::string dir = ::testing::TempDir();
   EXPECT_FALSE(read_peer_secret(dir + "/no-such-secret"));
-  EXPECT_NE(read_peer_secret(dir + "/no-such-secret").status().message().find("no-such-secret"), std::string::npos);
+  EXPECT_NE(read_peer_secret(dir + "/no-such-secret").status().message().find("no-such-secret"),
+            std::string::npos);
   std::string path = dir + "/short.secret";
   FILE* f = fopen(path.c_str(), "w");
   fputs("short\n", f);

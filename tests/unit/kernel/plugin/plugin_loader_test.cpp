@@ -31,7 +31,8 @@ TEST(PluginLoader, RefusesAnAbiMismatchSayingExpectedAndFound) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.status().code(), sdk::Errc::incompatible);
   std::string m = s.status().message();
-  EXPECT_NE(m.find("plugin ABI 0123456789abcdef found, expected plugin ABI " + std::string(sdk::kAbiIdentity)),
+  EXPECT_NE(m.find("plugin ABI 0123456789abcdef found, expected plugin ABI " +
+                   std::string(sdk::kAbiIdentity)),
             std::string::npos)
       << m;
 }
@@ -41,7 +42,8 @@ TEST(PluginLoader, RefusesAModuleFromBeforeTheIdentityNamingBoth) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.status().code(), sdk::Errc::incompatible);
   std::string m = s.status().message();
-  EXPECT_NE(m.find("plugin ABI 5.0 (a module from before plugins carried an ABI identity), expected plugin ABI " +
+  EXPECT_NE(m.find("plugin ABI 5.0 (a module from before plugins carried an ABI identity), "
+                   "expected plugin ABI " +
                    std::string(sdk::kAbiIdentity)),
             std::string::npos)
       << m;
@@ -63,7 +65,8 @@ TEST(PluginLoader, RefusesAModuleOfTheWrongKind) {
 TEST(PluginLoader, RefusesASharedObjectThatIsNoPlugin) {
   auto s = loader().create<sdk::Storage>(sdk::PluginKind::storage, "noentry");
   ASSERT_FALSE(s);
-  EXPECT_NE(s.status().message().find("not a Corral plugin"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find("not a Corral plugin"), std::string::npos)
+      << s.status().message();
 }
 
 TEST(PluginLoader, ScanDescribesEveryModule) {

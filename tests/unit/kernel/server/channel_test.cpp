@@ -2,6 +2,8 @@
 // writes to a real tree at once, over a link that records what is sent:
 // the handshake, the FIFO, framing limits, four-letter words, watches and
 // the outstanding-request and output limits, without a socket or consensus.
+#include "server/channel.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -9,7 +11,6 @@
 
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
-#include "server/channel.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
 #include "tree/data_tree.hpp"
@@ -49,8 +50,10 @@ class Host final : public ChannelHost {
       ApplyOutcome out = sm_.apply(e);
       watches_.trigger(out.changes, e.zxid, tree_);
       if (!channel) continue;
-      if (static_cast<OpCode>(out.type) == OpCode::create_session) channel->on_session_created();
-      else if (out.session == channel->session_id()) channel->on_applied(out, e.zxid);
+      if (static_cast<OpCode>(out.type) == OpCode::create_session)
+        channel->on_session_created();
+      else if (out.session == channel->session_id())
+        channel->on_applied(out, e.zxid);
     }
   }
   void run_posted() {
@@ -85,8 +88,11 @@ class Host final : public ChannelHost {
   }
   const SaslUsers* sasl_users() const override { return nullptr; }
   std::string random_token() override { return "token"; }
-  int32_t negotiate_timeout(int32_t requested) const override { return std::clamp(requested, 4000, 40000); }
-  sdk::Status create_session(Channel&, int32_t timeout_ms, int64_t& id, std::string& password) override {
+  int32_t negotiate_timeout(int32_t requested) const override {
+    return std::clamp(requested, 4000, 40000);
+  }
+  sdk::Status create_session(Channel&, int32_t timeout_ms, int64_t& id,
+                             std::string& password) override {
     id = 0x1234;
     password = std::string(16, 'p');
     log_.push_back(encode_txn(static_cast<int32_t>(OpCode::create_session), id, 0,
@@ -94,10 +100,13 @@ class Host final : public ChannelHost {
     return {};
   }
   bool reattach_session(Channel&, int64_t, std::string_view, int32_t) override { return false; }
-  bool read_only_session(int64_t, std::string_view, int64_t&, std::string&) override { return false; }
+  bool read_only_session(int64_t, std::string_view, int64_t&, std::string&) override {
+    return false;
+  }
   bool touch_session(int64_t) override { return true; }
   void channel_closed(Channel&) override { ++closed_channels; }
-  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload, const Ids& ids) override {
+  sdk::Status submit(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
+                     const Ids& ids) override {
     log_.push_back(encode_txn(type, session, cxid, payload, ids));
     return {};
   }
@@ -110,7 +119,9 @@ class Host final : public ChannelHost {
   struct Exec final : sdk::Executor {
     explicit Exec(Host& h) : h(h) {}
     void post(std::function<void()> fn) override { h.posted_.push_back(std::move(fn)); }
-    std::unique_ptr<Timer> schedule(std::chrono::milliseconds, std::function<void()>) override { return nullptr; }
+    std::unique_ptr<Timer> schedule(std::chrono::milliseconds, std::function<void()>) override {
+      return nullptr;
+    }
     boost::asio::io_context& io_context() override { return io; }
     Host& h;
     boost::asio::io_context io;
@@ -144,7 +155,8 @@ struct Reply {
 class ChannelTest : public ::testing::Test {
  protected:
   void open() {
-    channel = std::make_unique<Channel>(host, std::make_unique<Link>(&out, &closed, &paused, &queued), 1);
+    channel =
+        std::make_unique<Channel>(host, std::make_unique<Link>(&out, &closed, &paused, &queued), 1);
     host.channel = channel.get();
   }
   // A connect request, committed: the session is open.
@@ -198,7 +210,8 @@ class ChannelTest : public ::testing::Test {
       proto::JuteReader r(std::string_view(out).substr(pos + 4, n));
       proto::ReplyHeader h;
       EXPECT_TRUE(proto::read(r, h));
-      rs.push_back({h.xid, h.zxid, h.err, std::string(std::string_view(out).substr(pos + 4 + 16, n - 16))});
+      rs.push_back(
+          {h.xid, h.zxid, h.err, std::string(std::string_view(out).substr(pos + 4 + 16, n - 16))});
       pos += 4 + n;
     }
     out.clear();

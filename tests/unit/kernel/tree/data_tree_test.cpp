@@ -1,10 +1,10 @@
-#include <gtest/gtest.h>
+#include "tree/data_tree.hpp"
 
-#include "corral/common/msgpack.hpp"
+#include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "tree/data_tree.hpp"
+#include "corral/common/msgpack.hpp"
 
 using namespace corral::kernel;
 using corral::proto::CreateMode;
@@ -27,9 +27,11 @@ std::string listing(const DataTree& t) {
     auto s = t.stat(n);
     std::vector<std::string> kids = t.children(n);
     std::sort(kids.begin(), kids.end());
-    std::string line = std::string(n.path()) + " data=" + (n.data_null() ? "null" : std::string(n.data()));
-    for (int64_t v : {s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, int64_t{s.version}, int64_t{s.cversion},
-                      int64_t{s.aversion}, s.ephemeral_owner, int64_t{n.acl}, int64_t{s.num_children}})
+    std::string line =
+        std::string(n.path()) + " data=" + (n.data_null() ? "null" : std::string(n.data()));
+    for (int64_t v :
+         {s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, int64_t{s.version}, int64_t{s.cversion},
+          int64_t{s.aversion}, s.ephemeral_owner, int64_t{n.acl}, int64_t{s.num_children}})
       line += " " + std::to_string(v);
     for (const std::string& k : kids) line += " " + k;
     lines.push_back(line);
@@ -48,7 +50,8 @@ struct TreeTest : ::testing::Test {
              std::string* name = nullptr) {
     Journal j;
     ++zxid;
-    return tree.create(path, "d", open_acl_unsafe(), mode, owner, zxid, 1000 + zxid, ids, name, nullptr, j);
+    return tree.create(path, "d", open_acl_unsafe(), mode, owner, zxid, 1000 + zxid, ids, name,
+                       nullptr, j);
   }
   Err remove(const std::string& path, int32_t version = -1) {
     Journal j;
@@ -122,8 +125,9 @@ TEST_F(TreeTest, ErrorsInZooKeepersOrder) {
   EXPECT_EQ(tree.check("/a", 0, ids), Err::ok);
   EXPECT_EQ(tree.check("/a", 1, ids), Err::bad_version);
   Journal k;
-  EXPECT_EQ(tree.create("/a/c", "", {}, CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, k),
-            Err::invalid_acl);
+  EXPECT_EQ(
+      tree.create("/a/c", "", {}, CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, k),
+      Err::invalid_acl);
 }
 
 TEST_F(TreeTest, EphemeralsBelongToTheirSessionAndHaveNoChildren) {
@@ -152,8 +156,8 @@ TEST_F(TreeTest, RollbackRestoresExactlyTheTreeBefore) {
   int64_t size_before = tree.approximate_data_size();
 
   Journal j(/*record_undo=*/true);
-  ASSERT_EQ(tree.create("/a/new", "n", open_acl_unsafe(), CreateMode::persistent_sequential, 0, ++zxid, 1, ids,
-                        nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/a/new", "n", open_acl_unsafe(), CreateMode::persistent_sequential, 0,
+                        ++zxid, 1, ids, nullptr, nullptr, j),
             Err::ok);
   ASSERT_EQ(tree.set_data("/a", "changed", -1, ++zxid, 2, ids, nullptr, j), Err::ok);
   ASSERT_EQ(tree.remove("/a/gone", -1, ++zxid, ids, j), Err::ok);
@@ -174,8 +178,9 @@ TEST_F(TreeTest, ALargeSnapshotRoundTripsWithEveryChildAndItsData) {
     std::string parent = "/p" + std::to_string(p);
     ASSERT_EQ(create(parent), Err::ok);
     for (int c = 0; c < 12000; ++c)
-      ASSERT_EQ(tree.create(parent + "/c" + std::to_string(c), "data-" + std::to_string(p * 100000 + c),
-                            open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
+      ASSERT_EQ(tree.create(parent + "/c" + std::to_string(c),
+                            "data-" + std::to_string(p * 100000 + c), open_acl_unsafe(),
+                            CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
                 Err::ok);
   }
   std::string bytes = serialized(tree);
@@ -188,7 +193,8 @@ TEST_F(TreeTest, ALargeSnapshotRoundTripsWithEveryChildAndItsData) {
     const Node* n = back->find("/p" + std::to_string(p));
     ASSERT_NE(n, nullptr);
     EXPECT_EQ(n->num_children(), 12000);
-    EXPECT_EQ(back->find("/p" + std::to_string(p) + "/c11999")->data(), "data-" + std::to_string(p * 100000 + 11999));
+    EXPECT_EQ(back->find("/p" + std::to_string(p) + "/c11999")->data(),
+              "data-" + std::to_string(p * 100000 + 11999));
   }
   EXPECT_EQ(listing(back.value()), listing(tree));
 }
@@ -199,8 +205,8 @@ TEST_F(TreeTest, SnapshotRoundTrips) {
   ASSERT_EQ(create("/x/y", CreateMode::ephemeral, 9), Err::ok);
   ASSERT_EQ(create("/x/z"), Err::ok);
   Journal j;
-  ASSERT_EQ(tree.create("/x/null", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr,
-                        j, /*data_null=*/true),
+  ASSERT_EQ(tree.create("/x/null", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids,
+                        nullptr, nullptr, j, /*data_null=*/true),
             Err::ok);
   std::string bytes = serialized(tree);
   auto back = DataTree::deserialize(bytes);
@@ -251,7 +257,8 @@ TEST_F(TreeTest, SnapshotsWithImpossibleTreesAreRefused) {
   refused(std::string("\xa2/b", 3), std::string("\xa2/a", 3), "node /a appears twice");
   refused(std::string("\xa3/n7", 4), std::string("\xa3/n3", 4), "node /n3 appears twice");
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/q/c", 5), "node /q/c has no parent");
-  refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/", "malformed path");
+  refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/",
+          "malformed path");
 }
 
 // A small file whose counts promise more than it holds must not make the
@@ -268,7 +275,8 @@ TEST_F(TreeTest, SnapshotCountsAreCheckedAgainstTheBytesPresent) {
   r.integer();
   r.integer();
   size_t count_at = r.position();
-  const int64_t node_count = corral::common::MsgpackReader(std::string_view(bytes).substr(count_at)).integer();
+  const int64_t node_count =
+      corral::common::MsgpackReader(std::string_view(bytes).substr(count_at)).integer();
   ASSERT_GT(node_count, 3);
   ASSERT_LT(node_count, 0x7f);
   std::string huge = bytes.substr(0, count_at) + std::string("\xce\x7f\xff\xff\xff", 5);
@@ -277,7 +285,8 @@ TEST_F(TreeTest, SnapshotCountsAreCheckedAgainstTheBytesPresent) {
   huge += bytes.substr(count_at + rest.position());
   auto r1 = DataTree::deserialize(huge);
   ASSERT_FALSE(r1);
-  EXPECT_NE(r1.status().message().find("counts larger than the snapshot could hold"), std::string::npos)
+  EXPECT_NE(r1.status().message().find("counts larger than the snapshot could hold"),
+            std::string::npos)
       << r1.status().message();
   // A node claiming as many children as there are records, twice over.
   std::string many_children = bytes;
@@ -308,21 +317,23 @@ TEST_F(TreeTest, AclsAreCheckedInZooKeepersOrder) {
   Ids as_super = {{"super", ""}};
   Journal j;
   // "auth" expands to the caller's digest identities; without one it is invalid.
-  EXPECT_EQ(tree.create("/p", "", {Acl{perm::all, {"auth", ""}}}, CreateMode::persistent, 0, ++zxid, 0, {}, nullptr,
-                        nullptr, j),
+  EXPECT_EQ(tree.create("/p", "", {Acl{perm::all, {"auth", ""}}}, CreateMode::persistent, 0, ++zxid,
+                        0, {}, nullptr, nullptr, j),
             Err::invalid_acl);
-  ASSERT_EQ(tree.create("/p", "", {Acl{perm::read | perm::create, {"auth", ""}}}, CreateMode::persistent, 0, ++zxid, 0,
-                        as_alice, nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/p", "", {Acl{perm::read | perm::create, {"auth", ""}}},
+                        CreateMode::persistent, 0, ++zxid, 0, as_alice, nullptr, nullptr, j),
             Err::ok);
-  EXPECT_EQ(tree.acl(*tree.find("/p")), (AclList{Acl{perm::read | perm::create, {"digest", alice}}}));
+  EXPECT_EQ(tree.acl(*tree.find("/p")),
+            (AclList{Acl{perm::read | perm::create, {"digest", alice}}}));
   // INVALIDACL is reported before NONODE, NOAUTH after it.
-  EXPECT_EQ(tree.create("/missing/x", "", {Acl{perm::all, {"world", "someone"}}}, CreateMode::persistent, 0, ++zxid, 0,
-                        as_bob, nullptr, nullptr, j),
+  EXPECT_EQ(tree.create("/missing/x", "", {Acl{perm::all, {"world", "someone"}}},
+                        CreateMode::persistent, 0, ++zxid, 0, as_bob, nullptr, nullptr, j),
             Err::invalid_acl);
-  EXPECT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, as_bob, nullptr, nullptr, j),
+  EXPECT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, as_bob,
+                        nullptr, nullptr, j),
             Err::no_auth);
-  ASSERT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, as_alice, nullptr, nullptr,
-                        j),
+  ASSERT_EQ(tree.create("/p/x", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0,
+                        as_alice, nullptr, nullptr, j),
             Err::ok);
   // Alice may create under /p but not delete from it, nor write it; super may.
   EXPECT_EQ(tree.remove("/p/x", -1, ++zxid, as_alice, j), Err::no_auth);
@@ -337,7 +348,8 @@ TEST_F(TreeTest, AclsAreCheckedInZooKeepersOrder) {
   EXPECT_EQ(st.aversion, 1);
   EXPECT_EQ(tree.remove("/p/x", -1, ++zxid, as_bob, j), Err::ok);
   // /zookeeper/config is read-only for everyone but the superuser.
-  EXPECT_EQ(tree.set_data("/zookeeper/config", "x", -1, ++zxid, 0, as_alice, nullptr, j), Err::no_auth);
+  EXPECT_EQ(tree.set_data("/zookeeper/config", "x", -1, ++zxid, 0, as_alice, nullptr, j),
+            Err::no_auth);
 }
 
 TEST(Auth, DigestsIpsAndMasks) {
@@ -364,10 +376,12 @@ struct QuotaTest : TreeTest {
   Err make(const std::string& path, const std::string& data) {
     Journal j;
     ++zxid;
-    return tree.create(path, data, open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1000 + zxid, ids, nullptr,
-                       nullptr, j);
+    return tree.create(path, data, open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1000 + zxid,
+                       ids, nullptr, nullptr, j);
   }
-  std::string stats(const std::string& target) { return std::string(tree.find("/zookeeper/quota" + target + "/zookeeper_stats")->data()); }
+  std::string stats(const std::string& target) {
+    return std::string(tree.find("/zookeeper/quota" + target + "/zookeeper_stats")->data());
+  }
   // What zkCli's setquota writes.
   void set_quota(const std::string& target, const std::string& limits) {
     std::string at = "/zookeeper/quota";
@@ -430,7 +444,8 @@ TEST_F(QuotaTest, AMultiRolledBackLeavesTheStatsAsTheyWere) {
   std::string before = stats("/m");
   Journal j(true);
   ++zxid;
-  ASSERT_EQ(tree.create("/m/a", "abc", open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1, ids, nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/m/a", "abc", open_acl_unsafe(), CreateMode::persistent, 0, zxid, 1, ids,
+                        nullptr, nullptr, j),
             Err::ok);
   ASSERT_EQ(tree.set_data("/m", "longer", -1, zxid, 1, ids, nullptr, j), Err::ok);
   ASSERT_EQ(tree.remove("/m/a", -1, zxid, ids, j), Err::ok);
@@ -448,9 +463,11 @@ TEST_F(QuotaTest, ASnapshotBringsTheQuotasBack) {
   EXPECT_EQ(t.quota_paths().count("/r"), 1u);
   t.set_enforce_quota(true);
   Journal j;
-  EXPECT_EQ(t.create("/r/1", "", open_acl_unsafe(), CreateMode::persistent, 0, 100, 1, ids, nullptr, nullptr, j),
+  EXPECT_EQ(t.create("/r/1", "", open_acl_unsafe(), CreateMode::persistent, 0, 100, 1, ids, nullptr,
+                     nullptr, j),
             Err::ok);
-  EXPECT_EQ(t.create("/r/2", "", open_acl_unsafe(), CreateMode::persistent, 0, 101, 1, ids, nullptr, nullptr, j),
+  EXPECT_EQ(t.create("/r/2", "", open_acl_unsafe(), CreateMode::persistent, 0, 101, 1, ids, nullptr,
+                     nullptr, j),
             Err::quota_exceeded);
 }
 
@@ -462,12 +479,14 @@ TEST_F(TreeTest, TheDigestFollowsTheTreeAndSurvivesRollbackAndSnapshots) {
   // Another tree given the same changes has the same digest.
   DataTree other;
   Journal oj;
-  ASSERT_EQ(other.create("/d", "d", open_acl_unsafe(), CreateMode::persistent, 0, 1, 1001, ids, nullptr, nullptr, oj),
+  ASSERT_EQ(other.create("/d", "d", open_acl_unsafe(), CreateMode::persistent, 0, 1, 1001, ids,
+                         nullptr, nullptr, oj),
             Err::ok);
   EXPECT_EQ(other.digest(), one);
   Journal j(true);
   ASSERT_EQ(tree.set_data("/d", "changed", -1, 9, 9, ids, nullptr, j), Err::ok);
-  ASSERT_EQ(tree.create("/d/x", "", open_acl_unsafe(), CreateMode::persistent, 0, 9, 9, ids, nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/d/x", "", open_acl_unsafe(), CreateMode::persistent, 0, 9, 9, ids,
+                        nullptr, nullptr, j),
             Err::ok);
   EXPECT_NE(tree.digest(), one);
   tree.rollback(j);
@@ -485,20 +504,22 @@ TEST(DataTree, AclsNoNodeUsesArePurgedAndTheirSlotsReused) {
   Ids ids;
   corral::sdk::Zxid zxid = 0;
   auto digest_acl = [](int i) {
-    return corral::proto::AclList{{corral::proto::perm::all, {"digest", "u" + std::to_string(i) + ":x"}}};
+    return corral::proto::AclList{
+        {corral::proto::perm::all, {"digest", "u" + std::to_string(i) + ":x"}}};
   };
   const size_t base = tree.acl_count();
   for (int i = 0; i < 2000; ++i) {
     Journal j;
-    ASSERT_EQ(tree.create("/n" + std::to_string(i), "", digest_acl(i), CreateMode::persistent, 0, ++zxid, 0, ids,
-                          nullptr, nullptr, j),
+    ASSERT_EQ(tree.create("/n" + std::to_string(i), "", digest_acl(i), CreateMode::persistent, 0,
+                          ++zxid, 0, ids, nullptr, nullptr, j),
               corral::proto::Err::ok);
   }
   EXPECT_EQ(tree.acl_count(), base + 2000);
   // The same list again is the same entry.
   {
     Journal j;
-    ASSERT_EQ(tree.create("/again", "", digest_acl(7), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
+    ASSERT_EQ(tree.create("/again", "", digest_acl(7), CreateMode::persistent, 0, ++zxid, 0, ids,
+                          nullptr, nullptr, j),
               corral::proto::Err::ok);
     EXPECT_EQ(tree.find("/again")->acl, tree.find("/n7")->acl);
   }
@@ -513,23 +534,24 @@ TEST(DataTree, AclsNoNodeUsesArePurgedAndTheirSlotsReused) {
   // A node that took its ACL with setACL, then lost it.
   {
     corral::proto::Stat st;
-    ASSERT_EQ(tree.set_acl("/again", open_acl_unsafe(), -1, {{"digest", "u7:x"}}, &st), corral::proto::Err::ok);
+    ASSERT_EQ(tree.set_acl("/again", open_acl_unsafe(), -1, {{"digest", "u7:x"}}, &st),
+              corral::proto::Err::ok);
     tree.purge_acls();
     EXPECT_EQ(tree.acl_count(), base);
   }
   // Slots are reused, lowest first: the table does not grow again.
   for (int i = 0; i < 100; ++i) {
     Journal j;
-    ASSERT_EQ(tree.create("/m" + std::to_string(i), "", digest_acl(5000 + i), CreateMode::persistent, 0, ++zxid, 0,
-                          ids, nullptr, nullptr, j),
+    ASSERT_EQ(tree.create("/m" + std::to_string(i), "", digest_acl(5000 + i),
+                          CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
               corral::proto::Err::ok);
   }
   EXPECT_EQ(tree.find("/m0")->acl, 2u);
   // A create undone (a failed multi) leaves nothing behind once purged.
   {
     Journal j(/*record_undo=*/true);
-    ASSERT_EQ(tree.create("/undone", "", digest_acl(9999), CreateMode::persistent, 0, ++zxid, 0, ids, nullptr,
-                          nullptr, j),
+    ASSERT_EQ(tree.create("/undone", "", digest_acl(9999), CreateMode::persistent, 0, ++zxid, 0,
+                          ids, nullptr, nullptr, j),
               corral::proto::Err::ok);
     tree.rollback(j);
     tree.purge_acls();

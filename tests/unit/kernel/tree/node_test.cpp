@@ -1,4 +1,6 @@
 // The tree's node layout and the hash sets that find nodes.
+#include "tree/node.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "tree/data_tree.hpp"
-#include "tree/node.hpp"
 
 using namespace corral::kernel;
 using corral::proto::CreateMode;
@@ -111,9 +112,11 @@ TEST(NodeInTree, DataThatOutgrowsItsNodeKeepsStatChildrenAndParent) {
   DataTree tree;
   Ids ids;
   Journal j;
-  ASSERT_EQ(tree.create("/a", "x", open_acl_unsafe(), CreateMode::persistent, 0, 1, 10, ids, nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/a", "x", open_acl_unsafe(), CreateMode::persistent, 0, 1, 10, ids,
+                        nullptr, nullptr, j),
             Err::ok);
-  ASSERT_EQ(tree.create("/a/b", "y", open_acl_unsafe(), CreateMode::persistent, 0, 2, 20, ids, nullptr, nullptr, j),
+  ASSERT_EQ(tree.create("/a/b", "y", open_acl_unsafe(), CreateMode::persistent, 0, 2, 20, ids,
+                        nullptr, nullptr, j),
             Err::ok);
   const int64_t size_with_x = tree.approximate_data_size();
   std::string big(10000, 'z');

@@ -1,9 +1,10 @@
+#include "tree/state_machine.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "corral/proto/jute.hpp"
-#include "tree/state_machine.hpp"
 #include "tree/txn.hpp"
 
 using namespace corral;
@@ -36,7 +37,8 @@ std::string multi_payload(const std::vector<std::pair<OpCode, std::string>>& ops
 std::string ttl_payload(const std::string& path, int32_t flags, int64_t ttl) {
   std::string out;
   JuteWriter w(out);
-  proto::write(w, proto::CreateRequest{path, "v", proto::open_acl_unsafe(), flags, ttl}, /*with_ttl=*/true);
+  proto::write(w, proto::CreateRequest{path, "v", proto::open_acl_unsafe(), flags, ttl},
+               /*with_ttl=*/true);
   return out;
 }
 
@@ -52,7 +54,8 @@ struct MachineTest : ::testing::Test {
   StateMachine sm{tree};
   sdk::Zxid zxid = 0;
   void SetUp() override { tree.add_session(1, 4000, std::string(16, 'p')); }
-  ApplyOutcome apply(OpCode type, const std::string& payload, int64_t session = 1, int32_t cxid = 1) {
+  ApplyOutcome apply(OpCode type, const std::string& payload, int64_t session = 1,
+                     int32_t cxid = 1) {
     return sm.apply({++zxid, 5000, encode_txn(static_cast<int32_t>(type), session, cxid, payload)});
   }
 };
@@ -67,7 +70,8 @@ TEST(Txn, RoundTripsAndRefusesMalformedBodies) {
   EXPECT_EQ(h.session, -5);
   EXPECT_EQ(h.cxid, 123456);
   EXPECT_EQ(h.payload.size(), 70000u);
-  for (size_t n = 0; n < 40; ++n) EXPECT_FALSE(decode_txn(std::string_view(body).substr(0, n), h)) << n;
+  for (size_t n = 0; n < 40; ++n)
+    EXPECT_FALSE(decode_txn(std::string_view(body).substr(0, n), h)) << n;
   EXPECT_FALSE(decode_txn(body + "x", h));
 }
 
@@ -102,7 +106,8 @@ TEST_F(MachineTest, ContainerAndTtlModesFollowZooKeepersRules) {
   EXPECT_EQ(apply(OpCode::create, create_payload("/t", 5)).err, Err::bad_arguments);
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 0, 1000)).err, Err::bad_arguments);
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 0)).err, Err::bad_arguments);
-  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, kMaxTtlMs + 1)).err, Err::bad_arguments);
+  EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, kMaxTtlMs + 1)).err,
+            Err::bad_arguments);
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 1000)).err, Err::ok);
   EXPECT_EQ(tree.find("/ttl")->ephemeral_owner, ttl_owner(1000));
 }
@@ -121,7 +126,8 @@ TEST_F(MachineTest, EmptiedContainersAndExpiredTtlNodesAreCollected) {
   std::string path;
   JuteWriter w(path);
   w.write_string("/box");
-  auto out = sm.apply({++zxid, 5200, encode_txn(static_cast<int32_t>(OpCode::delete_container), 0, 0, path)});
+  auto out = sm.apply(
+      {++zxid, 5200, encode_txn(static_cast<int32_t>(OpCode::delete_container), 0, 0, path)});
   EXPECT_EQ(out.err, Err::ok);
   EXPECT_EQ(tree.find("/box"), nullptr);
   EXPECT_NE(tree.find("/never-used"), nullptr);
@@ -129,8 +135,8 @@ TEST_F(MachineTest, EmptiedContainersAndExpiredTtlNodesAreCollected) {
 
 TEST_F(MachineTest, MultiCommitsEveryOpAtomically) {
   auto out = apply(OpCode::multi, multi_payload({{OpCode::create, create_payload("/m")},
-                                                {OpCode::create2, create_payload("/m/c")},
-                                                {OpCode::check, check_payload("/m", 0)}}));
+                                                 {OpCode::create2, create_payload("/m/c")},
+                                                 {OpCode::check, check_payload("/m", 0)}}));
   EXPECT_EQ(out.err, Err::ok);
   JuteReader r(out.response);
   proto::MultiHeader h;
@@ -153,8 +159,8 @@ TEST_F(MachineTest, MultiCommitsEveryOpAtomically) {
 
 TEST_F(MachineTest, FailedMultiRollsBackAndReportsEachOp) {
   auto out = apply(OpCode::multi, multi_payload({{OpCode::create, create_payload("/r")},
-                                                {OpCode::check, check_payload("/r", 5)},
-                                                {OpCode::create, create_payload("/r2")}}));
+                                                 {OpCode::check, check_payload("/r", 5)},
+                                                 {OpCode::create, create_payload("/r2")}}));
   // As ZooKeeper: the reply header says OK; the results say what failed.
   EXPECT_EQ(out.err, Err::ok);
   EXPECT_EQ(tree.find("/r"), nullptr);

@@ -10,7 +10,9 @@ namespace {
 struct Recorder : Watcher {
   std::vector<std::pair<int32_t, std::string>> events;
   Ids ids;
-  void notify(const corral::proto::WatcherEvent& e, corral::sdk::Zxid) override { events.emplace_back(e.type, e.path); }
+  void notify(const corral::proto::WatcherEvent& e, corral::sdk::Zxid) override {
+    events.emplace_back(e.type, e.path);
+  }
   const Ids& identities() const override { return ids; }
 };
 const DataTree kTree;  // ACL 0: world:anyone
@@ -66,7 +68,7 @@ TEST(Sessions, ExpireAfterTheirTimeoutUnlessTouched) {
   EXPECT_TRUE(t.touch(2, 900));
   auto expired = t.take_expired(1200);
   ASSERT_EQ(expired, std::vector<int64_t>{1});
-  EXPECT_FALSE(t.touch(1, 1200));        // expiring sessions stay dead
+  EXPECT_FALSE(t.touch(1, 1200));             // expiring sessions stay dead
   EXPECT_TRUE(t.take_expired(1200).empty());  // and are reported once
   EXPECT_EQ(t.take_expired(2100), std::vector<int64_t>{2});
   t.forget(1);
@@ -84,8 +86,11 @@ TEST(Watches, PersistentWatchesStayAndRecursiveOnesSeeDescendants) {
   ASSERT_EQ(p.events.size(), 1u);
   EXPECT_EQ(p.events[0].first, static_cast<int32_t>(EventType::node_children_changed));
   ASSERT_EQ(r.events.size(), 1u);
-  EXPECT_EQ(r.events[0], std::make_pair(static_cast<int32_t>(EventType::node_created), std::string("/a/b")));
-  wm.trigger({{Change::data_changed, "/a"}, {Change::data_changed, "/a/b/c"}, {Change::deleted, "/a"}}, 2, kTree);
+  EXPECT_EQ(r.events[0],
+            std::make_pair(static_cast<int32_t>(EventType::node_created), std::string("/a/b")));
+  wm.trigger(
+      {{Change::data_changed, "/a"}, {Change::data_changed, "/a/b/c"}, {Change::deleted, "/a"}}, 2,
+      kTree);
   EXPECT_EQ(p.events.size(), 3u);
   EXPECT_EQ(r.events.size(), 4u);
   EXPECT_EQ(wm.watch_count(), 2u);  // still there

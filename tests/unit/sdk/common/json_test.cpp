@@ -1,11 +1,12 @@
-#include <gtest/gtest.h>
-
 #include "corral/common/json.hpp"
+
+#include <gtest/gtest.h>
 
 using corral::common::JsonValue;
 
 TEST(Json, ParsesWhatDockerAndCuratorWrite) {
-  auto v = JsonValue::parse(R"( {"Id":"4f2a","Labels":{"corral.server-id":"2"},"Ports":[{"PrivatePort":2181}],
+  auto v = JsonValue::parse(
+      R"( {"Id":"4f2a","Labels":{"corral.server-id":"2"},"Ports":[{"PrivatePort":2181}],
       "payload":null,"port":2181,"ratio":-1.5e3,"ok":true,"name":"caf\u00e9 \ud83d\ude00","esc":"a\"b\\c\/d\n"} )");
   ASSERT_TRUE(v) << v.status().to_string();
   EXPECT_EQ(v->get_string("Id"), "4f2a");
@@ -38,23 +39,16 @@ TEST(Json, MalformedTextIsRefusedWithItsOffset) {
     const char* text;
     const char* says;
   } cases[] = {
-      {"", "byte 0"},
-      {"{\"a\":1,}", "byte 7"},
-      {"[1 2]", "byte 3"},
-      {"{\"a\" 1}", "':'"},
-      {"\"open", "closing"},
-      {"01", "after the document"},
-      {"tru", "a value"},
-      {"\"\\x\"", "escape"},
-      {"\"\\ud800\"", "low surrogate"},
-      {"\"a\tb\"", "control"},
-      {"1.", "decimal point"},
-      {"{} {}", "after the document"},
+      {"", "byte 0"},          {"{\"a\":1,}", "byte 7"}, {"[1 2]", "byte 3"},
+      {"{\"a\" 1}", "':'"},    {"\"open", "closing"},    {"01", "after the document"},
+      {"tru", "a value"},      {"\"\\x\"", "escape"},    {"\"\\ud800\"", "low surrogate"},
+      {"\"a\tb\"", "control"}, {"1.", "decimal point"},  {"{} {}", "after the document"},
   };
   for (const auto& c : cases) {
     auto v = JsonValue::parse(c.text);
     ASSERT_FALSE(v) << c.text;
-    EXPECT_NE(v.status().message().find(c.says), std::string::npos) << c.text << " -> " << v.status().message();
+    EXPECT_NE(v.status().message().find(c.says), std::string::npos)
+        << c.text << " -> " << v.status().message();
   }
   // Deep nesting is refused, not a stack overflow.
   std::string deep(100000, '[');

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "corral/common/lifeline.hpp"
+
+#include <gtest/gtest.h>
 
 using corral::common::Lifeline;
 

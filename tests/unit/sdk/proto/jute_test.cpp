@@ -1,6 +1,7 @@
+#include "corral/proto/jute.hpp"
+
 #include <gtest/gtest.h>
 
-#include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
 
 using namespace corral::proto;

@@ -9,10 +9,11 @@
 //   Barrier          DistributedBarrier: the barrier is up while <path> exists
 //   DoubleBarrier    DistributedDoubleBarrier: <path>/<uuid> per member, <path>/ready
 //   ReadWriteLock    InterProcessReadWriteLock: <path>/_c_<uuid>-__READ__<seq>, -__WRIT__<seq>
-//   Semaphore        InterProcessSemaphoreV2: <path>/locks (a mutex), <path>/leases/_c_<uuid>-lease-<seq>
-//   Queue            DistributedQueue: <path>/queue-<seq> in Curator's item format
-//   TreeCache        a watched copy of a subtree (Curator's TreeCache/CuratorCache)
-//   ServiceDiscovery ServiceDiscovery:  <base>/<name>/<id> holding ServiceInstance JSON
+//   Semaphore        InterProcessSemaphoreV2: <path>/locks (a mutex),
+//   <path>/leases/_c_<uuid>-lease-<seq> Queue            DistributedQueue: <path>/queue-<seq> in
+//   Curator's item format TreeCache        a watched copy of a subtree (Curator's
+//   TreeCache/CuratorCache) ServiceDiscovery ServiceDiscovery:  <base>/<name>/<id> holding
+//   ServiceInstance JSON
 //
 // Threading and lifetime: as the Client's. Recipes need a Recipes hub,
 // which takes the client's event callback and hands each watch to the
@@ -42,7 +43,8 @@ class Recipes {
   // A one-shot handler for the next event of a data watch (exists,
   // getData: created, changed, deleted) or, with `children`, of a child
   // watch (getChildren: children changed, deleted) on `path`.
-  void watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn, bool children = false);
+  void watch(const std::string& path, std::function<void(const proto::WatcherEvent&)> fn,
+             bool children = false);
   // Events no recipe claimed (and session state changes) go here too.
   void on_event(client::EventFn fn) { user_ = std::move(fn); }
   // Creates the ancestors of `path` (not `path`), as containers when the
@@ -53,12 +55,14 @@ class Recipes {
   // Creates <dir>/_c_<uuid>-<name><sequence>, ephemeral, with its parents
   // (Curator's withProtection().withMode(EPHEMERAL_SEQUENTIAL)); `done` gets
   // the path made.
-  void create_protected_sequential(const std::string& dir, const std::string& name, std::string data,
-                                   std::function<void(const sdk::Status&, const std::string& path)> done);
+  void create_protected_sequential(
+      const std::string& dir, const std::string& name, std::string data,
+      std::function<void(const sdk::Status&, const std::string& path)> done);
 
  private:
   client::Client& client_;
-  std::multimap<std::string, std::function<void(const proto::WatcherEvent&)>> data_watches_, child_watches_;
+  std::multimap<std::string, std::function<void(const proto::WatcherEvent&)>> data_watches_,
+      child_watches_;
   client::EventFn user_;
 };
 
@@ -106,7 +110,8 @@ class SharedCount {
   void start(Done done);
   void get(std::function<void(const sdk::Status&, int32_t value, int32_t version)> done);
   // Sets `value` only if the count is still at `version`; false when it moved.
-  void try_set(int32_t value, int32_t version, std::function<void(const sdk::Status&, bool set)> done);
+  void try_set(int32_t value, int32_t version,
+               std::function<void(const sdk::Status&, bool set)> done);
   // Adds `delta`, retrying on conflicts; gives the new value.
   void add(int32_t delta, std::function<void(const sdk::Status&, int32_t value)> done);
 
@@ -207,7 +212,8 @@ class TreeCache {
   TreeCache(Recipes& r, std::string root);
   // `on_event` hears every change after the initial load; `ready` runs once
   // the whole subtree is loaded.
-  void start(std::function<void(Event, const std::string& path, const std::string& data)> on_event, Done ready);
+  void start(std::function<void(Event, const std::string& path, const std::string& data)> on_event,
+             Done ready);
   std::optional<std::string> get(const std::string& path) const;
   std::vector<std::string> paths() const;
 
@@ -229,7 +235,7 @@ class TreeCache {
 struct ServiceInstance {
   std::string name, id, address;
   std::optional<int32_t> port, ssl_port;
-  common::JsonValue payload;       // null by default
+  common::JsonValue payload;  // null by default
   int64_t registration_time_ms = 0;
   std::string service_type = "DYNAMIC";
   bool enabled = true;
@@ -254,6 +260,5 @@ class ServiceDiscovery {
   Recipes& r_;
   std::string base_;
 };
-
 
 }  // namespace corral::recipes

@@ -18,13 +18,13 @@
 namespace corral::docker {
 
 // Labels a container carries to join an ensemble.
-inline constexpr const char* kEnsembleLabel = "corral.ensemble";          // the ensemble's name
-inline constexpr const char* kIdLabel = "corral.server-id";               // 1..255
-inline constexpr const char* kSizeLabel = "corral.ensemble-size";         // how many members to wait for
+inline constexpr const char* kEnsembleLabel = "corral.ensemble";   // the ensemble's name
+inline constexpr const char* kIdLabel = "corral.server-id";        // 1..255
+inline constexpr const char* kSizeLabel = "corral.ensemble-size";  // how many members to wait for
 inline constexpr const char* kQuorumPortLabel = "corral.quorum-port";      // default 2888
 inline constexpr const char* kElectionPortLabel = "corral.election-port";  // default 3888
-inline constexpr const char* kClientPortLabel = "corral.client-port";     // default 2181
-inline constexpr const char* kPeerTypeLabel = "corral.peer-type";         // participant | observer
+inline constexpr const char* kClientPortLabel = "corral.client-port";      // default 2181
+inline constexpr const char* kPeerTypeLabel = "corral.peer-type";          // participant | observer
 
 struct HttpResponse {
   int status = 0;
@@ -57,7 +57,8 @@ struct Discovered {
 };
 // `networks`: prefer an address on one of these (the networks this server's
 // own container is on); otherwise the container's first network.
-Discovered members_from(const std::vector<Container>& containers, const std::set<std::string>& networks);
+Discovered members_from(const std::vector<Container>& containers,
+                        const std::set<std::string>& networks);
 
 // A positive server id 1..255 from label text.
 std::optional<int64_t> parse_server_id(std::string_view text);

@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "corral/sdk/status.hpp"
 #include "corral/common/docker_api.hpp"
+#include "corral/sdk/status.hpp"
 
 namespace corral::docker {
 

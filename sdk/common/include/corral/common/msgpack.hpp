@@ -13,7 +13,8 @@ namespace corral::common {
 
 class MsgpackReader {
  public:
-  explicit MsgpackReader(std::string_view in) : p_(reinterpret_cast<const uint8_t*>(in.data())), n_(in.size()) {}
+  explicit MsgpackReader(std::string_view in)
+      : p_(reinterpret_cast<const uint8_t*>(in.data())), n_(in.size()) {}
 
   bool ok() const { return ok_; }
   size_t position() const { return i_; }
@@ -26,10 +27,14 @@ class MsgpackReader {
     if (!need(1)) return 0;
     uint8_t t = p_[i_++];
     uint32_t n;
-    if ((t & 0xf0) == 0x90) n = t & 0x0f;
-    else if (t == 0xdc) n = static_cast<uint32_t>(be(2));
-    else if (t == 0xdd) n = static_cast<uint32_t>(be(4));
-    else return fail();
+    if ((t & 0xf0) == 0x90)
+      n = t & 0x0f;
+    else if (t == 0xdc)
+      n = static_cast<uint32_t>(be(2));
+    else if (t == 0xdd)
+      n = static_cast<uint32_t>(be(4));
+    else
+      return fail();
     if (n > n_ - i_) return fail();
     return n;
   }
@@ -40,15 +45,24 @@ class MsgpackReader {
     if (t <= 0x7f) return t;
     if (t >= 0xe0) return static_cast<int8_t>(t);
     switch (t) {
-      case 0xcc: return static_cast<int64_t>(be(1));
-      case 0xcd: return static_cast<int64_t>(be(2));
-      case 0xce: return static_cast<int64_t>(be(4));
-      case 0xcf: return static_cast<int64_t>(be(8));
-      case 0xd0: return static_cast<int8_t>(be(1));
-      case 0xd1: return static_cast<int16_t>(be(2));
-      case 0xd2: return static_cast<int32_t>(be(4));
-      case 0xd3: return static_cast<int64_t>(be(8));
-      default: return fail();
+      case 0xcc:
+        return static_cast<int64_t>(be(1));
+      case 0xcd:
+        return static_cast<int64_t>(be(2));
+      case 0xce:
+        return static_cast<int64_t>(be(4));
+      case 0xcf:
+        return static_cast<int64_t>(be(8));
+      case 0xd0:
+        return static_cast<int8_t>(be(1));
+      case 0xd1:
+        return static_cast<int16_t>(be(2));
+      case 0xd2:
+        return static_cast<int32_t>(be(4));
+      case 0xd3:
+        return static_cast<int64_t>(be(8));
+      default:
+        return fail();
     }
   }
 
@@ -74,11 +88,16 @@ class MsgpackReader {
     if (!need(1)) return {};
     uint8_t t = p_[i_++];
     size_t len;
-    if ((t & 0xe0) == 0xa0) len = t & 0x1f;
-    else if (t == 0xd9 || t == 0xc4) len = static_cast<size_t>(be(1));
-    else if (t == 0xda || t == 0xc5) len = static_cast<size_t>(be(2));
-    else if (t == 0xdb || t == 0xc6) len = static_cast<size_t>(be(4));
-    else return fail(), std::string_view();
+    if ((t & 0xe0) == 0xa0)
+      len = t & 0x1f;
+    else if (t == 0xd9 || t == 0xc4)
+      len = static_cast<size_t>(be(1));
+    else if (t == 0xda || t == 0xc5)
+      len = static_cast<size_t>(be(2));
+    else if (t == 0xdb || t == 0xc6)
+      len = static_cast<size_t>(be(4));
+    else
+      return fail(), std::string_view();
     if (!need(len)) return {};
     std::string_view v(reinterpret_cast<const char*>(p_ + i_), len);
     i_ += len;
@@ -117,18 +136,26 @@ class MsgpackWriter {
   explicit MsgpackWriter(std::string& out) : out_(out) {}
 
   void array(uint32_t n) {
-    if (n < 16) put(static_cast<uint8_t>(0x90 | n));
-    else if (n <= 0xffff) head(0xdc, n, 2);
-    else head(0xdd, n, 4);
+    if (n < 16)
+      put(static_cast<uint8_t>(0x90 | n));
+    else if (n <= 0xffff)
+      head(0xdc, n, 2);
+    else
+      head(0xdd, n, 4);
   }
   void integer(int64_t v) {
     if (v >= 0) {
       uint64_t u = static_cast<uint64_t>(v);
-      if (u <= 0x7f) put(static_cast<uint8_t>(u));
-      else if (u <= 0xff) head(0xcc, u, 1);
-      else if (u <= 0xffff) head(0xcd, u, 2);
-      else if (u <= 0xffffffffULL) head(0xce, u, 4);
-      else head(0xcf, u, 8);
+      if (u <= 0x7f)
+        put(static_cast<uint8_t>(u));
+      else if (u <= 0xff)
+        head(0xcc, u, 1);
+      else if (u <= 0xffff)
+        head(0xcd, u, 2);
+      else if (u <= 0xffffffffULL)
+        head(0xce, u, 4);
+      else
+        head(0xcf, u, 8);
     } else if (v >= -32) {
       put(static_cast<uint8_t>(static_cast<int8_t>(v)));
     } else if (v >= INT32_MIN) {
@@ -141,9 +168,12 @@ class MsgpackWriter {
   void nil() { put(0xc0); }
   // A bin value.
   void bytes(std::string_view b) {
-    if (b.size() <= 0xff) head(0xc4, b.size(), 1);
-    else if (b.size() <= 0xffff) head(0xc5, b.size(), 2);
-    else head(0xc6, b.size(), 4);
+    if (b.size() <= 0xff)
+      head(0xc4, b.size(), 1);
+    else if (b.size() <= 0xffff)
+      head(0xc5, b.size(), 2);
+    else
+      head(0xc6, b.size(), 4);
     out_.append(b);
   }
 

@@ -11,7 +11,9 @@ using corral::zab::plan_diff;
 using corral::zab::SyncPlan;
 
 namespace {
-constexpr Zxid z(uint32_t epoch, uint32_t counter) { return corral::sdk::make_zxid(epoch, counter); }
+constexpr Zxid z(uint32_t epoch, uint32_t counter) {
+  return corral::sdk::make_zxid(epoch, counter);
+}
 
 std::vector<LogEntry> log_of(std::initializer_list<Zxid> zxids) {
   std::vector<LogEntry> out;
@@ -43,16 +45,43 @@ TEST(ZabHistory, PlanDiff) {
     std::vector<Zxid> sent;
   } rows[] = {
       {"up to date", log_of({z(1, 1), z(1, 2)}), 0, z(1, 2), SyncPlan::Mode::diff, 0, {}},
-      {"behind: the rest", log_of({z(1, 1), z(1, 2), z(1, 3)}), 0, z(1, 1), SyncPlan::Mode::diff, 0,
+      {"behind: the rest",
+       log_of({z(1, 1), z(1, 2), z(1, 3)}),
+       0,
+       z(1, 1),
+       SyncPlan::Mode::diff,
+       0,
        {z(1, 2), z(1, 3)}},
       {"empty peer", log_of({z(1, 1), z(1, 2)}), 0, 0, SyncPlan::Mode::diff, 0, {z(1, 1), z(1, 2)}},
       {"at the floor", log_of({z(2, 1)}), z(1, 9), z(1, 9), SyncPlan::Mode::diff, 0, {z(2, 1)}},
-      {"a tail no quorum accepted, then ours", log_of({z(1, 1), z(1, 2), z(2, 1)}), 0, z(1, 3),
-       SyncPlan::Mode::trunc, z(1, 2), {z(2, 1)}},
-      {"ahead of us in our epoch", log_of({z(1, 1), z(1, 2)}), 0, z(1, 5), SyncPlan::Mode::trunc, z(1, 2), {}},
-      {"a whole abandoned epoch", log_of({z(1, 1), z(3, 1), z(3, 2)}), 0, z(2, 4), SyncPlan::Mode::trunc,
-       z(1, 1), {z(3, 1), z(3, 2)}},
-      {"cut back to the floor", log_of({z(2, 1)}), z(1, 9), z(1, 10), SyncPlan::Mode::trunc, z(1, 9), {z(2, 1)}},
+      {"a tail no quorum accepted, then ours",
+       log_of({z(1, 1), z(1, 2), z(2, 1)}),
+       0,
+       z(1, 3),
+       SyncPlan::Mode::trunc,
+       z(1, 2),
+       {z(2, 1)}},
+      {"ahead of us in our epoch",
+       log_of({z(1, 1), z(1, 2)}),
+       0,
+       z(1, 5),
+       SyncPlan::Mode::trunc,
+       z(1, 2),
+       {}},
+      {"a whole abandoned epoch",
+       log_of({z(1, 1), z(3, 1), z(3, 2)}),
+       0,
+       z(2, 4),
+       SyncPlan::Mode::trunc,
+       z(1, 1),
+       {z(3, 1), z(3, 2)}},
+      {"cut back to the floor",
+       log_of({z(2, 1)}),
+       z(1, 9),
+       z(1, 10),
+       SyncPlan::Mode::trunc,
+       z(1, 9),
+       {z(2, 1)}},
       {"nothing after the floor, peer at it", {}, z(4, 2), z(4, 2), SyncPlan::Mode::diff, 0, {}},
   };
   for (const auto& r : rows) {

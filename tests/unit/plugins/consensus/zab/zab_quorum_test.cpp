@@ -12,7 +12,9 @@ using corral::zab::Quorum;
 using corral::zab::reached_by;
 
 namespace {
-constexpr Zxid z(uint32_t epoch, uint32_t counter) { return corral::sdk::make_zxid(epoch, counter); }
+constexpr Zxid z(uint32_t epoch, uint32_t counter) {
+  return corral::sdk::make_zxid(epoch, counter);
+}
 }  // namespace
 
 TEST(ZabQuorum, ReachedBy) {
@@ -21,8 +23,14 @@ TEST(ZabQuorum, ReachedBy) {
     size_t n;
     Zxid want;
   } rows[] = {
-      {{}, 1, 0},           {{5}, 1, 5},          {{5}, 2, 0},          {{1, 2, 3}, 2, 2},
-      {{3, 1, 2}, 3, 1},    {{7, 7, 1}, 2, 7},    {{4, 9, 4, 1, 9}, 3, 4}, {{1, 2}, 0, 0},
+      {{}, 1, 0},
+      {{5}, 1, 5},
+      {{5}, 2, 0},
+      {{1, 2, 3}, 2, 2},
+      {{3, 1, 2}, 3, 1},
+      {{7, 7, 1}, 2, 7},
+      {{4, 9, 4, 1, 9}, 3, 4},
+      {{1, 2}, 0, 0},
   };
   for (const auto& r : rows) EXPECT_EQ(reached_by(r.acks, r.n), r.want) << "n=" << r.n;
 }
@@ -31,8 +39,10 @@ TEST(ZabQuorum, Majorities) {
   struct Row {
     std::vector<ServerId> voters;
     size_t want;
-  } rows[] = {{{1}, 1}, {{1, 2}, 2}, {{1, 2, 3}, 2}, {{1, 2, 3, 4}, 3}, {{1, 2, 3, 4, 5}, 3}, {{}, 1}};
-  for (const auto& r : rows) EXPECT_EQ(Quorum(r.voters).majority(), r.want) << r.voters.size() << " voters";
+  } rows[] = {{{1}, 1},          {{1, 2}, 2},          {{1, 2, 3}, 2},
+              {{1, 2, 3, 4}, 3}, {{1, 2, 3, 4, 5}, 3}, {{}, 1}};
+  for (const auto& r : rows)
+    EXPECT_EQ(Quorum(r.voters).majority(), r.want) << r.voters.size() << " voters";
 }
 
 TEST(ZabQuorum, VotersOfLeavesObserversOut) {
@@ -84,23 +94,69 @@ TEST(ZabQuorum, CommitPoint) {
     Zxid want;
   } rows[] = {
       {"leader alone of 3", {1, 2, 3}, 0, {}, {{1, z(1, 5), true}}, z(1, 5), 0},
-      {"leader and one follower", {1, 2, 3}, 0, {}, {{1, z(1, 5), true}, {2, z(1, 3), true}}, z(1, 5), z(1, 3)},
-      {"the second highest of three", {1, 2, 3}, 0, {},
-       {{1, z(1, 9), true}, {2, z(1, 4), true}, {3, z(1, 7), true}}, z(1, 9), z(1, 7)},
-      {"never past the leader's log", {1, 2, 3}, 0, {},
-       {{1, z(1, 9), true}, {2, z(1, 9), true}}, z(1, 8), z(1, 8)},
-      {"an observer's ack does not count", {1, 2, 3}, 0, {},
-       {{1, z(1, 9), true}, {4, z(1, 9), false}}, z(1, 9), 0},
-      {"before a pending change: old voters suffice", {1, 2, 3}, z(1, 10), {1, 2, 3, 4, 5},
-       {{1, z(1, 12), true}, {2, z(1, 8), true}}, z(1, 12), z(1, 8)},
-      {"the change itself waits for the new voters", {1, 2, 3}, z(1, 10), {1, 2, 3, 4, 5},
-       {{1, z(1, 12), true}, {2, z(1, 12), true}}, z(1, 12), z(1, 9)},
-      {"new voters (observers today) carry it", {1, 2, 3}, z(1, 10), {1, 2, 3, 4, 5},
-       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 11), false}}, z(1, 12), z(1, 11)},
-      {"the lower of both majorities", {1, 2, 3}, z(1, 10), {3, 4, 5},
-       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 10), false}, {5, z(1, 11), false}}, z(1, 12), z(1, 10)},
-      {"a leader leaving counts only in the old set", {1, 2, 3}, z(1, 10), {2, 3, 4},
-       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 8), false}}, z(1, 12), z(1, 9)},
+      {"leader and one follower",
+       {1, 2, 3},
+       0,
+       {},
+       {{1, z(1, 5), true}, {2, z(1, 3), true}},
+       z(1, 5),
+       z(1, 3)},
+      {"the second highest of three",
+       {1, 2, 3},
+       0,
+       {},
+       {{1, z(1, 9), true}, {2, z(1, 4), true}, {3, z(1, 7), true}},
+       z(1, 9),
+       z(1, 7)},
+      {"never past the leader's log",
+       {1, 2, 3},
+       0,
+       {},
+       {{1, z(1, 9), true}, {2, z(1, 9), true}},
+       z(1, 8),
+       z(1, 8)},
+      {"an observer's ack does not count",
+       {1, 2, 3},
+       0,
+       {},
+       {{1, z(1, 9), true}, {4, z(1, 9), false}},
+       z(1, 9),
+       0},
+      {"before a pending change: old voters suffice",
+       {1, 2, 3},
+       z(1, 10),
+       {1, 2, 3, 4, 5},
+       {{1, z(1, 12), true}, {2, z(1, 8), true}},
+       z(1, 12),
+       z(1, 8)},
+      {"the change itself waits for the new voters",
+       {1, 2, 3},
+       z(1, 10),
+       {1, 2, 3, 4, 5},
+       {{1, z(1, 12), true}, {2, z(1, 12), true}},
+       z(1, 12),
+       z(1, 9)},
+      {"new voters (observers today) carry it",
+       {1, 2, 3},
+       z(1, 10),
+       {1, 2, 3, 4, 5},
+       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 11), false}},
+       z(1, 12),
+       z(1, 11)},
+      {"the lower of both majorities",
+       {1, 2, 3},
+       z(1, 10),
+       {3, 4, 5},
+       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 10), false}, {5, z(1, 11), false}},
+       z(1, 12),
+       z(1, 10)},
+      {"a leader leaving counts only in the old set",
+       {1, 2, 3},
+       z(1, 10),
+       {2, 3, 4},
+       {{1, z(1, 12), true}, {2, z(1, 12), true}, {4, z(1, 8), false}},
+       z(1, 12),
+       z(1, 9)},
   };
   for (const auto& r : rows) {
     Quorum q(r.voters, r.change, r.next);

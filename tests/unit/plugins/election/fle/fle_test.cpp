@@ -1,13 +1,14 @@
 // Fast leader election, one server at a time: its votes go to a recording
 // network, other servers' notifications are written by hand, time moves by
 // tick(). Each test is one rule of the election.
+#include "fle.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <deque>
 
 #include "corral/common/msgpack.hpp"
-#include "fle.hpp"
 
 using namespace corral;
 using sdk::ServerId;
@@ -41,7 +42,8 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
     return fle_;
   }
   void look(Zxid last, uint32_t epoch) { fle_.look(sdk::Candidacy{self_, last, epoch}); }
-  void hear(ServerId from, int64_t round, int64_t state, ServerId leader, Zxid zxid, int64_t epoch) {
+  void hear(ServerId from, int64_t round, int64_t state, ServerId leader, Zxid zxid,
+            int64_t epoch) {
     sdk::Bytes b;
     common::MsgpackWriter w(b);
     w.array(6);
@@ -110,7 +112,9 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
   }
   struct Exec final : sdk::Executor {
     void post(std::function<void()>) override {}
-    std::unique_ptr<Timer> schedule(std::chrono::milliseconds, std::function<void()>) override { return nullptr; }
+    std::unique_ptr<Timer> schedule(std::chrono::milliseconds, std::function<void()>) override {
+      return nullptr;
+    }
     boost::asio::io_context& io_context() override { return io; }
     boost::asio::io_context io;
   } exec_;
@@ -121,7 +125,9 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
   struct Log final : sdk::Logger {
     explicit Log(Harness& h) : h(h) {}
     bool enabled(sdk::LogLevel) const override { return false; }
-    void log(sdk::LogLevel level, std::string_view) override { h.warnings += level == sdk::LogLevel::warn; }
+    void log(sdk::LogLevel level, std::string_view) override {
+      h.warnings += level == sdk::LogLevel::warn;
+    }
     Harness& h;
   } log_{*this};
   struct NullMetrics final : sdk::Metrics {
@@ -144,12 +150,14 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
   struct Config final : sdk::ConfigTable {
     std::string_view name() const override { return "election.fle"; }
     bool contains(std::string_view) const override { return false; }
-    sdk::Result<std::string> get_string(std::string_view, std::string_view d) const override { return std::string(d); }
+    sdk::Result<std::string> get_string(std::string_view, std::string_view d) const override {
+      return std::string(d);
+    }
     sdk::Result<int64_t> get_int(std::string_view, int64_t d) const override { return d; }
     sdk::Result<double> get_double(std::string_view, double d) const override { return d; }
     sdk::Result<bool> get_bool(std::string_view, bool d) const override { return d; }
-    sdk::Result<std::vector<std::string>> get_string_list(std::string_view,
-                                                         const std::vector<std::string>& d) const override {
+    sdk::Result<std::vector<std::string>> get_string_list(
+        std::string_view, const std::vector<std::string>& d) const override {
       return d;
     }
     std::vector<std::string> keys() const override { return {}; }
@@ -347,9 +355,9 @@ TEST(Fle, MalformedNotificationsAreIgnoredWithAWarning) {
   sdk::Bytes junk = "\x96\x01";
   h.raw(2, junk);
   h.raw(2, "");
-  h.hear(2, 1, 9, 2, z(9, 9), 9);   // no such state
+  h.hear(2, 1, 9, 2, z(9, 9), 9);                       // no such state
   h.hear(2, 1, looking, 2, z(9, 9), int64_t(1) << 40);  // an epoch out of range
-  h.hear(2, -1, looking, 2, z(9, 9), 9);  // a negative round
+  h.hear(2, -1, looking, 2, z(9, 9), 9);                // a negative round
   EXPECT_EQ(h.warnings, 5);
   EXPECT_TRUE(h.sent().empty());
   h.advance(1000);

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-sdk::LogEntry entry(sdk::Zxid z, size_t size = 20) { return {z, 1000 + z, std::string(size, static_cast<char>('a' + z % 26))}; }
+sdk::LogEntry entry(sdk::Zxid z, size_t size = 20) {
+  return {z, 1000 + z, std::string(size, static_cast<char>('a' + z % 26))};
+}
 
 std::string records(int n, size_t size = 20) {
   std::string out;
@@ -100,7 +102,8 @@ TEST(WalFormat, DecidingATornTailIsLinearInTheTail) {
     uint32_t n = static_cast<uint32_t>(inner.size());
     for (int i = 3; i >= 0; --i) payload += static_cast<char>(n >> (8 * i));
     payload += inner;
-    inner = std::string(reinterpret_cast<const char*>(&(n = static_cast<uint32_t>(payload.size()))), 4) +
+    inner = std::string(reinterpret_cast<const char*>(&(n = static_cast<uint32_t>(payload.size()))),
+                        4) +
             std::string(4, '\x5a') + payload;
   }
   SegmentScan nested = scan_segment(two + inner, true);
@@ -144,12 +147,14 @@ TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
   flipped[third_block + 100] ^= 1;
   sdk::Status st = read_snapshot(flipped, z, nullptr);
   ASSERT_FALSE(st.is_ok());
-  EXPECT_NE(st.message().find("at offset " + std::to_string(third_block)), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("at offset " + std::to_string(third_block)), std::string::npos)
+      << st.message();
   std::string bad_table = file;
   bad_table[kSnapshotHeader + body.size() + 4] ^= 1;  // the second block's checksum
   st = read_snapshot(bad_table, z, nullptr);
   ASSERT_FALSE(st.is_ok());
-  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + kSnapshotBlock)), std::string::npos)
+  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + kSnapshotBlock)),
+            std::string::npos)
       << st.message();
 
   for (size_t cut : {size_t{0}, size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
@@ -163,7 +168,8 @@ TEST(WalFormat, VersionOneSnapshotsStillLoad) {
   uint32_t blocks = 0;
   for (size_t off = 0; off < body.size(); off += kSnapshotBlock, ++blocks) {
     std::string_view block = std::string_view(body).substr(off, kSnapshotBlock);
-    file += le32(static_cast<uint32_t>(block.size())) + le32(common::crc32c(block)) + std::string(block);
+    file += le32(static_cast<uint32_t>(block.size())) + le32(common::crc32c(block)) +
+            std::string(block);
   }
   file += le32(0) + le32(blocks) + le64(body.size()) + "CORRALEN";
   sdk::Zxid z = 0;
@@ -176,7 +182,8 @@ TEST(WalFormat, VersionOneSnapshotsStillLoad) {
   file[kSnapshotHeader + 8 + kSnapshotBlock + 8 + 3] ^= 1;  // in the second block
   sdk::Status st = check_snapshot(file, z, &view, &copy);
   ASSERT_FALSE(st.is_ok());
-  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + 8 + kSnapshotBlock)), std::string::npos)
+  EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + 8 + kSnapshotBlock)),
+            std::string::npos)
       << st.message();
 }
 
@@ -197,8 +204,9 @@ namespace {
 class WalFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("wal-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::path(::testing::TempDir()) /
+           ("wal-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -223,10 +231,11 @@ class WalFixture : public ::testing::Test {
     kernel::Journal j;
     kernel::Ids ids;
     for (int i = 0; i < n; ++i)
-      EXPECT_EQ(tree.create("/n" + std::to_string(i), std::string(size, static_cast<char>('a' + i % 26)),
-                            proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, i + 1, 0, ids, nullptr,
-                            nullptr, j),
-                proto::Err::ok);
+      EXPECT_EQ(
+          tree.create("/n" + std::to_string(i), std::string(size, static_cast<char>('a' + i % 26)),
+                      proto::open_acl_unsafe(), proto::CreateMode::persistent, 0, i + 1, 0, ids,
+                      nullptr, nullptr, j),
+          proto::Err::ok);
     return tree;
   }
 
@@ -256,8 +265,9 @@ class WalFixture : public ::testing::Test {
     EXPECT_TRUE(cfg) << cfg.status().to_string();
     config_ = std::make_unique<kernel::Config>(std::move(cfg.value()));
     info_.data_dir = dir_.string();
-    host_ = std::make_unique<kernel::PluginHostImpl>(executor_, clock_, std::make_unique<kernel::StderrLogger>("wal"),
-                                                     metrics_, config_->plugin_table("storage", "wal"), info_);
+    host_ = std::make_unique<kernel::PluginHostImpl>(
+        executor_, clock_, std::make_unique<kernel::StderrLogger>("wal"), metrics_,
+        config_->plugin_table("storage", "wal"), info_);
     kernel::PluginLoader loader({CORRAL_TEST_PLUGIN_DIR});
     auto made = loader.create<sdk::Storage>(sdk::PluginKind::storage, "wal");
     EXPECT_TRUE(made) << made.status().to_string();
@@ -455,7 +465,8 @@ TEST_F(WalFixture, CorruptionMidLogStopsOpenNamingFileAndOffset) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.status().code(), sdk::Errc::corrupt);
   EXPECT_NE(r.status().message().find(seg.string()), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("offset " + std::to_string(third)), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("offset " + std::to_string(third)), std::string::npos)
+      << r.status().message();
 }
 
 TEST_F(WalFixture, ADamagedSnapshotStopsOpenNamingFileAndOffset) {
@@ -472,7 +483,8 @@ TEST_F(WalFixture, ADamagedSnapshotStopsOpenNamingFileAndOffset) {
   auto r = open();
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find(snap.string()), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("at offset " + std::to_string(kSnapshotHeader)), std::string::npos)
+  EXPECT_NE(r.status().message().find("at offset " + std::to_string(kSnapshotHeader)),
+            std::string::npos)
       << r.status().message();
   EXPECT_NE(r.status().message().find("move the file out"), std::string::npos);
 }
@@ -510,13 +522,15 @@ TEST_F(WalFixture, DiskFullFailsWritesUntilSpaceReturns) {
     filler.write(mb.data(), static_cast<std::streamsize>(mb.size()));
   }
   std::vector<sdk::Status> results = append(1, 4000, 200);  // ~900 KB: needs more segments
-  auto first_fail = std::find_if(results.begin(), results.end(), [](const sdk::Status& s) { return !s.is_ok(); });
+  auto first_fail =
+      std::find_if(results.begin(), results.end(), [](const sdk::Status& s) { return !s.is_ok(); });
   ASSERT_NE(first_fail, results.end()) << "the disk never filled";
   EXPECT_EQ(first_fail->code(), sdk::Errc::no_space) << first_fail->to_string();
   EXPECT_NE(first_fail->message().find("writes fail until space is freed"), std::string::npos);
   size_t ok = static_cast<size_t>(first_fail - results.begin());
   // Everything after the first failure failed too; what was acknowledged reads back.
-  EXPECT_TRUE(std::all_of(first_fail, results.end(), [](const sdk::Status& s) { return !s.is_ok(); }));
+  EXPECT_TRUE(
+      std::all_of(first_fail, results.end(), [](const sdk::Status& s) { return !s.is_ok(); }));
   EXPECT_EQ(read_all().size(), ok);
   // Space returns: writes resume.
   fs::remove(dir_ / "wal" / "filler");
