@@ -21,8 +21,7 @@ import time
 from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from side_by_side import four, free_port  # noqa: E402
+from side_by_side import four, free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

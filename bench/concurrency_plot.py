@@ -18,8 +18,7 @@ import shutil
 import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from side_by_side import BENCH, CORRALD, REPO, Server, bench  # noqa: E402
+from side_by_side import BENCH, CORRALD, REPO, Server, bench
 
 
 def main():

@@ -10,7 +10,7 @@ both durable (corrald's wal; ZooKeeper with forceSync=yes), every server in
 its own session (setsid). corral-bench drives them in alternation (A B, then
 B A, ...).
 
-    bench/ensemble_side_by_side.py [--rounds 3] [--duration 5] [--failovers 5]
+    ./dev bench ensemble [--rounds 3] [--duration 5] [--failovers 5]
 
 Needs a build (./dev build), Debian's zookeeper package and python3-kazoo.
 """
@@ -19,99 +19,22 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from side_by_side import BENCH, BUILD, CORRALD, four, free_port, median_table  # noqa: E402
+from corral_harness.ensemble import Ensemble
+from side_by_side import BENCH, BUILD, CORRALD, median_table
 
 
-class Member:
-    def __init__(self, root, sid):
-        self.sid = sid
-        self.dir = pathlib.Path(root) / f"server{sid}"
-        self.data = self.dir / "data"
-        self.data.mkdir(parents=True)
-        self.port, self.quorum, self.election = free_port(), free_port(), free_port()
-        self.proc = None
-
-    def mode(self):
-        try:
-            for line in four(self.port, "srvr", timeout=1.0).splitlines():
-                if line.startswith("Mode: "):
-                    return line[6:].strip()
-        except OSError:
-            pass
-        return None
-
-
-class Ensemble:
-    def __init__(self, kind, root, size, heap, tick_ms):
-        self.kind, self.heap = kind, heap
-        self.members = [Member(pathlib.Path(root) / kind, i + 1) for i in range(size)]
-        servers = "\n".join(f"server.{m.sid}=127.0.0.1:{m.quorum}:{m.election}:participant" for m in self.members)
-        for m in self.members:
-            (m.dir / "zoo.cfg").write_text(
-                f"tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={m.data}\nclientPort={m.port}\n"
-                "clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n"
-                f"admin.enableServer=false\n{servers}\n")
-            (m.data / "myid").write_text(f"{m.sid}\n")
-
-    def hosts(self, members=None):
-        return ",".join(f"127.0.0.1:{m.port}" for m in (members or self.members))
-
-    def command(self, m):
-        cfg = str(m.dir / "zoo.cfg")
-        if self.kind == "corrald":
-            return [str(CORRALD), "--zoo-cfg", cfg, "--set", f"server.plugin_dir={BUILD / 'plugins'}"]
-        return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-cp",
-                "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
-
-    def start_member(self, m):
-        log = open(m.dir / "server.log", "ab")
-        m.proc = subprocess.Popen(self.command(m), stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def start(self):
-        for m in self.members:
-            self.start_member(m)
-        self.wait_serving()
-
-    def wait_serving(self, timeout=120):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            running = [m for m in self.members if m.proc]
-            modes = [m.mode() for m in running]
-            if all(modes) and "leader" in modes:
-                return
-            time.sleep(0.05)
-        sys.exit(f"{self.kind} ensemble not serving after {timeout} s; see {self.members[0].dir.parent}")
-
-    def leader(self):
-        for m in self.members:
-            if m.proc and m.mode() == "leader":
-                return m
-        return None
-
-    def kill(self, m):
-        os.killpg(m.proc.pid, signal.SIGKILL)
-        m.proc.wait()
-        m.proc = None
-
-    def stop(self):
-        for m in self.members:
-            if m.proc:
-                os.killpg(m.proc.pid, signal.SIGTERM)
-                try:
-                    m.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(m.proc.pid, signal.SIGKILL)
-                    m.proc.wait()
-                m.proc = None
+def make_ensemble(kind, root, size, heap, tick_ms):
+    """The harness's launcher, as the tests use it: both ensembles from the
+    same zoo.cfg, durable, every member in its own session; ZooKeeper's JVM
+    with a fixed heap, and no quorum authentication on either side."""
+    return Ensemble(pathlib.Path(root) / kind, voters=size, tick_ms=tick_ms, peer_auth=False,
+                    extra_cfg="maxClientCnxns=0", target=kind, jvm=[f"-Xmx{heap}", f"-Xms{heap}"],
+                    corrald=str(CORRALD), plugin_dir=str(BUILD / "plugins"))
 
 
 def bench(hosts, workload, args):
@@ -127,7 +50,7 @@ def failover(ens):
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
     old = ens.leader()
-    survivors = [m for m in ens.members if m is not old]
+    survivors = [m for i, m in enumerate(ens.members) if i != old]
     zk = KazooClient(hosts=ens.hosts(survivors), timeout=10,
                      connection_retry=KazooRetry(max_tries=-1, delay=0.01, max_delay=0.05))
     zk.start(30)
@@ -142,7 +65,7 @@ def failover(ens):
         except Exception:
             time.sleep(0.002)
             if time.monotonic() - t0 > 60:
-                sys.exit(f"{ens.kind}: no commit within 60 s of the leader's death")
+                sys.exit(f"{ens.target}: no commit within 60 s of the leader's death")
     zk.stop()
     zk.close()
     ens.start_member(old)
@@ -170,7 +93,7 @@ def main():
             sys.exit(f"{path} is missing: run ./dev build first")
 
     work = tempfile.mkdtemp(prefix="corral-ens-")
-    ensembles = {k: Ensemble(k, work, args.size, args.heap, args.tick_ms) for k in ("corrald", "zookeeper")}
+    ensembles = {k: make_ensemble(k, work, args.size, args.heap, args.tick_ms) for k in ("corrald", "zookeeper")}
     rows = {}
 
     def record(metric, kind, value):
@@ -178,7 +101,7 @@ def main():
 
     try:
         for e in ensembles.values():
-            e.start()
+            e.start(timeout=120)
         for rnd in range(args.rounds):
             for w in args.workloads.split(","):
                 for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
@@ -194,7 +117,7 @@ def main():
                 record("leader kill to first commit (s)", kind, t)
     finally:
         for e in ensembles.values():
-            e.stop()
+            e.close()
         shutil.rmtree(work, ignore_errors=True)
 
     print(median_table(rows))

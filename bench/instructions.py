@@ -24,8 +24,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from side_by_side import four, free_port  # noqa: E402
+from side_by_side import four, free_port
 
 
 def count(build, workload, ops, keys):

@@ -12,8 +12,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from servers import four_letter, free_port  # noqa: E402
+from corral_harness.servers import four_letter, free_port
 
 from conftest import COMPOSE, DOCKER, REPO, docker, record  # noqa: E402
 

@@ -4,7 +4,7 @@ and real files: requests from the tests' jute codec, peer handshakes,
 captured simulation traffic (corral-sim --capture), a snapshot a running
 corrald wrote, and hand-written DNS, HTTP, JSON and SASL inputs.
 
-    tests/fuzz/make_seeds.py [BUILD_DIR]     (default: build)
+    PYTHONPATH=tests tests/fuzz/make_seeds.py [BUILD_DIR]     (default: build)
 """
 import hashlib
 import os
@@ -19,9 +19,8 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-import jute  # noqa: E402
-import peer_wire  # noqa: E402
+from corral_harness import jute
+from corral_harness import peer_wire
 
 BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "build").resolve()
 CORPUS = HERE / "corpus"

@@ -1,6 +1,4 @@
-"""pytest fixtures for the integration suites; the implementation lives in
-servers.py so that other suites (tests/interop) and tests can import it by a
-name that is not 'conftest'."""
-from servers import (hang_guard, proxy_factory, pytest_runtest_makereport,  # noqa: F401
-                     server, server_factory)
-from ensemble import ensemble_factory  # noqa: F401
+"""pytest fixtures for the integration suites, from the harness
+(tests/corral_harness/servers.py)."""
+from corral_harness.servers import (ensemble_factory, hang_guard, proxy_factory,  # noqa: F401
+                                    pytest_runtest_makereport, server, server_factory)

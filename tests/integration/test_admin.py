@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from kazoo.client import KazooClient
 
-from servers import TARGET, free_port
+from corral_harness.servers import TARGET, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's admin endpoint")
 

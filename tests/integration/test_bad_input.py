@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-import jute
-from jute import Closed, RawClient, Writer, frame
+from corral_harness import jute
+from corral_harness.jute import Closed, RawClient, Writer, frame
 
 MAX_FRAME = 0xFFFFF  # jute.maxbuffer: the largest accepted frame payload
 

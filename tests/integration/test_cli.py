@@ -12,7 +12,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, free_port, plugin_abi
+from corral_harness.servers import REPO, TARGET, free_port, plugin_abi
 
 CLI = os.environ.get("CORRAL_CLI", str(REPO / "build/cli/corral"))
 

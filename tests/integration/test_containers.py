@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-import jute
-from jute import RawClient, Writer
+from corral_harness import jute
+from corral_harness.jute import RawClient, Writer
 
 CREATE_CONTAINER, DELETE_CONTAINER, CREATE_TTL = 19, 20, 21
 UNIMPLEMENTED = -6

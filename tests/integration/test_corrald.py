@@ -11,7 +11,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, free_port, plugin_abi
+from corral_harness.servers import REPO, TARGET, free_port, plugin_abi
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's own interface")
 

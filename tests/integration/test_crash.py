@@ -9,7 +9,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.retry import KazooRetry
 
-from servers import TARGET
+from corral_harness.servers import TARGET
 
 CYCLES = int(os.environ.get("CORRAL_CRASH_CYCLES", "50" if TARGET == "corrald" else "5"))
 WRITES_PER_CYCLE = 1500

@@ -12,7 +12,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, four_letter, free_port, wait_for
+from corral_harness.servers import REPO, TARGET, four_letter, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's discovery plugins")
 

@@ -11,9 +11,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss, NodeExistsError, SessionExpiredError
 from kazoo.retry import KazooRetry
 
-import jute
-from ensemble import Ensemble
-from servers import REPO, TARGET, wait_for
+from corral_harness import jute
+from corral_harness.ensemble import Ensemble
+from corral_harness.servers import REPO, TARGET, wait_for
 
 CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's own plugins and log lines")
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from servers import REPO, TARGET, four_letter, free_port
+from corral_harness.servers import REPO, TARGET, four_letter, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's container entrypoint")
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from kazoo.client import KazooClient
 
-from servers import TARGET
+from corral_harness.servers import TARGET
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Each test is one attack an outsider (or a member gone bad) can make with raw
 sockets or a real client, and what the server must do instead of what it
 once did. The peer-port tests run on an ensemble whose members prove who
-they are with ZooKeeper's quorum DIGEST-MD5 settings (ensemble.py).
+they are with ZooKeeper's quorum DIGEST-MD5 settings (corral_harness/ensemble.py).
 
 One file for the whole attack table, on purpose (hence its length): each
 attack is read beside the others that share its fixtures."""
@@ -18,10 +18,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 from kazoo.security import make_digest_acl
 
-import jute
-import peer_wire
-from jute import RawClient
-from servers import TARGET, wait_for
+from corral_harness import jute
+from corral_harness import peer_wire
+from corral_harness.jute import RawClient
+from corral_harness.servers import TARGET, wait_for
 
 CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's peer protocol and limits")
 

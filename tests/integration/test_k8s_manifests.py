@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from servers import REPO, TARGET
+from corral_harness.servers import REPO, TARGET
 
 MANIFEST = REPO / "containers" / "k8s" / "corral.yaml"
 CORRALD = pathlib.Path(os.environ.get("CORRALD", str(REPO / "build" / "kernel" / "corrald")))

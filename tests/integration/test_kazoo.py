@@ -12,7 +12,7 @@ from kazoo.exceptions import (BadVersionError, NoChildrenForEphemeralsError,
                               RolledBackError, RuntimeInconsistency)
 from kazoo.protocol.states import EventType
 
-import jute
+from corral_harness import jute
 
 FAST_RETRY = {"max_tries": -1, "delay": 0.05, "backoff": 1,
               "max_jitter": 0, "max_delay": 0.1}

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-import jute
-from jute import RawClient, Writer
+from corral_harness import jute
+from corral_harness.jute import RawClient, Writer
 
 RECONFIG, CHECK_WATCHES, REMOVE_WATCHES, MULTI_READ = 16, 17, 18, 22
 AUTH, GET_EPHEMERALS, GET_ALL_CHILDREN_NUMBER, ADD_WATCH, WHO_AM_I = 100, 103, 104, 106, 107

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, free_port, plugin_abi
+from corral_harness.servers import REPO, TARGET, free_port, plugin_abi
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's plugin SDK")
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from servers import DEFAULT_TICK_MS, TARGET, free_port
+from corral_harness.servers import DEFAULT_TICK_MS, TARGET, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's service-registry recipe")
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from kazoo.client import KazooClient
 
-from servers import REPO, TARGET, free_port
+from corral_harness.servers import REPO, TARGET, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's own storage")
 

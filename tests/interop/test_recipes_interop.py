@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from servers import REPO
+from corral_harness.servers import REPO
 from test_curator import HERE, classpath
 
 CHECK = os.environ.get("CORRAL_RECIPES_CHECK", str(REPO / "build" / "tests" / "recipes-check"))

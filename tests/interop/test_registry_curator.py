@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from servers import TARGET
+from corral_harness.servers import TARGET
 from test_curator import HERE, classpath
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's service-registry recipe")

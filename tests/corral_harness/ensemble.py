@@ -9,6 +9,9 @@ runs in its own session (setsid), with its own ports, data and log.
     ens.leader()                # the index of the member that leads
     ens.kill(i); ens.start_member(i)
     ens.hosts()                 # "127.0.0.1:p1,127.0.0.1:p2,..." for clients
+
+The one launcher the tests (through the ensemble_factory fixture in
+servers.py) and the benchmarks (bench/ensemble_side_by_side.py) share.
 """
 import os
 import pathlib
@@ -17,9 +20,13 @@ import signal
 import subprocess
 import time
 
-import pytest
+from corral_harness.net import _live_servers, four_letter, free_port, zookeeper_classpath
 
-from servers import REPO, TARGET, _live_servers, _zookeeper_classpath, four_letter, free_port
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# What the suites run against: corrald (default) or Apache ZooKeeper.
+TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
+# A JVM tuned to start fast, for tests; the benchmarks give their own.
+TEST_JVM = ["-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m"]
 
 
 class Member:
@@ -87,7 +94,12 @@ class Ensemble:
     quorum DIGEST-MD5 settings (quorum.auth.* and a JAAS file with
     QuorumServer/QuorumLearner sections), which both servers read."""
 
-    def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True):
+    def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True,
+                 target=None, jvm=None, corrald=None, plugin_dir=None):
+        self.target = target or TARGET
+        self.jvm = list(jvm) if jvm else TEST_JVM
+        self.corrald = corrald or os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
+        self.plugin_dir = plugin_dir or os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
         self.members = [Member(workdir, i + 1, i >= voters) for i in range(voters + observers)]
         self.tick_ms = tick_ms
         self.extra_cfg = extra_cfg
@@ -120,14 +132,13 @@ class Ensemble:
 
     def _command(self, m):
         cfg = str(m.workdir / "zoo.cfg")
-        if TARGET == "zookeeper":
+        if self.target == "zookeeper":
             jaas = [f"-Djava.security.auth.login.config={self.jaas}"] if self.jaas else []
-            return ["java", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m", *jaas,
-                    "-cp", _zookeeper_classpath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
-        binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
-        plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
+            return ["java", *self.jvm, *jaas, "-cp", zookeeper_classpath(),
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         jaas = ["--set", f"server.jaas_config={self.jaas}"] if self.jaas else []
-        return [binary, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={plugins}", *jaas, *self.extra_args]
+        return [self.corrald, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={self.plugin_dir}", *jaas,
+                *self.extra_args]
 
     def hosts(self, members=None):
         return ",".join(m.address for m in (members or self.members))
@@ -206,22 +217,3 @@ class Ensemble:
     def close(self):
         for i in range(len(self.members)):
             self.kill(i)
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    made = []
-
-    def make(**kw):
-        ens = Ensemble(tmp_path / f"ensemble{len(made)}", **kw)
-        made.append(ens)
-        ens.start()
-        return ens
-
-    yield make
-    for ens in made:
-        ens.close()
-        for m in ens.members:
-            if m in _live_servers:
-                _live_servers.remove(m)
-

@@ -27,6 +27,9 @@ import time
 
 import pytest
 
+from corral_harness.net import (_live_servers, _zookeeper_classpath, free_port,  # noqa: F401
+                                four_letter, zookeeper_classpath)
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -40,31 +43,6 @@ DEFAULT_TICK_MS = 2000
 READY_TIMEOUT = 30.0
 TEST_TIMEOUT = int(os.environ.get("CORRAL_TEST_TIMEOUT", "120"))
 
-_live_servers = []  # servers whose logs are attached to failing tests
-
-
-_handed_out = set()  # never the same port twice in one run
-
-
-def free_port():
-    """A port that is free now, chosen below the kernel's ephemeral range so
-    that no outgoing connection (a peer's dial, a client) can take it as its
-    local port before the server binds it."""
-    low, _ = (int(x) for x in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
-    for _ in range(200):
-        port = random.randrange(20000, max(20001, min(low, 32768)))
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout=30, what="condition"):
@@ -75,26 +53,6 @@ def wait_for(pred, timeout=30, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def four_letter(host, port, word, timeout=5.0):
-    """Send a four-letter word and return the whole reply as text."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(word.encode())
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks).decode(errors="replace")
-
-
-def _zookeeper_classpath():
-    # zkEnv.sh uses /usr/share/java/zookeeper.jar, whose manifest Class-Path
-    # pulls in its dependencies; slf4j-simple gives us a readable log.
-    jars = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
-    return ":".join(j for j in jars if os.path.exists(j))
 
 
 class Server:
@@ -405,3 +363,23 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         for srv in _live_servers:
             rep.sections.append((f"server log {srv.log_path}", srv.log_tail()))
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path):
+    from corral_harness.ensemble import Ensemble
+    made = []
+
+    def make(**kw):
+        ens = Ensemble(tmp_path / f"ensemble{len(made)}", **kw)
+        made.append(ens)
+        ens.start()
+        return ens
+
+    yield make
+    for ens in made:
+        ens.close()
+        for m in ens.members:
+            if m in _live_servers:
+                _live_servers.remove(m)
+
