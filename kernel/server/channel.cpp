@@ -29,20 +29,17 @@ uint32_t be32(const char* p) {
          static_cast<uint32_t>(static_cast<uint8_t>(p[3]));
 }
 
-bool is_write(int32_t type) { return proto::op_kind(type) == proto::OpKind::write; }
-bool is_local_read(int32_t type) { return proto::op_kind(type) == proto::OpKind::local_read; }
-// Operations a ZooKeeper 3.9 server knows that this server does not perform
-// yet are answered UNIMPLEMENTED with the session kept; an opcode no
-// ZooKeeper knows (or one no client sends) closes the connection.
-bool is_known_opcode(int32_t type) {
-  return proto::op_kind(type) != proto::OpKind::unknown && type != 0 &&
-         type != static_cast<int32_t>(OpCode::error);
-}
-
 }  // namespace
 
 Channel::Channel(ChannelHost& server, std::unique_ptr<ChannelLink> link, uint64_t id)
-    : server_(server), link_(std::move(link)), id_(id) {
+    : server_(server),
+      tree_(server.tree()),
+      watches_(server.watches()),
+      stats_(server.stats()),
+      clock_(server.clock()),
+      executor_(server.executor()),
+      link_(std::move(link)),
+      id_(id) {
   // Limits, read once: a socket's peer may never read its output nor stop
   // sending; a recipe's in-process session is trusted with both.
   if (link_->bounded()) {
@@ -122,7 +119,7 @@ void Channel::handle_connect(sdk::BytesView frame) {
     return;
   }
   received_++;
-  server_.stats().packets_received++;
+  stats_.packets_received++;
   if (!server_.serving() && !(req.read_only && server_.read_only_mode())) {
     // As ZooKeeper: a server without a leader takes no sessions; the client
     // tries the next server of its connection string.
@@ -205,11 +202,12 @@ void Channel::handle_request(sdk::BytesView frame) {
     return;
   }
   received_++;
-  server_.stats().packets_received++;
-  if (read_only_ && (is_write(h.type) || h.type == static_cast<int32_t>(OpCode::sync) ||
+  stats_.packets_received++;
+  const proto::OpKind kind = proto::op_kind(h.type);
+  if (read_only_ && (kind == proto::OpKind::write || h.type == static_cast<int32_t>(OpCode::sync) ||
                      h.type == static_cast<int32_t>(OpCode::reconfig))) {
     // ZooKeeper's read-only server answers every change, and sync, so.
-    int64_t now = server_.clock().steady_ms();
+    int64_t now = clock_.steady_ms();
     queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::not_read_only)});
     drain();
     return;
@@ -222,10 +220,11 @@ void Channel::handle_request(sdk::BytesView frame) {
     close("session " + session_hex(session_id_) + " has expired");
     return;
   }
-  int64_t now = server_.clock().steady_ms();
+  int64_t now = clock_.steady_ms();
   sdk::BytesView payload = frame.substr(r.position());
   const bool reconfig = h.type == static_cast<int32_t>(OpCode::reconfig);
-  if (is_write(h.type) || reconfig || h.type == static_cast<int32_t>(OpCode::close_session)) {
+  if (kind == proto::OpKind::write || reconfig ||
+      h.type == static_cast<int32_t>(OpCode::close_session)) {
     Err err = Err::ok;
     if (reconfig) {
       // As ZooKeeper answers it: disabled unless reconfigEnabled,
@@ -268,13 +267,15 @@ void Channel::handle_request(sdk::BytesView frame) {
     } else {
       queue_.push_back({Pending::sync, h.xid, h.type, now, req.path});
     }
-  } else if (is_local_read(h.type)) {
+  } else if (kind == proto::OpKind::local_read) {
     queue_.push_back({Pending::read, h.xid, h.type, now, std::string(payload)});
   } else if (h.type == static_cast<int32_t>(OpCode::delete_container)) {
     // Only the server deletes containers; a client asking gets what
     // ZooKeeper answers.
     queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::bad_arguments)});
-  } else if (is_known_opcode(h.type)) {
+  } else if (kind != proto::OpKind::unknown && h.type != 0 &&
+             h.type != static_cast<int32_t>(OpCode::error)) {
+    // Known to ZooKeeper 3.9 and not performed here: answered, session kept.
     queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::unimplemented)});
   } else {
     // ZooKeeper answers an opcode it does not know with UNIMPLEMENTED (zxid
@@ -320,7 +321,7 @@ void Channel::drain() {
   if (reading_paused_ && !resume_posted_ && state_ != State::closed &&
       counted_ < max_outstanding_here_) {
     resume_posted_ = true;
-    server_.executor().post([this, alive = alive_.ref()] {
+    executor_.post([this, alive = alive_.ref()] {
       if (alive) resume_reading();
     });
   }
@@ -403,8 +404,8 @@ bool Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
 }
 
 void Channel::answered(const Pending& p) {
-  int64_t ms = server_.clock().steady_ms() - p.received_ms;
-  server_.stats().record_latency(ms);
+  int64_t ms = clock_.steady_ms() - p.received_ms;
+  stats_.record_latency(ms);
   server_.observe_request(p.type, static_cast<double>(ms) / 1000.0);
 }
 
@@ -435,10 +436,10 @@ void Channel::queue_output(std::string frame) {
   else
     out_ += frame;
   sent_++;
-  server_.stats().packets_sent++;
+  stats_.packets_sent++;
   if (!flush_posted_) {
     flush_posted_ = true;
-    server_.executor().post([this, alive = alive_.ref()] {
+    executor_.post([this, alive = alive_.ref()] {
       if (alive) flush_output();
     });
   }
@@ -468,7 +469,7 @@ void Channel::flush_output() {
 void Channel::on_drained() { resume_reading(); }
 
 void Channel::expect_session_within(std::chrono::milliseconds limit) {
-  session_deadline_ = server_.executor().schedule(limit, [this, alive = alive_.ref(), limit] {
+  session_deadline_ = executor_.schedule(limit, [this, alive = alive_.ref(), limit] {
     if (alive && state_ == State::handshake && !closing_after_flush_)
       close("no session within " + std::to_string(limit.count()) +
             " ms (server.sessionless_timeout_ms)");
@@ -483,7 +484,7 @@ void Channel::close(const std::string& why) {
   out_.clear();
   state_ = State::closed;
   count_outstanding();
-  server_.watches().remove_watcher(this);
+  watches_.remove_watcher(this);
   link_->close();
   server_.channel_closed(*this);
 }
@@ -493,7 +494,7 @@ void Channel::on_disconnected() {
   out_.clear();
   state_ = State::closed;
   count_outstanding();
-  server_.watches().remove_watcher(this);
+  watches_.remove_watcher(this);
   link_->close();
   server_.channel_closed(*this);
 }

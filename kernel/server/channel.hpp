@@ -23,6 +23,8 @@
 namespace corral::kernel {
 
 class ChannelHost;
+class DataTree;
+struct ServerStats;
 struct ApplyOutcome;
 
 // Where a channel's output goes.
@@ -135,6 +137,12 @@ class Channel final : public Watcher {
   proto::Err path_read(proto::OpCode op, std::string_view path, bool watch, std::string& body);
 
   ChannelHost& server_;
+  // What every request touches, asked of the host once.
+  DataTree& tree_;
+  WatchManager& watches_;
+  ServerStats& stats_;
+  const sdk::Clock& clock_;
+  sdk::Executor& executor_;
   std::unique_ptr<ChannelLink> link_;
   uint64_t id_;
   State state_ = State::handshake;

@@ -70,7 +70,7 @@ void Channel::handle_sasl(int32_t xid, JuteReader& r, int64_t now) {
                        " failed: " + next.status().message());
     sasl_.reset();
     link_->pause_reading(true);
-    failed_login_ = server_.executor().schedule(kFailedLoginDelay, [this, alive = alive_.ref()] {
+    failed_login_ = executor_.schedule(kFailedLoginDelay, [this, alive = alive_.ref()] {
       if (alive) close("SASL authentication failed");
     });
     return;

@@ -24,7 +24,7 @@ std::string Channel::execute_read(const Pending& p) {
   JuteWriter w(f);
   size_t at = w.begin_frame();
   const sdk::Zxid zxid = server_.last_zxid();
-  DataTree& tree = server_.tree();
+  DataTree& tree = tree_;
   auto header = [&](Err err) {
     proto::write(w, proto::ReplyHeader{p.xid, zxid, static_cast<int32_t>(err)});
   };
@@ -88,7 +88,7 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::bad_arguments);
         break;
       }
-      server_.watches().watch_persistent(req.path, this, req.mode == 1);
+      watches_.watch_persistent(req.path, this, req.mode == 1);
       header(Err::ok);
       w.write_int(0);  // ErrorResponse(0), as ZooKeeper answers
       break;
@@ -101,8 +101,8 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::bad_arguments);
         break;
       }
-      bool found = server_.watches().find_or_remove(req.path, static_cast<WatchKind>(req.mode),
-                                                    this, op == OpCode::remove_watches);
+      bool found = watches_.find_or_remove(req.path, static_cast<WatchKind>(req.mode), this,
+                                           op == OpCode::remove_watches);
       header(found ? Err::ok : Err::no_watcher);
       break;
     }
@@ -166,7 +166,7 @@ std::string Channel::execute_read(const Pending& p) {
       if (!proto::read(r, req, op == OpCode::set_watches2)) return malformed();
       // Re-registers watches after a reconnect, firing at once those whose
       // node changed since the client last heard (relative_zxid).
-      WatchManager& wm = server_.watches();
+      WatchManager& wm = watches_;
       auto event = [&](proto::EventType t, const std::string& path) {
         notify({static_cast<int32_t>(t), static_cast<int32_t>(proto::KeeperState::sync_connected),
                 path},
@@ -212,22 +212,22 @@ std::string Channel::execute_read(const Pending& p) {
 }
 
 Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string& body) {
-  DataTree& tree = server_.tree();
+  DataTree& tree = tree_;
   // As ZooKeeper: exists refuses an embedded NUL; otherwise a path that
   // could never be created is simply not found ("" is the root).
   if (op == OpCode::exists && path.find('\0') != std::string_view::npos) return Err::bad_arguments;
   const Node* n = tree.find(path);
   if (!n) {
-    if (watch && op == OpCode::exists) server_.watches().watch_data(std::string(path), this);
+    if (watch && op == OpCode::exists) watches_.watch_data(std::string(path), this);
     return Err::no_node;
   }
   if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_))
     return Err::no_auth;
   if (watch) {
     if (op == OpCode::exists || op == OpCode::get_data)
-      server_.watches().watch_data(std::string(path), this);
+      watches_.watch_data(std::string(path), this);
     else
-      server_.watches().watch_children(std::string(path), this);
+      watches_.watch_children(std::string(path), this);
   }
   JuteWriter w(body);
   if (op == OpCode::exists) {
