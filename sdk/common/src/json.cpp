@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 namespace corral::common {
 
@@ -180,271 +181,110 @@ void JsonValue::dump_to(std::string& out) const {
   }
 }
 
-class JsonParser {
+// Builds a JsonValue from nlohmann::json's SAX events (an iterative parser:
+// no recursion, whatever the nesting), keeping member order and each
+// number's spelling, and refusing nesting deeper than `max_depth`.
+class JsonBuilder final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  JsonParser(std::string_view text, int max_depth) : s_(text), max_depth_(max_depth) {}
+  explicit JsonBuilder(int max_depth) : max_depth_(max_depth) {}
 
-  sdk::Result<JsonValue> document() {
-    JsonValue v;
-    if (!value(v, 0)) return fail();
-    ws();
-    if (pos_ != s_.size()) {
-      error_ = "unexpected text after the document";
-      return fail();
-    }
-    return v;
+  bool null() override { return put(JsonValue()); }
+  bool boolean(bool v) override { return put(JsonValue::boolean(v)); }
+  bool number_integer(number_integer_t v) override {
+    return put(number(static_cast<double>(v), std::to_string(v)));
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    return put(number(static_cast<double>(v), std::to_string(v)));
+  }
+  bool number_float(number_float_t v, const string_t& spelling) override {
+    return put(number(v, spelling));
+  }
+  bool string(string_t& v) override { return put(JsonValue::string(std::move(v))); }
+  bool binary(binary_t&) override { return false; }  // not in JSON text
+  bool start_object(std::size_t) override { return open(JsonValue::object()); }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(JsonValue::array()); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    // "[json.exception.parse_error.101] parse error at line 1, column 4: <what>"
+    std::string what = e.what();
+    if (size_t at = what.find(": "); at != std::string::npos) what = what.substr(at + 2);
+    error_ = "JSON at byte " + std::to_string(position > 0 ? position - 1 : 0) + ": " + what;
+    return false;
+  }
+
+  sdk::Result<JsonValue> result() {
+    if (!error_.empty()) return sdk::Status{sdk::Errc::invalid_argument, error_};
+    if (!done_) return sdk::Status{sdk::Errc::invalid_argument, "JSON: an incomplete document"};
+    return std::move(root_);
   }
 
  private:
-  sdk::Status fail() const {
-    return {sdk::Errc::invalid_argument,
-            "JSON at byte " + std::to_string(err_pos_ ? err_pos_ : pos_) + ": " + error_};
+  static JsonValue number(double v, std::string spelling) {
+    JsonValue n = JsonValue::number(v);
+    n.text_ = std::move(spelling);
+    return n;
   }
-  bool expect(const char* what) {
-    if (error_.empty()) {
-      error_ = std::string("expected ") + what;
-      err_pos_ = pos_;
+  // Places a finished value in the container being built, or as the root.
+  bool put(JsonValue v) {
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      done_ = true;
+      return true;
     }
-    return false;
-  }
-  void ws() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-  bool literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
+    JsonValue& top = *stack_.back();
+    if (top.type_ == JsonValue::Type::object)
+      top.members_.emplace_back(std::move(key_), std::move(v));
+    else
+      top.items_.push_back(std::move(v));
     return true;
   }
-
-  bool value(JsonValue& out, int depth) {
-    ws();
-    if (pos_ >= s_.size()) return expect("a value, found the end of the text");
-    char c = s_[pos_];
-    if (c == '{' || c == '[') {
-      if (depth >= max_depth_) {
-        error_ = "nested deeper than " + std::to_string(max_depth_) + " levels";
-        err_pos_ = pos_;
-        return false;
-      }
-      return c == '{' ? object(out, depth + 1) : array(out, depth + 1);
+  bool open(JsonValue container) {
+    if (static_cast<int>(stack_.size()) >= max_depth_) {
+      error_ = "JSON: nested deeper than " + std::to_string(max_depth_) + " levels";
+      return false;
     }
-    if (c == '"') {
-      out.type_ = JsonValue::Type::string;
-      return string(out.text_);
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return number(out);
-    if (literal("true")) {
-      out = JsonValue::boolean(true);
+    if (stack_.empty()) {
+      root_ = std::move(container);
+      stack_.push_back(&root_);
       return true;
     }
-    if (literal("false")) {
-      out = JsonValue::boolean(false);
-      return true;
-    }
-    if (literal("null")) {
-      out = JsonValue();
-      return true;
-    }
-    return expect("a value (object, array, string, number, true, false or null)");
-  }
-
-  bool object(JsonValue& out, int depth) {
-    out.type_ = JsonValue::Type::object;
-    ++pos_;
-    ws();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
-      ws();
-      if (pos_ >= s_.size() || s_[pos_] != '"') return expect("a member name in double quotes");
-      std::string key;
-      if (!string(key)) return false;
-      ws();
-      if (pos_ >= s_.size() || s_[pos_] != ':') return expect("':' after a member name");
-      ++pos_;
-      JsonValue v;
-      if (!value(v, depth)) return false;
-      out.members_.emplace_back(std::move(key), std::move(v));
-      ws();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return expect("',' or '}' in an object");
-    }
-  }
-
-  bool array(JsonValue& out, int depth) {
-    out.type_ = JsonValue::Type::array;
-    ++pos_;
-    ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
-      JsonValue v;
-      if (!value(v, depth)) return false;
-      out.items_.push_back(std::move(v));
-      ws();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return expect("',' or ']' in an array");
-    }
-  }
-
-  static void utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+    JsonValue& top = *stack_.back();
+    JsonValue* slot;
+    if (top.type_ == JsonValue::Type::object) {
+      top.members_.emplace_back(std::move(key_), std::move(container));
+      slot = &top.members_.back().second;
     } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+      top.items_.push_back(std::move(container));
+      slot = &top.items_.back();
     }
+    stack_.push_back(slot);
+    return true;
   }
-
-  bool hex4(uint32_t& v) {
-    if (pos_ + 4 > s_.size()) return expect("four hex digits after \\u");
-    v = 0;
-    for (int i = 0; i < 4; ++i) {
-      char c = s_[pos_ + i];
-      v <<= 4;
-      if (c >= '0' && c <= '9')
-        v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      else
-        return expect("four hex digits after \\u");
-    }
-    pos_ += 4;
+  bool close() {
+    stack_.pop_back();
+    if (stack_.empty()) done_ = true;
     return true;
   }
 
-  bool string(std::string& out) {
-    ++pos_;  // opening quote
-    for (;;) {
-      if (pos_ >= s_.size()) return expect("a closing '\"'");
-      unsigned char c = static_cast<unsigned char>(s_[pos_]);
-      if (c == '"') {
-        ++pos_;
-        return true;
-      }
-      if (c < 0x20) return expect("no raw control characters in a string (escape them)");
-      if (c != '\\') {
-        out += static_cast<char>(c);
-        ++pos_;
-        continue;
-      }
-      if (++pos_ >= s_.size()) return expect("an escape after '\\'");
-      char e = s_[pos_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t low = 0;
-            if (s_.substr(pos_, 2) != "\\u") return expect("a low surrogate after a high one");
-            pos_ += 2;
-            if (!hex4(low)) return false;
-            if (low < 0xDC00 || low > 0xDFFF) return expect("a low surrogate after a high one");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return expect("a high surrogate before a low one");
-          }
-          utf8(out, cp);
-          break;
-        }
-        default:
-          --pos_;
-          return expect("an escape: one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u");
-      }
-    }
-  }
-
-  bool number(JsonValue& out) {
-    size_t start = pos_;
-    if (s_[pos_] == '-') ++pos_;
-    auto digits = [&] {
-      size_t d = pos_;
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-      return pos_ - d;
-    };
-    if (pos_ < s_.size() && s_[pos_] == '0') {
-      ++pos_;
-    } else if (digits() == 0) {
-      return expect("digits in a number");
-    }
-    if (pos_ < s_.size() && s_[pos_] == '.') {
-      ++pos_;
-      if (digits() == 0) return expect("digits after a decimal point");
-    }
-    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      if (digits() == 0) return expect("digits in an exponent");
-    }
-    out.type_ = JsonValue::Type::number;
-    out.text_ = std::string(s_.substr(start, pos_ - start));
-    out.number_ = std::strtod(out.text_.c_str(), nullptr);
-    return true;
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0, err_pos_ = 0;
   int max_depth_;
+  JsonValue root_;
+  std::vector<JsonValue*> stack_;  // the open containers; each inside the one before
+  std::string key_;
   std::string error_;
+  bool done_ = false;
 };
 
 sdk::Result<JsonValue> JsonValue::parse(std::string_view text, int max_depth) {
-  return JsonParser(text, max_depth).document();
+  JsonBuilder b(max_depth);
+  nlohmann::json::sax_parse(text.begin(), text.end(), &b, nlohmann::json::input_format_t::json,
+                            true, false);
+  return b.result();
 }
 
 }  // namespace corral::common

@@ -39,10 +39,19 @@ TEST(Json, MalformedTextIsRefusedWithItsOffset) {
     const char* text;
     const char* says;
   } cases[] = {
-      {"", "byte 0"},          {"{\"a\":1,}", "byte 7"}, {"[1 2]", "byte 3"},
-      {"{\"a\" 1}", "':'"},    {"\"open", "closing"},    {"01", "after the document"},
-      {"tru", "a value"},      {"\"\\x\"", "escape"},    {"\"\\ud800\"", "low surrogate"},
-      {"\"a\tb\"", "control"}, {"1.", "decimal point"},  {"{} {}", "after the document"},
+      {"", "byte 0"},
+      {"{\"a\":1,}", "byte 7"},
+      {"[1 2]", "byte 3"},
+      {"{\"a\" 1}", "expected ':'"},
+      {"\"open", "missing closing quote"},
+      {"01", "expected end of input"},
+      {"tru", "invalid literal"},
+      {"\"\\x\"", "forbidden character after backslash"},
+      {"\"\\ud800\"", "must be followed by U+DC00..U+DFFF"},
+      {"\"a\tb\"", "control character"},
+      {"1.", "expected digit after '.'"},
+      {"{} {}", "expected end of input"},
+      {"\"\xff\"", "ill-formed UTF-8"},
   };
   for (const auto& c : cases) {
     auto v = JsonValue::parse(c.text);

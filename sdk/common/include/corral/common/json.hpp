@@ -33,9 +33,10 @@ class JsonValue {
   static JsonValue array(std::vector<JsonValue> items = {});
   static JsonValue object(Members members = {});
 
-  // Strict RFC 8259 parsing of one document (surrounding whitespace allowed).
-  // Errors say what was expected and at which byte offset; nesting deeper
-  // than `max_depth` is refused rather than recursing without bound.
+  // Strict RFC 8259 parsing of one document (surrounding whitespace allowed),
+  // by nlohmann::json's parser (Debian's nlohmann-json3-dev). Errors say what
+  // was found and at which byte offset; nesting deeper than `max_depth` is
+  // refused.
   static sdk::Result<JsonValue> parse(std::string_view text, int max_depth = 64);
 
   Type type() const { return type_; }
@@ -76,7 +77,7 @@ class JsonValue {
   std::string text_;  // string value, or a number's spelling
   std::vector<JsonValue> items_;
   Members members_;
-  friend class JsonParser;
+  friend class JsonBuilder;
 };
 
 }  // namespace corral::common
