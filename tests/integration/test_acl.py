@@ -19,7 +19,7 @@ def connect(hosts, auth=None):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from servers import _started, _teardown, DEFAULT_TICK_MS
+    from corral_harness.servers import _started, _teardown, DEFAULT_TICK_MS
     s = _started(tmp_path_factory, DEFAULT_TICK_MS, super_digest=SUPER)
     yield s
     _teardown(s)

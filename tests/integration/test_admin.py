@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="corrald's admin end
 
 @pytest.fixture(scope="module")
 def admin(tmp_path_factory):
-    from servers import DEFAULT_TICK_MS, _started, _teardown
+    from corral_harness.servers import DEFAULT_TICK_MS, _started, _teardown
     port = free_port()
     srv = _started(tmp_path_factory, DEFAULT_TICK_MS, extra_args=["--set", f"server.admin_address=127.0.0.1:{port}"])
     zk = KazooClient(hosts=srv.hosts)

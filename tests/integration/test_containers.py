@@ -39,7 +39,7 @@ def gone(c, path, timeout=5.0):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from servers import DEFAULT_TICK_MS, _started, _teardown
+    from corral_harness.servers import DEFAULT_TICK_MS, _started, _teardown
     s = _started(tmp_path_factory, DEFAULT_TICK_MS, extended_types=True, container_check_ms=CHECK_MS)
     yield s
     _teardown(s)

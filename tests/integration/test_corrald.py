@@ -148,7 +148,7 @@ def test_connections_per_ip_are_limited(server_factory):
 def test_a_client_that_does_not_read_is_not_read_either(server_factory):
     """Replies a client leaves unread are bounded: the server stops taking
     its requests until it reads, then answers every one, in order."""
-    import jute
+    from corral_harness import jute
     srv = server_factory()
     c = jute.RawClient(srv.host, srv.port)
     c.handshake(read_only=False)

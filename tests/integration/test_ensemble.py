@@ -306,7 +306,7 @@ def test_the_same_ensemble_with_a_static_leader(ensemble_factory):
 def test_ensemble_configs_in_the_repository_start_as_written(tmp_path):
     """configs/ensemble-3 runs as shipped, on free ports."""
     import re
-    from servers import free_port
+    from corral_harness.servers import free_port
     ports = {}
     procs = []
 
@@ -538,7 +538,7 @@ def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
 def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensemble_factory):
     from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError)
 
-    from servers import free_port
+    from corral_harness.servers import free_port
     ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG)
     # Clients of the leader: the follower made an observer below rejoins,
     # and its clients with it.

@@ -360,7 +360,7 @@ def _cpu_seconds(pid):
 def test_a_full_descriptor_table_does_not_spin_the_accept_loop(tmp_path_factory):
     """Row 14: out of file descriptors, the server waits before accepting
     again instead of spinning on EMFILE, and recovers when some free up."""
-    from servers import Server, _live_servers
+    from corral_harness.servers import Server, _live_servers
     srv = Server(tmp_path_factory.mktemp("emfile"))
     command = srv._command
     srv._command = lambda: ["prlimit", "--nofile=48:48", "--", *command()]
@@ -412,7 +412,7 @@ def test_the_dns_responder_cannot_be_used_to_amplify_or_to_leave_state_behind(se
     """Row 7: answers fit 512 bytes (or the EDNS0 size asked) with TC set
     when cut, unknown names leave no watches behind, and each source is
     rate limited."""
-    from servers import free_port
+    from corral_harness.servers import free_port
     http, dns = free_port(), free_port()
     srv = server_factory(extra_args=[
         "--set", f"server.admin_address=127.0.0.1:{http}",
@@ -507,7 +507,7 @@ def test_a_client_that_does_not_read_its_notifications_is_let_go(server_factory)
 def test_event_stream_subscribers_that_do_not_read_are_let_go(server_factory):
     """Row 10: a Server-Sent Events subscriber that does not read is closed
     at server.max_output_bytes instead of holding every update."""
-    from servers import free_port
+    from corral_harness.servers import free_port
     http = free_port()
     srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
                                      "--set", 'plugins.recipes=["service-registry"]',
@@ -544,7 +544,7 @@ def json_instance(i, payload, port=None):
 def test_the_admin_endpoint_bounds_slow_and_idle_requests(server_factory):
     """Row 11: a request head that never ends is cut off at
     admin_request_timeout_ms, and admin_max_connections caps them."""
-    from servers import free_port
+    from corral_harness.servers import free_port
     http = free_port()
     srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
                                      "--set", "server.admin_request_timeout_ms=1000"])
@@ -629,7 +629,7 @@ def test_requests_outstanding_per_session_and_in_all_are_bounded(server_factory)
     together stop at server.max_outstanding; every write is still answered,
     in order."""
     import threading
-    from servers import free_port
+    from corral_harness.servers import free_port
     http = free_port()
     srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
                                      "--set", "server.max_outstanding_per_session=40",
@@ -658,7 +658,7 @@ def test_new_sessions_are_rate_limited(server_factory):
     """Row 15: a burst of new sessions past server.session_create_rate is
     refused (the connection closed, as ZooKeeper's throttle does); sessions
     come again as the bucket fills, and existing ones are untouched."""
-    from servers import free_port
+    from corral_harness.servers import free_port
     http = free_port()
     srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
                                      "--set", "server.session_create_rate=20",
@@ -694,7 +694,7 @@ def test_new_sessions_are_rate_limited(server_factory):
 def test_acls_of_deleted_nodes_do_not_pile_up(server_factory):
     """Row 12: ACL lists no node uses any more are purged, after a restart
     (snapshot and log replay) too, and their slots are reused."""
-    from servers import free_port
+    from corral_harness.servers import free_port
     http = free_port()
     srv = server_factory(extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
                                      "--set", "storage.wal.snapshot_every_entries=500"])

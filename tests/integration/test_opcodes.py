@@ -147,7 +147,7 @@ def test_reconfig_is_disabled_on_a_standalone_server(server):
 def test_reconfig_enabled_on_a_standalone_server_is_unimplemented(server_factory):
     # As a standalone ZooKeeper with reconfigEnabled=true answers; an
     # ensemble changes its membership (test_ensemble.py).
-    from servers import TARGET
+    from corral_harness.servers import TARGET
     if TARGET != "corrald":
         pytest.skip("sets a corrald option")
     srv = server_factory(extra_args=["--set", "ensemble.reconfig_enabled=true"])

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's service-re
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    from servers import _started, _teardown
+    from corral_harness.servers import _started, _teardown
     http, dns = free_port(), free_port()
     srv = _started(tmp_path_factory, DEFAULT_TICK_MS, extra_args=[
         "--set", f"server.admin_address=127.0.0.1:{http}",
