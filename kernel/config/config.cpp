@@ -438,6 +438,10 @@ Status extract(Config& c) {
   }
   std::sort(ec.members.begin(), ec.members.end(),
             [](const sdk::PeerSpec& a, const sdk::PeerSpec& b) { return a.id < b.id; });
+  // The configuration is checked before any module is loaded (--print-config
+  // loads none), so here the consensus is known by its name: "standalone"
+  // replicates nothing, any other is taken to. Once loaded, the server acts
+  // on what the module declares (sdk::ConsensusTraits).
   if (pc.consensus != "standalone" && pc.discovery.empty()) {
     if (ec.members.empty())
       return ensemble.invalid(

@@ -189,7 +189,7 @@ Status Server::start() {
     pending_recipes_.push_back(r.value());
   }
 
-  if (config_.plugins.consensus != "standalone" && discovery_) {
+  if (consensus_->traits().replicated && discovery_) {
     // Discovery names the members (and maybe this server's id); serving
     // begins on its first report, which may come during start() or later.
     Status st = discovery_->start(*this);
@@ -204,7 +204,7 @@ Status Server::start() {
 }
 
 Status Server::begin_serving() {
-  if (config_.plugins.consensus != "standalone") {
+  if (consensus_->traits().replicated) {
     TcpPeerNetwork::Options po;
     po.listen_on_all_addresses = config_.ensemble.listen_on_all_addresses;
     po.handshake_timeout_ms = config_.ensemble.handshake_timeout_ms;

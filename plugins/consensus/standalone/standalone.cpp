@@ -12,6 +12,8 @@ using namespace corral::sdk;
 
 class Standalone final : public Consensus {
  public:
+  ConsensusTraits traits() const override { return {false}; }
+
   Status init(PluginHost& host) override {
     host_ = &host;
     for (const std::string& key : host.config().keys())

@@ -102,6 +102,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   sdk::ConsensusStatus status() const override;
   void tick(int64_t now_ms) override;
   void stop() override;
+  sdk::ConsensusTraits traits() const override { return {true}; }
 
   const ZabOptions& options() const { return opt_; }
   void set_event_sink(std::function<void(const ZabEvent&)> sink) { events_ = std::move(sink); }

@@ -97,6 +97,14 @@ struct ConsensusStatus {
   int64_t last_election_ms = 0;         // how long the last one took
 };
 
+// What a consensus module is, declared by the module, so that the kernel acts
+// on what it does rather than on its name.
+struct ConsensusTraits {
+  // Runs an ensemble: the kernel starts the peer network and discovery, and
+  // hands the module an election.
+  bool replicated = false;
+};
+
 class Consensus : public Plugin {
  public:
   ~Consensus() override;
@@ -130,6 +138,9 @@ class Consensus : public Plugin {
   virtual void tick(int64_t now_ms) = 0;
   // Stops: no more apply() calls after it returns.
   virtual void stop() = 0;
+
+  // What this module is (constant; read once the module is created).
+  virtual ConsensusTraits traits() const = 0;
 };
 
 }  // namespace corral::sdk
