@@ -1,5 +1,6 @@
 #include "admin/admin_server.hpp"
 
+#include <boost/beast/http.hpp>
 #include <charconv>
 
 #include "corral/common/http_parse.hpp"
@@ -94,15 +95,37 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
 
 int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
                     std::string& error) {
-  std::string_view line = head.substr(0, head.find("\r\n"));
-  size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1 ||
-      line.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
-    error = "not an HTTP/1.x request line";
+  // Boost.Beast's parser reads the request line and the fields; the body,
+  // read by the connection, is not given to it.
+  namespace http = boost::beast::http;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(kMaxHead + 4));
+  parser.body_limit(kMaxBody);
+  std::string whole;
+  whole.reserve(head.size() + 4);
+  whole.append(head).append("\r\n\r\n");
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(whole), ec);
+  if (!ec && !parser.is_header_done()) ec = http::error::need_more;
+  if (ec == http::error::body_limit) {
+    error = "request body larger than " + std::to_string(kMaxBody) + " bytes";
+    return 413;
+  }
+  if (ec == http::error::bad_content_length) {
+    error = "Content-Length is not a number";
     return 400;
   }
-  req.method = std::string(line.substr(0, sp1));
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (ec) {
+    error = "not an HTTP/1.x request (" + ec.message() + ")";
+    return 400;
+  }
+  const auto& msg = parser.get();
+  if (parser.chunked() || msg.count(http::field::transfer_encoding)) {
+    error = "chunked request bodies are not supported; send Content-Length";
+    return 501;
+  }
+  req.method = std::string(msg.method_string());
+  std::string_view target(msg.target().data(), msg.target().size());
   std::string_view query;
   if (size_t q = target.find('?'); q != std::string_view::npos) {
     query = target.substr(q + 1);
@@ -119,25 +142,13 @@ int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_l
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
   }
-  req.headers = common::parse_http_headers(head);
-  if (req.headers.count("transfer-encoding")) {
-    error = "chunked request bodies are not supported; send Content-Length";
-    return 501;
+  req.headers.clear();
+  for (const auto& f : msg) {
+    std::string_view name(f.name_string().data(), f.name_string().size());
+    std::string_view value(f.value().data(), f.value().size());
+    req.headers[common::ascii_lower(name)] = std::string(value);
   }
-  body_length = 0;
-  if (auto cl = req.headers.find("content-length"); cl != req.headers.end()) {
-    size_t n = 0;
-    auto [p, ec] = std::from_chars(cl->second.data(), cl->second.data() + cl->second.size(), n);
-    if (ec != std::errc() || p != cl->second.data() + cl->second.size()) {
-      error = "Content-Length is not a number";
-      return 400;
-    }
-    if (n > kMaxBody) {
-      error = "request body larger than " + std::to_string(kMaxBody) + " bytes";
-      return 413;
-    }
-    body_length = n;
-  }
+  body_length = static_cast<size_t>(parser.content_length().value_or(0));
   return 0;
 }
 
