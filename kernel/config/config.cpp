@@ -205,8 +205,8 @@ struct Key {
                std::vector<std::string> Section::*, sdk::Endpoint Section::*>
       field;
   int64_t min = INT64_MIN, max = INT64_MAX;
-  const char* expected = nullptr;  // said when the value is out of range
-  bool shown = true;               // false for secrets
+  const char* expected = "a value in range";  // said when the value is out of range
+  bool shown = true;                          // false for secrets
 };
 
 constexpr int64_t kMax = INT64_MAX;
@@ -238,7 +238,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"four_letter_words", &S::four_letter_words},
       {"log_level", &S::log_level},
       {"max_frame_bytes", &S::max_frame_bytes, 1024, 1 << 30, "between 1024 and 1073741824"},
-      {"super_digest", &S::super_digest, INT64_MIN, kMax, nullptr, false},
+      {"super_digest", &S::super_digest, INT64_MIN, kMax, "", false},
       {"extended_types", &S::extended_types},
       {"container_check_interval_ms", &S::container_check_interval_ms, 10, kMax,
        "at least 10 milliseconds"},
@@ -266,7 +266,7 @@ const std::vector<Key<EnsembleConfig>>& ensemble_keys() {
       {"listen_on_all_addresses", &E::listen_on_all_addresses},
       {"reconfig_enabled", &E::reconfig_enabled},
       {"peer_auth", &E::peer_auth},
-      {"secret", &E::secret, INT64_MIN, kMax, nullptr, false},
+      {"secret", &E::secret, INT64_MIN, kMax, "", false},
       {"secret_file", &E::secret_file},
       {"jaas_quorum_server", &E::jaas_quorum_server},
       {"jaas_quorum_learner", &E::jaas_quorum_learner},

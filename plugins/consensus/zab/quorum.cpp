@@ -14,8 +14,9 @@ Zxid reached_by(std::vector<Zxid> acks, size_t n) {
   return acks[n - 1];
 }
 
-Quorum::Quorum(std::vector<ServerId> voters, Zxid change_zxid, std::vector<ServerId> next_voters)
-    : voters_(std::move(voters)), change_zxid_(change_zxid), next_(std::move(next_voters)) {}
+Quorum::Quorum(std::vector<ServerId> voters, Zxid change_zxid,
+               std::span<const ServerId> next_voters)
+    : voters_(std::move(voters)), change_zxid_(change_zxid), next_(next_voters) {}
 
 std::vector<ServerId> Quorum::voters_of(const std::vector<sdk::PeerSpec>& members) {
   std::vector<ServerId> out;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "corral/sdk/peers.hpp"
@@ -23,9 +24,10 @@ sdk::Zxid reached_by(std::vector<sdk::Zxid> acks, size_t n);
 class Quorum {
  public:
   // `voters`: the voting members in effect. `change_zxid`: a logged membership
-  // change not yet applied (0: none), which installs `next_voters`.
+  // change not yet applied (0: none), which installs `next_voters` (viewed,
+  // not copied: they must outlive the Quorum, which lives for one decision).
   Quorum(std::vector<sdk::ServerId> voters, sdk::Zxid change_zxid = 0,
-         std::vector<sdk::ServerId> next_voters = {});
+         std::span<const sdk::ServerId> next_voters = {});
   // The voters among `members` (observers excluded).
   static std::vector<sdk::ServerId> voters_of(const std::vector<sdk::PeerSpec>& members);
 
@@ -58,7 +60,7 @@ class Quorum {
  private:
   std::vector<sdk::ServerId> voters_;
   sdk::Zxid change_zxid_ = 0;
-  std::vector<sdk::ServerId> next_;
+  std::span<const sdk::ServerId> next_;
 };
 
 }  // namespace corral::zab

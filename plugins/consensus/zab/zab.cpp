@@ -10,14 +10,6 @@
 
 namespace corral::zab {
 
-using sdk::Errc;
-using sdk::LogEntry;
-using sdk::PeerChannel;
-using sdk::Role;
-using sdk::ServerId;
-using sdk::Status;
-using sdk::Zxid;
-
 Zab::Zab(uint64_t seed)
     : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
 
@@ -111,7 +103,11 @@ Quorum Zab::quorum_rule() const {
 
 size_t Zab::quorum() const { return quorum_rule().majority(); }
 
-bool Zab::is_voter(ServerId id) const { return quorum_rule().is_voter(id); }
+bool Zab::is_voter(ServerId id) const {
+  for (const auto& m : net_->members())
+    if (m.id == id) return !m.observer;
+  return false;
+}
 
 bool Zab::seen_voter(ServerId id) const {
   return std::find(seen_voters_.begin(), seen_voters_.end(), id) != seen_voters_.end();

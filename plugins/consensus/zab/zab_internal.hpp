@@ -5,9 +5,20 @@
 #include <cstdio>
 #include <string>
 
+#include "corral/sdk/peers.hpp"
+#include "corral/sdk/status.hpp"
 #include "corral/sdk/types.hpp"
 
 namespace corral::zab {
+
+// The SDK names every file of the core uses.
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::PeerChannel;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
 
 inline std::string hex(sdk::Zxid z) {
   char buf[24];

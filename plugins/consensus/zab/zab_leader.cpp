@@ -9,14 +9,6 @@
 
 namespace corral::zab {
 
-using sdk::Errc;
-using sdk::LogEntry;
-using sdk::PeerChannel;
-using sdk::Role;
-using sdk::ServerId;
-using sdk::Status;
-using sdk::Zxid;
-
 void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
   net_->send(l.id, PeerChannel::quorum, encode_message(type, l.nonce, l.send_seq++, payload));
 }

@@ -8,14 +8,6 @@
 
 namespace corral::zab {
 
-using sdk::Errc;
-using sdk::LogEntry;
-using sdk::PeerChannel;
-using sdk::Role;
-using sdk::ServerId;
-using sdk::Status;
-using sdk::Zxid;
-
 void Zab::send_to_leader(const Msg& m) {
   net_->send(leader_, PeerChannel::quorum,
              encode_message(m.type, learn_.nonce, learn_.send_seq++, encode_payload(m)));

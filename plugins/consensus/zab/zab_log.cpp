@@ -8,14 +8,6 @@
 
 namespace corral::zab {
 
-using sdk::Errc;
-using sdk::LogEntry;
-using sdk::PeerChannel;
-using sdk::Role;
-using sdk::ServerId;
-using sdk::Status;
-using sdk::Zxid;
-
 void Zab::append(LogEntry entry) {
   Zxid z = entry.zxid;
   last_logged_ = z;
