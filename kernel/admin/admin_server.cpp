@@ -292,8 +292,10 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 AdminServer::AdminServer(Server& server) : server_(server) {}
 AdminServer::~AdminServer() { stop(); }
 
-sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where) {
-  auto l = transport.listen(where, [this](std::shared_ptr<sdk::Connection> c) {
+sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where, bool tls) {
+  tls_ = tls;
+  sdk::ListenOptions lo{sdk::StreamPurpose::admin, false};
+  auto l = transport.listen(where, lo, [this](std::shared_ptr<sdk::Connection> c) {
     const auto& sc = server_.config().server;
     if (connections_.size() >= static_cast<size_t>(sc.admin_max_connections)) {
       refusals_.warn(server_.log(),

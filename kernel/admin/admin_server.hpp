@@ -30,7 +30,8 @@ class AdminServer final : public sdk::HttpRouter {
   explicit AdminServer(Server& server);
   ~AdminServer() override;
 
-  sdk::Status start(sdk::Transport& transport, const sdk::Endpoint& where);
+  // `tls`: the transport encrypts (HTTPS), so requests are marked secure.
+  sdk::Status start(sdk::Transport& transport, const sdk::Endpoint& where, bool tls);
   void stop();
   sdk::Endpoint endpoint() const {
     return listener_ ? listener_->local_endpoint() : sdk::Endpoint{};
@@ -53,6 +54,7 @@ class AdminServer final : public sdk::HttpRouter {
   std::unique_ptr<sdk::Listener> listener_;
   std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> connections_;
   LogLimiter refusals_;
+  bool tls_ = false;
   std::map<std::string, sdk::HttpHandler> routes_;
 };
 

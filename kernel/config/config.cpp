@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -111,6 +112,13 @@ class TableView final : public sdk::ConfigTable {
     std::vector<std::string> out;
     if (table_)
       for (auto&& [k, v] : *table_) out.emplace_back(k.str());
+    return out;
+  }
+  std::vector<std::string> keys_in(std::string_view table) const override {
+    std::vector<std::string> out;
+    const toml::node* n = find(table);
+    if (n && n->is_table())
+      for (auto&& [k, v] : *n->as_table()) out.emplace_back(k.str());
     return out;
   }
   Status invalid(std::string_view key, std::string_view expected) const override {
@@ -246,6 +254,10 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"enforce_quota", &S::enforce_quota},
       {"jaas_config", &S::jaas_config},
       {"read_only_mode", &S::read_only_mode},
+      {"admin_tls", &S::admin_tls},
+      {"secure_client_address", &S::secure_client_address},
+      {"client_port_unification", &S::client_port_unification},
+      {"x509_superuser", &S::x509_superuser},
   };
   return keys;
 }
@@ -253,8 +265,13 @@ const std::vector<Key<ServerConfig>>& server_keys() {
 const std::vector<Key<PluginsConfig>>& plugins_keys() {
   using P = PluginsConfig;
   static const std::vector<Key<P>> keys = {
-      {"transport", &P::transport}, {"consensus", &P::consensus}, {"storage", &P::storage},
-      {"election", &P::election},   {"discovery", &P::discovery}, {"recipes", &P::recipes},
+      {"transport", &P::transport},
+      {"consensus", &P::consensus},
+      {"storage", &P::storage},
+      {"election", &P::election},
+      {"discovery", &P::discovery},
+      {"recipes", &P::recipes},
+      {"secure_transport", &P::secure_transport},
   };
   return keys;
 }
@@ -272,6 +289,8 @@ const std::vector<Key<EnsembleConfig>>& ensemble_keys() {
       {"jaas_quorum_learner", &E::jaas_quorum_learner},
       {"handshake_timeout_ms", &E::handshake_timeout_ms, 100, 600000,
        "between 100 and 600000 milliseconds"},
+      {"tls", &E::tls},
+      {"tls_port_unification", &E::tls_port_unification},
   };
   return keys;
 }
@@ -379,6 +398,10 @@ Status extract(Config& c) {
   if (sdk::Endpoint ep; !sc.admin_address.empty() && !sdk::parse_endpoint(sc.admin_address, ep))
     return server.invalid("admin_address",
                           "\"host:port\" (e.g. \"127.0.0.1:8080\") or \"\" for none");
+  if (sdk::Endpoint ep;
+      !sc.secure_client_address.empty() && !sdk::parse_endpoint(sc.secure_client_address, ep))
+    return server.invalid("secure_client_address",
+                          "\"host:port\" (e.g. \"127.0.0.1:2281\") or \"\" for none");
   if (!sc.super_digest.empty() &&
       std::count(sc.super_digest.begin(), sc.super_digest.end(), ':') != 1)
     return server.invalid(
@@ -389,7 +412,7 @@ Status extract(Config& c) {
   PluginsConfig& pc = c.plugins;
   if (Status st = read_section(plugins_keys(), root, "plugins", src, {}, pc); !st) return st;
   TableView plugins(root["plugins"].as_table(), "plugins", src);
-  for (const char* key : {"transport", "consensus", "storage"}) {
+  for (const char* key : {"transport", "consensus", "storage", "secure_transport"}) {
     auto v = plugins.get_string(key, "x");
     if (v && v.value().empty()) return plugins.invalid(key, "a plugin name");
   }
@@ -469,13 +492,15 @@ Status extract(Config& c) {
   }
   bool replicated = pc.consensus != "standalone";
   if (replicated && ec.peer_auth != "none" && ec.secret.empty() && ec.secret_file.empty() &&
-      !jaas_keys)
-    return ensemble.invalid("secret_file",
-                            "a file holding the ensemble's shared secret (make one with: head -c "
-                            "32 /dev/urandom | base64 > "
-                            "peer.secret, and give every member the same file), so that only "
-                            "members can use the peer ports; or "
-                            "peer_auth = \"none\" to believe anyone who reaches them");
+      !jaas_keys && !ec.tls)
+    return ensemble.invalid(
+        "secret_file",
+        "a file holding the ensemble's shared secret (make one with: head -c "
+        "32 /dev/urandom | base64 > "
+        "peer.secret, and give every member the same file), so that only "
+        "members can use the peer ports; or "
+        "peer_auth = \"none\" to believe anyone who reaches them; or tls = true, where "
+        "certificates prove who each member is");
   return {};
 }
 
@@ -519,6 +544,18 @@ std::string Config::to_toml() const {
     (void)set_dotted(t, "ensemble.secret", toml::value<std::string>("<not shown>"));
   if (!server.super_digest.empty())
     (void)set_dotted(t, "server.super_digest", toml::value<std::string>("<not shown>"));
+  // Plugins' passwords (transport.tls.password, ...) are not shown either.
+  std::function<void(toml::table&)> hide = [&](toml::table& tab) {
+    for (auto&& [k, v] : tab) {
+      std::string_view key = k.str();
+      if (v.is_table())
+        hide(*v.as_table());
+      else if (key.size() >= 8 && key.substr(key.size() - 8) == "password" && v.is_string())
+        *v.as_string() = std::string("<not shown>");
+    }
+  };
+  for (const char* kind : {"transport", "consensus", "election", "storage", "discovery", "recipe"})
+    if (toml::table* kt = t[kind].as_table()) hide(*kt);
   std::ostringstream out;
   out << t;
   return out.str();

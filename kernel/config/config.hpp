@@ -80,6 +80,18 @@ struct ServerConfig {
   bool enforce_quota = false;
   // The admin HTTP endpoint ("host:port"); empty: off.
   std::string admin_address;
+  // The admin endpoint speaks HTTPS, through the secure transport's admin
+  // certificates (ZooKeeper's admin.forceHttps).
+  bool admin_tls = false;
+  // A second client port that speaks TLS, through plugins.secure_transport
+  // (ZooKeeper's secureClientPort); empty: none.
+  std::string secure_client_address;
+  // The plaintext client port takes TLS too, told apart by the first byte
+  // (ZooKeeper's client.portUnification).
+  bool client_port_unification = false;
+  // The subject of a client certificate that passes every ACL check, as
+  // ZooKeeper's X509AuthenticationProvider.superUser; empty: none.
+  std::string x509_superuser;
   // ZooKeeper's read-only mode (readonlymode.enabled): an ensemble member
   // without a leader serves reads to clients that allow it, and answers
   // writes with NOTREADONLY, until the ensemble is back.
@@ -95,6 +107,9 @@ struct ServerConfig {
 
 struct PluginsConfig {
   std::string transport = "tcp";
+  // The transport for the ports that speak TLS (server.secure_client_address,
+  // ensemble.tls, server.admin_tls); loaded only when one does.
+  std::string secure_transport = "tls";
   std::string consensus = "standalone";
   std::string storage = "wal";
   std::string election;   // empty: none (standalone needs none)
@@ -127,6 +142,14 @@ struct EnsembleConfig {
   std::string jaas_quorum_learner;  // e.g. "QuorumLearner"
   // A peer connection that has not finished its handshake by then is closed.
   int64_t handshake_timeout_ms = 5000;
+  // Peers talk over mutual TLS through plugins.secure_transport (ZooKeeper's
+  // sslQuorum): each proves with a certificate that names it (see
+  // peer/peer_auth.hpp), which satisfies peer_auth = "required" by itself.
+  bool tls = false;
+  // The peer ports take plaintext and TLS alike (ZooKeeper's
+  // portUnification), for switching a running ensemble to TLS one server at a
+  // time; `tls` says which this server dials with.
+  bool tls_port_unification = false;
 
   const sdk::PeerSpec* member(sdk::ServerId id) const;
 };

@@ -1,5 +1,7 @@
 // zoo.cfg, read as ZooKeeper reads it and mapped onto Corral's keys: what
-// has a Corral equivalent is set, what has none is warned about.
+// has a Corral equivalent is set, what has none is warned about, except
+// security keys, which stop the start when Corral cannot honour them
+// (zoo_cfg_security.cpp).
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -40,6 +42,7 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
   std::string server_login_context = "QuorumServer", learner_login_context = "QuorumLearner";
   // ZooKeeper's connection throttle (a token bucket; 0 tokens = off).
   int64_t throttle_tokens = -1, throttle_fill_time = 1, throttle_fill_count = 1;
+  ZooSecurity security;
   std::string data_dir;
   std::string line;
   int lineno = 0;
@@ -171,6 +174,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       server_login_context = value;
     } else if (key == "quorum.auth.learner.loginContext") {
       learner_login_context = value;
+    } else if (security.take(key, value, path + ":" + std::to_string(lineno), st)) {
+      // TLS and identity: zoo_cfg_security.cpp
     } else if (key == "electionAlg") {
       warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored '" + key +
                          "' (Corral elects with plugins.election)");
@@ -188,6 +193,16 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       }
       (void)set_dotted(root, "server.four_letter_words", std::move(words));
     } else {
+      // Fail closed: an authentication key Corral does not know would leave
+      // the server more open than the file asks.
+      std::string lower = key;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      for (const char* word : {"auth", "sasl", "kerberos", "jaas", "ssl", "tls", "x509", "secure"})
+        if (lower.find(word) != std::string::npos)
+          return Status{Errc::invalid_argument,
+                        path + ":" + std::to_string(lineno) + ": '" + key +
+                            "' is a security setting Corral does not support; remove it, or "
+                            "the server would be less protected than the file asks"};
       warnings.push_back(path + ":" + std::to_string(lineno) + ": ignored unsupported key '" + key +
                          "'");
     }
@@ -226,6 +241,9 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
                        toml::value<std::string>(server_login_context));
       (void)set_dotted(root, "ensemble.jaas_quorum_learner",
                        toml::value<std::string>(learner_login_context));
+    } else if (security.ssl_quorum && !security.quorum_unification) {
+      // Peers over TLS only: each proves itself with its certificate.
+      (void)set_dotted(root, "ensemble.peer_auth", toml::value<std::string>("required"));
     } else {
       (void)set_dotted(root, "ensemble.peer_auth", toml::value<std::string>("none"));
       warnings.push_back(
@@ -261,6 +279,8 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
                      toml::value<int64_t>(
                          std::max<int64_t>(1, throttle_fill_count * 1000 / throttle_fill_time)));
   }
+  bool is_ensemble = servers.size() > 1 || (servers.size() == 1 && !standalone_enabled);
+  if (Status sst = security.apply(root, host, is_ensemble, path); !sst) return sst;
   if (admin_enabled && admin_port > 0 && admin_port <= 65535)
     (void)set_dotted(root, "server.admin_address",
                      toml::value<std::string>(

@@ -187,6 +187,63 @@ bool peer_proof_matches(std::string_view got, std::string_view want) {
          CRYPTO_memcmp(got.data(), want.data(), want.size()) == 0;
 }
 
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A certificate name against a host: equal ignoring case (and an IPv6
+// host's brackets), or a leftmost "*." wildcard standing for one label.
+bool name_matches(std::string_view name, std::string_view host) {
+  std::string n = lower(name), h = lower(host);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (n == h) return true;
+  if (n.size() > 2 && n.compare(0, 2, "*.") == 0) {
+    size_t dot = h.find('.');
+    return dot != std::string::npos && dot > 0 && h.substr(dot) == n.substr(1);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool certificate_names_member(const sdk::ConnectionSecurity& sec, sdk::ServerId id,
+                              const std::vector<sdk::PeerSpec>& members, std::string& why) {
+  if (!sec.peer_verified) {
+    why = "it presented no certificate this server's authorities vouch for";
+    return false;
+  }
+  const std::string by_id = "server." + std::to_string(id);
+  for (const std::string& n : sec.peer_names)
+    if (lower(n) == by_id) return true;
+  const sdk::PeerSpec* me = nullptr;
+  size_t sharing = 0;
+  for (const sdk::PeerSpec& m : members) {
+    if (m.id == id) me = &m;
+  }
+  if (me) {
+    for (const sdk::PeerSpec& m : members)
+      if (lower(m.host) == lower(me->host)) ++sharing;
+    bool host_named = false;
+    for (const std::string& n : sec.peer_names)
+      if (name_matches(n, me->host)) host_named = true;
+    if (host_named && sharing == 1) return true;
+    if (host_named) {
+      why = "it names the host " + me->host + ", which " + std::to_string(sharing) +
+            " members share, and not " + by_id + " (certificate " + sec.peer_subject + ")";
+      return false;
+    }
+  }
+  std::string names;
+  for (const std::string& n : sec.peer_names) names += (names.empty() ? "" : ", ") + n;
+  why = "it names " + (names.empty() ? std::string("nothing") : names) + " (certificate " +
+        sec.peer_subject + "), not " + by_id + (me ? " nor its host " + me->host : std::string());
+  return false;
+}
+
 sdk::Result<std::string> read_peer_secret(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   const std::string how = " (make one with: head -c 32 /dev/urandom | base64 > " + path +

@@ -13,17 +13,24 @@
 // Keys come from a shared ensemble secret (ensemble.secret_file) or, for a
 // ZooKeeper zoo.cfg with quorum.auth.enableSasl, from the JAAS file's
 // QuorumServer (users accepted) and QuorumLearner (name and password dialed
-// with) sections. Mutual TLS (a later transport) slots in as a further way to
-// fill PeerCredentials; the hello's `offers` field says which proof follows.
+// with) sections.
+//
+// Over mutual TLS (ensemble.tls) the transport has already checked that each
+// side's certificate chains to a trusted authority; what is left is whose it
+// is: certificate_names_member() below. A link whose certificate names the
+// member it claims needs no shared secret (one, when configured, is checked
+// as well).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "corral/sdk/peers.hpp"
 #include "corral/sdk/status.hpp"
+#include "corral/sdk/transport.hpp"
 #include "corral/sdk/types.hpp"
 
 namespace corral::kernel {
@@ -86,6 +93,15 @@ std::string peer_proof(std::string_view key, PeerSide side, sdk::PeerChannel cha
                        std::string_view acceptor_nonce);
 // Compares in time independent of where they differ.
 bool peer_proof_matches(std::string_view got, std::string_view want);
+
+// Whether a verified certificate speaks for member `id`: one of its names
+// (subjectAltName DNS or IP, or common name) is "server.<id>", or is the host
+// of id's server.N line (a DNS name may match a "*.example.com" wildcard)
+// while no other member has that host (members that share a host, as on one
+// machine, are told apart only by "server.<id>"). False with `why` saying
+// what the certificate names.
+bool certificate_names_member(const sdk::ConnectionSecurity& sec, sdk::ServerId id,
+                              const std::vector<sdk::PeerSpec>& members, std::string& why);
 
 // Reads a shared secret from `path` (trailing whitespace dropped). Errors
 // name the file and say how to make one.

@@ -164,6 +164,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
       return fail("server id " + std::to_string(h.id) + " is not a member of this ensemble"), false;
     const PeerCredentials& cr = net_.opt_.credentials;
     peer_ = h.id;
+    if (!certificate_check(h.id)) return false;
     if (h.version == 1) {
       // An older Corral: no handshake to run, so only where nothing is asked.
       if (cr.mode != Mode::none)
@@ -184,7 +185,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
                         ? std::string("it proves with a shared secret, and this server has none")
                         : "it proves as '" + h.user + "', a name this server does not accept"),
                false;
-    } else if (cr.mode == Mode::required) {
+    } else if (cr.mode == Mode::required && !tls_proven_) {
       return fail("server " + std::to_string(h.id) +
                   " offers no proof of who it is, and ensemble.peer_auth is required (give it the "
                   "ensemble's "
@@ -212,7 +213,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
                     " did not prove it holds the ensemble's secret (a wrong secret, or not a "
                     "member)"),
                false;
-    } else {
+    } else if (!tls_proven_) {
       net_.log_.warn("server " + std::to_string(peer_) + " at " + remote() + " joined the " +
                      channel_name(channel_) +
                      " channel without proving who it is (ensemble.peer_auth = " +
@@ -232,11 +233,12 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
       return fail("it answers as server " + std::to_string(c.id) + " at the address of server " +
                   std::to_string(peer_)),
              false;
+    if (!certificate_check(peer_)) return false;
     const PeerCredentials& cr = net_.opt_.credentials;
     std::string mine;
     if (!cr.key.empty()) {
       if (c.proof.empty()) {
-        if (cr.mode == Mode::required)
+        if (cr.mode == Mode::required && !tls_proven_)
           return fail("server " + std::to_string(peer_) +
                       " did not prove it holds the ensemble's secret (it has none configured?)"),
                  false;
@@ -248,7 +250,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
                false;
       }
       mine = peer_proof(cr.key, PeerSide::dialer, channel_, net_.self_, peer_, my_nonce_, c.nonce);
-    } else if (cr.mode == Mode::required) {
+    } else if (cr.mode == Mode::required && !tls_proven_) {
       return fail("this server has no key to prove itself with"), false;
     }
     sdk::Bytes out = framed(encode_peer_proof(mine));
@@ -259,6 +261,19 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
     deadline_.reset();
     conn_->send(std::move(out));
     net_.link_event(peer_, channel_, true);
+    return true;
+  }
+
+  // Over TLS the other side's certificate must name server `id`; then it has
+  // proved who it is whatever the shared-secret mode asks.
+  bool certificate_check(ServerId id) {
+    sdk::ConnectionSecurity sec = conn_->security();
+    if (!sec.encrypted) return true;
+    std::string why;
+    if (!certificate_names_member(sec, id, net_.members_, why))
+      return fail("its certificate does not prove it is server " + std::to_string(id) + ": " + why),
+             false;
+    tls_proven_ = true;
     return true;
   }
 
@@ -285,6 +300,7 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   PeerChannel channel_;
   State state_ = State::dialing;
   bool identified_ = false;
+  bool tls_proven_ = false;  // a verified certificate names the member
   std::shared_ptr<sdk::Connection> conn_;
   std::unique_ptr<sdk::Executor::Timer> deadline_;
   const std::string* key_ = nullptr;  // the key the dialer proves with (acceptor)
@@ -294,10 +310,12 @@ class TcpPeerNetwork::Link final : public sdk::ConnectionHandler,
   friend class TcpPeerNetwork;
 };
 
-TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log,
-                               ServerId self, std::vector<sdk::PeerSpec> members, Options options,
+TcpPeerNetwork::TcpPeerNetwork(sdk::Transport& transport, sdk::Transport& dial_transport,
+                               sdk::Executor& executor, sdk::Logger& log, ServerId self,
+                               std::vector<sdk::PeerSpec> members, Options options,
                                sdk::Counter* bad_messages)
     : transport_(transport),
+      dial_transport_(dial_transport),
       executor_(executor),
       log_(log),
       self_(self),
@@ -319,11 +337,12 @@ Status TcpPeerNetwork::start() {
     return {Errc::invalid_argument,
             "server id " + std::to_string(self_) + " is not in the ensemble"};
   std::string host = opt_.listen_on_all_addresses ? std::string("0.0.0.0") : me->host;
+  sdk::ListenOptions lo{sdk::StreamPurpose::peer, opt_.accept_plaintext};
   auto q = transport_.listen(
-      sdk::Endpoint{host, me->quorum_port},
+      sdk::Endpoint{host, me->quorum_port}, lo,
       [this](std::shared_ptr<sdk::Connection> c) { on_accept(PeerChannel::quorum, std::move(c)); });
   if (!q) return {q.status().code(), "quorum port: " + q.status().message()};
-  auto e = transport_.listen(sdk::Endpoint{host, me->election_port},
+  auto e = transport_.listen(sdk::Endpoint{host, me->election_port}, lo,
                              [this](std::shared_ptr<sdk::Connection> c) {
                                on_accept(PeerChannel::election, std::move(c));
                              });
@@ -384,8 +403,8 @@ void TcpPeerNetwork::dial(ServerId to, PeerChannel channel) {
   outgoing_[{to, static_cast<int>(channel)}] = link;
   sdk::Endpoint where{m->host, channel == PeerChannel::quorum ? m->quorum_port : m->election_port};
   std::weak_ptr<Link> weak = link;
-  transport_.connect(
-      where, opt_.connect_timeout_ms,
+  dial_transport_.connect(
+      where, opt_.connect_timeout_ms, sdk::ConnectOptions{sdk::StreamPurpose::peer},
       [this, weak, where, alive = alive_.ref()](sdk::Result<std::shared_ptr<sdk::Connection>> r) {
         auto link = weak.lock();
         if (!alive || !link || link->state() == Link::State::closed) {

@@ -9,7 +9,9 @@
 // key, and only then is a message read. Until then a connection may send only
 // small frames, must finish within handshake_timeout_ms, and only
 // max_handshaking of them wait at once; the acceptor refuses ids outside the
-// ensemble and hellos on the wrong port. Frames are a 4-byte big-endian
+// ensemble and hellos on the wrong port. Over TLS, each side's certificate
+// must name the member it speaks for (peer_auth.hpp), and then it is proof
+// enough on its own. Frames are a 4-byte big-endian
 // length and the message. A message the consensus or election plugin cannot
 // handle (it throws) closes that one link, is logged, and is counted.
 #pragma once
@@ -43,12 +45,17 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
     int64_t max_handshake_frame_bytes = 4096;
     size_t max_handshaking =
         32;  // accepted connections still in their handshake; more are closed at once
+    // The listening transport takes plaintext besides TLS (a rolling switch).
+    bool accept_plaintext = false;
   };
 
   // `bad_messages` (may be null) counts messages that closed their link.
-  TcpPeerNetwork(sdk::Transport& transport, sdk::Executor& executor, sdk::Logger& log,
-                 sdk::ServerId self, std::vector<sdk::PeerSpec> members, Options options,
-                 sdk::Counter* bad_messages = nullptr);
+  // Listens through `transport` and dials through `dial_transport` (they
+  // differ while an ensemble switches to TLS). A link over TLS must carry a
+  // certificate that names the member it claims to be.
+  TcpPeerNetwork(sdk::Transport& transport, sdk::Transport& dial_transport, sdk::Executor& executor,
+                 sdk::Logger& log, sdk::ServerId self, std::vector<sdk::PeerSpec> members,
+                 Options options, sdk::Counter* bad_messages = nullptr);
   ~TcpPeerNetwork() override;
 
   // Listens on this server's quorum and election ports.
@@ -94,6 +101,7 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
   void link_event(sdk::ServerId peer, sdk::PeerChannel channel, bool up);
 
   sdk::Transport& transport_;
+  sdk::Transport& dial_transport_;
   sdk::Executor& executor_;
   sdk::Logger& log_;
   sdk::ServerId self_;

@@ -54,6 +54,15 @@ Channel::Channel(ChannelHost& server, std::unique_ptr<ChannelLink> link, uint64_
   std::string ip = colon == std::string::npos ? remote : remote.substr(0, colon);
   if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
   if (valid_ip_spec(ip)) auth_ids_.push_back({"ip", ip});
+  // A verified client certificate is an identity too, as ZooKeeper's
+  // X509AuthenticationProvider: "x509:<subject>", and super when it is the
+  // configured superuser.
+  sdk::ConnectionSecurity sec = link_->security();
+  if (sec.peer_verified && !sec.peer_subject.empty()) {
+    auth_ids_.push_back({"x509", sec.peer_subject});
+    const std::string& su = server_.config().server.x509_superuser;
+    if (!su.empty() && sec.peer_subject == su) auth_ids_.push_back({"super", ""});
+  }
 }
 
 Channel::~Channel() { alive_.end(); }
@@ -199,6 +208,20 @@ void Channel::handle_request(sdk::BytesView frame) {
   proto::RequestHeader h;
   if (!proto::read(r, h)) {
     close("request of " + std::to_string(frame.size()) + " bytes has no complete header");
+    return;
+  }
+  if (h.type == kInProcessActAs && !external()) {
+    // A recipe's session acts as an HTTP caller (sdk::TreeSession::act_as):
+    // later requests carry these identities. Its own requests are all
+    // answered by now (the session holds this frame back until they are).
+    proto::JuteReader ir(frame.substr(r.position()));
+    int32_t n = ir.read_count(8);
+    Ids ids;
+    for (int32_t i = 0; ir.ok() && i < n; ++i) {
+      proto::Id id;
+      if (proto::read(ir, id)) ids.push_back(std::move(id));
+    }
+    if (ir.ok()) auth_ids_ = std::move(ids);
     return;
   }
   received_++;

@@ -15,6 +15,7 @@
 #include "corral/common/lifeline.hpp"
 #include "corral/proto/records.hpp"
 #include "corral/sdk/host.hpp"
+#include "corral/sdk/transport.hpp"
 #include "corral/sdk/types.hpp"
 #include "session/auth.hpp"
 #include "session/sasl.hpp"
@@ -26,6 +27,11 @@ class ChannelHost;
 class DataTree;
 struct ServerStats;
 struct ApplyOutcome;
+
+// The opcode of the frame a recipe's in-process session sends to act as
+// other identities (sdk::TreeSession::act_as); outside ZooKeeper's range and
+// refused from sockets (an unknown opcode there).
+inline constexpr int32_t kInProcessActAs = -0x43524c;
 
 // Where a channel's output goes.
 class ChannelLink {
@@ -42,6 +48,8 @@ class ChannelLink {
   // Whether server.max_output_bytes applies: a socket's peer may never
   // read; a recipe's in-process session takes what it is sent at once.
   virtual bool bounded() const { return true; }
+  // What the transport established (TLS, a client certificate).
+  virtual sdk::ConnectionSecurity security() const { return {}; }
 };
 
 class Channel final : public Watcher {

@@ -1,6 +1,7 @@
 // A recipe's in-process session: the ZooKeeper protocol without a socket.
 // Requests are encoded as a client would encode them and fed to a Channel, so
 // recipes get exactly the ordering, watch and session semantics of clients.
+#include <deque>
 #include <unordered_map>
 
 #include "corral/proto/jute.hpp"
@@ -31,11 +32,24 @@ struct SessionState : std::enable_shared_from_this<SessionState> {
     sdk::TreeCallback done;
   };
   std::unordered_map<int32_t, Call> calls;
+  // act_as: the identities requests now go out with, and requests held back
+  // until those sent before an identity change are answered (the channel
+  // checks reads when it answers them, so a change must wait for them).
+  std::vector<proto::Id> acting;
+  struct Held {
+    std::string frame;
+    bool identity_change;
+  };
+  std::deque<Held> held;
+  size_t unanswered = 0;  // requests sent, replies not yet in
   sdk::WatchCallback on_event;
   std::unique_ptr<sdk::Executor::Timer> ping_timer;
 
   void deliver(sdk::BytesView bytes);
   void drain();
+  // Sends a request frame, or holds it behind an identity change.
+  void send_request(std::string frame, bool identity_change);
+  void flush_held();
   void handle_frame(sdk::BytesView frame);
   void lost();
 };
@@ -107,10 +121,32 @@ void SessionState::handle_frame(sdk::BytesView frame) {
   if (it == calls.end()) return;  // pings
   Call call = std::move(it->second);
   calls.erase(it);
+  if (unanswered > 0) --unanswered;
+  flush_held();
   sdk::TreeResult res;
   if (!proto::decode_response(call.type, static_cast<Err>(h.err), frame.substr(r.position()), res))
     res.err = Err::marshalling_error;
   if (call.done) call.done(res);
+}
+
+void SessionState::send_request(std::string frame, bool identity_change) {
+  if (!channel) return;
+  if (!held.empty() || (identity_change && unanswered > 0)) {
+    held.push_back({std::move(frame), identity_change});
+    return;
+  }
+  if (!identity_change) ++unanswered;
+  channel->on_bytes(frame);
+}
+
+void SessionState::flush_held() {
+  while (channel && !held.empty()) {
+    if (held.front().identity_change && unanswered > 0) return;
+    Held h = std::move(held.front());
+    held.pop_front();
+    if (!h.identity_change) ++unanswered;
+    channel->on_bytes(h.frame);
+  }
 }
 
 void SessionState::lost() {
@@ -120,6 +156,8 @@ void SessionState::lost() {
   ping_timer.reset();
   auto pending = std::move(calls);
   calls.clear();
+  held.clear();
+  unanswered = 0;
   for (auto& [xid, call] : pending) {
     sdk::TreeResult res;
     res.err = Err::connection_loss;
@@ -155,7 +193,7 @@ class LocalSession final : public sdk::TreeSession {
   void create(std::string_view path, sdk::BytesView data, proto::CreateMode mode,
               sdk::TreeCallback done) override {
     call(OpCode::create2, std::move(done), [&](JuteWriter& w) {
-      proto::CreateRequest req{std::string(path), std::string(data), proto::open_acl_unsafe(),
+      proto::CreateRequest req{std::string(path), std::string(data), creation_acl(),
                                static_cast<int32_t>(mode), 0};
       proto::write(w, req);
     });
@@ -183,6 +221,18 @@ class LocalSession final : public sdk::TreeSession {
   void sync(std::string_view path, sdk::TreeCallback done) override {
     call(OpCode::sync, std::move(done),
          [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
+  }
+  void act_as(std::vector<proto::Id> identities) override {
+    if (identities == s_->acting) return;
+    s_->acting = identities;
+    std::string f;
+    JuteWriter w(f);
+    size_t at = w.begin_frame();
+    proto::write(w, proto::RequestHeader{0, kInProcessActAs});
+    w.write_count(static_cast<int32_t>(identities.size()));
+    for (const proto::Id& id : identities) proto::write(w, id);
+    w.finish_frame(at);
+    s_->send_request(std::move(f), /*identity_change=*/true);
   }
   void close() override {
     if (!s_->channel || s_->close_requested) return;
@@ -215,10 +265,13 @@ class LocalSession final : public sdk::TreeSession {
     }
     int32_t xid = s_->next_xid++;
     s_->calls[xid] = {static_cast<int32_t>(op), std::move(done)};
-    send_frame([&](JuteWriter& w) {
-      proto::write(w, proto::RequestHeader{xid, static_cast<int32_t>(op)});
-      body(w);
-    });
+    std::string f;
+    JuteWriter w(f);
+    size_t at = w.begin_frame();
+    proto::write(w, proto::RequestHeader{xid, static_cast<int32_t>(op)});
+    body(w);
+    w.finish_frame(at);
+    s_->send_request(std::move(f), false);
   }
   void path_watch(OpCode op, std::string_view path, bool watch, sdk::TreeCallback done) {
     call(op, std::move(done), [&](JuteWriter& w) {
@@ -237,6 +290,16 @@ class LocalSession final : public sdk::TreeSession {
           });
           schedule_ping(timeout_ms);
         });
+  }
+
+  // Nodes belong to whom the session acts as, when that is someone: all
+  // rights to them (ZooKeeper's CREATOR_ALL_ACL), reading to anyone.
+  proto::AclList creation_acl() const {
+    for (const proto::Id& id : s_->acting) {
+      if (id.scheme == "digest" || id.scheme == "sasl" || id.scheme == "x509")
+        return {{proto::perm::all, {"auth", ""}}, {proto::perm::read, {"world", "anyone"}}};
+    }
+    return proto::open_acl_unsafe();
   }
 
   std::shared_ptr<SessionState> s_;

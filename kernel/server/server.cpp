@@ -35,6 +35,7 @@ class TcpLink final : public ChannelLink, public sdk::ConnectionHandler {
   void send(sdk::Bytes bytes) override { conn_->send(std::move(bytes)); }
   void close() override { conn_->close(); }
   std::string remote_address() const override { return conn_->remote_address(); }
+  sdk::ConnectionSecurity security() const override { return conn_->security(); }
   void on_data(sdk::BytesView data) override { channel_->on_bytes(data); }
   void on_closed(const Status&) override { channel_->on_disconnected(); }
   void on_drained() override { channel_->on_drained(); }
@@ -164,6 +165,15 @@ Status Server::start() {
       load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.transport);
   if (!transport) return transport.status();
   transport_ = transport.value();
+  const EnsembleConfig& ens = config_.ensemble;
+  bool replicated_config = config_.plugins.consensus != "standalone";
+  if (!config_.server.secure_client_address.empty() || config_.server.client_port_unification ||
+      config_.server.admin_tls || (replicated_config && (ens.tls || ens.tls_port_unification))) {
+    auto secure =
+        load_plugin<sdk::Transport>(sdk::PluginKind::transport, config_.plugins.secure_transport);
+    if (!secure) return secure.status();
+    secure_transport_ = secure.value();
+  }
   auto storage = load_plugin<sdk::Storage>(sdk::PluginKind::storage, config_.plugins.storage);
   if (!storage) return storage.status();
   storage_ = storage.value();
@@ -213,8 +223,20 @@ Status Server::begin_serving() {
     po.credentials = std::move(credentials.value());
     log_->info(std::string("peer authentication: ") + peer_auth_mode_name(po.credentials.mode) +
                (po.credentials.key.empty() ? ", no key" : ", with a key"));
+    const EnsembleConfig& ens = config_.ensemble;
+    po.accept_plaintext = ens.tls_port_unification;
+    if (ens.tls || ens.tls_port_unification)
+      log_->info(std::string("peer links: ") +
+                 (ens.tls ? "dialed over TLS" : "dialed in plaintext") + ", accepted " +
+                 (ens.tls_port_unification ? "in TLS and plaintext (tls_port_unification)"
+                                           : "in TLS only") +
+                 "; a peer's certificate must name it");
+    sdk::Transport& listen_on =
+        ens.tls || ens.tls_port_unification ? *secure_transport_ : *transport_;
+    sdk::Transport& dial_with = ens.tls ? *secure_transport_ : *transport_;
     peers_ = std::make_unique<TcpPeerNetwork>(
-        *transport_, executor_, *log_, config_.server.id, config_.ensemble.members, std::move(po),
+        listen_on, dial_with, executor_, *log_, config_.server.id, config_.ensemble.members,
+        std::move(po),
         metrics_.counter("corral_peer_messages_rejected_total",
                          "peer messages that could not be handled and closed their link"));
     Status pst = peers_->start();
@@ -224,17 +246,35 @@ Status Server::begin_serving() {
   Status st = recover();
   if (!st) return st;
 
+  // The client port; with client_port_unification it takes TLS as well.
+  bool unify = config_.server.client_port_unification;
   auto listener =
-      transport_->listen(config_.server.client_address,
-                         [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
+      (unify ? *secure_transport_ : *transport_)
+          .listen(config_.server.client_address,
+                  sdk::ListenOptions{sdk::StreamPurpose::client, unify},
+                  [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
   if (!listener) return listener.status();
   listener_ = std::move(listener.value());
+  if (!config_.server.secure_client_address.empty()) {
+    sdk::Endpoint ep;
+    sdk::parse_endpoint(config_.server.secure_client_address, ep);
+    auto secure = secure_transport_->listen(
+        ep, sdk::ListenOptions{sdk::StreamPurpose::client, false},
+        [this](std::shared_ptr<sdk::Connection> c) { on_accept(std::move(c)); });
+    if (!secure)
+      return {secure.status().code(), "secure client port: " + secure.status().message()};
+    secure_listener_ = std::move(secure.value());
+    auto e = secure_listener_->local_endpoint();
+    log_->info("serving clients over TLS on " + e.host + ":" + std::to_string(e.port) +
+               " (transport " + config_.plugins.secure_transport + ")");
+  }
 
   if (!config_.server.admin_address.empty()) {
     sdk::Endpoint ep;
     sdk::parse_endpoint(config_.server.admin_address, ep);
     admin_ = std::make_unique<AdminServer>(*this);
-    st = admin_->start(*transport_, ep);
+    st = admin_->start(config_.server.admin_tls ? *secure_transport_ : *transport_, ep,
+                       config_.server.admin_tls);
     if (!st) return st;
   }
 
@@ -251,7 +291,8 @@ Status Server::begin_serving() {
   consensus_tick();
   schedule_container_check();
   if (admin_)
-    log_->info("admin endpoint on http://" + admin_endpoint().to_string() +
+    log_->info(std::string("admin endpoint on ") +
+               (config_.server.admin_tls ? "https://" : "http://") + admin_endpoint().to_string() +
                "/commands and /metrics");
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
@@ -311,6 +352,7 @@ void Server::stop() {
   tick_timer_.reset();
   container_timer_.reset();
   listener_.reset();
+  secure_listener_.reset();
   if (admin_) admin_->stop();
   std::vector<Channel*> open;
   for (auto& [id, ch] : channels_) open.push_back(ch.get());

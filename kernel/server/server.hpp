@@ -198,13 +198,16 @@ class Server final : public ChannelHost,
   std::vector<std::unique_ptr<PluginHostImpl>> plugin_hosts_;
 
   std::shared_ptr<sdk::Transport> transport_;
+  // plugins.secure_transport, loaded when a port speaks TLS; else null.
+  std::shared_ptr<sdk::Transport> secure_transport_;
   std::shared_ptr<sdk::Storage> storage_;
   std::shared_ptr<sdk::Consensus> consensus_;
   std::shared_ptr<sdk::Election> election_;
   std::shared_ptr<sdk::Discovery> discovery_;
   std::vector<std::shared_ptr<sdk::Recipe>> recipes_;
   std::unique_ptr<sdk::Listener> listener_;
-  std::unique_ptr<TcpPeerNetwork> peers_;  // an ensemble's; null when standalone
+  std::unique_ptr<sdk::Listener> secure_listener_;  // server.secure_client_address
+  std::unique_ptr<TcpPeerNetwork> peers_;           // an ensemble's; null when standalone
   std::vector<std::shared_ptr<sdk::Recipe>> pending_recipes_;  // started once serving begins
   bool joined_ = false;  // discovery named the ensemble and serving began
   std::optional<sdk::Status> fatal_;

@@ -98,7 +98,7 @@ bool fixup_acl(const proto::AclList& in, const Ids& ids, proto::AclList& out) {
       // Every identity of an authenticating scheme the caller holds.
       bool any = false;
       for (const proto::Id& id : ids) {
-        if (id.scheme == "digest" || id.scheme == "sasl") {
+        if (id.scheme == "digest" || id.scheme == "sasl" || id.scheme == "x509") {
           add({a.perms, id});
           any = true;
         }
@@ -114,8 +114,9 @@ bool fixup_acl(const proto::AclList& in, const Ids& ids, proto::AclList& out) {
     } else if (scheme == "ip") {
       if (!valid_ip_spec(a.id.id)) return false;
       add(a);
-    } else if (scheme == "sasl") {
-      // A SASL user name (ZooKeeper's SASLAuthenticationProvider).
+    } else if (scheme == "sasl" || scheme == "x509") {
+      // A SASL user name (ZooKeeper's SASLAuthenticationProvider), or a
+      // client certificate's subject (its X509AuthenticationProvider).
       if (a.id.id.empty()) return false;
       add(a);
     } else {

@@ -28,6 +28,7 @@ PluginHost::~PluginHost() = default;
 Plugin::~Plugin() = default;
 ConnectionHandler::~ConnectionHandler() = default;
 Connection::~Connection() = default;
+ConnectionSecurity Connection::security() const { return {}; }
 Listener::~Listener() = default;
 SnapshotSink::~SnapshotSink() = default;
 SnapshotChildWriter::~SnapshotChildWriter() = default;

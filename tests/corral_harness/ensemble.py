@@ -95,7 +95,8 @@ class Ensemble:
     QuorumServer/QuorumLearner sections), which both servers read."""
 
     def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True,
-                 target=None, jvm=None, corrald=None, plugin_dir=None):
+                 target=None, jvm=None, corrald=None, plugin_dir=None, pki=None, ssl_quorum=False,
+                 port_unification=False):
         self.target = target or TARGET
         self.jvm = list(jvm) if jvm else TEST_JVM
         self.corrald = corrald or os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
@@ -104,6 +105,15 @@ class Ensemble:
         self.tick_ms = tick_ms
         self.extra_cfg = extra_cfg
         self.extra_args = list(extra_args)  # more corrald options
+        # Quorum TLS (ZooKeeper's sslQuorum, ssl.quorum.*): `pki` (a
+        # certs.Pki) gives each member a certificate naming server.N and
+        # 127.0.0.1; set_tls() changes the stage for a rolling switch.
+        self.pki = pki
+        self.ssl_quorum = ssl_quorum
+        self.port_unification = port_unification
+        if pki:
+            for m in self.members:
+                m.cert = pki.issue(f"server.{m.sid}", ips=[m.host])
         self.jaas = None
         if peer_auth:
             self.jaas = pathlib.Path(workdir) / "quorum-jaas.conf"
@@ -117,9 +127,28 @@ class Ensemble:
                f"dataDir={m.data_dir}\nclientPort={m.port}\nclientPortAddress={m.host}\n"
                "4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n"
                f"peerType={'observer' if m.observer else 'participant'}\n"
-               f"{servers}\n{QUORUM_AUTH_CFG if self.jaas else ''}{self.extra_cfg}\n")
+               f"{servers}\n{QUORUM_AUTH_CFG if self.jaas else ''}{self.extra_cfg}\n"
+               + self._tls_cfg(m))
         (m.workdir / "zoo.cfg").write_text(cfg)
         (m.data_dir / "myid").write_text(f"{m.sid}\n")
+
+    def _tls_cfg(self, m):
+        if not self.pki or not (self.ssl_quorum or self.port_unification):
+            return ""
+        if not hasattr(m, "cert"):
+            m.cert = self.pki.issue(f"server.{m.sid}", ips=[m.host])
+        return (f"sslQuorum={'true' if self.ssl_quorum else 'false'}\n"
+                f"portUnification={'true' if self.port_unification else 'false'}\n"
+                f"ssl.quorum.keyStore.location={m.cert.pem}\nssl.quorum.keyStore.type=PEM\n"
+                f"ssl.quorum.trustStore.location={self.pki.ca_cert}\nssl.quorum.trustStore.type=PEM\n")
+
+    def set_tls(self, ssl_quorum, port_unification):
+        """Rewrites every member's zoo.cfg for a stage of the switch to TLS;
+        members take it when next started."""
+        self.ssl_quorum = ssl_quorum
+        self.port_unification = port_unification
+        for m in self.members:
+            self._write_config(m)
 
     def add_member(self, observer=False):
         """A new member, not started, whose zoo.cfg lists every member and

@@ -47,7 +47,12 @@ def four_letter(host, port, word, timeout=5.0):
 def zookeeper_classpath():
     # zkEnv.sh uses /usr/share/java/zookeeper.jar, whose manifest Class-Path
     # pulls in its dependencies; slf4j-simple gives us a readable log.
+    # Netty (the TLS client socket and server factory) is not on that path:
+    # its jars are added by name.
     jars = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
+    jars += [f"/usr/share/java/netty-{m}.jar" for m in (
+        "buffer", "codec", "common", "handler", "resolver", "transport",
+        "transport-native-epoll", "transport-native-unix-common")]
     return ":".join(j for j in jars if os.path.exists(j))
 
 

@@ -58,7 +58,7 @@ def wait_for(pred, timeout=30, what="condition"):
 class Server:
     def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
                  extended_types=False, container_check_ms=None, enforce_quota=False, sasl_users=None,
-                 all_four_letter_words=True):
+                 all_four_letter_words=True, tls=None):
         self.workdir = pathlib.Path(workdir)
         self.extra_args = list(extra_args)  # more corrald options
         # Settings both servers understand:
@@ -73,6 +73,12 @@ class Server:
             users = "\n".join(f'  user_{u}="{p}"' for u, p in sasl_users.items())
             self.jaas.write_text("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
                                  f"{users};\n}};\n")
+        # A TLS client port beside the plaintext one: tls = {"identity": a
+        # certs.Identity for the server, "ca": the authority's PEM,
+        # "client_auth": "none" | "want" | "need"}.
+        self.tls = tls
+        self.secure_port = free_port() if tls else None
+        self.secure_hosts = f"127.0.0.1:{self.secure_port}" if tls else None
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
@@ -94,7 +100,8 @@ class Server:
                 "4lw.commands.whitelist=*\n"
                 "admin.enableServer=false\n"
                 "forceSync=yes\n"
-                + ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n" if self.jaas else ""))
+                + ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n" if self.jaas else "")
+                + (self._zookeeper_tls() if self.tls else ""))
             sysprops = []
             if self.super_digest:
                 sysprops.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
@@ -135,7 +142,22 @@ class Server:
             cmd += ["--set", "server.enforce_quota=true"]
         if self.jaas:
             cmd += ["--set", f"server.jaas_config={self.jaas}"]
+        if self.tls:
+            cmd += ["--set", f"server.secure_client_address={self.secure_hosts}",
+                    "--set", f"transport.tls.certificate={self.tls['identity'].pem}",
+                    "--set", f"transport.tls.ca={self.tls['ca']}",
+                    "--set", f"transport.tls.client_auth={self.tls.get('client_auth', 'want')}"]
         return cmd + self.extra_args
+
+    def _zookeeper_tls(self):
+        # ZooKeeper 3.8's Netty server with PEM stores and its x509 provider.
+        ident = self.tls["identity"]
+        return (f"secureClientPort={self.secure_port}\n"
+                "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+                "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n"
+                f"ssl.keyStore.location={ident.pem}\nssl.keyStore.type=PEM\n"
+                f"ssl.trustStore.location={self.tls['ca']}\nssl.trustStore.type=PEM\n"
+                f"ssl.clientAuth={self.tls.get('client_auth', 'want')}\n")
 
     def start(self):
         assert self.proc is None, "server already running"

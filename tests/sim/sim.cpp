@@ -133,6 +133,7 @@ class MapConfig final : public sdk::ConfigTable {
     for (const auto& [key, v] : ints) k.push_back(key);
     return k;
   }
+  std::vector<std::string> keys_in(std::string_view) const override { return {}; }
   Status invalid(std::string_view key, std::string_view expected) const override {
     return {Errc::invalid_argument, std::string(key) + " must be " + std::string(expected)};
   }

@@ -269,7 +269,8 @@ class TcpTransport final : public corral::sdk::Transport {
   }
 
   corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(
-      const corral::sdk::Endpoint& where, AcceptFn on_accept) override {
+      const corral::sdk::Endpoint& where, const corral::sdk::ListenOptions&,
+      AcceptFn on_accept) override {
     asio::io_context& io = host_->executor().io_context();
     boost::system::error_code ec;
     tcp::resolver resolver(io);
@@ -285,7 +286,8 @@ class TcpTransport final : public corral::sdk::Transport {
     return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
   }
 
-  void connect(const corral::sdk::Endpoint& where, int64_t timeout_ms, ConnectFn done) override {
+  void connect(const corral::sdk::Endpoint& where, int64_t timeout_ms,
+               const corral::sdk::ConnectOptions&, ConnectFn done) override {
     asio::io_context& io = host_->executor().io_context();
     struct Attempt {
       Attempt(asio::io_context& io) : resolver(io), socket(io), timer(io) {}

@@ -136,6 +136,9 @@ class ConfigTable {
       std::string_view key, const std::vector<std::string>& def) const = 0;
   // Every key present in the table, so a plugin can reject unknown ones.
   virtual std::vector<std::string> keys() const = 0;
+  // The keys of a nested table ("peer" for [transport.tls.peer]); empty when
+  // there is none.
+  virtual std::vector<std::string> keys_in(std::string_view table) const = 0;
   // An error Status for `key` that names the file and line it came from.
   virtual Status invalid(std::string_view key, std::string_view expected) const = 0;
 };

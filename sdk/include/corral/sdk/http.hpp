@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "corral/proto/records.hpp"
 #include "corral/sdk/status.hpp"
 
 namespace corral::sdk {
@@ -20,6 +21,17 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string remote;  // "127.0.0.1:51234"
+  // Over TLS (HTTPS).
+  bool secure = false;
+  // Who the caller proved to be before the request reached its handler: an
+  // ip identity always, then digest (HTTP Basic checked as ZooKeeper's digest
+  // scheme), sasl (Basic checked against the SASL users), x509 (a verified
+  // client certificate) and super. A request whose credentials fail never
+  // reaches a handler. Hand them to TreeSession::act_as so that the tree's
+  // ACLs decide what the caller may do.
+  std::vector<proto::Id> identities;
+  // True when `identities` holds more than the ip identity.
+  bool authenticated = false;
 };
 
 // Answers one request. Every call runs on the loop thread; calls after the

@@ -49,6 +49,12 @@ class TreeSession {
   virtual void sync(std::string_view path, TreeCallback done) = 0;
   // Ends the session now (its ephemerals are deleted). Idempotent.
   virtual void close() = 0;
+  // Calls made after this one are checked against `identities` (an HTTP
+  // caller's, say) instead of the session's own, until the next act_as; an
+  // empty list returns to the session's own. It travels in order with the
+  // calls, so calls already made keep the identities they were made with.
+  // Ephemerals stay the session's.
+  virtual void act_as(std::vector<proto::Id> identities) = 0;
 };
 
 // What the kernel offers a recipe.

@@ -4,11 +4,16 @@
 // Streams carry bytes, not messages: the owner of a connection does its own
 // framing (ZooKeeper's 4-byte length prefix on the client port, the same on
 // peer links). All callbacks run on the kernel's event loop.
+//
+// A transport may encrypt (the `tls` module does): it says what it
+// established on each connection through Connection::security(), and keeps
+// separate certificates and policies for each purpose a stream serves.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/types.hpp"
@@ -29,6 +34,36 @@ class ConnectionHandler {
   virtual void on_drained() {}
 };
 
+// What a connection's security layer established. A plaintext connection
+// has the defaults.
+struct ConnectionSecurity {
+  bool encrypted = false;
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384"
+  // The other end presented a certificate that chains to a trusted authority
+  // and is valid now. Only then are the fields below filled.
+  bool peer_verified = false;
+  std::string peer_subject;  // RFC 2253, most specific first: "CN=alice,OU=ops,O=Example"
+  // The certificate's subjectAltName DNS names and IP addresses, then its
+  // subject's common names.
+  std::vector<std::string> peer_names;
+};
+
+// What a stream is for: an encrypting transport keeps separate certificates
+// and policies for each (ZooKeeper's ssl.* for clients, ssl.quorum.* for peers).
+enum class StreamPurpose { client, peer, admin };
+
+struct ListenOptions {
+  StreamPurpose purpose = StreamPurpose::client;
+  // An encrypting transport also accepts plaintext connections on the same
+  // port, told apart by their first bytes (ZooKeeper's portUnification).
+  bool accept_plaintext = false;
+};
+
+struct ConnectOptions {
+  StreamPurpose purpose = StreamPurpose::peer;
+};
+
 class Connection {
  public:
   virtual ~Connection();
@@ -46,6 +81,9 @@ class Connection {
   virtual void pause_reading(bool paused) = 0;
   virtual std::string remote_address() const = 0;  // "127.0.0.1:51234"
   virtual std::string local_address() const = 0;
+  // What the transport established; valid once the connection is handed to
+  // its owner (a handshake, when there is one, is over by then).
+  virtual ConnectionSecurity security() const;
 };
 
 // A listening socket; destroying it stops accepting.
@@ -63,11 +101,15 @@ class Transport : public Plugin {
   using ConnectFn = std::function<void(Result<std::shared_ptr<Connection>>)>;
 
   // Binds and listens; every accepted connection goes to `on_accept`, not yet
-  // started. Errors name the address ("bind 127.0.0.1:2181: Address in use").
-  virtual Result<std::unique_ptr<Listener>> listen(const Endpoint& where, AcceptFn on_accept) = 0;
+  // started (an encrypting transport hands it over once its handshake is
+  // done). Errors name the address ("bind 127.0.0.1:2181: Address in use").
+  virtual Result<std::unique_ptr<Listener>> listen(const Endpoint& where,
+                                                   const ListenOptions& options,
+                                                   AcceptFn on_accept) = 0;
   // Resolves and connects; `done` gets the connection (not yet started) or the
-  // reason it failed. `timeout_ms` bounds resolution plus connect.
-  virtual void connect(const Endpoint& where, int64_t timeout_ms, ConnectFn done) = 0;
+  // reason it failed. `timeout_ms` bounds resolution, connect and handshake.
+  virtual void connect(const Endpoint& where, int64_t timeout_ms, const ConnectOptions& options,
+                       ConnectFn done) = 0;
 };
 
 }  // namespace corral::sdk

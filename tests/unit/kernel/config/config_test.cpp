@@ -456,3 +456,98 @@ TEST(Config, PrintConfigHidesSecretsAndReadsBack) {
   ASSERT_TRUE(back) << back.status().to_string();
   EXPECT_EQ(back.value().to_toml(), shown);
 }
+
+TEST(Config, ZooCfgTlsKeysMapOntoTheTlsTransport) {
+  std::vector<std::string> warnings;
+  auto c = load_zoo_cfg(
+      write_temp("zoo_tls.cfg",
+                 "dataDir=/var/zk\nclientPort=2181\nclientPortAddress=10.0.0.5\n"
+                 "secureClientPort=2281\n"
+                 "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+                 "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n"
+                 "ssl.keyStore.location=/certs/server.p12\nssl.keyStore.password=pw\n"
+                 "ssl.keyStore.type=PKCS12\nssl.trustStore.location=/certs/ca.pem\n"
+                 "ssl.trustStore.type=PEM\nssl.enabledProtocols=TLSv1.3,TLSv1.2\n"
+                 "ssl.handshakeDetectionTimeoutMillis=3000\n"
+                 "X509AuthenticationProvider.superUser=CN=admin,O=Example\n"
+                 "client.portUnification=true\n"),
+      {}, warnings);
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_TRUE(warnings.empty()) << warnings[0];
+  EXPECT_EQ(c->server.secure_client_address, "10.0.0.5:2281");
+  EXPECT_TRUE(c->server.client_port_unification);
+  EXPECT_EQ(c->server.x509_superuser, "CN=admin,O=Example");
+  auto t = c->plugin_table("transport", "tls");
+  EXPECT_EQ(t->get_string("certificate", "").value(), "/certs/server.p12");
+  EXPECT_EQ(t->get_string("password", "").value(), "pw");
+  EXPECT_EQ(t->get_string("ca", "").value(), "/certs/ca.pem");
+  // ZooKeeper asks for client certificates unless ssl.clientAuth says not.
+  EXPECT_EQ(t->get_string("client_auth", "").value(), "need");
+  EXPECT_EQ(t->get_string("min_version", "").value(), "TLSv1.2");
+  EXPECT_EQ(t->get_string("max_version", "").value(), "TLSv1.3");
+  EXPECT_EQ(t->get_int("handshake_timeout_ms", 0).value(), 3000);
+}
+
+TEST(Config, ZooCfgQuorumTlsKeysGoToThePeerTable) {
+  std::string dir = ::testing::TempDir() + "zk_tls_ens";
+  std::string mk = "mkdir -p " + dir;
+  ASSERT_EQ(std::system(mk.c_str()), 0);
+  std::ofstream(dir + "/myid") << "2\n";
+  std::vector<std::string> warnings;
+  auto c = load_zoo_cfg(
+      write_temp("zoo_qtls.cfg",
+                 "dataDir=" + dir +
+                     "\nserver.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n"
+                     "sslQuorum=true\nportUnification=true\n"
+                     "ssl.quorum.keyStore.location=/certs/q.pem\n"
+                     "ssl.quorum.trustStore.location=/certs/qca.pem\n"
+                     "ssl.quorum.hostnameVerification=true\nadmin.forceHttps=true\n"),
+      {}, warnings);
+  ASSERT_TRUE(c) << c.status().to_string();
+  EXPECT_TRUE(c->ensemble.tls);
+  EXPECT_TRUE(c->ensemble.tls_port_unification);
+  EXPECT_TRUE(c->server.admin_tls);
+  auto t = c->plugin_table("transport", "tls");
+  EXPECT_EQ(t->get_string("peer.certificate", "").value(), "/certs/q.pem");
+  EXPECT_EQ(t->get_string("peer.ca", "").value(), "/certs/qca.pem");
+  // ZooKeeper's AdminServer serves HTTPS with the quorum's certificate.
+  EXPECT_EQ(t->get_string("admin.certificate", "").value(), "/certs/q.pem");
+  EXPECT_EQ(t->get_string("admin.client_auth", "").value(), "want");
+}
+
+TEST(Config, ZooCfgSecurityKeysCorralCannotHonourStopTheStart) {
+  struct Case {
+    const char* line;
+    const char* says;
+  } cases[] = {
+      {"ssl.ciphersuites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "OpenSSL's names"},
+      {"ssl.keyStore.type=JKS", "keytool -importkeystore"},
+      {"ssl.crl=true", "revocation"},
+      {"ssl.ocsp=true", "OCSP"},
+      {"ssl.protocol=TLSv1.1", "TLSv1.2 and TLSv1.3 only"},
+      {"ssl.quorum.hostnameVerification=false", "names it"},
+      {"ssl.context.supplier.class=com.example.Ctx", "not supported"},
+      {"authProvider.1=com.example.LdapProvider", "Java classes"},
+      {"enforce.auth.enabled=true", "ACLs"},
+      {"admin.portUnification=true", "forceHttps"},
+      {"quorum.auth.kerberos.servicePrincipal=zk/_HOST", "security setting"},
+      {"ssl.keyStore.location=/x.pem", "no port uses TLS"},
+  };
+  for (const Case& k : cases) {
+    std::vector<std::string> warnings;
+    std::string key = std::string(k.line).substr(0, std::string(k.line).find('='));
+    auto c =
+        load_zoo_cfg(write_temp("zoo_closed.cfg", std::string("dataDir=/var/zk\n") +
+                                                      "secureClientPort=2281\n" + k.line + "\n"),
+                     {}, warnings);
+    if (std::string(k.says) == "no port uses TLS")
+      c = load_zoo_cfg(
+          write_temp("zoo_closed.cfg", std::string("dataDir=/var/zk\n") + k.line + "\n"), {},
+          warnings);
+    ASSERT_FALSE(c) << k.line;
+    EXPECT_NE(c.status().message().find(k.says), std::string::npos)
+        << k.line << ": " << c.status().message();
+    if (std::string(k.says) != "no port uses TLS")
+      EXPECT_NE(c.status().message().find(key), std::string::npos) << c.status().message();
+  }
+}

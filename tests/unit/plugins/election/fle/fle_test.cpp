@@ -161,6 +161,7 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
       return d;
     }
     std::vector<std::string> keys() const override { return {}; }
+    std::vector<std::string> keys_in(std::string_view) const override { return {}; }
     sdk::Status invalid(std::string_view key, std::string_view) const override {
       return {sdk::Errc::invalid_argument, std::string(key)};
     }

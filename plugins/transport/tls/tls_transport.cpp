@@ -1,0 +1,748 @@
+// The `tls` transport: byte streams over TLS 1.2/1.3 (Boost.Asio's SSL over
+// OpenSSL), on the kernel's event loop. Each purpose (client, peer, admin)
+// has its own certificates and policy, read when first used and read again
+// when their files change. A listener may also take plaintext on the same
+// port, told apart by the first byte (a TLS record starts with 0x16).
+// Connections are handed to their owner only once the handshake is done; a
+// handshake has a deadline and only so many may be in flight.
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <map>
+
+#include "corral/common/lifeline.hpp"
+#include "corral/sdk/host.hpp"
+#include "corral/sdk/plugin.hpp"
+#include "corral/sdk/transport.hpp"
+#include "tls_material.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::ip::tcp;
+using corral::sdk::Errc;
+using corral::sdk::Status;
+using corral::sdk::StreamPurpose;
+using corral::tls::Settings;
+
+std::string format(const tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+const char* purpose_name(StreamPurpose p) {
+  switch (p) {
+    case StreamPurpose::client:
+      return "client";
+    case StreamPurpose::peer:
+      return "peer";
+    case StreamPurpose::admin:
+      return "admin";
+  }
+  return "?";
+}
+
+struct Options {
+  bool no_delay = true;
+  size_t read_buffer = 64 * 1024;
+  int backlog = 1024;
+  int64_t handshake_timeout_ms = 10000;
+  size_t max_handshaking = 256;
+  int64_t reload_interval_ms = 10000;
+};
+
+// One purpose's live settings: the context new connections use, replaced
+// when the files change. Connections keep the context they started with.
+struct Profile {
+  StreamPurpose purpose;
+  std::string label;  // "transport.tls", "transport.tls.peer"
+  Settings settings;
+  corral::tls::Material material;
+  std::string stamp;
+  bool loaded = false;
+};
+
+using Stream = ssl::stream<tcp::socket>;
+
+class TlsConnection final : public corral::sdk::Connection,
+                            public std::enable_shared_from_this<TlsConnection> {
+ public:
+  TlsConnection(std::unique_ptr<Stream> stream, std::shared_ptr<ssl::context> ctx, bool encrypted,
+                const Options& opt)
+      : ctx_(std::move(ctx)), stream_(std::move(stream)), tls_(encrypted), buf_(opt.read_buffer) {
+    boost::system::error_code ec;
+    remote_ = format(socket().remote_endpoint(ec));
+    local_ = format(socket().local_endpoint(ec));
+    if (tls_) security_ = corral::tls::describe(stream_->native_handle());
+  }
+
+  void start(corral::sdk::ConnectionHandler* handler) override {
+    handler_ = handler;
+    read();
+  }
+
+  void send(corral::sdk::Bytes data) override {
+    if (closed_ || data.empty()) return;
+    if (write_in_flight_) {
+      pending_ += data;
+      return;
+    }
+    writing_ = std::move(data);
+    write();
+  }
+  size_t queued_bytes() const override { return writing_.size() + pending_.size(); }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    handler_ = nullptr;
+    if (!write_in_flight_) return shutdown();
+    linger_ = std::make_unique<asio::steady_timer>(socket().get_executor());
+    linger_->expires_after(std::chrono::seconds(10));
+    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->shutdown();
+    });
+  }
+
+  void pause_reading(bool paused) override {
+    paused_ = paused;
+    if (!paused_ && !read_in_flight_ && !closed_) read();
+  }
+  std::string remote_address() const override { return remote_; }
+  std::string local_address() const override { return local_; }
+  corral::sdk::ConnectionSecurity security() const override { return security_; }
+
+ private:
+  tcp::socket& socket() { return stream_->next_layer(); }
+
+  template <class Handler>
+  void read_some(Handler&& h) {
+    if (tls_)
+      stream_->async_read_some(asio::buffer(buf_), std::forward<Handler>(h));
+    else
+      socket().async_read_some(asio::buffer(buf_), std::forward<Handler>(h));
+  }
+
+  void read() {
+    if (paused_ || read_in_flight_) return;
+    read_in_flight_ = true;
+    read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      self->read_in_flight_ = false;
+      if (self->closed_ || !self->handler_) return;
+      if (ec) {
+        // A peer that closes without TLS's close_notify ends the stream all
+        // the same: nothing it sent is lost, the records were whole.
+        bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+        self->fail(eof ? Status()
+                       : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+        return;
+      }
+      try {
+        self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+      } catch (const std::exception& e) {
+        self->fail(
+            Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
+        return;
+      } catch (...) {
+        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
+        return;
+      }
+      if (!self->closed_) self->read();
+    });
+  }
+
+  void write() {
+    write_in_flight_ = true;
+    auto done = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      self->write_in_flight_ = false;
+      self->writing_.clear();
+      if (ec) {
+        self->pending_.clear();
+        if (!self->closed_)
+          self->fail(Status(Errc::io_error, "write to " + self->remote_ + ": " + ec.message()));
+        else
+          self->shutdown();
+        return;
+      }
+      if (!self->pending_.empty()) {
+        self->writing_.swap(self->pending_);
+        self->write();
+      } else if (self->closed_) {
+        self->shutdown();
+      } else if (self->handler_) {
+        try {
+          self->handler_->on_drained();
+        } catch (...) {
+          self->fail(Status(Errc::internal, "resuming " + self->remote_ + " failed"));
+        }
+      }
+    };
+    if (tls_)
+      asio::async_write(*stream_, asio::buffer(writing_), std::move(done));
+    else
+      asio::async_write(socket(), asio::buffer(writing_), std::move(done));
+  }
+
+  void fail(const Status& why) {
+    auto* h = handler_;
+    closed_ = true;
+    handler_ = nullptr;
+    shutdown();
+    if (h) h->on_closed(why);
+  }
+
+  // The TCP stream ends without waiting for the other side's close_notify,
+  // which a peer that stopped reading would never send.
+  void shutdown() {
+    boost::system::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+    if (linger_) linger_->cancel();
+  }
+
+  std::shared_ptr<ssl::context> ctx_;  // outlives the stream that uses it
+  std::unique_ptr<Stream> stream_;
+  bool tls_;
+  corral::sdk::ConnectionSecurity security_;
+  std::vector<char> buf_;
+  std::unique_ptr<asio::steady_timer> linger_;
+  corral::sdk::ConnectionHandler* handler_ = nullptr;
+  std::string writing_, pending_;
+  std::string remote_, local_;
+  bool write_in_flight_ = false, read_in_flight_ = false, closed_ = false, paused_ = false;
+};
+
+class TlsTransport;
+
+// Logs at most a few lines a second, so a flood of failing handshakes cannot
+// fill the log; says how many it left out.
+class Throttled {
+ public:
+  void log(corral::sdk::Logger& log, const std::string& line) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - window_ > std::chrono::seconds(1)) {
+      if (dropped_)
+        log.info("(" + std::to_string(dropped_) + " more TLS handshake failures not logged)");
+      window_ = now;
+      count_ = 0;
+      dropped_ = 0;
+    }
+    if (++count_ <= 5)
+      log.info(line);
+    else
+      ++dropped_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point window_{};
+  int count_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+class TlsListener final : public corral::sdk::Listener {
+ public:
+  TlsListener(TlsTransport& t, asio::io_context& io, Profile& profile,
+              const corral::sdk::ListenOptions& lo)
+      : transport_(t), acceptor_(io), backoff_(io), profile_(profile), lo_(lo) {}
+  ~TlsListener() override {
+    alive_.end();
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    backoff_.cancel();
+  }
+
+  Status open(const tcp::endpoint& ep, const std::string& shown, int backlog) {
+    boost::system::error_code ec;
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(backlog, ec);
+    if (ec) return {Errc::io_error, "listen on " + shown + ": " + ec.message()};
+    return {};
+  }
+
+  void accept(corral::sdk::Transport::AcceptFn on_accept) {
+    on_accept_ = std::move(on_accept);
+    next();
+  }
+
+  corral::sdk::Endpoint local_endpoint() const override {
+    boost::system::error_code ec;
+    auto ep = acceptor_.local_endpoint(ec);
+    return {ep.address().to_string(), ep.port()};
+  }
+
+ private:
+  void next();
+  void handshake(tcp::socket socket);
+
+  TlsTransport& transport_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  bool backing_off_logged_ = false;
+  Profile& profile_;
+  corral::sdk::ListenOptions lo_;
+  corral::sdk::Transport::AcceptFn on_accept_;
+  corral::common::Lifeline alive_;
+};
+
+class TlsTransport final : public corral::sdk::Transport {
+ public:
+  ~TlsTransport() override { alive_.end(); }
+
+  Status init(corral::sdk::PluginHost& host) override;
+
+  corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(
+      const corral::sdk::Endpoint& where, const corral::sdk::ListenOptions& lo,
+      AcceptFn on_accept) override {
+    Profile* p = profile(lo.purpose);
+    if (!p) return last_error_;
+    asio::io_context& io = host_->executor().io_context();
+    boost::system::error_code ec;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host,
+                                    std::to_string(where.port), tcp::resolver::passive, ec);
+    if (ec || results.empty())
+      return Status{Errc::invalid_argument,
+                    "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
+    auto listener = std::make_unique<TlsListener>(*this, io, *p, lo);
+    Status st = listener->open(results.begin()->endpoint(), where.to_string(), opt_.backlog);
+    if (!st) return st;
+    listener->accept(std::move(on_accept));
+    return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
+  }
+
+  void connect(const corral::sdk::Endpoint& where, int64_t timeout_ms,
+               const corral::sdk::ConnectOptions& co, ConnectFn done) override;
+
+  const Options& options() const { return opt_; }
+  corral::sdk::PluginHost& host() { return *host_; }
+  size_t handshaking = 0;
+  Throttled refusals;
+  corral::sdk::Counter* failures = nullptr;
+
+ private:
+  // The profile for `purpose`, its material loaded; null with last_error_ set.
+  Profile* profile(StreamPurpose purpose);
+  Status read_settings(const corral::sdk::ConfigTable& cfg, const std::string& sub, Settings& s);
+  void schedule_reload();
+  void reload();
+
+  corral::sdk::PluginHost* host_ = nullptr;
+  Options opt_;
+  std::map<StreamPurpose, Profile> profiles_;
+  std::unique_ptr<corral::sdk::Executor::Timer> reload_timer_;
+  Status last_error_;
+  corral::common::Lifeline alive_;
+};
+
+void TlsListener::next() {
+  acceptor_.async_accept([this, alive = alive_.ref()](boost::system::error_code ec,
+                                                      tcp::socket socket) {
+    if (!alive || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      backing_off_logged_ = false;
+      handshake(std::move(socket));
+      next();
+      return;
+    }
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+        ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+      if (!backing_off_logged_)
+        transport_.host().logger().warn("cannot accept on " + local_endpoint().to_string() + ": " +
+                                        ec.message() +
+                                        "; accepting again every 100 ms until it can");
+      backing_off_logged_ = true;
+      backoff_.expires_after(std::chrono::milliseconds(100));
+      backoff_.async_wait([this, alive](boost::system::error_code wec) {
+        if (alive && !wec) next();
+      });
+      return;
+    }
+    next();
+  });
+}
+
+// One accepted socket on its way to a connection: the first byte tells TLS
+// from plaintext (when both are taken), then the handshake, within the deadline.
+struct Accepting : std::enable_shared_from_this<Accepting> {
+  Accepting(TlsTransport& t, tcp::socket socket, std::shared_ptr<ssl::context> ctx)
+      : transport(t),
+        ctx(std::move(ctx)),
+        stream(std::make_unique<Stream>(std::move(socket), *this->ctx)),
+        timer(stream->get_executor()) {
+    boost::system::error_code ec;
+    remote = format(stream->next_layer().remote_endpoint(ec));
+  }
+  ~Accepting() { --transport.handshaking; }
+
+  TlsTransport& transport;
+  std::shared_ptr<ssl::context> ctx;
+  std::unique_ptr<Stream> stream;
+  asio::steady_timer timer;
+  std::string remote;
+  bool finished = false;
+
+  void refuse(const std::string& why) {
+    if (finished) return;
+    finished = true;
+    timer.cancel();
+    boost::system::error_code ec;
+    stream->next_layer().close(ec);
+    if (transport.failures) transport.failures->inc();
+    transport.refusals.log(transport.host().logger(), "TLS: refusing " + remote + ": " + why);
+  }
+};
+
+void TlsListener::handshake(tcp::socket socket) {
+  const Options& opt = transport_.options();
+  if (transport_.handshaking >= opt.max_handshaking) {
+    boost::system::error_code ec;
+    transport_.refusals.log(transport_.host().logger(),
+                            "TLS: refusing a connection on " + local_endpoint().to_string() +
+                                ": " + std::to_string(transport_.handshaking) +
+                                " handshakes are already in flight");
+    socket.close(ec);
+    return;
+  }
+  if (opt.no_delay) {
+    boost::system::error_code ec;
+    socket.set_option(tcp::no_delay(true), ec);
+  }
+  ++transport_.handshaking;
+  auto a = std::make_shared<Accepting>(transport_, std::move(socket), profile_.material.context);
+  a->timer.expires_after(std::chrono::milliseconds(opt.handshake_timeout_ms));
+  a->timer.async_wait([a](boost::system::error_code ec) {
+    if (!ec)
+      a->refuse("it did not finish the TLS handshake within " +
+                std::to_string(a->transport.options().handshake_timeout_ms) + " ms");
+  });
+  auto deliver = [this, a, alive = alive_.ref()](bool encrypted) {
+    if (a->finished) return;
+    a->finished = true;
+    a->timer.cancel();
+    if (!alive) return;
+    std::shared_ptr<corral::sdk::Connection> conn;
+    try {
+      conn = std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, encrypted,
+                                             transport_.options());
+      on_accept_(std::move(conn));
+    } catch (const std::exception& e) {
+      transport_.host().logger().warn("accepting a connection on " +
+                                      local_endpoint().to_string() + " failed: " + e.what());
+    }
+  };
+  auto start_tls = [a, deliver] {
+    a->stream->async_handshake(ssl::stream_base::server, [a, deliver](boost::system::error_code ec) {
+      if (a->finished) return;
+      if (ec) {
+        std::string why = corral::tls::verify_failure(a->stream->native_handle());
+        a->refuse("TLS handshake failed: " + (why.empty() ? ec.message() : why));
+        return;
+      }
+      deliver(true);
+    });
+  };
+  // The first byte tells a TLS handshake (a record of type 0x16) from
+  // plaintext: taken when the port takes both, else refused at once with a
+  // line that says what happened.
+  bool plaintext_ok = lo_.accept_plaintext;
+  a->stream->next_layer().async_wait(
+      tcp::socket::wait_read,
+      [a, deliver, start_tls, plaintext_ok](boost::system::error_code ec) {
+        if (a->finished) return;
+        if (ec) return a->refuse("it closed before saying anything");
+        unsigned char first = 0;
+        boost::system::error_code pec;
+        size_t n = a->stream->next_layer().receive(asio::buffer(&first, 1),
+                                                   tcp::socket::message_peek, pec);
+        if (pec || n == 0) return a->refuse("it closed before saying anything");
+        if (first == 0x16) return start_tls();  // a TLS handshake record
+        if (!plaintext_ok)
+          return a->refuse("it speaks plaintext on a TLS port (a client without TLS?)");
+        deliver(false);
+      });
+}
+
+Status TlsTransport::read_settings(const corral::sdk::ConfigTable& cfg, const std::string& sub,
+                                   Settings& s) {
+  auto key = [&](const char* k) { return sub.empty() ? std::string(k) : sub + "." + k; };
+  struct Str {
+    const char* name;
+    std::string* out;
+  } strs[] = {{"certificate", &s.certificate}, {"key", &s.key},
+              {"password", &s.password},       {"ca", &s.ca},
+              {"ca_password", &s.ca_password},
+              {"min_version", &s.min_version}, {"max_version", &s.max_version},
+              {"ciphers", &s.ciphers},         {"ciphersuites", &s.ciphersuites}};
+  for (auto& e : strs) {
+    auto v = cfg.get_string(key(e.name), *e.out);
+    if (!v) return v.status();
+    *e.out = v.value();
+  }
+  auto pf = cfg.get_string(key("password_file"), "");
+  if (!pf) return pf.status();
+  if (!pf.value().empty()) {
+    FILE* f = std::fopen(pf.value().c_str(), "rb");
+    if (!f)
+      return {Errc::invalid_argument,
+              std::string(cfg.name()) + "." + key("password_file") + ": cannot read '" +
+                  pf.value() + "'"};
+    char buf[1024];
+    size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    std::string pw(buf, n);
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    s.password = pw;
+  }
+  // Unless told, a server with authorities asks for client certificates and
+  // one without cannot check them, so does not ask.
+  if (!cfg.contains(key("client_auth")) && !cfg.contains(key("ca")) && s.ca.empty() &&
+      s.client_auth == corral::tls::ClientAuth::want)
+    s.client_auth = corral::tls::ClientAuth::none;
+  auto ca = cfg.get_string(key("client_auth"), corral::tls::client_auth_name(s.client_auth));
+  if (!ca) return ca.status();
+  if (!corral::tls::parse_client_auth(ca.value(), s.client_auth))
+    return cfg.invalid(key("client_auth"), "none, want or need");
+  return {};
+}
+
+Status TlsTransport::init(corral::sdk::PluginHost& host) {
+  host_ = &host;
+  const auto& cfg = host.config();
+  static const char* const kProfileKeys[] = {
+      "certificate", "key",         "password",    "password_file", "ca",          "ca_password",
+      "client_auth", "min_version", "max_version", "ciphers",       "ciphersuites"};
+  auto known_profile_key = [](const std::string& k) {
+    for (const char* p : kProfileKeys)
+      if (k == p) return true;
+    return false;
+  };
+  for (const std::string& k : cfg.keys()) {
+    if (k == "peer" || k == "admin") {
+      for (const std::string& sk : cfg.keys_in(k))
+        if (!known_profile_key(sk))
+          return cfg.invalid(k + "." + sk,
+                             "one of certificate, key, password, password_file, ca, ca_password, "
+                             "client_auth, min_version, max_version, ciphers, ciphersuites (unknown key)");
+      continue;
+    }
+    if (!known_profile_key(k) && k != "no_delay" && k != "read_buffer_bytes" &&
+        k != "listen_backlog" && k != "handshake_timeout_ms" && k != "max_handshaking" &&
+        k != "reload_interval_ms")
+      return cfg.invalid(k,
+                         "one of certificate, key, password, password_file, ca, ca_password, "
+                         "client_auth, min_version, max_version, ciphers, ciphersuites, no_delay, "
+                         "read_buffer_bytes, listen_backlog, handshake_timeout_ms, "
+                         "max_handshaking, reload_interval_ms, or a [peer] or [admin] table "
+                         "(unknown key)");
+  }
+  auto nd = cfg.get_bool("no_delay", true);
+  if (!nd) return nd.status();
+  auto rb = cfg.get_int("read_buffer_bytes", 64 * 1024);
+  if (!rb) return rb.status();
+  if (rb.value() < 512 || rb.value() > (64 << 20))
+    return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
+  auto bl = cfg.get_int("listen_backlog", 1024);
+  if (!bl) return bl.status();
+  if (bl.value() < 1 || bl.value() > 65535)
+    return cfg.invalid("listen_backlog", "between 1 and 65535");
+  auto ht = cfg.get_int("handshake_timeout_ms", 10000);
+  if (!ht) return ht.status();
+  if (ht.value() < 100 || ht.value() > 600000)
+    return cfg.invalid("handshake_timeout_ms", "between 100 and 600000");
+  auto mh = cfg.get_int("max_handshaking", 256);
+  if (!mh) return mh.status();
+  if (mh.value() < 1 || mh.value() > 100000)
+    return cfg.invalid("max_handshaking", "between 1 and 100000");
+  auto ri = cfg.get_int("reload_interval_ms", 10000);
+  if (!ri) return ri.status();
+  if (ri.value() != 0 && (ri.value() < 100 || ri.value() > 86400000))
+    return cfg.invalid("reload_interval_ms", "0 (never) or between 100 and 86400000");
+  opt_ = {nd.value(),
+          static_cast<size_t>(rb.value()),
+          static_cast<int>(bl.value()),
+          ht.value(),
+          static_cast<size_t>(mh.value()),
+          ri.value()};
+
+  // The base table serves clients; [peer] and [admin] start from it and
+  // override what they name. Peers always prove themselves both ways.
+  Settings base;
+  Status st = read_settings(cfg, "", base);
+  if (!st) return st;
+  std::string label(cfg.name());
+  for (StreamPurpose p : {StreamPurpose::client, StreamPurpose::peer, StreamPurpose::admin}) {
+    Profile prof;
+    prof.purpose = p;
+    prof.settings = base;
+    prof.label = label;
+    if (p != StreamPurpose::client) {
+      std::string sub = purpose_name(p);
+      if (p == StreamPurpose::peer) prof.settings.client_auth = corral::tls::ClientAuth::need;
+      if (!cfg.keys_in(sub).empty()) prof.label = label + "." + sub;
+      st = read_settings(cfg, sub, prof.settings);
+      if (!st) return st;
+      if (p == StreamPurpose::peer && prof.settings.client_auth != corral::tls::ClientAuth::need)
+        return cfg.invalid("peer.client_auth",
+                           "\"need\": members of an ensemble always prove who they are");
+    }
+    profiles_[p] = std::move(prof);
+  }
+  failures = host.metrics().counter("corral_tls_handshake_failures_total",
+                                    "accepted TLS connections refused: handshake failed or late");
+  return {};
+}
+
+Profile* TlsTransport::profile(StreamPurpose purpose) {
+  Profile& p = profiles_[purpose];
+  if (p.loaded) return &p;
+  p.stamp = corral::tls::stamp_files(p.settings.files());
+  auto m = corral::tls::load_material(p.settings, p.label,
+                                      std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  if (!m) {
+    last_error_ = m.status();
+    return nullptr;
+  }
+  p.material = std::move(m.value());
+  p.loaded = true;
+  host_->metrics()
+      .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
+                 purpose_name(purpose) + "\"}",
+             "when this server's certificate for each purpose expires, seconds since the epoch")
+      ->set(p.material.not_after_s);
+  host_->logger().info(std::string("TLS for ") + purpose_name(purpose) + " streams: certificate " +
+                       p.material.subject + " from " + p.settings.certificate +
+                       ", client certificates " + corral::tls::client_auth_name(p.settings.client_auth));
+  if (!reload_timer_ && opt_.reload_interval_ms > 0) schedule_reload();
+  return &p;
+}
+
+void TlsTransport::schedule_reload() {
+  reload_timer_ = host_->executor().schedule(std::chrono::milliseconds(opt_.reload_interval_ms),
+                                             [this, alive = alive_.ref()] {
+                                               if (!alive) return;
+                                               reload();
+                                               schedule_reload();
+                                             });
+}
+
+// Files that changed are read again; new connections use what they hold,
+// open ones keep theirs. A change that does not load is logged, once per
+// change, and the last good material stays.
+void TlsTransport::reload() {
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  for (auto& [purpose, p] : profiles_) {
+    if (!p.loaded) continue;
+    std::string stamp = corral::tls::stamp_files(p.settings.files());
+    if (stamp == p.stamp) continue;
+    p.stamp = stamp;
+    auto m = corral::tls::load_material(p.settings, p.label, now);
+    if (!m) {
+      host_->logger().error("TLS: keeping the " + std::string(purpose_name(purpose)) +
+                            " certificate in use: the changed files do not load: " +
+                            m.status().message());
+      continue;
+    }
+    p.material = std::move(m.value());
+    host_->metrics()
+        .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
+                   purpose_name(purpose) + "\"}",
+               "when this server's certificate for each purpose expires, seconds since the epoch")
+        ->set(p.material.not_after_s);
+    host_->logger().info(std::string("TLS: reloaded the ") + purpose_name(purpose) +
+                         " certificate: " + p.material.subject + " from " +
+                         p.settings.certificate);
+  }
+}
+
+void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_ms,
+                           const corral::sdk::ConnectOptions& co, ConnectFn done) {
+  Profile* p = profile(co.purpose);
+  if (!p) {
+    Status why = last_error_;
+    host_->executor().post([done = std::move(done), why] { done(why); });
+    return;
+  }
+  asio::io_context& io = host_->executor().io_context();
+  struct Attempt {
+    Attempt(asio::io_context& io, std::shared_ptr<ssl::context> c)
+        : ctx(std::move(c)), resolver(io), stream(std::make_unique<Stream>(io, *ctx)), timer(io) {}
+    std::shared_ptr<ssl::context> ctx;
+    tcp::resolver resolver;
+    std::unique_ptr<Stream> stream;
+    asio::steady_timer timer;
+    ConnectFn done;
+    bool finished = false;
+    void finish(corral::sdk::Result<std::shared_ptr<corral::sdk::Connection>> r) {
+      if (finished) return;
+      finished = true;
+      timer.cancel();
+      done(std::move(r));
+    }
+  };
+  auto a = std::make_shared<Attempt>(io, p->material.context);
+  a->done = std::move(done);
+  // The dialer always checks the other side's certificate against its
+  // authorities; whose certificate it must be is the caller's to check.
+  a->stream->set_verify_mode(ssl::verify_peer);
+  boost::system::error_code aec;
+  asio::ip::make_address(where.host, aec);
+  if (aec) SSL_set_tlsext_host_name(a->stream->native_handle(), where.host.c_str());
+  std::string shown = where.to_string();
+  Options opt = opt_;
+  a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+  a->timer.async_wait([a, shown](boost::system::error_code ec) {
+    if (ec) return;
+    a->resolver.cancel();
+    boost::system::error_code ignored;
+    a->stream->next_layer().close(ignored);
+    a->finish(Status{Errc::unavailable, "connect to " + shown + ": timed out"});
+  });
+  a->resolver.async_resolve(
+      where.host, std::to_string(where.port),
+      [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
+        if (a->finished) return;
+        if (ec) return a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
+        asio::async_connect(
+            a->stream->next_layer(), results,
+            [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
+              if (a->finished) return;
+              if (ec)
+                return a->finish(
+                    Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
+              if (opt.no_delay) {
+                boost::system::error_code ignored;
+                a->stream->next_layer().set_option(tcp::no_delay(true), ignored);
+              }
+              a->stream->async_handshake(
+                  ssl::stream_base::client, [a, shown, opt](boost::system::error_code ec) {
+                    if (a->finished) return;
+                    if (ec) {
+                      std::string why = corral::tls::verify_failure(a->stream->native_handle());
+                      return a->finish(Status{Errc::unavailable,
+                                              "TLS handshake with " + shown + " failed: " +
+                                                  (why.empty() ? ec.message() : why)});
+                    }
+                    a->finish(std::shared_ptr<corral::sdk::Connection>(
+                        std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, true, opt)));
+                  });
+            });
+      });
+}
+
+}  // namespace
+
+CORRAL_PLUGIN(transport, "tls", TlsTransport, "TLS 1.2/1.3 byte streams over Boost.Asio and OpenSSL")
