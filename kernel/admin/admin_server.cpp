@@ -3,6 +3,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 
+#include "admin/http_auth.hpp"
 #include "corral/common/http_parse.hpp"
 #include "corral/common/json.hpp"
 #include "server/server.hpp"
@@ -68,6 +69,13 @@ std::string http_response(int code, std::string_view content_type, const std::st
          "\r\nContent-Type: " + std::string(content_type) +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
          body;
+}
+
+std::string unauthorized(const std::string& why) {
+  std::string body = json_error(why);
+  return "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"corral\", "
+         "charset=\"UTF-8\"\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
@@ -250,6 +258,24 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   void dispatch() {
     state_ = State::waiting;
     AdminServer* owner = owner_;
+    req_.secure = owner->tls_;
+    HttpCaller caller;
+    std::string why;
+    Server& server = owner->server_;
+    if (!authenticate_http(req_, conn_->security(), server.config().server, server.sasl_users(),
+                           caller, why)) {
+      // As a failed SASL login on the client port: answered a second later,
+      // so that guessing passwords costs a second a guess.
+      owner->refusals_.warn(server.log(), "admin endpoint: refusing credentials from " +
+                                              conn_->remote_address() + ": " + why);
+      std::weak_ptr<HttpConnection> weak = weak_from_this();
+      deadline_ = server.executor().schedule(std::chrono::seconds(1), [weak, why] {
+        if (auto self = weak.lock()) self->finish(unauthorized(why));
+      });
+      return;
+    }
+    req_.identities = std::move(caller.ids);
+    req_.authenticated = caller.authenticated;
     if (auto builtin = owner->respond_builtin(req_)) return finish(std::move(*builtin));
     const sdk::HttpHandler* handler = owner->route(req_.path);
     if (!handler) return fail(404, "no such path; GET /commands lists the admin commands");
@@ -380,12 +406,22 @@ std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& 
     return http_response(200, "application/json", body + "]}\n");
   }
   std::string_view name = std::string_view(target).substr(10);
-  if (!server_.admin_command_allowed(name))
-    return http_response(
-        403, "application/json",
-        json_error("'" + std::string(name) +
-                   "' is not in server.four_letter_words (zoo.cfg's 4lw.commands.whitelist), "
-                   "which admin commands follow"));
+  // Commands in the whitelist are anyone's; the others, which reveal
+  // sessions or change state, need a caller with every permission on "/"
+  // (ZooKeeper 3.9's admin authorization), or a superuser.
+  if (!server_.admin_command_allowed(name)) {
+    if (!req.authenticated)
+      return unauthorized(
+          "'" + std::string(name) +
+          "' is not open to anyone (server.four_letter_words, zoo.cfg's "
+          "4lw.commands.whitelist): give the credentials of a user with every "
+          "permission on / (HTTP Basic as digest or SASL, or a client certificate)");
+    if (!server_.may_administer(req.identities))
+      return http_response(403, "application/json",
+                           json_error("'" + std::string(name) +
+                                      "' needs every permission (cdrwa) on / and the credentials "
+                                      "given do not hold them"));
+  }
   if (auto body = server_.admin_command(name)) return http_response(200, "application/json", *body);
   return http_response(
       404, "application/json",

@@ -58,6 +58,8 @@ class AdminServer final : public sdk::HttpRouter {
   std::map<std::string, sdk::HttpHandler> routes_;
 };
 
+// 401 with a Basic challenge and `why` as the JSON error.
+std::string unauthorized(const std::string& why);
 // "HTTP/1.1 <code> <reason>" plus headers and body, closing the connection.
 std::string http_response(int code, std::string_view content_type, const std::string& body);
 // Percent-decoding for paths and query strings ('+' is a space in queries).

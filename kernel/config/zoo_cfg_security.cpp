@@ -89,8 +89,9 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
   if (key == "enforce.auth.enabled" || key == "enforce.auth.schemes" ||
       key == "zookeeper.enforce.auth.enabled") {
     if (key != "enforce.auth.schemes" && value == "false") return true;
-    return refuse("not supported: Corral does not require clients to authenticate before "
-                  "their first request; lock the tree with ACLs instead");
+    return refuse(
+        "not supported: Corral does not require clients to authenticate before "
+        "their first request; lock the tree with ACLs instead");
   }
   bool quorum = starts_with(key, "ssl.quorum.");
   if (!quorum && !starts_with(key, "ssl.")) return false;
@@ -105,9 +106,10 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
     std::string v = value;
     for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (v == "PEM" || v == "PKCS12" || v.empty()) return true;
-    return refuse("Corral reads PEM and PKCS12 stores; convert a JKS one with: keytool "
-                  "-importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 "
-                  "-deststoretype PKCS12");
+    return refuse(
+        "Corral reads PEM and PKCS12 stores; convert a JKS one with: keytool "
+        "-importkeystore -srckeystore FILE.jks -destkeystore FILE.p12 "
+        "-deststoretype PKCS12");
   }
   if (name == "clientAuth") {
     std::string v = value;
@@ -119,8 +121,7 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
   }
   if (name == "protocol" || name == "enabledProtocols") {
     std::string lo, hi;
-    if (!protocol_range(value, lo, hi))
-      return refuse("Corral speaks TLSv1.2 and TLSv1.3 only");
+    if (!protocol_range(value, lo, hi)) return refuse("Corral speaks TLSv1.2 and TLSv1.3 only");
     if (name == "protocol") {
       // ZooKeeper's context protocol: the highest version it will use.
       t.keys["max_version"] = hi;
@@ -131,28 +132,32 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
     return true;
   }
   if (name == "ciphersuites")
-    return refuse("names Java's cipher suites; give OpenSSL's names in transport.tls.ciphers "
-                  "(TLS 1.2) and transport.tls.ciphersuites (TLS 1.3) instead");
+    return refuse(
+        "names Java's cipher suites; give OpenSSL's names in transport.tls.ciphers "
+        "(TLS 1.2) and transport.tls.ciphersuites (TLS 1.3) instead");
   if (name == "hostnameVerification") {
     bool on = true;
     if (!boolean(on)) return true;
     if (!on && quorum)
-      return refuse("Corral always checks that a peer's certificate names it (server.N, or its "
-                    "host); issue certificates that do and leave this out");
+      return refuse(
+          "Corral always checks that a peer's certificate names it (server.N, or its "
+          "host); issue certificates that do and leave this out");
     return true;  // clients are never dialed; peers are always checked
   }
   if (name == "clientHostnameVerification") {
     bool on = false;
     if (boolean(on) && on)
-      refuse("not supported: client certificates are identities (x509:<subject>), not host "
-             "names; leave it out");
+      refuse(
+          "not supported: client certificates are identities (x509:<subject>), not host "
+          "names; leave it out");
     return true;
   }
   if (name == "crl" || name == "ocsp") {
     bool on = false;
     if (boolean(on) && on)
-      refuse("not supported: revocation lists and OCSP are not checked; rotate the authority "
-             "or keep certificates short-lived");
+      refuse(
+          "not supported: revocation lists and OCSP are not checked; rotate the authority "
+          "or keep certificates short-lived");
     return true;
   }
   if (name == "handshakeDetectionTimeoutMillis") {
@@ -163,9 +168,10 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
     handshake_timeout_ms = ms;
     return true;
   }
-  return refuse("not supported (Corral reads ssl[.quorum].keyStore.*, trustStore.*, clientAuth, "
-                "protocol, enabledProtocols, hostnameVerification, crl, ocsp, "
-                "handshakeDetectionTimeoutMillis)");
+  return refuse(
+      "not supported (Corral reads ssl[.quorum].keyStore.*, trustStore.*, clientAuth, "
+      "protocol, enabledProtocols, hostnameVerification, crl, ocsp, "
+      "handshakeDetectionTimeoutMillis)");
 }
 
 Status ZooSecurity::apply(toml::table& root, const std::string& client_host, bool ensemble,
@@ -173,13 +179,14 @@ Status ZooSecurity::apply(toml::table& root, const std::string& client_host, boo
   auto put = [&](const std::string& k, const std::string& v) {
     (void)set_dotted(root, k, toml::value<std::string>(v));
   };
-  bool any_tls = secure_port > 0 || client_unification || (ensemble && (ssl_quorum || quorum_unification)) ||
-                 admin_https;
+  bool any_tls = secure_port > 0 || client_unification ||
+                 (ensemble && (ssl_quorum || quorum_unification)) || admin_https;
   if (!any_tls) {
     if (!client_tls.keys.empty() || !quorum_tls.keys.empty() || !x509_superuser.empty())
       return {Errc::invalid_argument,
-              where + ": ssl.* keys are set but no port uses TLS (set secureClientPort, "
-                      "client.portUnification or sslQuorum)"};
+              where +
+                  ": ssl.* keys are set but no port uses TLS (set secureClientPort, "
+                  "client.portUnification or sslQuorum)"};
     return {};
   }
   if (secure_port > 0)

@@ -110,6 +110,9 @@ class Server final : public ChannelHost,
   // four-letter aliases): a JSON document, or nullopt for an unknown name.
   std::optional<std::string> admin_command(std::string_view name);
   bool admin_command_allowed(std::string_view name) const;
+  // Whether `ids` hold every permission on "/" (or are super): what an admin
+  // command outside the whitelist asks of its caller.
+  bool may_administer(const Ids& ids) const;
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();

@@ -1,6 +1,7 @@
 // The server's operator-facing side: the read-only view that four-letter
 // words and admin commands are written from, the two words that reset
 // statistics, request metrics and the Prometheus text.
+#include "admin/http_auth.hpp"
 #include "ops/admin_commands.hpp"
 #include "ops/four_letter.hpp"
 #include "server/channel.hpp"
@@ -77,6 +78,11 @@ std::optional<std::string> Server::admin_command(std::string_view requested) {
 
 bool Server::admin_command_allowed(std::string_view name) const {
   return kernel::admin_command_allowed(config_, name);
+}
+
+bool Server::may_administer(const Ids& ids) const {
+  const Node* root = tree_.find("/");
+  return root && permitted_all(tree_.acl(*root), proto::perm::all, ids);
 }
 
 std::vector<std::string> Server::admin_command_names() const {

@@ -344,7 +344,7 @@ def test_words_and_commands_that_reveal_sessions_are_off_by_default(server_facto
     for name in ("connections", "cons", "environment", "stat_reset", "monitor", "voting_view"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/{name}", timeout=5)
-        assert refused.value.code == 403, name
+        assert refused.value.code == 401, name  # credentials asked for
         assert "four_letter_words" in json.load(refused.value)["error"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/commands/server_stats", timeout=5) as r:
         assert json.load(r)["command"] == "server_stats"
@@ -354,6 +354,73 @@ def test_words_and_commands_that_reveal_sessions_are_off_by_default(server_facto
 def _cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _http(method, url, body=b"", user=None):
+    """(status, JSON body) of one request; `user` is "name:password" for Basic."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data=body if method in ("PUT", "POST") else None, method=method)
+    if user:
+        req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+@CORRALD_ONLY
+def test_the_registry_does_not_take_changes_from_strangers(server_factory):
+    """Row 8: an anonymous DELETE or PUT deregistered and replaced another
+    service's instance. Now changes need credentials, and a service belongs
+    to whoever registered it first (its znode's ACL)."""
+    from corral_harness.net import free_port
+    http = free_port()
+    srv = server_factory(extra_args=["--set", "plugins.recipes=[\"service-registry\"]",
+                                     "--set", f"server.admin_address=127.0.0.1:{http}"])
+    inst = f"http://127.0.0.1:{http}/v1/registry/services/billing/instances/b1"
+    owner = "billing-team:correct horse"
+    assert _http("PUT", inst + "?ttl=60s", b'{"address":"10.0.0.9","port":443}', owner)[0] == 200
+    for user, code in ((None, 401), ("mallory:x", 403)):
+        assert _http("DELETE", inst, user=user)[0] == code
+        assert _http("PUT", inst + "?ttl=60s", b'{"address":"6.6.6.6","port":443}', user)[0] == code
+    status, view = _http("GET", f"http://127.0.0.1:{http}/v1/registry/services/billing?consistent")
+    assert status == 200 and [i["address"] for i in view["instances"]] == ["10.0.0.9"]
+
+
+@CORRALD_ONLY
+def test_admin_commands_outside_the_whitelist_need_every_permission_on_root(server_factory):
+    """Row 9's commands, for those who may: ALL on "/" (ZooKeeper 3.9's admin
+    authorization), or a superuser; wrong credentials answered a second later."""
+    import base64
+    import hashlib as h
+    super_digest = "root:" + base64.b64encode(h.sha1(b"root:toor").digest()).decode()
+    from corral_harness.net import free_port
+    http = free_port()
+    srv = server_factory(all_four_letter_words=False, super_digest=super_digest,
+                         sasl_users={"carol": "pw"},
+                         extra_args=["--set", f"server.admin_address=127.0.0.1:{http}"])
+    url = f"http://127.0.0.1:{http}/commands/connections"
+    assert _http("GET", url)[0] == 401
+    # The root's ACL is open (world:anyone:cdrwa): any caller who gives
+    # credentials holds ALL on it, as in ZooKeeper.
+    assert _http("GET", url, user="anyone:x")[0] == 200
+    zk = client(srv.hosts)
+    zk.add_auth("digest", "admin:s3cret")
+    zk.set_acls("/", [make_digest_acl("admin", "s3cret", all=True), make_digest_acl("x", "y", read=True)])
+    assert _http("GET", url, user="anyone:x")[0] == 403
+    assert _http("GET", url, user="admin:s3cret")[0] == 200
+    assert _http("GET", url, user="root:toor")[0] == 200      # the superuser
+    assert _http("GET", url, user="carol:pw")[0] == 403       # a SASL user without ALL on /
+    start = time.monotonic()
+    status, err = _http("GET", url, user="carol:wrong")
+    assert status == 401 and "wrong password" in err["error"]
+    assert time.monotonic() - start >= 0.9
+    assert _http("GET", f"http://127.0.0.1:{http}/commands/server_stats")[0] == 200  # whitelisted
+    zk.stop()
 
 
 @CORRALD_ONLY

@@ -11,7 +11,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from corral_harness.servers import DEFAULT_TICK_MS, TARGET, free_port
+from corral_harness.servers import DEFAULT_TICK_MS, TARGET, _started, _teardown, free_port
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's service-registry recipe")
 
@@ -28,14 +28,21 @@ def registry(tmp_path_factory):
     ])
     zk = KazooClient(hosts=srv.hosts)
     zk.start(timeout=10)
+    # The same user the tests' HTTP calls are (curl's default): services they
+    # register belong to it.
+    zk.add_auth("digest", "ops:secret")
     yield srv, f"http://127.0.0.1:{http}/v1/registry", dns, zk
     zk.stop()
     zk.close()
     _teardown(srv)
 
 
-def curl(method, url, body=None, timeout=10):
+def curl(method, url, body=None, timeout=10, user="ops:secret"):
+    """`user` ("name:password", HTTP Basic) is who the registry sees: changes
+    need credentials by default; None sends none."""
     args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--max-time", str(timeout), url]
+    if user:
+        args += ["-u", user]
     if body is not None:
         args += ["-H", "Content-Type: application/json", "--data-binary", body]
     r = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 5)
@@ -181,3 +188,65 @@ def test_bad_input_gets_a_4xx_and_changes_nothing(registry, method, path, body, 
     after = zk.get_children("/services") if zk.exists("/services") else []
     assert after == before
     assert zk.exists("/services/api/x") is None
+
+
+def test_changes_need_credentials_and_the_services_acl_decides(registry):
+    """A registration made with credentials belongs to them (the service's
+    znode gets ZooKeeper's creator ACL, readable by all): without credentials
+    a change is refused (401), with someone else's it is refused (403), and
+    reads stay open."""
+    srv, base, dns, zk = registry
+    svc = base + "/services/payments"
+    assert curl("PUT", svc + "/instances/p1?ttl=60s", '{"address":"10.0.0.1","port":80}',
+                user="alice:wonderland")[0] == 200
+    code, err = curl("PUT", svc + "/instances/p1?ttl=60s", '{"address":"6.6.6.6","port":80}', user=None)
+    assert code == 401 and "credentials" in err["error"]
+    code, err = curl("DELETE", svc + "/instances/p1", user=None)
+    assert code == 401
+    code, err = curl("PUT", svc + "/instances/p1?ttl=60s", '{"address":"6.6.6.6","port":80}',
+                     user="mallory:guess")
+    assert code == 403 and "ACL" in err["error"], err
+    assert curl("DELETE", svc + "/instances/p1", user="mallory:guess")[0] == 403
+    assert curl("PUT", svc + "/instances/p2?ttl=60s", '{"address":"6.6.6.6","port":80}',
+                user="mallory:guess")[0] == 403
+    # Nothing changed; anyone may read.
+    code, view = curl("GET", svc + "?consistent", user=None)
+    assert code == 200 and [i["address"] for i in view["instances"]] == ["10.0.0.1"]
+    acl = {(a.id.scheme, a.id.id.split(":")[0], a.perms) for a in zk.get_acls("/services/payments")[0]}
+    assert acl == {("digest", "alice", 31), ("world", "anyone", 1)}
+    # The owner renews and deregisters.
+    assert curl("PUT", svc + "/instances/p1/renew", user="alice:wonderland")[0] == 200
+    assert curl("DELETE", svc + "/instances/p1", user="alice:wonderland")[0] == 200
+
+
+def test_an_operator_locks_a_service_with_a_znode_acl(registry):
+    srv, base, dns, zk = registry
+    from kazoo.security import make_digest_acl
+    zk.create("/services/locked", b"", makepath=True,
+              acl=[make_digest_acl("deployer", "s3cret", all=True), make_digest_acl("x", "y", read=True)])
+    svc = base + "/services/locked"
+    assert curl("PUT", svc + "/instances/a?ttl=60s", '{"address":"10.0.0.2","port":1}',
+                user="ops:secret")[0] == 403
+    assert curl("PUT", svc + "/instances/a?ttl=60s", '{"address":"10.0.0.2","port":1}',
+                user="deployer:s3cret")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def open_registry(tmp_path_factory):
+    http = free_port()
+    srv = _started(tmp_path_factory, 2000, extra_args=[
+        "--set", "plugins.recipes=[\"service-registry\"]",
+        "--set", f"server.admin_address=127.0.0.1:{http}",
+        "--set", "recipe.service-registry.anonymous_writes=true",
+        "--set", "recipe.service-registry.anonymous_reads=false"])
+    yield srv, f"http://127.0.0.1:{http}/v1/registry"
+    _teardown(srv)
+
+
+def test_anonymous_access_is_the_operators_choice(open_registry):
+    srv, base = open_registry
+    assert curl("PUT", base + "/services/open/instances/a?ttl=60s", '{"address":"10.0.0.3","port":1}',
+                user=None)[0] == 200
+    code, err = curl("GET", base + "/services/open", user=None)
+    assert code == 401 and "reading the registry needs credentials" in err["error"]
+    assert curl("GET", base + "/services/open", user="anyone:at-all")[0] == 200

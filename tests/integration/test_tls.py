@@ -272,3 +272,48 @@ def test_java_client_over_tls(tls_server, pki, tmp_path):
                         "-server", srv.secure_hosts, "get", "/from-kazoo"],
                        capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "over tls" in r.stdout, r.stdout + r.stderr
+
+
+@corrald_only
+def test_admin_endpoint_over_https_with_client_certificates(server_factory, pki):
+    import json
+    import urllib.error
+    import urllib.request
+    http = free_port()
+    srv = server_factory(all_four_letter_words=False, extra_args=[
+        "--set", f"server.admin_address=127.0.0.1:{http}", "--set", "server.admin_tls=true",
+        "--set", f"server.x509_superuser={pki.admin.subject}",
+        "--set", f"transport.tls.certificate={pki.server.pem}", "--set", f"transport.tls.ca={pki.ca_cert}"])
+    assert f"admin endpoint on https://127.0.0.1:{http}/" in srv.log_tail()
+
+    def get(path, ident=None):
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        if ident:
+            ctx.load_cert_chain(str(ident.cert), str(ident.key))
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{http}{path}", context=ctx, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    assert get("/commands/server_stats")[0] == 200
+    assert get("/commands/connections")[0] == 401
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=15)
+    zk.add_auth("digest", "admin:pw")
+    zk.set_acls("/", [make_acl("digest", "admin:x", all=True), make_acl("world", "anyone", read=True)])
+    assert get("/commands/connections", pki.alice)[0] == 403   # an x509 identity without ALL on /
+    status, body = get("/commands/connections", pki.admin)       # the x509 superuser
+    assert status == 200 and body["command"] == "connections"
+    zk.stop()
+    # Plain HTTP on the HTTPS port gets nothing.
+    with socket.create_connection(("127.0.0.1", http), timeout=10) as s:
+        s.sendall(b"GET /commands/server_stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(10)
+        got = b""
+        try:
+            while chunk := s.recv(1000):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1 200" not in got

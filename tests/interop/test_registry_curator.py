@@ -36,8 +36,8 @@ def endpoints(log_text):
     return f"http://{http.group(1)}/v1/registry", int(dns.group(1))
 
 
-def curl(method, url, body=None):
-    args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--max-time", "10", url]
+def curl(method, url, body=None, user="ops:secret"):
+    args = ["curl", "-sS", "-X", method, "-w", "\n%{http_code}", "--max-time", "10", url, "-u", user]
     if body is not None:
         args += ["--data-binary", body]
     r = subprocess.run(args, capture_output=True, text=True, timeout=15)

@@ -75,7 +75,7 @@ void ServiceRegistry::docker_tick() {
       if (containers_.count(k) && regs_.count(k)) continue;
       containers_.insert(k);
       host_->logger().info("registering " + who + " as " + k + " at " + address + ":" + port);
-      hold(svc, id, body->dump(), 0, [this, k](Err e, const std::string&) {
+      hold(svc, id, body->dump(), 0, {}, [this, k](Err e, const std::string&) {
         if (e != Err::ok) {
           host_->logger().warn("registering " + k + " failed: " + err_name(e) + "; retrying");
           containers_.erase(k);

@@ -13,6 +13,7 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
     if (p.empty()) return fail(r, 404, "empty path segment");
   if (parts.empty() || parts[0] != "services")
     return fail(r, 404, "unknown path; see " + prefix_ + "/services");
+  if (!allowed(req, r)) return;
   if (parts.size() >= 2 && !valid_name(parts[1]))
     return fail(r, 400,
                 "\"" + std::string(parts[1]) +
@@ -47,7 +48,7 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
   std::string id(parts[3]);
   if (parts.size() == 4) {
     if (m == "PUT") return register_instance(req, r, svc, id, 200);
-    if (m == "DELETE") return deregister(r, svc, id);
+    if (m == "DELETE") return deregister(req, r, svc, id);
     if (m == "GET")
       return consistent(req, instance_path(svc, id),
                         [this, r, svc, id] { get_instance(r, svc, id); });
@@ -58,6 +59,25 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
     return renew(req, r, svc, id);
   }
   return fail(r, 404, "unknown path");
+}
+
+bool ServiceRegistry::allowed(const HttpRequest& req, const Responder& r) {
+  bool write = req.method != "GET" && req.method != "HEAD";
+  if (req.authenticated || (write ? anonymous_writes_ : anonymous_reads_)) return true;
+  fail(r, 401,
+       std::string(write ? "changing" : "reading") +
+           " the registry needs credentials (HTTP Basic as a digest or SASL user, or a client "
+           "certificate); the service's znode ACL then says what they may do");
+  return false;
+}
+
+// A tree error as the HTTP answer to a change.
+static void fail_change(const Responder& r, const char* what, Err e) {
+  if (e == Err::no_auth)
+    return fail(r, 403,
+                std::string(what) +
+                    ": the credentials given may not (the service's znode ACL refuses them)");
+  fail(r, 503, std::string(what) + ": " + err_name(e));
 }
 
 void ServiceRegistry::consistent(const HttpRequest& req, const std::string& path,
@@ -187,9 +207,9 @@ void ServiceRegistry::register_instance(const HttpRequest& req, Responder r, con
                     std::to_string(max_payload_) + ")");
   auto doc = instance_document(svc, id, req.body, host_->clock().wall_ms());
   if (!doc) return fail(r, 400, doc.status().message());
-  hold(svc, id, doc->dump(), *ttl,
+  hold(svc, id, doc->dump(), *ttl, req.identities,
        [this, r, svc, id, ttl, created_status](Err e, const std::string& document) {
-         if (e != Err::ok) return fail(r, 503, std::string("registering: ") + err_name(e));
+         if (e != Err::ok) return fail_change(r, "registering", e);
          m_registrations_->inc();
          reply(r, created_status,
                "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
@@ -198,7 +218,8 @@ void ServiceRegistry::register_instance(const HttpRequest& req, Responder r, con
 }
 
 void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::string document,
-                           int64_t ttl_ms, std::function<void(Err, const std::string&)> done) {
+                           int64_t ttl_ms, const std::vector<proto::Id>& caller,
+                           std::function<void(Err, const std::string&)> done) {
   std::string k = key(svc, id);
   Registration& reg = regs_[k];
   reg.service = svc;
@@ -220,6 +241,8 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
     reg.session = std::move(s.value());
     m_local_->set(static_cast<int64_t>(regs_.size()));
   }
+  reg.caller = caller;
+  reg.session->act_as(caller);
   write_node(k, 0, std::move(done));
 }
 
@@ -254,9 +277,10 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
                           });
           return;
         }
-        create_parents(session, service_path(reg.service),
-                       [this, alive, k, attempt, done, path, session, doc] {
+        create_parents(session, service_path(reg.service), reg.caller,
+                       [this, alive, k, attempt, done, path, session, doc](Err parents) {
                          if (!alive) return;
+                         if (parents != Err::ok) return done(parents, "");
                          session->create(
                              path, doc, CreateMode::ephemeral,
                              [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
@@ -270,18 +294,28 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
 }
 
 void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::string& path,
-                                     std::function<void()> then) {
-  // base_path's ancestors, base_path, the service: persistent, as Curator makes them.
+                                     const std::vector<proto::Id>& caller,
+                                     std::function<void(Err)> then) {
+  // base_path's ancestors and base_path, as the registry itself (open to
+  // all, as Curator makes them); then the service, as the caller, so that
+  // it belongs to whoever registered it first. `then` hears NOAUTH when the
+  // caller may not create the service.
   auto paths = std::make_shared<std::vector<std::string>>();
   for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1))
     paths->push_back(path.substr(0, at));
   paths->push_back(path);
   auto step = std::make_shared<std::function<void(size_t)>>();
-  *step = [session, paths, step, then](size_t i) {
-    if (i == paths->size()) return then();
+  *step = [session, paths, step, then, caller](size_t i) {
+    if (i == paths->size()) return then(Err::ok);
+    bool service = i + 1 == paths->size();
+    if (service) session->act_as(caller);
     session->create((*paths)[i], "", CreateMode::persistent,
-                    [step, i](const sdk::TreeResult&) { (*step)(i + 1); });
+                    [step, i, service, then](const sdk::TreeResult& res) {
+                      if (service && res.err == Err::no_auth) return then(res.err);
+                      (*step)(i + 1);
+                    });
   };
+  session->act_as({});
   (*step)(0);
 }
 
@@ -316,7 +350,7 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
     return [r, svc, id, ttl_ms](Err e, const std::string&) {
       if (e == Err::no_node)
         return fail(r, 404, "instance \"" + id + "\" of \"" + svc + "\" is not registered");
-      if (e != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(e));
+      if (e != Err::ok) return fail_change(r, "renewing", e);
       reply(r, 200,
             "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
                 ",\"ttl_ms\":" + std::to_string(ttl_ms) + "}\n");
@@ -325,6 +359,8 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
   if (it != regs_.end()) {
     if (ttl) it->second.ttl_ms = *ttl;
     arm(k);
+    it->second.caller = req.identities;
+    if (it->second.session) it->second.session->act_as(req.identities);
     // Still ours? (Another server may have taken it over.) write_node checks.
     return write_node(k, 0, answer(it->second.ttl_ms));
   }
@@ -332,7 +368,8 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
   if (!reader_) return fail(r, 503, "not connected to the ensemble");
   reader_->get_data(
       instance_path(svc, id), false,
-      [this, alive = alive_.ref(), r, svc, id, ttl, answer](const sdk::TreeResult& d) {
+      [this, alive = alive_.ref(), r, svc, id, ttl, answer,
+       caller = req.identities](const sdk::TreeResult& d) {
         if (!alive) return;
         if (d.err == Err::no_node)
           return fail(r, 404,
@@ -340,30 +377,35 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
                           "\" is not registered (its TTL may have lapsed); register it again");
         if (d.err != Err::ok) return fail(r, 503, std::string("renewing: ") + err_name(d.err));
         int64_t t = ttl.value_or(default_ttl_ms_);
-        hold(svc, id, d.data, t, answer(t));
+        hold(svc, id, d.data, t, caller, answer(t));
       });
 }
 
-void ServiceRegistry::deregister(Responder r, const std::string& svc, const std::string& id) {
-  std::string k = key(svc, id);
-  auto it = regs_.find(k);
-  std::unique_ptr<sdk::TreeSession> session;
-  if (it != regs_.end()) {
-    session = std::move(it->second.session);
-    regs_.erase(it);
-    m_local_->set(static_cast<int64_t>(regs_.size()));
-  }
+void ServiceRegistry::deregister(const HttpRequest& req, Responder r, const std::string& svc,
+                                 const std::string& id) {
   if (!reader_) return fail(r, 503, "not connected to the ensemble");
-  std::shared_ptr<sdk::TreeSession> owner(std::move(session));
-  reader_->remove(instance_path(svc, id), -1, [r, svc, id, owner](const sdk::TreeResult& res) {
-    if (owner) owner->close();
-    if (res.err == Err::no_node)
-      return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
-    if (res.err != Err::ok) return fail(r, 503, std::string("deregistering: ") + err_name(res.err));
-    reply(r, 200,
-          "{\"service\":" + common::json_quote(svc) + ",\"id\":" + common::json_quote(id) +
-              ",\"deregistered\":true}\n");
-  });
+  // The caller removes the node itself, so the tree decides whether it may;
+  // only then does this server let go of the registration.
+  reader_->act_as(req.identities);
+  std::string k = key(svc, id);
+  reader_->remove(instance_path(svc, id), -1,
+                  [this, alive = alive_.ref(), r, svc, id, k](const sdk::TreeResult& res) {
+                    if (alive && res.err != Err::no_auth) {
+                      auto it = regs_.find(k);
+                      if (it != regs_.end()) {
+                        if (it->second.session) it->second.session->close();
+                        regs_.erase(it);
+                        m_local_->set(static_cast<int64_t>(regs_.size()));
+                      }
+                    }
+                    if (res.err == Err::no_node)
+                      return fail(r, 404, "no instance \"" + id + "\" of service \"" + svc + "\"");
+                    if (res.err != Err::ok) return fail_change(r, "deregistering", res.err);
+                    reply(r, 200,
+                          "{\"service\":" + common::json_quote(svc) +
+                              ",\"id\":" + common::json_quote(id) + ",\"deregistered\":true}\n");
+                  });
+  reader_->act_as({});
 }
 
 std::string ServiceRegistry::random_id() { return common::random_uuid(); }

@@ -8,17 +8,17 @@ Status ServiceRegistry::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
   static const std::set<std::string> kKeys = {
-      "base_path",     "http_prefix",         "default_ttl_ms", "min_ttl_ms",
-      "max_ttl_ms",    "max_payload_bytes",   "dns_address",    "dns_domain",
-      "dns_ttl_s",     "dns_rate_per_source", "docker_socket",  "docker_interval_ms",
-      "docker_network"};
+      "base_path",      "http_prefix",         "default_ttl_ms", "min_ttl_ms",
+      "max_ttl_ms",     "max_payload_bytes",   "dns_address",    "dns_domain",
+      "dns_ttl_s",      "dns_rate_per_source", "docker_socket",  "docker_interval_ms",
+      "docker_network", "anonymous_writes",    "anonymous_reads"};
   for (const auto& key : cfg.keys())
     if (!kKeys.count(key))
       return cfg.invalid(key,
                          "one of base_path, http_prefix, default_ttl_ms, min_ttl_ms, max_ttl_ms, "
                          "max_payload_bytes, dns_address, dns_domain, dns_ttl_s, "
                          "dns_rate_per_source, docker_socket, "
-                         "docker_interval_ms, docker_network");
+                         "docker_interval_ms, docker_network, anonymous_writes, anonymous_reads");
   auto str = [&](const char* key, const char* def, std::string& out) -> Status {
     auto v = cfg.get_string(key, def);
     if (!v) return v.status();
@@ -46,6 +46,12 @@ Status ServiceRegistry::init(sdk::PluginHost& host) {
         num("dns_ttl_s", 5, 0, 86400, dns_ttl_s_),
         num("dns_rate_per_source", 100, 0, 1000000, dns_rate_per_source_)})
     if (!st) return st;
+  for (auto [key, out] : {std::pair{"anonymous_writes", &anonymous_writes_},
+                          std::pair{"anonymous_reads", &anonymous_reads_}}) {
+    auto v = cfg.get_bool(key, *out);
+    if (!v) return v.status();
+    *out = v.value();
+  }
   if (base_.size() < 2 || base_[0] != '/' || base_.back() == '/')
     return cfg.invalid("base_path", "an absolute znode path such as \"/services\"");
   if (prefix_.size() < 2 || prefix_[0] != '/' || prefix_.back() == '/')

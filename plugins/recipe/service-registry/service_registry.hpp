@@ -126,6 +126,7 @@ class ServiceRegistry final : public sdk::Recipe {
     std::string document;  // the ServiceInstance JSON
     int64_t ttl_ms = 0;
     std::unique_ptr<sdk::TreeSession> session;
+    std::vector<proto::Id> caller;  // whom its writes act as
     std::unique_ptr<sdk::Executor::Timer> timer;
   };
   struct Waiter {
@@ -190,7 +191,10 @@ class ServiceRegistry final : public sdk::Recipe {
 
   // Makes this server hold <svc>/<id> with `document` for `ttl_ms`: a session
   // of its own owns the ephemeral znode. Replaces a node someone else owns.
+  // The tree checks its writes against `caller` (an HTTP caller's
+  // identities; empty for the registry's own, a container's).
   void hold(const std::string& svc, const std::string& id, std::string document, int64_t ttl_ms,
+            const std::vector<proto::Id>& caller,
             std::function<void(Err, const std::string&)> done);
 
   // Creates (or updates) the node; `attempt` bounds the replace-and-retry.
@@ -198,14 +202,19 @@ class ServiceRegistry final : public sdk::Recipe {
                   std::function<void(Err, const std::string&)> done);
 
   void create_parents(sdk::TreeSession* session, const std::string& path,
-                      std::function<void()> then);
+                      const std::vector<proto::Id>& caller, std::function<void(Err)> then);
 
   // The TTL timer: when it fires, the registration lapses.
   void arm(const std::string& k);
 
   void renew(const HttpRequest& req, Responder r, const std::string& svc, const std::string& id);
 
-  void deregister(Responder r, const std::string& svc, const std::string& id);
+  void deregister(const HttpRequest& req, Responder r, const std::string& svc,
+                  const std::string& id);
+
+  // Who may do what (see the header): false after answering 401 when the
+  // request needs credentials it does not carry.
+  bool allowed(const HttpRequest& req, const Responder& r);
 
   // A version-4 UUID, as Curator's ServiceInstanceBuilder makes ids.
   static std::string random_id();
@@ -242,6 +251,9 @@ class ServiceRegistry final : public sdk::Recipe {
   sdk::RecipeHost* recipes_ = nullptr;
   sdk::HttpRouter* router_ = nullptr;
   std::string base_, prefix_, dns_address_, dns_domain_;
+  // Requests without credentials may change the registry (then the tree's
+  // ACLs alone decide, and what they create is open to all), and read it.
+  bool anonymous_writes_ = false, anonymous_reads_ = true;
   int64_t default_ttl_ms_ = 30000, min_ttl_ms_ = 1000, max_ttl_ms_ = 3600000, max_payload_ = 65536,
           dns_ttl_s_ = 5;
   std::unique_ptr<sdk::TreeSession> reader_;

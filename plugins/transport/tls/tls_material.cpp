@@ -34,10 +34,14 @@ const char* client_auth_name(ClientAuth a) {
 bool parse_client_auth(const std::string& text, ClientAuth& out) {
   std::string t;
   for (char c : text) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (t == "none") out = ClientAuth::none;
-  else if (t == "want") out = ClientAuth::want;
-  else if (t == "need") out = ClientAuth::need;
-  else return false;
+  if (t == "none")
+    out = ClientAuth::none;
+  else if (t == "want")
+    out = ClientAuth::want;
+  else if (t == "need")
+    out = ClientAuth::need;
+  else
+    return false;
   return true;
 }
 
@@ -75,8 +79,7 @@ using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using P12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12, PKCS12_free>>;
 
 void free_x509_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
-using X509StackPtr =
-    std::unique_ptr<STACK_OF(X509), Deleter<STACK_OF(X509), free_x509_stack>>;
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), Deleter<STACK_OF(X509), free_x509_stack>>;
 
 enum class Format { pem, pkcs12, jks };
 
@@ -90,8 +93,7 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string bytes = ss.str();
-  if (bytes.empty())
-    return Status{Errc::invalid_argument, what + ": '" + path + "' is empty"};
+  if (bytes.empty()) return Status{Errc::invalid_argument, what + ": '" + path + "' is empty"};
   if (bytes.size() > (16u << 20))
     return Status{Errc::invalid_argument, what + ": '" + path + "' is larger than 16 MiB"};
   return bytes;
@@ -153,15 +155,13 @@ extern "C" int password_cb(char* buf, int size, int, void* userdata) {
   return static_cast<int>(pw->size());
 }
 
-Status read_pem_identity(const std::string& bytes, const std::string& path,
-                         const std::string& what, const std::string& password, Identity& id,
-                         bool want_key) {
+Status read_pem_identity(const std::string& bytes, const std::string& path, const std::string& what,
+                         const std::string& password, Identity& id, bool want_key) {
   BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
   ERR_clear_error();
-  id.leaf.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, password_cb,
-                                      const_cast<std::string*>(&password)));
-  if (!id.leaf)
-    return {Errc::invalid_argument, what + ": '" + path + "' holds no PEM certificate"};
+  id.leaf.reset(
+      PEM_read_bio_X509_AUX(bio.get(), nullptr, password_cb, const_cast<std::string*>(&password)));
+  if (!id.leaf) return {Errc::invalid_argument, what + ": '" + path + "' holds no PEM certificate"};
   while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, password_cb,
                                      const_cast<std::string*>(&password)))
     sk_X509_push(id.chain.get(), c);
@@ -230,9 +230,8 @@ Status read_identity(const Settings& s, const std::string& label, Identity& id) 
                                           ".password?): " + openssl_errors()};
   }
   if (!id.key)
-    return {Errc::invalid_argument,
-            what + ": '" + s.certificate + "' holds no private key; name it with " + label +
-                ".key"};
+    return {Errc::invalid_argument, what + ": '" + s.certificate +
+                                        "' holds no private key; name it with " + label + ".key"};
   return {};
 }
 
@@ -261,8 +260,7 @@ Status load_trust(SSL_CTX* ctx, const Settings& s, const std::string& label) {
       if (X509_STORE_add_cert(store, sk_X509_value(id.chain.get(), i)) == 1) ++added;
     ERR_clear_error();
   }
-  if (added == 0)
-    return {Errc::invalid_argument, what + ": '" + s.ca + "' holds no certificate"};
+  if (added == 0) return {Errc::invalid_argument, what + ": '" + s.ca + "' holds no certificate"};
   return {};
 }
 
@@ -284,9 +282,8 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
     return Status{Errc::invalid_argument,
                   label + ".max_version: '" + s.max_version + "' must be TLSv1.2 or TLSv1.3"};
   if (lo > hi)
-    return Status{Errc::invalid_argument,
-                  label + ": min_version " + s.min_version + " is above max_version " +
-                      s.max_version};
+    return Status{Errc::invalid_argument, label + ": min_version " + s.min_version +
+                                              " is above max_version " + s.max_version};
   if (s.certificate.empty())
     return Status{Errc::invalid_argument,
                   label + ".certificate: no certificate is configured (a PEM or PKCS#12 file)"};
@@ -300,15 +297,15 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_min_proto_version(native, lo);
   SSL_CTX_set_max_proto_version(native, hi);
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   ERR_clear_error();
   if (SSL_CTX_set_cipher_list(native, s.ciphers.empty() ? kDefaultCiphers : s.ciphers.c_str()) != 1)
     return Status{Errc::invalid_argument,
                   label + ".ciphers: '" + s.ciphers + "' names no cipher this OpenSSL has"};
-  if (SSL_CTX_set_ciphersuites(native, s.ciphersuites.empty() ? kDefaultCiphersuites
-                                                               : s.ciphersuites.c_str()) != 1)
+  if (SSL_CTX_set_ciphersuites(
+          native, s.ciphersuites.empty() ? kDefaultCiphersuites : s.ciphersuites.c_str()) != 1)
     return Status{Errc::invalid_argument, label + ".ciphersuites: '" + s.ciphersuites +
                                               "' names no TLS 1.3 suite this OpenSSL has"};
 
@@ -320,9 +317,9 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   m.not_after_s = epoch_seconds(X509_get0_notAfter(id.leaf.get()));
   int64_t not_before = epoch_seconds(X509_get0_notBefore(id.leaf.get()));
   if (m.not_after_s && m.not_after_s < now_s)
-    return Status{Errc::invalid_argument,
-                  label + ".certificate: the certificate in '" + s.certificate + "' (" + m.subject +
-                      ") expired on " + asn1_text(X509_get0_notAfter(id.leaf.get()))};
+    return Status{Errc::invalid_argument, label + ".certificate: the certificate in '" +
+                                              s.certificate + "' (" + m.subject + ") expired on " +
+                                              asn1_text(X509_get0_notAfter(id.leaf.get()))};
   if (not_before && not_before > now_s)
     return Status{Errc::invalid_argument,
                   label + ".certificate: the certificate in '" + s.certificate + "' (" + m.subject +
@@ -330,10 +327,10 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   ERR_clear_error();
   if (X509_check_private_key(id.leaf.get(), id.key.get()) != 1) {
     ERR_clear_error();
-    return Status{Errc::invalid_argument,
-                  label + ".key: the private key in '" + (s.key.empty() ? s.certificate : s.key) +
-                      "' does not match the certificate in '" + s.certificate + "' (" +
-                      m.subject + ")"};
+    return Status{Errc::invalid_argument, label + ".key: the private key in '" +
+                                              (s.key.empty() ? s.certificate : s.key) +
+                                              "' does not match the certificate in '" +
+                                              s.certificate + "' (" + m.subject + ")"};
   }
   if (SSL_CTX_use_cert_and_key(native, id.leaf.get(), id.key.get(), id.chain.get(), 1) != 1)
     return Status{Errc::invalid_argument, label + ".certificate: cannot use the certificate in '" +
@@ -344,8 +341,7 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   }
   int mode = SSL_VERIFY_NONE;
   if (s.client_auth == ClientAuth::want) mode = SSL_VERIFY_PEER;
-  if (s.client_auth == ClientAuth::need)
-    mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  if (s.client_auth == ClientAuth::need) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   SSL_CTX_set_verify(native, mode, nullptr);
   SSL_CTX_set_verify_depth(native, 10);
   // The CA names a server sends when it asks for a client certificate.

@@ -141,8 +141,9 @@ class TlsConnection final : public corral::sdk::Connection,
         // A peer that closes without TLS's close_notify ends the stream all
         // the same: nothing it sent is lost, the records were whole.
         bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
-        self->fail(eof ? Status()
-                       : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+        self->fail(
+            eof ? Status()
+                : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
         return;
       }
       try {
@@ -345,30 +346,30 @@ class TlsTransport final : public corral::sdk::Transport {
 };
 
 void TlsListener::next() {
-  acceptor_.async_accept([this, alive = alive_.ref()](boost::system::error_code ec,
-                                                      tcp::socket socket) {
-    if (!alive || ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      backing_off_logged_ = false;
-      handshake(std::move(socket));
-      next();
-      return;
-    }
-    if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
-        ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
-      if (!backing_off_logged_)
-        transport_.host().logger().warn("cannot accept on " + local_endpoint().to_string() + ": " +
-                                        ec.message() +
-                                        "; accepting again every 100 ms until it can");
-      backing_off_logged_ = true;
-      backoff_.expires_after(std::chrono::milliseconds(100));
-      backoff_.async_wait([this, alive](boost::system::error_code wec) {
-        if (alive && !wec) next();
+  acceptor_.async_accept(
+      [this, alive = alive_.ref()](boost::system::error_code ec, tcp::socket socket) {
+        if (!alive || ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          backing_off_logged_ = false;
+          handshake(std::move(socket));
+          next();
+          return;
+        }
+        if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+            ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+          if (!backing_off_logged_)
+            transport_.host().logger().warn("cannot accept on " + local_endpoint().to_string() +
+                                            ": " + ec.message() +
+                                            "; accepting again every 100 ms until it can");
+          backing_off_logged_ = true;
+          backoff_.expires_after(std::chrono::milliseconds(100));
+          backoff_.async_wait([this, alive](boost::system::error_code wec) {
+            if (alive && !wec) next();
+          });
+          return;
+        }
+        next();
       });
-      return;
-    }
-    next();
-  });
 }
 
 // One accepted socket on its way to a connection: the first byte tells TLS
@@ -406,10 +407,10 @@ void TlsListener::handshake(tcp::socket socket) {
   const Options& opt = transport_.options();
   if (transport_.handshaking >= opt.max_handshaking) {
     boost::system::error_code ec;
-    transport_.refusals.log(transport_.host().logger(),
-                            "TLS: refusing a connection on " + local_endpoint().to_string() +
-                                ": " + std::to_string(transport_.handshaking) +
-                                " handshakes are already in flight");
+    transport_.refusals.log(transport_.host().logger(), "TLS: refusing a connection on " +
+                                                            local_endpoint().to_string() + ": " +
+                                                            std::to_string(transport_.handshaking) +
+                                                            " handshakes are already in flight");
     socket.close(ec);
     return;
   }
@@ -436,28 +437,28 @@ void TlsListener::handshake(tcp::socket socket) {
                                              transport_.options());
       on_accept_(std::move(conn));
     } catch (const std::exception& e) {
-      transport_.host().logger().warn("accepting a connection on " +
-                                      local_endpoint().to_string() + " failed: " + e.what());
+      transport_.host().logger().warn("accepting a connection on " + local_endpoint().to_string() +
+                                      " failed: " + e.what());
     }
   };
   auto start_tls = [a, deliver] {
-    a->stream->async_handshake(ssl::stream_base::server, [a, deliver](boost::system::error_code ec) {
-      if (a->finished) return;
-      if (ec) {
-        std::string why = corral::tls::verify_failure(a->stream->native_handle());
-        a->refuse("TLS handshake failed: " + (why.empty() ? ec.message() : why));
-        return;
-      }
-      deliver(true);
-    });
+    a->stream->async_handshake(
+        ssl::stream_base::server, [a, deliver](boost::system::error_code ec) {
+          if (a->finished) return;
+          if (ec) {
+            std::string why = corral::tls::verify_failure(a->stream->native_handle());
+            a->refuse("TLS handshake failed: " + (why.empty() ? ec.message() : why));
+            return;
+          }
+          deliver(true);
+        });
   };
   // The first byte tells a TLS handshake (a record of type 0x16) from
   // plaintext: taken when the port takes both, else refused at once with a
   // line that says what happened.
   bool plaintext_ok = lo_.accept_plaintext;
   a->stream->next_layer().async_wait(
-      tcp::socket::wait_read,
-      [a, deliver, start_tls, plaintext_ok](boost::system::error_code ec) {
+      tcp::socket::wait_read, [a, deliver, start_tls, plaintext_ok](boost::system::error_code ec) {
         if (a->finished) return;
         if (ec) return a->refuse("it closed before saying anything");
         unsigned char first = 0;
@@ -478,11 +479,11 @@ Status TlsTransport::read_settings(const corral::sdk::ConfigTable& cfg, const st
   struct Str {
     const char* name;
     std::string* out;
-  } strs[] = {{"certificate", &s.certificate}, {"key", &s.key},
-              {"password", &s.password},       {"ca", &s.ca},
-              {"ca_password", &s.ca_password},
-              {"min_version", &s.min_version}, {"max_version", &s.max_version},
-              {"ciphers", &s.ciphers},         {"ciphersuites", &s.ciphersuites}};
+  } strs[] = {{"certificate", &s.certificate},  {"key", &s.key},
+              {"password", &s.password},        {"ca", &s.ca},
+              {"ca_password", &s.ca_password},  {"min_version", &s.min_version},
+              {"max_version", &s.max_version},  {"ciphers", &s.ciphers},
+              {"ciphersuites", &s.ciphersuites}};
   for (auto& e : strs) {
     auto v = cfg.get_string(key(e.name), *e.out);
     if (!v) return v.status();
@@ -493,9 +494,8 @@ Status TlsTransport::read_settings(const corral::sdk::ConfigTable& cfg, const st
   if (!pf.value().empty()) {
     FILE* f = std::fopen(pf.value().c_str(), "rb");
     if (!f)
-      return {Errc::invalid_argument,
-              std::string(cfg.name()) + "." + key("password_file") + ": cannot read '" +
-                  pf.value() + "'"};
+      return {Errc::invalid_argument, std::string(cfg.name()) + "." + key("password_file") +
+                                          ": cannot read '" + pf.value() + "'"};
     char buf[1024];
     size_t n = std::fread(buf, 1, sizeof buf, f);
     std::fclose(f);
@@ -530,9 +530,10 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
     if (k == "peer" || k == "admin") {
       for (const std::string& sk : cfg.keys_in(k))
         if (!known_profile_key(sk))
-          return cfg.invalid(k + "." + sk,
-                             "one of certificate, key, password, password_file, ca, ca_password, "
-                             "client_auth, min_version, max_version, ciphers, ciphersuites (unknown key)");
+          return cfg.invalid(
+              k + "." + sk,
+              "one of certificate, key, password, password_file, ca, ca_password, "
+              "client_auth, min_version, max_version, ciphers, ciphersuites (unknown key)");
       continue;
     }
     if (!known_profile_key(k) && k != "no_delay" && k != "read_buffer_bytes" &&
@@ -567,12 +568,8 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
   if (!ri) return ri.status();
   if (ri.value() != 0 && (ri.value() < 100 || ri.value() > 86400000))
     return cfg.invalid("reload_interval_ms", "0 (never) or between 100 and 86400000");
-  opt_ = {nd.value(),
-          static_cast<size_t>(rb.value()),
-          static_cast<int>(bl.value()),
-          ht.value(),
-          static_cast<size_t>(mh.value()),
-          ri.value()};
+  opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value()),
+          ht.value(), static_cast<size_t>(mh.value()), ri.value()};
 
   // The base table serves clients; [peer] and [admin] start from it and
   // override what they name. Peers always prove themselves both ways.
@@ -623,7 +620,8 @@ Profile* TlsTransport::profile(StreamPurpose purpose) {
       ->set(p.material.not_after_s);
   host_->logger().info(std::string("TLS for ") + purpose_name(purpose) + " streams: certificate " +
                        p.material.subject + " from " + p.settings.certificate +
-                       ", client certificates " + corral::tls::client_auth_name(p.settings.client_auth));
+                       ", client certificates " +
+                       corral::tls::client_auth_name(p.settings.client_auth));
   if (!reload_timer_ && opt_.reload_interval_ms > 0) schedule_reload();
   return &p;
 }
@@ -651,9 +649,9 @@ void TlsTransport::reload() {
     p.stamp = stamp;
     auto m = corral::tls::load_material(p.settings, p.label, now);
     if (!m) {
-      host_->logger().error("TLS: keeping the " + std::string(purpose_name(purpose)) +
-                            " certificate in use: the changed files do not load: " +
-                            m.status().message());
+      host_->logger().error(
+          "TLS: keeping the " + std::string(purpose_name(purpose)) +
+          " certificate in use: the changed files do not load: " + m.status().message());
       continue;
     }
     p.material = std::move(m.value());
@@ -663,8 +661,7 @@ void TlsTransport::reload() {
                "when this server's certificate for each purpose expires, seconds since the epoch")
         ->set(p.material.not_after_s);
     host_->logger().info(std::string("TLS: reloaded the ") + purpose_name(purpose) +
-                         " certificate: " + p.material.subject + " from " +
-                         p.settings.certificate);
+                         " certificate: " + p.material.subject + " from " + p.settings.certificate);
   }
 }
 
@@ -715,7 +712,8 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
       where.host, std::to_string(where.port),
       [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
         if (a->finished) return;
-        if (ec) return a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
+        if (ec)
+          return a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
         asio::async_connect(
             a->stream->next_layer(), results,
             [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
@@ -732,9 +730,9 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
                     if (a->finished) return;
                     if (ec) {
                       std::string why = corral::tls::verify_failure(a->stream->native_handle());
-                      return a->finish(Status{Errc::unavailable,
-                                              "TLS handshake with " + shown + " failed: " +
-                                                  (why.empty() ? ec.message() : why)});
+                      return a->finish(Status{
+                          Errc::unavailable, "TLS handshake with " + shown +
+                                                 " failed: " + (why.empty() ? ec.message() : why)});
                     }
                     a->finish(std::shared_ptr<corral::sdk::Connection>(
                         std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, true, opt)));
@@ -745,4 +743,5 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
 
 }  // namespace
 
-CORRAL_PLUGIN(transport, "tls", TlsTransport, "TLS 1.2/1.3 byte streams over Boost.Asio and OpenSSL")
+CORRAL_PLUGIN(transport, "tls", TlsTransport,
+              "TLS 1.2/1.3 byte streams over Boost.Asio and OpenSSL")
