@@ -10,6 +10,7 @@ a snapshot's forked child; start-up and shutdown included, which is why the
 default count is large) by the requests.
 
     bench/instructions.py [--workloads create,set,get] [--ops 100000] [--build DIR]
+                          [--set KEY=VALUE ...]   # corrald options, e.g. server.audit_log=audit.log
 
 Needs a build (./dev build) and valgrind.
 """
@@ -27,7 +28,7 @@ import time
 from side_by_side import four, free_port
 
 
-def count(build, workload, ops, keys):
+def count(build, workload, ops, keys, sets=()):
     work = pathlib.Path(tempfile.mkdtemp(prefix="corral-instr-"))
     port = free_port()
     out = work / "callgrind.out"
@@ -35,7 +36,8 @@ def count(build, workload, ops, keys):
     log = open(work / "server.log", "wb")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              str(build / "kernel" / "corrald"), "--set", f"server.client_address=127.0.0.1:{port}",
-                             "--set", f"server.data_dir={work / 'data'}"],
+                             "--set", f"server.data_dir={work / 'data'}",
+                             *[a for kv in sets for a in ("--set", kv)]],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -70,6 +72,8 @@ def main():
     ap.add_argument("--workloads", default="create,set,get")
     ap.add_argument("--ops", type=int, default=100000)
     ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a corrald option for the measured server (repeatable)")
     ap.add_argument("--build", default=os.environ.get("BUILD_DIR", str(pathlib.Path(__file__).resolve().parents[1] / "build")))
     args = ap.parse_args()
     if not shutil.which("valgrind"):
@@ -77,7 +81,7 @@ def main():
     build = pathlib.Path(args.build)
     print("| workload | instructions per request |\n| --- | ---: |")
     for w in args.workloads.split(","):
-        total = count(build, w, args.ops, args.keys)
+        total = count(build, w, args.ops, args.keys, args.set)
         print(f"| {w} | {total / args.ops:,.0f} |", flush=True)
 
 

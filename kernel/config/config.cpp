@@ -258,6 +258,8 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"secure_client_address", &S::secure_client_address},
       {"client_port_unification", &S::client_port_unification},
       {"x509_superuser", &S::x509_superuser},
+      {"audit_log", &S::audit_log},
+      {"audit_log_max_bytes", &S::audit_log_max_bytes, 4096, kMax, "at least 4096 bytes"},
   };
   return keys;
 }

@@ -92,6 +92,11 @@ struct ServerConfig {
   // The subject of a client certificate that passes every ACL check, as
   // ZooKeeper's X509AuthenticationProvider.superUser; empty: none.
   std::string x509_superuser;
+  // The audit log (ZooKeeper's audit.enable): a file of its own, under
+  // data_dir unless absolute; empty: off. Rolled to <file>.1 past
+  // audit_log_max_bytes.
+  std::string audit_log;
+  int64_t audit_log_max_bytes = 256 << 20;
   // ZooKeeper's read-only mode (readonlymode.enabled): an ensemble member
   // without a leader serves reads to clients that allow it, and answers
   // writes with NOTREADONLY, until the ensemble is back.

@@ -174,6 +174,10 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       server_login_context = value;
     } else if (key == "quorum.auth.learner.loginContext") {
       learner_login_context = value;
+    } else if (key == "audit.enable") {
+      // ZooKeeper's audit log goes to zookeeper_audit.log; here, in dataDir.
+      if (value == "true")
+        (void)set_dotted(root, "server.audit_log", toml::value<std::string>("zookeeper_audit.log"));
     } else if (security.take(key, value, path + ":" + std::to_string(lineno), st)) {
       // TLS and identity: zoo_cfg_security.cpp
     } else if (key == "electionAlg") {

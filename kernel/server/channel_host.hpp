@@ -18,6 +18,7 @@
 
 namespace corral::kernel {
 
+class AuditLog;
 class Channel;
 class DataTree;
 class WatchManager;
@@ -75,6 +76,8 @@ class ChannelHost {
   // ZooKeeper's sync.
   virtual void sync(std::function<void(const sdk::Status&)> done) = 0;
   // Requests received and not yet answered, on every channel.
+  // The audit log; null when it is off.
+  virtual AuditLog* audit() = 0;
   virtual int64_t outstanding() const = 0;
   virtual void add_outstanding(int64_t delta) = 0;
   // `ch` stopped reading at server.max_outstanding; it hears

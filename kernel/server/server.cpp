@@ -243,6 +243,15 @@ Status Server::begin_serving() {
     if (!pst) return pst;
   }
 
+  if (!config_.server.audit_log.empty()) {
+    std::string path = config_.server.audit_log;
+    if (path[0] != '/') path = info_.data_dir + "/" + path;
+    audit_ = std::make_unique<AuditLog>(executor_, clock_);
+    Status ast = audit_->open(path, config_.server.audit_log_max_bytes);
+    if (!ast) return ast;
+    log_->info("audit log in " + path);
+  }
+
   Status st = recover();
   if (!st) return st;
 
@@ -294,6 +303,7 @@ Status Server::begin_serving() {
     log_->info(std::string("admin endpoint on ") +
                (config_.server.admin_tls ? "https://" : "http://") + admin_endpoint().to_string() +
                "/commands and /metrics");
+  if (audit_) audit_->server_event("serverStart");
   log_->info("serving clients on " + client_endpoint().to_string() + " (transport " +
              config_.plugins.transport + ", consensus " + config_.plugins.consensus + ", storage " +
              config_.plugins.storage + ", data_dir " + info_.data_dir + ")");
@@ -351,6 +361,7 @@ void Server::stop() {
   recipes_.clear();
   tick_timer_.reset();
   container_timer_.reset();
+  if (audit_) audit_->server_event("serverStop");
   listener_.reset();
   secure_listener_.reset();
   if (admin_) admin_->stop();

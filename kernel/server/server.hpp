@@ -22,6 +22,7 @@
 #include "peer/peer_network.hpp"
 #include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
+#include "server/audit_log.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
 #include "server/snapshotter.hpp"
@@ -113,6 +114,7 @@ class Server final : public ChannelHost,
   // Whether `ids` hold every permission on "/" (or are super): what an admin
   // command outside the whitelist asks of its caller.
   bool may_administer(const Ids& ids) const;
+  AuditLog* audit() override { return audit_.get(); }
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
@@ -225,6 +227,7 @@ class Server final : public ChannelHost,
   std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
   std::unordered_map<int32_t, std::pair<sdk::Counter*, sdk::Histogram*>> request_metrics_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AuditLog> audit_;                         // server.audit_log; null when off
   std::unordered_map<int64_t, Channel*> session_channels_;  // sessions held here
   std::unordered_map<std::string, int> connections_per_ip_;
   uint64_t next_channel_id_ = 1;

@@ -8,9 +8,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <deque>
+#include <fstream>
 
 #include "corral/proto/jute.hpp"
 #include "corral/proto/records.hpp"
+#include "server/audit_log.hpp"
 #include "server/channel_host.hpp"
 #include "server/server_stats.hpp"
 #include "tree/data_tree.hpp"
@@ -111,9 +113,13 @@ class Host final : public ChannelHost {
     return {};
   }
   void sync(std::function<void(const sdk::Status&)> done) override { done({}); }
+  AuditLog* audit() override { return audit_log; }
   int64_t outstanding() const override { return outstanding_; }
   void add_outstanding(int64_t d) override { outstanding_ += d; }
   void wait_for_outstanding(Channel&) override { ++waiting; }
+  AuditLog* audit_log = nullptr;
+  sdk::Executor& exec() { return exec_; }
+  const sdk::Clock& clk() { return clock_; }
 
  private:
   struct Exec final : sdk::Executor {
@@ -393,4 +399,28 @@ TEST_F(ChannelTest, ClosingStopsEverythingAndCountsNothingOutstanding) {
   EXPECT_EQ(host.closed_channels, 1);
   host.commit();  // applied after the client left: nothing is sent, nothing breaks
   EXPECT_TRUE(replies().empty());
+}
+
+TEST_F(ChannelTest, TheAuditLogHasALinePerChangeWithWhoAndTheResult) {
+  std::string path = ::testing::TempDir() + "channel_audit.log";
+  std::remove(path.c_str());
+  AuditLog audit(host.exec(), host.clk());
+  ASSERT_TRUE(audit.open(path, 1 << 20));
+  host.audit_log = &audit;
+  connect();
+  channel->on_bytes(create(1, "/audited", "x") + create(2, "/audited") + get(3, "/audited"));
+  host.commit();
+  ASSERT_EQ(replies().size(), 3u);
+  host.run_posted();  // the flush
+  std::ifstream in(path);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(all.find("session=0x1234\tuser=127.0.0.1\tip=127.0.0.1\toperation=create\tznode=/"
+                     "audited\tznode_type=persistent\tresult=success\n"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("operation=create\tznode=/audited\tznode_type=persistent\tresult=failure"),
+            std::string::npos)
+      << "the second create met NODEEXISTS: " << all;
+  EXPECT_EQ(audit.lines(), 2u) << "reads are not audited";
+  host.audit_log = nullptr;
 }
