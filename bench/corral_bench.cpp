@@ -44,6 +44,8 @@ options:
   --prefix PATH            where the benchmark's nodes live (/corral-bench)
   --json                   print the report as one JSON object
   --quiet                  no progress lines
+  --tls-ca FILE            TLS: trust this authority's PEM (the hosts are secure client ports)
+  --tls-cert FILE          TLS: a client certificate (PEM, chain and key, or --tls-key FILE)
 )";
 
 struct Options {
@@ -59,6 +61,7 @@ struct Options {
   std::string prefix = "/corral-bench";
   bool json = false;
   bool quiet = false;
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 [[noreturn]] void die(const std::string& why) {
@@ -109,6 +112,12 @@ Options parse(int argc, char** argv) {
       o.json = true;
     else if (a == "--quiet")
       o.quiet = true;
+    else if (a == "--tls-ca")
+      o.tls_ca = next();
+    else if (a == "--tls-cert")
+      o.tls_cert = next();
+    else if (a == "--tls-key")
+      o.tls_key = next();
     else
       die("unknown option '" + a + "' (see --help)");
   }
@@ -135,6 +144,10 @@ class Bench {
       // Spread sessions over the servers given.
       co.servers = {parsed->servers[static_cast<size_t>(i) % parsed->servers.size()]};
       co.session_timeout_ms = 30000;
+      co.tls.enabled = !o_.tls_ca.empty();
+      co.tls.ca = o_.tls_ca;
+      co.tls.certificate = o_.tls_cert;
+      co.tls.key = o_.tls_key;
       clients_.push_back(std::make_unique<Client>(io_, co));
     }
     int connected = 0;

@@ -7,6 +7,8 @@ forceSync=yes), each started in its own session (setsid), and driven in
 alternation (A B A B ...) by corral-bench with identical settings.
 
     bench/side_by_side.py [--rounds 3] [--duration 5] [--warmup 2] [--znodes 1000000]
+    bench/side_by_side.py --tls      # the same workloads over TLS: corrald's tls
+                                     # transport beside ZooKeeper's Netty TLS port
 
 Needs a build (./dev build) and Debian's zookeeper package.
 """
@@ -44,25 +46,57 @@ def four(port, word, timeout=2.0):
     return out.decode(errors="replace")
 
 
+# ZooKeeper's jars, with Netty's for its TLS port.
+ZK_CLASSPATH = ":".join(["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"] + [
+    f"/usr/share/java/netty-{m}.jar" for m in ("buffer", "codec", "common", "handler", "resolver", "transport",
+                                              "transport-native-epoll", "transport-native-unix-common")])
+
+
+def make_certs(workdir):
+    """A CA and a server certificate (containers/make-certs.sh, openssl)."""
+    certs = pathlib.Path(workdir) / "certs"
+    subprocess.run([str(REPO / "containers" / "make-certs.sh"), str(certs), "1"], check=True,
+                   capture_output=True)
+    return certs
+
+
 class Server:
-    def __init__(self, kind, workdir, heap):
-        self.kind, self.heap = kind, heap
+    def __init__(self, kind, workdir, heap, certs=None):
+        self.kind, self.heap, self.certs = kind, heap, certs
         self.dir = pathlib.Path(workdir) / kind
         self.data = self.dir / "data"
         self.data.mkdir(parents=True)
         self.port = free_port()
+        # With certificates, a TLS client port beside the plaintext one;
+        # the workloads run against it.
+        self.secure_port = free_port() if certs else None
         self.proc = None
+
+    @property
+    def bench_port(self):
+        return self.secure_port or self.port
 
     def command(self):
         if self.kind == "corrald":
-            return [str(CORRALD), "--set", f"server.client_address=127.0.0.1:{self.port}",
-                    "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0"]
+            cmd = [str(CORRALD), "--set", f"server.client_address=127.0.0.1:{self.port}",
+                   "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0"]
+            if self.certs:
+                cmd += ["--set", f"server.secure_client_address=127.0.0.1:{self.secure_port}",
+                        "--set", f"transport.tls.certificate={self.certs / 'server.1.pem'}",
+                        "--set", "transport.tls.client_auth=none"]
+            return cmd
         cfg = self.dir / "zoo.cfg"
+        tls = ""
+        if self.certs:
+            tls = (f"secureClientPort={self.secure_port}\n"
+                   "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+                   f"ssl.keyStore.location={self.certs / 'server.1.pem'}\nssl.keyStore.type=PEM\n"
+                   f"ssl.trustStore.location={self.certs / 'ca.pem'}\nssl.trustStore.type=PEM\n"
+                   "ssl.clientAuth=none\n")
         cfg.write_text(f"tickTime=2000\ndataDir={self.data}\nclientPort={self.port}\n"
                        "clientPortAddress=127.0.0.1\nforceSync=yes\nmaxClientCnxns=0\n"
-                       "4lw.commands.whitelist=*\nadmin.enableServer=false\n")
-        return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-cp",
-                "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
+                       "4lw.commands.whitelist=*\nadmin.enableServer=false\n" + tls)
+        return ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-cp", ZK_CLASSPATH,
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]
 
     def start(self):
@@ -124,6 +158,8 @@ def settle(limit=30.0, quiet=0.10):
 
 
 def bench(port, workload, args, extra=(), duration=None):
+    if getattr(args, "certs", None):
+        extra = (*extra, "--tls-ca", str(args.certs / "ca.pem"))
     cmd = [str(BENCH), "--hosts", f"127.0.0.1:{port}", "--workload", workload, "--json", "--quiet",
            "--sessions", str(args.sessions), "--depth", str(args.depth),
            "--value-size", str(args.value_size), "--keys", str(args.keys),
@@ -158,13 +194,19 @@ def main():
     ap.add_argument("--znodes", type=int, default=1000000, help="znodes loaded for the memory and restart rows")
     ap.add_argument("--heap", default="4g", help="ZooKeeper's JVM heap")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--tls", action="store_true",
+                    help="run the workloads over TLS (no cold-start or znode rows)")
     args = ap.parse_args()
     for path in (CORRALD, BENCH):
         if not path.exists():
             sys.exit(f"{path} is missing: run ./dev build first")
 
     work = tempfile.mkdtemp(prefix="corral-sbs-")
-    servers = {"corrald": Server("corrald", work, args.heap), "zookeeper": Server("zookeeper", work, args.heap)}
+    args.certs = make_certs(work) if args.tls else None
+    suffix = " over TLS" if args.tls else ""
+    if args.tls:
+        args.znodes = 0
+    servers = {k: Server(k, work, args.heap, args.certs) for k in ("corrald", "zookeeper")}
     rows = {}  # metric -> {kind: [values]}
 
     def record(metric, kind, value):
@@ -174,7 +216,7 @@ def main():
         # Cold start: a fresh server on an empty data directory until it
         # answers; the median of `rounds` such starts, so that one start that
         # found its binaries out of the page cache does not decide it.
-        for rnd in range(args.rounds):
+        for rnd in range(args.rounds if not args.tls else 0):
             for kind in servers:
                 probe = Server(kind, tempfile.mkdtemp(prefix="cold-", dir=work), args.heap)
                 record("cold start (s)", kind, probe.start())
@@ -188,16 +230,16 @@ def main():
         for w in args.workloads.split(",") if args.warmup else ():
             for kind, s in servers.items():
                 settle()
-                bench(s.port, w, args, duration=args.warmup)
+                bench(s.bench_port, w, args, duration=args.warmup)
         for rnd in range(args.rounds):
             for w in args.workloads.split(","):
                 for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
                     settle()
-                    r = bench(servers[kind].port, w, args)
+                    r = bench(servers[kind].bench_port, w, args)
                     print(f"round {rnd + 1} {w:7s} {kind:9s} {r['ops_per_sec']:>10.0f} ops/s  "
                           f"p99 {r['p99_ms']:.2f} ms", file=sys.stderr)
-                    record(f"{w} ops/s", kind, r["ops_per_sec"])
-                    record(f"{w} p99 (ms)", kind, r["p99_ms"])
+                    record(f"{w} ops/s{suffix}", kind, r["ops_per_sec"])
+                    record(f"{w} p99 (ms){suffix}", kind, r["p99_ms"])
         if args.znodes:
             # Fresh servers, so that the tree holds exactly the znodes loaded.
             for s in servers.values():

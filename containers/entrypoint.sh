@@ -10,8 +10,18 @@
 #      ZOO_4LW_COMMANDS_WHITELIST, ZOO_STANDALONE_ENABLED — so a compose file
 #      written for that image runs Corral by changing the image name.
 # An ensemble's members prove to each other who they are with the secret in
-# CORRAL_PEER_SECRET_FILE (or /run/secrets/corral_peer_secret); without one
-# the peer ports are as open as the official image's, with a warning.
+# CORRAL_PEER_SECRET_FILE (or /run/secrets/corral_peer_secret), or with
+# certificates (CORRAL_TLS=peer); without either the peer ports are as open
+# as the official image's, with a warning.
+# TLS: CORRAL_TLS lists the ports that speak it (client, peer, admin), with
+# certificates from CORRAL_TLS_DIR (default /certs): server.<id>.pem or
+# server.pem (chain and key), ca.pem (the authority). With client TLS the
+# plaintext client port listens on loopback only (for the health check and
+# tools inside the container) and clients use CORRAL_SECURE_CLIENT_PORT
+# (2281). The official image's ZOO_CFG_EXTRA TLS keys (secureClientPort,
+# sslQuorum, ssl.keyStore.location, ssl.trustStore.location, ssl.clientAuth,
+# ssl.quorum.*) are read as well; a security key there this image cannot
+# honour stops the container.
 # A CORRAL_* and a ZOO_* variable that say different things, an unknown
 # CORRAL_* variable, or a malformed value stop the container at once with a
 # message naming the variable.
@@ -46,7 +56,8 @@ CORRAL_SYNC_LIMIT CORRAL_MAX_CLIENT_CNXNS CORRAL_FOUR_LETTER_WORDS CORRAL_STANDA
 CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMBLE_SIZE CORRAL_DOCKER_ENSEMBLE
 CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
 CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
-CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH"
+CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH CORRAL_TLS
+CORRAL_TLS_DIR CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
   case " $(echo $KNOWN) " in
     *" $var "*) ;;
@@ -175,6 +186,62 @@ case "$log_level" in trace|debug|info|warn|error) ;; *) die "CORRAL_LOG_LEVEL mu
 storage=${CORRAL_STORAGE:-wal}
 admin=${CORRAL_ADMIN_ADDRESS-0.0.0.0:8080}
 
+# ---- TLS: CORRAL_TLS and the official image's ZOO_CFG_EXTRA ----
+tls_client=false tls_peer=false tls_admin=false
+for t in $(echo "${CORRAL_TLS-}" | tr ',' ' '); do
+  case "$t" in
+    client) tls_client=true ;;
+    peer) tls_peer=true ;;
+    admin) tls_admin=true ;;
+    all) tls_client=true tls_peer=true tls_admin=true ;;
+    *) die "CORRAL_TLS lists client, peer, admin or all (found '$t')" ;;
+  esac
+done
+secure_port=${CORRAL_SECURE_CLIENT_PORT-}
+tls_cert="" tls_password="" tls_ca="" tls_client_auth=${CORRAL_TLS_CLIENT_AUTH-}
+peer_cert="" peer_password="" peer_ca=""
+zoo_plaintext_client=false  # ZOO_CFG_EXTRA's secureClientPort keeps clientPort open, as ZooKeeper does
+for kv in ${ZOO_CFG_EXTRA-}; do
+  k=${kv%%=*} v=${kv#*=}
+  case "$k" in
+    secureClientPort) tls_client=true; zoo_plaintext_client=true; secure_port=$v ;;
+    sslQuorum) [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = false ] || tls_peer=true ;;
+    admin.forceHttps) [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = false ] || tls_admin=true ;;
+    ssl.keyStore.location) tls_cert=$v ;;
+    ssl.keyStore.password) tls_password=$v ;;
+    ssl.trustStore.location) tls_ca=$v ;;
+    ssl.clientAuth) tls_client_auth=$(echo "$v" | tr 'A-Z' 'a-z') ;;
+    ssl.quorum.keyStore.location) peer_cert=$v ;;
+    ssl.quorum.keyStore.password) peer_password=$v ;;
+    ssl.quorum.trustStore.location) peer_ca=$v ;;
+    ssl.keyStore.type|ssl.trustStore.type|ssl.quorum.keyStore.type|ssl.quorum.trustStore.type)
+      case "$(echo "$v" | tr 'a-z' 'A-Z')" in
+        PEM|PKCS12) ;;
+        *) die "ZOO_CFG_EXTRA: $k=$v: this image reads PEM and PKCS12 stores; convert a JKS one with keytool -importkeystore -deststoretype PKCS12" ;;
+      esac ;;
+    serverCnxnFactory|ssl.trustStore.password|ssl.quorum.trustStore.password) ;;
+    *[Ss]sl*|*[Aa]uth*|*[Ss]asl*|*[Ss]ecure*|*[Tt]ls*|*[Xx]509*)
+      die "ZOO_CFG_EXTRA: $k is a security setting this image cannot honour; remove it" ;;
+    *) echo "corral-entrypoint: ZOO_CFG_EXTRA: ignored '$k' (only its TLS keys are read)" >&2 ;;
+  esac
+done
+secure_port=${secure_port:-2281}
+integer "CORRAL_SECURE_CLIENT_PORT" "$secure_port" 1 65535
+case "$tls_client_auth" in ""|none|want|need) ;; *) die "CORRAL_TLS_CLIENT_AUTH must be none, want or need (found '$tls_client_auth')" ;; esac
+tls_dir=${CORRAL_TLS_DIR:-/certs}
+if $tls_client || $tls_peer || $tls_admin; then
+  if [ -z "$tls_cert" ]; then
+    if [ -n "$id" ] && [ -f "$tls_dir/server.$id.pem" ]; then tls_cert=$tls_dir/server.$id.pem
+    elif [ -f "$tls_dir/server.pem" ]; then tls_cert=$tls_dir/server.pem
+    else die "CORRAL_TLS needs this server's certificate and key: mount them at $tls_dir as server.${id:-<id>}.pem or server.pem (containers/make-certs.sh makes a set)"
+    fi
+  fi
+  [ -n "$tls_ca" ] || [ ! -f "$tls_dir/ca.pem" ] || tls_ca=$tls_dir/ca.pem
+  if $tls_peer && [ -z "$tls_ca" ] && [ -z "$peer_ca" ]; then
+    die "CORRAL_TLS=peer needs the authority that signs the members' certificates: $tls_dir/ca.pem"
+  fi
+fi
+
 # How members prove they belong: a secret file every member holds (a Docker
 # or Kubernetes secret), else ports as open as the official image's, said aloud.
 peer_secret=${CORRAL_PEER_SECRET_FILE-}
@@ -184,10 +251,12 @@ case "$peer_auth" in ""|required|optional|none) ;; *) die "CORRAL_PEER_AUTH must
 if [ -n "$peer_secret" ]; then
   $print_only || [ -r "$peer_secret" ] || die "CORRAL_PEER_SECRET_FILE: $peer_secret cannot be read"
   peer_auth=${peer_auth:-required}
+elif $tls_peer; then
+  peer_auth=${peer_auth:-required}  # certificates prove who each member is
 elif [ -z "$peer_auth" ]; then
   peer_auth=none
 elif [ "$peer_auth" != none ]; then
-  die "CORRAL_PEER_AUTH=$peer_auth needs CORRAL_PEER_SECRET_FILE (or a secret named corral_peer_secret)"
+  die "CORRAL_PEER_AUTH=$peer_auth needs CORRAL_PEER_SECRET_FILE (or a secret named corral_peer_secret) or CORRAL_TLS=peer"
 fi
 
 # The plugins this image carries (its bundle plus what /plugins adds).
@@ -211,7 +280,14 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
   echo "[server]"
   [ -z "$id" ] || echo "id = $id"
   echo "data_dir = $(quote "$DATA_DIR")"
-  echo "client_address = $(quote "0.0.0.0:$client_port")"
+  if $tls_client && ! $zoo_plaintext_client; then
+    # Plaintext for the health check and tools inside the container only.
+    echo "client_address = $(quote "127.0.0.1:$client_port")"
+  else
+    echo "client_address = $(quote "0.0.0.0:$client_port")"
+  fi
+  ! $tls_client || echo "secure_client_address = $(quote "0.0.0.0:$secure_port")"
+  ! $tls_admin || echo "admin_tls = true"
   echo "tick_ms = $tick"
   echo "max_client_cnxns = $max_cnxns"
   echo "four_letter_words = [$words_toml]"
@@ -236,6 +312,7 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
     # Peers connect to whatever address this container has.
     echo "listen_on_all_addresses = true"
     echo "peer_auth = $(quote "$peer_auth")"
+    ! $tls_peer || echo "tls = true"
     [ -z "$peer_secret" ] || echo "secret_file = $(quote "$peer_secret")"
     if [ "$peer_auth" = none ] && ! $print_only; then
       echo "corral-entrypoint: no peer secret (CORRAL_PEER_SECRET_FILE, or a secret named corral_peer_secret): the peer ports believe anyone who reaches them, as the official ZooKeeper image's do" >&2
@@ -248,6 +325,19 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
     echo "[consensus.zab]"
     echo "init_limit = $init_limit"
     echo "sync_limit = $sync_limit"
+  fi
+  if $tls_client || $tls_peer || $tls_admin; then
+    echo "[transport.tls]"
+    echo "certificate = $(quote "$tls_cert")"
+    [ -z "$tls_password" ] || echo "password = $(quote "$tls_password")"
+    [ -z "$tls_ca" ] || echo "ca = $(quote "$tls_ca")"
+    [ -z "$tls_client_auth" ] || echo "client_auth = $(quote "$tls_client_auth")"
+    if [ -n "$peer_cert$peer_ca" ]; then
+      echo "[transport.tls.peer]"
+      [ -z "$peer_cert" ] || echo "certificate = $(quote "$peer_cert")"
+      [ -z "$peer_password" ] || echo "password = $(quote "$peer_password")"
+      [ -z "$peer_ca" ] || echo "ca = $(quote "$peer_ca")"
+    fi
   fi
   if [ -n "${CORRAL_SNAPSHOT_EVERY-}" ]; then
     integer CORRAL_SNAPSHOT_EVERY "$CORRAL_SNAPSHOT_EVERY" 1 100000000

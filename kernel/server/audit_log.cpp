@@ -115,8 +115,8 @@ std::string AuditLog::describe(int64_t session, const Ids& ids, std::string_view
       if (!proto::read(full, req)) return "";
       std::string acl;
       for (const proto::Acl& a : req.acl) {
-        std::string id = a.id.scheme == "digest" ? a.id.id.substr(0, a.id.id.find(':')) + ":x"
-                                                 : a.id.id;
+        std::string id =
+            a.id.scheme == "digest" ? a.id.id.substr(0, a.id.id.find(':')) + ":x" : a.id.id;
         acl += (acl.empty() ? "" : ",") + a.id.scheme + ":" + id + ":" + perms_text(a.perms);
       }
       tail = "\toperation=setAcl\tznode=" + clean(req.path) + "\tacl=" + clean(acl);

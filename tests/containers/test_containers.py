@@ -238,3 +238,76 @@ def test_a_compose_ensemble_with_docker_discovery(full_image, base_image):
         raise
     finally:
         compose.run("down", "-v", "-t", "5", check=False)
+
+
+def tls_mode(port, ca):
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as raw, ctx.wrap_socket(raw) as s:
+        s.sendall(b"srvr")
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    for line in got.decode().splitlines():
+        if line.startswith("Mode: "):
+            return line[6:].strip()
+    return None
+
+
+def test_a_compose_ensemble_with_tls_on_every_port(full_image, tmp_path):
+    certs = tmp_path / "certs"
+    subprocess.run([str(REPO / "containers" / "make-certs.sh"), str(certs)], check=True, capture_output=True)
+    ca = str(certs / "ca.pem")
+    ports = [free_port() for _ in range(3)]
+    admins = [free_port() for _ in range(3)]
+    services = ["corral1", "corral2", "corral3"]
+    compose = Compose("docker-compose.tls.yml", f"corraltls{os.getpid()}",
+                      {"CORRAL_IMAGE": full_image, "CORRAL_CERTS": str(certs),
+                       **{f"CORRAL_TLS_PORT_{i + 1}": str(p) for i, p in enumerate(ports)},
+                       **{f"CORRAL_ADMIN_PORT_{i + 1}": str(p) for i, p in enumerate(admins)}})
+    try:
+        started = time.time()
+        compose.run("up", "-d")
+        wait_for(lambda: all(health(compose.container(s)) == "healthy" for s in services), 180, "a healthy ensemble")
+        record("tls_up_to_healthy_seconds", round(time.time() - started, 1))
+        modes = {s: tls_mode(p, ca) for s, p in zip(services, ports)}
+        assert sorted(modes.values()) == ["follower", "follower", "leader"], modes
+
+        def tls_client(port):
+            zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10, use_ssl=True, verify_certs=True, ca=ca,
+                             certfile=str(certs / "client.pem"), keyfile=str(certs / "client.key"))
+            zk.start(timeout=20)
+            return zk
+        first, third = tls_client(ports[0]), tls_client(ports[2])
+        first.create("/over-tls", b"encrypted end to end")
+        third.sync("/over-tls")
+        assert third.get("/over-tls")[0] == b"encrypted end to end"
+        first.stop()
+        third.stop()
+        # Every member's peer links are TLS, and the plaintext port is not published.
+        for s in services:
+            logs = docker("logs", compose.container(s)).stderr
+            assert "peer links: dialed over TLS, accepted in TLS only" in logs, logs[-3000:]
+            assert "believe anyone" not in logs
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        with urllib.request.urlopen(f"https://127.0.0.1:{admins[0]}/commands/server_stats", context=ctx,
+                                    timeout=10) as r:
+            assert json.load(r)["command"] == "server_stats"
+        # The leader goes; the others elect over TLS and go on.
+        leader = next(s for s, m in modes.items() if m == "leader")
+        others = [p for s, p in zip(services, ports) if s != leader]
+        docker("stop", "-t", "10", compose.container(leader))
+        wait_for(lambda: sorted(str(tls_mode(p, ca)) for p in others) == ["follower", "leader"], 60, "a new leader")
+        zk = tls_client(others[0])
+        zk.create("/after-failover", b"still encrypted")
+        zk.stop()
+    except Exception:
+        print(compose.logs()[-20000:])
+        raise
+    finally:
+        compose.run("down", "-v", "-t", "5", check=False)

@@ -124,3 +124,35 @@ def test_it_serves_and_stops_at_once_on_sigterm(dirs):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_tls_from_corral_variables_and_a_certificate_directory(dirs):
+    certs = dirs / "certs"
+    subprocess.run([str(REPO / "containers" / "make-certs.sh"), str(certs)], check=True, capture_output=True)
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2, ZOO_SERVERS=ZOO_SERVERS, CORRAL_TLS="client,peer,admin",
+              CORRAL_TLS_DIR=certs)
+    assert r.returncode == 0, r.stderr
+    c = r.stdout
+    for line in ['client_address = "127.0.0.1:2181"', 'secure_client_address = "0.0.0.0:2281"', "admin_tls = true",
+                 "tls = true", 'peer_auth = "required"', f'certificate = "{certs}/server.2.pem"',
+                 f'ca = "{certs}/ca.pem"']:
+        assert line in c, (line, c)
+    assert "believe anyone" not in r.stderr
+
+
+def test_tls_from_the_official_images_zoo_cfg_extra(dirs):
+    certs = dirs / "certs"
+    subprocess.run([str(REPO / "containers" / "make-certs.sh"), str(certs)], check=True, capture_output=True)
+    extra = (f"secureClientPort=3281 serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory "
+             f"ssl.keyStore.location={certs}/server.1.pem ssl.keyStore.type=PEM "
+             f"ssl.trustStore.location={certs}/ca.pem ssl.clientAuth=need sslQuorum=true")
+    r = entry(dirs, "--print-config", ZOO_MY_ID=1, ZOO_SERVERS=ZOO_SERVERS, ZOO_CFG_EXTRA=extra)
+    assert r.returncode == 0, r.stderr
+    for line in ['client_address = "0.0.0.0:2181"', 'secure_client_address = "0.0.0.0:3281"',
+                 'client_auth = "need"', "tls = true", f'certificate = "{certs}/server.1.pem"']:
+        assert line in r.stdout, (line, r.stdout)
+    for bad, says in [("ssl.keyStore.type=JKS", "convert a JKS"), ("ssl.ocsp=true", "cannot honour"),
+                      ("secureClientPort=2281", "needs this server's certificate")]:
+        r = entry(dirs, "--print-config", ZOO_MY_ID=1, ZOO_SERVERS=ZOO_SERVERS, ZOO_CFG_EXTRA=bad,
+                  CORRAL_TLS_DIR=dirs / "nothing")
+        assert r.returncode == 2 and says in r.stderr, (bad, r.stderr)

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -13,6 +14,7 @@
 namespace corral::client {
 
 namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
 using asio::ip::tcp;
 using proto::Err;
 using proto::JuteReader;
@@ -50,6 +52,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   asio::io_context& io;
   Options opt;
   tcp::socket socket;
+  // With TLS the connection is this stream (a fresh one for each server
+  // tried); operations in flight hold it, so it outlives them.
+  std::shared_ptr<ssl::context> ssl_ctx;
+  std::shared_ptr<ssl::stream<tcp::socket>> tls;
+  tcp::socket& sock() { return tls ? tls->next_layer() : socket; }
   asio::steady_timer timer, ping;
   EventFn on_event;
   bool is_connected = false, handshaking = false, writing = false;
@@ -88,37 +95,55 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       try_server();
       return;
     }
+    if (ssl_ctx) {
+      tls = std::make_shared<ssl::stream<tcp::socket>>(io, *ssl_ctx);
+      tls->set_verify_mode(ssl::verify_peer);
+      if (opt.tls.verify_host) tls->set_verify_callback(ssl::host_name_verification(ep.host));
+      boost::system::error_code ip_ec;
+      asio::ip::make_address(ep.host, ip_ec);
+      if (ip_ec) SSL_set_tlsext_host_name(tls->native_handle(), ep.host.c_str());
+    }
     timer.expires_after(std::chrono::milliseconds(opt.connect_timeout_ms));
     timer.async_wait([self = shared_from_this()](boost::system::error_code e) {
       if (!e && !self->is_connected) {
         boost::system::error_code ignored;
-        self->socket.close(ignored);
+        self->sock().close(ignored);
       }
     });
-    asio::async_connect(
-        socket, results,
-        [self = shared_from_this(), shown](boost::system::error_code e, const tcp::endpoint&) {
-          if (e) {
-            self->timer.cancel();
-            self->last_error =
-                Status(Errc::unavailable,
-                       "connect " + shown + ": " +
-                           (e == asio::error::operation_aborted ? "timed out" : e.message()));
-            boost::system::error_code ignored;
-            self->socket.close(ignored);
-            self->try_server();
-            return;
-          }
-          self->connected_to = shown;
-          self->socket.set_option(tcp::no_delay(true), e);
-          self->handshaking = true;
-          proto::ConnectRequest req;
-          req.timeout_ms = self->opt.session_timeout_ms;
-          req.password.assign(16, '\0');
-          req.has_read_only = true;
-          self->send([&](JuteWriter& w) { proto::write(w, req); });
-          self->read();
-        });
+    auto failed = [self = shared_from_this(), shown](const std::string& what,
+                                                     boost::system::error_code e) {
+      self->timer.cancel();
+      self->last_error = Status(
+          Errc::unavailable, what + " " + shown + ": " +
+                                 (e == asio::error::operation_aborted ? "timed out" : e.message()));
+      boost::system::error_code ignored;
+      self->sock().close(ignored);
+      self->try_server();
+    };
+    asio::async_connect(sock(), results,
+                        [self = shared_from_this(), shown, failed](boost::system::error_code e,
+                                                                   const tcp::endpoint&) {
+                          if (e) return failed("connect", e);
+                          self->connected_to = shown;
+                          self->sock().set_option(tcp::no_delay(true), e);
+                          if (!self->tls) return self->open_session();
+                          auto t = self->tls;
+                          t->async_handshake(ssl::stream_base::client,
+                                             [self, t, failed](boost::system::error_code he) {
+                                               if (he) return failed("TLS handshake with", he);
+                                               self->open_session();
+                                             });
+                        });
+  }
+
+  void open_session() {
+    handshaking = true;
+    proto::ConnectRequest req;
+    req.timeout_ms = opt.session_timeout_ms;
+    req.password.assign(16, '\0');
+    req.has_read_only = true;
+    send([&](JuteWriter& w) { proto::write(w, req); });
+    read();
   }
 
   template <class Body>
@@ -135,46 +160,51 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     writing = true;
     writing_buf.swap(out);
     out.clear();
-    asio::async_write(socket, asio::buffer(writing_buf),
-                      [self = shared_from_this()](boost::system::error_code e, size_t) {
-                        self->writing = false;
-                        self->writing_buf.clear();
-                        if (e) {
-                          self->lost(Status(Errc::io_error,
-                                            "write to " + self->connected_to + ": " + e.message()));
-                          return;
-                        }
-                        self->flush();
-                      });
+    auto done = [self = shared_from_this(), t = tls](boost::system::error_code e, size_t) {
+      self->writing = false;
+      self->writing_buf.clear();
+      if (e) {
+        self->lost(Status(Errc::io_error, "write to " + self->connected_to + ": " + e.message()));
+        return;
+      }
+      self->flush();
+    };
+    if (tls)
+      asio::async_write(*tls, asio::buffer(writing_buf), std::move(done));
+    else
+      asio::async_write(socket, asio::buffer(writing_buf), std::move(done));
   }
 
   void read() {
-    socket.async_read_some(
-        asio::buffer(buf), [self = shared_from_this()](boost::system::error_code e, size_t n) {
-          if (e) {
-            self->lost(Status(Errc::unavailable,
-                              e == asio::error::eof
-                                  ? "server " + self->connected_to + " closed the connection"
-                                  : "read from " + self->connected_to + ": " + e.message()));
-            return;
-          }
-          self->in.append(self->buf.data(), n);
-          size_t pos = 0;
-          while (self->in.size() - pos >= 4) {
-            JuteReader r(std::string_view(self->in).substr(pos, 4));
-            int32_t len = r.read_int();
-            if (len < 0) {
-              self->lost(Status(Errc::corrupt, "bad frame length from " + self->connected_to));
-              return;
-            }
-            if (self->in.size() - pos - 4 < static_cast<size_t>(len)) break;
-            if (!self->frame(std::string_view(self->in).substr(pos + 4, static_cast<size_t>(len))))
-              return;
-            pos += 4 + static_cast<size_t>(len);
-          }
-          self->in.erase(0, pos);
-          self->read();
-        });
+    auto on_read = [self = shared_from_this(), t = tls](boost::system::error_code e, size_t n) {
+      if (e) {
+        self->lost(Status(Errc::unavailable,
+                          e == asio::error::eof
+                              ? "server " + self->connected_to + " closed the connection"
+                              : "read from " + self->connected_to + ": " + e.message()));
+        return;
+      }
+      self->in.append(self->buf.data(), n);
+      size_t pos = 0;
+      while (self->in.size() - pos >= 4) {
+        JuteReader r(std::string_view(self->in).substr(pos, 4));
+        int32_t len = r.read_int();
+        if (len < 0) {
+          self->lost(Status(Errc::corrupt, "bad frame length from " + self->connected_to));
+          return;
+        }
+        if (self->in.size() - pos - 4 < static_cast<size_t>(len)) break;
+        if (!self->frame(std::string_view(self->in).substr(pos + 4, static_cast<size_t>(len))))
+          return;
+        pos += 4 + static_cast<size_t>(len);
+      }
+      self->in.erase(0, pos);
+      self->read();
+    };
+    if (tls)
+      tls->async_read_some(asio::buffer(buf), std::move(on_read));
+    else
+      socket.async_read_some(asio::buffer(buf), std::move(on_read));
   }
 
   // False if the connection was dropped while handling it.
@@ -258,7 +288,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     timer.cancel();
     ping.cancel();
     boost::system::error_code ignored;
-    socket.close(ignored);
+    sock().close(ignored);
     auto failed = std::move(pending);
     pending.clear();
     auto failed_auth = std::move(auth_pending);
@@ -276,6 +306,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (connect_done) {
       last_error = why;
       socket = tcp::socket(io);
+      tls.reset();
       try_server();
       return;
     }
@@ -289,8 +320,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     is_connected = false;
     ping.cancel();
     boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    sock().shutdown(tcp::socket::shutdown_both, ignored);
+    sock().close(ignored);
     auto done = std::move(close_done);
     close_done = nullptr;
     if (done) done();
@@ -323,10 +354,39 @@ Client::~Client() {
   boost::system::error_code ignored;
   impl_->timer.cancel();
   impl_->ping.cancel();
-  impl_->socket.close(ignored);
+  impl_->sock().close(ignored);
 }
 
 void Client::connect(std::function<void(const Status&)> done) {
+  if (impl_->opt.tls.enabled && !impl_->ssl_ctx) {
+    // The context, once: the authorities, and a client certificate if given.
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    ctx->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                     ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    const TlsOptions& t = impl_->opt.tls;
+    std::string what;
+    if (!t.ca.empty()) {
+      ctx->load_verify_file(t.ca, ec);
+      what = "TLS ca '" + t.ca + "'";
+    } else {
+      ctx->set_default_verify_paths(ec);
+      what = "the system's authorities";
+    }
+    if (!ec && !t.certificate.empty()) {
+      ctx->use_certificate_chain_file(t.certificate, ec);
+      what = "TLS certificate '" + t.certificate + "'";
+      if (!ec) {
+        ctx->use_private_key_file(t.key.empty() ? t.certificate : t.key, ssl::context::pem, ec);
+        what = "TLS key '" + (t.key.empty() ? t.certificate : t.key) + "'";
+      }
+    }
+    if (ec) {
+      if (done) done(Status(Errc::invalid_argument, "cannot read " + what + ": " + ec.message()));
+      return;
+    }
+    impl_->ssl_ctx = std::move(ctx);
+  }
   impl_->connect_done = std::move(done);
   impl_->server_index = 0;
   impl_->last_error = Status(Errc::invalid_argument, "no server to connect to");

@@ -33,10 +33,20 @@ using Callback = std::function<void(const Response&)>;
 // Watch events, and state changes as events of type none.
 using EventFn = std::function<void(const proto::WatcherEvent&)>;
 
+// TLS to a server's secure client port (ZooKeeper's secureClientPort).
+struct TlsOptions {
+  bool enabled = false;
+  std::string ca;           // PEM authorities the server's certificate must chain to
+  std::string certificate;  // PEM client certificate (optional), its key in `key`
+  std::string key;
+  bool verify_host = true;  // the certificate must name the host dialed
+};
+
 struct Options {
   std::vector<sdk::Endpoint> servers;  // tried in order
   int32_t session_timeout_ms = 30000;
   int64_t connect_timeout_ms = 5000;
+  TlsOptions tls;
 };
 // Parses a ZooKeeper connect string, "host:port[,host:port...]" (a chroot
 // suffix is not supported). Errors say which part is wrong.
