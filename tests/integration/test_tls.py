@@ -8,6 +8,7 @@ Certificates are made by the `openssl` command for each module
 (corral_harness/certs.py). Tests that read Corral's own log or start Corral
 with a broken configuration run against corrald only."""
 import os
+import pathlib
 import socket
 import ssl
 import subprocess
@@ -317,3 +318,35 @@ def test_admin_endpoint_over_https_with_client_certificates(server_factory, pki)
         except ConnectionResetError:
             pass
         assert b"HTTP/1.1 200" not in got
+
+
+@corrald_only
+def test_a_four_letter_word_over_tls_is_answered_whole_before_the_close(tls_server, pki):
+    srv = tls_server()
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", srv.secure_port), timeout=10) as raw, ctx.wrap_socket(raw) as s:
+        s.sendall(b"srvr")
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    # srvr's last line comes before the server closes the connection.
+    assert b"Mode: standalone" in got and b"\nNode count: " in got, got
+
+
+@corrald_only
+def test_the_cpp_client_speaks_tls(tls_server, pki):
+    """corral-bench drives the secure port through the C++ client's TLS; an
+    authority that did not sign the server's certificate is refused."""
+    srv = tls_server()
+    bench = pathlib.Path(os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))) / "bench" / "corral-bench"
+    r = subprocess.run([str(bench), "--hosts", srv.secure_hosts, "--tls-ca", str(pki.ca_cert), "--workload", "create",
+                        "--ops", "2000", "--quiet", "--prefix", "/tls-bench"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "errors 0" in r.stdout, r.stdout + r.stderr
+    zk = tls_client(srv.secure_hosts, pki)
+    assert zk.get_children("/tls-bench")  # what the client wrote over TLS is there
+    zk.stop()
+    rogue_ca = pki.rogue.pki.ca_cert
+    r = subprocess.run([str(bench), "--hosts", srv.secure_hosts, "--tls-ca", str(rogue_ca), "--workload", "get",
+                        "--ops", "10", "--quiet"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stdout + r.stderr

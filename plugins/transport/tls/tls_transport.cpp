@@ -10,6 +10,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -89,14 +90,25 @@ class TlsConnection final : public corral::sdk::Connection,
     read();
   }
 
+  // Each write is at least one TLS record, and OpenSSL's cost per record
+  // dwarfs its cost per byte: what is sent during one turn of the loop (the
+  // replies to every request a read brought) goes out as one write, at the
+  // end of the turn.
   void send(corral::sdk::Bytes data) override {
     if (closed_ || data.empty()) return;
-    if (write_in_flight_) {
-      pending_ += data;
-      return;
+    if (!tls_ && !write_in_flight_ && pending_.empty()) {
+      writing_ = std::move(data);
+      return write();
     }
-    writing_ = std::move(data);
-    write();
+    pending_ += data;
+    if (write_in_flight_ || flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(socket().get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (self->write_in_flight_ || self->pending_.empty() || !self->socket().is_open()) return;
+      self->writing_.swap(self->pending_);
+      self->write();
+    });
   }
   size_t queued_bytes() const override { return writing_.size() + pending_.size(); }
 
@@ -104,6 +116,10 @@ class TlsConnection final : public corral::sdk::Connection,
     if (closed_) return;
     closed_ = true;
     handler_ = nullptr;
+    if (!write_in_flight_ && !pending_.empty()) {
+      writing_.swap(pending_);
+      write();
+    }
     if (!write_in_flight_) return shutdown();
     linger_ = std::make_unique<asio::steady_timer>(socket().get_executor());
     linger_->expires_after(std::chrono::seconds(10));
@@ -219,6 +235,7 @@ class TlsConnection final : public corral::sdk::Connection,
   std::string writing_, pending_;
   std::string remote_, local_;
   bool write_in_flight_ = false, read_in_flight_ = false, closed_ = false, paused_ = false;
+  bool flush_posted_ = false;
 };
 
 class TlsTransport;

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -59,7 +60,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   tcp::socket& sock() { return tls ? tls->next_layer() : socket; }
   asio::steady_timer timer, ping;
   EventFn on_event;
-  bool is_connected = false, handshaking = false, writing = false;
+  bool is_connected = false, handshaking = false, writing = false, flush_posted = false;
   int64_t session = 0;
   int32_t timeout = 0;
   std::string password, connected_to;
@@ -152,7 +153,16 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     size_t at = w.begin_frame();
     body(w);
     w.finish_frame(at);
-    if (!writing) flush();
+    if (writing) return;
+    if (!tls) return flush();
+    // Over TLS every write is a record, costly in itself: requests made in
+    // one turn of the loop go out together at its end.
+    if (flush_posted) return;
+    flush_posted = true;
+    asio::post(io, [self = shared_from_this()] {
+      self->flush_posted = false;
+      if (!self->writing) self->flush();
+    });
   }
 
   void flush() {
