@@ -134,3 +134,24 @@ def test_rolling_switch_from_plaintext_to_tls_loses_no_write(ensemble_factory, p
     if TARGET == "corrald":
         for m in ens.members:
             assert "peer links: dialed over TLS, accepted in TLS only" in m.log_text()
+
+
+@CORRALD_ONLY
+def test_peer_certificates_expired_or_from_another_authority_are_refused(ensemble_factory, pki, tmp_path):
+    import ssl
+    ens = ensemble_factory(voters=3, peer_auth=False, pki=pki, ssl_quorum=True)
+    m = ens.members[0]
+    expired = pki.issue("server.2-old", ips=["127.0.0.1"], expired=True)
+    rogue = Pki(tmp_path / "rogue", name="Rogue CA").issue("server.2", ips=["127.0.0.1"])
+    for ident, reason in ((expired, "certificate has expired"), (rogue, "unable to get local issuer certificate")):
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.check_hostname = False
+        ctx.load_cert_chain(str(ident.cert), str(ident.key))
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            with socket.create_connection((m.host, m.quorum_port), timeout=10) as raw, ctx.wrap_socket(raw) as s:
+                s.sendall(b"\x00\x00\x00\x01x")
+                s.settimeout(10)
+                if not s.recv(10):
+                    raise ConnectionError("closed")
+        wait_for(lambda: reason in m.log_text(), timeout=10, what=f"'{reason}' in server 1's log")
+    assert ens.leader() is not None
