@@ -2,6 +2,8 @@
 // text, argument parsing, four-letter words and the plugin listing.
 #include "cli.hpp"
 
+#include <boost/asio/ssl.hpp>
+
 namespace corral::cli {
 
 int usage_error(const std::string& why) {
@@ -217,22 +219,43 @@ int ask_four(const Global& g, const std::string& word, std::string& out) {
   if (!opts) return usage_error("--server " + g.hosts + ": " + opts.status().message());
   const auto& ep = opts.value().servers.front();
   asio::io_context io;
-  asio::ip::tcp::socket sock(io);
+  namespace ssl = asio::ssl;
+  // Over TLS (--tls-ca) the word goes through a TLS stream to the secure port.
+  ssl::context ctx(ssl::context::tls_client);
   boost::system::error_code ec;
+  if (!g.tls_ca.empty()) {
+    ctx.load_verify_file(g.tls_ca, ec);
+    if (!ec && !g.tls_cert.empty()) ctx.use_certificate_chain_file(g.tls_cert, ec);
+    if (!ec && !g.tls_cert.empty())
+      ctx.use_private_key_file(g.tls_key.empty() ? g.tls_cert : g.tls_key, ssl::context::pem, ec);
+    if (ec) return usage_error("--tls-ca/--tls-cert: " + ec.message());
+  }
+  ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
+  bool tls = !g.tls_ca.empty();
   asio::ip::tcp::resolver resolver(io);
   auto where = resolver.resolve(ep.host, std::to_string(ep.port), ec);
-  if (!ec) asio::connect(sock, where, ec);
+  if (!ec) asio::connect(stream.next_layer(), where, ec);
+  if (!ec && tls) {
+    stream.set_verify_mode(ssl::verify_peer);
+    stream.set_verify_callback(ssl::host_name_verification(ep.host));
+    stream.handshake(ssl::stream_base::client, ec);
+  }
   if (ec) {
     std::fprintf(stderr, "corral: cannot connect to %s: %s\n", ep.to_string().c_str(),
                  ec.message().c_str());
     return kUnreachable;
   }
-  asio::write(sock, asio::buffer(word), ec);
+  if (tls)
+    asio::write(stream, asio::buffer(word), ec);
+  else
+    asio::write(stream.next_layer(), asio::buffer(word), ec);
   char buf[4096];
   while (!ec) {
-    size_t n = sock.read_some(asio::buffer(buf), ec);
+    size_t n = tls ? stream.read_some(asio::buffer(buf), ec)
+                   : stream.next_layer().read_some(asio::buffer(buf), ec);
     out.append(buf, n);
   }
+  if (ec == ssl::error::stream_truncated) ec = asio::error::eof;
   if (ec != asio::error::eof && ec != asio::error::connection_reset) {
     std::fprintf(stderr, "corral: %s: %s\n", word.c_str(), ec.message().c_str());
     return kUnreachable;

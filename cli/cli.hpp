@@ -64,6 +64,9 @@ struct Global {
   int32_t timeout_ms = 30000;
   bool json = false;
   std::vector<std::pair<std::string, std::string>> auths;
+  // TLS to a secure client port: the authority to trust, and a client
+  // certificate (PEM chain, its key in the same file or in tls_key).
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 // A session run to completion one call at a time.
@@ -77,6 +80,7 @@ class Session {
     if (!opts) return usage_error("--server " + g_.hosts + ": " + opts.status().message());
     opts.value().session_timeout_ms = g_.timeout_ms;
     opts.value().connect_timeout_ms = std::min<int64_t>(g_.timeout_ms, 5000);
+    opts.value().tls = {!g_.tls_ca.empty(), g_.tls_ca, g_.tls_cert, g_.tls_key, true};
     client_ = std::make_unique<Client>(io_, opts.value());
     client_->on_event([this](const proto::WatcherEvent& e) {
       if (on_event_) on_event_(e);

@@ -15,6 +15,8 @@ options:
   -s, --server HOSTS   host:port[,host:port...] (default $CORRAL_SERVER or 127.0.0.1:2181)
   --timeout MS         session timeout (30000); also bounds connecting
   --auth SCHEME:AUTH   add an identity first, e.g. --auth digest:alice:secret (repeatable)
+  --tls-ca FILE        TLS to a secure client port, trusting this authority (PEM)
+  --tls-cert FILE      a client certificate, PEM, with its key or --tls-key FILE
   --json               print results as JSON
   -h, --help           this text
 
@@ -77,6 +79,10 @@ int main(int argc, char** argv) {
       if (!v || colon == std::string::npos || colon == 0)
         return usage_error("--auth takes SCHEME:AUTH, e.g. digest:alice:secret");
       g.auths.emplace_back(v->substr(0, colon), v->substr(colon + 1));
+    } else if (a == "--tls-ca" || a == "--tls-cert" || a == "--tls-key") {
+      auto v = value();
+      if (!v) return usage_error(a + " takes a file");
+      (a == "--tls-ca" ? g.tls_ca : a == "--tls-cert" ? g.tls_cert : g.tls_key) = *v;
     } else if (a == "--json") {
       g.json = true;
     } else if (!a.empty() && a[0] == '-') {

@@ -350,3 +350,18 @@ def test_the_cpp_client_speaks_tls(tls_server, pki):
     r = subprocess.run([str(bench), "--hosts", srv.secure_hosts, "--tls-ca", str(rogue_ca), "--workload", "get",
                         "--ops", "10", "--quiet"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stdout + r.stderr
+
+
+@corrald_only
+def test_the_corral_cli_over_tls_shows_the_x509_identity(tls_server, pki):
+    srv = tls_server()
+    cli = os.environ.get("CORRAL_CLI", str(REPO / "build/cli/corral"))
+    base = [cli, "-s", srv.secure_hosts, "--tls-ca", str(pki.ca_cert)]
+    r = subprocess.run(base + ["--tls-cert", str(pki.alice.cert), "--tls-key", str(pki.alice.key), "whoami"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and f"x509: {pki.alice.subject}" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(base + ["health"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "serving (standalone)" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([cli, "-s", srv.secure_hosts, "--tls-ca", str(pki.rogue.pki.ca_cert), "ls", "/"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stderr
