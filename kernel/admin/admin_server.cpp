@@ -276,7 +276,20 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     }
     req_.identities = std::move(caller.ids);
     req_.authenticated = caller.authenticated;
-    if (auto builtin = owner->respond_builtin(req_)) return finish(std::move(*builtin));
+    if (auto builtin = owner->respond_builtin(req_)) {
+      // Credentials that do not hold the rights asked for are answered a
+      // second later too: guessing (a superuser's password, say) is slow.
+      if (req_.authenticated && builtin->rfind("HTTP/1.1 403", 0) == 0) {
+        std::weak_ptr<HttpConnection> weak = weak_from_this();
+        deadline_ = server.executor().schedule(std::chrono::seconds(1),
+                                               [weak, response = std::move(*builtin)]() mutable {
+                                                 if (auto self = weak.lock())
+                                                   self->finish(std::move(response));
+                                               });
+        return;
+      }
+      return finish(std::move(*builtin));
+    }
     const sdk::HttpHandler* handler = owner->route(req_.path);
     if (!handler) return fail(404, "no such path; GET /commands lists the admin commands");
     auto self = shared_from_this();

@@ -71,6 +71,12 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
       refuse("not supported: the admin endpoint speaks either HTTP or HTTPS; use admin.forceHttps");
     return true;
   }
+  if (key == "ssl.authProvider") {
+    if (value == "x509") return true;  // ZooKeeper's default: client certificates are x509 ids
+    return refuse(
+        "Corral's client certificates are x509 identities; other providers are Java "
+        "classes it cannot load");
+  }
   if (key == "serverCnxnFactory" || key == "ssl.sslProvider" || key == "ssl.quorum.sslProvider")
     return true;  // Java choices with no bearing here: every port is served alike
   if (key == "X509AuthenticationProvider.superUser" ||

@@ -201,7 +201,10 @@ bool name_matches(std::string_view name, std::string_view host) {
   std::string n = lower(name), h = lower(host);
   if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   if (n == h) return true;
-  if (n.size() > 2 && n.compare(0, 2, "*.") == 0) {
+  // A wildcard names DNS hosts only, never an address.
+  bool address =
+      h.find(':') != std::string::npos || h.find_first_not_of("0123456789.") == std::string::npos;
+  if (!address && n.size() > 2 && n.compare(0, 2, "*.") == 0) {
     size_t dot = h.find('.');
     return dot != std::string::npos && dot > 0 && h.substr(dot) == n.substr(1);
   }

@@ -161,6 +161,20 @@ void AuditLog::record(const std::string& described, bool success) {
   end_line();
 }
 
+void AuditLog::submitted(int64_t session, int32_t cxid, std::string described) {
+  if (described.empty()) return;
+  if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
+  pending_[{session, cxid}] = std::move(described);
+}
+
+void AuditLog::applied(int64_t session, int32_t cxid, bool success) {
+  if (pending_.empty()) return;
+  auto it = pending_.find({session, cxid});
+  if (it == pending_.end()) return;
+  record(it->second, success);
+  pending_.erase(it);
+}
+
 void AuditLog::server_event(std::string_view operation) {
   if (!file_) return;
   begin_line();

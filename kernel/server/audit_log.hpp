@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,12 @@ class AuditLog {
 
   // The change's line, with its result.
   void record(const std::string& described, bool success);
+  // A change submitted for a session here, described; its line is written
+  // when it is applied (applied() below), whether or not the client is
+  // still connected then. At most kMaxPending wait (older ones are dropped).
+  void submitted(int64_t session, int32_t cxid, std::string described);
+  void applied(int64_t session, int32_t cxid, bool success);
+  static constexpr size_t kMaxPending = 100000;
   // A server event (operation=serverStart, serverStop).
   void server_event(std::string_view operation);
 
@@ -50,6 +57,7 @@ class AuditLog {
   std::string buffer_;
   bool flush_posted_ = false;
   uint64_t lines_ = 0;
+  std::map<std::pair<int64_t, int32_t>, std::string> pending_;
   int64_t stamp_second_ = -1;
   std::string stamp_;
 };

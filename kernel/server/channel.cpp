@@ -274,12 +274,12 @@ void Channel::handle_request(sdk::BytesView frame) {
       Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, e)});
     } else {
-      // With the audit log on, what the change is waits here for its result.
-      AuditLog* audit = server_.audit();
-      queue_.push_back({Pending::write, h.xid, h.type, now,
-                        audit ? AuditLog::describe(session_id_, auth_ids_, link_->remote_address(),
-                                                   h.type, payload)
-                              : std::string()});
+      // With the audit log on, what the change is waits there for its result.
+      if (AuditLog* audit = server_.audit())
+        audit->submitted(
+            session_id_, h.xid,
+            AuditLog::describe(session_id_, auth_ids_, link_->remote_address(), h.type, payload));
+      queue_.push_back({Pending::write, h.xid, h.type, now, {}});
     }
   } else if (h.type == static_cast<int32_t>(OpCode::auth)) {
     // Handled at once, as ZooKeeper does, so that requests sent after it
@@ -419,8 +419,6 @@ bool Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {
   // A write from an earlier connection of this session, or one this channel
   // already failed: nobody is waiting for it here.
   if (!p || p->xid != outcome.cxid || p->type != outcome.type) return false;
-  if (!p->request.empty())
-    if (AuditLog* audit = server_.audit()) audit->record(p->request, outcome.err == Err::ok);
   std::string f;
   f.reserve(20 + outcome.response.size());
   JuteWriter w(f);

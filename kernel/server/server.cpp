@@ -440,6 +440,7 @@ void Server::apply(const sdk::LogEntry& entry) {
     sessions_.forget(out.session);
   }
   watches_.trigger(out.changes, entry.zxid, tree_);
+  if (audit_) audit_->applied(out.session, out.cxid, out.err == proto::Err::ok);
   bool snapshot_now = false;
   if (type == proto::OpCode::reconfig) {
     if (entry.zxid >= pending_reconfig_) pending_reconfig_ = 0;
@@ -530,6 +531,7 @@ void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
   out.session = h.session;
   out.cxid = h.cxid;
   out.err = proto::Err::system_error;
+  if (audit_) audit_->applied(out.session, out.cxid, false);
   it->second->on_applied(out, last_zxid());
 }
 

@@ -209,6 +209,14 @@ def test_changes_need_credentials_and_the_services_acl_decides(registry):
     assert curl("DELETE", svc + "/instances/p1", user="mallory:guess")[0] == 403
     assert curl("PUT", svc + "/instances/p2?ttl=60s", '{"address":"6.6.6.6","port":80}',
                 user="mallory:guess")[0] == 403
+    # A refused caller changes nothing this server keeps either: not the
+    # TTL (a 1 s one would let alice's instance lapse), not the document
+    # alice's next renewal writes.
+    assert curl("PUT", svc + "/instances/p1?ttl=1s", '{"address":"6.6.6.6","port":80}',
+                user="mallory:guess")[0] == 403
+    assert curl("PUT", svc + "/instances/p1/renew?ttl=1s", user="mallory:guess")[0] == 403
+    time.sleep(1.5)
+    assert curl("PUT", svc + "/instances/p1/renew", user="alice:wonderland")[0] == 200
     # Nothing changed; anyone may read.
     code, view = curl("GET", svc + "?consistent", user=None)
     assert code == 200 and [i["address"] for i in view["instances"]] == ["10.0.0.1"]

@@ -221,6 +221,8 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
                            int64_t ttl_ms, const std::vector<proto::Id>& caller,
                            std::function<void(Err, const std::string&)> done) {
   std::string k = key(svc, id);
+  // What this server held before, put back if the tree refuses the caller.
+  done = keep_unless_written(k, std::move(done));
   Registration& reg = regs_[k];
   reg.service = svc;
   reg.id = id;
@@ -244,6 +246,39 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
   reg.caller = caller;
   reg.session->act_as(caller);
   write_node(k, 0, std::move(done));
+}
+
+std::function<void(Err, const std::string&)> ServiceRegistry::keep_unless_written(
+    const std::string& k, std::function<void(Err, const std::string&)> done) {
+  auto it = regs_.find(k);
+  bool existed = it != regs_.end();
+  std::string document;
+  int64_t ttl_ms = 0;
+  std::vector<proto::Id> caller;
+  if (existed) {
+    document = it->second.document;
+    ttl_ms = it->second.ttl_ms;
+    caller = it->second.caller;
+  }
+  return [this, alive = alive_.ref(), k, existed, document, ttl_ms, caller, done = std::move(done)](
+             Err e, const std::string& written) {
+    if (alive && e != Err::ok) {
+      auto it = regs_.find(k);
+      if (it != regs_.end() && !existed) {
+        // Refused (or failed) on first registration here: nothing is kept.
+        if (it->second.session) it->second.session->close();
+        regs_.erase(it);
+        m_local_->set(static_cast<int64_t>(regs_.size()));
+      } else if (it != regs_.end()) {
+        it->second.document = document;
+        it->second.ttl_ms = ttl_ms;
+        it->second.caller = caller;
+        if (it->second.session) it->second.session->act_as(caller);
+        arm(k);
+      }
+    }
+    done(e, written);
+  };
 }
 
 void ServiceRegistry::write_node(const std::string& k, int attempt,
@@ -357,12 +392,13 @@ void ServiceRegistry::renew(const HttpRequest& req, Responder r, const std::stri
     };
   };
   if (it != regs_.end()) {
+    auto done = keep_unless_written(k, answer(ttl.value_or(it->second.ttl_ms)));
     if (ttl) it->second.ttl_ms = *ttl;
     arm(k);
     it->second.caller = req.identities;
     if (it->second.session) it->second.session->act_as(req.identities);
     // Still ours? (Another server may have taken it over.) write_node checks.
-    return write_node(k, 0, answer(it->second.ttl_ms));
+    return write_node(k, 0, std::move(done));
   }
   // Held elsewhere (or lapsed): take it over if it is still there.
   if (!reader_) return fail(r, 503, "not connected to the ensemble");
@@ -390,7 +426,7 @@ void ServiceRegistry::deregister(const HttpRequest& req, Responder r, const std:
   std::string k = key(svc, id);
   reader_->remove(instance_path(svc, id), -1,
                   [this, alive = alive_.ref(), r, svc, id, k](const sdk::TreeResult& res) {
-                    if (alive && res.err != Err::no_auth) {
+                    if (alive && (res.err == Err::ok || res.err == Err::no_node)) {
                       auto it = regs_.find(k);
                       if (it != regs_.end()) {
                         if (it->second.session) it->second.session->close();

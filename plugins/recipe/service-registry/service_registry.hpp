@@ -197,6 +197,12 @@ class ServiceRegistry final : public sdk::Recipe {
             const std::vector<proto::Id>& caller,
             std::function<void(Err, const std::string&)> done);
 
+  // `done`, which first puts back what this server held for `k` (or drops
+  // a registration that did not exist) when the write failed: a caller the
+  // tree refuses changes nothing here.
+  std::function<void(Err, const std::string&)> keep_unless_written(
+      const std::string& k, std::function<void(Err, const std::string&)> done);
+
   // Creates (or updates) the node; `attempt` bounds the replace-and-retry.
   void write_node(const std::string& k, int attempt,
                   std::function<void(Err, const std::string&)> done);

@@ -1,5 +1,6 @@
 #include "tls_material.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -402,13 +403,8 @@ sdk::ConnectionSecurity describe(SSL* ssl) {
           std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
           s.peer_names.emplace_back(buf);
         } else if (n == 16) {
-          std::string v6;
-          for (int k = 0; k < 16; k += 2) {
-            std::snprintf(buf, sizeof buf, "%x", (b[k] << 8) | b[k + 1]);
-            if (k) v6 += ":";
-            v6 += buf;
-          }
-          s.peer_names.push_back(v6);
+          char v6[INET6_ADDRSTRLEN] = {};
+          if (inet_ntop(AF_INET6, b, v6, sizeof v6)) s.peer_names.emplace_back(v6);  // "::1"
         }
       }
     }

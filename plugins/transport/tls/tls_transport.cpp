@@ -309,6 +309,7 @@ class TlsListener final : public corral::sdk::Listener {
   Profile& profile_;
   corral::sdk::ListenOptions lo_;
   corral::sdk::Transport::AcceptFn on_accept_;
+  std::shared_ptr<size_t> handshaking_ = std::make_shared<size_t>(0);
   corral::common::Lifeline alive_;
 };
 
@@ -343,7 +344,6 @@ class TlsTransport final : public corral::sdk::Transport {
 
   const Options& options() const { return opt_; }
   corral::sdk::PluginHost& host() { return *host_; }
-  size_t handshaking = 0;
   Throttled refusals;
   corral::sdk::Counter* failures = nullptr;
 
@@ -392,17 +392,20 @@ void TlsListener::next() {
 // One accepted socket on its way to a connection: the first byte tells TLS
 // from plaintext (when both are taken), then the handshake, within the deadline.
 struct Accepting : std::enable_shared_from_this<Accepting> {
-  Accepting(TlsTransport& t, tcp::socket socket, std::shared_ptr<ssl::context> ctx)
+  Accepting(TlsTransport& t, tcp::socket socket, std::shared_ptr<ssl::context> ctx,
+            std::shared_ptr<size_t> count)
       : transport(t),
+        in_flight(std::move(count)),
         ctx(std::move(ctx)),
         stream(std::make_unique<Stream>(std::move(socket), *this->ctx)),
         timer(stream->get_executor()) {
     boost::system::error_code ec;
     remote = format(stream->next_layer().remote_endpoint(ec));
   }
-  ~Accepting() { --transport.handshaking; }
+  ~Accepting() { --*in_flight; }
 
   TlsTransport& transport;
+  std::shared_ptr<size_t> in_flight;  // the listener's handshakes in flight
   std::shared_ptr<ssl::context> ctx;
   std::unique_ptr<Stream> stream;
   asio::steady_timer timer;
@@ -422,12 +425,14 @@ struct Accepting : std::enable_shared_from_this<Accepting> {
 
 void TlsListener::handshake(tcp::socket socket) {
   const Options& opt = transport_.options();
-  if (transport_.handshaking >= opt.max_handshaking) {
+  // Each port has its own cap, so that strangers holding handshakes open on
+  // the client port cannot keep the peers from reconnecting.
+  if (*handshaking_ >= opt.max_handshaking) {
     boost::system::error_code ec;
-    transport_.refusals.log(transport_.host().logger(), "TLS: refusing a connection on " +
-                                                            local_endpoint().to_string() + ": " +
-                                                            std::to_string(transport_.handshaking) +
-                                                            " handshakes are already in flight");
+    transport_.refusals.log(transport_.host().logger(),
+                            "TLS: refusing a connection on " + local_endpoint().to_string() + ": " +
+                                std::to_string(*handshaking_) +
+                                " handshakes are already in flight on this port");
     socket.close(ec);
     return;
   }
@@ -435,8 +440,9 @@ void TlsListener::handshake(tcp::socket socket) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
   }
-  ++transport_.handshaking;
-  auto a = std::make_shared<Accepting>(transport_, std::move(socket), profile_.material.context);
+  ++*handshaking_;
+  auto a = std::make_shared<Accepting>(transport_, std::move(socket), profile_.material.context,
+                                       handshaking_);
   a->timer.expires_after(std::chrono::milliseconds(opt.handshake_timeout_ms));
   a->timer.async_wait([a](boost::system::error_code ec) {
     if (!ec)
@@ -719,7 +725,9 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
   Options opt = opt_;
   a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
   a->timer.async_wait([a, shown](boost::system::error_code ec) {
-    if (ec) return;
+    // A deadline that expired as the handshake finished: the stream is the
+    // connection's now.
+    if (ec || a->finished) return;
     a->resolver.cancel();
     boost::system::error_code ignored;
     a->stream->next_layer().close(ignored);

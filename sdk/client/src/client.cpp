@@ -80,7 +80,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   size_t server_index = 0;
   Status last_error;
 
+  // Each connection attempt has its number; handlers of an earlier one,
+  // still completing, leave the current one alone.
+  uint64_t attempt = 0;
+
   void try_server() {
+    ++attempt;
     if (server_index >= opt.servers.size()) {
       auto done = std::move(connect_done);
       if (done) done(last_error);
@@ -122,15 +127,17 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       self->try_server();
     };
     asio::async_connect(sock(), results,
-                        [self = shared_from_this(), shown, failed](boost::system::error_code e,
-                                                                   const tcp::endpoint&) {
+                        [self = shared_from_this(), shown, failed, gen = attempt](
+                            boost::system::error_code e, const tcp::endpoint&) {
+                          if (gen != self->attempt) return;
                           if (e) return failed("connect", e);
                           self->connected_to = shown;
                           self->sock().set_option(tcp::no_delay(true), e);
                           if (!self->tls) return self->open_session();
                           auto t = self->tls;
                           t->async_handshake(ssl::stream_base::client,
-                                             [self, t, failed](boost::system::error_code he) {
+                                             [self, t, failed, gen](boost::system::error_code he) {
+                                               if (gen != self->attempt) return;
                                                if (he) return failed("TLS handshake with", he);
                                                self->open_session();
                                              });
@@ -170,7 +177,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     writing = true;
     writing_buf.swap(out);
     out.clear();
-    auto done = [self = shared_from_this(), t = tls](boost::system::error_code e, size_t) {
+    auto done = [self = shared_from_this(), t = tls, gen = attempt](boost::system::error_code e,
+                                                                    size_t) {
+      if (gen != self->attempt) return;
       self->writing = false;
       self->writing_buf.clear();
       if (e) {
@@ -186,7 +195,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   void read() {
-    auto on_read = [self = shared_from_this(), t = tls](boost::system::error_code e, size_t n) {
+    auto on_read = [self = shared_from_this(), t = tls, gen = attempt](boost::system::error_code e,
+                                                                       size_t n) {
+      if (gen != self->attempt) return;
       if (e) {
         self->lost(Status(Errc::unavailable,
                           e == asio::error::eof
@@ -315,6 +326,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     if (connect_done) {
       last_error = why;
+      // The next server starts clean: nothing of this attempt is sent there.
+      out.clear();
+      in.clear();
+      writing = false;
       socket = tcp::socket(io);
       tls.reset();
       try_server();

@@ -55,7 +55,8 @@ class Host final : public ChannelHost {
       if (static_cast<OpCode>(out.type) == OpCode::create_session)
         channel->on_session_created();
       else if (out.session == channel->session_id())
-        channel->on_applied(out, e.zxid);
+        if (audit_log) audit_log->applied(out.session, out.cxid, out.err == proto::Err::ok);
+      channel->on_applied(out, e.zxid);
     }
   }
   void run_posted() {
@@ -422,5 +423,15 @@ TEST_F(ChannelTest, TheAuditLogHasALinePerChangeWithWhoAndTheResult) {
             std::string::npos)
       << "the second create met NODEEXISTS: " << all;
   EXPECT_EQ(audit.lines(), 2u) << "reads are not audited";
+  // A client that sends a change and goes at once is audited all the same.
+  channel->on_bytes(create(4, "/left-behind"));
+  channel->on_disconnected();
+  host.commit();
+  host.run_posted();
+  std::ifstream again(path);
+  std::string now((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+  EXPECT_NE(now.find("znode=/left-behind\tznode_type=persistent\tresult=success"),
+            std::string::npos)
+      << now;
   host.audit_log = nullptr;
 }
