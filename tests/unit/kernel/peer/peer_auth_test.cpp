@@ -149,3 +149,41 @@ TEST(Msgpack, AnArrayLongerThanItsBytesFailsBeforeAnyoneSizesByIt) {
 TEST(SecureRandom, NoTwoDrawsAlike) {
   EXPECT_NE(corral::common::secure_random_bytes(16), corral::common::secure_random_bytes(16));
 }
+
+TEST(PeerAuth, ACertificateSpeaksForTheMemberItNames) {
+  using corral::sdk::ConnectionSecurity;
+  using corral::sdk::PeerSpec;
+  std::vector<PeerSpec> one_host(3), own_hosts(3);
+  for (int i = 0; i < 3; ++i) {
+    one_host[i].id = own_hosts[i].id = i + 1;
+    one_host[i].host = "127.0.0.1";
+    own_hosts[i].host = "zk" + std::to_string(i + 1) + ".example.com";
+  }
+  ConnectionSecurity sec;
+  sec.encrypted = sec.peer_verified = true;
+  sec.peer_subject = "CN=server.2,O=Example";
+  sec.peer_names = {"127.0.0.1", "server.2"};
+  std::string why;
+  EXPECT_TRUE(certificate_names_member(sec, 2, one_host, why));
+  EXPECT_FALSE(certificate_names_member(sec, 3, one_host, why));
+  EXPECT_NE(why.find("server.3"), std::string::npos) << why;
+  // A shared host does not tell members apart.
+  sec.peer_names = {"127.0.0.1"};
+  EXPECT_FALSE(certificate_names_member(sec, 2, one_host, why));
+  EXPECT_NE(why.find("share"), std::string::npos) << why;
+  // Its own host does; a wildcard for the domain too; case does not matter.
+  sec.peer_names = {"ZK2.example.com"};
+  EXPECT_TRUE(certificate_names_member(sec, 2, own_hosts, why));
+  EXPECT_FALSE(certificate_names_member(sec, 1, own_hosts, why));
+  sec.peer_names = {"*.example.com"};
+  EXPECT_TRUE(certificate_names_member(sec, 1, own_hosts, why));
+  // A wildcard never stands for an address; an unverified certificate for nothing.
+  std::vector<PeerSpec> by_ip = {own_hosts[0]};
+  by_ip[0].host = "10.0.0.1";
+  sec.peer_names = {"*.0.0.1"};
+  EXPECT_FALSE(certificate_names_member(sec, 1, by_ip, why));
+  sec.peer_names = {"server.1"};
+  sec.peer_verified = false;
+  EXPECT_FALSE(certificate_names_member(sec, 1, by_ip, why));
+  EXPECT_NE(why.find("no certificate"), std::string::npos) << why;
+}

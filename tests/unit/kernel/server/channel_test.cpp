@@ -435,3 +435,21 @@ TEST_F(ChannelTest, TheAuditLogHasALinePerChangeWithWhoAndTheResult) {
       << now;
   host.audit_log = nullptr;
 }
+
+TEST_F(ChannelTest, AClientCannotSendTheInProcessActAsFrame) {
+  connect();
+  std::string f;
+  proto::JuteWriter w(f);
+  size_t at = w.begin_frame();
+  proto::write(w, proto::RequestHeader{9, kInProcessActAs});
+  w.write_count(1);
+  proto::write(w, proto::Id{"super", ""});
+  w.finish_frame(at);
+  channel->on_bytes(f);
+  auto rs = replies();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].err, static_cast<int32_t>(Err::unimplemented))
+      << "an unknown opcode, as ZooKeeper";
+  EXPECT_TRUE(closed);
+  for (const auto& id : channel->identities()) EXPECT_NE(id.scheme, "super");
+}
