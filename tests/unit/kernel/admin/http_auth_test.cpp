@@ -54,7 +54,8 @@ TEST(HttpAuth, ASaslUserMustGiveItsPassword) {
   SaslUsers users{{"carol", "pw"}};
   HttpCaller c;
   std::string why;
-  ASSERT_TRUE(authenticate_http(with("Basic Y2Fyb2w6cHc="), {}, sc, &users, c, why)) << why;  // carol:pw
+  ASSERT_TRUE(authenticate_http(with("Basic Y2Fyb2w6cHc="), {}, sc, &users, c, why))
+      << why;  // carol:pw
   EXPECT_TRUE(has(c.ids, "sasl", "carol"));
   EXPECT_FALSE(authenticate_http(with("Basic Y2Fyb2w6cHg="), {}, sc, &users, c, why));  // carol:px
   EXPECT_NE(why.find("wrong password"), std::string::npos) << why;
