@@ -96,12 +96,18 @@ class Ensemble:
 
     def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True,
                  target=None, jvm=None, corrald=None, plugin_dir=None, pki=None, ssl_quorum=False,
-                 port_unification=False):
+                 port_unification=False, network=None):
         self.target = target or TARGET
         self.jvm = list(jvm) if jvm else TEST_JVM
         self.corrald = corrald or os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
         self.plugin_dir = plugin_dir or os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
         self.members = [Member(workdir, i + 1, i >= voters) for i in range(voters + observers)]
+        # network (tests/faults' Network): each member in its own network
+        # namespace, at its own address, on ZooKeeper's usual ports.
+        self.network = network
+        if network:
+            for m in self.members:
+                self._place(m)
         self.tick_ms = tick_ms
         self.extra_cfg = extra_cfg
         self.extra_args = list(extra_args)  # more corrald options
@@ -120,6 +126,11 @@ class Ensemble:
             self.jaas.write_text(QUORUM_JAAS.format(user="member", password=secrets.token_hex(16)))
         for m in self.members:
             self._write_config(m)
+
+    def _place(self, m):
+        m.host = self.network.address(m.sid)
+        m.port, m.quorum_port, m.election_port = 2181, 2888, 3888
+        m.netns = self.network.namespace(m.sid)
 
     def _write_config(self, m):
         servers = "\n".join(x.line() for x in self.members)
@@ -155,11 +166,17 @@ class Ensemble:
         itself (as a server joining by reconfig is configured); the others'
         files are left as they are."""
         m = Member(self.members[0].workdir.parent, max(x.sid for x in self.members) + 1, observer)
+        if self.network:
+            self._place(m)
         self.members.append(m)
         self._write_config(m)
         return len(self.members) - 1
 
     def _command(self, m):
+        netns = ["ip", "netns", "exec", m.netns] if self.network else []
+        return netns + self._server_command(m)
+
+    def _server_command(self, m):
         cfg = str(m.workdir / "zoo.cfg")
         if self.target == "zookeeper":
             jaas = [f"-Djava.security.auth.login.config={self.jaas}"] if self.jaas else []
@@ -215,6 +232,13 @@ class Ensemble:
     def followers(self):
         return [i for i, m in enumerate(self.members) if m.proc and m.mode() == "follower"]
 
+    def pause(self, i):
+        """SIGSTOP: the member stops answering but keeps its sockets."""
+        self._signal(self.members[i], signal.SIGSTOP)
+
+    def resume(self, i):
+        self._signal(self.members[i], signal.SIGCONT)
+
     def _signal(self, m, sig):
         try:
             os.killpg(m.proc.pid, sig)
@@ -226,6 +250,7 @@ class Ensemble:
         if m.proc is None:
             return
         self._signal(m, signal.SIGKILL)
+        self._signal(m, signal.SIGCONT)  # a paused one dies too
         m.proc.wait(10)
         m.proc = None
         m._log.close()
@@ -235,6 +260,7 @@ class Ensemble:
         if m.proc is None:
             return
         self._signal(m, signal.SIGTERM)
+        self._signal(m, signal.SIGCONT)
         try:
             m.proc.wait(15)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,239 @@
+"""Checkers for fault-run histories (history.py), written here.
+
+Linearizability of a register per key is decided with Wing and Gong's
+search as Lowe made it fast (a cache of (linearized set, state) pairs, so
+each configuration is explored once), the algorithm Knossos and Porcupine
+use. Keys are independent registers, so each key is checked alone
+(P-compositionality).
+
+The register is a znode's (value, version): `read` is sync + getData and
+returns both; `write` is setData with version -1 and returns the version it
+made; `cas` is setData with an expected version. Versions make the check
+strict: a write that returns version 7 must be linearized where the version
+was 6.
+
+An info operation may take effect at any point after its call or never:
+its return is placed after every other event, and the search succeeds once
+every ok operation is linearized, whatever became of the info ones.
+"""
+import math
+
+INF = math.inf
+
+
+class _Entry:
+    __slots__ = ("op", "index", "is_call", "match", "prev", "next")
+
+    def __init__(self, op, index, is_call):
+        self.op, self.index, self.is_call = op, index, is_call
+        self.match = self.prev = self.next = None
+
+
+def register_step(state, op):
+    """Returns the state after `op` or None when `op` cannot happen in
+    `state`. state is (value, version)."""
+    value, version = state
+    f, info = op["f"], op["status"] == "info"
+    if f == "read":
+        return state if tuple(op["result"]) == state else None
+    if f == "write":
+        if info:
+            return (op["args"], version + 1)
+        return (op["args"], op["result"]) if op["result"] == version + 1 else None
+    if f == "cas":
+        expected, new = op["args"]
+        if version != expected:
+            return None
+        if not info and op["result"] != expected + 1:
+            return None
+        return (new, expected + 1)
+    raise ValueError(f"unknown register operation {f}")
+
+
+def linearizable(ops, initial, step=register_step, budget=2_000_000):
+    """Wing-Gong-Lowe search. Returns {"valid": True|False|"unknown", ...};
+    when invalid, "op" is an operation that could not be placed after the
+    longest linearizable prefix found ("prefix", ids in order)."""
+    ops = [o for o in ops if o["status"] in ("ok", "info")]
+    ops = [o for o in ops if not (o["status"] == "info" and o["f"] == "read")]
+    events = []
+    for i, o in enumerate(ops):
+        call, ret = _Entry(o, i, True), _Entry(o, i, False)
+        call.match, ret.match = ret, call
+        events.append((o["call"], 0, i, call))
+        events.append((o["ret"] if o["status"] == "ok" else INF, 1, i, ret))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    head = _Entry(None, -1, False)
+    prev = head
+    for _, _, _, e in events:
+        prev.next, e.prev = e, prev
+        prev = e
+
+    def lift(e):
+        e.prev.next = e.next
+        if e.next:
+            e.next.prev = e.prev
+        r = e.match
+        r.prev.next = r.next
+        if r.next:
+            r.next.prev = r.prev
+
+    def unlift(e):
+        r = e.match
+        r.prev.next = r
+        if r.next:
+            r.next.prev = r
+        e.prev.next = e
+        if e.next:
+            e.next.prev = e
+
+    state, linearized = initial, 0
+    cache = {(0, initial)}
+    stack = []
+    best = []
+    stuck = None
+    entry = head.next
+    steps = 0
+    while head.next is not None:
+        steps += 1
+        if steps > budget:
+            return {"valid": "unknown", "reason": f"search budget of {budget} steps spent", "ops": len(ops)}
+        if entry.is_call:
+            new = step(state, entry.op)
+            if new is not None:
+                bits = linearized | (1 << entry.index)
+                if (bits, new) not in cache:
+                    cache.add((bits, new))
+                    stack.append((entry, state))
+                    state, linearized = new, bits
+                    lift(entry)
+                    if len(stack) > len(best):
+                        best = [e.op["id"] for e, _ in stack]
+                    entry = head.next
+                    continue
+            entry = entry.next
+        else:
+            if entry.op["status"] == "info":
+                break  # only info operations are left unplaced
+            if len(stack) == len(best) and stuck is None:
+                stuck = entry.op
+            if not stack:
+                return {"valid": False, "op": (stuck or entry.op)["id"], "prefix": best, "ops": len(ops)}
+            top, state = stack.pop()
+            linearized &= ~(1 << top.index)
+            unlift(top)
+            entry = top.next
+    return {"valid": True, "ops": len(ops), "steps": steps}
+
+
+def minimise(ops, still_fails):
+    """The shortest sub-history (by removing operations, ddmin-style) for
+    which still_fails(sub) holds; ops must fail as given."""
+    ops = list(ops)
+    chunk = max(1, len(ops) // 2)
+    while True:
+        i, removed = 0, False
+        while i < len(ops):
+            trial = ops[:i] + ops[i + chunk:]
+            if trial and still_fails(trial):
+                ops, removed = trial, True
+            else:
+                i += chunk
+        if chunk == 1 and not removed:
+            return ops
+        chunk = max(1, chunk // 2) if not removed else chunk
+
+
+def check_registers(ops, initial=(0, 0), reads=True, budget=2_000_000):
+    """Per-key linearizability of the register workload. With reads=False
+    the reads are left out (a leader's sync is not a quorum operation, so
+    sync+read can be stale in ZooKeeper's design): writes and
+    compare-and-sets are still checked against each other."""
+    by_key = {}
+    for o in ops:
+        if o["workload"] == "register" and (reads or o["f"] != "read"):
+            by_key.setdefault(o["key"], []).append(o)
+    result = {"valid": True, "keys": len(by_key), "failures": [], "unknown": []}
+    for key, key_ops in sorted(by_key.items()):
+        r = linearizable(key_ops, initial, budget=budget)
+        if r["valid"] is True:
+            continue
+        if r["valid"] == "unknown":
+            result["unknown"].append(key)
+            if result["valid"] is True:
+                result["valid"] = "unknown"
+            continue
+        result["valid"] = False
+        useful = [o for o in key_ops if o["status"] in ("ok", "info")]
+        if len(useful) <= 400:
+            small = minimise(useful, lambda sub: linearizable(sub, initial, budget=budget)["valid"] is False)
+        else:
+            small = None
+        result["failures"].append({"key": key, "op": r["op"], "prefix_length": len(r["prefix"]),
+                                   "minimal": small})
+    return result
+
+
+def check_set(ops, final):
+    """Every acknowledged create is present at the end; none that certainly
+    failed is. `final` maps each server (or "any") to the names it lists."""
+    adds = [o for o in ops if o["workload"] == "set"]
+    ok = {o["args"] for o in adds if o["status"] == "ok"}
+    failed = {o["args"] for o in adds if o["status"] == "fail"}
+    attempted = {o["args"] for o in adds}
+    result = {"valid": True, "acknowledged": len(ok), "indeterminate": sum(o["status"] == "info" for o in adds)}
+    views = list(final.values())
+    if not views:
+        return {"valid": False, "error": "no server listed the set at the end"}
+    seen = set(views[0])
+    lost = sorted(ok - seen)
+    unexpected = sorted((seen & failed) | (seen - attempted))
+    diverged = [who for who, names in final.items() if set(names) != seen]
+    if lost:
+        result.update(valid=False, lost=lost)
+    if unexpected:
+        result.update(valid=False, unexpected=unexpected)
+    if diverged:
+        result.update(valid=False, diverged=diverged)
+    result["recovered_indeterminate"] = len(seen & (attempted - ok - failed))
+    return result
+
+
+def check_sequential(ops, final):
+    """Sequential names are unique per parent and grow in real-time order:
+    a create that returned before another was called has the smaller
+    counter. Every acknowledged name is present at the end."""
+    creates = [o for o in ops if o["workload"] == "sequential"]
+    result = {"valid": True, "acknowledged": 0, "errors": []}
+    by_parent = {}
+    for o in creates:
+        if o["status"] == "ok":
+            by_parent.setdefault(o["key"], []).append(o)
+            result["acknowledged"] += 1
+    for parent, done in by_parent.items():
+        names = [o["result"] for o in done]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            result["errors"].append({"parent": parent, "duplicate": dup[:10]})
+        done.sort(key=lambda o: o["ret"])
+        # For each op, the largest counter among ops that returned before it
+        # was called must be smaller than its own.
+        ordered = sorted(done, key=lambda o: o["call"])
+        j, highest, highest_op = 0, -1, None
+        for o in ordered:
+            while j < len(done) and done[j]["ret"] < o["call"]:
+                c = int(done[j]["result"][-10:])
+                if c > highest:
+                    highest, highest_op = c, done[j]
+                j += 1
+            if int(o["result"][-10:]) <= highest:
+                result["errors"].append({"parent": parent, "earlier": highest_op["id"], "later": o["id"],
+                                         "names": [highest_op["result"], o["result"]]})
+                break
+        present = set(final.get(parent, []))
+        lost = sorted(set(n.rsplit("/", 1)[-1] for n in names) - present)
+        if lost:
+            result["errors"].append({"parent": parent, "lost": lost[:20]})
+    if result["errors"]:
+        result["valid"] = False
+    return result

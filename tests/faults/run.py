@@ -1,0 +1,191 @@
+"""One command for fault runs (./dev faults):
+
+    ./dev faults [--time S] [--nodes 3|5] [--nemesis all|a,b,...] [--seed N]
+                 [--runs K] [--target corrald|zookeeper] [--out DIR]
+
+Each run starts an ensemble whose servers live in their own network
+namespaces (network.py), drives it with clients (workload.py) while the
+nemesis (nemesis.py) injects faults, heals everything, waits for the
+ensemble to serve again, reads what every server holds, and checks the
+history (checker.py). A run's folder keeps the history (history.jsonl),
+the verdict (verdict.json), a timeline (timeline.svg) and every server's
+log. The exit status is 0 only when every run is valid.
+"""
+import argparse
+import json
+import pathlib
+import random
+import sys
+import time
+import traceback
+
+from corral_harness.ensemble import Ensemble
+from corral_harness.net import four_letter
+from faults import checker, report, workload
+from faults.history import History
+from faults.nemesis import NEMESES, Nemesis
+from faults.network import Network
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _zxids(ens):
+    out = {}
+    for m in ens.members:
+        try:
+            for line in four_letter(m.host, m.port, "srvr", timeout=2.0).splitlines():
+                if line.startswith("Zxid:"):
+                    out[m.sid] = line.split(":", 1)[1].strip()
+        except OSError:
+            out[m.sid] = None
+    return out
+
+
+def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="corrald", clients=10,
+             extra_cfg="", log=print):
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    history = History()
+    verdict = {"seed": seed, "target": target, "nodes": nodes, "time": duration, "valid": False}
+    key_period = 5.0
+    net = Network(nodes)
+    ens = None
+    workers = []
+    try:
+        ens = Ensemble(workdir, voters=nodes, network=net, target=target, extra_cfg=extra_cfg)
+        ens.start(timeout=90)
+        hosts_of = {}
+        for m in ens.members:
+            others = [x.address for x in ens.members if x is not m]
+            hosts_of[m.sid] = ",".join([m.address] + others)
+        workload.prepare(ens.hosts(), duration + 30, key_period)
+        kinds = ["register"] * 6 + ["set"] * 2 + ["sequential"] * 2
+        history.t0 = time.monotonic()
+        for i in range(clients):
+            sid = ens.members[i % nodes].sid
+            workers.append(workload.Worker(history, kinds[i % len(kinds)], hosts_of[sid], rng.random(),
+                                           key_period=key_period))
+        for w in workers:
+            w.start()
+        nemesis = Nemesis(ens, net, history, nemeses, rng.random())
+        nemesis.start()
+        time.sleep(duration)
+        nemesis.stop()
+        nemesis.join(60)
+        verdict["faults"] = nemesis.counts
+        if nemesis.error:
+            raise RuntimeError(f"nemesis failed: {nemesis.error!r}")
+        healed = history.now()
+        try:
+            ens.wait_serving(timeout=60)
+            verdict["recovered"] = True
+            verdict["recovery_seconds"] = round(history.now() - healed, 2)
+        except RuntimeError as e:
+            verdict["recovered"] = False
+            verdict["error"] = str(e)[:2000]
+        time.sleep(3)  # the clients see the healed ensemble for a moment
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(30)
+        for op in history.ops:
+            if op["status"] is None:
+                history.complete(op, "info", error="unfinished")
+        if not verdict["recovered"]:
+            return verdict
+        final = workload.final_listing({m.sid: m.address for m in ens.members})
+        zxids = {}
+        for _ in range(40):
+            zxids = _zxids(ens)
+            if len(set(zxids.values())) == 1 and None not in zxids.values():
+                break
+            time.sleep(0.25)
+        verdict["converged"] = len(set(zxids.values())) == 1 and None not in zxids.values()
+        verdict["zxids"] = zxids
+        statuses = [o["status"] for o in history.ops]
+        verdict["ops"] = {s: statuses.count(s) for s in ("ok", "fail", "info")}
+        verdict["worker_errors"] = sum(w.errors for w in workers)
+        verdict["register"] = checker.check_registers(history.ops, reads=False)
+        verdict["register_reads"] = checker.check_registers(history.ops, reads=True)
+        verdict["set"] = checker.check_set(history.ops, final["set"])
+        per_parent = {}
+        for who, parents in final["sequential"].items():
+            for parent, names in parents.items():
+                per_parent.setdefault(parent, names)
+        verdict["sequential"] = checker.check_sequential(history.ops, per_parent)
+        verdict["valid"] = bool(verdict["recovered"] and verdict["converged"] and not verdict["worker_errors"]
+                                and verdict["register"]["valid"] is True and verdict["set"]["valid"]
+                                and verdict["sequential"]["valid"])
+        return verdict
+    except Exception:
+        verdict["error"] = traceback.format_exc()[-4000:]
+        return verdict
+    finally:
+        for w in workers:
+            w.stop()
+        if ens:
+            ens.close()
+        net.close()
+        history.dump(workdir / "history.jsonl")
+        marked = []
+        for part in ("register", "register_reads"):
+            for f in (verdict.get(part) or {}).get("failures", []):
+                marked += [o["id"] for o in f.get("minimal") or []]
+        try:
+            report.timeline(history, workdir / "timeline.svg", highlight=marked)
+        except Exception as e:
+            verdict["timeline_error"] = repr(e)
+        (workdir / "verdict.json").write_text(json.dumps(verdict, indent=1, default=str))
+        log(summary(verdict, workdir))
+
+
+def summary(v, workdir):
+    ops = v.get("ops", {})
+    parts = [f"{v['target']} {v['nodes']} nodes seed {v['seed']} {v['time']:.0f}s:",
+             "VALID" if v["valid"] else "INVALID",
+             f"ok {ops.get('ok', 0)} fail {ops.get('fail', 0)} info {ops.get('info', 0)}",
+             "faults " + ",".join(f"{k}×{n}" for k, n in sorted((v.get("faults") or {}).items()))]
+    stale = v.get("register_reads", {})
+    if stale.get("valid") is False:
+        parts.append(f"stale reads on {len(stale['failures'])} keys (sync is not a quorum round)")
+    for what in ("register", "set", "sequential"):
+        r = v.get(what)
+        if r and r.get("valid") is not True:
+            parts.append(f"{what}: {json.dumps({k: x for k, x in r.items() if k != 'failures'})[:300]}")
+    if v.get("recovered") is False:
+        parts.append("did not recover after healing")
+    if v.get("converged") is False:
+        parts.append(f"zxids differ: {v.get('zxids')}")
+    if v.get("error") and v.get("recovered") is not False:
+        parts.append("error: " + v["error"].strip().splitlines()[-1])
+    return " ".join(parts) + f" [{workdir}]"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="./dev faults", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--time", type=float, default=60.0, help="seconds of faults per run (default 60)")
+    p.add_argument("--nodes", type=int, default=3, choices=(3, 5))
+    p.add_argument("--nemesis", default="all", help=f"all, or some of: {', '.join(NEMESES)}")
+    p.add_argument("--seed", type=int, default=None, help="the first run's seed (default: random)")
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--target", default="corrald", choices=("corrald", "zookeeper"))
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--out", default=str(REPO / "build" / "faults"))
+    args = p.parse_args(argv)
+    kinds = NEMESES if args.nemesis == "all" else tuple(args.nemesis.split(","))
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    invalid = 0
+    for r in range(args.runs):
+        s = seed + r
+        v = run_once(pathlib.Path(args.out) / f"{stamp}-{args.target}-n{args.nodes}-s{s}", s, args.time,
+                     args.nodes, kinds, args.target, args.clients)
+        invalid += not v["valid"]
+    print(f"faults: {args.runs - invalid} of {args.runs} runs valid")
+    return 1 if invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The checkers catch what they must, on histories written by hand."""
+from faults.checker import check_registers, check_sequential, check_set, linearizable, minimise
+
+_ids = iter(range(1_000_000))
+
+
+def op(f, call, ret, args=None, result=None, status="ok", process=0, key="k", workload="register"):
+    return {"id": next(_ids), "process": process, "workload": workload, "f": f, "key": key, "args": args,
+            "status": status, "result": result, "call": call, "ret": None if status == "info" else ret}
+
+
+def valid(ops):
+    return linearizable(ops, (0, 0))["valid"]
+
+
+def test_sequential_history_is_linearizable():
+    h = [op("write", 0, 1, 5, 1), op("read", 2, 3, result=[5, 1]), op("cas", 4, 5, [1, 9], 2),
+         op("read", 6, 7, result=[9, 2])]
+    assert valid(h) is True
+
+
+def test_concurrent_operations_may_take_effect_in_either_order():
+    # Two overlapping writes; a later read sees the one that was called first.
+    h = [op("write", 0, 10, 1, 2, process=1), op("write", 1, 9, 2, 1, process=2),
+         op("read", 11, 12, result=[1, 2], process=3)]
+    assert valid(h) is True
+
+
+def test_stale_read_is_rejected():
+    # The write of 5 returned before the read was called, yet the read saw
+    # the value from before it.
+    h = [op("write", 0, 1, 5, 1), op("read", 2, 3, result=[0, 0], process=1)]
+    r = linearizable(h, (0, 0))
+    assert r["valid"] is False
+
+
+def test_lost_acknowledged_write_is_rejected():
+    # Write 7 was acknowledged with version 2, but a later read shows
+    # version 2 holding another value, and no trace of 7.
+    h = [op("write", 0, 1, 3, 1), op("write", 2, 3, 7, 2, process=1), op("write", 4, 5, 8, 2, process=2),
+         op("read", 6, 7, result=[8, 2], process=3)]
+    assert valid(h) is False
+
+
+def test_two_compare_and_sets_on_one_version_are_rejected():
+    h = [op("cas", 0, 5, [0, 1], 1, process=1), op("cas", 1, 6, [0, 2], 1, process=2)]
+    assert valid(h) is False
+    # Without the version the server returned, still no order makes both
+    # succeed: the second expects version 0, which the first moved on.
+    assert check_registers(h, reads=False)["valid"] is False
+
+
+def test_indeterminate_write_may_take_effect_late_or_never():
+    late = [op("write", 0, None, 4, status="info", process=1), op("read", 5, 6, result=[0, 0], process=2),
+            op("read", 7, 8, result=[4, 1], process=3)]
+    assert valid(late) is True
+    never = [op("write", 0, None, 4, status="info", process=1), op("read", 5, 6, result=[0, 0], process=2)]
+    assert valid(never) is True
+    # ...but not before it was called.
+    early = [op("read", 0, 1, result=[4, 1], process=2), op("write", 2, None, 4, status="info", process=1)]
+    assert valid(early) is False
+
+
+def test_failed_operations_are_not_placed():
+    h = [op("cas", 0, 1, [3, 4], status="fail"), op("read", 2, 3, result=[0, 0], process=1)]
+    assert valid(h) is True
+
+
+def test_read_that_goes_back_in_time_is_rejected():
+    h = [op("write", 0, 10, 1, 1, process=1), op("read", 2, 3, result=[1, 1], process=2),
+         op("read", 4, 5, result=[0, 0], process=3)]
+    assert valid(h) is False
+
+
+def test_minimise_finds_the_few_operations_that_show_a_violation():
+    noise = [op("write", 10 * i, 10 * i + 1, 100 + i, i + 1, key="k") for i in range(30)]
+    stale = op("read", 1000, 1001, result=[100, 1], process=9)
+    h = noise + [stale]
+    assert valid(h) is False
+    small = minimise(h, lambda sub: linearizable(sub, (0, 0))["valid"] is False)
+    assert stale in small and len(small) <= 3, small
+    r = check_registers(h)
+    assert r["valid"] is False and r["failures"][0]["minimal"] is not None
+
+
+def test_keys_are_checked_apart():
+    h = [op("write", 0, 1, 5, 1, key="a"), op("read", 2, 3, result=[0, 0], key="b"),
+         op("read", 4, 5, result=[0, 0], key="a")]
+    r = check_registers(h)
+    assert r["valid"] is False and [f["key"] for f in r["failures"]] == ["a"]
+    assert check_registers(h, reads=False)["valid"] is True
+
+
+def test_set_checker_finds_lost_and_unexpected_elements():
+    h = [op("add", 0, 1, "e1", workload="set"), op("add", 0, 1, "e2", workload="set"),
+         op("add", 0, None, "e3", status="info", workload="set"),
+         op("add", 0, 1, "e4", status="fail", workload="set")]
+    good = check_set(h, {"s1": ["e1", "e2", "e3"], "s2": ["e1", "e2", "e3"]})
+    assert good["valid"] is True and good["recovered_indeterminate"] == 1
+    lost = check_set(h, {"s1": ["e1"]})
+    assert lost["valid"] is False and lost["lost"] == ["e2"]
+    unexpected = check_set(h, {"s1": ["e1", "e2", "e4"]})
+    assert unexpected["valid"] is False and unexpected["unexpected"] == ["e4"]
+    diverged = check_set(h, {"s1": ["e1", "e2"], "s2": ["e1", "e2", "e3"]})
+    assert diverged["valid"] is False and diverged["diverged"] == ["s2"]
+
+
+def test_sequential_checker_finds_duplicates_reordering_and_loss():
+    def create(call, ret, counter, process=0):
+        return op("create", call, ret, result=f"/q/n-{counter:010d}", key="/q", workload="sequential",
+                  process=process)
+
+    final = {"/q": [f"n-{i:010d}" for i in range(5)]}
+    ok = [create(0, 1, 0), create(2, 3, 1), create(2, 5, 3, 1), create(2.5, 4, 2, 2)]
+    assert check_sequential(ok, final)["valid"] is True
+    backwards = [create(0, 1, 2), create(2, 3, 1)]
+    assert check_sequential(backwards, final)["valid"] is False
+    duplicate = [create(0, 1, 1), create(0, 1, 1, 1)]
+    assert check_sequential(duplicate, final)["valid"] is False
+    lost = [create(0, 1, 7)]
+    r = check_sequential(lost, final)
+    assert r["valid"] is False and r["errors"][0]["lost"] == ["n-0000000007"]

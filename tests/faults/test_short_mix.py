@@ -1,0 +1,21 @@
+"""A short mix of every nemesis against 3- and 5-server corrald ensembles,
+checked as ./dev faults checks a long run. The long runs (100 and more)
+are ./dev faults --runs N."""
+import os
+
+import pytest
+
+from faults.nemesis import NEMESES
+from faults.network import available
+from faults.run import run_once
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+SECONDS = float(os.environ.get("CORRAL_FAULTS_SECONDS", "40"))
+
+
+@pytest.mark.parametrize("nodes,seed", [(3, 1001), (5, 2002)])
+def test_short_mix_keeps_every_promise(tmp_path, nodes, seed):
+    v = run_once(tmp_path / "run", seed, SECONDS, nodes, NEMESES)
+    assert v["valid"], {k: x for k, x in v.items() if k not in ("register_reads",)}
+    assert sum(v["faults"].values()) >= 3
+    assert v["ops"]["ok"] > 1000

@@ -1,0 +1,186 @@
+"""Clients that drive a run: each a thread with its own kazoo session,
+recording every operation in the History.
+
+    register    read (sync + getData), write (setData), cas (setData with
+                the version a plain getData just saw) on a few keys; the
+                keys in use change every `key_period` seconds, so each
+                key's history stays small enough to check exactly.
+    set         create /faults/set/e<unique>; at the end every
+                acknowledged name must be there.
+    sequential  create /faults/seq/q<k>/n- with SEQUENCE.
+
+A client bound to server i lists every server, its own first, so that it
+fails over as a ZooKeeper client does when its server is cut off.
+"""
+import itertools
+import logging
+import random
+import threading
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.retry import KazooRetry
+
+ROOT = "/faults"
+REGISTER_KEYS = 3  # keys in use at a time
+SEQ_PARENTS = 2
+DEFINITE = (BadVersionError, NoNodeError, NodeExistsError)
+
+logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+
+
+def connect(hosts, session_timeout=6.0, start_timeout=30):
+    c = KazooClient(hosts=hosts, timeout=session_timeout, randomize_hosts=False,
+                    connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0))
+    c.start(timeout=start_timeout)
+    return c
+
+
+def register_keys(duration, key_period):
+    epochs = int(duration // key_period) + 2
+    return [f"r{e}.{j}" for e in range(epochs) for j in range(REGISTER_KEYS)]
+
+
+def prepare(hosts, duration, key_period):
+    """Creates the run's znodes: every register key (value 0, version 0)
+    and the parents."""
+    c = connect(hosts)
+    try:
+        for path in (ROOT, f"{ROOT}/reg", f"{ROOT}/set", f"{ROOT}/seq"):
+            c.ensure_path(path)
+        for k in range(SEQ_PARENTS):
+            c.ensure_path(f"{ROOT}/seq/q{k}")
+        keys = register_keys(duration, key_period)
+        for i in range(0, len(keys), 100):
+            t = c.transaction()
+            for k in keys[i:i + 100]:
+                t.create(f"{ROOT}/reg/{k}", b"0")
+            t.commit()
+    finally:
+        c.stop()
+        c.close()
+
+
+class Worker(threading.Thread):
+    _processes = itertools.count()
+    _values = itertools.count(1)
+
+    def __init__(self, history, workload, hosts, seed, op_timeout=3.0, key_period=5.0, session_timeout=6.0):
+        super().__init__(daemon=True)
+        self.history = history
+        self.workload = workload
+        self.hosts = hosts
+        self.rng = random.Random(seed)
+        self.op_timeout = op_timeout
+        self.key_period = key_period
+        self.session_timeout = session_timeout
+        self.stopping = threading.Event()
+        self.process = next(Worker._processes)
+        self.client = None
+        self.errors = 0
+
+    def stop(self):
+        self.stopping.set()
+
+    def run(self):
+        try:
+            self.client = connect(self.hosts, self.session_timeout)
+        except Exception:  # the ensemble may be cut off already: try later
+            self.client = None
+        while not self.stopping.is_set():
+            if self.client is None:
+                try:
+                    self.client = connect(self.hosts, self.session_timeout, start_timeout=5)
+                except Exception:
+                    self.stopping.wait(0.5)
+                    continue
+            try:
+                getattr(self, "_" + self.workload)()
+            except Exception:  # a bug in the worker must not end the run silently
+                self.errors += 1
+                raise
+            self.stopping.wait(self.rng.uniform(0, 0.02))
+        try:
+            self.client.stop()
+            self.client.close()
+        except Exception:
+            pass
+
+    def _call(self, async_result):
+        return async_result.get(timeout=self.op_timeout)
+
+    def _record(self, op, fn):
+        """Runs fn; ok with its result, fail on a definite error, info on
+        anything else (then this client continues as a new process)."""
+        try:
+            result = fn()
+        except DEFINITE as e:
+            self.history.complete(op, "fail", error=type(e).__name__)
+            return None
+        except (KazooTimeoutError, Exception) as e:  # noqa: B014 - every other outcome is unknown
+            if op["f"] == "read":
+                self.history.complete(op, "fail", error=type(e).__name__)
+            else:
+                self.history.complete(op, "info", error=type(e).__name__)
+                self.process = next(Worker._processes)
+            return None
+        self.history.complete(op, "ok", result)
+        return result
+
+    def _register(self):
+        epoch = int(self.history.now() // self.key_period)
+        key = f"r{epoch}.{self.rng.randrange(REGISTER_KEYS)}"
+        path = f"{ROOT}/reg/{key}"
+        c = self.client
+        f = self.rng.choice(("read", "read", "write", "cas", "cas"))
+        if f == "read":
+            op = self.history.invoke(self.process, "register", "read", key, None)
+
+            def read():
+                self._call(c.sync_async(path))
+                data, stat = self._call(c.get_async(path))
+                return [int(data), stat.version]
+
+            self._record(op, read)
+        elif f == "write":
+            value = next(Worker._values)
+            op = self.history.invoke(self.process, "register", "write", key, value)
+            self._record(op, lambda: self._call(c.set_async(path, str(value).encode())).version)
+        else:
+            try:
+                _, stat = self._call(c.get_async(path))
+            except Exception:
+                return
+            value = next(Worker._values)
+            op = self.history.invoke(self.process, "register", "cas", key, [stat.version, value])
+            self._record(op, lambda: self._call(c.set_async(path, str(value).encode(), stat.version)).version)
+
+    def _set(self):
+        name = f"e{next(Worker._values)}"
+        op = self.history.invoke(self.process, "set", "add", "set", name)
+        self._record(op, lambda: self._call(self.client.create_async(f"{ROOT}/set/{name}", b"")))
+
+    def _sequential(self):
+        parent = f"{ROOT}/seq/q{self.rng.randrange(SEQ_PARENTS)}"
+        op = self.history.invoke(self.process, "sequential", "create", parent, None)
+        self._record(op, lambda: self._call(self.client.create_async(parent + "/n-", b"", sequence=True)))
+
+
+def final_listing(hosts_each, timeout=60):
+    """What each server lists under the set and sequential parents, read
+    from a client bound to that server alone, after a sync."""
+    out = {"set": {}, "sequential": {}}
+    for who, hosts in hosts_each.items():
+        c = connect(hosts, start_timeout=timeout)
+        try:
+            c.sync(f"{ROOT}/set")
+            out["set"][who] = c.get_children(f"{ROOT}/set")
+            for k in range(SEQ_PARENTS):
+                parent = f"{ROOT}/seq/q{k}"
+                c.sync(parent)
+                out["sequential"].setdefault(who, {})[parent] = c.get_children(parent)
+        finally:
+            c.stop()
+            c.close()
+    return out
