@@ -48,21 +48,44 @@ class EventQueue {
     int64_t at;
     uint64_t seq;
     std::function<void()> fn;
+    ServerId owner;  // the server it happens on (0: the world), for pauses
+    bool client;     // a client's request: on resume, before the rest
     bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
-  void at(int64_t t, std::function<void()> fn) { q_.push(Event{t, seq_++, std::move(fn)}); }
+  void at(int64_t t, std::function<void()> fn, ServerId owner = 0, bool client = false) {
+    q_.push(Event{t, seq_++, std::move(fn), owner, client});
+  }
   bool run_next(int64_t until, int64_t& now) {
     if (q_.empty() || q_.top().at > until) return false;
     Event e = q_.top();
     q_.pop();
     now = std::max(now, e.at);
+    if (e.owner && paused_.count(e.owner)) {
+      held_[e.owner].push_back(std::move(e));  // a stopped process: it happens on resume
+      return true;
+    }
     e.fn();
     return true;
   }
+  // SIGSTOP and SIGCONT: while paused, nothing happens on the server (no
+  // message, timer or disk completion); on resume all of it, in order, but
+  // clients' requests first (the worst case: a resumed server answers
+  // before its timers tell it what it missed).
+  void pause(ServerId id) { paused_.insert(id); }
+  void resume(ServerId id, int64_t now) {
+    paused_.erase(id);
+    for (bool clients : {true, false})
+      for (Event& e : held_[id])
+        if (e.client == clients) at(now, std::move(e.fn), id, clients);
+    held_.erase(id);
+  }
+  bool paused(ServerId id) const { return paused_.count(id) != 0; }
 
  private:
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> q_;
   uint64_t seq_ = 0;
+  std::set<ServerId> paused_;
+  std::map<ServerId, std::vector<Event>> held_;
 };
 
 // ---------------------------------------------------------------- the disk
@@ -264,6 +287,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     zab::ZabOptions zo = zab_->options();
     zo.retry_ms = 50;
     zo.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
+    zo.quorum_sync = w_.opt.quorum_sync;
     zab_->set_options(zo);
     sdk::RecoveredState r;
     r.accepted_epoch = disk_.accepted_epoch;
@@ -306,6 +330,11 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   void submit(const std::string& body) {
     if (zab_) (void)zab_->submit(body);
+  }
+  // A client's sync: `done` gets its status and the writes applied here
+  // when it was answered.
+  void sync(std::function<void(const Status&)> done) {
+    if (zab_) zab_->sync(std::move(done));
   }
   void snapshot() { take_snapshot_now(); }
 
@@ -453,18 +482,24 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (applied_.empty() || !storage_) return;
     Zxid z = applied_.back().first;
     Bytes bytes = encode_state(applied_);
-    w_.events.at(w_.now + w_.between(1, 30), [this, alive = alive_, z, bytes = std::move(bytes)] {
-      if (!*alive) return;
-      disk_.snapshots[z] = bytes;
-    });
+    w_.events.at(
+        w_.now + w_.between(1, 30),
+        [this, alive = alive_, z, bytes = std::move(bytes)] {
+          if (!*alive) return;
+          disk_.snapshots[z] = bytes;
+        },
+        id_);
   }
 
   void schedule_tick() {
-    w_.events.at(w_.now + 10, [this, alive = alive_] {
-      if (!*alive) return;
-      zab_->tick(w_.now);
-      schedule_tick();
-    });
+    w_.events.at(
+        w_.now + 10,
+        [this, alive = alive_] {
+          if (!*alive) return;
+          zab_->tick(w_.now);
+          schedule_tick();
+        },
+        id_);
   }
 
   class Clock final : public sdk::Clock {
@@ -492,9 +527,12 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
    public:
     explicit Executor(Node& n) : n_(n) {}
     void post(std::function<void()> fn) override {
-      n_.w_.events.at(n_.w_.now, [alive = n_.alive_, fn = std::move(fn)] {
-        if (*alive) fn();
-      });
+      n_.w_.events.at(
+          n_.w_.now,
+          [alive = n_.alive_, fn = std::move(fn)] {
+            if (*alive) fn();
+          },
+          n_.id_);
     }
     class SimTimer final : public Timer {
      public:
@@ -505,10 +543,12 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     std::unique_ptr<Timer> schedule(std::chrono::milliseconds d,
                                     std::function<void()> fn) override {
       auto t = std::make_unique<SimTimer>();
-      n_.w_.events.at(n_.w_.now + d.count(),
-                      [alive = n_.alive_, live = t->live, fn = std::move(fn)] {
-                        if (*alive && *live) fn();
-                      });
+      n_.w_.events.at(
+          n_.w_.now + d.count(),
+          [alive = n_.alive_, live = t->live, fn = std::move(fn)] {
+            if (*alive && *live) fn();
+          },
+          n_.id_);
       return t;
     }
     boost::asio::io_context& io_context() override { std::abort(); }
@@ -540,16 +580,19 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       int64_t at = std::max(last_ack_, n_.w_.now + n_.w_.between(0, n_.disk_delay_));
       last_ack_ = at;
       Zxid z = e.zxid;
-      n_.w_.events.at(at, [this, alive = n_.alive_, z, done = std::move(done)] {
-        if (!*alive) return;
-        Disk& d = n_.disk_;
-        // Durable now (unless a truncation made it durable, or dropped it, first).
-        while (!d.pending.empty() && d.pending.front().zxid <= z) {
-          d.log.push_back(std::move(d.pending.front()));
-          d.pending.pop_front();
-        }
-        done(Status());
-      });
+      n_.w_.events.at(
+          at,
+          [this, alive = n_.alive_, z, done = std::move(done)] {
+            if (!*alive) return;
+            Disk& d = n_.disk_;
+            // Durable now (unless a truncation made it durable, or dropped it, first).
+            while (!d.pending.empty() && d.pending.front().zxid <= z) {
+              d.log.push_back(std::move(d.pending.front()));
+              d.pending.pop_front();
+            }
+            done(Status());
+          },
+          n_.id_);
     }
     Status truncate_after(Zxid z) override {
       Disk& d = n_.disk_;
@@ -596,7 +639,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
               if (!*alive) return;
               n.disk_.snapshots[z] = data;
               done(Status());
-            });
+            },
+            n_.id_);
       }
       void abort() override {}
 
@@ -657,20 +701,27 @@ void World::send(ServerId from, ServerId to, PeerChannel ch, Bytes msg) {
       at = std::max(at, last_delivery[key]);
       last_delivery[key] = at;
     }
-    events.at(at, [this, from, to, ch, key, epoch, msg, from_inc, to_inc] {
-      Node& n = *nodes[to - 1];
-      if (!n.up() || !nodes[from - 1]->up() || !connected(from, to) || link_epoch[key] != epoch ||
-          n.incarnation() != to_inc || nodes[from - 1]->incarnation() != from_inc)
-        return;
-      n.deliver(from, ch, msg);
-    });
+    events.at(
+        at,
+        [this, from, to, ch, key, epoch, msg, from_inc, to_inc] {
+          Node& n = *nodes[to - 1];
+          if (!n.up() || !nodes[from - 1]->up() || !connected(from, to) ||
+              link_epoch[key] != epoch || n.incarnation() != to_inc ||
+              nodes[from - 1]->incarnation() != from_inc)
+            return;
+          n.deliver(from, ch, msg);
+        },
+        to);
   }
 }
 
 void World::link_down(ServerId at, ServerId peer, int64_t delay) {
-  events.at(now + delay, [this, at, peer] {
-    if (nodes[at - 1]->up()) nodes[at - 1]->link_event(peer);
-  });
+  events.at(
+      now + delay,
+      [this, at, peer] {
+        if (nodes[at - 1]->up()) nodes[at - 1]->link_event(peer);
+      },
+      at);
 }
 
 void World::disconnect(ServerId from, ServerId to, PeerChannel ch) {
@@ -753,11 +804,39 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     std::function<void()> write = [&] {
       if (!w.faults) return;
       Node& target = *w.nodes[static_cast<size_t>(w.between(0, n - 1))];
-      if (opt.reconfig && w.uniform() < 0.02)
+      if (w.events.paused(target.id()))
+        ;  // a stopped process takes no request
+      else if (opt.reconfig && w.uniform() < 0.02)
         target.submit("R:" + std::to_string(w.between(1, n)));
       else
         target.submit("w" + std::to_string(++writes));
-      w.events.at(w.now + w.between(1, 2 * opt.write_interval_ms), write);
+      // Quorum syncs: a sync answered at a server has it applied at least
+      // what was committed anywhere when the sync was asked (sync + read is
+      // linearizable), whatever the pauses and partitions.
+      Node* asking =
+          opt.quorum_sync ? w.nodes[static_cast<size_t>(w.between(0, n - 1))].get() : nullptr;
+      if (asking && asking != &target && asking->up() && w.uniform() < 0.2) {
+        Node& asked = *asking;
+        size_t committed = w.canonical.size();
+        uint64_t inc = asked.incarnation();
+        auto ask = [&w, &target = asked, committed, inc] {
+          if (target.incarnation() != inc) return;
+          target.sync([&w, &target, committed, inc](const Status& st) {
+            if (!st || target.incarnation() != inc) return;
+            w.result.syncs++;
+            if (target.applied().size() < committed)
+              w.fail("a sync at server " + std::to_string(target.id()) + " was answered with " +
+                     std::to_string(target.applied().size()) + " entries applied, but " +
+                     std::to_string(committed) + " were committed before it was asked");
+          });
+        };
+        w.events.at(w.now, ask, asked.id(), true);
+      }
+      int64_t next = w.between(1, 2 * opt.write_interval_ms);
+      // Quiet spells, so that a leader has everything it logged committed
+      // when it is paused (the moment a stale sync is possible).
+      if (opt.pauses && w.uniform() < 0.02) next = w.between(300, 2000);
+      w.events.at(w.now + next, write);
     };
     w.events.at(1, write);
     // Faults.
@@ -766,8 +845,19 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       double r = w.uniform();
       size_t victim = static_cast<size_t>(w.between(0, n - 1));
       Node& v = *w.nodes[victim];
-      if (r < 0.30 && opt.crashes) {
+      if (opt.pauses && r < 0.12) {
+        if (v.up() && !w.events.paused(v.id())) {
+          w.log(v.id(), "SIM pause");
+          w.events.pause(v.id());
+          w.result.pauses++;
+          w.events.at(w.now + w.between(100, 3000), [&w, &v] {
+            w.log(v.id(), "SIM resume");
+            w.events.resume(v.id(), w.now);
+          });
+        }
+      } else if (r < 0.30 && opt.crashes) {
         if (v.up()) {
+          w.events.resume(v.id(), w.now);  // a paused server can be killed too
           w.log(v.id(), "SIM crash");
           v.crash(w.uniform() < 0.5);
           w.result.crashes++;
@@ -827,8 +917,10 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     w.now = opt.fault_ms;
     std::fill(w.group.begin(), w.group.end(), 0);
     w.log(0, "SIM heal all");
-    for (auto& node : w.nodes)
+    for (auto& node : w.nodes) {
+      w.events.resume(node->id(), w.now);
       if (!node->up()) node->boot();
+    }
     std::string marker = "final";
     bool marker_sent = false;
     int64_t deadline = opt.fault_ms + opt.heal_ms;
@@ -915,6 +1007,8 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
            : m == zab::SyncPlan::Mode::trunc ? "TRUNC"
                                              : "DIFF";
   };
+  std::map<std::string, std::string>
+      syncs;  // a scenario's syncs by name: pending, failed, saw [...]
   std::istringstream in(script);
   std::string line;
   try {
@@ -937,6 +1031,8 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
             opt.observers = static_cast<int>(number(a[i + 1]));
           else if (a[i] == "election")
             opt.election = a[i + 1];
+          else if (a[i] == "quorum-sync")
+            opt.quorum_sync = a[i + 1] == "on";
           else
             throw std::invalid_argument("servers: unknown option " + a[i]);
         }
@@ -1003,6 +1099,22 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
       } else if (cmd == "snapshot") {
         need(2);
         node(a[1]).snapshot();
+      } else if (cmd == "pause" || cmd == "resume") {
+        need(2);
+        Node& nd = node(a[1]);
+        w->log(nd.id(), "SCENARIO " + cmd);
+        if (cmd == "pause")
+          w->events.pause(nd.id());
+        else
+          w->events.resume(nd.id(), w->now);
+      } else if (cmd == "sync") {
+        need(3);
+        Node& nd = node(a[1]);
+        std::string name = a[2];
+        syncs[name] = "pending";
+        nd.sync([&syncs, &nd, &bodies, &join, name](const Status& st) {
+          syncs[name] = st ? "saw " + join(bodies(nd)) : "failed";
+        });
       } else if (cmd == "expect") {
         need(2);
         const std::string& what = a[1];
@@ -1032,6 +1144,11 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
               break;
             }
           want = a[3];
+        } else if (what == "synced") {
+          need(4);
+          got = syncs.count(a[2]) ? syncs[a[2]] : "no such sync";
+          want = a[3];
+          for (size_t i = 4; i < a.size(); ++i) want += " " + a[i];
         } else if (what == "committed") {
           need(3);
           got = std::to_string(w->canonical.size());

@@ -44,6 +44,8 @@ struct SimOptions {
   // (the leader decides it as the kernel decides a reconfig), so voter sets
   // and quorum sizes change under crashes and partitions.
   bool reconfig = false;
+  bool quorum_sync = false;  // ZabOptions::quorum_sync; clients' syncs are checked
+  bool pauses = false;       // SIGSTOP a server for 0.1-3 s now and then
   // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
   // big-endian), message], each handed to server `to` as if `from` sent it
   // on the channel (0 election, 1 quorum), spread over the fault period.
@@ -64,7 +66,9 @@ struct SimResult {
   uint64_t elections = 0;          // leaders established
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
   uint64_t reconfigs = 0;  // membership changes committed
-  uint64_t hostile = 0;    // SimOptions::hostile messages delivered
+  uint64_t pauses = 0;
+  uint64_t syncs = 0;    // clients' quorum syncs answered (and checked)
+  uint64_t hostile = 0;  // SimOptions::hostile messages delivered
 };
 
 // Runs one seed.
@@ -76,12 +80,15 @@ SimResult run(uint64_t seed, const SimOptions& options);
 // only (no loss, duplication, reordering or faults but those scripted).
 // Empty on success, else "line N: ..." with what was expected and found.
 //
-//   servers N [observers M] [election fle|static]   first: the ensemble
+//   servers N [observers M] [election fle|static] [quorum-sync on|off]   first
 //   run MS                   let MS milliseconds pass
 //   partition 1 2 | 3        cut the network into groups; heal joins them
 //   crash S [keep-tail]      kill S (losing unsynced writes, or keeping some)
 //   restart S
 //   write S BODY             a client write submitted at S
+//   pause S / resume S       SIGSTOP / SIGCONT: nothing happens on S meanwhile
+//   sync S NAME              a client sync at S
+//   expect synced NAME ...   pending, failed, or saw [A B ..] (S's writes when answered)
 //   snapshot S               S snapshots what it applied
 //   expect leader S|none     the one server leading (an established leader)
 //   expect role S ROLE       leader, follower, observer, looking, ...

@@ -23,7 +23,8 @@ uint64_t seeds(uint64_t fallback) {
 }
 
 void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
-  uint64_t committed = 0, elections = 0, snaps = 0, truncs = 0, reconfigs = 0;
+  uint64_t committed = 0, elections = 0, snaps = 0, truncs = 0, reconfigs = 0, syncs = 0,
+           pauses = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
@@ -31,6 +32,8 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
     snaps += r.snaps;
     truncs += r.truncs;
     reconfigs += r.reconfigs;
+    syncs += r.syncs;
+    pauses += r.pauses;
     if (!r.ok) {
       std::string trace;
       size_t from = r.trace.size() > 80 ? r.trace.size() - 80 : 0;
@@ -47,6 +50,12 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
   EXPECT_GT(truncs + snaps, 0u);
   if (opt.reconfig) {
     EXPECT_GT(reconfigs, count);
+  }
+  if (opt.quorum_sync) {
+    EXPECT_GT(syncs, count * 10);
+  }
+  if (opt.pauses) {
+    EXPECT_GT(pauses, count);
   }
   std::printf(
       "%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC "
@@ -71,6 +80,14 @@ TEST(ZabSimulation, ThreeServersAndAnObserver) {
   SimOptions o;
   o.observers = 1;
   run_seeds(o, seeds(1000), 20001);
+}
+
+// Leaders paused (SIGSTOP) and replaced while paused, partitions, crashes:
+// with quorum_sync every answered sync saw every write committed before it.
+TEST(ZabSimulation, QuorumSyncsUnderPausesAndPartitions) {
+  SimOptions o;
+  o.quorum_sync = o.pauses = true;
+  run_seeds(o, seeds(1000));
 }
 
 TEST(ZabSimulation, ThreeServersWithAStaticLeader) {

@@ -19,8 +19,8 @@ Status Zab::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
-    if (key != "tick_ms" && key != "init_limit" && key != "sync_limit")
-      return cfg.invalid(key, "one of tick_ms, init_limit, sync_limit (unknown key)");
+    if (key != "tick_ms" && key != "init_limit" && key != "sync_limit" && key != "quorum_sync")
+      return cfg.invalid(key, "one of tick_ms, init_limit, sync_limit, quorum_sync (unknown key)");
   auto tick = cfg.get_int("tick_ms", host.server().tick_ms);
   if (!tick) return tick.status();
   if (tick.value() < 1) return cfg.invalid("tick_ms", "a positive number of milliseconds");
@@ -33,6 +33,9 @@ Status Zab::init(sdk::PluginHost& host) {
   opt_.tick_ms = tick.value();
   opt_.init_limit = init.value();
   opt_.sync_limit = sync.value();
+  auto quorum_sync = cfg.get_bool("quorum_sync", opt_.quorum_sync);
+  if (!quorum_sync) return quorum_sync.status();
+  opt_.quorum_sync = quorum_sync.value();
   return {};
 }
 
@@ -142,11 +145,11 @@ void Zab::go_looking(const std::string& why) {
   } else if (stage_ != Stage::looking && leader_ != 0) {
     net_->disconnect(leader_, PeerChannel::quorum);
   }
+  fail_waiters({Errc::unavailable, "this server lost its leader"});
   lead_ = LeaderState{};
   learn_ = LearnerState{};
   pending_sync_ = PendingSync{};
   commit_target_ = last_applied_;
-  fail_waiters({Errc::unavailable, "this server lost its leader"});
   ++generation_;
   stage_ = Stage::looking;
   leader_ = 0;
@@ -281,7 +284,10 @@ void Zab::tick(int64_t now) {
       Msg ping;
       ping.type = MsgType::ping;
       sdk::Bytes payload = encode_payload(ping);
-      for (auto& [id, l] : lead_.learners) send_to(l, MsgType::ping, payload);
+      for (auto& [id, l] : lead_.learners) {
+        send_to(l, MsgType::ping, payload);
+        ++l.pings_sent;
+      }
     }
     return;
   }
@@ -307,6 +313,13 @@ void Zab::sync(std::function<void(const Status&)> done) {
     return;
   }
   if (leader_ == self_) {
+    if (opt_.quorum_sync) {
+      QuorumSync s;
+      s.zxid = last_logged_;
+      s.local = std::move(done);
+      queue_quorum_sync(std::move(s));
+      return;
+    }
     applied_waiters_.emplace_back(last_logged_, std::move(done));
     apply_committed();
     return;

@@ -69,6 +69,11 @@ struct ZabOptions {
   int64_t retry_ms = 250;        // how often a learner re-sends FOLLOWERINFO
   int64_t connect_attempts = 5;  // failed dials to a named leader before electing again
   size_t recent_entries = 1000;  // committed entries kept in memory for syncs
+  // A client's sync is answered only once a quorum of voters has answered a
+  // ping the leader sent after the sync arrived, so that sync + read is
+  // linearizable even when this leader was paused and already replaced
+  // (ZooKeeper answers from the leader's log alone: ZOOKEEPER-1675).
+  bool quorum_sync = false;
 };
 
 // What the core did, as typed events for tests and the simulation (the
@@ -124,6 +129,16 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     sdk::Zxid acked = 0;      // durable on it, as it acknowledged
     bool newleader_acked = false;
     int64_t last_heard = 0, step_started = 0;
+    // Pings sent on this session and answers received: a learner answers
+    // every ping, in order, so answer n is the answer to ping n.
+    int64_t pings_sent = 0, pongs = 0;
+  };
+  // A client's sync waiting for a quorum round (ZabOptions::quorum_sync).
+  struct QuorumSync {
+    sdk::Zxid zxid = 0;                             // the log when it arrived
+    std::function<void(const sdk::Status&)> local;  // this server's client
+    sdk::ServerId learner = 0;                      // or a learner's SYNC_REQUEST
+    int64_t nonce = 0, id = 0;
   };
 
   // ElectionHost
@@ -155,6 +170,11 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void maybe_decide_epoch();
   void maybe_choose_history();
   void begin_sync();
+  // Quorum syncs: queue one, start a round of pings, answer a round's
+  // syncs once a quorum of voters answered pings sent after they arrived.
+  void queue_quorum_sync(QuorumSync s);
+  void start_sync_round();
+  void check_sync_round();
   void send_sync(Learner& l);
   void maybe_establish();
   void try_commit();
@@ -252,6 +272,11 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     uint32_t counter = 0;             // of the last zxid proposed in this epoch
     int64_t last_ping = 0;
     sdk::Zxid epoch_seen = 0;  // seen_zxid_ when the epoch was decided
+    // Quorum syncs (ZabOptions::quorum_sync) waiting for a round of pings:
+    // those that arrived since the round in flight began wait for the next.
+    std::vector<QuorumSync> syncs_queued, syncs_in_round;
+    std::map<sdk::ServerId, std::pair<int64_t, int64_t>> round_needs;  // nonce, answers
+    bool round_open = false;
   };
   LeaderState lead_;
 

@@ -119,7 +119,9 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       }
       return;
     case MsgType::ping:
+      ++l.pongs;
       if (!m.body.empty()) chost_->session_activity(from, m.body);
+      if (lead_.round_open) check_sync_round();
       return;
     case MsgType::request:
       if (!lead_.established) {
@@ -139,6 +141,15 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       }
       return;
     case MsgType::sync_request: {
+      if (opt_.quorum_sync) {
+        QuorumSync s;
+        s.zxid = last_logged_;
+        s.learner = from;
+        s.nonce = l.nonce;
+        s.id = m.id;
+        queue_quorum_sync(std::move(s));
+        return;
+      }
       Msg rep;
       rep.type = MsgType::sync_reply;
       rep.id = m.id;
@@ -419,6 +430,63 @@ void Zab::propose(LogEntry entry) {
   for (auto& [id, l] : lead_.learners)
     if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
       send_to(l, MsgType::proposal, payload);
+}
+
+// ---------------------------------------------------------------- quorum syncs
+
+void Zab::queue_quorum_sync(QuorumSync s) {
+  lead_.syncs_queued.push_back(std::move(s));
+  if (!lead_.round_open) start_sync_round();
+}
+
+void Zab::start_sync_round() {
+  lead_.syncs_in_round = std::move(lead_.syncs_queued);
+  lead_.syncs_queued.clear();
+  lead_.round_needs.clear();
+  lead_.round_open = true;
+  Msg ping;
+  ping.type = MsgType::ping;
+  sdk::Bytes payload = encode_payload(ping);
+  for (auto& [id, l] : lead_.learners) {
+    if (l.observer) continue;
+    send_to(l, MsgType::ping, payload);
+    lead_.round_needs[id] = {l.nonce, ++l.pings_sent};
+  }
+  check_sync_round();
+}
+
+void Zab::check_sync_round() {
+  bool confirmed = is_quorum([&](ServerId id) {
+    if (id == self_) return true;
+    auto l = lead_.learners.find(id);
+    auto need = lead_.round_needs.find(id);
+    if (l == lead_.learners.end() || need == lead_.round_needs.end()) return false;
+    // A learner that joined again since answers only pings sent after.
+    if (l->second.nonce != need->second.first) return l->second.pongs > 0;
+    return l->second.pongs >= need->second.second;
+  });
+  if (!confirmed) return;
+  lead_.round_open = false;
+  std::vector<QuorumSync> done = std::move(lead_.syncs_in_round);
+  lead_.syncs_in_round.clear();
+  bool local = false;
+  for (auto& s : done) {
+    if (s.local) {
+      applied_waiters_.emplace_back(s.zxid, std::move(s.local));
+      local = true;
+      continue;
+    }
+    auto l = lead_.learners.find(s.learner);
+    if (l == lead_.learners.end() || l->second.nonce != s.nonce)
+      continue;  // its sync failed when it left
+    Msg rep;
+    rep.type = MsgType::sync_reply;
+    rep.id = s.id;
+    rep.zxid = s.zxid;
+    send_to(l->second, rep);
+  }
+  if (local) apply_committed();
+  if (!lead_.syncs_queued.empty()) start_sync_round();
 }
 
 }  // namespace corral::zab

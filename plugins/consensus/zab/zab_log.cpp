@@ -123,8 +123,14 @@ void Zab::fail_waiters(const Status& why) {
   std::vector<std::function<void(const Status&)>> failed;
   for (auto& [z, done] : applied_waiters_) failed.push_back(std::move(done));
   for (auto& [id, done] : sync_requests_) failed.push_back(std::move(done));
+  for (auto* list : {&lead_.syncs_queued, &lead_.syncs_in_round})
+    for (auto& s : *list)
+      if (s.local) failed.push_back(std::move(s.local));
   applied_waiters_.clear();
   sync_requests_.clear();
+  lead_.syncs_queued.clear();
+  lead_.syncs_in_round.clear();
+  lead_.round_open = false;
   if (failed.empty()) return;
   host_->executor().post([failed = std::move(failed), why] {
     for (auto& done : failed) done(why);
