@@ -7,6 +7,8 @@ the next:
                         server that sees both
     partition-halves    a random split into two halves
     loss                every server drops 20-40 % of what it receives
+    delay               every server's packets wait 20-200 ms, each its own
+                        draw within +/- half of that, so they are reordered
     pause               SIGSTOP a server (the leader half the time) for 1-5 s,
                         or for 8-10 s, longer than a client session
     kill                kill -9 a server (the leader half the time), restarted
@@ -19,8 +21,8 @@ import threading
 
 from corral_harness.net import four_letter
 
-NEMESES = ("partition-minority", "partition-leader", "partition-bridge", "partition-halves", "loss", "pause",
-           "kill")
+NEMESES = ("partition-minority", "partition-leader", "partition-bridge", "partition-halves", "loss", "delay",
+           "pause", "kill")
 
 
 def leader_of(ensemble):
@@ -110,6 +112,14 @@ class Nemesis(threading.Thread):
         p = round(self.rng.uniform(0.2, 0.4), 2)
         rec = self.history.fault("loss", p)
         self.net.lose(p)
+        self._hold()
+        self.net.heal()
+        self.history.healed(rec)
+
+    def _delay(self):
+        ms = self.rng.randint(20, 200)
+        rec = self.history.fault("delay", {"ms": ms, "jitter": ms // 2})
+        self.net.delay(ms, ms // 2)
         self._hold()
         self.net.heal()
         self.history.healed(rec)

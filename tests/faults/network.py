@@ -19,6 +19,7 @@ died are removed first.
 """
 import fcntl
 import os
+import pathlib
 import subprocess
 
 PREFIX = "corral-f"
@@ -26,6 +27,15 @@ SWITCH = "corral-fsw"  # the bridge's namespace
 UPLINK = "corralf0"  # the root namespace's port on the bridge
 SUBNET = "10.231.0"
 LOCK = "/run/corral-faults.lock"
+NETEM = os.environ.get("CORRAL_NETEM",
+                       str(pathlib.Path(__file__).resolve().parents[2] / "build/tests/corral-netem"))
+
+
+def netem_available():
+    """None when the delay tool (netem.cpp) is built, else why not."""
+    if not os.access(NETEM, os.X_OK):
+        return f"{NETEM} is not built (Debian's libnetfilter-queue-dev is missing)"
+    return None
 
 
 def _run(*cmd, check=True):
@@ -74,6 +84,7 @@ class Network:
             self._switch("ip", "link", "set", port, "up")
             _run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{self.address(n)}/24", "dev", "eth0")
             _run("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+        self.delayers = []
         self.state = "healthy"
 
     @staticmethod
@@ -127,9 +138,40 @@ class Network:
                      "--probability", str(probability), "-j", "DROP")
         self.state = f"loss {probability}"
 
+    def delay(self, ms, jitter, nodes=None):
+        """Every packet a server sends waits ms +/- jitter milliseconds,
+        each its own draw, so packets are reordered too (netem.cpp holds
+        them in an NFQUEUE)."""
+        why = netem_available()
+        if why:
+            raise RuntimeError(why)
+        self.heal()
+        for n in nodes or self.nodes:
+            p = subprocess.Popen(["ip", "netns", "exec", self.namespace(n), NETEM, "--queue", "0",
+                                  "--delay", str(ms), "--jitter", str(jitter)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            line = p.stdout.readline()
+            if not line.startswith("corral-netem: queue"):
+                p.kill()
+                raise RuntimeError(f"corral-netem did not start: {line}{p.stdout.read()}")
+            self.delayers.append(p)
+            self._in(n, "iptables", "-A", "OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", "0",
+                     "--queue-bypass")
+        self.state = f"delay {ms}±{jitter} ms"
+
     def heal(self):
         for n in self.nodes:
             self._in(n, "iptables", "-F")
+        # After the rules: what the delayers hold is released as they exit.
+        for p in self.delayers:
+            p.terminate()
+        for p in self.delayers:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.delayers = []
         self.state = "healthy"
 
     def cleanup(self):
@@ -142,6 +184,7 @@ class Network:
         _run("ip", "link", "del", UPLINK, check=False)
 
     def close(self):
+        self.heal()
         self.cleanup()
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()

@@ -24,9 +24,17 @@ from corral_harness.net import four_letter
 from faults import checker, report, workload
 from faults.history import History
 from faults.nemesis import NEMESES, Nemesis
-from faults.network import Network
+from faults.network import Network, netem_available
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def available_nemeses():
+    """Every nemesis this machine can inject (delay needs netem.cpp built)."""
+    why = netem_available()
+    if why:
+        print(f"faults: no delay nemesis: {why}", file=sys.stderr)
+    return tuple(k for k in NEMESES if k != "delay" or not why)
 
 
 def _zxids(ens):
@@ -185,7 +193,7 @@ def main(argv=None):
                    help="corrald's zab quorum_sync on; reads are then checked too")
     p.add_argument("--out", default=str(REPO / "build" / "faults"))
     args = p.parse_args(argv)
-    kinds = NEMESES if args.nemesis == "all" else tuple(args.nemesis.split(","))
+    kinds = available_nemeses() if args.nemesis == "all" else tuple(args.nemesis.split(","))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     invalid = 0

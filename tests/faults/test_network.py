@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from faults.network import Network, available
+from faults.network import Network, available, netem_available
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 
@@ -83,3 +83,19 @@ def test_leftovers_of_a_dead_run_are_removed():
         n.close()
     names = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, text=True).stdout
     assert "corral-f" not in names
+
+
+@pytest.mark.skipif(netem_available() is not None, reason=str(netem_available()))
+def test_delay_holds_packets_and_heal_releases_them(net):
+    import time
+
+    def connect_time():
+        t = time.monotonic()
+        socket.create_connection((net.address(2), 7000), timeout=5).close()
+        return time.monotonic() - t
+
+    assert connect_time() < 0.1
+    net.delay(300, 0, nodes=[2])  # server 2's SYN-ACK waits 300 ms
+    assert 0.25 < connect_time() < 2
+    net.heal()
+    assert connect_time() < 0.1

@@ -5,9 +5,8 @@ import os
 
 import pytest
 
-from faults.nemesis import NEMESES
 from faults.network import available
-from faults.run import run_once
+from faults.run import available_nemeses, run_once
 
 pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
 SECONDS = float(os.environ.get("CORRAL_FAULTS_SECONDS", "40"))
@@ -16,7 +15,7 @@ SECONDS = float(os.environ.get("CORRAL_FAULTS_SECONDS", "40"))
 # The 3-server run has zab's quorum_sync on, so its reads are checked too.
 @pytest.mark.parametrize("nodes,seed,quorum_sync", [(3, 1001, True), (5, 2002, False)])
 def test_short_mix_keeps_every_promise(tmp_path, nodes, seed, quorum_sync):
-    v = run_once(tmp_path / "run", seed, SECONDS, nodes, NEMESES, quorum_sync=quorum_sync)
+    v = run_once(tmp_path / "run", seed, SECONDS, nodes, available_nemeses(), quorum_sync=quorum_sync)
     assert v["valid"], {k: x for k, x in v.items() if k not in ("register_reads",)}
     assert sum(v["faults"].values()) >= 3
     assert v["ops"]["ok"] > 1000
