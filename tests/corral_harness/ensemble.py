@@ -96,7 +96,7 @@ class Ensemble:
 
     def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True,
                  target=None, jvm=None, corrald=None, plugin_dir=None, pki=None, ssl_quorum=False,
-                 port_unification=False, network=None):
+                 port_unification=False, network=None, extra_env=None):
         self.target = target or TARGET
         self.jvm = list(jvm) if jvm else TEST_JVM
         self.corrald = corrald or os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
@@ -111,6 +111,7 @@ class Ensemble:
         self.tick_ms = tick_ms
         self.extra_cfg = extra_cfg
         self.extra_args = list(extra_args)  # more corrald options
+        self.extra_env = dict(extra_env or {})  # more environment for every member
         # Quorum TLS (ZooKeeper's sslQuorum, ssl.quorum.*): `pki` (a
         # certs.Pki) gives each member a certificate naming server.N and
         # 127.0.0.1; set_tls() changes the stage for a rolling switch.
@@ -200,7 +201,8 @@ class Ensemble:
         if m not in _live_servers:
             _live_servers.append(m)  # its log goes with a failing test's report
         m._log = open(m.log_path, "ab")
-        m.proc = subprocess.Popen(self._command(m), cwd=m.workdir, stdin=subprocess.DEVNULL,
+        env = {**os.environ, **self.extra_env} if self.extra_env else None
+        m.proc = subprocess.Popen(self._command(m), cwd=m.workdir, stdin=subprocess.DEVNULL, env=env,
                                   stdout=m._log, stderr=subprocess.STDOUT, start_new_session=True)
         if wait:
             self.wait_serving([i], timeout=timeout)

@@ -13,16 +13,38 @@ the next:
                         or for 8-10 s, longer than a client session
     kill                kill -9 a server (the leader half the time), restarted
                         1-5 s later
+    disk-full           a server's data folder (its own small tmpfs) filled to
+                        the last byte, then freed
+    fsync-fail          a server's fsync and fdatasync fail with EIO (an
+                        LD_PRELOAD library, faulty_fsync.cpp); then the disk
+                        is good again and the server is restarted, as an
+                        operator would after such an error
 
 Each fault is recorded in the history with its start and end.
 """
+import os
 import random
 import threading
 
 from corral_harness.net import four_letter
 
 NEMESES = ("partition-minority", "partition-leader", "partition-bridge", "partition-halves", "loss", "delay",
-           "pause", "kill")
+           "pause", "kill", "disk-full", "fsync-fail")
+
+
+def fill(path):
+    """Allocates all the free space of path's file system to one file, in
+    ever smaller pieces until not one page more fits; returns the bytes."""
+    st = os.statvfs(path.parent)
+    chunk, size = max(st.f_bavail * st.f_frsize, 4096), 0
+    with open(path, "wb") as f:
+        while chunk >= 4096:
+            try:
+                os.posix_fallocate(f.fileno(), size, chunk)
+                size += chunk
+            except OSError:
+                chunk //= 2
+    return size
 
 
 def leader_of(ensemble):
@@ -155,8 +177,37 @@ class Nemesis(threading.Thread):
         self.ens.start_member(i, wait=False)
         self.history.healed(rec)
 
+    def _disk_full(self):
+        i = self._victim()
+        if i is None:
+            return
+        m = self.ens.members[i]
+        filler = m.data_dir / "filler"
+        rec = self.history.fault("disk-full", {"server": m.sid, "filled": fill(filler)})
+        self._hold()
+        filler.unlink()
+        self.history.healed(rec)
+
+    def _fsync_fail(self):
+        i = self._victim()
+        if i is None:
+            return
+        m = self.ens.members[i]
+        flag = m.workdir / "fsync-fails"
+        rec = self.history.fault("fsync-fail", {"server": m.sid})
+        flag.write_text("")
+        self._hold()
+        flag.unlink()
+        self.ens.kill(i)
+        self.ens.start_member(i, wait=False)
+        self.history.healed(rec)
+
     def heal_all(self):
         self.net.heal()
+        for m in self.ens.members:
+            for leftover in (m.data_dir / "filler", m.workdir / "fsync-fails"):
+                if leftover.exists():
+                    leftover.unlink()
         for i, m in enumerate(self.ens.members):
             if m.proc:
                 self.ens.resume(i)

@@ -12,8 +12,8 @@
 // packet and exits. At most --max-held packets are held (default 65536);
 // beyond that a packet is released at once, and the count of those is
 // printed at exit.
-#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <arpa/inet.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
   }
   st.queue = nfq_create_queue(h, static_cast<uint16_t>(queue_num), &on_packet, &st);
   if (!st.queue) {
-    std::fprintf(stderr, "corral-netem: cannot bind queue %ld: %s\n", queue_num, std::strerror(errno));
+    std::fprintf(stderr, "corral-netem: cannot bind queue %ld: %s\n", queue_num,
+                 std::strerror(errno));
     nfq_close(h);
     return 1;
   }
@@ -135,13 +136,15 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   int fd = nfq_fd(h);
-  std::printf("corral-netem: queue %ld, delay %ld ms +/- %ld ms\n", queue_num, st.delay_ms, st.jitter_ms);
+  std::printf("corral-netem: queue %ld, delay %ld ms +/- %ld ms\n", queue_num, st.delay_ms,
+              st.jitter_ms);
   std::fflush(stdout);
   std::vector<char> buf(65536);
   while (!g_stop) {
     int timeout = 100;
     if (!st.held.empty()) {
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(st.held.top().release - Clock::now());
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(st.held.top().release -
+                                                                        Clock::now());
       timeout = static_cast<int>(std::max<long long>(0, std::min<long long>(100, wait.count())));
     }
     pollfd p{fd, POLLIN, 0};

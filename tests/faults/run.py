@@ -13,7 +13,9 @@ log. The exit status is 0 only when every run is valid.
 """
 import argparse
 import json
+import os
 import pathlib
+import subprocess
 import random
 import sys
 import time
@@ -27,14 +29,32 @@ from faults.nemesis import NEMESES, Nemesis
 from faults.network import Network, netem_available
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+FAULTY_FSYNC = os.environ.get("CORRAL_FAULTY_FSYNC", str(REPO / "build/tests/libcorral-faulty-fsync.so"))
+DATA_MB = 256  # each server's data folder is a tmpfs this big (the disk-full nemesis fills it)
 
 
 def available_nemeses():
-    """Every nemesis this machine can inject (delay needs netem.cpp built)."""
-    why = netem_available()
-    if why:
-        print(f"faults: no delay nemesis: {why}", file=sys.stderr)
-    return tuple(k for k in NEMESES if k != "delay" or not why)
+    """Every nemesis this machine can inject (delay needs netem.cpp built,
+    fsync-fail faulty_fsync.cpp)."""
+    missing = {}
+    if netem_available():
+        missing["delay"] = netem_available()
+    if not os.path.exists(FAULTY_FSYNC):
+        missing["fsync-fail"] = f"{FAULTY_FSYNC} is not built"
+    for kind, why in missing.items():
+        print(f"faults: no {kind} nemesis: {why}", file=sys.stderr)
+    return tuple(k for k in NEMESES if k not in missing)
+
+
+def _mount_data(workdir, nodes):
+    """Each server's data folder on its own small tmpfs."""
+    mounted = []
+    for sid in range(1, nodes + 1):
+        d = workdir / f"server{sid}" / "data"
+        d.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DATA_MB}m", "tmpfs", str(d)], check=True)
+        mounted.append(d)
+    return mounted
 
 
 def _zxids(ens):
@@ -67,9 +87,17 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
     net = Network(nodes)
     ens = None
     workers = []
+    mounted = []
     try:
-        extra = ["--set", "consensus.zab.quorum_sync=true"] if quorum_sync else []
-        ens = Ensemble(workdir, voters=nodes, network=net, target=target, extra_args=extra)
+        mounted = _mount_data(workdir, nodes)
+        # Log files of 1 MiB rather than 64, so that a full disk is met
+        # within seconds (corrald's segment_bytes, ZooKeeper's preAllocSize).
+        extra = ["--set", "storage.wal.segment_bytes=1048576"]
+        if quorum_sync:
+            extra += ["--set", "consensus.zab.quorum_sync=true"]
+        env = {"LD_PRELOAD": FAULTY_FSYNC} if "fsync-fail" in nemeses else {}
+        ens = Ensemble(workdir, voters=nodes, network=net, target=target, extra_args=extra, extra_env=env,
+                       extra_cfg="preAllocSize=1024\n" if target == "zookeeper" else "")
         ens.start(timeout=90)
         hosts_of = {}
         for m in ens.members:
@@ -142,6 +170,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             w.stop()
         if ens:
             ens.close()
+        for d in mounted:
+            subprocess.run(["umount", "-l", str(d)], check=False)
         net.close()
         history.dump(workdir / "history.jsonl")
         marked = []

@@ -2,7 +2,8 @@
 // seed with its trace (a replay).
 //
 //   corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O]
-//              [--election fle|static] [--loss P] [--reconfig] [--trace]
+//              [--election fle|static] [--loss P] [--reconfig] [--pauses]
+//              [--quorum-sync] [--disk-full] [--trace]
 //              [--capture FILE [--capture-limit N]]   (the first N messages, as
 //              SimOptions::hostile records: seeds for the fuzz-peer-messages target)
 //   corral-sim --scenario FILE [--seed N | --seeds COUNT [--from N]]
@@ -43,6 +44,12 @@ int main(int argc, char** argv) {
       opt.observers = std::atoi(next());
     } else if (a == "--reconfig") {
       opt.reconfig = true;
+    } else if (a == "--pauses") {
+      opt.pauses = true;
+    } else if (a == "--quorum-sync") {
+      opt.quorum_sync = true;
+    } else if (a == "--disk-full") {
+      opt.disk_full = true;
     } else if (a == "--election") {
       opt.election = next();
     } else if (a == "--loss") {
@@ -59,7 +66,7 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] "
-          "[--reconfig] "
+          "[--reconfig] [--pauses] [--quorum-sync] [--disk-full] "
           "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
       return 2;
     }

@@ -328,6 +328,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       if (l) l->on_peer_link(peer, false);
   }
 
+  bool disk_full_ = false;  // appends are refused (no_space) while set
+
   void submit(const std::string& body) {
     if (zab_) (void)zab_->submit(body);
   }
@@ -570,6 +572,18 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     }
     void append(const LogEntry& e, AppendDone done) override {
       Disk& d = n_.disk_;
+      if (n_.disk_full_) {
+        // Refused, in order with the appends before it.
+        int64_t at = std::max(last_ack_, n_.w_.now + n_.w_.between(0, n_.disk_delay_));
+        last_ack_ = at;
+        n_.w_.events.at(
+            at,
+            [alive = n_.alive_, done = std::move(done)] {
+              if (*alive) done(Status(Errc::no_space, "no space left on the simulated disk"));
+            },
+            n_.id_);
+        return;
+      }
       Zxid last = !d.pending.empty() ? d.pending.back().zxid
                   : d.log.empty()    ? 0
                                      : d.log.back().zxid;
@@ -886,6 +900,16 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
         w.log(0, "SIM heal partition");
       } else if (r < 0.70) {
         w.loss = w.uniform() < 0.5 ? 0 : opt.loss * 10;
+      } else if (opt.disk_full && r < 0.80) {
+        if (v.up() && !v.disk_full_) {
+          w.log(v.id(), "SIM disk full");
+          v.disk_full_ = true;
+          w.result.disk_fulls++;
+          w.events.at(w.now + w.between(100, 3000), [&w, &v] {
+            w.log(v.id(), "SIM disk has space again");
+            v.disk_full_ = false;
+          });
+        }
       }
       w.events.at(w.now + w.between(50, 800), fault);
     };
@@ -919,6 +943,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     w.log(0, "SIM heal all");
     for (auto& node : w.nodes) {
       w.events.resume(node->id(), w.now);
+      node->disk_full_ = false;
       if (!node->up()) node->boot();
     }
     std::string marker = "final";

@@ -46,6 +46,7 @@ struct SimOptions {
   bool reconfig = false;
   bool quorum_sync = false;  // ZabOptions::quorum_sync; clients' syncs are checked
   bool pauses = false;       // SIGSTOP a server for 0.1-3 s now and then
+  bool disk_full = false;    // a server's disk refuses appends for 0.1-3 s now and then
   // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
   // big-endian), message], each handed to server `to` as if `from` sent it
   // on the channel (0 election, 1 quorum), spread over the fault period.
@@ -67,6 +68,7 @@ struct SimResult {
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
   uint64_t reconfigs = 0;  // membership changes committed
   uint64_t pauses = 0;
+  uint64_t disk_fulls = 0;
   uint64_t syncs = 0;    // clients' quorum syncs answered (and checked)
   uint64_t hostile = 0;  // SimOptions::hostile messages delivered
 };

@@ -24,7 +24,7 @@ uint64_t seeds(uint64_t fallback) {
 
 void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
   uint64_t committed = 0, elections = 0, snaps = 0, truncs = 0, reconfigs = 0, syncs = 0,
-           pauses = 0;
+           pauses = 0, disk_fulls = 0;
   for (uint64_t seed = first; seed < first + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
@@ -34,6 +34,7 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
     reconfigs += r.reconfigs;
     syncs += r.syncs;
     pauses += r.pauses;
+    disk_fulls += r.disk_fulls;
     if (!r.ok) {
       std::string trace;
       size_t from = r.trace.size() > 80 ? r.trace.size() - 80 : 0;
@@ -56,6 +57,9 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
   }
   if (opt.pauses) {
     EXPECT_GT(pauses, count);
+  }
+  if (opt.disk_full) {
+    EXPECT_GT(disk_fulls, count);
   }
   std::printf(
       "%llu seeds: %llu entries committed, %llu leaders established, %llu SNAP and %llu TRUNC "
@@ -87,6 +91,15 @@ TEST(ZabSimulation, ThreeServersAndAnObserver) {
 TEST(ZabSimulation, QuorumSyncsUnderPausesAndPartitions) {
   SimOptions o;
   o.quorum_sync = o.pauses = true;
+  run_seeds(o, seeds(1000));
+}
+
+// Disks that fill up (appends refused) under crashes and partitions: the
+// server leaves, writes its log's tail again once the disk takes it, and the
+// ensemble converges with no hole in any log.
+TEST(ZabSimulation, DisksThatFillUp) {
+  SimOptions o;
+  o.disk_full = true;
   run_seeds(o, seeds(1000));
 }
 

@@ -194,6 +194,7 @@ void Zab::start_following() {
 }
 
 void Zab::send_follower_info() {
+  if (tail_lost_) return;  // tick retries once the log is whole again
   learn_.nonce = fresh_nonce();
   learn_.send_seq = learn_.recv_seq = 0;
   learn_.last_retry = now_;
@@ -259,6 +260,7 @@ void Zab::on_peer_link(ServerId peer, bool up) {
 void Zab::tick(int64_t now) {
   now_ = now;
   if (!running_) return;
+  if (tail_lost_ && now >= tail_retry_at_) rewrite_tail();
   election_->tick(now);
   if (stage_ == Stage::looking) return;
   const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;

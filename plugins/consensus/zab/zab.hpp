@@ -210,6 +210,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void finish_sync(std::vector<sdk::LogEntry> entries, sdk::Zxid committed);
   void check_sync_durable();
   void append(sdk::LogEntry entry);
+  void store(const sdk::LogEntry& entry);  // hands one entry to storage
+  void rewrite_tail();
   void on_durable();
   void apply_committed();
   // Every entry after `after` this server holds, from memory and the log.
@@ -238,6 +240,11 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   uint32_t accepted_epoch_ = 0, current_epoch_ = 0;
   sdk::Zxid last_logged_ = 0, last_durable_ = 0, last_applied_ = 0, commit_target_ = 0;
   uint64_t log_generation_ = 0;  // bumps when the log is cut; older acknowledgements are void
+  // Storage refused an append: what it holds after last_durable_ is unknown.
+  // Until rewrite_tail has cut it there and written the tail again from
+  // memory, this server neither decides an epoch nor joins a leader.
+  bool tail_lost_ = false;
+  int64_t tail_retry_at_ = 0;
   std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
   std::deque<sdk::LogEntry> recent_;  // applied entries, newest last; all that are not durable yet
   // The newest membership change logged and not applied (0: none) and the

@@ -165,7 +165,7 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
 }
 
 void Zab::maybe_decide_epoch() {
-  if (lead_.epoch_decided || stage_ != Stage::discovery || leader_ != self_) return;
+  if (lead_.epoch_decided || stage_ != Stage::discovery || leader_ != self_ || tail_lost_) return;
   // Every learner's accepted epoch counts (an observer of the current
   // membership may vote in the one the log is changing to).
   uint32_t highest = accepted_epoch_;

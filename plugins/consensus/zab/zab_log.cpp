@@ -18,19 +18,56 @@ void Zab::append(LogEntry entry) {
       if (!m.observer) seen_voters_.push_back(m.id);
   }
   unapplied_.push_back(std::move(entry));
+  store(unapplied_.back());
+}
+
+void Zab::store(const LogEntry& entry) {
+  Zxid z = entry.zxid;
   chost_->storage().append(
-      unapplied_.back(), [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
-        if (!alive || lg != log_generation_ || !running_) return;
+      entry, [this, alive = alive_.ref(), lg = log_generation_, z](const Status& st) {
+        if (!alive || !running_) return;
         if (!st) {
-          // The log has a hole now: leave the ensemble and rejoin through a sync.
-          host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string());
+          // What storage holds from z on is unknown now (a full disk may take
+          // later entries and leave a hole): leave the ensemble, and write
+          // the tail again from memory once storage takes it (rewrite_tail,
+          // from tick). Even a refusal from before the log was last cut
+          // counts: the cut may have assumed the entry durable.
+          if (lg == log_generation_) last_durable_ = std::min(last_durable_, z - 1);
+          host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string() +
+                                "; the log after " + hex(last_durable_) +
+                                " is written again once storage takes it");
           ++log_generation_;
+          tail_lost_ = true;
+          tail_retry_at_ = now_;
           if (stage_ != Stage::looking) go_looking("storage refused an append");
           return;
         }
+        if (lg != log_generation_) return;
         last_durable_ = std::max(last_durable_, z);
         on_durable();
       });
+}
+
+void Zab::rewrite_tail() {
+  tail_retry_at_ = now_ + opt_.tick_ms;
+  if (Status st = chost_->storage().truncate_after(last_durable_); !st) {
+    host_->logger().warn("cannot cut the log after " + hex(last_durable_) +
+                         " yet: " + st.to_string());
+    return;
+  }
+  ++log_generation_;
+  tail_lost_ = false;
+  size_t n = 0;
+  for (const auto* entries : {&recent_, &unapplied_})
+    for (const LogEntry& e : *entries)
+      if (e.zxid > last_durable_) {
+        store(e);
+        ++n;
+      }
+  host_->logger().info("writing the log after " + hex(last_durable_) + " again (" +
+                       std::to_string(n) + " entries)");
+  // A leader that waited for this decides its epoch now.
+  if (leader_ == self_ && stage_ == Stage::discovery) maybe_decide_epoch();
 }
 
 void Zab::on_durable() {
@@ -191,13 +228,21 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
       go_looking("inconsistent TRUNC");
       return;
     }
-    if (Status st = storage.truncate_after(plan.trunc_zxid); !st) {
+    // Cut at the durable prefix, not at the TRUNC point: an append in
+    // flight below it may yet be refused (a full disk), and its answer is
+    // void once the log is cut. What lies between is written again.
+    Zxid keep = std::min(last_durable_, plan.trunc_zxid);
+    if (Status st = storage.truncate_after(keep); !st) {
       go_looking("cannot truncate the log: " + st.to_string());
       return;
     }
     ++log_generation_;
     while (!unapplied_.empty() && unapplied_.back().zxid > plan.trunc_zxid) unapplied_.pop_back();
-    last_logged_ = last_durable_ = plan.trunc_zxid;
+    last_logged_ = plan.trunc_zxid;
+    last_durable_ = keep;
+    for (const auto* entries : {&recent_, &unapplied_})
+      for (const LogEntry& e : *entries)
+        if (e.zxid > keep) store(e);
     recompute_seen();
   }
   if (plan.mode != SyncPlan::Mode::snap) {

@@ -112,7 +112,7 @@ void FastLeaderElection::look(const sdk::Candidacy& self) {
   candidacy_ = self;
   observer_ = !is_voter(self_);  // a membership change may have changed this server's part
   looking_ = true;
-  looking_since_ = now_;
+  looking_since_ = clock_known_ ? now_ : -1;  // before the first tick: set by it
   ++round_;
   received_.clear();
   out_of_election_.clear();
@@ -206,7 +206,7 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
   // same: this server's view of the membership may be out of date (it missed
   // a reconfig), and Zab's own quorums keep following a wrong leader safe;
   // the sync that follows brings the membership up to date.
-  if (h.state == State::leading && v.leader == from &&
+  if (h.state == State::leading && v.leader == from && looking_since_ >= 0 &&
       now_ - looking_since_ >= 2 * opt_.max_notify_interval_ms) {
     host_->logger().info("following server " + std::to_string(from) +
                          ", which says it leads, after " + std::to_string(now_ - looking_since_) +
@@ -234,7 +234,9 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
 
 void FastLeaderElection::tick(int64_t now_ms) {
   now_ = now_ms;
+  clock_known_ = true;
   if (!running_ || !looking_) return;
+  if (looking_since_ < 0) looking_since_ = now_;
   if (finalize_at_ >= 0 && now_ >= finalize_at_) {
     if (has_quorum(received_, proposal_)) {
       decide(proposal_);

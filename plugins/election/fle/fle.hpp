@@ -87,7 +87,8 @@ class FastLeaderElection final : public sdk::Election, private sdk::PeerListener
   std::map<sdk::ServerId, Heard> received_;         // votes of this round from looking servers
   std::map<sdk::ServerId, Heard> out_of_election_;  // votes of servers that follow or lead
   int64_t interval_ms_ = 0, last_sent_ms_ = 0;
-  int64_t looking_since_ = 0;  // when the current look began
+  int64_t looking_since_ = 0;  // when the current look began (-1: at the next tick)
+  bool clock_known_ = false;   // a tick has told the time
   int64_t finalize_at_ = -1;   // when the current proposal may be decided
   Vote decided_;
   bool decided_leader_is_self_ = false;

@@ -34,14 +34,15 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
     for (ServerId id : observers) members_.push_back(member(id, true));
   }
 
-  fle::FastLeaderElection& start(int64_t finalize_wait = 200) {
+  fle::FastLeaderElection& start(int64_t finalize_wait = 200, bool tick = true) {
     EXPECT_TRUE(fle_.init(*this));
     fle_.set_options(fle::FleOptions{finalize_wait, 100, 800});
     EXPECT_TRUE(fle_.start(*this));
-    fle_.tick(now_);
+    if (tick) fle_.tick(now_);
     return fle_;
   }
   void look(Zxid last, uint32_t epoch) { fle_.look(sdk::Candidacy{self_, last, epoch}); }
+  void set_now(int64_t ms) { now_ = ms; }  // a steady clock's value: time since boot
   void hear(ServerId from, int64_t round, int64_t state, ServerId leader, Zxid zxid,
             int64_t epoch) {
     sdk::Bytes b;
@@ -300,6 +301,26 @@ TEST(Fle, JoiningAWorkingEnsembleFollowsItsConfirmedLeader) {
   ASSERT_EQ(h.results.size(), 1u);
   EXPECT_EQ(h.results[0].leader, 3);
   EXPECT_EQ(h.results[0].round, 4u);
+}
+
+// A leader that no quorum of this server's view confirms is followed only
+// after twice the longest notification interval of looking (this server may
+// have missed a reconfig), counted from when the look began, even when the
+// look began before the election's first tick (at startup).
+TEST(Fle, AnUnconfirmedLeaderIsFollowedOnlyAfterLookingForAWhile) {
+  for (bool ticked_first : {true, false}) {
+    Harness h(1, 5);
+    h.set_now(62'000'000);
+    h.start(200, ticked_first);
+    h.look(z(1, 5), 1);
+    h.advance(10);
+    h.hear(3, 4, leading, 3, z(3, 0), 3);
+    EXPECT_TRUE(h.results.empty()) << "followed at once (ticked first: " << ticked_first << ")";
+    h.advance(1600);
+    h.hear(3, 4, leading, 3, z(3, 0), 3);
+    ASSERT_EQ(h.results.size(), 1u) << "ticked first: " << ticked_first;
+    EXPECT_EQ(h.results[0].leader, 3);
+  }
 }
 
 TEST(Fle, FollowersAloneDoNotMakeALeader) {
