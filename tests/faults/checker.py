@@ -237,3 +237,67 @@ def check_sequential(ops, final):
     if result["errors"]:
         result["valid"] = False
     return result
+
+
+def check_ephemerals(ops):
+    """An ephemeral disappears only with its session: a check that found a
+    session's own ephemeral missing, followed by any successful operation on
+    that session (so it had not expired), is a violation."""
+    by_session = {}
+    for o in ops:
+        if o["workload"] == "ephemeral":
+            by_session.setdefault(o["key"], []).append(o)
+    result = {"valid": True, "sessions": len(by_session), "checks": 0, "errors": []}
+    for session, s_ops in by_session.items():
+        created = [o["ret"] for o in s_ops if o["f"] == "create" and o["status"] == "ok"]
+        if not created:
+            continue
+        born = min(created)
+        checks = [o for o in s_ops if o["f"] == "check" and o["status"] == "ok" and o["call"] > born]
+        result["checks"] += len(checks)
+        alive_at = max((o["call"] for o in s_ops if o["status"] == "ok"), default=None)
+        for o in checks:
+            if o["result"] is False and alive_at is not None and alive_at > o["ret"]:
+                result["errors"].append({"session": session, "missing_at": o["id"],
+                                         "alive_until": alive_at})
+                break
+    if result["errors"]:
+        result["valid"] = False
+    return result
+
+
+def check_mutex(ops):
+    """No two holds of the mutex overlap, and fencing tokens grow. A hold
+    counts when its release (deleting its own lock node) succeeded: the node,
+    and so the session, lived from acquisition to release. Such holds, from
+    acquisition's return to release's call, must be disjoint in real time,
+    and their tokens (lock node counters) must grow in that order."""
+    acquires = {}
+    releases = {}
+    fenced = 0
+    for o in ops:
+        if o["workload"] != "mutex":
+            continue
+        if o["f"] == "acquire" and o["status"] == "ok":
+            acquires[(o["process"], o["result"])] = o
+        elif o["f"] == "release":
+            releases[(o["process"], o["args"])] = o
+        elif o["f"] == "fence" and o["status"] == "fail" and o.get("error") == "Fenced":
+            fenced += 1
+    holds = []
+    for k, acq in acquires.items():
+        rel = releases.get(k)
+        if rel and rel["status"] == "ok":
+            holds.append((acq["ret"], rel["call"], int(acq["result"][-10:]), acq["id"], rel["id"]))
+    holds.sort()
+    result = {"valid": True, "holds": len(holds), "fenced": fenced, "errors": []}
+    for a, b in zip(holds, holds[1:]):
+        if b[0] < a[1]:
+            result["errors"].append({"overlap": [a[3], b[3]], "tokens": [a[2], b[2]]})
+        elif b[2] <= a[2]:
+            result["errors"].append({"token_order": [a[3], b[3]], "tokens": [a[2], b[2]]})
+        if len(result["errors"]) >= 10:
+            break
+    if result["errors"]:
+        result["valid"] = False
+    return result

@@ -69,7 +69,7 @@ def _zxids(ens):
     return out
 
 
-def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="corrald", clients=10,
+def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="corrald", clients=14,
              quorum_sync=False, log=print):
     """One run; returns its verdict. With quorum_sync (corrald's zab
     option) the register check includes reads: sync + read must then be
@@ -104,7 +104,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             others = [x.address for x in ens.members if x is not m]
             hosts_of[m.sid] = ",".join([m.address] + others)
         workload.prepare(ens.hosts(), duration + 30, key_period)
-        kinds = ["register"] * 6 + ["set"] * 2 + ["sequential"] * 2
+        kinds = ["register", "set", "register", "sequential", "mutex", "register", "ephemeral", "register",
+                 "set", "mutex", "register", "sequential", "ephemeral", "register"]
         history.t0 = time.monotonic()
         for i in range(clients):
             sid = ens.members[i % nodes].sid
@@ -158,9 +159,12 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             for parent, names in parents.items():
                 per_parent.setdefault(parent, names)
         verdict["sequential"] = checker.check_sequential(history.ops, per_parent)
+        verdict["ephemeral"] = checker.check_ephemerals(history.ops)
+        verdict["mutex"] = checker.check_mutex(history.ops)
         verdict["valid"] = bool(verdict["recovered"] and verdict["converged"] and not verdict["worker_errors"]
                                 and verdict["register"]["valid"] is True and verdict["set"]["valid"]
-                                and verdict["sequential"]["valid"])
+                                and verdict["sequential"]["valid"] and verdict["ephemeral"]["valid"]
+                                and verdict["mutex"]["valid"])
         return verdict
     except Exception:
         verdict["error"] = traceback.format_exc()[-4000:]
@@ -196,7 +200,7 @@ def summary(v, workdir):
     stale = v.get("register_reads", {})
     if stale.get("valid") is False and not v.get("quorum_sync"):
         parts.append(f"stale reads on {len(stale['failures'])} keys (sync is not a quorum round)")
-    for what in ("register", "set", "sequential"):
+    for what in ("register", "set", "sequential", "ephemeral", "mutex"):
         r = v.get(what)
         if r and r.get("valid") is not True:
             parts.append(f"{what}: {json.dumps({k: x for k, x in r.items() if k != 'failures'})[:300]}")
@@ -218,7 +222,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=None, help="the first run's seed (default: random)")
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--target", default="corrald", choices=("corrald", "zookeeper"))
-    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--clients", type=int, default=14)
     p.add_argument("--quorum-sync", action="store_true",
                    help="corrald's zab quorum_sync on; reads are then checked too")
     p.add_argument("--out", default=str(REPO / "build" / "faults"))

@@ -1,5 +1,6 @@
 """The checkers catch what they must, on histories written by hand."""
-from faults.checker import check_registers, check_sequential, check_set, linearizable, minimise
+from faults.checker import (check_ephemerals, check_mutex, check_registers, check_sequential, check_set,
+                            linearizable, minimise)
 
 _ids = iter(range(1_000_000))
 
@@ -120,3 +121,36 @@ def test_sequential_checker_finds_duplicates_reordering_and_loss():
     lost = [create(0, 1, 7)]
     r = check_sequential(lost, final)
     assert r["valid"] is False and r["errors"][0]["lost"] == ["n-0000000007"]
+
+
+def test_ephemeral_checker_catches_an_ephemeral_gone_while_its_session_lives():
+    def eph(f, call, ret, result=None, status="ok", key="s1"):
+        return op(f, call, ret, result=result, status=status, key=key, workload="ephemeral")
+
+    fine = [eph("create", 0, 1), eph("check", 2, 3, True), eph("check", 4, 5, False)]
+    assert check_ephemerals(fine)["valid"] is True  # the session may have expired then
+    bad = fine + [eph("check", 6, 7, True)]
+    assert check_ephemerals(bad)["valid"] is False
+    other_session = fine + [eph("check", 6, 7, True, key="s2")]
+    assert check_ephemerals(other_session)["valid"] is True
+
+
+def test_mutex_checker_catches_overlapping_holds_and_tokens_going_back():
+    def m(f, call, ret, process, args=None, result=None, status="ok"):
+        return op(f, call, ret, args=args, result=result, status=status, process=process, workload="mutex")
+
+    def hold(process, t0, t1, n):
+        name = f"_c_x-lock-{n:010d}"
+        return [m("acquire", t0, t0 + 1, process, result=name), m("release", t1, t1 + 1, process, args=name)]
+
+    apart = hold(1, 0, 5, 1) + hold(2, 6, 9, 2)
+    assert check_mutex(apart)["valid"] is True
+    overlap = hold(1, 0, 5, 1) + hold(2, 2, 9, 2)
+    assert check_mutex(overlap)["valid"] is False
+    backwards = hold(1, 0, 5, 2) + hold(2, 6, 9, 1)
+    assert check_mutex(backwards)["valid"] is False
+    # A hold whose release failed (its node was gone: the session expired)
+    # does not count.
+    lost = [m("acquire", 0, 1, 1, result="_c_x-lock-0000000001"),
+            m("release", 8, 9, 1, args="_c_x-lock-0000000001", status="fail")] + hold(2, 2, 9, 2)
+    assert check_mutex(lost)["valid"] is True

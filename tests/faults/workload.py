@@ -8,6 +8,12 @@ recording every operation in the History.
     set         create /faults/set/e<unique>; at the end every
                 acknowledged name must be there.
     sequential  create /faults/seq/q<k>/n- with SEQUENCE.
+    ephemeral   each session creates /faults/eph/s<session id> (ephemeral)
+                and checks now and then (sync + exists) that it is there.
+    mutex       Curator's InterProcessMutex layout: an ephemeral sequential
+                /faults/mutex/_c_<uuid>-lock-<n>, held while it is the
+                lowest; the holder writes its fencing token (n) to
+                /faults/fence, then releases by deleting its node.
 
 A client bound to server i lists every server, its own first, so that it
 fails over as a ZooKeeper client does when its server is cut off.
@@ -16,6 +22,7 @@ import itertools
 import logging
 import random
 import threading
+import uuid
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
@@ -25,7 +32,11 @@ from kazoo.retry import KazooRetry
 ROOT = "/faults"
 REGISTER_KEYS = 3  # keys in use at a time
 SEQ_PARENTS = 2
-DEFINITE = (BadVersionError, NoNodeError, NodeExistsError)
+class Fenced(Exception):
+    """The fenced resource refused a token (a definite failure)."""
+
+
+DEFINITE = (BadVersionError, NoNodeError, NodeExistsError, Fenced)
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
@@ -47,7 +58,8 @@ def prepare(hosts, duration, key_period):
     and the parents."""
     c = connect(hosts)
     try:
-        for path in (ROOT, f"{ROOT}/reg", f"{ROOT}/set", f"{ROOT}/seq"):
+        for path in (ROOT, f"{ROOT}/reg", f"{ROOT}/set", f"{ROOT}/seq", f"{ROOT}/eph", f"{ROOT}/mutex",
+                     f"{ROOT}/fence"):
             c.ensure_path(path)
         for k in range(SEQ_PARENTS):
             c.ensure_path(f"{ROOT}/seq/q{k}")
@@ -155,6 +167,79 @@ class Worker(threading.Thread):
             value = next(Worker._values)
             op = self.history.invoke(self.process, "register", "cas", key, [stat.version, value])
             self._record(op, lambda: self._call(c.set_async(path, str(value).encode(), stat.version)).version)
+
+    def _session(self):
+        return f"{self.client.client_id[0]:x}" if self.client.client_id else None
+
+    def _ephemeral(self):
+        c = self.client
+        session = self._session()
+        if session is None:
+            self.stopping.wait(0.1)
+            return
+        path = f"{ROOT}/eph/s{session}"
+        if getattr(self, "eph_session", None) != session:
+            op = self.history.invoke(self.process, "ephemeral", "create", session, None)
+            if self._record(op, lambda: self._call(c.create_async(path, b"", ephemeral=True))) is None:
+                if op["status"] == "fail" and op.get("error") == "NodeExistsError":
+                    self.eph_session = session  # an earlier try that timed out made it
+                return
+            self.eph_session = session
+            return
+        op = self.history.invoke(self.process, "ephemeral", "check", session, None)
+
+        def check():
+            self._call(c.sync_async(path))
+            return self._call(c.exists_async(path)) is not None
+
+        self._record(op, check)
+        self.stopping.wait(0.05)
+
+    def _mutex(self):
+        c = self.client
+        session = self._session()
+        if session is None:
+            self.stopping.wait(0.1)
+            return
+        prefix = f"{ROOT}/mutex/_c_{uuid.uuid4()}-lock-"
+        op = self.history.invoke(self.process, "mutex", "acquire", session, None)
+
+        def acquire():
+            mine = self._call(c.create_async(prefix, b"", ephemeral=True, sequence=True))
+            name = mine.rsplit("/", 1)[1]
+            deadline = self.history.now() + 4 * self.op_timeout
+            while self.history.now() < deadline and not self.stopping.is_set():
+                children = self._call(c.get_children_async(f"{ROOT}/mutex"))
+                ordered = sorted(children, key=lambda n: n[-10:])
+                if name not in ordered:
+                    raise RuntimeError("lock node vanished")
+                if ordered[0] == name:
+                    return name
+                self.stopping.wait(0.02)
+            self._call(c.delete_async(mine))
+            raise TimeoutError("gave up waiting")
+
+        name = self._record(op, acquire)
+        if name is None:
+            return
+        token = int(name[-10:])
+        hold = self.history.invoke(self.process, "mutex", "fence", session, token)
+
+        def fence():
+            # The fenced resource: it takes a token only above the last one
+            # it took, so a holder that lost the lock unknowingly (its
+            # session expired while it was cut off) is refused.
+            data, stat = self._call(c.get_async(f"{ROOT}/fence"))
+            last = int(data or b"-1")
+            if last >= token:
+                raise Fenced(f"token {token} is not above {last}")
+            self._call(c.set_async(f"{ROOT}/fence", str(token).encode(), stat.version))
+            return last
+
+        self._record(hold, fence)
+        self.stopping.wait(self.rng.uniform(0, 0.05))
+        rel = self.history.invoke(self.process, "mutex", "release", session, name)
+        self._record(rel, lambda: self._call(c.delete_async(f"{ROOT}/mutex/{name}")))
 
     def _set(self):
         name = f"e{next(Worker._values)}"
