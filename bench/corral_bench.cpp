@@ -33,7 +33,8 @@ latency percentiles.
 
 options:
   --hosts HOST:PORT[,...]  server(s) to use; sessions spread over them (127.0.0.1:2181)
-  --workload NAME          create | set | get | exists | children | delete | multi | mixed (set)
+  --workload NAME          create | set | get | syncget (sync, then get) | exists | children |
+                           delete | multi | mixed (set)
   --read-ratio R           mixed: share of reads, 0..1 (0.9)
   --sessions N             concurrent sessions (16)
   --depth N                requests in flight per session (16)
@@ -121,7 +122,7 @@ Options parse(int argc, char** argv) {
     else
       die("unknown option '" + a + "' (see --help)");
   }
-  static const char* kWorkloads[] = {"create",   "set",    "get",   "exists",
+  static const char* kWorkloads[] = {"create",   "set",    "get",   "syncget", "exists",
                                      "children", "delete", "multi", "mixed"};
   if (std::find_if(std::begin(kWorkloads), std::end(kWorkloads),
                    [&](const char* w) { return o.workload == w; }) == std::end(kWorkloads))
@@ -281,6 +282,13 @@ class Bench {
       c.set_data(key(k), value_, -1, done);
     } else if (w == "get") {
       c.get_data(key(k), false, done);
+    } else if (w == "syncget") {
+      // A linearizable read as a ZooKeeper client makes one: sync, then read.
+      std::string path = key(k);
+      c.sync(path, [&c, path, done](const corral::proto::Response& r) {
+        if (r.err != Err::ok) return done(r);
+        c.get_data(path, false, done);
+      });
     } else if (w == "exists") {
       c.exists(key(k), false, done);
     } else if (w == "children") {

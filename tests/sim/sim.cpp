@@ -190,6 +190,10 @@ class World {
   std::map<std::tuple<ServerId, ServerId, int>, int64_t> last_delivery;  // FIFO per link
   std::map<std::tuple<ServerId, ServerId, int>, uint64_t> link_epoch;    // bumps on disconnect
 
+  // Clients' syncs not answered yet: id -> (server, its incarnation, asked at).
+  std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_syncs;
+  uint64_t next_sync = 0;
+
   // Checker state.
   std::vector<LogEntry> canonical;
   std::string membership;  // the canonical sequence's current membership, as in a "M:" entry
@@ -572,14 +576,19 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     }
     void append(const LogEntry& e, AppendDone done) override {
       Disk& d = n_.disk_;
-      if (n_.disk_full_) {
-        // Refused, in order with the appends before it.
+      if (n_.disk_full_ || refusing_) {
+        // Refused, in order with the appends before it; as the wal, every
+        // append made before the refusal is heard is refused too, so that
+        // the log never has a hole.
+        refusing_ = true;
         int64_t at = std::max(last_ack_, n_.w_.now + n_.w_.between(0, n_.disk_delay_));
         last_ack_ = at;
         n_.w_.events.at(
             at,
-            [alive = n_.alive_, done = std::move(done)] {
-              if (*alive) done(Status(Errc::no_space, "no space left on the simulated disk"));
+            [this, alive = n_.alive_, done = std::move(done)] {
+              if (!*alive) return;  // (a crash took this storage with it)
+              refusing_ = false;    // heard: appends from now on are tried again (as the wal)
+              done(Status(Errc::no_space, "no space left on the simulated disk"));
             },
             n_.id_);
         return;
@@ -608,6 +617,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
           },
           n_.id_);
     }
+    bool refusing_ = false;  // a refusal not yet heard: later appends are refused too
     Status truncate_after(Zxid z) override {
       Disk& d = n_.disk_;
       // As the wal: wait for writes in flight, then cut.
@@ -815,6 +825,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
   uint64_t writes = 0;
   try {
     for (auto& node : w.nodes) node->boot();
+    std::function<void(Node&, uint64_t)> ask_sync;
     std::function<void()> write = [&] {
       if (!w.faults) return;
       Node& target = *w.nodes[static_cast<size_t>(w.between(0, n - 1))];
@@ -831,20 +842,9 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
           opt.quorum_sync ? w.nodes[static_cast<size_t>(w.between(0, n - 1))].get() : nullptr;
       if (asking && asking != &target && asking->up() && w.uniform() < 0.2) {
         Node& asked = *asking;
-        size_t committed = w.canonical.size();
         uint64_t inc = asked.incarnation();
-        auto ask = [&w, &target = asked, committed, inc] {
-          if (target.incarnation() != inc) return;
-          target.sync([&w, &target, committed, inc](const Status& st) {
-            if (!st || target.incarnation() != inc) return;
-            w.result.syncs++;
-            if (target.applied().size() < committed)
-              w.fail("a sync at server " + std::to_string(target.id()) + " was answered with " +
-                     std::to_string(target.applied().size()) + " entries applied, but " +
-                     std::to_string(committed) + " were committed before it was asked");
-          });
-        };
-        w.events.at(w.now, ask, asked.id(), true);
+        w.events.at(
+            w.now, [&ask_sync, &asked, inc] { ask_sync(asked, inc); }, asked.id(), true);
       }
       int64_t next = w.between(1, 2 * opt.write_interval_ms);
       // Quiet spells, so that a leader has everything it logged committed
@@ -853,6 +853,25 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       w.events.at(w.now + next, write);
     };
     w.events.at(1, write);
+    // A client's sync at `target`; answered, it may ask again at once from
+    // its callback (a pipelined client), so the next round opens while the
+    // last one is being answered. Every sync must be answered or failed.
+    ask_sync = [&](Node& target, uint64_t inc) {
+      if (!target.up() || target.incarnation() != inc) return;
+      size_t committed = w.canonical.size();
+      uint64_t id = ++w.next_sync;
+      w.open_syncs[id] = {target.id(), inc, w.now};
+      target.sync([&w, &ask_sync, &target, committed, inc, id](const Status& st) {
+        w.open_syncs.erase(id);
+        if (!st || target.incarnation() != inc) return;
+        w.result.syncs++;
+        if (target.applied().size() < committed)
+          w.fail("a sync at server " + std::to_string(target.id()) + " was answered with " +
+                 std::to_string(target.applied().size()) + " entries applied, but " +
+                 std::to_string(committed) + " were committed before it was asked");
+        if (w.faults && w.uniform() < 0.5) ask_sync(target, inc);
+      });
+    };
     // Faults.
     std::function<void()> fault = [&] {
       if (!w.faults) return;
@@ -987,6 +1006,20 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       w.fail("no convergence " + std::to_string(opt.heal_ms) +
              " ms after the faults stopped (canonical " + std::to_string(w.canonical.size()) +
              " entries;" + state + ")");
+    }
+    if (opt.quorum_sync) {
+      // A few seconds more: a sync still open at a live server then was lost.
+      int64_t until = w.now + 3000;
+      while (w.events.run_next(until, w.now)) {
+      }
+      w.now = until;
+      for (const auto& [id, open] : w.open_syncs) {
+        const auto& [server, inc, asked] = open;
+        Node& nd = *w.nodes[server - 1];
+        if (nd.up() && nd.incarnation() == inc)
+          w.fail("a sync asked at server " + std::to_string(server) +
+                 " at t=" + std::to_string(asked) + " was never answered");
+      }
     }
   } catch (const Violation& v) {
     w.result.ok = false;

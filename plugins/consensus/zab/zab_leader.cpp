@@ -485,8 +485,10 @@ void Zab::check_sync_round() {
     rep.zxid = s.zxid;
     send_to(l->second, rep);
   }
+  // Answering runs clients' callbacks, which may ask again (a pipelined
+  // client's next sync) and so open the next round already.
   if (local) apply_committed();
-  if (!lead_.syncs_queued.empty()) start_sync_round();
+  if (!lead_.syncs_queued.empty() && !lead_.round_open) start_sync_round();
 }
 
 }  // namespace corral::zab
