@@ -71,6 +71,7 @@ class Nemesis(threading.Thread):
         self.interval, self.hold = interval, hold
         self.stopping = threading.Event()
         self.counts = {}
+        self.exits = []  # servers that exited by themselves, restarted
         self.error = None
 
     def stop(self):
@@ -82,6 +83,7 @@ class Nemesis(threading.Thread):
                 kind = self.rng.choice(self.kinds)
                 self.counts[kind] = self.counts.get(kind, 0) + 1
                 getattr(self, "_" + kind.replace("-", "_"))()
+                self.reap()
         except Exception as e:  # reported by the run, which then fails
             self.error = e
         finally:
@@ -202,12 +204,23 @@ class Nemesis(threading.Thread):
         self.ens.start_member(i, wait=False)
         self.history.healed(rec)
 
+    def reap(self):
+        """Servers that exited by themselves (ZooKeeper exits on a full disk
+        or a failed fsync) are recorded and started again, as a supervisor
+        would start them."""
+        for i, m in enumerate(self.ens.members):
+            if m.proc and m.proc.poll() is not None:
+                self.exits.append({"server": m.sid, "code": m.proc.returncode, "at": self.history.now()})
+                self.ens.kill(i)
+                self.ens.start_member(i, wait=False)
+
     def heal_all(self):
         self.net.heal()
         for m in self.ens.members:
             for leftover in (m.data_dir / "filler", m.workdir / "fsync-fails"):
                 if leftover.exists():
                     leftover.unlink()
+        self.reap()
         for i, m in enumerate(self.ens.members):
             if m.proc:
                 self.ens.resume(i)

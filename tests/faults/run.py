@@ -119,6 +119,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         nemesis.stop()
         nemesis.join(60)
         verdict["faults"] = nemesis.counts
+        verdict["exits"] = nemesis.exits
         if nemesis.error:
             raise RuntimeError(f"nemesis failed: {nemesis.error!r}")
         healed = history.now()
@@ -204,6 +205,9 @@ def summary(v, workdir):
         r = v.get(what)
         if r and r.get("valid") is not True:
             parts.append(f"{what}: {json.dumps({k: x for k, x in r.items() if k != 'failures'})[:300]}")
+    if v.get("exits"):
+        parts.append(f"{len(v['exits'])} servers exited by themselves (restarted): "
+                     + ",".join(f"{e['server']}:{e['code']}" for e in v["exits"]))
     if v.get("recovered") is False:
         parts.append("did not recover after healing")
     if v.get("converged") is False:
