@@ -32,8 +32,8 @@ class _Entry:
 def register_step(state, op):
     """Returns the state after `op` or None when `op` cannot happen in
     `state`. state is (value, version)."""
-    value, version = state
     f, info = op["f"], op["status"] == "info"
+    value, version = state
     if f == "read":
         return state if tuple(op["result"]) == state else None
     if f == "write":
@@ -144,6 +144,38 @@ def minimise(ops, still_fails):
         chunk = max(1, chunk // 2) if not removed else chunk
 
 
+def witness(ops, stuck_id, initial, budget=2_000_000):
+    """A short sub-history that shows a register violation. For a stale
+    read: the read and an acknowledged write of a newer version that
+    returned before the read was called. Otherwise the history up to the
+    operation the search could not place, with every read that is not
+    needed removed (removing a read never hides a violation nor makes
+    one; removing a write could make one, so writes stay)."""
+    by_id = {o["id"]: o for o in ops}
+    stuck = by_id.get(stuck_id)
+    reads = [o for o in ops if o["f"] == "read"]
+    if stuck and stuck["f"] == "read":
+        reads = [stuck] + reads
+    done = sorted((o for o in ops if o["f"] in ("write", "cas") and o["status"] == "ok"), key=lambda o: o["ret"])
+    for read in reads:
+        _, seen = read["result"]
+        for o in done:
+            if o["ret"] >= read["call"]:
+                break
+            if o["result"] > seen:
+                return [o, read]
+    if stuck and stuck["ret"] is not None:
+        window = [o for o in ops if o["call"] <= stuck["ret"]]
+        if linearizable(window, initial, budget=budget)["valid"] is False:
+            ops = window
+    if len(ops) > 2000:
+        return None
+    reads = [o for o in ops if o["f"] == "read"]
+    others = [o for o in ops if o["f"] != "read"]
+    kept = minimise(reads, lambda sub: linearizable(others + sub, initial, budget=budget)["valid"] is False)
+    return sorted(others + kept, key=lambda o: o["call"])
+
+
 def check_registers(ops, initial=(0, 0), reads=True, budget=2_000_000):
     """Per-key linearizability of the register workload. With reads=False
     the reads are left out (a leader's sync is not a quorum operation, so
@@ -165,10 +197,7 @@ def check_registers(ops, initial=(0, 0), reads=True, budget=2_000_000):
             continue
         result["valid"] = False
         useful = [o for o in key_ops if o["status"] in ("ok", "info")]
-        if len(useful) <= 400:
-            small = minimise(useful, lambda sub: linearizable(sub, initial, budget=budget)["valid"] is False)
-        else:
-            small = None
+        small = witness(useful, r["op"], initial, budget)
         result["failures"].append({"key": key, "op": r["op"], "prefix_length": len(r["prefix"]),
                                    "minimal": small})
     return result
