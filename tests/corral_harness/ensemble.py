@@ -96,7 +96,7 @@ class Ensemble:
 
     def __init__(self, workdir, voters=3, observers=0, tick_ms=500, extra_cfg="", extra_args=(), peer_auth=True,
                  target=None, jvm=None, corrald=None, plugin_dir=None, pki=None, ssl_quorum=False,
-                 port_unification=False, network=None, extra_env=None):
+                 port_unification=False, network=None, extra_env=None, member_args=None):
         self.target = target or TARGET
         self.jvm = list(jvm) if jvm else TEST_JVM
         self.corrald = corrald or os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
@@ -112,6 +112,7 @@ class Ensemble:
         self.extra_cfg = extra_cfg
         self.extra_args = list(extra_args)  # more corrald options
         self.extra_env = dict(extra_env or {})  # more environment for every member
+        self.member_args = member_args  # member -> more corrald options of its own
         # Quorum TLS (ZooKeeper's sslQuorum, ssl.quorum.*): `pki` (a
         # certs.Pki) gives each member a certificate naming server.N and
         # 127.0.0.1; set_tls() changes the stage for a rolling switch.
@@ -184,8 +185,9 @@ class Ensemble:
             return ["java", *self.jvm, *jaas, "-cp", zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         jaas = ["--set", f"server.jaas_config={self.jaas}"] if self.jaas else []
+        own = self.member_args(m) if self.member_args else []
         return [self.corrald, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={self.plugin_dir}", *jaas,
-                *self.extra_args]
+                *self.extra_args, *own]
 
     def hosts(self, members=None):
         return ",".join(m.address for m in (members or self.members))

@@ -57,6 +57,28 @@ def _mount_data(workdir, nodes):
     return mounted
 
 
+def _registry_converges(ens, history, workers, timeout=30.0):
+    """After the heal, the registry's clients only renew; within `timeout`
+    every server must list the same instances (read with ?consistent),
+    among them every instance renewed since."""
+    regs = [w for w in workers if w.workload == "registry"]
+    for w in regs:
+        w.settled.set()
+    settled = history.now()
+    hosts = {m.sid: f"{m.host}:8080" for m in ens.members}
+    views = {}
+    while history.now() - settled < timeout:
+        views = workload.registry_views(hosts)
+        live = {w.instance for w in regs if w.instance and w.renewed_at and w.renewed_at > settled + 1}
+        first = next(iter(views.values()))
+        if (None not in views.values() and all(v == first for v in views.values())
+                and live <= set(first) and len(live) == len(regs)):
+            return {"valid": True, "seconds": round(history.now() - settled, 2), "instances": len(first)}
+        time.sleep(0.5)
+    return {"valid": False, "error": f"no agreement within {timeout} s", "views": views,
+            "renewing": sorted(w.instance or "-" for w in regs)}
+
+
 def _zxids(ens):
     out = {}
     for m in ens.members:
@@ -93,6 +115,10 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         # Log files of 1 MiB rather than 64, so that a full disk is met
         # within seconds (corrald's segment_bytes, ZooKeeper's preAllocSize).
         extra = ["--set", "storage.wal.segment_bytes=1048576"]
+        registry = target == "corrald"
+        if registry:  # the service registry on each server's admin port (8080 in its namespace)
+            extra += ["--set", 'plugins.recipes=["service-registry"]', "--set", "server.admin_address=0.0.0.0:8080",
+                      "--set", "recipe.service-registry.anonymous_writes=true"]
         if quorum_sync:
             extra += ["--set", "consensus.zab.quorum_sync=true"]
         env = {"LD_PRELOAD": FAULTY_FSYNC} if "fsync-fail" in nemeses else {}
@@ -104,13 +130,16 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             others = [x.address for x in ens.members if x is not m]
             hosts_of[m.sid] = ",".join([m.address] + others)
         workload.prepare(ens.hosts(), duration + 30, key_period)
-        kinds = ["register", "set", "register", "sequential", "mutex", "register", "ephemeral", "register",
-                 "set", "mutex", "register", "sequential", "ephemeral", "register"]
+        kinds = ["register", "set", "registry", "sequential", "mutex", "register", "ephemeral", "register",
+                 "set", "mutex", "registry", "sequential", "ephemeral", "register"]
+        if not registry:
+            kinds = ["register" if k == "registry" else k for k in kinds]
         history.t0 = time.monotonic()
         for i in range(clients):
             sid = ens.members[i % nodes].sid
             workers.append(workload.Worker(history, kinds[i % len(kinds)], hosts_of[sid], rng.random(),
-                                           key_period=key_period))
+                                           key_period=key_period,
+                                           http_host=f"{ens.members[i % nodes].host}:8080"))
         for w in workers:
             w.start()
         nemesis = Nemesis(ens, net, history, nemeses, rng.random())
@@ -131,6 +160,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             verdict["recovered"] = False
             verdict["error"] = str(e)[:2000]
         time.sleep(3)  # the clients see the healed ensemble for a moment
+        if registry and verdict["recovered"]:
+            verdict["registry"] = _registry_converges(ens, history, workers)
         for w in workers:
             w.stop()
         for w in workers:
@@ -165,7 +196,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         verdict["valid"] = bool(verdict["recovered"] and verdict["converged"] and not verdict["worker_errors"]
                                 and verdict["register"]["valid"] is True and verdict["set"]["valid"]
                                 and verdict["sequential"]["valid"] and verdict["ephemeral"]["valid"]
-                                and verdict["mutex"]["valid"])
+                                and verdict["mutex"]["valid"] and verdict.get("registry", {}).get("valid", True))
         return verdict
     except Exception:
         verdict["error"] = traceback.format_exc()[-4000:]
@@ -201,7 +232,7 @@ def summary(v, workdir):
     stale = v.get("register_reads", {})
     if stale.get("valid") is False and not v.get("quorum_sync"):
         parts.append(f"stale reads on {len(stale['failures'])} keys (sync is not a quorum round)")
-    for what in ("register", "set", "sequential", "ephemeral", "mutex"):
+    for what in ("register", "set", "sequential", "ephemeral", "mutex", "registry"):
         r = v.get(what)
         if r and r.get("valid") is not True:
             parts.append(f"{what}: {json.dumps({k: x for k, x in r.items() if k != 'failures'})[:300]}")

@@ -26,7 +26,7 @@ def main(argv=None):
     for v in load(dirs):
         key = (v["target"] + (" +quorum_sync" if v.get("quorum_sync") else ""), v["nodes"])
         groups.setdefault(key, []).append(v)
-    checkers = ("register", "set", "sequential", "ephemeral", "mutex")
+    checkers = ("register", "set", "sequential", "ephemeral", "mutex", "registry")
     print("| target | servers | runs | seconds | ok | fail | info | valid | violations | did not recover | "
           "exited (restarted) | stale reads (runs) | recovery s (max) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

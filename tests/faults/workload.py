@@ -14,14 +14,21 @@ recording every operation in the History.
                 /faults/mutex/_c_<uuid>-lock-<n>, held while it is the
                 lowest; the holder writes its fencing token (n) to
                 /faults/fence, then releases by deleting its node.
+    registry    (corrald) instances of service `faults` registered over
+                the service registry's HTTP API on the client's server,
+                with a TTL, renewed, now and then deregistered and
+                registered anew; once settled only renewed.
 
 A client bound to server i lists every server, its own first, so that it
 fails over as a ZooKeeper client does when its server is cut off.
 """
 import itertools
+import json
 import logging
 import random
 import threading
+import urllib.error
+import urllib.request
 import uuid
 
 from kazoo.client import KazooClient
@@ -78,7 +85,8 @@ class Worker(threading.Thread):
     _processes = itertools.count()
     _values = itertools.count(1)
 
-    def __init__(self, history, workload, hosts, seed, op_timeout=3.0, key_period=5.0, session_timeout=6.0):
+    def __init__(self, history, workload, hosts, seed, op_timeout=3.0, key_period=5.0, session_timeout=6.0,
+                 http_host=None):
         super().__init__(daemon=True)
         self.history = history
         self.workload = workload
@@ -91,6 +99,10 @@ class Worker(threading.Thread):
         self.process = next(Worker._processes)
         self.client = None
         self.errors = 0
+        self.http_host = http_host  # the registry's HTTP endpoint on this client's server
+        self.settled = threading.Event()  # registry: only renew from now on
+        self.instance = None
+        self.renewed_at = None
 
     def stop(self):
         self.stopping.set()
@@ -131,6 +143,8 @@ class Worker(threading.Thread):
             self.history.complete(op, "fail", error=type(e).__name__)
             return None
         except (KazooTimeoutError, Exception) as e:  # noqa: B014 - every other outcome is unknown
+            if str(e):
+                op["detail"] = str(e)[:200]
             if op["f"] == "read":
                 self.history.complete(op, "fail", error=type(e).__name__)
             else:
@@ -241,6 +255,49 @@ class Worker(threading.Thread):
         rel = self.history.invoke(self.process, "mutex", "release", session, name)
         self._record(rel, lambda: self._call(c.delete_async(f"{ROOT}/mutex/{name}")))
 
+    def _http(self, method, url, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=self.op_timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def _registry(self):
+        base = f"http://{self.http_host}/v1/registry/services/faults/instances"
+        if getattr(self, "instance", None) is None or (not self.settled.is_set() and self.rng.random() < 0.02):
+            if getattr(self, "instance", None) is not None:
+                old = self.instance
+                op = self.history.invoke(self.process, "registry", "deregister", old, None)
+                self._record(op, lambda: self._expect(self._http("DELETE", f"{base}/{old}"), (200, 204, 404)))
+                self.instance = None
+            iid = f"i{next(Worker._values)}"
+            op = self.history.invoke(self.process, "registry", "register", iid, None)
+            if self._record(op, lambda: self._expect(self._http("PUT", f"{base}/{iid}?ttl=10s",
+                                                                 {"address": "10.9.9.9", "port": 80}),
+                                                     (200, 201))) is not None:
+                self.instance = iid
+            return
+        iid = self.instance
+        op = self.history.invoke(self.process, "registry", "renew", iid, None)
+        if self._record(op, lambda: self._expect(self._http("PUT", f"{base}/{iid}/renew"), (200, 204))) is None:
+            if op["status"] == "fail":
+                self.instance = None  # gone (its server's session ended): register again
+        else:
+            self.renewed_at = self.history.now()
+        self.stopping.wait(0.3)
+
+    @staticmethod
+    def _expect(answer, codes):
+        status, body = answer
+        if status == 404:
+            raise NoNodeError(body.decode(errors="replace")[:200])
+        if status not in codes:
+            raise RuntimeError(f"HTTP {status}: {body.decode(errors='replace')[:200]}")
+        return status
+
     def _set(self):
         name = f"e{next(Worker._values)}"
         op = self.history.invoke(self.process, "set", "add", "set", name)
@@ -268,4 +325,19 @@ def final_listing(hosts_each, timeout=60):
         finally:
             c.stop()
             c.close()
+    return out
+
+
+def registry_views(http_hosts, timeout=3.0):
+    """Each server's list of the `faults` service's instance ids, read with
+    ?consistent (after a sync with the leader); None where it did not answer."""
+    out = {}
+    for who, host in http_hosts.items():
+        try:
+            url = f"http://{host}/v1/registry/services/faults?consistent"
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                body = json.loads(r.read())
+            out[who] = sorted(i["id"] for i in body.get("instances", []))
+        except (OSError, ValueError, urllib.error.HTTPError):
+            out[who] = None
     return out

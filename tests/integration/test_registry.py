@@ -258,3 +258,4 @@ def test_anonymous_access_is_the_operators_choice(open_registry):
     code, err = curl("GET", base + "/services/open", user=None)
     assert code == 401 and "reading the registry needs credentials" in err["error"]
     assert curl("GET", base + "/services/open", user="anyone:at-all")[0] == 200
+

@@ -24,14 +24,14 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
                     "\" is not an instance id (letters, digits, '-', '_', '.', up to 63)");
   if (parts.size() == 1) {
     if (m != "GET") return fail(r, 405, "GET lists the services");
-    return consistent(req, base_, [this, r] { list_services(r); });
+    return consistent(req, r, base_, [this, r] { list_services(r); });
   }
   std::string svc(parts[1]);
   if (parts.size() == 2) {
     if (m != "GET")
       return fail(r, 405,
                   "GET lists a service's instances; PUT or POST under /instances registers");
-    return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
+    return consistent(req, r, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
   }
   if (parts.size() == 3 && parts[2] == "events") {
     if (m != "GET") return fail(r, 405, "GET streams a service's changes");
@@ -42,7 +42,8 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
   if (parts.size() == 3) {
     if (m == "POST") return register_instance(req, r, svc, random_id(), 201);
     if (m == "GET")
-      return consistent(req, service_path(svc), [this, r, svc, req] { get_service(req, r, svc); });
+      return consistent(req, r, service_path(svc),
+                        [this, r, svc, req] { get_service(req, r, svc); });
     return fail(r, 405, "POST registers an instance with a generated id");
   }
   std::string id(parts[3]);
@@ -50,7 +51,7 @@ void ServiceRegistry::handle(const HttpRequest& req, Responder r) {
     if (m == "PUT") return register_instance(req, r, svc, id, 200);
     if (m == "DELETE") return deregister(req, r, svc, id);
     if (m == "GET")
-      return consistent(req, instance_path(svc, id),
+      return consistent(req, r, instance_path(svc, id),
                         [this, r, svc, id] { get_instance(r, svc, id); });
     return fail(r, 405, "PUT registers, GET reads, DELETE deregisters");
   }
@@ -80,9 +81,12 @@ static void fail_change(const Responder& r, const char* what, Err e) {
   fail(r, 503, std::string(what) + ": " + err_name(e));
 }
 
-void ServiceRegistry::consistent(const HttpRequest& req, const std::string& path,
-                                 std::function<void()> then) {
-  if (!req.query.count("consistent") || !reader_) return then();
+void ServiceRegistry::consistent(const HttpRequest& req, const Responder& r,
+                                 const std::string& path, std::function<void()> then) {
+  // Without a session (this server has no leader, or is between sessions)
+  // nothing read here can be trusted, not even that a service is missing.
+  if (!reader_) return fail(r, 503, "not connected to the ensemble; try again, or another server");
+  if (!req.query.count("consistent")) return then();
   reader_->sync(path, [then = std::move(then), alive = alive_.ref()](const sdk::TreeResult&) {
     if (alive) then();
   });
@@ -230,17 +234,10 @@ void ServiceRegistry::hold(const std::string& svc, const std::string& id, std::s
   reg.ttl_ms = ttl_ms;
   arm(k);
   if (!reg.session) {
-    // The session outlives this server by its timeout: a TTL's, or the
-    // default TTL for a container's registration.
-    int64_t timeout = ttl_ms > 0 ? ttl_ms : default_ttl_ms_;
-    auto s =
-        recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
-                               [](const proto::WatcherEvent&) {});
-    if (!s) {
+    if (!open_registration_session(reg)) {
       regs_.erase(k);
       return done(Err::connection_loss, "");
     }
-    reg.session = std::move(s.value());
     m_local_->set(static_cast<int64_t>(regs_.size()));
   }
   reg.caller = caller;
@@ -281,6 +278,18 @@ std::function<void(Err, const std::string&)> ServiceRegistry::keep_unless_writte
   };
 }
 
+bool ServiceRegistry::open_registration_session(Registration& reg) {
+  // The session outlives this server by its timeout: a TTL's, or the
+  // default TTL for a container's registration.
+  int64_t timeout = reg.ttl_ms > 0 ? reg.ttl_ms : default_ttl_ms_;
+  auto s = recipes_->open_session(static_cast<int32_t>(std::clamp<int64_t>(timeout, 1, INT32_MAX)),
+                                  [](const proto::WatcherEvent&) {});
+  if (!s) return false;
+  reg.session = std::move(s.value());
+  reg.session->act_as(reg.caller);
+  return true;
+}
+
 void ServiceRegistry::write_node(const std::string& k, int attempt,
                                  std::function<void(Err, const std::string&)> done) {
   auto it = regs_.find(k);
@@ -297,6 +306,14 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
           return done(Err::no_node, "");
         Registration& reg = it2->second;
         const std::string doc = reg.document;
+        if (st.err == Err::session_expired && attempt < 2) {
+          // The ensemble expired the registration's session while this
+          // server was cut off or paused, and its ephemeral with it: a
+          // renewal (or update) brings the instance back on a new session,
+          // as Curator's ServiceDiscovery registers again after a loss.
+          if (!open_registration_session(reg)) return done(Err::connection_loss, "");
+          return write_node(k, attempt + 1, done);
+        }
         if (st.err == Err::ok && st.stat.ephemeral_owner == session->session_id()) {
           session->set_data(path, doc, -1,
                             [done, doc](const sdk::TreeResult& w) { done(w.err, doc); });

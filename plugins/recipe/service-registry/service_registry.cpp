@@ -188,11 +188,17 @@ void ServiceRegistry::watch_fired(const std::string& path) {
 
 void ServiceRegistry::load(const std::string& svc, std::function<void()> then) {
   View& v = views_[svc];
-  if (then) v.on_loaded.push_back(std::move(then));
   if (v.loading) {
+    // The load in flight may have read before what the caller wants to see
+    // (its own registration, a sync it just made): it waits for the next.
+    if (then) v.after_next_load.push_back(std::move(then));
     v.dirty = true;
     return;
   }
+  if (then) v.on_loaded.push_back(std::move(then));
+  // A load that starts now starts after whatever those asked for.
+  for (auto& fn : v.after_next_load) v.on_loaded.push_back(std::move(fn));
+  v.after_next_load.clear();
   if (!reader_) {
     auto waiting = std::move(v.on_loaded);
     v.on_loaded.clear();
@@ -249,7 +255,12 @@ void ServiceRegistry::loaded(const std::string& svc, bool exists, int64_t index,
   v.on_loaded.clear();
   if (changed) notify(svc);
   for (auto& fn : waiting) fn();
-  if (views_[svc].dirty) load(svc);
+  View& after = views_[svc];
+  if (after.dirty && !after.loading) {
+    after.on_loaded = std::move(after.after_next_load);
+    after.after_next_load.clear();
+    load(svc);
+  }
 }
 
 std::string ServiceRegistry::view_json(const std::string& svc, bool healthy) {

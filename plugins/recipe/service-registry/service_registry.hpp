@@ -129,6 +129,8 @@ class ServiceRegistry final : public sdk::Recipe {
     std::vector<proto::Id> caller;  // whom its writes act as
     std::unique_ptr<sdk::Executor::Timer> timer;
   };
+  // A fresh tree session for a registration (its timeout: the TTL's).
+  bool open_registration_session(Registration& reg);
   struct Waiter {
     Responder responder;
     bool healthy = false;
@@ -140,7 +142,8 @@ class ServiceRegistry final : public sdk::Recipe {
     int64_t index = 0;
     std::vector<Instance> instances;
     bool loading = false, dirty = false;
-    std::vector<std::function<void()>> on_loaded;
+    std::vector<std::function<void()>> on_loaded;        // answered by the load in flight
+    std::vector<std::function<void()>> after_next_load;  // asked while it was in flight
     std::deque<Waiter> waiters;
     std::vector<Responder> streams;
   };
@@ -170,8 +173,10 @@ class ServiceRegistry final : public sdk::Recipe {
   // ---------------------------------------------------------------- HTTP
   void handle(const HttpRequest& req, Responder r);
 
-  // Runs `then` after a sync when the request asks for ?consistent.
-  void consistent(const HttpRequest& req, const std::string& path, std::function<void()> then);
+  // Runs `then` after a sync when the request asks for ?consistent; answers
+  // 503 itself while this server has no session with the ensemble.
+  void consistent(const HttpRequest& req, const Responder& r, const std::string& path,
+                  std::function<void()> then);
 
   void list_services(Responder r);
 
