@@ -153,8 +153,8 @@ def witness(ops, stuck_id, initial, budget=2_000_000):
     one; removing a write could make one, so writes stay)."""
     by_id = {o["id"]: o for o in ops}
     stuck = by_id.get(stuck_id)
-    reads = [o for o in ops if o["f"] == "read"]
-    if stuck and stuck["f"] == "read":
+    reads = [o for o in ops if o["f"] == "read" and o["status"] == "ok"]
+    if stuck and stuck["f"] == "read" and stuck["status"] == "ok":
         reads = [stuck] + reads
     done = sorted((o for o in ops if o["f"] in ("write", "cas") and o["status"] == "ok"), key=lambda o: o["ret"])
     for read in reads:

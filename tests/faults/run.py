@@ -46,9 +46,9 @@ def available_nemeses():
     return tuple(k for k in NEMESES if k not in missing)
 
 
-def _mount_data(workdir, nodes):
-    """Each server's data folder on its own small tmpfs."""
-    mounted = []
+def _mount_data(workdir, nodes, mounted):
+    """Each server's data folder on its own small tmpfs (each one, as it
+    is made, in `mounted`, for the caller to unmount whatever happens)."""
     for sid in range(1, nodes + 1):
         d = workdir / f"server{sid}" / "data"
         d.mkdir(parents=True, exist_ok=True)
@@ -110,8 +110,9 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
     ens = None
     workers = []
     mounted = []
+    nemesis = None
     try:
-        mounted = _mount_data(workdir, nodes)
+        _mount_data(workdir, nodes, mounted)
         # Log files of 1 MiB rather than 64, so that a full disk is met
         # within seconds (corrald's segment_bytes, ZooKeeper's preAllocSize).
         extra = ["--set", "storage.wal.segment_bytes=1048576"]
@@ -147,6 +148,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         time.sleep(duration)
         nemesis.stop()
         nemesis.join(60)
+        if nemesis.is_alive():
+            raise RuntimeError("the nemesis did not stop within 60 s")
         verdict["faults"] = nemesis.counts
         verdict["exits"] = nemesis.exits
         if nemesis.error:
@@ -202,13 +205,19 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         verdict["error"] = traceback.format_exc()[-4000:]
         return verdict
     finally:
+        # The nemesis first: it may be about to start a server again.
+        if nemesis:
+            nemesis.stop()
+            nemesis.join(60)
         for w in workers:
             w.stop()
-        if ens:
-            ens.close()
-        for d in mounted:
-            subprocess.run(["umount", "-l", str(d)], check=False)
-        net.close()
+        try:
+            if ens:
+                ens.close()
+        finally:
+            for d in mounted:
+                subprocess.run(["umount", "-l", str(d)], check=False)
+            net.close()
         history.dump(workdir / "history.jsonl")
         marked = []
         for part in ("register", "register_reads"):

@@ -50,10 +50,16 @@ class EventQueue {
     std::function<void()> fn;
     ServerId owner;  // the server it happens on (0: the world), for pauses
     bool client;     // a client's request: on resume, before the rest
-    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    int rank = 2;    // at the same time: resumed clients' (0), resumed (1), the rest (2)
+    bool operator>(const Event& o) const {
+      if (at != o.at) return at > o.at;
+      if (rank != o.rank) return rank > o.rank;
+      return seq > o.seq;
+    }
   };
-  void at(int64_t t, std::function<void()> fn, ServerId owner = 0, bool client = false) {
-    q_.push(Event{t, seq_++, std::move(fn), owner, client});
+  void at(int64_t t, std::function<void()> fn, ServerId owner = 0, bool client = false,
+          int rank = 2) {
+    q_.push(Event{t, seq_++, std::move(fn), owner, client, rank});
   }
   bool run_next(int64_t until, int64_t& now) {
     if (q_.empty() || q_.top().at > until) return false;
@@ -70,13 +76,14 @@ class EventQueue {
   // SIGSTOP and SIGCONT: while paused, nothing happens on the server (no
   // message, timer or disk completion); on resume all of it, in order, but
   // clients' requests first (the worst case: a resumed server answers
-  // before its timers tell it what it missed).
+  // before its timers tell it what it missed), and all of it before
+  // anything else due at the same moment, so no link is reordered.
   void pause(ServerId id) { paused_.insert(id); }
   void resume(ServerId id, int64_t now) {
     paused_.erase(id);
     for (bool clients : {true, false})
       for (Event& e : held_[id])
-        if (e.client == clients) at(now, std::move(e.fn), id, clients);
+        if (e.client == clients) at(now, std::move(e.fn), id, clients, clients ? 0 : 1);
     held_.erase(id);
   }
   bool paused(ServerId id) const { return paused_.count(id) != 0; }
@@ -639,6 +646,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       return n_.disk_.snapshots.empty() ? 0 : n_.disk_.snapshots.rbegin()->first;
     }
     Status save_epochs(uint32_t a, uint32_t c) override {
+      if (n_.disk_full_) return {Errc::no_space, "no space left on the simulated disk"};
       n_.disk_.accepted_epoch = a;
       n_.disk_.current_epoch = c;
       return {};
@@ -1157,6 +1165,11 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
       } else if (cmd == "snapshot") {
         need(2);
         node(a[1]).snapshot();
+      } else if (cmd == "disk-full" || cmd == "disk-free") {
+        need(2);
+        Node& nd = node(a[1]);
+        w->log(nd.id(), "SCENARIO " + cmd);
+        nd.disk_full_ = cmd == "disk-full";
       } else if (cmd == "pause" || cmd == "resume") {
         need(2);
         Node& nd = node(a[1]);
@@ -1184,6 +1197,13 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
             if (nd->role() == Role::leading) leaders.push_back(std::to_string(nd->id()));
           got = join(leaders);
           want = a[2] == "none" ? "[]" : "[" + std::to_string(node(a[2]).id()) + "]";
+          // `expect leader 1|2`: any one of them.
+          if (a[2].find('|') != std::string::npos) {
+            want = "one of " + a[2];
+            std::istringstream alternatives(a[2]);
+            for (std::string one; std::getline(alternatives, one, '|');)
+              if (got == "[" + std::to_string(node(one).id()) + "]") want = got;
+          }
         } else if (what == "role") {
           need(4);
           got = sdk::role_name(node(a[2]).role());

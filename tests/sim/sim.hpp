@@ -89,10 +89,11 @@ SimResult run(uint64_t seed, const SimOptions& options);
 //   restart S
 //   write S BODY             a client write submitted at S
 //   pause S / resume S       SIGSTOP / SIGCONT: nothing happens on S meanwhile
+//   disk-full S / disk-free S  S's disk refuses appends and epoch saves, or takes them again
 //   sync S NAME              a client sync at S
 //   expect synced NAME ...   pending, failed, or saw [A B ..] (S's writes when answered)
 //   snapshot S               S snapshots what it applied
-//   expect leader S|none     the one server leading (an established leader)
+//   expect leader S|none     the one server leading (an established leader); S|T: either
 //   expect role S ROLE       leader, follower, observer, looking, ...
 //   expect applied S A B ..  the writes S applied, in order
 //   expect sync S MODE       the last sync a leader sent S: DIFF, TRUNC, SNAP

@@ -159,11 +159,19 @@ void Zab::go_looking(const std::string& why) {
     chost_->role_changed(Role::looking, 0, current_epoch_);
     emit(ZabEvent{ZabEvent::Kind::looking, current_epoch_});
   }
-  if (removed_) return;  // no longer in the ensemble: takes part in no election
+  if (removed_) return;         // no longer in the ensemble: takes part in no election
+  if (storage_failed_) return;  // takes no part until restarted
   ++elections_;
   election_started_ = now_;
-  // Last: a synchronous election may call elected() from here.
-  election_->look(sdk::Candidacy{self_, last_logged_, current_epoch_});
+  // Last: a synchronous election may call elected() from here. While its
+  // log is not whole (a full disk), the lowest vote there is, so that any
+  // other server wins: discovery fetches the newest history from the
+  // quorum whoever leads, so this is safe, and a server that cannot write
+  // does not keep winning elections it cannot serve.
+  if (tail_lost_)
+    election_->look(sdk::Candidacy{self_, 0, 0});
+  else
+    election_->look(sdk::Candidacy{self_, last_logged_, current_epoch_});
 }
 
 void Zab::elected(const sdk::ElectionResult& result) {
@@ -260,7 +268,7 @@ void Zab::on_peer_link(ServerId peer, bool up) {
 void Zab::tick(int64_t now) {
   now_ = now;
   if (!running_) return;
-  if (tail_lost_ && now >= tail_retry_at_) rewrite_tail();
+  if (tail_lost_ && !rewriting_ && !storage_failed_ && now >= tail_retry_at_) rewrite_tail();
   election_->tick(now);
   if (stage_ == Stage::looking) return;
   const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;

@@ -212,6 +212,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void append(sdk::LogEntry entry);
   void store(const sdk::LogEntry& entry);  // hands one entry to storage
   void rewrite_tail();
+  void check_tail_rewritten();
   void on_durable();
   void apply_committed();
   // Every entry after `after` this server holds, from memory and the log.
@@ -244,7 +245,12 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   // Until rewrite_tail has cut it there and written the tail again from
   // memory, this server neither decides an epoch nor joins a leader.
   bool tail_lost_ = false;
+  bool rewriting_ = false;  // rewrite_tail's appends are out, up to rewrite_until_
+  sdk::Zxid rewrite_until_ = 0;
   int64_t tail_retry_at_ = 0;
+  // The storage gave up for good (a failed fsync): this server takes no
+  // part (no election, no role) until it is restarted.
+  bool storage_failed_ = false;
   std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
   std::deque<sdk::LogEntry> recent_;  // applied entries, newest last; all that are not durable yet
   // The newest membership change logged and not applied (0: none) and the

@@ -447,8 +447,9 @@ void Zab::start_sync_round() {
   Msg ping;
   ping.type = MsgType::ping;
   sdk::Bytes payload = encode_payload(ping);
+  // Every learner, observers too: one that a pending change makes a voter
+  // counts, and a learner missing here joined after the round began.
   for (auto& [id, l] : lead_.learners) {
-    if (l.observer) continue;
     send_to(l, MsgType::ping, payload);
     lead_.round_needs[id] = {l.nonce, ++l.pings_sent};
   }
@@ -460,9 +461,11 @@ void Zab::check_sync_round() {
     if (id == self_) return true;
     auto l = lead_.learners.find(id);
     auto need = lead_.round_needs.find(id);
-    if (l == lead_.learners.end() || need == lead_.round_needs.end()) return false;
-    // A learner that joined again since answers only pings sent after.
-    if (l->second.nonce != need->second.first) return l->second.pongs > 0;
+    if (l == lead_.learners.end()) return false;
+    // A learner that joined (or joined again) since the round began answers
+    // only pings sent after it began.
+    if (need == lead_.round_needs.end() || l->second.nonce != need->second.first)
+      return l->second.pongs > 0;
     return l->second.pongs >= need->second.second;
   });
   if (!confirmed) return;

@@ -33,12 +33,22 @@ void Zab::store(const LogEntry& entry) {
           // from tick). Even a refusal from before the log was last cut
           // counts: the cut may have assumed the entry durable.
           if (lg == log_generation_) last_durable_ = std::min(last_durable_, z - 1);
-          host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string() +
-                                "; the log after " + hex(last_durable_) +
-                                " is written again once storage takes it");
           ++log_generation_;
           tail_lost_ = true;
+          rewriting_ = false;
           tail_retry_at_ = now_;
+          if (st.code() == sdk::Errc::io_error && !storage_failed_) {
+            // Not a full disk: the storage gave up (a failed fsync), and
+            // takes no write until the server restarts and recovers.
+            storage_failed_ = true;
+            host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string() +
+                                  "; this server takes no part in the ensemble until it is "
+                                  "restarted");
+          } else if (!storage_failed_) {
+            host_->logger().error("storage refused zxid " + hex(z) + ": " + st.to_string() +
+                                  "; the log after " + hex(last_durable_) +
+                                  " is written again once storage takes it");
+          }
           if (stage_ != Stage::looking) go_looking("storage refused an append");
           return;
         }
@@ -56,21 +66,35 @@ void Zab::rewrite_tail() {
     return;
   }
   ++log_generation_;
-  tail_lost_ = false;
+  // The log is whole again once everything written now is durable
+  // (on_durable); a refusal meanwhile starts over.
+  rewriting_ = true;
+  rewrite_until_ = last_durable_;
   size_t n = 0;
   for (const auto* entries : {&recent_, &unapplied_})
     for (const LogEntry& e : *entries)
       if (e.zxid > last_durable_) {
         store(e);
+        rewrite_until_ = e.zxid;
         ++n;
       }
   host_->logger().info("writing the log after " + hex(last_durable_) + " again (" +
                        std::to_string(n) + " entries)");
-  // A leader that waited for this decides its epoch now.
+  check_tail_rewritten();
+}
+
+void Zab::check_tail_rewritten() {
+  if (!rewriting_ || last_durable_ < rewrite_until_) return;
+  rewriting_ = false;
+  tail_lost_ = false;
+  host_->logger().info("the log is whole again up to " + hex(last_durable_));
+  // A leader that waited for this decides its epoch now (a learner's next
+  // tick sends its FOLLOWERINFO).
   if (leader_ == self_ && stage_ == Stage::discovery) maybe_decide_epoch();
 }
 
 void Zab::on_durable() {
+  check_tail_rewritten();
   if (leader_ == self_ && stage_ != Stage::looking) {
     if (lead_.established)
       try_commit();

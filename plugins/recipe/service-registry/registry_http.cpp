@@ -87,8 +87,11 @@ void ServiceRegistry::consistent(const HttpRequest& req, const Responder& r,
   // nothing read here can be trusted, not even that a service is missing.
   if (!reader_) return fail(r, 503, "not connected to the ensemble; try again, or another server");
   if (!req.query.count("consistent")) return then();
-  reader_->sync(path, [then = std::move(then), alive = alive_.ref()](const sdk::TreeResult&) {
-    if (alive) then();
+  reader_->sync(path, [r, then = std::move(then), alive = alive_.ref()](const sdk::TreeResult& st) {
+    if (!alive) return;
+    if (st.err != Err::ok)
+      return fail(r, 503, std::string("syncing with the leader: ") + err_name(st.err));
+    then();
   });
 }
 
@@ -123,6 +126,8 @@ void ServiceRegistry::get_service(const HttpRequest& req, Responder r, const std
   }
   load(svc, [this, r, svc, healthy, index, wait_ms] {
     View& v = views_[svc];
+    if (!v.known)
+      return fail(r, 503, "not connected to the ensemble; try again, or another server");
     if (!v.exists && !index) return fail(r, 404, "no service \"" + svc + "\"");
     if (!index || v.index > *index) return reply(r, 200, view_json(svc, healthy));
     // A blocking query: answer on the next change, or when the wait ends.
@@ -307,10 +312,12 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
         Registration& reg = it2->second;
         const std::string doc = reg.document;
         if (st.err == Err::session_expired && attempt < 2) {
-          // The ensemble expired the registration's session while this
-          // server was cut off or paused, and its ephemeral with it: a
+          // The registration's session is gone: the ensemble expired it
+          // while this server was cut off (its ephemeral with it), or this
+          // server lost its leader, which ends its in-process sessions. A
           // renewal (or update) brings the instance back on a new session,
-          // as Curator's ServiceDiscovery registers again after a loss.
+          // as Curator's ServiceDiscovery registers again after a loss; an
+          // ephemeral the old session still holds is taken over below.
           if (!open_registration_session(reg)) return done(Err::connection_loss, "");
           return write_node(k, attempt + 1, done);
         }
@@ -329,10 +336,19 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
                           });
           return;
         }
-        create_parents(session, service_path(reg.service), reg.caller,
-                       [this, alive, k, attempt, done, path, session, doc](Err parents) {
+        // The registration's session may be replaced (or closed: a lapse, a
+        // deregistration) while this chain runs: each step asks first.
+        auto current = [this, alive, k, session]() -> sdk::TreeSession* {
+          if (!alive) return nullptr;
+          auto it3 = regs_.find(k);
+          return it3 != regs_.end() && it3->second.session.get() == session ? session : nullptr;
+        };
+        create_parents(current, service_path(reg.service), reg.caller,
+                       [this, alive, k, attempt, done, path, current, doc](Err parents) {
                          if (!alive) return;
                          if (parents != Err::ok) return done(parents, "");
+                         sdk::TreeSession* session = current();
+                         if (!session) return done(Err::session_expired, "");
                          session->create(
                              path, doc, CreateMode::ephemeral,
                              [this, alive, k, attempt, done, doc](const sdk::TreeResult& c) {
@@ -345,8 +361,8 @@ void ServiceRegistry::write_node(const std::string& k, int attempt,
       });
 }
 
-void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::string& path,
-                                     const std::vector<proto::Id>& caller,
+void ServiceRegistry::create_parents(std::function<sdk::TreeSession*()> current,
+                                     const std::string& path, const std::vector<proto::Id>& caller,
                                      std::function<void(Err)> then) {
   // base_path's ancestors and base_path, as the registry itself (open to
   // all, as Curator makes them); then the service, as the caller, so that
@@ -357,8 +373,10 @@ void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::strin
     paths->push_back(path.substr(0, at));
   paths->push_back(path);
   auto step = std::make_shared<std::function<void(size_t)>>();
-  *step = [session, paths, step, then, caller](size_t i) {
+  *step = [current, paths, step, then, caller](size_t i) {
     if (i == paths->size()) return then(Err::ok);
+    sdk::TreeSession* session = current();
+    if (!session) return then(Err::session_expired);  // replaced or closed meanwhile
     bool service = i + 1 == paths->size();
     if (service) session->act_as(caller);
     session->create((*paths)[i], "", CreateMode::persistent,
@@ -367,7 +385,7 @@ void ServiceRegistry::create_parents(sdk::TreeSession* session, const std::strin
                       (*step)(i + 1);
                     });
   };
-  session->act_as({});
+  if (sdk::TreeSession* session = current()) session->act_as({});
   (*step)(0);
 }
 

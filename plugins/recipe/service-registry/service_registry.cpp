@@ -210,6 +210,7 @@ void ServiceRegistry::load(const std::string& svc, std::function<void()> then) {
   auto alive = alive_.ref();
   reader_->get_children(service_path(svc), true, [this, alive, svc](const sdk::TreeResult& r) {
     if (!alive) return;
+    if (r.err == Err::ok || r.err == Err::no_node) views_[svc].known = true;
     if (r.err == Err::no_node) {
       // Watch for it to appear.
       reader_->exists(service_path(svc), true, [](const sdk::TreeResult&) {});

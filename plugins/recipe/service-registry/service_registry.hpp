@@ -139,6 +139,7 @@ class ServiceRegistry final : public sdk::Recipe {
   };
   struct View {
     bool exists = false;
+    bool known = false;  // read from the tree at least once (else `exists` says nothing)
     int64_t index = 0;
     std::vector<Instance> instances;
     bool loading = false, dirty = false;
@@ -212,7 +213,7 @@ class ServiceRegistry final : public sdk::Recipe {
   void write_node(const std::string& k, int attempt,
                   std::function<void(Err, const std::string&)> done);
 
-  void create_parents(sdk::TreeSession* session, const std::string& path,
+  void create_parents(std::function<sdk::TreeSession*()> current, const std::string& path,
                       const std::vector<proto::Id>& caller, std::function<void(Err)> then);
 
   // The TTL timer: when it fires, the registration lapses.
