@@ -291,13 +291,7 @@ void Zab::tick(int64_t now) {
     }
     if (now - lead_.last_ping >= opt_.tick_ms / 2) {
       lead_.last_ping = now;
-      Msg ping;
-      ping.type = MsgType::ping;
-      sdk::Bytes payload = encode_payload(ping);
-      for (auto& [id, l] : lead_.learners) {
-        send_to(l, MsgType::ping, payload);
-        ++l.pings_sent;
-      }
+      ping_learners();
     }
     return;
   }

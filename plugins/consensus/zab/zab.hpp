@@ -172,6 +172,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void begin_sync();
   // Quorum syncs: queue one, start a round of pings, answer a round's
   // syncs once a quorum of voters answered pings sent after they arrived.
+  void ping_learners();  // the heartbeat, counted per learner session
   void queue_quorum_sync(QuorumSync s);
   void start_sync_round();
   void check_sync_round();

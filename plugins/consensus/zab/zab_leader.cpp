@@ -439,20 +439,27 @@ void Zab::queue_quorum_sync(QuorumSync s) {
   if (!lead_.round_open) start_sync_round();
 }
 
+void Zab::ping_learners() {
+  // Every ping is counted: a learner answers each one, in order, so its
+  // answer number n is the answer to ping n (what quorum syncs rely on).
+  Msg ping;
+  ping.type = MsgType::ping;
+  sdk::Bytes payload = encode_payload(ping);
+  for (auto& [id, l] : lead_.learners) {
+    send_to(l, MsgType::ping, payload);
+    ++l.pings_sent;
+  }
+}
+
 void Zab::start_sync_round() {
   lead_.syncs_in_round = std::move(lead_.syncs_queued);
   lead_.syncs_queued.clear();
   lead_.round_needs.clear();
   lead_.round_open = true;
-  Msg ping;
-  ping.type = MsgType::ping;
-  sdk::Bytes payload = encode_payload(ping);
   // Every learner, observers too: one that a pending change makes a voter
   // counts, and a learner missing here joined after the round began.
-  for (auto& [id, l] : lead_.learners) {
-    send_to(l, MsgType::ping, payload);
-    lead_.round_needs[id] = {l.nonce, ++l.pings_sent};
-  }
+  ping_learners();
+  for (const auto& [id, l] : lead_.learners) lead_.round_needs[id] = {l.nonce, l.pings_sent};
   check_sync_round();
 }
 
