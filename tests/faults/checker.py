@@ -330,3 +330,92 @@ def check_mutex(ops):
     if result["errors"]:
         result["valid"] = False
     return result
+
+
+NODE_DATA_CHANGED = 3
+
+
+def check_watches(ops, log, root="/faults/reg/"):
+    """A persistent recursive watch on the register keys (workload.Watcher)
+    must, on each connection of a session, be told of every change in zxid
+    order with no gap:
+
+    - within a session, notification zxids strictly increase (no change
+      told twice, none out of order, also across reconnects);
+    - a notification on a connection is for a change made after the watch
+      was registered on it (its zxid above `since`);
+    - no gap: every acknowledged write to a key whose zxid lies between
+      the connection's `since` and the last zxid it was told of was told
+      on that connection (a server tells changes in order, so having told
+      a later one it must have told this one);
+    - nothing invented: each notification names a change of that key, an
+      acknowledged write's zxid or, at most once per such write, one that
+      timed out (and so may have happened);
+    - only data changes: the keys are never created or deleted during the
+      run.
+
+    Between connections (the client was cut off) changes may be missed:
+    ZooKeeper does not replay a persistent watch on reconnect. A server
+    whose notifications carry no zxid (ZooKeeper before 3.9 sends -1)
+    cannot be checked; the result says so (valid None)."""
+    written = {}  # zxid -> (key, op id) of every acknowledged write
+    by_key = {}  # key -> sorted acknowledged write zxids
+    unknown = {}  # key -> writes that timed out
+    for o in ops:
+        if o["workload"] != "register" or o["f"] not in ("write", "cas"):
+            continue
+        if o["status"] == "ok" and o.get("zxid") is not None:
+            written[o["zxid"]] = (o["key"], o["id"])
+            by_key.setdefault(o["key"], []).append(o["zxid"])
+        elif o["status"] == "info":
+            unknown[o["key"]] = unknown.get(o["key"], 0) + 1
+    events = [r for r in log if r["kind"] == "event"]
+    conns = {(r["session"], r["conn"]): r for r in log if r["kind"] == "conn"}
+    result = {"valid": True, "sessions": len({r["session"] for r in conns.values()}), "connections": len(conns),
+              "events": len(events), "errors": []}
+    if events and all(e["zxid"] <= 0 for e in events):
+        result.update(valid=None, why="the server's notifications carry no zxid")
+        return result
+    errors = result["errors"]
+    last = {}  # session -> last zxid told
+    told = {}  # (session, conn) -> zxids told
+    invented = {}  # key -> zxids told that no acknowledged write made
+    for e in events:
+        s, c, z = e["session"], e["conn"], e["zxid"]
+        key = e["path"][len(root):] if e["path"] and e["path"].startswith(root) else None
+        if e["type"] != NODE_DATA_CHANGED or not key:
+            errors.append({"unexpected": e})
+            continue
+        if z <= last.get(s, 0):
+            errors.append({"out_of_order": e, "after": last.get(s, 0)})
+        last[s] = max(z, last.get(s, 0))
+        conn = conns.get((s, c))
+        if conn is None:
+            errors.append({"before_registration": e})
+        elif z <= conn["since"]:
+            errors.append({"before_registration": e, "since": conn["since"]})
+        told.setdefault((s, c), set()).add(z)
+        if z in written:
+            if written[z][0] != key:
+                errors.append({"wrong_key": e, "write": written[z][1]})
+        else:
+            invented.setdefault(key, set()).add(z)
+    for key, zs in invented.items():
+        if len(zs) > unknown.get(key, 0):
+            errors.append({"invented": key, "zxids": sorted(zs)[:10], "timed_out_writes": unknown.get(key, 0)})
+    missed = 0
+    for (s, c), zs in told.items():
+        since, upto = conns[(s, c)]["since"] if (s, c) in conns else max(zs), max(zs)
+        for key, writes in by_key.items():
+            for z in writes:
+                if since < z <= upto and z not in zs:
+                    missed += 1
+                    if missed <= 10:
+                        errors.append({"missed": {"session": s, "conn": c, "key": key, "zxid": z,
+                                                  "write": written[z][1], "since": since, "upto": upto}})
+    result["missed"] = missed
+    result["told"] = sum(len(zs) for zs in told.values())
+    if errors:
+        result["valid"] = False
+        del errors[20:]
+    return result

@@ -20,7 +20,8 @@ the next:
                         is good again and the server is restarted, as an
                         operator would after such an error
 
-Each fault is recorded in the history with its start and end.
+Each fault is recorded in the history with its start and end, and so is
+each quiet spell (no fault, while a check of the whole ensemble runs).
 """
 import os
 import random
@@ -60,7 +61,8 @@ def leader_of(ensemble):
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, ensemble, network, history, kinds, seed, interval=(2.0, 5.0), hold=(1.0, 5.0)):
+    def __init__(self, ensemble, network, history, kinds, seed, interval=(2.0, 5.0), hold=(1.0, 5.0),
+                 quiet_every=None, on_quiet=None):
         super().__init__(daemon=True)
         unknown = set(kinds) - set(NEMESES)
         if unknown:
@@ -73,17 +75,30 @@ class Nemesis(threading.Thread):
         self.counts = {}
         self.exits = []  # servers that exited by themselves, restarted
         self.error = None
+        # Every quiet_every seconds, once the fault of the moment is healed,
+        # on_quiet() runs before the next fault (a check that needs a whole
+        # ensemble, such as the registry's convergence); its answers here.
+        self.quiet_every, self.on_quiet = quiet_every, on_quiet
+        self.quiet = []
 
     def stop(self):
         self.stopping.set()
 
     def run(self):
         try:
+            last_quiet = self.history.now()
             while not self.stopping.wait(self.rng.uniform(*self.interval)):
                 kind = self.rng.choice(self.kinds)
                 self.counts[kind] = self.counts.get(kind, 0) + 1
                 getattr(self, "_" + kind.replace("-", "_"))()
                 self.reap()
+                if self.on_quiet and self.history.now() - last_quiet >= self.quiet_every \
+                        and not self.stopping.is_set():
+                    self.heal_all()
+                    rec = self.history.fault("quiet", None)
+                    self.quiet.append(self.on_quiet())
+                    self.history.healed(rec)
+                    last_quiet = self.history.now()
         except Exception as e:  # reported by the run, which then fails
             self.error = e
         finally:

@@ -4,7 +4,7 @@ bands with their names, and the operations of a violation outlined red."""
 import html
 
 COLOURS = {"ok": "#3a3", "fail": "#999", "info": "#e80"}
-FAULT_COLOURS = {"partition": "#fcc", "loss": "#ffd", "pause": "#cdf", "kill": "#ecf"}
+FAULT_COLOURS = {"partition": "#fcc", "loss": "#ffd", "pause": "#cdf", "kill": "#ecf", "quiet": "#dfd"}
 
 
 def timeline(history, path, highlight=(), width=1400):

@@ -57,13 +57,23 @@ def _mount_data(workdir, nodes, mounted):
     return mounted
 
 
-def _registry_converges(ens, history, workers, timeout=30.0):
-    """After the heal, the registry's clients only renew; within `timeout`
+def _registry_converges(ens, history, workers, timeout=30.0, resume=False):
+    """After a heal, the registry's clients only renew; within `timeout`
     every server must list the same instances (read with ?consistent),
-    among them every instance renewed since."""
+    among them every instance renewed since. With resume, the clients go
+    back to registering anew afterwards (a heal in the middle of a run)."""
     regs = [w for w in workers if w.workload == "registry"]
     for w in regs:
         w.settled.set()
+    try:
+        return _agreement(ens, history, regs, timeout)
+    finally:
+        if resume:
+            for w in regs:
+                w.settled.clear()
+
+
+def _agreement(ens, history, regs, timeout):
     settled = history.now()
     hosts = {m.sid: f"{m.host}:8080" for m in ens.members}
     views = {}
@@ -109,6 +119,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
     net = Network(nodes)
     ens = None
     workers = []
+    watchers = []
     mounted = []
     nemesis = None
     try:
@@ -141,9 +152,13 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             workers.append(workload.Worker(history, kinds[i % len(kinds)], hosts_of[sid], rng.random(),
                                            key_period=key_period,
                                            http_host=f"{ens.members[i % nodes].host}:8080"))
-        for w in workers:
+        for i in range(min(2, nodes)):  # persistent recursive watches, each on a session of its own
+            order = ens.members[i:] + ens.members[:i]
+            watchers.append(workload.Watcher(history, [(m.host, m.port) for m in order]))
+        for w in workers + watchers:
             w.start()
-        nemesis = Nemesis(ens, net, history, nemeses, rng.random())
+        quiet = (lambda: _registry_converges(ens, history, workers, resume=True)) if registry else None
+        nemesis = Nemesis(ens, net, history, nemeses, rng.random(), quiet_every=20.0, on_quiet=quiet)
         nemesis.start()
         time.sleep(duration)
         nemesis.stop()
@@ -151,6 +166,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         if nemesis.is_alive():
             raise RuntimeError("the nemesis did not stop within 60 s")
         verdict["faults"] = nemesis.counts
+        if registry:
+            verdict["registry_heals"] = nemesis.quiet
         verdict["exits"] = nemesis.exits
         if nemesis.error:
             raise RuntimeError(f"nemesis failed: {nemesis.error!r}")
@@ -165,9 +182,9 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         time.sleep(3)  # the clients see the healed ensemble for a moment
         if registry and verdict["recovered"]:
             verdict["registry"] = _registry_converges(ens, history, workers)
-        for w in workers:
+        for w in workers + watchers:
             w.stop()
-        for w in workers:
+        for w in workers + watchers:
             w.join(30)
         for op in history.ops:
             if op["status"] is None:
@@ -185,7 +202,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         verdict["zxids"] = zxids
         statuses = [o["status"] for o in history.ops]
         verdict["ops"] = {s: statuses.count(s) for s in ("ok", "fail", "info")}
-        verdict["worker_errors"] = sum(w.errors for w in workers)
+        verdict["worker_errors"] = sum(w.errors for w in workers + watchers)
         verdict["register"] = checker.check_registers(history.ops, reads=quorum_sync)
         verdict["register_reads"] = checker.check_registers(history.ops, reads=True)
         verdict["set"] = checker.check_set(history.ops, final["set"])
@@ -196,10 +213,13 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         verdict["sequential"] = checker.check_sequential(history.ops, per_parent)
         verdict["ephemeral"] = checker.check_ephemerals(history.ops)
         verdict["mutex"] = checker.check_mutex(history.ops)
+        verdict["watch"] = checker.check_watches(history.ops, [r for w in watchers for r in w.log])
         verdict["valid"] = bool(verdict["recovered"] and verdict["converged"] and not verdict["worker_errors"]
                                 and verdict["register"]["valid"] is True and verdict["set"]["valid"]
                                 and verdict["sequential"]["valid"] and verdict["ephemeral"]["valid"]
-                                and verdict["mutex"]["valid"] and verdict.get("registry", {}).get("valid", True))
+                                and verdict["mutex"]["valid"] and verdict["watch"]["valid"] is not False
+                                and verdict.get("registry", {}).get("valid", True)
+                                and all(q["valid"] for q in verdict.get("registry_heals", [])))
         return verdict
     except Exception:
         verdict["error"] = traceback.format_exc()[-4000:]
@@ -209,7 +229,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         if nemesis:
             nemesis.stop()
             nemesis.join(60)
-        for w in workers:
+        for w in workers + watchers:
             w.stop()
         try:
             if ens:
@@ -219,6 +239,10 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
                 subprocess.run(["umount", "-l", str(d)], check=False)
             net.close()
         history.dump(workdir / "history.jsonl")
+        with open(workdir / "watch.jsonl", "w") as f:
+            for w in watchers:
+                for r in w.log:
+                    f.write(json.dumps(r) + "\n")
         marked = []
         for part in ("register", "register_reads"):
             for f in (verdict.get(part) or {}).get("failures", []):
@@ -241,10 +265,14 @@ def summary(v, workdir):
     stale = v.get("register_reads", {})
     if stale.get("valid") is False and not v.get("quorum_sync"):
         parts.append(f"stale reads on {len(stale['failures'])} keys (sync is not a quorum round)")
-    for what in ("register", "set", "sequential", "ephemeral", "mutex", "registry"):
+    for what in ("register", "set", "sequential", "ephemeral", "mutex", "watch", "registry"):
         r = v.get(what)
         if r and r.get("valid") is not True:
             parts.append(f"{what}: {json.dumps({k: x for k, x in r.items() if k != 'failures'})[:300]}")
+    heals = v.get("registry_heals") or []
+    if any(not q["valid"] for q in heals):
+        parts.append(f"registry: no agreement after {sum(not q['valid'] for q in heals)} of {len(heals)} "
+                     "heals in the run: " + json.dumps([q for q in heals if not q["valid"]])[:300])
     if v.get("exits"):
         parts.append(f"{len(v['exits'])} servers exited by themselves (restarted): "
                      + ",".join(f"{e['server']}:{e['code']}" for e in v["exits"]))

@@ -1,6 +1,6 @@
 """The checkers catch what they must, on histories written by hand."""
 from faults.checker import (check_ephemerals, check_mutex, check_registers, check_sequential, check_set,
-                            linearizable, minimise)
+                            check_watches, linearizable, minimise)
 
 _ids = iter(range(1_000_000))
 
@@ -154,3 +154,48 @@ def test_mutex_checker_catches_overlapping_holds_and_tokens_going_back():
     lost = [m("acquire", 0, 1, 1, result="_c_x-lock-0000000001"),
             m("release", 8, 9, 1, args="_c_x-lock-0000000001", status="fail")] + hold(2, 2, 9, 2)
     assert check_mutex(lost)["valid"] is True
+
+
+def test_watch_checker_catches_gaps_disorder_and_invented_changes():
+    def w(call, zxid, key="k", status="ok", version=1):
+        o = op("write", call, call + 1, 1, version, status=status, key=key)
+        if status == "ok":
+            o["zxid"] = zxid
+        return o
+
+    def conn(session, c, since):
+        return {"kind": "conn", "session": session, "conn": c, "since": since}
+
+    def ev(session, c, zxid, key="k", etype=3):
+        return {"kind": "event", "session": session, "conn": c, "zxid": zxid, "type": etype,
+                "path": f"/faults/reg/{key}"}
+
+    writes = [w(0, 10), w(2, 11, key="j"), w(4, 12)]
+    whole = [conn(1, 1, 5), ev(1, 1, 10), ev(1, 1, 11, "j"), ev(1, 1, 12)]
+    assert check_watches(writes, whole)["valid"] is True
+    # A reconnect may miss what happened while cut off, never what came
+    # between two changes it was told of.
+    cut = [conn(1, 1, 5), ev(1, 1, 10), conn(1, 2, 11), ev(1, 2, 12)]
+    assert check_watches(writes, cut)["valid"] is True
+    gap = [conn(1, 1, 5), ev(1, 1, 10), ev(1, 1, 12)]
+    r = check_watches(writes, gap)
+    assert r["valid"] is False and r["missed"] == 1
+    disorder = [conn(1, 1, 5), ev(1, 1, 11, "j"), ev(1, 1, 10), ev(1, 1, 12)]
+    assert check_watches(writes, disorder)["valid"] is False
+    twice = whole + [conn(1, 2, 12), ev(1, 2, 12)]
+    assert check_watches(writes, twice)["valid"] is False
+    wrong_key = [conn(1, 1, 5), ev(1, 1, 10), ev(1, 1, 11, "k"), ev(1, 1, 12)]
+    assert check_watches(writes, wrong_key)["valid"] is False
+    # A change no write made is invented, unless a write timed out (it may
+    # have happened, once).
+    invented = whole + [ev(1, 1, 13)]
+    assert check_watches(writes, invented)["valid"] is False
+    assert check_watches(writes + [w(5, None, status="info")], invented)["valid"] is True
+    assert check_watches(writes + [w(5, None, status="info")], invented + [ev(1, 1, 14)])["valid"] is False
+    stale = [conn(1, 1, 11), ev(1, 1, 10), ev(1, 1, 12)]
+    assert check_watches(writes, stale)["valid"] is False
+    created = whole + [ev(1, 1, 13, etype=1)]
+    assert check_watches(writes, created)["valid"] is False
+    # A server that sends no zxid with its notifications cannot be checked.
+    blind = [conn(1, 1, 5), ev(1, 1, -1), ev(1, 1, -1)]
+    assert check_watches(writes, blind)["valid"] is None

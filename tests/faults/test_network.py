@@ -2,7 +2,6 @@
 everything healed."""
 import socket
 import subprocess
-import threading
 
 import pytest
 

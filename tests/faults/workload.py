@@ -14,6 +14,11 @@ recording every operation in the History.
                 /faults/mutex/_c_<uuid>-lock-<n>, held while it is the
                 lowest; the holder writes its fencing token (n) to
                 /faults/fence, then releases by deleting its node.
+    watch       (Watcher, not a kazoo client) a persistent recursive watch
+                on the register keys, over a session of its own spoken
+                from the wire protocol (zkwire.py): every notification is
+                logged with its zxid, every (re)connection with the zxid
+                its watch was registered at.
     registry    (corrald) instances of service `faults` registered over
                 the service registry's HTTP API on the client's server,
                 with a TTL, renewed, now and then deregistered and
@@ -27,6 +32,7 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -35,6 +41,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
+
+from faults.zkwire import Expired, Lost, WireSession
 
 ROOT = "/faults"
 REGISTER_KEYS = 3  # keys in use at a time
@@ -172,7 +180,7 @@ class Worker(threading.Thread):
         elif f == "write":
             value = next(Worker._values)
             op = self.history.invoke(self.process, "register", "write", key, value)
-            self._record(op, lambda: self._call(c.set_async(path, str(value).encode())).version)
+            self._record(op, lambda: self._written(op, c.set_async(path, str(value).encode())))
         else:
             try:
                 _, stat = self._call(c.get_async(path))
@@ -180,7 +188,14 @@ class Worker(threading.Thread):
                 return
             value = next(Worker._values)
             op = self.history.invoke(self.process, "register", "cas", key, [stat.version, value])
-            self._record(op, lambda: self._call(c.set_async(path, str(value).encode(), stat.version)).version)
+            self._record(op, lambda: self._written(op, c.set_async(path, str(value).encode(), stat.version)))
+
+    def _written(self, op, async_result):
+        """A write's new version; its zxid (the watch checker's key) kept
+        in the operation."""
+        stat = self._call(async_result)
+        op["zxid"] = stat.mzxid
+        return stat.version
 
     def _session(self):
         return f"{self.client.client_id[0]:x}" if self.client.client_id else None
@@ -307,6 +322,83 @@ class Worker(threading.Thread):
         parent = f"{ROOT}/seq/q{self.rng.randrange(SEQ_PARENTS)}"
         op = self.history.invoke(self.process, "sequential", "create", parent, None)
         self._record(op, lambda: self._call(self.client.create_async(parent + "/n-", b"", sequence=True)))
+
+
+class Watcher(threading.Thread):
+    """A persistent recursive watch on /faults/reg for as long as its
+    session lives: on a lost connection it reconnects to the next server
+    with the same session (and the last zxid it saw, so a server behind it
+    refuses) and registers the watch again with setWatches2; only when the
+    session expired does it start a new one. `log` keeps, in order:
+
+        {"kind": "conn", "session", "conn", "server", "since", "t", "new"}
+        {"kind": "event", "session", "conn", "zxid", "type", "path", "t"}
+        {"kind": "lost" | "expired", "session", "conn", "why", "t"}
+
+    `since` is the zxid in the header of the addWatch or setWatches2 reply:
+    every change after it must be notified on that connection."""
+
+    def __init__(self, history, addresses, path=f"{ROOT}/reg", session_timeout=6.0):
+        super().__init__(daemon=True)
+        self.history = history
+        self.addresses = addresses  # [(host, port)], this watcher's server first
+        self.path = path
+        self.session_timeout = session_timeout
+        self.stopping = threading.Event()
+        self.log = []
+        self.errors = 0
+
+    def stop(self):
+        self.stopping.set()
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # a bug in the watcher must not pass silently
+            self.errors += 1
+            self.log.append({"kind": "error", "why": repr(e), "t": self.history.now()})
+
+    _numbers = itertools.count(1)  # sessions and connections, unique across watchers
+
+    def _run(self):
+        session, conn, turn = 0, 0, 0
+        ws, registered = None, False
+        while not self.stopping.is_set():
+            if ws is None:
+                ws, registered = WireSession(self.session_timeout), False
+                session = next(Watcher._numbers)
+            host, port = self.addresses[turn % len(self.addresses)]
+
+            def on_event(zxid, etype, state, path, s=session):
+                self.log.append({"kind": "event", "session": s, "conn": conn, "zxid": zxid, "type": etype,
+                                 "state": state, "path": path, "t": self.history.now()})
+
+            try:
+                ws.connect(host, port)
+                conn = next(Watcher._numbers)
+                if registered:
+                    since, err = ws.set_watches(ws.last_zxid, [self.path], on_event)
+                else:
+                    since, err = ws.add_watch(self.path, on_event)
+                if err != 0:
+                    raise Lost(f"watch registration refused: error {err}")
+                registered = True
+                self.log.append({"kind": "conn", "session": session, "conn": conn, "server": f"{host}:{port}",
+                                 "since": since, "t": self.history.now(), "new": session != getattr(self, "_last", 0)})
+                self._last = session
+                while not self.stopping.is_set():
+                    ws.poll(on_event, time.monotonic() + 0.5)
+                ws.close()
+            except Expired as e:
+                self.log.append({"kind": "expired", "session": session, "conn": conn, "why": str(e),
+                                 "t": self.history.now()})
+                ws = None
+            except (Lost, OSError) as e:
+                self.log.append({"kind": "lost", "session": session, "conn": conn, "why": str(e)[:200],
+                                 "t": self.history.now()})
+                ws.close_socket()
+                turn += 1
+                self.stopping.wait(0.2)
 
 
 def final_listing(hosts_each, timeout=60):
