@@ -3,7 +3,7 @@ others keeps taking its clients' renewals while the ensemble expires the
 session its registrations live on; after the heal the next renewal brings
 the instance back on a new session, and every server lists it. Until a
 server's registry has a session again it answers reads with 503, never
-with a false "no such service"."""
+with a false "no such service", also for a service it never read."""
 import json
 import time
 import urllib.error
@@ -67,11 +67,19 @@ def test_a_registration_cut_off_from_its_session_comes_back_on_renewal(tmp_path)
         try:
             # The client keeps renewing at the cut-off server; the ensemble
             # expires the session the registration lives on.
+            # Meanwhile the cut-off server never says the service or one it
+            # never read is missing: what it may still know (its last view)
+            # or 503 once it has no session.
+            answers = {"cut": set(), "unread": set()}
+
             def renewed_while_gone():
                 http("PUT", base[cut] + "/instances/a/renew")
-                return listing(other) == [], listing(other)
+                answers["cut"].add(http("GET", base[cut])[0])
+                answers["unread"].add(http("GET", base[cut].replace("/cut", "/unread"))[0])
+                return listing(other) == [] and 503 in answers["cut"], (listing(other), answers)
 
             until(renewed_while_gone)
+            assert answers["cut"] <= {200, 503} and answers["unread"] <= {503}, answers
             for _ in range(5):
                 http("PUT", base[cut] + "/instances/a/renew")
                 time.sleep(0.5)

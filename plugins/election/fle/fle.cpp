@@ -234,9 +234,14 @@ void FastLeaderElection::on_peer_message(ServerId from, sdk::BytesView message) 
 
 void FastLeaderElection::tick(int64_t now_ms) {
   now_ = now_ms;
+  const bool first = !clock_known_;
   clock_known_ = true;
   if (!running_ || !looking_) return;
   if (looking_since_ < 0) looking_since_ = now_;
+  // A quorum heard before the clock was known waits its whole finalize
+  // wait from now, not from the clock's zero.
+  if (first && finalize_at_ >= 0) finalize_at_ = now_ + opt_.finalize_wait_ms;
+  if (first) last_sent_ms_ = now_;
   if (finalize_at_ >= 0 && now_ >= finalize_at_) {
     if (has_quorum(received_, proposal_)) {
       decide(proposal_);

@@ -248,6 +248,24 @@ TEST(Fle, AQuorumAgreeingDecidesAfterTheFinalizeWait) {
   EXPECT_TRUE(told);
 }
 
+// A quorum heard before the election's first tick (at startup, when the
+// clock has not been read yet) still waits the whole finalize wait, counted
+// from that tick, not from the clock's zero.
+TEST(Fle, AQuorumHeardBeforeTheFirstTickStillWaits) {
+  Harness h(1, 3);
+  h.set_now(62'000'000);
+  h.start(200, false);
+  h.look(z(1, 5), 1);
+  h.hear(2, 1, looking, 2, z(1, 9), 1);
+  h.advance(0);
+  EXPECT_TRUE(h.results.empty()) << "decided at the first tick, without waiting";
+  h.advance(199);
+  EXPECT_TRUE(h.results.empty());
+  h.advance(1);
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].leader, 2);
+}
+
 TEST(Fle, ABetterVoteDuringTheWaitMovesTheProposal) {
   Harness h(1, 5);
   h.start(200);
