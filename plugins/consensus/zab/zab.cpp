@@ -92,8 +92,7 @@ void Zab::stop() {
   alive_.end();
   net_->subscribe(PeerChannel::quorum, nullptr);
   election_->stop();
-  lead_ = LeaderState{};
-  learn_ = LearnerState{};
+  side_ = std::monostate{};
   pending_sync_ = PendingSync{};
   applied_waiters_.clear();
   sync_requests_.clear();
@@ -140,14 +139,13 @@ int64_t Zab::fresh_nonce() { return static_cast<int64_t>(rng_() >> 2) | 1; }
 void Zab::go_looking(const std::string& why) {
   if (!running_) return;
   host_->logger().info("looking for a leader: " + why);
-  if (role_ == Role::leading || (stage_ != Stage::looking && leader_ == self_)) {
-    for (auto& [id, l] : lead_.learners) net_->disconnect(id, PeerChannel::quorum);
-  } else if (stage_ != Stage::looking && leader_ != 0) {
+  if (LeaderState* lead = leading()) {
+    for (auto& [id, l] : lead->learners) net_->disconnect(id, PeerChannel::quorum);
+  } else if (stage_ != Stage::looking && leader_ != 0 && leader_ != self_) {
     net_->disconnect(leader_, PeerChannel::quorum);
   }
   fail_waiters({Errc::unavailable, "this server lost its leader"});
-  lead_ = LeaderState{};
-  learn_ = LearnerState{};
+  side_ = std::monostate{};
   pending_sync_ = PendingSync{};
   commit_target_ = last_applied_;
   ++generation_;
@@ -196,16 +194,15 @@ void Zab::start_following() {
   host_->logger().info("following server " + std::to_string(leader_) + " (election took " +
                        std::to_string(last_election_ms_) + " ms)");
   stage_ = Stage::discovery;
-  learn_ = LearnerState{};
-  stage_started_ = learn_.last_heard = now_;
+  stage_started_ = side_.emplace<LearnerState>().last_heard = now_;
   send_follower_info();
 }
 
 void Zab::send_follower_info() {
   if (tail_lost_) return;  // tick retries once the log is whole again
-  learn_.nonce = fresh_nonce();
-  learn_.send_seq = learn_.recv_seq = 0;
-  learn_.last_retry = now_;
+  learn().nonce = fresh_nonce();
+  learn().send_seq = learn().recv_seq = 0;
+  learn().last_retry = now_;
   Msg m;
   m.type = MsgType::follower_info;
   m.epoch = accepted_epoch_;
@@ -219,7 +216,7 @@ void Zab::start_leading() {
                        " to join (election took " + std::to_string(last_election_ms_) + " ms)");
   stage_ = Stage::discovery;
   stage_started_ = now_;
-  lead_ = LeaderState{};
+  side_.emplace<LeaderState>();
   maybe_decide_epoch();
 }
 
@@ -235,8 +232,8 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
     net_->disconnect(from, PeerChannel::quorum);
     if (leader_ == from && role_ != Role::leading)
       go_looking("the leader sent a malformed message");
-    else if (lead_.learners.count(from))
-      lead_.learners.erase(from);
+    else if (LeaderState* lead = leading())
+      lead->learners.erase(from);
     return;
   }
   if (stage_ == Stage::looking) return;
@@ -249,15 +246,16 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
 void Zab::on_peer_link(ServerId peer, bool up) {
   if (!running_ || up || stage_ == Stage::looking) return;
   if (leader_ == self_) {
-    if (lead_.learners.count(peer)) drop_learner(peer, "its link went down");
-    if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum");
+    drop_learner(peer, "its link went down");
+    LeaderState* lead = leading();  // the drop may have ended the leadership
+    if (lead && lead->established && !quorum_in_touch()) go_looking("lost the quorum");
     return;
   }
   if (peer != leader_) return;
-  if (stage_ == Stage::discovery && !learn_.got_leader_info) {
-    if (++learn_.connect_failures >= opt_.connect_attempts)
+  if (stage_ == Stage::discovery && !learn().got_leader_info) {
+    if (++learn().connect_failures >= opt_.connect_attempts)
       go_looking("cannot reach server " + std::to_string(leader_) + " after " +
-                 std::to_string(learn_.connect_failures) + " attempts");
+                 std::to_string(learn().connect_failures) + " attempts");
     return;
   }
   go_looking("lost the link to the leader");
@@ -273,24 +271,25 @@ void Zab::tick(int64_t now) {
   if (stage_ == Stage::looking) return;
   const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;
   if (leader_ == self_) {
-    if (!lead_.established) {
+    if (!lead().established) {
       if (now - stage_started_ > init_ms) go_looking("no quorum synced within init_limit");
       return;
     }
     std::vector<ServerId> silent;
-    for (const auto& [id, l] : lead_.learners) {
+    for (const auto& [id, l] : lead().learners) {
       bool syncing = l.step != Learner::Step::broadcast;
       if (now - l.last_heard > sync_ms || (syncing && now - l.step_started > init_ms))
         silent.push_back(id);
     }
     for (ServerId id : silent) drop_learner(id, "silent for longer than its limit");
+    if (!leading()) return;  // a drop ended the leadership
     if (!quorum_in_touch()) {
       go_looking("lost the quorum: " + std::to_string(live_voters()) + " of " +
                  std::to_string(quorum()) + " voters in touch");
       return;
     }
-    if (now - lead_.last_ping >= opt_.tick_ms / 2) {
-      lead_.last_ping = now;
+    if (now - lead().last_ping >= opt_.tick_ms / 2) {
+      lead().last_ping = now;
       ping_learners();
     }
     return;
@@ -298,13 +297,13 @@ void Zab::tick(int64_t now) {
   if (stage_ != Stage::broadcast) {
     if (now - stage_started_ > init_ms) {
       go_looking("not synced with server " + std::to_string(leader_) + " within init_limit");
-    } else if (stage_ == Stage::discovery && !learn_.got_leader_info &&
-               now - learn_.last_retry >= opt_.retry_ms) {
+    } else if (stage_ == Stage::discovery && !learn().got_leader_info &&
+               now - learn().last_retry >= opt_.retry_ms) {
       send_follower_info();
     }
     return;
   }
-  if (now - learn_.last_heard > sync_ms)
+  if (now - learn().last_heard > sync_ms)
     go_looking("the leader was silent for longer than sync_limit");
 }
 
@@ -348,17 +347,18 @@ sdk::ConsensusStatus Zab::status() const {
   s.pending_proposals = unapplied_.size();
   s.elections = elections_;
   s.last_election_ms = last_election_ms_;
-  for (const auto& [id, l] : lead_.learners) {
-    sdk::LearnerStatus ls;
-    ls.id = id;
-    ls.observer = l.observer;
-    ls.synced = l.step == Learner::Step::broadcast;
-    ls.last_acked = l.acked;
-    ls.stage = l.step == Learner::Step::broadcast   ? "broadcast"
-               : l.step == Learner::Step::sync_sent ? "sync"
-                                                    : "discovery";
-    s.learners.push_back(ls);
-  }
+  if (const LeaderState* lead = leading())
+    for (const auto& [id, l] : lead->learners) {
+      sdk::LearnerStatus ls;
+      ls.id = id;
+      ls.observer = l.observer;
+      ls.synced = l.step == Learner::Step::broadcast;
+      ls.last_acked = l.acked;
+      ls.stage = l.step == Learner::Step::broadcast   ? "broadcast"
+                 : l.step == Learner::Step::sync_sent ? "sync"
+                                                      : "discovery";
+      s.learners.push_back(ls);
+    }
   return s;
 }
 

@@ -29,7 +29,8 @@
 // Its rooms: quorum.hpp (who votes and what a quorum reached: pure),
 // history.hpp (DIFF/TRUNC/SNAP planning: pure), zab_messages.hpp (the wire
 // format), and in this class the leader's and the learner's state as two
-// structs, one live at a time, each replaced whole on a role change.
+// structs in one variant (side_): one live at a time, each made whole when
+// its role begins and gone when it ends.
 //
 // Time and I/O, exactly:
 //   - time comes from tick(now_ms) and, once at start, the host's steady
@@ -53,6 +54,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <variant>
 #include <vector>
 
 #include "corral/common/lifeline.hpp"
@@ -292,7 +294,6 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     std::map<sdk::ServerId, std::pair<int64_t, int64_t>> round_needs;  // nonce, answers
     bool round_open = false;
   };
-  LeaderState lead_;
 
   // A learner's side (follower or observer), likewise replaced whole when it
   // starts following and when it leaves a role.
@@ -307,7 +308,20 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     bool ack_posted = false;
     sdk::Zxid acked_sent = 0;
   };
-  LearnerState learn_;
+  // The side this server plays, one at a time: none while looking (and
+  // stopped), the leader's from start_leading, a learner's from
+  // start_following, until go_looking or stop. So nothing of one role or
+  // one leadership reaches the next, and the leader's fields cannot be read
+  // on a learner: lead() and learn() are for code that runs only in that
+  // role (a wrong one throws, which the simulation would catch); the
+  // leading()/learning() pointers for code that runs in any.
+  std::variant<std::monostate, LeaderState, LearnerState> side_;
+  LeaderState& lead() { return std::get<LeaderState>(side_); }
+  const LeaderState& lead() const { return std::get<LeaderState>(side_); }
+  LearnerState& learn() { return std::get<LearnerState>(side_); }
+  LeaderState* leading() { return std::get_if<LeaderState>(&side_); }
+  const LeaderState* leading() const { return std::get_if<LeaderState>(&side_); }
+  LearnerState* learning() { return std::get_if<LearnerState>(&side_); }
   bool removed_ = false;  // a reconfig took this server out of the ensemble
 
   std::function<void(const ZabEvent&)> events_;

@@ -16,27 +16,29 @@ void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
 void Zab::send_to(Learner& l, const Msg& m) { send_to(l, m.type, encode_payload(m)); }
 
 void Zab::drop_learner(ServerId id, const std::string& why) {
-  auto it = lead_.learners.find(id);
-  if (it == lead_.learners.end()) return;
+  LeaderState* lead = leading();
+  if (!lead) return;  // an earlier drop ended the leadership
+  auto it = lead->learners.find(id);
+  if (it == lead->learners.end()) return;
   host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
-  lead_.learners.erase(it);
+  lead->learners.erase(it);
   net_->disconnect(id, PeerChannel::quorum);
-  if (lead_.fetching_from == id)
+  if (lead->fetching_from == id)  // last: this ends the leadership
     go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
 }
 
 void Zab::on_learner_message(ServerId from, Msg& m) {
   if (m.type == MsgType::follower_info) {
     if (m.seq != 0) return;  // a session whose start was lost; the learner retries
-    auto it = lead_.learners.find(from);
-    if (it != lead_.learners.end() && it->second.nonce == m.nonce) return;  // a duplicate
-    if (lead_.epoch_decided && m.epoch > lead_.new_epoch) {
+    auto it = lead().learners.find(from);
+    if (it != lead().learners.end() && it->second.nonce == m.nonce) return;  // a duplicate
+    if (lead().epoch_decided && m.epoch > lead().new_epoch) {
       // It accepted the epoch of a leader that never established itself,
       // above this one's: it can never follow this epoch, so a new election
       // picks one above both (ZooKeeper's servers would wait for the next
       // failure instead).
       go_looking("server " + std::to_string(from) + " accepted epoch " + std::to_string(m.epoch) +
-                 ", above this leader's " + std::to_string(lead_.new_epoch) +
+                 ", above this leader's " + std::to_string(lead().new_epoch) +
                  "; electing again so that it can join");
       return;
     }
@@ -48,12 +50,12 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     l.accepted_epoch = m.epoch;
     l.last_zxid = m.zxid;
     l.last_heard = l.step_started = now_;
-    lead_.learners[from] = l;
-    if (lead_.epoch_decided) {
-      Learner& nl = lead_.learners[from];
+    lead().learners[from] = l;
+    if (lead().epoch_decided) {
+      Learner& nl = lead().learners[from];
       Msg info;
       info.type = MsgType::leader_info;
-      info.epoch = lead_.new_epoch;
+      info.epoch = lead().new_epoch;
       info.zxid = last_logged_;
       nl.step = Learner::Step::leader_info_sent;
       send_to(nl, info);
@@ -62,8 +64,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     }
     return;
   }
-  auto it = lead_.learners.find(from);
-  if (it == lead_.learners.end()) return;
+  auto it = lead().learners.find(from);
+  if (it == lead().learners.end()) return;
   Learner& l = it->second;
   if (m.nonce != l.nonce || m.seq < l.recv_seq) return;  // another session, or a duplicate
   if (m.seq > l.recv_seq) {
@@ -86,8 +88,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
         maybe_choose_history();
       return;
     case MsgType::fetched: {
-      if (from != lead_.fetching_from) return;
-      lead_.fetching_from = 0;
+      if (from != lead().fetching_from) return;
+      lead().fetching_from = 0;
       host_->logger().info("adopting the newer history of server " + std::to_string(from) + " (" +
                            std::to_string(m.plan.entries.size()) + " entries" +
                            (m.plan.mode == SyncPlan::Mode::snap ? ", a snapshot" : "") + ")");
@@ -98,10 +100,10 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       return;
     }
     case MsgType::ack:
-      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(lead_.new_epoch, 0)) {
+      if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(lead().new_epoch, 0)) {
         l.newleader_acked = true;
         l.acked = std::max(l.acked, l.sync_last);
-        if (lead_.established) {
+        if (lead().established) {
           Msg up;
           up.type = MsgType::up_to_date;
           up.zxid = commit_target_;
@@ -121,10 +123,10 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     case MsgType::ping:
       ++l.pongs;
       if (!m.body.empty()) chost_->session_activity(from, m.body);
-      if (lead_.round_open) check_sync_round();
+      if (lead().round_open) check_sync_round();
       return;
     case MsgType::request:
-      if (!lead_.established) {
+      if (!lead().established) {
         Msg rej;
         rej.type = MsgType::rejected;
         rej.body = std::move(m.body);
@@ -137,7 +139,11 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
         rej.body = std::move(m.body);
         rej.id = static_cast<int64_t>(st.code());
         rej.text = st.message();
-        if (lead_.learners.count(from)) send_to(lead_.learners[from], rej);
+        // Submitting may have ended the leadership (a new epoch).
+        if (LeaderState* lead = leading()) {
+          auto again = lead->learners.find(from);
+          if (again != lead->learners.end()) send_to(again->second, rej);
+        }
       }
       return;
     case MsgType::sync_request: {
@@ -165,30 +171,30 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
 }
 
 void Zab::maybe_decide_epoch() {
-  if (lead_.epoch_decided || stage_ != Stage::discovery || leader_ != self_ || tail_lost_) return;
+  if (stage_ != Stage::discovery || leader_ != self_ || tail_lost_ || lead().epoch_decided) return;
   // Every learner's accepted epoch counts (an observer of the current
   // membership may vote in the one the log is changing to).
   uint32_t highest = accepted_epoch_;
-  for (const auto& [id, l] : lead_.learners) highest = std::max(highest, l.accepted_epoch);
-  if (!is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) return;
-  lead_.epoch_seen = seen_zxid_;
+  for (const auto& [id, l] : lead().learners) highest = std::max(highest, l.accepted_epoch);
+  if (!is_quorum([&](ServerId id) { return id == self_ || lead().learners.count(id); })) return;
+  lead().epoch_seen = seen_zxid_;
   if (highest == UINT32_MAX) {
     host_->logger().error("epochs are exhausted");
     return;
   }
-  lead_.new_epoch = highest + 1;
-  accepted_epoch_ = lead_.new_epoch;
+  lead().new_epoch = highest + 1;
+  accepted_epoch_ = lead().new_epoch;
   if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
     go_looking("cannot save the accepted epoch: " + st.to_string());
     return;
   }
-  lead_.epoch_decided = true;
+  lead().epoch_decided = true;
   Msg info;
   info.type = MsgType::leader_info;
-  info.epoch = lead_.new_epoch;
+  info.epoch = lead().new_epoch;
   info.zxid = last_logged_;
   sdk::Bytes payload = encode_payload(info);
-  for (auto& [id, l] : lead_.learners) {
+  for (auto& [id, l] : lead().learners) {
     l.step = Learner::Step::leader_info_sent;
     l.step_started = now_;
     send_to(l, MsgType::leader_info, payload);
@@ -197,20 +203,20 @@ void Zab::maybe_decide_epoch() {
 }
 
 void Zab::maybe_choose_history() {
-  if (!lead_.epoch_decided || lead_.history_chosen || stage_ != Stage::discovery) return;
+  if (!lead().epoch_decided || lead().history_chosen || stage_ != Stage::discovery) return;
   auto acked = [&](ServerId id) {
     if (id == self_) return true;
-    auto it = lead_.learners.find(id);
-    return it != lead_.learners.end() && it->second.step == Learner::Step::epoch_acked;
+    auto it = lead().learners.find(id);
+    return it != lead().learners.end() && it->second.step == Learner::Step::epoch_acked;
   };
   if (!is_quorum(acked)) return;
-  lead_.history_chosen = true;
+  lead().history_chosen = true;
   // Zab's rule: the initial history is the newest among the quorum, by
   // (current epoch, last zxid). A quorum holds every committed entry, so it
   // is in there.
   ServerId best = self_;
   std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
-  for (const auto& [id, l] : lead_.learners) {
+  for (const auto& [id, l] : lead().learners) {
     if ((l.observer && !seen_voter(id)) || l.step != Learner::Step::epoch_acked) continue;
     std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
     if (key > best_key) {
@@ -226,11 +232,11 @@ void Zab::maybe_choose_history() {
                        std::to_string(best_key.first) + ", zxid " + hex(best_key.second) +
                        ") than this leader (" + std::to_string(current_epoch_) + ", " +
                        hex(last_logged_) + "); fetching it");
-  lead_.fetching_from = best;
+  lead().fetching_from = best;
   Msg f;
   f.type = MsgType::fetch;
   f.zxid = last_logged_;
-  send_to(lead_.learners[best], f);
+  send_to(lead().learners[best], f);
 }
 
 void Zab::begin_sync() {
@@ -250,29 +256,31 @@ void Zab::begin_sync() {
     };
     return;
   }
-  if (seen_zxid_ != lead_.epoch_seen &&
-      !is_quorum([&](ServerId id) { return id == self_ || lead_.learners.count(id); })) {
+  if (seen_zxid_ != lead().epoch_seen &&
+      !is_quorum([&](ServerId id) { return id == self_ || lead().learners.count(id); })) {
     // The history fetched holds a membership change whose voters did not
     // take part in choosing the epoch: start over, knowing it.
     go_looking("the history adopted changes the membership; electing again with it");
     return;
   }
-  current_epoch_ = lead_.new_epoch;
+  current_epoch_ = lead().new_epoch;
   if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
     go_looking("cannot save the current epoch: " + st.to_string());
     return;
   }
   stage_ = Stage::sync;
-  lead_.initial_last = last_logged_;
-  lead_.counter = 0;
+  lead().initial_last = last_logged_;
+  lead().counter = 0;
   std::vector<ServerId> ready;
-  for (auto& [id, l] : lead_.learners)
+  for (auto& [id, l] : lead().learners)
     if (l.step == Learner::Step::epoch_acked) ready.push_back(id);
   for (ServerId id : ready) {
-    auto it = lead_.learners.find(id);
-    if (it != lead_.learners.end()) send_sync(it->second);
+    LeaderState* lead = leading();
+    if (!lead) return;  // a learner that could not be synced ended the leadership
+    auto it = lead->learners.find(id);
+    if (it != lead->learners.end()) send_sync(it->second);
   }
-  maybe_establish();
+  if (leading()) maybe_establish();
 }
 
 void Zab::send_sync(Learner& l) {
@@ -283,7 +291,7 @@ void Zab::send_sync(Learner& l) {
   }
   Msg m;
   m.type = MsgType::sync;
-  m.epoch = lead_.new_epoch;
+  m.epoch = lead().new_epoch;
   m.zxid = commit_target_;
   m.plan = std::move(plan.value());
   l.sync_last = last_logged_;
@@ -298,22 +306,22 @@ void Zab::send_sync(Learner& l) {
       (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
       (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") +
       ")");
-  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead_.new_epoch, l.id, m.plan.mode, l.last_zxid,
+  emit(ZabEvent{ZabEvent::Kind::sync_sent, lead().new_epoch, l.id, m.plan.mode, l.last_zxid,
                 m.plan.entries.size()});
   send_to(l, m);
 }
 
 void Zab::maybe_establish() {
-  if (lead_.established || stage_ != Stage::sync) return;
+  if (lead().established || stage_ != Stage::sync) return;
   auto acked = [&](ServerId id) {
-    if (id == self_) return last_durable_ >= lead_.initial_last;
-    auto it = lead_.learners.find(id);
-    return it != lead_.learners.end() && it->second.newleader_acked;
+    if (id == self_) return last_durable_ >= lead().initial_last;
+    auto it = lead().learners.find(id);
+    return it != lead().learners.end() && it->second.newleader_acked;
   };
   if (!is_quorum(acked)) return;
-  lead_.established = true;
+  lead().established = true;
   stage_ = Stage::broadcast;
-  commit_target_ = lead_.initial_last;
+  commit_target_ = lead().initial_last;
   apply_committed();
   if (stage_ != Stage::broadcast) return;  // applying made this server step down
   Msg up;
@@ -321,17 +329,17 @@ void Zab::maybe_establish() {
   up.zxid = commit_target_;
   sdk::Bytes payload = encode_payload(up);
   std::string who;
-  for (auto& [id, l] : lead_.learners) {
+  for (auto& [id, l] : lead().learners) {
     if (!l.newleader_acked) continue;
     l.step = Learner::Step::broadcast;
     send_to(l, MsgType::up_to_date, payload);
     who += (who.empty() ? "" : ", ") + std::to_string(id);
   }
-  lead_.last_ping = now_;
+  lead().last_ping = now_;
   role_ = Role::leading;
   host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) +
                        " with " + (who.empty() ? std::string("no followers") : "servers " + who) +
-                       "; history up to " + hex(lead_.initial_last) + " committed");
+                       "; history up to " + hex(lead().initial_last) + " committed");
   chost_->role_changed(Role::leading, self_, current_epoch_);
   emit(ZabEvent{ZabEvent::Kind::leading, current_epoch_, self_});
   election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
@@ -339,7 +347,7 @@ void Zab::maybe_establish() {
 
 size_t Zab::live_voters() const {
   size_t n = 1;
-  for (const auto& [id, l] : lead_.learners)
+  for (const auto& [id, l] : lead().learners)
     if (!l.observer && l.newleader_acked) ++n;
   return n;
 }
@@ -347,17 +355,17 @@ size_t Zab::live_voters() const {
 bool Zab::quorum_in_touch() const {
   return is_quorum([&](ServerId id) {
     if (id == self_) return true;
-    auto it = lead_.learners.find(id);
-    return it != lead_.learners.end() && it->second.newleader_acked;
+    auto it = lead().learners.find(id);
+    return it != lead().learners.end() && it->second.newleader_acked;
   });
 }
 
 void Zab::try_commit() {
-  if (!lead_.established) return;
+  if (!lead().established) return;
   std::vector<Quorum::Ack> acks;
-  acks.reserve(lead_.learners.size() + 1);
+  acks.reserve(lead().learners.size() + 1);
   acks.push_back({self_, last_durable_, true});
-  for (const auto& [id, l] : lead_.learners)
+  for (const auto& [id, l] : lead().learners)
     if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer});
   Zxid candidate = quorum_rule().commit_point(acks, last_logged_);
   if (candidate <= commit_target_) return;
@@ -367,7 +375,7 @@ void Zab::try_commit() {
   c.type = MsgType::commit;
   c.zxid = candidate;
   sdk::Bytes commit_payload = encode_payload(c);
-  for (auto& [id, l] : lead_.learners) {
+  for (auto& [id, l] : lead().learners) {
     if (l.step != Learner::Step::sync_sent && l.step != Learner::Step::broadcast) continue;
     if (!l.observer) {
       send_to(l, MsgType::commit, commit_payload);
@@ -403,16 +411,16 @@ Status Zab::submit(sdk::Bytes body) {
     return {};
   }
   if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
-  if (lead_.counter == UINT32_MAX) {
+  if (lead().counter == UINT32_MAX) {
     go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) +
                " is exhausted; a new epoch starts");
     return {Errc::unavailable, "the leader is starting a new epoch"};
   }
-  LogEntry entry{sdk::make_zxid(current_epoch_, ++lead_.counter), host_->clock().wall_ms(),
-                 std::move(body)};
+  const Zxid zxid = sdk::make_zxid(current_epoch_, ++lead().counter);
+  LogEntry entry{zxid, host_->clock().wall_ms(), std::move(body)};
   chost_->prepare(entry);
   propose(std::move(entry));
-  if (seen_zxid_ == sdk::make_zxid(current_epoch_, lead_.counter))
+  if (seen_zxid_ == zxid)
     host_->logger().info(
         "proposing a membership change at " + hex(seen_zxid_) + " (" +
         std::to_string(seen_voters_.size()) +
@@ -427,7 +435,9 @@ void Zab::propose(LogEntry entry) {
   sdk::Bytes payload = encode_payload(m);
   m.entry = {};
   append(std::move(entry));
-  for (auto& [id, l] : lead_.learners)
+  LeaderState* lead = leading();
+  if (!lead) return;  // storage answered at once, and refused
+  for (auto& [id, l] : lead->learners)
     if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
       send_to(l, MsgType::proposal, payload);
 }
@@ -435,8 +445,8 @@ void Zab::propose(LogEntry entry) {
 // ---------------------------------------------------------------- quorum syncs
 
 void Zab::queue_quorum_sync(QuorumSync s) {
-  lead_.syncs_queued.push_back(std::move(s));
-  if (!lead_.round_open) start_sync_round();
+  lead().syncs_queued.push_back(std::move(s));
+  if (!lead().round_open) start_sync_round();
 }
 
 void Zab::ping_learners() {
@@ -445,40 +455,40 @@ void Zab::ping_learners() {
   Msg ping;
   ping.type = MsgType::ping;
   sdk::Bytes payload = encode_payload(ping);
-  for (auto& [id, l] : lead_.learners) {
+  for (auto& [id, l] : lead().learners) {
     send_to(l, MsgType::ping, payload);
     ++l.pings_sent;
   }
 }
 
 void Zab::start_sync_round() {
-  lead_.syncs_in_round = std::move(lead_.syncs_queued);
-  lead_.syncs_queued.clear();
-  lead_.round_needs.clear();
-  lead_.round_open = true;
+  lead().syncs_in_round = std::move(lead().syncs_queued);
+  lead().syncs_queued.clear();
+  lead().round_needs.clear();
+  lead().round_open = true;
   // Every learner, observers too: one that a pending change makes a voter
   // counts, and a learner missing here joined after the round began.
   ping_learners();
-  for (const auto& [id, l] : lead_.learners) lead_.round_needs[id] = {l.nonce, l.pings_sent};
+  for (const auto& [id, l] : lead().learners) lead().round_needs[id] = {l.nonce, l.pings_sent};
   check_sync_round();
 }
 
 void Zab::check_sync_round() {
   bool confirmed = is_quorum([&](ServerId id) {
     if (id == self_) return true;
-    auto l = lead_.learners.find(id);
-    auto need = lead_.round_needs.find(id);
-    if (l == lead_.learners.end()) return false;
+    auto l = lead().learners.find(id);
+    auto need = lead().round_needs.find(id);
+    if (l == lead().learners.end()) return false;
     // A learner that joined (or joined again) since the round began answers
     // only pings sent after it began.
-    if (need == lead_.round_needs.end() || l->second.nonce != need->second.first)
+    if (need == lead().round_needs.end() || l->second.nonce != need->second.first)
       return l->second.pongs > 0;
     return l->second.pongs >= need->second.second;
   });
   if (!confirmed) return;
-  lead_.round_open = false;
-  std::vector<QuorumSync> done = std::move(lead_.syncs_in_round);
-  lead_.syncs_in_round.clear();
+  lead().round_open = false;
+  std::vector<QuorumSync> done = std::move(lead().syncs_in_round);
+  lead().syncs_in_round.clear();
   bool local = false;
   for (auto& s : done) {
     if (s.local) {
@@ -486,8 +496,8 @@ void Zab::check_sync_round() {
       local = true;
       continue;
     }
-    auto l = lead_.learners.find(s.learner);
-    if (l == lead_.learners.end() || l->second.nonce != s.nonce)
+    auto l = lead().learners.find(s.learner);
+    if (l == lead().learners.end() || l->second.nonce != s.nonce)
       continue;  // its sync failed when it left
     Msg rep;
     rep.type = MsgType::sync_reply;
@@ -498,7 +508,8 @@ void Zab::check_sync_round() {
   // Answering runs clients' callbacks, which may ask again (a pipelined
   // client's next sync) and so open the next round already.
   if (local) apply_committed();
-  if (!lead_.syncs_queued.empty() && !lead_.round_open) start_sync_round();
+  LeaderState* lead = leading();  // applying may have ended the leadership
+  if (lead && !lead->syncs_queued.empty() && !lead->round_open) start_sync_round();
 }
 
 }  // namespace corral::zab

@@ -10,32 +10,34 @@ namespace corral::zab {
 
 void Zab::send_to_leader(const Msg& m) {
   net_->send(leader_, PeerChannel::quorum,
-             encode_message(m.type, learn_.nonce, learn_.send_seq++, encode_payload(m)));
+             encode_message(m.type, learn().nonce, learn().send_seq++, encode_payload(m)));
 }
 
 void Zab::on_leader_message(Msg& m) {
-  if (m.nonce != learn_.nonce || m.seq < learn_.recv_seq) return;
-  if (m.seq > learn_.recv_seq) {
+  if (m.nonce != learn().nonce || m.seq < learn().recv_seq) return;
+  if (m.seq > learn().recv_seq) {
     go_looking("messages from the leader were lost");
     return;
   }
-  learn_.recv_seq++;
-  learn_.last_heard = now_;
+  learn().recv_seq++;
+  learn().last_heard = now_;
   // Nothing may reach the log while a snapshot from a leader is still being
   // written (even one from an earlier sync): a crash would leave entries
   // after a hole.
   if (pending_sync_.in_progress || snapshot_in_flight_) {
-    learn_.deferred.push_back(std::move(m));
+    learn().deferred.push_back(std::move(m));
     return;
   }
   handle_leader_message(m);
 }
 
 void Zab::drain_deferred() {
-  while (!learn_.deferred.empty() && !pending_sync_.in_progress && !snapshot_in_flight_ &&
-         stage_ != Stage::looking) {
-    Msg m = std::move(learn_.deferred.front());
-    learn_.deferred.pop_front();
+  // Handling one may end the role (go_looking), and a leader that adopted a
+  // fetched history has no learner's side at all.
+  while (LearnerState* learn = learning()) {
+    if (learn->deferred.empty() || pending_sync_.in_progress || snapshot_in_flight_) return;
+    Msg m = std::move(learn->deferred.front());
+    learn->deferred.pop_front();
     handle_leader_message(m);
   }
 }
@@ -43,7 +45,7 @@ void Zab::drain_deferred() {
 void Zab::handle_leader_message(Msg& m) {
   switch (m.type) {
     case MsgType::leader_info:
-      if (stage_ != Stage::discovery || learn_.got_leader_info) return;
+      if (stage_ != Stage::discovery || learn().got_leader_info) return;
       if (m.epoch < accepted_epoch_) {
         go_looking("server " + std::to_string(leader_) + " proposes epoch " +
                    std::to_string(m.epoch) + ", older than the accepted epoch " +
@@ -57,8 +59,8 @@ void Zab::handle_leader_message(Msg& m) {
           return;
         }
       }
-      learn_.got_leader_info = true;
-      learn_.leader_epoch = m.epoch;
+      learn().got_leader_info = true;
+      learn().leader_epoch = m.epoch;
       {
         Msg ack;
         ack.type = MsgType::ack_epoch;
@@ -81,7 +83,8 @@ void Zab::handle_leader_message(Msg& m) {
       return;
     }
     case MsgType::sync: {
-      if (stage_ != Stage::discovery || !learn_.got_leader_info || m.epoch != learn_.leader_epoch) {
+      if (stage_ != Stage::discovery || !learn().got_leader_info ||
+          m.epoch != learn().leader_epoch) {
         go_looking("the leader sent SYNC out of turn");
         return;
       }
@@ -90,17 +93,17 @@ void Zab::handle_leader_message(Msg& m) {
       uint64_t gen = generation_;
       apply_sync(std::move(m.plan), m.zxid, [this, gen] {
         if (gen != generation_) return;
-        current_epoch_ = learn_.leader_epoch;
+        current_epoch_ = learn().leader_epoch;
         if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
           go_looking("cannot save the current epoch: " + st.to_string());
           return;
         }
-        learn_.newleader_acked = true;
+        learn().newleader_acked = true;
         Msg ack;
         ack.type = MsgType::ack;
-        ack.zxid = sdk::make_zxid(learn_.leader_epoch, 0);
+        ack.zxid = sdk::make_zxid(learn().leader_epoch, 0);
         send_to_leader(ack);
-        learn_.acked_sent = pending_sync_.target;
+        learn().acked_sent = pending_sync_.target;
         flush_ack();
       });
       return;
@@ -124,7 +127,7 @@ void Zab::handle_leader_message(Msg& m) {
       }
       return;
     case MsgType::up_to_date:
-      if (stage_ != Stage::sync || !learn_.newleader_acked) return;
+      if (stage_ != Stage::sync || !learn().newleader_acked) return;
       commit_target_ = std::max(commit_target_, std::min(m.zxid, last_logged_));
       stage_ = Stage::broadcast;
       apply_committed();
@@ -163,13 +166,12 @@ void Zab::handle_leader_message(Msg& m) {
 }
 
 void Zab::flush_ack() {
-  if (!learn_.newleader_acked || observer_ || last_durable_ <= learn_.acked_sent ||
-      stage_ == Stage::looking)
-    return;
+  LearnerState* learn = learning();
+  if (!learn || !learn->newleader_acked || observer_ || last_durable_ <= learn->acked_sent) return;
   Msg ack;
   ack.type = MsgType::ack;
   ack.zxid = last_durable_;
-  learn_.acked_sent = last_durable_;
+  learn->acked_sent = last_durable_;
   send_to_leader(ack);
 }
 

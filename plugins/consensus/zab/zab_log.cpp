@@ -96,17 +96,20 @@ void Zab::check_tail_rewritten() {
 void Zab::on_durable() {
   check_tail_rewritten();
   if (leader_ == self_ && stage_ != Stage::looking) {
-    if (lead_.established)
+    if (lead().established)
       try_commit();
     else
       maybe_establish();
-  } else if (learn_.newleader_acked && !learn_.ack_posted) {
+  } else if (LearnerState* learn = learning();
+             learn && learn->newleader_acked && !learn->ack_posted) {
     // One ACK for every entry made durable in this turn of the loop.
-    learn_.ack_posted = true;
+    learn->ack_posted = true;
     host_->executor().post([this, alive = alive_.ref()] {
       if (!alive) return;
-      learn_.ack_posted = false;
-      flush_ack();
+      if (LearnerState* learn = learning()) {  // else the role ended meanwhile
+        learn->ack_posted = false;
+        flush_ack();
+      }
     });
   }
   check_sync_durable();
@@ -165,9 +168,10 @@ void Zab::membership_changed(const std::string& cause) {
     go_looking(cause + " made this server " + (observer ? "an observer" : "a participant"));
     return;
   }
-  if (role_ != Role::leading && !(stage_ != Stage::looking && leader_ == self_)) return;
+  LeaderState* lead = leading();
+  if (!lead) return;
   std::vector<std::pair<ServerId, std::string>> drop;
-  for (auto& [id, l] : lead_.learners) {
+  for (auto& [id, l] : lead->learners) {
     bool known = false;
     for (const auto& m : net_->members())
       if (m.id == id) known = true;
@@ -177,21 +181,25 @@ void Zab::membership_changed(const std::string& cause) {
       drop.emplace_back(id, cause + " changed its part; it joins again");
   }
   for (const auto& [id, why] : drop) drop_learner(id, why);
-  if (lead_.established && !quorum_in_touch()) go_looking("lost the quorum of the new membership");
+  lead = leading();  // a drop may have ended the leadership
+  if (lead && lead->established && !quorum_in_touch())
+    go_looking("lost the quorum of the new membership");
 }
 
 void Zab::fail_waiters(const Status& why) {
   std::vector<std::function<void(const Status&)>> failed;
   for (auto& [z, done] : applied_waiters_) failed.push_back(std::move(done));
   for (auto& [id, done] : sync_requests_) failed.push_back(std::move(done));
-  for (auto* list : {&lead_.syncs_queued, &lead_.syncs_in_round})
-    for (auto& s : *list)
-      if (s.local) failed.push_back(std::move(s.local));
+  if (LeaderState* lead = leading()) {
+    for (auto* list : {&lead->syncs_queued, &lead->syncs_in_round})
+      for (auto& s : *list)
+        if (s.local) failed.push_back(std::move(s.local));
+    lead->syncs_queued.clear();
+    lead->syncs_in_round.clear();
+    lead->round_open = false;
+  }
   applied_waiters_.clear();
   sync_requests_.clear();
-  lead_.syncs_queued.clear();
-  lead_.syncs_in_round.clear();
-  lead_.round_open = false;
   if (failed.empty()) return;
   host_->executor().post([failed = std::move(failed), why] {
     for (auto& done : failed) done(why);
