@@ -23,6 +23,9 @@ namespace {
 // requests.
 constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
 
+// Input buffer room kept between requests; more is given back once used.
+constexpr size_t kKeptInputBytes = 16u << 10;
+
 uint32_t be32(const char* p) {
   return (static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 24) |
          (static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 16) |
@@ -100,7 +103,11 @@ void Channel::on_bytes(sdk::BytesView data) {
       link_->pause_reading(true);
     }
   }
-  if (state_ != State::closed) in_.erase(0, pos);
+  if (state_ == State::closed) return;
+  in_.erase(0, pos);
+  // What a burst or a large request made room for goes back once it is
+  // used: an idle session keeps a small input buffer, whatever it once sent.
+  if (in_.empty() && in_.capacity() > kKeptInputBytes) std::string().swap(in_);
 }
 
 bool Channel::try_four_letter() {

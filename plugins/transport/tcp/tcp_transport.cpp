@@ -1,9 +1,16 @@
 // The `tcp` transport: byte streams over TCP with Boost.Asio, on the kernel's
 // event loop. Writes queued while one is in flight go out together in the
 // next write, so a burst of replies costs one syscall.
+//
+// Reads hold no buffer while they wait: a connection waits for its socket to
+// be readable, then reads what is there into the transport's one read buffer
+// (every connection runs on the one loop, and the handler copies what it
+// keeps before on_data returns), until the socket would block. So an idle
+// connection costs its socket and this object, not read_buffer_bytes.
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
@@ -31,13 +38,26 @@ struct Options {
   int backlog = 1024;
 };
 
+// The read buffer every connection of one transport reads into, made on
+// first use (a transport that never reads allocates nothing).
+struct ReadBuffer {
+  explicit ReadBuffer(size_t size) : size(size) {}
+  char* data() {
+    if (!bytes) bytes = std::make_unique<char[]>(size);
+    return bytes.get();
+  }
+  size_t size;
+  std::unique_ptr<char[]> bytes;
+};
+
 class TcpConnection final : public corral::sdk::Connection,
                             public std::enable_shared_from_this<TcpConnection> {
  public:
-  TcpConnection(tcp::socket socket, const Options& opt)
-      : socket_(std::move(socket)), buf_(opt.read_buffer) {
+  TcpConnection(tcp::socket socket, const Options& opt, std::shared_ptr<ReadBuffer> buf)
+      : socket_(std::move(socket)), buf_(std::move(buf)) {
     boost::system::error_code ec;
     if (opt.no_delay) socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);  // reads below never block the loop
     remote_ = format(socket_.remote_endpoint(ec));
     local_ = format(socket_.local_endpoint(ec));
   }
@@ -73,32 +93,62 @@ class TcpConnection final : public corral::sdk::Connection,
   std::string local_address() const override { return local_; }
 
  private:
+  // Starts reading (or resumes it) on a later turn of the loop, so that
+  // on_data never runs inside start() or pause_reading().
   void read() {
-    if (paused_ || read_in_flight_) return;
+    if (paused_ || read_in_flight_ || closed_) return;
     read_in_flight_ = true;
-    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
-                                                    boost::system::error_code ec, size_t n) {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
       self->read_in_flight_ = false;
-      if (self->closed_ || !self->handler_) return;
+      self->drain();
+    });
+  }
+
+  // Reads what the socket holds until it would block, then waits for more.
+  // Only then, as the edge-triggered epoll under the loop wants it: readiness
+  // signalled while no wait was pending (bytes, or the peer's FIN, that came
+  // during a pause) is not promised to be signalled again. A connection takes
+  // at most kReadsPerTurn reads in a row before the others get a turn.
+  void drain() {
+    boost::system::error_code ec;
+    for (int i = 0; i < kReadsPerTurn; ++i) {
+      if (paused_ || closed_ || !handler_) return;
+      size_t n = socket_.read_some(asio::buffer(buf_->data(), buf_->size), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait();
+      if (ec == asio::error::interrupted) continue;
       if (ec) {
-        self->fail(ec == asio::error::eof ? Status()
-                                          : Status(Errc::io_error, "read from " + self->remote_ +
-                                                                       ": " + ec.message()));
+        fail(ec == asio::error::eof
+                 ? Status()
+                 : Status(Errc::io_error, "read from " + remote_ + ": " + ec.message()));
         return;
       }
       // A handler that throws loses its connection, never the server.
       try {
-        self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+        handler_->on_data(corral::sdk::BytesView(buf_->data(), n));
       } catch (const std::exception& e) {
-        self->fail(
-            Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
+        fail(Status(Errc::internal, "handling data from " + remote_ + " failed: " + e.what()));
         return;
       } catch (...) {
-        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
+        fail(Status(Errc::internal, "handling data from " + remote_ + " failed"));
         return;
       }
-      if (!self->closed_) self->read();
-    });
+    }
+    read();
+  }
+
+  void wait() {
+    if (paused_ || read_in_flight_ || closed_) return;
+    read_in_flight_ = true;
+    socket_.async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+          self->read_in_flight_ = false;
+          if (self->closed_ || !self->handler_) return;
+          if (ec && ec != asio::error::operation_aborted) {
+            self->fail(Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+            return;
+          }
+          if (!ec) self->drain();
+        });
   }
 
   void write() {
@@ -107,7 +157,11 @@ class TcpConnection final : public corral::sdk::Connection,
         socket_, asio::buffer(writing_),
         [self = shared_from_this()](boost::system::error_code ec, size_t) {
           self->write_in_flight_ = false;
-          self->writing_.clear();
+          // A large reply's room goes back once it is written.
+          if (self->writing_.capacity() > kKeptWriteBytes)
+            std::string().swap(self->writing_);
+          else
+            self->writing_.clear();
           if (ec) {
             self->pending_.clear();
             if (!self->closed_)
@@ -147,10 +201,12 @@ class TcpConnection final : public corral::sdk::Connection,
   }
 
   static constexpr std::chrono::seconds kFlushOnCloseLimit{10};
+  static constexpr int kReadsPerTurn = 16;
+  static constexpr size_t kKeptWriteBytes = 64 << 10;
   std::unique_ptr<asio::steady_timer> linger_;
 
   tcp::socket socket_;
-  std::vector<char> buf_;
+  std::shared_ptr<ReadBuffer> buf_;
   corral::sdk::ConnectionHandler* handler_ = nullptr;
   std::string writing_, pending_;
   std::string remote_, local_;
@@ -169,8 +225,9 @@ void TcpConnection::send(corral::sdk::Bytes data) {
 
 class TcpListener final : public corral::sdk::Listener {
  public:
-  TcpListener(asio::io_context& io, const Options& opt, corral::sdk::Logger& log)
-      : acceptor_(io), backoff_(io), opt_(opt), log_(log) {}
+  TcpListener(asio::io_context& io, const Options& opt, std::shared_ptr<ReadBuffer> buf,
+              corral::sdk::Logger& log)
+      : acceptor_(io), backoff_(io), opt_(opt), buf_(std::move(buf)), log_(log) {}
   ~TcpListener() override {
     alive_.end();
     boost::system::error_code ec;
@@ -207,7 +264,7 @@ class TcpListener final : public corral::sdk::Listener {
           if (!ec) {
             backing_off_logged_ = false;
             try {
-              on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_));
+              on_accept_(std::make_shared<TcpConnection>(std::move(socket), opt_, buf_));
             } catch (const std::exception& e) {
               log_.warn("accepting a connection on " + local_endpoint().to_string() +
                         " failed: " + e.what());
@@ -240,6 +297,7 @@ class TcpListener final : public corral::sdk::Listener {
   asio::steady_timer backoff_;
   bool backing_off_logged_ = false;
   Options opt_;
+  std::shared_ptr<ReadBuffer> buf_;
   corral::sdk::Logger& log_;
   corral::sdk::Transport::AcceptFn on_accept_;
   corral::common::Lifeline alive_;
@@ -265,6 +323,7 @@ class TcpTransport final : public corral::sdk::Transport {
     if (bl.value() < 1 || bl.value() > 65535)
       return cfg.invalid("listen_backlog", "between 1 and 65535");
     opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value())};
+    buf_ = std::make_shared<ReadBuffer>(opt_.read_buffer);
     return {};
   }
 
@@ -279,7 +338,7 @@ class TcpTransport final : public corral::sdk::Transport {
     if (ec || results.empty())
       return Status{Errc::invalid_argument,
                     "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
-    auto listener = std::make_unique<TcpListener>(io, opt_, host_->logger());
+    auto listener = std::make_unique<TcpListener>(io, opt_, buf_, host_->logger());
     Status st = listener->open(results.begin()->endpoint(), where.to_string());
     if (!st) return st;
     listener->accept(std::move(on_accept));
@@ -307,6 +366,7 @@ class TcpTransport final : public corral::sdk::Transport {
     a->done = std::move(done);
     std::string shown = where.to_string();
     Options opt = opt_;
+    std::shared_ptr<ReadBuffer> buf = buf_;
     a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
     a->timer.async_wait([a, shown](boost::system::error_code ec) {
       if (ec) return;
@@ -317,7 +377,7 @@ class TcpTransport final : public corral::sdk::Transport {
     });
     a->resolver.async_resolve(
         where.host, std::to_string(where.port),
-        [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
+        [a, shown, opt, buf](boost::system::error_code ec, tcp::resolver::results_type results) {
           if (a->finished) return;
           if (ec) {
             a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
@@ -325,14 +385,14 @@ class TcpTransport final : public corral::sdk::Transport {
           }
           asio::async_connect(
               a->socket, results,
-              [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
+              [a, shown, opt, buf](boost::system::error_code ec, const tcp::endpoint&) {
                 if (a->finished) return;
                 if (ec) {
                   a->finish(Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
                   return;
                 }
                 a->finish(std::shared_ptr<corral::sdk::Connection>(
-                    std::make_shared<TcpConnection>(std::move(a->socket), opt)));
+                    std::make_shared<TcpConnection>(std::move(a->socket), opt, buf)));
               });
         });
   }
@@ -340,6 +400,7 @@ class TcpTransport final : public corral::sdk::Transport {
  private:
   corral::sdk::PluginHost* host_ = nullptr;
   Options opt_;
+  std::shared_ptr<ReadBuffer> buf_ = std::make_shared<ReadBuffer>(opt_.read_buffer);
 };
 
 }  // namespace
