@@ -8,7 +8,7 @@ server's resident memory (VmRSS) at each step once it has settled. Prints
 per step the RSS of both, the memory each session added since the start,
 and the ratio corrald/ZooKeeper.
 
-    bench/idle_sessions.py [--steps 1000,3000,9000] [--heap 1g] [--only corrald]
+    ./dev bench idle-sessions [--steps 1000,3000,9000] [--heap 1g] [--only corrald]
 
 Needs a build (./dev build), Debian's zookeeper package, and file
 descriptors for the sessions (the soft limit is raised to the hard one).
