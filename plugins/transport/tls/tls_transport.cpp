@@ -5,71 +5,24 @@
 // port, told apart by the first byte (a TLS record starts with 0x16).
 // Connections are handed to their owner only once the handshake is done; a
 // handshake has a deadline and only so many may be in flight.
+#include "tls_transport.hpp"
+
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <chrono>
-#include <map>
 
-#include "corral/common/lifeline.hpp"
-#include "corral/sdk/host.hpp"
-#include "corral/sdk/plugin.hpp"
-#include "corral/sdk/transport.hpp"
-#include "tls_material.hpp"
+namespace corral::tls_plugin {
 
 namespace {
-
-namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
-using asio::ip::tcp;
-using corral::sdk::Errc;
-using corral::sdk::Status;
-using corral::sdk::StreamPurpose;
-using corral::tls::Settings;
 
 std::string format(const tcp::endpoint& ep) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
   return host + ":" + std::to_string(ep.port());
 }
-
-const char* purpose_name(StreamPurpose p) {
-  switch (p) {
-    case StreamPurpose::client:
-      return "client";
-    case StreamPurpose::peer:
-      return "peer";
-    case StreamPurpose::admin:
-      return "admin";
-  }
-  return "?";
-}
-
-struct Options {
-  bool no_delay = true;
-  size_t read_buffer = 64 * 1024;
-  int backlog = 1024;
-  int64_t handshake_timeout_ms = 10000;
-  size_t max_handshaking = 256;
-  int64_t reload_interval_ms = 10000;
-};
-
-// One purpose's live settings: the context new connections use, replaced
-// when the files change. Connections keep the context they started with.
-struct Profile {
-  StreamPurpose purpose;
-  std::string label;  // "transport.tls", "transport.tls.peer"
-  Settings settings;
-  corral::tls::Material material;
-  std::string stamp;
-  bool loaded = false;
-};
 
 using Stream = ssl::stream<tcp::socket>;
 
@@ -238,33 +191,6 @@ class TlsConnection final : public corral::sdk::Connection,
   bool flush_posted_ = false;
 };
 
-class TlsTransport;
-
-// Logs at most a few lines a second, so a flood of failing handshakes cannot
-// fill the log; says how many it left out.
-class Throttled {
- public:
-  void log(corral::sdk::Logger& log, const std::string& line) {
-    auto now = std::chrono::steady_clock::now();
-    if (now - window_ > std::chrono::seconds(1)) {
-      if (dropped_)
-        log.info("(" + std::to_string(dropped_) + " more TLS handshake failures not logged)");
-      window_ = now;
-      count_ = 0;
-      dropped_ = 0;
-    }
-    if (++count_ <= 5)
-      log.info(line);
-    else
-      ++dropped_;
-  }
-
- private:
-  std::chrono::steady_clock::time_point window_{};
-  int count_ = 0;
-  uint64_t dropped_ = 0;
-};
-
 class TlsListener final : public corral::sdk::Listener {
  public:
   TlsListener(TlsTransport& t, asio::io_context& io, Profile& profile,
@@ -313,54 +239,7 @@ class TlsListener final : public corral::sdk::Listener {
   corral::common::Lifeline alive_;
 };
 
-class TlsTransport final : public corral::sdk::Transport {
- public:
-  ~TlsTransport() override { alive_.end(); }
-
-  Status init(corral::sdk::PluginHost& host) override;
-
-  corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> listen(
-      const corral::sdk::Endpoint& where, const corral::sdk::ListenOptions& lo,
-      AcceptFn on_accept) override {
-    Profile* p = profile(lo.purpose);
-    if (!p) return last_error_;
-    asio::io_context& io = host_->executor().io_context();
-    boost::system::error_code ec;
-    tcp::resolver resolver(io);
-    auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host,
-                                    std::to_string(where.port), tcp::resolver::passive, ec);
-    if (ec || results.empty())
-      return Status{Errc::invalid_argument,
-                    "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
-    auto listener = std::make_unique<TlsListener>(*this, io, *p, lo);
-    Status st = listener->open(results.begin()->endpoint(), where.to_string(), opt_.backlog);
-    if (!st) return st;
-    listener->accept(std::move(on_accept));
-    return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
-  }
-
-  void connect(const corral::sdk::Endpoint& where, int64_t timeout_ms,
-               const corral::sdk::ConnectOptions& co, ConnectFn done) override;
-
-  const Options& options() const { return opt_; }
-  corral::sdk::PluginHost& host() { return *host_; }
-  Throttled refusals;
-  corral::sdk::Counter* failures = nullptr;
-
- private:
-  // The profile for `purpose`, its material loaded; null with last_error_ set.
-  Profile* profile(StreamPurpose purpose);
-  Status read_settings(const corral::sdk::ConfigTable& cfg, const std::string& sub, Settings& s);
-  void schedule_reload();
-  void reload();
-
-  corral::sdk::PluginHost* host_ = nullptr;
-  Options opt_;
-  std::map<StreamPurpose, Profile> profiles_;
-  std::unique_ptr<corral::sdk::Executor::Timer> reload_timer_;
-  Status last_error_;
-  corral::common::Lifeline alive_;
-};
+}  // namespace
 
 void TlsListener::next() {
   acceptor_.async_accept(
@@ -496,196 +375,23 @@ void TlsListener::handshake(tcp::socket socket) {
       });
 }
 
-Status TlsTransport::read_settings(const corral::sdk::ConfigTable& cfg, const std::string& sub,
-                                   Settings& s) {
-  auto key = [&](const char* k) { return sub.empty() ? std::string(k) : sub + "." + k; };
-  struct Str {
-    const char* name;
-    std::string* out;
-  } strs[] = {{"certificate", &s.certificate},  {"key", &s.key},
-              {"password", &s.password},        {"ca", &s.ca},
-              {"ca_password", &s.ca_password},  {"min_version", &s.min_version},
-              {"max_version", &s.max_version},  {"ciphers", &s.ciphers},
-              {"ciphersuites", &s.ciphersuites}};
-  for (auto& e : strs) {
-    auto v = cfg.get_string(key(e.name), *e.out);
-    if (!v) return v.status();
-    *e.out = v.value();
-  }
-  auto pf = cfg.get_string(key("password_file"), "");
-  if (!pf) return pf.status();
-  if (!pf.value().empty()) {
-    FILE* f = std::fopen(pf.value().c_str(), "rb");
-    if (!f)
-      return {Errc::invalid_argument, std::string(cfg.name()) + "." + key("password_file") +
-                                          ": cannot read '" + pf.value() + "'"};
-    char buf[1024];
-    size_t n = std::fread(buf, 1, sizeof buf, f);
-    std::fclose(f);
-    std::string pw(buf, n);
-    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-    s.password = pw;
-  }
-  // Unless told, a server with authorities asks for client certificates and
-  // one without cannot check them, so does not ask.
-  if (!cfg.contains(key("client_auth")) && !cfg.contains(key("ca")) && s.ca.empty() &&
-      s.client_auth == corral::tls::ClientAuth::want)
-    s.client_auth = corral::tls::ClientAuth::none;
-  auto ca = cfg.get_string(key("client_auth"), corral::tls::client_auth_name(s.client_auth));
-  if (!ca) return ca.status();
-  if (!corral::tls::parse_client_auth(ca.value(), s.client_auth))
-    return cfg.invalid(key("client_auth"), "none, want or need");
-  return {};
-}
-
-Status TlsTransport::init(corral::sdk::PluginHost& host) {
-  host_ = &host;
-  const auto& cfg = host.config();
-  static const char* const kProfileKeys[] = {
-      "certificate", "key",         "password",    "password_file", "ca",          "ca_password",
-      "client_auth", "min_version", "max_version", "ciphers",       "ciphersuites"};
-  auto known_profile_key = [](const std::string& k) {
-    for (const char* p : kProfileKeys)
-      if (k == p) return true;
-    return false;
-  };
-  for (const std::string& k : cfg.keys()) {
-    if (k == "peer" || k == "admin") {
-      for (const std::string& sk : cfg.keys_in(k))
-        if (!known_profile_key(sk))
-          return cfg.invalid(
-              k + "." + sk,
-              "one of certificate, key, password, password_file, ca, ca_password, "
-              "client_auth, min_version, max_version, ciphers, ciphersuites (unknown key)");
-      continue;
-    }
-    if (!known_profile_key(k) && k != "no_delay" && k != "read_buffer_bytes" &&
-        k != "listen_backlog" && k != "handshake_timeout_ms" && k != "max_handshaking" &&
-        k != "reload_interval_ms")
-      return cfg.invalid(k,
-                         "one of certificate, key, password, password_file, ca, ca_password, "
-                         "client_auth, min_version, max_version, ciphers, ciphersuites, no_delay, "
-                         "read_buffer_bytes, listen_backlog, handshake_timeout_ms, "
-                         "max_handshaking, reload_interval_ms, or a [peer] or [admin] table "
-                         "(unknown key)");
-  }
-  auto nd = cfg.get_bool("no_delay", true);
-  if (!nd) return nd.status();
-  auto rb = cfg.get_int("read_buffer_bytes", 64 * 1024);
-  if (!rb) return rb.status();
-  if (rb.value() < 512 || rb.value() > (64 << 20))
-    return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
-  auto bl = cfg.get_int("listen_backlog", 1024);
-  if (!bl) return bl.status();
-  if (bl.value() < 1 || bl.value() > 65535)
-    return cfg.invalid("listen_backlog", "between 1 and 65535");
-  auto ht = cfg.get_int("handshake_timeout_ms", 10000);
-  if (!ht) return ht.status();
-  if (ht.value() < 100 || ht.value() > 600000)
-    return cfg.invalid("handshake_timeout_ms", "between 100 and 600000");
-  auto mh = cfg.get_int("max_handshaking", 256);
-  if (!mh) return mh.status();
-  if (mh.value() < 1 || mh.value() > 100000)
-    return cfg.invalid("max_handshaking", "between 1 and 100000");
-  auto ri = cfg.get_int("reload_interval_ms", 10000);
-  if (!ri) return ri.status();
-  if (ri.value() != 0 && (ri.value() < 100 || ri.value() > 86400000))
-    return cfg.invalid("reload_interval_ms", "0 (never) or between 100 and 86400000");
-  opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value()),
-          ht.value(), static_cast<size_t>(mh.value()), ri.value()};
-
-  // The base table serves clients; [peer] and [admin] start from it and
-  // override what they name. Peers always prove themselves both ways.
-  Settings base;
-  Status st = read_settings(cfg, "", base);
+corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> TlsTransport::listen(
+    const corral::sdk::Endpoint& where, const corral::sdk::ListenOptions& lo, AcceptFn on_accept) {
+  Profile* p = profile(lo.purpose);
+  if (!p) return last_error_;
+  asio::io_context& io = host_->executor().io_context();
+  boost::system::error_code ec;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host,
+                                  std::to_string(where.port), tcp::resolver::passive, ec);
+  if (ec || results.empty())
+    return Status{Errc::invalid_argument,
+                  "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
+  auto listener = std::make_unique<TlsListener>(*this, io, *p, lo);
+  Status st = listener->open(results.begin()->endpoint(), where.to_string(), opt_.backlog);
   if (!st) return st;
-  std::string label(cfg.name());
-  for (StreamPurpose p : {StreamPurpose::client, StreamPurpose::peer, StreamPurpose::admin}) {
-    Profile prof;
-    prof.purpose = p;
-    prof.settings = base;
-    prof.label = label;
-    if (p != StreamPurpose::client) {
-      std::string sub = purpose_name(p);
-      if (p == StreamPurpose::peer) prof.settings.client_auth = corral::tls::ClientAuth::need;
-      if (!cfg.keys_in(sub).empty()) prof.label = label + "." + sub;
-      st = read_settings(cfg, sub, prof.settings);
-      if (!st) return st;
-      if (p == StreamPurpose::peer && prof.settings.client_auth != corral::tls::ClientAuth::need)
-        return cfg.invalid("peer.client_auth",
-                           "\"need\": members of an ensemble always prove who they are");
-    }
-    profiles_[p] = std::move(prof);
-  }
-  failures = host.metrics().counter("corral_tls_handshake_failures_total",
-                                    "accepted TLS connections refused: handshake failed or late");
-  return {};
-}
-
-Profile* TlsTransport::profile(StreamPurpose purpose) {
-  Profile& p = profiles_[purpose];
-  if (p.loaded) return &p;
-  p.stamp = corral::tls::stamp_files(p.settings.files());
-  auto m = corral::tls::load_material(p.settings, p.label,
-                                      std::chrono::duration_cast<std::chrono::seconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-  if (!m) {
-    last_error_ = m.status();
-    return nullptr;
-  }
-  p.material = std::move(m.value());
-  p.loaded = true;
-  host_->metrics()
-      .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
-                 purpose_name(purpose) + "\"}",
-             "when this server's certificate for each purpose expires, seconds since the epoch")
-      ->set(p.material.not_after_s);
-  host_->logger().info(std::string("TLS for ") + purpose_name(purpose) + " streams: certificate " +
-                       p.material.subject + " from " + p.settings.certificate +
-                       ", client certificates " +
-                       corral::tls::client_auth_name(p.settings.client_auth));
-  if (!reload_timer_ && opt_.reload_interval_ms > 0) schedule_reload();
-  return &p;
-}
-
-void TlsTransport::schedule_reload() {
-  reload_timer_ = host_->executor().schedule(std::chrono::milliseconds(opt_.reload_interval_ms),
-                                             [this, alive = alive_.ref()] {
-                                               if (!alive) return;
-                                               reload();
-                                               schedule_reload();
-                                             });
-}
-
-// Files that changed are read again; new connections use what they hold,
-// open ones keep theirs. A change that does not load is logged, once per
-// change, and the last good material stays.
-void TlsTransport::reload() {
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-  for (auto& [purpose, p] : profiles_) {
-    if (!p.loaded) continue;
-    std::string stamp = corral::tls::stamp_files(p.settings.files());
-    if (stamp == p.stamp) continue;
-    p.stamp = stamp;
-    auto m = corral::tls::load_material(p.settings, p.label, now);
-    if (!m) {
-      host_->logger().error(
-          "TLS: keeping the " + std::string(purpose_name(purpose)) +
-          " certificate in use: the changed files do not load: " + m.status().message());
-      continue;
-    }
-    p.material = std::move(m.value());
-    host_->metrics()
-        .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
-                   purpose_name(purpose) + "\"}",
-               "when this server's certificate for each purpose expires, seconds since the epoch")
-        ->set(p.material.not_after_s);
-    host_->logger().info(std::string("TLS: reloaded the ") + purpose_name(purpose) +
-                         " certificate: " + p.material.subject + " from " + p.settings.certificate);
-  }
+  listener->accept(std::move(on_accept));
+  return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
 }
 
 void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_ms,
@@ -766,7 +472,7 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
       });
 }
 
-}  // namespace
+}  // namespace corral::tls_plugin
 
-CORRAL_PLUGIN(transport, "tls", TlsTransport,
+CORRAL_PLUGIN(transport, "tls", corral::tls_plugin::TlsTransport,
               "TLS 1.2/1.3 byte streams over Boost.Asio and OpenSSL")
