@@ -41,6 +41,19 @@ class TcpTransportTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(load({"transport.tcp.read_buffer_bytes=512"})); }
 
+  // Sockets first, then the loop's services (whose code is the plugin's),
+  // then the plugin module itself.
+  void TearDown() override {
+    for (auto& h : handlers_) h->conn->close();  // an owner closes before it goes
+    handlers_.clear();
+    listener_.reset();
+    io_->restart();
+    io_->poll();
+    host_.reset();
+    io_.reset();
+    transport_.reset();
+  }
+
   sdk::Status load(std::vector<std::string> settings) {
     auto cfg = kernel::load_config(std::nullopt, settings);
     if (!cfg) return cfg.status();
@@ -67,7 +80,7 @@ class TcpTransportTest : public ::testing::Test {
   }
 
   tcp::socket dial() {
-    tcp::socket s(client_io_);
+    tcp::socket s(*client_io_);
     s.connect({asio::ip::make_address("127.0.0.1"), listener_->local_endpoint().port});
     return s;
   }
@@ -77,8 +90,8 @@ class TcpTransportTest : public ::testing::Test {
   bool run_until(F done) {
     auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (!done() && std::chrono::steady_clock::now() < end) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(10));
+      io_->restart();
+      io_->run_one_for(std::chrono::milliseconds(10));
     }
     return done();
   }
@@ -86,13 +99,14 @@ class TcpTransportTest : public ::testing::Test {
   void run_for(std::chrono::milliseconds d) {
     auto end = std::chrono::steady_clock::now() + d;
     while (std::chrono::steady_clock::now() < end) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(5));
+      io_->restart();
+      io_->run_one_for(std::chrono::milliseconds(5));
     }
   }
 
-  asio::io_context io_, client_io_;
-  kernel::AsioExecutor executor_{io_};
+  std::unique_ptr<asio::io_context> io_ = std::make_unique<asio::io_context>(),
+                                    client_io_ = std::make_unique<asio::io_context>();
+  kernel::AsioExecutor executor_{*io_};
   kernel::SystemClock clock_;
   kernel::MetricsRegistry metrics_;
   sdk::ServerInfo info_;
