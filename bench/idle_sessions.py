@@ -9,6 +9,8 @@ per step the RSS of both, the memory each session added since the start,
 and the ratio corrald/ZooKeeper.
 
     ./dev bench idle-sessions [--steps 1000,3000,9000] [--heap 1g] [--only corrald]
+    ./dev bench idle-sessions --tls   # the sessions over TLS: corrald's tls transport
+                                      # beside ZooKeeper's Netty TLS port
 
 Needs a build (./dev build), Debian's zookeeper package, and file
 descriptors for the sessions (the soft limit is raised to the hard one).
@@ -17,18 +19,21 @@ import argparse
 import resource
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import tempfile
 import time
 
-from side_by_side import Server
+from side_by_side import Server, make_certs
 
 PING = struct.pack(">iii", 8, -2, 11)  # length, xid PING, op PING
 
 
-def handshake(port):
+def handshake(port, tls=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if tls:
+        s = tls.wrap_socket(s)
     s.sendall(struct.pack(">iiqiqi", 45, 0, 0, 30000, 0, 16) + b"\0" * 16 + b"\0")
     head = b""
     while len(head) < 4:
@@ -51,8 +56,8 @@ def handshake(port):
 
 
 class Sessions:
-    def __init__(self, port):
-        self.port = port
+    def __init__(self, port, tls=None):
+        self.port, self.tls = port, tls
         self.socks = []
         self.sel = selectors.DefaultSelector()
         self.last_ping = time.monotonic()
@@ -65,7 +70,7 @@ class Sessions:
             ahead = (len(self.socks) - first) / rate - (time.monotonic() - t0)
             if ahead > 0:
                 time.sleep(ahead)
-            s = handshake(self.port)
+            s = handshake(self.port, self.tls)
             self.socks.append(s)
             self.sel.register(s, selectors.EVENT_READ)
             if len(self.socks) % 500 == 0:
@@ -81,14 +86,14 @@ class Sessions:
                 for s in self.socks:
                     try:
                         s.send(PING)
-                    except BlockingIOError:
+                    except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                         pass
                 self.last_ping = now
             for key, _ in self.sel.select(timeout=0.1):
                 try:
                     if not key.fileobj.recv(65536):
                         raise OSError("a session was closed by the server")
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     pass
             if time.monotonic() >= end:
                 return
@@ -105,6 +110,7 @@ def main():
     p.add_argument("--heap", default="1g", help="ZooKeeper's -Xmx/-Xms")
     p.add_argument("--only", choices=("corrald", "zookeeper"))
     p.add_argument("--settle", type=float, default=8.0, help="seconds of pings before each reading")
+    p.add_argument("--tls", action="store_true", help="sessions over TLS (no client certificate)")
     args = p.parse_args()
     steps = [int(x) for x in args.steps.split(",")]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -113,11 +119,16 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
     kinds = [args.only] if args.only else ["corrald", "zookeeper"]
     work = tempfile.mkdtemp(prefix="corral-idle-")
+    certs = make_certs(work) if args.tls else None
+    tls = None
+    if certs:
+        tls = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        tls.check_hostname = False
     table = {}
     for kind in kinds:
-        server = Server(kind, work, args.heap)
+        server = Server(kind, work, args.heap, certs)
         server.start()
-        sessions = Sessions(server.port)
+        sessions = Sessions(server.bench_port, tls)
         try:
             sessions.keep_alive(args.settle)
             base = server.rss_mb()

@@ -301,6 +301,9 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   SSL_CTX_set_options(
       native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  // OpenSSL gives back a connection's record buffers while it has nothing
+  // buffered, so an idle session does not hold them.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   ERR_clear_error();
   if (SSL_CTX_set_cipher_list(native, s.ciphers.empty() ? kDefaultCiphers : s.ciphers.c_str()) != 1)
     return Status{Errc::invalid_argument,

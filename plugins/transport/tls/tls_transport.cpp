@@ -31,7 +31,11 @@ class TlsConnection final : public corral::sdk::Connection,
  public:
   TlsConnection(std::unique_ptr<Stream> stream, std::shared_ptr<ssl::context> ctx, bool encrypted,
                 const Options& opt)
-      : ctx_(std::move(ctx)), stream_(std::move(stream)), tls_(encrypted), buf_(opt.read_buffer) {
+      : ctx_(std::move(ctx)),
+        stream_(std::move(stream)),
+        tls_(encrypted),
+        max_read_(opt.read_buffer),
+        buf_size_(std::min(kMinRead, opt.read_buffer)) {
     boost::system::error_code ec;
     remote_ = format(socket().remote_endpoint(ec));
     local_ = format(socket().local_endpoint(ec));
@@ -94,10 +98,31 @@ class TlsConnection final : public corral::sdk::Connection,
 
   template <class Handler>
   void read_some(Handler&& h) {
+    if (!buf_) buf_.reset(new char[buf_size_]);
     if (tls_)
-      stream_->async_read_some(asio::buffer(buf_), std::forward<Handler>(h));
+      stream_->async_read_some(asio::buffer(buf_.get(), buf_size_), std::forward<Handler>(h));
     else
-      socket().async_read_some(asio::buffer(buf_), std::forward<Handler>(h));
+      socket().async_read_some(asio::buffer(buf_.get(), buf_size_), std::forward<Handler>(h));
+  }
+
+  // The read buffer (held while a read waits) follows what the peer sends:
+  // a read that fills it doubles it up to read_buffer_bytes, and a run of
+  // reads that use under a quarter of it halves it down to kMinRead, so an
+  // idle session holds a small one.
+  void fit_buffer(size_t n) {
+    if (n == buf_size_ && buf_size_ < max_read_) {
+      buf_size_ = std::min(buf_size_ * 2, max_read_);
+      buf_.reset();
+      small_reads_ = 0;
+    } else if (n <= buf_size_ / 4 && buf_size_ > kMinRead) {
+      if (++small_reads_ >= kSmallReadsToShrink) {
+        buf_size_ = std::max(kMinRead, buf_size_ / 2);
+        buf_.reset();
+        small_reads_ = 0;
+      }
+    } else {
+      small_reads_ = 0;
+    }
   }
 
   void read() {
@@ -116,7 +141,7 @@ class TlsConnection final : public corral::sdk::Connection,
         return;
       }
       try {
-        self->handler_->on_data(corral::sdk::BytesView(self->buf_.data(), n));
+        self->handler_->on_data(corral::sdk::BytesView(self->buf_.get(), n));
       } catch (const std::exception& e) {
         self->fail(
             Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
@@ -125,6 +150,7 @@ class TlsConnection final : public corral::sdk::Connection,
         self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
         return;
       }
+      self->fit_buffer(n);
       if (!self->closed_) self->read();
     });
   }
@@ -182,7 +208,11 @@ class TlsConnection final : public corral::sdk::Connection,
   std::unique_ptr<Stream> stream_;
   bool tls_;
   corral::sdk::ConnectionSecurity security_;
-  std::vector<char> buf_;
+  static constexpr size_t kMinRead = 2048;
+  static constexpr int kSmallReadsToShrink = 8;
+  size_t max_read_, buf_size_;
+  std::unique_ptr<char[]> buf_;
+  int small_reads_ = 0;
   std::unique_ptr<asio::steady_timer> linger_;
   corral::sdk::ConnectionHandler* handler_ = nullptr;
   std::string writing_, pending_;
