@@ -345,9 +345,10 @@ def check_watches(ops, log, root="/faults/reg/"):
     - a notification on a connection is for a change made after the watch
       was registered on it (its zxid above `since`);
     - no gap: every acknowledged write to a key whose zxid lies between
-      the connection's `since` and the last zxid it was told of was told
-      on that connection (a server tells changes in order, so having told
-      a later one it must have told this one);
+      the connection's `since` and the largest zxid the connection saw in
+      any header (a notification, a reply, a ping's answer: its `upto`) was
+      told on that connection, since a server tells a change before it
+      answers anything after it;
     - nothing invented: each notification names a change of that key, an
       acknowledged write's zxid or, at most once per such write, one that
       timed out (and so may have happened);
@@ -371,6 +372,11 @@ def check_watches(ops, log, root="/faults/reg/"):
             unknown[o["key"]] = unknown.get(o["key"], 0) + 1
     events = [r for r in log if r["kind"] == "event"]
     conns = {(r["session"], r["conn"]): r for r in log if r["kind"] == "conn"}
+    ended = {}  # (session, conn) -> the largest zxid its headers carried
+    for r in log:
+        if r["kind"] in ("lost", "end", "expired") and r.get("upto") is not None:
+            key = (r["session"], r["conn"])
+            ended[key] = max(ended.get(key, 0), r["upto"])
     result = {"valid": True, "sessions": len({r["session"] for r in conns.values()}), "connections": len(conns),
               "events": len(events), "errors": []}
     if events and all(e["zxid"] <= 0 for e in events):
@@ -404,8 +410,10 @@ def check_watches(ops, log, root="/faults/reg/"):
         if len(zs) > unknown.get(key, 0):
             errors.append({"invented": key, "zxids": sorted(zs)[:10], "timed_out_writes": unknown.get(key, 0)})
     missed = 0
-    for (s, c), zs in told.items():
-        since, upto = conns[(s, c)]["since"] if (s, c) in conns else max(zs), max(zs)
+    for (s, c) in set(told) | set(conns):
+        zs = told.get((s, c), set())
+        since = conns[(s, c)]["since"] if (s, c) in conns else max(zs)
+        upto = max([ended.get((s, c), 0)] + list(zs))
         for key, writes in by_key.items():
             for z in writes:
                 if since < z <= upto and z not in zs:

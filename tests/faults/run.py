@@ -157,7 +157,16 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             watchers.append(workload.Watcher(history, [(m.host, m.port) for m in order]))
         for w in workers + watchers:
             w.start()
-        quiet = (lambda: _registry_converges(ens, history, workers, resume=True)) if registry else None
+        def quiet():
+            # Servers the nemesis just started again get the time the final
+            # check gives them.
+            try:
+                ens.wait_serving(timeout=60)
+            except RuntimeError:
+                pass  # the agreement check says what is wrong
+            return _registry_converges(ens, history, workers, resume=True)
+
+        quiet = quiet if registry else None
         nemesis = Nemesis(ens, net, history, nemeses, rng.random(), quiet_every=20.0, on_quiet=quiet)
         nemesis.start()
         time.sleep(duration)

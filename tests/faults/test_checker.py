@@ -196,6 +196,19 @@ def test_watch_checker_catches_gaps_disorder_and_invented_changes():
     assert check_watches(writes, stale)["valid"] is False
     created = whole + [ev(1, 1, 13, etype=1)]
     assert check_watches(writes, created)["valid"] is False
+    # A connection that was told nothing, or stopped being told, while its
+    # server answered with later zxids (pings) missed changes too.
+    def end(session, c, upto):
+        return {"kind": "lost", "session": session, "conn": c, "upto": upto}
+
+    silent = [conn(1, 1, 5), end(1, 1, 12)]
+    r = check_watches(writes, silent)
+    assert r["valid"] is False and r["missed"] == 3
+    stopped = [conn(1, 1, 5), ev(1, 1, 10), end(1, 1, 12)]
+    assert check_watches(writes, stopped)["missed"] == 2
+    assert check_watches(writes, whole + [end(1, 1, 12)])["valid"] is True
+    behind = [conn(1, 1, 5), ev(1, 1, 10), end(1, 1, 10)]  # its server had applied no more
+    assert check_watches(writes, behind)["valid"] is True
     # A server that sends no zxid with its notifications cannot be checked.
     blind = [conn(1, 1, 5), ev(1, 1, -1), ev(1, 1, -1)]
     assert check_watches(writes, blind)["valid"] is None

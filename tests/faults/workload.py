@@ -333,10 +333,15 @@ class Watcher(threading.Thread):
 
         {"kind": "conn", "session", "conn", "server", "since", "t", "new"}
         {"kind": "event", "session", "conn", "zxid", "type", "path", "t"}
-        {"kind": "lost" | "expired", "session", "conn", "why", "t"}
+        {"kind": "lost" | "expired", "session", "conn", "why", "t", "upto"}
+        {"kind": "end", "session", "conn", "t", "upto"}
 
     `since` is the zxid in the header of the addWatch or setWatches2 reply:
-    every change after it must be notified on that connection."""
+    every change after it must be notified on that connection. `upto` is
+    the largest zxid any header on the connection carried (notifications,
+    replies, pings): the server had applied that much, and tells a change
+    before it answers anything after it, so every change up to it must
+    have been told by the time the connection ended."""
 
     def __init__(self, history, addresses, path=f"{ROOT}/reg", session_timeout=6.0):
         super().__init__(daemon=True)
@@ -383,11 +388,14 @@ class Watcher(threading.Thread):
                 if err != 0:
                     raise Lost(f"watch registration refused: error {err}")
                 registered = True
+                ws.conn_zxid = since
                 self.log.append({"kind": "conn", "session": session, "conn": conn, "server": f"{host}:{port}",
                                  "since": since, "t": self.history.now(), "new": session != getattr(self, "_last", 0)})
                 self._last = session
                 while not self.stopping.is_set():
                     ws.poll(on_event, time.monotonic() + 0.5)
+                self.log.append({"kind": "end", "session": session, "conn": conn, "t": self.history.now(),
+                                 "upto": ws.conn_zxid})
                 ws.close()
             except Expired as e:
                 self.log.append({"kind": "expired", "session": session, "conn": conn, "why": str(e),
@@ -395,7 +403,7 @@ class Watcher(threading.Thread):
                 ws = None
             except (Lost, OSError) as e:
                 self.log.append({"kind": "lost", "session": session, "conn": conn, "why": str(e)[:200],
-                                 "t": self.history.now()})
+                                 "t": self.history.now(), "upto": ws.conn_zxid})
                 ws.close_socket()
                 turn += 1
                 self.stopping.wait(0.2)

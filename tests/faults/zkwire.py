@@ -62,7 +62,8 @@ class WireSession:
     def __init__(self, session_timeout=6.0):
         self.timeout_ms = int(session_timeout * 1000)
         self.session_id, self.passwd = 0, b"\0" * 16
-        self.last_zxid = 0
+        self.last_zxid = 0  # the session's, across connections
+        self.conn_zxid = 0  # the largest zxid a header carried on this connection
         self.sock = None
         self.buf = b""
         self.xid = 0
@@ -111,6 +112,7 @@ class WireSession:
         """Opens a connection and the session on it (a new one, or this
         one again); raises Expired or Lost."""
         self.close_socket()
+        self.conn_zxid = 0
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as e:
@@ -176,6 +178,8 @@ class WireSession:
         xid, zxid, err = r.take(">iqi")
         if zxid > self.last_zxid:
             self.last_zxid = zxid
+        if zxid > self.conn_zxid:
+            self.conn_zxid = zxid
         if xid == XID_NOTIFICATION:
             etype, state = r.take(">ii")
             return "event", zxid, err, (etype, state, r.string())

@@ -93,6 +93,8 @@ void Zab::stop() {
   net_->subscribe(PeerChannel::quorum, nullptr);
   election_->stop();
   side_ = std::monostate{};
+  stage_ = Stage::looking;  // so that no stale stage or leader points at a side that is gone
+  leader_ = 0;
   pending_sync_ = PendingSync{};
   applied_waiters_.clear();
   sync_requests_.clear();
@@ -230,10 +232,15 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
                          ": it sent a malformed message (" + std::to_string(message.size()) +
                          " bytes)");
     net_->disconnect(from, PeerChannel::quorum);
-    if (leader_ == from && role_ != Role::leading)
+    if (leader_ == from && role_ != Role::leading) {
       go_looking("the leader sent a malformed message");
-    else if (LeaderState* lead = leading())
-      lead->learners.erase(from);
+    } else if (leading()) {
+      // As any learner that leaves: a fetch from it fails, and the quorum
+      // is counted again.
+      drop_learner(from, "it sent a malformed message");
+      LeaderState* lead = leading();
+      if (lead && lead->established && !quorum_in_touch()) go_looking("lost the quorum");
+    }
     return;
   }
   if (stage_ == Stage::looking) return;

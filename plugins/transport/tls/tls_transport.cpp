@@ -98,7 +98,11 @@ class TlsConnection final : public corral::sdk::Connection,
 
   template <class Handler>
   void read_some(Handler&& h) {
-    if (!buf_) buf_.reset(new char[buf_size_]);
+    // A new size takes effect here, never under a read in flight.
+    if (!buf_ || buf_capacity_ != buf_size_) {
+      buf_.reset(new char[buf_size_]);
+      buf_capacity_ = buf_size_;
+    }
     if (tls_)
       stream_->async_read_some(asio::buffer(buf_.get(), buf_size_), std::forward<Handler>(h));
     else
@@ -112,12 +116,10 @@ class TlsConnection final : public corral::sdk::Connection,
   void fit_buffer(size_t n) {
     if (n == buf_size_ && buf_size_ < max_read_) {
       buf_size_ = std::min(buf_size_ * 2, max_read_);
-      buf_.reset();
       small_reads_ = 0;
     } else if (n <= buf_size_ / 4 && buf_size_ > kMinRead) {
       if (++small_reads_ >= kSmallReadsToShrink) {
         buf_size_ = std::max(kMinRead, buf_size_ / 2);
-        buf_.reset();
         small_reads_ = 0;
       }
     } else {
@@ -210,8 +212,9 @@ class TlsConnection final : public corral::sdk::Connection,
   corral::sdk::ConnectionSecurity security_;
   static constexpr size_t kMinRead = 2048;
   static constexpr int kSmallReadsToShrink = 8;
-  size_t max_read_, buf_size_;
+  size_t max_read_, buf_size_;  // buf_size_: the size the next read uses
   std::unique_ptr<char[]> buf_;
+  size_t buf_capacity_ = 0;
   int small_reads_ = 0;
   std::unique_ptr<asio::steady_timer> linger_;
   corral::sdk::ConnectionHandler* handler_ = nullptr;
