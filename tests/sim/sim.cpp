@@ -260,6 +260,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   Disk& disk() { return disk_; }
   std::vector<std::pair<Zxid, Bytes>>& applied() { return applied_; }
   sdk::Role role() const { return zab_ ? zab_->role() : Role::looking; }
+  // The candidacy this server last stood with (what Zab handed look()).
+  const sdk::Candidacy& last_candidacy() const { return candidacy_; }
   zab::Zab* zab() { return zab_.get(); }
 
   void boot() {
@@ -285,11 +287,11 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (w_.opt.election == "static") {
       auto e = std::make_unique<static_election::StaticElection>();
       e->set_leader(1);
-      election_ = std::move(e);
+      election_ = std::make_unique<NotingElection>(*this, std::move(e));
     } else {
       auto e = std::make_unique<fle::FastLeaderElection>();
       e->set_options(fle::FleOptions{50, 50, 800});
-      election_ = std::move(e);
+      election_ = std::make_unique<NotingElection>(*this, std::move(e));
     }
     config_.ints.clear();
     if (w_.opt.election != "static") check(election_->init(*this));
@@ -703,7 +705,24 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   Logger logger_{w_, id_};
   Executor executor_{*this};
   std::unique_ptr<Storage> storage_;
+  // The election as Zab sees it: the real one, with each candidacy noted
+  // on the way in (for `expect vote`).
+  struct NotingElection final : sdk::Election {
+    NotingElection(Node& n, std::unique_ptr<sdk::Election> inner) : n(n), inner(std::move(inner)) {}
+    sdk::Status init(sdk::PluginHost& h) override { return inner->init(h); }
+    sdk::Status start(sdk::ElectionHost& h) override { return inner->start(h); }
+    void look(const sdk::Candidacy& c) override {
+      n.candidacy_ = c;
+      inner->look(c);
+    }
+    void settled(const sdk::ElectionResult& r) override { inner->settled(r); }
+    void tick(int64_t now) override { inner->tick(now); }
+    void stop() override { inner->stop(); }
+    Node& n;
+    std::unique_ptr<sdk::Election> inner;
+  };
   std::unique_ptr<sdk::Election> election_;
+  sdk::Candidacy candidacy_;
   std::unique_ptr<zab::Zab> zab_;
   sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
 };
@@ -1207,6 +1226,13 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         } else if (what == "role") {
           need(4);
           got = sdk::role_name(node(a[2]).role());
+          want = a[3];
+        } else if (what == "vote") {
+          // lowest: it stood with {id, 0, 0}, so that any other server wins;
+          // own: with its log's last zxid and its epoch.
+          need(4);
+          const sdk::Candidacy& c = node(a[2]).last_candidacy();
+          got = c.last_zxid == 0 && c.current_epoch == 0 ? "lowest" : "own";
           want = a[3];
         } else if (what == "applied") {
           need(3);

@@ -95,6 +95,8 @@ SimResult run(uint64_t seed, const SimOptions& options);
 //   snapshot S               S snapshots what it applied
 //   expect leader S|none     the one server leading (an established leader); S|T: either
 //   expect role S ROLE       leader, follower, observer, looking, ...
+//   expect vote S lowest|own the candidacy S last stood with: the lowest vote
+//                            ({S, 0, 0}), or its log's last zxid and epoch
 //   expect applied S A B ..  the writes S applied, in order
 //   expect sync S MODE       the last sync a leader sent S: DIFF, TRUNC, SNAP
 //   expect committed N       entries in the ensemble's one applied history
