@@ -223,7 +223,9 @@ def check_set(ops, final):
     if unexpected:
         result.update(valid=False, unexpected=unexpected)
     if diverged:
-        result.update(valid=False, diverged=diverged)
+        result.update(valid=False, diverged=diverged, diverged_names={
+            who: {"missing": sorted(seen - set(final[who]))[:10], "extra": sorted(set(final[who]) - seen)[:10],
+                  "counts": [len(seen), len(final[who])]} for who in diverged})
     result["recovered_indeterminate"] = len(seen & (attempted - ok - failed))
     return result
 

@@ -223,6 +223,13 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         verdict["ephemeral"] = checker.check_ephemerals(history.ops)
         verdict["mutex"] = checker.check_mutex(history.ops)
         verdict["watch"] = checker.check_watches(history.ops, [r for w in watchers for r in w.log])
+        if target == "zookeeper":
+            # ZooKeeper checks each replica's tree against a digest of what it
+            # should be (3.6+) and logs when they differ: its own word on a
+            # divergence the set check finds.
+            verdict["zk_digest_mismatches"] = {
+                m.sid: m.log_path.read_text(errors="replace").count("Digests are not matching")
+                for m in ens.members if m.log_path.exists()}
         verdict["valid"] = bool(verdict["recovered"] and verdict["converged"] and not verdict["worker_errors"]
                                 and verdict["register"]["valid"] is True and verdict["set"]["valid"]
                                 and verdict["sequential"]["valid"] and verdict["ephemeral"]["valid"]

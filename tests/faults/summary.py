@@ -64,7 +64,14 @@ def main(argv=None):
     bad = [v for v in load(dirs) if not v["valid"]]
     for v in bad:
         why = v.get("error", "").strip().splitlines()[-1:] or [""]
-        print(f"invalid: {v['_path']}: {why[0][:200]}")
+        failed = [c for c in checkers if (v.get(c) or {}).get("valid") is False]
+        detail = ", ".join(failed)
+        if (v.get("set") or {}).get("diverged"):
+            detail += f" (servers {v['set']['diverged']} list another set at the same zxid)"
+        digests = {k: n for k, n in (v.get("zk_digest_mismatches") or {}).items() if n}
+        if digests:
+            detail += f"; ZooKeeper's digest check logged mismatches on servers {digests}"
+        print(f"invalid: {v['_path']}: {detail} {why[0][:200]}".rstrip())
 
 
 if __name__ == "__main__":
