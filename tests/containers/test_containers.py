@@ -48,6 +48,12 @@ def client(port):
     return zk
 
 
+# A graceful stop ends well inside docker's 10 s grace period; the bound is
+# loose because a busy machine stretches the docker round trips around it
+# (the figure itself is recorded).
+STOP_WITHIN_SECONDS = 3.0
+
+
 def timed_stop(container):
     started = time.time()
     docker("stop", "-t", "10", container)
@@ -89,7 +95,7 @@ def test_the_minimal_bundle_carries_three_plugins_and_takes_a_mounted_one(minima
         assert "serving clients on 0.0.0.0:2181" in logs, logs
         took, code = timed_stop(name)
         record("sigterm_stop_seconds", round(took, 2))
-        assert code == 0 and took < 1.0, (took, code)
+        assert code == 0 and took < STOP_WITHIN_SECONDS, (took, code)
     finally:
         docker("rm", "-f", name, check=False)
 
@@ -143,7 +149,7 @@ def exercise_ensemble(compose, services, ports, label, started):
     others = [(s, p) for s, p in zip(services, ports) if s != leader]
     started = time.time()
     took, code = timed_stop(compose.container(leader))
-    assert code == 0 and took < 1.0, (took, code)
+    assert code == 0 and took < STOP_WITHIN_SECONDS, (took, code)
     wait_for(lambda: sorted(str(mode(p)) for _, p in others) == ["follower", "leader"], 60, "a new leader")
     record(f"{label}_failover_seconds", round(time.time() - started, 2))
     a, b = client(others[0][1]), client(others[1][1])
