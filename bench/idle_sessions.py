@@ -25,31 +25,24 @@ import sys
 import tempfile
 import time
 
+from corral_harness import jute
 from side_by_side import Server, make_certs
 
-PING = struct.pack(">iii", 8, -2, 11)  # length, xid PING, op PING
+PING = jute.frame(jute.Writer().int(jute.PING_XID).int(jute.PING).bytes())
 
 
 def handshake(port, tls=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     if tls:
         s = tls.wrap_socket(s)
-    s.sendall(struct.pack(">iiqiqi", 45, 0, 0, 30000, 0, 16) + b"\0" * 16 + b"\0")
-    head = b""
-    while len(head) < 4:
-        chunk = s.recv(4 - len(head))
+    s.sendall(jute.frame(jute.connect_request(30000, read_only=False)))
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack_from(">i", data)[0]:
+        chunk = s.recv(4096)
         if not chunk:
             raise OSError("closed during the handshake")
-        head += chunk
-    (n,) = struct.unpack(">i", head)
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        if not chunk:
-            raise OSError("closed during the handshake")
-        body += chunk
-    _, timeout, session = struct.unpack_from(">iiq", body)
-    if timeout <= 0:
+        data += chunk
+    if jute.parse_connect_response(data[4:])["timeOut"] <= 0:
         raise OSError("session refused")
     s.setblocking(False)
     return s

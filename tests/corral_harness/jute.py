@@ -11,6 +11,8 @@ import struct
 CREATE, DELETE, EXISTS, GET_DATA, SET_DATA = 1, 2, 3, 4, 5
 GET_CHILDREN, SYNC, PING, GET_CHILDREN2, CHECK, MULTI = 8, 9, 11, 12, 13, 14
 CREATE2, CLOSE_SESSION, SET_WATCHES = 15, -11, 101
+SET_WATCHES2, ADD_WATCH = 105, 106
+PERSISTENT, PERSISTENT_RECURSIVE = 0, 1  # AddWatchMode
 
 # Error codes (KeeperException.Code)
 OK, UNIMPLEMENTED, BAD_ARGUMENTS = 0, -6, -8
@@ -182,6 +184,17 @@ def parse_multi_response(r):
 def set_watches_body(relative_zxid, data=(), exist=(), child=()):
     w = Writer().long(relative_zxid)
     return w.strings(list(data)).strings(list(exist)).strings(list(child)).bytes()
+
+
+def set_watches2_body(relative_zxid, data=(), exist=(), child=(), persistent=(), recursive=()):
+    w = Writer().long(relative_zxid)
+    for paths in (data, exist, child, persistent, recursive):
+        w.strings(list(paths))
+    return w.bytes()
+
+
+def add_watch_body(path, mode=PERSISTENT_RECURSIVE):
+    return Writer().string(path).int(mode).bytes()
 
 
 class Closed(Exception):

@@ -387,11 +387,10 @@ class Watcher(threading.Thread):
                     since, err = ws.add_watch(self.path, on_event)
                 if err != 0:
                     raise Lost(f"watch registration refused: error {err}")
-                registered = True
+                fresh, registered = not registered, True
                 ws.conn_zxid = since
                 self.log.append({"kind": "conn", "session": session, "conn": conn, "server": f"{host}:{port}",
-                                 "since": since, "t": self.history.now(), "new": session != getattr(self, "_last", 0)})
-                self._last = session
+                                 "since": since, "t": self.history.now(), "new": fresh})
                 while not self.stopping.is_set():
                     ws.poll(on_event, time.monotonic() + 0.5)
                 self.log.append({"kind": "end", "session": session, "conn": conn, "t": self.history.now(),

@@ -1,19 +1,20 @@
-"""A bare ZooKeeper client session, written from the wire protocol so
-that the watch checker sees what the server sent and nothing a client
-library added: each notification with the zxid in its header, the zxid a
-watch was registered at, and every reconnect.
+"""A bare ZooKeeper client session over the harness's jute codec
+(corral_harness/jute.py), so that the watch checker sees what the server
+sent and nothing a client library added: each notification with the zxid
+in its header, the zxid a watch was registered at, and every reconnect.
 
-Only what the watch workload needs: connect (or reconnect with a session
-id and the last zxid seen, as every ZooKeeper client does), addWatch,
-setWatches2, ping, close; notifications are returned as they arrive.
+Unlike jute.RawClient it outlives its connections: it reconnects with its
+session id and the last zxid seen (as every ZooKeeper client does), pings
+at a third of the session timeout, and says when the server has gone
+quiet. Only what the watch workload needs: addWatch, setWatches2, pings,
+notifications as they arrive.
 """
 import socket
 import struct
 import time
 
-ADD_WATCH, SET_WATCHES2, PING, CLOSE = 106, 105, 11, -11
-XID_NOTIFICATION, XID_PING, XID_SET_WATCHES = -1, -2, -8
-PERSISTENT_RECURSIVE = 1
+from corral_harness import jute
+
 MAX_FRAME = 1 << 20
 
 
@@ -23,39 +24,7 @@ class Expired(Exception):
 
 
 class Lost(Exception):
-    """The connection is gone (closed, timed out, or refused)."""
-
-
-def _string(s):
-    b = s.encode()
-    return struct.pack(">i", len(b)) + b
-
-
-def _strings(items):
-    return struct.pack(">i", len(items)) + b"".join(_string(s) for s in items)
-
-
-class Reader:
-    def __init__(self, data):
-        self.data, self.at = data, 0
-
-    def take(self, fmt):
-        size = struct.calcsize(fmt)
-        if self.at + size > len(self.data):
-            raise Lost(f"short frame: {len(self.data)} bytes, needed {self.at + size}")
-        out = struct.unpack_from(fmt, self.data, self.at)
-        self.at += size
-        return out
-
-    def string(self):
-        (n,) = self.take(">i")
-        if n < 0:
-            return None
-        if self.at + n > len(self.data):
-            raise Lost(f"string of {n} bytes in a frame of {len(self.data)}")
-        s = self.data[self.at:self.at + n].decode(errors="replace")
-        self.at += n
-        return s
+    """The connection is gone (closed, timed out, refused, or garbled)."""
 
 
 class WireSession:
@@ -71,12 +40,12 @@ class WireSession:
         self.last_heard = 0.0
         self.negotiated = session_timeout
 
-    # --- framing ---
     def _send(self, payload):
-        self.sock.sendall(struct.pack(">i", len(payload)) + payload)
+        self.sock.sendall(jute.frame(payload))
         self.last_sent = time.monotonic()
 
     def _frame(self, deadline):
+        """The next frame, or None at the deadline."""
         while True:
             if len(self.buf) >= 4:
                 (n,) = struct.unpack_from(">i", self.buf)
@@ -104,10 +73,9 @@ class WireSession:
         if xid is None:
             self.xid += 1
             xid = self.xid
-        self._send(struct.pack(">ii", xid, op) + body)
+        self._send(jute.Writer().int(xid).int(op).bytes() + body)
         return xid
 
-    # --- session ---
     def connect(self, host, port, timeout=3.0):
         """Opens a connection and the session on it (a new one, or this
         one again); raises Expired or Lost."""
@@ -118,20 +86,20 @@ class WireSession:
         except OSError as e:
             raise Lost(f"{host}:{port}: {e}") from e
         self.buf = b""
-        self._send(struct.pack(">iqiq", 0, self.last_zxid, self.timeout_ms, self.session_id)
-                   + struct.pack(">i", len(self.passwd)) + self.passwd + b"\0")
+        self._send(jute.connect_request(self.timeout_ms, self.session_id, self.passwd, self.last_zxid,
+                                        read_only=False))
         frame = self._frame(time.monotonic() + timeout)
         if frame is None:
             raise Lost(f"{host}:{port}: no answer to the connect request")
-        r = Reader(frame)
-        _, negotiated, sid = r.take(">iiq")
-        (n,) = r.take(">i")
-        passwd = frame[r.at:r.at + max(n, 0)]
-        if negotiated <= 0:
+        try:
+            resp = jute.parse_connect_response(frame)
+        except ValueError as e:
+            raise Lost(f"{host}:{port}: connect response: {e}") from e
+        if resp["timeOut"] <= 0:
             self.close_socket()
             raise Expired(f"session {self.session_id:x} expired")
-        self.session_id, self.passwd = sid, passwd
-        self.negotiated = negotiated / 1000.0
+        self.session_id, self.passwd = resp["sessionId"], resp["passwd"]
+        self.negotiated = resp["timeOut"] / 1000.0
 
     def call(self, op, body, xid=None, timeout=3.0, on_event=None):
         """Sends one request and waits for its reply, passing notifications
@@ -146,15 +114,15 @@ class WireSession:
             if kind == "event":
                 if on_event:
                     on_event(zxid, *event)
-            elif kind == "reply" and event == xid:
+            elif event == xid:
                 return zxid, err
 
     def add_watch(self, path, on_event=None):
-        return self.call(ADD_WATCH, _string(path) + struct.pack(">i", PERSISTENT_RECURSIVE), on_event=on_event)
+        return self.call(jute.ADD_WATCH, jute.add_watch_body(path), on_event=on_event)
 
     def set_watches(self, relative_zxid, recursive_paths, on_event=None):
-        body = struct.pack(">q", relative_zxid) + _strings([]) * 4 + _strings(recursive_paths)
-        return self.call(SET_WATCHES2, body, xid=XID_SET_WATCHES, on_event=on_event)
+        return self.call(jute.SET_WATCHES2, jute.set_watches2_body(relative_zxid, recursive=recursive_paths),
+                         xid=jute.SET_WATCHES_XID, on_event=on_event)
 
     def poll(self, on_event, until):
         """Reads notifications until `until` (monotonic), pinging at a third
@@ -163,7 +131,7 @@ class WireSession:
         while time.monotonic() < until:
             now = time.monotonic()
             if now - self.last_sent >= self.negotiated / 3:
-                self._request(PING, xid=XID_PING)
+                self._request(jute.PING, xid=jute.PING_XID)
             if now - self.last_heard > 2 * self.negotiated / 3:
                 raise Lost("no word from the server")
             frame = self._frame(min(until, now + self.negotiated / 6))
@@ -174,21 +142,21 @@ class WireSession:
                 on_event(zxid, *event)
 
     def _parse(self, frame):
-        r = Reader(frame)
-        xid, zxid, err = r.take(">iqi")
-        if zxid > self.last_zxid:
-            self.last_zxid = zxid
-        if zxid > self.conn_zxid:
-            self.conn_zxid = zxid
-        if xid == XID_NOTIFICATION:
-            etype, state = r.take(">ii")
-            return "event", zxid, err, (etype, state, r.string())
+        r = jute.Reader(frame)
+        try:
+            xid, zxid, err = r.int(), r.long(), r.int()
+            self.last_zxid = max(self.last_zxid, zxid)
+            self.conn_zxid = max(self.conn_zxid, zxid)
+            if xid == jute.NOTIFICATION_XID:
+                return "event", zxid, err, (r.int(), r.int(), r.string())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Lost(f"garbled frame: {e}") from e
         return "reply", zxid, err, xid
 
     def close(self):
         if self.sock:
             try:
-                self._request(CLOSE)
+                self._request(jute.CLOSE_SESSION)
             except OSError:
                 pass
         self.close_socket()

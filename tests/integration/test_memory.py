@@ -2,12 +2,11 @@
 sized for the traffic they might send (each connection once held a 64 KiB
 read buffer of its own: 67 KB a session)."""
 import resource
-import socket
-import struct
 import time
 
 import pytest
 
+from corral_harness.jute import RawClient
 from corral_harness.servers import TARGET
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="measures corrald's own memory")
@@ -24,15 +23,9 @@ def rss_kb(pid):
 
 
 def handshake(host, port):
-    s = socket.create_connection((host, port), timeout=10)
-    s.sendall(struct.pack(">iiqiqi", 45, 0, 0, 30000, 0, 16) + b"\0" * 17)
-    data = b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack_from(">i", data)[0]:
-        chunk = s.recv(4096)
-        assert chunk, "the server closed a handshake"
-        data += chunk
-    assert struct.unpack_from(">i", data, 8)[0] > 0, "session refused"
-    return s
+    c = RawClient(host, port, timeout=10)
+    assert c.handshake(read_only=False)["timeOut"] > 0, "session refused"
+    return c
 
 
 def test_idle_sessions_cost_a_few_kilobytes_each(server_factory):
