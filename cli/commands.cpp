@@ -1,6 +1,7 @@
 // The command-line client's commands, one function each, and the tables
 // main() dispatches through.
 #include "cli.hpp"
+#include "zk_data.hpp"
 
 namespace corral::cli {
 
@@ -362,8 +363,47 @@ int cmd_health(const Global& g, const std::vector<std::string>& args, const char
   return mode.empty() ? kFailed : kOk;
 }
 
+// import|export zookeeper --from DIR --to DIR [--log-dir DIR]: offline, on
+// files; no server is involved.
+int cmd_migrate(bool importing, const std::vector<std::string>& args) {
+  const std::string verb = importing ? "import" : "export";
+  const std::string usage =
+      verb + " zookeeper --from DIR --to DIR" + (importing ? " [--log-dir DIR]" : "");
+  if (args.empty() || args[0] != "zookeeper") return usage_error(usage);
+  std::string from, to, log_dir;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string* slot = a == "--from"                     ? &from
+                        : a == "--to"                     ? &to
+                        : (a == "--log-dir" && importing) ? &log_dir
+                                                          : nullptr;
+    if (!slot || i + 1 >= args.size()) return usage_error(usage);
+    *slot = args[++i];
+  }
+  if (from.empty() || to.empty()) return usage_error(usage);
+  auto say = [&](const std::string& line) { std::fprintf(stderr, "corral: %s\n", line.c_str()); };
+  sdk::Status st = importing ? zk::import_zookeeper({from, log_dir, to}, say)
+                             : zk::export_zookeeper({from, to}, say);
+  if (!st) {
+    std::fprintf(stderr, "corral: %s zookeeper: %s\n", verb.c_str(), st.message().c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
+int cmd_import(const Global&, const std::vector<std::string>& args, const char*) {
+  return cmd_migrate(true, args);
+}
+int cmd_export(const Global&, const std::vector<std::string>& args, const char*) {
+  return cmd_migrate(false, args);
+}
+
 const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*),
                std::less<>>
-    kOtherCommands = {{"four", &cmd_four}, {"plugins", &cmd_plugins}, {"health", &cmd_health}};
+    kOtherCommands = {{"four", &cmd_four},
+                      {"plugins", &cmd_plugins},
+                      {"health", &cmd_health},
+                      {"import", &cmd_import},
+                      {"export", &cmd_export}};
 
 }  // namespace corral::cli

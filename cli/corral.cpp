@@ -42,6 +42,11 @@ commands:
   four WORD                     send a four-letter word (ruok, srvr, mntr, ...)
   health                        exit 0 when the server serves clients (has a leader)
   plugins [--plugin-dir DIR]    the plugin modules found: kind, name, ABI
+  import zookeeper --from ZKDATADIR --to DATADIR [--log-dir ZKLOGDIR]
+                                a stopped ZooKeeper's data (snapshots and logs) into
+                                a new Corral data directory, every stat and session kept
+  export zookeeper --from DATADIR --to ZKDATADIR
+                                a stopped Corral's data into a snapshot ZooKeeper starts from
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,
 4 no such node, 5 node exists, 6 version mismatch, 7 not empty, 8 not authorized

@@ -58,8 +58,13 @@ def wait_for(pred, timeout=30, what="condition"):
 class Server:
     def __init__(self, workdir, tick_ms=DEFAULT_TICK_MS, extra_args=(), super_digest=None,
                  extended_types=False, container_check_ms=None, enforce_quota=False, sasl_users=None,
-                 all_four_letter_words=True, tls=None):
+                 all_four_letter_words=True, tls=None, target=None, zk_properties=(),
+                 data_dir=None, port=None):
         self.workdir = pathlib.Path(workdir)
+        # Which server: TARGET by default; a test that moves data between the
+        # two names one (import/export).
+        self.target = target or TARGET
+        self.zk_properties = list(zk_properties)  # more -D options for ZooKeeper
         self.extra_args = list(extra_args)  # more corrald options
         # Settings both servers understand:
         self.super_digest = super_digest    # "super:<base64 sha1>"
@@ -79,18 +84,19 @@ class Server:
         self.tls = tls
         self.secure_port = free_port() if tls else None
         self.secure_hosts = f"127.0.0.1:{self.secure_port}" if tls else None
-        self.data_dir = self.workdir / "data"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = pathlib.Path(data_dir) if data_dir else self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "server.log"
         self.tick_ms = tick_ms
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         self.hosts = f"{self.host}:{self.port}"
         self.proc = None
         self._log = None
 
     def _command(self):
-        if TARGET == "zookeeper":
+        if self.target == "zookeeper":
             cfg = self.workdir / "zoo.cfg"
             cfg.write_text(
                 f"tickTime={self.tick_ms}\n"
@@ -102,7 +108,7 @@ class Server:
                 "forceSync=yes\n"
                 + ("authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n" if self.jaas else "")
                 + (self._zookeeper_tls() if self.tls else ""))
-            sysprops = []
+            sysprops = list(self.zk_properties)
             if self.super_digest:
                 sysprops.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self.super_digest}")
             if self.extended_types:
@@ -117,8 +123,8 @@ class Server:
                     "-cp", _zookeeper_classpath(),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                     str(cfg)]
-        if TARGET != "corrald":
-            raise pytest.UsageError(f"unknown CORRAL_TEST_TARGET={TARGET!r}")
+        if self.target != "corrald":
+            raise pytest.UsageError(f"unknown CORRAL_TEST_TARGET={self.target!r}")
         binary = os.environ.get("CORRALD", str(REPO / "build/kernel/corrald"))
         plugins = os.environ.get("CORRAL_PLUGIN_DIR", str(REPO / "build/plugins"))
         if not os.access(binary, os.X_OK):

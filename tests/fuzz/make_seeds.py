@@ -2,7 +2,8 @@
 """Writes the seed corpora in tests/fuzz/corpus/<target>/ from real traffic
 and real files: requests from the tests' jute codec, peer handshakes,
 captured simulation traffic (corral-sim --capture), a snapshot a running
-corrald wrote, and hand-written DNS, HTTP, JSON and SASL inputs.
+corrald wrote, the snapshots and log a running Apache ZooKeeper wrote (in
+each of its encodings), and hand-written DNS, HTTP, JSON and SASL inputs.
 
     PYTHONPATH=tests tests/fuzz/make_seeds.py [BUILD_DIR]     (default: build)
 """
@@ -126,6 +127,43 @@ def snapshot_seeds():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def zookeeper_seeds():
+    """Files of Debian's ZooKeeper 3.8, prefixed with the reader's mode byte
+    (fuzz_zk_data.cpp): snapshots plain, gzip and snappy, and a log."""
+    from kazoo.client import KazooClient
+    from kazoo.security import make_digest_acl
+    from corral_harness.servers import Server
+    for mode, method in ((0, ""), (2, "gz"), (3, "snappy")):
+        work = pathlib.Path(tempfile.mkdtemp())
+        srv = Server(work, target="zookeeper", extended_types=True,
+                     zk_properties=["-Dzookeeper.snapCount=20",
+                                    f"-Dzookeeper.snapshot.compression.method={method}"])
+        srv.start()
+        try:
+            c = KazooClient(hosts=srv.hosts)
+            c.start()
+            c.create("/app", b"config")
+            c.create("/app/guarded", b"x", acl=[make_digest_acl("fuzz", "x", all=True)])
+            c.create("/app/lock-", b"", ephemeral=True, sequence=True)
+            for i in range(30):
+                c.create(f"/app/n{i}", b"v" * (i % 7))
+            t = c.transaction()
+            t.create("/app/m", b"x")
+            t.delete("/app/n1")
+            t.commit()
+            c.stop()
+            c.close()
+        finally:
+            srv.kill()
+        v2 = srv.data_dir / "version-2"
+        snaps = sorted(v2.glob("snapshot.*"), key=lambda f: f.stat().st_size)
+        put("zk_data", f"snapshot-{method or 'plain'}", bytes([mode]) + snaps[-1].read_bytes())
+        if mode == 0:
+            for f in sorted(v2.glob("log.*"))[:2]:
+                put("zk_data", f"log-{f.name}", bytes([1]) + f.read_bytes().rstrip(b"\0") + bytes(16))
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def dns_query(name, qtype=33, edns=None):
     q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 1 if edns else 0)
     q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
@@ -157,6 +195,7 @@ if __name__ == "__main__":
     peer_seeds()
     sim_seeds()
     snapshot_seeds()
+    zookeeper_seeds()
     text_seeds()
     for d in sorted(CORPUS.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds")
