@@ -54,21 +54,23 @@ bool zk_name(const std::string& name, const std::string& prefix, int64_t& zxid,
   return suffix ? (rest.empty() || rest == ".gz" || rest == ".snappy") : rest.empty();
 }
 
-Status write_file(const fs::path& path, std::string_view bytes) {
+Status write_file(const fs::path& path, std::initializer_list<std::string_view> pieces) {
   fs::path tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return {Errc::io_error, tmp.string() + ": " + std::strerror(errno)};
-  while (!bytes.empty()) {
-    ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      return {e == ENOSPC ? Errc::no_space : Errc::io_error,
-              tmp.string() + ": " + std::strerror(e)};
+  for (std::string_view bytes : pieces) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int e = errno;
+        ::close(fd);
+        return {e == ENOSPC ? Errc::no_space : Errc::io_error,
+                tmp.string() + ": " + std::strerror(e)};
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
     }
-    bytes.remove_prefix(static_cast<size_t>(n));
   }
   if (::fsync(fd) != 0) {
     int e = errno;
@@ -127,6 +129,9 @@ class Packer {
 
 std::string corral_body(const ZkTree& t) {
   Packer p;
+  size_t estimate = 64;
+  for (const auto& [path, n] : t.nodes) estimate += path.size() + n.data.size() + 48;
+  p.out.reserve(estimate);
   p.array(5);
   p.str("corral-tree");
   p.integer(1);
@@ -148,13 +153,10 @@ std::string corral_body(const ZkTree& t) {
     p.integer(timeout);
     p.bin(session_password(id));
   }
-  std::vector<std::string> stack{""};
-  while (!stack.empty()) {
-    std::string path = std::move(stack.back());
-    stack.pop_back();
-    const ZkNode& n = t.nodes.at(path);
+  for (const auto& [path, node] : t.parent_first()) {
+    const ZkNode& n = *node;
     p.array(13);
-    p.str(path.empty() ? "/" : path);
+    p.str(path->empty() ? "/" : *path);
     if (n.data_null)
       p.nil();
     else
@@ -164,12 +166,11 @@ std::string corral_body(const ZkTree& t) {
     // ZooKeeper stores the children ever created and shows clients the
     // changes (creates and deletes) as 2 * created - children; Corral
     // stores what clients see.
-    p.integer(2 * static_cast<int64_t>(n.cversion) - static_cast<int64_t>(n.children.size()));
+    p.integer(2 * static_cast<int64_t>(n.cversion) - n.num_children);
     p.integer(n.aversion);
     p.integer(n.owner);
     p.integer(n.acl);
-    p.integer(static_cast<int64_t>(n.children.size()));
-    for (const std::string& c : n.children) stack.push_back(path + "/" + c);
+    p.integer(n.num_children);
   }
   return p.out;
 }
@@ -225,8 +226,18 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
   for (const auto& [z, path] : snapshots) {
     wal::MappedFile m(path.string(), true);
     if (!m.ok()) return {Errc::io_error, path.string() + ": " + m.error()};
-    auto stream = snapshot_stream(m.data(), path.string());
-    Status st = stream ? read_snapshot(stream.value(), path.string(), tree) : stream.status();
+    // A plain snapshot is read where it is mapped; a compressed one is
+    // inflated into memory first.
+    std::string inflated;
+    Status st;
+    std::string name = path.filename().string();
+    if (name.size() > 3 && (name.substr(name.size() - 3) == ".gz" ||
+                            (name.size() > 7 && name.substr(name.size() - 7) == ".snappy"))) {
+      auto stream = snapshot_stream(m.data(), path.string());
+      if (stream) inflated = std::move(stream.value());
+      st = stream ? Status() : stream.status();
+    }
+    if (st) st = read_snapshot(inflated.empty() ? m.data() : inflated, path.string(), tree);
     if (!st) {
       say("skipping " + path.string() + ": " + st.message());
       why_not += "\n  " + st.message();
@@ -286,40 +297,41 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
   if (std::string f = first_data_file(wal, {"log.", "snapshot.", "epochs"}); !f.empty())
     return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
                                       "); import into a new, empty data directory"};
+  size_t ephemerals = 0;
+  for (const auto& [id, paths] : tree.ephemerals()) ephemerals += paths.size();
+  const size_t znodes = tree.nodes.size(), sessions = tree.sessions.size();
+  const int64_t zxid = tree.zxid;
   std::string body = corral_body(tree);
+  tree = ZkTree();  // its memory goes back before the check below needs as much
   // Load it as the server will: what it cannot load is not written.
-  auto loaded = kernel::DataTree::deserialize(body);
-  if (!loaded)
-    return {Errc::internal, "the converted tree does not load: " + loaded.status().message()};
+  {
+    auto loaded = kernel::DataTree::deserialize(body);
+    if (!loaded)
+      return {Errc::internal, "the converted tree does not load: " + loaded.status().message()};
+  }
   wal::SnapshotChecksums sums;
   sums.add(body);
-  std::string file = wal::snapshot_header(tree.zxid);
-  file.reserve(file.size() + body.size() + 4 * (body.size() / wal::kSnapshotBlock + 1) + 64);
-  file += body;
-  body.clear();
-  body.shrink_to_fit();
-  file += sums.tail();
-  if (Status st = write_file(wal / wal::snapshot_name(tree.zxid), file); !st) return st;
+  if (Status st = write_file(wal / wal::snapshot_name(zxid),
+                             {wal::snapshot_header(zxid), body, sums.tail()});
+      !st)
+    return st;
   // Epochs: what ZooKeeper recorded, else the snapshot's; zxids go on from
   // ZooKeeper's either way.
-  auto zxid_epoch = static_cast<int64_t>(sdk::zxid_epoch(tree.zxid));
+  auto zxid_epoch = static_cast<int64_t>(sdk::zxid_epoch(zxid));
   int64_t accepted = std::max(zxid_epoch, std::max(read_epoch_file(snap_dir / "acceptedEpoch"),
                                                    read_epoch_file(log_dir / "acceptedEpoch")));
   int64_t current = std::max(zxid_epoch, std::max(read_epoch_file(snap_dir / "currentEpoch"),
                                                   read_epoch_file(log_dir / "currentEpoch")));
-  if (Status st = write_file(wal / "epochs", wal::encode_epochs(static_cast<uint32_t>(accepted),
-                                                                static_cast<uint32_t>(current)));
+  if (Status st = write_file(wal / "epochs", {wal::encode_epochs(static_cast<uint32_t>(accepted),
+                                                                 static_cast<uint32_t>(current))});
       !st)
     return st;
-  size_t ephemerals = 0;
-  for (const auto& [id, paths] : tree.ephemerals()) ephemerals += paths.size();
   char took[32];
   std::snprintf(took, sizeof took, "%.2f", seconds_since(t0));
-  say("imported " + std::to_string(tree.nodes.size()) + " znodes, " +
-      std::to_string(tree.sessions.size()) + " sessions (" + std::to_string(ephemerals) +
-      " ephemerals) at zxid " + hex(tree.zxid) + ", epoch " + std::to_string(current) + " into " +
-      wal.string() + " in " + took + " s; start corrald with server.data_dir = \"" + o.to +
-      "\" and the wal storage");
+  say("imported " + std::to_string(znodes) + " znodes, " + std::to_string(sessions) +
+      " sessions (" + std::to_string(ephemerals) + " ephemerals) at zxid " + hex(zxid) +
+      ", epoch " + std::to_string(current) + " into " + wal.string() + " in " + took +
+      " s; start corrald with server.data_dir = \"" + o.to + "\" and the wal storage");
   return {};
 }
 
@@ -400,17 +412,14 @@ Status export_zookeeper(const ExportOptions& o, const Say& say) {
     out.ctime = n.ctime;
     out.mtime = n.mtime;
     out.version = n.version;
-    out.cversion = (n.cversion + static_cast<int32_t>(n.num_children())) / 2;  // see corral_body
+    out.cversion = (n.cversion + n.num_children()) / 2;  // see corral_body
     out.aversion = n.aversion;
     out.owner = n.ephemeral_owner;
     out.pzxid = n.pzxid;
-    if (!path.empty()) {
-      size_t slash = path.rfind('/');
-      z.nodes[path.substr(0, slash)].children.insert(path.substr(slash + 1));
-    }
-    ZkNode& slot = z.nodes[path];
-    out.children = std::move(slot.children);
-    slot = std::move(out);
+    if (path.empty())
+      z.nodes[path] = std::move(out);
+    else
+      z.add(path, std::move(out));  // parents come first
   });
   for (const auto& [id, s] : tree.sessions()) z.sessions[id] = s.timeout_ms;
 
@@ -422,7 +431,7 @@ Status export_zookeeper(const ExportOptions& o, const Say& say) {
                                       "); export into a new, empty dataDir"};
   char name[40];
   std::snprintf(name, sizeof name, "snapshot.%" PRIx64, static_cast<uint64_t>(last));
-  if (Status st = write_file(dir / name, write_snapshot(z)); !st) return st;
+  if (Status st = write_file(dir / name, {write_snapshot(z)}); !st) return st;
   uint32_t accepted = sdk::zxid_epoch(last), current = accepted;
   if (!epochs.empty()) {
     wal::MappedFile m(epochs.string());
@@ -433,7 +442,7 @@ Status export_zookeeper(const ExportOptions& o, const Say& say) {
     }
   }
   for (auto [file, v] : {std::pair{"acceptedEpoch", accepted}, std::pair{"currentEpoch", current}})
-    if (Status st = write_file(dir / file, std::to_string(v)); !st) return st;
+    if (Status st = write_file(dir / file, {std::to_string(v)}); !st) return st;
   char took[32];
   std::snprintf(took, sizeof took, "%.2f", seconds_since(t0));
   say("exported " + std::to_string(z.nodes.size()) + " znodes, " +

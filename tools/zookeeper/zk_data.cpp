@@ -112,10 +112,30 @@ std::string session_password(int64_t session) {
 
 ZkTree::ZkTree() {
   intern_acl(proto::open_acl_unsafe());
-  nodes[""].children = {"zookeeper"};
-  nodes["/zookeeper"].children = {"config", "quota"};
-  nodes["/zookeeper/quota"];
-  nodes["/zookeeper/config"];
+  nodes[""];
+  add("/zookeeper", {});
+  add("/zookeeper/quota", {});
+  add("/zookeeper/config", {});
+}
+
+bool ZkTree::add(const std::string& path, ZkNode n) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return false;
+  auto parent = nodes.find(path.substr(0, slash));
+  if (parent == nodes.end()) return false;
+  ZkNode* p = &parent->second;  // stays valid: unordered_map nodes do not move
+  if (!nodes.emplace(path, std::move(n)).second) return false;
+  ++p->num_children;
+  return true;
+}
+
+std::vector<std::pair<const std::string*, const ZkNode*>> ZkTree::parent_first() const {
+  std::vector<std::pair<const std::string*, const ZkNode*>> out;
+  out.reserve(nodes.size());
+  for (const auto& [path, n] : nodes) out.emplace_back(&path, &n);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  return out;
 }
 
 uint32_t ZkTree::intern_acl(const proto::AclList& acl) {
@@ -149,17 +169,16 @@ ZkTree::Outcome ZkTree::create(const std::string& path, std::string_view data, b
                                const proto::AclList& acl, int64_t owner, int32_t parent_cversion,
                                int64_t zxid, int64_t time) {
   if (path.find('/') == std::string::npos) return Outcome::no_node;
-  auto [parent_name, child] = split(path);
-  auto p = nodes.find(parent_name);
+  auto p = nodes.find(split(path).first);
   if (p == nodes.end()) return Outcome::no_node;
   ZkNode& parent = p->second;
-  if (parent.children.count(child)) return Outcome::node_exists;
+  if (nodes.count(path)) return Outcome::node_exists;
   if (parent_cversion == -1) parent_cversion = parent.cversion + 1;
   if (parent_cversion > parent.cversion) {
     parent.cversion = parent_cversion;
     parent.pzxid = zxid;
   }
-  parent.children.insert(child);
+  ++parent.num_children;
   ZkNode n;
   n.data = std::string(data);
   n.data_null = data_null;
@@ -173,14 +192,13 @@ ZkTree::Outcome ZkTree::create(const std::string& path, std::string_view data, b
 
 ZkTree::Outcome ZkTree::remove(const std::string& path, int64_t zxid) {
   if (path.find('/') == std::string::npos) return Outcome::no_node;
-  auto [parent_name, child] = split(path);
-  auto p = nodes.find(parent_name);
+  auto p = nodes.find(split(path).first);
   if (p == nodes.end()) return Outcome::no_node;
   // As ZooKeeper: the parent's side changes before the child is looked up.
-  p->second.children.erase(child);
   if (zxid > p->second.pzxid) p->second.pzxid = zxid;
   auto n = nodes.find(path);
   if (n == nodes.end()) return Outcome::no_node;
+  --p->second.num_children;
   nodes.erase(n);
   return Outcome::ok;
 }
@@ -482,6 +500,8 @@ Status read_snapshot(std::string_view stream, const std::string& name, ZkTree& t
     return corrupt(0, "not a ZooKeeper snapshot (no ZKSN header)");
   ZkTree out;
   out.nodes.clear();
+  // A node record takes at least 68 bytes.
+  out.nodes.reserve(stream.size() / 96);
   // {long id, int timeout}: 12 bytes each.
   int32_t sessions = r.read_count(12);
   for (int32_t i = 0; i < sessions; ++i) {
@@ -525,16 +545,16 @@ Status read_snapshot(std::string_view stream, const std::string& name, ZkTree& t
       return corrupt(where, "node " + path + " refers to ACL " + std::to_string(acl) +
                                 ", which the snapshot does not list");
     n.acl = a->second;
-    if (!path.empty()) {
-      if (path[0] != '/') return corrupt(where, "node '" + path + "' has a malformed path");
-      auto [parent_name, child] = split(path);
-      auto parent = out.nodes.find(parent_name);
-      if (parent == out.nodes.end())
-        return corrupt(where, "node " + path + " comes before its parent");
-      parent->second.children.insert(child);
+    if (path.empty()) {
+      if (!out.nodes.emplace(path, std::move(n)).second)
+        return corrupt(where, "the root appears twice");
+    } else if (path[0] != '/') {
+      return corrupt(where, "node '" + path + "' has a malformed path");
+    } else if (!out.add(path, std::move(n))) {
+      return corrupt(
+          where,
+          "node " + path + (out.nodes.count(path) ? " appears twice" : " comes before its parent"));
     }
-    if (!out.nodes.emplace(path, std::move(n)).second)
-      return corrupt(where, "node " + path + " appears twice");
   }
   if (!out.nodes.count("")) return corrupt(r.position(), "the snapshot has no root node");
   // The seal: an Adler-32 of everything before it, then "/".
@@ -597,13 +617,10 @@ std::string write_snapshot(const ZkTree& t) {
     w.write_long(ids[i]);
     proto::write(w, t.acls[i]);
   }
-  // Parents first, depth first from the root "".
-  std::vector<std::string> stack{""};
-  while (!stack.empty()) {
-    std::string path = std::move(stack.back());
-    stack.pop_back();
-    const ZkNode& n = t.nodes.at(path);
-    w.write_string(path);
+  // Parents first; the root is "".
+  for (const auto& [path, node] : t.parent_first()) {
+    const ZkNode& n = *node;
+    w.write_string(*path);
     if (n.data_null)
       w.write_null_buffer();
     else
@@ -618,8 +635,6 @@ std::string write_snapshot(const ZkTree& t) {
     w.write_int(n.aversion);
     w.write_long(n.owner);
     w.write_long(n.pzxid);
-    for (auto c = n.children.rbegin(); c != n.children.rend(); ++c)
-      stack.push_back(path + "/" + *c);
   }
   w.write_string("/");
   auto seal = [&] {

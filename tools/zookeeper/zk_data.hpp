@@ -42,7 +42,7 @@ struct ZkNode {
   int64_t czxid = 0, mzxid = 0, ctime = 0, mtime = 0;
   int32_t version = 0, cversion = 0, aversion = 0;
   int64_t owner = 0, pzxid = 0;
-  std::set<std::string> children;  // names
+  int32_t num_children = 0;
 };
 
 // What replaying a log did, for the report.
@@ -65,6 +65,12 @@ class ZkTree {
   int64_t zxid = 0;                     // the last transaction applied
 
   uint32_t intern_acl(const proto::AclList& acl);
+  // Adds a node under an existing parent (counted among its children);
+  // false if the parent is missing or the path taken.
+  bool add(const std::string& path, ZkNode n);
+  // Every path, parents before their children (sorted: a path sorts before
+  // every path it is a prefix of).
+  std::vector<std::pair<const std::string*, const ZkNode*>> parent_first() const;
   // Applies one log entry's bytes (TxnHeader and txn) as ZooKeeper replays
   // it at startup. A record that cannot be decoded is an error; what
   // ZooKeeper itself applies as an error (a create of an existing node, ...)

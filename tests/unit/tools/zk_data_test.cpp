@@ -32,6 +32,7 @@ TEST(ZkData, SessionPasswordIsJavaRandomsAsZooKeeperDrawsIt) {
 
 ZkTree sample_tree() {
   ZkTree t;
+  t.add("/app", {});
   ZkNode& app = t.nodes["/app"];
   app.data = "hello";
   app.czxid = 3;
@@ -43,8 +44,8 @@ ZkTree sample_tree() {
   app.aversion = 1;
   app.pzxid = 8;
   app.acl = t.intern_acl({{31, {"digest", "alice:xyz="}}, {1, {"world", "anyone"}}});
-  app.children = {"e", "nothing"};
-  t.nodes[""].children.insert("app");
+  t.add("/app/e", {});
+  t.add("/app/nothing", {});
   ZkNode& e = t.nodes["/app/e"];
   e.owner = 0x100000abcdefLL;
   e.data = std::string("\0\x01\x02", 3);
@@ -68,7 +69,7 @@ void expect_same(const ZkTree& a, const ZkTree& b) {
               std::tie(m.czxid, m.mzxid, m.ctime, m.mtime, m.version, m.cversion, m.aversion,
                        m.owner, m.pzxid))
         << path;
-    EXPECT_EQ(n.children, m.children) << path;
+    EXPECT_EQ(n.num_children, m.num_children) << path;
   }
   EXPECT_EQ(a.sessions, b.sessions);
 }
@@ -230,8 +231,7 @@ TEST(ZkData, ReplayFollowsZooKeepersRulesForAFuzzySnapshot) {
   EXPECT_EQ(t.nodes["/a"].pzxid, 11);
   // The snapshot already held /a/y, but not its parent's update: the
   // create fails and still moves the parent's cversion and pzxid on.
-  t.nodes["/a/y"];
-  t.nodes["/a"].children.insert("y");
+  t.add("/a/y", {});
   ASSERT_TRUE(t.apply(create(12, "/a/y", 2), c));
   EXPECT_EQ(c.failed, 1u);
   EXPECT_EQ(t.nodes["/a"].cversion, 2);
@@ -244,6 +244,7 @@ TEST(ZkData, ReplayFollowsZooKeepersRulesForAFuzzySnapshot) {
   ASSERT_TRUE(t.apply(remove(12, "/a/x"), c));
   EXPECT_EQ(t.nodes["/a"].pzxid, 13);
   EXPECT_FALSE(t.nodes.count("/a/x"));
+  EXPECT_EQ(t.nodes["/a"].num_children, 1);  // /a/y
   EXPECT_EQ(t.zxid, 13);
   // Set data and ACL take the versions the log carries.
   std::string set = header(0, 14, 5);
@@ -282,8 +283,9 @@ TEST(ZkData, SessionsAndTheirEphemeralsComeAndGoWithTheLog) {
   EXPECT_EQ(t.nodes[""].pzxid, 4);
 
   // Loading: ephemerals of sessions that are not in the table go.
-  t.nodes["/orphan"].owner = 0x2000000000000001LL;
-  t.nodes[""].children.insert("orphan");
+  ZkNode orphan;
+  orphan.owner = 0x2000000000000001LL;
+  t.add("/orphan", orphan);
   EXPECT_EQ(t.drop_orphan_ephemerals(), 1u);
   EXPECT_FALSE(t.nodes.count("/orphan"));
 }
