@@ -213,14 +213,12 @@ std::optional<int32_t> version_of(const Args& a, std::string& why) {
   return static_cast<int32_t>(v);
 }
 
-// Sends `word` to the first server and reads the reply into `out`.
-int ask_four(const Global& g, const std::string& word, std::string& out) {
-  auto opts = corral::client::parse_connect_string(g.hosts);
-  if (!opts) return usage_error("--server " + g.hosts + ": " + opts.status().message());
-  const auto& ep = opts.value().servers.front();
+int exchange(const Global& g, const std::string& host, uint16_t port, const std::string& request,
+             const std::function<bool(std::string_view)>& on_bytes, const std::string& what) {
   asio::io_context io;
   namespace ssl = asio::ssl;
-  // Over TLS (--tls-ca) the word goes through a TLS stream to the secure port.
+  // Over TLS (--tls-ca) through a TLS stream, the server's certificate
+  // checked against the authority and the host name.
   ssl::context ctx(ssl::context::tls_client);
   boost::system::error_code ec;
   if (!g.tls_ca.empty()) {
@@ -233,34 +231,48 @@ int ask_four(const Global& g, const std::string& word, std::string& out) {
   ssl::stream<asio::ip::tcp::socket> stream(io, ctx);
   bool tls = !g.tls_ca.empty();
   asio::ip::tcp::resolver resolver(io);
-  auto where = resolver.resolve(ep.host, std::to_string(ep.port), ec);
+  auto where = resolver.resolve(host, std::to_string(port), ec);
   if (!ec) asio::connect(stream.next_layer(), where, ec);
   if (!ec && tls) {
     stream.set_verify_mode(ssl::verify_peer);
-    stream.set_verify_callback(ssl::host_name_verification(ep.host));
+    stream.set_verify_callback(ssl::host_name_verification(host));
     stream.handshake(ssl::stream_base::client, ec);
   }
   if (ec) {
-    std::fprintf(stderr, "corral: cannot connect to %s: %s\n", ep.to_string().c_str(),
+    std::fprintf(stderr, "corral: cannot connect to %s:%u: %s\n", host.c_str(), port,
                  ec.message().c_str());
     return kUnreachable;
   }
   if (tls)
-    asio::write(stream, asio::buffer(word), ec);
+    asio::write(stream, asio::buffer(request), ec);
   else
-    asio::write(stream.next_layer(), asio::buffer(word), ec);
-  char buf[4096];
+    asio::write(stream.next_layer(), asio::buffer(request), ec);
+  std::vector<char> buf(1 << 16);
   while (!ec) {
     size_t n = tls ? stream.read_some(asio::buffer(buf), ec)
                    : stream.next_layer().read_some(asio::buffer(buf), ec);
-    out.append(buf, n);
+    if (n && !on_bytes(std::string_view(buf.data(), n))) return kFailed;
   }
   if (ec == ssl::error::stream_truncated) ec = asio::error::eof;
   if (ec != asio::error::eof && ec != asio::error::connection_reset) {
-    std::fprintf(stderr, "corral: %s: %s\n", word.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "corral: %s: %s\n", what.c_str(), ec.message().c_str());
     return kUnreachable;
   }
   return kOk;
+}
+
+// Sends `word` to the first server and reads the reply into `out`.
+int ask_four(const Global& g, const std::string& word, std::string& out) {
+  auto opts = corral::client::parse_connect_string(g.hosts);
+  if (!opts) return usage_error("--server " + g.hosts + ": " + opts.status().message());
+  const auto& ep = opts.value().servers.front();
+  return exchange(
+      g, ep.host, ep.port, word,
+      [&](std::string_view b) {
+        out.append(b);
+        return true;
+      },
+      word);
 }
 
 int four_letter(const Global& g, const std::string& word) {

@@ -149,6 +149,11 @@ std::optional<Args> parse_args(const std::vector<std::string>& in,
                                const std::map<std::string, bool>& known, std::string& why);
 std::optional<int32_t> version_of(const Args& a, std::string& why);
 // Sends `word` to the first server and reads the reply into `out`.
+// Connects to host:port (over TLS with --tls-ca), sends `request` and hands
+// every byte of the reply to `on_bytes` (false stops: kFailed) until the
+// server closes. Prints why it failed, naming `what`; returns an exit code.
+int exchange(const Global& g, const std::string& host, uint16_t port, const std::string& request,
+             const std::function<bool(std::string_view)>& on_bytes, const std::string& what);
 int ask_four(const Global& g, const std::string& word, std::string& out);
 int four_letter(const Global& g, const std::string& word);
 int plugins(const Global& g, const std::vector<std::string>& args, const std::string& exe);

@@ -1,6 +1,13 @@
 // The command-line client's commands, one function each, and the tables
 // main() dispatches through.
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "cli.hpp"
+#include "corral_data.hpp"
 #include "zk_data.hpp"
 
 namespace corral::cli {
@@ -391,6 +398,159 @@ int cmd_migrate(bool importing, const std::vector<std::string>& args) {
   return kOk;
 }
 
+// backup FILE [--admin HOST:PORT]: a consistent copy of a running server's
+// tree, from its admin endpoint (GET /commands/snapshot), checked before
+// it is kept.
+int cmd_backup(const Global& g, const std::vector<std::string>& args, const char*) {
+  const std::string usage = "backup FILE [--admin HOST:PORT]";
+  std::string file, admin;
+  if (const char* env = std::getenv("CORRAL_ADMIN")) admin = env;
+  if (admin.empty()) admin = "127.0.0.1:8080";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--admin" && i + 1 < args.size())
+      admin = args[++i];
+    else if (file.empty() && !args[i].empty() && args[i][0] != '-')
+      file = args[i];
+    else
+      return usage_error(usage);
+  }
+  if (file.empty()) return usage_error(usage);
+  size_t colon = admin.rfind(':');
+  char* end = nullptr;
+  long port = colon == std::string::npos ? 0 : std::strtol(admin.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || colon == 0 || !end || *end || port <= 0 || port > 65535)
+    return usage_error("--admin takes HOST:PORT, not '" + admin + "'");
+  std::string host = admin.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  std::string request = "GET /commands/snapshot?streaming=true HTTP/1.1\r\nHost: " + admin +
+                        "\r\nConnection: close\r\n";
+  for (const auto& [scheme, auth] : g.auths) {
+    if (scheme != "digest" && scheme != "sasl") continue;
+    std::string b64(4 * ((auth.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                            reinterpret_cast<const unsigned char*>(auth.data()),
+                            static_cast<int>(auth.size()));
+    b64.resize(static_cast<size_t>(n));
+    request += "Authorization: Basic " + b64 + "\r\n";
+    break;
+  }
+  request += "\r\n";
+  const std::string tmp = file + ".part";
+  FILE* out = nullptr;
+  std::string head, refusal, zxid;
+  int status = 0;
+  uint64_t bytes = 0;
+  bool write_failed = false;
+  int st = exchange(
+      g, host, static_cast<uint16_t>(port), request,
+      [&](std::string_view b) {
+        if (status == 0) {
+          head.append(b);
+          size_t at = head.find("\r\n\r\n");
+          if (at == std::string::npos) return head.size() < 65536;
+          std::sscanf(head.c_str(), "HTTP/%*s %d", &status);
+          size_t z = head.find("\r\nlast_zxid: ");
+          if (z != std::string::npos && z < at)
+            zxid = head.substr(z + 13, head.find("\r\n", z + 2) - z - 13);
+          b = std::string_view(head).substr(at + 4);
+          if (status == 200) {
+            out = std::fopen(tmp.c_str(), "wb");
+            if (!out) {
+              write_failed = true;
+              return false;
+            }
+          }
+        }
+        if (status != 200) {
+          if (refusal.size() < 65536) refusal.append(b);
+          return true;
+        }
+        bytes += b.size();
+        if (std::fwrite(b.data(), 1, b.size(), out) != b.size()) {
+          write_failed = true;
+          return false;
+        }
+        return true;
+      },
+      "backup from " + admin);
+  if (out && (std::fflush(out) != 0 || ::fsync(fileno(out)) != 0)) write_failed = true;
+  if (out) std::fclose(out);
+  if (write_failed) {
+    std::fprintf(stderr, "corral: backup: cannot write %s: %s\n", tmp.c_str(),
+                 std::strerror(errno));
+    std::remove(tmp.c_str());
+    return kFailed;
+  }
+  if (st != kOk) {
+    std::remove(tmp.c_str());
+    return st;
+  }
+  if (status != 200) {
+    std::fprintf(stderr, "corral: backup from %s: %s\n", admin.c_str(),
+                 status == 0 ? "not an HTTP answer (is --admin the admin endpoint?)"
+                             : (std::to_string(status) + " " + refusal).c_str());
+    return status == 401 || status == 403 ? kNotAuthorized : kFailed;
+  }
+  offline::Recovered r;
+  if (sdk::Status check = offline::read_backup(tmp, r); !check) {
+    std::fprintf(
+        stderr,
+        "corral: backup: what arrived (%llu bytes) is not a whole backup, so it is not kept: %s\n",
+        static_cast<unsigned long long>(bytes), check.message().c_str());
+    std::remove(tmp.c_str());
+    return kFailed;
+  }
+  if (std::rename(tmp.c_str(), file.c_str()) != 0) {
+    std::fprintf(stderr, "corral: backup: %s: %s\n", file.c_str(), std::strerror(errno));
+    return kFailed;
+  }
+  if (g.json)
+    std::printf("{\"file\":%s,\"zxid\":\"%s\",\"znodes\":%zu,\"sessions\":%zu,\"bytes\":%llu}\n",
+                json_quote(file).c_str(), offline::zxid_hex(r.zxid).c_str(), r.tree.node_count(),
+                r.tree.sessions().size(), static_cast<unsigned long long>(bytes));
+  else
+    std::printf("backup at zxid %s: %zu znodes, %zu sessions, %llu bytes in %s\n",
+                offline::zxid_hex(r.zxid).c_str(), r.tree.node_count(), r.tree.sessions().size(),
+                static_cast<unsigned long long>(bytes), file.c_str());
+  return kOk;
+}
+
+// restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]: offline.
+int cmd_restore(const Global&, const std::vector<std::string>& args, const char*) {
+  const std::string usage = "restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]";
+  offline::RestoreOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if ((a == "--to" || a == "--log-from" || a == "--to-zxid") && i + 1 < args.size()) {
+      const std::string& v = args[++i];
+      if (a == "--to") {
+        o.to = v;
+      } else if (a == "--log-from") {
+        o.log_from = v;
+      } else {
+        char* end = nullptr;
+        errno = 0;
+        unsigned long long z = std::strtoull(v.c_str(), &end, 0);
+        if (v.empty() || *end || errno || z > static_cast<unsigned long long>(INT64_MAX))
+          return usage_error("--to-zxid takes a zxid (0x1a2b or decimal), not '" + v + "'");
+        o.to_zxid = static_cast<sdk::Zxid>(z);
+      }
+    } else if (o.file.empty() && !a.empty() && a[0] != '-') {
+      o.file = a;
+    } else {
+      return usage_error(usage);
+    }
+  }
+  if (o.to.empty() || (o.file.empty() && o.log_from.empty())) return usage_error(usage);
+  auto say = [&](const std::string& line) { std::fprintf(stderr, "corral: %s\n", line.c_str()); };
+  if (sdk::Status st = offline::restore(o, say); !st) {
+    std::fprintf(stderr, "corral: restore: %s\n", st.message().c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
 int cmd_import(const Global&, const std::vector<std::string>& args, const char*) {
   return cmd_migrate(true, args);
 }
@@ -400,10 +560,8 @@ int cmd_export(const Global&, const std::vector<std::string>& args, const char*)
 
 const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*),
                std::less<>>
-    kOtherCommands = {{"four", &cmd_four},
-                      {"plugins", &cmd_plugins},
-                      {"health", &cmd_health},
-                      {"import", &cmd_import},
-                      {"export", &cmd_export}};
+    kOtherCommands = {{"four", &cmd_four},      {"plugins", &cmd_plugins}, {"health", &cmd_health},
+                      {"import", &cmd_import},  {"export", &cmd_export},   {"backup", &cmd_backup},
+                      {"restore", &cmd_restore}};
 
 }  // namespace corral::cli

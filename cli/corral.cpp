@@ -47,6 +47,12 @@ commands:
                                 a new Corral data directory, every stat and session kept
   export zookeeper --from DATADIR --to ZKDATADIR
                                 a stopped Corral's data into a snapshot ZooKeeper starts from
+  backup FILE [--admin HOST:PORT]
+                                a running server's tree, consistent, from its admin endpoint
+                                ($CORRAL_ADMIN, else 127.0.0.1:8080; --auth gives the user)
+  restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]
+                                a backup (rolled forward with DATADIR's log up to ZXID), or
+                                DATADIR as it stood at ZXID, into a new data directory
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,
 4 no such node, 5 node exists, 6 version mismatch, 7 not empty, 8 not authorized

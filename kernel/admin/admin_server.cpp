@@ -7,6 +7,7 @@
 #include "corral/common/http_parse.hpp"
 #include "corral/common/json.hpp"
 #include "server/server.hpp"
+#include "wal_format.hpp"
 
 namespace corral::kernel {
 
@@ -276,20 +277,11 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     }
     req_.identities = std::move(caller.ids);
     req_.authenticated = caller.authenticated;
-    if (auto builtin = owner->respond_builtin(req_)) {
-      // Credentials that do not hold the rights asked for are answered a
-      // second later too: guessing (a superuser's password, say) is slow.
-      if (req_.authenticated && builtin->rfind("HTTP/1.1 403", 0) == 0) {
-        std::weak_ptr<HttpConnection> weak = weak_from_this();
-        deadline_ = server.executor().schedule(std::chrono::seconds(1),
-                                               [weak, response = std::move(*builtin)]() mutable {
-                                                 if (auto self = weak.lock())
-                                                   self->finish(std::move(response));
-                                               });
-        return;
-      }
-      return finish(std::move(*builtin));
+    if (req_.path == "/commands/snapshot" || req_.path == "/commands/backup") {
+      if (auto refused = owner->backup_refusal(req_)) return answer(std::move(*refused));
+      return begin_backup();
     }
+    if (auto builtin = owner->respond_builtin(req_)) return answer(std::move(*builtin));
     const sdk::HttpHandler* handler = owner->route(req_.path);
     if (!handler) return fail(404, "no such path; GET /commands lists the admin commands");
     auto self = shared_from_this();
@@ -300,6 +292,37 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     finish(http_response(code, "application/json", json_error(why)));
   }
   friend class AdminServer;
+  friend class BackupSink;
+
+  // A built-in answer. Credentials that do not hold the rights asked for
+  // are answered a second later: guessing (a superuser's password, say) is
+  // slow.
+  void answer(std::string response) {
+    if (req_.authenticated && response.rfind("HTTP/1.1 403", 0) == 0) {
+      std::weak_ptr<HttpConnection> weak = weak_from_this();
+      deadline_ = owner_->server_.executor().schedule(
+          std::chrono::seconds(1), [weak, response = std::move(response)]() mutable {
+            if (auto self = weak.lock()) self->finish(std::move(response));
+          });
+      return;
+    }
+    finish(std::move(response));
+  }
+
+  // GET /commands/snapshot: a backup, streamed as it is serialized.
+  void begin_backup();
+  void stream_head(int status, std::string_view content_type, const std::string& extra) {
+    state_ = State::streaming;
+    conn_->send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
+                "\r\nContent-Type: " + std::string(content_type) + "\r\n" + extra +
+                "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+  }
+  // Bytes of a backup: the snapshotter waits while too many are queued, so
+  // these are not held to server.max_output_bytes as events are.
+  void stream_bytes(std::string data) {
+    if (state_ == State::streaming && !data.empty()) conn_->send(std::move(data));
+  }
+  size_t queued() const { return conn_->queued_bytes(); }
 
   void finish(std::string response) {
     if (state_ == State::done) return;
@@ -327,6 +350,77 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   std::function<void()> on_gone_;
   std::unique_ptr<sdk::Executor::Timer> deadline_;
 };
+
+// A backup on its way to an HTTP client: the wal's snapshot file format
+// (header, the tree as msgpack, a CRC-32C per MiB, trailer), so that
+// `corral restore` and `corral-wal verify` check it as they check a snapshot.
+class BackupSink final : public sdk::SnapshotSink {
+ public:
+  BackupSink(std::shared_ptr<AdminServer::HttpConnection> conn, sdk::Zxid zxid) : conn_(conn) {
+    char z[24], name[40];
+    std::snprintf(z, sizeof z, "0x%llx", static_cast<unsigned long long>(zxid));
+    std::snprintf(name, sizeof name, "corral-backup.%016llx",
+                  static_cast<unsigned long long>(zxid));
+    conn->stream_head(200, "application/octet-stream",
+                      std::string("last_zxid: ") + z +
+                          "\r\nContent-Disposition: attachment; filename=\"" + name + "\"\r\n");
+    conn->stream_bytes(wal::snapshot_header(zxid));
+  }
+  sdk::Status write(sdk::BytesView chunk) override {
+    auto c = conn_.lock();
+    if (!c || !c->open()) return {sdk::Errc::unavailable, "the backup's reader went away"};
+    sums_.add(chunk);
+    c->stream_bytes(std::string(chunk));
+    return {};
+  }
+  void commit(std::function<void(const sdk::Status&)> done) override {
+    auto c = conn_.lock();
+    if (!c || !c->open()) return done({sdk::Errc::unavailable, "the backup's reader went away"});
+    c->stream_bytes(sums_.tail());
+    c->end();
+    done({});
+  }
+  void abort() override {
+    // Cut short: the reader sees no trailer, and a restore refuses the file.
+    if (auto c = conn_.lock()) c->end();
+  }
+  size_t queued_bytes() const override {
+    // A reader that went away holds nothing back: the next write finds out.
+    auto c = conn_.lock();
+    return c && c->open() ? c->queued() : 0;
+  }
+
+ private:
+  std::weak_ptr<AdminServer::HttpConnection> conn_;
+  wal::SnapshotChecksums sums_;
+};
+
+void AdminServer::HttpConnection::begin_backup() {
+  auto self = shared_from_this();
+  state_ = State::waiting;
+  sdk::Status st = owner_->server_.start_backup(
+      [self](sdk::Zxid zxid) { return std::make_unique<BackupSink>(self, zxid); }, nullptr);
+  if (!st) fail(503, st.message());
+}
+
+std::optional<std::string> AdminServer::backup_refusal(const sdk::HttpRequest& req) {
+  if (req.method != "GET")
+    return http_response(405, "application/json", json_error("only GET is supported"));
+  // A backup holds every znode's data, whatever its ACL: never anonymous,
+  // whatever the whitelist says.
+  if (!req.authenticated)
+    return unauthorized(
+        "'snapshot' copies the whole tree: give the credentials of a user with every "
+        "permission on / (HTTP Basic as digest or SASL, or a client certificate)");
+  if (!server_.may_back_up(req.identities))
+    return http_response(
+        403, "application/json",
+        json_error("'snapshot' copies every znode whatever its ACL: it needs a superuser "
+                   "(server.super_digest, or a superuser's certificate) or an identity that the "
+                   "ACL of / names with every permission (cdrwa), and the credentials given "
+                   "are neither"));
+  return std::nullopt;
+}
 
 AdminServer::AdminServer(Server& server) : server_(server) {}
 AdminServer::~AdminServer() { stop(); }

@@ -18,6 +18,7 @@
 namespace corral::kernel {
 
 class Server;
+class BackupSink;
 
 // Parses an HTTP/1.x request head (the request line and headers, without
 // the blank line after them) into `req` and the body length it announces:
@@ -44,9 +45,12 @@ class AdminServer final : public sdk::HttpRouter {
   // The built-in answer to a request (status line, headers and body), or
   // nullopt when a recipe's route takes it.
   std::optional<std::string> respond_builtin(const sdk::HttpRequest& request);
+  // Why a backup request (GET /commands/snapshot) is refused, if it is.
+  std::optional<std::string> backup_refusal(const sdk::HttpRequest& request);
   const sdk::HttpHandler* route(const std::string& path) const;
 
  private:
+  friend class BackupSink;
   class HttpConnection;
   void closed(HttpConnection* c);
 

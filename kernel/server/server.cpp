@@ -337,6 +337,7 @@ void Server::stop() {
   for (auto& [id, ch] : channels_) open.push_back(ch.get());
   for (Channel* ch : open) ch->close("server shutting down");
   snapshotter_.cancel();
+  backup_snapshotter_.cancel();
   consensus_timer_.reset();
   if (consensus_) consensus_->stop();
   if (peers_) peers_->stop();
@@ -462,6 +463,29 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
                    " ms, written while serving (the fork paused it " + paused + " ms)");
         finish(zxid);
       });
+}
+
+Status Server::start_backup(
+    const std::function<std::unique_ptr<sdk::SnapshotSink>(sdk::Zxid)>& make,
+    std::function<void(const Status&)> done) {
+  if (stopped_) return {Errc::unavailable, "the server is stopping"};
+  if (backup_snapshotter_.running())
+    return {Errc::unavailable, "a backup is being taken already; try again when it ends"};
+  const sdk::Zxid zxid = state_machine_.last_applied();
+  const size_t nodes = tree_.node_count();
+  const int64_t t0 = clock_.steady_ms();
+  log_->info("backup at zxid " + session_hex(zxid) + " (" + std::to_string(nodes) +
+             " znodes) started");
+  backup_snapshotter_.start(
+      tree_, make(zxid), [this, zxid, t0, done = std::move(done)](const Status& st) {
+        if (st)
+          log_->info("backup at zxid " + session_hex(zxid) + " sent in " +
+                     std::to_string(clock_.steady_ms() - t0) + " ms");
+        else
+          log_->warn("backup at zxid " + session_hex(zxid) + " ended: " + st.to_string());
+        if (done) done(st);
+      });
+  return {};
 }
 
 void Server::rejected(const sdk::LogEntry& entry, const Status& why) {

@@ -114,6 +114,16 @@ class Server final : public ChannelHost,
   // Whether `ids` hold every permission on "/" (or are super): what an admin
   // command outside the whitelist asks of its caller.
   bool may_administer(const Ids& ids) const;
+  // Whether `ids` may take a backup, which copies every znode whatever its
+  // ACL: a superuser, or an identity the ACL of "/" names (not world or ip)
+  // with every permission.
+  bool may_back_up(const Ids& ids) const;
+  // A backup: a forked child serializes the tree as it stands (at the last
+  // applied zxid) into the sink `make(zxid)` returns, while the server goes
+  // on serving; `done` runs on the loop. One at a time: unavailable while
+  // one runs.
+  sdk::Status start_backup(const std::function<std::unique_ptr<sdk::SnapshotSink>(sdk::Zxid)>& make,
+                           std::function<void(const sdk::Status&)> done);
   AuditLog* audit() override { return audit_.get(); }
   std::vector<std::string> admin_command_names() const;
   // Prometheus text: the registry plus the tree, session and watch gauges.
@@ -249,6 +259,8 @@ class Server final : public ChannelHost,
   size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;
   Snapshotter snapshotter_{io_};
+  // Backups stream to a reader: the child waits once 8 MiB wait for it.
+  Snapshotter backup_snapshotter_{io_, 8u << 20};
   std::vector<std::function<void(const sdk::Result<sdk::Zxid>&)>> snapshot_waiters_;
 
   sdk::Counter* m_writes_ = nullptr;

@@ -85,6 +85,21 @@ bool Server::may_administer(const Ids& ids) const {
   return root && permitted_all(tree_.acl(*root), proto::perm::all, ids);
 }
 
+bool Server::may_back_up(const Ids& ids) const {
+  for (const proto::Id& id : ids)
+    if (id.scheme == "super") return true;
+  const Node* root = tree_.find("/");
+  if (!root) return false;
+  for (const proto::Acl& a : tree_.acl(*root)) {
+    if ((a.perms & proto::perm::all) != proto::perm::all || a.id.scheme == "world" ||
+        a.id.scheme == "ip")
+      continue;
+    for (const proto::Id& id : ids)
+      if (id.scheme == a.id.scheme && id.id == a.id.id) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> Server::admin_command_names() const {
   return kernel::admin_command_names();
 }

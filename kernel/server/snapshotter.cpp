@@ -130,7 +130,7 @@ void Snapshotter::read_more() {
 
 void Snapshotter::wait_for_sink() {
   // While the sink is behind, the pipe fills and the child waits for it.
-  if (sink_->queued_bytes() <= kMaxQueued) {
+  if (sink_->queued_bytes() <= max_queued_) {
     read_more();
     return;
   }

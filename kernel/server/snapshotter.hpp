@@ -24,7 +24,10 @@ namespace corral::kernel {
 
 class Snapshotter {
  public:
-  explicit Snapshotter(boost::asio::io_context& io) : io_(io) {}
+  // `max_queued`: how far the sink may fall behind (its queued_bytes())
+  // before the child is made to wait.
+  explicit Snapshotter(boost::asio::io_context& io, size_t max_queued = 64u << 20)
+      : io_(io), max_queued_(max_queued) {}
   ~Snapshotter() { cancel(); }
 
   bool running() const { return child_ > 0 || sink_ != nullptr; }
@@ -44,10 +47,10 @@ class Snapshotter {
   void wait_for_sink();
   // Kills the child if it still runs and drops the pipe and timer.
   void stop_child();
-  static constexpr size_t kMaxQueued = 64u << 20;
   void finish(const sdk::Status& st);
 
   boost::asio::io_context& io_;
+  size_t max_queued_;
   pid_t child_ = -1;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pipe_;
   std::unique_ptr<boost::asio::steady_timer> timer_;

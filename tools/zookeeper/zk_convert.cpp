@@ -1,9 +1,6 @@
 // `corral import zookeeper`: a ZooKeeper data directory becomes a Corral one
 // (the `wal` plugin's snapshot and epochs). `corral export zookeeper`: the
 // way back, a snapshot ZooKeeper starts from.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -12,25 +9,22 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
+#include "corral_data.hpp"
 #include "tree/data_tree.hpp"
-#include "tree/state_machine.hpp"
 #include "wal_format.hpp"
 #include "zk_data.hpp"
 
 namespace corral::zk {
 
 namespace fs = std::filesystem;
+using offline::first_data_file;
+using offline::write_file;
 using sdk::Errc;
 using sdk::Status;
 
 namespace {
-
-std::string hex(int64_t z) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, static_cast<uint64_t>(z));
-  return b;
-}
 
 // ZooKeeper keeps its files in <dir>/version-2.
 fs::path version2(const fs::path& dir) {
@@ -52,41 +46,6 @@ bool zk_name(const std::string& name, const std::string& prefix, int64_t& zxid,
   std::string rest = end == std::string::npos ? "" : name.substr(end);
   if (suffix) *suffix = rest;
   return suffix ? (rest.empty() || rest == ".gz" || rest == ".snappy") : rest.empty();
-}
-
-Status write_file(const fs::path& path, std::initializer_list<std::string_view> pieces) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return {Errc::io_error, tmp.string() + ": " + std::strerror(errno)};
-  for (std::string_view bytes : pieces) {
-    while (!bytes.empty()) {
-      ssize_t n = ::write(fd, bytes.data(), bytes.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        int e = errno;
-        ::close(fd);
-        return {e == ENOSPC ? Errc::no_space : Errc::io_error,
-                tmp.string() + ": " + std::strerror(e)};
-      }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  if (::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    return {Errc::io_error, tmp.string() + ": fsync: " + std::strerror(e)};
-  }
-  ::close(fd);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return {Errc::io_error, path.string() + ": " + ec.message()};
-  int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return {};
 }
 
 // A decimal epoch file of ZooKeeper's (acceptedEpoch, currentEpoch); -1 if absent.
@@ -179,17 +138,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Whether `dir` holds files a store would read.
-std::string first_data_file(const fs::path& dir, const std::vector<std::string>& prefixes) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    for (const std::string& p : prefixes)
-      if (name.rfind(p, 0) == 0) return name;
-  }
-  return {};
-}
-
 }  // namespace
 
 Status import_zookeeper(const ImportOptions& o, const Say& say) {
@@ -246,7 +194,7 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
     snap_zxid = tree.zxid = z;
     found = true;
     say("snapshot " + path.string() + ": " + std::to_string(tree.nodes.size()) + " znodes, " +
-        std::to_string(tree.sessions.size()) + " sessions, zxid " + hex(z));
+        std::to_string(tree.sessions.size()) + " sessions, zxid " + offline::zxid_hex(z));
     break;
   }
   if (!snapshots.empty() && !found)
@@ -284,7 +232,7 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
         (counts.failed ? " (" + std::to_string(counts.failed) +
                              " of them applied as errors, as ZooKeeper does)"
                        : "") +
-        ", last zxid " + hex(tree.zxid));
+        ", last zxid " + offline::zxid_hex(tree.zxid));
   if (size_t dropped = tree.drop_orphan_ephemerals())
     say(std::to_string(dropped) +
         " ephemeral znodes of sessions that no longer exist were deleted, as ZooKeeper does on "
@@ -294,7 +242,7 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
   const fs::path wal = fs::path(o.to) / "wal";
   fs::create_directories(wal, ec);
   if (ec) return {Errc::io_error, wal.string() + ": " + ec.message()};
-  if (std::string f = first_data_file(wal, {"log.", "snapshot.", "epochs"}); !f.empty())
+  if (std::string f = first_data_file(wal.string(), {"log.", "snapshot.", "epochs"}); !f.empty())
     return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
                                       "); import into a new, empty data directory"};
   size_t ephemerals = 0;
@@ -311,7 +259,7 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
   }
   wal::SnapshotChecksums sums;
   sums.add(body);
-  if (Status st = write_file(wal / wal::snapshot_name(zxid),
+  if (Status st = write_file((wal / wal::snapshot_name(zxid)).string(),
                              {wal::snapshot_header(zxid), body, sums.tail()});
       !st)
     return st;
@@ -322,82 +270,29 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
                                                    read_epoch_file(log_dir / "acceptedEpoch")));
   int64_t current = std::max(zxid_epoch, std::max(read_epoch_file(snap_dir / "currentEpoch"),
                                                   read_epoch_file(log_dir / "currentEpoch")));
-  if (Status st = write_file(wal / "epochs", {wal::encode_epochs(static_cast<uint32_t>(accepted),
-                                                                 static_cast<uint32_t>(current))});
+  if (Status st = write_file(
+          (wal / "epochs").string(),
+          {wal::encode_epochs(static_cast<uint32_t>(accepted), static_cast<uint32_t>(current))});
       !st)
     return st;
   char took[32];
   std::snprintf(took, sizeof took, "%.2f", seconds_since(t0));
   say("imported " + std::to_string(znodes) + " znodes, " + std::to_string(sessions) +
-      " sessions (" + std::to_string(ephemerals) + " ephemerals) at zxid " + hex(zxid) +
-      ", epoch " + std::to_string(current) + " into " + wal.string() + " in " + took +
-      " s; start corrald with server.data_dir = \"" + o.to + "\" and the wal storage");
+      " sessions (" + std::to_string(ephemerals) + " ephemerals) at zxid " +
+      offline::zxid_hex(zxid) + ", epoch " + std::to_string(current) + " into " + wal.string() +
+      " in " + took + " s; start corrald with server.data_dir = \"" + o.to +
+      "\" and the wal storage");
   return {};
 }
 
 Status export_zookeeper(const ExportOptions& o, const Say& say) {
   const auto t0 = std::chrono::steady_clock::now();
   std::error_code ec;
-  fs::path wal = fs::path(o.from) / "wal";
-  if (!fs::is_directory(wal, ec)) wal = o.from;
-  std::vector<std::pair<sdk::Zxid, fs::path>> snapshots, segments;
-  fs::path epochs;
-  for (const auto& e : fs::directory_iterator(wal, ec)) {
-    std::string name = e.path().filename().string();
-    sdk::Zxid z;
-    if (wal::parse_name(name, "snapshot.", z))
-      snapshots.emplace_back(z, e.path());
-    else if (wal::parse_name(name, "log.", z))
-      segments.emplace_back(z, e.path());
-    else if (name == "epochs")
-      epochs = e.path();
-  }
-  if (ec) return {Errc::not_found, wal.string() + ": " + ec.message()};
-  if (snapshots.empty() && segments.empty())
-    return {Errc::not_found,
-            wal.string() + " holds no Corral snapshot or log (the wal storage's files)"};
-  std::sort(snapshots.begin(), snapshots.end());
-  std::sort(segments.begin(), segments.end());
-
-  kernel::DataTree tree;
-  sdk::Zxid last = 0;
-  if (!snapshots.empty()) {
-    const fs::path& path = snapshots.back().second;
-    wal::MappedFile m(path.string(), true);
-    if (!m.ok()) return {Errc::io_error, path.string() + ": " + m.error()};
-    std::string_view body;
-    std::string copy;
-    if (Status st = wal::check_snapshot(m.data(), last, &body, &copy); !st)
-      return {st.code(), path.string() + ": " + st.message()};
-    auto loaded = kernel::DataTree::deserialize(body);
-    if (!loaded) return {loaded.status().code(), path.string() + ": " + loaded.status().message()};
-    tree = std::move(loaded.value());
-    say("snapshot " + path.string() + ": " + std::to_string(tree.node_count()) + " znodes, zxid " +
-        hex(last));
-  }
-  kernel::StateMachine sm(tree);
-  sm.set_extended_types(true);  // what was logged was accepted
-  uint64_t replayed = 0;
-  for (size_t i = 0; i < segments.size(); ++i) {
-    const fs::path& path = segments[i].second;
-    wal::MappedFile m(path.string(), true);
-    if (!m.ok()) return {Errc::io_error, path.string() + ": " + m.error()};
-    wal::SegmentScan s =
-        wal::scan_segment(m.data(), i + 1 == segments.size(), [&](const sdk::LogEntry& e, size_t) {
-          if (e.zxid > last) {
-            sm.apply(e);
-            last = e.zxid;
-            ++replayed;
-          }
-          return true;
-        });
-    if (s.end == wal::SegmentScan::corrupt)
-      return {Errc::corrupt,
-              path.string() + " at byte " + std::to_string(s.bad_offset) + ": " + s.why};
-  }
-  if (!segments.empty())
-    say("log: " + std::to_string(replayed) + " entries replayed, last zxid " + hex(last));
-
+  offline::Recovered r;
+  if (Status st = offline::recover(o.from, std::numeric_limits<sdk::Zxid>::max(), say, r); !st)
+    return st;
+  const kernel::DataTree& tree = r.tree;
+  const sdk::Zxid last = r.zxid;
   ZkTree z;
   z.nodes.clear();
   z.zxid = last;
@@ -426,27 +321,20 @@ Status export_zookeeper(const ExportOptions& o, const Say& say) {
   const fs::path dir = fs::path(o.to) / "version-2";
   fs::create_directories(dir, ec);
   if (ec) return {Errc::io_error, dir.string() + ": " + ec.message()};
-  if (std::string f = first_data_file(dir, {"log.", "snapshot."}); !f.empty())
+  if (std::string f = first_data_file(dir.string(), {"log.", "snapshot."}); !f.empty())
     return {Errc::already_exists, dir.string() + " already holds ZooKeeper data (" + f +
                                       "); export into a new, empty dataDir"};
   char name[40];
   std::snprintf(name, sizeof name, "snapshot.%" PRIx64, static_cast<uint64_t>(last));
-  if (Status st = write_file(dir / name, {write_snapshot(z)}); !st) return st;
-  uint32_t accepted = sdk::zxid_epoch(last), current = accepted;
-  if (!epochs.empty()) {
-    wal::MappedFile m(epochs.string());
-    uint32_t a = 0, c = 0;
-    if (m.ok() && wal::decode_epochs(m.data(), a, c)) {
-      accepted = std::max(accepted, a);
-      current = std::max(current, c);
-    }
-  }
+  if (Status st = write_file((dir / name).string(), {write_snapshot(z)}); !st) return st;
+  uint32_t accepted = std::max(sdk::zxid_epoch(last), r.accepted_epoch);
+  uint32_t current = std::max(sdk::zxid_epoch(last), r.current_epoch);
   for (auto [file, v] : {std::pair{"acceptedEpoch", accepted}, std::pair{"currentEpoch", current}})
-    if (Status st = write_file(dir / file, {std::to_string(v)}); !st) return st;
+    if (Status st = write_file((dir / file).string(), {std::to_string(v)}); !st) return st;
   char took[32];
   std::snprintf(took, sizeof took, "%.2f", seconds_since(t0));
   say("exported " + std::to_string(z.nodes.size()) + " znodes, " +
-      std::to_string(z.sessions.size()) + " sessions at zxid " + hex(last) + " to " +
+      std::to_string(z.sessions.size()) + " sessions at zxid " + offline::zxid_hex(last) + " to " +
       (dir / name).string() + " in " + took + " s; start ZooKeeper with dataDir=" + o.to +
       (z.sessions.empty() ? std::string()
                           : ". Its clients open new sessions (ZooKeeper derives a session's "
