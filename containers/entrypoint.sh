@@ -5,10 +5,14 @@
 #   1. a mounted file: /conf/corral.toml (Corral's format) or /conf/zoo.cfg
 #      (ZooKeeper's); the environment is then ignored, with a note;
 #   2. CORRAL_* variables;
-#   3. the official ZooKeeper image's variables: ZOO_MY_ID, ZOO_SERVERS,
-#      ZOO_TICK_TIME, ZOO_INIT_LIMIT, ZOO_SYNC_LIMIT, ZOO_MAX_CLIENT_CNXNS,
-#      ZOO_4LW_COMMANDS_WHITELIST, ZOO_STANDALONE_ENABLED — so a compose file
-#      written for that image runs Corral by changing the image name.
+#   3. the official ZooKeeper image's variables, every one of them, with its
+#      defaults (ZOO_MY_ID, ZOO_SERVERS, ZOO_TICK_TIME 2000, ZOO_INIT_LIMIT 5,
+#      ZOO_SYNC_LIMIT 2, ZOO_MAX_CLIENT_CNXNS 60, ZOO_4LW_COMMANDS_WHITELIST,
+#      ZOO_STANDALONE_ENABLED, ZOO_ADMINSERVER_ENABLED, ZOO_CONF_DIR,
+#      ZOO_DATA_DIR, ZOO_DATA_LOG_DIR, ZOO_LOG_DIR, ZOO_AUTOPURGE_*, ZOO_PORT,
+#      ZOO_CFG_EXTRA's zoo.cfg keys) — so a compose file written for that
+#      image runs Corral by changing the image name. One this image cannot
+#      honour (ZOO_USER) or does not know stops the start, naming it.
 # An ensemble's members prove to each other who they are with the secret in
 # CORRAL_PEER_SECRET_FILE (or /run/secrets/corral_peer_secret), or with
 # certificates (CORRAL_TLS=peer); without either the peer ports are as open
@@ -46,8 +50,32 @@ if [ "${1:-}" = "--print-config" ]; then
 fi
 [ $# -eq 0 ] || exec "$@"
 
-CONF_DIR=${CORRAL_CONF_DIR:-/conf}
-DATA_DIR=${CORRAL_DATA_DIR:-/data}
+# Every ZOO_* variable of the official image; anything else is refused.
+KNOWN_ZOO="ZOO_MY_ID ZOO_SERVERS ZOO_TICK_TIME ZOO_INIT_LIMIT ZOO_SYNC_LIMIT ZOO_MAX_CLIENT_CNXNS
+ZOO_4LW_COMMANDS_WHITELIST ZOO_STANDALONE_ENABLED ZOO_ADMINSERVER_ENABLED ZOO_CFG_EXTRA ZOO_CONF_DIR ZOO_DATA_DIR
+ZOO_DATA_LOG_DIR ZOO_LOG_DIR ZOO_AUTOPURGE_PURGEINTERVAL ZOO_AUTOPURGE_SNAPRETAINCOUNT ZOO_PORT"
+for var in $(compgen -e | grep '^ZOO_' || true); do
+  case " $(echo $KNOWN_ZOO) " in
+    *" $var "*) ;;
+    *) if [ "$var" = ZOO_USER ]; then
+         die "ZOO_USER: this image runs corrald as its own user (corral, uid 10001); run the container as another uid with --user instead"
+       fi
+       die "unknown variable $var (the official image's are: $(echo $KNOWN_ZOO | sed 's/ /, /g'))" ;;
+  esac
+done
+for var in JVMFLAGS SERVER_JVMFLAGS ZK_SERVER_HEAP; do
+  [ -z "${!var-}" ] || echo "corral-entrypoint: $var is for ZooKeeper's JVM; Corral has none, so it has no effect" >&2
+done
+same() {  # same CORRAL_VAR ZOO_VAR DEFAULT: one value, or stop if they differ
+  local a=${!1-} b=${!2-}
+  if [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ]; then
+    echo "corral-entrypoint: $1=$a and $2=$b disagree; set one of them" >&2
+    exit 2
+  fi
+  printf '%s' "${a:-${b:-$3}}"
+}
+CONF_DIR=$(same CORRAL_CONF_DIR ZOO_CONF_DIR /conf)
+DATA_DIR=$(same CORRAL_DATA_DIR ZOO_DATA_DIR /data)
 USER_PLUGINS=${CORRAL_USER_PLUGIN_DIR:-/plugins}
 
 # Every CORRAL_* variable this script reads; anything else is a typo.
@@ -57,7 +85,7 @@ CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMB
 CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
 CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
 CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH CORRAL_TLS
-CORRAL_TLS_DIR CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH"
+CORRAL_TLS_DIR CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
   case " $(echo $KNOWN) " in
     *" $var "*) ;;
@@ -71,26 +99,6 @@ installed=$(find "$installed" -type d -path '*/corral/plugins' 2>/dev/null | hea
 plugin_dirs=""
 [ -z "$installed" ] || plugin_dirs="\"$installed\""
 [ ! -d "$USER_PLUGINS" ] || plugin_dirs="$plugin_dirs${plugin_dirs:+, }\"$USER_PLUGINS\""
-
-if [ -f "$CONF_DIR/corral.toml" ] || [ -f "$CONF_DIR/zoo.cfg" ]; then
-  if [ -n "$(compgen -e | grep -E '^(CORRAL_|ZOO_)' | grep -vE '^CORRAL_(BUNDLE|CONF_DIR|DATA_DIR|USER_PLUGIN_DIR|SERVER)$' || true)" ]; then
-    echo "corral-entrypoint: using the mounted configuration in $CONF_DIR; CORRAL_*/ZOO_* variables are ignored" >&2
-  fi
-  if [ -f "$CONF_DIR/corral.toml" ]; then
-    args=(--config "$CONF_DIR/corral.toml")
-  else
-    args=(--zoo-cfg "$CONF_DIR/zoo.cfg")
-  fi
-  # The mounted file decides; the image only adds where its plugins are,
-  # unless the file names plugin directories itself.
-  if [ -n "$plugin_dirs" ] && ! grep -qE '^[[:space:]]*plugin_dir[[:space:]]*=' "$CONF_DIR/corral.toml" 2>/dev/null; then
-    args+=(--set "server.plugin_dir=[$plugin_dirs]")
-  fi
-  if $print_only; then exec corrald "${args[@]}" --print-config; fi
-  exec corrald "${args[@]}"
-fi
-
-# ---- from the environment ----
 
 # pick NAME CORRAL_VAR ZOO_VAR: the value of whichever is set; both set and
 # different is an error naming both.
@@ -117,6 +125,94 @@ quote() {  # a TOML string
   printf '"%s"' "${s//\"/\\\"}"
 }
 
+if [ -f "$CONF_DIR/corral.toml" ] || [ -f "$CONF_DIR/zoo.cfg" ]; then
+  if [ -n "$(compgen -e | grep -E '^(CORRAL_|ZOO_)' | grep -vE '^CORRAL_(BUNDLE|CONF_DIR|DATA_DIR|USER_PLUGIN_DIR|SERVER)$' || true)" ]; then
+    echo "corral-entrypoint: using the mounted configuration in $CONF_DIR; CORRAL_*/ZOO_* variables are ignored (but ZOO_MY_ID/CORRAL_SERVER_ID, which become myid)" >&2
+  fi
+  if [ -f "$CONF_DIR/corral.toml" ]; then
+    args=(--config "$CONF_DIR/corral.toml")
+  else
+    args=(--zoo-cfg "$CONF_DIR/zoo.cfg")
+    # A mounted zoo.cfg and ZOO_MY_ID (the official image's habit): the id
+    # goes into the dataDir that zoo.cfg names, when no myid is there yet.
+    id=$(pick CORRAL_SERVER_ID ZOO_MY_ID)
+    if [ -n "$id" ]; then
+      integer "$(source_of CORRAL_SERVER_ID ZOO_MY_ID)" "$id" 1 255
+      zk_data=$(sed -n 's/^[[:space:]]*dataDir[[:space:]]*=[[:space:]]*//p' "$CONF_DIR/zoo.cfg" | tail -1 | sed 's/[[:space:]]*$//')
+      [ -n "$zk_data" ] || die "$CONF_DIR/zoo.cfg names no dataDir, so there is nowhere to write myid for $(source_of CORRAL_SERVER_ID ZOO_MY_ID)=$id"
+      if [ -f "$zk_data/myid" ]; then
+        have=$(tr -d '[:space:]' < "$zk_data/myid")
+        [ "$have" = "$id" ] || die "$zk_data/myid says $have but $(source_of CORRAL_SERVER_ID ZOO_MY_ID)=$id; a server keeps its id: unset the variable or empty the data directory"
+      else
+        mkdir -p "$zk_data" 2>/dev/null && printf '%s\n' "$id" > "$zk_data/myid" 2>/dev/null ||
+          die "cannot write $zk_data/myid (the dataDir of $CONF_DIR/zoo.cfg) as uid $(id -u): mount a volume there, or use /data"
+        echo "corral-entrypoint: wrote $zk_data/myid = $id from $(source_of CORRAL_SERVER_ID ZOO_MY_ID) (the dataDir $CONF_DIR/zoo.cfg names)" >&2
+      fi
+    fi
+  fi
+  # The mounted file decides; the image only adds where its plugins are,
+  # unless the file names plugin directories itself.
+  if [ -n "$plugin_dirs" ] && ! grep -qE '^[[:space:]]*plugin_dir[[:space:]]*=' "$CONF_DIR/corral.toml" 2>/dev/null; then
+    args+=(--set "server.plugin_dir=[$plugin_dirs]")
+  fi
+  if $print_only; then exec corrald "${args[@]}" --print-config; fi
+  exec corrald "${args[@]}"
+fi
+
+# ---- from the environment ----
+
+# ZOO_CFG_EXTRA: zoo.cfg lines, "key=value" separated by spaces. Its
+# security keys are read with the TLS settings below; these others are
+# mapped here, as if the line were in zoo.cfg after the image's own.
+extra_client_port="" extra_words="" extra_standalone="" extra_admin_enabled="" extra_admin_port=""
+extra_admin_host="" max_session="" min_session="" snap_every="" retain="" purge="" outstanding=""
+reconfig="" fsync="" extended="" enforce="" max_frame="" wal_dir="" extra_tick="" extra_init="" extra_sync=""
+extra_cnxns=""
+for kv in ${ZOO_CFG_EXTRA-}; do
+  case "$kv" in *=*) ;; *) die "ZOO_CFG_EXTRA: '$kv' is not key=value" ;; esac
+  k=${kv%%=*} v=${kv#*=}
+  case "$k" in
+    clientPort) extra_client_port=$v ;;
+    tickTime) extra_tick=$v ;;
+    initLimit) extra_init=$v ;;
+    syncLimit) extra_sync=$v ;;
+    maxClientCnxns) extra_cnxns=$v ;;
+    4lw.commands.whitelist) extra_words=$v ;;
+    standaloneEnabled) extra_standalone=$v ;;
+    admin.enableServer) extra_admin_enabled=$(boolean "ZOO_CFG_EXTRA $k" "$v") ;;
+    admin.serverPort) integer "ZOO_CFG_EXTRA $k" "$v" 1 65535; extra_admin_port=$v ;;
+    admin.serverAddress) extra_admin_host=$v ;;
+    maxSessionTimeout) integer "ZOO_CFG_EXTRA $k" "$v" 0 2147483647; max_session=$v ;;
+    minSessionTimeout) integer "ZOO_CFG_EXTRA $k" "$v" 0 2147483647; min_session=$v ;;
+    snapCount|zookeeper.snapCount) integer "ZOO_CFG_EXTRA $k" "$v" 2 100000000; snap_every=$v ;;
+    autopurge.snapRetainCount) integer "ZOO_CFG_EXTRA $k" "$v" 1 100000; retain=$v ;;
+    autopurge.purgeInterval) integer "ZOO_CFG_EXTRA $k" "$v" 0 100000; purge=$v ;;
+    globalOutstandingLimit|zookeeper.globalOutstandingLimit) integer "ZOO_CFG_EXTRA $k" "$v" 1 100000000; outstanding=$v ;;
+    reconfigEnabled) reconfig=$(boolean "ZOO_CFG_EXTRA $k" "$v") ;;
+    forceSync|zookeeper.forceSync) fsync=$(boolean "ZOO_CFG_EXTRA $k" "$v") ;;
+    extendedTypesEnabled|zookeeper.extendedTypesEnabled) extended=$(boolean "ZOO_CFG_EXTRA $k" "$v") ;;
+    enforceQuota|zookeeper.enforceQuota) enforce=$(boolean "ZOO_CFG_EXTRA $k" "$v") ;;
+    jute.maxbuffer) integer "ZOO_CFG_EXTRA $k" "$v" 1024 2147483647; max_frame=$v ;;
+    dataDir) DATA_DIR=$v ;;
+    dataLogDir) wal_dir=$v ;;
+    quorumListenOnAllIPs)
+      [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = true ] ||
+        die "ZOO_CFG_EXTRA: quorumListenOnAllIPs=false: in a container the peer ports listen on the container's addresses; remove it" ;;
+    metricsProvider.className)
+      case "$v" in
+        *PrometheusMetricsProvider) echo "corral-entrypoint: ZOO_CFG_EXTRA $k: Prometheus metrics are always at the admin endpoint's /metrics (port ${extra_admin_port:-8080})" >&2 ;;
+        *) die "ZOO_CFG_EXTRA: $k=$v: this image serves Prometheus metrics only (at the admin endpoint's /metrics)" ;;
+      esac ;;
+    metricsProvider.httpPort|metricsProvider.httpHost|metricsProvider.exportJvmInfo)
+      echo "corral-entrypoint: ZOO_CFG_EXTRA $k: Prometheus metrics are at the admin endpoint's /metrics, not on a port of their own" >&2 ;;
+    secureClientPort|sslQuorum|admin.forceHttps|ssl.*|serverCnxnFactory) ;;  # TLS, below
+    *[Ss]sl*|*[Aa]uth*|*[Ss]asl*|*[Ss]ecure*|*[Tt]ls*|*[Xx]509*|skipACL|zookeeper.skipACL)
+      die "ZOO_CFG_EXTRA: $k is a security setting this image cannot honour; remove it" ;;
+    *) die "ZOO_CFG_EXTRA: '$k' is not a zoo.cfg key this image knows (it reads the official image's, TLS's and: clientPort, tickTime, initLimit, syncLimit, maxClientCnxns, 4lw.commands.whitelist, standaloneEnabled, admin.*, min/maxSessionTimeout, snapCount, autopurge.*, globalOutstandingLimit, reconfigEnabled, forceSync, extendedTypesEnabled, enforceQuota, jute.maxbuffer, dataDir, dataLogDir, metricsProvider.*); remove it" ;;
+  esac
+done
+
+
 id=$(pick CORRAL_SERVER_ID ZOO_MY_ID)
 [ -z "$id" ] || integer "$(source_of CORRAL_SERVER_ID ZOO_MY_ID)" "$id" 1 255
 
@@ -141,6 +237,7 @@ case "$discovery" in
   *) die "CORRAL_DISCOVERY must be static, dns or docker (found '$discovery')" ;;
 esac
 
+[ -z "$extra_standalone" ] || ZOO_STANDALONE_ENABLED=$extra_standalone
 standalone_enabled=$(pick CORRAL_STANDALONE_ENABLED ZOO_STANDALONE_ENABLED)
 standalone_enabled=$(boolean "$(source_of CORRAL_STANDALONE_ENABLED ZOO_STANDALONE_ENABLED)" "${standalone_enabled:-true}")
 
@@ -162,13 +259,30 @@ if $ensemble && [ -n "$id" ] && [ ${#servers[@]} -gt 0 ]; then
     die "$(source_of CORRAL_SERVER_ID ZOO_MY_ID)=$id has no entry in $servers_var (${servers[*]})"
 fi
 
-client_port=${CORRAL_CLIENT_PORT:-2181}
-integer CORRAL_CLIENT_PORT "$client_port" 1 65535
+client_port=$(same CORRAL_CLIENT_PORT ZOO_PORT "${extra_client_port:-2181}")
+integer "$(source_of CORRAL_CLIENT_PORT ZOO_PORT)" "$client_port" 1 65535
+[ -z "$extra_tick" ] || ZOO_TICK_TIME=$extra_tick
+[ -z "$extra_init" ] || ZOO_INIT_LIMIT=$extra_init
+[ -z "$extra_sync" ] || ZOO_SYNC_LIMIT=$extra_sync
+[ -z "$extra_cnxns" ] || ZOO_MAX_CLIENT_CNXNS=$extra_cnxns
+[ -z "$extra_words" ] || ZOO_4LW_COMMANDS_WHITELIST=$extra_words
+# The official image's autopurge: Corral removes what the newest
+# ZOO_AUTOPURGE_SNAPRETAINCOUNT snapshots do not need each time it takes one,
+# so any purge interval is met; 0 (ZooKeeper: never purge) still keeps that many.
+retain=${retain:-${ZOO_AUTOPURGE_SNAPRETAINCOUNT-}}
+[ -z "$retain" ] || integer "$( [ -n "${ZOO_AUTOPURGE_SNAPRETAINCOUNT-}" ] && echo ZOO_AUTOPURGE_SNAPRETAINCOUNT || echo "ZOO_CFG_EXTRA autopurge.snapRetainCount")" "$retain" 1 100000
+[ -z "$retain" ] || [ "$retain" -ge 3 ] || retain=3  # ZooKeeper's minimum
+purge=${purge:-${ZOO_AUTOPURGE_PURGEINTERVAL-}}
+[ -z "${ZOO_AUTOPURGE_PURGEINTERVAL-}" ] || integer ZOO_AUTOPURGE_PURGEINTERVAL "$ZOO_AUTOPURGE_PURGEINTERVAL" 0 100000
+if [ -n "$purge" ] && ! $print_only; then
+  echo "corral-entrypoint: autopurge: old snapshots and logs go each time a snapshot is taken, keeping the newest ${retain:-3}" >&2
+fi
+wal_dir=$(same CORRAL_WAL_DIR ZOO_DATA_LOG_DIR "$wal_dir")
 tick=$(pick CORRAL_TICK_MS ZOO_TICK_TIME); tick=${tick:-2000}
 integer "$(source_of CORRAL_TICK_MS ZOO_TICK_TIME)" "$tick" 1 600000
-init_limit=$(pick CORRAL_INIT_LIMIT ZOO_INIT_LIMIT); init_limit=${init_limit:-10}
+init_limit=$(pick CORRAL_INIT_LIMIT ZOO_INIT_LIMIT); init_limit=${init_limit:-5}
 integer "$(source_of CORRAL_INIT_LIMIT ZOO_INIT_LIMIT)" "$init_limit" 1 1000
-sync_limit=$(pick CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT); sync_limit=${sync_limit:-5}
+sync_limit=$(pick CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT); sync_limit=${sync_limit:-2}
 integer "$(source_of CORRAL_SYNC_LIMIT ZOO_SYNC_LIMIT)" "$sync_limit" 1 1000
 max_cnxns=$(pick CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS); max_cnxns=${max_cnxns:-60}
 integer "$(source_of CORRAL_MAX_CLIENT_CNXNS ZOO_MAX_CLIENT_CNXNS)" "$max_cnxns" 0 1000000
@@ -184,7 +298,15 @@ done
 log_level=${CORRAL_LOG_LEVEL:-info}
 case "$log_level" in trace|debug|info|warn|error) ;; *) die "CORRAL_LOG_LEVEL must be trace, debug, info, warn or error (found '$log_level')" ;; esac
 storage=${CORRAL_STORAGE:-wal}
-admin=${CORRAL_ADMIN_ADDRESS-0.0.0.0:8080}
+admin=${CORRAL_ADMIN_ADDRESS-${extra_admin_host:-0.0.0.0}:${extra_admin_port:-8080}}
+admin_enabled=${extra_admin_enabled:-}
+if [ -n "${ZOO_ADMINSERVER_ENABLED-}" ]; then
+  admin_enabled=$(boolean ZOO_ADMINSERVER_ENABLED "$ZOO_ADMINSERVER_ENABLED")
+fi
+if [ "$admin_enabled" = false ]; then
+  [ -z "${CORRAL_ADMIN_ADDRESS-}" ] || die "CORRAL_ADMIN_ADDRESS=$CORRAL_ADMIN_ADDRESS and ZOO_ADMINSERVER_ENABLED=false disagree; set one of them"
+  admin=""
+fi
 
 # ---- TLS: CORRAL_TLS and the official image's ZOO_CFG_EXTRA ----
 tls_client=false tls_peer=false tls_admin=false
@@ -220,9 +342,8 @@ for kv in ${ZOO_CFG_EXTRA-}; do
         *) die "ZOO_CFG_EXTRA: $k=$v: this image reads PEM and PKCS12 stores; convert a JKS one with keytool -importkeystore -deststoretype PKCS12" ;;
       esac ;;
     serverCnxnFactory|ssl.trustStore.password|ssl.quorum.trustStore.password) ;;
-    *[Ss]sl*|*[Aa]uth*|*[Ss]asl*|*[Ss]ecure*|*[Tt]ls*|*[Xx]509*)
-      die "ZOO_CFG_EXTRA: $k is a security setting this image cannot honour; remove it" ;;
-    *) echo "corral-entrypoint: ZOO_CFG_EXTRA: ignored '$k' (only its TLS keys are read)" >&2 ;;
+    ssl.*) die "ZOO_CFG_EXTRA: $k is a security setting this image cannot honour; remove it" ;;
+    *) ;;  # mapped above
   esac
 done
 secure_port=${secure_port:-2281}
@@ -295,6 +416,12 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
   echo "admin_address = $(quote "$admin")"
   [ -z "$plugin_dirs" ] || echo "plugin_dir = [$plugin_dirs]"
   [ -z "${CORRAL_SUPER_DIGEST-}" ] || echo "super_digest = $(quote "$CORRAL_SUPER_DIGEST")"
+  [ -z "$max_session" ] || echo "max_session_timeout_ms = $max_session"
+  [ -z "$min_session" ] || echo "min_session_timeout_ms = $min_session"
+  [ -z "$outstanding" ] || echo "max_outstanding = $outstanding"
+  [ -z "$extended" ] || echo "extended_types = $extended"
+  [ -z "$enforce" ] || echo "enforce_quota = $enforce"
+  [ -z "$max_frame" ] || echo "max_frame_bytes = $max_frame"
   echo "[plugins]"
   echo "storage = $(quote "$storage")"
   if $ensemble; then
@@ -322,6 +449,7 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
       for s in "${servers[@]}"; do list="$list${list:+, }$(quote "$s")"; done
       echo "servers = [$list]"
     fi
+    [ -z "$reconfig" ] || echo "reconfig_enabled = $reconfig"
     echo "[consensus.zab]"
     echo "init_limit = $init_limit"
     echo "sync_limit = $sync_limit"
@@ -341,8 +469,15 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
   fi
   if [ -n "${CORRAL_SNAPSHOT_EVERY-}" ]; then
     integer CORRAL_SNAPSHOT_EVERY "$CORRAL_SNAPSHOT_EVERY" 1 100000000
+    snap_every=$CORRAL_SNAPSHOT_EVERY
+  fi
+  if [ "$storage" = wal ] && [ -n "$snap_every$retain$fsync$wal_dir" ]; then
     echo "[storage.wal]"
-    echo "snapshot_every_entries = $CORRAL_SNAPSHOT_EVERY"
+    [ -z "$snap_every" ] || echo "snapshot_every_entries = $snap_every"
+    [ -z "$retain" ] || echo "retain_snapshots = $retain"
+    [ -z "$fsync" ] || echo "fsync = $fsync"
+    # ZooKeeper's dataLogDir: the log on a disk of its own (snapshots too).
+    [ -z "$wal_dir" ] || echo "dir = $(quote "$wal_dir")"
   fi
   if [ "$discovery" = dns ]; then
     echo "[discovery.dns]"
@@ -382,6 +517,12 @@ if ! check=$(corrald --config "${TMPDIR:-/tmp}/corral.toml" --print-config 2>&1 
   exit 2
 fi
 if $print_only; then exec cat "${TMPDIR:-/tmp}/corral.toml"; fi
+# The official image's ZOO_LOG_DIR: the log goes there as well as to stderr.
+if [ -n "${ZOO_LOG_DIR-}" ]; then
+  mkdir -p "$ZOO_LOG_DIR" 2>/dev/null && touch "$ZOO_LOG_DIR/corral.log" 2>/dev/null ||
+    die "ZOO_LOG_DIR: cannot write $ZOO_LOG_DIR/corral.log as uid $(id -u)"
+  exec 2> >(tee -a "$ZOO_LOG_DIR/corral.log" >&2)
+fi
 # ZooKeeper's image writes myid; so do we, for tools that look for it.
 [ -z "$id" ] || { [ -w "$DATA_DIR" ] && echo "$id" > "$DATA_DIR/myid"; } || true
 exec corrald --config "${TMPDIR:-/tmp}/corral.toml"

@@ -39,6 +39,9 @@ options:
   --set SECTION.KEY=VAL  override one setting (repeatable), e.g.
                          --set server.client_address=0.0.0.0:2181
                          --set plugins.storage=memory
+  --force-new-ensemble   disaster recovery: an ensemble member that lost its quorum
+                         for good starts a new ensemble of one from its own data
+                         (a new epoch); add members back with reconfig -add
   --print-config         print the effective configuration and exit
   --list-plugins         list the plugin modules found and exit
   --version              print the version and exit
@@ -92,7 +95,7 @@ int main(int argc, char** argv) {
   reexec_with_malloc_tunables(argv);
   std::optional<std::string> config_path, zoo_cfg;
   std::vector<std::string> overrides;
-  bool print_config = false, list_plugins = false;
+  bool print_config = false, list_plugins = false, force_new_ensemble = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::optional<std::string> {
@@ -116,6 +119,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--print-config") {
       print_config = true;
+    } else if (a == "--force-new-ensemble") {
+      force_new_ensemble = true;
     } else if (a == "--list-plugins") {
       list_plugins = true;
     } else if (auto v = value("--config")) {
@@ -142,6 +147,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "corrald: configuration error: %s\n", cfg.status().message().c_str());
     return 2;
   }
+  cfg->server.force_new_ensemble = force_new_ensemble;
   std::string exe = self_path(argv[0]);
   if (print_config) {
     std::fputs(cfg->to_toml().c_str(), stdout);

@@ -461,7 +461,7 @@ sdk::Status AdminServer::add_route(std::string prefix, sdk::HttpHandler handler)
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
   if (prefix.empty() || prefix[0] != '/')
     return {sdk::Errc::invalid_argument, "a route starts with '/': " + prefix};
-  for (const char* builtin : {"/commands", "/metrics"})
+  for (const char* builtin : {"/commands", "/metrics", "/ready", "/health"})
     if (prefix == builtin || prefix.rfind(std::string(builtin) + "/", 0) == 0)
       return {sdk::Errc::already_exists, prefix + " is the admin endpoint's own"};
   if (!routes_.emplace(prefix, std::move(handler)).second)
@@ -497,10 +497,28 @@ void AdminServer::closed(HttpConnection* c) {
 
 std::optional<std::string> AdminServer::respond_builtin(const sdk::HttpRequest& req) {
   const std::string& target = req.path;
-  bool ours = target == "/metrics" || target == "/commands" || target.rfind("/commands/", 0) == 0;
+  bool ours = target == "/metrics" || target == "/commands" || target.rfind("/commands/", 0) == 0 ||
+              target == "/ready" || target == "/health";
   if (!ours) return std::nullopt;
   if (req.method != "GET" && req.method != "HEAD")
     return http_response(405, "application/json", json_error("only GET is supported"));
+  // Probes, anyone's (they say no more than srvr's mode): /health is 200
+  // while the server's loop answers; /ready is 200 while it serves clients
+  // with the ensemble behind it (standalone, or a leader, follower or
+  // observer that has synced with its leader), 503 otherwise.
+  if (target == "/health") return http_response(200, "application/json", "{\"alive\":true}\n");
+  if (target == "/ready") {
+    sdk::ConsensusStatus cs = server_.consensus_status();
+    const bool ready = server_.serving();
+    char zxid[24];
+    std::snprintf(zxid, sizeof zxid, "0x%llx", static_cast<unsigned long long>(cs.last_applied));
+    std::string body =
+        "{\"ready\":" + std::string(ready ? "true" : "false") + ",\"role\":\"" +
+        sdk::role_name(cs.role) + "\",\"leader\":" + std::to_string(cs.leader) +
+        ",\"epoch\":" + std::to_string(cs.current_epoch) + ",\"zxid\":\"" + zxid +
+        "\",\"read_only\":" + (!ready && server_.read_only_mode() ? "true" : "false") + "}\n";
+    return http_response(ready ? 200 : 503, "application/json", body);
+  }
   if (target == "/metrics")
     return http_response(200, "text/plain; version=0.0.4", server_.metrics_text());
   if (target == "/commands" || target == "/commands/") {

@@ -27,6 +27,10 @@ struct ServerConfig {
   // an ensemble needs its own: never a default every server would share.
   // With a discovery plugin it may come from discovery instead.
   bool id_set = false;
+  // corrald --force-new-ensemble: this member starts a new ensemble of one
+  // from its own data (disaster recovery). A command-line flag only, never
+  // read from a file, so that it cannot stay set by accident.
+  bool force_new_ensemble = false;
   std::string data_dir = "data";
   sdk::Endpoint client_address{"127.0.0.1", 2181};
   int64_t tick_ms = 2000;

@@ -301,6 +301,8 @@ Status Server::recover() {
   }
   state_machine_.set_last_applied(r.snapshot_zxid);
   if (Status ast = adopt_membership_from_tree(); !ast) return ast;
+  if (config_.server.force_new_ensemble)
+    if (Status fst = force_new_ensemble(r.last_zxid); !fst) return fst;
   track_all_sessions();
   r.snapshot = {};
   r.snapshot_holder.reset();  // the tree is built: the snapshot's memory goes back
@@ -530,6 +532,19 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
   pending_reconfig_ = 0;
   log_->info(std::string("role is now ") + sdk::role_name(role) + " (leader " +
              std::to_string(leader) + ", epoch " + std::to_string(epoch) + ")");
+  if (forced_snapshot_due_ && role == sdk::Role::leading) {
+    // The forced membership lives in /zookeeper/config: a snapshot keeps it
+    // across a restart without the flag.
+    forced_snapshot_due_ = false;
+    take_snapshot([this](const sdk::Result<sdk::Zxid>& r) {
+      if (r)
+        log_->warn("the new ensemble's membership is in the snapshot at zxid " +
+                   session_hex(r.value()) + "; restart without --force-new-ensemble from now on");
+      else
+        log_->error("the snapshot that keeps the new ensemble's membership failed (" +
+                    r.status().to_string() + "): restart with --force-new-ensemble again");
+    });
+  }
   if (role == sdk::Role::looking) {
     std::vector<Channel*> open;
     for (auto& [id, ch] : channels_) open.push_back(ch.get());

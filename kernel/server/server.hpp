@@ -165,6 +165,10 @@ class Server final : public ChannelHost,
   // After the tree was replaced (a snapshot at startup or from the leader):
   // the membership a reconfig recorded in it, if newer than this server's.
   sdk::Status adopt_membership_from_tree();
+  // --force-new-ensemble: the membership becomes this server alone, at a
+  // version above every one before (`last_zxid`: the last logged entry).
+  sdk::Status force_new_ensemble(sdk::Zxid last_zxid);
+  bool forced_snapshot_due_ = false;  // the forced membership is not in a snapshot yet
 
   // ---- DiscoveryHost ----
   std::vector<sdk::PeerSpec> configured_members() const override {

@@ -179,6 +179,36 @@ void Server::adopt_membership(std::vector<sdk::PeerSpec> members, sdk::Zxid vers
   if (peers_) peers_->set_members(config_.ensemble.members);
 }
 
+Status Server::force_new_ensemble(sdk::Zxid last_zxid) {
+  if (config_.ensemble.members.empty())
+    return {Errc::invalid_argument,
+            "--force-new-ensemble starts a new ensemble from a member of one; this server runs "
+            "standalone"};
+  const sdk::PeerSpec* me = config_.ensemble.member(config_.server.id);
+  if (!me)
+    return {Errc::invalid_argument, "--force-new-ensemble: this server (id " +
+                                        std::to_string(config_.server.id) +
+                                        ") is not in its own membership"};
+  sdk::PeerSpec self = *me;
+  self.observer = false;  // an observer holds the committed data too: it leads now
+  std::string former;
+  for (const auto& m : config_.ensemble.members)
+    if (m.id != self.id) former += (former.empty() ? "" : ", ") + std::to_string(m.id);
+  const sdk::Zxid version = std::max(config_version_, last_zxid) + 1;
+  log_->warn("==== FORCING A NEW ENSEMBLE (--force-new-ensemble) ====");
+  log_->warn("server " + std::to_string(self.id) +
+             " starts a new ensemble of one from its own data (last zxid " +
+             session_hex(last_zxid) + "), in a new epoch; servers " +
+             (former.empty() ? std::string("(none)") : former) +
+             " are no longer members. What this server logged is kept; writes only the lost "
+             "members held are gone. Add servers back with reconfig -add, each started with an "
+             "empty data directory and the new membership; restart this one without the flag");
+  adopt_membership({self}, version, "forced by --force-new-ensemble");
+  publish_config();
+  forced_snapshot_due_ = true;
+  return {};
+}
+
 Status Server::adopt_membership_from_tree() {
   const Node* n = tree_.find("/zookeeper/config");
   std::vector<sdk::PeerSpec> members;

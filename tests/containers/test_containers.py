@@ -111,6 +111,7 @@ def test_wrong_settings_fail_at_start_naming_the_variable(minimal_image):
 
 class Compose:
     def __init__(self, file, project, env):
+        # A file name in containers/, or a path.
         self.file, self.project = str(REPO / "containers" / file), project
         self.env = {**os.environ, **env}
 
@@ -193,6 +194,47 @@ def test_a_compose_ensemble_with_dns_discovery(full_image):
         assert len(secret) >= 40, secret
         for s in ["corral1", "corral2", "corral3"]:
             assert "believe anyone" not in docker("logs", compose.container(s)).stderr
+    except Exception:
+        print(compose.logs()[-20000:])
+        raise
+    finally:
+        compose.run("down", "-v", "-t", "5", check=False)
+
+
+def test_the_official_images_compose_with_a_mounted_zoo_cfg(full_image):
+    """tests/containers/seed: three nodes, one zoo.cfg mounted at /conf,
+    ZOO_MY_ID each, as users of the official image write it."""
+    ports = [free_port() for _ in range(3)]
+    services = ["zookeeper1", "zookeeper2", "zookeeper3"]
+    compose = Compose(str(REPO / "tests" / "containers" / "seed" / "docker-compose.yml"), f"corralseed{os.getpid()}",
+                      {"CORRAL_IMAGE": full_image, **{f"ZK_PORT_{i + 1}": str(p) for i, p in enumerate(ports)}})
+    try:
+        started = time.time()
+        compose.run("up", "-d")
+        wait_for(lambda: all(health(compose.container(s)) == "healthy" for s in services), 180, "a healthy ensemble")
+        record("seed_compose_up_to_healthy_seconds", round(time.time() - started, 1))
+        for n, s in enumerate(services, 1):
+            log = docker("logs", compose.container(s)).stderr
+            assert f"wrote /var/lib/zookeeper/myid = {n} from ZOO_MY_ID" in log, log[-3000:]
+        modes = {s: mode(p) for s, p in zip(services, ports)}
+        assert sorted(modes.values()) == ["follower", "follower", "leader"], modes
+        first, third = client(ports[0]), client(ports[2])
+        try:
+            first.create("/seed", b"written on zookeeper1")
+            third.sync("/seed")
+            assert third.get("/seed")[0] == b"written on zookeeper1"
+        finally:
+            first.stop()
+            third.stop()
+        # A restart finds its myid where it left it.
+        docker("restart", "-t", "5", compose.container("zookeeper2"))
+        wait_for(lambda: health(compose.container("zookeeper2")) == "healthy", 120, "zookeeper2 back")
+        c = client(ports[1])
+        try:
+            c.sync("/seed")
+            assert c.get("/seed")[0] == b"written on zookeeper1"
+        finally:
+            c.stop()
     except Exception:
         print(compose.logs()[-20000:])
         raise

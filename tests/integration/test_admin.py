@@ -53,6 +53,16 @@ def test_commands_answer_json_with_real_figures(admin):
     assert env["zookeeper.version"].startswith("3.9")
 
 
+def test_probes_say_alive_and_ready_to_anyone(admin):
+    srv, base, zk = admin
+    status, ctype, body = get(base + "/health")
+    assert status == 200 and json.loads(body) == {"alive": True}
+    status, ctype, body = get(base + "/ready")
+    ready = json.loads(body)
+    assert status == 200 and ready["ready"] is True and ready["role"] == "standalone"
+    assert int(ready["zxid"], 16) > 0 and ready["read_only"] is False
+
+
 def test_metrics_are_prometheus_text(admin):
     srv, base, zk = admin
     zk.create("/metrics-test", b"y")

@@ -2,9 +2,12 @@
 frames): replication, failover, rejoining, observers, sessions that move
 between servers and expire through the leader, and a lost quorum. Every test
 passes against an Apache ZooKeeper ensemble too (./dev reference)."""
+import json
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kazoo.client import KazooClient
@@ -13,7 +16,7 @@ from kazoo.retry import KazooRetry
 
 from corral_harness import jute
 from corral_harness.ensemble import Ensemble
-from corral_harness.servers import REPO, TARGET, wait_for
+from corral_harness.servers import REPO, TARGET, free_port, wait_for
 
 CORRALD_ONLY = pytest.mark.skipif(TARGET != "corrald", reason="Corral's own plugins and log lines")
 
@@ -63,6 +66,37 @@ def test_writes_replicate_and_every_server_reads_them(ensemble_factory):
     config = writer.get("/zookeeper/config")[0].decode().splitlines()
     assert config == [m.line() for m in ens.members] + ["version=0"]
     writer.stop()
+
+
+@pytest.mark.skipif(TARGET != "corrald", reason="Corral's probes")
+def test_ready_follows_the_quorum_and_health_the_process(ensemble_factory):
+    admin = {}
+
+    def own(m):
+        admin.setdefault(m.sid, free_port())
+        return ["--set", f"server.admin_address=127.0.0.1:{admin[m.sid]}"]
+
+    ens = ensemble_factory(voters=3, member_args=own)
+
+    def probe(m, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin[m.sid]}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    roles = sorted(probe(m, "/ready")[1]["role"] for m in ens.members)
+    assert roles == ["follower", "follower", "leader"]
+    assert all(probe(m, "/ready")[0] == 200 for m in ens.members)
+    # Two of three gone: the last one is alive and not ready.
+    last = ens.members[ens.followers()[0]]
+    for i, m in enumerate(ens.members):
+        if m is not last:
+            ens.stop_member(i)
+    wait_for(lambda: probe(last, "/ready")[0] == 503, 30, "the lone member to say it is not ready")
+    status, body = probe(last, "/ready")
+    assert body["ready"] is False and body["role"] == "looking"
+    assert probe(last, "/health") == (200, {"alive": True})
 
 
 def test_leader_killed_under_write_load_loses_no_acknowledged_write(ensemble_factory):
@@ -533,6 +567,48 @@ def test_reconfig_adds_a_server_then_removes_the_leader(ensemble_factory):
         ens.members[leader].proc = None
     for c in (admin, after):
         c.stop()
+
+
+@pytest.mark.skipif(TARGET != "corrald", reason="Corral's disaster recovery")
+def test_a_survivor_starts_a_new_ensemble_with_everything_it_committed(ensemble_factory):
+    flags = {}
+    ens = ensemble_factory(voters=3, extra_cfg=RECONFIG_CFG, member_args=lambda m: flags.get(m.sid, []))
+    c = client(ens.hosts())
+    made = [c.create(f"/dr/n{i:03d}", b"committed", makepath=True) for i in range(100)]
+    c.stop()
+    survivor = ens.followers()[0]
+    s = ens.members[survivor]
+    epoch_before = int(s.four("srvr").split("Zxid: ")[1].split()[0], 16) >> 32
+    # Two of three lost with their disks: the survivor alone serves no one.
+    for i in range(3):
+        if i != survivor:
+            ens.kill(i)
+            shutil.rmtree(ens.members[i].data_dir)
+    wait_for(lambda: s.mode() is None, 30, "the survivor to stop serving without a quorum")
+    # Started again with --force-new-ensemble: an ensemble of one, in a new
+    # epoch, with every write it had.
+    ens.stop_member(survivor)
+    flags[s.sid] = ["--force-new-ensemble"]
+    ens.start_member(survivor)
+    assert "FORCING A NEW ENSEMBLE" in s.log_text()
+    assert s.mode() == "leader"
+    c = only(ens, survivor, auth_data=[("digest", "super:test")])
+    assert sorted(c.get_children("/dr")) == sorted(p.rsplit("/", 1)[1] for p in made)
+    config = c.get("/zookeeper/config")[0].decode().splitlines()
+    assert config[:-1] == [s.line()], config
+    c.create("/dr/after", b"in the new ensemble")
+    assert c.exists("/dr/after").czxid >> 32 > epoch_before
+    wait_for(lambda: "the new ensemble's membership is in the snapshot" in s.log_text(), 30,
+             "the new membership kept in a snapshot")
+    c.stop()
+    # Restarted without the flag, it is still the ensemble of one.
+    flags.pop(s.sid)
+    ens.stop_member(survivor)
+    ens.start_member(survivor)
+    assert s.mode() == "leader"
+    c = only(ens, survivor)
+    assert c.exists("/dr/after") and len(c.get_children("/dr")) == 101
+    c.stop()
 
 
 def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensemble_factory):

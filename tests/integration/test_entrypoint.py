@@ -31,7 +31,9 @@ def env_for(dirs, **variables):
     env["PATH"] = f"{CORRALD.parent}:{env['PATH']}"
     env.update(CORRAL_CONF_DIR=str(dirs / "conf"), CORRAL_DATA_DIR=str(dirs / "data"),
                CORRAL_USER_PLUGIN_DIR=str(dirs / "no-plugins"))
-    env.update({k: str(v) for k, v in variables.items()})
+    env.update({k: str(v) for k, v in variables.items() if v is not None})
+    for k in [k for k, v in variables.items() if v is None]:  # None: unset
+        env.pop(k, None)
     return env
 
 
@@ -51,6 +53,35 @@ def test_the_official_images_variables_make_an_ensemble_member(dirs):
                  'servers = ["1=zoo1:2888:3888;2181", "2=zoo2:2888:3888;2181", "3=zoo3:2888:3888;2181"]',
                  "listen_on_all_addresses = true", 'client_address = "0.0.0.0:2181"']:
         assert line in c, (line, c)
+
+
+def test_the_official_images_whole_surface_and_defaults(dirs):
+    conf, data, logdir, logs = dirs / "zconf", dirs / "zdata", dirs / "zlog", dirs / "zlogs"
+    conf.mkdir()
+    r = entry(dirs, "--print-config", CORRAL_CONF_DIR=None, CORRAL_DATA_DIR=None,
+              ZOO_MY_ID=1, ZOO_SERVERS=ZOO_SERVERS, ZOO_CONF_DIR=conf, ZOO_DATA_DIR=data,
+              ZOO_DATA_LOG_DIR=logdir, ZOO_AUTOPURGE_PURGEINTERVAL=24, ZOO_AUTOPURGE_SNAPRETAINCOUNT=5,
+              ZOO_ADMINSERVER_ENABLED="false", ZOO_LOG_DIR=logs, JVMFLAGS="-Xmx1g",
+              ZOO_CFG_EXTRA="maxSessionTimeout=60000 snapCount=50000 reconfigEnabled=true forceSync=no "
+                            "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider "
+                            "metricsProvider.httpPort=7000 4lw.commands.whitelist=srvr,mntr,ruok")
+    assert r.returncode == 0, r.stderr
+    c = r.stdout
+    for line in [f'data_dir = "{data}"', f'dir = "{logdir}"', "retain_snapshots = 5", 'admin_address = ""',
+                 "max_session_timeout_ms = 60000", "snapshot_every_entries = 50000", "reconfig_enabled = true",
+                 "fsync = false", 'four_letter_words = ["srvr", "mntr", "ruok"]',
+                 # The official image's defaults.
+                 "init_limit = 5", "sync_limit = 2", "tick_ms = 2000", "max_client_cnxns = 60"]:
+        assert line in c, (line, c)
+    assert "JVMFLAGS is for ZooKeeper's JVM" in r.stderr
+    assert "/metrics" in r.stderr
+    # ZOO_CONF_DIR is where a mounted zoo.cfg is looked for.
+    (conf / "zoo.cfg").write_text(f"clientPort={free_port()}\ndataDir={data}\ntickTime=900\n")
+    r = entry(dirs, "--print-config", CORRAL_CONF_DIR=None, ZOO_CONF_DIR=conf)
+    assert r.returncode == 0 and "tick_ms = 900" in r.stdout, r.stderr
+    # The 3.4 image's ZOO_PORT is the client port.
+    r = entry(dirs, "--print-config", ZOO_PORT=2191)
+    assert r.returncode == 0 and 'client_address = "0.0.0.0:2191"' in r.stdout, r.stderr
 
 
 def test_corral_variables_and_no_variables(dirs):
@@ -78,6 +109,14 @@ def test_corral_variables_and_no_variables(dirs):
     ({"CORRAL_DISCOVERY": "consul"}, "CORRAL_DISCOVERY must be static, dns or docker"),
     ({"ZOO_4LW_COMMANDS_WHITELIST": "srvr,stats"}, "ZOO_4LW_COMMANDS_WHITELIST: 'stats'"),
     ({"ZOO_STANDALONE_ENABLED": "maybe"}, "ZOO_STANDALONE_ENABLED must be true or false"),
+    ({"ZOO_USER": "zookeeper"}, "ZOO_USER: this image runs corrald as its own user"),
+    ({"ZOO_HEAP": "1g"}, "unknown variable ZOO_HEAP"),
+    ({"ZOO_CFG_EXTRA": "electionAlg=1"}, "ZOO_CFG_EXTRA: 'electionAlg' is not a zoo.cfg key this image knows"),
+    ({"ZOO_CFG_EXTRA": "skipACL=yes"}, "ZOO_CFG_EXTRA: skipACL is a security setting"),
+    ({"ZOO_CFG_EXTRA": "snapCount"}, "ZOO_CFG_EXTRA: 'snapCount' is not key=value"),
+    ({"ZOO_AUTOPURGE_SNAPRETAINCOUNT": "many"}, "ZOO_AUTOPURGE_SNAPRETAINCOUNT must be an integer"),
+    ({"ZOO_ADMINSERVER_ENABLED": "false", "CORRAL_ADMIN_ADDRESS": "0.0.0.0:9090"}, "disagree"),
+    ({"ZOO_CONF_DIR": "/a", "CORRAL_CONF_DIR": "/b"}, "CORRAL_CONF_DIR=/b and ZOO_CONF_DIR=/a disagree"),
     ({"CORRAL_STORAGE": "etcd"}, "CORRAL_STORAGE: this image has no storage plugin 'etcd'"),
 ])
 def test_wrong_settings_stop_the_start_naming_the_variable(dirs, variables, says):
@@ -99,6 +138,30 @@ def test_a_mounted_config_wins_over_the_environment(dirs):
     r = entry(dirs, "--print-config")
     assert r.returncode == 0, r.stderr
     assert "tick_ms = 700" in r.stdout
+
+
+def test_a_mounted_zoo_cfg_with_zoo_my_id_gets_its_myid_in_the_data_dir_it_names(dirs):
+    # The official image's habit: zoo.cfg mounted, the id in ZOO_MY_ID.
+    zk_data = dirs / "var-lib-zookeeper"
+    (dirs / "conf" / "zoo.cfg").write_text(
+        f"tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={zk_data}\nclientPort=2181\n"
+        "server.1=zookeeper1:2888:3888\nserver.2=zookeeper2:2888:3888\nserver.3=zookeeper3:2888:3888\n")
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2)
+    assert r.returncode == 0, r.stderr
+    assert (zk_data / "myid").read_text() == "2\n"
+    assert f"wrote {zk_data}/myid = 2 from ZOO_MY_ID" in r.stderr
+    assert "id = 2" in r.stdout
+    # Again: it is there and agrees, nothing to say.
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2)
+    assert r.returncode == 0 and "wrote" not in r.stderr, r.stderr
+    # A different id for the same data: refused, the file kept.
+    r = entry(dirs, "--print-config", ZOO_MY_ID=3)
+    assert r.returncode == 2 and f"{zk_data}/myid says 2 but ZOO_MY_ID=3" in r.stderr, r.stderr
+    assert (zk_data / "myid").read_text() == "2\n"
+    # Nowhere to write it: said so.
+    (dirs / "conf" / "zoo.cfg").write_text("clientPort=2181\ndataDir=/proc/no-such-place\n")
+    r = entry(dirs, "--print-config", ZOO_MY_ID=1)
+    assert r.returncode == 2 and "cannot write /proc/no-such-place/myid" in r.stderr, r.stderr
 
 
 def test_it_serves_and_stops_at_once_on_sigterm(dirs):

@@ -50,6 +50,11 @@ def test_the_objects_agree(objects):
             assert p["targetPort"] in port_names, p
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert int(env["CORRAL_DNS_REPLICAS"]) == sts["replicas"]
+    # The probes ask the admin endpoint (on by default in the image, 8080).
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "admin"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "admin"}
+    assert next(p for p in container["ports"] if p["name"] == "admin")["containerPort"] == 8080
+    assert "CORRAL_ADMIN_ADDRESS" not in env
     # A quorum survives what the budget allows.
     voters = sts["replicas"]
     assert voters - pdb["maxUnavailable"] >= voters // 2 + 1

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -220,9 +221,9 @@ SegmentScan scan_segment(std::string_view data, bool last_segment,
   return s;
 }
 
-std::string snapshot_header(sdk::Zxid zxid) {
+std::string snapshot_header(sdk::Zxid zxid, uint32_t version) {
   std::string h = "CORRALSN";
-  put_u32(h, kSnapshotVersion);
+  put_u32(h, version);
   put_u64(h, static_cast<uint64_t>(zxid));
   return h;
 }
@@ -256,6 +257,53 @@ std::string SnapshotChecksums::tail() const {
   put_u64(t, total_);
   t += "CORRALEN";
   return t;
+}
+
+SnapshotCompressor::SnapshotCompressor(int level) : ctx_(ZSTD_createCCtx()), level_(level) {
+  block_.reserve(kSnapshotBlock);
+}
+SnapshotCompressor::~SnapshotCompressor() { ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(ctx_)); }
+
+Status SnapshotCompressor::frame(std::string& out) {
+  if (block_.empty()) return {};
+  if (!ctx_) return {Errc::internal, "zstd: no compression context"};
+  const size_t at = out.size();
+  out.resize(at + 4 + ZSTD_compressBound(block_.size()));
+  size_t n = ZSTD_compressCCtx(static_cast<ZSTD_CCtx*>(ctx_), out.data() + at + 4,
+                               out.size() - at - 4, block_.data(), block_.size(), level_);
+  if (ZSTD_isError(n)) {
+    out.resize(at);
+    return {Errc::internal, std::string("zstd: ") + ZSTD_getErrorName(n)};
+  }
+  out.resize(at + 4 + n);
+  std::string len;
+  put_u32(len, static_cast<uint32_t>(n));
+  out.replace(at, 4, len);
+  crcs_.push_back(common::crc32c(std::string_view(out).substr(at + 4, n)));
+  block_.clear();
+  return {};
+}
+
+Status SnapshotCompressor::add(std::string_view bytes, std::string& out) {
+  total_ += bytes.size();
+  while (!bytes.empty()) {
+    size_t take = std::min(bytes.size(), kSnapshotBlock - block_.size());
+    block_.append(bytes.data(), take);
+    bytes.remove_prefix(take);
+    if (block_.size() == kSnapshotBlock)
+      if (Status st = frame(out); !st) return st;
+  }
+  return {};
+}
+
+Status SnapshotCompressor::finish(std::string& out) {
+  if (Status st = frame(out); !st) return st;
+  for (uint32_t c : crcs_) put_u32(out, c);
+  put_u32(out, 0);
+  put_u32(out, static_cast<uint32_t>(crcs_.size()));
+  put_u64(out, total_);
+  out += "CORRALEN";
+  return {};
 }
 
 namespace {
@@ -320,6 +368,51 @@ Status check_snapshot_v2(std::string_view data, std::string_view* body) {
   return {};
 }
 
+// Version 3: zstd frames, then a checksum per frame; the body is inflated.
+Status check_snapshot_v3(std::string_view data, std::string& body) {
+  const size_t trailer_at = data.size() - kSnapshotTrailer;
+  const uint32_t frames = get_u32(data.data() + trailer_at + 4);
+  const uint64_t length = get_u64(data.data() + trailer_at + 8);
+  // Every frame takes at least 4 bytes of length and 4 of checksum, and
+  // holds at most one block: counts are checked before anything is sized.
+  if (get_u32(data.data() + trailer_at) != 0 ||
+      uint64_t{frames} * 8 > trailer_at - kSnapshotHeader ||
+      length > uint64_t{frames} * kSnapshotBlock)
+    return snapshot_corrupt(trailer_at, "trailer does not match the file (" +
+                                            std::to_string(frames) + " frames, " +
+                                            std::to_string(length) + " bytes)");
+  const size_t table_at = trailer_at - size_t{frames} * 4;
+  body.clear();
+  body.resize(static_cast<size_t>(length));
+  size_t off = kSnapshotHeader, filled = 0;
+  for (uint32_t f = 0; f < frames; ++f) {
+    if (table_at - off < 4) return snapshot_corrupt(off, "frame header runs past the frames");
+    uint32_t len = get_u32(data.data() + off);
+    if (len > table_at - off - 4)
+      return snapshot_corrupt(off,
+                              "frame of " + std::to_string(len) + " bytes runs past the frames");
+    std::string_view frame = data.substr(off + 4, len);
+    if (common::crc32c(frame) != get_u32(data.data() + table_at + 4 * size_t{f}))
+      return snapshot_corrupt(off, "frame checksum mismatch");
+    unsigned long long raw = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > kSnapshotBlock ||
+        raw > length - filled)
+      return snapshot_corrupt(off, "frame does not say a size that fits the body");
+    size_t n =
+        ZSTD_decompress(body.data() + filled, static_cast<size_t>(raw), frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != raw)
+      return snapshot_corrupt(off, std::string("frame does not decompress: ") +
+                                       (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+    filled += n;
+    off += 4 + len;
+  }
+  if (off != table_at) return snapshot_corrupt(off, "unexpected bytes after the last frame");
+  if (filled != length)
+    return snapshot_corrupt(trailer_at, "the frames hold " + std::to_string(filled) +
+                                            " bytes, the trailer says " + std::to_string(length));
+  return {};
+}
+
 }  // namespace
 
 Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body,
@@ -329,12 +422,21 @@ Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* 
   if (data.substr(0, 8) != "CORRALSN")
     return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
   uint32_t version = get_u32(data.data() + 8);
-  if (version != 1 && version != 2)
+  if (version != 1 && version != 2 && version != kSnapshotVersionZstd)
     return snapshot_corrupt(8, "unsupported snapshot version " + std::to_string(version));
   zxid = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
   if (data.substr(data.size() - 8) != "CORRALEN")
     return snapshot_corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
   if (version == 2) return check_snapshot_v2(data, body);
+  if (version == kSnapshotVersionZstd) {
+    if (body && !copy)
+      return Status{Errc::internal, "a compressed snapshot needs a copy to inflate into"};
+    std::string scratch;
+    std::string& out = copy ? *copy : scratch;
+    Status st = check_snapshot_v3(data, out);
+    if (st && body) *body = out;
+    return st;
+  }
   Status st = check_snapshot_v1(data, body ? copy : nullptr);
   if (st && body) *body = *copy;
   return st;

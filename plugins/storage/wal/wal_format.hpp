@@ -15,6 +15,12 @@
 // Per-block checksums let a failure name the offset of the damaged block. The
 // body lies in one piece so that recovery can map the file and load the tree
 // from where it lies, without copying it into fresh memory first.
+// Version 3, compressed (storage.wal.snapshot_compression = "zstd"):
+//   "CORRALSN" | u32 version = 3 (LE) | i64 zxid (LE)
+//   frames: u32 length (LE) | a zstd frame of up to kSnapshotBlock body bytes
+//   u32 CRC-32C (LE) of each frame's zstd bytes, in order
+//   u32 0 | u32 frame count | u64 body length, uncompressed | "CORRALEN"
+// A compressed snapshot is inflated into memory to be loaded.
 // Version 1, still read, interleaved the blocks with their checksums:
 //   each block u32 length (LE) | u32 CRC-32C (LE) | bytes; then the same trailer.
 //
@@ -41,6 +47,7 @@ inline constexpr size_t kSnapshotHeader = 20;
 inline constexpr size_t kSnapshotTrailer = 24;
 inline constexpr size_t kSnapshotBlock = 1 << 20;
 inline constexpr uint32_t kSnapshotVersion = 2;
+inline constexpr uint32_t kSnapshotVersionZstd = 3;
 
 std::string segment_name(sdk::Zxid first);
 std::string snapshot_name(sdk::Zxid zxid);
@@ -71,7 +78,7 @@ SegmentScan scan_segment(
 
 // Snapshot framing (version 2): the header, then the body as it comes, fed
 // to SnapshotChecksums, then what its tail() returns.
-std::string snapshot_header(sdk::Zxid zxid);
+std::string snapshot_header(sdk::Zxid zxid, uint32_t version = kSnapshotVersion);
 class SnapshotChecksums {
  public:
   // The next bytes of the body.
@@ -86,9 +93,32 @@ class SnapshotChecksums {
   size_t in_block_ = 0;
   uint64_t total_ = 0;
 };
-// Checks a whole snapshot file, of either version; on success sets `zxid`
+// Version 3's framing: the body compressed block by block as it comes.
+class SnapshotCompressor {
+ public:
+  explicit SnapshotCompressor(int level);
+  ~SnapshotCompressor();
+  SnapshotCompressor(const SnapshotCompressor&) = delete;
+  SnapshotCompressor& operator=(const SnapshotCompressor&) = delete;
+  // The next bytes of the body; appends the frames of the blocks they fill
+  // to `out`.
+  sdk::Status add(std::string_view bytes, std::string& out);
+  // Appends the last frame, the checksum table and the trailer.
+  sdk::Status finish(std::string& out);
+  uint64_t body_length() const { return total_; }
+
+ private:
+  sdk::Status frame(std::string& out);
+  void* ctx_;  // ZSTD_CCtx
+  int level_;
+  std::string block_;
+  std::vector<uint32_t> crcs_;
+  uint64_t total_ = 0;
+};
+
+// Checks a whole snapshot file, of any version; on success sets `zxid`
 // and `body` (if given): a view into `data` (version 2), or into `*copy`,
-// which is filled with it (version 1). On failure returns Errc::corrupt
+// which is filled with it (versions 1 and 3). On failure returns Errc::corrupt
 // naming the offset and the problem.
 sdk::Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body,
                            std::string* copy);

@@ -90,13 +90,16 @@ class WalStorage final : public Storage {
                                   "snapshot_every_bytes",
                                   "snapshot_log_ratio",
                                   "retain_snapshots",
-                                  "fsync"};
+                                  "fsync",
+                                  "snapshot_compression",
+                                  "snapshot_compression_level"};
     for (const std::string& key : cfg.keys())
       if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
         return cfg.invalid(
             key,
             "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
-            "snapshot_log_ratio, retain_snapshots, fsync (unknown key)");
+            "snapshot_log_ratio, retain_snapshots, fsync, snapshot_compression, "
+            "snapshot_compression_level (unknown key)");
     auto dir = cfg.get_string("dir", "wal");
     if (!dir) return dir.status();
     fs::path p(dir.value());
@@ -126,6 +129,15 @@ class WalStorage final : public Storage {
     auto sync = cfg.get_bool("fsync", true);
     if (!sync) return sync.status();
     fsync_ = sync.value();
+    auto compression = cfg.get_string("snapshot_compression", "none");
+    if (!compression) return compression.status();
+    if (compression.value() != "none" && compression.value() != "zstd")
+      return cfg.invalid("snapshot_compression", "\"none\" or \"zstd\"");
+    auto level = cfg.get_int("snapshot_compression_level", 1);
+    if (!level) return level.status();
+    if (level.value() < 1 || level.value() > 19)
+      return cfg.invalid("snapshot_compression_level", "between 1 and 19");
+    zstd_level_ = compression.value() == "zstd" ? static_cast<int>(level.value()) : 0;
     m_fsync_ = host.metrics().histogram("corral_wal_fsync_seconds",
                                         "time of one log sync (one group commit)");
     m_batch_ =
@@ -215,7 +227,7 @@ class WalStorage final : public Storage {
         return Status{Errc::corrupt, "snapshot " + path + " holds zxid " + std::to_string(z) +
                                          ", not the one its name says"};
       r.snapshot_zxid = z;
-      last_snapshot_bytes_ = static_cast<int64_t>(f->data().size());
+      last_snapshot_bytes_ = static_cast<int64_t>(r.snapshot.size());
       r.snapshot_holder =
           copy->empty() ? std::shared_ptr<const void>(f) : std::shared_ptr<const void>(copy);
       snapshot_zxid_ = z;
@@ -502,6 +514,7 @@ class WalStorage final : public Storage {
    public:
     Sink(WalStorage& s, Zxid zxid, int fd, std::string tmp)
         : s_(s), zxid_(zxid), fd_(fd), tmp_(std::move(tmp)), alive_(s.alive_.ref()) {
+      if (s.zstd_level_ > 0) zstd_ = std::make_unique<SnapshotCompressor>(s.zstd_level_);
       thread_ = std::thread([this] { run(); });
     }
     ~Sink() override { abort(); }
@@ -595,12 +608,19 @@ class WalStorage final : public Storage {
       });
     }
 
-    // The body goes to the file as it comes, after the header's place.
+    // The body goes to the file as it comes, after the header's place
+    // (compressed, in whole frames, with snapshot_compression = "zstd").
     Status add(std::string_view chunk) {
-      const uint64_t at = kSnapshotHeader + sums_.body_length();
+      const uint64_t at = file_at_;
+      if (zstd_) {
+        frames_.clear();
+        if (Status st = zstd_->add(chunk, frames_); !st) return st;
+        chunk = frames_;
+      }
       Status st = put(chunk, at);
       if (!st) return st;
-      sums_.add(chunk);
+      if (!zstd_) sums_.add(chunk);
+      file_at_ += chunk.size();
       // Hand what is written to the disk as it goes, without waiting for it:
       // left to the final sync, a snapshot of hundreds of megabytes would
       // reach the disk in one burst, and the log's syncs, which acknowledge
@@ -616,7 +636,13 @@ class WalStorage final : public Storage {
 
     // The checksums and trailer after the body, then the header.
     Status write_end() {
-      Status st = put(sums_.tail(), kSnapshotHeader + sums_.body_length());
+      if (zstd_) {
+        frames_.clear();
+        if (Status st = zstd_->finish(frames_); !st) return st;
+        Status st = put(frames_, file_at_);
+        return st ? put(snapshot_header(zxid_, kSnapshotVersionZstd), 0) : st;
+      }
+      Status st = put(sums_.tail(), file_at_);
       return st ? put(snapshot_header(zxid_), 0) : st;
     }
 
@@ -629,8 +655,21 @@ class WalStorage final : public Storage {
       }
       if (s_.fsync_ && ::fdatasync(fd_) != 0)
         return {Errc::io_error, "fdatasync " + tmp_ + ": " + errno_text(errno)};
+      // The body's length, from the trailer (the child may have written it):
+      // what snapshot_log_ratio weighs the log against, compressed or not.
       struct stat st {};
-      if (::fstat(fd_, &st) == 0) size_ = static_cast<int64_t>(st.st_size);
+      if (::fstat(fd_, &st) == 0) {
+        size_ = static_cast<int64_t>(st.st_size);
+        char trailer[kSnapshotTrailer];
+        if (st.st_size >= static_cast<off_t>(kSnapshotTrailer) &&
+            ::pread(fd_, trailer, sizeof trailer,
+                    st.st_size - static_cast<off_t>(kSnapshotTrailer)) ==
+                static_cast<ssize_t>(sizeof trailer)) {
+          uint64_t body = 0;
+          std::memcpy(&body, trailer + 8, 8);  // little-endian, as written
+          size_ = static_cast<int64_t>(body);
+        }
+      }
       ::close(fd_);
       fd_ = -1;
       std::string final_path = s_.dir_ + "/" + snapshot_name(zxid_);
@@ -679,6 +718,9 @@ class WalStorage final : public Storage {
     std::function<void(const Status&)> done_;
     // Snapshot thread only.
     SnapshotChecksums sums_;
+    std::unique_ptr<SnapshotCompressor> zstd_;  // snapshot_compression = "zstd"
+    std::string frames_;                        // what the compressor made of the last chunk
+    uint64_t file_at_ = kSnapshotHeader;        // where the next bytes go
     static constexpr uint64_t kWritebackEvery = 8u << 20;
     uint64_t flushed_ = 0;  // bytes handed to the disk so far
     int64_t size_ = 0;      // of the finished file
@@ -877,6 +919,7 @@ class WalStorage final : public Storage {
   double log_ratio_ = 0.5;
   int64_t last_snapshot_bytes_ = 0;  // the newest snapshot's file size
   int retain_ = 3;
+  int zstd_level_ = 0;  // 0: snapshots uncompressed
   bool fsync_ = true;
   bool opened_ = false;
   Histogram* m_fsync_ = nullptr;
