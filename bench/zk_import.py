@@ -40,7 +40,7 @@ def stat(czxid, t):
     return struct.pack(">qqqqiiiqq", czxid, czxid, t, t, 0, 0, 0, 0, czxid)
 
 
-def write_snapshot(path, znodes, compression):
+def write_snapshot(path, znodes, compression, payload=None):
     """A ZooKeeper 3.8 snapshot: header, sessions, ACLs, nodes, seals."""
     t = 1_700_000_000_000
     parents = 100
@@ -56,7 +56,7 @@ def write_snapshot(path, znodes, compression):
     chunks.append(node("/zookeeper/quota", b"", -1, stat(0, 0)))
     zxid += 1
     chunks.append(node("/bench", b"", 1, struct.pack(">qqqqiiiqq", zxid, zxid, t, t, 0, parents, 0, 0, zxid)))
-    payload = b"v" * 100
+    same = b"v" * 100
     for p in range(parents):
         zxid += 1
         pz = zxid + per
@@ -64,7 +64,7 @@ def write_snapshot(path, znodes, compression):
                            struct.pack(">qqqqiiiqq", zxid, zxid, t, t, 0, per, 0, 0, pz)))
         for i in range(per):
             zxid += 1
-            chunks.append(node(f"/bench/p{p:03d}/n{i:07d}", payload, 1, stat(zxid, t)))
+            chunks.append(node(f"/bench/p{p:03d}/n{i:07d}", payload(i) if payload else same, 1, stat(zxid, t)))
     chunks.append(jstring("/"))
     body = b"".join(chunks)
     body += struct.pack(">q", zlib.adler32(body)) + jstring("/")
