@@ -257,11 +257,31 @@ Status restore(const RestoreOptions& o, const Say& say) {
   if (to_zxid && r.zxid != o.to_zxid)
     say("no entry has zxid " + zxid_hex(o.to_zxid) + "; restored to " + zxid_hex(r.zxid) +
         ", the last one before it");
-  if (Status st =
-          write_data_dir(o.to, r.tree, r.zxid, std::max(r.accepted_epoch, sdk::zxid_epoch(r.zxid)),
-                         std::max(r.current_epoch, sdk::zxid_epoch(r.zxid)), say);
-      !st)
+  if (!o.file.empty() && o.log_from.empty()) {
+    // A backup as it is: checked above, its bytes become the snapshot.
+    const fs::path wal = fs::path(o.to) / "wal";
+    std::error_code ec;
+    fs::create_directories(wal, ec);
+    if (ec) return {Errc::io_error, wal.string() + ": " + ec.message()};
+    if (std::string f = first_data_file(wal.string(), {"log.", "snapshot.", "epochs"}); !f.empty())
+      return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
+                                        "); write into a new, empty data directory"};
+    wal::MappedFile m(o.file, true);
+    if (!m.ok()) return {Errc::io_error, o.file + ": " + m.error()};
+    const std::string name = (wal / wal::snapshot_name(r.zxid)).string();
+    if (Status st = write_file(name, {m.data()}); !st) return st;
+    const uint32_t epoch = sdk::zxid_epoch(r.zxid);
+    if (Status st = write_file((wal / "epochs").string(), {wal::encode_epochs(epoch, epoch)}); !st)
+      return st;
+    say("wrote " + std::to_string(r.tree.node_count()) + " znodes and " +
+        std::to_string(r.tree.sessions().size()) + " sessions at zxid " + zxid_hex(r.zxid) +
+        " to " + name);
+  } else if (Status st = write_data_dir(o.to, r.tree, r.zxid,
+                                        std::max(r.accepted_epoch, sdk::zxid_epoch(r.zxid)),
+                                        std::max(r.current_epoch, sdk::zxid_epoch(r.zxid)), say);
+             !st) {
     return st;
+  }
   char took[32];
   std::snprintf(took, sizeof took, "%.2f",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
