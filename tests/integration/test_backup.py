@@ -216,3 +216,31 @@ def test_a_reader_that_stalls_holds_one_backup_and_bounded_memory(tmp_path):
     c.stop()
     c.close()
     srv.stop()
+
+
+def test_a_backup_is_not_rolled_forward_across_a_gap_in_the_log(tmp_path):
+    admin = free_port()
+    srv = Server(tmp_path / "live", target="corrald", super_digest=SUPER,
+                 extra_args=["--set", f"server.admin_address=127.0.0.1:{admin}",
+                             "--set", "storage.wal.segment_bytes=65536",
+                             "--set", "storage.wal.snapshot_every_entries=200",
+                             "--set", "storage.wal.snapshot_log_ratio=0",
+                             "--set", "storage.wal.retain_snapshots=1"])
+    _live_servers.append(srv)
+    srv.start()
+    c = KazooClient(hosts=srv.hosts)
+    c.start()
+    c.create("/gap/early", b"x", makepath=True)
+    backup = tmp_path / "early.backup"
+    corral("--auth", "digest:super:secret", "backup", str(backup), "--admin", f"127.0.0.1:{admin}")
+    # Enough writes that the segments after the backup are purged.
+    for i in range(3000):
+        c.create(f"/gap/n{i:04d}", b"y" * 200)
+    c.stop()
+    c.close()
+    srv.stop()
+    first_log = min(int(f.name.split(".")[1], 16) for f in (srv.data_dir / "wal").glob("log.*"))
+    assert first_log > 10, "the early segments are gone"
+    r = corral("restore", str(backup), "--log-from", str(srv.data_dir), "--to", str(tmp_path / "x"), check=1)
+    assert "the entries between are gone" in r.stderr, r.stderr
+    assert not (tmp_path / "x" / "wal").exists() or not list((tmp_path / "x" / "wal").iterdir())
