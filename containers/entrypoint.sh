@@ -87,6 +87,12 @@ CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR
 CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH CORRAL_TLS
 CORRAL_TLS_DIR CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
+  # Kubernetes' service links for a service named corral (CORRAL_SERVICE_HOST,
+  # CORRAL_PORT=tcp://..., CORRAL_PORT_2181_TCP...) are not settings.
+  if [[ $var =~ _SERVICE_(HOST|PORT)(_|$) || $var =~ _PORT_[0-9]+_(TCP|UDP|SCTP) ]] ||
+     [[ $var =~ _PORT$ && ${!var} =~ ^(tcp|udp|sctp):// ]]; then
+    continue
+  fi
   case " $(echo $KNOWN) " in
     *" $var "*) ;;
     *) die "unknown variable $var (known: $(echo $KNOWN | sed 's/ /, /g'))" ;;
@@ -196,7 +202,8 @@ for kv in ${ZOO_CFG_EXTRA-}; do
     dataDir) DATA_DIR=$v ;;
     dataLogDir) wal_dir=$v ;;
     quorumListenOnAllIPs)
-      [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = true ] ||
+      b=$(boolean "ZOO_CFG_EXTRA $k" "$v")
+      [ "$b" = true ] ||
         die "ZOO_CFG_EXTRA: quorumListenOnAllIPs=false: in a container the peer ports listen on the container's addresses; remove it" ;;
     metricsProvider.className)
       case "$v" in
@@ -327,8 +334,8 @@ for kv in ${ZOO_CFG_EXTRA-}; do
   k=${kv%%=*} v=${kv#*=}
   case "$k" in
     secureClientPort) tls_client=true; zoo_plaintext_client=true; secure_port=$v ;;
-    sslQuorum) [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = false ] || tls_peer=true ;;
-    admin.forceHttps) [ "$(boolean "ZOO_CFG_EXTRA $k" "$v")" = false ] || tls_admin=true ;;
+    sslQuorum) b=$(boolean "ZOO_CFG_EXTRA $k" "$v"); [ "$b" = false ] || tls_peer=true ;;
+    admin.forceHttps) b=$(boolean "ZOO_CFG_EXTRA $k" "$v"); [ "$b" = false ] || tls_admin=true ;;
     ssl.keyStore.location) tls_cert=$v ;;
     ssl.keyStore.password) tls_password=$v ;;
     ssl.trustStore.location) tls_ca=$v ;;
@@ -488,7 +495,8 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
       echo "pattern = $(quote "$CORRAL_DNS_PATTERN")"
       echo "replicas = $CORRAL_DNS_REPLICAS"
     fi
-    if [ "$(boolean CORRAL_ID_FROM_HOSTNAME "${CORRAL_ID_FROM_HOSTNAME:-false}")" = true ]; then
+    from_hostname=$(boolean CORRAL_ID_FROM_HOSTNAME "${CORRAL_ID_FROM_HOSTNAME:-false}")
+    if [ "$from_hostname" = true ]; then
       echo "id_from_hostname = true"
       integer CORRAL_ORDINAL_BASE "${CORRAL_ORDINAL_BASE:-0}" 0 1000
       echo "ordinal_base = ${CORRAL_ORDINAL_BASE:-0}"

@@ -2,6 +2,7 @@
 
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <chrono>
 
 #include "admin/http_auth.hpp"
 #include "corral/common/http_parse.hpp"
@@ -323,6 +324,35 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     if (state_ == State::streaming && !data.empty()) conn_->send(std::move(data));
   }
   size_t queued() const { return conn_->queued_bytes(); }
+  // Ends a stream once all it queued has left, so that closing drops
+  // nothing; `done` hears whether it did. A reader that takes nothing for
+  // kStallMs is let go.
+  void end_when_drained(std::function<void(const sdk::Status&)> done) {
+    if (state_ != State::streaming || !owner_)
+      return done({sdk::Errc::unavailable, "the reader went away"});
+    const size_t queued = conn_->queued_bytes();
+    const auto now = std::chrono::steady_clock::now();
+    if (queued == 0) {
+      end();
+      return done({});
+    }
+    if (queued != drain_seen_) {
+      drain_seen_ = queued;
+      drain_since_ = now;
+    } else if (now - drain_since_ > std::chrono::milliseconds(kStallMs)) {
+      end();
+      return done({sdk::Errc::unavailable, "the reader stopped reading"});
+    }
+    std::weak_ptr<HttpConnection> weak = weak_from_this();
+    deadline_ = owner_->server_.executor().schedule(
+        std::chrono::milliseconds(20), [weak, done = std::move(done)]() mutable {
+          if (auto self = weak.lock())
+            self->end_when_drained(std::move(done));
+          else
+            done({sdk::Errc::unavailable, "the reader went away"});
+        });
+  }
+  static constexpr int64_t kStallMs = 60000;
 
   void finish(std::string response) {
     if (state_ == State::done) return;
@@ -349,6 +379,8 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   State state_ = State::reading;
   std::function<void()> on_gone_;
   std::unique_ptr<sdk::Executor::Timer> deadline_;
+  size_t drain_seen_ = SIZE_MAX;  // end_when_drained: what was queued, since when
+  std::chrono::steady_clock::time_point drain_since_;
 };
 
 // A backup on its way to an HTTP client: the wal's snapshot file format
@@ -377,8 +409,7 @@ class BackupSink final : public sdk::SnapshotSink {
     auto c = conn_.lock();
     if (!c || !c->open()) return done({sdk::Errc::unavailable, "the backup's reader went away"});
     c->stream_bytes(sums_.tail());
-    c->end();
-    done({});
+    c->end_when_drained(std::move(done));
   }
   void abort() override {
     // Cut short: the reader sees no trailer, and a restore refuses the file.
@@ -386,11 +417,27 @@ class BackupSink final : public sdk::SnapshotSink {
   }
   size_t queued_bytes() const override {
     // A reader that went away holds nothing back: the next write finds out.
+    // One that takes nothing for a minute is let go the same way.
     auto c = conn_.lock();
-    return c && c->open() ? c->queued() : 0;
+    if (!c || !c->open()) return 0;
+    // (While the snapshotter waits it asks every few milliseconds and
+    // writes nothing, so a reader that reads makes the figure fall.)
+    const size_t queued = c->queued();
+    const auto now = std::chrono::steady_clock::now();
+    if (queued < last_ || queued == 0) {
+      since_ = now;
+    } else if (now - since_ > std::chrono::milliseconds(AdminServer::HttpConnection::kStallMs)) {
+      c->end();
+      return 0;
+    }
+    last_ = queued;
+    return queued;
   }
 
  private:
+  mutable size_t last_ = 0;  // queued when last asked
+  mutable std::chrono::steady_clock::time_point since_ =
+      std::chrono::steady_clock::now();  // it last fell
   std::weak_ptr<AdminServer::HttpConnection> conn_;
   wal::SnapshotChecksums sums_;
 };

@@ -403,11 +403,21 @@ void Server::apply(const sdk::LogEntry& entry) {
       std::string why;
       if (const Node* n = tree_.find("/zookeeper/config"))
         parse_dynamic_config(n->data(), ignored, version, why);
-      adopt_membership(std::move(*members), version,
-                       "installed by the reconfig at " + session_hex(entry.zxid));
-      // A restart must come back in this membership, so a snapshot holds it
-      // at once rather than after the next snapshot_every_entries.
-      snapshot_now = true;
+      if (version <= config_version_) {
+        // Older than the membership in force: a reconfig replayed after
+        // --force-new-ensemble set a newer one. /zookeeper/config keeps
+        // saying the one in force.
+        log_->warn("the reconfig at " + session_hex(entry.zxid) +
+                   " is older than the membership in force (version " +
+                   session_hex(static_cast<int64_t>(config_version_)) + "); it does not apply");
+        publish_config();
+      } else {
+        adopt_membership(std::move(*members), version,
+                         "installed by the reconfig at " + session_hex(entry.zxid));
+        // A restart must come back in this membership, so a snapshot holds
+        // it at once rather than after the next snapshot_every_entries.
+        snapshot_now = true;
+      }
     }
   }
   if (snapshot_now && snapshotter_.running()) snapshot_again_ = true;

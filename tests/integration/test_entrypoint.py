@@ -84,6 +84,17 @@ def test_the_official_images_whole_surface_and_defaults(dirs):
     assert r.returncode == 0 and 'client_address = "0.0.0.0:2191"' in r.stdout, r.stderr
 
 
+def test_kubernetes_service_links_are_not_taken_for_settings(dirs):
+    r = entry(dirs, "--print-config", CORRAL_SERVICE_HOST="10.0.0.9", CORRAL_SERVICE_PORT=2181,
+              CORRAL_SERVICE_PORT_CLIENT=2181, CORRAL_PORT="tcp://10.0.0.9:2181",
+              CORRAL_PORT_2181_TCP="tcp://10.0.0.9:2181", CORRAL_PORT_2181_TCP_ADDR="10.0.0.9",
+              CORRAL_HS_SERVICE_HOST="10.0.0.8")
+    assert r.returncode == 0, r.stderr
+    # ...while a mistyped setting still stops the start.
+    r = entry(dirs, "--print-config", CORRAL_CLIENTPORT=2181)
+    assert r.returncode == 2 and "unknown variable CORRAL_CLIENTPORT" in r.stderr
+
+
 def test_corral_variables_and_no_variables(dirs):
     r = entry(dirs, "--print-config", CORRAL_DISCOVERY="docker", CORRAL_ENSEMBLE_SIZE=3, CORRAL_DOCKER_ENSEMBLE="e1")
     assert r.returncode == 0, r.stderr
@@ -114,6 +125,7 @@ def test_corral_variables_and_no_variables(dirs):
     ({"ZOO_CFG_EXTRA": "electionAlg=1"}, "ZOO_CFG_EXTRA: 'electionAlg' is not a zoo.cfg key this image knows"),
     ({"ZOO_CFG_EXTRA": "skipACL=yes"}, "ZOO_CFG_EXTRA: skipACL is a security setting"),
     ({"ZOO_CFG_EXTRA": "snapCount"}, "ZOO_CFG_EXTRA: 'snapCount' is not key=value"),
+    ({"ZOO_CFG_EXTRA": "sslQuorum=maybe"}, "ZOO_CFG_EXTRA sslQuorum must be true or false"),
     ({"ZOO_AUTOPURGE_SNAPRETAINCOUNT": "many"}, "ZOO_AUTOPURGE_SNAPRETAINCOUNT must be an integer"),
     ({"ZOO_ADMINSERVER_ENABLED": "false", "CORRAL_ADMIN_ADDRESS": "0.0.0.0:9090"}, "disagree"),
     ({"ZOO_CONF_DIR": "/a", "CORRAL_CONF_DIR": "/b"}, "CORRAL_CONF_DIR=/b and ZOO_CONF_DIR=/a disagree"),

@@ -55,6 +55,7 @@ def test_the_objects_agree(objects):
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "admin"}
     assert next(p for p in container["ports"] if p["name"] == "admin")["containerPort"] == 8080
     assert "CORRAL_ADMIN_ADDRESS" not in env
+    assert sts["template"]["spec"]["enableServiceLinks"] is False
     # A quorum survives what the budget allows.
     voters = sts["replicas"]
     assert voters - pdb["maxUnavailable"] >= voters // 2 + 1

@@ -118,39 +118,49 @@ Status load_snapshot(const fs::path& path, Recovered& out) {
   return {};
 }
 
-// Applies the log of `f` after out.zxid and up to `up_to`. `needs_start`:
-// the entries must follow on from out.zxid (a backup from elsewhere), so a
-// log that starts later is a gap, not a starting point.
-Status roll_forward(const WalFiles& f, sdk::Zxid up_to, bool needs_start, const Say& say,
-                    Recovered& out) {
+// Whether `b` can follow `a` in a log: the next counter, or the first
+// entry of a later epoch.
+bool follows(sdk::Zxid a, sdk::Zxid b) {
+  return b == a + 1 || (sdk::zxid_epoch(b) > sdk::zxid_epoch(a) && sdk::zxid_counter(b) == 1);
+}
+
+// Applies the log of `f` after out.zxid and up to `up_to`. Every entry
+// applied must follow on from the one before (from out.zxid for the first,
+// or an entry at out.zxid itself in the log): a log with a hole — segments
+// missing, or a history abandoned before a sync — is refused rather than
+// applied across it. So is stopping short of `up_to` at a hole.
+Status roll_forward(const WalFiles& f, sdk::Zxid up_to, const Say& say, Recovered& out) {
   kernel::StateMachine sm(out.tree);
   sm.set_extended_types(true);  // what was logged was accepted
   uint64_t replayed = 0;
-  bool overlap = false;  // the log holds the base's zxid or earlier: no gap
-  sdk::Zxid first_after = 0;
-  for (size_t i = 0; i < f.segments.size(); ++i) {
+  const sdk::Zxid base = out.zxid;
+  sdk::Zxid below = -1;  // the last entry at or before the base
+  bool done = false;
+  Status gap;
+  auto hole = [&](sdk::Zxid from, sdk::Zxid to) {
+    return Status{Errc::not_found, "the log in " + f.dir.string() + " goes from zxid " +
+                                       zxid_hex(from) + " to " + zxid_hex(to) +
+                                       ": the entries between are gone"};
+  };
+  for (size_t i = 0; i < f.segments.size() && !done && gap; ++i) {
     const fs::path& path = f.segments[i].second;
     wal::MappedFile m(path.string(), true);
     if (!m.ok()) return {Errc::io_error, path.string() + ": " + m.error()};
-    Status gap;
     wal::SegmentScan s = wal::scan_segment(
         m.data(), i + 1 == f.segments.size(), [&](const sdk::LogEntry& e, size_t) {
-          if (e.zxid <= out.zxid) {
-            overlap = true;
+          if (e.zxid <= base) {
+            below = e.zxid;
             return true;
           }
-          if (e.zxid > up_to) return false;
-          if (!first_after) {
-            first_after = e.zxid;
-            bool follows = overlap || e.zxid == out.zxid + 1 ||
-                           (sdk::zxid_epoch(e.zxid) > sdk::zxid_epoch(out.zxid) &&
-                            sdk::zxid_counter(e.zxid) == 1);
-            if (needs_start && !follows) {
-              gap = {Errc::not_found, "the log in " + f.dir.string() + " goes on from zxid " +
-                                          zxid_hex(e.zxid) + ", not from " + zxid_hex(out.zxid) +
-                                          ": the entries between are gone"};
-              return false;
-            }
+          // The entry after the last one applied (or after the base).
+          const bool first = out.zxid == base;
+          if (!(first && below == base) && !follows(out.zxid, e.zxid)) {
+            gap = hole(first && below > 0 && below != base ? below : out.zxid, e.zxid);
+            return false;
+          }
+          if (e.zxid > up_to) {
+            done = true;
+            return false;
           }
           sm.apply(e);
           out.zxid = e.zxid;
@@ -195,7 +205,7 @@ Status recover(const std::string& dir, sdk::Zxid up_to, const Say& say, Recovere
                                  zxid_hex(up_to) + " (the oldest is at " +
                                  zxid_hex(f.snapshots.front().first) + ")"};
   }
-  if (Status st = roll_forward(f, up_to, false, say, out); !st) return st;
+  if (Status st = roll_forward(f, up_to, say, out); !st) return st;
   read_epochs(f, out);
   return {};
 }
@@ -246,7 +256,7 @@ Status restore(const RestoreOptions& o, const Say& say) {
     if (!o.log_from.empty()) {
       WalFiles f;
       if (Status st = find_wal(o.log_from, f); !st) return st;
-      if (Status st = roll_forward(f, o.to_zxid, true, say, r); !st) return st;
+      if (Status st = roll_forward(f, o.to_zxid, say, r); !st) return st;
     }
   } else if (!o.log_from.empty()) {
     if (Status st = recover(o.log_from, o.to_zxid, say, r); !st) return st;

@@ -124,8 +124,10 @@ bool ZkTree::add(const std::string& path, ZkNode n) {
   auto parent = nodes.find(path.substr(0, slash));
   if (parent == nodes.end()) return false;
   ZkNode* p = &parent->second;  // stays valid: unordered_map nodes do not move
+  const int64_t owner = n.owner;
   if (!nodes.emplace(path, std::move(n)).second) return false;
   ++p->num_children;
+  if (session_owner(owner)) eph_[owner].insert(path);
   return true;
 }
 
@@ -187,6 +189,7 @@ ZkTree::Outcome ZkTree::create(const std::string& path, std::string_view data, b
   n.ctime = n.mtime = time;
   n.owner = owner;
   nodes[path] = std::move(n);  // `p` is not used past this point
+  if (session_owner(owner)) eph_[owner].insert(path);
   return Outcome::ok;
 }
 
@@ -199,6 +202,10 @@ ZkTree::Outcome ZkTree::remove(const std::string& path, int64_t zxid) {
   auto n = nodes.find(path);
   if (n == nodes.end()) return Outcome::no_node;
   --p->second.num_children;
+  if (session_owner(n->second.owner)) {
+    auto e = eph_.find(n->second.owner);
+    if (e != eph_.end() && e->second.erase(path) && e->second.empty()) eph_.erase(e);
+  }
   nodes.erase(n);
   return Outcome::ok;
 }
@@ -326,17 +333,23 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       sessions.erase(session);
       // 3.6+ lists the paths to delete; older logs have no body. Either
       // way every ephemeral of the session goes, at this zxid.
+      // With zookeeper.closeSessionTxn.enabled=false only the 12-byte
+      // TxnDigest may follow the header.
       std::vector<std::string> listed;
       if (r.remaining() >= 4) {
-        int32_t n = r.read_count(4);
-        for (int32_t i = 0; i < n && r.ok(); ++i) listed.emplace_back(r.read_string());
-        if (!r.ok()) return malformed();
+        JuteReader paths = r;
+        int32_t n = paths.read_count(4);
+        for (int32_t i = 0; i < n && paths.ok(); ++i) listed.emplace_back(paths.read_string());
+        constexpr size_t kTxnDigest = 4 + 8;
+        if (!paths.ok() || (paths.remaining() != 0 && paths.remaining() != kTxnDigest)) {
+          if (r.remaining() != kTxnDigest) return malformed();
+          listed.clear();
+        }
       }
       for (const std::string& p : listed) remove(p, txn_zxid);
       std::vector<std::string> rest;
-      for (const auto& [path, n] : nodes)
-        if (n.owner == session && session_owner(session)) rest.push_back(path);
-      std::sort(rest.begin(), rest.end());
+      if (auto e = eph_.find(session); e != eph_.end())
+        rest.assign(e->second.begin(), e->second.end());
       for (const std::string& p : rest) remove(p, txn_zxid);
       return {};
     }
@@ -571,7 +584,10 @@ Status read_snapshot(std::string_view stream, const std::string& name, ZkTree& t
   if (Status st = seal("the checksum"); !st) return st;
   // 3.6+: the digest of the tree at some zxid, sealed again; 3.9 then adds
   // the last zxid processed, sealed again. Nothing else may follow.
-  if (r.remaining() > 0) {
+  // (With the digest off, 3.9 writes only the last zxid: 8 bytes and a
+  // 13-byte seal.)
+  constexpr size_t kLastZxidBlock = 8 + 8 + 4 + 1;
+  if (r.remaining() > 0 && r.remaining() != kLastZxidBlock) {
     size_t where = r.position();
     r.read_long();
     int32_t digest_version = r.read_int();

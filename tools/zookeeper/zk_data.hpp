@@ -91,6 +91,9 @@ class ZkTree {
   sdk::Status apply_txn(int32_t type, std::string_view body, int64_t session, int64_t zxid,
                         int64_t time, bool nested, bool& failed);
   std::map<std::string, uint32_t, std::less<>> acl_index_;  // by jute encoding
+  // Each session's ephemerals, as ZooKeeper keeps them: what a closeSession
+  // deletes, found without walking the tree. Kept by add, create and remove.
+  std::unordered_map<int64_t, std::set<std::string>> eph_;
 };
 
 // ZooKeeper's session password: java.util.Random(id ^ 0xB3415C00).nextBytes(16).

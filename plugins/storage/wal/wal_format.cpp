@@ -382,8 +382,9 @@ Status check_snapshot_v3(std::string_view data, std::string& body) {
                                             std::to_string(frames) + " frames, " +
                                             std::to_string(length) + " bytes)");
   const size_t table_at = trailer_at - size_t{frames} * 4;
+  // The body grows frame by frame, as each frame proves itself: a trailer
+  // that claims a large body sizes nothing by itself.
   body.clear();
-  body.resize(static_cast<size_t>(length));
   size_t off = kSnapshotHeader, filled = 0;
   for (uint32_t f = 0; f < frames; ++f) {
     if (table_at - off < 4) return snapshot_corrupt(off, "frame header runs past the frames");
@@ -398,6 +399,7 @@ Status check_snapshot_v3(std::string_view data, std::string& body) {
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > kSnapshotBlock ||
         raw > length - filled)
       return snapshot_corrupt(off, "frame does not say a size that fits the body");
+    body.resize(filled + static_cast<size_t>(raw));
     size_t n =
         ZSTD_decompress(body.data() + filled, static_cast<size_t>(raw), frame.data(), frame.size());
     if (ZSTD_isError(n) || n != raw)

@@ -99,6 +99,21 @@ TEST(ZkData, ADamagedSnapshotIsRefusedWithItsNameAndOffset) {
   }
 }
 
+TEST(ZkData, AThreeNineSnapshotWithTheDigestOffHasOnlyTheLastZxidAfterItsSeal) {
+  std::string bytes = write_snapshot(sample_tree());
+  bytes.resize(bytes.size() - 33);  // the digest and its seal
+  JuteWriter w(bytes);
+  w.write_long(0x500000123);  // lastProcessedZxid
+  w.write_long(adler32(bytes));
+  w.write_string("/");
+  ZkTree t;
+  sdk::Status st = read_snapshot(bytes, "snapshot.1", t);
+  ASSERT_TRUE(st) << st.message();
+  expect_same(sample_tree(), t);
+  bytes += "x";  // and nothing may follow
+  EXPECT_FALSE(read_snapshot(bytes, "snapshot.1", t));
+}
+
 TEST(ZkData, CountsLargerThanTheBytesAreRefusedBeforeAnythingIsSized) {
   std::string bytes;
   JuteWriter w(bytes);
@@ -281,6 +296,20 @@ TEST(ZkData, SessionsAndTheirEphemeralsComeAndGoWithTheLog) {
   EXPECT_FALSE(t.nodes.count("/e2"));
   EXPECT_FALSE(t.sessions.count(s));
   EXPECT_EQ(t.nodes[""].pzxid, 4);
+
+  // closeSession with zookeeper.closeSessionTxn.enabled=false: only the
+  // TxnDigest follows the header.
+  std::string open2 = header(s, 5, -10);
+  JuteWriter(open2).write_int(9000);
+  ASSERT_TRUE(t.apply(open2, c));
+  ASSERT_TRUE(t.apply(create(6, "/e3", -1, s, true), c));
+  std::string close2 = header(s, 7, -11);
+  JuteWriter dw(close2);
+  dw.write_int(2);  // TxnDigest: version, tree digest
+  dw.write_long(0x1234567890LL);
+  ASSERT_TRUE(t.apply(close2, c));
+  EXPECT_FALSE(t.nodes.count("/e3"));
+  EXPECT_FALSE(t.sessions.count(s));
 
   // Loading: ephemerals of sessions that are not in the table go.
   ZkNode orphan;
