@@ -25,6 +25,15 @@ SUPER = "super:" + base64.b64encode(hashlib.sha1(b"super:secret").digest()).deco
 KEYS = 200
 
 
+@pytest.fixture
+def started():
+    """Every server the test starts, killed at its end whatever happened."""
+    made = []
+    yield made
+    for srv in made:
+        srv.kill()
+
+
 def corral(*args, check=0):
     r = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
     assert r.returncode == check, f"corral {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
@@ -103,14 +112,15 @@ def check_tree(hosts, writers, zxid):
         c.close()
 
 
-def start_on(tmp_path, name, data_dir):
+def start_on(tmp_path, name, data_dir, started):
     srv = Server(tmp_path / name, target="corrald", data_dir=data_dir)
     _live_servers.append(srv)
+    started.append(srv)
     srv.start()
     return srv
 
 
-def test_backup_under_load_restore_and_point_in_time(tmp_path):
+def test_backup_under_load_restore_and_point_in_time(tmp_path, started):
     admin = free_port()
     srv = Server(tmp_path / "live", target="corrald", super_digest=SUPER,
                  extra_args=["--set", f"server.admin_address=127.0.0.1:{admin}",
@@ -118,6 +128,7 @@ def test_backup_under_load_restore_and_point_in_time(tmp_path):
                              "--set", "storage.wal.snapshot_log_ratio=0",
                              "--set", "storage.wal.retain_snapshots=100"])
     _live_servers.append(srv)
+    started.append(srv)
     srv.start()
     writers = Writers(srv.hosts)
     try:
@@ -146,7 +157,7 @@ def test_backup_under_load_restore_and_point_in_time(tmp_path):
     # The backup restores to exactly the tree at its zxid.
     restored = tmp_path / "restored"
     corral("restore", str(backup), "--to", str(restored))
-    r1 = start_on(tmp_path, "r1", restored)
+    r1 = start_on(tmp_path, "r1", restored, started)
     check_tree(r1.hosts, writers, zxid)
     r1.stop()
 
@@ -156,14 +167,14 @@ def test_backup_under_load_restore_and_point_in_time(tmp_path):
     pit = tmp_path / "pit"
     err = corral("restore", "--log-from", str(srv.data_dir), "--to-zxid", hex(mid), "--to", str(pit)).stderr
     assert "snapshot" in err, err  # started from one of the directory's snapshots
-    r2 = start_on(tmp_path, "r2", pit)
+    r2 = start_on(tmp_path, "r2", pit, started)
     check_tree(r2.hosts, writers, mid)
     r2.stop()
 
     # The backup rolled forward with the log to the end.
     fwd = tmp_path / "forward"
     corral("restore", str(backup), "--log-from", str(srv.data_dir), "--to", str(fwd))
-    r3 = start_on(tmp_path, "r3", fwd)
+    r3 = start_on(tmp_path, "r3", fwd, started)
     check_tree(r3.hosts, writers, last)
     r3.stop()
 
@@ -182,11 +193,12 @@ def test_backup_under_load_restore_and_point_in_time(tmp_path):
     assert "incomplete" in r.stderr or "too short" in r.stderr, r.stderr
 
 
-def test_a_reader_that_stalls_holds_one_backup_and_bounded_memory(tmp_path):
+def test_a_reader_that_stalls_holds_one_backup_and_bounded_memory(tmp_path, started):
     admin = free_port()
     srv = Server(tmp_path / "live", target="corrald", super_digest=SUPER,
                  extra_args=["--set", f"server.admin_address=127.0.0.1:{admin}"])
     _live_servers.append(srv)
+    started.append(srv)
     srv.start()
     c = KazooClient(hosts=srv.hosts)
     c.start()
@@ -218,7 +230,7 @@ def test_a_reader_that_stalls_holds_one_backup_and_bounded_memory(tmp_path):
     srv.stop()
 
 
-def test_a_backup_is_not_rolled_forward_across_a_gap_in_the_log(tmp_path):
+def test_a_backup_is_not_rolled_forward_across_a_gap_in_the_log(tmp_path, started):
     admin = free_port()
     srv = Server(tmp_path / "live", target="corrald", super_digest=SUPER,
                  extra_args=["--set", f"server.admin_address=127.0.0.1:{admin}",
@@ -227,6 +239,7 @@ def test_a_backup_is_not_rolled_forward_across_a_gap_in_the_log(tmp_path):
                              "--set", "storage.wal.snapshot_log_ratio=0",
                              "--set", "storage.wal.retain_snapshots=1"])
     _live_servers.append(srv)
+    started.append(srv)
     srv.start()
     c = KazooClient(hosts=srv.hosts)
     c.start()

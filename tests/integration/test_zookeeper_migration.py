@@ -61,6 +61,15 @@ def diff(a, b):
     return "\n".join(lines[:20])
 
 
+@pytest.fixture
+def started():
+    """Every server the test starts, killed at its end whatever happened."""
+    made = []
+    yield made
+    for srv in made:
+        srv.kill()
+
+
 def corral(*args, check=0):
     r = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
     assert r.returncode == check, f"corral {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
@@ -125,12 +134,13 @@ def workload(zk_server, keeper):
 
 
 @pytest.mark.parametrize("compression", ["", "gz", "snappy"])
-def test_zookeeper_to_corral_and_back(tmp_path, compression):
+def test_zookeeper_to_corral_and_back(tmp_path, compression, started):
     props = ["-Dzookeeper.snapCount=40",
              f"-Dzookeeper.snapshot.compression.method={compression}"]
     zk = Server(tmp_path / "zookeeper", target="zookeeper", super_digest=SUPER,
                 extended_types=True, zk_properties=props)
     _live_servers.append(zk)
+    started.append(zk)
     zk.start()
     states = []
     keeper = KazooClient(hosts=zk.hosts, timeout=30.0,
@@ -159,6 +169,7 @@ def test_zookeeper_to_corral_and_back(tmp_path, compression):
         corral_srv = Server(tmp_path / "corral", target="corrald", super_digest=SUPER,
                             extended_types=True, data_dir=data, port=zk.port)
         _live_servers.append(corral_srv)
+        started.append(corral_srv)
         corral_srv.start()
         after = listing(corral_srv.hosts)
         assert before == after, diff(before, after)
@@ -188,6 +199,7 @@ def test_zookeeper_to_corral_and_back(tmp_path, compression):
         zk2 = Server(tmp_path / "zookeeper2", target="zookeeper", super_digest=SUPER,
                      extended_types=True, data_dir=zk_back)
         _live_servers.append(zk2)
+        started.append(zk2)
         zk2.start()
         back = listing(zk2.hosts)
         assert with_corral == back, diff(with_corral, back)
