@@ -217,28 +217,40 @@ Status read_backup(const std::string& file, Recovered& out) {
   return {};
 }
 
-Status write_data_dir(const std::string& dir, const kernel::DataTree& tree, sdk::Zxid zxid,
-                      uint32_t accepted_epoch, uint32_t current_epoch, const Say& say) {
+sdk::Result<std::string> new_wal_dir(const std::string& dir) {
   const fs::path wal = fs::path(dir) / "wal";
   std::error_code ec;
   fs::create_directories(wal, ec);
-  if (ec) return {Errc::io_error, wal.string() + ": " + ec.message()};
+  if (ec) return Status{Errc::io_error, wal.string() + ": " + ec.message()};
   if (std::string f = first_data_file(wal.string(), {"log.", "snapshot.", "epochs"}); !f.empty())
-    return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
-                                      "); write into a new, empty data directory"};
+    return Status{Errc::already_exists, wal.string() + " already holds Corral data (" + f +
+                                            "); write into a new, empty data directory"};
+  return wal.string();
+}
+
+Status write_wal_files(const std::string& wal, sdk::Zxid zxid,
+                       std::initializer_list<std::string_view> snapshot, uint32_t accepted_epoch,
+                       uint32_t current_epoch) {
+  if (Status st = write_file(wal + "/" + wal::snapshot_name(zxid), snapshot); !st) return st;
+  return write_file(wal + "/epochs", {wal::encode_epochs(accepted_epoch, current_epoch)});
+}
+
+Status write_data_dir(const std::string& dir, const kernel::DataTree& tree, sdk::Zxid zxid,
+                      uint32_t accepted_epoch, uint32_t current_epoch, const Say& say) {
+  auto wal = new_wal_dir(dir);
+  if (!wal) return wal.status();
   std::string body;
   tree.serialize([&](std::string_view chunk) { body.append(chunk); });
   wal::SnapshotChecksums sums;
   sums.add(body);
-  const std::string name = (wal / wal::snapshot_name(zxid)).string();
-  if (Status st = write_file(name, {wal::snapshot_header(zxid), body, sums.tail()}); !st) return st;
-  if (Status st = write_file((wal / "epochs").string(),
-                             {wal::encode_epochs(accepted_epoch, current_epoch)});
+  if (Status st =
+          write_wal_files(wal.value(), zxid, {wal::snapshot_header(zxid), body, sums.tail()},
+                          accepted_epoch, current_epoch);
       !st)
     return st;
   say("wrote " + std::to_string(tree.node_count()) + " znodes and " +
       std::to_string(tree.sessions().size()) + " sessions at zxid " + zxid_hex(zxid) + " to " +
-      name);
+      wal.value() + "/" + wal::snapshot_name(zxid));
   return {};
 }
 
@@ -269,23 +281,15 @@ Status restore(const RestoreOptions& o, const Say& say) {
         ", the last one before it");
   if (!o.file.empty() && o.log_from.empty()) {
     // A backup as it is: checked above, its bytes become the snapshot.
-    const fs::path wal = fs::path(o.to) / "wal";
-    std::error_code ec;
-    fs::create_directories(wal, ec);
-    if (ec) return {Errc::io_error, wal.string() + ": " + ec.message()};
-    if (std::string f = first_data_file(wal.string(), {"log.", "snapshot.", "epochs"}); !f.empty())
-      return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
-                                        "); write into a new, empty data directory"};
+    auto wal = new_wal_dir(o.to);
+    if (!wal) return wal.status();
     wal::MappedFile m(o.file, true);
     if (!m.ok()) return {Errc::io_error, o.file + ": " + m.error()};
-    const std::string name = (wal / wal::snapshot_name(r.zxid)).string();
-    if (Status st = write_file(name, {m.data()}); !st) return st;
     const uint32_t epoch = sdk::zxid_epoch(r.zxid);
-    if (Status st = write_file((wal / "epochs").string(), {wal::encode_epochs(epoch, epoch)}); !st)
-      return st;
+    if (Status st = write_wal_files(wal.value(), r.zxid, {m.data()}, epoch, epoch); !st) return st;
     say("wrote " + std::to_string(r.tree.node_count()) + " znodes and " +
         std::to_string(r.tree.sessions().size()) + " sessions at zxid " + zxid_hex(r.zxid) +
-        " to " + name);
+        " to " + wal.value() + "/" + wal::snapshot_name(r.zxid));
   } else if (Status st = write_data_dir(o.to, r.tree, r.zxid,
                                         std::max(r.accepted_epoch, sdk::zxid_epoch(r.zxid)),
                                         std::max(r.current_epoch, sdk::zxid_epoch(r.zxid)), say);

@@ -49,6 +49,15 @@ sdk::Status restore(const RestoreOptions& o, const Say& say);
 sdk::Status write_data_dir(const std::string& dir, const kernel::DataTree& tree, sdk::Zxid zxid,
                            uint32_t accepted_epoch, uint32_t current_epoch, const Say& say);
 
+// `dir`/wal created for a new data directory: refused when it holds Corral
+// data already. Returns its path.
+sdk::Result<std::string> new_wal_dir(const std::string& dir);
+// The wal files of a new data directory: the snapshot file at `zxid` (its
+// bytes, in pieces) and the epochs.
+sdk::Status write_wal_files(const std::string& wal, sdk::Zxid zxid,
+                            std::initializer_list<std::string_view> snapshot,
+                            uint32_t accepted_epoch, uint32_t current_epoch);
+
 // Writes `pieces` to `path` through a temporary file, synced, then renamed.
 sdk::Status write_file(const std::string& path, std::initializer_list<std::string_view> pieces);
 // The first file in `dir` whose name starts with one of `prefixes` ("" if none).

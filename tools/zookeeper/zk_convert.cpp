@@ -239,12 +239,9 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
         "loading");
 
   // Corral's files: <to>/wal/snapshot.<zxid> and epochs.
-  const fs::path wal = fs::path(o.to) / "wal";
-  fs::create_directories(wal, ec);
-  if (ec) return {Errc::io_error, wal.string() + ": " + ec.message()};
-  if (std::string f = first_data_file(wal.string(), {"log.", "snapshot.", "epochs"}); !f.empty())
-    return {Errc::already_exists, wal.string() + " already holds Corral data (" + f +
-                                      "); import into a new, empty data directory"};
+  auto made = offline::new_wal_dir(o.to);
+  if (!made) return made.status();
+  const std::string wal = made.value();
   size_t ephemerals = 0;
   for (const auto& [id, paths] : tree.ephemerals()) ephemerals += paths.size();
   const size_t znodes = tree.nodes.size(), sessions = tree.sessions.size();
@@ -257,12 +254,6 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
     if (!loaded)
       return {Errc::internal, "the converted tree does not load: " + loaded.status().message()};
   }
-  wal::SnapshotChecksums sums;
-  sums.add(body);
-  if (Status st = write_file((wal / wal::snapshot_name(zxid)).string(),
-                             {wal::snapshot_header(zxid), body, sums.tail()});
-      !st)
-    return st;
   // Epochs: what ZooKeeper recorded, else the snapshot's; zxids go on from
   // ZooKeeper's either way.
   auto zxid_epoch = static_cast<int64_t>(sdk::zxid_epoch(zxid));
@@ -270,18 +261,19 @@ Status import_zookeeper(const ImportOptions& o, const Say& say) {
                                                    read_epoch_file(log_dir / "acceptedEpoch")));
   int64_t current = std::max(zxid_epoch, std::max(read_epoch_file(snap_dir / "currentEpoch"),
                                                   read_epoch_file(log_dir / "currentEpoch")));
-  if (Status st = write_file(
-          (wal / "epochs").string(),
-          {wal::encode_epochs(static_cast<uint32_t>(accepted), static_cast<uint32_t>(current))});
+  wal::SnapshotChecksums sums;
+  sums.add(body);
+  if (Status st =
+          offline::write_wal_files(wal, zxid, {wal::snapshot_header(zxid), body, sums.tail()},
+                                   static_cast<uint32_t>(accepted), static_cast<uint32_t>(current));
       !st)
     return st;
   char took[32];
   std::snprintf(took, sizeof took, "%.2f", seconds_since(t0));
   say("imported " + std::to_string(znodes) + " znodes, " + std::to_string(sessions) +
       " sessions (" + std::to_string(ephemerals) + " ephemerals) at zxid " +
-      offline::zxid_hex(zxid) + ", epoch " + std::to_string(current) + " into " + wal.string() +
-      " in " + took + " s; start corrald with server.data_dir = \"" + o.to +
-      "\" and the wal storage");
+      offline::zxid_hex(zxid) + ", epoch " + std::to_string(current) + " into " + wal + " in " +
+      took + " s; start corrald with server.data_dir = \"" + o.to + "\" and the wal storage");
   return {};
 }
 

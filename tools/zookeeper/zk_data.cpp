@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "corral/proto/codes.hpp"
 #include "corral/proto/jute.hpp"
 
 namespace corral::zk {
@@ -23,23 +24,9 @@ using sdk::Status;
 
 namespace {
 
-// ZooKeeper's op codes, as they appear in its logs.
-enum Op : int32_t {
-  kCreate = 1,
-  kDelete = 2,
-  kSetData = 5,
-  kSetAcl = 7,
-  kCheck = 13,
-  kMulti = 14,
-  kCreate2 = 15,
-  kReconfig = 16,
-  kCreateContainer = 19,
-  kDeleteContainer = 20,
-  kCreateTtl = 21,
-  kCreateSession = -10,
-  kCloseSession = -11,
-  kError = -1,
-};
+// ZooKeeper's op codes (as its logs carry them), for switch cases.
+constexpr int32_t op(proto::OpCode c) { return static_cast<int32_t>(c); }
+using proto::OpCode;
 
 constexpr int64_t kContainerOwner = INT64_MIN;
 constexpr uint64_t kExtendedMask = 0xff00000000000000ULL;
@@ -237,10 +224,10 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
                                      " (zxid 0x" + z + ")"};
   };
   switch (type) {
-    case kCreate:
-    case kCreate2:
-    case kCreateTtl:
-    case kCreateContainer: {
+    case op(OpCode::create):
+    case op(OpCode::create2):
+    case op(OpCode::create_ttl):
+    case op(OpCode::create_container): {
       std::string path(r.read_string());
       bool data_null = false;
       std::string_view data = r.read_buffer(&data_null);
@@ -248,7 +235,7 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       read_acl(r, acl);
       int64_t owner = 0;
       int32_t parent_cversion = -1;
-      if (type == kCreate || type == kCreate2) {
+      if (type == op(OpCode::create) || type == op(OpCode::create2)) {
         bool ephemeral = r.read_bool();
         if (!r.ok()) return malformed();
         // CreateTxnV0 (ZooKeeper 3.3) had no parentCVersion.
@@ -256,7 +243,7 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
         owner = ephemeral ? session : 0;
       } else {
         parent_cversion = r.read_int();
-        if (type == kCreateTtl)
+        if (type == op(OpCode::create_ttl))
           owner = static_cast<int64_t>(kExtendedMask | static_cast<uint64_t>(r.read_long()));
         else
           owner = kContainerOwner;
@@ -267,7 +254,7 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       // A plain create of an existing node still moves its parent's cversion
       // and pzxid forward (ZooKeeper's setCversionPzxid), as a fuzzy
       // snapshot may hold the node but not the parent's update.
-      if (o == Outcome::node_exists && type == kCreate) {
+      if (o == Outcome::node_exists && type == op(OpCode::create)) {
         auto parent = nodes.find(split(path).first);
         if (parent != nodes.end()) {
           ZkNode& pn = parent->second;
@@ -280,15 +267,15 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       }
       return {};
     }
-    case kDelete:
-    case kDeleteContainer: {
+    case op(OpCode::remove):
+    case op(OpCode::delete_container): {
       std::string path(r.read_string());
       if (!r.ok()) return malformed();
       if (remove(path, txn_zxid) != Outcome::ok) failed = true;
       return {};
     }
-    case kSetData:
-    case kReconfig: {
+    case op(OpCode::set_data):
+    case op(OpCode::reconfig): {
       std::string path(r.read_string());
       bool data_null = false;
       std::string_view data = r.read_buffer(&data_null);
@@ -306,7 +293,7 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       n->second.version = version;
       return {};
     }
-    case kSetAcl: {
+    case op(OpCode::set_acl): {
       std::string path(r.read_string());
       proto::AclList acl;
       read_acl(r, acl);
@@ -321,14 +308,14 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       n->second.acl = intern_acl(acl);
       return {};
     }
-    case kCreateSession: {
+    case op(OpCode::create_session): {
       if (nested) return malformed();
       int32_t timeout = r.read_int();
       if (!r.ok()) return malformed();
       sessions[session] = timeout;
       return {};
     }
-    case kCloseSession: {
+    case op(OpCode::close_session): {
       if (nested) return malformed();
       sessions.erase(session);
       // 3.6+ lists the paths to delete; older logs have no body. Either
@@ -353,12 +340,12 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       for (const std::string& p : rest) remove(p, txn_zxid);
       return {};
     }
-    case kError:
+    case op(OpCode::error):
       failed = true;
       return {};
-    case kCheck:
+    case op(OpCode::check):
       return {};
-    case kMulti: {
+    case op(OpCode::multi): {
       if (nested) return malformed();
       // Txn {int type, buffer data}: at least 8 bytes each.
       int32_t n = r.read_count(8);
@@ -369,19 +356,20 @@ Status ZkTree::apply_txn(int32_t type, std::string_view body, int64_t session, i
       }
       if (!r.ok()) return malformed();
       // One error among them means none was applied.
-      if (std::any_of(subs.begin(), subs.end(), [](const auto& s) { return s.first == kError; })) {
+      if (std::any_of(subs.begin(), subs.end(),
+                      [](const auto& s) { return s.first == op(OpCode::error); })) {
         failed = true;
         return {};
       }
       for (const auto& [t, data] : subs) {
         switch (t) {
-          case kCreate:
-          case kCreateTtl:
-          case kCreateContainer:
-          case kDelete:
-          case kDeleteContainer:
-          case kSetData:
-          case kCheck:
+          case op(OpCode::create):
+          case op(OpCode::create_ttl):
+          case op(OpCode::create_container):
+          case op(OpCode::remove):
+          case op(OpCode::delete_container):
+          case op(OpCode::set_data):
+          case op(OpCode::check):
             break;
           default:
             return Status{Errc::corrupt, "a multi transaction holds an operation of type " +
