@@ -398,6 +398,40 @@ int cmd_migrate(bool importing, const std::vector<std::string>& args) {
   return kOk;
 }
 
+// HOST:PORT of an admin endpoint ([v6]:PORT too).
+bool split_admin(const std::string& admin, std::string& host, uint16_t& port) {
+  size_t colon = admin.rfind(':');
+  char* end = nullptr;
+  long p = colon == std::string::npos ? 0 : std::strtol(admin.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || colon == 0 || !end || *end || p <= 0 || p > 65535) return false;
+  host = admin.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+// An admin request's head, with the first digest or SASL credentials
+// (--auth) as HTTP Basic; ends with the blank line when `end` is set.
+std::string admin_request_head(const Global& g, const std::string& method,
+                               const std::string& target, const std::string& admin,
+                               bool end = false) {
+  std::string request =
+      method + " " + target + " HTTP/1.1\r\nHost: " + admin + "\r\nConnection: close\r\n";
+  for (const auto& [scheme, auth] : g.auths) {
+    if (scheme != "digest" && scheme != "sasl") continue;
+    std::string b64(4 * ((auth.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                            reinterpret_cast<const unsigned char*>(auth.data()),
+                            static_cast<int>(auth.size()));
+    b64.resize(static_cast<size_t>(n));
+    request += "Authorization: Basic " + b64 + "\r\n";
+    break;
+  }
+  if (end) request += "Content-Length: 0\r\n\r\n";
+  return request;
+}
+
 // backup FILE [--admin HOST:PORT]: a consistent copy of a running server's
 // tree, from its admin endpoint (GET /commands/snapshot), checked before
 // it is kept.
@@ -415,26 +449,11 @@ int cmd_backup(const Global& g, const std::vector<std::string>& args, const char
       return usage_error(usage);
   }
   if (file.empty()) return usage_error(usage);
-  size_t colon = admin.rfind(':');
-  char* end = nullptr;
-  long port = colon == std::string::npos ? 0 : std::strtol(admin.c_str() + colon + 1, &end, 10);
-  if (colon == std::string::npos || colon == 0 || !end || *end || port <= 0 || port > 65535)
+  std::string host;
+  uint16_t port = 0;
+  if (!split_admin(admin, host, port))
     return usage_error("--admin takes HOST:PORT, not '" + admin + "'");
-  std::string host = admin.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  std::string request = "GET /commands/snapshot?streaming=true HTTP/1.1\r\nHost: " + admin +
-                        "\r\nConnection: close\r\n";
-  for (const auto& [scheme, auth] : g.auths) {
-    if (scheme != "digest" && scheme != "sasl") continue;
-    std::string b64(4 * ((auth.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                            reinterpret_cast<const unsigned char*>(auth.data()),
-                            static_cast<int>(auth.size()));
-    b64.resize(static_cast<size_t>(n));
-    request += "Authorization: Basic " + b64 + "\r\n";
-    break;
-  }
+  std::string request = admin_request_head(g, "GET", "/commands/snapshot?streaming=true", admin);
   request += "\r\n";
   const std::string tmp = file + ".part";
   FILE* out = nullptr;
@@ -443,7 +462,7 @@ int cmd_backup(const Global& g, const std::vector<std::string>& args, const char
   uint64_t bytes = 0;
   bool write_failed = false;
   int st = exchange(
-      g, host, static_cast<uint16_t>(port), request,
+      g, host, port, request,
       [&](std::string_view b) {
         if (status == 0) {
           head.append(b);
@@ -551,6 +570,56 @@ int cmd_restore(const Global&, const std::vector<std::string>& args, const char*
   return kOk;
 }
 
+// leader transfer [--to ID] [--admin HOST:PORT]: asks the server at the
+// admin endpoint to have the leadership handed over, to server ID or to the
+// voter most up to date, and waits until the ensemble serves under it.
+int cmd_leader(const Global& g, const std::vector<std::string>& args, const char*) {
+  const std::string usage = "leader transfer [--to ID] [--admin HOST:PORT]";
+  std::string admin, to;
+  if (const char* env = std::getenv("CORRAL_ADMIN")) admin = env;
+  if (admin.empty()) admin = "127.0.0.1:8080";
+  if (args.empty() || args[0] != "transfer") return usage_error(usage);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--admin" && i + 1 < args.size()) {
+      admin = args[++i];
+    } else if (args[i] == "--to" && i + 1 < args.size()) {
+      to = args[++i];
+      char* end = nullptr;
+      long id = std::strtol(to.c_str(), &end, 10);
+      if (to.empty() || *end || id <= 0)
+        return usage_error("--to takes a server id, not '" + to + "'");
+    } else {
+      return usage_error(usage);
+    }
+  }
+  std::string host;
+  uint16_t port = 0;
+  if (!split_admin(admin, host, port))
+    return usage_error("--admin takes HOST:PORT, not '" + admin + "'");
+  std::string target = "/commands/leader_transfer" + (to.empty() ? "" : "?to=" + to);
+  std::string reply;
+  int st = exchange(
+      g, host, port, admin_request_head(g, "POST", target, admin, true),
+      [&](std::string_view b) {
+        reply.append(b);
+        return reply.size() < (1 << 20);
+      },
+      "leader transfer at " + admin);
+  if (st != kOk) return st;
+  int status = 0;
+  std::sscanf(reply.c_str(), "HTTP/%*s %d", &status);
+  size_t at = reply.find("\r\n\r\n");
+  std::string body = at == std::string::npos ? reply : reply.substr(at + 4);
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  if (status != 200) {
+    std::fprintf(stderr, "corral: leader transfer at %s: HTTP %d: %s\n", admin.c_str(), status,
+                 body.c_str());
+    return kFailed;
+  }
+  std::printf("%s\n", body.c_str());
+  return kOk;
+}
+
 int cmd_import(const Global&, const std::vector<std::string>& args, const char*) {
   return cmd_migrate(true, args);
 }
@@ -560,8 +629,8 @@ int cmd_export(const Global&, const std::vector<std::string>& args, const char*)
 
 const std::map<std::string, int (*)(const Global&, const std::vector<std::string>&, const char*),
                std::less<>>
-    kOtherCommands = {{"four", &cmd_four},      {"plugins", &cmd_plugins}, {"health", &cmd_health},
-                      {"import", &cmd_import},  {"export", &cmd_export},   {"backup", &cmd_backup},
-                      {"restore", &cmd_restore}};
+    kOtherCommands = {{"four", &cmd_four},       {"plugins", &cmd_plugins}, {"health", &cmd_health},
+                      {"import", &cmd_import},   {"export", &cmd_export},   {"backup", &cmd_backup},
+                      {"restore", &cmd_restore}, {"leader", &cmd_leader}};
 
 }  // namespace corral::cli

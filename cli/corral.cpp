@@ -53,6 +53,9 @@ commands:
   restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]
                                 a backup (rolled forward with DATADIR's log up to ZXID), or
                                 DATADIR as it stood at ZXID, into a new data directory
+  leader transfer [--to ID] [--admin HOST:PORT]
+                                hand the leadership to server ID (or the voter most up to
+                                date) without an election; --auth as a user with cdrwa on /
 
 exit codes: 0 ok, 1 other error, 2 usage, 3 cannot connect or connection lost,
 4 no such node, 5 node exists, 6 version mismatch, 7 not empty, 8 not authorized

@@ -179,12 +179,19 @@ int main(int argc, char** argv) {
   }
   // Destroyed before the loop's services (discard_pending below), which it uses.
   auto signals = std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM);
+  auto stop_now = [&] {
+    server.stop();
+    io.stop();
+  };
   signals->async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                       ", shutting down");
-    server.stop();
-    io.stop();
+    // A leader hands over first; a second signal stops at once.
+    signals->async_wait([&](const boost::system::error_code& again, int) {
+      if (!again) stop_now();
+    });
+    server.shutdown_gracefully(stop_now);
   });
   io.run();
   server.stop();

@@ -282,6 +282,10 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
       if (auto refused = owner->backup_refusal(req_)) return answer(std::move(*refused));
       return begin_backup();
     }
+    if (req_.path == "/commands/leader_transfer") {
+      if (auto refused = owner->transfer_refusal(req_)) return answer(std::move(*refused));
+      return begin_transfer();
+    }
     if (auto builtin = owner->respond_builtin(req_)) return answer(std::move(*builtin));
     const sdk::HttpHandler* handler = owner->route(req_.path);
     if (!handler) return fail(404, "no such path; GET /commands lists the admin commands");
@@ -312,6 +316,9 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 
   // GET /commands/snapshot: a backup, streamed as it is serialized.
   void begin_backup();
+  // POST /commands/leader_transfer[?to=ID]: answered once the ensemble
+  // serves under the new leader.
+  void begin_transfer();
   void stream_head(int status, std::string_view content_type, const std::string& extra) {
     state_ = State::streaming;
     conn_->send("HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
@@ -448,6 +455,59 @@ void AdminServer::HttpConnection::begin_backup() {
   sdk::Status st = owner_->server_.start_backup(
       [self](sdk::Zxid zxid) { return std::make_unique<BackupSink>(self, zxid); }, nullptr);
   if (!st) fail(503, st.message());
+}
+
+void AdminServer::HttpConnection::begin_transfer() {
+  state_ = State::waiting;
+  sdk::ServerId to = 0;
+  if (auto it = req_.query.find("to"); it != req_.query.end()) {
+    char* end = nullptr;
+    long long id = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end || id <= 0 || id > INT32_MAX)
+      return fail(400, "'to' takes a server id, not '" + it->second + "'");
+    to = id;
+  }
+  Server& server = owner_->server_;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::weak_ptr<HttpConnection> weak = weak_from_this();
+  server.log().info(
+      "admin endpoint: " + req_.remote + " asks for the leadership to go to " +
+      (to ? "server " + std::to_string(to) : std::string("the voter most up to date")));
+  server.transfer_leadership(to, [weak, &server, t0](const sdk::Status& st) {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::waiting) return;
+    if (!st) {
+      int code = st.code() == sdk::Errc::invalid_argument ? 400
+                 : st.code() == sdk::Errc::incompatible   ? 501
+                                                          : 503;
+      return self->fail(code, st.message());
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - t0);
+    sdk::ConsensusStatus cs = server.consensus_status();
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f", static_cast<double>(took.count()) / 1000.0);
+    self->finish(http_response(200, "application/json",
+                               "{\"leader\":" + std::to_string(cs.leader) +
+                                   ",\"epoch\":" + std::to_string(cs.current_epoch) +
+                                   ",\"took_ms\":" + ms + "}\n"));
+  });
+}
+
+std::optional<std::string> AdminServer::transfer_refusal(const sdk::HttpRequest& req) {
+  if (req.method != "POST")
+    return http_response(405, "application/json",
+                         json_error("'leader_transfer' changes who leads: use POST"));
+  // It changes the ensemble: never anonymous, whatever the whitelist says.
+  if (!req.authenticated)
+    return unauthorized(
+        "'leader_transfer' changes who leads the ensemble: give the credentials of a user with "
+        "every permission on / (HTTP Basic as digest or SASL, or a client certificate)");
+  if (!server_.may_administer(req.identities))
+    return http_response(403, "application/json",
+                         json_error("'leader_transfer' needs every permission (cdrwa) on / and "
+                                    "the credentials given do not hold them"));
+  return std::nullopt;
 }
 
 std::optional<std::string> AdminServer::backup_refusal(const sdk::HttpRequest& req) {

@@ -47,6 +47,7 @@ class AdminServer final : public sdk::HttpRouter {
   std::optional<std::string> respond_builtin(const sdk::HttpRequest& request);
   // Why a backup request (GET /commands/snapshot) is refused, if it is.
   std::optional<std::string> backup_refusal(const sdk::HttpRequest& request);
+  std::optional<std::string> transfer_refusal(const sdk::HttpRequest& request);
   const sdk::HttpHandler* route(const std::string& path) const;
 
  private:

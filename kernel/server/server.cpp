@@ -331,6 +331,7 @@ void Server::stop() {
   recipes_.clear();
   tick_timer_.reset();
   container_timer_.reset();
+  handover_timer_.reset();
   if (audit_) audit_->server_event("serverStop");
   listener_.reset();
   secure_listener_.reset();

@@ -126,6 +126,12 @@ class Server final : public ChannelHost,
                            std::function<void(const sdk::Status&)> done);
   AuditLog* audit() override { return audit_.get(); }
   std::vector<std::string> admin_command_names() const;
+  // Hands the leadership over (consensus permitting): `done` on the loop.
+  void transfer_leadership(sdk::ServerId to, std::function<void(const sdk::Status&)> done);
+  // A stop asked for by a signal: a leader of an ensemble first hands over
+  // (up to server.shutdown_handover_ms), so that no election follows; then
+  // `then` runs (it stops the server).
+  void shutdown_gracefully(std::function<void()> then);
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
   // Opens a channel over `link` (a TCP connection or an in-process session).
@@ -246,7 +252,8 @@ class Server final : public ChannelHost,
   std::unordered_map<std::string, int> connections_per_ip_;
   uint64_t next_channel_id_ = 1;
   int64_t session_counter_ = 0;
-  std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_, consensus_timer_;
+  std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_, consensus_timer_,
+      handover_timer_;
   // Sessions whose clients were heard from since the leader last asked
   // (a follower reports them with its pings).
   std::vector<int64_t> touched_sessions_;

@@ -20,6 +20,50 @@
 
 namespace corral::kernel {
 
+void Server::transfer_leadership(sdk::ServerId to, std::function<void(const sdk::Status&)> done) {
+  if (stopped_ || !consensus_)
+    return executor_.post([done = std::move(done)] {
+      done(sdk::Status(sdk::Errc::unavailable, "the server is stopping"));
+    });
+  if (!consensus_->traits().replicated)
+    return executor_.post([done = std::move(done)] {
+      done(sdk::Status(sdk::Errc::incompatible,
+                       "a standalone server has no leadership to hand over"));
+    });
+  consensus_->transfer_leadership(to, false, std::move(done));
+}
+
+void Server::shutdown_gracefully(std::function<void()> then) {
+  const int64_t wait = config_.server.shutdown_handover_ms;
+  if (stopped_ || !consensus_ || !consensus_->traits().replicated || role() != sdk::Role::leading ||
+      wait <= 0)
+    return then();
+  log_->info("handing the leadership over before stopping (up to " + std::to_string(wait) +
+             " ms, server.shutdown_handover_ms)");
+  struct Handover {
+    std::function<void()> then;
+    bool done = false;
+  };
+  auto h = std::make_shared<Handover>();
+  h->then = std::move(then);
+  auto finish = [this, h](const sdk::Status& st) {
+    if (h->done) return;
+    h->done = true;
+    if (st)
+      log_->info("handed the leadership to server " + std::to_string(consensus_->leader()) +
+                 "; stopping");
+    else
+      log_->warn("cannot hand the leadership over (" + st.message() + "); stopping anyway");
+    auto next = std::move(h->then);
+    next();
+  };
+  handover_timer_ = executor_.schedule(std::chrono::milliseconds(wait), [finish, wait] {
+    finish(sdk::Status(sdk::Errc::unavailable,
+                       "no new leader within " + std::to_string(wait) + " ms"));
+  });
+  consensus_->transfer_leadership(0, true, finish);
+}
+
 using sdk::Errc;
 using sdk::Status;
 

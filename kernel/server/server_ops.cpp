@@ -101,7 +101,10 @@ bool Server::may_back_up(const Ids& ids) const {
 }
 
 std::vector<std::string> Server::admin_command_names() const {
-  return kernel::admin_command_names();
+  std::vector<std::string> names = kernel::admin_command_names();
+  names.push_back("snapshot");         // streamed (GET), superuser or cdrwa on /
+  names.push_back("leader_transfer");  // POST, cdrwa on /
+  return names;
 }
 
 void Server::observe_request(int32_t type, double seconds) {

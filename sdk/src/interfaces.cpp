@@ -48,7 +48,11 @@ HttpRouter::~HttpRouter() = default;
 Transport::~Transport() = default;
 Storage::~Storage() = default;
 Consensus::~Consensus() = default;
+void Consensus::transfer_leadership(ServerId, bool, std::function<void(const Status&)> done) {
+  if (done) done(Status(Errc::incompatible, "this consensus module cannot hand over leadership"));
+}
 Election::~Election() = default;
+ServerId Election::fixed_leader() const { return 0; }
 Discovery::~Discovery() = default;
 Recipe::~Recipe() = default;
 

@@ -200,6 +200,9 @@ class World {
   // Clients' syncs not answered yet: id -> (server, its incarnation, asked at).
   std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_syncs;
   uint64_t next_sync = 0;
+  // Handovers asked and not answered yet, as syncs.
+  std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_transfers;
+  uint64_t next_transfer = 0;
 
   // Checker state.
   std::vector<LogEntry> canonical;
@@ -352,6 +355,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (zab_) zab_->sync(std::move(done));
   }
   void snapshot() { take_snapshot_now(); }
+  void transfer(ServerId to, bool leaving, std::function<void(const Status&)> done) {
+    if (zab_) zab_->transfer_leadership(to, leaving, std::move(done));
+  }
 
   // ---- PluginHost
   sdk::Executor& executor() override { return executor_; }
@@ -718,6 +724,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     void settled(const sdk::ElectionResult& r) override { inner->settled(r); }
     void tick(int64_t now) override { inner->tick(now); }
     void stop() override { inner->stop(); }
+    ServerId fixed_leader() const override { return inner->fixed_leader(); }
     Node& n;
     std::unique_ptr<sdk::Election> inner;
   };
@@ -899,6 +906,47 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
         if (w.faults && w.uniform() < 0.5) ask_sync(target, inc);
       });
     };
+    // Leader handovers, asked of random servers.
+    std::function<void()> ask_transfer = [&] {
+      if (!w.faults) return;
+      Node& asked = *w.nodes[static_cast<size_t>(w.between(0, n - 1))];
+      if (asked.up() && !w.events.paused(asked.id())) {
+        ServerId to = w.uniform() < 0.3 ? 0 : static_cast<ServerId>(w.between(1, n));
+        // A leader stopped by SIGTERM: it hands over, then stops.
+        bool leaving = asked.role() == Role::leading && w.uniform() < 0.3;
+        uint64_t inc = asked.incarnation(), id = ++w.next_transfer;
+        w.open_transfers[id] = {asked.id(), inc, w.now};
+        w.result.transfers++;
+        w.log(asked.id(), "SIM transfer to " + std::to_string(to) + (leaving ? ", then stop" : ""));
+        asked.transfer(to, leaving, [&w, &asked, inc, id, to, leaving](const Status& st) {
+          w.open_transfers.erase(id);
+          if (asked.incarnation() != inc) return;
+          if (leaving && asked.up() && w.faults) {
+            w.log(asked.id(), "SIM stop after the handover");
+            w.events.resume(asked.id(), w.now);
+            asked.crash(false);
+            for (auto& m : w.nodes)
+              if (m->id() != asked.id()) w.link_down(m->id(), asked.id(), w.between(1, 5));
+            w.events.at(w.now + w.between(100, 2000), [&w, &asked] {
+              if (!asked.up() && w.faults) {
+                w.log(asked.id(), "SIM restart");
+                asked.boot();
+              }
+            });
+          }
+          if (!st) return;
+          w.result.transfers_done++;
+          ServerId leader = asked.zab() ? asked.zab()->leader() : 0;
+          // (0: it lost that leader since the answer was posted)
+          if (to != 0 && leader != 0 && leader != to)
+            w.fail("a handover to server " + std::to_string(to) + " asked at server " +
+                   std::to_string(asked.id()) + " was answered ok under leader " +
+                   std::to_string(leader));
+        });
+      }
+      w.events.at(w.now + w.between(100, 1500), ask_transfer);
+    };
+    if (opt.transfers) w.events.at(w.between(300, 1000), ask_transfer);
     // Faults.
     std::function<void()> fault = [&] {
       if (!w.faults) return;
@@ -1034,6 +1082,20 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
              " ms after the faults stopped (canonical " + std::to_string(w.canonical.size()) +
              " entries;" + state + ")");
     }
+    if (opt.transfers) {
+      // A handover's answer comes within its limits (tick + init_limit).
+      int64_t until = w.now + 3000;
+      while (w.events.run_next(until, w.now)) {
+      }
+      w.now = until;
+      for (const auto& [id, open] : w.open_transfers) {
+        const auto& [server, inc, asked] = open;
+        Node& nd = *w.nodes[server - 1];
+        if (nd.up() && nd.incarnation() == inc)
+          w.fail("a handover asked at server " + std::to_string(server) +
+                 " at t=" + std::to_string(asked) + " was never answered");
+      }
+    }
     if (opt.quorum_sync) {
       // A few seconds more: a sync still open at a live server then was lost.
       int64_t until = w.now + 3000;
@@ -1094,6 +1156,7 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
   };
   std::map<std::string, std::string>
       syncs;  // a scenario's syncs by name: pending, failed, saw [...]
+  std::map<std::string, std::string> transfers;  // by name: pending, failed, ok leader T
   std::istringstream in(script);
   std::string line;
   try {
@@ -1205,6 +1268,18 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         nd.sync([&syncs, &nd, &bodies, &join, name](const Status& st) {
           syncs[name] = st ? "saw " + join(bodies(nd)) : "failed";
         });
+      } else if (cmd == "transfer") {
+        need(4);
+        Node& nd = node(a[1]);
+        ServerId to = a[2] == "any" ? 0 : static_cast<ServerId>(number(a[2]));
+        std::string name = a[3];
+        transfers[name] = "pending";
+        w->log(nd.id(), "SCENARIO " + line);
+        bool leaving = a.size() > 4 && a[4] == "leaving";
+        nd.transfer(to, leaving, [&transfers, &nd, name](const Status& st) {
+          transfers[name] =
+              st ? "ok leader " + std::to_string(nd.zab() ? nd.zab()->leader() : 0) : "failed";
+        });
       } else if (cmd == "expect") {
         need(2);
         const std::string& what = a[1];
@@ -1251,6 +1326,11 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         } else if (what == "synced") {
           need(4);
           got = syncs.count(a[2]) ? syncs[a[2]] : "no such sync";
+          want = a[3];
+          for (size_t i = 4; i < a.size(); ++i) want += " " + a[i];
+        } else if (what == "transferred") {
+          need(4);
+          got = transfers.count(a[2]) ? transfers[a[2]] : "no such transfer";
           want = a[3];
           for (size_t i = 4; i < a.size(); ++i) want += " " + a[i];
         } else if (what == "committed") {

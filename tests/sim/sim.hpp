@@ -47,6 +47,10 @@ struct SimOptions {
   bool quorum_sync = false;  // ZabOptions::quorum_sync; clients' syncs are checked
   bool pauses = false;       // SIGSTOP a server for 0.1-3 s now and then
   bool disk_full = false;    // a server's disk refuses appends for 0.1-3 s now and then
+  // Now and then a client asks a random server to hand the leadership to a
+  // random voter (or any): every request must be answered, and one answered
+  // ok leaves the asker synced under the server asked for.
+  bool transfers = false;
   // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
   // big-endian), message], each handed to server `to` as if `from` sent it
   // on the channel (0 election, 1 quorum), spread over the fault period.
@@ -69,8 +73,9 @@ struct SimResult {
   uint64_t reconfigs = 0;  // membership changes committed
   uint64_t pauses = 0;
   uint64_t disk_fulls = 0;
-  uint64_t syncs = 0;    // clients' quorum syncs answered (and checked)
-  uint64_t hostile = 0;  // SimOptions::hostile messages delivered
+  uint64_t syncs = 0;                          // clients' quorum syncs answered (and checked)
+  uint64_t hostile = 0;                        // SimOptions::hostile messages delivered
+  uint64_t transfers = 0, transfers_done = 0;  // handovers asked, and answered ok
 };
 
 // Runs one seed.
@@ -91,6 +96,9 @@ SimResult run(uint64_t seed, const SimOptions& options);
 //   pause S / resume S       SIGSTOP / SIGCONT: nothing happens on S meanwhile
 //   disk-full S / disk-free S  S's disk refuses appends and epoch saves, or takes them again
 //   sync S NAME              a client sync at S
+//   transfer S T|any NAME [leaving]  S asks for the leadership to go to T (or any
+//                            voter); leaving: S stops after (as on SIGTERM)
+//   expect transferred NAME  pending, failed, or ok [leader T] (S's leader when answered)
 //   expect synced NAME ...   pending, failed, or saw [A B ..] (S's writes when answered)
 //   snapshot S               S snapshots what it applied
 //   expect leader S|none     the one server leading (an established leader); S|T: either

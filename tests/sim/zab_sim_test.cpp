@@ -74,6 +74,33 @@ void run_seeds(const SimOptions& opt, uint64_t count, uint64_t first = 1) {
 
 TEST(ZabSimulation, ThreeServersWithFastLeaderElection) { run_seeds(SimOptions{}, seeds(3000)); }
 
+// Leader handovers asked of random servers while crashes, partitions,
+// pauses and membership changes go on: the invariants hold, every request
+// is answered, and handovers do happen.
+TEST(ZabSimulation, LeaderTransfersUnderFaults) {
+  SimOptions o;
+  o.voters = 3;
+  o.observers = 1;
+  o.transfers = o.pauses = o.reconfig = true;
+  uint64_t count = seeds(1000), asked = 0, done = 0;
+  for (uint64_t seed = 60001; seed < 60001 + count; ++seed) {
+    corral::sim::SimResult r = corral::sim::run(seed, o);
+    if (!r.ok) {
+      std::string trace;
+      size_t from = r.trace.size() > 80 ? r.trace.size() - 80 : 0;
+      for (size_t i = from; i < r.trace.size(); ++i) trace += "  " + r.trace[i] + "\n";
+      FAIL() << "seed " << seed << ": " << r.failure << "\nlast events:\n" << trace;
+    }
+    asked += r.transfers;
+    done += r.transfers_done;
+  }
+  EXPECT_GT(asked, count * 5);
+  EXPECT_GT(done, count);
+  std::printf("%llu seeds: %llu handovers asked, %llu answered ok\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(asked),
+              static_cast<unsigned long long>(done));
+}
+
 TEST(ZabSimulation, FiveServersWithFastLeaderElection) {
   SimOptions o;
   o.voters = 5;
@@ -106,6 +133,7 @@ TEST(ZabSimulation, DisksThatFillUp) {
 TEST(ZabSimulation, ThreeServersWithAStaticLeader) {
   SimOptions o;
   o.election = "static";
+  o.transfers = true;  // all refused: the leader is fixed
   run_seeds(o, seeds(1000), 30001);
 }
 

@@ -98,6 +98,13 @@ void Zab::stop() {
   pending_sync_ = PendingSync{};
   applied_waiters_.clear();
   sync_requests_.clear();
+  holding_ = moving_ = false;
+  held_.clear();
+  held_bytes_ = 0;
+  held_syncs_.clear();
+  transfer_done_ = nullptr;
+  former_learners_.clear();
+  early_infos_.clear();
   role_ = Role::looking;
 }
 
@@ -147,6 +154,19 @@ void Zab::go_looking(const std::string& why) {
     net_->disconnect(leader_, PeerChannel::quorum);
   }
   fail_waiters({Errc::unavailable, "this server lost its leader"});
+  // A handover that did not complete: held writes are dropped with the
+  // clients' connections (the kernel closes them below), as any write in
+  // flight when a leader is lost.
+  if (moving_ || holding_)
+    host_->logger().warn("leader handover failed (" + why + "); " + std::to_string(held_.size()) +
+                         " held writes are dropped with their connections");
+  holding_ = moving_ = false;
+  held_.clear();
+  held_bytes_ = 0;
+  former_learners_.clear();
+  early_infos_.clear();
+  finish_transfer(
+      {Errc::unavailable, "the handover failed (" + why + "); the ensemble elects a leader"});
   side_ = std::monostate{};
   pending_sync_ = PendingSync{};
   commit_target_ = last_applied_;
@@ -211,6 +231,11 @@ void Zab::send_follower_info() {
   m.zxid = last_logged_;
   m.flag = observer_;
   send_to_leader(m);
+  if (leaving_) {
+    Msg bye;
+    bye.type = MsgType::leaving;
+    send_to_leader(bye);
+  }
 }
 
 void Zab::start_leading() {
@@ -244,10 +269,22 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
     return;
   }
   if (stage_ == Stage::looking) return;
-  if (leader_ == self_)
+  auto former = former_learners_.find(from);
+  if (leader_ == self_) {
     on_learner_message(from, m);
-  else if (from == leader_)
+  } else if (m.type == MsgType::request && former != former_learners_.end() &&
+             former->second == m.nonce) {
+    // A request a learner sent this server while it still led (the new
+    // leader's own among them): passed on to the new leader, held until
+    // this server is synced with it.
+    (void)submit(std::move(m.body));
+  } else if (from == leader_) {
     on_leader_message(m);
+  } else if (m.type == MsgType::follower_info && m.seq == 0 && stage_ == Stage::broadcast &&
+             net_->members().size() > early_infos_.size()) {
+    // A server told to follow this one before this one heard it leads next.
+    early_infos_[from] = std::move(m);
+  }
 }
 
 void Zab::on_peer_link(ServerId peer, bool up) {
@@ -274,6 +311,8 @@ void Zab::tick(int64_t now) {
   now_ = now;
   if (!running_) return;
   if (tail_lost_ && !rewriting_ && !storage_failed_ && now >= tail_retry_at_) rewrite_tail();
+  if (transfer_done_ && !holding_ && !moving_ && now > transfer_deadline_)
+    finish_transfer({Errc::unavailable, "the leader did not answer the handover request"});
   election_->tick(now);
   if (stage_ == Stage::looking) return;
   const int64_t init_ms = opt_.init_limit * opt_.tick_ms, sync_ms = opt_.sync_limit * opt_.tick_ms;
@@ -299,6 +338,7 @@ void Zab::tick(int64_t now) {
       lead().last_ping = now;
       ping_learners();
     }
+    check_transfer();
     return;
   }
   if (stage_ != Stage::broadcast) {
@@ -317,7 +357,11 @@ void Zab::tick(int64_t now) {
 // ---------------------------------------------------------------- clients
 
 void Zab::sync(std::function<void(const Status&)> done) {
-  if (!running_ || stage_ != Stage::broadcast) {
+  if (running_ && holding_ && held_syncs_.size() < kMaxHeld) {
+    held_syncs_.push_back(std::move(done));  // a handover: answered under the next leader
+    return;
+  }
+  if (!running_ || stage_ != Stage::broadcast || holding_) {
     host_->executor().post(
         [done = std::move(done)] { done(Status(Errc::unavailable, "no leader is established")); });
     return;

@@ -110,6 +110,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void tick(int64_t now_ms) override;
   void stop() override;
   sdk::ConsensusTraits traits() const override { return {true}; }
+  void transfer_leadership(sdk::ServerId to, bool leaving,
+                           std::function<void(const sdk::Status&)> done) override;
 
   const ZabOptions& options() const { return opt_; }
   void set_event_sink(std::function<void(const ZabEvent&)> sink) { events_ = std::move(sink); }
@@ -131,6 +133,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     sdk::Zxid acked = 0;      // durable on it, as it acknowledged
     bool newleader_acked = false;
     int64_t last_heard = 0, step_started = 0;
+    bool leaving = false;  // it stops soon: not counted towards establishing
     // Pings sent on this session and answers received: a learner answers
     // every ping, in order, so answer n is the answer to ping n.
     int64_t pings_sent = 0, pongs = 0;
@@ -196,6 +199,24 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   // Re-reads this server's part, and on a leader its learners', after the
   // membership changed (`cause` says how, for the log).
   void membership_changed(const std::string& cause);
+
+  // Leader transfer. The leader holds new writes, waits until the server
+  // taking over has acknowledged everything it logged and all of it is
+  // committed, then sends TAKE_OVER to every learner and moves too: the new
+  // leader runs discovery and sync with whoever joins (so the handover is as
+  // safe as an election's outcome), and every server holds its clients'
+  // writes and syncs until it is synced again, then sends them on.
+  sdk::Status begin_transfer(sdk::ServerId to, sdk::ServerId asker, int64_t asker_nonce);
+  void check_transfer();
+  void abort_transfer(const std::string& why);
+  void hand_over();
+  // Leaves the leader or the learner side for a handover to `next` (itself,
+  // or the one to follow), keeping the role the kernel sees until synced.
+  void move_to(sdk::ServerId next);
+  // Synced under the new leader: the move is done; held writes go out.
+  void end_move();
+  void release_held();
+  void finish_transfer(const sdk::Status& st);
 
   // Learner.
   void on_leader_message(Msg& m);
@@ -293,6 +314,12 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     std::vector<QuorumSync> syncs_queued, syncs_in_round;
     std::map<sdk::ServerId, std::pair<int64_t, int64_t>> round_needs;  // nonce, answers
     bool round_open = false;
+    // A handover under way: the server taking over, until when it may take
+    // to catch up, and the learner session that asked for it (if one did).
+    sdk::ServerId transfer_to = 0;
+    int64_t transfer_deadline = 0;
+    sdk::ServerId transfer_asker = 0;
+    int64_t transfer_asker_nonce = 0;
   };
 
   // A learner's side (follower or observer), likewise replaced whole when it
@@ -323,6 +350,29 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   const LeaderState* leading() const { return std::get_if<LeaderState>(&side_); }
   LearnerState* learning() { return std::get_if<LearnerState>(&side_); }
   bool removed_ = false;  // a reconfig took this server out of the ensemble
+
+  // Leader transfer (any server). While `holding_`, writes and syncs wait
+  // here (bounded) instead of going to a leader; `moving_` from TAKE_OVER
+  // until synced under the next leader.
+  static constexpr size_t kMaxHeld = 10000;
+  static constexpr size_t kMaxHeldBytes = 64u << 20;
+  bool holding_ = false, moving_ = false;
+  std::deque<sdk::Bytes> held_;
+  size_t held_bytes_ = 0;
+  std::vector<std::function<void(const sdk::Status&)>> held_syncs_;
+  // This server's own transfer request (local, or asked of its leader).
+  std::function<void(const sdk::Status&)> transfer_done_;
+  int64_t transfer_deadline_ = 0;
+  sdk::ServerId transfer_target_ = 0;  // what it asked for (0: any voter)
+  // It stops once its handover is done: the new leader is told not to count
+  // it towards establishing (LEAVING after each FOLLOWERINFO).
+  bool leaving_ = false;
+  // The old leader, after handing over: its learners' sessions, whose
+  // requests still in flight it passes on to the new leader.
+  std::map<sdk::ServerId, int64_t> former_learners_;
+  // FOLLOWERINFOs that reached this server before the TAKE_OVER that makes
+  // it leader (one per server; dropped when it settles or looks again).
+  std::map<sdk::ServerId, Msg> early_infos_;
 
   std::function<void(const ZabEvent&)> events_;
   void emit(const ZabEvent& e) {

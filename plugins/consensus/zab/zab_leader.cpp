@@ -23,6 +23,10 @@ void Zab::drop_learner(ServerId id, const std::string& why) {
   host_->logger().info("dropping server " + std::to_string(id) + ": " + why);
   lead->learners.erase(it);
   net_->disconnect(id, PeerChannel::quorum);
+  if (lead->transfer_to == id) {  // (a leader that hands over fetches nothing)
+    abort_transfer("server " + std::to_string(id) + " left: " + why);
+    return;
+  }
   if (lead->fetching_from == id)  // last: this ends the leadership
     go_looking("server " + std::to_string(id) + ", whose history was being fetched, left");
 }
@@ -146,6 +150,22 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
         }
       }
       return;
+    case MsgType::leaving:
+      l.leaving = true;
+      return;
+    case MsgType::transfer_request: {
+      Status st = m.id == self_ ? Status() : begin_transfer(m.id, from, l.nonce);
+      if (st && m.id != self_) return;  // it hears by TAKE_OVER, or a reply if called off
+      Msg rep;
+      rep.type = MsgType::transfer_reply;
+      rep.id = static_cast<int64_t>(st.code());
+      rep.text = st.message();
+      if (LeaderState* lead = leading()) {
+        auto again = lead->learners.find(from);
+        if (again != lead->learners.end()) send_to(again->second, rep);
+      }
+      return;
+    }
     case MsgType::sync_request: {
       if (opt_.quorum_sync) {
         QuorumSync s;
@@ -313,10 +333,12 @@ void Zab::send_sync(Learner& l) {
 
 void Zab::maybe_establish() {
   if (lead().established || stage_ != Stage::sync) return;
+  // A learner that stops once synced does not count: the quorum must
+  // stand without it.
   auto acked = [&](ServerId id) {
     if (id == self_) return last_durable_ >= lead().initial_last;
     auto it = lead().learners.find(id);
-    return it != lead().learners.end() && it->second.newleader_acked;
+    return it != lead().learners.end() && it->second.newleader_acked && !it->second.leaving;
   };
   if (!is_quorum(acked)) return;
   lead().established = true;
@@ -343,6 +365,7 @@ void Zab::maybe_establish() {
   chost_->role_changed(Role::leading, self_, current_epoch_);
   emit(ZabEvent{ZabEvent::Kind::leading, current_epoch_, self_});
   election_->settled(sdk::ElectionResult{self_, last_logged_, current_epoch_, 0});
+  if (moving_ && leading()) end_move();  // it took over: held writes are proposed now
 }
 
 size_t Zab::live_voters() const {
@@ -368,7 +391,7 @@ void Zab::try_commit() {
   for (const auto& [id, l] : lead().learners)
     if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer});
   Zxid candidate = quorum_rule().commit_point(acks, last_logged_);
-  if (candidate <= commit_target_) return;
+  if (candidate <= commit_target_) return check_transfer();
   Zxid old = commit_target_;
   commit_target_ = candidate;
   Msg c;
@@ -399,10 +422,19 @@ void Zab::try_commit() {
     }
   }
   apply_committed();
+  check_transfer();  // last: a handover ends this server's leadership
 }
 
 Status Zab::submit(sdk::Bytes body) {
   if (!running_) return {Errc::unavailable, "server is stopping"};
+  if (holding_) {
+    if (held_.size() >= kMaxHeld || held_bytes_ + body.size() > kMaxHeldBytes)
+      return {Errc::unavailable, "a leader handover is in progress and " +
+                                     std::to_string(held_.size()) + " writes wait for it already"};
+    held_bytes_ += body.size();
+    held_.push_back(std::move(body));
+    return {};
+  }
   if (role_ == Role::following || role_ == Role::observing) {
     Msg m;
     m.type = MsgType::request;

@@ -139,6 +139,8 @@ void Zab::handle_leader_message(Msg& m) {
       chost_->role_changed(role_, leader_, current_epoch_);
       emit(ZabEvent{ZabEvent::Kind::following, current_epoch_, leader_});
       election_->settled(sdk::ElectionResult{leader_, last_logged_, current_epoch_, 0});
+      early_infos_.clear();
+      if (moving_ && learning()) end_move();  // held writes go to the new leader now
       return;
     case MsgType::ping: {
       Msg pong;
@@ -147,6 +149,26 @@ void Zab::handle_leader_message(Msg& m) {
       send_to_leader(pong);
       return;
     }
+    case MsgType::take_over:
+      if (stage_ != Stage::broadcast || m.epoch != current_epoch_) return;
+      if (!is_voter(m.id) || (m.id == self_ && (observer_ || last_logged_ < m.zxid))) {
+        go_looking("server " + std::to_string(leader_) + " handed over to server " +
+                   std::to_string(m.id) + ", which cannot take over at " + hex(m.zxid));
+        return;
+      }
+      host_->logger().info(
+          "server " + std::to_string(leader_) + " hands the leadership to " +
+          (m.id == self_ ? std::string("this server") : "server " + std::to_string(m.id)));
+      move_to(m.id);
+      return;
+    case MsgType::transfer_reply:
+      if (m.id == 0)
+        finish_transfer({});
+      else
+        finish_transfer(Status(
+            static_cast<Errc>(std::clamp<int64_t>(m.id, 1, static_cast<int64_t>(Errc::internal))),
+            "the leader answered: " + m.text));
+      return;
     case MsgType::rejected:
       chost_->rejected(LogEntry{0, 0, std::move(m.body)}, Status(static_cast<Errc>(m.id), m.text));
       return;

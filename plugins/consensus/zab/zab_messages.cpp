@@ -41,6 +41,14 @@ const char* msg_type_name(MsgType t) {
       return "FETCH";
     case MsgType::fetched:
       return "FETCHED";
+    case MsgType::take_over:
+      return "TAKE_OVER";
+    case MsgType::transfer_request:
+      return "TRANSFER_REQUEST";
+    case MsgType::transfer_reply:
+      return "TRANSFER_REPLY";
+    case MsgType::leaving:
+      return "LEAVING";
   }
   return "?";
 }
@@ -149,6 +157,24 @@ sdk::Bytes encode_payload(const Msg& m) {
       w.integer(m.id);
       w.integer(m.zxid);
       break;
+    case MsgType::take_over:
+      w.array(3);
+      w.integer(m.id);
+      w.integer(m.epoch);
+      w.integer(m.zxid);
+      break;
+    case MsgType::transfer_request:
+      w.array(1);
+      w.integer(m.id);
+      break;
+    case MsgType::transfer_reply:
+      w.array(2);
+      w.integer(m.id);
+      w.bytes(m.text);
+      break;
+    case MsgType::leaving:
+      w.array(0);
+      break;
   }
   return out;
 }
@@ -169,7 +195,7 @@ bool decode_message(sdk::BytesView in, Msg& m) {
   MsgpackReader r(in);
   if (r.array() != 4) return false;
   int64_t type = r.integer();
-  if (type < 1 || type > 16) return false;
+  if (type < 1 || type > 20) return false;
   m.type = static_cast<MsgType>(type);
   m.nonce = r.integer();
   m.seq = r.integer();
@@ -230,6 +256,27 @@ bool decode_message(sdk::BytesView in, Msg& m) {
       if (!ok(2)) return false;
       m.id = r.integer();
       m.zxid = r.integer();
+      break;
+    case MsgType::take_over: {
+      if (!ok(3)) return false;
+      m.id = r.integer();
+      int64_t e = r.integer();
+      if (e < 0 || e > UINT32_MAX) return false;
+      m.epoch = static_cast<uint32_t>(e);
+      m.zxid = r.integer();
+      break;
+    }
+    case MsgType::transfer_request:
+      if (!ok(1)) return false;
+      m.id = r.integer();
+      break;
+    case MsgType::transfer_reply:
+      if (!ok(2)) return false;
+      m.id = r.integer();
+      m.text = std::string(r.bytes());
+      break;
+    case MsgType::leaving:
+      if (!ok(0)) return false;
       break;
   }
   return r.ok() && r.at_end();

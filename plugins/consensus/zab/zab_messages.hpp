@@ -35,6 +35,14 @@ enum class MsgType : uint8_t {
   sync_reply = 14,    // leader -> learner: id, zxid = the leader's last logged when asked
   fetch = 15,         // leader -> learner: zxid = the leader's last logged; send your history
   fetched = 16,       // learner -> leader: plan
+  // Leader transfer: the leader, with everything it logged committed and
+  // held by the new leader, tells each learner who leads next (id), as of
+  // its last zxid (zxid) in its epoch (epoch); each moves there without an
+  // election.
+  take_over = 17,
+  transfer_request = 18,  // learner -> leader: id = the server to hand over to (0: any)
+  transfer_reply = 19,    // leader -> learner: id = Errc (0: it leads already), text = why
+  leaving = 20,           // learner -> leader, after FOLLOWERINFO: it stops once synced
 };
 const char* msg_type_name(MsgType t);
 

@@ -17,6 +17,7 @@ class StaticElection final : public sdk::Election {
   void settled(const sdk::ElectionResult&) override {}
   void tick(int64_t now_ms) override;
   void stop() override { running_ = false; }
+  sdk::ServerId fixed_leader() const override { return leader_; }
 
   void set_leader(sdk::ServerId id) { leader_ = id; }
 

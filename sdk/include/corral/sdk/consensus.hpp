@@ -141,6 +141,17 @@ class Consensus : public Plugin {
 
   // What this module is (constant; read once the module is created).
   virtual ConsensusTraits traits() const = 0;
+  // Hands the leadership to voter `to` (0: the voter most up to date)
+  // without losing an entry and without an election: writes and syncs
+  // submitted meanwhile are held and ordered by the next leader. Called on
+  // any member (a follower asks its leader). `leaving`: this server stops
+  // once `done` is called, so the new leader must be established without
+  // it (refused when the others cannot make a quorum). `done` hears, on the
+  // loop, ok once this server serves again under the new leader, or why not
+  // (the ensemble then goes on as before, or elects as after any failure).
+  // The default answers Errc::incompatible: the module cannot.
+  virtual void transfer_leadership(ServerId to, bool leaving,
+                                   std::function<void(const Status&)> done);
 };
 
 }  // namespace corral::sdk

@@ -53,6 +53,9 @@ class Election : public Plugin {
   virtual void tick(int64_t now_ms) = 0;
   // Unsubscribes and stops sending.
   virtual void stop() = 0;
+  // The one server this election always names, or 0 when it may name any
+  // voter (the default). Leadership cannot be handed over under a fixed one.
+  virtual ServerId fixed_leader() const;
 };
 
 }  // namespace corral::sdk

@@ -1,0 +1,244 @@
+// The Zab core, leader transfer: the leader hands over to a synced voter
+// without an election and without losing a write.
+//
+//   1. The leader holds new writes (its clients' and its learners'
+//      REQUESTs) and waits until the server taking over has acknowledged
+//      every entry it logged and all of them are committed and applied
+//      (bounded by two ticks; past it the handover is called off and the held
+//      writes are proposed as usual).
+//   2. It sends TAKE_OVER(next, epoch, last zxid) to every synced learner and
+//      becomes a learner of `next` itself. `next` starts leading at once
+//      (discovery with a new epoch, as after an election: safety does not
+//      depend on who leads, only on discovery and sync), the others follow it.
+//      Nobody goes through `looking`, so clients stay connected; every server
+//      holds its clients' writes and syncs until it is synced under the new
+//      leader, then sends them on. If the new leader does not establish
+//      itself within init_limit, everyone looks for a leader as after any
+//      failure.
+#include <algorithm>
+
+#include "zab.hpp"
+#include "zab_internal.hpp"
+
+namespace corral::zab {
+
+void Zab::transfer_leadership(ServerId to, bool leaving, std::function<void(const Status&)> done) {
+  auto answer = [this, &done](Status st) {
+    host_->executor().post([done = std::move(done), st = std::move(st)] { done(st); });
+  };
+  if (!running_) return answer({Errc::unavailable, "the server is stopping"});
+  if (transfer_done_ || holding_)
+    return answer({Errc::unavailable, "a leader handover is in progress already"});
+  if (stage_ != Stage::broadcast || role_ == Role::looking)
+    return answer({Errc::unavailable, "no leader is established"});
+  if (to != 0 && !is_voter(to))
+    return answer({Errc::invalid_argument,
+                   "server " + std::to_string(to) + " is not a voting member of the ensemble"});
+  if (to != 0 && to == leader_) return answer({});  // it leads already
+  if (ServerId fixed = election_->fixed_leader(); fixed != 0)
+    return answer({Errc::unavailable, "the election always names server " + std::to_string(fixed) +
+                                          " (plugins.election = \"static\"): the leadership "
+                                          "cannot move"});
+  const int64_t limit = (2 + opt_.init_limit) * opt_.tick_ms;
+  transfer_done_ = std::move(done);
+  transfer_deadline_ = now_ + limit;
+  transfer_target_ = to;
+  leaving_ = leaving;
+  if (leader_ == self_) {
+    if (Status st = begin_transfer(to, 0, 0); !st) finish_transfer(st);
+    return;
+  }
+  Msg m;
+  m.type = MsgType::transfer_request;
+  m.id = to;
+  send_to_leader(m);
+}
+
+Status Zab::begin_transfer(ServerId to, ServerId asker, int64_t asker_nonce) {
+  LeaderState& ld = lead();
+  if (!ld.established) return {Errc::unavailable, "the leader is not established"};
+  if (ld.transfer_to != 0 || holding_)
+    return {Errc::unavailable, "a leader handover is in progress already"};
+  if (seen_zxid_ != 0)
+    return {Errc::unavailable,
+            "a membership change is being committed; hand over once it is applied"};
+  if (to == 0) {
+    // The voter that has acknowledged the most, the lowest id among equals.
+    Zxid best = 0;
+    for (const auto& [id, l] : ld.learners)
+      if (!l.observer && l.step == Learner::Step::broadcast && (to == 0 || l.acked > best)) {
+        to = id;
+        best = l.acked;
+      }
+    if (to == 0) return {Errc::unavailable, "no voting follower is synced to take over"};
+  } else if (to == self_) {
+    return {Errc::invalid_argument, "server " + std::to_string(to) + " leads already"};
+  } else {
+    auto it = ld.learners.find(to);
+    if (it == ld.learners.end() || it->second.observer ||
+        it->second.step != Learner::Step::broadcast)
+      return {Errc::unavailable,
+              "server " + std::to_string(to) + " is not a voting follower synced with the leader"};
+  }
+  if (asker == 0 && leaving_ && !is_quorum([&](ServerId id) {
+        auto l = ld.learners.find(id);
+        return id != self_ && l != ld.learners.end() && l->second.step == Learner::Step::broadcast;
+      }))
+    return {Errc::unavailable,
+            "the other voters in touch do not make a quorum without this server, so no leader "
+            "can take over once it stops"};
+  ld.transfer_to = to;
+  ld.transfer_deadline = now_ + 2 * opt_.tick_ms;
+  ld.transfer_asker = asker;
+  ld.transfer_asker_nonce = asker_nonce;
+  holding_ = true;
+  host_->logger().info("handing the leadership of epoch " + std::to_string(current_epoch_) +
+                       " to server " + std::to_string(to) +
+                       (asker ? " (asked by server " + std::to_string(asker) + ")" : "") +
+                       ": holding new writes until it has all " + hex(last_logged_) + " commits");
+  check_transfer();
+  return {};
+}
+
+void Zab::check_transfer() {
+  LeaderState* ld = leading();
+  if (!ld || !ld->established || ld->transfer_to == 0) return;
+  auto it = ld->learners.find(ld->transfer_to);
+  if (it == ld->learners.end() || it->second.step != Learner::Step::broadcast)
+    return abort_transfer("server " + std::to_string(ld->transfer_to) + " left");
+  if (now_ > ld->transfer_deadline)
+    return abort_transfer("server " + std::to_string(ld->transfer_to) +
+                          " did not catch up within " + std::to_string(2 * opt_.tick_ms) +
+                          " ms (it acknowledged " + hex(it->second.acked) + " of " +
+                          hex(last_logged_) + "; committed " + hex(commit_target_) + ", applied " +
+                          hex(last_applied_) + ", durable " + hex(last_durable_) + ")");
+  if (it->second.acked < last_logged_ || commit_target_ < last_logged_ ||
+      last_applied_ < last_logged_ || last_durable_ < last_logged_)
+    return;
+  hand_over();
+}
+
+void Zab::abort_transfer(const std::string& why) {
+  LeaderState& ld = lead();
+  host_->logger().warn("leader handover to server " + std::to_string(ld.transfer_to) +
+                       " called off: " + why + "; this server goes on leading");
+  ServerId asker = ld.transfer_asker;
+  int64_t nonce = ld.transfer_asker_nonce;
+  ld.transfer_to = ld.transfer_asker = 0;
+  if (asker != 0) {
+    auto l = ld.learners.find(asker);
+    if (l != ld.learners.end() && l->second.nonce == nonce) {
+      Msg r;
+      r.type = MsgType::transfer_reply;
+      r.id = static_cast<int64_t>(Errc::unavailable);
+      r.text = why;
+      send_to(l->second, r);
+    }
+  }
+  finish_transfer({Errc::unavailable, why});
+  release_held();
+}
+
+void Zab::hand_over() {
+  LeaderState& ld = lead();
+  const ServerId next = ld.transfer_to;
+  Msg t;
+  t.type = MsgType::take_over;
+  t.id = next;
+  t.epoch = current_epoch_;
+  t.zxid = last_logged_;
+  sdk::Bytes payload = encode_payload(t);
+  former_learners_.clear();
+  std::vector<ServerId> unsynced;
+  for (auto& [id, l] : ld.learners) {
+    former_learners_[id] = l.nonce;
+    if (l.step == Learner::Step::broadcast)
+      send_to(l, MsgType::take_over, payload);
+    else
+      unsynced.push_back(id);  // it elects, and the election names the new leader
+  }
+  for (ServerId id : unsynced) net_->disconnect(id, PeerChannel::quorum);
+  // Local quorum syncs wait for the next leader; learners ask it again.
+  for (auto* list : {&ld.syncs_queued, &ld.syncs_in_round})
+    for (auto& s : *list)
+      if (s.local) held_syncs_.push_back(std::move(s.local));
+  host_->logger().info("handing over: server " + std::to_string(next) + " leads after epoch " +
+                       std::to_string(current_epoch_) + " (everything up to " + hex(last_logged_) +
+                       " is committed)");
+  move_to(next);
+}
+
+void Zab::move_to(ServerId next) {
+  ++generation_;
+  pending_sync_ = PendingSync{};
+  commit_target_ = last_applied_;
+  moving_ = holding_ = true;
+  leader_ = next;
+  stage_ = Stage::discovery;
+  stage_started_ = now_;
+  if (role_ == Role::leading) role_ = Role::following;  // the kernel hears once synced
+  if (next == self_) {
+    side_.emplace<LeaderState>();
+    host_->logger().info("taking over the leadership: waiting for a quorum of " +
+                         std::to_string(quorum()) + " to join");
+    // FOLLOWERINFOs that came before the TAKE_OVER did.
+    auto early = std::move(early_infos_);
+    early_infos_.clear();
+    for (auto& [id, m] : early) {
+      if (!leading() || stage_ != Stage::discovery) break;
+      on_learner_message(id, m);
+    }
+    if (leading()) maybe_decide_epoch();
+    return;
+  }
+  early_infos_.clear();
+  side_.emplace<LearnerState>().last_heard = now_;
+  send_follower_info();
+}
+
+void Zab::end_move() {
+  moving_ = false;
+  former_learners_.clear();
+  early_infos_.clear();
+  release_held();
+  // Another handover than the one this server asked for may have come first.
+  if (transfer_target_ != 0 && transfer_target_ != leader_)
+    finish_transfer({Errc::unavailable,
+                     "another handover came first: server " + std::to_string(leader_) + " leads"});
+  else
+    finish_transfer({});
+}
+
+void Zab::release_held() {
+  holding_ = false;
+  std::deque<sdk::Bytes> held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  auto syncs = std::move(held_syncs_);
+  held_syncs_.clear();
+  // A learner asks its new leader again for the syncs its old one did not
+  // answer (the ids are its own).
+  if (LearnerState* learn = learning(); learn && stage_ == Stage::broadcast)
+    for (const auto& [id, done] : sync_requests_) {
+      Msg m;
+      m.type = MsgType::sync_request;
+      m.id = id;
+      send_to_leader(m);
+    }
+  for (auto& body : held) {
+    if (!running_) return;
+    sdk::Bytes copy = body;
+    if (Status st = submit(std::move(body)); !st) chost_->rejected(LogEntry{0, 0, copy}, st);
+  }
+  for (auto& s : syncs) sync(std::move(s));
+}
+
+void Zab::finish_transfer(const Status& st) {
+  leaving_ = false;
+  if (!transfer_done_) return;
+  auto done = std::move(transfer_done_);
+  transfer_done_ = nullptr;
+  host_->executor().post([done = std::move(done), st] { done(st); });
+}
+
+}  // namespace corral::zab
