@@ -57,7 +57,7 @@ struct ServerConfig {
   int64_t session_create_rate = 1000;
   int64_t session_create_burst = 2000;
   int64_t admin_request_timeout_ms = 10000;
-  // On SIGTERM a leader first hands the leadership to a synced voter
+  // On SIGTERM or SIGINT a leader first hands the leadership to a synced voter
   // (consensus permitting), waiting up to this long; 0 stops at once.
   int64_t shutdown_handover_ms = 5000;
   int64_t min_session_timeout_ms = 0;    // 0 = 2 * tick_ms

@@ -105,6 +105,40 @@ def elections_logged(m):
                if "looking for a leader:" in line and "looking for a leader: starting" not in line)
 
 
+class Pipeliner:
+    """One session that keeps many writes in flight, each create followed
+    at once by a set of the same node: a set that fails with NoNode, or a
+    write never answered, means the session's writes were reordered or lost."""
+
+    def __init__(self, zk, prefix):
+        self.zk, self.prefix, self.pairs, self.failures = zk, prefix, 0, []
+        self.stop = threading.Event()
+        zk.ensure_path(prefix)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        n = 0
+        while not self.stop.is_set():
+            batch = []
+            for _ in range(50):
+                n += 1
+                path = f"{self.prefix}/p{n:06d}"
+                batch.append((path, self.zk.create_async(path, b"0"), self.zk.set_async(path, b"1")))
+            for path, c, st in batch:
+                for what, r in (("create", c), ("set", st)):
+                    try:
+                        r.get(timeout=20)
+                    except Exception as e:  # noqa: BLE001 - every failure is a finding
+                        self.failures.append(f"{what} {path}: {e!r}")
+            self.pairs += len(batch)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the pipelined session stalled"
+
+
 def test_transfer_moves_the_leadership_without_an_election_or_a_lost_write(ensemble):
     ens = ensemble
     old = ens.leader()
@@ -116,6 +150,8 @@ def test_transfer_moves_the_leadership_without_an_election_or_a_lost_write(ensem
     states = []
     watcher.add_listener(states.append)
     writer = Writer(client(ens.hosts()))
+    # Pipelined sessions on the server taking over and on the old leader.
+    pipes = [Pipeliner(client(ens.members[i].address), f"/pipe{i}") for i in (target, old)]
     time.sleep(1.0)
     before = {m.sid: consensus(ens, m)["elections"] for m in ens.members}
     epoch = consensus(ens, ens.members[old])["current_epoch"]
@@ -129,6 +165,11 @@ def test_transfer_moves_the_leadership_without_an_election_or_a_lost_write(ensem
     wait_for(lambda: ens.leader() == target, 10, "the named follower to lead")
     time.sleep(1.0)
     writer.finish()
+    for p in pipes:
+        p.finish()
+        assert not p.failures, f"{len(p.failures)} pipelined writes failed, e.g. {p.failures[:3]}"
+        assert p.pairs > 100
+        p.zk.stop()
     assert len([t for t in writer.times if t > start]) > 10, "no write was acknowledged after the handover"
     gap = writer.longest_gap(start - 0.5)
     print(f"transfer: answered in {answer['took_ms']} ms; longest gap between acknowledged writes {gap * 1000:.0f} ms")

@@ -200,6 +200,12 @@ class World {
   // Clients' syncs not answered yet: id -> (server, its incarnation, asked at).
   std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_syncs;
   uint64_t next_sync = 0;
+  // Clients' writes ("wN"): where (server, incarnation) each was submitted,
+  // and the last N applied from each such place. A server's writes are
+  // applied in the order it submitted them (the order its clients see):
+  // what is lost is lost whole, nothing overtakes.
+  std::map<std::string, std::pair<std::pair<ServerId, uint64_t>, uint64_t>> submitted;
+  std::map<std::pair<ServerId, uint64_t>, uint64_t> last_ordered;
   // Handovers asked and not answered yet, as syncs.
   std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_transfers;
   uint64_t next_transfer = 0;
@@ -822,6 +828,15 @@ void World::on_apply(Node& n, const LogEntry& e) {
     membership = e.body.substr(2);
     result.reconfigs++;
   }
+  if (auto it = submitted.find(e.body); it != submitted.end()) {
+    auto& [where, seq] = it->second;
+    uint64_t& last = last_ordered[where];
+    if (seq < last)
+      fail("writes submitted at server " + std::to_string(where.first) +
+           " were applied out of order: '" + e.body + "' after 'w" + std::to_string(last) + "'");
+    last = seq;
+    submitted.erase(it);
+  }
   canonical.push_back(e);
 }
 
@@ -867,8 +882,11 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
         ;  // a stopped process takes no request
       else if (opt.reconfig && w.uniform() < 0.02)
         target.submit("R:" + std::to_string(w.between(1, n)));
-      else
-        target.submit("w" + std::to_string(++writes));
+      else {
+        std::string body = "w" + std::to_string(++writes);
+        w.submitted[body] = {{target.id(), target.incarnation()}, writes};
+        target.submit(body);
+      }
       // Quorum syncs: a sync answered at a server has it applied at least
       // what was committed anywhere when the sync was asked (sync + read is
       // linearizable), whatever the pauses and partitions.

@@ -103,7 +103,6 @@ void Zab::stop() {
   held_bytes_ = 0;
   held_syncs_.clear();
   transfer_done_ = nullptr;
-  former_learners_.clear();
   early_infos_.clear();
   role_ = Role::looking;
 }
@@ -154,16 +153,16 @@ void Zab::go_looking(const std::string& why) {
     net_->disconnect(leader_, PeerChannel::quorum);
   }
   fail_waiters({Errc::unavailable, "this server lost its leader"});
-  // A handover that did not complete: held writes are dropped with the
-  // clients' connections (the kernel closes them below), as any write in
-  // flight when a leader is lost.
+  // A handover that did not complete: the writes this server held are its
+  // own clients' (learners hold theirs), and go with their connections,
+  // which the kernel closes below, as any write in flight when a leader is
+  // lost. (fail_waiters failed the held syncs.)
   if (moving_ || holding_)
     host_->logger().warn("leader handover failed (" + why + "); " + std::to_string(held_.size()) +
                          " held writes are dropped with their connections");
   holding_ = moving_ = false;
   held_.clear();
   held_bytes_ = 0;
-  former_learners_.clear();
   early_infos_.clear();
   finish_transfer(
       {Errc::unavailable, "the handover failed (" + why + "); the ensemble elects a leader"});
@@ -269,21 +268,14 @@ void Zab::on_peer_message(ServerId from, sdk::BytesView message) {
     return;
   }
   if (stage_ == Stage::looking) return;
-  auto former = former_learners_.find(from);
   if (leader_ == self_) {
     on_learner_message(from, m);
-  } else if (m.type == MsgType::request && former != former_learners_.end() &&
-             former->second == m.nonce) {
-    // A request a learner sent this server while it still led (the new
-    // leader's own among them): passed on to the new leader, held until
-    // this server is synced with it.
-    (void)submit(std::move(m.body));
   } else if (from == leader_) {
     on_leader_message(m);
   } else if (m.type == MsgType::follower_info && m.seq == 0 && stage_ == Stage::broadcast &&
              net_->members().size() > early_infos_.size()) {
     // A server told to follow this one before this one heard it leads next.
-    early_infos_[from] = std::move(m);
+    early_infos_[from] = {now_, std::move(m)};
   }
 }
 

@@ -134,6 +134,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     bool newleader_acked = false;
     int64_t last_heard = 0, step_started = 0;
     bool leaving = false;  // it stops soon: not counted towards establishing
+    // A handover: HOLD was sent to it, and it answered (every REQUEST it
+    // sent before is ordered; it holds its clients' writes from then on).
+    bool hold_sent = false, hold_acked = false;
     // Pings sent on this session and answers received: a learner answers
     // every ping, in order, so answer n is the answer to ping n.
     int64_t pings_sent = 0, pongs = 0;
@@ -200,12 +203,12 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   // membership changed (`cause` says how, for the log).
   void membership_changed(const std::string& cause);
 
-  // Leader transfer. The leader holds new writes, waits until the server
-  // taking over has acknowledged everything it logged and all of it is
-  // committed, then sends TAKE_OVER to every learner and moves too: the new
-  // leader runs discovery and sync with whoever joins (so the handover is as
-  // safe as an election's outcome), and every server holds its clients'
-  // writes and syncs until it is synced again, then sends them on.
+  // Leader transfer (zab_transfer.cpp says how). The leader and, on its
+  // HOLD, each learner hold their clients' writes; once the server taking
+  // over has everything and all is committed, TAKE_OVER moves every learner
+  // and the leader to it: the new leader runs discovery and sync with
+  // whoever joins (so the handover is as safe as an election's outcome),
+  // and each server sends its held writes and syncs on once synced again.
   sdk::Status begin_transfer(sdk::ServerId to, sdk::ServerId asker, int64_t asker_nonce);
   void check_transfer();
   void abort_transfer(const std::string& why);
@@ -215,7 +218,12 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void move_to(sdk::ServerId next);
   // Synced under the new leader: the move is done; held writes go out.
   void end_move();
-  void release_held();
+  // `after_move`: a learner asks its new leader again for the syncs the old
+  // one left unanswered.
+  void release_held(bool after_move);
+  // The leader's path of submit(), also for learners' REQUESTs (which are
+  // ordered even while this server holds its own clients' writes).
+  sdk::Status order(sdk::Bytes body);
   void finish_transfer(const sdk::Status& st);
 
   // Learner.
@@ -367,12 +375,10 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   // It stops once its handover is done: the new leader is told not to count
   // it towards establishing (LEAVING after each FOLLOWERINFO).
   bool leaving_ = false;
-  // The old leader, after handing over: its learners' sessions, whose
-  // requests still in flight it passes on to the new leader.
-  std::map<sdk::ServerId, int64_t> former_learners_;
-  // FOLLOWERINFOs that reached this server before the TAKE_OVER that makes
-  // it leader (one per server; dropped when it settles or looks again).
-  std::map<sdk::ServerId, Msg> early_infos_;
+  // FOLLOWERINFOs that reached this server (when) before the TAKE_OVER that
+  // makes it leader (one per server; dropped when it settles or looks again,
+  // and not replayed once older than a retry or two).
+  std::map<sdk::ServerId, std::pair<int64_t, Msg>> early_infos_;
 
   std::function<void(const ZabEvent&)> events_;
   void emit(const ZabEvent& e) {

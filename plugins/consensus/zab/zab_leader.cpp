@@ -137,7 +137,7 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
         rej.id = static_cast<int64_t>(Errc::unavailable);
         rej.text = "the leader is not established";
         send_to(l, rej);
-      } else if (Status st = submit(m.body); !st) {
+      } else if (Status st = order(m.body); !st) {
         Msg rej;
         rej.type = MsgType::rejected;
         rej.body = std::move(m.body);
@@ -152,6 +152,14 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       return;
     case MsgType::leaving:
       l.leaving = true;
+      return;
+    case MsgType::hold_ack:
+      // Every REQUEST it sent before this one has been ordered; it holds
+      // the rest until it follows the next leader.
+      if (lead().transfer_to != 0) {
+        l.hold_acked = true;
+        check_transfer();
+      }
       return;
     case MsgType::transfer_request: {
       Status st = m.id == self_ ? Status() : begin_transfer(m.id, from, l.nonce);
@@ -442,7 +450,11 @@ Status Zab::submit(sdk::Bytes body) {
     send_to_leader(m);
     return {};
   }
-  if (role_ != Role::leading) return {Errc::unavailable, "no leader is established"};
+  return order(std::move(body));
+}
+
+Status Zab::order(sdk::Bytes body) {
+  if (role_ != Role::leading || !leading()) return {Errc::unavailable, "no leader is established"};
   if (lead().counter == UINT32_MAX) {
     go_looking("the zxid counter of epoch " + std::to_string(current_epoch_) +
                " is exhausted; a new epoch starts");

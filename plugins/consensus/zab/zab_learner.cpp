@@ -161,6 +161,17 @@ void Zab::handle_leader_message(Msg& m) {
           (m.id == self_ ? std::string("this server") : "server " + std::to_string(m.id)));
       move_to(m.id);
       return;
+    case MsgType::hold: {
+      if (stage_ != Stage::broadcast) return;
+      holding_ = true;  // until TAKE_OVER moves it, RELEASE, or it looks again
+      Msg ack;
+      ack.type = MsgType::hold_ack;
+      send_to_leader(ack);
+      return;
+    }
+    case MsgType::release:
+      if (stage_ == Stage::broadcast && holding_ && !moving_) release_held(false);
+      return;
     case MsgType::transfer_reply:
       if (m.id == 0)
         finish_transfer({});

@@ -190,6 +190,8 @@ void Zab::fail_waiters(const Status& why) {
   std::vector<std::function<void(const Status&)>> failed;
   for (auto& [z, done] : applied_waiters_) failed.push_back(std::move(done));
   for (auto& [id, done] : sync_requests_) failed.push_back(std::move(done));
+  for (auto& done : held_syncs_) failed.push_back(std::move(done));
+  held_syncs_.clear();
   if (LeaderState* lead = leading()) {
     for (auto* list : {&lead->syncs_queued, &lead->syncs_in_round})
       for (auto& s : *list)

@@ -49,6 +49,12 @@ const char* msg_type_name(MsgType t) {
       return "TRANSFER_REPLY";
     case MsgType::leaving:
       return "LEAVING";
+    case MsgType::hold:
+      return "HOLD";
+    case MsgType::hold_ack:
+      return "HOLD_ACK";
+    case MsgType::release:
+      return "RELEASE";
   }
   return "?";
 }
@@ -173,6 +179,9 @@ sdk::Bytes encode_payload(const Msg& m) {
       w.bytes(m.text);
       break;
     case MsgType::leaving:
+    case MsgType::hold:
+    case MsgType::hold_ack:
+    case MsgType::release:
       w.array(0);
       break;
   }
@@ -195,7 +204,7 @@ bool decode_message(sdk::BytesView in, Msg& m) {
   MsgpackReader r(in);
   if (r.array() != 4) return false;
   int64_t type = r.integer();
-  if (type < 1 || type > 20) return false;
+  if (type < 1 || type > 23) return false;
   m.type = static_cast<MsgType>(type);
   m.nonce = r.integer();
   m.seq = r.integer();
@@ -276,6 +285,9 @@ bool decode_message(sdk::BytesView in, Msg& m) {
       m.text = std::string(r.bytes());
       break;
     case MsgType::leaving:
+    case MsgType::hold:
+    case MsgType::hold_ack:
+    case MsgType::release:
       if (!ok(0)) return false;
       break;
   }

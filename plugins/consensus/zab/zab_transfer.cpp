@@ -1,11 +1,15 @@
 // The Zab core, leader transfer: the leader hands over to a synced voter
 // without an election and without losing a write.
 //
-//   1. The leader holds new writes (its clients' and its learners'
-//      REQUESTs) and waits until the server taking over has acknowledged
-//      every entry it logged and all of them are committed and applied
-//      (bounded by two ticks; past it the handover is called off and the held
-//      writes are proposed as usual).
+//   1. The leader holds its own clients' new writes and sends HOLD to every
+//      synced learner, which answers HOLD_ACK after the last REQUEST it sent
+//      and holds its clients' writes from then on (so each session's writes
+//      stay in order: those sent before are ordered by this leader, those
+//      after by the next). It waits for every answer and until the server
+//      taking over has acknowledged every entry it logged and all of them
+//      are committed and applied (bounded by two ticks; past it the handover
+//      is called off, RELEASE sends the learners' held writes on, and this
+//      leader proposes its own).
 //   2. It sends TAKE_OVER(next, epoch, last zxid) to every synced learner and
 //      becomes a learner of `next` itself. `next` starts leading at once
 //      (discovery with a new epoch, as after an election: safety does not
@@ -34,7 +38,8 @@ void Zab::transfer_leadership(ServerId to, bool leaving, std::function<void(cons
   if (to != 0 && !is_voter(to))
     return answer({Errc::invalid_argument,
                    "server " + std::to_string(to) + " is not a voting member of the ensemble"});
-  if (to != 0 && to == leader_) return answer({});  // it leads already
+  if (to != 0 && to == leader_) return answer({});     // it leads already
+  if (leaving && leader_ != self_) return answer({});  // only a leader has anything to hand over
   if (ServerId fixed = election_->fixed_leader(); fixed != 0)
     return answer({Errc::unavailable, "the election always names server " + std::to_string(fixed) +
                                           " (plugins.election = \"static\"): the leadership "
@@ -66,7 +71,8 @@ Status Zab::begin_transfer(ServerId to, ServerId asker, int64_t asker_nonce) {
     // The voter that has acknowledged the most, the lowest id among equals.
     Zxid best = 0;
     for (const auto& [id, l] : ld.learners)
-      if (!l.observer && l.step == Learner::Step::broadcast && (to == 0 || l.acked > best)) {
+      if (!l.observer && !l.leaving && l.step == Learner::Step::broadcast &&
+          (to == 0 || l.acked > best)) {
         to = id;
         best = l.acked;
       }
@@ -75,14 +81,15 @@ Status Zab::begin_transfer(ServerId to, ServerId asker, int64_t asker_nonce) {
     return {Errc::invalid_argument, "server " + std::to_string(to) + " leads already"};
   } else {
     auto it = ld.learners.find(to);
-    if (it == ld.learners.end() || it->second.observer ||
+    if (it == ld.learners.end() || it->second.observer || it->second.leaving ||
         it->second.step != Learner::Step::broadcast)
       return {Errc::unavailable,
               "server " + std::to_string(to) + " is not a voting follower synced with the leader"};
   }
   if (asker == 0 && leaving_ && !is_quorum([&](ServerId id) {
         auto l = ld.learners.find(id);
-        return id != self_ && l != ld.learners.end() && l->second.step == Learner::Step::broadcast;
+        return id != self_ && l != ld.learners.end() && !l->second.leaving &&
+               l->second.step == Learner::Step::broadcast;
       }))
     return {Errc::unavailable,
             "the other voters in touch do not make a quorum without this server, so no leader "
@@ -112,8 +119,25 @@ void Zab::check_transfer() {
                           " ms (it acknowledged " + hex(it->second.acked) + " of " +
                           hex(last_logged_) + "; committed " + hex(commit_target_) + ", applied " +
                           hex(last_applied_) + ", durable " + hex(last_durable_) + ")");
-  if (it->second.acked < last_logged_ || commit_target_ < last_logged_ ||
-      last_applied_ < last_logged_ || last_durable_ < last_logged_)
+  // Every synced learner holds its clients' writes (one that synced since
+  // the handover began is asked now).
+  bool all_hold = true;
+  for (auto& [id, l] : ld->learners) {
+    if (l.step != Learner::Step::broadcast) continue;
+    if (!l.hold_sent) {
+      l.hold_sent = true;
+      Msg h;
+      h.type = MsgType::hold;
+      send_to(l, h);
+    }
+    all_hold = all_hold && l.hold_acked;
+  }
+  // One that does not answer within a tick (paused, slow) is left behind:
+  // cut off at the handover, it looks for a leader and finds the new one,
+  // its clients reconnect, and nothing it sent can overtake what it holds.
+  const bool waited = now_ > ld->transfer_deadline - opt_.tick_ms;
+  if ((!all_hold && !waited) || !it->second.hold_acked || it->second.acked < last_logged_ ||
+      commit_target_ < last_logged_ || last_applied_ < last_logged_ || last_durable_ < last_logged_)
     return;
   hand_over();
 }
@@ -125,6 +149,13 @@ void Zab::abort_transfer(const std::string& why) {
   ServerId asker = ld.transfer_asker;
   int64_t nonce = ld.transfer_asker_nonce;
   ld.transfer_to = ld.transfer_asker = 0;
+  Msg rel;
+  rel.type = MsgType::release;
+  sdk::Bytes release = encode_payload(rel);
+  for (auto& [id, l] : ld.learners) {
+    if (l.hold_sent) send_to(l, MsgType::release, release);
+    l.hold_sent = l.hold_acked = false;
+  }
   if (asker != 0) {
     auto l = ld.learners.find(asker);
     if (l != ld.learners.end() && l->second.nonce == nonce) {
@@ -136,7 +167,7 @@ void Zab::abort_transfer(const std::string& why) {
     }
   }
   finish_transfer({Errc::unavailable, why});
-  release_held();
+  release_held(false);
 }
 
 void Zab::hand_over() {
@@ -148,14 +179,12 @@ void Zab::hand_over() {
   t.epoch = current_epoch_;
   t.zxid = last_logged_;
   sdk::Bytes payload = encode_payload(t);
-  former_learners_.clear();
   std::vector<ServerId> unsynced;
   for (auto& [id, l] : ld.learners) {
-    former_learners_[id] = l.nonce;
-    if (l.step == Learner::Step::broadcast)
+    if (l.step == Learner::Step::broadcast && l.hold_acked)
       send_to(l, MsgType::take_over, payload);
     else
-      unsynced.push_back(id);  // it elects, and the election names the new leader
+      unsynced.push_back(id);  // it elects, and the election (settled below) names the new one
   }
   for (ServerId id : unsynced) net_->disconnect(id, PeerChannel::quorum);
   // Local quorum syncs wait for the next leader; learners ask it again.
@@ -177,16 +206,22 @@ void Zab::move_to(ServerId next) {
   stage_ = Stage::discovery;
   stage_started_ = now_;
   if (role_ == Role::leading) role_ = Role::following;  // the kernel hears once synced
+  // A server that looks meanwhile hears who leads next (not the old leader).
+  election_->settled(sdk::ElectionResult{next, last_logged_, current_epoch_, 0});
   if (next == self_) {
     side_.emplace<LeaderState>();
     host_->logger().info("taking over the leadership: waiting for a quorum of " +
                          std::to_string(quorum()) + " to join");
-    // FOLLOWERINFOs that came before the TAKE_OVER did.
+    // Its syncs that the old leader did not answer: answered as its own
+    // once it leads.
+    for (auto& [id, done] : sync_requests_) held_syncs_.push_back(std::move(done));
+    sync_requests_.clear();
+    // FOLLOWERINFOs that came just before the TAKE_OVER did.
     auto early = std::move(early_infos_);
     early_infos_.clear();
-    for (auto& [id, m] : early) {
+    for (auto& [id, seen] : early) {
       if (!leading() || stage_ != Stage::discovery) break;
-      on_learner_message(id, m);
+      if (now_ - seen.first <= 2 * opt_.retry_ms) on_learner_message(id, seen.second);
     }
     if (leading()) maybe_decide_epoch();
     return;
@@ -198,9 +233,8 @@ void Zab::move_to(ServerId next) {
 
 void Zab::end_move() {
   moving_ = false;
-  former_learners_.clear();
   early_infos_.clear();
-  release_held();
+  release_held(true);
   // Another handover than the one this server asked for may have come first.
   if (transfer_target_ != 0 && transfer_target_ != leader_)
     finish_transfer({Errc::unavailable,
@@ -209,7 +243,7 @@ void Zab::end_move() {
     finish_transfer({});
 }
 
-void Zab::release_held() {
+void Zab::release_held(bool after_move) {
   holding_ = false;
   std::deque<sdk::Bytes> held = std::move(held_);
   held_.clear();
@@ -218,7 +252,7 @@ void Zab::release_held() {
   held_syncs_.clear();
   // A learner asks its new leader again for the syncs its old one did not
   // answer (the ids are its own).
-  if (LearnerState* learn = learning(); learn && stage_ == Stage::broadcast)
+  if (LearnerState* learn = learning(); after_move && learn && stage_ == Stage::broadcast)
     for (const auto& [id, done] : sync_requests_) {
       Msg m;
       m.type = MsgType::sync_request;

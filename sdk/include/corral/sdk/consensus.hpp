@@ -146,10 +146,12 @@ class Consensus : public Plugin {
   // submitted meanwhile are held and ordered by the next leader. Called on
   // any member (a follower asks its leader). `leaving`: this server stops
   // once `done` is called, so the new leader must be established without
-  // it (refused when the others cannot make a quorum). `done` hears, on the
-  // loop, ok once this server serves again under the new leader, or why not
-  // (the ensemble then goes on as before, or elects as after any failure).
-  // The default answers Errc::incompatible: the module cannot.
+  // it (a leader refuses when the others cannot make a quorum; elsewhere
+  // there is nothing to hand over and `done` hears ok). `done` hears, on
+  // the loop, ok once this server serves again under the new leader, or why
+  // not (the ensemble then goes on as before, or elects as after any
+  // failure). The default answers Errc::incompatible at once: the module
+  // cannot.
   virtual void transfer_leadership(ServerId to, bool leaving,
                                    std::function<void(const Status&)> done);
 };

@@ -87,7 +87,8 @@ TEST(Config, ReadsZooCfg) {
   std::string path = write_temp("zoo.cfg",
                                 "# comment\ntickTime=200\ndataDir=/var/zk\nclientPort=2999\n"
                                 "maxClientCnxns=7\n4lw.commands.whitelist=ruok, "
-                                "srvr\ninitLimit=5\nsnapCount=100\nautopurge.purgeInterval=1\n");
+                                "srvr\ninitLimit=5\nsnapCount=100\nautopurge.purgeInterval=1\n"
+                                "dataLogDir=/fast/zk-log\n");
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(path, {}, warnings);
   ASSERT_TRUE(c) << c.status().to_string();
@@ -99,6 +100,7 @@ TEST(Config, ReadsZooCfg) {
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("autopurge.purgeInterval"), std::string::npos);
   EXPECT_EQ(c->plugin_table("storage", "wal")->get_int("snapshot_every_entries", 0).value(), 100);
+  EXPECT_EQ(c->plugin_table("storage", "wal")->get_string("dir", "").value(), "/fast/zk-log");
   EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("init_limit", 0).value(), 5);
   EXPECT_EQ(c->plugins.consensus, "standalone");  // no server.N lines
 
