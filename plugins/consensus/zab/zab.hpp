@@ -327,6 +327,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     sdk::ServerId transfer_to = 0;
     int64_t transfer_deadline = 0;
     sdk::ServerId transfer_asker = 0;
+    int64_t transfer_id = 0;  // this handover's number, in HOLD and HOLD_ACK
     int64_t transfer_asker_nonce = 0;
   };
 
@@ -375,6 +376,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   // It stops once its handover is done: the new leader is told not to count
   // it towards establishing (LEAVING after each FOLLOWERINFO).
   bool leaving_ = false;
+  int64_t transfers_begun_ = 0;  // numbers the handovers this server leads
   // FOLLOWERINFOs that reached this server (when) before the TAKE_OVER that
   // makes it leader (one per server; dropped when it settles or looks again,
   // and not replayed once older than a retry or two).

@@ -156,7 +156,8 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     case MsgType::hold_ack:
       // Every REQUEST it sent before this one has been ordered; it holds
       // the rest until it follows the next leader.
-      if (lead().transfer_to != 0) {
+      // (An answer to a handover called off since does not count.)
+      if (lead().transfer_to != 0 && m.id == lead().transfer_id && l.hold_sent) {
         l.hold_acked = true;
         check_transfer();
       }

@@ -166,6 +166,7 @@ void Zab::handle_leader_message(Msg& m) {
       holding_ = true;  // until TAKE_OVER moves it, RELEASE, or it looks again
       Msg ack;
       ack.type = MsgType::hold_ack;
+      ack.id = m.id;
       send_to_leader(ack);
       return;
     }

@@ -178,9 +178,12 @@ sdk::Bytes encode_payload(const Msg& m) {
       w.integer(m.id);
       w.bytes(m.text);
       break;
-    case MsgType::leaving:
     case MsgType::hold:
     case MsgType::hold_ack:
+      w.array(1);
+      w.integer(m.id);
+      break;
+    case MsgType::leaving:
     case MsgType::release:
       w.array(0);
       break;
@@ -284,9 +287,12 @@ bool decode_message(sdk::BytesView in, Msg& m) {
       m.id = r.integer();
       m.text = std::string(r.bytes());
       break;
-    case MsgType::leaving:
     case MsgType::hold:
     case MsgType::hold_ack:
+      if (!ok(1)) return false;
+      m.id = r.integer();
+      break;
+    case MsgType::leaving:
     case MsgType::release:
       if (!ok(0)) return false;
       break;

@@ -43,8 +43,8 @@ enum class MsgType : uint8_t {
   transfer_request = 18,  // learner -> leader: id = the server to hand over to (0: any)
   transfer_reply = 19,    // leader -> learner: id = Errc (0: it leads already), text = why
   leaving = 20,           // learner -> leader, after FOLLOWERINFO: it stops once synced
-  hold = 21,              // leader -> learner: a handover begins; hold new writes, answer HOLD_ACK
-  hold_ack = 22,          // learner -> leader: every REQUEST before this one was sent
+  hold = 21,              // leader -> learner: handover `id` begins; hold writes, answer HOLD_ACK
+  hold_ack = 22,          // learner -> leader: id; every REQUEST before this one was sent
   release = 23,           // leader -> learner: the handover is called off; send what was held
 };
 const char* msg_type_name(MsgType t);

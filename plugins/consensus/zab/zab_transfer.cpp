@@ -95,6 +95,7 @@ Status Zab::begin_transfer(ServerId to, ServerId asker, int64_t asker_nonce) {
             "the other voters in touch do not make a quorum without this server, so no leader "
             "can take over once it stops"};
   ld.transfer_to = to;
+  ld.transfer_id = ++transfers_begun_;
   ld.transfer_deadline = now_ + 2 * opt_.tick_ms;
   ld.transfer_asker = asker;
   ld.transfer_asker_nonce = asker_nonce;
@@ -128,6 +129,7 @@ void Zab::check_transfer() {
       l.hold_sent = true;
       Msg h;
       h.type = MsgType::hold;
+      h.id = ld->transfer_id;
       send_to(l, h);
     }
     all_hold = all_hold && l.hold_acked;
@@ -135,9 +137,19 @@ void Zab::check_transfer() {
   // One that does not answer within a tick (paused, slow) is left behind:
   // cut off at the handover, it looks for a leader and finds the new one,
   // its clients reconnect, and nothing it sent can overtake what it holds.
-  const bool waited = now_ > ld->transfer_deadline - opt_.tick_ms;
-  if ((!all_hold && !waited) || !it->second.hold_acked || it->second.acked < last_logged_ ||
-      commit_target_ < last_logged_ || last_applied_ < last_logged_ || last_durable_ < last_logged_)
+  // Then only if those that did answer (and this leader, unless it is
+  // stopping) are a quorum the new leader can stand on.
+  if (!all_hold) {
+    if (now_ <= ld->transfer_deadline - opt_.tick_ms) return;
+    if (!is_quorum([&](ServerId id) {
+          if (id == self_) return !leaving_;
+          auto l = ld->learners.find(id);
+          return l != ld->learners.end() && l->second.hold_acked && !l->second.leaving;
+        }))
+      return;  // called off at the deadline
+  }
+  if (!it->second.hold_acked || it->second.acked < last_logged_ || commit_target_ < last_logged_ ||
+      last_applied_ < last_logged_ || last_durable_ < last_logged_)
     return;
   hand_over();
 }
