@@ -19,7 +19,9 @@
 # as the official image's, with a warning.
 # TLS: CORRAL_TLS lists the ports that speak it (client, peer, admin), with
 # certificates from CORRAL_TLS_DIR (default /certs): server.<id>.pem or
-# server.pem (chain and key), ca.pem (the authority). With client TLS the
+# server.pem (chain and key), ca.pem (the authority) and, when present,
+# crl.pem (the authority's revocation list, or CORRAL_TLS_CRL; reread when it
+# changes, and open connections it revokes are closed). With client TLS the
 # plaintext client port listens on loopback only (for the health check and
 # tools inside the container) and clients use CORRAL_SECURE_CLIENT_PORT
 # (2281). The official image's ZOO_CFG_EXTRA TLS keys (secureClientPort,
@@ -85,7 +87,7 @@ CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMB
 CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
 CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
 CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH CORRAL_TLS
-CORRAL_TLS_DIR CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR"
+CORRAL_TLS_DIR CORRAL_TLS_CRL CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
   # Kubernetes' service links for a service named corral (CORRAL_SERVICE_HOST,
   # CORRAL_PORT=tcp://..., CORRAL_PORT_2181_TCP...) are not settings.
@@ -365,6 +367,11 @@ if $tls_client || $tls_peer || $tls_admin; then
     fi
   fi
   [ -n "$tls_ca" ] || [ ! -f "$tls_dir/ca.pem" ] || tls_ca=$tls_dir/ca.pem
+  tls_crl=${CORRAL_TLS_CRL-}
+  [ -n "$tls_crl" ] || [ ! -f "$tls_dir/crl.pem" ] || tls_crl=$tls_dir/crl.pem
+  if [ -n "$tls_crl" ] && [ -z "$tls_ca$peer_ca" ]; then
+    die "CORRAL_TLS_CRL: a revocation list ($tls_crl) is checked against the authority that signs it: mount it as $tls_dir/ca.pem"
+  fi
   if $tls_peer && [ -z "$tls_ca" ] && [ -z "$peer_ca" ]; then
     die "CORRAL_TLS=peer needs the authority that signs the members' certificates: $tls_dir/ca.pem"
   fi
@@ -467,6 +474,7 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
     [ -z "$tls_password" ] || echo "password = $(quote "$tls_password")"
     [ -z "$tls_ca" ] || echo "ca = $(quote "$tls_ca")"
     [ -z "$tls_client_auth" ] || echo "client_auth = $(quote "$tls_client_auth")"
+    [ -z "${tls_crl-}" ] || echo "crl = $(quote "$tls_crl")"
     if [ -n "$peer_cert$peer_ca" ]; then
       echo "[transport.tls.peer]"
       [ -z "$peer_cert" ] || echo "certificate = $(quote "$peer_cert")"

@@ -260,6 +260,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"secure_client_address", &S::secure_client_address},
       {"client_port_unification", &S::client_port_unification},
       {"x509_superuser", &S::x509_superuser},
+      {"admin_identities", &S::admin_identities},
       {"audit_log", &S::audit_log},
       {"audit_log_max_bytes", &S::audit_log_max_bytes, 4096, kMax, "at least 4096 bytes"},
   };
@@ -411,6 +412,19 @@ Status extract(Config& c) {
     return server.invalid(
         "super_digest",
         "\"user:base64-sha1\", as zkServer's DigestAuthenticationProvider.generateDigest prints");
+
+  for (const std::string& id : sc.admin_identities) {
+    size_t colon = id.find(':');
+    std::string scheme = id.substr(0, colon);
+    bool ok = colon != std::string::npos && colon + 1 < id.size() &&
+              (scheme == "x509" || scheme == "sasl" ||
+               (scheme == "digest" && std::count(id.begin(), id.end(), ':') == 2));
+    if (!ok)
+      return server.invalid("admin_identities",
+                            "a list of \"x509:<subject>\", \"sasl:<user>\" or "
+                            "\"digest:<user>:<base64-sha1>\" identities (found \"" +
+                                id + "\")");
+  }
 
   // [plugins]
   PluginsConfig& pc = c.plugins;

@@ -99,6 +99,11 @@ struct ServerConfig {
   // The subject of a client certificate that passes every ACL check, as
   // ZooKeeper's X509AuthenticationProvider.superUser; empty: none.
   std::string x509_superuser;
+  // Identities that may run every admin command (those outside the
+  // whitelist, backups, leader transfer) whatever the ACL on "/" says,
+  // without passing every ACL in the tree as a superuser does:
+  // "x509:CN=ops,O=Example", "sasl:ops", "digest:ops:<base64-sha1>".
+  std::vector<std::string> admin_identities;
   // The audit log (ZooKeeper's audit.enable): a file of its own, under
   // data_dir unless absolute; empty: off. Rolled to <file>.1 past
   // audit_log_max_bytes.

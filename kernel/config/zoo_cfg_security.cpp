@@ -158,12 +158,21 @@ bool ZooSecurity::take(const std::string& key, const std::string& value, const s
           "names; leave it out");
     return true;
   }
-  if (name == "crl" || name == "ocsp") {
+  if (name == "crl") {
     bool on = false;
     if (boolean(on) && on)
       refuse(
-          "not supported: revocation lists and OCSP are not checked; rotate the authority "
-          "or keep certificates short-lived");
+          "not supported as ZooKeeper does it (lists fetched from the certificates' "
+          "distribution points): Corral reads revocation lists from a file, "
+          "transport.tls.crl in corral.toml, and reloads it when it changes");
+    return true;
+  }
+  if (name == "ocsp") {
+    bool on = false;
+    if (boolean(on) && on)
+      refuse(
+          "not supported: Corral does not ask OCSP responders; give it revocation lists "
+          "with transport.tls.crl in corral.toml");
     return true;
   }
   if (name == "handshakeDetectionTimeoutMillis") {

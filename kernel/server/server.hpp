@@ -111,12 +111,15 @@ class Server final : public ChannelHost,
   // four-letter aliases): a JSON document, or nullopt for an unknown name.
   std::optional<std::string> admin_command(std::string_view name);
   bool admin_command_allowed(std::string_view name) const;
-  // Whether `ids` hold every permission on "/" (or are super): what an admin
-  // command outside the whitelist asks of its caller.
+  // Whether `ids` hold every permission on "/" (or are super, or one is in
+  // server.admin_identities): what an admin command outside the whitelist
+  // asks of its caller.
   bool may_administer(const Ids& ids) const;
+  // Whether one of `ids` is in server.admin_identities.
+  bool is_admin_identity(const Ids& ids) const;
   // Whether `ids` may take a backup, which copies every znode whatever its
-  // ACL: a superuser, or an identity the ACL of "/" names (not world or ip)
-  // with every permission.
+  // ACL: a superuser, an admin identity, or an identity the ACL of "/"
+  // names (not world or ip) with every permission.
   bool may_back_up(const Ids& ids) const;
   // A backup: a forked child serializes the tree as it stands (at the last
   // applied zxid) into the sink `make(zxid)` returns, while the server goes

@@ -80,12 +80,23 @@ bool Server::admin_command_allowed(std::string_view name) const {
   return kernel::admin_command_allowed(config_, name);
 }
 
+bool Server::is_admin_identity(const Ids& ids) const {
+  for (const std::string& admin : config_.server.admin_identities)
+    for (const proto::Id& id : ids)
+      if (admin.size() == id.scheme.size() + 1 + id.id.size() && admin.starts_with(id.scheme) &&
+          admin[id.scheme.size()] == ':' && admin.ends_with(id.id))
+        return true;
+  return false;
+}
+
 bool Server::may_administer(const Ids& ids) const {
+  if (is_admin_identity(ids)) return true;
   const Node* root = tree_.find("/");
   return root && permitted_all(tree_.acl(*root), proto::perm::all, ids);
 }
 
 bool Server::may_back_up(const Ids& ids) const {
+  if (is_admin_identity(ids)) return true;
   for (const proto::Id& id : ids)
     if (id.scheme == "super") return true;
   const Node* root = tree_.find("/");

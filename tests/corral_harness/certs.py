@@ -6,6 +6,9 @@
     old = pki.issue("late", expired=True)   # valid in 2020 only
     rogue = Pki(tmp_path / "rogue").issue("server.1", ips=["127.0.0.1"])  # another CA
 
+    pki.revoke(cli); pki.write_crl(path)    # a revocation list naming it
+    pki.write_crl(path, expired=True)       # one whose nextUpdate has passed
+
 Each issued identity has .cert (PEM chain), .key (PEM key), .pem (both in
 one file), .subject (RFC 2253, as the server reports it) and .p12(password)
 to write a PKCS#12 copy. Keys are EC P-256 (quick to make) in PKCS#8, which
@@ -88,3 +91,19 @@ class Pki:
                  "-set_serial", str(self.serial), "-days", "30", "-sha256", "-copy_extensions", "copy",
                  "-out", str(cert))
         return Identity(self, cn, cert, key, f"CN={cn},O={org}")
+
+    def revoke(self, ident):
+        """Records `ident`'s certificate as revoked; the next write_crl lists it."""
+        _run("ca", "-batch", "-config", str(self.dir / "ca.cnf"), "-revoke", str(ident.cert))
+
+    def write_crl(self, path=None, expired=False):
+        """Writes this authority's revocation list (PEM) to `path` (default
+        crl.pem beside the CA), replacing the file in one rename so a reader
+        never sees half of it; returns the path."""
+        path = pathlib.Path(path or self.dir / "crl.pem")
+        tmp = path.with_name(path.name + ".tmp")
+        dates = (["-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200201000000Z"]
+                 if expired else ["-crldays", "30"])
+        _run("ca", "-batch", "-config", str(self.dir / "ca.cnf"), "-gencrl", *dates, "-out", str(tmp))
+        tmp.replace(path)
+        return path

@@ -213,6 +213,12 @@ def test_tls_from_corral_variables_and_a_certificate_directory(dirs):
                  f'ca = "{certs}/ca.pem"']:
         assert line in c, (line, c)
     assert "believe anyone" not in r.stderr
+    assert "crl =" not in c
+    # A revocation list beside the certificates is checked.
+    (certs / "crl.pem").write_text("-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n")
+    r = entry(dirs, "--print-config", ZOO_MY_ID=2, ZOO_SERVERS=ZOO_SERVERS, CORRAL_TLS="client,peer,admin",
+              CORRAL_TLS_DIR=certs)
+    assert r.returncode == 0 and f'crl = "{certs}/crl.pem"' in r.stdout, r.stderr
 
 
 def test_tls_from_the_official_images_zoo_cfg_extra(dirs):

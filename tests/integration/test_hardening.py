@@ -400,9 +400,11 @@ def test_admin_commands_outside_the_whitelist_need_every_permission_on_root(serv
     super_digest = "root:" + base64.b64encode(h.sha1(b"root:toor").digest()).decode()
     from corral_harness.net import free_port
     http = free_port()
+    ops = "digest:ops:" + base64.b64encode(h.sha1(b"ops:pw").digest()).decode()
     srv = server_factory(all_four_letter_words=False, super_digest=super_digest,
-                         sasl_users={"carol": "pw"},
-                         extra_args=["--set", f"server.admin_address=127.0.0.1:{http}"])
+                         sasl_users={"carol": "pw", "dave": "pw"},
+                         extra_args=["--set", f"server.admin_address=127.0.0.1:{http}",
+                                     "--set", f'server.admin_identities=["sasl:dave", "{ops}"]'])
     url = f"http://127.0.0.1:{http}/commands/connections"
     assert _http("GET", url)[0] == 401
     # The root's ACL is open (world:anyone:cdrwa): any caller who gives
@@ -415,6 +417,10 @@ def test_admin_commands_outside_the_whitelist_need_every_permission_on_root(serv
     assert _http("GET", url, user="admin:s3cret")[0] == 200
     assert _http("GET", url, user="root:toor")[0] == 200      # the superuser
     assert _http("GET", url, user="carol:pw")[0] == 403       # a SASL user without ALL on /
+    # Identities named in server.admin_identities, whatever the ACL on /.
+    assert _http("GET", url, user="dave:pw")[0] == 200
+    assert _http("GET", url, user="ops:pw")[0] == 200
+    assert _http("GET", url, user="ops:guess")[0] == 403     # another password, another digest
     start = time.monotonic()
     status, err = _http("GET", url, user="carol:wrong")
     assert status == 401 and "wrong password" in err["error"]

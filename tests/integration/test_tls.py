@@ -258,6 +258,69 @@ def test_bad_certificate_files_stop_the_start_naming_the_file(tmp_path, pki):
     assert "transport.tls.ca" in err
 
 
+@corrald_only
+def test_revoked_client_certificates_are_refused_and_cut_when_a_new_list_names_them(server_factory, tmp_path):
+    ca = Pki(tmp_path / "pki")
+    server = ca.issue("server.1", ips=["127.0.0.1"], dns=["localhost"])
+    carol, dave, eve = ca.issue("carol"), ca.issue("dave"), ca.issue("eve")
+    ca.revoke(eve)
+    crl = ca.write_crl(tmp_path / "crl.pem")
+    srv = server_factory(tls={"identity": server, "ca": ca.ca_cert, "client_auth": "need"},
+                         extra_args=["--set", f"transport.tls.crl={crl}",
+                                     "--set", "transport.tls.reload_interval_ms=200"])
+    assert "revocation checked (leaf) against 1 revoked certificates" in srv.log_tail()
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        handshake(srv.secure_port, ca, eve)
+    wait_for(lambda: "certificate revoked (certificate CN=eve" in srv.log_tail(), timeout=10,
+             what="eve's refusal in the log")
+    zc, zd = tls_client(srv.secure_hosts, ca, carol), tls_client(srv.secure_hosts, ca, dave)
+    zd.create("/dave", b"before")
+    lost = []
+    zd.add_listener(lambda state: lost.append(state) if state != "CONNECTED" else None)
+    # Dave's certificate is revoked while his session is open: the next list
+    # closes it, and he cannot come back; carol's session goes on.
+    ca.revoke(dave)
+    ca.write_crl(crl)
+    wait_for(lambda: "its certificate CN=dave,O=Corral Tests (serial" in srv.log_tail(), timeout=15,
+             what="dave's connection closed for its revoked certificate")
+    line = [ln for ln in srv.log_tail().splitlines() if "CN=dave" in ln and "closing" in ln][-1]
+    assert "closing the client connection with 127.0.0.1:" in line and str(crl) in line
+    wait_for(lambda: lost, timeout=10, what="dave's client losing its connection")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        handshake(srv.secure_port, ca, dave)
+    assert zc.get("/dave")[0] == b"before"
+    zc.set("/dave", b"after")
+    assert handshake(srv.secure_port, ca, carol)["commonName"] == "server.1"
+    zd.stop()
+    zc.stop()
+
+
+@corrald_only
+def test_bad_revocation_lists_stop_the_start_naming_the_file(tmp_path, pki):
+    cert = f"transport.tls.certificate={pki.server.pem}"
+    trust = f"transport.tls.ca={pki.ca_cert}"
+    foreign = Pki(tmp_path / "other", name="Other CA").write_crl(tmp_path / "other.pem")
+    err = corrald_fails(tmp_path, cert, trust, f"transport.tls.crl={foreign}")
+    assert f"the revocation list 1 in '{foreign}' (issued by CN=Other CA" in err
+    assert f"is not signed by any authority in '{pki.ca_cert}'" in err
+    old = pki.write_crl(tmp_path / "old.pem", expired=True)
+    err = corrald_fails(tmp_path, cert, trust, f"transport.tls.crl={old}")
+    assert "transport.tls.crl:" in err and str(old) in err and "expired on Feb  1 00:00:00 2020" in err
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    err = corrald_fails(tmp_path, cert, trust, f"transport.tls.crl={junk}")
+    assert f"'{junk}' holds no PEM revocation list" in err
+    der = tmp_path / "junk.der"
+    der.write_bytes(b"\x30\x03\x02\x01\x00")
+    err = corrald_fails(tmp_path, cert, trust, f"transport.tls.crl={der}")
+    assert f"'{der}' is neither a PEM nor a DER revocation list" in err
+    good = pki.write_crl(tmp_path / "good.pem")
+    err = corrald_fails(tmp_path, cert, f"transport.tls.crl={good}", "transport.tls.client_auth=none")
+    assert "name those in transport.tls.ca" in err
+    err = corrald_fails(tmp_path, cert, trust, f"transport.tls.crl={good}", "transport.tls.crl_scope=all")
+    assert "transport.tls.crl_scope: 'all' must be \"leaf\" or \"chain\"" in err
+
+
 def test_java_client_over_tls(tls_server, pki, tmp_path):
     srv = tls_server()
     zk = tls_client(srv.secure_hosts, pki, pki.alice)

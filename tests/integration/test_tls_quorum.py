@@ -155,3 +155,27 @@ def test_peer_certificates_expired_or_from_another_authority_are_refused(ensembl
                     raise ConnectionError("closed")
         wait_for(lambda: reason in m.log_text(), timeout=10, what=f"'{reason}' in server 1's log")
     assert ens.leader() is not None
+
+
+@CORRALD_ONLY
+def test_a_revoked_member_is_cut_off_and_kept_out(ensemble_factory, pki, tmp_path):
+    crl = pki.write_crl(tmp_path / "crl.pem")
+    ens = ensemble_factory(voters=3, peer_auth=False, pki=pki, ssl_quorum=True,
+                           extra_args=["--set", f"transport.tls.crl={crl}",
+                                       "--set", "transport.tls.reload_interval_ms=200"])
+    zk = client(ens.hosts([ens.members[0], ens.members[1]]))
+    zk.create("/r/before", b"", makepath=True)
+    # Server 3's certificate is revoked: the others close their links with it
+    # when the new list arrives and refuse it from then on.
+    pki.revoke(ens.members[2].cert)
+    pki.write_crl(crl)
+    wait_for(lambda: any("its certificate CN=server.3" in ens.members[i].log_text() for i in (0, 1)),
+             timeout=20, what="a link with server 3 closed for its revoked certificate")
+    wait_for(lambda: ens.members[2].mode() is None, timeout=30, what="server 3 out of the ensemble")
+    ens.wait_serving([0, 1])
+    zk.retry(zk.create, "/r/after", b"")
+    assert sorted(zk.get_children("/r")) == ["after", "before"]
+    time.sleep(2)
+    assert ens.members[2].mode() is None
+    assert any("certificate revoked (certificate CN=server.3" in ens.members[i].log_text() for i in (0, 1))
+    zk.stop()

@@ -48,7 +48,7 @@ bool parse_client_auth(const std::string& text, ClientAuth& out) {
 
 std::vector<std::string> Settings::files() const {
   std::vector<std::string> out;
-  for (const std::string* f : {&certificate, &key, &ca})
+  for (const std::string* f : {&certificate, &key, &ca, &crl})
     if (!f->empty()) out.push_back(*f);
   return out;
 }
@@ -78,6 +78,7 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using P12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12, PKCS12_free>>;
+using CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
 
 void free_x509_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
 using X509StackPtr = std::unique_ptr<STACK_OF(X509), Deleter<STACK_OF(X509), free_x509_stack>>;
@@ -265,6 +266,131 @@ Status load_trust(SSL_CTX* ctx, const Settings& s, const std::string& label) {
   return {};
 }
 
+// The authorities in a store, for naming the one that signed a list.
+std::vector<X509*> authorities(X509_STORE* store) {
+  std::vector<X509*> out;
+  STACK_OF(X509_OBJECT)* objs = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objs); ++i)
+    if (X509* c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i))) out.push_back(c);
+  return out;
+}
+
+// Reads the revocation lists `s.crl` names into the store, each checked
+// against the authority that signed it, and turns checking on.
+Status load_crls(SSL_CTX* ctx, const Settings& s, const std::string& label, int64_t now_s,
+                 Material& m) {
+  const std::string what = label + ".crl";
+  if (s.crl_scope != "leaf" && s.crl_scope != "chain")
+    return {Errc::invalid_argument,
+            label + ".crl_scope: '" + s.crl_scope + "' must be \"leaf\" or \"chain\""};
+  if (s.ca.empty())
+    return {Errc::invalid_argument,
+            what +
+                ": revocation lists are checked against the authorities that sign them; name "
+                "those in " +
+                label + ".ca"};
+  auto bytes = read_file(s.crl, what);
+  if (!bytes) return bytes.status();
+  std::vector<CrlPtr> lists;
+  BioPtr bio(BIO_new_mem_buf(bytes.value().data(), static_cast<int>(bytes.value().size())));
+  ERR_clear_error();
+  if (sniff(bytes.value()) == Format::pem) {
+    if (bytes.value().find("-----BEGIN X509 CRL-----") == std::string::npos)
+      return {Errc::invalid_argument,
+              what + ": '" + s.crl + "' holds no PEM revocation list (-----BEGIN X509 CRL-----)"};
+    while (X509_CRL* c = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr))
+      lists.emplace_back(c);
+    unsigned long e = ERR_peek_last_error();
+    // The end of the file reads as "no start line"; anything else is damage.
+    if (e && ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+      return {Errc::invalid_argument, what + ": '" + s.crl + "' holds a revocation list that " +
+                                          "cannot be read after the " +
+                                          std::to_string(lists.size()) +
+                                          " before it: " + openssl_errors()};
+    ERR_clear_error();
+  } else {
+    if (X509_CRL* c = d2i_X509_CRL_bio(bio.get(), nullptr)) lists.emplace_back(c);
+    if (lists.empty())
+      return {Errc::invalid_argument, what + ": '" + s.crl +
+                                          "' is neither a PEM nor a DER revocation list (" +
+                                          openssl_errors() + ")"};
+  }
+  if (lists.empty())
+    return {Errc::invalid_argument, what + ": '" + s.crl + "' holds no revocation list"};
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  std::vector<X509*> cas = authorities(store);
+  std::vector<bool> covered(cas.size(), false);
+  for (size_t n = 0; n < lists.size(); ++n) {
+    X509_CRL* crl = lists[n].get();
+    std::string issuer = name_of(X509_CRL_get_issuer(crl));
+    std::string which = "the revocation list " + std::to_string(n + 1) + " in '" + s.crl +
+                        "' (issued by " + issuer + ")";
+    bool signed_by_ca = false;
+    for (size_t i = 0; i < cas.size(); ++i) {
+      if (X509_NAME_cmp(X509_get_subject_name(cas[i]), X509_CRL_get_issuer(crl)) != 0) continue;
+      EVP_PKEY* pub = X509_get0_pubkey(cas[i]);
+      if (pub && X509_CRL_verify(crl, pub) == 1) {
+        signed_by_ca = true;
+        covered[i] = true;
+      }
+    }
+    ERR_clear_error();
+    if (!signed_by_ca)
+      return {Errc::invalid_argument,
+              what + ": " + which + " is not signed by any authority in '" + s.ca + "'"};
+    int64_t last = epoch_seconds(X509_CRL_get0_lastUpdate(crl));
+    if (last > now_s)
+      return {Errc::invalid_argument, what + ": " + which + " is not valid before " +
+                                          asn1_text(X509_CRL_get0_lastUpdate(crl))};
+    if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl)) {
+      int64_t t = epoch_seconds(next);
+      if (t && t < now_s)
+        return {Errc::invalid_argument,
+                what + ": " + which + " expired on " + asn1_text(next) +
+                    " (its nextUpdate): every certificate it covers would be refused; publish a "
+                    "newer list"};
+      if (t && (!m.crl_next_update_s || t < m.crl_next_update_s)) m.crl_next_update_s = t;
+    }
+    if (STACK_OF(X509_REVOKED)* r = X509_CRL_get_REVOKED(crl))
+      m.revoked += static_cast<size_t>(sk_X509_REVOKED_num(r));
+    if (X509_STORE_add_crl(store, crl) != 1) {
+      // The same list twice in the file is harmless.
+      ERR_clear_error();
+    }
+  }
+  for (size_t i = 0; i < cas.size(); ++i)
+    if (!covered[i])
+      m.warnings.push_back(what + ": no revocation list in '" + s.crl + "' comes from " +
+                           name_of(X509_get_subject_name(cas[i])) +
+                           ", so certificates it signs are refused (\"unable to get certificate "
+                           "CRL\")");
+  X509_STORE_set_flags(
+      store, X509_V_FLAG_CRL_CHECK | (s.crl_scope == "chain" ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+  return {};
+}
+
+// The certificate a failed verification stopped at, kept on the SSL so the
+// refusal can name it (OpenSSL keeps no peer certificate for a handshake it
+// refused).
+void free_refused(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::string*>(ptr);
+}
+
+int refused_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_refused);
+  return index;
+}
+
+extern "C" int remember_refused(int ok, X509_STORE_CTX* x) {
+  if (ok) return ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  X509* cert = X509_STORE_CTX_get_current_cert(x);
+  if (ssl && cert && !SSL_get_ex_data(ssl, refused_index()))
+    SSL_set_ex_data(ssl, refused_index(), new std::string(name_of(X509_get_subject_name(cert))));
+  return ok;
+}
+
 int version_of(const std::string& v) {
   if (v == "TLSv1.2") return TLS1_2_VERSION;
   if (v == "TLSv1.3") return TLS1_3_VERSION;
@@ -343,10 +469,14 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
     st = load_trust(native, s, label);
     if (!st) return st;
   }
+  if (!s.crl.empty()) {
+    st = load_crls(native, s, label, now_s, m);
+    if (!st) return st;
+  }
   int mode = SSL_VERIFY_NONE;
   if (s.client_auth == ClientAuth::want) mode = SSL_VERIFY_PEER;
   if (s.client_auth == ClientAuth::need) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-  SSL_CTX_set_verify(native, mode, nullptr);
+  SSL_CTX_set_verify(native, mode, remember_refused);
   SSL_CTX_set_verify_depth(native, 10);
   // The CA names a server sends when it asks for a client certificate.
   if (s.client_auth != ClientAuth::none) {
@@ -425,10 +555,46 @@ sdk::ConnectionSecurity describe(SSL* ssl) {
   return s;
 }
 
+std::string revoked_by(SSL* ssl, const boost::asio::ssl::context& ctx) {
+  X509_STORE* store = SSL_CTX_get_cert_store(
+      const_cast<SSL_CTX*>(const_cast<boost::asio::ssl::context&>(ctx).native_handle()));
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (!leaf) return "";
+  std::vector<X509*> chain{leaf};
+  bool whole_chain =
+      (X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(store)) & X509_V_FLAG_CRL_CHECK_ALL) != 0;
+  if (whole_chain)
+    if (STACK_OF(X509)* more = SSL_get_peer_cert_chain(ssl))
+      for (int i = 0; i < sk_X509_num(more); ++i)
+        if (X509* c = sk_X509_value(more, i); c && X509_cmp(c, leaf) != 0) chain.push_back(c);
+  STACK_OF(X509_OBJECT)* objs = X509_STORE_get0_objects(store);
+  for (X509* cert : chain) {
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); ++i) {
+      X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+      if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
+        continue;
+      X509_REVOKED* r = nullptr;
+      if (X509_CRL_get0_by_cert(crl, &r, cert) == 1 && r) {
+        BIGNUM* bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), nullptr);
+        char* hex = bn ? BN_bn2hex(bn) : nullptr;
+        std::string out = "certificate " + name_of(X509_get_subject_name(cert)) + " (serial " +
+                          (hex ? hex : "?") + ") was revoked on " +
+                          asn1_text(X509_REVOKED_get0_revocationDate(r));
+        OPENSSL_free(hex);
+        BN_free(bn);
+        return out;
+      }
+    }
+  }
+  return "";
+}
+
 std::string verify_failure(SSL* ssl) {
   long r = SSL_get_verify_result(ssl);
   if (r == X509_V_OK) return "";
   std::string out = X509_verify_cert_error_string(r);
+  if (const auto* refused = static_cast<const std::string*>(SSL_get_ex_data(ssl, refused_index())))
+    return out + " (certificate " + *refused + ")";
   X509Ptr peer(SSL_get1_peer_certificate(ssl));
   if (peer) out += " (certificate " + name_of(X509_get_subject_name(peer.get())) + ")";
   return out;

@@ -44,6 +44,13 @@ struct Settings {
   // (forward-secret AEAD suites only).
   std::string ciphers;
   std::string ciphersuites;
+  // Certificate revocation lists (PEM, one or more, or one DER), each signed
+  // by an authority in `ca`. "" = revocation is not checked.
+  std::string crl;
+  // Whose revocation is checked: the other side's own certificate ("leaf"),
+  // or every certificate up its chain ("chain": each authority needs a CRL
+  // from the one above it).
+  std::string crl_scope = "leaf";
 
   // The files these settings read, for noticing when they change.
   std::vector<std::string> files() const;
@@ -60,6 +67,14 @@ struct Material {
   std::shared_ptr<boost::asio::ssl::context> context;
   std::string subject;      // of this side's certificate, RFC 2253
   int64_t not_after_s = 0;  // when it expires, seconds since the epoch
+  // With `crl`: how many certificates the lists revoke, and the soonest
+  // nextUpdate among them (0: none given), after which OpenSSL refuses
+  // every certificate they cover until a newer list is in place.
+  size_t revoked = 0;
+  int64_t crl_next_update_s = 0;
+  // What an operator should hear about but that does not stop the start
+  // (an authority without a revocation list).
+  std::vector<std::string> warnings;
 };
 
 // Reads the files `s` names and builds a context that serves as either end
@@ -76,6 +91,12 @@ std::string stamp_files(const std::vector<std::string>& files);
 
 // What a finished handshake established, from either end.
 sdk::ConnectionSecurity describe(SSL* ssl);
+
+// Whether the other end's certificate (or one above it in its chain) is
+// revoked by a list in `ctx`'s store: "" when not, else which certificate,
+// its serial and when it was revoked. For connections that were open when
+// a new list came in.
+std::string revoked_by(SSL* ssl, const boost::asio::ssl::context& ctx);
 
 // Why the other end's certificate was refused ("certificate has expired,
 // subject CN=x"), or "" when it was not.

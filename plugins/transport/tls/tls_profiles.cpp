@@ -11,11 +11,12 @@ Status TlsTransport::read_settings(const corral::sdk::ConfigTable& cfg, const st
   struct Str {
     const char* name;
     std::string* out;
-  } strs[] = {{"certificate", &s.certificate},  {"key", &s.key},
-              {"password", &s.password},        {"ca", &s.ca},
-              {"ca_password", &s.ca_password},  {"min_version", &s.min_version},
-              {"max_version", &s.max_version},  {"ciphers", &s.ciphers},
-              {"ciphersuites", &s.ciphersuites}};
+  } strs[] = {{"certificate", &s.certificate},   {"key", &s.key},
+              {"password", &s.password},         {"ca", &s.ca},
+              {"ca_password", &s.ca_password},   {"min_version", &s.min_version},
+              {"max_version", &s.max_version},   {"ciphers", &s.ciphers},
+              {"ciphersuites", &s.ciphersuites}, {"crl", &s.crl},
+              {"crl_scope", &s.crl_scope}};
   for (auto& e : strs) {
     auto v = cfg.get_string(key(e.name), *e.out);
     if (!v) return v.status();
@@ -51,8 +52,9 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
   host_ = &host;
   const auto& cfg = host.config();
   static const char* const kProfileKeys[] = {
-      "certificate", "key",         "password",    "password_file", "ca",          "ca_password",
-      "client_auth", "min_version", "max_version", "ciphers",       "ciphersuites"};
+      "certificate",  "key",         "password",    "password_file", "ca",
+      "ca_password",  "client_auth", "min_version", "max_version",   "ciphers",
+      "ciphersuites", "crl",         "crl_scope"};
   auto known_profile_key = [](const std::string& k) {
     for (const char* p : kProfileKeys)
       if (k == p) return true;
@@ -65,7 +67,8 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
           return cfg.invalid(
               k + "." + sk,
               "one of certificate, key, password, password_file, ca, ca_password, "
-              "client_auth, min_version, max_version, ciphers, ciphersuites (unknown key)");
+              "client_auth, min_version, max_version, ciphers, ciphersuites, crl, crl_scope "
+              "(unknown key)");
       continue;
     }
     if (!known_profile_key(k) && k != "no_delay" && k != "read_buffer_bytes" &&
@@ -73,7 +76,8 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
         k != "reload_interval_ms")
       return cfg.invalid(k,
                          "one of certificate, key, password, password_file, ca, ca_password, "
-                         "client_auth, min_version, max_version, ciphers, ciphersuites, no_delay, "
+                         "client_auth, min_version, max_version, ciphers, ciphersuites, crl, "
+                         "crl_scope, no_delay, "
                          "read_buffer_bytes, listen_backlog, handshake_timeout_ms, "
                          "max_handshaking, reload_interval_ms, or a [peer] or [admin] table "
                          "(unknown key)");
@@ -145,15 +149,16 @@ Profile* TlsTransport::profile(StreamPurpose purpose) {
   }
   p.material = std::move(m.value());
   p.loaded = true;
-  host_->metrics()
-      .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
-                 purpose_name(purpose) + "\"}",
-             "when this server's certificate for each purpose expires, seconds since the epoch")
-      ->set(p.material.not_after_s);
-  host_->logger().info(std::string("TLS for ") + purpose_name(purpose) + " streams: certificate " +
-                       p.material.subject + " from " + p.settings.certificate +
-                       ", client certificates " +
-                       corral::tls::client_auth_name(p.settings.client_auth));
+  set_gauges(purpose, p);
+  host_->logger().info(
+      std::string("TLS for ") + purpose_name(purpose) + " streams: certificate " +
+      p.material.subject + " from " + p.settings.certificate + ", client certificates " +
+      corral::tls::client_auth_name(p.settings.client_auth) +
+      (p.settings.crl.empty() ? std::string(", revocation not checked")
+                              : ", revocation checked (" + p.settings.crl_scope + ") against " +
+                                    std::to_string(p.material.revoked) +
+                                    " revoked certificates in " + p.settings.crl));
+  for (const std::string& w : p.material.warnings) host_->logger().warn("TLS: " + w);
   if (!reload_timer_ && opt_.reload_interval_ms > 0) schedule_reload();
   return &p;
 }
@@ -187,14 +192,30 @@ void TlsTransport::reload() {
       continue;
     }
     p.material = std::move(m.value());
-    host_->metrics()
-        .gauge(std::string("corral_tls_certificate_expiry_seconds{purpose=\"") +
-                   purpose_name(purpose) + "\"}",
-               "when this server's certificate for each purpose expires, seconds since the epoch")
-        ->set(p.material.not_after_s);
+    set_gauges(purpose, p);
     host_->logger().info(std::string("TLS: reloaded the ") + purpose_name(purpose) +
-                         " certificate: " + p.material.subject + " from " + p.settings.certificate);
+                         " certificate: " + p.material.subject + " from " + p.settings.certificate +
+                         (p.settings.crl.empty()
+                              ? std::string()
+                              : ", " + std::to_string(p.material.revoked) +
+                                    " revoked certificates in " + p.settings.crl));
+    for (const std::string& w : p.material.warnings) host_->logger().warn("TLS: " + w);
+    if (!p.settings.crl.empty()) cut_revoked(purpose, p);
   }
+}
+
+void TlsTransport::set_gauges(StreamPurpose purpose, const Profile& p) {
+  std::string label = std::string("{purpose=\"") + purpose_name(purpose) + "\"}";
+  host_->metrics()
+      .gauge("corral_tls_certificate_expiry_seconds" + label,
+             "when this server's certificate for each purpose expires, seconds since the epoch")
+      ->set(p.material.not_after_s);
+  if (!p.settings.crl.empty())
+    host_->metrics()
+        .gauge("corral_tls_crl_next_update_seconds" + label,
+               "the soonest nextUpdate of the revocation lists in use, seconds since the epoch: "
+               "past it every certificate they cover is refused")
+        ->set(p.material.crl_next_update_s);
 }
 
 }  // namespace corral::tls_plugin

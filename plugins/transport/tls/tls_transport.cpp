@@ -26,6 +26,8 @@ std::string format(const tcp::endpoint& ep) {
 
 using Stream = ssl::stream<tcp::socket>;
 
+}  // namespace
+
 class TlsConnection final : public corral::sdk::Connection,
                             public std::enable_shared_from_this<TlsConnection> {
  public:
@@ -92,6 +94,17 @@ class TlsConnection final : public corral::sdk::Connection,
   std::string remote_address() const override { return remote_; }
   std::string local_address() const override { return local_; }
   corral::sdk::ConnectionSecurity security() const override { return security_; }
+
+  // Why a revocation list in `ctx` refuses the certificate this connection
+  // was opened with ("" when none does, or when it is closed already).
+  std::string revoked(const ssl::context& ctx) {
+    if (closed_ || !tls_ || !security_.peer_verified) return "";
+    return corral::tls::revoked_by(stream_->native_handle(), ctx);
+  }
+  // Ends the connection from this side; its owner hears why.
+  void cut(const Status& why) {
+    if (!closed_) fail(why);
+  }
 
  private:
   tcp::socket& socket() { return stream_->next_layer(); }
@@ -223,6 +236,8 @@ class TlsConnection final : public corral::sdk::Connection,
   bool write_in_flight_ = false, read_in_flight_ = false, closed_ = false, paused_ = false;
   bool flush_posted_ = false;
 };
+
+namespace {
 
 class TlsListener final : public corral::sdk::Listener {
  public:
@@ -366,10 +381,10 @@ void TlsListener::handshake(tcp::socket socket) {
     a->finished = true;
     a->timer.cancel();
     if (!alive) return;
-    std::shared_ptr<corral::sdk::Connection> conn;
     try {
-      conn = std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, encrypted,
-                                             transport_.options());
+      auto conn = std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, encrypted,
+                                                  transport_.options());
+      transport_.track(profile_.purpose, conn);
       on_accept_(std::move(conn));
     } catch (const std::exception& e) {
       transport_.host().logger().warn("accepting a connection on " + local_endpoint().to_string() +
@@ -462,6 +477,10 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
   if (aec) SSL_set_tlsext_host_name(a->stream->native_handle(), where.host.c_str());
   std::string shown = where.to_string();
   Options opt = opt_;
+  auto track = [this, alive = alive_.ref(),
+                purpose = co.purpose](const std::shared_ptr<TlsConnection>& c) {
+    if (alive) this->track(purpose, c);
+  };
   a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
   a->timer.async_wait([a, shown](boost::system::error_code ec) {
     // A deadline that expired as the handshake finished: the stream is the
@@ -474,13 +493,13 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
   });
   a->resolver.async_resolve(
       where.host, std::to_string(where.port),
-      [a, shown, opt](boost::system::error_code ec, tcp::resolver::results_type results) {
+      [a, shown, opt, track](boost::system::error_code ec, tcp::resolver::results_type results) {
         if (a->finished) return;
         if (ec)
           return a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
         asio::async_connect(
             a->stream->next_layer(), results,
-            [a, shown, opt](boost::system::error_code ec, const tcp::endpoint&) {
+            [a, shown, opt, track](boost::system::error_code ec, const tcp::endpoint&) {
               if (a->finished) return;
               if (ec)
                 return a->finish(
@@ -490,7 +509,7 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
                 a->stream->next_layer().set_option(tcp::no_delay(true), ignored);
               }
               a->stream->async_handshake(
-                  ssl::stream_base::client, [a, shown, opt](boost::system::error_code ec) {
+                  ssl::stream_base::client, [a, shown, opt, track](boost::system::error_code ec) {
                     if (a->finished) return;
                     if (ec) {
                       std::string why = corral::tls::verify_failure(a->stream->native_handle());
@@ -498,11 +517,46 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
                           Errc::unavailable, "TLS handshake with " + shown +
                                                  " failed: " + (why.empty() ? ec.message() : why)});
                     }
-                    a->finish(std::shared_ptr<corral::sdk::Connection>(
-                        std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, true, opt)));
+                    auto conn =
+                        std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, true, opt);
+                    track(conn);
+                    a->finish(std::shared_ptr<corral::sdk::Connection>(std::move(conn)));
                   });
             });
       });
+}
+
+void TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn) {
+  if (!conn->security().peer_verified) return;
+  auto& live = live_[purpose];
+  // Forget the closed ones whenever the list has doubled since last time.
+  if (live.size() >= 64 && (live.size() & (live.size() - 1)) == 0)
+    std::erase_if(live, [](const std::weak_ptr<TlsConnection>& w) { return w.expired(); });
+  live.push_back(conn);
+}
+
+// A new revocation list applies to connections already open too: one whose
+// certificate it names is closed, with a line that says whose and why.
+void TlsTransport::cut_revoked(StreamPurpose purpose, const Profile& p) {
+  auto it = live_.find(purpose);
+  if (it == live_.end()) return;
+  std::vector<std::pair<std::shared_ptr<TlsConnection>, std::string>> cut;
+  std::erase_if(it->second, [&](const std::weak_ptr<TlsConnection>& w) {
+    auto c = w.lock();
+    if (!c) return true;
+    std::string why = c->revoked(*p.material.context);
+    if (why.empty()) return false;
+    cut.emplace_back(std::move(c), std::move(why));
+    return true;
+  });
+  // Closed after the walk: an owner hearing of it may open or close others.
+  for (auto& [conn, why] : cut) {
+    host_->logger().warn("TLS: closing the " + std::string(purpose_name(purpose)) +
+                         " connection with " + conn->remote_address() + ": its " + why +
+                         " (revocation list " + p.settings.crl + ")");
+    if (failures) failures->inc();
+    conn->cut(Status{Errc::invalid_argument, "its " + why});
+  }
 }
 
 }  // namespace corral::tls_plugin

@@ -82,6 +82,8 @@ class Throttled {
   uint64_t dropped_ = 0;
 };
 
+class TlsConnection;
+
 class TlsTransport final : public corral::sdk::Transport {
  public:
   ~TlsTransport() override { alive_.end(); }
@@ -100,7 +102,13 @@ class TlsTransport final : public corral::sdk::Transport {
   Throttled refusals;
   corral::sdk::Counter* failures = nullptr;
 
+  // Connections whose other side showed a verified certificate, cut when a
+  // revocation list read later names it.
+  void track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn);
+
  private:
+  void cut_revoked(StreamPurpose purpose, const Profile& p);
+  void set_gauges(StreamPurpose purpose, const Profile& p);
   // The profile for `purpose`, its material loaded; null with last_error_ set.
   Profile* profile(StreamPurpose purpose);
   Status read_settings(const corral::sdk::ConfigTable& cfg, const std::string& sub, Settings& s);
@@ -112,6 +120,7 @@ class TlsTransport final : public corral::sdk::Transport {
   std::map<StreamPurpose, Profile> profiles_;
   std::unique_ptr<corral::sdk::Executor::Timer> reload_timer_;
   Status last_error_;
+  std::map<StreamPurpose, std::vector<std::weak_ptr<TlsConnection>>> live_;
   corral::common::Lifeline alive_;
 };
 

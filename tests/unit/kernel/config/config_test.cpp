@@ -459,6 +459,20 @@ TEST(Config, PrintConfigHidesSecretsAndReadsBack) {
   EXPECT_EQ(back.value().to_toml(), shown);
 }
 
+TEST(Config, AdminIdentitiesAreSchemeAndId) {
+  auto good = load_config(std::nullopt, {"server.admin_identities=[\"x509:CN=ops,O=Example\", "
+                                         "\"sasl:ops\", \"digest:ops:abc=\"]"});
+  ASSERT_TRUE(good) << good.status().to_string();
+  EXPECT_EQ(good.value().server.admin_identities.size(), 3u);
+  for (const char* bad : {"ops", "digest:ops", "world:anyone", "sasl:", "ip:127.0.0.1"}) {
+    auto c = load_config(std::nullopt, {std::string("server.admin_identities=[\"") + bad + "\"]"});
+    ASSERT_FALSE(c) << bad;
+    EXPECT_NE(c.status().message().find("server.admin_identities"), std::string::npos)
+        << c.status().message();
+    EXPECT_NE(c.status().message().find(bad), std::string::npos) << c.status().message();
+  }
+}
+
 TEST(Config, ZooCfgTlsKeysMapOntoTheTlsTransport) {
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(
