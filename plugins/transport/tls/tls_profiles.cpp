@@ -82,16 +82,7 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
                          "max_handshaking, reload_interval_ms, or a [peer] or [admin] table "
                          "(unknown key)");
   }
-  auto nd = cfg.get_bool("no_delay", true);
-  if (!nd) return nd.status();
-  auto rb = cfg.get_int("read_buffer_bytes", 64 * 1024);
-  if (!rb) return rb.status();
-  if (rb.value() < 512 || rb.value() > (64 << 20))
-    return cfg.invalid("read_buffer_bytes", "between 512 and 67108864");
-  auto bl = cfg.get_int("listen_backlog", 1024);
-  if (!bl) return bl.status();
-  if (bl.value() < 1 || bl.value() > 65535)
-    return cfg.invalid("listen_backlog", "between 1 and 65535");
+  if (Status st = corral::stream::read_stream_options(cfg, opt_.stream); !st) return st;
   auto ht = cfg.get_int("handshake_timeout_ms", 10000);
   if (!ht) return ht.status();
   if (ht.value() < 100 || ht.value() > 600000)
@@ -104,8 +95,9 @@ Status TlsTransport::init(corral::sdk::PluginHost& host) {
   if (!ri) return ri.status();
   if (ri.value() != 0 && (ri.value() < 100 || ri.value() > 86400000))
     return cfg.invalid("reload_interval_ms", "0 (never) or between 100 and 86400000");
-  opt_ = {nd.value(), static_cast<size_t>(rb.value()), static_cast<int>(bl.value()),
-          ht.value(), static_cast<size_t>(mh.value()), ri.value()};
+  opt_.handshake_timeout_ms = ht.value();
+  opt_.max_handshaking = static_cast<size_t>(mh.value());
+  opt_.reload_interval_ms = ri.value();
 
   // The base table serves clients; [peer] and [admin] start from it and
   // override what they name. Peers always prove themselves both ways.

@@ -9,90 +9,26 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 namespace corral::tls_plugin {
 
-namespace {
-
-std::string format(const tcp::endpoint& ep) {
-  std::string host = ep.address().to_string();
-  if (ep.address().is_v6()) host = "[" + host + "]";
-  return host + ":" + std::to_string(ep.port());
-}
-
+using corral::stream::format;
 using Stream = ssl::stream<tcp::socket>;
 
-}  // namespace
-
-class TlsConnection final : public corral::sdk::Connection,
-                            public std::enable_shared_from_this<TlsConnection> {
+class TlsConnection final : public corral::stream::StreamConnection<TlsConnection> {
  public:
   TlsConnection(std::unique_ptr<Stream> stream, std::shared_ptr<ssl::context> ctx, bool encrypted,
                 const Options& opt)
-      : ctx_(std::move(ctx)),
+      : StreamConnection(stream->next_layer(), /*coalesce=*/encrypted),
+        ctx_(std::move(ctx)),
         stream_(std::move(stream)),
         tls_(encrypted),
-        max_read_(opt.read_buffer),
-        buf_size_(std::min(kMinRead, opt.read_buffer)) {
-    boost::system::error_code ec;
-    remote_ = format(socket().remote_endpoint(ec));
-    local_ = format(socket().local_endpoint(ec));
+        max_read_(opt.stream.read_buffer),
+        buf_size_(std::min(kMinRead, opt.stream.read_buffer)) {
     if (tls_) security_ = corral::tls::describe(stream_->native_handle());
   }
 
-  void start(corral::sdk::ConnectionHandler* handler) override {
-    handler_ = handler;
-    read();
-  }
-
-  // Each write is at least one TLS record, and OpenSSL's cost per record
-  // dwarfs its cost per byte: what is sent during one turn of the loop (the
-  // replies to every request a read brought) goes out as one write, at the
-  // end of the turn.
-  void send(corral::sdk::Bytes data) override {
-    if (closed_ || data.empty()) return;
-    if (!tls_ && !write_in_flight_ && pending_.empty()) {
-      writing_ = std::move(data);
-      return write();
-    }
-    pending_ += data;
-    if (write_in_flight_ || flush_posted_) return;
-    flush_posted_ = true;
-    asio::post(socket().get_executor(), [self = shared_from_this()] {
-      self->flush_posted_ = false;
-      if (self->write_in_flight_ || self->pending_.empty() || !self->socket().is_open()) return;
-      self->writing_.swap(self->pending_);
-      self->write();
-    });
-  }
-  size_t queued_bytes() const override { return writing_.size() + pending_.size(); }
-
-  void close() override {
-    if (closed_) return;
-    closed_ = true;
-    handler_ = nullptr;
-    if (!write_in_flight_ && !pending_.empty()) {
-      writing_.swap(pending_);
-      write();
-    }
-    if (!write_in_flight_) return shutdown();
-    linger_ = std::make_unique<asio::steady_timer>(socket().get_executor());
-    linger_->expires_after(std::chrono::seconds(10));
-    linger_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->shutdown();
-    });
-  }
-
-  void pause_reading(bool paused) override {
-    paused_ = paused;
-    if (!paused_ && !read_in_flight_ && !closed_) read();
-  }
-  std::string remote_address() const override { return remote_; }
-  std::string local_address() const override { return local_; }
   corral::sdk::ConnectionSecurity security() const override { return security_; }
 
   // Why a revocation list in `ctx` refuses the certificate this connection
@@ -106,9 +42,38 @@ class TlsConnection final : public corral::sdk::Connection,
     if (!closed_) fail(why);
   }
 
- private:
   tcp::socket& socket() { return stream_->next_layer(); }
 
+  template <class Handler>
+  void write_bytes(asio::const_buffer b, Handler&& h) {
+    if (tls_)
+      asio::async_write(*stream_, b, std::forward<Handler>(h));
+    else
+      asio::async_write(socket(), b, std::forward<Handler>(h));
+  }
+
+  void read() {
+    if (paused_ || read_in_flight_) return;
+    read_in_flight_ = true;
+    read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      self->read_in_flight_ = false;
+      if (self->closed_ || !self->handler_) return;
+      if (ec) {
+        // A peer that closes without TLS's close_notify ends the stream all
+        // the same: nothing it sent is lost, the records were whole.
+        bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+        self->fail(
+            eof ? Status()
+                : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
+        return;
+      }
+      if (!self->deliver(corral::sdk::BytesView(self->buf_.get(), n))) return;
+      self->fit_buffer(n);
+      self->read();
+    });
+  }
+
+ private:
   template <class Handler>
   void read_some(Handler&& h) {
     // A new size takes effect here, never under a read in flight.
@@ -140,85 +105,6 @@ class TlsConnection final : public corral::sdk::Connection,
     }
   }
 
-  void read() {
-    if (paused_ || read_in_flight_) return;
-    read_in_flight_ = true;
-    read_some([self = shared_from_this()](boost::system::error_code ec, size_t n) {
-      self->read_in_flight_ = false;
-      if (self->closed_ || !self->handler_) return;
-      if (ec) {
-        // A peer that closes without TLS's close_notify ends the stream all
-        // the same: nothing it sent is lost, the records were whole.
-        bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
-        self->fail(
-            eof ? Status()
-                : Status(Errc::io_error, "read from " + self->remote_ + ": " + ec.message()));
-        return;
-      }
-      try {
-        self->handler_->on_data(corral::sdk::BytesView(self->buf_.get(), n));
-      } catch (const std::exception& e) {
-        self->fail(
-            Status(Errc::internal, "handling data from " + self->remote_ + " failed: " + e.what()));
-        return;
-      } catch (...) {
-        self->fail(Status(Errc::internal, "handling data from " + self->remote_ + " failed"));
-        return;
-      }
-      self->fit_buffer(n);
-      if (!self->closed_) self->read();
-    });
-  }
-
-  void write() {
-    write_in_flight_ = true;
-    auto done = [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      self->write_in_flight_ = false;
-      self->writing_.clear();
-      if (ec) {
-        self->pending_.clear();
-        if (!self->closed_)
-          self->fail(Status(Errc::io_error, "write to " + self->remote_ + ": " + ec.message()));
-        else
-          self->shutdown();
-        return;
-      }
-      if (!self->pending_.empty()) {
-        self->writing_.swap(self->pending_);
-        self->write();
-      } else if (self->closed_) {
-        self->shutdown();
-      } else if (self->handler_) {
-        try {
-          self->handler_->on_drained();
-        } catch (...) {
-          self->fail(Status(Errc::internal, "resuming " + self->remote_ + " failed"));
-        }
-      }
-    };
-    if (tls_)
-      asio::async_write(*stream_, asio::buffer(writing_), std::move(done));
-    else
-      asio::async_write(socket(), asio::buffer(writing_), std::move(done));
-  }
-
-  void fail(const Status& why) {
-    auto* h = handler_;
-    closed_ = true;
-    handler_ = nullptr;
-    shutdown();
-    if (h) h->on_closed(why);
-  }
-
-  // The TCP stream ends without waiting for the other side's close_notify,
-  // which a peer that stopped reading would never send.
-  void shutdown() {
-    boost::system::error_code ec;
-    socket().shutdown(tcp::socket::shutdown_both, ec);
-    socket().close(ec);
-    if (linger_) linger_->cancel();
-  }
-
   std::shared_ptr<ssl::context> ctx_;  // outlives the stream that uses it
   std::unique_ptr<Stream> stream_;
   bool tls_;
@@ -229,12 +115,6 @@ class TlsConnection final : public corral::sdk::Connection,
   std::unique_ptr<char[]> buf_;
   size_t buf_capacity_ = 0;
   int small_reads_ = 0;
-  std::unique_ptr<asio::steady_timer> linger_;
-  corral::sdk::ConnectionHandler* handler_ = nullptr;
-  std::string writing_, pending_;
-  std::string remote_, local_;
-  bool write_in_flight_ = false, read_in_flight_ = false, closed_ = false, paused_ = false;
-  bool flush_posted_ = false;
 };
 
 namespace {
@@ -243,43 +123,25 @@ class TlsListener final : public corral::sdk::Listener {
  public:
   TlsListener(TlsTransport& t, asio::io_context& io, Profile& profile,
               const corral::sdk::ListenOptions& lo)
-      : transport_(t), acceptor_(io), backoff_(io), profile_(profile), lo_(lo) {}
-  ~TlsListener() override {
-    alive_.end();
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    backoff_.cancel();
-  }
+      : transport_(t), loop_(io, t.host().logger()), profile_(profile), lo_(lo) {}
+  ~TlsListener() override { alive_.end(); }
 
   Status open(const tcp::endpoint& ep, const std::string& shown, int backlog) {
-    boost::system::error_code ec;
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(backlog, ec);
-    if (ec) return {Errc::io_error, "listen on " + shown + ": " + ec.message()};
-    return {};
+    return loop_.open(ep, shown, backlog);
   }
 
   void accept(corral::sdk::Transport::AcceptFn on_accept) {
     on_accept_ = std::move(on_accept);
-    next();
+    loop_.start([this](tcp::socket socket) { handshake(std::move(socket)); });
   }
 
-  corral::sdk::Endpoint local_endpoint() const override {
-    boost::system::error_code ec;
-    auto ep = acceptor_.local_endpoint(ec);
-    return {ep.address().to_string(), ep.port()};
-  }
+  corral::sdk::Endpoint local_endpoint() const override { return loop_.local_endpoint(); }
 
  private:
-  void next();
   void handshake(tcp::socket socket);
 
   TlsTransport& transport_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer backoff_;
-  bool backing_off_logged_ = false;
+  corral::stream::AcceptLoop loop_;
   Profile& profile_;
   corral::sdk::ListenOptions lo_;
   corral::sdk::Transport::AcceptFn on_accept_;
@@ -288,33 +150,6 @@ class TlsListener final : public corral::sdk::Listener {
 };
 
 }  // namespace
-
-void TlsListener::next() {
-  acceptor_.async_accept(
-      [this, alive = alive_.ref()](boost::system::error_code ec, tcp::socket socket) {
-        if (!alive || ec == asio::error::operation_aborted) return;
-        if (!ec) {
-          backing_off_logged_ = false;
-          handshake(std::move(socket));
-          next();
-          return;
-        }
-        if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
-            ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
-          if (!backing_off_logged_)
-            transport_.host().logger().warn("cannot accept on " + local_endpoint().to_string() +
-                                            ": " + ec.message() +
-                                            "; accepting again every 100 ms until it can");
-          backing_off_logged_ = true;
-          backoff_.expires_after(std::chrono::milliseconds(100));
-          backoff_.async_wait([this, alive](boost::system::error_code wec) {
-            if (alive && !wec) next();
-          });
-          return;
-        }
-        next();
-      });
-}
 
 // One accepted socket on its way to a connection: the first byte tells TLS
 // from plaintext (when both are taken), then the handshake, within the deadline.
@@ -363,7 +198,7 @@ void TlsListener::handshake(tcp::socket socket) {
     socket.close(ec);
     return;
   }
-  if (opt.no_delay) {
+  if (opt.stream.no_delay) {
     boost::system::error_code ec;
     socket.set_option(tcp::no_delay(true), ec);
   }
@@ -428,15 +263,10 @@ corral::sdk::Result<std::unique_ptr<corral::sdk::Listener>> TlsTransport::listen
   Profile* p = profile(lo.purpose);
   if (!p) return last_error_;
   asio::io_context& io = host_->executor().io_context();
-  boost::system::error_code ec;
-  tcp::resolver resolver(io);
-  auto results = resolver.resolve(where.host.empty() ? "0.0.0.0" : where.host,
-                                  std::to_string(where.port), tcp::resolver::passive, ec);
-  if (ec || results.empty())
-    return Status{Errc::invalid_argument,
-                  "listen on " + where.to_string() + ": cannot resolve: " + ec.message()};
+  auto ep = corral::stream::resolve_listen(io, where);
+  if (!ep) return ep.status();
   auto listener = std::make_unique<TlsListener>(*this, io, *p, lo);
-  Status st = listener->open(results.begin()->endpoint(), where.to_string(), opt_.backlog);
+  Status st = listener->open(ep.value(), where.to_string(), opt_.stream.backlog);
   if (!st) return st;
   listener->accept(std::move(on_accept));
   return std::unique_ptr<corral::sdk::Listener>(std::move(listener));
@@ -451,79 +281,37 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
     return;
   }
   asio::io_context& io = host_->executor().io_context();
-  struct Attempt {
-    Attempt(asio::io_context& io, std::shared_ptr<ssl::context> c)
-        : ctx(std::move(c)), resolver(io), stream(std::make_unique<Stream>(io, *ctx)), timer(io) {}
-    std::shared_ptr<ssl::context> ctx;
-    tcp::resolver resolver;
-    std::unique_ptr<Stream> stream;
-    asio::steady_timer timer;
-    ConnectFn done;
-    bool finished = false;
-    void finish(corral::sdk::Result<std::shared_ptr<corral::sdk::Connection>> r) {
-      if (finished) return;
-      finished = true;
-      timer.cancel();
-      done(std::move(r));
-    }
-  };
-  auto a = std::make_shared<Attempt>(io, p->material.context);
-  a->done = std::move(done);
+  using Dial = corral::stream::Dial<std::unique_ptr<Stream>>;
+  std::shared_ptr<ssl::context> ctx = p->material.context;
+  auto d = std::make_shared<Dial>(io, std::make_unique<Stream>(io, *ctx), ctx);
   // The dialer always checks the other side's certificate against its
   // authorities; whose certificate it must be is the caller's to check.
-  a->stream->set_verify_mode(ssl::verify_peer);
+  d->stream->set_verify_mode(ssl::verify_peer);
   boost::system::error_code aec;
   asio::ip::make_address(where.host, aec);
-  if (aec) SSL_set_tlsext_host_name(a->stream->native_handle(), where.host.c_str());
-  std::string shown = where.to_string();
-  Options opt = opt_;
+  if (aec) SSL_set_tlsext_host_name(d->stream->native_handle(), where.host.c_str());
   auto track = [this, alive = alive_.ref(),
                 purpose = co.purpose](const std::shared_ptr<TlsConnection>& c) {
     if (alive) this->track(purpose, c);
   };
-  a->timer.expires_after(std::chrono::milliseconds(timeout_ms));
-  a->timer.async_wait([a, shown](boost::system::error_code ec) {
-    // A deadline that expired as the handshake finished: the stream is the
-    // connection's now.
-    if (ec || a->finished) return;
-    a->resolver.cancel();
-    boost::system::error_code ignored;
-    a->stream->next_layer().close(ignored);
-    a->finish(Status{Errc::unavailable, "connect to " + shown + ": timed out"});
-  });
-  a->resolver.async_resolve(
-      where.host, std::to_string(where.port),
-      [a, shown, opt, track](boost::system::error_code ec, tcp::resolver::results_type results) {
-        if (a->finished) return;
-        if (ec)
-          return a->finish(Status{Errc::unavailable, "resolve " + shown + ": " + ec.message()});
-        asio::async_connect(
-            a->stream->next_layer(), results,
-            [a, shown, opt, track](boost::system::error_code ec, const tcp::endpoint&) {
-              if (a->finished) return;
-              if (ec)
-                return a->finish(
-                    Status{Errc::unavailable, "connect to " + shown + ": " + ec.message()});
-              if (opt.no_delay) {
-                boost::system::error_code ignored;
-                a->stream->next_layer().set_option(tcp::no_delay(true), ignored);
-              }
-              a->stream->async_handshake(
-                  ssl::stream_base::client, [a, shown, opt, track](boost::system::error_code ec) {
-                    if (a->finished) return;
-                    if (ec) {
-                      std::string why = corral::tls::verify_failure(a->stream->native_handle());
-                      return a->finish(Status{
-                          Errc::unavailable, "TLS handshake with " + shown +
+  // The deadline covers the handshake too.
+  d->start(where, timeout_ms, opt_.stream.no_delay, std::move(done),
+           [ctx, opt = opt_, track](const std::shared_ptr<Dial>& d) {
+             d->stream->async_handshake(
+                 ssl::stream_base::client, [d, ctx, opt, track](boost::system::error_code ec) {
+                   if (d->finished) return;  // the deadline passed first
+                   if (ec) {
+                     std::string why = corral::tls::verify_failure(d->stream->native_handle());
+                     return d->finish(Status{Errc::unavailable,
+                                             "TLS handshake with " + d->shown +
                                                  " failed: " + (why.empty() ? ec.message() : why)});
-                    }
-                    auto conn =
-                        std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, true, opt);
-                    track(conn);
-                    a->finish(std::shared_ptr<corral::sdk::Connection>(std::move(conn)));
-                  });
-            });
-      });
+                   }
+                   auto conn =
+                       std::make_shared<TlsConnection>(std::move(d->stream), ctx, true, opt);
+                   track(conn);
+                   d->finish(std::shared_ptr<corral::sdk::Connection>(std::move(conn)));
+                 });
+           });
 }
 
 void TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn) {

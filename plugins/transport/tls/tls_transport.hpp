@@ -13,6 +13,7 @@
 #include "corral/sdk/host.hpp"
 #include "corral/sdk/plugin.hpp"
 #include "corral/sdk/transport.hpp"
+#include "stream_parts.hpp"
 #include "tls_material.hpp"
 
 namespace corral::tls_plugin {
@@ -38,9 +39,7 @@ inline const char* purpose_name(StreamPurpose p) {
 }
 
 struct Options {
-  bool no_delay = true;
-  size_t read_buffer = 64 * 1024;
-  int backlog = 1024;
+  corral::stream::StreamOptions stream;
   int64_t handshake_timeout_ms = 10000;
   size_t max_handshaking = 256;
   int64_t reload_interval_ms = 10000;
