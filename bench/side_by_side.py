@@ -9,6 +9,8 @@ alternation (A B A B ...) by corral-bench with identical settings.
     bench/side_by_side.py [--rounds 3] [--duration 5] [--warmup 2] [--znodes 1000000]
     bench/side_by_side.py --tls      # the same workloads over TLS: corrald's tls
                                      # transport beside ZooKeeper's Netty TLS port
+    bench/side_by_side.py --zk-netty # ZooKeeper's plaintext port on Netty too (the
+                                     # server its TLS port runs), not its default NIO
 
 Needs a build (./dev build) and Debian's zookeeper package.
 """
@@ -61,6 +63,8 @@ def make_certs(workdir):
 
 
 class Server:
+    netty = False  # ZooKeeper's plaintext port on Netty (--zk-netty)
+
     def __init__(self, kind, workdir, heap, certs=None):
         self.kind, self.heap, self.certs = kind, heap, certs
         self.dir = pathlib.Path(workdir) / kind
@@ -86,7 +90,8 @@ class Server:
                         "--set", "transport.tls.client_auth=none"]
             return cmd
         cfg = self.dir / "zoo.cfg"
-        tls = ""
+        tls = ("serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+               if self.netty and not self.certs else "")
         if self.certs:
             tls = (f"secureClientPort={self.secure_port}\n"
                    "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
@@ -196,7 +201,10 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--tls", action="store_true",
                     help="run the workloads over TLS (no cold-start or znode rows)")
+    ap.add_argument("--zk-netty", action="store_true",
+                    help="ZooKeeper's plaintext port on Netty, the server its TLS port runs")
     args = ap.parse_args()
+    Server.netty = args.zk_netty
     for path in (CORRALD, BENCH):
         if not path.exists():
             sys.exit(f"{path} is missing: run ./dev build first")

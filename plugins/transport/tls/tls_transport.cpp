@@ -315,12 +315,16 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
 }
 
 void TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn) {
-  if (!conn->security().peer_verified) return;
-  auto& live = live_[purpose];
-  // Forget the closed ones whenever the list has doubled since last time.
-  if (live.size() >= 64 && (live.size() & (live.size() - 1)) == 0)
-    std::erase_if(live, [](const std::weak_ptr<TlsConnection>& w) { return w.expired(); });
-  live.push_back(conn);
+  // Only a purpose that checks revocation has lists that can change.
+  if (!conn->security().peer_verified || profiles_[purpose].settings.crl.empty()) return;
+  Live& live = live_[purpose];
+  // The closed ones are forgotten once the list has doubled since the last
+  // sweep: at most twice the open connections (and 64) are held.
+  if (live.conns.size() >= live.sweep_at) {
+    std::erase_if(live.conns, [](const std::weak_ptr<TlsConnection>& w) { return w.expired(); });
+    live.sweep_at = std::max<size_t>(64, 2 * live.conns.size());
+  }
+  live.conns.push_back(conn);
 }
 
 // A new revocation list applies to connections already open too: one whose
@@ -329,7 +333,7 @@ void TlsTransport::cut_revoked(StreamPurpose purpose, const Profile& p) {
   auto it = live_.find(purpose);
   if (it == live_.end()) return;
   std::vector<std::pair<std::shared_ptr<TlsConnection>, std::string>> cut;
-  std::erase_if(it->second, [&](const std::weak_ptr<TlsConnection>& w) {
+  std::erase_if(it->second.conns, [&](const std::weak_ptr<TlsConnection>& w) {
     auto c = w.lock();
     if (!c) return true;
     std::string why = c->revoked(*p.material.context);

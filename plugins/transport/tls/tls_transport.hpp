@@ -119,7 +119,11 @@ class TlsTransport final : public corral::sdk::Transport {
   std::map<StreamPurpose, Profile> profiles_;
   std::unique_ptr<corral::sdk::Executor::Timer> reload_timer_;
   Status last_error_;
-  std::map<StreamPurpose, std::vector<std::weak_ptr<TlsConnection>>> live_;
+  struct Live {
+    std::vector<std::weak_ptr<TlsConnection>> conns;
+    size_t sweep_at = 64;
+  };
+  std::map<StreamPurpose, Live> live_;
   corral::common::Lifeline alive_;
 };
 
