@@ -423,6 +423,9 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
   fi
   ! $tls_client || echo "secure_client_address = $(quote "0.0.0.0:$secure_port")"
   ! $tls_admin || echo "admin_tls = true"
+  # The official image's ZOO_LOG_DIR: corrald writes its log there as well
+  # as to stderr (itself, so the last lines before it exits are kept).
+  [ -z "${ZOO_LOG_DIR-}" ] || echo "log_file = $(quote "$ZOO_LOG_DIR/corral.log")"
   echo "tick_ms = $tick"
   echo "max_client_cnxns = $max_cnxns"
   echo "four_letter_words = [$words_toml]"
@@ -491,8 +494,9 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
     [ -z "$snap_every" ] || echo "snapshot_every_entries = $snap_every"
     [ -z "$retain" ] || echo "retain_snapshots = $retain"
     [ -z "$fsync" ] || echo "fsync = $fsync"
-    # ZooKeeper's dataLogDir: the log on a disk of its own (snapshots too).
-    [ -z "$wal_dir" ] || echo "dir = $(quote "$wal_dir")"
+    # ZooKeeper's dataLogDir: the log on a disk of its own; snapshots stay
+    # under the data directory, as ZooKeeper keeps them in dataDir.
+    [ -z "$wal_dir" ] || { echo "dir = $(quote "$wal_dir")"; echo 'snapshot_dir = "wal"'; }
   fi
   if [ "$discovery" = dns ]; then
     echo "[discovery.dns]"
@@ -533,11 +537,9 @@ if ! check=$(corrald --config "${TMPDIR:-/tmp}/corral.toml" --print-config 2>&1 
   exit 2
 fi
 if $print_only; then exec cat "${TMPDIR:-/tmp}/corral.toml"; fi
-# The official image's ZOO_LOG_DIR: the log goes there as well as to stderr.
 if [ -n "${ZOO_LOG_DIR-}" ]; then
   mkdir -p "$ZOO_LOG_DIR" 2>/dev/null && touch "$ZOO_LOG_DIR/corral.log" 2>/dev/null ||
     die "ZOO_LOG_DIR: cannot write $ZOO_LOG_DIR/corral.log as uid $(id -u)"
-  exec 2> >(tee -a "$ZOO_LOG_DIR/corral.log" >&2)
 fi
 # ZooKeeper's image writes myid; so do we, for tools that look for it.
 [ -z "$id" ] || { [ -w "$DATA_DIR" ] && echo "$id" > "$DATA_DIR/myid"; } || true

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "plugin/host_services.hpp"
 #include "plugin/loader.hpp"
 #include "server/server.hpp"
 
@@ -168,13 +169,32 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (!cfg->server.log_file.empty()) {
+    std::filesystem::path p(cfg->server.log_file);
+    if (p.is_relative()) p = std::filesystem::path(cfg->server.data_dir) / p;
+    std::error_code ec;
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+    sdk::Status lst = kernel::open_log_file(p.string(), cfg->server.log_file_max_bytes);
+    if (!lst) {
+      std::fprintf(stderr, "corrald: cannot start: %s\n", lst.message().c_str());
+      return 1;
+    }
+  }
+  // A line for stderr and the log file, where corrald's own logger is not
+  // there to write it.
+  auto say = [](const std::string& line) {
+    std::fputs(line.c_str(), stderr);
+    kernel::append_log_file(line);
+  };
+
   EventLoop io;
   kernel::Server server(io, std::move(cfg.value()), exe);
   sdk::Status st = server.start();
   if (!st) {
-    std::fprintf(stderr, "corrald: cannot start: %s\n", st.message().c_str());
+    say("corrald: cannot start: " + st.message() + "\n");
     server.stop();
     io.discard_pending();
+    kernel::close_log_file();
     return 1;
   }
   // Destroyed before the loop's services (discard_pending below), which it uses.
@@ -197,13 +217,15 @@ int main(int argc, char** argv) {
   server.stop();
   signals.reset();
   if (server.fatal()) {
-    std::fprintf(stderr, "corrald: cannot go on: %s\n", server.fatal()->message().c_str());
+    say("corrald: cannot go on: " + server.fatal()->message() + "\n");
     io.discard_pending();
+    kernel::close_log_file();
     return 1;
   }
   // Handlers still queued hold code from plugin modules: destroy them before
   // the server unloads those modules.
   io.discard_pending();
   server.log().info("stopped");
+  kernel::close_log_file();
   return 0;
 }

@@ -263,6 +263,8 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"admin_identities", &S::admin_identities},
       {"audit_log", &S::audit_log},
       {"audit_log_max_bytes", &S::audit_log_max_bytes, 4096, kMax, "at least 4096 bytes"},
+      {"log_file", &S::log_file},
+      {"log_file_max_bytes", &S::log_file_max_bytes, 4096, kMax, "at least 4096 bytes"},
   };
   return keys;
 }

@@ -109,6 +109,11 @@ struct ServerConfig {
   // audit_log_max_bytes.
   std::string audit_log;
   int64_t audit_log_max_bytes = 256 << 20;
+  // The server's log written to a file as well as to stderr (the official
+  // image's ZOO_LOG_DIR), under data_dir unless absolute; empty: stderr
+  // only. Rolled to <file>.1 past log_file_max_bytes.
+  std::string log_file;
+  int64_t log_file_max_bytes = 256 << 20;
   // ZooKeeper's read-only mode (readonlymode.enabled): an ensemble member
   // without a leader serves reads to clients that allow it, and answers
   // writes with NOTREADONLY, until the ensemble is back.

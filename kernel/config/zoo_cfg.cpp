@@ -148,13 +148,14 @@ Result<Config> load_zoo_cfg(const std::string& path, const std::vector<std::stri
       // The sasl scheme is always known here; its users come from the JAAS
       // file (server.jaas_config, ZooKeeper's java.security.auth.login.config).
     } else if (key == "dataLogDir") {
-      // ZooKeeper's log on a disk of its own: the wal's directory (which
-      // holds its snapshots too).
+      // ZooKeeper's log on a disk of its own: the wal's log there, its
+      // snapshots under dataDir as ZooKeeper keeps them.
       if (value.empty() || value[0] != '/')
         return Status{Errc::invalid_argument, path + ":" + std::to_string(lineno) +
                                                   ": dataLogDir must be an absolute path, found '" +
                                                   value + "'"};
       (void)set_dotted(root, "storage.wal.dir", toml::value<std::string>(value));
+      (void)set_dotted(root, "storage.wal.snapshot_dir", toml::value<std::string>("wal"));
     } else if (key == "snapCount") {
       // Transactions between snapshots: the wal's policy.
       st = number(key, value, n);

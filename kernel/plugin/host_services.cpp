@@ -1,13 +1,18 @@
 #include "plugin/host_services.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <mutex>
 
 namespace corral::kernel {
 
@@ -42,7 +47,73 @@ class AsioTimer final : public sdk::Executor::Timer {
   std::shared_ptr<State> state_;
 };
 
+// The log file every logger writes beside stderr (server.log_file).
+struct LogFile {
+  std::mutex mu;
+  int fd = -1;
+  std::string path;
+  int64_t max_bytes = 0;
+  int64_t size = 0;
+
+  // Under mu. A roll that fails leaves the file as it was: lines are never
+  // lost for it, the file only grows past its limit.
+  void write(std::string_view line) {
+    if (fd < 0) return;
+    if (max_bytes > 0 && size + static_cast<int64_t>(line.size()) > max_bytes) {
+      std::string rolled = path + ".1";
+      if (::rename(path.c_str(), rolled.c_str()) == 0) {
+        int next = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (next >= 0) {
+          ::close(fd);
+          fd = next;
+          size = 0;
+        }
+      }
+    }
+    ssize_t n = ::write(fd, line.data(), line.size());
+    if (n > 0) size += n;
+  }
+};
+
+LogFile& log_file() {
+  static LogFile f;
+  return f;
+}
+
 }  // namespace
+
+sdk::Status open_log_file(const std::string& path, int64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return {sdk::Errc::io_error,
+            "server.log_file: cannot open '" + path + "' for appending: " + std::strerror(errno)};
+  struct stat st {};
+  int64_t size = ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+  LogFile& f = log_file();
+  std::lock_guard<std::mutex> lock(f.mu);
+  if (f.fd >= 0) ::close(f.fd);
+  f.fd = fd;
+  f.path = path;
+  f.max_bytes = max_bytes;
+  f.size = size;
+  return {};
+}
+
+void append_log_file(std::string_view line) {
+  LogFile& f = log_file();
+  std::lock_guard<std::mutex> lock(f.mu);
+  f.write(line);
+}
+
+void close_log_file() {
+  LogFile& f = log_file();
+  std::lock_guard<std::mutex> lock(f.mu);
+  if (f.fd >= 0) {
+    ::fsync(f.fd);
+    ::close(f.fd);
+  }
+  f.fd = -1;
+}
 
 void AsioExecutor::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
 
@@ -87,6 +158,9 @@ void StderrLogger::log(sdk::LogLevel level, std::string_view message) {
   // One write per line keeps lines whole when several threads log.
   ssize_t ignored = ::write(2, line.data(), line.size());
   (void)ignored;
+  LogFile& f = log_file();
+  std::lock_guard<std::mutex> lock(f.mu);
+  f.write(line);
 }
 
 bool parse_log_level(std::string_view text, sdk::LogLevel& out) {

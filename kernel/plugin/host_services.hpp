@@ -51,6 +51,15 @@ class StderrLogger final : public sdk::Logger {
 };
 bool parse_log_level(std::string_view text, sdk::LogLevel& out);
 
+// Every logger's lines go to a file as well as to stderr, from now on: the
+// file is appended to, and rolled to <path>.1 (replacing it) once it passes
+// `max_bytes`. Fails, naming the file, when it cannot be opened.
+sdk::Status open_log_file(const std::string& path, int64_t max_bytes);
+void close_log_file();
+// A line (with its newline) for the log file only, from code that writes
+// stderr itself ("corrald: cannot start: ...").
+void append_log_file(std::string_view line);
+
 // Prometheus-style registry. Handles are stable; render() writes the text
 // exposition format.
 class MetricsRegistry final : public sdk::Metrics {

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes the seed corpora in tests/fuzz/corpus/<target>/ from real traffic
 and real files: requests from the tests' jute codec, peer handshakes,
-captured simulation traffic (corral-sim --capture), a snapshot a running
-corrald wrote, the snapshots and log a running Apache ZooKeeper wrote (in
+captured simulation traffic (corral-sim --capture), the snapshots (plain
+and compressed) and log a running corrald wrote, the snapshots and log a running Apache ZooKeeper wrote (in
 each of its encodings), and hand-written DNS, HTTP, JSON and SASL inputs.
 
     PYTHONPATH=tests tests/fuzz/make_seeds.py [BUILD_DIR]     (default: build)
@@ -85,46 +85,67 @@ def sim_seeds():
             put("zab_message", hashlib.sha1(msg).hexdigest()[:16], msg)
 
 
+def corrald_files(work, *sets):
+    """Runs corrald on `work` with a small workload that snapshots every 40
+    entries; returns its wal directory."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    args = [str(BUILD / "kernel" / "corrald"), "--set", f'server.client_address="127.0.0.1:{port}"',
+            "--set", f'server.data_dir="{work}"', "--set", "server.extended_types=true",
+            "--set", "storage.wal.snapshot_every_entries=40",
+            "--set", f'server.plugin_dir=["{BUILD / "plugins"}"]']
+    for kv in sets:
+        args += ["--set", kv]
+    srv = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                c = jute.RawClient("127.0.0.1", port)
+                break
+            except OSError:
+                time.sleep(0.05)
+        c.handshake()
+        c.request(jute.CREATE, jute.create_body("/app", b"config"))
+        c.request(jute.CREATE, jute.create_body("/app/lock-", b"", flags=3))
+        c.request(jute.CREATE, jute.create_body("/guarded", b"x", acls=[(31, "digest", "fuzz:x")]))
+        for i in range(45):
+            c.request(jute.CREATE, jute.create_body(f"/app/n{i}", b"v" * (i % 7)))
+        time.sleep(0.5)
+        c.close()
+    finally:
+        srv.terminate()
+        srv.wait()
+    return work / "wal"
+
+
 def snapshot_seeds():
     work = pathlib.Path(tempfile.mkdtemp())
     try:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        srv = subprocess.Popen([str(BUILD / "kernel" / "corrald"), "--set", f'server.client_address="127.0.0.1:{port}"',
-                                "--set", f'server.data_dir="{work}"', "--set", "server.extended_types=true",
-                                "--set", "storage.wal.snapshot_every_entries=40",
-                                "--set", f'server.plugin_dir=["{BUILD / "plugins"}"]'],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            for _ in range(100):
-                try:
-                    c = jute.RawClient("127.0.0.1", port)
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            c.handshake()
-            c.request(jute.CREATE, jute.create_body("/app", b"config"))
-            c.request(jute.CREATE, jute.create_body("/app/lock-", b"", flags=3))
-            c.request(jute.CREATE, jute.create_body("/guarded", b"x", acls=[(31, "digest", "fuzz:x")]))
-            for i in range(45):
-                c.request(jute.CREATE, jute.create_body(f"/app/n{i}", b"v" * (i % 7)))
-            time.sleep(0.5)
-            c.close()
-        finally:
-            srv.terminate()
-            srv.wait()
-        for f in sorted((work / "wal").glob("snapshot.*")):
+        wal = corrald_files(work)
+        for f in sorted(wal.glob("snapshot.*")):
             b = f.read_bytes()
             total = int.from_bytes(b[-16:-8], "little")
             put("snapshot", f.name, b[20:20 + total])
-        for f in sorted((work / "wal").glob("log.*"))[:1]:
+        for f in sorted(wal.glob("log.*"))[:1]:
             b = f.read_bytes().rstrip(b"\0")
             put("wal_segment", "segment", b)
             put("wal_segment", "segment-torn", b[:-5])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def wal_snapshot_seeds():
+    """Whole snapshot files as the wal writes them, plain and zstd-compressed."""
+    for compression in ("none", "zstd"):
+        work = pathlib.Path(tempfile.mkdtemp())
+        try:
+            wal = corrald_files(work, f'storage.wal.snapshot_compression="{compression}"')
+            for f in sorted(wal.glob("snapshot.*"))[:2]:
+                put("wal_snapshot", f"{compression}-{f.name}", f.read_bytes())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def zookeeper_seeds():
@@ -195,6 +216,7 @@ if __name__ == "__main__":
     peer_seeds()
     sim_seeds()
     snapshot_seeds()
+    wal_snapshot_seeds()
     zookeeper_seeds()
     text_seeds()
     for d in sorted(CORPUS.iterdir()):

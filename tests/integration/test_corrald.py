@@ -95,6 +95,32 @@ def test_sigterm_stops_the_server_promptly(server_factory):
         srv._log.close()
 
 
+def test_the_log_goes_to_a_file_too_to_its_last_line_and_rolls(server_factory, tmp_path):
+    """server.log_file (the image's ZOO_LOG_DIR): every line stderr gets,
+    written by corrald itself, so the last ones before it exits are there;
+    rolled to .1 at log_file_max_bytes."""
+    log = tmp_path / "logs" / "corral.log"
+    srv = server_factory(extra_args=["--set", f"server.log_file={log}",
+                                     "--set", "server.log_file_max_bytes=4096"])
+    for _ in range(9):
+        srv.stop()
+        srv.start()
+    srv.stop()
+    stderr_lines = [ln for ln in srv.log_path.read_text().splitlines() if ln[:4].isdigit()]
+    assert stderr_lines[-1].endswith("[corrald] stopped")
+    rolled = log.with_name("corral.log.1")
+    assert rolled.exists() and log.stat().st_size <= 4096
+    assert rolled.stat().st_size <= 4096
+    in_files = rolled.read_text().splitlines() + log.read_text().splitlines()
+    # What the two files hold is the end of what went to stderr, line for line.
+    assert in_files == stderr_lines[-len(in_files):]
+    assert in_files[-1].endswith("[corrald] stopped")
+    # A file that cannot be opened stops the start, naming it.
+    r = run("--set", f"server.data_dir={tmp_path / 'd'}", "--set", f"server.client_address=127.0.0.1:{free_port()}",
+            "--set", f"server.log_file={tmp_path}")
+    assert r.returncode == 1 and f"server.log_file: cannot open '{tmp_path}'" in r.stderr, r.stderr
+
+
 def test_server_info_recipe_publishes_and_refreshes(server_factory):
     srv = server_factory(extra_args=["--set", 'plugins.recipes=["server-info"]',
                                      "--set", "recipe.server-info.interval_ms=100",

@@ -67,7 +67,9 @@ def test_the_official_images_whole_surface_and_defaults(dirs):
                             "metricsProvider.httpPort=7000 4lw.commands.whitelist=srvr,mntr,ruok")
     assert r.returncode == 0, r.stderr
     c = r.stdout
-    for line in [f'data_dir = "{data}"', f'dir = "{logdir}"', "retain_snapshots = 5", 'admin_address = ""',
+    for line in [f'data_dir = "{data}"', f'dir = "{logdir}"', 'snapshot_dir = "wal"', "retain_snapshots = 5",
+                 f'log_file = "{logs}/corral.log"',
+                 'admin_address = ""',
                  "max_session_timeout_ms = 60000", "snapshot_every_entries = 50000", "reconfig_enabled = true",
                  "fsync = false", 'four_letter_words = ["srvr", "mntr", "ruok"]',
                  # The official image's defaults.

@@ -110,3 +110,59 @@ def test_a_torn_final_record_is_truncated_and_reported(server_factory):
     finally:
         zk.stop()
         zk.close()
+
+
+def test_the_log_and_the_snapshots_in_directories_of_their_own(server_factory, tmp_path):
+    """ZooKeeper's dataLogDir apart from its dataDir: the log (and its
+    epochs) in storage.wal.dir, snapshots in storage.wal.snapshot_dir; a data
+    directory written with its snapshots beside the log starts as it is."""
+    logs, snaps = tmp_path / "fast-disk" / "log", tmp_path / "big-disk" / "snapshots"
+    split = ["--set", f"storage.wal.dir={logs}", "--set", f"storage.wal.snapshot_dir={snaps}",
+             "--set", "storage.wal.snapshot_log_ratio=0", "--set", "storage.wal.retain_snapshots=2"]
+    srv = server_factory(extra_args=SNAPSHOT_EVERY + split)
+    fill(srv, 240)
+    srv.stop()
+    assert list(logs.glob("log.*")) and not list(logs.glob("snapshot.*"))
+    assert len(list(snaps.glob("snapshot.*"))) == 2, list(snaps.iterdir())
+    assert not list(snaps.glob("log.*"))
+    assert not (pathlib.Path(srv.data_dir) / "wal").exists()
+    srv.start()
+    assert f"(new ones in {snaps})" in srv.log_path.read_text()
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        assert len(zk.get_children("/w")) == 240
+        for i in range(100):
+            zk.create(f"/w/more{i:03d}", b"")
+    finally:
+        zk.stop()
+        zk.close()
+    srv.stop()
+
+    # The same data with the snapshots moved beside the log (as corral
+    # restore and import write it): it starts, and new snapshots go to
+    # snapshot_dir while retention counts both places.
+    for s in snaps.glob("snapshot.*"):
+        s.rename(logs / s.name)
+    srv.start()
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        assert len(zk.get_children("/w")) == 340
+        for i in range(200):
+            zk.create(f"/w/last{i:03d}", b"")
+    finally:
+        zk.stop()
+        zk.close()
+    srv.stop()
+    assert list(snaps.glob("snapshot.*"))
+    assert len(list(snaps.glob("snapshot.*")) + list(logs.glob("snapshot.*"))) == 2
+
+    # A log segment left in the snapshots' directory is not overlooked.
+    seg = sorted(logs.glob("log.*"))[0]
+    seg.rename(snaps / seg.name)
+    r = subprocess.run([CORRALD, "--set", f"server.data_dir={srv.data_dir}", "--set", f"server.plugin_dir={PLUGINS}",
+                        "--set", f"server.client_address=127.0.0.1:{free_port()}", *split],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1, r.stderr
+    assert f"log segment {snaps / seg.name} is in snapshot_dir {snaps}" in r.stderr, r.stderr

@@ -85,6 +85,7 @@ class WalStorage final : public Storage {
     host_ = &host;
     const ConfigTable& cfg = host.config();
     static const char* kKeys[] = {"dir",
+                                  "snapshot_dir",
                                   "segment_bytes",
                                   "snapshot_every_entries",
                                   "snapshot_every_bytes",
@@ -95,15 +96,28 @@ class WalStorage final : public Storage {
                                   "snapshot_compression_level"};
     for (const std::string& key : cfg.keys())
       if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
-        return cfg.invalid(
-            key,
-            "one of dir, segment_bytes, snapshot_every_entries, snapshot_every_bytes, "
-            "snapshot_log_ratio, retain_snapshots, fsync, snapshot_compression, "
-            "snapshot_compression_level (unknown key)");
+        return cfg.invalid(key,
+                           "one of dir, snapshot_dir, segment_bytes, snapshot_every_entries, "
+                           "snapshot_every_bytes, "
+                           "snapshot_log_ratio, retain_snapshots, fsync, snapshot_compression, "
+                           "snapshot_compression_level (unknown key)");
     auto dir = cfg.get_string("dir", "wal");
     if (!dir) return dir.status();
     fs::path p(dir.value());
     dir_ = (p.is_absolute() ? p : fs::path(host.server().data_dir) / p).lexically_normal().string();
+    // Snapshots beside the log unless told (ZooKeeper's dataDir apart from
+    // its dataLogDir): the log's fsyncs then do not queue behind a
+    // snapshot's large writes on the same disk.
+    auto sdir = cfg.get_string("snapshot_dir", "");
+    if (!sdir) return sdir.status();
+    fs::path sp(sdir.value());
+    snap_dir_ = sdir.value().empty()
+                    ? dir_
+                    : (sp.is_absolute() ? sp : fs::path(host.server().data_dir) / sp)
+                          .lexically_normal()
+                          .string();
+    while (snap_dir_.size() > 1 && snap_dir_.back() == '/') snap_dir_.pop_back();
+    while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
     auto seg = cfg.get_int("segment_bytes", 64 << 20);
     if (!seg) return seg.status();
     if (seg.value() < (64 << 10) || seg.value() > (1LL << 32))
@@ -149,23 +163,35 @@ class WalStorage final : public Storage {
   Result<RecoveredState> open() override {
     const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) return Status{Errc::io_error, "create " + dir_ + ": " + ec.message()};
     RecoveredState r;
     std::vector<std::pair<Zxid, std::string>> snaps, segs;
-    for (const auto& ent : fs::directory_iterator(dir_, ec)) {
-      std::string name = ent.path().filename().string();
-      Zxid z;
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
-        host_->logger().warn("removing " + ent.path().string() + ", left by an interrupted write");
-        fs::remove(ent.path(), ec);
-      } else if (parse_name(name, "snapshot.", z)) {
-        snaps.emplace_back(z, ent.path().string());
-      } else if (parse_name(name, "log.", z)) {
-        segs.emplace_back(z, ent.path().string());
+    // Snapshots are taken from both directories (a data directory written
+    // with them beside the log, by corral restore or import, or before
+    // snapshot_dir was set, starts as it is); new ones go to snapshot_dir.
+    for (const std::string& d : dirs()) {
+      fs::create_directories(d, ec);
+      if (ec) return Status{Errc::io_error, "create " + d + ": " + ec.message()};
+      for (const auto& ent : fs::directory_iterator(d, ec)) {
+        std::string name = ent.path().filename().string();
+        Zxid z;
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+          host_->logger().warn("removing " + ent.path().string() +
+                               ", left by an interrupted write");
+          fs::remove(ent.path(), ec);
+        } else if (parse_name(name, "snapshot.", z)) {
+          snaps.emplace_back(z, ent.path().string());
+        } else if (parse_name(name, "log.", z)) {
+          if (d != dir_)
+            return Status{Errc::invalid_argument, "log segment " + ent.path().string() +
+                                                      " is in snapshot_dir " + d +
+                                                      ", not in the log's directory " + dir_ +
+                                                      ": move the log.* files to " + dir_ +
+                                                      " (storage.wal.dir) before starting"};
+          segs.emplace_back(z, ent.path().string());
+        }
       }
+      if (ec) return Status{Errc::io_error, "list " + d + ": " + ec.message()};
     }
-    if (ec) return Status{Errc::io_error, "list " + dir_ + ": " + ec.message()};
     std::sort(snaps.begin(), snaps.end());
     std::sort(segs.begin(), segs.end());
 
@@ -220,7 +246,8 @@ class WalStorage final : public Storage {
         return Status{
             Errc::corrupt,
             "snapshot " + path + " is damaged " + st.message() +
-                ". corrald will not start from a damaged snapshot: move the file out of " + dir_ +
+                ". corrald will not start from a damaged snapshot: move the file out of " +
+                fs::path(path).parent_path().string() +
                 " to recover from the previous snapshot and the log, or restore "
                 "this server's data directory from a replica or backup"};
       if (z != snaps.back().first)
@@ -292,8 +319,9 @@ class WalStorage final : public Storage {
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     host_->logger().info("log in " + dir_ + ": " + std::to_string(segments_.size()) +
-                         " segments, " + std::to_string(snaps.size()) + " snapshots, last zxid " +
-                         std::to_string(r.last_zxid) + ", checked in " +
+                         " segments, " + std::to_string(snaps.size()) + " snapshots" +
+                         (snap_dir_ != dir_ ? " (new ones in " + snap_dir_ + ")" : "") +
+                         ", last zxid " + std::to_string(r.last_zxid) + ", checked in " +
                          std::to_string(took.count()) + " ms");
     return r;
   }
@@ -414,7 +442,7 @@ class WalStorage final : public Storage {
   }
 
   Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) override {
-    std::string tmp = dir_ + "/" + snapshot_name(zxid) + ".tmp";
+    std::string tmp = snap_dir_ + "/" + snapshot_name(zxid) + ".tmp";
     int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
       return Status{errno == ENOSPC ? Errc::no_space : Errc::io_error,
@@ -426,7 +454,7 @@ class WalStorage final : public Storage {
 
   Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
     std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
-    if (snaps.empty()) return Status{Errc::not_found, "no snapshot in " + dir_};
+    if (snaps.empty()) return Status{Errc::not_found, "no snapshot in " + snap_dir_};
     MappedFile f(snaps.back().second);
     if (!f.ok()) return Status{Errc::io_error, f.error()};
     std::pair<Zxid, Bytes> out;
@@ -672,13 +700,13 @@ class WalStorage final : public Storage {
       }
       ::close(fd_);
       fd_ = -1;
-      std::string final_path = s_.dir_ + "/" + snapshot_name(zxid_);
+      std::string final_path = s_.snap_dir_ + "/" + snapshot_name(zxid_);
       if (::rename(tmp_.c_str(), final_path.c_str()) != 0) {
         Status err(Errc::io_error, "rename " + tmp_ + ": " + errno_text(errno));
         ::unlink(tmp_.c_str());
         return err;
       }
-      return s_.fsync_ ? sync_dir(s_.dir_) : Status();
+      return s_.fsync_ ? sync_dir(s_.snap_dir_) : Status();
     }
 
     Status put(std::string_view bytes, uint64_t offset) {
@@ -726,13 +754,22 @@ class WalStorage final : public Storage {
     int64_t size_ = 0;      // of the finished file
   };
 
+  // The log's directory, and the snapshots' when it is another.
+  std::vector<std::string> dirs() const {
+    if (snap_dir_ == dir_) return {dir_};
+    return {dir_, snap_dir_};
+  }
+
+  // Files named <prefix><zxid> in either directory, oldest first.
   std::vector<std::pair<Zxid, std::string>> list(std::string_view prefix) const {
     std::vector<std::pair<Zxid, std::string>> out;
-    std::error_code ec;
-    for (const auto& ent : fs::directory_iterator(dir_, ec)) {
-      Zxid z;
-      if (parse_name(ent.path().filename().string(), prefix, z))
-        out.emplace_back(z, ent.path().string());
+    for (const std::string& d : dirs()) {
+      std::error_code ec;
+      for (const auto& ent : fs::directory_iterator(d, ec)) {
+        Zxid z;
+        if (parse_name(ent.path().filename().string(), prefix, z))
+          out.emplace_back(z, ent.path().string());
+      }
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -913,7 +950,8 @@ class WalStorage final : public Storage {
   }
 
   PluginHost* host_ = nullptr;
-  std::string dir_;
+  std::string dir_;       // the log (segments, epochs)
+  std::string snap_dir_;  // where snapshots are written; dir_ unless snapshot_dir is set
   size_t segment_bytes_ = 64 << 20;
   int64_t every_entries_ = 100000, every_bytes_ = 256LL << 20;
   double log_ratio_ = 0.5;

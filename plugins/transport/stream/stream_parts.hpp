@@ -355,9 +355,12 @@ struct Dial : std::enable_shared_from_this<Dial<Stream>> {
         [d = this->shared_from_this(), no_delay](boost::system::error_code ec,
                                                  tcp::resolver::results_type results) {
           if (d->finished) return;
-          if (ec) return d->finish(Status{Errc::unavailable, "resolve " + d->shown + ": " + ec.message()});
+          if (ec)
+            return d->finish(
+                Status{Errc::unavailable, "resolve " + d->shown + ": " + ec.message()});
           asio::async_connect(
-              d->socket(), results, [d, no_delay](boost::system::error_code ec, const tcp::endpoint&) {
+              d->socket(), results,
+              [d, no_delay](boost::system::error_code ec, const tcp::endpoint&) {
                 if (d->finished) return;
                 if (ec)
                   return d->finish(

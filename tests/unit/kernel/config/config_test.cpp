@@ -101,6 +101,8 @@ TEST(Config, ReadsZooCfg) {
   EXPECT_NE(warnings[0].find("autopurge.purgeInterval"), std::string::npos);
   EXPECT_EQ(c->plugin_table("storage", "wal")->get_int("snapshot_every_entries", 0).value(), 100);
   EXPECT_EQ(c->plugin_table("storage", "wal")->get_string("dir", "").value(), "/fast/zk-log");
+  // Snapshots stay under dataDir, as ZooKeeper keeps them.
+  EXPECT_EQ(c->plugin_table("storage", "wal")->get_string("snapshot_dir", "").value(), "wal");
   EXPECT_EQ(c->plugin_table("consensus", "zab")->get_int("init_limit", 0).value(), 5);
   EXPECT_EQ(c->plugins.consensus, "standalone");  // no server.N lines
 
