@@ -310,6 +310,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     zo.retry_ms = 50;
     zo.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
     zo.quorum_sync = w_.opt.quorum_sync;
+    if (w_.opt.max_held_writes) zo.max_held_writes = w_.opt.max_held_writes;
+    if (w_.opt.max_held_bytes) zo.max_held_bytes = w_.opt.max_held_bytes;
     zab_->set_options(zo);
     sdk::RecoveredState r;
     r.accepted_epoch = disk_.accepted_epoch;
@@ -352,8 +354,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   bool disk_full_ = false;  // appends are refused (no_space) while set
 
-  void submit(const std::string& body) {
-    if (zab_) (void)zab_->submit(body);
+  // What the consensus module said of it (unavailable when down).
+  Status submit(const std::string& body) {
+    if (!zab_) return {Errc::unavailable, "down"};
+    return zab_->submit(body);
   }
   // A client's sync: `done` gets its status and the writes applied here
   // when it was answered.
@@ -881,11 +885,11 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       if (w.events.paused(target.id()))
         ;  // a stopped process takes no request
       else if (opt.reconfig && w.uniform() < 0.02)
-        target.submit("R:" + std::to_string(w.between(1, n)));
+        (void)target.submit("R:" + std::to_string(w.between(1, n)));
       else {
         std::string body = "w" + std::to_string(++writes);
         w.submitted[body] = {{target.id(), target.incarnation()}, writes};
-        target.submit(body);
+        (void)target.submit(body);
       }
       // Quorum syncs: a sync answered at a server has it applied at least
       // what was committed anywhere when the sync was asked (sync + read is
@@ -1073,7 +1077,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       if (!marker_sent) {
         for (auto& node : w.nodes) {
           if (node->role() == Role::leading) {
-            node->submit(marker);
+            (void)node->submit(marker);
             marker_sent = true;
           }
         }
@@ -1175,6 +1179,7 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
   std::map<std::string, std::string>
       syncs;  // a scenario's syncs by name: pending, failed, saw [...]
   std::map<std::string, std::string> transfers;  // by name: pending, failed, ok leader T
+  std::vector<std::string> refused;  // writes the consensus module refused at once, in order
   std::istringstream in(script);
   std::string line;
   try {
@@ -1199,6 +1204,10 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
             opt.election = a[i + 1];
           else if (a[i] == "quorum-sync")
             opt.quorum_sync = a[i + 1] == "on";
+          else if (a[i] == "held-writes")
+            opt.max_held_writes = static_cast<size_t>(number(a[i + 1]));
+          else if (a[i] == "held-bytes")
+            opt.max_held_bytes = static_cast<size_t>(number(a[i + 1]));
           else
             throw std::invalid_argument("servers: unknown option " + a[i]);
         }
@@ -1261,7 +1270,11 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         nd.boot();
       } else if (cmd == "write") {
         need(3);
-        node(a[1]).submit(a[2]);
+        Status st = node(a[1]).submit(a[2]);
+        if (!st) {
+          refused.push_back(a[2]);
+          w->log(node(a[1]).id(), "SCENARIO write " + a[2] + " refused: " + st.message());
+        }
       } else if (cmd == "snapshot") {
         need(2);
         node(a[1]).snapshot();
@@ -1351,6 +1364,9 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
           got = transfers.count(a[2]) ? transfers[a[2]] : "no such transfer";
           want = a[3];
           for (size_t i = 4; i < a.size(); ++i) want += " " + a[i];
+        } else if (what == "refused") {
+          got = join(refused);
+          want = join(std::vector<std::string>(a.begin() + 2, a.end()));
         } else if (what == "committed") {
           need(3);
           got = std::to_string(w->canonical.size());

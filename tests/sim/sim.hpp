@@ -51,6 +51,9 @@ struct SimOptions {
   // random voter (or any): every request must be answered, and one answered
   // ok leaves the asker synced under the server asked for.
   bool transfers = false;
+  // ZabOptions::max_held_writes / max_held_bytes (0: zab's defaults).
+  size_t max_held_writes = 0;
+  size_t max_held_bytes = 0;
   // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
   // big-endian), message], each handed to server `to` as if `from` sent it
   // on the channel (0 election, 1 quorum), spread over the fault period.
@@ -87,12 +90,14 @@ SimResult run(uint64_t seed, const SimOptions& options);
 // only (no loss, duplication, reordering or faults but those scripted).
 // Empty on success, else "line N: ..." with what was expected and found.
 //
-//   servers N [observers M] [election fle|static] [quorum-sync on|off]   first
+//   servers N [observers M] [election fle|static] [quorum-sync on|off]
+//           [held-writes W] [held-bytes B]   first (held-*: a handover's bounds)
 //   run MS                   let MS milliseconds pass
 //   partition 1 2 | 3        cut the network into groups; heal joins them
 //   crash S [keep-tail]      kill S (losing unsynced writes, or keeping some)
 //   restart S
 //   write S BODY             a client write submitted at S
+//   expect refused A B ..    the writes refused at once (so far), in order
 //   pause S / resume S       SIGSTOP / SIGCONT: nothing happens on S meanwhile
 //   disk-full S / disk-free S  S's disk refuses appends and epoch saves, or takes them again
 //   sync S NAME              a client sync at S

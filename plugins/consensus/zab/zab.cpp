@@ -19,8 +19,11 @@ Status Zab::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
-    if (key != "tick_ms" && key != "init_limit" && key != "sync_limit" && key != "quorum_sync")
-      return cfg.invalid(key, "one of tick_ms, init_limit, sync_limit, quorum_sync (unknown key)");
+    if (key != "tick_ms" && key != "init_limit" && key != "sync_limit" && key != "quorum_sync" &&
+        key != "transfer_max_held_writes" && key != "transfer_max_held_bytes")
+      return cfg.invalid(key,
+                         "one of tick_ms, init_limit, sync_limit, quorum_sync, "
+                         "transfer_max_held_writes, transfer_max_held_bytes (unknown key)");
   auto tick = cfg.get_int("tick_ms", host.server().tick_ms);
   if (!tick) return tick.status();
   if (tick.value() < 1) return cfg.invalid("tick_ms", "a positive number of milliseconds");
@@ -36,6 +39,17 @@ Status Zab::init(sdk::PluginHost& host) {
   auto quorum_sync = cfg.get_bool("quorum_sync", opt_.quorum_sync);
   if (!quorum_sync) return quorum_sync.status();
   opt_.quorum_sync = quorum_sync.value();
+  auto held = cfg.get_int("transfer_max_held_writes", static_cast<int64_t>(opt_.max_held_writes));
+  if (!held) return held.status();
+  if (held.value() < 1 || held.value() > 10000000)
+    return cfg.invalid("transfer_max_held_writes", "between 1 and 10000000");
+  auto held_bytes =
+      cfg.get_int("transfer_max_held_bytes", static_cast<int64_t>(opt_.max_held_bytes));
+  if (!held_bytes) return held_bytes.status();
+  if (held_bytes.value() < 1024 || held_bytes.value() > (int64_t{16} << 30))
+    return cfg.invalid("transfer_max_held_bytes", "between 1024 and 17179869184");
+  opt_.max_held_writes = static_cast<size_t>(held.value());
+  opt_.max_held_bytes = static_cast<size_t>(held_bytes.value());
   return {};
 }
 
@@ -349,7 +363,7 @@ void Zab::tick(int64_t now) {
 // ---------------------------------------------------------------- clients
 
 void Zab::sync(std::function<void(const Status&)> done) {
-  if (running_ && holding_ && held_syncs_.size() < kMaxHeld) {
+  if (running_ && holding_ && held_syncs_.size() < opt_.max_held_writes) {
     held_syncs_.push_back(std::move(done));  // a handover: answered under the next leader
     return;
   }

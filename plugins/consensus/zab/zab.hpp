@@ -76,6 +76,11 @@ struct ZabOptions {
   // linearizable even when this leader was paused and already replaced
   // (ZooKeeper answers from the leader's log alone: ZOOKEEPER-1675).
   bool quorum_sync = false;
+  // While a leader handover runs, each server holds its clients' writes
+  // (and syncs) until it serves under the next leader: at most this many
+  // writes, and bytes of them; past either a write is refused at once.
+  size_t max_held_writes = 10000;
+  size_t max_held_bytes = 64u << 20;
 };
 
 // What the core did, as typed events for tests and the simulation (the
@@ -361,10 +366,8 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   bool removed_ = false;  // a reconfig took this server out of the ensemble
 
   // Leader transfer (any server). While `holding_`, writes and syncs wait
-  // here (bounded) instead of going to a leader; `moving_` from TAKE_OVER
+  // here (bounded by max_held_*) instead of going to a leader; `moving_` from TAKE_OVER
   // until synced under the next leader.
-  static constexpr size_t kMaxHeld = 10000;
-  static constexpr size_t kMaxHeldBytes = 64u << 20;
   bool holding_ = false, moving_ = false;
   std::deque<sdk::Bytes> held_;
   size_t held_bytes_ = 0;

@@ -437,7 +437,7 @@ void Zab::try_commit() {
 Status Zab::submit(sdk::Bytes body) {
   if (!running_) return {Errc::unavailable, "server is stopping"};
   if (holding_) {
-    if (held_.size() >= kMaxHeld || held_bytes_ + body.size() > kMaxHeldBytes)
+    if (held_.size() >= opt_.max_held_writes || held_bytes_ + body.size() > opt_.max_held_bytes)
       return {Errc::unavailable, "a leader handover is in progress and " +
                                      std::to_string(held_.size()) + " writes wait for it already"};
     held_bytes_ += body.size();
