@@ -369,7 +369,7 @@ if $tls_client || $tls_peer || $tls_admin; then
   [ -n "$tls_ca" ] || [ ! -f "$tls_dir/ca.pem" ] || tls_ca=$tls_dir/ca.pem
   tls_crl=${CORRAL_TLS_CRL-}
   [ -n "$tls_crl" ] || [ ! -f "$tls_dir/crl.pem" ] || tls_crl=$tls_dir/crl.pem
-  if [ -n "$tls_crl" ] && [ -z "$tls_ca$peer_ca" ]; then
+  if [ -n "$tls_crl" ] && [ -z "$tls_ca" ]; then
     die "CORRAL_TLS_CRL: a revocation list ($tls_crl) is checked against the authority that signs it: mount it as $tls_dir/ca.pem"
   fi
   if $tls_peer && [ -z "$tls_ca" ] && [ -z "$peer_ca" ]; then
@@ -483,6 +483,11 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
       [ -z "$peer_cert" ] || echo "certificate = $(quote "$peer_cert")"
       [ -z "$peer_password" ] || echo "password = $(quote "$peer_password")"
       [ -z "$peer_ca" ] || echo "ca = $(quote "$peer_ca")"
+      # The list comes from the clients' authority; peers trust another.
+      if [ -n "${tls_crl-}" ] && [ -n "$peer_ca" ] && [ "$peer_ca" != "$tls_ca" ]; then
+        echo 'crl = ""'
+        echo "corral-entrypoint: the revocation list $tls_crl is checked on client and admin connections only: the members trust another authority ($peer_ca)" >&2
+      fi
     fi
   fi
   if [ -n "${CORRAL_SNAPSHOT_EVERY-}" ]; then

@@ -187,45 +187,48 @@ int main(int argc, char** argv) {
     kernel::append_log_file(line);
   };
 
-  EventLoop io;
-  kernel::Server server(io, std::move(cfg.value()), exe);
-  sdk::Status st = server.start();
-  if (!st) {
-    say("corrald: cannot start: " + st.message() + "\n");
-    server.stop();
-    io.discard_pending();
-    kernel::close_log_file();
-    return 1;
-  }
-  // Destroyed before the loop's services (discard_pending below), which it uses.
-  auto signals = std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM);
-  auto stop_now = [&] {
-    server.stop();
-    io.stop();
-  };
-  signals->async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                      ", shutting down");
-    // A leader hands over first; a second signal stops at once.
-    signals->async_wait([&](const boost::system::error_code& again, int) {
-      if (!again) stop_now();
+  // The server (and what its plugins log while they stop) is gone before
+  // the log file closes.
+  int code = [&]() -> int {
+    EventLoop io;
+    kernel::Server server(io, std::move(cfg.value()), exe);
+    sdk::Status st = server.start();
+    if (!st) {
+      say("corrald: cannot start: " + st.message() + "\n");
+      server.stop();
+      io.discard_pending();
+      return 1;
+    }
+    // Destroyed before the loop's services (discard_pending below), which it uses.
+    auto signals = std::make_unique<boost::asio::signal_set>(io, SIGINT, SIGTERM);
+    auto stop_now = [&] {
+      server.stop();
+      io.stop();
+    };
+    signals->async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      server.log().info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                        ", shutting down");
+      // A leader hands over first; a second signal stops at once.
+      signals->async_wait([&](const boost::system::error_code& again, int) {
+        if (!again) stop_now();
+      });
+      server.shutdown_gracefully(stop_now);
     });
-    server.shutdown_gracefully(stop_now);
-  });
-  io.run();
-  server.stop();
-  signals.reset();
-  if (server.fatal()) {
-    say("corrald: cannot go on: " + server.fatal()->message() + "\n");
+    io.run();
+    server.stop();
+    signals.reset();
+    if (server.fatal()) {
+      say("corrald: cannot go on: " + server.fatal()->message() + "\n");
+      io.discard_pending();
+      return 1;
+    }
+    // Handlers still queued hold code from plugin modules: destroy them before
+    // the server unloads those modules.
     io.discard_pending();
-    kernel::close_log_file();
-    return 1;
-  }
-  // Handlers still queued hold code from plugin modules: destroy them before
-  // the server unloads those modules.
-  io.discard_pending();
-  server.log().info("stopped");
+    server.log().info("stopped");
+    return 0;
+  }();
   kernel::close_log_file();
-  return 0;
+  return code;
 }

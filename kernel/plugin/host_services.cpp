@@ -54,24 +54,31 @@ struct LogFile {
   std::string path;
   int64_t max_bytes = 0;
   int64_t size = 0;
+  int64_t roll_at = 0;  // the size at which the next roll is tried
 
-  // Under mu. A roll that fails leaves the file as it was: lines are never
-  // lost for it, the file only grows past its limit.
+  // Under mu. A roll that fails leaves the file as it was (renamed back if
+  // the new file could not be opened): lines are never lost for it, the
+  // file grows past its limit until a later try, another eighth on.
   void write(std::string_view line) {
     if (fd < 0) return;
-    if (max_bytes > 0 && size + static_cast<int64_t>(line.size()) > max_bytes) {
-      std::string rolled = path + ".1";
-      if (::rename(path.c_str(), rolled.c_str()) == 0) {
-        int next = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (next >= 0) {
-          ::close(fd);
-          fd = next;
-          size = 0;
-        }
-      }
-    }
+    if (max_bytes > 0 && size + static_cast<int64_t>(line.size()) > roll_at) roll();
     ssize_t n = ::write(fd, line.data(), line.size());
     if (n > 0) size += n;
+  }
+
+  void roll() {
+    std::string rolled = path + ".1";
+    roll_at = size + max_bytes / 8;
+    if (::rename(path.c_str(), rolled.c_str()) != 0) return;
+    int next = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (next < 0) {
+      (void)::rename(rolled.c_str(), path.c_str());
+      return;
+    }
+    ::close(fd);
+    fd = next;
+    size = 0;
+    roll_at = max_bytes;
   }
 };
 
@@ -96,6 +103,7 @@ sdk::Status open_log_file(const std::string& path, int64_t max_bytes) {
   f.path = path;
   f.max_bytes = max_bytes;
   f.size = size;
+  f.roll_at = max_bytes;
   return {};
 }
 

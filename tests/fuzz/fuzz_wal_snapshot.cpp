@@ -1,7 +1,8 @@
 // A whole snapshot file as the wal's recovery checks it, in any of its
 // versions: the header, framed blocks (zstd-compressed in version 3), the
-// checksum table and the trailer. A file either check accepts, both accept,
-// with the same zxid and the same body.
+// checksum table and the trailer. Its three ways in (checking without
+// keeping the body, with it, and reading a copy) give one verdict, and
+// those that keep the body, the same zxid and body.
 #include <cstdint>
 #include <string>
 
@@ -14,7 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string copy, read;
   corral::sdk::Status checked = corral::wal::check_snapshot(in, zxid, &body, &copy);
   corral::sdk::Status loaded = corral::wal::read_snapshot(in, again, &read);
-  if (checked.is_ok() != loaded.is_ok()) __builtin_trap();
+  corral::sdk::Zxid bare_zxid = 0;
+  corral::sdk::Status bare = corral::wal::check_snapshot(in, bare_zxid, nullptr, nullptr);
+  if (checked.is_ok() != loaded.is_ok() || checked.is_ok() != bare.is_ok()) __builtin_trap();
+  if (bare.is_ok() && bare_zxid != zxid) __builtin_trap();
   if (!checked.is_ok()) {
     if (checked.code() != corral::sdk::Errc::corrupt) __builtin_trap();
     return 0;

@@ -278,11 +278,24 @@ def test_revoked_client_certificates_are_refused_and_cut_when_a_new_list_names_t
     lost = []
     zd.add_listener(lambda state: lost.append(state) if state != "CONNECTED" else None)
     # Dave's certificate is revoked while his session is open: the next list
-    # closes it, and he cannot come back; carol's session goes on.
+    # closes it, and he cannot come back; carol's session goes on. A
+    # connection accepted before the list came (its handshake checked
+    # against the older one) is refused once its handshake is done.
+    early = socket.create_connection(("127.0.0.1", srv.secure_port), timeout=10)
     ca.revoke(dave)
     ca.write_crl(crl)
     wait_for(lambda: "its certificate CN=dave,O=Corral Tests (serial" in srv.log_tail(), timeout=15,
              what="dave's connection closed for its revoked certificate")
+    ctx = ssl.create_default_context(cafile=str(ca.ca_cert))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(dave.cert), str(dave.key))
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        with ctx.wrap_socket(early) as s:
+            s.sendall(b"\x00\x00\x00\x04ruok")
+            if not s.recv(16):
+                raise ConnectionError("closed")
+    wait_for(lambda: "TLS: refusing 127.0.0.1:" in srv.log_tail() and ": its certificate CN=dave" in srv.log_tail(),
+             timeout=10, what="the early connection refused for dave's revoked certificate")
     line = [ln for ln in srv.log_tail().splitlines() if "CN=dave" in ln and "closing" in ln][-1]
     assert "closing the client connection with 127.0.0.1:" in line and str(crl) in line
     wait_for(lambda: lost, timeout=10, what="dave's client losing its connection")

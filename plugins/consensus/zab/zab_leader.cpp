@@ -437,9 +437,14 @@ void Zab::try_commit() {
 Status Zab::submit(sdk::Bytes body) {
   if (!running_) return {Errc::unavailable, "server is stopping"};
   if (holding_) {
-    if (held_.size() >= opt_.max_held_writes || held_bytes_ + body.size() > opt_.max_held_bytes)
+    if (held_.size() >= opt_.max_held_writes)
       return {Errc::unavailable, "a leader handover is in progress and " +
-                                     std::to_string(held_.size()) + " writes wait for it already"};
+                                     std::to_string(held_.size()) +
+                                     " writes wait for it already (transfer_max_held_writes)"};
+    if (held_bytes_ + body.size() > opt_.max_held_bytes)
+      return {Errc::unavailable,
+              "a leader handover is in progress and " + std::to_string(held_bytes_) +
+                  " bytes of writes wait for it already (transfer_max_held_bytes)"};
     held_bytes_ += body.size();
     held_.push_back(std::move(body));
     return {};

@@ -165,6 +165,13 @@ class WalStorage final : public Storage {
     std::error_code ec;
     RecoveredState r;
     std::vector<std::pair<Zxid, std::string>> snaps, segs;
+    // One directory named two ways (a link) is one directory.
+    if (snap_dir_ != dir_) {
+      fs::create_directories(dir_, ec);
+      fs::create_directories(snap_dir_, ec);
+      if (fs::equivalent(dir_, snap_dir_, ec)) snap_dir_ = dir_;
+      ec.clear();
+    }
     // Snapshots are taken from both directories (a data directory written
     // with them beside the log, by corral restore or import, or before
     // snapshot_dir was set, starts as it is); new ones go to snapshot_dir.
@@ -174,7 +181,10 @@ class WalStorage final : public Storage {
       for (const auto& ent : fs::directory_iterator(d, ec)) {
         std::string name = ent.path().filename().string();
         Zxid z;
-        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        // In a snapshot directory of its own (which may be shared), only
+        // this plugin's own leftovers.
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 &&
+            (d == dir_ || name.rfind("snapshot.", 0) == 0)) {
           host_->logger().warn("removing " + ent.path().string() +
                                ", left by an interrupted write");
           fs::remove(ent.path(), ec);
@@ -454,7 +464,9 @@ class WalStorage final : public Storage {
 
   Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
     std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
-    if (snaps.empty()) return Status{Errc::not_found, "no snapshot in " + snap_dir_};
+    if (snaps.empty())
+      return Status{Errc::not_found, "no snapshot in " + dir_ +
+                                         (snap_dir_ != dir_ ? " or " + snap_dir_ : std::string())};
     MappedFile f(snaps.back().second);
     if (!f.ok()) return Status{Errc::io_error, f.error()};
     std::pair<Zxid, Bytes> out;

@@ -360,10 +360,13 @@ Status load_crls(SSL_CTX* ctx, const Settings& s, const std::string& label, int6
   }
   for (size_t i = 0; i < cas.size(); ++i)
     if (!covered[i])
-      m.warnings.push_back(what + ": no revocation list in '" + s.crl + "' comes from " +
-                           name_of(X509_get_subject_name(cas[i])) +
-                           ", so certificates it signs are refused (\"unable to get certificate "
-                           "CRL\")");
+      m.warnings.push_back(
+          what + ": no revocation list in '" + s.crl + "' comes from " +
+          name_of(X509_get_subject_name(cas[i])) +
+          (s.crl_scope == "chain"
+               ? ", so chains through it are refused (\"unable to get certificate CRL\")"
+               : ", so a certificate it signs directly is refused (\"unable to get certificate "
+                 "CRL\"); nothing to do if it signs only other authorities"));
   X509_STORE_set_flags(
       store, X509_V_FLAG_CRL_CHECK | (s.crl_scope == "chain" ? X509_V_FLAG_CRL_CHECK_ALL : 0));
   return {};
@@ -555,38 +558,68 @@ sdk::ConnectionSecurity describe(SSL* ssl) {
   return s;
 }
 
+namespace {
+
+// What a re-verification found revoked: the first certificate, and the
+// list that revoked it. Other failures (a certificate that expired since
+// the handshake) are let pass: only revocation ends an open connection.
+struct RevokedFinding {
+  X509* cert = nullptr;
+  X509_CRL* crl = nullptr;
+};
+
+int revocation_index() {
+  static const int index = X509_STORE_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+extern "C" int note_revoked(int ok, X509_STORE_CTX* x) {
+  if (ok) return ok;
+  if (X509_STORE_CTX_get_error(x) == X509_V_ERR_CERT_REVOKED) {
+    auto* f = static_cast<RevokedFinding*>(X509_STORE_CTX_get_ex_data(x, revocation_index()));
+    if (f && !f->cert) {
+      f->cert = X509_STORE_CTX_get_current_cert(x);
+      f->crl = X509_STORE_CTX_get0_current_crl(x);
+    }
+  }
+  return 1;
+}
+
+}  // namespace
+
 std::string revoked_by(SSL* ssl, const boost::asio::ssl::context& ctx) {
   X509_STORE* store = SSL_CTX_get_cert_store(
       const_cast<SSL_CTX*>(const_cast<boost::asio::ssl::context&>(ctx).native_handle()));
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (!leaf) return "";
-  std::vector<X509*> chain{leaf};
-  bool whole_chain =
-      (X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(store)) & X509_V_FLAG_CRL_CHECK_ALL) != 0;
-  if (whole_chain)
-    if (STACK_OF(X509)* more = SSL_get_peer_cert_chain(ssl))
-      for (int i = 0; i < sk_X509_num(more); ++i)
-        if (X509* c = sk_X509_value(more, i); c && X509_cmp(c, leaf) != 0) chain.push_back(c);
-  STACK_OF(X509_OBJECT)* objs = X509_STORE_get0_objects(store);
-  for (X509* cert : chain) {
-    for (int i = 0; i < sk_X509_OBJECT_num(objs); ++i) {
-      X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
-      if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
-        continue;
-      X509_REVOKED* r = nullptr;
-      if (X509_CRL_get0_by_cert(crl, &r, cert) == 1 && r) {
-        BIGNUM* bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), nullptr);
-        char* hex = bn ? BN_bn2hex(bn) : nullptr;
-        std::string out = "certificate " + name_of(X509_get_subject_name(cert)) + " (serial " +
-                          (hex ? hex : "?") + ") was revoked on " +
-                          asn1_text(X509_REVOKED_get0_revocationDate(r));
-        OPENSSL_free(hex);
-        BN_free(bn);
-        return out;
-      }
-    }
+  // The handshake's own check, run again against the new lists: the same
+  // chain building from the store's authorities (what the other side sent
+  // only as untrusted help), the same CRL flags.
+  std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>> vc(
+      X509_STORE_CTX_new());
+  if (!vc || X509_STORE_CTX_init(vc.get(), store, leaf, SSL_get_peer_cert_chain(ssl)) != 1) {
+    ERR_clear_error();
+    return "";
   }
-  return "";
+  RevokedFinding found;
+  X509_STORE_CTX_set_ex_data(vc.get(), revocation_index(), &found);
+  X509_STORE_CTX_set_verify_cb(vc.get(), note_revoked);
+  (void)X509_verify_cert(vc.get());
+  ERR_clear_error();
+  if (!found.cert) return "";
+  std::string out = "certificate " + name_of(X509_get_subject_name(found.cert));
+  X509_REVOKED* r = nullptr;
+  if (found.crl && X509_CRL_get0_by_cert(found.crl, &r, found.cert) == 1 && r) {
+    BIGNUM* bn = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), nullptr);
+    char* hex = bn ? BN_bn2hex(bn) : nullptr;
+    out += std::string(" (serial ") + (hex ? hex : "?") + ") was revoked on " +
+           asn1_text(X509_REVOKED_get0_revocationDate(r));
+    OPENSSL_free(hex);
+    BN_free(bn);
+  } else {
+    out += " was revoked";
+  }
+  return out;
 }
 
 std::string verify_failure(SSL* ssl) {

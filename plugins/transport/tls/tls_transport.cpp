@@ -37,6 +37,7 @@ class TlsConnection final : public corral::stream::StreamConnection<TlsConnectio
     if (closed_ || !tls_ || !security_.peer_verified) return "";
     return corral::tls::revoked_by(stream_->native_handle(), ctx);
   }
+  const ssl::context& context() const { return *ctx_; }
   // Ends the connection from this side; its owner hears why.
   void cut(const Status& why) {
     if (!closed_) fail(why);
@@ -219,7 +220,13 @@ void TlsListener::handshake(tcp::socket socket) {
     try {
       auto conn = std::make_shared<TlsConnection>(std::move(a->stream), a->ctx, encrypted,
                                                   transport_.options());
-      transport_.track(profile_.purpose, conn);
+      if (std::string why = transport_.track(profile_.purpose, conn); !why.empty()) {
+        conn->cut(Status{Errc::invalid_argument, why});
+        if (transport_.failures) transport_.failures->inc();
+        transport_.refusals.log(transport_.host().logger(),
+                                "TLS: refusing " + a->remote + ": " + why);
+        return;
+      }
       on_accept_(std::move(conn));
     } catch (const std::exception& e) {
       transport_.host().logger().warn("accepting a connection on " + local_endpoint().to_string() +
@@ -292,7 +299,7 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
   if (aec) SSL_set_tlsext_host_name(d->stream->native_handle(), where.host.c_str());
   auto track = [this, alive = alive_.ref(),
                 purpose = co.purpose](const std::shared_ptr<TlsConnection>& c) {
-    if (alive) this->track(purpose, c);
+    return alive ? this->track(purpose, c) : std::string();
   };
   // The deadline covers the handshake too.
   d->start(where, timeout_ms, opt_.stream.no_delay, std::move(done),
@@ -308,15 +315,25 @@ void TlsTransport::connect(const corral::sdk::Endpoint& where, int64_t timeout_m
                    }
                    auto conn =
                        std::make_shared<TlsConnection>(std::move(d->stream), ctx, true, opt);
-                   track(conn);
+                   if (std::string why = track(conn); !why.empty()) {
+                     conn->cut(Status{Errc::invalid_argument, why});
+                     return d->finish(
+                         Status{Errc::unavailable, "TLS handshake with " + d->shown + ": " + why});
+                   }
                    d->finish(std::shared_ptr<corral::sdk::Connection>(std::move(conn)));
                  });
            });
 }
 
-void TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn) {
+std::string TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn) {
   // Only a purpose that checks revocation has lists that can change.
-  if (!conn->security().peer_verified || profiles_[purpose].settings.crl.empty()) return;
+  const Profile& p = profiles_[purpose];
+  if (!conn->security().peer_verified || p.settings.crl.empty()) return "";
+  // A handshake that began before the lists were last read was checked
+  // against the older ones: check it against those in use now.
+  if (&conn->context() != p.material.context.get())
+    if (std::string why = conn->revoked(*p.material.context); !why.empty())
+      return "its " + why + " (revocation list " + p.settings.crl + ")";
   Live& live = live_[purpose];
   // The closed ones are forgotten once the list has doubled since the last
   // sweep: at most twice the open connections (and 64) are held.
@@ -325,6 +342,7 @@ void TlsTransport::track(StreamPurpose purpose, const std::shared_ptr<TlsConnect
     live.sweep_at = std::max<size_t>(64, 2 * live.conns.size());
   }
   live.conns.push_back(conn);
+  return "";
 }
 
 // A new revocation list applies to connections already open too: one whose

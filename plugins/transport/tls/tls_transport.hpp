@@ -102,8 +102,10 @@ class TlsTransport final : public corral::sdk::Transport {
   corral::sdk::Counter* failures = nullptr;
 
   // Connections whose other side showed a verified certificate, cut when a
-  // revocation list read later names it.
-  void track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn);
+  // revocation list read later names it. Returns why `conn` must not be
+  // used (its certificate is revoked by lists read during its handshake),
+  // or "".
+  std::string track(StreamPurpose purpose, const std::shared_ptr<TlsConnection>& conn);
 
  private:
   void cut_revoked(StreamPurpose purpose, const Profile& p);
