@@ -178,4 +178,6 @@ def test_a_revoked_member_is_cut_off_and_kept_out(ensemble_factory, pki, tmp_pat
     time.sleep(2)
     assert ens.members[2].mode() is None
     assert any("certificate revoked (certificate CN=server.3" in ens.members[i].log_text() for i in (0, 1))
+    # Server 3 reads the same list and is told its own certificate is in it.
+    assert "this server's own certificate" in ens.members[2].log_text()
     zk.stop()

@@ -475,6 +475,19 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   if (!s.crl.empty()) {
     st = load_crls(native, s, label, now_s, m);
     if (!st) return st;
+    // This server's own certificate, revoked by the lists it hands out:
+    // every other member and client checking them will refuse it.
+    STACK_OF(X509_OBJECT)* objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(native));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); ++i) {
+      X509_CRL* crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+      X509_REVOKED* r = nullptr;
+      if (crl &&
+          X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(id.leaf.get())) == 0 &&
+          X509_CRL_get0_by_cert(crl, &r, id.leaf.get()) == 1)
+        m.warnings.push_back(label + ".certificate: this server's own certificate in '" +
+                             s.certificate + "' (" + m.subject + ") is revoked by '" + s.crl +
+                             "': others that check the list will refuse it");
+    }
   }
   int mode = SSL_VERIFY_NONE;
   if (s.client_auth == ClientAuth::want) mode = SSL_VERIFY_PEER;
