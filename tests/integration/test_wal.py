@@ -17,13 +17,23 @@ CORRAL_WAL = str(pathlib.Path(os.environ.get("CORRAL_BUILD_DIR", str(REPO / "bui
 SNAPSHOT_EVERY = ["--set", "storage.wal.snapshot_every_entries=50"]
 
 
-def fill(srv, count, prefix="/w"):
+def fill(srv, count, prefix="/w", name="n"):
     zk = KazooClient(hosts=srv.hosts)
     zk.start(timeout=10)
     try:
         zk.ensure_path(prefix)
         for i in range(count):
-            zk.create(f"{prefix}/n{i:05d}", f"v{i}".encode())
+            zk.create(f"{prefix}/{name}{i:05d}", f"v{i}".encode())
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def count_children(srv, path):
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        return len(zk.get_children(path))
     finally:
         zk.stop()
         zk.close()
@@ -129,15 +139,8 @@ def test_the_log_and_the_snapshots_in_directories_of_their_own(server_factory, t
     before = len(srv.log_path.read_text())
     srv.start()
     assert f"(new ones in {snaps})" in srv.log_path.read_text()[before:]
-    zk = KazooClient(hosts=srv.hosts)
-    zk.start(timeout=10)
-    try:
-        assert len(zk.get_children("/w")) == 240
-        for i in range(100):
-            zk.create(f"/w/more{i:03d}", b"")
-    finally:
-        zk.stop()
-        zk.close()
+    assert count_children(srv, "/w") == 240
+    fill(srv, 100, "/w", name="more")
     srv.stop()
 
     # The same data with the snapshots moved beside the log (as corral
@@ -146,15 +149,8 @@ def test_the_log_and_the_snapshots_in_directories_of_their_own(server_factory, t
     for s in snaps.glob("snapshot.*"):
         s.rename(logs / s.name)
     srv.start()
-    zk = KazooClient(hosts=srv.hosts)
-    zk.start(timeout=10)
-    try:
-        assert len(zk.get_children("/w")) == 340
-        for i in range(200):
-            zk.create(f"/w/last{i:03d}", b"")
-    finally:
-        zk.stop()
-        zk.close()
+    assert count_children(srv, "/w") == 340
+    fill(srv, 200, "/w", name="last")
     srv.stop()
     assert list(snaps.glob("snapshot.*"))
     assert len(list(snaps.glob("snapshot.*")) + list(logs.glob("snapshot.*"))) == 2
