@@ -104,15 +104,19 @@ ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigStat
   std::vector<sdk::ServerId> voters;
   for (const auto& m : next)
     if (!m.observer) voters.push_back(m.id);
-  if (voters.size() < 2)
-    return refuse(Err::bad_arguments, "the new membership must have at least 2 participants");
-  // A quorum of the new voters must already follow this leader, synced (its
-  // followers: observers acknowledge nothing until they vote).
+  // One participant is enough (ZooKeeper's rule with standaloneEnabled=false):
+  // an ensemble of one is still an ensemble, and it grows again by reconfig.
+  if (voters.empty())
+    return refuse(Err::bad_arguments, "the new membership must have at least one participant");
+  // A quorum of the new voters must already be synced with this leader: its
+  // followers, and its observers, which acknowledge proposals from a change
+  // that makes them voters on (so an ensemble of one grows: add a server as
+  // an observer, start it, then make it a participant).
   auto votes = [&](sdk::ServerId id) {
     return std::find(voters.begin(), voters.end(), id) != voters.end();
   };
   size_t synced = votes(s.self) ? 1 : 0;
-  for (sdk::ServerId id : s.synced_followers)
+  for (sdk::ServerId id : s.synced_learners)
     if (votes(id)) ++synced;
   if (synced < voters.size() / 2 + 1)
     return refuse(Err::new_config_no_quorum, std::to_string(synced) + " of the " +

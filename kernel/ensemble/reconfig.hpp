@@ -21,8 +21,10 @@ struct ReconfigState {
   sdk::Zxid version = 0;               // the membership's version
   std::vector<sdk::PeerSpec> members;  // the membership in effect
   sdk::ServerId self = 0;              // the leader
-  // Followers that acknowledged NEWLEADER and are not observers today.
-  std::vector<sdk::ServerId> synced_followers;
+  // Learners that acknowledged NEWLEADER, followers and observers: an
+  // observer the change makes a voter acknowledges proposals from the change
+  // on, so it counts toward the new voters' quorum.
+  std::vector<sdk::ServerId> synced_learners;
   bool may_write_config = false;  // the requester may write /zookeeper/config
 };
 
@@ -35,7 +37,7 @@ struct ReconfigPlan {
 // The plan for `req` (incremental: joining/leaving; or a whole new
 // membership). Refusals, in this order: reconfig_disabled, session_expired,
 // reconfig_in_progress, bad_version, bad_arguments (a malformed or clashing
-// member, fewer than 2 participants), new_config_no_quorum (a quorum of the
+// member, no participant left), new_config_no_quorum (a quorum of the
 // new voters must already follow this leader), no_auth.
 ReconfigPlan plan_reconfig(const proto::ReconfigRequest& req, const ReconfigState& state);
 

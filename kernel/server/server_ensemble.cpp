@@ -174,7 +174,7 @@ proto::Err Server::plan_reconfig(std::string_view payload, int64_t session, cons
   s.members = config_.ensemble.members;
   s.self = config_.server.id;
   for (const auto& l : consensus_->status().learners)
-    if (l.synced && !l.observer) s.synced_followers.push_back(l.id);
+    if (l.synced) s.synced_learners.push_back(l.id);
   const Node* n = tree_.find("/zookeeper/config");
   s.may_write_config = n && permitted(tree_.acl(*n), proto::perm::write, ids);
   ReconfigPlan plan = kernel::plan_reconfig(req, s);

@@ -16,6 +16,7 @@ servers.py) and the benchmarks (bench/ensemble_side_by_side.py) share.
 import os
 import pathlib
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -134,8 +135,8 @@ class Ensemble:
         m.port, m.quorum_port, m.election_port = 2181, 2888, 3888
         m.netns = self.network.namespace(m.sid)
 
-    def _write_config(self, m):
-        servers = "\n".join(x.line() for x in self.members)
+    def _write_config(self, m, members=None):
+        servers = "\n".join(x.line() for x in (members or self.members))
         cfg = (f"tickTime={self.tick_ms}\ninitLimit=10\nsyncLimit=5\n"
                f"dataDir={m.data_dir}\nclientPort={m.port}\nclientPortAddress={m.host}\n"
                "4lw.commands.whitelist=*\nadmin.enableServer=false\nforceSync=yes\n"
@@ -143,7 +144,17 @@ class Ensemble:
                f"{servers}\n{QUORUM_AUTH_CFG if self.jaas else ''}{self.extra_cfg}\n"
                + self._tls_cfg(m))
         (m.workdir / "zoo.cfg").write_text(cfg)
+        m.data_dir.mkdir(parents=True, exist_ok=True)
         (m.data_dir / "myid").write_text(f"{m.sid}\n")
+
+    def rejoin(self, i, members, observer):
+        """Rewrites member i's zoo.cfg for joining the ensemble again by
+        reconfig, with an empty data directory: `members` (indexes, i among
+        them) as its membership, itself as an observer or a participant."""
+        m = self.members[i]
+        m.observer = observer
+        shutil.rmtree(m.data_dir, ignore_errors=True)
+        self._write_config(m, [self.members[j] for j in members])
 
     def _tls_cfg(self, m):
         if not self.pki or not (self.ssl_quorum or self.port_unification):

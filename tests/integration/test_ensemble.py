@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import ConnectionLoss, NodeExistsError, SessionExpiredError
+from kazoo.exceptions import ConnectionLoss, NewConfigNoQuorumError, NodeExistsError, SessionExpiredError
 from kazoo.retry import KazooRetry
 
 from corral_harness import jute
@@ -610,6 +610,45 @@ def test_a_survivor_starts_a_new_ensemble_with_everything_it_committed(ensemble_
     assert c.exists("/dr/after") and len(c.get_children("/dr")) == 101
     c.stop()
 
+    # Grown back by reconfig, each lost server started again with an empty
+    # data directory. A change needs a quorum of its new voters synced, so
+    # the first joins as an observer and is then made a participant (it
+    # acknowledges from that change on); with two voters, the second is
+    # added as a participant and started, as any new member.
+    first, second = [i for i in range(3) if i != survivor]
+    f = ens.members[first]
+    admin = only(ens, survivor, auth_data=[("digest", "super:test")])
+
+    def add(i):
+        m = ens.members[i]
+        return admin.reconfig(joining=f"{m.line()};{m.host}:{m.port}", leaving=None, new_members=None)[0]
+
+    ens.rejoin(first, [survivor, first], observer=False)
+    with pytest.raises(NewConfigNoQuorumError):
+        add(first)  # a participant not yet following: the new voters' quorum is not synced
+    ens.rejoin(first, [survivor, first], observer=True)
+    add(first)
+    ens.start_member(first)
+    assert f.mode() == "observer"
+    f.observer = False
+    add(first)
+    wait_for(lambda: f.mode() == "follower", 30, "the observer to follow as a voter")
+    assert "made this server a participant; it follows server" in f.log_text()
+    ens.rejoin(second, [survivor, first, second], observer=False)
+    config = add(second).decode().splitlines()
+    ens.start_member(second)
+    assert sorted(line.split(";")[0] for line in config[:-1]) == sorted(ens.members[i].line() for i in range(3)), config
+    admin.create("/dr/grown", b"three voters again")
+    admin.stop()
+    # Three voters again: the survivor's loss is now survived, every write kept.
+    ens.kill(survivor)
+    rest = [first, second]
+    ens.wait_serving(rest)
+    c = client(ens.hosts([ens.members[i] for i in rest]))
+    c.retry(c.create, "/dr/without-the-survivor", b"1")
+    assert len(c.get_children("/dr")) == 103
+    c.stop()
+
 
 def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensemble_factory):
     from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError)
@@ -629,8 +668,15 @@ def test_reconfig_refusals_change_nothing_and_a_member_becomes_an_observer(ensem
         anyone.reconfig(joining="some thing", leaving=None, new_members=None)
     with pytest.raises(BadVersionError):
         admin.reconfig(joining=None, leaving="3", new_members=None, from_config=version + 1)
-    with pytest.raises(BadArgumentsError):  # a single voter would be left
-        admin.reconfig(joining=None, leaving="2,3", new_members=None)
+    if TARGET == "zookeeper":
+        with pytest.raises(BadArgumentsError):  # standaloneEnabled: a single voter would be left
+            admin.reconfig(joining=None, leaving="2,3", new_members=None)
+    else:
+        # An ensemble of one stays an ensemble (ZooKeeper's rule with
+        # standaloneEnabled=false), so only no voter at all is refused.
+        with pytest.raises(BadArgumentsError):
+            admin.reconfig(joining=None, leaving=None, from_config=version,
+                           new_members=",".join(m.line().replace(":participant", ":observer") for m in ens.members))
     with pytest.raises(BadArgumentsError):  # no client port
         admin.reconfig(joining=f"server.9=127.0.0.1:{free_port()}:{free_port()}", leaving=None, new_members=None)
     absent = ",".join(f"server.{10 + k}=127.0.0.1:{free_port()}:{free_port()}:participant;127.0.0.1:{free_port()}"

@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
       opt.reconfig = true;
     } else if (a == "--pauses") {
       opt.pauses = true;
+    } else if (a == "--transfers") {
+      opt.transfers = true;
     } else if (a == "--quorum-sync") {
       opt.quorum_sync = true;
     } else if (a == "--disk-full") {
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] "
-          "[--reconfig] [--pauses] [--quorum-sync] [--disk-full] "
+          "[--reconfig] [--pauses] [--transfers] [--quorum-sync] [--disk-full] "
           "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
       return 2;
     }
@@ -93,10 +95,11 @@ int main(int argc, char** argv) {
     return bad ? 1 : 0;
   }
   if (!capture_to.empty()) opt.capture = &captured;
-  uint64_t failed = 0, committed = 0;
+  uint64_t failed = 0, committed = 0, reconfigs = 0;
   for (uint64_t seed = from; seed < from + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
+    reconfigs += r.reconfigs;
     if (trace || !r.ok)
       for (const auto& line : r.trace) std::printf("  %s\n", line.c_str());
     if (!r.ok) {
@@ -121,8 +124,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("%llu seeds, %llu failed, %llu entries committed\n",
+  std::printf("%llu seeds, %llu failed, %llu entries committed, %llu membership changes\n",
               static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed),
-              static_cast<unsigned long long>(committed));
+              static_cast<unsigned long long>(committed),
+              static_cast<unsigned long long>(reconfigs));
   return failed ? 1 : 0;
 }

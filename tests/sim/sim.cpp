@@ -417,9 +417,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   }
   // A request "R:<id>" becomes the membership that toggles <id> between
   // participant and observer ("M:" + one letter per server), or "X" (a
-  // refusal that changes nothing) when one is pending, fewer than 2
-  // participants would be left, or the new voters' quorum does not follow
-  // this leader, as the kernel refuses a reconfig.
+  // refusal that changes nothing) when one is pending, no participant would
+  // be left, or the new voters' quorum is not synced with this leader
+  // (observers count: they acknowledge from a change that makes them
+  // voters on), as the kernel refuses a reconfig.
   void prepare(LogEntry& e) override {
     if (e.body.rfind("R:", 0) != 0) return;
     size_t who = std::stoul(e.body.substr(2));
@@ -428,8 +429,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     size_t voters = static_cast<size_t>(std::count(next.begin(), next.end(), 'p'));
     size_t synced = next[id_ - 1] == 'p' ? 1 : 0;
     for (const auto& l : zab_->status().learners)
-      if (l.synced && !l.observer && next[l.id - 1] == 'p') ++synced;
-    if (pending_ || voters < 2 || synced < voters / 2 + 1) {
+      if (l.synced && next[l.id - 1] == 'p') ++synced;
+    if (pending_ || voters < 1 || synced < voters / 2 + 1) {
       e.body = "X" + e.body;
       return;
     }

@@ -156,6 +156,17 @@ TEST(ZabSimulation, MembershipChangesUnderFaults) {
   run_seeds(o, seeds(1000), 50001);
 }
 
+TEST(ZabSimulation, AnEnsembleOfOneGrowsAndShrinksUnderFaults) {
+  // One voter and two observers, as an ensemble started again from one
+  // survivor grows back: observers become voters (acknowledging from the
+  // change that promotes them), and voters go back down to one.
+  SimOptions o;
+  o.voters = 1;
+  o.observers = 2;
+  o.reconfig = true;
+  run_seeds(o, seeds(1000), 60001);
+}
+
 // A member gone bad: its own traffic with bytes flipped, cut and repeated,
 // delivered to the others as election and Zab messages. They may not crash
 // or throw; what the lies do to agreement is not checked.

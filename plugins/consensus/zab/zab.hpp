@@ -129,6 +129,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   struct Learner {
     enum class Step { info, leader_info_sent, epoch_acked, sync_sent, broadcast };
     sdk::ServerId id = 0;
+    // Sent INFORMs, not proposals, and acknowledges nothing: an observer in
+    // the leader's view, until a logged change that makes it a voter
+    // promotes it.
     bool observer = false;
     int64_t nonce = 0, send_seq = 0, recv_seq = 0;
     Step step = Step::info;
@@ -193,6 +196,10 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void maybe_establish();
   void try_commit();
   void propose(sdk::LogEntry entry);
+  // Synced observers that the logged change makes voters start receiving
+  // proposals and acknowledging them (after a change is logged, and as each
+  // learner is synced).
+  void promote_observers();
   void drop_learner(sdk::ServerId id, const std::string& why);
   void send_to(Learner& l, const Msg& m);
   void send_to(Learner& l, MsgType type, sdk::BytesView payload);

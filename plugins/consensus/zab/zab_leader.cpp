@@ -48,7 +48,9 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
     }
     Learner l;
     l.id = from;
-    l.observer = !is_voter(from);
+    // An observer that a logged change makes a voter follows: it
+    // acknowledges proposals, which that change needs to commit.
+    l.observer = !is_voter(from) && !seen_voter(from);
     l.nonce = m.nonce;
     l.recv_seq = 1;
     l.accepted_epoch = m.epoch;
@@ -115,6 +117,7 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
           send_to(l, up);
           host_->logger().info(std::string(l.observer ? "observer " : "follower ") +
                                std::to_string(from) + " is synced");
+          if (l.observer && seen_voter(from)) promote_observers();
           try_commit();
         } else {
           maybe_establish();
@@ -285,11 +288,19 @@ void Zab::begin_sync() {
     };
     return;
   }
-  if (seen_zxid_ != lead().epoch_seen &&
-      !is_quorum([&](ServerId id) { return id == self_ || lead().learners.count(id); })) {
-    // The history fetched holds a membership change whose voters did not
-    // take part in choosing the epoch: start over, knowing it.
-    go_looking("the history adopted changes the membership; electing again with it");
+  // Those that acknowledged the epoch must make a quorum of the membership
+  // in effect now: the history fetched may have changed it (a change in its
+  // log, or a snapshot holding a newer membership than this server knew),
+  // and a current epoch set over a history that too few chose would win
+  // later discoveries without every committed entry. Start over, knowing it.
+  if (!is_quorum([&](ServerId id) {
+        if (id == self_) return true;
+        auto it = lead().learners.find(id);
+        return it != lead().learners.end() && it->second.step == Learner::Step::epoch_acked;
+      })) {
+    go_looking(
+        "the servers that chose this history are no quorum of the membership it holds; electing "
+        "again with it");
     return;
   }
   current_epoch_ = lead().new_epoch;
@@ -366,6 +377,7 @@ void Zab::maybe_establish() {
     send_to(l, MsgType::up_to_date, payload);
     who += (who.empty() ? "" : ", ") + std::to_string(id);
   }
+  if (seen_zxid_ != 0) promote_observers();
   lead().last_ping = now_;
   role_ = Role::leading;
   host_->logger().info("established as leader of epoch " + std::to_string(current_epoch_) +
@@ -380,7 +392,7 @@ void Zab::maybe_establish() {
 size_t Zab::live_voters() const {
   size_t n = 1;
   for (const auto& [id, l] : lead().learners)
-    if (!l.observer && l.newleader_acked) ++n;
+    if (!l.observer && l.newleader_acked && is_voter(id)) ++n;
   return n;
 }
 
@@ -398,7 +410,7 @@ void Zab::try_commit() {
   acks.reserve(lead().learners.size() + 1);
   acks.push_back({self_, last_durable_, true});
   for (const auto& [id, l] : lead().learners)
-    if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer});
+    if (l.newleader_acked) acks.push_back({id, l.acked, !l.observer && is_voter(id)});
   Zxid candidate = quorum_rule().commit_point(acks, last_logged_);
   if (candidate <= commit_target_) return check_transfer();
   Zxid old = commit_target_;
@@ -490,6 +502,29 @@ void Zab::propose(LogEntry entry) {
   for (auto& [id, l] : lead->learners)
     if (!l.observer && (l.step == Learner::Step::sync_sent || l.step == Learner::Step::broadcast))
       send_to(l, MsgType::proposal, payload);
+  if (seen_zxid_ == last_logged_) promote_observers();
+}
+
+void Zab::promote_observers() {
+  // The logged change makes these observers voters, and commits only with a
+  // quorum of the voters it installs: from here on each is sent proposals
+  // and commits, and acknowledges them, as a follower (its own copy of the
+  // change tells it to). What it has not been told yet is everything not
+  // committed, INFORM having carried the rest. One still syncing has the
+  // change in its SYNC, and is promoted once synced.
+  for (auto& [id, l] : lead().learners) {
+    if (!l.observer || !seen_voter(id) || l.step != Learner::Step::broadcast) continue;
+    l.observer = false;
+    for (const LogEntry& e : unapplied_) {
+      if (e.zxid <= commit_target_) continue;
+      Msg p;
+      p.type = MsgType::proposal;
+      p.entry = e;
+      send_to(l, p);
+    }
+    host_->logger().info("observer " + std::to_string(id) + " acknowledges proposals from " +
+                         hex(seen_zxid_) + " on: the change logged there makes it a voter");
+  }
 }
 
 // ---------------------------------------------------------------- quorum syncs

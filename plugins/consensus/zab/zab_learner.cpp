@@ -201,7 +201,11 @@ void Zab::handle_leader_message(Msg& m) {
 
 void Zab::flush_ack() {
   LearnerState* learn = learning();
-  if (!learn || !learn->newleader_acked || observer_ || last_durable_ <= learn->acked_sent) return;
+  // An observer acknowledges too once its log holds a change that makes it a
+  // voter: the change commits only with a quorum of the voters it installs.
+  if (!learn || !learn->newleader_acked || (observer_ && !seen_voter(self_)) ||
+      last_durable_ <= learn->acked_sent)
+    return;
   Msg ack;
   ack.type = MsgType::ack;
   ack.zxid = last_durable_;

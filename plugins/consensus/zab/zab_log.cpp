@@ -165,6 +165,19 @@ void Zab::membership_changed(const std::string& cause) {
   }
   if (observer != observer_) {
     observer_ = observer;
+    LearnerState* learn = learning();
+    if (!observer && learn && stage_ == Stage::broadcast && is_voter(leader_)) {
+      // An observer made a participant has acknowledged proposals since the
+      // change was logged: it follows the same leader, now as a voter (a
+      // leader that still informed it drops it, and it joins again).
+      role_ = Role::following;
+      host_->logger().info(cause + " made this server a participant; it follows server " +
+                           std::to_string(leader_) + " as a voter");
+      chost_->role_changed(role_, leader_, current_epoch_);
+      election_->settled(sdk::ElectionResult{leader_, last_logged_, current_epoch_, 0});
+      flush_ack();
+      return;
+    }
     go_looking(cause + " made this server " + (observer ? "an observer" : "a participant"));
     return;
   }

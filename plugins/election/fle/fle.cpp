@@ -126,6 +126,9 @@ void FastLeaderElection::settled(const sdk::ElectionResult& leader) {
   looking_ = false;
   finalize_at_ = -1;
   decided_ = Vote{leader.leader, leader.leader_zxid, leader.leader_epoch};
+  // Its part may have changed since it looked (an observer made a voter
+  // follows on, and may lead after a handover): tell others the part it has.
+  observer_ = !is_voter(self_);
 }
 
 bool FastLeaderElection::has_quorum(const std::map<ServerId, Heard>& votes, const Vote& v) const {

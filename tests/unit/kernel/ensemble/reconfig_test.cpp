@@ -28,7 +28,7 @@ ReconfigState three() {
   s.members =
       members("server.1=h1:2888:3888;2181\nserver.2=h2:2888:3888;2181\nserver.3=h3:2888:3888;2181");
   s.self = 1;
-  s.synced_followers = {2, 3};
+  s.synced_learners = {2, 3};
   s.may_write_config = true;
   return s;
 }
@@ -144,8 +144,25 @@ TEST(Reconfig, Plans) {
       {"a joiner without an id",
        [](auto&, auto& r) { r = incremental("server.x=h4:1:2;3", nullptr); }, Err::bad_arguments,
        ""},
-      {"down to one participant", [](auto&, auto& r) { r = incremental(nullptr, "2,3"); },
+      {"down to one participant", [](auto&, auto& r) { r = incremental(nullptr, "2,3"); }, Err::ok,
+       "1 "},
+      {"no participant left",
+       [](auto&, auto& r) { r = incremental("server.1=h1:2888:3888:observer;2181", "2,3"); },
        Err::bad_arguments, ""},
+      {"an observer the change makes a voter counts toward its quorum",
+       [](auto& s, auto& r) {
+         s.members.push_back(members("server.4=h4:2888:3888:observer;2181").at(0));
+         s.synced_learners = {4};
+         r = incremental("server.4=h4:2888:3888;2181", "2,3");
+       },
+       Err::ok, "1 4 "},
+      {"an observer that is not synced does not count",
+       [](auto& s, auto& r) {
+         s.members.push_back(members("server.4=h4:2888:3888:observer;2181").at(0));
+         s.synced_learners = {};
+         r = incremental("server.4=h4:2888:3888;2181", "2,3");
+       },
+       Err::new_config_no_quorum, ""},
       {"new voters that do not follow this leader",
        [](auto&, auto& r) {
          r = incremental("server.4=h4:2888:3888;2181,server.5=h5:2888:3888;2181", "2,3");
@@ -153,7 +170,7 @@ TEST(Reconfig, Plans) {
        Err::new_config_no_quorum, ""},
       {"a quorum of the new voters follows",
        [](auto& s, auto& r) {
-         s.synced_followers = {2};
+         s.synced_learners = {2};
          r = incremental(nullptr, "3");
        },
        Err::ok, "1 2 "},
