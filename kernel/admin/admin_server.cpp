@@ -479,6 +479,7 @@ void AdminServer::HttpConnection::begin_transfer() {
     if (!st) {
       int code = st.code() == sdk::Errc::invalid_argument ? 400
                  : st.code() == sdk::Errc::incompatible   ? 501
+                 : st.code() == sdk::Errc::already_exists ? 409
                                                           : 503;
       return self->fail(code, st.message());
     }

@@ -332,6 +332,7 @@ void Server::stop() {
   tick_timer_.reset();
   container_timer_.reset();
   handover_timer_.reset();
+  handover_retry_timer_.reset();
   if (audit_) audit_->server_event("serverStop");
   listener_.reset();
   secure_listener_.reset();

@@ -133,7 +133,9 @@ class Server final : public ChannelHost,
   void transfer_leadership(sdk::ServerId to, std::function<void(const sdk::Status&)> done);
   // A stop asked for by a signal: a leader of an ensemble first hands over
   // (up to server.shutdown_handover_ms), so that no election follows; then
-  // `then` runs (it stops the server).
+  // `then` runs (it stops the server). A handover already under way (asked
+  // by an operator) is waited for, and the leadership handed over after it
+  // if this server still leads.
   void shutdown_gracefully(std::function<void()> then);
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
@@ -256,7 +258,13 @@ class Server final : public ChannelHost,
   uint64_t next_channel_id_ = 1;
   int64_t session_counter_ = 0;
   std::unique_ptr<sdk::Executor::Timer> tick_timer_, container_timer_, consensus_timer_,
-      handover_timer_;
+      handover_timer_, handover_retry_timer_;
+  struct ShutdownHandover {
+    std::function<void()> then;
+    bool done = false, waited = false;
+  };
+  void try_shutdown_handover(const std::shared_ptr<ShutdownHandover>& h);
+  void finish_shutdown_handover(const std::shared_ptr<ShutdownHandover>& h, const sdk::Status& st);
   // Sessions whose clients were heard from since the leader last asked
   // (a follower reports them with its pings).
   std::vector<int64_t> touched_sessions_;

@@ -40,28 +40,44 @@ void Server::shutdown_gracefully(std::function<void()> then) {
     return then();
   log_->info("handing the leadership over before stopping (up to " + std::to_string(wait) +
              " ms, server.shutdown_handover_ms)");
-  struct Handover {
-    std::function<void()> then;
-    bool done = false;
-  };
-  auto h = std::make_shared<Handover>();
+  auto h = std::make_shared<ShutdownHandover>();
   h->then = std::move(then);
-  auto finish = [this, h](const sdk::Status& st) {
-    if (h->done) return;
-    h->done = true;
-    if (st)
-      log_->info("handed the leadership to server " + std::to_string(consensus_->leader()) +
-                 "; stopping");
-    else
-      log_->warn("cannot hand the leadership over (" + st.message() + "); stopping anyway");
-    auto next = std::move(h->then);
-    next();
-  };
-  handover_timer_ = executor_.schedule(std::chrono::milliseconds(wait), [finish, wait] {
-    finish(sdk::Status(sdk::Errc::unavailable,
-                       "no new leader within " + std::to_string(wait) + " ms"));
+  handover_timer_ = executor_.schedule(std::chrono::milliseconds(wait), [this, h, wait] {
+    finish_shutdown_handover(h,
+                             sdk::Status(sdk::Errc::unavailable,
+                                         "no new leader within " + std::to_string(wait) + " ms"));
   });
-  consensus_->transfer_leadership(0, true, finish);
+  try_shutdown_handover(h);
+}
+
+void Server::try_shutdown_handover(const std::shared_ptr<ShutdownHandover>& h) {
+  if (h->done) return;
+  // The handover waited for moved the leadership: nothing is left to hand.
+  if (role() != sdk::Role::leading) return finish_shutdown_handover(h, {});
+  consensus_->transfer_leadership(0, true, [this, h](const sdk::Status& st) {
+    if (h->done) return;
+    if (st.code() != sdk::Errc::already_exists) return finish_shutdown_handover(h, st);
+    if (!h->waited)
+      log_->info("a leader handover is under way (" + st.message() +
+                 "); waiting for it before stopping");
+    h->waited = true;
+    handover_retry_timer_ =
+        executor_.schedule(std::chrono::milliseconds(20), [this, h] { try_shutdown_handover(h); });
+  });
+}
+
+void Server::finish_shutdown_handover(const std::shared_ptr<ShutdownHandover>& h,
+                                      const sdk::Status& st) {
+  if (h->done) return;
+  h->done = true;
+  handover_retry_timer_.reset();
+  if (st)
+    log_->info("handed the leadership to server " + std::to_string(consensus_->leader()) +
+               "; stopping");
+  else
+    log_->warn("cannot hand the leadership over (" + st.message() + "); stopping anyway");
+  auto next = std::move(h->then);
+  next();
 }
 
 using sdk::Errc;

@@ -640,6 +640,14 @@ def test_a_survivor_starts_a_new_ensemble_with_everything_it_committed(ensemble_
     assert sorted(line.split(";")[0] for line in config[:-1]) == sorted(ens.members[i].line() for i in range(3)), config
     admin.create("/dr/grown", b"three voters again")
     admin.stop()
+    # Each of the two applied the change that made three voters (an election
+    # counts the membership applied).
+    for i in (first, second):
+        c = only(ens, i)
+        c.sync("/")
+        assert sorted(line.split(";")[0] for line in c.get("/zookeeper/config")[0].decode().splitlines()[:-1]) \
+            == sorted(ens.members[j].line() for j in range(3))
+        c.stop()
     # Three voters again: the survivor's loss is now survived, every write kept.
     ens.kill(survivor)
     rest = [first, second]

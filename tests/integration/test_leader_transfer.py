@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -254,6 +255,56 @@ def test_a_rolling_restart_by_sigterm_runs_no_election(ensemble):
     print("rolling restart: longest gap between acknowledged writes per step (ms): "
           + ", ".join(f"{g * 1000:.0f}" for g in gaps))
     probe = client(ens.hosts())
+    writer.check_all_present(probe)
+    probe.stop()
+    writer.zk.stop()
+
+
+def test_sigterm_during_an_operators_handover_waits_for_it(ensemble):
+    ens = ensemble
+    li = ens.leader()
+    lead = ens.members[li]
+    target, other = ens.followers()
+    url = f"http://127.0.0.1:{ens.admin[lead.sid]}/commands/leader_transfer"
+    answers = {}
+
+    def ask(to, key):
+        req = urllib.request.Request(f"{url}?to={ens.members[to].sid}", method="POST", data=b"")
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"super:secret").decode())
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                answers[key] = (r.status, json.loads(r.read()))
+        except urllib.error.HTTPError as e:
+            answers[key] = (e.code, json.loads(e.read()))
+        except (urllib.error.URLError, ConnectionError) as e:  # the leader stopped before answering
+            answers[key] = (None, str(e))
+
+    writer = Writer(client(ens.hosts()))
+    time.sleep(0.3)
+    # A handover to a paused follower waits for its answer (up to two ticks).
+    ens.pause(target)
+    first = threading.Thread(target=ask, args=(target, "first"))
+    first.start()
+    time.sleep(0.2)
+    ask(other, "second")
+    assert answers["second"][0] == 409 and "in progress" in answers["second"][1]["error"], answers
+    # SIGTERM meanwhile: the leader waits for that handover, then hands over
+    # (or finds it handed over already) instead of stopping at once.
+    lead.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    ens.resume(target)
+    assert lead.proc.wait(15) == 0
+    lead.proc = None
+    lead._log.close()
+    first.join(30)
+    text = lead.log_text()
+    assert "a leader handover is under way" in text and "waiting for it before stopping" in text, text[-3000:]
+    assert "handed the leadership to server" in text and "stopping anyway" not in text, text[-3000:]
+    rest = [target, other]
+    ens.wait_serving(rest)
+    time.sleep(0.5)
+    writer.finish()
+    probe = client(ens.hosts([ens.members[i] for i in rest]))
     writer.check_all_present(probe)
     probe.stop()
     writer.zk.stop()

@@ -54,6 +54,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <variant>
 #include <vector>
 
@@ -329,6 +330,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     uint32_t counter = 0;             // of the last zxid proposed in this epoch
     int64_t last_ping = 0;
     sdk::Zxid epoch_seen = 0;  // seen_zxid_ when the epoch was decided
+    // The learners whose histories the choice of the initial history
+    // compared (and so cannot be newer than it).
+    std::set<sdk::ServerId> compared;
     // Quorum syncs (ZabOptions::quorum_sync) waiting for a round of pings:
     // those that arrived since the round in flight began wait for the next.
     std::vector<QuorumSync> syncs_queued, syncs_in_round;

@@ -248,8 +248,10 @@ void Zab::maybe_choose_history() {
   // is in there.
   ServerId best = self_;
   std::pair<uint32_t, Zxid> best_key{current_epoch_, last_logged_};
+  lead().compared.clear();
   for (const auto& [id, l] : lead().learners) {
     if ((l.observer && !seen_voter(id)) || l.step != Learner::Step::epoch_acked) continue;
+    lead().compared.insert(id);
     std::pair<uint32_t, Zxid> key{l.current_epoch, l.last_zxid};
     if (key > best_key) {
       best_key = key;
@@ -288,15 +290,18 @@ void Zab::begin_sync() {
     };
     return;
   }
-  // Those that acknowledged the epoch must make a quorum of the membership
-  // in effect now: the history fetched may have changed it (a change in its
-  // log, or a snapshot holding a newer membership than this server knew),
-  // and a current epoch set over a history that too few chose would win
-  // later discoveries without every committed entry. Start over, knowing it.
+  // The servers whose histories the choice compared must make a quorum of
+  // the membership in effect now: the history fetched may have changed it (a
+  // change in its log, or a snapshot holding a newer membership than this
+  // server knew), and a current epoch set over a history that too few chose
+  // would win later discoveries without every committed entry (one a
+  // server not compared, an observer in the old view or one that joined
+  // meanwhile, may hold). Start over, knowing the new membership.
   if (!is_quorum([&](ServerId id) {
         if (id == self_) return true;
         auto it = lead().learners.find(id);
-        return it != lead().learners.end() && it->second.step == Learner::Step::epoch_acked;
+        return it != lead().learners.end() && it->second.step == Learner::Step::epoch_acked &&
+               lead().compared.count(id);
       })) {
     go_looking(
         "the servers that chose this history are no quorum of the membership it holds; electing "

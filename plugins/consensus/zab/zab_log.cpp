@@ -188,9 +188,10 @@ void Zab::membership_changed(const std::string& cause) {
     bool known = false;
     for (const auto& m : net_->members())
       if (m.id == id) known = true;
-    if (!known)
-      drop.emplace_back(id, cause + " removed it");
-    else if (l.observer != !is_voter(id))
+    if (!known) drop.emplace_back(id, cause + " removed it");
+    // A learner follows while it votes, or a logged change makes it a voter
+    // (promoted); one that changed part otherwise joins again in its new one.
+    else if (l.observer ? is_voter(id) : !is_voter(id) && !seen_voter(id))
       drop.emplace_back(id, cause + " changed its part; it joins again");
   }
   for (const auto& [id, why] : drop) drop_learner(id, why);

@@ -32,7 +32,7 @@ void Zab::transfer_leadership(ServerId to, bool leaving, std::function<void(cons
   };
   if (!running_) return answer({Errc::unavailable, "the server is stopping"});
   if (transfer_done_ || holding_)
-    return answer({Errc::unavailable, "a leader handover is in progress already"});
+    return answer({Errc::already_exists, "a leader handover is in progress already"});
   if (stage_ != Stage::broadcast || role_ == Role::looking)
     return answer({Errc::unavailable, "no leader is established"});
   if (to != 0 && !is_voter(to))
@@ -63,7 +63,7 @@ Status Zab::begin_transfer(ServerId to, ServerId asker, int64_t asker_nonce) {
   LeaderState& ld = lead();
   if (!ld.established) return {Errc::unavailable, "the leader is not established"};
   if (ld.transfer_to != 0 || holding_)
-    return {Errc::unavailable, "a leader handover is in progress already"};
+    return {Errc::already_exists, "a leader handover is in progress already"};
   if (seen_zxid_ != 0)
     return {Errc::unavailable,
             "a membership change is being committed; hand over once it is applied"};

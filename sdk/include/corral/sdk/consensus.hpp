@@ -150,8 +150,9 @@ class Consensus : public Plugin {
   // there is nothing to hand over and `done` hears ok). `done` hears, on
   // the loop, ok once this server serves again under the new leader, or why
   // not (the ensemble then goes on as before, or elects as after any
-  // failure). The default answers Errc::incompatible at once: the module
-  // cannot.
+  // failure); Errc::already_exists while another handover is under way (the
+  // kernel's SIGTERM waits for it and asks again). The default answers
+  // Errc::incompatible at once: the module cannot.
   virtual void transfer_leadership(ServerId to, bool leaving,
                                    std::function<void(const Status&)> done);
 };
