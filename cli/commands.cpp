@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "corral_data.hpp"
+#include "wal_format.hpp"
 #include "zk_data.hpp"
 
 namespace corral::cli {
@@ -535,13 +536,84 @@ int cmd_backup(const Global& g, const std::vector<std::string>& args, const char
   return kOk;
 }
 
-// restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]: offline.
-int cmd_restore(const Global&, const std::vector<std::string>& args, const char*) {
-  const std::string usage = "restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]";
+// restore FILE --admin HOST:PORT: online, into the running server (and its
+// ensemble) at that admin endpoint (POST /commands/restore).
+int restore_online(const Global& g, const std::string& file, const std::string& admin) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_admin(admin, host, port))
+    return usage_error("--admin takes HOST:PORT, not '" + admin + "'");
+  std::string body;
+  {
+    FILE* in = std::fopen(file.c_str(), "rb");
+    if (!in) {
+      std::fprintf(stderr, "corral: restore: %s: %s\n", file.c_str(), std::strerror(errno));
+      return kFailed;
+    }
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) body.append(buf, n);
+    const bool bad = std::ferror(in);
+    std::fclose(in);
+    if (bad) {
+      std::fprintf(stderr, "corral: restore: cannot read %s\n", file.c_str());
+      return kFailed;
+    }
+  }
+  // Its checksums, before it is sent (the server checks it whole again).
+  sdk::Zxid zxid = 0;
+  std::string_view tree;
+  std::string inflated;
+  if (sdk::Status check = wal::check_snapshot(body, zxid, &tree, &inflated); !check) {
+    std::fprintf(stderr, "corral: restore: %s: %s\n", file.c_str(), check.message().c_str());
+    return kFailed;
+  }
+  inflated.clear();
+  inflated.shrink_to_fit();
+  std::string request = admin_request_head(g, "POST", "/commands/restore", admin);
+  request +=
+      "Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  request += body;
+  body.clear();
+  body.shrink_to_fit();
+  std::string reply;
+  int st = exchange(
+      g, host, port, request,
+      [&](std::string_view b) {
+        reply.append(b);
+        return reply.size() < (1 << 20);
+      },
+      "restore at " + admin);
+  if (st != kOk) return st;
+  int status = 0;
+  std::sscanf(reply.c_str(), "HTTP/%*s %d", &status);
+  size_t at = reply.find("\r\n\r\n");
+  std::string answer = at == std::string::npos ? reply : reply.substr(at + 4);
+  while (!answer.empty() && (answer.back() == '\n' || answer.back() == '\r')) answer.pop_back();
+  if (status != 200) {
+    std::fprintf(stderr, "corral: restore at %s: %s\n", admin.c_str(),
+                 status == 0 ? "not an HTTP answer (is --admin the admin endpoint?)"
+                             : ("HTTP " + std::to_string(status) + ": " + answer).c_str());
+    return status == 401 || status == 403 ? kNotAuthorized : kFailed;
+  }
+  std::printf("%s\n", answer.c_str());
+  return kOk;
+}
+
+// restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]: offline;
+// restore FILE --admin HOST:PORT: online.
+int cmd_restore(const Global& g, const std::vector<std::string>& args, const char*) {
+  const std::string usage =
+      "restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID] | restore FILE --admin "
+      "HOST:PORT";
   offline::RestoreOptions o;
+  std::string admin;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if ((a == "--to" || a == "--log-from" || a == "--to-zxid") && i + 1 < args.size()) {
+    if (a == "--admin" && i + 1 < args.size()) {
+      admin = args[++i];
+    } else if ((a == "--to" || a == "--log-from" || a == "--to-zxid") && i + 1 < args.size()) {
       const std::string& v = args[++i];
       if (a == "--to") {
         o.to = v;
@@ -560,6 +632,12 @@ int cmd_restore(const Global&, const std::vector<std::string>& args, const char*
     } else {
       return usage_error(usage);
     }
+  }
+  if (!admin.empty()) {
+    if (o.file.empty() || !o.to.empty() || !o.log_from.empty() ||
+        o.to_zxid != std::numeric_limits<sdk::Zxid>::max())
+      return usage_error("restore FILE --admin HOST:PORT takes a backup file and nothing else");
+    return restore_online(g, o.file, admin);
   }
   if (o.to.empty() || (o.file.empty() && o.log_from.empty())) return usage_error(usage);
   auto say = [&](const std::string& line) { std::fprintf(stderr, "corral: %s\n", line.c_str()); };

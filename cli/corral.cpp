@@ -53,6 +53,9 @@ commands:
   restore [FILE] --to DIR [--log-from DATADIR] [--to-zxid ZXID]
                                 a backup (rolled forward with DATADIR's log up to ZXID), or
                                 DATADIR as it stood at ZXID, into a new data directory
+  restore FILE --admin HOST:PORT
+                                a backup into the running server (its whole ensemble) at
+                                that admin endpoint, replacing its tree; --auth as for backup
   leader transfer [--to ID] [--admin HOST:PORT]
                                 hand the leadership to server ID (or the voter most up to
                                 date) without an election; --auth as a user with cdrwa on /

@@ -104,13 +104,13 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
 }
 
 int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
-                    std::string& error) {
+                    std::string& error, size_t max_body) {
   // Boost.Beast's parser reads the request line and the fields; the body,
   // read by the connection, is not given to it.
   namespace http = boost::beast::http;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(kMaxHead + 4));
-  parser.body_limit(kMaxBody);
+  parser.body_limit(max_body);
   std::string whole;
   whole.reserve(head.size() + 4);
   whole.append(head).append("\r\n\r\n");
@@ -118,7 +118,7 @@ int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_l
   parser.put(boost::asio::buffer(whole), ec);
   if (!ec && !parser.is_header_done()) ec = http::error::need_more;
   if (ec == http::error::body_limit) {
-    error = "request body larger than " + std::to_string(kMaxBody) + " bytes";
+    error = "request body larger than " + std::to_string(max_body) + " bytes";
     return 413;
   }
   if (ec == http::error::bad_content_length) {
@@ -196,9 +196,12 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
       if (!parse_head(std::string_view(in_).substr(0, end))) return;
       head_done_ = true;
       in_.erase(0, end + 4);
+      if (req_.path == "/commands/restore" && !admit_restore()) return;
     }
     if (in_.size() < body_length_) return;
-    req_.body = in_.substr(0, body_length_);
+    in_.resize(body_length_);
+    req_.body = std::move(in_);
+    in_.clear();
     dispatch();
   }
 
@@ -248,7 +251,17 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 
   bool parse_head(std::string_view head) {
     std::string why;
-    int code = parse_http_head(head, req_, body_length_, why);
+    const size_t max_restore =
+        static_cast<size_t>(owner_->server_.config().server.max_restore_bytes);
+    // The limit depends on the path: checked once the head is read.
+    int code = parse_http_head(head, req_, body_length_, why, SIZE_MAX);
+    const bool restore = req_.path == "/commands/restore";
+    if (code == 0 && (restore ? body_length_ > max_restore : body_length_ > kMaxBody)) {
+      code = 413;
+      why = restore ? "the backup is larger than server.max_restore_bytes (" +
+                          std::to_string(max_restore) + " bytes)"
+                    : "request body larger than " + std::to_string(kMaxBody) + " bytes";
+    }
     if (code != 0) {
       fail(code, why);
       return false;
@@ -256,6 +269,46 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     req_.remote = conn_->remote_address();
     return true;
   }
+
+  // POST /commands/restore: who asks, and whether a restore may start, are
+  // decided from the head, before a body of up to server.max_restore_bytes
+  // is taken; the body may then take up to kRestoreUploadMs to arrive.
+  bool admit_restore() {
+    AdminServer* owner = owner_;
+    Server& server = owner->server_;
+    req_.secure = owner->tls_;
+    HttpCaller caller;
+    std::string why;
+    if (!authenticate_http(req_, conn_->security(), server.config().server, server.sasl_users(),
+                           caller, why)) {
+      owner->refusals_.warn(server.log(), "admin endpoint: refusing credentials from " +
+                                              conn_->remote_address() + ": " + why);
+      state_ = State::waiting;
+      std::weak_ptr<HttpConnection> weak = weak_from_this();
+      deadline_ = server.executor().schedule(std::chrono::seconds(1), [weak, why] {
+        if (auto self = weak.lock()) self->finish(unauthorized(why));
+      });
+      return false;
+    }
+    req_.identities = std::move(caller.ids);
+    req_.authenticated = caller.authenticated;
+    if (auto refused = owner->restore_refusal(req_)) {
+      state_ = State::waiting;
+      answer(std::move(*refused));
+      return false;
+    }
+    owner->restoring_ = this;
+    in_.reserve(body_length_);  // (within server.max_restore_bytes)
+    std::weak_ptr<HttpConnection> weak = weak_from_this();
+    deadline_ = server.executor().schedule(std::chrono::milliseconds(kRestoreUploadMs), [weak] {
+      auto self = weak.lock();
+      if (self && self->state_ == State::reading)
+        self->fail(408, "the backup did not arrive whole within " +
+                            std::to_string(kRestoreUploadMs / 1000) + " s");
+    });
+    return true;
+  }
+  static constexpr int64_t kRestoreUploadMs = 600000;
 
   void dispatch() {
     state_ = State::waiting;
@@ -278,6 +331,7 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     }
     req_.identities = std::move(caller.ids);
     req_.authenticated = caller.authenticated;
+    if (req_.path == "/commands/restore") return begin_restore();
     if (req_.path == "/commands/snapshot" || req_.path == "/commands/backup") {
       if (auto refused = owner->backup_refusal(req_)) return answer(std::move(*refused));
       return begin_backup();
@@ -316,6 +370,9 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 
   // GET /commands/snapshot: a backup, streamed as it is serialized.
   void begin_backup();
+  // POST /commands/restore (admitted, body read): answered once the
+  // restore took effect here.
+  void begin_restore();
   // POST /commands/leader_transfer[?to=ID]: answered once the ensemble
   // serves under the new leader.
   void begin_transfer();
@@ -495,6 +552,64 @@ void AdminServer::HttpConnection::begin_transfer() {
   });
 }
 
+void AdminServer::HttpConnection::begin_restore() {
+  state_ = State::waiting;
+  Server& server = owner_->server_;
+  const auto t0 = std::chrono::steady_clock::now();
+  server.log().warn("admin endpoint: " + req_.remote + " restores a backup of " +
+                    std::to_string(req_.body.size()) + " bytes");
+  std::weak_ptr<HttpConnection> weak = weak_from_this();
+  auto refuse = [](HttpConnection& c, const sdk::Status& st) {
+    int code = st.code() == sdk::Errc::corrupt || st.code() == sdk::Errc::invalid_argument ? 400
+               : st.code() == sdk::Errc::already_exists                                    ? 409
+                                                                                           : 503;
+    c.fail(code, st.message());
+  };
+  sdk::Status st = server.start_restore(
+      std::move(req_.body), [weak, t0, refuse](const sdk::Result<Server::RestoreResult>& r) {
+        auto self = weak.lock();
+        if (!self || self->state_ != State::waiting) return;
+        if (!r) return refuse(*self, r.status());
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - t0);
+        char body[256];
+        std::snprintf(body, sizeof body,
+                      "{\"last_zxid\":\"0x%llx\",\"backup_zxid\":\"0x%llx\",\"znodes\":%zu,"
+                      "\"sessions\":%zu,\"took_ms\":%lld}\n",
+                      static_cast<unsigned long long>(r->zxid),
+                      static_cast<unsigned long long>(r->backup_zxid), r->znodes, r->sessions,
+                      static_cast<long long>(took.count()));
+        self->finish(http_response(200, "application/json", body));
+      });
+  req_.body.clear();
+  if (!st) refuse(*this, st);
+}
+
+std::optional<std::string> AdminServer::restore_refusal(const sdk::HttpRequest& req) {
+  if (req.method != "POST")
+    return http_response(405, "application/json",
+                         json_error("'restore' replaces the tree: POST the backup as the body"));
+  // It replaces every znode whatever its ACL: the rights a backup needs.
+  if (!req.authenticated)
+    return unauthorized(
+        "'restore' replaces the whole tree: give the credentials of a user with every "
+        "permission on / (HTTP Basic as digest or SASL, or a client certificate)");
+  if (!server_.may_back_up(req.identities))
+    return http_response(
+        403, "application/json",
+        json_error("'restore' replaces every znode whatever its ACL: it needs a superuser "
+                   "(server.super_digest, or a superuser's certificate) or an identity that the "
+                   "ACL of / names with every permission (cdrwa), and the credentials given "
+                   "are neither"));
+  if (restoring_)
+    return http_response(409, "application/json",
+                         json_error("a restore is being sent already; try again when it ends"));
+  if (auto busy = server_.restore_busy())
+    return http_response(busy->code() == sdk::Errc::already_exists ? 409 : 503, "application/json",
+                         json_error(busy->message()));
+  return std::nullopt;
+}
+
 std::optional<std::string> AdminServer::transfer_refusal(const sdk::HttpRequest& req) {
   if (req.method != "POST")
     return http_response(405, "application/json",
@@ -559,6 +674,7 @@ sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& w
 
 void AdminServer::stop() {
   listener_.reset();
+  restoring_ = nullptr;
   auto open = std::move(connections_);
   connections_.clear();
   for (auto& [raw, conn] : open) conn->shutdown();
@@ -595,6 +711,7 @@ const sdk::HttpHandler* AdminServer::route(const std::string& path) const {
 }
 
 void AdminServer::closed(HttpConnection* c) {
+  if (restoring_ == c) restoring_ = nullptr;
   // The connection may be on the stack: let it go from the loop.
   auto it = connections_.find(c);
   if (it == connections_.end()) return;

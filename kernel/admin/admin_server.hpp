@@ -23,8 +23,9 @@ class BackupSink;
 // Parses an HTTP/1.x request head (the request line and headers, without
 // the blank line after them) into `req` and the body length it announces:
 // 0 when it is acceptable, else the status to refuse it with, and `error`.
+// Bodies up to `max_body` bytes are accepted.
 int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
-                    std::string& error);
+                    std::string& error, size_t max_body = 1024 * 1024);
 
 class AdminServer final : public sdk::HttpRouter {
  public:
@@ -48,6 +49,9 @@ class AdminServer final : public sdk::HttpRouter {
   // Why a backup request (GET /commands/snapshot) is refused, if it is.
   std::optional<std::string> backup_refusal(const sdk::HttpRequest& request);
   std::optional<std::string> transfer_refusal(const sdk::HttpRequest& request);
+  // Why a restore (POST /commands/restore) is refused, if it is: asked once
+  // its head is read, before its body is taken.
+  std::optional<std::string> restore_refusal(const sdk::HttpRequest& request);
   const sdk::HttpHandler* route(const std::string& path) const;
 
  private:
@@ -60,6 +64,8 @@ class AdminServer final : public sdk::HttpRouter {
   std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> connections_;
   LogLimiter refusals_;
   bool tls_ = false;
+  // The connection whose restore is arriving or running (one at a time).
+  HttpConnection* restoring_ = nullptr;
   std::map<std::string, sdk::HttpHandler> routes_;
 };
 

@@ -234,6 +234,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"admin_max_connections", &S::admin_max_connections, 1, kMax, "at least 1"},
       {"admin_request_timeout_ms", &S::admin_request_timeout_ms, 100, 3600000,
        "between 100 and 3600000 milliseconds"},
+      {"max_restore_bytes", &S::max_restore_bytes, 1 << 20, kMax, "at least 1048576 bytes"},
       {"shutdown_handover_ms", &S::shutdown_handover_ms, 0, 60000,
        "between 0 (no handover) and 60000 milliseconds"},
       {"max_outstanding", &S::max_outstanding, 1, kMax, "at least 1"},

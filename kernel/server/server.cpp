@@ -385,8 +385,10 @@ void Server::sync(std::function<void(const Status&)> done) { consensus_->sync(st
 void Server::apply(const sdk::LogEntry& entry) {
   ApplyOutcome out = state_machine_.apply(entry);
   if (recovering_) ++replayed_;
+  if (out.type == kRestoreTxn) apply_restore(entry);
   digests_.emplace_back(entry.zxid, tree_.digest());
   if (digests_.size() > 16) digests_.pop_front();
+  if (out.type == kRestoreTxn) return;
   const auto type = static_cast<proto::OpCode>(out.type);
   if (type == proto::OpCode::create_session) {
     if (const SessionRecord* s = tree_.session(out.session))
@@ -442,6 +444,11 @@ void Server::apply(const sdk::LogEntry& entry) {
 void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> done) {
   if (done) snapshot_waiters_.push_back(std::move(done));
   if (snapshotter_.running() || stopped_) return;
+  if (restore_stage_) {
+    // Not in the middle of a restore: its pieces are not in a snapshot.
+    snapshot_after_restore_ = true;
+    return;
+  }
   int64_t t0 = clock_.steady_ms();
   sdk::Zxid zxid = state_machine_.last_applied();
   size_t nodes = tree_.node_count();
@@ -485,6 +492,8 @@ Status Server::start_backup(
   if (stopped_) return {Errc::unavailable, "the server is stopping"};
   if (backup_snapshotter_.running())
     return {Errc::unavailable, "a backup is being taken already; try again when it ends"};
+  if (restore_stage_ || restore_op_)
+    return {Errc::unavailable, "a restore is under way; try again when it ends"};
   const sdk::Zxid zxid = state_machine_.last_applied();
   const size_t nodes = tree_.node_count();
   const int64_t t0 = clock_.steady_ms();
@@ -505,6 +514,12 @@ Status Server::start_backup(
 void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
   TxnHeader h;
   if (!decode_txn(entry.body, h)) return;
+  if (h.type == kRestoreTxn) {
+    RestorePiece p;
+    if (restore_op_ && decode_restore_payload(h.payload, p) && p.id == restore_op_->id)
+      finish_restore(Status{why.code(), "a piece was not logged: " + why.message()});
+    return;
+  }
   log_->warn("write from session " + session_hex(h.session) + " failed: " + why.to_string());
   auto it = session_channels_.find(h.session);
   if (it == session_channels_.end()) return;
@@ -558,6 +573,7 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
     });
   }
   if (role == sdk::Role::looking) {
+    if (restore_op_) finish_restore(Status{Errc::unavailable, "this server lost its leader"});
     std::vector<Channel*> open;
     for (auto& [id, ch] : channels_) open.push_back(ch.get());
     for (Channel* ch : open) ch->close("this server lost its leader");
@@ -570,6 +586,10 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
       if (ch->read_only()) read_only.push_back(ch.get());
     for (Channel* ch : read_only)
       ch->close("this server has a leader again: read-only session ends");
+    if (restore_stage_ && (role == sdk::Role::leading || role == sdk::Role::standalone))
+      executor_.post([this] {
+        if (!stopped_) abandon_stale_restore(true);
+      });
     if (role == sdk::Role::leading) {
       // The new leader owns session expiry: every session gets a full timeout
       // from now, as in ZooKeeper, since its clients may be moving here.

@@ -127,6 +127,22 @@ class Server final : public ChannelHost,
   // one runs.
   sdk::Status start_backup(const std::function<std::unique_ptr<sdk::SnapshotSink>(sdk::Zxid)>& make,
                            std::function<void(const sdk::Status&)> done);
+  // A restore (POST /commands/restore): replaces the whole tree with the
+  // one in `file` (a backup or snapshot in the wal format) through the log,
+  // so that every member of an ensemble replaces its tree at the same zxid,
+  // above every zxid before it (server_restore.cpp says how). `file` is
+  // checked whole first: a bad one is refused (Errc::corrupt naming the
+  // offset) and nothing changes. `done` runs on the loop once the restore
+  // took effect here, or with why it did not. One at a time.
+  struct RestoreResult {
+    sdk::Zxid zxid = 0;         // where it took effect
+    sdk::Zxid backup_zxid = 0;  // the backup's own
+    size_t znodes = 0, sessions = 0;
+  };
+  sdk::Status start_restore(std::string file,
+                            std::function<void(const sdk::Result<RestoreResult>&)> done);
+  // Why a restore cannot start now, if it cannot.
+  std::optional<sdk::Status> restore_busy() const;
   AuditLog* audit() override { return audit_.get(); }
   std::vector<std::string> admin_command_names() const;
   // Hands the leadership over (consensus permitting): `done` on the loop.
@@ -277,6 +293,40 @@ class Server final : public ChannelHost,
   sdk::Zxid config_version_ = 0;
   sdk::Zxid pending_reconfig_ = 0;
   bool snapshot_again_ = false;  // a reconfig was applied while a snapshot ran
+  // A restore's pieces applied so far (replicated state: every member has
+  // the same from the same log). No snapshot starts while one is open, so
+  // that every snapshot is of a tree before a restore began or after it
+  // ended, and a member loading one gets the rest from the log.
+  struct RestoreStage {
+    int64_t id = 0, total = 0;
+    int32_t chunks = 0, received = 0;
+    uint32_t crc = 0;
+    sdk::Zxid backup_zxid = 0, began = 0;
+    bool broken = false;  // a piece out of order: the end fails
+    std::string bytes;
+    int64_t progress_ms = 0;  // this server's clock when a piece last came
+    int64_t abort_sent_ms = 0;
+  };
+  std::optional<RestoreStage> restore_stage_;
+  bool snapshot_after_restore_ = false;  // a snapshot waits for the stage to close
+  // The restore this server drives (one at a time).
+  struct RestoreOp {
+    int64_t id = 0;
+    std::string file;       // what was sent (or the tree inflated from it)
+    std::string_view body;  // in it: the tree, as DataTree::serialize writes it
+    sdk::Zxid backup_zxid = 0;
+    int32_t chunks = 0, submitted = 0, in_flight = 0;
+    std::function<void(const sdk::Result<RestoreResult>&)> done;
+  };
+  std::unique_ptr<RestoreOp> restore_op_;
+  void apply_restore(const sdk::LogEntry& entry);
+  void restore_pump();
+  // Ends this server's restore with `r`; an error also abandons its stage.
+  void finish_restore(const sdk::Result<RestoreResult>& r);
+  // The leader (or a standalone server) abandons a stage nobody drives: at
+  // `now` after a role change, or when no piece came for a while.
+  void abandon_stale_restore(bool now);
+  void close_restore_stage();
   bool recovering_ = false;
   size_t replayed_ = 0;
   bool started_ = false, stopped_ = false;

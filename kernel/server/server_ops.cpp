@@ -115,6 +115,7 @@ std::vector<std::string> Server::admin_command_names() const {
   std::vector<std::string> names = kernel::admin_command_names();
   names.push_back("snapshot");         // streamed (GET), superuser or cdrwa on /
   names.push_back("leader_transfer");  // POST, cdrwa on /
+  names.push_back("restore");          // POST with a backup, as snapshot's rights
   return names;
 }
 

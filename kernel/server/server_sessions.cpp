@@ -174,6 +174,7 @@ void Server::schedule_container_check() {
 
 void Server::tick() {
   int64_t now = clock_.steady_ms();
+  abandon_stale_restore(false);
   // Only the server that orders writes expires sessions; others keep their
   // bookkeeping from growing unbounded.
   if (consensus_->role() == sdk::Role::standalone || consensus_->role() == sdk::Role::leading) {

@@ -576,4 +576,14 @@ void DataTree::install_config(std::string_view text, sdk::Zxid zxid, int64_t tim
   if (out) *out = stat(*n);
 }
 
+void DataTree::keep_config_of(const DataTree& from) {
+  const Node* src = from.find("/zookeeper/config");
+  if (!src || !find("/zookeeper/config")) return;
+  set_config(std::string(src->data()));
+  Node* n = find_mut("/zookeeper/config");
+  n->version = src->version;
+  n->mzxid = src->mzxid;
+  n->mtime = src->mtime;
+}
+
 }  // namespace corral::kernel

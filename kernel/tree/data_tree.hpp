@@ -156,6 +156,9 @@ class DataTree {
   // the node hear NodeDataChanged.
   void install_config(std::string_view text, sdk::Zxid zxid, int64_t time, proto::Stat* out,
                       Journal& j);
+  // A restored tree keeps the ensemble's membership: /zookeeper/config's
+  // data and stat as `from` has them.
+  void keep_config_of(const DataTree& from);
 
   // A digest of the whole tree (every node's path, data, mzxid, version and
   // aversion, combined so that order does not matter), kept current by every

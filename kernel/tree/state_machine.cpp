@@ -243,6 +243,9 @@ ApplyOutcome StateMachine::apply(const sdk::LogEntry& e) {
   out.type = h.type;
   out.session = h.session;
   out.cxid = h.cxid;
+  // A restore's pieces change the tree only as a whole, which the server
+  // does (server_restore.cpp).
+  if (h.type == kRestoreTxn) return out;
   if (h.type == kReconfigTxn) {
     out.type = static_cast<int32_t>(OpCode::reconfig);
     int32_t err = 0;

@@ -83,6 +83,59 @@ bool decode_reconfig_payload(std::string_view payload, int32_t& err, std::string
   return r.ok();
 }
 
+sdk::Bytes encode_restore_txn(const RestorePiece& piece) {
+  std::string payload;
+  proto::JuteWriter w(payload);
+  w.write_int(piece.phase);
+  w.write_long(piece.id);
+  switch (piece.phase) {
+    case RestorePiece::begin:
+      w.write_long(piece.total);
+      w.write_int(piece.chunks);
+      w.write_int(static_cast<int32_t>(piece.crc));
+      w.write_long(static_cast<int64_t>(piece.backup_zxid));
+      break;
+    case RestorePiece::chunk:
+      w.write_int(piece.seq);
+      w.write_buffer(piece.data);
+      break;
+    case RestorePiece::abort:
+      w.write_buffer(piece.data);
+      break;
+    default:
+      break;
+  }
+  return encode_txn(kRestoreTxn, 0, 0, payload);
+}
+
+bool decode_restore_payload(std::string_view payload, RestorePiece& out) {
+  proto::JuteReader r(payload);
+  out = RestorePiece{};
+  out.phase = r.read_int();
+  out.id = r.read_long();
+  switch (out.phase) {
+    case RestorePiece::begin:
+      out.total = r.read_long();
+      out.chunks = r.read_int();
+      out.crc = static_cast<uint32_t>(r.read_int());
+      out.backup_zxid = static_cast<sdk::Zxid>(r.read_long());
+      if (out.total < 0 || out.chunks < 0) return false;
+      break;
+    case RestorePiece::chunk:
+      out.seq = r.read_int();
+      out.data = r.read_buffer();
+      break;
+    case RestorePiece::end:
+      break;
+    case RestorePiece::abort:
+      out.data = r.read_buffer();
+      break;
+    default:
+      return false;
+  }
+  return r.ok() && r.at_end();
+}
+
 int32_t txn_type(std::string_view body) {
   MsgpackReader r(body);
   if (r.array() != 5) return 0;

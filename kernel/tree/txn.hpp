@@ -39,6 +39,30 @@ sdk::Bytes encode_reconfig_txn(int64_t session, int32_t cxid, int32_t err, std::
 // Reads a kReconfigTxn payload; false when malformed.
 bool decode_reconfig_payload(std::string_view payload, int32_t& err, std::string_view& config);
 
+// A restore (POST /commands/restore): the backup's tree travels through the
+// log in pieces, so that every replica replaces its tree at the same zxid
+// (see kernel/server/server_restore.cpp). Session 0; the payload is jute:
+//   int phase, long id, then
+//   begin: long total_bytes, int chunks, int crc32c, long backup_zxid
+//   chunk: int seq, buffer bytes
+//   end:   nothing
+//   abort: ustring why
+inline constexpr int32_t kRestoreTxn = -17;
+struct RestorePiece {
+  enum Phase : int32_t { begin = 0, chunk = 1, end = 2, abort = 3 };
+  int32_t phase = begin;
+  int64_t id = 0;
+  int64_t total = 0;  // begin
+  int32_t chunks = 0;
+  uint32_t crc = 0;
+  sdk::Zxid backup_zxid = 0;
+  int32_t seq = 0;        // chunk
+  std::string_view data;  // chunk: the bytes; abort: why
+};
+sdk::Bytes encode_restore_txn(const RestorePiece& piece);
+// False when malformed; `out.data` points into `payload`.
+bool decode_restore_payload(std::string_view payload, RestorePiece& out);
+
 sdk::Bytes encode_txn(int32_t type, int64_t session, int32_t cxid, std::string_view payload,
                       const Ids& ids = {});
 // False if `body` is not a well-formed txn. `out` may hold an earlier

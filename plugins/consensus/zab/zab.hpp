@@ -66,12 +66,13 @@
 namespace corral::zab {
 
 struct ZabOptions {
-  int64_t tick_ms = 2000;        // ZooKeeper's tickTime
-  int64_t init_limit = 10;       // ticks a learner may take to connect and sync
-  int64_t sync_limit = 5;        // ticks a server may stay silent in broadcast
-  int64_t retry_ms = 250;        // how often a learner re-sends FOLLOWERINFO
-  int64_t connect_attempts = 5;  // failed dials to a named leader before electing again
-  size_t recent_entries = 1000;  // committed entries kept in memory for syncs
+  int64_t tick_ms = 2000;           // ZooKeeper's tickTime
+  int64_t init_limit = 10;          // ticks a learner may take to connect and sync
+  int64_t sync_limit = 5;           // ticks a server may stay silent in broadcast
+  int64_t retry_ms = 250;           // how often a learner re-sends FOLLOWERINFO
+  int64_t connect_attempts = 5;     // failed dials to a named leader before electing again
+  size_t recent_entries = 1000;     // committed entries kept in memory for syncs
+  size_t recent_bytes = 64u << 20;  // … and at most this many bytes of them
   // A client's sync is answered only once a quorum of voters has answered a
   // ping the leader sent after the sync arrived, so that sync + read is
   // linearizable even when this leader was paused and already replaced
@@ -298,6 +299,7 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   bool storage_failed_ = false;
   std::deque<sdk::LogEntry> unapplied_;  // exactly the entries in (last_applied_, last_logged_]
   std::deque<sdk::LogEntry> recent_;  // applied entries, newest last; all that are not durable yet
+  size_t recent_held_ = 0;            // bytes of their bodies
   // The newest membership change logged and not applied (0: none) and the
   // voters it installs: every quorum counts them too until it is applied.
   sdk::Zxid seen_zxid_ = 0;

@@ -123,11 +123,16 @@ void Zab::apply_committed() {
     chost_->apply(e);
     bool changed = chost_->membership_in(e).has_value();
     Zxid zxid = e.zxid;
+    recent_held_ += e.body.size();
     recent_.push_back(std::move(e));
     if (changed) membership_applied(zxid);
   }
-  while (recent_.size() > opt_.recent_entries && recent_.front().zxid <= last_durable_)
+  // Large entries (a restore's pieces, say) are not all kept.
+  while ((recent_.size() > opt_.recent_entries || recent_held_ > opt_.recent_bytes) &&
+         !recent_.empty() && recent_.front().zxid <= last_durable_) {
+    recent_held_ -= recent_.front().body.size();
     recent_.pop_front();
+  }
   if (applied_waiters_.empty()) return;
   std::vector<std::function<void(const Status&)>> ready;
   std::erase_if(applied_waiters_, [&](auto& w) {
@@ -308,6 +313,7 @@ void Zab::apply_sync(SyncPlan plan, Zxid committed, std::function<void()> durabl
   ++log_generation_;
   unapplied_.clear();
   recent_.clear();
+  recent_held_ = 0;
   recompute_seen();
   last_applied_ = commit_target_ = last_logged_ = last_durable_ = plan.snap_zxid;
   auto sink = storage.begin_snapshot(plan.snap_zxid);

@@ -205,3 +205,66 @@ TEST(WellFormed, RefusesTruncatedAndForeignOps) {
   EXPECT_TRUE(well_formed_write(14, multi_payload({{OpCode::create, create_payload("/a")}})));
   EXPECT_FALSE(well_formed_write(14, multi_payload({{OpCode::get_data, check_payload("/a", 1)}})));
 }
+
+TEST(RestoreTxn, PiecesRoundTripAndMalformedOnesAreRefused) {
+  RestorePiece begin;
+  begin.phase = RestorePiece::begin;
+  begin.id = 77;
+  begin.total = 1 << 20;
+  begin.chunks = 2;
+  begin.crc = 0xdeadbeef;
+  begin.backup_zxid = 0x500000012;
+  TxnHeader h;
+  const sdk::Bytes begun = encode_restore_txn(begin);  // h.payload points into it
+  ASSERT_TRUE(decode_txn(begun, h));
+  EXPECT_EQ(h.type, kRestoreTxn);
+  EXPECT_EQ(h.session, 0);
+  RestorePiece p;
+  ASSERT_TRUE(decode_restore_payload(h.payload, p));
+  EXPECT_EQ(p.phase, RestorePiece::begin);
+  EXPECT_EQ(p.id, 77);
+  EXPECT_EQ(p.total, 1 << 20);
+  EXPECT_EQ(p.chunks, 2);
+  EXPECT_EQ(p.crc, 0xdeadbeefu);
+  EXPECT_EQ(p.backup_zxid, 0x500000012u);
+
+  RestorePiece chunk;
+  chunk.phase = RestorePiece::chunk;
+  chunk.id = 77;
+  chunk.seq = 1;
+  chunk.data = "some bytes";
+  const sdk::Bytes body = encode_restore_txn(chunk);
+  ASSERT_TRUE(decode_txn(body, h));
+  ASSERT_TRUE(decode_restore_payload(h.payload, p));
+  EXPECT_EQ(p.phase, RestorePiece::chunk);
+  EXPECT_EQ(p.seq, 1);
+  EXPECT_EQ(p.data, "some bytes");
+  // Every cut of the payload is refused, and so are trailing bytes, an
+  // unknown phase and a negative size.
+  const std::string payload(h.payload);
+  for (size_t n = 0; n < payload.size(); ++n)
+    EXPECT_FALSE(decode_restore_payload(std::string_view(payload).substr(0, n), p)) << n;
+  EXPECT_FALSE(decode_restore_payload(payload + "x", p));
+  std::string odd;
+  JuteWriter w(odd);
+  w.write_int(9);
+  w.write_long(1);
+  EXPECT_FALSE(decode_restore_payload(odd, p));
+  begin.total = -1;
+  const sdk::Bytes negative = encode_restore_txn(begin);
+  ASSERT_TRUE(decode_txn(negative, h));
+  EXPECT_FALSE(decode_restore_payload(h.payload, p));
+}
+
+TEST_F(MachineTest, RestorePiecesLeaveTheTreeToTheServer) {
+  RestorePiece end;
+  end.phase = RestorePiece::end;
+  end.id = 5;
+  const size_t before = tree.node_count();
+  ApplyOutcome out = sm.apply(sdk::LogEntry{0x10, 1, encode_restore_txn(end)});
+  EXPECT_EQ(out.type, kRestoreTxn);
+  EXPECT_EQ(out.err, Err::ok);
+  EXPECT_TRUE(out.changes.empty());
+  EXPECT_EQ(tree.node_count(), before);
+  EXPECT_EQ(sm.last_applied(), 0x10u);
+}
