@@ -214,7 +214,8 @@ std::optional<int32_t> version_of(const Args& a, std::string& why) {
 }
 
 int exchange(const Global& g, const std::string& host, uint16_t port, const std::string& request,
-             const std::function<bool(std::string_view)>& on_bytes, const std::string& what) {
+             const std::function<bool(std::string_view)>& on_bytes, const std::string& what,
+             const std::string* body) {
   asio::io_context io;
   namespace ssl = asio::ssl;
   // Over TLS (--tls-ca) through a TLS stream, the server's certificate
@@ -243,14 +244,37 @@ int exchange(const Global& g, const std::string& host, uint16_t port, const std:
                  ec.message().c_str());
     return kUnreachable;
   }
-  if (tls)
-    asio::write(stream, asio::buffer(request), ec);
-  else
-    asio::write(stream.next_layer(), asio::buffer(request), ec);
+  auto write_all = [&](const std::string& data) {
+    if (tls)
+      asio::write(stream, asio::buffer(data), ec);
+    else
+      asio::write(stream.next_layer(), asio::buffer(data), ec);
+  };
   std::vector<char> buf(1 << 16);
+  auto read_some = [&] {
+    return tls ? stream.read_some(asio::buffer(buf), ec)
+               : stream.next_layer().read_some(asio::buffer(buf), ec);
+  };
+  write_all(request);
+  if (body && !ec) {
+    std::string head;
+    while (!ec) {
+      head.append(buf.data(), read_some());
+      const size_t end = head.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (head.size() > 65536) break;
+        continue;
+      }
+      if (head.rfind("HTTP/1.1 100", 0) == 0) {
+        head.erase(0, end + 4);
+        write_all(*body);
+      }
+      break;
+    }
+    if (!head.empty() && !on_bytes(head)) return kFailed;
+  }
   while (!ec) {
-    size_t n = tls ? stream.read_some(asio::buffer(buf), ec)
-                   : stream.next_layer().read_some(asio::buffer(buf), ec);
+    size_t n = read_some();
     if (n && !on_bytes(std::string_view(buf.data(), n))) return kFailed;
   }
   if (ec == ssl::error::stream_truncated) ec = asio::error::eof;

@@ -152,8 +152,12 @@ std::optional<int32_t> version_of(const Args& a, std::string& why);
 // Connects to host:port (over TLS with --tls-ca), sends `request` and hands
 // every byte of the reply to `on_bytes` (false stops: kFailed) until the
 // server closes. Prints why it failed, naming `what`; returns an exit code.
+// With `body`, `request` is a head that asks "Expect: 100-continue": the
+// body is sent once the server answers 100, and not at all when it answers
+// otherwise (a refusal decided from the head reaches `on_bytes` whole).
 int exchange(const Global& g, const std::string& host, uint16_t port, const std::string& request,
-             const std::function<bool(std::string_view)>& on_bytes, const std::string& what);
+             const std::function<bool(std::string_view)>& on_bytes, const std::string& what,
+             const std::string* body = nullptr);
 int ask_four(const Global& g, const std::string& word, std::string& out);
 int four_letter(const Global& g, const std::string& word);
 int plugins(const Global& g, const std::vector<std::string>& args, const std::string& exe);

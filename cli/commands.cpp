@@ -571,12 +571,8 @@ int restore_online(const Global& g, const std::string& file, const std::string& 
   inflated.clear();
   inflated.shrink_to_fit();
   std::string request = admin_request_head(g, "POST", "/commands/restore", admin);
-  request +=
-      "Content-Type: application/octet-stream\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\n\r\n";
-  request += body;
-  body.clear();
-  body.shrink_to_fit();
+  request += "Content-Type: application/octet-stream\r\nExpect: 100-continue\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n";
   std::string reply;
   int st = exchange(
       g, host, port, request,
@@ -584,7 +580,7 @@ int restore_online(const Global& g, const std::string& file, const std::string& 
         reply.append(b);
         return reply.size() < (1 << 20);
       },
-      "restore at " + admin);
+      "restore at " + admin, &body);
   if (st != kOk) return st;
   int status = 0;
   std::sscanf(reply.c_str(), "HTTP/%*s %d", &status);

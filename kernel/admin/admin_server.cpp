@@ -251,16 +251,12 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 
   bool parse_head(std::string_view head) {
     std::string why;
-    const size_t max_restore =
-        static_cast<size_t>(owner_->server_.config().server.max_restore_bytes);
     // The limit depends on the path: checked once the head is read.
     int code = parse_http_head(head, req_, body_length_, why, SIZE_MAX);
-    const bool restore = req_.path == "/commands/restore";
-    if (code == 0 && (restore ? body_length_ > max_restore : body_length_ > kMaxBody)) {
+    // (A restore's, once its caller is known: admit_restore.)
+    if (code == 0 && req_.path != "/commands/restore" && body_length_ > kMaxBody) {
       code = 413;
-      why = restore ? "the backup is larger than server.max_restore_bytes (" +
-                          std::to_string(max_restore) + " bytes)"
-                    : "request body larger than " + std::to_string(kMaxBody) + " bytes";
+      why = "request body larger than " + std::to_string(kMaxBody) + " bytes";
     }
     if (code != 0) {
       fail(code, why);
@@ -297,8 +293,20 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
       answer(std::move(*refused));
       return false;
     }
+    if (const auto max = static_cast<size_t>(server.config().server.max_restore_bytes);
+        body_length_ > max) {
+      fail(413, "the backup is larger than server.max_restore_bytes (" + std::to_string(max) +
+                    " bytes)");
+      return false;
+    }
     owner->restoring_ = this;
     in_.reserve(body_length_);  // (within server.max_restore_bytes)
+    // A client that waits to hear before it sends a large body (curl does,
+    // and corral restore) may send it now: refusals above went instead.
+    if (auto e = req_.headers.find("expect"); e != req_.headers.end() &&
+                                              common::ascii_lower(e->second) == "100-continue" &&
+                                              in_.size() < body_length_)
+      conn_->send("HTTP/1.1 100 Continue\r\n\r\n");
     std::weak_ptr<HttpConnection> weak = weak_from_this();
     deadline_ = server.executor().schedule(std::chrono::milliseconds(kRestoreUploadMs), [weak] {
       auto self = weak.lock();

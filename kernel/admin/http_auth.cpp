@@ -3,6 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+
+#include "corral/common/http_parse.hpp"
+
 namespace corral::kernel {
 
 namespace {
@@ -48,22 +52,38 @@ bool authenticate_http(const sdk::HttpRequest& req, const sdk::ConnectionSecurit
   auto it = req.headers.find("authorization");
   if (it == req.headers.end()) return true;
   std::string_view h = it->second;
-  if (h.size() < 6 || (h.substr(0, 6) != "Basic " && h.substr(0, 6) != "basic ")) {
-    error = "only HTTP Basic credentials are accepted (Authorization: Basic base64(user:password))";
-    return false;
-  }
   std::string decoded;
-  std::string_view b64 = h.substr(6);
-  while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
-  while (!b64.empty() && b64.back() == ' ') b64.remove_suffix(1);
-  if (!base64_decode(b64, decoded) || decoded.find(':') == std::string::npos) {
-    error = "malformed Basic credentials (base64 of user:password)";
+  const size_t space = std::min(h.find(' '), h.size());
+  const std::string scheme = common::ascii_lower(h.substr(0, space));
+  std::string_view rest = h.substr(std::min(space + 1, h.size()));
+  if (scheme == "digest") {
+    // ZooKeeper 3.9's admin server form, "Authorization: digest user:password"
+    // (as its snapshot and restore guide has curl send it).
+    std::string_view plain = rest;
+    while (!plain.empty() && plain.front() == ' ') plain.remove_prefix(1);
+    decoded.assign(plain);
+    if (decoded.find(':') == std::string::npos) {
+      error = "malformed digest credentials (digest user:password)";
+      return false;
+    }
+  } else if (scheme == "basic") {
+    std::string_view b64 = rest;
+    while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
+    while (!b64.empty() && b64.back() == ' ') b64.remove_suffix(1);
+    if (!base64_decode(b64, decoded) || decoded.find(':') == std::string::npos) {
+      error = "malformed Basic credentials (base64 of user:password)";
+      return false;
+    }
+  } else {
+    error =
+        "only HTTP Basic credentials (Authorization: Basic base64(user:password)) or ZooKeeper's "
+        "digest form (Authorization: digest user:password) are accepted";
     return false;
   }
   std::string user = decoded.substr(0, decoded.find(':'));
   std::string password = decoded.substr(decoded.find(':') + 1);
   if (user.empty()) {
-    error = "Basic credentials without a user name";
+    error = "credentials without a user name";
     return false;
   }
   if (sasl_users) {

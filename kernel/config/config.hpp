@@ -57,8 +57,9 @@ struct ServerConfig {
   int64_t session_create_rate = 1000;
   int64_t session_create_burst = 2000;
   int64_t admin_request_timeout_ms = 10000;
-  // The largest backup POST /commands/restore takes (held in memory).
-  int64_t max_restore_bytes = int64_t{1} << 30;
+  // The largest tree POST /commands/restore takes, sent and inflated (every
+  // member holds it while restoring; a sync meanwhile carries it whole).
+  int64_t max_restore_bytes = int64_t{512} << 20;
   // On SIGTERM or SIGINT a leader first hands the leadership to a synced voter
   // (consensus permitting), waiting up to this long; 0 stops at once.
   int64_t shutdown_handover_ms = 5000;

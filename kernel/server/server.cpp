@@ -547,6 +547,15 @@ Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {
   state_machine_.set_last_applied(zxid);
   sessions_.clear();
   track_all_sessions();
+  // No snapshot is taken inside a restore: a stage open here is one this
+  // server will never see the rest of (the leader's snapshot is of a tree
+  // before it began, whose log brings it again, or after it ended).
+  if (restore_stage_) close_restore_stage();
+  if (restore_op_)
+    finish_restore(
+        Status{Errc::unavailable,
+               "this server was brought up to date from the leader's snapshot meanwhile; "
+               "whether the restore took effect, the tree says"});
   log_->info("loaded the leader's snapshot at zxid " + session_hex(zxid) + ": " +
              std::to_string(tree_.node_count()) + " znodes, " +
              std::to_string(tree_.sessions().size()) + " sessions");
@@ -587,8 +596,9 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
     for (Channel* ch : read_only)
       ch->close("this server has a leader again: read-only session ends");
     if (restore_stage_ && (role == sdk::Role::leading || role == sdk::Role::standalone))
-      executor_.post([this] {
-        if (!stopped_) abandon_stale_restore(true);
+      executor_.post([this, id = restore_stage_->id] {
+        // (Only the stage open at the role change, not one begun since.)
+        if (!stopped_ && restore_stage_ && restore_stage_->id == id) abandon_stale_restore(true);
       });
     if (role == sdk::Role::leading) {
       // The new leader owns session expiry: every session gets a full timeout

@@ -72,9 +72,16 @@ Status Server::start_restore(std::string file,
   auto tree = DataTree::deserialize(body);
   if (!tree) return {Errc::corrupt, "the backup's tree: " + tree.status().message()};
   const size_t znodes = tree->node_count();
+  // What travels through the log and every member holds is the inflated tree.
+  if (body.size() > static_cast<size_t>(config_.server.max_restore_bytes))
+    return {Errc::invalid_argument,
+            "the backup's tree is " + std::to_string(body.size()) +
+                " bytes once inflated, more than server.max_restore_bytes (" +
+                std::to_string(config_.server.max_restore_bytes) + ")"};
   tree = DataTree();  // only its check was wanted
   auto op = std::make_unique<RestoreOp>();
-  if (copy.empty()) {
+  const bool in_file = body.data() >= file.data() && body.data() <= file.data() + file.size();
+  if (in_file) {
     const size_t at = static_cast<size_t>(body.data() - file.data());
     op->file = std::move(file);
     op->body = std::string_view(op->file).substr(at, body.size());

@@ -20,25 +20,96 @@ WatchManager::Map& WatchManager::table(Table t) {
   }
 }
 
+const WatchManager::Map& WatchManager::table(Table t) const {
+  return const_cast<WatchManager*>(this)->table(t);
+}
+
+WatchManager::Watch* WatchManager::allocate() {
+  if (!free_) {
+    constexpr size_t kChunk = 1024;
+    chunks_.push_back(std::make_unique<Watch[]>(kChunk));
+    Watch* c = chunks_.back().get();
+    for (size_t i = 0; i < kChunk; ++i) {
+      c[i].next_of_watcher = free_;
+      free_ = &c[i];
+    }
+  }
+  Watch* x = free_;
+  free_ = x->next_of_watcher;
+  *x = Watch{};
+  return x;
+}
+
+void WatchManager::release(Watch* x) {
+  *x = Watch{};
+  x->next_of_watcher = free_;
+  free_ = x;
+}
+
 void WatchManager::add(Table t, const std::string& path, Watcher* w) {
-  if (table(t)[path].insert(w).second) {
-    by_watcher_[w].insert(static_cast<char>(t) + path);
-    ++count_;
+  auto [it, fresh] = table(t).try_emplace(path);
+  Entry& e = it->second;
+  if (fresh) {
+    e.path = &it->first;
+    e.table = t;
+  } else {
+    for (Watch* x = e.head; x; x = x->next_in_entry)
+      if (x->watcher == w) return;
+  }
+  Watch* x = allocate();
+  x->watcher = w;
+  x->entry = &e;
+  x->next_in_entry = e.head;
+  if (e.head) e.head->prev_in_entry = x;
+  e.head = x;
+  Watch*& mine = by_watcher_[w];
+  x->next_of_watcher = mine;
+  if (mine) mine->prev_of_watcher = x;
+  mine = x;
+  ++count_;
+}
+
+void WatchManager::drop(Watch* x) {
+  Entry* e = x->entry;
+  if (x->prev_in_entry)
+    x->prev_in_entry->next_in_entry = x->next_in_entry;
+  else
+    e->head = x->next_in_entry;
+  if (x->next_in_entry) x->next_in_entry->prev_in_entry = x->prev_in_entry;
+  if (x->prev_of_watcher) {
+    x->prev_of_watcher->next_of_watcher = x->next_of_watcher;
+  } else {
+    auto bw = by_watcher_.find(x->watcher);
+    if (x->next_of_watcher)
+      bw->second = x->next_of_watcher;
+    else
+      by_watcher_.erase(bw);
+  }
+  if (x->next_of_watcher) x->next_of_watcher->prev_of_watcher = x->prev_of_watcher;
+  --count_;
+  release(x);
+  if (!e->head) {
+    Map& m = table(e->table);
+    m.erase(m.find(*e->path));  // by iterator: the key lives in the node erased
   }
 }
 
 bool WatchManager::erase(Table t, const std::string& path, Watcher* w) {
   Map& m = table(t);
   auto e = m.find(path);
-  if (e == m.end() || !e->second.erase(w)) return false;
-  if (e->second.empty()) m.erase(e);
-  --count_;
-  auto bw = by_watcher_.find(w);
-  if (bw != by_watcher_.end()) {
-    bw->second.erase(static_cast<char>(t) + path);
-    if (bw->second.empty()) by_watcher_.erase(bw);
-  }
-  return true;
+  if (e == m.end()) return false;
+  for (Watch* x = e->second.head; x; x = x->next_in_entry)
+    if (x->watcher == w) {
+      drop(x);
+      return true;
+    }
+  return false;
+}
+
+std::vector<Watcher*> WatchManager::watchers_of(const Entry& e) const {
+  std::vector<Watcher*> out;
+  for (const Watch* x = e.head; x; x = x->next_in_entry) out.push_back(x->watcher);
+  return out;
 }
 
 void WatchManager::watch_data(const std::string& path, Watcher* w) { add(kData, path, w); }
@@ -71,9 +142,11 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
   for (Table t : tables) {
     if (remove) {
       found = erase(t, path, w) || found;
-    } else {
+    } else if (!found) {
       auto e = table(t).find(path);
-      found = found || (e != table(t).end() && e->second.count(w));
+      if (e == table(t).end()) continue;
+      for (const Watch* x = e->second.head; x && !found; x = x->next_in_entry)
+        found = x->watcher == w;
     }
   }
   return found;
@@ -81,11 +154,14 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
 
 std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() const {
   std::vector<std::pair<Watcher*, std::string>> out;
-  for (const auto& [w, keys] : by_watcher_)
-    for (const std::string& k : keys)
-      if (k[0] != kChild) out.emplace_back(w, k.substr(1));
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [w, head] : by_watcher_)
+    for (const Watch* x = head; x; x = x->next_of_watcher)
+      if (x->entry->table != kChild) out.emplace_back(w, *x->entry->path);
+  // By path, and by watcher within one, so that a watcher's data and
+  // persistent watch of one path are listed once.
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second < b.second : std::less<Watcher*>()(a.first, b.first);
+  });
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
@@ -104,14 +180,11 @@ WatchManager::Summary WatchManager::summary() const {
 void WatchManager::remove_watcher(Watcher* w) {
   auto it = by_watcher_.find(w);
   if (it == by_watcher_.end()) return;
-  std::unordered_set<std::string> keys = std::move(it->second);
-  by_watcher_.erase(it);
-  for (const std::string& k : keys) {
-    Map& m = table(static_cast<Table>(k[0]));
-    auto e = m.find(k.substr(1));
-    if (e == m.end()) continue;
-    if (e->second.erase(w)) --count_;
-    if (e->second.empty()) m.erase(e);
+  // drop() moves the list's head along, and erases it with the last.
+  while (true) {
+    auto bw = by_watcher_.find(w);
+    if (bw == by_watcher_.end()) return;
+    drop(bw->second);
   }
 }
 
@@ -125,25 +198,22 @@ void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
     w->notify({static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path},
               zxid);
   };
-  // One-shot watches of a path: fired, then forgotten.
+  // One-shot watches of a path: forgotten, then fired (a watcher that a
+  // notification closes forgets the rest of its watches meanwhile).
   auto one_shot = [&](Table t, EventType type, const std::string& path) {
     auto e = table(t).find(path);
     if (e == table(t).end()) return;
-    std::unordered_set<Watcher*> ws = std::move(e->second);
-    table(t).erase(e);
-    for (Watcher* w : ws) {
-      --count_;
-      auto bw = by_watcher_.find(w);
-      if (bw != by_watcher_.end()) {
-        bw->second.erase(static_cast<char>(t) + path);
-        if (bw->second.empty()) by_watcher_.erase(bw);
-      }
-      fire(w, type, path);
+    std::vector<Watcher*> ws = watchers_of(e->second);
+    while (true) {
+      e = table(t).find(path);
+      if (e == table(t).end()) break;
+      drop(e->second.head);
     }
+    for (Watcher* w : ws) fire(w, type, path);
   };
   // Persistent watches stay; they only hear of what their owner may read.
-  auto lasting = [&](const std::unordered_set<Watcher*>& ws, EventType type, const Change& c) {
-    for (Watcher* w : ws)
+  auto lasting = [&](const Entry& entry, EventType type, const Change& c) {
+    for (Watcher* w : watchers_of(entry))
       if (permitted(tree.acl_at(c.acl), proto::perm::read, w->identities())) fire(w, type, c.path);
   };
   for (const Change& c : changes) {

@@ -11,6 +11,7 @@
 //   CVE-2024-23944, they only report nodes their owner may read.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,16 +67,43 @@ class WatchManager {
   Summary summary() const;
 
  private:
+  // Memory is what bounds how many watches a server holds, so a watch is
+  // one small record, not entries in several hash sets: each (table, path)
+  // has an entry (a hash map's node, keyed by the path) heading a list of
+  // its watches, and each watcher heads a list of its own, so that firing
+  // or forgetting a watch unlinks it from both in constant time. Records
+  // come from a free list, reused as watches come and go.
   enum Table : char { kData = 'd', kChild = 'c', kPersistent = 'p', kRecursive = 'r' };
-  using Map = std::unordered_map<std::string, std::unordered_set<Watcher*>>;
+  struct Watch;
+  struct Entry {
+    Watch* head = nullptr;
+    const std::string* path = nullptr;  // the map's key
+    Table table = kData;
+  };
+  struct Watch {
+    Watcher* watcher = nullptr;
+    Entry* entry = nullptr;
+    Watch *prev_in_entry = nullptr, *next_in_entry = nullptr;
+    Watch *prev_of_watcher = nullptr, *next_of_watcher = nullptr;
+  };
+  using Map = std::unordered_map<std::string, Entry>;
   Map& table(Table t);
+  const Map& table(Table t) const;
   void add(Table t, const std::string& path, Watcher* w);
   bool erase(Table t, const std::string& path, Watcher* w);
+  // Unlinks `x` from both lists and frees it; erases its entry when that
+  // was the entry's last watch.
+  void drop(Watch* x);
+  // The watchers of an entry.
+  std::vector<Watcher*> watchers_of(const Entry& e) const;
+  Watch* allocate();
+  void release(Watch* x);
 
   Map data_, child_, persistent_, recursive_;
-  // For removal on disconnect: each watcher's entries as table tag + path.
-  std::unordered_map<Watcher*, std::unordered_set<std::string>> by_watcher_;
+  std::unordered_map<Watcher*, Watch*> by_watcher_;  // each watcher's list
   size_t count_ = 0;
+  std::vector<std::unique_ptr<Watch[]>> chunks_;
+  Watch* free_ = nullptr;  // linked through next_of_watcher
 };
 
 }  // namespace corral::kernel

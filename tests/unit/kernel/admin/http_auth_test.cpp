@@ -47,6 +47,12 @@ TEST(HttpAuth, BasicIsTheDigestIdentityAndSuperWhenItIsTheSuperDigest) {
   // "root:toor"
   ASSERT_TRUE(authenticate_http(with("Basic cm9vdDp0b29y"), {}, sc, nullptr, c, why)) << why;
   EXPECT_TRUE(has(c.ids, "super", ""));
+  // ZooKeeper 3.9's admin form: the scheme, then user:password as they are.
+  ASSERT_TRUE(authenticate_http(with("digest root:toor"), {}, sc, nullptr, c, why)) << why;
+  EXPECT_TRUE(has(c.ids, "super", ""));
+  ASSERT_TRUE(authenticate_http(with("Digest alice:secret"), {}, sc, nullptr, c, why)) << why;
+  EXPECT_TRUE(has(c.ids, "digest", digest_of("alice:secret")));
+  EXPECT_FALSE(has(c.ids, "super", ""));
 }
 
 TEST(HttpAuth, ASaslUserMustGiveItsPassword) {
@@ -86,7 +92,8 @@ TEST(HttpAuth, GarbageCredentialsAreRefusedWithAReason) {
         std::string("Basic YWxpY2U="),  // "alice": no colon
         std::string("Basic Og=="),      // ":": no user
         std::string("Basic ") + std::string(100000, 'A'), std::string("Basic YWxp\x01Y2U6"),
-        std::string("Digest username=\"x\"")}) {
+        std::string("Digest username=\"x\""), std::string("digest"), std::string("digest :pw"),
+        std::string("basic")}) {
     HttpCaller c;
     std::string why;
     EXPECT_FALSE(authenticate_http(with(h), {}, sc, nullptr, c, why)) << h.substr(0, 40);

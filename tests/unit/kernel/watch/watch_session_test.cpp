@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+#include <tuple>
+
 #include "session/session_tracker.hpp"
 #include "watch/watch_manager.hpp"
 
@@ -118,4 +122,67 @@ TEST(Watches, RecursiveWatchesOnlyReportReadableNodes) {
   EXPECT_TRUE(anon.events.empty());
   ASSERT_EQ(owner.events.size(), 1u);
   EXPECT_EQ(owner.events[0].second, "/secret");
+}
+
+// Random registrations, removals, disconnects and changes against a model
+// of which watches exist: every notification is one the model expects,
+// and the count and the listing agree with it throughout.
+TEST(Watches, AgreeWithAModelUnderRandomUse) {
+  WatchManager wm;
+  std::vector<Recorder> rs(6);
+  // (table, path, watcher): 'd' data, 'c' children, 'p' persistent.
+  std::set<std::tuple<char, std::string, int>> model;
+  std::mt19937 rng(11);
+  const std::vector<std::string> paths = {"/a", "/b", "/c", "/a/x", "/b/y"};
+  for (int step = 0; step < 20000; ++step) {
+    const int w = static_cast<int>(rng() % rs.size());
+    const std::string& path = paths[rng() % paths.size()];
+    switch (rng() % 8) {
+      case 0:
+      case 1:
+        wm.watch_data(path, &rs[w]);
+        model.insert({'d', path, w});
+        break;
+      case 2:
+        wm.watch_children(path, &rs[w]);
+        model.insert({'c', path, w});
+        break;
+      case 3:
+        wm.watch_persistent(path, &rs[w], false);
+        model.insert({'p', path, w});
+        break;
+      case 4: {
+        bool had = model.erase({'d', path, w}) > 0;
+        EXPECT_EQ(wm.find_or_remove(path, WatchKind::data, &rs[w], true), had);
+        break;
+      }
+      case 5:
+        if (rng() % 8 == 0) {
+          wm.remove_watcher(&rs[w]);
+          std::erase_if(model, [&](const auto& m) { return std::get<2>(m) == w; });
+        }
+        break;
+      default: {
+        for (auto& r : rs) r.events.clear();
+        const bool children = rng() % 2;
+        wm.trigger({{children ? Change::children_changed : Change::data_changed, path}}, step,
+                   kTree);
+        for (int i = 0; i < static_cast<int>(rs.size()); ++i) {
+          const bool one_shot = model.count({children ? 'c' : 'd', path, i}) > 0;
+          const bool lasting = model.count({'p', path, i}) > 0;
+          EXPECT_EQ(rs[i].events.size(), one_shot || lasting ? 1u : 0u) << step;
+          model.erase({children ? 'c' : 'd', path, i});
+        }
+      }
+    }
+    ASSERT_EQ(wm.watch_count(), model.size()) << step;
+  }
+  size_t listed = 0;
+  for (const auto& m : model) listed += std::get<0>(m) != 'c';
+  // The listing merges a data and a persistent watch of one watcher on one path.
+  std::set<std::pair<int, std::string>> pairs;
+  for (const auto& m : model)
+    if (std::get<0>(m) != 'c') pairs.insert({std::get<2>(m), std::get<1>(m)});
+  EXPECT_EQ(wm.listed_watches().size(), pairs.size());
+  EXPECT_LE(pairs.size(), listed);
 }
