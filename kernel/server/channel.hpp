@@ -7,10 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "corral/common/lifeline.hpp"
 #include "corral/proto/records.hpp"
@@ -110,6 +110,37 @@ class Channel final : public Watcher {
     std::string request;   // payload for reads; reply frame once done
     bool started = false;  // sync: asked consensus
   };
+  // The FIFO itself: a vector read from a moving head. Unlike std::deque it
+  // allocates nothing while empty (an idle connection holds no block), and
+  // it gives its memory back once a burst has drained. Pushing never
+  // happens while a reference into it is held.
+  class PendingQueue {
+   public:
+    bool empty() const { return head_ == items_.size(); }
+    size_t size() const { return items_.size() - head_; }
+    Pending& front() { return items_[head_]; }
+    void push_back(Pending p) {
+      if (head_ > 0 && head_ * 2 >= items_.size()) {
+        items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+        head_ = 0;
+      }
+      items_.push_back(std::move(p));
+    }
+    void pop_front() {
+      items_[head_] = Pending{};
+      if (++head_ == items_.size()) {
+        head_ = 0;
+        items_.clear();
+        if (items_.capacity() > 16) items_.shrink_to_fit();
+      }
+    }
+    auto begin() { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    auto end() { return items_.end(); }
+
+   private:
+    std::vector<Pending> items_;
+    size_t head_ = 0;
+  };
 
   void handle_frame(sdk::BytesView frame);
   void handle_connect(sdk::BytesView frame);
@@ -156,7 +187,7 @@ class Channel final : public Watcher {
   State state_ = State::handshake;
   bool saw_any_bytes_ = false;
   std::string in_;  // unparsed input
-  std::deque<Pending> queue_;
+  PendingQueue queue_;
   std::set<int32_t> close_after_;          // xids whose reply ends the connection
   Ids auth_ids_;                           // who this connection has proven to be
   std::unique_ptr<DigestMd5Server> sasl_;  // a SASL exchange under way
