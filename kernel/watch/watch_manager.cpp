@@ -1,6 +1,7 @@
 #include "watch/watch_manager.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace corral::kernel {
 
@@ -46,26 +47,50 @@ void WatchManager::release(Watch* x) {
   free_ = x;
 }
 
+WatchManager::Watch* WatchManager::find_watch(Entry& e, Watcher* w) {
+  auto bw = by_watcher_.find(w);
+  if (bw == by_watcher_.end()) return nullptr;
+  if (e.size <= bw->second.size) {
+    for (Watch* x = e.head; x; x = x->next_in_entry)
+      if (x->watcher == w) return x;
+  } else {
+    for (Watch* x = bw->second.head; x; x = x->next_of_watcher)
+      if (x->entry == &e) return x;
+  }
+  return nullptr;
+}
+
 void WatchManager::add(Table t, const std::string& path, Watcher* w) {
   auto [it, fresh] = table(t).try_emplace(path);
   Entry& e = it->second;
   if (fresh) {
     e.path = &it->first;
     e.table = t;
-  } else {
-    for (Watch* x = e.head; x; x = x->next_in_entry)
-      if (x->watcher == w) return;
+  } else if (find_watch(e, w)) {
+    return;
   }
-  Watch* x = allocate();
+  // Both allocations before anything is linked, so that running out of
+  // memory leaves the lists as they were.
+  Watch* x = nullptr;
+  Mine* mine = nullptr;
+  try {
+    x = allocate();
+    mine = &by_watcher_[w];
+  } catch (...) {
+    if (x) release(x);
+    if (fresh) table(t).erase(it);
+    throw;
+  }
   x->watcher = w;
   x->entry = &e;
   x->next_in_entry = e.head;
   if (e.head) e.head->prev_in_entry = x;
   e.head = x;
-  Watch*& mine = by_watcher_[w];
-  x->next_of_watcher = mine;
-  if (mine) mine->prev_of_watcher = x;
-  mine = x;
+  ++e.size;
+  x->next_of_watcher = mine->head;
+  if (mine->head) mine->head->prev_of_watcher = x;
+  mine->head = x;
+  ++mine->size;
   ++count_;
 }
 
@@ -76,16 +101,14 @@ void WatchManager::drop(Watch* x) {
   else
     e->head = x->next_in_entry;
   if (x->next_in_entry) x->next_in_entry->prev_in_entry = x->prev_in_entry;
-  if (x->prev_of_watcher) {
+  --e->size;
+  auto bw = by_watcher_.find(x->watcher);
+  if (x->prev_of_watcher)
     x->prev_of_watcher->next_of_watcher = x->next_of_watcher;
-  } else {
-    auto bw = by_watcher_.find(x->watcher);
-    if (x->next_of_watcher)
-      bw->second = x->next_of_watcher;
-    else
-      by_watcher_.erase(bw);
-  }
+  else
+    bw->second.head = x->next_of_watcher;
   if (x->next_of_watcher) x->next_of_watcher->prev_of_watcher = x->prev_of_watcher;
+  if (--bw->second.size == 0) by_watcher_.erase(bw);
   --count_;
   release(x);
   if (!e->head) {
@@ -98,12 +121,10 @@ bool WatchManager::erase(Table t, const std::string& path, Watcher* w) {
   Map& m = table(t);
   auto e = m.find(path);
   if (e == m.end()) return false;
-  for (Watch* x = e->second.head; x; x = x->next_in_entry)
-    if (x->watcher == w) {
-      drop(x);
-      return true;
-    }
-  return false;
+  Watch* x = find_watch(e->second, w);
+  if (!x) return false;
+  drop(x);
+  return true;
 }
 
 std::vector<Watcher*> WatchManager::watchers_of(const Entry& e) const {
@@ -144,9 +165,7 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
       found = erase(t, path, w) || found;
     } else if (!found) {
       auto e = table(t).find(path);
-      if (e == table(t).end()) continue;
-      for (const Watch* x = e->second.head; x && !found; x = x->next_in_entry)
-        found = x->watcher == w;
+      if (e != table(t).end()) found = find_watch(e->second, w) != nullptr;
     }
   }
   return found;
@@ -154,8 +173,8 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
 
 std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() const {
   std::vector<std::pair<Watcher*, std::string>> out;
-  for (const auto& [w, head] : by_watcher_)
-    for (const Watch* x = head; x; x = x->next_of_watcher)
+  for (const auto& [w, mine] : by_watcher_)
+    for (const Watch* x = mine.head; x; x = x->next_of_watcher)
       if (x->entry->table != kChild) out.emplace_back(w, *x->entry->path);
   // By path, and by watcher within one, so that a watcher's data and
   // persistent watch of one path are listed once.
@@ -184,7 +203,7 @@ void WatchManager::remove_watcher(Watcher* w) {
   while (true) {
     auto bw = by_watcher_.find(w);
     if (bw == by_watcher_.end()) return;
-    drop(bw->second);
+    drop(bw->second.head);
   }
 }
 
@@ -198,8 +217,8 @@ void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
     w->notify({static_cast<int32_t>(type), static_cast<int32_t>(KeeperState::sync_connected), path},
               zxid);
   };
-  // One-shot watches of a path: forgotten, then fired (a watcher that a
-  // notification closes forgets the rest of its watches meanwhile).
+  // One-shot watches of a path: forgotten, then fired (so that nothing
+  // here depends on what a notification does to its watcher).
   auto one_shot = [&](Table t, EventType type, const std::string& path) {
     auto e = table(t).find(path);
     if (e == table(t).end()) return;

@@ -78,7 +78,12 @@ class WatchManager {
   struct Entry {
     Watch* head = nullptr;
     const std::string* path = nullptr;  // the map's key
+    uint32_t size = 0;                  // watches in the list
     Table table = kData;
+  };
+  struct Mine {  // a watcher's list
+    Watch* head = nullptr;
+    size_t size = 0;
   };
   struct Watch {
     Watcher* watcher = nullptr;
@@ -94,13 +99,17 @@ class WatchManager {
   // Unlinks `x` from both lists and frees it; erases its entry when that
   // was the entry's last watch.
   void drop(Watch* x);
+  // `w`'s watch in `e`, if it has one: whichever of the two lists is
+  // shorter is walked (a hot path with thousands of watchers, or a watcher
+  // with thousands of watches, costs the other side nothing).
+  Watch* find_watch(Entry& e, Watcher* w);
   // The watchers of an entry.
   std::vector<Watcher*> watchers_of(const Entry& e) const;
   Watch* allocate();
   void release(Watch* x);
 
   Map data_, child_, persistent_, recursive_;
-  std::unordered_map<Watcher*, Watch*> by_watcher_;  // each watcher's list
+  std::unordered_map<Watcher*, Mine> by_watcher_;  // each watcher's list
   size_t count_ = 0;
   std::vector<std::unique_ptr<Watch[]>> chunks_;
   Watch* free_ = nullptr;  // linked through next_of_watcher
