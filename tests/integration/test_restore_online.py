@@ -16,12 +16,11 @@ import time
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 from kazoo.protocol.states import KazooState
 
 from corral_harness.servers import TARGET, Server, _live_servers, free_port, wait_for
-from test_backup import CLI, SUPER, corral, started  # noqa: F401 (a fixture)
-# Three voters, each with an admin endpoint (ens.admin: id -> port) and the superuser.
-from test_leader_transfer import ensemble  # noqa: F401 (a fixture)
+from test_backup import CLI, SUPER, corral
 
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's online restore")
 
@@ -76,6 +75,14 @@ def http(port, method, path, body=b"", auth="super:secret", headers=None):
     s.close()
     status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/") else 0
     return status, reply.split(b"\r\n\r\n", 1)[-1]
+
+
+@pytest.fixture
+def started():
+    made = []
+    yield made
+    for srv in made:
+        srv.kill()
 
 
 def test_a_backup_replaces_a_running_servers_tree(tmp_path, started):
@@ -202,6 +209,20 @@ def test_restore_refusals_change_nothing(tmp_path, started):
     assert c.get("/keep")[0] == b"here"
     c.stop()
     c.close()
+
+
+@pytest.fixture
+def ensemble(ensemble_factory):
+    admin = {}
+
+    def own(m):
+        admin.setdefault(m.sid, free_port())
+        return ["--set", f"server.admin_address=127.0.0.1:{admin[m.sid]}",
+                "--set", f"server.super_digest={SUPER}"]
+
+    ens = ensemble_factory(voters=3, member_args=own)
+    ens.admin = admin
+    return ens
 
 
 def test_a_restore_through_a_follower_replaces_every_members_tree_under_writes(tmp_path, ensemble):
