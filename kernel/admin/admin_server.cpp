@@ -430,6 +430,13 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     if (state_ == State::done) return;
     state_ = State::done;
     on_gone_ = nullptr;
+    // A page's own script (X-Requested-With, as the console sends) asks for
+    // credentials itself: no challenge, so the browser shows no dialog.
+    if (response.rfind("HTTP/1.1 401", 0) == 0 && req_.headers.count("x-requested-with")) {
+      size_t at = response.find("\r\nWWW-Authenticate:");
+      if (at != std::string::npos && at < response.find("\r\n\r\n"))
+        response.erase(at, response.find("\r\n", at + 2) - at);
+    }
     if (!response.empty()) conn_->send(std::move(response));
     conn_->close();  // flushes, then closes
     if (owner_) owner_->closed(this);

@@ -3,6 +3,7 @@
 #include "ops/admin_commands.hpp"
 
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "corral/common/json.hpp"
@@ -52,6 +53,10 @@ const std::map<std::string, std::string, std::less<>> kAliases = {
     {"connections", "connections"},
     {"wchs", "watch_summary"},
     {"watch_summary", "watch_summary"},
+    {"wchc", "watches"},
+    {"watches", "watches"},
+    {"wchp", "watches_by_path"},
+    {"watches_by_path", "watches_by_path"},
     {"envi", "environment"},
     {"environment", "environment"},
     {"dirs", "dirs"},
@@ -121,6 +126,7 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
           .num("packets_sent", static_cast<int64_t>(ch.sent));
       if (ch.session_id != 0)
         c.str("session_id", session_hex(ch.session_id)).num("session_timeout", ch.timeout_ms);
+      if (ch.last_heard_wall_ms > 0) c.num("last_activity", ch.last_heard_wall_ms);
       list += (list.size() > 1 ? "," : "") + c.object();
     }
     return list + "]";
@@ -213,6 +219,32 @@ std::optional<std::string> admin_command(const ServerView& v, std::string_view r
         .num("num_paths", static_cast<int64_t>(sum.paths))
         .num("num_total_watches", static_cast<int64_t>(sum.watches))
         .done(name);
+  }
+  if (name == "watches" || name == "watches_by_path") {
+    // wchc and wchp: each session's watched paths, or each path's sessions.
+    // At most kMaxListed pairs are listed ("truncated" says when more are set).
+    constexpr size_t kMaxListed = 100000;
+    std::map<std::string, std::set<std::string>> groups;
+    size_t listed = 0;
+    bool truncated = false;
+    for (const auto& [session, path] : v.watches_by_session()) {
+      if (listed == kMaxListed) {
+        truncated = true;
+        break;
+      }
+      ++listed;
+      if (name == "watches")
+        groups[session_hex(session)].insert(path);
+      else
+        groups[path].insert(session_hex(session));
+    }
+    Json g;
+    for (const auto& [key, items] : groups) {
+      std::string list = "[";
+      for (const auto& item : items) list += (list.size() > 1 ? "," : "") + json_quote(item);
+      g.raw(key, list + "]");
+    }
+    return j.raw(name, g.object()).raw("truncated", truncated ? "true" : "false").done(name);
   }
   // environment: the envi lines as key/value pairs.
   std::istringstream lines(four_letter_text(v, "envi"));

@@ -25,6 +25,7 @@ struct ConnectionView {
   int64_t session_id = 0;  // 0 before its session opened
   int32_t timeout_ms = 0;
   uint64_t outstanding = 0, received = 0, sent = 0;
+  int64_t last_heard_wall_ms = 0;  // wall ms of its last request or ping; 0 before any
 };
 
 class ServerView {

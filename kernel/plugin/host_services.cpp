@@ -288,6 +288,11 @@ sdk::Histogram* MetricsRegistry::histogram(std::string_view name, std::string_vi
   return e->histogram.get();
 }
 
+std::string MetricsRegistry::exposition() {
+  if (refresh_) refresh_();
+  return render();
+}
+
 std::string MetricsRegistry::render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out, family_seen;

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -70,8 +71,13 @@ class MetricsRegistry final : public sdk::Metrics {
   sdk::Gauge* gauge(std::string_view name, std::string_view help) override;
   sdk::Histogram* histogram(std::string_view name, std::string_view help) override;
   std::string render() const;
+  // Runs `refresh` (which sets the gauges a server computes on demand), then
+  // renders.
+  std::string exposition() override;
+  void on_exposition(std::function<void()> refresh) { refresh_ = std::move(refresh); }
 
  private:
+  std::function<void()> refresh_;
   struct Entry;
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>, std::less<>> entries_;

@@ -136,6 +136,7 @@ void Channel::handle_connect(sdk::BytesView frame) {
     return;
   }
   received_++;
+  last_heard_ms_ = clock_.steady_ms();
   stats_.packets_received++;
   if (!server_.serving() && !(req.read_only && server_.read_only_mode())) {
     // As ZooKeeper: a server without a leader takes no sessions; the client
@@ -233,6 +234,7 @@ void Channel::handle_request(sdk::BytesView frame) {
     return;
   }
   received_++;
+  last_heard_ms_ = clock_.steady_ms();
   stats_.packets_received++;
   const proto::OpKind kind = proto::op_kind(h.type);
   if (read_only_ && (kind == proto::OpKind::write || h.type == static_cast<int32_t>(OpCode::sync) ||

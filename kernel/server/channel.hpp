@@ -98,6 +98,8 @@ class Channel final : public Watcher {
   void reset_stats() { received_ = sent_ = 0; }
   uint64_t sent() const { return sent_; }
   size_t outstanding() const { return queue_.size(); }
+  // Steady ms of the last request or ping heard; 0 before any.
+  int64_t last_heard_ms() const { return last_heard_ms_; }
 
  private:
   enum class State { handshake, creating, established, closed };
@@ -216,6 +218,7 @@ class Channel final : public Watcher {
   int64_t max_outstanding_here_ = INT64_MAX;
   int64_t max_outstanding_all_ = INT64_MAX;
   uint64_t received_ = 0, sent_ = 0;
+  int64_t last_heard_ms_ = 0;  // steady ms of the last request (or ping)
   common::Lifeline alive_;
 };
 

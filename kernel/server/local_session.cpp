@@ -222,6 +222,29 @@ class LocalSession final : public sdk::TreeSession {
     call(OpCode::sync, std::move(done),
          [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
   }
+  void request(OpCode op, std::string body, sdk::TreeCallback done) override {
+    switch (op) {
+      case OpCode::create_session:
+      case OpCode::close_session:
+      case OpCode::ping:
+      case OpCode::auth:
+      case OpCode::sasl:
+      case OpCode::set_watches:
+      case OpCode::set_watches2:
+      case OpCode::notification:
+      case OpCode::error:
+        if (done)
+          s_->server->executor().post([done = std::move(done)] {
+            sdk::TreeResult res;
+            res.err = Err::bad_arguments;
+            done(res);
+          });
+        return;
+      default:
+        break;
+    }
+    call(op, std::move(done), [&](JuteWriter& w) { w.bytes().append(body); });
+  }
   void act_as(std::vector<proto::Id> identities) override {
     if (identities == s_->acting) return;
     s_->acting = identities;

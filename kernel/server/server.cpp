@@ -83,6 +83,7 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
                        "server.max_outstanding_per_session");
   m_sessions_refused_ = metrics_.counter("corral_sessions_refused_total",
                                          "new sessions refused past server.session_create_rate");
+  metrics_.on_exposition([this] { refresh_metric_gauges(); });
 }
 
 Server::~Server() { stop(); }
@@ -482,6 +483,7 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
         log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) +
                    " znodes in " + std::to_string(clock_.steady_ms() - t0) +
                    " ms, written while serving (the fork paused it " + paused + " ms)");
+        metrics_.counter("corral_snapshots_total", "snapshots of the tree taken")->inc();
         finish(zxid);
       });
 }

@@ -155,6 +155,8 @@ class Server final : public ChannelHost,
   void shutdown_gracefully(std::function<void()> then);
   // Prometheus text: the registry plus the tree, session and watch gauges.
   std::string metrics_text();
+  // Sets the gauges computed on demand (znodes, sessions, consensus state).
+  void refresh_metric_gauges();
   // Opens a channel over `link` (a TCP connection or an in-process session).
   Channel* open_channel(std::unique_ptr<ChannelLink> link);
 

@@ -25,10 +25,12 @@ class Server::View final : public ServerView {
   const ServerStats& stats() const override { return s_.stats_; }
   std::vector<ConnectionView> connections() const override {
     std::vector<ConnectionView> out;
+    const int64_t steady = s_.clock_.steady_ms(), wall = s_.clock_.wall_ms();
     for (const auto& [id, ch] : s_.channels_) {
       if (ch->closed()) continue;
+      int64_t heard = ch->last_heard_ms();
       out.push_back({ch->remote_address(), ch->session_id(), ch->timeout_ms(), ch->outstanding(),
-                     ch->received(), ch->sent()});
+                     ch->received(), ch->sent(), heard > 0 ? wall - (steady - heard) : 0});
     }
     return out;
   }
@@ -136,7 +138,9 @@ void Server::observe_request(int32_t type, double seconds) {
   it->second.second->observe(seconds);
 }
 
-std::string Server::metrics_text() {
+std::string Server::metrics_text() { return metrics_.exposition(); }
+
+void Server::refresh_metric_gauges() {
   size_t ephemerals = 0;
   for (const auto& [id, sess] : tree_.sessions()) ephemerals += sess.ephemerals.size();
   auto set = [&](const char* name, const char* help, int64_t v) {
@@ -169,7 +173,6 @@ std::string Server::metrics_text() {
     set("corral_consensus_last_election_ms", "how long the last election took",
         cs.last_election_ms);
   }
-  return metrics_.render();
 }
 
 }  // namespace corral::kernel

@@ -133,6 +133,7 @@ class NullMetrics final : public sdk::Metrics {
   sdk::Counter* counter(std::string_view, std::string_view) override { return &c_; }
   sdk::Gauge* gauge(std::string_view, std::string_view) override { return &g_; }
   sdk::Histogram* histogram(std::string_view, std::string_view) override { return &h_; }
+  std::string exposition() override { return {}; }
 
  private:
   NullCounter c_;

@@ -393,8 +393,10 @@ void ServiceRegistry::arm(const std::string& k) {
   Registration& reg = regs_[k];
   if (reg.ttl_ms <= 0) {  // a container's: held while the container runs
     reg.timer.reset();
+    reg.deadline_ms = 0;
     return;
   }
+  reg.deadline_ms = host_->clock().steady_ms() + reg.ttl_ms;
   reg.timer = host_->executor().schedule(std::chrono::milliseconds(reg.ttl_ms), [this, k] {
     auto it = regs_.find(k);
     if (it == regs_.end()) return;

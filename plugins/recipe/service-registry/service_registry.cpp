@@ -274,7 +274,21 @@ std::string ServiceRegistry::view_json(const std::string& svc, bool healthy) {
     out += (first ? "" : ",") + in.document.dump();
     first = false;
   }
-  return out + "]}\n";
+  // The TTLs of the instances this server holds, as of now.
+  out += "],\"leases\":{";
+  const int64_t now = host_->clock().steady_ms();
+  first = true;
+  for (auto it = regs_.lower_bound(key(svc, "")); it != regs_.end(); ++it) {
+    const Registration& reg = it->second;
+    if (reg.service != svc) break;
+    if (reg.deadline_ms == 0) continue;
+    out += (first ? "" : ",") + common::json_quote(reg.id) +
+           ":{\"ttl_ms\":" + std::to_string(reg.ttl_ms) +
+           ",\"expires_in_ms\":" + std::to_string(std::max<int64_t>(0, reg.deadline_ms - now)) +
+           "}";
+    first = false;
+  }
+  return out + "}}\n";
 }
 
 std::string ServiceRegistry::sse_event(const std::string& svc) {

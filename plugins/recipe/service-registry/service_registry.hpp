@@ -125,6 +125,7 @@ class ServiceRegistry final : public sdk::Recipe {
     std::string service, id;
     std::string document;  // the ServiceInstance JSON
     int64_t ttl_ms = 0;
+    int64_t deadline_ms = 0;  // steady ms at which it lapses unless renewed (0: never)
     std::unique_ptr<sdk::TreeSession> session;
     std::vector<proto::Id> caller;  // whom its writes act as
     std::unique_ptr<sdk::Executor::Timer> timer;

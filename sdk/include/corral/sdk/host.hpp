@@ -115,6 +115,10 @@ class Metrics {
   virtual Counter* counter(std::string_view name, std::string_view help) = 0;
   virtual Gauge* gauge(std::string_view name, std::string_view help) = 0;
   virtual Histogram* histogram(std::string_view name, std::string_view help) = 0;
+  // Every metric now, in Prometheus' text format, as the admin endpoint's
+  // GET /metrics serves it (for a recipe that keeps their history, say).
+  // Loop thread only.
+  virtual std::string exposition() = 0;
 };
 
 // A plugin's own table of the server's TOML file: `[storage.wal]` for the

@@ -55,6 +55,14 @@ class TreeSession {
   // calls, so calls already made keep the identities they were made with.
   // Ephemerals stay the session's.
   virtual void act_as(std::vector<proto::Id> identities) = 0;
+  // Any other operation a client may send: `op` and its request body as a
+  // client encodes it (proto::write of the record after the header). getACL,
+  // setACL, create with an ACL or a TTL, multi, getEphemerals, whoAmI, ... are
+  // answered exactly as the same request from a client would be, in order with
+  // the calls above. The session's own business (connect, ping, close, auth,
+  // sasl, setWatches) is refused with Err::bad_arguments: close() ends a
+  // session and act_as() says whom it acts for.
+  virtual void request(proto::OpCode op, std::string body, TreeCallback done) = 0;
 };
 
 // What the kernel offers a recipe.

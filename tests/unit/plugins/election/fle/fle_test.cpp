@@ -135,6 +135,7 @@ class Harness final : public sdk::PluginHost, public sdk::ElectionHost, public s
     sdk::Counter* counter(std::string_view, std::string_view) override { return &c; }
     sdk::Gauge* gauge(std::string_view, std::string_view) override { return &g; }
     sdk::Histogram* histogram(std::string_view, std::string_view) override { return &h; }
+    std::string exposition() override { return {}; }
     struct C final : sdk::Counter {
       void inc(uint64_t) override {}
       uint64_t value() const override { return 0; }
