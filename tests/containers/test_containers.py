@@ -67,7 +67,7 @@ def test_the_minimal_bundle_carries_three_plugins_and_takes_a_mounted_one(minima
     kinds = sorted(tuple(line.split()[:2]) for line in listed.splitlines())
     assert kinds == [("consensus", "standalone"), ("storage", "wal"), ("transport", "tcp")], listed
     full = docker("run", "--rm", full_image, "corrald", "--list-plugins").stdout
-    for plugin in ["zab", "fle", "dns", "docker", "server-info", "memory"]:
+    for plugin in ["zab", "fle", "dns", "docker", "server-info", "memory", "console"]:
         assert f" {plugin} " in full, full
     # A user's module: the server-info recipe, mounted into the minimal image.
     plugins = tmp_path / "plugins"
