@@ -80,6 +80,34 @@ std::string unauthorized(const std::string& why) {
          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
+// A browser sends Origin with a POST, PUT or DELETE (and Sec-Fetch-Site),
+// so a page from another site cannot make a change with the credentials or
+// the address of the browser's user (cross-site request forgery). Clients
+// that are not browsers send neither and are not affected.
+static bool cross_site_change(const sdk::HttpRequest& req) {
+  if (req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") return false;
+  if (auto f = req.headers.find("sec-fetch-site");
+      f != req.headers.end() && common::ascii_lower(f->second) == "cross-site")
+    return true;
+  auto o = req.headers.find("origin");
+  if (o == req.headers.end()) return false;
+  std::string origin = common::ascii_lower(o->second);
+  size_t scheme = origin.find("://");
+  if (scheme == std::string::npos) return true;  // "null" (a sandboxed or file page), or garbage
+  std::string origin_host = origin.substr(scheme + 3);
+  auto h = req.headers.find("host");
+  if (h == req.headers.end()) return true;
+  std::string host = common::ascii_lower(h->second);
+  // Default ports: Origin leaves them out when Host may not.
+  auto bare = [](std::string s, std::string_view port) {
+    if (s.size() > port.size() && s.compare(s.size() - port.size(), port.size(), port) == 0)
+      s.resize(s.size() - port.size());
+    return s;
+  };
+  std::string_view default_port = origin.rfind("https", 0) == 0 ? ":443" : ":80";
+  return bare(origin_host, default_port) != bare(host, default_port);
+}
+
 std::string url_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
@@ -270,6 +298,10 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
   // decided from the head, before a body of up to server.max_restore_bytes
   // is taken; the body may then take up to kRestoreUploadMs to arrive.
   bool admit_restore() {
+    if (cross_site_change(req_)) {
+      fail(403, "a restore requested by another site's page is refused");
+      return false;
+    }
     AdminServer* owner = owner_;
     Server& server = owner->server_;
     req_.secure = owner->tls_;
@@ -320,6 +352,10 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
 
   void dispatch() {
     state_ = State::waiting;
+    if (cross_site_change(req_))
+      return fail(403,
+                  "a change requested by another site's page is refused (Origin or "
+                  "Sec-Fetch-Site says so)");
     AdminServer* owner = owner_;
     req_.secure = owner->tls_;
     HttpCaller caller;

@@ -79,7 +79,7 @@ void Channel::on_bytes(sdk::BytesView data) {
     saw_any_bytes_ = true;
     if (try_four_letter()) return;
   }
-  size_t pos = 0;
+  size_t pos = in_pos_;
   // Until a session is open only a connect request may come, and that is
   // small: a connection cannot hold a jute.maxbuffer frame without a session.
   const int64_t max_frame =
@@ -104,7 +104,16 @@ void Channel::on_bytes(sdk::BytesView data) {
     }
   }
   if (state_ == State::closed) return;
-  in_.erase(0, pos);
+  // What was parsed goes once it is most of the buffer. A paused channel
+  // resumes one request at a time, and an in-process session (which has no
+  // socket to stop) may have queued many: erasing each time would move the
+  // whole backlog for every request.
+  if (pos * 2 >= in_.size()) {
+    in_.erase(0, pos);
+    in_pos_ = 0;
+  } else {
+    in_pos_ = pos;
+  }
   // What a burst or a large request made room for goes back once it is
   // used: an idle session keeps a small input buffer, whatever it once sent.
   if (in_.empty() && in_.capacity() > kKeptInputBytes) std::string().swap(in_);

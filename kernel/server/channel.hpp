@@ -188,7 +188,8 @@ class Channel final : public Watcher {
   uint64_t id_;
   State state_ = State::handshake;
   bool saw_any_bytes_ = false;
-  std::string in_;  // unparsed input
+  std::string in_;  // input; unparsed from in_pos_
+  size_t in_pos_ = 0;
   PendingQueue queue_;
   std::set<int32_t> close_after_;          // xids whose reply ends the connection
   Ids auth_ids_;                           // who this connection has proven to be

@@ -223,6 +223,7 @@ class LocalSession final : public sdk::TreeSession {
          [&](JuteWriter& w) { proto::write(w, proto::PathRequest{std::string(path)}); });
   }
   void request(OpCode op, std::string body, sdk::TreeCallback done) override {
+    bool session_business = false;
     switch (op) {
       case OpCode::create_session:
       case OpCode::close_session:
@@ -233,17 +234,22 @@ class LocalSession final : public sdk::TreeSession {
       case OpCode::set_watches2:
       case OpCode::notification:
       case OpCode::error:
-        if (done)
-          s_->server->executor().post([done = std::move(done)] {
-            sdk::TreeResult res;
-            res.err = Err::bad_arguments;
-            done(res);
-          });
-        return;
+        session_business = true;
+        break;
       default:
         break;
     }
-    call(op, std::move(done), [&](JuteWriter& w) { w.bytes().append(body); });
+    // Only operations ZooKeeper's protocol knows (not the kernel's own).
+    if (!session_business && proto::op_kind(static_cast<int32_t>(op)) != proto::OpKind::unknown) {
+      call(op, std::move(done), [&](JuteWriter& w) { w.bytes().append(body); });
+      return;
+    }
+    if (done)
+      s_->server->executor().post([done = std::move(done)] {
+        sdk::TreeResult res;
+        res.err = Err::bad_arguments;
+        done(res);
+      });
   }
   void act_as(std::vector<proto::Id> identities) override {
     if (identities == s_->acting) return;
@@ -277,23 +283,29 @@ class LocalSession final : public sdk::TreeSession {
   }
   template <class Body>
   void call(OpCode op, sdk::TreeCallback done, Body&& body) {
-    if (!s_->channel) {
+    auto fail = [this](sdk::TreeCallback done, Err err) {
       if (done)
-        s_->server->executor().post([done = std::move(done)] {
+        s_->server->executor().post([done = std::move(done), err] {
           sdk::TreeResult res;
-          res.err = Err::session_expired;
+          res.err = err;
           done(res);
         });
-      return;
-    }
-    int32_t xid = s_->next_xid++;
-    s_->calls[xid] = {static_cast<int32_t>(op), std::move(done)};
+    };
+    if (!s_->channel) return fail(std::move(done), Err::session_expired);
+    int32_t xid = s_->next_xid;
     std::string f;
     JuteWriter w(f);
     size_t at = w.begin_frame();
     proto::write(w, proto::RequestHeader{xid, static_cast<int32_t>(op)});
     body(w);
     w.finish_frame(at);
+    // A request over the frame limit would make the channel close the whole
+    // session (as it closes a client's connection): refuse only the request,
+    // as a client library refuses a packet it cannot send.
+    if (static_cast<int64_t>(f.size() - 4) > s_->server->config().server.max_frame_bytes)
+      return fail(std::move(done), Err::marshalling_error);
+    ++s_->next_xid;
+    s_->calls[xid] = {static_cast<int32_t>(op), std::move(done)};
     s_->send_request(std::move(f), false);
   }
   void path_watch(OpCode op, std::string_view path, bool watch, sdk::TreeCallback done) {

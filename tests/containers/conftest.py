@@ -32,6 +32,26 @@ def record(key, value):
     print(f"[containers] {key} = {value}")
 
 
+def _drop_stale_containerd_pid(path="/var/run/docker/containerd/containerd.pid"):
+    """dockerd reuses the containerd its pid file names when that pid is
+    alive, and waits for it forever when the number now belongs to another
+    process (or a thread: a dockerd killed with its machine's session leaves
+    the file behind). Such a file is removed, so dockerd starts its own."""
+    try:
+        pid = int(open(path).read().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        status = open(f"/proc/{pid}/status").read()
+        name = status.split("\n", 1)[0].split(":", 1)[1].strip()
+        tgid = int(next(line.split(":")[1] for line in status.splitlines() if line.startswith("Tgid:")))
+        if name == "containerd" and tgid == pid:
+            return
+    except (OSError, ValueError, StopIteration, IndexError):
+        pass
+    os.remove(path)
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory):
     if not os.path.exists(DOCKER) or not os.path.exists(COMPOSE):
@@ -39,6 +59,7 @@ def engine(tmp_path_factory):
     if subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
         if os.geteuid() != 0:
             pytest.fail("no Docker engine runs and only root can start one here")
+        _drop_stale_containerd_pid()
         log = open(tmp_path_factory.mktemp("dockerd") / "dockerd.log", "wb")
         subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 60

@@ -74,10 +74,11 @@ def base(ens, i):
     return f"http://127.0.0.1:{ens.admin[ens.members[i].sid]}"
 
 
-def api(ens, i, method, path, body=None, user=None, timeout=10):
+def api(ens, i, method, path, body=None, user=None, timeout=10, headers=None):
     req = urllib.request.Request(base(ens, i) + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("X-Requested-With", "test")
+    for k, v in (headers if headers is not None else {"X-Requested-With": "test"}).items():
+        req.add_header(k, v)
     if user:
         req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
     try:
@@ -184,7 +185,8 @@ def test_the_page_is_anyones_and_the_api_acts_as_the_caller(ens, zk):
                  {"path": "/a", "mode": "ttl"}, {"path": "/a", "acl": [{"scheme": "world"}]}):
         st, err = api(ens, i, "POST", "/ui/api/node", body, user="alice:wonder")
         assert st == 400 and err["error"], (body, err)
-    req = urllib.request.Request(base(ens, i) + "/ui/api/node", data=b"{not json", method="POST")
+    req = urllib.request.Request(base(ens, i) + "/ui/api/node", data=b"{not json", method="POST",
+                                 headers={"X-Requested-With": "test"})
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=5)
     assert e.value.code == 400
@@ -201,6 +203,34 @@ def test_the_page_is_anyones_and_the_api_acts_as_the_caller(ens, zk):
     assert st == 201
     acl, _ = zk.get_acls("/owned")
     assert {(a.id.scheme, a.perms) for a in acl} == {("digest", 31), ("world", 1)}
+    # Another site's page cannot make changes: no X-Requested-With (a form
+    # or a no-cors fetch cannot set it), or an Origin of another site.
+    for headers in ({}, {"X-Requested-With": "x", "Origin": "http://evil.example"},
+                    {"X-Requested-With": "x", "Sec-Fetch-Site": "cross-site"}):
+        st, err = api(ens, i, "POST", "/ui/api/node", {"path": "/forged"}, user="alice:wonder", headers=headers)
+        assert st == 403, (headers, err)
+    st, _ = api(ens, i, "PUT", "/v1/registry/services/forged/instances/f1", {"address": "10.0.0.1", "port": 1},
+                user="alice:wonder", headers={"Origin": "http://evil.example"})
+    assert st == 403
+    assert zk.exists("/forged") is None and zk.exists("/services/forged") is None
+    st, _ = api(ens, i, "POST", "/ui/api/node", {"path": "/same-site"}, user="alice:wonder",
+                headers={"X-Requested-With": "x", "Origin": base(ens, i)})
+    assert st == 201
+    # A request too large for a frame fails alone: the console's session,
+    # and the ephemeral it holds, stay. (A path of 1,048,540 bytes: the body
+    # fits the admin endpoint's 1 MiB, the create request not a 0xfffff frame.)
+    st, made = api(ens, i, "POST", "/ui/api/node", {"path": "/kept", "mode": "ephemeral"}, user="alice:wonder")
+    assert st == 201
+    st, err = api(ens, i, "POST", "/ui/api/node", {"path": "/" + "a" * 1048540}, user="alice:wonder")
+    assert st == 400 and err["code"] == "MarshallingError", err
+    st, _ = api(ens, i, "GET", "/ui/api/node?path=/kept", user="alice:wonder")
+    assert st == 200
+    time.sleep(1)
+    assert zk.exists("/kept") is not None
+    # Reconfig acts as the caller too: bob may not change the membership.
+    st, err = api(ens, i, "POST", "/ui/api/reconfig", {"leaving": "3"}, user="bob:builder")
+    assert 400 <= st < 500 and err["code"] in ("NoAuth", "ReconfigDisabled"), err
+    assert len(api(ens, i, "GET", "/ui/api/ensemble")[1]["members"]) == 3
     # A refused credential: the admin endpoint answers 401 without a
     # challenge to a page's own script, so the browser shows no dialog.
     for page in (True, False):
@@ -296,6 +326,15 @@ def test_log_in_browse_create_edit_and_delete(ens, zk, browser):
     click(d, "#confirm-ok")
     wait_for(lambda: zk.exists("/shop") is None, timeout=10, what="/shop deleted with its subtree")
     wait(d, lambda: text(d, "#node-path") == "/", what="back at the parent")
+    # The same page on a phone's screen.
+    d.set_window_size(390, 844)
+    try:
+        go(d, url, "#/tree/zookeeper")
+        wait(d, lambda: text(d, "#node-path") == "/zookeeper")
+        assert d.execute_script("return document.documentElement.scrollWidth") <= 400
+        shot(d, "phone")
+    finally:
+        d.set_window_size(1280, 900)
 
 
 def test_a_refusal_by_acl_shows_zookeepers_error_and_greys_out(ens, zk, browser):

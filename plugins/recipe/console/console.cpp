@@ -103,7 +103,7 @@ sdk::Status Console::init(sdk::PluginHost& host) {
   if (auto s = num("sample_interval_ms", 10000, 1000, 3600000, sample_interval_ms_); !s) return s;
   if (auto s = num("history_minutes", 60, 1, 1440, history_minutes_); !s) return s;
   history_ = std::make_unique<History>(
-      static_cast<size_t>(history_minutes_ * 60000 / sample_interval_ms_));
+      std::max<size_t>(1, static_cast<size_t>(history_minutes_ * 60000 / sample_interval_ms_)));
   m_requests_ = host.metrics().counter("corral_console_requests_total",
                                        "requests the console's API answered");
   m_refused_streams_ = host.metrics().counter("corral_console_streams_refused_total",
@@ -188,7 +188,7 @@ sdk::TreeSession& Console::as(const sdk::HttpRequest& req) {
 
 void Console::tree_error(const Responder& r, Err err, const std::string& path) {
   respond_json(r, http_status(err),
-               error_json(error_message(err, path), error_name(err), static_cast<int>(err)));
+               error_json(error_message(err, path), error_code(err), static_cast<int>(err)));
 }
 
 void Console::handle(const sdk::HttpRequest& req, Responder r) {
@@ -207,6 +207,12 @@ void Console::handle(const sdk::HttpRequest& req, Responder r) {
   }
   m_requests_->inc();
   std::string api = rest.substr(5);
+  // A change must come from a page's own script (the console's sends this
+  // header): a form or a no-cors request from another site cannot set it.
+  if (req.method != "GET" && req.method != "HEAD" && !req.headers.count("x-requested-with"))
+    return respond_json(r, 403,
+                        error_json("changes through the console's API need an X-Requested-With "
+                                   "header (any value), which pages of other sites cannot send"));
   if (api == "whoami" && req.method == "GET") return whoami(req, r);
   if (!anonymous_ && !req.authenticated)
     return respond_json(r, 401,

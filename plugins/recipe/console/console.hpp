@@ -56,13 +56,17 @@ class Console final : public sdk::Recipe {
   void delete_tree(const sdk::HttpRequest& req, const Responder& r, const std::string& path);
   void set_acl(const sdk::HttpRequest& req, const Responder& r);
   void subscribe(const sdk::HttpRequest& req, const Responder& r);
+  void start_stream(const sdk::HttpRequest& req, const Responder& r, const std::string& path);
   void unsubscribe(const std::string& path, sdk::HttpResponder* who);
+  // Frees the places of streams in `seen` whose clients are gone.
+  void drop_closed(const std::vector<Responder>& seen, const std::string& path);
   void notify(const proto::WatcherEvent& ev);
   void end_streams();
   void keepalive();
 
   // console_ensemble.cpp
   void ensemble(const sdk::HttpRequest& req, const Responder& r);
+  void view(const sdk::HttpRequest& req, const Responder& r);
   void probe_round(EnsembleConfig config);
   void finish_round();
   void reconfig(const sdk::HttpRequest& req, const Responder& r);

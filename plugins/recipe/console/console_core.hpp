@@ -21,9 +21,11 @@ std::string base64_encode(std::string_view bytes);
 // Standard alphabet, padding optional; nullopt on any other character.
 std::optional<std::string> base64_decode(std::string_view text);
 
-// ZooKeeper's name for an error code ("NoAuth", "NoNode", ...) and the HTTP
-// status the console answers it with.
+// ZooKeeper's text for an error code ("NoAuth", "Directory not empty"), its
+// name as one word ("NoAuth", "NotEmpty"), and the HTTP status the console
+// answers it with.
 std::string_view error_name(proto::Err err);
+std::string error_code(proto::Err err);
 int http_status(proto::Err err);
 // ZooKeeper's message: "KeeperErrorCode = NoAuth for /a".
 std::string error_message(proto::Err err, std::string_view path);
@@ -34,8 +36,9 @@ std::optional<int32_t> perms_from_text(std::string_view text);
 
 // The rights `ids` have on a znode with `acl`, as ZooKeeper's check grants
 // them: super has all; world:anyone matches everyone; ip by address or
-// network; digest, sasl and x509 by equal id. `remote_ip` is the caller's
-// address without a port.
+// network; digest, sasl and x509 by equal id; an empty ACL gives all. A
+// digest masked by getACL ("alice:x", for a caller without ADMIN) matches
+// the caller's digest of that user.
 int32_t rights_of(const proto::AclList& acl, const std::vector<proto::Id>& ids);
 bool ip_in(std::string_view spec, std::string_view ip);
 

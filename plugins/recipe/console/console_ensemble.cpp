@@ -41,6 +41,18 @@ std::string wildcard_to(const std::string& client, const std::string& peer) {
   return peer.substr(0, pc) + client.substr(colon);
 }
 
+// A member's client address as server-info published it, taken only on the
+// member's own host (the membership's, which only a reconfig changes): the
+// znode is anyone's to write, and the console must not be pointed at
+// another machine.
+std::string published_client(const std::string& client, const std::string& peer) {
+  std::string c = wildcard_to(client, peer);
+  size_t cc = c.rfind(':'), pc = peer.rfind(':');
+  if (cc == std::string::npos || pc == std::string::npos) return "";
+  if (c.substr(0, cc) != peer.substr(0, pc)) return "";
+  return c;
+}
+
 std::string hex(int64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -131,6 +143,27 @@ struct Console::Probe {
 };
 
 void Console::ensemble(const sdk::HttpRequest& req, const Responder& r) {
+  // The view is shared by whoever asks within a second; each caller must be
+  // able to read the membership it is made from.
+  as(req).exists("/zookeeper/config", false,
+                 [this, alive = alive_.ref(), req, r](const sdk::TreeResult& may) {
+                   if (!alive) return;
+                   if (may.err != Err::ok && may.err != Err::no_node)
+                     return tree_error(r, may.err, "/zookeeper/config");
+                   if (!session_) return tree_error(r, Err::connection_loss, "/zookeeper/config");
+                   as(req).get_data(
+                       "/zookeeper/config", false, [this, alive, req, r](const sdk::TreeResult& d) {
+                         if (!alive) return;
+                         if (d.err != Err::ok && d.err != Err::no_node)
+                           return tree_error(r, d.err, "/zookeeper/config");
+                         if (!session_)
+                           return tree_error(r, Err::connection_loss, "/zookeeper/config");
+                         view(req, r);
+                       });
+                 });
+}
+
+void Console::view(const sdk::HttpRequest& req, const Responder& r) {
   int64_t now = host_->clock().steady_ms();
   if (!last_view_.empty() && now - last_view_ms_ < kViewFreshMs)
     return respond_json(r, 200, last_view_);
@@ -138,7 +171,7 @@ void Console::ensemble(const sdk::HttpRequest& req, const Responder& r) {
   if (round_) return;  // answered with the round in progress
   round_ = std::make_shared<Probe>();
   as(req).get_data(
-      "/zookeeper/config", false, [this, alive = alive_.ref()](const sdk::TreeResult& res) {
+      "/zookeeper/config", false, [this, alive = alive_.ref(), req](const sdk::TreeResult& res) {
         if (!alive) return;
         EnsembleConfig config;
         if (res.err == Err::ok) config = parse_ensemble_config(res.data);
@@ -164,16 +197,16 @@ void Console::ensemble(const sdk::HttpRequest& req, const Responder& r) {
           }
           if (!session_) continue;
           ++*pending;
-          session_->get_data(servers_path_ + "/" + std::to_string(m.id), false,
-                             [config_ptr, id = m.id, done](const sdk::TreeResult& res) {
-                               if (res.err == Err::ok)
-                                 if (auto doc = JsonValue::parse(res.data, 4); doc)
-                                   for (Member& mm : config_ptr->members)
-                                     if (mm.id == id)
-                                       mm.client = wildcard_to(
-                                           doc.value().get_string("client_address"), mm.peer);
-                               done();
-                             });
+          as(req).get_data(servers_path_ + "/" + std::to_string(m.id), false,
+                           [config_ptr, id = m.id, done](const sdk::TreeResult& res) {
+                             if (res.err == Err::ok)
+                               if (auto doc = JsonValue::parse(res.data, 4); doc)
+                                 for (Member& mm : config_ptr->members)
+                                   if (mm.id == id)
+                                     mm.client = published_client(
+                                         doc.value().get_string("client_address"), mm.peer);
+                             done();
+                           });
         }
         done();
       });

@@ -159,7 +159,7 @@ void Console::get_node(const sdk::HttpRequest& req, const Responder& r) {
                     if (!alive) return;
                     if (kids.err != Err::ok) {
                       respond_json(r, http_status(kids.err),
-                                   error_json(error_message(kids.err, path), error_name(kids.err),
+                                   error_json(error_message(kids.err, path), error_code(kids.err),
                                               static_cast<int>(kids.err)));
                       return;
                     }
@@ -308,8 +308,21 @@ void Console::delete_node(const sdk::HttpRequest& req, const Responder& r) {
   if (!version || *version < -1 || *version > INT32_MAX)
     return respond_json(r, 400, error_json("version must be an integer (-1: any version)"));
   auto rec = req.query.find("recursive");
-  if (rec != req.query.end() && rec->second != "0" && rec->second != "false")
-    return delete_tree(req, r, path);
+  if (rec != req.query.end() && rec->second != "0" && rec->second != "false") {
+    if (*version == -1) return delete_tree(req, r, path);
+    // A version applies to the node named, and is checked before anything
+    // below it goes.
+    as(req).exists(path, false,
+                   [this, alive = alive_.ref(), req, r, path,
+                    v = static_cast<int32_t>(*version)](const sdk::TreeResult& ex) {
+                     if (!alive) return;
+                     if (ex.err != Err::ok) return tree_error(r, ex.err, path);
+                     if (ex.stat.version != v) return tree_error(r, Err::bad_version, path);
+                     if (!session_) return tree_error(r, Err::connection_loss, path);
+                     delete_tree(req, r, path);
+                   });
+    return;
+  }
   as(req).remove(path, static_cast<int32_t>(*version),
                  [this, alive = alive_.ref(), r, path](const sdk::TreeResult& res) {
                    if (!alive) return;
@@ -343,7 +356,7 @@ void Console::delete_tree(const sdk::HttpRequest& req, const Responder& r,
     job->answered = true;
     std::string body = error_json(
         error_message(err, at) + " (after deleting " + std::to_string(job->deleted) + " znodes)",
-        error_name(err), static_cast<int>(err));
+        error_code(err), static_cast<int>(err));
     respond_json(r, http_status(err), std::move(body));
   };
   auto pump = std::make_shared<std::function<void()>>();
@@ -433,40 +446,44 @@ void Console::subscribe(const sdk::HttpRequest& req, const Responder& r) {
       path, false, [this, alive = alive_.ref(), r, req, path](const sdk::TreeResult& ex) {
         if (!alive) return;
         if (ex.err != Err::ok && ex.err != Err::no_node) return tree_error(r, ex.err, path);
-        auto start = [this, r, path] {
-          if (stream_count_ >= static_cast<size_t>(max_streams_)) {
-            m_refused_streams_->inc();
-            return respond_json(r, 503, error_json("too many live streams; retry later"));
-          }
-          if (!session_) return tree_error(r, Err::connection_loss, path);
-          bool first = streams_[path].empty();
-          streams_[path].push_back(r);
-          ++stream_count_;
-          r->stream_start(200, "text/event-stream");
-          r->send(": watching " + path + "\n\n");
-          sdk::HttpResponder* who = r.get();
-          r->on_gone([this, alive = alive_.ref(), path, who] {
-            if (alive) unsubscribe(path, who);
-          });
-          if (first)
-            session_->request(proto::OpCode::add_watch, encode(proto::PathModeRequest{path, 0}),
-                              [this, alive = alive_.ref(), path](const sdk::TreeResult& res) {
-                                if (!alive || res.err == Err::ok) return;
-                                host_->logger().warn("console: cannot watch " + path + ": " +
-                                                     error_message(res.err, path));
-                              });
-        };
+        if (!session_) return tree_error(r, Err::connection_loss, path);
         if (ex.err == Err::ok) {
           // exists() passes without READ; the data read checks it.
-          as(req).get_data(path, false, [this, alive, r, path, start](const sdk::TreeResult& d) {
+          as(req).get_data(path, false, [this, alive, r, req, path](const sdk::TreeResult& d) {
             if (!alive) return;
             if (d.err != Err::ok && d.err != Err::no_node) return tree_error(r, d.err, path);
-            start();
+            start_stream(req, r, path);
           });
         } else {
-          start();
+          start_stream(req, r, path);
         }
       });
+}
+
+void Console::start_stream(const sdk::HttpRequest& req, const Responder& r,
+                           const std::string& path) {
+  if (!r->open()) return;  // gone while its rights were checked
+  if (stream_count_ >= static_cast<size_t>(max_streams_)) {
+    m_refused_streams_->inc();
+    return respond_json(r, 503, error_json("too many live streams; retry later"));
+  }
+  if (!session_) return tree_error(r, Err::connection_loss, path);
+  bool first = streams_[path].empty();
+  streams_[path].push_back(r);
+  ++stream_count_;
+  r->stream_start(200, "text/event-stream");
+  r->send(": watching " + path + "\n\n");
+  sdk::HttpResponder* who = r.get();
+  r->on_gone([this, alive = alive_.ref(), path, who] {
+    if (alive) unsubscribe(path, who);
+  });
+  if (first)
+    as(req).request(proto::OpCode::add_watch, encode(proto::PathModeRequest{path, 0}),
+                    [this, alive = alive_.ref(), path](const sdk::TreeResult& res) {
+                      if (!alive || res.err == Err::ok) return;
+                      host_->logger().warn("console: cannot watch " + path + ": " +
+                                           error_message(res.err, path));
+                    });
 }
 
 void Console::unsubscribe(const std::string& path, sdk::HttpResponder* who) {
@@ -509,10 +526,17 @@ void Console::notify(const proto::WatcherEvent& ev) {
   }
   std::string msg = "event: node\ndata: {\"type\":\"" + std::string(type) +
                     "\",\"path\":" + json_quote(ev.path) + "}\n\n";
-  // send() may drop a subscriber that does not read (on_gone runs later).
+  // send() lets go of a subscriber that does not read; its place is freed
+  // here (its on_gone does not run then).
   std::vector<Responder> targets = it->second;
   for (const Responder& r : targets)
     if (r->open()) r->send(msg);
+  drop_closed(targets, ev.path);
+}
+
+void Console::drop_closed(const std::vector<Responder>& seen, const std::string& path) {
+  for (const Responder& r : seen)
+    if (!r->open()) unsubscribe(path, r.get());
 }
 
 void Console::end_streams() {
@@ -527,10 +551,11 @@ void Console::keepalive() {
   keepalive_timer_ = host_->executor().schedule(std::chrono::milliseconds(kKeepaliveMs),
                                                 [this, alive = alive_.ref()] {
                                                   if (!alive) return;
-                                                  for (auto& [path, list] : streams_) {
-                                                    std::vector<Responder> targets = list;
-                                                    for (const Responder& r : targets)
+                                                  auto all = streams_;
+                                                  for (auto& [path, list] : all) {
+                                                    for (const Responder& r : list)
                                                       if (r->open()) r->send(": keepalive\n\n");
+                                                    drop_closed(list, path);
                                                   }
                                                   keepalive();
                                                 });

@@ -69,6 +69,17 @@ async function loadServices(r, signal) {
   renderServices(r, names, signal);
   if (selected && !names.includes(selected)) r.status.textContent = 'this service has no instances any more';
   if (!r.stream && selected && names.includes(selected)) select(r, selected, signal);
+  // A renewal changes no instance, so the stream says nothing of it: the
+  // leases (TTL countdowns) are read again with the list.
+  if (r.stream && selected && names.includes(selected)) {
+    const name = selected;
+    try {
+      const view = await request(`${prefix()}/services/${encodeURIComponent(name)}`, { signal });
+      if (name === selected) renderView(r, view);
+    } catch (e) {
+      if (!isAbort(e)) r.status.textContent = `lease refresh failed: ${messageOf(e)}`;
+    }
+  }
 }
 
 function renderServices(r, names, signal) {

@@ -61,7 +61,9 @@ class TreeSession {
   // answered exactly as the same request from a client would be, in order with
   // the calls above. The session's own business (connect, ping, close, auth,
   // sasl, setWatches) is refused with Err::bad_arguments: close() ends a
-  // session and act_as() says whom it acts for.
+  // session and act_as() says whom it acts for. Any call whose request would
+  // exceed server.max_frame_bytes fails with Err::marshalling_error, alone
+  // (a client's connection would be closed for it).
   virtual void request(proto::OpCode op, std::string body, TreeCallback done) = 0;
 };
 

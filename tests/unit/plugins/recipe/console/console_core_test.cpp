@@ -42,7 +42,12 @@ TEST(ConsoleCore, RightsFollowZooKeepersCheck) {
   std::vector<Id> bob = {{"ip", "127.0.0.1"}, {"digest", "bob:OTHER"}};
   EXPECT_EQ(perms_text(rights_of(acl, bob)), "r");
   EXPECT_EQ(rights_of({{perm::read, {"digest", "x:y"}}}, {{"super", "admin"}}), perm::all);
-  EXPECT_EQ(rights_of({}, alice), 0);
+  EXPECT_EQ(rights_of({}, anon), perm::all);  // as the server checks it
+  // A digest masked by getACL for a caller without ADMIN.
+  proto::AclList masked = {{perm::read | perm::write, {"digest", "alice:x"}}};
+  EXPECT_EQ(perms_text(rights_of(masked, alice)), "rw");
+  EXPECT_EQ(rights_of(masked, bob), 0);
+  EXPECT_EQ(rights_of(masked, {{"digest", "alicex:HASH"}}), 0);
 }
 
 TEST(ConsoleCore, IpMatchesAddressesAndNetworks) {
@@ -72,6 +77,10 @@ TEST(ConsoleCore, PermsAndModesParse) {
 
 TEST(ConsoleCore, ErrorsCarryZooKeepersNames) {
   EXPECT_EQ(error_message(proto::Err::no_auth, "/locked"), "KeeperErrorCode = NoAuth for /locked");
+  EXPECT_EQ(error_code(proto::Err::not_empty), "NotEmpty");
+  EXPECT_EQ(error_message(proto::Err::not_empty, "/a"),
+            "KeeperErrorCode = Directory not empty for /a");
+  EXPECT_EQ(error_code(proto::Err::no_node), "NoNode");
   EXPECT_EQ(http_status(proto::Err::no_auth), 403);
   EXPECT_EQ(http_status(proto::Err::no_node), 404);
   EXPECT_EQ(http_status(proto::Err::bad_version), 409);
