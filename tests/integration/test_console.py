@@ -462,3 +462,89 @@ def test_a_node_with_100k_children_renders_a_page_at_a_time(ens, zk, browser):
     assert st == 200 and res["deleted"] == 100001, res
     print(f"recursive delete of 100,001 znodes: {time.monotonic() - t0:.1f} s")
     assert zk.exists("/big") is None
+
+
+def test_sasl_users_and_client_certificates_log_in_too(server_factory, tmp_path_factory):
+    """The console's API over HTTPS: a verified client certificate is
+    x509:<subject> and a SASL user's Basic credentials are sasl:<user>; each
+    reaches what its ACL allows (the page logs in with the same call)."""
+    import ssl
+    from corral_harness.certs import Pki
+    pki = Pki(tmp_path_factory.mktemp("console-pki"))
+    server_cert = pki.issue("server.1", ips=["127.0.0.1"], dns=["localhost"])
+    carol = pki.issue("carol")
+    http = free_port()
+    srv = server_factory(sasl_users={"dave": "diver"}, extra_args=[
+        "--set", f"server.admin_address=127.0.0.1:{http}", "--set", "server.admin_tls=true",
+        "--set", f"transport.tls.certificate={server_cert.pem}", "--set", f"transport.tls.ca={pki.ca_cert}",
+        "--set", 'plugins.recipes=["console"]'])
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=15)
+    zk.create("/carols", b"for carol", acl=[ACL(31, Id("x509", carol.subject))])
+    zk.create("/daves", b"for dave", acl=[ACL(31, Id("sasl", "dave"))])
+
+    def get(path, ident=None, user=None):
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        if ident:
+            ctx.load_cert_chain(str(ident.cert), str(ident.key))
+        req = urllib.request.Request(f"https://127.0.0.1:{http}{path}")
+        if user:
+            req.add_header("Authorization", "Basic " + base64.b64encode(user.encode()).decode())
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    st, who = get("/ui/api/whoami", carol)
+    assert st == 200 and who["authenticated"] and {"scheme": "x509", "id": carol.subject} in who["identities"]
+    st, node = get("/ui/api/node?path=/carols", carol)
+    assert st == 200 and base64.b64decode(node["data_b64"]) == b"for carol" and node["rights"] == "cdrwa"
+    assert get("/ui/api/node?path=/carols")[0] == 403
+    assert get("/ui/api/node?path=/daves", carol)[0] == 403
+    st, who = get("/ui/api/whoami", user="dave:diver")
+    assert st == 200 and {"scheme": "sasl", "id": "dave"} in who["identities"] and who["user"] == "dave"
+    assert get("/ui/api/node?path=/daves", user="dave:diver")[0] == 200
+    assert get("/ui/api/whoami", user="dave:wrong")[0] == 401  # a SASL user's wrong password
+    zk.stop()
+    zk.close()
+
+
+def test_the_keyboard_alone_creates_a_node(ens, zk, browser):
+    """Enter opens the create dialog, Tab stays inside it, Escape closes it,
+    and a node is made without the mouse."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    d = browser
+    url = base(ens, page_member(ens))
+    login(d, url, "alice", "wonder")
+    go(d, url, "#/tree/")
+    wait(d, lambda: text(d, "#node-path") == "/")
+    keys = lambda *k: ActionChains(d).send_keys(*k).perform()  # noqa: E731
+    active = lambda: d.execute_script(  # noqa: E731
+        "const a = document.activeElement; return [a.id, !!a.closest('#create-dialog')]")
+
+    def open_dialog():
+        d.execute_script("document.getElementById('create-open').focus()")
+        keys(Keys.ENTER)
+        wait(d, lambda: el(d, "#create-name").is_displayed() and active()[1], what="the dialog, focused")
+
+    open_dialog()
+    keys(Keys.ESCAPE)
+    wait(d, lambda: not el(d, "#create-name").is_displayed(), what="Escape closing the dialog")
+    open_dialog()
+    seen = set()
+    for _ in range(30):  # Tab around the dialog: focus never leaves it
+        ident, inside = active()
+        assert inside, f"focus left the dialog at #{ident}"
+        seen.add(ident)
+        if ident == "create-name":
+            break
+        keys(Keys.TAB)
+    keys("by-keyboard")
+    for _ in range(30):
+        if active()[0] == "create-submit":
+            break
+        keys(Keys.TAB)
+        assert active()[1], "focus left the dialog"
+    keys(Keys.ENTER)
+    wait_for(lambda: zk.exists("/by-keyboard") is not None, timeout=10, what="the node made from the keyboard")
