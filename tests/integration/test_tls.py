@@ -441,3 +441,24 @@ def test_the_corral_cli_over_tls_shows_the_x509_identity(tls_server, pki):
     r = subprocess.run([cli, "-s", srv.secure_hosts, "--tls-ca", str(pki.rogue.pki.ca_cert), "ls", "/"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "certificate verify failed" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("client_auth", ["want", "need"])
+def test_a_client_resumes_its_tls_session(tls_server, pki, tmp_path, client_auth):
+    """Browsers and Java clients resume TLS sessions. A server that asks for
+    client certificates must allow it (OpenSSL refuses a resumption without
+    a session id context: "session id context uninitialized")."""
+    srv = tls_server(client_auth=client_auth)
+    port = int(srv.secure_hosts.rsplit(":", 1)[1])
+    sess = tmp_path / "session.pem"
+
+    def connect(*extra):
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki.ca_cert),
+                            "-cert", str(pki.alice.cert), "-key", str(pki.alice.key), "-ign_eof", *extra],
+                           input=b"ruok", capture_output=True, timeout=20)
+        return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+    first = connect("-sess_out", str(sess))
+    assert "imok" in first, first
+    again = connect("-sess_in", str(sess))
+    assert "Reused" in again and "imok" in again, again

@@ -494,6 +494,15 @@ Result<Material> load_material(const Settings& s, const std::string& label, int6
   if (s.client_auth == ClientAuth::need) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   SSL_CTX_set_verify(native, mode, remember_refused);
   SSL_CTX_set_verify_depth(native, 10);
+  // A server that asks for client certificates can only resume a session
+  // (browsers and Java clients resume theirs) within a named context: without
+  // one OpenSSL fails the handshake ("session id context uninitialized").
+  // Each role has its own, so a session is resumed only where it was made.
+  {
+    std::string context = label.substr(0, SSL_MAX_SID_CTX_LENGTH);
+    SSL_CTX_set_session_id_context(native, reinterpret_cast<const unsigned char*>(context.data()),
+                                   static_cast<unsigned>(context.size()));
+  }
   // The CA names a server sends when it asks for a client certificate.
   if (s.client_auth != ClientAuth::none) {
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
