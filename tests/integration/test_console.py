@@ -51,6 +51,8 @@ def ens(tmp_path_factory):
     e = Ensemble(tmp_path_factory.mktemp("console"), voters=3, member_args=own)
     e.admin = admin
     e.start()
+    for i in range(3):  # each console's session opens once its server has a leader
+        wait_for(lambda: api(e, i, "GET", "/ui/api/node?path=/")[0] == 200, timeout=10, what="the console")
     yield e
     e.close()
 
@@ -559,3 +561,33 @@ def test_the_keyboard_alone_creates_a_node(ens, zk, browser):
         assert active()[1], "focus left the dialog"
     keys(Keys.ENTER)
     wait_for(lambda: zk.exists("/by-keyboard") is not None, timeout=10, what="the node made from the keyboard")
+
+
+def test_a_superuser_reconfigures_from_the_console(ensemble_factory):
+    """The reconfig form's call: a member leaves and joins again, as the
+    logged-in superuser, and the ensemble view follows."""
+    admin = {}
+
+    def own(m):
+        admin.setdefault(m.sid, free_port())
+        return ["--set", f"server.admin_address=127.0.0.1:{admin[m.sid]}", "--set", 'plugins.recipes=["console"]']
+
+    ens = ensemble_factory(voters=3, member_args=own, extra_cfg=(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n"))
+    ens.admin = admin
+    page = page_member(ens)
+    other = next(i for i in ens.followers() if i != page)
+    m = ens.members[other]
+    # The console's session opens once its server has a leader.
+    wait_for(lambda: api(ens, page, "GET", "/ui/api/node?path=/")[0] == 200, timeout=10, what="the console")
+    st, out = api(ens, page, "POST", "/ui/api/reconfig", {"leaving": str(m.sid), "version": -1}, user="super:test")
+    assert st == 200, out
+    assert not any(line.startswith(f"server.{m.sid}=") for line in out["config"].splitlines())
+    wait_for(lambda: len(api(ens, page, "GET", "/ui/api/ensemble")[1]["members"]) == 2, timeout=10,
+             what="the view without the member")
+    st, out = api(ens, page, "POST", "/ui/api/reconfig",
+                  {"joining": f"{m.line()};{m.host}:{m.port}", "version": -1}, user="super:test")
+    assert st == 200, out
+    assert any(line.startswith(f"server.{m.sid}=") for line in out["config"].splitlines())
+    wait_for(lambda: len(api(ens, page, "GET", "/ui/api/ensemble")[1]["members"]) == 3, timeout=10,
+             what="the view with the member back")
