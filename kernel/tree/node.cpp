@@ -1,5 +1,6 @@
 #include "tree/node.hpp"
 
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <cstdlib>
@@ -52,15 +53,52 @@ uint64_t hash_key(std::string_view s) noexcept {
 
 // ---------------------------------------------------------------- NodeSet
 
+// Slots of this many bytes or more are a mapping of their own, in ordinary
+// pages. In a transparent huge page, the first touch of each 2 MiB zeroes
+// all of it at once, and a fresh table is touched everywhere at once (keys
+// land anywhere): growing a table of a million nodes stalled the loop for
+// 20-60 ms in page faults. In 4 KiB pages the same zeroing is spread over
+// the thousands of inserts that first touch each page.
+constexpr size_t kMappedSlotBytes = size_t{1} << 20;
+
+template <NodeKey K>
+uintptr_t* NodeSet<K>::allocate(size_t capacity) {
+  if (capacity > (size_t{1} << 31)) throw std::length_error("node set too large");
+  const size_t bytes = (capacity + kHeaderWords) * sizeof(uintptr_t);
+  void* p;
+  if (bytes >= kMappedSlotBytes) {
+    p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    ::madvise(p, bytes, MADV_NOHUGEPAGE);  // advice only: without it, huge pages as before
+  } else {
+    p = std::calloc(capacity + kHeaderWords, sizeof(uintptr_t));
+    if (!p) throw std::bad_alloc();
+  }
+  auto* h = new (p) Header();
+  if (bytes >= kMappedSlotBytes) h->mapped = bytes;
+  return static_cast<uintptr_t*>(p) + kHeaderWords;
+}
+
+template <NodeKey K>
+void NodeSet<K>::release(uintptr_t* slots) {
+  if (!slots) return;
+  auto* h = reinterpret_cast<Header*>(slots - kHeaderWords);
+  release(h->old);
+  if (h->mapped)
+    ::munmap(h, h->mapped);
+  else
+    std::free(h);
+}
+
 template <NodeKey K>
 NodeSet<K>::~NodeSet() {
-  std::free(slots_);
+  release(slots_);
 }
 
 template <NodeKey K>
 NodeSet<K>& NodeSet<K>::operator=(NodeSet&& o) noexcept {
   if (this != &o) {
-    std::free(slots_);
+    release(slots_);
     slots_ = o.slots_;
     size_ = o.size_;
     mask_ = o.mask_;
@@ -85,11 +123,26 @@ Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
   const uintptr_t want = tag(hash);
   for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
     uintptr_t s = slots_[i];
-    if (!s) return nullptr;
+    if (!s) break;
     if ((s & ~kAddressMask) == want) {
       Node* n = address(s);
       if (key_of(n) == key) return n;
     }
+  }
+  if (!header().old) return nullptr;
+  const uintptr_t* at = find_old(key, hash);
+  return at ? address(*at) : nullptr;
+}
+
+template <NodeKey K>
+uintptr_t* NodeSet<K>::find_old(std::string_view key, uint64_t hash) const {
+  const Header& h = header();
+  const uintptr_t want = tag(hash);
+  for (uint32_t i = static_cast<uint32_t>(hash) & h.old_mask;; i = (i + 1) & h.old_mask) {
+    uintptr_t s = h.old[i];
+    if (!s) return nullptr;
+    if (s != kTombstone && (s & ~kAddressMask) == want && key_of(address(s)) == key)
+      return &h.old[i];
   }
 }
 
@@ -102,27 +155,56 @@ void NodeSet<K>::place(uintptr_t slot, uint64_t hash) {
 
 template <NodeKey K>
 void NodeSet<K>::resize(size_t capacity) {
-  if (capacity > (size_t{1} << 31)) throw std::length_error("node set too large");
+  finish_resize();
+  start_resize(capacity);
+  finish_resize();
+}
+
+template <NodeKey K>
+void NodeSet<K>::start_resize(size_t capacity) {
+  uintptr_t* fresh = allocate(capacity);
   uintptr_t* old = slots_;
-  uint32_t old_capacity = old ? mask_ + 1 : 0;
-  slots_ = static_cast<uintptr_t*>(std::calloc(capacity, sizeof(uintptr_t)));
-  if (!slots_) {
-    slots_ = old;
-    throw std::bad_alloc();
-  }
+  const uint32_t old_mask = mask_;
+  slots_ = fresh;
   mask_ = static_cast<uint32_t>(capacity - 1);
+  if (!old) return;
+  Header& h = header();
+  h.old = old;
+  h.old_mask = old_mask;
+  h.next = 0;
+  if (old_mask + size_t{1} <= kSyncResize) finish_resize();
+}
+
+template <NodeKey K>
+void NodeSet<K>::migrate(uint32_t budget) {
+  Header& h = header();
+  uintptr_t* old = h.old;
+  const uint32_t old_capacity = h.old_mask + 1;
   // Each entry's key is in its node, far from the slots: fetch a few nodes
-  // ahead (a table of a million grows in one pause on the loop).
+  // ahead.
   constexpr uint32_t kAhead = 8;
-  for (uint32_t i = 0; i < old_capacity; ++i) {
-    if (i + kAhead < old_capacity && old[i + kAhead]) {
+  uint32_t i = h.next;
+  const uint32_t end =
+      old_capacity - i > budget ? i + budget : old_capacity;  // no overflow past old_capacity
+  for (; i < end; ++i) {
+    if (i + kAhead < old_capacity && old[i + kAhead] > kTombstone) {
       const char* ahead = reinterpret_cast<const char*>(address(old[i + kAhead]));
       __builtin_prefetch(ahead + 64);
       __builtin_prefetch(ahead + 128);
     }
-    if (old[i]) place(old[i], hash_key(key_of(address(old[i]))));
+    uintptr_t s = old[i];
+    if (s > kTombstone) {
+      place(s, hash_key(key_of(address(s))));
+      // A tombstone, not an empty slot: an entry further on may have
+      // probed past this one on its way to where it sits.
+      old[i] = kTombstone;
+    }
   }
-  std::free(old);
+  h.next = i;
+  if (i == old_capacity) {
+    h.old = nullptr;
+    release(old);
+  }
 }
 
 template <NodeKey K>
@@ -131,7 +213,12 @@ void NodeSet<K>::reserve(size_t n) {
   size_t want = n + n / 3 + 1;
   size_t capacity = 4;
   while (capacity < want) capacity *= 2;
-  if (!slots_ || capacity > mask_ + size_t{1}) resize(capacity);
+  if (!slots_) {
+    slots_ = allocate(capacity);
+    mask_ = static_cast<uint32_t>(capacity - 1);
+  } else if (capacity > mask_ + size_t{1}) {
+    resize(capacity);
+  }
 }
 
 template <NodeKey K>
@@ -144,10 +231,19 @@ void NodeSet<K>::insert(Node* n, uint64_t hash) {
 
 template <NodeKey K>
 void NodeSet<K>::make_room() {
-  if (!slots_)
-    resize(4);
-  else if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3)
-    resize((mask_ + size_t{1}) * 2);
+  if (!slots_) {
+    slots_ = allocate(4);
+    mask_ = 3;
+    return;
+  }
+  if (resizing()) migrate(kMigrateStep);
+  if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) {
+    // Moving kMigrateStep slots an insert, a resize is long done before
+    // the set is three quarters full again; only erases and inserts mixed
+    // just so could leave one going, and it then finishes at once.
+    finish_resize();
+    start_resize((mask_ + size_t{1}) * 2);
+  }
 }
 
 template <NodeKey K>
@@ -161,6 +257,9 @@ Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
     uintptr_t s = slots_[i];
     if ((s & ~kAddressMask) == want && key_of(address(s)) == key) return address(s);
   }
+  if (header().old) {
+    if (const uintptr_t* at = find_old(key, hash)) return address(*at);
+  }
   slots_[i] = slot;
   ++size_;
   return nullptr;
@@ -172,31 +271,43 @@ bool NodeSet<K>::erase(std::string_view key) {
   const uint64_t hash = hash_key(key);
   const uintptr_t want = tag(hash);
   uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  bool found = false;
   for (;; i = (i + 1) & mask_) {
     uintptr_t s = slots_[i];
-    if (!s) return false;
-    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) break;
-  }
-  // Shift back every entry behind the hole that may move into it: one whose
-  // home slot is not between the hole and where it sits.
-  for (uint32_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
-    uintptr_t s = slots_[j];
     if (!s) break;
-    uint32_t home = static_cast<uint32_t>(hash_key(key_of(address(s)))) & mask_;
-    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-    if (!stays) {
-      slots_[i] = s;
-      i = j;
+    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) {
+      found = true;
+      break;
     }
   }
-  slots_[i] = 0;
+  if (found) {
+    // Shift back every entry behind the hole that may move into it: one
+    // whose home slot is not between the hole and where it sits.
+    for (uint32_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      uintptr_t s = slots_[j];
+      if (!s) break;
+      uint32_t home = static_cast<uint32_t>(hash_key(key_of(address(s)))) & mask_;
+      bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (!stays) {
+        slots_[i] = s;
+        i = j;
+      }
+    }
+    slots_[i] = 0;
+  } else {
+    uintptr_t* at = header().old ? find_old(key, hash) : nullptr;
+    if (!at) return false;
+    *at = kTombstone;
+  }
   --size_;
   if (size_ == 0) {
-    std::free(slots_);
+    release(slots_);
     slots_ = nullptr;
     mask_ = 0;
+  } else if (resizing()) {
+    migrate(kMigrateStep);
   } else if (mask_ >= 64 && size_ * size_t{16} < mask_ + size_t{1}) {
-    resize((mask_ + size_t{1}) / 4);  // a set that emptied gives its memory back
+    start_resize((mask_ + size_t{1}) / 4);  // a set that emptied gives its memory back
   }
   return true;
 }
@@ -208,6 +319,14 @@ void NodeSet<K>::replace(const Node* old, Node* now) {
   for (uint32_t i = static_cast<uint32_t>(hash) & mask_; slots_[i]; i = (i + 1) & mask_) {
     if (address(slots_[i]) == old) {
       slots_[i] = slot_for(now, hash);
+      return;
+    }
+  }
+  const Header& h = header();
+  if (!h.old) return;
+  for (uint32_t i = static_cast<uint32_t>(hash) & h.old_mask; h.old[i]; i = (i + 1) & h.old_mask) {
+    if (h.old[i] != kTombstone && address(h.old[i]) == old) {
+      h.old[i] = slot_for(now, hash);
       return;
     }
   }

@@ -33,9 +33,24 @@ enum class NodeKey : uint8_t { path, name };
 // slot holds a node's address with the top 16 bits of its key's hash in the
 // address's unused top bits, so a probe reads a node only when those bits
 // match: about once per lookup. Single-threaded, as the tree.
+//
+// A large set grows (or shrinks) without a pause: the new slots are made,
+// and each later insert or erase moves a few dozen entries from the old
+// slots into them, until none is left. Meanwhile a lookup that misses in the
+// new slots looks in the old ones too, where moved and erased entries leave
+// a tombstone so that the probe chains behind them stay whole. Growing a
+// table of a million nodes at once took ~100 ms, every request behind it
+// waiting; now no single operation moves more than kMigrateStep slots.
 template <NodeKey K>
 class NodeSet {
  public:
+  // Slots moved from the old table by each insert or erase while a set is
+  // resizing. A set grows at three quarters full and must finish moving
+  // before it is three quarters full again: two slots an insert would do.
+  static constexpr uint32_t kMigrateStep = 32;
+  // A set of at most this many slots resizes at once (a few microseconds).
+  static constexpr uint32_t kSyncResize = 1024;
+
   NodeSet() = default;
   ~NodeSet();
   NodeSet(NodeSet&& o) noexcept : slots_(o.slots_), size_(o.size_), mask_(o.mask_) {
@@ -67,6 +82,8 @@ class NodeSet {
   void replace(const Node* old, Node* now);
   // Makes room for `n` nodes without growing again.
   void reserve(size_t n);
+  // Whether entries are still being moved from the old slots.
+  bool resizing() const { return slots_ && header().old; }
   // Calls f(Node*) for every node, in no particular order. `f` must not
   // change the set.
   template <class F>
@@ -74,6 +91,10 @@ class NodeSet {
     if (!slots_) return;
     for (uint32_t i = 0; i <= mask_; ++i)
       if (slots_[i]) f(address(slots_[i]));
+    const Header& h = header();
+    if (h.old)
+      for (uint32_t i = h.next; i <= h.old_mask; ++i)
+        if (h.old[i] > kTombstone) f(address(h.old[i]));
   }
 
   static std::string_view key_of(const Node* n);
@@ -86,13 +107,41 @@ class NodeSet {
     return static_cast<uintptr_t>(hash >> kTagShift) << kTagShift;
   }
   static uintptr_t slot_for(Node* n, uint64_t hash);
+  // In the old slots: where an entry was moved or erased while resizing.
+  static constexpr uintptr_t kTombstone = 1;
+  // In front of the slots, in the same allocation: the old slots while a
+  // resize moves their entries, and how far it has got.
+  struct Header {
+    uintptr_t* old = nullptr;  // null when not resizing
+    uint32_t old_mask = 0;
+    uint32_t next = 0;    // old slots below this have been moved
+    uint64_t mapped = 0;  // bytes, when the slots are their own mapping
+  };
+  static constexpr size_t kHeaderWords = sizeof(Header) / sizeof(uintptr_t);
+  static_assert(sizeof(Header) % sizeof(uintptr_t) == 0);
+  const Header& header() const { return *reinterpret_cast<const Header*>(slots_ - kHeaderWords); }
+  Header& header() { return *reinterpret_cast<Header*>(slots_ - kHeaderWords); }
+  static uintptr_t* allocate(size_t capacity);
+  static void release(uintptr_t* slots);
   // Grows the slots if one more entry would fill more than three quarters.
   void make_room();
-  // Moves every entry into `capacity` slots (a power of two).
+  // Moves every entry into `capacity` slots (a power of two) at once.
   void resize(size_t capacity);
+  // Starts moving the entries into `capacity` slots: at once for a small
+  // set, else a few at a time.
+  void start_resize(size_t capacity);
+  // Moves the entries of up to `budget` old slots into the new ones, and
+  // frees the old slots once none is left.
+  void migrate(uint32_t budget);
+  void finish_resize() {
+    if (resizing()) migrate(UINT32_MAX);
+  }
+  // The old slot holding this key, or null.
+  uintptr_t* find_old(std::string_view key, uint64_t hash) const;
   void place(uintptr_t slot, uint64_t hash);
 
-  uintptr_t* slots_ = nullptr;  // capacity mask_ + 1, a power of two; null when empty
+  uintptr_t* slots_ =
+      nullptr;  // capacity mask_ + 1, a power of two, behind a Header; null when empty
   uint32_t size_ = 0;
   uint32_t mask_ = 0;
 };

@@ -80,6 +80,85 @@ TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
   }
 }
 
+// A large set grows a few slots at a time: right after the insert that
+// makes it grow, most entries are still in the old slots, and every
+// operation must look there too. Checked at every step of such a resize,
+// with insert_new, replace, erase and for_each, on growth and on shrinking.
+TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
+  std::mt19937 rng(777);
+  PathSet set;
+  std::map<std::string, NodePtr> held;
+  std::vector<NodePtr> retired;  // replaced nodes, kept alive as the tree keeps them
+  auto check_all = [&] {
+    ASSERT_EQ(set.size(), held.size());
+    for (const auto& [k, n] : held) ASSERT_EQ(set.find(k), n.get()) << k;
+    size_t seen = 0;
+    set.for_each([&](Node* n) {
+      ++seen;
+      ASSERT_EQ(held.at(std::string(n->path())).get(), n);
+    });
+    ASSERT_EQ(seen, held.size());
+  };
+  int resizes_seen = 0;
+  bool was_resizing = false;
+  for (int step = 0; step < 120000; ++step) {
+    const bool growing = step < 80000;
+    std::string key = "/n" + std::to_string(rng() % 60000);
+    auto it = held.find(key);
+    const unsigned what = rng() % 10;
+    if (growing ? what < 7 : what < 2) {  // insert_new, present or not
+      NodePtr n = Node::make(key, "");
+      Node* had = set.insert_new(n.get(), hash_key(key));
+      if (it == held.end()) {
+        ASSERT_EQ(had, nullptr) << key;
+        held.emplace(key, std::move(n));
+      } else {
+        ASSERT_EQ(had, it->second.get()) << key;
+      }
+    } else if (what < 8 && it != held.end()) {  // replace with a copy
+      NodePtr now = Node::make(key, "r");
+      set.replace(it->second.get(), now.get());
+      retired.push_back(std::move(it->second));
+      it->second = std::move(now);
+    } else if (it != held.end()) {
+      ASSERT_TRUE(set.erase(key));
+      held.erase(it);
+    } else {
+      ASSERT_FALSE(set.erase(key));
+    }
+    if (set.resizing() && !was_resizing) ++resizes_seen;
+    was_resizing = set.resizing();
+    if (set.resizing() || step % 4999 == 0) {
+      ASSERT_EQ(set.find(key), held.count(key) ? held[key].get() : nullptr);
+      if (step % 97 == 0) check_all();
+    }
+  }
+  check_all();
+  // Grew past 1024 slots several times, and shrank while draining.
+  EXPECT_GE(resizes_seen, 4);
+}
+
+TEST(NodeSet, GrowingALargeSetMovesOnlyAFewEntriesAtATime) {
+  ChildSet set;
+  std::vector<NodePtr> nodes;
+  size_t grew_at = 0;
+  for (int i = 0; i < 200000 && !grew_at; ++i) {
+    nodes.push_back(Node::make("/p/c" + std::to_string(i), ""));
+    set.insert(nodes.back().get());
+    if (set.size() > 4096 && set.resizing()) grew_at = set.size();
+  }
+  ASSERT_GT(grew_at, 0u);
+  // The resize goes on over later inserts, and ends.
+  int inserts = 0;
+  while (set.resizing()) {
+    nodes.push_back(Node::make("/p/d" + std::to_string(inserts++), ""));
+    set.insert(nodes.back().get());
+  }
+  EXPECT_GT(inserts, 10);
+  EXPECT_LT(static_cast<size_t>(inserts), grew_at);
+  for (const auto& n : nodes) ASSERT_EQ(set.find(n->name()), n.get());
+}
+
 TEST(NodeSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
   ChildSet set;
   NodePtr a = Node::make("/p/a", "1"), b = Node::make("/p/b", "2"), a2 = Node::make("/p/a", "3");
