@@ -64,6 +64,7 @@ def make_certs(workdir):
 
 class Server:
     netty = False  # ZooKeeper's plaintext port on Netty (--zk-netty)
+    start_timeout = 120.0  # seconds; ZooKeeper takes minutes on a tree of millions
 
     def __init__(self, kind, workdir, heap, certs=None):
         self.kind, self.heap, self.certs = kind, heap, certs
@@ -110,7 +111,7 @@ class Server:
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        while time.monotonic() - t0 < 120:
+        while time.monotonic() - t0 < self.start_timeout:
             if self.proc.poll() is not None:
                 sys.exit(f"{self.kind} exited; see {self.dir}/server.log")
             try:
@@ -119,7 +120,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.005)
-        sys.exit(f"{self.kind} did not start within 120 s")
+        sys.exit(f"{self.kind} did not start within {self.start_timeout:g} s")
 
     def stop(self):
         if self.proc:

@@ -40,10 +40,10 @@ def stat(czxid, t):
     return struct.pack(">qqqqiiiqq", czxid, czxid, t, t, 0, 0, 0, 0, czxid)
 
 
-def write_snapshot(path, znodes, compression, payload=None):
-    """A ZooKeeper 3.8 snapshot: header, sessions, ACLs, nodes, seals."""
+def write_snapshot(path, znodes, compression, payload=None, parents=100):
+    """A ZooKeeper 3.8 snapshot: header, sessions, ACLs, nodes, seals; the
+    znodes spread evenly under `parents` parents."""
     t = 1_700_000_000_000
-    parents = 100
     per = znodes // parents
     chunks = [struct.pack(">iiq", 0x5a4b534e, 2, -1), struct.pack(">i", 0)]
     # One ACL list, id 1: world:anyone:cdrwa.
