@@ -262,6 +262,57 @@ def tables(res):
     return "\n".join(lines)
 
 
+def ratios(res):
+    """Corral beside ZooKeeper, one row per step, where both ran."""
+    lines = []
+
+    def pair(rows, key, **match):
+        by = {r["server"]: r for r in rows if all(r[k] == v for k, v in match.items())}
+        return by.get("corrald"), by.get("zookeeper")
+
+    for dim in ("tree", "wide"):
+        if dim not in res:
+            continue
+        sizes = sorted({r["znodes"] for r in res[dim]["rows"]})
+        lines += [f"\n### {dim}, corrald beside ZooKeeper\n",
+                  "| znodes | start s (C / Z) | RSS MB (C / Z) | B/znode (C / Z) | ratio | create ops/s (C / Z) "
+                  "| create p99.9 ms (C / Z) | set ops/s (C / Z) | set p99.9 ms (C / Z) | restart after writes s (C / Z) |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for n in sizes:
+            c, z = pair(res[dim]["rows"], "znodes", znodes=n)
+            if not (c and z):
+                continue
+            lines.append(
+                f"| {n:,} | {c['start_s']:.2f} / {z['start_s']:.2f} | {c['rss_mb']:,.0f} / {z['rss_mb']:,.0f} | "
+                f"{c['bytes_per_znode']:.0f} / {z['bytes_per_znode']:.0f} | {c['bytes_per_znode'] / z['bytes_per_znode']:.2f} | "
+                f"{c['create']['ops_per_sec']:,.0f} / {z['create']['ops_per_sec']:,.0f} | "
+                f"{c['create']['p999_ms']:.1f} / {z['create']['p999_ms']:.1f} | "
+                f"{c['set']['ops_per_sec']:,.0f} / {z['set']['ops_per_sec']:,.0f} | "
+                f"{c['set']['p999_ms']:.1f} / {z['set']['p999_ms']:.1f} | {c['restart_s']:.2f} / {z['restart_s']:.2f} |")
+    if "sessions" in res:
+        rows = res["sessions"]["rows"]
+        lines += ["\n### idle sessions, corrald beside ZooKeeper\n",
+                  "| sessions | RSS MB (C / Z) | KB a session (C / Z) | ratio |", "| ---: | ---: | ---: | ---: |"]
+        for n in sorted({r["sessions"] for r in rows if r["sessions"]}):
+            c = next((r for r in rows if r["server"] == "corrald" and r["sessions"] == n), None)
+            z = next((r for r in rows if r["server"] == "zookeeper" and r["sessions"] == n), None)
+            if c and z:
+                lines.append(f"| {n:,} | {c['rss_mb']:.1f} / {z['rss_mb']:.1f} | {c['kb_per_session']:.1f} / "
+                             f"{z['kb_per_session']:.1f} | {c['kb_per_session'] / z['kb_per_session']:.2f} |")
+    if "watches" in res:
+        rows = res["watches"]["rows"]
+        lines += ["\n### watches, corrald beside ZooKeeper (held: corrald's RSS, ZooKeeper's live heap)\n",
+                  "| kind | watches | B/watch held (C / Z) | ratio |", "| --- | ---: | ---: | ---: |"]
+        for kind in dict.fromkeys(r["kind"] for r in rows):
+            for n in sorted({r["watches"] for r in rows if r["kind"] == kind}):
+                c = next((r for r in rows if r["server"] == "corrald" and r["kind"] == kind and r["watches"] == n), None)
+                z = next((r for r in rows if r["server"] == "zookeeper" and r["kind"] == kind and r["watches"] == n), None)
+                if c and z and z["bytes_per_watch_held"] > 0:
+                    lines.append(f"| {kind} | {n:,} | {c['bytes_per_watch_held']:.0f} / {z['bytes_per_watch_held']:.0f} | "
+                                 f"{c['bytes_per_watch_held'] / z['bytes_per_watch_held']:.2f} |")
+    return "\n".join(lines)
+
+
 def plot(res, out):
     import matplotlib
     matplotlib.use("Agg")
@@ -270,8 +321,6 @@ def plot(res, out):
     panels = []
     if "tree" in res:
         panels += ["tree_rss", "tree_start", "tree_tail"]
-    if "wide" in res:
-        panels += ["wide_rss"]
     if "sessions" in res:
         panels += ["sessions"]
     if "watches" in res:
@@ -284,17 +333,21 @@ def plot(res, out):
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, p in zip(axes.flat, panels):
-        if p in ("tree_rss", "tree_start", "tree_tail", "wide_rss"):
-            dim = "wide" if p == "wide_rss" else "tree"
+        if p in ("tree_rss", "tree_start", "tree_tail"):
+            dim = "tree"
             for kind in KINDS:
                 pts = [r for r in res[dim]["rows"] if r["server"] == kind]
                 if not pts:
                     continue
                 x = [r["znodes"] / 1e6 for r in pts]
-                if p in ("tree_rss", "wide_rss"):
-                    ax.plot(x, [r["rss_mb"] for r in pts], "o-", color=colors[kind], label=kind)
+                if p == "tree_rss":
+                    ax.plot(x, [r["rss_mb"] for r in pts], "o-", color=colors[kind], label=f"{kind}, 100 parents")
+                    wide = [r for r in res.get("wide", {}).get("rows", []) if r["server"] == kind]
+                    if wide:
+                        ax.plot([r["znodes"] / 1e6 for r in wide], [r["rss_mb"] for r in wide], "x", markersize=10,
+                                color=colors[kind], label=f"{kind}, 100k children a parent")
                     ax.set_ylabel("RSS once serving (MB)")
-                    ax.set_title("memory, " + ("100k children a parent" if dim == "wide" else "flat tree"))
+                    ax.set_title("memory")
                 elif p == "tree_start":
                     ax.plot(x, [r["start_s"] for r in pts], "o-", color=colors[kind], label=f"{kind} start")
                     ax.plot(x, [r["restart_s"] for r in pts], "s--", color=colors[kind], label=f"{kind} restart after writes")
@@ -356,6 +409,7 @@ def main():
         res = json.loads(pathlib.Path(a.replot).read_text())
         plot(res, a.plot)
         print(tables(res))
+        print(ratios(res))
         return
     if a.quick:
         a.znodes, a.wide_znodes, a.sessions = "20000,40000", "100000", "200,400"
@@ -399,6 +453,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(tables(res))
+    print(ratios(res))
     if a.plot:
         plot(res, a.plot)
 

@@ -84,7 +84,8 @@ class Server:
     def command(self):
         if self.kind == "corrald":
             cmd = [str(CORRALD), "--set", f"server.client_address=127.0.0.1:{self.port}",
-                   "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0"]
+                   "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0",
+                   "--set", "server.max_cnxns=0"]
             if self.certs:
                 cmd += ["--set", f"server.secure_client_address=127.0.0.1:{self.secure_port}",
                         "--set", f"transport.tls.certificate={self.certs / 'server.1.pem'}",

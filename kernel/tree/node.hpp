@@ -28,8 +28,9 @@ uint64_t hash_key(std::string_view s) noexcept;
 enum class NodeKey : uint8_t { path, name };
 
 // A set of nodes with distinct keys. Linear probing, at most three quarters
-// full, and deletion by shifting the entries behind back (no tombstones, so
-// a set that has seen many deletions stays as fast as a fresh one). Each
+// full, and deletion by shifting the entries behind back (no tombstones in
+// the live slots, so a set that has seen many deletions stays as fast as a
+// fresh one). Each
 // slot holds a node's address with the top 16 bits of its key's hash in the
 // address's unused top bits, so a probe reads a node only when those bits
 // match: about once per lookup. Single-threaded, as the tree.

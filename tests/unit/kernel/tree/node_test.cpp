@@ -46,8 +46,8 @@ TEST(Node, DataMovesToANewAllocationOnlyWhenItDoesNotFit) {
   EXPECT_TRUE(n->children().empty());  // the children moved with the node
 }
 
-// Random inserts and erases checked against std::map, across growth,
-// shrinking and clusters that wrap around the end of the slots.
+// Random inserts and erases checked against std::map, across growth and
+// clusters that wrap around the end of the slots.
 TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
   std::mt19937 rng(12345);
   PathSet set;
@@ -134,8 +134,71 @@ TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
     }
   }
   check_all();
-  // Grew past 1024 slots several times, and shrank while draining.
+  // Grew past 1024 slots several times (the next test shrinks).
   EXPECT_GE(resizes_seen, 4);
+}
+
+// Grown past the size at which slots are a mapping of their own (1 MiB),
+// then drained far below a sixteenth, so that it shrinks a few entries at
+// a time, with every operation checked at each step of each resize.
+TEST(NodeSet, ALargeSetShrinksWhileInUse) {
+  std::mt19937 rng(4242);
+  ChildSet set;
+  std::map<std::string, NodePtr> held;
+  std::vector<NodePtr> retired;
+  std::vector<std::string> names;  // what `held` holds, to pick from
+  for (int i = 0; i < 70000; ++i) {
+    std::string name = "c" + std::to_string(i);
+    NodePtr n = Node::make("/p/" + name, "");
+    set.insert(n.get());
+    held.emplace(name, std::move(n));
+    names.push_back(name);
+  }
+  int shrinks = 0;
+  bool was_resizing = set.resizing();
+  for (int step = 0; held.size() > 300; ++step) {
+    const size_t pick = rng() % names.size();
+    auto it = held.find(names[pick]);
+    const unsigned what = rng() % 10;
+    if (what < 7) {
+      ASSERT_TRUE(set.erase(it->first));
+      held.erase(it);
+      names[pick] = names.back();
+      names.pop_back();
+    } else if (what < 8) {
+      NodePtr now = Node::make("/p/" + it->first, "r");
+      set.replace(it->second.get(), now.get());
+      retired.push_back(std::move(it->second));
+      it->second = std::move(now);
+    } else {
+      // insert_new of a name held (returns it) and of a new one.
+      NodePtr dup = Node::make("/p/" + it->first, "");
+      ASSERT_EQ(set.insert_new(dup.get(), hash_key(it->first)), it->second.get());
+      std::string name = "d" + std::to_string(rng());
+      if (!held.count(name)) {
+        NodePtr n = Node::make("/p/" + name, "");
+        ASSERT_EQ(set.insert_new(n.get(), hash_key(name)), nullptr);
+        held.emplace(name, std::move(n));
+        names.push_back(name);
+      }
+    }
+    if (set.resizing() && !was_resizing) ++shrinks;
+    was_resizing = set.resizing();
+    if (set.resizing() && step % 31 == 0) {
+      ASSERT_EQ(set.size(), held.size());
+      for (const auto& [k, n] : held) ASSERT_EQ(set.find(k), n.get()) << k;
+      size_t seen = 0;
+      set.for_each([&](Node* n) {
+        ++seen;
+        ASSERT_EQ(held.at(std::string(n->name())).get(), n);
+      });
+      ASSERT_EQ(seen, held.size());
+      ASSERT_EQ(set.find("absent"), nullptr);
+    }
+  }
+  // 131072 slots -> 32768 -> 8192 -> 2048, each while in use.
+  EXPECT_GE(shrinks, 3);
+  for (const auto& [k, n] : held) ASSERT_EQ(set.find(k), n.get()) << k;
 }
 
 TEST(NodeSet, GrowingALargeSetMovesOnlyAFewEntriesAtATime) {
