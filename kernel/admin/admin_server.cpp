@@ -1,8 +1,13 @@
 #include "admin/admin_server.hpp"
 
+#include <unistd.h>
+
+#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <optional>
 
 #include "admin/http_auth.hpp"
 #include "corral/common/http_parse.hpp"
@@ -43,6 +48,8 @@ const char* reason(int code) {
       return "Payload Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 421:
+      return "Misdirected Request";
     case 422:
       return "Unprocessable Entity";
     case 431:
@@ -106,6 +113,51 @@ static bool cross_site_change(const sdk::HttpRequest& req) {
   };
   std::string_view default_port = origin.rfind("https", 0) == 0 ? ":443" : ":80";
   return bare(origin_host, default_port) != bare(host, default_port);
+}
+
+// The host a request names (its Host header without the port), lowercased;
+// empty when there is none (HTTP/1.0).
+std::string request_host(const sdk::HttpRequest& req) {
+  auto h = req.headers.find("host");
+  if (h == req.headers.end()) return "";
+  std::string host = common::ascii_lower(common::trim_http_space(h->second));
+  if (!host.empty() && host.front() == '[') {  // [v6]:port
+    size_t close = host.find(']');
+    return close == std::string::npos ? host : host.substr(0, close + 1);
+  }
+  if (size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  return host;
+}
+
+std::optional<std::string> misdirected(const sdk::HttpRequest& req,
+                                       const std::vector<std::string>& allowed,
+                                       std::string_view own_name) {
+  std::string host = request_host(req);
+  if (host.empty()) return std::nullopt;
+  boost::system::error_code ec;
+  if (host.front() == '[' && host.back() == ']') {  // an IPv6 address
+    boost::asio::ip::make_address_v6(std::string_view(host).substr(1, host.size() - 2), ec);
+    if (!ec) return std::nullopt;
+  }
+  boost::asio::ip::make_address_v4(host, ec);
+  if (!ec) return std::nullopt;
+  if (host.back() == '.') host.pop_back();  // the root's dot
+  auto under = [&](std::string_view name, std::string_view domain) {
+    return name.size() > domain.size() && name.ends_with(domain) &&
+           name[name.size() - domain.size() - 1] == '.';
+  };
+  if (host == "localhost" || under(host, "localhost")) return std::nullopt;
+  std::string own = common::ascii_lower(own_name);
+  if (!own.empty() && (host == own || host.starts_with(own + "."))) return std::nullopt;
+  for (const std::string& a : allowed) {
+    std::string name = common::ascii_lower(a);
+    if (name == "*" || name == host) return std::nullopt;
+    if (name.size() > 1 && name.front() == '.' && under(host, name.substr(1))) return std::nullopt;
+  }
+  return "this admin endpoint does not answer to the name '" + host +
+         "' (it answers to IP addresses, localhost, its machine's name '" + own +
+         "' and the names in server.admin_hosts): a page that points such a name at it is "
+         "refused";
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
@@ -288,6 +340,13 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     }
     if (code != 0) {
       fail(code, why);
+      return false;
+    }
+    // Before anything else, a restore's body included: a name this
+    // endpoint does not answer to gets nothing.
+    if (auto refused =
+            misdirected(req_, owner_->server_.config().server.admin_hosts, owner_->host_name_)) {
+      fail(421, *refused);
       return false;
     }
     req_.remote = conn_->remote_address();
@@ -696,7 +755,10 @@ std::optional<std::string> AdminServer::backup_refusal(const sdk::HttpRequest& r
   return std::nullopt;
 }
 
-AdminServer::AdminServer(Server& server) : server_(server) {}
+AdminServer::AdminServer(Server& server) : server_(server) {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) == 0) host_name_ = name;
+}
 AdminServer::~AdminServer() { stop(); }
 
 sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where, bool tls) {

@@ -8,8 +8,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "corral/sdk/http.hpp"
 #include "corral/sdk/transport.hpp"
@@ -67,12 +70,19 @@ class AdminServer final : public sdk::HttpRouter {
   // The connection whose restore is arriving or running (one at a time).
   HttpConnection* restoring_ = nullptr;
   std::map<std::string, sdk::HttpHandler> routes_;
+  std::string host_name_;  // this machine's, which requests may name
 };
 
 // 401 with a Basic challenge and `why` as the JSON error.
 std::string unauthorized(const std::string& why);
 // "HTTP/1.1 <code> <reason>" plus headers and body, closing the connection.
 std::string http_response(int code, std::string_view content_type, const std::string& body);
+// Why a request naming this host (its Host header) is not answered: a name
+// that is not an IP address, localhost, `own_name` (or under it) or one of
+// `allowed` (server.admin_hosts); nothing when it may be.
+std::optional<std::string> misdirected(const sdk::HttpRequest& req,
+                                       const std::vector<std::string>& allowed,
+                                       std::string_view own_name);
 // Percent-decoding for paths and query strings ('+' is a space in queries).
 std::string url_decode(std::string_view s, bool plus_is_space);
 

@@ -262,6 +262,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"client_port_unification", &S::client_port_unification},
       {"x509_superuser", &S::x509_superuser},
       {"admin_identities", &S::admin_identities},
+      {"admin_hosts", &S::admin_hosts},
       {"audit_log", &S::audit_log},
       {"audit_log_max_bytes", &S::audit_log_max_bytes, 4096, kMax, "at least 4096 bytes"},
       {"log_file", &S::log_file},

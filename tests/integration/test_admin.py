@@ -95,3 +95,47 @@ def test_bad_requests_get_4xx_and_the_server_keeps_going(admin, request_bytes, s
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]
     assert get(base + "/commands/ruok")[0] == 200
     assert zk.exists("/") is not None
+
+
+def raw(port, request_bytes):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request_bytes)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_a_request_naming_a_foreign_host_is_refused(admin, tmp_path_factory):
+    """DNS rebinding: a page at attacker.example, whose name now points at
+    127.0.0.1, reaches the admin endpoint through a visitor's browser with
+    Host: attacker.example. It must get nothing (no command output, no
+    change made with the browser's address as identity); addresses,
+    localhost and the machine's own name are answered, and
+    server.admin_hosts adds names."""
+    srv, base, zk = admin
+    port = int(base.rsplit(":", 1)[1])
+    for host in ("attacker.example", f"attacker.example:{port}", "127.0.0.1.nip.io"):
+        for req in (f"GET /commands/conf HTTP/1.1\r\nHost: {host}\r\n\r\n",
+                    f"GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n",
+                    f"POST /commands/restore HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"):
+            reply = raw(port, req.encode())
+            assert reply.startswith(b"HTTP/1.1 421 "), (host, reply[:120])
+            assert b"server.admin_hosts" in reply
+            assert b"data_dir" not in reply and b"corral_" not in reply
+    for host in (f"127.0.0.1:{port}", "localhost", f"{socket.gethostname()}:{port}", f"[::1]:{port}"):
+        reply = raw(port, f"GET /commands/ruok HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 200 "), (host, reply[:120])
+
+    from corral_harness.servers import DEFAULT_TICK_MS, _started, _teardown
+    other = free_port()
+    listed = _started(tmp_path_factory, DEFAULT_TICK_MS,
+                      extra_args=["--set", f"server.admin_address=127.0.0.1:{other}",
+                                  "--set", 'server.admin_hosts=["corral.example.com", ".ops.example"]'])
+    try:
+        for host, status in (("corral.example.com", 200), ("a.ops.example:8080", 200),
+                             ("ops.example.attacker", 421), ("attacker.example", 421)):
+            reply = raw(other, f"GET /commands/ruok HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert reply.startswith(f"HTTP/1.1 {status} ".encode()), (host, reply[:120])
+    finally:
+        _teardown(listed)

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "admin/admin_server.hpp"
+
 using namespace corral::kernel;
 using corral::sdk::ConnectionSecurity;
 using corral::sdk::HttpRequest;
@@ -108,4 +110,43 @@ TEST(HttpAuth, EveryPermissionMeansEachBit) {
   EXPECT_TRUE(permitted_all(acl, proto::perm::read, anyone));
   EXPECT_FALSE(permitted_all(acl, proto::perm::all, anyone)) << "permitted() asks for any bit";
   EXPECT_TRUE(permitted_all(acl, proto::perm::all, Ids{{"super", ""}}));
+}
+
+namespace {
+
+HttpRequest to_host(const std::string& host) {
+  HttpRequest r;
+  r.remote = "127.0.0.1:5555";
+  if (!host.empty()) r.headers["host"] = host;
+  return r;
+}
+
+}  // namespace
+
+// DNS rebinding: a page at attacker.example whose name is made to point at
+// this address is refused; addresses, localhost and this machine's own
+// names are answered, and server.admin_hosts adds names or domains.
+TEST(AdminHosts, OnlyAddressesLocalhostTheMachineAndListedNamesAreAnswered) {
+  const std::vector<std::string> none;
+  for (const char* ok : {"127.0.0.1:8080", "10.0.0.7", "[::1]:8080", "[fe80::1]", "localhost:8080",
+                         "LOCALHOST", "app.localhost", "node1", "node1:8080",
+                         "node1.corral-hs.default.svc.cluster.local", "node1.", ""})
+    EXPECT_FALSE(misdirected(to_host(ok), none, "node1")) << ok;
+  for (const char* bad : {"attacker.example", "attacker.example:8080", "node10", "xnode1",
+                          "localhost.attacker.example", "127.0.0.1.nip.io", "node1x.example",
+                          "[attacker.example]", "[::1"}) {
+    auto why = misdirected(to_host(bad), none, "node1");
+    ASSERT_TRUE(why) << bad;
+    EXPECT_NE(why->find("server.admin_hosts"), std::string::npos);
+  }
+  const std::vector<std::string> listed{"corral.example.com", ".ops.example"};
+  EXPECT_FALSE(misdirected(to_host("Corral.Example.com:8080"), listed, "node1"));
+  EXPECT_FALSE(misdirected(to_host("a.ops.example"), listed, "node1"));
+  EXPECT_FALSE(misdirected(to_host("b.a.ops.example:443"), listed, "node1"));
+  EXPECT_TRUE(misdirected(to_host("ops.example.attacker"), listed, "node1"));
+  EXPECT_TRUE(misdirected(to_host("xops.example"), listed, "node1"));
+  EXPECT_TRUE(misdirected(to_host("www.corral.example.com"), listed, "node1"));
+  EXPECT_FALSE(misdirected(to_host("anything.example"), {"*"}, "node1"));
+  // Without a name of its own, only addresses, localhost and the list.
+  EXPECT_TRUE(misdirected(to_host("node1"), none, ""));
 }
