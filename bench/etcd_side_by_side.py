@@ -28,7 +28,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -91,22 +90,9 @@ class Etcd:
             time.sleep(0.05)
         sys.exit("etcd did not start within 60 s")
 
-    def stop(self):
-        if self.proc:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            self.proc = None
-
-    def rss_mb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+    # Stopped and measured as the other two are.
+    stop = Server.stop
+    rss_mb = Server.rss_mb
 
 
 def etcd_bench(tool, port, workload, args):

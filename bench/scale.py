@@ -48,14 +48,6 @@ from zk_import import CLI, write_snapshot
 KINDS = ("corrald", "zookeeper")
 
 
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def zk_heap(znodes):
     """A heap with room for ZooKeeper's ~800 B a znode and its garbage."""
     return f"{max(2, (znodes * 1400) // 2**30 + 2)}g"

@@ -87,7 +87,8 @@ CORRAL_ADMIN_ADDRESS CORRAL_STORAGE CORRAL_ELECTION CORRAL_RECIPES CORRAL_ENSEMB
 CORRAL_DOCKER_SOCKET CORRAL_DNS_PATTERN CORRAL_DNS_REPLICAS CORRAL_ID_FROM_HOSTNAME CORRAL_ORDINAL_BASE
 CORRAL_DNS_INTERVAL_MS CORRAL_SNAPSHOT_EVERY CORRAL_SUPER_DIGEST CORRAL_CONF_DIR CORRAL_DATA_DIR
 CORRAL_USER_PLUGIN_DIR CORRAL_BUNDLE CORRAL_SERVER CORRAL_PEER_SECRET_FILE CORRAL_PEER_AUTH CORRAL_TLS
-CORRAL_TLS_DIR CORRAL_TLS_CRL CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR"
+CORRAL_TLS_DIR CORRAL_TLS_CRL CORRAL_SECURE_CLIENT_PORT CORRAL_TLS_CLIENT_AUTH CORRAL_WAL_DIR
+CORRAL_ADMIN_HOSTS"
 for var in $(compgen -e | grep '^CORRAL_' || true); do
   # Kubernetes' service links for a service named corral (CORRAL_SERVICE_HOST,
   # CORRAL_PORT=tcp://..., CORRAL_PORT_2181_TCP...) are not settings.
@@ -431,6 +432,11 @@ for r in $(echo "${CORRAL_RECIPES-}" | tr ',' ' '); do need CORRAL_RECIPES recip
   echo "four_letter_words = [$words_toml]"
   echo "log_level = $(quote "$log_level")"
   echo "admin_address = $(quote "$admin")"
+  if [ -n "${CORRAL_ADMIN_HOSTS-}" ]; then
+    hosts_toml=""
+    for h in $(echo "$CORRAL_ADMIN_HOSTS" | tr ',' ' '); do hosts_toml="$hosts_toml${hosts_toml:+, }$(quote "$h")"; done
+    echo "admin_hosts = [$hosts_toml]"
+  fi
   [ -z "$plugin_dirs" ] || echo "plugin_dir = [$plugin_dirs]"
   [ -z "${CORRAL_SUPER_DIGEST-}" ] || echo "super_digest = $(quote "$CORRAL_SUPER_DIGEST")"
   [ -z "$max_session" ] || echo "max_session_timeout_ms = $max_session"

@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "admin/http_auth.hpp"
 #include "corral/common/http_parse.hpp"
@@ -117,7 +120,7 @@ static bool cross_site_change(const sdk::HttpRequest& req) {
 
 // The host a request names (its Host header without the port), lowercased;
 // empty when there is none (HTTP/1.0).
-std::string request_host(const sdk::HttpRequest& req) {
+static std::string request_host(const sdk::HttpRequest& req) {
   auto h = req.headers.find("host");
   if (h == req.headers.end()) return "";
   std::string host = common::ascii_lower(common::trim_http_space(h->second));
@@ -129,9 +132,34 @@ std::string request_host(const sdk::HttpRequest& req) {
   return host;
 }
 
+std::vector<std::string> own_host_names() {
+  std::vector<std::string> names;
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return names;
+  const std::string own = common::ascii_lower(buf);
+  names.push_back(own);
+  // The names /etc/hosts gives this machine beside its own (a Kubernetes
+  // pod's FQDN, a Docker container's aliases): read, not resolved, so a
+  // start never waits on DNS.
+  std::ifstream hosts("/etc/hosts");
+  std::string line;
+  for (int lines = 0; lines < 10000 && std::getline(hosts, line); ++lines) {
+    if (size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::istringstream fields(line);
+    std::string address, name;
+    std::vector<std::string> on_line;
+    fields >> address;
+    while (fields >> name) on_line.push_back(common::ascii_lower(name));
+    if (std::find(on_line.begin(), on_line.end(), own) == on_line.end()) continue;
+    for (std::string& n : on_line)
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
+  }
+  return names;
+}
+
 std::optional<std::string> misdirected(const sdk::HttpRequest& req,
                                        const std::vector<std::string>& allowed,
-                                       std::string_view own_name) {
+                                       const std::vector<std::string>& own_names) {
   std::string host = request_host(req);
   if (host.empty()) return std::nullopt;
   boost::system::error_code ec;
@@ -147,17 +175,18 @@ std::optional<std::string> misdirected(const sdk::HttpRequest& req,
            name[name.size() - domain.size() - 1] == '.';
   };
   if (host == "localhost" || under(host, "localhost")) return std::nullopt;
-  std::string own = common::ascii_lower(own_name);
-  if (!own.empty() && (host == own || host.starts_with(own + "."))) return std::nullopt;
+  // This machine's names exactly: a name that merely starts with one
+  // (node1.attacker.example) is anyone's to point anywhere.
+  for (const std::string& own : own_names)
+    if (host == own) return std::nullopt;
   for (const std::string& a : allowed) {
-    std::string name = common::ascii_lower(a);
-    if (name == "*" || name == host) return std::nullopt;
-    if (name.size() > 1 && name.front() == '.' && under(host, name.substr(1))) return std::nullopt;
+    if (a == "*" || a == host) return std::nullopt;
+    if (a.size() > 1 && a.front() == '.' && under(host, std::string_view(a).substr(1)))
+      return std::nullopt;
   }
   return "this admin endpoint does not answer to the name '" + host +
-         "' (it answers to IP addresses, localhost, its machine's name '" + own +
-         "' and the names in server.admin_hosts): a page that points such a name at it is "
-         "refused";
+         "': it answers to IP addresses, localhost, its machine's own names and those in "
+         "server.admin_hosts (a page that points another name at it is refused)";
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
@@ -345,7 +374,9 @@ class AdminServer::HttpConnection final : public sdk::ConnectionHandler,
     // Before anything else, a restore's body included: a name this
     // endpoint does not answer to gets nothing.
     if (auto refused =
-            misdirected(req_, owner_->server_.config().server.admin_hosts, owner_->host_name_)) {
+            misdirected(req_, owner_->server_.config().server.admin_hosts, owner_->host_names_)) {
+      owner_->refusals_.warn(owner_->server_.log(), "admin endpoint: refusing a request from " +
+                                                        conn_->remote_address() + ": " + *refused);
       fail(421, *refused);
       return false;
     }
@@ -755,10 +786,7 @@ std::optional<std::string> AdminServer::backup_refusal(const sdk::HttpRequest& r
   return std::nullopt;
 }
 
-AdminServer::AdminServer(Server& server) : server_(server) {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) == 0) host_name_ = name;
-}
+AdminServer::AdminServer(Server& server) : server_(server), host_names_(own_host_names()) {}
 AdminServer::~AdminServer() { stop(); }
 
 sdk::Status AdminServer::start(sdk::Transport& transport, const sdk::Endpoint& where, bool tls) {

@@ -70,7 +70,7 @@ class AdminServer final : public sdk::HttpRouter {
   // The connection whose restore is arriving or running (one at a time).
   HttpConnection* restoring_ = nullptr;
   std::map<std::string, sdk::HttpHandler> routes_;
-  std::string host_name_;  // this machine's, which requests may name
+  std::vector<std::string> host_names_;  // this machine's, which requests may name
 };
 
 // 401 with a Basic challenge and `why` as the JSON error.
@@ -78,11 +78,15 @@ std::string unauthorized(const std::string& why);
 // "HTTP/1.1 <code> <reason>" plus headers and body, closing the connection.
 std::string http_response(int code, std::string_view content_type, const std::string& body);
 // Why a request naming this host (its Host header) is not answered: a name
-// that is not an IP address, localhost, `own_name` (or under it) or one of
-// `allowed` (server.admin_hosts); nothing when it may be.
+// that is not an IP address, localhost, one of `own_names` or one of
+// `allowed` (server.admin_hosts, lowercase: names, ".domain" for any name
+// under it, "*" for any); nothing when it may be.
 std::optional<std::string> misdirected(const sdk::HttpRequest& req,
                                        const std::vector<std::string>& allowed,
-                                       std::string_view own_name);
+                                       const std::vector<std::string>& own_names);
+// This machine's names: its host name, and the other names /etc/hosts gives
+// it on the same line (lowercase).
+std::vector<std::string> own_host_names();
 // Percent-decoding for paths and query strings ('+' is a space in queries).
 std::string url_decode(std::string_view s, bool plus_is_space);
 

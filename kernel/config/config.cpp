@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -428,6 +429,27 @@ Status extract(Config& c) {
                             "a list of \"x509:<subject>\", \"sasl:<user>\" or "
                             "\"digest:<user>:<base64-sha1>\" identities (found \"" +
                                 id + "\")");
+  }
+
+  for (std::string& host : sc.admin_hosts) {
+    // Lowercase, without the root's dot, as requests' Host names are
+    // compared; a port, a scheme or a wildcard inside a name never matches,
+    // so it is refused rather than silently ignored.
+    std::string name;
+    for (char ch : host) name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (name.size() > 1 && name.back() == '.') name.pop_back();
+    bool ok = name == "*" || (!name.empty() && name != "." && name.size() <= 254);
+    for (char ch : name)
+      if (name != "*" &&
+          !(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_'))
+        ok = false;
+    if (!ok)
+      return server.invalid("admin_hosts",
+                            "a list of host names (\"corral.example.com\"), domains "
+                            "(\".example.com\": any name under it) or \"*\" (any), without "
+                            "ports or schemes (found \"" +
+                                host + "\")");
+    host = std::move(name);
   }
 
   // [plugins]

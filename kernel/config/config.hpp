@@ -108,11 +108,12 @@ struct ServerConfig {
   // "x509:CN=ops,O=Example", "sasl:ops", "digest:ops:<base64-sha1>".
   std::vector<std::string> admin_identities;
   // Host names the admin endpoint answers to, besides IP addresses,
-  // "localhost" and this machine's own name (and names under it, as a
-  // Kubernetes pod's): "corral.example.com", ".example.com" (any name under
-  // it), or "*" (any). A request naming another host is refused with 421,
-  // so that a web page whose name an attacker points at this address (DNS
-  // rebinding) cannot read or act through a visitor's browser.
+  // "localhost" and this machine's own names (its host name and the names
+  // /etc/hosts gives it): "corral.example.com", ".example.com" (any name
+  // under it), or "*" (any); lowercased when read. A request naming another
+  // host is refused with 421, so that a web page whose name an attacker
+  // points at this address (DNS rebinding) cannot read or act through a
+  // visitor's browser.
   std::vector<std::string> admin_hosts;
   // The audit log (ZooKeeper's audit.enable): a file of its own, under
   // data_dir unless absolute; empty: off. Rolled to <file>.1 past

@@ -211,7 +211,7 @@ def test_a_reader_that_stalls_holds_one_backup_and_bounded_memory(tmp_path, star
     s = socket.create_connection(("127.0.0.1", admin))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     auth = base64.b64encode(b"super:secret").decode()
-    s.sendall(f"GET /commands/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\r\n".encode())
+    s.sendall(f"GET /commands/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n".encode())
     time.sleep(2)
     # The stream waits for it, holding at most a few MiB, and the server serves.
     assert rss() - base < 40_000, f"RSS grew by {rss() - base} KB behind a stalled reader"

@@ -256,7 +256,7 @@ def test_live_streams_are_bounded(ens, zk):
     try:
         for _ in range(8):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"GET /ui/api/events?path=/streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /ui/api/events?path=/streamed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert b"200 OK" in s.recv(4096)
             socks.append(s)
         st, err = api(ens, i, "GET", "/ui/api/events?path=/streamed")
@@ -278,7 +278,7 @@ def test_live_streams_are_bounded(ens, zk):
 def _stream_opens(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        s.sendall(b"GET /ui/api/events?path=/streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /ui/api/events?path=/streamed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         return b"200 OK" in s.recv(4096)
     finally:
         s.close()

@@ -595,7 +595,7 @@ def test_event_stream_subscribers_that_do_not_read_are_let_go(server_factory):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", http))
-        s.sendall(b"GET /v1/registry/services/big/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /v1/registry/services/big/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         subscribers.append(s)
     time.sleep(0.5)
     for round_ in range(200):
@@ -624,7 +624,7 @@ def test_the_admin_endpoint_bounds_slow_and_idle_requests(server_factory):
     slow = []
     for _ in range(300):
         s = socket.create_connection(("127.0.0.1", http), timeout=5)
-        s.sendall(b"GET /commands/ruok HTTP/1.1\r\nHost: x\r\n")  # no blank line: the head never ends
+        s.sendall(b"GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line: the head never ends
         slow.append(s)
     # Past the cap of 256: told at once, and closed.
     answers = []

@@ -53,7 +53,7 @@ def back(c, path):
 def http(port, method, path, body=b"", auth="super:secret", headers=None):
     """One raw request; returns (status, body)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
-    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
     if auth:
         head += "Authorization: Basic " + base64.b64encode(auth.encode()).decode() + "\r\n"
     for k, v in (headers or {}).items():

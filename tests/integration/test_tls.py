@@ -385,7 +385,7 @@ def test_admin_endpoint_over_https_with_client_certificates(server_factory, pki)
     zk.stop()
     # Plain HTTP on the HTTPS port gets nothing.
     with socket.create_connection(("127.0.0.1", http), timeout=10) as s:
-        s.sendall(b"GET /commands/server_stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /commands/server_stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         s.settimeout(10)
         got = b""
         try:

@@ -1,6 +1,9 @@
 #include "admin/http_auth.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cctype>
 
 #include "admin/admin_server.hpp"
 
@@ -128,25 +131,41 @@ HttpRequest to_host(const std::string& host) {
 // names are answered, and server.admin_hosts adds names or domains.
 TEST(AdminHosts, OnlyAddressesLocalhostTheMachineAndListedNamesAreAnswered) {
   const std::vector<std::string> none;
+  const std::vector<std::string> own{"node1", "node1.corral-hs.default.svc.cluster.local"};
   for (const char* ok : {"127.0.0.1:8080", "10.0.0.7", "[::1]:8080", "[fe80::1]", "localhost:8080",
-                         "LOCALHOST", "app.localhost", "node1", "node1:8080",
+                         "LOCALHOST", "app.localhost", "node1", "Node1:8080",
                          "node1.corral-hs.default.svc.cluster.local", "node1.", ""})
-    EXPECT_FALSE(misdirected(to_host(ok), none, "node1")) << ok;
-  for (const char* bad : {"attacker.example", "attacker.example:8080", "node10", "xnode1",
-                          "localhost.attacker.example", "127.0.0.1.nip.io", "node1x.example",
-                          "[attacker.example]", "[::1"}) {
-    auto why = misdirected(to_host(bad), none, "node1");
+    EXPECT_FALSE(misdirected(to_host(ok), none, own)) << ok;
+  for (const char* bad :
+       {"attacker.example", "attacker.example:8080", "node10", "xnode1", "node1.attacker.example",
+        "node1.corral-hs.default.svc.cluster.local.evil", "localhost.attacker.example",
+        "127.0.0.1.nip.io", "node1x.example", "[attacker.example]", "[::1"}) {
+    auto why = misdirected(to_host(bad), none, own);
     ASSERT_TRUE(why) << bad;
     EXPECT_NE(why->find("server.admin_hosts"), std::string::npos);
+    if (std::string(bad).find("node1") == std::string::npos)  // (the host asked for is echoed)
+      EXPECT_EQ(why->find("node1"), std::string::npos)
+          << "the refusal names none of the machine's names";
   }
   const std::vector<std::string> listed{"corral.example.com", ".ops.example"};
-  EXPECT_FALSE(misdirected(to_host("Corral.Example.com:8080"), listed, "node1"));
-  EXPECT_FALSE(misdirected(to_host("a.ops.example"), listed, "node1"));
-  EXPECT_FALSE(misdirected(to_host("b.a.ops.example:443"), listed, "node1"));
-  EXPECT_TRUE(misdirected(to_host("ops.example.attacker"), listed, "node1"));
-  EXPECT_TRUE(misdirected(to_host("xops.example"), listed, "node1"));
-  EXPECT_TRUE(misdirected(to_host("www.corral.example.com"), listed, "node1"));
-  EXPECT_FALSE(misdirected(to_host("anything.example"), {"*"}, "node1"));
-  // Without a name of its own, only addresses, localhost and the list.
-  EXPECT_TRUE(misdirected(to_host("node1"), none, ""));
+  EXPECT_FALSE(misdirected(to_host("Corral.Example.com:8080"), listed, own));
+  EXPECT_FALSE(misdirected(to_host("a.ops.example"), listed, own));
+  EXPECT_FALSE(misdirected(to_host("b.a.ops.example:443"), listed, own));
+  EXPECT_TRUE(misdirected(to_host("ops.example.attacker"), listed, own));
+  EXPECT_TRUE(misdirected(to_host("xops.example"), listed, own));
+  EXPECT_TRUE(misdirected(to_host("www.corral.example.com"), listed, own));
+  EXPECT_FALSE(misdirected(to_host("anything.example"), {"*"}, own));
+  // Without names of its own, only addresses, localhost and the list.
+  EXPECT_TRUE(misdirected(to_host("node1"), none, {}));
+}
+
+TEST(AdminHosts, TheMachinesOwnNamesStartWithItsHostName) {
+  auto names = own_host_names();
+  ASSERT_FALSE(names.empty());
+  char buf[256] = {};
+  ASSERT_EQ(::gethostname(buf, sizeof buf - 1), 0);
+  std::string own;
+  for (char* c = buf; *c; ++c)
+    own += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  EXPECT_EQ(names.front(), own);
 }

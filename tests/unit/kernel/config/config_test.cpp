@@ -475,6 +475,20 @@ TEST(Config, AdminIdentitiesAreSchemeAndId) {
   }
 }
 
+TEST(Config, AdminHostsAreNamesDomainsOrAnyLowercased) {
+  auto good = load_config(
+      std::nullopt, {"server.admin_hosts=[\"Corral.Example.com.\", \".Ops.example\", \"*\"]"});
+  ASSERT_TRUE(good) << good.status().to_string();
+  EXPECT_EQ(good.value().server.admin_hosts,
+            (std::vector<std::string>{"corral.example.com", ".ops.example", "*"}));
+  for (const char* bad : {"host:8080", "http://host", "*.example.com", "", "a b", "."}) {
+    auto c = load_config(std::nullopt, {std::string("server.admin_hosts=[\"") + bad + "\"]"});
+    ASSERT_FALSE(c) << bad;
+    EXPECT_NE(c.status().message().find("server.admin_hosts"), std::string::npos)
+        << c.status().message();
+  }
+}
+
 TEST(Config, ZooCfgTlsKeysMapOntoTheTlsTransport) {
   std::vector<std::string> warnings;
   auto c = load_zoo_cfg(
