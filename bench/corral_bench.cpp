@@ -6,9 +6,11 @@
 // latency percentiles, as text or JSON.
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -42,6 +44,8 @@ options:
   --keys N                 nodes the workload spreads over (10000)
   --duration SECONDS       how long to run (10), or
   --ops N                  how many operations to run
+                           (SIGINT or SIGTERM ends the run early: the requests in
+                           flight complete and the report covers what ran)
   --prefix PATH            where the benchmark's nodes live (/corral-bench)
   --json                   print the report as one JSON object
   --quiet                  no progress lines
@@ -151,6 +155,15 @@ class Bench {
       co.tls.key = o_.tls_key;
       clients_.push_back(std::make_unique<Client>(io_, co));
     }
+    // SIGINT/SIGTERM end the run early with a report of what ran, so a
+    // caller can measure a window whose end it learns only as it goes.
+    signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
+    signals_->async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (!progress_) die("interrupted before the workload started");
+      stopping_ = true;
+      if (outstanding_ == 0) finish();
+    });
     int connected = 0;
     for (auto& c : clients_) {
       c->connect([&, this](const corral::sdk::Status& st) {
@@ -248,6 +261,7 @@ class Bench {
   }
 
   bool more() const {
+    if (stopping_) return false;
     if (o_.ops > 0) return issued_ < o_.ops;
     return Clock::now() < deadline_;
   }
@@ -312,6 +326,7 @@ class Bench {
     finished_ = true;
     elapsed_ = std::chrono::duration<double>(Clock::now() - started_).count();
     progress_->cancel();
+    signals_->cancel();
     for (auto& c : clients_) c->close();
   }
 
@@ -352,6 +367,8 @@ class Bench {
   std::vector<uint32_t> latencies_;  // microseconds
   Clock::time_point started_, deadline_;
   std::unique_ptr<boost::asio::steady_timer> progress_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
+  bool stopping_ = false;
   int64_t issued_ = 0, done_ = 0, last_done_ = 0, outstanding_ = 0, errors_ = 0;
   size_t last_latencies_ = 0;
   double elapsed_ = 0;

@@ -59,11 +59,14 @@ def cpu_seconds(pid):
 
 
 class Etcd:
-    def __init__(self, workdir):
+    start_timeout = 60.0  # seconds; etcd rebuilds its index of millions of keys at start
+
+    def __init__(self, workdir, extra=()):
         self.kind = "etcd"
         self.dir = pathlib.Path(workdir) / "etcd"
         self.dir.mkdir(parents=True)
         self.port, self.peer = free_port(), free_port()
+        self.extra = list(extra)  # more etcd options
         self.proc = None
 
     @property
@@ -78,9 +81,9 @@ class Etcd:
             ["etcd", "--name", "bench", "--data-dir", str(self.dir / "data"),
              "--listen-client-urls", url, "--advertise-client-urls", url,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"bench={peer}", "--log-level", "warn"],
+             "--initial-cluster", f"bench={peer}", "--log-level", "warn", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        while time.monotonic() - t0 < 60:
+        while time.monotonic() - t0 < self.start_timeout:
             if self.proc.poll() is not None:
                 sys.exit(f"etcd exited; see {self.dir}/server.log")
             r = subprocess.run(["etcdctl", "--endpoints", url, "endpoint", "health"],
@@ -88,18 +91,19 @@ class Etcd:
             if r.returncode == 0:
                 return time.monotonic() - t0
             time.sleep(0.05)
-        sys.exit("etcd did not start within 60 s")
+        sys.exit(f"etcd did not start within {self.start_timeout:g} s")
 
     # Stopped and measured as the other two are.
     stop = Server.stop
     rss_mb = Server.rss_mb
 
 
-def etcd_bench(tool, port, workload, args):
+def etcd_bench(tool, port, workload, args, ops=None, duration=None):
     cmd = [str(tool), "--endpoints", f"127.0.0.1:{port}", "--workload", workload, "--json", "--quiet",
            "--sessions", str(args.sessions), "--depth", str(args.depth),
            "--value-size", str(args.value_size), "--keys", str(args.keys),
-           "--prefix", f"/sbs-{workload}-{time.monotonic_ns()}", "--duration", str(args.duration)]
+           "--prefix", f"/sbs-{workload}-{time.monotonic_ns()}"]
+    cmd += ["--ops", str(ops)] if ops else ["--duration", str(duration or args.duration)]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 

@@ -18,7 +18,11 @@ tree      N znodes of 100 B (JSON-like data) under 100 parents: a ZooKeeper
           server, the snapshot's size, then writes on the loaded tree
           (creates and sets, 16 sessions x 16 in flight: ops/s, p50, p99.9,
           max), the snapshots corrald took meanwhile (from its log), and a
-          restart after the writes, log tail included.
+          restart after the writes, log tail included. etcd 3.4 (Debian's
+          etcd-server) runs the same steps as a second anchor: it has no
+          snapshot import, so its keys (100 B values, flat) are written
+          through its own client (bench/etcd/etcd-bench) and its start is a
+          restart on them; --no-etcd leaves it out.
 wide      the same, with 100,000 children under each parent, and the time of
           a getChildren of one such parent (100,000 names).
 sessions  idle sessions (raw handshakes, a ping every 3 s) in steps: RSS and
@@ -46,6 +50,8 @@ from side_by_side import BENCH, CORRALD, REPO, Server, bench, settle
 from zk_import import CLI, write_snapshot
 
 KINDS = ("corrald", "zookeeper")
+# etcd's backend quota: the largest it recommends, so that 10M keys fit.
+ETCD_QUOTA = 8 * 2**30
 
 
 def zk_heap(znodes):
@@ -107,10 +113,50 @@ def children_ms(port, parent, times=5):
         c.close()
 
 
-def tree(sizes, kinds, work, opts, wide=False):
+def etcd_row(n, work, opts, tool, empty_mb):
+    """etcd at one tree size: N keys written through its client, then the
+    same measurements as the other servers'."""
+    from etcd_side_by_side import Etcd, etcd_bench
+    srv = Etcd(work / f"tree-etcd-{n}", extra=["--quota-backend-bytes", str(ETCD_QUOTA)])
+    srv.start_timeout = Server.start_timeout
+    row = {"znodes": n, "server": "etcd", "parents": 1}
+    try:
+        srv.start()
+        t0 = time.monotonic()
+        fill = etcd_bench(tool, srv.port, "create", opts, ops=n)
+        print(f"tree {n:,} etcd: {n:,} keys written in {time.monotonic() - t0:.0f} s "
+              f"({fill['ops_per_sec']:,.0f} ops/s)", file=sys.stderr)
+        srv.stop()
+        row["snapshot_mb"] = dir_mb(srv.dir / "data", "db")
+        settle()
+        row["start_s"] = srv.start()
+        time.sleep(2)
+        row["rss_mb"] = srv.rss_mb()
+        row["bytes_per_znode"] = (row["rss_mb"] - empty_mb) * 2**20 / n
+        for w in ("create", "set"):
+            settle()
+            r = etcd_bench(tool, srv.port, w, opts, duration=opts.duration)
+            row[w] = {k: r[k] for k in ("ops_per_sec", "p50_ms", "p99_ms", "p999_ms", "max_ms")}
+        srv.stop()
+        settle()
+        row["restart_s"] = srv.start()
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.dir, ignore_errors=True)
+    return row
+
+
+def tree(sizes, kinds, work, opts, wide=False, etcd_tool=None):
     """Rows for each size and server (see the module's description)."""
     per_parent = 100_000
     rows, empty = [], {}
+    if etcd_tool:
+        from etcd_side_by_side import Etcd
+        srv = Etcd(work / "empty-etcd")
+        srv.start()
+        time.sleep(2)
+        empty["etcd"] = srv.rss_mb()
+        srv.stop()
     for kind in kinds:
         srv = Server(kind, work / f"empty-{kind}{'-wide' if wide else ''}", "1g")
         srv.start()
@@ -162,6 +208,12 @@ def tree(sizes, kinds, work, opts, wide=False):
                   f"p50 {row['create']['p50_ms']:.2f} p99.9 {row['create']['p999_ms']:.2f} max {row['create']['max_ms']:.2f} ms, "
                   f"restart {row['restart_s']:.2f} s", file=sys.stderr)
         shutil.rmtree(zk_src)
+        if etcd_tool:
+            row = etcd_row(n, work, opts, etcd_tool, empty["etcd"])
+            rows.append(row)
+            print(f"tree {n:,} etcd: start {row['start_s']:.2f} s, RSS {row['rss_mb']:.0f} MB "
+                  f"({row['bytes_per_znode']:.0f} B/key), create {row['create']['ops_per_sec']:.0f} ops/s "
+                  f"p99.9 {row['create']['p999_ms']:.2f} ms, restart {row['restart_s']:.2f} s", file=sys.stderr)
     return {"empty_rss_mb": empty, "rows": rows}
 
 
@@ -258,20 +310,21 @@ def ratios(res):
     """Corral beside ZooKeeper, one row per step, where both ran."""
     lines = []
 
-    def pair(rows, key, **match):
+    def pair(rows, key, other="zookeeper", **match):
         by = {r["server"]: r for r in rows if all(r[k] == v for k, v in match.items())}
-        return by.get("corrald"), by.get("zookeeper")
+        return by.get("corrald"), by.get(other)
 
-    for dim in ("tree", "wide"):
-        if dim not in res:
+    for dim, other in (("tree", "zookeeper"), ("wide", "zookeeper"), ("tree", "etcd")):
+        if dim not in res or not any(r["server"] == other for r in res[dim]["rows"]):
             continue
+        name, o = ("ZooKeeper", "Z") if other == "zookeeper" else ("etcd", "E")
         sizes = sorted({r["znodes"] for r in res[dim]["rows"]})
-        lines += [f"\n### {dim}, corrald beside ZooKeeper\n",
-                  "| znodes | start s (C / Z) | RSS MB (C / Z) | B/znode (C / Z) | ratio | create ops/s (C / Z) "
-                  "| create p99.9 ms (C / Z) | set ops/s (C / Z) | set p99.9 ms (C / Z) | restart after writes s (C / Z) |",
+        lines += [f"\n### {dim}, corrald beside {name}\n",
+                  f"| znodes | start s (C / {o}) | RSS MB (C / {o}) | B/znode (C / {o}) | ratio | create ops/s (C / {o}) "
+                  f"| create p99.9 ms (C / {o}) | set ops/s (C / {o}) | set p99.9 ms (C / {o}) | restart after writes s (C / {o}) |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for n in sizes:
-            c, z = pair(res[dim]["rows"], "znodes", znodes=n)
+            c, z = pair(res[dim]["rows"], "znodes", other, znodes=n)
             if not (c and z):
                 continue
             lines.append(
@@ -309,7 +362,7 @@ def plot(res, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    colors = {"corrald": "#1f77b4", "zookeeper": "#d62728"}
+    colors = {"corrald": "#1f77b4", "zookeeper": "#d62728", "etcd": "#2ca02c"}
     panels = []
     if "tree" in res:
         panels += ["tree_rss", "tree_start", "tree_tail"]
@@ -327,7 +380,7 @@ def plot(res, out):
     for ax, p in zip(axes.flat, panels):
         if p in ("tree_rss", "tree_start", "tree_tail"):
             dim = "tree"
-            for kind in KINDS:
+            for kind in (*KINDS, "etcd"):
                 pts = [r for r in res[dim]["rows"] if r["server"] == kind]
                 if not pts:
                     continue
@@ -375,7 +428,9 @@ def plot(res, out):
             ax.set_title("watches")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Corral beside Apache ZooKeeper as the work grows ({os.cpu_count()} cores)")
+    anchors = "Apache ZooKeeper and etcd" if any(r["server"] == "etcd" for r in res.get("tree", {}).get("rows", [])) \
+        else "Apache ZooKeeper"
+    fig.suptitle(f"Corral beside {anchors} as the work grows ({os.cpu_count()} cores)")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     print(f"plot: {out}", file=sys.stderr)
@@ -392,6 +447,7 @@ def main():
     ap.add_argument("--fire", type=int, default=100_000, help="watches fired at once")
     ap.add_argument("--duration", type=float, default=5, help="seconds of creates and of sets at each tree size")
     ap.add_argument("--only", choices=KINDS)
+    ap.add_argument("--no-etcd", action="store_true", help="leave etcd out of the tree steps")
     ap.add_argument("--quick", action="store_true", help="small steps everywhere: a smoke run of the harness")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--plot", default=str(REPO / "docs" / "scale.png"))
@@ -428,9 +484,17 @@ def main():
         if a.json:
             pathlib.Path(a.json).write_text(json.dumps(res, indent=1))
 
+    etcd_tool = None
+    if "tree" in dims and not (a.no_etcd or a.only or a.quick):
+        from etcd_side_by_side import build_etcd_bench
+        for tool in ("etcd", "etcdctl", "go"):
+            if not shutil.which(tool):
+                sys.exit(f"{tool} is missing: apt-get install etcd-server etcd-client golang-go "
+                         "golang-etcd-server-dev (or --no-etcd)")
+        etcd_tool = build_etcd_bench(work)
     try:
         if "tree" in dims:
-            res["tree"] = tree([int(x) for x in a.znodes.split(",")], kinds, work, opts)
+            res["tree"] = tree([int(x) for x in a.znodes.split(",")], kinds, work, opts, etcd_tool=etcd_tool)
             save()
         if "wide" in dims:
             res["wide"] = tree([int(x) for x in a.wide_znodes.split(",")], kinds, work, opts, wide=True)

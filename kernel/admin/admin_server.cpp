@@ -239,6 +239,16 @@ int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_l
     return 400;
   }
   const auto& msg = parser.get();
+  // One Host, and one in every HTTP/1.1 request (RFC 9112, 3.2): the name a
+  // request is for decides whether it is answered at all (misdirected()).
+  if (msg.count(http::field::host) > 1) {
+    error = "more than one Host header";
+    return 400;
+  }
+  if (msg.version() >= 11 && msg.count(http::field::host) == 0) {
+    error = "an HTTP/1.1 request needs a Host header";
+    return 400;
+  }
   if (parser.chunked() || msg.count(http::field::transfer_encoding)) {
     error = "chunked request bodies are not supported; send Content-Length";
     return 501;

@@ -26,7 +26,8 @@ class BackupSink;
 // Parses an HTTP/1.x request head (the request line and headers, without
 // the blank line after them) into `req` and the body length it announces:
 // 0 when it is acceptable, else the status to refuse it with, and `error`.
-// Bodies up to `max_body` bytes are accepted.
+// Bodies up to `max_body` bytes are accepted. A request with two Host
+// headers, or an HTTP/1.1 one with none, is refused (400).
 int parse_http_head(std::string_view head, sdk::HttpRequest& req, size_t& body_length,
                     std::string& error, size_t max_body = 1024 * 1024);
 

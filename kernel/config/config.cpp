@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "config/config_internal.hpp"
+#include "corral/common/http_parse.hpp"
 
 namespace corral::kernel {
 
@@ -435,8 +436,7 @@ Status extract(Config& c) {
     // Lowercase, without the root's dot, as requests' Host names are
     // compared; a port, a scheme or a wildcard inside a name never matches,
     // so it is refused rather than silently ignored.
-    std::string name;
-    for (char ch : host) name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string name = common::ascii_lower(host);
     if (name.size() > 1 && name.back() == '.') name.pop_back();
     bool ok = name == "*" || (!name.empty() && name != "." && name.size() <= 254);
     for (char ch : name)

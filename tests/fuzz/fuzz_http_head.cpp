@@ -1,6 +1,7 @@
 // An admin endpoint request head, as the server parses it before routing.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "admin/admin_server.hpp"
 
@@ -13,6 +14,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string error;
   int code = corral::kernel::parse_http_head(head, req, body, error);
   if (code == 0 && body > 1024 * 1024) __builtin_trap();
+  if (code == 0) {
+    // The Host check runs on every parsed head before anything else.
+    static const std::vector<std::string> allowed{"corral.example", ".ops.example"};
+    static const std::vector<std::string> own{"node1", "node1.corral.svc"};
+    auto why = corral::kernel::misdirected(req, allowed, own);
+    if (why && why->empty()) __builtin_trap();
+  }
   if (code != 0 && error.empty()) __builtin_trap();
   return 0;
 }

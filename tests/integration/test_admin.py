@@ -78,8 +78,10 @@ def test_metrics_are_prometheus_text(admin):
 
 
 @pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /commands/nosuch HTTP/1.1\r\n\r\n", 404),
-    (b"POST /commands/ruok HTTP/1.1\r\n\r\n", 405),
+    (b"GET /commands/nosuch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 404),
+    (b"POST /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 405),
+    (b"GET /commands/ruok HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host
+    (b"GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n", 400),
     (b"garbage\r\n\r\n", 400),
     (b"GET /x HTTP/1.1\r\n" + b"H: " + b"a" * 20000, 431),
 ])

@@ -13,7 +13,9 @@ void Zab::send_to(Learner& l, MsgType type, sdk::BytesView payload) {
   net_->send(l.id, PeerChannel::quorum, encode_message(type, l.nonce, l.send_seq++, payload));
 }
 
-void Zab::send_to(Learner& l, const Msg& m) { send_to(l, m.type, encode_payload(m)); }
+void Zab::send_to(Learner& l, const Msg& m) {
+  net_->send(l.id, PeerChannel::quorum, encode_message(m, l.nonce, l.send_seq++));
+}
 
 void Zab::drop_learner(ServerId id, const std::string& why) {
   LeaderState* lead = leading();

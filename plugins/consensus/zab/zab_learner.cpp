@@ -9,8 +9,7 @@
 namespace corral::zab {
 
 void Zab::send_to_leader(const Msg& m) {
-  net_->send(leader_, PeerChannel::quorum,
-             encode_message(m.type, learn().nonce, learn().send_seq++, encode_payload(m)));
+  net_->send(leader_, PeerChannel::quorum, encode_message(m, learn().nonce, learn().send_seq++));
 }
 
 void Zab::on_leader_message(Msg& m) {

@@ -109,9 +109,17 @@ bool read_plan(MsgpackReader& r, SyncPlan& p) {
 
 }  // namespace
 
-sdk::Bytes encode_payload(const Msg& m) {
-  sdk::Bytes out;
-  MsgpackWriter w(out);
+// Room a payload needs, known before it is written for those that carry a
+// snapshot or a history (0: small, let it grow), so that a SNAP of a large
+// tree is written into one buffer rather than copied as it grows.
+size_t payload_size_hint(const Msg& m) {
+  if (m.type != MsgType::sync && m.type != MsgType::fetched) return 0;
+  size_t n = 64 + m.plan.snapshot.size();
+  for (const auto& e : m.plan.entries) n += e.body.size() + 32;
+  return n;
+}
+
+void write_payload(MsgpackWriter& w, const Msg& m) {
   switch (m.type) {
     case MsgType::follower_info:
     case MsgType::ack_epoch:
@@ -188,6 +196,28 @@ sdk::Bytes encode_payload(const Msg& m) {
       w.array(0);
       break;
   }
+}
+
+sdk::Bytes encode_payload(const Msg& m) {
+  sdk::Bytes out;
+  out.reserve(payload_size_hint(m));
+  MsgpackWriter w(out);
+  write_payload(w, m);
+  return out;
+}
+
+sdk::Bytes encode_message(const Msg& m, int64_t nonce, int64_t seq) {
+  sdk::Bytes out;
+  if (size_t hint = payload_size_hint(m); hint > 0)
+    // The peer network puts its frame header in front in place, and what is
+    // sent to the same peer in the same turn is appended: room for both.
+    out.reserve(hint + 24 + kLargeMessageHeadroom);
+  MsgpackWriter w(out);
+  w.array(4);
+  w.integer(static_cast<int>(m.type));
+  w.integer(nonce);
+  w.integer(seq);
+  write_payload(w, m);
   return out;
 }
 

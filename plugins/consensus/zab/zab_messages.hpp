@@ -78,6 +78,11 @@ struct Msg {
 sdk::Bytes encode_payload(const Msg& m);
 // A whole message: the session header and a payload from encode_payload.
 sdk::Bytes encode_message(MsgType type, int64_t nonce, int64_t seq, sdk::BytesView payload);
+// The same, encoded in one go for one learner: a SYNC or FETCHED carrying a
+// snapshot of a large tree is written once into a buffer sized for it, with
+// kLargeMessageHeadroom to spare, and never copied on its way out.
+sdk::Bytes encode_message(const Msg& m, int64_t nonce, int64_t seq);
+inline constexpr size_t kLargeMessageHeadroom = 64 << 10;
 // False when `in` is not a well-formed message.
 bool decode_message(sdk::BytesView in, Msg& out);
 

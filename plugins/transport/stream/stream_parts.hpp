@@ -103,7 +103,10 @@ class StreamConnection : public sdk::Connection, public std::enable_shared_from_
       writing_ = std::move(data);
       return write();
     }
-    pending_ += data;
+    if (pending_.empty() && data.size() >= kKeptWriteBytes)
+      pending_ = std::move(data);  // a large message is not copied (a SNAP)
+    else
+      pending_ += data;
     if (write_in_flight_ || flush_posted_) return;
     flush_posted_ = true;
     asio::post(self().socket().get_executor(), [s = this->shared_from_this()] {

@@ -169,3 +169,22 @@ TEST(AdminHosts, TheMachinesOwnNamesStartWithItsHostName) {
     own += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
   EXPECT_EQ(names.front(), own);
 }
+
+TEST(AdminHosts, ARequestNamesOneHostAndAnHttp11RequestNamesOne) {
+  HttpRequest req;
+  size_t body = 0;
+  std::string error;
+  EXPECT_EQ(
+      parse_http_head("GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1:8080", req, body, error), 0);
+  EXPECT_EQ(req.headers["host"], "127.0.0.1:8080");
+  EXPECT_EQ(
+      parse_http_head("GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example",
+                      req, body, error),
+      400);
+  EXPECT_EQ(error, "more than one Host header");
+  EXPECT_EQ(parse_http_head("GET /commands/ruok HTTP/1.1\r\nAccept: */*", req, body, error), 400);
+  EXPECT_NE(error.find("Host"), std::string::npos);
+  // HTTP/1.0 had no Host: such a client (no browser sends one) is served.
+  EXPECT_EQ(parse_http_head("GET /commands/ruok HTTP/1.0", req, body, error), 0);
+  EXPECT_FALSE(misdirected(req, {}, {}));
+}
