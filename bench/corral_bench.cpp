@@ -12,6 +12,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -45,7 +46,8 @@ options:
   --duration SECONDS       how long to run (10), or
   --ops N                  how many operations to run
                            (SIGINT or SIGTERM ends the run early: the requests in
-                           flight complete and the report covers what ran)
+                           flight complete and the report covers what ran; without
+                           --quiet, "running WORKLOAD" on stderr says when it starts)
   --prefix PATH            where the benchmark's nodes live (/corral-bench)
   --json                   print the report as one JSON object
   --quiet                  no progress lines
@@ -158,12 +160,7 @@ class Bench {
     // SIGINT/SIGTERM end the run early with a report of what ran, so a
     // caller can measure a window whose end it learns only as it goes.
     signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM);
-    signals_->async_wait([this](boost::system::error_code ec, int) {
-      if (ec) return;
-      if (!progress_) die("interrupted before the workload started");
-      stopping_ = true;
-      if (outstanding_ == 0) finish();
-    });
+    wait_for_signal();
     int connected = 0;
     for (auto& c : clients_) {
       c->connect([&, this](const corral::sdk::Status& st) {
@@ -229,6 +226,8 @@ class Bench {
     deadline_ = started_ + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(o_.duration));
     progress_ = std::make_unique<boost::asio::steady_timer>(io_);
+    // A caller that times a window against the load waits for this line.
+    if (!o_.quiet) std::fprintf(stderr, "running %s\n", o_.workload.c_str());
     tick_progress();
     for (size_t s = 0; s < clients_.size(); ++s)
       for (int d = 0; d < o_.depth; ++d) issue(s);
@@ -257,6 +256,21 @@ class Bench {
       last_done_ = done_;
       last_latencies_ = latencies_.size();
       tick_progress();
+    });
+  }
+
+  // The first SIGINT/SIGTERM ends the run (requests in flight complete);
+  // a second, or one before the workload started, ends the process.
+  void wait_for_signal() {
+    signals_->async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (!progress_ || stopping_) {
+        std::fprintf(stderr, "corral-bench: interrupted\n");
+        std::_Exit(130);
+      }
+      stopping_ = true;
+      if (outstanding_ == 0) finish();
+      wait_for_signal();
     });
   }
 

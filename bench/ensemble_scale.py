@@ -22,7 +22,9 @@ catchup    3 voters. One follower is stopped, the leader takes N creates
            once from the moment the follower starts again. The rows are the
            follower's time from start to serving, how the leader synced it
            (SNAP, DIFF or TRUNC, from the leader's log), and the leader's
-           write p50, p99, p99.9 and max in both windows.
+           write p50, p99, p99.9 and max in both windows. The follower starts
+           when the load's workload does; both windows last --window
+           seconds unless the catch-up takes longer.
 """
 import argparse
 import json
@@ -96,7 +98,7 @@ def sync_mode(kind, leader_log, follower_sid, since):
         return m.group(1) if m else "?"
     if re.search(r"Sending snapshot last zxid of peer|Sending SNAP", text):
         return "SNAP"
-    m = re.search(r"Sending (DIFF|TRUNC|TRUNC_DIFF)", text)
+    m = re.search(r"Sending (TRUNC_DIFF|DIFF|TRUNC)", text)
     return m.group(1) if m else "?"
 
 
@@ -115,30 +117,47 @@ def catchup_part(kind, args, work, results):
         settle(limit=120)
         base = run_bench(lead.address, "set", args, duration=args.window)
         settle(limit=120)
-        # The write load and the follower's start together; the window lasts
-        # --window seconds or until a second after the follower serves,
-        # whichever is longer (corral-bench reports on SIGINT).
+        # The write load and the follower's start together: the follower
+        # starts once corral-bench says its workload runs, and the window
+        # lasts --window seconds, as the baseline's did, or until a second
+        # after the follower serves if that is later (corral-bench reports on
+        # SIGINT).
         log_at = len(lead.log_text())
-        cmd = bench_cmd(lead.address, "set", args, duration=args.catchup_timeout + args.window)
+        cmd = [c for c in bench_cmd(lead.address, "set", args, duration=args.catchup_timeout + args.window)
+               if c != "--quiet"]
         load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)  # its sessions connect and set up their keys
-        t0 = time.monotonic()
-        ens.start_member(lagger, wait=False)
-        caught_up = None
-        while time.monotonic() - t0 < args.catchup_timeout:
-            if ens.members[lagger].mode() == "follower":
-                caught_up = time.monotonic() - t0
-                break
-            time.sleep(0.01)
-        time.sleep(max(1.0, args.window - (time.monotonic() - t0)))
-        load.send_signal(signal.SIGINT)
-        stdout, stderr = load.communicate(timeout=60)
+        try:
+            head = []
+            while not (line := load.stderr.readline()).startswith("running"):
+                if not line:
+                    sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{''.join(head)}")
+                head.append(line)
+            t0 = time.monotonic()
+            ens.start_member(lagger, wait=False)
+            started_after = time.monotonic() - t0
+            follower = ens.members[lagger]
+            caught_up = None
+            while time.monotonic() - t0 < args.catchup_timeout:
+                if follower.proc.poll() is not None:
+                    sys.exit(f"server {follower.sid} exited while catching up:\n{follower.log_tail()}")
+                if follower.mode() == "follower":
+                    caught_up = time.monotonic() - t0
+                    break
+                time.sleep(0.01)
+            time.sleep(max(1.0, args.window - (time.monotonic() - t0)))
+            load.send_signal(signal.SIGINT)
+            stdout, stderr = load.communicate(timeout=60)
+        finally:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
         if load.returncode != 0:
             sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{stderr}")
         during = json.loads(stdout)
         mode = sync_mode(kind, lead.log_text(), ens.members[lagger].sid, log_at)
         row = {"kind": kind, "entries": args.entries, "fill_ops_per_sec": fill["ops_per_sec"],
                "catchup_s": caught_up, "sync": mode, "window_s": args.window,
+               "follower_started_s": started_after,
                "baseline": base, "during": during}
         results.append(row)
         cu = f"{caught_up:.2f} s" if caught_up is not None else f"not within {args.catchup_timeout:g} s"
@@ -196,7 +215,9 @@ def main():
     ap.add_argument("--entries", type=int, default=1000000, help="catchup: entries the follower misses")
     ap.add_argument("--snap-count", type=int, default=100000,
                     help="catchup: snapCount of both (ZooKeeper's default; corrald's snapshot_every_entries)")
-    ap.add_argument("--window", type=float, default=15, help="catchup: seconds of each write window")
+    ap.add_argument("--window", type=float, default=30,
+                    help="catchup: seconds of each write window (the one with the catch-up lasts at least "
+                         "until a second after the follower serves)")
     ap.add_argument("--catchup-timeout", type=float, default=300)
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--sessions", type=int, default=24)

@@ -22,7 +22,7 @@ tree      N znodes of 100 B (JSON-like data) under 100 parents: a ZooKeeper
           etcd-server) runs the same steps as a second anchor: it has no
           snapshot import, so its keys (100 B values, flat) are written
           through its own client (bench/etcd/etcd-bench) and its start is a
-          restart on them; --no-etcd leaves it out.
+          restart on them; --no-etcd, --only and --quick leave it out.
 wide      the same, with 100,000 children under each parent, and the time of
           a getChildren of one such parent (100,000 names).
 sessions  idle sessions (raw handshakes, a ping every 3 s) in steps: RSS and
@@ -152,7 +152,7 @@ def tree(sizes, kinds, work, opts, wide=False, etcd_tool=None):
     rows, empty = [], {}
     if etcd_tool:
         from etcd_side_by_side import Etcd
-        srv = Etcd(work / "empty-etcd")
+        srv = Etcd(work / "empty-etcd", extra=["--quota-backend-bytes", str(ETCD_QUOTA)])
         srv.start()
         time.sleep(2)
         empty["etcd"] = srv.rss_mb()
@@ -386,7 +386,8 @@ def plot(res, out):
                     continue
                 x = [r["znodes"] / 1e6 for r in pts]
                 if p == "tree_rss":
-                    ax.plot(x, [r["rss_mb"] for r in pts], "o-", color=colors[kind], label=f"{kind}, 100 parents")
+                    ax.plot(x, [r["rss_mb"] for r in pts], "o-", color=colors[kind],
+                            label=f"{kind}, {'flat keys' if kind == 'etcd' else '100 parents'}")
                     wide = [r for r in res.get("wide", {}).get("rows", []) if r["server"] == kind]
                     if wide:
                         ax.plot([r["znodes"] / 1e6 for r in wide], [r["rss_mb"] for r in wide], "x", markersize=10,
@@ -485,14 +486,14 @@ def main():
             pathlib.Path(a.json).write_text(json.dumps(res, indent=1))
 
     etcd_tool = None
-    if "tree" in dims and not (a.no_etcd or a.only or a.quick):
-        from etcd_side_by_side import build_etcd_bench
-        for tool in ("etcd", "etcdctl", "go"):
-            if not shutil.which(tool):
-                sys.exit(f"{tool} is missing: apt-get install etcd-server etcd-client golang-go "
-                         "golang-etcd-server-dev (or --no-etcd)")
-        etcd_tool = build_etcd_bench(work)
     try:
+        if "tree" in dims and not (a.no_etcd or a.only or a.quick):
+            from etcd_side_by_side import build_etcd_bench
+            for tool in ("etcd", "etcdctl", "go"):
+                if not shutil.which(tool):
+                    sys.exit(f"{tool} is missing: apt-get install etcd-server etcd-client golang-go "
+                             "golang-etcd-server-dev (or --no-etcd)")
+            etcd_tool = build_etcd_bench(work)
         if "tree" in dims:
             res["tree"] = tree([int(x) for x in a.znodes.split(",")], kinds, work, opts, etcd_tool=etcd_tool)
             save()

@@ -1,28 +1,22 @@
 #include "admin/http_auth.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 
+#include "corral/common/base64.hpp"
 #include "corral/common/http_parse.hpp"
 
 namespace corral::kernel {
 
 namespace {
 
+// Basic credentials: padded, and no longer than any header is.
 bool base64_decode(std::string_view in, std::string& out) {
   if (in.empty() || in.size() % 4 != 0 || in.size() > 8192) return false;
-  std::string buf(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return false;
-  size_t len = static_cast<size_t>(n);
-  if (in.back() == '=') --len;
-  if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
-  buf.resize(len);
-  out = std::move(buf);
+  auto decoded = common::base64_decode(in);
+  if (!decoded) return false;
+  out = std::move(*decoded);
   return true;
 }
 

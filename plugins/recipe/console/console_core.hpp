@@ -12,14 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "corral/common/base64.hpp"
 #include "corral/proto/codes.hpp"
 #include "corral/proto/records.hpp"
 
 namespace corral::console {
 
-std::string base64_encode(std::string_view bytes);
 // Standard alphabet, padding optional; nullopt on any other character.
-std::optional<std::string> base64_decode(std::string_view text);
+using common::base64_decode;
+using common::base64_encode;
 
 // ZooKeeper's text for an error code ("NoAuth", "Directory not empty"), its
 // name as one word ("NoAuth", "NotEmpty"), and the HTTP status the console

@@ -182,6 +182,7 @@ TEST(AdminHosts, ARequestNamesOneHostAndAnHttp11RequestNamesOne) {
                       req, body, error),
       400);
   EXPECT_EQ(error, "more than one Host header");
+  error.clear();
   EXPECT_EQ(parse_http_head("GET /commands/ruok HTTP/1.1\r\nAccept: */*", req, body, error), 400);
   EXPECT_NE(error.find("Host"), std::string::npos);
   // HTTP/1.0 had no Host: such a client (no browser sends one) is served.

@@ -1,9 +1,9 @@
 // Zab's peer messages: a message encoded in one go for one learner (a SYNC
 // carrying a snapshot) is byte for byte the one built from a shared payload,
 // decodes to what was sent, and leaves room for what follows it.
-#include <gtest/gtest.h>
-
 #include "zab_messages.hpp"
+
+#include <gtest/gtest.h>
 
 using corral::zab::decode_message;
 using corral::zab::encode_message;
@@ -33,7 +33,8 @@ Msg sync_with_snapshot(size_t snapshot_bytes, int entries) {
 }  // namespace
 
 TEST(ZabMessages, OneGoEncodingIsTheSharedPayloadsEncoding) {
-  for (auto [snapshot, entries] : {std::pair<size_t, int>{0, 0}, {100, 3}, {70000, 20}, {3 << 20, 500}}) {
+  for (auto [snapshot, entries] :
+       {std::pair<size_t, int>{0, 0}, {100, 3}, {70000, 20}, {3 << 20, 500}}) {
     Msg m = sync_with_snapshot(snapshot, entries);
     corral::sdk::Bytes whole = encode_message(m, 77, 5);
     EXPECT_EQ(whole, encode_message(m.type, 77, 5, encode_payload(m))) << snapshot;
@@ -54,6 +55,24 @@ TEST(ZabMessages, OneGoEncodingIsTheSharedPayloadsEncoding) {
       EXPECT_EQ(back.plan.entries[i].body, m.plan.entries[i].body);
     }
   }
+}
+
+TEST(ZabMessages, ASyncIsEncodedAsTheWireFormatSays) {
+  Msg m;
+  m.type = MsgType::sync;
+  m.epoch = 3;
+  m.zxid = 0x10;
+  m.plan.mode = SyncPlan::Mode::snap;
+  m.plan.snap_zxid = 5;
+  m.plan.snapshot = "ab";
+  m.plan.entries.push_back({6, 7, "x"});
+  // [type, nonce, seq, [epoch, zxid, [mode, trunc, snap_zxid, snapshot, [[zxid, time, body]]]]]
+  const std::string want(
+      "\x94\x04\x09\x01\x93\x03\x10\x95\x02\x00\x05\xc4\x02"
+      "ab\x91\x93\x06\x07\xc4\x01x",
+      22);
+  EXPECT_EQ(encode_message(m, 9, 1), want);
+  EXPECT_EQ(encode_message(m.type, 9, 1, encode_payload(m)), want);
 }
 
 TEST(ZabMessages, SmallMessagesAreEncodedAsBefore) {
