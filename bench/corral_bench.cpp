@@ -263,7 +263,8 @@ class Bench {
   // a second, or one before the workload started, ends the process.
   void wait_for_signal() {
     signals_->async_wait([this](boost::system::error_code ec, int) {
-      if (ec) return;
+      // (a signal whose handler was queued as the run ended finds it over)
+      if (ec || finished_) return;
       if (!progress_ || stopping_) {
         std::fprintf(stderr, "corral-bench: interrupted\n");
         std::_Exit(130);

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import signal
+import threading
 import time
 
 from corral_harness.ensemble import Ensemble
@@ -126,13 +127,25 @@ def catchup_part(kind, args, work, results):
         cmd = [c for c in bench_cmd(lead.address, "set", args, duration=args.catchup_timeout + args.window)
                if c != "--quiet"]
         load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Its stderr is read all along (a progress line a second would fill
+        # the pipe in time), and says when the workload runs.
+        lines, running = [], threading.Event()
+        ran_at = []
+
+        def read_stderr():
+            for line in load.stderr:
+                lines.append(line)
+                if line.startswith("running") and not running.is_set():
+                    ran_at.append(time.monotonic())
+                    running.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
         try:
-            head = []
-            while not (line := load.stderr.readline()).startswith("running"):
-                if not line:
-                    sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{''.join(head)}")
-                head.append(line)
-            t0 = time.monotonic()
+            if not running.wait(120):
+                sys.exit(f"corral-bench did not start its workload within 120 s ({' '.join(cmd)}):\n"
+                         + "".join(lines))
+            t0 = ran_at[0]
             ens.start_member(lagger, wait=False)
             started_after = time.monotonic() - t0
             follower = ens.members[lagger]
@@ -146,13 +159,15 @@ def catchup_part(kind, args, work, results):
                 time.sleep(0.01)
             time.sleep(max(1.0, args.window - (time.monotonic() - t0)))
             load.send_signal(signal.SIGINT)
-            stdout, stderr = load.communicate(timeout=60)
+            load.wait(60)  # (its report is one line: the pipe holds it)
+            stdout = load.stdout.read()
         finally:
             if load.poll() is None:
                 load.kill()
                 load.wait()
+            reader.join(10)
         if load.returncode != 0:
-            sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{stderr}")
+            sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{''.join(lines)}")
         during = json.loads(stdout)
         mode = sync_mode(kind, lead.log_text(), ens.members[lagger].sid, log_at)
         row = {"kind": kind, "entries": args.entries, "fill_ops_per_sec": fill["ops_per_sec"],
