@@ -107,8 +107,6 @@ bool read_plan(MsgpackReader& r, SyncPlan& p) {
   return r.ok();
 }
 
-}  // namespace
-
 // Room a payload needs, known before it is written for those that carry a
 // snapshot or a history (0: small, let it grow), so that a SNAP of a large
 // tree is written into one buffer rather than copied as it grows.
@@ -197,6 +195,8 @@ void write_payload(MsgpackWriter& w, const Msg& m) {
       break;
   }
 }
+
+}  // namespace
 
 sdk::Bytes encode_payload(const Msg& m) {
   sdk::Bytes out;
