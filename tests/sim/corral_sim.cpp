@@ -2,7 +2,7 @@
 // seed with its trace (a replay).
 //
 //   corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O]
-//              [--election fle|static] [--loss P] [--reconfig] [--pauses]
+//              [--consensus zab|raft] [--election fle|static] [--loss P] [--reconfig] [--pauses]
 //              [--quorum-sync] [--disk-full] [--trace]
 //              [--capture FILE [--capture-limit N]]   (the first N messages, as
 //              SimOptions::hostile records: seeds for the fuzz-peer-messages target)
@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
       opt.quorum_sync = true;
     } else if (a == "--disk-full") {
       opt.disk_full = true;
+    } else if (a == "--consensus") {
+      opt.consensus = next();
+      if (opt.consensus == "raft") opt.quorum_sync = true;  // raft's syncs are always quorum reads
     } else if (a == "--election") {
       opt.election = next();
     } else if (a == "--loss") {
@@ -69,7 +72,8 @@ int main(int argc, char** argv) {
           stderr,
           "usage: corral-sim [--seed N | --seeds COUNT [--from N]] [--voters V] [--observers O] "
           "[--reconfig] [--pauses] [--transfers] [--quorum-sync] [--disk-full] "
-          "[--election fle|static] [--loss P] [--trace] [--capture FILE [--capture-limit N]]\n");
+          "[--consensus zab|raft] [--election fle|static] [--loss P] [--trace] [--capture FILE "
+          "[--capture-limit N]]\n");
       return 2;
     }
   }

@@ -17,6 +17,7 @@
 #include "corral/common/msgpack.hpp"
 #include "corral/sdk/consensus.hpp"
 #include "fle.hpp"
+#include "raft.hpp"
 #include "static_election.hpp"
 #include "zab.hpp"
 
@@ -241,6 +242,12 @@ class World {
         break;
     }
   }
+  void on_raft_event(const raft::RaftEvent& e);
+  void check_log_matching();
+  std::map<uint32_t, ServerId> raft_terms;  // the one server elected in each term
+  // For each canonical entry, the highest term a leader had been elected in
+  // when it was first applied: it was committed in that term or before.
+  std::vector<uint32_t> committed_by;
   [[noreturn]] void fail(const std::string& what) {
     throw Violation{"t=" + std::to_string(now) + ": " + what};
   }
@@ -265,14 +272,16 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   }
 
   ServerId id() const { return id_; }
-  bool up() const { return zab_ != nullptr; }
+  bool up() const { return consensus_ != nullptr; }
   uint64_t incarnation() const { return incarnation_; }
   Disk& disk() { return disk_; }
   std::vector<std::pair<Zxid, Bytes>>& applied() { return applied_; }
-  sdk::Role role() const { return zab_ ? zab_->role() : Role::looking; }
+  sdk::Role role() const { return consensus_ ? consensus_->role() : Role::looking; }
   // The candidacy this server last stood with (what Zab handed look()).
   const sdk::Candidacy& last_candidacy() const { return candidacy_; }
-  zab::Zab* zab() { return zab_.get(); }
+  zab::Zab* zab() { return zab_; }
+  raft::Raft* raft() { return raft_; }
+  sdk::Consensus* consensus() { return consensus_.get(); }
 
   void boot() {
     ++incarnation_;
@@ -292,8 +301,17 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     // As the kernel: the membership the snapshot holds, else the configured one.
     set_members(membership_of(applied_, initial_));
     pending_ = 0;
-    zab_ = std::make_unique<zab::Zab>(w_.rng());
-    zab_->set_event_sink([this](const zab::ZabEvent& e) { w_.on_zab_event(e); });
+    if (w_.opt.consensus == "raft") {
+      auto r = std::make_unique<raft::Raft>(w_.rng());
+      raft_ = r.get();
+      r->set_event_sink([this](const raft::RaftEvent& e) { w_.on_raft_event(e); });
+      consensus_ = std::move(r);
+    } else {
+      auto z = std::make_unique<zab::Zab>(w_.rng());
+      zab_ = z.get();
+      z->set_event_sink([this](const zab::ZabEvent& e) { w_.on_zab_event(e); });
+      consensus_ = std::move(z);
+    }
     if (w_.opt.election == "static") {
       auto e = std::make_unique<static_election::StaticElection>();
       e->set_leader(1);
@@ -305,15 +323,28 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     }
     config_.ints.clear();
     if (w_.opt.election != "static") check(election_->init(*this));
-    config_.ints = {{"tick_ms", 100}, {"init_limit", 10}, {"sync_limit", 5}};
-    check(zab_->init(*this));
-    zab::ZabOptions zo = zab_->options();
-    zo.retry_ms = 50;
-    zo.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
-    zo.quorum_sync = w_.opt.quorum_sync;
-    if (w_.opt.max_held_writes) zo.max_held_writes = w_.opt.max_held_writes;
-    if (w_.opt.max_held_bytes) zo.max_held_bytes = w_.opt.max_held_bytes;
-    zab_->set_options(zo);
+    if (raft_) {
+      // Raft elects by itself: no election plugin, as in the kernel.
+      election_.reset();
+      config_.ints = {{"tick_ms", 100}, {"election_ticks", 5}};
+      check(raft_->init(*this));
+      raft::RaftOptions ro = raft_->options();
+      ro.retry_ms = 50;
+      ro.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
+      ro.max_append_bytes = static_cast<size_t>(w_.between(1, 4)) * 64;  // a few entries an append
+      ro.max_inflight_bytes = ro.max_append_bytes * static_cast<size_t>(w_.between(1, 8));
+      raft_->set_options(ro);
+    } else {
+      config_.ints = {{"tick_ms", 100}, {"init_limit", 10}, {"sync_limit", 5}};
+      check(zab_->init(*this));
+      zab::ZabOptions zo = zab_->options();
+      zo.retry_ms = 50;
+      zo.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
+      zo.quorum_sync = w_.opt.quorum_sync;
+      if (w_.opt.max_held_writes) zo.max_held_writes = w_.opt.max_held_writes;
+      if (w_.opt.max_held_bytes) zo.max_held_bytes = w_.opt.max_held_bytes;
+      zab_->set_options(zo);
+    }
     sdk::RecoveredState r;
     r.accepted_epoch = disk_.accepted_epoch;
     r.current_epoch = disk_.current_epoch;
@@ -325,7 +356,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     }
     r.last_zxid = std::max(r.snapshot_zxid, disk_.log.empty() ? Zxid{0} : disk_.log.back().zxid);
     storage_ = std::make_unique<Storage>(*this);
-    check(zab_->start(*this, r));
+    check(consensus_->start(*this, r));
     schedule_tick();
   }
 
@@ -333,7 +364,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   // the disk had written anyway.
   void crash(bool keep_some_tail) {
     *alive_ = false;
-    zab_.reset();
+    consensus_.reset();
+    zab_ = nullptr;
+    raft_ = nullptr;
     election_.reset();
     storage_.reset();
     listeners_[0] = listeners_[1] = nullptr;
@@ -357,17 +390,17 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   // What the consensus module said of it (unavailable when down).
   Status submit(const std::string& body) {
-    if (!zab_) return {Errc::unavailable, "down"};
-    return zab_->submit(body);
+    if (!consensus_) return {Errc::unavailable, "down"};
+    return consensus_->submit(body);
   }
   // A client's sync: `done` gets its status and the writes applied here
   // when it was answered.
   void sync(std::function<void(const Status&)> done) {
-    if (zab_) zab_->sync(std::move(done));
+    if (consensus_) consensus_->sync(std::move(done));
   }
   void snapshot() { take_snapshot_now(); }
   void transfer(ServerId to, bool leaving, std::function<void(const Status&)> done) {
-    if (zab_) zab_->transfer_leadership(to, leaving, std::move(done));
+    if (consensus_) consensus_->transfer_leadership(to, leaving, std::move(done));
   }
 
   // ---- PluginHost
@@ -429,7 +462,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (who >= 1 && who <= next.size()) next[who - 1] = next[who - 1] == 'p' ? 'o' : 'p';
     size_t voters = static_cast<size_t>(std::count(next.begin(), next.end(), 'p'));
     size_t synced = next[id_ - 1] == 'p' ? 1 : 0;
-    for (const auto& l : zab_->status().learners)
+    for (const auto& l : consensus_->status().learners)
       if (l.synced && next[l.id - 1] == 'p') ++synced;
     if (pending_ || voters < 1 || synced < voters / 2 + 1) {
       e.body = "X" + e.body;
@@ -529,7 +562,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
         w_.now + 10,
         [this, alive = alive_] {
           if (!*alive) return;
-          zab_->tick(w_.now);
+          consensus_->tick(w_.now);
           schedule_tick();
         },
         id_);
@@ -742,7 +775,9 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   };
   std::unique_ptr<sdk::Election> election_;
   sdk::Candidacy candidacy_;
-  std::unique_ptr<zab::Zab> zab_;
+  std::unique_ptr<sdk::Consensus> consensus_;
+  zab::Zab* zab_ = nullptr;
+  raft::Raft* raft_ = nullptr;
   sdk::PeerListener* listeners_[2] = {nullptr, nullptr};
 };
 
@@ -844,6 +879,7 @@ void World::on_apply(Node& n, const LogEntry& e) {
     submitted.erase(it);
   }
   canonical.push_back(e);
+  committed_by.push_back(raft_terms.empty() ? 0 : raft_terms.rbegin()->first);
 }
 
 void World::on_snapshot_loaded(Node& n) {
@@ -854,6 +890,93 @@ void World::on_snapshot_loaded(Node& n) {
     if (a[i].first != canonical[i].zxid || a[i].second != canonical[i].body)
       fail("server " + std::to_string(n.id()) + " loaded a snapshot that differs at position " +
            std::to_string(i));
+}
+
+// Raft's own invariants. One leader per term: checked as each is elected
+// (before it serves). Leader completeness: an elected leader's log holds
+// every entry committed in an earlier term (applied anywhere while only
+// earlier terms had leaders) that its snapshot does not.
+void World::on_raft_event(const raft::RaftEvent& e) {
+  if (e.kind == raft::RaftEvent::Kind::snapshot_sent) {
+    result.snaps++;
+    return;
+  }
+  if (e.kind != raft::RaftEvent::Kind::elected) return;
+  auto [it, fresh] = raft_terms.emplace(e.term, e.peer);
+  if (!fresh)
+    fail("two leaders elected in term " + std::to_string(e.term) + ": servers " +
+         std::to_string(it->second) + " and " + std::to_string(e.peer));
+  const Disk& d = nodes[e.peer - 1]->disk();
+  Zxid floor = d.snapshots.empty() ? 0 : d.snapshots.rbegin()->first;
+  for (size_t i = 0; i < canonical.size(); ++i) {
+    const LogEntry& c = canonical[i];
+    // (A leader of a term elected late, after a later term committed
+    // entries, need not hold those: Raft's property is about higher terms.)
+    if (c.zxid <= floor || committed_by[i] >= e.term) continue;
+    bool held =
+        d.holds(c) || std::any_of(d.pending.begin(), d.pending.end(), [&](const LogEntry& p) {
+          return p.zxid == c.zxid && p.body == c.body;
+        });
+    if (!held)
+      fail("server " + std::to_string(e.peer) + " was elected in term " + std::to_string(e.term) +
+           " without the committed entry " + std::to_string(c.zxid) + " '" + c.body + "'");
+  }
+}
+
+// Log matching, on what each server wrote (durable or in flight) above both
+// servers' newest snapshots: two logs that hold the same zxid hold the same
+// entry there, and the same entries before it.
+void World::check_log_matching() {
+  auto suffix = [](const Disk& d, Zxid floor) {
+    std::vector<const LogEntry*> out;
+    for (const auto& e : d.log)
+      if (e.zxid > floor) out.push_back(&e);
+    for (const auto& e : d.pending)
+      if (e.zxid > floor) out.push_back(&e);
+    return out;
+  };
+  for (size_t a = 0; a < nodes.size(); ++a)
+    for (size_t b = a + 1; b < nodes.size(); ++b) {
+      const Disk& da = nodes[a]->disk();
+      const Disk& db = nodes[b]->disk();
+      Zxid floor = std::max(da.snapshots.empty() ? 0 : da.snapshots.rbegin()->first,
+                            db.snapshots.empty() ? 0 : db.snapshots.rbegin()->first);
+      auto la = suffix(da, floor), lb = suffix(db, floor);
+      // The last zxid both hold.
+      size_t i = 0, j = 0, ca = 0, cb = 0;
+      bool common = false;
+      size_t matches = 0;
+      while (i < la.size() && j < lb.size()) {
+        if (la[i]->zxid == lb[j]->zxid) {
+          ++matches;
+          if (la[i]->body != lb[j]->body)
+            fail("servers " + std::to_string(a + 1) + " and " + std::to_string(b + 1) +
+                 " logged different entries at zxid " + std::to_string(la[i]->zxid));
+          common = true;
+          ca = i;
+          cb = j;
+          ++i;
+          ++j;
+        } else if (la[i]->zxid < lb[j]->zxid) {
+          ++i;
+        } else {
+          ++j;
+        }
+      }
+      if (common && (ca + 1 != matches || cb + 1 != matches)) {
+        auto list = [](const std::vector<const LogEntry*>& l, size_t upto) {
+          std::string out;
+          for (size_t k = 0; k <= upto && k < l.size(); ++k)
+            out += " " + std::to_string(l[k]->zxid >> 32) + ":" +
+                   std::to_string(l[k]->zxid & 0xffffffff);
+          return out;
+        };
+        fail("servers " + std::to_string(a + 1) + " and " + std::to_string(b + 1) +
+             " both logged zxid " + std::to_string(la[ca]->zxid) +
+             " after different entries (above " + std::to_string(floor) + ":" + list(la, ca) +
+             " and" + list(lb, cb) + ")");
+      }
+    }
 }
 
 void World::on_role(Node& n, Role role, uint32_t epoch) {
@@ -911,6 +1034,11 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       w.events.at(w.now + next, write);
     };
     w.events.at(1, write);
+    std::function<void()> matching = [&] {
+      w.check_log_matching();
+      if (w.faults) w.events.at(w.now + 200, matching);
+    };
+    if (opt.consensus == "raft") w.events.at(100, matching);
     // A client's sync at `target`; answered, it may ask again at once from
     // its callback (a pipelined client), so the next round opens while the
     // last one is being answered. Every sync must be answered or failed.
@@ -960,7 +1088,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
           }
           if (!st) return;
           w.result.transfers_done++;
-          ServerId leader = asked.zab() ? asked.zab()->leader() : 0;
+          ServerId leader = asked.consensus() ? asked.consensus()->leader() : 0;
           // (0: it lost that leader since the answer was posted)
           if (to != 0 && leader != 0 && leader != to)
             w.fail("a handover to server " + std::to_string(to) + " asked at server " +
@@ -1091,13 +1219,14 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       // A marker lost with a leader that failed is sent again.
       if (marker_sent && (w.now - opt.fault_ms) % 3000 == 0) marker_sent = false;
     }
+    if (opt.consensus == "raft") w.check_log_matching();
     if (!converged()) {
       std::string state;
       for (auto& node : w.nodes) {
         state += " s" + std::to_string(node->id()) + ":" + sdk::role_name(node->role()) + "/" +
                  std::to_string(node->applied().size()) + "/" + node->flags();
-        if (node->zab()) {
-          auto st = node->zab()->status();
+        if (node->consensus()) {
+          auto st = node->consensus()->status();
           state += "/logged " + std::to_string(st.last_logged & 0xffffffff) + ",committed " +
                    std::to_string(st.last_committed & 0xffffffff);
         }
@@ -1311,7 +1440,8 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
         bool leaving = a.size() > 4 && a[4] == "leaving";
         nd.transfer(to, leaving, [&transfers, &nd, name](const Status& st) {
           transfers[name] =
-              st ? "ok leader " + std::to_string(nd.zab() ? nd.zab()->leader() : 0) : "failed";
+              st ? "ok leader " + std::to_string(nd.consensus() ? nd.consensus()->leader() : 0)
+                 : "failed";
         });
       } else if (cmd == "expect") {
         need(2);

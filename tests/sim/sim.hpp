@@ -30,10 +30,11 @@ namespace corral::sim {
 struct SimOptions {
   int voters = 3;
   int observers = 0;
-  std::string election = "fle";  // "fle" or "static" (server 1 leads)
-  int64_t fault_ms = 20000;      // how long faults are injected
-  int64_t heal_ms = 30000;       // how long the healed ensemble has to converge
-  double loss = 0.01;            // per-message drop probability while faults run
+  std::string consensus = "zab";  // "zab" or "raft"
+  std::string election = "fle";   // "fle" or "static" (server 1 leads); zab only
+  int64_t fault_ms = 20000;       // how long faults are injected
+  int64_t heal_ms = 30000;        // how long the healed ensemble has to converge
+  double loss = 0.01;             // per-message drop probability while faults run
   double duplicate = 0.01;
   double reorder = 0.01;  // a message may overtake others on its link
   bool crashes = true;

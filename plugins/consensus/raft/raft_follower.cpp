@@ -1,0 +1,332 @@
+// Raft, the follower's (and observer's) side: appends and snapshots from the
+// leader, forwarded writes and syncs, and the calls the kernel makes.
+#include <algorithm>
+
+#include "raft.hpp"
+
+namespace corral::raft {
+
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+std::string hex(Zxid z);
+
+void Raft::heard_from_leader(ServerId from) {
+  if (state_ != State::follower || leader_ != from)
+    become_follower(term_, from, "server " + std::to_string(from) + " leads term " +
+                                     std::to_string(term_));
+  last_leader_contact_ = now_;
+  reset_election_timer();
+}
+
+void Raft::on_append(ServerId from, Msg& m) {
+  heard_from_leader(from);
+  if (state_ != State::follower || leader_ != from) return;
+  if (m.fwd_nonce == fwd_nonce_) {
+    // The leader has taken our forwarded writes below m.seq.
+    while (!forwarded_.empty() && forwarded_.front().seq < m.seq) {
+      forwarded_bytes_ -= forwarded_.front().body.size();
+      forwarded_.pop_front();
+      last_forward_progress_ = now_;
+    }
+  }
+  Msg reply;
+  reply.type = MsgType::append_reply;
+  reply.term = term_;
+  reply.send_id = m.send_id;
+  reply.round = m.round;
+  if (snapshot_in_flight_ || snapshot_unsaved_) {
+    reply.flag = true;  // busy storing the leader's snapshot: nothing may be appended yet
+    send(from, reply);
+    return;
+  }
+  if (!holds(m.zxid)) {
+    reply.zxid = hint_for(m.zxid);
+    reply.commit = commit_;
+    reply.durable = std::min(last_durable_, matched_);
+    send(from, reply);
+    return;
+  }
+  size_t i = upper(m.zxid);
+  for (LogEntry& e : m.entries) {
+    if (e.zxid <= log_base_) continue;  // committed: held
+    if (i < log_.size()) {
+      if (log_[i].zxid == e.zxid) {  // the same entry (one leader per term)
+        ++i;
+        continue;
+      }
+      if (!truncate_from(i)) {
+        reply.zxid = hint_for(m.zxid);
+        reply.commit = commit_;
+        send(from, reply);
+        return;
+      }
+    }
+    append_local(std::move(e));
+    i = log_.size();
+  }
+  Zxid last = m.entries.empty() ? m.zxid : std::max(m.zxid, m.entries.back().zxid);
+  matched_ = std::max(matched_, last);
+  commit_ = std::max(commit_, std::min(m.commit, matched_));
+  apply_committed();
+  if (!running_ || state_ != State::follower || leader_ != from) return;
+  if (!synced_ && last_applied_ >= m.commit) {
+    synced_ = true;
+    host_->logger().info("following server " + std::to_string(leader_) + " in term " +
+                         std::to_string(term_) + " at zxid " + hex(last_applied_) +
+                         "; serving clients");
+    set_role(observer_ ? Role::observing : Role::following, leader_);
+    if (events_) events_(RaftEvent{RaftEvent::Kind::follower, term_, leader_});
+    if (transfer_done_ && transfer_follow_ && term_ > transfer_term_)
+      finish_transfer(transfer_want_ == 0 || transfer_want_ == leader_
+                          ? Status()
+                          : Status(Errc::unavailable, "server " + std::to_string(leader_) +
+                                                          " was elected instead"));
+  }
+  reply.granted = true;
+  reply.zxid = last;
+  reply.commit = commit_;
+  reply.durable = std::min(last_durable_, matched_);
+  acked_sent_ = std::max(acked_sent_, reply.durable);
+  if (m.round != 0 && synced_) reply.body = chost_->take_session_activity();
+  send(from, reply);
+  post_ack();
+}
+
+void Raft::on_snapshot(ServerId from, Msg& m) {
+  heard_from_leader(from);
+  if (state_ != State::follower || leader_ != from || snapshot_in_flight_) return;
+  Msg reply;
+  reply.type = MsgType::snapshot_reply;
+  reply.term = term_;
+  reply.zxid = m.zxid;
+  if (!snapshot_unsaved_ && holds(m.zxid)) {
+    // The log already holds the snapshot's last entry, and so (log matching)
+    // the leader's log up to it: what follows is kept, and the leader goes
+    // on from there. Replacing it would drop entries this server may have
+    // acknowledged.
+    matched_ = std::max(matched_, m.zxid);
+    reply.granted = true;
+    reply.durable = std::min(last_durable_, matched_);
+    send(from, reply);
+    return;
+  }
+  if (Status st = chost_->load_snapshot(m.zxid, m.body); !st) {
+    host_->logger().warn("cannot load the leader's snapshot at " + hex(m.zxid) + ": " +
+                         st.to_string());
+    send(from, reply);
+    return;
+  }
+  // The state is the snapshot's now; the log before it is of no use, and
+  // what follows it is sent again. Nothing is appended until the snapshot
+  // is durable, or a crash would leave log entries after a hole.
+  ++log_generation_;
+  log_.clear();
+  log_bytes_ = 0;
+  pending_configs_.clear();
+  log_base_ = last_applied_ = commit_ = last_durable_ = matched_ = m.zxid;
+  acked_sent_ = 0;
+  rewrite_pending_ = false;
+  refresh_members();
+  snapshot_unsaved_ = true;
+  auto sink = chost_->storage().begin_snapshot(m.zxid);
+  Status st = sink ? sink.value()->write(m.body) : sink.status();
+  if (!st) {
+    host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+    send(from, reply);
+    return;
+  }
+  snapshot_in_flight_ = true;
+  std::shared_ptr<sdk::SnapshotSink> keep(std::move(sink.value()));
+  keep->commit([this, alive = alive_.ref(), keep, z = m.zxid, term = term_,
+                from](const Status& st) {
+    if (!alive) return;
+    snapshot_in_flight_ = false;
+    Msg reply;
+    reply.type = MsgType::snapshot_reply;
+    reply.term = term_;
+    reply.zxid = z;
+    if (!st) {
+      host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+    } else if (Status t = chost_->storage().truncate_after(z); !t) {
+      host_->logger().error("cannot cut the log after the leader's snapshot: " + t.to_string());
+    } else {
+      snapshot_unsaved_ = false;
+      ++log_generation_;
+      last_durable_ = std::max(last_durable_, z);
+      reply.granted = true;
+      reply.durable = z;
+    }
+    if (running_ && term == term_ && leader_ == from) send(from, reply);
+  });
+}
+
+void Raft::on_sync_reply(const Msg& m) {
+  auto it = sync_requests_.find(m.id);
+  if (it == sync_requests_.end()) return;
+  applied_waiters_.emplace_back(m.zxid, std::move(it->second));
+  sync_requests_.erase(it);
+  apply_committed();
+}
+
+void Raft::on_timeout_now(ServerId from, const Msg& m) {
+  if (from != leader_ || !can_campaign() || last_logged() < m.zxid) return;
+  host_->logger().info("server " + std::to_string(from) + " hands this server the leadership");
+  start_election(true);
+}
+
+void Raft::follower_retry() {
+  if (leader_ == 0 || now_ - last_retry_ < opt_.retry_ms) return;
+  last_retry_ = now_;
+  for (const auto& [id, done] : sync_requests_) {
+    Msg m;
+    m.type = MsgType::sync_request;
+    m.term = term_;
+    m.id = id;
+    send(leader_, m);
+  }
+  if (!forwarded_.empty() && now_ - last_forward_progress_ >= opt_.retry_ms) {
+    // Unconfirmed writes go again, in order; the leader takes each once.
+    size_t bytes = 0;
+    for (const Forwarded& f : forwarded_) {
+      Msg m;
+      m.type = MsgType::forward;
+      m.term = term_;
+      m.fwd_nonce = fwd_nonce_;
+      m.seq = f.seq;
+      m.body = f.body;
+      send(leader_, m);
+      bytes += f.body.size();
+      if (bytes >= opt_.max_append_bytes) break;
+    }
+    last_forward_progress_ = now_;
+  }
+}
+
+void Raft::fail_follower_waits(const Status& why) {
+  forwarded_.clear();
+  forwarded_bytes_ = 0;
+  fwd_nonce_ = rng_() >> 1;
+  fwd_next_seq_ = 0;
+  acked_sent_ = 0;
+  auto syncs = std::move(sync_requests_);
+  sync_requests_.clear();
+  auto waiters = std::move(applied_waiters_);
+  applied_waiters_.clear();
+  for (auto& [id, done] : syncs) answer(std::move(done), why);
+  for (auto& [z, done] : waiters) answer(std::move(done), why);
+}
+
+// ---------------------------------------------------------------- the kernel's calls
+
+Status Raft::submit(sdk::Bytes body) {
+  if (!running_) return {Errc::unavailable, "not running"};
+  if (state_ == State::leader) return propose(std::move(body));
+  if (leader_ == 0 || !synced_) return {Errc::unavailable, "no leader"};
+  if (forwarded_.size() >= opt_.max_forwarded ||
+      forwarded_bytes_ + body.size() > opt_.max_forwarded_bytes)
+    return {Errc::unavailable, "too many writes wait for the leader to confirm them"};
+  Msg m;
+  m.type = MsgType::forward;
+  m.term = term_;
+  m.fwd_nonce = fwd_nonce_;
+  m.seq = fwd_next_seq_++;
+  m.body = body;
+  if (forwarded_.empty()) last_forward_progress_ = now_;
+  forwarded_bytes_ += body.size();
+  forwarded_.push_back(Forwarded{m.seq, std::move(body)});
+  send(leader_, m);
+  return {};
+}
+
+void Raft::sync(std::function<void(const Status&)> done) {
+  if (!running_) {
+    answer(std::move(done), Status(Errc::unavailable, "not running"));
+    return;
+  }
+  if (state_ == State::leader) {
+    serve_read(0, 0, std::move(done));
+    return;
+  }
+  if (leader_ == 0 || !synced_) {
+    answer(std::move(done), Status(Errc::unavailable, "no leader"));
+    return;
+  }
+  if (sync_requests_.size() >= opt_.max_forwarded) {
+    answer(std::move(done), Status(Errc::unavailable, "too many syncs wait for the leader"));
+    return;
+  }
+  int64_t id = next_sync_id_++;
+  sync_requests_.emplace(id, std::move(done));
+  Msg m;
+  m.type = MsgType::sync_request;
+  m.term = term_;
+  m.id = id;
+  send(leader_, m);
+}
+
+void Raft::transfer_leadership(ServerId to, bool leaving,
+                               std::function<void(const Status&)> done) {
+  if (!running_) {
+    answer(std::move(done), Status(Errc::unavailable, "not running"));
+    return;
+  }
+  if (transfer_done_ || transfer_target_ != 0) {
+    answer(std::move(done), Status(Errc::already_exists, "a handover is under way"));
+    return;
+  }
+  transfer_want_ = to;
+  if (state_ == State::leader) {
+    start_transfer(to, leaving, 0, 0, std::move(done));
+    return;
+  }
+  if (leaving) {
+    answer(std::move(done), Status());  // nothing to hand over
+    return;
+  }
+  if (to == leader_ && synced_) {
+    // Already so, if still so when the answer is heard.
+    host_->executor().post([this, alive = alive_.ref(), to, done = std::move(done)] {
+      if (!alive) {
+        done(Status(Errc::unavailable, "stopped"));
+        return;
+      }
+      done(serving_leader_ == to ? Status()
+                                 : Status(Errc::unavailable, "the leader changed meanwhile"));
+    });
+    return;
+  }
+  if (leader_ == 0 || !synced_) {
+    answer(std::move(done), Status(Errc::unavailable, "no leader to ask"));
+    return;
+  }
+  transfer_done_ = std::move(done);
+  transfer_term_ = term_;
+  transfer_follow_ = false;
+  transfer_deadline_ = now_ + 2 * opt_.election_ticks * opt_.tick_ms;
+  Msg m;
+  m.type = MsgType::transfer_request;
+  m.term = term_;
+  m.id = ++transfer_request_id_;
+  m.target = to;
+  send(leader_, m);
+}
+
+void Raft::finish_transfer(const Status& st) {
+  auto done = std::move(transfer_done_);
+  transfer_done_ = nullptr;
+  transfer_follow_ = false;
+  if (done) answer(std::move(done), st);
+}
+
+void Raft::answer(std::function<void(const Status&)> done, Status st) {
+  if (!done) return;
+  host_->executor().post(
+      [done = std::move(done), st = std::move(st)] { done(st); });
+}
+
+}  // namespace corral::raft

@@ -1,0 +1,553 @@
+// Raft, the leader's side: taking office, proposals, replication to each
+// follower (probing for the point where its log matches, then many appends
+// in flight), snapshots for followers behind the leader's storage, commit
+// (with both quorums while a membership change is pending), ReadIndex syncs,
+// check-quorum and leadership handovers.
+#include <algorithm>
+#include <limits>
+
+#include "raft.hpp"
+
+namespace corral::raft {
+
+using sdk::Errc;
+using sdk::LogEntry;
+using sdk::Role;
+using sdk::ServerId;
+using sdk::Status;
+using sdk::Zxid;
+
+std::string hex(Zxid z);
+
+Raft::Progress* Raft::progress(ServerId id) {
+  auto it = progress_.find(id);
+  return it == progress_.end() ? nullptr : &it->second;
+}
+
+bool Raft::leader_serving() const {
+  return state_ == State::leader && noop_zxid_ != 0 && last_applied_ >= noop_zxid_;
+}
+
+void Raft::become_leader() {
+  host_->logger().info("elected leader of term " + std::to_string(term_) + " with last zxid " +
+                       hex(last_logged()));
+  fail_follower_waits(Status(Errc::unavailable, "this server leads a new term"));
+  state_ = State::leader;
+  leader_ = self_;
+  votes_.clear();
+  progress_.clear();
+  forward_in_.clear();
+  reads_.clear();
+  round_ = 0;
+  last_heartbeat_ = last_quorum_check_ = last_leader_contact_ = now_;
+  if (election_started_ >= 0) {
+    last_election_ms_ = now_ - election_started_;
+    election_started_ = -1;
+  }
+  refresh_members();  // one Progress per member
+  if (events_) events_(RaftEvent{RaftEvent::Kind::elected, term_, self_});
+  // The term begins with a no-op: entries of earlier terms commit only with
+  // one of this term (Raft's commitment rule), and reads wait for it.
+  next_counter_ = 1;
+  LogEntry noop;
+  noop.zxid = sdk::make_zxid(term_, next_counter_++);
+  noop.time_ms = host_->clock().wall_ms();
+  noop_zxid_ = noop.zxid;
+  append_local(std::move(noop));
+  broadcast(false);
+  advance_commit();
+}
+
+void Raft::step_down(const std::string& why) {
+  become_follower(term_, 0, why);
+  reset_election_timer();
+}
+
+Status Raft::propose(sdk::Bytes body) {
+  if (state_ != State::leader) return {Errc::unavailable, "not the leader"};
+  if (rewrite_pending_) return {Errc::no_space, "the log is being written again after storage refused it"};
+  if (transfer_target_ != 0)
+    return {Errc::unavailable, "the leadership is being handed to server " +
+                                   std::to_string(transfer_target_)};
+  if (next_counter_ == std::numeric_limits<uint32_t>::max()) {
+    step_down("term " + std::to_string(term_) + " has used every zxid it has");
+    return {Errc::unavailable, "a new term is being elected"};
+  }
+  LogEntry e;
+  e.zxid = sdk::make_zxid(term_, next_counter_++);
+  e.time_ms = host_->clock().wall_ms();
+  e.body = std::move(body);
+  chost_->prepare(e);
+  append_local(std::move(e));
+  if (!flush_posted_) {
+    // Every write of this turn of the loop goes out in one append per follower.
+    flush_posted_ = true;
+    host_->executor().post([this, alive = alive_.ref()] {
+      if (!alive) return;
+      flush_posted_ = false;
+      if (running_ && state_ == State::leader) broadcast(false);
+    });
+  }
+  return {};
+}
+
+void Raft::broadcast(bool heartbeat) {
+  for (auto& [id, p] : progress_) replicate(p, heartbeat);
+}
+
+bool Raft::collect(Zxid after, Zxid upto, size_t max_bytes, std::vector<LogEntry>& out,
+                   bool& need_snapshot) {
+  size_t bytes = 0;
+  if (after < log_base_) {
+    // Older than memory: from storage, which holds every entry after its
+    // newest snapshot.
+    sdk::Storage& storage = chost_->storage();
+    if (after < storage.latest_snapshot_zxid()) {
+      need_snapshot = true;
+      return false;
+    }
+    Status st = storage.read_log(after, [&](const LogEntry& e) {
+      if (e.zxid > log_base_) return false;
+      bytes += e.body.size() + 32;
+      out.push_back(e);
+      return bytes < max_bytes;
+    });
+    if (!st) {
+      host_->logger().warn("cannot read the log after " + hex(after) + ": " + st.to_string());
+      return false;
+    }
+    if (out.empty() ? log_base_ != after : out.back().zxid != log_base_) {
+      // Storage ended before memory begins: a gap the follower cannot be
+      // sent as entries.
+      if (bytes < max_bytes) {
+        need_snapshot = true;
+        out.clear();
+        return false;
+      }
+      return true;
+    }
+  }
+  for (size_t i = upper(std::max(after, log_base_)); i < log_.size() && bytes < max_bytes; ++i) {
+    if (log_[i].zxid > upto) break;
+    bytes += log_[i].body.size() + 32;
+    out.push_back(log_[i]);
+  }
+  return true;
+}
+
+void Raft::replicate(Progress& p, bool heartbeat) {
+  if (p.snapshot_zxid != 0 && !heartbeat) return;  // waits for the snapshot's answer
+  for (;;) {
+    bool data = !(p.probing && !p.inflight.empty()) && p.inflight_bytes < opt_.max_inflight_bytes &&
+                p.snapshot_zxid == 0;
+    if (!data && !heartbeat) return;
+    Msg m;
+    m.type = MsgType::append;
+    m.term = term_;
+    m.zxid = p.sent;
+    m.commit = commit_;
+    m.round = heartbeat ? round_ : 0;
+    m.send_id = ++send_id_;
+    if (auto f = forward_in_.find(p.id); f != forward_in_.end()) {
+      m.fwd_nonce = f->second.nonce;
+      m.seq = f->second.next;
+    }
+    if (data && p.sent < last_logged()) {
+      bool need_snapshot = false;
+      collect(p.sent, last_logged(), opt_.max_append_bytes, m.entries, need_snapshot);
+      if (need_snapshot) {
+        send_snapshot(p);
+        return;
+      }
+    }
+    bool news = !m.entries.empty() || commit_ > p.commit_sent || m.seq > p.fwd_sent;
+    if (!heartbeat && !news) return;
+    size_t bytes = 0;
+    for (const auto& e : m.entries) bytes += e.body.size() + 32;
+    if (!m.entries.empty()) {
+      p.sent = m.entries.back().zxid;
+      p.inflight.emplace_back(p.sent, bytes);
+      p.inflight_bytes += bytes;
+    }
+    p.commit_sent = std::max(p.commit_sent, std::min(commit_, p.sent));
+    p.fwd_sent = std::max(p.fwd_sent, m.seq);
+    p.last_append_at = now_;
+    send(p.id, m);
+    heartbeat = false;
+    if (m.entries.empty() || p.probing) return;
+  }
+}
+
+void Raft::send_snapshot(Progress& p) {
+  auto snap = chost_->storage().latest_snapshot();
+  if (!snap) {
+    host_->logger().warn("cannot read the snapshot server " + std::to_string(p.id) +
+                         " needs: " + snap.status().to_string());
+    return;
+  }
+  Msg m;
+  m.type = MsgType::snapshot;
+  m.term = term_;
+  m.zxid = snap.value().first;
+  m.commit = commit_;
+  m.body = std::move(snap.value().second);
+  host_->logger().info("server " + std::to_string(p.id) + " is behind the log: sending the snapshot at " +
+                       hex(m.zxid) + " (" + std::to_string(m.body.size()) + " bytes)");
+  p.snapshot_zxid = m.zxid;
+  p.snapshot_at = now_;
+  p.sent = m.zxid;
+  p.probing = true;
+  p.inflight.clear();
+  p.inflight_bytes = 0;
+  p.reset_id = ++send_id_;
+  send(p.id, m);
+  if (events_) events_(RaftEvent{RaftEvent::Kind::snapshot_sent, term_, p.id});
+}
+
+void Raft::on_append_reply(ServerId from, const Msg& m) {
+  if (state_ != State::leader) return;
+  Progress* p = progress(from);
+  if (!p) return;
+  p->last_heard = now_;
+  p->round_acked = std::max(p->round_acked, m.round);
+  p->durable = std::max(p->durable, std::min(m.durable, last_logged()));
+  if (m.type == MsgType::snapshot_reply) {
+    if (m.zxid == p->snapshot_zxid) {
+      p->snapshot_zxid = 0;
+      if (m.granted) {
+        p->matched = std::max(p->matched, m.zxid);
+        p->sent = m.zxid;
+      }
+    }
+  } else if (m.type == MsgType::append_reply && !m.flag) {
+    if (m.granted) {
+      p->matched = std::max(p->matched, m.zxid);
+      while (!p->inflight.empty() && p->inflight.front().first <= m.zxid) {
+        p->inflight_bytes -= p->inflight.front().second;
+        p->inflight.pop_front();
+      }
+      if (p->probing && m.send_id >= p->reset_id) {
+        p->probing = false;
+        p->sent = std::max(p->sent, p->matched);
+      }
+    } else if (m.send_id >= p->reset_id && p->snapshot_zxid == 0) {
+      // The follower does not hold what the append started after. Its hint
+      // is the last entry it holds at or below that point; everything up to
+      // its commit is held on both sides.
+      Zxid h = m.zxid, back;
+      if (h > log_base_) {
+        size_t i = upper(h);
+        back = i == 0 ? log_base_ : log_[i - 1].zxid;  // h itself when held here
+      } else {
+        back = std::min(h, m.commit);
+      }
+      back = std::max(back, std::min(m.commit, last_logged()));
+      p->sent = std::min(back, p->sent);
+      p->probing = true;
+      p->inflight.clear();
+      p->inflight_bytes = 0;
+      p->commit_sent = 0;
+      p->reset_id = ++send_id_;
+    }
+  }
+  if (!m.body.empty() && leader_serving()) chost_->session_activity(from, m.body);
+  advance_commit();
+  if (state_ != State::leader) return;
+  check_reads();
+  if (Progress* q = progress(from)) {
+    replicate(*q, false);
+    if (transfer_target_ == from && !timeout_sent_ && q->matched >= last_logged()) send_timeout_now();
+  }
+}
+
+Zxid Raft::quorum_point(const std::vector<ServerId>& vs) {
+  if (vs.empty()) return 0;
+  std::vector<Zxid> d;
+  d.reserve(vs.size());
+  for (ServerId v : vs) {
+    if (v == self_) {
+      d.push_back(last_durable_);
+    } else {
+      Progress* p = progress(v);
+      d.push_back(p ? p->durable : 0);
+    }
+  }
+  std::sort(d.begin(), d.end(), std::greater<Zxid>());
+  return d[vs.size() / 2];
+}
+
+void Raft::advance_commit() {
+  if (state_ != State::leader) return;
+  Zxid n = quorum_point(voters());
+  // While a membership change is in the log and not yet applied, entries
+  // from it on commit only with a quorum of its voters too (ZooKeeper's
+  // reconfig: the old quorum and the new).
+  for (const auto& [mz, members] : pending_configs_) {
+    if (n < mz) break;
+    std::vector<ServerId> vs;
+    for (const auto& s : members)
+      if (!s.observer) vs.push_back(s.id);
+    Zxid ni = quorum_point(vs);
+    if (ni >= n) continue;
+    if (ni >= mz) {
+      n = ni;
+      continue;
+    }
+    size_t i = upper(mz - 1);
+    n = i == 0 ? log_base_ : log_[i - 1].zxid;
+    break;
+  }
+  if (n <= commit_ || sdk::zxid_epoch(n) != term_) return;
+  commit_ = n;
+  apply_committed();
+  if (state_ != State::leader) return;
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    host_->executor().post([this, alive = alive_.ref()] {
+      if (!alive) return;
+      flush_posted_ = false;
+      if (running_ && state_ == State::leader) broadcast(false);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- reads
+
+void Raft::serve_read(ServerId from, int64_t id, std::function<void(const Status&)> done) {
+  if (reads_.size() >= opt_.max_forwarded) {
+    answer(std::move(done), Status(Errc::unavailable, "too many syncs wait for a quorum"));
+    return;
+  }
+  PendingRead r;
+  r.read_index = commit_;
+  r.round = round_ + 1;  // answered by a heartbeat round sent after it arrived
+  r.from = from;
+  r.id = id;
+  r.done = std::move(done);
+  reads_.push_back(std::move(r));
+  if (quorum_of([&](ServerId v) { return v == self_; })) {
+    ++round_;
+    check_reads();
+    return;
+  }
+  if (!heartbeat_posted_) {
+    heartbeat_posted_ = true;
+    host_->executor().post([this, alive = alive_.ref()] {
+      if (!alive) return;
+      heartbeat_posted_ = false;
+      if (!running_ || state_ != State::leader) return;
+      ++round_;
+      last_heartbeat_ = now_;
+      broadcast(true);
+    });
+  }
+}
+
+void Raft::check_reads() {
+  if (!leader_serving()) return;
+  while (!reads_.empty()) {
+    PendingRead& r = reads_.front();
+    auto confirmed = [&](const std::vector<ServerId>& vs) {
+      size_t n = 0;
+      for (ServerId v : vs) {
+        if (v == self_) {
+          ++n;
+        } else if (Progress* p = progress(v); p && p->round_acked >= r.round) {
+          ++n;
+        }
+      }
+      return n >= vs.size() / 2 + 1;
+    };
+    if (r.round > round_ || !confirmed(voters())) return;
+    for (const auto& [mz, members] : pending_configs_) {
+      std::vector<ServerId> vs;
+      for (const auto& s : members)
+        if (!s.observer) vs.push_back(s.id);
+      if (!confirmed(vs)) return;
+    }
+    Zxid index = std::max(r.read_index, noop_zxid_);
+    if (r.from == 0) {
+      applied_waiters_.emplace_back(index, std::move(r.done));
+    } else {
+      Msg m;
+      m.type = MsgType::sync_reply;
+      m.term = term_;
+      m.id = r.id;
+      m.zxid = index;
+      send(r.from, m);
+    }
+    reads_.pop_front();
+  }
+  apply_committed();  // answers the local ones already applied
+}
+
+void Raft::on_sync_request(ServerId from, const Msg& m) {
+  if (state_ != State::leader) return;  // the follower asks again
+  serve_read(from, m.id, nullptr);
+}
+
+void Raft::on_forward(ServerId from, Msg& m) {
+  if (state_ != State::leader) return;
+  ForwardIn& f = forward_in_[from];
+  if (m.fwd_nonce != f.nonce) {
+    if (m.seq != 0) return;  // a new stream starts at 0; the rest is sent again
+    f.nonce = m.fwd_nonce;
+    f.next = 0;
+  }
+  if (m.seq != f.next) return;  // a duplicate, or ahead of a loss
+  ++f.next;
+  Status st = propose(m.body);
+  if (!st) {
+    Msg r;
+    r.type = MsgType::rejected;
+    r.term = term_;
+    r.body = std::move(m.body);
+    r.id = static_cast<int64_t>(st.code());
+    r.text = st.message();
+    send(from, r);
+  }
+  if (Progress* p = progress(from); p && !flush_posted_) replicate(*p, false);
+}
+
+// ---------------------------------------------------------------- time
+
+void Raft::leader_tick() {
+  int64_t hb = opt_.heartbeat_ms > 0 ? opt_.heartbeat_ms : std::max<int64_t>(1, opt_.tick_ms / 2);
+  int64_t timeout = opt_.election_ticks * opt_.tick_ms;
+  if (now_ - last_heartbeat_ >= hb) {
+    last_heartbeat_ = now_;
+    ++round_;
+    broadcast(true);
+  }
+  for (auto& [id, p] : progress_)
+    if (p.snapshot_zxid != 0 && now_ - p.snapshot_at >= timeout) {
+      p.snapshot_zxid = 0;  // unanswered: sent again
+      replicate(p, false);
+    }
+  if (now_ - last_quorum_check_ >= timeout) {
+    // Check-quorum: a leader a quorum no longer answers steps down, so that
+    // it stops serving syncs and writes it cannot commit.
+    size_t heard = 0;
+    auto recent = [&](ServerId v) {
+      Progress* p = progress(v);
+      return v == self_ || (p && now_ - p->last_heard < timeout);
+    };
+    for (ServerId v : all_voters())
+      if (recent(v)) ++heard;
+    last_quorum_check_ = now_;
+    if (!quorum_of(recent)) {
+      step_down("heard from " + std::to_string(heard) + " of " +
+                std::to_string(all_voters().size()) + " voters within an election timeout");
+      return;
+    }
+    last_leader_contact_ = now_;
+  }
+  if (transfer_target_ != 0 && now_ >= transfer_deadline_) {
+    host_->logger().warn("the handover to server " + std::to_string(transfer_target_) +
+                         " did not finish in time; leading on");
+    transfer_target_ = 0;
+    timeout_sent_ = false;
+    finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
+    if (leader_serving() && !is_voter_anywhere(self_)) hand_off("this server is not a voter");
+  }
+}
+
+// ---------------------------------------------------------------- handovers
+
+void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t request_id,
+                          std::function<void(const Status&)> done) {
+  auto reply = [&](const Status& st) {
+    if (requester != 0) {
+      Msg r;
+      r.type = MsgType::transfer_reply;
+      r.term = term_;
+      r.id = request_id;
+      r.target = st ? 0 : static_cast<int64_t>(st.code());
+      r.text = st.message();
+      send(requester, r);
+    } else {
+      answer(std::move(done), st);
+    }
+  };
+  if (transfer_target_ != 0 || (transfer_done_ && requester == 0)) {
+    reply(Status(Errc::already_exists, "a handover is under way"));
+    return;
+  }
+  if (!leader_serving()) {
+    reply(Status(Errc::unavailable, "this leader is not established yet"));
+    return;
+  }
+  if (to == self_) {
+    reply(Status());
+    return;
+  }
+  std::vector<ServerId> vs = voters();
+  if (leaving) {
+    size_t others = 0;
+    for (ServerId v : vs)
+      if (v != self_ && progress(v)) ++others;
+    if (others < majority()) {
+      reply(Status(Errc::unavailable, "the other voters cannot make a quorum without this server"));
+      return;
+    }
+  }
+  ServerId target = 0;
+  if (to != 0) {
+    if (!is_voter(to) || !progress(to)) {
+      reply(Status(Errc::invalid_argument, "server " + std::to_string(to) + " is not a voter"));
+      return;
+    }
+    target = to;
+  } else {
+    Zxid best = -1;
+    for (ServerId v : vs)
+      if (Progress* p = progress(v); p && v != self_ && p->matched > best &&
+                                     now_ - p->last_heard < opt_.election_ticks * opt_.tick_ms) {
+        best = p->matched;
+        target = v;
+      }
+    if (target == 0) {
+      reply(Status(Errc::unavailable, "no other voter answers"));
+      return;
+    }
+  }
+  host_->logger().info("handing the leadership to server " + std::to_string(target));
+  transfer_target_ = target;
+  transfer_deadline_ = now_ + opt_.election_ticks * opt_.tick_ms;
+  timeout_sent_ = false;
+  if (requester != 0) {
+    reply(Status());
+  } else {
+    transfer_done_ = std::move(done);
+    transfer_term_ = term_;
+    transfer_follow_ = true;
+  }
+  Progress* p = progress(target);
+  if (p->matched >= last_logged())
+    send_timeout_now();
+  else
+    replicate(*p, false);
+}
+
+void Raft::hand_off(const std::string& why) {
+  if (state_ != State::leader || transfer_target_ != 0 || transfer_done_) return;
+  host_->logger().info(why + ": handing the leadership over");
+  start_transfer(0, false, 0, 0, nullptr);
+  if (transfer_target_ == 0) step_down(why + ", and no voter can take over");
+}
+
+void Raft::send_timeout_now() {
+  timeout_sent_ = true;
+  Msg m;
+  m.type = MsgType::timeout_now;
+  m.term = term_;
+  m.zxid = last_logged();
+  send(transfer_target_, m);
+}
+
+void Raft::on_transfer_request(ServerId from, const Msg& m) {
+  if (state_ != State::leader) return;
+  start_transfer(m.target, false, from, m.id, nullptr);
+}
+
+}  // namespace corral::raft
