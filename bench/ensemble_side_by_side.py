@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Runs a 3-server corrald ensemble and a 3-server Apache ZooKeeper ensemble
-side by side on this machine and prints one table of medians and
-corrald/ZooKeeper ratios: write and read throughput and p99 with sessions
+"""Runs 3-server corrald ensembles (on zab, and on raft) and a 3-server
+Apache ZooKeeper ensemble side by side on this machine and prints one table
+of medians and ratios: write and read throughput and p99 with sessions
 spread over every server, and the time from SIGKILL of the leader to the
 first write committed by its successor.
 
@@ -10,7 +10,7 @@ both durable (corrald's wal; ZooKeeper with forceSync=yes), every server in
 its own session (setsid). corral-bench drives them in alternation (A B, then
 B A, ...).
 
-    ./dev bench ensemble [--rounds 3] [--duration 5] [--failovers 5]
+    ./dev bench ensemble [--rounds 3] [--duration 5] [--failovers 5] [--kinds zab,raft,zookeeper]
 
 Needs a build (./dev build), Debian's zookeeper package and python3-kazoo.
 """
@@ -25,16 +25,39 @@ import tempfile
 import time
 
 from corral_harness.ensemble import Ensemble
-from side_by_side import BENCH, BUILD, CORRALD, median_table
+from side_by_side import BENCH, BUILD, CORRALD
+
+NAMES = {"zab": "corrald zab", "raft": "corrald raft", "zookeeper": "ZooKeeper"}
 
 
 def make_ensemble(kind, root, size, heap, tick_ms):
-    """The harness's launcher, as the tests use it: both ensembles from the
+    """The harness's launcher, as the tests use it: every ensemble from the
     same zoo.cfg, durable, every member in its own session; ZooKeeper's JVM
-    with a fixed heap, and no quorum authentication on either side."""
+    with a fixed heap, and no quorum authentication on any side. `kind`:
+    zab or raft (corrald with that consensus module), or zookeeper."""
+    target = "zookeeper" if kind == "zookeeper" else "corrald"
+    extra = [] if kind == "zookeeper" else ["--set", f"plugins.consensus={kind}"]
     return Ensemble(pathlib.Path(root) / kind, voters=size, tick_ms=tick_ms, peer_auth=False,
-                    extra_cfg="maxClientCnxns=0", target=kind, jvm=[f"-Xmx{heap}", f"-Xms{heap}"],
-                    corrald=str(CORRALD), plugin_dir=str(BUILD / "plugins"))
+                    extra_cfg="maxClientCnxns=0", target=target, jvm=[f"-Xmx{heap}", f"-Xms{heap}"],
+                    corrald=str(CORRALD), plugin_dir=str(BUILD / "plugins"), extra_args=extra)
+
+
+def table(rows, kinds):
+    """rows: metric -> kind -> [values]; a Markdown table of medians, with
+    each corrald module's ratio to ZooKeeper and raft's to zab."""
+    import statistics
+    head = [NAMES[k] for k in kinds]
+    ratios = [(a, b) for a, b in (("zab", "zookeeper"), ("raft", "zookeeper"), ("raft", "zab"))
+              if a in kinds and b in kinds]
+    head += [f"{NAMES[a]} / {NAMES[b]}" for a, b in ratios]
+    lines = ["| metric | " + " | ".join(head) + " |", "| --- |" + " ---: |" * len(head)]
+    for metric, by in rows.items():
+        med = {k: statistics.median(by[k]) for k in kinds if by.get(k)}
+        fmt = (lambda v: f"{v:,.0f}") if "ops/s" in metric else (lambda v: f"{v:.3f}")
+        cells = [fmt(med[k]) if k in med else "-" for k in kinds]
+        cells += [f"{med[a] / med[b]:.2f}" if med.get(b) and a in med else "-" for a, b in ratios]
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def bench(hosts, workload, args):
@@ -86,14 +109,19 @@ def main():
     ap.add_argument("--failovers", type=int, default=5, help="leader kills per ensemble")
     ap.add_argument("--tick-ms", type=int, default=2000)
     ap.add_argument("--heap", default="2g", help="each ZooKeeper server's JVM heap")
+    ap.add_argument("--kinds", default="zab,raft,zookeeper",
+                    help="what to run: zab, raft (corrald on that module), zookeeper")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    kinds = args.kinds.split(",")
+    if not kinds or any(k not in NAMES for k in kinds):
+        sys.exit(f"--kinds takes some of {', '.join(NAMES)}")
     for path in (CORRALD, BENCH):
         if not path.exists():
             sys.exit(f"{path} is missing: run ./dev build first")
 
     work = tempfile.mkdtemp(prefix="corral-ens-")
-    ensembles = {k: make_ensemble(k, work, args.size, args.heap, args.tick_ms) for k in ("corrald", "zookeeper")}
+    ensembles = {k: make_ensemble(k, work, args.size, args.heap, args.tick_ms) for k in kinds}
     rows = {}
 
     def record(metric, kind, value):
@@ -104,14 +132,14 @@ def main():
             e.start(timeout=120)
         for rnd in range(args.rounds):
             for w in args.workloads.split(","):
-                for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
+                for kind in kinds if rnd % 2 == 0 else kinds[::-1]:
                     r = bench(ensembles[kind].hosts(), w, args)
                     print(f"round {rnd + 1} {w:7s} {kind:9s} {r['ops_per_sec']:>10.0f} ops/s  "
                           f"p99 {r['p99_ms']:.2f} ms", file=sys.stderr)
                     record(f"{w} ops/s", kind, r["ops_per_sec"])
                     record(f"{w} p99 (ms)", kind, r["p99_ms"])
         for i in range(args.failovers):
-            for kind in ("corrald", "zookeeper") if i % 2 == 0 else ("zookeeper", "corrald"):
+            for kind in kinds if i % 2 == 0 else kinds[::-1]:
                 t = failover(ensembles[kind])
                 print(f"failover {i + 1} {kind:9s} {t:.3f} s", file=sys.stderr)
                 record("leader kill to first commit (s)", kind, t)
@@ -120,7 +148,7 @@ def main():
             e.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    print(median_table(rows))
+    print(table(rows, kinds))
     print(f"\n{args.size}-server ensembles on loopback; {args.rounds} rounds of {args.duration:g} s, "
           f"{args.sessions} sessions spread over the servers x {args.depth} in flight, {args.value_size}-byte "
           f"values, {args.keys} keys; {args.failovers} leader kills each; medians. Machine: {os.cpu_count()} "

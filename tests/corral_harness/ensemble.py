@@ -30,6 +30,9 @@ TARGET = os.environ.get("CORRAL_TEST_TARGET", "corrald")
 TEST_JVM = ["-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx512m"]
 
 
+CONSENSUS = os.environ.get("CORRAL_CONSENSUS", "")
+
+
 class Member:
     def __init__(self, workdir, sid, observer):
         self.sid = sid
@@ -197,8 +200,11 @@ class Ensemble:
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         jaas = ["--set", f"server.jaas_config={self.jaas}"] if self.jaas else []
         own = self.member_args(m) if self.member_args else []
+        # CORRAL_CONSENSUS=raft runs the ensemble suites on the raft module
+        # (zoo.cfg names zab, as ZooKeeper's own file would).
+        consensus = ["--set", f"plugins.consensus={CONSENSUS}"] if CONSENSUS else []
         return [self.corrald, "--zoo-cfg", cfg, "--set", f"server.plugin_dir={self.plugin_dir}", *jaas,
-                *self.extra_args, *own]
+                *consensus, *self.extra_args, *own]
 
     def hosts(self, members=None):
         return ",".join(m.address for m in (members or self.members))

@@ -66,14 +66,16 @@ def peer_seeds():
 
 def sim_seeds():
     sim = BUILD / "tests" / "corral-sim"
-    for seed, limit in [(1, 64), (2, 300), (3, 1000)]:
+    for seed, limit, consensus in [(1, 64, "zab"), (2, 300, "zab"), (3, 1000, "zab"), (1, 64, "raft"),
+                                   (2, 300, "raft"), (3, 1000, "raft")]:
         out = pathlib.Path(tempfile.mktemp())
-        subprocess.run([str(sim), "--seed", str(seed), "--capture", str(out), "--capture-limit", str(limit)],
-                       check=True, capture_output=True)
+        subprocess.run([str(sim), "--seed", str(seed), "--consensus", consensus, "--capture", str(out),
+                        "--capture-limit", str(limit)], check=True, capture_output=True)
         data = out.read_bytes()
         out.unlink()
-        put("peer_messages", f"traffic-{seed}-{limit}", data)
-        # Its quorum messages, one per file, for the Zab decoder.
+        if consensus == "zab":
+            put("peer_messages", f"traffic-{seed}-{limit}", data)
+        # Its quorum messages, one per file, for the module's decoder.
         at, kinds = 0, {}
         while at + 4 <= len(data):
             n = (data[at + 2] << 8) | data[at + 3]
@@ -82,7 +84,7 @@ def sim_seeds():
                 kinds.setdefault((msg[:3], len(msg).bit_length()), msg)
             at += 4 + n
         for msg in kinds.values():
-            put("zab_message", hashlib.sha1(msg).hexdigest()[:16], msg)
+            put(f"{consensus}_message", hashlib.sha1(msg).hexdigest()[:16], msg)
 
 
 def corrald_files(work, *sets):

@@ -98,13 +98,12 @@ Status Raft::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   last_leader_contact_ = now_;
   fwd_nonce_ = rng_() >> 1;
   reset_election_timer();
-  host_->logger().info("starting as " +
-                       std::string(observer_ ? "an observer" : "a voter") + " in term " +
-                       std::to_string(term_) + " with last zxid " + hex(last_logged()) + " (" +
-                       std::to_string(log_.size()) + " logged entries wait for a leader)");
+  host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a voter") +
+                       " in term " + std::to_string(term_) + " with last zxid " +
+                       hex(last_logged()) + " (" + std::to_string(log_.size()) +
+                       " logged entries wait for a leader)");
   if (host.election())
-    host_->logger().info(
-        "raft elects its leaders itself: the [election] plugin takes no part");
+    host_->logger().info("raft elects its leaders itself: the [election] plugin takes no part");
   return {};
 }
 
@@ -140,9 +139,10 @@ bool Raft::save_term(uint32_t term, ServerId vote) {
 
 void Raft::set_role(Role role, ServerId leader) {
   if (role == role_ && leader == serving_leader_) return;
-  if (role_ != Role::looking && role != Role::looking) {
+  if (role_ != Role::looking && role != Role::looking && leader != serving_leader_) {
     // A server moves from one leader to another through `looking`, so the
     // kernel closes the connections whose writes may have gone with the old.
+    // (A follower made an observer, or back, keeps its leader and clients.)
     role_ = Role::looking;
     serving_leader_ = 0;
     chost_->role_changed(Role::looking, 0, term_);
@@ -200,7 +200,8 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
     auto reads = std::move(reads_);
     reads_.clear();
     for (auto& r : reads)
-      if (r.done) answer(std::move(r.done), Status(Errc::unavailable, "the leader stepped down: " + why));
+      if (r.done)
+        answer(std::move(r.done), Status(Errc::unavailable, "the leader stepped down: " + why));
     // A handover this leader started is answered once it serves under the
     // next leader (on_append), or at its deadline.
     transfer_target_ = 0;
@@ -299,10 +300,11 @@ void Raft::on_vote(ServerId from, const Msg& m) {
     send(from, reply);
     return;
   }
-  if (m.term > term_) become_follower(m.term, 0, "server " + std::to_string(from) +
-                                                     " stands in term " + std::to_string(m.term));
-  if (m.term == term_ && (voted_for_ == 0 || voted_for_ == from) &&
-      m.zxid >= last_logged() && state_ == State::follower) {
+  if (m.term > term_)
+    become_follower(m.term, 0,
+                    "server " + std::to_string(from) + " stands in term " + std::to_string(m.term));
+  if (m.term == term_ && (voted_for_ == 0 || voted_for_ == from) && m.zxid >= last_logged() &&
+      state_ == State::follower) {
     if (save_term(term_, from)) {
       reply.granted = true;
       reset_election_timer();
@@ -318,14 +320,14 @@ void Raft::on_vote_reply(ServerId from, const Msg& m) {
     if (m.granted && m.term == term_ + 1) {
       votes_[from] = true;
     } else if (!m.granted && m.term > term_) {
-      become_follower(m.term, 0, "server " + std::to_string(from) + " is in term " +
-                                     std::to_string(m.term));
+      become_follower(m.term, 0,
+                      "server " + std::to_string(from) + " is in term " + std::to_string(m.term));
       return;
     }
   } else {
     if (m.term > term_) {
-      become_follower(m.term, 0, "server " + std::to_string(from) + " is in term " +
-                                     std::to_string(m.term));
+      become_follower(m.term, 0,
+                      "server " + std::to_string(from) + " is in term " + std::to_string(m.term));
       return;
     }
     if (state_ != State::candidate || m.term != term_ || !m.granted) return;
@@ -462,8 +464,8 @@ void Raft::handle(ServerId from, Msg& m) {
     return;
   }
   if (m.term > term_) {
-    bool from_leader = m.type == MsgType::append || m.type == MsgType::snapshot ||
-                       m.type == MsgType::timeout_now;
+    bool from_leader =
+        m.type == MsgType::append || m.type == MsgType::snapshot || m.type == MsgType::timeout_now;
     become_follower(m.term, from_leader ? from : 0,
                     "server " + std::to_string(from) + " is in term " + std::to_string(m.term));
     if (m.term != term_) return;  // the term could not be saved
@@ -490,10 +492,11 @@ void Raft::handle(ServerId from, Msg& m) {
       on_sync_reply(m);
       return;
     case MsgType::rejected:
-      if (from == leader_) chost_->rejected(LogEntry{0, 0, std::move(m.body)},
-                                            Status(static_cast<Errc>(std::clamp<int64_t>(
-                                                       m.id, 1, static_cast<int64_t>(Errc::internal))),
-                                                   "the leader refused the write: " + m.text));
+      if (from == leader_)
+        chost_->rejected(LogEntry{0, 0, std::move(m.body)},
+                         Status(static_cast<Errc>(std::clamp<int64_t>(
+                                    m.id, 1, static_cast<int64_t>(Errc::internal))),
+                                "the leader refused the write: " + m.text));
       return;
     case MsgType::timeout_now:
       on_timeout_now(from, m);

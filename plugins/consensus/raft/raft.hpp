@@ -62,15 +62,15 @@
 namespace corral::raft {
 
 struct RaftOptions {
-  int64_t tick_ms = 2000;           // the kernel's tick
-  int64_t election_ticks = 5;       // election timeout T = election_ticks * tick_ms
-  int64_t heartbeat_ms = 0;         // 0: tick_ms / 2
-  int64_t retry_ms = 250;           // unanswered forwards and syncs are sent again
-  size_t recent_entries = 1000;     // applied entries kept in memory for followers
-  size_t recent_bytes = 64u << 20;  // … and at most this many bytes of them
-  size_t max_append_bytes = 1u << 20;   // entries in one append
+  int64_t tick_ms = 2000;                // the kernel's tick
+  int64_t election_ticks = 5;            // election timeout T = election_ticks * tick_ms
+  int64_t heartbeat_ms = 0;              // 0: tick_ms / 2
+  int64_t retry_ms = 250;                // unanswered forwards and syncs are sent again
+  size_t recent_entries = 1000;          // applied entries kept in memory for followers
+  size_t recent_bytes = 64u << 20;       // … and at most this many bytes of them
+  size_t max_append_bytes = 1u << 20;    // entries in one append
   size_t max_inflight_bytes = 8u << 20;  // unacknowledged append bytes per follower
-  size_t max_forwarded = 10000;     // writes a follower holds unconfirmed by the leader
+  size_t max_forwarded = 10000;          // writes a follower holds unconfirmed by the leader
   size_t max_forwarded_bytes = 64u << 20;
 };
 
@@ -278,7 +278,7 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   uint64_t log_generation_ = 0;
   bool rewrite_pending_ = false;  // storage refused: cut and write the tail again
   bool rewrite_posted_ = false;
-  size_t appends_in_flight_ = 0;  // appends storage has not answered yet
+  size_t appends_in_flight_ = 0;     // appends storage has not answered yet
   bool snapshot_in_flight_ = false;  // a snapshot from the leader being made durable
   bool snapshot_unsaved_ = false;    // … loaded, and not durable yet
   bool ack_posted_ = false;
@@ -315,7 +315,7 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   bool timeout_sent_ = false;          // … and has told to stand
   sdk::ServerId transfer_want_ = 0;    // who was asked for (0: any)
   int64_t transfer_deadline_ = 0;
-  uint32_t transfer_term_ = 0;   // the term the handover was asked in
+  uint32_t transfer_term_ = 0;    // the term the handover was asked in
   bool transfer_follow_ = false;  // answered once serving under a later term
   int64_t transfer_request_id_ = 0;
 };

@@ -17,8 +17,8 @@ std::string hex(Zxid z);
 
 void Raft::heard_from_leader(ServerId from) {
   if (state_ != State::follower || leader_ != from)
-    become_follower(term_, from, "server " + std::to_string(from) + " leads term " +
-                                     std::to_string(term_));
+    become_follower(term_, from,
+                    "server " + std::to_string(from) + " leads term " + std::to_string(term_));
   last_leader_contact_ = now_;
   reset_election_timer();
 }
@@ -84,8 +84,8 @@ void Raft::on_append(ServerId from, Msg& m) {
     if (transfer_done_ && transfer_follow_ && term_ > transfer_term_)
       finish_transfer(transfer_want_ == 0 || transfer_want_ == leader_
                           ? Status()
-                          : Status(Errc::unavailable, "server " + std::to_string(leader_) +
-                                                          " was elected instead"));
+                          : Status(Errc::unavailable,
+                                   "server " + std::to_string(leader_) + " was elected instead"));
   }
   reply.granted = true;
   reply.zxid = last;
@@ -140,29 +140,31 @@ void Raft::on_snapshot(ServerId from, Msg& m) {
     send(from, reply);
     return;
   }
+  host_->logger().info("loaded the leader's snapshot at " + hex(m.zxid) + " (" +
+                       std::to_string(m.body.size()) + " bytes)");
   snapshot_in_flight_ = true;
   std::shared_ptr<sdk::SnapshotSink> keep(std::move(sink.value()));
-  keep->commit([this, alive = alive_.ref(), keep, z = m.zxid, term = term_,
-                from](const Status& st) {
-    if (!alive) return;
-    snapshot_in_flight_ = false;
-    Msg reply;
-    reply.type = MsgType::snapshot_reply;
-    reply.term = term_;
-    reply.zxid = z;
-    if (!st) {
-      host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
-    } else if (Status t = chost_->storage().truncate_after(z); !t) {
-      host_->logger().error("cannot cut the log after the leader's snapshot: " + t.to_string());
-    } else {
-      snapshot_unsaved_ = false;
-      ++log_generation_;
-      last_durable_ = std::max(last_durable_, z);
-      reply.granted = true;
-      reply.durable = z;
-    }
-    if (running_ && term == term_ && leader_ == from) send(from, reply);
-  });
+  keep->commit(
+      [this, alive = alive_.ref(), keep, z = m.zxid, term = term_, from](const Status& st) {
+        if (!alive) return;
+        snapshot_in_flight_ = false;
+        Msg reply;
+        reply.type = MsgType::snapshot_reply;
+        reply.term = term_;
+        reply.zxid = z;
+        if (!st) {
+          host_->logger().error("cannot store the leader's snapshot: " + st.to_string());
+        } else if (Status t = chost_->storage().truncate_after(z); !t) {
+          host_->logger().error("cannot cut the log after the leader's snapshot: " + t.to_string());
+        } else {
+          snapshot_unsaved_ = false;
+          ++log_generation_;
+          last_durable_ = std::max(last_durable_, z);
+          reply.granted = true;
+          reply.durable = z;
+        }
+        if (running_ && term == term_ && leader_ == from) send(from, reply);
+      });
 }
 
 void Raft::on_sync_reply(const Msg& m) {
@@ -269,14 +271,14 @@ void Raft::sync(std::function<void(const Status&)> done) {
   send(leader_, m);
 }
 
-void Raft::transfer_leadership(ServerId to, bool leaving,
-                               std::function<void(const Status&)> done) {
+void Raft::transfer_leadership(ServerId to, bool leaving, std::function<void(const Status&)> done) {
   if (!running_) {
     answer(std::move(done), Status(Errc::unavailable, "not running"));
     return;
   }
   if (transfer_done_ || transfer_target_ != 0) {
-    answer(std::move(done), Status(Errc::already_exists, "a handover is under way"));
+    answer(std::move(done),
+           Status(Errc::already_exists, "a leader handover is in progress already"));
     return;
   }
   transfer_want_ = to;
@@ -325,8 +327,7 @@ void Raft::finish_transfer(const Status& st) {
 
 void Raft::answer(std::function<void(const Status&)> done, Status st) {
   if (!done) return;
-  host_->executor().post(
-      [done = std::move(done), st = std::move(st)] { done(st); });
+  host_->executor().post([done = std::move(done), st = std::move(st)] { done(st); });
 }
 
 }  // namespace corral::raft

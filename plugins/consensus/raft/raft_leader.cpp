@@ -65,10 +65,11 @@ void Raft::step_down(const std::string& why) {
 
 Status Raft::propose(sdk::Bytes body) {
   if (state_ != State::leader) return {Errc::unavailable, "not the leader"};
-  if (rewrite_pending_) return {Errc::no_space, "the log is being written again after storage refused it"};
+  if (rewrite_pending_)
+    return {Errc::no_space, "the log is being written again after storage refused it"};
   if (transfer_target_ != 0)
-    return {Errc::unavailable, "the leadership is being handed to server " +
-                                   std::to_string(transfer_target_)};
+    return {Errc::unavailable,
+            "the leadership is being handed to server " + std::to_string(transfer_target_)};
   if (next_counter_ == std::numeric_limits<uint32_t>::max()) {
     step_down("term " + std::to_string(term_) + " has used every zxid it has");
     return {Errc::unavailable, "a new term is being elected"};
@@ -191,8 +192,9 @@ void Raft::send_snapshot(Progress& p) {
   m.zxid = snap.value().first;
   m.commit = commit_;
   m.body = std::move(snap.value().second);
-  host_->logger().info("server " + std::to_string(p.id) + " is behind the log: sending the snapshot at " +
-                       hex(m.zxid) + " (" + std::to_string(m.body.size()) + " bytes)");
+  host_->logger().info("server " + std::to_string(p.id) +
+                       " is behind the log: sending the snapshot at " + hex(m.zxid) + " (" +
+                       std::to_string(m.body.size()) + " bytes)");
   p.snapshot_zxid = m.zxid;
   p.snapshot_at = now_;
   p.sent = m.zxid;
@@ -256,7 +258,8 @@ void Raft::on_append_reply(ServerId from, const Msg& m) {
   check_reads();
   if (Progress* q = progress(from)) {
     replicate(*q, false);
-    if (transfer_target_ == from && !timeout_sent_ && q->matched >= last_logged()) send_timeout_now();
+    if (transfer_target_ == from && !timeout_sent_ && q->matched >= last_logged())
+      send_timeout_now();
   }
 }
 
@@ -470,7 +473,7 @@ void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t
     }
   };
   if (transfer_target_ != 0 || (transfer_done_ && requester == 0)) {
-    reply(Status(Errc::already_exists, "a handover is under way"));
+    reply(Status(Errc::already_exists, "a leader handover is in progress already"));
     return;
   }
   if (!leader_serving()) {
@@ -494,7 +497,8 @@ void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t
   ServerId target = 0;
   if (to != 0) {
     if (!is_voter(to) || !progress(to)) {
-      reply(Status(Errc::invalid_argument, "server " + std::to_string(to) + " is not a voter"));
+      reply(Status(Errc::invalid_argument,
+                   "server " + std::to_string(to) + " is not a voting member of the ensemble"));
       return;
     }
     target = to;

@@ -45,20 +45,20 @@ void Raft::append_local(LogEntry e) {
 
 void Raft::store(const LogEntry& e) {
   ++appends_in_flight_;
-  chost_->storage().append(e, [this, alive = alive_.ref(), gen = log_generation_,
-                               z = e.zxid](const Status& st) {
-    if (!alive) return;
-    --appends_in_flight_;
-    on_stored(gen, z, st);
-    if (rewrite_pending_ && appends_in_flight_ == 0 && !rewrite_posted_) {
-      rewrite_posted_ = true;
-      host_->executor().post([this, alive = alive_.ref()] {
+  chost_->storage().append(
+      e, [this, alive = alive_.ref(), gen = log_generation_, z = e.zxid](const Status& st) {
         if (!alive) return;
-        rewrite_posted_ = false;
-        if (running_ && rewrite_pending_) rewrite_tail();
+        --appends_in_flight_;
+        on_stored(gen, z, st);
+        if (rewrite_pending_ && appends_in_flight_ == 0 && !rewrite_posted_) {
+          rewrite_posted_ = true;
+          host_->executor().post([this, alive = alive_.ref()] {
+            if (!alive) return;
+            rewrite_posted_ = false;
+            if (running_ && rewrite_pending_) rewrite_tail();
+          });
+        }
       });
-    }
-  });
 }
 
 void Raft::on_stored(uint64_t generation, Zxid zxid, const Status& st) {
@@ -161,6 +161,11 @@ void Raft::apply_committed() {
     if (state_ == State::leader && !is_voter_anywhere(self_)) {
       hand_off("this server is no longer a voter");
       if (state_ != State::leader) return;
+    }
+    if (state_ == State::follower && synced_) {
+      host_->logger().info(std::string("now ") + (observer_ ? "an observer" : "a voter") +
+                           " under server " + std::to_string(leader_));
+      set_role(observer_ ? Role::observing : Role::following, leader_);
     }
   }
   if (!applied_waiters_.empty()) {

@@ -16,21 +16,21 @@
 namespace corral::raft {
 
 enum class MsgType : uint8_t {
-  pre_vote = 1,         // term (the one it would stand in), last
-  pre_vote_reply = 2,   // term, granted
-  vote = 3,             // term, last, flag (a leader handover: stickiness waived)
-  vote_reply = 4,       // term, granted
-  append = 5,           // term, prev, commit, round, send_id, fwd_nonce, fwd_next, entries
-  append_reply = 6,     // term, granted (matched), flag (busy), zxid (match / hint),
-                        // commit, durable, round, send_id, body (session activity)
-  ack = 7,              // term, durable
-  snapshot = 8,         // term, zxid, commit, body (the snapshot)
-  snapshot_reply = 9,   // term, zxid, granted
-  forward = 10,         // term, fwd_nonce, seq, body (a client write)
-  rejected = 11,        // term, body, id (Errc), text
-  sync_request = 12,    // term, id
-  sync_reply = 13,      // term, id, zxid (read index)
-  timeout_now = 14,     // term, zxid (the leader's last entry): campaign at once
+  pre_vote = 1,           // term (the one it would stand in), last
+  pre_vote_reply = 2,     // term, granted
+  vote = 3,               // term, last, flag (a leader handover: stickiness waived)
+  vote_reply = 4,         // term, granted
+  append = 5,             // term, prev, commit, round, send_id, fwd_nonce, fwd_next, entries
+  append_reply = 6,       // term, granted (matched), flag (busy), zxid (match / hint),
+                          // commit, durable, round, send_id, body (session activity)
+  ack = 7,                // term, durable
+  snapshot = 8,           // term, zxid, commit, body (the snapshot)
+  snapshot_reply = 9,     // term, zxid, granted
+  forward = 10,           // term, fwd_nonce, seq, body (a client write)
+  rejected = 11,          // term, body, id (Errc), text
+  sync_request = 12,      // term, id
+  sync_reply = 13,        // term, id, zxid (read index)
+  timeout_now = 14,       // term, zxid (the leader's last entry): campaign at once
   transfer_request = 15,  // term, id (request), target (0: any)
   transfer_reply = 16,    // term, id (request), code (0 ok, else Errc), text
 };
