@@ -2,7 +2,8 @@
 """How long writes stop when the leader changes: Corral's leader transfer
 (`corral leader transfer`), a leader stopped by SIGTERM (Corral hands over
 first; ZooKeeper shuts down and the others elect), and a leader killed by
-SIGKILL, on 3-server ensembles of corrald and Apache ZooKeeper side by side.
+SIGKILL, on 3-server ensembles of corrald (on zab, and on raft) and Apache
+ZooKeeper side by side.
 
 Three writers, each first connected to a different server and free to move
 to another (as real clients do), create nodes one after another; the pause
@@ -110,15 +111,17 @@ class Writers:
 
 
 def make(kind, root, admin):
+    """kind: corrald (on zab), raft (corrald on raft), or zookeeper."""
     def own(m):
-        if kind != "corrald":
+        if kind == "zookeeper":
             return []
-        admin.setdefault(m.sid, free_port())
-        return ["--set", f"server.admin_address=127.0.0.1:{admin[m.sid]}",
+        admin.setdefault((kind, m.sid), free_port())
+        return ["--set", f"server.admin_address=127.0.0.1:{admin[(kind, m.sid)]}",
                 "--set", f"server.super_digest={SUPER}"]
     return Ensemble(pathlib.Path(root) / kind, voters=3, tick_ms=2000, peer_auth=False,
-                    extra_cfg="maxClientCnxns=0", target=kind, jvm=["-Xmx1g", "-Xms1g"],
-                    corrald=str(CORRALD), plugin_dir=str(BUILD / "plugins"), member_args=own)
+                    extra_cfg="maxClientCnxns=0", target="zookeeper" if kind == "zookeeper" else "corrald",
+                    jvm=["-Xmx1g", "-Xms1g"], corrald=str(CORRALD), plugin_dir=str(BUILD / "plugins"),
+                    member_args=own, extra_args=["--set", "plugins.consensus=raft"] if kind == "raft" else [])
 
 
 def event(ens, kind, how, admin):
@@ -126,7 +129,7 @@ def event(ens, kind, how, admin):
     if how == "transfer":
         to = ens.members[ens.followers()[0]].sid
         r = subprocess.run([str(CLI), "--auth", "digest:super:secret", "leader", "transfer", "--to", str(to),
-                            "--admin", f"127.0.0.1:{admin[ens.members[old].sid]}"],
+                            "--admin", f"127.0.0.1:{admin[(kind, ens.members[old].sid)]}"],
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             sys.exit(f"leader transfer failed: {r.stderr}")
@@ -146,14 +149,16 @@ def main():
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="corral-transfer-")
     admin = {}
-    ensembles = {k: make(k, work, admin) for k in ("corrald", "zookeeper")}
-    events = {"corrald": ["transfer", "sigterm", "sigkill"], "zookeeper": ["sigterm", "sigkill"]}
+    kinds = ("corrald", "raft", "zookeeper")
+    ensembles = {k: make(k, work, admin) for k in kinds}
+    events = {"corrald": ["transfer", "sigterm", "sigkill"], "raft": ["transfer", "sigterm", "sigkill"],
+              "zookeeper": ["sigterm", "sigkill"]}
     rows = {}
     try:
         for e in ensembles.values():
             e.start(timeout=120)
         for rnd in range(args.rounds):
-            for kind in ("corrald", "zookeeper") if rnd % 2 == 0 else ("zookeeper", "corrald"):
+            for kind in kinds if rnd % 2 == 0 else kinds[::-1]:
                 ens = ensembles[kind]
                 for how in events[kind]:
                     prefix = f"/t{rnd}-{how}"
@@ -176,15 +181,19 @@ def main():
             e.close()
         shutil.rmtree(work, ignore_errors=True)
     med = {h: {k: statistics.median(v) for k, v in d.items()} for h, d in rows.items()}
-    print(f"{'leader change':28s} {'corrald (ms)':>13s} {'ZooKeeper (ms)':>15s} {'ratio':>7s}")
+    print(f"{'leader change':28s} {'zab (ms)':>10s} {'raft (ms)':>10s} {'ZooKeeper (ms)':>15s} "
+          f"{'zab/ZK':>7s} {'raft/ZK':>8s}")
     names = {"transfer": "corral leader transfer", "sigterm": "leader stopped (SIGTERM)",
              "sigkill": "leader killed (SIGKILL)"}
+    nan = float("nan")
     for how in ("transfer", "sigterm", "sigkill"):
         c = med.get(how, {}).get("corrald")
+        r = med.get(how, {}).get("raft")
         z = med.get(how, {}).get("zookeeper")
         ratio = f"{c / z:.3f}" if c is not None and z else "-"
-        print(f"{names[how]:28s} {c if c is not None else float('nan'):13.1f} "
-              f"{z if z is not None else float('nan'):15.1f} {ratio:>7s}")
+        rratio = f"{r / z:.3f}" if r is not None and z else "-"
+        print(f"{names[how]:28s} {c if c is not None else nan:10.1f} {r if r is not None else nan:10.1f} "
+              f"{z if z is not None else nan:15.1f} {ratio:>7s} {rratio:>8s}")
     print(f"\nLongest write pause seen by 3 writers (one per server at first) in the {args.window:g} s after "
           f"each event; medians of {args.rounds} rounds. Machine: {os.cpu_count()} cores.")
     if args.json:

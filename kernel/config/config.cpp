@@ -257,6 +257,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
        "at least 10 milliseconds"},
       {"admin_address", &S::admin_address},
       {"enforce_quota", &S::enforce_quota},
+      {"linearizable_reads", &S::linearizable_reads},
       {"jaas_config", &S::jaas_config},
       {"read_only_mode", &S::read_only_mode},
       {"admin_tls", &S::admin_tls},

@@ -88,6 +88,11 @@ struct ServerConfig {
   // Reject creates and setData past a quota's hard limit with QUOTAEXCEEDED
   // (ZooKeeper's zookeeper.enforceQuota). Quota statistics are kept either way.
   bool enforce_quota = false;
+  // Every read waits for a sync first, so that it sees every write committed
+  // before it arrived (linearizable): a quorum round under raft, and under
+  // zab with consensus.zab.quorum_sync; off, reads are served from this
+  // server's state, as ZooKeeper serves them.
+  bool linearizable_reads = false;
   // The admin HTTP endpoint ("host:port"); empty: off.
   std::string admin_address;
   // The admin endpoint speaks HTTPS, through the secure transport's admin

@@ -315,7 +315,19 @@ void Channel::handle_request(sdk::BytesView frame) {
       queue_.push_back({Pending::sync, h.xid, h.type, now, req.path});
     }
   } else if (kind == proto::OpKind::local_read) {
-    queue_.push_back({Pending::read, h.xid, h.type, now, std::string(payload)});
+    Pending p{Pending::read, h.xid, h.type, now, std::string(payload)};
+    if (server_.config().server.linearizable_reads && !read_only_) {
+      // The sync starts as the read arrives and the read runs in its turn
+      // once the sync is answered: it sees every write committed before it
+      // arrived. Reads in a row each ask, and consensus answers them with
+      // one round.
+      p.gate = std::make_shared<int8_t>(0);
+      server_.sync([this, alive = alive_.ref(), gate = p.gate](const sdk::Status& st) {
+        *gate = st ? 1 : 2;
+        if (alive) drain();
+      });
+    }
+    queue_.push_back(std::move(p));
   } else if (h.type == static_cast<int32_t>(OpCode::delete_container)) {
     // Only the server deletes containers; a client asking gets what
     // ZooKeeper answers.
@@ -402,7 +414,9 @@ void Channel::drain_queue() {
         }
         return;
       case Pending::read: {
-        std::string f = execute_read(p);
+        if (p.gate && *p.gate == 0) return;  // its sync is still out
+        std::string f =
+            p.gate && *p.gate == 2 ? error_frame(p.xid, Err::connection_loss) : execute_read(p);
         if (state_ == State::closed) return;
         answered(p);
         queue_output(std::move(f));

@@ -111,6 +111,9 @@ class Channel final : public Watcher {
     int64_t received_ms;
     std::string request;   // payload for reads; reply frame once done
     bool started = false;  // sync: asked consensus
+    // A linearizable read (server.linearizable_reads): 0 while the sync it
+    // waits for is out, 1 once answered, 2 if it failed.
+    std::shared_ptr<int8_t> gate;
   };
   // The FIFO itself: a vector read from a moving head. Unlike std::deque it
   // allocates nothing while empty (an idle connection holds no block), and

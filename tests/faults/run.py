@@ -102,19 +102,26 @@ def _zxids(ens):
 
 
 def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="corrald", clients=14,
-             quorum_sync=False, log=print):
+             quorum_sync=False, log=print, consensus="zab", linearizable_reads=False):
     """One run; returns its verdict. With quorum_sync (corrald's zab
-    option) the register check includes reads: sync + read must then be
-    linearizable. Without it, stale reads are counted, not failed: a
-    leader's sync is not a quorum round in ZooKeeper's design."""
-    if quorum_sync and target != "corrald":
-        raise ValueError("quorum_sync is an option of corrald's zab plugin")
+    option), or on corrald's raft (whose sync is always a quorum round), the
+    register check includes reads: sync + read must then be linearizable.
+    Without it, stale reads are counted, not failed: a leader's sync is not
+    a quorum round in ZooKeeper's design. With linearizable_reads (corrald's
+    server option) a register read is a plain getData, checked the same."""
+    if (quorum_sync or consensus != "zab" or linearizable_reads) and target != "corrald":
+        raise ValueError("quorum_sync, raft and linearizable reads are corrald's")
+    if linearizable_reads and not (quorum_sync or consensus == "raft"):
+        raise ValueError("linearizable reads need a quorum sync: raft, or zab's quorum_sync")
+    # What the register check holds reads to.
+    quorum_reads = quorum_sync or consensus == "raft"
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     history = History()
     verdict = {"seed": seed, "target": target, "nodes": nodes, "time": duration, "valid": False,
-               "quorum_sync": quorum_sync}
+               "quorum_sync": quorum_reads, "consensus": consensus if target == "corrald" else "zab",
+               "linearizable_reads": linearizable_reads}
     key_period = 5.0
     net = Network(nodes)
     ens = None
@@ -133,6 +140,10 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
                       "--set", "recipe.service-registry.anonymous_writes=true"]
         if quorum_sync:
             extra += ["--set", "consensus.zab.quorum_sync=true"]
+        if target == "corrald":
+            extra += ["--set", f"plugins.consensus={consensus}"]
+        if linearizable_reads:
+            extra += ["--set", "server.linearizable_reads=true"]
         env = {"LD_PRELOAD": FAULTY_FSYNC} if "fsync-fail" in nemeses else {}
         ens = Ensemble(workdir, voters=nodes, network=net, target=target, extra_args=extra, extra_env=env,
                        extra_cfg="preAllocSize=1024\n" if target == "zookeeper" else "")
@@ -151,7 +162,8 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
             sid = ens.members[i % nodes].sid
             workers.append(workload.Worker(history, kinds[i % len(kinds)], hosts_of[sid], rng.random(),
                                            key_period=key_period,
-                                           http_host=f"{ens.members[i % nodes].host}:8080"))
+                                           http_host=f"{ens.members[i % nodes].host}:8080",
+                                           sync_reads=not linearizable_reads))
         for i in range(min(2, nodes)):  # persistent recursive watches, each on a session of its own
             order = ens.members[i:] + ens.members[:i]
             watchers.append(workload.Watcher(history, [(m.host, m.port) for m in order]))
@@ -212,7 +224,7 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
         statuses = [o["status"] for o in history.ops]
         verdict["ops"] = {s: statuses.count(s) for s in ("ok", "fail", "info")}
         verdict["worker_errors"] = sum(w.errors for w in workers + watchers)
-        verdict["register"] = checker.check_registers(history.ops, reads=quorum_sync)
+        verdict["register"] = checker.check_registers(history.ops, reads=quorum_reads)
         verdict["register_reads"] = checker.check_registers(history.ops, reads=True)
         verdict["set"] = checker.check_set(history.ops, final["set"])
         per_parent = {}
@@ -273,7 +285,10 @@ def run_once(workdir, seed, duration=60.0, nodes=3, nemeses=NEMESES, target="cor
 
 def summary(v, workdir):
     ops = v.get("ops", {})
-    parts = [f"{v['target']}{' quorum-sync' if v.get('quorum_sync') else ''} {v['nodes']} nodes "
+    kind = v["target"] + (f" {v['consensus']}" if v.get("consensus", "zab") != "zab" else "")
+    kind += " quorum-sync" if v.get("quorum_sync") else ""
+    kind += " linearizable-reads" if v.get("linearizable_reads") else ""
+    parts = [f"{kind} {v['nodes']} nodes "
              f"seed {v['seed']} {v['time']:.0f}s:",
              "VALID" if v["valid"] else "INVALID",
              f"ok {ops.get('ok', 0)} fail {ops.get('fail', 0)} info {ops.get('info', 0)}",
@@ -313,6 +328,10 @@ def main(argv=None):
     p.add_argument("--clients", type=int, default=14)
     p.add_argument("--quorum-sync", action="store_true",
                    help="corrald's zab quorum_sync on; reads are then checked too")
+    p.add_argument("--consensus", default="zab", choices=("zab", "raft"),
+                   help="corrald's consensus module; on raft reads are always checked")
+    p.add_argument("--linearizable-reads", action="store_true",
+                   help="corrald's server.linearizable_reads on, and reads without sync (checked)")
     p.add_argument("--out", default=str(REPO / "build" / "faults"))
     args = p.parse_args(argv)
     kinds = available_nemeses() if args.nemesis == "all" else tuple(args.nemesis.split(","))
@@ -322,7 +341,8 @@ def main(argv=None):
     for r in range(args.runs):
         s = seed + r
         v = run_once(pathlib.Path(args.out) / f"{stamp}-{args.target}-n{args.nodes}-s{s}", s, args.time,
-                     args.nodes, kinds, args.target, args.clients, args.quorum_sync)
+                     args.nodes, kinds, args.target, args.clients, args.quorum_sync,
+                     consensus=args.consensus, linearizable_reads=args.linearizable_reads)
         invalid += not v["valid"]
     print(f"faults: {args.runs - invalid} of {args.runs} runs valid")
     return 1 if invalid else 0

@@ -94,8 +94,11 @@ class Worker(threading.Thread):
     _values = itertools.count(1)
 
     def __init__(self, history, workload, hosts, seed, op_timeout=3.0, key_period=5.0, session_timeout=6.0,
-                 http_host=None):
+                 http_host=None, sync_reads=True):
         super().__init__(daemon=True)
+        # False: a register read is a plain getData (the server's
+        # linearizable_reads makes it a quorum read by itself).
+        self.sync_reads = sync_reads
         self.history = history
         self.workload = workload
         self.hosts = hosts
@@ -172,7 +175,8 @@ class Worker(threading.Thread):
             op = self.history.invoke(self.process, "register", "read", key, None)
 
             def read():
-                self._call(c.sync_async(path))
+                if self.sync_reads:
+                    self._call(c.sync_async(path))
                 data, stat = self._call(c.get_async(path))
                 return [int(data), stat.version]
 

@@ -128,3 +128,53 @@ def test_a_follower_behind_the_leaders_log_gets_its_snapshot_and_recovers_from_i
     assert len(again.get_children("/far")) == 1500
     again.stop()
     zk.stop()
+
+
+def test_with_linearizable_reads_a_read_anywhere_sees_the_last_write(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_args=RAFT + ["--set", "server.linearizable_reads=true"])
+    leader = ens.leader()
+    follower = ens.followers()[0]
+    writer = client(ens.members[leader].address)
+    reader = client(ens.members[follower].address)
+    writer.create("/lin", b"0")
+    # No sync: the follower's read itself waits for a quorum round, so it
+    # sees the write the leader has answered, every time. The follower is
+    # stopped while the write commits without it, so that when it resumes
+    # the read and the leader's append arrive together (served from its own
+    # state, the read would often see the old value).
+    for i in range(1, 31):
+        ens.pause(follower)
+        writer.set("/lin", str(i).encode())
+        pending = reader.get_async("/lin")
+        time.sleep(0.05)
+        ens.resume(follower)
+        assert pending.get(timeout=20)[0] == str(i).encode(), i
+    for i in range(31, 201):
+        writer.set("/lin", str(i).encode())
+        assert reader.get("/lin")[0] == str(i).encode(), i
+    # Reads in flight together share rounds and keep their order.
+    results = [reader.get_async("/lin") for _ in range(200)]
+    assert all(r.get(timeout=10)[0] == b"200" for r in results)
+    assert reader.exists("/nothing") is None
+    for c in (writer, reader):
+        c.stop()
+
+
+def test_with_linearizable_reads_a_replaced_leader_answers_no_stale_read(ensemble_factory):
+    ens = ensemble_factory(voters=3, extra_args=RAFT + ["--set", "server.linearizable_reads=true"])
+    old_leader = ens.leader()
+    old = client(ens.members[old_leader].address, timeout=30.0)
+    old.create("/k", b"1")
+    ens.pause(old_leader)
+    others = [i for i in range(3) if i != old_leader]
+    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in others), timeout=30,
+             what="a new leader among the others")
+    fresh = client(ens.hosts([ens.members[i] for i in others]))
+    fresh.set("/k", b"2")
+    ens.resume(old_leader)
+    try:
+        assert old.get("/k")[0] == b"2"
+    except (ConnectionLoss, SessionExpiredError):
+        pass  # failed, not stale
+    for c in (old, fresh):
+        c.stop()

@@ -522,6 +522,18 @@ void Raft::handle(ServerId from, Msg& m) {
 
 void Raft::on_peer_link(ServerId peer, bool up) {
   if (!running_ || up) return;
+  if (state_ != State::leader && peer == leader_ && leader_ != 0) {
+    // The link to the leader broke (its process died, most often): stand
+    // soon rather than after a whole election timeout, and stop counting
+    // its lease. Pre-vote keeps this harmless when only this link broke:
+    // the voters that still hear the leader refuse.
+    int64_t t = opt_.election_ticks * opt_.tick_ms;
+    last_leader_contact_ = std::min(last_leader_contact_, now_ - t);
+    int64_t soon = now_ + std::uniform_int_distribution<int64_t>(
+                              50, 50 + std::max<int64_t>(100, opt_.tick_ms / 4))(rng_);
+    election_due_ = std::min(election_due_, soon);
+    return;
+  }
   if (state_ == State::leader) {
     if (Progress* p = progress(peer)) {
       // What was in flight is gone: find the follower's log again.

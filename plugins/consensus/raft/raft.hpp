@@ -313,6 +313,7 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   std::function<void(const sdk::Status&)> transfer_done_;
   sdk::ServerId transfer_target_ = 0;  // a leader: the voter it hands over to
   bool timeout_sent_ = false;          // … and has told to stand
+  uint32_t handover_term_ = 0;         // a follower told to stand once its appends are durable
   sdk::ServerId transfer_want_ = 0;    // who was asked for (0: any)
   int64_t transfer_deadline_ = 0;
   uint32_t transfer_term_ = 0;    // the term the handover was asked in

@@ -176,8 +176,15 @@ void Raft::on_sync_reply(const Msg& m) {
 }
 
 void Raft::on_timeout_now(ServerId from, const Msg& m) {
-  if (from != leader_ || !can_campaign() || last_logged() < m.zxid) return;
+  if (from != leader_ || last_logged() < m.zxid) return;
+  if (!can_campaign()) {
+    // Appends still on their way to disk (the leader takes no new writes
+    // now, so they drain): stand once they are durable.
+    if (appends_in_flight_ > 0 && !rewrite_pending_) handover_term_ = term_;
+    return;
+  }
   host_->logger().info("server " + std::to_string(from) + " hands this server the leadership");
+  handover_term_ = 0;
   start_election(true);
 }
 

@@ -421,6 +421,10 @@ void Raft::leader_tick() {
     last_heartbeat_ = now_;
     ++round_;
     broadcast(true);
+    // A handover's TIMEOUT_NOW goes again each heartbeat until the target
+    // stands (one lost, or one that came while its appends were on their
+    // way to disk).
+    if (transfer_target_ != 0 && timeout_sent_) send_timeout_now();
   }
   for (auto& [id, p] : progress_)
     if (p.snapshot_zxid != 0 && now_ - p.snapshot_at >= timeout) {

@@ -79,10 +79,22 @@ void Raft::on_stored(uint64_t generation, Zxid zxid, const Status& st) {
     return;
   }
   last_durable_ = std::max(last_durable_, zxid);
-  if (state_ == State::leader)
+  if (state_ == State::leader) {
     advance_commit();
-  else
+  } else {
     post_ack();
+    if (handover_term_ == term_ && handover_term_ != 0 && appends_in_flight_ == 0 &&
+        state_ == State::follower && leader_ != 0) {
+      handover_term_ = 0;
+      host_->executor().post([this, alive = alive_.ref(), term = term_] {
+        if (!alive || !running_ || term != term_ || state_ != State::follower || !can_campaign())
+          return;
+        host_->logger().info("server " + std::to_string(leader_) +
+                             " hands this server the leadership");
+        start_election(true);
+      });
+    }
+  }
 }
 
 void Raft::rewrite_tail() {

@@ -1,11 +1,12 @@
 // Raft's wire format: every field survives the trip, and the decoder
 // refuses what a member gone bad (or a damaged frame) could send.
+#include "raft_messages.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "corral/common/msgpack.hpp"
-#include "raft_messages.hpp"
 
 using corral::raft::decode_message;
 using corral::raft::encode_message;
