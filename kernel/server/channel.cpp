@@ -285,19 +285,16 @@ void Channel::handle_request(sdk::BytesView frame) {
     }
     if (err != Err::ok) {
       queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, err)});
-    } else if (sdk::Status st = server_.submit(h.type, session_id_, h.xid, payload, auth_ids_);
-               !st) {
-      server_.log().warn("write refused for session " + session_hex(session_id_) + ": " +
-                         st.to_string());
-      Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
-      queue_.push_back({Pending::done, h.xid, h.type, now, error_frame(h.xid, e)});
+    } else if (gates_ > 0 || held_ > 0) {
+      Pending p{Pending::write, h.xid, h.type, now, std::string(payload)};
+      p.held = true;
+      ++held_;
+      p.ids = std::make_unique<Ids>(auth_ids_);
+      queue_.push_back(std::move(p));
     } else {
-      // With the audit log on, what the change is waits there for its result.
-      if (AuditLog* audit = server_.audit())
-        audit->submitted(
-            session_id_, h.xid,
-            AuditLog::describe(session_id_, auth_ids_, link_->remote_address(), h.type, payload));
-      queue_.push_back({Pending::write, h.xid, h.type, now, {}});
+      Pending p{Pending::write, h.xid, h.type, now, {}};
+      submit_write(p, payload, auth_ids_);
+      queue_.push_back(std::move(p));
     }
   } else if (h.type == static_cast<int32_t>(OpCode::auth)) {
     // Handled at once, as ZooKeeper does, so that requests sent after it
@@ -313,6 +310,7 @@ void Channel::handle_request(sdk::BytesView frame) {
           {Pending::done, h.xid, h.type, now, error_frame(h.xid, Err::marshalling_error)});
     } else {
       queue_.push_back({Pending::sync, h.xid, h.type, now, req.path});
+      ++gates_;
     }
   } else if (kind == proto::OpKind::local_read) {
     Pending p{Pending::read, h.xid, h.type, now, std::string(payload)};
@@ -322,6 +320,7 @@ void Channel::handle_request(sdk::BytesView frame) {
       // arrived. Reads in a row each ask, and consensus answers them with
       // one round.
       p.gate = std::make_shared<int8_t>(0);
+      ++gates_;
       server_.sync([this, alive = alive_.ref(), gate = p.gate](const sdk::Status& st) {
         *gate = st ? 1 : 2;
         if (alive) drain();
@@ -388,10 +387,13 @@ void Channel::drain() {
 
 void Channel::drain_queue() {
   if (state_ != State::established) return;
+  if (held_ > 0) submit_held();
   while (!queue_.empty() && state_ != State::closed) {
     Pending& p = queue_.front();
     switch (p.kind) {
       case Pending::write:
+        if (p.held) submit_held();  // the syncs and reads before it are answered
+        if (queue_.front().kind == Pending::done) continue;  // refused
         return;
       case Pending::sync:
         if (!p.started) {
@@ -409,12 +411,14 @@ void Channel::drain_queue() {
             w.finish_frame(at);
             s.request = std::move(f);
             s.kind = Pending::done;
+            if (gates_ > 0) --gates_;
             drain();
           });
         }
         return;
       case Pending::read: {
         if (p.gate && *p.gate == 0) return;  // its sync is still out
+        if (p.gate && gates_ > 0) --gates_;
         std::string f =
             p.gate && *p.gate == 2 ? error_frame(p.xid, Err::connection_loss) : execute_read(p);
         if (state_ == State::closed) return;
@@ -436,6 +440,38 @@ void Channel::drain_queue() {
         break;
       }
     }
+  }
+}
+
+bool Channel::submit_write(Pending& p, sdk::BytesView payload, const Ids& ids) {
+  if (sdk::Status st = server_.submit(p.type, session_id_, p.xid, payload, ids); !st) {
+    server_.log().warn("write refused for session " + session_hex(session_id_) + ": " +
+                       st.to_string());
+    Err e = st.code() == sdk::Errc::unavailable ? Err::connection_loss : Err::system_error;
+    p.kind = Pending::done;
+    p.request = error_frame(p.xid, e);
+    return false;
+  }
+  // With the audit log on, what the change is waits there for its result.
+  if (AuditLog* audit = server_.audit())
+    audit->submitted(
+        session_id_, p.xid,
+        AuditLog::describe(session_id_, ids, link_->remote_address(), p.type, payload));
+  return true;
+}
+
+void Channel::submit_held() {
+  // (Submitting answers nothing at once, so the queue does not move.)
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    Pending& p = *it;
+    if (p.kind == Pending::sync || (p.kind == Pending::read && p.gate && *p.gate == 0)) return;
+    if (p.kind != Pending::write || !p.held) continue;
+    std::string payload = std::move(p.request);
+    p.request.clear();
+    p.held = false;
+    --held_;
+    std::unique_ptr<Ids> ids = std::move(p.ids);
+    submit_write(p, payload, ids ? *ids : auth_ids_);
   }
 }
 

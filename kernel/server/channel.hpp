@@ -114,6 +114,11 @@ class Channel final : public Watcher {
     // A linearizable read (server.linearizable_reads): 0 while the sync it
     // waits for is out, 1 once answered, 2 if it failed.
     std::shared_ptr<int8_t> gate;
+    // A write that arrived behind a sync or a linearizable read still out:
+    // submitted only once they are answered (it must not be applied before
+    // they read), with the identities the session had when it arrived.
+    bool held = false;
+    std::unique_ptr<Ids> ids;
   };
   // The FIFO itself: a vector read from a moving head. Unlike std::deque it
   // allocates nothing while empty (an idle connection holds no block), and
@@ -154,6 +159,16 @@ class Channel final : public Watcher {
   // Runs the reads at the head of the queue and sends finished replies.
   void drain();
   void drain_queue();
+  // Submits a write (its payload) as the session's identities `ids` allow;
+  // false, with `p` made an error reply, when consensus refuses it.
+  bool submit_write(Pending& p, sdk::BytesView payload, const Ids& ids);
+  // Submits the held writes from the head of the queue up to the next sync
+  // or linearizable read still out.
+  void submit_held();
+  // Syncs and linearizable reads in the queue not answered yet: writes that
+  // arrive meanwhile are held.
+  size_t gates_ = 0;
+  size_t held_ = 0;  // held writes in the queue: later writes are held too (order)
   // Brings the server's outstanding count up to date with queue_.
   void count_outstanding() {
     // Reads answered at once are never counted: nothing waits.

@@ -155,6 +155,22 @@ def test_with_linearizable_reads_a_read_anywhere_sees_the_last_write(ensemble_fa
     # Reads in flight together share rounds and keep their order.
     results = [reader.get_async("/lin") for _ in range(200)]
     assert all(r.get(timeout=10)[0] == b"200" for r in results)
+    # A read followed at once by a write of the same session sees the value
+    # before the write, never the write: the write waits for the read (on
+    # the leader the two would otherwise complete on the same answers).
+    for c in (writer, reader):
+        for i in range(100):
+            before = c.get("/lin")[0]
+            got = c.get_async("/lin")
+            put = c.set_async("/lin", f"w{i}".encode())
+            assert got.get(timeout=10)[0] == before, i
+            put.get(timeout=10)
+    # And a sync, a read and a write pipelined: the same.
+    s1, g1, w1 = writer.sync_async("/lin"), writer.get_async("/lin"), writer.set_async("/lin", b"last")
+    s1.get(timeout=10)
+    assert g1.get(timeout=10)[0] == b"w99"
+    w1.get(timeout=10)
+    assert reader.get("/lin")[0] == b"last"
     assert reader.exists("/nothing") is None
     for c in (writer, reader):
         c.stop()

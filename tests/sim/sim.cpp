@@ -248,6 +248,7 @@ class World {
   // For each canonical entry, the highest term a leader had been elected in
   // when it was first applied: it was committed in that term or before.
   std::vector<uint32_t> committed_by;
+  std::set<std::string> applied_writes;
   [[noreturn]] void fail(const std::string& what) {
     throw Violation{"t=" + std::to_string(now) + ": " + what};
   }
@@ -879,7 +880,15 @@ void World::on_apply(Node& n, const LogEntry& e) {
     submitted.erase(it);
   }
   canonical.push_back(e);
-  committed_by.push_back(raft_terms.empty() ? 0 : raft_terms.rbegin()->first);
+  // The first to apply an entry is most often the leader that committed
+  // it (it applies as it commits); else the newest term bounds it.
+  raft::Raft* r = n.raft();
+  committed_by.push_back(r && r->state() == raft::Raft::State::leader
+                             ? r->term()
+                             : (raft_terms.empty() ? 0 : raft_terms.rbegin()->first));
+  // A client's write is applied once at most.
+  if (e.body.rfind("w", 0) == 0 && !applied_writes.insert(e.body).second)
+    fail("the write '" + e.body + "' was applied twice");
 }
 
 void World::on_snapshot_loaded(Node& n) {

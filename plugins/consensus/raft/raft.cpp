@@ -114,6 +114,7 @@ void Raft::stop() {
   net_->subscribe(PeerChannel::quorum, nullptr);
   progress_.clear();
   reads_.clear();
+  remote_reads_.clear();
   applied_waiters_.clear();
   sync_requests_.clear();
   forwarded_.clear();
@@ -193,12 +194,16 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
   bool new_term = term > term_;
   if (new_term && !save_term(term, 0)) return;
   bool was_leader = state_ == State::leader;
+  // A pre-candidate that hears from the leader it had again: back to it.
+  bool same_leader =
+      !new_term && leader != 0 && leader == leader_ && state_ == State::pre_candidate;
   if (was_leader) {
     host_->logger().info("stepping down as leader of term " + std::to_string(term_) + ": " + why);
     progress_.clear();
     forward_in_.clear();
     auto reads = std::move(reads_);
     reads_.clear();
+    remote_reads_.clear();
     for (auto& r : reads)
       if (r.done)
         answer(std::move(r.done), Status(Errc::unavailable, "the leader stepped down: " + why));
@@ -209,7 +214,8 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
     if (transfer_done_ && !transfer_follow_)
       finish_transfer(Status(Errc::unavailable, "the leader stepped down: " + why));
   }
-  if (state_ != State::follower || (leader_ != leader && leader_ != 0) || was_leader || new_term)
+  if (!same_leader &&
+      (state_ != State::follower || (leader_ != leader && leader_ != 0) || was_leader || new_term))
     lose_leader(why);
   state_ = State::follower;
   votes_.clear();
@@ -227,7 +233,9 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
 }
 
 void Raft::start_pre_vote() {
-  if (leader_ != 0) lose_leader("nothing heard from it for an election timeout");
+  // The leader is given up only once the pre-vote wins (start_election):
+  // a pre-vote the voters refuse (they still hear the leader) leaves this
+  // server following it, clients and all.
   if (election_started_ < 0) election_started_ = now_;
   ++elections_;
   state_ = State::pre_candidate;
@@ -492,11 +500,10 @@ void Raft::handle(ServerId from, Msg& m) {
       on_sync_reply(m);
       return;
     case MsgType::rejected:
-      if (from == leader_)
-        chost_->rejected(LogEntry{0, 0, std::move(m.body)},
-                         Status(static_cast<Errc>(std::clamp<int64_t>(
-                                    m.id, 1, static_cast<int64_t>(Errc::internal))),
-                                "the leader refused the write: " + m.text));
+      if (from == leader_ && state_ == State::follower && m.fwd_nonce == fwd_nonce_)
+        reject_forwarded(m.seq, Status(static_cast<Errc>(std::clamp<int64_t>(
+                                           m.id, 1, static_cast<int64_t>(Errc::internal))),
+                                       "the leader refused the write: " + m.text));
       return;
     case MsgType::timeout_now:
       on_timeout_now(from, m);
@@ -532,16 +539,18 @@ void Raft::on_peer_link(ServerId peer, bool up) {
     int64_t soon = now_ + std::uniform_int_distribution<int64_t>(
                               50, 50 + std::max<int64_t>(100, opt_.tick_ms / 4))(rng_);
     election_due_ = std::min(election_due_, soon);
+    early_election_ = true;
     return;
   }
   if (state_ == State::leader) {
     if (Progress* p = progress(peer)) {
-      // What was in flight is gone: find the follower's log again.
+      // What was in flight is gone: probe again, from the end of the log
+      // (a refusal steps back from there).
       p->probing = true;
       p->inflight.clear();
       p->inflight_bytes = 0;
       p->reset_id = ++send_id_;
-      p->sent = std::max(p->matched, p->sent == 0 ? 0 : p->matched);
+      p->sent = last_logged();
     }
   }
 }
@@ -561,8 +570,14 @@ void Raft::tick(int64_t now_ms) {
   follower_retry();
   if (now_ < election_due_) return;
   if (can_campaign()) {
+    // An election timeout without word from the leader gives it up at once;
+    // a broken link (early_election_) only once the pre-vote wins.
+    if (!early_election_ && leader_ != 0)
+      lose_leader("nothing heard from it for an election timeout");
+    early_election_ = false;
     start_pre_vote();
   } else {
+    early_election_ = false;
     if (leader_ != 0) lose_leader("nothing heard from it for an election timeout");
     state_ = State::follower;
     reset_election_timer();
@@ -587,7 +602,10 @@ sdk::ConsensusStatus Raft::status() const {
     sdk::LearnerStatus l;
     l.id = id;
     l.observer = p.observer;
-    l.synced = noop_zxid_ != 0 && p.durable >= noop_zxid_;
+    // Synced: holds this term's start, and answered within an election
+    // timeout (a reconfig counts on it for the new quorum).
+    l.synced = noop_zxid_ != 0 && p.durable >= noop_zxid_ &&
+               now_ - p.last_heard < opt_.election_ticks * opt_.tick_ms;
     l.last_acked = p.durable;
     l.stage = p.snapshot_zxid ? "snapshot" : p.probing ? "probe" : "replicate";
     s.learners.push_back(std::move(l));

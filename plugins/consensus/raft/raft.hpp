@@ -53,6 +53,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "corral/common/lifeline.hpp"
@@ -139,6 +140,9 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   struct ForwardIn {
     uint64_t nonce = 0;
     uint64_t next = 0;
+    // Streams this follower ended (a late duplicate of their first write
+    // must not start them again): the last few.
+    std::deque<uint64_t> retired;
   };
   struct PendingRead {
     sdk::Zxid read_index = 0;
@@ -217,6 +221,9 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   void hand_off(const std::string& why);
   void follower_retry();
   void fail_follower_waits(const sdk::Status& why);
+  // The leader refused forwarded write `seq`: it and every later one fail,
+  // in order, and a new stream begins.
+  void reject_forwarded(uint64_t seq, const sdk::Status& why);
   void finish_transfer(const sdk::Status& st);
   // Every answer to the kernel goes through the loop, never from inside
   // this object's own call stack (the kernel may stop it from the answer).
@@ -260,6 +267,7 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   sdk::ServerId leader_ = 0;          // the leader of term_, when known
   sdk::ServerId serving_leader_ = 0;  // what role() reports with
   int64_t election_due_ = 0;
+  bool early_election_ = false;  // the timer was shortened by a broken link to the leader
   int64_t last_leader_contact_ = -1000000000;
   int64_t elections_ = 0, last_election_ms_ = 0, election_started_ = -1;
   std::map<sdk::ServerId, bool> votes_;  // pre-votes or votes granted this round
@@ -304,10 +312,17 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   std::deque<Forwarded> forwarded_;
   size_t forwarded_bytes_ = 0;
   int64_t last_forward_progress_ = 0;
-  std::map<int64_t, std::function<void(const sdk::Status&)>> sync_requests_;
+  struct SyncRequest {
+    std::function<void(const sdk::Status&)> done;
+    int64_t sent_at = 0;
+  };
+  std::map<int64_t, SyncRequest> sync_requests_;
+  std::set<std::pair<sdk::ServerId, int64_t>> remote_reads_;  // a leader: followers' syncs queued
   int64_t next_sync_id_ = 1;
   int64_t last_retry_ = 0;
-  std::vector<std::pair<sdk::Zxid, std::function<void(const sdk::Status&)>>> applied_waiters_;
+  // Syncs answered with a read index, waiting to apply up to it.
+  std::multimap<sdk::Zxid, std::function<void(const sdk::Status&)>> applied_waiters_;
+  bool applying_ = false;  // inside apply_committed (the kernel's apply may call back)
 
   // Leadership handover.
   std::function<void(const sdk::Status&)> transfer_done_;

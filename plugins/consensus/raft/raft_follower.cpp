@@ -16,6 +16,7 @@ using sdk::Zxid;
 std::string hex(Zxid z);
 
 void Raft::heard_from_leader(ServerId from) {
+  early_election_ = false;
   if (state_ != State::follower || leader_ != from)
     become_follower(term_, from,
                     "server " + std::to_string(from) + " leads term " + std::to_string(term_));
@@ -40,7 +41,8 @@ void Raft::on_append(ServerId from, Msg& m) {
   reply.send_id = m.send_id;
   reply.round = m.round;
   if (snapshot_in_flight_ || snapshot_unsaved_) {
-    reply.flag = true;  // busy storing the leader's snapshot: nothing may be appended yet
+    reply.flag = true;  // busy with the leader's snapshot: nothing may be appended yet
+    reply.granted = snapshot_in_flight_;  // storing it; else its store failed: send it again
     send(from, reply);
     return;
   }
@@ -170,7 +172,7 @@ void Raft::on_snapshot(ServerId from, Msg& m) {
 void Raft::on_sync_reply(const Msg& m) {
   auto it = sync_requests_.find(m.id);
   if (it == sync_requests_.end()) return;
-  applied_waiters_.emplace_back(m.zxid, std::move(it->second));
+  applied_waiters_.emplace(m.zxid, std::move(it->second.done));
   sync_requests_.erase(it);
   apply_committed();
 }
@@ -191,7 +193,9 @@ void Raft::on_timeout_now(ServerId from, const Msg& m) {
 void Raft::follower_retry() {
   if (leader_ == 0 || now_ - last_retry_ < opt_.retry_ms) return;
   last_retry_ = now_;
-  for (const auto& [id, done] : sync_requests_) {
+  for (auto& [id, req] : sync_requests_) {
+    if (now_ - req.sent_at < opt_.retry_ms) continue;  // asked recently
+    req.sent_at = now_;
     Msg m;
     m.type = MsgType::sync_request;
     m.term = term_;
@@ -216,6 +220,22 @@ void Raft::follower_retry() {
   }
 }
 
+void Raft::reject_forwarded(uint64_t seq, const Status& why) {
+  std::deque<Forwarded> failed;
+  while (!forwarded_.empty() && forwarded_.back().seq >= seq) {
+    forwarded_bytes_ -= forwarded_.back().body.size();
+    failed.push_front(std::move(forwarded_.back()));
+    forwarded_.pop_back();
+  }
+  if (failed.empty()) return;  // an old refusal, already heard
+  // Whatever is left before it was taken; the stream starts over.
+  fwd_nonce_ = rng_() >> 1;
+  fwd_next_seq_ = 0;
+  forwarded_.clear();
+  forwarded_bytes_ = 0;
+  for (Forwarded& f : failed) chost_->rejected(LogEntry{0, 0, std::move(f.body)}, why);
+}
+
 void Raft::fail_follower_waits(const Status& why) {
   forwarded_.clear();
   forwarded_bytes_ = 0;
@@ -226,7 +246,7 @@ void Raft::fail_follower_waits(const Status& why) {
   sync_requests_.clear();
   auto waiters = std::move(applied_waiters_);
   applied_waiters_.clear();
-  for (auto& [id, done] : syncs) answer(std::move(done), why);
+  for (auto& [id, req] : syncs) answer(std::move(req.done), why);
   for (auto& [z, done] : waiters) answer(std::move(done), why);
 }
 
@@ -270,7 +290,7 @@ void Raft::sync(std::function<void(const Status&)> done) {
     return;
   }
   int64_t id = next_sync_id_++;
-  sync_requests_.emplace(id, std::move(done));
+  sync_requests_.emplace(id, SyncRequest{std::move(done), now_});
   Msg m;
   m.type = MsgType::sync_request;
   m.term = term_;

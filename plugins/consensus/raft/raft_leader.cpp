@@ -38,6 +38,7 @@ void Raft::become_leader() {
   progress_.clear();
   forward_in_.clear();
   reads_.clear();
+  remote_reads_.clear();
   round_ = 0;
   last_heartbeat_ = last_quorum_check_ = last_leader_contact_ = now_;
   if (election_started_ >= 0) {
@@ -180,6 +181,10 @@ void Raft::replicate(Progress& p, bool heartbeat) {
 }
 
 void Raft::send_snapshot(Progress& p) {
+  // At most once a retry period per follower (one whose store of it failed
+  // asks again).
+  if (p.snapshot_at != 0 && now_ - p.snapshot_at < opt_.retry_ms) return;
+  p.snapshot_at = now_;
   auto snap = chost_->storage().latest_snapshot();
   if (!snap) {
     host_->logger().warn("cannot read the snapshot server " + std::to_string(p.id) +
@@ -211,7 +216,8 @@ void Raft::on_append_reply(ServerId from, const Msg& m) {
   Progress* p = progress(from);
   if (!p) return;
   p->last_heard = now_;
-  p->round_acked = std::max(p->round_acked, m.round);
+  // (A reply cannot confirm a round not yet sent, nor match what was not.)
+  p->round_acked = std::max(p->round_acked, std::min<uint64_t>(m.round, round_));
   p->durable = std::max(p->durable, std::min(m.durable, last_logged()));
   if (m.type == MsgType::snapshot_reply) {
     if (m.zxid == p->snapshot_zxid) {
@@ -221,9 +227,13 @@ void Raft::on_append_reply(ServerId from, const Msg& m) {
         p->sent = m.zxid;
       }
     }
+  } else if (m.type == MsgType::append_reply && m.flag) {
+    // Busy with a snapshot: storing it (granted), or it failed to, and
+    // needs it again.
+    if (!m.granted && p->snapshot_zxid == 0) send_snapshot(*p);
   } else if (m.type == MsgType::append_reply && !m.flag) {
     if (m.granted) {
-      p->matched = std::max(p->matched, m.zxid);
+      p->matched = std::max(p->matched, std::min(m.zxid, last_logged()));
       while (!p->inflight.empty() && p->inflight.front().first <= m.zxid) {
         p->inflight_bytes -= p->inflight.front().second;
         p->inflight.pop_front();
@@ -321,6 +331,7 @@ void Raft::serve_read(ServerId from, int64_t id, std::function<void(const Status
     answer(std::move(done), Status(Errc::unavailable, "too many syncs wait for a quorum"));
     return;
   }
+  if (from != 0 && !remote_reads_.emplace(from, id).second) return;  // asked again: queued already
   PendingRead r;
   r.read_index = commit_;
   r.round = round_ + 1;  // answered by a heartbeat round sent after it arrived
@@ -370,8 +381,9 @@ void Raft::check_reads() {
     }
     Zxid index = std::max(r.read_index, noop_zxid_);
     if (r.from == 0) {
-      applied_waiters_.emplace_back(index, std::move(r.done));
+      applied_waiters_.emplace(index, std::move(r.done));
     } else {
+      remote_reads_.erase({r.from, r.id});
       Msg m;
       m.type = MsgType::sync_reply;
       m.term = term_;
@@ -393,22 +405,33 @@ void Raft::on_forward(ServerId from, Msg& m) {
   if (state_ != State::leader) return;
   ForwardIn& f = forward_in_[from];
   if (m.fwd_nonce != f.nonce) {
-    if (m.seq != 0) return;  // a new stream starts at 0; the rest is sent again
+    // A new stream starts at 0 (the rest is sent again); one this follower
+    // ended does not start again.
+    if (m.seq != 0 || std::find(f.retired.begin(), f.retired.end(), m.fwd_nonce) != f.retired.end())
+      return;
+    if (f.nonce != 0) f.retired.push_back(f.nonce);
+    if (f.retired.size() > 8) f.retired.pop_front();
     f.nonce = m.fwd_nonce;
     f.next = 0;
   }
   if (m.seq != f.next) return;  // a duplicate, or ahead of a loss
-  ++f.next;
   Status st = propose(m.body);
   if (!st) {
+    // Refused: neither it nor anything after it in the stream is taken
+    // (the session's order has no gap). The follower fails them all and
+    // starts a new stream; a lost refusal is answered again when the write
+    // comes again.
     Msg r;
     r.type = MsgType::rejected;
     r.term = term_;
-    r.body = std::move(m.body);
+    r.fwd_nonce = m.fwd_nonce;
+    r.seq = m.seq;
     r.id = static_cast<int64_t>(st.code());
     r.text = st.message();
     send(from, r);
+    return;
   }
+  ++f.next;
   if (Progress* p = progress(from); p && !flush_posted_) replicate(*p, false);
 }
 

@@ -153,6 +153,10 @@ void Raft::trim_log() {
 }
 
 void Raft::apply_committed() {
+  // The kernel's apply may call back (a sync from a channel the entry
+  // answered): the loop already running applies what follows.
+  if (applying_) return;
+  applying_ = true;
   bool members_changed = false;
   while (last_applied_ < commit_ && running_) {
     size_t i = upper(last_applied_);
@@ -167,6 +171,7 @@ void Raft::apply_committed() {
       members_changed = true;
     }
   }
+  applying_ = false;
   if (!running_) return;
   if (members_changed) {
     refresh_members();
@@ -180,15 +185,9 @@ void Raft::apply_committed() {
       set_role(observer_ ? Role::observing : Role::following, leader_);
     }
   }
-  if (!applied_waiters_.empty()) {
-    std::vector<std::function<void(const Status&)>> ready;
-    auto it = std::remove_if(applied_waiters_.begin(), applied_waiters_.end(), [&](auto& w) {
-      if (w.first > last_applied_) return false;
-      ready.push_back(std::move(w.second));
-      return true;
-    });
-    applied_waiters_.erase(it, applied_waiters_.end());
-    for (auto& done : ready) answer(std::move(done), Status());
+  while (!applied_waiters_.empty() && applied_waiters_.begin()->first <= last_applied_) {
+    answer(std::move(applied_waiters_.begin()->second), Status());
+    applied_waiters_.erase(applied_waiters_.begin());
   }
   if (state_ == State::leader && role_ != Role::leading && noop_zxid_ != 0 &&
       last_applied_ >= noop_zxid_) {
