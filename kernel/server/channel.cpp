@@ -314,7 +314,7 @@ void Channel::handle_request(sdk::BytesView frame) {
     }
   } else if (kind == proto::OpKind::local_read) {
     Pending p{Pending::read, h.xid, h.type, now, std::string(payload)};
-    if (server_.config().server.linearizable_reads && !read_only_) {
+    if (server_.config().server.linearizable_reads && !read_only_ && reads_data(h.type)) {
       // The sync starts as the read arrives and the read runs in its turn
       // once the sync is answered: it sees every write committed before it
       // arrived. Reads in a row each ask, and consensus answers them with
@@ -473,6 +473,39 @@ void Channel::submit_held() {
     std::unique_ptr<Ids> ids = std::move(p.ids);
     submit_write(p, payload, ids ? *ids : auth_ids_);
   }
+}
+
+bool Channel::reads_data(int32_t type) {
+  // What linearizable_reads holds to a sync: reads of the tree, not pings
+  // or the watch bookkeeping.
+  switch (static_cast<OpCode>(type)) {
+    case OpCode::exists:
+    case OpCode::get_data:
+    case OpCode::get_acl:
+    case OpCode::get_children:
+    case OpCode::get_children2:
+    case OpCode::multi_read:
+    case OpCode::get_ephemerals:
+    case OpCode::get_all_children_number:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool Channel::on_rejected(int32_t cxid, int32_t type, Err err) {
+  if (state_ == State::closed) return false;
+  // Not necessarily the first write waiting: consensus fails a write and
+  // every later one while earlier ones are still being committed. Its
+  // reply still goes in the session's order.
+  for (Pending& q : queue_) {
+    if (q.kind != Pending::write || q.held || q.xid != cxid || q.type != type) continue;
+    q.kind = Pending::done;
+    q.request = error_frame(q.xid, err);
+    drain();
+    return true;
+  }
+  return false;
 }
 
 bool Channel::on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid) {

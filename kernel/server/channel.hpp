@@ -85,6 +85,10 @@ class Channel final : public Watcher {
   // channel was not waiting for it (it came from another connection or from
   // the server itself, such as an expiry).
   bool on_applied(const ApplyOutcome& outcome, sdk::Zxid zxid);
+  // Consensus will never apply this session's write `cxid` (of `type`): it
+  // is answered with `err` in its turn. False if this channel does not wait
+  // for it.
+  bool on_rejected(int32_t cxid, int32_t type, proto::Err err);
   // createSession for this channel was applied.
   void on_session_created();
 
@@ -165,6 +169,7 @@ class Channel final : public Watcher {
   // Submits the held writes from the head of the queue up to the next sync
   // or linearizable read still out.
   void submit_held();
+  static bool reads_data(int32_t type);
   // Syncs and linearizable reads in the queue not answered yet: writes that
   // arrive meanwhile are held.
   size_t gates_ = 0;

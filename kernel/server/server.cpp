@@ -531,13 +531,8 @@ void Server::rejected(const sdk::LogEntry& entry, const Status& why) {
     ch->close("cannot create a session: " + why.to_string());
     return;
   }
-  ApplyOutcome out;
-  out.type = h.type;
-  out.session = h.session;
-  out.cxid = h.cxid;
-  out.err = proto::Err::system_error;
-  if (audit_) audit_->applied(out.session, out.cxid, false);
-  it->second->on_applied(out, last_zxid());
+  if (audit_) audit_->applied(h.session, h.cxid, false);
+  it->second->on_rejected(h.cxid, h.type, proto::Err::system_error);
 }
 
 Status Server::load_snapshot(sdk::Zxid zxid, sdk::BytesView snapshot) {

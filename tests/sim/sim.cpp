@@ -249,6 +249,7 @@ class World {
   // when it was first applied: it was committed in that term or before.
   std::vector<uint32_t> committed_by;
   std::set<std::string> applied_writes;
+  std::set<std::string> refused_writes;
   [[noreturn]] void fail(const std::string& what) {
     throw Violation{"t=" + std::to_string(now) + ": " + what};
   }
@@ -430,7 +431,15 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       take_snapshot_now();
     }
   }
-  void rejected(const LogEntry&, const Status&) override {}
+  // A write refused is never applied, anywhere, and one applied is never
+  // refused.
+  void rejected(const LogEntry& e, const Status&) override {
+    if (e.body.rfind("w", 0) != 0) return;
+    if (w_.applied_writes.count(e.body))
+      w_.fail("server " + std::to_string(id_) + " was told '" + e.body +
+              "' was refused, but it was applied");
+    w_.refused_writes.insert(e.body);
+  }
   void take_snapshot(std::function<void(const sdk::Result<Zxid>&)> done) override {
     take_snapshot_now();
     if (done) done(applied_.empty() ? Zxid{0} : applied_.back().first);
@@ -889,6 +898,8 @@ void World::on_apply(Node& n, const LogEntry& e) {
   // A client's write is applied once at most.
   if (e.body.rfind("w", 0) == 0 && !applied_writes.insert(e.body).second)
     fail("the write '" + e.body + "' was applied twice");
+  if (refused_writes.count(e.body))
+    fail("the write '" + e.body + "' was applied after it was refused");
 }
 
 void World::on_snapshot_loaded(Node& n) {

@@ -97,6 +97,9 @@ Status Raft::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   now_ = host_->clock().steady_ms();
   last_leader_contact_ = now_;
   fwd_nonce_ = rng_() >> 1;
+  // Sync ids differ from those of this server's earlier runs (the leader
+  // tells queued ones apart by them).
+  next_sync_id_ = static_cast<int64_t>(rng_() >> 2) + 1;
   reset_election_timer();
   host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a voter") +
                        " in term " + std::to_string(term_) + " with last zxid " +
@@ -576,8 +579,12 @@ void Raft::tick(int64_t now_ms) {
       lose_leader("nothing heard from it for an election timeout");
     early_election_ = false;
     start_pre_vote();
-  } else {
+  } else if (early_election_) {
+    // A broken link, and this server cannot stand: the leader is given up
+    // only after a whole election timeout without word from it.
     early_election_ = false;
+    reset_election_timer();
+  } else {
     if (leader_ != 0) lose_leader("nothing heard from it for an election timeout");
     state_ = State::follower;
     reset_election_timer();

@@ -143,6 +143,12 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
     // Streams this follower ended (a late duplicate of their first write
     // must not start them again): the last few.
     std::deque<uint64_t> retired;
+    // The write it refused in this stream: it and everything after it are
+    // refused again, never taken (the follower fails them all).
+    bool refused = false;
+    uint64_t refused_seq = 0;
+    int64_t refused_code = 0;
+    std::string refused_text;
   };
   struct PendingRead {
     sdk::Zxid read_index = 0;

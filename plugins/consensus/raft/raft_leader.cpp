@@ -413,22 +413,36 @@ void Raft::on_forward(ServerId from, Msg& m) {
     if (f.retired.size() > 8) f.retired.pop_front();
     f.nonce = m.fwd_nonce;
     f.next = 0;
+    f.refused = false;
   }
-  if (m.seq != f.next) return;  // a duplicate, or ahead of a loss
-  Status st = propose(m.body);
-  if (!st) {
-    // Refused: neither it nor anything after it in the stream is taken
-    // (the session's order has no gap). The follower fails them all and
-    // starts a new stream; a lost refusal is answered again when the write
-    // comes again.
+  auto refuse = [&](uint64_t seq, int64_t code, const std::string& text) {
     Msg r;
     r.type = MsgType::rejected;
     r.term = term_;
     r.fwd_nonce = m.fwd_nonce;
-    r.seq = m.seq;
-    r.id = static_cast<int64_t>(st.code());
-    r.text = st.message();
+    r.seq = seq;
+    r.id = code;
+    r.text = text;
     send(from, r);
+  };
+  if (f.refused && m.seq >= f.refused_seq) {
+    // Sent again before the refusal was heard: refused again, even if this
+    // leader could take it now (the follower fails it when it hears).
+    refuse(f.refused_seq, f.refused_code, f.refused_text);
+    return;
+  }
+  if (m.seq != f.next) return;  // a duplicate, or ahead of a loss
+  Status st = propose(m.body);
+  if (!st) {
+    f.refused = true;
+    f.refused_seq = m.seq;
+    f.refused_code = static_cast<int64_t>(st.code());
+    f.refused_text = st.message();
+    // Refused: neither it nor anything after it in the stream is taken
+    // (the session's order has no gap). The follower fails them all and
+    // starts a new stream; a lost refusal is answered again when the write
+    // comes again.
+    refuse(m.seq, f.refused_code, f.refused_text);
     return;
   }
   ++f.next;
