@@ -532,7 +532,7 @@ void Raft::handle(ServerId from, Msg& m) {
 
 void Raft::on_peer_link(ServerId peer, bool up) {
   if (!running_ || up) return;
-  if (state_ != State::leader && peer == leader_ && leader_ != 0) {
+  if (state_ != State::leader && peer == leader_ && leader_ != 0 && !early_used_) {
     // The link to the leader broke (its process died, most often): stand
     // soon rather than after a whole election timeout, and stop counting
     // its lease. Pre-vote keeps this harmless when only this link broke:
@@ -543,6 +543,9 @@ void Raft::on_peer_link(ServerId peer, bool up) {
                               50, 50 + std::max<int64_t>(100, opt_.tick_ms / 4))(rng_);
     election_due_ = std::min(election_due_, soon);
     early_election_ = true;
+    // Once per word from the leader: the network reports every failed
+    // redial too, and the next election timeout must give the leader up.
+    early_used_ = true;
     return;
   }
   if (state_ == State::leader) {

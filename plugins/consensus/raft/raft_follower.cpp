@@ -17,6 +17,7 @@ std::string hex(Zxid z);
 
 void Raft::heard_from_leader(ServerId from) {
   early_election_ = false;
+  early_used_ = false;
   if (state_ != State::follower || leader_ != from)
     become_follower(term_, from,
                     "server " + std::to_string(from) + " leads term " + std::to_string(term_));
