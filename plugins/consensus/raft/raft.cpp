@@ -542,6 +542,10 @@ void Raft::on_peer_link(ServerId peer, bool up) {
     int64_t soon = now_ + std::uniform_int_distribution<int64_t>(
                               50, 50 + std::max<int64_t>(100, opt_.tick_ms / 4))(rng_);
     election_due_ = std::min(election_due_, soon);
+    // Not heard from within a tick of the break, the leader is given up
+    // (clients move to a server that has one, or a read-only server goes
+    // read-only), as a Zab learner gives up a leader whose link broke.
+    leader_deadline_ = now_ + opt_.tick_ms;
     early_election_ = true;
     // Once per word from the leader: the network reports every failed
     // redial too, and the next election timeout must give the leader up.
@@ -557,6 +561,17 @@ void Raft::on_peer_link(ServerId peer, bool up) {
       p->inflight_bytes = 0;
       p->reset_id = ++send_id_;
       p->sent = last_logged();
+      // Unreachable now: if the voters still reachable are no quorum, stop
+      // leading at once rather than at the next check (a Zab leader drops a
+      // learner whose link broke the same way).
+      p->last_heard = now_ - 2 * opt_.election_ticks * opt_.tick_ms;
+      int64_t timeout = opt_.election_ticks * opt_.tick_ms;
+      auto recent = [&](ServerId v) {
+        Progress* q = progress(v);
+        return v == self_ || (q && now_ - q->last_heard < timeout);
+      };
+      if (!quorum_of(recent))
+        step_down("the links to a quorum of voters broke (server " + std::to_string(peer) + ")");
     }
   }
 }
@@ -574,6 +589,10 @@ void Raft::tick(int64_t now_ms) {
     return;
   }
   follower_retry();
+  if (early_used_ && leader_ != 0 && leader_deadline_ != 0 && now_ >= leader_deadline_) {
+    leader_deadline_ = 0;
+    lose_leader("its link broke and it has not been heard from since");
+  }
   if (now_ < election_due_) return;
   if (can_campaign()) {
     // An election timeout without word from the leader gives it up at once;

@@ -275,6 +275,7 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   int64_t election_due_ = 0;
   bool early_election_ = false;  // the timer was shortened by a broken link to the leader
   bool early_used_ = false;      // … since the leader was last heard
+  int64_t leader_deadline_ = 0;  // … and gives the leader up then, unless heard from
   int64_t last_leader_contact_ = -1000000000;
   int64_t elections_ = 0, last_election_ms_ = 0, election_started_ = -1;
   std::map<sdk::ServerId, bool> votes_;  // pre-votes or votes granted this round

@@ -18,6 +18,7 @@ std::string hex(Zxid z);
 void Raft::heard_from_leader(ServerId from) {
   early_election_ = false;
   early_used_ = false;
+  leader_deadline_ = 0;
   if (state_ != State::follower || leader_ != from)
     become_follower(term_, from,
                     "server " + std::to_string(from) + " leads term " + std::to_string(term_));
