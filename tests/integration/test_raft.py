@@ -25,6 +25,23 @@ def client(hosts, timeout=10.0):
     return zk
 
 
+def replace_a_paused_leader(ens):
+    """/k = 1 written through the leader, which is then paused (SIGSTOP) and
+    replaced; /k = 2 written through the new one; the old leader resumed.
+    Returns its index, a client of it, and a client of the others."""
+    old_leader = ens.leader()
+    old = client(ens.members[old_leader].address, timeout=30.0)
+    old.create("/k", b"1")
+    ens.pause(old_leader)
+    others = [i for i in range(3) if i != old_leader]
+    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in others), timeout=30,
+             what="a new leader among the others")
+    fresh = client(ens.hosts([ens.members[i] for i in others]))
+    fresh.set("/k", b"2")
+    ens.resume(old_leader)
+    return old_leader, old, fresh
+
+
 def test_an_ensemble_moves_from_zab_to_raft_in_place(ensemble_factory):
     ens = ensemble_factory(voters=3, extra_args=ZAB)
     zk = client(ens.hosts())
@@ -58,16 +75,7 @@ def test_an_ensemble_moves_from_zab_to_raft_in_place(ensemble_factory):
 
 def test_a_sync_at_a_replaced_leader_never_reads_what_the_new_leader_overwrote(ensemble_factory):
     ens = ensemble_factory(voters=3, extra_args=RAFT)
-    old_leader = ens.leader()
-    old = client(ens.members[old_leader].address, timeout=30.0)
-    old.create("/k", b"1")
-    ens.pause(old_leader)
-    others = [i for i in range(3) if i != old_leader]
-    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in others), timeout=30,
-             what="a new leader among the others")
-    fresh = client(ens.hosts([ens.members[i] for i in others]))
-    fresh.set("/k", b"2")
-    ens.resume(old_leader)
+    old_leader, old, fresh = replace_a_paused_leader(ens)
     # At once: the paused leader still believes it leads until it hears the
     # new term. Its sync must not answer from its own stale state.
     try:
@@ -178,16 +186,7 @@ def test_with_linearizable_reads_a_read_anywhere_sees_the_last_write(ensemble_fa
 
 def test_with_linearizable_reads_a_replaced_leader_answers_no_stale_read(ensemble_factory):
     ens = ensemble_factory(voters=3, extra_args=RAFT + ["--set", "server.linearizable_reads=true"])
-    old_leader = ens.leader()
-    old = client(ens.members[old_leader].address, timeout=30.0)
-    old.create("/k", b"1")
-    ens.pause(old_leader)
-    others = [i for i in range(3) if i != old_leader]
-    wait_for(lambda: any(ens.members[i].mode() == "leader" for i in others), timeout=30,
-             what="a new leader among the others")
-    fresh = client(ens.hosts([ens.members[i] for i in others]))
-    fresh.set("/k", b"2")
-    ens.resume(old_leader)
+    old_leader, old, fresh = replace_a_paused_leader(ens)
     try:
         assert old.get("/k")[0] == b"2"
     except (ConnectionLoss, SessionExpiredError):

@@ -5,9 +5,9 @@
 #include "raft.hpp"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <limits>
+
+#include "raft_internal.hpp"
 
 namespace corral::raft {
 
@@ -18,12 +18,6 @@ using sdk::Role;
 using sdk::ServerId;
 using sdk::Status;
 using sdk::Zxid;
-
-std::string hex(Zxid z) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, static_cast<uint64_t>(z));
-  return buf;
-}
 
 Raft::Raft(uint64_t seed)
     : rng_(seed ? seed : std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "raft.hpp"
+#include "raft_internal.hpp"
 
 namespace corral::raft {
 
@@ -12,8 +13,6 @@ using sdk::Role;
 using sdk::ServerId;
 using sdk::Status;
 using sdk::Zxid;
-
-std::string hex(Zxid z);
 
 void Raft::heard_from_leader(ServerId from) {
   early_election_ = false;

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "raft.hpp"
+#include "raft_internal.hpp"
 
 namespace corral::raft {
 
@@ -16,8 +17,6 @@ using sdk::Role;
 using sdk::ServerId;
 using sdk::Status;
 using sdk::Zxid;
-
-std::string hex(Zxid z);
 
 Raft::Progress* Raft::progress(ServerId id) {
   auto it = progress_.find(id);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "raft.hpp"
+#include "raft_internal.hpp"
 
 namespace corral::raft {
 
@@ -13,8 +14,6 @@ using sdk::LogEntry;
 using sdk::Role;
 using sdk::Status;
 using sdk::Zxid;
-
-std::string hex(Zxid z);
 
 size_t Raft::upper(Zxid z) const {
   auto it = std::upper_bound(log_.begin(), log_.end(), z,
