@@ -372,13 +372,18 @@ def proxy_factory():
 
 
 @pytest.fixture(autouse=True)
-def hang_guard():
-    """Fail a test that hangs (e.g. a server that never replies)."""
+def hang_guard(request):
+    """Fail a test that hangs (e.g. a server that never replies): after
+    CORRAL_TEST_TIMEOUT seconds, or more for a test marked
+    @pytest.mark.hang_guard_seconds(N) (a harness that runs for minutes)."""
+    mark = request.node.get_closest_marker("hang_guard_seconds")
+    seconds = max(TEST_TIMEOUT, int(mark.args[0])) if mark else TEST_TIMEOUT
+
     def expire(signum, frame):
-        raise TimeoutError(f"test still running after {TEST_TIMEOUT}s")
+        raise TimeoutError(f"test still running after {seconds}s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TEST_TIMEOUT)
+    signal.alarm(seconds)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)

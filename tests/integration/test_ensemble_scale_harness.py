@@ -15,6 +15,7 @@ from corral_harness.servers import REPO, TARGET
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="runs corrald's own ensemble scale harness")
 
 
+@pytest.mark.hang_guard_seconds(600)
 def test_the_ensemble_scale_harness_runs_both_parts(tmp_path):
     build = os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))
     env = dict(os.environ, BUILD_DIR=build, CORRAL_BUILD_DIR=build,

@@ -15,6 +15,7 @@ from corral_harness.servers import REPO, TARGET
 pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="runs corrald's own scale harness")
 
 
+@pytest.mark.hang_guard_seconds(600)
 def test_the_scale_harness_runs_every_dimension(tmp_path):
     pytest.importorskip("matplotlib")
     build = os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))

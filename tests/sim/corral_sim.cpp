@@ -99,11 +99,12 @@ int main(int argc, char** argv) {
     return bad ? 1 : 0;
   }
   if (!capture_to.empty()) opt.capture = &captured;
-  uint64_t failed = 0, committed = 0, reconfigs = 0;
+  uint64_t failed = 0, committed = 0, reconfigs = 0, kept = 0;
   for (uint64_t seed = from; seed < from + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
     reconfigs += r.reconfigs;
+    kept += r.kept;
     if (trace || !r.ok)
       for (const auto& line : r.trace) std::printf("  %s\n", line.c_str());
     if (!r.ok) {
@@ -128,9 +129,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("%llu seeds, %llu failed, %llu entries committed, %llu membership changes\n",
-              static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed),
-              static_cast<unsigned long long>(committed),
-              static_cast<unsigned long long>(reconfigs));
+  std::printf(
+      "%llu seeds, %llu failed, %llu entries committed, %llu membership changes, %llu moves to a "
+      "new leader with clients kept\n",
+      static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed),
+      static_cast<unsigned long long>(committed), static_cast<unsigned long long>(reconfigs),
+      static_cast<unsigned long long>(kept));
   return failed ? 1 : 0;
 }

@@ -208,6 +208,14 @@ class World {
   // what is lost is lost whole, nothing overtakes.
   std::map<std::string, std::pair<std::pair<ServerId, uint64_t>, uint64_t>> submitted;
   std::map<std::pair<ServerId, uint64_t>, uint64_t> last_ordered;
+  // And no gap: the writes a server took between two `looking`s (while its
+  // clients stayed connected) that are neither applied nor refused yet, by
+  // (server, incarnation, connections). One applied while an earlier one
+  // of the same is neither was lost under a client that never saw its
+  // connection close.
+  using Connection = std::tuple<ServerId, uint64_t, uint64_t>;
+  std::map<std::string, Connection> taken_at;
+  std::map<Connection, std::set<uint64_t>> outstanding;
   // Handovers asked and not answered yet, as syncs.
   std::map<uint64_t, std::tuple<ServerId, uint64_t, int64_t>> open_transfers;
   uint64_t next_transfer = 0;
@@ -262,6 +270,24 @@ class World {
   void on_apply(Node& n, const LogEntry& e);
   void on_snapshot_loaded(Node& n);
   void on_role(Node& n, Role role, uint32_t epoch);
+  // A client's write taken by a server was applied (first, anywhere) or
+  // refused there.
+  void settle(const std::string& body, bool applied) {
+    auto it = taken_at.find(body);
+    if (it == taken_at.end()) return;
+    uint64_t seq = std::stoull(body.substr(1));
+    auto open = outstanding.find(it->second);
+    if (open != outstanding.end()) {
+      if (applied && !open->second.empty() && *open->second.begin() < seq)
+        fail("the write 'w" + std::to_string(*open->second.begin()) + "' taken at server " +
+             std::to_string(std::get<0>(it->second)) + " before '" + body +
+             "' was neither applied nor refused when '" + body +
+             "' was applied, and its client's connection stayed open between them");
+      open->second.erase(seq);
+      if (open->second.empty()) outstanding.erase(open);
+    }
+    taken_at.erase(it);
+  }
 };
 
 // ---------------------------------------------------------------- one server
@@ -276,6 +302,14 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   ServerId id() const { return id_; }
   bool up() const { return consensus_ != nullptr; }
   uint64_t incarnation() const { return incarnation_; }
+  // Bumped at each `looking` (when the kernel closes its clients' connections).
+  uint64_t connections() const { return connections_; }
+  // This server served under `leader` at some moment since `since`.
+  bool served_under(ServerId leader, int64_t since) const {
+    for (const auto& [at, l] : leaders_seen_)
+      if (at >= since && l == leader) return true;
+    return false;
+  }
   Disk& disk() { return disk_; }
   std::vector<std::pair<Zxid, Bytes>>& applied() { return applied_; }
   sdk::Role role() const { return consensus_ ? consensus_->role() : Role::looking; }
@@ -287,6 +321,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
 
   void boot() {
     ++incarnation_;
+    role_seen_ = Role::looking;
+    leader_seen_ = 0;
     alive_ = std::make_shared<bool>(true);
     applied_.clear();
     since_snapshot_ = 0;
@@ -439,6 +475,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       w_.fail("server " + std::to_string(id_) + " was told '" + e.body +
               "' was refused, but it was applied");
     w_.refused_writes.insert(e.body);
+    w_.settle(e.body, false);
   }
   void take_snapshot(std::function<void(const sdk::Result<Zxid>&)> done) override {
     take_snapshot_now();
@@ -455,8 +492,17 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     if (!m.empty()) set_members(m);
     return {};
   }
-  void role_changed(Role role, ServerId, uint32_t epoch) override {
+  void role_changed(Role role, ServerId leader, uint32_t epoch) override {
     pending_ = 0;
+    if (role == Role::looking) ++connections_;
+    if (role != Role::looking && role_seen_ != Role::looking && leader != leader_seen_)
+      w_.result.kept++;
+    role_seen_ = role;
+    leader_seen_ = leader;
+    if (role != Role::looking) {
+      leaders_seen_.push_back({w_.now, leader});
+      if (leaders_seen_.size() > 64) leaders_seen_.erase(leaders_seen_.begin());
+    }
     w_.on_role(*this, role, epoch);
   }
   // A request "R:<id>" becomes the membership that toggles <id> between
@@ -755,6 +801,10 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   std::vector<sdk::PeerSpec> members_;
   Zxid pending_ = 0;  // a membership change this leader proposed, not yet applied
   uint64_t incarnation_ = 0;
+  uint64_t connections_ = 0;
+  Role role_seen_ = Role::looking;  // as role_changed last said
+  ServerId leader_seen_ = 0;
+  std::vector<std::pair<int64_t, ServerId>> leaders_seen_;  // (when, leader), the last few
   Disk disk_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(false);
   std::vector<std::pair<Zxid, Bytes>> applied_;
@@ -879,6 +929,7 @@ void World::on_apply(Node& n, const LogEntry& e) {
     membership = e.body.substr(2);
     result.reconfigs++;
   }
+  settle(e.body, true);
   if (auto it = submitted.find(e.body); it != submitted.end()) {
     auto& [where, seq] = it->second;
     uint64_t& last = last_ordered[where];
@@ -1034,7 +1085,14 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       else {
         std::string body = "w" + std::to_string(++writes);
         w.submitted[body] = {{target.id(), target.incarnation()}, writes};
-        (void)target.submit(body);
+        World::Connection at{target.id(), target.incarnation(), target.connections()};
+        // (The kernel takes no client's write while `looking`: it serves
+        // no connection then. This one submits to the module anyway.)
+        bool serving = target.role() != Role::looking;
+        if (target.submit(body) && serving) {
+          w.taken_at[body] = at;
+          w.outstanding[at].insert(writes);
+        }
       }
       // Quorum syncs: a sync answered at a server has it applied at least
       // what was committed anywhere when the sync was asked (sync + read is
@@ -1090,7 +1148,8 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
         w.open_transfers[id] = {asked.id(), inc, w.now};
         w.result.transfers++;
         w.log(asked.id(), "SIM transfer to " + std::to_string(to) + (leaving ? ", then stop" : ""));
-        asked.transfer(to, leaving, [&w, &asked, inc, id, to, leaving](const Status& st) {
+        int64_t asked_at = w.now;
+        asked.transfer(to, leaving, [&w, &asked, inc, id, to, leaving, asked_at](const Status& st) {
           w.open_transfers.erase(id);
           if (asked.incarnation() != inc) return;
           if (leaving && asked.up() && w.faults) {
@@ -1109,8 +1168,9 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
           if (!st) return;
           w.result.transfers_done++;
           ServerId leader = asked.consensus() ? asked.consensus()->leader() : 0;
-          // (0: it lost that leader since the answer was posted)
-          if (to != 0 && leader != 0 && leader != to)
+          // (0: it lost that leader since the answer was posted; or it moved
+          // on to another through a later handover, having served under it)
+          if (to != 0 && leader != 0 && leader != to && !asked.served_under(to, asked_at))
             w.fail("a handover to server " + std::to_string(to) + " asked at server " +
                    std::to_string(asked.id()) + " was answered ok under leader " +
                    std::to_string(leader));

@@ -80,6 +80,7 @@ struct SimResult {
   uint64_t syncs = 0;                          // clients' quorum syncs answered (and checked)
   uint64_t hostile = 0;                        // SimOptions::hostile messages delivered
   uint64_t transfers = 0, transfers_done = 0;  // handovers asked, and answered ok
+  uint64_t kept = 0;  // servers that moved to a new leader without `looking` (clients kept)
 };
 
 // Runs one seed.

@@ -94,7 +94,11 @@ Status Raft::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   // Sync ids differ from those of this server's earlier runs (the leader
   // tells queued ones apart by them).
   next_sync_id_ = static_cast<int64_t>(rng_() >> 2) + 1;
-  reset_election_timer();
+  // The first pre-vote comes within a tick, not an election timeout: a
+  // server that starts knows of no leader, and a pre-vote is harmless where
+  // one leads (its voters refuse). An ensemble started at once elects in
+  // about a tick, as Zab's does at once.
+  election_due_ = now_ + 50 + std::uniform_int_distribution<int64_t>(0, opt_.tick_ms)(rng_);
   host_->logger().info("starting as " + std::string(observer_ ? "an observer" : "a voter") +
                        " in term " + std::to_string(term_) + " with last zxid " +
                        hex(last_logged()) + " (" + std::to_string(log_.size()) +
@@ -116,6 +120,12 @@ void Raft::stop() {
   sync_requests_.clear();
   forwarded_.clear();
   transfer_done_ = nullptr;
+  holding_ = frozen_ = false;
+  handover_zxid_ = 0;
+  held_.clear();
+  held_bytes_ = 0;
+  held_syncs_.clear();
+  hold_acks_.clear();
   state_ = State::follower;
   leader_ = serving_leader_ = 0;
   role_ = Role::looking;
@@ -135,9 +145,9 @@ bool Raft::save_term(uint32_t term, ServerId vote) {
   return true;
 }
 
-void Raft::set_role(Role role, ServerId leader) {
+void Raft::set_role(Role role, ServerId leader, bool seamless) {
   if (role == role_ && leader == serving_leader_) return;
-  if (role_ != Role::looking && role != Role::looking && leader != serving_leader_) {
+  if (!seamless && role_ != Role::looking && role != Role::looking && leader != serving_leader_) {
     // A server moves from one leader to another through `looking`, so the
     // kernel closes the connections whose writes may have gone with the old.
     // (A follower made an observer, or back, keeps its leader and clients.)
@@ -183,6 +193,13 @@ void Raft::lose_leader(const std::string& why) {
   leader_ = 0;
   synced_ = false;
   matched_ = 0;
+  if (handover_pending()) {
+    // A handover: this server keeps its clients (and its syncs, asked
+    // again of the next leader) until it serves under one.
+    acked_sent_ = 0;
+    return;
+  }
+  if (holding_) end_hold(false);
   fail_follower_waits(Status(Errc::unavailable, "the leader was lost: " + why));
   set_role(Role::looking, 0);
 }
@@ -201,13 +218,19 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
     auto reads = std::move(reads_);
     reads_.clear();
     remote_reads_.clear();
-    for (auto& r : reads)
-      if (r.done)
+    for (auto& r : reads) {
+      if (!r.done) continue;
+      if (handover_pending())
+        held_syncs_.push_back(std::move(r.done));  // answered under the next leader
+      else
         answer(std::move(r.done), Status(Errc::unavailable, "the leader stepped down: " + why));
+    }
     // A handover this leader started is answered once it serves under the
     // next leader (on_append), or at its deadline.
     transfer_target_ = 0;
     timeout_sent_ = false;
+    frozen_ = false;
+    hold_acks_.clear();
     if (transfer_done_ && !transfer_follow_)
       finish_transfer(Status(Errc::unavailable, "the leader stepped down: " + why));
   }
@@ -227,6 +250,11 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
       election_started_ = -1;
     }
   }
+  // A leader that handed over serves its clients as a follower of the
+  // server taking over (as a Zab leader becomes a learner of the next).
+  if (was_leader && handover_pending() && role_ == Role::leading)
+    set_role(observer_ ? Role::observing : Role::following, leader != 0 ? leader : hold_target_,
+             true);
 }
 
 void Raft::start_pre_vote() {
@@ -505,6 +533,22 @@ void Raft::handle(ServerId from, Msg& m) {
     case MsgType::timeout_now:
       on_timeout_now(from, m);
       return;
+    case MsgType::hold:
+      on_hold(from, m);
+      return;
+    case MsgType::take_over:
+      on_take_over(from, m);
+      return;
+    case MsgType::hold_ack:
+      if (state_ == State::leader && transfer_target_ != 0 && !frozen_) {
+        hold_acks_[from] = {m.fwd_nonce, m.seq};
+        maybe_freeze();
+      }
+      return;
+    case MsgType::release:
+      if (from == leader_ && state_ == State::follower && holding_ && hold_term_ == term_)
+        end_hold(true);
+      return;
     case MsgType::transfer_request:
       on_transfer_request(from, m);
       return;
@@ -583,6 +627,17 @@ void Raft::tick(int64_t now_ms) {
     return;
   }
   follower_retry();
+  if (holding_ && now_ >= hold_deadline_) {
+    // A handover that never finished: the held writes go to the leader
+    // still followed, or with their connections.
+    host_->logger().warn("the leader handover did not finish in time");
+    if (synced_ && leader_ != 0) {
+      end_hold(true);
+    } else {
+      end_hold(false);
+      if (role_ != Role::looking) set_role(Role::looking, 0);
+    }
+  }
   if (early_used_ && leader_ != 0 && leader_deadline_ != 0 && now_ >= leader_deadline_) {
     leader_deadline_ = 0;
     lose_leader("its link broke and it has not been heard from since");

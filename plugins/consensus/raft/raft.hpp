@@ -38,6 +38,24 @@
 // way. A follower that loses its leader reports `looking`, so the kernel
 // closes its clients' connections, as under Zab.
 //
+// A leadership handover keeps clients connected, as Zab's does:
+//   1. The leader sends HOLD to every member and holds its own clients' new
+//      writes and syncs; each member answers HOLD_ACK, naming how far its
+//      stream of forwarded writes went, and holds its clients' writes and
+//      syncs from then on.
+//   2. Once every member heard from lately has answered and the leader has
+//      taken all it forwarded before (bounded by two heartbeats), and the
+//      target holds the leader's whole log, the leader's log freezes: it
+//      sends TAKE_OVER (the frozen log's last zxid) to each member that
+//      answered, and TIMEOUT_NOW to the target.
+//   3. A member told TAKE_OVER keeps its role through the change of term,
+//      and once synced under a new leader whose log holds that zxid (so, by
+//      log matching, every write of its clients before the hold), it moves
+//      to it without `looking` and sends on what it held. A new leader
+//      without it, or none within two election timeouts, and it looks for a
+//      leader as after any failure. A handover that does not finish in time
+//      is called off: RELEASE, and the held writes go to the old leader.
+//
 // Durable state: the term and the vote go through Storage::save_epochs
 // (accepted_epoch = term, current_epoch = the vote), written before the
 // server acts on them.
@@ -171,7 +189,8 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   void start_election(bool transfer);
   void become_leader();
   void step_down(const std::string& why);
-  void set_role(sdk::Role role, sdk::ServerId leader);
+  // `seamless`: from one leader to the next without `looking` (a handover).
+  void set_role(sdk::Role role, sdk::ServerId leader, bool seamless = false);
   void reset_election_timer();
   bool can_campaign() const;
   bool heard_leader_recently() const;
@@ -231,6 +250,19 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   // in order, and a new stream begins.
   void reject_forwarded(uint64_t seq, const sdk::Status& why);
   void finish_transfer(const sdk::Status& st);
+  // ---- holding writes through a handover
+  bool handover_pending() const { return holding_ && handover_zxid_ != 0; }
+  // The log holds the frozen log's last entry, matched with the leader's.
+  bool handover_held_by_log() const;
+  sdk::Status hold_write(sdk::Bytes body);
+  // Stops holding: sends the held writes and syncs on (`send_on`), or drops
+  // them (the caller goes `looking`, which closes their connections).
+  void end_hold(bool send_on);
+  void on_hold(sdk::ServerId from, const Msg& m);
+  void on_take_over(sdk::ServerId from, const Msg& m);
+  void maybe_freeze();
+  bool hold_complete(sdk::ServerId id) const;
+  void send_hold(sdk::ServerId to);
   // Every answer to the kernel goes through the loop, never from inside
   // this object's own call stack (the kernel may stop it from the answer).
   void answer(std::function<void(const sdk::Status&)> done, sdk::Status st);
@@ -342,6 +374,22 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   uint32_t transfer_term_ = 0;    // the term the handover was asked in
   bool transfer_follow_ = false;  // answered once serving under a later term
   int64_t transfer_request_id_ = 0;
+
+  // Writes and syncs held through a handover (every server).
+  bool holding_ = false;
+  uint32_t hold_term_ = 0;           // the term of the leader that asked
+  int64_t hold_deadline_ = 0;        // held no longer than this
+  sdk::ServerId hold_target_ = 0;    // the server expected to lead next
+  sdk::Zxid handover_zxid_ = 0;      // TAKE_OVER: the frozen log's last entry (0: not told)
+  bool handover_committed_ = false;  // … known committed under the old leader
+  std::deque<sdk::Bytes> held_;
+  size_t held_bytes_ = 0;
+  std::vector<std::function<void(const sdk::Status&)>> held_syncs_;
+  // A leader handing over: which members answered HOLD, with (nonce, next
+  // seq) of their streams; the log is frozen once TAKE_OVER went out.
+  std::map<sdk::ServerId, std::pair<uint64_t, uint64_t>> hold_acks_;
+  int64_t hold_started_ = 0;
+  bool frozen_ = false;
 };
 
 }  // namespace corral::raft

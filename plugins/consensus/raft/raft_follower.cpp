@@ -75,14 +75,25 @@ void Raft::on_append(ServerId from, Msg& m) {
   Zxid last = m.entries.empty() ? m.zxid : std::max(m.zxid, m.entries.back().zxid);
   matched_ = std::max(matched_, last);
   commit_ = std::max(commit_, std::min(m.commit, matched_));
+  if (handover_zxid_ != 0 && term_ == hold_term_ && commit_ >= handover_zxid_)
+    handover_committed_ = true;
   apply_committed();
   if (!running_ || state_ != State::follower || leader_ != from) return;
   if (!synced_ && last_applied_ >= m.commit) {
     synced_ = true;
-    host_->logger().info("following server " + std::to_string(leader_) + " in term " +
-                         std::to_string(term_) + " at zxid " + hex(last_applied_) +
-                         "; serving clients");
-    set_role(observer_ ? Role::observing : Role::following, leader_);
+    // Through a handover, clients stay only if this leader's log holds
+    // every write they sent before the hold.
+    bool seamless = handover_pending() && handover_held_by_log();
+    if (holding_ && !seamless) {
+      end_hold(false);
+      if (role_ != Role::looking) set_role(Role::looking, 0);
+    }
+    host_->logger().info(
+        "following server " + std::to_string(leader_) + " in term " + std::to_string(term_) +
+        " at zxid " + hex(last_applied_) +
+        (seamless ? "; serving clients, kept through the handover" : "; serving clients"));
+    set_role(observer_ ? Role::observing : Role::following, leader_, seamless);
+    if (seamless) end_hold(true);
     if (events_) events_(RaftEvent{RaftEvent::Kind::follower, term_, leader_});
     if (transfer_done_ && transfer_follow_ && term_ > transfer_term_)
       finish_transfer(transfer_want_ == 0 || transfer_want_ == leader_
@@ -191,6 +202,96 @@ void Raft::on_timeout_now(ServerId from, const Msg& m) {
   start_election(true);
 }
 
+// ---------------------------------------------------------------- handovers
+
+void Raft::on_hold(ServerId from, const Msg& m) {
+  if (state_ != State::follower || from != leader_) return;
+  Msg ack;
+  ack.type = MsgType::hold_ack;
+  ack.term = term_;
+  if (synced_) {
+    // Serving clients: their new writes and syncs wait from now on, and
+    // the leader learns how far this server's stream went before.
+    // (A HOLD after TAKE_OVER: a handover called off whose RELEASE was
+    // lost, and another begun; the new one's TAKE_OVER counts.)
+    holding_ = true;
+    hold_term_ = term_;
+    handover_zxid_ = 0;
+    handover_committed_ = false;
+    hold_target_ = static_cast<ServerId>(m.target);
+    hold_deadline_ = now_ + 2 * opt_.election_ticks * opt_.tick_ms;
+    ack.fwd_nonce = fwd_nonce_;
+    ack.seq = fwd_next_seq_;
+  }
+  // (Not serving: nothing to hold. Its clients were closed when it lost its
+  // last leader, and it sends nothing before it serves.)
+  send(from, ack);
+}
+
+void Raft::on_take_over(ServerId from, const Msg& m) {
+  if (state_ != State::follower || from != leader_ || !holding_ || hold_term_ != term_) return;
+  if (m.fwd_nonce == fwd_nonce_) {
+    while (!forwarded_.empty() && forwarded_.front().seq < m.seq) {
+      forwarded_bytes_ -= forwarded_.front().body.size();
+      forwarded_.pop_front();
+    }
+  }
+  // A write the leader did not take: this server looks for the next leader
+  // as after a failure, when the term changes.
+  if (!forwarded_.empty()) return;
+  handover_zxid_ = m.zxid;
+  handover_committed_ = commit_ >= m.zxid;
+  hold_target_ = static_cast<ServerId>(m.target);
+  hold_deadline_ = now_ + 2 * opt_.election_ticks * opt_.tick_ms;
+}
+
+bool Raft::handover_held_by_log() const {
+  if (handover_zxid_ == 0) return false;
+  if (handover_committed_ || handover_zxid_ == log_base_) return true;
+  // A follower: matched with its leader through that entry; a leader: its
+  // own log.
+  if (state_ != State::leader && matched_ < handover_zxid_) return false;
+  size_t i = upper(handover_zxid_);
+  return i > 0 && log_[i - 1].zxid == handover_zxid_;
+}
+
+Status Raft::hold_write(sdk::Bytes body) {
+  if (held_.size() >= opt_.max_forwarded || held_bytes_ + body.size() > opt_.max_forwarded_bytes)
+    return {Errc::unavailable, "a leader handover is in progress and " +
+                                   std::to_string(held_.size()) + " writes are held already"};
+  held_bytes_ += body.size();
+  held_.push_back(std::move(body));
+  return {};
+}
+
+void Raft::end_hold(bool send_on) {
+  holding_ = false;
+  handover_zxid_ = 0;
+  handover_committed_ = false;
+  hold_target_ = 0;
+  auto held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  auto syncs = std::move(held_syncs_);
+  held_syncs_.clear();
+  if (!send_on) {
+    if (!held.empty())
+      host_->logger().warn("leader handover failed; " + std::to_string(held.size()) +
+                           " held writes are dropped with their connections");
+    for (auto& done : syncs)
+      answer(std::move(done), Status(Errc::unavailable, "the leader handover failed"));
+    return;
+  }
+  // In order; once one is refused, so is every later one (a session's
+  // writes have no gap).
+  Status st;
+  for (sdk::Bytes& body : held) {
+    if (st) st = submit(body);
+    if (!st) chost_->rejected(LogEntry{0, 0, std::move(body)}, st);
+  }
+  for (auto& done : syncs) sync(std::move(done));
+}
+
 void Raft::follower_retry() {
   if (leader_ == 0 || now_ - last_retry_ < opt_.retry_ms) return;
   last_retry_ = now_;
@@ -255,6 +356,7 @@ void Raft::fail_follower_waits(const Status& why) {
 
 Status Raft::submit(sdk::Bytes body) {
   if (!running_) return {Errc::unavailable, "not running"};
+  if (holding_) return hold_write(std::move(body));
   if (state_ == State::leader) return propose(std::move(body));
   if (leader_ == 0 || !synced_) return {Errc::unavailable, "no leader"};
   if (forwarded_.size() >= opt_.max_forwarded ||
@@ -276,6 +378,13 @@ Status Raft::submit(sdk::Bytes body) {
 void Raft::sync(std::function<void(const Status&)> done) {
   if (!running_) {
     answer(std::move(done), Status(Errc::unavailable, "not running"));
+    return;
+  }
+  if (holding_) {
+    if (held_syncs_.size() >= opt_.max_forwarded)
+      answer(std::move(done), Status(Errc::unavailable, "too many syncs are held for a handover"));
+    else
+      held_syncs_.push_back(std::move(done));
     return;
   }
   if (state_ == State::leader) {

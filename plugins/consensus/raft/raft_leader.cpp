@@ -30,7 +30,19 @@ bool Raft::leader_serving() const {
 void Raft::become_leader() {
   host_->logger().info("elected leader of term " + std::to_string(term_) + " with last zxid " +
                        hex(last_logged()));
-  fail_follower_waits(Status(Errc::unavailable, "this server leads a new term"));
+  if (handover_pending()) {
+    // Through a handover: the syncs it asked of the old leader are this
+    // server's to answer (once it knows it keeps its clients), and those
+    // the old leader answered still wait to apply up to their point. The
+    // old leader took every write it forwarded (TAKE_OVER said so).
+    for (auto& [id, req] : sync_requests_) held_syncs_.push_back(std::move(req.done));
+    sync_requests_.clear();
+    forwarded_.clear();
+    forwarded_bytes_ = 0;
+    acked_sent_ = 0;
+  } else {
+    fail_follower_waits(Status(Errc::unavailable, "this server leads a new term"));
+  }
   state_ = State::leader;
   leader_ = self_;
   votes_.clear();
@@ -67,7 +79,7 @@ Status Raft::propose(sdk::Bytes body) {
   if (state_ != State::leader) return {Errc::unavailable, "not the leader"};
   if (rewrite_pending_)
     return {Errc::no_space, "the log is being written again after storage refused it"};
-  if (transfer_target_ != 0)
+  if (frozen_)
     return {Errc::unavailable,
             "the leadership is being handed to server " + std::to_string(transfer_target_)};
   if (next_counter_ == std::numeric_limits<uint32_t>::max()) {
@@ -267,8 +279,7 @@ void Raft::on_append_reply(ServerId from, const Msg& m) {
   check_reads();
   if (Progress* q = progress(from)) {
     replicate(*q, false);
-    if (transfer_target_ == from && !timeout_sent_ && q->matched >= last_logged())
-      send_timeout_now();
+    if (transfer_target_ == from) maybe_freeze();
   }
 }
 
@@ -446,6 +457,7 @@ void Raft::on_forward(ServerId from, Msg& m) {
   }
   ++f.next;
   if (Progress* p = progress(from); p && !flush_posted_) replicate(*p, false);
+  if (transfer_target_ != 0 && state_ == State::leader) maybe_freeze();
 }
 
 // ---------------------------------------------------------------- time
@@ -461,6 +473,12 @@ void Raft::leader_tick() {
     // stands (one lost, or one that came while its appends were on their
     // way to disk).
     if (transfer_target_ != 0 && timeout_sent_) send_timeout_now();
+    if (transfer_target_ != 0 && !frozen_) {
+      for (auto& [id, p] : progress_)
+        if (!hold_acks_.count(id)) send_hold(id);  // one lost
+      maybe_freeze();
+      if (state_ != State::leader) return;
+    }
   }
   for (auto& [id, p] : progress_)
     if (p.snapshot_zxid != 0 && now_ - p.snapshot_at >= timeout) {
@@ -490,6 +508,14 @@ void Raft::leader_tick() {
                          " did not finish in time; leading on");
     transfer_target_ = 0;
     timeout_sent_ = false;
+    frozen_ = false;
+    hold_acks_.clear();
+    // Called off: every member sends on what it held, to this leader.
+    Msg r;
+    r.type = MsgType::release;
+    r.term = term_;
+    for (auto& [id, p] : progress_) send(id, r);
+    end_hold(true);
     finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
     if (leader_serving() && !is_voter_anywhere(self_)) hand_off("this server is not a voter");
   }
@@ -559,6 +585,20 @@ void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t
   transfer_target_ = target;
   transfer_deadline_ = now_ + opt_.election_ticks * opt_.tick_ms;
   timeout_sent_ = false;
+  // Every server holds its clients' new writes from here (this one at
+  // once, the others once HOLD arrives), so that each session's writes
+  // before are in the log that freezes, and those after go to the next
+  // leader.
+  frozen_ = false;
+  hold_acks_.clear();
+  hold_started_ = now_;
+  holding_ = true;
+  hold_term_ = term_;
+  hold_target_ = target;
+  handover_zxid_ = 0;
+  handover_committed_ = false;
+  hold_deadline_ = transfer_deadline_ + opt_.election_ticks * opt_.tick_ms;
+  for (auto& [id, p] : progress_) send_hold(id);
   if (requester != 0) {
     reply(Status());
   } else {
@@ -566,11 +606,59 @@ void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t
     transfer_term_ = term_;
     transfer_follow_ = true;
   }
-  Progress* p = progress(target);
-  if (p->matched >= last_logged())
-    send_timeout_now();
-  else
+  maybe_freeze();
+  if (Progress* p = progress(target); p && state_ == State::leader && !frozen_)
     replicate(*p, false);
+}
+
+void Raft::send_hold(ServerId to) {
+  Msg m;
+  m.type = MsgType::hold;
+  m.term = term_;
+  m.target = static_cast<int64_t>(hold_target_);
+  send(to, m);
+}
+
+bool Raft::hold_complete(ServerId id) const {
+  auto a = hold_acks_.find(id);
+  if (a == hold_acks_.end()) return false;
+  auto [nonce, next] = a->second;
+  if (next == 0) return true;  // sent nothing in its stream
+  auto f = forward_in_.find(id);
+  return f != forward_in_.end() && f->second.nonce == nonce &&
+         (f->second.next >= next || f->second.refused);
+}
+
+void Raft::maybe_freeze() {
+  if (state_ != State::leader || transfer_target_ == 0 || frozen_) return;
+  Progress* t = progress(transfer_target_);
+  if (!t) return;
+  // Every member heard from lately has answered HOLD, and all it sent
+  // before is taken; one that does not answer within two heartbeats is
+  // not waited for (it goes through `looking` at the change of term).
+  int64_t hb = opt_.heartbeat_ms > 0 ? opt_.heartbeat_ms : std::max<int64_t>(1, opt_.tick_ms / 2);
+  if (now_ - hold_started_ < 2 * hb)
+    for (auto& [id, p] : progress_)
+      if (now_ - p.last_heard < 2 * hb && !hold_complete(id)) return;
+  if (t->matched < last_logged()) return;  // its next append reply calls again
+  frozen_ = true;
+  handover_zxid_ = last_logged();
+  handover_committed_ = commit_ >= handover_zxid_;
+  hold_deadline_ = now_ + 2 * opt_.election_ticks * opt_.tick_ms;
+  for (auto& [id, p] : progress_) {
+    if (!hold_complete(id)) continue;
+    Msg m;
+    m.type = MsgType::take_over;
+    m.term = term_;
+    m.target = static_cast<int64_t>(transfer_target_);
+    m.zxid = handover_zxid_;
+    if (auto f = forward_in_.find(id); f != forward_in_.end()) {
+      m.fwd_nonce = f->second.nonce;
+      m.seq = f->second.next;
+    }
+    send(id, m);
+  }
+  send_timeout_now();
 }
 
 void Raft::hand_off(const std::string& why) {

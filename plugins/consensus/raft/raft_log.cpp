@@ -190,9 +190,19 @@ void Raft::apply_committed() {
   }
   if (state_ == State::leader && role_ != Role::leading && noop_zxid_ != 0 &&
       last_applied_ >= noop_zxid_) {
-    host_->logger().info("leading in term " + std::to_string(term_) + " from zxid " +
-                         hex(noop_zxid_) + "; serving clients");
-    set_role(Role::leading, self_);
+    // Through a handover, clients stay only if this log holds every write
+    // they sent before the hold.
+    bool seamless = handover_pending() && handover_held_by_log();
+    if (holding_ && !seamless) {
+      end_hold(false);
+      if (role_ != Role::looking) set_role(Role::looking, 0);
+    }
+    host_->logger().info(
+        "leading in term " + std::to_string(term_) + " from zxid " + hex(noop_zxid_) +
+        (seamless ? "; serving clients, kept through the handover" : "; serving clients"));
+    set_role(Role::leading, self_, seamless);
+    if (seamless) end_hold(true);
+    if (state_ != State::leader) return;
     if (events_) events_(RaftEvent{RaftEvent::Kind::leader, term_, self_});
     check_reads();
     if (!is_voter_anywhere(self_)) hand_off("this server is not a voter");

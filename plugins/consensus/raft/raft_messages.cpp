@@ -52,6 +52,14 @@ const char* msg_type_name(MsgType t) noexcept {
       return "TRANSFER_REQUEST";
     case MsgType::transfer_reply:
       return "TRANSFER_REPLY";
+    case MsgType::hold:
+      return "HOLD";
+    case MsgType::hold_ack:
+      return "HOLD_ACK";
+    case MsgType::take_over:
+      return "TAKE_OVER";
+    case MsgType::release:
+      return "RELEASE";
   }
   return "UNKNOWN";
 }
@@ -92,7 +100,7 @@ bool decode_message(sdk::BytesView in, Msg& m) {
   if (r.array() != kFields) return false;
   int64_t type = r.integer();
   if (type < static_cast<int64_t>(MsgType::pre_vote) ||
-      type > static_cast<int64_t>(MsgType::transfer_reply))
+      type > static_cast<int64_t>(MsgType::release))
     return false;
   m.type = static_cast<MsgType>(type);
   int64_t term = r.integer();

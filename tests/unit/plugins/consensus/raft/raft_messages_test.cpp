@@ -67,6 +67,17 @@ TEST(RaftMessages, EveryFieldSurvivesTheTrip) {
   }
 }
 
+TEST(RaftMessages, EveryTypeDecodesAndHasAName) {
+  for (int t = static_cast<int>(MsgType::pre_vote); t <= static_cast<int>(MsgType::release); ++t) {
+    Msg in = full();
+    in.type = static_cast<MsgType>(t);
+    Msg out;
+    ASSERT_TRUE(decode_message(encode_message(in), out)) << t;
+    EXPECT_EQ(out.type, in.type);
+    EXPECT_STRNE(corral::raft::msg_type_name(out.type), "UNKNOWN") << t;
+  }
+}
+
 TEST(RaftMessages, EveryCutOfAMessageIsRefused) {
   std::string bytes = encode_message(full());
   Msg out;
@@ -106,7 +117,7 @@ TEST(RaftMessages, MalformedFieldsAreRefused) {
   EXPECT_FALSE(decode_message(with([](Msg& m) { m.commit = -5; }), out));
   // An unknown type, a term past 32 bits.
   std::string bytes = encode_message(full());
-  bytes[1] = 17;
+  bytes[1] = 21;
   EXPECT_FALSE(decode_message(bytes, out));
   bytes = encode_message(full());
   bytes[1] = 0;
