@@ -38,13 +38,14 @@ def verify(zk, acked):
             assert seen.get(data) == name, f"acknowledged {path} ({data!r}) is missing after a crash"
 
 
-def test_acknowledged_writes_survive_sigkill(server_factory):
-    rng = random.Random(int(os.environ.get("CORRAL_CRASH_SEED", time.time())))
-    srv = server_factory()
+def crash_cycles(hosts, kill, start, cycles, rng):
+    """`cycles` times: a write load, `kill` once a random share of it is
+    answered, `start` again, and every acknowledged write checked; then all
+    of them once more. Returns how many kills landed mid-load."""
     acked = {}
     kills_mid_load = 0
-    for cycle in range(CYCLES):
-        zk = client(srv.hosts)
+    for cycle in range(cycles):
+        zk = client(hosts())
         zk.ensure_path(f"/crash/c{cycle}")
         pending = [(i, zk.create_async(f"/crash/c{cycle}/n-", f"{cycle}:{i}".encode(), sequence=True))
                    for i in range(WRITES_PER_CYCLE)]
@@ -54,7 +55,7 @@ def test_acknowledged_writes_survive_sigkill(server_factory):
         deadline = time.monotonic() + 20
         while sum(r.ready() for _, r in pending[:target]) < target and time.monotonic() < deadline:
             time.sleep(0.001)
-        srv.kill()
+        kill()
         done = []
         # The answers that came before the kill; kazoo fails the others with
         # ConnectionLoss. One deadline for them all, so that a reply kazoo
@@ -71,18 +72,42 @@ def test_acknowledged_writes_survive_sigkill(server_factory):
         if 0 < len(done) < WRITES_PER_CYCLE:
             kills_mid_load += 1
         acked[cycle] = done
-        srv.start()
-        zk = client(srv.hosts)
+        start()
+        zk = client(hosts())
         try:
             verify(zk, {cycle: done})
         finally:
             zk.stop()
             zk.close()
     # Nothing acknowledged in an earlier cycle was lost by a later crash.
-    zk = client(srv.hosts)
+    zk = client(hosts())
     try:
         verify(zk, acked)
     finally:
         zk.stop()
         zk.close()
+    return kills_mid_load
+
+
+def test_acknowledged_writes_survive_sigkill(server_factory):
+    rng = random.Random(int(os.environ.get("CORRAL_CRASH_SEED", time.time())))
+    srv = server_factory()
+    kills_mid_load = crash_cycles(lambda: srv.hosts, srv.kill, srv.start, CYCLES, rng)
     assert kills_mid_load >= CYCLES // 4, f"only {kills_mid_load} of {CYCLES} kills hit a running load"
+
+
+@pytest.mark.skipif(TARGET != "corrald", reason="kills corrald's own ensemble")
+def test_acknowledged_writes_survive_sigkill_of_a_whole_ensemble(ensemble_factory):
+    """Every server of a 3-server ensemble (zab, or raft with
+    CORRAL_CONSENSUS=raft) killed at once under load, and all restarted:
+    what any of them acknowledged is in the ensemble elected afterwards."""
+    rng = random.Random(int(os.environ.get("CORRAL_CRASH_SEED", time.time())))
+    ens = ensemble_factory(voters=3)
+    cycles = max(2, CYCLES // 5)
+
+    def kill_all():
+        for i in range(len(ens.members)):
+            ens.kill(i)
+
+    kills_mid_load = crash_cycles(ens.hosts, kill_all, ens.start, cycles, rng)
+    assert kills_mid_load >= cycles // 4, f"only {kills_mid_load} of {cycles} kills hit a running load"
