@@ -1329,6 +1329,23 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
                  " at t=" + std::to_string(asked) + " was never answered");
       }
     }
+    {
+      // A few seconds more: a write a live server took, on a connection
+      // still open, and neither applied nor refused by then was lost
+      // without its client knowing.
+      int64_t until = w.now + 3000;
+      while (w.events.run_next(until, w.now)) {
+      }
+      w.now = until;
+      for (const auto& [at, seqs] : w.outstanding) {
+        const auto& [server, inc, conn] = at;
+        Node& nd = *w.nodes[server - 1];
+        if (!seqs.empty() && nd.up() && nd.incarnation() == inc && nd.connections() == conn)
+          w.fail("the write 'w" + std::to_string(*seqs.begin()) + "' taken at server " +
+                 std::to_string(server) +
+                 " was neither applied nor refused, and its client's connection is still open");
+      }
+    }
     if (opt.quorum_sync) {
       // A few seconds more: a sync still open at a live server then was lost.
       int64_t until = w.now + 3000;

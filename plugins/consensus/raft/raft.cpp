@@ -126,6 +126,7 @@ void Raft::stop() {
   held_bytes_ = 0;
   held_syncs_.clear();
   hold_acks_.clear();
+  hold_unserving_.clear();
   state_ = State::follower;
   leader_ = serving_leader_ = 0;
   role_ = Role::looking;
@@ -231,6 +232,7 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
     timeout_sent_ = false;
     frozen_ = false;
     hold_acks_.clear();
+    hold_unserving_.clear();
     if (transfer_done_ && !transfer_follow_)
       finish_transfer(Status(Errc::unavailable, "the leader stepped down: " + why));
   }
@@ -252,9 +254,9 @@ void Raft::become_follower(uint32_t term, ServerId leader, const std::string& wh
   }
   // A leader that handed over serves its clients as a follower of the
   // server taking over (as a Zab leader becomes a learner of the next).
+  // (Its leader is named once it serves under one.)
   if (was_leader && handover_pending() && role_ == Role::leading)
-    set_role(observer_ ? Role::observing : Role::following, leader != 0 ? leader : hold_target_,
-             true);
+    set_role(observer_ ? Role::observing : Role::following, leader, true);
 }
 
 void Raft::start_pre_vote() {
@@ -540,14 +542,22 @@ void Raft::handle(ServerId from, Msg& m) {
       on_take_over(from, m);
       return;
     case MsgType::hold_ack:
-      if (state_ == State::leader && transfer_target_ != 0 && !frozen_) {
+      if (state_ == State::leader && transfer_target_ != 0 && !frozen_ && m.id == hold_id_) {
         hold_acks_[from] = {m.fwd_nonce, m.seq};
+        if (m.granted)
+          hold_unserving_.erase(from);
+        else
+          hold_unserving_.insert(from);
         maybe_freeze();
       }
       return;
     case MsgType::release:
-      if (from == leader_ && state_ == State::follower && holding_ && hold_term_ == term_)
-        end_hold(true);
+      if (from == leader_ && state_ == State::follower && m.id == hold_id_) {
+        handover_term_ = 0;  // a stand it was told to make is off too
+        // (Not serving yet: what it holds goes to the leader at its
+        // deadline, once it serves.)
+        if (holding_ && hold_term_ == term_ && synced_) end_hold(true);
+      }
       return;
     case MsgType::transfer_request:
       on_transfer_request(from, m);
@@ -620,7 +630,9 @@ void Raft::tick(int64_t now_ms) {
   if (!running_) return;
   now_ = now_ms;
   if (rewrite_pending_) rewrite_tail();
-  if (transfer_done_ && now_ >= transfer_deadline_ + opt_.tick_ms && transfer_target_ == 0)
+  // (A leader that handed over waits as long as it holds for the next.)
+  if (transfer_done_ && now_ >= transfer_deadline_ + opt_.tick_ms && transfer_target_ == 0 &&
+      !handover_pending())
     finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
   if (state_ == State::leader) {
     leader_tick();
@@ -637,6 +649,8 @@ void Raft::tick(int64_t now_ms) {
       end_hold(false);
       if (role_ != Role::looking) set_role(Role::looking, 0);
     }
+    if (transfer_done_ && transfer_follow_ && transfer_target_ == 0)
+      finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
   }
   if (early_used_ && leader_ != 0 && leader_deadline_ != 0 && now_ >= leader_deadline_) {
     leader_deadline_ = 0;

@@ -388,6 +388,8 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   // A leader handing over: which members answered HOLD, with (nonce, next
   // seq) of their streams; the log is frozen once TAKE_OVER went out.
   std::map<sdk::ServerId, std::pair<uint64_t, uint64_t>> hold_acks_;
+  std::set<sdk::ServerId> hold_unserving_;  // answered, serving no clients yet: HOLD again
+  int64_t hold_id_ = 0;  // the handover's number (a member: the one it holds for)
   int64_t hold_started_ = 0;
   bool frozen_ = false;
 };

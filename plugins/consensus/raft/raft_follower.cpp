@@ -84,6 +84,9 @@ void Raft::on_append(ServerId from, Msg& m) {
     // Through a handover, clients stay only if this leader's log holds
     // every write they sent before the hold.
     bool seamless = handover_pending() && handover_held_by_log();
+    // Back with the leader that froze its log (in its term still): the
+    // handover goes on, and so does the hold.
+    bool still = seamless && term_ == hold_term_;
     if (holding_ && !seamless) {
       end_hold(false);
       if (role_ != Role::looking) set_role(Role::looking, 0);
@@ -93,7 +96,7 @@ void Raft::on_append(ServerId from, Msg& m) {
         " at zxid " + hex(last_applied_) +
         (seamless ? "; serving clients, kept through the handover" : "; serving clients"));
     set_role(observer_ ? Role::observing : Role::following, leader_, seamless);
-    if (seamless) end_hold(true);
+    if (seamless && !still) end_hold(true);
     if (events_) events_(RaftEvent{RaftEvent::Kind::follower, term_, leader_});
     if (transfer_done_ && transfer_follow_ && term_ > transfer_term_)
       finish_transfer(transfer_want_ == 0 || transfer_want_ == leader_
@@ -209,7 +212,10 @@ void Raft::on_hold(ServerId from, const Msg& m) {
   Msg ack;
   ack.type = MsgType::hold_ack;
   ack.term = term_;
+  ack.id = m.id;
+  hold_id_ = m.id;
   if (synced_) {
+    ack.granted = true;
     // Serving clients: their new writes and syncs wait from now on, and
     // the leader learns how far this server's stream went before.
     // (A HOLD after TAKE_OVER: a handover called off whose RELEASE was
@@ -229,7 +235,9 @@ void Raft::on_hold(ServerId from, const Msg& m) {
 }
 
 void Raft::on_take_over(ServerId from, const Msg& m) {
-  if (state_ != State::follower || from != leader_ || !holding_ || hold_term_ != term_) return;
+  if (state_ != State::follower || from != leader_ || !holding_ || hold_term_ != term_ ||
+      m.id != hold_id_)
+    return;
   if (m.fwd_nonce == fwd_nonce_) {
     while (!forwarded_.empty() && forwarded_.front().seq < m.seq) {
       forwarded_bytes_ -= forwarded_.front().body.size();

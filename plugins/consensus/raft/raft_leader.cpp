@@ -465,6 +465,13 @@ void Raft::on_forward(ServerId from, Msg& m) {
 void Raft::leader_tick() {
   int64_t hb = opt_.heartbeat_ms > 0 ? opt_.heartbeat_ms : std::max<int64_t>(1, opt_.tick_ms / 2);
   int64_t timeout = opt_.election_ticks * opt_.tick_ms;
+  if (handover_pending() && !leader_serving() && now_ >= hold_deadline_) {
+    // Elected through a handover, and this term's start not committed in
+    // time: what it holds goes with its clients' connections.
+    host_->logger().warn("the leader handover did not finish in time");
+    end_hold(false);
+    if (role_ != Role::looking) set_role(Role::looking, 0);
+  }
   if (now_ - last_heartbeat_ >= hb) {
     last_heartbeat_ = now_;
     ++round_;
@@ -475,7 +482,7 @@ void Raft::leader_tick() {
     if (transfer_target_ != 0 && timeout_sent_) send_timeout_now();
     if (transfer_target_ != 0 && !frozen_) {
       for (auto& [id, p] : progress_)
-        if (!hold_acks_.count(id)) send_hold(id);  // one lost
+        if (!hold_acks_.count(id) || hold_unserving_.count(id)) send_hold(id);  // lost, or idle
       maybe_freeze();
       if (state_ != State::leader) return;
     }
@@ -510,10 +517,12 @@ void Raft::leader_tick() {
     timeout_sent_ = false;
     frozen_ = false;
     hold_acks_.clear();
+    hold_unserving_.clear();
     // Called off: every member sends on what it held, to this leader.
     Msg r;
     r.type = MsgType::release;
     r.term = term_;
+    r.id = hold_id_;
     for (auto& [id, p] : progress_) send(id, r);
     end_hold(true);
     finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
@@ -591,6 +600,8 @@ void Raft::start_transfer(ServerId to, bool leaving, ServerId requester, int64_t
   // leader.
   frozen_ = false;
   hold_acks_.clear();
+  hold_unserving_.clear();
+  hold_id_ = static_cast<int64_t>(rng_() >> 2) + 1;
   hold_started_ = now_;
   holding_ = true;
   hold_term_ = term_;
@@ -615,6 +626,7 @@ void Raft::send_hold(ServerId to) {
   Msg m;
   m.type = MsgType::hold;
   m.term = term_;
+  m.id = hold_id_;
   m.target = static_cast<int64_t>(hold_target_);
   send(to, m);
 }
@@ -650,6 +662,7 @@ void Raft::maybe_freeze() {
     Msg m;
     m.type = MsgType::take_over;
     m.term = term_;
+    m.id = hold_id_;
     m.target = static_cast<int64_t>(transfer_target_);
     m.zxid = handover_zxid_;
     if (auto f = forward_in_.find(id); f != forward_in_.end()) {

@@ -34,12 +34,15 @@ enum class MsgType : uint8_t {
   transfer_request = 15,  // term, id (request), target (0: any)
   transfer_reply = 16,    // term, id (request), code (0 ok, else Errc), text
   // A handover without `looking` (see raft.hpp):
-  hold = 17,       // leader -> member: term, target; hold new writes, answer HOLD_ACK
-  hold_ack = 18,   // member -> leader: term, fwd_nonce, seq (the stream's next: all
-                   // below were sent before the hold)
-  take_over = 19,  // leader -> member: term, target, zxid (the frozen log's last entry),
-                   // fwd_nonce, seq (taken below); follow the next leader with clients
-  release = 20,    // leader -> member: term; the handover is called off: send what was held
+  // Each carries id, the handover's number: a late message of another is
+  // ignored.
+  hold = 17,       // leader -> member: term, id, target; hold new writes, answer HOLD_ACK
+  hold_ack = 18,   // member -> leader: term, id, granted (serving clients), fwd_nonce,
+                   // seq (the stream's next: all below were sent before the hold)
+  take_over = 19,  // leader -> member: term, id, target, zxid (the frozen log's last
+                   // entry), fwd_nonce, seq (taken below); follow the next leader
+  release = 20,    // leader -> member: term, id; the handover is called off: send what
+                   // was held
 };
 
 const char* msg_type_name(MsgType t) noexcept;
