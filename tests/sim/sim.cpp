@@ -1315,12 +1315,16 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
              " ms after the faults stopped (canonical " + std::to_string(w.canonical.size()) +
              " entries;" + state + ")");
     }
-    if (opt.transfers) {
-      // A handover's answer comes within its limits (tick + init_limit).
-      int64_t until = w.now + 3000;
+    // Runs the world `ms` more (the checks below look at what is left open).
+    auto settle_for = [&w](int64_t ms) {
+      int64_t until = w.now + ms;
       while (w.events.run_next(until, w.now)) {
       }
       w.now = until;
+    };
+    if (opt.transfers) {
+      // A handover's answer comes within its limits (tick + init_limit).
+      settle_for(3000);
       for (const auto& [id, open] : w.open_transfers) {
         const auto& [server, inc, asked] = open;
         Node& nd = *w.nodes[server - 1];
@@ -1333,10 +1337,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
       // A few seconds more: a write a live server took, on a connection
       // still open, and neither applied nor refused by then was lost
       // without its client knowing.
-      int64_t until = w.now + 3000;
-      while (w.events.run_next(until, w.now)) {
-      }
-      w.now = until;
+      settle_for(3000);
       for (const auto& [at, seqs] : w.outstanding) {
         const auto& [server, inc, conn] = at;
         Node& nd = *w.nodes[server - 1];
@@ -1348,10 +1349,7 @@ SimResult run(uint64_t seed, const SimOptions& opt) {
     }
     if (opt.quorum_sync) {
       // A few seconds more: a sync still open at a live server then was lost.
-      int64_t until = w.now + 3000;
-      while (w.events.run_next(until, w.now)) {
-      }
-      w.now = until;
+      settle_for(3000);
       for (const auto& [id, open] : w.open_syncs) {
         const auto& [server, inc, asked] = open;
         Node& nd = *w.nodes[server - 1];
