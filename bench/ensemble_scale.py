@@ -170,6 +170,12 @@ def catchup_part(kind, args, work, results):
             sys.exit(f"corral-bench failed ({' '.join(cmd)}):\n{''.join(lines)}")
         during = json.loads(stdout)
         mode = sync_mode(kind, lead.log_text(), ens.members[lagger].sid, log_at)
+        if args.keep_logs:
+            keep = pathlib.Path(args.keep_logs)
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"{kind}-catchup-leader.log").write_text(lead.log_text()[log_at:])
+            (keep / f"{kind}-catchup-follower.log").write_text(ens.members[lagger].log_text())
+            (keep / f"{kind}-catchup-load.txt").write_text("".join(lines))
         row = {"kind": kind, "entries": args.entries, "fill_ops_per_sec": fill["ops_per_sec"],
                "catchup_s": caught_up, "sync": mode, "window_s": args.window,
                "follower_started_s": started_after,
@@ -241,6 +247,9 @@ def main():
     ap.add_argument("--tick-ms", type=int, default=2000)
     ap.add_argument("--heap", default="2g", help="each ZooKeeper server's JVM heap")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--keep-logs", metavar="DIR",
+                    help="catchup: keep the leader's and the follower's logs and the load's "
+                         "progress lines here")
     args = ap.parse_args()
     if args.quick:
         args.voters, args.observers, args.duration = 3, "0,1", 2

@@ -32,7 +32,8 @@ def count(build, workload, ops, keys, sets=()):
     work = pathlib.Path(tempfile.mkdtemp(prefix="corral-instr-"))
     port = free_port()
     out = work / "callgrind.out"
-    env = dict(os.environ, CORRAL_NO_HUGEPAGES="1")
+    env = dict(os.environ)
+    env.pop("CORRAL_HUGEPAGES", None)
     log = open(work / "server.log", "wb")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              str(build / "kernel" / "corrald"), "--set", f"server.client_address=127.0.0.1:{port}",

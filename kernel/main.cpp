@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -61,10 +62,15 @@ std::string self_path(const char* argv0) {
 // two to GLIBC_TUNABLES and executes itself once more (a tunable the user
 // already set there is left as it is):
 //
-// * glibc.malloc.hugetlb=1: a large tree is hundreds of megabytes of small
-//   allocations, which then sit in transparent huge pages; building the
-//   tree on restart is about a third faster. CORRAL_NO_HUGEPAGES=1 keeps
-//   the ordinary pages.
+// * glibc.malloc.hugetlb=1, only with CORRAL_HUGEPAGES=1: the tree's small
+//   allocations then sit in transparent huge pages. That once made a
+//   restart a third faster, where each 4 KiB page fault was costly. On a VM
+//   that hands free memory back to its host, a fresh 2 MiB page is memory
+//   the host must back again: a restart with 1M znodes took 0.73 s at the
+//   median in huge pages (0.23 s only right after another such process
+//   freed its own) against 0.35-0.42 s in ordinary pages, for the same
+//   write throughput (docs/PERFORMANCE.md); so ordinary pages are the
+//   default.
 // * glibc.malloc.tcache_count=2048: each thread keeps up to 2048 freed
 //   chunks of each small size (glibc's default is 7). With hundreds of
 //   requests in flight, their allocations then come back from that cache,
@@ -82,7 +88,8 @@ static void reexec_with_malloc_tunables(char** argv) {
     if (!value.empty()) value += ':';
     value += setting;
   };
-  if (!std::getenv("CORRAL_NO_HUGEPAGES")) add("glibc.malloc.hugetlb", "glibc.malloc.hugetlb=1");
+  const char* huge = std::getenv("CORRAL_HUGEPAGES");
+  if (huge && std::string_view(huge) == "1") add("glibc.malloc.hugetlb", "glibc.malloc.hugetlb=1");
   add("glibc.malloc.tcache_count", "glibc.malloc.tcache_count=2048");
   if (value == (tunables ? tunables : "")) return;
   ::setenv("GLIBC_TUNABLES", value.c_str(), 1);

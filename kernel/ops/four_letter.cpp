@@ -149,7 +149,9 @@ std::string four_letter_text(const ServerView& v, std::string_view word) {
   };
   const int64_t outstanding = v.outstanding();
   if (word == "ruok") return "imok";
-  if (word == "isro") return !v.serving() && v.read_only_mode() ? "ro" : "rw";
+  // As ZooKeeper's: "null" while this member serves no one (looking, in
+  // read-only mode's grace period or without it).
+  if (word == "isro") return v.serving() ? "rw" : v.read_only_mode() ? "ro" : "null";
   if (word == "cons") {
     for (const ConnectionView& c : v.connections()) {
       o << " /" << c.remote << "[1](queued=" << c.outstanding << ",recved=" << c.received

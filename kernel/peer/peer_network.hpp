@@ -36,7 +36,10 @@ class TcpPeerNetwork final : public sdk::PeerNetwork {
  public:
   struct Options {
     bool listen_on_all_addresses = false;
-    int64_t max_frame_bytes = int64_t{1} << 30;  // a SNAP of a large tree is one message
+    // A zab FETCHED (a learner's history, a snapshot included, sent to a
+    // new leader during discovery) is one message; a SYNC's snapshot and
+    // entries come in pieces of about 1 MiB.
+    int64_t max_frame_bytes = int64_t{1} << 30;
     int64_t connect_timeout_ms = 2000;
     size_t max_queued_messages = 100000;  // while dialing; more are dropped
     PeerCredentials credentials;          // what peers prove (none: anyone is believed)

@@ -114,6 +114,7 @@ Status Server::start() {
   info_.data_dir = fs::absolute(config_.server.data_dir).lexically_normal().string();
   info_.client_address = config_.server.client_address.to_string();
   info_.tick_ms = config_.server.tick_ms;
+  looking_since_ms_ = clock_.steady_ms();
 
   if (!config_.server.jaas_config.empty()) {
     const std::string& path = config_.server.jaas_config;
@@ -578,6 +579,10 @@ void Server::role_changed(sdk::Role role, sdk::ServerId leader, uint32_t epoch) 
                     r.status().to_string() + "): restart with --force-new-ensemble again");
     });
   }
+  if (role != sdk::Role::looking)
+    looking_since_ms_ = -1;
+  else if (looking_since_ms_ < 0)
+    looking_since_ms_ = clock_.steady_ms();
   if (role == sdk::Role::looking) {
     if (restore_op_) finish_restore(Status{Errc::unavailable, "this server lost its leader"});
     std::vector<Channel*> open;

@@ -2,6 +2,7 @@
 // serves clients over the transport, and applies what consensus commits.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <memory>
@@ -80,8 +81,15 @@ class Server final : public ChannelHost,
   }
   std::string random_token() override;
   bool serving() const override;
+  // Read-only mode, once this member has been without a leader for a grace
+  // period of max(2 s, tickTime), as ZooKeeper's: a member that is starting,
+  // or between two leaders, is not yet cut off, and a client that allows
+  // read-only sessions should wait for a read-write one rather than get a
+  // read-only one it cannot write on.
   bool read_only_mode() const override {
-    return config_.server.read_only_mode && peers_ != nullptr;
+    return config_.server.read_only_mode && peers_ != nullptr && looking_since_ms_ >= 0 &&
+           clock_.steady_ms() - looking_since_ms_ >=
+               std::max<int64_t>(2000, config_.server.tick_ms);
   }
   bool read_only_session(int64_t id, std::string_view password, int64_t& out_id,
                          std::string& out_password) override;
@@ -239,6 +247,8 @@ class Server final : public ChannelHost,
   std::string exe_path_;
   AsioExecutor executor_;
   SystemClock clock_;
+  // Since when this member has been looking for a leader; -1 while it serves.
+  int64_t looking_since_ms_ = -1;
   std::unique_ptr<StderrLogger> log_;
   MetricsRegistry metrics_;
   PluginLoader loader_;

@@ -174,9 +174,9 @@ void DataTree::purge_acls() {
   acl_unused_.clear();
 }
 
-void DataTree::recount_acls() {
-  acl_refs_.assign(acls_.size(), 0);
-  nodes_.for_each([&](const Node* n) { ++acl_refs_[n->acl]; });
+void DataTree::recount_acls(std::vector<uint32_t> refs) {
+  acl_refs_ = std::move(refs);
+  acl_refs_.resize(acls_.size(), 0);
   acl_index_.clear();
   acl_free_.clear();
   acl_unused_.clear();

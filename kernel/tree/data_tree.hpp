@@ -194,9 +194,9 @@ class DataTree {
   void ref_acl(uint32_t index) { ++acl_refs_[index]; }
   void unref_acl(uint32_t index);
   static std::string acl_key(const proto::AclList& acl);
-  // Counts the nodes' references again and frees what none uses (after a
-  // snapshot is loaded).
-  void recount_acls();
+  // Takes the nodes' references to each entry, counted as a snapshot was
+  // loaded, and frees what none uses.
+  void recount_acls(std::vector<uint32_t> refs);
   // Puts a node into the path table and its parent's child set; the tree
   // owns it from then on.
   Node* adopt(NodePtr n, Node& parent);

@@ -365,7 +365,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     return true;
   };
   auto twice = [&] { return corrupt("node " + duplicate + " appears twice"); };
-  int64_t children_claimed = 0;  // every child is one of the node records
+  int64_t children_claimed = 0;                       // every child is one of the node records
+  std::vector<uint32_t> acl_refs(t.acls_.size(), 0);  // nodes using each ACL entry
   for (int64_t i = 0; i < node_count; ++i) {
     at = r.position();
     if (r.array() != 13) return corrupt("bad node record");
@@ -386,6 +387,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
                      " children, more than the snapshot's records hold");
     if (acl < 0 || static_cast<size_t>(acl) >= t.acls_.size())
       return corrupt("node " + std::string(path) + " refers to a missing ACL");
+    ++acl_refs[static_cast<size_t>(acl)];
     bool root = i == 0;
     if (root != (path == "/")) return corrupt("node " + std::string(path) + " out of order");
     // Records come depth first, so siblings follow each other: keep the
@@ -433,7 +435,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   at = r.position();
   t.digest_ = finisher.finish();
   if (!r.at_end()) return corrupt("trailing bytes after the last node");
-  t.recount_acls();
+  t.recount_acls(std::move(acl_refs));
   t.quota_rebuild();
   return t;
 }

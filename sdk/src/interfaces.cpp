@@ -31,6 +31,7 @@ Connection::~Connection() = default;
 ConnectionSecurity Connection::security() const { return {}; }
 Listener::~Listener() = default;
 SnapshotSink::~SnapshotSink() = default;
+SnapshotReader::~SnapshotReader() = default;
 SnapshotChildWriter::~SnapshotChildWriter() = default;
 PeerListener::~PeerListener() = default;
 PeerNetwork::~PeerNetwork() = default;

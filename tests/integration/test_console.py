@@ -23,7 +23,8 @@ pytestmark = pytest.mark.skipif(TARGET != "corrald", reason="Corral's console re
 # Debian's python3-selenium, chromium and chromium-driver (./dev installs them).
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    ElementClickInterceptedException, ElementNotInteractableException, StaleElementReferenceException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -125,12 +126,16 @@ def text(d, css):
 
 
 def click(d, css):
-    """Clicks the element, finding it again if a redraw replaced it."""
+    """Clicks the element, finding it again if a redraw replaced it, and
+    again if the page moved it as the click landed (a list that loads its
+    next page by itself once "Load more" scrolls into view, and disables
+    the button while it loads)."""
     for _ in range(20):
         try:
             el(d, css).click()
             return
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, ElementClickInterceptedException,
+                ElementNotInteractableException):
             time.sleep(0.1)
     el(d, css).click()
 
@@ -464,6 +469,51 @@ def test_a_node_with_100k_children_renders_a_page_at_a_time(ens, zk, browser):
     assert st == 200 and res["deleted"] == 100001, res
     print(f"recursive delete of 100,001 znodes: {time.monotonic() - t0:.1f} s")
     assert zk.exists("/big") is None
+
+
+def test_load_more_during_a_live_reload_adds_its_page(ens, zk, browser):
+    """A change shown live reloads the list from its start. A "Load more"
+    clicked while that reload is under way still adds its page: fetched on
+    its own, that page could land first and be replaced by the reload's
+    shorter list. Here reloads answer 2 s late, so the click always lands
+    during one."""
+    d = browser
+    url = base(ens, page_member(ens))
+    zk.create("/paged", b"")
+    for p in [zk.create_async(f"/paged/c{n:04d}", b"") for n in range(700)]:
+        p.get(timeout=30)
+    login(d, url, "alice", "wonder")
+    go(d, url, "#/tree/paged")
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, '.child[data-name="c0000"]'), what="the first page")
+
+    def shown():
+        return len(d.find_elements(By.CSS_SELECTOR, "#children .child"))
+
+    assert shown() == 200
+    d.execute_script("""
+      window.slowReloads = 0;
+      window.slowDone = 0;
+      const real = window.fetch;
+      window.fetch = async (url, options) => {
+        if (!/\\/ui\\/api\\/node\\?.*[?&]offset=0(&|$)/.test(String(url))) return real(url, options);
+        window.slowReloads++;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        try { return await real(url, options); } finally { window.slowDone++; }
+      };""")
+    zk.create("/paged/new", b"")  # shown live: the list reloads
+    wait(d, lambda: d.execute_script("return window.slowReloads") > 0, what="the live reload")
+    # Clicked where it is (not scrolled into view, which would load the
+    # page by itself).
+    d.execute_script("document.getElementById('children-more').click()")
+    wait(d, lambda: d.execute_script("return window.slowDone === window.slowReloads") and shown() == 400,
+         what="the reload with the page asked for")
+    time.sleep(1)  # the reload's own rendering, had it been left to replace the page
+    assert shown() == 400
+    assert d.execute_script("return window.slowDone === window.slowReloads")
+    assert "701" in text(d, "#children-count") and "400 shown" in text(d, "#children-count")
+    wait(d, lambda: text(d, "#children-more") == "Load 200 more" and el(d, "#children-more").is_enabled(),
+         what="the button ready again")
+    zk.delete("/paged", recursive=True)
 
 
 def test_sasl_users_and_client_certificates_log_in_too(server_factory, tmp_path_factory, browser):

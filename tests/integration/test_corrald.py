@@ -193,3 +193,38 @@ def test_a_client_that_does_not_read_is_not_read_either(server_factory):
         xid, _, err, r = c._read_reply()
         assert (xid, err) == (100 + i, jute.OK) and len(r.buffer()) == 900_000
     c.close()
+
+
+def _tunables(srv):
+    """The malloc tunables corrald runs with. glibc parses GLIBC_TUNABLES in
+    place, ending each tunable with a NUL: in /proc/PID/environ the second
+    and later ones look like entries of their own."""
+    environ = pathlib.Path(f"/proc/{srv.proc.pid}/environ").read_bytes().decode().split("\0")
+    out = []
+    for e in environ:
+        if e.startswith("GLIBC_TUNABLES="):
+            e = e.split("=", 1)[1]
+        if e.startswith("glibc."):
+            out += e.split(":")
+    return out
+
+
+@pytest.mark.parametrize("env, expected, absent", [
+    ({}, ["glibc.malloc.tcache_count=2048"], "glibc.malloc.hugetlb"),
+    ({"CORRAL_HUGEPAGES": "1"}, ["glibc.malloc.tcache_count=2048", "glibc.malloc.hugetlb=1"], None),
+    # A tunable the user set stays as they set it.
+    ({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=16"}, ["glibc.malloc.tcache_count=16"], "hugetlb"),
+])
+def test_malloc_tunables_huge_pages_only_when_asked(server_factory, monkeypatch, env, expected, absent):
+    monkeypatch.delenv("CORRAL_HUGEPAGES", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    srv = server_factory()
+    tunables = _tunables(srv)
+    for t in expected:
+        assert t in tunables, tunables
+    if absent:
+        assert not any(absent in t for t in tunables), tunables
+    if "GLIBC_TUNABLES" in env:
+        assert "glibc.malloc.tcache_count=2048" not in tunables

@@ -3,6 +3,7 @@ restart, and check that every acknowledged write survived and that nothing
 appeared twice."""
 import os
 import random
+import threading
 import time
 
 import pytest
@@ -28,9 +29,12 @@ def verify(zk, acked):
     for cycle, nodes in acked.items():
         parent = f"/crash/c{cycle}"
         children = zk.get_children(parent)
+        # Pipelined reads: tens of thousands of one-at-a-time round trips
+        # took most of this test's time on a loaded machine.
+        reads = [(name, zk.get_async(f"{parent}/{name}")) for name in children]
         seen = {}
-        for name in children:
-            data, _ = zk.get(f"{parent}/{name}")
+        for name, read in reads:
+            data, _ = read.get(timeout=30)
             assert data not in seen, f"{data!r} was written twice: {seen[data]} and {name}"
             seen[data] = name
         for path, data in nodes:
@@ -45,16 +49,33 @@ def crash_cycles(hosts, kill, start, cycles, rng):
     acked = {}
     kills_mid_load = 0
     for cycle in range(cycles):
+        began = time.monotonic()
         zk = client(hosts())
         zk.ensure_path(f"/crash/c{cycle}")
-        pending = [(i, zk.create_async(f"/crash/c{cycle}/n-", f"{cycle}:{i}".encode(), sequence=True))
-                   for i in range(WRITES_PER_CYCLE)]
         # Kill once a random share of the writes has been answered, so that
-        # the kill lands while the load runs.
+        # the kill lands while the load runs. The answers are counted as
+        # they come (no polling loop holding the interpreter's lock while
+        # the client's thread has replies to read).
         target = rng.randint(1, WRITES_PER_CYCLE - 100)
-        deadline = time.monotonic() + 20
-        while sum(r.ready() for _, r in pending[:target]) < target and time.monotonic() < deadline:
-            time.sleep(0.001)
+        answered = [0]
+        reached = threading.Event()
+        lock = threading.Lock()
+
+        # This cycle's counters bound now: a late answer of an earlier
+        # cycle's client counts toward its own cycle, not this one.
+        def count(_, answered=answered, target=target, reached=reached, lock=lock):
+            with lock:
+                answered[0] += 1
+                if answered[0] >= target:
+                    reached.set()
+
+        pending = []
+        for i in range(WRITES_PER_CYCLE):
+            result = zk.create_async(f"/crash/c{cycle}/n-", f"{cycle}:{i}".encode(), sequence=True)
+            result.rawlink(count)
+            pending.append((i, result))
+        reached.wait(20)
+        loaded = time.monotonic()
         kill()
         done = []
         # The answers that came before the kill; kazoo fails the others with
@@ -72,13 +93,19 @@ def crash_cycles(hosts, kill, start, cycles, rng):
         if 0 < len(done) < WRITES_PER_CYCLE:
             kills_mid_load += 1
         acked[cycle] = done
+        killed = time.monotonic()
         start()
+        started = time.monotonic()
         zk = client(hosts())
         try:
             verify(zk, {cycle: done})
         finally:
             zk.stop()
             zk.close()
+        # Shown if the test fails: which step of which cycle took the time.
+        print(f"cycle {cycle}: load {loaded - began:.2f}s, answers {killed - loaded:.2f}s, "
+              f"restart {started - killed:.2f}s, check {time.monotonic() - started:.2f}s, "
+              f"{len(done)} acknowledged", flush=True)
     # Nothing acknowledged in an earlier cycle was lost by a later crash.
     zk = client(hosts())
     try:
@@ -89,6 +116,8 @@ def crash_cycles(hosts, kill, start, cycles, rng):
     return kills_mid_load
 
 
+# About 30 s on an idle machine; room for a loaded one.
+@pytest.mark.hang_guard_seconds(300)
 def test_acknowledged_writes_survive_sigkill(server_factory):
     rng = random.Random(int(os.environ.get("CORRAL_CRASH_SEED", time.time())))
     srv = server_factory()

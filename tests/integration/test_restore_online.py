@@ -300,6 +300,8 @@ def test_a_restore_through_a_follower_replaces_every_members_tree_under_writes(t
         client.close()
 
 
+# A 30 s wait by design, and ~90 MB through the ensemble: room for a loaded machine.
+@pytest.mark.hang_guard_seconds(300)
 def test_a_restore_whose_sender_stops_is_abandoned_and_changes_nothing(tmp_path, ensemble):
     """The member that sends a restore's pieces stops halfway (SIGSTOP): the
     leader abandons the pieces once none came for 30 s, through the log, so

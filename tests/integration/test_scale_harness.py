@@ -53,3 +53,20 @@ def test_the_scale_harness_runs_every_dimension(tmp_path):
 
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "### tree" in r.stdout and "### watches" in r.stdout
+
+
+@pytest.mark.hang_guard_seconds(300)
+def test_the_restart_harness_starts_in_both_page_sizes(tmp_path):
+    build = os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))
+    env = dict(os.environ, BUILD_DIR=build, CORRAL_BUILD_DIR=build,
+               PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO / "bench")]))
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "restart_pages.py"), "--znodes", "20000",
+                        "--runs", "1", "--work", str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = [line.split("|")[1:-1] for line in r.stdout.splitlines() if line.startswith("| 20,000 |")]
+    assert [row[1].strip() for row in rows] == ["corrald, ordinary pages", "corrald, huge pages"], r.stdout
+    for row in rows:
+        start_s, load_ms = float(row[2].split()[0]), float(row[3].split()[0])
+        assert 0 <= load_ms < start_s * 1000 < 30_000, row
+        assert int(row[6]) > 0  # RSS MB

@@ -99,12 +99,14 @@ int main(int argc, char** argv) {
     return bad ? 1 : 0;
   }
   if (!capture_to.empty()) opt.capture = &captured;
-  uint64_t failed = 0, committed = 0, reconfigs = 0, kept = 0;
+  uint64_t failed = 0, committed = 0, reconfigs = 0, kept = 0, snaps = 0, resumed = 0;
   for (uint64_t seed = from; seed < from + count; ++seed) {
     auto r = corral::sim::run(seed, opt);
     committed += r.committed;
     reconfigs += r.reconfigs;
     kept += r.kept;
+    snaps += r.snaps;
+    resumed += r.snaps_resumed;
     if (trace || !r.ok)
       for (const auto& line : r.trace) std::printf("  %s\n", line.c_str());
     if (!r.ok) {
@@ -114,11 +116,12 @@ int main(int argc, char** argv) {
     } else if (count == 1) {
       std::printf(
           "seed %llu ok: %llu committed, %llu leaders, %llu crashes, %llu partitions, %llu SNAP, "
-          "%llu TRUNC\n",
+          "%llu TRUNC, %llu snapshots loaded\n",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.committed),
           static_cast<unsigned long long>(r.elections), static_cast<unsigned long long>(r.crashes),
           static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.snaps),
-          static_cast<unsigned long long>(r.truncs));
+          static_cast<unsigned long long>(r.truncs),
+          static_cast<unsigned long long>(r.snaps_loaded));
     }
   }
   if (!capture_to.empty()) {
@@ -131,9 +134,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "%llu seeds, %llu failed, %llu entries committed, %llu membership changes, %llu moves to a "
-      "new leader with clients kept\n",
+      "new leader with clients kept, %llu snapshots sent (%llu from where a copy stopped)\n",
       static_cast<unsigned long long>(count), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(committed), static_cast<unsigned long long>(reconfigs),
-      static_cast<unsigned long long>(kept));
+      static_cast<unsigned long long>(kept), static_cast<unsigned long long>(snaps),
+      static_cast<unsigned long long>(resumed));
   return failed ? 1 : 0;
 }

@@ -103,7 +103,22 @@ struct Disk {
   std::vector<LogEntry> log;        // durable
   std::deque<LogEntry> pending;     // written, not yet durable
   std::map<Zxid, Bytes> snapshots;  // durable
+  // As the wal: a committed snapshot retires all but the newest two, and the
+  // log they alone held; reading from before that fails.
+  Zxid dropped_upto = 0;
   uint32_t accepted_epoch = 0, current_epoch = 0;
+  // All but the newest two snapshots go, with the log before the older of
+  // them.
+  void retire() {
+    while (snapshots.size() > 2) snapshots.erase(snapshots.begin());
+    const Zxid oldest = snapshots.begin()->first;
+    auto keep =
+        std::find_if(log.begin(), log.end(), [&](const LogEntry& e) { return e.zxid > oldest; });
+    if (keep != log.begin()) {
+      dropped_upto = std::max(dropped_upto, std::prev(keep)->zxid);
+      log.erase(log.begin(), keep);
+    }
+  }
   bool holds(const LogEntry& e) const {
     auto it = std::lower_bound(log.begin(), log.end(), e.zxid,
                                [](const LogEntry& a, Zxid z) { return a.zxid < z; });
@@ -231,6 +246,8 @@ class World {
   }
 
   void log(ServerId id, std::string_view what) {
+    if (what.find("while its snapshot was arriving") != std::string_view::npos)
+      ++result.deferral_limits;
     trace.push_back("t=" + std::to_string(now) + " s" + std::to_string(id) + " " +
                     std::string(what));
     if (trace.size() > 400) trace.pop_front();
@@ -371,6 +388,14 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       ro.recent_entries = static_cast<size_t>(w_.between(0, 20));  // small, to read the log often
       ro.max_append_bytes = static_cast<size_t>(w_.between(1, 4)) * 64;  // a few entries an append
       ro.max_inflight_bytes = ro.max_append_bytes * static_cast<size_t>(w_.between(1, 8));
+      // raft bounds what a handover holds, as what a follower forwards, by
+      // max_forwarded (writes, syncs) and max_forwarded_bytes.
+      if (w_.opt.max_held_writes) ro.max_forwarded = w_.opt.max_held_writes;
+      if (w_.opt.max_held_bytes) ro.max_forwarded_bytes = w_.opt.max_held_bytes;
+      if (w_.opt.max_sync_bytes) ro.max_sync_bytes = w_.opt.max_sync_bytes;
+      // A snapshot in many small pieces, a few at a time.
+      ro.snap_piece_bytes = static_cast<size_t>(w_.between(256, 4096));
+      ro.snap_window_bytes = ro.snap_piece_bytes * static_cast<size_t>(w_.between(2, 8));
       raft_->set_options(ro);
     } else {
       config_.ints = {{"tick_ms", 100}, {"init_limit", 10}, {"sync_limit", 5}};
@@ -381,6 +406,14 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
       zo.quorum_sync = w_.opt.quorum_sync;
       if (w_.opt.max_held_writes) zo.max_held_writes = w_.opt.max_held_writes;
       if (w_.opt.max_held_bytes) zo.max_held_bytes = w_.opt.max_held_bytes;
+      if (w_.opt.max_sync_bytes) zo.max_sync_bytes = w_.opt.max_sync_bytes;
+      // A SNAP in many small pieces, a few at a time, interleaved with the
+      // writes that follow it; and a learner that sometimes cannot keep
+      // what arrives meanwhile.
+      zo.snap_piece_bytes = static_cast<size_t>(w_.between(256, 4096));
+      zo.snap_window_bytes = zo.snap_piece_bytes * static_cast<size_t>(w_.between(2, 8));
+      zo.max_deferred_bytes = w_.uniform() < 0.25 ? static_cast<size_t>(w_.between(100, 1000))
+                                                  : static_cast<size_t>(w_.between(4, 256)) << 10;
       zab_->set_options(zo);
     }
     sdk::RecoveredState r;
@@ -484,6 +517,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
   Status load_snapshot(Zxid zxid, BytesView snapshot) override {
     std::vector<std::pair<Zxid, Bytes>> state;
     if (!decode_state(snapshot, state)) return {Errc::corrupt, "bad snapshot"};
+    ++w_.result.snaps_loaded;
     if (!state.empty() && state.back().first != zxid)
       w_.fail("a snapshot's zxid does not match its content");
     applied_ = std::move(state);
@@ -609,6 +643,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
         [this, alive = alive_, z, bytes = std::move(bytes)] {
           if (!*alive) return;
           disk_.snapshots[z] = bytes;
+          disk_.retire();
         },
         id_);
   }
@@ -686,6 +721,8 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     Status init(sdk::PluginHost&) override { return {}; }
     sdk::Result<sdk::RecoveredState> open() override { return sdk::RecoveredState{}; }
     Status read_log(Zxid after, const std::function<bool(const LogEntry&)>& visit) override {
+      if (after < n_.disk_.dropped_upto)
+        return {Errc::not_found, "the entries after " + std::to_string(after) + " are purged"};
       for (const LogEntry& e : n_.disk_.log)
         if (e.zxid > after && !visit(e)) break;
       return {};
@@ -746,10 +783,29 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
     sdk::Result<std::unique_ptr<sdk::SnapshotSink>> begin_snapshot(Zxid z) override {
       return std::unique_ptr<sdk::SnapshotSink>(std::make_unique<Sink>(n_, z));
     }
-    sdk::Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+    // Reads a copy in pieces of at most 4093 bytes, whatever is asked: a
+    // reader may return less than it was asked for.
+    class Reader final : public sdk::SnapshotReader {
+     public:
+      Reader(Zxid z, Bytes b) : z_(z), b_(std::move(b)) {}
+      Zxid zxid() const override { return z_; }
+      uint64_t size() const override { return b_.size(); }
+      sdk::Result<BytesView> next(size_t max) override {
+        BytesView piece =
+            BytesView(b_).substr(at_, std::min<size_t>(std::max<size_t>(max, 1), 4093));
+        at_ += piece.size();
+        return piece;
+      }
+
+     private:
+      Zxid z_;
+      Bytes b_;
+      size_t at_ = 0;
+    };
+    sdk::Result<std::unique_ptr<sdk::SnapshotReader>> read_snapshot() override {
       if (n_.disk_.snapshots.empty()) return Status{Errc::not_found, "no snapshot"};
       const auto& [z, b] = *n_.disk_.snapshots.rbegin();
-      return std::make_pair(z, b);
+      return std::unique_ptr<sdk::SnapshotReader>(std::make_unique<Reader>(z, b));
     }
     Zxid latest_snapshot_zxid() const override {
       return n_.disk_.snapshots.empty() ? 0 : n_.disk_.snapshots.rbegin()->first;
@@ -779,6 +835,7 @@ class Node final : public sdk::PluginHost, public sdk::ConsensusHost, public sdk
             [&n = n_, alive = n_.alive_, z = z_, data = std::move(data_), done = std::move(done)] {
               if (!*alive) return;
               n.disk_.snapshots[z] = data;
+              n.disk_.retire();
               done(Status());
             },
             n_.id_);
@@ -968,8 +1025,10 @@ void World::on_snapshot_loaded(Node& n) {
 // every entry committed in an earlier term (applied anywhere while only
 // earlier terms had leaders) that its snapshot does not.
 void World::on_raft_event(const raft::RaftEvent& e) {
-  if (e.kind == raft::RaftEvent::Kind::snapshot_sent) {
+  if (e.kind == raft::RaftEvent::Kind::snapshot_sent ||
+      e.kind == raft::RaftEvent::Kind::snapshot_resumed) {
     result.snaps++;
+    if (e.kind == raft::RaftEvent::Kind::snapshot_resumed) result.snaps_resumed++;
     return;
   }
   if (e.kind != raft::RaftEvent::Kind::elected) return;
@@ -1434,6 +1493,10 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
             opt.max_held_writes = static_cast<size_t>(number(a[i + 1]));
           else if (a[i] == "held-bytes")
             opt.max_held_bytes = static_cast<size_t>(number(a[i + 1]));
+          else if (a[i] == "max-sync-bytes")
+            opt.max_sync_bytes = static_cast<uint64_t>(number(a[i + 1]));
+          else if (a[i] == "consensus" && (a[i + 1] == "zab" || a[i + 1] == "raft"))
+            opt.consensus = a[i + 1];
           else
             throw std::invalid_argument("servers: unknown option " + a[i]);
         }
@@ -1586,6 +1649,8 @@ std::string run_scenario(const std::string& script, uint64_t seed) {
           got = syncs.count(a[2]) ? syncs[a[2]] : "no such sync";
           want = a[3];
           for (size_t i = 4; i < a.size(); ++i) want += " " + a[i];
+          // `ok`: answered, whatever it saw.
+          if (want == "ok" && got.rfind("saw ", 0) == 0) got = "ok";
         } else if (what == "transferred") {
           need(4);
           got = transfers.count(a[2]) ? transfers[a[2]] : "no such transfer";

@@ -52,9 +52,12 @@ struct SimOptions {
   // random voter (or any): every request must be answered, and one answered
   // ok leaves the asker synced under the server asked for.
   bool transfers = false;
-  // ZabOptions::max_held_writes / max_held_bytes (0: zab's defaults).
+  // ZabOptions::max_held_writes / max_held_bytes, raft's max_forwarded /
+  // max_forwarded_bytes (0: the defaults).
   size_t max_held_writes = 0;
   size_t max_held_bytes = 0;
+  // max_sync_bytes of both modules (0: theirs).
+  uint64_t max_sync_bytes = 0;
   // A member gone bad: records of [to, from << 1 | channel, length (2 bytes,
   // big-endian), message], each handed to server `to` as if `from` sent it
   // on the channel (0 election, 1 quorum), spread over the fault period.
@@ -74,6 +77,13 @@ struct SimResult {
   uint64_t committed = 0;          // entries in the canonical sequence
   uint64_t elections = 0;          // leaders established
   uint64_t crashes = 0, partitions = 0, snaps = 0, truncs = 0, diffs = 0;
+  uint64_t snaps_loaded = 0;  // snapshots a server received from another and loaded
+  // raft: snapshots sent on from where the follower's copy stopped, after a
+  // piece went missing
+  uint64_t snaps_resumed = 0;
+  // A learner kept more of its leader's messages than it may while a
+  // snapshot arrived or loaded, and started over.
+  uint64_t deferral_limits = 0;
   uint64_t reconfigs = 0;  // membership changes committed
   uint64_t pauses = 0;
   uint64_t disk_fulls = 0;
@@ -93,7 +103,9 @@ SimResult run(uint64_t seed, const SimOptions& options);
 // Empty on success, else "line N: ..." with what was expected and found.
 //
 //   servers N [observers M] [election fle|static] [quorum-sync on|off]
-//           [held-writes W] [held-bytes B]   first (held-*: a handover's bounds)
+//           [held-writes W] [held-bytes B] [max-sync-bytes B] [consensus zab|raft]
+//                            first (held-*: a handover's bounds; max-sync-bytes:
+//                            the largest sync a learner takes)
 //   run MS                   let MS milliseconds pass
 //   partition 1 2 | 3        cut the network into groups; heal joins them
 //   crash S [keep-tail]      kill S (losing unsynced writes, or keeping some)
@@ -106,7 +118,8 @@ SimResult run(uint64_t seed, const SimOptions& options);
 //   transfer S T|any NAME [leaving]  S asks for the leadership to go to T (or any
 //                            voter); leaving: S stops after (as on SIGTERM)
 //   expect transferred NAME  pending, failed, or ok [leader T] (S's leader when answered)
-//   expect synced NAME ...   pending, failed, or saw [A B ..] (S's writes when answered)
+//   expect synced NAME ...   pending, failed, or saw [A B ..] (S's writes when answered);
+//                            ok: answered, whatever it saw
 //   snapshot S               S snapshots what it applied
 //   expect leader S|none     the one server leading (an established leader); S|T: either
 //   expect role S ROLE       leader, follower, observer, looking, ...

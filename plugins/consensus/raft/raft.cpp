@@ -28,8 +28,11 @@ Status Raft::init(sdk::PluginHost& host) {
   host_ = &host;
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
-    if (key != "tick_ms" && key != "election_ticks" && key != "max_forwarded_writes")
-      return cfg.invalid(key, "one of tick_ms, election_ticks, max_forwarded_writes (unknown key)");
+    if (key != "tick_ms" && key != "election_ticks" && key != "max_forwarded_writes" &&
+        key != "max_sync_bytes")
+      return cfg.invalid(
+          key,
+          "one of tick_ms, election_ticks, max_forwarded_writes, max_sync_bytes (unknown key)");
   auto tick = cfg.get_int("tick_ms", host.server().tick_ms);
   if (!tick) return tick.status();
   if (tick.value() < 1) return cfg.invalid("tick_ms", "a positive number of milliseconds");
@@ -43,7 +46,12 @@ Status Raft::init(sdk::PluginHost& host) {
     return cfg.invalid("max_forwarded_writes", "between 1 and 10000000");
   opt_.tick_ms = tick.value();
   opt_.election_ticks = election.value();
+  auto sync_bytes = cfg.get_int("max_sync_bytes", static_cast<int64_t>(opt_.max_sync_bytes));
+  if (!sync_bytes) return sync_bytes.status();
+  if (sync_bytes.value() < (int64_t{1} << 20) || sync_bytes.value() > (int64_t{1} << 40))
+    return cfg.invalid("max_sync_bytes", "between 1048576 (1 MiB) and 1099511627776 (1 TiB)");
   opt_.max_forwarded = static_cast<size_t>(fwd.value());
+  opt_.max_sync_bytes = static_cast<uint64_t>(sync_bytes.value());
   return {};
 }
 
@@ -108,9 +116,15 @@ Status Raft::start(sdk::ConsensusHost& host, const sdk::RecoveredState& r) {
   return {};
 }
 
+bool Raft::link_down(ServerId peer) const {
+  auto it = links_down_.find(peer);
+  return it != links_down_.end() && now_ - it->second < opt_.election_ticks * opt_.tick_ms;
+}
+
 void Raft::stop() {
   if (!running_) return;
   running_ = false;
+  links_down_.clear();
   alive_.end();
   net_->subscribe(PeerChannel::quorum, nullptr);
   progress_.clear();
@@ -143,6 +157,9 @@ bool Raft::save_term(uint32_t term, ServerId vote) {
   }
   term_ = term;
   voted_for_ = vote;
+  if (incoming_term_ != 0 && incoming_term_ != term_) {
+    drop_incoming_snapshot();  // a copy from an earlier term is never continued
+  }
   return true;
 }
 
@@ -189,6 +206,7 @@ bool Raft::can_campaign() const {
 }
 
 void Raft::lose_leader(const std::string& why) {
+  drop_incoming_snapshot();  // a copy half received from that leader is of no use now
   if (leader_ != 0 && leader_ != self_)
     host_->logger().info("no longer following server " + std::to_string(leader_) + ": " + why);
   leader_ = 0;
@@ -467,6 +485,8 @@ void Raft::on_peer_message(ServerId from, sdk::BytesView message) {
   for (const auto& s : members_)
     if (s.id == from) known = true;
   if (!known || from == self_) return;
+  // A word from it: reachable again (as when its link comes up).
+  if (!links_down_.empty()) links_down_.erase(from);
   handle(from, m);
 }
 
@@ -579,7 +599,31 @@ void Raft::handle(ServerId from, Msg& m) {
 }
 
 void Raft::on_peer_link(ServerId peer, bool up) {
-  if (!running_ || up) return;
+  if (!running_) return;
+  if (up) {
+    links_down_.erase(peer);
+    return;
+  }
+  links_down_[peer] = now_;
+  if (state_ == State::leader && transfer_target_ == peer && peer != self_) {
+    // The voter this leader hands over to is gone: nothing is left to wait
+    // for (its members hold their clients' writes meanwhile).
+    call_off_transfer("the link to server " + std::to_string(peer) + " broke");
+  } else if (holding_ && state_ != State::leader &&
+             !(synced_ && leader_ != 0 && leader_ != peer && !link_down(leader_))) {
+    // A handover that cannot finish: the server taking over is gone
+    // (stopped, most often, right after the one that handed over), or this
+    // server, taking over or waiting for the one that does, reaches no
+    // quorum. It looks for a leader at once and, without one, goes
+    // read-only in read-only mode, as a follower whose leader died would.
+    // (Still synced with the leader that froze its log, it waits for that
+    // leader to call the handover off: its writes go there then.)
+    auto reachable = [&](ServerId v) { return v == self_ || !link_down(v); };
+    if (hold_target_ == peer && peer != self_)
+      give_up_hold("the link to server " + std::to_string(peer) + ", taking over, broke");
+    else if (!quorum_of(reachable))
+      give_up_hold("the links to a quorum of voters broke (server " + std::to_string(peer) + ")");
+  }
   if (state_ != State::leader && peer == leader_ && leader_ != 0 && !early_used_) {
     // The link to the leader broke (its process died, most often): stand
     // soon rather than after a whole election timeout, and stop counting
@@ -614,12 +658,18 @@ void Raft::on_peer_link(ServerId peer, bool up) {
       // learner whose link broke the same way).
       p->last_heard = now_ - 2 * opt_.election_ticks * opt_.tick_ms;
       int64_t timeout = opt_.election_ticks * opt_.tick_ms;
+      // (Nor is a voter whose link broke earlier and is not up again.)
       auto recent = [&](ServerId v) {
         Progress* q = progress(v);
-        return v == self_ || (q && now_ - q->last_heard < timeout);
+        return v == self_ || (q && now_ - q->last_heard < timeout && !link_down(v));
       };
-      if (!quorum_of(recent))
-        step_down("the links to a quorum of voters broke (server " + std::to_string(peer) + ")");
+      if (!quorum_of(recent)) {
+        std::string why =
+            "the links to a quorum of voters broke (server " + std::to_string(peer) + ")";
+        step_down(why);
+        // Taken over in a handover, and no quorum left to commit with.
+        if (holding_) give_up_hold(why);
+      }
     }
   }
 }
@@ -639,19 +689,7 @@ void Raft::tick(int64_t now_ms) {
     return;
   }
   follower_retry();
-  if (holding_ && now_ >= hold_deadline_) {
-    // A handover that never finished: the held writes go to the leader
-    // still followed, or with their connections.
-    host_->logger().warn("the leader handover did not finish in time");
-    if (synced_ && leader_ != 0) {
-      end_hold(true);
-    } else {
-      end_hold(false);
-      if (role_ != Role::looking) set_role(Role::looking, 0);
-    }
-    if (transfer_done_ && transfer_follow_ && transfer_target_ == 0)
-      finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
-  }
+  if (holding_ && now_ >= hold_deadline_) give_up_hold("it did not finish in time");
   if (early_used_ && leader_ != 0 && leader_deadline_ != 0 && now_ >= leader_deadline_) {
     leader_deadline_ = 0;
     lose_leader("its link broke and it has not been heard from since");

@@ -89,13 +89,20 @@ struct RaftOptions {
   size_t recent_bytes = 64u << 20;       // … and at most this many bytes of them
   size_t max_append_bytes = 1u << 20;    // entries in one append
   size_t max_inflight_bytes = 8u << 20;  // unacknowledged append bytes per follower
-  size_t max_forwarded = 10000;          // writes a follower holds unconfirmed by the leader
+  // A snapshot goes to a follower in pieces of at most this many bytes, at
+  // most snap_window_bytes of them unacknowledged.
+  size_t snap_piece_bytes = 1u << 20;
+  size_t snap_window_bytes = 8u << 20;
+  size_t max_forwarded = 10000;  // writes a follower holds unconfirmed by the leader
+  // A follower holds the leader's snapshot in memory while it arrives; a
+  // larger one is refused.
+  uint64_t max_sync_bytes = uint64_t{8} << 30;
   size_t max_forwarded_bytes = 64u << 20;
 };
 
 // What the simulation wants to see happen.
 struct RaftEvent {
-  enum class Kind { snapshot_sent, elected, leader, follower } kind;
+  enum class Kind { snapshot_sent, snapshot_resumed, elected, leader, follower } kind;
   uint32_t term = 0;
   sdk::ServerId peer = 0;
 };
@@ -149,7 +156,20 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
     int64_t last_heard = -1;
     uint64_t round_acked = 0;
     sdk::Zxid snapshot_zxid = 0;  // a snapshot sent and not answered
-    int64_t snapshot_at = 0;
+    int64_t snapshot_at = 0;      // when it was sent, or a piece of it last acknowledged
+    // The snapshot on its way, read a piece at a time: `snap_sent` bytes
+    // sent, `snap_acked` of them acknowledged. Null once all are sent.
+    std::shared_ptr<sdk::SnapshotReader> snap;
+    uint64_t snap_sent = 0, snap_acked = 0;
+    // Where the follower said its copy of the snapshot at `resume_zxid`
+    // stopped, when a piece went missing: the next one sent of it starts
+    // there rather than from its first byte.
+    sdk::Zxid resume_zxid = 0;
+    uint64_t resume_at = 0;
+    // The try going on from there first reads past that many bytes, a
+    // window's worth a turn of the loop.
+    uint64_t snap_skip_to = 0;
+    bool skip_posted = false;
     int64_t last_append_at = 0;
     sdk::Zxid commit_sent = 0;  // the commit point it was last told
     uint64_t fwd_sent = 0;      // the forwarded-write confirmation it was last told
@@ -216,6 +236,12 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   bool collect(sdk::Zxid after, sdk::Zxid upto, size_t max_bytes, std::vector<sdk::LogEntry>& out,
                bool& need_snapshot);
   void send_snapshot(Progress& p);
+  // The next piece of the snapshot being sent to `p` (at most `max`
+  // bytes), checked against the size announced; empty once all is read.
+  // Nothing when it cannot be read: the try is given up (logged), and made
+  // again after a timeout.
+  std::optional<sdk::BytesView> next_snapshot_piece(Progress& p, size_t max);
+  void pump_snapshot(Progress& p);
   void advance_commit();
   sdk::Zxid quorum_point(const std::vector<sdk::ServerId>& voters);
   void check_reads();
@@ -233,6 +259,10 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   void on_append(sdk::ServerId from, Msg& m);
   void on_append_reply(sdk::ServerId from, const Msg& m);
   void on_snapshot(sdk::ServerId from, Msg& m);
+  // Whether `m` is a piece of the snapshot being received: the same
+  // snapshot and size, from the same leader's term.
+  bool continues_incoming(const Msg& m) const;
+  void drop_incoming_snapshot();
   void on_forward(sdk::ServerId from, Msg& m);
   void on_sync_request(sdk::ServerId from, const Msg& m);
   void on_sync_reply(const Msg& m);
@@ -258,6 +288,13 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   // Stops holding: sends the held writes and syncs on (`send_on`), or drops
   // them (the caller goes `looking`, which closes their connections).
   void end_hold(bool send_on);
+  // A handover that cannot finish (its deadline passed, the server taking
+  // over is gone, or this server took over and lost its quorum): the held
+  // writes go to the leader still followed, or with their connections.
+  void give_up_hold(const std::string& why);
+  // A leader whose handover cannot finish calls it off and leads on: every
+  // member sends on what it held, to this leader.
+  void call_off_transfer(const std::string& why);
   void on_hold(sdk::ServerId from, const Msg& m);
   void on_take_over(sdk::ServerId from, const Msg& m);
   void maybe_freeze();
@@ -306,6 +343,11 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   sdk::ServerId serving_leader_ = 0;  // what role() reports with
   int64_t election_due_ = 0;
   bool early_election_ = false;  // the timer was shortened by a broken link to the leader
+  // Peers whose link broke (when), and not heard from or up again since. A
+  // break counts for an election timeout: the kernel reports only outgoing
+  // links coming up, so an entry can outlive the break it records.
+  std::map<sdk::ServerId, int64_t> links_down_;
+  bool link_down(sdk::ServerId peer) const;
   bool early_used_ = false;      // … since the leader was last heard
   int64_t leader_deadline_ = 0;  // … and gives the leader up then, unless heard from
   int64_t last_leader_contact_ = -1000000000;
@@ -329,6 +371,14 @@ class Raft final : public sdk::Consensus, public sdk::PeerListener {
   size_t appends_in_flight_ = 0;     // appends storage has not answered yet
   bool snapshot_in_flight_ = false;  // a snapshot from the leader being made durable
   bool snapshot_unsaved_ = false;    // … loaded, and not durable yet
+  // A snapshot arriving in pieces from the leader: its zxid and size, and
+  // what has come of it (grown as the pieces come, never by the size
+  // announced alone).
+  sdk::Zxid incoming_zxid_ = 0;
+  uint32_t incoming_term_ = 0;  // of the leader sending it (the follower's leader_)
+  uint64_t incoming_size_ = 0;
+  sdk::Zxid refused_snapshot_ = 0;  // the last snapshot refused as too large (said once)
+  sdk::Bytes incoming_;
   bool ack_posted_ = false;
   sdk::Zxid acked_sent_ = 0;
   bool synced_ = false;  // a follower: serving clients under leader_

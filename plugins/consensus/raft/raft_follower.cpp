@@ -114,6 +114,17 @@ void Raft::on_append(ServerId from, Msg& m) {
   post_ack();
 }
 
+bool Raft::continues_incoming(const Msg& m) const {
+  return m.id >= 0 && m.zxid == incoming_zxid_ && m.term == incoming_term_ &&
+         static_cast<uint64_t>(m.id) == incoming_size_;
+}
+
+void Raft::drop_incoming_snapshot() {
+  incoming_ = {};
+  incoming_zxid_ = 0;
+  incoming_term_ = 0;
+}
+
 void Raft::on_snapshot(ServerId from, Msg& m) {
   heard_from_leader(from);
   if (state_ != State::follower || leader_ != from || snapshot_in_flight_) return;
@@ -132,6 +143,67 @@ void Raft::on_snapshot(ServerId from, Msg& m) {
     send(from, reply);
     return;
   }
+  // The snapshot comes in pieces, in order. After a gap (a piece lost, a
+  // link broken) the bytes held are kept and the leader is told how many,
+  // so that it goes on from there. Pieces are tied to the leader's term:
+  // one leader's pieces never continue another's.
+  if (m.id > 0 && static_cast<uint64_t>(m.id) > opt_.max_sync_bytes) {
+    // Too large to hold: refused (unanswered, the leader sends it again),
+    // and said once for each snapshot, as an error: this server cannot
+    // catch up until the bound is raised.
+    if (refused_snapshot_ != m.zxid)
+      host_->logger().error("refusing the leader's snapshot at " + hex(m.zxid) + " of " +
+                            std::to_string(m.id) + " bytes, more than max_sync_bytes (" +
+                            std::to_string(opt_.max_sync_bytes) +
+                            "): raise [consensus.raft] max_sync_bytes for a tree this large");
+    refused_snapshot_ = m.zxid;
+    drop_incoming_snapshot();
+    return;
+  }
+  // A piece of the copy held (same snapshot, same leader's term): taken
+  // from wherever it starts at or before the bytes held, since it is the
+  // same file's bytes (a duplicate, or the leader sending again from an
+  // earlier byte adds only what lies past them).
+  if (m.seq == 0 && !continues_incoming(m)) {
+    incoming_zxid_ = m.zxid;
+    incoming_term_ = m.term;
+    incoming_size_ = static_cast<uint64_t>(std::max<int64_t>(m.id, 0));
+    incoming_.clear();
+  }
+  const bool fits = continues_incoming(m) && !m.body.empty() && m.body.size() <= incoming_size_ &&
+                    m.seq <= incoming_size_ - m.body.size();
+  if (!fits || m.seq > incoming_.size()) {
+    if (fits) {
+      // A piece went missing: the bytes held are kept, and the reply says
+      // how many, so that the leader sends the rest from there. (Every
+      // piece after the gap says so; the leader acts on the first.)
+      reply.seq = incoming_.size();
+      send(from, reply);
+      return;
+    }
+    if (!incoming_.empty() || m.seq == 0)
+      host_->logger().warn("dropping the leader's snapshot at " + hex(m.zxid) + ": piece at " +
+                           std::to_string(m.seq) + " does not follow the " +
+                           std::to_string(incoming_.size()) + " bytes held");
+    drop_incoming_snapshot();
+    send(from, reply);  // not granted: the leader starts again
+    return;
+  }
+  const uint64_t reached = m.seq + m.body.size();
+  if (reached > incoming_.size())
+    incoming_.append(std::string_view(m.body).substr(incoming_.size() - m.seq));
+  if (incoming_.size() < incoming_size_) {
+    Msg ack;
+    ack.type = MsgType::snapshot_reply;
+    ack.term = term_;
+    ack.zxid = m.zxid;
+    ack.flag = true;
+    ack.seq = reached;
+    send(from, ack);
+    return;
+  }
+  m.body = std::move(incoming_);
+  drop_incoming_snapshot();
   if (Status st = chost_->load_snapshot(m.zxid, m.body); !st) {
     host_->logger().warn("cannot load the leader's snapshot at " + hex(m.zxid) + ": " +
                          st.to_string());
@@ -270,6 +342,22 @@ Status Raft::hold_write(sdk::Bytes body) {
   held_bytes_ += body.size();
   held_.push_back(std::move(body));
   return {};
+}
+
+void Raft::give_up_hold(const std::string& why) {
+  host_->logger().warn("the leader handover is given up: " + why);
+  // The held writes go to the leader still followed, unless its link is
+  // what just broke.
+  if (synced_ && leader_ != 0 && state_ != State::leader && !link_down(leader_)) {
+    end_hold(true);
+  } else {
+    end_hold(false);
+    // Its leader too (the one whose link broke, if any): it serves again
+    // once synced with one.
+    if (state_ != State::leader) lose_leader("the leader handover failed: " + why);
+  }
+  if (transfer_done_ && transfer_follow_ && transfer_target_ == 0)
+    finish_transfer(Status(Errc::unavailable, "the handover failed: " + why));
 }
 
 void Raft::end_hold(bool send_on) {

@@ -125,6 +125,13 @@ bool Raft::collect(Zxid after, Zxid upto, size_t max_bytes, std::vector<LogEntry
       out.push_back(e);
       return bytes < max_bytes;
     });
+    if (!st && st.code() == Errc::not_found) {
+      // Retired with a snapshot newer than the one storage named a moment
+      // ago: that snapshot is what the follower needs.
+      need_snapshot = true;
+      out.clear();
+      return false;
+    }
     if (!st) {
       host_->logger().warn("cannot read the log after " + hex(after) + ": " + st.to_string());
       return false;
@@ -196,30 +203,113 @@ void Raft::send_snapshot(Progress& p) {
   // asks again).
   if (p.snapshot_at != 0 && now_ - p.snapshot_at < opt_.retry_ms) return;
   p.snapshot_at = now_;
-  auto snap = chost_->storage().latest_snapshot();
+  auto snap = chost_->storage().read_snapshot();
   if (!snap) {
     host_->logger().warn("cannot read the snapshot server " + std::to_string(p.id) +
                          " needs: " + snap.status().to_string());
     return;
   }
-  Msg m;
-  m.type = MsgType::snapshot;
-  m.term = term_;
-  m.zxid = snap.value().first;
-  m.commit = commit_;
-  m.body = std::move(snap.value().second);
-  host_->logger().info("server " + std::to_string(p.id) +
-                       " is behind the log: sending the snapshot at " + hex(m.zxid) + " (" +
-                       std::to_string(m.body.size()) + " bytes)");
-  p.snapshot_zxid = m.zxid;
-  p.snapshot_at = now_;
-  p.sent = m.zxid;
+  p.snap = std::move(snap.value());
+  p.snap_sent = p.snap_acked = 0;
+  // A copy the follower holds part of goes on from where it stopped: the
+  // bytes before it are read past (pump_snapshot). The follower takes them
+  // as the same bytes because they come from this leader, in this term, of
+  // the snapshot at the same zxid and of the same size: a leader writes its
+  // tree at a zxid once (a snapshot is due only after new entries), and
+  // the tree at a zxid serializes to the same bytes.
+  uint64_t from = 0;
+  if (p.resume_zxid == p.snap->zxid() && p.resume_at < p.snap->size()) from = p.resume_at;
+  p.resume_zxid = 0;
+  p.resume_at = 0;
+  p.snap_skip_to = from;
+  host_->logger().info(
+      "server " + std::to_string(p.id) + " is behind the log: sending the snapshot at " +
+      hex(p.snap->zxid()) + " (" + std::to_string(p.snap->size()) + " bytes" +
+      (from ? ", from byte " + std::to_string(from) + ", where its copy stopped" : "") + ")");
+  p.snapshot_zxid = p.snap->zxid();
+  p.sent = p.snapshot_zxid;
   p.probing = true;
   p.inflight.clear();
   p.inflight_bytes = 0;
   p.reset_id = ++send_id_;
-  send(p.id, m);
-  if (events_) events_(RaftEvent{RaftEvent::Kind::snapshot_sent, term_, p.id});
+  if (events_)
+    events_(RaftEvent{from ? RaftEvent::Kind::snapshot_resumed : RaftEvent::Kind::snapshot_sent,
+                      term_, p.id});
+  pump_snapshot(p);
+}
+
+std::optional<sdk::BytesView> Raft::next_snapshot_piece(Progress& p, size_t max) {
+  auto piece = p.snap->next(max);
+  Status st = piece ? Status() : piece.status();
+  if (st && piece.value().size() > p.snap->size() - p.snap_sent)
+    st = Status{Errc::corrupt, "the snapshot at " + hex(p.snap->zxid()) + " holds more than its " +
+                                   std::to_string(p.snap->size()) + " bytes"};
+  if (st && piece.value().empty() && p.snap_sent != p.snap->size())
+    st = Status{Errc::corrupt, "the snapshot at " + hex(p.snap->zxid()) + " ended after " +
+                                   std::to_string(p.snap_sent) + " of its " +
+                                   std::to_string(p.snap->size()) + " bytes"};
+  if (!st) {
+    // Unanswered, it is tried again after a timeout, from a snapshot read
+    // anew (a newer one, perhaps).
+    host_->logger().error("cannot read the snapshot server " + std::to_string(p.id) +
+                          " needs: " + st.to_string());
+    p.snap.reset();
+    return std::nullopt;
+  }
+  return piece.value();
+}
+
+void Raft::pump_snapshot(Progress& p) {
+  // Going on from where the follower's copy stopped: the bytes before are
+  // read past (and checked, as every read is), a window's worth a turn of
+  // the loop, so that a copy stopped gigabytes in keeps no heartbeat waiting.
+  if (p.snap && p.snap_sent < p.snap_skip_to) {
+    uint64_t budget = opt_.snap_window_bytes;
+    while (p.snap_sent < p.snap_skip_to && budget > 0) {
+      auto piece = next_snapshot_piece(
+          p, static_cast<size_t>(std::min<uint64_t>(
+                 {opt_.snap_piece_bytes, p.snap_skip_to - p.snap_sent, budget})));
+      if (!piece) return;
+      // (Never empty here: the bytes to skip lie before the snapshot's end.)
+      budget -= std::min<uint64_t>(budget, piece->size());
+      p.snap_sent += piece->size();
+    }
+    p.snap_acked = p.snap_sent;
+    p.snapshot_at = now_;  // (reading past counts as no silence of the follower's)
+    if (p.snap_sent < p.snap_skip_to) {
+      if (!p.skip_posted) {
+        p.skip_posted = true;
+        host_->executor().post([this, alive = alive_.ref(), id = p.id] {
+          if (!alive || state_ != State::leader) return;
+          Progress* q = progress(id);
+          if (!q) return;
+          q->skip_posted = false;
+          if (q->snap) pump_snapshot(*q);  // whichever try is on now
+        });
+      }
+      return;
+    }
+  }
+  // A piece at a time, read as it goes, at most snap_window_bytes of them
+  // unacknowledged: the loop never holds or copies the whole snapshot.
+  while (p.snap && p.snap_sent - p.snap_acked < opt_.snap_window_bytes) {
+    auto piece = next_snapshot_piece(p, opt_.snap_piece_bytes);
+    if (!piece) return;
+    if (piece->empty()) {
+      p.snap.reset();  // all sent: the follower's SNAPSHOT_REPLY ends it
+      return;
+    }
+    Msg m;
+    m.type = MsgType::snapshot;
+    m.term = term_;
+    m.zxid = p.snap->zxid();
+    m.commit = commit_;
+    m.seq = p.snap_sent;
+    m.id = static_cast<int64_t>(p.snap->size());
+    m.body = std::string(*piece);
+    p.snap_sent += piece->size();
+    send(p.id, m);
+  }
 }
 
 void Raft::on_append_reply(ServerId from, const Msg& m) {
@@ -230,12 +320,24 @@ void Raft::on_append_reply(ServerId from, const Msg& m) {
   // (A reply cannot confirm a round not yet sent, nor match what was not.)
   p->round_acked = std::max(p->round_acked, std::min<uint64_t>(m.round, round_));
   p->durable = std::max(p->durable, std::min(m.durable, last_logged()));
-  if (m.type == MsgType::snapshot_reply) {
+  if (m.type == MsgType::snapshot_reply && m.flag) {
+    // A piece taken: the follower holds `seq` bytes of the snapshot.
+    if (m.zxid == p->snapshot_zxid && p->snap && m.seq <= p->snap_sent && m.seq >= p->snap_acked) {
+      p->snap_acked = m.seq;
+      p->snapshot_at = now_;  // (the timeout counts silence, not the transfer)
+      pump_snapshot(*p);
+    }
+  } else if (m.type == MsgType::snapshot_reply) {
     if (m.zxid == p->snapshot_zxid) {
+      p->snap.reset();
       p->snapshot_zxid = 0;
       if (m.granted) {
         p->matched = std::max(p->matched, m.zxid);
         p->sent = m.zxid;
+      } else if (m.seq > 0) {
+        // A piece went missing; the follower keeps the `seq` bytes before it.
+        p->resume_zxid = m.zxid;
+        p->resume_at = m.seq;
       }
     }
   } else if (m.type == MsgType::append_reply && m.flag) {
@@ -489,7 +591,18 @@ void Raft::leader_tick() {
   }
   for (auto& [id, p] : progress_)
     if (p.snapshot_zxid != 0 && now_ - p.snapshot_at >= timeout) {
-      p.snapshot_zxid = 0;  // unanswered: sent again
+      // Unanswered (the link broke, or the last pieces went missing): sent
+      // again, from the bytes the follower acknowledged. (If it no longer
+      // holds them, it answers no, and the next try starts from the first.)
+      // (While the leader still reads past the bytes the follower said it
+      // holds, those are what it holds.)
+      const uint64_t held = std::max(p.snap_acked, p.snap_skip_to);
+      if (held > 0) {
+        p.resume_zxid = p.snapshot_zxid;
+        p.resume_at = held;
+      }
+      p.snapshot_zxid = 0;
+      p.snap.reset();
       replicate(p, false);
     }
   if (now_ - last_quorum_check_ >= timeout) {
@@ -504,30 +617,35 @@ void Raft::leader_tick() {
       if (recent(v)) ++heard;
     last_quorum_check_ = now_;
     if (!quorum_of(recent)) {
-      step_down("heard from " + std::to_string(heard) + " of " +
-                std::to_string(all_voters().size()) + " voters within an election timeout");
+      std::string why = "heard from " + std::to_string(heard) + " of " +
+                        std::to_string(all_voters().size()) + " voters within an election timeout";
+      step_down(why);
+      if (holding_) give_up_hold(why);  // taken over in a handover, with no quorum left
       return;
     }
     last_leader_contact_ = now_;
   }
-  if (transfer_target_ != 0 && now_ >= transfer_deadline_) {
-    host_->logger().warn("the handover to server " + std::to_string(transfer_target_) +
-                         " did not finish in time; leading on");
-    transfer_target_ = 0;
-    timeout_sent_ = false;
-    frozen_ = false;
-    hold_acks_.clear();
-    hold_unserving_.clear();
-    // Called off: every member sends on what it held, to this leader.
-    Msg r;
-    r.type = MsgType::release;
-    r.term = term_;
-    r.id = hold_id_;
-    for (auto& [id, p] : progress_) send(id, r);
-    end_hold(true);
-    finish_transfer(Status(Errc::unavailable, "the handover did not finish in time"));
-    if (leader_serving() && !is_voter_anywhere(self_)) hand_off("this server is not a voter");
-  }
+  if (transfer_target_ != 0 && now_ >= transfer_deadline_)
+    call_off_transfer("it did not finish in time");
+}
+
+void Raft::call_off_transfer(const std::string& why) {
+  host_->logger().warn("the handover to server " + std::to_string(transfer_target_) +
+                       " is called off (" + why + "); leading on");
+  transfer_target_ = 0;
+  timeout_sent_ = false;
+  frozen_ = false;
+  hold_acks_.clear();
+  hold_unserving_.clear();
+  // Every member sends on what it held, to this leader.
+  Msg r;
+  r.type = MsgType::release;
+  r.term = term_;
+  r.id = hold_id_;
+  for (auto& [id, p] : progress_) send(id, r);
+  end_hold(true);
+  finish_transfer(Status(Errc::unavailable, "the handover was called off: " + why));
+  if (leader_serving() && !is_voter_anywhere(self_)) hand_off("this server is not a voter");
 }
 
 // ---------------------------------------------------------------- handovers

@@ -24,8 +24,10 @@ enum class MsgType : uint8_t {
   append_reply = 6,       // term, granted (matched), flag (busy), zxid (match / hint),
                           // commit, durable, round, send_id, body (session activity)
   ack = 7,                // term, durable
-  snapshot = 8,           // term, zxid, commit, body (the snapshot)
-  snapshot_reply = 9,     // term, zxid, granted
+  snapshot = 8,           // term, zxid, commit, seq (this piece's offset), id (the
+                          // snapshot's size), body (the piece)
+  snapshot_reply = 9,     // term, zxid, granted; flag: a piece taken, seq = where it ends;
+                          // not granted: seq = bytes held after a gap (0: start over)
   forward = 10,           // term, fwd_nonce, seq, body (a client write)
   rejected = 11,          // term, body, id (Errc), text
   sync_request = 12,      // term, id

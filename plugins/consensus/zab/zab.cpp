@@ -20,10 +20,12 @@ Status Zab::init(sdk::PluginHost& host) {
   const sdk::ConfigTable& cfg = host.config();
   for (const std::string& key : cfg.keys())
     if (key != "tick_ms" && key != "init_limit" && key != "sync_limit" && key != "quorum_sync" &&
-        key != "transfer_max_held_writes" && key != "transfer_max_held_bytes")
+        key != "transfer_max_held_writes" && key != "transfer_max_held_bytes" &&
+        key != "max_sync_bytes")
       return cfg.invalid(key,
                          "one of tick_ms, init_limit, sync_limit, quorum_sync, "
-                         "transfer_max_held_writes, transfer_max_held_bytes (unknown key)");
+                         "transfer_max_held_writes, transfer_max_held_bytes, max_sync_bytes "
+                         "(unknown key)");
   auto tick = cfg.get_int("tick_ms", host.server().tick_ms);
   if (!tick) return tick.status();
   if (tick.value() < 1) return cfg.invalid("tick_ms", "a positive number of milliseconds");
@@ -48,8 +50,13 @@ Status Zab::init(sdk::PluginHost& host) {
   if (!held_bytes) return held_bytes.status();
   if (held_bytes.value() < 1024 || held_bytes.value() > (int64_t{16} << 30))
     return cfg.invalid("transfer_max_held_bytes", "between 1024 and 17179869184");
+  auto sync_bytes = cfg.get_int("max_sync_bytes", static_cast<int64_t>(opt_.max_sync_bytes));
+  if (!sync_bytes) return sync_bytes.status();
+  if (sync_bytes.value() < (int64_t{1} << 20) || sync_bytes.value() > (int64_t{1} << 40))
+    return cfg.invalid("max_sync_bytes", "between 1048576 (1 MiB) and 1099511627776 (1 TiB)");
   opt_.max_held_writes = static_cast<size_t>(held.value());
   opt_.max_held_bytes = static_cast<size_t>(held_bytes.value());
+  opt_.max_sync_bytes = static_cast<uint64_t>(sync_bytes.value());
   return {};
 }
 

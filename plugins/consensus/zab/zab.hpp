@@ -42,10 +42,13 @@
 //     sync, never per write: save_epochs (an fsync; once when a leader
 //     decides its epoch, and on a learner at LEADERINFO and at NEWLEADER,
 //     because Zab forbids answering before the epoch is durable);
-//     truncate_after (a TRUNC sync); read_log (at start, and to send a DIFF
-//     of entries no longer in memory); latest_snapshot (reads the snapshot a
-//     SNAP sync sends). An election therefore stalls the loop for about one
-//     fsync per step, and a SNAP for the snapshot's read.
+//     truncate_after (a TRUNC sync); read_log (at start, to plan a sync, and
+//     for each batch of a sync's entries no longer in memory, about
+//     snap_piece_bytes each); read_snapshot (opens the snapshot a
+//     SNAP sync sends, which is then read a piece of at most
+//     snap_piece_bytes per acknowledgement). An election therefore stalls
+//     the loop for about one fsync per step; a SNAP, for no more than the
+//     read of one piece at a time.
 #pragma once
 
 #include <cstdint>
@@ -83,6 +86,19 @@ struct ZabOptions {
   // writes, and bytes of them; past either a write is refused at once.
   size_t max_held_writes = 10000;
   size_t max_held_bytes = 64u << 20;
+  // A sync's snapshot goes to the learner in pieces of at most this many
+  // bytes, and its entries in batches of about as many, at most
+  // snap_window_bytes of them unacknowledged, read as they go: the leader's
+  // loop never holds or copies a whole snapshot or history.
+  size_t snap_piece_bytes = 1u << 20;
+  size_t snap_window_bytes = 8u << 20;
+  // What a learner keeps of the leader's other messages while a snapshot
+  // arrives, to handle once it is loaded; past it the learner starts over.
+  size_t max_deferred_bytes = 256u << 20;
+  // A learner holds a sync (the snapshot, then the entries after it) in
+  // memory while it arrives: a leader that announces or sends more than
+  // this is refused, and the learner starts over.
+  uint64_t max_sync_bytes = uint64_t{8} << 30;
 };
 
 // What the core did, as typed events for tests and the simulation (the
@@ -94,7 +110,7 @@ struct ZabEvent {
   sdk::ServerId peer = 0;                      // following: the leader; sync_sent: the learner
   SyncPlan::Mode mode = SyncPlan::Mode::diff;  // sync_sent
   sdk::Zxid from = 0;                          // sync_sent: the learner's last zxid
-  size_t entries = 0;                          // sync_sent: entries after the TRUNC or SNAP
+  size_t entries = 0;  // sync_sent: entries in the plan (0 when they are streamed after it)
 };
 
 class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk::PeerListener {
@@ -150,6 +166,14 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     // Pings sent on this session and answers received: a learner answers
     // every ping, in order, so answer n is the answer to ping n.
     int64_t pings_sent = 0, pongs = 0;
+    // A streamed SYNC on its way (see SyncPlan::streamed): the snapshot
+    // read a piece at a time (null once all is sent), then the entries
+    // after `stream_after` up to `stream_last`, read a batch at a time;
+    // `stream_sent` units sent (stream_units), `stream_acked` acknowledged.
+    bool streaming = false;
+    std::shared_ptr<sdk::SnapshotReader> snap;
+    sdk::Zxid stream_after = 0, stream_last = 0;
+    uint64_t stream_sent = 0, stream_acked = 0;
   };
   // A client's sync waiting for a quorum round (ZabOptions::quorum_sync).
   struct QuorumSync {
@@ -195,6 +219,17 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void start_sync_round();
   void check_sync_round();
   void send_sync(Learner& l);
+  // Sends the next pieces and batches of a streamed SYNC, as far as the
+  // window allows.
+  void pump_stream(Learner& l);
+  // A learner's SYNC, whole: the plan applied, then NEWLEADER acknowledged.
+  void accept_sync(Msg& m);
+  // A learner's piece or batch of a streamed SYNC.
+  void on_stream(Msg& m);
+  bool stream_whole() const;
+  // A sync larger than max_sync_bytes: said, and the learner starts over.
+  void refuse_sync_size(uint64_t bytes);
+  uint32_t refused_sync_epoch_ = 0;  // the leader's epoch whose sync was last refused
   void maybe_establish();
   void try_commit();
   void propose(sdk::LogEntry entry);
@@ -249,7 +284,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void flush_ack();
 
   // Log and state, shared by both.
-  sdk::Result<SyncPlan> plan_sync(sdk::Zxid peer_last);
+  // `stream`: a SNAP's snapshot is to follow the plan in pieces (plan.reader)
+  // rather than be read into it.
+  sdk::Result<SyncPlan> plan_sync(sdk::Zxid peer_last, bool stream);
   // Brings this server's log in line with a SYNC or FETCHED plan; calls
   // `durable` once all of it is on disk (unless the server moved on).
   void apply_sync(SyncPlan plan, sdk::Zxid committed, std::function<void()> durable);
@@ -263,6 +300,9 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
   void apply_committed();
   // Every entry after `after` this server holds, from memory and the log.
   sdk::Status collect_history(sdk::Zxid after, std::vector<sdk::LogEntry>& out);
+  // Calls `visit` for each entry of this server's history after `after`, in
+  // order (from storage, then memory), until it returns false.
+  sdk::Status scan_history(sdk::Zxid after, const std::function<bool(const sdk::LogEntry&)>& visit);
   void fail_waiters(const sdk::Status& why);
   int64_t fresh_nonce();
 
@@ -358,7 +398,13 @@ class Zab final : public sdk::Consensus, private sdk::ElectionHost, private sdk:
     bool got_leader_info = false;
     uint32_t leader_epoch = 0;
     bool newleader_acked = false;
-    std::deque<Msg> deferred;  // leader messages waiting for a SYNC to be applied
+    std::deque<Msg> deferred;   // leader messages waiting for a SYNC to be applied
+    size_t deferred_bytes = 0;  // (roughly) while a snapshot arrives, bounded
+    // A streamed SYNC arriving: the plan, whose snapshot and entries fill
+    // as they come, and the commit point; handled once it is whole.
+    bool receiving = false;
+    Msg sync;
+    uint64_t stream_units = 0;  // received, as acknowledged
     bool ack_posted = false;
     sdk::Zxid acked_sent = 0;
   };

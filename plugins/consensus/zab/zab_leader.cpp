@@ -107,6 +107,16 @@ void Zab::on_learner_message(ServerId from, Msg& m) {
       });
       return;
     }
+    case MsgType::stream_ack:
+      // (Acknowledging more than was sent, or going back, ends the session.)
+      if (m.zxid < 0 || static_cast<uint64_t>(m.zxid) > l.stream_sent ||
+          static_cast<uint64_t>(m.zxid) < l.stream_acked) {
+        drop_learner(from, "it acknowledged a sync stream it was not sent");
+        return;
+      }
+      l.stream_acked = static_cast<uint64_t>(m.zxid);
+      pump_stream(l);
+      return;
     case MsgType::ack:
       if (l.step == Learner::Step::sync_sent && m.zxid == sdk::make_zxid(lead().new_epoch, 0)) {
         l.newleader_acked = true;
@@ -331,7 +341,7 @@ void Zab::begin_sync() {
 }
 
 void Zab::send_sync(Learner& l) {
-  auto plan = plan_sync(l.last_zxid);
+  auto plan = plan_sync(l.last_zxid, /*stream=*/true);
   if (!plan) {
     drop_learner(l.id, "cannot bring it up to date: " + plan.status().to_string());
     return;
@@ -348,14 +358,75 @@ void Zab::send_sync(Learner& l) {
                     : m.plan.mode == SyncPlan::Mode::trunc ? "TRUNC"
                                                            : "DIFF";
   host_->logger().info(
-      "syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how + " (" +
-      std::to_string(m.plan.entries.size()) + " entries" +
-      (m.plan.mode == SyncPlan::Mode::snap ? ", snapshot at " + hex(m.plan.snap_zxid) : "") +
-      (m.plan.mode == SyncPlan::Mode::trunc ? ", truncate after " + hex(m.plan.trunc_zxid) : "") +
-      ")");
+      "syncing server " + std::to_string(l.id) + " from " + hex(l.last_zxid) + " by " + how +
+      (m.plan.mode == SyncPlan::Mode::snap ? " (snapshot at " + hex(m.plan.snap_zxid) + ", " +
+                                                 std::to_string(m.plan.snap_size) + " bytes)"
+                                           : "") +
+      (m.plan.mode == SyncPlan::Mode::trunc ? " (truncate after " + hex(m.plan.trunc_zxid) + ")"
+                                            : "") +
+      (m.plan.entries_last != 0 ? ", then the entries after " + hex(m.plan.stream_after) +
+                                      " up to " + hex(m.plan.entries_last)
+                                : ""));
   emit(ZabEvent{ZabEvent::Kind::sync_sent, lead().new_epoch, l.id, m.plan.mode, l.last_zxid,
                 m.plan.entries.size()});
+  l.streaming = true;
+  l.snap = std::move(m.plan.reader);
+  l.stream_after = m.plan.stream_after;
+  l.stream_last = m.plan.entries_last;
+  l.stream_sent = l.stream_acked = 0;
   send_to(l, m);
+  pump_stream(l);
+}
+
+void Zab::pump_stream(Learner& l) {
+  const ServerId id = l.id;
+  auto fail = [&](const std::string& why) {
+    host_->logger().error("cannot sync server " + std::to_string(id) + ": " + why);
+    drop_learner(id, why);
+  };
+  while (l.streaming && l.stream_sent - l.stream_acked < opt_.snap_window_bytes) {
+    if (l.snap) {
+      const uint64_t size = l.snap->size();
+      auto piece = l.snap->next(opt_.snap_piece_bytes);
+      if (!piece) return fail("its snapshot could not be read: " + piece.status().to_string());
+      const uint64_t sent = l.stream_sent;  // all of it snapshot so far
+      if (piece.value().size() > size - sent)
+        return fail("the snapshot at " + hex(l.snap->zxid()) + " holds more than its " +
+                    std::to_string(size) + " bytes");
+      if (piece.value().empty()) {
+        if (sent != size)
+          return fail("the snapshot at " + hex(l.snap->zxid()) + " ended after " +
+                      std::to_string(sent) + " of its " + std::to_string(size) + " bytes");
+        l.snap.reset();
+        continue;
+      }
+      l.stream_sent += piece.value().size();
+      net_->send(l.id, PeerChannel::quorum,
+                 encode_snap_piece(l.nonce, l.send_seq++, piece.value()));
+      continue;
+    }
+    if (l.stream_last == 0 || l.stream_after >= l.stream_last) {
+      l.streaming = false;
+      return;
+    }
+    Msg batch;
+    batch.type = MsgType::sync_entries;
+    size_t bytes = 0;
+    const Zxid upto = l.stream_last;
+    Status st = scan_history(l.stream_after, [&](const LogEntry& e) {
+      if (e.zxid > upto) return false;
+      batch.plan.entries.push_back(e);
+      bytes += stream_units(e);
+      return bytes < opt_.snap_piece_bytes;
+    });
+    if (!st) return fail("its entries could not be read: " + st.to_string());
+    if (batch.plan.entries.empty())
+      return fail("the entries after " + hex(l.stream_after) + " up to " + hex(upto) +
+                  " are no longer held");
+    l.stream_after = batch.plan.entries.back().zxid;
+    l.stream_sent += bytes;
+    send_to(l, batch);
+  }
 }
 
 void Zab::maybe_establish() {

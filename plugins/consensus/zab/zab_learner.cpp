@@ -8,6 +8,17 @@
 
 namespace corral::zab {
 
+namespace {
+// What a deferred message holds, roughly. Pings are not counted: they carry
+// nothing while a learner syncs, and come a few a tick, so that a small
+// bound is not filled by a slow snapshot alone (sync must end within
+// init_limit ticks anyway).
+size_t deferred_size(const Msg& m) {
+  if (m.type == MsgType::ping) return 0;
+  return m.body.size() + m.entry.body.size() + m.text.size() + 64;
+}
+}  // namespace
+
 void Zab::send_to_leader(const Msg& m) {
   net_->send(leader_, PeerChannel::quorum, encode_message(m, learn().nonce, learn().send_seq++));
 }
@@ -20,14 +31,100 @@ void Zab::on_leader_message(Msg& m) {
   }
   learn().recv_seq++;
   learn().last_heard = now_;
-  // Nothing may reach the log while a snapshot from a leader is still being
-  // written (even one from an earlier sync): a crash would leave entries
-  // after a hole.
-  if (pending_sync_.in_progress || snapshot_in_flight_) {
+  // A sync's stream is taken at once while its SYNC is (the learner defers
+  // the rest; drain_deferred takes any of the stream deferred with the SYNC
+  // first); otherwise it waits in turn behind what is deferred.
+  if ((m.type == MsgType::snap_piece || m.type == MsgType::sync_entries) &&
+      (learn().receiving || learn().deferred.empty())) {
+    on_stream(m);
+    return;
+  }
+  // Nothing may reach the log while a snapshot from a leader is still
+  // arriving or being written (even one from an earlier sync): a crash would
+  // leave entries after a hole.
+  if (learn().receiving || pending_sync_.in_progress || snapshot_in_flight_) {
+    // Bounded: a large snapshot takes a while to arrive and to load, and
+    // what the leader sends meanwhile waits here.
+    learn().deferred_bytes += deferred_size(m);
+    if (learn().deferred_bytes > opt_.max_deferred_bytes) {
+      go_looking("the leader sent more than " + std::to_string(opt_.max_deferred_bytes) +
+                 " bytes of messages while its snapshot was arriving or loading");
+      return;
+    }
     learn().deferred.push_back(std::move(m));
     return;
   }
   handle_leader_message(m);
+}
+
+void Zab::refuse_sync_size(uint64_t bytes) {
+  // Said as an error, once for each leader's epoch: this server cannot join
+  // until the bound is raised, and it tries again after each election.
+  if (refused_sync_epoch_ != learn().leader_epoch) {
+    refused_sync_epoch_ = learn().leader_epoch;
+    host_->logger().error("the leader's sync holds more than max_sync_bytes (" +
+                          std::to_string(opt_.max_sync_bytes) + " bytes; " + std::to_string(bytes) +
+                          " so far): raise [consensus.zab] max_sync_bytes for a tree this large");
+  }
+  go_looking("the leader's sync is larger than max_sync_bytes");
+}
+
+bool Zab::stream_whole() const {
+  const SyncPlan& plan = std::get<LearnerState>(side_).sync.plan;
+  return plan.snapshot.size() == plan.snap_size &&
+         (plan.entries_last == 0 ||
+          (!plan.entries.empty() && plan.entries.back().zxid == plan.entries_last));
+}
+
+void Zab::on_stream(Msg& m) {
+  LearnerState& l = learn();
+  SyncPlan& plan = l.sync.plan;
+  if (!l.receiving) {
+    go_looking(std::string("the leader sent ") + msg_type_name(m.type) + " out of turn");
+    return;
+  }
+  uint64_t units = 0;
+  if (m.type == MsgType::snap_piece) {
+    if (m.body.empty() || m.body.size() > plan.snap_size - plan.snapshot.size()) {
+      go_looking("the leader sent more snapshot than it announced");
+      return;
+    }
+    if (plan.snapshot.empty())
+      // Sized as the pieces prove it, never by the announcement alone.
+      plan.snapshot.reserve(std::min<uint64_t>(plan.snap_size, uint64_t{64} << 20));
+    plan.snapshot.append(m.body);
+    units = m.body.size();
+  } else {
+    // Entries come after the whole snapshot, in order, up to the last one
+    // announced.
+    const Zxid after = !plan.entries.empty()               ? plan.entries.back().zxid
+                       : plan.mode == SyncPlan::Mode::snap ? plan.snap_zxid
+                                                           : 0;
+    if (plan.snapshot.size() != plan.snap_size || m.plan.entries.empty() ||
+        m.plan.entries.front().zxid <= after || m.plan.entries.back().zxid > plan.entries_last) {
+      go_looking("the leader sent sync entries out of order");
+      return;
+    }
+    for (LogEntry& e : m.plan.entries) {
+      units += stream_units(e);
+      plan.entries.push_back(std::move(e));
+    }
+  }
+  l.stream_units += units;
+  if (l.stream_units > opt_.max_sync_bytes) {
+    refuse_sync_size(l.stream_units);
+    return;
+  }
+  Msg ack;
+  ack.type = MsgType::stream_ack;
+  ack.zxid = static_cast<int64_t>(l.stream_units);
+  send_to_leader(ack);
+  if (!stream_whole()) return;
+  l.receiving = false;
+  l.stream_units = 0;
+  Msg sync = std::move(l.sync);
+  accept_sync(sync);
+  drain_deferred();
 }
 
 void Zab::drain_deferred() {
@@ -35,8 +132,18 @@ void Zab::drain_deferred() {
   // fetched history has no learner's side at all.
   while (LearnerState* learn = learning()) {
     if (learn->deferred.empty() || pending_sync_.in_progress || snapshot_in_flight_) return;
-    Msg m = std::move(learn->deferred.front());
-    learn->deferred.pop_front();
+    auto it = learn->deferred.begin();
+    if (learn->receiving) {
+      // A SYNC taken from here: its stream comes next, in order, ahead of
+      // what else waits (which waits for the whole sync anyway).
+      it = std::find_if(learn->deferred.begin(), learn->deferred.end(), [](const Msg& d) {
+        return d.type == MsgType::snap_piece || d.type == MsgType::sync_entries;
+      });
+      if (it == learn->deferred.end()) return;
+    }
+    Msg m = std::move(*it);
+    learn->deferred.erase(it);
+    learn->deferred_bytes -= std::min(learn->deferred_bytes, deferred_size(m));
     handle_leader_message(m);
   }
 }
@@ -70,7 +177,7 @@ void Zab::handle_leader_message(Msg& m) {
       return;
     case MsgType::fetch: {
       if (stage_ != Stage::discovery) return;
-      auto plan = plan_sync(m.zxid);
+      auto plan = plan_sync(m.zxid, /*stream=*/false);
       if (!plan) {
         go_looking("cannot send the leader this server's history: " + plan.status().to_string());
         return;
@@ -89,24 +196,39 @@ void Zab::handle_leader_message(Msg& m) {
       }
       stage_ = Stage::sync;
       stage_started_ = now_;
-      uint64_t gen = generation_;
-      apply_sync(std::move(m.plan), m.zxid, [this, gen] {
-        if (gen != generation_) return;
-        current_epoch_ = learn().leader_epoch;
-        if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
-          go_looking("cannot save the current epoch: " + st.to_string());
+      if (m.plan.streamed) {
+        if (m.plan.snap_size > opt_.max_sync_bytes) {
+          refuse_sync_size(m.plan.snap_size);
           return;
         }
-        learn().newleader_acked = true;
-        Msg ack;
-        ack.type = MsgType::ack;
-        ack.zxid = sdk::make_zxid(learn().leader_epoch, 0);
-        send_to_leader(ack);
-        learn().acked_sent = pending_sync_.target;
-        flush_ack();
-      });
+        // The snapshot and the entries follow; the plan waits for them.
+        learn().sync = std::move(m);
+        learn().stream_units = 0;
+        if (!stream_whole()) {
+          learn().receiving = true;
+          return;
+        }
+        Msg sync = std::move(learn().sync);
+        accept_sync(sync);
+        return;
+      }
+      {
+        // A whole SYNC in one message (a leader from before syncs were
+        // streamed): bounded the same way.
+        uint64_t bytes = m.plan.snapshot.size();
+        for (const LogEntry& e : m.plan.entries) bytes += stream_units(e);
+        if (bytes > opt_.max_sync_bytes) {
+          refuse_sync_size(bytes);
+          return;
+        }
+      }
+      accept_sync(m);
       return;
     }
+    case MsgType::snap_piece:
+    case MsgType::sync_entries:
+      on_stream(m);
+      return;
     case MsgType::proposal:
       if (stage_ == Stage::discovery || m.entry.zxid <= last_logged_) return;
       append(std::move(m.entry));
@@ -196,6 +318,25 @@ void Zab::handle_leader_message(Msg& m) {
                            ", which a learner does not expect");
       return;
   }
+}
+
+void Zab::accept_sync(Msg& m) {
+  uint64_t gen = generation_;
+  apply_sync(std::move(m.plan), m.zxid, [this, gen] {
+    if (gen != generation_) return;
+    current_epoch_ = learn().leader_epoch;
+    if (Status st = chost_->storage().save_epochs(accepted_epoch_, current_epoch_); !st) {
+      go_looking("cannot save the current epoch: " + st.to_string());
+      return;
+    }
+    learn().newleader_acked = true;
+    Msg ack;
+    ack.type = MsgType::ack;
+    ack.zxid = sdk::make_zxid(learn().leader_epoch, 0);
+    send_to_leader(ack);
+    learn().acked_sent = pending_sync_.target;
+    flush_ack();
+  });
 }
 
 void Zab::flush_ack() {

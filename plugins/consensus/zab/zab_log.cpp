@@ -227,39 +227,96 @@ void Zab::fail_waiters(const Status& why) {
   });
 }
 
-Status Zab::collect_history(Zxid after, std::vector<LogEntry>& out) {
+Status Zab::scan_history(Zxid after, const std::function<bool(const LogEntry&)>& visit) {
   // Entries not yet durable are only in memory; `recent_` keeps every applied
   // one until it is, and `unapplied_` holds the rest, so below the first
   // entry in memory the log on disk is complete.
   Zxid mem_start = !recent_.empty()      ? recent_.front().zxid
                    : !unapplied_.empty() ? unapplied_.front().zxid
                                          : last_logged_ + 1;
+  bool more = true;
   if (after < mem_start) {
     Status st = chost_->storage().read_log(after, [&](const LogEntry& e) {
       if (e.zxid >= mem_start) return false;
-      out.push_back(e);
-      return true;
+      return more = visit(e);
     });
     if (!st) return st;
   }
   for (const auto* q : {&recent_, &unapplied_})
     for (const LogEntry& e : *q)
-      if (e.zxid > after) out.push_back(e);
+      if (more && e.zxid > after) more = visit(e);
   return {};
 }
 
-sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last) {
+Status Zab::collect_history(Zxid after, std::vector<LogEntry>& out) {
+  return scan_history(after, [&](const LogEntry& e) {
+    out.push_back(e);
+    return true;
+  });
+}
+
+sdk::Result<SyncPlan> Zab::plan_sync(Zxid peer_last, bool stream) {
   if (snapshot_in_flight_) return Status{Errc::unavailable, "a snapshot is still being written"};
   // The log is this server's history only after its newest snapshot (before
   // it may lie entries of an abandoned history, replaced by a SNAP).
   Zxid floor = chost_->storage().latest_snapshot_zxid();
+  if (stream) {
+    // Only what the plan decides on is read now: the snapshot and the
+    // entries follow it, read as they are sent (pump_stream).
+    SyncPlan p;
+    p.streamed = true;
+    Zxid common = floor;
+    bool snap = needs_snapshot(peer_last, floor);
+    if (!snap) {
+      // As plan_diff: the peer holds our history up to the newest entry of
+      // ours at or before its last; if that is not its last, its tail goes.
+      Status st = scan_history(floor, [&](const LogEntry& e) {
+        if (e.zxid > peer_last) return false;
+        common = e.zxid;
+        return true;
+      });
+      // A log retired with a snapshot newer than the one storage named a
+      // moment ago (it says so once that snapshot is committed): send that.
+      if (!st && st.code() == Errc::not_found)
+        snap = true;
+      else if (!st)
+        return st;
+    }
+    if (snap) {
+      auto reader = chost_->storage().read_snapshot();
+      if (!reader) return reader.status();
+      p.reader = std::move(reader.value());
+      p.mode = SyncPlan::Mode::snap;
+      p.snap_zxid = p.reader->zxid();
+      p.snap_size = p.reader->size();
+      p.stream_after = p.snap_zxid;
+    } else {
+      if (common != peer_last) {
+        p.mode = SyncPlan::Mode::trunc;
+        p.trunc_zxid = common;
+      }
+      p.stream_after = common;
+    }
+    p.entries_last = last_logged_ > p.stream_after ? last_logged_ : 0;
+    return p;
+  }
   if (needs_snapshot(peer_last, floor)) {
     SyncPlan p;
-    auto snap = chost_->storage().latest_snapshot();
+    auto snap = chost_->storage().read_snapshot();
     if (!snap) return snap.status();
+    std::shared_ptr<sdk::SnapshotReader> reader = std::move(snap.value());
     p.mode = SyncPlan::Mode::snap;
-    p.snap_zxid = snap.value().first;
-    p.snapshot = std::move(snap.value().second);
+    p.snap_zxid = reader->zxid();
+    while (true) {
+      auto piece = reader->next(opt_.snap_piece_bytes);
+      if (!piece) return piece.status();
+      if (piece.value().empty()) break;
+      p.snapshot.append(piece.value());
+    }
+    if (p.snapshot.size() != reader->size())
+      return Status{Errc::corrupt, "the snapshot at " + hex(p.snap_zxid) + " ended after " +
+                                       std::to_string(p.snapshot.size()) + " of its " +
+                                       std::to_string(reader->size()) + " bytes"};
     Status st = collect_history(p.snap_zxid, p.entries);
     if (!st) return st;
     return p;

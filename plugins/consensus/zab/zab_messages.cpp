@@ -55,6 +55,12 @@ const char* msg_type_name(MsgType t) {
       return "HOLD_ACK";
     case MsgType::release:
       return "RELEASE";
+    case MsgType::snap_piece:
+      return "SNAP_PIECE";
+    case MsgType::stream_ack:
+      return "STREAM_ACK";
+    case MsgType::sync_entries:
+      return "SYNC_ENTRIES";
   }
   return "?";
 }
@@ -77,17 +83,41 @@ bool read_entry(MsgpackReader& r, sdk::LogEntry& e) {
 }
 
 void write_plan(MsgpackWriter& w, const SyncPlan& p) {
-  w.array(5);
+  w.array(p.streamed ? 7 : 5);
   w.integer(static_cast<int>(p.mode));
   w.integer(p.trunc_zxid);
   w.integer(p.snap_zxid);
   w.bytes(p.snapshot);
   w.array(static_cast<uint32_t>(p.entries.size()));
   for (const auto& e : p.entries) write_entry(w, e);
+  if (p.streamed) {
+    w.integer(static_cast<int64_t>(p.snap_size));
+    w.integer(p.entries_last);
+  }
+}
+
+void write_entries(MsgpackWriter& w, const std::vector<sdk::LogEntry>& entries) {
+  w.array(static_cast<uint32_t>(entries.size()));
+  for (const auto& e : entries) write_entry(w, e);
+}
+
+bool read_entries(MsgpackReader& r, std::vector<sdk::LogEntry>& out) {
+  uint32_t n = r.array();
+  if (!r.ok()) return false;
+  out.clear();
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    sdk::LogEntry e;
+    if (!read_entry(r, e)) return false;
+    if (!out.empty() && e.zxid <= out.back().zxid) return false;
+    out.push_back(std::move(e));
+  }
+  return r.ok();
 }
 
 bool read_plan(MsgpackReader& r, SyncPlan& p) {
-  if (r.array() != 5) return false;
+  const uint32_t fields = r.array();
+  if (fields != 5 && fields != 7) return false;
   int64_t mode = r.integer();
   if (mode < 0 || mode > 2) return false;
   p.mode = static_cast<SyncPlan::Mode>(mode);
@@ -104,6 +134,18 @@ bool read_plan(MsgpackReader& r, SyncPlan& p) {
     if (!p.entries.empty() && e.zxid <= p.entries.back().zxid) return false;
     p.entries.push_back(std::move(e));
   }
+  p.streamed = fields == 7;
+  p.snap_size = 0;
+  p.entries_last = 0;
+  if (p.streamed) {
+    // What follows is not also in the plan; only a SNAP has a snapshot.
+    int64_t size = r.integer();
+    p.entries_last = r.integer();
+    if (size < 0 || (size > 0 && p.mode != SyncPlan::Mode::snap) || p.entries_last < 0 ||
+        !p.snapshot.empty() || !p.entries.empty())
+      return false;
+    p.snap_size = static_cast<uint64_t>(size);
+  }
   return r.ok();
 }
 
@@ -111,7 +153,8 @@ bool read_plan(MsgpackReader& r, SyncPlan& p) {
 // snapshot or a history (0: small, let it grow), so that a SNAP of a large
 // tree is written into one buffer rather than copied as it grows.
 size_t payload_size_hint(const Msg& m) {
-  if (m.type != MsgType::sync && m.type != MsgType::fetched) return 0;
+  if (m.type != MsgType::sync && m.type != MsgType::fetched && m.type != MsgType::sync_entries)
+    return 0;
   size_t n = 64 + m.plan.snapshot.size();
   for (const auto& e : m.plan.entries) n += e.body.size() + 32;
   return n;
@@ -151,8 +194,17 @@ void write_payload(MsgpackWriter& w, const Msg& m) {
       break;
     case MsgType::ping:
     case MsgType::request:
+    case MsgType::snap_piece:
       w.array(1);
       w.bytes(m.body);
+      break;
+    case MsgType::stream_ack:
+      w.array(1);
+      w.integer(m.zxid);
+      break;
+    case MsgType::sync_entries:
+      w.array(1);
+      write_entries(w, m.plan.entries);
       break;
     case MsgType::rejected:
       w.array(3);
@@ -221,6 +273,19 @@ sdk::Bytes encode_message(const Msg& m, int64_t nonce, int64_t seq) {
   return out;
 }
 
+sdk::Bytes encode_snap_piece(int64_t nonce, int64_t seq, sdk::BytesView piece) {
+  sdk::Bytes out;
+  out.reserve(piece.size() + 48);
+  MsgpackWriter w(out);
+  w.array(4);
+  w.integer(static_cast<int>(MsgType::snap_piece));
+  w.integer(nonce);
+  w.integer(seq);
+  w.array(1);
+  w.bytes(piece);
+  return out;
+}
+
 sdk::Bytes encode_message(MsgType type, int64_t nonce, int64_t seq, sdk::BytesView payload) {
   sdk::Bytes out;
   out.reserve(payload.size() + 24);
@@ -237,7 +302,7 @@ bool decode_message(sdk::BytesView in, Msg& m) {
   MsgpackReader r(in);
   if (r.array() != 4) return false;
   int64_t type = r.integer();
-  if (type < 1 || type > 23) return false;
+  if (type < 1 || type > 26) return false;
   m.type = static_cast<MsgType>(type);
   m.nonce = r.integer();
   m.seq = r.integer();
@@ -281,8 +346,16 @@ bool decode_message(sdk::BytesView in, Msg& m) {
       break;
     case MsgType::ping:
     case MsgType::request:
+    case MsgType::snap_piece:
       if (!ok(1)) return false;
       m.body = std::string(r.bytes());
+      break;
+    case MsgType::stream_ack:
+      if (!ok(1)) return false;
+      m.zxid = r.integer();
+      break;
+    case MsgType::sync_entries:
+      if (!ok(1) || !read_entries(r, m.plan.entries)) return false;
       break;
     case MsgType::rejected:
       if (!ok(3)) return false;

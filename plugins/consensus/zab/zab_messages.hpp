@@ -9,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "corral/sdk/status.hpp"
+#include "corral/sdk/storage.hpp"
 #include "corral/sdk/types.hpp"
 
 namespace corral::zab {
@@ -46,6 +48,13 @@ enum class MsgType : uint8_t {
   hold = 21,              // leader -> learner: handover `id` begins; hold writes, answer HOLD_ACK
   hold_ack = 22,          // learner -> leader: id; every REQUEST before this one was sent
   release = 23,           // leader -> learner: the handover is called off; send what was held
+  // A streamed SYNC (see SyncPlan::streamed) is followed by its snapshot's
+  // pieces (body) and then its entries, in batches; the learner
+  // acknowledges how much of the stream it holds (zxid: snapshot bytes,
+  // plus each entry's body and 32), and the leader sends more as it does.
+  snap_piece = 24,
+  stream_ack = 25,
+  sync_entries = 26,  // leader -> learner: plan.entries, the next batch
 };
 const char* msg_type_name(MsgType t);
 
@@ -56,6 +65,16 @@ struct SyncPlan {
   sdk::Zxid trunc_zxid = 0;  // trunc: drop every entry after this first
   sdk::Zxid snap_zxid = 0;   // snap: replace the state with this snapshot first
   sdk::Bytes snapshot;
+  // Streamed: neither the snapshot nor the entries are in the plan. They
+  // follow it: the snapshot in SNAP_PIECEs, `snap_size` bytes in all (0
+  // unless a SNAP), read by `reader`; then the entries after `stream_after`
+  // up to `entries_last` (0: none) in SYNC_ENTRIES. `reader` and
+  // `stream_after` are the sender's alone.
+  bool streamed = false;
+  uint64_t snap_size = 0;
+  sdk::Zxid entries_last = 0;
+  sdk::Zxid stream_after = 0;
+  std::shared_ptr<sdk::SnapshotReader> reader;
   std::vector<sdk::LogEntry> entries;  // then append these, in order
 };
 
@@ -83,6 +102,10 @@ sdk::Bytes encode_message(MsgType type, int64_t nonce, int64_t seq, sdk::BytesVi
 // kLargeMessageHeadroom to spare, and never copied on its way out.
 sdk::Bytes encode_message(const Msg& m, int64_t nonce, int64_t seq);
 inline constexpr size_t kLargeMessageHeadroom = 64 << 10;
+// What an entry counts for in a stream's acknowledgements.
+inline uint64_t stream_units(const sdk::LogEntry& e) { return e.body.size() + 32; }
+// A SNAP_PIECE carrying `piece`, written once into a buffer sized for it.
+sdk::Bytes encode_snap_piece(int64_t nonce, int64_t seq, sdk::BytesView piece);
 // False when `in` is not a well-formed message.
 bool decode_message(sdk::BytesView in, Msg& out);
 

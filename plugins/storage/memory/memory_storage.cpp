@@ -1,6 +1,8 @@
 // The `memory` storage: keeps the log and snapshots in memory. Nothing
 // survives a restart: for tests and for data that can be rebuilt.
+#include <algorithm>
 #include <deque>
+#include <memory>
 
 #include "corral/common/lifeline.hpp"
 #include "corral/sdk/plugin.hpp"
@@ -67,9 +69,9 @@ class MemoryStorage final : public Storage {
     return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid));
   }
 
-  Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+  Result<std::unique_ptr<SnapshotReader>> read_snapshot() override {
     if (snapshot_zxid_ < 0) return Status{Errc::not_found, "no snapshot taken yet"};
-    return std::make_pair(snapshot_zxid_, snapshot_);
+    return std::unique_ptr<SnapshotReader>(std::make_unique<Reader>(snapshot_zxid_, snapshot_));
   }
 
   Status save_epochs(uint32_t accepted, uint32_t current) override {
@@ -84,7 +86,7 @@ class MemoryStorage final : public Storage {
     for (const LogEntry& e : log_) n += static_cast<int64_t>(e.body.size() + 16);
     return n;
   }
-  int64_t snapshot_bytes() const override { return static_cast<int64_t>(snapshot_.size()); }
+  int64_t snapshot_bytes() const override { return static_cast<int64_t>(snapshot_->size()); }
   void close() override {
     auto acks = std::move(acks_);
     acks_.clear();
@@ -94,6 +96,24 @@ class MemoryStorage final : public Storage {
   ~MemoryStorage() override { alive_.end(); }
 
  private:
+  // Holds the snapshot it reads, which a newer one may replace meanwhile.
+  class Reader final : public SnapshotReader {
+   public:
+    Reader(Zxid zxid, std::shared_ptr<const Bytes> bytes) : zxid_(zxid), bytes_(std::move(bytes)) {}
+    Zxid zxid() const override { return zxid_; }
+    uint64_t size() const override { return bytes_->size(); }
+    Result<BytesView> next(size_t max) override {
+      BytesView piece = BytesView(*bytes_).substr(at_, std::max<size_t>(max, 1));
+      at_ += piece.size();
+      return piece;
+    }
+
+   private:
+    Zxid zxid_;
+    std::shared_ptr<const Bytes> bytes_;
+    size_t at_ = 0;
+  };
+
   class Sink final : public SnapshotSink {
    public:
     Sink(MemoryStorage& s, Zxid zxid) : s_(s), zxid_(zxid) {}
@@ -104,7 +124,7 @@ class MemoryStorage final : public Storage {
     void commit(std::function<void(const Status&)> done) override {
       // A slow snapshot of an older state may finish after a newer one.
       if (zxid_ >= s_.snapshot_zxid_) {
-        s_.snapshot_ = std::move(data_);
+        s_.snapshot_ = std::make_shared<const Bytes>(std::move(data_));
         s_.snapshot_zxid_ = zxid_;
       }
       s_.drop_retired();
@@ -133,7 +153,7 @@ class MemoryStorage final : public Storage {
   std::deque<LogEntry> log_;
   std::deque<AppendDone> acks_;
   bool flush_posted_ = false;
-  Bytes snapshot_;
+  std::shared_ptr<const Bytes> snapshot_ = std::make_shared<const Bytes>();
   Zxid snapshot_zxid_ = -1;
   uint32_t accepted_epoch_ = 0, current_epoch_ = 0;
   corral::common::Lifeline alive_;

@@ -312,136 +312,35 @@ Status snapshot_corrupt(size_t at, const std::string& why) {
   return Status{Errc::corrupt, "at offset " + std::to_string(at) + ": " + why};
 }
 
-// Version 1: blocks with their own length and checksum; the body is copied
-// out of them.
-Status check_snapshot_v1(std::string_view data, std::string* copy) {
-  size_t off = kSnapshotHeader;
-  uint64_t total = 0;
-  uint32_t blocks = 0;
-  if (copy) {
-    copy->clear();
-    uint64_t said = get_u64(data.data() + data.size() - 16);
-    if (said <= data.size()) copy->reserve(static_cast<size_t>(said));
-  }
-  while (true) {
-    if (data.size() - off < 8) return snapshot_corrupt(off, "block header runs past the end");
-    uint32_t len = get_u32(data.data() + off);
-    if (len == 0) break;
-    if (len > data.size() - off - 8)
-      return snapshot_corrupt(off, "block of " + std::to_string(len) + " bytes runs past the end");
-    std::string_view block = data.substr(off + 8, len);
-    if (common::crc32c(block) != get_u32(data.data() + off + 4))
-      return snapshot_corrupt(off, "block checksum mismatch");
-    if (copy) copy->append(block);
-    total += len;
-    ++blocks;
-    off += 8 + len;
-  }
-  if (data.size() - off != kSnapshotTrailer)
-    return snapshot_corrupt(off, "unexpected bytes after the last block");
-  if (get_u32(data.data() + off + 4) != blocks || get_u64(data.data() + off + 8) != total)
-    return snapshot_corrupt(off, "trailer does not match the blocks (" + std::to_string(blocks) +
-                                     " blocks, " + std::to_string(total) + " bytes)");
-  return {};
-}
-
-// Version 2: the body in one piece, then a checksum per block.
-Status check_snapshot_v2(std::string_view data, std::string_view* body) {
-  const size_t trailer_at = data.size() - kSnapshotTrailer;
-  const uint32_t blocks = get_u32(data.data() + trailer_at + 4);
-  const uint64_t length = get_u64(data.data() + trailer_at + 8);
-  const uint64_t expect_blocks = (length + kSnapshotBlock - 1) / kSnapshotBlock;
-  if (get_u32(data.data() + trailer_at) != 0 || blocks != expect_blocks || length > data.size() ||
-      kSnapshotHeader + length + uint64_t{blocks} * 4 != trailer_at)
-    return snapshot_corrupt(trailer_at, "trailer does not match the file's size (" +
-                                            std::to_string(blocks) + " blocks, " +
-                                            std::to_string(length) + " bytes)");
-  const std::string_view all = data.substr(kSnapshotHeader, static_cast<size_t>(length));
-  const char* crcs = data.data() + kSnapshotHeader + length;
-  for (uint32_t b = 0; b < blocks; ++b) {
-    std::string_view block = all.substr(size_t{b} * kSnapshotBlock, kSnapshotBlock);
-    if (common::crc32c(block) != get_u32(crcs + 4 * size_t{b}))
-      return snapshot_corrupt(kSnapshotHeader + size_t{b} * kSnapshotBlock,
-                              "block checksum mismatch");
-  }
-  if (body) *body = all;
-  return {};
-}
-
-// Version 3: zstd frames, then a checksum per frame; the body is inflated.
-Status check_snapshot_v3(std::string_view data, std::string& body) {
-  const size_t trailer_at = data.size() - kSnapshotTrailer;
-  const uint32_t frames = get_u32(data.data() + trailer_at + 4);
-  const uint64_t length = get_u64(data.data() + trailer_at + 8);
-  // Every frame takes at least 4 bytes of length and 4 of checksum, and
-  // holds at most one block: counts are checked before anything is sized.
-  if (get_u32(data.data() + trailer_at) != 0 ||
-      uint64_t{frames} * 8 > trailer_at - kSnapshotHeader ||
-      length > uint64_t{frames} * kSnapshotBlock)
-    return snapshot_corrupt(trailer_at, "trailer does not match the file (" +
-                                            std::to_string(frames) + " frames, " +
-                                            std::to_string(length) + " bytes)");
-  const size_t table_at = trailer_at - size_t{frames} * 4;
-  // The body grows frame by frame, as each frame proves itself: a trailer
-  // that claims a large body sizes nothing by itself.
-  body.clear();
-  size_t off = kSnapshotHeader, filled = 0;
-  for (uint32_t f = 0; f < frames; ++f) {
-    if (table_at - off < 4) return snapshot_corrupt(off, "frame header runs past the frames");
-    uint32_t len = get_u32(data.data() + off);
-    if (len > table_at - off - 4)
-      return snapshot_corrupt(off,
-                              "frame of " + std::to_string(len) + " bytes runs past the frames");
-    std::string_view frame = data.substr(off + 4, len);
-    if (common::crc32c(frame) != get_u32(data.data() + table_at + 4 * size_t{f}))
-      return snapshot_corrupt(off, "frame checksum mismatch");
-    unsigned long long raw = ZSTD_getFrameContentSize(frame.data(), frame.size());
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > kSnapshotBlock ||
-        raw > length - filled)
-      return snapshot_corrupt(off, "frame does not say a size that fits the body");
-    body.resize(filled + static_cast<size_t>(raw));
-    size_t n =
-        ZSTD_decompress(body.data() + filled, static_cast<size_t>(raw), frame.data(), frame.size());
-    if (ZSTD_isError(n) || n != raw)
-      return snapshot_corrupt(off, std::string("frame does not decompress: ") +
-                                       (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
-    filled += n;
-    off += 4 + len;
-  }
-  if (off != table_at) return snapshot_corrupt(off, "unexpected bytes after the last frame");
-  if (filled != length)
-    return snapshot_corrupt(trailer_at, "the frames hold " + std::to_string(filled) +
-                                            " bytes, the trailer says " + std::to_string(length));
-  return {};
-}
-
 }  // namespace
 
 Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_view* body,
                       std::string* copy) {
-  if (data.size() < kSnapshotHeader + kSnapshotTrailer)
-    return snapshot_corrupt(0, "file too short for a snapshot");
-  if (data.substr(0, 8) != "CORRALSN")
-    return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
-  uint32_t version = get_u32(data.data() + 8);
-  if (version != 1 && version != 2 && version != kSnapshotVersionZstd)
-    return snapshot_corrupt(8, "unsupported snapshot version " + std::to_string(version));
-  zxid = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
-  if (data.substr(data.size() - 8) != "CORRALEN")
-    return snapshot_corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
-  if (version == 2) return check_snapshot_v2(data, body);
-  if (version == kSnapshotVersionZstd) {
-    if (body && !copy)
-      return Status{Errc::internal, "a compressed snapshot needs a copy to inflate into"};
-    std::string scratch;
-    std::string& out = copy ? *copy : scratch;
-    Status st = check_snapshot_v3(data, out);
-    if (st && body) *body = out;
-    return st;
+  // Read as a leader reads it for a learner, every block or frame checked:
+  // one walk of each format, whether the body is wanted whole or in pieces.
+  SnapshotPieces pieces;
+  if (Status st = pieces.open(data); !st) return st;
+  zxid = pieces.zxid();
+  const bool in_place = pieces.version() == kSnapshotVersion;
+  if (body && !in_place && !copy)
+    return Status{Errc::internal, "a compressed or version 1 snapshot needs a copy to fill"};
+  std::string* out = body && !in_place ? copy : nullptr;
+  if (out) {
+    out->clear();
+    // Version 1's trailer is only trusted as far as the file could hold it;
+    // version 3's body grows frame by frame, as each frame proves itself.
+    if (pieces.version() == 1) out->reserve(static_cast<size_t>(pieces.size()));
   }
-  Status st = check_snapshot_v1(data, body ? copy : nullptr);
-  if (st && body) *body = *copy;
-  return st;
+  while (true) {
+    auto piece = pieces.next(kSnapshotBlock);
+    if (!piece) return piece.status();
+    if (piece.value().empty()) break;
+    if (out) out->append(piece.value());
+  }
+  if (body)
+    *body = in_place ? data.substr(kSnapshotHeader, static_cast<size_t>(pieces.size()))
+                     : std::string_view(*copy);
+  return {};
 }
 
 Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body) {
@@ -450,6 +349,124 @@ Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body) 
   Status st = check_snapshot(data, zxid, body ? &view : nullptr, &copy);
   if (st && body) *body = view.data() == copy.data() ? std::move(copy) : std::string(view);
   return st;
+}
+
+Status SnapshotPieces::open(std::string_view data) {
+  data_ = data;
+  if (data.size() < kSnapshotHeader + kSnapshotTrailer)
+    return snapshot_corrupt(0, "file too short for a snapshot");
+  if (data.substr(0, 8) != "CORRALSN")
+    return snapshot_corrupt(0, "not a Corral snapshot (bad magic)");
+  version_ = get_u32(data.data() + 8);
+  if (version_ != 1 && version_ != 2 && version_ != kSnapshotVersionZstd)
+    return snapshot_corrupt(8, "unsupported snapshot version " + std::to_string(version_));
+  zxid_ = static_cast<sdk::Zxid>(get_u64(data.data() + 12));
+  if (data.substr(data.size() - 8) != "CORRALEN")
+    return snapshot_corrupt(data.size() - 8, "missing end marker (the file is incomplete)");
+  const size_t trailer_at = data.size() - kSnapshotTrailer;
+  count_ = get_u32(data.data() + trailer_at + 4);
+  length_ = get_u64(data.data() + trailer_at + 8);
+  off_ = kSnapshotHeader;
+  if (version_ == 2) {
+    const uint64_t expect = (length_ + kSnapshotBlock - 1) / kSnapshotBlock;
+    if (get_u32(data.data() + trailer_at) != 0 || count_ != expect || length_ > data.size() ||
+        kSnapshotHeader + length_ + uint64_t{count_} * 4 != trailer_at)
+      return snapshot_corrupt(trailer_at, "trailer does not match the file's size (" +
+                                              std::to_string(count_) + " blocks, " +
+                                              std::to_string(length_) + " bytes)");
+    table_at_ = kSnapshotHeader + static_cast<size_t>(length_);
+  } else if (version_ == kSnapshotVersionZstd) {
+    if (get_u32(data.data() + trailer_at) != 0 ||
+        uint64_t{count_} * 8 > trailer_at - kSnapshotHeader ||
+        length_ > uint64_t{count_} * kSnapshotBlock)
+      return snapshot_corrupt(trailer_at, "trailer does not match the file (" +
+                                              std::to_string(count_) + " frames, " +
+                                              std::to_string(length_) + " bytes)");
+    table_at_ = trailer_at - size_t{count_} * 4;
+  } else {
+    // Version 1: blocks up to a zero length, then the trailer (read as
+    // u32 0 | u32 blocks | u64 total, like the others).
+    if (get_u32(data.data() + trailer_at) != 0 || length_ > data.size())
+      return snapshot_corrupt(trailer_at, "trailer does not match the blocks (" +
+                                              std::to_string(count_) + " blocks, " +
+                                              std::to_string(length_) + " bytes)");
+    table_at_ = trailer_at;
+  }
+  return {};
+}
+
+Status SnapshotPieces::load_segment() {
+  if (version_ == 2) {
+    const size_t at = size_t{index_} * kSnapshotBlock;
+    std::string_view block =
+        data_.substr(kSnapshotHeader + at, std::min<uint64_t>(kSnapshotBlock, length_ - at));
+    if (common::crc32c(block) != get_u32(data_.data() + table_at_ + 4 * size_t{index_}))
+      return snapshot_corrupt(kSnapshotHeader + at, "block checksum mismatch");
+    segment_ = block;
+  } else if (version_ == kSnapshotVersionZstd) {
+    if (table_at_ - off_ < 4) return snapshot_corrupt(off_, "frame header runs past the frames");
+    const uint32_t len = get_u32(data_.data() + off_);
+    if (len > table_at_ - off_ - 4)
+      return snapshot_corrupt(off_,
+                              "frame of " + std::to_string(len) + " bytes runs past the frames");
+    std::string_view frame = data_.substr(off_ + 4, len);
+    if (common::crc32c(frame) != get_u32(data_.data() + table_at_ + 4 * size_t{index_}))
+      return snapshot_corrupt(off_, "frame checksum mismatch");
+    unsigned long long raw = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > kSnapshotBlock ||
+        raw > length_ - delivered_)
+      return snapshot_corrupt(off_, "frame does not say a size that fits the body");
+    // Into scratch memory that stays in cache, and copied from there by a
+    // caller that wants the whole body: inflating straight onto the end of
+    // that body (fresh memory, zeroed first) measured 5-15 % slower
+    // (corral-micro's WalSnapshotReadZstd).
+    inflated_.resize(static_cast<size_t>(raw));
+    size_t n = ZSTD_decompress(inflated_.data(), inflated_.size(), frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != raw)
+      return snapshot_corrupt(off_, std::string("frame does not decompress: ") +
+                                        (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+    segment_ = inflated_;
+    off_ += 4 + len;
+  } else {
+    if (table_at_ - off_ < 8) return snapshot_corrupt(off_, "block header runs past the end");
+    const uint32_t len = get_u32(data_.data() + off_);
+    if (len == 0 || len > table_at_ - off_ - 8 || len > length_ - delivered_)
+      return snapshot_corrupt(off_, "block of " + std::to_string(len) + " bytes runs past the end");
+    std::string_view block = data_.substr(off_ + 8, len);
+    if (common::crc32c(block) != get_u32(data_.data() + off_ + 4))
+      return snapshot_corrupt(off_, "block checksum mismatch");
+    segment_ = block;
+    off_ += 8 + len;
+  }
+  ++index_;
+  return {};
+}
+
+sdk::Result<std::string_view> SnapshotPieces::next(size_t max) {
+  // (A frame may inflate to nothing: another is read then, at most one per
+  // frame the trailer counts.)
+  while (segment_.empty()) {
+    if (delivered_ == length_ && (version_ != kSnapshotVersionZstd || index_ >= count_)) {
+      // Everything the trailer promised was read: what is left of the file
+      // must be what ends it.
+      if (index_ != count_)
+        return snapshot_corrupt(off_, "the trailer counts " + std::to_string(count_) +
+                                          " blocks, the body fills " + std::to_string(index_));
+      if (version_ == kSnapshotVersionZstd && off_ != table_at_)
+        return snapshot_corrupt(off_, "unexpected bytes after the last frame");
+      if (version_ == 1 && off_ != table_at_)
+        return snapshot_corrupt(off_, "unexpected bytes after the last block");
+      return std::string_view{};
+    }
+    if (index_ >= count_)
+      return snapshot_corrupt(
+          off_, "the body ends before the " + std::to_string(length_) + " bytes the trailer says");
+    if (Status st = load_segment(); !st) return st;
+  }
+  std::string_view piece = segment_.substr(0, std::max<size_t>(max, 1));
+  segment_.remove_prefix(piece.size());
+  delivered_ += piece.size();
+  return piece;
 }
 
 std::string encode_epochs(uint32_t accepted, uint32_t current) {

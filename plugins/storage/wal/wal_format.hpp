@@ -125,6 +125,39 @@ sdk::Status check_snapshot(std::string_view data, sdk::Zxid& zxid, std::string_v
 // check_snapshot with the body copied into `body` (if given).
 sdk::Status read_snapshot(std::string_view data, sdk::Zxid& zxid, std::string* body);
 
+// Reads a snapshot file's body a piece at a time (for a leader that sends it
+// to a learner), checking each block or frame as it comes to it: open()
+// checks the header and the trailer, and a damage further in shows when the
+// reading reaches it, as Errc::corrupt naming the offset.
+class SnapshotPieces {
+ public:
+  // `data` is the whole file and must outlive this.
+  sdk::Status open(std::string_view data);
+  sdk::Zxid zxid() const { return zxid_; }
+  uint32_t version() const { return version_; }
+  // The body's length.
+  uint64_t size() const { return length_; }
+  // The next piece, at most `max` bytes, a view into the file (or into
+  // inflated memory, for version 3) that holds until the next call; empty
+  // once the whole body has been read.
+  sdk::Result<std::string_view> next(size_t max);
+
+ private:
+  // Moves to the next block or frame; false (and `error`) when it is damaged.
+  sdk::Status load_segment();
+  std::string_view data_;
+  uint32_t version_ = 0;
+  sdk::Zxid zxid_ = 0;
+  uint64_t length_ = 0;       // body bytes, per the trailer
+  uint32_t count_ = 0;        // blocks or frames, per the trailer
+  size_t table_at_ = 0;       // version 2: the checksums; version 3: the frames' checksums
+  size_t off_ = 0;            // where the next block or frame starts in the file
+  uint32_t index_ = 0;        // the next block or frame
+  uint64_t delivered_ = 0;    // body bytes returned so far
+  std::string_view segment_;  // what is left of the current block or frame
+  std::string inflated_;      // version 3: the current frame, inflated
+};
+
 std::string encode_epochs(uint32_t accepted, uint32_t current);
 bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current);
 

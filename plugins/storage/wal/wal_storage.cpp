@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -314,6 +315,16 @@ class WalStorage final : public Storage {
                       dir_ + "/epochs at offset 0: checksum mismatch; restore it from a replica"};
     }
     last_zxid_ = r.last_zxid;
+    // What earlier runs may have purged: only entries a retained snapshot
+    // holds go, and none after the first segment's start. Without a
+    // snapshot nothing was (zxids are not dense: a log that starts at a new
+    // epoch's first zxid lacks nothing before it). So a read from further
+    // back fails as it did before the restart rather than hand on the
+    // entries left as if they followed.
+    if (!snaps.empty())
+      purged_last_ = segments_.empty() ? snaps.front().first
+                                       : std::min(snaps.front().first,
+                                                  std::max<Zxid>(0, segments_.front().first - 1));
 
     // Appends continue at the end of the last segment.
     if (!segments_.empty()) {
@@ -343,6 +354,13 @@ class WalStorage final : public Storage {
     std::vector<std::pair<std::string, std::unique_ptr<MappedFile>>> segs;
     {
       std::lock_guard<std::mutex> lock(segments_mu_);
+      // Entries a purge removed cannot be read: say so rather than start at
+      // the oldest one left (a reader would take a gap for the log).
+      if (after < purged_last_)
+        return {Errc::not_found, "the log no longer holds the entries after " +
+                                     std::to_string(after) + ": those up to " +
+                                     std::to_string(purged_last_) +
+                                     " were removed with the snapshots that held them"};
       for (size_t i = 0; i < segments_.size(); ++i) {
         if (i + 1 < segments_.size() && segments_[i + 1].first <= after + 1)
           continue;  // wholly at or before `after`
@@ -350,23 +368,52 @@ class WalStorage final : public Storage {
         if (!segs.back().second->ok()) return {Errc::io_error, segs.back().second->error()};
       }
     }
-    for (const auto& [path, f] : segs) {
+    // A read that goes on from where an earlier one ended (a leader sending
+    // learners the log a batch at a time) starts at the record that one
+    // ended on, not at the segment's start.
+    ReadHint* from = nullptr;
+    for (ReadHint& h : read_hints_)
+      if (!h.path.empty() && h.zxid <= after && (!from || h.zxid > from->zxid)) from = &h;
+    const std::string* last_path = nullptr;
+    Zxid last_zxid = 0;
+    size_t last_at = 0;
+    auto remember = [&] {
+      if (!last_path) return;
+      ReadHint* slot = from;
+      if (!slot)
+        for (ReadHint& h : read_hints_)
+          if (!slot || h.used < slot->used) slot = &h;
+      *slot = {*last_path, last_zxid, last_at, ++hint_clock_};
+    };
+    for (const auto& seg : segs) {
+      // (Named, not a structured binding: the scan's lambda captures it.)
+      const std::string& path = seg.first;
+      const MappedFile* f = seg.second.get();
       bool stop = false;
-      SegmentScan s =
-          scan_segment(f->data(), /*last_segment=*/true, [&](const LogEntry& e, size_t) {
-            if (e.zxid <= after) return true;
-            if (!visit(e)) {
-              stop = true;
-              return false;
-            }
-            return true;
-          });
+      size_t base = 0;
+      if (from && from->path == path && from->offset < f->data().size()) base = from->offset;
+      SegmentScan s = scan_segment(f->data().substr(base), /*last_segment=*/true,
+                                   [&](const LogEntry& e, size_t at) {
+                                     last_path = &path;
+                                     last_zxid = e.zxid;
+                                     last_at = base + at;
+                                     if (e.zxid <= after) return true;
+                                     if (!visit(e)) {
+                                       stop = true;
+                                       return false;
+                                     }
+                                     return true;
+                                   });
       // An unfinished write at the very end is not an error for a reader.
       if (s.end == SegmentScan::corrupt)
         return {Errc::corrupt, "log segment " + path + " is damaged at offset " +
-                                   std::to_string(s.bad_offset) + " (" + s.why + ")"};
-      if (stop) return {};
+                                   std::to_string(base + s.bad_offset) + " (" + s.why + ")"};
+      if (stop) {
+        remember();
+        return {};
+      }
     }
+    remember();
     return {};
   }
 
@@ -392,6 +439,7 @@ class WalStorage final : public Storage {
   }
 
   Status truncate_after(Zxid zxid) override {
+    read_hints_ = {};  // the records they name may go
     std::unique_lock<std::mutex> lock(mu_);
     idle_cv_.wait(lock, [&] { return !busy_ && pending_count_ == 0; });
     std::lock_guard<std::mutex> seg_lock(segments_mu_);
@@ -462,19 +510,46 @@ class WalStorage final : public Storage {
     return std::unique_ptr<SnapshotSink>(std::make_unique<Sink>(*this, zxid, fd, tmp));
   }
 
-  Result<std::pair<Zxid, Bytes>> latest_snapshot() override {
+  // The newest snapshot, mapped: the mapping keeps the file readable when a
+  // purge removes it meanwhile, and each piece is checked as it is read.
+  class Reader final : public SnapshotReader {
+   public:
+    Reader(std::string path, std::unique_ptr<MappedFile> file)
+        : path_(std::move(path)), file_(std::move(file)) {}
+    Status open() {
+      Status st = pieces_.open(file_->data());
+      return st ? st : damaged(st);
+    }
+    Zxid zxid() const override { return pieces_.zxid(); }
+    uint64_t size() const override { return pieces_.size(); }
+    Result<BytesView> next(size_t max) override {
+      auto piece = pieces_.next(max);
+      if (!piece) return damaged(piece.status());
+      return piece.value();
+    }
+
+   private:
+    Status damaged(const Status& st) const {
+      return Status{Errc::corrupt, "snapshot " + path_ + " is damaged " + st.message()};
+    }
+    std::string path_;
+    std::unique_ptr<MappedFile> file_;
+    SnapshotPieces pieces_;
+  };
+
+  Result<std::unique_ptr<SnapshotReader>> read_snapshot() override {
     std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
     if (snaps.empty())
       return Status{Errc::not_found, "no snapshot in " + dir_ +
                                          (snap_dir_ != dir_ ? " or " + snap_dir_ : std::string())};
-    MappedFile f(snaps.back().second);
-    if (!f.ok()) return Status{Errc::io_error, f.error()};
-    std::pair<Zxid, Bytes> out;
-    Status st = read_snapshot(f.data(), out.first, &out.second);
-    if (!st)
-      return Status{Errc::corrupt,
-                    "snapshot " + snaps.back().second + " is damaged " + st.message()};
-    return out;
+    auto f = std::make_unique<MappedFile>(snaps.back().second);
+    if (!f->ok()) return Status{Errc::io_error, f->error()};
+    auto r = std::make_unique<Reader>(snaps.back().second, std::move(f));
+    if (Status st = r->open(); !st) return st;
+    if (r->zxid() != snaps.back().first)
+      return Status{Errc::corrupt, "snapshot " + snaps.back().second + " holds zxid " +
+                                       std::to_string(r->zxid()) + ", not the one its name says"};
+    return std::unique_ptr<SnapshotReader>(std::move(r));
   }
 
   Zxid latest_snapshot_zxid() const override { return snapshot_zxid_; }
@@ -500,6 +575,7 @@ class WalStorage final : public Storage {
     while (segments_.size() >= 2 && segments_[1].first <= oldest + 1) {
       fs::remove(segments_.front().path, ec);
       if (ec) return {Errc::io_error, "remove " + segments_.front().path + ": " + ec.message()};
+      purged_last_ = std::max(purged_last_, segments_.front().last);
       log_bytes_ -= static_cast<int64_t>(segments_.front().valid_end);
       segments_.erase(segments_.begin());
     }
@@ -962,7 +1038,18 @@ class WalStorage final : public Storage {
   }
 
   PluginHost* host_ = nullptr;
-  std::string dir_;       // the log (segments, epochs)
+  std::string dir_;  // the log (segments, epochs)
+  // Where the last few reads of the log ended: the record of `zxid` lies at
+  // `offset` in the segment at `path` (loop thread only). A few, so that
+  // learners synced at once each go on from where their last batch ended.
+  struct ReadHint {
+    std::string path;
+    Zxid zxid = 0;
+    size_t offset = 0;
+    uint64_t used = 0;
+  };
+  std::array<ReadHint, 4> read_hints_;
+  uint64_t hint_clock_ = 0;
   std::string snap_dir_;  // where snapshots are written; dir_ unless snapshot_dir is set
   size_t segment_bytes_ = 64 << 20;
   int64_t every_entries_ = 100000, every_bytes_ = 256LL << 20;
@@ -999,6 +1086,9 @@ class WalStorage final : public Storage {
   int seg_fd_ = -1;
   size_t seg_offset_ = 0, seg_size_ = 0;
   std::mutex segments_mu_;
+  // The last entry of the segments purge removed (guarded by segments_mu_):
+  // a read after an earlier zxid would miss entries.
+  Zxid purged_last_ = 0;
   std::vector<Segment> segments_;
   std::atomic<int64_t> log_bytes_{0};
   std::thread writer_;

@@ -93,6 +93,8 @@ class TreePage {
     this.total = 0;
     this.filter = '';
     this.seq = 0;              // bumped by each reload of the list from its start
+    this.reloading = false;    // a reload of the list is under way
+    this.morePending = false;  // "Load more" asked for while it was: it loads one page more
     this.loadingMore = false;
     this.moreInView = false;
     this.editBase = null;      // {text, version} the editor started from
@@ -276,23 +278,37 @@ class TreePage {
 
   // Reads the znode and its first `want` children (several requests when the
   // server's page is smaller); false when a newer load overtook this one.
+  // A "Load more" that comes while it runs adds a page to what it loads
+  // (the reload replaces the list, so a page appended meanwhile would be
+  // lost).
   async load(want, { keepScroll = false } = {}) {
     const seq = ++this.seq;
-    const first = await this.fetchNode(0, Math.min(want, MAX_LIMIT));
-    let names = first.children || [];
-    const matching = matchingOf(first);
-    while (names.length < want && names.length < matching) {
-      const more = await this.fetchNode(names.length, Math.min(want - names.length, MAX_LIMIT));
-      if (seq !== this.seq) return false;
-      const got = more.children || [];
-      if (!got.length) break;
-      names = names.concat(got);
+    this.reloading = true;
+    try {
+      const target = () => want + (this.morePending ? PAGE : 0);
+      const first = await this.fetchNode(0, Math.min(target(), MAX_LIMIT));
+      let names = first.children || [];
+      const matching = matchingOf(first);
+      while (seq === this.seq && names.length < target() && names.length < matching) {
+        const more = await this.fetchNode(names.length, Math.min(target() - names.length, MAX_LIMIT));
+        if (seq !== this.seq) return false;
+        const got = more.children || [];
+        if (!got.length) break;
+        names = names.concat(got);
+      }
+      if (seq !== this.seq || this.signal.aborted) return false;
+      this.gone = false;
+      this.showNode(first);
+      this.showChildren(names, first, keepScroll);
+      return true;
+    } finally {
+      if (seq === this.seq) {
+        this.reloading = false;
+        this.morePending = false;  // loaded, or the reload failed and shows why
+        this.r.more.disabled = false;
+        this.updateChildCount();
+      }
     }
-    if (seq !== this.seq || this.signal.aborted) return false;
-    this.gone = false;
-    this.showNode(first);
-    this.showChildren(names, first, keepScroll);
-    return true;
   }
 
   loadFailed(e) {
@@ -358,15 +374,26 @@ class TreePage {
   }
 
   async loadMore() {
+    if (this.reloading) {
+      // The reload under way loads the page (fetching it here could land
+      // before the reload and be replaced by it).
+      this.morePending = true;
+      this.r.more.disabled = true;
+      this.r.more.textContent = 'Loading…';
+      return;
+    }
     if (this.loadingMore || this.names.length >= this.matching) return;
     this.loadingMore = true;
     const seq = this.seq;
+    const offset = this.names.length;
     const { more, children } = this.r;
     more.disabled = true;
     more.textContent = 'Loading…';
     try {
-      const answer = await this.fetchNode(this.names.length, PAGE);
-      if (seq !== this.seq) return;
+      const answer = await this.fetchNode(offset, PAGE);
+      // A reload overtook it (and loads this page too), or the list is no
+      // longer the one this page continues.
+      if (seq !== this.seq || this.names.length !== offset) return;
       const got = answer.children || [];
       const fragment = document.createDocumentFragment();
       for (const name of got) fragment.append(this.childItem(name));
@@ -399,6 +426,7 @@ class TreePage {
   setFilter(value) {
     if (value === this.filter) return;
     this.filter = value;
+    this.morePending = false;  // it asked for more of the list this one replaces
     this.load(PAGE).catch((e) => { if (!isAbort(e)) showError(messageOf(e)); });
   }
 
@@ -412,7 +440,7 @@ class TreePage {
     childCount.textContent = text;
     const left = this.matching - shown;
     more.hidden = left <= 0;
-    if (!this.loadingMore) more.textContent = `Load ${Math.min(PAGE, left).toLocaleString('en-US')} more`;
+    if (!this.loadingMore && !this.morePending) more.textContent = `Load ${Math.min(PAGE, left).toLocaleString('en-US')} more`;
     childEmpty.hidden = shown > 0;
     childEmpty.textContent = this.filter ? 'No children match.' : 'No children.';
   }
@@ -875,7 +903,10 @@ class TreePage {
     this.refreshing = true;
     try {
       const wasGone = this.gone;
-      if (await this.load(Math.max(PAGE, this.names.length), { keepScroll: true })) {
+      // A page being loaded is overtaken by this reload: load it here too,
+      // or the reader's "Load more" would be lost.
+      const want = Math.max(PAGE, this.names.length + (this.loadingMore ? PAGE : 0));
+      if (await this.load(want, { keepScroll: true })) {
         this.flash('updated', 1500, true);
         clearError('refresh');
         if (wasGone) this.r.notice.hidden = true;

@@ -42,7 +42,7 @@ class ConsensusHost {
 
   // Takes a snapshot of the state as of the last applied entry through the
   // storage plugin, without stopping writes, and calls `done` with its zxid
-  // once it is durable (storage().latest_snapshot() then returns it, e.g.
+  // once it is durable (storage().read_snapshot() then reads it, e.g.
   // for Zab SNAP). Calls made while one runs share its outcome.
   virtual void take_snapshot(std::function<void(const Result<Zxid>&)> done) = 0;
   // Replaces the state with a snapshot taken at `zxid` (a follower that

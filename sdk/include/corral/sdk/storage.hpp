@@ -79,6 +79,25 @@ class SnapshotSink {
   virtual SnapshotChildWriter* child_writer() { return nullptr; }
 };
 
+// Reads a committed snapshot a piece at a time, so that a leader can send a
+// large one to a learner without holding it whole, or stopping its loop to
+// copy it. Loop thread only. It stays readable when the storage purges or
+// replaces that snapshot meanwhile (it holds the file, or a copy).
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader();
+  // The snapshot's zxid: the state as of every entry up to it.
+  virtual Zxid zxid() const = 0;
+  // Its bytes in all, as the kernel wrote them (through SnapshotSink).
+  virtual uint64_t size() const = 0;
+  // The next piece, at most `max` bytes (`max` > 0), following the last one
+  // read; empty once every byte has been read. The view holds until the next
+  // call or until the reader goes. A damaged snapshot fails with
+  // Errc::corrupt, naming the file and the offset: the storage checks each
+  // piece as it reads it, so a damage may show only partway through.
+  virtual Result<BytesView> next(size_t max) = 0;
+};
+
 class Storage : public Plugin {
  public:
   ~Storage() override;
@@ -116,8 +135,9 @@ class Storage : public Plugin {
   // retention.
   virtual Result<std::unique_ptr<SnapshotSink>> begin_snapshot(Zxid zxid) = 0;
 
-  // Reads back the newest committed snapshot (for Zab SNAP to a follower).
-  virtual Result<std::pair<Zxid, Bytes>> latest_snapshot() = 0;
+  // Opens the newest committed snapshot for reading in pieces (to send it to
+  // a learner that is behind it); Errc::not_found when there is none.
+  virtual Result<std::unique_ptr<SnapshotReader>> read_snapshot() = 0;
   // The zxid of the newest committed snapshot, 0 when there is none; cheap.
   // The log holds every entry after it (retention never drops those), so
   // read_log(z) is complete for every z at or above it: Zab sends a follower

@@ -39,7 +39,7 @@ class FixedView final : public ServerView {
   sdk::ConsensusStatus consensus_status() const override { return {}; }
   std::string mode() const override { return "standalone"; }
   bool serving() const override { return serving_; }
-  bool read_only_mode() const override { return false; }
+  bool read_only_mode() const override { return read_only_; }
   bool in_ensemble() const override { return false; }
   sdk::Endpoint client_endpoint() const override { return {"127.0.0.1", 2181}; }
   sdk::Zxid config_version() const override { return 0; }
@@ -49,6 +49,7 @@ class FixedView final : public ServerView {
 
   Config cfg;
   bool serving_ = true;
+  bool read_only_ = false;
 
  private:
   sdk::ServerInfo info_;
@@ -90,6 +91,12 @@ TEST(FourLetter, WithoutALeaderTheServingWordsSaySo) {
   EXPECT_EQ(four_letter_text(v, "srst"),
             "This ZooKeeper instance is not currently serving requests\n");
   EXPECT_EQ(four_letter_text(v, "ruok"), "imok");
+  // isro, as ZooKeeper's: null until read-only mode begins.
+  EXPECT_EQ(four_letter_text(v, "isro"), "null");
+  v.read_only_ = true;
+  EXPECT_EQ(four_letter_text(v, "isro"), "ro");
+  v.serving_ = true;
+  EXPECT_EQ(four_letter_text(v, "isro"), "rw");
 }
 
 TEST(FourLetter, MntrValuesInOrder) {

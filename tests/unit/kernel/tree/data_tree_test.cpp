@@ -499,14 +499,65 @@ TEST_F(TreeTest, TheDigestFollowsTheTreeAndSurvivesRollbackAndSnapshots) {
   EXPECT_EQ(back.value().digest(), tree.digest());
 }
 
+namespace {
+
+// All permissions for one digest user (`user`:x).
+corral::proto::AclList digest_acl_of(const std::string& user) {
+  return corral::proto::AclList{{corral::proto::perm::all, {"digest", user + ":x"}}};
+}
+
+}  // namespace
+
+// A snapshot whose table holds the same list twice (as an older table could)
+// loads with one entry for it, every node on that entry, and the unused
+// entries freed.
+TEST(DataTree, ASnapshotWithAnAclListTwiceLoadsOneEntryForIt) {
+  DataTree tree;
+  Ids ids;
+  corral::sdk::Zxid zxid = 0;
+  auto digest_acl = [](char c) { return digest_acl_of(std::string("user") + c); };
+  const size_t base = tree.acl_count();
+  const char* names[] = {"/a", "/b", "/c", "/d"};
+  const char users[] = {'P', 'Q', 'Q', 'R'};
+  for (int i = 0; i < 4; ++i) {
+    Journal j;
+    ASSERT_EQ(tree.create(names[i], "", digest_acl(users[i]), CreateMode::persistent, 0, ++zxid, 0,
+                          ids, nullptr, nullptr, j),
+              corral::proto::Err::ok);
+  }
+  // /d's list goes unused: its entry stays in the table until purged.
+  {
+    corral::proto::Stat st;
+    ASSERT_EQ(tree.set_acl("/d", digest_acl('P'), -1, {{"digest", "userR:x"}}, &st),
+              corral::proto::Err::ok);
+  }
+  ASSERT_EQ(tree.acl_count(), base + 3);
+  // Make Q's entry a second copy of P's: the same bytes, one letter apart.
+  std::string bytes = serialized(tree);
+  const size_t q = bytes.find("userQ:x");
+  ASSERT_NE(q, std::string::npos);
+  ASSERT_EQ(bytes.find("userQ:x", q + 1), std::string::npos);
+  bytes[q + 4] = 'P';
+  auto back = DataTree::deserialize(bytes);
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->acl_count(), base + 1);  // P's; R's had no node left
+  const uint32_t p = back->find("/a")->acl;
+  for (const char* n : {"/b", "/c", "/d"}) EXPECT_EQ(back->find(n)->acl, p) << n;
+  EXPECT_EQ(back->acl_at(p), digest_acl('P'));
+  // The entry is counted right: it goes once its last node does.
+  for (const char* n : {"/a", "/b", "/c", "/d"}) {
+    Journal j;
+    ASSERT_EQ(back->remove(n, -1, ++zxid, ids, j), corral::proto::Err::ok);
+    back->purge_acls();
+    EXPECT_EQ(back->acl_count(), std::string(n) == "/d" ? base : base + 1) << n;
+  }
+}
+
 TEST(DataTree, AclsNoNodeUsesArePurgedAndTheirSlotsReused) {
   DataTree tree;
   Ids ids;
   corral::sdk::Zxid zxid = 0;
-  auto digest_acl = [](int i) {
-    return corral::proto::AclList{
-        {corral::proto::perm::all, {"digest", "u" + std::to_string(i) + ":x"}}};
-  };
+  auto digest_acl = [](int i) { return digest_acl_of("u" + std::to_string(i)); };
   const size_t base = tree.acl_count();
   for (int i = 0; i < 2000; ++i) {
     Journal j;

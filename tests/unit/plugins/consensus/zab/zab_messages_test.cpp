@@ -87,3 +87,72 @@ TEST(ZabMessages, SmallMessagesAreEncodedAsBefore) {
   ASSERT_TRUE(decode_message(encode_message(m, 1, 3), back));
   EXPECT_EQ(back.body, "activity");
 }
+
+// A streamed SYNC: it announces the snapshot's size and the last entry, and
+// carries neither; the pieces and the entries follow, each written once.
+TEST(ZabMessages, AStreamedSyncAnnouncesWhatFollows) {
+  Msg m = sync_with_snapshot(0, 0);
+  m.plan.streamed = true;
+  m.plan.snap_size = 150u << 20;
+  m.plan.entries_last = 0x300000400;
+  m.plan.stream_after = 0x300000002;  // the sender's own: not sent
+  corral::sdk::Bytes whole = encode_message(m, 9, 1);
+  EXPECT_LT(whole.size(), 200u);
+  Msg back;
+  ASSERT_TRUE(decode_message(whole, back));
+  EXPECT_TRUE(back.plan.streamed);
+  EXPECT_EQ(back.plan.snap_size, m.plan.snap_size);
+  EXPECT_EQ(back.plan.entries_last, m.plan.entries_last);
+  EXPECT_EQ(back.plan.stream_after, 0);
+  EXPECT_TRUE(back.plan.snapshot.empty());
+  EXPECT_TRUE(back.plan.entries.empty());
+  // A plan of the old form is not streamed.
+  ASSERT_TRUE(decode_message(encode_message(sync_with_snapshot(100, 1), 9, 1), back));
+  EXPECT_FALSE(back.plan.streamed);
+  // A streamed DIFF has no snapshot, and may have no entries.
+  Msg diff = m;
+  diff.plan.mode = SyncPlan::Mode::diff;
+  diff.plan.snap_size = 0;
+  ASSERT_TRUE(decode_message(encode_message(diff, 9, 1), back));
+  EXPECT_EQ(back.plan.mode, SyncPlan::Mode::diff);
+
+  // Refused: a snapshot announced for what is no SNAP, or what follows
+  // also carried in the plan.
+  diff.plan.snap_size = 10;
+  EXPECT_FALSE(decode_message(encode_message(diff, 9, 1), back));
+  Msg both = sync_with_snapshot(10, 0);
+  both.plan.streamed = true;
+  both.plan.snap_size = 10;
+  EXPECT_FALSE(decode_message(encode_message(both, 9, 1), back));
+  Msg entries_too = sync_with_snapshot(0, 2);
+  entries_too.plan.streamed = true;
+  EXPECT_FALSE(decode_message(encode_message(entries_too, 9, 1), back));
+
+  std::string piece(70000, 'p');
+  corral::sdk::Bytes p = corral::zab::encode_snap_piece(9, 2, piece);
+  Msg pm;
+  pm.type = MsgType::snap_piece;
+  pm.body = piece;
+  EXPECT_EQ(p, encode_message(pm, 9, 2));
+  ASSERT_TRUE(decode_message(p, back));
+  EXPECT_EQ(back.type, MsgType::snap_piece);
+  EXPECT_EQ(back.seq, 2);
+  EXPECT_EQ(back.body, piece);
+
+  Msg batch = sync_with_snapshot(0, 50);
+  batch.type = MsgType::sync_entries;
+  ASSERT_TRUE(decode_message(encode_message(batch, 9, 3), back));
+  EXPECT_EQ(back.type, MsgType::sync_entries);
+  ASSERT_EQ(back.plan.entries.size(), 50u);
+  EXPECT_EQ(back.plan.entries[49].zxid, batch.plan.entries[49].zxid);
+  // Out of order: refused.
+  std::swap(batch.plan.entries[3], batch.plan.entries[4]);
+  EXPECT_FALSE(decode_message(encode_message(batch, 9, 3), back));
+
+  Msg ack;
+  ack.type = MsgType::stream_ack;
+  ack.zxid = 70000;
+  ASSERT_TRUE(decode_message(encode_message(ack, 9, 4), back));
+  EXPECT_EQ(back.type, MsgType::stream_ack);
+  EXPECT_EQ(back.zxid, 70000);
+}

@@ -118,6 +118,42 @@ std::string le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(
 std::string le64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
 }  // namespace
 
+// A snapshot file's body read as a leader sends it, in pieces of at most
+// `max` bytes; the first error, if any.
+sdk::Result<std::string> read_in_pieces(std::string_view file, size_t max) {
+  SnapshotPieces pieces;
+  if (sdk::Status st = pieces.open(file); !st) return st;
+  std::string out;
+  while (true) {
+    auto piece = pieces.next(max);
+    if (!piece) return piece.status();
+    if (piece.value().empty()) break;
+    EXPECT_LE(piece.value().size(), max);
+    out += piece.value();
+  }
+  EXPECT_EQ(out.size(), pieces.size());
+  return out;
+}
+
+// The same damage, found when the reading reaches it, at the same offset.
+void expect_damage_in_pieces(std::string_view file, size_t offset) {
+  SnapshotPieces pieces;
+  sdk::Status st = pieces.open(file);
+  size_t read = 0;
+  while (st) {
+    auto piece = pieces.next(300000);
+    if (!piece) {
+      st = piece.status();
+      break;
+    }
+    if (piece.value().empty()) break;
+    read += piece.value().size();
+  }
+  ASSERT_FALSE(st.is_ok()) << "read " << read << " bytes of a damaged snapshot";
+  EXPECT_NE(st.message().find("at offset " + std::to_string(offset)), std::string::npos)
+      << st.message();
+}
+
 TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
   std::string body;
   for (size_t i = 0; body.size() < 3 * kSnapshotBlock + 100; ++i) body += std::to_string(i) + ",";
@@ -159,6 +195,18 @@ TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
 
   for (size_t cut : {size_t{0}, size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
     EXPECT_FALSE(read_snapshot(std::string_view(file).substr(0, cut), z, nullptr).is_ok()) << cut;
+
+  // In pieces, as a leader reads it for a learner: the same bytes, and
+  // each damage found where the reading reaches it.
+  for (size_t max : {size_t{1000}, size_t{300000}, kSnapshotBlock, size_t{5} << 20}) {
+    auto back = read_in_pieces(file, max);
+    ASSERT_TRUE(back) << back.status().to_string();
+    EXPECT_EQ(back.value(), body) << max;
+  }
+  expect_damage_in_pieces(flipped, third_block);
+  expect_damage_in_pieces(bad_table, kSnapshotHeader + kSnapshotBlock);
+  for (size_t cut : {size_t{0}, size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
+    EXPECT_FALSE(read_in_pieces(std::string_view(file).substr(0, cut), 300000)) << cut;
 }
 
 // Version 3: the body compressed in zstd frames of one block each.
@@ -196,6 +244,16 @@ TEST(WalFormat, CompressedSnapshotsRoundTripAndNameTheDamagedFrame) {
   EXPECT_FALSE(read_snapshot(claims, z, &back).is_ok());
   for (size_t cut : {size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
     EXPECT_FALSE(read_snapshot(std::string_view(file).substr(0, cut), z, nullptr).is_ok()) << cut;
+
+  for (size_t max : {size_t{1000}, kSnapshotBlock, size_t{5} << 20}) {
+    auto in_pieces = read_in_pieces(file, max);
+    ASSERT_TRUE(in_pieces) << in_pieces.status().to_string();
+    EXPECT_EQ(in_pieces.value(), body) << max;
+  }
+  expect_damage_in_pieces(flipped, second);
+  EXPECT_FALSE(read_in_pieces(claims, 300000));
+  for (size_t cut : {size_t{10}, kSnapshotHeader + 5, file.size() / 2, file.size() - 1})
+    EXPECT_FALSE(read_in_pieces(std::string_view(file).substr(0, cut), 300000)) << cut;
 }
 
 // Snapshots written before the body was kept in one piece still load.
@@ -216,12 +274,16 @@ TEST(WalFormat, VersionOneSnapshotsStillLoad) {
   EXPECT_EQ(z, 7);
   EXPECT_EQ(view, body);
   EXPECT_EQ(view.data(), copy.data());
+  auto in_pieces = read_in_pieces(file, 4096);
+  ASSERT_TRUE(in_pieces) << in_pieces.status().to_string();
+  EXPECT_EQ(in_pieces.value(), body);
   file[kSnapshotHeader + 8 + kSnapshotBlock + 8 + 3] ^= 1;  // in the second block
   sdk::Status st = check_snapshot(file, z, &view, &copy);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("at offset " + std::to_string(kSnapshotHeader + 8 + kSnapshotBlock)),
             std::string::npos)
       << st.message();
+  expect_damage_in_pieces(file, kSnapshotHeader + 8 + kSnapshotBlock);
 }
 
 TEST(WalFormat, Epochs) {
@@ -314,6 +376,20 @@ class WalFixture : public ::testing::Test {
     return storage_->open();
   }
 
+  // Opens the data directory again and checks that it recovers `tree` from
+  // a snapshot at `zxid`. What open() recovered is released here, before
+  // the next open() unloads the module that made it.
+  void expect_recovers(const kernel::DataTree& tree, sdk::Zxid zxid,
+                       std::vector<std::string> settings = {}) {
+    auto r = open(std::move(settings));
+    ASSERT_TRUE(r) << r.status().to_string();
+    EXPECT_EQ(r->snapshot_zxid, zxid);
+    auto back = kernel::DataTree::deserialize(r->snapshot);
+    ASSERT_TRUE(back) << back.status().to_string();
+    EXPECT_EQ(back->node_count(), tree.node_count());
+    EXPECT_EQ(back->digest(), tree.digest());
+  }
+
   // Appends and waits until every append is acknowledged.
   std::vector<sdk::Status> append(sdk::Zxid from, sdk::Zxid to, size_t size = 100) {
     std::vector<sdk::Status> results;
@@ -404,12 +480,49 @@ TEST_F(WalFixture, SegmentsRollAndSnapshotsPurgeWhatTheyCover) {
   EXPECT_EQ(files("snapshot.").size(), 1u);
   auto zs = read_all(1500);
   ASSERT_EQ(zs.size(), 500u);  // everything after the snapshot is still there
+  // A read from before what the purge removed fails, naming it, rather
+  // than give the entries left as if they followed on.
+  size_t seen = 0;
+  sdk::Status gone = storage_->read_log(100, [&](const sdk::LogEntry&) {
+    ++seen;
+    return true;
+  });
+  EXPECT_EQ(gone.code(), sdk::Errc::not_found) << gone.to_string();
+  EXPECT_NE(gone.message().find("no longer holds"), std::string::npos) << gone.message();
+  EXPECT_EQ(seen, 0u);
   storage_->close();
   auto r = open({"storage.wal.segment_bytes=65536"});
   ASSERT_TRUE(r) << r.status().to_string();
   EXPECT_EQ(r->snapshot_zxid, 1500);
   EXPECT_EQ(r->snapshot, "state at 1500");
   EXPECT_EQ(r->last_zxid, 2000);
+  // After a restart too.
+  gone = storage_->read_log(100, [&](const sdk::LogEntry&) {
+    ++seen;
+    return true;
+  });
+  EXPECT_EQ(gone.code(), sdk::Errc::not_found) << gone.to_string();
+  EXPECT_EQ(seen, 0u);
+  EXPECT_EQ(read_all(1500).size(), 500u);
+}
+
+// A log whose first entry opens an epoch (epoch << 32 | 1) lacks nothing
+// before it: with no snapshot it is read from 0, after a restart too (an
+// ensemble member reads it so when it starts).
+TEST_F(WalFixture, ALogStartingAtAnEpochIsReadFromZeroAfterARestart) {
+  const sdk::Zxid first = (sdk::Zxid{3} << 32) | 1;
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=65536"}));
+  append(first, first + 999, 200);  // several segments
+  EXPECT_GE(files("log.").size(), 2u);
+  storage_->close();
+  auto r = open({"storage.wal.segment_bytes=65536"});
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->snapshot_zxid, 0);
+  EXPECT_EQ(r->last_zxid, first + 999);
+  auto zs = read_all(0);
+  ASSERT_EQ(zs.size(), 1000u);
+  EXPECT_EQ(zs.front(), first);
+  EXPECT_EQ(zs.back(), first + 999);
 }
 
 TEST_F(WalFixture, SnapshotPolicyAsksForSnapshots) {
@@ -506,6 +619,108 @@ TEST_F(WalFixture, CorruptionMidLogStopsOpenNamingFileAndOffset) {
       << r.status().message();
 }
 
+// A leader sends a learner the log a batch at a time, each read going on
+// from where the last ended (and some stopping before the entry they were
+// shown): every entry comes once, in order, across segments and after a
+// truncation rewrote the tail.
+TEST_F(WalFixture, TheLogReadInBatchesGivesEveryEntryOnce) {
+  ASSERT_TRUE(open({"storage.wal.segment_bytes=65536"}));
+  append(1, 3000, 100);
+  size_t tail_size = 100;  // of the entries after 2000
+  auto batches = [&](sdk::Zxid from, size_t batch, bool take_last) {
+    std::vector<sdk::Zxid> out;
+    sdk::Zxid after = from;
+    while (true) {
+      size_t n = 0;
+      sdk::Status st = storage_->read_log(after, [&](const sdk::LogEntry& e) {
+        EXPECT_EQ(e.body, entry(e.zxid, e.zxid > 2000 ? tail_size : 100).body);
+        if (n == batch && !take_last) return false;  // shown, not taken
+        out.push_back(e.zxid);
+        return ++n < batch;
+      });
+      EXPECT_TRUE(st) << st.to_string();
+      if (n == 0) break;
+      after = out.back();
+    }
+    return out;
+  };
+  std::vector<sdk::Zxid> want;
+  for (sdk::Zxid z = 1; z <= 3000; ++z) want.push_back(z);
+  EXPECT_EQ(batches(0, 37, true), want);
+  EXPECT_EQ(batches(0, 50, false), want);
+  // A read that ends at 2100, whose place the truncation below undoes.
+  size_t seen = 0;
+  ASSERT_TRUE(storage_->read_log(2090, [&](const sdk::LogEntry&) { return ++seen < 10; }));
+  ASSERT_TRUE(storage_->truncate_after(2000));
+  append(2001, 2500, 30);
+  tail_size = 30;
+  EXPECT_EQ(batches(2100, 7, true),
+            std::vector<sdk::Zxid>(want.begin() + 2100, want.begin() + 2500));
+  want.resize(2500);
+  EXPECT_EQ(batches(0, 41, true), want);
+  EXPECT_EQ(batches(1990, 3, false), std::vector<sdk::Zxid>(want.begin() + 1990, want.end()));
+}
+
+// A leader reads the newest snapshot in pieces for a learner; the file stays
+// readable when a newer snapshot purges it meanwhile.
+TEST_F(WalFixture, TheNewestSnapshotIsReadInPiecesAndOutlivesItsPurge) {
+  ASSERT_TRUE(open({"storage.wal.retain_snapshots=1"}));
+  EXPECT_EQ(storage_->read_snapshot().status().code(), sdk::Errc::not_found);
+  append(1, 20);
+  std::string state;
+  for (int i = 0; state.size() < 3 * kSnapshotBlock; ++i) state += std::to_string(i) + ";";
+  snapshot(10, state);
+  auto r = storage_->read_snapshot();
+  ASSERT_TRUE(r) << r.status().to_string();
+  sdk::SnapshotReader& reader = *r.value();
+  EXPECT_EQ(reader.zxid(), 10);
+  EXPECT_EQ(reader.size(), state.size());
+  auto first = reader.next(1000);
+  ASSERT_TRUE(first);
+  std::string back(first.value());
+  snapshot(20, "newer");  // purges the one being read
+  EXPECT_EQ(files("snapshot.").size(), 1u);
+  while (true) {
+    auto piece = reader.next(400000);
+    ASSERT_TRUE(piece) << piece.status().to_string();
+    if (piece.value().empty()) break;
+    EXPECT_LE(piece.value().size(), 400000u);
+    back += piece.value();
+  }
+  EXPECT_EQ(back, state);
+  auto newer = storage_->read_snapshot();
+  ASSERT_TRUE(newer);
+  EXPECT_EQ(newer.value()->zxid(), 20);
+}
+
+// A damage in the body is found when the reading reaches it, naming the
+// file and the offset.
+TEST_F(WalFixture, ADamagedSnapshotFailsItsReaderNamingFileAndOffset) {
+  ASSERT_TRUE(open());
+  append(1, 10);
+  snapshot(10, std::string(3 * kSnapshotBlock, 's'));
+  fs::path snap = files("snapshot.").back();
+  {
+    std::fstream f(snap, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(kSnapshotHeader + kSnapshotBlock + 7));
+    f.put('S');
+  }
+  auto r = storage_->read_snapshot();
+  ASSERT_TRUE(r) << r.status().to_string();
+  auto first = r.value()->next(kSnapshotBlock);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first.value().size(), kSnapshotBlock);
+  auto second = r.value()->next(kSnapshotBlock);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.status().code(), sdk::Errc::corrupt);
+  EXPECT_NE(second.status().message().find(snap.string()), std::string::npos)
+      << second.status().message();
+  EXPECT_NE(second.status().message().find("at offset " +
+                                           std::to_string(kSnapshotHeader + kSnapshotBlock)),
+            std::string::npos)
+      << second.status().message();
+}
+
 TEST_F(WalFixture, ADamagedSnapshotStopsOpenNamingFileAndOffset) {
   ASSERT_TRUE(open());
   append(1, 10);
@@ -593,13 +808,7 @@ TEST_F(WalFixture, ASnapshotProcessWritesTheSnapshotItself) {
   sdk::Status st = snapshot_by_process(tree, 5);
   ASSERT_TRUE(st) << st.to_string();
   storage_->close();
-  auto r = open();
-  ASSERT_TRUE(r) << r.status().to_string();
-  EXPECT_EQ(r->snapshot_zxid, 5);
-  auto back = kernel::DataTree::deserialize(r->snapshot);
-  ASSERT_TRUE(back) << back.status().to_string();
-  EXPECT_EQ(back->node_count(), tree.node_count());
-  EXPECT_EQ(back->digest(), tree.digest());
+  expect_recovers(tree, 5);
 }
 
 // snapshot_compression = "zstd": the snapshot process writes zstd frames,
@@ -624,13 +833,7 @@ TEST_F(WalFixture, CompressedSnapshotsAreSmallerAndRecoverTheSameTree) {
   uint32_t version = 0;
   std::memcpy(&version, head.data() + 8, 4);
   EXPECT_EQ(version, kSnapshotVersionZstd);
-  auto r = open();  // without compression: the compressed file still loads
-  ASSERT_TRUE(r) << r.status().to_string();
-  EXPECT_EQ(r->snapshot_zxid, 5);
-  auto back = kernel::DataTree::deserialize(r->snapshot);
-  ASSERT_TRUE(back) << back.status().to_string();
-  EXPECT_EQ(back->node_count(), tree.node_count());
-  EXPECT_EQ(back->digest(), tree.digest());
+  expect_recovers(tree, 5);  // without compression: the compressed file still loads
   std::string plain_body;
   tree.serialize([&](std::string_view c) { plain_body += c; });
   EXPECT_LT(fs::file_size(file), plain_body.size() / 2);
