@@ -12,7 +12,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
-from corral_harness.servers import REPO, TARGET, free_port, plugin_abi
+from corral_harness.servers import REPO, TARGET, free_port, plugin_abi, wait_for
 
 CLI = os.environ.get("CORRAL_CLI", str(REPO / "build/cli/corral"))
 
@@ -92,9 +92,9 @@ def test_create_modes(server_factory):
     corral(srv, "create", "-c", "/modes/box", check=0)
     corral(srv, "create", "/modes/box/item", check=0)
     corral(srv, "delete", "/modes/box/item", check=0)
-    corral(srv, "create", "-t", "200", "/modes/ttl", check=0)
+    corral(srv, "create", "-t", "2000", "/modes/ttl", check=0)
     assert zk.exists("/modes/ttl") is not None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline and zk.exists("/modes/ttl") is not None:
         time.sleep(0.1)
     assert zk.exists("/modes/ttl") is None  # the TTL lapsed
@@ -134,10 +134,18 @@ def test_acls_and_authentication(server, zk):
 
 def test_watch_streams_events_until_interrupted(server, zk):
     zk.create("/watched")
+
+    def watches():
+        for line in server.four("wchs").splitlines():
+            if line.startswith("Total watches:"):
+                return int(line.split(":")[1])
+        return 0
+
+    before = watches()
     p = subprocess.Popen([CLI, "-s", server.hosts, "watch", "-R", "/watched"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)  # the watch is set
+        wait_for(lambda: watches() > before, timeout=30, what="the command's watch")
         zk.create("/watched/c")
         zk.set("/watched/c", b"1")
         zk.delete("/watched/c")

@@ -204,10 +204,12 @@ def test_the_page_is_anyones_and_the_api_acts_as_the_caller(ens, zk):
         st, made = api(ens, i, "POST", "/ui/api/node",
                        {"path": f"/modes-{mode}-", "mode": mode, **extra}, user="alice:wonder")
         assert st == 201, made
+        zk.sync("/")  # (the console wrote through another member, perhaps)
         assert zk.exists(made["path"]) is not None
     # The creator's ACL when logged in.
     st, made = api(ens, i, "POST", "/ui/api/node", {"path": "/owned", "data_b64": "aGk="}, user="alice:wonder")
     assert st == 201
+    zk.sync("/")
     acl, _ = zk.get_acls("/owned")
     assert {(a.id.scheme, a.perms) for a in acl} == {("digest", 31), ("world", 1)}
     # Another site's page cannot make changes: no X-Requested-With (a form
@@ -427,6 +429,7 @@ def test_a_registry_instance_appears_and_lapses(ens, zk, browser):
          timeout=30, what="the instance lapsed")
 
 
+@pytest.mark.hang_guard_seconds(600)
 def test_a_node_with_100k_children_renders_a_page_at_a_time(ens, zk, browser):
     d = browser
     url = base(ens, page_member(ens))
@@ -442,6 +445,10 @@ def test_a_node_with_100k_children_renders_a_page_at_a_time(ens, zk, browser):
     for p in pending:
         p.get(timeout=60)
     print(f"\n100,000 creates: {time.monotonic() - t0:.1f} s")
+    # The page's member has them all (the creates went through another).
+    wait_for(lambda: api(ens, page_member(ens), "GET", "/ui/api/node?path=/big&limit=0",
+                         user="alice:wonder")[1].get("children_total") == 100000,
+             timeout=120, what="the page's member to hold every child")
     login(d, url, "alice", "wonder")
     go(d, url, "#/tree/")
     wait(d, lambda: text(d, "#node-path") == "/")
@@ -468,6 +475,7 @@ def test_a_node_with_100k_children_renders_a_page_at_a_time(ens, zk, browser):
                   user="alice:wonder", timeout=120)
     assert st == 200 and res["deleted"] == 100001, res
     print(f"recursive delete of 100,001 znodes: {time.monotonic() - t0:.1f} s")
+    zk.sync("/")
     assert zk.exists("/big") is None
 
 
@@ -475,7 +483,7 @@ def test_load_more_during_a_live_reload_adds_its_page(ens, zk, browser):
     """A change shown live reloads the list from its start. A "Load more"
     clicked while that reload is under way still adds its page: fetched on
     its own, that page could land first and be replaced by the reload's
-    shorter list. Here reloads answer 2 s late, so the click always lands
+    shorter list. Here reloads answer 3 s late, so that the click lands
     during one."""
     d = browser
     url = base(ens, page_member(ens))
@@ -484,12 +492,13 @@ def test_load_more_during_a_live_reload_adds_its_page(ens, zk, browser):
         p.get(timeout=30)
     login(d, url, "alice", "wonder")
     go(d, url, "#/tree/paged")
-    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, '.child[data-name="c0000"]'), what="the first page")
 
     def shown():
         return len(d.find_elements(By.CSS_SELECTOR, "#children .child"))
 
-    assert shown() == 200
+    # The page's member has every child, and changes stream to the page.
+    wait(d, lambda: "700 children" in text(d, "#children-count") and shown() == 200, what="the first page")
+    wait(d, lambda: text(d, "#live-status") == "live", what="live updates")
     d.execute_script("""
       window.slowReloads = 0;
       window.slowDone = 0;
@@ -497,20 +506,22 @@ def test_load_more_during_a_live_reload_adds_its_page(ens, zk, browser):
       window.fetch = async (url, options) => {
         if (!/\\/ui\\/api\\/node\\?.*[?&]offset=0(&|$)/.test(String(url))) return real(url, options);
         window.slowReloads++;
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await new Promise((resolve) => setTimeout(resolve, 3000));
         try { return await real(url, options); } finally { window.slowDone++; }
       };""")
     zk.create("/paged/new", b"")  # shown live: the list reloads
     wait(d, lambda: d.execute_script("return window.slowReloads") > 0, what="the live reload")
     # Clicked where it is (not scrolled into view, which would load the
-    # page by itself).
-    d.execute_script("document.getElementById('children-more').click()")
-    wait(d, lambda: d.execute_script("return window.slowDone === window.slowReloads") and shown() == 400,
+    # page by itself), and while the reload is under way.
+    assert d.execute_script("""
+      const during = window.slowDone < window.slowReloads;
+      document.getElementById('children-more').click();
+      return during;""")
+    wait(d, lambda: d.execute_script("return window.slowDone === window.slowReloads") and shown() == 400
+         and "701 children (400 shown)" in text(d, "#children-count"),
          what="the reload with the page asked for")
     time.sleep(1)  # the reload's own rendering, had it been left to replace the page
     assert shown() == 400
-    assert d.execute_script("return window.slowDone === window.slowReloads")
-    assert "701" in text(d, "#children-count") and "400 shown" in text(d, "#children-count")
     wait(d, lambda: text(d, "#children-more") == "Load 200 more" and el(d, "#children-more").is_enabled(),
          what="the button ready again")
     zk.delete("/paged", recursive=True)

@@ -74,13 +74,13 @@ def test_container_modes_through_plain_create(srv):
 
 def test_ttl_nodes_expire_when_idle_and_childless(srv):
     c = session(srv)
-    err, path, stat = create(c, CREATE_TTL, "/ttl", flags=5, ttl=400)
+    err, path, stat = create(c, CREATE_TTL, "/ttl", flags=5, ttl=1000)
     assert err == jute.OK and stat["ephemeralOwner"] == 0
+    assert create(c, jute.CREATE, "/ttl/child")[0] == jute.OK  # (well within its TTL)
     err, path, _ = create(c, CREATE_TTL, "/seq-", flags=6, ttl=400)
     assert err == jute.OK and path.startswith("/seq-00")
-    assert create(c, jute.CREATE, "/ttl/child")[0] == jute.OK
     assert gone(c, path)
-    time.sleep(0.6)
+    time.sleep(1.2)
     assert c.request(jute.EXISTS, jute.path_watch("/ttl"))[2] == jute.OK  # has a child
     assert c.request(jute.DELETE, jute.delete_body("/ttl/child"))[2] == jute.OK
     assert gone(c, "/ttl")

@@ -126,6 +126,7 @@ def test_acknowledged_writes_survive_sigkill(server_factory):
 
 
 @pytest.mark.skipif(TARGET != "corrald", reason="kills corrald's own ensemble")
+@pytest.mark.hang_guard_seconds(300)
 def test_acknowledged_writes_survive_sigkill_of_a_whole_ensemble(ensemble_factory):
     """Every server of a 3-server ensemble (zab, or raft with
     CORRAL_CONSENSUS=raft) killed at once under load, and all restarted:

@@ -95,7 +95,7 @@ class TreePage {
     this.seq = 0;              // bumped by each reload of the list from its start
     this.reloading = false;    // a reload of the list is under way
     this.morePending = false;  // "Load more" asked for while it was: it loads one page more
-    this.loadingMore = false;
+    this.loadingMore = null;   // the seq a "Load more" in flight started under
     this.moreInView = false;
     this.editBase = null;      // {text, version} the editor started from
     this.aclBase = null;       // the aversion the ACL editor started from
@@ -284,6 +284,7 @@ class TreePage {
   async load(want, { keepScroll = false } = {}) {
     const seq = ++this.seq;
     this.reloading = true;
+    let shown = false;
     try {
       const target = () => want + (this.morePending ? PAGE : 0);
       const first = await this.fetchNode(0, Math.min(target(), MAX_LIMIT));
@@ -300,15 +301,25 @@ class TreePage {
       this.gone = false;
       this.showNode(first);
       this.showChildren(names, first, keepScroll);
+      shown = true;
       return true;
     } finally {
       if (seq === this.seq) {
+        const asked = this.morePending;
         this.reloading = false;
         this.morePending = false;  // loaded, or the reload failed and shows why
         this.r.more.disabled = false;
         this.updateChildCount();
+        // Still in view (a tall list box): keep filling it, as loadMore does.
+        if (shown && asked && this.moreInView && !this.signal.aborted) setTimeout(() => this.loadMore(), 0);
       }
     }
+  }
+
+  // Whether a "Load more" of the list shown now is in flight (one that a
+  // reload overtook no longer counts: its page is dropped when it comes).
+  moreInFlight() {
+    return this.loadingMore !== null && this.loadingMore === this.seq;
   }
 
   loadFailed(e) {
@@ -382,9 +393,9 @@ class TreePage {
       this.r.more.textContent = 'Loading…';
       return;
     }
-    if (this.loadingMore || this.names.length >= this.matching) return;
-    this.loadingMore = true;
+    if (this.moreInFlight() || this.names.length >= this.matching) return;
     const seq = this.seq;
+    this.loadingMore = seq;
     const offset = this.names.length;
     const { more, children } = this.r;
     more.disabled = true;
@@ -404,9 +415,11 @@ class TreePage {
     } catch (e) {
       if (!isAbort(e)) showError(messageOf(e));
     } finally {
-      this.loadingMore = false;
-      more.disabled = false;
-      this.updateChildCount();
+      if (this.loadingMore === seq) this.loadingMore = null;
+      if (seq === this.seq) {  // (else the reload that overtook it owns the button)
+        more.disabled = false;
+        this.updateChildCount();
+      }
     }
     // Still in view (a tall list box): keep filling it.
     if (this.moreInView && seq === this.seq && !this.signal.aborted) setTimeout(() => this.loadMore(), 0);
@@ -440,7 +453,7 @@ class TreePage {
     childCount.textContent = text;
     const left = this.matching - shown;
     more.hidden = left <= 0;
-    if (!this.loadingMore && !this.morePending) more.textContent = `Load ${Math.min(PAGE, left).toLocaleString('en-US')} more`;
+    if (!this.moreInFlight() && !this.morePending) more.textContent = `Load ${Math.min(PAGE, left).toLocaleString('en-US')} more`;
     childEmpty.hidden = shown > 0;
     childEmpty.textContent = this.filter ? 'No children match.' : 'No children.';
   }
@@ -905,8 +918,8 @@ class TreePage {
       const wasGone = this.gone;
       // A page being loaded is overtaken by this reload: load it here too,
       // or the reader's "Load more" would be lost.
-      const want = Math.max(PAGE, this.names.length + (this.loadingMore ? PAGE : 0));
-      if (await this.load(want, { keepScroll: true })) {
+      if (this.moreInFlight()) this.morePending = true;
+      if (await this.load(Math.max(PAGE, this.names.length), { keepScroll: true })) {
         this.flash('updated', 1500, true);
         clearError('refresh');
         if (wasGone) this.r.notice.hidden = true;
