@@ -400,6 +400,7 @@ class TreePage {
     const { more, children } = this.r;
     more.disabled = true;
     more.textContent = 'Loading…';
+    let ok = false;
     try {
       const answer = await this.fetchNode(offset, PAGE);
       // A reload overtook it (and loads this page too), or the list is no
@@ -412,6 +413,7 @@ class TreePage {
       this.names = this.names.concat(got);
       this.total = typeof answer.children_total === 'number' ? answer.children_total : this.total;
       this.matching = got.length ? matchingOf(answer) : this.names.length;
+      ok = true;
     } catch (e) {
       if (!isAbort(e)) showError(messageOf(e));
     } finally {
@@ -421,8 +423,9 @@ class TreePage {
         this.updateChildCount();
       }
     }
-    // Still in view (a tall list box): keep filling it.
-    if (this.moreInView && seq === this.seq && !this.signal.aborted) setTimeout(() => this.loadMore(), 0);
+    // Still in view (a tall list box): keep filling it. (Not after a
+    // failure: the button is there to try again.)
+    if (ok && this.moreInView && seq === this.seq && !this.signal.aborted) setTimeout(() => this.loadMore(), 0);
   }
 
   // Loads the next page when "Load more" scrolls into view.
@@ -919,7 +922,10 @@ class TreePage {
       // A page being loaded is overtaken by this reload: load it here too,
       // or the reader's "Load more" would be lost.
       if (this.moreInFlight()) this.morePending = true;
-      if (await this.load(Math.max(PAGE, this.names.length), { keepScroll: true })) {
+      // (The list a reload under way replaces, for a new filter say, is no
+      // measure of how much to load.)
+      const want = this.reloading ? PAGE : Math.max(PAGE, this.names.length);
+      if (await this.load(want, { keepScroll: true })) {
         this.flash('updated', 1500, true);
         clearError('refresh');
         if (wasGone) this.r.notice.hidden = true;
