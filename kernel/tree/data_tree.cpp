@@ -25,7 +25,7 @@ struct Journal::Undo {
 
 DataTree::DataTree() {
   intern_acl(proto::open_acl_unsafe());
-  nodes_.insert(Node::make("/", "").release());
+  nodes_.set_root(Node::make("/", "").release());
   data_bytes_ = 1;
   for (const char* p : {"/zookeeper", "/zookeeper/quota", "/zookeeper/config"}) {
     adopt(Node::make(p, ""), *find_mut(proto::parent_path(p)));
@@ -200,16 +200,13 @@ void DataTree::recount_acls(std::vector<uint32_t> refs) {
 }
 
 Node* DataTree::adopt(NodePtr n, Node& parent) {
-  Node* node = n.get();
-  nodes_.insert(node);
-  n.release();
-  parent.children().insert(node);
+  Node* node = n.release();
+  nodes_.link(node, parent);
   return node;
 }
 
 NodePtr DataTree::release(Node* n, Node& parent) {
-  parent.children().erase(n->name());
-  nodes_.erase(n->path());
+  nodes_.unlink(n, parent);
   return NodePtr(n);
 }
 
@@ -219,9 +216,8 @@ Node* DataTree::replace_data(Node* n, std::string_view data, bool data_null) {
     return n;
   }
   NodePtr moved = Node::with_data(*n, data, data_null);
-  nodes_.replace(n, moved.get());
-  if (Node* parent = n->path() == "/" ? nullptr : find_mut(proto::parent_path(n->path())))
-    parent->children().replace(n, moved.get());
+  nodes_.replace(n, moved.get(),
+                 n->path() == "/" ? nullptr : find_mut(proto::parent_path(n->path())));
   NodePtr old(n);
   return moved.release();
 }
@@ -267,8 +263,10 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
     name += suffix;
   }
   if (proto::path_error(name)) return Err::bad_arguments;
-  const uint64_t hash = hash_key(name);
-  if (nodes_.find(name, hash)) return Err::node_exists;
+  const std::string_view leaf = std::string_view(name).substr(name.rfind('/') + 1);
+  const uint64_t hash = hash_key(leaf);
+  // An empty leaf is the root's: "/" is its own parent.
+  if (leaf.empty() || parent->children().find(leaf, hash)) return Err::node_exists;
   if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
   if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
@@ -284,8 +282,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   fresh->acl = intern_acl(open ? acl : fixed);
   ref_acl(fresh->acl);
   Node* n = fresh.release();
-  nodes_.insert(n, hash);
-  parent->children().insert(n);
+  nodes_.link(n, *parent, hash);
   digest_ += node_digest(name, *n);
   parent->cversion++;
   parent->pzxid = zxid;
@@ -298,7 +295,7 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   }
   quota_node_added(name);
   quota_account(name, static_cast<int64_t>(data.size()), 1);
-  n = nodes_.find(name);  // quota bookkeeping may have given a stats node new data, and a new place
+  n = find_mut(name);  // quota bookkeeping may have given a stats node new data, and a new place
   j.changes.push_back({Change::created, name, n->acl});
   j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
   if (u) push_undo(j, std::move(u));
@@ -344,7 +341,7 @@ Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, con
   const Node* parent = find(parent_name);
   if (!parent) return Err::no_node;
   if (!permitted(acls_[parent->acl], proto::perm::remove, ids)) return Err::no_auth;
-  Node* n = nodes_.find(path);
+  Node* n = parent->children().find(path.substr(path.rfind('/') + 1));
   if (!n) return Err::no_node;
   if (version != -1 && version != n->version) return Err::bad_version;
   if (n->num_children() > 0) return Err::not_empty;
@@ -422,7 +419,7 @@ void DataTree::rollback(Journal& j) {
     Journal::Undo& u = **it;
     switch (u.kind) {
       case Journal::Undo::created: {
-        Node* node = nodes_.find(u.path);
+        Node* node = find_mut(u.path);
         Node* parent = find_mut(proto::parent_path(u.path));
         parent->cversion = u.parent_cversion;
         parent->pzxid = u.parent_pzxid;
@@ -521,7 +518,7 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
 }
 
 Err DataTree::delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j) {
-  Node* n = nodes_.find(path);
+  Node* n = find_mut(path);
   if (!n) return Err::no_node;
   if (n->ephemeral_owner != kContainerOwner && !is_ttl_owner(n->ephemeral_owner))
     return Err::bad_arguments;
@@ -550,7 +547,7 @@ void DataTree::close_session(int64_t id, sdk::Zxid zxid, Journal& j) {
   std::set<std::string> ephemerals = std::move(s->second.ephemerals);
   sessions_.erase(s);
   for (const std::string& path : ephemerals)
-    if (Node* n = nodes_.find(path)) erase_node(n, j, zxid);
+    if (Node* n = find_mut(path)) erase_node(n, j, zxid);
 }
 
 }  // namespace corral::kernel

@@ -1,5 +1,6 @@
 #include "tree/node.hpp"
 
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 
@@ -10,7 +11,8 @@
 
 namespace corral::kernel {
 
-static_assert(sizeof(Node) == 96, "a node's fixed part is meant to fill 96 bytes");
+static_assert(sizeof(Node) == 80, "a node's fixed part is meant to fill 80 bytes");
+static_assert(sizeof(ChildSet) == sizeof(void*), "a child set is meant to be one word");
 
 namespace {
 // Seeded once per process, so that no one can choose paths that all fall in
@@ -75,6 +77,7 @@ uintptr_t* NodeSet<K>::allocate(size_t capacity) {
     if (!p) throw std::bad_alloc();
   }
   auto* h = new (p) Header();
+  h->mask = static_cast<uint32_t>(capacity - 1);
   if (bytes >= kMappedSlotBytes) h->mapped = bytes;
   return static_cast<uintptr_t*>(p) + kHeaderWords;
 }
@@ -100,10 +103,7 @@ NodeSet<K>& NodeSet<K>::operator=(NodeSet&& o) noexcept {
   if (this != &o) {
     release(slots_);
     slots_ = o.slots_;
-    size_ = o.size_;
-    mask_ = o.mask_;
     o.slots_ = nullptr;
-    o.size_ = o.mask_ = 0;
   }
   return *this;
 }
@@ -121,7 +121,8 @@ template <NodeKey K>
 Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
   if (!slots_) return nullptr;
   const uintptr_t want = tag(hash);
-  for (uint32_t i = static_cast<uint32_t>(hash) & mask_;; i = (i + 1) & mask_) {
+  const uint32_t mask = header().mask;
+  for (uint32_t i = static_cast<uint32_t>(hash) & mask;; i = (i + 1) & mask) {
     uintptr_t s = slots_[i];
     if (!s) break;
     if ((s & ~kAddressMask) == want) {
@@ -148,8 +149,9 @@ uintptr_t* NodeSet<K>::find_old(std::string_view key, uint64_t hash) const {
 
 template <NodeKey K>
 void NodeSet<K>::place(uintptr_t slot, uint64_t hash) {
-  uint32_t i = static_cast<uint32_t>(hash) & mask_;
-  while (slots_[i]) i = (i + 1) & mask_;
+  const uint32_t mask = header().mask;
+  uint32_t i = static_cast<uint32_t>(hash) & mask;
+  while (slots_[i]) i = (i + 1) & mask;
   slots_[i] = slot;
 }
 
@@ -164,11 +166,12 @@ template <NodeKey K>
 void NodeSet<K>::start_resize(size_t capacity) {
   uintptr_t* fresh = allocate(capacity);
   uintptr_t* old = slots_;
-  const uint32_t old_mask = mask_;
   slots_ = fresh;
-  mask_ = static_cast<uint32_t>(capacity - 1);
   if (!old) return;
+  const Header& was = *reinterpret_cast<const Header*>(old - kHeaderWords);
+  const uint32_t old_mask = was.mask;
   Header& h = header();
+  h.size = was.size;
   h.old = old;
   h.old_mask = old_mask;
   h.next = 0;
@@ -215,8 +218,7 @@ void NodeSet<K>::reserve(size_t n) {
   while (capacity < want) capacity *= 2;
   if (!slots_) {
     slots_ = allocate(capacity);
-    mask_ = static_cast<uint32_t>(capacity - 1);
-  } else if (capacity > mask_ + size_t{1}) {
+  } else if (capacity > header().mask + size_t{1}) {
     resize(capacity);
   }
 }
@@ -226,23 +228,23 @@ void NodeSet<K>::insert(Node* n, uint64_t hash) {
   uintptr_t slot = slot_for(n, hash);
   make_room();
   place(slot, hash);
-  ++size_;
+  ++header().size;
 }
 
 template <NodeKey K>
 void NodeSet<K>::make_room() {
   if (!slots_) {
     slots_ = allocate(4);
-    mask_ = 3;
     return;
   }
   if (resizing()) migrate(kMigrateStep);
-  if ((size_ + size_t{1}) * 4 > (mask_ + size_t{1}) * 3) {
+  const Header& h = header();
+  if ((h.size + size_t{1}) * 4 > (h.mask + size_t{1}) * 3) {
     // Moving kMigrateStep slots an insert, a resize is long done before
     // the set is three quarters full again; only erases and inserts mixed
     // just so could leave one going, and it then finishes at once.
     finish_resize();
-    start_resize((mask_ + size_t{1}) * 2);
+    start_resize((header().mask + size_t{1}) * 2);
   }
 }
 
@@ -252,8 +254,9 @@ Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
   make_room();
   const std::string_view key = key_of(n);
   const uintptr_t want = tag(hash);
-  uint32_t i = static_cast<uint32_t>(hash) & mask_;
-  for (; slots_[i]; i = (i + 1) & mask_) {
+  const uint32_t mask = header().mask;
+  uint32_t i = static_cast<uint32_t>(hash) & mask;
+  for (; slots_[i]; i = (i + 1) & mask) {
     uintptr_t s = slots_[i];
     if ((s & ~kAddressMask) == want && key_of(address(s)) == key) return address(s);
   }
@@ -261,7 +264,7 @@ Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
     if (const uintptr_t* at = find_old(key, hash)) return address(*at);
   }
   slots_[i] = slot;
-  ++size_;
+  ++header().size;
   return nullptr;
 }
 
@@ -270,9 +273,10 @@ bool NodeSet<K>::erase(std::string_view key) {
   if (!slots_) return false;
   const uint64_t hash = hash_key(key);
   const uintptr_t want = tag(hash);
-  uint32_t i = static_cast<uint32_t>(hash) & mask_;
+  const uint32_t mask = header().mask;
+  uint32_t i = static_cast<uint32_t>(hash) & mask;
   bool found = false;
-  for (;; i = (i + 1) & mask_) {
+  for (;; i = (i + 1) & mask) {
     uintptr_t s = slots_[i];
     if (!s) break;
     if ((s & ~kAddressMask) == want && key_of(address(s)) == key) {
@@ -283,10 +287,10 @@ bool NodeSet<K>::erase(std::string_view key) {
   if (found) {
     // Shift back every entry behind the hole that may move into it: one
     // whose home slot is not between the hole and where it sits.
-    for (uint32_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+    for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
       uintptr_t s = slots_[j];
       if (!s) break;
-      uint32_t home = static_cast<uint32_t>(hash_key(key_of(address(s)))) & mask_;
+      uint32_t home = static_cast<uint32_t>(hash_key(key_of(address(s)))) & mask;
       bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
       if (!stays) {
         slots_[i] = s;
@@ -299,15 +303,14 @@ bool NodeSet<K>::erase(std::string_view key) {
     if (!at) return false;
     *at = kTombstone;
   }
-  --size_;
-  if (size_ == 0) {
+  const uint32_t size = --header().size;
+  if (size == 0) {
     release(slots_);
     slots_ = nullptr;
-    mask_ = 0;
   } else if (resizing()) {
     migrate(kMigrateStep);
-  } else if (mask_ >= 64 && size_ * size_t{16} < mask_ + size_t{1}) {
-    start_resize((mask_ + size_t{1}) / 4);  // a set that emptied gives its memory back
+  } else if (mask >= 64 && size * size_t{16} < mask + size_t{1}) {
+    start_resize((mask + size_t{1}) / 4);  // a set that emptied gives its memory back
   }
   return true;
 }
@@ -316,7 +319,8 @@ template <NodeKey K>
 void NodeSet<K>::replace(const Node* old, Node* now) {
   const uint64_t hash = hash_key(key_of(now));
   if (!slots_) return;
-  for (uint32_t i = static_cast<uint32_t>(hash) & mask_; slots_[i]; i = (i + 1) & mask_) {
+  const uint32_t mask = header().mask;
+  for (uint32_t i = static_cast<uint32_t>(hash) & mask; slots_[i]; i = (i + 1) & mask) {
     if (address(slots_[i]) == old) {
       slots_[i] = slot_for(now, hash);
       return;
@@ -335,34 +339,86 @@ void NodeSet<K>::replace(const Node* old, Node* now) {
 template class NodeSet<NodeKey::path>;
 template class NodeSet<NodeKey::name>;
 
+// ---------------------------------------------------------------- NodeTable
+
+Node* NodeTable::find(std::string_view path) const {
+  if (path.empty() || path[0] != '/') return nullptr;
+  Node* n = root_;
+  size_t at = 1;
+  if (path.size() == 1) return n;
+  while (n) {
+    const size_t slash = path.find('/', at);
+    if (slash == std::string_view::npos) return n->children().find(path.substr(at));
+    n = n->children().find(path.substr(at, slash - at));
+    at = slash + 1;
+  }
+  return nullptr;
+}
+
+void NodeTable::link(Node* n, Node& parent, uint64_t name_hash) {
+  parent.children().insert(n, name_hash);
+  ++size_;
+}
+
+void NodeTable::link(Node* n, Node& parent) { link(n, parent, hash_key(n->name())); }
+
+Node* NodeTable::link_new(Node* n, Node& parent, uint64_t name_hash) {
+  Node* there = parent.children().insert_new(n, name_hash);
+  if (!there) ++size_;
+  return there;
+}
+
+void NodeTable::unlink(Node* n, Node& parent) {
+  if (parent.children().erase(n->name())) --size_;
+}
+
+void NodeTable::replace(const Node* old, Node* now, Node* parent) {
+  if (!parent) {
+    if (root_ == old) root_ = now;
+    return;
+  }
+  parent->children().replace(old, now);
+}
+
 void NodeTable::free_nodes() {
+  // Children are taken out of a node before it is freed, and each node
+  // is freed once its own are on the stack: no recursion, however deep.
   NodeDeleter del;
-  for_each([&](Node* n) { del(n); });
-  PathSet::operator=(PathSet());
+  std::vector<Node*> stack;
+  if (root_) stack.push_back(root_);
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    n->children().for_each([&](Node* c) { stack.push_back(c); });
+    del(n);
+  }
+  root_ = nullptr;
+  size_ = 0;
 }
 
 // ---------------------------------------------------------------- Node
 
-Node::Node(std::string_view path, size_t data_capacity)
-    : path_size_(static_cast<uint32_t>(path.size())),
-      data_capacity_(static_cast<uint32_t>(data_capacity)),
-      name_at_(0),
-      data_null_(0) {
+Node::Node(std::string_view path) : path_size_(static_cast<uint32_t>(path.size())), data_null_(0) {
   std::memcpy(bytes(), path.data(), path.size());
-  size_t slash = path.rfind('/');
-  name_at_ = slash == std::string_view::npos ? 0 : static_cast<uint32_t>(slash + 1);
 }
 
+// Nodes come from malloc itself, so that malloc_usable_size tells how much
+// room each has for its data.
 void NodeDeleter::operator()(Node* n) const noexcept {
   n->~Node();
-  ::operator delete(n);
+  std::free(n);
+}
+
+size_t Node::data_capacity() const {
+  return ::malloc_usable_size(const_cast<Node*>(this)) - sizeof(Node) - path_size_;
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
   if (path.size() > UINT32_MAX / 2 || data.size() > UINT32_MAX / 2)
     throw std::length_error("znode too large");
-  void* mem = ::operator new(sizeof(Node) + path.size() + data.size());
-  NodePtr n(new (mem) Node(path, data.size()));
+  void* mem = std::malloc(sizeof(Node) + path.size() + data.size());
+  if (!mem) throw std::bad_alloc();
+  NodePtr n(new (mem) Node(path));
   n->assign_data(data, data_null);
   return n;
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace corral::kernel {
 
@@ -54,16 +55,13 @@ class NodeSet {
 
   NodeSet() = default;
   ~NodeSet();
-  NodeSet(NodeSet&& o) noexcept : slots_(o.slots_), size_(o.size_), mask_(o.mask_) {
-    o.slots_ = nullptr;
-    o.size_ = o.mask_ = 0;
-  }
+  NodeSet(NodeSet&& o) noexcept : slots_(o.slots_) { o.slots_ = nullptr; }
   NodeSet& operator=(NodeSet&& o) noexcept;
   NodeSet(const NodeSet&) = delete;
   NodeSet& operator=(const NodeSet&) = delete;
 
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
+  size_t size() const { return slots_ ? header().size : 0; }
+  bool empty() const { return !slots_; }
   Node* find(std::string_view key) const { return find(key, hash_key(key)); }
   Node* find(std::string_view key, uint64_t hash) const;
   // Adds `n`, whose key the set must not hold yet.
@@ -72,7 +70,7 @@ class NodeSet {
   // Asks the processor for the slot where a key with this hash would go,
   // ahead of a find or insert that will need it.
   void prefetch(uint64_t hash) const {
-    if (slots_) __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & mask_]);
+    if (slots_) __builtin_prefetch(&slots_[static_cast<uint32_t>(hash) & header().mask]);
   }
   // Adds `n` unless the set holds a node with its key already; returns that
   // node, or null when `n` went in. One probe where find and insert take two.
@@ -90,9 +88,9 @@ class NodeSet {
   template <class F>
   void for_each(F&& f) const {
     if (!slots_) return;
-    for (uint32_t i = 0; i <= mask_; ++i)
-      if (slots_[i]) f(address(slots_[i]));
     const Header& h = header();
+    for (uint32_t i = 0; i <= h.mask; ++i)
+      if (slots_[i]) f(address(slots_[i]));
     if (h.old)
       for (uint32_t i = h.next; i <= h.old_mask; ++i)
         if (h.old[i] > kTombstone) f(address(h.old[i]));
@@ -110,9 +108,13 @@ class NodeSet {
   static uintptr_t slot_for(Node* n, uint64_t hash);
   // In the old slots: where an entry was moved or erased while resizing.
   static constexpr uintptr_t kTombstone = 1;
-  // In front of the slots, in the same allocation: the old slots while a
-  // resize moves their entries, and how far it has got.
+  // In front of the slots, in the same allocation: the set's size and
+  // capacity, and the old slots while a resize moves their entries, and how
+  // far it has got. Kept there rather than in the set, so that a set is one
+  // word: every znode holds one, and most have no children.
   struct Header {
+    uint32_t size = 0;
+    uint32_t mask = 0;         // capacity - 1, a power of two less one
     uintptr_t* old = nullptr;  // null when not resizing
     uint32_t old_mask = 0;
     uint32_t next = 0;    // old slots below this have been moved
@@ -141,10 +143,7 @@ class NodeSet {
   uintptr_t* find_old(std::string_view key, uint64_t hash) const;
   void place(uintptr_t slot, uint64_t hash);
 
-  uintptr_t* slots_ =
-      nullptr;  // capacity mask_ + 1, a power of two, behind a Header; null when empty
-  uint32_t size_ = 0;
-  uint32_t mask_ = 0;
+  uintptr_t* slots_ = nullptr;  // header().mask + 1 of them, behind a Header; null when empty
 };
 
 using ChildSet = NodeSet<NodeKey::name>;
@@ -172,7 +171,10 @@ class Node {
 
   std::string_view path() const { return {bytes(), path_size_}; }
   // The last component of the path ("" for the root).
-  std::string_view name() const { return {bytes() + name_at_, path_size_ - name_at_}; }
+  std::string_view name() const {
+    std::string_view p = path();
+    return p.substr(p.rfind('/') + 1);
+  }
   std::string_view data() const { return {bytes() + path_size_, data_size_}; }
   // Set with a null buffer: getData answers null.
   bool data_null() const { return data_null_; }
@@ -182,39 +184,97 @@ class Node {
 
   // Whether `size` bytes of data fit in this allocation without wasting
   // most of it.
-  bool data_fits(size_t size) const { return size <= data_capacity_ && size >= data_capacity_ / 4; }
+  bool data_fits(size_t size) const {
+    const size_t capacity = data_capacity();
+    return size <= capacity && size >= capacity / 4;
+  }
   // Replaces the data in place; data_fits(data.size()) must hold.
   void assign_data(std::string_view data, bool data_null);
 
  private:
-  Node(std::string_view path, size_t data_capacity);
+  explicit Node(std::string_view path);
   ~Node() = default;
   friend struct NodeDeleter;
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
 
+  // What the allocation holds past the path: malloc's own count of it.
+  size_t data_capacity() const;
+
+  // The fixed part is 80 bytes: every field that is not a Stat field is
+  // one a znode needs in the tree, kept as small as it goes (the name is
+  // found in the path, the data's room in the allocator).
   ChildSet children_;
-  uint32_t path_size_ = 0, data_size_ = 0, data_capacity_ = 0;
-  uint32_t name_at_ : 31;
+  uint32_t path_size_ : 31;
   uint32_t data_null_ : 1;
+  uint32_t data_size_ = 0;
 };
 
-// The tree's path table: a PathSet that owns the nodes it holds, freeing
-// them when it is destroyed or replaced.
-class NodeTable : public PathSet {
+// The tree's nodes, owned through its root: every other node is in its
+// parent's child set and found by walking the path's names down from the
+// root. There is no table of whole paths beside the child sets: at a
+// million znodes it cost 16 bytes a znode, and a lookup walks only a few
+// names (the upper levels stay in the cache).
+class NodeTable {
  public:
   NodeTable() = default;
   ~NodeTable() { free_nodes(); }
-  NodeTable(NodeTable&&) noexcept = default;
+  NodeTable(NodeTable&& o) noexcept : root_(o.root_), size_(o.size_) {
+    o.root_ = nullptr;
+    o.size_ = 0;
+  }
   NodeTable& operator=(NodeTable&& o) noexcept {
     if (this != &o) {
       free_nodes();
-      PathSet::operator=(std::move(o));
+      root_ = o.root_;
+      size_ = o.size_;
+      o.root_ = nullptr;
+      o.size_ = 0;
     }
     return *this;
   }
+  NodeTable(const NodeTable&) = delete;
+  NodeTable& operator=(const NodeTable&) = delete;
+
+  size_t size() const { return size_; }
+  Node* root() const { return root_; }
+  // Takes `root` ("/") as the whole table; the table must be empty.
+  void set_root(Node* root) {
+    root_ = root;
+    size_ = 1;
+  }
+  // The node at `path` ("/" and names joined by '/'), or null.
+  Node* find(std::string_view path) const;
+  // Puts `n`, whose name `parent` must not hold yet, into its child set;
+  // the table owns it from then on.
+  void link(Node* n, Node& parent, uint64_t name_hash);
+  void link(Node* n, Node& parent);
+  // As link, unless `parent` holds a node of that name already: returns
+  // that node, and `n` stays the caller's.
+  Node* link_new(Node* n, Node& parent, uint64_t name_hash);
+  // Takes `n` out of its parent's child set; the caller owns it again.
+  void unlink(Node* n, Node& parent);
+  // Puts `now` where `old` was (same path); null `parent` for the root.
+  void replace(const Node* old, Node* now, Node* parent);
+  // Calls f(Node*) for every node, parents before their children. `f`
+  // must not change the tree.
+  template <class F>
+  void for_each(F&& f) const {
+    if (!root_) return;
+    std::vector<Node*> stack{root_};
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      n->children().for_each([&](Node* c) { stack.push_back(c); });
+      f(n);
+    }
+  }
   // Frees every node and empties the table.
   void free_nodes();
+
+ private:
+  Node* root_ = nullptr;
+  size_t size_ = 0;
 };
 
 template <>

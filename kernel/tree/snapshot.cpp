@@ -132,24 +132,19 @@ class ChunkBuffer {
 // Room for a record's array header and values other than strings.
 constexpr size_t kRecordSlack = 16 * 9;
 
-// The second half of loading a snapshot, on a thread of its own: linking
-// each node into its parent's child set and adding up the tree digest. The
-// loading thread parses records, makes the nodes and puts them in the path
-// table, and hands each node here once it is in place; neither thread
-// touches what the other writes (a parent's child set is only ever filled
-// here, and the path table only there).
+// The tree digest of a snapshot being loaded, added up on a thread of its
+// own. The loading thread parses records, makes the nodes and links each
+// into its parent's child set, and hands each node here once it is in
+// place. The digest reads a node's path, data and Stat fields, which no
+// one writes once the node is handed over; the loading thread writes only
+// child sets.
 class Finisher {
  public:
-  struct Item {
-    Node* node;
-    Node* parent;  // null for "/"
-  };
-
   Finisher() : thread_([this] { run(); }) {}
   ~Finisher() { finish(); }
 
-  void add(const Item& item) {
-    batch_.push_back(item);
+  void add(const Node* node) {
+    batch_.push_back(node);
     if (batch_.size() >= kBatch) flush();
   }
   // Waits for everything handed over; returns the digest of those nodes.
@@ -183,7 +178,7 @@ class Finisher {
 
   void run() {
     while (true) {
-      std::vector<Item> work;
+      std::vector<const Node*> work;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return !queue_.empty() || done_; });
@@ -192,27 +187,16 @@ class Finisher {
         queue_.pop_front();
       }
       space_.notify_one();
-      // Each child set's slot is fetched a few nodes ahead, as the loading
-      // thread does for the path table.
-      hashes_.resize(work.size());
-      for (size_t k = 0; k < work.size(); ++k) hashes_[k] = hash_key(work[k].node->name());
-      for (size_t k = 0; k < work.size(); ++k) {
-        if (k + kPrefetchAhead < work.size() && work[k + kPrefetchAhead].parent)
-          work[k + kPrefetchAhead].parent->children().prefetch(hashes_[k + kPrefetchAhead]);
-        const Item& it = work[k];
-        if (it.parent) it.parent->children().insert(it.node, hashes_[k]);
-        digest_ += DataTree::node_digest(it.node->path(), *it.node);
-      }
+      for (const Node* n : work) digest_ += DataTree::node_digest(n->path(), *n);
     }
   }
 
-  std::vector<Item> batch_;
+  std::vector<const Node*> batch_;
   std::mutex mu_;
   std::condition_variable cv_, space_;
-  std::deque<std::vector<Item>> queue_;
+  std::deque<std::vector<const Node*>> queue_;
   bool done_ = false;
-  uint64_t digest_ = 0;           // written by the thread, read after join
-  std::vector<uint64_t> hashes_;  // the thread's
+  uint64_t digest_ = 0;  // written by the thread, read after join
   std::thread thread_;
 };
 
@@ -310,7 +294,6 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   t.nodes_.free_nodes();
   t.acls_.clear();
   t.data_bytes_ = 0;
-  t.nodes_.reserve(static_cast<size_t>(node_count));
   for (int64_t i = 0; i < acl_count; ++i) {
     at = r.position();
     uint32_t n = r.array();
@@ -335,9 +318,10 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
   }
   Node* last_parent = nullptr;
   Finisher finisher;
-  // Nodes go into the path table a few records after they are made, so that
-  // the slot each needs, found by its hash, is fetched meanwhile rather than
-  // waited for (the table is far larger than any cache).
+  // Nodes go into their parent's child set a few records after they are
+  // made, so that the slot each needs, found by its hash, is fetched
+  // meanwhile rather than waited for (a large set is far larger than any
+  // cache).
   struct Pending {
     NodePtr node;
     Node* parent;
@@ -351,12 +335,12 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     Pending& p = pending[first_pending];
     first_pending = (first_pending + 1) % pending.size();
     --pending_count;
-    if (t.nodes_.insert_new(p.node.get(), p.hash)) {
+    if (t.nodes_.link_new(p.node.get(), *p.parent, p.hash)) {
       at = p.at;
       duplicate = p.node->path();
       return false;
     }
-    finisher.add({p.node.release(), p.parent});
+    finisher.add(p.node.release());
     return true;
   };
   auto settle_all = [&]() -> bool {
@@ -418,12 +402,17 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     n->acl = static_cast<uint32_t>(acl);
     if (children > 0) n->children().reserve(static_cast<size_t>(children));
     t.data_bytes_ += static_cast<int64_t>(path.size() + data.size());
-    if (pending_count == pending.size() && !settle_one()) return twice();
-    const uint64_t hash = hash_key(path);
-    t.nodes_.prefetch(hash);
-    pending[(first_pending + pending_count) % pending.size()] =
-        Pending{std::move(made), parent, hash, at};
-    ++pending_count;
+    if (root) {
+      t.nodes_.set_root(made.release());
+      finisher.add(n);
+    } else {
+      if (pending_count == pending.size() && !settle_one()) return twice();
+      const uint64_t hash = hash_key(n->name());
+      parent->children().prefetch(hash);
+      pending[(first_pending + pending_count) % pending.size()] =
+          Pending{std::move(made), parent, hash, at};
+      ++pending_count;
+    }
     if (is_session_owner(owner)) {
       auto s = t.sessions_.find(owner);
       if (s != t.sessions_.end()) s->second.ephemerals.emplace(path);
