@@ -82,20 +82,6 @@ bool read_entry(MsgpackReader& r, sdk::LogEntry& e) {
   return r.ok();
 }
 
-void write_plan(MsgpackWriter& w, const SyncPlan& p) {
-  w.array(p.streamed ? 7 : 5);
-  w.integer(static_cast<int>(p.mode));
-  w.integer(p.trunc_zxid);
-  w.integer(p.snap_zxid);
-  w.bytes(p.snapshot);
-  w.array(static_cast<uint32_t>(p.entries.size()));
-  for (const auto& e : p.entries) write_entry(w, e);
-  if (p.streamed) {
-    w.integer(static_cast<int64_t>(p.snap_size));
-    w.integer(p.entries_last);
-  }
-}
-
 void write_entries(MsgpackWriter& w, const std::vector<sdk::LogEntry>& entries) {
   w.array(static_cast<uint32_t>(entries.size()));
   for (const auto& e : entries) write_entry(w, e);
@@ -115,6 +101,19 @@ bool read_entries(MsgpackReader& r, std::vector<sdk::LogEntry>& out) {
   return r.ok();
 }
 
+void write_plan(MsgpackWriter& w, const SyncPlan& p) {
+  w.array(p.streamed ? 7 : 5);
+  w.integer(static_cast<int>(p.mode));
+  w.integer(p.trunc_zxid);
+  w.integer(p.snap_zxid);
+  w.bytes(p.snapshot);
+  write_entries(w, p.entries);
+  if (p.streamed) {
+    w.integer(static_cast<int64_t>(p.snap_size));
+    w.integer(p.entries_last);
+  }
+}
+
 bool read_plan(MsgpackReader& r, SyncPlan& p) {
   const uint32_t fields = r.array();
   if (fields != 5 && fields != 7) return false;
@@ -124,16 +123,7 @@ bool read_plan(MsgpackReader& r, SyncPlan& p) {
   p.trunc_zxid = r.integer();
   p.snap_zxid = r.integer();
   p.snapshot = std::string(r.bytes());
-  uint32_t n = r.array();
-  if (!r.ok()) return false;
-  p.entries.clear();
-  p.entries.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    sdk::LogEntry e;
-    if (!read_entry(r, e)) return false;
-    if (!p.entries.empty() && e.zxid <= p.entries.back().zxid) return false;
-    p.entries.push_back(std::move(e));
-  }
+  if (!read_entries(r, p.entries)) return false;
   p.streamed = fields == 7;
   p.snap_size = 0;
   p.entries_last = 0;
