@@ -197,10 +197,9 @@ class DataTree {
   // Takes the nodes' references to each entry, counted as a snapshot was
   // loaded, and frees what none uses.
   void recount_acls(std::vector<uint32_t> refs);
-  // Puts a node into the path table and its parent's child set; the tree
-  // owns it from then on.
+  // Puts a node into its parent's child set; the tree owns it from then on.
   Node* adopt(NodePtr n, Node& parent);
-  // Takes a childless node out of the table and its parent's child set.
+  // Takes a childless node out of its parent's child set.
   NodePtr release(Node* n, Node& parent);
   // Gives `n` new data, moving it to a new allocation when the data does
   // not fit where it is; returns where the node is now.

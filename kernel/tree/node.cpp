@@ -336,7 +336,6 @@ void NodeSet<K>::replace(const Node* old, Node* now) {
   }
 }
 
-template class NodeSet<NodeKey::path>;
 template class NodeSet<NodeKey::name>;
 
 // ---------------------------------------------------------------- NodeTable

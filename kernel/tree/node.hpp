@@ -6,10 +6,9 @@
 // string, data string, hash-table entries), which is what bounds its memory,
 // the time to rebuild it from a snapshot, and the cost of each create.
 //
-// Nodes are found through NodeSets: open-addressing sets of node addresses
-// keyed by a string the node carries (its path in the tree's table, its name
-// in its parent's child set). Both kinds of set hold only addresses; the tree
-// owns the nodes.
+// Nodes are found through their parents' child sets: open-addressing sets
+// of node addresses keyed by each node's name (the last component of the
+// path it carries). A set holds only addresses; the tree owns the nodes.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +25,7 @@ class Node;
 // The hash every NodeSet uses: 64 bits of a path or a name.
 uint64_t hash_key(std::string_view s) noexcept;
 
-enum class NodeKey : uint8_t { path, name };
+enum class NodeKey : uint8_t { name };
 
 // A set of nodes with distinct keys. Linear probing, at most three quarters
 // full, and deletion by shifting the entries behind back (no tombstones in
@@ -147,7 +146,6 @@ class NodeSet {
 };
 
 using ChildSet = NodeSet<NodeKey::name>;
-using PathSet = NodeSet<NodeKey::path>;
 
 struct NodeDeleter {
   void operator()(Node* n) const noexcept;
@@ -278,15 +276,10 @@ class NodeTable {
 };
 
 template <>
-inline std::string_view NodeSet<NodeKey::path>::key_of(const Node* n) {
-  return n->path();
-}
-template <>
 inline std::string_view NodeSet<NodeKey::name>::key_of(const Node* n) {
   return n->name();
 }
 
-extern template class NodeSet<NodeKey::path>;
 extern template class NodeSet<NodeKey::name>;
 
 }  // namespace corral::kernel

@@ -52,14 +52,14 @@ TEST(Node, DataMovesToANewAllocationOnlyWhenItDoesNotFit) {
 // clusters that wrap around the end of the slots.
 TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
   std::mt19937 rng(12345);
-  PathSet set;
+  ChildSet set;
   std::map<std::string, NodePtr> held;
   for (int step = 0; step < 200000; ++step) {
-    std::string key = "/k" + std::to_string(rng() % 5000);
+    std::string key = "k" + std::to_string(rng() % 5000);
     bool insert = step < 100000 ? rng() % 3 != 0 : rng() % 3 == 0;  // grow, then mostly drain
     auto it = held.find(key);
     if (insert && it == held.end()) {
-      NodePtr n = Node::make(key, "");
+      NodePtr n = Node::make("/" + key, "");
       set.insert(n.get());
       held.emplace(key, std::move(n));
     } else if (!insert && it != held.end()) {
@@ -74,7 +74,7 @@ TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
       size_t seen = 0;
       set.for_each([&](Node* n) {
         ++seen;
-        ASSERT_EQ(held.at(std::string(n->path())).get(), n);
+        ASSERT_EQ(held.at(std::string(n->name())).get(), n);
       });
       ASSERT_EQ(seen, held.size());
     }
@@ -88,7 +88,7 @@ TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
 // with insert_new, replace, erase and for_each, on growth and on shrinking.
 TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
   std::mt19937 rng(777);
-  PathSet set;
+  ChildSet set;
   std::map<std::string, NodePtr> held;
   std::vector<NodePtr> retired;  // replaced nodes, kept alive as the tree keeps them
   auto check_all = [&] {
@@ -97,7 +97,7 @@ TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
     size_t seen = 0;
     set.for_each([&](Node* n) {
       ++seen;
-      ASSERT_EQ(held.at(std::string(n->path())).get(), n);
+      ASSERT_EQ(held.at(std::string(n->name())).get(), n);
     });
     ASSERT_EQ(seen, held.size());
   };
@@ -105,11 +105,11 @@ TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
   bool was_resizing = false;
   for (int step = 0; step < 120000; ++step) {
     const bool growing = step < 80000;
-    std::string key = "/n" + std::to_string(rng() % 60000);
+    std::string key = "n" + std::to_string(rng() % 60000);
     auto it = held.find(key);
     const unsigned what = rng() % 10;
     if (growing ? what < 7 : what < 2) {  // insert_new, present or not
-      NodePtr n = Node::make(key, "");
+      NodePtr n = Node::make("/" + key, "");
       Node* had = set.insert_new(n.get(), hash_key(key));
       if (it == held.end()) {
         ASSERT_EQ(had, nullptr) << key;
@@ -118,7 +118,7 @@ TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
         ASSERT_EQ(had, it->second.get()) << key;
       }
     } else if (what < 8 && it != held.end()) {  // replace with a copy
-      NodePtr now = Node::make(key, "r");
+      NodePtr now = Node::make("/" + key, "r");
       set.replace(it->second.get(), now.get());
       retired.push_back(std::move(it->second));
       it->second = std::move(now);
