@@ -295,7 +295,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   }
   quota_node_added(name);
   quota_account(name, static_cast<int64_t>(data.size()), 1);
-  n = find_mut(name);  // quota bookkeeping may have given a stats node new data, and a new place
+  // Quota bookkeeping may have given a stats node new data, and a new place.
+  if (quota_may_move(name)) n = find_mut(name);
   j.changes.push_back({Change::created, name, n->acl});
   j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
   if (u) push_undo(j, std::move(u));
@@ -378,7 +379,7 @@ Err DataTree::set_data(std::string_view path, std::string_view data, int32_t ver
   n->mtime = time;
   digest_ += node_digest(path, *n);
   quota_account(path, bytes_diff, 0);
-  n = find_mut(path);  // quota bookkeeping may have moved it
+  if (quota_may_move(path)) n = find_mut(path);
   j.changes.push_back({Change::data_changed, std::string(path), n->acl});
   if (u) push_undo(j, std::move(u));
   if (out) *out = stat(*n);
@@ -464,7 +465,7 @@ void DataTree::rollback(Journal& j) {
             static_cast<int64_t>(u.old_data.size()) - static_cast<int64_t>(n->data().size());
         digest_ -= node_digest(u.path, *n);
         quota_account(u.path, diff, 0);
-        n = find_mut(u.path);  // quota bookkeeping may have moved it
+        if (quota_may_move(u.path)) n = find_mut(u.path);
         data_bytes_ += diff;
         n = replace_data(n, u.old_data, u.old_null);
         n->version = u.old_version;

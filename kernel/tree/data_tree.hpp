@@ -216,6 +216,9 @@ class DataTree {
   std::string_view quota_prefix(std::string_view path) const;
   // Adds to the zookeeper_stats of the quota covering `path`, if any.
   void quota_account(std::string_view path, int64_t bytes, int64_t count);
+  // Whether quota bookkeeping may give the node at `path` new data (and a
+  // new place): only nodes under /zookeeper/quota/ are stats nodes.
+  static bool quota_may_move(std::string_view path);
   // A node under /zookeeper/quota appeared or went: limits nodes put their
   // path under quota (or take it out); a new stats node is filled in.
   void quota_node_added(std::string_view path);

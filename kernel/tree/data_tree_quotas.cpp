@@ -66,6 +66,11 @@ std::string stats_path(std::string_view target) {
 
 }  // namespace
 
+bool DataTree::quota_may_move(std::string_view path) {
+  return path.size() > kQuotaRoot.size() && path.starts_with(kQuotaRoot) &&
+         path[kQuotaRoot.size()] == '/';
+}
+
 std::string_view DataTree::quota_prefix(std::string_view path) const {
   if (quota_paths_.empty()) return {};
   // Walk up from the node itself: the first ancestor under quota is the longest.

@@ -25,33 +25,9 @@ uint64_t make_hash_seed() noexcept {
   if (getrandom(&r, sizeof r, 0) == static_cast<ssize_t>(sizeof r)) s ^= r;
   return s;
 }
-const uint64_t g_hash_seed = make_hash_seed();
 }  // namespace
 
-uint64_t hash_key(std::string_view s) noexcept {
-  // Eight bytes at a time, each multiplied in and folded, then a 64-bit
-  // finalizer: the low bits pick a slot and the high bits make the tag, so
-  // both must depend on every byte.
-  uint64_t h = g_hash_seed ^ (s.size() * 0xff51afd7ed558ccdULL);
-  const char* p = s.data();
-  size_t n = s.size();
-  for (; n >= 8; n -= 8, p += 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 29;
-  }
-  if (n > 0) {
-    uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 29;
-  }
-  h ^= h >> 32;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 29;
-  return h;
-}
+const uint64_t g_hash_seed = make_hash_seed();
 
 // ---------------------------------------------------------------- NodeSet
 
@@ -127,7 +103,7 @@ Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
     if (!s) break;
     if ((s & ~kAddressMask) == want) {
       Node* n = address(s);
-      if (key_of(n) == key) return n;
+      if (has_key(n, key)) return n;
     }
   }
   if (!header().old) return nullptr;
@@ -142,7 +118,7 @@ uintptr_t* NodeSet<K>::find_old(std::string_view key, uint64_t hash) const {
   for (uint32_t i = static_cast<uint32_t>(hash) & h.old_mask;; i = (i + 1) & h.old_mask) {
     uintptr_t s = h.old[i];
     if (!s) return nullptr;
-    if (s != kTombstone && (s & ~kAddressMask) == want && key_of(address(s)) == key)
+    if (s != kTombstone && (s & ~kAddressMask) == want && has_key(address(s), key))
       return &h.old[i];
   }
 }
@@ -258,7 +234,7 @@ Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
   uint32_t i = static_cast<uint32_t>(hash) & mask;
   for (; slots_[i]; i = (i + 1) & mask) {
     uintptr_t s = slots_[i];
-    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) return address(s);
+    if ((s & ~kAddressMask) == want && has_key(address(s), key)) return address(s);
   }
   if (header().old) {
     if (const uintptr_t* at = find_old(key, hash)) return address(*at);
@@ -279,7 +255,7 @@ bool NodeSet<K>::erase(std::string_view key) {
   for (;; i = (i + 1) & mask) {
     uintptr_t s = slots_[i];
     if (!s) break;
-    if ((s & ~kAddressMask) == want && key_of(address(s)) == key) {
+    if ((s & ~kAddressMask) == want && has_key(address(s), key)) {
       found = true;
       break;
     }

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -22,8 +23,35 @@ namespace corral::kernel {
 
 class Node;
 
-// The hash every NodeSet uses: 64 bits of a path or a name.
-uint64_t hash_key(std::string_view s) noexcept;
+// The per-process seed of hash_key (random, set before main).
+extern const uint64_t g_hash_seed;
+
+// The hash every NodeSet uses: 64 bits of a name. Inline: a lookup hashes
+// each name of the path it walks.
+inline uint64_t hash_key(std::string_view s) noexcept {
+  // Eight bytes at a time, each multiplied in and folded, then a 64-bit
+  // finalizer: the low bits pick a slot and the high bits make the tag, so
+  // both must depend on every byte.
+  uint64_t h = g_hash_seed ^ (s.size() * 0xff51afd7ed558ccdULL);
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  if (n > 0) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 29;
+  }
+  h ^= h >> 32;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 29;
+  return h;
+}
 
 enum class NodeKey : uint8_t { name };
 
@@ -96,6 +124,8 @@ class NodeSet {
   }
 
   static std::string_view key_of(const Node* n);
+  // key_of(n) == key, without finding where the name starts first.
+  static bool has_key(const Node* n, std::string_view key);
 
  private:
   static constexpr int kTagShift = 48;
@@ -172,6 +202,11 @@ class Node {
   std::string_view name() const {
     std::string_view p = path();
     return p.substr(p.rfind('/') + 1);
+  }
+  // name() == name, comparing from the end of the path.
+  bool has_name(std::string_view name) const {
+    std::string_view p = path();
+    return p.size() > name.size() && p[p.size() - name.size() - 1] == '/' && p.ends_with(name);
   }
   std::string_view data() const { return {bytes() + path_size_, data_size_}; }
   // Set with a null buffer: getData answers null.
@@ -278,6 +313,10 @@ class NodeTable {
 template <>
 inline std::string_view NodeSet<NodeKey::name>::key_of(const Node* n) {
   return n->name();
+}
+template <>
+inline bool NodeSet<NodeKey::name>::has_key(const Node* n, std::string_view key) {
+  return n->has_name(key);
 }
 
 extern template class NodeSet<NodeKey::name>;
