@@ -293,12 +293,14 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   } else if (n->ephemeral_owner != 0) {
     containers_.insert(name);
   }
+  // Quota bookkeeping may give a stats node new data, and a new place: the
+  // parent may be one (a quota's stats node with children), and so may `n`.
+  const uint32_t parent_acl = parent->acl;
   quota_node_added(name);
   quota_account(name, static_cast<int64_t>(data.size()), 1);
-  // Quota bookkeeping may have given a stats node new data, and a new place.
   if (quota_may_move(name)) n = find_mut(name);
   j.changes.push_back({Change::created, name, n->acl});
-  j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
+  j.changes.push_back({Change::children_changed, std::string(parent_name), parent_acl});
   if (u) push_undo(j, std::move(u));
   if (out) *out = stat(*n);
   if (created) *created = std::move(name);
@@ -327,10 +329,11 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   NodePtr gone = release(n, *parent);
   if (u) u->node = std::move(gone);
   gone.reset();
+  const uint32_t parent_acl = parent->acl;  // quota bookkeeping may move the parent
   quota_node_removed(path);
   quota_account(path, -bytes, -1);
   j.changes.push_back({Change::deleted, path, node_acl});
-  j.changes.push_back({Change::children_changed, std::string(parent_name), parent->acl});
+  j.changes.push_back({Change::children_changed, std::string(parent_name), parent_acl});
   if (u) push_undo(j, std::move(u));
 }
 
@@ -342,8 +345,10 @@ Err DataTree::remove(std::string_view path, int32_t version, sdk::Zxid zxid, con
   const Node* parent = find(parent_name);
   if (!parent) return Err::no_node;
   if (!permitted(acls_[parent->acl], proto::perm::remove, ids)) return Err::no_auth;
+  // Found by its name in the parent; the whole path must be the node's too
+  // ("//a" names a's parent as "/", but no node has that path).
   Node* n = parent->children().find(path.substr(path.rfind('/') + 1));
-  if (!n) return Err::no_node;
+  if (!n || n->path() != path) return Err::no_node;
   if (version != -1 && version != n->version) return Err::bad_version;
   if (n->num_children() > 0) return Err::not_empty;
   erase_node(n, j, zxid);

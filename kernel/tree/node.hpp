@@ -88,7 +88,7 @@ class NodeSet {
   NodeSet& operator=(const NodeSet&) = delete;
 
   size_t size() const { return slots_ ? header().size : 0; }
-  bool empty() const { return !slots_; }
+  bool empty() const { return size() == 0; }
   Node* find(std::string_view key) const { return find(key, hash_key(key)); }
   Node* find(std::string_view key, uint64_t hash) const;
   // Adds `n`, whose key the set must not hold yet.
@@ -203,7 +203,8 @@ class Node {
     std::string_view p = path();
     return p.substr(p.rfind('/') + 1);
   }
-  // name() == name, comparing from the end of the path.
+  // name() == name, comparing from the end of the path. `name` holds no
+  // '/' (a child set's keys never do).
   bool has_name(std::string_view name) const {
     std::string_view p = path();
     return p.size() > name.size() && p[p.size() - name.size() - 1] == '/' && p.ends_with(name);

@@ -379,7 +379,8 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     Node* parent = nullptr;
     if (!root) {
       std::string_view parent_name = proto::parent_path(path);
-      if (path.empty() || path[0] != '/' || path.back() == '/')
+      if (path.empty() || path[0] != '/' || path.back() == '/' ||
+          path.find("//") != std::string_view::npos)
         return corrupt("node " + std::string(path) + " has a malformed path");
       if (!last_parent || last_parent->path() != parent_name) {
         if (!settle_all()) return twice();  // the parent may be among them

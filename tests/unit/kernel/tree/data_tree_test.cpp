@@ -259,6 +259,7 @@ TEST_F(TreeTest, SnapshotsWithImpossibleTreesAreRefused) {
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/q/c", 5), "node /q/c has no parent");
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/",
           "malformed path");
+  refused(std::string("\xa4/a/c", 5), std::string("\xa4//c", 5), "malformed path");
 }
 
 // A small file whose counts promise more than it holds must not make the

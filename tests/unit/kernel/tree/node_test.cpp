@@ -311,6 +311,19 @@ TEST(NodeInTree, PathsAreFoundByWalkingTheirNames) {
   for (const char* p :
        {"/a/b/", "a/b", "a", "//a", "/a//b", "/a/bc", "/a/b/c/d", "/ab/b", "/b", "/a/"})
     EXPECT_EQ(tree.find(p), nullptr) << p;
+  // Deleting a path that is not a node's never deletes another node.
+  for (const char* p : {"//a", "//ab", "/a//b", "/a/b/"})
+    EXPECT_EQ(tree.remove(p, -1, 3, ids, j), Err::no_node) << p;
+  EXPECT_NE(tree.find("/a"), nullptr);
+  EXPECT_NE(tree.find("/ab"), nullptr);
+  // Names compare whole, from the end of the path.
+  const Node* ab = tree.find("/ab");
+  EXPECT_TRUE(ab->has_name("ab"));
+  EXPECT_FALSE(ab->has_name("b"));
+  EXPECT_FALSE(ab->has_name("xab"));
+  EXPECT_FALSE(ab->has_name(""));
+  EXPECT_TRUE(tree.find("/a/b/c")->has_name("c"));
+  EXPECT_FALSE(tree.find("/a/b/c")->has_name("b"));
   // The root is its own parent's empty name, and exists.
   EXPECT_EQ(tree.create("/", "", open_acl_unsafe(), CreateMode::persistent, 0, 2, 20, ids, nullptr,
                         nullptr, j),
