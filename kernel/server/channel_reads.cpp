@@ -191,7 +191,7 @@ std::string Channel::execute_read(const Pending& p) {
         const Node* n = tree.find(path);
         if (!n)
           event(proto::EventType::node_deleted, path);
-        else if (n->pzxid > req.relative_zxid)
+        else if (n->pzxid() > req.relative_zxid)
           event(proto::EventType::node_children_changed, path);
         else
           wm.watch_children(path, this);

@@ -39,7 +39,7 @@ DataTree::DataTree() {
   nodes_.for_each([&](const Node* n) { digest_ += node_digest(n->path(), *n); });
 }
 
-uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
+uint64_t DataTree::node_digest(std::string_view path, const Node& n, int32_t aversion) {
   // /zookeeper/config describes the local server's view of its ensemble
   // (discovery may update addresses at different times on each member), so
   // it stays out of the digest that members compare.
@@ -68,7 +68,7 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n) {
   bytes(n.data());
   word(static_cast<uint64_t>(n.mzxid));
   word((static_cast<uint64_t>(static_cast<uint32_t>(n.version)) << 32) |
-       static_cast<uint32_t>(n.aversion));
+       static_cast<uint32_t>(aversion));
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
@@ -105,12 +105,13 @@ proto::Stat DataTree::stat(const Node& n) const {
   s.ctime = n.ctime;
   s.mtime = n.mtime;
   s.version = n.version;
-  s.cversion = n.cversion;
-  s.aversion = n.aversion;
-  s.ephemeral_owner = is_session_owner(n.ephemeral_owner) ? n.ephemeral_owner : 0;
+  s.cversion = n.cversion();
+  s.aversion = n.aversion();
+  const int64_t owner = n.ephemeral_owner();
+  s.ephemeral_owner = is_session_owner(owner) ? owner : 0;
   s.data_length = static_cast<int32_t>(n.data().size());
   s.num_children = n.num_children();
-  s.pzxid = n.pzxid;
+  s.pzxid = n.pzxid();
   return s;
 }
 
@@ -228,8 +229,8 @@ std::shared_ptr<Journal::Undo> DataTree::child_undo(const Journal& j, int kind,
   auto u = std::make_shared<Journal::Undo>();
   u->kind = static_cast<Journal::Undo::Kind>(kind);
   u->path = std::string(path);
-  u->parent_cversion = parent.cversion;
-  u->parent_pzxid = parent.pzxid;
+  u->parent_cversion = parent.cversion();
+  u->parent_pzxid = parent.pzxid();
   return u;
 }
 
@@ -259,7 +260,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
     // The counter is the number of children ever created. cversion counts
     // creations and deletions alike, so derive it as ZooKeeper does.
     char suffix[16];
-    std::snprintf(suffix, sizeof suffix, "%010d", (parent->cversion + parent->num_children()) / 2);
+    std::snprintf(suffix, sizeof suffix, "%010d",
+                  (parent->cversion() + parent->num_children()) / 2);
     name += suffix;
   }
   if (proto::path_error(name)) return Err::bad_arguments;
@@ -267,30 +269,30 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   const uint64_t hash = hash_key(leaf);
   // An empty leaf is the root's: "/" is its own parent.
   if (leaf.empty() || parent->children().find(leaf, hash)) return Err::node_exists;
-  if (is_session_owner(parent->ephemeral_owner)) return Err::no_children_for_ephemerals;
+  if (is_session_owner(parent->ephemeral_owner())) return Err::no_children_for_ephemerals;
   if (Err q = quota_check(name, static_cast<int64_t>(data.size()), 1); q != Err::ok) return q;
 
   std::shared_ptr<Journal::Undo> u = child_undo(j, Journal::Undo::created, name, *parent);
 
   NodePtr fresh = Node::make(name, data, data_null);
-  fresh->czxid = fresh->mzxid = fresh->pzxid = zxid;
+  fresh->czxid = fresh->mzxid = zxid;  // pzxid is czxid
   fresh->ctime = fresh->mtime = time;
   bool owned = proto::is_ephemeral(mode) || mode == CreateMode::container ||
                mode == CreateMode::persistent_with_ttl ||
                mode == CreateMode::persistent_sequential_with_ttl;
-  fresh->ephemeral_owner = owned ? owner : 0;
+  fresh->set_ephemeral_owner(owned ? owner : 0);
   fresh->acl = intern_acl(open ? acl : fixed);
   ref_acl(fresh->acl);
   Node* n = fresh.release();
-  nodes_.link(n, *parent, hash);
+  nodes_.link(n, *parent, hash);  // makes the parent's block: what follows allocates no node
   digest_ += node_digest(name, *n);
-  parent->cversion++;
-  parent->pzxid = zxid;
+  parent->set_cversion(parent->cversion() + 1);
+  parent->set_pzxid(zxid);
   data_bytes_ += static_cast<int64_t>(name.size() + data.size());
-  if (is_session_owner(n->ephemeral_owner)) {
+  if (is_session_owner(n->ephemeral_owner())) {
     auto s = sessions_.find(owner);
     if (s != sessions_.end()) s->second.ephemerals.insert(name);
-  } else if (n->ephemeral_owner != 0) {
+  } else if (n->ephemeral_owner() != 0) {
     containers_.insert(name);
   }
   // Quota bookkeeping may give a stats node new data, and a new place: the
@@ -313,13 +315,15 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   parent_of(path, parent_name);
   Node* parent = find_mut(parent_name);
   std::shared_ptr<Journal::Undo> u = child_undo(j, Journal::Undo::deleted, path, *parent);
-  parent->cversion++;
-  if (zxid > parent->pzxid) parent->pzxid = zxid;
+  // The parent has a child, so it has its block: these allocate nothing.
+  parent->set_cversion(parent->cversion() + 1);
+  if (zxid > parent->pzxid()) parent->set_pzxid(zxid);
   data_bytes_ -= static_cast<int64_t>(path.size() + n->data().size());
-  if (is_session_owner(n->ephemeral_owner)) {
-    auto s = sessions_.find(n->ephemeral_owner);
+  const int64_t owner = n->ephemeral_owner();
+  if (is_session_owner(owner)) {
+    auto s = sessions_.find(owner);
     if (s != sessions_.end()) s->second.ephemerals.erase(path);
-  } else if (n->ephemeral_owner != 0) {
+  } else if (owner != 0) {
     containers_.erase(path);
   }
   uint32_t node_acl = n->acl;
@@ -408,14 +412,17 @@ Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t 
   Node* n = find_mut(path);
   if (!n) return Err::no_node;
   if (!permitted(acls_[n->acl], proto::perm::admin, ids)) return Err::no_auth;
-  if (version != -1 && version != n->aversion) return Err::bad_version;
-  digest_ -= node_digest(path, *n);
-  uint32_t was = n->acl;
-  n->acl = intern_acl(fixed);
-  ref_acl(n->acl);
+  if (version != -1 && version != n->aversion()) return Err::bad_version;
+  // What may allocate comes first: the ACL's entry (an unused one is
+  // reclaimed later) and the node's block for its aversion.
+  const uint64_t before = node_digest(path, *n);
+  const uint32_t now = intern_acl(fixed);
+  n->set_aversion(n->aversion() + 1);
+  const uint32_t was = n->acl;
+  n->acl = now;
+  ref_acl(now);
   unref_acl(was);
-  n->aversion++;
-  digest_ += node_digest(path, *n);
+  digest_ += node_digest(path, *n) - before;
   if (out) *out = stat(*n);
   return Err::ok;
 }
@@ -427,13 +434,14 @@ void DataTree::rollback(Journal& j) {
       case Journal::Undo::created: {
         Node* node = find_mut(u.path);
         Node* parent = find_mut(proto::parent_path(u.path));
-        parent->cversion = u.parent_cversion;
-        parent->pzxid = u.parent_pzxid;
+        parent->set_cversion(u.parent_cversion);
+        parent->set_pzxid(u.parent_pzxid);
         data_bytes_ -= static_cast<int64_t>(u.path.size() + node->data().size());
-        if (is_session_owner(node->ephemeral_owner)) {
-          auto s = sessions_.find(node->ephemeral_owner);
+        const int64_t owner = node->ephemeral_owner();
+        if (is_session_owner(owner)) {
+          auto s = sessions_.find(owner);
           if (s != sessions_.end()) s->second.ephemerals.erase(u.path);
-        } else if (node->ephemeral_owner != 0) {
+        } else if (owner != 0) {
           containers_.erase(u.path);
         }
         int64_t bytes = static_cast<int64_t>(node->data().size());
@@ -445,15 +453,15 @@ void DataTree::rollback(Journal& j) {
         break;
       }
       case Journal::Undo::deleted: {
-        int64_t owner = u.node->ephemeral_owner;
+        int64_t owner = u.node->ephemeral_owner();
         int64_t bytes = static_cast<int64_t>(u.node->data().size());
         data_bytes_ += static_cast<int64_t>(u.path.size()) + bytes;
         Node* parent = find_mut(proto::parent_path(u.path));
         Node* node = adopt(std::move(u.node), *parent);
         ref_acl(node->acl);
         digest_ += node_digest(u.path, *node);
-        parent->cversion = u.parent_cversion;
-        parent->pzxid = u.parent_pzxid;
+        parent->set_cversion(u.parent_cversion);
+        parent->set_pzxid(u.parent_pzxid);
         if (is_session_owner(owner)) {
           auto s = sessions_.find(owner);
           if (s != sessions_.end()) s->second.ephemerals.insert(u.path);
@@ -515,9 +523,8 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
   for (const std::string& path : containers_) {
     const Node* n = find(path);
     if (!n || n->num_children() > 0) continue;
-    if (n->ephemeral_owner == kContainerOwner
-            ? n->cversion > 0
-            : now_ms - n->mtime > (n->ephemeral_owner & kMaxTtlMs))
+    const int64_t owner = n->ephemeral_owner();
+    if (owner == kContainerOwner ? n->cversion() > 0 : now_ms - n->mtime > (owner & kMaxTtlMs))
       out.push_back(path);
   }
   return out;
@@ -526,11 +533,10 @@ std::vector<std::string> DataTree::expired_containers(int64_t now_ms) const {
 Err DataTree::delete_container(std::string_view path, sdk::Zxid zxid, int64_t now_ms, Journal& j) {
   Node* n = find_mut(path);
   if (!n) return Err::no_node;
-  if (n->ephemeral_owner != kContainerOwner && !is_ttl_owner(n->ephemeral_owner))
-    return Err::bad_arguments;
+  const int64_t owner = n->ephemeral_owner();
+  if (owner != kContainerOwner && !is_ttl_owner(owner)) return Err::bad_arguments;
   if (n->num_children() > 0) return Err::not_empty;
-  if (is_ttl_owner(n->ephemeral_owner) && now_ms - n->mtime <= (n->ephemeral_owner & kMaxTtlMs))
-    return Err::bad_arguments;
+  if (is_ttl_owner(owner) && now_ms - n->mtime <= (owner & kMaxTtlMs)) return Err::bad_arguments;
   erase_node(n, j, zxid);
   return Err::ok;
 }

@@ -167,7 +167,12 @@ class DataTree {
   uint64_t digest() const { return digest_; }
   // The digest's term for one node; added when the node appears or changes
   // to this state, subtracted when it leaves it.
-  static uint64_t node_digest(std::string_view path, const Node& n);
+  static uint64_t node_digest(std::string_view path, const Node& n) {
+    return node_digest(path, n, n.aversion());
+  }
+  // The same with the node's aversion given (a snapshot's loader reads it
+  // from the record).
+  static uint64_t node_digest(std::string_view path, const Node& n, int32_t aversion);
 
   size_t node_count() const { return nodes_.size(); }
   // Frees the ACL entries that no node has used since the last call.

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -11,7 +12,7 @@
 
 namespace corral::kernel {
 
-static_assert(sizeof(Node) == 80, "a node's fixed part is meant to fill 80 bytes");
+static_assert(sizeof(Node) == 56, "a node's fixed part is meant to fill 56 bytes");
 static_assert(sizeof(ChildSet) == sizeof(void*), "a child set is meant to be one word");
 
 namespace {
@@ -29,7 +30,7 @@ uint64_t make_hash_seed() noexcept {
 
 const uint64_t g_hash_seed = make_hash_seed();
 
-// ---------------------------------------------------------------- NodeSet
+// ---------------------------------------------------------------- ChildSet
 
 // Slots of this many bytes or more are a mapping of their own, in ordinary
 // pages. In a transparent huge page, the first touch of each 2 MiB zeroes
@@ -39,8 +40,7 @@ const uint64_t g_hash_seed = make_hash_seed();
 // the thousands of inserts that first touch each page.
 constexpr size_t kMappedSlotBytes = size_t{1} << 20;
 
-template <NodeKey K>
-uintptr_t* NodeSet<K>::allocate(size_t capacity) {
+uintptr_t* ChildSet::allocate(size_t capacity) {
   if (capacity > (size_t{1} << 31)) throw std::length_error("node set too large");
   const size_t bytes = (capacity + kHeaderWords) * sizeof(uintptr_t);
   void* p;
@@ -58,8 +58,7 @@ uintptr_t* NodeSet<K>::allocate(size_t capacity) {
   return static_cast<uintptr_t*>(p) + kHeaderWords;
 }
 
-template <NodeKey K>
-void NodeSet<K>::release(uintptr_t* slots) {
+void ChildSet::release(uintptr_t* slots) {
   if (!slots) return;
   auto* h = reinterpret_cast<Header*>(slots - kHeaderWords);
   release(h->old);
@@ -69,13 +68,9 @@ void NodeSet<K>::release(uintptr_t* slots) {
     std::free(h);
 }
 
-template <NodeKey K>
-NodeSet<K>::~NodeSet() {
-  release(slots_);
-}
+ChildSet::~ChildSet() { release(slots_); }
 
-template <NodeKey K>
-NodeSet<K>& NodeSet<K>::operator=(NodeSet&& o) noexcept {
+ChildSet& ChildSet::operator=(ChildSet&& o) noexcept {
   if (this != &o) {
     release(slots_);
     slots_ = o.slots_;
@@ -84,8 +79,7 @@ NodeSet<K>& NodeSet<K>::operator=(NodeSet&& o) noexcept {
   return *this;
 }
 
-template <NodeKey K>
-uintptr_t NodeSet<K>::slot_for(Node* n, uint64_t hash) {
+uintptr_t ChildSet::slot_for(Node* n, uint64_t hash) {
   auto a = reinterpret_cast<uintptr_t>(n);
   // User-space addresses on Linux (x86-64, arm64) stay below 2^48 unless a
   // program asks the kernel for more; the top bits are the tag's.
@@ -93,8 +87,7 @@ uintptr_t NodeSet<K>::slot_for(Node* n, uint64_t hash) {
   return a | tag(hash);
 }
 
-template <NodeKey K>
-Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
+Node* ChildSet::find(std::string_view key, uint64_t hash) const {
   if (!slots_) return nullptr;
   const uintptr_t want = tag(hash);
   const uint32_t mask = header().mask;
@@ -111,8 +104,7 @@ Node* NodeSet<K>::find(std::string_view key, uint64_t hash) const {
   return at ? address(*at) : nullptr;
 }
 
-template <NodeKey K>
-uintptr_t* NodeSet<K>::find_old(std::string_view key, uint64_t hash) const {
+uintptr_t* ChildSet::find_old(std::string_view key, uint64_t hash) const {
   const Header& h = header();
   const uintptr_t want = tag(hash);
   for (uint32_t i = static_cast<uint32_t>(hash) & h.old_mask;; i = (i + 1) & h.old_mask) {
@@ -123,23 +115,20 @@ uintptr_t* NodeSet<K>::find_old(std::string_view key, uint64_t hash) const {
   }
 }
 
-template <NodeKey K>
-void NodeSet<K>::place(uintptr_t slot, uint64_t hash) {
+void ChildSet::place(uintptr_t slot, uint64_t hash) {
   const uint32_t mask = header().mask;
   uint32_t i = static_cast<uint32_t>(hash) & mask;
   while (slots_[i]) i = (i + 1) & mask;
   slots_[i] = slot;
 }
 
-template <NodeKey K>
-void NodeSet<K>::resize(size_t capacity) {
+void ChildSet::resize(size_t capacity) {
   finish_resize();
   start_resize(capacity);
   finish_resize();
 }
 
-template <NodeKey K>
-void NodeSet<K>::start_resize(size_t capacity) {
+void ChildSet::start_resize(size_t capacity) {
   uintptr_t* fresh = allocate(capacity);
   uintptr_t* old = slots_;
   slots_ = fresh;
@@ -148,14 +137,14 @@ void NodeSet<K>::start_resize(size_t capacity) {
   const uint32_t old_mask = was.mask;
   Header& h = header();
   h.size = was.size;
+  h.rare = was.rare;
   h.old = old;
   h.old_mask = old_mask;
   h.next = 0;
   if (old_mask + size_t{1} <= kSyncResize) finish_resize();
 }
 
-template <NodeKey K>
-void NodeSet<K>::migrate(uint32_t budget) {
+void ChildSet::migrate(uint32_t budget) {
   Header& h = header();
   uintptr_t* old = h.old;
   const uint32_t old_capacity = h.old_mask + 1;
@@ -186,12 +175,20 @@ void NodeSet<K>::migrate(uint32_t budget) {
   }
 }
 
-template <NodeKey K>
-void NodeSet<K>::reserve(size_t n) {
-  // Room for n at three quarters full.
+size_t ChildSet::capacity_for(size_t n) {
   size_t want = n + n / 3 + 1;
   size_t capacity = 4;
   while (capacity < want) capacity *= 2;
+  return capacity;
+}
+
+void ChildSet::make_block(const Rare& rare, size_t room) {
+  slots_ = allocate(room == 0 ? 1 : capacity_for(room));
+  header().rare = rare;
+}
+
+void ChildSet::reserve(size_t n) {
+  const size_t capacity = capacity_for(n);
   if (!slots_) {
     slots_ = allocate(capacity);
   } else if (capacity > header().mask + size_t{1}) {
@@ -199,16 +196,14 @@ void NodeSet<K>::reserve(size_t n) {
   }
 }
 
-template <NodeKey K>
-void NodeSet<K>::insert(Node* n, uint64_t hash) {
+void ChildSet::insert(Node* n, uint64_t hash) {
   uintptr_t slot = slot_for(n, hash);
   make_room();
   place(slot, hash);
   ++header().size;
 }
 
-template <NodeKey K>
-void NodeSet<K>::make_room() {
+void ChildSet::make_room() {
   if (!slots_) {
     slots_ = allocate(4);
     return;
@@ -220,12 +215,11 @@ void NodeSet<K>::make_room() {
     // the set is three quarters full again; only erases and inserts mixed
     // just so could leave one going, and it then finishes at once.
     finish_resize();
-    start_resize((header().mask + size_t{1}) * 2);
+    start_resize(std::max<size_t>(4, (header().mask + size_t{1}) * 2));
   }
 }
 
-template <NodeKey K>
-Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
+Node* ChildSet::insert_new(Node* n, uint64_t hash) {
   uintptr_t slot = slot_for(n, hash);
   make_room();
   const std::string_view key = key_of(n);
@@ -244,8 +238,7 @@ Node* NodeSet<K>::insert_new(Node* n, uint64_t hash) {
   return nullptr;
 }
 
-template <NodeKey K>
-bool NodeSet<K>::erase(std::string_view key) {
+bool ChildSet::erase(std::string_view key) {
   if (!slots_) return false;
   const uint64_t hash = hash_key(key);
   const uintptr_t want = tag(hash);
@@ -281,8 +274,17 @@ bool NodeSet<K>::erase(std::string_view key) {
   }
   const uint32_t size = --header().size;
   if (size == 0) {
-    release(slots_);
-    slots_ = nullptr;
+    // The block stays, for its Rare fields, but gives its slots back: no
+    // entry is left to move, so the old slots go at once. Without memory
+    // for the smaller block, the larger one stays: the erase is done.
+    if (mask >= 8 || resizing()) {
+      if (void* p = std::calloc(1 + kHeaderWords, sizeof(uintptr_t))) {
+        auto* h = new (p) Header();
+        h->rare = header().rare;
+        release(slots_);
+        slots_ = static_cast<uintptr_t*>(p) + kHeaderWords;
+      }
+    }
   } else if (resizing()) {
     migrate(kMigrateStep);
   } else if (mask >= 64 && size * size_t{16} < mask + size_t{1}) {
@@ -291,8 +293,7 @@ bool NodeSet<K>::erase(std::string_view key) {
   return true;
 }
 
-template <NodeKey K>
-void NodeSet<K>::replace(const Node* old, Node* now) {
+void ChildSet::replace(const Node* old, Node* now) {
   const uint64_t hash = hash_key(key_of(now));
   if (!slots_) return;
   const uint32_t mask = header().mask;
@@ -312,8 +313,6 @@ void NodeSet<K>::replace(const Node* old, Node* now) {
   }
 }
 
-template class NodeSet<NodeKey::name>;
-
 // ---------------------------------------------------------------- NodeTable
 
 Node* NodeTable::find(std::string_view path) const {
@@ -331,20 +330,20 @@ Node* NodeTable::find(std::string_view path) const {
 }
 
 void NodeTable::link(Node* n, Node& parent, uint64_t name_hash) {
-  parent.children().insert(n, name_hash);
+  parent.children_for_update().insert(n, name_hash);
   ++size_;
 }
 
 void NodeTable::link(Node* n, Node& parent) { link(n, parent, hash_key(n->name())); }
 
 Node* NodeTable::link_new(Node* n, Node& parent, uint64_t name_hash) {
-  Node* there = parent.children().insert_new(n, name_hash);
+  Node* there = parent.children_for_update().insert_new(n, name_hash);
   if (!there) ++size_;
   return there;
 }
 
 void NodeTable::unlink(Node* n, Node& parent) {
-  if (parent.children().erase(n->name())) --size_;
+  if (parent.children_for_update().erase(n->name())) --size_;
 }
 
 void NodeTable::replace(const Node* old, Node* now, Node* parent) {
@@ -352,29 +351,55 @@ void NodeTable::replace(const Node* old, Node* now, Node* parent) {
     if (root_ == old) root_ = now;
     return;
   }
-  parent->children().replace(old, now);
+  parent->children_for_update().replace(old, now);
 }
 
 void NodeTable::free_nodes() {
-  // Children are taken out of a node before it is freed, and each node
-  // is freed once its own are on the stack: no recursion, however deep.
-  NodeDeleter del;
-  std::vector<Node*> stack;
-  if (root_) stack.push_back(root_);
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    n->children().for_each([&](Node* c) { stack.push_back(c); });
-    del(n);
-  }
+  // for_each takes a node's children out before it calls f on the node:
+  // each node is freed once its own are on the stack.
+  for_each(NodeDeleter());
   root_ = nullptr;
   size_ = 0;
 }
 
 // ---------------------------------------------------------------- Node
 
-Node::Node(std::string_view path) : path_size_(static_cast<uint32_t>(path.size())), data_null_(0) {
+const ChildSet Node::kNoChildren;
+
+Node::Node(std::string_view path)
+    : path_size_(static_cast<uint32_t>(path.size())), data_null_(0), inline_owner_(0), children_() {
   std::memcpy(bytes(), path.data(), path.size());
+}
+
+void Node::make_block(size_t room) {
+  ChildSet::Rare rare;
+  rare.pzxid = czxid;
+  if (inline_owner_) rare.owner = owner_;
+  ChildSet made;
+  made.make_block(rare, room);  // may throw: nothing has changed yet
+  if (inline_owner_) {
+    inline_owner_ = 0;
+    new (&children_) ChildSet(std::move(made));
+  } else {
+    children_ = std::move(made);
+  }
+}
+
+void Node::set_ephemeral_owner(int64_t v) {
+  if (inline_owner_) {
+    if (v != 0) {
+      owner_ = v;
+    } else {
+      inline_owner_ = 0;
+      new (&children_) ChildSet();
+    }
+  } else if (children_.has_block()) {
+    children_.rare().owner = v;
+  } else if (v != 0) {
+    children_.~ChildSet();  // holds nothing
+    owner_ = v;
+    inline_owner_ = 1;
+  }
 }
 
 // Nodes come from malloc itself, so that malloc_usable_size tells how much
@@ -389,7 +414,7 @@ size_t Node::data_capacity() const {
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
-  if (path.size() > UINT32_MAX / 2 || data.size() > UINT32_MAX / 2)
+  if (path.size() >= (size_t{1} << 30) || data.size() > UINT32_MAX / 2)
     throw std::length_error("znode too large");
   void* mem = std::malloc(sizeof(Node) + path.size() + data.size());
   if (!mem) throw std::bad_alloc();
@@ -402,15 +427,14 @@ NodePtr Node::with_data(Node& old, std::string_view data, bool data_null) {
   NodePtr n = make(old.path(), data, data_null);
   n->czxid = old.czxid;
   n->mzxid = old.mzxid;
-  n->pzxid = old.pzxid;
   n->ctime = old.ctime;
   n->mtime = old.mtime;
-  n->ephemeral_owner = old.ephemeral_owner;
   n->version = old.version;
-  n->cversion = old.cversion;
-  n->aversion = old.aversion;
   n->acl = old.acl;
-  n->children_ = std::move(old.children_);
+  if (old.inline_owner_)
+    n->set_ephemeral_owner(old.owner_);
+  else
+    n->children_ = std::move(old.children_);  // with the Rare fields
   return n;
 }
 

@@ -1,7 +1,10 @@
 // A znode as the data tree keeps it, and the hash sets that find znodes.
 //
 // Each znode is one allocation: its Stat fields and its child set, then its
-// path and its data right behind them. A tree of a million small znodes is
+// path and its data right behind them. The Stat fields that most znodes
+// leave at their defaults (pzxid, cversion, aversion, a container's or TTL
+// node's owner) live in the block of the node's child set, which only a
+// node that has had children or such a field set carries. A tree of a million small znodes is
 // then a million allocations instead of four or five per znode (node, path
 // string, data string, hash-table entries), which is what bounds its memory,
 // the time to rebuild it from a snapshot, and the cost of each create.
@@ -26,7 +29,7 @@ class Node;
 // The per-process seed of hash_key (random, set before main).
 extern const uint64_t g_hash_seed;
 
-// The hash every NodeSet uses: 64 bits of a name. Inline: a lookup hashes
+// The hash every ChildSet uses: 64 bits of a name. Inline: a lookup hashes
 // each name of the path it walks.
 inline uint64_t hash_key(std::string_view s) noexcept {
   // Eight bytes at a time, each multiplied in and folded, then a 64-bit
@@ -53,15 +56,11 @@ inline uint64_t hash_key(std::string_view s) noexcept {
   return h;
 }
 
-enum class NodeKey : uint8_t { name };
-
-// A set of nodes with distinct keys. Linear probing, at most three quarters
-// full, and deletion by shifting the entries behind back (no tombstones in
-// the live slots, so a set that has seen many deletions stays as fast as a
-// fresh one). Each
-// slot holds a node's address with the top 16 bits of its key's hash in the
-// address's unused top bits, so a probe reads a node only when those bits
-// match: about once per lookup. Single-threaded, as the tree.
+// The children of a node: a set of nodes with distinct names. Linear probing, at most three
+// quarters full, and deletion by shifting the entries behind back (no tombstones in the live slots,
+// so a set that has seen many deletions stays as fast as a fresh one). Each slot holds a node's
+// address with the top 16 bits of its key's hash in the address's unused top bits, so a probe reads
+// a node only when those bits match: about once per lookup. Single-threaded, as the tree.
 //
 // A large set grows (or shrinks) without a pause: the new slots are made,
 // and each later insert or erase moves a few dozen entries from the old
@@ -70,9 +69,19 @@ enum class NodeKey : uint8_t { name };
 // a tombstone so that the probe chains behind them stay whole. Growing a
 // table of a million nodes at once took ~100 ms, every request behind it
 // waiting; now no single operation moves more than kMigrateStep slots.
-template <NodeKey K>
-class NodeSet {
+class ChildSet {
  public:
+  // The Stat fields of the set's node that most nodes leave at their
+  // defaults, kept in the set's block rather than in every node (see Node).
+  // A set that makes its own block (an insert or reserve with none) starts
+  // them at 0: a node makes its block first, with its own defaults.
+  struct Rare {
+    int64_t pzxid = 0;
+    int64_t owner = 0;  // ephemeral owner, unless the node keeps it itself
+    int32_t cversion = 0;
+    int32_t aversion = 0;
+  };
+
   // Slots moved from the old table by each insert or erase while a set is
   // resizing. A set grows at three quarters full and must finish moving
   // before it is three quarters full again: two slots an insert would do.
@@ -80,12 +89,12 @@ class NodeSet {
   // A set of at most this many slots resizes at once (a few microseconds).
   static constexpr uint32_t kSyncResize = 1024;
 
-  NodeSet() = default;
-  ~NodeSet();
-  NodeSet(NodeSet&& o) noexcept : slots_(o.slots_) { o.slots_ = nullptr; }
-  NodeSet& operator=(NodeSet&& o) noexcept;
-  NodeSet(const NodeSet&) = delete;
-  NodeSet& operator=(const NodeSet&) = delete;
+  constexpr ChildSet() = default;
+  ~ChildSet();
+  ChildSet(ChildSet&& o) noexcept : slots_(o.slots_) { o.slots_ = nullptr; }
+  ChildSet& operator=(ChildSet&& o) noexcept;
+  ChildSet(const ChildSet&) = delete;
+  ChildSet& operator=(const ChildSet&) = delete;
 
   size_t size() const { return slots_ ? header().size : 0; }
   bool empty() const { return size() == 0; }
@@ -110,6 +119,18 @@ class NodeSet {
   void reserve(size_t n);
   // Whether entries are still being moved from the old slots.
   bool resizing() const { return slots_ && header().old; }
+  // Slots, free or not (0 without a block).
+  size_t capacity() const { return slots_ ? header().mask + size_t{1} : 0; }
+
+  // Whether the set has its block: once it has, it keeps one (of a single
+  // slot when it empties), for the Rare fields it holds.
+  bool has_block() const { return slots_ != nullptr; }
+  // The block's Rare fields; has_block() must hold.
+  const Rare& rare() const { return header().rare; }
+  Rare& rare() { return header().rare; }
+  // Makes a block holding `rare`, with room for `room` entries (one slot
+  // when 0); has_block() must not hold.
+  void make_block(const Rare& rare, size_t room);
   // Calls f(Node*) for every node, in no particular order. `f` must not
   // change the set.
   template <class F>
@@ -138,9 +159,10 @@ class NodeSet {
   // In the old slots: where an entry was moved or erased while resizing.
   static constexpr uintptr_t kTombstone = 1;
   // In front of the slots, in the same allocation: the set's size and
-  // capacity, and the old slots while a resize moves their entries, and how
-  // far it has got. Kept there rather than in the set, so that a set is one
-  // word: every znode holds one, and most have no children.
+  // capacity, the old slots while a resize moves their entries, and how
+  // far it has got, and the node's Rare fields. Kept there rather than in
+  // the set, so that a set is one word: every znode holds one, and most
+  // have no children.
   struct Header {
     uint32_t size = 0;
     uint32_t mask = 0;         // capacity - 1, a power of two less one
@@ -148,11 +170,14 @@ class NodeSet {
     uint32_t old_mask = 0;
     uint32_t next = 0;    // old slots below this have been moved
     uint64_t mapped = 0;  // bytes, when the slots are their own mapping
+    Rare rare;
   };
   static constexpr size_t kHeaderWords = sizeof(Header) / sizeof(uintptr_t);
   static_assert(sizeof(Header) % sizeof(uintptr_t) == 0);
   const Header& header() const { return *reinterpret_cast<const Header*>(slots_ - kHeaderWords); }
   Header& header() { return *reinterpret_cast<Header*>(slots_ - kHeaderWords); }
+  // Slots for n entries at most three quarters full.
+  static size_t capacity_for(size_t n);
   static uintptr_t* allocate(size_t capacity);
   static void release(uintptr_t* slots);
   // Grows the slots if one more entry would fill more than three quarters.
@@ -175,8 +200,6 @@ class NodeSet {
   uintptr_t* slots_ = nullptr;  // header().mask + 1 of them, behind a Header; null when empty
 };
 
-using ChildSet = NodeSet<NodeKey::name>;
-
 struct NodeDeleter {
   void operator()(Node* n) const noexcept;
 };
@@ -192,10 +215,46 @@ class Node {
   // other data, for data that does not fit where `old` keeps it.
   static NodePtr with_data(Node& old, std::string_view data, bool data_null);
 
-  int64_t czxid = 0, mzxid = 0, pzxid = 0, ctime = 0, mtime = 0;
-  int64_t ephemeral_owner = 0;
-  int32_t version = 0, cversion = 0, aversion = 0;
+  int64_t czxid = 0, mzxid = 0, ctime = 0, mtime = 0;
+  int32_t version = 0;
   uint32_t acl = 0;  // index into the tree's ACL table
+
+  // The Stat fields most znodes leave at their defaults: pzxid is czxid
+  // until a child comes or goes, and cversion and aversion are 0 until then
+  // or until a setACL. Other values live in the child set's block
+  // (ChildSet::Rare), made on the first write of one. The ephemeral owner
+  // lives there too once there is a block; until then a node keeps it in
+  // the word of its child set, which has nothing to hold: a session's
+  // ephemeral node can have no children, and a container or TTL node keeps
+  // it there until its first child comes.
+  int64_t pzxid() const {
+    const ChildSet::Rare* r = rare();
+    return r ? r->pzxid : czxid;
+  }
+  int32_t cversion() const {
+    const ChildSet::Rare* r = rare();
+    return r ? r->cversion : 0;
+  }
+  int32_t aversion() const {
+    const ChildSet::Rare* r = rare();
+    return r ? r->aversion : 0;
+  }
+  int64_t ephemeral_owner() const {
+    if (inline_owner_) return owner_;
+    const ChildSet::Rare* r = rare();
+    return r ? r->owner : 0;
+  }
+  // Each makes the block if the value needs one; set czxid first.
+  void set_pzxid(int64_t v) {
+    if (v != pzxid()) rare_for_update().pzxid = v;
+  }
+  void set_cversion(int32_t v) {
+    if (v != cversion()) rare_for_update().cversion = v;
+  }
+  void set_aversion(int32_t v) {
+    if (v != aversion()) rare_for_update().aversion = v;
+  }
+  void set_ephemeral_owner(int64_t v);
 
   std::string_view path() const { return {bytes(), path_size_}; }
   // The last component of the path ("" for the root).
@@ -212,9 +271,15 @@ class Node {
   std::string_view data() const { return {bytes() + path_size_, data_size_}; }
   // Set with a null buffer: getData answers null.
   bool data_null() const { return data_null_; }
-  int32_t num_children() const { return static_cast<int32_t>(children_.size()); }
-  const ChildSet& children() const { return children_; }
-  ChildSet& children() { return children_; }
+  int32_t num_children() const { return static_cast<int32_t>(children().size()); }
+  const ChildSet& children() const { return inline_owner_ ? kNoChildren : children_; }
+  // The child set to add to or take from. Makes its block first, with
+  // room for `room` children, so that changing the set by one and then
+  // pzxid and cversion allocates nothing more.
+  ChildSet& children_for_update(size_t room = 1) {
+    if (inline_owner_ || !children_.has_block()) make_block(room);
+    return children_;
+  }
 
   // Whether `size` bytes of data fit in this allocation without wasting
   // most of it.
@@ -227,21 +292,40 @@ class Node {
 
  private:
   explicit Node(std::string_view path);
-  ~Node() = default;
+  ~Node() {
+    if (!inline_owner_) children_.~ChildSet();
+  }
   friend struct NodeDeleter;
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
 
+  static const ChildSet kNoChildren;
+  const ChildSet::Rare* rare() const {
+    return !inline_owner_ && children_.has_block() ? &children_.rare() : nullptr;
+  }
+  // The block's fields, made with the defaults (and the owner kept in the
+  // node) when there is no block yet.
+  ChildSet::Rare& rare_for_update() {
+    if (inline_owner_ || !children_.has_block()) make_block(0);
+    return children_.rare();
+  }
+  // Makes the child set's block, with room for `room` children.
+  void make_block(size_t room);
+
   // What the allocation holds past the path: malloc's own count of it.
   size_t data_capacity() const;
 
-  // The fixed part is 80 bytes: every field that is not a Stat field is
-  // one a znode needs in the tree, kept as small as it goes (the name is
-  // found in the path, the data's room in the allocator).
-  ChildSet children_;
-  uint32_t path_size_ : 31;
+  // The fixed part is 56 bytes: the Stat fields every znode sets, the
+  // sizes, and one word that is either the child set or, for an ephemeral
+  // node with nothing in a block, its owner.
+  uint32_t path_size_ : 30;
   uint32_t data_null_ : 1;
+  uint32_t inline_owner_ : 1;  // owner_, not children_, is the word below
   uint32_t data_size_ = 0;
+  union {
+    ChildSet children_;
+    int64_t owner_;
+  };
 };
 
 // The tree's nodes, owned through its root: every other node is in its
@@ -271,7 +355,6 @@ class NodeTable {
   NodeTable& operator=(const NodeTable&) = delete;
 
   size_t size() const { return size_; }
-  Node* root() const { return root_; }
   // Takes `root` ("/") as the whole table; the table must be empty.
   void set_root(Node* root) {
     root_ = root;
@@ -311,15 +394,7 @@ class NodeTable {
   size_t size_ = 0;
 };
 
-template <>
-inline std::string_view NodeSet<NodeKey::name>::key_of(const Node* n) {
-  return n->name();
-}
-template <>
-inline bool NodeSet<NodeKey::name>::has_key(const Node* n, std::string_view key) {
-  return n->has_name(key);
-}
-
-extern template class NodeSet<NodeKey::name>;
+inline std::string_view ChildSet::key_of(const Node* n) { return n->name(); }
+inline bool ChildSet::has_key(const Node* n, std::string_view key) { return n->has_name(key); }
 
 }  // namespace corral::kernel

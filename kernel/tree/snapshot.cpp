@@ -135,16 +135,17 @@ constexpr size_t kRecordSlack = 16 * 9;
 // The tree digest of a snapshot being loaded, added up on a thread of its
 // own. The loading thread parses records, makes the nodes and links each
 // into its parent's child set, and hands each node here once it is in
-// place. The digest reads a node's path, data and Stat fields, which no
+// place. The digest reads a node's path, data, mzxid and version, which no
 // one writes once the node is handed over; the loading thread writes only
-// child sets.
+// child sets, and their blocks, where a node keeps its aversion: that one
+// comes along with the node.
 class Finisher {
  public:
   Finisher() : thread_([this] { run(); }) {}
   ~Finisher() { finish(); }
 
-  void add(const Node* node) {
-    batch_.push_back(node);
+  void add(const Node* node, int32_t aversion) {
+    batch_.push_back({node, aversion});
     if (batch_.size() >= kBatch) flush();
   }
   // Waits for everything handed over; returns the digest of those nodes.
@@ -178,7 +179,7 @@ class Finisher {
 
   void run() {
     while (true) {
-      std::vector<const Node*> work;
+      std::vector<Entry> work;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return !queue_.empty() || done_; });
@@ -187,14 +188,19 @@ class Finisher {
         queue_.pop_front();
       }
       space_.notify_one();
-      for (const Node* n : work) digest_ += DataTree::node_digest(n->path(), *n);
+      for (const Entry& e : work)
+        digest_ += DataTree::node_digest(e.node->path(), *e.node, e.aversion);
     }
   }
 
-  std::vector<const Node*> batch_;
+  struct Entry {
+    const Node* node;
+    int32_t aversion;
+  };
+  std::vector<Entry> batch_;
   std::mutex mu_;
   std::condition_variable cv_, space_;
-  std::deque<std::vector<const Node*>> queue_;
+  std::deque<std::vector<Entry>> queue_;
   bool done_ = false;
   uint64_t digest_ = 0;  // written by the thread, read after join
   std::thread thread_;
@@ -254,13 +260,13 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
       w.bytes(n.data());
     w.integer(n.czxid);
     w.integer(n.mzxid);
-    w.integer(n.pzxid);
+    w.integer(n.pzxid());
     w.integer(n.ctime);
     w.integer(n.mtime);
     w.integer(n.version);
-    w.integer(n.cversion);
-    w.integer(n.aversion);
-    w.integer(n.ephemeral_owner);
+    w.integer(n.cversion());
+    w.integer(n.aversion());
+    w.integer(n.ephemeral_owner());
     w.integer(n.acl);
     w.integer(n.num_children());
     w.pass_full_chunks();
@@ -327,6 +333,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
     Node* parent;
     uint64_t hash;
     size_t at;
+    int32_t aversion;
   };
   std::array<Pending, kPrefetchAhead> pending;
   size_t first_pending = 0, pending_count = 0;
@@ -340,7 +347,7 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       duplicate = p.node->path();
       return false;
     }
-    finisher.add(p.node.release());
+    finisher.add(p.node.release(), p.aversion);
     return true;
   };
   auto settle_all = [&]() -> bool {
@@ -387,31 +394,39 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
         last_parent = t.find_mut(parent_name);
       }
       if (!last_parent) return corrupt("node " + std::string(path) + " has no parent");
+      // A node whose record claims children has its child set's block
+      // already. Making one now could change the parent's own word while
+      // the digest thread reads it.
+      if (!last_parent->children().has_block())
+        return corrupt("node " + std::string(path) + " is under " + std::string(parent_name) +
+                       ", whose record claims no children");
       parent = last_parent;
     }
     NodePtr made = Node::make(path, data, data_null);
     Node* n = made.get();
-    n->czxid = czxid;
+    n->czxid = czxid;  // first: pzxid's default
     n->mzxid = mzxid;
-    n->pzxid = pzxid;
     n->ctime = ctime;
     n->mtime = mtime;
     n->version = static_cast<int32_t>(version);
-    n->cversion = static_cast<int32_t>(cversion);
-    n->aversion = static_cast<int32_t>(aversion);
-    n->ephemeral_owner = owner;
     n->acl = static_cast<uint32_t>(acl);
-    if (children > 0) n->children().reserve(static_cast<size_t>(children));
+    // The child set's block first, at its size: the fields below go into
+    // it rather than into a smaller block made first.
+    if (children > 0) n->children_for_update(static_cast<size_t>(children));
+    n->set_pzxid(pzxid);
+    n->set_cversion(static_cast<int32_t>(cversion));
+    n->set_aversion(static_cast<int32_t>(aversion));
+    n->set_ephemeral_owner(owner);
     t.data_bytes_ += static_cast<int64_t>(path.size() + data.size());
     if (root) {
       t.nodes_.set_root(made.release());
-      finisher.add(n);
+      finisher.add(n, static_cast<int32_t>(aversion));
     } else {
       if (pending_count == pending.size() && !settle_one()) return twice();
       const uint64_t hash = hash_key(n->name());
       parent->children().prefetch(hash);
       pending[(first_pending + pending_count) % pending.size()] =
-          Pending{std::move(made), parent, hash, at};
+          Pending{std::move(made), parent, hash, at, static_cast<int32_t>(aversion)};
       ++pending_count;
     }
     if (is_session_owner(owner)) {

@@ -299,10 +299,10 @@ Status export_zookeeper(const ExportOptions& o, const Say& say) {
     out.ctime = n.ctime;
     out.mtime = n.mtime;
     out.version = n.version;
-    out.cversion = (n.cversion + n.num_children()) / 2;  // see corral_body
-    out.aversion = n.aversion;
-    out.owner = n.ephemeral_owner;
-    out.pzxid = n.pzxid;
+    out.cversion = (n.cversion() + n.num_children()) / 2;  // see corral_body
+    out.aversion = n.aversion();
+    out.owner = n.ephemeral_owner();
+    out.pzxid = n.pzxid();
     if (path.empty())
       z.nodes[path] = std::move(out);
     else

@@ -208,6 +208,18 @@ TEST_F(TreeTest, SnapshotRoundTrips) {
   ASSERT_EQ(tree.create("/x/null", "", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 0, ids,
                         nullptr, nullptr, j, /*data_null=*/true),
             Err::ok);
+  // Stat fields kept in a child set's block: an ephemeral node's owner
+  // after a setACL, and the pzxid and cversion of a node whose children
+  // are gone.
+  ASSERT_EQ(tree.set_acl("/x/y", open_acl_unsafe(), 0, ids, nullptr), Err::ok);
+  ASSERT_EQ(create("/x/z/gone"), Err::ok);
+  ASSERT_EQ(remove("/x/z/gone"), Err::ok);
+  const corral::proto::Stat y = tree.stat(*tree.find("/x/y")), z = tree.stat(*tree.find("/x/z"));
+  EXPECT_EQ(y.ephemeral_owner, 9);
+  EXPECT_EQ(y.aversion, 1);
+  EXPECT_EQ(z.cversion, 2);
+  EXPECT_EQ(z.pzxid, zxid);
+  EXPECT_NE(z.pzxid, z.czxid);
   std::string bytes = serialized(tree);
   auto back = DataTree::deserialize(bytes);
   ASSERT_TRUE(back) << back.status().to_string();
@@ -215,6 +227,8 @@ TEST_F(TreeTest, SnapshotRoundTrips) {
   EXPECT_EQ(back->session(9)->password, std::string("\0\1\2", 3));
   EXPECT_EQ(back->session(9)->ephemerals.count("/x/y"), 1u);
   EXPECT_EQ(back->stat(*back->find("/x")), tree.stat(*tree.find("/x")));
+  EXPECT_EQ(back->stat(*back->find("/x/y")), y);
+  EXPECT_EQ(back->stat(*back->find("/x/z")), z);
   EXPECT_EQ(back->approximate_data_size(), tree.approximate_data_size());
   EXPECT_TRUE(back->find("/x/null")->data_null());
   EXPECT_FALSE(back->find("/x/z")->data_null());
@@ -260,6 +274,12 @@ TEST_F(TreeTest, SnapshotsWithImpossibleTreesAreRefused) {
   refused(std::string("\xa4/a/c", 5), std::string("\xa4/a/c", 5).substr(0, 4) + "/",
           "malformed path");
   refused(std::string("\xa4/a/c", 5), std::string("\xa4//c", 5), "malformed path");
+  // Under a node whose record claims no children: refused where /b comes
+  // first, without a parent where it comes after.
+  refused(std::string("\xa4/a/c", 5), std::string("\xa4/b/c", 5),
+          bytes.find(std::string("\xa2/b", 3)) < bytes.find(std::string("\xa4/a/c", 5))
+              ? "node /b/c is under /b, whose record claims no children"
+              : "node /b/c has no parent");
 }
 
 // A small file whose counts promise more than it holds must not make the

@@ -39,13 +39,65 @@ TEST(Node, DataMovesToANewAllocationOnlyWhenItDoesNotFit) {
   EXPECT_EQ(n->data(), "short but fits here, at forty bytes long");
   n->version = 7;
   NodePtr child = Node::make("/a/b", "");
-  n->children().insert(child.get());
+  n->children_for_update().insert(child.get());
   NodePtr bigger = Node::with_data(*n, std::string(500, 'y'), false);
   EXPECT_EQ(bigger->path(), "/a");
   EXPECT_EQ(bigger->data(), std::string(500, 'y'));
   EXPECT_EQ(bigger->version, 7);
   EXPECT_EQ(bigger->children().find("b"), child.get());
   EXPECT_TRUE(n->children().empty());  // the children moved with the node
+}
+
+// The Stat fields most nodes leave at their defaults take no room in the
+// node: pzxid is czxid, cversion and aversion 0, and a session's ephemeral
+// node keeps its owner in the word of the child set it cannot have. Any
+// other value makes the child set's block, which keeps them all.
+TEST(Node, RareStatFieldsLiveInTheChildSetsBlock) {
+  static_assert(sizeof(Node) == 56);
+  NodePtr n = Node::make("/e", "x");
+  n->czxid = 5;
+  EXPECT_EQ(n->pzxid(), 5);
+  n->set_pzxid(5);
+  n->set_cversion(0);
+  n->set_aversion(0);
+  EXPECT_FALSE(n->children().has_block());
+  n->set_ephemeral_owner(0x1234567890abcdefLL);  // a session id: no block
+  EXPECT_FALSE(n->children().has_block());
+  EXPECT_EQ(n->ephemeral_owner(), 0x1234567890abcdefLL);
+  EXPECT_EQ(n->num_children(), 0);
+  EXPECT_EQ(n->children().find("x"), nullptr);
+  // Moving to other data keeps the owner kept in place of the child set.
+  NodePtr moved = Node::with_data(*n, std::string(300, 'y'), false);
+  EXPECT_EQ(moved->ephemeral_owner(), 0x1234567890abcdefLL);
+  EXPECT_EQ(moved->pzxid(), 5);
+  // A setACL makes the block; the owner moves into it.
+  moved->set_aversion(1);
+  EXPECT_TRUE(moved->children().has_block());
+  EXPECT_EQ(moved->ephemeral_owner(), 0x1234567890abcdefLL);
+  EXPECT_EQ(moved->aversion(), 1);
+  EXPECT_EQ(moved->pzxid(), 5);
+  EXPECT_EQ(moved->cversion(), 0);
+  moved->set_ephemeral_owner(0);
+  EXPECT_EQ(moved->ephemeral_owner(), 0);
+  EXPECT_EQ(moved->aversion(), 1);
+  NodePtr again = Node::with_data(*moved, "z", false);
+  EXPECT_EQ(again->aversion(), 1);
+  EXPECT_FALSE(moved->children().has_block());  // the block moved with the children
+  // An owner given back and taken again, with no block.
+  NodePtr m = Node::make("/m", "");
+  m->set_ephemeral_owner(7);
+  m->set_ephemeral_owner(0);
+  EXPECT_EQ(m->ephemeral_owner(), 0);
+  EXPECT_FALSE(m->children().has_block());
+  // A child under a node that keeps its owner in place: the owner moves
+  // into the block (a snapshot may hold such a tree; the tree refuses to
+  // make one).
+  m->set_ephemeral_owner(-42);
+  NodePtr child = Node::make("/m/c", "");
+  m->children_for_update().insert(child.get());
+  EXPECT_EQ(m->ephemeral_owner(), -42);
+  EXPECT_EQ(m->children().find("c"), child.get());
+  EXPECT_TRUE(m->children_for_update().erase("c"));
 }
 
 // Random inserts and erases checked against std::map, across growth and
@@ -235,15 +287,20 @@ TEST(NodeSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
   EXPECT_EQ(set.size(), 2u);
 }
 
-TEST(NodeSet, AnEmptiedSetHoldsNoSlots) {
+TEST(NodeSet, AnEmptiedSetGivesItsSlotsBack) {
   ChildSet set;
   std::vector<NodePtr> nodes;
   for (int i = 0; i < 1000; ++i) {
     nodes.push_back(Node::make("/p/c" + std::to_string(i), ""));
     set.insert(nodes.back().get());
   }
+  set.rare().cversion = 2000;
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(set.erase("c" + std::to_string(i)));
   EXPECT_TRUE(set.empty());
+  // One slot is left, in the block that keeps the node's Rare fields.
+  EXPECT_TRUE(set.has_block());
+  EXPECT_EQ(set.capacity(), 1u);
+  EXPECT_EQ(set.rare().cversion, 2000);
   EXPECT_EQ(set.find("c1"), nullptr);
   size_t seen = 0;
   set.for_each([&](Node*) { ++seen; });

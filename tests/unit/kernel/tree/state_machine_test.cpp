@@ -95,11 +95,11 @@ TEST_F(MachineTest, ContainerAndTtlModesFollowZooKeepersRules) {
   // As Apache ZooKeeper 3.8 answers: create makes a plain node of a container
   // mode; TTL modes need createTTL and extended types.
   EXPECT_EQ(apply(OpCode::create, create_payload("/c", 4)).err, Err::ok);
-  EXPECT_EQ(tree.find("/c")->ephemeral_owner, 0);
+  EXPECT_EQ(tree.find("/c")->ephemeral_owner(), 0);
   EXPECT_EQ(apply(OpCode::create, create_payload("/t", 5)).err, Err::unimplemented);
   EXPECT_EQ(apply(OpCode::create, create_payload("/x", 9)).err, Err::bad_arguments);
   EXPECT_EQ(apply(OpCode::create_container, create_payload("/box", 0)).err, Err::ok);
-  EXPECT_EQ(tree.find("/box")->ephemeral_owner, kContainerOwner);
+  EXPECT_EQ(tree.find("/box")->ephemeral_owner(), kContainerOwner);
   EXPECT_EQ(tree.stat(*tree.find("/box")).ephemeral_owner, 0);  // clients see 0
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 1000)).err, Err::unimplemented);
   sm.set_extended_types(true);
@@ -109,7 +109,7 @@ TEST_F(MachineTest, ContainerAndTtlModesFollowZooKeepersRules) {
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, kMaxTtlMs + 1)).err,
             Err::bad_arguments);
   EXPECT_EQ(apply(OpCode::create_ttl, ttl_payload("/ttl", 5, 1000)).err, Err::ok);
-  EXPECT_EQ(tree.find("/ttl")->ephemeral_owner, ttl_owner(1000));
+  EXPECT_EQ(tree.find("/ttl")->ephemeral_owner(), ttl_owner(1000));
 }
 
 TEST_F(MachineTest, EmptiedContainersAndExpiredTtlNodesAreCollected) {
