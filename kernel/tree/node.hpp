@@ -1,13 +1,14 @@
 // A znode as the data tree keeps it, and the hash sets that find znodes.
 //
 // Each znode is one allocation: its Stat fields and its child set, then its
-// path and its data right behind them. The Stat fields that most znodes
-// leave at their defaults (pzxid, cversion, aversion, a container's or TTL
-// node's owner) live in the block of the node's child set, which only a
-// node that has had children or such a field set carries. A tree of a million small znodes is
+// path and its data right behind them. A tree of a million small znodes is
 // then a million allocations instead of four or five per znode (node, path
 // string, data string, hash-table entries), which is what bounds its memory,
-// the time to rebuild it from a snapshot, and the cost of each create.
+// the time to rebuild it from a snapshot, and the cost of each create. The
+// Stat fields that most znodes leave at their defaults (pzxid, cversion,
+// aversion, a container's or TTL node's owner) live in the block of the
+// node's child set, which only a node that has had children or such a field
+// set carries.
 //
 // Nodes are found through their parents' child sets: open-addressing sets
 // of node addresses keyed by each node's name (the last component of the
@@ -56,11 +57,13 @@ inline uint64_t hash_key(std::string_view s) noexcept {
   return h;
 }
 
-// The children of a node: a set of nodes with distinct names. Linear probing, at most three
-// quarters full, and deletion by shifting the entries behind back (no tombstones in the live slots,
-// so a set that has seen many deletions stays as fast as a fresh one). Each slot holds a node's
-// address with the top 16 bits of its key's hash in the address's unused top bits, so a probe reads
-// a node only when those bits match: about once per lookup. Single-threaded, as the tree.
+// The children of a node: a set of nodes with distinct names. Linear
+// probing, at most three quarters full, and deletion by shifting the
+// entries behind back (no tombstones in the live slots, so a set that has
+// seen many deletions stays as fast as a fresh one). Each slot holds a
+// node's address with the top 16 bits of its name's hash in the address's
+// unused top bits, so a probe reads a node only when those bits match:
+// about once per lookup. Single-threaded, as the tree.
 //
 // A large set grows (or shrinks) without a pause: the new slots are made,
 // and each later insert or erase moves a few dozen entries from the old
@@ -316,8 +319,8 @@ class Node {
   size_t data_capacity() const;
 
   // The fixed part is 56 bytes: the Stat fields every znode sets, the
-  // sizes, and one word that is either the child set or, for an ephemeral
-  // node with nothing in a block, its owner.
+  // sizes, and one word that is either the child set or, for a node with
+  // an owner and no block, its owner.
   uint32_t path_size_ : 30;
   uint32_t data_null_ : 1;
   uint32_t inline_owner_ : 1;  // owner_, not children_, is the word below
