@@ -10,6 +10,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "tree/slab_arena.hpp"
+
 namespace corral::kernel {
 
 static_assert(sizeof(Node) == 56, "a node's fixed part is meant to fill 56 bytes");
@@ -366,8 +368,12 @@ void NodeTable::free_nodes() {
 
 const ChildSet Node::kNoChildren;
 
-Node::Node(std::string_view path)
-    : path_size_(static_cast<uint32_t>(path.size())), data_null_(0), inline_owner_(0), children_() {
+Node::Node(std::string_view path, bool slab)
+    : path_size_(static_cast<uint32_t>(path.size())),
+      slab_(slab ? 1 : 0),
+      data_null_(0),
+      inline_owner_(0),
+      children_() {
   std::memcpy(bytes(), path.data(), path.size());
 }
 
@@ -402,23 +408,45 @@ void Node::set_ephemeral_owner(int64_t v) {
   }
 }
 
-// Nodes come from malloc itself, so that malloc_usable_size tells how much
-// room each has for its data.
+// Small nodes come from a slab arena (no malloc header, no rounding to 16),
+// larger ones from malloc itself, so that malloc_usable_size tells how much
+// room each has for its data. Under AddressSanitizer every node comes from
+// malloc, where a use after free is caught.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kNodesInSlabs = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kNodesInSlabs = false;
+#else
+constexpr bool kNodesInSlabs = true;
+#endif
+#else
+constexpr bool kNodesInSlabs = true;
+#endif
+
 void NodeDeleter::operator()(Node* n) const noexcept {
+  const bool slab = n->slab_;
   n->~Node();
-  std::free(n);
+  if (slab)
+    SlabArena::for_nodes().deallocate(n);
+  else
+    std::free(n);
 }
 
 size_t Node::data_capacity() const {
-  return ::malloc_usable_size(const_cast<Node*>(this)) - sizeof(Node) - path_size_;
+  const size_t room =
+      slab_ ? SlabArena::usable_size(this) : ::malloc_usable_size(const_cast<Node*>(this));
+  return room - sizeof(Node) - path_size_;
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
-  if (path.size() >= (size_t{1} << 30) || data.size() > UINT32_MAX / 2)
+  if (path.size() >= (size_t{1} << 29) || data.size() > UINT32_MAX / 2)
     throw std::length_error("znode too large");
-  void* mem = std::malloc(sizeof(Node) + path.size() + data.size());
+  const size_t bytes = sizeof(Node) + path.size() + data.size();
+  const bool slab = kNodesInSlabs && bytes <= SlabArena::kMaxObject;
+  void* mem = slab ? SlabArena::for_nodes().allocate(bytes) : std::malloc(bytes);
   if (!mem) throw std::bad_alloc();
-  NodePtr n(new (mem) Node(path));
+  NodePtr n(new (mem) Node(path, slab));
   n->assign_data(data, data_null);
   return n;
 }

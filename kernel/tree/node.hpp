@@ -1,14 +1,12 @@
 // A znode as the data tree keeps it, and the hash sets that find znodes.
 //
 // Each znode is one allocation: its Stat fields and its child set, then its
-// path and its data right behind them. A tree of a million small znodes is
-// then a million allocations instead of four or five per znode (node, path
-// string, data string, hash-table entries), which is what bounds its memory,
-// the time to rebuild it from a snapshot, and the cost of each create. The
-// Stat fields that most znodes leave at their defaults (pzxid, cversion,
-// aversion, a container's or TTL node's owner) live in the block of the
-// node's child set, which only a node that has had children or such a field
-// set carries.
+// path and its data right behind them (from a SlabArena when small). A tree of a million small
+// znodes is then a million allocations instead of four or five per znode (node, path string, data
+// string, hash-table entries), which is what bounds its memory, the time to rebuild it from a
+// snapshot, and the cost of each create. The Stat fields that most znodes leave at their defaults
+// (pzxid, cversion, aversion, a container's or TTL node's owner) live in the block of the node's
+// child set, which only a node that has had children or such a field set carries.
 //
 // Nodes are found through their parents' child sets: open-addressing sets
 // of node addresses keyed by each node's name (the last component of the
@@ -284,6 +282,9 @@ class Node {
     return children_;
   }
 
+  // Whether the node came from SlabArena::for_nodes() rather than malloc.
+  bool in_slab() const { return slab_; }
+
   // Whether `size` bytes of data fit in this allocation without wasting
   // most of it.
   bool data_fits(size_t size) const {
@@ -294,7 +295,7 @@ class Node {
   void assign_data(std::string_view data, bool data_null);
 
  private:
-  explicit Node(std::string_view path);
+  Node(std::string_view path, bool slab);
   ~Node() {
     if (!inline_owner_) children_.~ChildSet();
   }
@@ -315,13 +316,15 @@ class Node {
   // Makes the child set's block, with room for `room` children.
   void make_block(size_t room);
 
-  // What the allocation holds past the path: malloc's own count of it.
+  // What the allocation holds past the path: its class's size or malloc's
+  // own count.
   size_t data_capacity() const;
 
   // The fixed part is 56 bytes: the Stat fields every znode sets, the
   // sizes, and one word that is either the child set or, for a node with
   // an owner and no block, its owner.
-  uint32_t path_size_ : 30;
+  uint32_t path_size_ : 29;
+  uint32_t slab_ : 1;  // from SlabArena::for_nodes(), not from malloc
   uint32_t data_null_ : 1;
   uint32_t inline_owner_ : 1;  // owner_, not children_, is the word below
   uint32_t data_size_ = 0;

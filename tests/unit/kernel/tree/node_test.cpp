@@ -32,7 +32,8 @@ TEST(Node, DataMovesToANewAllocationOnlyWhenItDoesNotFit) {
   NodePtr n = Node::make("/a", std::string(100, 'x'));
   EXPECT_TRUE(n->data_fits(100));
   EXPECT_TRUE(n->data_fits(40));
-  // The room is what malloc gave, which rounds up by less than 16 bytes.
+  // The room is what the allocation gave: a slab class or malloc, which
+  // round up by less than 16 bytes.
   EXPECT_FALSE(n->data_fits(100 + 16));
   EXPECT_FALSE(n->data_fits(10));  // would waste most of it
   n->assign_data("short but fits here, at forty bytes long", false);
