@@ -54,7 +54,9 @@ void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink>
   }
   if (pid == 0) {
     // The child: only the forking thread exists here, so it touches nothing
-    // but the tree, the writer or the pipe, and leaves with _exit.
+    // but the tree, the writer or the pipe, and leaves with _exit. It reads
+    // the tree and never makes or frees a node: the nodes' slab arena may
+    // have been locked by another thread at the fork.
     ::close(fds[0]);
     if (writer) {
       // It fills the snapshot itself; the pipe carries only what went wrong.

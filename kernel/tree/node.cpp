@@ -16,6 +16,7 @@ namespace corral::kernel {
 
 static_assert(sizeof(Node) == 56, "a node's fixed part is meant to fill 56 bytes");
 static_assert(sizeof(ChildSet) == sizeof(void*), "a child set is meant to be one word");
+static_assert(alignof(Node) <= SlabArena::kGrain, "a slab object is aligned to its grain");
 
 namespace {
 // Seeded once per process, so that no one can choose paths that all fall in
@@ -370,9 +371,9 @@ const ChildSet Node::kNoChildren;
 
 Node::Node(std::string_view path, bool slab)
     : path_size_(static_cast<uint32_t>(path.size())),
-      slab_(slab ? 1 : 0),
       data_null_(0),
       inline_owner_(0),
+      slab_(slab ? 1 : 0),
       children_() {
   std::memcpy(bytes(), path.data(), path.size());
 }
@@ -440,7 +441,7 @@ size_t Node::data_capacity() const {
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
-  if (path.size() >= (size_t{1} << 29) || data.size() > UINT32_MAX / 2)
+  if (path.size() >= (size_t{1} << 30) || data.size() > UINT32_MAX / 2)
     throw std::length_error("znode too large");
   const size_t bytes = sizeof(Node) + path.size() + data.size();
   const bool slab = kNodesInSlabs && bytes <= SlabArena::kMaxObject;

@@ -323,11 +323,11 @@ class Node {
   // The fixed part is 56 bytes: the Stat fields every znode sets, the
   // sizes, and one word that is either the child set or, for a node with
   // an owner and no block, its owner.
-  uint32_t path_size_ : 29;
-  uint32_t slab_ : 1;  // from SlabArena::for_nodes(), not from malloc
+  uint32_t path_size_ : 30;
   uint32_t data_null_ : 1;
   uint32_t inline_owner_ : 1;  // owner_, not children_, is the word below
-  uint32_t data_size_ = 0;
+  uint32_t data_size_ : 31 = 0;
+  uint32_t slab_ : 1 = 0;  // from SlabArena::for_nodes(), not from malloc
   union {
     ChildSet children_;
     int64_t owner_;

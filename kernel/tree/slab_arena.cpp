@@ -33,8 +33,9 @@ struct SlabArena::Region {
 };
 
 namespace {
-constexpr size_t kFirstObject = 64;
+constexpr size_t kFirstObject = 64;  // the header in a cache line of its own
 static_assert(sizeof(void*) == 8, "pages and slots assume 64-bit addresses");
+static_assert(kFirstObject % SlabArena::kGrain == 0);
 constexpr uint32_t kAllFree = 0xffffffffu >> (32 - SlabArena::kRegionBytes / SlabArena::kPageBytes);
 }  // namespace
 
@@ -78,8 +79,8 @@ SlabArena::Region* SlabArena::map_region() noexcept {
   if (!r) return nullptr;
   // Twice the size, then the ends trimmed: a region starts on a multiple of
   // its size, so that each page starts on a multiple of its own.
-  void* m = ::mmap(nullptr, 2 * kRegionBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  void* m =
+      ::mmap(nullptr, 2 * kRegionBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
     delete r;
     return nullptr;
@@ -121,6 +122,7 @@ void SlabArena::unmap_region(Region* r) noexcept {
 }
 
 SlabArena::Page* SlabArena::new_page(uint32_t size) noexcept {
+  static_assert(sizeof(Page) <= kFirstObject, "the page's header is before its first object");
   Region* r = open_;
   if (!r) {
     r = map_region();
@@ -166,14 +168,20 @@ void SlabArena::release_page(Page* p) noexcept {
 
 void* SlabArena::allocate(size_t bytes) noexcept {
   if (bytes == 0 || bytes > kMaxObject) return nullptr;
-  // At least two words per object: a freed one holds the next's address.
+  // At least 16 bytes per object: a freed one holds the next's address,
+  // and no znode is smaller.
   const size_t index = (std::max(bytes, 2 * kGrain) + kGrain - 1) / kGrain;
   std::lock_guard<std::mutex> lock(mu_);
   Class& c = classes_[index];
   Page* p = c.head;
   if (!p) {
-    p = new_page(static_cast<uint32_t>(index * kGrain));
-    if (!p) return nullptr;
+    if (c.spare) {
+      p = c.spare;  // empty, with its freed objects still in its list
+      c.spare = nullptr;
+    } else {
+      p = new_page(static_cast<uint32_t>(index * kGrain));
+      if (!p) return nullptr;
+    }
     push_front(c, p);
   }
   void* obj;
@@ -200,12 +208,13 @@ void SlabArena::deallocate(void* obj) noexcept {
   --p->used;
   --stats_.objects;
   // A page that was full has room again: first in line, so that the next
-  // allocation takes the slot just freed (after a snapshot's fork, writes
-  // then stay on pages already copied).
+  // allocation takes the slot just freed (after a snapshot's fork, that
+  // object's memory has been copied already).
   if (!p->listed) push_front(c, p);
   if (p->used == 0 && (p->prev || p->next)) {
     unlink(c, p);
-    release_page(p);
+    if (c.spare) release_page(c.spare);
+    c.spare = p;
   }
 }
 

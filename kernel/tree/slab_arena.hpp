@@ -8,10 +8,14 @@
 // address) says how large it is and takes it back.
 //
 // Pages come from regions of 2 MiB mapped at once. A page whose objects are
-// all freed goes back to its region (and its memory to the system), unless
-// it is its class's last page with room; a region whose pages are all back
-// is unmapped, unless it is the last with room. Thread-safe: one lock,
-// taken once per allocation and free.
+// all freed stays with its class when it is the only page there with room;
+// otherwise it becomes the class's spare (the one spare before it goes
+// back), so that a class filling and emptying one page at its edge does not
+// map and give back memory on every turn. A page that goes back returns to
+// its region and its memory to the system (in huge pages, the kernel may
+// merge it back into a huge page later); a region whose pages are all back
+// is unmapped, unless no other region has a free page. Thread-safe: one
+// lock, taken once per allocation and free.
 #pragma once
 
 #include <cstddef>
@@ -35,8 +39,8 @@ class SlabArena {
   SlabArena(const SlabArena&) = delete;
   SlabArena& operator=(const SlabArena&) = delete;
 
-  // An object of at least `bytes` (1 to kMaxObject), 8-byte aligned; null
-  // when no memory can be mapped.
+  // An object of at least `bytes`, 8-byte aligned; null when `bytes` is 0
+  // or more than kMaxObject, or when no memory can be mapped.
   void* allocate(size_t bytes) noexcept;
   // Gives back an object this arena allocated.
   void deallocate(void* p) noexcept;
@@ -58,7 +62,8 @@ class SlabArena {
   struct Region;
   struct Page;
   struct Class {
-    Page* head = nullptr;  // pages with room, the last given room first
+    Page* head = nullptr;   // pages with room, the last given room first
+    Page* spare = nullptr;  // an emptied page kept off the list, or null
   };
   static constexpr size_t kClasses = kMaxObject / kGrain + 1;
   static constexpr uint32_t kPagesPerRegion = kRegionBytes / kPageBytes;
