@@ -138,7 +138,13 @@ SlabArena::Page* SlabArena::new_page(uint32_t size) noexcept {
     if (open_) open_->prev_open = nullptr;
     r->open = false;
   }
-  auto* p = new (r->base + static_cast<size_t>(i) * kPageBytes) Page{};
+  char* at = r->base + static_cast<size_t>(i) * kPageBytes;
+  // The page will be written all over: its sixteen page faults in one
+  // call (advice only; kernels before 5.14 fault each page on first
+  // touch). Loading a snapshot of 1M znodes took 0.55-0.58 s with this
+  // and 0.77-0.91 s without, nearly all of the difference system time.
+  ::madvise(at, kPageBytes, MADV_POPULATE_WRITE);
+  auto* p = new (at) Page{};
   p->region = r;
   p->size = size;
   p->fresh = kFirstObject;
