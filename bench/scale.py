@@ -78,6 +78,14 @@ def recovered(log_path):
     return tuple(int(x) for x in m.groups()) if m else None
 
 
+def recovery_note(rec):
+    """What a restart spent its time on, from corrald's own account."""
+    if not rec:
+        return ""
+    znodes, load_ms, entries, replay_ms = rec
+    return f" ({znodes:,} znodes: snapshot loaded in {load_ms} ms, {entries:,} log entries replayed in {replay_ms} ms)"
+
+
 def snapshots_taken(log_path):
     """The snapshots corrald wrote while serving: [(znodes, ms, fork pause ms)]."""
     text = pathlib.Path(log_path).read_text(errors="replace")
@@ -206,7 +214,7 @@ def tree(sizes, kinds, work, opts, wide=False, etcd_tool=None):
             print(f"{'wide' if wide else 'tree'} {n:,} {kind}: start {row['start_s']:.2f} s, RSS {row['rss_mb']:.0f} MB "
                   f"({row['bytes_per_znode']:.0f} B/znode), create {row['create']['ops_per_sec']:.0f} ops/s "
                   f"p50 {row['create']['p50_ms']:.2f} p99.9 {row['create']['p999_ms']:.2f} max {row['create']['max_ms']:.2f} ms, "
-                  f"restart {row['restart_s']:.2f} s", file=sys.stderr)
+                  f"restart {row['restart_s']:.2f} s{recovery_note(row.get('restart_recovered'))}", file=sys.stderr)
         shutil.rmtree(zk_src)
         if etcd_tool:
             row = etcd_row(n, work, opts, etcd_tool, empty["etcd"])
