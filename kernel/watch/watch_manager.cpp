@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <stdexcept>
 
 namespace corral::kernel {
 
@@ -25,39 +26,45 @@ const WatchManager::Map& WatchManager::table(Table t) const {
   return const_cast<WatchManager*>(this)->table(t);
 }
 
-WatchManager::Watch* WatchManager::allocate() {
+WatchManager::Ref WatchManager::allocate() {
   if (!free_) {
-    constexpr size_t kChunk = 1024;
+    constexpr size_t kChunk = size_t{1} << kChunkBits;
+    if (chunks_.size() >= (size_t{1} << (32 - kChunkBits)))
+      throw std::length_error("too many watches");
     chunks_.push_back(std::make_unique<Watch[]>(kChunk));
-    Watch* c = chunks_.back().get();
-    for (size_t i = 0; i < kChunk; ++i) {
-      c[i].next_of_watcher = free_;
-      free_ = &c[i];
+    const auto first = static_cast<Ref>((chunks_.size() - 1) << kChunkBits);
+    // From the top down, so that records are handed out in order; the
+    // pool's first record stays unused, as 0 means none.
+    for (size_t i = kChunk; i-- > 0;) {
+      const Ref r = first + static_cast<Ref>(i);
+      if (r == 0) continue;
+      at(r).next_of_watcher = free_;
+      free_ = r;
     }
   }
-  Watch* x = free_;
-  free_ = x->next_of_watcher;
-  *x = Watch{};
-  return x;
+  const Ref r = free_;
+  free_ = at(r).next_of_watcher;
+  at(r) = Watch{};
+  return r;
 }
 
-void WatchManager::release(Watch* x) {
-  *x = Watch{};
-  x->next_of_watcher = free_;
-  free_ = x;
+void WatchManager::release(Ref r) {
+  at(r) = Watch{};
+  at(r).next_of_watcher = free_;
+  free_ = r;
 }
 
-WatchManager::Watch* WatchManager::find_watch(Entry& e, Watcher* w) {
+WatchManager::Ref WatchManager::find_watch(Entry& e, Watcher* w) {
   auto bw = by_watcher_.find(w);
-  if (bw == by_watcher_.end()) return nullptr;
+  if (bw == by_watcher_.end()) return 0;
   if (e.size <= bw->second.size) {
-    for (Watch* x = e.head; x; x = x->next_in_entry)
-      if (x->watcher == w) return x;
+    for (Ref r = e.head; r; r = at(r).next_in_entry)
+      if (at(r).watcher == w) return r;
   } else {
-    for (Watch* x = bw->second.head; x; x = x->next_of_watcher)
-      if (x->entry == &e) return x;
+    for (Ref r = bw->second.head; r; r = at(r).next_of_watcher)
+      if (at(r).entry == &e) return r;
   }
-  return nullptr;
+  return 0;
 }
 
 void WatchManager::add(Table t, const std::string& path, Watcher* w) {
@@ -71,46 +78,48 @@ void WatchManager::add(Table t, const std::string& path, Watcher* w) {
   }
   // Both allocations before anything is linked, so that running out of
   // memory leaves the lists as they were.
-  Watch* x = nullptr;
+  Ref r = 0;
   Mine* mine = nullptr;
   try {
-    x = allocate();
+    r = allocate();
     mine = &by_watcher_[w];
   } catch (...) {
-    if (x) release(x);
+    if (r) release(r);
     if (fresh) table(t).erase(it);
     throw;
   }
-  x->watcher = w;
-  x->entry = &e;
-  x->next_in_entry = e.head;
-  if (e.head) e.head->prev_in_entry = x;
-  e.head = x;
+  Watch& x = at(r);
+  x.watcher = w;
+  x.entry = &e;
+  x.next_in_entry = e.head;
+  if (e.head) at(e.head).prev_in_entry = r;
+  e.head = r;
   ++e.size;
-  x->next_of_watcher = mine->head;
-  if (mine->head) mine->head->prev_of_watcher = x;
-  mine->head = x;
+  x.next_of_watcher = mine->head;
+  if (mine->head) at(mine->head).prev_of_watcher = r;
+  mine->head = r;
   ++mine->size;
   ++count_;
 }
 
-void WatchManager::drop(Watch* x) {
-  Entry* e = x->entry;
-  if (x->prev_in_entry)
-    x->prev_in_entry->next_in_entry = x->next_in_entry;
+void WatchManager::drop(Ref r) {
+  Watch& x = at(r);
+  Entry* e = x.entry;
+  if (x.prev_in_entry)
+    at(x.prev_in_entry).next_in_entry = x.next_in_entry;
   else
-    e->head = x->next_in_entry;
-  if (x->next_in_entry) x->next_in_entry->prev_in_entry = x->prev_in_entry;
+    e->head = x.next_in_entry;
+  if (x.next_in_entry) at(x.next_in_entry).prev_in_entry = x.prev_in_entry;
   --e->size;
-  auto bw = by_watcher_.find(x->watcher);
-  if (x->prev_of_watcher)
-    x->prev_of_watcher->next_of_watcher = x->next_of_watcher;
+  auto bw = by_watcher_.find(x.watcher);
+  if (x.prev_of_watcher)
+    at(x.prev_of_watcher).next_of_watcher = x.next_of_watcher;
   else
-    bw->second.head = x->next_of_watcher;
-  if (x->next_of_watcher) x->next_of_watcher->prev_of_watcher = x->prev_of_watcher;
+    bw->second.head = x.next_of_watcher;
+  if (x.next_of_watcher) at(x.next_of_watcher).prev_of_watcher = x.prev_of_watcher;
   if (--bw->second.size == 0) by_watcher_.erase(bw);
   --count_;
-  release(x);
+  release(r);
   if (!e->head) {
     Map& m = table(e->table);
     m.erase(m.find(*e->path));  // by iterator: the key lives in the node erased
@@ -121,15 +130,15 @@ bool WatchManager::erase(Table t, const std::string& path, Watcher* w) {
   Map& m = table(t);
   auto e = m.find(path);
   if (e == m.end()) return false;
-  Watch* x = find_watch(e->second, w);
-  if (!x) return false;
-  drop(x);
+  const Ref r = find_watch(e->second, w);
+  if (!r) return false;
+  drop(r);
   return true;
 }
 
 std::vector<Watcher*> WatchManager::watchers_of(const Entry& e) const {
   std::vector<Watcher*> out;
-  for (const Watch* x = e.head; x; x = x->next_in_entry) out.push_back(x->watcher);
+  for (Ref r = e.head; r; r = at(r).next_in_entry) out.push_back(at(r).watcher);
   return out;
 }
 
@@ -165,7 +174,7 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
       found = erase(t, path, w) || found;
     } else if (!found) {
       auto e = table(t).find(path);
-      if (e != table(t).end()) found = find_watch(e->second, w) != nullptr;
+      if (e != table(t).end()) found = find_watch(e->second, w) != 0;
     }
   }
   return found;
@@ -174,8 +183,8 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
 std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() const {
   std::vector<std::pair<Watcher*, std::string>> out;
   for (const auto& [w, mine] : by_watcher_)
-    for (const Watch* x = mine.head; x; x = x->next_of_watcher)
-      if (x->entry->table != kChild) out.emplace_back(w, *x->entry->path);
+    for (Ref r = mine.head; r; r = at(r).next_of_watcher)
+      if (at(r).entry->table != kChild) out.emplace_back(w, *at(r).entry->path);
   // By path, and by watcher within one, so that a watcher's data and
   // persistent watch of one path are listed once.
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {

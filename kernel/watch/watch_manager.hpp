@@ -11,6 +11,7 @@
 //   CVE-2024-23944, they only report nodes their owner may read.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -72,47 +73,55 @@ class WatchManager {
   // has an entry (a hash map's node, keyed by the path) heading a list of
   // its watches, and each watcher heads a list of its own, so that firing
   // or forgetting a watch unlinks it from both in constant time. Records
-  // come from a free list, reused as watches come and go.
+  // come from a pool, reused as watches come and go, and link to each
+  // other by their 32-bit numbers in it rather than by address: 32 bytes a
+  // watch where four pointers made it 48.
   enum Table : char { kData = 'd', kChild = 'c', kPersistent = 'p', kRecursive = 'r' };
-  struct Watch;
+  using Ref = uint32_t;  // a record's number in the pool; 0 for none
   struct Entry {
-    Watch* head = nullptr;
-    const std::string* path = nullptr;  // the map's key
+    Ref head = 0;
     uint32_t size = 0;                  // watches in the list
+    const std::string* path = nullptr;  // the map's key
     Table table = kData;
   };
   struct Mine {  // a watcher's list
-    Watch* head = nullptr;
+    Ref head = 0;
     size_t size = 0;
   };
   struct Watch {
     Watcher* watcher = nullptr;
     Entry* entry = nullptr;
-    Watch *prev_in_entry = nullptr, *next_in_entry = nullptr;
-    Watch *prev_of_watcher = nullptr, *next_of_watcher = nullptr;
+    Ref prev_in_entry = 0, next_in_entry = 0;
+    Ref prev_of_watcher = 0, next_of_watcher = 0;
   };
+  static_assert(sizeof(Watch) == 32, "a watch is meant to fill 32 bytes");
   using Map = std::unordered_map<std::string, Entry>;
   Map& table(Table t);
   const Map& table(Table t) const;
   void add(Table t, const std::string& path, Watcher* w);
   bool erase(Table t, const std::string& path, Watcher* w);
-  // Unlinks `x` from both lists and frees it; erases its entry when that
-  // was the entry's last watch.
-  void drop(Watch* x);
-  // `w`'s watch in `e`, if it has one: whichever of the two lists is
-  // shorter is walked (a hot path with thousands of watchers, or a watcher
-  // with thousands of watches, costs the other side nothing).
-  Watch* find_watch(Entry& e, Watcher* w);
+  // Unlinks record `r` from both lists and frees it; erases its entry when
+  // that was the entry's last watch.
+  void drop(Ref r);
+  // `w`'s watch in `e`, if it has one (0 if not): whichever of the two
+  // lists is shorter is walked (a hot path with thousands of watchers, or a
+  // watcher with thousands of watches, costs the other side nothing).
+  Ref find_watch(Entry& e, Watcher* w);
   // The watchers of an entry.
   std::vector<Watcher*> watchers_of(const Entry& e) const;
-  Watch* allocate();
-  void release(Watch* x);
+  static constexpr size_t kChunkBits = 10;  // records in a chunk: 1024
+  Watch& at(Ref r) { return chunks_[r >> kChunkBits][r & ((Ref{1} << kChunkBits) - 1)]; }
+  const Watch& at(Ref r) const {
+    return chunks_[r >> kChunkBits][r & ((Ref{1} << kChunkBits) - 1)];
+  }
+  Ref allocate();
+  void release(Ref r);
 
   Map data_, child_, persistent_, recursive_;
   std::unordered_map<Watcher*, Mine> by_watcher_;  // each watcher's list
   size_t count_ = 0;
-  std::vector<std::unique_ptr<Watch[]>> chunks_;
-  Watch* free_ = nullptr;  // linked through next_of_watcher
+  std::vector<std::unique_ptr<Watch[]>> chunks_;  // record 0 is never handed out
+  Ref free_ = 0;                                  // linked through next_of_watcher
 };
 
 }  // namespace corral::kernel

@@ -186,3 +186,32 @@ TEST(Watches, AgreeWithAModelUnderRandomUse) {
   EXPECT_EQ(wm.listed_watches().size(), pairs.size());
   EXPECT_LE(pairs.size(), listed);
 }
+
+// Watches are records in a pool of 1024-record chunks, linked by number:
+// thousands of them, over several chunks and reused as they fire, link and
+// unlink as a handful do.
+TEST(Watches, ThousandsSpanThePoolAndAreReused) {
+  WatchManager wm;
+  Recorder a, b, c;
+  constexpr int kPaths = 3000;
+  auto path = [](int i) { return "/n" + std::to_string(i); };
+  for (int round = 0; round < 3; ++round) {
+    for (auto* r : {&a, &b, &c}) r->events.clear();
+    for (int i = 0; i < kPaths; ++i) {
+      wm.watch_data(path(i), &a);
+      wm.watch_data(path(i), &b);
+      if (i % 2 == 0) wm.watch_children(path(i), &c);
+    }
+    ASSERT_EQ(wm.watch_count(), size_t{2 * kPaths + kPaths / 2});
+    // One watcher's watches go with it, from the middle of every list.
+    wm.remove_watcher(&b);
+    ASSERT_EQ(wm.watch_count(), size_t{kPaths + kPaths / 2});
+    for (int i = 0; i < kPaths; i += 3)
+      EXPECT_TRUE(wm.find_or_remove(path(i), WatchKind::data, &a, true));
+    for (int i = 0; i < kPaths; ++i) wm.trigger({{Change::deleted, path(i)}}, i, kTree);
+    EXPECT_EQ(a.events.size(), size_t{kPaths - (kPaths + 2) / 3});
+    EXPECT_TRUE(b.events.empty());
+    EXPECT_EQ(c.events.size(), size_t{kPaths / 2});
+    EXPECT_EQ(wm.watch_count(), 0u);
+  }
+}
