@@ -189,29 +189,65 @@ TEST(Watches, AgreeWithAModelUnderRandomUse) {
 
 // Watches are records in a pool of 1024-record chunks, linked by number:
 // thousands of them, over several chunks and reused as they fire, link and
-// unlink as a handful do.
+// unlink as a handful do. The listing walks every watcher's list.
 TEST(Watches, ThousandsSpanThePoolAndAreReused) {
   WatchManager wm;
   Recorder a, b, c;
   constexpr int kPaths = 3000;
   auto path = [](int i) { return "/n" + std::to_string(i); };
+  auto listing = [&] {
+    std::set<std::pair<Watcher*, std::string>> out;
+    for (auto& [w, p] : wm.listed_watches()) out.insert({w, p});
+    return out;
+  };
   for (int round = 0; round < 3; ++round) {
     for (auto* r : {&a, &b, &c}) r->events.clear();
+    std::set<std::pair<Watcher*, std::string>> model;
     for (int i = 0; i < kPaths; ++i) {
-      wm.watch_data(path(i), &a);
-      wm.watch_data(path(i), &b);
-      if (i % 2 == 0) wm.watch_children(path(i), &c);
+      // b in the middle of each path's list, between a and c.
+      for (Recorder* r : {&a, &b, &c}) {
+        if (r == &c && i % 2 == 1) continue;
+        wm.watch_data(path(i), r);
+        model.insert({r, path(i)});
+      }
+      wm.watch_children(path(i), &c);  // not listed, as in ZooKeeper
     }
-    ASSERT_EQ(wm.watch_count(), size_t{2 * kPaths + kPaths / 2});
-    // One watcher's watches go with it, from the middle of every list.
+    ASSERT_EQ(wm.watch_count(), size_t{3 * kPaths + kPaths / 2});
+    ASSERT_EQ(listing(), model);
+    // b's watches go with it, from the middle of every path's list.
     wm.remove_watcher(&b);
-    ASSERT_EQ(wm.watch_count(), size_t{kPaths + kPaths / 2});
-    for (int i = 0; i < kPaths; i += 3)
+    std::erase_if(model, [&](const auto& m) { return m.first == &b; });
+    ASSERT_EQ(wm.watch_count(), size_t{2 * kPaths + kPaths / 2});
+    ASSERT_EQ(listing(), model);
+    // Some of a's from the middle of its own list.
+    for (int i = 1; i < kPaths; i += 3) {
       EXPECT_TRUE(wm.find_or_remove(path(i), WatchKind::data, &a, true));
+      model.erase({&a, path(i)});
+    }
+    ASSERT_EQ(listing(), model);
     for (int i = 0; i < kPaths; ++i) wm.trigger({{Change::deleted, path(i)}}, i, kTree);
-    EXPECT_EQ(a.events.size(), size_t{kPaths - (kPaths + 2) / 3});
+    EXPECT_EQ(a.events.size(), size_t{kPaths - kPaths / 3});
     EXPECT_TRUE(b.events.empty());
-    EXPECT_EQ(c.events.size(), size_t{kPaths / 2});
+    EXPECT_EQ(c.events.size(), size_t{kPaths});  // its data or child watch, once a path
     EXPECT_EQ(wm.watch_count(), 0u);
+    EXPECT_TRUE(wm.listed_watches().empty());
   }
+  // One path that thousands watch, and a watcher with a single watch: it
+  // is found by walking the watcher's short list, not the path's.
+  std::vector<Recorder> many(2500);
+  for (auto& r : many) wm.watch_data("/hot", &r);
+  Recorder d;
+  EXPECT_FALSE(wm.find_or_remove("/hot", WatchKind::data, &d, false));
+  wm.watch_data("/hot", &d);
+  wm.watch_data("/cold", &many[0]);
+  EXPECT_TRUE(wm.find_or_remove("/hot", WatchKind::data, &d, false));
+  EXPECT_TRUE(wm.find_or_remove("/hot", WatchKind::data, &many[1234], true));
+  EXPECT_FALSE(wm.find_or_remove("/hot", WatchKind::data, &many[1234], false));
+  EXPECT_EQ(wm.watch_count(), 2501u);
+  wm.trigger({{Change::data_changed, "/hot"}}, 1, kTree);
+  EXPECT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(many[1234].events.size(), 0u);
+  EXPECT_EQ(many[2499].events.size(), 1u);
+  EXPECT_EQ(wm.watch_count(), 1u);  // many[0]'s on /cold
+  EXPECT_EQ(listing(), (std::set<std::pair<Watcher*, std::string>>{{&many[0], "/cold"}}));
 }
