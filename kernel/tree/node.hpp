@@ -1,12 +1,14 @@
 // A znode as the data tree keeps it, and the hash sets that find znodes.
 //
 // Each znode is one allocation: its Stat fields and its child set, then its
-// path and its data right behind them (from a SlabArena when small). A tree of a million small
-// znodes is then a million allocations instead of four or five per znode (node, path string, data
-// string, hash-table entries), which is what bounds its memory, the time to rebuild it from a
-// snapshot, and the cost of each create. The Stat fields that most znodes leave at their defaults
-// (pzxid, cversion, aversion, a container's or TTL node's owner) live in the block of the node's
-// child set, which only a node that has had children or such a field set carries.
+// path and its data right behind them (from a SlabArena when small). A tree
+// of a million small znodes is then a million allocations instead of four
+// or five per znode (node, path string, data string, hash-table entries),
+// which is what bounds its memory, the time to rebuild it from a snapshot,
+// and the cost of each create. The Stat fields that most znodes leave at
+// their defaults (pzxid, cversion, aversion, a container's or TTL node's
+// owner) live in the block of the node's child set, which only a node that
+// has had children or such a field set carries.
 //
 // Nodes are found through their parents' child sets: open-addressing sets
 // of node addresses keyed by each node's name (the last component of the
