@@ -87,10 +87,16 @@ def recovery_note(rec):
 
 
 def snapshots_taken(log_path):
-    """The snapshots corrald wrote while serving: [(znodes, ms, fork pause ms)]."""
+    """The snapshots corrald wrote while serving: [(znodes, ms, fork pause ms,
+    MiB of node copies kept)]; a forked one keeps no copies, a walked one
+    does not fork."""
     text = pathlib.Path(log_path).read_text(errors="replace")
-    return [(int(n), int(ms), float(p)) for n, ms, p in
-            re.findall(r"snapshot at zxid \S+: (\d+) znodes in (\d+) ms, written while serving \(the fork paused it ([\d.]+) ms\)", text)]
+    out = []
+    for n, ms, pause, kept in re.findall(
+            r"snapshot at zxid \S+: (\d+) znodes in (\d+) ms, (?:written while serving \(the fork paused it "
+            r"([\d.]+) ms\)|walked between requests \(([\d.]+) MiB of nodes kept for it\))", text):
+        out.append((int(n), int(ms), float(pause or 0), float(kept or 0)))
+    return out
 
 
 def dir_mb(path, pattern=""):
@@ -214,7 +220,8 @@ def tree(sizes, kinds, work, opts, wide=False, etcd_tool=None):
             print(f"{'wide' if wide else 'tree'} {n:,} {kind}: start {row['start_s']:.2f} s, RSS {row['rss_mb']:.0f} MB "
                   f"({row['bytes_per_znode']:.0f} B/znode), create {row['create']['ops_per_sec']:.0f} ops/s "
                   f"p50 {row['create']['p50_ms']:.2f} p99.9 {row['create']['p999_ms']:.2f} max {row['create']['max_ms']:.2f} ms, "
-                  f"restart {row['restart_s']:.2f} s{recovery_note(row.get('restart_recovered'))}", file=sys.stderr)
+                  f"set p50 {row['set']['p50_ms']:.2f} p99.9 {row['set']['p999_ms']:.2f} max {row['set']['max_ms']:.2f} ms, "
+                  f"snapshots {row.get('snapshots')}, restart {row['restart_s']:.2f} s{recovery_note(row.get('restart_recovered'))}", file=sys.stderr)
         shutil.rmtree(zk_src)
         if etcd_tool:
             row = etcd_row(n, work, opts, etcd_tool, empty["etcd"])
@@ -294,9 +301,15 @@ def tables(res):
         for r in res[dim]["rows"]:
             if r["server"] == "corrald" and r.get("snapshots"):
                 snaps = r["snapshots"]
-                lines.append(f"\ncorrald at {r['znodes']:,}: {len(snaps)} snapshots during the writes, "
-                             f"{', '.join(f'{ms} ms' for _, ms, _ in snaps)} in the child; fork pauses "
-                             f"{', '.join(f'{p:.1f} ms' for _, _, p in snaps)}")
+                took = ", ".join(f"{s[1]} ms" for s in snaps)
+                if any(len(s) > 3 and s[3] > 0 for s in snaps) or not any(s[2] for s in snaps):
+                    lines.append(f"\ncorrald at {r['znodes']:,}: {len(snaps)} snapshots during the writes, "
+                                 f"{took}, walked between requests; node copies kept "
+                                 f"{', '.join(f'{s[3]:.1f} MiB' for s in snaps)}")
+                else:
+                    lines.append(f"\ncorrald at {r['znodes']:,}: {len(snaps)} snapshots during the writes, "
+                                 f"{took} in the child; fork pauses "
+                                 f"{', '.join(f'{s[2]:.1f} ms' for s in snaps)}")
     if "sessions" in res:
         lines += ["\n### sessions\n", "| sessions | server | RSS MB | KB a session |", "| ---: | --- | ---: | ---: |"]
         for r in res["sessions"]["rows"]:
@@ -458,10 +471,13 @@ def main():
     ap.add_argument("--only", choices=KINDS)
     ap.add_argument("--no-etcd", action="store_true", help="leave etcd out of the tree steps")
     ap.add_argument("--quick", action="store_true", help="small steps everywhere: a smoke run of the harness")
+    ap.add_argument("--corrald-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for every corrald started (repeatable), e.g. server.snapshot_method=walk")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--plot", default=str(REPO / "docs" / "scale.png"))
     ap.add_argument("--replot", help="plot a previous run's JSON and stop")
     a = ap.parse_args()
+    Server.corrald_settings = list(a.corrald_set)
     if a.replot:
         res = json.loads(pathlib.Path(a.replot).read_text())
         plot(res, a.plot)

@@ -64,6 +64,7 @@ def make_certs(workdir):
 
 class Server:
     netty = False  # ZooKeeper's plaintext port on Netty (--zk-netty)
+    corrald_settings = []  # more "KEY=VALUE" settings for corrald
     start_timeout = 120.0  # seconds; ZooKeeper takes minutes on a tree of millions
 
     def __init__(self, kind, workdir, heap, certs=None):
@@ -86,6 +87,8 @@ class Server:
             cmd = [str(CORRALD), "--set", f"server.client_address=127.0.0.1:{self.port}",
                    "--set", f"server.data_dir={self.data}", "--set", "server.max_client_cnxns=0",
                    "--set", "server.max_cnxns=0"]
+            for setting in self.corrald_settings:
+                cmd += ["--set", setting]
             if self.certs:
                 cmd += ["--set", f"server.secure_client_address=127.0.0.1:{self.secure_port}",
                         "--set", f"transport.tls.certificate={self.certs / 'server.1.pem'}",

@@ -250,6 +250,8 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"plugin_dir", &S::plugin_dirs},
       {"four_letter_words", &S::four_letter_words},
       {"log_level", &S::log_level},
+      {"snapshot_method", &S::snapshot_method},
+      {"snapshot_walk_slice", &S::snapshot_walk_slice, 1, 1 << 20, "between 1 and 1048576 nodes"},
       {"max_frame_bytes", &S::max_frame_bytes, 1024, 1 << 30, "between 1024 and 1073741824"},
       {"super_digest", &S::super_digest, INT64_MIN, kMax, "", false},
       {"extended_types", &S::extended_types},
@@ -404,6 +406,8 @@ Status extract(Config& c) {
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(sc.log_level))
     return server.invalid("log_level", "one of trace, debug, info, warn, error");
+  if (sc.snapshot_method != "fork" && sc.snapshot_method != "walk")
+    return server.invalid("snapshot_method", "\"fork\" or \"walk\"");
   if (sc.extended_types && sc.id > 254)
     return server.invalid("id",
                           "at most 254 with server.extended_types (TTL owners use the top byte)");

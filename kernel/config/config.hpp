@@ -71,6 +71,18 @@ struct ServerConfig {
   // srvr does, and health checks use them. "*" allows every word.
   std::vector<std::string> four_letter_words{"srvr", "ruok", "isro"};
   std::string log_level = "info";
+  // How the tree's snapshots are written while the server serves: "fork"
+  // (a child process writes the tree as it was at the fork; the fork pauses
+  // the server for a few milliseconds per 100 MB of memory, and the pages it
+  // writes next are copied) or "walk" (the server writes it a slice at a time
+  // between requests, keeping a copy of each node it changes before the
+  // snapshot reaches it).
+  std::string snapshot_method = "fork";
+  // Nodes a walked snapshot writes before the server turns to other work
+  // (a microsecond or two each on a tree larger than the caches): smaller
+  // slices wait less in front of requests, and make the snapshot take
+  // longer and keep more copies.
+  int64_t snapshot_walk_slice = 256;
   int64_t max_frame_bytes = 0xfffff;  // jute.maxbuffer
   // "super:<base64 sha1>": a digest identity that passes every ACL check
   // (ZooKeeper's DigestAuthenticationProvider.superDigest). Empty: none.

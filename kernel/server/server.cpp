@@ -471,22 +471,30 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
     finish(sink.status());
     return;
   }
-  snapshotter_.start(
-      tree_, std::move(sink.value()), [this, zxid, nodes, t0, finish](const Status& st) {
-        if (!st) {
-          log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
-          finish(st);
-          return;
-        }
-        char paused[32];
-        std::snprintf(paused, sizeof paused, "%.1f",
-                      static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
-        log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) +
-                   " znodes in " + std::to_string(clock_.steady_ms() - t0) +
-                   " ms, written while serving (the fork paused it " + paused + " ms)");
-        metrics_.counter("corral_snapshots_total", "snapshots of the tree taken")->inc();
-        finish(zxid);
-      });
+  auto on_done = [this, zxid, nodes, t0, finish](const Status& st) {
+    if (!st) {
+      log_->warn("snapshot at zxid " + session_hex(zxid) + " failed: " + st.to_string());
+      finish(st);
+      return;
+    }
+    char how[96];
+    if (snapshotter_.last_walked())
+      std::snprintf(how, sizeof how, "walked between requests (%.1f MiB of nodes kept for it)",
+                    static_cast<double>(snapshotter_.last_kept_peak()) / (1 << 20));
+    else
+      std::snprintf(how, sizeof how, "written while serving (the fork paused it %.1f ms)",
+                    static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
+    log_->info("snapshot at zxid " + session_hex(zxid) + ": " + std::to_string(nodes) +
+               " znodes in " + std::to_string(clock_.steady_ms() - t0) + " ms, " + how);
+    metrics_.counter("corral_snapshots_total", "snapshots of the tree taken")->inc();
+    finish(zxid);
+  };
+  if (config_.server.snapshot_method == "walk") {
+    snapshotter_.set_walk_slice(static_cast<size_t>(config_.server.snapshot_walk_slice));
+    snapshotter_.start_walk(tree_, std::move(sink.value()), std::move(on_done));
+  } else {
+    snapshotter_.start(tree_, std::move(sink.value()), std::move(on_done));
+  }
 }
 
 Status Server::start_backup(

@@ -33,8 +33,87 @@ bool write_all(int fd, std::string_view data) {
 
 }  // namespace
 
+// Bytes a walked snapshot lets wait in the sink.
+constexpr size_t kWalkQueued = 4u << 20;
+
+void Snapshotter::start_walk(DataTree& tree, std::unique_ptr<sdk::SnapshotSink> sink,
+                             std::function<void(const Status&)> done) {
+  if (fork_next_) {
+    fork_next_ = false;
+    start(tree, std::move(sink), std::move(done));
+    return;
+  }
+  sink_ = std::move(sink);
+  walk_status_ = {};
+  const uint64_t id = tree.begin_snapshot([this](std::string_view chunk) {
+    if (walk_status_) walk_status_ = sink_->write(sdk::BytesView(chunk));
+  });
+  if (id == 0) {
+    start(tree, std::move(sink_), std::move(done));
+    return;
+  }
+  walk_tree_ = &tree;
+  walk_id_ = id;
+  walked_ = true;
+  last_fork_us_ = 0;
+  kept_peak_ = 0;
+  done_ = std::move(done);
+  boost::asio::post(io_, [this, alive = alive_.ref()] {
+    if (alive && walk_tree_) walk_step();
+  });
+}
+
+void Snapshotter::walk_step() {
+  if (!walk_status_) {
+    finish(walk_status_);
+    return;
+  }
+  const size_t kept = walk_tree_->snapshot_kept_bytes();
+  kept_peak_ = std::max(kept_peak_, kept);
+  if (kept > max_kept_) {
+    fork_next_ = true;
+    finish(Status(Errc::unavailable,
+                  "the tree changed faster than the snapshot could be written: " +
+                      std::to_string(kept >> 20) +
+                      " MiB of nodes were kept for it; the next snapshot is forked"));
+    return;
+  }
+  if (sink_->queued_bytes() > std::min(max_queued_, kWalkQueued)) {
+    // The disk is behind: wait for it, as a forked child waits on its pipe.
+    // Less is let queue than from a child: the sink's buffer grows on this
+    // thread, and fresh memory costs its zeroing.
+    if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    timer_->expires_after(std::chrono::milliseconds(5));
+    timer_->async_wait([this, alive = alive_.ref()](boost::system::error_code ec) {
+      if (!ec && alive && walk_tree_) walk_step();
+    });
+    return;
+  }
+  switch (walk_tree_->snapshot_step(walk_id_, walk_slice_)) {
+    case DataTree::SnapshotStep::more:
+      boost::asio::post(io_, [this, alive = alive_.ref()] {
+        if (alive && walk_tree_) walk_step();
+      });
+      return;
+    case DataTree::SnapshotStep::gone:
+      finish(Status(Errc::unavailable, "the tree was replaced while its snapshot was written"));
+      return;
+    case DataTree::SnapshotStep::done:
+      break;
+  }
+  walk_tree_ = nullptr;
+  if (!walk_status_) {
+    finish(walk_status_);
+    return;
+  }
+  sink_->commit([this, alive = alive_.ref()](const Status& st) {
+    if (alive) finish(st);
+  });
+}
+
 void Snapshotter::start(const DataTree& tree, std::unique_ptr<sdk::SnapshotSink> sink,
                         std::function<void(const Status&)> done) {
+  walked_ = false;
   sdk::SnapshotChildWriter* writer = sink->child_writer();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -144,6 +223,10 @@ void Snapshotter::wait_for_sink() {
 }
 
 void Snapshotter::stop_child() {
+  if (walk_tree_) {
+    walk_tree_->end_snapshot(walk_id_);
+    walk_tree_ = nullptr;
+  }
   if (child_ > 0) {
     ::kill(child_, SIGKILL);
     while (::waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {

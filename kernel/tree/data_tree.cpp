@@ -23,6 +23,11 @@ struct Journal::Undo {
   int64_t old_mzxid = 0, old_mtime = 0;
 };
 
+DataTree::~DataTree() = default;
+DataTree::DataTree(DataTree&&) noexcept = default;
+// A snapshot under way on this tree ends with the nodes it walked.
+DataTree& DataTree::operator=(DataTree&&) noexcept = default;
+
 DataTree::DataTree() {
   intern_acl(proto::open_acl_unsafe());
   nodes_.set_root(Node::make("/", "").release());
@@ -74,10 +79,6 @@ uint64_t DataTree::node_digest(std::string_view path, const Node& n, int32_t ave
   h ^= h >> 33;
   return h;
 }
-
-DataTree::~DataTree() = default;
-DataTree::DataTree(DataTree&&) noexcept = default;
-DataTree& DataTree::operator=(DataTree&&) noexcept = default;
 
 namespace {
 // ZooKeeper's tree answers to "" as well as "/" for the root.
@@ -212,13 +213,16 @@ NodePtr DataTree::release(Node* n, Node& parent) {
 }
 
 Node* DataTree::replace_data(Node* n, std::string_view data, bool data_null) {
+  touch(n);
   if (n->data_fits(data.size())) {
     n->assign_data(data, data_null);
     return n;
   }
   NodePtr moved = Node::with_data(*n, data, data_null);
-  nodes_.replace(n, moved.get(),
-                 n->path() == "/" ? nullptr : find_mut(proto::parent_path(n->path())));
+  mark_new(moved.get());
+  Node* parent = n->path() == "/" ? nullptr : find_mut(proto::parent_path(n->path()));
+  if (parent) touch(parent);  // its child set changes
+  nodes_.replace(n, moved.get(), parent);
   NodePtr old(n);
   return moved.release();
 }
@@ -283,6 +287,8 @@ Err DataTree::create(std::string_view path, std::string_view data, const proto::
   fresh->set_ephemeral_owner(owned ? owner : 0);
   fresh->acl = intern_acl(open ? acl : fixed);
   ref_acl(fresh->acl);
+  mark_new(fresh.get());
+  touch(parent);
   Node* n = fresh.release();
   nodes_.link(n, *parent, hash);  // makes the parent's block: what follows allocates no node
   digest_ += node_digest(name, *n);
@@ -315,6 +321,8 @@ void DataTree::erase_node(Node* n, Journal& j, sdk::Zxid zxid) {
   parent_of(path, parent_name);
   Node* parent = find_mut(parent_name);
   std::shared_ptr<Journal::Undo> u = child_undo(j, Journal::Undo::deleted, path, *parent);
+  touch(parent);
+  touch(n);
   // The parent has a child, so it has its block: these allocate nothing.
   parent->set_cversion(parent->cversion() + 1);
   if (zxid > parent->pzxid()) parent->set_pzxid(zxid);
@@ -417,6 +425,7 @@ Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t 
   // reclaimed later) and the node's block for its aversion.
   const uint64_t before = node_digest(path, *n);
   const uint32_t now = intern_acl(fixed);
+  touch(n);
   n->set_aversion(n->aversion() + 1);
   const uint32_t was = n->acl;
   n->acl = now;
@@ -428,6 +437,8 @@ Err DataTree::set_acl(std::string_view path, const proto::AclList& acl, int32_t 
 }
 
 void DataTree::rollback(Journal& j) {
+  // Every node this changes was touched by the change it undoes, in the
+  // same entry: a snapshot under way has kept what it needs of them.
   for (auto it = j.undo_.rbegin(); it != j.undo_.rend(); ++it) {
     Journal::Undo& u = **it;
     switch (u.kind) {

@@ -188,6 +188,25 @@ class DataTree {
   void serialize(const std::function<void(std::string_view)>& sink) const;
   static sdk::Result<DataTree> deserialize(std::string_view bytes);
 
+  // A snapshot written by the tree's own thread while it keeps serving,
+  // instead of from a forked copy: begin_snapshot() fixes what it holds (the
+  // tree as it is then) and writes its header, ACLs and sessions; each
+  // snapshot_step() writes up to `budget` more nodes. A mutation in between
+  // first keeps a copy of each node it changes or removes that the snapshot
+  // has not written yet (and of its children's addresses), so that the
+  // bytes are exactly those serialize() would have given at the start.
+  // Chunks go to `sink` as serialize() passes them. One at a time: 0 when
+  // one is under way already.
+  uint64_t begin_snapshot(std::function<void(std::string_view)> sink);
+  enum class SnapshotStep : uint8_t { more, done, gone };
+  // `gone`: no snapshot `id` is under way (it ended, or the tree was
+  // replaced by another).
+  SnapshotStep snapshot_step(uint64_t id, size_t budget);
+  // Abandons snapshot `id` if it is under way.
+  void end_snapshot(uint64_t id);
+  // Bytes of copies kept for the snapshot under way (0 when none).
+  size_t snapshot_kept_bytes() const;
+
  private:
   Node* find_mut(std::string_view path);
   // The ACL table: each distinct list once, found by its content, counted
@@ -210,6 +229,20 @@ class DataTree {
   // not fit where it is; returns where the node is now.
   Node* replace_data(Node* n, std::string_view data, bool data_null);
   void erase_node(Node* n, Journal& j, sdk::Zxid zxid);
+  // Called before `n` changes in any way (its fields, data or child set)
+  // or leaves the tree: while a snapshot is under way and has not written
+  // `n`, keeps what it must write for it.
+  void touch(Node* n) {
+    if (walk_ && n->snapshot_mark() != mark_) keep_for_snapshot(n);
+  }
+  void keep_for_snapshot(Node* n);
+  struct SnapshotWalk;
+  // Puts more of the open node's children onto the walk's stack; returns
+  // what is left of `budget` (nodes).
+  size_t open_children(SnapshotWalk& w, size_t budget);
+  // A node that was not in the tree when the snapshot under way began: it
+  // takes no part in it.
+  void mark_new(Node* n) { n->set_snapshot_mark(mark_); }
   void push_undo(Journal& j, std::shared_ptr<Journal::Undo> u);
   // How to undo creating or deleting the child `path` of `parent` (a
   // Journal::Undo::Kind); null when `j` records no undo.
@@ -248,6 +281,14 @@ class DataTree {
   std::unordered_map<int64_t, SessionRecord> sessions_;
   std::set<std::string> containers_;  // container and TTL nodes
   int64_t data_bytes_ = 0;
+  // The snapshot written while serving, if one is under way.
+  struct WalkDeleter {
+    void operator()(SnapshotWalk* w) const noexcept;
+  };
+  std::unique_ptr<SnapshotWalk, WalkDeleter> walk_;
+  // The mark of every node written by (or not part of) the last snapshot
+  // begun; begin_snapshot() flips it, so that every node is then unwritten.
+  bool mark_ = false;
 };
 
 template <class F>

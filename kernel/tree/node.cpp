@@ -441,7 +441,7 @@ size_t Node::data_capacity() const {
 }
 
 NodePtr Node::make(std::string_view path, std::string_view data, bool data_null) {
-  if (path.size() >= (size_t{1} << 30) || data.size() > UINT32_MAX / 2)
+  if (path.size() >= (size_t{1} << 30) || data.size() >= (size_t{1} << 30))
     throw std::length_error("znode too large");
   const size_t bytes = sizeof(Node) + path.size() + data.size();
   const bool slab = kNodesInSlabs && bytes <= SlabArena::kMaxObject;

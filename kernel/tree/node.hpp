@@ -147,6 +147,27 @@ class ChildSet {
         if (h.old[i] > kTombstone) f(address(h.old[i]));
   }
 
+  // The same a piece at a time: calls f(Node*) for the nodes in the next
+  // `budget` slots from `cursor` (0 to begin) and returns where to go on
+  // from, or kDone once every slot has been seen. Nodes come in for_each's
+  // order. The set must not change between the calls.
+  static constexpr size_t kDone = SIZE_MAX;
+  template <class F>
+  size_t for_each_from(size_t cursor, size_t budget, F&& f) const {
+    if (!slots_) return kDone;
+    const Header& h = header();
+    const size_t live = size_t{h.mask} + 1;
+    const size_t end = live + (h.old ? size_t{h.old_mask} + 1 : 0);
+    for (; cursor < end && budget > 0; ++cursor, --budget) {
+      if (cursor < live) {
+        if (slots_[cursor]) f(address(slots_[cursor]));
+      } else if (const size_t i = cursor - live; i >= h.next && h.old[i] > kTombstone) {
+        f(address(h.old[i]));
+      }
+    }
+    return cursor < end ? cursor : kDone;
+  }
+
   static std::string_view key_of(const Node* n);
   // key_of(n) == key, without finding where the name starts first.
   static bool has_key(const Node* n, std::string_view key);
@@ -286,6 +307,11 @@ class Node {
 
   // Whether the node came from SlabArena::for_nodes() rather than malloc.
   bool in_slab() const { return slab_; }
+  // The tree's mark for a snapshot written while it serves: a node whose
+  // mark differs from the tree's has not been written yet (see
+  // DataTree::touch). The tree sets it; a new node starts at false.
+  bool snapshot_mark() const { return mark_; }
+  void set_snapshot_mark(bool m) { mark_ = m ? 1 : 0; }
 
   // Whether `size` bytes of data fit in this allocation without wasting
   // most of it.
@@ -327,9 +353,10 @@ class Node {
   // an owner and no block, its owner.
   uint32_t path_size_ : 30;
   uint32_t data_null_ : 1;
-  uint32_t inline_owner_ : 1;  // owner_, not children_, is the word below
-  uint32_t data_size_ : 31 = 0;
-  uint32_t slab_ : 1 = 0;  // from SlabArena::for_nodes(), not from malloc
+  uint32_t inline_owner_ : 1;    // owner_, not children_, is the word below
+  uint32_t data_size_ : 30 = 0;  // data is less than a frame, at most 2^30 bytes
+  uint32_t mark_ : 1 = 0;        // snapshot_mark()
+  uint32_t slab_ : 1 = 0;        // from SlabArena::for_nodes(), not from malloc
   union {
     ChildSet children_;
     int64_t owner_;

@@ -11,11 +11,13 @@
 // Integrity (checksums) is the storage plugin's job.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "tree/data_tree.hpp"
 #include "tree/msgpack_reader.hpp"
@@ -26,6 +28,9 @@ namespace {
 
 constexpr const char* kMagic = "corral-tree";
 constexpr size_t kPrefetchAhead = 8;  // nodes
+// A walked snapshot puts the children of a node with more than this many
+// onto its stack over several steps.
+constexpr size_t kOpenAbove = 4096;
 constexpr int kVersion = 1;
 
 // Collects msgpack values and hands them to the sink in pieces of exactly
@@ -36,8 +41,10 @@ constexpr int kVersion = 1;
 class ChunkBuffer {
  public:
   static constexpr size_t kChunk = 1 << 20;
-  explicit ChunkBuffer(const std::function<void(std::string_view)>& sink) : sink_(sink) {
-    buf_.resize(2 * kChunk);
+  explicit ChunkBuffer(const std::function<void(std::string_view)>& sink,
+                       size_t initial = 2 * kChunk)
+      : sink_(sink) {
+    buf_.resize(initial);
   }
 
   // Makes room for `n` more bytes; call before writing values worth them.
@@ -108,13 +115,17 @@ class ChunkBuffer {
     if (used_) sink_(std::string_view(buf_.data(), used_));
     used_ = 0;
   }
-
- private:
-  void put(uint8_t b) { buf_[used_++] = static_cast<char>(b); }
+  // Bytes already encoded; reserve room for them first.
   void raw(std::string_view s) {
     std::memcpy(buf_.data() + used_, s.data(), s.size());
     used_ += s.size();
   }
+  // What is held and not yet passed on.
+  std::string_view held() const { return {buf_.data(), used_}; }
+  void clear() { used_ = 0; }
+
+ private:
+  void put(uint8_t b) { buf_[used_++] = static_cast<char>(b); }
   template <class T>
   void big_endian(uint8_t tag, T v) {
     put(tag);
@@ -208,16 +219,51 @@ class Finisher {
 
 }  // namespace
 
-void DataTree::serialize(const std::function<void(std::string_view)>& sink) const {
-  ChunkBuffer w(sink);
+namespace {
+
+// One node's record.
+void write_node(ChunkBuffer& w, const Node& n) {
+  w.reserve(kRecordSlack + n.path().size() + n.data().size());
+  w.array(13);
+  w.string(n.path());
+  if (n.data_null())
+    w.nil();
+  else
+    w.bytes(n.data());
+  w.integer(n.czxid);
+  w.integer(n.mzxid);
+  w.integer(n.pzxid());
+  w.integer(n.ctime);
+  w.integer(n.mtime);
+  w.integer(n.version);
+  w.integer(n.cversion());
+  w.integer(n.aversion());
+  w.integer(n.ephemeral_owner());
+  w.integer(n.acl);
+  w.integer(n.num_children());
+}
+
+// Siblings sit in hash order, far apart in memory: ask for the ones about
+// to be written ahead of time instead of waiting for each.
+void prefetch_ahead(const std::vector<const Node*>& stack) {
+  if (stack.size() >= kPrefetchAhead) {
+    const char* ahead = reinterpret_cast<const char*>(stack[stack.size() - kPrefetchAhead]);
+    __builtin_prefetch(ahead);
+    __builtin_prefetch(ahead + 64);
+    __builtin_prefetch(ahead + 128);
+  }
+}
+
+void write_head(ChunkBuffer& w, const std::vector<proto::AclList>& acls,
+                const std::unordered_map<int64_t, SessionRecord>& sessions, size_t nodes) {
   w.reserve(kRecordSlack + std::string_view(kMagic).size());
   w.array(5);
   w.string(kMagic);
   w.integer(kVersion);
-  w.integer(static_cast<int64_t>(acls_.size()));
-  w.integer(static_cast<int64_t>(sessions_.size()));
-  w.integer(static_cast<int64_t>(nodes_.size()));
-  for (const proto::AclList& list : acls_) {
+  w.integer(static_cast<int64_t>(acls.size()));
+  w.integer(static_cast<int64_t>(sessions.size()));
+  w.integer(static_cast<int64_t>(nodes));
+  for (const proto::AclList& list : acls) {
     w.reserve(kRecordSlack);
     w.array(static_cast<uint32_t>(list.size()));
     for (const proto::Acl& a : list) {
@@ -229,7 +275,7 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     }
     w.pass_full_chunks();
   }
-  for (const auto& [id, s] : sessions_) {
+  for (const auto& [id, s] : sessions) {
     w.reserve(kRecordSlack + s.password.size());
     w.array(3);
     w.integer(id);
@@ -237,42 +283,154 @@ void DataTree::serialize(const std::function<void(std::string_view)>& sink) cons
     w.bytes(s.password);
     w.pass_full_chunks();
   }
+}
+
+std::atomic<uint64_t> g_walk_ids{0};
+
+}  // namespace
+
+void DataTree::serialize(const std::function<void(std::string_view)>& sink) const {
+  ChunkBuffer w(sink);
+  write_head(w, acls_, sessions_, nodes_.size());
   // Depth-first, parents before children, each node reached through its
   // parent's child set (no path lookups).
   std::vector<const Node*> stack{find("/")};
   while (!stack.empty()) {
     const Node& n = *stack.back();
     stack.pop_back();
-    // Siblings sit in hash order, far apart in memory: ask for the ones
-    // about to be written ahead of time instead of waiting for each.
-    if (stack.size() >= kPrefetchAhead) {
-      const char* ahead = reinterpret_cast<const char*>(stack[stack.size() - kPrefetchAhead]);
-      __builtin_prefetch(ahead);
-      __builtin_prefetch(ahead + 64);
-      __builtin_prefetch(ahead + 128);
-    }
-    w.reserve(kRecordSlack + n.path().size() + n.data().size());
-    w.array(13);
-    w.string(n.path());
-    if (n.data_null())
-      w.nil();
-    else
-      w.bytes(n.data());
-    w.integer(n.czxid);
-    w.integer(n.mzxid);
-    w.integer(n.pzxid());
-    w.integer(n.ctime);
-    w.integer(n.mtime);
-    w.integer(n.version);
-    w.integer(n.cversion());
-    w.integer(n.aversion());
-    w.integer(n.ephemeral_owner());
-    w.integer(n.acl);
-    w.integer(n.num_children());
+    prefetch_ahead(stack);
+    write_node(w, n);
     w.pass_full_chunks();
     n.children().for_each([&](const Node* c) { stack.push_back(c); });
   }
   w.flush();
+}
+
+// The snapshot under way: the same walk as serialize(), a step at a time.
+// A node the walk has not written yet is either unchanged since the start,
+// or kept here as it was then (its record and its children's addresses),
+// by its address: a kept node may since have been freed, and its address
+// given to a node made later, so the walk looks here first. A node not
+// kept that the walk meets is in the tree, unchanged.
+struct DataTree::SnapshotWalk {
+  explicit SnapshotWalk(std::function<void(std::string_view)> s)
+      : sink(std::move(s)), out(sink), scratch(sink, 4096) {}
+  std::function<void(std::string_view)> sink;
+  ChunkBuffer out;
+  ChunkBuffer scratch;  // encodes a record to keep; never passes anything on
+  uint64_t id = 0;
+  std::vector<const Node*> stack;
+  struct Kept {
+    std::string record;
+    std::vector<const Node*> children;
+  };
+  std::unordered_map<const Node*, Kept> kept;
+  size_t kept_bytes = 0;
+  // A node written whose many children go onto the stack a step at a
+  // time, and the slot its set is read from next.
+  Node* open = nullptr;
+  size_t cursor = 0;
+  static size_t cost(const Kept& k) {
+    return sizeof(Kept) + 32 + k.record.capacity() + k.children.capacity() * sizeof(Node*);
+  }
+};
+
+void DataTree::WalkDeleter::operator()(SnapshotWalk* w) const noexcept { delete w; }
+
+uint64_t DataTree::begin_snapshot(std::function<void(std::string_view)> sink) {
+  if (walk_) return 0;
+  std::unique_ptr<SnapshotWalk, WalkDeleter> w(new SnapshotWalk(std::move(sink)));
+  w->id = ++g_walk_ids;
+  write_head(w->out, acls_, sessions_, nodes_.size());
+  w->stack.reserve(nodes_.size());  // grows by pages as it fills, never copied
+  w->stack.push_back(find("/"));
+  walk_ = std::move(w);
+  mark_ = !mark_;  // every node is now unwritten
+  return walk_->id;
+}
+
+DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
+  if (!walk_ || walk_->id != id) return SnapshotStep::gone;
+  SnapshotWalk& w = *walk_;
+  if (w.open) budget = open_children(w, budget);
+  while (budget > 0 && !w.stack.empty() && !w.open) {
+    --budget;
+    const Node* p = w.stack.back();
+    w.stack.pop_back();
+    prefetch_ahead(w.stack);
+    if (!w.kept.empty()) {
+      auto it = w.kept.find(p);
+      if (it != w.kept.end()) {
+        w.out.reserve(it->second.record.size());
+        w.out.raw(it->second.record);
+        w.out.pass_full_chunks();
+        w.stack.insert(w.stack.end(), it->second.children.begin(), it->second.children.end());
+        w.kept_bytes -= SnapshotWalk::cost(it->second);
+        w.kept.erase(it);
+        continue;
+      }
+    }
+    // Unwritten and unchanged: written as it is, and marked written.
+    Node* n = const_cast<Node*>(p);
+    write_node(w.out, *n);
+    w.out.pass_full_chunks();
+    if (n->children().size() > kOpenAbove) {
+      // Its children go onto the stack over the next steps; it counts as
+      // unwritten until they are all there (see keep_for_snapshot).
+      w.open = n;
+      w.cursor = 0;
+      budget = open_children(w, budget);
+    } else {
+      n->set_snapshot_mark(mark_);
+      n->children().for_each([&](const Node* c) { w.stack.push_back(c); });
+    }
+  }
+  if (!w.stack.empty() || w.open) return SnapshotStep::more;
+  w.out.flush();
+  walk_.reset();
+  return SnapshotStep::done;
+}
+
+void DataTree::end_snapshot(uint64_t id) {
+  if (!walk_ || walk_->id != id) return;
+  walk_.reset();
+  // The nodes it had not reached yet still carry the old mark: every node
+  // must carry the tree's again before the next snapshot flips it.
+  nodes_.for_each([&](Node* n) { n->set_snapshot_mark(mark_); });
+}
+
+size_t DataTree::snapshot_kept_bytes() const { return walk_ ? walk_->kept_bytes : 0; }
+
+size_t DataTree::open_children(SnapshotWalk& w, size_t budget) {
+  // A slot costs a fraction of a node's record.
+  constexpr size_t kSlotsANode = 16;
+  const size_t slots = budget > SIZE_MAX / kSlotsANode ? SIZE_MAX : budget * kSlotsANode;
+  w.cursor = w.open->children().for_each_from(w.cursor, slots,
+                                              [&](const Node* c) { w.stack.push_back(c); });
+  if (w.cursor != ChildSet::kDone) return 0;
+  w.open->set_snapshot_mark(mark_);
+  w.open = nullptr;
+  return budget / 2;  // about what is left: the last piece was not whole
+}
+
+void DataTree::keep_for_snapshot(Node* n) {
+  SnapshotWalk& w = *walk_;
+  if (n == w.open) {
+    // Written, with some of its children on the stack: the rest go there
+    // now, before its child set changes.
+    open_children(w, SIZE_MAX);
+    return;
+  }
+  w.scratch.clear();
+  write_node(w.scratch, *n);
+  SnapshotWalk::Kept k;
+  k.record = std::string(w.scratch.held());
+  k.children.reserve(n->children().size());
+  n->children().for_each([&](const Node* c) { k.children.push_back(c); });
+  const size_t cost = SnapshotWalk::cost(k);
+  w.kept.emplace(n, std::move(k));
+  w.kept_bytes += cost;
+  n->set_snapshot_mark(mark_);
 }
 
 sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {

@@ -163,3 +163,75 @@ def test_the_log_and_the_snapshots_in_directories_of_their_own(server_factory, t
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1, r.stderr
     assert f"log segment {snaps / seg.name} is in snapshot_dir {snaps}" in r.stderr, r.stderr
+
+
+def tree_state(zk, path="/w"):
+    """Every node under `path` with its data and version, and each parent's
+    cversion: what a restart must bring back exactly."""
+    out = {}
+    stack = [path]
+    while stack:
+        p = stack.pop()
+        data, stat = zk.get(p)
+        out[p] = (data, stat.version, stat.cversion, stat.numChildren, stat.mzxid, stat.pzxid)
+        stack.extend(f"{p}/{c}" for c in zk.get_children(p))
+    return out
+
+
+def test_snapshots_walked_while_writes_go_on_restore_the_tree(server_factory):
+    """snapshot_method = "walk": the server writes each snapshot a slice of
+    nodes at a time between requests, while creates, sets and deletes keep
+    changing nodes it has not reached; killed and restarted, it comes back
+    with the same tree. Slices of 8 nodes make each walk last long enough
+    for many writes to come between its steps."""
+    srv = server_factory(extra_args=["--set", "storage.wal.snapshot_every_entries=3000",
+                                     "--set", "server.snapshot_method=walk",
+                                     "--set", "server.snapshot_walk_slice=8"])
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+
+    def settle(ops):
+        for op in ops:
+            try:
+                op.get(timeout=60)
+            except Exception:  # a create of a node that is there, a delete of one that is not
+                pass
+
+    try:
+        zk.ensure_path("/w")
+        for d in range(8):
+            zk.create(f"/w/d{d}")
+        for d in range(8):
+            settle([zk.create_async(f"/w/d{d}/n{n}", b"v") for n in range(2000)])
+        # Writes in flight many at a time, so that snapshots fall among them.
+        for rnd in range(6):
+            ops = []
+            for i in range(3000):
+                d, n = i % 8, (i * 7 + rnd * 13) % 2400
+                path = f"/w/d{d}/n{n}"
+                if rnd % 3 == 0:
+                    ops.append(zk.create_async(path, f"c{rnd}-{i}".encode() * (1 + i % 40)))
+                elif rnd % 3 == 1:
+                    ops.append(zk.set_async(path, f"s{rnd}-{i}".encode() * (1 + (i * 3) % 60)))
+                else:
+                    ops.append(zk.delete_async(path) if i % 2 else zk.create_async(path, b"x"))
+            settle(ops)
+        before = tree_state(zk)
+    finally:
+        zk.stop()
+        zk.close()
+    assert len(before) > 12000
+    log = srv.log_path.read_text()
+    assert log.count("walked between requests") >= 5, log[-3000:]
+    assert "snapshot at zxid" in log and "failed" not in log
+    srv.kill()
+    srv.start()
+    zk = KazooClient(hosts=srv.hosts)
+    zk.start(timeout=10)
+    try:
+        assert tree_state(zk) == before
+    finally:
+        zk.stop()
+        zk.close()
+    log = srv.log_path.read_text()
+    assert "recovered" in log and "loaded in" in log, log[-2000:]

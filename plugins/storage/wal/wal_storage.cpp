@@ -680,9 +680,13 @@ class WalStorage final : public Storage {
    private:
     void run() {
       Status st;
+      // Two buffers change places: the one written last goes back to the
+      // queue emptied but with its room, so that write() on the loop never
+      // waits for fresh memory to be zeroed after the first few pieces.
+      std::string chunk;
       while (true) {
-        std::string chunk;
         bool commit;
+        chunk.clear();
         {
           std::unique_lock<std::mutex> lock(mu_);
           cv_.wait(lock, [&] { return !queue_.empty() || committing_ || aborting_; });

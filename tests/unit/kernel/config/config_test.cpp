@@ -67,6 +67,16 @@ TEST(Config, ErrorsNameFileLineKeyAndExpectation) {
   auto address = load_config(std::nullopt, {"server.client_address=nohostport"});
   ASSERT_FALSE(address);
   EXPECT_NE(address.status().message().find("host:port"), std::string::npos);
+
+  auto method = load_config(std::nullopt, {"server.snapshot_method=spawn"});
+  ASSERT_FALSE(method);
+  EXPECT_NE(method.status().message().find("\"fork\" or \"walk\""), std::string::npos)
+      << method.status().message();
+  auto walk =
+      load_config(std::nullopt, {"server.snapshot_method=walk", "server.snapshot_walk_slice=64"});
+  ASSERT_TRUE(walk) << walk.status().to_string();
+  EXPECT_EQ(walk.value().server.snapshot_method, "walk");
+  EXPECT_EQ(walk.value().server.snapshot_walk_slice, 64);
 }
 
 TEST(Config, PluginTablesAreTypedViews) {
