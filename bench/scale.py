@@ -94,8 +94,8 @@ def snapshots_taken(log_path):
     out = []
     for n, ms, pause, kept in re.findall(
             r"snapshot at zxid \S+: (\d+) znodes in (\d+) ms, (?:written while serving \(the fork paused it "
-            r"([\d.]+) ms\)|walked between requests \(([\d.]+) MiB of nodes kept for it\))", text):
-        out.append((int(n), int(ms), float(pause or 0), float(kept or 0)))
+            r"([\d.]+) ms\)|walked between requests \((\d+) KiB of nodes kept for it\))", text):
+        out.append((int(n), int(ms), float(pause or 0), int(kept or 0) / 1024))
     return out
 
 

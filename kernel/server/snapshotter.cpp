@@ -96,7 +96,12 @@ void Snapshotter::walk_step() {
       });
       return;
     case DataTree::SnapshotStep::gone:
-      finish(Status(Errc::unavailable, "the tree was replaced while its snapshot was written"));
+      if (walk_tree_->snapshot_left() > 0)
+        finish(Status(Errc::internal, "the walk ended with " +
+                                          std::to_string(walk_tree_->snapshot_left()) +
+                                          " nodes kept for it and never written"));
+      else
+        finish(Status(Errc::unavailable, "the tree was replaced while its snapshot was written"));
       return;
     case DataTree::SnapshotStep::done:
       break;

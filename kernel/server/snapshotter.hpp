@@ -11,10 +11,13 @@
 //
 // Walked: the loop itself writes the tree a slice of nodes at a time
 // between other work (DataTree::begin_snapshot), and a write that changes a
-// node the snapshot has not reached yet keeps a copy of it first. No pause
-// longer than a slice, no page copied; the loop does the encoding the child
-// did, and memory grows by the copies (bounded: past `max_kept` bytes of
-// them the snapshot gives up, and the next one is forked).
+// node the snapshot has not reached yet keeps a copy of it first. No fork
+// and no page copied; the loop does the encoding the child did, and memory
+// grows by the copies (bounded: past `max_kept` bytes of them the snapshot
+// gives up, and the next one is forked). A write pauses longer than a slice
+// where it is the first to change a parent of many children that the walk
+// has not finished with: their addresses are copied then (about 10 ms a
+// million). Giving up marks every node again, one pass over the tree.
 #pragma once
 
 #include <sys/types.h>

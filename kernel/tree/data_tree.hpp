@@ -200,8 +200,10 @@ class DataTree {
   uint64_t begin_snapshot(std::function<void(std::string_view)> sink);
   enum class SnapshotStep : uint8_t { more, done, gone };
   // `gone`: no snapshot `id` is under way (it ended, or the tree was
-  // replaced by another).
+  // replaced by another), or it ended with copies it never wrote (a bug:
+  // snapshot_left() says how many).
   SnapshotStep snapshot_step(uint64_t id, size_t budget);
+  size_t snapshot_left() const { return walk_left_; }
   // Abandons snapshot `id` if it is under way.
   void end_snapshot(uint64_t id);
   // Bytes of copies kept for the snapshot under way (0 when none).
@@ -289,6 +291,7 @@ class DataTree {
   // The mark of every node written by (or not part of) the last snapshot
   // begun; begin_snapshot() flips it, so that every node is then unwritten.
   bool mark_ = false;
+  size_t walk_left_ = 0;  // copies the last walk to end never wrote
 };
 
 template <class F>

@@ -386,9 +386,12 @@ DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
     }
   }
   if (!w.stack.empty() || w.open) return SnapshotStep::more;
+  // Every node kept was one the walk had still to reach: none is left.
+  // One left would be a node the snapshot lacks.
+  walk_left_ = w.kept.size();
   w.out.flush();
   walk_.reset();
-  return SnapshotStep::done;
+  return walk_left_ == 0 ? SnapshotStep::done : SnapshotStep::gone;
 }
 
 void DataTree::end_snapshot(uint64_t id) {

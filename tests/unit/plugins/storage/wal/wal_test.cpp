@@ -852,3 +852,138 @@ TEST_F(WalFixture, ASnapshotProcessThatRunsOutOfSpaceSaysSo) {
   EXPECT_TRUE(files("snapshot.").empty());
   for (const auto& r : append(6, 10)) EXPECT_TRUE(r) << r.to_string();
 }
+
+namespace {
+
+// Writes that change most of what tree_of made: set_data (some in place,
+// some moving the node), deletes and creates.
+struct Churn {
+  kernel::DataTree& tree;
+  int n;
+  int64_t zxid = 1000000;
+  uint64_t seed = 1;
+  void operator()(int writes) {
+    kernel::Journal j;
+    for (int k = 0; k < writes; ++k) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      const std::string path = "/n" + std::to_string((seed >> 33) % static_cast<uint64_t>(n));
+      switch ((seed >> 20) % 4) {
+        case 0:
+          (void)tree.remove(path, -1, ++zxid, {}, j);
+          break;
+        case 1:
+          (void)tree.create(path, "back", proto::open_acl_unsafe(), proto::CreateMode::persistent,
+                            0, ++zxid, 0, {}, nullptr, nullptr, j);
+          break;
+        default:
+          (void)tree.set_data(path, std::string((seed >> 40) % 400, 'w'), -1, ++zxid, 0, {},
+                              nullptr, j);
+          break;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+// snapshot_method = "walk": the loop writes the snapshot a slice at a time
+// and the tree keeps changing between the slices; what is recovered is the
+// tree as it was when the snapshot began.
+TEST_F(WalFixture, AWalkedSnapshotHoldsTheTreeAsItWasWhenItBegan) {
+  ASSERT_TRUE(open());
+  append(1, 5);
+  kernel::DataTree tree = tree_of(30000, 64);
+  std::string bytes;
+  tree.serialize([&](std::string_view c) { bytes += c; });
+  auto as_it_was = kernel::DataTree::deserialize(bytes);
+  ASSERT_TRUE(as_it_was);
+  auto sink = storage_->begin_snapshot(5);
+  ASSERT_TRUE(sink);
+  kernel::Snapshotter snapshotter(io_);
+  snapshotter.set_walk_slice(64);
+  std::optional<sdk::Status> result;
+  snapshotter.start_walk(tree, std::move(sink.value()),
+                         [&](const sdk::Status& st) { result = st; });
+  EXPECT_TRUE(snapshotter.last_walked());
+  Churn churn{tree, 30000};
+  size_t turns = 0;
+  while (!result) {
+    churn(5);
+    io_.restart();
+    io_.run_one_for(std::chrono::milliseconds(20));
+    ++turns;
+  }
+  io_.restart();
+  io_.poll();
+  ASSERT_TRUE(*result) << result->to_string();
+  EXPECT_GT(turns, 300u);
+  EXPECT_GT(snapshotter.last_kept_peak(), 0u);
+  EXPECT_NE(tree.digest(), as_it_was->digest());
+  storage_->close();
+  expect_recovers(*as_it_was, 5);
+}
+
+// Past `max_kept` bytes of copies the walk gives up, the file is abandoned,
+// and the next snapshot is forked.
+TEST_F(WalFixture, AWalkThatKeepsTooMuchGivesUpAndTheNextSnapshotIsForked) {
+  ASSERT_TRUE(open());
+  append(1, 5);
+  kernel::DataTree tree = tree_of(20000, 64);
+  kernel::Snapshotter snapshotter(io_, 64u << 20, /*max_kept=*/64u << 10);
+  snapshotter.set_walk_slice(16);
+  Churn churn{tree, 20000};
+  auto run = [&](sdk::Zxid zxid) {
+    auto sink = storage_->begin_snapshot(zxid);
+    EXPECT_TRUE(sink);
+    std::optional<sdk::Status> result;
+    snapshotter.start_walk(tree, std::move(sink.value()),
+                           [&](const sdk::Status& st) { result = st; });
+    while (!result) {
+      churn(20);
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(20));
+    }
+    io_.restart();
+    io_.poll();
+    return *result;
+  };
+  sdk::Status gave_up = run(5);
+  ASSERT_FALSE(gave_up);
+  EXPECT_NE(gave_up.message().find("changed faster"), std::string::npos) << gave_up.to_string();
+  EXPECT_TRUE(files("snapshot.").empty());
+  EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);  // the walk ended with it
+  sdk::Status forked = run(5);
+  ASSERT_TRUE(forked) << forked.to_string();
+  EXPECT_FALSE(snapshotter.last_walked());
+  EXPECT_EQ(files("snapshot.").size(), 1u);
+}
+
+// The tree replaced while its snapshot is walked (a restore, a sync from
+// the leader): the snapshot fails and nothing becomes visible.
+TEST_F(WalFixture, AWalkedSnapshotWhoseTreeIsReplacedFails) {
+  ASSERT_TRUE(open());
+  append(1, 5);
+  kernel::DataTree tree = tree_of(20000, 64);
+  auto sink = storage_->begin_snapshot(5);
+  ASSERT_TRUE(sink);
+  kernel::Snapshotter snapshotter(io_);
+  snapshotter.set_walk_slice(16);
+  std::optional<sdk::Status> result;
+  snapshotter.start_walk(tree, std::move(sink.value()),
+                         [&](const sdk::Status& st) { result = st; });
+  for (int i = 0; i < 10 && !result; ++i) {
+    io_.restart();
+    io_.run_one_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(result);
+  tree = tree_of(10, 8);
+  while (!result) {
+    io_.restart();
+    io_.run_one_for(std::chrono::milliseconds(20));
+  }
+  io_.restart();
+  io_.poll();
+  ASSERT_FALSE(*result);
+  EXPECT_NE(result->message().find("replaced"), std::string::npos) << result->to_string();
+  EXPECT_TRUE(files("snapshot.").empty());
+}
