@@ -480,7 +480,7 @@ void Server::take_snapshot(std::function<void(const sdk::Result<sdk::Zxid>&)> do
     char how[96];
     if (snapshotter_.last_walked())
       std::snprintf(how, sizeof how, "walked between requests (%zu KiB of nodes kept for it)",
-                    snapshotter_.last_kept_peak() >> 10);
+                    (snapshotter_.last_kept_peak() + 1023) >> 10);
     else
       std::snprintf(how, sizeof how, "written while serving (the fork paused it %.1f ms)",
                     static_cast<double>(snapshotter_.last_fork_us()) / 1000.0);
