@@ -411,20 +411,8 @@ void Node::set_ephemeral_owner(int64_t v) {
 
 // Small nodes come from a slab arena (no malloc header, no rounding to 16),
 // larger ones from malloc itself, so that malloc_usable_size tells how much
-// room each has for its data. Under AddressSanitizer every node comes from
-// malloc, where a use after free is caught.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kNodesInSlabs = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kNodesInSlabs = false;
-#else
-constexpr bool kNodesInSlabs = true;
-#endif
-#else
-constexpr bool kNodesInSlabs = true;
-#endif
-
+// room each has for its data; under AddressSanitizer every node comes from
+// malloc (see kSlabsInUse).
 void NodeDeleter::operator()(Node* n) const noexcept {
   const bool slab = n->slab_;
   n->~Node();
@@ -444,7 +432,7 @@ NodePtr Node::make(std::string_view path, std::string_view data, bool data_null)
   if (path.size() >= (size_t{1} << 30) || data.size() >= (size_t{1} << 30))
     throw std::length_error("znode too large");
   const size_t bytes = sizeof(Node) + path.size() + data.size();
-  const bool slab = kNodesInSlabs && bytes <= SlabArena::kMaxObject;
+  const bool slab = kSlabsInUse && bytes <= SlabArena::kMaxObject;
   void* mem = slab ? SlabArena::for_nodes().allocate(bytes) : std::malloc(bytes);
   if (!mem) throw std::bad_alloc();
   NodePtr n(new (mem) Node(path, slab));

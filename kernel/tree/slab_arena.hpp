@@ -24,6 +24,20 @@
 
 namespace corral::kernel {
 
+// Whether objects come from slab arenas at all. Under AddressSanitizer they
+// come from malloc instead, where a use after free is caught.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSlabsInUse = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSlabsInUse = false;
+#else
+inline constexpr bool kSlabsInUse = true;
+#endif
+#else
+inline constexpr bool kSlabsInUse = true;
+#endif
+
 class SlabArena {
  public:
   static constexpr size_t kGrain = 8;

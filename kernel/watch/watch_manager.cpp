@@ -9,23 +9,6 @@ namespace corral::kernel {
 using proto::EventType;
 using proto::KeeperState;
 
-WatchManager::Map& WatchManager::table(Table t) {
-  switch (t) {
-    case kData:
-      return data_;
-    case kChild:
-      return child_;
-    case kPersistent:
-      return persistent_;
-    default:
-      return recursive_;
-  }
-}
-
-const WatchManager::Map& WatchManager::table(Table t) const {
-  return const_cast<WatchManager*>(this)->table(t);
-}
-
 WatchManager::Ref WatchManager::allocate() {
   if (!free_) {
     constexpr size_t kChunk = size_t{1} << kChunkBits;
@@ -67,15 +50,10 @@ WatchManager::Ref WatchManager::find_watch(Entry& e, Watcher* w) {
   return 0;
 }
 
-void WatchManager::add(Table t, const std::string& path, Watcher* w) {
-  auto [it, fresh] = table(t).try_emplace(path);
-  Entry& e = it->second;
-  if (fresh) {
-    e.path = &it->first;
-    e.table = t;
-  } else if (find_watch(e, w)) {
-    return;
-  }
+void WatchManager::add(Table t, std::string_view path, Watcher* w) {
+  auto [entry, fresh] = entries_.find_or_make(t, path);
+  Entry& e = *entry;
+  if (!fresh && find_watch(e, w)) return;
   // Both allocations before anything is linked, so that running out of
   // memory leaves the lists as they were.
   Ref r = 0;
@@ -85,7 +63,7 @@ void WatchManager::add(Table t, const std::string& path, Watcher* w) {
     mine = &by_watcher_[w];
   } catch (...) {
     if (r) release(r);
-    if (fresh) table(t).erase(it);
+    if (fresh) entries_.erase(&e);
     throw;
   }
   Watch& x = at(r);
@@ -120,17 +98,13 @@ void WatchManager::drop(Ref r) {
   if (--bw->second.size == 0) by_watcher_.erase(bw);
   --count_;
   release(r);
-  if (!e->head) {
-    Map& m = table(e->table);
-    m.erase(m.find(*e->path));  // by iterator: the key lives in the node erased
-  }
+  if (!e->head) entries_.erase(e);
 }
 
-bool WatchManager::erase(Table t, const std::string& path, Watcher* w) {
-  Map& m = table(t);
-  auto e = m.find(path);
-  if (e == m.end()) return false;
-  const Ref r = find_watch(e->second, w);
+bool WatchManager::erase(Table t, std::string_view path, Watcher* w) {
+  Entry* e = entries_.find(t, path);
+  if (!e) return false;
+  const Ref r = find_watch(*e, w);
   if (!r) return false;
   drop(r);
   return true;
@@ -173,8 +147,7 @@ bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watch
     if (remove) {
       found = erase(t, path, w) || found;
     } else if (!found) {
-      auto e = table(t).find(path);
-      if (e != table(t).end()) found = find_watch(e->second, w) != 0;
+      if (Entry* e = entries_.find(t, path)) found = find_watch(*e, w) != 0;
     }
   }
   return found;
@@ -184,7 +157,7 @@ std::vector<std::pair<Watcher*, std::string>> WatchManager::listed_watches() con
   std::vector<std::pair<Watcher*, std::string>> out;
   for (const auto& [w, mine] : by_watcher_)
     for (Ref r = mine.head; r; r = at(r).next_of_watcher)
-      if (at(r).entry->table != kChild) out.emplace_back(w, *at(r).entry->path);
+      if (at(r).entry->kind() != kChild) out.emplace_back(w, std::string(at(r).entry->path()));
   // By path, and by watcher within one, so that a watcher's data and
   // persistent watch of one path are listed once.
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
@@ -218,6 +191,7 @@ void WatchManager::remove_watcher(Watcher* w) {
 
 void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
                            const DataTree& tree) {
+  entries_.settle();
   if (count_ == 0) return;
   std::vector<Watcher*> fired;  // one event per watcher per change
   auto fire = [&](Watcher* w, EventType type, const std::string& path) {
@@ -229,14 +203,11 @@ void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
   // One-shot watches of a path: forgotten, then fired (so that nothing
   // here depends on what a notification does to its watcher).
   auto one_shot = [&](Table t, EventType type, const std::string& path) {
-    auto e = table(t).find(path);
-    if (e == table(t).end()) return;
-    std::vector<Watcher*> ws = watchers_of(e->second);
-    while (true) {
-      e = table(t).find(path);
-      if (e == table(t).end()) break;
-      drop(e->second.head);
-    }
+    Entry* e = entries_.find(t, path);
+    if (!e) return;
+    std::vector<Watcher*> ws = watchers_of(*e);
+    // The entry goes with its last watch.
+    for (size_t n = ws.size(); n > 0; --n) drop(e->head);
     for (Watcher* w : ws) fire(w, type, path);
   };
   // Persistent watches stay; they only hear of what their owner may read.
@@ -256,16 +227,13 @@ void WatchManager::trigger(const std::vector<Change>& changes, sdk::Zxid zxid,
       one_shot(kData, type, c.path);
       if (c.kind == Change::deleted) one_shot(kChild, type, c.path);
     }
-    if (!persistent_.empty()) {
-      auto e = persistent_.find(c.path);
-      if (e != persistent_.end()) lasting(e->second, type, c);
-    }
-    if (!recursive_.empty() && c.kind != Change::children_changed) {
+    if (entries_.size(kPersistent) > 0)
+      if (const Entry* e = entries_.find(kPersistent, c.path)) lasting(*e, type, c);
+    if (entries_.size(kRecursive) > 0 && c.kind != Change::children_changed) {
       // The node itself and every ancestor.
       std::string_view p = c.path;
       while (true) {
-        auto e = recursive_.find(std::string(p));
-        if (e != recursive_.end()) lasting(e->second, type, c);
+        if (const Entry* e = entries_.find(kRecursive, p)) lasting(*e, type, c);
         if (p == "/") break;
         p = proto::parent_path(p);
       }

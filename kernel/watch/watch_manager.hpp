@@ -14,13 +14,16 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "corral/proto/records.hpp"
 #include "session/auth.hpp"
 #include "tree/data_tree.hpp"
+#include "watch/watch_entries.hpp"
 
 namespace corral::kernel {
 
@@ -56,6 +59,9 @@ class WatchManager {
   void trigger(const std::vector<Change>& changes, sdk::Zxid zxid, const DataTree& tree);
 
   size_t watch_count() const { return count_; }
+  // Distinct (kind, path) pairs watched: an entry each, gone with its last
+  // watch.
+  size_t entry_count() const { return entries_.size(); }
   // For wchs, wchc and wchp: every (watcher, path) pair with a data or
   // persistent watch. Like ZooKeeper's, these listings leave out one-shot
   // child watches.
@@ -70,20 +76,18 @@ class WatchManager {
  private:
   // Memory is what bounds how many watches a server holds, so a watch is
   // one small record, not entries in several hash sets: each (table, path)
-  // has an entry (a hash map's node, keyed by the path) heading a list of
-  // its watches, and each watcher heads a list of its own, so that firing
-  // or forgetting a watch unlinks it from both in constant time. Records
-  // come from a pool, reused as watches come and go, and link to each
-  // other by their 32-bit numbers in it rather than by address: 32 bytes a
-  // watch where four pointers made it 48.
-  enum Table : char { kData = 'd', kChild = 'c', kPersistent = 'p', kRecursive = 'r' };
-  using Ref = uint32_t;  // a record's number in the pool; 0 for none
-  struct Entry {
-    Ref head = 0;
-    uint32_t size = 0;                  // watches in the list
-    const std::string* path = nullptr;  // the map's key
-    Table table = kData;
-  };
+  // has an entry heading a list of its watches, and each watcher heads a
+  // list of its own, so that firing or forgetting a watch unlinks it from
+  // both in constant time. Records come from a pool, reused as watches come
+  // and go, and link to each other by their 32-bit numbers in it rather
+  // than by address: 32 bytes a watch where four pointers made it 48. The
+  // entries are in WatchEntries.
+  using Table = WatchTable;
+  static constexpr Table kData = Table::data, kChild = Table::child,
+                         kPersistent = Table::persistent, kRecursive = Table::recursive;
+  using Ref = WatchRef;
+  using Entry = WatchEntry;
+  using Entries = WatchEntries;
   struct Mine {  // a watcher's list
     Ref head = 0;
     size_t size = 0;
@@ -95,11 +99,8 @@ class WatchManager {
     Ref prev_of_watcher = 0, next_of_watcher = 0;
   };
   static_assert(sizeof(Watch) == 32, "a watch is meant to fill 32 bytes");
-  using Map = std::unordered_map<std::string, Entry>;
-  Map& table(Table t);
-  const Map& table(Table t) const;
-  void add(Table t, const std::string& path, Watcher* w);
-  bool erase(Table t, const std::string& path, Watcher* w);
+  void add(Table t, std::string_view path, Watcher* w);
+  bool erase(Table t, std::string_view path, Watcher* w);
   // Unlinks record `r` from both lists and frees it; erases its entry when
   // that was the entry's last watch.
   void drop(Ref r);
@@ -117,7 +118,7 @@ class WatchManager {
   Ref allocate();
   void release(Ref r);
 
-  Map data_, child_, persistent_, recursive_;
+  Entries entries_;
   std::unordered_map<Watcher*, Mine> by_watcher_;  // each watcher's list
   size_t count_ = 0;
   std::vector<std::unique_ptr<Watch[]>> chunks_;  // record 0 is never handed out

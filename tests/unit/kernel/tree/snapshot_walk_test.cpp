@@ -109,7 +109,8 @@ struct Writer {
         break;
     }
     std::string made;
-    if (tree.create(path, data(), acl(), mode, owner, ++zxid, zxid * 10, ids, &made, nullptr, j) ==
+    ++zxid;
+    if (tree.create(path, data(), acl(), mode, owner, zxid, zxid * 10, ids, &made, nullptr, j) ==
         Err::ok)
       paths.push_back(made);
   }
@@ -140,7 +141,8 @@ struct Writer {
         break;
       case 5:
       case 6:
-        (void)tree.set_data(any_path(), data(), -1, ++zxid, zxid * 10, ids, nullptr, j);
+        ++zxid;
+        (void)tree.set_data(any_path(), data(), -1, zxid, zxid * 10, ids, nullptr, j);
         break;
       default:
         if (pick(3) == 0 && !j.changes.empty()) break;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <tuple>
@@ -250,4 +251,100 @@ TEST(Watches, ThousandsSpanThePoolAndAreReused) {
   EXPECT_EQ(many[2499].events.size(), 1u);
   EXPECT_EQ(wm.watch_count(), 1u);  // many[0]'s on /cold
   EXPECT_EQ(listing(), (std::set<std::pair<Watcher*, std::string>>{{&many[0], "/cold"}}));
+}
+
+// The entries of watched paths are one open-addressed table for all four
+// kinds: tens of thousands of paths grow it many times and, as they go,
+// shrink it again, entries moving back as others are erased in front of
+// them. Every answer is checked against a model throughout, with paths
+// too long for the slab (kept by malloc) among them and the same path
+// watched in every kind.
+TEST(Watches, ManyPathsGrowAndShrinkTheirTable) {
+  WatchManager wm;
+  std::vector<Recorder> rs(3);
+  std::mt19937 rng(5);
+  auto path = [](int i) {
+    std::string p = "/p" + std::to_string(i);
+    if (i % 97 == 0) p += "/" + std::string(600 + i % 50, 'x');
+    return p;
+  };
+  // (kind, path number, watcher)
+  std::set<std::tuple<char, int, int>> model;
+  auto add = [&](char kind, int i, int w) {
+    switch (kind) {
+      case 'd':
+        wm.watch_data(path(i), &rs[w]);
+        break;
+      case 'c':
+        wm.watch_children(path(i), &rs[w]);
+        break;
+      case 'p':
+        wm.watch_persistent(path(i), &rs[w], false);
+        break;
+      default:
+        wm.watch_persistent(path(i), &rs[w], true);
+    }
+    model.insert({kind, i, w});
+  };
+  auto kind_of = [](char k) {
+    return k == 'd'   ? WatchKind::data
+           : k == 'c' ? WatchKind::children
+           : k == 'p' ? WatchKind::persistent
+                      : WatchKind::persistent_recursive;
+  };
+  auto entries = [&] {
+    std::set<std::pair<char, int>> e;
+    for (const auto& [k, i, w] : model) e.insert({k, i});
+    return e.size();
+  };
+  auto check_all = [&](int paths) {
+    for (int i = 0; i < paths; ++i)
+      for (char k : {'d', 'c', 'p', 'r'})
+        for (int w = 0; w < 3; ++w)
+          ASSERT_EQ(wm.find_or_remove(path(i), kind_of(k), &rs[w], false),
+                    model.count({k, i, w}) > 0)
+              << k << " " << i << " " << w;
+  };
+  constexpr int kPaths = 20000;
+  for (int i = 0; i < kPaths; ++i) {
+    add("dcpr"[rng() % 4], i, static_cast<int>(rng() % 3));
+    if (i % 500 == 0) add('d', i, 0), add('c', i, 0), add('p', i, 0), add('r', i, 0);
+  }
+  ASSERT_EQ(wm.watch_count(), model.size());
+  ASSERT_EQ(wm.entry_count(), entries());
+  check_all(kPaths);
+  // Most go, in a random order: by removal, by firing, and with a watcher.
+  std::vector<int> order(kPaths);
+  for (int i = 0; i < kPaths; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int n = 0; n < kPaths * 9 / 10; ++n) {
+    const int i = order[n];
+    if (n % 3 == 0) {
+      // Deleting the node fires its data and child watches.
+      wm.trigger({{Change::deleted, path(i)}}, n, kTree);
+      std::erase_if(model, [&](const auto& m) {
+        return std::get<1>(m) == i && (std::get<0>(m) == 'd' || std::get<0>(m) == 'c');
+      });
+    }
+    for (char k : {'d', 'c', 'p', 'r'})
+      for (int w = 0; w < 3; ++w)
+        EXPECT_EQ(wm.find_or_remove(path(i), kind_of(k), &rs[w], true), model.erase({k, i, w}) > 0);
+    if (n % 5000 == 0) {
+      ASSERT_EQ(wm.entry_count(), entries()) << n;
+    }
+  }
+  ASSERT_EQ(wm.watch_count(), model.size());
+  ASSERT_EQ(wm.entry_count(), entries());
+  check_all(kPaths);
+  wm.remove_watcher(&rs[1]);
+  std::erase_if(model, [](const auto& m) { return std::get<2>(m) == 1; });
+  ASSERT_EQ(wm.entry_count(), entries());
+  check_all(kPaths);
+  for (int w : {0, 2}) wm.remove_watcher(&rs[w]);
+  EXPECT_EQ(wm.watch_count(), 0u);
+  EXPECT_EQ(wm.entry_count(), 0u);
+  // The table works as fresh after emptying.
+  add('d', 7, 0);
+  wm.trigger({{Change::data_changed, path(7)}}, 1, kTree);
+  EXPECT_EQ(wm.entry_count(), 0u);
 }
