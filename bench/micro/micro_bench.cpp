@@ -256,7 +256,7 @@ void WatchAddMany(benchmark::State& state) {
     IdleWatcher w;
     for (const std::string& p : paths) {
       const auto t0 = std::chrono::steady_clock::now();
-      wm.watch_data(p, &w);
+      benchmark::DoNotOptimize(wm.watch_data(p, &w));
       worst = std::max(
           worst,
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -43,6 +43,10 @@ struct ServerConfig {
   // Replies and watch notifications (or an admin event stream) waiting for a
   // client that does not read; past this the connection is closed.
   int64_t max_output_bytes = 32 << 20;
+  // What one connection's watches may hold: each counts its path's bytes
+  // and WatchManager::kWatchBytes. A watch past it is refused
+  // (SYSTEMERROR). 128 MiB is about 1.4M watches on paths of 30 bytes.
+  int64_t max_watch_bytes_per_connection = 128 << 20;
   // The admin endpoint: connections open at once, and how long one may take
   // to send its request (head and body).
   int64_t admin_max_connections = 256;

@@ -49,6 +49,7 @@ Channel::Channel(ChannelHost& server, std::unique_ptr<ChannelLink> link, uint64_
   if (link_->bounded()) {
     const ServerConfig& sc = server_.config().server;
     max_output_ = static_cast<size_t>(sc.max_output_bytes);
+    max_watch_bytes_ = static_cast<size_t>(sc.max_watch_bytes_per_connection);
     max_outstanding_here_ = sc.max_outstanding_per_session;
     max_outstanding_all_ = sc.max_outstanding;
   }

@@ -95,6 +95,7 @@ class Channel final : public Watcher {
   // Watcher
   void notify(const proto::WatcherEvent& event, sdk::Zxid zxid) override;
   const Ids& identities() const override { return auth_ids_; }
+  size_t watch_bytes_limit() const override { return max_watch_bytes_; }
 
   // Statistics for `cons`/`stat`.
   uint64_t received() const { return received_; }
@@ -232,6 +233,13 @@ class Channel final : public Watcher {
   bool has_read_only_ = false;
   bool read_only_ = false;
   bool overflowed_ = false;  // past server.max_output_bytes: output dropped, close posted
+  // server.max_watch_bytes_per_connection, for a client's connection; and
+  // whether a watch past it was refused yet (logged once a connection).
+  size_t max_watch_bytes_ = SIZE_MAX;
+  bool watch_refused_ = false;
+  // Answers a request whose watch was refused: logs the first, and tells
+  // the client SYSTEMERROR.
+  proto::Err refuse_watch();
   bool closing_after_flush_ = false;
   bool reading_paused_ = false;
   bool resume_posted_ = false;

@@ -88,7 +88,10 @@ std::string Channel::execute_read(const Pending& p) {
         header(Err::bad_arguments);
         break;
       }
-      watches_.watch_persistent(req.path, this, req.mode == 1);
+      if (!watches_.watch_persistent(req.path, this, req.mode == 1)) {
+        header(refuse_watch());
+        break;
+      }
       header(Err::ok);
       w.write_int(0);  // ErrorResponse(0), as ZooKeeper answers
       break;
@@ -172,35 +175,46 @@ std::string Channel::execute_read(const Pending& p) {
                 path},
                -1);
       };
+      // A watch past the connection's limit refuses the request: those
+      // before it stay, and nothing after it is looked at.
+      bool ok = true;
       for (const std::string& path : req.data_watches) {
+        if (!ok) break;
         const Node* n = tree.find(path);
         if (!n)
           event(proto::EventType::node_deleted, path);
         else if (n->mzxid > req.relative_zxid)
           event(proto::EventType::node_data_changed, path);
         else
-          wm.watch_data(path, this);
+          ok = wm.watch_data(path, this);
       }
       for (const std::string& path : req.exist_watches) {
+        if (!ok) break;
         if (tree.find(path))
           event(proto::EventType::node_created, path);
         else
-          wm.watch_data(path, this);
+          ok = wm.watch_data(path, this);
       }
       for (const std::string& path : req.child_watches) {
+        if (!ok) break;
         const Node* n = tree.find(path);
         if (!n)
           event(proto::EventType::node_deleted, path);
         else if (n->pzxid() > req.relative_zxid)
           event(proto::EventType::node_children_changed, path);
         else
-          wm.watch_children(path, this);
+          ok = wm.watch_children(path, this);
       }
       // Persistent watches are simply re-added; they never fire on re-add.
-      for (const std::string& path : req.persistent_watches) wm.watch_persistent(path, this, false);
-      for (const std::string& path : req.persistent_recursive_watches)
-        wm.watch_persistent(path, this, true);
-      header(Err::ok);
+      for (const std::string& path : req.persistent_watches) {
+        if (!ok) break;
+        ok = wm.watch_persistent(path, this, false);
+      }
+      for (const std::string& path : req.persistent_recursive_watches) {
+        if (!ok) break;
+        ok = wm.watch_persistent(path, this, true);
+      }
+      header(ok ? Err::ok : refuse_watch());
       break;
     }
     default:
@@ -218,16 +232,16 @@ Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string
   if (op == OpCode::exists && path.find('\0') != std::string_view::npos) return Err::bad_arguments;
   const Node* n = tree.find(path);
   if (!n) {
-    if (watch && op == OpCode::exists) watches_.watch_data(std::string(path), this);
+    if (watch && op == OpCode::exists && !watches_.watch_data(path, this)) return refuse_watch();
     return Err::no_node;
   }
   if (op != OpCode::exists && !permitted(tree.acl(*n), proto::perm::read, auth_ids_))
     return Err::no_auth;
   if (watch) {
-    if (op == OpCode::exists || op == OpCode::get_data)
-      watches_.watch_data(std::string(path), this);
-    else
-      watches_.watch_children(std::string(path), this);
+    const bool ok = op == OpCode::exists || op == OpCode::get_data
+                        ? watches_.watch_data(path, this)
+                        : watches_.watch_children(path, this);
+    if (!ok) return refuse_watch();
   }
   JuteWriter w(body);
   if (op == OpCode::exists) {
@@ -244,6 +258,20 @@ Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string
     if (op == OpCode::get_children2) proto::write(w, tree.stat(*n));
   }
   return Err::ok;
+}
+
+Err Channel::refuse_watch() {
+  if (!watch_refused_) {
+    watch_refused_ = true;
+    server_.log().warn(
+        "connection from " + link_->remote_address() + ": a watch refused, its " +
+        std::to_string(watches_.bytes_of(this)) +
+        " bytes of watches are at the limit (server.max_watch_bytes_per_connection)");
+  }
+  // SYSTEMERROR, which every client knows: ZooKeeper has no such limit,
+  // and a client that does not know THROTTLEDOP (kazoo) drops its connection
+  // on it, to register the same watches again when it reconnects.
+  return Err::system_error;
 }
 
 }  // namespace corral::kernel

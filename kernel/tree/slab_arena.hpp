@@ -1,4 +1,5 @@
-// Memory for small znodes, in size classes 8 bytes apart.
+// Memory for small objects held by the million (znodes, watched paths), in
+// size classes 8 bytes apart.
 //
 // malloc puts an 8-byte header in front of each chunk and rounds it up to
 // 16 bytes: a znode of 176 bytes takes 192. A tree of a million znodes is a

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -124,6 +125,9 @@ std::pair<WatchEntry*, bool> WatchEntries::find_or_make(WatchTable t, std::strin
   const bool slab = kSlabsInUse && bytes <= SlabArena::kMaxObject;
   void* mem = slab ? arena_.allocate(bytes) : std::malloc(bytes);
   if (!mem) throw std::bad_alloc();
+  // The slot keeps the hash's tag in the address's top 16 bits, which
+  // user-space addresses leave clear on the platforms this runs on.
+  assert((reinterpret_cast<uintptr_t>(mem) & ~kAddressMask) == 0);
   WatchEntry* e = new (mem) WatchEntry;
   e->path_size = static_cast<uint32_t>(path.size());
   e->table = static_cast<uint32_t>(t);
@@ -139,7 +143,9 @@ std::pair<WatchEntry*, bool> WatchEntries::find_or_make(WatchTable t, std::strin
 void WatchEntries::erase(WatchEntry* e) {
   const uint64_t h = hash(*e);
   uintptr_t* s = find_slot(e->kind(), e->path(), h);
-  if (old_ && s >= old_.get() && s <= old_.get() + old_mask_) {
+  const auto at = reinterpret_cast<uintptr_t>(s);
+  if (old_ && at >= reinterpret_cast<uintptr_t>(old_.get()) &&
+      at <= reinterpret_cast<uintptr_t>(old_.get() + old_mask_)) {
     *s = kTombstone;  // in the old slots: the chains through it stay whole
   } else {
     // Shift back each entry behind that may sit no earlier than its home

@@ -50,10 +50,17 @@ WatchManager::Ref WatchManager::find_watch(Entry& e, Watcher* w) {
   return 0;
 }
 
-void WatchManager::add(Table t, std::string_view path, Watcher* w) {
+bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   auto [entry, fresh] = entries_.find_or_make(t, path);
   Entry& e = *entry;
-  if (!fresh && find_watch(e, w)) return;
+  if (!fresh && find_watch(e, w)) return true;
+  const size_t cost = path.size() + kWatchBytes;
+  const size_t limit = w->watch_bytes_limit();
+  if (auto bw = by_watcher_.find(w);
+      cost > limit || (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
+    if (fresh) entries_.erase(&e);
+    return false;
+  }
   // Both allocations before anything is linked, so that running out of
   // memory leaves the lists as they were.
   Ref r = 0;
@@ -77,7 +84,9 @@ void WatchManager::add(Table t, std::string_view path, Watcher* w) {
   if (mine->head) at(mine->head).prev_of_watcher = r;
   mine->head = r;
   ++mine->size;
+  mine->bytes += cost;
   ++count_;
+  return true;
 }
 
 void WatchManager::drop(Ref r) {
@@ -95,6 +104,7 @@ void WatchManager::drop(Ref r) {
   else
     bw->second.head = x.next_of_watcher;
   if (x.next_of_watcher) at(x.next_of_watcher).prev_of_watcher = x.prev_of_watcher;
+  bw->second.bytes -= e->path().size() + kWatchBytes;
   if (--bw->second.size == 0) by_watcher_.erase(bw);
   --count_;
   release(r);
@@ -116,10 +126,17 @@ std::vector<Watcher*> WatchManager::watchers_of(const Entry& e) const {
   return out;
 }
 
-void WatchManager::watch_data(const std::string& path, Watcher* w) { add(kData, path, w); }
-void WatchManager::watch_children(const std::string& path, Watcher* w) { add(kChild, path, w); }
-void WatchManager::watch_persistent(const std::string& path, Watcher* w, bool recursive) {
-  add(recursive ? kRecursive : kPersistent, path, w);
+bool WatchManager::watch_data(std::string_view path, Watcher* w) { return add(kData, path, w); }
+bool WatchManager::watch_children(std::string_view path, Watcher* w) {
+  return add(kChild, path, w);
+}
+bool WatchManager::watch_persistent(std::string_view path, Watcher* w, bool recursive) {
+  return add(recursive ? kRecursive : kPersistent, path, w);
+}
+
+size_t WatchManager::bytes_of(Watcher* w) const {
+  auto it = by_watcher_.find(w);
+  return it == by_watcher_.end() ? 0 : it->second.bytes;
 }
 
 bool WatchManager::find_or_remove(const std::string& path, WatchKind kind, Watcher* w,

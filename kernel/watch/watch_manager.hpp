@@ -33,6 +33,9 @@ class Watcher {
   virtual void notify(const proto::WatcherEvent& event, sdk::Zxid zxid) = 0;
   // Who the watcher is, for the ACL check of persistent watches.
   virtual const Ids& identities() const = 0;
+  // The bytes its watches may hold, each counting its path's bytes and
+  // WatchManager::kWatchBytes; no limit unless it says.
+  virtual size_t watch_bytes_limit() const { return SIZE_MAX; }
 };
 
 // ZooKeeper's WatcherType, as checkWatches/removeWatches name it.
@@ -46,10 +49,18 @@ enum class WatchKind : int32_t {
 
 class WatchManager {
  public:
+  // What a watch counts against its watcher's limit besides its path: about
+  // what its record, its share of an entry and of the table take.
+  static constexpr size_t kWatchBytes = 64;
+  // Each adds a watch, or finds it there already; false when a new one
+  // would take the watcher past its watch_bytes_limit() (nothing changes
+  // then).
   // exists() and getData() watches share the data table, as in ZooKeeper.
-  void watch_data(const std::string& path, Watcher* w);
-  void watch_children(const std::string& path, Watcher* w);
-  void watch_persistent(const std::string& path, Watcher* w, bool recursive);
+  [[nodiscard]] bool watch_data(std::string_view path, Watcher* w);
+  [[nodiscard]] bool watch_children(std::string_view path, Watcher* w);
+  [[nodiscard]] bool watch_persistent(std::string_view path, Watcher* w, bool recursive);
+  // The bytes `w`'s watches count against the limit.
+  size_t bytes_of(Watcher* w) const;
   // checkWatches (`remove` false) and removeWatches: whether `w` has a watch
   // of `kind` on `path` (removing it). False answers NOWATCHER.
   bool find_or_remove(const std::string& path, WatchKind kind, Watcher* w, bool remove);
@@ -91,6 +102,7 @@ class WatchManager {
   struct Mine {  // a watcher's list
     Ref head = 0;
     size_t size = 0;
+    size_t bytes = 0;  // counted against the limit
   };
   struct Watch {
     Watcher* watcher = nullptr;
@@ -99,7 +111,7 @@ class WatchManager {
     Ref prev_of_watcher = 0, next_of_watcher = 0;
   };
   static_assert(sizeof(Watch) == 32, "a watch is meant to fill 32 bytes");
-  void add(Table t, std::string_view path, Watcher* w);
+  bool add(Table t, std::string_view path, Watcher* w);
   bool erase(Table t, std::string_view path, Watcher* w);
   // Unlinks record `r` from both lists and frees it; erases its entry when
   // that was the entry's last watch.

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoAuthError
+from kazoo.exceptions import NoAuthError, NoNodeError, SystemZookeeperError
 from kazoo.security import make_digest_acl
 
 from corral_harness import jute
@@ -323,6 +323,54 @@ def test_connections_without_a_session_are_bounded(server_factory):
     zk = client(srv.hosts)
     zk.create("/after-limits", b"ok")
     zk.stop()
+
+
+@CORRALD_ONLY
+def test_a_connections_watches_are_bounded(server_factory):
+    """What one connection's watches hold is bounded
+    (server.max_watch_bytes_per_connection): the request that would set one
+    more fails with SYSTEMERROR and changes nothing, the connection and the
+    watches it has go on working, and other connections are not held to it."""
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes_per_connection=4096"])
+    zk = client(srv.hosts)
+    other = client(srv.hosts)
+    zk.create("/w", b"")
+    for i in range(100):
+        zk.create(f"/w/n{i:03d}", b"x")
+    fired = []
+    set_ok = 0
+    refused = None
+    for i in range(100):
+        try:
+            zk.get(f"/w/n{i:03d}", watch=lambda e: fired.append(e.path))
+            set_ok += 1
+        except SystemZookeeperError:
+            refused = i
+            break
+    # Each watch counts its path (7 bytes) and 64: 57 of them fit in 4096.
+    assert refused == 57 and set_ok == 57
+    # Every kind of watch is refused past the limit, reads without one are not.
+    with pytest.raises(SystemZookeeperError):
+        zk.exists("/w/missing", watch=lambda e: None)
+    with pytest.raises(SystemZookeeperError):
+        zk.get_children("/w", watch=lambda e: None)
+    assert zk.get("/w/n099")[0] == b"x"
+    with pytest.raises(NoNodeError):
+        zk.get("/w/missing")
+    assert zk.exists("/w/missing") is None
+    # Another connection sets its own.
+    seen = []
+    other.get("/w/n099", watch=lambda e: seen.append(e.path))
+    # The watches set still fire, and room comes back as they do.
+    zk.set("/w/n000", b"y")
+    other.set("/w/n099", b"y")
+    wait_for(lambda: fired == ["/w/n000"] and seen == ["/w/n099"], what="the watches to fire")
+    zk.get("/w/n098", watch=lambda e: fired.append(e.path))
+    with pytest.raises(SystemZookeeperError):
+        zk.get("/w/n097", watch=lambda e: None)
+    assert "(server.max_watch_bytes_per_connection)" in srv.log_tail(200)
+    zk.stop()
+    other.stop()
 
 
 @CORRALD_ONLY

@@ -26,9 +26,9 @@ const DataTree kTree;  // ACL 0: world:anyone
 TEST(Watches, FireOnceWithTheRightType) {
   WatchManager wm;
   Recorder a, b;
-  wm.watch_data("/x", &a);
-  wm.watch_children("/", &b);
-  wm.watch_data("/x", &a);  // registering twice still fires once
+  EXPECT_TRUE(wm.watch_data("/x", &a));
+  EXPECT_TRUE(wm.watch_children("/", &b));
+  EXPECT_TRUE(wm.watch_data("/x", &a));  // registering twice still fires once
   EXPECT_EQ(wm.watch_count(), 2u);
   wm.trigger({{Change::created, "/x"}, {Change::children_changed, "/"}}, 1, kTree);
   ASSERT_EQ(a.events.size(), 1u);
@@ -44,8 +44,8 @@ TEST(Watches, FireOnceWithTheRightType) {
 TEST(Watches, DeleteNotifiesAWatcherOfBothKindsOnce) {
   WatchManager wm;
   Recorder a;
-  wm.watch_data("/x", &a);
-  wm.watch_children("/x", &a);
+  EXPECT_TRUE(wm.watch_data("/x", &a));
+  EXPECT_TRUE(wm.watch_children("/x", &a));
   wm.trigger({{Change::deleted, "/x"}}, 3, kTree);
   ASSERT_EQ(a.events.size(), 1u);
   EXPECT_EQ(a.events[0].first, static_cast<int32_t>(EventType::node_deleted));
@@ -55,9 +55,9 @@ TEST(Watches, DeleteNotifiesAWatcherOfBothKindsOnce) {
 TEST(Watches, RemovingAWatcherForgetsAllItsWatches) {
   WatchManager wm;
   Recorder a, b;
-  wm.watch_data("/x", &a);
-  wm.watch_children("/y", &a);
-  wm.watch_data("/x", &b);
+  EXPECT_TRUE(wm.watch_data("/x", &a));
+  EXPECT_TRUE(wm.watch_children("/y", &a));
+  EXPECT_TRUE(wm.watch_data("/x", &b));
   wm.remove_watcher(&a);
   EXPECT_EQ(wm.watch_count(), 1u);
   wm.trigger({{Change::data_changed, "/x"}, {Change::children_changed, "/y"}}, 4, kTree);
@@ -84,8 +84,8 @@ TEST(Sessions, ExpireAfterTheirTimeoutUnlessTouched) {
 TEST(Watches, PersistentWatchesStayAndRecursiveOnesSeeDescendants) {
   WatchManager wm;
   Recorder p, r;
-  wm.watch_persistent("/a", &p, false);
-  wm.watch_persistent("/a", &r, true);
+  EXPECT_TRUE(wm.watch_persistent("/a", &p, false));
+  EXPECT_TRUE(wm.watch_persistent("/a", &r, true));
   wm.trigger({{Change::created, "/a/b"}, {Change::children_changed, "/a"}}, 1, kTree);
   // p hears of its node's children; r of the new descendant, not of children.
   ASSERT_EQ(p.events.size(), 1u);
@@ -117,8 +117,8 @@ TEST(Watches, RecursiveWatchesOnlyReportReadableNodes) {
   WatchManager wm;
   Recorder anon, owner;
   owner.ids = alice;
-  wm.watch_persistent("/", &anon, true);
-  wm.watch_persistent("/", &owner, true);
+  EXPECT_TRUE(wm.watch_persistent("/", &anon, true));
+  EXPECT_TRUE(wm.watch_persistent("/", &owner, true));
   wm.trigger(j.changes, 1, tree);
   EXPECT_TRUE(anon.events.empty());
   ASSERT_EQ(owner.events.size(), 1u);
@@ -141,15 +141,15 @@ TEST(Watches, AgreeWithAModelUnderRandomUse) {
     switch (rng() % 8) {
       case 0:
       case 1:
-        wm.watch_data(path, &rs[w]);
+        EXPECT_TRUE(wm.watch_data(path, &rs[w]));
         model.insert({'d', path, w});
         break;
       case 2:
-        wm.watch_children(path, &rs[w]);
+        EXPECT_TRUE(wm.watch_children(path, &rs[w]));
         model.insert({'c', path, w});
         break;
       case 3:
-        wm.watch_persistent(path, &rs[w], false);
+        EXPECT_TRUE(wm.watch_persistent(path, &rs[w], false));
         model.insert({'p', path, w});
         break;
       case 4: {
@@ -208,10 +208,10 @@ TEST(Watches, ThousandsSpanThePoolAndAreReused) {
       // b in the middle of each path's list, between a and c.
       for (Recorder* r : {&a, &b, &c}) {
         if (r == &c && i % 2 == 1) continue;
-        wm.watch_data(path(i), r);
+        EXPECT_TRUE(wm.watch_data(path(i), r));
         model.insert({r, path(i)});
       }
-      wm.watch_children(path(i), &c);  // not listed, as in ZooKeeper
+      EXPECT_TRUE(wm.watch_children(path(i), &c));  // not listed, as in ZooKeeper
     }
     ASSERT_EQ(wm.watch_count(), size_t{3 * kPaths + kPaths / 2});
     ASSERT_EQ(listing(), model);
@@ -236,11 +236,11 @@ TEST(Watches, ThousandsSpanThePoolAndAreReused) {
   // One path that thousands watch, and a watcher with a single watch: it
   // is found by walking the watcher's short list, not the path's.
   std::vector<Recorder> many(2500);
-  for (auto& r : many) wm.watch_data("/hot", &r);
+  for (auto& r : many) EXPECT_TRUE(wm.watch_data("/hot", &r));
   Recorder d;
   EXPECT_FALSE(wm.find_or_remove("/hot", WatchKind::data, &d, false));
-  wm.watch_data("/hot", &d);
-  wm.watch_data("/cold", &many[0]);
+  EXPECT_TRUE(wm.watch_data("/hot", &d));
+  EXPECT_TRUE(wm.watch_data("/cold", &many[0]));
   EXPECT_TRUE(wm.find_or_remove("/hot", WatchKind::data, &d, false));
   EXPECT_TRUE(wm.find_or_remove("/hot", WatchKind::data, &many[1234], true));
   EXPECT_FALSE(wm.find_or_remove("/hot", WatchKind::data, &many[1234], false));
@@ -273,16 +273,16 @@ TEST(Watches, ManyPathsGrowAndShrinkTheirTable) {
   auto add = [&](char kind, int i, int w) {
     switch (kind) {
       case 'd':
-        wm.watch_data(path(i), &rs[w]);
+        EXPECT_TRUE(wm.watch_data(path(i), &rs[w]));
         break;
       case 'c':
-        wm.watch_children(path(i), &rs[w]);
+        EXPECT_TRUE(wm.watch_children(path(i), &rs[w]));
         break;
       case 'p':
-        wm.watch_persistent(path(i), &rs[w], false);
+        EXPECT_TRUE(wm.watch_persistent(path(i), &rs[w], false));
         break;
       default:
-        wm.watch_persistent(path(i), &rs[w], true);
+        EXPECT_TRUE(wm.watch_persistent(path(i), &rs[w], true));
     }
     model.insert({kind, i, w});
   };
@@ -347,4 +347,44 @@ TEST(Watches, ManyPathsGrowAndShrinkTheirTable) {
   add('d', 7, 0);
   wm.trigger({{Change::data_changed, path(7)}}, 1, kTree);
   EXPECT_EQ(wm.entry_count(), 0u);
+}
+
+// A watcher's watches hold at most its watch_bytes_limit(): each counts its
+// path and kWatchBytes. One more is refused and changes nothing; one it has
+// already is found as before; what fires or goes makes room again, and
+// other watchers are not held to its limit.
+TEST(Watches, AWatcherIsHeldToItsLimit) {
+  struct Limited : Recorder {
+    size_t limit = 0;
+    size_t watch_bytes_limit() const override { return limit; }
+  };
+  WatchManager wm;
+  Limited a;
+  Recorder b;  // no limit
+  const size_t each = std::string_view("/n0").size() + WatchManager::kWatchBytes;
+  a.limit = 3 * each + each / 2;
+  EXPECT_TRUE(wm.watch_data("/n0", &a));
+  EXPECT_TRUE(wm.watch_children("/n1", &a));
+  EXPECT_TRUE(wm.watch_persistent("/n2", &a, true));
+  EXPECT_EQ(wm.bytes_of(&a), 3 * each);
+  EXPECT_FALSE(wm.watch_data("/n3", &a));
+  EXPECT_FALSE(wm.watch_persistent("/n0", &a, false));  // another kind is another watch
+  EXPECT_EQ(wm.watch_count(), 3u);
+  EXPECT_EQ(wm.entry_count(), 3u);
+  EXPECT_EQ(wm.bytes_of(&a), 3 * each);
+  EXPECT_TRUE(wm.watch_data("/n0", &a));  // there already
+  EXPECT_TRUE(wm.watch_data("/n3", &b));
+  EXPECT_EQ(wm.bytes_of(&b), each);
+  // A path longer than the whole limit is refused on its own.
+  EXPECT_FALSE(wm.watch_data("/" + std::string(4 * each, 'x'), &a));
+  // /n0's watch fires and goes: room for one more.
+  wm.trigger({{Change::data_changed, "/n0"}}, 1, kTree);
+  EXPECT_EQ(wm.bytes_of(&a), 2 * each);
+  EXPECT_TRUE(wm.watch_data("/n3", &a));
+  EXPECT_FALSE(wm.watch_data("/n4", &a));
+  EXPECT_TRUE(wm.find_or_remove("/n1", WatchKind::children, &a, true));
+  EXPECT_TRUE(wm.watch_data("/n4", &a));
+  wm.remove_watcher(&a);
+  EXPECT_EQ(wm.bytes_of(&a), 0u);
+  EXPECT_EQ(wm.watch_count(), 1u);  // b's
 }
