@@ -235,6 +235,7 @@ const std::vector<Key<ServerConfig>>& server_keys() {
       {"max_output_bytes", &S::max_output_bytes, 64 << 10, kMax, "at least 65536 bytes"},
       {"max_watch_bytes_per_connection", &S::max_watch_bytes_per_connection, 4096, kMax,
        "at least 4096 bytes"},
+      {"max_watch_bytes", &S::max_watch_bytes, 4096, kMax, "at least 4096 bytes"},
       {"admin_max_connections", &S::admin_max_connections, 1, kMax, "at least 1"},
       {"admin_request_timeout_ms", &S::admin_request_timeout_ms, 100, 3600000,
        "between 100 and 3600000 milliseconds"},

@@ -47,6 +47,8 @@ struct ServerConfig {
   // and WatchManager::kWatchBytes. A watch past it is refused
   // (SYSTEMERROR). 128 MiB is about 1.4M watches on paths of 30 bytes.
   int64_t max_watch_bytes_per_connection = 128 << 20;
+  // The same for all the server's watches: 1 GiB is about 11M such watches.
+  int64_t max_watch_bytes = int64_t{1} << 30;
   // The admin endpoint: connections open at once, and how long one may take
   // to send its request (head and body).
   int64_t admin_max_connections = 256;

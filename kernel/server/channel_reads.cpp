@@ -263,10 +263,11 @@ Err Channel::path_read(OpCode op, std::string_view path, bool watch, std::string
 Err Channel::refuse_watch() {
   if (!watch_refused_) {
     watch_refused_ = true;
-    server_.log().warn(
-        "connection from " + link_->remote_address() + ": a watch refused, its " +
-        std::to_string(watches_.bytes_of(this)) +
-        " bytes of watches are at the limit (server.max_watch_bytes_per_connection)");
+    server_.log().warn("connection from " + link_->remote_address() + ": a watch refused, at " +
+                       std::to_string(watches_.bytes_of(this)) + " bytes of its watches and " +
+                       std::to_string(watches_.total_bytes()) +
+                       " of the server's (server.max_watch_bytes_per_connection, "
+                       "server.max_watch_bytes)");
   }
   // SYSTEMERROR, which every client knows: ZooKeeper has no such limit,
   // and a client that does not know THROTTLEDOP (kazoo) drops its connection

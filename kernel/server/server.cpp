@@ -84,6 +84,7 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
   m_sessions_refused_ = metrics_.counter("corral_sessions_refused_total",
                                          "new sessions refused past server.session_create_rate");
   metrics_.on_exposition([this] { refresh_metric_gauges(); });
+  watches_.set_total_limit(static_cast<size_t>(config_.server.max_watch_bytes));
 }
 
 Server::~Server() { stop(); }

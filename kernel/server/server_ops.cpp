@@ -152,6 +152,9 @@ void Server::refresh_metric_gauges() {
   set("corral_sessions", "live sessions", static_cast<int64_t>(tree_.sessions().size()));
   set("corral_ephemerals", "ephemeral znodes", static_cast<int64_t>(ephemerals));
   set("corral_watches", "watches set", static_cast<int64_t>(watches_.watch_count()));
+  set("corral_watch_bytes",
+      "bytes the watches count against server.max_watch_bytes (their paths and 64 each)",
+      static_cast<int64_t>(watches_.total_bytes()));
   set("corral_connections", "client connections", static_cast<int64_t>(channels_.size()));
   set("corral_outstanding_requests", "requests received and not yet answered", outstanding_);
   set("corral_last_zxid", "zxid of the last applied change", last_zxid());

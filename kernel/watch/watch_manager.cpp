@@ -56,8 +56,9 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   if (!fresh && find_watch(e, w)) return true;
   const size_t cost = path.size() + kWatchBytes;
   const size_t limit = w->watch_bytes_limit();
-  if (auto bw = by_watcher_.find(w);
-      cost > limit || (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
+  if (auto bw = by_watcher_.find(w); cost > limit || cost > total_limit_ ||
+                                     total_bytes_ > total_limit_ - cost ||
+                                     (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
     if (fresh) entries_.erase(&e);
     return false;
   }
@@ -85,6 +86,7 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   mine->head = r;
   ++mine->size;
   mine->bytes += cost;
+  total_bytes_ += cost;
   ++count_;
   return true;
 }
@@ -105,6 +107,7 @@ void WatchManager::drop(Ref r) {
     bw->second.head = x.next_of_watcher;
   if (x.next_of_watcher) at(x.next_of_watcher).prev_of_watcher = x.prev_of_watcher;
   bw->second.bytes -= e->path().size() + kWatchBytes;
+  total_bytes_ -= e->path().size() + kWatchBytes;
   if (--bw->second.size == 0) by_watcher_.erase(bw);
   --count_;
   release(r);

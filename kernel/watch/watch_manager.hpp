@@ -52,9 +52,12 @@ class WatchManager {
   // What a watch counts against its watcher's limit besides its path: about
   // what its record, its share of an entry and of the table take.
   static constexpr size_t kWatchBytes = 64;
+  // The bytes all watches together may hold (no limit until set).
+  void set_total_limit(size_t bytes) { total_limit_ = bytes; }
+  size_t total_bytes() const { return total_bytes_; }
   // Each adds a watch, or finds it there already; false when a new one
-  // would take the watcher past its watch_bytes_limit() (nothing changes
-  // then).
+  // would take the watcher past its watch_bytes_limit(), or all watches
+  // past the total limit (nothing changes then).
   // exists() and getData() watches share the data table, as in ZooKeeper.
   [[nodiscard]] bool watch_data(std::string_view path, Watcher* w);
   [[nodiscard]] bool watch_children(std::string_view path, Watcher* w);
@@ -133,6 +136,8 @@ class WatchManager {
   Entries entries_;
   std::unordered_map<Watcher*, Mine> by_watcher_;  // each watcher's list
   size_t count_ = 0;
+  size_t total_bytes_ = 0;
+  size_t total_limit_ = SIZE_MAX;
   std::vector<std::unique_ptr<Watch[]>> chunks_;  // record 0 is never handed out
   Ref free_ = 0;                                  // linked through next_of_watcher
 };

@@ -331,9 +331,11 @@ def test_a_connections_watches_are_bounded(server_factory):
     (server.max_watch_bytes_per_connection): the request that would set one
     more fails with SYSTEMERROR and changes nothing, the connection and the
     watches it has go on working, and other connections are not held to it."""
-    srv = server_factory(extra_args=["--set", "server.max_watch_bytes_per_connection=4096"])
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes_per_connection=4096",
+                                     "--set", "server.max_watch_bytes=8192"])
     zk = client(srv.hosts)
     other = client(srv.hosts)
+    third = client(srv.hosts)
     zk.create("/w", b"")
     for i in range(100):
         zk.create(f"/w/n{i:03d}", b"x")
@@ -368,9 +370,18 @@ def test_a_connections_watches_are_bounded(server_factory):
     zk.get("/w/n098", watch=lambda e: fired.append(e.path))
     with pytest.raises(SystemZookeeperError):
         zk.get("/w/n097", watch=lambda e: None)
-    assert "(server.max_watch_bytes_per_connection)" in srv.log_tail(200)
-    zk.stop()
-    other.stop()
+    # All connections' watches are bounded too (server.max_watch_bytes):
+    # with 57 here and 57 there (8,094 bytes of 8,192), a third connection
+    # sets one more.
+    for i in range(57):
+        other.get(f"/w/n{i:03d}", watch=lambda e: None)
+    third.get("/w/n000", watch=lambda e: None)
+    with pytest.raises(SystemZookeeperError):
+        third.get("/w/n001", watch=lambda e: None)
+    assert "(server.max_watch_bytes_per_connection, server.max_watch_bytes)" in srv.log_tail(200)
+    assert "Total watches:115" in srv.four("wchs")
+    for c in (zk, other, third):
+        c.stop()
 
 
 @CORRALD_ONLY

@@ -436,6 +436,7 @@ TEST(Config, EveryNumericKeyIsCheckedAgainstItsRange) {
       {"server.sessionless_timeout_ms", "99", "100"},
       {"server.max_output_bytes", "65535", "65536"},
       {"server.max_watch_bytes_per_connection", "4095", "4096"},
+      {"server.max_watch_bytes", "4095", "4096"},
       {"server.admin_request_timeout_ms", "3600001", "3600000"},
       {"server.max_outstanding", "0", "1"},
       {"server.session_create_rate", "-1", "0"},

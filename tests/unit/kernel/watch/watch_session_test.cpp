@@ -388,3 +388,25 @@ TEST(Watches, AWatcherIsHeldToItsLimit) {
   EXPECT_EQ(wm.bytes_of(&a), 0u);
   EXPECT_EQ(wm.watch_count(), 1u);  // b's
 }
+
+// All watches together hold at most the total limit, whoever sets them.
+TEST(Watches, AllWatchesAreHeldToTheTotalLimit) {
+  WatchManager wm;
+  Recorder a, b;  // no limit of their own
+  const size_t each = std::string_view("/n0").size() + WatchManager::kWatchBytes;
+  wm.set_total_limit(3 * each);
+  EXPECT_TRUE(wm.watch_data("/n0", &a));
+  EXPECT_TRUE(wm.watch_data("/n0", &b));  // a watch of its own on a watched path
+  EXPECT_TRUE(wm.watch_children("/n1", &b));
+  EXPECT_EQ(wm.total_bytes(), 3 * each);
+  EXPECT_FALSE(wm.watch_data("/n2", &a));
+  EXPECT_FALSE(wm.watch_persistent("/n0", &b, false));
+  EXPECT_TRUE(wm.watch_data("/n0", &b));  // there already
+  EXPECT_EQ(wm.watch_count(), 3u);
+  wm.remove_watcher(&b);
+  EXPECT_EQ(wm.total_bytes(), each);
+  EXPECT_TRUE(wm.watch_data("/n2", &a));
+  wm.trigger({{Change::deleted, "/n0"}, {Change::deleted, "/n2"}}, 1, kTree);
+  EXPECT_EQ(wm.total_bytes(), 0u);
+  EXPECT_EQ(a.events.size(), 2u);
+}
