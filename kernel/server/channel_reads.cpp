@@ -175,46 +175,46 @@ std::string Channel::execute_read(const Pending& p) {
                 path},
                -1);
       };
-      // A watch past the connection's limit refuses the request: those
-      // before it stay, and nothing after it is looked at.
-      bool ok = true;
+      // A one-shot watch past the limits cannot be kept: it fires at once,
+      // as on a change, so that the client reads again (and meets the
+      // refusal there, where it sees it). A persistent one has no such
+      // event; the reply's error is all that tells of it.
+      bool refused = false;
+      auto keep = [&](bool kept, proto::EventType otherwise, const std::string& path) {
+        if (kept) return;
+        refused = true;
+        event(otherwise, path);
+      };
       for (const std::string& path : req.data_watches) {
-        if (!ok) break;
         const Node* n = tree.find(path);
         if (!n)
           event(proto::EventType::node_deleted, path);
         else if (n->mzxid > req.relative_zxid)
           event(proto::EventType::node_data_changed, path);
         else
-          ok = wm.watch_data(path, this);
+          keep(wm.watch_data(path, this), proto::EventType::node_data_changed, path);
       }
       for (const std::string& path : req.exist_watches) {
-        if (!ok) break;
         if (tree.find(path))
           event(proto::EventType::node_created, path);
         else
-          ok = wm.watch_data(path, this);
+          keep(wm.watch_data(path, this), proto::EventType::node_created, path);
       }
       for (const std::string& path : req.child_watches) {
-        if (!ok) break;
         const Node* n = tree.find(path);
         if (!n)
           event(proto::EventType::node_deleted, path);
         else if (n->pzxid() > req.relative_zxid)
           event(proto::EventType::node_children_changed, path);
         else
-          ok = wm.watch_children(path, this);
+          keep(wm.watch_children(path, this), proto::EventType::node_children_changed, path);
       }
       // Persistent watches are simply re-added; they never fire on re-add.
-      for (const std::string& path : req.persistent_watches) {
-        if (!ok) break;
-        ok = wm.watch_persistent(path, this, false);
-      }
-      for (const std::string& path : req.persistent_recursive_watches) {
-        if (!ok) break;
-        ok = wm.watch_persistent(path, this, true);
-      }
-      header(ok ? Err::ok : refuse_watch());
+      for (const std::string& path : req.persistent_watches)
+        refused = !wm.watch_persistent(path, this, false) || refused;
+      for (const std::string& path : req.persistent_recursive_watches)
+        refused = !wm.watch_persistent(path, this, true) || refused;
+      header(refused ? refuse_watch() : Err::ok);
       break;
     }
     default:
@@ -270,8 +270,8 @@ Err Channel::refuse_watch() {
                        "server.max_watch_bytes)");
   }
   // SYSTEMERROR, which every client knows: ZooKeeper has no such limit,
-  // and a client that does not know THROTTLEDOP (kazoo) drops its connection
-  // on it, to register the same watches again when it reconnects.
+  // and a client that does not know THROTTLEDOP (kazoo) fails in its
+  // connection's thread on it and drops the connection.
   return Err::system_error;
 }
 

@@ -56,9 +56,12 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   if (!fresh && find_watch(e, w)) return true;
   const size_t cost = path.size() + kWatchBytes;
   const size_t limit = w->watch_bytes_limit();
-  if (auto bw = by_watcher_.find(w); cost > limit || cost > total_limit_ ||
-                                     total_bytes_ > total_limit_ - cost ||
-                                     (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
+  // A watcher with no limit of its own (a recipe's in-process session) is
+  // trusted with the total too.
+  const bool bounded = limit != SIZE_MAX;
+  const bool past_total = bounded && (cost > total_limit_ || total_bytes_ > total_limit_ - cost);
+  if (auto bw = by_watcher_.find(w);
+      cost > limit || past_total || (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
     if (fresh) entries_.erase(&e);
     return false;
   }

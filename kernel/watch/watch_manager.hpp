@@ -57,7 +57,8 @@ class WatchManager {
   size_t total_bytes() const { return total_bytes_; }
   // Each adds a watch, or finds it there already; false when a new one
   // would take the watcher past its watch_bytes_limit(), or all watches
-  // past the total limit (nothing changes then).
+  // past the total limit (nothing changes then). A watcher without a limit
+  // of its own is held to neither.
   // exists() and getData() watches share the data table, as in ZooKeeper.
   [[nodiscard]] bool watch_data(std::string_view path, Watcher* w);
   [[nodiscard]] bool watch_children(std::string_view path, Watcher* w);

@@ -385,6 +385,39 @@ def test_a_connections_watches_are_bounded(server_factory):
 
 
 @CORRALD_ONLY
+def test_set_watches_past_the_bound_keeps_what_fits_and_fires_the_rest(server_factory):
+    """setWatches2 after a reconnect, past server.max_watch_bytes_per_connection:
+    the watches that fit are kept, each one-shot watch past the bound fires at
+    once (so that the client reads again), and the reply is SYSTEMERROR; an
+    addWatch past it fails the same way, and a watch kept still fires."""
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes_per_connection=4096"])
+    zk = client(srv.hosts)
+    zk.create("/s", b"")
+    paths = [f"/s/n{i:03d}" for i in range(60)]
+    for p in paths:
+        zk.create(p, b"x")
+    zxid = zk.get("/s/n059")[1].czxid
+    raw = RawClient(srv.host, srv.port)
+    raw.handshake()
+    # 50 data watches (71 bytes each) fit; of 10 exist watches on missing
+    # paths of 9 characters (73 bytes) the first 7 fit (3550 + 7 * 73 = 4061
+    # of 4096); the last 3 do not, nor the persistent one.
+    missing = [f"/s/gone{i:02d}" for i in range(10)]
+    _, _, err, _ = raw.request(jute.SET_WATCHES2, jute.set_watches2_body(
+        zxid, data=paths[:50], exist=missing, persistent=["/s"]), xid=jute.SET_WATCHES_XID)
+    assert err == -1  # SYSTEMERROR
+    fired = raw.wait_events(3, timeout=5)
+    assert sorted(fired) == [(jute.NODE_CREATED, 3, p) for p in missing[7:]]
+    _, _, err, _ = raw.request(jute.ADD_WATCH, jute.add_watch_body("/s", jute.PERSISTENT))
+    assert err == -1
+    # A watch kept fires on a change, once.
+    zk.set(paths[0], b"y")
+    assert raw.wait_events(4, timeout=5)[3] == (jute.NODE_DATA_CHANGED, 3, paths[0])
+    raw.close()
+    zk.stop()
+
+
+@CORRALD_ONLY
 def test_words_and_commands_that_reveal_sessions_are_off_by_default(server_factory):
     """Row 9: with the default configuration dump, cons, envi, srst and the
     admin commands behind them are refused; srvr, ruok and isro answer."""

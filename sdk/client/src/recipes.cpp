@@ -111,6 +111,10 @@ void Mutex::check() {
     // A watch event always follows the reply that set it: claim it there.
     r_.client().exists(previous, true, [this, previous](const client::Response& e) {
       if (e.err == Err::no_node) return check();  // gone already
+      // No watch was set (the server refused it, or the connection went):
+      // no event will come.
+      if (e.err != Err::ok)
+        return std::exchange(waiting_, nullptr)(status_of(e.err, "watching the lock before ours"));
       r_.watch(previous, [this](const proto::WatcherEvent&) { check(); });
     });
   });
@@ -159,6 +163,7 @@ void LeaderLatch::check() {
     std::string previous = path_ + "/" + *(mine - 1);
     r_.client().get_data(previous, true, [this, previous](const client::Response& e) {
       if (e.err == Err::no_node) return check();
+      if (e.err != Err::ok) return;  // no watch set; as check() does on an error
       r_.watch(previous, [this](const proto::WatcherEvent&) { check(); });
     });
   });
@@ -273,6 +278,10 @@ void DoubleBarrier::check_enter() {
       entered_ = true;
       return std::exchange(entering_, nullptr)({});
     }
+    if (e.err != Err::no_node) {  // no watch set: no event will come
+      if (entering_) std::exchange(entering_, nullptr)(status_of(e.err, "watching the barrier"));
+      return;
+    }
     r_.watch(ready, [this](const proto::WatcherEvent&) {
       if (entering_) check_enter();
     });
@@ -380,6 +389,8 @@ void ReadWriteLock::check() {
     std::string path = path_ + "/" + wait_for;
     r_.client().exists(path, true, [this, path](const client::Response& e) {
       if (e.err == Err::no_node) return check();
+      if (e.err != Err::ok)  // no watch set: no event will come
+        return std::exchange(waiting_, nullptr)(status_of(e.err, "watching the lock before ours"));
       r_.watch(path, [this](const proto::WatcherEvent&) { check(); });
     });
   });

@@ -84,6 +84,8 @@ void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) 
         // No queue yet: wait for it to appear.
         r_.client().exists(path_, true, [this, done](const client::Response& e) {
           if (e.err == Err::ok) return try_take(done);
+          if (e.err != Err::no_node)  // no watch set: no event will come
+            return done(status_of(e.err, "waiting for the queue"), "");
           r_.watch(path_, [this, done](const proto::WatcherEvent&) { try_take(done); });
         });
         return;

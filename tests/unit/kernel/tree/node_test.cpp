@@ -103,7 +103,7 @@ TEST(Node, RareStatFieldsLiveInTheChildSetsBlock) {
 
 // Random inserts and erases checked against std::map, across growth and
 // clusters that wrap around the end of the slots.
-TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
+TEST(ChildSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
   std::mt19937 rng(12345);
   ChildSet set;
   std::map<std::string, NodePtr> held;
@@ -139,7 +139,7 @@ TEST(NodeSet, AgreesWithAnOrderedMapUnderRandomInsertsAndErases) {
 // makes it grow, most entries are still in the old slots, and every
 // operation must look there too. Checked at every step of such a resize,
 // with insert_new, replace, erase and for_each, on growth and on shrinking.
-TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
+TEST(ChildSet, EveryOperationWorksWhileALargeSetResizes) {
   std::mt19937 rng(777);
   ChildSet set;
   std::map<std::string, NodePtr> held;
@@ -196,7 +196,7 @@ TEST(NodeSet, EveryOperationWorksWhileALargeSetResizes) {
 // Grown past the size at which slots are a mapping of their own (1 MiB),
 // then drained far below a sixteenth, so that it shrinks a few entries at
 // a time, with every operation checked at each step of each resize.
-TEST(NodeSet, ALargeSetShrinksWhileInUse) {
+TEST(ChildSet, ALargeSetShrinksWhileInUse) {
   std::mt19937 rng(4242);
   ChildSet set;
   std::map<std::string, NodePtr> held;
@@ -256,7 +256,7 @@ TEST(NodeSet, ALargeSetShrinksWhileInUse) {
   for (const auto& [k, n] : held) ASSERT_EQ(set.find(k), n.get()) << k;
 }
 
-TEST(NodeSet, GrowingALargeSetMovesOnlyAFewEntriesAtATime) {
+TEST(ChildSet, GrowingALargeSetMovesOnlyAFewEntriesAtATime) {
   ChildSet set;
   std::vector<NodePtr> nodes;
   size_t grew_at = 0;
@@ -277,7 +277,7 @@ TEST(NodeSet, GrowingALargeSetMovesOnlyAFewEntriesAtATime) {
   for (const auto& n : nodes) ASSERT_EQ(set.find(n->name()), n.get());
 }
 
-TEST(NodeSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
+TEST(ChildSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
   ChildSet set;
   NodePtr a = Node::make("/p/a", "1"), b = Node::make("/p/b", "2"), a2 = Node::make("/p/a", "3");
   set.insert(a.get());
@@ -288,7 +288,7 @@ TEST(NodeSet, ReplaceSwapsOneNodeForAnotherWithTheSameKey) {
   EXPECT_EQ(set.size(), 2u);
 }
 
-TEST(NodeSet, AnEmptiedSetGivesItsSlotsBack) {
+TEST(ChildSet, AnEmptiedSetGivesItsSlotsBack) {
   ChildSet set;
   std::vector<NodePtr> nodes;
   for (int i = 0; i < 1000; ++i) {

@@ -21,6 +21,11 @@ struct Recorder : Watcher {
   const Ids& identities() const override { return ids; }
 };
 const DataTree kTree;  // ACL 0: world:anyone
+// A watcher with a limit of its own, as a client's connection has.
+struct Limited : Recorder {
+  size_t limit = SIZE_MAX - 1;
+  size_t watch_bytes_limit() const override { return limit; }
+};
 }  // namespace
 
 TEST(Watches, FireOnceWithTheRightType) {
@@ -354,10 +359,6 @@ TEST(Watches, ManyPathsGrowAndShrinkTheirTable) {
 // already is found as before; what fires or goes makes room again, and
 // other watchers are not held to its limit.
 TEST(Watches, AWatcherIsHeldToItsLimit) {
-  struct Limited : Recorder {
-    size_t limit = 0;
-    size_t watch_bytes_limit() const override { return limit; }
-  };
   WatchManager wm;
   Limited a;
   Recorder b;  // no limit
@@ -389,10 +390,12 @@ TEST(Watches, AWatcherIsHeldToItsLimit) {
   EXPECT_EQ(wm.watch_count(), 1u);  // b's
 }
 
-// All watches together hold at most the total limit, whoever sets them.
+// All watches together hold at most the total limit, whichever watcher with
+// a limit of its own sets them; one without (a recipe's in-process session)
+// is trusted with the total too, though its watches count.
 TEST(Watches, AllWatchesAreHeldToTheTotalLimit) {
   WatchManager wm;
-  Recorder a, b;  // no limit of their own
+  Limited a, b;  // limits of their own larger than the total
   const size_t each = std::string_view("/n0").size() + WatchManager::kWatchBytes;
   wm.set_total_limit(3 * each);
   EXPECT_TRUE(wm.watch_data("/n0", &a));
@@ -409,4 +412,8 @@ TEST(Watches, AllWatchesAreHeldToTheTotalLimit) {
   wm.trigger({{Change::deleted, "/n0"}, {Change::deleted, "/n2"}}, 1, kTree);
   EXPECT_EQ(wm.total_bytes(), 0u);
   EXPECT_EQ(a.events.size(), 2u);
+  Recorder trusted;
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(wm.watch_data("/n" + std::to_string(i), &trusted));
+  EXPECT_EQ(wm.total_bytes(), 5 * each);
+  EXPECT_FALSE(wm.watch_data("/n0", &a));
 }
