@@ -83,6 +83,9 @@ Server::Server(boost::asio::io_context& io, Config config, std::string exe_path)
                        "server.max_outstanding_per_session");
   m_sessions_refused_ = metrics_.counter("corral_sessions_refused_total",
                                          "new sessions refused past server.session_create_rate");
+  m_watches_refused_ = metrics_.counter(
+      "corral_watches_refused_total",
+      "new watches refused past server.max_watch_bytes_per_connection or server.max_watch_bytes");
   metrics_.on_exposition([this] { refresh_metric_gauges(); });
   watches_.set_total_limit(static_cast<size_t>(config_.server.max_watch_bytes));
 }

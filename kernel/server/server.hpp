@@ -352,6 +352,7 @@ class Server final : public ChannelHost,
   sdk::Counter* m_refused_ = nullptr;
   sdk::Counter* m_throttled_ = nullptr;         // reading paused at an outstanding-request limit
   sdk::Counter* m_sessions_refused_ = nullptr;  // new sessions past server.session_create_rate
+  sdk::Counter* m_watches_refused_ = nullptr;   // brought up to the watch manager's count
   int64_t outstanding_ = 0;
   std::unordered_set<Channel*> waiting_outstanding_;
   bool outstanding_wake_posted_ = false;

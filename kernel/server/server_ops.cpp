@@ -155,6 +155,8 @@ void Server::refresh_metric_gauges() {
   set("corral_watch_bytes",
       "bytes the watches count against server.max_watch_bytes (their paths and 64 each)",
       static_cast<int64_t>(watches_.total_bytes()));
+  if (uint64_t refused = watches_.refused_count(); refused > m_watches_refused_->value())
+    m_watches_refused_->inc(refused - m_watches_refused_->value());
   set("corral_connections", "client connections", static_cast<int64_t>(channels_.size()));
   set("corral_outstanding_requests", "requests received and not yet answered", outstanding_);
   set("corral_last_zxid", "zxid of the last applied change", last_zxid());

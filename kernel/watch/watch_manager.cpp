@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <stdexcept>
+#include <tuple>
 
 namespace corral::kernel {
 
@@ -60,21 +61,32 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   // trusted with the total too.
   const bool bounded = limit != SIZE_MAX;
   const bool past_total = bounded && (cost > total_limit_ || total_bytes_ > total_limit_ - cost);
-  if (auto bw = by_watcher_.find(w);
-      cost > limit || past_total || (bw != by_watcher_.end() && bw->second.bytes > limit - cost)) {
+  // One lookup of the watcher serves the limit and the link; a watcher
+  // added here and refused leaves again.
+  std::unordered_map<Watcher*, Mine>::iterator mine;
+  bool new_watcher = false;
+  try {
+    std::tie(mine, new_watcher) = by_watcher_.try_emplace(w);
+  } catch (...) {
     if (fresh) entries_.erase(&e);
+    throw;
+  }
+  auto undo = [&] {
+    if (new_watcher) by_watcher_.erase(mine);
+    if (fresh) entries_.erase(&e);
+  };
+  if (cost > limit || past_total || mine->second.bytes > limit - cost) {
+    undo();
+    ++refused_;
     return false;
   }
-  // Both allocations before anything is linked, so that running out of
-  // memory leaves the lists as they were.
+  // The record is allocated before anything is linked, so that running out
+  // of memory leaves the lists as they were.
   Ref r = 0;
-  Mine* mine = nullptr;
   try {
     r = allocate();
-    mine = &by_watcher_[w];
   } catch (...) {
-    if (r) release(r);
-    if (fresh) entries_.erase(&e);
+    undo();
     throw;
   }
   Watch& x = at(r);
@@ -84,11 +96,12 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
   if (e.head) at(e.head).prev_in_entry = r;
   e.head = r;
   ++e.size;
-  x.next_of_watcher = mine->head;
-  if (mine->head) at(mine->head).prev_of_watcher = r;
-  mine->head = r;
-  ++mine->size;
-  mine->bytes += cost;
+  Mine& m = mine->second;
+  x.next_of_watcher = m.head;
+  if (m.head) at(m.head).prev_of_watcher = r;
+  m.head = r;
+  ++m.size;
+  m.bytes += cost;
   total_bytes_ += cost;
   ++count_;
   return true;

@@ -55,6 +55,8 @@ class WatchManager {
   // The bytes all watches together may hold (no limit until set).
   void set_total_limit(size_t bytes) { total_limit_ = bytes; }
   size_t total_bytes() const { return total_bytes_; }
+  // New watches refused at either limit since the manager began.
+  uint64_t refused_count() const { return refused_; }
   // Each adds a watch, or finds it there already; false when a new one
   // would take the watcher past its watch_bytes_limit(), or all watches
   // past the total limit (nothing changes then). A watcher without a limit
@@ -77,6 +79,8 @@ class WatchManager {
   // Distinct (kind, path) pairs watched: an entry each, gone with its last
   // watch.
   size_t entry_count() const { return entries_.size(); }
+  // Watchers with at least one watch.
+  size_t watcher_count() const { return by_watcher_.size(); }
   // For wchs, wchc and wchp: every (watcher, path) pair with a data or
   // persistent watch. Like ZooKeeper's, these listings leave out one-shot
   // child watches.
@@ -139,6 +143,7 @@ class WatchManager {
   size_t count_ = 0;
   size_t total_bytes_ = 0;
   size_t total_limit_ = SIZE_MAX;
+  uint64_t refused_ = 0;
   std::vector<std::unique_ptr<Watch[]>> chunks_;  // record 0 is never handed out
   Ref free_ = 0;                                  // linked through next_of_watcher
 };

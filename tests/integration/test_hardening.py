@@ -331,8 +331,11 @@ def test_a_connections_watches_are_bounded(server_factory):
     (server.max_watch_bytes_per_connection): the request that would set one
     more fails with SYSTEMERROR and changes nothing, the connection and the
     watches it has go on working, and other connections are not held to it."""
+    from corral_harness.servers import free_port
+    http = free_port()
     srv = server_factory(extra_args=["--set", "server.max_watch_bytes_per_connection=4096",
-                                     "--set", "server.max_watch_bytes=8192"])
+                                     "--set", "server.max_watch_bytes=8192",
+                                     "--set", f"server.admin_address=127.0.0.1:{http}"])
     zk = client(srv.hosts)
     other = client(srv.hosts)
     third = client(srv.hosts)
@@ -381,6 +384,10 @@ def test_a_connections_watches_are_bounded(server_factory):
     # Logged once a connection: for zk's first refusal, and for third's.
     assert srv.log_tail(400).count("(server.max_watch_bytes_per_connection, server.max_watch_bytes)") == 2
     assert "Total watches:115" in srv.four("wchs")
+    # Counted on /metrics: five refused (zk's four, third's one), 115 held.
+    metrics = _metrics(http)
+    assert _metric(metrics, "corral_watches_refused_total") == 5, metrics
+    assert _metric(metrics, "corral_watch_bytes") == 115 * 71, metrics
     for c in (zk, other, third):
         c.stop()
 

@@ -237,3 +237,45 @@ def test_a_tree_cache_follows_changes_made_through_curator(java, server):
         got = sorted(cache.lines.get(timeout=20) for _ in want)
         assert got == sorted(x.rstrip() if x.endswith(" ") else x for x in want) or got == sorted(want), got
     cache.done()
+
+
+def test_recipes_fail_rather_than_wait_on_a_refused_watch(server_factory):
+    """Past server.max_watch_bytes the server refuses a watch with
+    SYSTEMERROR and no event will ever come for it: a C++ Mutex waiting for
+    the lock before its own, and a Queue waiting for an item, report the
+    error instead of waiting for ever, and the Mutex leaves the line rather
+    than hold up those behind it. Once watches are freed, it works again."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import SystemZookeeperError
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes=4096"])
+    holder = cpp(srv.hosts, "mutex", "/locks/bounded")
+    holder.expect("acquired")  # the first in line sets no watch
+    filler = KazooClient(hosts=srv.hosts)
+    filler.start()
+    filler.ensure_path("/fill")
+    filled = 0
+    with pytest.raises(SystemZookeeperError):
+        for i in range(100):
+            filler.exists(f"/fill/n{i:03d}", watch=lambda e: None)
+            filled += 1
+    assert filled == 4096 // (len("/fill/n000") + 64)  # 55, each its path and 64
+    waiter = cpp(srv.hosts, "mutex", "/locks/bounded")
+    assert waiter.p.wait(timeout=30) == 1
+    assert "watching the lock before ours: SYSTEMERROR" in waiter.p.stderr.read()
+    # It left the line: only the holder's node is there.
+    assert len(filler.get_children("/locks/bounded")) == 1
+    taker = cpp(srv.hosts, "queue-take", "/queue/bounded")
+    assert taker.p.wait(timeout=30) == 1
+    assert "waiting for the queue: SYSTEMERROR" in taker.p.stderr.read()
+    # Room again: the filler's watches go with its session.
+    filler.stop()
+    filler.close()
+    waiter = cpp(srv.hosts, "mutex", "/locks/bounded")
+    waiter.quiet(1)
+    holder.send()
+    holder.expect("released")
+    waiter.expect("acquired")
+    waiter.send()
+    waiter.expect("released")
+    for p in (holder, waiter):
+        p.done()

@@ -93,15 +93,17 @@ void Mutex::acquire(Done done) {
                                  });
 }
 
+void Mutex::fail(sdk::Status why) {
+  leave_line(r_.client(), node_, std::exchange(waiting_, nullptr), std::move(why));
+}
+
 void Mutex::check() {
   r_.client().get_children(path_, false, [this](const client::Response& res) {
-    if (res.err != Err::ok)
-      return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
+    if (res.err != Err::ok) return fail(status_of(res.err, "reading the lock"));
     auto sorted = sorted_by_sequence(res.children, "lock-");
     auto mine = std::find(sorted.begin(), sorted.end(), basename(node_));
     if (mine == sorted.end())
-      return std::exchange(waiting_, nullptr)(
-          sdk::Status(sdk::Errc::unavailable, "the lock node vanished (session lost?)"));
+      return fail(sdk::Status(sdk::Errc::unavailable, "the lock node vanished (session lost?)"));
     if (mine == sorted.begin()) {
       held_ = true;
       return std::exchange(waiting_, nullptr)({});
@@ -113,8 +115,7 @@ void Mutex::check() {
       if (e.err == Err::no_node) return check();  // gone already
       // No watch was set (the server refused it, or the connection went):
       // no event will come.
-      if (e.err != Err::ok)
-        return std::exchange(waiting_, nullptr)(status_of(e.err, "watching the lock before ours"));
+      if (e.err != Err::ok) return fail(status_of(e.err, "watching the lock before ours"));
       r_.watch(previous, [this](const proto::WatcherEvent&) { check(); });
     });
   });
@@ -163,7 +164,12 @@ void LeaderLatch::check() {
     std::string previous = path_ + "/" + *(mine - 1);
     r_.client().get_data(previous, true, [this, previous](const client::Response& e) {
       if (e.err == Err::no_node) return check();
-      if (e.err != Err::ok) return;  // no watch set; as check() does on an error
+      if (e.err != Err::ok) {
+        // No watch set: this latch would never learn that it leads, while
+        // those after it took it for the leader. It leaves the line.
+        closed_ = true;
+        return leave_line(r_.client(), node_, nullptr, {});
+      }
       r_.watch(previous, [this](const proto::WatcherEvent&) { check(); });
     });
   });
@@ -279,7 +285,10 @@ void DoubleBarrier::check_enter() {
       return std::exchange(entering_, nullptr)({});
     }
     if (e.err != Err::no_node) {  // no watch set: no event will come
-      if (entering_) std::exchange(entering_, nullptr)(status_of(e.err, "watching the barrier"));
+      // Out of the barrier again, so that the others do not count us.
+      if (entering_)
+        leave_line(r_.client(), node_, std::exchange(entering_, nullptr),
+                   status_of(e.err, "watching the barrier"));
       return;
     }
     r_.watch(ready, [this](const proto::WatcherEvent&) {
@@ -288,7 +297,8 @@ void DoubleBarrier::check_enter() {
     r_.client().get_children(path_, false, [this, ready](const client::Response& res) {
       if (!entering_) return;
       if (res.err != Err::ok)
-        return std::exchange(entering_, nullptr)(status_of(res.err, "entering the barrier"));
+        return leave_line(r_.client(), node_, std::exchange(entering_, nullptr),
+                          status_of(res.err, "entering the barrier"));
       size_t count = 0;
       for (const auto& c : res.children) count += c == "ready" ? 0 : 1;
       if (static_cast<int>(count) < members_) return;  // the ready watch wakes us
@@ -349,11 +359,14 @@ void ReadWriteLock::acquire(bool write, Done done) {
                                  });
 }
 
+void ReadWriteLock::fail(sdk::Status why) {
+  leave_line(r_.client(), node_, std::exchange(waiting_, nullptr), std::move(why));
+}
+
 void ReadWriteLock::check() {
   r_.client().get_children(path_, false, [this](const client::Response& res) {
     if (!waiting_) return;
-    if (res.err != Err::ok)
-      return std::exchange(waiting_, nullptr)(status_of(res.err, "reading the lock"));
+    if (res.err != Err::ok) return fail(status_of(res.err, "reading the lock"));
     // Curator sorts readers and writers together by their sequence numbers.
     std::vector<std::string> all;
     for (const auto& c : res.children)
@@ -368,9 +381,7 @@ void ReadWriteLock::check() {
               [&](const auto& a, const auto& b) { return seq(a) < seq(b); });
     std::string mine = basename(node_);
     auto it = std::find(all.begin(), all.end(), mine);
-    if (it == all.end())
-      return std::exchange(waiting_,
-                           nullptr)(sdk::Status(sdk::Errc::unavailable, "the lock node vanished"));
+    if (it == all.end()) return fail(sdk::Status(sdk::Errc::unavailable, "the lock node vanished"));
     size_t index = static_cast<size_t>(it - all.begin());
     std::string wait_for;
     if (write_) {
@@ -390,7 +401,7 @@ void ReadWriteLock::check() {
     r_.client().exists(path, true, [this, path](const client::Response& e) {
       if (e.err == Err::no_node) return check();
       if (e.err != Err::ok)  // no watch set: no event will come
-        return std::exchange(waiting_, nullptr)(status_of(e.err, "watching the lock before ours"));
+        return fail(status_of(e.err, "watching the lock before ours"));
       r_.watch(path, [this](const proto::WatcherEvent&) { check(); });
     });
   });
@@ -416,19 +427,28 @@ void Semaphore::acquire(Done done) {
     if (!st) return std::exchange(waiting_, nullptr)(st);
     r_.create_protected_sequential(path_ + "/leases", "lease-", "",
                                    [this](const sdk::Status& p, const std::string& path) {
-                                     if (!p) return std::exchange(waiting_, nullptr)(p);
+                                     if (!p) return fail(p);
                                      lease_ = path;
                                      count();
                                    });
   });
 }
 
+void Semaphore::fail(sdk::Status why) {
+  // The lease goes, and the mutex held while taking it is let go.
+  leave_line(
+      r_.client(), lease_,
+      [this](const sdk::Status& st) {
+        lock_.release([this, st](const sdk::Status&) { std::exchange(waiting_, nullptr)(st); });
+      },
+      std::move(why));
+}
+
 void Semaphore::count() {
   std::string leases = path_ + "/leases";
   r_.client().get_children(leases, true, [this, leases](const client::Response& res) {
     if (!waiting_) return;
-    if (res.err != Err::ok)
-      return std::exchange(waiting_, nullptr)(status_of(res.err, "counting leases"));
+    if (res.err != Err::ok) return fail(status_of(res.err, "counting leases"));
     if (static_cast<int>(res.children.size()) <= max_) {
       return lock_.release([this](const sdk::Status&) { std::exchange(waiting_, nullptr)({}); });
     }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "corral/client/recipes.hpp"
@@ -20,6 +21,20 @@ inline sdk::Status status_of(Err e, std::string_view what) {
                        ? sdk::Errc::unavailable
                        : sdk::Errc::invalid_argument;
   return {code, std::string(what) + ": " + proto::err_name(e)};
+}
+
+// Ends a wait that failed after its node joined the line: the node goes
+// first (those queued behind it would otherwise wait for it as long as the
+// session lives), then `done`, if any, hears why. `node` is left empty.
+inline void leave_line(client::Client& c, std::string& node, Done done, sdk::Status why) {
+  if (node.empty()) {
+    if (done) done(why);
+    return;
+  }
+  c.remove(std::exchange(node, std::string()), -1,
+           [done = std::move(done), why = std::move(why)](const client::Response&) {
+             if (done) done(why);
+           });
 }
 
 inline std::string basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }

@@ -370,6 +370,7 @@ TEST(Watches, AWatcherIsHeldToItsLimit) {
   EXPECT_EQ(wm.bytes_of(&a), 3 * each);
   EXPECT_FALSE(wm.watch_data("/n3", &a));
   EXPECT_FALSE(wm.watch_persistent("/n0", &a, false));  // another kind is another watch
+  EXPECT_EQ(wm.refused_count(), 2u);
   EXPECT_EQ(wm.watch_count(), 3u);
   EXPECT_EQ(wm.entry_count(), 3u);
   EXPECT_EQ(wm.bytes_of(&a), 3 * each);
@@ -378,6 +379,12 @@ TEST(Watches, AWatcherIsHeldToItsLimit) {
   EXPECT_EQ(wm.bytes_of(&b), each);
   // A path longer than the whole limit is refused on its own.
   EXPECT_FALSE(wm.watch_data("/" + std::string(4 * each, 'x'), &a));
+  // So is a watcher's first watch, and the watcher is not kept.
+  Limited c;
+  c.limit = each - 1;
+  EXPECT_FALSE(wm.watch_data("/n0", &c));
+  EXPECT_EQ(wm.watcher_count(), 2u);
+  EXPECT_EQ(wm.refused_count(), 4u);
   // /n0's watch fires and goes: room for one more.
   wm.trigger({{Change::data_changed, "/n0"}}, 1, kTree);
   EXPECT_EQ(wm.bytes_of(&a), 2 * each);
@@ -388,6 +395,8 @@ TEST(Watches, AWatcherIsHeldToItsLimit) {
   wm.remove_watcher(&a);
   EXPECT_EQ(wm.bytes_of(&a), 0u);
   EXPECT_EQ(wm.watch_count(), 1u);  // b's
+  EXPECT_EQ(wm.watcher_count(), 1u);
+  EXPECT_EQ(wm.refused_count(), 5u);
 }
 
 // All watches together hold at most the total limit, whichever watcher with
@@ -416,4 +425,5 @@ TEST(Watches, AllWatchesAreHeldToTheTotalLimit) {
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(wm.watch_data("/n" + std::to_string(i), &trusted));
   EXPECT_EQ(wm.total_bytes(), 5 * each);
   EXPECT_FALSE(wm.watch_data("/n0", &a));
+  EXPECT_EQ(wm.refused_count(), 3u);
 }

@@ -77,6 +77,7 @@ class Mutex {
 
  private:
   void check();
+  void fail(sdk::Status why);  // leaves the line, then tells the waiter
   Recipes& r_;
   std::string path_, node_;
   bool held_ = false;
@@ -164,6 +165,7 @@ class ReadWriteLock {
  private:
   void acquire(bool write, Done done);
   void check();
+  void fail(sdk::Status why);  // leaves the line, then tells the waiter
   Recipes& r_;
   std::string path_, node_;
   bool write_ = false, held_ = false;
@@ -180,6 +182,7 @@ class Semaphore {
 
  private:
   void count();
+  void fail(sdk::Status why);  // returns the lease and the mutex, then tells the waiter
   Recipes& r_;
   std::string path_, lease_;
   int max_;
