@@ -1,7 +1,6 @@
 #include "tree/node.hpp"
 
 #include <malloc.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <algorithm>
@@ -35,29 +34,13 @@ const uint64_t g_hash_seed = make_hash_seed();
 
 // ---------------------------------------------------------------- ChildSet
 
-// Slots of this many bytes or more are a mapping of their own, in ordinary
-// pages. In a transparent huge page, the first touch of each 2 MiB zeroes
-// all of it at once, and a fresh table is touched everywhere at once (keys
-// land anywhere): growing a table of a million nodes stalled the loop for
-// 20-60 ms in page faults. In 4 KiB pages the same zeroing is spread over
-// the thousands of inserts that first touch each page.
-constexpr size_t kMappedSlotBytes = size_t{1} << 20;
-
 uintptr_t* ChildSet::allocate(size_t capacity) {
   if (capacity > (size_t{1} << 31)) throw std::length_error("node set too large");
   const size_t bytes = (capacity + kHeaderWords) * sizeof(uintptr_t);
-  void* p;
-  if (bytes >= kMappedSlotBytes) {
-    p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    ::madvise(p, bytes, MADV_NOHUGEPAGE);  // advice only: without it, huge pages as before
-  } else {
-    p = std::calloc(capacity + kHeaderWords, sizeof(uintptr_t));
-    if (!p) throw std::bad_alloc();
-  }
+  void* p = allocate_zeroed(bytes);
   auto* h = new (p) Header();
   h->mask = static_cast<uint32_t>(capacity - 1);
-  if (bytes >= kMappedSlotBytes) h->mapped = bytes;
+  h->bytes = bytes;
   return static_cast<uintptr_t*>(p) + kHeaderWords;
 }
 
@@ -65,10 +48,7 @@ void ChildSet::release(uintptr_t* slots) {
   if (!slots) return;
   auto* h = reinterpret_cast<Header*>(slots - kHeaderWords);
   release(h->old);
-  if (h->mapped)
-    ::munmap(h, h->mapped);
-  else
-    std::free(h);
+  free_zeroed(h, h->bytes);
 }
 
 ChildSet::~ChildSet() { release(slots_); }

@@ -192,8 +192,8 @@ class ChildSet {
     uint32_t mask = 0;         // capacity - 1, a power of two less one
     uintptr_t* old = nullptr;  // null when not resizing
     uint32_t old_mask = 0;
-    uint32_t next = 0;    // old slots below this have been moved
-    uint64_t mapped = 0;  // bytes, when the slots are their own mapping
+    uint32_t next = 0;   // old slots below this have been moved
+    uint64_t bytes = 0;  // the allocation's, header and slots (allocate_zeroed)
     Rare rare;
   };
   static constexpr size_t kHeaderWords = sizeof(Header) / sizeof(uintptr_t);

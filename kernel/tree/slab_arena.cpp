@@ -9,6 +9,27 @@
 
 namespace corral::kernel {
 
+void* allocate_zeroed(size_t bytes) {
+  void* p;
+  if (bytes >= kMappedZeroedBytes) {
+    p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    ::madvise(p, bytes, MADV_NOHUGEPAGE);  // advice only: without it, huge pages as before
+  } else {
+    p = std::calloc(1, bytes);
+    if (!p) throw std::bad_alloc();
+  }
+  return p;
+}
+
+void free_zeroed(void* p, size_t bytes) noexcept {
+  if (!p) return;
+  if (bytes >= kMappedZeroedBytes)
+    ::munmap(p, bytes);
+  else
+    std::free(p);
+}
+
 // The front of each page. The objects start at kFirstObject; a freed
 // object holds the address of the page's next freed one.
 struct SlabArena::Page {

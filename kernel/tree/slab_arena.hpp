@@ -39,6 +39,20 @@ inline constexpr bool kSlabsInUse = true;
 inline constexpr bool kSlabsInUse = true;
 #endif
 
+// Zeroed arrays for hash tables' slots (a child set's, the watched paths').
+// Those of kMappedZeroedBytes or more are a mapping of their own, in
+// ordinary pages. In a transparent huge page, the first touch of each 2 MiB
+// zeroes all of it at once, and a fresh table is touched everywhere at once
+// (keys land anywhere): growing a table of a million nodes stalled the loop
+// for 20-60 ms in page faults. In 4 KiB pages the same zeroing is spread
+// over the thousands of inserts that first touch each page. Smaller ones
+// come from calloc.
+inline constexpr size_t kMappedZeroedBytes = size_t{1} << 20;
+// `bytes` of zeroes; throws std::bad_alloc.
+void* allocate_zeroed(size_t bytes);
+// Gives back what allocate_zeroed(bytes) gave.
+void free_zeroed(void* p, size_t bytes) noexcept;
+
 class SlabArena {
  public:
   static constexpr size_t kGrain = 8;

@@ -1,7 +1,5 @@
 #include "watch/watch_entries.hpp"
 
-#include <sys/mman.h>
-
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -13,31 +11,11 @@
 
 namespace corral::kernel {
 
-namespace {
-constexpr size_t kMappedSlotBytes = size_t{1} << 20;
-}
+WatchEntries::Slots::Slots(size_t n)
+    : p_(static_cast<uintptr_t*>(allocate_zeroed(n * sizeof(uintptr_t)))),
+      bytes_(n * sizeof(uintptr_t)) {}
 
-WatchEntries::Slots::Slots(size_t n) : bytes_(n * sizeof(uintptr_t)) {
-  void* p;
-  if (bytes_ >= kMappedSlotBytes) {
-    p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    ::madvise(p, bytes_, MADV_NOHUGEPAGE);  // advice only
-  } else {
-    p = std::calloc(n, sizeof(uintptr_t));
-    if (!p) throw std::bad_alloc();
-  }
-  p_ = static_cast<uintptr_t*>(p);
-}
-
-void WatchEntries::Slots::reset() noexcept {
-  if (!p_) return;
-  if (bytes_ >= kMappedSlotBytes)
-    ::munmap(p_, bytes_);
-  else
-    std::free(p_);
-  p_ = nullptr;
-}
+void WatchEntries::Slots::reset() noexcept { free_zeroed(std::exchange(p_, nullptr), bytes_); }
 
 uint64_t WatchEntries::hash(WatchTable t, std::string_view path) {
   // hash_key's bits are all mixed: adding the table to the finished hash
