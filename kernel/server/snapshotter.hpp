@@ -17,7 +17,9 @@
 // gives up, and the next one is forked). A write pauses longer than a slice
 // where it is the first to change a parent of many children that the walk
 // has not finished with: their addresses are copied then (about 10 ms a
-// million). Giving up marks every node again, one pass over the tree.
+// million). A walk given up goes on without writing, a few nodes with each
+// entry applied, until every node carries the tree's mark again
+// (DataTree::settle_snapshot); snapshots are forked meanwhile.
 #pragma once
 
 #include <sys/types.h>

@@ -204,8 +204,14 @@ class DataTree {
   // snapshot_left() says how many).
   SnapshotStep snapshot_step(uint64_t id, size_t budget);
   size_t snapshot_left() const { return walk_left_; }
-  // Abandons snapshot `id` if it is under way.
+  // Abandons snapshot `id` if it is under way. The nodes it had not reached
+  // are marked afterwards, a few at a time (settle_snapshot), not at once.
   void end_snapshot(uint64_t id);
+  // Marks up to `budget` more of the nodes an abandoned snapshot had not
+  // reached; true once none is left (and then always, until another is
+  // abandoned). Until then begin_snapshot() gives 0. The state machine calls
+  // it once an entry.
+  bool settle_snapshot(size_t budget);
   // Bytes of copies kept for the snapshot under way (0 when none).
   size_t snapshot_kept_bytes() const;
 
@@ -242,6 +248,9 @@ class DataTree {
   // Puts more of the open node's children onto the walk's stack; returns
   // what is left of `budget` (nodes).
   size_t open_children(SnapshotWalk& w, size_t budget);
+  // Moves the walk on by up to `budget` nodes, writing them unless it is
+  // draining; true when no node is left to reach.
+  bool walk_on(SnapshotWalk& w, size_t budget);
   // A node that was not in the tree when the snapshot under way began: it
   // takes no part in it.
   void mark_new(Node* n) { n->set_snapshot_mark(mark_); }

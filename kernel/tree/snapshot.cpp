@@ -123,6 +123,11 @@ class ChunkBuffer {
   // What is held and not yet passed on.
   std::string_view held() const { return {buf_.data(), used_}; }
   void clear() { used_ = 0; }
+  // Drops what is held and the buffer's memory: nothing may be written after.
+  void release() {
+    std::string().swap(buf_);
+    used_ = 0;
+  }
 
  private:
   void put(uint8_t b) { buf_[used_++] = static_cast<char>(b); }
@@ -330,6 +335,9 @@ struct DataTree::SnapshotWalk {
   // time, and the slot its set is read from next.
   Node* open = nullptr;
   size_t cursor = 0;
+  // Abandoned, and going on without writing only to mark the nodes it had
+  // not reached (end_snapshot); kept nodes hold no record then.
+  bool draining = false;
   static size_t cost(const Kept& k) {
     return sizeof(Kept) + 32 + k.record.capacity() + k.children.capacity() * sizeof(Node*);
   }
@@ -352,6 +360,17 @@ uint64_t DataTree::begin_snapshot(std::function<void(std::string_view)> sink) {
 DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
   if (!walk_ || walk_->id != id) return SnapshotStep::gone;
   SnapshotWalk& w = *walk_;
+  if (!walk_on(w, budget)) return SnapshotStep::more;
+  // Every node kept was one the walk had still to reach: none is left.
+  // One left would be a node the snapshot lacks.
+  walk_left_ = w.kept.size();
+  w.out.flush();
+  walk_.reset();
+  return walk_left_ == 0 ? SnapshotStep::done : SnapshotStep::gone;
+}
+
+bool DataTree::walk_on(SnapshotWalk& w, size_t budget) {
+  const bool write = !w.draining;
   if (w.open) budget = open_children(w, budget);
   while (budget > 0 && !w.stack.empty() && !w.open) {
     --budget;
@@ -361,9 +380,11 @@ DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
     if (!w.kept.empty()) {
       auto it = w.kept.find(p);
       if (it != w.kept.end()) {
-        w.out.reserve(it->second.record.size());
-        w.out.raw(it->second.record);
-        w.out.pass_full_chunks();
+        if (write) {
+          w.out.reserve(it->second.record.size());
+          w.out.raw(it->second.record);
+          w.out.pass_full_chunks();
+        }
         w.stack.insert(w.stack.end(), it->second.children.begin(), it->second.children.end());
         w.kept_bytes -= SnapshotWalk::cost(it->second);
         w.kept.erase(it);
@@ -372,8 +393,10 @@ DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
     }
     // Unwritten and unchanged: written as it is, and marked written.
     Node* n = const_cast<Node*>(p);
-    write_node(w.out, *n);
-    w.out.pass_full_chunks();
+    if (write) {
+      write_node(w.out, *n);
+      w.out.pass_full_chunks();
+    }
     if (n->children().size() > kOpenAbove) {
       // Its children go onto the stack over the next steps; it counts as
       // unwritten until they are all there (see keep_for_snapshot).
@@ -385,24 +408,40 @@ DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
       n->children().for_each([&](const Node* c) { w.stack.push_back(c); });
     }
   }
-  if (!w.stack.empty() || w.open) return SnapshotStep::more;
-  // Every node kept was one the walk had still to reach: none is left.
-  // One left would be a node the snapshot lacks.
-  walk_left_ = w.kept.size();
-  w.out.flush();
-  walk_.reset();
-  return walk_left_ == 0 ? SnapshotStep::done : SnapshotStep::gone;
+  return w.stack.empty() && !w.open;
 }
 
 void DataTree::end_snapshot(uint64_t id) {
   if (!walk_ || walk_->id != id) return;
-  walk_.reset();
   // The nodes it had not reached yet still carry the old mark: every node
-  // must carry the tree's again before the next snapshot flips it.
-  nodes_.for_each([&](Node* n) { n->set_snapshot_mark(mark_); });
+  // must carry the tree's again before the next snapshot flips it. Rather
+  // than a pass over the whole tree now (a pause that grows with the tree:
+  // tens of milliseconds a million nodes), the walk goes on without writing
+  // as entries are applied (settle_snapshot); until it has, a snapshot is
+  // not walked (begin_snapshot gives 0). What it holds to write goes now.
+  SnapshotWalk& w = *walk_;
+  w.id = 0;
+  w.draining = true;
+  w.out.release();
+  w.scratch.release();
+  w.kept_bytes = 0;
+  for (auto& [node, k] : w.kept) {
+    std::string().swap(k.record);
+    w.kept_bytes += SnapshotWalk::cost(k);
+  }
 }
 
-size_t DataTree::snapshot_kept_bytes() const { return walk_ ? walk_->kept_bytes : 0; }
+bool DataTree::settle_snapshot(size_t budget) {
+  if (!walk_ || !walk_->draining) return true;
+  if (!walk_on(*walk_, budget)) return false;
+  walk_left_ = 0;  // (a kept node left holds no record: nothing was to be written)
+  walk_.reset();
+  return true;
+}
+
+size_t DataTree::snapshot_kept_bytes() const {
+  return walk_ && !walk_->draining ? walk_->kept_bytes : 0;
+}
 
 size_t DataTree::open_children(SnapshotWalk& w, size_t budget) {
   // A slot costs a fraction of a node's record.
@@ -424,10 +463,12 @@ void DataTree::keep_for_snapshot(Node* n) {
     open_children(w, SIZE_MAX);
     return;
   }
-  w.scratch.clear();
-  write_node(w.scratch, *n);
   SnapshotWalk::Kept k;
-  k.record = std::string(w.scratch.held());
+  if (!w.draining) {
+    w.scratch.clear();
+    write_node(w.scratch, *n);
+    k.record = std::string(w.scratch.held());
+  }
   k.children.reserve(n->children().size());
   n->children().for_each([&](const Node* c) { k.children.push_back(c); });
   const size_t cost = SnapshotWalk::cost(k);

@@ -249,6 +249,16 @@ TEST_F(SnapshotWalk, OneAbandonedHalfWayLeavesTheNextOneWhole) {
   tree.end_snapshot(first);
   EXPECT_EQ(tree.snapshot_step(first, 10), DataTree::SnapshotStep::gone);
   EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);
+  // The nodes it had not reached are marked a few at a time, between
+  // writes; until then no snapshot is walked (the server forks one).
+  EXPECT_EQ(begin(), 0u);
+  int settling = 0;
+  for (; !tree.settle_snapshot(3); ++settling) {
+    w.write();
+    EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);
+  }
+  EXPECT_GT(settling, 5);
+  EXPECT_TRUE(tree.settle_snapshot(3));
   for (int i = 0; i < 50; ++i) w.write();
   const std::string expected = loaded_listing(serialized(tree));
   const uint64_t second = begin();
@@ -257,6 +267,41 @@ TEST_F(SnapshotWalk, OneAbandonedHalfWayLeavesTheNextOneWhole) {
   while ((step = tree.snapshot_step(second, 4)) == DataTree::SnapshotStep::more) w.write();
   EXPECT_EQ(step, DataTree::SnapshotStep::done);
   EXPECT_EQ(loaded_listing(bytes), expected);
+}
+
+// Abandoned again and again at random points, with every kind of write
+// between the steps and while the abandoned walks settle: each snapshot
+// that runs to its end still loads as the tree was when it began.
+TEST_F(SnapshotWalk, AbandonedOnesSettleBetweenWritesAndLeaveEveryLaterOneWhole) {
+  Writer w(tree, 11);
+  w.grow(2000);
+  std::mt19937_64 rng(5);
+  int whole = 0;
+  for (int round = 0; round < 12; ++round) {
+    const std::string expected = loaded_listing(serialized(tree));
+    const uint64_t id = begin();
+    ASSERT_NE(id, 0u);
+    const bool abandon = round % 3 != 2;
+    const size_t abandon_after = 1 + rng() % 40;
+    DataTree::SnapshotStep step = DataTree::SnapshotStep::more;
+    for (size_t steps = 0; step == DataTree::SnapshotStep::more; ++steps) {
+      if (abandon && steps == abandon_after) break;
+      step = tree.snapshot_step(id, 1 + rng() % 20);
+      for (size_t i = rng() % 4; i > 0; --i) w.write();
+    }
+    if (step == DataTree::SnapshotStep::more) {
+      tree.end_snapshot(id);
+      while (!tree.settle_snapshot(1 + rng() % 8)) {
+        for (size_t i = rng() % 3; i > 0; --i) w.write();
+        ASSERT_EQ(begin(), 0u);
+      }
+      continue;
+    }
+    ASSERT_EQ(step, DataTree::SnapshotStep::done);
+    EXPECT_EQ(loaded_listing(bytes), expected) << "round " << round;
+    ++whole;
+  }
+  EXPECT_GE(whole, 4);
 }
 
 TEST_F(SnapshotWalk, EndsWhenItsTreeIsReplaced) {

@@ -932,14 +932,14 @@ TEST_F(WalFixture, AWalkThatKeepsTooMuchGivesUpAndTheNextSnapshotIsForked) {
   kernel::Snapshotter snapshotter(io_, 64u << 20, /*max_kept=*/64u << 10);
   snapshotter.set_walk_slice(16);
   Churn churn{tree, 20000};
-  auto run = [&](sdk::Zxid zxid) {
+  auto run = [&](sdk::Zxid zxid, int writes_a_step) {
     auto sink = storage_->begin_snapshot(zxid);
     EXPECT_TRUE(sink);
     std::optional<sdk::Status> result;
     snapshotter.start_walk(tree, std::move(sink.value()),
                            [&](const sdk::Status& st) { result = st; });
     while (!result) {
-      churn(20);
+      churn(writes_a_step);
       io_.restart();
       io_.run_one_for(std::chrono::milliseconds(20));
     }
@@ -947,15 +947,24 @@ TEST_F(WalFixture, AWalkThatKeepsTooMuchGivesUpAndTheNextSnapshotIsForked) {
     io_.poll();
     return *result;
   };
-  sdk::Status gave_up = run(5);
+  sdk::Status gave_up = run(5, 20);
   ASSERT_FALSE(gave_up);
   EXPECT_NE(gave_up.message().find("changed faster"), std::string::npos) << gave_up.to_string();
   EXPECT_TRUE(files("snapshot.").empty());
   EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);  // the walk ended with it
-  sdk::Status forked = run(5);
+  sdk::Status forked = run(5, 20);
   ASSERT_TRUE(forked) << forked.to_string();
   EXPECT_FALSE(snapshotter.last_walked());
   EXPECT_EQ(files("snapshot.").size(), 1u);
+  // Until the nodes the walk had not reached are settled (a few with each
+  // entry the state machine applies), a snapshot is forked; then walked.
+  int writes = 0;
+  for (; !tree.settle_snapshot(32); ++writes) churn(1);
+  EXPECT_GT(writes, 10);
+  append(6, 6);
+  sdk::Status walked = run(6, 0);
+  ASSERT_TRUE(walked) << walked.to_string();
+  EXPECT_TRUE(snapshotter.last_walked());
 }
 
 // The tree replaced while its snapshot is walked (a restore, a sync from
