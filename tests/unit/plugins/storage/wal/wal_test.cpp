@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 
 #include "config/config.hpp"
 #include "corral/common/crc32c.hpp"
@@ -338,6 +340,23 @@ class WalFixture : public ::testing::Test {
     return tree;
   }
 
+  // Runs the loop until `done()`, calling `each()` (if any) before every
+  // turn. The loop runs out of work between the writer thread's posts (and
+  // the snapshot's steps), so it is restarted each turn.
+  void pump_until(const std::function<bool()>& done, const std::function<void()>& each = {}) {
+    while (!done()) {
+      if (each) each();
+      io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(20));
+    }
+  }
+  // Runs what is ready: a sink is released on the loop, before its module
+  // may go.
+  void settle_loop() {
+    io_.restart();
+    io_.poll();
+  }
+
   // Snapshots `tree` at `zxid` as the server does, through the kernel's
   // snapshot process, and waits for the outcome.
   sdk::Status snapshot_by_process(const kernel::DataTree& tree, sdk::Zxid zxid) {
@@ -346,12 +365,8 @@ class WalFixture : public ::testing::Test {
     kernel::Snapshotter snapshotter(io_);
     std::optional<sdk::Status> result;
     snapshotter.start(tree, std::move(sink.value()), [&](const sdk::Status& st) { result = st; });
-    while (!result) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(20));
-    }
-    io_.restart();
-    io_.poll();  // the sink is released on the loop, before its module may go
+    pump_until([&] { return result.has_value(); });
+    settle_loop();
     return *result;
   }
 
@@ -395,11 +410,7 @@ class WalFixture : public ::testing::Test {
     std::vector<sdk::Status> results;
     for (sdk::Zxid z = from; z <= to; ++z)
       storage_->append(entry(z, size), [&](const sdk::Status& st) { results.push_back(st); });
-    // The loop runs out of work between the writer thread's posts; restart it.
-    while (results.size() < static_cast<size_t>(to - from + 1)) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(20));
-    }
+    pump_until([&] { return results.size() == static_cast<size_t>(to - from + 1); });
     return results;
   }
 
@@ -427,10 +438,7 @@ class WalFixture : public ::testing::Test {
     ASSERT_TRUE(sink.value()->write(body));
     std::optional<sdk::Status> result;
     sink.value()->commit([&](const sdk::Status& st) { result = st; });
-    while (!result) {
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(20));
-    }
+    pump_until([&] { return result.has_value(); });
     ASSERT_TRUE(*result) << result->to_string();
   }
 
@@ -907,14 +915,12 @@ TEST_F(WalFixture, AWalkedSnapshotHoldsTheTreeAsItWasWhenItBegan) {
   EXPECT_TRUE(snapshotter.last_walked());
   Churn churn{tree, 30000};
   size_t turns = 0;
-  while (!result) {
-    churn(5);
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
-    ++turns;
-  }
-  io_.restart();
-  io_.poll();
+  pump_until([&] { return result.has_value(); },
+             [&] {
+               churn(5);
+               ++turns;
+             });
+  settle_loop();
   ASSERT_TRUE(*result) << result->to_string();
   EXPECT_GT(turns, 300u);
   EXPECT_GT(snapshotter.last_kept_peak(), 0u);
@@ -938,13 +944,8 @@ TEST_F(WalFixture, AWalkThatKeepsTooMuchGivesUpAndTheNextSnapshotIsForked) {
     std::optional<sdk::Status> result;
     snapshotter.start_walk(tree, std::move(sink.value()),
                            [&](const sdk::Status& st) { result = st; });
-    while (!result) {
-      churn(writes_a_step);
-      io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(20));
-    }
-    io_.restart();
-    io_.poll();
+    pump_until([&] { return result.has_value(); }, [&] { churn(writes_a_step); });
+    settle_loop();
     return *result;
   };
   sdk::Status gave_up = run(5, 20);
@@ -980,18 +981,12 @@ TEST_F(WalFixture, AWalkedSnapshotWhoseTreeIsReplacedFails) {
   std::optional<sdk::Status> result;
   snapshotter.start_walk(tree, std::move(sink.value()),
                          [&](const sdk::Status& st) { result = st; });
-  for (int i = 0; i < 10 && !result; ++i) {
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
-  }
+  int turns = 0;
+  pump_until([&] { return result.has_value() || turns == 10; }, [&] { ++turns; });
   ASSERT_FALSE(result);
   tree = tree_of(10, 8);
-  while (!result) {
-    io_.restart();
-    io_.run_one_for(std::chrono::milliseconds(20));
-  }
-  io_.restart();
-  io_.poll();
+  pump_until([&] { return result.has_value(); });
+  settle_loop();
   ASSERT_FALSE(*result);
   EXPECT_NE(result->message().find("replaced"), std::string::npos) << result->to_string();
   EXPECT_TRUE(files("snapshot.").empty());
