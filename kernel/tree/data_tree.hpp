@@ -212,7 +212,8 @@ class DataTree {
   // abandoned). Until then begin_snapshot() gives 0. The state machine calls
   // it once an entry.
   bool settle_snapshot(size_t budget);
-  // Bytes of copies kept for the snapshot under way (0 when none).
+  // Bytes of copies kept for the snapshot under way, or of the children's
+  // addresses an abandoned one still holds while it settles (0 when none).
   size_t snapshot_kept_bytes() const;
 
  private:

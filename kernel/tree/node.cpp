@@ -263,6 +263,7 @@ bool ChildSet::erase(std::string_view key) {
     if (mask >= 8 || resizing()) {
       if (void* p = std::calloc(1 + kHeaderWords, sizeof(uintptr_t))) {
         auto* h = new (p) Header();
+        h->bytes = (1 + kHeaderWords) * sizeof(uintptr_t);  // below the mapped size: free()d
         h->rare = header().rare;
         release(slots_);
         slots_ = static_cast<uintptr_t*>(p) + kHeaderWords;

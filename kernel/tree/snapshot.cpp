@@ -358,7 +358,7 @@ uint64_t DataTree::begin_snapshot(std::function<void(std::string_view)> sink) {
 }
 
 DataTree::SnapshotStep DataTree::snapshot_step(uint64_t id, size_t budget) {
-  if (!walk_ || walk_->id != id) return SnapshotStep::gone;
+  if (!walk_ || walk_->draining || walk_->id != id) return SnapshotStep::gone;
   SnapshotWalk& w = *walk_;
   if (!walk_on(w, budget)) return SnapshotStep::more;
   // Every node kept was one the walk had still to reach: none is left.
@@ -412,7 +412,7 @@ bool DataTree::walk_on(SnapshotWalk& w, size_t budget) {
 }
 
 void DataTree::end_snapshot(uint64_t id) {
-  if (!walk_ || walk_->id != id) return;
+  if (!walk_ || walk_->draining || walk_->id != id) return;
   // The nodes it had not reached yet still carry the old mark: every node
   // must carry the tree's again before the next snapshot flips it. Rather
   // than a pass over the whole tree now (a pause that grows with the tree:
@@ -439,9 +439,7 @@ bool DataTree::settle_snapshot(size_t budget) {
   return true;
 }
 
-size_t DataTree::snapshot_kept_bytes() const {
-  return walk_ && !walk_->draining ? walk_->kept_bytes : 0;
-}
+size_t DataTree::snapshot_kept_bytes() const { return walk_ ? walk_->kept_bytes : 0; }
 
 size_t DataTree::open_children(SnapshotWalk& w, size_t budget) {
   // A slot costs a fraction of a node's record.

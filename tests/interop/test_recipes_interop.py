@@ -279,3 +279,33 @@ def test_recipes_fail_rather_than_wait_on_a_refused_watch(server_factory):
     waiter.expect("released")
     for p in (holder, waiter):
         p.done()
+
+
+def test_a_latch_whose_watch_is_refused_leaves_the_line_and_joins_again(server_factory):
+    """A C++ LeaderLatch second in line whose watch on the node before its
+    own is refused (past server.max_watch_bytes) would never learn that it
+    leads: it leaves the line and joins again after a pause, so that once
+    the leader goes it leads, with the server's watches still full."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import SystemZookeeperError
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes=4096"])
+    first = cpp(srv.hosts, "latch", "/latches/bounded", "first")
+    first.expect("leader")
+    filler = KazooClient(hosts=srv.hosts)
+    filler.start()
+    filler.ensure_path("/fill")
+    with pytest.raises(SystemZookeeperError):
+        for i in range(100):
+            filler.exists(f"/fill/n{i:03d}", watch=lambda e: None)
+    second = cpp(srv.hosts, "latch", "/latches/bounded", "second")
+    second.quiet(1.5)  # not the leader while the first leads
+    # Its watch was refused (logged once for its connection).
+    assert srv.log_tail(200).count("a watch refused") == 2
+    first.send("close")
+    second.expect("leader", 30)
+    first.done()
+    second.send("close")
+    second.done()
+    assert filler.get_children("/latches/bounded") == []
+    filler.stop()
+    filler.close()

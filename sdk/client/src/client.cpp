@@ -424,6 +424,7 @@ int64_t Client::session_id() const { return impl_->session; }
 int32_t Client::session_timeout_ms() const { return impl_->timeout; }
 std::string Client::server() const { return impl_->connected_to; }
 size_t Client::outstanding() const { return impl_->pending.size(); }
+asio::io_context& Client::io_context() const { return impl_->io; }
 
 void Client::create(std::string_view path, std::string_view data, proto::CreateMode mode,
                     Callback done, const proto::AclList& acl, int64_t ttl_ms) {

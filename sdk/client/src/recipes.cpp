@@ -3,6 +3,8 @@
 #include "corral/client/recipes.hpp"
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -132,16 +134,38 @@ void Mutex::release(Done done) {
 
 // ---- LeaderLatch ----
 
+struct LeaderLatch::Retry {
+  explicit Retry(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+};
+
 LeaderLatch::LeaderLatch(Recipes& r, std::string path, std::string id)
     : r_(r), path_(std::move(path)), id_(std::move(id)) {}
 
+LeaderLatch::~LeaderLatch() {
+  if (retry_) retry_->timer.cancel();
+}
+
 void LeaderLatch::start(std::function<void(bool)> on_change, Done started) {
   on_change_ = std::move(on_change);
+  join(std::move(started));
+}
+
+void LeaderLatch::join(Done started) {
   r_.create_protected_sequential(path_, "latch-", id_,
                                  [this, started](const sdk::Status& st, const std::string& path) {
                                    if (started) started(st);
-                                   if (!st) return;
+                                   if (!st) {
+                                     // Failed on a rejoin: try again later.
+                                     if (!started && !closed_) rejoin();
+                                     return;
+                                   }
                                    node_ = path;
+                                   if (closed_) {
+                                     // Closed while joining: leave at once.
+                                     leave_line(r_.client(), node_, nullptr, {});
+                                     return;
+                                   }
                                    check();
                                  });
 }
@@ -155,28 +179,48 @@ void LeaderLatch::set_leader(bool v) {
 void LeaderLatch::check() {
   if (closed_) return;
   r_.client().get_children(path_, false, [this](const client::Response& res) {
-    if (closed_ || res.err != Err::ok) return;
+    if (closed_) return;
+    if (res.err != Err::ok) return rejoin();
     auto sorted = sorted_by_sequence(res.children, "latch-");
     auto mine = std::find(sorted.begin(), sorted.end(), basename(node_));
     if (mine == sorted.end()) return set_leader(false);
-    if (mine == sorted.begin()) return set_leader(true);
+    if (mine == sorted.begin()) {
+      pause_ms_ = 0;
+      return set_leader(true);
+    }
     set_leader(false);
     std::string previous = path_ + "/" + *(mine - 1);
     r_.client().get_data(previous, true, [this, previous](const client::Response& e) {
+      if (closed_) return;
       if (e.err == Err::no_node) return check();
-      if (e.err != Err::ok) {
-        // No watch set: this latch would never learn that it leads, while
-        // those after it took it for the leader. It leaves the line.
-        closed_ = true;
-        return leave_line(r_.client(), node_, nullptr, {});
-      }
+      // No watch set: this latch would never learn that it leads, while
+      // those after it took it for the leader.
+      if (e.err != Err::ok) return rejoin();
+      pause_ms_ = 0;
       r_.watch(previous, [this](const proto::WatcherEvent&) { check(); });
     });
   });
 }
 
+void LeaderLatch::rejoin() {
+  set_leader(false);
+  pause_ms_ = pause_ms_ == 0 ? 250 : std::min<int64_t>(pause_ms_ * 2, 8000);
+  leave_line(r_.client(), node_,
+             [this](const sdk::Status&) {
+               if (closed_) return;
+               if (!retry_) retry_ = std::make_shared<Retry>(r_.client().io_context());
+               retry_->timer.expires_after(std::chrono::milliseconds(pause_ms_));
+               // An aborted wait (the latch closed or destroyed) touches nothing.
+               retry_->timer.async_wait([this](const boost::system::error_code& ec) {
+                 if (!ec && !closed_) join(nullptr);
+               });
+             },
+             {});
+}
+
 void LeaderLatch::close(Done done) {
   closed_ = true;
+  if (retry_) retry_->timer.cancel();
   set_leader(false);
   if (node_.empty()) {
     if (done) done({});
@@ -280,16 +324,17 @@ void DoubleBarrier::enter(Done done) {
 void DoubleBarrier::check_enter() {
   std::string ready = path_ + "/ready";
   r_.client().exists(ready, true, [this, ready](const client::Response& e) {
+    // Entered (or failed) already: a second look, started by the ready
+    // watch while the first was answered, has nothing left to do.
+    if (!entering_) return;
     if (e.err == Err::ok) {
       entered_ = true;
       return std::exchange(entering_, nullptr)({});
     }
     if (e.err != Err::no_node) {  // no watch set: no event will come
       // Out of the barrier again, so that the others do not count us.
-      if (entering_)
-        leave_line(r_.client(), node_, std::exchange(entering_, nullptr),
-                   status_of(e.err, "watching the barrier"));
-      return;
+      return leave_line(r_.client(), node_, std::exchange(entering_, nullptr),
+                        status_of(e.err, "watching the barrier"));
     }
     r_.watch(ready, [this](const proto::WatcherEvent&) {
       if (entering_) check_enter();

@@ -246,18 +246,22 @@ TEST_F(SnapshotWalk, OneAbandonedHalfWayLeavesTheNextOneWhole) {
   for (int i = 0; i < 5000 && tree.snapshot_kept_bytes() == 0; ++i) w.write();
   ASSERT_GT(tree.snapshot_kept_bytes(), 0u);
   for (int i = 0; i < 20; ++i) w.write();
+  const size_t kept = tree.snapshot_kept_bytes();
   tree.end_snapshot(first);
   EXPECT_EQ(tree.snapshot_step(first, 10), DataTree::SnapshotStep::gone);
-  EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);
+  // The records kept to write go at once; the children's addresses stay
+  // until the walk has settled.
+  EXPECT_LT(tree.snapshot_kept_bytes(), kept);
   // The nodes it had not reached are marked a few at a time, between
-  // writes; until then no snapshot is walked (the server forks one).
+  // writes; until then no snapshot is walked (the server forks one), and
+  // no id (not even 0) steps or ends the settling walk.
   EXPECT_EQ(begin(), 0u);
+  EXPECT_EQ(tree.snapshot_step(0, 10), DataTree::SnapshotStep::gone);
+  tree.end_snapshot(0);
   int settling = 0;
-  for (; !tree.settle_snapshot(3); ++settling) {
-    w.write();
-    EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);
-  }
+  for (; !tree.settle_snapshot(3); ++settling) w.write();
   EXPECT_GT(settling, 5);
+  EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);
   EXPECT_TRUE(tree.settle_snapshot(3));
   for (int i = 0; i < 50; ++i) w.write();
   const std::string expected = loaded_listing(serialized(tree));
@@ -374,4 +378,31 @@ TEST_F(SnapshotWalk, AParentOfManyChildrenGoesOntoTheStackOverSeveralSteps) {
     EXPECT_GT(steps, round == 0 ? 20000u : 15000u);
     EXPECT_EQ(loaded_listing(bytes), expected);
   }
+  // Abandoned while it puts the parent's children on its stack, then
+  // settled with the same writes between its steps (children moved,
+  // removed and made again, the parent's set changed): the next walk is
+  // whole.
+  std::mt19937_64 rng(7);
+  int64_t zxid = 900000;
+  auto churn = [&] {
+    const std::string child = "/big/c" + std::to_string(rng() % 20000);
+    (void)tree.set_data(child, std::string(rng() % 300, 'y'), -1, ++zxid, 2, {}, nullptr, j);
+    if (rng() % 8 == 0 && tree.remove(child, -1, ++zxid, {}, j) != Err::ok)
+      (void)tree.create(child, "again", open_acl_unsafe(), CreateMode::persistent, 0, ++zxid, 2, {},
+                        nullptr, nullptr, j);
+  };
+  const uint64_t id = begin();
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(tree.snapshot_step(id, 1), DataTree::SnapshotStep::more);
+  tree.end_snapshot(id);
+  size_t settling = 0;
+  for (; !tree.settle_snapshot(1); ++settling) churn();
+  EXPECT_GT(settling, 100u);
+  for (int i = 0; i < 100; ++i) churn();
+  const std::string expected = loaded_listing(serialized(tree));
+  const uint64_t next = begin();
+  ASSERT_NE(next, 0u);
+  DataTree::SnapshotStep step;
+  while ((step = tree.snapshot_step(next, 1)) == DataTree::SnapshotStep::more) churn();
+  ASSERT_EQ(step, DataTree::SnapshotStep::done);
+  EXPECT_EQ(loaded_listing(bytes), expected);
 }

@@ -79,6 +79,8 @@ class Client {
   int32_t session_timeout_ms() const;  // as negotiated
   std::string server() const;          // the server connected to
   size_t outstanding() const;          // requests sent and not yet answered
+  // The io_context the client runs on (for a recipe's timers).
+  boost::asio::io_context& io_context() const;
 
   // create2, or createContainer for CreateMode::container, or createTTL for
   // the TTL modes (with `ttl_ms`; the server must enable extended types).

@@ -85,21 +85,31 @@ class Mutex {
 };
 
 // Curator's LeaderLatch: the participant whose node sorts first leads.
+// When it cannot follow the line (a read fails, or the server refuses the
+// watch on the node before its own), it leaves the line, so that no one
+// takes it for the leader, and joins again after a pause (250 ms, doubling
+// up to 8 s), as Curator's resets do.
 class LeaderLatch {
  public:
   LeaderLatch(Recipes& r, std::string path, std::string id = "");
+  ~LeaderLatch();
   // `on_change(true)` when this participant becomes leader, false when it stops.
   void start(std::function<void(bool leader)> on_change, Done started = nullptr);
   void close(Done done = nullptr);
   bool leader() const { return leader_; }
 
  private:
+  void join(Done started);
   void check();
+  void rejoin();
   void set_leader(bool v);
+  struct Retry;
   Recipes& r_;
   std::string path_, id_, node_;
   bool leader_ = false, closed_ = false;
   std::function<void(bool)> on_change_;
+  int64_t pause_ms_ = 0;  // before the next rejoin; 0 after a watch is set
+  std::shared_ptr<Retry> retry_;
 };
 
 // Curator's SharedCount: an int shared by every client, changed with

@@ -952,18 +952,22 @@ TEST_F(WalFixture, AWalkThatKeepsTooMuchGivesUpAndTheNextSnapshotIsForked) {
   ASSERT_FALSE(gave_up);
   EXPECT_NE(gave_up.message().find("changed faster"), std::string::npos) << gave_up.to_string();
   EXPECT_TRUE(files("snapshot.").empty());
-  EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);  // the walk ended with it
   sdk::Status forked = run(5, 20);
   ASSERT_TRUE(forked) << forked.to_string();
   EXPECT_FALSE(snapshotter.last_walked());
   EXPECT_EQ(files("snapshot.").size(), 1u);
   // Until the nodes the walk had not reached are settled (a few with each
-  // entry the state machine applies), a snapshot is forked; then walked.
+  // entry the state machine applies), a snapshot is forked too; then walked.
+  append(6, 6);
+  sdk::Status forked_again = run(6, 0);
+  ASSERT_TRUE(forked_again) << forked_again.to_string();
+  EXPECT_FALSE(snapshotter.last_walked());
   int writes = 0;
   for (; !tree.settle_snapshot(32); ++writes) churn(1);
   EXPECT_GT(writes, 10);
-  append(6, 6);
-  sdk::Status walked = run(6, 0);
+  EXPECT_EQ(tree.snapshot_kept_bytes(), 0u);  // the walk ended with it
+  append(7, 7);
+  sdk::Status walked = run(7, 0);
   ASSERT_TRUE(walked) << walked.to_string();
   EXPECT_TRUE(snapshotter.last_walked());
 }
