@@ -204,6 +204,25 @@ def test_a_double_barrier_of_two(java, server):
     j.done()
 
 
+def test_a_double_barrier_whose_last_member_is_cpp(server):
+    """The last C++ member to enter opens the barrier itself: its watch on
+    ready fires with the create that opens it, and the look that event
+    starts must find the member entered, not enter it twice."""
+    for _ in range(3):
+        path = f"/dbar/last{time.time_ns()}"
+        first = cpp(server.hosts, "double-barrier", path, "2")
+        first.quiet(0.5)
+        last = cpp(server.hosts, "double-barrier", path, "2")
+        first.expect("entered", 30)
+        last.expect("entered", 30)
+        first.send()
+        last.send()
+        first.expect("left", 30)
+        last.expect("left", 30)
+        first.done()
+        last.done()
+
+
 def test_a_queue_between_implementations(java, server):
     path = f"/queues/q{time.time_ns()}"
     put = curator(java, server.hosts, "queue-put", path, "from-java")
