@@ -10,7 +10,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <msgpack.hpp>
+#include <mutex>
+#include <set>
 
 #include "corral/common/crc32c.hpp"
 #include "corral/common/msgpack.hpp"
@@ -485,7 +488,28 @@ bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current)
   return true;
 }
 
+namespace {
+
+// Files mapped by this process, by device and inode, and those being
+// emptied by remove_gradually(), which none may map meanwhile.
+struct MappedFiles {
+  std::mutex mu;
+  std::map<std::pair<uint64_t, uint64_t>, int> mapped;
+  std::set<std::pair<uint64_t, uint64_t>> emptying;
+};
+
+MappedFiles& mapped_files() {
+  static MappedFiles m;
+  return m;
+}
+
+}  // namespace
+
 MappedFile::MappedFile(const std::string& path, bool populate) {
+  // Opened, checked and counted under the lock, so that remove_gradually()
+  // sees every mapping made before it looks, and none made after.
+  MappedFiles& files = mapped_files();
+  std::lock_guard<std::mutex> lock(files.mu);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     error_ = path + ": " + std::strerror(errno);
@@ -494,6 +518,8 @@ MappedFile::MappedFile(const std::string& path, bool populate) {
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     error_ = path + ": " + std::strerror(errno);
+  } else if (files.emptying.count({st.st_dev, st.st_ino}) != 0) {
+    error_ = path + ": " + std::strerror(ENOENT) + " (being removed)";
   } else if (st.st_size > 0) {
     size_ = static_cast<size_t>(st.st_size);
     addr_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
@@ -501,6 +527,11 @@ MappedFile::MappedFile(const std::string& path, bool populate) {
       addr_ = nullptr;
       size_ = 0;
       error_ = path + ": mmap: " + std::strerror(errno);
+    } else {
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+      counted_ = true;
+      ++files.mapped[{dev_, ino_}];
     }
   }
   ::close(fd);
@@ -508,6 +539,40 @@ MappedFile::MappedFile(const std::string& path, bool populate) {
 
 MappedFile::~MappedFile() {
   if (addr_) munmap(addr_, size_);
+  if (counted_) {
+    MappedFiles& files = mapped_files();
+    std::lock_guard<std::mutex> lock(files.mu);
+    auto it = files.mapped.find({dev_, ino_});
+    if (it != files.mapped.end() && --it->second == 0) files.mapped.erase(it);
+  }
+}
+
+sdk::Status remove_gradually(const std::string& path) {
+  constexpr off_t kPiece = off_t{8} << 20;
+  MappedFiles& files = mapped_files();
+  std::pair<uint64_t, uint64_t> key{0, 0};
+  bool emptying = false;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size > kPiece) {
+    key = {st.st_dev, st.st_ino};
+    std::lock_guard<std::mutex> lock(files.mu);
+    if (files.mapped.count(key) == 0) emptying = files.emptying.insert(key).second;
+  }
+  if (emptying)
+    for (off_t at = 0; at < st.st_size; at += kPiece)
+      if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+                      std::min(kPiece, st.st_size - at)) != 0)
+        break;  // (not supported here: the unlink frees it all)
+  if (fd >= 0) ::close(fd);
+  int err = ::unlink(path.c_str()) == 0 ? 0 : errno;
+  if (emptying) {
+    std::lock_guard<std::mutex> lock(files.mu);
+    files.emptying.erase(key);
+  }
+  if (err != 0 && err != ENOENT)
+    return {sdk::Errc::io_error, "remove " + path + ": " + std::strerror(err)};
+  return {};
 }
 
 }  // namespace corral::wal

@@ -162,6 +162,8 @@ std::string encode_epochs(uint32_t accepted, uint32_t current);
 bool decode_epochs(std::string_view data, uint32_t& accepted, uint32_t& current);
 
 // A read-only view of a whole file (mmap). Empty on failure, with `error` set.
+// The process keeps count of the files mapped, so that remove_gradually()
+// never empties one that a mapping still reads.
 class MappedFile {
  public:
   // `populate` maps every page at once (MAP_POPULATE), for a file that is
@@ -178,6 +180,16 @@ class MappedFile {
   void* addr_ = nullptr;
   size_t size_ = 0;
   std::string error_;
+  uint64_t dev_ = 0, ino_ = 0;  // the file's, once counted
+  bool counted_ = false;
 };
+
+// Removes a file of many megabytes: its blocks are freed a piece at a time
+// (holes punched) before the name goes, since freeing them all at once is
+// one large journal transaction that the log's next sync (an
+// acknowledgement) would wait behind. A file this process has mapped (a
+// log being read, a snapshot being sent) is only unlinked: its mapping
+// keeps reading what it read. ENOENT is not an error.
+sdk::Status remove_gradually(const std::string& path);
 
 }  // namespace corral::wal

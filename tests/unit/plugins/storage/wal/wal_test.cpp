@@ -156,6 +156,35 @@ void expect_damage_in_pieces(std::string_view file, size_t offset) {
       << st.message();
 }
 
+// A large file goes a piece at a time, unless this process has it mapped:
+// then it is only unlinked, and the mapping still reads every byte (a
+// punched hole would read as zeros).
+TEST(WalFormat, RemovingGraduallySparesWhatIsMapped) {
+  const fs::path dir = fs::temp_directory_path() / ("corral-remove-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string body(20u << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+  auto write = [&](const fs::path& p) {
+    std::ofstream(p, std::ios::binary)
+        .write(body.data(), static_cast<std::streamsize>(body.size()));
+  };
+  const fs::path mapped = dir / "mapped", alone = dir / "alone";
+  write(mapped);
+  write(alone);
+  {
+    MappedFile view(mapped.string());
+    ASSERT_TRUE(view.ok()) << view.error();
+    ASSERT_TRUE(remove_gradually(mapped.string()));
+    EXPECT_FALSE(fs::exists(mapped));
+    EXPECT_EQ(view.data(), body);
+  }
+  // Not mapped: emptied, then gone; a second removal is no error.
+  ASSERT_TRUE(remove_gradually(alone.string()));
+  EXPECT_FALSE(fs::exists(alone));
+  EXPECT_TRUE(remove_gradually(alone.string()));
+  fs::remove_all(dir);
+}
+
 TEST(WalFormat, SnapshotChecksumsNameTheDamagedBlock) {
   std::string body;
   for (size_t i = 0; body.size() < 3 * kSnapshotBlock + 100; ++i) body += std::to_string(i) + ",";
