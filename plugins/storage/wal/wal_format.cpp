@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <msgpack.hpp>
 #include <mutex>
@@ -554,24 +555,41 @@ sdk::Status remove_gradually(const std::string& path) {
   bool emptying = false;
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   struct stat st {};
-  if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size > kPiece) {
+  // Only a file of one name (not hard-linked into a copy) that no mapping
+  // of this process reads.
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && st.st_size > kPiece && st.st_nlink == 1) {
     key = {st.st_dev, st.st_ino};
     std::lock_guard<std::mutex> lock(files.mu);
     if (files.mapped.count(key) == 0) emptying = files.emptying.insert(key).second;
   }
-  if (emptying)
-    for (off_t at = 0; at < st.st_size; at += kPiece)
-      if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
-                      std::min(kPiece, st.st_size - at)) != 0)
-        break;  // (not supported here: the unlink frees it all)
+  std::string name = path;
+  if (emptying) {
+    // Out of the way first, under a name that the next start removes as a
+    // leftover: a crash while it is emptied must not leave a log segment
+    // with holes where its first records were.
+    const std::string tmp = path + ".tmp";
+    if (::rename(path.c_str(), tmp.c_str()) == 0) {
+      name = tmp;
+      const std::string dir = std::filesystem::path(path).parent_path().string();
+      if (int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          d >= 0) {
+        (void)::fsync(d);
+        ::close(d);
+      }
+      for (off_t at = 0; at < st.st_size; at += kPiece)
+        if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+                        std::min(kPiece, st.st_size - at)) != 0)
+          break;  // (not supported here: the unlink frees it all)
+    }
+  }
   if (fd >= 0) ::close(fd);
-  int err = ::unlink(path.c_str()) == 0 ? 0 : errno;
+  int err = ::unlink(name.c_str()) == 0 ? 0 : errno;
   if (emptying) {
     std::lock_guard<std::mutex> lock(files.mu);
     files.emptying.erase(key);
   }
   if (err != 0 && err != ENOENT)
-    return {sdk::Errc::io_error, "remove " + path + ": " + std::strerror(err)};
+    return {sdk::Errc::io_error, "remove " + name + ": " + std::strerror(err)};
   return {};
 }
 

@@ -184,12 +184,14 @@ class MappedFile {
   bool counted_ = false;
 };
 
-// Removes a file of many megabytes: its blocks are freed a piece at a time
-// (holes punched) before the name goes, since freeing them all at once is
-// one large journal transaction that the log's next sync (an
+// Removes a file of many megabytes: it is renamed to <path>.tmp (which the
+// next start removes as a leftover) and its blocks are freed a piece at a
+// time (holes punched) before the name goes, since freeing them all at once
+// is one large journal transaction that the log's next sync (an
 // acknowledgement) would wait behind. A file this process has mapped (a
-// log being read, a snapshot being sent) is only unlinked: its mapping
-// keeps reading what it read. ENOENT is not an error.
+// log being read, a snapshot being sent) or with another name (a hard link)
+// is only unlinked. Another program reading it meanwhile reads zeros where
+// the holes are. ENOENT is not an error.
 sdk::Status remove_gradually(const std::string& path);
 
 }  // namespace corral::wal

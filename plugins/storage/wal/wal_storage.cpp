@@ -187,7 +187,7 @@ class WalStorage final : public Storage {
         if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 &&
             (d == dir_ || name.rfind("snapshot.", 0) == 0)) {
           host_->logger().warn("removing " + ent.path().string() +
-                               ", left by an interrupted write");
+                               ", left by an interrupted write or removal");
           fs::remove(ent.path(), ec);
         } else if (parse_name(name, "snapshot.", z)) {
           snaps.emplace_back(z, ent.path().string());
@@ -561,11 +561,12 @@ class WalStorage final : public Storage {
   Status purge(int keep) override {
     keep = std::max(keep, 1);
     std::vector<std::pair<Zxid, std::string>> snaps = list("snapshot.");
+    Status failed;
     while (snaps.size() > static_cast<size_t>(keep)) {
-      if (Status st = remove_gradually(snaps.front().second); !st) return st;
+      if (Status st = remove_gradually(snaps.front().second); !st && failed) failed = st;
       snaps.erase(snaps.begin());
     }
-    if (snaps.empty()) return {};
+    if (snaps.empty()) return failed;
     Zxid oldest = snaps.front().first;
     // A segment may go when the next one starts at or before the oldest
     // retained snapshot: every entry in it is then in that snapshot. They
@@ -583,9 +584,11 @@ class WalStorage final : public Storage {
         segments_.erase(segments_.begin());
       }
     }
-    for (const std::string& path : gone)  // (one left is listed at the next start and goes then)
-      if (Status st = remove_gradually(path); !st) return st;
-    return {};
+    // One left behind is listed again at the next start and goes then (or,
+    // renamed for removal, is removed as a leftover).
+    for (const std::string& path : gone)
+      if (Status st = remove_gradually(path); !st && failed) failed = st;
+    return failed;
   }
 
   int64_t log_bytes() const override { return log_bytes_; }

@@ -1,7 +1,9 @@
 // The wal storage plugin: its record and snapshot formats, and the module
 // itself loaded through the plugin loader, on real files.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -178,9 +180,31 @@ TEST(WalFormat, RemovingGraduallySparesWhatIsMapped) {
     EXPECT_FALSE(fs::exists(mapped));
     EXPECT_EQ(view.data(), body);
   }
-  // Not mapped: emptied, then gone; a second removal is no error.
+  // Another name for it (a hard-linked copy): only this name goes.
+  const fs::path linked = dir / "linked", copy = dir / "copy";
+  write(linked);
+  fs::create_hard_link(linked, copy);
+  ASSERT_TRUE(remove_gradually(linked.string()));
+  EXPECT_FALSE(fs::exists(linked));
+  {
+    MappedFile view(copy.string());
+    EXPECT_EQ(view.data(), body);
+  }
+  // Neither: emptied (a descriptor still open on it sees its blocks freed),
+  // then gone, with nothing left under the name it was emptied under; a
+  // second removal is no error.
+  const int fd = ::open(alone.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(remove_gradually(alone.string()));
   EXPECT_FALSE(fs::exists(alone));
+  EXPECT_FALSE(fs::exists(dir / "alone.tmp"));
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  char c = 'x';
+  ASSERT_EQ(::pread(fd, &c, 1, 5), 1);
+  if (st.st_blocks < 1024) EXPECT_EQ(c, '\0');  // holes read as zeros
+  EXPECT_LT(st.st_blocks, 1024) << "no hole punched (is the file system without support?)";
+  ::close(fd);
   EXPECT_TRUE(remove_gradually(alone.string()));
   fs::remove_all(dir);
 }
