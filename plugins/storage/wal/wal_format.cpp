@@ -508,31 +508,37 @@ MappedFiles& mapped_files() {
 
 MappedFile::MappedFile(const std::string& path, bool populate) {
   // Opened, checked and counted under the lock, so that remove_gradually()
-  // sees every mapping made before it looks, and none made after.
+  // sees every mapping begun before it looks, and none begins after; the
+  // mapping itself (a whole snapshot read in, with `populate`) is made
+  // after the lock, counted already.
   MappedFiles& files = mapped_files();
-  std::lock_guard<std::mutex> lock(files.mu);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error_ = path + ": " + std::strerror(errno);
-    return;
-  }
+  int fd = -1;
   struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    error_ = path + ": " + std::strerror(errno);
-  } else if (files.emptying.count({st.st_dev, st.st_ino}) != 0) {
-    error_ = path + ": " + std::strerror(ENOENT) + " (being removed)";
-  } else if (st.st_size > 0) {
+  {
+    std::lock_guard<std::mutex> lock(files.mu);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error_ = path + ": " + std::strerror(errno);
+      return;
+    }
+    if (fstat(fd, &st) != 0) {
+      error_ = path + ": " + std::strerror(errno);
+    } else if (files.emptying.count({st.st_dev, st.st_ino}) != 0) {
+      error_ = path + ": " + std::strerror(ENOENT) + " (being removed)";
+    } else if (st.st_size > 0) {
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+      counted_ = true;
+      ++files.mapped[{dev_, ino_}];
+    }
+  }
+  if (counted_) {
     size_ = static_cast<size_t>(st.st_size);
     addr_ = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
     if (addr_ == MAP_FAILED) {
       addr_ = nullptr;
       size_ = 0;
       error_ = path + ": mmap: " + std::strerror(errno);
-    } else {
-      dev_ = st.st_dev;
-      ino_ = st.st_ino;
-      counted_ = true;
-      ++files.mapped[{dev_, ino_}];
     }
   }
   ::close(fd);
