@@ -71,9 +71,9 @@ bool WatchManager::add(Table t, std::string_view path, Watcher* w) {
     if (fresh) entries_.erase(&e);
     throw;
   }
-  auto undo = [&] {
+  auto undo = [&, made = fresh] {
     if (new_watcher) by_watcher_.erase(mine);
-    if (fresh) entries_.erase(&e);
+    if (made) entries_.erase(&e);
   };
   if (cost > limit || past_total || mine->second.bytes > limit - cost) {
     undo();
