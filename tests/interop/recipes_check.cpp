@@ -14,7 +14,7 @@
 //   recipes-check HOSTS queue-put PATH ITEM     put
 //   recipes-check HOSTS queue-take PATH         the item
 //   recipes-check HOSTS treecache PATH          ready, then "added|updated|removed PATH [DATA]";
-//   stdin EOF ends
+//   stdin EOF ends; a failed read prints "error PATH WHY"
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -225,6 +225,9 @@ int main(int argc, char** argv) {
       });
     } else if (cmd == "treecache" && args.size() == 1) {
       cache = std::make_unique<recipes::TreeCache>(hub, args[0]);
+      cache->on_error([](const std::string& path, const sdk::Status& why) {
+        say("error " + path + " " + why.message());
+      });
       cache->start(
           [](recipes::TreeCache::Event e, const std::string& path, const std::string& data) {
             const char* what = e == recipes::TreeCache::Event::added     ? "added"

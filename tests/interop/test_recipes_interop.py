@@ -300,6 +300,52 @@ def test_recipes_fail_rather_than_wait_on_a_refused_watch(server_factory):
         p.done()
 
 
+def test_a_tree_cache_whose_watches_are_refused_says_so_and_catches_up(server_factory):
+    """A C++ TreeCache started while the server refuses new watches (past
+    server.max_watch_bytes) cannot follow the tree: it reports each refused
+    read, is not ready, and tries again after a pause; once watches are
+    freed it loads the whole tree and follows its changes."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import SystemZookeeperError
+    srv = server_factory(extra_args=["--set", "server.max_watch_bytes=4096"])
+    root = "/trees/bounded"
+    filler = KazooClient(hosts=srv.hosts)
+    filler.start()
+    filler.create(root + "/a", b"1", makepath=True)
+    filler.create(root + "/b", b"2")
+    filler.ensure_path("/fill")
+    with pytest.raises(SystemZookeeperError):
+        for i in range(100):
+            filler.exists(f"/fill/n{i:03d}", watch=lambda e: None)
+    cache = cpp(srv.hosts, "treecache", root)
+    errors = set()
+    deadline = time.monotonic() + 1.5  # the first tries and their retries (250 ms, 500 ms)
+    while time.monotonic() < deadline:
+        try:
+            line = cache.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        assert line.startswith(f"error {root} ") and line.endswith(": SYSTEMERROR"), line
+        errors.add(line)
+    assert errors == {f"error {root} reading {root}: SYSTEMERROR",
+                      f"error {root} reading the children of {root}: SYSTEMERROR"}, errors
+    # Room again: the filler's watches go with its session.
+    filler.stop()
+    filler.close()
+    while (line := cache.lines.get(timeout=20)).startswith("error "):
+        pass
+    assert line == "ready 3", line
+    writer = KazooClient(hosts=srv.hosts)
+    writer.start()
+    writer.set(root + "/a", b"3")
+    cache.expect(f"updated {root}/a 3")
+    writer.create(root + "/b/c", b"4")
+    cache.expect(f"added {root}/b/c 4")
+    writer.stop()
+    writer.close()
+    cache.done()
+
+
 def test_a_latch_whose_watch_is_refused_leaves_the_line_and_joins_again(server_factory):
     """A C++ LeaderLatch second in line whose watch on the node before its
     own is refused (past server.max_watch_bytes) would never learn that it

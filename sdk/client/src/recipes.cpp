@@ -204,6 +204,10 @@ void LeaderLatch::check() {
 
 void LeaderLatch::rejoin() {
   set_leader(false);
+  if (!r_.client().connected()) {
+    node_.clear();  // it goes with the session; nothing more can be done on this client
+    return;
+  }
   pause_ms_ = pause_ms_ == 0 ? 250 : std::min<int64_t>(pause_ms_ * 2, 8000);
   leave_line(r_.client(), node_,
              [this](const sdk::Status&) {

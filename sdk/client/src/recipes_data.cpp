@@ -1,6 +1,8 @@
 // Curator's recipes that carry data: DistributedQueue, TreeCache and
 // ServiceDiscovery.
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -114,13 +116,26 @@ void Queue::try_take(std::function<void(const sdk::Status&, std::string)> done) 
 
 // ---- TreeCache ----
 
+struct TreeCache::Retry {
+  explicit Retry(boost::asio::io_context& io) : timer(io) {}
+  boost::asio::steady_timer timer;
+};
+
 TreeCache::TreeCache(Recipes& r, std::string root) : r_(r), root_(std::move(root)) {}
+
+TreeCache::~TreeCache() {
+  if (retry_) retry_->timer.cancel();
+}
 
 void TreeCache::start(std::function<void(Event, const std::string&, const std::string&)> on_event,
                       Done ready) {
   on_event_ = std::move(on_event);
   ready_ = std::move(ready);
-  load(root_, true);
+  load(root_);
+}
+
+void TreeCache::on_error(std::function<void(const std::string&, const sdk::Status&)> fn) {
+  on_error_ = std::move(fn);
 }
 
 std::optional<std::string> TreeCache::get(const std::string& path) const {
@@ -143,15 +158,58 @@ void TreeCache::loaded_one() {
 }
 
 // Reads `path`'s data and children with watches; children are loaded in turn.
-void TreeCache::load(const std::string& path, bool) {
+void TreeCache::load(const std::string& path) {
   loading_ += 2;
   read_data(path, true);
   read_children(path, true);
 }
 
+void TreeCache::failed(const std::string& path, bool children, bool counting, Err err) {
+  if (stopped_) return;
+  auto why = status_of(err, children ? "reading the children of " + path : "reading " + path);
+  if (err == Err::connection_loss || err == Err::session_expired || !r_.client().connected()) {
+    // Nothing more will be read or heard on this client.
+    stopped_ = true;
+    due_.clear();
+    if (retry_) retry_->timer.cancel();
+    if (on_error_) on_error_(path, why);
+    if (auto done = std::exchange(ready_, nullptr)) {
+      initialized_ = true;
+      done(why);
+    }
+    return;
+  }
+  if (on_error_) on_error_(path, why);
+  bool timer_set = !due_.empty();
+  due_[{path, children}] += counting ? 1 : 0;
+  if (timer_set) return;
+  pause_ms_ = pause_ms_ == 0 ? 250 : std::min<int64_t>(pause_ms_ * 2, 8000);
+  if (!retry_) retry_ = std::make_shared<Retry>(r_.client().io_context());
+  retry_->timer.expires_after(std::chrono::milliseconds(pause_ms_));
+  // An aborted wait (the cache destroyed) touches nothing.
+  retry_->timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) retry_due();
+  });
+}
+
+void TreeCache::retry_due() {
+  for (auto& [key, counted] : std::exchange(due_, {})) {
+    const auto& [path, children] = key;
+    // Each counted failure holds one count of the initial load; one read
+    // carries it on and the others are let go (that read still holds one).
+    for (int i = 1; i < counted; ++i) --loading_;
+    if (children)
+      read_children(path, counted > 0);
+    else
+      read_data(path, counted > 0);
+  }
+}
+
 void TreeCache::read_data(const std::string& path, bool counting) {
   r_.client().get_data(path, true, [this, path, counting](const client::Response& d) {
+    if (stopped_) return;
     if (d.err == Err::ok) {
+      if (due_.empty()) pause_ms_ = 0;
       bool known = nodes_.count(path) > 0;
       bool changed = !known || nodes_[path] != d.data;
       nodes_[path] = d.data;
@@ -168,25 +226,34 @@ void TreeCache::read_data(const std::string& path, bool counting) {
           nodes_.erase(*g);
           if (on_event_) on_event_(Event::removed, *g, "");
         }
-        if (path == root_) load(root_, false);  // the root may come back
+        if (path == root_) load(root_);  // the root may come back
       });
-    } else if (d.err == Err::no_node && path == root_) {
-      // No root yet: wait for it.
-      r_.client().exists(root_, true, [this](const client::Response& e) {
-        if (e.err == Err::ok) return load(root_, false);
-        r_.watch(root_, [this](const proto::WatcherEvent&) { load(root_, false); });
-      });
+    } else if (d.err == Err::no_node) {
+      if (path == root_) wait_for_root();
+    } else {
+      // No watch was set: the node would not be followed.
+      return failed(path, false, counting, d.err);
     }
     if (counting) loaded_one();
   });
 }
 
+void TreeCache::wait_for_root() {
+  r_.client().exists(root_, true, [this](const client::Response& e) {
+    if (stopped_) return;
+    if (e.err == Err::ok) return load(root_);
+    if (e.err != Err::no_node) return failed(root_, false, false, e.err);
+    r_.watch(root_, [this](const proto::WatcherEvent&) { load(root_); });
+  });
+}
+
 void TreeCache::read_children(const std::string& path, bool counting) {
   r_.client().get_children(path, true, [this, path, counting](const client::Response& c) {
+    if (stopped_) return;
     if (c.err == Err::ok) {
       for (const auto& child : c.children) {
         std::string p = (path == "/" ? "" : path) + "/" + child;
-        if (!nodes_.count(p)) load(p, false);
+        if (!nodes_.count(p)) load(p);
       }
       r_.watch(
           path,
@@ -195,6 +262,8 @@ void TreeCache::read_children(const std::string& path, bool counting) {
               read_children(path, false);
           },
           true);
+    } else if (c.err != Err::no_node) {
+      return failed(path, true, counting, c.err);
     }
     if (counting) loaded_one();
   });

@@ -88,7 +88,8 @@ class Mutex {
 // When it cannot follow the line (a read fails, or the server refuses the
 // watch on the node before its own), it leaves the line, so that no one
 // takes it for the leader, and joins again after a pause (250 ms, doubling
-// up to 8 s), as Curator's resets do.
+// up to 8 s), as Curator's resets do. Once its client's connection is lost
+// (the client does not reconnect) it stops: its node goes with the session.
 class LeaderLatch {
  public:
   LeaderLatch(Recipes& r, std::string path, std::string id = "");
@@ -219,29 +220,51 @@ class Queue {
 };
 
 // A watched copy of the subtree at `root`: every node's data, kept current.
+// A read that fails (the server refuses its watch past its limits, say) is
+// reported to `on_error` and tried again after a pause (250 ms, doubling up
+// to 8 s), so the copy catches up once the server has room. The client does
+// not reconnect: a read failing for a lost connection stops the cache (no
+// more reads or retries), is reported once, and a `ready` not yet given
+// hears it. The session's state changes reach Recipes::on_event.
 class TreeCache {
  public:
   enum class Event { added, updated, removed };
   TreeCache(Recipes& r, std::string root);
+  ~TreeCache();
   // `on_event` hears every change after the initial load; `ready` runs once
   // the whole subtree is loaded.
   void start(std::function<void(Event, const std::string& path, const std::string& data)> on_event,
              Done ready);
+  // Hears every failed read (before start()); without it failures are only
+  // retried.
+  void on_error(std::function<void(const std::string& path, const sdk::Status& why)> fn);
   std::optional<std::string> get(const std::string& path) const;
   std::vector<std::string> paths() const;
 
  private:
-  void load(const std::string& path, bool initial);
+  struct Retry;
+  void load(const std::string& path);
   void read_data(const std::string& path, bool counting);
   void read_children(const std::string& path, bool counting);
+  void wait_for_root();
+  // A read of `path` (its children when `children`) failed with `err`.
+  void failed(const std::string& path, bool children, bool counting, proto::Err err);
+  void retry_due();
   void loaded_one();
   Recipes& r_;
   std::string root_;
   std::map<std::string, std::string> nodes_;
   std::function<void(Event, const std::string&, const std::string&)> on_event_;
+  std::function<void(const std::string&, const sdk::Status&)> on_error_;
   Done ready_;
   int loading_ = 0;
   bool initialized_ = false;
+  bool stopped_ = false;  // the connection is lost: nothing is followed
+  // Reads to try again: (path, children?) and how many of the initial
+  // load's counts wait on it; and the pause before the next try.
+  std::map<std::pair<std::string, bool>, int> due_;
+  int64_t pause_ms_ = 0;
+  std::shared_ptr<Retry> retry_;
 };
 
 // Curator's ServiceInstance, as its JsonInstanceSerializer writes it.
