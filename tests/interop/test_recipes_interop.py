@@ -300,6 +300,30 @@ def test_recipes_fail_rather_than_wait_on_a_refused_watch(server_factory):
         p.done()
 
 
+def test_a_tree_cache_reports_a_node_it_may_not_read_and_loads_the_rest(server):
+    """A node whose ACL the cache's session fails (NOAUTH) is reported once
+    and left out: trying again would fail again, and the cache is ready
+    with the rest of the tree."""
+    from kazoo.client import KazooClient
+    from kazoo.security import make_digest_acl
+    root = f"/trees/acl{time.time_ns()}"
+    zk = KazooClient(hosts=server.hosts)
+    zk.start()
+    zk.create(root + "/a", b"1", makepath=True)
+    zk.create(root + "/secret", b"2", acl=[make_digest_acl("owner", "pw", all=True)])
+    cache = cpp(server.hosts, "treecache", root)
+    got = sorted(cache.lines.get(timeout=20) for _ in range(3))
+    assert got == sorted([f"error {root}/secret reading the children of {root}/secret: NOAUTH",
+                          f"error {root}/secret reading {root}/secret: NOAUTH",
+                          "ready 2"]), got  # the root and /a
+    cache.quiet(1)  # not tried again
+    zk.set(root + "/a", b"3")
+    cache.expect(f"updated {root}/a 3")
+    zk.stop()
+    zk.close()
+    cache.done()
+
+
 def test_a_tree_cache_whose_watches_are_refused_says_so_and_catches_up(server_factory):
     """A C++ TreeCache started while the server refuses new watches (past
     server.max_watch_bytes) cannot follow the tree: it reports each refused

@@ -214,9 +214,11 @@ void LeaderLatch::rejoin() {
                if (closed_) return;
                if (!retry_) retry_ = std::make_shared<Retry>(r_.client().io_context());
                retry_->timer.expires_after(std::chrono::milliseconds(pause_ms_));
-               // An aborted wait (the latch closed or destroyed) touches nothing.
-               retry_->timer.async_wait([this](const boost::system::error_code& ec) {
-                 if (!ec && !closed_) join(nullptr);
+               // An aborted wait (the latch closed or destroyed) touches
+               // nothing; nor does one already due when the latch went.
+               retry_->timer.async_wait([this, timer = std::weak_ptr<Retry>(retry_)](
+                                            const boost::system::error_code& ec) {
+                 if (!ec && timer.lock() && !closed_) join(nullptr);
                });
              },
              {});

@@ -180,16 +180,31 @@ void TreeCache::failed(const std::string& path, bool children, bool counting, Er
     return;
   }
   if (on_error_) on_error_(path, why);
-  bool timer_set = !due_.empty();
+  if (err != Err::system_error) {
+    // Not a refused watch (NOAUTH, say): trying again would fail again.
+    // The node is left out, and the load goes on without it.
+    if (counting) loaded_one();
+    return;
+  }
+  // The pause doubles while refusals go on, and starts again from 250 ms
+  // after 30 s without one.
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const bool lasting = pause_ms_ != 0 && now - last_failed_ms_ < 30000;
+  last_failed_ms_ = now;
+  const bool timer_set = !due_.empty();
   due_[{path, children}] += counting ? 1 : 0;
   if (timer_set) return;
-  pause_ms_ = pause_ms_ == 0 ? 250 : std::min<int64_t>(pause_ms_ * 2, 8000);
+  pause_ms_ = lasting ? std::min<int64_t>(pause_ms_ * 2, 8000) : 250;
   if (!retry_) retry_ = std::make_shared<Retry>(r_.client().io_context());
   retry_->timer.expires_after(std::chrono::milliseconds(pause_ms_));
-  // An aborted wait (the cache destroyed) touches nothing.
-  retry_->timer.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) retry_due();
-  });
+  // A handler already due when the cache went runs all the same, with no
+  // error: it finds its timer gone and touches nothing.
+  retry_->timer.async_wait(
+      [this, timer = std::weak_ptr<Retry>(retry_)](const boost::system::error_code& ec) {
+        if (!ec && timer.lock()) retry_due();
+      });
 }
 
 void TreeCache::retry_due() {
@@ -209,7 +224,6 @@ void TreeCache::read_data(const std::string& path, bool counting) {
   r_.client().get_data(path, true, [this, path, counting](const client::Response& d) {
     if (stopped_) return;
     if (d.err == Err::ok) {
-      if (due_.empty()) pause_ms_ = 0;
       bool known = nodes_.count(path) > 0;
       bool changed = !known || nodes_[path] != d.data;
       nodes_[path] = d.data;

@@ -220,9 +220,11 @@ class Queue {
 };
 
 // A watched copy of the subtree at `root`: every node's data, kept current.
-// A read that fails (the server refuses its watch past its limits, say) is
-// reported to `on_error` and tried again after a pause (250 ms, doubling up
-// to 8 s), so the copy catches up once the server has room. The client does
+// A read that fails is reported to `on_error`. One whose watch the server
+// refused (past its limits: SYSTEMERROR) is tried again after a pause
+// (250 ms, doubling up to 8 s while refusals go on), so the copy catches up
+// once the server has room; `ready` waits for it. Any other failure
+// (NOAUTH, say) leaves that node out. The client does
 // not reconnect: a read failing for a lost connection stops the cache (no
 // more reads or retries), is reported once, and a `ready` not yet given
 // hears it. The session's state changes reach Recipes::on_event.
@@ -264,6 +266,7 @@ class TreeCache {
   // load's counts wait on it; and the pause before the next try.
   std::map<std::pair<std::string, bool>, int> due_;
   int64_t pause_ms_ = 0;
+  int64_t last_failed_ms_ = 0;  // when a read was last refused (steady clock)
   std::shared_ptr<Retry> retry_;
 };
 
