@@ -5,6 +5,7 @@ snapshot, and ZooKeeper's start on the same tree with --zookeeper.
 
     ./dev bench restart                              # 1M znodes, 5 runs each
     ./dev bench restart --znodes 1000000,10000000 --runs 3 --zookeeper
+    ./dev bench restart --log-tail 420000 --pages ordinary
 
 For each size a ZooKeeper snapshot of N znodes of 100 B under 100 parents is
 written and imported once (`corral import zookeeper`). Each run copies that
@@ -13,6 +14,12 @@ starts the server in its own session and times it to its first answer
 (`ruok`, then `srvr` serving). The two page settings alternate (A B, then
 B A). corrald's own log line gives the snapshot's load time; /proc gives the
 process's user and system CPU time and its page faults once it serves.
+
+With --log-tail N, the imported tree is started once with snapshots off and
+takes N sets (corral-bench, 10,000 keys) before the runs, so that each start
+loads the snapshot and then replays N log entries (420,000 on 1M znodes is
+about the longest tail the default snapshot policy lets stand: half the
+snapshot's size). corrald's log line gives the replay's time too.
 """
 import argparse
 import os
@@ -23,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 
-from side_by_side import Server, settle
+from side_by_side import BENCH, Server, settle
 from zk_import import CLI, write_snapshot
 from scale import payload_fn, recovered, zk_heap
 
@@ -50,7 +57,7 @@ def one_start(kind, pristine, work, n, hugepages):
         row = {"start_s": seconds, "rss_mb": srv.rss_mb()}
         row["user_s"], row["sys_s"], row["faults"] = cpu_and_faults(srv.proc.pid)
         if kind == "corrald":
-            row["load_ms"] = recovered(srv.dir / "server.log")[1]
+            _, row["load_ms"], row["replayed"], row["replay_ms"] = recovered(srv.dir / "server.log")
         return row
     finally:
         os.environ.pop("CORRAL_HUGEPAGES", None)
@@ -58,6 +65,26 @@ def one_start(kind, pristine, work, n, hugepages):
             os.environ["CORRAL_HUGEPAGES"] = env_before
         srv.stop()
         shutil.rmtree(work / "run", ignore_errors=True)
+
+
+def add_log_tail(pristine, work, n, sets):
+    """N sets logged after the imported tree's snapshot, none snapshotted."""
+    srv = Server("corrald", work / "tail", zk_heap(n))
+    srv.data.rmdir()
+    shutil.move(str(pristine), srv.data)
+    saved = Server.corrald_settings
+    Server.corrald_settings = saved + ["storage.wal.snapshot_every_entries=0",
+                                       "storage.wal.snapshot_log_ratio=0",
+                                       "storage.wal.snapshot_every_bytes=0"]
+    try:
+        srv.start()
+        subprocess.run([str(BENCH), "--hosts", f"127.0.0.1:{srv.port}", "--workload", "set",
+                        "--keys", "10000", "--ops", str(sets), "--quiet"], check=True, capture_output=True)
+    finally:
+        Server.corrald_settings = saved
+        srv.stop()
+    shutil.move(str(srv.data), pristine)
+    shutil.rmtree(work / "tail", ignore_errors=True)
 
 
 def spread(values, fmt):
@@ -70,11 +97,18 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="starts of each setting at each size")
     ap.add_argument("--zookeeper", action="store_true", help="ZooKeeper's start on the same tree too")
     ap.add_argument("--work", help="a directory for the data (default: a fresh temporary one)")
+    ap.add_argument("--log-tail", type=int, default=0, metavar="N",
+                    help="N sets logged after the snapshot, replayed by every start")
+    ap.add_argument("--pages", choices=["both", "ordinary", "huge"], default="both",
+                    help="corrald's page settings to start with")
     args = ap.parse_args()
+    if args.log_tail and args.zookeeper:
+        ap.error("--log-tail is for corrald alone: ZooKeeper would start from its snapshot without the tail")
+    modes = {m: v for m, v in MODES.items() if args.pages == "both" or m.startswith(args.pages)}
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="corral-restart-"))
     print("| znodes | server | start to serving, s: median (range) | snapshot load, ms | "
-          "user / system CPU, s | page faults | RSS MB |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+          "log replay, ms | user / system CPU, s | page faults | RSS MB |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     try:
         for n in (int(x) for x in args.znodes.split(",")):
             zk = work / f"zk-{n}"
@@ -82,20 +116,26 @@ def main():
             pristine = work / f"corrald-{n}"
             subprocess.run([str(CLI), "import", "zookeeper", "--from", str(zk), "--to", str(pristine)],
                            check=True, capture_output=True)
-            rows = {m: [] for m in MODES}
-            order = list(MODES)
+            if args.log_tail:
+                add_log_tail(pristine, work, n, args.log_tail)
+            rows = {m: [] for m in modes}
+            order = list(modes)
             for run in range(args.runs):
                 for mode in (order if run % 2 == 0 else order[::-1]):
-                    row = one_start("corrald", pristine, work, n, MODES[mode])
+                    row = one_start("corrald", pristine, work, n, modes[mode])
                     rows[mode].append(row)
                     print(f"{n:,} {mode}: start {row['start_s']:.3f} s, load {row['load_ms']} ms, "
+                          f"replay {row['replay_ms']} ms of {row['replayed']:,} entries, "
                           f"user {row['user_s']:.2f} s, sys {row['sys_s']:.2f} s", file=sys.stderr)
             if args.zookeeper:
                 rows["ZooKeeper"] = [one_start("zookeeper", zk, work, n, None) for _ in range(args.runs)]
             for name, rs in rows.items():
                 label = f"corrald, {name}" if name in MODES else name
                 load = spread([r["load_ms"] for r in rs], lambda v: f"{v:.0f}") if "load_ms" in rs[0] else "–"
+                replay = (f"{spread([r['replay_ms'] for r in rs], lambda v: f'{v:.0f}')} "
+                          f"({rs[0]['replayed']:,} entries)" if "replay_ms" in rs[0] else "–")
                 print(f"| {n:,} | {label} | {spread([r['start_s'] for r in rs], lambda v: f'{v:.2f}')} | {load} | "
+                      f"{replay} | "
                       f"{statistics.median(r['user_s'] for r in rs):.2f} / "
                       f"{statistics.median(r['sys_s'] for r in rs):.2f} | "
                       f"{statistics.median(r['faults'] for r in rs):,.0f} | "

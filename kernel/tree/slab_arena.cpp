@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <system_error>
 
 namespace corral::kernel {
 
@@ -125,6 +126,7 @@ SlabArena::Region* SlabArena::map_region() noexcept {
 }
 
 void SlabArena::unmap_region(Region* r) noexcept {
+  forget_fill(r);
   if (r->open) {
     if (r->prev_open)
       r->prev_open->next_open = r->next_open;
@@ -142,11 +144,85 @@ void SlabArena::unmap_region(Region* r) noexcept {
   --stats_.regions;
 }
 
+SlabArena::Region* SlabArena::take_ahead() noexcept {
+  while (ahead_.size() <= ahead_wanted_) {
+    Region* fresh = map_region();
+    if (!fresh) break;
+    ahead_.push_back(fresh);
+    {
+      std::lock_guard<std::mutex> lock(fill_mu_);
+      to_fill_.push_back(fresh->base);
+    }
+    fill_cv_.notify_all();
+  }
+  if (ahead_.empty()) return nullptr;
+  Region* r = ahead_.front();
+  ahead_.pop_front();
+  return r;
+}
+
+void SlabArena::fill_loop() {
+  std::unique_lock<std::mutex> lock(fill_mu_);
+  while (true) {
+    fill_cv_.wait(lock, [&] { return fill_stop_ || !to_fill_.empty(); });
+    if (fill_stop_) return;
+    filling_ = to_fill_.front();
+    to_fill_.pop_front();
+    lock.unlock();
+    // Advice only, and it writes nothing: a page the owner reached first is
+    // left as it is. unmap_region waits for the region being filled.
+    ::madvise(filling_, kRegionBytes, MADV_POPULATE_WRITE);
+    lock.lock();
+    filling_ = nullptr;
+    fill_cv_.notify_all();
+  }
+}
+
+void SlabArena::forget_fill(Region* r) noexcept {
+  if (!filler_.joinable()) return;
+  std::unique_lock<std::mutex> lock(fill_mu_);
+  std::erase(to_fill_, r->base);
+  fill_cv_.wait(lock, [&] { return filling_ != r->base; });
+}
+
+SlabArena::FillAhead::FillAhead(SlabArena& arena, uint32_t regions) : arena_(arena) {
+  if (regions == 0) return;
+  std::lock_guard<std::mutex> lock(arena_.mu_);
+  if (arena_.filler_.joinable()) return;  // one at a time: this one does nothing
+  arena_.fill_stop_ = false;
+  try {
+    arena_.filler_ = std::thread([a = &arena_] { a->fill_loop(); });
+  } catch (const std::system_error&) {
+    return;  // no thread: pages are faulted in as before
+  }
+  arena_.ahead_wanted_ = regions;
+  active_ = true;
+}
+
+SlabArena::FillAhead::~FillAhead() {
+  if (!active_) return;
+  std::lock_guard<std::mutex> lock(arena_.mu_);
+  {
+    std::lock_guard<std::mutex> fill(arena_.fill_mu_);
+    arena_.fill_stop_ = true;
+    arena_.to_fill_.clear();
+  }
+  arena_.fill_cv_.notify_all();
+  arena_.filler_.join();  // it takes only fill_mu_: the arena's lock may be held
+  arena_.ahead_wanted_ = 0;
+  // What was mapped ahead and not used goes back: faulted in, it would
+  // count in the server's memory for nothing until the tree grows.
+  while (!arena_.ahead_.empty()) {
+    arena_.unmap_region(arena_.ahead_.back());
+    arena_.ahead_.pop_back();
+  }
+}
+
 SlabArena::Page* SlabArena::new_page(uint32_t size) noexcept {
   static_assert(sizeof(Page) <= kFirstObject, "the page's header is before its first object");
   Region* r = open_;
   if (!r) {
-    r = map_region();
+    r = ahead_wanted_ ? take_ahead() : map_region();
     if (!r) return nullptr;
     r->open = true;
     r->prev_open = r->next_open = nullptr;

@@ -19,9 +19,12 @@
 // lock, taken once per allocation and free.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 namespace corral::kernel {
 
@@ -87,6 +90,24 @@ class SlabArena {
   // (nodes may be freed while the program's statics are).
   static SlabArena& for_nodes();
 
+  // While one lives, a second thread faults in the next regions the arena
+  // will hand out (`regions` of them, mapped ahead) as the owner fills the
+  // current one: making fresh memory is most of what a snapshot's load
+  // costs the kernel, and this puts it on another core. The regions mapped
+  // ahead and not used when it ends are unmapped. One at a time per arena;
+  // it must end before the arena does.
+  class FillAhead {
+   public:
+    FillAhead(SlabArena& arena, uint32_t regions);
+    ~FillAhead();
+    FillAhead(const FillAhead&) = delete;
+    FillAhead& operator=(const FillAhead&) = delete;
+
+   private:
+    SlabArena& arena_;
+    bool active_ = false;  // false when another was alive, or no thread could start
+  };
+
  private:
   struct Region;
   struct Page;
@@ -105,8 +126,24 @@ class SlabArena {
   static void push_front(Class& c, Page* p) noexcept;
   static void unlink(Class& c, Page* p) noexcept;
 
+  // Takes a region mapped ahead, and maps more ahead for the filler.
+  Region* take_ahead() noexcept;
+  void fill_loop();
+  // Before `r` is unmapped: the thread filling ahead, if any, leaves it.
+  void forget_fill(Region* r) noexcept;
+
   const bool huge_pages_;
   mutable std::mutex mu_;
+  // Regions mapped ahead (in the order they will be used) while a
+  // FillAhead lives, and the bases its thread is to fault in.
+  std::deque<Region*> ahead_;
+  uint32_t ahead_wanted_ = 0;
+  std::mutex fill_mu_;
+  std::condition_variable fill_cv_;  // work for the thread, or a region done
+  std::deque<char*> to_fill_;
+  char* filling_ = nullptr;  // the region the thread is faulting in
+  bool fill_stop_ = false;
+  std::thread filler_;
   Class classes_[kClasses];
   Region* open_ = nullptr;     // regions with a free page, a list
   Region* regions_ = nullptr;  // every region, a list

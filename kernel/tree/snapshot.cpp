@@ -21,6 +21,7 @@
 
 #include "tree/data_tree.hpp"
 #include "tree/msgpack_reader.hpp"
+#include "tree/slab_arena.hpp"
 
 namespace corral::kernel {
 
@@ -32,6 +33,11 @@ constexpr size_t kPrefetchAhead = 8;  // nodes
 // onto its stack over several steps.
 constexpr size_t kOpenAbove = 4096;
 constexpr int kVersion = 1;
+// Regions of 2 MiB faulted in ahead of a load (deserialize) of a snapshot
+// of at least kFillAheadFrom bytes (a smaller one is over before a thread
+// would have started).
+constexpr uint32_t kFillAheadRegions = 4;
+constexpr size_t kFillAheadFrom = size_t{16} << 20;
 
 // Collects msgpack values and hands them to the sink in pieces of exactly
 // kChunk bytes (the last one shorter), so that a storage plugin whose blocks
@@ -496,6 +502,10 @@ sdk::Result<DataTree> DataTree::deserialize(std::string_view bytes) {
       static_cast<uint64_t>(acl_count) > bytes.size() ||
       static_cast<uint64_t>(session_count) > bytes.size())
     return corrupt("bad header (counts larger than the snapshot could hold)");
+  // The nodes' fresh memory is made on the other core, a few regions ahead.
+  SlabArena::FillAhead fill_ahead(
+      SlabArena::for_nodes(),
+      kSlabsInUse && bytes.size() >= kFillAheadFrom ? kFillAheadRegions : 0);
   DataTree t;
   t.nodes_.free_nodes();
   t.acls_.clear();

@@ -199,6 +199,31 @@ TEST_F(TreeTest, ALargeSnapshotRoundTripsWithEveryChildAndItsData) {
   EXPECT_EQ(listing(back.value()), listing(tree));
 }
 
+// A snapshot large enough that its load faults memory in on a second thread
+// (SlabArena::FillAhead, from 16 MiB) gives back the same tree.
+TEST_F(TreeTest, ALargeSnapshotRoundTrips) {
+  ASSERT_EQ(create("/big"), Err::ok);
+  const std::string data(200, 'd');
+  Journal j;
+  for (int i = 0; i < 100000; ++i) {
+    const std::string path = "/big/n" + std::to_string(i);
+    ASSERT_EQ(tree.create(path, data.substr(0, 100 + i % 100), open_acl_unsafe(),
+                          CreateMode::persistent, 0, ++zxid, 0, ids, nullptr, nullptr, j),
+              Err::ok);
+    j.changes.clear();
+  }
+  const std::string bytes = serialized(tree);
+  ASSERT_GE(bytes.size(), size_t{16} << 20);
+  auto back = DataTree::deserialize(bytes);
+  ASSERT_TRUE(back) << back.status().to_string();
+  EXPECT_EQ(back->node_count(), tree.node_count());
+  EXPECT_EQ(back->digest(), tree.digest());
+  EXPECT_EQ(back->approximate_data_size(), tree.approximate_data_size());
+  const Node* n = back->find("/big/n99998");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->data(), data.substr(0, 100 + 99998 % 100));
+}
+
 TEST_F(TreeTest, SnapshotRoundTrips) {
   tree.add_session(9, 6000, std::string("\0\1\2", 3));
   ASSERT_EQ(create("/x"), Err::ok);

@@ -2,11 +2,16 @@
 #include "tree/slab_arena.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -181,6 +186,87 @@ TEST(SlabArena, TwoThreadsShareIt) {
   a.join();
   b.join();
   EXPECT_EQ(arena.stats().objects, 0u);
+}
+
+namespace {
+// Whether every page of the region at `base` is in memory.
+bool resident(uintptr_t base) {
+  std::vector<unsigned char> pages(SlabArena::kRegionBytes / 4096);
+  if (::mincore(reinterpret_cast<void*>(base), SlabArena::kRegionBytes, pages.data()) != 0)
+    return false;
+  return std::all_of(pages.begin(), pages.end(), [](unsigned char v) { return v & 1; });
+}
+
+// Whether residency tells the thread's work apart: the kernel knows
+// MADV_POPULATE_WRITE (5.14 on), and does not give a first touch a whole
+// huge page anyway (transparent huge pages "always").
+bool fill_is_visible() {
+  void* m = ::mmap(nullptr, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return false;
+  const bool populates = ::madvise(m, 1 << 16, MADV_POPULATE_WRITE) == 0;
+  ::munmap(m, 1 << 16);
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string mode((std::istreambuf_iterator<char>(thp)), std::istreambuf_iterator<char>());
+  return populates && mode.find("[always]") == std::string::npos;
+}
+}  // namespace
+
+// While a FillAhead lives, the regions the arena hands out next are mapped
+// ahead and faulted in by another thread; a region unmapped meanwhile is
+// left by that thread first; those mapped ahead and not used go back when
+// it ends. A second one at the same time does nothing.
+TEST(SlabArena, FillAheadFaultsInTheNextRegionsAndGivesBackTheRest) {
+  SlabArena arena;
+  const size_t per_page = (SlabArena::kPageBytes - 64) / 256;
+  const size_t per_region = per_page * (SlabArena::kRegionBytes / SlabArena::kPageBytes);
+  auto region_of = [](const void* p) {
+    return reinterpret_cast<uintptr_t>(p) & ~(SlabArena::kRegionBytes - 1);
+  };
+  std::vector<void*> objects;
+  {
+    SlabArena::FillAhead fill(arena, 2);
+    {
+      SlabArena::FillAhead second(arena, 5);  // one at a time: this one does nothing
+    }
+    objects.push_back(arena.allocate(256));
+    ASSERT_NE(objects.back(), nullptr);
+    EXPECT_EQ(arena.stats().regions, 3u);  // the one in use and two ahead
+    // The first region full, the next object is in the second, which the
+    // thread faults in whole (new_page alone faults in one 64 KiB page).
+    while (objects.size() <= per_region) objects.push_back(arena.allocate(256));
+    const uintptr_t second = region_of(objects.back());
+    EXPECT_NE(second, region_of(objects.front()));
+    if (fill_is_visible()) {
+      bool filled = false;
+      for (int i = 0; i < 500 && !(filled = resident(second)); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      EXPECT_TRUE(filled);
+    }
+    // Three regions in use, two ahead.
+    while (objects.size() < 3 * per_region) objects.push_back(arena.allocate(256));
+    EXPECT_EQ(arena.stats().regions, 5u);
+    // Emptied, the middle region is unmapped (as without a FillAhead)
+    // while the thread is still there.
+    for (void* p : objects) arena.deallocate(p);
+    objects.clear();
+    EXPECT_EQ(arena.stats().regions, 4u);
+    for (int i = 0; i < 3; ++i) objects.push_back(arena.allocate(256));
+  }
+  // The two regions mapped ahead went back; the two in use stay.
+  EXPECT_EQ(arena.stats().regions, 2u);
+  for (void* p : objects) {
+    std::memset(p, 0x3c, 256);
+    arena.deallocate(p);
+  }
+  objects.clear();
+  // Without it, regions are mapped one at a time again.
+  const size_t regions = arena.stats().regions;
+  while (arena.stats().regions == regions) {
+    objects.push_back(arena.allocate(128));
+    ASSERT_NE(objects.back(), nullptr);
+  }
+  EXPECT_EQ(arena.stats().regions, regions + 1);
+  for (void* p : objects) arena.deallocate(p);
 }
 
 // A small znode is its fixed part, path and data rounded up to 8 bytes: the
