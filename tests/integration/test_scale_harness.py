@@ -69,4 +69,24 @@ def test_the_restart_harness_starts_in_both_page_sizes(tmp_path):
     for row in rows:
         start_s, load_ms = float(row[2].split()[0]), float(row[3].split()[0])
         assert 0 <= load_ms < start_s * 1000 < 30_000, row
-        assert int(row[6]) > 0  # RSS MB
+        assert row[4].split()[-2:] == ["(0", "entries)"], row  # no log tail asked for
+        assert int(row[7]) > 0  # RSS MB
+
+
+@pytest.mark.hang_guard_seconds(300)
+def test_the_restart_harness_replays_the_log_tail_it_was_asked_for(tmp_path):
+    """--log-tail N: every start loads the snapshot and then replays the N
+    sets logged after it (and the creates of their 10,000 keys)."""
+    build = os.environ.get("CORRAL_BUILD_DIR", str(REPO / "build"))
+    env = dict(os.environ, BUILD_DIR=build, CORRAL_BUILD_DIR=build,
+               PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO / "bench")]))
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "restart_pages.py"), "--znodes", "20000",
+                        "--runs", "1", "--log-tail", "5000", "--pages", "ordinary", "--work", str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    rows = [line.split("|")[1:-1] for line in r.stdout.splitlines() if line.startswith("| 20,000 |")]
+    assert [row[1].strip() for row in rows] == ["corrald, ordinary pages"], r.stdout
+    replay = rows[0][4].split()
+    # The sets, the creates of their keys, and the bench's sessions and parents.
+    assert replay[-1] == "entries)" and 15_000 <= int(replay[-2].strip("(").replace(",", "")) < 15_100, rows[0]
+    assert 0 <= float(replay[0]) < 30_000, rows[0]
